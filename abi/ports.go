@@ -1,0 +1,47 @@
+package abi
+
+// I/O ports the guest uses. They follow existing devices so that the same
+// image runs unchanged under QEMU microvm and under the unigo launcher.
+const (
+	// PortCOM1 is the base of the first 8250/16550 UART. The guest's
+	// stdout and stderr go to its transmit register, stdin comes from its
+	// receive register. IRQ 4.
+	PortCOM1 = 0x3f8
+	IRQCOM1  = 4
+
+	// PortExit is QEMU's isa-debug-exit device (iobase=0xf4, iosize=4).
+	// A 32-bit write of code ends the VM. QEMU exits with status
+	// (code<<1)|1; the unigo launcher exits with code itself.
+	PortExit = 0xf4
+
+	// PortCrash receives a 32-bit write of the guest-physical address of a
+	// CrashRecord when the guest kernel hits a fatal exception. The unigo
+	// launcher prints a crash report (registers, disassembly, symbolized
+	// backtrace) and exits non-zero. QEMU ignores the port, so the guest
+	// also prints its own report on the console and exits through PortExit.
+	PortCrash = 0xf6
+)
+
+// CrashMagic marks a valid CrashRecord.
+const CrashMagic = 0x48534152434f4755 // "UGOCRASH" little-endian
+
+// CrashRecord is what the guest hands the launcher through PortCrash. The
+// layout is fixed: 8-byte fields, no padding, little-endian.
+type CrashRecord struct {
+	Magic  uint64
+	Vector uint64 // exception vector, or 0xffff for a software kernel panic
+	Error  uint64 // exception error code
+	CR2    uint64 // faulting address for page faults
+	RIP    uint64
+	RSP    uint64
+	RFLAGS uint64
+	// General registers in x86asm order: RAX RCX RDX RBX RSP RBP RSI RDI
+	// R8..R15 (RSP repeated for a uniform table).
+	Regs [16]uint64
+	// MsgLen bytes of Msg are a one-line reason, e.g. "page fault in kernel".
+	MsgLen uint64
+	Msg    [120]byte
+}
+
+// CrashRecordSize is the size of CrashRecord in bytes.
+const CrashRecordSize = 8*7 + 16*8 + 8 + 120
