@@ -1,0 +1,39 @@
+// Command unigo builds Go programs into unigo images and runs, tests and
+// benchmarks them.
+//
+//	unigo build [-o IMAGE] PACKAGE|FILE.go
+//	unigo run   [flags] IMAGE|PACKAGE|FILE.go [-- ARGS...]
+//	unigo test  [go test flags] [PACKAGES]
+//	unigo bench [flags]
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage: unigo <command> [arguments]
+
+commands:
+  build   build a Go main package into a bootable image
+  run     boot an image (building it first if given a package) under the KVM launcher
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	switch cmd {
+	case "build":
+		os.Exit(buildCmd(args))
+	case "run":
+		os.Exit(runCmd(args))
+	case "help", "-h", "-help", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build or run)\n", cmd)
+		os.Exit(2)
+	}
+}
