@@ -1,0 +1,21 @@
+// Package kmem owns physical memory: it hands out 4 KiB frames and small
+// power-of-two blocks to the rest of the kernel.
+//
+// Physical memory is identity-mapped (see kernel/vm), so a frame's physical
+// address is also a pointer the kernel can dereference. Addresses are carried
+// as uintptr, never as Go pointers: kernel memory is invisible to the Go
+// garbage collector, and storing Go pointers in it would trigger write
+// barriers, which cannot run in kernel context.
+//
+// Layout: memory is given as ranges (AddRange). Each range is consumed by a
+// bump pointer; freed blocks go to per-order free lists (orders 0..MaxOrder,
+// 4 KiB..64 KiB) whose links live in the free blocks themselves. There is no
+// coalescing: the kernel's large users (kernel stacks, page tables, user
+// pages) recycle blocks of the same order, so fragmentation stays bounded.
+// Small objects (16..2048 bytes) come from per-size-class free lists carved
+// out of order-0 frames.
+//
+// All entry points are safe in any kernel context, including before the Go
+// runtime is initialised: they allocate nothing from the Go heap, take one
+// spinlock, and never block. Every block handed out is zeroed.
+package kmem

@@ -1,0 +1,242 @@
+package kmem
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/unigo-os/unigo/kernel/spinlock"
+)
+
+const (
+	// PageSize is the size of a frame.
+	PageSize = 4096
+	// MaxOrder is the largest block order: 1<<MaxOrder frames (64 KiB).
+	MaxOrder = 4
+
+	maxRanges   = 64
+	minClass    = 4  // 16 bytes
+	maxClass    = 11 // 2048 bytes
+	numClasses  = maxClass - minClass + 1
+	pageShift   = 12
+	pageMask    = PageSize - 1
+	classBlocks = PageSize
+)
+
+type memRange struct {
+	next, end uintptr // bump pointer and end of the range
+}
+
+var (
+	lock      spinlock.Lock
+	ranges    [maxRanges]memRange
+	nranges   int
+	freeLists [MaxOrder + 1]uintptr // heads of per-order free lists
+	classes   [numClasses]uintptr   // heads of per-size-class free lists
+
+	freeBytes  atomic.Int64 // bytes available: bump space + free lists
+	totalBytes atomic.Int64
+)
+
+// AddRange donates [base, base+size) to the allocator. base and size are
+// rounded inwards to page boundaries. Ranges beyond maxRanges are ignored and
+// reported by the return value.
+//
+//go:nosplit
+func AddRange(base, size uintptr) bool {
+	end := (base + size) &^ pageMask
+	base = (base + pageMask) &^ pageMask
+	if end <= base {
+		return true
+	}
+	lock.Lock()
+	defer lock.Unlock()
+	if nranges == maxRanges {
+		return false
+	}
+	ranges[nranges] = memRange{next: base, end: end}
+	nranges++
+	freeBytes.Add(int64(end - base))
+	totalBytes.Add(int64(end - base))
+	return true
+}
+
+// AllocPages returns a zeroed block of 1<<order frames aligned to its size,
+// or 0 if memory is exhausted.
+//
+//go:nosplit
+func AllocPages(order int) uintptr {
+	if order < 0 || order > MaxOrder {
+		return 0
+	}
+	lock.Lock()
+	p := allocLocked(order)
+	lock.Unlock()
+	if p != 0 {
+		memclr(p, PageSize<<order)
+	}
+	return p
+}
+
+// AllocPage returns a zeroed frame, or 0 if memory is exhausted.
+//
+//go:nosplit
+func AllocPage() uintptr { return AllocPages(0) }
+
+// FreePages returns a block obtained from AllocPages(order).
+//
+//go:nosplit
+func FreePages(p uintptr, order int) {
+	if p == 0 {
+		return
+	}
+	lock.Lock()
+	*(*uintptr)(unsafe.Pointer(p)) = freeLists[order]
+	freeLists[order] = p
+	lock.Unlock()
+	freeBytes.Add(int64(PageSize << order))
+}
+
+// FreePage returns a frame obtained from AllocPage.
+//
+//go:nosplit
+func FreePage(p uintptr) { FreePages(p, 0) }
+
+func allocLocked(order int) uintptr {
+	if p := freeLists[order]; p != 0 {
+		freeLists[order] = *(*uintptr)(unsafe.Pointer(p))
+		freeBytes.Add(-int64(PageSize << order))
+		return p
+	}
+	size := uintptr(PageSize) << order
+	for i := 0; i < nranges; i++ {
+		r := &ranges[i]
+		p := (r.next + size - 1) &^ (size - 1)
+		if p < r.next || p+size > r.end || p+size < p {
+			continue
+		}
+		// Frames skipped for alignment go to the order-0 list.
+		for q := r.next; q < p; q += PageSize {
+			*(*uintptr)(unsafe.Pointer(q)) = freeLists[0]
+			freeLists[0] = q
+		}
+		r.next = p + size
+		freeBytes.Add(-int64(size))
+		return p
+	}
+	// Split a larger free block.
+	for o := order + 1; o <= MaxOrder; o++ {
+		p := freeLists[o]
+		if p == 0 {
+			continue
+		}
+		freeLists[o] = *(*uintptr)(unsafe.Pointer(p))
+		for ; o > order; o-- {
+			half := uintptr(PageSize) << (o - 1)
+			q := p + half
+			*(*uintptr)(unsafe.Pointer(q)) = freeLists[o-1]
+			freeLists[o-1] = q
+		}
+		freeBytes.Add(-int64(size))
+		return p
+	}
+	return 0
+}
+
+// classOf returns the size class index for size bytes.
+//
+//go:nosplit
+func classOf(size uintptr) int {
+	c := minClass
+	for uintptr(1)<<c < size {
+		c++
+	}
+	return c - minClass
+}
+
+// Alloc returns a zeroed block of at least size bytes (size <= 2048),
+// aligned to its power-of-two size class, or 0 if memory is exhausted.
+// Larger requests are served whole pages (use AllocPages directly for
+// alignment guarantees).
+//
+//go:nosplit
+func Alloc(size uintptr) uintptr {
+	if size == 0 {
+		size = 1
+	}
+	if size > 1<<maxClass {
+		return AllocPages(orderFor(size))
+	}
+	c := classOf(size)
+	bsize := uintptr(1) << (c + minClass)
+	lock.Lock()
+	p := classes[c]
+	if p == 0 {
+		page := allocLocked(0)
+		if page == 0 {
+			lock.Unlock()
+			return 0
+		}
+		// Thread the page into blocks; the first one is returned.
+		for q := page + PageSize - bsize; q > page; q -= bsize {
+			*(*uintptr)(unsafe.Pointer(q)) = classes[c]
+			classes[c] = q
+		}
+		p = page
+	} else {
+		classes[c] = *(*uintptr)(unsafe.Pointer(p))
+	}
+	lock.Unlock()
+	memclr(p, bsize)
+	return p
+}
+
+// Free returns a block obtained from Alloc(size).
+//
+//go:nosplit
+func Free(p, size uintptr) {
+	if p == 0 {
+		return
+	}
+	if size == 0 {
+		size = 1
+	}
+	if size > 1<<maxClass {
+		FreePages(p, orderFor(size))
+		return
+	}
+	c := classOf(size)
+	lock.Lock()
+	*(*uintptr)(unsafe.Pointer(p)) = classes[c]
+	classes[c] = p
+	lock.Unlock()
+}
+
+// orderFor returns the smallest order whose block holds size bytes.
+//
+//go:nosplit
+func orderFor(size uintptr) int {
+	o := 0
+	for uintptr(PageSize)<<o < size {
+		o++
+	}
+	return o
+}
+
+// FreeBytes reports how many bytes are available (bump space plus free
+// page lists; free small-object blocks are not counted).
+//
+//go:nosplit
+func FreeBytes() int64 { return freeBytes.Load() }
+
+// TotalBytes reports how many bytes were donated with AddRange.
+//
+//go:nosplit
+func TotalBytes() int64 { return totalBytes.Load() }
+
+// memclr zeroes n bytes at p.
+//
+//go:nosplit
+func memclr(p, n uintptr) {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(p)), n)
+	clear(b)
+}

@@ -1,0 +1,102 @@
+package kmem
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// arena maps size bytes outside the Go heap, as physical memory would be.
+func arena(t *testing.T, size int) uintptr {
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(t, err)
+	return uintptr(unsafe.Pointer(&b[0]))
+}
+
+func reset() {
+	nranges = 0
+	freeLists = [MaxOrder + 1]uintptr{}
+	classes = [numClasses]uintptr{}
+	freeBytes.Store(0)
+	totalBytes.Store(0)
+}
+
+func TestPagesAndOrders(t *testing.T) {
+	reset()
+	base := arena(t, 1<<20)
+	require.True(t, AddRange(base+100, 1<<20-100)) // rounded inwards
+	require.EqualValues(t, (1<<20)-PageSize, TotalBytes())
+
+	seen := map[uintptr]bool{}
+	for o := 0; o <= MaxOrder; o++ {
+		p := AllocPages(o)
+		require.NotZero(t, p)
+		require.Zero(t, p&(uintptr(PageSize)<<o-1), "order %d block aligned", o)
+		require.False(t, seen[p])
+		seen[p] = true
+		*(*uint64)(unsafe.Pointer(p)) = 0xdead
+		FreePages(p, o)
+		q := AllocPages(o)
+		require.Equal(t, p, q, "freed block is reused")
+		require.Zero(t, *(*uint64)(unsafe.Pointer(q)), "reused block is zeroed")
+	}
+}
+
+func TestExhaustionAndSplit(t *testing.T) {
+	reset()
+	base := arena(t, 64*PageSize)
+	AddRange(base, 64*PageSize)
+	var got []uintptr
+	for {
+		p := AllocPage()
+		if p == 0 {
+			break
+		}
+		got = append(got, p)
+	}
+	require.Len(t, got, 64)
+	require.Zero(t, FreeBytes())
+	// Free four frames that happen to form nothing special; a larger order
+	// cannot be satisfied from them (no coalescing), order 0 can.
+	for _, p := range got[:4] {
+		FreePage(p)
+	}
+	require.Zero(t, AllocPages(2))
+	require.NotZero(t, AllocPage())
+}
+
+func TestSmallObjects(t *testing.T) {
+	reset()
+	base := arena(t, 1<<20)
+	AddRange(base, 1<<20)
+	for _, size := range []uintptr{1, 16, 17, 100, 512, 2048} {
+		p := Alloc(size)
+		require.NotZero(t, p)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(p)), size)
+		for i := range b {
+			require.Zero(t, b[i])
+			b[i] = 0xff
+		}
+		Free(p, size)
+		require.Equal(t, p, Alloc(size))
+	}
+	big := Alloc(5000)
+	require.NotZero(t, big)
+	require.Zero(t, big&pageMask)
+	Free(big, 5000)
+}
+
+func TestNoGoAllocations(t *testing.T) {
+	reset()
+	base := arena(t, 1<<20)
+	AddRange(base, 1<<20)
+	n := testing.AllocsPerRun(100, func() {
+		p := Alloc(64)
+		q := AllocPage()
+		Free(p, 64)
+		FreePage(q)
+	})
+	require.Zero(t, n)
+}

@@ -1,0 +1,3 @@
+package spinlock
+
+func pause()
