@@ -1,0 +1,17 @@
+// Command hello is the smallest unigo application: it prints a greeting, its
+// arguments, the CPU count and the platform, and exits 0. It is what
+// `make run` boots.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+)
+
+func main() {
+	fmt.Println("Hello from unigo!")
+	fmt.Printf("args: %q\n", os.Args)
+	fmt.Printf("cpus: %d\n", runtime.NumCPU())
+	fmt.Printf("platform: %s/%s\n", runtime.GOOS, runtime.GOARCH)
+}
