@@ -1,12 +1,449 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/unigo-os/unigo/tools/image"
 )
 
-// buildCmd implements `unigo build`. Owned by the image/build work.
+// linkFlags are passed to the Go linker for every image (as -ldflags). Keep
+// every link-time choice here so there is exactly one place to change it.
+// Do not add -s: the image writer finds the PVH entry in the symbol table.
+var linkFlags []string
+
+const (
+	unigoModule   = "github.com/unigo-os/unigo"
+	kernelPackage = unigoModule + "/kernel"
+	// kernelImportFile is the generated file, added through go build
+	// -overlay, that links the kernel into a program that does not
+	// import it itself.
+	kernelImportFile = "zz_unigo_kernel.go"
+)
+
+// buildCmd implements `unigo build [-o OUT] [-trimpath] [-unigo DIR] PACKAGE|FILE.go`.
 func buildCmd(args []string) int {
-	fmt.Fprintln(os.Stderr, "unigo build: not implemented yet")
-	return 1
+	fs := flag.NewFlagSet("unigo build", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	out := fs.String("o", "", "write the image to `OUT` (default: package or file name + .img)")
+	trimpath := fs.Bool("trimpath", false, "pass -trimpath to go build")
+	root := fs.String("unigo", "", "unigo source tree, for programs outside any module (default $UNIGO_ROOT, else found automatically)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "usage: unigo build [-o OUT] [-trimpath] [-unigo DIR] PACKAGE|FILE.go")
+			return 2
+		}
+		fmt.Fprintf(os.Stderr, "unigo build: %v\n", err)
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "unigo build: want exactly one PACKAGE or FILE.go (usage: unigo build [-o OUT] PACKAGE|FILE.go)")
+		return 2
+	}
+	b := builder{out: *out, trimpath: *trimpath, root: *root}
+	if _, err := b.build(fs.Arg(0)); err != nil {
+		fmt.Fprintf(os.Stderr, "unigo build: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// buildImage builds a main package (directory or import path) or a single
+// .go file into a bootable image at out, with default settings. Compiler
+// diagnostics go to os.Stderr; the returned error is one line.
+func buildImage(pkgOrFile, out string) error {
+	b := builder{out: out}
+	_, err := b.build(pkgOrFile)
+	return err
+}
+
+// builder holds the settings of one build.
+type builder struct {
+	out      string // image path; empty means the default name in the current directory
+	trimpath bool
+	root     string // unigo source tree; empty means locate it when needed
+
+	// entrySymbol overrides image.EntrySymbol (tests only).
+	entrySymbol string
+	// stderr receives the go command's diagnostics; nil means os.Stderr.
+	stderr io.Writer
+}
+
+// target is what go build is asked to compile, after resolving the
+// command-line argument.
+type target struct {
+	dir     string   // working directory for the go command
+	args    []string // package pattern or .go files, relative to dir
+	name    string   // base name for the default output file
+	overlay map[string]string
+	files   bool // args are files (a file-list package)
+}
+
+// listedPackage is the part of `go list -json` the builder reads.
+type listedPackage struct {
+	ImportPath string
+	Name       string
+	Dir        string
+	Deps       []string
+	Error      *struct{ Err string }
+}
+
+// build compiles arg and writes the image, returning its path.
+func (b *builder) build(arg string) (string, error) {
+	if arg == "" {
+		return "", errors.New("empty package or file name")
+	}
+	tmp, err := os.MkdirTemp("", "unigo-build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+
+	t, err := b.resolve(arg, tmp)
+	if err != nil {
+		return "", err
+	}
+	pkg, err := b.list(t, tmp)
+	if err != nil {
+		return "", err
+	}
+	if pkg.Name != "main" {
+		return "", fmt.Errorf("%s is not a main package (package %s)", arg, pkg.Name)
+	}
+	if !contains(pkg.Deps, kernelPackage) && pkg.ImportPath != kernelPackage {
+		// The program does not link the kernel itself; add a blank import
+		// in a generated file next to its sources.
+		gen := filepath.Join(pkg.Dir, kernelImportFile)
+		src := filepath.Join(tmp, kernelImportFile)
+		if err := os.WriteFile(src, []byte("package main\n\nimport _ \""+kernelPackage+"\"\n"), 0o644); err != nil {
+			return "", err
+		}
+		t.overlay[gen] = src
+		if t.files {
+			t.args = append(t.args, gen)
+		}
+	}
+
+	out := b.out
+	if out == "" {
+		out = t.name + ".img"
+	}
+	exe := filepath.Join(tmp, "exe")
+	if err := b.goBuild(t, tmp, exe, arg); err != nil {
+		return "", err
+	}
+	sym := b.entrySymbol
+	if err := image.WriteFile(exe, out, image.Options{EntrySymbol: sym}); err != nil {
+		// WriteFile prefixes the temporary executable's path, which
+		// means nothing to the user.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return "", err
+		}
+		return "", fmt.Errorf("%s: %v", arg, strings.TrimPrefix(err.Error(), exe+": "))
+	}
+	return out, nil
+}
+
+// resolve turns the argument into a go build target. Directories and .go
+// files outside any module get a generated go.mod (through the overlay)
+// that requires unigo and replaces it with the local source tree.
+func (b *builder) resolve(arg, tmp string) (*target, error) {
+	t := &target{overlay: map[string]string{}}
+	st, statErr := os.Stat(arg)
+	switch {
+	case strings.HasSuffix(arg, ".go"):
+		if statErr != nil {
+			return nil, fmt.Errorf("%s: no such file", arg)
+		}
+		if st.IsDir() {
+			return nil, fmt.Errorf("%s is a directory, not a .go file", arg)
+		}
+		abs, err := filepath.Abs(arg)
+		if err != nil {
+			return nil, err
+		}
+		t.dir = filepath.Dir(abs)
+		t.args = []string{abs}
+		t.files = true
+		t.name = strings.TrimSuffix(filepath.Base(abs), ".go")
+	case statErr == nil && st.IsDir():
+		abs, err := filepath.Abs(arg)
+		if err != nil {
+			return nil, err
+		}
+		t.dir = abs
+		t.args = []string{"."}
+		t.name = filepath.Base(abs)
+	case statErr == nil:
+		return nil, fmt.Errorf("%s is neither a package directory nor a .go file", arg)
+	case strings.HasPrefix(arg, ".") || filepath.IsAbs(arg):
+		return nil, fmt.Errorf("%s: no such directory", arg)
+	default:
+		// An import path, resolved by the go command from the current
+		// directory's module.
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		t.dir = wd
+		t.args = []string{arg}
+		t.name = ""
+		return t, nil
+	}
+
+	inModule, err := b.inModule(t.dir)
+	if err != nil {
+		return nil, err
+	}
+	if !inModule {
+		if err := b.tempModule(t, tmp); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// inModule reports whether dir is inside a Go module.
+func (b *builder) inModule(dir string) (bool, error) {
+	cmd := exec.Command("go", "env", "GOMOD")
+	cmd.Dir = dir
+	cmd.Env = goEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		return false, fmt.Errorf("go env GOMOD in %s: %v", dir, err)
+	}
+	m := strings.TrimSpace(string(out))
+	return m != "" && m != os.DevNull, nil
+}
+
+// tempModule makes t.dir the root of a module that requires unigo, without
+// writing to it: go.mod and go.sum exist only in the overlay. Compiler
+// messages then name the user's own files.
+func (b *builder) tempModule(t *target, tmp string) error {
+	root, err := b.unigoRoot()
+	if err != nil {
+		return err
+	}
+	goVersion := "1.26"
+	if mod, err := os.ReadFile(filepath.Join(root, "go.mod")); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(mod))
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "go" {
+				goVersion = f[1]
+			}
+		}
+	}
+	gomod := fmt.Sprintf("module unigo.local/%s\n\ngo %s\n\nrequire %s v0.0.0\n\nreplace %s => %s\n",
+		sanitizeModuleElem(t.name), goVersion, unigoModule, unigoModule, root)
+	modPath := filepath.Join(tmp, "go.mod")
+	if err := os.WriteFile(modPath, []byte(gomod), 0o644); err != nil {
+		return err
+	}
+	t.overlay[filepath.Join(t.dir, "go.mod")] = modPath
+	// unigo's own go.sum has the checksums of everything unigo needs.
+	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	sumPath := filepath.Join(tmp, "go.sum")
+	if err := os.WriteFile(sumPath, sum, 0o644); err != nil {
+		return err
+	}
+	t.overlay[filepath.Join(t.dir, "go.sum")] = sumPath
+	return nil
+}
+
+// sanitizeModuleElem makes s usable as a module path element.
+func sanitizeModuleElem(s string) string {
+	var sb strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			sb.WriteRune(r)
+		default:
+			sb.WriteByte('_')
+		}
+	}
+	if sb.Len() == 0 || strings.Trim(sb.String(), ".") == "" {
+		return "prog"
+	}
+	return sb.String()
+}
+
+// unigoRoot finds the unigo source tree: the -unigo flag, $UNIGO_ROOT, the
+// module of the current directory, or the tree this binary was built from.
+func (b *builder) unigoRoot() (string, error) {
+	for _, c := range []struct{ dir, from string }{{b.root, "-unigo"}, {os.Getenv("UNIGO_ROOT"), "UNIGO_ROOT"}} {
+		if c.dir == "" {
+			continue
+		}
+		if !isUnigoRoot(c.dir) {
+			return "", fmt.Errorf("%s=%s is not the unigo source tree (no go.mod for %s)", c.from, c.dir, unigoModule)
+		}
+		return filepath.Abs(c.dir)
+	}
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", unigoModule)
+	cmd.Env = goEnv()
+	if out, err := cmd.Output(); err == nil {
+		if d := strings.TrimSpace(string(out)); d != "" && isUnigoRoot(d) {
+			return d, nil
+		}
+	}
+	// This file's path as compiled in (absent with -trimpath).
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		if d := filepath.Dir(filepath.Dir(filepath.Dir(file))); isUnigoRoot(d) {
+			return d, nil
+		}
+	}
+	return "", errors.New("cannot find the unigo source tree for a program outside any module; use -unigo DIR or set UNIGO_ROOT")
+}
+
+// isUnigoRoot reports whether dir holds the go.mod of the unigo module.
+func isUnigoRoot(dir string) bool {
+	mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(mod))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`) == unigoModule
+		}
+	}
+	return false
+}
+
+// list runs go list on the target and returns its single package.
+func (b *builder) list(t *target, tmp string) (*listedPackage, error) {
+	args := []string{"list", "-e", "-json=ImportPath,Name,Dir,Deps,Error"}
+	ov, err := writeOverlay(t.overlay, tmp)
+	if err != nil {
+		return nil, err
+	}
+	if ov != "" {
+		args = append(args, "-overlay", ov)
+	}
+	args = append(args, "--")
+	args = append(args, t.args...)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = t.dir
+	cmd.Env = goEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, errors.New(firstLine(stderr.String(), "go list failed: "+err.Error()))
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	var pkgs []listedPackage
+	for dec.More() {
+		var p listedPackage
+		if err := dec.Decode(&p); err != nil {
+			return nil, fmt.Errorf("reading go list output: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	switch {
+	case len(pkgs) == 0:
+		return nil, fmt.Errorf("%s matches no packages", strings.Join(t.args, " "))
+	case len(pkgs) > 1:
+		return nil, fmt.Errorf("%s matches %d packages; build one main package at a time", strings.Join(t.args, " "), len(pkgs))
+	}
+	p := &pkgs[0]
+	if p.Error != nil {
+		return nil, errors.New(firstLine(p.Error.Err, "go list failed"))
+	}
+	if t.name == "" {
+		t.name = filepath.Base(p.Dir)
+	}
+	return p, nil
+}
+
+// goBuild runs the stock go build. On failure the compiler's own messages
+// are copied to stderr and the error is a one-line summary.
+func (b *builder) goBuild(t *target, tmp, exe, arg string) error {
+	args := []string{"build", "-o", exe}
+	if b.trimpath {
+		args = append(args, "-trimpath")
+	}
+	if len(linkFlags) > 0 {
+		args = append(args, "-ldflags="+strings.Join(linkFlags, " "))
+	}
+	ov, err := writeOverlay(t.overlay, tmp)
+	if err != nil {
+		return err
+	}
+	if ov != "" {
+		args = append(args, "-overlay", ov)
+	}
+	args = append(args, "--")
+	args = append(args, t.args...)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = t.dir
+	cmd.Env = goEnv()
+	var diag bytes.Buffer
+	cmd.Stdout = &diag
+	cmd.Stderr = &diag
+	if err := cmd.Run(); err != nil {
+		w := b.stderr
+		if w == nil {
+			w = os.Stderr
+		}
+		w.Write(diag.Bytes())
+		if _, ok := err.(*exec.ExitError); ok {
+			return fmt.Errorf("compiling %s failed", arg)
+		}
+		return fmt.Errorf("running go build: %v", err)
+	}
+	return nil
+}
+
+// writeOverlay writes the go build -overlay JSON for m, or returns "" when
+// there is nothing to overlay.
+func writeOverlay(m map[string]string, tmp string) (string, error) {
+	if len(m) == 0 {
+		return "", nil
+	}
+	j, err := json.Marshal(struct{ Replace map[string]string }{m})
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(tmp, "overlay.json")
+	return p, os.WriteFile(p, j, 0o644)
+}
+
+// goEnv is the environment for the go command: images are always static
+// linux/amd64 executables.
+func goEnv() []string {
+	return append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// firstLine returns the first non-empty line of s, or def.
+func firstLine(s, def string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			return l
+		}
+	}
+	return def
 }

@@ -1,0 +1,381 @@
+package image
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/unigo-os/unigo/abi"
+)
+
+// EntrySymbol is the assembly TEXT symbol in package rt that monitors enter
+// through the PVH protocol, in 32-bit protected mode with paging off.
+const EntrySymbol = "github.com/unigo-os/unigo/rt.pvhEntry"
+
+// Options tunes Write.
+type Options struct {
+	// EntrySymbol overrides the symbol whose address becomes the PVH entry.
+	// Empty means the package constant EntrySymbol. Tests use it to mark a
+	// symbol in a package main of their own.
+	EntrySymbol string
+}
+
+// The note Write emits: a 12-byte header, the name "Xen\0" (4 bytes, so no
+// padding is needed for either 4- or 8-byte note alignment) and an 8-byte
+// little-endian descriptor holding the physical entry address. QEMU reads
+// the descriptor at 12 + align_up(namesz, p_align) = 16 for p_align 4.
+const (
+	noteName    = abi.XenNoteName + "\x00"
+	noteHdrSize = 12
+	noteDescOff = noteHdrSize + uint64(len(noteName))
+	noteSize    = noteDescOff + 8
+	noteAlign   = 4
+
+	// maxNoteSegment bounds how much of a PT_NOTE segment the reader
+	// looks at; real note segments are a few hundred bytes.
+	maxNoteSegment = 1 << 20
+)
+
+// Write returns a copy of the static Go executable exe that also carries a
+// PVH entry note pointing at opt's entry symbol. The ELF entry point and all
+// loaded bytes are unchanged, so the result still runs as a Linux process.
+//
+// The new PT_NOTE program header is appended to the program header table
+// and the note itself placed right after it, both in the zero padding the
+// Go linker leaves before the first section of the first PT_LOAD. Go puts
+// the section header table there too; it is moved down behind the note, or
+// to the end of the file when the padding is too small. Anything else in
+// the way is an error, never silently overwritten.
+//
+// Write is idempotent: for an input that already has a PVH note, it only
+// rewrites that note's descriptor.
+func Write(exe []byte, opt Options) ([]byte, error) {
+	p, err := parse(exe)
+	if err != nil {
+		return nil, err
+	}
+	sym := opt.EntrySymbol
+	if sym == "" {
+		sym = EntrySymbol
+	}
+	entry, err := p.pvhEntryFor(sym)
+	if err != nil {
+		return nil, err
+	}
+
+	out := bytes.Clone(exe)
+	if descOff, descSize, ok := p.findXenNote(); ok {
+		switch descSize {
+		case 8:
+			le.PutUint64(out[descOff:], uint64(entry))
+		case 4:
+			le.PutUint32(out[descOff:], entry)
+		default:
+			return nil, fmt.Errorf("existing Xen PVH note has a %d-byte descriptor", descSize)
+		}
+		return out, nil
+	}
+	return p.addNote(out, entry)
+}
+
+// pvhEntryFor resolves sym to a physical address a 32-bit monitor can jump
+// to: it must be inside an executable PT_LOAD and below 4 GiB.
+func (p *parsed) pvhEntryFor(sym string) (uint32, error) {
+	v, err := p.lookupFunc(sym)
+	if err != nil {
+		return 0, err
+	}
+	for _, ph := range p.progs {
+		if ph.typ != ptLoad || v < ph.vaddr || v-ph.vaddr >= ph.filesz {
+			continue
+		}
+		if ph.flags&pfX == 0 {
+			return 0, fmt.Errorf("%s at %#x is not in an executable segment", sym, v)
+		}
+		pa := ph.paddr + (v - ph.vaddr)
+		if pa < ph.paddr || pa >= 1<<32 || pa == 0 {
+			return 0, fmt.Errorf("%s at physical %#x is not addressable in 32-bit mode", sym, pa)
+		}
+		return uint32(pa), nil
+	}
+	return 0, fmt.Errorf("%s at %#x is not inside any loaded segment", sym, v)
+}
+
+// findXenNote locates the descriptor of an existing PVH entry note.
+func (p *parsed) findXenNote() (descOff uint64, descSize uint32, ok bool) {
+	for _, ph := range p.progs {
+		if ph.typ != ptNote || ph.filesz > maxNoteSegment {
+			continue
+		}
+		seg := p.b[ph.off : ph.off+ph.filesz]
+		forEachNote(seg, ph.align, func(name []byte, typ uint32, desc []byte, off uint64) bool {
+			if string(name) == noteName && typ == abi.XenElfnotePhys32Entry {
+				descOff, descSize, ok = ph.off+off, uint32(len(desc)), true
+				return false
+			}
+			return true
+		})
+		if ok {
+			return
+		}
+	}
+	return 0, 0, false
+}
+
+// forEachNote walks the notes in a PT_NOTE segment, calling fn with each
+// note's name (including its NUL), type, descriptor and the descriptor's
+// offset in seg, until fn returns false or a malformed note is found.
+// Padding follows the segment's alignment the way QEMU's loader does:
+// name and descriptor are each padded to p_align (4 unless it is 8).
+func forEachNote(seg []byte, align uint64, fn func(name []byte, typ uint32, desc []byte, off uint64) bool) {
+	if align != 8 {
+		align = 4
+	}
+	up := func(n uint64) uint64 { return (n + align - 1) &^ (align - 1) }
+	for off := uint64(0); off+noteHdrSize <= uint64(len(seg)); {
+		namesz := uint64(le.Uint32(seg[off:]))
+		descsz := uint64(le.Uint32(seg[off+4:]))
+		typ := le.Uint32(seg[off+8:])
+		nameOff := off + noteHdrSize
+		descOff := nameOff + up(namesz)
+		if !inFile(seg, nameOff, namesz) || !inFile(seg, descOff, descsz) {
+			return
+		}
+		if !fn(seg[nameOff:nameOff+namesz], typ, seg[descOff:descOff+descsz], descOff) {
+			return
+		}
+		off = descOff + up(descsz)
+	}
+}
+
+// addNote lays out and writes the new program header and note into out, a
+// copy of p.b.
+func (p *parsed) addNote(out []byte, entry uint32) ([]byte, error) {
+	eh := p.eh
+	phEnd := eh.phoff + uint64(eh.phnum)*phdrSize
+	newPhEnd := phEnd + phdrSize
+
+	// The program header table must sit in a PT_LOAD (the kernel hands
+	// its address to the program as AT_PHDR, and the Go runtime reads it)
+	// and the new entry must stay there, so the gap we use is bounded by
+	// the end of that segment's file bytes.
+	var load *phdr
+	for i := range p.progs {
+		ph := &p.progs[i]
+		if ph.typ == ptLoad && ph.off <= eh.phoff && phEnd <= ph.off+ph.filesz {
+			load = ph
+			break
+		}
+	}
+	if load == nil {
+		return nil, fmt.Errorf("program header table is not inside a loaded segment")
+	}
+	limit := load.off + load.filesz
+
+	// Find the first bytes after the table that belong to something:
+	// section contents and non-LOAD segments (Go's own build-ID note).
+	// The section header table is not counted: it is moved.
+	shStart := eh.shoff
+	shLen := uint64(eh.shnum) * shdrSize
+	shEnd := shStart + shLen
+	occupied := func(off, n uint64) error {
+		if n == 0 {
+			return nil
+		}
+		end := off + n
+		if end <= phEnd || off >= limit {
+			return nil
+		}
+		if off < phEnd {
+			return fmt.Errorf("file bytes %#x-%#x overlap the program header table", off, end)
+		}
+		limit = off
+		return nil
+	}
+	for _, s := range p.sects {
+		if s.typ == shtNobits {
+			continue
+		}
+		if err := occupied(s.off, s.size); err != nil {
+			return nil, err
+		}
+	}
+	for _, ph := range p.progs {
+		if ph.typ == ptLoad || ph.typ == ptPhdr {
+			continue
+		}
+		if err := occupied(ph.off, ph.filesz); err != nil {
+			return nil, err
+		}
+	}
+	if eh.phoff < ehdrSize {
+		return nil, fmt.Errorf("program header table overlaps the ELF header")
+	}
+
+	moveSh := shLen > 0 && shEnd > phEnd && shStart < limit
+	if moveSh && shStart < phEnd {
+		return nil, fmt.Errorf("section header table overlaps the program header table")
+	}
+
+	noteOff := alignUp(newPhEnd, 8)
+	noteEnd := noteOff + noteSize
+	if noteEnd > limit {
+		return nil, fmt.Errorf("no room for the PVH note: %d bytes free after the program headers, need %d", sat(limit, phEnd), noteEnd-phEnd)
+	}
+	usedEnd := noteEnd
+	newShoff := eh.shoff
+	if moveSh {
+		newShoff = alignUp(noteEnd, 8)
+		if newShoff+shLen <= limit {
+			usedEnd = newShoff + shLen
+		} else {
+			newShoff = alignUp(uint64(len(out)), 8)
+		}
+	}
+
+	// Everything we are about to overwrite must be padding, apart from the
+	// section header table we are moving out of the way.
+	sh := bytes.Clone(out[shStart:shEnd])
+	if moveSh {
+		clear(out[shStart:shEnd])
+	}
+	for i := phEnd; i < usedEnd; i++ {
+		if out[i] != 0 {
+			return nil, fmt.Errorf("header padding at file offset %#x is not zero; refusing to overwrite it", i)
+		}
+	}
+	if moveSh {
+		if newShoff >= uint64(len(out)) {
+			out = append(out, make([]byte, newShoff-uint64(len(out)))...)
+			out = append(out, sh...)
+		} else {
+			copy(out[newShoff:], sh)
+		}
+		le.PutUint64(out[offShoff:], newShoff)
+	}
+
+	putPhdr(out[phEnd:], phdr{
+		typ:    ptNote,
+		flags:  pfR,
+		off:    noteOff,
+		vaddr:  load.vaddr + (noteOff - load.off),
+		paddr:  load.paddr + (noteOff - load.off),
+		filesz: noteSize,
+		mem:    noteSize,
+		align:  noteAlign,
+	})
+	le.PutUint16(out[offPhnum:], eh.phnum+1)
+	for i, ph := range p.progs {
+		if ph.typ == ptPhdr {
+			ph.filesz += phdrSize
+			ph.mem += phdrSize
+			putPhdr(out[eh.phoff+uint64(i)*phdrSize:], ph)
+		}
+	}
+
+	n := out[noteOff:noteEnd]
+	le.PutUint32(n[0:], uint32(len(noteName)))
+	le.PutUint32(n[4:], 8)
+	le.PutUint32(n[8:], abi.XenElfnotePhys32Entry)
+	copy(n[noteHdrSize:], noteName)
+	le.PutUint64(n[noteDescOff:], uint64(entry))
+	return out, nil
+}
+
+func alignUp(n, a uint64) uint64 { return (n + a - 1) &^ (a - 1) }
+
+// sat is a-b, or 0 when b > a.
+func sat(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
+}
+
+// WriteFile reads the executable at in and writes the image to out
+// (replacing it atomically; in and out may be the same path).
+func WriteFile(in, out string, opt Options) error {
+	exe, err := os.ReadFile(in)
+	if err != nil {
+		return err
+	}
+	img, err := Write(exe, opt)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".unigo-image-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(img); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), out)
+}
+
+// PVHEntry returns the 32-bit physical PVH entry address recorded in the
+// Xen note of the ELF image read from r.
+func PVHEntry(r io.ReaderAt) (uint32, error) {
+	var hdr [ehdrSize]byte
+	n, err := r.ReadAt(hdr[:], 0)
+	if n < ehdrSize && err != nil && err != io.EOF {
+		return 0, err
+	}
+	eh, err := parseHeader(hdr[:n])
+	if err != nil {
+		return 0, err
+	}
+	phs := make([]byte, uint64(eh.phnum)*phdrSize)
+	if _, err := r.ReadAt(phs, int64(eh.phoff)); err != nil {
+		return 0, fmt.Errorf("reading program headers: %w", err)
+	}
+	for i := 0; i < int(eh.phnum); i++ {
+		ph := parsePhdr(phs[i*phdrSize:])
+		if ph.typ != ptNote || ph.filesz > maxNoteSegment || ph.off > 1<<62 {
+			continue
+		}
+		seg := make([]byte, ph.filesz)
+		if _, err := r.ReadAt(seg, int64(ph.off)); err != nil {
+			return 0, fmt.Errorf("reading note segment: %w", err)
+		}
+		var entry uint64
+		var found bool
+		var bad error
+		forEachNote(seg, ph.align, func(name []byte, typ uint32, desc []byte, _ uint64) bool {
+			if string(name) != noteName || typ != abi.XenElfnotePhys32Entry {
+				return true
+			}
+			found = true
+			switch len(desc) {
+			case 4:
+				entry = uint64(le.Uint32(desc))
+			case 8:
+				entry = le.Uint64(desc)
+			default:
+				bad = fmt.Errorf("Xen PVH note has a %d-byte descriptor", len(desc))
+			}
+			return false
+		})
+		if bad != nil {
+			return 0, bad
+		}
+		if found {
+			if entry >= 1<<32 {
+				return 0, fmt.Errorf("PVH entry %#x is above 4 GiB", entry)
+			}
+			return uint32(entry), nil
+		}
+	}
+	return 0, fmt.Errorf("no Xen PVH entry note")
+}
