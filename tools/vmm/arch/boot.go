@@ -1,0 +1,188 @@
+package arch
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"github.com/u-root/u-root/pkg/boot/kexec"
+
+	"github.com/unigo-os/unigo/abi"
+)
+
+// MaxCmdline bounds the guest command line (env and args included).
+const MaxCmdline = 64 << 10
+
+// Boot block layout, all inside one reserved range below 1 MiB:
+//
+//	+0    GDT: null, 32-bit flat code (0x08), flat data (0x10), TSS (0x18)
+//	+64   hvm_start_info
+//	+128  memory map (hvm_memmap_table_entry[])
+//	+...  NUL-terminated command line
+const (
+	gdtOffset       = 0
+	startInfoOffset = 64
+	memmapOffset    = 128
+
+	// Segment selectors of the PVH entry state.
+	CodeSelector = 0x08
+	DataSelector = 0x10
+	TSSSelector  = 0x18
+)
+
+// gdt holds the descriptors the hidden segment state at entry corresponds
+// to, so a guest that reloads a selector before installing its own GDT gets
+// the same flat segments.
+var gdt = [4]uint64{
+	0,
+	0x00CF_9B00_0000_FFFF, // code: base 0, limit 4G, 32-bit, DPL0, exec/read, accessed
+	0x00CF_9300_0000_FFFF, // data: base 0, limit 4G, 32-bit, DPL0, read/write, accessed
+	0x0000_8B00_0000_0067, // 32-bit busy TSS, base 0, limit 0x67
+}
+
+// Layout is the full guest-physical plan for one boot: the image segments,
+// the boot block, and the memory map the guest is told about.
+type Layout struct {
+	// Memory holds the E820 view (Phys) and everything to copy into guest
+	// RAM (Segments: image segments plus the boot block).
+	Memory kexec.Memory
+	// Entry is the PVH entry point; StartInfo the address passed in EBX.
+	Entry     uint32
+	StartInfo uint64
+	GDT       uint64
+	Cmdline   uint64
+	// Memmap is what the guest finds at StartInfo.MemmapPaddr.
+	Memmap []abi.HVMMemmapEntry
+}
+
+// Plan places img and the boot block in memSize bytes of guest RAM and
+// builds hvm_start_info with cmdline. It fails (ErrBadImage) if a segment
+// lies outside RAM.
+func Plan(img *Image, memSize uint64, cmdline string) (*Layout, error) {
+	if err := CheckMemSize(memSize); err != nil {
+		return nil, err
+	}
+	if len(cmdline)+1 > MaxCmdline {
+		return nil, fmt.Errorf("guest command line too long (%d bytes, max %d)", len(cmdline), MaxCmdline-1)
+	}
+	ram := RAM(memSize)
+	var m kexec.Memory
+	for _, r := range ram {
+		m.Phys = append(m.Phys, kexec.TypedRange{Range: r, Type: kexec.RangeRAM})
+	}
+	for _, s := range img.Segments {
+		if !inside(ram, s.Phys) {
+			return nil, fmt.Errorf("%w: segment %v lies outside guest RAM %v (needs -m %s or more, or a different link address)",
+				ErrBadImage, s.Phys, ram, FormatSize(roundUp(uint64(s.Phys.End()), 1<<20)))
+		}
+		m.Segments.Insert(s)
+	}
+
+	// The reservation splits at most one RAM range in two, so the final
+	// map has at most len(Phys)+2 entries.
+	maxEntries := len(m.Phys) + 2
+	size := memmapOffset + maxEntries*abi.HVMMemmapEntrySize + len(cmdline) + 1
+	limit := kexec.RangeFromInterval(bootInfoMin, bootInfoLimit)
+	block, err := m.ReservePhys(uint(size), limit)
+	if err != nil {
+		return nil, fmt.Errorf("%w: no room below 1 MiB for the %d-byte boot block (image segments occupy it)", ErrBadImage, size)
+	}
+
+	l := &Layout{
+		Entry:     img.Entry,
+		GDT:       uint64(block.Start) + gdtOffset,
+		StartInfo: uint64(block.Start) + startInfoOffset,
+	}
+	for _, tr := range m.Phys {
+		typ := uint32(abi.MemReserved)
+		if tr.Type == kexec.RangeRAM {
+			typ = abi.MemRAM
+		}
+		l.Memmap = append(l.Memmap, abi.HVMMemmapEntry{Addr: uint64(tr.Start), Size: uint64(tr.Size), Type: typ})
+	}
+	memmapAddr := uint64(block.Start) + memmapOffset
+	l.Cmdline = memmapAddr + uint64(len(l.Memmap))*abi.HVMMemmapEntrySize
+
+	buf := make([]byte, block.Size)
+	le := binary.LittleEndian
+	for i, d := range gdt {
+		le.PutUint64(buf[gdtOffset+8*i:], d)
+	}
+	si := abi.HVMStartInfo{
+		Magic:         abi.HVMStartMagic,
+		Version:       abi.StartInfoVersion,
+		CmdlinePaddr:  l.Cmdline,
+		MemmapPaddr:   memmapAddr,
+		MemmapEntries: uint32(len(l.Memmap)),
+	}
+	putStartInfo(buf[startInfoOffset:], &si)
+	for i, e := range l.Memmap {
+		o := memmapOffset + i*abi.HVMMemmapEntrySize
+		le.PutUint64(buf[o:], e.Addr)
+		le.PutUint64(buf[o+8:], e.Size)
+		le.PutUint32(buf[o+16:], e.Type)
+	}
+	copy(buf[l.Cmdline-uint64(block.Start):], cmdline)
+	m.Segments.Insert(kexec.NewSegment(buf, block))
+	l.Memory = m
+	return l, nil
+}
+
+var _ [abi.HVMStartInfoSize - unsafe.Sizeof(abi.HVMStartInfo{})]struct{}
+var _ [unsafe.Sizeof(abi.HVMStartInfo{}) - abi.HVMStartInfoSize]struct{}
+
+func putStartInfo(b []byte, si *abi.HVMStartInfo) {
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], si.Magic)
+	le.PutUint32(b[4:], si.Version)
+	le.PutUint32(b[8:], si.Flags)
+	le.PutUint32(b[12:], si.NrModules)
+	le.PutUint64(b[16:], si.ModlistPaddr)
+	le.PutUint64(b[24:], si.CmdlinePaddr)
+	le.PutUint64(b[32:], si.RSDPPaddr)
+	le.PutUint64(b[40:], si.MemmapPaddr)
+	le.PutUint32(b[48:], si.MemmapEntries)
+}
+
+// ReadStartInfo decodes an hvm_start_info (used by tests and diagnostics).
+func ReadStartInfo(b []byte) abi.HVMStartInfo {
+	le := binary.LittleEndian
+	return abi.HVMStartInfo{
+		Magic:         le.Uint32(b[0:]),
+		Version:       le.Uint32(b[4:]),
+		Flags:         le.Uint32(b[8:]),
+		NrModules:     le.Uint32(b[12:]),
+		ModlistPaddr:  le.Uint64(b[16:]),
+		CmdlinePaddr:  le.Uint64(b[24:]),
+		RSDPPaddr:     le.Uint64(b[32:]),
+		MemmapPaddr:   le.Uint64(b[40:]),
+		MemmapEntries: le.Uint32(b[48:]),
+	}
+}
+
+// Load copies every segment of the layout into guest memory, where the
+// guest-physical address is the offset into mem, and zero-fills the part of
+// each segment beyond its file bytes (mem may be reused).
+func (l *Layout) Load(mem []byte) error {
+	for _, s := range l.Memory.Segments {
+		end := uint64(s.Phys.End())
+		if end > uint64(len(mem)) {
+			return fmt.Errorf("segment %v beyond guest memory (%#x bytes)", s.Phys, len(mem))
+		}
+		dst := mem[s.Phys.Start:end]
+		n := copy(dst, s.Buf)
+		clear(dst[n:])
+	}
+	return nil
+}
+
+func inside(rs kexec.Ranges, r kexec.Range) bool {
+	for _, q := range rs {
+		if q.IsSupersetOf(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func roundUp(n, a uint64) uint64 { return (n + a - 1) &^ (a - 1) }

@@ -1,0 +1,143 @@
+package arch
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/u-root/u-root/pkg/boot/kexec"
+
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/vmm/testguest"
+)
+
+func TestRAMAndMapping(t *testing.T) {
+	assert.Equal(t, kexec.Ranges{{Start: 0, Size: 128 << 20}}, RAM(128<<20))
+	assert.EqualValues(t, 128<<20, MappingSize(128<<20))
+	four := uint64(4 << 30)
+	assert.Equal(t, kexec.Ranges{{Start: 0, Size: LowMemEnd}, {Start: HighMemStart, Size: 1 << 30}}, RAM(four))
+	assert.EqualValues(t, 5<<30, MappingSize(four))
+}
+
+func TestCheckMemSize(t *testing.T) {
+	require.NoError(t, CheckMemSize(128<<20))
+	require.ErrorContains(t, CheckMemSize(1<<20), "too small")
+	require.ErrorContains(t, CheckMemSize(2<<40), "too large")
+	require.ErrorContains(t, CheckMemSize(3<<20+1), "multiple of 4K")
+	assert.Equal(t, "128M", FormatSize(128<<20))
+	assert.Equal(t, "4G", FormatSize(4<<30))
+	assert.Equal(t, "12K", FormatSize(12<<10))
+	assert.Equal(t, "100", FormatSize(100))
+}
+
+func TestPlan(t *testing.T) {
+	code := testguest.Hello()
+	img, err := ParseImage(testguest.Image(code))
+	require.NoError(t, err)
+	cmdline := `A=1 "B=x y" -- arg`
+	l, err := Plan(img, 64<<20, cmdline)
+	require.NoError(t, err)
+
+	// The boot block is below 1 MiB, page aligned, above page 0.
+	assert.Less(t, l.StartInfo, uint64(0xA0000))
+	assert.GreaterOrEqual(t, l.GDT, uint64(0x1000))
+	assert.Zero(t, l.GDT%4096)
+	assert.Equal(t, l.GDT+64, l.StartInfo)
+
+	// The memory map covers all RAM: the boot block reserved, the rest RAM.
+	var total uint64
+	for i, e := range l.Memmap {
+		total += e.Size
+		if i > 0 {
+			prev := l.Memmap[i-1]
+			assert.Equal(t, prev.Addr+prev.Size, e.Addr, "map is contiguous")
+		}
+	}
+	assert.EqualValues(t, 64<<20, total)
+	require.Len(t, l.Memmap, 3)
+	assert.EqualValues(t, abi.MemRAM, l.Memmap[0].Type)
+	assert.EqualValues(t, abi.MemReserved, l.Memmap[1].Type)
+	assert.Equal(t, l.GDT, l.Memmap[1].Addr)
+	assert.EqualValues(t, abi.MemRAM, l.Memmap[2].Type)
+
+	mem := make([]byte, 64<<20)
+	for i := range mem[:2<<20] {
+		mem[i] = 0xAA // Load must clear what it does not copy
+	}
+	require.NoError(t, l.Load(mem))
+	assert.Equal(t, code, mem[testguest.LoadAddr:testguest.LoadAddr+len(code)])
+
+	si := ReadStartInfo(mem[l.StartInfo:])
+	assert.EqualValues(t, abi.HVMStartMagic, si.Magic)
+	assert.EqualValues(t, 1, si.Version)
+	assert.Zero(t, si.NrModules)
+	assert.Zero(t, si.ModlistPaddr)
+	assert.Equal(t, l.Cmdline, si.CmdlinePaddr)
+	assert.EqualValues(t, len(l.Memmap), si.MemmapEntries)
+	end := bytes.IndexByte(mem[si.CmdlinePaddr:], 0)
+	assert.Equal(t, cmdline, string(mem[si.CmdlinePaddr:si.CmdlinePaddr+uint64(end)]))
+	for i, e := range l.Memmap {
+		o := si.MemmapPaddr + uint64(i)*abi.HVMMemmapEntrySize
+		assert.Equal(t, e.Addr, binary.LittleEndian.Uint64(mem[o:]))
+		assert.Equal(t, e.Size, binary.LittleEndian.Uint64(mem[o+8:]))
+		assert.Equal(t, e.Type, binary.LittleEndian.Uint32(mem[o+16:]))
+	}
+	assert.Equal(t, uint64(0x00CF9B000000FFFF), binary.LittleEndian.Uint64(mem[l.GDT+CodeSelector:]))
+}
+
+func TestPlanHighMemory(t *testing.T) {
+	img, err := ParseImage(testguest.Image(testguest.Hello()))
+	require.NoError(t, err)
+	l, err := Plan(img, 4<<30, "")
+	require.NoError(t, err)
+	last := l.Memmap[len(l.Memmap)-1]
+	assert.EqualValues(t, HighMemStart, last.Addr)
+	assert.EqualValues(t, 1<<30, last.Size)
+	assert.EqualValues(t, abi.MemRAM, last.Type)
+}
+
+func TestPlanErrors(t *testing.T) {
+	big := testguest.Spec{Segments: []testguest.Segment{{Paddr: 0x400000, Data: []byte{0xF4}, Memsz: 16 << 20}}, Entry: 0x400000}
+	img, err := ParseImage(big.ELF())
+	require.NoError(t, err)
+	_, err = Plan(img, 8<<20, "")
+	require.ErrorIs(t, err, ErrBadImage)
+	assert.Contains(t, err.Error(), "outside guest RAM")
+	assert.Contains(t, err.Error(), "-m 20M")
+
+	// An image filling all of low memory leaves no room for the boot block.
+	low := testguest.Spec{Segments: []testguest.Segment{{Paddr: 0, Data: []byte{0xF4}, Memsz: 1 << 20}}, Entry: 0}
+	img, err = ParseImage(low.ELF())
+	require.NoError(t, err)
+	_, err = Plan(img, 8<<20, "")
+	require.ErrorContains(t, err, "no room below 1 MiB")
+
+	img, err = ParseImage(testguest.Image(testguest.Hello()))
+	require.NoError(t, err)
+	_, err = Plan(img, 8<<20, string(make([]byte, MaxCmdline)))
+	require.ErrorContains(t, err, "command line too long")
+	_, err = Plan(img, 1<<20, "")
+	require.ErrorContains(t, err, "too small")
+}
+
+func TestPVHState(t *testing.T) {
+	s := PVHSregs(kvmResetSregs(), 0x1000)
+	assert.EqualValues(t, 0x11, s.CR0)
+	assert.Zero(t, s.CR4)
+	assert.Zero(t, s.EFER)
+	assert.EqualValues(t, 0x8, s.CS.Selector)
+	assert.EqualValues(t, 1, s.CS.DB)
+	assert.EqualValues(t, 0, s.CS.L)
+	assert.EqualValues(t, 0xFFFFFFFF, s.CS.Limit)
+	assert.EqualValues(t, 0x10, s.SS.Selector)
+	assert.EqualValues(t, 0xFEE00900, s.APICBase, "reset APIC base kept")
+	assert.EqualValues(t, 0x1000, s.GDT.Base)
+	assert.EqualValues(t, 31, s.GDT.Limit)
+
+	r := PVHRegs(0x100000, 0x1040)
+	assert.EqualValues(t, 0x100000, r.RIP)
+	assert.EqualValues(t, 0x1040, r.RBX)
+	assert.EqualValues(t, 2, r.RFLAGS)
+}

@@ -1,0 +1,92 @@
+package arch
+
+import (
+	"fmt"
+
+	"github.com/u-root/u-root/pkg/boot/kexec"
+)
+
+// Guest-physical layout. RAM starts at 0; what does not fit below the 32-bit
+// MMIO hole continues at 4 GiB, like QEMU's microvm and Firecracker.
+const (
+	// LowMemEnd is the end of RAM below 4 GiB; the hole above it holds
+	// virtio-mmio devices, the LAPIC/IOAPIC and KVM's private pages.
+	LowMemEnd = 0xC000_0000
+	// HighMemStart is where RAM beyond LowMemEnd continues.
+	HighMemStart = 1 << 32
+
+	// MMIOBase is the first virtio-mmio device; each gets MMIOSize bytes.
+	MMIOBase = 0xD000_0000
+	MMIOSize = 0x1000
+	// MMIOMaxDevices keeps device IRQs (5+i) within the IOAPIC's 24 pins.
+	MMIOMaxDevices = 19
+	// MMIOFirstIRQ is the IRQ (= GSI) of device 0.
+	MMIOFirstIRQ = 5
+
+	// TSSAddr and IdentityMapAddr are the pages Intel VMX needs for its
+	// real-mode and unpaged-protected-mode emulation; they sit in the hole
+	// just below the BIOS area like QEMU's.
+	TSSAddr         = 0xFFFB_D000
+	IdentityMapAddr = 0xFFFB_C000
+
+	// MinMemory is the smallest -m accepted.
+	MinMemory = 2 << 20
+	// MaxMemory bounds -m; guest RAM is mapped MAP_NORESERVE so this only
+	// limits address space, not host memory.
+	MaxMemory = 1 << 40
+
+	// bootInfoLimit: the boot block lives below 1 MiB, where no image
+	// loads (Go images load at 4 MiB), as on QEMU and Firecracker. The
+	// first page is left alone so a null pointer in the guest stays
+	// obviously wrong.
+	bootInfoMin   = 0x1000
+	bootInfoLimit = 0xA0000
+)
+
+// RAM returns the guest-physical RAM ranges for size bytes of guest memory.
+func RAM(size uint64) kexec.Ranges {
+	if size <= LowMemEnd {
+		return kexec.Ranges{{Start: 0, Size: uint(size)}}
+	}
+	return kexec.Ranges{
+		{Start: 0, Size: LowMemEnd},
+		{Start: HighMemStart, Size: uint(size - LowMemEnd)},
+	}
+}
+
+// MappingSize is the length of the host mapping that backs size bytes of
+// guest RAM with guest-physical address == offset in the mapping. When RAM
+// continues above 4 GiB, the hole is part of the mapping but never touched
+// (and never mapped into the guest), which costs address space only.
+func MappingSize(size uint64) uint64 {
+	if size <= LowMemEnd {
+		return size
+	}
+	return HighMemStart + size - LowMemEnd
+}
+
+// CheckMemSize validates a -m value.
+func CheckMemSize(size uint64) error {
+	switch {
+	case size < MinMemory:
+		return fmt.Errorf("memory size %s is too small (minimum %s)", FormatSize(size), FormatSize(MinMemory))
+	case size > MaxMemory:
+		return fmt.Errorf("memory size %s is too large (maximum %s)", FormatSize(size), FormatSize(MaxMemory))
+	case size%4096 != 0:
+		return fmt.Errorf("memory size %d is not a multiple of 4K", size)
+	}
+	return nil
+}
+
+// FormatSize prints a byte count the way -m accepts it.
+func FormatSize(n uint64) string {
+	switch {
+	case n != 0 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dG", n>>30)
+	case n != 0 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dM", n>>20)
+	case n != 0 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dK", n>>10)
+	}
+	return fmt.Sprintf("%d", n)
+}
