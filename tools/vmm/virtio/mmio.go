@@ -1,0 +1,359 @@
+package virtio
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Register offsets of the virtio-mmio transport, version 2 (virtio spec
+// 4.2.2). All registers are 32 bits wide; the device configuration space
+// starts at RegConfig.
+const (
+	RegMagicValue        = 0x000
+	RegVersion           = 0x004
+	RegDeviceID          = 0x008
+	RegVendorID          = 0x00c
+	RegDeviceFeatures    = 0x010
+	RegDeviceFeaturesSel = 0x014
+	RegDriverFeatures    = 0x020
+	RegDriverFeaturesSel = 0x024
+	RegQueueSel          = 0x030
+	RegQueueNumMax       = 0x034
+	RegQueueNum          = 0x038
+	RegQueueReady        = 0x044
+	RegQueueNotify       = 0x050
+	RegInterruptStatus   = 0x060
+	RegInterruptACK      = 0x064
+	RegStatus            = 0x070
+	RegQueueDescLow      = 0x080
+	RegQueueDescHigh     = 0x084
+	RegQueueDriverLow    = 0x090
+	RegQueueDriverHigh   = 0x094
+	RegQueueDeviceLow    = 0x0a0
+	RegQueueDeviceHigh   = 0x0a4
+	RegSHMSel            = 0x0ac
+	RegSHMLenLow         = 0x0b0
+	RegSHMLenHigh        = 0x0b4
+	RegSHMBaseLow        = 0x0b8
+	RegSHMBaseHigh       = 0x0bc
+	RegConfigGeneration  = 0x0fc
+	RegConfig            = 0x100
+)
+
+const (
+	// MMIOMagic is "virt" little-endian.
+	MMIOMagic = 0x74726976
+	// MMIOVersion is the non-legacy register layout.
+	MMIOVersion = 2
+	// VendorID is "UGO\0" little-endian.
+	VendorID = 0x004f4755
+	// MMIOSize is the size of the MMIO window a device occupies: registers
+	// plus up to 3.75 KiB of configuration space.
+	MMIOSize = 0x1000
+)
+
+type queueRegs struct {
+	cfg   QueueConfig
+	ready bool
+}
+
+// MMIO is the virtio-mmio transport of one device: the register file the
+// guest sees in its MMIO window, feature negotiation, queue setup and the
+// device status state machine.
+//
+// Read and Write come from the vCPU thread; Notify may come from another
+// goroutine (an ioeventfd on QueueNotify). All three are safe to call
+// concurrently.
+type MMIO struct {
+	dev Device
+	mem []byte
+	irq func()
+
+	mu          sync.Mutex // guards everything below that is not atomic
+	devFeatSel  uint32
+	drvFeatSel  uint32
+	drvFeatures uint64
+	queueSel    uint32
+	queues      []queueRegs
+	live        []*Queue // non-nil while the device is activated
+	active      bool
+
+	// status and intStatus are also changed by workers (Fail, Used), which
+	// must not take mu: Reset holds mu while it waits for them.
+	status    atomic.Uint32
+	intStatus atomic.Uint32
+	configGen atomic.Uint32
+	lastErr   atomic.Pointer[error]
+}
+
+// NewMMIO returns the transport for dev over guest memory mem. irq is called
+// whenever InterruptStatus gains a bit; the launcher injects the device's
+// interrupt (an edge, e.g. through an irqfd). It may be called from worker
+// goroutines and must not call back into the MMIO.
+func NewMMIO(dev Device, mem []byte, irq func()) *MMIO {
+	return &MMIO{dev: dev, mem: mem, irq: irq, queues: make([]queueRegs, dev.NumQueues())}
+}
+
+// Err returns the protocol error that last put the device into
+// DEVICE_NEEDS_RESET, for the launcher's log, or nil.
+func (m *MMIO) Err() error {
+	if p := m.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// InterruptPending reports whether InterruptStatus is non-zero, for a
+// launcher that models the interrupt as a level.
+func (m *MMIO) InterruptPending() bool { return m.intStatus.Load() != 0 }
+
+// ConfigChanged bumps ConfigGeneration and raises a configuration-change
+// interrupt. Devices call it after changing their configuration space.
+func (m *MMIO) ConfigChanged() {
+	m.configGen.Add(1)
+	m.raise(InterruptConfigChange)
+}
+
+func (m *MMIO) raise(bit uint32) {
+	m.intStatus.Or(bit)
+	if m.irq != nil {
+		m.irq()
+	}
+}
+
+// Used implements Interrupter.
+func (m *MMIO) Used(q *Queue) {
+	if q.NeedInterrupt() {
+		m.raise(InterruptUsedBuffer)
+	}
+}
+
+// Fail implements Interrupter.
+func (m *MMIO) Fail(err error) {
+	m.lastErr.Store(&err)
+	m.status.Or(StatusDeviceNeedsReset)
+	m.raise(InterruptConfigChange)
+}
+
+// Notify delivers a driver notification for queue (the value written to
+// QueueNotify). It is what an ioeventfd goroutine calls.
+func (m *MMIO) Notify(queue uint32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.notifyLocked(queue)
+}
+
+func (m *MMIO) notifyLocked(queue uint32) {
+	if !m.active || uint64(queue) >= uint64(len(m.live)) || m.live[queue] == nil {
+		return
+	}
+	m.live[queue].Kick()
+}
+
+func (m *MMIO) offered() uint64 { return m.dev.Features() | transportFeatures }
+
+// Read handles a guest load of len(data) bytes at offset off in the window.
+// Registers answer only 32-bit accesses; anything else reads as zero.
+func (m *MMIO) Read(off uint64, data []byte) {
+	clear(data)
+	if off >= RegConfig {
+		if off < MMIOSize {
+			m.mu.Lock()
+			m.dev.ReadConfig(off-RegConfig, data)
+			m.mu.Unlock()
+		}
+		return
+	}
+	if len(data) != 4 || off%4 != 0 {
+		return
+	}
+	m.mu.Lock()
+	v := m.readReg(off)
+	m.mu.Unlock()
+	binary.LittleEndian.PutUint32(data, v)
+}
+
+func (m *MMIO) selected() *queueRegs {
+	if uint64(m.queueSel) < uint64(len(m.queues)) {
+		return &m.queues[m.queueSel]
+	}
+	return nil
+}
+
+func (m *MMIO) readReg(off uint64) uint32 {
+	switch off {
+	case RegMagicValue:
+		return MMIOMagic
+	case RegVersion:
+		return MMIOVersion
+	case RegDeviceID:
+		return m.dev.ID()
+	case RegVendorID:
+		return VendorID
+	case RegDeviceFeatures:
+		if m.devFeatSel < 2 {
+			return uint32(m.offered() >> (32 * m.devFeatSel))
+		}
+	case RegQueueNumMax:
+		if m.selected() != nil {
+			return uint32(m.dev.QueueMax())
+		}
+	case RegQueueReady:
+		if q := m.selected(); q != nil && q.ready {
+			return 1
+		}
+	case RegInterruptStatus:
+		return m.intStatus.Load()
+	case RegStatus:
+		return m.status.Load()
+	case RegSHMLenLow, RegSHMLenHigh:
+		// No shared memory regions: a length of -1 says so.
+		return 0xffffffff
+	case RegConfigGeneration:
+		return m.configGen.Load()
+	}
+	return 0
+}
+
+// Write handles a guest store of data at offset off in the window.
+// Registers accept only 32-bit accesses; other stores are ignored.
+func (m *MMIO) Write(off uint64, data []byte) {
+	if off >= RegConfig {
+		if off < MMIOSize {
+			m.mu.Lock()
+			m.dev.WriteConfig(off-RegConfig, data)
+			m.mu.Unlock()
+		}
+		return
+	}
+	if len(data) != 4 || off%4 != 0 {
+		return
+	}
+	v := binary.LittleEndian.Uint32(data)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.writeReg(off, v)
+}
+
+func (m *MMIO) writeReg(off uint64, v uint32) {
+	// Queue registers may only change while the queue is not ready.
+	setQueue := func(f func(q *queueRegs)) {
+		if q := m.selected(); q != nil && !q.ready && !m.active {
+			f(q)
+		}
+	}
+	lo := func(p *uint64) { *p = *p&^0xffffffff | uint64(v) }
+	hi := func(p *uint64) { *p = *p&0xffffffff | uint64(v)<<32 }
+
+	switch off {
+	case RegDeviceFeaturesSel:
+		m.devFeatSel = v
+	case RegDriverFeatures:
+		if m.status.Load()&StatusFeaturesOK == 0 && m.drvFeatSel < 2 {
+			shift := 32 * m.drvFeatSel
+			m.drvFeatures = m.drvFeatures&^(0xffffffff<<shift) | uint64(v)<<shift
+		}
+	case RegDriverFeaturesSel:
+		m.drvFeatSel = v
+	case RegQueueSel:
+		m.queueSel = v
+	case RegQueueNum:
+		setQueue(func(q *queueRegs) { q.cfg.Size = uint16(min(v, 0xffff)) })
+	case RegQueueDescLow:
+		setQueue(func(q *queueRegs) { lo(&q.cfg.Desc) })
+	case RegQueueDescHigh:
+		setQueue(func(q *queueRegs) { hi(&q.cfg.Desc) })
+	case RegQueueDriverLow:
+		setQueue(func(q *queueRegs) { lo(&q.cfg.Driver) })
+	case RegQueueDriverHigh:
+		setQueue(func(q *queueRegs) { hi(&q.cfg.Driver) })
+	case RegQueueDeviceLow:
+		setQueue(func(q *queueRegs) { lo(&q.cfg.Device) })
+	case RegQueueDeviceHigh:
+		setQueue(func(q *queueRegs) { hi(&q.cfg.Device) })
+	case RegQueueReady:
+		q := m.selected()
+		if q == nil || m.active {
+			return
+		}
+		if v&1 == 0 {
+			q.ready = false
+			return
+		}
+		if err := q.cfg.Validate(m.mem, m.dev.QueueMax()); err != nil {
+			m.Fail(&ProtocolError{Queue: int(m.queueSel), Reason: err.Error()})
+			return
+		}
+		q.ready = true
+	case RegQueueNotify:
+		m.notifyLocked(v)
+	case RegInterruptACK:
+		m.intStatus.And(^v)
+	case RegStatus:
+		m.setStatus(v)
+	}
+}
+
+// setStatus runs the device status state machine (virtio spec 3.1.1).
+func (m *MMIO) setStatus(v uint32) {
+	if v == 0 {
+		m.reset()
+		return
+	}
+	old := m.status.Load()
+	// DEVICE_NEEDS_RESET is the device's to set and only a reset clears it.
+	v |= old & StatusDeviceNeedsReset
+	if v&StatusFeaturesOK != 0 && old&StatusFeaturesOK == 0 {
+		offered := m.offered()
+		if m.drvFeatures&^offered != 0 || m.drvFeatures&FeatureVersion1 == 0 {
+			// Refuse the feature set: the driver sees FEATURES_OK clear.
+			v &^= StatusFeaturesOK
+		}
+	}
+	if v&StatusDriverOK != 0 && old&StatusDriverOK == 0 && !m.active {
+		if v&StatusFeaturesOK == 0 {
+			m.status.Store(v)
+			m.Fail(fmt.Errorf("virtio: DRIVER_OK without FEATURES_OK"))
+			return
+		}
+		m.status.Store(v)
+		m.activate()
+		return
+	}
+	m.status.Store(v)
+}
+
+func (m *MMIO) activate() {
+	live := make([]*Queue, len(m.queues))
+	for i, r := range m.queues {
+		if !r.ready {
+			continue
+		}
+		q, err := NewQueue(m.mem, i, r.cfg, m.drvFeatures)
+		if err != nil {
+			m.Fail(err)
+			return
+		}
+		live[i] = q
+	}
+	if err := m.dev.Activate(m.drvFeatures, m.mem, live, m); err != nil {
+		m.Fail(err)
+		return
+	}
+	m.live, m.active = live, true
+}
+
+func (m *MMIO) reset() {
+	// Stop the workers first: they may still set status bits.
+	m.dev.Reset()
+	m.live, m.active = nil, false
+	for i := range m.queues {
+		m.queues[i] = queueRegs{}
+	}
+	m.devFeatSel, m.drvFeatSel, m.drvFeatures, m.queueSel = 0, 0, 0, 0
+	m.status.Store(0)
+	m.intStatus.Store(0)
+	m.lastErr.Store(nil)
+}

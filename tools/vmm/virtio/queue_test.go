@@ -1,0 +1,278 @@
+package virtio
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// ring is a queue of size 8 in plain memory, driven without a transport.
+type ring struct {
+	mem      []byte
+	q        *Queue
+	availIdx uint16
+}
+
+func newRing(t *testing.T, features uint64) *ring {
+	r := &ring{mem: make([]byte, 1<<16)}
+	q, err := NewQueue(r.mem, 3, QueueConfig{Size: 8, Desc: tdDesc, Driver: tdAvail, Device: tdUsed}, features)
+	require.NoError(t, err)
+	r.q = q
+	return r
+}
+
+func (r *ring) desc(i uint16, x tdesc) { putDesc(r.mem, tdDesc, i, x) }
+
+func (r *ring) publish(heads ...uint16) {
+	for _, h := range heads {
+		binary.LittleEndian.PutUint16(r.mem[tdAvail+4+2*uint64(r.availIdx%8):], h)
+		r.availIdx++
+	}
+	binary.LittleEndian.PutUint16(r.mem[tdAvail+2:], r.availIdx)
+}
+
+func (r *ring) setUsedEvent(v uint16) {
+	binary.LittleEndian.PutUint16(r.mem[tdAvail+4+2*8:], v)
+}
+
+func (r *ring) availEvent() uint16 {
+	return binary.LittleEndian.Uint16(r.mem[tdUsed+4+8*8:])
+}
+
+func TestQueueChainLayout(t *testing.T) {
+	r := newRing(t, 0)
+	r.desc(5, tdesc{addr: 0x9000, len: 10, flags: DescFlagNext, next: 2})
+	r.desc(2, tdesc{addr: 0x9100, len: 0, flags: DescFlagNext, next: 7})
+	r.desc(7, tdesc{addr: 0x9200, len: 20, flags: DescFlagWrite})
+	r.publish(5)
+	c, err := r.q.Next()
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	assert.EqualValues(t, 5, c.Head)
+	require.Len(t, c.Segs, 3)
+	assert.EqualValues(t, 10, c.ReadableLen())
+	assert.EqualValues(t, 20, c.WritableLen())
+	assert.Equal(t, 20, cap(c.Segs[2].Data), "segments cannot grow past the buffer")
+	c, err = r.q.Next()
+	require.NoError(t, err)
+	assert.Nil(t, c)
+
+	// Put clamps the length and publishes element then index.
+	r.q.Put(&Chain{Head: 5, Segs: []Segment{{Data: make([]byte, 20), Writable: true}}}, 1000)
+	assert.EqualValues(t, 5, binary.LittleEndian.Uint32(r.mem[tdUsed+4:]))
+	assert.EqualValues(t, 20, binary.LittleEndian.Uint32(r.mem[tdUsed+8:]))
+	assert.EqualValues(t, 1, binary.LittleEndian.Uint16(r.mem[tdUsed+2:]))
+}
+
+func TestQueueMalformed(t *testing.T) {
+	w := uint16(DescFlagWrite)
+	cases := []struct {
+		name     string
+		features uint64
+		setup    func(r *ring)
+		want     string
+	}{
+		{"self loop", 0, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 0})
+			r.publish(0)
+		}, "loop"},
+		{"long loop", 0, func(r *ring) {
+			for i := uint16(0); i < 8; i++ {
+				r.desc(i, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: (i + 1) % 8})
+			}
+			r.publish(3)
+		}, "loop"},
+		{"head out of range", 0, func(r *ring) { r.publish(8) }, "head"},
+		{"next out of range", 0, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 0xffff})
+			r.publish(0)
+		}, "next descriptor"},
+		{"buffer past memory", 0, func(r *ring) {
+			r.desc(0, tdesc{addr: 1<<16 - 4, len: 5})
+			r.publish(0)
+		}, "outside"},
+		{"buffer address overflow", 0, func(r *ring) {
+			r.desc(0, tdesc{addr: 1<<64 - 0x10, len: 0x20})
+			r.publish(0)
+		}, "outside"},
+		{"buffer huge address", 0, func(r *ring) {
+			r.desc(0, tdesc{addr: 1<<64 - 1, len: 0})
+			r.publish(0)
+		}, "outside"},
+		{"readable after writable", 0, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: w | DescFlagNext, next: 1})
+			r.desc(1, tdesc{addr: 0x9000, len: 1})
+			r.publish(0)
+		}, "readable"},
+		{"avail index jump", 0, func(r *ring) {
+			binary.LittleEndian.PutUint16(r.mem[tdAvail+2:], 9)
+		}, "jumped"},
+		{"avail index backwards", 0, func(r *ring) {
+			binary.LittleEndian.PutUint16(r.mem[tdAvail+2:], 0xffff)
+		}, "jumped"},
+		{"indirect not negotiated", 0, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x4000, len: 16, flags: DescFlagIndirect})
+			r.publish(0)
+		}, "VIRTIO_F_INDIRECT_DESC"},
+		{"indirect with next", FeatureIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x4000, len: 16, flags: DescFlagIndirect | DescFlagNext, next: 1})
+			r.publish(0)
+		}, "NEXT"},
+		{"indirect mid chain", FeatureIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 1})
+			r.desc(1, tdesc{addr: 0x4000, len: 16, flags: DescFlagIndirect})
+			r.publish(0)
+		}, "inside a chain"},
+		{"indirect odd length", FeatureIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x4000, len: 17, flags: DescFlagIndirect})
+			r.publish(0)
+		}, "multiple of 16"},
+		{"indirect empty", FeatureIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x4000, len: 0, flags: DescFlagIndirect})
+			r.publish(0)
+		}, "multiple of 16"},
+		{"indirect too big", FeatureIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x4000, len: 16 * (MaxIndirect + 1), flags: DescFlagIndirect})
+			r.publish(0)
+		}, "exceeds"},
+		{"indirect table outside", FeatureIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 1<<64 - 16, len: 32, flags: DescFlagIndirect})
+			r.publish(0)
+		}, "outside"},
+		{"indirect nested", FeatureIndirectDesc, func(r *ring) {
+			putDesc(r.mem, 0x4000, 0, tdesc{addr: 0x5000, len: 16, flags: DescFlagIndirect})
+			r.desc(0, tdesc{addr: 0x4000, len: 16, flags: DescFlagIndirect})
+			r.publish(0)
+		}, "nested"},
+		{"indirect loop", FeatureIndirectDesc, func(r *ring) {
+			putDesc(r.mem, 0x4000, 0, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 1})
+			putDesc(r.mem, 0x4000, 1, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 0})
+			r.desc(0, tdesc{addr: 0x4000, len: 32, flags: DescFlagIndirect})
+			r.publish(0)
+		}, "loop"},
+		{"indirect next outside table", FeatureIndirectDesc, func(r *ring) {
+			putDesc(r.mem, 0x4000, 0, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 2})
+			r.desc(0, tdesc{addr: 0x4000, len: 32, flags: DescFlagIndirect})
+			r.publish(0)
+		}, "out of range"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRing(t, tc.features)
+			tc.setup(r)
+			c, err := r.q.Next()
+			assert.Nil(t, c)
+			var pe *ProtocolError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, 3, pe.Queue)
+			assert.Contains(t, err.Error(), tc.want)
+			// The queue stays dead.
+			_, err2 := r.q.Next()
+			assert.Equal(t, err, err2)
+			_, err2 = r.q.Pending()
+			assert.Equal(t, err, err2)
+		})
+	}
+}
+
+func TestQueueIndirectFullTable(t *testing.T) {
+	// An indirect table may hold more descriptors than the queue size.
+	r := newRing(t, FeatureIndirectDesc)
+	const n = 20
+	for i := uint16(0); i < n; i++ {
+		x := tdesc{addr: 0x9000 + uint64(i), len: 1, flags: DescFlagWrite}
+		if i < n-1 {
+			x.flags |= DescFlagNext
+			x.next = i + 1
+		}
+		putDesc(r.mem, 0x4000, i, x)
+	}
+	r.desc(1, tdesc{addr: 0x4000, len: 16 * n, flags: DescFlagIndirect | DescFlagWrite})
+	r.publish(1)
+	c, err := r.q.Next()
+	require.NoError(t, err)
+	assert.Len(t, c.Segs, n)
+	assert.EqualValues(t, n, c.WritableLen())
+}
+
+func TestEventIdx(t *testing.T) {
+	r := newRing(t, FeatureEventIdx)
+	chain := &Chain{Head: 0}
+	for i := uint16(0); i < 4; i++ {
+		r.desc(i, tdesc{addr: 0x9000, len: 1, flags: DescFlagWrite})
+	}
+	r.publish(0, 1, 2, 3)
+	for i := range 4 {
+		_, err := r.q.Next()
+		require.NoError(t, err)
+		// avail_event follows what the device consumed.
+		assert.EqualValues(t, i+1, r.availEvent())
+	}
+
+	// used_event = 0: the driver wants an interrupt when the used index
+	// moves past 0, i.e. for the first Put.
+	r.setUsedEvent(0)
+	r.q.Put(chain, 0)
+	assert.True(t, r.q.NeedInterrupt())
+	assert.False(t, r.q.NeedInterrupt(), "nothing new")
+
+	// used_event = 3: no interrupt until the used index passes 3.
+	r.setUsedEvent(3)
+	r.q.Put(chain, 0) // used idx 2
+	assert.False(t, r.q.NeedInterrupt())
+	r.q.Put(chain, 0) // 3
+	assert.False(t, r.q.NeedInterrupt())
+	r.q.Put(chain, 0) // 4 crosses 3
+	assert.True(t, r.q.NeedInterrupt())
+
+	// A batch crossing the event in the middle still interrupts once.
+	r.setUsedEvent(5)
+	for range 3 {
+		r.q.Put(chain, 0) // 5, 6, 7
+	}
+	assert.True(t, r.q.NeedInterrupt())
+
+	// An event far behind (driver not interested): no interrupt.
+	r.setUsedEvent(2)
+	r.q.Put(chain, 0)
+	assert.False(t, r.q.NeedInterrupt())
+
+	// Wrap-around of the 16-bit indices.
+	r.q.usedIdx, r.q.signalled = 0xfffe, 0xfffe
+	r.setUsedEvent(0xffff)
+	r.q.Put(chain, 0) // 0xffff
+	assert.False(t, r.q.NeedInterrupt())
+	r.q.Put(chain, 0) // 0x0000 crosses 0xffff
+	assert.True(t, r.q.NeedInterrupt())
+}
+
+func TestNoInterruptFlag(t *testing.T) {
+	r := newRing(t, 0)
+	chain := &Chain{Head: 0}
+	r.q.Put(chain, 0)
+	assert.True(t, r.q.NeedInterrupt())
+	binary.LittleEndian.PutUint16(r.mem[tdAvail:], availFlagNoInterrupt)
+	r.q.Put(chain, 0)
+	assert.False(t, r.q.NeedInterrupt())
+	binary.LittleEndian.PutUint16(r.mem[tdAvail:], 0)
+	assert.False(t, r.q.NeedInterrupt(), "nothing new since the suppressed Put")
+	r.q.Put(chain, 0)
+	assert.True(t, r.q.NeedInterrupt())
+	// Without EVENT_IDX the device never writes avail_event.
+	assert.Zero(t, r.availEvent())
+}
+
+func TestNewQueueRejects(t *testing.T) {
+	mem := make([]byte, 4096)
+	_, err := NewQueue(mem, 0, QueueConfig{Size: 3}, 0)
+	assert.Error(t, err)
+	_, err = NewQueue(mem, 0, QueueConfig{Size: 512}, 0)
+	assert.Error(t, err, "512 descriptors do not fit in 4 KiB")
+	// Overlapping rings are the driver's problem, not a host hazard.
+	_, err = NewQueue(mem, 0, QueueConfig{Size: 256}, 0)
+	assert.NoError(t, err)
+	_, err = NewQueue(mem, 0, QueueConfig{Size: 64, Desc: 0, Driver: 1024, Device: 2048}, 0)
+	assert.NoError(t, err)
+}
