@@ -1,0 +1,176 @@
+package devices
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func in(d PortDevice, off uint16) uint8 {
+	b := []byte{0}
+	d.In(off, b)
+	return b[0]
+}
+
+func out(d PortDevice, off uint16, v uint8) { d.Out(off, []byte{v}) }
+
+func TestUARTOutput(t *testing.T) {
+	var buf syncBuf
+	u := NewUART(&buf, nil)
+	assert.EqualValues(t, 0x60, in(u, uartLSR), "transmitter empty, no data")
+	for _, c := range []byte("hi\n") {
+		out(u, 0, c)
+	}
+	assert.Equal(t, "hi\n", buf.String(), "flushed at newline")
+	out(u, 0, '>')
+	assert.Equal(t, "hi\n", buf.String(), "partial line buffered")
+	assert.Eventually(t, func() bool { return buf.String() == "hi\n>" }, time.Second, time.Millisecond, "partial line flushed after a delay")
+	out(u, 0, '!')
+	u.Flush()
+	assert.Equal(t, "hi\n>!", buf.String())
+
+	// Divisor latch access does not transmit.
+	out(u, uartLCR, lcrDLAB)
+	out(u, 0, 1)
+	assert.EqualValues(t, 1, in(u, 0))
+	out(u, uartLCR, 0x03)
+	u.Flush()
+	assert.Equal(t, "hi\n>!", buf.String())
+	out(u, uartSCR, 0x5A)
+	assert.EqualValues(t, 0x5A, in(u, uartSCR))
+}
+
+func TestUARTInputAndIRQ(t *testing.T) {
+	var levels []bool
+	u := NewUART(&syncBuf{}, func(l bool) { levels = append(levels, l) })
+	u.Feed([]byte("ab"))
+	assert.Empty(t, levels, "no interrupt while IER is clear")
+	assert.EqualValues(t, 0x61, in(u, uartLSR))
+	assert.EqualValues(t, iirNone, in(u, uartIIR))
+
+	out(u, uartIER, ierRDA)
+	assert.Equal(t, []bool{true}, levels)
+	assert.EqualValues(t, iirRDA, in(u, uartIIR))
+	assert.EqualValues(t, 'a', in(u, 0))
+	assert.EqualValues(t, 'b', in(u, 0))
+	assert.Equal(t, []bool{true, false}, levels, "line drops once drained")
+	assert.EqualValues(t, 0x60, in(u, uartLSR))
+	assert.EqualValues(t, 0, in(u, 0), "empty RBR reads 0")
+
+	u.Feed([]byte("c"))
+	assert.Equal(t, []bool{true, false, true}, levels)
+	out(u, uartIIR, fcrEnable|fcrClearRX)
+	assert.Equal(t, []bool{true, false, true, false}, levels, "FIFO clear drops the line")
+	assert.EqualValues(t, iirNone|iirFIFOs, in(u, uartIIR))
+
+	// THRE interrupt: enabling it raises; reading IIR acknowledges.
+	out(u, uartIER, ierTHRE)
+	assert.EqualValues(t, iirTHRE|iirFIFOs, in(u, uartIIR))
+	assert.EqualValues(t, iirNone|iirFIFOs, in(u, uartIIR))
+	assert.False(t, levels[len(levels)-1])
+}
+
+func TestUARTReadFrom(t *testing.T) {
+	u := NewUART(&syncBuf{}, nil)
+	big := strings.Repeat("x", inBufMax+10)
+	done := make(chan int64)
+	go func() {
+		n, _ := u.ReadFrom(strings.NewReader(big))
+		done <- n
+	}()
+	// The reader waits for the guest to drain the buffer.
+	var got int
+	deadline := time.Now().Add(5 * time.Second)
+	for got < len(big) && time.Now().Before(deadline) {
+		if in(u, uartLSR)&lsrDR != 0 {
+			in(u, 0)
+			got++
+		} else {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	assert.Equal(t, len(big), got)
+	assert.EqualValues(t, len(big), <-done)
+}
+
+type recorder struct{ ins, outs []uint16 }
+
+func (r *recorder) In(off uint16, data []byte)  { r.ins = append(r.ins, off); data[0] = 42 }
+func (r *recorder) Out(off uint16, data []byte) { r.outs = append(r.outs, off) }
+
+func TestIOBus(t *testing.T) {
+	var b IOBus
+	r := &recorder{}
+	require.NoError(t, b.Register(0x3f8, 8, r))
+	require.Error(t, b.Register(0x3fc, 8, r))
+	require.NoError(t, b.Register(0x3f0, 8, &recorder{}))
+	d := []byte{0}
+	b.In(0x3fd, d)
+	assert.EqualValues(t, 42, d[0])
+	b.Out(0x3f8, d)
+	assert.Equal(t, []uint16{5}, r.ins)
+	assert.Equal(t, []uint16{0}, r.outs)
+	d4 := []byte{1, 2, 3, 4}
+	b.In(0x80, d4)
+	assert.Equal(t, []byte{0xFF, 0xFF, 0xFF, 0xFF}, d4, "empty bus reads all-ones")
+	b.Out(0x80, d4) // ignored
+}
+
+type mem struct{ last uint64 }
+
+func (m *mem) Read(off uint64, data []byte)  { data[0] = byte(off) }
+func (m *mem) Write(off uint64, data []byte) { m.last = off }
+
+func TestMMIOBus(t *testing.T) {
+	var b MMIOBus
+	m := &mem{}
+	require.NoError(t, b.Register(0xd0000000, 0x1000, m))
+	require.Error(t, b.Register(0xd0000800, 0x1000, m))
+	require.Error(t, b.Register(^uint64(0)-10, 0x1000, m))
+	d := []byte{0xAA, 0xAA}
+	b.Read(0xd0000070, d)
+	assert.Equal(t, []byte{0x70, 0xAA}, d)
+	b.Write(0xd0000050, d)
+	assert.EqualValues(t, 0x50, m.last)
+	b.Read(0xe0000000, d)
+	assert.Equal(t, []byte{0, 0}, d, "unclaimed reads zero")
+}
+
+func TestExitAndCrashPorts(t *testing.T) {
+	var code uint32
+	e := &ExitPort{OnExit: func(c uint32) { code = c }}
+	e.Out(0, []byte{7, 0, 0, 0})
+	assert.EqualValues(t, 7, code)
+	e.Out(0, []byte{0x34, 0x12})
+	assert.EqualValues(t, 0x1234, code)
+	d := []byte{0, 0, 0, 0}
+	e.In(0, d)
+	assert.Equal(t, []byte{0xFF, 0xFF, 0xFF, 0xFF}, d)
+
+	var addr uint64
+	c := &CrashPort{OnCrash: func(a uint64) { addr = a }}
+	c.Out(0, []byte{0x00, 0x10, 0x20, 0x00})
+	assert.EqualValues(t, 0x201000, addr)
+}

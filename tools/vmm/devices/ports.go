@@ -1,0 +1,50 @@
+package devices
+
+// le decodes a little-endian access of 1 to 8 bytes.
+func le(data []byte) uint64 {
+	var v uint64
+	for i := len(data) - 1; i >= 0; i-- {
+		v = v<<8 | uint64(data[i])
+	}
+	return v
+}
+
+// ExitPort is QEMU's isa-debug-exit: a write of code ends the VM. QEMU
+// exits with (code<<1)|1; the launcher passes code through unchanged.
+type ExitPort struct {
+	// OnExit is called with the written value (zero-extended).
+	OnExit func(code uint32)
+}
+
+// In reads as all-ones, like QEMU's device.
+func (p *ExitPort) In(off uint16, data []byte) {
+	for i := range data {
+		data[i] = 0xFF
+	}
+}
+
+// Out ends the VM. Partial-width writes are accepted like QEMU does.
+func (p *ExitPort) Out(off uint16, data []byte) {
+	if off == 0 {
+		p.OnExit(uint32(le(data)))
+	}
+}
+
+// CrashPort receives the guest-physical address of an abi.CrashRecord.
+type CrashPort struct {
+	OnCrash func(paddr uint64)
+}
+
+// In reads as all-ones.
+func (p *CrashPort) In(off uint16, data []byte) {
+	for i := range data {
+		data[i] = 0xFF
+	}
+}
+
+// Out reports the crash.
+func (p *CrashPort) Out(off uint16, data []byte) {
+	if off == 0 {
+		p.OnCrash(le(data))
+	}
+}

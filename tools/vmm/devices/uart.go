@@ -1,0 +1,246 @@
+package devices
+
+import (
+	"io"
+	"sync"
+	"time"
+)
+
+// 8250 register offsets and bits (the subset a polled or interrupt-driven
+// console driver uses).
+const (
+	uartRBR = 0 // read: receive buffer; write: THR; DLAB: divisor low
+	uartIER = 1 // DLAB: divisor high
+	uartIIR = 2 // read: interrupt identification; write: FCR
+	uartLCR = 3
+	uartMCR = 4
+	uartLSR = 5
+	uartMSR = 6
+	uartSCR = 7
+
+	lcrDLAB = 0x80
+
+	ierRDA  = 0x01 // received data available
+	ierTHRE = 0x02 // transmitter holding register empty
+
+	iirNone  = 0x01
+	iirTHRE  = 0x02
+	iirRDA   = 0x04
+	iirFIFOs = 0xC0
+
+	fcrEnable  = 0x01
+	fcrClearRX = 0x02
+
+	lsrDR   = 0x01
+	lsrTHRE = 0x20
+	lsrTEMT = 0x40
+
+	msrCTS = 0x10
+	msrDSR = 0x20
+	msrDCD = 0x80
+
+	// flushDelay bounds how long a partial line (a prompt) waits in the
+	// output buffer.
+	flushDelay = 10 * time.Millisecond
+	outBufMax  = 4096
+	inBufMax   = 64 << 10
+)
+
+// UART is the COM1 subset of an 8250: transmitted bytes go to an
+// io.Writer, flushed at each newline (and shortly after any partial line);
+// the transmitter is always empty; received bytes come from Feed. It raises
+// its interrupt line, as a level, while a receive-data or
+// transmitter-empty interrupt enabled in IER is pending.
+type UART struct {
+	mu    sync.Mutex
+	out   io.Writer
+	obuf  []byte
+	timer *time.Timer
+	in    []byte
+	irq   func(level bool)
+	level bool
+
+	ier, lcr, mcr, scr, fcr, dll, dlm uint8
+	threPending                       bool
+}
+
+// NewUART returns a UART writing to out. irq sets the interrupt line level;
+// nil means no interrupts.
+func NewUART(out io.Writer, irq func(level bool)) *UART {
+	if irq == nil {
+		irq = func(bool) {}
+	}
+	return &UART{out: out, irq: irq, dll: 12} // divisor 12 = 9600 baud
+}
+
+// Feed queues bytes for the guest to read. It returns how many it took
+// (fewer than len(b) when the guest is not draining the receive buffer).
+func (u *UART) Feed(b []byte) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := min(len(b), inBufMax-len(u.in))
+	u.in = append(u.in, b[:n]...)
+	u.updateIRQ()
+	return n
+}
+
+// ReadFrom feeds everything r produces until EOF or error, waiting while the
+// receive buffer is full. It is meant to run in its own goroutine.
+func (u *UART) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, 4096)
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		for p := buf[:n]; len(p) > 0; {
+			k := u.Feed(p)
+			p = p[k:]
+			total += int64(k)
+			if len(p) > 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				return total, nil
+			}
+			return total, err
+		}
+	}
+}
+
+// Flush writes out any buffered output.
+func (u *UART) Flush() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.flushLocked()
+}
+
+func (u *UART) flushLocked() {
+	if u.timer != nil {
+		u.timer.Stop()
+		u.timer = nil
+	}
+	if len(u.obuf) > 0 {
+		u.out.Write(u.obuf) // a console write error is not the guest's problem
+		u.obuf = u.obuf[:0]
+	}
+}
+
+func (u *UART) transmit(b byte) {
+	u.obuf = append(u.obuf, b)
+	switch {
+	case b == '\n' || len(u.obuf) >= outBufMax:
+		u.flushLocked()
+	case u.timer == nil:
+		u.timer = time.AfterFunc(flushDelay, u.Flush)
+	}
+}
+
+func (u *UART) iir() uint8 {
+	id := uint8(iirNone)
+	switch {
+	case u.ier&ierRDA != 0 && len(u.in) > 0:
+		id = iirRDA
+	case u.ier&ierTHRE != 0 && u.threPending:
+		id = iirTHRE
+	}
+	if u.fcr&fcrEnable != 0 {
+		id |= iirFIFOs
+	}
+	return id
+}
+
+func (u *UART) updateIRQ() {
+	pending := u.iir()&iirNone == 0
+	if pending != u.level {
+		u.level = pending
+		u.irq(pending)
+	}
+}
+
+// In handles a register read. Only the first byte of wider accesses is a
+// register; the rest read as zero.
+func (u *UART) In(off uint16, data []byte) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	clear(data)
+	if len(data) == 0 {
+		return
+	}
+	var v uint8
+	switch off {
+	case uartRBR:
+		if u.lcr&lcrDLAB != 0 {
+			v = u.dll
+		} else if len(u.in) > 0 {
+			v = u.in[0]
+			u.in = u.in[1:]
+		}
+	case uartIER:
+		if u.lcr&lcrDLAB != 0 {
+			v = u.dlm
+		} else {
+			v = u.ier
+		}
+	case uartIIR:
+		v = u.iir()
+		if v&0x0F == iirTHRE {
+			u.threPending = false // reading IIR acknowledges THRE
+		}
+	case uartLCR:
+		v = u.lcr
+	case uartMCR:
+		v = u.mcr
+	case uartLSR:
+		v = lsrTHRE | lsrTEMT
+		if len(u.in) > 0 {
+			v |= lsrDR
+		}
+	case uartMSR:
+		v = msrDCD | msrDSR | msrCTS
+	case uartSCR:
+		v = u.scr
+	}
+	data[0] = v
+	u.updateIRQ()
+}
+
+// Out handles a register write.
+func (u *UART) Out(off uint16, data []byte) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(data) == 0 {
+		return
+	}
+	v := data[0]
+	switch off {
+	case uartRBR:
+		if u.lcr&lcrDLAB != 0 {
+			u.dll = v
+		} else {
+			u.transmit(v)
+			u.threPending = true // sent at once: holding register empty again
+		}
+	case uartIER:
+		if u.lcr&lcrDLAB != 0 {
+			u.dlm = v
+		} else {
+			if v&ierTHRE != 0 && u.ier&ierTHRE == 0 {
+				u.threPending = true
+			}
+			u.ier = v & 0x0F
+		}
+	case uartIIR:
+		u.fcr = v
+		if v&fcrClearRX != 0 {
+			u.in = nil
+		}
+	case uartLCR:
+		u.lcr = v
+	case uartMCR:
+		u.mcr = v
+	case uartSCR:
+		u.scr = v
+	}
+	u.updateIRQ()
+}
