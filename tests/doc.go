@@ -1,0 +1,41 @@
+// Package tests holds unigo's end-to-end tests: small guest programs (under
+// guests/, plus the programs in examples/) built into images with
+// `unigo build` and run by every runner, each run checked for its exit code
+// and output.
+//
+// The test table is scenarios × runners:
+//
+//   - native: executes the image directly as a Linux process. An image is a
+//     valid static Linux executable, so this checks the program and the
+//     harness without booting anything.
+//   - qemu: boots the image under qemu-system-x86_64 -M microvm through its
+//     PVH entry note, with isa-debug-exit at 0xf4 carrying the exit code.
+//     Uses KVM when /dev/kvm is usable and falls back to TCG (logged).
+//   - launcher: boots the image under the bundled KVM launcher, `unigo run`.
+//
+// TestMain builds the unigo CLI into a temporary directory once, then builds
+// each guest once with `unigo build`; a build failure fails the whole run.
+//
+// # Turning on the boot runners
+//
+// The qemu and launcher runners need a kernel that boots Go programs. Until
+// it does they are switched off and their subtests skip, saying so. The one
+// switch is the bootTests variable in runners_test.go: set it to true when
+// the kernel boots. The environment overrides it either way:
+// UNIGO_BOOT_TESTS=1 runs the boot runners, UNIGO_BOOT_TESTS=0 skips them.
+//
+//	UNIGO_BOOT_TESTS=1 go test ./tests -run 'TestScenarios/.*/qemu' -v
+//
+// Even when switched on, a boot runner skips (with the reason) on a machine
+// that lacks what it needs: qemu-system-x86_64 on PATH for qemu, a usable
+// /dev/kvm for the launcher.
+//
+// # Boot command line
+//
+// Under QEMU, arguments and environment reach the guest through the PVH
+// command line (-append). bootCmdline in runners_test.go encodes them; it
+// must agree with the kernel's parser (the syntax lives in abi/).
+//
+// Benchmarks (BenchmarkBoot) measure one build-free run of a trivial image,
+// start to exit, per runner.
+package tests

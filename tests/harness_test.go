@@ -1,0 +1,81 @@
+package tests
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Unit tests of the harness itself: they need no guest to boot.
+
+func TestDecodeQEMUStatus(t *testing.T) {
+	for _, tc := range []struct {
+		status     int
+		diag       string
+		code       int
+		poweredOff bool
+		err        string
+	}{
+		{status: 1, code: 0},
+		{status: 15, code: 7},
+		{status: 5, code: 2},
+		{status: 0, poweredOff: true},
+		{status: 1, diag: "qemu-system-x86_64: -kernel x: No such file", err: "qemu failed"},
+		{status: 2, diag: "oops", err: "status 2"},
+	} {
+		code, off, err := decodeQEMUStatus(tc.status, tc.diag)
+		if tc.err != "" {
+			assert.ErrorContains(t, err, tc.err, "status %d", tc.status)
+			continue
+		}
+		require.NoError(t, err, "status %d", tc.status)
+		assert.Equal(t, tc.code, code, "status %d", tc.status)
+		assert.Equal(t, tc.poweredOff, off, "status %d", tc.status)
+	}
+}
+
+func TestBootCmdline(t *testing.T) {
+	assert.Equal(t, "--", bootCmdline(nil, nil))
+	assert.Equal(t, `A=1 B=x=y -- alpha -n=3`, bootCmdline([]string{"alpha", "-n=3"}, []string{"A=1", "B=x=y"}))
+	assert.Equal(t, `"M=a b" -- "two words" "" "q\"\\"`, bootCmdline([]string{"two words", "", `q"\`}, []string{"M=a b"}))
+}
+
+func TestQEMUArgs(t *testing.T) {
+	s := runSpec{image: "/x.img", args: []string{"a"}, env: []string{"K=V"}, memory: "256M", timeout: time.Second}
+	kvm := qemuArgs(s, true)
+	assert.Equal(t, []string{"-accel", "kvm", "-cpu", "host,-arch-capabilities"}, kvm[2:6])
+	assert.Equal(t, []string{"-kernel", "/x.img", "-append", "K=V -- a"}, kvm[len(kvm)-4:])
+	i := slices.Index(kvm, "-m")
+	require.GreaterOrEqual(t, i, 0)
+	assert.Equal(t, "256M", kvm[i+1])
+	assert.Contains(t, kvm, "isa-debug-exit,iobase=0xf4,iosize=4")
+
+	tcg := qemuArgs(s, false)
+	assert.Equal(t, []string{"-accel", "tcg", "-cpu", "max"}, tcg[2:6])
+}
+
+func TestBootTestsSwitch(t *testing.T) {
+	t.Setenv("UNIGO_BOOT_TESTS", "1")
+	ok, _ := bootTestsEnabled()
+	assert.True(t, ok)
+	t.Setenv("UNIGO_BOOT_TESTS", "0")
+	ok, why := bootTestsEnabled()
+	assert.False(t, ok)
+	assert.Contains(t, why, "UNIGO_BOOT_TESTS=0")
+	t.Setenv("UNIGO_BOOT_TESTS", "maybe")
+	ok, why = bootTestsEnabled()
+	assert.False(t, ok)
+	assert.Contains(t, why, "want 1 or 0")
+}
+
+// TestRunTimeout checks that a run that overstays its timeout fails clearly
+// instead of hanging the test binary.
+func TestRunTimeout(t *testing.T) {
+	native := runners[0]
+	require.Equal(t, "native", native.name)
+	_, err := native.run(t, runSpec{image: "/bin/sleep", args: []string{"10"}, timeout: 200 * time.Millisecond})
+	require.ErrorContains(t, err, "timed out after 200ms")
+}

@@ -1,0 +1,87 @@
+package tests
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	// moduleRoot is the directory of unigo's go.mod.
+	moduleRoot string
+	// unigoBin is the unigo CLI built for this test run.
+	unigoBin string
+	// images maps a guest package (relative to moduleRoot) to its image.
+	images = map[string]string{}
+)
+
+// TestMain builds the unigo CLI, then every guest image once, before any test
+// runs; builds are slow enough that doing them per test would dominate.
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	flag.Parse() // for testing.Verbose and -short before m.Run
+	dir, err := os.MkdirTemp("", "unigo-tests-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := buildAll(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: building:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func buildAll(dir string) error {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %v", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return fmt.Errorf("not inside the unigo module")
+	}
+	moduleRoot = filepath.Dir(gomod)
+
+	unigoBin = filepath.Join(dir, "unigo")
+	if err := goCommand("go", "build", "-o", unigoBin, "./tools/unigo"); err != nil {
+		return err
+	}
+	pkgs := map[string]bool{}
+	for _, sc := range scenarios {
+		pkgs[sc.pkg] = true
+	}
+	for pkg := range pkgs {
+		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
+		if err := goCommand(unigoBin, "build", "-o", img, pkg); err != nil {
+			return err
+		}
+		images[pkg] = img
+	}
+	return nil
+}
+
+// goCommand runs a build command in moduleRoot, folding its output into the
+// error.
+func goCommand(name string, args ...string) error {
+	start := time.Now()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = moduleRoot
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	if testing.Verbose() {
+		fmt.Printf("built: %s %s (%v)\n", filepath.Base(name), strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// bootTests is THE switch for the runners that boot an image (qemu,
+// launcher). Flip it to true once the kernel boots Go programs; until then
+// those runners skip. UNIGO_BOOT_TESTS=1 or =0 overrides it for one run.
+var bootTests = false
+
+// bootTestsEnabled reports whether boot runners run, and if not, why.
+func bootTestsEnabled() (bool, string) {
+	switch v := os.Getenv("UNIGO_BOOT_TESTS"); v {
+	case "1", "true", "yes":
+		return true, ""
+	case "0", "false", "no":
+		return false, "boot runners switched off by UNIGO_BOOT_TESTS=" + v
+	case "":
+		if bootTests {
+			return true, ""
+		}
+		return false, "boot runners are off until the kernel boots Go programs: set bootTests in tests/runners_test.go or UNIGO_BOOT_TESTS=1"
+	default:
+		return false, fmt.Sprintf("UNIGO_BOOT_TESTS=%q: want 1 or 0", v)
+	}
+}
+
+// result is what one run of an image produced.
+type result struct {
+	// code is the guest's exit code.
+	code int
+	// poweredOff is set when the VM stopped without reporting an exit code
+	// (QEMU status 0: the guest shut down or triple-faulted with
+	// -no-reboot). code is then meaningless.
+	poweredOff bool
+	// out is everything the guest wrote to stdout and stderr (one serial
+	// port in a VM, so the two are interleaved), with CRLF folded to LF.
+	out string
+	// diag is what the monitor itself printed (QEMU's or the launcher's
+	// own complaints), kept apart so that it cannot satisfy an output check.
+	diag string
+}
+
+// runSpec is one run: the image and what to hand it.
+type runSpec struct {
+	image   string
+	args    []string
+	env     []string // K=V
+	memory  string   // VM memory size, e.g. "128M"; native runs ignore it
+	timeout time.Duration
+}
+
+// runner runs an image one way.
+type runner struct {
+	name string
+	// boot marks runners that boot the image, gated by bootTests.
+	boot bool
+	// unavailable returns why this machine cannot use the runner, or "".
+	unavailable func() string
+	// command returns the command for a run and how to read its exit
+	// status. ctx bounds the run.
+	command func(ctx context.Context, s runSpec) (*exec.Cmd, decoder)
+}
+
+// decoder turns a finished command's exit status and monitor diagnostics
+// into a guest result.
+type decoder func(status int, diag string) (code int, poweredOff bool, err error)
+
+func guestStatus(status int, diag string) (int, bool, error) { return status, false, nil }
+
+var runners = []runner{
+	{
+		name:        "native",
+		unavailable: func() string { return "" },
+		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder) {
+			cmd := exec.CommandContext(ctx, s.image, s.args...)
+			// Only the scenario's variables, as in a VM, so that the
+			// host's environment cannot make a test pass.
+			cmd.Env = append([]string{}, s.env...)
+			return cmd, guestStatus
+		},
+	},
+	{
+		name:        "qemu",
+		boot:        true,
+		unavailable: qemuUnavailable,
+		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder) {
+			return exec.CommandContext(ctx, qemuBinary, qemuArgs(s, kvmUsable())...), decodeQEMUStatus
+		},
+	},
+	{
+		name:        "launcher",
+		boot:        true,
+		unavailable: launcherUnavailable,
+		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder) {
+			args := []string{"run", "-m", s.memory, "-timeout", s.timeout.String()}
+			for _, kv := range s.env {
+				args = append(args, "-e", kv)
+			}
+			args = append(args, s.image, "--")
+			args = append(args, s.args...)
+			return exec.CommandContext(ctx, unigoBin, args...), guestStatus
+		},
+	},
+}
+
+// run executes s with r and returns the guest's result. Exceeding
+// s.timeout is an error that carries the output so far.
+func (r runner) run(t testing.TB, s runSpec) (result, error) {
+	timeout := s.timeout
+	if r.name == "qemu" && !kvmUsable() {
+		timeout *= tcgSlowdown
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd, decode := r.command(ctx, s)
+	var stdout, stderr bytes.Buffer
+	if r.name == "native" {
+		// Natively stderr is the guest's own; in a VM the guest only has
+		// the serial port and the monitor owns stderr.
+		cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	} else {
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	}
+	cmd.Dir = t.TempDir()
+	// Kill a monitor's stray children's hold on our pipes too.
+	cmd.WaitDelay = 5 * time.Second
+	t.Logf("%s: %s", r.name, strings.Join(cmd.Args, " "))
+	err := cmd.Run()
+	res := result{
+		out:  strings.ReplaceAll(stdout.String(), "\r\n", "\n"),
+		diag: stderr.String(),
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		return res, fmt.Errorf("%s run timed out after %v; output so far:\n%s%s", r.name, timeout, res.out, res.diag)
+	}
+	status := 0
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr) && exitErr.Exited():
+		status = exitErr.ExitCode()
+	default:
+		return res, fmt.Errorf("%s run failed to start or was killed: %v\n%s%s", r.name, err, res.out, res.diag)
+	}
+	res.code, res.poweredOff, err = decode(status, res.diag)
+	return res, err
+}
+
+// --- QEMU ---
+
+const qemuBinary = "qemu-system-x86_64"
+
+// tcgSlowdown stretches timeouts when QEMU has to emulate the CPU.
+const tcgSlowdown = 10
+
+func qemuUnavailable() string {
+	if _, err := exec.LookPath(qemuBinary); err != nil {
+		return qemuBinary + " not on PATH (apt-get install qemu-system-x86)"
+	}
+	return ""
+}
+
+var kvmOnce = sync.OnceValue(func() bool {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+})
+
+// kvmUsable reports whether /dev/kvm can be opened for KVM acceleration.
+func kvmUsable() bool { return kvmOnce() }
+
+func launcherUnavailable() string {
+	if !kvmUsable() {
+		return "the launcher needs a usable /dev/kvm"
+	}
+	return ""
+}
+
+// qemuArgs is the QEMU command line for a run: a microvm with the ISA serial
+// port on stdio, isa-debug-exit for the exit code, and the image booted
+// through its PVH note.
+func qemuArgs(s runSpec, kvm bool) []string {
+	args := []string{
+		"-M", "microvm,x-option-roms=off,rtc=on,isa-serial=on",
+	}
+	if kvm {
+		// QEMU 7.2 aborts on MSR 0x10a with plain -cpu host.
+		args = append(args, "-accel", "kvm", "-cpu", "host,-arch-capabilities")
+	} else {
+		args = append(args, "-accel", "tcg", "-cpu", "max")
+	}
+	return append(args,
+		"-m", s.memory, "-smp", "1",
+		"-nodefaults", "-no-user-config", "-nographic",
+		"-serial", "stdio", "-no-reboot",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+		"-kernel", s.image,
+		"-append", bootCmdline(s.args, s.env),
+	)
+}
+
+// decodeQEMUStatus maps QEMU's exit status to the guest's exit code.
+// isa-debug-exit makes QEMU exit with (code<<1)|1, so an odd status carries a
+// code. Status 0 means the VM stopped without writing one. QEMU also exits 1
+// on its own errors, which look like guest code 0; those print a
+// "qemu-system-x86_64:" diagnostic, which tells them apart.
+func decodeQEMUStatus(status int, diag string) (int, bool, error) {
+	switch {
+	case status == 0:
+		return 0, true, nil
+	case status == 1 && strings.Contains(diag, qemuBinary+":"):
+		return 0, false, fmt.Errorf("qemu failed: %s", strings.TrimSpace(diag))
+	case status%2 == 1:
+		return (status - 1) / 2, false, nil
+	default:
+		return 0, false, fmt.Errorf("qemu exited with status %d, which isa-debug-exit cannot produce: %s", status, strings.TrimSpace(diag))
+	}
+}
+
+// bootCmdline encodes a guest's environment and arguments as a PVH command
+// line: the environment's K=V words, then "--", then the arguments. A word
+// with a space, tab, double quote or backslash is double-quoted, with " and
+// \ escaped by a backslash. This must match the guest's parser (abi/); change
+// both together.
+func bootCmdline(args, env []string) string {
+	var words []string
+	for _, kv := range env {
+		words = append(words, quoteWord(kv))
+	}
+	words = append(words, "--")
+	for _, a := range args {
+		words = append(words, quoteWord(a))
+	}
+	return strings.Join(words, " ")
+}
+
+func quoteWord(w string) string {
+	if w != "" && !strings.ContainsAny(w, " \t\"\\") {
+		return w
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range w {
+		if r == '"' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// describeStatus is a human-readable exit summary for failure messages.
+func describeStatus(r result) string {
+	if r.poweredOff {
+		return "VM powered off without an exit code"
+	}
+	return "exit code " + strconv.Itoa(r.code)
+}

@@ -1,0 +1,162 @@
+package tests
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// scenario is one guest program and what a run of it must produce.
+type scenario struct {
+	name string
+	pkg  string // main package, relative to the module root
+	args []string
+	env  []string
+	// memory is the VM size; default 128M.
+	memory string
+	// timeout bounds one run; default 30s (stretched under TCG).
+	timeout  time.Duration
+	wantCode int
+	// wantOut must all appear in the output.
+	wantOut []string
+	// check, if set, makes further checks; start and end bracket the run.
+	check func(t *testing.T, r result, start, end time.Time)
+}
+
+var scenarios = []scenario{
+	{
+		name:    "hello",
+		pkg:     "./examples/hello",
+		args:    []string{"a1", "a2"},
+		wantOut: []string{"Hello from unigo!", `"a1" "a2"]`, "platform: linux/amd64"},
+	},
+	{
+		name:    "exit0",
+		pkg:     "./tests/guests/exit0",
+		wantOut: []string{"exit0: bye\n"},
+	},
+	{
+		name:     "exit7",
+		pkg:      "./tests/guests/exit7",
+		wantCode: 7,
+		wantOut:  []string{"exit7: exiting with 7\n"},
+	},
+	{
+		name:     "panic",
+		pkg:      "./tests/guests/panic",
+		wantCode: 2,
+		wantOut: []string{
+			"panic guest: about to fail\n",
+			"panic: assignment to entry in nil map",
+			"goroutine 1 [running]:",
+			"main.main()",
+		},
+	},
+	{
+		name: "argsenv",
+		pkg:  "./tests/guests/argsenv",
+		args: []string{"alpha", "-n=3", "omega"},
+		env:  []string{"UNIGO_A=hello", "UNIGO_B=x=y"},
+		wantOut: []string{
+			`args=["alpha" "-n=3" "omega"]` + "\n",
+			`env UNIGO_A="hello"` + "\n",
+			`env UNIGO_B="x=y"` + "\n",
+			"env UNIGO_UNSET unset\n",
+		},
+	},
+	{
+		name:    "fileio",
+		pkg:     "./tests/guests/fileio",
+		wantOut: []string{"fileio: ok\n"},
+	},
+	{
+		name: "threads",
+		pkg:  "./tests/guests/threads",
+		// 10,000 threads each need a runtime-allocated 16 KiB system
+		// stack besides their goroutine stack.
+		memory:  "512M",
+		timeout: 3 * time.Minute,
+		wantOut: []string{"threads: 10000 goroutines locked to threads\n", "threads: ok\n"},
+	},
+	{
+		name:    "time",
+		pkg:     "./tests/guests/timenow",
+		wantOut: []string{"now="},
+		check:   checkClock,
+	},
+	{
+		name:    "stress",
+		pkg:     "./examples/stress",
+		memory:  "512M",
+		timeout: 10 * time.Minute,
+		wantOut: []string{
+			"stress: goroutines ok", "stress: heap ok", "stress: timers ok",
+			"stress: sync ok", "stress: finalizers ok", "stress: all ok\n",
+		},
+	},
+}
+
+var nowRE = regexp.MustCompile(`now=(\d+)`)
+
+// checkClock wants the guest's wall clock within a second of the host's
+// while the guest ran.
+func checkClock(t *testing.T, r result, start, end time.Time) {
+	m := nowRE.FindStringSubmatch(r.out)
+	require.NotNil(t, m, "no now=<nanoseconds> line")
+	ns, err := strconv.ParseInt(m[1], 10, 64)
+	require.NoError(t, err)
+	guest := time.Unix(0, ns)
+	assert.False(t, guest.Before(start.Add(-time.Second)), "guest clock %v is more than 1s before the run started (%v)", guest, start)
+	assert.False(t, guest.After(end.Add(time.Second)), "guest clock %v is more than 1s after the run ended (%v)", guest, end)
+}
+
+func (sc scenario) spec() runSpec {
+	s := runSpec{image: images[sc.pkg], args: sc.args, env: sc.env, memory: sc.memory, timeout: sc.timeout}
+	if s.memory == "" {
+		s.memory = "128M"
+	}
+	if s.timeout == 0 {
+		s.timeout = 30 * time.Second
+	}
+	return s
+}
+
+// TestScenarios runs every scenario under every runner.
+func TestScenarios(t *testing.T) {
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) {
+			if r.boot {
+				if ok, why := bootTestsEnabled(); !ok {
+					t.Skip(why)
+				}
+			}
+			if why := r.unavailable(); why != "" {
+				t.Skip(why)
+			}
+			if r.name == "qemu" && !kvmUsable() {
+				t.Log("no usable /dev/kvm: QEMU falls back to TCG emulation (-accel tcg -cpu max), timeouts x", tcgSlowdown)
+			}
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) {
+					start := time.Now()
+					res, err := r.run(t, sc.spec())
+					end := time.Now()
+					require.NoError(t, err)
+					t.Logf("%s in %v", describeStatus(res), end.Sub(start).Round(time.Millisecond))
+					require.False(t, res.poweredOff, "VM powered off without an exit code; output:\n%s%s", res.out, res.diag)
+					require.Equal(t, sc.wantCode, res.code, "exit code; output:\n%s%s", res.out, res.diag)
+					for _, w := range sc.wantOut {
+						assert.Contains(t, res.out, w)
+					}
+					if sc.check != nil {
+						sc.check(t, res, start, end)
+					}
+				})
+			}
+		})
+	}
+}
