@@ -1,0 +1,147 @@
+package memfs
+
+import "unsafe"
+
+// walkResult is where a path walk ended. For a path whose last component
+// exists, node is its inode and parent the directory holding it. For a
+// missing last component node is 0 and parent/name say where it would be
+// created. A path that names the root or ends in a symlink to "/" has a nil
+// name and parent 0. name may be "." or "..", and points into the caller's
+// path or a symlink target: valid until the tree changes.
+type walkResult struct {
+	parent uintptr
+	node   uintptr
+	name   []byte
+	// slash is set when the last component was followed by a slash, which
+	// demands a directory.
+	slash bool
+}
+
+func isDot(name []byte) bool    { return len(name) == 1 && name[0] == '.' }
+func isDotDot(name []byte) bool { return len(name) == 2 && name[0] == '.' && name[1] == '.' }
+
+func symlinkTarget(n *inode) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(n.data)), n.size)
+}
+
+func isType(p uintptr, t uint32) bool { return ip(p).mode&ModeType == t }
+
+// walk resolves path relative to directory start (ignored for absolute
+// paths). Symlinks in the middle of the path are always followed; the last
+// component's symlink is followed when follow is set or the path ends in a
+// slash. It fails with ENOENT or ENOTDIR for a missing or non-directory
+// intermediate component, ENAMETOOLONG for a component over NameMax bytes
+// or a path of PathMax bytes or more, and ELOOP past MaxSymlinks links.
+//
+// Symlink expansion is iterative: the unprocessed rest of the current path
+// is pushed on a small stack while the target is walked, so the walk uses a
+// fixed ~1 KiB frame however deep the links nest.
+func walk(start Inode, path []byte, follow bool, r *walkResult) Errno {
+	*r = walkResult{}
+	if len(path) == 0 {
+		return ENOENT
+	}
+	if len(path) >= PathMax {
+		return ENAMETOOLONG
+	}
+	var stack [MaxSymlinks][]byte
+	sp, links := 0, 0
+	cur := uintptr(start)
+	rest := path
+	if rest[0] == '/' {
+		cur = fs.root
+	}
+	if !isType(cur, ModeDir) {
+		return ENOTDIR
+	}
+	for {
+		i := 0
+		for i < len(rest) && rest[i] == '/' {
+			i++
+		}
+		rest = rest[i:]
+		if len(rest) == 0 {
+			if sp > 0 {
+				sp--
+				rest = stack[sp]
+				continue
+			}
+			// The path (or the final symlink target) is all slashes.
+			r.node = cur
+			return 0
+		}
+		j := 0
+		for j < len(rest) && rest[j] != '/' {
+			j++
+		}
+		comp := rest[:j]
+		if j > NameMax {
+			return ENAMETOOLONG
+		}
+		hadSlash := j < len(rest)
+		for j < len(rest) && rest[j] == '/' {
+			j++
+		}
+		rest = rest[j:]
+		last := len(rest) == 0 && sp == 0
+
+		cd := ip(cur)
+		var next uintptr
+		switch {
+		case isDot(comp):
+			next = cur
+		case isDotDot(comp):
+			next = cd.parent
+			if next == 0 {
+				return ENOENT // cur was removed
+			}
+		default:
+			if cd.nlink == 0 {
+				return ENOENT
+			}
+			if e := dirLookup(cd, comp); e != 0 {
+				next = dp(e).node
+			}
+		}
+
+		if last {
+			r.slash = r.slash || hadSlash
+			if next != 0 && isType(next, ModeSymlink) && (follow || r.slash) {
+				links++
+				if links > MaxSymlinks {
+					return ELOOP
+				}
+				rest = symlinkTarget(ip(next))
+				if rest[0] == '/' {
+					cur = fs.root
+				}
+				continue
+			}
+			r.parent, r.node, r.name = cur, next, comp
+			return 0
+		}
+
+		if next == 0 {
+			return ENOENT
+		}
+		if isType(next, ModeSymlink) {
+			links++
+			if links > MaxSymlinks {
+				return ELOOP
+			}
+			if len(rest) > 0 {
+				stack[sp] = rest
+				sp++
+			}
+			rest = symlinkTarget(ip(next))
+			if rest[0] == '/' {
+				cur = fs.root
+			}
+			continue
+		}
+		if !isType(next, ModeDir) {
+			return ENOTDIR
+		}
+		cur = next
+	}
+}
