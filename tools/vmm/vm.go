@@ -1,0 +1,434 @@
+package vmm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/vmm/arch"
+	"github.com/unigo-os/unigo/tools/vmm/devices"
+	"github.com/unigo-os/unigo/tools/vmm/kvm"
+	"github.com/unigo-os/unigo/tools/vmm/virtio"
+)
+
+// Config describes one VM.
+type Config struct {
+	// Image is the PVH ELF image (e.g. the output of `unigo build`).
+	Image []byte
+	// MemSize is the guest RAM in bytes (a multiple of 4K, >= 2M).
+	MemSize uint64
+	// VCPUs is the number of vCPUs (default 1). vCPU 0 starts at the PVH
+	// entry; the others wait for INIT-SIPI.
+	VCPUs int
+	// Cmdline is the guest command line; New appends one
+	// virtio_mmio.device= parameter per virtio device.
+	Cmdline string
+	// Virtio devices, placed at arch.MMIOBase + i*arch.MMIOSize, IRQ 5+i.
+	Virtio []virtio.Device
+	// Stdout receives the guest console (COM1); nil discards it.
+	Stdout io.Writer
+	// Stdin feeds COM1 input; nil means none.
+	Stdin io.Reader
+	// Trace, if set, is called once at the end of each boot phase: "open
+	// kvm", "create vm", "load image", "first vCPU run", "guest exit".
+	Trace func(phase string)
+}
+
+// Reason says why a VM stopped.
+type Reason int
+
+const (
+	// GuestExit: the guest wrote its exit code to the exit port.
+	GuestExit Reason = iota
+	// Crash: the guest reported a crash, triple-faulted, or KVM could not
+	// run it. Result.Report describes it.
+	Crash
+	// Stopped: Stop was called (timeout, signal).
+	Stopped
+	// Failed: the launcher itself failed while running.
+	Failed
+)
+
+// Result is the outcome of Run.
+type Result struct {
+	Reason Reason
+	// Code is the guest's exit code (GuestExit) or the value given to Stop.
+	Code uint32
+	// Report is the multi-line crash report (Crash).
+	Report string
+	// Err is a one-line description for Crash and Failed.
+	Err error
+}
+
+// VM is a configured, ready-to-run virtual machine.
+type VM struct {
+	cfg     Config
+	sys     *kvm.System
+	vm      *kvm.VM
+	mem     []byte
+	layout  *arch.Layout
+	cmdline string
+	vcpus   []*vcpu
+
+	io   devices.IOBus
+	mmio devices.MMIOBus
+	uart *devices.UART
+
+	virtio []*virtioSlot
+
+	once     sync.Once
+	stopped  atomic.Bool
+	result   Result
+	done     chan struct{}
+	wg       sync.WaitGroup
+	firstRun sync.Once
+	closed   bool
+}
+
+type vcpu struct {
+	*kvm.VCPU
+	mu      sync.Mutex
+	tid     int
+	running bool
+}
+
+// MMIODeviceParam is the kernel parameter announcing a virtio-mmio device,
+// in the syntax of Linux's virtio_mmio driver.
+func MMIODeviceParam(i int) string {
+	return fmt.Sprintf("virtio_mmio.device=4K@%#x:%d", arch.MMIOBase+uint64(i)*arch.MMIOSize, arch.MMIOFirstIRQ+i)
+}
+
+// New checks the configuration and image, creates the VM, loads the image
+// and creates the vCPUs. Bad input (image, sizes) is reported before
+// /dev/kvm is touched.
+func New(cfg Config) (_ *VM, err error) {
+	if cfg.VCPUs == 0 {
+		cfg.VCPUs = 1
+	}
+	if cfg.VCPUs < 1 || cfg.VCPUs > 255 {
+		return nil, fmt.Errorf("-smp %d: want 1 to 255 vCPUs", cfg.VCPUs)
+	}
+	if len(cfg.Virtio) > arch.MMIOMaxDevices {
+		return nil, fmt.Errorf("too many virtio devices (%d, max %d)", len(cfg.Virtio), arch.MMIOMaxDevices)
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	trace := cfg.Trace
+	if trace == nil {
+		trace = func(string) {}
+	}
+	if err := arch.CheckMemSize(cfg.MemSize); err != nil {
+		return nil, err
+	}
+	img, err := arch.ParseImage(cfg.Image)
+	if err != nil {
+		return nil, err
+	}
+	cmdline := cfg.Cmdline
+	for i := range cfg.Virtio {
+		if cmdline != "" {
+			cmdline += " "
+		}
+		cmdline += MMIODeviceParam(i)
+	}
+	layout, err := arch.Plan(img, cfg.MemSize, cmdline)
+	if err != nil {
+		return nil, err
+	}
+
+	v := &VM{cfg: cfg, layout: layout, cmdline: cmdline, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			v.Close()
+		}
+	}()
+	if v.sys, err = kvm.Open(); err != nil {
+		return nil, err
+	}
+	trace("open kvm")
+	if err := v.createVM(); err != nil {
+		return nil, err
+	}
+	if err := v.attachDevices(); err != nil {
+		return nil, err
+	}
+	trace("create vm")
+	if err := layout.Load(v.mem); err != nil {
+		return nil, err
+	}
+	trace("load image")
+	if err := v.createVCPUs(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Cmdline is the command line the guest receives.
+func (v *VM) Cmdline() string { return v.cmdline }
+
+// Layout is the guest-physical layout of this boot.
+func (v *VM) Layout() *arch.Layout { return v.layout }
+
+// Memory is guest RAM; the guest-physical address is the offset.
+func (v *VM) Memory() []byte { return v.mem }
+
+func (v *VM) createVM() error {
+	var err error
+	if v.vm, err = v.sys.CreateVM(); err != nil {
+		return err
+	}
+	if max := v.sys.CheckExtension(kvm.CapMaxVCPUs); max > 0 && v.cfg.VCPUs > max {
+		return fmt.Errorf("-smp %d: this host's KVM supports at most %d vCPUs", v.cfg.VCPUs, max)
+	}
+	if err := v.vm.SetTSSAddr(arch.TSSAddr); err != nil {
+		return err
+	}
+	if err := v.vm.SetIdentityMapAddr(arch.IdentityMapAddr); err != nil {
+		return err
+	}
+	if err := v.vm.CreateIRQChip(); err != nil {
+		return err
+	}
+	// MAP_NORESERVE: a large -m costs nothing until the guest touches it.
+	size := arch.MappingSize(v.cfg.MemSize)
+	v.mem, err = unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return fmt.Errorf("cannot map %s of guest memory: %w", arch.FormatSize(v.cfg.MemSize), err)
+	}
+	for i, r := range arch.RAM(v.cfg.MemSize) {
+		if err := v.vm.SetUserMemoryRegion(uint32(i), uint64(r.Start), v.mem[r.Start:r.End()]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *VM) attachDevices() error {
+	v.uart = devices.NewUART(v.cfg.Stdout, func(level bool) {
+		v.vm.IRQLine(abi.IRQCOM1, level)
+	})
+	if err := v.io.Register(abi.PortCOM1, 8, v.uart); err != nil {
+		return err
+	}
+	exit := &devices.ExitPort{OnExit: func(code uint32) {
+		v.Stop(Result{Reason: GuestExit, Code: code})
+	}}
+	// Two ports: QEMU's device is 4 wide, but the crash port follows at 0xf6.
+	if err := v.io.Register(abi.PortExit, 2, exit); err != nil {
+		return err
+	}
+	if err := v.io.Register(abi.PortCrash, 4, &devices.CrashPort{OnCrash: v.guestCrash}); err != nil {
+		return err
+	}
+	for i, d := range v.cfg.Virtio {
+		if err := v.attachVirtio(i, d); err != nil {
+			return err
+		}
+	}
+	if v.cfg.Stdin != nil {
+		go v.uart.ReadFrom(v.cfg.Stdin)
+	}
+	return nil
+}
+
+func (v *VM) createVCPUs() error {
+	supported, err := v.sys.SupportedCPUID()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < v.cfg.VCPUs; i++ {
+		c, err := v.vm.CreateVCPU(i)
+		if err != nil {
+			return err
+		}
+		v.vcpus = append(v.vcpus, &vcpu{VCPU: c})
+		khz, err := c.TSCKHz()
+		if err != nil {
+			return err
+		}
+		ents := arch.FilterCPUID(supported, arch.CPUIDParams{VCPU: i, NumVCPUs: v.cfg.VCPUs, TSCKHz: khz})
+		if err := c.SetCPUID(ents); err != nil {
+			return err
+		}
+		if i != 0 {
+			// Application processors keep KVM's reset state: with the
+			// in-kernel LAPIC they wait for INIT-SIPI.
+			continue
+		}
+		sregs, err := c.Sregs()
+		if err != nil {
+			return err
+		}
+		if err := c.SetSregs(arch.PVHSregs(sregs, v.layout.GDT)); err != nil {
+			return err
+		}
+		if err := c.SetRegs(arch.PVHRegs(v.layout.Entry, v.layout.StartInfo)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run runs the guest until it exits, crashes or Stop is called, and returns
+// why. It may be called once.
+func (v *VM) Run() Result {
+	for _, c := range v.vcpus {
+		v.wg.Add(1)
+		go v.runVCPU(c)
+	}
+	<-v.done
+	v.kickAll()
+	v.wg.Wait()
+	v.uart.Flush()
+	return v.result
+}
+
+// Stop ends the VM with r unless it already ended; Run then returns r. It
+// is safe from any goroutine, including signal handlers' goroutines.
+func (v *VM) Stop(r Result) {
+	v.once.Do(func() {
+		v.result = r
+		v.stopped.Store(true)
+		if v.cfg.Trace != nil {
+			v.cfg.Trace("guest exit")
+		}
+		close(v.done)
+	})
+}
+
+// kickAll forces every vCPU out of KVM_RUN: immediate_exit covers a vCPU
+// about to enter, the signal one already inside (KVM_RUN returns EINTR when
+// a signal is pending). SIGURG is what the Go runtime itself uses to preempt
+// threads, so its handler tolerates any number of spurious ones.
+func (v *VM) kickAll() {
+	pid := unix.Getpid()
+	for _, c := range v.vcpus {
+		c.SetImmediateExit(true)
+		c.mu.Lock()
+		if c.running {
+			unix.Tgkill(pid, c.tid, unix.SIGURG)
+		}
+		c.mu.Unlock()
+	}
+}
+
+func (v *VM) runVCPU(c *vcpu) {
+	// The thread stays locked until the goroutine exits, which retires it:
+	// KVM ties a vCPU to the thread that first ran it.
+	runtime.LockOSThread()
+	c.mu.Lock()
+	c.tid, c.running = unix.Gettid(), true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.running = false
+		c.mu.Unlock()
+		v.wg.Done()
+	}()
+	for !v.stopped.Load() {
+		if c.ID == 0 && v.cfg.Trace != nil {
+			v.firstRun.Do(func() { v.cfg.Trace("first vCPU run") })
+		}
+		err := c.Run()
+		if err == unix.EINTR {
+			// A stop kick, or the Go runtime preempting this thread.
+			continue
+		}
+		if err != nil {
+			v.Stop(Result{Reason: Failed, Err: fmt.Errorf("vCPU %d: %w", c.ID, err)})
+			return
+		}
+		if err := v.handleExit(c); err != nil {
+			v.Stop(Result{Reason: Failed, Err: fmt.Errorf("vCPU %d: %w", c.ID, err)})
+			return
+		}
+	}
+}
+
+func (v *VM) handleExit(c *vcpu) error {
+	switch reason := c.ExitReason(); reason {
+	case kvm.ExitIO:
+		io, data, err := c.IO()
+		if err != nil {
+			return err
+		}
+		size := int(io.Size)
+		if size == 0 {
+			return nil
+		}
+		// String I/O (REP INS/OUTS) arrives as Count accesses in a row.
+		for i := 0; i+size <= len(data); i += size {
+			if io.Direction == kvm.IOOut {
+				v.io.Out(io.Port, data[i:i+size])
+			} else {
+				v.io.In(io.Port, data[i:i+size])
+			}
+		}
+	case kvm.ExitMMIO:
+		m := c.MMIO()
+		n := min(int(m.Len), len(m.Data))
+		if m.IsWrite != 0 {
+			v.mmio.Write(m.PhysAddr, m.Data[:n])
+		} else {
+			v.mmio.Read(m.PhysAddr, m.Data[:n])
+		}
+	case kvm.ExitIntr, kvm.ExitIRQWindowOpen:
+	case kvm.ExitShutdown:
+		v.vcpuCrash(c, "triple fault (KVM_EXIT_SHUTDOWN)", "")
+	case kvm.ExitHLT:
+		v.vcpuCrash(c, "vCPU halted with no way to wake up (KVM_EXIT_HLT)", "")
+	case kvm.ExitFailEntry:
+		f := c.FailEntry()
+		v.vcpuCrash(c, "VM entry failed (KVM_EXIT_FAIL_ENTRY)",
+			fmt.Sprintf("hardware entry failure reason %#x on host CPU %d", f.HardwareEntryFailureReason, f.CPU))
+	case kvm.ExitInternalError:
+		ie := c.Internal()
+		detail := fmt.Sprintf("suberror %d", ie.Suberror)
+		for i := 0; i < int(min(ie.NData, 16)); i++ {
+			detail += fmt.Sprintf(" %#x", ie.Data[i])
+		}
+		v.vcpuCrash(c, "KVM internal error (KVM_EXIT_INTERNAL_ERROR)", detail)
+	default:
+		v.vcpuCrash(c, "unexpected exit "+kvm.ExitName(reason), "")
+	}
+	return nil
+}
+
+// Close releases the VM. It may be called after Run or instead of it.
+func (v *VM) Close() error {
+	if v.closed {
+		return nil
+	}
+	v.closed = true
+	for _, s := range v.virtio {
+		s.close()
+	}
+	for _, c := range v.vcpus {
+		c.Close()
+	}
+	if v.vm != nil {
+		v.vm.Close()
+	}
+	if v.sys != nil {
+		v.sys.Close()
+	}
+	if v.mem != nil {
+		unix.Munmap(v.mem)
+		v.mem = nil
+	}
+	return nil
+}
+
+// IsNoKVM reports whether err means /dev/kvm is unusable on this host.
+func IsNoKVM(err error) bool { return errors.Is(err, kvm.ErrNoKVM) }
+
+// IsBadImage reports whether err is a problem with the image itself.
+func IsBadImage(err error) bool { return errors.Is(err, arch.ErrBadImage) }

@@ -1,0 +1,207 @@
+package vmm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/vmm/arch"
+	"github.com/unigo-os/unigo/tools/vmm/kvm"
+	"github.com/unigo-os/unigo/tools/vmm/testguest"
+	"github.com/unigo-os/unigo/tools/vmm/virtio"
+)
+
+func needKVM(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile(kvm.DevicePath, os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no usable %s: %v", kvm.DevicePath, err)
+	}
+	f.Close()
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func boot(t *testing.T, cfg Config) (Result, string) {
+	t.Helper()
+	needKVM(t)
+	var out syncBuf
+	cfg.Stdout = &out
+	if cfg.MemSize == 0 {
+		cfg.MemSize = 16 << 20
+	}
+	v, err := New(cfg)
+	require.NoError(t, err)
+	defer v.Close()
+	timer := time.AfterFunc(10*time.Second, func() { v.Stop(Result{Reason: Stopped, Code: 124}) })
+	defer timer.Stop()
+	return v.Run(), out.String()
+}
+
+func TestBootHello(t *testing.T) {
+	r, out := boot(t, Config{Image: testguest.Image(testguest.Hello())})
+	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
+	assert.EqualValues(t, 7, r.Code)
+	assert.Equal(t, "hi\n", out)
+}
+
+// The guest reads the start_info magic through EBX and exits with it.
+func TestBootStartInfo(t *testing.T) {
+	code := []byte{0x8B, 0x03} // mov eax, [ebx]
+	code = append(code, testguest.ExitWithEAX()...)
+	r, _ := boot(t, Config{Image: testguest.Image(code), Cmdline: "A=1"})
+	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
+	assert.EqualValues(t, abi.HVMStartMagic, r.Code)
+}
+
+// The guest sees the KVM signature and the timing leaf.
+func TestBootCPUID(t *testing.T) {
+	cpuid := func(leaf uint32, reg byte) []byte {
+		// mov eax, leaf; xor ecx, ecx; cpuid; mov eax, <reg>
+		b := []byte{0xB8, byte(leaf), byte(leaf >> 8), byte(leaf >> 16), byte(leaf >> 24), 0x31, 0xC9, 0x0F, 0xA2}
+		return append(b, 0x89, 0xC0|reg<<3) // mov eax, reg (reg: 3=EBX)
+	}
+	r, _ := boot(t, Config{Image: testguest.Image(append(cpuid(0x40000000, 3), testguest.ExitWithEAX()...))})
+	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
+	assert.EqualValues(t, 0x4B4D564B, r.Code, "KVMK")
+
+	r, _ = boot(t, Config{Image: testguest.Image(append(cpuid(0x40000010, 3), testguest.ExitWithEAX()...))})
+	require.Equal(t, GuestExit, r.Reason)
+	assert.EqualValues(t, 1_000_000, r.Code, "LAPIC kHz")
+
+	r, _ = boot(t, Config{Image: testguest.Image(append(cpuid(0x40000010, 0), testguest.ExitWithEAX()...))})
+	require.Equal(t, GuestExit, r.Reason)
+	assert.Greater(t, r.Code, uint32(100_000), "TSC kHz")
+}
+
+func TestBootSMP(t *testing.T) {
+	needKVM(t)
+	v, err := New(Config{Image: testguest.Image(testguest.Hello()), MemSize: 16 << 20, VCPUs: 3})
+	require.NoError(t, err)
+	defer v.Close()
+	st, err := v.vcpus[1].MPState()
+	require.NoError(t, err)
+	assert.EqualValues(t, kvm.MPStateUninitialized, st, "APs wait for INIT-SIPI")
+	st, err = v.vcpus[0].MPState()
+	require.NoError(t, err)
+	assert.EqualValues(t, kvm.MPStateRunnable, st)
+	r := v.Run()
+	require.Equal(t, GuestExit, r.Reason)
+	assert.EqualValues(t, 7, r.Code)
+}
+
+func TestBootTripleFault(t *testing.T) {
+	// xor ecx, ecx; div ecx: #DE with an empty IDT becomes #GP, #DF, shutdown.
+	r, _ := boot(t, Config{Image: testguest.Image([]byte{0x31, 0xC9, 0xF7, 0xF1})})
+	require.Equal(t, Crash, r.Reason)
+	assert.Contains(t, r.Err.Error(), "triple fault", r.Report)
+	assert.Contains(t, r.Report, "RIP")
+	assert.Contains(t, r.Report, "CR0 0x11")
+}
+
+func TestBootCrashPort(t *testing.T) {
+	var rec abi.CrashRecord
+	rec.Magic = abi.CrashMagic
+	rec.Vector = 14
+	rec.CR2 = 0xdead
+	rec.RIP = 0x401234
+	msg := "page fault in kernel"
+	copy(rec.Msg[:], msg)
+	rec.MsgLen = uint64(len(msg))
+	var data bytes.Buffer
+	require.NoError(t, binary.Write(&data, binary.LittleEndian, &rec))
+	const recAddr = 0x200000
+	code := []byte{0xB8, 0x00, 0x00, 0x20, 0x00} // mov eax, recAddr
+	code = append(code, 0x66, 0xBA, abi.PortCrash, 0x00, 0xEF)
+	code = append(code, testguest.Exit(3)...)
+	img := testguest.Spec{Entry: testguest.LoadAddr, Segments: []testguest.Segment{
+		{Paddr: testguest.LoadAddr, Data: code}, {Paddr: recAddr, Data: data.Bytes()}}}.ELF()
+	r, _ := boot(t, Config{Image: img})
+	require.Equal(t, Crash, r.Reason, "%v", r.Err)
+	assert.Equal(t, "guest crashed: page fault in kernel", r.Err.Error())
+	assert.Contains(t, r.Report, "exception 14")
+	assert.Contains(t, r.Report, "cr2 0xdead")
+	assert.Contains(t, r.Report, "0x0000000000401234")
+}
+
+func TestStop(t *testing.T) {
+	needKVM(t)
+	for _, n := range []int{1, 2} {
+		v, err := New(Config{Image: testguest.Image(testguest.Hang()), MemSize: 16 << 20, VCPUs: n})
+		require.NoError(t, err)
+		time.AfterFunc(50*time.Millisecond, func() { v.Stop(Result{Reason: Stopped, Code: 124}) })
+		start := time.Now()
+		r := v.Run()
+		assert.Equal(t, Stopped, r.Reason)
+		assert.EqualValues(t, 124, r.Code)
+		assert.Less(t, time.Since(start), 5*time.Second)
+		require.NoError(t, v.Close())
+	}
+}
+
+// The guest reads the virtio-mmio magic of device 0 ("virt").
+func TestBootVirtio(t *testing.T) {
+	needKVM(t)
+	code := []byte{0xA1, 0x00, 0x00, 0x00, 0xD0} // mov eax, [0xd0000000]
+	code = append(code, testguest.ExitWithEAX()...)
+	v, err := New(Config{Image: testguest.Image(code), MemSize: 16 << 20, Cmdline: "X=1",
+		Virtio: []virtio.Device{virtio.NewRNG()}})
+	require.NoError(t, err)
+	defer v.Close()
+	assert.Equal(t, "X=1 virtio_mmio.device=4K@0xd0000000:5", v.Cmdline())
+	r := v.Run()
+	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
+	assert.EqualValues(t, 0x74726976, r.Code)
+}
+
+func TestUnclaimedMMIOAndPorts(t *testing.T) {
+	code := []byte{0xA1, 0x00, 0x00, 0x00, 0xE0}      // mov eax, [0xe0000000] -> 0
+	code = append(code, 0x66, 0xBA, 0x80, 0x00, 0xED) // mov dx, 0x80; in eax, dx -> 0xffffffff
+	code = append(code, testguest.ExitWithEAX()...)
+	r, _ := boot(t, Config{Image: testguest.Image(code)})
+	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
+	assert.EqualValues(t, 0xFFFFFFFF, r.Code)
+}
+
+func TestNewBadInput(t *testing.T) {
+	_, err := New(Config{Image: []byte("nope"), MemSize: 16 << 20})
+	assert.True(t, IsBadImage(err))
+	_, err = New(Config{Image: testguest.Image(testguest.Hello()), MemSize: 1 << 20})
+	assert.ErrorContains(t, err, "too small")
+	_, err = New(Config{Image: testguest.Image(testguest.Hello()), MemSize: 16 << 20, VCPUs: 1000})
+	assert.ErrorContains(t, err, "-smp 1000")
+	big := testguest.Spec{Entry: 0x400000, Segments: []testguest.Segment{{Paddr: 0x400000, Data: []byte{0xF4}, Memsz: 64 << 20}}}.ELF()
+	_, err = New(Config{Image: big, MemSize: 16 << 20})
+	assert.True(t, IsBadImage(err))
+	assert.ErrorContains(t, err, "outside guest RAM")
+	_ = arch.MMIOBase
+}
+
+// Guest RAM above 4 GiB is mapped lazily: -m 8G boots instantly.
+func TestBootLargeMemory(t *testing.T) {
+	r, out := boot(t, Config{Image: testguest.Image(testguest.Hello()), MemSize: 8 << 30})
+	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
+	assert.Equal(t, "hi\n", out)
+}
