@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
