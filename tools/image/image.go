@@ -237,8 +237,9 @@ func (p *parsed) addNote(out []byte, entry uint32) ([]byte, error) {
 
 	// Everything we are about to overwrite must be padding, apart from the
 	// section header table we are moving out of the way.
-	sh := bytes.Clone(out[shStart:shEnd])
+	var sh []byte
 	if moveSh {
+		sh = bytes.Clone(out[shStart:shEnd])
 		clear(out[shStart:shEnd])
 	}
 	for i := phEnd; i < usedEnd; i++ {

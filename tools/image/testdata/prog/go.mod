@@ -1,0 +1,3 @@
+module imagetest
+
+go 1.26
