@@ -1,12 +1,313 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/unigo-os/unigo/tools/vmm"
+	"github.com/unigo-os/unigo/tools/vmm/arch"
+	"github.com/unigo-os/unigo/tools/vmm/virtio"
 )
 
-// runCmd implements `unigo run`. Owned by the launcher work.
+// Exit statuses of `unigo run` besides the guest's own exit code. They
+// follow timeout(1) and the shell: 124 timed out, 125 the launcher failed,
+// 128+N killed by signal N.
+const (
+	exitTimeout  = 124
+	exitLauncher = 125
+	exitSIGINT   = 130
+	exitSIGTERM  = 143
+)
+
+const runUsage = `usage: unigo run [flags] IMAGE|PACKAGE|FILE.go [flags] [-- ARGS...]
+
+Boots IMAGE (or builds PACKAGE/FILE.go first) under the KVM launcher. The
+guest's console is stdin/stdout; unigo run exits with the guest's exit code.
+Everything after -- becomes the guest program's arguments.
+
+flags:
+  -m SIZE          guest memory, e.g. 512M or 2G (default 128M)
+  -smp N           number of vCPUs (default 1)
+  -e KEY=VAL       set a guest environment variable (repeatable)
+  -timeout DUR     stop the guest after DUR (e.g. 30s) and exit 124
+  -cmdline STR     extra guest kernel command line
+  -v               print the time of each boot phase to stderr
+
+exit status: the guest's exit code; 70 guest crash; 124 timeout;
+125 launcher error; 130/143 interrupted by SIGINT/SIGTERM.
+`
+
+// runOptions is a parsed `unigo run` command line.
+type runOptions struct {
+	mem       uint64
+	smp       int
+	env       []string
+	timeout   time.Duration
+	verbose   bool
+	cmdline   string
+	target    string
+	guestArgs []string
+}
+
+// errHelp asks for the usage text.
+var errHelp = errors.New("help requested")
+
+// parseRunArgs parses flags placed before or after the image argument;
+// everything after the first lone "--" is the guest's argv.
+func parseRunArgs(args []string) (*runOptions, error) {
+	o := &runOptions{mem: 128 << 20, smp: 1}
+	for i, a := range args {
+		if a == "--" {
+			args, o.guestArgs = args[:i], args[i+1:]
+			break
+		}
+	}
+	fs := flag.NewFlagSet("unigo run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Func("m", "", func(s string) error {
+		n, err := parseMemSize(s)
+		o.mem = n
+		return err
+	})
+	fs.IntVar(&o.smp, "smp", 1, "")
+	fs.Func("e", "", func(s string) error {
+		if k, _, ok := strings.Cut(s, "="); !ok || k == "" || strings.ContainsAny(k, " \t\n\"\\") {
+			return fmt.Errorf("want KEY=VAL, got %q", s)
+		}
+		o.env = append(o.env, s)
+		return nil
+	})
+	fs.DurationVar(&o.timeout, "timeout", 0, "")
+	fs.BoolVar(&o.verbose, "v", false, "")
+	fs.StringVar(&o.cmdline, "cmdline", "", "")
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+	switch {
+	case len(positional) == 0:
+		return nil, errors.New("missing IMAGE (usage: unigo run [flags] IMAGE [-- ARGS...])")
+	case len(positional) > 1:
+		return nil, fmt.Errorf("unexpected argument %q after %q; guest arguments go after --", positional[1], positional[0])
+	case o.smp < 1 || o.smp > 255:
+		return nil, fmt.Errorf("-smp %d: want 1 to 255 vCPUs", o.smp)
+	case o.timeout < 0:
+		return nil, fmt.Errorf("-timeout %v: want a positive duration", o.timeout)
+	}
+	if err := arch.CheckMemSize(o.mem); err != nil {
+		return nil, fmt.Errorf("-m: %v", err)
+	}
+	o.target = positional[0]
+	return o, nil
+}
+
+// parseMemSize parses -m: a number with an optional K, M, G or T suffix
+// (binary units, optionally followed by B or iB). A bare number is MiB, as
+// in QEMU.
+func parseMemSize(s string) (uint64, error) {
+	bad := fmt.Errorf("invalid size %q: want e.g. 128M or 2G", s)
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	shift := 20
+	if t != "" {
+		if sh, ok := map[byte]int{'K': 10, 'M': 20, 'G': 30, 'T': 40}[t[len(t)-1]]; ok {
+			shift, t = sh, t[:len(t)-1]
+		}
+	}
+	n, err := strconv.ParseUint(t, 10, 64)
+	if err != nil || n == 0 || n > (1<<62)>>shift {
+		return 0, bad
+	}
+	return n << shift, nil
+}
+
+// guestCmdline builds the guest command line: extra kernel parameters, the
+// environment as KEY=VAL words, "--", then the arguments. Words with
+// spaces, quotes or backslashes are double-quoted with backslash escapes;
+// the guest's parser (abi) undoes exactly this.
+func guestCmdline(extra string, env, args []string) string {
+	var words []string
+	if extra = strings.TrimSpace(extra); extra != "" {
+		words = append(words, extra)
+	}
+	for _, kv := range env {
+		words = append(words, quoteWord(kv))
+	}
+	words = append(words, "--")
+	for _, a := range args {
+		words = append(words, quoteWord(a))
+	}
+	return strings.Join(words, " ")
+}
+
+// quoteWord quotes one command-line word if it needs it.
+func quoteWord(w string) string {
+	if w != "" && !strings.ContainsAny(w, " \t\n\"\\") {
+		return w
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range w {
+		if r == '"' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// needsBuild reports whether the run target is source to build first (a
+// directory, a .go file, or an import path) rather than an image file.
+func needsBuild(target string) bool {
+	if strings.HasSuffix(target, ".go") {
+		return true
+	}
+	st, err := os.Stat(target)
+	if err == nil {
+		return st.IsDir()
+	}
+	// Not a file: an import path like example.com/cmd/hello builds; a
+	// plain missing name is reported as a missing image.
+	return strings.Contains(target, "/") && !strings.HasSuffix(target, ".img")
+}
+
+// runCmd implements `unigo run`.
 func runCmd(args []string) int {
-	fmt.Fprintln(os.Stderr, "unigo run: not implemented yet")
-	return 125
+	return runLauncher(args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// runLauncher is runCmd with explicit stdio, for tests.
+func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	start := time.Now()
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "unigo run: "+format+"\n", a...)
+		return exitLauncher
+	}
+	o, err := parseRunArgs(args)
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(stdout, runUsage)
+		return 0
+	}
+	if err != nil {
+		return fail("%v", err)
+	}
+	last := start
+	trace := func(phase string) {
+		if o.verbose {
+			now := time.Now()
+			fmt.Fprintf(stderr, "unigo run: %-15s %9.3fms  (+%.3fms)\n", phase,
+				float64(now.Sub(start).Microseconds())/1000, float64(now.Sub(last).Microseconds())/1000)
+			last = now
+		}
+	}
+
+	imagePath := o.target
+	if needsBuild(o.target) {
+		tmp, err := os.MkdirTemp("", "unigo-run-")
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer os.RemoveAll(tmp)
+		imagePath = filepath.Join(tmp, "guest.img")
+		if err := buildImage(o.target, imagePath); err != nil {
+			return fail("build %s: %v", o.target, firstLineOf(err.Error()))
+		}
+		trace("build")
+	}
+	image, err := os.ReadFile(imagePath)
+	if err != nil {
+		return fail("%v", unwrapPathError(err))
+	}
+
+	v, err := vmm.New(vmm.Config{
+		Image:   image,
+		MemSize: o.mem,
+		VCPUs:   o.smp,
+		Cmdline: guestCmdline(o.cmdline, o.env, o.guestArgs),
+		Virtio:  []virtio.Device{virtio.NewRNG()},
+		Stdout:  stdout,
+		Stdin:   stdin,
+		Trace:   trace,
+	})
+	if err != nil {
+		if vmm.IsBadImage(err) {
+			return fail("%s: %v", o.target, err)
+		}
+		return fail("%v", err)
+	}
+	defer v.Close()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			code := exitSIGINT
+			if s == syscall.SIGTERM {
+				code = exitSIGTERM
+			}
+			v.Stop(vmm.Result{Reason: vmm.Stopped, Code: uint32(code), Err: fmt.Errorf("stopped by %v", s)})
+		}
+	}()
+	if o.timeout > 0 {
+		t := time.AfterFunc(o.timeout, func() {
+			v.Stop(vmm.Result{Reason: vmm.Stopped, Code: exitTimeout, Err: fmt.Errorf("guest timed out after %v", o.timeout)})
+		})
+		defer t.Stop()
+	}
+
+	r := v.Run()
+	switch r.Reason {
+	case vmm.GuestExit:
+		if r.Code > 255 {
+			fmt.Fprintf(stderr, "unigo run: guest exit code %d does not fit in an exit status; exiting 255\n", r.Code)
+			return 255
+		}
+		return int(r.Code)
+	case vmm.Crash:
+		fmt.Fprint(stderr, r.Report)
+		return vmm.ExitCrash
+	case vmm.Stopped:
+		if r.Err != nil {
+			fmt.Fprintf(stderr, "unigo run: %v\n", r.Err)
+		}
+		return int(r.Code)
+	}
+	return fail("%v", r.Err)
+}
+
+// unwrapPathError drops the "open" prefix noise of *os.PathError.
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
+	}
+	return err
+}
+
+// firstLineOf keeps error reports to one line.
+func firstLineOf(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }
