@@ -96,7 +96,7 @@ type image struct {
 	regions map[uint64][]byte
 }
 
-func loadImage(t *testing.T, path string) (*image, *elf.File) {
+func loadImage(t testing.TB, path string) (*image, *elf.File) {
 	f, err := elf.Open(path)
 	require.NoError(t, err)
 	t.Cleanup(func() { f.Close() })
