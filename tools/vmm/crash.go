@@ -7,110 +7,152 @@ import (
 	"strings"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/vmm/crash"
 	"github.com/unigo-os/unigo/tools/vmm/kvm"
 )
 
 // ExitCrash is the launcher's exit status after a guest crash (EX_SOFTWARE).
 const ExitCrash = 70
 
-// regNames is the x86asm register order of abi.CrashRecord.Regs.
-var regNames = [16]string{"RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI", "RDI",
-	"R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15"}
+// symbols loads the image's symbols once, at the first crash: booting does
+// not pay for parsing .gopclntab.
+func (v *VM) symbols() *crash.Symbols {
+	v.symsOnce.Do(func() {
+		v.syms, _ = crash.NewSymbols(bytes.NewReader(v.cfg.Image))
+	})
+	return v.syms
+}
 
-// guestCrash handles a write to the crash port: paddr is the guest-physical
-// address of an abi.CrashRecord.
-func (v *VM) guestCrash(paddr uint64) {
+// guestCrash handles a write to the crash port by vCPU c: paddr is the
+// guest-physical address of an abi.CrashRecord. It runs on c's thread, so
+// c's page tables can be read to follow the guest's stack.
+func (v *VM) guestCrash(c *vcpu, paddr uint64) {
 	if v.stopped.Load() {
 		return // the guest already exited; a late report changes nothing
 	}
-	rec, err := ReadCrashRecord(v.mem, paddr)
-	if err != nil {
-		v.Stop(Result{Reason: Crash, Err: fmt.Errorf("guest crashed: %v", err),
-			Report: fmt.Sprintf("guest crashed but its crash record is unusable: %v\n", err)})
+	if paddr > uint64(len(v.mem)) || uint64(len(v.mem))-paddr < abi.CrashRecordSize {
+		v.Stop(Result{Reason: Crash, Err: fmt.Errorf("guest crashed; its crash record address %#x is outside guest memory", paddr)})
 		return
 	}
-	msg := rec.Message()
-	v.Stop(Result{Reason: Crash, Err: fmt.Errorf("guest crashed: %s", msg), Report: FormatCrashRecord(rec)})
-}
-
-// ReadCrashRecord reads and validates the record at paddr.
-func ReadCrashRecord(mem []byte, paddr uint64) (*CrashRecord, error) {
-	if paddr > uint64(len(mem)) || uint64(len(mem))-paddr < abi.CrashRecordSize {
-		return nil, fmt.Errorf("crash record address %#x is outside guest memory", paddr)
+	rec, err := crash.ParseRecord(v.mem[paddr : paddr+abi.CrashRecordSize])
+	if err != nil {
+		v.Stop(Result{Reason: Crash, Err: fmt.Errorf("guest crashed; unusable crash record: %v", err)})
+		return
 	}
-	var r abi.CrashRecord
-	if err := binary.Read(bytes.NewReader(mem[paddr:paddr+abi.CrashRecordSize]), binary.LittleEndian, &r); err != nil {
-		return nil, err
-	}
-	if r.Magic != abi.CrashMagic {
-		return nil, fmt.Errorf("bad crash record magic %#x at %#x", r.Magic, paddr)
-	}
-	return &CrashRecord{r}, nil
-}
-
-// CrashRecord is a validated abi.CrashRecord.
-type CrashRecord struct{ abi.CrashRecord }
-
-// Message is the record's one-line reason.
-func (r *CrashRecord) Message() string {
-	n := min(r.MsgLen, uint64(len(r.Msg)))
-	msg := strings.TrimSpace(string(r.Msg[:n]))
-	if msg == "" {
-		msg = "no message"
-	}
-	return msg
-}
-
-// FormatCrashRecord prints a record as a human-readable report.
-func FormatCrashRecord(r *CrashRecord) string {
+	syms := v.symbols()
 	var b strings.Builder
-	fmt.Fprintf(&b, "unigo: guest crashed: %s\n", r.Message())
-	if r.Vector == 0xFFFF {
-		fmt.Fprintf(&b, "  kernel panic\n")
-	} else {
-		fmt.Fprintf(&b, "  exception %d error %#x cr2 %#x\n", r.Vector, r.Error, r.CR2)
-	}
-	fmt.Fprintf(&b, "  RIP 0x%016x  RSP 0x%016x  RFLAGS %#x\n", r.RIP, r.RSP, r.RFLAGS)
-	for i := 0; i < 16; i += 4 {
-		fmt.Fprintf(&b, "  %-3s 0x%016x  %-3s 0x%016x  %-3s 0x%016x  %-3s 0x%016x\n",
-			regNames[i], r.Regs[i], regNames[i+1], r.Regs[i+1], regNames[i+2], r.Regs[i+2], regNames[i+3], r.Regs[i+3])
-	}
-	return b.String()
+	crash.Report(&b, syms, &rec, v.virtReader(c))
+	v.Stop(Result{Reason: Crash, Err: fmt.Errorf("guest crashed: %s", crash.Reason(&rec, syms)), Report: b.String()})
 }
 
-// vcpuCrash stops the VM with a report built from the vCPU's registers,
-// for exits where the guest could not report anything itself.
+// vcpuCrash stops the VM with a report built from the vCPU's own state, for
+// exits where the guest could not report anything itself (triple fault,
+// entry failure, emulation failure).
 func (v *VM) vcpuCrash(c *vcpu, what, detail string) {
-	v.Stop(Result{Reason: Crash, Err: fmt.Errorf("vCPU %d: %s", c.ID, what), Report: FormatVCPUCrash(c.VCPU, what, detail)})
-}
-
-// FormatVCPUCrash prints the registers of a stopped vCPU.
-func FormatVCPUCrash(c *kvm.VCPU, what, detail string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "unigo: vCPU %d: %s\n", c.ID, what)
 	if detail != "" {
 		fmt.Fprintf(&b, "  %s\n", detail)
 	}
-	r, err := c.Regs()
-	if err != nil {
-		fmt.Fprintf(&b, "  (registers unavailable: %v)\n", err)
-		return b.String()
-	}
-	s, err := c.Sregs()
-	if err != nil {
-		fmt.Fprintf(&b, "  (special registers unavailable: %v)\n", err)
-	}
-	fmt.Fprintf(&b, "  RIP 0x%016x  RSP 0x%016x  RFLAGS %#x\n", r.RIP, r.RSP, r.RFLAGS)
-	regs := [16]uint64{r.RAX, r.RCX, r.RDX, r.RBX, r.RSP, r.RBP, r.RSI, r.RDI,
-		r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15}
-	for i := 0; i < 16; i += 4 {
-		fmt.Fprintf(&b, "  %-3s 0x%016x  %-3s 0x%016x  %-3s 0x%016x  %-3s 0x%016x\n",
-			regNames[i], regs[i], regNames[i+1], regs[i+1], regNames[i+2], regs[i+2], regNames[i+3], regs[i+3])
-	}
-	if err == nil {
-		fmt.Fprintf(&b, "  CR0 %#x  CR2 %#x  CR3 %#x  CR4 %#x  EFER %#x\n", s.CR0, s.CR2, s.CR3, s.CR4, s.EFER)
-		fmt.Fprintf(&b, "  CS %#x (base %#x L%d D%d DPL%d)  SS %#x  GDT %#x/%#x  IDT %#x/%#x\n",
+	r, rerr := c.Regs()
+	s, serr := c.Sregs()
+	if serr == nil {
+		fmt.Fprintf(&b, "  cr0 %#x  cr2 %#x  cr3 %#x  cr4 %#x  efer %#x\n", s.CR0, s.CR2, s.CR3, s.CR4, s.EFER)
+		fmt.Fprintf(&b, "  cs %#x (base %#x L%d D%d DPL%d)  ss %#x  gdt %#x/%#x  idt %#x/%#x\n",
 			s.CS.Selector, s.CS.Base, s.CS.L, s.CS.DB, s.CS.DPL, s.SS.Selector, s.GDT.Base, s.GDT.Limit, s.IDT.Base, s.IDT.Limit)
 	}
-	return b.String()
+	if rerr != nil {
+		fmt.Fprintf(&b, "  (registers unavailable: %v)\n", rerr)
+	} else {
+		// Reuse the symbolizing report for registers, code and backtrace.
+		rec := abi.CrashRecord{
+			Magic: abi.CrashMagic, Vector: crash.VectorSoftware,
+			RIP: r.RIP, RSP: r.RSP, RFLAGS: r.RFLAGS,
+			Regs: [16]uint64{r.RAX, r.RCX, r.RDX, r.RBX, r.RSP, r.RBP, r.RSI, r.RDI,
+				r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15},
+		}
+		rec.MsgLen = uint64(copy(rec.Msg[:], what))
+		crash.Report(&b, v.symbols(), &rec, v.virtReader(c))
+	}
+	v.Stop(Result{Reason: Crash, Err: fmt.Errorf("vCPU %d: %s", c.ID, what), Report: b.String()})
+}
+
+// virtReader returns a crash.MemReader translating guest-virtual addresses
+// through c's current paging mode. It snapshots the control registers now,
+// on c's thread.
+func (v *VM) virtReader(c *vcpu) crash.MemReader {
+	s, err := c.Sregs()
+	if err != nil {
+		return func(uint64, int) ([]byte, bool) { return nil, false }
+	}
+	return func(addr uint64, n int) ([]byte, bool) {
+		return readVirt(v.mem, s, addr, n)
+	}
+}
+
+// readVirt copies n bytes at guest-virtual addr, page by page.
+func readVirt(mem []byte, s kvm.Sregs, addr uint64, n int) ([]byte, bool) {
+	if n < 0 || n > 1<<20 {
+		return nil, false
+	}
+	out := make([]byte, 0, n)
+	for len(out) < n {
+		pa, ok := translate(mem, s, addr)
+		if !ok {
+			return out, false
+		}
+		chunk := min(uint64(n-len(out)), 4096-addr%4096)
+		if pa > uint64(len(mem)) || uint64(len(mem))-pa < chunk {
+			return out, false
+		}
+		out = append(out, mem[pa:pa+chunk]...)
+		addr += chunk
+	}
+	return out, true
+}
+
+// Paging bits.
+const (
+	cr0PG   = 1 << 31
+	cr4PAE  = 1 << 5
+	cr4LA57 = 1 << 12
+	eferLMA = 1 << 10
+	ptePres = 1 << 0
+	ptePS   = 1 << 7
+	pteAddr = 0x000F_FFFF_FFFF_F000
+)
+
+// translate walks the guest page tables for va: identity with paging off,
+// 4- or 5-level long-mode paging with 1G and 2M pages. Legacy 32-bit paging
+// is not walked (the unigo kernel runs in long mode).
+func translate(mem []byte, s kvm.Sregs, va uint64) (uint64, bool) {
+	if s.CR0&cr0PG == 0 {
+		return va & 0xFFFF_FFFF, true
+	}
+	if s.EFER&eferLMA == 0 || s.CR4&cr4PAE == 0 {
+		return 0, false
+	}
+	levels := 4
+	if s.CR4&cr4LA57 != 0 {
+		levels = 5
+	}
+	table := s.CR3 & pteAddr
+	for l := levels; l >= 1; l-- {
+		shift := 12 + 9*uint(l-1)
+		idx := (va >> shift) & 0x1FF
+		ea := table + idx*8
+		if ea+8 > uint64(len(mem)) || ea+8 < ea {
+			return 0, false
+		}
+		pte := binary.LittleEndian.Uint64(mem[ea:])
+		if pte&ptePres == 0 {
+			return 0, false
+		}
+		if l == 1 || (pte&ptePS != 0 && (l == 2 || l == 3)) {
+			mask := uint64(1)<<shift - 1
+			return (pte & pteAddr &^ mask) | (va & mask), true
+		}
+		table = pte & pteAddr
+	}
+	return 0, false
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
+	"github.com/unigo-os/unigo/tools/vmm/crash"
 	"github.com/unigo-os/unigo/tools/vmm/devices"
 	"github.com/unigo-os/unigo/tools/vmm/kvm"
 	"github.com/unigo-os/unigo/tools/vmm/virtio"
@@ -89,6 +90,9 @@ type VM struct {
 	wg       sync.WaitGroup
 	firstRun sync.Once
 	closed   bool
+
+	symsOnce sync.Once
+	syms     *crash.Symbols
 }
 
 type vcpu struct {
@@ -225,9 +229,6 @@ func (v *VM) attachDevices() error {
 	if err := v.io.Register(abi.PortExit, 2, exit); err != nil {
 		return err
 	}
-	if err := v.io.Register(abi.PortCrash, 4, &devices.CrashPort{OnCrash: v.guestCrash}); err != nil {
-		return err
-	}
 	for i, d := range v.cfg.Virtio {
 		if err := v.attachVirtio(i, d); err != nil {
 			return err
@@ -362,6 +363,16 @@ func (v *VM) handleExit(c *vcpu) error {
 		}
 		size := int(io.Size)
 		if size == 0 {
+			return nil
+		}
+		if io.Port == abi.PortCrash && io.Direction == kvm.IOOut {
+			// Handled here rather than on the bus: the report needs this
+			// vCPU's paging state to follow the guest's stack.
+			var paddr uint64
+			for i := len(data) - 1; i >= 0; i-- {
+				paddr = paddr<<8 | uint64(data[i])
+			}
+			v.guestCrash(c, paddr)
 			return nil
 		}
 		// String I/O (REP INS/OUTS) arrives as Count accesses in a row.

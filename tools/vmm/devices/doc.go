@@ -1,7 +1,7 @@
 // Package devices holds the launcher's emulated platform devices and the
 // buses that route guest port I/O and MMIO exits to them: the COM1 8250
-// UART subset, the isa-debug-exit style exit port, the crash-record port,
-// and the MMIO bus the virtio-mmio transports hang off.
+// UART subset, the isa-debug-exit style exit port, and the MMIO bus the
+// virtio-mmio transports hang off.
 //
 // Devices are called from vCPU threads (several at once with -smp), so each
 // device serialises itself; none blocks on the guest.

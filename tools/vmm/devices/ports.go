@@ -29,22 +29,3 @@ func (p *ExitPort) Out(off uint16, data []byte) {
 		p.OnExit(uint32(le(data)))
 	}
 }
-
-// CrashPort receives the guest-physical address of an abi.CrashRecord.
-type CrashPort struct {
-	OnCrash func(paddr uint64)
-}
-
-// In reads as all-ones.
-func (p *CrashPort) In(off uint16, data []byte) {
-	for i := range data {
-		data[i] = 0xFF
-	}
-}
-
-// Out reports the crash.
-func (p *CrashPort) Out(off uint16, data []byte) {
-	if off == 0 {
-		p.OnCrash(le(data))
-	}
-}
