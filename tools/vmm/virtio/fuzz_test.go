@@ -88,10 +88,19 @@ func FuzzVirtqueue(f *testing.F) {
 	})
 }
 
-// mmioOp is one step of FuzzMMIO, encoded in 8 bytes: kind, width, offset
-// (2 bytes) and a 32-bit value.
-func mmioOp(kind, width uint8, off uint16, v uint32) []byte {
-	b := []byte{kind, width, byte(off), byte(off >> 8), 0, 0, 0, 0}
+// mmioWidths maps the width byte of an FuzzMMIO op to an access size.
+var mmioWidths = []int{1, 2, 4, 8, 3}
+
+// mmioOp is one step of FuzzMMIO, encoded in 8 bytes: kind, width index,
+// offset (2 bytes) and a 32-bit value.
+func mmioOp(kind uint8, width int, off uint16, v uint32) []byte {
+	wi := byte(0)
+	for i, w := range mmioWidths {
+		if w == width {
+			wi = byte(i)
+		}
+	}
+	b := []byte{kind, wi, byte(off), byte(off >> 8), 0, 0, 0, 0}
 	binary.LittleEndian.PutUint32(b[4:], v)
 	return b
 }
@@ -123,25 +132,58 @@ func seedMMIO(feat uint64) []byte {
 	return ops
 }
 
+// syncRNG is the rng with its worker replaced by run, which the fuzzer calls
+// after every notification so each input replays deterministically.
+type syncRNG struct {
+	RNG
+	queues []*Queue
+	irq    Interrupter
+}
+
+func (d *syncRNG) Activate(features uint64, mem []byte, queues []*Queue, irq Interrupter) error {
+	if len(queues) != 1 || queues[0] == nil {
+		return errors.New("no queue")
+	}
+	d.queues, d.irq = queues, irq
+	return nil
+}
+
+func (d *syncRNG) Reset() { d.queues = nil }
+
+func (d *syncRNG) run() {
+	for i, q := range d.queues {
+		if q == nil {
+			continue
+		}
+		select {
+		case <-q.Kicks():
+			if _, err := q.Drain(d.irq, d.fill); err != nil {
+				d.queues[i] = nil
+			}
+		default:
+		}
+	}
+}
+
 // FuzzMMIO drives the transport with arbitrary register accesses,
 // notifications and guest memory stores while the rng's worker runs. It must
-// never panic or deadlock, and a reset must always bring the device back.
+// never panic or hang, and a reset must always bring the device back. The
+// rng worker runs synchronously so that every input replays exactly.
 func FuzzMMIO(f *testing.F) {
 	f.Add(seedMMIO(FeatureVersion1), seedRing())
 	f.Add(seedMMIO(FeatureVersion1|FeatureEventIdx|FeatureIndirectDesc), seedRing())
 	f.Add(seedMMIO(FeatureVersion1|FeatureIndirectDesc), make([]byte, 1024))
 	f.Add(mmioOp(0, 4, RegMagicValue, 0), []byte{})
-	mem := guestMemory(f, 4096)
+	mem := make([]byte, 4096)
 	f.Fuzz(func(t *testing.T, ops []byte, init []byte) {
 		clear(mem)
 		copy(mem, init)
-		dev := &RNG{Source: func(b []byte) error { clear(b); return nil }}
+		dev := &syncRNG{RNG: RNG{Source: func(b []byte) error { clear(b); return nil }}}
 		m := NewMMIO(dev, mem, func() {})
-		defer m.Write(RegStatus, make([]byte, 4)) // joins the worker
 		for len(ops) >= 8 {
 			kind, width, off, v := ops[0], ops[1], uint64(binary.LittleEndian.Uint16(ops[2:])), binary.LittleEndian.Uint32(ops[4:])
 			ops = ops[8:]
-			buf := make([]byte, []int{1, 2, 4, 8, 3}[int(width)%5])
+			buf := make([]byte, mmioWidths[int(width)%len(mmioWidths)])
 			for i := range min(4, len(buf)) {
 				buf[i] = byte(v >> (8 * i))
 			}
@@ -151,12 +193,12 @@ func FuzzMMIO(f *testing.F) {
 				m.Read(off, buf)
 			case 1:
 				m.Write(off, buf)
+				dev.run() // a QueueNotify write
 			case 2:
 				m.Notify(v % 4)
+				dev.run()
 			case 3:
-				// The guest scribbling on its own memory while the worker
-				// runs; only the launcher's mmap'd memory makes this legal
-				// Go, which is what guestMemory gives us.
+				// The guest scribbling on its own memory, rings included.
 				off %= uint64(len(mem))
 				copy(mem[off:], buf)
 			}

@@ -335,36 +335,52 @@ func (q *Queue) NeedInterrupt() bool {
 	return q.load16(q.avail)&availFlagNoInterrupt == 0
 }
 
+// Drain hands up to Size available chains to handle, puts each on the used
+// ring with the byte count handle returns and then raises the interrupt the
+// driver asked for. more reports that it stopped at the cap with chains
+// possibly left. A protocol error or an error from handle is reported to
+// irq.Fail and returned; the queue must not be used after it.
+func (q *Queue) Drain(irq Interrupter, handle func(*Chain) (uint32, error)) (more bool, err error) {
+	for range int(q.Size) {
+		c, err := q.Next()
+		if err != nil {
+			irq.Fail(err)
+			return false, err
+		}
+		if c == nil {
+			irq.Used(q)
+			return false, nil
+		}
+		n, err := handle(c)
+		if err != nil {
+			irq.Fail(err)
+			return false, err
+		}
+		q.Put(c, n)
+	}
+	irq.Used(q)
+	return true, nil
+}
+
 // Serve is the worker loop of a queue whose requests the device completes as
-// soon as it sees them (virtio-rng's requestq, virtio-net's transmitq). Each
-// time the driver notifies, it hands every available chain to handle, puts it
-// on the used ring with the byte count handle returns and raises the
-// interrupt the driver asked for. It returns when stop is closed or, after
-// reporting it to irq.Fail, on a protocol error or an error from handle.
+// soon as it sees them (virtio-rng's requestq, virtio-net's transmitq): it
+// drains the queue each time the driver notifies. It returns when stop is
+// closed or after Drain failed.
 func (q *Queue) Serve(stop <-chan struct{}, irq Interrupter, handle func(*Chain) (uint32, error)) {
 	for {
-		for {
+		more, err := q.Drain(irq, handle)
+		if err != nil {
+			return
+		}
+		if more {
+			// Give a reset the chance to stop us between batches.
 			select {
 			case <-stop:
 				return
 			default:
+				continue
 			}
-			c, err := q.Next()
-			if err != nil {
-				irq.Fail(err)
-				return
-			}
-			if c == nil {
-				break
-			}
-			n, err := handle(c)
-			if err != nil {
-				irq.Fail(err)
-				return
-			}
-			q.Put(c, n)
 		}
-		irq.Used(q)
 		select {
 		case <-stop:
 			return
