@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/vmm"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/virtio"
@@ -141,40 +142,26 @@ func parseMemSize(s string) (uint64, error) {
 	return n << shift, nil
 }
 
-// guestCmdline builds the guest command line: extra kernel parameters, the
-// environment as KEY=VAL words, "--", then the arguments. Words with
-// spaces, quotes or backslashes are double-quoted with backslash escapes;
-// the guest's parser (abi) undoes exactly this.
-func guestCmdline(extra string, env, args []string) string {
-	var words []string
-	if extra = strings.TrimSpace(extra); extra != "" {
-		words = append(words, extra)
+// guestCmdline splits the guest command line into environment, kernel
+// parameters and arguments (abi.Compose puts them back together, adding the
+// launcher's own parameters before the "--"). extra is -cmdline in the
+// command line syntax; its arguments come before those after --.
+func guestCmdline(extra string, env, args []string) (genv, params, gargs []string, err error) {
+	genv, params, gargs, err = abi.Parse(extra)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("-cmdline: %v", err)
 	}
 	for _, kv := range env {
-		words = append(words, quoteWord(kv))
-	}
-	words = append(words, "--")
-	for _, a := range args {
-		words = append(words, quoteWord(a))
-	}
-	return strings.Join(words, " ")
-}
-
-// quoteWord quotes one command-line word if it needs it.
-func quoteWord(w string) string {
-	if w != "" && !strings.ContainsAny(w, " \t\n\"\\") {
-		return w
-	}
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range w {
-		if r == '"' || r == '\\' {
-			b.WriteByte('\\')
+		if k, _, _ := strings.Cut(kv, "="); strings.Contains(k, ".") {
+			return nil, nil, nil, fmt.Errorf("-e %s: a KEY with a dot is a kernel parameter; pass it with -cmdline", kv)
 		}
-		b.WriteRune(r)
 	}
-	b.WriteByte('"')
-	return b.String()
+	genv = append(genv, env...)
+	gargs = append(gargs, args...)
+	if _, err := abi.Compose(genv, params, gargs); err != nil {
+		return nil, nil, nil, err
+	}
+	return genv, params, gargs, nil
 }
 
 // needsBuild reports whether the run target is source to build first (a
@@ -240,11 +227,17 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail("%v", unwrapPathError(err))
 	}
 
+	env, params, gargs, err := guestCmdline(o.cmdline, o.env, o.guestArgs)
+	if err != nil {
+		return fail("%v", err)
+	}
 	v, err := vmm.New(vmm.Config{
 		Image:   image,
 		MemSize: o.mem,
 		VCPUs:   o.smp,
-		Cmdline: guestCmdline(o.cmdline, o.env, o.guestArgs),
+		Env:     env,
+		Params:  params,
+		Args:    gargs,
 		Virtio:  []virtio.Device{virtio.NewRNG()},
 		Stdout:  stdout,
 		Stdin:   stdin,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
 
@@ -71,9 +73,21 @@ func TestParseRunArgs(t *testing.T) {
 }
 
 func TestGuestCmdline(t *testing.T) {
-	assert.Equal(t, "--", guestCmdline("", nil, nil))
-	assert.Equal(t, `unigo.x=1 A=1 "B=x y" -- a "b c" "q\"uote" "back\\slash" ""`,
-		guestCmdline(" unigo.x=1 ", []string{"A=1", "B=x y"}, []string{"a", "b c", `q"uote`, `back\slash`, ""}))
+	env, params, args, err := guestCmdline(" unigo.x=1 GOGC=50 -- first", []string{"A=1", "B=x y"}, []string{"a", "b c", `q"uote`, ""})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"GOGC=50", "A=1", "B=x y"}, env)
+	assert.Equal(t, []string{"unigo.x=1"}, params)
+	assert.Equal(t, []string{"first", "a", "b c", `q"uote`, ""}, args)
+	line, err := abi.Compose(env, params, args)
+	require.NoError(t, err)
+	assert.Equal(t, `GOGC=50 A=1 B="x y" unigo.x=1 -- first a "b c" "q\"uote" ""`, line)
+
+	_, _, _, err = guestCmdline(`"unterminated`, nil, nil)
+	assert.ErrorContains(t, err, "-cmdline")
+	_, _, _, err = guestCmdline("", []string{"a.b=1"}, nil)
+	assert.ErrorContains(t, err, "kernel parameter")
+	_, _, _, err = guestCmdline("", nil, []string{"nul\x00byte"})
+	assert.ErrorContains(t, err, "NUL byte")
 }
 
 // In-process runs of the launcher.
@@ -247,4 +261,50 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// BenchmarkRunExec measures `unigo run` of the tiny guest as a user sees
+// it: exec to the guest's first console byte (the guest's third
+// instruction) and exec to process exit, plus the launcher's peak RSS and
+// its overhead over the same binary doing no VM work (`unigo run -h`).
+func BenchmarkRunExec(b *testing.B) {
+	kvmOK(b)
+	bin := unigoBinary(b)
+	dir := b.TempDir()
+	img := filepath.Join(dir, "hello.img")
+	require.NoError(b, os.WriteFile(img, testguest.Image(testguest.Hello()), 0o644))
+
+	maxrss := func(cmd *exec.Cmd) float64 {
+		return float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) // KiB
+	}
+	base := exec.Command(bin, "run", "-h")
+	base.Stdout = io.Discard
+	require.NoError(b, base.Run())
+	baseRSS := maxrss(base)
+
+	var first, total time.Duration
+	var rss float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command(bin, "run", "-m", "128M", img)
+		out, err := cmd.StdoutPipe()
+		require.NoError(b, err)
+		start := time.Now()
+		require.NoError(b, cmd.Start())
+		buf := make([]byte, 1)
+		_, err = out.Read(buf)
+		require.NoError(b, err)
+		first += time.Since(start)
+		io.Copy(io.Discard, out)
+		err = cmd.Wait()
+		total += time.Since(start)
+		var ee *exec.ExitError
+		require.ErrorAs(b, err, &ee)
+		require.Equal(b, 7, ee.ExitCode())
+		rss += maxrss(cmd)
+	}
+	b.ReportMetric(float64(first.Microseconds())/float64(b.N), "µs-exec-to-first-output")
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs-exec-to-exit")
+	b.ReportMetric(rss/float64(b.N), "KiB-maxrss")
+	b.ReportMetric(rss/float64(b.N)-baseRSS, "KiB-rss-overhead")
 }

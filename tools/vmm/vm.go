@@ -27,9 +27,11 @@ type Config struct {
 	// VCPUs is the number of vCPUs (default 1). vCPU 0 starts at the PVH
 	// entry; the others wait for INIT-SIPI.
 	VCPUs int
-	// Cmdline is the guest command line; New appends one
-	// virtio_mmio.device= parameter per virtio device.
-	Cmdline string
+	// Env (KEY=VAL, no dots in KEY), Params (kernel parameters, KEY=VAL
+	// with a dotted KEY) and Args (the program's arguments) make up the
+	// guest command line (abi.Compose). New adds one virtio_mmio.device=
+	// parameter per virtio device.
+	Env, Params, Args []string
 	// Virtio devices, placed at arch.MMIOBase + i*arch.MMIOSize, IRQ 5+i.
 	Virtio []virtio.Device
 	// Stdout receives the guest console (COM1); nil discards it.
@@ -135,12 +137,13 @@ func New(cfg Config) (_ *VM, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cmdline := cfg.Cmdline
+	params := append([]string(nil), cfg.Params...)
 	for i := range cfg.Virtio {
-		if cmdline != "" {
-			cmdline += " "
-		}
-		cmdline += MMIODeviceParam(i)
+		params = append(params, MMIODeviceParam(i))
+	}
+	cmdline, err := abi.Compose(cfg.Env, params, cfg.Args)
+	if err != nil {
+		return nil, fmt.Errorf("guest command line: %w", err)
 	}
 	layout, err := arch.Plan(img, cfg.MemSize, cmdline)
 	if err != nil {

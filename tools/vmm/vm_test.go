@@ -71,7 +71,7 @@ func TestBootHello(t *testing.T) {
 func TestBootStartInfo(t *testing.T) {
 	code := []byte{0x8B, 0x03} // mov eax, [ebx]
 	code = append(code, testguest.ExitWithEAX()...)
-	r, _ := boot(t, Config{Image: testguest.Image(code), Cmdline: "A=1"})
+	r, _ := boot(t, Config{Image: testguest.Image(code), Env: []string{"A=1"}})
 	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
 	assert.EqualValues(t, abi.HVMStartMagic, r.Code)
 }
@@ -167,11 +167,11 @@ func TestBootVirtio(t *testing.T) {
 	needKVM(t)
 	code := []byte{0xA1, 0x00, 0x00, 0x00, 0xD0} // mov eax, [0xd0000000]
 	code = append(code, testguest.ExitWithEAX()...)
-	v, err := New(Config{Image: testguest.Image(code), MemSize: 16 << 20, Cmdline: "X=1",
-		Virtio: []virtio.Device{virtio.NewRNG()}})
+	v, err := New(Config{Image: testguest.Image(code), MemSize: 16 << 20, Env: []string{"X=1"},
+		Params: []string{"unigo.debug=1"}, Args: []string{"a b"}, Virtio: []virtio.Device{virtio.NewRNG()}})
 	require.NoError(t, err)
 	defer v.Close()
-	assert.Equal(t, "X=1 virtio_mmio.device=4K@0xd0000000:5", v.Cmdline())
+	assert.Equal(t, `X=1 unigo.debug=1 virtio_mmio.device=4K@0xd0000000:5 -- "a b"`, v.Cmdline())
 	r := v.Run()
 	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
 	assert.EqualValues(t, 0x74726976, r.Code)
@@ -197,6 +197,8 @@ func TestNewBadInput(t *testing.T) {
 	_, err = New(Config{Image: big, MemSize: 16 << 20})
 	assert.True(t, IsBadImage(err))
 	assert.ErrorContains(t, err, "outside guest RAM")
+	_, err = New(Config{Image: testguest.Image(testguest.Hello()), MemSize: 16 << 20, Env: []string{"a.b=1"}})
+	assert.ErrorContains(t, err, "guest command line")
 	_ = arch.MMIOBase
 }
 
