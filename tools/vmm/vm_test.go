@@ -241,3 +241,20 @@ func TestTranslate(t *testing.T) {
 	require.True(t, ok)
 	assert.EqualValues(t, 0x1234, pa, "paging off: identity")
 }
+
+// The guest polls LSR for data-ready, reads RBR and exits with the byte.
+func TestBootConsoleInput(t *testing.T) {
+	code := []byte{
+		0x66, 0xBA, 0xFD, 0x03, // mov dx, 0x3fd (LSR)
+		0xEC,       // poll: in al, dx
+		0xA8, 0x01, // test al, 1
+		0x74, 0xFB, // jz poll
+		0x66, 0xBA, 0xF8, 0x03, // mov dx, 0x3f8 (RBR)
+		0x31, 0xC0, // xor eax, eax
+		0xEC, // in al, dx
+	}
+	code = append(code, testguest.ExitWithEAX()...)
+	r, _ := boot(t, Config{Image: testguest.Image(code), Stdin: bytes.NewReader([]byte("Z"))})
+	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
+	assert.EqualValues(t, 'Z', r.Code)
+}
