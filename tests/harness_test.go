@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"context"
+	"os/exec"
 	"slices"
 	"testing"
 	"time"
@@ -78,4 +80,21 @@ func TestRunTimeout(t *testing.T) {
 	require.Equal(t, "native", native.name)
 	_, err := native.run(t, runSpec{image: "/bin/sleep", args: []string{"10"}, timeout: 200 * time.Millisecond})
 	require.ErrorContains(t, err, "timed out after 200ms")
+}
+
+// TestRunStopsWedgedGuest checks that a monitor reporting a KVM internal
+// error (after which QEMU pauses the VM forever) ends the run at once.
+func TestRunStopsWedgedGuest(t *testing.T) {
+	fake := runner{
+		name: "fake-monitor",
+		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder) {
+			return exec.CommandContext(ctx, "/bin/sh", "-c", `echo booting; echo "KVM internal error. Suberror: 1" >&2; echo "RAX=0" >&2; exec sleep 30`), guestStatus
+		},
+	}
+	start := time.Now()
+	res, err := fake.run(t, runSpec{timeout: 20 * time.Second})
+	require.ErrorIs(t, err, errGuestWedged)
+	assert.Less(t, time.Since(start), 10*time.Second)
+	assert.Equal(t, "booting\n", res.out)
+	assert.Contains(t, res.diag, "RAX=0")
 }

@@ -124,14 +124,19 @@ func (r runner) run(t testing.TB, s runSpec) (result, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// A monitor that reports a wedged guest cancels the run at once
+	// instead of letting it sit out the timeout.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	cmd, decode := r.command(ctx, s)
-	var stdout, stderr bytes.Buffer
+	var stdout bytes.Buffer
+	stderr := &fatalWatcher{stop: stop}
 	if r.name == "native" {
 		// Natively stderr is the guest's own; in a VM the guest only has
 		// the serial port and the monitor owns stderr.
 		cmd.Stdout, cmd.Stderr = &stdout, &stdout
 	} else {
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.Stdout, cmd.Stderr = &stdout, stderr
 	}
 	cmd.Dir = t.TempDir()
 	// Kill a monitor's stray children's hold on our pipes too.
@@ -141,6 +146,9 @@ func (r runner) run(t testing.TB, s runSpec) (result, error) {
 	res := result{
 		out:  strings.ReplaceAll(stdout.String(), "\r\n", "\n"),
 		diag: stderr.String(),
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, errGuestWedged) {
+		return res, fmt.Errorf("%s: %w; output:\n%s%s", r.name, cause, res.out, res.diag)
 	}
 	if ctx.Err() == context.DeadlineExceeded {
 		return res, fmt.Errorf("%s run timed out after %v; output so far:\n%s%s", r.name, timeout, res.out, res.diag)
@@ -156,6 +164,47 @@ func (r runner) run(t testing.TB, s runSpec) (result, error) {
 	}
 	res.code, res.poweredOff, err = decode(status, res.diag)
 	return res, err
+}
+
+// errGuestWedged is the cause of a run stopped because the monitor said the
+// guest can no longer make progress.
+var errGuestWedged = errors.New("guest wedged, run stopped early")
+
+// wedgedMarkers are monitor messages after which the guest never runs again:
+// QEMU pauses the VM on a KVM internal error (e.g. an instruction KVM cannot
+// emulate) and waits forever.
+var wedgedMarkers = []string{"KVM internal error"}
+
+// fatalWatcher collects a monitor's stderr and stops the run when a
+// wedgedMarkers message appears.
+type fatalWatcher struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	stop  context.CancelCauseFunc
+	fired bool
+}
+
+func (w *fatalWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for _, m := range wedgedMarkers {
+		if !w.fired && bytes.Contains(w.buf.Bytes(), []byte(m)) {
+			w.fired = true
+			// Let the register dump that follows the marker arrive.
+			stop := w.stop
+			time.AfterFunc(500*time.Millisecond, func() {
+				stop(fmt.Errorf("%w: monitor reported %q", errGuestWedged, m))
+			})
+		}
+	}
+	return len(p), nil
+}
+
+func (w *fatalWatcher) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // --- QEMU ---
