@@ -103,6 +103,9 @@ func (b *builder) build(arg string) (string, error) {
 	if arg == "" {
 		return "", errors.New("empty package or file name")
 	}
+	if strings.Contains(arg, "...") {
+		return "", fmt.Errorf("%s is a pattern; build one main package at a time", arg)
+	}
 	tmp, err := os.MkdirTemp("", "unigo-build-")
 	if err != nil {
 		return "", err
@@ -362,7 +365,10 @@ func (b *builder) list(t *target, tmp string) (*listedPackage, error) {
 	}
 	p := &pkgs[0]
 	if p.Error != nil {
-		return nil, errors.New(firstLine(p.Error.Err, "go list failed"))
+		// The go command suggests `go get` on the next lines; that is
+		// not how unigo programs get their dependencies.
+		msg := firstLine(p.Error.Err, "go list failed")
+		return nil, errors.New(strings.TrimSuffix(msg, "; to add it:"))
 	}
 	if t.name == "" {
 		t.name = filepath.Base(p.Dir)
