@@ -41,7 +41,6 @@ var (
 // rounded inwards to page boundaries. Ranges beyond maxRanges are ignored and
 // reported by the return value.
 //
-//go:nosplit
 func AddRange(base, size uintptr) bool {
 	end := (base + size) &^ pageMask
 	base = (base + pageMask) &^ pageMask
@@ -63,7 +62,6 @@ func AddRange(base, size uintptr) bool {
 // AllocPages returns a zeroed block of 1<<order frames aligned to its size,
 // or 0 if memory is exhausted.
 //
-//go:nosplit
 func AllocPages(order int) uintptr {
 	if order < 0 || order > MaxOrder {
 		return 0
@@ -79,12 +77,10 @@ func AllocPages(order int) uintptr {
 
 // AllocPage returns a zeroed frame, or 0 if memory is exhausted.
 //
-//go:nosplit
 func AllocPage() uintptr { return AllocPages(0) }
 
 // FreePages returns a block obtained from AllocPages(order).
 //
-//go:nosplit
 func FreePages(p uintptr, order int) {
 	if p == 0 {
 		return
@@ -98,7 +94,6 @@ func FreePages(p uintptr, order int) {
 
 // FreePage returns a frame obtained from AllocPage.
 //
-//go:nosplit
 func FreePage(p uintptr) { FreePages(p, 0) }
 
 func allocLocked(order int) uintptr {
@@ -144,7 +139,6 @@ func allocLocked(order int) uintptr {
 
 // classOf returns the size class index for size bytes.
 //
-//go:nosplit
 func classOf(size uintptr) int {
 	c := minClass
 	for uintptr(1)<<c < size {
@@ -158,7 +152,6 @@ func classOf(size uintptr) int {
 // Larger requests are served whole pages (use AllocPages directly for
 // alignment guarantees).
 //
-//go:nosplit
 func Alloc(size uintptr) uintptr {
 	if size == 0 {
 		size = 1
@@ -192,7 +185,6 @@ func Alloc(size uintptr) uintptr {
 
 // Free returns a block obtained from Alloc(size).
 //
-//go:nosplit
 func Free(p, size uintptr) {
 	if p == 0 {
 		return
@@ -213,7 +205,6 @@ func Free(p, size uintptr) {
 
 // orderFor returns the smallest order whose block holds size bytes.
 //
-//go:nosplit
 func orderFor(size uintptr) int {
 	o := 0
 	for uintptr(PageSize)<<o < size {
@@ -225,17 +216,14 @@ func orderFor(size uintptr) int {
 // FreeBytes reports how many bytes are available (bump space plus free
 // page lists; free small-object blocks are not counted).
 //
-//go:nosplit
 func FreeBytes() int64 { return freeBytes.Load() }
 
 // TotalBytes reports how many bytes were donated with AddRange.
 //
-//go:nosplit
 func TotalBytes() int64 { return totalBytes.Load() }
 
 // memclr zeroes n bytes at p.
 //
-//go:nosplit
 func memclr(p, n uintptr) {
 	b := unsafe.Slice((*byte)(unsafe.Pointer(p)), n)
 	clear(b)

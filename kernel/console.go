@@ -1,0 +1,93 @@
+package kernel
+
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// The console is COM1. Output is polled (the transmit holding register is
+// always ready under QEMU and the unigo launcher, and we check LSR anyway);
+// input is interrupt-driven (see consoleIRQ).
+
+func consoleInit() {
+	const p = abi.PortCOM1
+	rt.Outb(p+1, 0x00) // no interrupts yet
+	rt.Outb(p+3, 0x80) // DLAB
+	rt.Outb(p+0, 0x01) // 115200 baud
+	rt.Outb(p+1, 0x00)
+	rt.Outb(p+3, 0x03) // 8N1
+	rt.Outb(p+2, 0xc7) // FIFO on, cleared
+	rt.Outb(p+4, 0x0b) // DTR, RTS, OUT2 (IRQ line enabled)
+}
+
+// consoleWrite writes b to the serial port.
+//
+func consoleWrite(b []byte) {
+	for _, c := range b {
+		if c == '\n' {
+			rt.Outb(abi.PortCOM1, '\r')
+		}
+		rt.Outb(abi.PortCOM1, c)
+	}
+}
+
+func kprint(s string) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			rt.Outb(abi.PortCOM1, '\r')
+		}
+		rt.Outb(abi.PortCOM1, s[i])
+	}
+}
+
+func kprintHex(v uint64) {
+	var buf [18]byte
+	buf[0], buf[1] = '0', 'x'
+	for i := 0; i < 16; i++ {
+		d := byte(v>>(60-4*i)) & 0xf
+		if d < 10 {
+			buf[2+i] = '0' + d
+		} else {
+			buf[2+i] = 'a' + d - 10
+		}
+	}
+	consoleWrite(buf[:])
+}
+
+func kprintDec(v uint64) {
+	var buf [20]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = '0' + byte(v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	consoleWrite(buf[i:])
+}
+
+// exitVM ends the machine with code: through the isa-debug-exit port
+// (QEMU: status (code<<1)|1; unigo launcher: code), and if that device is
+// absent, by a triple fault, which QEMU -no-reboot turns into an exit.
+//
+func exitVM(code int) {
+	rt.Outl(abi.PortExit, uint32(code))
+	var zero [10]byte
+	rt.Lidt(uintptr(ptrOf(&zero[0])))
+	for {
+		rt.Outl(abi.PortExit, uint32(code))
+		// Any exception now triple-faults.
+		*(*int)(nil) = 0
+	}
+}
+
+// panicKernel reports a fatal kernel error and ends the VM.
+//
+func panicKernel(msg string) {
+	kprint("\nunigo: kernel panic: ")
+	kprint(msg)
+	kprint("\n")
+	exitVM(70)
+}

@@ -1,0 +1,73 @@
+package kernel
+
+// Futexes: wait queues keyed by the address of the futex word. There is
+// one address space, so the virtual address identifies the word (private
+// and shared futexes are the same thing here).
+const futexBuckets = 256
+
+var futexQ [futexBuckets]uintptr // singly-linked via thread.next
+
+func futexBucket(addr uintptr) *uintptr { return &futexQ[(addr>>2)%futexBuckets] }
+
+// futexDequeue removes t from its futex queue. Caller holds schedLock.
+//
+func futexDequeue(t uintptr) {
+	for p := futexBucket(th(t).futex); *p != 0; p = &th(*p).next {
+		if *p == t {
+			*p = th(t).next
+			break
+		}
+	}
+	th(t).next = 0
+	th(t).futex = 0
+}
+
+// futexWait blocks while *addr == val, until woken or deadline (0: none).
+//
+func futexWait(addr uintptr, val uint32, deadline int64) int64 {
+	if addr&3 != 0 {
+		return -EINVAL
+	}
+	if !userOK(addr, 4, false) {
+		return -EFAULT
+	}
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	if *at[uint32](addr) != val {
+		return -EAGAIN
+	}
+	t := cpu().Current
+	th(t).futex = addr
+	b := futexBucket(addr)
+	th(t).next = *b
+	*b = t
+	if !block(deadline) {
+		return -ETIMEDOUT
+	}
+	return 0
+}
+
+// futexWake wakes up to n threads waiting on addr.
+//
+func futexWake(addr uintptr, n int) int64 {
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	woken := 0
+	for p := futexBucket(addr); *p != 0 && woken < n; {
+		t := *p
+		if th(t).futex != addr {
+			p = &th(t).next
+			continue
+		}
+		*p = th(t).next
+		th(t).next = 0
+		th(t).futex = 0
+		th(t).woken = true
+		wakeup(t)
+		woken++
+	}
+	if woken > 0 {
+		armTimer()
+	}
+	return int64(woken)
+}

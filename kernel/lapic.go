@@ -1,0 +1,115 @@
+package kernel
+
+import "github.com/unigo-os/unigo/rt"
+
+// Local APIC: x2APIC (MSR access) when the CPU has it, else xAPIC MMIO at
+// 0xfee00000. The timer runs in TSC-deadline mode (LVT timer mode 2) and
+// falls back to one-shot mode calibrated against the TSC.
+const (
+	vecTimer    = 32
+	vecIRQBase  = 48 // IOAPIC pin n -> vector 48+n
+	vecSpurious = 0xff
+
+	apicID     = 0x02
+	apicEOI    = 0x0b
+	apicSVR    = 0x0f
+	apicLVTT   = 0x32
+	apicTICR   = 0x38
+	apicTCCR   = 0x39
+	apicTDCR   = 0x3e
+	xapicBase  = 0xfee00000
+	ioapicBase = 0xfec00000
+)
+
+var (
+	x2apic      bool
+	tscDeadline bool
+	apicHz      uint64 // one-shot mode: timer ticks per second
+)
+
+func apicWrite(reg uint32, v uint32) {
+	if x2apic {
+		rt.Wrmsr(0x800+reg, uint64(v))
+		return
+	}
+	*at[uint32](uintptr(xapicBase + reg*16)) = v
+}
+
+func apicRead(reg uint32) uint32 {
+	if x2apic {
+		return uint32(rt.Rdmsr(0x800 + reg))
+	}
+	return *at[uint32](uintptr(xapicBase + reg*16))
+}
+
+func lapicInit() {
+	_, _, c, _ := rt.Cpuid(1, 0)
+	x2apic = c&(1<<21) != 0
+	tscDeadline = c&(1<<24) != 0
+	base := rt.Rdmsr(rt.MSRApicBase)
+	if x2apic {
+		rt.Wrmsr(rt.MSRApicBase, base|1<<11|1<<10)
+	} else {
+		rt.Wrmsr(rt.MSRApicBase, base|1<<11)
+		mapDevice(xapicBase)
+	}
+	apicWrite(apicSVR, 0x100|vecSpurious)
+	if tscDeadline {
+		apicWrite(apicLVTT, vecTimer|2<<17)
+	} else {
+		apicWrite(apicTDCR, 0x3) // divide by 16
+		apicWrite(apicLVTT, vecTimer|1<<16) // masked while calibrating
+		apicWrite(apicTICR, 0xffffffff)
+		t0 := nanotime()
+		for nanotime()-t0 < 10_000_000 {
+		}
+		apicHz = uint64(0xffffffff-apicRead(apicTCCR)) * 100
+		apicWrite(apicTICR, 0)
+		apicWrite(apicLVTT, vecTimer)
+	}
+}
+
+// lapicDeadline arms the timer for monotonic time deadline (0: disarm).
+//
+func lapicDeadline(deadline int64) {
+	if deadline == 0 {
+		if tscDeadline {
+			rt.Wrmsr(rt.MSRTSCDeadline, 0)
+		} else {
+			apicWrite(apicTICR, 0)
+		}
+		return
+	}
+	delta := deadline - nanotime()
+	if delta < 1000 {
+		delta = 1000
+	}
+	if delta > 1_000_000_000 {
+		delta = 1_000_000_000 // re-armed when it fires; keeps products in range
+	}
+	if tscDeadline {
+		rt.Wrmsr(rt.MSRTSCDeadline, rt.Rdtsc()+uint64(delta)*tscHz/1_000_000_000)
+		return
+	}
+	ticks := uint64(delta) * apicHz / 1_000_000_000
+	if ticks == 0 {
+		ticks = 1
+	}
+	if ticks > 0xffffffff {
+		ticks = 0xffffffff
+	}
+	apicWrite(apicTICR, uint32(ticks))
+}
+
+func lapicEOI() { apicWrite(apicEOI, 0) }
+
+// ioapicRoute sends IOAPIC pin to vector vecIRQBase+pin on CPU 0.
+//
+func ioapicRoute(pin uint32) {
+	reg := at[uint32](ioapicBase)
+	win := at[uint32](ioapicBase + 0x10)
+	*reg = 0x10 + 2*pin
+	*win = vecIRQBase + pin
+	*reg = 0x10 + 2*pin + 1
+	*win = 0
+}

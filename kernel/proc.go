@@ -1,0 +1,328 @@
+package kernel
+
+import (
+	"github.com/unigo-os/unigo/rt"
+)
+
+const (
+	cloneVM            = 0x100
+	cloneThread        = 0x10000
+	cloneSettls        = 0x80000
+	cloneParentSettid  = 0x100000
+	cloneChildCleartid = 0x200000
+	cloneChildSettid   = 0x1000000
+)
+
+// sysCloneImpl creates a thread sharing everything (the only kind of
+// clone a unikernel has): it starts in user mode where the parent's
+// system call returns, with RAX = 0 and the given stack and TLS.
+//
+func sysCloneImpl(f *rt.Frame) int64 {
+	flags := f.RDI
+	if flags&cloneVM == 0 || flags&cloneThread == 0 {
+		return -ENOSYS // no processes: fork and exec are not supported
+	}
+	t := newThread()
+	if t == 0 {
+		return -EAGAIN
+	}
+	cf := at[rt.Frame](frameOf(t))
+	*cf = *f
+	cf.RAX = 0
+	if f.RSI != 0 {
+		cf.RSP = f.RSI
+	}
+	if flags&cloneSettls != 0 {
+		cf.FSBase = f.R8
+	}
+	tid := th(t).tid
+	if flags&cloneParentSettid != 0 && userOK(uintptr(f.RDX), 4, true) {
+		*at[uint32](uintptr(f.RDX)) = uint32(tid)
+	}
+	if flags&cloneChildSettid != 0 && userOK(uintptr(f.R10), 4, true) {
+		*at[uint32](uintptr(f.R10)) = uint32(tid)
+	}
+	if flags&cloneChildCleartid != 0 {
+		th(t).clearTID = uintptr(f.R10)
+	}
+	th(t).sigmask = current().sigmask
+	// Stack for the first switch: [BP=0][return PC=threadStart], then the
+	// frame.
+	ksp := frameOf(t) - 16
+	*at[uint64](ksp) = 0
+	*at[uint64](ksp + 8) = uint64(rt.ThreadStartPC())
+	th(t).ksp = ksp
+	schedLock.Lock()
+	runqPush(t)
+	armTimer()
+	schedLock.Unlock()
+	return int64(tid)
+}
+
+const (
+	futexWaitOp       = 0
+	futexWakeOp       = 1
+	futexWaitBitset   = 9
+	futexWakeBitset   = 10
+	futexPrivate      = 128
+	futexClockRealtime = 256
+)
+
+func sysFutexImpl(addr uintptr, op int, val uint32, timeout uintptr) int64 {
+	cmd := op &^ (futexPrivate | futexClockRealtime)
+	switch cmd {
+	case futexWaitOp, futexWaitBitset:
+		var deadline int64
+		if timeout != 0 {
+			if !userOK(timeout, 16, false) {
+				return -EFAULT
+			}
+			ts := at[[2]int64](timeout)
+			ns := ts[0]*1e9 + ts[1]
+			if cmd == futexWaitOp {
+				deadline = nanotime() + ns
+			} else if op&futexClockRealtime != 0 {
+				deadline = ns - walltime() + nanotime()
+			} else {
+				deadline = ns
+			}
+			if deadline <= 0 {
+				deadline = 1
+			}
+		}
+		return futexWait(addr, val, deadline)
+	case futexWakeOp, futexWakeBitset:
+		return futexWake(addr, int(val))
+	}
+	return -ENOSYS
+}
+
+func sleepUntil(deadline int64) {
+	schedLock.Lock()
+	for nanotime() < deadline {
+		block(deadline)
+	}
+	schedLock.Unlock()
+}
+
+func sleepRel(req uintptr) int64 {
+	if !userOK(req, 16, false) {
+		return -EFAULT
+	}
+	ts := at[[2]int64](req)
+	if ts[1] < 0 || ts[1] >= 1e9 || ts[0] < 0 {
+		return -EINVAL
+	}
+	sleepUntil(nanotime() + ts[0]*1e9 + ts[1])
+	return 0
+}
+
+const (
+	clockRealtime         = 0
+	clockMonotonic        = 1
+	clockProcessCputime   = 2
+	clockThreadCputime    = 3
+	clockMonotonicRaw     = 4
+	clockRealtimeCoarse   = 5
+	clockMonotonicCoarse  = 6
+	clockBoottime         = 7
+	timerAbstime          = 1
+)
+
+func clockNow(clock int) (int64, bool) {
+	switch clock {
+	case clockRealtime, clockRealtimeCoarse:
+		return walltime(), true
+	case clockMonotonic, clockMonotonicRaw, clockMonotonicCoarse, clockBoottime:
+		return nanotime(), true
+	case clockThreadCputime:
+		t := current()
+		return t.cpuNS + nanotime() - t.onCPU, true
+	case clockProcessCputime:
+		return nanotime() - mono0, true // one CPU: process time ~ busy time; refined by SMP work
+	}
+	if clock < 0 {
+		// Per-thread CPU clocks (runtime pprof uses them): report this
+		// thread's time.
+		t := current()
+		return t.cpuNS + nanotime() - t.onCPU, true
+	}
+	return 0, false
+}
+
+func sysClockGettimeImpl(clock int, tp uintptr) int64 {
+	ns, ok := clockNow(clock)
+	if !ok {
+		return -EINVAL
+	}
+	if !userOK(tp, 16, true) {
+		return -EFAULT
+	}
+	*at[[2]int64](tp) = [2]int64{ns / 1e9, ns % 1e9}
+	return 0
+}
+
+func sysClockNanosleepImpl(clock, flags int, req uintptr) int64 {
+	if !userOK(req, 16, false) {
+		return -EFAULT
+	}
+	ts := at[[2]int64](req)
+	ns := ts[0]*1e9 + ts[1]
+	now, ok := clockNow(clock)
+	if !ok {
+		return -EINVAL
+	}
+	if flags&timerAbstime != 0 {
+		ns -= now
+	}
+	if ns > 0 {
+		sleepUntil(nanotime() + ns)
+	}
+	return 0
+}
+
+// Signals: the kernel records dispositions, masks and alternate stacks so
+// the runtime's bookkeeping works; delivery comes with the signal work.
+var sigactions [65][4]uint64 // handler, flags, restorer, mask
+
+func sysRtSigactionImpl(sig int, act, oact uintptr, size uintptr) int64 {
+	if sig < 1 || sig > 64 || size != 8 {
+		return -EINVAL
+	}
+	if oact != 0 {
+		if !userOK(oact, 32, true) {
+			return -EFAULT
+		}
+		*at[[4]uint64](oact) = sigactions[sig]
+	}
+	if act != 0 {
+		if sig == 9 || sig == 19 {
+			return -EINVAL
+		}
+		if !userOK(act, 32, false) {
+			return -EFAULT
+		}
+		sigactions[sig] = *at[[4]uint64](act)
+	}
+	return 0
+}
+
+func sysRtSigprocmaskImpl(how int, set, oset uintptr, size uintptr) int64 {
+	if size != 8 {
+		return -EINVAL
+	}
+	t := current()
+	if oset != 0 {
+		if !userOK(oset, 8, true) {
+			return -EFAULT
+		}
+		*at[uint64](oset) = t.sigmask
+	}
+	if set != 0 {
+		if !userOK(set, 8, false) {
+			return -EFAULT
+		}
+		s := *at[uint64](set)
+		switch how {
+		case 0:
+			t.sigmask |= s
+		case 1:
+			t.sigmask &^= s
+		case 2:
+			t.sigmask = s
+		default:
+			return -EINVAL
+		}
+	}
+	return 0
+}
+
+func sysSigaltstackImpl(ss, oss uintptr) int64 {
+	t := current()
+	if oss != 0 {
+		if !userOK(oss, 24, true) {
+			return -EFAULT
+		}
+		o := at[[3]uint64](oss)
+		o[0], o[1], o[2] = t.altSP, t.altFlags, t.altSize
+		if t.altSP == 0 {
+			o[1] = 2 // SS_DISABLE
+		}
+	}
+	if ss != 0 {
+		if !userOK(ss, 24, false) {
+			return -EFAULT
+		}
+		n := at[[3]uint64](ss)
+		t.altSP, t.altFlags, t.altSize = n[0], n[1], n[2]
+	}
+	return 0
+}
+
+var noEntropyReported bool
+
+// fillRandom fills b from RDSEED, falling back to RDRAND.
+//
+func fillRandom(b []byte) bool {
+	for i := 0; i < len(b); i += 8 {
+		v, ok := rt.Rdseed()
+		if !ok {
+			v, ok = rt.Rdrand()
+		}
+		if !ok {
+			if !noEntropyReported {
+				noEntropyReported = true
+				kprint("unigo: no RDSEED/RDRAND: getrandom has no entropy source; using the TSC\n")
+			}
+			v = rt.Rdtsc() * 0x9e3779b97f4a7c15
+		}
+		for j := 0; j < 8 && i+j < len(b); j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return true
+}
+
+func sysGetrandomImpl(buf, n uintptr) int64 {
+	if n > 1<<20 {
+		n = 1 << 20
+	}
+	if !userOK(buf, n, true) {
+		return -EFAULT
+	}
+	fillRandom(bytesAt(buf, int(n)))
+	return int64(n)
+}
+
+func sysUnameImpl(buf uintptr) int64 {
+	if !userOK(buf, 65*6, true) {
+		return -EFAULT
+	}
+	b := bytesAt(buf, 65*6)
+	clear(b)
+	copy(b[0:], "Linux")
+	copy(b[65:], "unigo")
+	copy(b[130:], "6.1.0-unigo")
+	copy(b[195:], "#1 unigo")
+	copy(b[260:], "x86_64")
+	copy(b[325:], "(none)")
+	return 0
+}
+
+func sysPrlimitImpl(pid, res int, newp, oldp uintptr) int64 {
+	const inf = ^uint64(0)
+	var cur, max uint64 = inf, inf
+	switch res {
+	case 7: // RLIMIT_NOFILE
+		cur, max = maxFDs, maxFDs
+	case 3: // RLIMIT_STACK
+		cur = stackSize
+	}
+	if oldp != 0 {
+		if !userOK(oldp, 16, true) {
+			return -EFAULT
+		}
+		*at[[2]uint64](oldp) = [2]uint64{cur, max}
+	}
+	return 0
+}

@@ -1,0 +1,339 @@
+package kernel
+
+import (
+	_ "unsafe" // go:linkname
+
+	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/spinlock"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// Threads and scheduling.
+//
+// Every clone(2) makes a thread with its own kernel stack. A kernel stack
+// block (kstackOrder, 16 KiB) holds, from its base: the fake g that kernel
+// Go code runs with (stack bounds only), the TLS word FS:-8 points at, and
+// the stack proper, whose top holds the thread's rt.Frame while it is in
+// the kernel. A thread leaves the CPU only from inside the kernel (blocking
+// in a system call, or preempted by the timer interrupt), by switching
+// kernel stacks (rt.SwitchStacks); it resumes by returning through its own
+// frame.
+//
+// The run queue is per CPU (one CPU for now); locks are taken with the
+// interrupt flag already clear, as all kernel code runs with IF=0.
+const (
+	kstackOrder = 2
+	kstackSize  = kmem.PageSize << kstackOrder
+	gAreaSize   = 512  // fake g
+	tlsOffset   = 512  // TLS word (g pointer); FS.base = block+tlsOffset+8
+	stackLo     = 1024 // lowest usable stack byte
+	stackGuard  = 1024 // stackguard0 = lo + stackGuard
+
+	timeslice = 10_000_000 // ns
+)
+
+const (
+	threadRunnable = iota
+	threadRunning
+	threadBlocked
+	threadDead
+)
+
+type thread struct {
+	tid      uint64
+	state    uint32
+	kstack   uintptr
+	ksp      uintptr // saved kernel SP while switched out
+	xsave    uintptr
+	next     uintptr // run queue or futex queue link
+	wake     int64   // timer deadline (ns), 0 if none
+	tnext    uintptr // timer list link
+	futex    uintptr // futex word waited on (0 if none)
+	woken    bool    // woken explicitly (vs timeout)
+	sigmask  uint64
+	altSP    uint64
+	altFlags uint64
+	altSize  uint64
+	clearTID uintptr
+	cpuNS    int64 // CPU time consumed
+	onCPU    int64 // when it last got the CPU (ns)
+	dnext    uintptr
+}
+
+var (
+	schedLock spinlock.Lock
+	runqHead  uintptr
+	runqTail  uintptr
+	timers    uintptr // sorted by wake
+	nextTID   uint64 = 1
+	nthreads  int64
+	zombies   uintptr
+	xsaveSize uintptr = 512
+)
+
+func th(p uintptr) *thread { return at[thread](p) }
+
+func cpu() *rt.CPU { return at[rt.CPU](rt.BootCPU().Self) }
+
+func current() *thread { return th(cpu().Current) }
+
+// newThread allocates a thread with a kernel stack whose fake g and TLS
+// are initialised. It returns 0 when memory is exhausted.
+//
+func newThread() uintptr {
+	t := kmem.Alloc(uintptrSize(thread{}))
+	if t == 0 {
+		return 0
+	}
+	ks := kmem.AllocPages(kstackOrder)
+	if ks == 0 {
+		kmem.Free(t, uintptrSize(thread{}))
+		return 0
+	}
+	xs := kmem.AllocPages(orderOf(xsaveSize))
+	if xs == 0 {
+		kmem.FreePages(ks, kstackOrder)
+		kmem.Free(t, uintptrSize(thread{}))
+		return 0
+	}
+	// Fake g: stack.lo, stack.hi, stackguard0, stackguard1.
+	g := at[[4]uintptr](ks)
+	g[0] = ks + stackLo
+	g[1] = ks + kstackSize
+	g[2] = ks + stackLo + stackGuard
+	g[3] = g[2]
+	*at[uintptr](ks + tlsOffset) = ks
+	tt := th(t)
+	tt.kstack = ks
+	tt.xsave = xs
+	schedLock.Lock()
+	tt.tid = nextTID
+	nextTID++
+	nthreads++
+	schedLock.Unlock()
+	// A fresh FXSAVE/XSAVE image: default control words, MXCSR 0x1f80.
+	*at[uint16](xs) = 0x37f
+	*at[uint32](xs + 24) = 0x1f80
+	return t
+}
+
+func orderOf(n uintptr) int {
+	o := 0
+	for uintptr(kmem.PageSize)<<o < n {
+		o++
+	}
+	return o
+}
+
+func uintptrSize[T any](v T) uintptr { return sizeOf(&v) }
+
+// frameOf returns the address of t's rt.Frame (top of its kernel stack).
+//
+func frameOf(t uintptr) uintptr { return th(t).kstack + kstackSize - rt.FrameSize }
+
+func ktlsOf(t uintptr) uintptr { return th(t).kstack + tlsOffset + 8 }
+
+// runqPush appends t to the run queue. Caller holds schedLock.
+//
+func runqPush(t uintptr) {
+	th(t).state = threadRunnable
+	th(t).next = 0
+	if runqTail == 0 {
+		runqHead = t
+	} else {
+		th(runqTail).next = t
+	}
+	runqTail = t
+}
+
+func runqPop() uintptr {
+	t := runqHead
+	if t != 0 {
+		runqHead = th(t).next
+		if runqHead == 0 {
+			runqTail = 0
+		}
+		th(t).next = 0
+	}
+	return t
+}
+
+// wakeup makes a blocked thread runnable. Caller holds schedLock.
+//
+func wakeup(t uintptr) {
+	if th(t).state != threadBlocked {
+		return
+	}
+	timerRemove(t)
+	runqPush(t)
+}
+
+// timerAdd inserts t into the timer list at deadline. Caller holds
+// schedLock.
+//
+func timerAdd(t uintptr, deadline int64) {
+	th(t).wake = deadline
+	p := &timers
+	for *p != 0 && th(*p).wake <= deadline {
+		p = &th(*p).tnext
+	}
+	th(t).tnext = *p
+	*p = t
+	armTimer()
+}
+
+func timerRemove(t uintptr) {
+	if th(t).wake == 0 {
+		return
+	}
+	for p := &timers; *p != 0; p = &th(*p).tnext {
+		if *p == t {
+			*p = th(t).tnext
+			break
+		}
+	}
+	th(t).wake = 0
+	th(t).tnext = 0
+}
+
+// expireTimers wakes threads whose deadline passed. Caller holds
+// schedLock.
+//
+func expireTimers(now int64) {
+	for timers != 0 && th(timers).wake <= now {
+		t := timers
+		timers = th(t).tnext
+		th(t).wake = 0
+		th(t).tnext = 0
+		if th(t).futex != 0 {
+			futexDequeue(t)
+		}
+		if th(t).state == threadBlocked {
+			runqPush(t)
+		}
+	}
+}
+
+// armTimer programs the LAPIC for the next event: the earliest timer, or
+// the end of the timeslice if others wait for the CPU.
+//
+func armTimer() {
+	var deadline int64
+	if timers != 0 {
+		deadline = th(timers).wake
+	}
+	if runqHead != 0 {
+		d := nanotime() + timeslice
+		if deadline == 0 || d < deadline {
+			deadline = d
+		}
+	}
+	lapicDeadline(deadline)
+}
+
+// block puts the current thread to sleep until wakeup (or its deadline,
+// if non-zero) and runs others meanwhile. Caller holds schedLock; it is
+// held again on return. It reports whether the thread was woken before
+// the deadline.
+//
+func block(deadline int64) bool {
+	t := cpu().Current
+	th(t).state = threadBlocked
+	th(t).woken = false
+	if deadline != 0 {
+		timerAdd(t, deadline)
+	}
+	schedule()
+	return th(t).woken || deadline == 0
+}
+
+// yield gives the CPU to the next runnable thread, if any. Caller holds
+// schedLock.
+//
+func yield() {
+	if runqHead == 0 {
+		return
+	}
+	runqPush(cpu().Current)
+	schedule()
+}
+
+// schedule switches to the next runnable thread, idling while there is
+// none. If the current thread is still running and nothing else is
+// runnable, it returns at once. Caller holds schedLock.
+//
+func schedule() {
+	cur := cpu().Current
+	for {
+		next := runqPop()
+		if next == 0 && th(cur).state == threadRunning {
+			return
+		}
+		if next != 0 {
+			if next != cur {
+				switchTo(cur, next)
+			} else {
+				th(cur).state = threadRunning
+			}
+			reapZombies()
+			armTimer()
+			return
+		}
+		// Nothing to run: halt until an interrupt.
+		armTimer()
+		schedLock.Unlock()
+		pending := rt.Idle()
+		schedLock.Lock()
+		handlePending(pending)
+	}
+}
+
+func switchTo(cur, next uintptr) {
+	now := nanotime()
+	th(cur).cpuNS += now - th(cur).onCPU
+	th(next).onCPU = now
+	th(next).state = threadRunning
+	c := cpu()
+	c.Current = next
+	c.KStack = th(next).kstack + kstackSize
+	c.KTLS = ktlsOf(next)
+	c.XSave = th(next).xsave
+	rt.SwitchStacks(&th(cur).ksp, th(next).ksp, ktlsOf(next))
+}
+
+// exitThread ends the current thread. Caller holds schedLock.
+//
+func exitThread() {
+	t := cpu().Current
+	th(t).state = threadDead
+	th(t).dnext = zombies
+	zombies = t
+	nthreads--
+	schedule()
+	panicKernel("dead thread rescheduled")
+}
+
+func reapZombies() {
+	cur := cpu().Current
+	for p := &zombies; *p != 0; {
+		t := *p
+		if t == cur {
+			p = &th(t).dnext
+			continue
+		}
+		*p = th(t).dnext
+		kmem.FreePages(th(t).kstack, kstackOrder)
+		kmem.FreePages(th(t).xsave, orderOf(xsaveSize))
+		kmem.Free(t, uintptrSize(thread{}))
+	}
+}
+
+// threadFirstRun is rt's kernelThreadStart: a new thread was switched to
+// from schedule, which holds schedLock.
+//
+//go:linkname threadFirstRun github.com/unigo-os/unigo/rt.kernelThreadStart
+func threadFirstRun() {
+	reapZombies()
+	armTimer()
+	schedLock.Unlock()
+}

@@ -1,0 +1,232 @@
+package kernel
+
+import (
+	"github.com/unigo-os/unigo/rt"
+)
+
+// Auxiliary vector keys.
+const (
+	atNull   = 0
+	atPhdr   = 3
+	atPhent  = 4
+	atPhnum  = 5
+	atPagesz = 6
+	atEntry  = 9
+	atUID    = 11
+	atEUID   = 12
+	atGID    = 13
+	atEGID   = 14
+	atPlatform = 15
+	atHwcap  = 16
+	atClktck = 17
+	atSecure = 23
+	atRandom = 25
+	atExecfn = 31
+)
+
+// startInit creates the first thread, whose user context is the Go
+// runtime's entry point with a Linux initial stack built from the command
+// line, and switches to it. It does not return.
+//
+func startInit() {
+	t := newThread()
+	if t == 0 {
+		panicKernel("out of memory creating the first thread")
+	}
+	vmLock.Lock()
+	setRange(stackTop-stackSize, stackTop, protRead|protWrite)
+	vmLock.Unlock()
+	sp := buildStack()
+
+	f := at[rt.Frame](frameOf(t))
+	*f = rt.Frame{}
+	f.RIP = uint64(imageEntry)
+	f.RSP = uint64(sp)
+	f.CS = rt.SelUserCode
+	f.SS = rt.SelUserData
+	f.RFLAGS = 0x202
+	f.Vector = rt.VecSyscall // nothing extended to restore
+	c := cpu()
+	c.Current = t
+	c.KStack = th(t).kstack + kstackSize
+	c.KTLS = ktlsOf(t)
+	c.XSave = th(t).xsave
+	th(t).state = threadRunning
+	th(t).onCPU = nanotime()
+	// Switch FS to the thread's kernel TLS before leaving the boot stack.
+	rt.EnterFrame(frameOf(t))
+}
+
+// stackWriter fills the initial stack downwards.
+type stackWriter struct{ sp uintptr }
+
+func (w *stackWriter) bytes(b []byte) uintptr {
+	w.sp -= uintptr(len(b)) + 1
+	copy(bytesAt(w.sp, len(b)), b)
+	*at[byte](w.sp + uintptr(len(b))) = 0
+	return w.sp
+}
+
+// buildStack lays out argc, argv, envp and auxv as Linux does, from the
+// command line (see parseCmdline), and returns the initial stack pointer.
+//
+func buildStack() uintptr {
+	top := uintptr(stackTop)
+	if !userOK(top-64<<10, 64<<10, true) {
+		panicKernel("cannot map the initial stack")
+	}
+	w := stackWriter{sp: top - 16}
+	var argv [256]uintptr
+	var envp [256]uintptr
+	argc, envc := 0, 0
+	argv[argc] = w.bytes([]byte("/init"))
+	argc++
+	// Tokens: KEY=VAL (env), key.with.dot=VAL (kernel parameter), then
+	// "--" and program arguments.
+	var tok [4096]byte
+	pos := 0
+	afterDashes := false
+	for {
+		n, ok, err := nextToken(cmdline[:cmdlineLen], &pos, tok[:])
+		if err != "" {
+			kprint("unigo: bad command line: ")
+			kprint(err)
+			kprint("\n")
+			exitVM(125)
+		}
+		if !ok {
+			break
+		}
+		s := tok[:n]
+		if afterDashes {
+			if argc < len(argv)-1 {
+				argv[argc] = w.bytes(s)
+				argc++
+			}
+			continue
+		}
+		if n == 2 && s[0] == '-' && s[1] == '-' {
+			afterDashes = true
+			continue
+		}
+		eq := indexByte(s, '=')
+		if eq <= 0 {
+			kprint("unigo: bad command line: ")
+			consoleWrite(s)
+			kprint(": want KEY=VALUE, or -- before program arguments\n")
+			exitVM(125)
+		}
+		if indexByte(s[:eq], '.') >= 0 {
+			if hasPrefix(s, "unigo.argv0=") {
+				argv[0] = w.bytes(s[eq+1:])
+			}
+			continue // kernel parameter
+		}
+		if envc < len(envp)-1 {
+			envp[envc] = w.bytes(s)
+			envc++
+		}
+	}
+	platform := w.bytes([]byte("x86_64"))
+	w.sp -= 16
+	w.sp &^= 15
+	random := w.sp
+	fillRandom(bytesAt(random, 16))
+
+	aux := [...]uintptr{
+		atPhdr, imagePhdr, atPhent, 56, atPhnum, imagePhnum,
+		atPagesz, pageSize, atEntry, imageEntry,
+		atUID, 0, atEUID, 0, atGID, 0, atEGID, 0,
+		atPlatform, platform, atHwcap, hwcap(), atClktck, 100,
+		atSecure, 0, atRandom, random, atExecfn, argv[0],
+		atNull, 0,
+	}
+	words := 1 + argc + 1 + envc + 1 + len(aux)
+	w.sp -= uintptr(words) * 8
+	w.sp &^= 15
+	sp := w.sp
+	p := sp
+	put := func(v uintptr) {
+		*at[uintptr](p) = v
+		p += 8
+	}
+	put(uintptr(argc))
+	for i := 0; i < argc; i++ {
+		put(argv[i])
+	}
+	put(0)
+	for i := 0; i < envc; i++ {
+		put(envp[i])
+	}
+	put(0)
+	for _, v := range aux {
+		put(v)
+	}
+	return sp
+}
+
+func hwcap() uintptr {
+	_, _, _, d := rt.CpuidNative(1, 0)
+	return uintptr(d)
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func hasPrefix(b []byte, p string) bool {
+	if len(b) < len(p) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if b[i] != p[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// nextToken unquotes the next space-separated token of s (from *pos) into
+// dst. Double quotes group, backslash escapes inside quotes.
+//
+func nextToken(s []byte, pos *int, dst []byte) (int, bool, string) {
+	i := *pos
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n') {
+		i++
+	}
+	if i == len(s) {
+		*pos = i
+		return 0, false, ""
+	}
+	n := 0
+	inQuote := false
+	for ; i < len(s); i++ {
+		c := s[i]
+		if !inQuote && (c == ' ' || c == '\t' || c == '\n') {
+			break
+		}
+		if c == '"' {
+			inQuote = !inQuote
+			continue
+		}
+		if inQuote && c == '\\' && i+1 < len(s) {
+			i++
+			c = s[i]
+		}
+		if n == len(dst) {
+			return 0, false, "token too long"
+		}
+		dst[n] = c
+		n++
+	}
+	if inQuote {
+		return 0, false, "unterminated quote"
+	}
+	*pos = i
+	return n, true, ""
+}

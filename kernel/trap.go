@@ -1,0 +1,149 @@
+package kernel
+
+import (
+	_ "unsafe" // go:linkname
+
+	"github.com/unigo-os/unigo/rt"
+)
+
+// kernelTrap is rt's kernelTrap: every kernel entry (system call,
+// exception, interrupt) arrives here at CPL 3 with IF=0, on the current
+// thread's kernel stack, with the interrupted context in f.
+//
+//go:linkname kernelTrap github.com/unigo-os/unigo/rt.kernelTrap
+func kernelTrap(f *rt.Frame) {
+	c := cpu()
+	cur := c.Current
+	fa := ptrOf(f)
+	if cur == 0 || fa < th(cur).kstack || fa >= th(cur).kstack+kstackSize {
+		kernelFault(f)
+	}
+	switch {
+	case f.Vector == rt.VecSyscall:
+		f.RAX = uint64(doSyscall(f))
+	case f.Vector == 14: // #PF
+		write := f.ErrorCode&2 != 0
+		vmLock.Lock()
+		ok := faultIn(uintptr(f.CR2), write)
+		vmLock.Unlock()
+		if !ok {
+			userFault(f, "page fault")
+		}
+	case f.Vector >= 32:
+		schedLock.Lock()
+		handleIRQ(int(f.Vector))
+		yield()
+		schedLock.Unlock()
+	default:
+		userFault(f, exceptionName(f.Vector))
+	}
+}
+
+// handlePending dispatches the interrupts taken while idle (bit v-32).
+// Caller holds schedLock.
+//
+func handlePending(mask uint64) {
+	for v := 0; mask != 0; v++ {
+		if mask&1 != 0 {
+			handleIRQ(v + 32)
+		}
+		mask >>= 1
+	}
+}
+
+// handleIRQ handles one interrupt vector. Caller holds schedLock.
+//
+func handleIRQ(v int) {
+	switch {
+	case v == vecTimer:
+		expireTimers(nanotime())
+		lapicEOI()
+		armTimer()
+	case v == vecSpurious:
+	case v >= vecIRQBase && v < vecIRQBase+24:
+		irqDispatch(v - vecIRQBase)
+		lapicEOI()
+	default:
+		lapicEOI()
+	}
+}
+
+// irqDispatch handles IOAPIC pin irq.
+//
+func irqDispatch(irq int) {
+	if irq == 4 {
+		consoleIRQ()
+	}
+}
+
+func exceptionName(v uint64) string {
+	switch v {
+	case 0:
+		return "divide error"
+	case 1:
+		return "debug"
+	case 3:
+		return "breakpoint"
+	case 6:
+		return "invalid opcode"
+	case 13:
+		return "general protection fault"
+	case 14:
+		return "page fault"
+	case 16:
+		return "x87 floating-point error"
+	case 17:
+		return "alignment check"
+	case 19:
+		return "SIMD floating-point error"
+	}
+	return "exception"
+}
+
+// userFault handles a fault in the program that no handler takes. Until
+// signal delivery exists, it reports and ends the VM like an uncaught
+// SIGSEGV would end a Linux process (status 128+11).
+//
+func userFault(f *rt.Frame, what string) {
+	kprint("unigo: fatal ")
+	kprint(what)
+	kprint(" at rip=")
+	kprintHex(f.RIP)
+	kprint(" addr=")
+	kprintHex(f.CR2)
+	kprint(" err=")
+	kprintHex(f.ErrorCode)
+	kprint(" tid=")
+	kprintDec(current().tid)
+	kprint("\n")
+	exitVM(139)
+}
+
+// kernelFault reports a fault inside the kernel (the frame is on the
+// crash stack) and ends the VM.
+//
+func kernelFault(f *rt.Frame) {
+	kprint("\nunigo: kernel fault: ")
+	kprint(exceptionName(f.Vector))
+	kprint(" vector=")
+	kprintDec(f.Vector)
+	kprint(" rip=")
+	kprintHex(f.RIP)
+	kprint(" rsp=")
+	kprintHex(f.RSP)
+	kprint(" cr2=")
+	kprintHex(f.CR2)
+	kprint(" err=")
+	kprintHex(f.ErrorCode)
+	kprint("\n")
+	// Frame-pointer backtrace of the kernel stack.
+	bp := uintptr(f.RBP)
+	for i := 0; i < 16 && bp >= imageStart && bp != 0 && bp < ramTop; i++ {
+		ret := *at[uint64](bp + 8)
+		kprint("  at ")
+		kprintHex(ret)
+		kprint("\n")
+		bp = uintptr(*at[uint64](bp))
+	}
+	exitVM(70)
+}

@@ -1,0 +1,93 @@
+// Offsets into rt.CPU (cpu.go) and rt.Frame (frame.go) used by assembly.
+// rt/layout_test.go checks them against the Go definitions.
+
+#define CPU_SELF        0
+#define CPU_KACTIVE     8
+#define CPU_PENDING     16
+#define CPU_KSTACK      24
+#define CPU_TRAPVEC     32
+#define CPU_TRAPERR     40
+#define CPU_TRAPCR2     48
+#define CPU_CTX_RIP     56
+#define CPU_CTX_CS      64
+#define CPU_CTX_RFLAGS  72
+#define CPU_CTX_RSP     80
+#define CPU_CTX_SS      88
+#define CPU_CTX_RAX     96
+#define CPU_CTX_RCX     104
+#define CPU_CTX_R11     112
+#define CPU_SCRATCH0    120
+#define CPU_SCRATCH1    128
+#define CPU_TRAPENTRY   136
+#define CPU_CRASHSTACK  144
+#define CPU_KTLS        152
+#define CPU_XSAVE       160
+
+// Frame: saved registers, lowest address first.
+#define F_R15     0
+#define F_R14     8
+#define F_R13     16
+#define F_R12     24
+#define F_R11     32
+#define F_R10     40
+#define F_R9      48
+#define F_R8      56
+#define F_RBP     64
+#define F_RDI     72
+#define F_RSI     80
+#define F_RDX     88
+#define F_RCX     96
+#define F_RBX     104
+#define F_RAX     112
+#define F_CR2     120
+#define F_FSBASE  128
+#define F_VEC     136
+#define F_ERR     144
+#define F_RIP     152
+#define F_CS      160
+#define F_RFLAGS  168
+#define F_RSP     176
+#define F_SS      184
+#define F_SIZE    192
+
+// Segment selectors (the Linux x86-64 layout, which PVM also expects).
+#define SEL_KCODE   0x10
+#define SEL_KDATA   0x18
+#define SEL_UCODE32 0x23
+#define SEL_UDATA   0x2b
+#define SEL_UCODE   0x33
+#define SEL_TSS     0x40
+
+// Vector recorded for a system call entry.
+#define VEC_SYSCALL 0x100
+
+// Ring-0 services: SYSCALL with RAX = SVC_BASE + op (see service.go).
+#define SVC_BASE    0x7fff0000
+#define SVC_RETURN  0
+#define SVC_OUTB    1
+#define SVC_INB     2
+#define SVC_OUTL    3
+#define SVC_INL     4
+#define SVC_WRMSR   5
+#define SVC_RDMSR   6
+#define SVC_WRCR3   7
+#define SVC_INVLPG  8
+#define SVC_LIDT    9
+#define SVC_LTR     10
+#define SVC_CPUID   11
+#define SVC_IDLE    12
+#define SVC_RDCR    13
+#define SVC_LGDT    14
+#define SVC_OUTW    15
+#define SVC_INW     16
+
+// Instructions the Go assembler does not know.
+#define SYSRETQ     BYTE $0x48; BYTE $0x0f; BYTE $0x07
+#define WRFSBASE_AX BYTE $0xf3; BYTE $0x48; BYTE $0x0f; BYTE $0xae; BYTE $0xd0
+#define RDFSBASE_AX BYTE $0xf3; BYTE $0x48; BYTE $0x0f; BYTE $0xae; BYTE $0xc0
+#define XSAVE64_DI  BYTE $0x48; BYTE $0x0f; BYTE $0xae; BYTE $0x27
+#define XRSTOR64_DI BYTE $0x48; BYTE $0x0f; BYTE $0xae; BYTE $0x2f
+#define FXSAVE64_DI BYTE $0x48; BYTE $0x0f; BYTE $0xae; BYTE $0x07
+#define FXRSTOR64_DI BYTE $0x48; BYTE $0x0f; BYTE $0xae; BYTE $0x0f
+#define XSETBV      BYTE $0x0f; BYTE $0x01; BYTE $0xd1
+#define CRASH_STACK_SIZE 32768

@@ -1,0 +1,274 @@
+#include "textflag.h"
+#include "abi_amd64.h"
+
+// Boot path: PVH 32-bit entry -> long mode (ring 0) -> bootMain in ring 3.
+//
+// Why ring 3: all Go code, the runtime's and the kernel's, runs at CPL 3;
+// only the small shim in shim_amd64.s runs at CPL 0. On hosts where KVM is
+// backed by a software hypervisor (PVM, as on the CI machines) guest CPL 0
+// code is emulated instruction by instruction and cannot run Go (the
+// emulator has no SSE), while CPL 3 code runs natively. On hardware KVM and
+// TCG the same layout costs one ring transition per kernel entry. See
+// docs/ARCHITECTURE.md.
+//
+// The Go assembler only emits 64-bit code, and every reference to a symbol
+// is RIP-relative. The 32-bit part below is therefore written with the
+// subset of encodings that mean the same thing in 32-bit protected mode
+// (no REX prefixes, no 64-bit operands, register-indirect addressing only),
+// and finds absolute addresses itself: a RIP-relative LEA executed in
+// 32-bit mode loads its raw displacement (target - end of the LEA), so
+// adding the LEA's own run-time end address yields the target. That address
+// comes from a CALL/POP pair. rt/boot_test.go disassembles this code in
+// 32-bit mode and checks the byte offsets the comments rely on.
+
+// Layout of boot32 (BSS):
+//   0x0000  page tables: 4 pages; the first 3 4KiB-aligned ones are PML4,
+//           PDPT, PD0 (identity map of 0..1 GiB, 2 MiB pages, user-accessible)
+//   0x4000  GDT (10 descriptors, Linux layout), 0x4050 GDTR
+//   0x4060  start_info physical address (from EBX)
+//   0x4068  address of entry64
+//   0x4070..0x4400  stack for the far return and entry64
+#define B32_PT      0x0000
+#define B32_GDT     0x4000
+#define B32_GDTR    0x4050
+#define B32_INFO    0x4060
+#define B32_ENTRY   0x4068
+#define B32_STACK   0x4400
+#define B32_SIZE    0x4400
+
+GLOBL ·boot32(SB), NOPTR, $B32_SIZE
+
+// Boot stack for bootMain (ring 3), its TLS word and fake g, and a stack
+// for crash reports of faults taken inside the kernel.
+#define BOOT_STACK_SIZE 65536
+// STACK_GUARD is how far above stack.lo a fake g's stackguard sits: room
+// for nosplit chains below the last checked frame.
+#define STACK_GUARD 2048
+GLOBL ·bootStack(SB), NOPTR, $BOOT_STACK_SIZE
+GLOBL ·bootG(SB), NOPTR, $1024
+GLOBL ·bootTLS(SB), NOPTR, $16
+
+// pvhEntry is the PVH entry point (XEN_ELFNOTE_PHYS32_ENTRY).
+//
+// In:  32-bit protected mode, paging off, flat segments, interrupts off,
+//      EBX = physical address of struct hvm_start_info. ESP is undefined.
+// Out: never returns; far-returns to entry64 in 64-bit mode.
+// Stack: borrows the 4 bytes just below start_info for one CALL, restoring
+//      them immediately (ESP is undefined on entry and we need EIP).
+TEXT ·pvhEntry(SB),NOSPLIT|NOFRAME,$0
+	CLI                        // +0  fa
+	CLD                        // +1  fc
+	MOVL -4(BX), DI            // +2  8b 7b fc   save the word below start_info
+	MOVL BX, SP                // +5  89 dc      borrow it as a one-word stack
+	BYTE $0xe8; LONG $0        // +7  e8 00000000: call the next instruction
+	BYTE $0x5d                 // +12 pop %ebp: EBP = address of this byte
+	MOVL DI, -4(BX)            // +13 89 7b fc   give the word back
+	LEAL ·boot32(SB), SI       // +16 8d 35 d32: ESI = boot32 - (EBP+10)
+	LEAL 10(BP)(SI*1), SI      // +22 8d 74 35 0a: ESI = &boot32
+	LEAL ·entry64(SB), CX      // +26 8d 0d d32: ECX = entry64 - (EBP+20)
+	LEAL 20(BP)(CX*1), CX      // +32 8d 4c 0d 14: ECX = &entry64
+
+	MOVL BX, B32_INFO(SI)
+	MOVL CX, B32_ENTRY(SI)
+	LEAL B32_STACK(SI), SP
+
+	// EBP = first 4 KiB boundary inside the page-table area.
+	LEAL (B32_PT+4095)(SI), DI
+	ANDL $~4095, DI
+	MOVL DI, BP
+	XORL AX, AX
+	MOVL $(3*1024), CX
+	REP; STOSL
+	LEAL 0x1007(BP), AX        // PML4[0] -> PDPT, present|writable|user
+	MOVL AX, (BP)
+	LEAL 0x2007(BP), AX        // PDPT[0] -> PD0
+	MOVL AX, 0x1000(BP)
+	LEAL 0x2000(BP), DI        // PD0: 512 x 2 MiB, present|writable|user|huge
+	MOVL $0x87, AX
+	MOVL $512, CX
+pdloop:
+	MOVL AX, (DI)
+	ADDL $0x200000, AX
+	ADDL $8, DI
+	DECL CX
+	JNZ pdloop
+
+	// GDT in the Linux layout (the selectors PVM requires for user mode).
+	LEAL B32_GDT(SI), DI
+	XORL AX, AX
+	MOVL $20, CX
+	REP; STOSL
+	MOVL $0x0000ffff, (B32_GDT+0x10)(SI)   // 0x10 kernel code, 64-bit
+	MOVL $0x00af9a00, (B32_GDT+0x14)(SI)
+	MOVL $0x0000ffff, (B32_GDT+0x18)(SI)   // 0x18 kernel data
+	MOVL $0x00cf9200, (B32_GDT+0x1c)(SI)
+	MOVL $0x0000ffff, (B32_GDT+0x20)(SI)   // 0x23 user code, 32-bit
+	MOVL $0x00cffa00, (B32_GDT+0x24)(SI)
+	MOVL $0x0000ffff, (B32_GDT+0x28)(SI)   // 0x2b user data
+	MOVL $0x00cff200, (B32_GDT+0x2c)(SI)
+	MOVL $0x0000ffff, (B32_GDT+0x30)(SI)   // 0x33 user code, 64-bit
+	MOVL $0x00affa00, (B32_GDT+0x34)(SI)
+	MOVW $79, B32_GDTR(SI)
+	LEAL B32_GDT(SI), AX
+	MOVL AX, (B32_GDTR+2)(SI)
+	MOVL $0, (B32_GDTR+6)(SI)
+	LGDT B32_GDTR(SI)
+
+	// CR4.PAE, CR3, EFER.LME, CR0.PG: enter compatibility mode.
+	MOVL CR4, AX
+	ORL $0x20, AX
+	MOVL AX, CR4
+	MOVL BP, AX
+	MOVL AX, CR3
+	MOVL $0xc0000080, CX
+	RDMSR
+	ORL $0x101, AX             // LME | SCE
+	WRMSR
+	MOVL CR0, AX
+	ORL $0x80010001, AX        // PG | WP | PE
+	MOVL AX, CR0
+
+	MOVL $SEL_KDATA, AX
+	MOVW AX, DS
+	MOVW AX, ES
+	MOVW AX, SS
+	// Far return to entry64 through the 64-bit code selector.
+	BYTE $0x6a; BYTE $SEL_KCODE // push $SEL_KCODE
+	PUSHQ B32_ENTRY(SI)        // ff b6 d32: push dword [esi+B32_ENTRY]
+	BYTE $0xcb                 // lret: pops EIP then CS
+
+// entry64 finishes ring-0 setup and drops to ring 3.
+//
+// In:  64-bit mode, CS=SEL_KCODE, boot identity map of 1 GiB, interrupts
+//      off, SP on the boot32 stack.
+// Out: never returns; IRETQ to bootMain(startInfo) at CPL 3 with IF=0, on
+//      bootStack, FS.base pointing at bootTLS (fake g), GS.base = &cpu0.
+// Clobbers everything.
+TEXT ·entry64(SB),NOSPLIT|NOFRAME,$0
+	MOVL $SEL_KDATA, AX
+	MOVW AX, DS
+	MOVW AX, ES
+	MOVW AX, SS
+	XORL AX, AX
+	MOVW AX, FS
+	MOVW AX, GS
+
+	// CR0: FPU/SSE on (EM=0, MP=1, NE=1), no task-switch traps.
+	MOVQ CR0, AX
+	ANDQ $~0xc, AX
+	ORQ $0x22, AX
+	MOVQ AX, CR0
+	// CR4: OSFXSR | OSXMMEXCPT, plus FSGSBASE and OSXSAVE when present.
+	MOVQ CR4, R8
+	ORQ $0x600, R8
+	MOVL $7, AX
+	XORL CX, CX
+	CPUID
+	TESTL $1, BX               // CPUID.7.0:EBX.FSGSBASE
+	JZ nofsgs
+	ORQ $0x10000, R8
+nofsgs:
+	MOVL $1, AX
+	XORL CX, CX
+	CPUID
+	TESTL $(1<<26), CX         // CPUID.1:ECX.XSAVE
+	JZ noxsave
+	ORQ $0x40000, R8
+	MOVQ R8, CR4
+	// XCR0 = x87 | SSE | AVX | AVX-512 state, as far as supported.
+	MOVL $0xd, AX
+	XORL CX, CX
+	CPUID
+	ANDL $0xe7, AX
+	ORL $3, AX
+	XORL DX, DX
+	XORL CX, CX
+	XSETBV
+	JMP cr4done
+noxsave:
+	MOVQ R8, CR4
+cr4done:
+	// EFER.NXE when supported (SCE and LME were set in 32-bit mode).
+	MOVL $0x80000001, AX
+	CPUID
+	TESTL $(1<<20), DX
+	JZ nonx
+	MOVL $0xc0000080, CX
+	RDMSR
+	ORL $0x800, AX
+	WRMSR
+nonx:
+	// SYSCALL: STAR selectors, LSTAR entry, SFMASK clears TF|IF|DF|IOPL|AC|NT.
+	MOVL $0xc0000081, CX
+	XORL AX, AX
+	MOVL $((SEL_UCODE32<<16)|SEL_KCODE), DX
+	WRMSR
+	MOVL $0xc0000082, CX
+	LEAQ ·syscallEntry(SB), AX
+	MOVQ AX, DX
+	SHRQ $32, DX
+	WRMSR
+	MOVL $0xc0000084, CX
+	MOVL $0x47700, AX
+	XORL DX, DX
+	WRMSR
+
+	// GS.base = &cpu0; cpu0.self, trap entry, crash stack. The kernel is
+	// "active" (any exception is a kernel fault) until the first thread runs.
+	LEAQ ·cpu0(SB), AX
+	MOVQ AX, CPU_SELF(AX)
+	MOVQ $1, CPU_KACTIVE(AX)
+	LEAQ ·trapEntry(SB), BX
+	MOVQ BX, CPU_TRAPENTRY(AX)
+	LEAQ ·crashStack+(CRASH_STACK_SIZE-64)(SB), BX
+	MOVQ BX, CPU_CRASHSTACK(AX)
+	MOVQ AX, DX
+	SHRQ $32, DX
+	MOVL $0xc0000101, CX
+	WRMSR
+
+	// Fake g for the boot stack; FS.base = &bootTLS + 8 so FS:-8 = &bootG.
+	LEAQ ·bootG(SB), DI
+	LEAQ ·bootStack(SB), AX
+	MOVQ AX, 0(DI)             // g.stack.lo
+	LEAQ ·bootStack+BOOT_STACK_SIZE(SB), BX
+	MOVQ BX, 8(DI)             // g.stack.hi
+	ADDQ $STACK_GUARD, AX
+	MOVQ AX, 16(DI)            // g.stackguard0
+	MOVQ AX, 24(DI)            // g.stackguard1
+	LEAQ ·bootTLS(SB), AX
+	MOVQ DI, 0(AX)
+	ADDQ $8, AX
+	MOVQ AX, ·cpu0+CPU_KTLS(SB)
+	MOVQ AX, DX
+	SHRQ $32, DX
+	MOVL $0xc0000100, CX
+	WRMSR
+
+	// Drop to ring 3: bootMain(startInfo) as if called (return address 0).
+	LEAQ ·bootStack+(BOOT_STACK_SIZE-64)(SB), BX
+	MOVQ $0, 0(BX)
+	MOVL ·boot32+B32_INFO(SB), AX
+	MOVQ AX, 8(BX)
+	PUSHQ $SEL_UDATA
+	PUSHQ BX
+	PUSHQ $2                   // RFLAGS: IF=0
+	PUSHQ $SEL_UCODE
+	LEAQ ·bootMain(SB), AX
+	PUSHQ AX
+	IRETQ
+
+// func pvhEntryAddr() uintptr
+// Returns the address of pvhEntry. Calling it from Go keeps pvhEntry (which
+// nothing else references) in the linked image. Clobbers AX.
+TEXT ·pvhEntryAddr(SB),NOSPLIT|NOFRAME,$0-8
+	LEAQ ·pvhEntry(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func gdtAddr() uintptr
+// Returns the address of the boot GDT (the kernel adds the TSS to it).
+TEXT ·gdtAddr(SB),NOSPLIT|NOFRAME,$0-8
+	LEAQ ·boot32+B32_GDT(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET

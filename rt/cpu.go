@@ -1,0 +1,101 @@
+package rt
+
+// CPU primitives implemented in cpu_amd64.s. Privileged ones are services
+// of the ring-0 shim; they are only meaningful when booted and fault in a
+// Linux process.
+
+func Outb(port uint16, v uint8)
+func Inb(port uint16) uint8
+func Outw(port uint16, v uint16)
+func Inw(port uint16) uint16
+func Outl(port uint16, v uint32)
+func Inl(port uint16) uint32
+func Wrmsr(msr uint32, v uint64)
+func Rdmsr(msr uint32) uint64
+func WriteCR3(v uint64)
+func readCR(n int) uint64
+func Invlpg(addr uintptr)
+func Lidt(idtr uintptr)
+func Lgdt(gdtr uintptr)
+func Ltr(sel uint16)
+func Cpuid(leaf, sub uint32) (a, b, c, d uint32)
+func CpuidNative(leaf, sub uint32) (a, b, c, d uint32)
+func Idle() uint64
+func Rdtsc() uint64
+func Rdrand() (uint64, bool)
+func Rdseed() (uint64, bool)
+func Pause()
+func Xgetbv() uint64
+
+// ReadCR0, ReadCR2, ReadCR3, ReadCR4 read control registers.
+func ReadCR0() uint64 { return readCR(0) }
+func ReadCR2() uint64 { return readCR(2) }
+func ReadCR3() uint64 { return readCR(3) }
+func ReadCR4() uint64 { return readCR(4) }
+
+// Model-specific registers used by the kernel.
+const (
+	MSRApicBase     = 0x1b
+	MSRTSCDeadline  = 0x6e0
+	MSREFER         = 0xc0000080
+	MSRFSBase       = 0xc0000100
+	MSRGSBase       = 0xc0000101
+	MSRX2APICBase   = 0x800
+	MSRKVMWallClock = 0x4b564d00
+	MSRKVMSysTime   = 0x4b564d01
+)
+
+// Segment selectors (Linux layout; see abi_amd64.h).
+const (
+	SelKernelCode = 0x10
+	SelKernelData = 0x18
+	SelUserCode   = 0x33
+	SelUserData   = 0x2b
+	SelTSS        = 0x40
+)
+
+// CPU is the per-CPU block GS.base points at. The fields up to XSave are
+// shared with assembly (abi_amd64.h, checked by layout_test.go).
+type CPU struct {
+	Self        uintptr
+	KActive     uint64 // 1 while the kernel runs on this CPU
+	Pending     uint64 // vectors (bit v-32) taken while idle at CPL 0
+	KStack      uintptr
+	TrapVec     uint64
+	TrapErr     uint64
+	TrapCR2     uint64
+	CtxRIP      uint64
+	CtxCS       uint64
+	CtxRFLAGS   uint64
+	CtxRSP      uint64
+	CtxSS       uint64
+	CtxRAX      uint64
+	CtxRCX      uint64
+	CtxR11      uint64
+	Scratch     [2]uint64
+	TrapEntry   uintptr
+	CrashStack  uintptr
+	KTLS        uintptr // FS.base for kernel code on the current kernel stack
+	XSave       uintptr // current thread's extended-state area
+	ID          uint64
+	Current     uintptr // current thread (kernel/sched)
+	Idle        uintptr // per-CPU scheduler state (kernel/sched)
+}
+
+// cpu0 is the boot CPU's block (entry64 points GS at it).
+var cpu0 CPU
+
+// BootCPU returns the boot CPU's block.
+//
+//go:nosplit
+func BootCPU() *CPU { return &cpu0 }
+
+// xsaveMask is the XSAVE component mask (0: use FXSAVE), set by the kernel
+// before the first thread runs and read by the entry assembly.
+var xsaveMask uint64
+
+// SetXSaveMask sets the extended-state components saved on asynchronous
+// kernel entries (0 selects FXSAVE).
+//
+//go:nosplit
+func SetXSaveMask(m uint64) { xsaveMask = m }

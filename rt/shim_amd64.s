@@ -1,0 +1,456 @@
+#include "textflag.h"
+#include "abi_amd64.h"
+
+// The ring-0 shim: the only code that runs at CPL 0 after boot. It turns
+// every entry into the kernel (a system call from the Go runtime, an
+// exception, an interrupt) into a jump to trapEntry at CPL 3 on the
+// kernel stack of the current thread, and performs the few privileged
+// operations the kernel asks for through services (SYSCALL with
+// RAX >= SVC_BASE). It is deliberately tiny and uses only plain integer
+// instructions: on PVM hosts every instruction of it is emulated.
+//
+// Invariants:
+//   - GS.base always points at the current CPU's rt.CPU (nothing else uses
+//     GS; there is no SWAPGS).
+//   - The ring-3 kernel runs with IF=0, so an interrupt can only arrive
+//     while user code runs (redirected to trapEntry) or while the CPU idles
+//     in SVC_IDLE at CPL 0 (recorded in CPU.pending).
+//   - CPU.kactive is 1 from kernel entry until SVC_RETURN; an exception
+//     from CPL 3 while it is set is a kernel fault and is redirected to
+//     the crash stack instead.
+
+GLOBL ·crashStack(SB), NOPTR, $CRASH_STACK_SIZE
+
+// syscallEntry is MSR_LSTAR.
+// In:  CPL 0, IF=0 (SFMASK), RSP = caller's stack, RCX = return RIP,
+//      R11 = caller's RFLAGS, RAX = Linux system call number or SVC_BASE+op.
+// Out: Linux call: SYSRETQ to trapEntry at CPL 3 with IF=0 on the thread's
+//      kernel stack; caller's RIP/RFLAGS/RSP/RAX/RCX/R11 in CPU.ctx*.
+//      Service: see below.
+TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
+	CMPQ AX, $SVC_BASE
+	JAE service
+	MOVQ AX, CPU_CTX_RAX(GS)
+	MOVQ CX, CPU_CTX_RIP(GS)
+	MOVQ CX, CPU_CTX_RCX(GS)
+	MOVQ R11, CPU_CTX_RFLAGS(GS)
+	MOVQ R11, CPU_CTX_R11(GS)
+	MOVQ SP, CPU_CTX_RSP(GS)
+	MOVQ $SEL_UCODE, CPU_CTX_CS(GS)
+	MOVQ $SEL_UDATA, CPU_CTX_SS(GS)
+	MOVQ $VEC_SYSCALL, CPU_TRAPVEC(GS)
+	MOVQ $0, CPU_TRAPERR(GS)
+	MOVQ $1, CPU_KACTIVE(GS)
+	MOVQ CPU_KSTACK(GS), SP
+	MOVQ CPU_TRAPENTRY(GS), CX
+	MOVQ $2, R11
+	SYSRETQ
+
+// Services. In: RAX = SVC_BASE+op, arguments in RDI, RSI, RDX. Out: result
+// in RAX (CPUID: RAX, RBX, R9, RDX). Clobbers RCX, R11, RDX, R8, R9.
+// Return with SYSRETQ to the caller (RCX/R11 as SYSCALL left them).
+service:
+	SUBQ $SVC_BASE, AX
+	CMPQ AX, $SVC_RETURN
+	JEQ svcReturn
+	CMPQ AX, $SVC_OUTB
+	JEQ svcOutb
+	CMPQ AX, $SVC_INB
+	JEQ svcInb
+	CMPQ AX, $SVC_OUTL
+	JEQ svcOutl
+	CMPQ AX, $SVC_INL
+	JEQ svcInl
+	CMPQ AX, $SVC_WRMSR
+	JEQ svcWrmsr
+	CMPQ AX, $SVC_RDMSR
+	JEQ svcRdmsr
+	CMPQ AX, $SVC_IDLE
+	JEQ svcIdle
+	CMPQ AX, $SVC_WRCR3
+	JEQ svcWrcr3
+	CMPQ AX, $SVC_INVLPG
+	JEQ svcInvlpg
+	CMPQ AX, $SVC_CPUID
+	JEQ svcCpuid
+	CMPQ AX, $SVC_LIDT
+	JEQ svcLidt
+	CMPQ AX, $SVC_LTR
+	JEQ svcLtr
+	CMPQ AX, $SVC_RDCR
+	JEQ svcRdcr
+	CMPQ AX, $SVC_LGDT
+	JEQ svcLgdt
+	CMPQ AX, $SVC_OUTW
+	JEQ svcOutw
+	CMPQ AX, $SVC_INW
+	JEQ svcInw
+	MOVQ $-1, AX
+	SYSRETQ
+svcOutb:
+	MOVQ DI, DX
+	MOVQ SI, AX
+	OUTB
+	SYSRETQ
+svcInb:
+	MOVQ DI, DX
+	XORL AX, AX
+	INB
+	SYSRETQ
+svcOutw:
+	MOVQ DI, DX
+	MOVQ SI, AX
+	OUTW
+	SYSRETQ
+svcInw:
+	MOVQ DI, DX
+	XORL AX, AX
+	INW
+	SYSRETQ
+svcOutl:
+	MOVQ DI, DX
+	MOVQ SI, AX
+	OUTL
+	SYSRETQ
+svcInl:
+	MOVQ DI, DX
+	XORL AX, AX
+	INL
+	SYSRETQ
+svcWrmsr:
+	MOVQ CX, R8
+	MOVL DI, CX
+	MOVL SI, AX
+	MOVQ SI, DX
+	SHRQ $32, DX
+	WRMSR
+	MOVQ R8, CX
+	SYSRETQ
+svcRdmsr:
+	MOVQ CX, R8
+	MOVL DI, CX
+	RDMSR
+	SHLQ $32, DX
+	ORQ DX, AX
+	MOVQ R8, CX
+	SYSRETQ
+svcWrcr3:
+	MOVQ DI, CR3
+	SYSRETQ
+svcInvlpg:
+	INVLPG (DI)
+	SYSRETQ
+svcCpuid:
+	MOVQ CX, R8
+	MOVL DI, AX
+	MOVL SI, CX
+	CPUID
+	MOVL CX, R9
+	MOVQ R8, CX
+	SYSRETQ
+svcLidt:
+	LIDT (DI)
+	SYSRETQ
+svcLgdt:
+	LGDT (DI)
+	SYSRETQ
+svcLtr:
+	MOVQ DI, AX
+	LTR AX
+	SYSRETQ
+svcRdcr:
+	// RDI selects: 0 CR0, 2 CR2, 3 CR3, 4 CR4.
+	CMPQ DI, $0
+	JNE rdcr2
+	MOVQ CR0, AX
+	SYSRETQ
+rdcr2:
+	CMPQ DI, $2
+	JNE rdcr3
+	MOVQ CR2, AX
+	SYSRETQ
+rdcr3:
+	CMPQ DI, $3
+	JNE rdcr4
+	MOVQ CR3, AX
+	SYSRETQ
+rdcr4:
+	MOVQ CR4, AX
+	SYSRETQ
+svcIdle:
+	// Halt until an interrupt; return (and clear) the vectors taken
+	// meanwhile. STI's interrupt shadow covers HLT, so a wakeup between
+	// the two is not lost.
+	STI
+	HLT
+	CLI
+	MOVQ CPU_PENDING(GS), AX
+	MOVQ $0, CPU_PENDING(GS)
+	SYSRETQ
+svcReturn:
+	// Leave the kernel: resume the context in CPU.ctx* with IF=1. Runs
+	// with IF=0 so nothing can interleave between clearing kactive and
+	// IRETQ; interrupts that arrived while the kernel ran are delivered
+	// right after IRETQ, from the resumed context.
+	MOVQ $0, CPU_KACTIVE(GS)
+	PUSHQ CPU_CTX_SS(GS)
+	PUSHQ CPU_CTX_RSP(GS)
+	MOVQ CPU_CTX_RFLAGS(GS), AX
+	ORQ $0x202, AX
+	ANDQ $~0x3000, AX          // IOPL 0
+	PUSHQ AX
+	PUSHQ CPU_CTX_CS(GS)
+	PUSHQ CPU_CTX_RIP(GS)
+	MOVQ CPU_CTX_RAX(GS), AX
+	MOVQ CPU_CTX_RCX(GS), CX
+	MOVQ CPU_CTX_R11(GS), R11
+	IRETQ
+
+// intrCommon is reached from the vector stubs on the IST1 stack:
+// [vector][error][RIP][CS][RFLAGS][RSP][SS].
+// From CPL 3: record the context in CPU.trap*/ctx* and IRETQ into
+// trapEntry at CPL 3 with IF=0 (thread kernel stack, or the crash stack if
+// the kernel itself faulted). From CPL 0: only legitimate as an interrupt
+// during SVC_IDLE; record it in CPU.pending and resume.
+TEXT ·intrCommon(SB),NOSPLIT|NOFRAME,$0
+	MOVQ AX, CPU_SCRATCH0(GS)
+	MOVQ 24(SP), AX
+	TESTQ $3, AX
+	JZ fromRing0
+	CMPQ CPU_KACTIVE(GS), $0
+	JNE kernelFault
+	MOVQ $1, CPU_KACTIVE(GS)
+	MOVQ CPU_KSTACK(GS), AX
+	MOVQ AX, CPU_SCRATCH1(GS)
+	JMP redirect
+kernelFault:
+	MOVQ CPU_CRASHSTACK(GS), AX
+	MOVQ AX, CPU_SCRATCH1(GS)
+redirect:
+	MOVQ 0(SP), AX
+	MOVQ AX, CPU_TRAPVEC(GS)
+	MOVQ 8(SP), AX
+	MOVQ AX, CPU_TRAPERR(GS)
+	MOVQ CR2, AX
+	MOVQ AX, CPU_TRAPCR2(GS)
+	MOVQ 16(SP), AX
+	MOVQ AX, CPU_CTX_RIP(GS)
+	MOVQ 24(SP), AX
+	MOVQ AX, CPU_CTX_CS(GS)
+	MOVQ 32(SP), AX
+	MOVQ AX, CPU_CTX_RFLAGS(GS)
+	MOVQ 40(SP), AX
+	MOVQ AX, CPU_CTX_RSP(GS)
+	MOVQ 48(SP), AX
+	MOVQ AX, CPU_CTX_SS(GS)
+	MOVQ CPU_SCRATCH0(GS), AX
+	MOVQ AX, CPU_CTX_RAX(GS)
+	MOVQ CX, CPU_CTX_RCX(GS)
+	MOVQ R11, CPU_CTX_R11(GS)
+	MOVQ CPU_TRAPENTRY(GS), AX
+	MOVQ AX, 16(SP)
+	MOVQ $SEL_UCODE, 24(SP)
+	MOVQ $2, 32(SP)
+	MOVQ CPU_SCRATCH1(GS), AX
+	MOVQ AX, 40(SP)
+	MOVQ $SEL_UDATA, 48(SP)
+	MOVQ CPU_SCRATCH0(GS), AX
+	ADDQ $16, SP
+	IRETQ
+fromRing0:
+	MOVQ 0(SP), AX
+	CMPQ AX, $32
+	JB ring0Fault
+	CMPQ AX, $96
+	JAE ring0Spurious
+	MOVQ CX, CPU_SCRATCH1(GS)
+	MOVQ AX, CX
+	SUBQ $32, CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	ORQ AX, CPU_PENDING(GS)
+	MOVQ CPU_SCRATCH1(GS), CX
+ring0Spurious:
+	MOVQ CPU_SCRATCH0(GS), AX
+	ADDQ $16, SP
+	IRETQ
+ring0Fault:
+	// A fault in the shim itself: nothing sane is left. Exit with 70.
+	MOVL $0xf4, DX
+	MOVL $70, AX
+	OUTL
+	CLI
+	HLT
+	JMP ring0Fault
+
+// trapEntry is where every kernel entry lands at CPL 3 (IF=0).
+// In:  RSP = kernel stack top of the current thread (or the crash stack);
+//      all general registers are the interrupted context's except RAX,
+//      RCX, R11, which are in CPU.ctx*; CPU.trap* describe the event.
+// Out: builds an rt.Frame on the stack, switches FS to the kernel TLS,
+//      saves extended state for asynchronous events, calls kernelTrap, and
+//      leaves through returnToUser with the (possibly different) frame
+//      at the top of whatever kernel stack is current then.
+TEXT ·trapEntry(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ CPU_CTX_SS(GS)
+	PUSHQ CPU_CTX_RSP(GS)
+	PUSHQ CPU_CTX_RFLAGS(GS)
+	PUSHQ CPU_CTX_CS(GS)
+	PUSHQ CPU_CTX_RIP(GS)
+	PUSHQ CPU_TRAPERR(GS)
+	PUSHQ CPU_TRAPVEC(GS)
+	RDFSBASE_AX
+	PUSHQ AX
+	PUSHQ CPU_TRAPCR2(GS)
+	PUSHQ CPU_CTX_RAX(GS)
+	PUSHQ BX
+	PUSHQ CPU_CTX_RCX(GS)
+	PUSHQ DX
+	PUSHQ SI
+	PUSHQ DI
+	PUSHQ BP
+	PUSHQ R8
+	PUSHQ R9
+	PUSHQ R10
+	PUSHQ CPU_CTX_R11(GS)
+	PUSHQ R12
+	PUSHQ R13
+	PUSHQ R14
+	PUSHQ R15
+	MOVQ CPU_KTLS(GS), AX
+	WRFSBASE_AX
+	// Asynchronous events interrupt arbitrary code: save the extended
+	// state the kernel's Go code may clobber. System calls need not (the
+	// Linux ABI lets them clobber vector registers).
+	CMPQ F_VEC(SP), $VEC_SYSCALL
+	JEQ saved
+	MOVQ CPU_XSAVE(GS), DI
+	CMPQ DI, $0
+	JEQ saved
+	CALL ·saveExtended(SB)
+saved:
+	MOVQ $0, BP
+	MOVQ SP, AX
+	SUBQ $16, SP
+	MOVQ AX, 0(SP)
+	CALL ·kernelTrap(SB)
+	ADDQ $16, SP
+	JMP ·returnToUser(SB)
+
+// returnToUser resumes the context in the rt.Frame at SP.
+// In:  SP = frame; FS = kernel TLS; CPU.xsave = this thread's area.
+// Out: never returns; SVC_RETURN IRETQs into the frame's context.
+TEXT ·returnToUser(SB),NOSPLIT|NOFRAME,$0
+	CMPQ F_VEC(SP), $VEC_SYSCALL
+	JEQ restored
+	MOVQ CPU_XSAVE(GS), DI
+	CMPQ DI, $0
+	JEQ restored
+	CALL ·restoreExtended(SB)
+restored:
+	MOVQ F_FSBASE(SP), AX
+	WRFSBASE_AX
+	MOVQ F_RIP(SP), AX
+	MOVQ AX, CPU_CTX_RIP(GS)
+	MOVQ F_CS(SP), AX
+	MOVQ AX, CPU_CTX_CS(GS)
+	MOVQ F_RFLAGS(SP), AX
+	MOVQ AX, CPU_CTX_RFLAGS(GS)
+	MOVQ F_RSP(SP), AX
+	MOVQ AX, CPU_CTX_RSP(GS)
+	MOVQ F_SS(SP), AX
+	MOVQ AX, CPU_CTX_SS(GS)
+	MOVQ F_RAX(SP), AX
+	MOVQ AX, CPU_CTX_RAX(GS)
+	MOVQ F_RCX(SP), AX
+	MOVQ AX, CPU_CTX_RCX(GS)
+	MOVQ F_R11(SP), AX
+	MOVQ AX, CPU_CTX_R11(GS)
+	POPQ R15
+	POPQ R14
+	POPQ R13
+	POPQ R12
+	ADDQ $8, SP                // R11 (via ctx)
+	POPQ R10
+	POPQ R9
+	POPQ R8
+	POPQ BP
+	POPQ DI
+	POPQ SI
+	POPQ DX
+	ADDQ $8, SP                // RCX (via ctx)
+	POPQ BX
+	MOVQ $(SVC_BASE+SVC_RETURN), AX
+	SYSCALL
+	// not reached
+
+// saveExtended / restoreExtended: XSAVE64/XRSTOR64 (or FXSAVE64/FXRSTOR64
+// when xsaveMask is 0) of the area at DI. Clobber AX, DX.
+TEXT ·saveExtended(SB),NOSPLIT|NOFRAME,$0
+	MOVQ ·xsaveMask(SB), AX
+	CMPQ AX, $0
+	JEQ fx
+	MOVQ AX, DX
+	SHRQ $32, DX
+	XSAVE64_DI
+	RET
+fx:
+	FXSAVE64_DI
+	RET
+
+TEXT ·restoreExtended(SB),NOSPLIT|NOFRAME,$0
+	MOVQ ·xsaveMask(SB), AX
+	CMPQ AX, $0
+	JEQ fx
+	MOVQ AX, DX
+	SHRQ $32, DX
+	XRSTOR64_DI
+	RET
+fx:
+	FXRSTOR64_DI
+	RET
+
+// func switchStacks(saveSP *uintptr, newSP uintptr, newTLS uintptr)
+// Kernel context switch. Saves the current kernel stack pointer (with BP
+// and a return PC on it) in *saveSP, moves FS to newTLS and continues on
+// newSP, where a previous switchStacks (or a new thread's start frame,
+// see threadStart) left BP and a return PC. Go's ABI has no callee-saved
+// registers besides BP, so nothing else needs saving.
+TEXT ·switchStacks(SB),NOSPLIT|NOFRAME,$0-24
+	MOVQ saveSP+0(FP), AX
+	MOVQ newSP+8(FP), BX
+	MOVQ newTLS+16(FP), CX
+	PUSHQ BP
+	MOVQ SP, (AX)
+	MOVQ BX, SP
+	MOVQ CX, AX
+	WRFSBASE_AX
+	POPQ BP
+	RET
+
+// threadStart is the return PC planted on a new thread's kernel stack:
+// SP then points at its rt.Frame. A thread is switched to with the
+// scheduler lock held; kernelThreadStart releases it.
+TEXT ·threadStart(SB),NOSPLIT|NOFRAME,$0
+	MOVQ $0, BP
+	CALL ·kernelThreadStart(SB)
+	JMP ·returnToUser(SB)
+
+// func threadStartPC() uintptr
+TEXT ·threadStartPC(SB),NOSPLIT|NOFRAME,$0-8
+	LEAQ ·threadStart(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func enterFrame(frame uintptr)
+// Abandons the current stack and resumes the context of the frame at
+// frame (used once, to start the first thread).
+TEXT ·enterFrame(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ frame+0(FP), SP
+	JMP ·returnToUser(SB)
+
+// func vectorTable() uintptr
+TEXT ·vectorTable(SB),NOSPLIT|NOFRAME,$0-8
+	LEAQ ·vectorAddrs(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
