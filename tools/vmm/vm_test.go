@@ -258,3 +258,37 @@ func TestBootConsoleInput(t *testing.T) {
 	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
 	assert.EqualValues(t, 'Z', r.Code)
 }
+
+// The guest programs the in-kernel PIC, enables the UART receive interrupt
+// and halts; console input must arrive as IRQ 4 (vector 0x24), whose
+// handler reads the byte and exits with it plus 0x100.
+func TestBootConsoleIRQ(t *testing.T) {
+	const idt, idtr = 0x200000, 0x200800
+	code := []byte{0xBC, 0x00, 0x00, 0x30, 0x00}                  // mov esp, 0x300000 (PVH gives no stack)
+	code = append(code, 0x0F, 0x01, 0x1D, 0x00, 0x08, 0x20, 0x00) // lidt [idtr]
+	for _, w := range [][2]byte{{0x20, 0x11}, {0x21, 0x20}, {0x21, 0x04}, {0x21, 0x01}, {0x21, 0xEF}} {
+		code = append(code, 0xB0, w[1], 0xE6, w[0]) // mov al, v; out port, al (PIC ICW1-4, mask all but IRQ4)
+	}
+	code = append(code, 0x66, 0xBA, 0xF9, 0x03, 0xB0, 0x01, 0xEE) // UART IER = receive data available
+	code = append(code, 0xFB, 0xF4, 0xEB, 0xFD)                   // sti; 1: hlt; jmp 1b
+	handler := testguest.LoadAddr + len(code)
+	code = append(code, 0x66, 0xBA, 0xF8, 0x03, 0xEC) // mov dx, 0x3f8; in al, dx
+	code = append(code, 0x0F, 0xB6, 0xC0)             // movzx eax, al
+	code = append(code, 0x05, 0x00, 0x01, 0x00, 0x00) // add eax, 0x100
+	code = append(code, testguest.ExitWithEAX()...)
+
+	data := make([]byte, 0x806)
+	gate := data[0x24*8:]
+	binary.LittleEndian.PutUint16(gate[0:], uint16(handler))
+	binary.LittleEndian.PutUint16(gate[2:], arch.CodeSelector)
+	gate[5] = 0x8E // present, DPL0, 32-bit interrupt gate
+	binary.LittleEndian.PutUint16(gate[6:], uint16(handler>>16))
+	binary.LittleEndian.PutUint16(data[0x800:], 0x7FF)
+	binary.LittleEndian.PutUint32(data[0x802:], idt)
+	img := testguest.Spec{Entry: testguest.LoadAddr, Segments: []testguest.Segment{
+		{Paddr: testguest.LoadAddr, Data: code}, {Paddr: idt, Data: data}}}.ELF()
+
+	r, _ := boot(t, Config{Image: img, Stdin: bytes.NewReader([]byte("Q"))})
+	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
+	assert.EqualValues(t, 0x100+'Q', r.Code)
+}
