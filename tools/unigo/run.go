@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -200,8 +201,11 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	last := start
+	var traceMu sync.Mutex // phases end on different threads
 	trace := func(phase string) {
 		if o.verbose {
+			traceMu.Lock()
+			defer traceMu.Unlock()
 			now := time.Now()
 			fmt.Fprintf(stderr, "unigo run: %-15s %9.3fms  (+%.3fms)\n", phase,
 				float64(now.Sub(start).Microseconds())/1000, float64(now.Sub(last).Microseconds())/1000)
