@@ -14,7 +14,7 @@ import (
 
 // arenaSize is the memory donated to kmem for all tests: mapped outside the
 // Go heap as physical memory would be, and touched only where used.
-const arenaSize = 2 << 30
+const arenaSize = 512 << 20
 
 func TestMain(m *testing.M) {
 	b, err := unix.Mmap(-1, 0, arenaSize, unix.PROT_READ|unix.PROT_WRITE,
