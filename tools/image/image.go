@@ -33,9 +33,9 @@ const (
 	noteSize    = noteDescOff + 8
 	noteAlign   = 4
 
-	// maxNoteSegment bounds how much of a PT_NOTE segment the reader
-	// looks at; real note segments are a few hundred bytes.
-	maxNoteSegment = 1 << 20
+	// maxNoteSegment bounds the PT_NOTE segments the reader and writer
+	// look at; real note segments are a few hundred bytes.
+	maxNoteSegment = 64 << 10
 )
 
 // Write returns a copy of the static Go executable exe that also carries a
@@ -341,12 +341,16 @@ func PVHEntry(r io.ReaderAt) (uint32, error) {
 	if _, err := r.ReadAt(phs, int64(eh.phoff)); err != nil {
 		return 0, fmt.Errorf("reading program headers: %w", err)
 	}
+	var buf []byte
 	for i := 0; i < int(eh.phnum); i++ {
 		ph := parsePhdr(phs[i*phdrSize:])
 		if ph.typ != ptNote || ph.filesz > maxNoteSegment || ph.off > 1<<62 {
 			continue
 		}
-		seg := make([]byte, ph.filesz)
+		if uint64(cap(buf)) < ph.filesz {
+			buf = make([]byte, ph.filesz)
+		}
+		seg := buf[:ph.filesz]
 		if _, err := r.ReadAt(seg, int64(ph.off)); err != nil {
 			return 0, fmt.Errorf("reading note segment: %w", err)
 		}
