@@ -48,7 +48,6 @@ func kernelMain(si uintptr) {
 // findImage locates the ELF header of the running image (the first
 // PT_LOAD maps it just below .text) and reads the entry point and the
 // extent of the loaded segments from it.
-//
 func findImage() {
 	p := rt.ThreadStartPC() &^ (pageSize - 1)
 	for *at[uint32](p) != 0x464c457f { // "\x7fELF"
@@ -67,7 +66,7 @@ func findImage() {
 		if *at[uint32](ph) != 1 { // PT_LOAD
 			continue
 		}
-		end := uintptr(*at[uint64](ph+24) + *at[uint64](ph+40)) // paddr + memsz
+		end := uintptr(*at[uint64](ph + 24) + *at[uint64](ph + 40)) // paddr + memsz
 		if end > imageEnd {
 			imageEnd = end
 		}
@@ -77,7 +76,6 @@ func findImage() {
 
 // memInit gives RAM to kmem (minus the first MiB and the image) and
 // completes the page tables.
-//
 func memInit(info *abi.HVMStartInfo) {
 	n := uintptr(info.MemmapEntries)
 	mm := uintptr(info.MemmapPaddr)
@@ -131,7 +129,6 @@ func addRAM(start, end uintptr) {
 
 // cpuInit loads the IDT (every vector on IST1) and the TSS, and sizes the
 // extended state saved on asynchronous entries.
-//
 func cpuInit() {
 	stubs := rt.VectorTable()
 	for v := 0; v < 256; v++ {

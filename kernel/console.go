@@ -21,7 +21,6 @@ func consoleInit() {
 }
 
 // consoleWrite writes b to the serial port.
-//
 func consoleWrite(b []byte) {
 	for _, c := range b {
 		if c == '\n' {
@@ -71,7 +70,6 @@ func kprintDec(v uint64) {
 // exitVM ends the machine with code: through the isa-debug-exit port
 // (QEMU: status (code<<1)|1; unigo launcher: code), and if that device is
 // absent, by a triple fault, which QEMU -no-reboot turns into an exit.
-//
 func exitVM(code int) {
 	rt.Outl(abi.PortExit, uint32(code))
 	var zero [10]byte
@@ -84,7 +82,6 @@ func exitVM(code int) {
 }
 
 // panicKernel reports a fatal kernel error and ends the VM.
-//
 func panicKernel(msg string) {
 	kprint("\nunigo: kernel panic: ")
 	kprint(msg)

@@ -164,7 +164,6 @@ func consoleRead(b []byte) int64 {
 
 // fileSyscall serves the file system calls; ok is false for calls it
 // does not know.
-//
 func fileSyscall(f *rt.Frame) (int64, bool) {
 	switch f.RAX {
 	case sysOpenat, sysOpen:

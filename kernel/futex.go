@@ -10,7 +10,6 @@ var futexQ [futexBuckets]uintptr // singly-linked via thread.next
 func futexBucket(addr uintptr) *uintptr { return &futexQ[(addr>>2)%futexBuckets] }
 
 // futexDequeue removes t from its futex queue. Caller holds schedLock.
-//
 func futexDequeue(t uintptr) {
 	for p := futexBucket(th(t).futex); *p != 0; p = &th(*p).next {
 		if *p == t {
@@ -23,7 +22,6 @@ func futexDequeue(t uintptr) {
 }
 
 // futexWait blocks while *addr == val, until woken or deadline (0: none).
-//
 func futexWait(addr uintptr, val uint32, deadline int64) int64 {
 	if addr&3 != 0 {
 		return -EINVAL
@@ -48,7 +46,6 @@ func futexWait(addr uintptr, val uint32, deadline int64) int64 {
 }
 
 // futexWake wakes up to n threads waiting on addr.
-//
 func futexWake(addr uintptr, n int) int64 {
 	schedLock.Lock()
 	defer schedLock.Unlock()

@@ -57,7 +57,7 @@ func lapicInit() {
 	if tscDeadline {
 		apicWrite(apicLVTT, vecTimer|2<<17)
 	} else {
-		apicWrite(apicTDCR, 0x3) // divide by 16
+		apicWrite(apicTDCR, 0x3)            // divide by 16
 		apicWrite(apicLVTT, vecTimer|1<<16) // masked while calibrating
 		apicWrite(apicTICR, 0xffffffff)
 		t0 := nanotime()
@@ -70,7 +70,6 @@ func lapicInit() {
 }
 
 // lapicDeadline arms the timer for monotonic time deadline (0: disarm).
-//
 func lapicDeadline(deadline int64) {
 	if deadline == 0 {
 		if tscDeadline {
@@ -104,7 +103,6 @@ func lapicDeadline(deadline int64) {
 func lapicEOI() { apicWrite(apicEOI, 0) }
 
 // ioapicRoute sends IOAPIC pin to vector vecIRQBase+pin on CPU 0.
-//
 func ioapicRoute(pin uint32) {
 	reg := at[uint32](ioapicBase)
 	win := at[uint32](ioapicBase + 0x10)

@@ -16,7 +16,6 @@ const (
 // sysCloneImpl creates a thread sharing everything (the only kind of
 // clone a unikernel has): it starts in user mode where the parent's
 // system call returns, with RAX = 0 and the given stack and TLS.
-//
 func sysCloneImpl(f *rt.Frame) int64 {
 	flags := f.RDI
 	if flags&cloneVM == 0 || flags&cloneThread == 0 {
@@ -60,11 +59,11 @@ func sysCloneImpl(f *rt.Frame) int64 {
 }
 
 const (
-	futexWaitOp       = 0
-	futexWakeOp       = 1
-	futexWaitBitset   = 9
-	futexWakeBitset   = 10
-	futexPrivate      = 128
+	futexWaitOp        = 0
+	futexWakeOp        = 1
+	futexWaitBitset    = 9
+	futexWakeBitset    = 10
+	futexPrivate       = 128
 	futexClockRealtime = 256
 )
 
@@ -118,15 +117,15 @@ func sleepRel(req uintptr) int64 {
 }
 
 const (
-	clockRealtime         = 0
-	clockMonotonic        = 1
-	clockProcessCputime   = 2
-	clockThreadCputime    = 3
-	clockMonotonicRaw     = 4
-	clockRealtimeCoarse   = 5
-	clockMonotonicCoarse  = 6
-	clockBoottime         = 7
-	timerAbstime          = 1
+	clockRealtime        = 0
+	clockMonotonic       = 1
+	clockProcessCputime  = 2
+	clockThreadCputime   = 3
+	clockMonotonicRaw    = 4
+	clockRealtimeCoarse  = 5
+	clockMonotonicCoarse = 6
+	clockBoottime        = 7
+	timerAbstime         = 1
 )
 
 func clockNow(clock int) (int64, bool) {
@@ -262,7 +261,6 @@ func sysSigaltstackImpl(ss, oss uintptr) int64 {
 var noEntropyReported bool
 
 // fillRandom fills b from RDSEED, falling back to RDRAND.
-//
 func fillRandom(b []byte) bool {
 	for i := 0; i < len(b); i += 8 {
 		v, ok := rt.Rdseed()

@@ -65,7 +65,7 @@ var (
 	runqHead  uintptr
 	runqTail  uintptr
 	timers    uintptr // sorted by wake
-	nextTID   uint64 = 1
+	nextTID   uint64  = 1
 	nthreads  int64
 	zombies   uintptr
 	xsaveSize uintptr = 512
@@ -79,7 +79,6 @@ func current() *thread { return th(cpu().Current) }
 
 // newThread allocates a thread with a kernel stack whose fake g and TLS
 // are initialised. It returns 0 when memory is exhausted.
-//
 func newThread() uintptr {
 	t := kmem.Alloc(uintptrSize(thread{}))
 	if t == 0 {
@@ -128,13 +127,11 @@ func orderOf(n uintptr) int {
 func uintptrSize[T any](v T) uintptr { return sizeOf(&v) }
 
 // frameOf returns the address of t's rt.Frame (top of its kernel stack).
-//
 func frameOf(t uintptr) uintptr { return th(t).kstack + kstackSize - rt.FrameSize }
 
 func ktlsOf(t uintptr) uintptr { return th(t).kstack + tlsOffset + 8 }
 
 // runqPush appends t to the run queue. Caller holds schedLock.
-//
 func runqPush(t uintptr) {
 	th(t).state = threadRunnable
 	th(t).next = 0
@@ -159,7 +156,6 @@ func runqPop() uintptr {
 }
 
 // wakeup makes a blocked thread runnable. Caller holds schedLock.
-//
 func wakeup(t uintptr) {
 	if th(t).state != threadBlocked {
 		return
@@ -170,7 +166,6 @@ func wakeup(t uintptr) {
 
 // timerAdd inserts t into the timer list at deadline. Caller holds
 // schedLock.
-//
 func timerAdd(t uintptr, deadline int64) {
 	th(t).wake = deadline
 	p := &timers
@@ -198,7 +193,6 @@ func timerRemove(t uintptr) {
 
 // expireTimers wakes threads whose deadline passed. Caller holds
 // schedLock.
-//
 func expireTimers(now int64) {
 	for timers != 0 && th(timers).wake <= now {
 		t := timers
@@ -216,7 +210,6 @@ func expireTimers(now int64) {
 
 // armTimer programs the LAPIC for the next event: the earliest timer, or
 // the end of the timeslice if others wait for the CPU.
-//
 func armTimer() {
 	var deadline int64
 	if timers != 0 {
@@ -235,7 +228,6 @@ func armTimer() {
 // if non-zero) and runs others meanwhile. Caller holds schedLock; it is
 // held again on return. It reports whether the thread was woken before
 // the deadline.
-//
 func block(deadline int64) bool {
 	t := cpu().Current
 	th(t).state = threadBlocked
@@ -249,7 +241,6 @@ func block(deadline int64) bool {
 
 // yield gives the CPU to the next runnable thread, if any. Caller holds
 // schedLock.
-//
 func yield() {
 	if runqHead == 0 {
 		return
@@ -261,7 +252,6 @@ func yield() {
 // schedule switches to the next runnable thread, idling while there is
 // none. If the current thread is still running and nothing else is
 // runnable, it returns at once. Caller holds schedLock.
-//
 func schedule() {
 	cur := cpu().Current
 	for {
@@ -302,7 +292,6 @@ func switchTo(cur, next uintptr) {
 }
 
 // exitThread ends the current thread. Caller holds schedLock.
-//
 func exitThread() {
 	t := cpu().Current
 	th(t).state = threadDead

@@ -6,28 +6,27 @@ import (
 
 // Auxiliary vector keys.
 const (
-	atNull   = 0
-	atPhdr   = 3
-	atPhent  = 4
-	atPhnum  = 5
-	atPagesz = 6
-	atEntry  = 9
-	atUID    = 11
-	atEUID   = 12
-	atGID    = 13
-	atEGID   = 14
+	atNull     = 0
+	atPhdr     = 3
+	atPhent    = 4
+	atPhnum    = 5
+	atPagesz   = 6
+	atEntry    = 9
+	atUID      = 11
+	atEUID     = 12
+	atGID      = 13
+	atEGID     = 14
 	atPlatform = 15
-	atHwcap  = 16
-	atClktck = 17
-	atSecure = 23
-	atRandom = 25
-	atExecfn = 31
+	atHwcap    = 16
+	atClktck   = 17
+	atSecure   = 23
+	atRandom   = 25
+	atExecfn   = 31
 )
 
 // startInit creates the first thread, whose user context is the Go
 // runtime's entry point with a Linux initial stack built from the command
 // line, and switches to it. It does not return.
-//
 func startInit() {
 	t := newThread()
 	if t == 0 {
@@ -69,7 +68,6 @@ func (w *stackWriter) bytes(b []byte) uintptr {
 
 // buildStack lays out argc, argv, envp and auxv as Linux does, from the
 // command line (see parseCmdline), and returns the initial stack pointer.
-//
 func buildStack() uintptr {
 	top := uintptr(stackTop)
 	if !userOK(top-64<<10, 64<<10, true) {
@@ -193,7 +191,6 @@ func hasPrefix(b []byte, p string) bool {
 
 // nextToken unquotes the next space-separated token of s (from *pos) into
 // dst. Double quotes group, backslash escapes inside quotes.
-//
 func nextToken(s []byte, pos *int, dst []byte) (int, bool, string) {
 	i := *pos
 	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n') {

@@ -12,14 +12,14 @@ import (
 
 // pvclock is struct pvclock_vcpu_time_info.
 type pvclock struct {
-	version   uint32
-	pad0      uint32
-	tsc       uint64
-	system    uint64
-	mul       uint32
-	shift     int8
-	flags     uint8
-	pad       [2]uint8
+	version uint32
+	pad0    uint32
+	tsc     uint64
+	system  uint64
+	mul     uint32
+	shift   int8
+	flags   uint8
+	pad     [2]uint8
 }
 
 type pvwall struct {
@@ -29,14 +29,14 @@ type pvwall struct {
 }
 
 var (
-	tscHz     uint64
-	tscScale  uint64 // ns = (tsc-tsc0)*tscScale >> 32
-	tsc0      uint64
-	mono0     int64 // monotonic time at tsc0
-	wall0     int64 // wall-clock ns at tsc0
-	kvmclock  [64]byte
-	kvmwall   [16]byte
-	timeSrc   string
+	tscHz    uint64
+	tscScale uint64 // ns = (tsc-tsc0)*tscScale >> 32
+	tsc0     uint64
+	mono0    int64 // monotonic time at tsc0
+	wall0    int64 // wall-clock ns at tsc0
+	kvmclock [64]byte
+	kvmwall  [16]byte
+	timeSrc  string
 )
 
 func nanotime() int64 {
@@ -100,7 +100,6 @@ func timeInit() {
 }
 
 // calibrateTSC measures the TSC against PIT channel 2 over 10 ms.
-//
 func calibrateTSC() uint64 {
 	const pitHz = 1193182
 	const ticks = pitHz / 100
@@ -120,7 +119,6 @@ func calibrateTSC() uint64 {
 }
 
 // rtcNow reads the CMOS real-time clock (UTC) as ns since the epoch.
-//
 func rtcNow() int64 {
 	read := func(reg uint8) uint8 {
 		rt.Outb(0x70, reg)

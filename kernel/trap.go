@@ -41,7 +41,6 @@ func kernelTrap(f *rt.Frame) {
 
 // handlePending dispatches the interrupts taken while idle (bit v-32).
 // Caller holds schedLock.
-//
 func handlePending(mask uint64) {
 	for v := 0; mask != 0; v++ {
 		if mask&1 != 0 {
@@ -52,7 +51,6 @@ func handlePending(mask uint64) {
 }
 
 // handleIRQ handles one interrupt vector. Caller holds schedLock.
-//
 func handleIRQ(v int) {
 	switch {
 	case v == vecTimer:
@@ -69,7 +67,6 @@ func handleIRQ(v int) {
 }
 
 // irqDispatch handles IOAPIC pin irq.
-//
 func irqDispatch(irq int) {
 	if irq == 4 {
 		consoleIRQ()
@@ -103,7 +100,6 @@ func exceptionName(v uint64) string {
 // userFault handles a fault in the program that no handler takes. Until
 // signal delivery exists, it reports and ends the VM like an uncaught
 // SIGSEGV would end a Linux process (status 128+11).
-//
 func userFault(f *rt.Frame, what string) {
 	kprint("unigo: fatal ")
 	kprint(what)
@@ -121,7 +117,6 @@ func userFault(f *rt.Frame, what string) {
 
 // kernelFault reports a fault inside the kernel (the frame is on the
 // crash stack) and ends the VM.
-//
 func kernelFault(f *rt.Frame) {
 	kprint("\nunigo: kernel fault: ")
 	kprint(exceptionName(f.Vector))

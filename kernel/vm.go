@@ -67,7 +67,6 @@ var (
 // creating intermediate tables when create is set. It returns nil if a
 // table is missing and create is false, or memory is exhausted, or a huge
 // page maps va.
-//
 func pteFor(va uintptr, create bool) *uint64 {
 	table := pml4
 	for level := 3; level >= 1; level-- {
@@ -103,7 +102,6 @@ func leafFlags(prot uint32) uint64 {
 
 // vmInit adopts the boot page tables and completes the identity map up to
 // ramTop.
-//
 func vmInit() {
 	pml4 = uintptr(rt.ReadCR3() & pteAddr)
 	_, _, _, d := rt.Cpuid(0x80000001, 0)
@@ -131,7 +129,6 @@ func vmInit() {
 }
 
 // mapDevice identity-maps the 2 MiB region holding pa, uncached.
-//
 func mapDevice(pa uintptr) {
 	pa &^= hugeSize - 1
 	pdpt := uintptr(*at[uint64](pml4) & pteAddr)
@@ -147,7 +144,6 @@ func mapDevice(pa uintptr) {
 }
 
 // findVMA returns the index of the VMA containing va, or -1.
-//
 func findVMA(va uintptr) int {
 	lo, hi := 0, nvmas
 	for lo < hi {
@@ -182,7 +178,6 @@ func deleteVMA(i int) {
 // setRange makes [start, end) have protection prot (prot < 0: unmapped),
 // splitting and merging VMAs. It does not touch page tables. Caller holds
 // vmLock. It fails only when the table is full.
-//
 func setRange(start, end uintptr, prot int) bool {
 	// Carve [start, end) out of every overlapping VMA.
 	for i := 0; i < nvmas; i++ {
@@ -229,7 +224,6 @@ func setRange(start, end uintptr, prot int) bool {
 }
 
 // rangeFree reports whether no VMA overlaps [start, end).
-//
 func rangeFree(start, end uintptr) bool {
 	for i := 0; i < nvmas; i++ {
 		if vmas[i].start < end && vmas[i].end > start {
@@ -240,7 +234,6 @@ func rangeFree(start, end uintptr) bool {
 }
 
 // findGap returns the highest free range of size bytes below mmapTop.
-//
 func findGap(size uintptr) uintptr {
 	top := uintptr(mmapTop)
 	for i := nvmas - 1; i >= -1; i-- {
@@ -263,7 +256,6 @@ func findGap(size uintptr) uintptr {
 
 // unmapPages removes the mappings of [start, end) from the page table and
 // frees the frames. Caller holds vmLock.
-//
 func unmapPages(start, end uintptr) {
 	n := 0
 	for va := start; va < end; {
@@ -290,7 +282,6 @@ func unmapPages(start, end uintptr) {
 }
 
 // protectPages applies prot to the present pages of [start, end).
-//
 func protectPages(start, end uintptr, prot uint32) {
 	n := 0
 	for va := start; va < end; {
@@ -312,7 +303,6 @@ func protectPages(start, end uintptr, prot uint32) {
 
 // faultIn makes the page at va present if a VMA allows the access.
 // It reports false for an invalid access. Caller holds vmLock.
-//
 func faultIn(va uintptr, write bool) bool {
 	i := findVMA(va)
 	if i < 0 {
@@ -341,7 +331,6 @@ func faultIn(va uintptr, write bool) bool {
 
 // userOK makes [addr, addr+n) accessible to the kernel (faulting pages in)
 // and reports whether the whole range is valid user memory.
-//
 func userOK(addr, n uintptr, write bool) bool {
 	if n == 0 {
 		return true

@@ -53,4 +53,3 @@ func bootMain(startInfo uint64) {
 func Ptr(addr uintptr) unsafe.Pointer {
 	return unsafe.Add(unsafe.Pointer(nil), addr)
 }
-

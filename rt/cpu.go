@@ -57,29 +57,29 @@ const (
 // CPU is the per-CPU block GS.base points at. The fields up to XSave are
 // shared with assembly (abi_amd64.h, checked by layout_test.go).
 type CPU struct {
-	Self        uintptr
-	KActive     uint64 // 1 while the kernel runs on this CPU
-	Pending     uint64 // vectors (bit v-32) taken while idle at CPL 0
-	KStack      uintptr
-	TrapVec     uint64
-	TrapErr     uint64
-	TrapCR2     uint64
-	CtxRIP      uint64
-	CtxCS       uint64
-	CtxRFLAGS   uint64
-	CtxRSP      uint64
-	CtxSS       uint64
-	CtxRAX      uint64
-	CtxRCX      uint64
-	CtxR11      uint64
-	Scratch     [2]uint64
-	TrapEntry   uintptr
-	CrashStack  uintptr
-	KTLS        uintptr // FS.base for kernel code on the current kernel stack
-	XSave       uintptr // current thread's extended-state area
-	ID          uint64
-	Current     uintptr // current thread (kernel/sched)
-	Idle        uintptr // per-CPU scheduler state (kernel/sched)
+	Self       uintptr
+	KActive    uint64 // 1 while the kernel runs on this CPU
+	Pending    uint64 // vectors (bit v-32) taken while idle at CPL 0
+	KStack     uintptr
+	TrapVec    uint64
+	TrapErr    uint64
+	TrapCR2    uint64
+	CtxRIP     uint64
+	CtxCS      uint64
+	CtxRFLAGS  uint64
+	CtxRSP     uint64
+	CtxSS      uint64
+	CtxRAX     uint64
+	CtxRCX     uint64
+	CtxR11     uint64
+	Scratch    [2]uint64
+	TrapEntry  uintptr
+	CrashStack uintptr
+	KTLS       uintptr // FS.base for kernel code on the current kernel stack
+	XSave      uintptr // current thread's extended-state area
+	ID         uint64
+	Current    uintptr // current thread (kernel/sched)
+	Idle       uintptr // per-CPU scheduler state (kernel/sched)
 }
 
 // cpu0 is the boot CPU's block (entry64 points GS at it).

@@ -432,7 +432,6 @@ TEXT ·switchStacks(SB),NOSPLIT|NOFRAME,$0-24
 // SP then points at its rt.Frame. A thread is switched to with the
 // scheduler lock held; kernelThreadStart releases it.
 TEXT ·threadStart(SB),NOSPLIT|NOFRAME,$0
-	MOVQ $0, BP
 	CALL ·kernelThreadStart(SB)
 	JMP ·returnToUser(SB)
 

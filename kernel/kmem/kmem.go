@@ -40,7 +40,6 @@ var (
 // AddRange donates [base, base+size) to the allocator. base and size are
 // rounded inwards to page boundaries. Ranges beyond maxRanges are ignored and
 // reported by the return value.
-//
 func AddRange(base, size uintptr) bool {
 	end := (base + size) &^ pageMask
 	base = (base + pageMask) &^ pageMask
@@ -61,7 +60,6 @@ func AddRange(base, size uintptr) bool {
 
 // AllocPages returns a zeroed block of 1<<order frames aligned to its size,
 // or 0 if memory is exhausted.
-//
 func AllocPages(order int) uintptr {
 	if order < 0 || order > MaxOrder {
 		return 0
@@ -76,11 +74,9 @@ func AllocPages(order int) uintptr {
 }
 
 // AllocPage returns a zeroed frame, or 0 if memory is exhausted.
-//
 func AllocPage() uintptr { return AllocPages(0) }
 
 // FreePages returns a block obtained from AllocPages(order).
-//
 func FreePages(p uintptr, order int) {
 	if p == 0 {
 		return
@@ -93,7 +89,6 @@ func FreePages(p uintptr, order int) {
 }
 
 // FreePage returns a frame obtained from AllocPage.
-//
 func FreePage(p uintptr) { FreePages(p, 0) }
 
 func allocLocked(order int) uintptr {
@@ -138,7 +133,6 @@ func allocLocked(order int) uintptr {
 }
 
 // classOf returns the size class index for size bytes.
-//
 func classOf(size uintptr) int {
 	c := minClass
 	for uintptr(1)<<c < size {
@@ -151,7 +145,6 @@ func classOf(size uintptr) int {
 // aligned to its power-of-two size class, or 0 if memory is exhausted.
 // Larger requests are served whole pages (use AllocPages directly for
 // alignment guarantees).
-//
 func Alloc(size uintptr) uintptr {
 	if size == 0 {
 		size = 1
@@ -184,7 +177,6 @@ func Alloc(size uintptr) uintptr {
 }
 
 // Free returns a block obtained from Alloc(size).
-//
 func Free(p, size uintptr) {
 	if p == 0 {
 		return
@@ -204,7 +196,6 @@ func Free(p, size uintptr) {
 }
 
 // orderFor returns the smallest order whose block holds size bytes.
-//
 func orderFor(size uintptr) int {
 	o := 0
 	for uintptr(PageSize)<<o < size {
@@ -215,15 +206,12 @@ func orderFor(size uintptr) int {
 
 // FreeBytes reports how many bytes are available (bump space plus free
 // page lists; free small-object blocks are not counted).
-//
 func FreeBytes() int64 { return freeBytes.Load() }
 
 // TotalBytes reports how many bytes were donated with AddRange.
-//
 func TotalBytes() int64 { return totalBytes.Load() }
 
 // memclr zeroes n bytes at p.
-//
 func memclr(p, n uintptr) {
 	b := unsafe.Slice((*byte)(unsafe.Pointer(p)), n)
 	clear(b)
