@@ -291,3 +291,14 @@ func TestWriteRefusesNonzeroPadding(t *testing.T) {
 	_, err = Write(bad, testOpts)
 	require.ErrorContains(t, err, "is not zero")
 }
+
+func BenchmarkWrite(b *testing.B) {
+	exe, err := os.ReadFile(testProgram(b))
+	require.NoError(b, err)
+	b.SetBytes(int64(len(exe)))
+	for b.Loop() {
+		if _, err := Write(exe, testOpts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

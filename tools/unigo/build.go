@@ -95,7 +95,7 @@ type listedPackage struct {
 	Name       string
 	Dir        string
 	Deps       []string
-	Error      *struct{ Err string }
+	Error      *struct{ Pos, Err string }
 }
 
 // build compiles arg and writes the image, returning its path.
@@ -116,7 +116,7 @@ func (b *builder) build(arg string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pkg, err := b.list(t, tmp)
+	pkg, err := b.list(t, tmp, arg)
 	if err != nil {
 		return "", err
 	}
@@ -328,7 +328,7 @@ func isUnigoRoot(dir string) bool {
 }
 
 // list runs go list on the target and returns its single package.
-func (b *builder) list(t *target, tmp string) (*listedPackage, error) {
+func (b *builder) list(t *target, tmp, arg string) (*listedPackage, error) {
 	args := []string{"list", "-e", "-json=ImportPath,Name,Dir,Deps,Error"}
 	ov, err := writeOverlay(t.overlay, tmp)
 	if err != nil {
@@ -364,6 +364,12 @@ func (b *builder) list(t *target, tmp string) (*listedPackage, error) {
 		return nil, fmt.Errorf("%s matches %d packages; build one main package at a time", strings.Join(t.args, " "), len(pkgs))
 	}
 	p := &pkgs[0]
+	if p.Error != nil && p.Error.Pos != "" {
+		// A source error (syntax, bad import line): show it like the
+		// compiler's own diagnostics, then the one-line summary.
+		fmt.Fprintf(b.diag(), "%s: %s\n", p.Error.Pos, p.Error.Err)
+		return nil, fmt.Errorf("compiling %s failed", arg)
+	}
 	if p.Error != nil {
 		// The go command suggests `go get` on the next lines; that is
 		// not how unigo programs get their dependencies.
@@ -402,17 +408,21 @@ func (b *builder) goBuild(t *target, tmp, exe, arg string) error {
 	cmd.Stdout = &diag
 	cmd.Stderr = &diag
 	if err := cmd.Run(); err != nil {
-		w := b.stderr
-		if w == nil {
-			w = os.Stderr
-		}
-		w.Write(diag.Bytes())
+		b.diag().Write(diag.Bytes())
 		if _, ok := err.(*exec.ExitError); ok {
 			return fmt.Errorf("compiling %s failed", arg)
 		}
 		return fmt.Errorf("running go build: %v", err)
 	}
 	return nil
+}
+
+// diag is where the go command's diagnostics are shown.
+func (b *builder) diag() io.Writer {
+	if b.stderr == nil {
+		return os.Stderr
+	}
+	return b.stderr
 }
 
 // writeOverlay writes the go build -overlay JSON for m, or returns "" when

@@ -195,6 +195,7 @@ func TestBuildErrors(t *testing.T) {
 		return p
 	}
 	broken := write("broken.go", "package main\n\nfunc main() { undefined() }\n")
+	syntax := write("syntax.go", "package main\n\nfunc main( {\n")
 	lib := write("lib.go", "package lib\n")
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "d.go"), 0o755))
 	cases := []struct {
@@ -207,6 +208,7 @@ func TestBuildErrors(t *testing.T) {
 		{lib, lib + " is not a main package (package lib)", ""},
 		{filepath.Join(root, "examples", "lib"), filepath.Join(root, "examples", "lib") + " is not a main package (package lib)", ""},
 		{broken, "compiling " + broken + " failed", "undefined: undefined"},
+		{syntax, "compiling " + syntax + " failed", "syntax.go:3:"},
 		{"github.com/unigo-os/unigo/nosuchpkg", "no required module provides package github.com/unigo-os/unigo/nosuchpkg", ""},
 		{"./...", "./... is a pattern; build one main package at a time", ""},
 	}
