@@ -110,6 +110,11 @@ func TestZeroGoAllocations(t *testing.T) {
 			check(Rename(Root(), pFile, Root(), pFile2, 0, 10))
 			check(Rename(Root(), pFile2, Root(), pFile, 0, 10))
 		}},
+		{"Chdir", func() {
+			ino, err := Chdir(Root(), pA)
+			check(err)
+			Unref(ino)
+		}},
 		{"Path", func() {
 			_, err := Path(a, buf)
 			check(err)

@@ -10,7 +10,8 @@
 // Inodes are handles (type Inode). Path-level calls mirror the *at system
 // calls and resolve paths relative to a directory Inode (the cwd or a
 // directory fd; absolute paths start at Root()): Lookup, Open, Mkdir,
-// Symlink, Link, Unlink, Rmdir, Rename, Readlink, Path (getcwd). Inode-level
+// Symlink, Link, Unlink, Rmdir, Rename, Readlink, Chdir, Path (getcwd),
+// MkdirAll. Inode-level
 // calls serve open files: Read, Write, Truncate, Stat (encodes struct stat),
 // ReadDir (encodes linux_dirent64 records and returns a resume cookie),
 // Chmod, SetTimes, ReadlinkInode. Errors are Linux errno values (Errno,

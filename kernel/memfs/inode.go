@@ -100,14 +100,27 @@ func ip(i uintptr) *inode { return (*inode)(unsafe.Pointer(i)) }
 func metaAlloc(size uintptr) uintptr {
 	p := kmem.Alloc(size)
 	if p != 0 {
-		fs.metaBytes += int64(size)
+		fs.metaBytes += blockSize(size)
 	}
 	return p
 }
 
 func metaFree(p, size uintptr) {
 	kmem.Free(p, size)
-	fs.metaBytes -= int64(size)
+	fs.metaBytes -= blockSize(size)
+}
+
+// blockSize is how much kmem really hands out for a request: a power of
+// two of at least 16 bytes, or whole pages above 2 KiB.
+func blockSize(size uintptr) int64 {
+	if size > 2048 {
+		return int64((size + kmem.PageSize - 1) &^ (kmem.PageSize - 1))
+	}
+	b := uintptr(16)
+	for b < size {
+		b <<= 1
+	}
+	return int64(b)
 }
 
 // newInode allocates an inode of the given type and permissions with no

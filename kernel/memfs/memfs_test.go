@@ -528,6 +528,23 @@ func TestRenameKeepsOpenTarget(t *testing.T) {
 	Unref(old)
 }
 
+func TestChdir(t *testing.T) {
+	fresh(t)
+	mkfile(t, "/tmp/f", "")
+	cwd, err := Chdir(Root(), bs("tmp"))
+	require.Zero(t, err)
+	assert.Equal(t, lookup(t, "/tmp"), cwd)
+	_, err = Chdir(cwd, bs("f"))
+	assert.Equal(t, ENOTDIR, err)
+	_, err = Chdir(cwd, bs("none"))
+	assert.Equal(t, ENOENT, err)
+	up, err := Chdir(cwd, bs(".."))
+	require.Zero(t, err)
+	assert.Equal(t, Root(), up)
+	Unref(up)
+	Unref(cwd)
+}
+
 func TestPath(t *testing.T) {
 	fresh(t)
 	require.Zero(t, MkdirAll(bs("/x/yy/zzz"), 0o755, 0))

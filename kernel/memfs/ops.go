@@ -364,6 +364,21 @@ func Rename(olddir Inode, oldpath []byte, newdir Inode, newpath []byte, flags in
 	return 0
 }
 
+// Chdir resolves path relative to cwd for chdir(2): it must be a directory
+// (ENOTDIR). The result carries a reference, so the caller swaps it in as
+// the new working directory and Unrefs the old one.
+func Chdir(cwd Inode, path []byte) (Inode, Errno) {
+	ino, err := Lookup(cwd, path, true)
+	if err != 0 {
+		return 0, err
+	}
+	if !IsDir(ino) {
+		return 0, ENOTDIR
+	}
+	Ref(ino)
+	return ino, 0
+}
+
 // Readlink copies the target of the symlink at path (readlinkat) into buf,
 // truncating silently like readlink(2), and returns the byte count. EINVAL
 // if path is not a symlink.
