@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -306,12 +307,27 @@ func WriteFile(in, out string, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".unigo-image-*")
+	if err := writeAtomic(out, img); err != nil {
+		// Name the file the user asked for, not the temporary one.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot write %s: %w", out, err)
+	}
+	return nil
+}
+
+// writeAtomic writes an executable file through a temporary file in the
+// same directory and a rename, so a failed or concurrent write never
+// leaves a half-written image at path.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".unigo-image-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(img); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -322,7 +338,7 @@ func WriteFile(in, out string, opt Options) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), out)
+	return os.Rename(tmp.Name(), path)
 }
 
 // PVHEntry returns the 32-bit physical PVH entry address recorded in the

@@ -196,6 +196,18 @@ func TestWriteIdempotent(t *testing.T) {
 	assert.True(t, bytes.Equal(once, fixed))
 }
 
+func TestWriteFileErrors(t *testing.T) {
+	err := WriteFile(testProgram(t), "/nonexistent/dir/x.img", testOpts)
+	require.EqualError(t, err, "cannot write /nonexistent/dir/x.img: no such file or directory")
+	missing := filepath.Join(t.TempDir(), "missing")
+	err = WriteFile(missing, filepath.Join(t.TempDir(), "x.img"), testOpts)
+	require.EqualError(t, err, "open "+missing+": no such file or directory")
+	text := filepath.Join(t.TempDir(), "script")
+	require.NoError(t, os.WriteFile(text, []byte("#!/bin/sh\n"), 0o755))
+	err = WriteFile(text, filepath.Join(t.TempDir(), "x.img"), testOpts)
+	require.EqualError(t, err, text+": not an ELF file")
+}
+
 func TestWriteFileInPlace(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "prog")
 	exe, err := os.ReadFile(testProgram(t))

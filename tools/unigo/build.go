@@ -147,13 +147,12 @@ func (b *builder) build(arg string) (string, error) {
 	}
 	sym := b.entrySymbol
 	if err := image.WriteFile(exe, out, image.Options{EntrySymbol: sym}); err != nil {
-		// WriteFile prefixes the temporary executable's path, which
-		// means nothing to the user.
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return "", err
+		// WriteFile prefixes errors about its input with the temporary
+		// executable's path, which means nothing to the user.
+		if msg, ok := strings.CutPrefix(err.Error(), exe+": "); ok {
+			return "", fmt.Errorf("%s: %s", arg, msg)
 		}
-		return "", fmt.Errorf("%s: %v", arg, strings.TrimPrefix(err.Error(), exe+": "))
+		return "", err
 	}
 	return out, nil
 }

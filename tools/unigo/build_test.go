@@ -230,6 +230,20 @@ func TestBuildErrors(t *testing.T) {
 	assert.True(t, os.IsNotExist(err))
 }
 
+func TestBuildImageErrors(t *testing.T) {
+	root := fakeUnigo(t)
+	// Without a kernel import and without rt, there is no PVH entry.
+	src := filepath.Join(t.TempDir(), "noentry.go")
+	require.NoError(t, os.WriteFile(src, []byte("package main\n\nfunc main() {}\n"), 0o644))
+	b := builder{root: root, entrySymbol: "main.nosuch", out: filepath.Join(t.TempDir(), "x.img")}
+	_, err := b.build(src)
+	require.EqualError(t, err, src+": no function symbol main.nosuch (does the program import github.com/unigo-os/unigo/kernel?)")
+
+	b = builder{root: root, out: "/nonexistent/dir/x.img"}
+	_, err = b.build(src)
+	require.EqualError(t, err, "cannot write /nonexistent/dir/x.img: no such file or directory")
+}
+
 func TestBuildBadUnigoRoot(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "p.go")
 	require.NoError(t, os.WriteFile(src, []byte("package main\n\nfunc main() {}\n"), 0o644))
