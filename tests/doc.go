@@ -16,15 +16,22 @@
 // TestMain builds the unigo CLI into a temporary directory once, then builds
 // each guest once with `unigo build`; a build failure fails the whole run.
 //
-// # Turning on the boot runners
+// # Switches
 //
-// The qemu and launcher runners need a kernel that boots Go programs. Until
-// it does they are switched off and their subtests skip, saying so. The one
-// switch is the bootTests variable in runners_test.go: set it to true when
-// the kernel boots. The environment overrides it either way:
-// UNIGO_BOOT_TESTS=1 runs the boot runners, UNIGO_BOOT_TESTS=0 skips them.
+// The qemu and launcher runners need a kernel that boots Go programs. The
+// one switch for them is the bootTests variable in runners_test.go (now on).
+// The environment overrides it either way: UNIGO_BOOT_TESTS=1 runs the boot
+// runners, UNIGO_BOOT_TESTS=0 skips them.
 //
-//	UNIGO_BOOT_TESTS=1 go test ./tests -run 'TestScenarios/.*/qemu' -v
+// A scenario whose bootGap field is set names what the kernel still lacks
+// for it; boot runners skip it with that reason, so the gap shows in every
+// verbose run. Clear the field when the kernel closes the gap.
+// UNIGO_BOOT_GAPS=1 runs those scenarios anyway, to check progress:
+//
+//	UNIGO_BOOT_GAPS=1 go test ./tests -run 'TestScenarios/qemu/fileio' -v
+//
+// Under QEMU without a /dev/kvm that can run the kernel (none, or a PVM
+// host), the qemu runner uses TCG and multiplies timeouts by tcgSlowdown.
 //
 // Even when switched on, a boot runner skips (with the reason) on a machine
 // that lacks what it needs: qemu-system-x86_64 on PATH for qemu, a usable
@@ -35,6 +42,9 @@
 // Under QEMU, arguments and environment reach the guest through the PVH
 // command line (-append). bootCmdline in runners_test.go encodes them; it
 // must agree with the kernel's parser (the syntax lives in abi/).
+//
+// TestBootRunnersRawGuests boots hand-assembled PVH guests (no kernel) to
+// check the monitor command lines and exit-status decoding on their own.
 //
 // Benchmarks (BenchmarkBoot) measure one build-free run of a trivial image,
 // start to exit, per runner.

@@ -211,8 +211,11 @@ func (w *fatalWatcher) String() string {
 
 const qemuBinary = "qemu-system-x86_64"
 
-// tcgSlowdown stretches timeouts when QEMU has to emulate the CPU.
-const tcgSlowdown = 10
+// tcgSlowdown stretches timeouts when QEMU has to emulate the CPU. Kept
+// modest so that a hung scenario cannot eat the CI budget (90 minutes for
+// everything): the longest scenario timeout times this must stay well
+// under it.
+const tcgSlowdown = 4
 
 func qemuUnavailable() string {
 	if _, err := exec.LookPath(qemuBinary); err != nil {
