@@ -89,8 +89,12 @@ func newDirent(name []byte, node uintptr) uintptr {
 	return e
 }
 
+// freeDirent frees an unlinked entry. The header is cleared first so that a
+// stale reference (a bug) sees an empty entry rather than plausible links.
 func freeDirent(e uintptr) {
-	metaFree(e, direntSize+uintptr(dp(e).namelen))
+	size := direntSize + uintptr(dp(e).namelen)
+	*dp(e) = dirent{}
+	metaFree(e, size)
 }
 
 // grow rehashes dir into a table twice as large, or creates the first one.

@@ -186,3 +186,34 @@ func countPrefix(m map[string]int, p string) int {
 	}
 	return n
 }
+
+// TestReadDirResumeAfterRemovingLastReturned removes exactly the entry a
+// ReadDir call stopped at (the resume hint) before the next call.
+func TestReadDirResumeAfterRemovingLastReturned(t *testing.T) {
+	fresh(t)
+	require.Zero(t, Mkdir(Root(), bs("/tmp/d"), 0o755, 0))
+	d := lookup(t, "/tmp/d")
+	for i := 0; i < 10; i++ {
+		mkfile(t, fmt.Sprintf("/tmp/d/e%d", i), "")
+	}
+	buf := make([]byte, 24*4) // ".", "..", e0, e1
+	n, next, err := ReadDir(d, 0, buf)
+	require.Zero(t, err)
+	got := names(parseDirents(t, buf[:n]))
+	require.Equal(t, []string{".", "..", "e0", "e1"}, got)
+	require.Zero(t, Unlink(d, bs("e1"), 0))
+	require.Zero(t, Unlink(d, bs("e0"), 0))
+	n, next, err = ReadDir(d, next, buf)
+	require.Zero(t, err)
+	require.Equal(t, []string{"e2", "e3", "e4", "e5"}, names(parseDirents(t, buf[:n])))
+	// Remove the hint, then create (reusing its memory) before resuming.
+	require.Zero(t, Unlink(d, bs("e5"), 0))
+	mkfile(t, "/tmp/d/late", "")
+	n, _, err = ReadDir(d, next, buf)
+	require.Zero(t, err)
+	require.Equal(t, []string{"e6", "e7", "e8", "e9"}, names(parseDirents(t, buf[:n])))
+	// Rewinding to an earlier cookie, before the hint, restarts correctly.
+	n, _, err = ReadDir(d, 2, buf)
+	require.Zero(t, err)
+	require.Equal(t, []string{"e2", "e3", "e4", "e6"}, names(parseDirents(t, buf[:n])))
+}
