@@ -40,8 +40,8 @@
 // # Boot command line
 //
 // Under QEMU, arguments and environment reach the guest through the PVH
-// command line (-append). bootCmdline in runners_test.go encodes them; it
-// must agree with the kernel's parser (the syntax lives in abi/).
+// command line (-append), composed with abi.Compose, the same syntax the
+// kernel parses and `unigo run` writes.
 //
 // TestBootRunnersRawGuests boots hand-assembled PVH guests (no kernel) to
 // check the monitor command lines and exit-status decoding on their own.

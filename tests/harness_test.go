@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/abi"
 )
 
 // Unit tests of the harness itself: they need no guest to boot.
@@ -40,22 +42,37 @@ func TestDecodeQEMUStatus(t *testing.T) {
 }
 
 func TestBootCmdline(t *testing.T) {
-	assert.Equal(t, "--", bootCmdline(nil, nil))
-	assert.Equal(t, `A=1 B=x=y -- alpha -n=3`, bootCmdline([]string{"alpha", "-n=3"}, []string{"A=1", "B=x=y"}))
-	assert.Equal(t, `"M=a b" -- "two words" "" "q\"\\"`, bootCmdline([]string{"two words", "", `q"\`}, []string{"M=a b"}))
+	// Whatever the harness composes, the kernel's parser must read back.
+	s := runSpec{
+		image: "/tmp/x/app.img",
+		args:  []string{"alpha", "-n=3", "two words", "", `q"\`, "--"},
+		env:   []string{"A=1", "B=x=y", "M=a b"},
+	}
+	line, err := bootCmdline(s)
+	require.NoError(t, err)
+	env, params, args, err := abi.Parse(line)
+	require.NoError(t, err)
+	assert.Equal(t, s.env, env)
+	assert.Equal(t, []string{"unigo.argv0=app.img"}, params)
+	assert.Equal(t, s.args, args)
+
+	_, err = bootCmdline(runSpec{image: "x", env: []string{"NOEQUALS"}})
+	assert.Error(t, err)
 }
 
 func TestQEMUArgs(t *testing.T) {
 	s := runSpec{image: "/x.img", args: []string{"a"}, env: []string{"K=V"}, memory: "256M", timeout: time.Second}
-	kvm := qemuArgs(s, true)
+	kvm, err := qemuArgs(s, true)
+	require.NoError(t, err)
 	assert.Equal(t, []string{"-accel", "kvm", "-cpu", "host,-arch-capabilities"}, kvm[2:6])
-	assert.Equal(t, []string{"-kernel", "/x.img", "-append", "K=V -- a"}, kvm[len(kvm)-4:])
+	assert.Equal(t, []string{"-kernel", "/x.img", "-append", "K=V unigo.argv0=x.img -- a"}, kvm[len(kvm)-4:])
 	i := slices.Index(kvm, "-m")
 	require.GreaterOrEqual(t, i, 0)
 	assert.Equal(t, "256M", kvm[i+1])
 	assert.Contains(t, kvm, "isa-debug-exit,iobase=0xf4,iosize=4")
 
-	tcg := qemuArgs(s, false)
+	tcg, err := qemuArgs(s, false)
+	require.NoError(t, err)
 	assert.Equal(t, []string{"-accel", "tcg", "-cpu", "max"}, tcg[2:6])
 }
 
@@ -87,8 +104,8 @@ func TestRunTimeout(t *testing.T) {
 func TestRunStopsWedgedGuest(t *testing.T) {
 	fake := runner{
 		name: "fake-monitor",
-		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder) {
-			return exec.CommandContext(ctx, "/bin/sh", "-c", `echo booting; echo "KVM internal error. Suberror: 1" >&2; echo "RAX=0" >&2; exec sleep 30`), guestStatus
+		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error) {
+			return exec.CommandContext(ctx, "/bin/sh", "-c", `echo booting; echo "KVM internal error. Suberror: 1" >&2; echo "RAX=0" >&2; exec sleep 30`), guestStatus, nil
 		},
 	}
 	start := time.Now()

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/unigo-os/unigo/abi"
 )
 
 // bootTests is THE switch for the runners that boot an image (qemu,
@@ -70,7 +73,7 @@ type runner struct {
 	unavailable func() string
 	// command returns the command for a run and how to read its exit
 	// status. ctx bounds the run.
-	command func(ctx context.Context, s runSpec) (*exec.Cmd, decoder)
+	command func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error)
 }
 
 // decoder turns a finished command's exit status and monitor diagnostics
@@ -83,34 +86,38 @@ var runners = []runner{
 	{
 		name:        "native",
 		unavailable: func() string { return "" },
-		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder) {
+		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error) {
 			cmd := exec.CommandContext(ctx, s.image, s.args...)
 			// Only the scenario's variables, as in a VM, so that the
 			// host's environment cannot make a test pass.
 			cmd.Env = append([]string{}, s.env...)
-			return cmd, guestStatus
+			return cmd, guestStatus, nil
 		},
 	},
 	{
 		name:        "qemu",
 		boot:        true,
 		unavailable: qemuUnavailable,
-		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder) {
-			return exec.CommandContext(ctx, qemuBinary, qemuArgs(s, kvmBootsKernel())...), decodeQEMUStatus
+		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error) {
+			args, err := qemuArgs(s, kvmBootsKernel())
+			if err != nil {
+				return nil, nil, err
+			}
+			return exec.CommandContext(ctx, qemuBinary, args...), decodeQEMUStatus, nil
 		},
 	},
 	{
 		name:        "launcher",
 		boot:        true,
 		unavailable: launcherUnavailable,
-		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder) {
+		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error) {
 			args := []string{"run", "-m", s.memory, "-timeout", s.timeout.String()}
 			for _, kv := range s.env {
 				args = append(args, "-e", kv)
 			}
 			args = append(args, s.image, "--")
 			args = append(args, s.args...)
-			return exec.CommandContext(ctx, unigoBin, args...), guestStatus
+			return exec.CommandContext(ctx, unigoBin, args...), guestStatus, nil
 		},
 	},
 }
@@ -128,7 +135,10 @@ func (r runner) run(t testing.TB, s runSpec) (result, error) {
 	// instead of letting it sit out the timeout.
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	cmd, decode := r.command(ctx, s)
+	cmd, decode, err := r.command(ctx, s)
+	if err != nil {
+		return result{}, fmt.Errorf("%s: %v", r.name, err)
+	}
 	var stdout bytes.Buffer
 	stderr := &fatalWatcher{stop: stop}
 	if r.name == "native" {
@@ -142,7 +152,7 @@ func (r runner) run(t testing.TB, s runSpec) (result, error) {
 	// Kill a monitor's stray children's hold on our pipes too.
 	cmd.WaitDelay = 5 * time.Second
 	t.Logf("%s: %s", r.name, strings.Join(cmd.Args, " "))
-	err := cmd.Run()
+	err = cmd.Run()
 	res := result{
 		out:  strings.ReplaceAll(stdout.String(), "\r\n", "\n"),
 		diag: stderr.String(),
@@ -262,7 +272,11 @@ func launcherUnavailable() string {
 // qemuArgs is the QEMU command line for a run: a microvm with the ISA serial
 // port on stdio, isa-debug-exit for the exit code, and the image booted
 // through its PVH note.
-func qemuArgs(s runSpec, kvm bool) []string {
+func qemuArgs(s runSpec, kvm bool) ([]string, error) {
+	cmdline, err := bootCmdline(s)
+	if err != nil {
+		return nil, err
+	}
 	args := []string{
 		"-M", "microvm,x-option-roms=off,rtc=on,isa-serial=on",
 	}
@@ -278,8 +292,8 @@ func qemuArgs(s runSpec, kvm bool) []string {
 		"-serial", "stdio", "-no-reboot",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
 		"-kernel", s.image,
-		"-append", bootCmdline(s.args, s.env),
-	)
+		"-append", cmdline,
+	), nil
 }
 
 // decodeQEMUStatus maps QEMU's exit status to the guest's exit code.
@@ -302,37 +316,12 @@ func decodeQEMUStatus(status int, diag string) (int, bool, error) {
 	}
 }
 
-// bootCmdline encodes a guest's environment and arguments as a PVH command
-// line: the environment's K=V words, then "--", then the arguments. A word
-// with a space, tab, double quote or backslash is double-quoted, with " and
-// \ escaped by a backslash. This must match the guest's parser (abi/); change
-// both together.
-func bootCmdline(args, env []string) string {
-	var words []string
-	for _, kv := range env {
-		words = append(words, quoteWord(kv))
-	}
-	words = append(words, "--")
-	for _, a := range args {
-		words = append(words, quoteWord(a))
-	}
-	return strings.Join(words, " ")
-}
-
-func quoteWord(w string) string {
-	if w != "" && !strings.ContainsAny(w, " \t\"\\") {
-		return w
-	}
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range w {
-		if r == '"' || r == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	b.WriteByte('"')
-	return b.String()
+// bootCmdline is the PVH command line (QEMU -append) for a run: the
+// environment, unigo.argv0 naming the image (what os.Args[0] is natively),
+// then "--" and the arguments, in the syntax of abi.Compose, which the
+// kernel's parser reads back.
+func bootCmdline(s runSpec) (string, error) {
+	return abi.Compose(s.env, []string{"unigo.argv0=" + filepath.Base(s.image)}, s.args)
 }
 
 // describeStatus is a human-readable exit summary for failure messages.
