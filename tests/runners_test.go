@@ -151,7 +151,9 @@ func (r runner) run(t testing.TB, s runSpec) (result, error) {
 	cmd.Dir = t.TempDir()
 	// Kill a monitor's stray children's hold on our pipes too.
 	cmd.WaitDelay = 5 * time.Second
-	t.Logf("%s: %s", r.name, strings.Join(cmd.Args, " "))
+	if _, bench := t.(*testing.B); !bench { // one line per iteration would drown the results
+		t.Logf("%s: %s", r.name, strings.Join(cmd.Args, " "))
+	}
 	err = cmd.Run()
 	res := result{
 		out:  strings.ReplaceAll(stdout.String(), "\r\n", "\n"),
