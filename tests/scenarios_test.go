@@ -95,7 +95,6 @@ var scenarios = []scenario{
 	},
 	{
 		name:    "time",
-		bootGap: "without kvmclock (TCG) the TSC is calibrated against the PIT and the wall clock drifts by more than 1 s",
 		pkg:     "./tests/guests/timenow",
 		wantOut: []string{"now="},
 		check:   checkClock,
