@@ -1,101 +1,533 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
-	"github.com/unigo-os/unigo/rt"
+	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/memfs"
+	"github.com/unigo-os/unigo/kernel/spinlock"
 )
 
-// File descriptors. fds 0, 1 and 2 are the console.
+// File descriptors.
+//
+// As in Linux there are two levels: the descriptor table (fds, one process)
+// maps a number to an open file description (ofile, a kmem block) plus the
+// close-on-exec bit; the ofile holds the kind of object, the status flags
+// and the offset, and is shared by dup'd descriptors. An ofile is
+// reference-counted: every descriptor naming it holds one reference, and so
+// does every system call using it, so that a thread blocked in read(2) on a
+// pipe keeps the pipe alive when another thread closes the descriptor.
+//
+// Locking: fsLock guards the descriptor table, ofile reference counts and
+// offsets, the working directory, umask and all of memfs (which has no
+// lock of its own). The state of pipes, eventfds, epoll instances and the
+// console input ring is guarded by schedLock, because waking a blocked
+// thread needs it anyway. Order: fsLock, then schedLock (then vmLock via
+// userOK). Nothing blocks while holding fsLock.
 const maxFDs = 1024
 
+// ofile kinds.
 const (
 	fdFree = iota
 	fdConsole
+	fdFile    // memfs regular file, symlink (O_PATH) or device stand-in
+	fdDir     // memfs directory
+	fdPipeR   // read end of a pipe
+	fdPipeW   // write end of a pipe
+	fdEventfd // eventfd counter
+	fdEpoll   // epoll instance
+	fdDevNull // /dev/null
+	fdDevZero // /dev/zero
+	fdDevRand // /dev/random, /dev/urandom
 )
 
-type fdEntry struct {
+// Linux open(2) flags used here.
+const (
+	oAccMode   = 0o3
+	oRdonly    = 0o0
+	oWronly    = 0o1
+	oRdwr      = 0o2
+	oCreat     = 0o100
+	oExcl      = 0o200
+	oNoctty    = 0o400
+	oTrunc     = 0o1000
+	oAppend    = 0o2000
+	oNonblock  = 0o4000
+	oDsync     = 0o10000
+	oAsync     = 0o20000
+	oDirect    = 0o40000
+	oLargefile = 0o100000
+	oDirectory = 0o200000
+	oNofollow  = 0o400000
+	oNoatime   = 0o1000000
+	oCloexec   = 0o2000000
+	oPath      = 0o10000000
+
+	// oSetflMask is what F_SETFL may change.
+	oSetflMask = oAppend | oNonblock | oAsync | oDirect | oNoatime
+)
+
+// ofile is an open file description, in kmem memory.
+type ofile struct {
+	refs  int32
 	kind  uint32
-	flags uint32
-	obj   uintptr
-	off   int64
+	flags uint32 // access mode and status flags (O_APPEND, O_NONBLOCK, ...)
+	_     uint32
+	off   int64   // file offset; for directories the ReadDir cookie
+	obj   uintptr // memfs.Inode, pipe, eventfd or epoll address
 }
 
-var fds [maxFDs]fdEntry
+type fdSlot struct {
+	file    uintptr // *ofile, 0 if free
+	cloexec bool
+}
 
+var (
+	fsLock  spinlock.Lock
+	fds     [maxFDs]fdSlot
+	cwd     memfs.Inode // holds a reference
+	umask   uint32      = 0o022
+	fsReady bool        // memfs initialised
+)
+
+func of(p uintptr) *ofile { return at[ofile](p) }
+
+// fdInit sets up the filesystem and descriptors 0, 1 and 2 (the console).
+// It runs once at boot, after time and memory are up.
 func fdInit() {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	if fsReady {
+		return
+	}
+	fsReady = true
+	fsSetup()
+	con := newOfile(fdConsole, oRdwr, 0)
+	if con == 0 {
+		panicKernel("no memory for the console")
+	}
+	of(con).refs = 3
 	for i := 0; i < 3; i++ {
-		fds[i].kind = fdConsole
+		fds[i].file = con
 	}
 }
 
-func fdGet(fd int) *fdEntry {
-	if fd < 0 || fd >= maxFDs || fds[fd].kind == fdFree {
-		return nil
+// newOfile allocates an ofile with one reference, or returns 0.
+func newOfile(kind, flags uint32, obj uintptr) uintptr {
+	p := kmem.Alloc(uintptrSize(ofile{}))
+	if p == 0 {
+		return 0
 	}
-	return &fds[fd]
+	f := of(p)
+	f.refs = 1
+	f.kind = kind
+	f.flags = flags
+	f.obj = obj
+	return p
 }
+
+// fdAllocLocked installs file at the lowest free descriptor >= min and
+// returns it, or -EMFILE. The caller's reference moves to the table on
+// success. Caller holds fsLock.
+func fdAllocLocked(file uintptr, min int, cloexec bool) int64 {
+	for i := min; i < maxFDs; i++ {
+		if fds[i].file == 0 {
+			fds[i].file = file
+			fds[i].cloexec = cloexec
+			return int64(i)
+		}
+	}
+	return -EMFILE
+}
+
+// fdInstall is fdAllocLocked taking fsLock; on failure it drops the
+// caller's reference.
+func fdInstall(file uintptr, cloexec bool) int64 {
+	fsLock.Lock()
+	r := fdAllocLocked(file, 0, cloexec)
+	if r < 0 {
+		filePutLocked(file)
+	}
+	fsLock.Unlock()
+	return r
+}
+
+// fget returns fd's ofile with a reference taken, or 0.
+func fget(fd int) uintptr {
+	fsLock.Lock()
+	f := fgetLocked(fd)
+	fsLock.Unlock()
+	return f
+}
+
+func fgetLocked(fd int) uintptr {
+	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+		return 0
+	}
+	f := fds[fd].file
+	of(f).refs++
+	return f
+}
+
+// fput drops a reference taken by fget.
+func fput(f uintptr) {
+	fsLock.Lock()
+	filePutLocked(f)
+	fsLock.Unlock()
+}
+
+// filePutLocked drops a reference and releases the object with the last
+// one. Caller holds fsLock.
+func filePutLocked(f uintptr) {
+	o := of(f)
+	o.refs--
+	if o.refs > 0 {
+		return
+	}
+	switch o.kind {
+	case fdFile, fdDir, fdDevNull, fdDevZero, fdDevRand:
+		memfs.Unref(memfs.Inode(o.obj))
+	case fdPipeR, fdPipeW:
+		pipeRelease(o.obj, o.kind == fdPipeW)
+	case fdEventfd:
+		eventfdRelease(o.obj)
+	case fdEpoll:
+		epollRelease(o.obj)
+	}
+	schedLock.Lock()
+	epollForget(f)
+	schedLock.Unlock()
+	kmem.Free(f, uintptrSize(ofile{}))
+}
+
+// fdClose closes descriptor fd.
+func fdClose(fd int) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+		return -EBADF
+	}
+	f := fds[fd].file
+	fds[fd] = fdSlot{}
+	filePutLocked(f)
+	return 0
+}
+
+// fdDup2 makes newfd name oldfd's file (dup2, dup3).
+func fdDup2(oldfd, newfd int, cloexec bool) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	if oldfd < 0 || oldfd >= maxFDs || fds[oldfd].file == 0 || newfd < 0 || newfd >= maxFDs {
+		return -EBADF
+	}
+	f := fds[oldfd].file
+	if oldfd == newfd {
+		return int64(newfd)
+	}
+	old := fds[newfd].file
+	of(f).refs++
+	fds[newfd] = fdSlot{file: f, cloexec: cloexec}
+	if old != 0 {
+		filePutLocked(old)
+	}
+	return int64(newfd)
+}
+
+// fdDupMin duplicates fd onto the lowest free descriptor >= min (dup,
+// F_DUPFD, F_DUPFD_CLOEXEC).
+func fdDupMin(fd, min int, cloexec bool) int64 {
+	if min < 0 || min >= maxFDs {
+		return -EINVAL
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	f := fgetLocked(fd)
+	if f == 0 {
+		return -EBADF
+	}
+	r := fdAllocLocked(f, min, cloexec)
+	if r < 0 {
+		of(f).refs--
+	}
+	return r
+}
+
+// fcntl commands.
+const (
+	fDupfd        = 0
+	fGetfd        = 1
+	fSetfd        = 2
+	fGetfl        = 3
+	fSetfl        = 4
+	fGetlk        = 5
+	fSetlk        = 6
+	fSetlkw       = 7
+	fSetpipeSz    = 1031
+	fGetpipeSz    = 1032
+	fDupfdCloexec = 1030
+	fdCloexecFlag = 1
+)
+
+func sysFcntlImpl(fd, cmd int, arg uintptr) int64 {
+	switch cmd {
+	case fDupfd:
+		return fdDupMin(fd, int(arg), false)
+	case fDupfdCloexec:
+		return fdDupMin(fd, int(arg), true)
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+		return -EBADF
+	}
+	s := &fds[fd]
+	o := of(s.file)
+	switch cmd {
+	case fGetfd:
+		if s.cloexec {
+			return fdCloexecFlag
+		}
+		return 0
+	case fSetfd:
+		s.cloexec = arg&fdCloexecFlag != 0
+		return 0
+	case fGetfl:
+		return int64(o.flags | oLargefile)
+	case fSetfl:
+		o.flags = o.flags&^oSetflMask | uint32(arg)&oSetflMask
+		return 0
+	case fGetlk, fSetlk, fSetlkw:
+		// One process: advisory locks never conflict.
+		if cmd == fGetlk {
+			if !userOK(arg, 2, true) {
+				return -EFAULT
+			}
+			*at[int16](arg) = 2 // F_UNLCK
+		}
+		return 0
+	case fGetpipeSz, fSetpipeSz:
+		if o.kind != fdPipeR && o.kind != fdPipeW {
+			return -EBADF
+		}
+		return pipeSize
+	}
+	return -EINVAL
+}
+
+// closeOnExec is not needed (no exec); the bit is kept for F_GETFD.
+
+// maxRW is Linux's MAX_RW_COUNT: larger reads and writes are cut short.
+const maxRW = 0x7ffff000
 
 func fdWrite(fd int, buf, n uintptr) int64 {
-	e := fdGet(fd)
-	if e == nil {
+	f := fget(fd)
+	if f == 0 {
 		return -EBADF
+	}
+	r := fileWrite(f, buf, n, -1)
+	fput(f)
+	return r
+}
+
+func fdRead(fd int, buf, n uintptr) int64 {
+	f := fget(fd)
+	if f == 0 {
+		return -EBADF
+	}
+	r := fileRead(f, buf, n, -1)
+	fput(f)
+	return r
+}
+
+// fdPread and fdPwrite serve pread64/pwrite64: off must be >= 0 and the
+// file seekable.
+func fdPread(fd int, buf, n uintptr, off int64) int64 {
+	f := fget(fd)
+	if f == 0 {
+		return -EBADF
+	}
+	r := int64(-ESPIPE)
+	if off < 0 {
+		r = -EINVAL
+	} else if seekable(of(f).kind) {
+		r = fileRead(f, buf, n, off)
+	}
+	fput(f)
+	return r
+}
+
+func fdPwrite(fd int, buf, n uintptr, off int64) int64 {
+	f := fget(fd)
+	if f == 0 {
+		return -EBADF
+	}
+	r := int64(-ESPIPE)
+	if off < 0 {
+		r = -EINVAL
+	} else if seekable(of(f).kind) {
+		r = fileWrite(f, buf, n, off)
+	}
+	fput(f)
+	return r
+}
+
+func seekable(kind uint32) bool {
+	switch kind {
+	case fdFile, fdDir, fdDevNull, fdDevZero, fdDevRand:
+		return true
+	}
+	return false
+}
+
+// fileWrite writes n bytes at buf to f, at the file offset (pos < 0) or
+// at pos (pwrite64).
+func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
+	o := of(f)
+	if o.flags&oPath != 0 || o.flags&oAccMode == oRdonly && o.kind != fdConsole {
+		return -EBADF
+	}
+	if n > maxRW {
+		n = maxRW
 	}
 	if !userOK(buf, n, false) {
 		return -EFAULT
 	}
-	switch e.kind {
+	switch o.kind {
 	case fdConsole:
 		consoleWrite(bytesAt(buf, int(n)))
 		return int64(n)
+	case fdFile:
+		fsLock.Lock()
+		defer fsLock.Unlock()
+		off := pos
+		if pos < 0 {
+			off = o.off
+			if o.flags&oAppend != 0 {
+				off = memfs.Size(memfs.Inode(o.obj))
+			}
+		}
+		w, err := memfs.Write(memfs.Inode(o.obj), bytesAt(buf, int(n)), off, walltime())
+		if err != 0 {
+			return -int64(err)
+		}
+		if pos < 0 {
+			o.off = off + int64(w)
+		}
+		return int64(w)
+	case fdDir:
+		return -EISDIR
+	case fdPipeW:
+		return pipeWrite(o.obj, buf, n, o.flags&oNonblock != 0)
+	case fdEventfd:
+		return eventfdWrite(o.obj, buf, n, o.flags&oNonblock != 0)
+	case fdDevNull, fdDevZero, fdDevRand:
+		return int64(n)
 	}
-	return -EBADF
+	return -EINVAL
 }
 
-func fdRead(fd int, buf, n uintptr) int64 {
-	e := fdGet(fd)
-	if e == nil {
+// fileRead reads up to n bytes from f into buf, at the file offset
+// (pos < 0) or at pos (pread64).
+func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
+	o := of(f)
+	if o.flags&oPath != 0 || o.flags&oAccMode == oWronly && o.kind != fdConsole {
 		return -EBADF
+	}
+	if n > maxRW {
+		n = maxRW
+	}
+	if o.kind == fdFile && n > 0 {
+		// Validate only what the file can deliver: Go's ReadFile
+		// offers a buffer larger than the file.
+		fsLock.Lock()
+		off := pos
+		if off < 0 {
+			off = o.off
+		}
+		size := memfs.Size(memfs.Inode(o.obj))
+		fsLock.Unlock()
+		if off >= size {
+			n = 0
+		} else if uintptr(size-off) < n {
+			n = uintptr(size - off)
+		}
 	}
 	if !userOK(buf, n, true) {
 		return -EFAULT
 	}
-	switch e.kind {
+	switch o.kind {
 	case fdConsole:
-		return consoleRead(bytesAt(buf, int(n)))
+		return consoleRead(bytesAt(buf, int(n)), o.flags&oNonblock != 0)
+	case fdFile:
+		fsLock.Lock()
+		defer fsLock.Unlock()
+		off := pos
+		if pos < 0 {
+			off = o.off
+		}
+		r, err := memfs.Read(memfs.Inode(o.obj), bytesAt(buf, int(n)), off)
+		if err != 0 {
+			return -int64(err)
+		}
+		if pos < 0 {
+			o.off = off + int64(r)
+		}
+		return int64(r)
+	case fdDir:
+		return -EISDIR
+	case fdPipeR:
+		return pipeRead(o.obj, buf, n, o.flags&oNonblock != 0)
+	case fdEventfd:
+		return eventfdRead(o.obj, buf, n, o.flags&oNonblock != 0)
+	case fdDevNull:
+		return 0
+	case fdDevZero:
+		clear(bytesAt(buf, int(n)))
+		return int64(n)
+	case fdDevRand:
+		return sysGetrandomImpl(buf, n)
 	}
-	return -EBADF
+	return -EINVAL
 }
 
 func fdWritev(fd int, iov uintptr, cnt int) int64 {
-	if cnt < 0 || cnt > 1024 || !userOK(iov, uintptr(cnt)*16, false) {
-		return -EINVAL
-	}
-	var total int64
-	for i := 0; i < cnt; i++ {
-		v := at[[2]uintptr](iov + uintptr(i)*16)
-		if v[1] == 0 {
-			continue
-		}
-		r := fdWrite(fd, v[0], v[1])
-		if r < 0 {
-			if total > 0 {
-				return total
-			}
-			return r
-		}
-		total += r
-	}
-	return total
+	return fdVec(fd, iov, cnt, true, -1)
 }
 
 func fdReadv(fd int, iov uintptr, cnt int) int64 {
-	if cnt < 0 || cnt > 1024 || !userOK(iov, uintptr(cnt)*16, false) {
+	return fdVec(fd, iov, cnt, false, -1)
+}
+
+// fdVec serves readv/writev (pos < 0) and preadv/pwritev.
+func fdVec(fd int, iov uintptr, cnt int, write bool, pos int64) int64 {
+	if cnt < 0 || cnt > 1024 {
 		return -EINVAL
+	}
+	if !userOK(iov, uintptr(cnt)*16, false) {
+		return -EFAULT
+	}
+	f := fget(fd)
+	if f == 0 {
+		return -EBADF
+	}
+	defer fput(f)
+	if pos >= 0 && !seekable(of(f).kind) {
+		return -ESPIPE
 	}
 	var total int64
 	for i := 0; i < cnt; i++ {
-		v := at[[2]uintptr](iov + uintptr(i)*16)
-		r := fdRead(fd, v[0], v[1])
+		v := *at[[2]uintptr](iov + uintptr(i)*16)
+		if v[1] == 0 {
+			continue
+		}
+		p := int64(-1)
+		if pos >= 0 {
+			p = pos + total
+		}
+		var r int64
+		if write {
+			r = fileWrite(f, v[0], v[1], p)
+		} else {
+			r = fileRead(f, v[0], v[1], p)
+		}
 		if r < 0 {
 			if total > 0 {
 				return total
@@ -110,79 +542,99 @@ func fdReadv(fd int, iov uintptr, cnt int) int64 {
 	return total
 }
 
-// Console input: bytes from the UART's receive interrupt, in a ring.
-var (
-	conIn       [4096]byte
-	conHead     int
-	conTail     int
-	conReader   uintptr // thread blocked in read(0)
-	conIRQReady bool
+// Whence values for lseek.
+const (
+	seekSet = 0
+	seekCur = 1
+	seekEnd = 2
 )
 
-func consoleIRQ() {
-	for rt.Inb(abi.PortCOM1+5)&1 != 0 {
-		c := rt.Inb(abi.PortCOM1)
-		if (conTail+1)%len(conIn) != conHead {
-			conIn[conTail] = c
-			conTail = (conTail + 1) % len(conIn)
-		}
+func sysLseekImpl(fd int, off int64, whence int) int64 {
+	f := fget(fd)
+	if f == 0 {
+		return -EBADF
 	}
-	if conReader != 0 {
-		th(conReader).woken = true
-		wakeup(conReader)
-		conReader = 0
-	}
+	fsLock.Lock()
+	r := lseekLocked(of(f), off, whence)
+	fsLock.Unlock()
+	fput(f)
+	return r
 }
 
-func consoleRead(b []byte) int64 {
-	if len(b) == 0 {
+func lseekLocked(o *ofile, off int64, whence int) int64 {
+	switch o.kind {
+	case fdFile:
+	case fdDir:
+		// Directory offsets are ReadDir cookies: only rewinding and
+		// returning to a d_off value make sense.
+		if whence == seekCur && off == 0 {
+			return o.off
+		}
+		if whence != seekSet || off < 0 {
+			return -EINVAL
+		}
+		o.off = off
+		return off
+	case fdDevNull, fdDevZero, fdDevRand:
 		return 0
+	default:
+		return -ESPIPE
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
-	if !conIRQReady {
-		conIRQReady = true
-		ioapicRoute(abi.IRQCOM1)
-		rt.Outb(abi.PortCOM1+1, 0x01) // receive-data interrupt
+	var base int64
+	switch whence {
+	case seekSet:
+	case seekCur:
+		base = o.off
+	case seekEnd:
+		base = memfs.Size(memfs.Inode(o.obj))
+	default:
+		return -EINVAL
 	}
-	for conHead == conTail {
-		consoleIRQ() // poll once: input may predate the interrupt
-		if conHead != conTail {
-			break
-		}
-		conReader = cpu().Current
-		block(0)
+	n := base + off
+	if n < 0 || (off > 0 && n < base) {
+		return -EINVAL
 	}
-	n := 0
-	for n < len(b) && conHead != conTail {
-		b[n] = conIn[conHead]
-		conHead = (conHead + 1) % len(conIn)
-		n++
-	}
-	return int64(n)
+	o.off = n
+	return n
 }
 
-// fileSyscall serves the file system calls; ok is false for calls it
-// does not know.
-func fileSyscall(f *rt.Frame) (int64, bool) {
-	switch f.RAX {
-	case sysOpenat, sysOpen:
-		return -ENOENT, true
-	case sysClose:
-		if e := fdGet(int(f.RDI)); e != nil {
-			if int(f.RDI) > 2 {
-				e.kind = fdFree
-			}
-			return 0, true
-		}
-		return -EBADF, true
-	case sysFcntl:
-		if fdGet(int(f.RDI)) == nil {
-			return -EBADF, true
-		}
-		return 0, true
-	case sysIoctl:
-		return -ENOTTY, true
+func sysGetdents64Impl(fd int, buf, n uintptr) int64 {
+	f := fget(fd)
+	if f == 0 {
+		return -EBADF
 	}
-	return 0, false
+	defer fput(f)
+	o := of(f)
+	if o.kind != fdDir {
+		return -ENOTDIR
+	}
+	if n > maxRW {
+		n = maxRW
+	}
+	if !userOK(buf, n, true) {
+		return -EFAULT
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	w, next, err := memfs.ReadDir(memfs.Inode(o.obj), uint64(o.off), bytesAt(buf, int(n)))
+	if err != 0 {
+		return -int64(err)
+	}
+	o.off = int64(next)
+	return int64(w)
+}
+
+func sysFtruncateImpl(fd int, size int64) int64 {
+	f := fget(fd)
+	if f == 0 {
+		return -EBADF
+	}
+	defer fput(f)
+	o := of(f)
+	if o.kind != fdFile || o.flags&oAccMode == oRdonly || o.flags&oPath != 0 {
+		return -EINVAL
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	return -int64(memfs.Truncate(memfs.Inode(o.obj), size, walltime()))
 }

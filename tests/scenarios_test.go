@@ -79,7 +79,6 @@ var scenarios = []scenario{
 	},
 	{
 		name:    "fileio",
-		bootGap: "file system calls are not wired to kernel/memfs yet (openat returns ENOENT)",
 		pkg:     "./tests/guests/fileio",
 		wantOut: []string{"fileio: ok\n"},
 	},

@@ -1,0 +1,199 @@
+package kernel
+
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// Console input: bytes from the UART's receive interrupt, in a ring
+// guarded by schedLock. The interrupt is enabled on first use (a read or
+// an epoll registration).
+var (
+	conIn       [4096]byte
+	conHead     int
+	conTail     int
+	conWaiters  waitq
+	conIRQReady bool
+)
+
+// consoleIRQ drains the UART. Caller holds schedLock.
+func consoleIRQ() {
+	got := false
+	for rt.Inb(abi.PortCOM1+5)&1 != 0 {
+		c := rt.Inb(abi.PortCOM1)
+		if (conTail+1)%len(conIn) != conHead {
+			conIn[conTail] = c
+			conTail = (conTail + 1) % len(conIn)
+			got = true
+		}
+	}
+	if got {
+		conWaiters.wakeAll()
+		pollNotify(conObj)
+	}
+}
+
+// consoleIRQEnableLocked routes the UART interrupt. Caller holds schedLock.
+func consoleIRQEnableLocked() {
+	if !conIRQReady {
+		conIRQReady = true
+		ioapicRoute(abi.IRQCOM1)
+		rt.Outb(abi.PortCOM1+1, 0x01) // receive-data interrupt
+	}
+}
+
+func consoleIRQEnable() {
+	schedLock.Lock()
+	consoleIRQEnableLocked()
+	consoleIRQ() // input may predate the interrupt
+	schedLock.Unlock()
+}
+
+func consoleRead(b []byte, nonblock bool) int64 {
+	if len(b) == 0 {
+		return 0
+	}
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	consoleIRQEnableLocked()
+	for conHead == conTail {
+		consoleIRQ() // poll once: input may predate the interrupt
+		if conHead != conTail {
+			break
+		}
+		if nonblock {
+			return -EAGAIN
+		}
+		conWaiters.wait(0)
+	}
+	n := 0
+	for n < len(b) && conHead != conTail {
+		b[n] = conIn[conHead]
+		conHead = (conHead + 1) % len(conIn)
+		n++
+	}
+	return int64(n)
+}
+
+// ioctl requests.
+const (
+	tcgets     = 0x5401
+	tcsets     = 0x5402
+	tcsetsw    = 0x5403
+	tcsetsf    = 0x5404
+	tiocgwinsz = 0x5413
+	tiocswinsz = 0x5414
+	fionread   = 0x541b
+	fionbio    = 0x5421
+	fioclex    = 0x5451
+	fionclex   = 0x5450
+	tiocgpgrp  = 0x540f
+	tiocspgrp  = 0x5410
+	termiosLen = 60 // struct termios (kernel ABI, 19 control chars)
+)
+
+func sysIoctlImpl(fd int, req uint32, arg uintptr) int64 {
+	f := fget(fd)
+	if f == 0 {
+		return -EBADF
+	}
+	r := ioctlFile(f, fd, req, arg)
+	fput(f)
+	return r
+}
+
+func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
+	o := of(f)
+	switch req {
+	case fionbio:
+		if !userOK(arg, 4, false) {
+			return -EFAULT
+		}
+		fsLock.Lock()
+		if *at[int32](arg) != 0 {
+			o.flags |= oNonblock
+		} else {
+			o.flags &^= oNonblock
+		}
+		fsLock.Unlock()
+		return 0
+	case fioclex, fionclex:
+		fsLock.Lock()
+		if fds[fd].file == f {
+			fds[fd].cloexec = req == fioclex
+		}
+		fsLock.Unlock()
+		return 0
+	case fionread:
+		if !userOK(arg, 4, true) {
+			return -EFAULT
+		}
+		var n int64
+		switch o.kind {
+		case fdConsole:
+			schedLock.Lock()
+			n = int64((conTail - conHead + len(conIn)) % len(conIn))
+			schedLock.Unlock()
+		case fdPipeR:
+			schedLock.Lock()
+			n = int64(pp(o.obj).count)
+			schedLock.Unlock()
+		case fdFile:
+			fsLock.Lock()
+			n = memfsSize(o.obj) - o.off
+			fsLock.Unlock()
+			if n < 0 {
+				n = 0
+			}
+		default:
+			return -ENOTTY
+		}
+		*at[int32](arg) = int32(n)
+		return 0
+	}
+	if o.kind != fdConsole {
+		return -ENOTTY
+	}
+	switch req {
+	case tcgets:
+		if !userOK(arg, termiosLen, true) {
+			return -EFAULT
+		}
+		b := bytesAt(arg, termiosLen)
+		clear(b)
+		// A serial console in cooked mode: ICRNL|IXON, OPOST|ONLCR,
+		// B38400|CS8|CREAD|HUPCL, ISIG|ICANON|ECHO|ECHOE|ECHOK|ECHOCTL|ECHOKE|IEXTEN.
+		putLE32(b[0:], 0x500)
+		putLE32(b[4:], 0x5)
+		putLE32(b[8:], 0xbf)
+		putLE32(b[12:], 0x8a3b)
+		// c_line = 0; c_cc: VINTR ^C, VQUIT ^\, VERASE DEL, VKILL ^U,
+		// VEOF ^D, VTIME 0, VMIN 1.
+		cc := b[17:]
+		cc[0], cc[1], cc[2], cc[3], cc[4], cc[5], cc[6] = 3, 0x1c, 0x7f, 0x15, 4, 0, 1
+		return 0
+	case tcsets, tcsetsw, tcsetsf:
+		return 0
+	case tiocgwinsz:
+		if !userOK(arg, 8, true) {
+			return -EFAULT
+		}
+		*at[[4]uint16](arg) = [4]uint16{24, 80, 0, 0}
+		return 0
+	case tiocswinsz:
+		return 0
+	case tiocgpgrp:
+		if !userOK(arg, 4, true) {
+			return -EFAULT
+		}
+		*at[int32](arg) = 1
+		return 0
+	case tiocspgrp:
+		return 0
+	}
+	return -ENOTTY
+}
+
+func putLE32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}

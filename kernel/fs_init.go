@@ -1,0 +1,108 @@
+package kernel
+
+import (
+	"github.com/unigo-os/unigo/kernel/memfs"
+)
+
+// The root filesystem at boot: memfs's standard tree plus the files the Go
+// runtime and standard library read, with the content Linux would give.
+// Device nodes are ordinary empty memfs files whose inodes are recognised
+// at open time (see openDevice).
+
+var devInodes struct {
+	null, zero, random, urandom memfs.Inode
+}
+
+// staticFiles are read-only files (content in string constants, which
+// live forever as AddStatic requires).
+var staticFiles = [...]struct{ path, data string }{
+	{"/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "2097152\n"},
+	{"/sys/kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n"},
+	{"/etc/hostname", "unigo\n"},
+	{"/etc/hosts", "127.0.0.1\tlocalhost unigo\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
+	{"/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"},
+	{"/etc/group", "root:x:0:\n"},
+	{"/etc/resolv.conf", "# unigo: no name servers configured\n"},
+	{"/etc/nsswitch.conf", "hosts: files dns\n"},
+	{"/proc/sys/kernel/hostname", "unigo\n"},
+	{"/proc/sys/net/core/somaxconn", "4096\n"},
+	{"/proc/self/cmdline", "/init\x00"},
+	{"/proc/self/comm", "init\n"},
+	{"/proc/self/stat", "1 (init) R 0 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0\n"},
+}
+
+// fsSetup builds the tree. Caller holds fsLock.
+func fsSetup() {
+	now := walltime()
+	if err := memfs.Init(now); err != 0 {
+		kprint("unigo: memfs: cannot initialise the root filesystem\n")
+		return
+	}
+	cwd = memfs.Root()
+	memfs.Ref(cwd)
+	for i := range staticFiles {
+		memfs.AddStaticString(staticFiles[i].path, staticFiles[i].data, 0o444, now)
+	}
+	memfs.MkdirAll(stringBytes("/dev/shm"), 0o1777, now)
+	memfs.Symlink(stringBytes("/init"), memfs.Root(), stringBytes("/proc/self/exe"), now)
+	memfs.Symlink(stringBytes("/"), memfs.Root(), stringBytes("/proc/self/cwd"), now)
+	memfs.Symlink(stringBytes("/proc/self/fd/0"), memfs.Root(), stringBytes("/dev/stdin"), now)
+	memfs.Symlink(stringBytes("/proc/self/fd/1"), memfs.Root(), stringBytes("/dev/stdout"), now)
+	memfs.Symlink(stringBytes("/proc/self/fd/2"), memfs.Root(), stringBytes("/dev/stderr"), now)
+	devInodes.null = devNode("/dev/null", now)
+	devInodes.zero = devNode("/dev/zero", now)
+	devInodes.random = devNode("/dev/random", now)
+	devInodes.urandom = devNode("/dev/urandom", now)
+}
+
+// devNode creates an empty file standing for a device and returns its
+// inode (kept alive by its link).
+func devNode(path string, now int64) memfs.Inode {
+	ino, err := memfs.Open(memfs.Root(), stringBytes(path), oCreat|oRdwr, 0o666, now)
+	if err != 0 {
+		return 0
+	}
+	memfs.Unref(ino)
+	return ino
+}
+
+// deviceKind returns the ofile kind for an opened inode: a device kind for
+// the device stand-ins, else fdFile or fdDir.
+func deviceKind(ino memfs.Inode) uint32 {
+	switch {
+	case ino == 0:
+	case ino == devInodes.null:
+		return fdDevNull
+	case ino == devInodes.zero:
+		return fdDevZero
+	case ino == devInodes.random, ino == devInodes.urandom:
+		return fdDevRand
+	}
+	if memfs.IsDir(ino) {
+		return fdDir
+	}
+	return fdFile
+}
+
+// deviceMode returns st_mode and st_rdev for a device stand-in, or 0.
+func deviceMode(ino memfs.Inode) (uint32, uint64) {
+	switch {
+	case ino == 0:
+	case ino == devInodes.null:
+		return 0o20666, 1<<8 | 3
+	case ino == devInodes.zero:
+		return 0o20666, 1<<8 | 5
+	case ino == devInodes.random:
+		return 0o20666, 1<<8 | 8
+	case ino == devInodes.urandom:
+		return 0o20666, 1<<8 | 9
+	}
+	return 0, 0
+}
+
+func memfsSize(obj uintptr) int64 { return memfs.Size(memfs.Inode(obj)) }
+
+// stringBytes views a string constant's bytes (never written).
+func stringBytes(s string) []byte {
+	return bytesAt(ptrOfString(s), len(s))
+}

@@ -1,0 +1,661 @@
+package kernel
+
+import (
+	"unsafe"
+
+	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/memfs"
+)
+
+// Path-based system calls over memfs. Path strings are copied from user
+// memory into two static buffers guarded by fsLock (a PATH_MAX buffer is
+// too big for a kernel stack frame), so every function here runs under
+// fsLock from the copy to the end of the memfs call.
+
+// Errno values not in errno.go.
+const (
+	EXDEV        = 18
+	EPIPE        = 32
+	ENAMETOOLONG = 36
+	ELOOP        = 40
+)
+
+// *at flags.
+const (
+	atFDCWD           = -100
+	atSymlinkNofollow = 0x100
+	atRemovedir       = 0x200
+	atSymlinkFollow   = 0x400
+	atNoAutomount     = 0x800
+	atEmptyPath       = 0x1000
+	atEaccess         = 0x200
+	atStatxSyncMask   = 0x6000
+)
+
+var pathBufs [2][memfs.PathMax]byte
+
+func ptrOfString(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
+
+// userReadable reports whether [addr, addr+n) may be read (faulting it in).
+func userReadable(addr, n uintptr) bool { return userOK(addr, n, false) }
+
+// copyCString copies the NUL-terminated string at user address addr into
+// dst, checking each page with ok before viewing it with view, and returns
+// its length (without the NUL). A string that does not end within
+// len(dst) bytes fails with ENAMETOOLONG, an unreadable one with EFAULT.
+func copyCString(dst []byte, addr uintptr, ok func(uintptr, uintptr) bool, view func(uintptr, int) []byte) (int, int64) {
+	n := 0
+	for n < len(dst) {
+		a := addr + uintptr(n)
+		if a < addr {
+			return 0, -EFAULT
+		}
+		chunk := int(pageSize - a&(pageSize-1))
+		if chunk > len(dst)-n {
+			chunk = len(dst) - n
+		}
+		if !ok(a, uintptr(chunk)) {
+			return 0, -EFAULT
+		}
+		src := view(a, chunk)
+		for i, c := range src {
+			if c == 0 {
+				copy(dst[n:], src[:i])
+				return n + i, 0
+			}
+		}
+		copy(dst[n:], src)
+		n += chunk
+	}
+	return 0, -ENAMETOOLONG
+}
+
+// userPath copies a path argument into pathBufs[which]. Empty paths fail
+// with ENOENT unless emptyOK. Caller holds fsLock.
+func userPath(addr uintptr, which int, emptyOK bool) ([]byte, int64) {
+	if addr == 0 {
+		if emptyOK {
+			return pathBufs[which][:0], 0
+		}
+		return nil, -EFAULT
+	}
+	n, err := copyCString(pathBufs[which][:], addr, userReadable, bytesAt)
+	if err != 0 {
+		return nil, err
+	}
+	if n == 0 && !emptyOK {
+		return nil, -ENOENT
+	}
+	return pathBufs[which][:n], 0
+}
+
+// startDir returns the directory a path is resolved from: the root for
+// absolute paths, the working directory for AT_FDCWD, else directory fd
+// dirfd. Caller holds fsLock.
+func startDir(dirfd int, path []byte) (memfs.Inode, int64) {
+	if len(path) > 0 && path[0] == '/' {
+		return memfs.Root(), 0
+	}
+	if dirfd == atFDCWD {
+		return cwd, 0
+	}
+	if dirfd < 0 || dirfd >= maxFDs || fds[dirfd].file == 0 {
+		return 0, -EBADF
+	}
+	o := of(fds[dirfd].file)
+	if o.kind != fdDir {
+		return 0, -ENOTDIR
+	}
+	return memfs.Inode(o.obj), 0
+}
+
+// resolve copies path argument addr and looks it up relative to dirfd.
+// With AT_EMPTY_PATH an empty path names dirfd itself: then the returned
+// inode is 0 and the ofile is returned instead. Caller holds fsLock.
+func resolve(dirfd int, addr uintptr, flags int, follow bool) (memfs.Inode, uintptr, int64) {
+	path, err := userPath(addr, 0, flags&atEmptyPath != 0)
+	if err != 0 {
+		return 0, 0, err
+	}
+	if len(path) == 0 {
+		if dirfd == atFDCWD {
+			return cwd, 0, 0
+		}
+		if dirfd < 0 || dirfd >= maxFDs || fds[dirfd].file == 0 {
+			return 0, 0, -EBADF
+		}
+		f := fds[dirfd].file
+		if k := of(f).kind; k == fdFile || k == fdDir || k >= fdDevNull {
+			return memfs.Inode(of(f).obj), 0, 0
+		}
+		return 0, f, 0
+	}
+	dir, err := startDir(dirfd, path)
+	if err != 0 {
+		return 0, 0, err
+	}
+	ino, e := memfs.Lookup(dir, path, follow)
+	if e != 0 {
+		return 0, 0, -int64(e)
+	}
+	return ino, 0, 0
+}
+
+func sysOpenatImpl(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	path, err := userPath(pathAddr, 0, false)
+	if err != 0 {
+		return err
+	}
+	dir, err := startDir(dirfd, path)
+	if err != 0 {
+		return err
+	}
+	if flags&oPath != 0 {
+		flags &= oPath | oDirectory | oNofollow | oCloexec
+	}
+	ino, e := memfs.Open(dir, path, flags, mode&^umask, walltime())
+	if e != 0 {
+		return -int64(e)
+	}
+	kind := deviceKind(ino)
+	if flags&oPath != 0 && kind != fdDir {
+		kind = fdFile
+	}
+	st := uint32(flags) &^ (oCreat | oExcl | oNoctty | oTrunc | oCloexec | oLargefile)
+	f := newOfile(kind, st, uintptr(ino))
+	if f == 0 {
+		memfs.Unref(ino)
+		return -ENFILE
+	}
+	r := fdAllocLocked(f, 0, flags&oCloexec != 0)
+	if r < 0 {
+		filePutLocked(f)
+	}
+	return r
+}
+
+// Stat encoding.
+
+// statOfile encodes fstat(2) of an ofile that is not backed by memfs.
+func statOfile(f uintptr, out []byte) {
+	clear(out[:memfs.StatSize])
+	o := of(f)
+	var mode uint32
+	var dev, rdev uint64
+	switch o.kind {
+	case fdConsole:
+		mode, dev, rdev = 0o20620, 0x6, 4<<8|64 // /dev/ttyS0
+	case fdPipeR, fdPipeW:
+		mode, dev = 0o10600, 0xc
+	default:
+		mode, dev = 0o600, 0xe // anonymous inode (eventfd, epoll)
+	}
+	putLE64(out[0:], dev)
+	putLE64(out[8:], uint64(o.obj)>>4)
+	putLE64(out[16:], 1)
+	putLE32(out[24:], mode)
+	putLE64(out[40:], rdev)
+	putLE64(out[56:], pageSize)
+}
+
+// statInode encodes a memfs inode, fixing up device stand-ins.
+func statInode(ino memfs.Inode, out []byte) {
+	memfs.Stat(ino, out)
+	if mode, rdev := deviceMode(ino); mode != 0 {
+		putLE32(out[24:], mode)
+		putLE64(out[40:], rdev)
+		putLE64(out[48:], 0)
+		putLE64(out[64:], 0)
+	}
+}
+
+func putLE64(b []byte, v uint64) {
+	putLE32(b, uint32(v))
+	putLE32(b[4:], uint32(v>>32))
+}
+
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+func le64(b []byte) uint64 { return uint64(le32(b)) | uint64(le32(b[4:]))<<32 }
+
+// statAt fills out with the stat of (dirfd, path, flags). Caller holds
+// fsLock.
+func statAt(dirfd int, pathAddr uintptr, flags int, out []byte) int64 {
+	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount|atStatxSyncMask) != 0 {
+		return -EINVAL
+	}
+	ino, f, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
+	if err != 0 {
+		return err
+	}
+	if f != 0 {
+		statOfile(f, out)
+	} else {
+		statInode(ino, out)
+	}
+	return 0
+}
+
+func sysNewfstatatImpl(dirfd int, pathAddr, buf uintptr, flags int) int64 {
+	if !userOK(buf, memfs.StatSize, true) {
+		return -EFAULT
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	return statAt(dirfd, pathAddr, flags, bytesAt(buf, memfs.StatSize))
+}
+
+func sysFstatImpl(fd int, buf uintptr) int64 {
+	if !userOK(buf, memfs.StatSize, true) {
+		return -EFAULT
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+		return -EBADF
+	}
+	f := fds[fd].file
+	out := bytesAt(buf, memfs.StatSize)
+	if k := of(f).kind; k == fdFile || k == fdDir || k >= fdDevNull {
+		statInode(memfs.Inode(of(f).obj), out)
+	} else {
+		statOfile(f, out)
+	}
+	return 0
+}
+
+const statxSize = 256
+
+func sysStatxImpl(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) int64 {
+	if !userOK(buf, statxSize, true) {
+		return -EFAULT
+	}
+	var st [memfs.StatSize]byte
+	fsLock.Lock()
+	err := statAt(dirfd, pathAddr, flags, st[:])
+	fsLock.Unlock()
+	if err != 0 {
+		return err
+	}
+	out := bytesAt(buf, statxSize)
+	clear(out)
+	putLE32(out[0:], 0x7ff) // STATX_BASIC_STATS
+	putLE32(out[4:], uint32(le64(st[56:])))
+	putLE32(out[16:], uint32(le64(st[16:])))
+	putLE32(out[20:], le32(st[28:]))
+	putLE32(out[24:], le32(st[32:]))
+	mode := le32(st[24:])
+	out[28], out[29] = byte(mode), byte(mode>>8)
+	copy(out[32:40], st[8:16])  // ino
+	copy(out[40:48], st[48:56]) // size
+	copy(out[48:56], st[64:72]) // blocks
+	statxTime(out[64:], st[72:])
+	statxTime(out[80:], st[104:]) // btime: ctime is the best we have
+	statxTime(out[96:], st[104:])
+	statxTime(out[112:], st[88:])
+	rdev, dev := le64(st[40:]), le64(st[0:])
+	putLE32(out[128:], uint32(rdev>>8&0xfff))
+	putLE32(out[132:], uint32(rdev&0xff))
+	putLE32(out[136:], uint32(dev>>8&0xfff))
+	putLE32(out[140:], uint32(dev&0xff))
+	return 0
+}
+
+func statxTime(dst, ts []byte) {
+	copy(dst[0:8], ts[0:8])
+	copy(dst[8:12], ts[8:12])
+}
+
+// Directory and name operations.
+
+func sysMkdiratImpl(dirfd int, pathAddr uintptr, mode uint32) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	path, err := userPath(pathAddr, 0, false)
+	if err != 0 {
+		return err
+	}
+	dir, err := startDir(dirfd, path)
+	if err != 0 {
+		return err
+	}
+	return -int64(memfs.Mkdir(dir, path, mode&^umask&0o7777, walltime()))
+}
+
+func sysUnlinkatImpl(dirfd int, pathAddr uintptr, flags int) int64 {
+	if flags&^atRemovedir != 0 {
+		return -EINVAL
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	path, err := userPath(pathAddr, 0, false)
+	if err != 0 {
+		return err
+	}
+	dir, err := startDir(dirfd, path)
+	if err != 0 {
+		return err
+	}
+	if flags&atRemovedir != 0 {
+		return -int64(memfs.Rmdir(dir, path, walltime()))
+	}
+	return -int64(memfs.Unlink(dir, path, walltime()))
+}
+
+// twoPaths copies and resolves the start directories of a two-path call.
+func twoPaths(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr) (memfs.Inode, []byte, memfs.Inode, []byte, int64) {
+	oldp, err := userPath(oldAddr, 0, false)
+	if err != 0 {
+		return 0, nil, 0, nil, err
+	}
+	newp, err := userPath(newAddr, 1, false)
+	if err != 0 {
+		return 0, nil, 0, nil, err
+	}
+	od, err := startDir(olddirfd, oldp)
+	if err != 0 {
+		return 0, nil, 0, nil, err
+	}
+	nd, err := startDir(newdirfd, newp)
+	if err != 0 {
+		return 0, nil, 0, nil, err
+	}
+	return od, oldp, nd, newp, 0
+}
+
+func sysRenameat2Impl(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flags int) int64 {
+	if flags&^memfs.RenameNoReplace != 0 {
+		return -EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	od, oldp, nd, newp, err := twoPaths(olddirfd, oldAddr, newdirfd, newAddr)
+	if err != 0 {
+		return err
+	}
+	return -int64(memfs.Rename(od, oldp, nd, newp, flags, walltime()))
+}
+
+func sysLinkatImpl(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flags int) int64 {
+	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
+		return -EINVAL
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	od, oldp, nd, newp, err := twoPaths(olddirfd, oldAddr, newdirfd, newAddr)
+	if err != 0 {
+		return err
+	}
+	return -int64(memfs.Link(od, oldp, nd, newp, flags&atSymlinkFollow != 0, walltime()))
+}
+
+func sysSymlinkatImpl(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	target, err := userPath(targetAddr, 1, false)
+	if err != 0 {
+		return err
+	}
+	path, err := userPath(linkAddr, 0, false)
+	if err != 0 {
+		return err
+	}
+	dir, err := startDir(newdirfd, path)
+	if err != 0 {
+		return err
+	}
+	return -int64(memfs.Symlink(target, dir, path, walltime()))
+}
+
+func sysReadlinkatImpl(dirfd int, pathAddr, buf uintptr, size int) int64 {
+	if size <= 0 {
+		return -EINVAL
+	}
+	if !userOK(buf, uintptr(size), true) {
+		return -EFAULT
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	ino, f, err := resolve(dirfd, pathAddr, atEmptyPath, false)
+	if err != 0 {
+		return err
+	}
+	if f != 0 {
+		return -EINVAL
+	}
+	n, e := memfs.ReadlinkInode(ino, bytesAt(buf, size))
+	if e != 0 {
+		return -int64(e)
+	}
+	return int64(n)
+}
+
+// Working directory.
+
+func sysGetcwdImpl(buf uintptr, size uintptr) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	n, e := memfs.Path(cwd, pathBufs[0][:])
+	if e != 0 {
+		return -int64(e)
+	}
+	if uintptr(n)+1 > size {
+		return -ERANGE
+	}
+	if !userOK(buf, uintptr(n)+1, true) {
+		return -EFAULT
+	}
+	b := bytesAt(buf, n+1)
+	copy(b, pathBufs[0][:n])
+	b[n] = 0
+	return int64(n + 1)
+}
+
+func sysChdirImpl(pathAddr uintptr) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	path, err := userPath(pathAddr, 0, false)
+	if err != 0 {
+		return err
+	}
+	ino, e := memfs.Chdir(cwd, path)
+	if e != 0 {
+		return -int64(e)
+	}
+	memfs.Unref(cwd)
+	cwd = ino
+	return 0
+}
+
+func sysFchdirImpl(fd int) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+		return -EBADF
+	}
+	o := of(fds[fd].file)
+	if o.kind != fdDir {
+		return -ENOTDIR
+	}
+	memfs.Ref(memfs.Inode(o.obj))
+	memfs.Unref(cwd)
+	cwd = memfs.Inode(o.obj)
+	return 0
+}
+
+// Permissions and times. The program runs as root: access checks pass
+// except X_OK on a file with no execute bit.
+
+func sysFaccessatImpl(dirfd int, pathAddr uintptr, mode, flags int) int64 {
+	if mode&^7 != 0 || flags&^(atSymlinkNofollow|atEaccess|atEmptyPath) != 0 {
+		return -EINVAL
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	ino, f, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
+	if err != 0 || f != 0 {
+		return err
+	}
+	m := memfs.Mode(ino)
+	if mode&1 != 0 && !memfs.IsDir(ino) && m&0o111 == 0 {
+		return -EACCES
+	}
+	return 0
+}
+
+func sysFchmodatImpl(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
+	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
+		return -EINVAL
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	ino, f, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
+	if err != 0 || f != 0 {
+		return err
+	}
+	if flags&atSymlinkNofollow != 0 && memfs.Mode(ino)&memfs.ModeType == memfs.ModeSymlink {
+		return -EOPNOTSUPP
+	}
+	memfs.Chmod(ino, mode, walltime())
+	return 0
+}
+
+func sysFchmodImpl(fd int, mode uint32) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+		return -EBADF
+	}
+	o := of(fds[fd].file)
+	if k := o.kind; k == fdFile || k == fdDir || k >= fdDevNull {
+		memfs.Chmod(memfs.Inode(o.obj), mode, walltime())
+	}
+	return 0
+}
+
+// chownAt checks the file exists; ownership is always root's.
+func chownAt(dirfd int, pathAddr uintptr, flags int) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	_, _, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
+	return err
+}
+
+const (
+	utimeNow  = 1<<30 - 1
+	utimeOmit = 1<<30 - 2
+)
+
+func sysUtimensatImpl(dirfd int, pathAddr, times uintptr, flags int) int64 {
+	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
+		return -EINVAL
+	}
+	now := walltime()
+	at0, mt := now, now
+	if times != 0 {
+		if !userOK(times, 32, false) {
+			return -EFAULT
+		}
+		ts := *at[[4]int64](times)
+		at0 = utimeValue(ts[0], ts[1], now)
+		mt = utimeValue(ts[2], ts[3], now)
+		if at0 == -2 || mt == -2 {
+			return -EINVAL
+		}
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	if pathAddr == 0 {
+		flags |= atEmptyPath // futimens
+	}
+	ino, f, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
+	if err != 0 || f != 0 {
+		return err
+	}
+	memfs.SetTimes(ino, at0, mt, now)
+	return 0
+}
+
+// utimeValue converts a timespec of utimensat into ns since the epoch:
+// -1 for UTIME_OMIT, -2 for an invalid one.
+func utimeValue(sec, nsec, now int64) int64 {
+	switch nsec {
+	case utimeNow:
+		return now
+	case utimeOmit:
+		return -1
+	}
+	if nsec < 0 || nsec >= 1e9 || sec < 0 {
+		return -2
+	}
+	return sec*1e9 + nsec
+}
+
+func sysUmaskImpl(mask uint32) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	old := umask
+	umask = mask & 0o777
+	return int64(old)
+}
+
+func sysTruncateImpl(pathAddr uintptr, size int64) int64 {
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	ino, _, err := resolve(atFDCWD, pathAddr, 0, true)
+	if err != 0 {
+		return err
+	}
+	if memfs.IsDir(ino) {
+		return -EISDIR
+	}
+	return -int64(memfs.Truncate(ino, size, walltime()))
+}
+
+// statfs: a tmpfs whose size is all of kernel memory.
+const statfsSize = 120
+
+func writeStatfs(buf uintptr) int64 {
+	if !userOK(buf, statfsSize, true) {
+		return -EFAULT
+	}
+	b := bytesAt(buf, statfsSize)
+	clear(b)
+	total := uint64(kmem.TotalBytes()) / pageSize
+	free := uint64(kmem.FreeBytes()) / pageSize
+	u := memfs.Usage()
+	putLE64(b[0:], 0x01021994) // TMPFS_MAGIC
+	putLE64(b[8:], pageSize)
+	putLE64(b[16:], total)
+	putLE64(b[24:], free)
+	putLE64(b[32:], free)
+	putLE64(b[40:], uint64(u.Inodes)+free)
+	putLE64(b[48:], free)
+	putLE64(b[64:], memfs.NameMax)
+	putLE64(b[72:], pageSize)
+	putLE64(b[80:], 0x20) // ST_NOSUID... none really; ST_RELATIME-ish
+	return 0
+}
+
+func sysStatfsImpl(pathAddr, buf uintptr) int64 {
+	fsLock.Lock()
+	_, _, err := resolve(atFDCWD, pathAddr, 0, true)
+	fsLock.Unlock()
+	if err != 0 {
+		return err
+	}
+	return writeStatfs(buf)
+}
+
+func sysFstatfsImpl(fd int, buf uintptr) int64 {
+	f := fget(fd)
+	if f == 0 {
+		return -EBADF
+	}
+	fput(f)
+	return writeStatfs(buf)
+}

@@ -1,0 +1,414 @@
+package kernel
+
+import (
+	"github.com/unigo-os/unigo/kernel/kmem"
+)
+
+// Pipes and eventfds: in-kernel objects whose state (and wait queues) are
+// guarded by schedLock. Blocking follows one pattern: validate the user
+// buffer (userOK may fault pages in, so it runs without schedLock), take
+// schedLock, and either make progress or queue a waiter and block; after a
+// wakeup start over, since the buffer may have been unmapped meanwhile.
+
+// waiter is a thread queued on a waitq. It lives on the waiting thread's
+// kernel stack, which stays put while the thread sleeps.
+type waiter struct {
+	t    uintptr
+	next uintptr
+}
+
+// waitq is the head of a list of waiters.
+type waitq uintptr
+
+// wait queues the current thread on q and blocks until wakeAll(q) or the
+// deadline (0: none). It reports whether it was woken. Caller holds
+// schedLock.
+func (q *waitq) wait(deadline int64) bool {
+	var w waiter
+	w.t = cpu().Current
+	w.next = uintptr(*q)
+	wp := ptrOf(&w)
+	*q = waitq(wp)
+	woke := block(deadline)
+	q.remove(wp)
+	return woke
+}
+
+func (q *waitq) remove(wp uintptr) {
+	for p := (*uintptr)(q); *p != 0; p = &at[waiter](*p).next {
+		if *p == wp {
+			*p = at[waiter](wp).next
+			return
+		}
+	}
+}
+
+// wakeAll wakes every thread on q. Caller holds schedLock.
+func (q *waitq) wakeAll() {
+	p := uintptr(*q)
+	*q = 0
+	for p != 0 {
+		w := at[waiter](p)
+		p = w.next
+		w.next = 0
+		th(w.t).woken = true
+		wakeup(w.t)
+	}
+}
+
+// Pipes.
+const (
+	pipeOrder = 4 // 64 KiB, Linux's default capacity
+	pipeSize  = kmem.PageSize << pipeOrder
+	pipeBuf   = 4096 // PIPE_BUF: writes up to this size are atomic
+)
+
+type pipe struct {
+	buf     uintptr
+	head    uint32 // next byte to read
+	count   uint32 // bytes buffered
+	readers int32  // open read ends
+	writers int32
+	rq      waitq // readers waiting for data
+	wq      waitq // writers waiting for room
+}
+
+func pp(p uintptr) *pipe { return at[pipe](p) }
+
+// newPipe returns a pipe with one reader and one writer, or 0.
+func newPipe() uintptr {
+	p := kmem.Alloc(uintptrSize(pipe{}))
+	if p == 0 {
+		return 0
+	}
+	b := kmem.AllocPages(pipeOrder)
+	if b == 0 {
+		kmem.Free(p, uintptrSize(pipe{}))
+		return 0
+	}
+	pp(p).buf = b
+	pp(p).readers = 1
+	pp(p).writers = 1
+	return p
+}
+
+// ringPut copies as much of src as fits into the ring (count bytes held
+// from head) and returns how many bytes it copied.
+func ringPut(ring []byte, head, count int, src []byte) int {
+	size := len(ring)
+	n := size - count
+	if n > len(src) {
+		n = len(src)
+	}
+	tail := (head + count) % size
+	first := size - tail
+	if first > n {
+		first = n
+	}
+	copy(ring[tail:tail+first], src[:first])
+	copy(ring[:n-first], src[first:n])
+	return n
+}
+
+// ringGet copies up to len(dst) bytes out of the ring and returns the
+// count and the new head.
+func ringGet(ring []byte, head, count int, dst []byte) (int, int) {
+	size := len(ring)
+	n := count
+	if n > len(dst) {
+		n = len(dst)
+	}
+	first := size - head
+	if first > n {
+		first = n
+	}
+	copy(dst[:first], ring[head:head+first])
+	copy(dst[first:n], ring[:n-first])
+	return n, (head + n) % size
+}
+
+func pipeRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
+	if n == 0 {
+		return 0
+	}
+	for {
+		if !userOK(buf, n, true) {
+			return -EFAULT
+		}
+		schedLock.Lock()
+		q := pp(p)
+		if q.count > 0 {
+			r, head := ringGet(bytesAt(q.buf, pipeSize), int(q.head), int(q.count), bytesAt(buf, int(n)))
+			q.head = uint32(head)
+			q.count -= uint32(r)
+			if q.count == 0 {
+				q.head = 0
+			}
+			q.wq.wakeAll()
+			pollNotify(p)
+			schedLock.Unlock()
+			return int64(r)
+		}
+		if q.writers == 0 {
+			schedLock.Unlock()
+			return 0
+		}
+		if nonblock {
+			schedLock.Unlock()
+			return -EAGAIN
+		}
+		q.rq.wait(0)
+		schedLock.Unlock()
+	}
+}
+
+func pipeWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
+	if n == 0 {
+		return 0
+	}
+	var done uintptr
+	for {
+		if !userOK(buf+done, n-done, false) {
+			if done > 0 {
+				return int64(done)
+			}
+			return -EFAULT
+		}
+		schedLock.Lock()
+		q := pp(p)
+		if q.readers == 0 {
+			schedLock.Unlock()
+			if done > 0 {
+				return int64(done)
+			}
+			return -EPIPE
+		}
+		room := uintptr(pipeSize - q.count)
+		need := uintptr(1)
+		if n <= pipeBuf {
+			need = n // atomic: all or nothing
+		}
+		if room >= need {
+			w := ringPut(bytesAt(q.buf, pipeSize), int(q.head), int(q.count), bytesAt(buf+done, int(n-done)))
+			q.count += uint32(w)
+			done += uintptr(w)
+			q.rq.wakeAll()
+			pollNotify(p)
+			if done == n || nonblock {
+				schedLock.Unlock()
+				return int64(done)
+			}
+			schedLock.Unlock()
+			continue
+		}
+		if nonblock {
+			schedLock.Unlock()
+			if done > 0 {
+				return int64(done)
+			}
+			return -EAGAIN
+		}
+		q.wq.wait(0)
+		schedLock.Unlock()
+	}
+}
+
+// pipeRelease drops one end; the pipe is freed with its last end.
+func pipeRelease(p uintptr, writer bool) {
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	q := pp(p)
+	if writer {
+		q.writers--
+	} else {
+		q.readers--
+	}
+	q.rq.wakeAll()
+	q.wq.wakeAll()
+	pollNotify(p)
+	if q.readers == 0 && q.writers == 0 {
+		kmem.FreePages(q.buf, pipeOrder)
+		kmem.Free(p, uintptrSize(pipe{}))
+	}
+}
+
+// pipeMask is the epoll readiness of a pipe end. Caller holds schedLock.
+func pipeMask(p uintptr, writer bool) uint32 {
+	q := pp(p)
+	var m uint32
+	if writer {
+		if q.count < pipeSize {
+			m |= epollOut | epollWrnorm
+		}
+		if q.readers == 0 {
+			m |= epollErr
+		}
+		return m
+	}
+	if q.count > 0 {
+		m |= epollIn | epollRdnorm
+	}
+	if q.writers == 0 {
+		m |= epollHup
+	}
+	return m
+}
+
+func sysPipe2Impl(fdsAddr uintptr, flags int) int64 {
+	if flags&^(oCloexec|oNonblock|oDirect) != 0 {
+		return -EINVAL
+	}
+	if !userOK(fdsAddr, 8, true) {
+		return -EFAULT
+	}
+	p := newPipe()
+	if p == 0 {
+		return -ENFILE
+	}
+	st := uint32(flags) & oNonblock
+	r := newOfile(fdPipeR, oRdonly|st, p)
+	w := newOfile(fdPipeW, oWronly|st, p)
+	if r == 0 || w == 0 {
+		if r != 0 {
+			kmem.Free(r, uintptrSize(ofile{}))
+		}
+		if w != 0 {
+			kmem.Free(w, uintptrSize(ofile{}))
+		}
+		kmem.FreePages(pp(p).buf, pipeOrder)
+		kmem.Free(p, uintptrSize(pipe{}))
+		return -ENFILE
+	}
+	cloexec := flags&oCloexec != 0
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	rfd := fdAllocLocked(r, 0, cloexec)
+	if rfd < 0 {
+		filePutLocked(r)
+		filePutLocked(w)
+		return rfd
+	}
+	wfd := fdAllocLocked(w, 0, cloexec)
+	if wfd < 0 {
+		fds[rfd] = fdSlot{}
+		filePutLocked(r)
+		filePutLocked(w)
+		return wfd
+	}
+	*at[[2]int32](fdsAddr) = [2]int32{int32(rfd), int32(wfd)}
+	return 0
+}
+
+// Eventfds.
+const (
+	efdSemaphore = 1
+	efdNonblock  = oNonblock
+	efdCloexec   = oCloexec
+	efdMax       = ^uint64(0) - 1
+)
+
+type eventfd struct {
+	count uint64
+	sem   bool
+	rq    waitq
+	wq    waitq
+}
+
+func ef(p uintptr) *eventfd { return at[eventfd](p) }
+
+func sysEventfd2Impl(initval uint32, flags int) int64 {
+	if flags&^(efdSemaphore|efdNonblock|efdCloexec) != 0 {
+		return -EINVAL
+	}
+	p := kmem.Alloc(uintptrSize(eventfd{}))
+	if p == 0 {
+		return -ENOMEM
+	}
+	ef(p).count = uint64(initval)
+	ef(p).sem = flags&efdSemaphore != 0
+	f := newOfile(fdEventfd, oRdwr|uint32(flags)&oNonblock, p)
+	if f == 0 {
+		kmem.Free(p, uintptrSize(eventfd{}))
+		return -ENOMEM
+	}
+	return fdInstall(f, flags&efdCloexec != 0)
+}
+
+func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
+	if n < 8 {
+		return -EINVAL
+	}
+	for {
+		if !userOK(buf, 8, true) {
+			return -EFAULT
+		}
+		schedLock.Lock()
+		e := ef(p)
+		if e.count > 0 {
+			v := e.count
+			if e.sem {
+				v = 1
+			}
+			e.count -= v
+			*at[uint64](buf) = v
+			e.wq.wakeAll()
+			pollNotify(p)
+			schedLock.Unlock()
+			return 8
+		}
+		if nonblock {
+			schedLock.Unlock()
+			return -EAGAIN
+		}
+		e.rq.wait(0)
+		schedLock.Unlock()
+	}
+}
+
+func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
+	if n < 8 {
+		return -EINVAL
+	}
+	for {
+		if !userOK(buf, 8, false) {
+			return -EFAULT
+		}
+		v := *at[uint64](buf)
+		if v == ^uint64(0) {
+			return -EINVAL
+		}
+		schedLock.Lock()
+		e := ef(p)
+		if v <= efdMax-e.count {
+			e.count += v
+			if v > 0 {
+				e.rq.wakeAll()
+				pollNotify(p)
+			}
+			schedLock.Unlock()
+			return 8
+		}
+		if nonblock {
+			schedLock.Unlock()
+			return -EAGAIN
+		}
+		e.wq.wait(0)
+		schedLock.Unlock()
+	}
+}
+
+func eventfdMask(p uintptr) uint32 {
+	e := ef(p)
+	var m uint32
+	if e.count > 0 {
+		m |= epollIn | epollRdnorm
+	}
+	if e.count < efdMax {
+		m |= epollOut | epollWrnorm
+	}
+	return m
+}
+
+func eventfdRelease(p uintptr) {
+	kmem.Free(p, uintptrSize(eventfd{}))
+}
