@@ -16,7 +16,9 @@
 // ReadDir (encodes linux_dirent64 records and returns a resume cookie),
 // Chmod, SetTimes, ReadlinkInode. Errors are Linux errno values (Errno,
 // an alias of unix.Errno); 0 is success. Init builds the standard tree,
-// AddStatic adds read-only files whose content is a static byte range, and
+// AddStatic adds read-only files whose content is a static byte range
+// (AddDefaultFiles: /etc/hostname, hosts, passwd, group and the huge page
+// size the Go runtime reads from /sys), and
 // Usage reports memory and inode counts for statfs.
 //
 // Lifetime: an inode lives while it has a directory link or a reference.

@@ -128,3 +128,25 @@ func AddStatic(path []byte, data []byte, perm uint32, now int64) Errno {
 func AddStaticString(path string, data string, perm uint32, now int64) Errno {
 	return AddStatic(stringBytes(path), stringBytes(data), perm, now)
 }
+
+// defaultFiles are the read-only files a Go program (or its libraries)
+// commonly reads at startup. The runtime reads the huge page size; os/user,
+// net and os.Hostname fall back to these /etc files.
+var defaultFiles = [...]struct{ path, data string }{
+	{"/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "2097152\n"},
+	{"/etc/hostname", "unigo\n"},
+	{"/etc/hosts", "127.0.0.1\tlocalhost unigo\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
+	{"/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"},
+	{"/etc/group", "root:x:0:\nnogroup:x:65534:\n"},
+	{"/etc/nsswitch.conf", "hosts: files dns\n"},
+}
+
+// AddDefaultFiles adds the standard static files (defaultFiles) after Init.
+func AddDefaultFiles(now int64) Errno {
+	for i := range defaultFiles {
+		if err := AddStaticString(defaultFiles[i].path, defaultFiles[i].data, 0o444, now); err != 0 {
+			return err
+		}
+	}
+	return 0
+}

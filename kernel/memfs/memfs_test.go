@@ -608,6 +608,16 @@ func TestStaticFiles(t *testing.T) {
 	require.Zero(t, Unlink(Root(), bs("/etc/hostname"), 0))
 }
 
+func TestDefaultFiles(t *testing.T) {
+	fresh(t)
+	require.Zero(t, AddDefaultFiles(0))
+	assert.Equal(t, "2097152\n", readAll(t, lookup(t, "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")))
+	assert.Equal(t, "unigo\n", readAll(t, lookup(t, "/etc/hostname")))
+	assert.Contains(t, readAll(t, lookup(t, "/etc/passwd")), "root:x:0:0:")
+	assert.Contains(t, readAll(t, lookup(t, "/etc/hosts")), "127.0.0.1")
+	assert.Equal(t, EEXIST, AddDefaultFiles(0))
+}
+
 func TestBadArguments(t *testing.T) {
 	fresh(t)
 	f := mkfile(t, "/tmp/f", "abc")
