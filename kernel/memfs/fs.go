@@ -101,7 +101,7 @@ func AddStatic(path []byte, data []byte, perm uint32, now int64) Errno {
 		}
 	}
 	var r walkResult
-	if err := walk(Root(), path, false, &r); err != 0 {
+	if err := walk(Root(), path, followEntry, &r); err != 0 {
 		return err
 	}
 	if r.node != 0 {

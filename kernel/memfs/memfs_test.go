@@ -381,6 +381,32 @@ func TestSymlinksAndWalk(t *testing.T) {
 	assert.Equal(t, PathMax-1, n)
 }
 
+// TestTrailingSlashOnSymlink: operations on an entry never follow a final
+// symlink, even with a trailing slash; lookups follow it.
+func TestTrailingSlashOnSymlink(t *testing.T) {
+	fresh(t)
+	require.Zero(t, Mkdir(Root(), bs("/tmp/dir"), 0o755, 0))
+	require.Zero(t, Symlink(bs("dir"), Root(), bs("/tmp/link"), 0))
+	dir := lookup(t, "/tmp/dir")
+	got, err := Lookup(Root(), bs("/tmp/link/"), false)
+	require.Zero(t, err)
+	assert.Equal(t, dir, got)
+	assert.Equal(t, ENOTDIR, Rmdir(Root(), bs("/tmp/link/"), 0))
+	assert.Equal(t, ENOTDIR, Unlink(Root(), bs("/tmp/link/"), 0))
+	assert.Equal(t, ENOTDIR, Rename(Root(), bs("/tmp/link/"), Root(), bs("/tmp/x"), 0, 0))
+	assert.Equal(t, ENOTDIR, Rename(Root(), bs("/tmp/dir"), Root(), bs("/tmp/link/"), 0, 0))
+	assert.Equal(t, EEXIST, Mkdir(Root(), bs("/tmp/link/"), 0o755, 0))
+	assert.Equal(t, EEXIST, Symlink(bs("x"), Root(), bs("/tmp/link/"), 0))
+	lookup(t, "/tmp/dir")
+	l, err := Lookup(Root(), bs("/tmp/link"), false)
+	require.Zero(t, err)
+	assert.EqualValues(t, ModeSymlink, Mode(l)&ModeType)
+	o, err := Open(Root(), bs("/tmp/link/"), unix.O_RDONLY|unix.O_NOFOLLOW, 0, 0)
+	require.Zero(t, err, "a trailing slash follows despite O_NOFOLLOW")
+	assert.Equal(t, dir, o)
+	Unref(o)
+}
+
 func TestSymlinkLoops(t *testing.T) {
 	fresh(t)
 	require.Zero(t, Symlink(bs("loop"), Root(), bs("/tmp/loop"), 0))

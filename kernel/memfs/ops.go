@@ -72,8 +72,12 @@ func entryOf(r *walkResult) uintptr { return dirLookup(ip(r.parent), r.name) }
 // whether a symlink in the last component is followed (a trailing slash
 // always follows and demands a directory).
 func Lookup(dir Inode, path []byte, follow bool) (Inode, Errno) {
+	mode := followSlash
+	if follow {
+		mode = followAlways
+	}
 	var r walkResult
-	if err := walk(dir, path, follow, &r); err != 0 {
+	if err := walk(dir, path, mode, &r); err != 0 {
 		return 0, err
 	}
 	if r.node == 0 {
@@ -94,10 +98,13 @@ func Lookup(dir Inode, path []byte, follow bool) (Inode, Errno) {
 func Open(dir Inode, path []byte, flags int, perm uint32, now int64) (Inode, Errno) {
 	creat := flags&unix.O_CREAT != 0 && flags&unix.O_PATH == 0
 	excl := creat && flags&unix.O_EXCL != 0
-	follow := flags&unix.O_NOFOLLOW == 0 && !excl
+	mode := followAlways
+	if flags&unix.O_NOFOLLOW != 0 || excl {
+		mode = followSlash
+	}
 	write := flags&unix.O_ACCMODE != unix.O_RDONLY && flags&unix.O_PATH == 0
 	var r walkResult
-	if err := walk(dir, path, follow, &r); err != 0 {
+	if err := walk(dir, path, mode, &r); err != 0 {
 		return 0, err
 	}
 	if r.node == 0 {
@@ -146,7 +153,7 @@ func Open(dir Inode, path []byte, flags int, perm uint32, now int64) (Inode, Err
 // Mkdir creates directory path (mkdirat) with permissions perm.
 func Mkdir(dir Inode, path []byte, perm uint32, now int64) Errno {
 	var r walkResult
-	if err := walk(dir, path, false, &r); err != 0 {
+	if err := walk(dir, path, followEntry, &r); err != 0 {
 		return err
 	}
 	if r.node != 0 {
@@ -165,7 +172,7 @@ func Symlink(target []byte, dir Inode, path []byte, now int64) Errno {
 		return ENAMETOOLONG
 	}
 	var r walkResult
-	if err := walk(dir, path, false, &r); err != 0 {
+	if err := walk(dir, path, followEntry, &r); err != 0 {
 		return err
 	}
 	if r.node != 0 {
@@ -203,7 +210,7 @@ func Link(olddir Inode, oldpath []byte, newdir Inode, newpath []byte, follow boo
 		return EPERM
 	}
 	var r walkResult
-	if err := walk(newdir, newpath, false, &r); err != 0 {
+	if err := walk(newdir, newpath, followEntry, &r); err != 0 {
 		return err
 	}
 	if r.node != 0 {
@@ -223,7 +230,7 @@ func Link(olddir Inode, oldpath []byte, newdir Inode, newpath []byte, follow boo
 // data lives on while references remain (see Ref).
 func Unlink(dir Inode, path []byte, now int64) Errno {
 	var r walkResult
-	if err := walk(dir, path, false, &r); err != 0 {
+	if err := walk(dir, path, followEntry, &r); err != 0 {
 		return err
 	}
 	switch {
@@ -241,7 +248,7 @@ func Unlink(dir Inode, path []byte, now int64) Errno {
 // Rmdir removes the empty directory path (unlinkat with AT_REMOVEDIR).
 func Rmdir(dir Inode, path []byte, now int64) Errno {
 	var r walkResult
-	if err := walk(dir, path, false, &r); err != 0 {
+	if err := walk(dir, path, followEntry, &r); err != 0 {
 		return err
 	}
 	switch {
@@ -279,7 +286,7 @@ func Rename(olddir Inode, oldpath []byte, newdir Inode, newpath []byte, flags in
 		return EINVAL
 	}
 	var ro, rn walkResult
-	if err := walk(olddir, oldpath, false, &ro); err != 0 {
+	if err := walk(olddir, oldpath, followEntry, &ro); err != 0 {
 		return err
 	}
 	if ro.node == 0 {
@@ -288,7 +295,7 @@ func Rename(olddir Inode, oldpath []byte, newdir Inode, newpath []byte, flags in
 	if ro.name == nil || isDot(ro.name) || isDotDot(ro.name) {
 		return EBUSY
 	}
-	if err := walk(newdir, newpath, false, &rn); err != 0 {
+	if err := walk(newdir, newpath, followEntry, &rn); err != 0 {
 		return err
 	}
 	if rn.name == nil || isDot(rn.name) || isDotDot(rn.name) {

@@ -26,17 +26,32 @@ func symlinkTarget(n *inode) []byte {
 
 func isType(p uintptr, t uint32) bool { return ip(p).mode&ModeType == t }
 
+// walkMode says whether walk follows a symlink in the last component.
+type walkMode int
+
+const (
+	// followEntry never follows it: for operations on the entry itself
+	// (unlink, rmdir, rename, mkdir, symlink, link's new name), where
+	// Linux does not follow even with a trailing slash ("link/" then fails
+	// with ENOTDIR or EEXIST rather than acting on the target).
+	followEntry walkMode = iota
+	// followSlash follows it only when the path ends in a slash, which
+	// demands a directory (lstat, O_NOFOLLOW, readlink).
+	followSlash
+	// followAlways always follows it (stat, open).
+	followAlways
+)
+
 // walk resolves path relative to directory start (ignored for absolute
 // paths). Symlinks in the middle of the path are always followed; the last
-// component's symlink is followed when follow is set or the path ends in a
-// slash. It fails with ENOENT or ENOTDIR for a missing or non-directory
+// component's symlink is followed as mode says. It fails with ENOENT or ENOTDIR for a missing or non-directory
 // intermediate component, ENAMETOOLONG for a component over NameMax bytes
 // or a path of PathMax bytes or more, and ELOOP past MaxSymlinks links.
 //
 // Symlink expansion is iterative: the unprocessed rest of the current path
 // is pushed on a small stack while the target is walked, so the walk uses a
 // fixed ~1 KiB frame however deep the links nest.
-func walk(start Inode, path []byte, follow bool, r *walkResult) Errno {
+func walk(start Inode, path []byte, mode walkMode, r *walkResult) Errno {
 	*r = walkResult{}
 	if len(path) == 0 {
 		return ENOENT
@@ -106,7 +121,7 @@ func walk(start Inode, path []byte, follow bool, r *walkResult) Errno {
 
 		if last {
 			r.slash = r.slash || hadSlash
-			if next != 0 && isType(next, ModeSymlink) && (follow || r.slash) {
+			if next != 0 && isType(next, ModeSymlink) && (mode == followAlways || mode == followSlash && r.slash) {
 				links++
 				if links > MaxSymlinks {
 					return ELOOP
