@@ -47,14 +47,11 @@ func copyCString(dst []byte, addr uintptr, ok func(uintptr, uintptr) bool, view 
 	n := 0
 	for n < len(dst) {
 		a := addr + uintptr(n)
-		if a < addr {
-			return 0, -EFAULT
-		}
 		chunk := int(pageSize - a&(pageSize-1))
 		if chunk > len(dst)-n {
 			chunk = len(dst) - n
 		}
-		if !ok(a, uintptr(chunk)) {
+		if a < addr || a+uintptr(chunk) < a || !ok(a, uintptr(chunk)) {
 			return 0, -EFAULT
 		}
 		src := view(a, chunk)

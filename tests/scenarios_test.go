@@ -83,6 +83,15 @@ var scenarios = []scenario{
 		wantOut: []string{"fileio: ok\n"},
 	},
 	{
+		name: "pipes",
+		pkg:  "./tests/guests/pipes",
+		wantOut: []string{
+			"pipes: round trip ok\n", "pipes: parked reader ok\n", "pipes: large write ok\n",
+			"pipes: raw blocking pipe ok\n", "pipes: eventfd ok\n", "pipes: epoll ok\n",
+			"pipes: sleep ok\n", "pipes: dup ok\n", "pipes: ok\n",
+		},
+	},
+	{
 		name:    "threads",
 		bootGap: "10,000 threads need the scheduler's memory accounting and larger VMs; not yet passing",
 		pkg:     "./tests/guests/threads",
