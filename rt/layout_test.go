@@ -1,0 +1,79 @@
+package rt_test
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+
+	. "github.com/unigo-os/unigo/rt"
+
+	_ "github.com/unigo-os/unigo/kernel" // provides the hooks rt links against
+)
+
+// defines reads the #define NAME VALUE lines of abi_amd64.h.
+func defines(t *testing.T) map[string]int64 {
+	f, err := os.Open("abi_amd64.h")
+	require.NoError(t, err)
+	defer f.Close()
+	m := map[string]int64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 3 || fs[0] != "#define" {
+			continue
+		}
+		if v, err := strconv.ParseInt(fs[2], 0, 64); err == nil {
+			m[fs[1]] = v
+		}
+	}
+	require.NoError(t, sc.Err())
+	return m
+}
+
+// TestLayout checks that the offsets the assembly uses match the Go
+// definitions of CPU and Frame.
+func TestLayout(t *testing.T) {
+	d := defines(t)
+	var c CPU
+	cpu := map[string]uintptr{
+		"CPU_SELF": unsafe.Offsetof(c.Self), "CPU_KACTIVE": unsafe.Offsetof(c.KActive),
+		"CPU_PENDING": unsafe.Offsetof(c.Pending), "CPU_KSTACK": unsafe.Offsetof(c.KStack),
+		"CPU_TRAPVEC": unsafe.Offsetof(c.TrapVec), "CPU_TRAPERR": unsafe.Offsetof(c.TrapErr),
+		"CPU_TRAPCR2": unsafe.Offsetof(c.TrapCR2), "CPU_CTX_RIP": unsafe.Offsetof(c.CtxRIP),
+		"CPU_CTX_CS": unsafe.Offsetof(c.CtxCS), "CPU_CTX_RFLAGS": unsafe.Offsetof(c.CtxRFLAGS),
+		"CPU_CTX_RSP": unsafe.Offsetof(c.CtxRSP), "CPU_CTX_SS": unsafe.Offsetof(c.CtxSS),
+		"CPU_CTX_RAX": unsafe.Offsetof(c.CtxRAX), "CPU_CTX_RCX": unsafe.Offsetof(c.CtxRCX),
+		"CPU_CTX_R11": unsafe.Offsetof(c.CtxR11), "CPU_SCRATCH0": unsafe.Offsetof(c.Scratch),
+		"CPU_SCRATCH1": unsafe.Offsetof(c.Scratch) + 8, "CPU_TRAPENTRY": unsafe.Offsetof(c.TrapEntry),
+		"CPU_CRASHSTACK": unsafe.Offsetof(c.CrashStack), "CPU_KTLS": unsafe.Offsetof(c.KTLS),
+		"CPU_XSAVE": unsafe.Offsetof(c.XSave),
+	}
+	for name, off := range cpu {
+		require.Contains(t, d, name)
+		require.EqualValues(t, off, d[name], name)
+	}
+	var f Frame
+	frame := map[string]uintptr{
+		"F_R15": unsafe.Offsetof(f.R15), "F_R11": unsafe.Offsetof(f.R11), "F_R8": unsafe.Offsetof(f.R8),
+		"F_RBP": unsafe.Offsetof(f.RBP), "F_RDI": unsafe.Offsetof(f.RDI), "F_RCX": unsafe.Offsetof(f.RCX),
+		"F_RAX": unsafe.Offsetof(f.RAX), "F_CR2": unsafe.Offsetof(f.CR2), "F_FSBASE": unsafe.Offsetof(f.FSBase),
+		"F_VEC": unsafe.Offsetof(f.Vector), "F_ERR": unsafe.Offsetof(f.ErrorCode), "F_RIP": unsafe.Offsetof(f.RIP),
+		"F_CS": unsafe.Offsetof(f.CS), "F_RFLAGS": unsafe.Offsetof(f.RFLAGS), "F_RSP": unsafe.Offsetof(f.RSP),
+		"F_SS": unsafe.Offsetof(f.SS),
+	}
+	for name, off := range frame {
+		require.EqualValues(t, off, d[name], name)
+	}
+	require.EqualValues(t, unsafe.Sizeof(f), d["F_SIZE"])
+	require.EqualValues(t, FrameSize, unsafe.Sizeof(f))
+	require.EqualValues(t, VecSyscall, d["VEC_SYSCALL"])
+	require.EqualValues(t, SelUserCode, d["SEL_UCODE"])
+	require.EqualValues(t, SelUserData, d["SEL_UDATA"])
+	require.EqualValues(t, SelKernelCode, d["SEL_KCODE"])
+	require.EqualValues(t, SelTSS, d["SEL_TSS"])
+}
