@@ -617,6 +617,9 @@ func sysGetdents64Impl(fd int, buf, n uintptr) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	w, next, err := memfs.ReadDir(memfs.Inode(o.obj), uint64(o.off), bytesAt(buf, int(n)))
+	if err == memfs.ENOENT {
+		return 0 // a removed directory reads as empty, as on Linux
+	}
 	if err != 0 {
 		return -int64(err)
 	}

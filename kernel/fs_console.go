@@ -89,7 +89,7 @@ const (
 	fionclex   = 0x5450
 	tiocgpgrp  = 0x540f
 	tiocspgrp  = 0x5410
-	termiosLen = 60 // struct termios (kernel ABI, 19 control chars)
+	termiosLen = 36 // kernel struct termios: 4 flag words, c_line, 19 c_cc (no speeds)
 )
 
 func sysIoctlImpl(fd int, req uint32, arg uintptr) int64 {

@@ -634,7 +634,7 @@ func writeStatfs(buf uintptr) int64 {
 	putLE64(b[48:], free)
 	putLE64(b[64:], memfs.NameMax)
 	putLE64(b[72:], pageSize)
-	putLE64(b[80:], 0x20) // ST_NOSUID... none really; ST_RELATIME-ish
+	putLE64(b[80:], 0x20) // ST_VALID: f_flags is meaningful (no mount flags)
 	return 0
 }
 

@@ -83,6 +83,15 @@ var scenarios = []scenario{
 		wantOut: []string{"fileio: ok\n"},
 	},
 	{
+		name: "fsops",
+		pkg:  "./tests/guests/fsops",
+		wantOut: []string{
+			"fsops: links ok\n", "fsops: chdir ok\n", "fsops: append and seek ok\n",
+			"fsops: metadata ok\n", "fsops: unlinked open file ok\n", "fsops: dev null ok\n",
+			"fsops: unigo files ok\n", "fsops: ok\n",
+		},
+	},
+	{
 		name: "pipes",
 		pkg:  "./tests/guests/pipes",
 		wantOut: []string{

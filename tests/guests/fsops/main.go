@@ -1,0 +1,319 @@
+// Command fsops exercises the file system calls beyond fileio's basics:
+// symlinks and hard links, chdir and relative paths, O_APPEND, seek and
+// positioned I/O, truncate, chmod and chtimes, unlink of an open file,
+// /dev/null, and, when booted on unigo (uname release ending in
+// "-unigo"), the files the kernel provides as Linux would (the huge page
+// size, /proc/self/exe, /etc/passwd via os/user, the hostname, statfs, and
+// a console that is a terminal). It prints "fsops: ok", or the first failed
+// check and exits 1.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "fsops:", err)
+		os.Exit(1)
+	}
+	fmt.Println("fsops: ok")
+}
+
+func run() error {
+	root, err := os.MkdirTemp("", "unigo-fsops-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	for _, step := range []struct {
+		name string
+		fn   func(string) error
+	}{
+		{"links", links},
+		{"chdir", chdir},
+		{"append and seek", appendSeek},
+		{"metadata", metadata},
+		{"unlinked open file", unlinkedOpen},
+		{"dev null", devNull},
+		{"unigo files", unigoFiles},
+	} {
+		dir := filepath.Join(root, strings.ReplaceAll(step.name, " ", "_"))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return err
+		}
+		if err := step.fn(dir); err != nil {
+			return fmt.Errorf("%s: %w", step.name, err)
+		}
+		fmt.Printf("fsops: %s ok\n", step.name)
+	}
+	return nil
+}
+
+func links(dir string) error {
+	target := filepath.Join(dir, "target")
+	if err := os.WriteFile(target, []byte("data"), 0o644); err != nil {
+		return err
+	}
+	sym := filepath.Join(dir, "sym")
+	if err := os.Symlink("target", sym); err != nil {
+		return err
+	}
+	if got, err := os.Readlink(sym); err != nil || got != "target" {
+		return fmt.Errorf("Readlink = %q, %v", got, err)
+	}
+	if fi, err := os.Lstat(sym); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return fmt.Errorf("Lstat = %v, %v; want a symlink", fi, err)
+	}
+	if b, err := os.ReadFile(sym); err != nil || string(b) != "data" {
+		return fmt.Errorf("ReadFile through symlink = %q, %v", b, err)
+	}
+	hard := filepath.Join(dir, "hard")
+	if err := os.Link(target, hard); err != nil {
+		return err
+	}
+	fi1, err := os.Stat(target)
+	if err != nil {
+		return err
+	}
+	fi2, err := os.Stat(hard)
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(fi1, fi2) {
+		return errors.New("hard link is not the same file")
+	}
+	if st, ok := fi1.Sys().(*syscall.Stat_t); !ok || st.Nlink != 2 {
+		return fmt.Errorf("nlink = %v, want 2", fi1.Sys())
+	}
+	if err := os.Remove(target); err != nil {
+		return err
+	}
+	if _, err := os.Stat(sym); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("Stat of a dangling symlink: %v", err)
+	}
+	if b, err := os.ReadFile(hard); err != nil || string(b) != "data" {
+		return fmt.Errorf("ReadFile of the remaining link = %q, %v", b, err)
+	}
+	return nil
+}
+
+func chdir(dir string) error {
+	old, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	defer os.Chdir(old)
+	if err := os.Chdir(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll("sub/deeper", 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile("sub/deeper/f", []byte("rel"), 0o644); err != nil {
+		return err
+	}
+	if err := os.Chdir("sub"); err != nil {
+		return err
+	}
+	wd, err := os.Getwd()
+	if err != nil || wd != filepath.Join(dir, "sub") {
+		return fmt.Errorf("Getwd = %q, %v", wd, err)
+	}
+	if b, err := os.ReadFile("deeper/../deeper/f"); err != nil || string(b) != "rel" {
+		return fmt.Errorf("relative ReadFile = %q, %v", b, err)
+	}
+	if err := os.Chdir("deeper/f"); err == nil {
+		return errors.New("Chdir to a file succeeded")
+	}
+	return nil
+}
+
+func appendSeek(dir string) error {
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, []byte("hello"), 0o644); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	f.Write([]byte(", world"))
+	f.Close()
+	f, err = os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if off, err := f.Seek(-5, io.SeekEnd); err != nil || off != 7 {
+		return fmt.Errorf("Seek = %d, %v", off, err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(f, buf); err != nil || string(buf) != "world" {
+		return fmt.Errorf("read after seek = %q, %v", buf, err)
+	}
+	if _, err := f.WriteAt([]byte("J"), 0); err != nil {
+		return err
+	}
+	if _, err := f.ReadAt(buf, 0); err != nil || string(buf) != "Jello" {
+		return fmt.Errorf("ReadAt = %q, %v", buf, err)
+	}
+	if err := f.Truncate(3); err != nil {
+		return err
+	}
+	// A write past the end leaves a hole of zeros.
+	if _, err := f.WriteAt([]byte("!"), 6); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil || !bytes.Equal(b, []byte("Jel\x00\x00\x00!")) {
+		return fmt.Errorf("content = %q, %v", b, err)
+	}
+	if _, err := f.Seek(-1, io.SeekStart); err == nil {
+		return errors.New("Seek to a negative offset succeeded")
+	}
+	return nil
+}
+
+func metadata(dir string) error {
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		return err
+	}
+	if err := os.Chmod(p, 0o640); err != nil {
+		return err
+	}
+	mt := time.Date(2001, 2, 3, 4, 5, 6, 7000, time.UTC)
+	if err := os.Chtimes(p, mt, mt); err != nil {
+		return err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm() != 0o640 || !fi.ModTime().Equal(mt) {
+		return fmt.Errorf("mode %v mtime %v, want 0640 %v", fi.Mode(), fi.ModTime(), mt)
+	}
+	if err := os.Mkdir(p, 0o755); !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("Mkdir over a file: %v", err)
+	}
+	if _, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("O_EXCL on an existing file: %v", err)
+	}
+	return nil
+}
+
+func unlinkedOpen(dir string) error {
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, []byte("still here"), 0o644); err != nil {
+		return err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := os.Remove(p); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(f)
+	if err != nil || string(b) != "still here" {
+		return fmt.Errorf("read of an unlinked open file = %q, %v", b, err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 0 {
+		return fmt.Errorf("ReadDir = %v, %v; want empty", ents, err)
+	}
+	return nil
+}
+
+func devNull(string) error {
+	if err := os.WriteFile(os.DevNull, []byte("discarded"), 0o666); err != nil {
+		return err
+	}
+	if b, err := os.ReadFile(os.DevNull); err != nil || len(b) != 0 {
+		return fmt.Errorf("ReadFile(/dev/null) = %q, %v", b, err)
+	}
+	fi, err := os.Stat(os.DevNull)
+	if err != nil || fi.Mode()&fs.ModeCharDevice == 0 {
+		return fmt.Errorf("Stat(/dev/null) = %v, %v; want a character device", fi, err)
+	}
+	return nil
+}
+
+func onUnigo() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return strings.HasSuffix(unix.ByteSliceToString(u.Release[:]), "-unigo")
+}
+
+func unigoFiles(string) error {
+	if !onUnigo() {
+		return nil
+	}
+	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"); err != nil || string(b) != "2097152\n" {
+		return fmt.Errorf("hpage_pmd_size = %q, %v", b, err)
+	}
+	if exe, err := os.Executable(); err != nil || exe != "/init" {
+		return fmt.Errorf("Executable = %q, %v", exe, err)
+	}
+	if h, err := os.Hostname(); err != nil || h != "unigo" {
+		return fmt.Errorf("Hostname = %q, %v", h, err)
+	}
+	if u, err := user.Current(); err != nil || u.Username != "root" || u.HomeDir != "/root" {
+		return fmt.Errorf("user.Current = %+v, %v", u, err)
+	}
+	if g, err := user.LookupGroupId("0"); err != nil || g.Name != "root" {
+		return fmt.Errorf("LookupGroupId(0) = %+v, %v", g, err)
+	}
+	if b, err := os.ReadFile("/etc/hosts"); err != nil || !bytes.Contains(b, []byte("localhost")) {
+		return fmt.Errorf("/etc/hosts = %q, %v", b, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs("/tmp", &st); err != nil || st.Type != unix.TMPFS_MAGIC || st.Bfree == 0 {
+		return fmt.Errorf("Statfs = %+v, %v", st, err)
+	}
+	if _, err := unix.IoctlGetTermios(1, unix.TCGETS); err != nil {
+		return fmt.Errorf("stdout is not a terminal: %v", err)
+	}
+	if _, err := unix.IoctlGetTermios(int(mustOpen("/etc/hostname").Fd()), unix.TCGETS); err != unix.ENOTTY {
+		return fmt.Errorf("TCGETS on a file: %v, want ENOTTY", err)
+	}
+	ents, err := os.ReadDir("/")
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	for _, want := range []string{"dev", "etc", "proc", "sys", "tmp"} {
+		if !strings.Contains(" "+strings.Join(names, " ")+" ", " "+want+" ") {
+			return fmt.Errorf("ReadDir(/) = %q, no %s", names, want)
+		}
+	}
+	return nil
+}
+
+func mustOpen(p string) *os.File {
+	f, err := os.Open(p)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fsops:", err)
+		os.Exit(1)
+	}
+	return f
+}
