@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	_ "unsafe" // go:linkname
 
 	"github.com/unigo-os/unigo/rt"
@@ -115,6 +116,26 @@ func userFault(f *rt.Frame, what string) {
 	exitVM(139)
 }
 
+// crashRecord is handed to the monitor through abi.PortCrash.
+var crashRecord abi.CrashRecord
+
+// reportCrash fills crashRecord from f and passes it to the monitor (the
+// unigo launcher prints a symbolized report; QEMU ignores the port).
+func reportCrash(f *rt.Frame, msg string) {
+	r := &crashRecord
+	r.Magic = abi.CrashMagic
+	r.Vector = f.Vector
+	r.Error = f.ErrorCode
+	r.CR2 = f.CR2
+	r.RIP = f.RIP
+	r.RSP = f.RSP
+	r.RFLAGS = f.RFLAGS
+	r.Regs = [16]uint64{f.RAX, f.RCX, f.RDX, f.RBX, f.RSP, f.RBP, f.RSI, f.RDI,
+		f.R8, f.R9, f.R10, f.R11, f.R12, f.R13, f.R14, f.R15}
+	r.MsgLen = uint64(copy(r.Msg[:], msg))
+	rt.Outl(abi.PortCrash, uint32(ptrOf(r)))
+}
+
 // kernelFault reports a fault inside the kernel (the frame is on the
 // crash stack) and ends the VM.
 func kernelFault(f *rt.Frame) {
@@ -133,12 +154,13 @@ func kernelFault(f *rt.Frame) {
 	kprint("\n")
 	// Frame-pointer backtrace of the kernel stack.
 	bp := uintptr(f.RBP)
-	for i := 0; i < 16 && bp >= imageStart && bp != 0 && bp < ramTop; i++ {
+	for i := 0; i < 16 && bp >= 0x1000 && bp+16 <= ramTop && bp&7 == 0; i++ {
 		ret := *at[uint64](bp + 8)
 		kprint("  at ")
 		kprintHex(ret)
 		kprint("\n")
 		bp = uintptr(*at[uint64](bp))
 	}
+	reportCrash(f, "kernel fault")
 	exitVM(70)
 }
