@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -323,4 +324,64 @@ func sysPrlimitImpl(pid, res int, newp, oldp uintptr) int64 {
 		*at[[2]uint64](oldp) = [2]uint64{cur, max}
 	}
 	return 0
+}
+
+// sysSysinfoImpl fills struct sysinfo (112 bytes on x86-64): uptime,
+// RAM from kmem, no swap, the thread count as procs, mem_unit 1.
+func sysSysinfoImpl(buf uintptr) int64 {
+	if !userOK(buf, 112, true) {
+		return -EFAULT
+	}
+	b := bytesAt(buf, 112)
+	clear(b)
+	*at[int64](buf) = (nanotime() - mono0) / 1e9
+	*at[uint64](buf + 32) = uint64(kmem.TotalBytes())
+	*at[uint64](buf + 40) = uint64(kmem.FreeBytes())
+	*at[uint16](buf + 80) = uint16(nthreads)
+	*at[uint32](buf + 104) = 1
+	return 0
+}
+
+// sysGetrusageImpl fills struct rusage (144 bytes). There is one process
+// on one CPU: RUSAGE_SELF reports the time since boot as user time (the
+// kernel does not yet split idle, user and system time), RUSAGE_THREAD the
+// calling thread's CPU time; maxrss and minflt come from the page-fault
+// statistics, in KiB and faults.
+func sysGetrusageImpl(who int, buf uintptr) int64 {
+	const self, children, thread = 0, -1, 1
+	var ns int64
+	switch who {
+	case self:
+		ns = nanotime() - mono0
+	case children:
+	case thread:
+		t := current()
+		ns = t.cpuNS + nanotime() - t.onCPU
+	default:
+		return -EINVAL
+	}
+	if !userOK(buf, 144, true) {
+		return -EFAULT
+	}
+	clear(bytesAt(buf, 144))
+	if who == children {
+		return 0
+	}
+	*at[[2]int64](buf) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
+	*at[uint64](buf + 32) = vmStats.maxPages * (pageSize / 1024) // ru_maxrss
+	*at[uint64](buf + 64) = vmStats.faults                       // ru_minflt
+	return 0
+}
+
+// sysTimesImpl fills struct tms and returns clock ticks (USER_HZ = 100)
+// since boot.
+func sysTimesImpl(buf uintptr) int64 {
+	ticks := (nanotime() - mono0) / 10_000_000
+	if buf != 0 {
+		if !userOK(buf, 32, true) {
+			return -EFAULT
+		}
+		*at[[4]int64](buf) = [4]int64{ticks, 0, 0, 0}
+	}
+	return ticks
 }

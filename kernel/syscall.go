@@ -101,6 +101,8 @@ const (
 	sysFchownat         = 260
 	sysUmask            = 95
 	sysSysinfo          = 99
+	sysGetrusage        = 98
+	sysTimes            = 100
 	sysFstatfs          = 138
 	sysStatfs           = 137
 	sysSymlinkat        = 266
@@ -242,7 +244,11 @@ func doSyscall(f *rt.Frame) int64 {
 	case sysSetitimer, sysTimerCreate:
 		return -ENOSYS
 	case sysSysinfo:
-		return -ENOSYS
+		return sysSysinfoImpl(a0)
+	case sysGetrusage:
+		return sysGetrusageImpl(int(int32(a0)), a1)
+	case sysTimes:
+		return sysTimesImpl(a0)
 	}
 	if r, ok := fileSyscall(f); ok {
 		return r

@@ -53,6 +53,13 @@ type vma struct {
 
 const maxVMAs = 4096
 
+// Fault-around window (pages, a power of two) and the free memory below
+// which faults map single pages only.
+const (
+	faultAround        = 16
+	faultAroundReserve = 32 << 20
+)
+
 var (
 	vmLock  spinlock.Lock
 	pml4    uintptr
@@ -60,7 +67,7 @@ var (
 	nvmas   int
 	nxOK    bool
 	ramTop  uintptr // end of the highest RAM range
-	vmStats struct{ faults, pages uint64 }
+	vmStats struct{ faults, pages, maxPages uint64 }
 )
 
 // pteFor returns the page-table entry for va at level 1 (4 KiB pages),
@@ -323,8 +330,42 @@ func faultIn(va uintptr, write bool) bool {
 	if p == 0 {
 		return false
 	}
-	*pte = uint64(p) | leafFlags(prot)
-	vmStats.pages++
+	flags := leafFlags(prot)
+	*pte = uint64(p) | flags
+	n := uint64(1)
+	// Fault-around: populate the rest of the aligned window around va
+	// that lies in the same VMA (so has the same protection) while memory
+	// is plentiful. The Go runtime touches its heap and stacks densely, and
+	// one trap (expensive under emulation) then serves a whole window.
+	if kmem.FreeBytes() > faultAroundReserve {
+		lo := va &^ (faultAround*pageSize - 1)
+		hi := lo + faultAround*pageSize
+		if lo < vmas[i].start {
+			lo = vmas[i].start
+		}
+		if hi > vmas[i].end {
+			hi = vmas[i].end
+		}
+		// The window lies in one page table (it is aligned and smaller
+		// than 2 MiB), so the neighbours' entries are next to pte.
+		base := ptrOf(pte) - ((va&^(pageSize-1))-lo)/pageSize*8
+		for a := lo; a < hi; a += pageSize {
+			e := at[uint64](base + (a-lo)/pageSize*8)
+			if *e&ptePresent != 0 {
+				continue
+			}
+			q := kmem.AllocPage()
+			if q == 0 {
+				break
+			}
+			*e = uint64(q) | flags
+			n++
+		}
+	}
+	vmStats.pages += n
+	if vmStats.pages > vmStats.maxPages {
+		vmStats.maxPages = vmStats.pages
+	}
 	vmStats.faults++
 	return true
 }
