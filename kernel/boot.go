@@ -38,6 +38,7 @@ func kernelMain(si uintptr) {
 	}
 	findImage()
 	memInit(info)
+	protectImage()
 	cpuInit()
 	timeInit()
 	lapicInit()

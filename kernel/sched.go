@@ -40,35 +40,38 @@ const (
 )
 
 type thread struct {
-	tid      uint64
-	state    uint32
-	kstack   uintptr
-	ksp      uintptr // saved kernel SP while switched out
-	xsave    uintptr
-	next     uintptr // run queue or futex queue link
-	wake     int64   // timer deadline (ns), 0 if none
-	tnext    uintptr // timer list link
-	futex    uintptr // futex word waited on (0 if none)
-	woken    bool    // woken explicitly (vs timeout)
-	sigmask  uint64
-	altSP    uint64
-	altFlags uint64
-	altSize  uint64
-	clearTID uintptr
-	cpuNS    int64 // CPU time consumed
-	onCPU    int64 // when it last got the CPU (ns)
-	dnext    uintptr
+	tid        uint64
+	state      uint32
+	kstack     uintptr
+	ksp        uintptr // saved kernel SP while switched out
+	xsave      uintptr
+	next       uintptr // run queue or futex queue link
+	wake       int64   // timer deadline (ns), 0 if none
+	tnext      uintptr // timer list link
+	futex      uintptr // futex word waited on (0 if none)
+	woken      bool    // woken explicitly (vs timeout)
+	sigmask    uint64
+	altSP      uint64
+	altFlags   uint64
+	altSize    uint64
+	clearTID   uintptr
+	cpuNS      int64 // CPU time consumed
+	onCPU      int64 // when it last got the CPU (ns)
+	dnext      uintptr
+	anext      uintptr // allThreads link
+	sigpending uint64  // bit sig-1
 }
 
 var (
-	schedLock spinlock.Lock
-	runqHead  uintptr
-	runqTail  uintptr
-	timers    uintptr // sorted by wake
-	nextTID   uint64  = 1
-	nthreads  int64
-	zombies   uintptr
-	xsaveSize uintptr = 512
+	schedLock  spinlock.Lock
+	runqHead   uintptr
+	runqTail   uintptr
+	timers     uintptr // sorted by wake
+	nextTID    uint64  = 1
+	nthreads   int64
+	zombies    uintptr
+	allThreads uintptr // every thread not yet reaped, via thread.anext
+	xsaveSize  uintptr = 512
 )
 
 func th(p uintptr) *thread { return at[thread](p) }
@@ -109,6 +112,8 @@ func newThread() uintptr {
 	tt.tid = nextTID
 	nextTID++
 	nthreads++
+	tt.anext = allThreads
+	allThreads = t
 	schedLock.Unlock()
 	// A fresh FXSAVE/XSAVE image: default control words, MXCSR 0x1f80.
 	*at[uint16](xs) = 0x37f
@@ -311,6 +316,12 @@ func reapZombies() {
 			continue
 		}
 		*p = th(t).dnext
+		for a := &allThreads; *a != 0; a = &th(*a).anext {
+			if *a == t {
+				*a = th(t).anext
+				break
+			}
+		}
 		kmem.FreePages(th(t).kstack, kstackOrder)
 		kmem.FreePages(th(t).xsave, orderOf(xsaveSize))
 		kmem.Free(t, uintptrSize(thread{}))

@@ -21,14 +21,23 @@ func kernelTrap(f *rt.Frame) {
 	}
 	switch {
 	case f.Vector == rt.VecSyscall:
-		f.RAX = uint64(doSyscall(f))
+		if r, ok := signalSyscall(f); ok {
+			f.RAX = uint64(r)
+		} else {
+			f.RAX = uint64(doSyscall(f))
+		}
 	case f.Vector == 14: // #PF
 		write := f.ErrorCode&2 != 0
 		vmLock.Lock()
 		ok := faultIn(uintptr(f.CR2), write)
+		mapped := findVMA(uintptr(f.CR2)) >= 0
 		vmLock.Unlock()
 		if !ok {
-			userFault(f, "page fault")
+			code := segvMaperr
+			if mapped {
+				code = segvAccerr
+			}
+			faultSignal(f, sigSEGV, code, f.CR2)
 		}
 	case f.Vector >= 32:
 		schedLock.Lock()
@@ -36,8 +45,27 @@ func kernelTrap(f *rt.Frame) {
 		yield()
 		schedLock.Unlock()
 	default:
-		userFault(f, exceptionName(f.Vector))
+		sig, code := exceptionSignal(f.Vector)
+		faultSignal(f, sig, code, f.RIP)
 	}
+	deliverPending(f)
+}
+
+// exceptionSignal maps a CPU exception to the signal Linux raises for it.
+func exceptionSignal(v uint64) (sig, code int) {
+	switch v {
+	case 0:
+		return sigFPE, fpeIntdiv
+	case 1, 3:
+		return sigTRAP, trapBrkpt
+	case 6:
+		return sigILL, illIllopn
+	case 16, 19:
+		return sigFPE, 0
+	case 17:
+		return sigBUS, busAdrerr
+	}
+	return sigSEGV, siKernel // #GP and friends
 }
 
 // handlePending dispatches the interrupts taken while idle (bit v-32).
@@ -96,24 +124,6 @@ func exceptionName(v uint64) string {
 		return "SIMD floating-point error"
 	}
 	return "exception"
-}
-
-// userFault handles a fault in the program that no handler takes. Until
-// signal delivery exists, it reports and ends the VM like an uncaught
-// SIGSEGV would end a Linux process (status 128+11).
-func userFault(f *rt.Frame, what string) {
-	kprint("unigo: fatal ")
-	kprint(what)
-	kprint(" at rip=")
-	kprintHex(f.RIP)
-	kprint(" addr=")
-	kprintHex(f.CR2)
-	kprint(" err=")
-	kprintHex(f.ErrorCode)
-	kprint(" tid=")
-	kprintDec(current().tid)
-	kprint("\n")
-	exitVM(139)
 }
 
 // crashRecord is handed to the monitor through abi.PortCrash.

@@ -99,3 +99,6 @@ var xsaveMask uint64
 //
 //go:nosplit
 func SetXSaveMask(m uint64) { xsaveMask = m }
+
+// XSaveMask returns the mask set by SetXSaveMask.
+func XSaveMask() uint64 { return xsaveMask }

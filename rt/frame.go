@@ -15,8 +15,16 @@ type Frame struct {
 // FrameSize is the size of Frame in bytes.
 const FrameSize = 192
 
-// VecSyscall is Frame.Vector for a system call.
-const VecSyscall = 0x100
+// VecSyscall is Frame.Vector for a system call. VecSignal marks a frame
+// whose extended state lives in the thread's save area (set when a signal
+// handler returns), so that returnToUser restores it.
+const (
+	VecSyscall = 0x100
+	VecSignal  = 0x102
+)
+
+// XSaveTo saves the current extended (FPU/SSE/AVX) state at area.
+func XSaveTo(area uintptr)
 
 // Kernel entry points and stack switching (shim_amd64.s).
 func switchStacks(saveSP *uintptr, newSP uintptr, newTLS uintptr)

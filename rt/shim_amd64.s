@@ -453,3 +453,10 @@ TEXT ·vectorTable(SB),NOSPLIT|NOFRAME,$0-8
 	LEAQ ·vectorAddrs(SB), AX
 	MOVQ AX, ret+0(FP)
 	RET
+
+// func XSaveTo(area uintptr)
+// Saves the current extended state (XSAVE64 or FXSAVE64) at area, for
+// signal delivery at a system call's return. Clobbers AX, DX, DI.
+TEXT ·XSaveTo(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ area+0(FP), DI
+	JMP ·saveExtended(SB)

@@ -101,6 +101,28 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		name: "faults",
+		pkg:  "./tests/guests/faults",
+		wantOut: []string{
+			"faults: nil ok", "faults: nil-write ok", "faults: divide ok (runtime error: integer divide by zero)",
+			"faults: unsafe-slice ok", "faults: panic-on-fault ok", "faults: read-only ok", "faults: all ok\n",
+		},
+	},
+	{
+		name:     "overflow",
+		pkg:      "./tests/guests/faults",
+		args:     []string{"overflow"},
+		wantCode: 2,
+		wantOut:  []string{"goroutine stack exceeds", "fatal error: stack overflow"},
+	},
+	{
+		name: "preempt",
+		pkg:  "./tests/guests/preempt",
+		wantOut: []string{
+			"preempt: main ran again after", "preempt: 3 GCs completed while spinning\n", "preempt: ok\n",
+		},
+	},
+	{
 		name:    "threads",
 		bootGap: "10,000 threads need the scheduler's memory accounting and larger VMs; not yet passing",
 		pkg:     "./tests/guests/threads",

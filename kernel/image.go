@@ -1,0 +1,60 @@
+package kernel
+
+import (
+	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// protectImage maps the image's segments with the permissions their
+// program headers ask for, as a Linux loader would: text read-only and
+// executable, read-only data not writable, everything but text not
+// executable. Writes to constant data then fault like they do on Linux.
+// The 2 MiB identity pages covering the image are split into 4 KiB pages.
+func protectImage() {
+	pdpt := uintptr(*at[uint64](pml4) & pteAddr)
+	for base := imageStart &^ (hugeSize - 1); base < imageEnd; base += hugeSize {
+		pde := at[uint64](uintptr(*at[uint64](pdpt + (base>>30)*8)&pteAddr) + ((base>>21)&511)*8)
+		if *pde&pteHuge == 0 {
+			continue // already split (the first 2 MiB)
+		}
+		pt := kmem.AllocPage()
+		if pt == 0 {
+			panicKernel("out of memory protecting the image")
+		}
+		for i := uintptr(0); i < 512; i++ {
+			*at[uint64](pt + i*8) = uint64(base+i*pageSize) | ptePresent | pteWrite | pteUser
+		}
+		*pde = uint64(pt) | ptePresent | pteWrite | pteUser
+	}
+	for i := uintptr(0); i < imagePhnum; i++ {
+		ph := imagePhdr + i*56
+		if *at[uint32](ph) != 1 { // PT_LOAD
+			continue
+		}
+		flags := *at[uint32](ph + 4)
+		start := uintptr(*at[uint64](ph + 24)) &^ (pageSize - 1) // p_paddr
+		end := pageRound(uintptr(*at[uint64](ph + 24) + *at[uint64](ph + 40)))
+		leaf := uint64(ptePresent | pteUser)
+		if flags&2 != 0 { // PF_W
+			leaf |= pteWrite
+		}
+		if flags&1 == 0 && nxOK { // not PF_X
+			leaf |= pteNX
+		}
+		for va := start; va < end; va += pageSize {
+			if e := imagePTE(pdpt, va); e != nil {
+				*e = uint64(va) | leaf
+			}
+		}
+	}
+	rt.WriteCR3(uint64(pml4))
+}
+
+// imagePTE returns the 4 KiB entry for va in the identity map, or nil.
+func imagePTE(pdpt, va uintptr) *uint64 {
+	pde := *at[uint64](uintptr(*at[uint64](pdpt + (va>>30)*8)&pteAddr) + ((va>>21)&511)*8)
+	if pde&ptePresent == 0 || pde&pteHuge != 0 {
+		return nil
+	}
+	return at[uint64](uintptr(pde&pteAddr) + ((va>>12)&511)*8)
+}
