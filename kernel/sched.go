@@ -60,6 +60,7 @@ type thread struct {
 	dnext      uintptr
 	anext      uintptr // allThreads link
 	sigpending uint64  // bit sig-1
+	sigcode    int32   // si_code for a pending SIGPROF (timer kind)
 }
 
 var (
@@ -226,6 +227,11 @@ func armTimer() {
 			deadline = d
 		}
 	}
+	if tick := cpuTimerTick(); tick != 0 {
+		if d := nanotime() + tick; deadline == 0 || d < deadline {
+			deadline = d
+		}
+	}
 	lapicDeadline(deadline)
 }
 
@@ -286,6 +292,8 @@ func schedule() {
 func switchTo(cur, next uintptr) {
 	now := nanotime()
 	th(cur).cpuNS += now - th(cur).onCPU
+	procCPU += now - th(cur).onCPU
+	checkCPUTimers()
 	th(next).onCPU = now
 	th(next).state = threadRunning
 	c := cpu()

@@ -104,7 +104,11 @@ func deliverPending(f *rt.Frame) {
 		sig++
 	}
 	t.sigpending &^= 1 << uint(sig-1)
-	deliver(f, sig, siTkill, 0, false)
+	code := siTkill
+	if sig == sigPROF && t.sigcode != 0 {
+		code = int(t.sigcode)
+	}
+	deliver(f, sig, code, 0, false)
 }
 
 // faultSignal delivers the signal for a fault in user mode: the program's
@@ -308,6 +312,8 @@ func signalSyscall(f *rt.Frame) (int64, bool) {
 			tid, sig = f.RSI, int(f.RDX)
 		}
 		return sendTo(tid, sig), true
+	case 38, 36, 222, 223, 224, 225, 226:
+		return cpuTimerSyscall(f)
 	case 62: // kill(pid, sig): the one process is pid 1
 		if f.RDI != 1 && f.RDI != 0 && int64(f.RDI) != -1 {
 			return -ESRCH, true

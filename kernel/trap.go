@@ -84,6 +84,7 @@ func handleIRQ(v int) {
 	switch {
 	case v == vecTimer:
 		expireTimers(nanotime())
+		checkCPUTimers()
 		lapicEOI()
 		armTimer()
 	case v == vecSpurious:

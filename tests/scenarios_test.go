@@ -123,9 +123,8 @@ var scenarios = []scenario{
 		},
 	},
 	{
-		name:    "threads",
-		bootGap: "10,000 threads need the scheduler's memory accounting and larger VMs; not yet passing",
-		pkg:     "./tests/guests/threads",
+		name: "threads",
+		pkg:  "./tests/guests/threads",
 		// 10,000 threads each need a runtime-allocated 16 KiB system
 		// stack besides their goroutine stack.
 		memory:  "512M",
@@ -139,10 +138,9 @@ var scenarios = []scenario{
 		check:   checkClock,
 	},
 	{
-		name:    "stress",
-		bootGap: "the GC-heavy stress run does not complete under the booted kernel yet",
-		pkg:     "./examples/stress",
-		memory:  "512M",
+		name:   "stress",
+		pkg:    "./examples/stress",
+		memory: "512M",
 		// Natively about 5-10 s on 2 cores; the VM budget allows for a
 		// slow host, and tcgSlowdown multiplies it under TCG.
 		timeout: 5 * time.Minute,
