@@ -77,7 +77,7 @@ var (
 
 func th(p uintptr) *thread { return at[thread](p) }
 
-func cpu() *rt.CPU { return at[rt.CPU](rt.BootCPU().Self) }
+func cpu() *rt.CPU { return at[rt.CPU](rt.ThisCPU()) }
 
 func current() *thread { return th(cpu().Current) }
 

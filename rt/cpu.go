@@ -27,6 +27,9 @@ func Rdseed() (uint64, bool)
 func Pause()
 func Xgetbv() uint64
 
+// ThisCPU returns the address of the running CPU's block (GS.base).
+func ThisCPU() uintptr
+
 // ReadCR0, ReadCR2, ReadCR3, ReadCR4 read control registers.
 func ReadCR0() uint64 { return readCR(0) }
 func ReadCR2() uint64 { return readCR(2) }

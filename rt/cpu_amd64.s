@@ -189,3 +189,10 @@ TEXT ·Xgetbv(SB),NOSPLIT|NOFRAME,$0-8
 	ORQ DX, AX
 	MOVQ AX, ret+0(FP)
 	RET
+
+// func ThisCPU() uintptr
+// The current CPU's block: CPU.self at GS:0.
+TEXT ·ThisCPU(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ 0(GS), AX
+	MOVQ AX, ret+0(FP)
+	RET
