@@ -53,11 +53,12 @@ type vma struct {
 
 const maxVMAs = 4096
 
-// Fault-around window (pages, a power of two) and the free memory below
-// which faults map single pages only.
+// Fault-around window (pages, a power of two), and the fraction of RAM
+// (1/faultAroundReserve) below which faults map single pages only, so
+// that speculation never costs memory a tight workload needs.
 const (
 	faultAround        = 16
-	faultAroundReserve = 32 << 20
+	faultAroundReserve = 3
 )
 
 var (
@@ -333,24 +334,30 @@ func faultIn(va uintptr, write bool) bool {
 	flags := leafFlags(prot)
 	*pte = uint64(p) | flags
 	n := uint64(1)
-	// Fault-around: populate the rest of the aligned window around va
-	// that lies in the same VMA (so has the same protection) while memory
-	// is plentiful. The Go runtime touches its heap and stacks densely, and
-	// one trap (expensive under emulation) then serves a whole window.
-	if kmem.FreeBytes() > faultAroundReserve {
-		lo := va &^ (faultAround*pageSize - 1)
-		hi := lo + faultAround*pageSize
-		if lo < vmas[i].start {
-			lo = vmas[i].start
-		}
+	// Fault-around for ascending touches: when the page just below va is
+	// already present, map the rest of the aligned window too, within the
+	// same VMA (so with the same protection) and while memory is
+	// plentiful. The Go runtime fills its heap spans upwards, and one trap
+	// (expensive under emulation) then serves a whole window. Isolated
+	// touches and stacks (which grow down: the tops of thousands of thread
+	// stacks) still get one page per fault, so memory is not wasted on
+	// them.
+	if kmem.FreeBytes() > kmem.TotalBytes()/faultAroundReserve {
+		page := va &^ (pageSize - 1)
+		lo := page + pageSize
+		hi := page&^(faultAround*pageSize-1) + faultAround*pageSize
 		if hi > vmas[i].end {
 			hi = vmas[i].end
 		}
 		// The window lies in one page table (it is aligned and smaller
-		// than 2 MiB), so the neighbours' entries are next to pte.
-		base := ptrOf(pte) - ((va&^(pageSize-1))-lo)/pageSize*8
+		// than 2 MiB), so the neighbours' entries are next to pte; the
+		// page below must be in the same table and VMA too.
+		pa := ptrOf(pte)
+		if page&(hugeSize-1) == 0 || page <= vmas[i].start || *at[uint64](pa - 8)&ptePresent == 0 {
+			hi = lo
+		}
 		for a := lo; a < hi; a += pageSize {
-			e := at[uint64](base + (a-lo)/pageSize*8)
+			e := at[uint64](pa + (a-page)/pageSize*8)
 			if *e&ptePresent != 0 {
 				continue
 			}
