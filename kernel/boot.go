@@ -6,6 +6,7 @@ import (
 
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -42,6 +43,8 @@ func kernelMain(si uintptr) {
 	cpuInit()
 	timeInit()
 	lapicInit()
+	spinlock.SetWaitHook(serviceTLB)
+	smpInit(info)
 	fdInit()
 	startInit()
 }

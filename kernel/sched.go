@@ -37,6 +37,7 @@ const (
 	threadRunning
 	threadBlocked
 	threadDead
+	threadIdle // a CPU's idle thread: never queued, never woken
 )
 
 type thread struct {
@@ -61,6 +62,7 @@ type thread struct {
 	anext      uintptr // allThreads link
 	sigpending uint64  // bit sig-1
 	sigcode    int32   // si_code for a pending SIGPROF (timer kind)
+	oncpu      int32   // CPU index it runs (or last ran) on
 }
 
 var (
@@ -147,6 +149,7 @@ func runqPush(t uintptr) {
 		th(runqTail).next = t
 	}
 	runqTail = t
+	kickIdleCPU()
 }
 
 func runqPop() uintptr {
@@ -265,37 +268,79 @@ func yield() {
 // runnable, it returns at once. Caller holds schedLock.
 func schedule() {
 	cur := cpu().Current
+	next := runqPop()
+	if next == 0 {
+		if th(cur).state == threadRunning {
+			return
+		}
+		// Nothing else to run: wait in this CPU's idle thread, not on
+		// cur's stack, since another CPU may resume cur as soon as it is
+		// woken.
+		next = cpus[cpuIndex()].idle
+	}
+	if next != cur {
+		switchTo(cur, next)
+	} else {
+		th(cur).state = threadRunning
+	}
+	reapZombies()
+	armTimer()
+}
+
+// idleLoop is the body of every CPU's idle thread: run whatever becomes
+// runnable, halt otherwise. Entered with schedLock held; never returns.
+func idleLoop() {
 	for {
-		next := runqPop()
-		if next == 0 && th(cur).state == threadRunning {
-			return
+		idle := cpu().Current
+		th(idle).state = threadIdle
+		if next := runqPop(); next != 0 {
+			switchTo(idle, next)
+			continue
 		}
-		if next != 0 {
-			if next != cur {
-				switchTo(cur, next)
-			} else {
-				th(cur).state = threadRunning
-			}
-			reapZombies()
-			armTimer()
-			return
-		}
-		// Nothing to run: halt until an interrupt.
+		reapZombies()
 		armTimer()
+		me := uint64(1) << uint(cpuIndex())
+		idleMask.Or(me)
 		schedLock.Unlock()
 		pending := rt.Idle()
 		schedLock.Lock()
+		idleMask.And(^me)
 		handlePending(pending)
 	}
+}
+
+// kernelIdle is rt's kernelIdle: where a never-run idle thread starts.
+//
+//go:linkname kernelIdle github.com/unigo-os/unigo/rt.kernelIdle
+func kernelIdle() {
+	idleLoop()
+}
+
+// newIdleThread makes the idle thread of a CPU: its first switch-in
+// starts idleLoop (through rt's idle start stub).
+func newIdleThread() uintptr {
+	t := newThread()
+	if t == 0 {
+		return 0
+	}
+	ksp := th(t).kstack + kstackSize - 16
+	*at[uint64](ksp) = 0
+	*at[uint64](ksp + 8) = uint64(rt.IdleStartPC())
+	th(t).ksp = ksp
+	th(t).state = threadIdle
+	return t
 }
 
 func switchTo(cur, next uintptr) {
 	now := nanotime()
 	th(cur).cpuNS += now - th(cur).onCPU
-	procCPU += now - th(cur).onCPU
+	if th(cur).state != threadIdle {
+		procCPU += now - th(cur).onCPU
+	}
 	checkCPUTimers()
 	th(next).onCPU = now
 	th(next).state = threadRunning
+	th(next).oncpu = int32(cpuIndex())
 	c := cpu()
 	c.Current = next
 	c.KStack = th(next).kstack + kstackSize

@@ -337,6 +337,11 @@ func sendTo(tid uint64, sig int) int64 {
 		return 0
 	}
 	sendSignal(t, sig)
+	// A thread running on another CPU sees the signal when it next enters
+	// the kernel: make that happen now (async preemption relies on it).
+	if th(t).state == threadRunning && int(th(t).oncpu) != cpuIndex() {
+		sendIPI(cpus[th(t).oncpu].apicID, vecResched)
+	}
 	return 0
 }
 func xsaveMask() uint64 { return rt.XSaveMask() }

@@ -193,7 +193,7 @@ func doSyscall(f *rt.Frame) int64 {
 		if !userOK(a2, 8, true) {
 			return -EFAULT
 		}
-		*at[uint64](a2) = 1 // one CPU
+		*at[uint64](a2) = uint64(1)<<uint(ncpu) - 1 // CPUs 0..ncpu-1
 		return 8
 	case sysSchedSetaffinity:
 		return 0

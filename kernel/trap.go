@@ -87,6 +87,11 @@ func handleIRQ(v int) {
 		checkCPUTimers()
 		lapicEOI()
 		armTimer()
+	case v == vecTLB:
+		serviceTLB()
+		lapicEOI()
+	case v == vecResched:
+		lapicEOI()
 	case v == vecSpurious:
 	case v >= vecIRQBase && v < vecIRQBase+24:
 		irqDispatch(v - vecIRQBase)

@@ -263,9 +263,23 @@ func findGap(size uintptr) uintptr {
 }
 
 // unmapPages removes the mappings of [start, end) from the page table and
-// frees the frames. Caller holds vmLock.
+// frees the frames. Caller holds vmLock. A frame is freed only once no CPU
+// can still reach it through a stale TLB entry: the PTEs of a batch are
+// cleared, every CPU's TLB flushed (tlbShootdown), then the batch freed.
 func unmapPages(start, end uintptr) {
+	var batch [64]uintptr
 	n := 0
+	flush := func() {
+		if n == 0 {
+			return
+		}
+		rt.WriteCR3(uint64(pml4))
+		tlbShootdown()
+		for _, pa := range batch[:n] {
+			kmem.FreePage(pa)
+		}
+		n = 0
+	}
 	for va := start; va < end; {
 		// Skip whole missing tables quickly.
 		pte := pteFor(va, false)
@@ -274,19 +288,17 @@ func unmapPages(start, end uintptr) {
 			continue
 		}
 		if *pte&ptePresent != 0 {
-			kmem.FreePage(uintptr(*pte & pteAddr))
+			batch[n] = uintptr(*pte & pteAddr)
 			*pte = 0
 			vmStats.pages--
 			n++
-			if n <= 16 {
-				rt.Invlpg(va)
+			if n == len(batch) {
+				flush()
 			}
 		}
 		va += pageSize
 	}
-	if n > 16 {
-		rt.WriteCR3(uint64(pml4))
-	}
+	flush()
 }
 
 // protectPages applies prot to the present pages of [start, end).
@@ -306,6 +318,7 @@ func protectPages(start, end uintptr, prot uint32) {
 	}
 	if n > 0 {
 		rt.WriteCR3(uint64(pml4))
+		tlbShootdown()
 	}
 }
 

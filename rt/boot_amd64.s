@@ -98,6 +98,8 @@ pdloop:
 	XORL AX, AX
 	MOVL $20, CX
 	REP; STOSL
+	MOVL $0x0000ffff, (B32_GDT+0x08)(SI)   // 0x08 kernel code, 32-bit (AP start-up)
+	MOVL $0x00cf9a00, (B32_GDT+0x0c)(SI)
 	MOVL $0x0000ffff, (B32_GDT+0x10)(SI)   // 0x10 kernel code, 64-bit
 	MOVL $0x00af9a00, (B32_GDT+0x14)(SI)
 	MOVL $0x0000ffff, (B32_GDT+0x18)(SI)   // 0x18 kernel data
@@ -153,65 +155,7 @@ TEXT ·entry64(SB),NOSPLIT|NOFRAME,$0
 	MOVW AX, FS
 	MOVW AX, GS
 
-	// CR0: FPU/SSE on (EM=0, MP=1, NE=1), no task-switch traps.
-	MOVQ CR0, AX
-	ANDQ $~0xc, AX
-	ORQ $0x22, AX
-	MOVQ AX, CR0
-	// CR4: OSFXSR | OSXMMEXCPT, plus FSGSBASE and OSXSAVE when present.
-	MOVQ CR4, R8
-	ORQ $0x600, R8
-	MOVL $7, AX
-	XORL CX, CX
-	CPUID
-	TESTL $1, BX               // CPUID.7.0:EBX.FSGSBASE
-	JZ nofsgs
-	ORQ $0x10000, R8
-nofsgs:
-	MOVL $1, AX
-	XORL CX, CX
-	CPUID
-	TESTL $(1<<26), CX         // CPUID.1:ECX.XSAVE
-	JZ noxsave
-	ORQ $0x40000, R8
-	MOVQ R8, CR4
-	// XCR0 = x87 | SSE | AVX | AVX-512 state, as far as supported.
-	MOVL $0xd, AX
-	XORL CX, CX
-	CPUID
-	ANDL $0xe7, AX
-	ORL $3, AX
-	XORL DX, DX
-	XORL CX, CX
-	XSETBV
-	JMP cr4done
-noxsave:
-	MOVQ R8, CR4
-cr4done:
-	// EFER.NXE when supported (SCE and LME were set in 32-bit mode).
-	MOVL $0x80000001, AX
-	CPUID
-	TESTL $(1<<20), DX
-	JZ nonx
-	MOVL $0xc0000080, CX
-	RDMSR
-	ORL $0x800, AX
-	WRMSR
-nonx:
-	// SYSCALL: STAR selectors, LSTAR entry, SFMASK clears TF|IF|DF|IOPL|AC|NT.
-	MOVL $0xc0000081, CX
-	XORL AX, AX
-	MOVL $((SEL_UCODE32<<16)|SEL_KCODE), DX
-	WRMSR
-	MOVL $0xc0000082, CX
-	LEAQ ·syscallEntry(SB), AX
-	MOVQ AX, DX
-	SHRQ $32, DX
-	WRMSR
-	MOVL $0xc0000084, CX
-	MOVL $0x47700, AX
-	XORL DX, DX
-	WRMSR
+	CALL ·cpuSetup(SB)
 
 	// GS.base = &cpu0; cpu0.self, trap entry, crash stack. The kernel is
 	// "active" (any exception is a kernel fault) until the first thread runs.
@@ -271,4 +215,71 @@ TEXT ·pvhEntryAddr(SB),NOSPLIT|NOFRAME,$0-8
 TEXT ·gdtAddr(SB),NOSPLIT|NOFRAME,$0-8
 	LEAQ ·boot32+B32_GDT(SB), AX
 	MOVQ AX, ret+0(FP)
+	RET
+
+// cpuSetup puts a CPU that just reached 64-bit mode into the state the
+// kernel expects: SSE, FSGSBASE/OSXSAVE and XCR0 where supported, EFER.NXE,
+// and the SYSCALL MSRs. Shared by the boot CPU (entry64) and the others
+// (apEntry64).
+// In: CPL 0, a stack. Clobbers AX, BX, CX, DX, R8.
+TEXT ·cpuSetup(SB),NOSPLIT|NOFRAME,$0
+	// CR0: FPU/SSE on (EM=0, MP=1, NE=1), no task-switch traps.
+	MOVQ CR0, AX
+	ANDQ $~0xc, AX
+	ORQ $0x22, AX
+	MOVQ AX, CR0
+	// CR4: OSFXSR | OSXMMEXCPT, plus FSGSBASE and OSXSAVE when present.
+	MOVQ CR4, R8
+	ORQ $0x600, R8
+	MOVL $7, AX
+	XORL CX, CX
+	CPUID
+	TESTL $1, BX               // CPUID.7.0:EBX.FSGSBASE
+	JZ nofsgs
+	ORQ $0x10000, R8
+nofsgs:
+	MOVL $1, AX
+	XORL CX, CX
+	CPUID
+	TESTL $(1<<26), CX         // CPUID.1:ECX.XSAVE
+	JZ noxsave
+	ORQ $0x40000, R8
+	MOVQ R8, CR4
+	// XCR0 = x87 | SSE | AVX | AVX-512 state, as far as supported.
+	MOVL $0xd, AX
+	XORL CX, CX
+	CPUID
+	ANDL $0xe7, AX
+	ORL $3, AX
+	XORL DX, DX
+	XORL CX, CX
+	XSETBV
+	JMP cr4done
+noxsave:
+	MOVQ R8, CR4
+cr4done:
+	// EFER.NXE when supported (SCE and LME were set in 32-bit mode).
+	MOVL $0x80000001, AX
+	CPUID
+	TESTL $(1<<20), DX
+	JZ nonx
+	MOVL $0xc0000080, CX
+	RDMSR
+	ORL $0x800, AX
+	WRMSR
+nonx:
+	// SYSCALL: STAR selectors, LSTAR entry, SFMASK clears TF|IF|DF|IOPL|AC|NT.
+	MOVL $0xc0000081, CX
+	XORL AX, AX
+	MOVL $((SEL_UCODE32<<16)|SEL_KCODE), DX
+	WRMSR
+	MOVL $0xc0000082, CX
+	LEAQ ·syscallEntry(SB), AX
+	MOVQ AX, DX
+	SHRQ $32, DX
+	WRMSR
+	MOVL $0xc0000084, CX
+	MOVL $0x47700, AX
+	XORL DX, DX
+	WRMSR
 	RET

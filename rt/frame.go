@@ -69,3 +69,11 @@ func VectorTable() uintptr { return vectorTable() }
 //
 //go:nosplit
 func GDTAddr() uintptr { return gdtAddr() }
+
+// kernelIdle is implemented by package kernel: the idle loop a CPU's idle
+// thread runs.
+func kernelIdle()
+
+// IdleStartPC is the return PC to plant on a new idle thread's kernel
+// stack.
+func IdleStartPC() uintptr

@@ -460,3 +460,16 @@ TEXT ·vectorTable(SB),NOSPLIT|NOFRAME,$0-8
 TEXT ·XSaveTo(SB),NOSPLIT|NOFRAME,$0-8
 	MOVQ area+0(FP), DI
 	JMP ·saveExtended(SB)
+
+// idleStart is the return PC planted on a new idle thread's kernel stack:
+// it runs the kernel's idle loop (entered with the scheduler lock held,
+// never returns).
+TEXT ·idleStart(SB),NOSPLIT|NOFRAME,$0
+	CALL ·kernelIdle(SB)
+	BYTE $0x0f; BYTE $0x0b     // UD2: the idle loop does not return
+
+// func IdleStartPC() uintptr
+TEXT ·IdleStartPC(SB),NOSPLIT|NOFRAME,$0-8
+	LEAQ ·idleStart(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET

@@ -61,6 +61,7 @@ type runSpec struct {
 	args    []string
 	env     []string // K=V
 	memory  string   // VM memory size, e.g. "128M"; native runs ignore it
+	cpus    int      // VM CPUs (at least 1); native runs ignore it
 	timeout time.Duration
 }
 
@@ -111,7 +112,7 @@ var runners = []runner{
 		boot:        true,
 		unavailable: launcherUnavailable,
 		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error) {
-			args := []string{"run", "-m", s.memory, "-timeout", s.timeout.String()}
+			args := []string{"run", "-m", s.memory, "-smp", strconv.Itoa(s.cpus), "-timeout", s.timeout.String()}
 			for _, kv := range s.env {
 				args = append(args, "-e", kv)
 			}
@@ -289,7 +290,7 @@ func qemuArgs(s runSpec, kvm bool) ([]string, error) {
 		args = append(args, "-accel", "tcg", "-cpu", "max")
 	}
 	return append(args,
-		"-m", s.memory, "-smp", "1",
+		"-m", s.memory, "-smp", strconv.Itoa(s.cpus),
 		"-nodefaults", "-no-user-config", "-nographic",
 		"-serial", "stdio", "-no-reboot",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",

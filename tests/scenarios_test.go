@@ -19,6 +19,8 @@ type scenario struct {
 	env  []string
 	// memory is the VM size; default 128M.
 	memory string
+	// cpus is the number of VM CPUs; default 1.
+	cpus int
 	// timeout bounds one run; default 30s (stretched under TCG).
 	timeout  time.Duration
 	wantCode int
@@ -123,6 +125,19 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		name:    "profile",
+		pkg:     "./tests/guests/profile",
+		wantOut: []string{"profile: busyWork sampled", "profile: ok\n"},
+	},
+	{
+		name:    "smp",
+		pkg:     "./tests/guests/smp",
+		cpus:    2,
+		env:     []string{"WANT_CPUS=2"},
+		timeout: 2 * time.Minute,
+		wantOut: []string{"smp: parallel work ok", "smp: synchronisation ok\n", "smp: ok\n"},
+	},
+	{
 		name: "threads",
 		pkg:  "./tests/guests/threads",
 		// 10,000 threads each need a runtime-allocated 16 KiB system
@@ -168,7 +183,10 @@ func checkClock(t *testing.T, r result, start, end time.Time) {
 }
 
 func (sc scenario) spec() runSpec {
-	s := runSpec{image: images[sc.pkg], args: sc.args, env: sc.env, memory: sc.memory, timeout: sc.timeout}
+	s := runSpec{image: images[sc.pkg], args: sc.args, env: sc.env, memory: sc.memory, cpus: sc.cpus, timeout: sc.timeout}
+	if s.cpus == 0 {
+		s.cpus = 1
+	}
 	if s.memory == "" {
 		s.memory = "128M"
 	}

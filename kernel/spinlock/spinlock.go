@@ -13,6 +13,16 @@ package spinlock
 
 import "sync/atomic"
 
+// waitHook, when set, runs on every iteration of a contended Lock. The
+// kernel uses it to answer TLB-shootdown requests while it spins: kernel
+// code runs with interrupts off, so a CPU spinning on a lock held by a CPU
+// that waits for its acknowledgement would otherwise deadlock. Set once at
+// boot, before other CPUs run.
+var waitHook func()
+
+// SetWaitHook installs the function contended Locks call while they wait.
+func SetWaitHook(f func()) { waitHook = f }
+
 // Lock is a spinlock. The zero value is unlocked.
 type Lock struct {
 	v atomic.Uint32
@@ -27,6 +37,9 @@ func (l *Lock) Lock() {
 			return
 		}
 		for l.v.Load() != 0 {
+			if waitHook != nil {
+				waitHook()
+			}
 			pause()
 		}
 	}

@@ -138,6 +138,8 @@ func New(cfg Config) (_ *VM, err error) {
 		return nil, err
 	}
 	params := append([]string(nil), cfg.Params...)
+	// The guest has no ACPI tables from us: tell it how many CPUs to start.
+	params = append(params, fmt.Sprintf("unigo.cpus=%d", cfg.VCPUs))
 	for i := range cfg.Virtio {
 		params = append(params, MMIODeviceParam(i))
 	}

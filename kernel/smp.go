@@ -1,0 +1,322 @@
+package kernel
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// Symmetric multiprocessing. The boot CPU starts the others one at a time
+// with INIT-SIPI-SIPI through the real-mode trampoline (rt/trampoline.S).
+// Each CPU has its own rt.CPU block (GS), GDT copy with its own TSS and
+// IST stack, crash stack and LAPIC timer; they share the IDT, the page
+// table and one run queue under schedLock. A CPU with nothing to run
+// halts; making a thread runnable sends an idle CPU a reschedule IPI.
+//
+// How many CPUs: the kernel parameter unigo.cpus=N (the unigo launcher
+// passes it), else the enabled local APICs in the ACPI MADT (QEMU), else 1.
+const (
+	maxCPUs    = 64
+	vecResched = 64 // reschedule IPI (below 96: see intrCommon's pending mask)
+	vecTLB     = 65 // TLB shootdown IPI
+	crashOrder = 3
+	istOrder   = 2
+)
+
+type cpuInfo struct {
+	tlbReq atomic.Uint64 // CPUs (by index) waiting for this one to flush its TLB
+	tlbAck atomic.Int32  // flushes done for this CPU's current shootdown
+	block  uintptr       // rt.CPU
+	apicID uint32
+	gdt    uintptr // 80-byte GDT copy; TSS at gdt+128, GDTR at gdt+256
+	ist    uintptr
+	idle   uintptr // idle thread
+	online atomic.Bool
+}
+
+var (
+	cpus     [maxCPUs]cpuInfo
+	ncpu     int = 1
+	online   atomic.Int32
+	idleMask atomic.Uint64 // CPUs halted in schedule, by index
+)
+
+// cpuIndex is the index of the running CPU.
+func cpuIndex() int { return int(cpu().ID) }
+
+// smpInit counts the CPUs and starts the application processors.
+func smpInit(info *abi.HVMStartInfo) {
+	cpus[0].block = rt.BootCPU().Self
+	cpus[0].apicID = apicRead(apicID)
+	if x2apic == false {
+		cpus[0].apicID >>= 24
+	}
+	cpus[0].online.Store(true)
+	online.Store(1)
+	if cpus[0].idle = newIdleThread(); cpus[0].idle == 0 {
+		panicKernel("out of memory creating the idle thread")
+	}
+	var ids [maxCPUs]uint32
+	n := cpuCountParam()
+	if n > 0 {
+		for i := 0; i < n && i < maxCPUs; i++ {
+			ids[i] = uint32(i)
+		}
+	} else {
+		n = madtAPICs(uintptr(info.RSDPPaddr), &ids)
+	}
+	if n <= 1 {
+		return
+	}
+	if n > maxCPUs {
+		n = maxCPUs
+	}
+	rt.InstallTrampoline(uint64(pml4), nxOK)
+	idx := 1
+	for i := 0; i < n; i++ {
+		if ids[i] == cpus[0].apicID {
+			continue
+		}
+		if startAP(idx, ids[i]) {
+			idx++
+		} else {
+			kprint("unigo: CPU with APIC id ")
+			kprintDec(uint64(ids[i]))
+			kprint(" did not start\n")
+		}
+	}
+	ncpu = idx
+}
+
+// cpuCountParam returns N from unigo.cpus=N on the command line, or 0.
+func cpuCountParam() int {
+	var tok [64]byte
+	pos := 0
+	for {
+		n, ok, err := nextToken(cmdline[:cmdlineLen], &pos, tok[:])
+		if err != "" || !ok {
+			return 0
+		}
+		s := tok[:n]
+		if n == 2 && s[0] == '-' && s[1] == '-' {
+			return 0
+		}
+		if hasPrefix(s, "unigo.cpus=") {
+			v := 0
+			for _, c := range s[len("unigo.cpus="):] {
+				if c < '0' || c > '9' {
+					return 0
+				}
+				v = v*10 + int(c-'0')
+			}
+			return v
+		}
+	}
+}
+
+// madtAPICs lists the enabled local APIC ids of the ACPI MADT.
+func madtAPICs(rsdp uintptr, ids *[maxCPUs]uint32) int {
+	if rsdp == 0 || rsdp >= ramTop || *at[uint64](rsdp) != 0x2052545020445352 { // "RSD PTR "
+		return 0
+	}
+	rev := *at[uint8](rsdp + 15)
+	var root uintptr
+	entry := uintptr(4)
+	if rev >= 2 && *at[uint64](rsdp + 24) != 0 {
+		root, entry = uintptr(*at[uint64](rsdp + 24)), 8
+	} else {
+		root = uintptr(*at[uint32](rsdp + 16))
+	}
+	if root == 0 || root >= ramTop {
+		return 0
+	}
+	length := uintptr(*at[uint32](root + 4))
+	for p := root + 36; p+entry <= root+length; p += entry {
+		var t uintptr
+		if entry == 8 {
+			t = uintptr(*at[uint64](p))
+		} else {
+			t = uintptr(*at[uint32](p))
+		}
+		if t == 0 || t >= ramTop || *at[uint32](t) != 0x43495041 { // "APIC"
+			continue
+		}
+		n := 0
+		tlen := uintptr(*at[uint32](t + 4))
+		for e := t + 44; e+2 <= t+tlen && n < maxCPUs; {
+			typ, l := *at[uint8](e), uintptr(*at[uint8](e + 1))
+			if l < 2 {
+				break
+			}
+			switch {
+			case typ == 0 && *at[uint32](e + 4)&1 != 0: // local APIC, enabled
+				ids[n] = uint32(*at[uint8](e + 3))
+				n++
+			case typ == 9 && *at[uint32](e + 8)&1 != 0: // local x2APIC, enabled
+				ids[n] = *at[uint32](e + 4)
+				n++
+			}
+			e += l
+		}
+		return n
+	}
+	return 0
+}
+
+// startAP brings up CPU index idx with the given APIC id.
+func startAP(idx int, apicid uint32) bool {
+	ci := &cpus[idx]
+	block := kmem.Alloc(unsafe.Sizeof(rt.CPU{}))
+	gdt := kmem.AllocPage()
+	ist := kmem.AllocPages(istOrder)
+	crash := kmem.AllocPages(crashOrder)
+	idle := newIdleThread()
+	if block == 0 || gdt == 0 || ist == 0 || crash == 0 || idle == 0 {
+		return false
+	}
+	rt.InitCPU(block, uint64(idx), crash+(kmem.PageSize<<crashOrder)-64)
+	for i := uintptr(0); i < 80; i += 8 {
+		*at[uint64](gdt + i) = *at[uint64](rt.GDTAddr() + i)
+	}
+	ci.block = block
+	ci.apicID = apicid
+	ci.gdt = gdt
+	ci.ist = ist
+	ci.idle = idle
+
+	rt.SetAPBoot(th(idle).kstack+kstackSize, block, ktlsOf(idle))
+	sendIPI(apicid, 0x4500) // INIT, level assert
+	spinFor(10_000_000)
+	sendIPI(apicid, 0x4600|rt.TrampolineAddr>>12) // STARTUP
+	spinFor(200_000)
+	if !rt.APStarted() {
+		sendIPI(apicid, 0x4600|rt.TrampolineAddr>>12)
+	}
+	for t0 := nanotime(); !ci.online.Load(); {
+		if nanotime()-t0 > 500_000_000 {
+			return false
+		}
+		rt.Pause()
+	}
+	return true
+}
+
+func spinFor(ns int64) {
+	for t0 := nanotime(); nanotime()-t0 < ns; {
+		rt.Pause()
+	}
+}
+
+// sendIPI writes the interrupt command register: command (delivery mode,
+// level, vector) to the CPU with apicid.
+func sendIPI(apicid uint32, command uint32) {
+	if x2apic {
+		rt.Wrmsr(0x830, uint64(apicid)<<32|uint64(command))
+		return
+	}
+	apicWrite(0x31, apicid<<24)
+	apicWrite(0x30, command)
+}
+
+// loadCPUTables gives the running CPU its GDT (with its own TSS) and the
+// shared IDT.
+func loadCPUTables(ci *cpuInfo) {
+	tss := ci.gdt + 128
+	ist := uint64(ci.ist+kmem.PageSize<<istOrder) &^ 15
+	*at[uint32](tss + 4), *at[uint32](tss + 8) = uint32(ist), uint32(ist>>32)   // RSP0
+	*at[uint32](tss + 36), *at[uint32](tss + 40) = uint32(ist), uint32(ist>>32) // IST1
+	*at[uint32](tss + 100) = 104 << 16
+	d := at[[2]uint64](ci.gdt + rt.SelTSS)
+	base := uint64(tss)
+	d[0] = 103 | (base&0xffffff)<<16 | 0x89<<40 | (base>>24&0xff)<<56
+	d[1] = base >> 32
+	gdtr := ci.gdt + 256
+	*at[uint16](gdtr) = 79
+	*at[uint64](gdtr + 2) = uint64(ci.gdt)
+	rt.Lgdt(gdtr)
+	rt.Ltr(rt.SelTSS)
+	rt.Lidt(ptrOf(&idtr[0]))
+}
+
+// apMain is rt's kernelAPMain: an application processor arrives here at
+// CPL 3 on its idle thread's kernel stack.
+//
+//go:linkname apMain github.com/unigo-os/unigo/rt.kernelAPMain
+func apMain(block uintptr) {
+	c := at[rt.CPU](block)
+	ci := &cpus[c.ID]
+	loadCPUTables(ci)
+	lapicInit()
+	c.Current = ci.idle
+	th(ci.idle).oncpu = int32(c.ID)
+	c.KStack = th(ci.idle).kstack + kstackSize
+	c.KTLS = ktlsOf(ci.idle)
+	c.XSave = th(ci.idle).xsave
+	th(ci.idle).onCPU = nanotime()
+	schedLock.Lock()
+	online.Add(1)
+	ci.online.Store(true)
+	idleLoop()
+}
+
+// kickIdleCPU sends a reschedule IPI to one halted CPU other than this
+// one. Caller holds schedLock.
+func kickIdleCPU() {
+	m := idleMask.Load() &^ (1 << uint(cpuIndex()))
+	if m == 0 {
+		return
+	}
+	i := 0
+	for m&1 == 0 {
+		m >>= 1
+		i++
+	}
+	sendIPI(cpus[i].apicID, vecResched)
+}
+
+// tlbShootdown makes every other online CPU flush its TLB and waits until
+// all have. Requests are per CPU pair, so shootdowns from several CPUs
+// proceed at once; a CPU waiting (here or on a spinlock) answers the
+// requests addressed to it, so waits cannot deadlock.
+func tlbShootdown() {
+	if online.Load() <= 1 {
+		return
+	}
+	me := cpuIndex()
+	self := &cpus[me]
+	self.tlbAck.Store(0)
+	want := int32(0)
+	for i := 0; i < ncpu; i++ {
+		if i != me && cpus[i].online.Load() {
+			cpus[i].tlbReq.Or(1 << uint(me))
+			sendIPI(cpus[i].apicID, vecTLB)
+			want++
+		}
+	}
+	for self.tlbAck.Load() < want {
+		serviceTLB()
+		rt.Pause()
+	}
+}
+
+// serviceTLB flushes this CPU's TLB if another CPU asked, and acknowledges.
+func serviceTLB() {
+	if online.Load() <= 1 {
+		return
+	}
+	c := &cpus[cpuIndex()]
+	req := c.tlbReq.Swap(0)
+	if req == 0 {
+		return
+	}
+	rt.WriteCR3(uint64(pml4))
+	for j := 0; req != 0; j++ {
+		if req&1 != 0 {
+			cpus[j].tlbAck.Add(1)
+		}
+		req >>= 1
+	}
+}

@@ -1,0 +1,58 @@
+package rt
+
+import "unsafe"
+
+// TrampolineAddr is the physical address the AP start-up code runs at
+// (SIPI vector TrampolineAddr>>12).
+const TrampolineAddr = 0x8000
+
+func apEntry64()
+func apEntry64Addr() uintptr
+func apBootAddr() uintptr
+func crashStackTop() uintptr
+func trapEntryAddr() uintptr
+
+// kernelAPMain is implemented by package kernel: an application processor
+// continues there, at CPL 3 in kernel context on its idle thread's stack.
+func kernelAPMain(cpu uintptr)
+
+//go:nosplit
+func apMain(cpu uintptr) { kernelAPMain(cpu) }
+
+// InstallTrampoline copies the AP start-up code to TrampolineAddr and
+// points it at the page table cr3 and at apEntry64; nx says whether the
+// page table uses NX bits (so EFER.NXE must be on before paging).
+func InstallTrampoline(cr3 uint64, nx bool) {
+	dst := unsafe.Slice((*byte)(Ptr(TrampolineAddr)), len(trampoline))
+	copy(dst, trampoline[:])
+	*(*uint16)(Ptr(TrampolineAddr + trampGDTR)) = 79
+	*(*uint32)(Ptr(TrampolineAddr + trampGDTR + 2)) = uint32(GDTAddr())
+	*(*uint32)(Ptr(TrampolineAddr + trampCR3)) = uint32(cr3)
+	if nx {
+		*(*uint32)(Ptr(TrampolineAddr + trampEFER)) = 0x901
+	}
+	*(*uint32)(Ptr(TrampolineAddr + trampEntry)) = uint32(apEntry64Addr())
+}
+
+// SetAPBoot fills the mailbox the next AP reads in apEntry64 and clears
+// its started flag.
+func SetAPBoot(stackTop, cpu, tls uintptr) {
+	b := (*[4]uintptr)(Ptr(apBootAddr()))
+	b[0], b[1], b[2], b[3] = stackTop, cpu, tls, 0
+}
+
+// APStarted reports whether the AP started last has left the mailbox.
+func APStarted() bool {
+	return (*[4]uintptr)(Ptr(apBootAddr()))[3] != 0
+}
+
+// InitCPU prepares a new CPU block: self pointer, kernel-active (until
+// its first thread runs), trap entry and crash stack.
+func InitCPU(block uintptr, id uint64, crashStack uintptr) {
+	c := (*CPU)(Ptr(block))
+	c.Self = block
+	c.KActive = 1
+	c.TrapEntry = trapEntryAddr()
+	c.CrashStack = crashStack
+	c.ID = id
+}
