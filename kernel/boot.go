@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"unsafe"
 	_ "unsafe" // go:linkname
 
 	"github.com/unigo-os/unigo/abi"
@@ -17,11 +16,6 @@ var (
 	imagePhnum           uintptr
 	cmdline              [4096]byte
 	cmdlineLen           int
-
-	idt      [256][2]uint64
-	idtr     [10]byte
-	tss      [26]uint32 // 104 bytes
-	istStack [16384]byte
 )
 
 // kernelMain is rt's kernelMain: the boot continues here at CPL 3, IF=0,
@@ -131,35 +125,9 @@ func addRAM(start, end uintptr) {
 	kmem.AddRange(start, end-start)
 }
 
-// cpuInit loads the IDT (every vector on IST1) and the TSS, and sizes the
-// extended state saved on asynchronous entries.
+// cpuInit sizes the extended state saved on asynchronous entries. (The
+// boot CPU's IDT and TSS were loaded by rt's entry64.)
 func cpuInit() {
-	stubs := rt.VectorTable()
-	for v := 0; v < 256; v++ {
-		h := *at[uint64](stubs + uintptr(v)*8)
-		typ := uint64(0x8e) // present, DPL 0, interrupt gate
-		if v == 3 || v == 4 {
-			typ = 0xee // INT3/INTO allowed from CPL 3
-		}
-		idt[v][0] = h&0xffff | uint64(rt.SelKernelCode)<<16 | 1<<32 | typ<<40 | (h>>16&0xffff)<<48
-		idt[v][1] = h >> 32
-	}
-	*at[uint16](ptrOf(&idtr[0])) = uint16(unsafe.Sizeof(idt) - 1)
-	*at[uint64](ptrOf(&idtr[2])) = uint64(ptrOf(&idt[0]))
-	rt.Lidt(ptrOf(&idtr[0]))
-
-	ist := uint64((ptrOf(&istStack[0]) + uintptr(len(istStack))) &^ 15)
-	// RSP0 (offset 4) and IST1 (offset 36), both 8-byte fields at 4-byte
-	// alignment.
-	tss[1], tss[2] = uint32(ist), uint32(ist>>32)
-	tss[9], tss[10] = uint32(ist), uint32(ist>>32)
-	tss[25] = 104 << 16 // I/O map base beyond the limit: no I/O bitmap
-	base := uint64(ptrOf(&tss[0]))
-	d := at[[2]uint64](rt.GDTAddr() + rt.SelTSS)
-	d[0] = 103 | (base&0xffffff)<<16 | 0x89<<40 | (base>>24&0xff)<<56
-	d[1] = base >> 32
-	rt.Ltr(rt.SelTSS)
-
 	_, _, c, _ := rt.CpuidNative(1, 0)
 	if c&(1<<27) != 0 { // OSXSAVE: XSAVE usable at CPL 3
 		mask := rt.Xgetbv()

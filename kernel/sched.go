@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"sync/atomic"
 	_ "unsafe" // go:linkname
 
 	"github.com/unigo-os/unigo/kernel/kmem"
@@ -302,7 +303,18 @@ func idleLoop() {
 		me := uint64(1) << uint(cpuIndex())
 		idleMask.Or(me)
 		schedLock.Unlock()
-		pending := rt.Idle()
+		var pending uint64
+		if rt.CPL3Mode() {
+			// CPL-3 SYSCALL mode: wait at CPL 3 with interrupts on; the
+			// shim defers them into CPU.pending.
+			c := cpu()
+			for atomic.LoadUint64(&c.Pending) == 0 {
+				rt.Pause()
+			}
+			pending = atomic.SwapUint64(&c.Pending, 0)
+		} else {
+			pending = rt.Idle()
+		}
 		schedLock.Lock()
 		idleMask.And(^me)
 		handlePending(pending)
@@ -389,4 +401,5 @@ func threadFirstRun() {
 	reapZombies()
 	armTimer()
 	schedLock.Unlock()
+	prepareReturn(at[rt.Frame](frameOf(cpu().Current)))
 }

@@ -187,7 +187,8 @@ func startAP(idx int, apicid uint32) bool {
 	ci.ist = ist
 	ci.idle = idle
 
-	rt.SetAPBoot(th(idle).kstack+kstackSize, block, ktlsOf(idle))
+	prepareCPUTables(ci)
+	rt.SetAPBoot(th(idle).kstack+kstackSize, block, ktlsOf(idle), ci.gdt+256)
 	sendIPI(apicid, 0x4500) // INIT, level assert
 	spinFor(10_000_000)
 	sendIPI(apicid, 0x4600|rt.TrampolineAddr>>12) // STARTUP
@@ -221,24 +222,26 @@ func sendIPI(apicid uint32, command uint32) {
 	apicWrite(0x30, command)
 }
 
-// loadCPUTables gives the running CPU its GDT (with its own TSS) and the
-// shared IDT.
-func loadCPUTables(ci *cpuInfo) {
+// prepareCPUTables fills CPU ci's GDT copy with its own TSS (and a GDTR
+// for it at gdt+256); apEntry64 loads them with the shared IDT.
+func prepareCPUTables(ci *cpuInfo) {
 	tss := ci.gdt + 128
 	ist := uint64(ci.ist+kmem.PageSize<<istOrder) &^ 15
 	*at[uint32](tss + 4), *at[uint32](tss + 8) = uint32(ist), uint32(ist>>32)   // RSP0
 	*at[uint32](tss + 36), *at[uint32](tss + 40) = uint32(ist), uint32(ist>>32) // IST1
 	*at[uint32](tss + 100) = 104 << 16
+	// The boot CPU's I/O permission bitmap (ring 3 may use COM1 and the
+	// exit ports), copied.
+	for i := uintptr(0); i < 129; i++ {
+		*at[byte](tss + 104 + i) = *at[byte](rt.BootTSS() + 104 + i)
+	}
 	d := at[[2]uint64](ci.gdt + rt.SelTSS)
 	base := uint64(tss)
-	d[0] = 103 | (base&0xffffff)<<16 | 0x89<<40 | (base>>24&0xff)<<56
+	d[0] = (104 + 128) | (base&0xffffff)<<16 | 0x89<<40 | (base>>24&0xff)<<56
 	d[1] = base >> 32
 	gdtr := ci.gdt + 256
 	*at[uint16](gdtr) = 79
 	*at[uint64](gdtr + 2) = uint64(ci.gdt)
-	rt.Lgdt(gdtr)
-	rt.Ltr(rt.SelTSS)
-	rt.Lidt(ptrOf(&idtr[0]))
 }
 
 // apMain is rt's kernelAPMain: an application processor arrives here at
@@ -248,7 +251,6 @@ func loadCPUTables(ci *cpuInfo) {
 func apMain(block uintptr) {
 	c := at[rt.CPU](block)
 	ci := &cpus[c.ID]
-	loadCPUTables(ci)
 	lapicInit()
 	c.Current = ci.idle
 	th(ci.idle).oncpu = int32(c.ID)

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"sync/atomic"
 	_ "unsafe" // go:linkname
 
 	"github.com/unigo-os/unigo/rt"
@@ -39,6 +40,11 @@ func kernelTrap(f *rt.Frame) {
 			}
 			faultSignal(f, sigSEGV, code, f.CR2)
 		}
+	case f.Vector == rt.VecPending:
+		schedLock.Lock()
+		handlePending(atomic.SwapUint64(&c.Pending, 0))
+		yield()
+		schedLock.Unlock()
 	case f.Vector >= 32:
 		schedLock.Lock()
 		handleIRQ(int(f.Vector))
@@ -49,6 +55,16 @@ func kernelTrap(f *rt.Frame) {
 		faultSignal(f, sig, code, f.RIP)
 	}
 	deliverPending(f)
+	prepareReturn(f)
+}
+
+// prepareReturn makes sure the resumed context's stack can take the two
+// words the CPL-3 return path (rt's cpl3Syscall) writes just below its
+// stack pointer: a fault there would hit the kernel.
+func prepareReturn(f *rt.Frame) {
+	if rt.CPL3Mode() {
+		userOK(uintptr(f.RSP)-16, 16, true)
+	}
 }
 
 // exceptionSignal maps a CPU exception to the signal Linux raises for it.

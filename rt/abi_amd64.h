@@ -60,6 +60,7 @@
 
 // Vector recorded for a system call entry.
 #define VEC_SYSCALL 0x100
+#define VEC_PENDING 0x101
 
 // Ring-0 services: SYSCALL with RAX = SVC_BASE + op (see service.go).
 #define SVC_BASE    0x7fff0000

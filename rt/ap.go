@@ -36,14 +36,14 @@ func InstallTrampoline(cr3 uint64, nx bool) {
 
 // SetAPBoot fills the mailbox the next AP reads in apEntry64 and clears
 // its started flag.
-func SetAPBoot(stackTop, cpu, tls uintptr) {
-	b := (*[4]uintptr)(Ptr(apBootAddr()))
-	b[0], b[1], b[2], b[3] = stackTop, cpu, tls, 0
+func SetAPBoot(stackTop, cpu, tls, gdtr uintptr) {
+	b := (*[5]uintptr)(Ptr(apBootAddr()))
+	b[0], b[1], b[2], b[3], b[4] = stackTop, cpu, tls, 0, gdtr
 }
 
 // APStarted reports whether the AP started last has left the mailbox.
 func APStarted() bool {
-	return (*[4]uintptr)(Ptr(apBootAddr()))[3] != 0
+	return (*[5]uintptr)(Ptr(apBootAddr()))[3] != 0
 }
 
 // InitCPU prepares a new CPU block: self pointer, kernel-active (until

@@ -8,8 +8,9 @@
 //
 // apBoot layout: [0] stack top (the AP's idle thread's kernel stack),
 // [8] its rt.CPU block, [16] its kernel TLS (FS.base), [24] set to 1 by
-// the AP once it no longer needs apBoot.
-GLOBL ·apBoot(SB), NOPTR, $32
+// the AP once it no longer needs apBoot, [32] its GDTR (a GDT copy whose
+// TSS descriptor at 0x40 is its own).
+GLOBL ·apBoot(SB), NOPTR, $40
 
 // apEntry64: In: 64-bit mode, CS=0x10, the kernel's page table, IF=0, any
 // stack. Out: never returns.
@@ -23,6 +24,14 @@ TEXT ·apEntry64(SB),NOSPLIT|NOFRAME,$0
 	MOVW AX, GS
 	MOVQ ·apBoot+0(SB), SP
 	CALL ·cpuSetup(SB)
+	// Its own GDT and TSS, and the shared IDT, loaded here at CPL 0: on
+	// CPL-3 SYSCALL hosts the first service already needs the IDT.
+	MOVQ ·apBoot+32(SB), AX
+	LGDT (AX)
+	MOVL $SEL_TSS, AX
+	LTR AX
+	LEAQ ·idtr0(SB), AX
+	LIDT (AX)
 	// GS.base (and KERNEL_GS_BASE) = this CPU's block.
 	MOVQ ·apBoot+8(SB), AX
 	MOVQ AX, DX

@@ -48,6 +48,16 @@ GLOBL ·bootStack(SB), NOPTR, $BOOT_STACK_SIZE
 GLOBL ·bootG(SB), NOPTR, $1024
 GLOBL ·bootTLS(SB), NOPTR, $16
 
+// The boot CPU's TSS and interrupt stack, and the IDT all CPUs share.
+#define IST_SIZE 16384
+// TSS_LIMIT covers the 104-byte TSS, a 128-byte I/O bitmap for ports
+// 0-0x3ff and its terminating 0xff byte.
+#define TSS_LIMIT (104+128+1-1)
+GLOBL ·tss0(SB), NOPTR, $256
+GLOBL ·istStack0(SB), NOPTR, $IST_SIZE
+GLOBL ·idt0(SB), NOPTR, $4096
+GLOBL ·idtr0(SB), NOPTR, $16
+
 // pvhEntry is the PVH entry point (XEN_ELFNOTE_PHYS32_ENTRY).
 //
 // In:  32-bit protected mode, paging off, flat segments, interrupts off,
@@ -171,6 +181,82 @@ TEXT ·entry64(SB),NOSPLIT|NOFRAME,$0
 	MOVL $0xc0000101, CX
 	WRMSR
 
+	// Boot CPU's TSS (RSP0 and IST1 = top of istStack0) and the IDT: every
+	// vector on IST1 through the stubs in vectors_amd64.s, DPL 0 except
+	// INT3/INTO. They must exist before the first ring-3 instruction: on
+	// CPL-3 SYSCALL hosts (shim_amd64.s) even the first service traps.
+	LEAQ ·tss0(SB), DI
+	LEAQ ·istStack0+IST_SIZE(SB), AX
+	ANDQ $~15, AX
+	MOVQ AX, 4(DI)
+	MOVQ AX, 36(DI)
+	MOVW $104, 102(DI)
+	// I/O permission bitmap: ring 3 (where the kernel's Go code runs) may
+	// use COM1 and the exit/crash ports directly; every other port faults.
+	LEAQ 104(DI), BX
+	MOVL $129, CX
+iomap:
+	MOVB $0xff, (BX)
+	INCQ BX
+	DECL CX
+	JNZ iomap
+	MOVB $0x00, (104+0x3f8/8)(DI)      // ports 0x3f8-0x3ff
+	MOVW $0x0000, (104+0xf0/8)(DI)     // ports 0xf0-0xff (exit 0xf4, crash 0xf6)
+	LEAQ ·boot32+(B32_GDT+0x40)(SB), SI
+	MOVQ DI, AX
+	ANDQ $0xffffff, AX
+	SHLQ $16, AX
+	ORQ $TSS_LIMIT, AX
+	MOVQ $0x89, BX
+	SHLQ $40, BX
+	ORQ BX, AX
+	MOVQ DI, BX
+	SHRQ $24, BX
+	ANDQ $0xff, BX
+	SHLQ $56, BX
+	ORQ BX, AX
+	MOVQ AX, 0(SI)
+	MOVQ DI, AX
+	SHRQ $32, AX
+	MOVQ AX, 8(SI)
+	MOVL $SEL_TSS, AX
+	LTR AX
+	LEAQ ·idt0(SB), DI
+	LEAQ ·vectorAddrs(SB), SI
+	XORL CX, CX
+idtloop:
+	MOVQ (SI)(CX*8), AX        // handler
+	MOVQ AX, BX
+	ANDQ $0xffff, BX
+	ORQ $(SEL_KCODE<<16), BX
+	MOVQ $0x8e01, R8           // IST1 (bits 32-34), present, DPL 0, interrupt gate
+	CMPQ CX, $3
+	JEQ dpl3
+	CMPQ CX, $4
+	JNE gate
+dpl3:
+	MOVQ $0xee01, R8           // DPL 3: INT3/INTO from ring 3
+gate:
+	SHLQ $32, R8
+	ORQ R8, BX
+	MOVQ AX, R8
+	SHRQ $16, R8
+	ANDQ $0xffff, R8
+	SHLQ $48, R8
+	ORQ R8, BX
+	MOVQ CX, DX
+	SHLQ $4, DX
+	MOVQ BX, 0(DI)(DX*1)
+	SHRQ $32, AX
+	MOVQ AX, 8(DI)(DX*1)
+	INCQ CX
+	CMPQ CX, $256
+	JNE idtloop
+	LEAQ ·idtr0(SB), SI
+	MOVW $4095, 0(SI)
+	MOVQ DI, 2(SI)
+	LIDT (SI)
+
 	// Fake g for the boot stack; FS.base = &bootTLS + 8 so FS:-8 = &bootG.
 	LEAQ ·bootG(SB), DI
 	LEAQ ·bootStack(SB), AX
@@ -279,7 +365,24 @@ nonx:
 	SHRQ $32, DX
 	WRMSR
 	MOVL $0xc0000084, CX
-	MOVL $0x47700, AX
+	MOVQ ·sfmask(SB), AX
 	XORL DX, DX
 	WRMSR
+	RET
+
+// sfmask is the SFMASK value cpuSetup loads: TF|IF|DF|IOPL|AC|NT, or the
+// same without IF in CPL-3 SYSCALL mode (see shim_amd64.s).
+DATA ·sfmask+0(SB)/8, $0x47700
+GLOBL ·sfmask(SB), NOPTR, $8
+
+// func idtrAddr() uintptr: the IDT pseudo-descriptor (for LIDT on other CPUs).
+TEXT ·idtrAddr(SB),NOSPLIT|NOFRAME,$0-8
+	LEAQ ·idtr0(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func bootTSS() uintptr
+TEXT ·bootTSS(SB),NOSPLIT|NOFRAME,$0-8
+	LEAQ ·tss0(SB), AX
+	MOVQ AX, ret+0(FP)
 	RET

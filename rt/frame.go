@@ -20,6 +20,7 @@ const FrameSize = 192
 // handler returns), so that returnToUser restores it.
 const (
 	VecSyscall = 0x100
+	VecPending = 0x101 // interrupts deferred while the kernel ran
 	VecSignal  = 0x102
 )
 
@@ -77,3 +78,22 @@ func kernelIdle()
 // IdleStartPC is the return PC to plant on a new idle thread's kernel
 // stack.
 func IdleStartPC() uintptr
+
+func idtrAddr() uintptr
+
+// IDTR is the address of the shared IDT's pseudo-descriptor, loaded by
+// entry64 on the boot CPU.
+func IDTR() uintptr { return idtrAddr() }
+
+func bootTSS() uintptr
+
+// BootTSS is the address of the boot CPU's TSS (its I/O bitmap is the
+// template for the other CPUs').
+func BootTSS() uintptr { return bootTSS() }
+
+// cpl3Mode is set by the shim when SYSCALL turned out not to change
+// privilege (see shim_amd64.s).
+var cpl3Mode uint64
+
+// CPL3Mode reports whether the kernel runs in CPL-3 SYSCALL mode.
+func CPL3Mode() bool { return cpl3Mode != 0 }

@@ -28,8 +28,23 @@ GLOBL ·crashStack(SB), NOPTR, $CRASH_STACK_SIZE
 //      kernel stack; caller's RIP/RFLAGS/RSP/RAX/RCX/R11 in CPU.ctx*.
 //      Service: see below.
 TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
+	CMPQ ·cpl3Mode(SB), $0
+	JEQ probe
+	JMP ·cpl3Syscall(SB)
+probe:
+	// On some hosts (the PVM module behind /dev/kvm here) SYSCALL does not
+	// change privilege: it lands here still at CPL 3. Detect that once.
+	MOVQ CX, CPU_SCRATCH1(GS)
+	MOVW CS, CX
+	TESTQ $3, CX
+	MOVQ CPU_SCRATCH1(GS), CX
+	JZ cpl0
+	JMP ·cpl3First(SB)
+cpl0:
 	CMPQ AX, $SVC_BASE
-	JAE service
+	JB linux
+	JMP ·serviceEntry(SB)
+linux:
 	MOVQ AX, CPU_CTX_RAX(GS)
 	MOVQ CX, CPU_CTX_RIP(GS)
 	MOVQ CX, CPU_CTX_RCX(GS)
@@ -46,10 +61,11 @@ TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
 	MOVQ $2, R11
 	SYSRETQ
 
-// Services. In: RAX = SVC_BASE+op, arguments in RDI, RSI, RDX. Out: result
-// in RAX (CPUID: RAX, RBX, R9, RDX). Clobbers RCX, R11, RDX, R8, R9.
-// Return with SYSRETQ to the caller (RCX/R11 as SYSCALL left them).
-service:
+// serviceEntry: services. In: RAX = SVC_BASE+op, arguments in RDI, RSI,
+// RDX. Out: result in RAX (CPUID: RAX, RBX, R9, RDX). Clobbers RDX, R8,
+// R9. Returns with SYSRETQ to the caller (RCX/R11 as SYSCALL left them),
+// or, reached through svcTrap, with IRETQ past the UD2.
+TEXT ·serviceEntry(SB),NOSPLIT|NOFRAME,$0
 	SUBQ $SVC_BASE, AX
 	CMPQ AX, $SVC_RETURN
 	JEQ svcReturn
@@ -86,37 +102,46 @@ service:
 	CMPQ AX, $SVC_INW
 	JEQ svcInw
 	MOVQ $-1, AX
+	JMP svcDone
+svcDone:
+	CMPQ ·cpl3Mode(SB), $0
+	JNE trapDone
 	SYSRETQ
+trapDone:
+	// A service reached through svcTrap's UD2 (CPL-3 SYSCALL mode): resume
+	// after the UD2 from the frame svcFromTrap moved.
+	ADDQ $2, 0(SP)
+	IRETQ
 svcOutb:
 	MOVQ DI, DX
 	MOVQ SI, AX
 	OUTB
-	SYSRETQ
+	JMP svcDone
 svcInb:
 	MOVQ DI, DX
 	XORL AX, AX
 	INB
-	SYSRETQ
+	JMP svcDone
 svcOutw:
 	MOVQ DI, DX
 	MOVQ SI, AX
 	OUTW
-	SYSRETQ
+	JMP svcDone
 svcInw:
 	MOVQ DI, DX
 	XORL AX, AX
 	INW
-	SYSRETQ
+	JMP svcDone
 svcOutl:
 	MOVQ DI, DX
 	MOVQ SI, AX
 	OUTL
-	SYSRETQ
+	JMP svcDone
 svcInl:
 	MOVQ DI, DX
 	XORL AX, AX
 	INL
-	SYSRETQ
+	JMP svcDone
 svcWrmsr:
 	MOVQ CX, R8
 	MOVL DI, CX
@@ -125,7 +150,7 @@ svcWrmsr:
 	SHRQ $32, DX
 	WRMSR
 	MOVQ R8, CX
-	SYSRETQ
+	JMP svcDone
 svcRdmsr:
 	MOVQ CX, R8
 	MOVL DI, CX
@@ -133,13 +158,13 @@ svcRdmsr:
 	SHLQ $32, DX
 	ORQ DX, AX
 	MOVQ R8, CX
-	SYSRETQ
+	JMP svcDone
 svcWrcr3:
 	MOVQ DI, CR3
-	SYSRETQ
+	JMP svcDone
 svcInvlpg:
 	INVLPG (DI)
-	SYSRETQ
+	JMP svcDone
 svcCpuid:
 	MOVQ CX, R8
 	MOVL DI, AX
@@ -147,36 +172,36 @@ svcCpuid:
 	CPUID
 	MOVL CX, R9
 	MOVQ R8, CX
-	SYSRETQ
+	JMP svcDone
 svcLidt:
 	LIDT (DI)
-	SYSRETQ
+	JMP svcDone
 svcLgdt:
 	LGDT (DI)
-	SYSRETQ
+	JMP svcDone
 svcLtr:
 	MOVQ DI, AX
 	LTR AX
-	SYSRETQ
+	JMP svcDone
 svcRdcr:
 	// RDI selects: 0 CR0, 2 CR2, 3 CR3, 4 CR4.
 	CMPQ DI, $0
 	JNE rdcr2
 	MOVQ CR0, AX
-	SYSRETQ
+	JMP svcDone
 rdcr2:
 	CMPQ DI, $2
 	JNE rdcr3
 	MOVQ CR2, AX
-	SYSRETQ
+	JMP svcDone
 rdcr3:
 	CMPQ DI, $3
 	JNE rdcr4
 	MOVQ CR3, AX
-	SYSRETQ
+	JMP svcDone
 rdcr4:
 	MOVQ CR4, AX
-	SYSRETQ
+	JMP svcDone
 svcIdle:
 	// Halt until an interrupt; return (and clear) the vectors taken
 	// meanwhile. STI's interrupt shadow covers HLT, so a wakeup between
@@ -186,7 +211,7 @@ svcIdle:
 	CLI
 	MOVQ CPU_PENDING(GS), AX
 	MOVQ $0, CPU_PENDING(GS)
-	SYSRETQ
+	JMP svcDone
 svcReturn:
 	// Leave the kernel: resume the context in CPU.ctx* with IF=1. Runs
 	// with IF=0 so nothing can interleave between clearing kactive and
@@ -214,11 +239,51 @@ svcReturn:
 // during SVC_IDLE; record it in CPU.pending and resume.
 TEXT ·intrCommon(SB),NOSPLIT|NOFRAME,$0
 	MOVQ AX, CPU_SCRATCH0(GS)
+	CMPQ 0(SP), $6             // #UD: maybe a service trap (svcTrap)
+	JNE notTrap
+	LEAQ ·svcTrap(SB), AX
+	CMPQ AX, 16(SP)
+	JEQ svcFromTrap
+notTrap:
 	MOVQ 24(SP), AX
 	TESTQ $3, AX
 	JZ fromRing0
 	CMPQ CPU_KACTIVE(GS), $0
-	JNE kernelFault
+	JEQ toKernel
+	CMPQ 0(SP), $32            // an interrupt while the kernel runs with IF=1
+	JB kernelFault             // (CPL-3 SYSCALL mode): defer it
+	CMPQ 0(SP), $96
+	JAE deferDone
+	MOVQ CX, CPU_SCRATCH1(GS)
+	MOVQ 0(SP), CX
+	SUBQ $32, CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	ORQ AX, CPU_PENDING(GS)
+	MOVQ CPU_SCRATCH1(GS), CX
+deferDone:
+	MOVQ CPU_SCRATCH0(GS), AX
+	ADDQ $16, SP
+	IRETQ
+svcFromTrap:
+	// Move the frame below where a nested IST1 entry (an interrupt during
+	// SVC_IDLE's halt) would write, then run the service at CPL 0.
+	MOVQ SP, AX
+	SUBQ $256, SP
+	MOVQ 16(AX), CX            // careful: RCX is the caller's return RIP;
+	MOVQ CX, 0(SP)             // it is restored from SCRATCH1 below
+	MOVQ 24(AX), CX
+	MOVQ CX, 8(SP)
+	MOVQ 32(AX), CX
+	MOVQ CX, 16(SP)
+	MOVQ 40(AX), CX
+	MOVQ CX, 24(SP)
+	MOVQ 48(AX), CX
+	MOVQ CX, 32(SP)
+	MOVQ CPU_SCRATCH1(GS), CX  // cpl3Syscall parked the caller's RCX here
+	MOVQ CPU_SCRATCH0(GS), AX
+	JMP ·serviceEntry(SB)
+toKernel:
 	MOVQ $1, CPU_KACTIVE(GS)
 	MOVQ CPU_KSTACK(GS), AX
 	MOVQ AX, CPU_SCRATCH1(GS)
@@ -251,6 +316,10 @@ redirect:
 	MOVQ AX, 16(SP)
 	MOVQ $SEL_UCODE, 24(SP)
 	MOVQ $2, 32(SP)
+	CMPQ ·cpl3Mode(SB), $0
+	JEQ rflagsSet
+	MOVQ $0x202, 32(SP)        // CPL-3 mode: the kernel runs with IF=1
+rflagsSet:
 	MOVQ CPU_SCRATCH1(GS), AX
 	MOVQ AX, 40(SP)
 	MOVQ $SEL_UDATA, 48(SP)
@@ -473,3 +542,138 @@ TEXT ·IdleStartPC(SB),NOSPLIT|NOFRAME,$0-8
 	LEAQ ·idleStart(SB), AX
 	MOVQ AX, ret+0(FP)
 	RET
+
+// ---- CPL-3 SYSCALL mode ----
+//
+// On hosts whose /dev/kvm is the PVM module found on this project's
+// machines, guest CPL 0 is emulated instruction by instruction, and
+// SYSCALL from CPL 3 does not change privilege: it jumps to LSTAR still at
+// CPL 3, on the caller's stack. The kernel then runs entirely at CPL 3
+// with interrupts enabled (SFMASK keeps IF; the shim defers an interrupt
+// that hits the kernel to CPU.pending), Linux system calls enter
+// trapEntry without a ring transition, OUT is done in place, and only the
+// other privileged services reach CPL 0, through a UD2 in svcTrap that
+// intrCommon recognises. Exceptions and interrupts still arrive through
+// the IDT at CPL 0 and are redirected as usual.
+
+GLOBL ·cpl3Scratch(SB), NOPTR, $64
+
+// svcTrap is where privileged services trap to CPL 0 in CPL-3 mode.
+// In: RAX = SVC_BASE+op, arguments in RDI, RSI, RDX, RCX = the return RIP
+// of the SYSCALL being served (kept in CPU.scratch1 across the trap).
+// Out: as the service; returns to its caller.
+TEXT ·svcTrap(SB),NOSPLIT|NOFRAME,$0
+	BYTE $0x0f; BYTE $0x0b     // UD2: intrCommon runs the service at CPL 0
+	RET
+
+// cpl3First handles the first SYSCALL that arrived at CPL 3: switch to
+// CPL-3 mode (SFMASK must keep IF from now on, on every CPU), then serve it.
+TEXT ·cpl3First(SB),NOSPLIT|NOFRAME,$0
+	MOVQ $1, ·cpl3Mode(SB)
+	MOVQ $0x47500, ·sfmask(SB)
+	MOVQ AX, ·cpl3Scratch+0(SB)
+	MOVQ DI, ·cpl3Scratch+8(SB)
+	MOVQ SI, ·cpl3Scratch+16(SB)
+	MOVQ DX, ·cpl3Scratch+24(SB)
+	MOVQ R8, ·cpl3Scratch+32(SB)
+	MOVQ CX, ·cpl3Scratch+40(SB)
+	MOVQ R11, ·cpl3Scratch+48(SB)
+	MOVQ CX, CPU_SCRATCH1(GS)
+	MOVQ $(SVC_BASE+SVC_WRMSR), AX
+	MOVQ $0xc0000084, DI       // SFMASK
+	MOVQ ·sfmask(SB), SI
+	CALL ·svcTrap(SB)
+	MOVQ ·cpl3Scratch+0(SB), AX
+	MOVQ ·cpl3Scratch+8(SB), DI
+	MOVQ ·cpl3Scratch+16(SB), SI
+	MOVQ ·cpl3Scratch+24(SB), DX
+	MOVQ ·cpl3Scratch+32(SB), R8
+	MOVQ ·cpl3Scratch+40(SB), CX
+	MOVQ ·cpl3Scratch+48(SB), R11
+	JMP ·cpl3Syscall(SB)
+
+// cpl3Syscall serves a SYSCALL at CPL 3 in CPL-3 mode.
+// In: RAX = number, RCX = return RIP, R11 = RFLAGS, RSP = caller's stack.
+TEXT ·cpl3Syscall(SB),NOSPLIT|NOFRAME,$0
+	CMPQ AX, $SVC_BASE
+	JAE svc
+	MOVQ AX, CPU_CTX_RAX(GS)
+	MOVQ CX, CPU_CTX_RIP(GS)
+	MOVQ CX, CPU_CTX_RCX(GS)
+	MOVQ R11, CPU_CTX_RFLAGS(GS)
+	MOVQ R11, CPU_CTX_R11(GS)
+	MOVQ SP, CPU_CTX_RSP(GS)
+	MOVQ $SEL_UCODE, CPU_CTX_CS(GS)
+	MOVQ $SEL_UDATA, CPU_CTX_SS(GS)
+	MOVQ $VEC_SYSCALL, CPU_TRAPVEC(GS)
+	MOVQ $0, CPU_TRAPERR(GS)
+	MOVQ $1, CPU_KACTIVE(GS)
+	MOVQ CPU_KSTACK(GS), SP
+	JMP ·trapEntry(SB)
+svc:
+	CMPQ AX, $(SVC_BASE+SVC_OUTB)
+	JEQ outb
+	CMPQ AX, $(SVC_BASE+SVC_OUTW)
+	JEQ outw
+	CMPQ AX, $(SVC_BASE+SVC_OUTL)
+	JEQ outl
+	CMPQ AX, $(SVC_BASE+SVC_RETURN)
+	JEQ ret
+	MOVQ CX, CPU_SCRATCH1(GS)
+	CALL ·svcTrap(SB)
+	JMP done
+outb:
+	MOVQ DI, DX
+	MOVQ SI, AX
+	OUTB
+	JMP done
+outw:
+	MOVQ DI, DX
+	MOVQ SI, AX
+	OUTW
+	JMP done
+outl:
+	MOVQ DI, DX
+	MOVQ SI, AX
+	OUTL
+done:
+	PUSHQ R11
+	POPFQ
+	JMP CX
+ret:
+	// Leave the kernel without a ring transition. While IF is off (only
+	// before the first thread starts) only CPL 0 can turn it on.
+	PUSHFQ
+	POPQ AX
+	TESTQ $0x200, AX
+	JZ slowret
+	// The resumed context's RFLAGS and RIP go just below its stack
+	// pointer (dead space: Go keeps nothing below SP).
+	MOVQ CPU_CTX_RSP(GS), AX
+	SUBQ $16, AX
+	MOVQ CPU_CTX_RFLAGS(GS), CX
+	MOVQ CX, 0(AX)
+	MOVQ CPU_CTX_RIP(GS), CX
+	MOVQ CX, 8(AX)
+	MOVQ AX, SP
+	MOVQ CPU_CTX_RAX(GS), AX
+	MOVQ CPU_CTX_RCX(GS), CX
+	MOVQ CPU_CTX_R11(GS), R11
+	// From here the state is the resumed context's, but for RIP and the
+	// two words on its stack, so an interrupt may redirect it safely.
+	MOVQ $0, CPU_KACTIVE(GS)
+	CMPQ CPU_PENDING(GS), $0
+	JNE repend
+	BYTE $0x9d                 // POPFQ (the resumed RFLAGS, below its SP)
+	RET
+repend:
+	// Interrupts deferred while the kernel ran: handle them before leaving.
+	MOVQ $1, CPU_KACTIVE(GS)
+	MOVQ $VEC_PENDING, CPU_TRAPVEC(GS)
+	MOVQ $0, CPU_TRAPERR(GS)
+	MOVQ CPU_KSTACK(GS), SP
+	JMP ·trapEntry(SB)
+slowret:
+	MOVQ $(SVC_BASE+SVC_RETURN), AX
+	CALL ·svcTrap(SB)
+	BYTE $0x0f; BYTE $0x0b     // not reached: svcReturn resumes the context

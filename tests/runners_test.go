@@ -249,25 +249,21 @@ var kvmOnce = sync.OnceValue(func() bool {
 // kvmUsable reports whether /dev/kvm can be opened for KVM acceleration.
 func kvmUsable() bool { return kvmOnce() }
 
-// pvmHost reports whether /dev/kvm is served by PVM (kvm_pvm), a software
-// hypervisor that runs guest supervisor code in its own paravirtual mode.
-// The unigo kernel does not speak PVM's event ABI yet (see
-// docs/ARCHITECTURE.md), so on such hosts images boot under QEMU TCG and
-// the launcher cannot boot them.
+// pvmHost reports whether /dev/kvm is served by the PVM module (kvm_pvm)
+// found on this project's machines. The kernel runs there in its CPL-3
+// SYSCALL mode (docs/ARCHITECTURE.md); QEMU's runs keep to TCG on such
+// hosts, whose results are stable, and the launcher covers KVM.
 func pvmHost() bool {
 	_, err := os.Stat("/sys/module/kvm_pvm")
 	return err == nil
 }
 
-// kvmBootsKernel reports whether QEMU can run the kernel with -accel kvm.
+// kvmBootsKernel reports whether QEMU runs the kernel with -accel kvm.
 func kvmBootsKernel() bool { return kvmUsable() && !pvmHost() }
 
 func launcherUnavailable() string {
 	if !kvmUsable() {
 		return "the launcher needs a usable /dev/kvm"
-	}
-	if pvmHost() {
-		return "/dev/kvm here is PVM (kvm_pvm), whose paravirtual supervisor mode the kernel does not support yet"
 	}
 	return ""
 }

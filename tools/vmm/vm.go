@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -346,6 +347,12 @@ func (v *VM) runVCPU(c *vcpu) {
 		err := c.Run()
 		if err == unix.EINTR {
 			// A stop kick, or the Go runtime preempting this thread.
+			continue
+		}
+		if errors.Is(err, unix.EAGAIN) {
+			// An AP still waiting for its start-up IPI (PVM returns
+			// EAGAIN rather than blocking in KVM_RUN): try again shortly.
+			time.Sleep(100 * time.Microsecond)
 			continue
 		}
 		if err != nil {
