@@ -112,7 +112,7 @@ var runners = []runner{
 		boot:        true,
 		unavailable: launcherUnavailable,
 		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error) {
-			args := []string{"run", "-m", s.memory, "-smp", strconv.Itoa(s.cpus), "-timeout", s.timeout.String()}
+			args := []string{"run", "-m", s.memory, "-smp", strconv.Itoa(max(1, s.cpus)), "-timeout", s.timeout.String()}
 			for _, kv := range s.env {
 				args = append(args, "-e", kv)
 			}
@@ -286,7 +286,7 @@ func qemuArgs(s runSpec, kvm bool) ([]string, error) {
 		args = append(args, "-accel", "tcg", "-cpu", "max")
 	}
 	return append(args,
-		"-m", s.memory, "-smp", strconv.Itoa(s.cpus),
+		"-m", s.memory, "-smp", strconv.Itoa(max(1, s.cpus)),
 		"-nodefaults", "-no-user-config", "-nographic",
 		"-serial", "stdio", "-no-reboot",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
