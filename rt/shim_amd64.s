@@ -595,6 +595,12 @@ TEXT ·cpl3First(SB),NOSPLIT|NOFRAME,$0
 // cpl3Syscall serves a SYSCALL at CPL 3 in CPL-3 mode.
 // In: RAX = number, RCX = return RIP, R11 = RFLAGS, RSP = caller's stack.
 TEXT ·cpl3Syscall(SB),NOSPLIT|NOFRAME,$0
+	// Interrupts are on: mark the CPU in-kernel before touching CPU.ctx*,
+	// so an interrupt from here on is deferred rather than redirected
+	// over a half-saved context. (Before this instruction nothing is saved
+	// yet, and a redirect simply restarts the SYSCALL's entry later.)
+	// Services come from the kernel, which is marked already.
+	MOVQ $1, CPU_KACTIVE(GS)
 	CMPQ AX, $SVC_BASE
 	JAE svc
 	MOVQ AX, CPU_CTX_RAX(GS)

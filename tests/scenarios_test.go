@@ -36,10 +36,6 @@ type scenario struct {
 	// scenario: boot runners report it as a skip with that reason, so the
 	// gap stays visible in every test run until the kernel closes it.
 	bootGap string
-	// pvmGap, if set, names what still fails intermittently in CPL-3
-	// SYSCALL mode (a PVM /dev/kvm): the launcher runner reports it as a
-	// skip with that reason on such hosts.
-	pvmGap string
 }
 
 var scenarios = []scenario{
@@ -160,7 +156,6 @@ var scenarios = []scenario{
 	},
 	{
 		name:   "stress",
-		pvmGap: "hangs in about one run of three on a PVM /dev/kvm (CPL-3 SYSCALL mode); under investigation",
 		pkg:    "./examples/stress",
 		memory: "512M",
 		// Natively about 5-10 s on 2 cores; the VM budget allows for a
@@ -223,9 +218,6 @@ func TestScenarios(t *testing.T) {
 					}
 					if sc.bootGap != "" && r.boot && os.Getenv("UNIGO_BOOT_GAPS") != "1" {
 						t.Skip("kernel gap: " + sc.bootGap + " (UNIGO_BOOT_GAPS=1 runs it anyway)")
-					}
-					if sc.pvmGap != "" && r.name == "launcher" && pvmHost() && os.Getenv("UNIGO_BOOT_GAPS") != "1" {
-						t.Skip("PVM gap: " + sc.pvmGap + " (UNIGO_BOOT_GAPS=1 runs it anyway)")
 					}
 					start := time.Now()
 					res, err := r.run(t, sc.spec())
