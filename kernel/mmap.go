@@ -1,5 +1,7 @@
 package kernel
 
+import "github.com/unigo-os/unigo/kernel/kmem"
+
 // mmap family. Only anonymous private/shared memory (MAP_ANONYMOUS):
 // the Go runtime maps nothing else. Memory is reserved in the VMA table
 // and populated on first touch (faultIn).
@@ -37,6 +39,14 @@ func sysMmapImpl(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
 		}
 		if flags&mapNoreplace != 0 && !rangeFree(addr, addr+size) {
 			return -EEXIST
+		}
+		// Overcommit heuristic: a writable mapping placed over a
+		// reservation (how the Go runtime commits heap memory, sysMap)
+		// fails when it is larger than the memory left, so exhaustion
+		// ends in the runtime's own "out of memory" error rather than a
+		// fault on first touch.
+		if prot&protWrite != 0 && int64(size) > kmem.FreeBytes() {
+			return -ENOMEM
 		}
 		unmapPages(addr, addr+size)
 		va = addr

@@ -138,6 +138,13 @@ var scenarios = []scenario{
 		wantOut: []string{"smp: parallel work ok", "smp: synchronisation ok\n", "smp: ok\n"},
 	},
 	{
+		name:     "oom",
+		pkg:      "./tests/guests/oom",
+		memory:   "64M",
+		wantCode: 2,
+		wantOut:  []string{"fatal error: runtime: out of memory"},
+	},
+	{
 		name: "threads",
 		pkg:  "./tests/guests/threads",
 		// 10,000 threads each need a runtime-allocated 16 KiB system
