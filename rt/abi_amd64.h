@@ -92,3 +92,21 @@
 #define FXRSTOR64_DI BYTE $0x48; BYTE $0x0f; BYTE $0xae; BYTE $0x0f
 #define XSETBV      BYTE $0x0f; BYTE $0x01; BYTE $0xd1
 #define CRASH_STACK_SIZE 32768
+
+// SYSCALL_TO_KERNEL records a SYSCALL's caller (RAX = number, RCX = return
+// RIP, R11 = RFLAGS, SP = caller's stack) in CPU.ctx*/trap*, marks the CPU
+// in-kernel and switches SP to the current thread's kernel stack. Shared
+// by syscallEntry (CPL 0) and cpl3Syscall (CPL-3 SYSCALL mode).
+#define SYSCALL_TO_KERNEL \
+	MOVQ AX, CPU_CTX_RAX(GS); \
+	MOVQ CX, CPU_CTX_RIP(GS); \
+	MOVQ CX, CPU_CTX_RCX(GS); \
+	MOVQ R11, CPU_CTX_RFLAGS(GS); \
+	MOVQ R11, CPU_CTX_R11(GS); \
+	MOVQ SP, CPU_CTX_RSP(GS); \
+	MOVQ $SEL_UCODE, CPU_CTX_CS(GS); \
+	MOVQ $SEL_UDATA, CPU_CTX_SS(GS); \
+	MOVQ $VEC_SYSCALL, CPU_TRAPVEC(GS); \
+	MOVQ $0, CPU_TRAPERR(GS); \
+	MOVQ $1, CPU_KACTIVE(GS); \
+	MOVQ CPU_KSTACK(GS), SP
