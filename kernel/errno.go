@@ -27,4 +27,5 @@ const (
 	ETIMEDOUT  = 110
 	EOPNOTSUPP = 95
 	ENODEV     = 19
+	EBUSY      = 16
 )

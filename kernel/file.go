@@ -22,7 +22,7 @@ import (
 // console input ring is guarded by schedLock, because waking a blocked
 // thread needs it anyway. Order: fsLock, then schedLock (then vmLock via
 // userOK). Nothing blocks while holding fsLock.
-const maxFDs = 1024
+const maxFDs = 4096
 
 // ofile kinds.
 const (
@@ -37,6 +37,8 @@ const (
 	fdDevNull // /dev/null
 	fdDevZero // /dev/zero
 	fdDevRand // /dev/random, /dev/urandom
+	fdSocket  // socket (sock)
+	fdNetchan // the netstack channel (netchan.go)
 )
 
 // Linux open(2) flags used here.
@@ -191,6 +193,8 @@ func filePutLocked(f uintptr) {
 		eventfdRelease(o.obj)
 	case fdEpoll:
 		epollRelease(o.obj)
+	case fdSocket:
+		sockRelease(o.obj)
 	}
 	schedLock.Lock()
 	epollForget(f)
@@ -418,6 +422,8 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 		return pipeWrite(o.obj, buf, n, o.flags&oNonblock != 0)
 	case fdEventfd:
 		return eventfdWrite(o.obj, buf, n, o.flags&oNonblock != 0)
+	case fdSocket:
+		return sockSend(f, o.obj, 0, 0, buf, n, nil, 0)
 	case fdDevNull, fdDevZero, fdDevRand:
 		return int64(n)
 	}
@@ -477,6 +483,11 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 		return pipeRead(o.obj, buf, n, o.flags&oNonblock != 0)
 	case fdEventfd:
 		return eventfdRead(o.obj, buf, n, o.flags&oNonblock != 0)
+	case fdSocket:
+		var fl int32
+		return sockRecv(f, o.obj, 0, 0, buf, n, nil, 0, &fl)
+	case fdNetchan:
+		return netchanRead(buf, n, o.flags&oNonblock != 0)
 	case fdDevNull:
 		return 0
 	case fdDevZero:

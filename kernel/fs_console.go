@@ -138,6 +138,8 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 			schedLock.Lock()
 			n = int64(pp(o.obj).count)
 			schedLock.Unlock()
+		case fdSocket:
+			n = sockFionread(o.obj)
 		case fdFile:
 			fsLock.Lock()
 			n = memfsSize(o.obj) - o.off

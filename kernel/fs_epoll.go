@@ -116,6 +116,10 @@ func pollMask(kind uint32, obj uintptr) uint32 {
 		return pipeMask(obj, true)
 	case fdEventfd:
 		return eventfdMask(obj)
+	case fdSocket:
+		return sockMask(obj)
+	case fdNetchan:
+		return netchanMask()
 	case fdConsole:
 		m := uint32(epollOut | epollWrnorm)
 		if conHead != conTail {
@@ -167,7 +171,7 @@ func epollCtl(epf, tf uintptr, op, fd int, ev *[12]byte) int64 {
 	}
 	t := of(tf)
 	switch t.kind {
-	case fdPipeR, fdPipeW, fdEventfd, fdConsole:
+	case fdPipeR, fdPipeW, fdEventfd, fdConsole, fdSocket, fdNetchan:
 	default:
 		// Regular files, directories and /dev/null cannot be polled.
 		return -EPERM

@@ -186,6 +186,8 @@ func statOfile(f uintptr, out []byte) {
 		mode, dev, rdev = 0o20620, 0x6, 4<<8|64 // /dev/ttyS0
 	case fdPipeR, fdPipeW:
 		mode, dev = 0o10600, 0xc
+	case fdSocket:
+		mode, dev = 0o140777, 0x8
 	default:
 		mode, dev = 0o600, 0xe // anonymous inode (eventfd, epoll)
 	}

@@ -103,6 +103,15 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		name: "unixsock",
+		pkg:  "./tests/guests/unixsock",
+		wantOut: []string{
+			"unixsock: stream echo ok (20 clients)\n", "unixsock: read deadline ok\n",
+			"unixsock: close unblocks accept ok\n", `unixsock: datagram "ping-pong" from /dgc.sock` + "\n",
+			`unixsock: socketpair "over the pair\n"` + "\n", "unixsock: done\n",
+		},
+	},
+	{
 		name: "faults",
 		pkg:  "./tests/guests/faults",
 		wantOut: []string{

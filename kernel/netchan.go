@@ -1,0 +1,580 @@
+package kernel
+
+import (
+	"unsafe"
+
+	"github.com/unigo-os/unigo/kernel/kmem"
+)
+
+// The kernel's side of the netstack channel (protocol: netchan_abi.go).
+//
+// Inet sockets are registered in netSocks, a table indexed by the low half
+// of their id, whose high half is a generation count: an id the netstack
+// passes back is checked against the table, so a stale or forged one is
+// refused (EBADF) instead of naming freed memory. A registered sock holds
+// one reference for the netstack, dropped by SysNetRelease.
+//
+// Dirty socks form a FIFO (netDirty, linked through sock.dirty); read(2)
+// on the channel descriptor drains it. All of it is guarded by schedLock.
+
+// Short names for the event bits used by the socket code.
+const (
+	npCreate   = NetEvCreate
+	npRequest  = NetEvRequest
+	npTx       = NetEvTx
+	npRxSpace  = NetEvRxSpace
+	npAccept   = NetEvAccept
+	npShutdown = NetEvShutdown
+	npClose    = NetEvClose
+	npOpts     = NetEvOpts
+)
+
+const maxNetSocks = 16384
+
+var (
+	netSocks   [maxNetSocks]uintptr
+	netGen     [maxNetSocks]uint32
+	netFree    int // next slot to try
+	netFile    uintptr
+	netDirtyHd uintptr
+	netDirtyTl uintptr
+	netReaders waitq // threads blocked reading the channel
+)
+
+// netChanObj is the object address epoll knows the channel by.
+var netChanObj uintptr
+
+func netAttached() bool { return netFile != 0 }
+
+// netRegister gives inet sock p an id and queues its creation for the
+// netstack. Caller holds schedLock.
+func netRegister(p uintptr) bool {
+	for i := 0; i < maxNetSocks; i++ {
+		j := (netFree + i) % maxNetSocks
+		if netSocks[j] == 0 {
+			netSocks[j] = p
+			netGen[j]++
+			netFree = j + 1
+			sk(p).id = uint64(netGen[j])<<32 | uint64(j)
+			sk(p).refs++ // the netstack's
+			netPend(p, npCreate|npOpts)
+			return true
+		}
+	}
+	return false
+}
+
+// netLookup returns the sock with id, or 0. Caller holds schedLock.
+func netLookup(id uint64) uintptr {
+	j := id & 0xffffffff
+	if j >= maxNetSocks || netGen[j] != uint32(id>>32) {
+		return 0
+	}
+	return netSocks[j]
+}
+
+// netPend marks bits pending on p and queues it for the netstack. Caller
+// holds schedLock.
+func netPend(p uintptr, bits uint32) {
+	s := sk(p)
+	if s.id == 0 {
+		return
+	}
+	s.pend |= bits
+	if s.onDirty {
+		return
+	}
+	s.onDirty = true
+	s.dirty = 0
+	if netDirtyTl != 0 {
+		sk(netDirtyTl).dirty = p
+	} else {
+		netDirtyHd = p
+	}
+	netDirtyTl = p
+	netReaders.wakeAll()
+	pollNotify(netChanObj)
+}
+
+// netUndirty takes p off the dirty list. Caller holds schedLock.
+func netUndirty(p uintptr) {
+	if !sk(p).onDirty {
+		return
+	}
+	var prev uintptr
+	for q := netDirtyHd; q != 0; prev, q = q, sk(q).dirty {
+		if q != p {
+			continue
+		}
+		if prev == 0 {
+			netDirtyHd = sk(q).dirty
+		} else {
+			sk(prev).dirty = sk(q).dirty
+		}
+		if netDirtyTl == p {
+			netDirtyTl = prev
+		}
+		break
+	}
+	sk(p).onDirty = false
+	sk(p).dirty = 0
+}
+
+// netRequest issues a request the program waits for (bind, listen,
+// connect) and returns the netstack's answer as -errno. One request per
+// socket is outstanding; others queue behind it.
+func netRequest(p uintptr, req uint32, a *sockaddr, arg int64) int64 {
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	s := sk(p)
+	for s.req != 0 {
+		s.reqQueue.wait(0)
+	}
+	if s.state == ssClosed && req != NetReqConnect {
+		return -EINVAL
+	}
+	s.req = req
+	s.reqDone = false
+	s.reqErr = 0
+	s.reqArg = arg
+	if a != nil {
+		s.reqAddr = *a
+	} else {
+		s.reqAddr = sockaddr{}
+	}
+	netPend(p, npRequest)
+	for !s.reqDone {
+		s.reqQueue.wait(0)
+	}
+	e := s.reqErr
+	s.req = 0
+	s.reqQueue.wakeAll()
+	return -int64(e)
+}
+
+// netConnect serves connect(2) on an inet socket.
+func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
+	s := sk(p)
+	schedLock.Lock()
+	switch {
+	case s.typ == sockStream && s.state == ssConnected:
+		schedLock.Unlock()
+		return -EISCONN
+	case s.typ == sockStream && s.state == ssConnecting:
+		schedLock.Unlock()
+		return -EALREADY
+	case s.state == ssListening:
+		schedLock.Unlock()
+		return -EISCONN
+	case s.typ == sockStream && s.state == ssClosed:
+		e := s.err
+		s.err = 0
+		schedLock.Unlock()
+		if e != 0 {
+			return -int64(e)
+		}
+		return -EISCONN
+	}
+	schedLock.Unlock()
+	r := netRequest(p, NetReqConnect, a, 0)
+	if s.typ == sockDgram || r != -EINPROGRESS {
+		return r
+	}
+	if nonblock {
+		return r
+	}
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	for s.state == ssConnecting {
+		s.wq.wait(0)
+	}
+	if s.state == ssConnected {
+		return 0
+	}
+	e := s.err
+	s.err = 0
+	if e == 0 {
+		e = ECONNREFUSED
+	}
+	return -int64(e)
+}
+
+// netShutdown passes a shutdown on. Caller holds schedLock.
+func netShutdown(p uintptr, how uint32) {
+	s := sk(p)
+	switch how {
+	case shutRd:
+		s.shutHow |= NetShutRd
+	case shutWr:
+		s.shutHow |= NetShutWr
+	default:
+		s.shutHow |= NetShutRd | NetShutWr
+	}
+	netPend(p, npShutdown)
+}
+
+// Channel descriptor.
+
+func sysNetAttachImpl() int64 {
+	schedLock.Lock()
+	if netFile != 0 {
+		schedLock.Unlock()
+		return -EBUSY
+	}
+	schedLock.Unlock()
+	f := newOfile(fdNetchan, oRdwr|oNonblock, 0)
+	if f == 0 {
+		return -ENOMEM
+	}
+	schedLock.Lock()
+	netFile = f
+	netChanObj = f
+	of(f).obj = f
+	of(f).refs++ // the kernel keeps the channel for good
+	schedLock.Unlock()
+	return fdInstall(f, true)
+}
+
+// netchanMask is the channel's epoll readiness. Caller holds schedLock.
+func netchanMask() uint32 {
+	m := uint32(epollOut | epollWrnorm)
+	if netDirtyHd != 0 {
+		m |= epollIn | epollRdnorm
+	}
+	return m
+}
+
+// netchanRead fills buf with NetEvent records.
+func netchanRead(buf, n uintptr, nonblock bool) int64 {
+	const size = unsafe.Sizeof(NetEvent{})
+	if n < size {
+		return -EINVAL
+	}
+	if !userOK(buf, n, true) {
+		return -EFAULT
+	}
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	for netDirtyHd == 0 {
+		if nonblock {
+			return -EAGAIN
+		}
+		netReaders.wait(0)
+	}
+	var done uintptr
+	for netDirtyHd != 0 && done+size <= n {
+		p := netDirtyHd
+		netDirtyHd = sk(p).dirty
+		if netDirtyHd == 0 {
+			netDirtyTl = 0
+		}
+		s := sk(p)
+		s.onDirty = false
+		s.dirty = 0
+		ev := at[NetEvent](buf + done)
+		*ev = NetEvent{}
+		ev.ID = s.id
+		ev.Pend = s.pend
+		ev.Domain = s.domain
+		ev.Type = s.typ
+		ev.Proto = s.proto
+		ev.Shut = s.shutHow
+		ev.Opts = s.opts
+		if s.pend&npRequest != 0 {
+			ev.Req = s.req
+			ev.Arg = s.reqArg
+			ev.AddrLen = s.reqAddr.n
+			ev.Addr = s.reqAddr.b
+		}
+		s.pend = 0
+		done += size
+	}
+	return int64(done)
+}
+
+// Calls from the netstack. Each looks the socket up by id under
+// schedLock; addresses and buffers are validated first.
+
+func sysNetReplyImpl(id uint64, errno int64, addr uintptr, alen uint32) int64 {
+	var a sockaddr
+	if addr != 0 {
+		if e := copyInAddr(&a, addr, alen); e != 0 {
+			return e
+		}
+	}
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	p := netLookup(id)
+	if p == 0 {
+		return -EBADF
+	}
+	s := sk(p)
+	if s.req == 0 || s.reqDone {
+		return -EINVAL
+	}
+	if errno < 0 || errno > 4095 {
+		errno = EINVAL
+	}
+	switch {
+	case errno == 0 && s.req == NetReqBind:
+		s.flags |= sfBound
+	case errno == 0 && s.req == NetReqListen:
+		s.state = ssListening
+		s.backlog = int32(s.reqArg)
+	case s.req == NetReqConnect && (errno == 0 || errno == EINPROGRESS):
+		s.flags |= sfWasConnect
+		if s.typ == sockDgram {
+			s.remote = s.reqAddr
+			if s.reqAddr.family() == afUnspec {
+				s.remote = sockaddr{n: 2}
+				s.remote.b[0] = byte(s.domain)
+			}
+		} else if errno == 0 {
+			s.state = ssConnected
+			s.remote = s.reqAddr
+		} else {
+			s.state = ssConnecting
+			s.remote = s.reqAddr
+		}
+	}
+	if addr != 0 && errno == 0 || addr != 0 && errno == EINPROGRESS {
+		s.local = a
+	}
+	s.reqErr = int32(errno)
+	s.reqDone = true
+	s.reqQueue.wakeAll()
+	sockWake(p)
+	return 0
+}
+
+func sysNetStateImpl(id uint64, kind int, errno int64, local, remote uintptr, alen uint32) int64 {
+	var l, r sockaddr
+	if local != 0 {
+		if e := copyInAddr(&l, local, alen); e != 0 {
+			return e
+		}
+	}
+	if remote != 0 {
+		if e := copyInAddr(&r, remote, alen); e != 0 {
+			return e
+		}
+	}
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	p := netLookup(id)
+	if p == 0 {
+		return -EBADF
+	}
+	s := sk(p)
+	if local != 0 {
+		s.local = l
+		s.flags |= sfBound
+	}
+	if remote != 0 {
+		s.remote = r
+	}
+	switch kind {
+	case NetStConnected:
+		if s.state == ssConnecting || s.state == ssNew {
+			s.state = ssConnected
+		}
+	case NetStEOF:
+		s.flags |= sfEOF
+	case NetStError:
+		if errno <= 0 || errno > 4095 {
+			errno = ECONNRESET
+		}
+		s.err = int32(errno)
+		if s.state != ssListening {
+			s.state = ssClosed
+			s.flags |= sfEOF | sfHangup
+		}
+		s.tx.release()
+		s.txq.drain()
+	case NetStAddrs:
+	default:
+		return -EINVAL
+	}
+	sockWake(p)
+	return 0
+}
+
+func sysNetRxImpl(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
+	if n > maxDgram && n > sockBufSize {
+		n = sockBufSize
+	}
+	if !userOK(buf, n, false) {
+		return -EFAULT
+	}
+	var a sockaddr
+	if from != 0 {
+		if e := copyInAddr(&a, from, flen); e != 0 {
+			return e
+		}
+	}
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	p := netLookup(id)
+	if p == 0 {
+		return -EBADF
+	}
+	s := sk(p)
+	if s.state == ssClosed && s.typ == sockStream || s.flags&sfShutRd != 0 {
+		return int64(n) // nobody will read it: discard
+	}
+	if s.typ == sockDgram {
+		if n > maxDgram {
+			return -EMSGSIZE
+		}
+		if s.rxq.bytes+int(n) > dgramQueueBytes {
+			return -EAGAIN
+		}
+		m := dgramAlloc(int(n))
+		if m == 0 {
+			return -ENOBUFS
+		}
+		at[dgram](m).n = uint32(n)
+		copy(dgramData(m), bytesAt(buf, int(n)))
+		at[dgram](m).from = a
+		s.rxq.push(m)
+	} else {
+		w := s.rx.put(bytesAt(buf, int(n)))
+		if w == 0 && n > 0 {
+			return -EAGAIN
+		}
+		n = uintptr(w)
+	}
+	s.rq.wakeAll()
+	pollNotify(p)
+	return int64(n)
+}
+
+func sysNetTxImpl(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
+	if !userOK(buf, n, true) {
+		return -EFAULT
+	}
+	if to != 0 && (!userOK(to, maxSockaddr, true) || !userOK(tolen, 4, true)) {
+		return -EFAULT
+	}
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	p := netLookup(id)
+	if p == 0 {
+		return -EBADF
+	}
+	s := sk(p)
+	var r int
+	if s.typ == sockDgram {
+		m := s.txq.head
+		if m == 0 {
+			return 0
+		}
+		d := dgramData(m)
+		if len(d) > int(n) {
+			return -EMSGSIZE
+		}
+		s.txq.pop()
+		r = copy(bytesAt(buf, int(n)), d)
+		if to != 0 {
+			a := &at[dgram](m).from
+			storeAddr(to, a)
+			*at[uint32](tolen) = a.n
+		}
+		dgramFree(m)
+	} else {
+		r = s.tx.get(bytesAt(buf, int(n)), false)
+	}
+	if r > 0 {
+		s.wq.wakeAll()
+		pollNotify(p)
+	}
+	return int64(r)
+}
+
+func sysNetAcceptImpl(lid uint64, local, remote uintptr, alen uint32) int64 {
+	var l, r sockaddr
+	if e := copyInAddr(&l, local, alen); e != 0 {
+		return e
+	}
+	if e := copyInAddr(&r, remote, alen); e != 0 {
+		return e
+	}
+	c := kmem.Alloc(uintptrSize(sock{}))
+	if c == 0 {
+		return -ENOMEM
+	}
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	lp := netLookup(lid)
+	if lp == 0 {
+		kmem.Free(c, uintptrSize(sock{}))
+		return -EBADF
+	}
+	ls := sk(lp)
+	if ls.state != ssListening {
+		kmem.Free(c, uintptrSize(sock{}))
+		return -EINVAL
+	}
+	if ls.aqLen >= ls.backlog {
+		kmem.Free(c, uintptrSize(sock{}))
+		return -EAGAIN
+	}
+	cs := sk(c)
+	cs.domain, cs.typ, cs.proto = ls.domain, ls.typ, ls.proto
+	cs.refs = 1 // the accept queue's, then the ofile's
+	cs.state = ssConnected
+	cs.flags = sfBound
+	cs.local, cs.remote = l, r
+	cs.opts = ls.opts
+	if !netRegister(c) {
+		kmem.Free(c, uintptrSize(sock{}))
+		return -ENFILE
+	}
+	// The netstack already has the endpoint: no creation event.
+	cs.pend &^= npCreate
+	if ls.aqTail != 0 {
+		sk(ls.aqTail).next = c
+	} else {
+		ls.aqHead = c
+	}
+	ls.aqTail = c
+	ls.aqLen++
+	ls.rq.wakeAll()
+	pollNotify(lp)
+	return int64(cs.id)
+}
+
+func sysNetReleaseImpl(id uint64) int64 {
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	p := netLookup(id)
+	if p == 0 {
+		return -EBADF
+	}
+	j := id & 0xffffffff
+	netSocks[j] = 0
+	netGen[j]++
+	netUndirty(p)
+	s := sk(p)
+	s.id = 0
+	s.flags |= sfNetClosed | sfEOF | sfHangup
+	if s.state != ssListening {
+		s.state = ssClosed
+	}
+	sockWake(p)
+	sockPut(p)
+	return 0
+}
+
+// storeAddr writes a's bytes to the program's buffer at to. It is a
+// function of its own, not inlined: go1.26's compiler crashes
+// ("disjointTypes") on a fixed-size copy between two unsafe-derived
+// slices in the same function.
+//
+//go:noinline
+func storeAddr(to uintptr, a *sockaddr) {
+	dst := bytesAt(to, maxSockaddr)
+	for i := range dst {
+		dst[i] = a.b[i]
+	}
+}

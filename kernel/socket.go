@@ -1,0 +1,1269 @@
+package kernel
+
+import (
+	"unsafe"
+
+	"github.com/unigo-os/unigo/kernel/kmem"
+)
+
+// Sockets.
+//
+// A socket is a kernel object (sock, in kmem) behind an ofile of kind
+// fdSocket. The kernel keeps everything a program asks about without
+// waiting — buffered data, addresses, options, pending errors, the accept
+// queue — so that read, write, accept4, getsockname, getsockopt and epoll
+// never wait for anything but data, as on Linux.
+//
+// AF_UNIX sockets live entirely in the kernel: a connected stream pair
+// moves bytes from one end's write straight into the other end's receive
+// ring; datagrams are queued as messages on the receiver (socket_unix.go).
+//
+// AF_INET and AF_INET6 sockets are served by the netstack (package
+// netstack: gVisor's tcpip), which runs as ordinary Go code beside the
+// program, not in kernel context. The kernel and the netstack talk through
+// a channel (netchan.go): the kernel marks a socket dirty (new socket,
+// request, data to send, room to receive, shutdown, close, options) and
+// the netstack, reading the channel's descriptor from Go's netpoller,
+// takes a batch of dirty sockets and answers through private system
+// calls that move data between its TCP/UDP endpoints and the sockets'
+// buffers. Only bind, listen and a first connect wait for the netstack;
+// Fuchsia's netstack is split from its sockets the same way.
+//
+// Locking: socket state, like pipes', is guarded by schedLock (a wakeup
+// needs it anyway); the name table of AF_UNIX sockets too. Nothing here
+// runs user-memory checks (userOK) with schedLock held.
+
+// Errno values for sockets.
+const (
+	ENOTSOCK        = 88
+	EDESTADDRREQ    = 89
+	EMSGSIZE        = 90
+	EPROTOTYPE      = 91
+	ENOPROTOOPT     = 92
+	EPROTONOSUPPORT = 93
+	ESOCKTNOSUPPORT = 94
+	EAFNOSUPPORT    = 97
+	EADDRINUSE      = 98
+	EADDRNOTAVAIL   = 99
+	ENETUNREACH     = 101
+	ECONNABORTED    = 103
+	ECONNRESET      = 104
+	ENOBUFS         = 105
+	EISCONN         = 106
+	ENOTCONN        = 107
+	ECONNREFUSED    = 111
+	EHOSTUNREACH    = 113
+	EALREADY        = 114
+	EINPROGRESS     = 115
+)
+
+// Address families, socket types and flags (Linux values).
+const (
+	afUnspec = 0
+	afUnix   = 1
+	afInet   = 2
+	afInet6  = 10
+
+	sockStream    = 1
+	sockDgram     = 2
+	sockSeqpacket = 5
+	sockTypeMask  = 0xf
+	sockNonblock  = oNonblock
+	sockCloexec   = oCloexec
+
+	msgOOB      = 0x1
+	msgPeek     = 0x2
+	msgCtrunc   = 0x8
+	msgTrunc    = 0x20
+	msgDontwait = 0x40
+	msgWaitall  = 0x100
+	msgNosignal = 0x4000
+	msgCmsgExec = 0x40000000
+
+	shutRd   = 0
+	shutWr   = 1
+	shutRdwr = 2
+)
+
+// Socket states.
+const (
+	ssNew        = iota
+	ssListening  // listen(2) done
+	ssConnecting // inet: connect sent to the netstack, not yet answered
+	ssConnected
+	ssClosed // connection over (reset, refused, or unix peer gone)
+)
+
+// sock.flags bits.
+const (
+	sfShutRd     = 1 << iota // shutdown(SHUT_RD) by this end
+	sfShutWr                 // shutdown(SHUT_WR) by this end: no more writes
+	sfEOF                    // the peer will send nothing more
+	sfBound                  // has a local address
+	sfHangup                 // the connection is gone both ways
+	sfAutobind               // inet: the netstack assigned the local address
+	sfNetClosed              // inet: the netstack dropped its side
+	sfWasConnect             // a connect was attempted (for EALREADY/EISCONN)
+)
+
+// sockBufOrder sizes a stream socket's rings: 64 KiB each, allocated on
+// first use and freed when drained, so idle connections cost only their
+// sock block.
+const (
+	sockBufOrder = 4
+	sockBufSize  = kmem.PageSize << sockBufOrder
+	// maxDgram bounds a datagram (UDP's limit).
+	maxDgram = 65507 + 28
+	// dgramQueueBytes bounds the bytes queued on a datagram socket.
+	dgramQueueBytes = 256 << 10
+	// maxSockaddr is the largest address kept (sockaddr_un is 110 bytes).
+	maxSockaddr = 112
+)
+
+// sockaddr is a socket address as the program passes it.
+type sockaddr struct {
+	n uint32
+	b [maxSockaddr]byte
+}
+
+func (a *sockaddr) family() uint16 {
+	if a.n < 2 {
+		return afUnspec
+	}
+	return uint16(a.b[0]) | uint16(a.b[1])<<8
+}
+
+// sring is a byte ring of sockBufSize, its buffer allocated lazily.
+type sring struct {
+	buf   uintptr
+	head  uint32
+	count uint32
+}
+
+func (r *sring) room() int { return sockBufSize - int(r.count) }
+
+// put copies as much of src as fits and returns the count; it fails (0)
+// only if the ring is full or its buffer cannot be allocated.
+func (r *sring) put(src []byte) int {
+	if len(src) == 0 || r.count == sockBufSize {
+		return 0
+	}
+	if r.buf == 0 {
+		if r.buf = kmem.AllocPages(sockBufOrder); r.buf == 0 {
+			return 0
+		}
+	}
+	n := ringPut(bytesAt(r.buf, sockBufSize), int(r.head), int(r.count), src)
+	r.count += uint32(n)
+	return n
+}
+
+// get copies out up to len(dst) bytes; with peek it leaves them queued.
+func (r *sring) get(dst []byte, peek bool) int {
+	if r.count == 0 || len(dst) == 0 {
+		return 0
+	}
+	n, head := ringGet(bytesAt(r.buf, sockBufSize), int(r.head), int(r.count), dst)
+	if !peek {
+		r.head = uint32(head)
+		r.count -= uint32(n)
+		if r.count == 0 {
+			r.release()
+		}
+	}
+	return n
+}
+
+func (r *sring) release() {
+	if r.buf != 0 {
+		kmem.FreePages(r.buf, sockBufOrder)
+	}
+	*r = sring{}
+}
+
+// dgram is one queued datagram: this header, then the payload.
+type dgram struct {
+	next uintptr
+	n    uint32
+	_    uint32
+	from sockaddr
+}
+
+const dgramHdr = int(unsafe.Sizeof(dgram{}))
+
+// msgq is a FIFO of datagrams.
+type msgq struct {
+	head, tail uintptr
+	bytes      int
+	count      int
+}
+
+func dgramAlloc(n int) uintptr {
+	size := uintptr(dgramHdr + n)
+	if size <= 2048 {
+		return kmem.Alloc(size)
+	}
+	return kmem.AllocPages(dgramOrder(size))
+}
+
+func dgramFree(m uintptr) {
+	size := uintptr(dgramHdr + int(at[dgram](m).n))
+	if size <= 2048 {
+		kmem.Free(m, size)
+		return
+	}
+	kmem.FreePages(m, dgramOrder(size))
+}
+
+func dgramOrder(size uintptr) int {
+	o := 0
+	for uintptr(kmem.PageSize)<<o < size {
+		o++
+	}
+	return o
+}
+
+func dgramData(m uintptr) []byte {
+	return bytesAt(m+uintptr(dgramHdr), int(at[dgram](m).n))
+}
+
+func (q *msgq) push(m uintptr) {
+	at[dgram](m).next = 0
+	if q.tail != 0 {
+		at[dgram](q.tail).next = m
+	} else {
+		q.head = m
+	}
+	q.tail = m
+	q.bytes += int(at[dgram](m).n)
+	q.count++
+}
+
+func (q *msgq) pop() uintptr {
+	m := q.head
+	if m == 0 {
+		return 0
+	}
+	q.head = at[dgram](m).next
+	if q.head == 0 {
+		q.tail = 0
+	}
+	q.bytes -= int(at[dgram](m).n)
+	q.count--
+	return m
+}
+
+func (q *msgq) drain() {
+	for m := q.pop(); m != 0; m = q.pop() {
+		dgramFree(m)
+	}
+}
+
+// sock is a socket.
+type sock struct {
+	domain uint16
+	typ    uint16
+	proto  uint16
+	state  uint8
+	_      uint8
+	flags  uint32
+	err    int32 // pending error for SO_ERROR (positive errno)
+	refs   int32 // the ofile; a unix peer's link; the netstack (inet)
+
+	rx  sring // bytes for the program
+	tx  sring // inet stream: bytes for the netstack
+	rxq msgq  // datagrams for the program
+	txq msgq  // inet: datagrams for the netstack
+
+	peer     uintptr // unix: the connected peer sock
+	aqHead   uintptr // listener: queue of accepted socks (linked by next)
+	aqTail   uintptr
+	aqLen    int32
+	backlog  int32
+	next     uintptr // link in a listener's accept queue
+	nameNext uintptr // link in the unix name list
+
+	local  sockaddr
+	remote sockaddr
+	opts   SockOpts
+
+	rq waitq // readers and accepters
+	wq waitq // writers and connecters
+
+	// Netstack channel state (netchan.go).
+	id       uint64 // handle the netstack knows this socket by
+	pend     uint32 // events not yet taken by the netstack
+	dirty    uintptr
+	onDirty  bool
+	req      uint32 // outstanding request (reqBind, ...), 0 if none
+	reqErr   int32
+	reqDone  bool
+	reqArg   int64
+	reqAddr  sockaddr
+	shutHow  uint32 // shutdowns to pass on
+	reqQueue waitq  // threads waiting to issue or finish a request
+}
+
+func sk(p uintptr) *sock { return at[sock](p) }
+
+func newSock(domain, typ, proto int) uintptr {
+	p := kmem.Alloc(uintptrSize(sock{}))
+	if p == 0 {
+		return 0
+	}
+	s := sk(p)
+	s.domain = uint16(domain)
+	s.typ = uint16(typ)
+	s.proto = uint16(proto)
+	s.refs = 1
+	s.local.n = 2
+	s.local.b[0] = byte(domain)
+	return p
+}
+
+// sockPut drops a reference; the last frees the sock. Caller holds
+// schedLock.
+func sockPut(p uintptr) {
+	s := sk(p)
+	s.refs--
+	if s.refs > 0 {
+		return
+	}
+	s.rx.release()
+	s.tx.release()
+	s.rxq.drain()
+	s.txq.drain()
+	kmem.Free(p, uintptrSize(sock{}))
+}
+
+// sockRelease runs when the ofile closes: the program lets go of the
+// socket. Takes schedLock.
+func sockRelease(p uintptr) {
+	schedLock.Lock()
+	s := sk(p)
+	// Listener: unaccepted connections go too.
+	for c := s.aqHead; c != 0; {
+		n := sk(c).next
+		sk(c).next = 0
+		sockCloseLocked(c)
+		sockPut(c)
+		c = n
+	}
+	s.aqHead, s.aqTail, s.aqLen = 0, 0, 0
+	sockCloseLocked(p)
+	sockPut(p)
+	schedLock.Unlock()
+}
+
+// sockCloseLocked ends the program's use of a socket: unix peers see
+// EOF, the netstack is told, names are dropped. Caller holds schedLock.
+func sockCloseLocked(p uintptr) {
+	s := sk(p)
+	s.state = ssClosed
+	s.flags |= sfShutRd | sfShutWr
+	if s.domain == afUnix {
+		unixUnbindLocked(p)
+		if q := s.peer; q != 0 {
+			s.peer = 0
+			if sk(q).peer == p {
+				sk(q).peer = 0
+				sk(q).flags |= sfEOF | sfHangup
+				sockWake(q)
+				sockPut(p) // q's link to p
+			}
+			sockPut(q) // p's link to q
+		}
+		sockWake(p)
+		return
+	}
+	netPend(p, npClose)
+	sockWake(p)
+}
+
+// sockWake wakes everything waiting on s and its pollers. Caller holds
+// schedLock.
+func sockWake(p uintptr) {
+	s := sk(p)
+	s.rq.wakeAll()
+	s.wq.wakeAll()
+	pollNotify(p)
+}
+
+// sockMask is a socket's epoll readiness. Caller holds schedLock.
+func sockMask(p uintptr) uint32 {
+	s := sk(p)
+	var m uint32
+	if s.state == ssListening {
+		if s.aqHead != 0 {
+			m |= epollIn | epollRdnorm
+		}
+		return m
+	}
+	if s.rx.count > 0 || s.rxq.head != 0 {
+		m |= epollIn | epollRdnorm
+	}
+	if s.flags&(sfEOF|sfShutRd) != 0 {
+		m |= epollIn | epollRdnorm | epollRdhup
+	}
+	if s.err != 0 {
+		m |= epollErr
+	}
+	if s.flags&sfHangup != 0 || s.flags&sfShutWr != 0 && s.flags&sfEOF != 0 {
+		m |= epollHup
+	}
+	if sockWritable(p) {
+		m |= epollOut | epollWrnorm
+	}
+	return m
+}
+
+// sockWritable reports whether a write would make progress now (or fail
+// at once). Caller holds schedLock.
+func sockWritable(p uintptr) bool {
+	s := sk(p)
+	if s.flags&(sfShutWr|sfHangup) != 0 || s.err != 0 {
+		return true
+	}
+	switch {
+	case s.typ == sockDgram && s.domain != afUnix:
+		return s.txq.bytes < dgramQueueBytes
+	case s.typ == sockDgram:
+		return true // datagrams to a full unix receiver fail with EAGAIN
+	case s.state == ssConnected && s.domain == afUnix:
+		return s.peer != 0 && sk(s.peer).rx.room() > 0
+	case s.state == ssConnected:
+		return s.tx.room() > 0
+	}
+	return false
+}
+
+// sockOf returns the sock behind fd with the ofile referenced, or an
+// errno.
+func sockOf(fd int) (f, p uintptr, errno int64) {
+	f = fget(fd)
+	if f == 0 {
+		return 0, 0, -EBADF
+	}
+	if of(f).kind != fdSocket {
+		fput(f)
+		return 0, 0, -ENOTSOCK
+	}
+	return f, of(f).obj, 0
+}
+
+// sockDeadline is the deadline of a blocking operation with timeout ns
+// (0: none).
+func sockDeadline(ns int64) int64 {
+	if ns <= 0 {
+		return 0
+	}
+	return nanotime() + ns
+}
+
+func sysSocketImpl(domain, typ, proto int) int64 {
+	flags := typ &^ sockTypeMask
+	typ &= sockTypeMask
+	if flags&^(sockNonblock|sockCloexec) != 0 {
+		return -EINVAL
+	}
+	switch domain {
+	case afUnix:
+		if typ != sockStream && typ != sockDgram {
+			return -ESOCKTNOSUPPORT
+		}
+		if proto != 0 {
+			return -EPROTONOSUPPORT
+		}
+	case afInet, afInet6:
+		switch {
+		case typ == sockStream && (proto == 0 || proto == 6):
+			proto = 6
+		case typ == sockDgram && (proto == 0 || proto == 17):
+			proto = 17
+		case typ == sockStream || typ == sockDgram:
+			return -EPROTONOSUPPORT
+		default:
+			return -ESOCKTNOSUPPORT
+		}
+		if !netAttached() {
+			return -EAFNOSUPPORT
+		}
+	default:
+		return -EAFNOSUPPORT
+	}
+	p := newSock(domain, typ, proto)
+	if p == 0 {
+		return -ENOMEM
+	}
+	if domain != afUnix {
+		schedLock.Lock()
+		ok := netRegister(p)
+		schedLock.Unlock()
+		if !ok {
+			kmem.Free(p, uintptrSize(sock{}))
+			return -ENFILE
+		}
+	}
+	return sockInstall(p, uint32(flags))
+}
+
+// sockInstall puts sock p (one reference, handed over) behind a new
+// descriptor.
+func sockInstall(p uintptr, flags uint32) int64 {
+	f := newOfile(fdSocket, oRdwr|flags&oNonblock, p)
+	if f == 0 {
+		sockRelease(p)
+		return -ENOMEM
+	}
+	return fdInstall(f, flags&oCloexec != 0)
+}
+
+// copyInAddr copies a sockaddr from the program.
+func copyInAddr(a *sockaddr, addr uintptr, n uint32) int64 {
+	if n > maxSockaddr {
+		if n > 128 {
+			return -EINVAL
+		}
+		n = maxSockaddr
+	}
+	if n < 2 {
+		return -EINVAL
+	}
+	if !userOK(addr, uintptr(n), false) {
+		return -EFAULT
+	}
+	a.n = n
+	copy(a.b[:n], bytesAt(addr, int(n)))
+	return 0
+}
+
+// copyOutAddr writes a to the program's (addr, *lenp) as getsockname
+// does: truncated to the buffer, the full length stored in *lenp.
+func copyOutAddr(a *sockaddr, addr, lenp uintptr) int64 {
+	if lenp == 0 {
+		return 0
+	}
+	if !userOK(lenp, 4, true) {
+		return -EFAULT
+	}
+	l := *at[int32](lenp)
+	if l < 0 {
+		return -EINVAL
+	}
+	n := a.n
+	if uint32(l) < n {
+		n = uint32(l)
+	}
+	if n > 0 {
+		if !userOK(addr, uintptr(n), true) {
+			return -EFAULT
+		}
+		copy(bytesAt(addr, int(n)), a.b[:n])
+	}
+	*at[int32](lenp) = int32(a.n)
+	return 0
+}
+
+func sysBindImpl(fd int, addr uintptr, n uint32) int64 {
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	defer fput(f)
+	var a sockaddr
+	if e := copyInAddr(&a, addr, n); e != 0 {
+		return e
+	}
+	if sk(p).domain == afUnix {
+		return unixBind(p, &a)
+	}
+	return netRequest(p, NetReqBind, &a, 0)
+}
+
+func sysListenImpl(fd, backlog int) int64 {
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	defer fput(f)
+	s := sk(p)
+	if s.typ != sockStream {
+		return -EOPNOTSUPP
+	}
+	if backlog <= 0 || backlog > 4096 {
+		backlog = 4096
+	}
+	if s.domain == afUnix {
+		schedLock.Lock()
+		defer schedLock.Unlock()
+		if s.flags&sfBound == 0 {
+			return -EINVAL
+		}
+		if s.state != ssNew && s.state != ssListening {
+			return -EINVAL
+		}
+		s.state = ssListening
+		s.backlog = int32(backlog)
+		return 0
+	}
+	return netRequest(p, NetReqListen, nil, int64(backlog))
+}
+
+func sysConnectImpl(fd int, addr uintptr, n uint32) int64 {
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	defer fput(f)
+	var a sockaddr
+	if e := copyInAddr(&a, addr, n); e != 0 {
+		return e
+	}
+	nonblock := of(f).flags&oNonblock != 0
+	if sk(p).domain == afUnix {
+		return unixConnect(p, &a, nonblock)
+	}
+	return netConnect(p, &a, nonblock)
+}
+
+func sysAccept4Impl(fd int, addr, lenp uintptr, flags int) int64 {
+	if flags&^(sockNonblock|sockCloexec) != 0 {
+		return -EINVAL
+	}
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	defer fput(f)
+	s := sk(p)
+	for {
+		schedLock.Lock()
+		if s.state != ssListening {
+			schedLock.Unlock()
+			return -EINVAL
+		}
+		if c := s.aqHead; c != 0 {
+			s.aqHead = sk(c).next
+			if s.aqHead == 0 {
+				s.aqTail = 0
+			}
+			sk(c).next = 0
+			s.aqLen--
+			if s.domain != afUnix {
+				netPend(p, npAccept)
+			} else {
+				s.wq.wakeAll() // connecters waiting for backlog room
+			}
+			remote := sk(c).remote
+			schedLock.Unlock()
+			r := sockInstall(c, uint32(flags))
+			if r >= 0 && addr != 0 {
+				if e := copyOutAddr(&remote, addr, lenp); e != 0 {
+					return e
+				}
+			}
+			return r
+		}
+		if of(f).flags&oNonblock != 0 {
+			schedLock.Unlock()
+			return -EAGAIN
+		}
+		woke := s.rq.wait(sockDeadline(s.opts.RcvTimeoNS))
+		schedLock.Unlock()
+		if !woke {
+			return -EAGAIN
+		}
+	}
+}
+
+func sysShutdownImpl(fd, how int) int64 {
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	defer fput(f)
+	if how < shutRd || how > shutRdwr {
+		return -EINVAL
+	}
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	s := sk(p)
+	if s.state != ssConnected && !(s.typ == sockDgram && s.domain != afUnix) {
+		return -ENOTCONN
+	}
+	if how != shutWr {
+		s.flags |= sfShutRd
+	}
+	if how != shutRd {
+		s.flags |= sfShutWr
+	}
+	if s.domain == afUnix {
+		if q := s.peer; q != 0 {
+			if how != shutRd {
+				sk(q).flags |= sfEOF
+			}
+			sockWake(q)
+		}
+	} else {
+		netShutdown(p, uint32(how))
+	}
+	sockWake(p)
+	return 0
+}
+
+func sysGetsocknameImpl(fd int, addr, lenp uintptr, peer bool) int64 {
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	defer fput(f)
+	schedLock.Lock()
+	s := sk(p)
+	var a sockaddr
+	if peer {
+		if s.state != ssConnected && !(s.typ == sockDgram && s.remote.n > 2) {
+			schedLock.Unlock()
+			return -ENOTCONN
+		}
+		a = s.remote
+	} else {
+		a = s.local
+	}
+	schedLock.Unlock()
+	return copyOutAddr(&a, addr, lenp)
+}
+
+func sysSocketpairImpl(domain, typ, proto int, sv uintptr) int64 {
+	flags := typ &^ sockTypeMask
+	typ &= sockTypeMask
+	if domain != afUnix {
+		return -EOPNOTSUPP
+	}
+	if flags&^(sockNonblock|sockCloexec) != 0 {
+		return -EINVAL
+	}
+	if typ != sockStream && typ != sockDgram {
+		return -ESOCKTNOSUPPORT
+	}
+	if proto != 0 {
+		return -EPROTONOSUPPORT
+	}
+	if !userOK(sv, 8, true) {
+		return -EFAULT
+	}
+	a := newSock(domain, typ, proto)
+	b := newSock(domain, typ, proto)
+	if a == 0 || b == 0 {
+		if a != 0 {
+			kmem.Free(a, uintptrSize(sock{}))
+		}
+		if b != 0 {
+			kmem.Free(b, uintptrSize(sock{}))
+		}
+		return -ENOMEM
+	}
+	unixPair(a, b)
+	fa := sockInstall(a, uint32(flags))
+	if fa < 0 {
+		sockRelease(b)
+		return fa
+	}
+	fb := sockInstall(b, uint32(flags))
+	if fb < 0 {
+		fdClose(int(fa))
+		return fb
+	}
+	if !userOK(sv, 8, true) {
+		return -EFAULT
+	}
+	*at[[2]int32](sv) = [2]int32{int32(fa), int32(fb)}
+	return 0
+}
+
+// msghdr is struct msghdr (x86-64).
+type msghdr struct {
+	name       uintptr
+	namelen    uint32
+	_          uint32
+	iov        uintptr
+	iovlen     uint64
+	control    uintptr
+	controllen uint64
+	flags      int32
+	_          int32
+}
+
+// sockSend sends n bytes from the iovec list iov (cnt entries), or from
+// the single buffer (buf, n) when iov is 0, to the address to (nil: the
+// connected peer).
+func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, flags int) int64 {
+	s := sk(p)
+	nonblock := of(f).flags&oNonblock != 0 || flags&msgDontwait != 0
+	if iov != 0 {
+		if cnt < 0 || cnt > 1024 {
+			return -EINVAL
+		}
+		if !userOK(iov, uintptr(cnt)*16, false) {
+			return -EFAULT
+		}
+	}
+	if s.typ == sockDgram {
+		return dgramSend(p, iov, cnt, buf, n, to, nonblock)
+	}
+	if to != nil && s.state != ssConnected {
+		// sendto on an unconnected stream socket.
+		return -ENOTCONN
+	}
+	if iov == 0 {
+		return streamWrite(p, buf, n, nonblock)
+	}
+	var total int64
+	for i := 0; i < cnt; i++ {
+		v := *at[[2]uintptr](iov + uintptr(i)*16)
+		if v[1] == 0 {
+			continue
+		}
+		r := streamWrite(p, v[0], v[1], nonblock)
+		if r < 0 {
+			if total > 0 {
+				return total
+			}
+			return r
+		}
+		total += r
+		if uintptr(r) < v[1] {
+			break
+		}
+	}
+	return total
+}
+
+// streamWrite writes to a connected stream socket: for unix into the
+// peer's receive ring, for inet into the socket's send ring (then the
+// netstack is told).
+func streamWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
+	if n == 0 {
+		return 0
+	}
+	if n > maxRW {
+		n = maxRW
+	}
+	s := sk(p)
+	var done uintptr
+	for {
+		if !userOK(buf+done, n-done, false) {
+			if done > 0 {
+				return int64(done)
+			}
+			return -EFAULT
+		}
+		schedLock.Lock()
+		if e := s.err; e != 0 && s.state == ssClosed {
+			s.err = 0
+			schedLock.Unlock()
+			if done > 0 {
+				return int64(done)
+			}
+			return -int64(e)
+		}
+		if s.flags&sfShutWr != 0 || s.flags&sfHangup != 0 {
+			schedLock.Unlock()
+			if done > 0 {
+				return int64(done)
+			}
+			return -EPIPE
+		}
+		if s.state != ssConnected {
+			schedLock.Unlock()
+			if done > 0 {
+				return int64(done)
+			}
+			return -ENOTCONN
+		}
+		var ring *sring
+		var target uintptr
+		if s.domain == afUnix {
+			if s.peer == 0 {
+				schedLock.Unlock()
+				return -EPIPE
+			}
+			target = s.peer
+			ring = &sk(target).rx
+		} else {
+			target = p
+			ring = &s.tx
+		}
+		w := ring.put(bytesAt(buf+done, int(n-done)))
+		if w > 0 {
+			done += uintptr(w)
+			if s.domain == afUnix {
+				sk(target).rq.wakeAll()
+				pollNotify(target)
+			} else {
+				netPend(p, npTx)
+			}
+			if done == n || nonblock {
+				schedLock.Unlock()
+				return int64(done)
+			}
+			schedLock.Unlock()
+			continue
+		}
+		if nonblock {
+			schedLock.Unlock()
+			if done > 0 {
+				return int64(done)
+			}
+			return -EAGAIN
+		}
+		woke := s.wq.wait(sockDeadline(s.opts.SndTimeoNS))
+		schedLock.Unlock()
+		if !woke {
+			if done > 0 {
+				return int64(done)
+			}
+			return -EAGAIN
+		}
+	}
+}
+
+// sockRecv receives into the iovec list iov (or the single buffer buf,
+// n); from, if set, gets the sender's address; *outFlags gets MSG_TRUNC
+// for a cut datagram.
+func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr, flags int, outFlags *int32) int64 {
+	s := sk(p)
+	nonblock := of(f).flags&oNonblock != 0 || flags&msgDontwait != 0
+	if flags&msgOOB != 0 {
+		return -EINVAL
+	}
+	if iov != 0 {
+		if cnt < 0 || cnt > 1024 {
+			return -EINVAL
+		}
+		if !userOK(iov, uintptr(cnt)*16, false) {
+			return -EFAULT
+		}
+	} else {
+		cnt = 1
+	}
+	// Validate the buffers first: nothing below may fault.
+	var total uintptr
+	for i := 0; i < cnt; i++ {
+		b, l := buf, n
+		if iov != 0 {
+			v := *at[[2]uintptr](iov + uintptr(i)*16)
+			b, l = v[0], v[1]
+		}
+		if l > maxRW {
+			return -EINVAL
+		}
+		if !userOK(b, l, true) {
+			return -EFAULT
+		}
+		total += l
+	}
+	peek := flags&msgPeek != 0
+	for {
+		schedLock.Lock()
+		if s.typ == sockDgram {
+			if m := s.rxq.head; m != 0 {
+				data := dgramData(m)
+				r := scatter(iov, cnt, buf, n, data)
+				if r < len(data) {
+					*outFlags |= msgTrunc
+				}
+				if from != nil {
+					*from = at[dgram](m).from
+				}
+				if flags&msgTrunc != 0 {
+					r = len(data)
+				}
+				if !peek {
+					s.rxq.pop()
+					dgramFree(m)
+					if s.domain != afUnix {
+						netPend(p, npRxSpace)
+					} else {
+						s.wq.wakeAll() // senders waiting for room
+					}
+				}
+				schedLock.Unlock()
+				return int64(r)
+			}
+		} else if s.rx.count > 0 {
+			var r int
+			wasFull := s.rx.room() == 0
+			if iov == 0 {
+				r = s.rx.get(bytesAt(buf, int(n)), peek)
+			} else {
+				for i := 0; i < cnt; i++ {
+					v := *at[[2]uintptr](iov + uintptr(i)*16)
+					if v[1] == 0 {
+						continue
+					}
+					g := s.rx.get(bytesAt(v[0], int(v[1])), peek)
+					r += g
+					if g < int(v[1]) || peek {
+						break
+					}
+				}
+			}
+			if from != nil {
+				*from = s.remote
+			}
+			if !peek {
+				if s.domain == afUnix {
+					if q := s.peer; q != 0 {
+						sk(q).wq.wakeAll()
+						pollNotify(q)
+					}
+				} else if wasFull || s.rx.count == 0 {
+					netPend(p, npRxSpace)
+				}
+			}
+			schedLock.Unlock()
+			return int64(r)
+		}
+		if total == 0 && s.typ == sockStream {
+			schedLock.Unlock()
+			return 0
+		}
+		if s.err != 0 {
+			e := s.err
+			s.err = 0
+			schedLock.Unlock()
+			return -int64(e)
+		}
+		if s.flags&(sfEOF|sfShutRd) != 0 {
+			schedLock.Unlock()
+			return 0
+		}
+		if s.typ == sockStream && s.state != ssConnected && s.state != ssConnecting {
+			schedLock.Unlock()
+			return -ENOTCONN
+		}
+		if nonblock {
+			schedLock.Unlock()
+			return -EAGAIN
+		}
+		woke := s.rq.wait(sockDeadline(s.opts.RcvTimeoNS))
+		schedLock.Unlock()
+		if !woke {
+			return -EAGAIN
+		}
+	}
+}
+
+// scatter copies data into the iovec list (or single buffer) and returns
+// how much fit. The buffers were validated by the caller.
+func scatter(iov uintptr, cnt int, buf, n uintptr, data []byte) int {
+	if iov == 0 {
+		return copy(bytesAt(buf, int(n)), data)
+	}
+	done := 0
+	for i := 0; i < cnt && done < len(data); i++ {
+		v := *at[[2]uintptr](iov + uintptr(i)*16)
+		done += copy(bytesAt(v[0], int(v[1])), data[done:])
+	}
+	return done
+}
+
+// dgramSend builds one datagram from the program's buffers and queues it
+// on the receiver (unix) or for the netstack (inet).
+func dgramSend(p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, nonblock bool) int64 {
+	s := sk(p)
+	size := n
+	if iov != 0 {
+		size = 0
+		for i := 0; i < cnt; i++ {
+			v := *at[[2]uintptr](iov + uintptr(i)*16)
+			size += v[1]
+		}
+	}
+	if size > maxDgram {
+		return -EMSGSIZE
+	}
+	m := dgramAlloc(int(size))
+	if m == 0 {
+		return -ENOBUFS
+	}
+	at[dgram](m).n = uint32(size)
+	data := dgramData(m)
+	off := 0
+	for i := 0; i < cnt || iov == 0; i++ {
+		b, l := buf, n
+		if iov != 0 {
+			v := *at[[2]uintptr](iov + uintptr(i)*16)
+			b, l = v[0], v[1]
+		}
+		if !userOK(b, l, false) {
+			dgramFree(m)
+			return -EFAULT
+		}
+		off += copy(data[off:], bytesAt(b, int(l)))
+		if iov == 0 {
+			break
+		}
+	}
+	if to != nil {
+		at[dgram](m).from = *to // for inet: the destination
+	}
+	if s.domain == afUnix {
+		return unixDgramSend(p, m, to, nonblock)
+	}
+	for {
+		schedLock.Lock()
+		if s.flags&sfShutWr != 0 {
+			schedLock.Unlock()
+			dgramFree(m)
+			return -EPIPE
+		}
+		if to == nil && s.remote.n <= 2 {
+			schedLock.Unlock()
+			dgramFree(m)
+			return -EDESTADDRREQ
+		}
+		if to == nil {
+			at[dgram](m).from = s.remote
+		}
+		if s.txq.bytes < dgramQueueBytes {
+			s.txq.push(m)
+			netPend(p, npTx)
+			schedLock.Unlock()
+			return int64(size)
+		}
+		if nonblock {
+			schedLock.Unlock()
+			dgramFree(m)
+			return -EAGAIN
+		}
+		woke := s.wq.wait(sockDeadline(s.opts.SndTimeoNS))
+		schedLock.Unlock()
+		if !woke {
+			dgramFree(m)
+			return -EAGAIN
+		}
+	}
+}
+
+func sysSendtoImpl(fd int, buf, n uintptr, flags int, addr uintptr, alen uint32) int64 {
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	defer fput(f)
+	var to sockaddr
+	top := (*sockaddr)(nil)
+	if addr != 0 {
+		if e := copyInAddr(&to, addr, alen); e != 0 {
+			return e
+		}
+		top = &to
+	}
+	return sockSend(f, p, 0, 0, buf, n, top, flags)
+}
+
+func sysRecvfromImpl(fd int, buf, n uintptr, flags int, addr, lenp uintptr) int64 {
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	defer fput(f)
+	var from sockaddr
+	var oflags int32
+	r := sockRecv(f, p, 0, 0, buf, n, &from, flags, &oflags)
+	if r >= 0 && addr != 0 {
+		if e := copyOutAddr(&from, addr, lenp); e != 0 {
+			return e
+		}
+	}
+	return r
+}
+
+func sysSendmsgImpl(fd int, mp uintptr, flags int) int64 {
+	if !userOK(mp, uintptrSize(msghdr{}), false) {
+		return -EFAULT
+	}
+	m := *at[msghdr](mp)
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	defer fput(f)
+	var to sockaddr
+	top := (*sockaddr)(nil)
+	if m.name != 0 && m.namelen != 0 {
+		if e := copyInAddr(&to, m.name, m.namelen); e != 0 {
+			return e
+		}
+		top = &to
+	}
+	if m.iovlen > 1024 {
+		return -EMSGSIZE
+	}
+	if m.iovlen == 0 {
+		return sockSend(f, p, 0, 0, 0, 0, top, flags)
+	}
+	return sockSend(f, p, m.iov, int(m.iovlen), 0, 0, top, flags)
+}
+
+func sysRecvmsgImpl(fd int, mp uintptr, flags int) int64 {
+	if !userOK(mp, uintptrSize(msghdr{}), true) {
+		return -EFAULT
+	}
+	m := *at[msghdr](mp)
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	defer fput(f)
+	if m.iovlen > 1024 {
+		return -EMSGSIZE
+	}
+	var from sockaddr
+	var oflags int32
+	var r int64
+	if m.iovlen == 0 {
+		r = sockRecv(f, p, 0, 0, 0, 0, &from, flags, &oflags)
+	} else {
+		r = sockRecv(f, p, m.iov, int(m.iovlen), 0, 0, &from, flags, &oflags)
+	}
+	if r < 0 {
+		return r
+	}
+	if !userOK(mp, uintptrSize(msghdr{}), true) {
+		return -EFAULT
+	}
+	hm := at[msghdr](mp)
+	if m.name != 0 {
+		n := from.n
+		if n > m.namelen {
+			n = m.namelen
+		}
+		if n > 0 {
+			if !userOK(m.name, uintptr(n), true) {
+				return -EFAULT
+			}
+			copy(bytesAt(m.name, int(n)), from.b[:n])
+		}
+		hm.namelen = from.n
+	}
+	// No ancillary data is produced.
+	hm.controllen = 0
+	hm.flags = oflags
+	return r
+}
+
+// sockFionread is FIONREAD: bytes (stream) or the next datagram's size.
+func sockFionread(p uintptr) int64 {
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	s := sk(p)
+	if s.typ == sockDgram {
+		if s.rxq.head != 0 {
+			return int64(at[dgram](s.rxq.head).n)
+		}
+		return 0
+	}
+	return int64(s.rx.count)
+}

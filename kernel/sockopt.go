@@ -1,0 +1,368 @@
+package kernel
+
+// setsockopt and getsockopt. Options are kept in the sock (SockOpts); the
+// kernel answers getsockopt from there, and for inet sockets the netstack
+// receives the whole set with NetEvOpts and applies it to its endpoint,
+// so setting an option never waits for the netstack.
+
+const (
+	solSocket   = 1
+	ipprotoIP   = 0
+	ipprotoTCP  = 6
+	ipprotoIPv6 = 41
+
+	soReuseaddr   = 2
+	soType        = 3
+	soError       = 4
+	soBroadcast   = 6
+	soSndbuf      = 7
+	soRcvbuf      = 8
+	soKeepalive   = 9
+	soLinger      = 13
+	soReuseport   = 15
+	soRcvtimeo    = 20
+	soSndtimeo    = 21
+	soAcceptconn  = 30
+	soSndbufforce = 32
+	soRcvbufforce = 33
+	soProtocol    = 38
+	soDomain      = 39
+
+	tcpNodelay     = 1
+	tcpMaxseg      = 2
+	tcpKeepidle    = 4
+	tcpKeepintvl   = 5
+	tcpKeepcnt     = 6
+	tcpUserTimeout = 18
+
+	ipTos       = 1
+	ipTTL       = 2
+	ipv6V6only  = 26
+	ipv6Unicast = 16
+
+	defaultSockBuf = sockBufSize
+)
+
+func sysSetsockoptImpl(fd, level, name int, val uintptr, vlen uint32) int64 {
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	r := setsockopt(p, level, name, val, vlen)
+	fput(f)
+	return r
+}
+
+func setsockopt(p uintptr, level, name int, val uintptr, vlen uint32) int64 {
+	var v int32
+	var tv [2]int64
+	isTime := level == solSocket && (name == soRcvtimeo || name == soSndtimeo)
+	isLinger := level == solSocket && name == soLinger
+	switch {
+	case isTime:
+		if vlen < 16 {
+			return -EINVAL
+		}
+		if !userOK(val, 16, false) {
+			return -EFAULT
+		}
+		tv = *at[[2]int64](val)
+		if tv[1] < 0 || tv[1] >= 1000000 || tv[0] < 0 {
+			return -EDOM
+		}
+	case isLinger:
+		if vlen < 8 {
+			return -EINVAL
+		}
+		if !userOK(val, 8, false) {
+			return -EFAULT
+		}
+		tv[0], tv[1] = int64(*at[int32](val)), int64(*at[int32](val + 4))
+	default:
+		if vlen < 4 {
+			if vlen == 0 {
+				return -EINVAL
+			}
+			if !userOK(val, 1, false) {
+				return -EFAULT
+			}
+			v = int32(*at[uint8](val))
+		} else {
+			if !userOK(val, 4, false) {
+				return -EFAULT
+			}
+			v = *at[int32](val)
+		}
+	}
+	b := int32(0)
+	if v != 0 {
+		b = 1
+	}
+	schedLock.Lock()
+	r := setsockoptLocked(p, level, name, v, b, tv)
+	schedLock.Unlock()
+	return r
+}
+
+// setsockoptLocked stores a decoded option value. Caller holds schedLock.
+func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64 {
+	s := sk(p)
+	o := &s.opts
+	inet := s.domain != afUnix
+	switch level {
+	case solSocket:
+		switch name {
+		case soReuseaddr:
+			o.ReuseAddr = b
+		case soReuseport:
+			o.ReusePort = b
+		case soKeepalive:
+			o.KeepAlive = b
+		case soBroadcast:
+			o.Broadcast = b
+		case soSndbuf, soSndbufforce:
+			o.SndBuf = clampBuf(v)
+		case soRcvbuf, soRcvbufforce:
+			o.RcvBuf = clampBuf(v)
+		case soLinger:
+			o.LingerOn = int32(tv[0])
+			o.LingerSec = int32(tv[1])
+		case soRcvtimeo:
+			o.RcvTimeoNS = tv[0]*1e9 + tv[1]*1e3
+		case soSndtimeo:
+			o.SndTimeoNS = tv[0]*1e9 + tv[1]*1e3
+		default:
+			return sockoptUnknown(level, name)
+		}
+	case ipprotoTCP:
+		if !inet || s.typ != sockStream {
+			return -EOPNOTSUPP
+		}
+		switch name {
+		case tcpNodelay:
+			o.NoDelay = b
+		case tcpKeepidle, tcpKeepintvl:
+			if v < 1 || v > 32767 {
+				return -EINVAL
+			}
+			if name == tcpKeepidle {
+				o.KeepIdle = v
+			} else {
+				o.KeepIntvl = v
+			}
+		case tcpKeepcnt:
+			if v < 1 || v > 127 {
+				return -EINVAL
+			}
+			o.KeepCnt = v
+		case tcpUserTimeout:
+			if v < 0 {
+				return -EINVAL
+			}
+			o.UserTimeo = v
+		case tcpMaxseg:
+		default:
+			return sockoptUnknown(level, name)
+		}
+	case ipprotoIP:
+		if !inet {
+			return -EOPNOTSUPP
+		}
+		switch name {
+		case ipTos:
+			o.TOS = v
+		case ipTTL:
+			o.TTL = v
+		default:
+			return sockoptUnknown(level, name)
+		}
+	case ipprotoIPv6:
+		if s.domain != afInet6 {
+			return -ENOPROTOOPT
+		}
+		switch name {
+		case ipv6V6only:
+			o.V6Only = b
+		case ipv6Unicast:
+			o.TTL = v
+		default:
+			return sockoptUnknown(level, name)
+		}
+	default:
+		return sockoptUnknown(level, name)
+	}
+	netPend(p, npOpts)
+	return 0
+}
+
+// EDOM is what Linux returns for an out-of-range timeval.
+const EDOM = 33
+
+// clampBuf applies Linux's SO_RCVBUF/SO_SNDBUF rule: the value is doubled
+// (for bookkeeping) within limits.
+func clampBuf(v int32) int32 {
+	if v < 2304 {
+		v = 2304
+	}
+	if v > 4<<20 {
+		v = 4 << 20
+	}
+	return 2 * v
+}
+
+var sockoptReported [64]bool
+
+// sockoptUnknown refuses an option the kernel does not know, reporting
+// each (level, name) once on the console so the gap is visible.
+func sockoptUnknown(level, name int) int64 {
+	k := (level*31 + name) & 63
+	if !sockoptReported[k] {
+		sockoptReported[k] = true
+		kprint("unigo: socket option level ")
+		kprintDec(uint64(level))
+		kprint(" name ")
+		kprintDec(uint64(name))
+		kprint(" not supported (ENOPROTOOPT)\n")
+	}
+	return -ENOPROTOOPT
+}
+
+func sysGetsockoptImpl(fd, level, name int, val, lenp uintptr) int64 {
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return e
+	}
+	defer fput(f)
+	if !userOK(lenp, 4, true) {
+		return -EFAULT
+	}
+	l := *at[int32](lenp)
+	if l < 0 {
+		return -EINVAL
+	}
+	schedLock.Lock()
+	s := sk(p)
+	o := &s.opts
+	var v int32
+	var pair [2]int64
+	size := 4
+	switch level {
+	case solSocket:
+		switch name {
+		case soType:
+			v = int32(s.typ)
+		case soError:
+			v = s.err
+			s.err = 0
+		case soReuseaddr:
+			v = o.ReuseAddr
+		case soReuseport:
+			v = o.ReusePort
+		case soKeepalive:
+			v = o.KeepAlive
+		case soBroadcast:
+			v = o.Broadcast
+		case soSndbuf:
+			v = o.SndBuf
+			if v == 0 {
+				v = defaultSockBuf
+			}
+		case soRcvbuf:
+			v = o.RcvBuf
+			if v == 0 {
+				v = defaultSockBuf
+			}
+		case soAcceptconn:
+			if s.state == ssListening {
+				v = 1
+			}
+		case soProtocol:
+			v = int32(s.proto)
+		case soDomain:
+			v = int32(s.domain)
+		case soLinger:
+			pair = [2]int64{int64(o.LingerOn), int64(o.LingerSec)}
+			size = 8
+		case soRcvtimeo, soSndtimeo:
+			ns := o.RcvTimeoNS
+			if name == soSndtimeo {
+				ns = o.SndTimeoNS
+			}
+			pair = [2]int64{ns / 1e9, ns % 1e9 / 1e3}
+			size = 16
+		default:
+			schedLock.Unlock()
+			return sockoptUnknown(level, name)
+		}
+	case ipprotoTCP:
+		switch name {
+		case tcpNodelay:
+			v = o.NoDelay
+		case tcpKeepidle:
+			v = orDefault(o.KeepIdle, 7200)
+		case tcpKeepintvl:
+			v = orDefault(o.KeepIntvl, 75)
+		case tcpKeepcnt:
+			v = orDefault(o.KeepCnt, 9)
+		case tcpUserTimeout:
+			v = o.UserTimeo
+		case tcpMaxseg:
+			v = 1460
+		default:
+			schedLock.Unlock()
+			return sockoptUnknown(level, name)
+		}
+	case ipprotoIPv6:
+		switch name {
+		case ipv6V6only:
+			v = o.V6Only
+		default:
+			schedLock.Unlock()
+			return sockoptUnknown(level, name)
+		}
+	case ipprotoIP:
+		switch name {
+		case ipTTL:
+			v = orDefault(o.TTL, 64)
+		case ipTos:
+			v = o.TOS
+		default:
+			schedLock.Unlock()
+			return sockoptUnknown(level, name)
+		}
+	default:
+		schedLock.Unlock()
+		return sockoptUnknown(level, name)
+	}
+	schedLock.Unlock()
+	var buf [16]byte
+	switch size {
+	case 4:
+		putLE32(buf[:], uint32(v))
+	case 8:
+		putLE32(buf[:], uint32(pair[0]))
+		putLE32(buf[4:], uint32(pair[1]))
+	case 16:
+		putLE64(buf[:], uint64(pair[0]))
+		putLE64(buf[8:], uint64(pair[1]))
+	}
+	n := size
+	if int(l) < n {
+		n = int(l)
+	}
+	if n > 0 {
+		if !userOK(val, uintptr(n), true) {
+			return -EFAULT
+		}
+		copy(bytesAt(val, n), buf[:n])
+	}
+	*at[int32](lenp) = int32(size)
+	return 0
+}
+
+func orDefault(v, d int32) int32 {
+	if v == 0 {
+		return d
+	}
+	return v
+}
