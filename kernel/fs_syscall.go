@@ -212,9 +212,15 @@ func fileSyscall(f *rt.Frame) (int64, bool) {
 			ns = ts[0]*1e9 + ts[1]
 		}
 		return sysEpollPwaitImpl(fd, a1, int(int32(a2)), ns), true
-	case nrSendfile, nrSplice, nrCopyFileRange:
+	case nrSendfile, nrCopyFileRange:
 		// Go falls back to read/write.
 		return -ENOSYS, true
+	case nrSplice:
+		// Go's io.Copy between sockets tries splice(2) through a pipe
+		// and falls back to read/write only on EINVAL (Linux's answer
+		// for descriptors that do not support splicing); ENOSYS would
+		// fail the copy.
+		return -EINVAL, true
 	case nrFallocate:
 		return -EOPNOTSUPP, true
 	}

@@ -130,7 +130,8 @@ func netRequest(p uintptr, req uint32, a *sockaddr, arg int64) int64 {
 	for s.req != 0 {
 		s.reqQueue.wait(0)
 	}
-	if s.state == ssClosed && req != NetReqConnect {
+	if s.id == 0 {
+		// The netstack has let go of the socket.
 		return -EINVAL
 	}
 	s.req = req
@@ -174,6 +175,24 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 			return -int64(e)
 		}
 		return -EISCONN
+	}
+	if s.typ == sockStream && nonblock && s.id != 0 && s.req == 0 {
+		// Go's connect: don't wait for the netstack at all. The
+		// attempt is queued and the program polls for EPOLLOUT, then
+		// reads SO_ERROR; an error the netstack finds at once arrives
+		// the same way. (Waiting would cost a trip through Go's
+		// scheduler: the netstack's goroutine needs the P this thread
+		// holds in its system call.)
+		s.req = NetReqConnect
+		s.reqAsync = true
+		s.reqDone = false
+		s.reqAddr = *a
+		s.remote = *a
+		s.state = ssConnecting
+		s.flags |= sfWasConnect
+		netPend(p, npRequest)
+		schedLock.Unlock()
+		return -EINPROGRESS
 	}
 	schedLock.Unlock()
 	r := netRequest(p, NetReqConnect, a, 0)
@@ -314,6 +333,26 @@ func sysNetReplyImpl(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 	}
 	if errno < 0 || errno > 4095 {
 		errno = EINVAL
+	}
+	if s.reqAsync {
+		// Nobody waits: the outcome is the connection's state.
+		s.reqAsync = false
+		s.req = 0
+		switch errno {
+		case 0:
+			s.state = ssConnected
+		case EINPROGRESS:
+		default:
+			s.state = ssClosed
+			s.err = int32(errno)
+			s.flags |= sfEOF | sfHangup
+		}
+		if addr != 0 {
+			s.local = a
+		}
+		s.reqQueue.wakeAll()
+		sockWake(p)
+		return 0
 	}
 	switch {
 	case errno == 0 && s.req == NetReqBind:
@@ -557,6 +596,16 @@ func sysNetReleaseImpl(id uint64) int64 {
 	netUndirty(p)
 	s := sk(p)
 	s.id = 0
+	if s.req != 0 && s.reqAsync {
+		s.req, s.reqAsync = 0, false
+		s.err = ECONNABORTED
+		s.reqQueue.wakeAll()
+	}
+	if s.req != 0 && !s.reqDone {
+		s.reqErr = ECONNABORTED
+		s.reqDone = true
+		s.reqQueue.wakeAll()
+	}
 	s.flags |= sfNetClosed | sfEOF | sfHangup
 	if s.state != ssListening {
 		s.state = ssClosed

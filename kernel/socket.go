@@ -298,6 +298,7 @@ type sock struct {
 	req      uint32 // outstanding request (reqBind, ...), 0 if none
 	reqErr   int32
 	reqDone  bool
+	reqAsync bool // a connect nobody waits for (see netConnect)
 	reqArg   int64
 	reqAddr  sockaddr
 	shutHow  uint32 // shutdowns to pass on

@@ -112,6 +112,17 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		name: "loopnet",
+		pkg:  "./tests/guests/loopnet",
+		wantOut: []string{
+			"loopnet: tcp echo 4 MiB ok\n", "loopnet: 200 concurrent connections ok\n",
+			"loopnet: tcp6 echo ok\n", `loopnet: http 200 "hello /unigo"` + "\n",
+			`loopnet: udp echo "datagram"` + "\n", "loopnet: connection refused ok\n",
+			"loopnet: close unblocks accept ok\n", "loopnet: done\n",
+		},
+		timeout: 60 * time.Second,
+	},
+	{
 		name: "faults",
 		pkg:  "./tests/guests/faults",
 		wantOut: []string{

@@ -1,0 +1,21 @@
+// Package netstack gives a unigo program TCP/IP: gVisor's pkg/tcpip (IPv4,
+// IPv6, ARP, ICMP, TCP with SACK and window scaling, UDP) on a loopback
+// interface and on the virtio-net devices the program's image brings,
+// behind the kernel's AF_INET and AF_INET6 sockets, so that the standard
+// net package works unchanged.
+//
+// A program gets it by importing it (unigo build adds the import when the
+// program uses net). Its init attaches to the kernel's netstack channel
+// (kernel/netchan_abi.go): the kernel keeps each socket's buffers,
+// addresses and options and serves the program's system calls; this
+// package runs as ordinary goroutines beside the program and moves data
+// between those sockets and gVisor endpoints. Run natively (as a Linux
+// process) the attach fails and the package does nothing: the program
+// uses Linux's network.
+//
+// Ownership: one goroutine per socket performs all work on its endpoint
+// (requests, sends, receives, accepts, close), woken by the kernel's
+// events or by the endpoint's waiter queue; the dispatcher goroutine only
+// routes events. So an endpoint is never used from two goroutines at
+// once, and gVisor's callbacks, which run under its locks, only kick.
+package netstack

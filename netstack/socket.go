@@ -1,0 +1,497 @@
+package netstack
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/unigo-os/unigo/kernel"
+)
+
+// Local event bits, beside the kernel's NetEv* bits in socket.pend.
+const (
+	evEndpoint = 1 << 16 // the endpoint's readiness changed
+)
+
+// bufSize is the size of the scratch buffers moving data between the
+// kernel and an endpoint: the kernel's socket ring size, and room for
+// any datagram.
+const bufSize = 64 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// socket is the netstack's side of one kernel socket.
+type socket struct {
+	id     uint64
+	domain uint16
+	typ    uint16
+	ep     tcpip.Endpoint
+	wq     *waiter.Queue
+	entry  waiter.Entry
+
+	kick chan struct{} // capacity 1: work is pending
+	pend atomic.Uint32 // kernel.NetEv* | ev* bits not yet handled
+
+	mu sync.Mutex
+	ev kernel.NetEvent // the latest event (request, options, shutdown)
+
+	// Owned by the socket's goroutine.
+	listening  bool
+	connecting bool
+	closing    bool
+	shutWr     bool // shutdown(SHUT_WR) asked, FIN not yet sent
+	finSent    bool
+	eofSent    bool
+	dead       bool  // the endpoint failed: drop data, wait for close
+	txBuf      *[]byte
+	txPending  []byte              // taken from the kernel, not yet accepted by ep
+	txTo       *tcpip.FullAddress  // datagram destination
+	accepted   *pendingConn        // accepted from gVisor, not yet queued in the kernel
+	optsSeen   kernel.SockOpts
+	optsLoaded bool
+}
+
+type pendingConn struct {
+	ep tcpip.Endpoint
+	wq *waiter.Queue
+}
+
+// sockets maps kernel ids to sockets. Lookups by the dispatcher and
+// inserts by accepting goroutines hold socketsMu, so an event for a
+// just-accepted socket is never routed before the socket is known.
+var (
+	socketsMu sync.Mutex
+	sockets   = map[uint64]*socket{}
+)
+
+func newSocket(id uint64, domain, typ uint16, ep tcpip.Endpoint, wq *waiter.Queue) *socket {
+	s := &socket{id: id, domain: domain, typ: typ, ep: ep, wq: wq, kick: make(chan struct{}, 1)}
+	s.entry = waiter.NewFunctionEntry(waiter.EventIn|waiter.EventOut|waiter.EventErr|waiter.EventHUp, func(waiter.EventMask) {
+		s.post(evEndpoint)
+	})
+	wq.EventRegister(&s.entry)
+	return s
+}
+
+// post records bits and wakes the socket's goroutine.
+func (s *socket) post(bits uint32) {
+	s.pend.Or(bits)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// createEndpoint makes the gVisor endpoint for a new kernel socket.
+func createEndpoint(domain, typ uint16) (tcpip.Endpoint, *waiter.Queue, syscall.Errno) {
+	netProto := ipv4.ProtocolNumber
+	if domain == syscall.AF_INET6 {
+		netProto = ipv6.ProtocolNumber
+	}
+	transProto := tcp.ProtocolNumber
+	if typ == syscall.SOCK_DGRAM {
+		transProto = udp.ProtocolNumber
+	}
+	wq := new(waiter.Queue)
+	ep, err := theStack.NewEndpoint(transProto, netProto, wq)
+	if err != nil {
+		return nil, nil, errnoOf(err)
+	}
+	return ep, wq, 0
+}
+
+// run is the socket's goroutine: it handles whatever is pending each
+// time it is kicked, until the socket is closed and released.
+func (s *socket) run() {
+	for range s.kick {
+		bits := s.pend.Swap(0)
+		s.mu.Lock()
+		ev := s.ev
+		s.mu.Unlock()
+		if bits&kernel.NetEvOpts != 0 {
+			s.applyOpts(&ev.Opts)
+		}
+		if bits&kernel.NetEvRequest != 0 {
+			s.request(&ev)
+		}
+		if bits&kernel.NetEvShutdown != 0 {
+			if ev.Shut&kernel.NetShutRd != 0 && s.typ == syscall.SOCK_STREAM {
+				s.ep.Shutdown(tcpip.ShutdownRead)
+			}
+			if ev.Shut&kernel.NetShutWr != 0 {
+				s.shutWr = true
+			}
+		}
+		if bits&kernel.NetEvClose != 0 {
+			s.closing = true
+		}
+		if s.listening {
+			s.acceptPump()
+		} else {
+			if s.connecting {
+				s.checkConnect()
+			}
+			if !s.connecting {
+				s.txPump()
+				s.rxPump()
+			}
+		}
+		if s.shutWr && !s.finSent && s.txDrained() && s.typ == syscall.SOCK_STREAM && !s.connecting {
+			s.ep.Shutdown(tcpip.ShutdownWrite)
+			s.finSent = true
+		}
+		if s.closing && (s.txDrained() || s.dead || s.listening) {
+			s.finish()
+			return
+		}
+	}
+}
+
+// txDrained reports whether everything the program sent has been given
+// to the endpoint.
+func (s *socket) txDrained() bool {
+	if len(s.txPending) > 0 {
+		return false
+	}
+	// Peek at the kernel: one more pull settles it.
+	s.txPump()
+	return len(s.txPending) == 0
+}
+
+// finish closes the endpoint and lets the kernel free the socket.
+func (s *socket) finish() {
+	s.wq.EventUnregister(&s.entry)
+	if s.accepted != nil {
+		s.accepted.ep.Close()
+		s.accepted = nil
+	}
+	s.ep.Close()
+	s.releaseBuf()
+	socketsMu.Lock()
+	delete(sockets, s.id)
+	socketsMu.Unlock()
+	netRelease(s.id)
+}
+
+func (s *socket) releaseBuf() {
+	if s.txBuf != nil {
+		bufPool.Put(s.txBuf)
+		s.txBuf = nil
+	}
+	s.txPending = nil
+}
+
+func (s *socket) request(ev *kernel.NetEvent) {
+	addrBytes := ev.Addr[:min(int(ev.AddrLen), len(ev.Addr))]
+	switch ev.Req {
+	case kernel.NetReqBind:
+		addr, _, errno := parseSockaddr(s.domain, addrBytes)
+		if errno == 0 {
+			errno = errnoOf(s.ep.Bind(addr))
+		}
+		s.reply(errno)
+	case kernel.NetReqListen:
+		errno := errnoOf(s.ep.Listen(int(ev.Arg)))
+		if errno == 0 {
+			s.listening = true
+		}
+		s.reply(errno)
+	case kernel.NetReqConnect:
+		addr, unspec, errno := parseSockaddr(s.domain, addrBytes)
+		if errno == 0 {
+			if unspec {
+				addr = tcpip.FullAddress{}
+			}
+			errno = errnoOf(s.ep.Connect(addr))
+		}
+		if errno == syscall.EINPROGRESS {
+			s.connecting = true
+		}
+		s.reply(errno)
+		if errno == syscall.EINPROGRESS {
+			s.checkConnect()
+		}
+	default:
+		s.reply(syscall.EINVAL)
+	}
+}
+
+// reply answers the outstanding request with the local address.
+func (s *socket) reply(errno syscall.Errno) {
+	var local *sockaddrBuf
+	if a, err := s.ep.GetLocalAddress(); err == nil {
+		local = encodeSockaddr(s.domain, a)
+	}
+	netReply(s.id, errno, local)
+}
+
+// checkConnect finishes a started connect once the endpoint is writable
+// or failed.
+func (s *socket) checkConnect() {
+	if s.ep.Readiness(waiter.EventOut|waiter.EventErr|waiter.EventHUp) == 0 {
+		return
+	}
+	err := s.ep.Connect(tcpip.FullAddress{Addr: tcpip.Address{}})
+	switch err.(type) {
+	case *tcpip.ErrConnectStarted, *tcpip.ErrAlreadyConnecting:
+		return
+	case nil, *tcpip.ErrAlreadyConnected:
+		s.connecting = false
+		s.sendAddrs(kernel.NetStConnected)
+	default:
+		if e := s.ep.SocketOptions().GetLastError(); e != nil {
+			err = e
+		}
+		s.connecting = false
+		s.dead = true
+		netState(s.id, kernel.NetStError, errnoOf(err), nil, nil)
+	}
+}
+
+func (s *socket) sendAddrs(kind int) {
+	var local, remote *sockaddrBuf
+	if a, err := s.ep.GetLocalAddress(); err == nil {
+		local = encodeSockaddr(s.domain, a)
+	}
+	if a, err := s.ep.GetRemoteAddress(); err == nil {
+		remote = encodeSockaddr(s.domain, a)
+	}
+	netState(s.id, kind, 0, local, remote)
+}
+
+// txPump moves what the program sent from the kernel into the endpoint
+// until either runs dry or the endpoint is full.
+func (s *socket) txPump() {
+	if s.dead {
+		return
+	}
+	for {
+		if len(s.txPending) == 0 {
+			if s.txBuf == nil {
+				s.txBuf = bufPool.Get().(*[]byte)
+			}
+			var to *sockaddrBuf
+			if s.typ == syscall.SOCK_DGRAM {
+				to = new(sockaddrBuf)
+			}
+			n, errno := netTx(s.id, *s.txBuf, to)
+			if errno != 0 || n == 0 {
+				s.releaseBuf()
+				return
+			}
+			s.txPending = (*s.txBuf)[:n]
+			s.txTo = nil
+			if to != nil && to.n > 2 {
+				addr, unspec, e := parseSockaddr(s.domain, to.b[:to.n])
+				if e != 0 || unspec {
+					s.txPending = nil // undeliverable datagram
+					continue
+				}
+				s.txTo = &addr
+			}
+		}
+		var r bytes.Reader
+		r.Reset(s.txPending)
+		n, err := s.ep.Write(&r, tcpip.WriteOptions{To: s.txTo})
+		if s.typ == syscall.SOCK_DGRAM {
+			// A datagram goes whole or not at all; UDP drops what
+			// cannot be sent (no route, full queue) as Linux may.
+			s.txPending = nil
+			continue
+		}
+		s.txPending = s.txPending[n:]
+		if err != nil {
+			if _, ok := err.(*tcpip.ErrWouldBlock); ok {
+				return
+			}
+			s.fail(err)
+			return
+		}
+		if len(s.txPending) > 0 {
+			return // the endpoint is full: wait for EventOut
+		}
+	}
+}
+
+// fail reports a broken connection to the kernel once.
+func (s *socket) fail(err tcpip.Error) {
+	if s.dead {
+		return
+	}
+	s.dead = true
+	s.releaseBuf()
+	netState(s.id, kernel.NetStError, errnoOf(err), nil, nil)
+}
+
+// rxWriter writes into the kernel socket's receive buffer; a short write
+// means the buffer is full, and gVisor keeps the rest queued.
+type rxWriter struct{ id uint64 }
+
+var errRxFull = syscall.EAGAIN
+
+func (w rxWriter) Write(p []byte) (int, error) {
+	n, errno := netRx(w.id, p, nil)
+	if errno != 0 {
+		return 0, errRxFull
+	}
+	if n < len(p) {
+		return n, errRxFull
+	}
+	return n, nil
+}
+
+// rxPump moves received data from the endpoint into the kernel until
+// either runs dry or the kernel's buffer is full.
+func (s *socket) rxPump() {
+	if s.dead {
+		return
+	}
+	if s.typ == syscall.SOCK_DGRAM {
+		s.rxDatagrams()
+		return
+	}
+	for {
+		_, err := s.ep.Read(rxWriter{s.id}, tcpip.ReadOptions{})
+		switch err.(type) {
+		case nil:
+			continue
+		case *tcpip.ErrWouldBlock, *tcpip.ErrBadBuffer:
+			return // nothing more, or the kernel is full (RxSpace follows)
+		case *tcpip.ErrClosedForReceive:
+			if !s.eofSent {
+				s.eofSent = true
+				netState(s.id, kernel.NetStEOF, 0, nil, nil)
+			}
+			return
+		case *tcpip.ErrNotConnected, *tcpip.ErrInvalidEndpointState:
+			return
+		default:
+			s.fail(err)
+			return
+		}
+	}
+}
+
+func (s *socket) rxDatagrams() {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	for {
+		w := tcpip.SliceWriter(*bp)
+		res, err := s.ep.Read(&w, tcpip.ReadOptions{NeedRemoteAddr: true})
+		if err != nil {
+			return
+		}
+		from := encodeSockaddr(s.domain, res.RemoteAddr)
+		// A full receive queue drops the datagram, as UDP does.
+		netRx(s.id, (*bp)[:res.Count], from)
+	}
+}
+
+// acceptPump hands connections gVisor accepted to the kernel's accept
+// queue while it has room.
+func (s *socket) acceptPump() {
+	for {
+		if s.accepted == nil {
+			nep, nwq, err := s.ep.Accept(nil)
+			if err != nil {
+				return
+			}
+			s.accepted = &pendingConn{nep, nwq}
+		}
+		c := s.accepted
+		var local, remote *sockaddrBuf
+		if a, err := c.ep.GetLocalAddress(); err == nil {
+			local = encodeSockaddr(s.domain, a)
+		} else {
+			local = encodeSockaddr(s.domain, tcpip.FullAddress{})
+		}
+		if a, err := c.ep.GetRemoteAddress(); err == nil {
+			remote = encodeSockaddr(s.domain, a)
+		} else {
+			remote = encodeSockaddr(s.domain, tcpip.FullAddress{})
+		}
+		socketsMu.Lock()
+		id, errno := netAccept(s.id, local, remote)
+		if errno != 0 {
+			socketsMu.Unlock()
+			if errno == syscall.EAGAIN {
+				return // the program's backlog is full: NetEvAccept follows
+			}
+			c.ep.Close()
+			s.accepted = nil
+			continue
+		}
+		ns := newSocket(id, s.domain, s.typ, c.ep, c.wq)
+		ns.mu.Lock()
+		ns.ev.Opts = s.optsSeen
+		ns.mu.Unlock()
+		sockets[id] = ns
+		socketsMu.Unlock()
+		s.accepted = nil
+		go ns.run()
+		ns.post(evEndpoint) // data may already be waiting
+	}
+}
+
+// applyOpts gives the endpoint the options the program set.
+func (s *socket) applyOpts(o *kernel.SockOpts) {
+	if s.optsLoaded && *o == s.optsSeen {
+		return
+	}
+	s.optsSeen, s.optsLoaded = *o, true
+	so := s.ep.SocketOptions()
+	so.SetReuseAddress(o.ReuseAddr != 0)
+	so.SetReusePort(o.ReusePort != 0)
+	so.SetKeepAlive(o.KeepAlive != 0)
+	so.SetBroadcast(o.Broadcast != 0)
+	if s.domain == syscall.AF_INET6 {
+		so.SetV6Only(o.V6Only != 0)
+	}
+	if o.RcvBuf > 0 {
+		so.SetReceiveBufferSize(int64(o.RcvBuf), true)
+	}
+	if o.SndBuf > 0 {
+		so.SetSendBufferSize(int64(o.SndBuf), true)
+	}
+	so.SetLinger(tcpip.LingerOption{Enabled: o.LingerOn != 0, Timeout: time.Duration(o.LingerSec) * time.Second})
+	if s.typ == syscall.SOCK_STREAM {
+		so.SetDelayOption(o.NoDelay == 0)
+		if o.KeepIdle > 0 {
+			v := tcpip.KeepaliveIdleOption(time.Duration(o.KeepIdle) * time.Second)
+			s.ep.SetSockOpt(&v)
+		}
+		if o.KeepIntvl > 0 {
+			v := tcpip.KeepaliveIntervalOption(time.Duration(o.KeepIntvl) * time.Second)
+			s.ep.SetSockOpt(&v)
+		}
+		if o.KeepCnt > 0 {
+			s.ep.SetSockOptInt(tcpip.KeepaliveCountOption, int(o.KeepCnt))
+		}
+		if o.UserTimeo > 0 {
+			v := tcpip.TCPUserTimeoutOption(time.Duration(o.UserTimeo) * time.Millisecond)
+			s.ep.SetSockOpt(&v)
+		}
+	}
+	if o.TTL > 0 {
+		if s.domain == syscall.AF_INET6 {
+			s.ep.SetSockOptInt(tcpip.IPv6HopLimitOption, int(o.TTL))
+		} else {
+			s.ep.SetSockOptInt(tcpip.IPv4TTLOption, int(o.TTL))
+		}
+	}
+	if o.TOS > 0 && s.domain == syscall.AF_INET {
+		s.ep.SetSockOptInt(tcpip.IPv4TOSOption, int(o.TOS))
+	}
+}
+
+var _ = header.IPv4AddressSize

@@ -1,0 +1,158 @@
+// Command loopnet exercises TCP and UDP over the loopback interface
+// through the unmodified net and net/http packages: echo with half-close,
+// many concurrent connections, an HTTP round trip, UDP echo, IPv6,
+// connection refused, and a listener whose Close unblocks Accept.
+package main
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	_ "github.com/unigo-os/unigo/netstack"
+)
+
+func check(what string, err error) {
+	if err != nil {
+		fmt.Printf("loopnet: %s: %v\n", what, err)
+		os.Exit(1)
+	}
+}
+
+func echoServer(network, addr string) net.Listener {
+	ln, err := net.Listen(network, addr)
+	check("listen "+addr, err)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln
+}
+
+// roundTrip sends n bytes and checks that the echo matches.
+func roundTrip(network, addr string, n int) error {
+	c, err := net.Dial(network, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	go func() {
+		c.Write(data)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	h := sha256.New()
+	got, err := io.Copy(h, c)
+	if err != nil {
+		return err
+	}
+	if got != int64(n) || [32]byte(h.Sum(nil)) != sha256.Sum256(data) {
+		return fmt.Errorf("echo of %d bytes: got %d bytes, checksum mismatch", n, got)
+	}
+	return nil
+}
+
+func main() {
+	ln := echoServer("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	check("echo 4 MiB", roundTrip("tcp", addr, 4<<20))
+	fmt.Println("loopnet: tcp echo 4 MiB ok")
+
+	const conns = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := roundTrip("tcp", addr, 10000); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		check("concurrent echo", err)
+	}
+	fmt.Printf("loopnet: %d concurrent connections ok\n", conns)
+
+	// IPv6 loopback.
+	ln6 := echoServer("tcp6", "[::1]:0")
+	check("echo over ::1", roundTrip("tcp6", ln6.Addr().String(), 100000))
+	fmt.Println("loopnet: tcp6 echo ok")
+
+	// HTTP.
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	check("http listen", err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.URL.Path)
+	})}
+	go srv.Serve(hl)
+	resp, err := http.Get("http://" + hl.Addr().String() + "/unigo")
+	check("http get", err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	check("http body", err)
+	fmt.Printf("loopnet: http %d %q\n", resp.StatusCode, body)
+	srv.Close()
+
+	// UDP echo.
+	uc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	check("udp listen", err)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := uc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			uc.WriteTo(buf[:n], from)
+		}
+	}()
+	cc, err := net.Dial("udp", uc.LocalAddr().String())
+	check("udp dial", err)
+	_, err = cc.Write([]byte("datagram"))
+	check("udp write", err)
+	cc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	n, err := cc.Read(buf)
+	check("udp read", err)
+	fmt.Printf("loopnet: udp echo %q\n", buf[:n])
+
+	// Nobody listens on port 1.
+	_, err = net.Dial("tcp", "127.0.0.1:1")
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		check("dial closed port", fmt.Errorf("got %v, want ECONNREFUSED", err))
+	}
+	fmt.Println("loopnet: connection refused ok")
+
+	// Close unblocks Accept.
+	done := make(chan error)
+	go func() { _, err := ln6.Accept(); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	ln6.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		check("accept after close", fmt.Errorf("got %v", err))
+	}
+	fmt.Println("loopnet: close unblocks accept ok")
+	fmt.Println("loopnet: done")
+}
