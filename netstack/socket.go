@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
@@ -52,11 +51,11 @@ type socket struct {
 	shutWr     bool // shutdown(SHUT_WR) asked, FIN not yet sent
 	finSent    bool
 	eofSent    bool
-	dead       bool  // the endpoint failed: drop data, wait for close
+	dead       bool // the endpoint failed: drop data, wait for close
 	txBuf      *[]byte
-	txPending  []byte              // taken from the kernel, not yet accepted by ep
-	txTo       *tcpip.FullAddress  // datagram destination
-	accepted   *pendingConn        // accepted from gVisor, not yet queued in the kernel
+	txPending  []byte             // taken from the kernel, not yet accepted by ep
+	txTo       *tcpip.FullAddress // datagram destination
+	accepted   *pendingConn       // accepted from gVisor, not yet queued in the kernel
 	optsSeen   kernel.SockOpts
 	optsLoaded bool
 }
@@ -494,4 +493,3 @@ func (s *socket) applyOpts(o *kernel.SockOpts) {
 	}
 }
 
-var _ = header.IPv4AddressSize
