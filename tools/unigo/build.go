@@ -29,7 +29,26 @@ const (
 	// -overlay, that links the kernel into a program that does not
 	// import it itself.
 	kernelImportFile = "zz_unigo_kernel.go"
+	netstackPackage  = unigoModule + "/netstack"
 )
+
+// addedImports lists the unigo packages the program must link and does
+// not import itself: always the kernel; the netstack too when the program
+// uses the net package, so that its sockets work (without it socket(2)
+// fails with EAFNOSUPPORT in the guest).
+func addedImports(pkg *listedPackage) []string {
+	var add []string
+	if pkg.ImportPath == kernelPackage || pkg.ImportPath == netstackPackage {
+		return nil
+	}
+	if contains(pkg.Deps, "net") && !contains(pkg.Deps, netstackPackage) {
+		add = append(add, netstackPackage)
+	}
+	if !contains(pkg.Deps, kernelPackage) && len(add) == 0 {
+		add = append(add, kernelPackage)
+	}
+	return add
+}
 
 // buildCmd implements `unigo build [-o OUT] [-trimpath] [-unigo DIR] PACKAGE|FILE.go`.
 func buildCmd(args []string) int {
@@ -123,12 +142,18 @@ func (b *builder) build(arg string) (string, error) {
 	if pkg.Name != "main" {
 		return "", fmt.Errorf("%s is not a main package (package %s)", arg, pkg.Name)
 	}
-	if !contains(pkg.Deps, kernelPackage) && pkg.ImportPath != kernelPackage {
-		// The program does not link the kernel itself; add a blank import
-		// in a generated file next to its sources.
+	if imports := addedImports(pkg); len(imports) > 0 {
+		// The program does not link the kernel (or, using net, the
+		// netstack) itself; add blank imports in a generated file next
+		// to its sources.
 		gen := filepath.Join(pkg.Dir, kernelImportFile)
 		src := filepath.Join(tmp, kernelImportFile)
-		if err := os.WriteFile(src, []byte("package main\n\nimport _ \""+kernelPackage+"\"\n"), 0o644); err != nil {
+		code := "package main\n\nimport (\n"
+		for _, p := range imports {
+			code += "\t_ \"" + p + "\"\n"
+		}
+		code += ")\n"
+		if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
 			return "", err
 		}
 		t.overlay[gen] = src

@@ -335,3 +335,16 @@ func TestBuildRealKernel(t *testing.T) {
 	require.NoError(t, err)
 	checkImage(t, img, "hello from nokernel\n")
 }
+
+func TestAddedImports(t *testing.T) {
+	plain := &listedPackage{ImportPath: "example.com/hello", Deps: []string{"fmt", "os"}}
+	assert.Equal(t, []string{kernelPackage}, addedImports(plain))
+	withKernel := &listedPackage{ImportPath: "example.com/k", Deps: []string{"fmt", kernelPackage}}
+	assert.Empty(t, addedImports(withKernel))
+	web := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", "net/http"}}
+	assert.Equal(t, []string{netstackPackage}, addedImports(web), "net users get the netstack (which brings the kernel)")
+	webKernel := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", kernelPackage}}
+	assert.Equal(t, []string{netstackPackage}, addedImports(webKernel))
+	webDone := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", kernelPackage, netstackPackage}}
+	assert.Empty(t, addedImports(webDone))
+}

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	_ "github.com/unigo-os/unigo/netstack"
 )
 
 func check(what string, err error) {
