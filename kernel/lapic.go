@@ -104,6 +104,7 @@ func lapicEOI() { apicWrite(apicEOI, 0) }
 
 // ioapicRoute sends IOAPIC pin to vector vecIRQBase+pin on CPU 0.
 func ioapicRoute(pin uint32) {
+	ioapicInit() // maps the registers
 	reg := at[uint32](ioapicBase)
 	win := at[uint32](ioapicBase + 0x10)
 	*reg = 0x10 + 2*pin

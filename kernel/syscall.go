@@ -253,6 +253,9 @@ func doSyscall(f *rt.Frame) int64 {
 	if r, ok := fileSyscall(f); ok {
 		return r
 	}
+	if r, ok := deviceSyscall(f); ok {
+		return r
+	}
 	reportUnknown(f.RAX)
 	return -ENOSYS
 }
