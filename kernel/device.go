@@ -32,9 +32,9 @@ const (
 	// has two). GSI g arrives on vector vecIRQBase+g, which must stay below
 	// 96 (the shim's pending-interrupt mask); GSIs 16 and 17 are refused
 	// because their vectors are the reschedule and TLB-shootdown IPIs.
-	maxIRQLines = 48
-	maxDMABlocks  = 4096
-	maxIOAPICs    = 4
+	maxIRQLines  = 48
+	maxDMABlocks = 4096
+	maxIOAPICs   = 4
 )
 
 type irqLine struct {
