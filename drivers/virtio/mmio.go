@@ -86,6 +86,7 @@ type Device struct {
 	rings    []*hw.DMA
 
 	faultOnce sync.Once
+	stopOnce  sync.Once
 	broken    atomic.Bool
 }
 
@@ -150,13 +151,18 @@ func (d *Device) ID() uint32 { return d.id }
 // Features are the negotiated feature bits.
 func (d *Device) Features() uint64 { return d.features }
 
-// Negotiate accepts the offered features that are also in want (plus
-// VERSION_1, which is required) and returns them.
-func (d *Device) Negotiate(want uint64) (uint64, error) {
+// Offered returns the feature bits the device offers.
+func (d *Device) Offered() uint64 {
 	d.regs.Write32(regDeviceFeatureSel, 0)
 	offered := uint64(d.regs.Read32(regDeviceFeatures))
 	d.regs.Write32(regDeviceFeatureSel, 1)
-	offered |= uint64(d.regs.Read32(regDeviceFeatures)) << 32
+	return offered | uint64(d.regs.Read32(regDeviceFeatures))<<32
+}
+
+// Negotiate accepts the offered features that are also in want (plus
+// VERSION_1, which is required) and returns them. It may be called once.
+func (d *Device) Negotiate(want uint64) (uint64, error) {
+	offered := d.Offered()
 	if offered&FeatureVersion1 == 0 {
 		d.fail()
 		return 0, fmt.Errorf("virtio: %v: device does not offer VERSION_1", d.Info)
@@ -293,17 +299,27 @@ func (d *Device) fail() {
 	d.regs.Write32(regStatus, d.regs.Read32(regStatus)|StatusFailed)
 }
 
-// Close resets the device (it stops using every queue), frees the rings
-// and detaches the interrupt line. Buffers the driver gave the device may
-// be freed afterwards.
-func (d *Device) Close() error {
-	d.regs.Write32(regStatus, 0)
-	for d.regs.Read32(regStatus) != 0 {
-	}
+// Stop resets the device (it stops using every queue and buffer) and
+// detaches the interrupt line, which makes a pending WaitInterrupt fail.
+// The rings stay allocated until Close, so a driver goroutine still
+// looking at them is safe; stop it, then Close.
+func (d *Device) Stop() error {
 	var err error
-	if d.irq != nil {
-		err = d.irq.Close()
-	}
+	d.stopOnce.Do(func() {
+		d.regs.Write32(regStatus, 0)
+		for d.regs.Read32(regStatus) != 0 {
+		}
+		if d.irq != nil {
+			err = d.irq.Close()
+		}
+	})
+	return err
+}
+
+// Close stops the device (see Stop) and frees the rings. Buffers the
+// driver gave the device may be freed afterwards.
+func (d *Device) Close() error {
+	err := d.Stop()
 	for _, r := range d.rings {
 		r.Free()
 	}
