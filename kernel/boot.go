@@ -31,7 +31,7 @@ func kernelMain(si uintptr) {
 	if info.CmdlinePaddr != 0 {
 		cmdlineLen = copy(cmdline[:len(cmdline)-1], cstring(uintptr(info.CmdlinePaddr), len(cmdline)-1))
 	}
-	rsdpAddr = uintptr(info.RSDPPaddr)
+	deviceBootInfo(info)
 	findImage()
 	memInit(info)
 	protectImage()

@@ -179,11 +179,13 @@ func sysVirtioMMIODevices(buf uintptr, n int) int64 {
 	return int64(total)
 }
 
-// sysMapMMIO maps [pa, pa+size) uncached. Device windows must lie above
-// RAM and inside the identity-mapped half of the address space (below
-// userBase), and not in the first 2 MiB (mapped with 4 KiB pages).
+// sysMapMMIO maps [pa, pa+size) uncached, with 2 MiB pages. The window
+// must lie in the identity-mapped half of the address space (below
+// userBase), and the 2 MiB pages holding it must contain no RAM (which
+// also keeps it out of the first 2 MiB, mapped with 4 KiB pages).
 func sysMapMMIO(pa, size uintptr) int64 {
-	if size == 0 || pa+size < pa || pa < ramTop || pa+size > userBase {
+	if size == 0 || pa+size < pa || pa+size > userBase ||
+		overlapsRAM(pa&^(hugeSize-1), (pa+size+hugeSize-1)&^(hugeSize-1)) {
 		return -EINVAL
 	}
 	vmLock.Lock()
@@ -451,5 +453,35 @@ func deviceIRQ(gsi int) bool {
 	return true
 }
 
-// rsdpAddr is the ACPI RSDP from the PVH start_info (0 if none).
-var rsdpAddr uintptr
+// Boot information the device services keep: the ACPI RSDP (0 if none)
+// and the RAM ranges of the PVH memory map, which device windows must not
+// overlap (the identity map covers RAM with cached 2 MiB pages, holes
+// included, up to the top of RAM).
+var (
+	rsdpAddr  uintptr
+	ramRanges [64][2]uintptr
+	nRAM      int
+)
+
+// deviceBootInfo records them; kernelMain calls it with start_info.
+func deviceBootInfo(info *abi.HVMStartInfo) {
+	rsdpAddr = uintptr(info.RSDPPaddr)
+	mm := uintptr(info.MemmapPaddr)
+	for i := uintptr(0); mm != 0 && i < uintptr(info.MemmapEntries) && nRAM < len(ramRanges); i++ {
+		e := at[abi.HVMMemmapEntry](mm + i*abi.HVMMemmapEntrySize)
+		if e.Type == abi.MemRAM {
+			ramRanges[nRAM] = [2]uintptr{uintptr(e.Addr), uintptr(e.Addr + e.Size)}
+			nRAM++
+		}
+	}
+}
+
+// overlapsRAM reports whether [start, end) meets RAM.
+func overlapsRAM(start, end uintptr) bool {
+	for i := 0; i < nRAM; i++ {
+		if start < ramRanges[i][1] && end > ramRanges[i][0] {
+			return true
+		}
+	}
+	return false
+}
