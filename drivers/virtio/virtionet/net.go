@@ -453,7 +453,7 @@ func (d *Device) Send(h Header, parts ...[]byte) error {
 	defer tq.mu.Unlock()
 	var deadline time.Time
 	for {
-		err := tq.send(d.dev, h, n, parts)
+		err := tq.send(d.kick, h, n, parts)
 		if err != ErrQueueFull {
 			if err == nil {
 				d.stats.txFrames.Add(1)
@@ -509,6 +509,13 @@ func (d *Device) run(rx func(Header, []byte)) {
 		if _, err := d.dev.WaitInterrupt(); err != nil {
 			return // closed, or the device broke (already reported)
 		}
+	}
+}
+
+// kick publishes a queue's new chains to the device.
+func (d *Device) kick(q *virtio.Queue) {
+	if d.dev != nil {
+		d.dev.Kick(q)
 	}
 }
 

@@ -92,7 +92,7 @@ func (r *rxQueue) drain(d *Device, rx func(Header, []byte)) {
 	}
 	if got {
 		r.fill()
-		d.dev.Kick(r.q)
+		d.kick(r.q)
 	}
 }
 
@@ -193,7 +193,7 @@ func (t *txQueue) reclaim() {
 }
 
 // send copies the frame into cells and queues it. Caller holds mu.
-func (t *txQueue) send(dev *virtio.Device, h Header, n int, parts [][]byte) error {
+func (t *txQueue) send(kick func(*virtio.Queue), h Header, n int, parts [][]byte) error {
 	t.reclaim()
 	if err := t.q.Broken(); err != nil {
 		return virtio.ErrBroken
@@ -227,7 +227,7 @@ func (t *txQueue) send(dev *virtio.Device, h Header, n int, parts [][]byte) erro
 	t.recs[rec] = append(t.recs[rec][:0], cells...)
 	t.spare = t.spare[:len(t.spare)-need]
 	t.idle = t.idle[:len(t.idle)-1]
-	dev.Kick(t.q)
+	kick(t.q)
 	return nil
 }
 
