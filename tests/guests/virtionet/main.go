@@ -101,6 +101,9 @@ func main() {
 			f[34] == 0 && bytes.Equal(f[42:], payload)
 	})
 	fmt.Printf("virtionet: echo reply from %v with %d bytes\n", gatewayIP, len(payload))
+	if d.Offloads().TXChecksum {
+		udpChecksumOffload(d, frames, mac, gwMAC)
+	}
 	s := d.Stats()
 	fmt.Printf("virtionet: stats rx=%d tx=%d dropped=%d\n", s.RXFrames, s.TXFrames, s.RXDropped)
 	if err := d.Close(); err != nil {
@@ -148,4 +151,40 @@ func checksum(b []byte) uint16 {
 		s = s>>16 + s&0xffff
 	}
 	return ^uint16(s)
+}
+
+// udpChecksumOffload sends a UDP datagram to a closed port of the gateway
+// with only the pseudo-header sum in its checksum field (FlagNeedsCsum):
+// the device must complete the checksum, or the gateway drops it instead
+// of answering "port unreachable".
+func udpChecksumOffload(d *virtionet.Device, frames chan []byte, mac [6]byte, gwMAC net.HardwareAddr) {
+	payload := []byte("checksum offload")
+	f := make([]byte, 14+20+8+len(payload))
+	copy(f[0:6], gwMAC)
+	copy(f[6:12], mac[:])
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	ip := f[14:34]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+len(payload)))
+	ip[8], ip[9] = 64, 17 // TTL, UDP
+	copy(ip[12:16], guestIP)
+	copy(ip[16:20], gatewayIP)
+	binary.BigEndian.PutUint16(ip[10:], checksum(ip))
+	udp := f[34:]
+	binary.BigEndian.PutUint16(udp[0:], 40000)
+	binary.BigEndian.PutUint16(udp[2:], 9) // discard: closed
+	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(payload)))
+	copy(udp[8:], payload)
+	pseudo := make([]byte, 12)
+	copy(pseudo[0:4], guestIP)
+	copy(pseudo[4:8], gatewayIP)
+	pseudo[9] = 17
+	binary.BigEndian.PutUint16(pseudo[10:], uint16(len(udp)))
+	binary.BigEndian.PutUint16(udp[6:], ^checksum(pseudo)) // partial: not complemented
+	h := virtionet.Header{Flags: virtionet.FlagNeedsCsum, CsumStart: 34, CsumOffset: 6}
+	wait(d, frames, func() error { return d.Send(h, f) }, func(r []byte) bool {
+		return len(r) >= 42 && binary.BigEndian.Uint16(r[12:]) == 0x0800 && r[23] == 1 &&
+			r[34] == 3 && r[35] == 3 // ICMP destination unreachable, port
+	})
+	fmt.Printf("virtionet: checksum offload: port unreachable from %v\n", gatewayIP)
 }
