@@ -14,6 +14,7 @@ const (
 	apicEOI    = 0x0b
 	apicSVR    = 0x0f
 	apicLVTT   = 0x32
+	apicLVT0   = 0x35
 	apicTICR   = 0x38
 	apicTCCR   = 0x39
 	apicTDCR   = 0x3e
@@ -54,6 +55,10 @@ func lapicInit() {
 		mapDevice(xapicBase)
 	}
 	apicWrite(apicSVR, 0x100|vecSpurious)
+	// KVM resets the boot CPU's LINT0 to ExtINT: the 8259 PIC, which
+	// nobody programs, would deliver ISA interrupts as vectors 0-15
+	// (exceptions). Interrupts come through the IOAPIC only.
+	apicWrite(apicLVT0, 1<<16)
 	if tscDeadline {
 		apicWrite(apicLVTT, vecTimer|2<<17)
 	} else {
@@ -104,6 +109,7 @@ func lapicEOI() { apicWrite(apicEOI, 0) }
 
 // ioapicRoute sends IOAPIC pin to vector vecIRQBase+pin on CPU 0.
 func ioapicRoute(pin uint32) {
+	ioapicInit() // maps the registers
 	reg := at[uint32](ioapicBase)
 	win := at[uint32](ioapicBase + 0x10)
 	*reg = 0x10 + 2*pin

@@ -256,6 +256,9 @@ func doSyscall(f *rt.Frame) int64 {
 	if r, ok := socketSyscall(f); ok {
 		return r
 	}
+	if r, ok := deviceSyscall(f); ok {
+		return r
+	}
 	reportUnknown(f.RAX)
 	return -ENOSYS
 }

@@ -109,7 +109,7 @@ func handleIRQ(v int) {
 	case v == vecResched:
 		lapicEOI()
 	case v == vecSpurious:
-	case v >= vecIRQBase && v < vecIRQBase+24:
+	case v >= vecIRQBase && v < vecIRQBase+maxIRQLines:
 		irqDispatch(v - vecIRQBase)
 		lapicEOI()
 	default:
@@ -121,7 +121,9 @@ func handleIRQ(v int) {
 func irqDispatch(irq int) {
 	if irq == 4 {
 		consoleIRQ()
+		return
 	}
+	deviceIRQ(irq)
 }
 
 func exceptionName(v uint64) string {

@@ -63,6 +63,8 @@ type runSpec struct {
 	memory  string   // VM memory size, e.g. "128M"; native runs ignore it
 	cpus    int      // VM CPUs (at least 1); native runs ignore it
 	timeout time.Duration
+	// qemuArgs are extra QEMU arguments (devices); other runners ignore them.
+	qemuArgs []string
 }
 
 // runner runs an image one way.
@@ -285,14 +287,15 @@ func qemuArgs(s runSpec, kvm bool) ([]string, error) {
 	} else {
 		args = append(args, "-accel", "tcg", "-cpu", "max")
 	}
-	return append(args,
+	args = append(args,
 		"-m", s.memory, "-smp", strconv.Itoa(max(1, s.cpus)),
 		"-nodefaults", "-no-user-config", "-nographic",
 		"-serial", "stdio", "-no-reboot",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
 		"-kernel", s.image,
 		"-append", cmdline,
-	), nil
+	)
+	return append(args, s.qemuArgs...), nil
 }
 
 // decodeQEMUStatus maps QEMU's exit status to the guest's exit code.

@@ -36,7 +36,19 @@ type scenario struct {
 	// scenario: boot runners report it as a skip with that reason, so the
 	// gap stays visible in every test run until the kernel closes it.
 	bootGap string
+	// qemuArgs are extra QEMU arguments (devices) for the qemu runner.
+	qemuArgs []string
+	// skip maps a runner name to why the scenario cannot run there.
+	skip map[string]string
 }
+
+// qemuVirtio returns QEMU arguments adding devices, with the virtio-mmio
+// transports made version 2 (virtio 1.x), the only one the drivers speak.
+func qemuVirtio(devices ...string) []string {
+	return append([]string{"-global", "virtio-mmio.force-legacy=false"}, devices...)
+}
+
+const noDevicesNatively = "a native process has no virtio devices"
 
 var scenarios = []scenario{
 	{
@@ -195,6 +207,42 @@ var scenarios = []scenario{
 	},
 }
 
+func init() {
+	scenarios = append(scenarios,
+		scenario{
+			name:     "virtiorng",
+			pkg:      "./tests/guests/virtiorng",
+			qemuArgs: qemuVirtio("-device", "virtio-rng-device"),
+			skip:     map[string]string{"native": noDevicesNatively},
+			wantOut:  []string{"virtiorng: found virtio-mmio", "virtiorng: ok\n"},
+		},
+		scenario{
+			name:     "virtiorng-level",
+			pkg:      "./tests/guests/virtiorng",
+			args:     []string{"level"},
+			qemuArgs: qemuVirtio("-device", "virtio-rng-device"),
+			skip: map[string]string{"native": noDevicesNatively,
+				"launcher": "the launcher signals virtio interrupts as edges (irqfd), not level"},
+			wantOut: []string{"virtiorng: ok\n"},
+		},
+		scenario{
+			name: "virtionet",
+			pkg:  "./tests/guests/virtionet",
+			args: []string{"level"},
+			qemuArgs: qemuVirtio("-netdev", "user,id=n0",
+				"-device", "virtio-net-device,netdev=n0,mac=52:54:00:12:34:56,host_mtu=1400"),
+			skip: map[string]string{"native": noDevicesNatively,
+				"launcher": "launcher has no virtio-net device yet"},
+			wantOut: []string{
+				"virtionet: mac=52:54:00:12:34:56 mtu=1400 link=true\n",
+				"virtionet: gateway 10.0.2.2 is at 52:55:0a:00:02:02\n",
+				"virtionet: echo reply from 10.0.2.2 with 1000 bytes\n",
+				"virtionet: ok\n",
+			},
+		},
+	)
+}
+
 var nowRE = regexp.MustCompile(`now=(\d+)`)
 
 // checkClock wants the guest's wall clock within a second of the host's
@@ -211,6 +259,7 @@ func checkClock(t *testing.T, r result, start, end time.Time) {
 
 func (sc scenario) spec() runSpec {
 	s := runSpec{image: images[sc.pkg], args: sc.args, env: sc.env, memory: sc.memory, cpus: sc.cpus, timeout: sc.timeout}
+	s.qemuArgs = sc.qemuArgs
 	if s.cpus == 0 {
 		s.cpus = 1
 	}
@@ -240,6 +289,9 @@ func TestScenarios(t *testing.T) {
 			}
 			for _, sc := range scenarios {
 				t.Run(sc.name, func(t *testing.T) {
+					if why := sc.skip[r.name]; why != "" {
+						t.Skip(why)
+					}
 					if sc.wantPowerOff && !r.boot {
 						t.Skip("a native process cannot power off a VM")
 					}

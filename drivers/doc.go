@@ -1,0 +1,18 @@
+// Package drivers is the root of unigo's device drivers. It holds no code;
+// the drivers live in its subpackages:
+//
+//   - hw: what a driver needs from the kernel — the virtio-mmio device
+//     list, uncached MMIO mappings, DMA memory and interrupt lines — through
+//     the kernel's private system calls (abi/devices.go);
+//   - virtio: the virtio 1.x MMIO transport and split virtqueues, which do
+//     not trust the device;
+//   - virtio/virtionet: virtio-net, a frame-level API for the netstack;
+//   - virtio/virtiorng: virtio-rng, an entropy source.
+//
+// Drivers are ordinary Go code: they run at CPL 3 in the program's single
+// address space, on goroutines, and may allocate. They never run in kernel
+// context; a driver goroutine waiting for its device's interrupt waits in
+// Go's netpoller on a descriptor the kernel makes readable when the
+// interrupt fires. Dependencies point one way: netstack -> drivers ->
+// kernel (through system calls only) -> rt.
+package drivers

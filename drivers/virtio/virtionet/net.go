@@ -1,0 +1,551 @@
+package virtionet
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/unigo-os/unigo/drivers/hw"
+	"github.com/unigo-os/unigo/drivers/virtio"
+)
+
+// Feature bits (virtio 1.x, section 5.1.3).
+const (
+	featCsum      = 1 << 0
+	featGuestCsum = 1 << 1
+	featMTU       = 1 << 3
+	featMAC       = 1 << 5
+	featGuestTSO4 = 1 << 7
+	featGuestTSO6 = 1 << 8
+	featHostTSO4  = 1 << 11
+	featHostTSO6  = 1 << 12
+	featMrgRxbuf  = 1 << 15
+	featStatus    = 1 << 16
+	featCtrlVQ    = 1 << 17
+	featMQ        = 1 << 22
+)
+
+// Configuration space offsets.
+const (
+	cfgMAC      = 0
+	cfgStatus   = 6
+	cfgMaxPairs = 8
+	cfgMTU      = 10
+
+	statusLinkUp = 1
+)
+
+// HeaderLen is the size of struct virtio_net_hdr in virtio 1.x (with
+// num_buffers, always present).
+const HeaderLen = 12
+
+// Header flags and GSO types (struct virtio_net_hdr).
+const (
+	// FlagNeedsCsum: the checksum from CsumStart, stored at
+	// CsumStart+CsumOffset, is still to be computed (partial checksum).
+	FlagNeedsCsum = 1
+	// FlagDataValid (receive only): the device validated the checksums.
+	FlagDataValid = 2
+
+	GSONone  = 0
+	GSOTCPv4 = 1
+	GSOUDP   = 3
+	GSOTCPv6 = 4
+	GSOECN   = 0x80
+)
+
+// Header is struct virtio_net_hdr without num_buffers: the offload
+// metadata that travels with a frame. The zero Header means a complete
+// frame with its checksums filled in.
+type Header struct {
+	Flags      uint8
+	GSOType    uint8
+	HdrLen     uint16 // GSO: length of the Ethernet+IP+TCP headers
+	GSOSize    uint16 // GSO: payload bytes per segment (the MSS)
+	CsumStart  uint16
+	CsumOffset uint16
+}
+
+func (h Header) put(b []byte) {
+	b[0], b[1] = h.Flags, h.GSOType
+	binary.LittleEndian.PutUint16(b[2:], h.HdrLen)
+	binary.LittleEndian.PutUint16(b[4:], h.GSOSize)
+	binary.LittleEndian.PutUint16(b[6:], h.CsumStart)
+	binary.LittleEndian.PutUint16(b[8:], h.CsumOffset)
+	binary.LittleEndian.PutUint16(b[10:], 0)
+}
+
+func parseHeader(b []byte) (Header, uint16) {
+	return Header{
+		Flags:      b[0],
+		GSOType:    b[1],
+		HdrLen:     binary.LittleEndian.Uint16(b[2:]),
+		GSOSize:    binary.LittleEndian.Uint16(b[4:]),
+		CsumStart:  binary.LittleEndian.Uint16(b[6:]),
+		CsumOffset: binary.LittleEndian.Uint16(b[8:]),
+	}, binary.LittleEndian.Uint16(b[10:])
+}
+
+// Offloads are the negotiated offloads.
+type Offloads struct {
+	// TXChecksum: Send may pass FlagNeedsCsum (VIRTIO_NET_F_CSUM).
+	TXChecksum bool
+	// TSO4, TSO6: Send may pass GSOTCPv4/GSOTCPv6 frames up to
+	// MaxSendFrame (VIRTIO_NET_F_HOST_TSO4/6).
+	TSO4, TSO6 bool
+	// RXChecksum: received frames may carry FlagNeedsCsum or
+	// FlagDataValid (VIRTIO_NET_F_GUEST_CSUM).
+	RXChecksum bool
+	// RXTSO4, RXTSO6: received frames may be coalesced TCP segments
+	// larger than the MTU, with GSOType set (VIRTIO_NET_F_GUEST_TSO4/6).
+	RXTSO4, RXTSO6 bool
+	// MergeableRX: large received frames arrive in several buffers
+	// (VIRTIO_NET_F_MRG_RXBUF); invisible to the callback.
+	MergeableRX bool
+	// EventIdx: notification suppression (VIRTIO_F_EVENT_IDX).
+	EventIdx bool
+	// QueuePairs in use (more than one with VIRTIO_NET_F_MQ).
+	QueuePairs int
+}
+
+// Options adjust Open.
+type Options struct {
+	// LevelIRQ attaches the interrupt line as level-triggered (QEMU's
+	// virtio-mmio lines are level signals); default edge, as Linux does
+	// for command-line virtio-mmio devices and as the unigo launcher and
+	// Firecracker signal them.
+	LevelIRQ bool
+	// NoRXChecksum and NoRXTSO refuse the receive offloads, for a
+	// consumer that wants every frame complete and at most MTU-sized.
+	NoRXChecksum, NoRXTSO bool
+	// MaxQueuePairs caps the queue pairs (0: one per CPU).
+	MaxQueuePairs int
+}
+
+// MaxSendFrame is the largest frame Send takes (a 64 KiB TSO frame plus
+// its Ethernet header).
+const MaxSendFrame = 65535 + 14 + 4
+
+// ErrQueueFull is returned by Send when the transmit queues stay full.
+var ErrQueueFull = errors.New("virtionet: transmit queue full")
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("virtionet: device closed")
+
+// Stats counts what the driver saw.
+type Stats struct {
+	RXFrames, RXBytes, TXFrames, TXBytes uint64
+	// RXDropped counts received frames dropped as malformed (runt
+	// buffers, impossible buffer counts, oversized merged frames).
+	RXDropped uint64
+	// TXFull counts Send calls that returned ErrQueueFull.
+	TXFull uint64
+}
+
+// Device is one virtio-net device.
+type Device struct {
+	dev      *virtio.Device
+	mac      [6]byte
+	mtu      int
+	offloads Offloads
+	features uint64
+
+	rx   []*rxQueue
+	tx   []*txQueue
+	ctrl *virtio.Queue
+
+	txNext  atomic.Uint32
+	started atomic.Bool
+	closed  atomic.Bool
+	done    chan struct{}
+	closeMu sync.Mutex
+
+	stats struct {
+		rxFrames, rxBytes, txFrames, txBytes, rxDropped, txFull atomic.Uint64
+	}
+}
+
+// Probe finds and opens every virtio-net device with default Options.
+func Probe() ([]*Device, error) { return ProbeWith(Options{}) }
+
+// ProbeWith finds and opens every virtio-net device.
+func ProbeWith(o Options) ([]*Device, error) {
+	infos, err := virtio.Devices(virtio.DeviceNet)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Device
+	for _, info := range infos {
+		d, err := Open(info, o)
+		if err != nil {
+			for _, d := range out {
+				d.Close()
+			}
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Open sets up the virtio-net device at info: features, queues, receive
+// buffers. Frames can be sent at once; call Start to receive.
+func Open(info hw.VirtioMMIO, o Options) (*Device, error) {
+	vd, err := virtio.Open(info, o.LevelIRQ)
+	if err != nil {
+		return nil, err
+	}
+	if vd.ID() != virtio.DeviceNet {
+		return nil, fmt.Errorf("virtionet: %v is device type %d, not a network device", info, vd.ID())
+	}
+	d := &Device{dev: vd, done: make(chan struct{})}
+	if err := d.setup(o); err != nil {
+		d.free()
+		vd.Close()
+		return nil, fmt.Errorf("virtionet: %v: %w", info, err)
+	}
+	return d, nil
+}
+
+func (d *Device) setup(o Options) error {
+	want := uint64(featCsum | featGuestCsum | featMTU | featMAC | featStatus |
+		featHostTSO4 | featHostTSO6 | featGuestTSO4 | featGuestTSO6 |
+		featMrgRxbuf | featCtrlVQ | featMQ | virtio.FeatureEventIdx)
+	if o.NoRXChecksum {
+		want &^= featGuestCsum | featGuestTSO4 | featGuestTSO6
+	}
+	if o.NoRXTSO {
+		want &^= featGuestTSO4 | featGuestTSO6
+	}
+	// Feature dependencies (virtio 1.x, 5.1.3.1): drop what the device
+	// offers without its prerequisite, and receive TSO without mergeable
+	// buffers (it would need 64 KiB receive buffers).
+	f := d.dev.Offered() & want
+	drop := uint64(0)
+	if f&featCsum == 0 {
+		drop |= featHostTSO4 | featHostTSO6
+	}
+	if f&featGuestCsum == 0 || f&featMrgRxbuf == 0 {
+		drop |= featGuestTSO4 | featGuestTSO6
+	}
+	if f&featCtrlVQ == 0 {
+		drop |= featMQ
+	}
+	f, err := d.dev.Negotiate(f &^ drop)
+	if err != nil {
+		return err
+	}
+	d.features = f
+
+	d.mtu = 1500
+	var maxPairs uint16 = 1
+	d.dev.ReadConfig(func() {
+		if f&featMAC != 0 {
+			for i := range d.mac {
+				d.mac[i] = d.dev.Config8(cfgMAC + uintptr(i))
+			}
+		}
+		if f&featMQ != 0 {
+			maxPairs = d.dev.Config16(cfgMaxPairs)
+		}
+		if f&featMTU != 0 {
+			d.mtu = int(d.dev.Config16(cfgMTU))
+		}
+	})
+	if f&featMAC == 0 {
+		rand.Read(d.mac[:])
+		d.mac[0] = d.mac[0]&^1 | 2 // unicast, locally administered
+	}
+	if d.mtu < 68 {
+		return fmt.Errorf("device reports MTU %d", d.mtu)
+	}
+	pairs := 1
+	if f&featMQ != 0 {
+		limit := o.MaxQueuePairs
+		if limit <= 0 {
+			limit = runtime.NumCPU()
+		}
+		pairs = max(1, min(int(maxPairs), limit))
+	}
+	d.offloads = Offloads{
+		TXChecksum:  f&featCsum != 0,
+		TSO4:        f&featHostTSO4 != 0,
+		TSO6:        f&featHostTSO6 != 0,
+		RXChecksum:  f&featGuestCsum != 0,
+		RXTSO4:      f&featGuestTSO4 != 0,
+		RXTSO6:      f&featGuestTSO6 != 0,
+		MergeableRX: f&featMrgRxbuf != 0,
+		EventIdx:    f&virtio.FeatureEventIdx != 0,
+		QueuePairs:  pairs,
+	}
+
+	bufSize := 2048 // mergeable buffers: a small frame in one
+	if !d.offloads.MergeableRX {
+		bufSize = 2048
+		for bufSize < HeaderLen+14+4+d.mtu {
+			bufSize *= 2
+		}
+		if bufSize > hw.MaxDMA {
+			return fmt.Errorf("MTU %d needs receive buffers larger than %d bytes without MRG_RXBUF", d.mtu, hw.MaxDMA)
+		}
+	}
+	for i := 0; i < pairs; i++ {
+		q, err := d.dev.SetupQueue(2*i, 256)
+		if err != nil {
+			return err
+		}
+		rq, err := newRXQueue(q, bufSize)
+		if err != nil {
+			return err
+		}
+		d.rx = append(d.rx, rq)
+		q, err = d.dev.SetupQueue(2*i+1, 256)
+		if err != nil {
+			return err
+		}
+		tq, err := newTXQueue(q)
+		if err != nil {
+			return err
+		}
+		d.tx = append(d.tx, tq)
+	}
+	if f&featCtrlVQ != 0 {
+		ctrlIndex := 2
+		if f&featMQ != 0 {
+			ctrlIndex = 2 * int(maxPairs)
+		}
+		if d.ctrl, err = d.dev.SetupQueue(ctrlIndex, 64); err != nil {
+			return err
+		}
+	}
+	for _, rq := range d.rx {
+		rq.fill()
+	}
+	if err := d.dev.Start(); err != nil {
+		return err
+	}
+	for _, rq := range d.rx {
+		d.dev.Kick(rq.q)
+	}
+	for _, tq := range d.tx {
+		tq.q.DisableInterrupts() // completions are collected by Send
+	}
+	if pairs > 1 {
+		if err := d.setQueuePairs(pairs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setQueuePairs tells the device how many queue pairs to use
+// (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET) and waits for its answer.
+func (d *Device) setQueuePairs(n int) error {
+	buf, err := hw.AllocDMA(8)
+	if err != nil {
+		return err
+	}
+	defer buf.Free()
+	b := buf.Bytes
+	b[0], b[1] = 4, 0 // class VIRTIO_NET_CTRL_MQ, command VQ_PAIRS_SET
+	binary.LittleEndian.PutUint16(b[2:], uint16(n))
+	b[4] = 0xff
+	if err := d.ctrl.Add(0,
+		virtio.Buffer{Addr: buf.Phys, Len: 2},
+		virtio.Buffer{Addr: buf.Phys + 2, Len: 2},
+		virtio.Buffer{Addr: buf.Phys + 4, Len: 1, Write: true}); err != nil {
+		return err
+	}
+	d.dev.Kick(d.ctrl)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		_, n, ok, err := d.ctrl.Pop()
+		if err != nil {
+			return err
+		}
+		if ok {
+			if n < 1 || b[4] != 0 {
+				return fmt.Errorf("device refused %d queue pairs", n)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("no answer to the multiqueue command")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// MAC is the device's MAC address (random, locally administered, if the
+// device has none).
+func (d *Device) MAC() [6]byte { return d.mac }
+
+// MTU is the largest IP packet the device takes without TSO (1500 unless
+// the device reports one).
+func (d *Device) MTU() int { return d.mtu }
+
+// Offloads are the negotiated offloads.
+func (d *Device) Offloads() Offloads { return d.offloads }
+
+// LinkUp reports the link status (always up if the device has no status).
+func (d *Device) LinkUp() bool {
+	if d.features&featStatus == 0 {
+		return true
+	}
+	var s uint16
+	d.dev.ReadConfig(func() { s = d.dev.Config16(cfgStatus) })
+	return s&statusLinkUp != 0
+}
+
+// Stats returns the counters.
+func (d *Device) Stats() Stats {
+	s := &d.stats
+	return Stats{RXFrames: s.rxFrames.Load(), RXBytes: s.rxBytes.Load(), TXFrames: s.txFrames.Load(),
+		TXBytes: s.txBytes.Load(), RXDropped: s.rxDropped.Load(), TXFull: s.txFull.Load()}
+}
+
+// Send queues one frame, given as the concatenation of parts, with its
+// offload header. It copies the frame, so the parts may be reused when it
+// returns. If every transmit queue is full it waits up to a millisecond
+// for the device, then returns ErrQueueFull.
+func (d *Device) Send(h Header, parts ...[]byte) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	if d.dev.Broken() {
+		return virtio.ErrBroken
+	}
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n == 0 || n > MaxSendFrame {
+		return fmt.Errorf("virtionet: frame of %d bytes", n)
+	}
+	if h.Flags&FlagNeedsCsum != 0 && !d.offloads.TXChecksum {
+		return errors.New("virtionet: checksum offload not negotiated")
+	}
+	if g := h.GSOType &^ GSOECN; g != GSONone &&
+		!(g == GSOTCPv4 && d.offloads.TSO4 || g == GSOTCPv6 && d.offloads.TSO6) {
+		return fmt.Errorf("virtionet: GSO type %d not negotiated", h.GSOType)
+	}
+	if h.GSOType == GSONone && n > d.mtu+14+4 {
+		return fmt.Errorf("virtionet: frame of %d bytes exceeds the MTU %d", n, d.mtu)
+	}
+	start := int(d.txNext.Add(1)) % len(d.tx)
+	var tq *txQueue
+	for i := range d.tx {
+		c := d.tx[(start+i)%len(d.tx)]
+		if c.mu.TryLock() {
+			tq = c
+			break
+		}
+	}
+	if tq == nil {
+		tq = d.tx[start]
+		tq.mu.Lock()
+	}
+	defer tq.mu.Unlock()
+	var deadline time.Time
+	for {
+		err := tq.send(d.kick, h, n, parts)
+		if err != ErrQueueFull {
+			if err == nil {
+				d.stats.txFrames.Add(1)
+				d.stats.txBytes.Add(uint64(n))
+			}
+			return err
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(time.Millisecond)
+		} else if time.Now().After(deadline) {
+			d.stats.txFull.Add(1)
+			return ErrQueueFull
+		}
+		tq.mu.Unlock()
+		runtime.Gosched()
+		tq.mu.Lock()
+	}
+}
+
+// Start begins delivering received frames to rx on a driver goroutine.
+// rx must not retain frame after it returns. Start may be called once.
+func (d *Device) Start(rx func(h Header, frame []byte)) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	if !d.started.CompareAndSwap(false, true) {
+		return errors.New("virtionet: already started")
+	}
+	go d.run(rx)
+	return nil
+}
+
+// run is the driver goroutine: deliver what the device has received,
+// hand the buffers back, ask for an interrupt, and wait for it.
+func (d *Device) run(rx func(Header, []byte)) {
+	defer close(d.done)
+	for {
+		for _, rq := range d.rx {
+			rq.drain(d, rx)
+		}
+		if d.closed.Load() || d.dev.Broken() {
+			return
+		}
+		more := false
+		for _, rq := range d.rx {
+			if rq.q.EnableInterrupts() {
+				more = true
+			}
+		}
+		if more {
+			continue
+		}
+		if _, err := d.dev.WaitInterrupt(); err != nil {
+			return // closed, or the device broke (already reported)
+		}
+	}
+}
+
+// kick publishes a queue's new chains to the device.
+func (d *Device) kick(q *virtio.Queue) {
+	if d.dev != nil {
+		d.dev.Kick(q)
+	}
+}
+
+// Close stops the device and frees its memory. Sends in progress fail;
+// the receive goroutine ends.
+func (d *Device) Close() error {
+	d.closeMu.Lock()
+	defer d.closeMu.Unlock()
+	if d.closed.Swap(true) {
+		return nil
+	}
+	err := d.dev.Stop() // the device lets go of every buffer
+	if d.started.Load() {
+		<-d.done
+	}
+	for _, tq := range d.tx {
+		tq.mu.Lock() // no Send is using the queue's memory
+	}
+	d.free()
+	if cerr := d.dev.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (d *Device) free() {
+	for _, rq := range d.rx {
+		rq.free()
+	}
+	for _, tq := range d.tx {
+		tq.free()
+	}
+}

@@ -1,0 +1,119 @@
+// Command httpd is a small web service, written as for Linux: it serves a
+// hello page, a JSON endpoint, a streaming download of N bytes and
+// net/http/pprof, and shuts down gracefully on SIGINT/SIGTERM or when a
+// client asks for /quit. Under unigo it runs unmodified; `make run` boots
+// it under the launcher with a port forward.
+//
+//	httpd [-addr :8080]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+var started = time.Now()
+
+func main() {
+	addr := flag.String("addr", ":8080", "listen address")
+	flag.Parse()
+
+	mux := http.DefaultServeMux // net/http/pprof registers on it
+	mux.HandleFunc("/", hello)
+	mux.HandleFunc("/json", status)
+	mux.HandleFunc("/bytes/", download)
+	quit := make(chan struct{})
+	mux.HandleFunc("/quit", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "bye")
+		select {
+		case <-quit:
+		default:
+			close(quit)
+		}
+	})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatalf("httpd: %v", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Printf("httpd: serving on http://%s/\n", ln.Addr())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		log.Fatalf("httpd: %v", err)
+	case s := <-sig:
+		fmt.Printf("httpd: %v: shutting down\n", s)
+	case <-quit:
+		fmt.Println("httpd: /quit: shutting down")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Fatalf("httpd: shutdown: %v", err)
+	}
+	fmt.Println("httpd: bye")
+}
+
+func hello(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "Hello from unigo!")
+}
+
+func status(w http.ResponseWriter, r *http.Request) {
+	host, _ := os.Hostname()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"host":       host,
+		"goos":       runtime.GOOS,
+		"cpus":       runtime.NumCPU(),
+		"goroutines": runtime.NumGoroutine(),
+		"uptime_ms":  time.Since(started).Milliseconds(),
+		"remote":     r.RemoteAddr,
+	})
+}
+
+// download streams N bytes of a repeating pattern: /bytes/N.
+func download(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.ParseInt(r.URL.Path[len("/bytes/"):], 10, 64)
+	if err != nil || n < 0 {
+		http.Error(w, "want /bytes/N with N >= 0", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	var block [32 << 10]byte
+	for i := range block {
+		block[i] = byte(i)
+	}
+	for n > 0 {
+		k := int64(len(block))
+		if k > n {
+			k = n
+		}
+		if _, err := w.Write(block[:k]); err != nil {
+			return
+		}
+		n -= k
+	}
+}

@@ -1,0 +1,487 @@
+package kernel
+
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// Device services for drivers.
+//
+// Drivers are ordinary Go code running at CPL 3 in the one address space
+// (package drivers/hw). What they cannot do themselves is served here
+// through the private system calls listed in abi/devices.go:
+//
+//   - the virtio-mmio device list, parsed from the command line;
+//   - mapping device registers uncached (identity-mapped, like RAM);
+//   - DMA memory: kmem blocks, physically contiguous, zeroed and never
+//     moved or paged out; virtual address = physical address;
+//   - interrupt lines: an IOAPIC input routed to vector vecIRQBase+gsi,
+//     delivered to the driver as an eventfd (so a goroutine waits for it in
+//     Go's netpoller). A level-triggered line is masked when it fires and
+//     stays masked until the driver, having acknowledged its device, asks
+//     for it to be unmasked; an edge-triggered line is never masked (an
+//     edge arriving at a masked IOAPIC input is lost).
+//
+// State is guarded by schedLock (the interrupt handler runs under it);
+// vmLock is taken inside it for page-table changes.
+
+const (
+	maxVirtioMMIO = 32
+	// maxIRQLines bounds the GSIs served: two IOAPICs' worth (QEMU microvm
+	// has two). GSI g arrives on vector vecIRQBase+g, which must stay below
+	// 96 (the shim's pending-interrupt mask); GSIs 16 and 17 are refused
+	// because their vectors are the reschedule and TLB-shootdown IPIs.
+	maxIRQLines  = 48
+	maxDMABlocks = 4096
+	maxIOAPICs   = 4
+)
+
+type irqLine struct {
+	file   uintptr // ofile (fdEventfd) holding the kernel's reference, 0 if free
+	level  bool
+	masked bool
+}
+
+type dmaBlock struct {
+	addr  uintptr
+	order int32
+}
+
+type ioapic struct {
+	base    uintptr
+	gsiBase uint32
+	pins    uint32
+}
+
+var (
+	virtioDevs   [maxVirtioMMIO]abi.VirtioMMIODevice
+	nVirtioDevs  int
+	virtioParsed bool
+
+	irqLines  [maxIRQLines]irqLine
+	dmaBlocks [maxDMABlocks]dmaBlock
+
+	ioapics     [maxIOAPICs]ioapic
+	nIOAPICs    int
+	ioapicReady bool
+)
+
+// deviceSyscall serves the private device system calls.
+func deviceSyscall(f *rt.Frame) (int64, bool) {
+	a0, a1 := uintptr(f.RDI), uintptr(f.RSI)
+	switch f.RAX {
+	case abi.SysVirtioMMIODevices:
+		return sysVirtioMMIODevices(a0, int(a1)), true
+	case abi.SysMapMMIO:
+		return sysMapMMIO(a0, a1), true
+	case abi.SysDMAAlloc:
+		return sysDMAAlloc(a0), true
+	case abi.SysDMAFree:
+		return sysDMAFree(a0, a1), true
+	case abi.SysIRQAttach:
+		return sysIRQAttach(int(a0), uint32(a1)), true
+	case abi.SysIRQUnmask:
+		return sysIRQUnmask(int(a0)), true
+	case abi.SysIRQDetach:
+		return sysIRQDetach(int(a0)), true
+	}
+	return 0, false
+}
+
+// parseVirtioParams fills virtioDevs from the command line once. A
+// malformed entry is reported and skipped. Caller holds schedLock.
+func parseVirtioParams() {
+	virtioParsed = true
+	var tok [256]byte
+	pos := 0
+	for {
+		n, ok, err := nextToken(cmdline[:cmdlineLen], &pos, tok[:])
+		if err != "" || !ok {
+			return
+		}
+		s := tok[:n]
+		if n == 2 && s[0] == '-' && s[1] == '-' {
+			return
+		}
+		if !hasPrefix(s, abi.VirtioMMIOParam) {
+			continue
+		}
+		d, ok := abi.ParseVirtioMMIO(s[len(abi.VirtioMMIOParam):])
+		if !ok || d.GSI >= maxIRQLines {
+			kprint("unigo: ignoring bad kernel parameter ")
+			consoleWrite(s)
+			kprint("\n")
+			continue
+		}
+		if nVirtioDevs < maxVirtioMMIO {
+			virtioDevs[nVirtioDevs] = d
+			nVirtioDevs++
+		}
+	}
+}
+
+// QEMU microvm's virtio-mmio transports: 512-byte windows from
+// 0xfeb00000, on GSIs 24+i when it has its second IOAPIC (GSIs 24-47),
+// else on GSIs 5+i (8 transports). QEMU describes them in the ACPI DSDT
+// only, not on a PVH command line.
+const (
+	microvmVirtioBase = 0xfeb00000
+	microvmVirtioSize = 512
+)
+
+// probeMicrovmVirtio lists the populated QEMU microvm transports. It runs
+// only when the command line names no device and the machine has ACPI
+// tables (QEMU; the unigo launcher and Firecracker always use the command
+// line). Caller holds schedLock.
+func probeMicrovmVirtio() {
+	if nVirtioDevs != 0 || acpiTable(rsdpAddr, 0x43495041) == 0 {
+		return
+	}
+	ioapicInit()
+	gsiBase, n := uint32(5), 8
+	for i := 0; i < nIOAPICs; i++ {
+		if ioapics[i].gsiBase == 24 {
+			gsiBase, n = 24, 24
+		}
+	}
+	vmLock.Lock()
+	mapDevice(microvmVirtioBase)
+	vmLock.Unlock()
+	for i := 0; i < n && nVirtioDevs < maxVirtioMMIO; i++ {
+		base := uintptr(microvmVirtioBase + i*microvmVirtioSize)
+		if *at[uint32](base) != 0x74726976 || *at[uint32](base + 8) == 0 { // "virt", device ID
+			continue
+		}
+		virtioDevs[nVirtioDevs] = abi.VirtioMMIODevice{Base: uint64(base), Size: microvmVirtioSize, GSI: gsiBase + uint32(i)}
+		nVirtioDevs++
+	}
+}
+
+func sysVirtioMMIODevices(buf uintptr, n int) int64 {
+	if n < 0 {
+		return -EINVAL
+	}
+	size := uintptr(n) * uintptrSize(abi.VirtioMMIODevice{})
+	if n > 0 && !userOK(buf, size, true) {
+		return -EFAULT
+	}
+	schedLock.Lock()
+	if !virtioParsed {
+		parseVirtioParams()
+		probeMicrovmVirtio()
+	}
+	for i := 0; i < n && i < nVirtioDevs; i++ {
+		*at[abi.VirtioMMIODevice](buf + uintptr(i)*uintptrSize(abi.VirtioMMIODevice{})) = virtioDevs[i]
+	}
+	total := nVirtioDevs
+	schedLock.Unlock()
+	return int64(total)
+}
+
+// sysMapMMIO maps [pa, pa+size) uncached, with 2 MiB pages. The window
+// must lie in the identity-mapped half of the address space (below
+// userBase), and the 2 MiB pages holding it must contain no RAM (which
+// also keeps it out of the first 2 MiB, mapped with 4 KiB pages).
+func sysMapMMIO(pa, size uintptr) int64 {
+	if size == 0 || pa+size < pa || pa+size > userBase ||
+		overlapsRAM(pa&^(hugeSize-1), (pa+size+hugeSize-1)&^(hugeSize-1)) {
+		return -EINVAL
+	}
+	vmLock.Lock()
+	for p := pa &^ (hugeSize - 1); p < pa+size; p += hugeSize {
+		mapDevice(p)
+	}
+	vmLock.Unlock()
+	// Another CPU may have walked the old (absent) entry: nothing cached;
+	// but a present mapping changed to uncached must be flushed there.
+	tlbShootdown()
+	return int64(pa)
+}
+
+func sysDMAAlloc(size uintptr) int64 {
+	if size == 0 || size > abi.DMAMaxSize {
+		return -EINVAL
+	}
+	order := int32(0)
+	for uintptr(kmem.PageSize)<<uint(order) < size {
+		order++
+	}
+	schedLock.Lock()
+	slot := -1
+	for i := range dmaBlocks {
+		if dmaBlocks[i].addr == 0 {
+			slot = i
+			break
+		}
+	}
+	if slot < 0 {
+		schedLock.Unlock()
+		return -ENOMEM
+	}
+	p := kmem.AllocPages(int(order))
+	if p == 0 {
+		schedLock.Unlock()
+		return -ENOMEM
+	}
+	dmaBlocks[slot] = dmaBlock{addr: p, order: order}
+	schedLock.Unlock()
+	return int64(p)
+}
+
+// sysDMAFree frees a block named exactly by its address and the size it
+// was asked for (rounded the same way); anything else is EINVAL.
+func sysDMAFree(addr, size uintptr) int64 {
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	for i := range dmaBlocks {
+		b := &dmaBlocks[i]
+		if b.addr == addr && addr != 0 {
+			if size == 0 || size > uintptr(kmem.PageSize)<<uint(b.order) {
+				return -EINVAL
+			}
+			kmem.FreePages(addr, int(b.order))
+			b.addr = 0
+			return 0
+		}
+	}
+	return -EINVAL
+}
+
+// ioapicInit finds the IOAPICs (ACPI MADT, else the standard one at
+// 0xfec00000 with GSIs 0-23) and maps their registers. Caller holds
+// schedLock.
+func ioapicInit() {
+	if ioapicReady {
+		return
+	}
+	ioapicReady = true
+	madtIOAPICs()
+	if nIOAPICs == 0 {
+		ioapics[0] = ioapic{base: ioapicBase, gsiBase: 0}
+		nIOAPICs = 1
+	}
+	for i := 0; i < nIOAPICs; i++ {
+		a := &ioapics[i]
+		vmLock.Lock()
+		mapDevice(a.base)
+		vmLock.Unlock()
+		a.pins = (ioapicRead(a.base, 1)>>16)&0xff + 1
+	}
+}
+
+// madtIOAPICs records the IOAPICs of the ACPI MADT, if there is one.
+func madtIOAPICs() {
+	t := acpiTable(uintptr(rsdpAddr), 0x43495041) // "APIC"
+	if t == 0 {
+		return
+	}
+	tlen := uintptr(*at[uint32](t + 4))
+	for e := t + 44; e+2 <= t+tlen; {
+		typ, l := *at[uint8](e), uintptr(*at[uint8](e + 1))
+		if l < 2 {
+			break
+		}
+		if typ == 1 && l >= 12 && nIOAPICs < maxIOAPICs {
+			ioapics[nIOAPICs] = ioapic{base: uintptr(*at[uint32](e + 4)), gsiBase: *at[uint32](e + 8)}
+			nIOAPICs++
+		}
+		e += l
+	}
+}
+
+// acpiTable returns the address of the ACPI table with signature sig, or 0.
+func acpiTable(rsdp uintptr, sig uint32) uintptr {
+	if rsdp == 0 || rsdp >= ramTop || *at[uint64](rsdp) != 0x2052545020445352 { // "RSD PTR "
+		return 0
+	}
+	var root uintptr
+	entry := uintptr(4)
+	if *at[uint8](rsdp + 15) >= 2 && *at[uint64](rsdp + 24) != 0 {
+		root, entry = uintptr(*at[uint64](rsdp + 24)), 8
+	} else {
+		root = uintptr(*at[uint32](rsdp + 16))
+	}
+	if root == 0 || root >= ramTop {
+		return 0
+	}
+	length := uintptr(*at[uint32](root + 4))
+	for p := root + 36; p+entry <= root+length; p += entry {
+		var t uintptr
+		if entry == 8 {
+			t = uintptr(*at[uint64](p))
+		} else {
+			t = uintptr(*at[uint32](p))
+		}
+		if t != 0 && t < ramTop && *at[uint32](t) == sig {
+			return t
+		}
+	}
+	return 0
+}
+
+func ioapicRead(base uintptr, reg uint32) uint32 {
+	*at[uint32](base) = reg
+	return *at[uint32](base + 0x10)
+}
+
+func ioapicWrite(base uintptr, reg, v uint32) {
+	*at[uint32](base) = reg
+	*at[uint32](base + 0x10) = v
+}
+
+// ioapicFor returns the IOAPIC serving gsi and the pin on it, or nil.
+func ioapicFor(gsi int) (*ioapic, uint32) {
+	for i := 0; i < nIOAPICs; i++ {
+		a := &ioapics[i]
+		if uint32(gsi) >= a.gsiBase && uint32(gsi) < a.gsiBase+a.pins {
+			return a, uint32(gsi) - a.gsiBase
+		}
+	}
+	return nil, 0
+}
+
+// Redirection entry bits.
+const (
+	redirLevel = 1 << 15
+	redirMask  = 1 << 16
+)
+
+// gsiProgram writes gsi's redirection entry: vector vecIRQBase+gsi, fixed
+// delivery to CPU 0, active high. Caller holds schedLock.
+func gsiProgram(gsi int, level, masked bool) {
+	a, pin := ioapicFor(gsi)
+	if a == nil {
+		return
+	}
+	lo := uint32(vecIRQBase + gsi)
+	if level {
+		lo |= redirLevel
+	}
+	if masked {
+		lo |= redirMask
+	}
+	ioapicWrite(a.base, 0x10+2*pin+1, 0)
+	ioapicWrite(a.base, 0x10+2*pin, lo)
+}
+
+func sysIRQAttach(gsi int, flags uint32) int64 {
+	if gsi < 0 || gsi >= maxIRQLines || gsi == abi.IRQCOM1 ||
+		vecIRQBase+gsi == vecResched || vecIRQBase+gsi == vecTLB ||
+		flags&^(abi.IRQLevel|abi.IRQNonblock|abi.IRQCloexec) != 0 {
+		return -EINVAL
+	}
+	p := kmem.Alloc(uintptrSize(eventfd{}))
+	if p == 0 {
+		return -ENOMEM
+	}
+	f := newOfile(fdEventfd, oRdwr|flags&oNonblock, p)
+	if f == 0 {
+		kmem.Free(p, uintptrSize(eventfd{}))
+		return -ENOMEM
+	}
+	schedLock.Lock()
+	ioapicInit()
+	if a, _ := ioapicFor(gsi); a == nil || irqLines[gsi].file != 0 {
+		schedLock.Unlock()
+		fput(f)
+		return -EEXIST
+	}
+	of(f).refs++ // the line's reference
+	l := &irqLines[gsi]
+	l.file, l.level, l.masked = f, flags&abi.IRQLevel != 0, false
+	gsiProgram(gsi, l.level, false)
+	schedLock.Unlock()
+	return fdInstall(f, flags&abi.IRQCloexec != 0)
+}
+
+func sysIRQUnmask(gsi int) int64 {
+	if gsi < 0 || gsi >= maxIRQLines {
+		return -EINVAL
+	}
+	schedLock.Lock()
+	defer schedLock.Unlock()
+	l := &irqLines[gsi]
+	if l.file == 0 {
+		return -EINVAL
+	}
+	if l.masked {
+		l.masked = false
+		gsiProgram(gsi, l.level, false)
+	}
+	return 0
+}
+
+func sysIRQDetach(gsi int) int64 {
+	if gsi < 0 || gsi >= maxIRQLines {
+		return -EINVAL
+	}
+	schedLock.Lock()
+	l := &irqLines[gsi]
+	f := l.file
+	if f == 0 {
+		schedLock.Unlock()
+		return -EINVAL
+	}
+	gsiProgram(gsi, l.level, true)
+	l.file = 0
+	schedLock.Unlock()
+	fput(f)
+	return 0
+}
+
+// deviceIRQ handles an interrupt on gsi: a level-triggered line is masked
+// (the device keeps it asserted until the driver acknowledges it), and the
+// line's eventfd counts the interrupt and wakes its readers and pollers.
+// It reports whether a driver owns gsi. Caller holds schedLock.
+func deviceIRQ(gsi int) bool {
+	if gsi < 0 || gsi >= maxIRQLines || irqLines[gsi].file == 0 {
+		return false
+	}
+	l := &irqLines[gsi]
+	if l.level && !l.masked {
+		l.masked = true
+		gsiProgram(gsi, true, true)
+	}
+	p := of(l.file).obj
+	e := ef(p)
+	if e.count < efdMax {
+		e.count++
+	}
+	e.rq.wakeAll()
+	pollNotify(p)
+	return true
+}
+
+// Boot information the device services keep: the ACPI RSDP (0 if none)
+// and the RAM ranges of the PVH memory map, which device windows must not
+// overlap (the identity map covers RAM with cached 2 MiB pages, holes
+// included, up to the top of RAM).
+var (
+	rsdpAddr  uintptr
+	ramRanges [64][2]uintptr
+	nRAM      int
+)
+
+// deviceBootInfo records them; kernelMain calls it with start_info.
+func deviceBootInfo(info *abi.HVMStartInfo) {
+	rsdpAddr = uintptr(info.RSDPPaddr)
+	mm := uintptr(info.MemmapPaddr)
+	for i := uintptr(0); mm != 0 && i < uintptr(info.MemmapEntries) && nRAM < len(ramRanges); i++ {
+		e := at[abi.HVMMemmapEntry](mm + i*abi.HVMMemmapEntrySize)
+		if e.Type == abi.MemRAM {
+			ramRanges[nRAM] = [2]uintptr{uintptr(e.Addr), uintptr(e.Addr + e.Size)}
+			nRAM++
+		}
+	}
+}
+
+// overlapsRAM reports whether [start, end) meets RAM.
+func overlapsRAM(start, end uintptr) bool {
+	for i := 0; i < nRAM; i++ {
+		if start < ramRanges[i][1] && end > ramRanges[i][0] {
+			return true
+		}
+	}
+	return false
+}
