@@ -43,6 +43,11 @@ func fsSetup() {
 	for i := range staticFiles {
 		memfs.AddStaticString(staticFiles[i].path, staticFiles[i].data, 0o444, now)
 	}
+	// /proc/cmdline: the boot command line, as Linux shows it (the
+	// netstack reads its unigo.ip/gw/dns parameters there). The buffer
+	// is static and keeps a byte free for the newline.
+	cmdline[cmdlineLen] = '\n'
+	memfs.AddStatic(stringBytes("/proc/cmdline"), cmdline[:cmdlineLen+1], 0o444, now)
 	memfs.MkdirAll(stringBytes("/dev/shm"), 0o1777, now)
 	memfs.Symlink(stringBytes("/init"), memfs.Root(), stringBytes("/proc/self/exe"), now)
 	memfs.Symlink(stringBytes("/"), memfs.Root(), stringBytes("/proc/self/cwd"), now)

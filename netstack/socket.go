@@ -492,4 +492,3 @@ func (s *socket) applyOpts(o *kernel.SockOpts) {
 		s.ep.SetSockOptInt(tcpip.IPv4TOSOption, int(o.TOS))
 	}
 }
-
