@@ -102,7 +102,7 @@ func fdInit() {
 	}
 	fsReady = true
 	fsSetup()
-	con := newOfile(fdConsole, oRdwr, 0)
+	con := newOfile(fdConsole, oRdwr, conObj)
 	if con == 0 {
 		panicKernel("no memory for the console")
 	}

@@ -4,14 +4,16 @@ import (
 	"github.com/unigo-os/unigo/kernel/kmem"
 )
 
-// epoll. Interest items (epitem) are kmem blocks on one global list (a Go
-// program watches a handful of objects: the netpoller's eventfd, its
-// pipes); each names its epoll instance, the ofile it watches and that
-// ofile's object. An object whose state changes calls pollNotify, which
-// marks the items watching it pending and wakes their epoll_pwait callers.
-// epoll_pwait scans its items: a level-triggered item is reported while
-// its object is ready, an edge-triggered one (EPOLLET, as Go's netpoller
-// registers) only once per pollNotify. All of it is guarded by schedLock.
+// epoll. An interest item (epitem, a kmem block) names its epoll
+// instance, the ofile it watches and that ofile's object. Items are found
+// by object through a hash table (epBuckets), so that an object whose
+// state changes (pollNotify) touches only its own watchers; each instance
+// keeps the list of its items (for close) and a ready list of items
+// notified since its last scan, so that epoll_pwait costs what is ready,
+// not what is watched — a server watches thousands of sockets. A
+// level-triggered item stays on the ready list while its object is
+// ready; an edge-triggered one (EPOLLET, as Go's netpoller registers) is
+// reported once per pollNotify. All of it is guarded by schedLock.
 
 const (
 	epollIn        = 0x1
@@ -41,25 +43,90 @@ const (
 )
 
 type epitem struct {
-	next    uintptr // global list
-	ep      uintptr
-	file    uintptr // watched ofile
-	obj     uintptr // its object
-	kind    uint32  // its kind
-	fd      int32
-	events  uint32 // requested events | EPOLLERR | EPOLLHUP
-	pending bool   // notified since last reported
-	data    uint64
+	onext  uintptr // next in the object's hash bucket
+	inext  uintptr // next item of the same instance
+	rnext  uintptr // next on the instance's ready list
+	ep     uintptr
+	file   uintptr // watched ofile (its kind and object say what to poll)
+	fd     int32
+	events uint32 // requested events | EPOLLERR | EPOLLHUP
+	ready  bool   // on the ready list
+	data   uint64
 }
 
 // epollInst is an epoll instance.
 type epollInst struct {
-	wq waitq // threads in epoll_pwait
+	wq    waitq   // threads in epoll_pwait
+	items uintptr // its items, linked through inext
+	rhead uintptr // ready list, linked through rnext
+	rtail uintptr
 }
 
-var epitems uintptr
+const epBucketCount = 512
+
+var epBuckets [epBucketCount]uintptr
 
 func ei(p uintptr) *epitem { return at[epitem](p) }
+
+func epBucket(obj uintptr) *uintptr {
+	return &epBuckets[(uint64(obj>>4)*0x9e3779b97f4a7c15)>>(64-9)]
+}
+
+// epReady puts item it on its instance's ready list and wakes the
+// instance's waiters. Caller holds schedLock.
+func epReady(it uintptr) {
+	e := ei(it)
+	if e.ready {
+		return
+	}
+	e.ready = true
+	e.rnext = 0
+	inst := at[epollInst](e.ep)
+	if inst.rtail != 0 {
+		ei(inst.rtail).rnext = it
+	} else {
+		inst.rhead = it
+	}
+	inst.rtail = it
+	inst.wq.wakeAll()
+}
+
+// epUnlink takes item it off its bucket, its instance's list and the
+// ready list, and frees it. Caller holds schedLock.
+func epUnlink(it uintptr) {
+	e := ei(it)
+	for p := epBucket(of(e.file).obj); *p != 0; p = &ei(*p).onext {
+		if *p == it {
+			*p = e.onext
+			break
+		}
+	}
+	inst := at[epollInst](e.ep)
+	for p := &inst.items; *p != 0; p = &ei(*p).inext {
+		if *p == it {
+			*p = e.inext
+			break
+		}
+	}
+	if e.ready {
+		var prev uintptr
+		for q := inst.rhead; q != 0; prev, q = q, ei(q).rnext {
+			if q != it {
+				continue
+			}
+			if prev == 0 {
+				inst.rhead = e.rnext
+			} else {
+				ei(prev).rnext = e.rnext
+			}
+			if inst.rtail == it {
+				inst.rtail = prev
+			}
+			break
+		}
+	}
+	kmem.Free(it, uintptrSize(epitem{}))
+}
 
 func sysEpollCreate1Impl(flags int) int64 {
 	if flags&^oCloexec != 0 {
@@ -80,14 +147,8 @@ func sysEpollCreate1Impl(flags int) int64 {
 // epollRelease drops every item of an instance and frees it.
 func epollRelease(ep uintptr) {
 	schedLock.Lock()
-	for p := &epitems; *p != 0; {
-		it := *p
-		if ei(it).ep == ep {
-			*p = ei(it).next
-			kmem.Free(it, uintptrSize(epitem{}))
-			continue
-		}
-		p = &ei(it).next
+	for at[epollInst](ep).items != 0 {
+		epUnlink(at[epollInst](ep).items)
 	}
 	schedLock.Unlock()
 	kmem.Free(ep, uintptrSize(epollInst{}))
@@ -96,14 +157,13 @@ func epollRelease(ep uintptr) {
 // epollForget drops the items watching ofile f, which is going away.
 // Caller holds schedLock.
 func epollForget(f uintptr) {
-	for p := &epitems; *p != 0; {
-		it := *p
+	p := epBucket(of(f).obj)
+	for it := *p; it != 0; {
+		next := ei(it).onext
 		if ei(it).file == f {
-			*p = ei(it).next
-			kmem.Free(it, uintptrSize(epitem{}))
-			continue
+			epUnlink(it)
 		}
-		p = &ei(it).next
+		it = next
 	}
 }
 
@@ -133,11 +193,9 @@ func pollMask(kind uint32, obj uintptr) uint32 {
 // pollNotify records that obj's readiness may have changed. Caller holds
 // schedLock.
 func pollNotify(obj uintptr) {
-	for it := epitems; it != 0; it = ei(it).next {
-		e := ei(it)
-		if e.obj == obj {
-			e.pending = true
-			at[epollInst](e.ep).wq.wakeAll()
+	for it := *epBucket(obj); it != 0; it = ei(it).onext {
+		if of(ei(it).file).obj == obj {
+			epReady(it)
 		}
 	}
 }
@@ -196,7 +254,7 @@ func epollCtl(epf, tf uintptr, op, fd int, ev *[12]byte) int64 {
 func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int64 {
 	t := of(tf)
 	var found uintptr
-	for it := epitems; it != 0; it = ei(it).next {
+	for it := *epBucket(t.obj); it != 0; it = ei(it).onext {
 		if ei(it).ep == ep && ei(it).file == tf && ei(it).fd == int32(fd) {
 			found = it
 			break
@@ -212,13 +270,16 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 			return -ENOMEM
 		}
 		e := ei(it)
-		e.ep, e.file, e.obj, e.kind, e.fd = ep, tf, t.obj, t.kind, int32(fd)
+		e.ep, e.file, e.fd = ep, tf, int32(fd)
 		e.events = events | epollErr | epollHup
 		e.data = data
-		e.pending = true // report the current state once, as Linux does
-		e.next = epitems
-		epitems = it
-		at[epollInst](ep).wq.wakeAll()
+		b := epBucket(t.obj)
+		e.onext = *b
+		*b = it
+		inst := at[epollInst](ep)
+		e.inext = inst.items
+		inst.items = it
+		epReady(it) // report the current state once, as Linux does
 		return 0
 	case epollCtlMod:
 		if found == 0 {
@@ -227,39 +288,37 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 		e := ei(found)
 		e.events = events | epollErr | epollHup
 		e.data = data
-		e.pending = true
-		at[epollInst](ep).wq.wakeAll()
+		epReady(found)
 		return 0
 	case epollCtlDel:
 		if found == 0 {
 			return -ENOENT
 		}
-		for p := &epitems; *p != 0; p = &ei(*p).next {
-			if *p == found {
-				*p = ei(found).next
-				break
-			}
-		}
-		kmem.Free(found, uintptrSize(epitem{}))
+		epUnlink(found)
 		return 0
 	}
 	return -EINVAL
 }
 
 // epollScan writes up to max ready events of instance ep to the user
-// array at evs (already validated). Caller holds schedLock.
+// array at evs (already validated). Each item on the ready list is taken
+// off it and reported if its object is ready; a level-triggered item that
+// is still ready goes back on the list (after this scan, so one busy
+// object cannot fill every call). Caller holds schedLock.
 func epollScan(ep uintptr, evs uintptr, max int) int {
+	inst := at[epollInst](ep)
 	n := 0
-	for it := epitems; it != 0 && n < max; it = ei(it).next {
+	var again, againTail uintptr // level-triggered items to requeue
+	for inst.rhead != 0 && n < max {
+		it := inst.rhead
 		e := ei(it)
-		if e.ep != ep {
-			continue
+		inst.rhead = e.rnext
+		if inst.rhead == 0 {
+			inst.rtail = 0
 		}
-		if e.events&epollET != 0 && !e.pending {
-			continue
-		}
-		e.pending = false
-		m := pollMask(e.kind, e.obj) & e.events &^ epollPrivate
+		e.ready = false
+		e.rnext = 0
+		m := pollMask(of(e.file).kind, of(e.file).obj) & e.events &^ epollPrivate
 		if m == 0 {
 			continue
 		}
@@ -273,7 +332,25 @@ func epollScan(ep uintptr, evs uintptr, max int) int {
 		n++
 		if e.events&epollOneshot != 0 {
 			e.events &= epollPrivate
+			continue
 		}
+		if e.events&epollET == 0 {
+			e.ready = true
+			if againTail != 0 {
+				ei(againTail).rnext = it
+			} else {
+				again = it
+			}
+			againTail = it
+		}
+	}
+	if again != 0 {
+		if inst.rtail != 0 {
+			ei(inst.rtail).rnext = again
+		} else {
+			inst.rhead = again
+		}
+		inst.rtail = againTail
 	}
 	return n
 }

@@ -29,7 +29,7 @@ func parseSockaddr(domain uint16, b []byte) (addr tcpip.FullAddress, unspec bool
 		if domain == syscall.AF_INET6 {
 			return addr, false, syscall.EAFNOSUPPORT
 		}
-		return addr, false, 0
+		return anyAddr(addr), false, 0
 	case syscall.AF_INET6:
 		if len(b) < 24 {
 			return addr, false, syscall.EINVAL
@@ -43,9 +43,18 @@ func parseSockaddr(domain uint16, b []byte) (addr tcpip.FullAddress, unspec bool
 			a = tcpip.AddrFrom4Slice(b[20:24])
 		}
 		addr.Addr = a
-		return addr, false, 0
+		return anyAddr(addr), false, 0
 	}
 	return addr, false, syscall.EAFNOSUPPORT
+}
+
+// anyAddr turns the unspecified address (0.0.0.0, ::) into the empty
+// one, which is what gVisor takes for "any local address".
+func anyAddr(a tcpip.FullAddress) tcpip.FullAddress {
+	if a.Addr.Unspecified() {
+		a.Addr = tcpip.Address{}
+	}
+	return a
 }
 
 func isV4Mapped(b []byte) bool {

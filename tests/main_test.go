@@ -60,6 +60,7 @@ func buildAll(dir string) error {
 	for _, sc := range scenarios {
 		pkgs[sc.pkg] = true
 	}
+	pkgs[netpeerPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
 		if err := goCommand(unigoBin, "build", "-o", img, pkg); err != nil {

@@ -65,6 +65,11 @@ type runSpec struct {
 	timeout time.Duration
 	// qemuArgs are extra QEMU arguments (devices); other runners ignore them.
 	qemuArgs []string
+	// launcherArgs are extra `unigo run` flags; other runners ignore them.
+	launcherArgs []string
+	// kparams are extra kernel parameters (KEY=VAL with a dotted key) for
+	// the boot runners' command line.
+	kparams []string
 }
 
 // runner runs an image one way.
@@ -115,6 +120,10 @@ var runners = []runner{
 		unavailable: launcherUnavailable,
 		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error) {
 			args := []string{"run", "-m", s.memory, "-smp", strconv.Itoa(max(1, s.cpus)), "-timeout", s.timeout.String()}
+			args = append(args, s.launcherArgs...)
+			if len(s.kparams) > 0 {
+				args = append(args, "-cmdline", strings.Join(s.kparams, " "))
+			}
 			for _, kv := range s.env {
 				args = append(args, "-e", kv)
 			}
@@ -323,7 +332,8 @@ func decodeQEMUStatus(status int, diag string) (int, bool, error) {
 // then "--" and the arguments, in the syntax of abi.Compose, which the
 // kernel's parser reads back.
 func bootCmdline(s runSpec) (string, error) {
-	return abi.Compose(s.env, []string{"unigo.argv0=" + filepath.Base(s.image)}, s.args)
+	kparams := append([]string{"unigo.argv0=" + filepath.Base(s.image)}, s.kparams...)
+	return abi.Compose(s.env, kparams, s.args)
 }
 
 // describeStatus is a human-readable exit summary for failure messages.

@@ -1,0 +1,193 @@
+// Command netpeer is the guest side of the host-network tests
+// (tests/net_test.go). It serves, for clients on the host: HTTP on :8080
+// (/ a greeting, /bytes/N a download of N pattern bytes, /upload the
+// SHA-256 of the request body, /quit to stop), a TCP echo server on :7777
+// that honours half-close, and a UDP echo server on :7777. Before it says
+// "netpeer: ready" it runs the guest-as-client checks against the host
+// servers named by its arguments:
+//
+//	netpeer HOSTIP HTTPPORT UDPPORT CLOSEDPORT [UPLOADBYTES]
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func fail(format string, args ...any) {
+	fmt.Printf("netpeer: FAIL "+format+"\n", args...)
+	os.Exit(1)
+}
+
+// pattern fills b with the bytes that start at offset off of the stream
+// /bytes/N serves.
+func pattern(b []byte, off int64) {
+	for i := range b {
+		b[i] = byte((off + int64(i)) * 131 >> 3)
+	}
+}
+
+type patternReader struct{ off, n int64 }
+
+func (r *patternReader) Read(b []byte) (int, error) {
+	if r.off >= r.n {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > r.n-r.off {
+		b = b[:r.n-r.off]
+	}
+	pattern(b, r.off)
+	r.off += int64(len(b))
+	return len(b), nil
+}
+
+func main() {
+	if len(os.Args) < 5 {
+		fail("usage: netpeer HOSTIP HTTPPORT UDPPORT CLOSEDPORT [UPLOADBYTES]")
+	}
+	host, httpPort, udpPort, closedPort := os.Args[1], os.Args[2], os.Args[3], os.Args[4]
+	upload := int64(1 << 20)
+	if len(os.Args) > 5 {
+		upload, _ = strconv.ParseInt(os.Args[5], 10, 64)
+	}
+
+	// Servers first, so that the host can connect as soon as we say ready.
+	quit := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from the guest, %s\n", r.RemoteAddr)
+	})
+	mux.HandleFunc("/bytes/", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.ParseInt(r.URL.Path[len("/bytes/"):], 10, 64)
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		io.CopyBuffer(w, &patternReader{n: n}, make([]byte, 64<<10))
+	})
+	mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, err := io.CopyBuffer(h, r.Body, make([]byte, 64<<10))
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintf(w, "%d %x\n", n, h.Sum(nil))
+	})
+	mux.HandleFunc("/quit", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "bye")
+		close(quit)
+	})
+	hl, err := net.Listen("tcp", ":8080")
+	if err != nil {
+		fail("listen :8080: %v", err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(hl)
+
+	el, err := net.Listen("tcp", ":7777")
+	if err != nil {
+		fail("listen :7777: %v", err)
+	}
+	go func() {
+		for {
+			c, err := el.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	uc, err := net.ListenPacket("udp", ":7777")
+	if err != nil {
+		fail("listen udp :7777: %v", err)
+	}
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := uc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			uc.WriteTo(buf[:n], from)
+		}
+	}()
+
+	// The guest as a client of the host.
+	resp, err := http.Get("http://" + net.JoinHostPort(host, httpPort) + "/")
+	if err != nil {
+		fail("GET from host: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Printf("netpeer: host says %q\n", body)
+
+	// Upload to the host, which answers with the length and checksum.
+	h := sha256.New()
+	io.Copy(h, &patternReader{n: upload})
+	start := time.Now()
+	resp, err = http.Post("http://"+net.JoinHostPort(host, httpPort)+"/upload", "application/octet-stream", &patternReader{n: upload})
+	if err != nil {
+		fail("upload to host: %v", err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := fmt.Sprintf("%d %s\n", upload, hex.EncodeToString(h.Sum(nil)))
+	if string(body) != want {
+		fail("upload: host got %q, want %q", body, want)
+	}
+	el2 := time.Since(start)
+	fmt.Printf("netpeer: upload of %d bytes ok (%.1f MB/s)\n", upload, float64(upload)/el2.Seconds()/1e6)
+
+	// UDP echo through the host.
+	c, err := net.Dial("udp", net.JoinHostPort(host, udpPort))
+	if err != nil {
+		fail("dial udp: %v", err)
+	}
+	got := make([]byte, 100)
+	var n int
+	for try := 0; try < 5; try++ { // UDP may drop; retry a few times
+		c.Write([]byte("guest datagram"))
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		if n, err = c.Read(got); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		fail("udp echo from host: %v", err)
+	}
+	c.Close()
+	fmt.Printf("netpeer: host udp echo %q\n", got[:n])
+
+	// A closed port on the host: refused.
+	_, err = net.Dial("tcp", net.JoinHostPort(host, closedPort))
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		fail("dial closed host port: got %v, want ECONNREFUSED", err)
+	}
+	fmt.Println("netpeer: refused ok")
+
+	fmt.Println("netpeer: ready")
+	<-quit
+	// Let the /quit response out before closing everything.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	srv.Shutdown(ctx)
+	cancel()
+	el.Close()
+	uc.Close()
+	fmt.Println("netpeer: bye")
+}

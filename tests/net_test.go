@@ -1,0 +1,367 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Host-network tests: a guest (tests/guests/netpeer) booted with a
+// virtio-net device serves clients on the host through port forwards and
+// is itself a client of servers on the host.
+
+const netpeerPkg = "./tests/guests/netpeer"
+
+// netSetup is how a boot runner gives a guest the host's network.
+type netSetup struct {
+	// hostIP is the host as the guest sees it (its loopback behind NAT).
+	hostIP string
+	// args returns the runner's extra arguments forwarding the host's
+	// TCP ports tcp and UDP ports udp (host port -> guest port).
+	spec func(s *runSpec, tcp, udp map[int]int)
+}
+
+var netSetups = map[string]netSetup{
+	"qemu": {
+		// QEMU's user networking (slirp): the guest is 10.0.2.15, the
+		// host's loopback is reachable as 10.0.2.2.
+		hostIP: "10.0.2.2",
+		spec: func(s *runSpec, tcp, udp map[int]int) {
+			nd := "user,id=n0"
+			for h, g := range tcp {
+				nd += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", h, g)
+			}
+			for h, g := range udp {
+				nd += fmt.Sprintf(",hostfwd=udp:127.0.0.1:%d-:%d", h, g)
+			}
+			s.qemuArgs = append(s.qemuArgs, qemuVirtio("-netdev", nd, "-device", "virtio-net-device,netdev=n0")...)
+			s.kparams = append(s.kparams, "unigo.ip=10.0.2.15/24", "unigo.gw=10.0.2.2", "unigo.dns=10.0.2.3")
+		},
+	},
+}
+
+// freePorts returns n distinct free TCP (and UDP) ports on 127.0.0.1.
+func freePorts(t *testing.T, n int) []int {
+	var ports []int
+	var lns []net.Listener
+	for len(ports) < n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a poller.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.ReplaceAll(s.b.String(), "\r\n", "\n")
+}
+
+// hostServers are the servers the guest reaches on the host.
+type hostServers struct {
+	http, udp, closed int
+}
+
+func startHostServers(t *testing.T) hostServers {
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello from the host") })
+	mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, err := io.Copy(h, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintf(w, "%d %x\n", n, h.Sum(nil))
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(hl)
+	t.Cleanup(func() { srv.Close() })
+
+	uc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := uc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			uc.WriteTo(append([]byte("host: "), buf[:n]...), from)
+		}
+	}()
+	t.Cleanup(func() { uc.Close() })
+	return hostServers{
+		http:   hl.Addr().(*net.TCPAddr).Port,
+		udp:    uc.LocalAddr().(*net.UDPAddr).Port,
+		closed: freePorts(t, 1)[0],
+	}
+}
+
+// pattern is netpeer's download pattern.
+func pattern(b []byte, off int64) {
+	for i := range b {
+		b[i] = byte((off + int64(i)) * 131 >> 3)
+	}
+}
+
+func TestHostNetwork(t *testing.T) {
+	if ok, why := bootTestsEnabled(); !ok {
+		t.Skip(why)
+	}
+	for _, r := range runners {
+		if !r.boot {
+			continue
+		}
+		t.Run(r.name, func(t *testing.T) {
+			setup, ok := netSetups[r.name]
+			if !ok {
+				t.Skipf("no host networking for the %s runner yet", r.name)
+			}
+			if why := r.unavailable(); why != "" {
+				t.Skip(why)
+			}
+			testHostNetwork(t, r, setup)
+		})
+	}
+}
+
+func testHostNetwork(t *testing.T, r runner, setup netSetup) {
+	emulated := r.name == "qemu" && !kvmBootsKernel()
+	// Bulk sizes: 1 GiB each way where the CPU is virtualized; under
+	// TCG emulation a tenth of that keeps the run within minutes.
+	bulk := int64(1 << 30)
+	if emulated {
+		bulk = 64 << 20
+	}
+	hs := startHostServers(t)
+	fw := freePorts(t, 2) // HTTP, echo
+	spec := runSpec{
+		image:   images[netpeerPkg],
+		args:    []string{setup.hostIP, strconv.Itoa(hs.http), strconv.Itoa(hs.udp), strconv.Itoa(hs.closed), strconv.FormatInt(bulk, 10)},
+		memory:  "512M",
+		cpus:    1,
+		timeout: 10 * time.Minute,
+	}
+	setup.spec(&spec, map[int]int{fw[0]: 8080, fw[1]: 7777}, map[int]int{fw[1]: 7777})
+
+	ctx, cancel := context.WithTimeout(context.Background(), spec.timeout)
+	defer cancel()
+	cmd, _, err := r.command(ctx, spec)
+	require.NoError(t, err)
+	out, diag := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, diag
+	cmd.WaitDelay = 5 * time.Second
+	t.Logf("%s: %s", r.name, strings.Join(cmd.Args, " "))
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cancel()
+		<-exited
+		if t.Failed() {
+			t.Logf("guest output:\n%s\nmonitor:\n%s", out, diag)
+		}
+	}()
+
+	// Wait for the guest's client checks and "ready".
+	deadline := time.Now().Add(spec.timeout)
+	for !strings.Contains(out.String(), "netpeer: ready") {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("guest exited before ready: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		require.False(t, strings.Contains(out.String(), "netpeer: FAIL"), "guest check failed")
+		require.True(t, time.Now().Before(deadline), "guest never got ready")
+	}
+	o := out.String()
+	assert.Contains(t, o, `netpeer: host says "hello from the host"`)
+	assert.Contains(t, o, fmt.Sprintf("netpeer: upload of %d bytes ok", bulk))
+	assert.Contains(t, o, `netpeer: host udp echo "host: guest datagram"`)
+	assert.Contains(t, o, "netpeer: refused ok")
+
+	base := fmt.Sprintf("http://127.0.0.1:%d", fw[0])
+	client := &http.Client{Timeout: 5 * time.Minute}
+
+	t.Run("get", func(t *testing.T) {
+		resp, err := client.Get(base + "/")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Contains(t, string(body), "hello from the guest")
+	})
+
+	t.Run("download", func(t *testing.T) {
+		start := time.Now()
+		resp, err := client.Get(fmt.Sprintf("%s/bytes/%d", base, bulk))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		h, want := sha256.New(), sha256.New()
+		n, err := io.Copy(h, resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, bulk, n)
+		buf := make([]byte, 1<<20)
+		for off := int64(0); off < bulk; off += int64(len(buf)) {
+			b := buf[:min(int64(len(buf)), bulk-off)]
+			pattern(b, off)
+			want.Write(b)
+		}
+		assert.Equal(t, want.Sum(nil), h.Sum(nil), "download checksum")
+		t.Logf("downloaded %d bytes at %.1f MB/s", n, float64(n)/time.Since(start).Seconds()/1e6)
+	})
+
+	t.Run("upload", func(t *testing.T) {
+		start := time.Now()
+		pr, pw := io.Pipe()
+		want := sha256.New()
+		go func() {
+			buf := make([]byte, 1<<20)
+			for off := int64(0); off < bulk; off += int64(len(buf)) {
+				b := buf[:min(int64(len(buf)), bulk-off)]
+				pattern(b, off)
+				want.Write(b)
+				if _, err := pw.Write(b); err != nil {
+					return
+				}
+			}
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", base+"/upload", pr)
+		req.ContentLength = bulk
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, fmt.Sprintf("%d %s\n", bulk, hex.EncodeToString(want.Sum(nil))), string(body))
+		t.Logf("uploaded %d bytes at %.1f MB/s", bulk, float64(bulk)/time.Since(start).Seconds()/1e6)
+	})
+
+	echo := fmt.Sprintf("127.0.0.1:%d", fw[1])
+	t.Run("half-close", func(t *testing.T) {
+		c, err := net.Dial("tcp", echo)
+		require.NoError(t, err)
+		defer c.Close()
+		msg := strings.Repeat("half-close ", 10000)
+		_, err = io.WriteString(c, msg)
+		require.NoError(t, err)
+		require.NoError(t, c.(*net.TCPConn).CloseWrite())
+		got, err := io.ReadAll(c)
+		require.NoError(t, err)
+		assert.Equal(t, msg, string(got), "echo after half-close, then EOF")
+	})
+
+	t.Run("concurrent", func(t *testing.T) {
+		const conns = 1000
+		var wg sync.WaitGroup
+		errs := make(chan error, conns)
+		for i := 0; i < conns; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				c, err := net.DialTimeout("tcp", echo, time.Minute)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(3 * time.Minute))
+				msg := fmt.Sprintf("connection %d\n", i)
+				if _, err := io.WriteString(c, msg); err != nil {
+					errs <- err
+					return
+				}
+				line, err := bufio.NewReader(c).ReadString('\n')
+				if err != nil || line != msg {
+					errs <- fmt.Errorf("connection %d: got %q, %v", i, line, err)
+				}
+			}(i)
+		}
+		wg.Wait()
+		close(errs)
+		var failed []string
+		for err := range errs {
+			failed = append(failed, err.Error())
+		}
+		assert.Empty(t, failed, "%d of %d connections failed", len(failed), conns)
+	})
+
+	t.Run("udp", func(t *testing.T) {
+		c, err := net.Dial("udp", echo)
+		require.NoError(t, err)
+		defer c.Close()
+		buf := make([]byte, 100)
+		var n int
+		for try := 0; try < 5; try++ {
+			c.Write([]byte("host datagram"))
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if n, err = c.Read(buf); err == nil {
+				break
+			}
+		}
+		require.NoError(t, err)
+		assert.Equal(t, "host datagram", string(buf[:n]))
+	})
+
+	// Stop the guest through its own API and expect a clean exit.
+	resp, err := client.Get(base + "/quit")
+	require.NoError(t, err)
+	resp.Body.Close()
+	select {
+	case err := <-exited:
+		exited <- err
+		var ee *exec.ExitError
+		if err != nil && !assertExitOK(t, r, err, ee) {
+			t.Fatalf("guest exit: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("guest did not exit after /quit")
+	}
+	assert.Contains(t, out.String(), "netpeer: bye")
+}
+
+// assertExitOK accepts the runner's encoding of guest exit status 0.
+func assertExitOK(t *testing.T, r runner, err error, ee *exec.ExitError) bool {
+	if r.name == "qemu" {
+		// isa-debug-exit: status (0<<1)|1.
+		if e, ok := err.(*exec.ExitError); ok && e.ExitCode() == 1 {
+			return true
+		}
+	}
+	return false
+}
