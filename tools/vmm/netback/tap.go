@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -19,11 +20,20 @@ type TAP struct {
 	name string
 }
 
-// OpenTAP attaches to the TAP interface name, creating it if the caller may
-// (CAP_NET_ADMIN) or using an existing persistent one owned by the caller.
+// OpenTAP attaches to the existing TAP interface name (typically made
+// persistent with `ip tuntap add NAME mode tap user USER`, then bridged or
+// addressed by the host's administrator). It does not create one: a TAP
+// that nobody configured would leave the guest on a dead link, so a
+// missing interface is an error.
 func OpenTAP(name string) (*TAP, error) {
-	if name == "" || len(name) >= unix.IFNAMSIZ {
+	if name == "" || len(name) >= unix.IFNAMSIZ || strings.ContainsAny(name, "/ \t\n") {
 		return nil, fmt.Errorf("-net tap=%q: want an interface name of 1 to %d bytes", name, unix.IFNAMSIZ-1)
+	}
+	if _, err := os.Stat("/sys/class/net/" + name); err != nil {
+		return nil, fmt.Errorf("-net tap=%s: no such network interface (create it with: ip tuntap add %s mode tap user $USER)", name, name)
+	}
+	if _, err := os.Stat("/sys/class/net/" + name + "/tun_flags"); err != nil {
+		return nil, fmt.Errorf("-net tap=%s: not a TAP interface", name)
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -35,7 +45,10 @@ func OpenTAP(name string) (*TAP, error) {
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNSETIFF, uintptr(unsafe.Pointer(&req[0]))); errno != 0 {
 		unix.Close(fd)
 		if errors.Is(errno, unix.EPERM) {
-			return nil, fmt.Errorf("-net tap=%s: no such TAP device owned by this user, and no permission to create it (%v)", name, errno)
+			return nil, fmt.Errorf("-net tap=%s: TAP interface not owned by this user (%v)", name, errno)
+		}
+		if errors.Is(errno, unix.EBUSY) {
+			return nil, fmt.Errorf("-net tap=%s: TAP interface in use by another process", name)
 		}
 		return nil, fmt.Errorf("-net tap=%s: %v", name, errno)
 	}
