@@ -41,8 +41,13 @@ const (
 	UserGuestIP = "192.168.127.2"
 	// UserHostIP reaches the host's own loopback (127.0.0.1) from the guest.
 	UserHostIP = "192.168.127.254"
-	// UserMTU is the link MTU of the user-mode network.
-	UserMTU = 1500
+	// UserMTU is the link MTU of the user-mode network. Every frame
+	// crosses two TCP/IP stacks and a socketpair, so per-frame cost
+	// dominates: like slirp4netns, use (nearly) 64 KiB frames. Measured
+	// with a gVisor stack as the guest (tools/vmm/virtio
+	// TestUserNetStack*), guest-to-host throughput is about 3x that at
+	// 1500.
+	UserMTU = 65520
 
 	userGatewayMAC = "5a:94:ef:e4:0c:dd"
 )

@@ -62,6 +62,8 @@ type netGuest struct {
 	be     *chanBackend
 	rx, tx *vq
 	data   uint64 // next free byte of the data area
+	// ringSize is the size of both queues; 0 means 16.
+	ringSize uint16
 }
 
 const (
@@ -88,8 +90,12 @@ func (g *netGuest) setup(sel uint32, base uint64, size uint16) *vq {
 // start negotiates want and brings both queues up.
 func (g *netGuest) start(want uint64) {
 	require.True(g.t, g.negotiate(want|FeatureVersion1))
-	g.rx = g.setup(NetQueueRX, ngRXRing, 16)
-	g.tx = g.setup(NetQueueTX, ngTXRing, 16)
+	size := g.ringSize
+	if size == 0 {
+		size = 16
+	}
+	g.rx = g.setup(NetQueueRX, ngRXRing, size)
+	g.tx = g.setup(NetQueueTX, ngTXRing, size)
 	g.w32(RegStatus, StatusAcknowledge|StatusDriver|StatusFeaturesOK|StatusDriverOK)
 	require.Zero(g.t, g.r32(RegStatus)&StatusDeviceNeedsReset, "device error: %v", g.m.Err())
 }

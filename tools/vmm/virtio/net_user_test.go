@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,9 +30,12 @@ var (
 )
 
 const (
+	ugRing   = 256
 	ugRXBuf  = 2048
-	ugRXArea = 0x10000
-	ugTXArea = 0x40000
+	ugRXArea = 0x100000
+	ugTXArea = 0x200000
+	ugTXSlot = 0x11000 // a 64 KiB frame and its header
+	ugMem    = ugTXArea + ugRing*ugTXSlot
 )
 
 // userGuest is a fake guest on the user-mode network.
@@ -39,19 +43,36 @@ type userGuest struct {
 	*netGuest
 	user   *netback.User
 	frames chan []byte // received frames other than ARP requests for us
+	// handle, if set, gets every received frame instead (the frame is
+	// the guest's to keep).
+	handle func([]byte)
+	irq    chan struct{} // a device interrupt happened
+	txMu   sync.Mutex
 	txSlot uint16
 }
 
 func newUserGuest(t *testing.T, forwards ...netback.Forward) *userGuest {
+	return newUserGuestWith(t, nil, forwards...)
+}
+
+func newUserGuestWith(t *testing.T, handle func([]byte), forwards ...netback.Forward) *userGuest {
 	user, err := netback.NewUser(forwards)
 	require.NoError(t, err)
 	t.Cleanup(func() { user.Close() })
 	dev, err := NewNet(user, netback.UserGuestMAC, netback.UserMTU)
 	require.NoError(t, err)
 	dev.ChecksumsValid = true
-	d := &testDriver{t: t, mem: guestMemory(t, 1<<20)}
-	d.m = NewMMIO(dev, d.mem, func() { d.irqs.Add(1) })
-	g := &userGuest{netGuest: &netGuest{testDriver: d, dev: dev, data: ngData}, user: user, frames: make(chan []byte, 64)}
+	d := &testDriver{t: t, mem: guestMemory(t, ugMem)}
+	irq := make(chan struct{}, 1)
+	d.m = NewMMIO(dev, d.mem, func() {
+		d.irqs.Add(1)
+		select {
+		case irq <- struct{}{}:
+		default:
+		}
+	})
+	g := &userGuest{netGuest: &netGuest{testDriver: d, dev: dev, data: ngData, ringSize: ugRing}, user: user,
+		frames: make(chan []byte, 64), handle: handle, irq: irq}
 	g.start(NetFeatureMrgRxbuf | NetFeatureCSUM | NetFeatureGuestCSUM | FeatureEventIdx)
 	for i := range g.rx.size {
 		g.rx.post(tdesc{addr: ugRXArea + uint64(i)*ugRXBuf, len: ugRXBuf, flags: DescFlagWrite})
@@ -68,26 +89,63 @@ func newUserGuest(t *testing.T, forwards ...netback.Forward) *userGuest {
 	return g
 }
 
+// membarrier orders the driver's stores before its next loads, as a
+// driver's virtio_mb does.
+func membarrier() {
+	var x atomic.Int32
+	x.Add(1)
+}
+
 // receive polls the receive ring, answers ARP requests for the guest's
 // address and hands every other frame to g.frames, reposting each buffer.
 func (g *userGuest) receive(stop *atomic.Bool, done chan<- struct{}) {
 	defer close(done)
 	q := g.rx
+	var frame []byte
+	remaining := 0 // buffers still to come for frame
 	for !stop.Load() {
 		if q.usedIdx() == q.usedSeen {
-			time.Sleep(50 * time.Microsecond)
+			// Ask for an interrupt at the next used buffer (EVENT_IDX),
+			// look once more, then wait for it.
+			q.setUsedEvent(q.usedSeen)
+			membarrier()
+			if q.usedIdx() == q.usedSeen {
+				select {
+				case <-g.irq:
+				case <-time.After(time.Millisecond):
+				}
+			}
 			continue
 		}
 		e := q.mem[q.used+4+8*uint64(q.usedSeen%q.size):]
 		id, n := binary.LittleEndian.Uint32(e), binary.LittleEndian.Uint32(e[4:])
 		q.usedSeen++
 		a := ugRXArea + uint64(id)*ugRXBuf
-		if n > ugRXBuf || n < NetHdrSize || binary.LittleEndian.Uint16(g.mem[a+10:]) != 1 {
+		if n > ugRXBuf || id >= uint32(q.size) {
 			panic(fmt.Sprintf("bad receive: id %d len %d", id, n))
 		}
-		frame := append([]byte(nil), g.mem[a+NetHdrSize:a+uint64(n)]...)
+		data := g.mem[a : a+uint64(n)]
+		if remaining == 0 {
+			// The first buffer of a frame: header, then num_buffers-1
+			// more buffers follow (VIRTIO_NET_F_MRG_RXBUF).
+			nb := binary.LittleEndian.Uint16(data[10:])
+			if n < NetHdrSize || nb == 0 || nb > q.size {
+				panic(fmt.Sprintf("bad receive: len %d num_buffers %d", n, nb))
+			}
+			frame, remaining = append([]byte(nil), data[NetHdrSize:]...), int(nb)
+		} else {
+			frame = append(frame, data...)
+		}
+		remaining--
 		q.post(tdesc{addr: a, len: ugRXBuf, flags: DescFlagWrite})
 		g.kick(q)
+		if remaining > 0 {
+			continue
+		}
+		if g.handle != nil {
+			g.handle(frame)
+			continue
+		}
 		if reply := arpReply(frame); reply != nil {
 			g.sendFrame(reply, false)
 			continue
@@ -102,7 +160,13 @@ func (g *userGuest) receive(stop *atomic.Bool, done chan<- struct{}) {
 // sendFrame transmits frame; with csum, asks the device to fill in the
 // TCP checksum of an IPv4 frame (NEEDS_CSUM).
 func (g *userGuest) sendFrame(frame []byte, csum bool) {
-	a := ugTXArea + uint64(g.txSlot%g.tx.size)*ugRXBuf
+	g.txMu.Lock()
+	defer g.txMu.Unlock()
+	// Reuse a slot only once the device has returned it.
+	for g.tx.availIdx-g.tx.usedIdx() >= g.tx.size {
+		time.Sleep(20 * time.Microsecond)
+	}
+	a := ugTXArea + uint64(g.txSlot%g.tx.size)*ugTXSlot
 	g.txSlot++
 	hdr := g.mem[a : a+NetHdrSize]
 	clear(hdr)
@@ -134,7 +198,7 @@ func (g *userGuest) next(t *testing.T, what string, match func([]byte) bool) []b
 	}
 }
 
-func ethernet(dst net.HardwareAddr, typ tcpip.NetworkProtocolNumber, payload []byte) []byte {
+func ethFrame(dst net.HardwareAddr, typ tcpip.NetworkProtocolNumber, payload []byte) []byte {
 	f := make([]byte, header.EthernetMinimumSize+len(payload))
 	header.Ethernet(f).Encode(&header.EthernetFields{
 		SrcAddr: tcpip.LinkAddress(netback.UserGuestMAC),
@@ -154,7 +218,7 @@ func arpRequest(target tcpip.Address) []byte {
 	copy(a.HardwareAddressSender(), netback.UserGuestMAC)
 	copy(a.ProtocolAddressSender(), guestIP.AsSlice())
 	copy(a.ProtocolAddressTarget(), target.AsSlice())
-	return ethernet(broadcast, header.ARPProtocolNumber, a)
+	return ethFrame(broadcast, header.ARPProtocolNumber, a)
 }
 
 // arpReply answers an ARP request for the guest's address, or returns nil.
@@ -174,12 +238,12 @@ func arpReply(frame []byte) []byte {
 	copy(a.ProtocolAddressSender(), guestIP.AsSlice())
 	copy(a.HardwareAddressTarget(), req.HardwareAddressSender())
 	copy(a.ProtocolAddressTarget(), req.ProtocolAddressSender())
-	return ethernet(net.HardwareAddr(req.HardwareAddressSender()), header.ARPProtocolNumber, a)
+	return ethFrame(net.HardwareAddr(req.HardwareAddressSender()), header.ARPProtocolNumber, a)
 }
 
-// ipv4 wraps a transport payload. For TCP with partial, the checksum field
+// ipv4Frame wraps a transport payload. For TCP with partial, the checksum field
 // holds only the pseudo-header sum, for the device to complete.
-func ipv4(dst net.HardwareAddr, src, to tcpip.Address, proto tcpip.TransportProtocolNumber, l4 []byte) []byte {
+func ipv4Frame(dst net.HardwareAddr, src, to tcpip.Address, proto tcpip.TransportProtocolNumber, l4 []byte) []byte {
 	p := make([]byte, header.IPv4MinimumSize+len(l4))
 	ip := header.IPv4(p)
 	ip.Encode(&header.IPv4Fields{
@@ -191,7 +255,7 @@ func ipv4(dst net.HardwareAddr, src, to tcpip.Address, proto tcpip.TransportProt
 	})
 	ip.SetChecksum(^ip.CalculateChecksum())
 	copy(p[header.IPv4MinimumSize:], l4)
-	return ethernet(dst, header.IPv4ProtocolNumber, p)
+	return ethFrame(dst, header.IPv4ProtocolNumber, p)
 }
 
 func tcpSegment(src, dst tcpip.Address, sport, dport uint16, flags header.TCPFlags, seq, ack uint32) []byte {
@@ -243,7 +307,7 @@ func TestUserNetDHCP(t *testing.T) {
 	copy(u.Payload(), payload)
 	src, dst := tcpip.AddrFrom4([4]byte{}), tcpip.AddrFrom4([4]byte{255, 255, 255, 255})
 	u.SetChecksum(^u.CalculateChecksum(header.PseudoHeaderChecksum(header.UDPProtocolNumber, src, dst, uint16(len(u)))))
-	g.sendFrame(ipv4(broadcast, src, dst, header.UDPProtocolNumber, u), false)
+	g.sendFrame(ipv4Frame(broadcast, src, dst, header.UDPProtocolNumber, u), false)
 
 	var offer *dhcpv4.DHCPv4
 	g.next(t, "DHCP offer", func(f []byte) bool {
@@ -289,7 +353,7 @@ func TestUserNetTCPToHost(t *testing.T) {
 	})
 	gw := net.HardwareAddr(header.ARP(f[header.EthernetMinimumSize:]).HardwareAddressSender())
 
-	g.sendFrame(ipv4(gw, guestIP, hostIP, header.TCPProtocolNumber,
+	g.sendFrame(ipv4Frame(gw, guestIP, hostIP, header.TCPProtocolNumber,
 		tcpSegment(guestIP, hostIP, 40000, port, header.TCPFlagSyn, 1000, 0)), true)
 	f = g.next(t, "SYN-ACK", func(f []byte) bool {
 		_, tcp := parseTCP(f)
