@@ -147,3 +147,14 @@ func randomMAC() net.HardwareAddr {
 	mac[0] = mac[0]&^1 | 2 // unicast, locally administered
 	return mac
 }
+
+// report tells what the network device saw: a driver error always (a
+// guest bug worth a line), the frame counters with -v.
+func (g *guestNet) report(w io.Writer, verbose bool) {
+	if err := g.dev.Err(); err != nil {
+		fmt.Fprintf(w, "unigo run: virtio-net: guest driver error, device disabled: %v\n", err)
+	}
+	if verbose {
+		fmt.Fprintf(w, "unigo run: virtio-net: %v\n", g.dev)
+	}
+}

@@ -148,6 +148,7 @@ func TestRunNetOffByDefault(t *testing.T) {
 	code, _, errs = runInProcess("-v", "-net", "user", img)
 	assert.Equal(t, 7, code)
 	assert.Contains(t, errs, "unigo run: network")
+	assert.Contains(t, errs, "unigo run: virtio-net: tx 0 frames (0 dropped), rx 0 frames")
 }
 
 func TestRunNetBadInput(t *testing.T) {

@@ -265,6 +265,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return fail("%v", err)
 		}
 		defer gn.backend.Close()
+		defer gn.report(stderr, o.verbose)
 		devs = append(devs, gn.dev) // virtio-mmio device 1
 		params = gn.addParams(params)
 		trace("network")

@@ -108,8 +108,36 @@ type Net struct {
 	backend NetBackend
 	rx      chan []byte
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	lastErr atomic.Pointer[error]
+}
+
+// Err returns the driver's protocol violation that last broke the device
+// (it is then DEVICE_NEEDS_RESET), for the launcher's diagnostics, or nil.
+func (n *Net) Err() error {
+	if p := n.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// String summarises the frame counters.
+func (n *Net) String() string {
+	return fmt.Sprintf("tx %d frames (%d dropped), rx %d frames (%d dropped)",
+		n.Stats.TXFrames.Load(), n.Stats.TXDropped.Load(), n.Stats.RXFrames.Load(), n.Stats.RXDropped.Load())
+}
+
+// recordingInterrupter keeps the error a worker reports before passing it
+// on to the transport.
+type recordingInterrupter struct {
+	Interrupter
+	n *Net
+}
+
+func (r recordingInterrupter) Fail(err error) {
+	r.n.lastErr.Store(&err)
+	r.Interrupter.Fail(err)
 }
 
 // NewNet returns a virtio-net device with the given MAC and MTU on backend
@@ -176,6 +204,7 @@ func (n *Net) Activate(features uint64, mem []byte, queues []*Queue, irq Interru
 		return errors.New("virtio-net: receive or transmit queue not set up")
 	}
 	n.stop = make(chan struct{})
+	irq = recordingInterrupter{irq, n}
 	rx := &netRX{n: n, q: queues[NetQueueRX], irq: irq, features: features}
 	tx := &netTX{n: n, features: features, buf: make([]byte, NetHdrSize+MaxFrame)}
 	n.wg.Add(2)

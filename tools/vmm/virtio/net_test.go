@@ -549,6 +549,7 @@ func TestNetBadAddressesNeedReset(t *testing.T) {
 			tc.bad(g)
 			require.Eventually(t, g.needsReset, timeout, tick)
 			assert.ErrorContains(t, g.m.Err(), tc.msg)
+			assert.ErrorContains(t, g.dev.Err(), tc.msg, "the device keeps it for the launcher")
 			// A reset brings the device back.
 			g.w32(RegStatus, 0)
 			g.start(NetFeatureMrgRxbuf)
