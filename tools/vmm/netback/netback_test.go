@@ -83,8 +83,11 @@ func TestTAPFrames(t *testing.T) {
 		return f
 	}
 
-	// Guest to host: what the device writes comes out of the interface.
-	require.NoError(t, tap.WriteFrame(frame(1)))
+	// Guest to host: what the device writes (a vnet header, then the
+	// frame) comes out of the interface.
+	require.NoError(t, tap.SetOffloads(true, true, true, false))
+	hdr := make([]byte, tapVnetHdrSize)
+	require.NoError(t, tap.WriteFrame(append(hdr, frame(1)...)))
 	buf := make([]byte, 2048)
 	n, _, err := unix.Recvfrom(ps, buf, 0)
 	require.NoError(t, err)
@@ -99,11 +102,34 @@ func TestTAPFrames(t *testing.T) {
 	for time.Now().Before(deadline) {
 		n, err := tap.ReadFrame(buf)
 		require.NoError(t, err)
-		if bytes.Equal(buf[:n], frame(2)) {
+		require.GreaterOrEqual(t, n, tapVnetHdrSize)
+		if bytes.Equal(buf[tapVnetHdrSize:n], frame(2)) {
+			assert.Zero(t, buf[1], "no segmentation for a small frame")
 			return
 		}
 	}
 	t.Fatal("frame sent on the interface never reached the device")
+}
+
+// TestTAPRejectsBadHeader: the kernel refuses a vnet header that does not
+// fit its frame; the device drops such a frame.
+func TestTAPRejectsBadHeader(t *testing.T) {
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("no ip(8)")
+	}
+	name := fmt.Sprintf("ugtbh%d", os.Getpid()%100000)
+	if out, err := exec.Command("ip", "tuntap", "add", name, "mode", "tap").CombinedOutput(); err != nil {
+		t.Skipf("cannot create a TAP interface (needs CAP_NET_ADMIN): %s", out)
+	}
+	defer exec.Command("ip", "link", "del", name).Run()
+	tap, err := OpenTAP(name)
+	require.NoError(t, err)
+	defer tap.Close()
+	pkt := make([]byte, tapVnetHdrSize+60)
+	pkt[0] = 1                    // NEEDS_CSUM
+	pkt[6], pkt[8] = 200, 0       // csum_start past the frame
+	pkt[tapVnetHdrSize+12] = 0x08 // IPv4
+	assert.Error(t, tap.WriteFrame(pkt))
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -18,8 +18,19 @@ const (
 	NetFeatureMrgRxbuf  = 1 << 15 // VIRTIO_NET_F_MRG_RXBUF: a packet may span several receive chains
 	NetFeatureStatus    = 1 << 16 // VIRTIO_NET_F_STATUS: config status is valid
 
+	// Segmentation offloads, offered only with a NetOffloadBackend (the
+	// device never segments or coalesces itself).
+	NetFeatureGuestTSO4 = 1 << 7  // VIRTIO_NET_F_GUEST_TSO4: device may send TCPv4 super-frames
+	NetFeatureGuestTSO6 = 1 << 8  // VIRTIO_NET_F_GUEST_TSO6
+	NetFeatureGuestECN  = 1 << 9  // VIRTIO_NET_F_GUEST_ECN: ... with the ECN bit
+	NetFeatureHostTSO4  = 1 << 11 // VIRTIO_NET_F_HOST_TSO4: driver may send TCPv4 super-frames
+	NetFeatureHostTSO6  = 1 << 12 // VIRTIO_NET_F_HOST_TSO6
+	NetFeatureHostECN   = 1 << 13 // VIRTIO_NET_F_HOST_ECN
+
 	netFeatures = NetFeatureCSUM | NetFeatureGuestCSUM | NetFeatureMTU | NetFeatureMAC |
 		NetFeatureMrgRxbuf | NetFeatureStatus
+	netOffloadFeatures = NetFeatureGuestTSO4 | NetFeatureGuestTSO6 | NetFeatureGuestECN |
+		NetFeatureHostTSO4 | NetFeatureHostTSO6 | NetFeatureHostECN
 )
 
 // virtio_net_hdr flags and GSO types (virtio spec 5.1.6).
@@ -27,6 +38,9 @@ const (
 	NetHdrFlagNeedsCSUM = 1 // csum_start/csum_offset say where to put the checksum
 	NetHdrFlagDataValid = 2 // the packet's checksums are known good
 	NetHdrGSONone       = 0
+	NetHdrGSOTCPv4      = 1
+	NetHdrGSOTCPv6      = 4
+	NetHdrGSOECN        = 0x80
 
 	// NetHdrSize is the size of struct virtio_net_hdr_v1, which every
 	// packet starts with once VIRTIO_F_VERSION_1 is negotiated.
@@ -75,6 +89,20 @@ type NetBackend interface {
 	WriteFrame(frame []byte) error
 }
 
+// NetOffloadBackend is a NetBackend whose frames carry a virtio_net_hdr_v1
+// (NetHdrSize bytes) in front, in both directions: a TAP device opened with
+// IFF_VNET_HDR. The device then passes checksum and segmentation requests
+// through instead of completing checksums itself, and offers TSO both ways:
+// the host kernel segments the guest's super-frames and hands it unsegmented
+// ones. ReadFrame's buf is NetHdrSize+MaxFrame bytes long.
+type NetOffloadBackend interface {
+	NetBackend
+	// SetOffloads says which offloads the driver accepts in received
+	// frames' headers: partial checksums, TCPv4/TCPv6 segmentation and
+	// ECN. It is called on every activation, with what was negotiated.
+	SetOffloads(csum, tso4, tso6, ecn bool) error
+}
+
 // NetStats counts what the device did with frames, for tests and the
 // launcher's diagnostics.
 type NetStats struct {
@@ -106,7 +134,8 @@ type Net struct {
 	mac     net.HardwareAddr
 	mtu     uint16
 	backend NetBackend
-	rx      chan []byte
+	offload NetOffloadBackend // backend, if its frames carry headers
+	rx      chan []byte       // header (zero for a plain backend) and frame
 
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -150,6 +179,7 @@ func NewNet(backend NetBackend, mac net.HardwareAddr, mtu uint16) (*Net, error) 
 		return nil, fmt.Errorf("virtio-net: MTU %d out of range", mtu)
 	}
 	n := &Net{mac: mac, mtu: mtu, backend: backend, rx: make(chan []byte, netRXBacklog)}
+	n.offload, _ = backend.(NetOffloadBackend)
 	go n.readBackend()
 	return n, nil
 }
@@ -157,13 +187,21 @@ func NewNet(backend NetBackend, mac net.HardwareAddr, mtu uint16) (*Net, error) 
 // readBackend moves frames from the backend into the backlog until the
 // backend is closed.
 func (n *Net) readBackend() {
-	buf := make([]byte, MaxFrame)
+	buf := make([]byte, NetHdrSize+MaxFrame)
 	for {
-		l, err := n.backend.ReadFrame(buf)
+		var l int
+		var err error
+		if n.offload != nil {
+			l, err = n.offload.ReadFrame(buf)
+		} else {
+			clear(buf[:NetHdrSize])
+			l, err = n.backend.ReadFrame(buf[NetHdrSize:])
+			l += NetHdrSize
+		}
 		if err != nil {
 			return
 		}
-		if l < minFrame || l > len(buf) {
+		if l < NetHdrSize+minFrame || l > len(buf) {
 			n.Stats.RXDropped.Add(1)
 			continue
 		}
@@ -175,8 +213,13 @@ func (n *Net) readBackend() {
 	}
 }
 
-func (n *Net) ID() uint32       { return DeviceIDNet }
-func (n *Net) Features() uint64 { return netFeatures }
+func (n *Net) ID() uint32 { return DeviceIDNet }
+func (n *Net) Features() uint64 {
+	if n.offload != nil {
+		return netFeatures | netOffloadFeatures
+	}
+	return netFeatures
+}
 func (n *Net) NumQueues() int   { return 2 }
 func (n *Net) QueueMax() uint16 { return 256 }
 
@@ -202,6 +245,12 @@ func (n *Net) WriteConfig(off uint64, data []byte) {}
 func (n *Net) Activate(features uint64, mem []byte, queues []*Queue, irq Interrupter) error {
 	if len(queues) != 2 || queues[NetQueueRX] == nil || queues[NetQueueTX] == nil {
 		return errors.New("virtio-net: receive or transmit queue not set up")
+	}
+	if n.offload != nil {
+		if err := n.offload.SetOffloads(features&NetFeatureGuestCSUM != 0, features&NetFeatureGuestTSO4 != 0,
+			features&NetFeatureGuestTSO6 != 0, features&NetFeatureGuestECN != 0); err != nil {
+			return fmt.Errorf("virtio-net: backend offloads: %w", err)
+		}
 	}
 	n.stop = make(chan struct{})
 	irq = recordingInterrupter{irq, n}
@@ -253,12 +302,23 @@ func (t *netTX) send(c *Chain) (uint32, error) {
 		}
 	}
 	hdr, frame := p[:NetHdrSize], p[NetHdrSize:]
-	if !t.prepare(hdr, frame) {
+	out := frame
+	if t.n.offload != nil {
+		// The backend takes the header: it checksums and segments.
+		if !headerAllowed(hdr, t.features&NetFeatureCSUM != 0, t.features&NetFeatureHostTSO4 != 0,
+			t.features&NetFeatureHostTSO6 != 0, t.features&NetFeatureHostECN != 0) {
+			t.n.Stats.TXDropped.Add(1)
+			return 0, nil
+		}
+		binary.LittleEndian.PutUint16(hdr[10:], 0) // num_buffers means nothing here
+		out = p
+	} else if !headerAllowed(hdr, t.features&NetFeatureCSUM != 0, false, false, false) || !completeChecksum(hdr, frame) {
 		t.n.Stats.TXDropped.Add(1)
 		return 0, nil
 	}
-	if err := t.n.backend.WriteFrame(frame); err != nil {
-		// The backend is gone (launcher shutting down): drop.
+	if err := t.n.backend.WriteFrame(out); err != nil {
+		// The backend is gone (launcher shutting down) or refused the
+		// header (a TAP checks it too): drop.
 		t.n.Stats.TXDropped.Add(1)
 		return 0, nil
 	}
@@ -266,20 +326,33 @@ func (t *netTX) send(c *Chain) (uint32, error) {
 	return 0, nil
 }
 
-// prepare applies the header to frame: it completes a partial checksum the
-// driver asked for with NEEDS_CSUM. It reports false for a header the device
-// cannot honour (segmentation, which is not offered; a checksum outside the
-// frame; a checksum request without VIRTIO_NET_F_CSUM).
-func (t *netTX) prepare(hdr, frame []byte) bool {
+// headerAllowed reports whether a virtio-net header asks only for what was
+// negotiated: a partial checksum with csum, segmentation of the given kinds.
+func headerAllowed(hdr []byte, csum, tso4, tso6, ecn bool) bool {
 	flags, gso := hdr[0], hdr[1]
-	if gso != NetHdrGSONone {
+	if flags&NetHdrFlagNeedsCSUM != 0 && !csum {
 		return false
 	}
-	if flags&NetHdrFlagNeedsCSUM == 0 {
+	if gso&NetHdrGSOECN != 0 && !ecn {
+		return false
+	}
+	switch gso &^ NetHdrGSOECN {
+	case NetHdrGSONone:
+		return gso == NetHdrGSONone
+	case NetHdrGSOTCPv4:
+		return tso4
+	case NetHdrGSOTCPv6:
+		return tso6
+	}
+	return false
+}
+
+// completeChecksum completes the partial checksum the header asks for with
+// NEEDS_CSUM, if any, and clears the flag. It reports false for a checksum
+// position outside the frame.
+func completeChecksum(hdr, frame []byte) bool {
+	if hdr[0]&NetHdrFlagNeedsCSUM == 0 {
 		return true
-	}
-	if t.features&NetFeatureCSUM == 0 {
-		return false
 	}
 	start := uint64(binary.LittleEndian.Uint16(hdr[6:]))
 	off := uint64(binary.LittleEndian.Uint16(hdr[8:]))
@@ -295,6 +368,7 @@ func (t *netTX) prepare(hdr, frame []byte) bool {
 		sum = 0xffff
 	}
 	binary.BigEndian.PutUint16(frame[at:], sum)
+	hdr[0] &^= NetHdrFlagNeedsCSUM
 	return true
 }
 
@@ -369,12 +443,45 @@ func (r *netRX) run(stop <-chan struct{}) {
 	}
 }
 
-// deliver copies frame into receive chains. It reports false, keeping the
-// chains taken so far, when the ring ran out of buffers before the frame
-// fit; true once the frame was delivered or dropped.
-func (r *netRX) deliver(frame []byte) (bool, error) {
+// fixHeader makes pkt's header say only what the driver negotiated: for a
+// plain backend, DATA_VALID when the backend vouches for checksums; for an
+// offload backend, its header, with a partial checksum completed here if
+// the driver cannot take one. It reports false for a frame the driver cannot
+// be given (a super-frame it did not negotiate). It is idempotent.
+func (r *netRX) fixHeader(pkt []byte) bool {
+	hdr, frame := pkt[:NetHdrSize], pkt[NetHdrSize:]
+	guestCSUM := r.features&NetFeatureGuestCSUM != 0
+	if r.n.offload == nil {
+		hdr[0] = 0
+		if guestCSUM && r.n.ChecksumsValid {
+			hdr[0] = NetHdrFlagDataValid
+		}
+		return true
+	}
+	if !guestCSUM && !completeChecksum(hdr, frame) {
+		return false
+	}
+	if !headerAllowed(hdr, guestCSUM, r.features&NetFeatureGuestTSO4 != 0,
+		r.features&NetFeatureGuestTSO6 != 0, r.features&NetFeatureGuestECN != 0) {
+		return false
+	}
+	if !guestCSUM {
+		hdr[0] = 0 // no DATA_VALID either
+	}
+	return true
+}
+
+// deliver copies pkt, a virtio-net header and a frame, into receive
+// chains. It reports false, keeping the chains taken so far, when the ring
+// ran out of buffers before the frame fit; true once the frame was
+// delivered or dropped.
+func (r *netRX) deliver(pkt []byte) (bool, error) {
+	if len(pkt) < NetHdrSize || !r.fixHeader(pkt) {
+		r.n.Stats.RXDropped.Add(1)
+		return true, nil
+	}
 	mrg := r.features&NetFeatureMrgRxbuf != 0
-	need := uint64(NetHdrSize + len(frame))
+	need := uint64(len(pkt))
 	for r.heldCap < need {
 		if !mrg && len(r.held) == 1 {
 			// Without mergeable buffers the frame must fit one chain:
@@ -412,24 +519,14 @@ func (r *netRX) deliver(frame []byte) (bool, error) {
 		room += r.held[k].WritableLen()
 		k++
 	}
-	var hdr [NetHdrSize]byte
-	if r.features&NetFeatureGuestCSUM != 0 && r.n.ChecksumsValid {
-		hdr[0] = NetHdrFlagDataValid
-	}
-	binary.LittleEndian.PutUint16(hdr[10:], uint16(k))
-	src := [2][]byte{hdr[:], frame}
+	binary.LittleEndian.PutUint16(pkt[10:], uint16(k))
+	src := pkt
 	for _, c := range r.held[:k] {
 		var written uint32
 		for _, s := range c.Segs {
-			dst := s.Data
-			for len(dst) > 0 && (len(src[0]) > 0 || len(src[1]) > 0) {
-				if len(src[0]) == 0 {
-					src[0], src[1] = src[1], nil
-				}
-				n := copy(dst, src[0])
-				src[0], dst = src[0][n:], dst[n:]
-				written += uint32(n)
-			}
+			n := copy(s.Data, src)
+			src = src[n:]
+			written += uint32(n)
 		}
 		r.q.Put(c, written)
 	}

@@ -41,10 +41,16 @@ type failInterrupter struct{ err error }
 func (f *failInterrupter) Used(q *Queue)  { q.NeedInterrupt() }
 func (f *failInterrupter) Fail(err error) { f.err = err }
 
-// fuzzNetFeatures maps a fuzzer byte to negotiated features.
+// offloadRecordBackend is a recordBackend whose frames carry headers.
+type offloadRecordBackend struct{ recordBackend }
+
+func (*offloadRecordBackend) SetOffloads(csum, tso4, tso6, ecn bool) error { return nil }
+
+// fuzzNetFeatures maps a fuzzer byte to negotiated features. Bit 6 picks
+// an offload backend, bit 7 ChecksumsValid.
 func fuzzNetFeatures(b uint8) uint64 {
 	f := uint64(FeatureVersion1)
-	for i, bit := range []uint64{NetFeatureCSUM, NetFeatureGuestCSUM, NetFeatureMrgRxbuf, FeatureEventIdx, FeatureIndirectDesc} {
+	for i, bit := range []uint64{NetFeatureCSUM, NetFeatureGuestCSUM, NetFeatureMrgRxbuf, FeatureEventIdx, FeatureIndirectDesc, netOffloadFeatures} {
 		if b&(1<<i) != 0 {
 			f |= bit
 		}
@@ -85,12 +91,18 @@ func FuzzNetPath(f *testing.F) {
 	f.Add(seed, uint8(0x04), testFrame(300))
 	f.Add(seed, uint8(0x01), []byte{1, 2, 3})
 	f.Add(make([]byte, 16), uint8(0xff), []byte{})
+	gso := append([]byte{NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4, 54, 0, 0xa8, 5, 34, 0, 16, 0, 0, 0}, testFrame(100)...)
+	f.Add(seed, uint8(0x63), gso)
+	f.Add(seed, uint8(0x7f), gso)
 	f.Fuzz(func(t *testing.T, data []byte, feat uint8, frame []byte) {
 		mem := make([]byte, fzMem)
 		copy(mem, data)
 		features := fuzzNetFeatures(feat)
-		be := &recordBackend{}
+		be := &offloadRecordBackend{}
 		dev := &Net{mac: testMAC, mtu: 1500, backend: be, ChecksumsValid: feat&0x80 != 0}
+		if feat&0x40 != 0 {
+			dev.offload = be
+		}
 
 		// Transmit: drain whatever the guest queued.
 		txq, err := NewQueue(mem, NetQueueTX, QueueConfig{Size: fzQSize, Desc: fzTXDesc, Driver: fzTXAvail, Device: fzTXUsed}, features)
@@ -113,14 +125,27 @@ func FuzzNetPath(f *testing.F) {
 			}
 		}
 		for _, fr := range be.frames {
-			if len(fr) < minFrame || len(fr) > MaxFrame {
+			if dev.offload != nil {
+				if len(fr) < NetHdrSize+minFrame || len(fr) > NetHdrSize+MaxFrame {
+					t.Fatalf("offload backend got a %d-byte packet", len(fr))
+				}
+				if !headerAllowed(fr, features&NetFeatureCSUM != 0, features&NetFeatureHostTSO4 != 0,
+					features&NetFeatureHostTSO6 != 0, features&NetFeatureHostECN != 0) {
+					t.Fatalf("offload backend got a header asking for more than negotiated: % x", fr[:NetHdrSize])
+				}
+			} else if len(fr) < minFrame || len(fr) > MaxFrame {
 				t.Fatalf("backend got a %d-byte frame", len(fr))
 			}
 		}
 
-		// Receive: deliver the fuzzed frame (if the backend reader would
-		// pass it on) a few times.
-		if len(frame) < minFrame || len(frame) > MaxFrame {
+		// Receive: deliver the fuzzed packet (if the backend reader would
+		// pass it on) a few times. For a plain backend the reader puts a
+		// zero header in front; an offload backend's header is the
+		// fuzzer's.
+		if dev.offload == nil {
+			frame = append(make([]byte, NetHdrSize), frame...)
+		}
+		if len(frame) < NetHdrSize+minFrame || len(frame) > NetHdrSize+MaxFrame {
 			return
 		}
 		rxq, err := NewQueue(mem, NetQueueRX, QueueConfig{Size: fzQSize, Desc: fzRXDesc, Driver: fzRXAvail, Device: fzRXUsed}, features)
@@ -129,7 +154,10 @@ func FuzzNetPath(f *testing.F) {
 		}
 		rx := &netRX{n: dev, q: rxq, irq: irq, features: features}
 		for range 3 {
-			done, err := rx.deliver(frame)
+			pkt := append([]byte(nil), frame...)
+			delivered := dev.Stats.RXFrames.Load()
+			done, err := rx.deliver(pkt)
+			delivered = dev.Stats.RXFrames.Load() - delivered
 			if err != nil {
 				var pe *ProtocolError
 				if !errors.As(err, &pe) {
@@ -142,6 +170,10 @@ func FuzzNetPath(f *testing.F) {
 			}
 			if len(rx.held) > int(rxq.Size) {
 				t.Fatalf("holding %d chains of a %d-entry ring", len(rx.held), rxq.Size)
+			}
+			if !headerAllowed(pkt, features&NetFeatureGuestCSUM != 0, features&NetFeatureGuestTSO4 != 0,
+				features&NetFeatureGuestTSO6 != 0, features&NetFeatureGuestECN != 0) && delivered > 0 {
+				t.Fatalf("driver got a header asking for more than negotiated: % x", pkt[:NetHdrSize])
 			}
 		}
 	})

@@ -594,7 +594,7 @@ func BenchmarkNetRXFrame(b *testing.B) {
 		binary.LittleEndian.PutUint16(mem[q.avail+4+2*uint64(i):], i)
 	}
 	rx := &netRX{n: &Net{}, q: q, irq: &failInterrupter{}, features: NetFeatureMrgRxbuf | FeatureEventIdx}
-	frame := testFrame(1514)
+	frame := append(make([]byte, NetHdrSize), testFrame(1514)...)
 	b.SetBytes(int64(len(frame)))
 	var idx uint16
 	for b.Loop() {
