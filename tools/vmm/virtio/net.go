@@ -111,10 +111,12 @@ type NetStats struct {
 }
 
 // Net is the virtio network device (device ID 1) with one receive and one
-// transmit queue. Frames the guest transmits get their checksum filled in
-// (VIRTIO_NET_F_CSUM) and go to the backend; frames from the backend go into
-// the guest's receive buffers, spread over several of them when the driver
-// negotiated VIRTIO_NET_F_MRG_RXBUF.
+// transmit queue. Frames the guest transmits go to the backend, with their
+// partial checksum completed (VIRTIO_NET_F_CSUM) for a plain backend, with
+// their header for a NetOffloadBackend (which then also gets TSO
+// super-frames); frames from the backend go into the guest's receive
+// buffers, spread over several of them when the driver negotiated
+// VIRTIO_NET_F_MRG_RXBUF.
 //
 // Queue work runs on two worker goroutines started in Activate, never on a
 // vCPU thread. A reader goroutine, running for the device's whole life,

@@ -3,6 +3,7 @@ package virtio
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -38,7 +39,34 @@ type stackGuest struct {
 }
 
 func newStackGuest(t *testing.T, forwards ...netback.Forward) *stackGuest {
-	ep := channel.New(1024, netback.UserMTU, tcpip.LinkAddress(netback.UserGuestMAC))
+	user, err := netback.NewUser(forwards)
+	require.NoError(t, err)
+	t.Cleanup(func() { user.Close() })
+	return newStackGuestOn(t, stackConfig{backend: user, mac: netback.UserGuestMAC, mtu: netback.UserMTU,
+		addr: guestIP, gateway: gatewayIP, prefix: netback.UserPrefixLen})
+}
+
+type stackConfig struct {
+	backend NetBackend
+	mac     net.HardwareAddr
+	mtu     uint16
+	addr    tcpip.Address
+	gateway tcpip.Address
+	prefix  int
+	// tso negotiates TSO both ways and lets the stack send super-frames,
+	// as a guest driver with GSO would.
+	tso bool
+}
+
+func newStackGuestOn(t *testing.T, cfg stackConfig) *stackGuest {
+	ep := channel.New(1024, uint32(cfg.mtu), tcpip.LinkAddress(cfg.mac))
+	features := uint64(NetFeatureMrgRxbuf | NetFeatureCSUM | NetFeatureGuestCSUM | FeatureEventIdx)
+	if cfg.tso {
+		// Received frames may carry partial checksums and be super-frames.
+		ep.LinkEPCapabilities = stack.CapabilityRXChecksumOffload
+		ep.SupportedGSOKind = stack.HostGSOSupported
+		features |= NetFeatureHostTSO4 | NetFeatureGuestTSO4 | NetFeatureHostTSO6 | NetFeatureGuestTSO6
+	}
 	st := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
@@ -50,16 +78,18 @@ func newStackGuest(t *testing.T, forwards ...netback.Forward) *stackGuest {
 	require.Nil(t, st.CreateNIC(1, ethernet.New(ep)))
 	require.Nil(t, st.AddProtocolAddress(1, tcpip.ProtocolAddress{
 		Protocol:          ipv4.ProtocolNumber,
-		AddressWithPrefix: tcpip.AddressWithPrefix{Address: guestIP, PrefixLen: netback.UserPrefixLen},
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: cfg.addr, PrefixLen: cfg.prefix},
 	}, stack.AddressProperties{}))
-	st.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, Gateway: gatewayIP, NIC: 1}})
+	st.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, Gateway: cfg.gateway, NIC: 1}})
 
-	g := newUserGuestWith(t, func(frame []byte) {
+	g := newRingGuest(t, cfg.backend, cfg.mac, cfg.mtu, features, func(frame []byte) {
 		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
 		ep.InjectInbound(0, pkt) // the ethernet endpoint reads the type
 		pkt.DecRef()
-	}, forwards...)
-	// Transmit: whatever the stack sends goes onto the transmit ring.
+	})
+	// Transmit: whatever the stack sends goes onto the transmit ring, with
+	// the header a virtio-net driver with GSO would write (as gVisor's own
+	// fdbased endpoint does for a TAP).
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -69,8 +99,26 @@ func newStackGuest(t *testing.T, forwards ...netback.Forward) *stackGuest {
 			if pkt == nil {
 				return
 			}
+			var hdr [NetHdrSize]byte
+			if gso := pkt.GSOOptions; gso.Type != stack.GSONone {
+				binary.LittleEndian.PutUint16(hdr[2:], uint16(pkt.HeaderSize()))
+				if gso.NeedsCsum {
+					hdr[0] = NetHdrFlagNeedsCSUM
+					binary.LittleEndian.PutUint16(hdr[6:], header.EthernetMinimumSize+gso.L3HdrLen)
+					binary.LittleEndian.PutUint16(hdr[8:], gso.CsumOffset)
+				}
+				if uint16(pkt.Data().Size()) > gso.MSS {
+					switch gso.Type {
+					case stack.GSOTCPv4:
+						hdr[1] = NetHdrGSOTCPv4
+					case stack.GSOTCPv6:
+						hdr[1] = NetHdrGSOTCPv6
+					}
+					binary.LittleEndian.PutUint16(hdr[4:], gso.MSS)
+				}
+			}
 			v := pkt.ToView()
-			g.sendFrame(v.AsSlice(), false)
+			g.sendPacket(hdr, v.AsSlice())
 			v.Release()
 			pkt.DecRef()
 		}
@@ -226,4 +274,8 @@ func freeTCPPort(t *testing.T) int {
 	require.NoError(t, err)
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
 }

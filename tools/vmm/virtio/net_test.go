@@ -606,3 +606,107 @@ func BenchmarkNetRXFrame(b *testing.B) {
 		}
 	}
 }
+
+// offloadBackend is a chanBackend whose frames carry virtio-net headers.
+type offloadBackend struct {
+	*chanBackend
+	offloads chan [4]bool
+}
+
+func (b *offloadBackend) SetOffloads(csum, tso4, tso6, ecn bool) error {
+	b.offloads <- [4]bool{csum, tso4, tso6, ecn}
+	return nil
+}
+
+func newOffloadGuest(t *testing.T) (*netGuest, *offloadBackend) {
+	be := &offloadBackend{chanBackend: newChanBackend(), offloads: make(chan [4]bool, 4)}
+	dev, err := NewNet(be, testMAC, 1500)
+	require.NoError(t, err)
+	t.Cleanup(be.Close)
+	return &netGuest{testDriver: newTestDriver(t, dev), dev: dev, be: be.chanBackend, data: ngData}, be
+}
+
+func gsoHeader(flags, gso uint8) (h [NetHdrSize]byte) {
+	_, start, off := udpPacket(nil)
+	h[0], h[1] = flags, gso
+	binary.LittleEndian.PutUint16(h[2:], 54)   // hdr_len
+	binary.LittleEndian.PutUint16(h[4:], 1448) // gso_size
+	binary.LittleEndian.PutUint16(h[6:], start)
+	binary.LittleEndian.PutUint16(h[8:], off)
+	return h
+}
+
+func TestNetOffloadFeatures(t *testing.T) {
+	g, be := newOffloadGuest(t)
+	g.w32(RegDeviceFeaturesSel, 0)
+	offered := uint64(g.r32(RegDeviceFeatures))
+	for _, f := range []uint64{NetFeatureHostTSO4, NetFeatureHostTSO6, NetFeatureHostECN,
+		NetFeatureGuestTSO4, NetFeatureGuestTSO6, NetFeatureGuestECN, NetFeatureCSUM, NetFeatureGuestCSUM} {
+		assert.NotZero(t, offered&f, "feature %#x offered with an offload backend", f)
+	}
+	g.start(NetFeatureGuestCSUM | NetFeatureGuestTSO4 | NetFeatureCSUM)
+	assert.Equal(t, [4]bool{true, true, false, false}, <-be.offloads, "the backend learns what the driver accepts")
+
+	plain := newNetGuest(t)
+	plain.w32(RegDeviceFeaturesSel, 0)
+	assert.Zero(t, uint64(plain.r32(RegDeviceFeatures))&netOffloadFeatures, "no TSO without an offload backend")
+}
+
+func TestNetOffloadTX(t *testing.T) {
+	g, _ := newOffloadGuest(t)
+	g.start(NetFeatureCSUM | NetFeatureHostTSO4)
+	f, _, _ := udpPacket(make([]byte, 100))
+	hdr := gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4)
+	hdr[10] = 7 // num_buffers is cleared on the way out
+	g.send(hdr, f)
+	g.waitUsed(g.tx)
+	got := <-g.be.out
+	wantHdr := gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4)
+	want := append(wantHdr[:], f...)
+	assert.Equal(t, want, got, "header passed through, checksum left to the backend")
+
+	// Asking for what was not negotiated is dropped.
+	for _, h := range [][NetHdrSize]byte{
+		gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv6),
+		gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4|NetHdrGSOECN),
+		gsoHeader(NetHdrFlagNeedsCSUM, 3), // UDP fragmentation offload
+	} {
+		g.send(h, f)
+		g.waitUsed(g.tx)
+	}
+	assert.EqualValues(t, 3, g.dev.Stats.TXDropped.Load())
+	assert.Empty(t, g.be.out)
+}
+
+func TestNetOffloadRX(t *testing.T) {
+	f, start, off := udpPacket(make([]byte, 50))
+
+	// A driver that takes partial checksums and super-frames gets the
+	// backend's header as is.
+	g, _ := newOffloadGuest(t)
+	g.start(NetFeatureMrgRxbuf | NetFeatureGuestCSUM | NetFeatureGuestTSO4)
+	bufs := g.postRX(2, 256)
+	h := gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4)
+	g.be.in <- append(h[:], f...)
+	_, n := g.waitUsed(g.rx)
+	assert.EqualValues(t, NetHdrSize+len(f), n)
+	h[10] = 1 // num_buffers
+	assert.Equal(t, h[:], g.mem[bufs[0]:bufs[0]+NetHdrSize])
+	assert.Equal(t, f, g.mem[bufs[0]+NetHdrSize:bufs[0]+uint64(n)])
+
+	// A driver without GUEST_CSUM gets the checksum completed and no
+	// flags; without GUEST_TSO4 a super-frame is dropped.
+	g2, _ := newOffloadGuest(t)
+	g2.start(NetFeatureMrgRxbuf)
+	bufs = g2.postRX(2, 256)
+	h = gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4)
+	g2.be.in <- append(h[:], f...)
+	h = gsoHeader(NetHdrFlagNeedsCSUM, 0)
+	g2.be.in <- append(h[:], f...)
+	_, n = g2.waitUsed(g2.rx)
+	assert.Zero(t, g2.mem[bufs[0]], "no NEEDS_CSUM, no DATA_VALID")
+	got := g2.mem[bufs[0]+NetHdrSize : bufs[0]+uint64(n)]
+	assert.True(t, udpChecksumOK(got))
+	assert.Equal(t, f[:start+off], got[:start+off])
+	assert.EqualValues(t, 1, g2.dev.Stats.RXDropped.Load())
+}

@@ -59,7 +59,16 @@ func newUserGuestWith(t *testing.T, handle func([]byte), forwards ...netback.For
 	user, err := netback.NewUser(forwards)
 	require.NoError(t, err)
 	t.Cleanup(func() { user.Close() })
-	dev, err := NewNet(user, netback.UserGuestMAC, netback.UserMTU)
+	g := newRingGuest(t, user, netback.UserGuestMAC, netback.UserMTU,
+		NetFeatureMrgRxbuf|NetFeatureCSUM|NetFeatureGuestCSUM|FeatureEventIdx, handle)
+	g.user = user
+	return g
+}
+
+// newRingGuest starts a fake guest driving a virtio-net device on be with
+// the given features, its receive ring full of 2 KiB buffers.
+func newRingGuest(t *testing.T, be NetBackend, mac net.HardwareAddr, mtu uint16, features uint64, handle func([]byte)) *userGuest {
+	dev, err := NewNet(be, mac, mtu)
 	require.NoError(t, err)
 	dev.ChecksumsValid = true
 	d := &testDriver{t: t, mem: guestMemory(t, ugMem)}
@@ -71,9 +80,9 @@ func newUserGuestWith(t *testing.T, handle func([]byte), forwards ...netback.For
 		default:
 		}
 	})
-	g := &userGuest{netGuest: &netGuest{testDriver: d, dev: dev, data: ngData, ringSize: ugRing}, user: user,
+	g := &userGuest{netGuest: &netGuest{testDriver: d, dev: dev, data: ngData, ringSize: ugRing},
 		frames: make(chan []byte, 64), handle: handle, irq: irq}
-	g.start(NetFeatureMrgRxbuf | NetFeatureCSUM | NetFeatureGuestCSUM | FeatureEventIdx)
+	g.start(features)
 	for i := range g.rx.size {
 		g.rx.post(tdesc{addr: ugRXArea + uint64(i)*ugRXBuf, len: ugRXBuf, flags: DescFlagWrite})
 	}
@@ -160,6 +169,17 @@ func (g *userGuest) receive(stop *atomic.Bool, done chan<- struct{}) {
 // sendFrame transmits frame; with csum, asks the device to fill in the
 // TCP checksum of an IPv4 frame (NEEDS_CSUM).
 func (g *userGuest) sendFrame(frame []byte, csum bool) {
+	var hdr [NetHdrSize]byte
+	if csum {
+		hdr[0] = NetHdrFlagNeedsCSUM
+		binary.LittleEndian.PutUint16(hdr[6:], header.EthernetMinimumSize+header.IPv4MinimumSize)
+		binary.LittleEndian.PutUint16(hdr[8:], header.TCPChecksumOffset)
+	}
+	g.sendPacket(hdr, frame)
+}
+
+// sendPacket transmits frame with the virtio-net header hdr.
+func (g *userGuest) sendPacket(hdr [NetHdrSize]byte, frame []byte) {
 	g.txMu.Lock()
 	defer g.txMu.Unlock()
 	// Reuse a slot only once the device has returned it.
@@ -168,13 +188,7 @@ func (g *userGuest) sendFrame(frame []byte, csum bool) {
 	}
 	a := ugTXArea + uint64(g.txSlot%g.tx.size)*ugTXSlot
 	g.txSlot++
-	hdr := g.mem[a : a+NetHdrSize]
-	clear(hdr)
-	if csum {
-		hdr[0] = NetHdrFlagNeedsCSUM
-		binary.LittleEndian.PutUint16(hdr[6:], header.EthernetMinimumSize+header.IPv4MinimumSize)
-		binary.LittleEndian.PutUint16(hdr[8:], header.TCPChecksumOffset)
-	}
+	copy(g.mem[a:], hdr[:])
 	copy(g.mem[a+NetHdrSize:], frame)
 	g.tx.post(tdesc{addr: a, len: uint32(NetHdrSize + len(frame))})
 	g.kick(g.tx)
