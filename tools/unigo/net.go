@@ -98,7 +98,7 @@ func setupNet(n *netOptions) (*guestNet, error) {
 			return nil, err
 		}
 		// A random locally administered MAC, so guests on one bridge differ.
-		dev, err := virtio.NewNet(tap, randomMAC(), 1500)
+		dev, err := virtio.NewNet(tap, randomMAC(), tap.MTU())
 		if err != nil {
 			tap.Close()
 			return nil, err

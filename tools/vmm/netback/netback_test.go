@@ -60,8 +60,9 @@ func TestTAPFrames(t *testing.T) {
 	tap, err := OpenTAP(name)
 	require.NoError(t, err)
 	defer tap.Close()
-	out, err := exec.Command("ip", "link", "set", name, "up").CombinedOutput()
+	out, err := exec.Command("ip", "link", "set", name, "up", "mtu", "9000").CombinedOutput()
 	require.NoError(t, err, "%s", out)
+	assert.EqualValues(t, 9000, tap.MTU())
 
 	ifi, err := netInterfaceIndex(name)
 	require.NoError(t, err)

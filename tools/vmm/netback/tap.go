@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -115,6 +116,20 @@ func (t *TAP) SetOffloads(csum, tso4, tso6, ecn bool) error {
 		return fmt.Errorf("TUNSETOFFLOAD %#x: %v", flags, errno)
 	}
 	return nil
+}
+
+// MTU is the interface's MTU as the host configured it (1500 if unknown),
+// which the device announces to the guest.
+func (t *TAP) MTU() uint16 {
+	b, err := os.ReadFile("/sys/class/net/" + t.name + "/mtu")
+	if err != nil {
+		return 1500
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 68 || n > 65535 {
+		return 1500
+	}
+	return uint16(n)
 }
 
 // Name is the interface name.

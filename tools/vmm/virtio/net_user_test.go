@@ -429,3 +429,41 @@ func TestUserNetPortInUse(t *testing.T) {
 	assert.Contains(t, err.Error(), "address already in use")
 	assert.NotContains(t, err.Error(), "\n")
 }
+
+// TestUserNetUDPForward: a datagram to a -p .../udp port reaches the guest.
+func TestUserNetUDPForward(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	hostPort := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	fw, err := netback.ParseForward(strconv.Itoa(hostPort) + ":5353/udp")
+	require.NoError(t, err)
+	g := newUserGuest(t, fw)
+
+	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", hostPort))
+	require.NoError(t, err)
+	defer c.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // resend until seen: the first may wait for ARP
+		for {
+			c.Write([]byte("ping over udp"))
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	f := g.next(t, "forwarded datagram", func(f []byte) bool {
+		if len(f) < header.EthernetMinimumSize+header.IPv4MinimumSize || header.Ethernet(f).Type() != header.IPv4ProtocolNumber {
+			return false
+		}
+		return header.IPv4(f[header.EthernetMinimumSize:]).TransportProtocol() == header.UDPProtocolNumber
+	})
+	ip := header.IPv4(f[header.EthernetMinimumSize:])
+	u := header.UDP(ip.Payload())
+	assert.Equal(t, guestIP, ip.DestinationAddress())
+	assert.EqualValues(t, 5353, u.DestinationPort())
+	assert.Equal(t, "ping over udp", string(u.Payload()))
+}
