@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -466,4 +467,41 @@ func TestUserNetUDPForward(t *testing.T) {
 	assert.Equal(t, guestIP, ip.DestinationAddress())
 	assert.EqualValues(t, 5353, u.DestinationPort())
 	assert.Equal(t, "ping over udp", string(u.Payload()))
+}
+
+// TestUserNetDNS: the gateway answers DNS on 192.168.127.1 (unigo.dns),
+// here from its own zone: host.unigo.internal is the host's address.
+func TestUserNetDNS(t *testing.T) {
+	g := newUserGuest(t)
+	g.sendFrame(arpRequest(gatewayIP), false)
+	f := g.next(t, "ARP reply", func(f []byte) bool {
+		return header.Ethernet(f).Type() == header.ARPProtocolNumber
+	})
+	gw := net.HardwareAddr(header.ARP(f[header.EthernetMinimumSize:]).HardwareAddressSender())
+
+	q := new(dns.Msg)
+	q.SetQuestion("host.unigo.internal.", dns.TypeA)
+	wire, err := q.Pack()
+	require.NoError(t, err)
+	u := header.UDP(make([]byte, header.UDPMinimumSize+len(wire)))
+	u.Encode(&header.UDPFields{SrcPort: 33333, DstPort: 53, Length: uint16(len(u))})
+	copy(u.Payload(), wire)
+	u.SetChecksum(^u.CalculateChecksum(header.PseudoHeaderChecksum(header.UDPProtocolNumber, guestIP, gatewayIP, uint16(len(u)))))
+	g.sendFrame(ipv4Frame(gw, guestIP, gatewayIP, header.UDPProtocolNumber, u), false)
+
+	var answer dns.Msg
+	g.next(t, "DNS answer", func(f []byte) bool {
+		if header.Ethernet(f).Type() != header.IPv4ProtocolNumber {
+			return false
+		}
+		ip := header.IPv4(f[header.EthernetMinimumSize:])
+		if ip.TransportProtocol() != header.UDPProtocolNumber || header.UDP(ip.Payload()).DestinationPort() != 33333 {
+			return false
+		}
+		return answer.Unpack(header.UDP(ip.Payload()).Payload()) == nil
+	})
+	require.Len(t, answer.Answer, 1)
+	a, ok := answer.Answer[0].(*dns.A)
+	require.True(t, ok, "%v", answer.Answer[0])
+	assert.Equal(t, netback.UserHostIP, a.A.String())
 }
