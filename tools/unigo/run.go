@@ -17,6 +17,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/vmm"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
+	"github.com/unigo-os/unigo/tools/vmm/netback"
 	"github.com/unigo-os/unigo/tools/vmm/virtio"
 )
 
@@ -43,6 +44,15 @@ flags:
   -timeout DUR     stop the guest after DUR (e.g. 30s) and exit 124
   -cmdline STR     extra guest kernel command line
   -v               print the time of each boot phase to stderr
+  -net MODE        guest network: user (user-mode NAT, the default when
+                   networking is on), tap=NAME (a TAP device) or none
+  -p [HOSTADDR:]HOSTPORT:GUESTPORT[/udp]
+                   forward a host port to the guest (repeatable; user-mode
+                   network only; HOSTADDR defaults to 127.0.0.1)
+
+networking is on with -net or -p, or when the image links the unigo
+netstack; the user-mode guest is 192.168.127.2/24, gateway and DNS
+192.168.127.1, and 192.168.127.254 reaches the host's 127.0.0.1.
 
 exit status: the guest's exit code; 70 guest crash; 124 timeout;
 125 launcher error; 130/143 interrupted by SIGINT/SIGTERM.
@@ -58,6 +68,7 @@ type runOptions struct {
 	cmdline   string
 	target    string
 	guestArgs []string
+	net       netOptions
 }
 
 // errHelp asks for the usage text.
@@ -91,6 +102,15 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.DurationVar(&o.timeout, "timeout", 0, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
+	fs.Func("net", "", o.net.parseNetMode)
+	fs.Func("p", "", func(s string) error {
+		f, err := netback.ParseForward(s)
+		if err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "-p "+s+": "))
+		}
+		o.net.forwards = append(o.net.forwards, f)
+		return nil
+	})
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -118,6 +138,9 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	}
 	if err := arch.CheckMemSize(o.mem); err != nil {
 		return nil, fmt.Errorf("-m: %v", err)
+	}
+	if err := o.net.check(); err != nil {
+		return nil, err
 	}
 	o.target = positional[0]
 	return o, nil
@@ -235,6 +258,18 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	devs := []virtio.Device{virtio.NewRNG()}
+	if o.net.enabled(image) {
+		gn, err := setupNet(&o.net)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer gn.backend.Close()
+		defer gn.report(stderr, o.verbose)
+		devs = append(devs, gn.dev) // virtio-mmio device 1
+		params = gn.addParams(params)
+		trace("network")
+	}
 	v, err := vmm.New(vmm.Config{
 		Image:   image,
 		MemSize: o.mem,
@@ -242,7 +277,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Env:     env,
 		Params:  params,
 		Args:    gargs,
-		Virtio:  []virtio.Device{virtio.NewRNG()},
+		Virtio:  devs,
 		Stdout:  stdout,
 		Stdin:   stdin,
 		Trace:   trace,

@@ -1,8 +1,9 @@
 // Package vmm is the unigo KVM launcher: it assembles a VM from the pieces
 // in its subpackages (kvm: ioctls; arch: memory layout, PVH entry state and
 // CPUID; devices: UART, exit and crash ports, buses; virtio: virtio-mmio
-// devices) and runs it, one locked OS thread per vCPU, until the guest
-// writes the exit port, crashes, or is stopped.
+// devices; netback: the network backends behind virtio-net) and runs it,
+// one locked OS thread per vCPU, until the guest writes the exit port,
+// crashes, or is stopped.
 //
 // The boot protocol is PVH, exactly as QEMU's microvm does it, so the same
 // image boots under both. tools/unigo's `run` command is a thin CLI around

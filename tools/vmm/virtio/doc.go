@@ -1,7 +1,8 @@
 // Package virtio holds the host-side virtio 1.x device models of the unigo
 // KVM launcher: split virtqueues over guest memory, the virtio-mmio transport
 // (register layout version 2, virtio spec 4.2.2) and the devices themselves
-// (virtio-rng today, virtio-net next).
+// (virtio-rng, and virtio-net with its frames going to a NetBackend such
+// as those of tools/vmm/netback).
 //
 // Guest memory is a []byte in which the guest-physical address is the offset.
 // Everything the guest writes there or into a transport register is hostile:

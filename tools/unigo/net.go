@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"debug/elf"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/vmm/netback"
+	"github.com/unigo-os/unigo/tools/vmm/virtio"
+)
+
+// netstackSymbolPrefix marks an image that links the guest network stack:
+// such an image gets a network device even without -p or -net.
+const netstackSymbolPrefix = "github.com/unigo-os/unigo/netstack."
+
+// netOptions are the networking flags of `unigo run`.
+type netOptions struct {
+	mode     string // "" (not given), "user", "none" or "tap"
+	tap      string // interface name for mode "tap"
+	forwards []netback.Forward
+}
+
+// parseNetMode parses -net user|none|tap=NAME.
+func (n *netOptions) parseNetMode(s string) error {
+	switch {
+	case s == "user" || s == "none":
+		n.mode, n.tap = s, ""
+	case strings.HasPrefix(s, "tap="):
+		n.mode, n.tap = "tap", strings.TrimPrefix(s, "tap=")
+		if n.tap == "" {
+			return fmt.Errorf("want -net tap=NAME, got %q", s)
+		}
+	default:
+		return fmt.Errorf("want user, none or tap=NAME, got %q", s)
+	}
+	return nil
+}
+
+// check rejects flag combinations that cannot work.
+func (n *netOptions) check() error {
+	if len(n.forwards) > 0 && (n.mode == "none" || n.mode == "tap") {
+		return fmt.Errorf("-p forwards ports of the user-mode network; it cannot be combined with -net %s", n.mode)
+	}
+	return nil
+}
+
+// enabled decides whether the guest gets a network device: when asked for
+// with -net or -p, else when the image links the guest netstack.
+func (n *netOptions) enabled(image []byte) bool {
+	switch {
+	case n.mode == "none":
+		return false
+	case n.mode != "" || len(n.forwards) > 0:
+		return true
+	}
+	return linksNetstack(image)
+}
+
+// linksNetstack reports whether the image's symbol table has a symbol of the
+// guest netstack package. A non-ELF image is left to the loader to reject.
+func linksNetstack(image []byte) bool {
+	f, err := elf.NewFile(bytes.NewReader(image))
+	if err != nil {
+		return false
+	}
+	syms, err := f.Symbols()
+	if err != nil {
+		return false
+	}
+	for _, s := range syms {
+		if strings.HasPrefix(s.Name, netstackSymbolPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// guestNet is the network device of one run and what to close after it.
+type guestNet struct {
+	dev     *virtio.Net
+	backend io.Closer
+	// params is the guest's static configuration (abi.ParamIP, ...) for
+	// the user-mode network; none for TAP, whose addressing the launcher
+	// does not know (the guest uses DHCP unless -cmdline sets them).
+	params []string
+}
+
+// setupNet opens the backend and creates the virtio-net device.
+func setupNet(n *netOptions) (*guestNet, error) {
+	if n.mode == "tap" {
+		tap, err := netback.OpenTAP(n.tap)
+		if err != nil {
+			return nil, err
+		}
+		// A random locally administered MAC, so guests on one bridge differ.
+		dev, err := virtio.NewNet(tap, randomMAC(), tap.MTU())
+		if err != nil {
+			tap.Close()
+			return nil, err
+		}
+		return &guestNet{dev: dev, backend: tap}, nil
+	}
+	user, err := netback.NewUser(n.forwards)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := virtio.NewNet(user, netback.UserGuestMAC, netback.UserMTU)
+	if err != nil {
+		user.Close()
+		return nil, err
+	}
+	// The gateway computes every checksum it sends.
+	dev.ChecksumsValid = true
+	return &guestNet{dev: dev, backend: user, params: []string{
+		fmt.Sprintf("%s=%s/%d", abi.ParamIP, netback.UserGuestIP, netback.UserPrefixLen),
+		abi.ParamGateway + "=" + netback.UserGateway,
+		abi.ParamDNS + "=" + netback.UserGateway,
+	}}, nil
+}
+
+// addParams appends the network parameters to params, except those the
+// user already set with -cmdline.
+func (g *guestNet) addParams(params []string) []string {
+	for _, p := range g.params {
+		key, _, _ := strings.Cut(p, "=")
+		set := false
+		for _, q := range params {
+			if strings.HasPrefix(q, key+"=") {
+				set = true
+			}
+		}
+		if !set {
+			params = append(params, p)
+		}
+	}
+	return params
+}
+
+func randomMAC() net.HardwareAddr {
+	mac := make(net.HardwareAddr, 6)
+	rand.Read(mac)
+	mac[0] = mac[0]&^1 | 2 // unicast, locally administered
+	return mac
+}
+
+// report tells what the network device saw: a driver error always (a
+// guest bug worth a line), the frame counters with -v.
+func (g *guestNet) report(w io.Writer, verbose bool) {
+	if err := g.dev.Err(); err != nil {
+		fmt.Fprintf(w, "unigo run: virtio-net: guest driver error, device disabled: %v\n", err)
+	}
+	if verbose {
+		fmt.Fprintf(w, "unigo run: virtio-net: %v\n", g.dev)
+	}
+}
