@@ -3,7 +3,8 @@
 #   make build   build the unigo CLI into bin/unigo
 #   make run     build examples/hello into an image and boot it under the KVM launcher
 #   make test    vet, gofmt check, and every test (unit and end-to-end)
-#   make bench   end-to-end benchmarks (boot-to-exit time per runner)
+#   make bench   the benchmark suite (unigo bench): boot phases, memory, SMP,
+#                syscall cost, image size, as Markdown tables
 #   make fuzz    every fuzz target for FUZZTIME each
 #   make clean   remove build outputs
 
@@ -16,8 +17,7 @@ GO           ?= go
 # minutes under emulation), so the default 10m test timeout is too tight.
 TEST_TIMEOUT ?= 60m
 TEST_FLAGS   ?=
-BENCH_PKGS   ?= ./tests/...
-BENCH_FLAGS  ?= -benchtime 20x
+BENCH_FLAGS  ?=
 FUZZTIME     ?= 10s
 
 .PHONY: all build run test vet fmt-check bench fuzz clean
@@ -43,7 +43,7 @@ fmt-check:
 	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
 
 bench:
-	$(GO) test -run '^$$' -bench . $(BENCH_FLAGS) -timeout $(TEST_TIMEOUT) $(BENCH_PKGS)
+	$(GO) run ./tools/unigo bench $(BENCH_FLAGS)
 
 # go test -fuzz takes one target in one package at a time, so find every
 # "func FuzzXxx" in a _test.go file and run each for FUZZTIME.

@@ -20,6 +20,22 @@ const (
 	// backtrace) and exits non-zero. QEMU ignores the port, so the guest
 	// also prints its own report on the console and exits through PortExit.
 	PortCrash = 0xf6
+
+	// PortBootMark receives a one-byte write (a BootMark value) at points
+	// of the boot the unigo launcher timestamps, so `unigo bench` can split
+	// boot time into phases. It costs one VM exit per mark; QEMU ignores
+	// the port.
+	PortBootMark = 0xf8
+)
+
+// Boot marks written to PortBootMark.
+const (
+	// BootMarkEntry: the PVH entry point is running (written a dozen
+	// instructions in, after its position-independent prologue).
+	BootMarkEntry = 1
+	// BootMarkRuntime: the kernel is done booting and enters the Go
+	// runtime's own entry point (_rt0_amd64_linux) on the first thread.
+	BootMarkRuntime = 2
 )
 
 // CrashMagic marks a valid CrashRecord.

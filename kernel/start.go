@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -52,6 +53,9 @@ func startInit() {
 	c.XSave = th(t).xsave
 	th(t).state = threadRunning
 	th(t).onCPU = nanotime()
+	// Boot mark for the launcher's timing: the kernel hands over to the
+	// runtime. Port output is allowed at CPL 3 (TSS I/O bitmap).
+	rt.Outb(abi.PortBootMark, abi.BootMarkRuntime)
 	// Switch FS to the thread's kernel TLS before leaving the boot stack.
 	rt.EnterFrame(frameOf(t))
 }

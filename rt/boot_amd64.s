@@ -78,6 +78,12 @@ TEXT ·pvhEntry(SB),NOSPLIT|NOFRAME,$0
 	LEAL ·entry64(SB), CX      // +26 8d 0d d32: ECX = entry64 - (EBP+20)
 	LEAL 20(BP)(CX*1), CX      // +32 8d 4c 0d 14: ECX = &entry64
 
+	// Boot mark for the launcher's timing: OUT abi.BootMarkEntry to
+	// abi.PortBootMark (0xf8), one VM exit (rt/boot_test.go checks the
+	// values). Same encodings in 32- and 64-bit mode; clobbers AL.
+	BYTE $0xb0; BYTE $0x01     // +36 b0 01: MOVB $1, AL
+	BYTE $0xe6; BYTE $0xf8     // +38 e6 f8: OUTB AL, $0xf8
+
 	MOVL BX, B32_INFO(SI)
 	MOVL CX, B32_ENTRY(SI)
 	LEAL B32_STACK(SI), SP

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/arch/x86/x86asm"
 
+	"github.com/unigo-os/unigo/abi"
 	_ "github.com/unigo-os/unigo/kernel" // provides the hooks rt links against
 )
 
@@ -72,4 +73,11 @@ func TestPVHEntry32(t *testing.T) {
 	require.Equal(t, boot32, esi, "LEA at +16 must yield &boot32")
 	ecx := uint64(int64(ebp+20) + disp(9))
 	require.Equal(t, entry64, ecx, "LEA at +26 must yield &entry64")
+
+	// The boot mark right after: MOV AL, BootMarkEntry; OUT PortBootMark, AL.
+	require.Equal(t, []uint64{36, 38}, pcs[11:13])
+	require.Equal(t, x86asm.MOV, insts[11].Op)
+	require.Equal(t, x86asm.Imm(abi.BootMarkEntry), insts[11].Args[1])
+	require.Equal(t, x86asm.OUT, insts[12].Op)
+	require.Equal(t, x86asm.Imm(abi.PortBootMark), insts[12].Args[0])
 }

@@ -170,6 +170,15 @@ var scenarios = []scenario{
 		wantOut: []string{"smp: parallel work ok", "smp: synchronisation ok\n", "smp: ok\n"},
 	},
 	{
+		// The guest `unigo bench` measures with, shrunk to a smoke test.
+		name:    "benchguest",
+		pkg:     "./tests/guests/bench",
+		cpus:    2,
+		env:     []string{"BENCH_REPS=1", "BENCH_ROUNDS=1000000", "BENCH_LOOP_MS=5"},
+		timeout: 2 * time.Minute,
+		wantOut: []string{"bench: workers 2", "bench: parallel_ns ", "bench: getpid_ns ", "bench: pingpong_ns "},
+	},
+	{
 		name:     "oom",
 		pkg:      "./tests/guests/oom",
 		memory:   "64M",

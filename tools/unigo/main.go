@@ -17,6 +17,7 @@ const usage = `usage: unigo <command> [arguments]
 commands:
   build   build a Go main package into a bootable image
   run     boot an image (building it first if given a package) under the KVM launcher
+  bench   measure boot time, memory, SMP speedup and syscall cost; print tables
 `
 
 func main() {
@@ -30,10 +31,12 @@ func main() {
 		os.Exit(buildCmd(args))
 	case "run":
 		os.Exit(runCmd(args))
+	case "bench":
+		os.Exit(benchCmd(args))
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build or run)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run or bench)\n", cmd)
 		os.Exit(2)
 	}
 }

@@ -44,6 +44,8 @@ flags:
   -timeout DUR     stop the guest after DUR (e.g. 30s) and exit 124
   -cmdline STR     extra guest kernel command line
   -v               print the time of each boot phase to stderr
+  -bench           print each boot phase's CLOCK_MONOTONIC time and the
+                   launcher's memory use to stderr (read by unigo bench)
   -net MODE        guest network: user (user-mode NAT, the default when
                    networking is on), tap=NAME (a TAP device) or none
   -p [HOSTADDR:]HOSTPORT:GUESTPORT[/udp]
@@ -65,6 +67,7 @@ type runOptions struct {
 	env       []string
 	timeout   time.Duration
 	verbose   bool
+	bench     bool
 	cmdline   string
 	target    string
 	guestArgs []string
@@ -101,6 +104,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	})
 	fs.DurationVar(&o.timeout, "timeout", 0, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
+	fs.BoolVar(&o.bench, "bench", false, "")
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
 	fs.Func("net", "", o.net.parseNetMode)
 	fs.Func("p", "", func(s string) error {
@@ -211,6 +215,7 @@ func runCmd(args []string) int {
 // runLauncher is runCmd with explicit stdio, for tests.
 func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	start := time.Now()
+	startMono := monotonicNow()
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "unigo run: "+format+"\n", a...)
 		return exitLauncher
@@ -225,7 +230,14 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	last := start
 	var traceMu sync.Mutex // phases end on different threads
+	if o.bench {
+		benchMark(stderr, "launcher start", startMono)
+		stdout = &firstWriteMark{w: stdout, mark: func() { benchMark(stderr, "first output", monotonicNow()) }}
+	}
 	trace := func(phase string) {
+		if o.bench {
+			benchMark(stderr, phase, monotonicNow())
+		}
 		if o.verbose {
 			traceMu.Lock()
 			defer traceMu.Unlock()
@@ -310,6 +322,9 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	r := v.Run()
+	if o.bench {
+		benchMemory(stderr, v.Memory())
+	}
 	switch r.Reason {
 	case vmm.GuestExit:
 		if r.Code > 255 {

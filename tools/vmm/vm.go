@@ -40,7 +40,9 @@ type Config struct {
 	// Stdin feeds COM1 input; nil means none.
 	Stdin io.Reader
 	// Trace, if set, is called once at the end of each boot phase: "open
-	// kvm", "create vm", "load image", "first vCPU run", "guest exit".
+	// kvm", "create vm", "load image", "first vCPU run", "guest entry"
+	// and "runtime start" (the guest's boot marks, abi.BootMark*), "guest
+	// exit".
 	Trace func(phase string)
 }
 
@@ -233,6 +235,10 @@ func (v *VM) attachDevices() error {
 	}}
 	// Two ports: QEMU's device is 4 wide, but the crash port follows at 0xf6.
 	if err := v.io.Register(abi.PortExit, 2, exit); err != nil {
+		return err
+	}
+	marks := &devices.BootMarkPort{OnMark: v.bootMark}
+	if err := v.io.Register(abi.PortBootMark, 1, marks); err != nil {
 		return err
 	}
 	for i, d := range v.cfg.Virtio {

@@ -29,3 +29,24 @@ func (p *ExitPort) Out(off uint16, data []byte) {
 		p.OnExit(uint32(le(data)))
 	}
 }
+
+// BootMarkPort receives the guest's boot marks (abi.PortBootMark): each
+// write of one byte reports a point of the boot for timing.
+type BootMarkPort struct {
+	// OnMark is called with the written byte.
+	OnMark func(mark uint8)
+}
+
+// In reads as all-ones, like an absent device.
+func (p *BootMarkPort) In(off uint16, data []byte) {
+	for i := range data {
+		data[i] = 0xFF
+	}
+}
+
+// Out reports the mark.
+func (p *BootMarkPort) Out(off uint16, data []byte) {
+	if off == 0 && len(data) > 0 {
+		p.OnMark(data[0])
+	}
+}
