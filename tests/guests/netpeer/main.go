@@ -6,7 +6,12 @@
 // "netpeer: ready" it runs the guest-as-client checks against the host
 // servers named by its arguments:
 //
-//	netpeer HOSTIP HTTPPORT UDPPORT CLOSEDPORT [UPLOADBYTES]
+//	netpeer HOSTIP HTTPPORT UDPPORT CLOSEDPORT ECHOPORT UPLOADBYTES CONNS
+//
+// The client checks: GET from the host's HTTP server, an upload of
+// UPLOADBYTES with its SHA-256 checked by the host, a UDP echo, a refused
+// connection, and CONNS concurrent connections to the host's TCP echo
+// server.
 package main
 
 import (
@@ -22,19 +27,13 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/unigo-os/unigo/tests/netcheck"
 )
 
 func fail(format string, args ...any) {
 	fmt.Printf("netpeer: FAIL "+format+"\n", args...)
 	os.Exit(1)
-}
-
-// pattern fills b with the bytes that start at offset off of the stream
-// /bytes/N serves.
-func pattern(b []byte, off int64) {
-	for i := range b {
-		b[i] = byte((off + int64(i)) * 131 >> 3)
-	}
 }
 
 type patternReader struct{ off, n int64 }
@@ -46,20 +45,18 @@ func (r *patternReader) Read(b []byte) (int, error) {
 	if int64(len(b)) > r.n-r.off {
 		b = b[:r.n-r.off]
 	}
-	pattern(b, r.off)
+	netcheck.Pattern(b, r.off)
 	r.off += int64(len(b))
 	return len(b), nil
 }
 
 func main() {
-	if len(os.Args) < 5 {
-		fail("usage: netpeer HOSTIP HTTPPORT UDPPORT CLOSEDPORT [UPLOADBYTES]")
+	if len(os.Args) != 8 {
+		fail("usage: netpeer HOSTIP HTTPPORT UDPPORT CLOSEDPORT ECHOPORT UPLOADBYTES CONNS")
 	}
-	host, httpPort, udpPort, closedPort := os.Args[1], os.Args[2], os.Args[3], os.Args[4]
-	upload := int64(1 << 20)
-	if len(os.Args) > 5 {
-		upload, _ = strconv.ParseInt(os.Args[5], 10, 64)
-	}
+	host, httpPort, udpPort, closedPort, echoPort := os.Args[1], os.Args[2], os.Args[3], os.Args[4], os.Args[5]
+	upload, _ := strconv.ParseInt(os.Args[6], 10, 64)
+	conns, _ := strconv.Atoi(os.Args[7])
 
 	// Servers first, so that the host can connect as soon as we say ready.
 	quit := make(chan struct{})
@@ -180,6 +177,15 @@ func main() {
 		fail("dial closed host port: got %v, want ECONNREFUSED", err)
 	}
 	fmt.Println("netpeer: refused ok")
+
+	// Many concurrent connections out through the device: all open at
+	// once, each echoing. They are dialed a few at a time, as a client
+	// pool would: NAT gateways bound their in-flight connection setups
+	// (gvisor-tap-vsock's to 10) and drop the SYNs beyond.
+	if err := netcheck.ConcurrentEcho(net.JoinHostPort(host, echoPort), conns, 8); err != nil {
+		fail("concurrent connections to the host: %v", err)
+	}
+	fmt.Printf("netpeer: %d concurrent connections to the host ok\n", conns)
 
 	fmt.Println("netpeer: ready")
 	<-quit
