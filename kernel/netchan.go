@@ -46,6 +46,44 @@ var netChanObj uintptr
 
 func netAttached() bool { return netFile != 0 }
 
+// netLive counts the sockets the netstack still holds.
+var netLive int
+
+// exitLinger bounds how long exit_group waits for the netstack to send
+// what the program wrote.
+const exitLinger = 2e9
+
+// netFlushAtExit closes the program's sockets and waits (up to
+// exitLinger) for the netstack to deliver their queued data and let go of
+// them, as Linux keeps sending a closed socket's data after its process
+// exits: otherwise a server's last response (a /quit reply, say) dies
+// with the VM. The netstack's goroutines need a P to do it and the exiting
+// thread keeps its own, so with one CPU (GOMAXPROCS=1) there is nobody to
+// wait for.
+func netFlushAtExit() {
+	if !netAttached() || ncpu < 2 {
+		return
+	}
+	for fd := 0; fd < maxFDs; fd++ {
+		fsLock.Lock()
+		isSock := fds[fd].file != 0 && of(fds[fd].file).kind == fdSocket
+		fsLock.Unlock()
+		if isSock {
+			fdClose(fd)
+		}
+	}
+	deadline := nanotime() + exitLinger
+	for {
+		schedLock.Lock()
+		live := netLive
+		schedLock.Unlock()
+		if live == 0 || nanotime() >= deadline {
+			return
+		}
+		sleepUntil(nanotime() + 1e6)
+	}
+}
+
 // netRegister gives inet sock p an id and queues its creation for the
 // netstack. Caller holds schedLock.
 func netRegister(p uintptr) bool {
@@ -57,6 +95,7 @@ func netRegister(p uintptr) bool {
 			netFree = j + 1
 			sk(p).id = uint64(netGen[j])<<32 | uint64(j)
 			sk(p).refs++ // the netstack's
+			netLive++
 			netPend(p, npCreate|npOpts)
 			return true
 		}
@@ -593,6 +632,7 @@ func sysNetReleaseImpl(id uint64) int64 {
 	j := id & 0xffffffff
 	netSocks[j] = 0
 	netGen[j]++
+	netLive--
 	netUndirty(p)
 	s := sk(p)
 	s.id = 0

@@ -167,6 +167,7 @@ func doSyscall(f *rt.Frame) int64 {
 		exitThread()
 		return 0
 	case sysExitGroup:
+		netFlushAtExit()
 		exitVM(int(a0) & 0xff)
 		return 0
 	case sysFutex:

@@ -61,6 +61,7 @@ func buildAll(dir string) error {
 		pkgs[sc.pkg] = true
 	}
 	pkgs[netpeerPkg] = true
+	pkgs[httpdPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
 		if err := goCommand(unigoBin, "build", "-o", img, pkg); err != nil {

@@ -26,7 +26,10 @@ import (
 // virtio-net device serves clients on the host through port forwards and
 // is itself a client of servers on the host.
 
-const netpeerPkg = "./tests/guests/netpeer"
+const (
+	netpeerPkg = "./tests/guests/netpeer"
+	httpdPkg   = "./examples/httpd"
+)
 
 // netSetup is how a boot runner gives a guest the host's network.
 type netSetup struct {
@@ -216,37 +219,9 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 	}
 	setup.spec(&spec, map[int]int{fw[0]: 8080, fw[1]: 7777}, map[int]int{fw[1]: 7777})
 
-	ctx, cancel := context.WithTimeout(context.Background(), spec.timeout)
-	defer cancel()
-	cmd, _, err := r.command(ctx, spec)
-	require.NoError(t, err)
-	out, diag := &syncBuffer{}, &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, diag
-	cmd.WaitDelay = 5 * time.Second
-	t.Logf("%s: %s", r.name, strings.Join(cmd.Args, " "))
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			t.Logf("guest output:\n%s\nmonitor:\n%s", out, diag)
-		}
-	}()
-
-	// Wait for the guest's client checks and "ready".
-	deadline := time.Now().Add(spec.timeout)
-	for !strings.Contains(out.String(), "netpeer: ready") {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("guest exited before ready: %v", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-		require.False(t, strings.Contains(out.String(), "netpeer: FAIL"), "guest check failed")
-		require.True(t, time.Now().Before(deadline), "guest never got ready")
-	}
+	vm := startVM(t, r, spec)
+	vm.waitFor(t, "netpeer: ready", "netpeer: FAIL")
+	out := vm.out
 	o := out.String()
 	assert.Contains(t, o, `netpeer: host says "hello from the host"`)
 	assert.Contains(t, o, fmt.Sprintf("netpeer: upload of %d bytes ok", bulk))
@@ -350,26 +325,124 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 	resp, err := client.Get(base + "/quit")
 	require.NoError(t, err)
 	resp.Body.Close()
-	select {
-	case err := <-exited:
-		exited <- err
-		var ee *exec.ExitError
-		if err != nil && !assertExitOK(t, r, err, ee) {
-			t.Fatalf("guest exit: %v", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("guest did not exit after /quit")
-	}
+	vm.waitExit(t, r, time.Minute)
 	assert.Contains(t, out.String(), "netpeer: bye")
 }
 
-// assertExitOK accepts the runner's encoding of guest exit status 0.
-func assertExitOK(t *testing.T, r runner, err error, ee *exec.ExitError) bool {
-	if r.name == "qemu" {
-		// isa-debug-exit: status (0<<1)|1.
-		if e, ok := err.(*exec.ExitError); ok && e.ExitCode() == 1 {
-			return true
-		}
+// bgVM is a guest running in the background while a test talks to it.
+type bgVM struct {
+	out, diag *syncBuffer
+	exited    chan error
+	timeout   time.Duration
+}
+
+// startVM boots spec with runner r in the background; the VM is stopped
+// when the test ends, and its output logged if the test failed.
+func startVM(t *testing.T, r runner, spec runSpec) *bgVM {
+	ctx, cancel := context.WithTimeout(context.Background(), spec.timeout)
+	cmd, _, err := r.command(ctx, spec)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
 	}
-	return false
+	vm := &bgVM{out: &syncBuffer{}, diag: &syncBuffer{}, exited: make(chan error, 1), timeout: spec.timeout}
+	cmd.Stdout, cmd.Stderr = vm.out, vm.diag
+	cmd.WaitDelay = 5 * time.Second
+	t.Logf("%s: %s", r.name, strings.Join(cmd.Args, " "))
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() { vm.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cancel()
+		err := <-vm.exited
+		vm.exited <- err
+		if t.Failed() {
+			t.Logf("guest output:\n%s\nmonitor:\n%s", vm.out, vm.diag)
+		}
+	})
+	return vm
+}
+
+// waitFor waits until the guest prints want; it fails the test if the
+// guest prints bad first, exits, or takes longer than the run's timeout.
+func (vm *bgVM) waitFor(t *testing.T, want, bad string) {
+	deadline := time.Now().Add(vm.timeout)
+	for !strings.Contains(vm.out.String(), want) {
+		select {
+		case err := <-vm.exited:
+			vm.exited <- err
+			t.Fatalf("guest exited before printing %q: %v", want, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		require.False(t, bad != "" && strings.Contains(vm.out.String(), bad), "guest printed %q", bad)
+		require.True(t, time.Now().Before(deadline), "guest never printed %q", want)
+	}
+}
+
+// waitExit waits for the guest to exit with status 0.
+func (vm *bgVM) waitExit(t *testing.T, r runner, within time.Duration) {
+	select {
+	case err := <-vm.exited:
+		vm.exited <- err
+		if err != nil && !exitOK(r, err) {
+			t.Fatalf("guest exit: %v", err)
+		}
+	case <-time.After(within):
+		t.Fatal("guest did not exit")
+	}
+}
+
+// exitOK accepts the runner's encoding of guest exit status 0.
+func exitOK(r runner, err error) bool {
+	// QEMU's isa-debug-exit reports code 0 as status (0<<1)|1.
+	e, ok := err.(*exec.ExitError)
+	return ok && r.name == "qemu" && e.ExitCode() == 1
+}
+
+// TestHTTPDExample boots examples/httpd with a port forward and fetches
+// its pages as a user would, then stops it through /quit.
+func TestHTTPDExample(t *testing.T) {
+	if ok, why := bootTestsEnabled(); !ok {
+		t.Skip(why)
+	}
+	for _, r := range runners {
+		if !r.boot {
+			continue
+		}
+		t.Run(r.name, func(t *testing.T) {
+			setup, ok := netSetups[r.name]
+			if !ok {
+				t.Skipf("no host networking for the %s runner yet", r.name)
+			}
+			if why := r.unavailable(); why != "" {
+				t.Skip(why)
+			}
+			port := freePorts(t, 1)[0]
+			// Two CPUs: the kernel can then let the netstack send the
+			// /quit reply after the program exits (see netFlushAtExit).
+			spec := runSpec{image: images[httpdPkg], memory: "256M", cpus: 2, timeout: 5 * time.Minute}
+			setup.spec(&spec, map[int]int{port: 8080}, nil)
+			vm := startVM(t, r, spec)
+			vm.waitFor(t, "httpd: serving on", "")
+			base := fmt.Sprintf("http://127.0.0.1:%d", port)
+			get := func(path string) string {
+				resp, err := (&http.Client{Timeout: time.Minute}).Get(base + path)
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				require.Equal(t, 200, resp.StatusCode, path)
+				b, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				return string(b)
+			}
+			assert.Equal(t, "Hello from unigo!\n", get("/"))
+			assert.Contains(t, get("/json"), `"goos":"linux"`)
+			assert.Len(t, get("/bytes/300000"), 300000)
+			assert.Contains(t, get("/debug/pprof/"), "goroutine")
+			assert.Equal(t, "bye\n", get("/quit"))
+			vm.waitExit(t, r, time.Minute)
+			assert.Contains(t, vm.out.String(), "httpd: bye")
+		})
+	}
 }
