@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,6 +36,9 @@ const (
 type netSetup struct {
 	// hostIP is the host as the guest sees it (its loopback behind NAT).
 	hostIP string
+	// dnsName names the host in the DNS the runner's network serves,
+	// or is empty, with noDNS saying why it cannot be tested.
+	dnsName, noDNS string
 	// dialers bounds the concurrent connection setups through the
 	// runner's port forwards, and inbound is how many connections the
 	// host holds open at once through them.
@@ -49,6 +53,7 @@ var netSetups = map[string]netSetup{
 		// The launcher's user-mode network (gvisor-tap-vsock): the
 		// guest is 192.168.127.2, the host's loopback 192.168.127.254.
 		hostIP:  "192.168.127.254",
+		dnsName: "host.unigo.internal",
 		dialers: 8,
 		inbound: 1000,
 		spec: func(s *runSpec, tcp, udp map[int]int) {
@@ -64,6 +69,8 @@ var netSetups = map[string]netSetup{
 		// QEMU's user networking (slirp): the guest is 10.0.2.15, the
 		// host's loopback is reachable as 10.0.2.2.
 		hostIP: "10.0.2.2",
+		noDNS: "QEMU's user networking forwards DNS to the host's resolver, " +
+			"which has no name for the host's loopback; the launcher's gateway serves one",
 		// slirp listens on a forwarded port with a backlog of 1: SYNs
 		// beyond it are dropped and wait out a retransmission.
 		// Under TCG slirp takes ~0.4 s per forwarded connection, so the
@@ -212,7 +219,7 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 	spec := runSpec{
 		image: images[netpeerPkg],
 		args: []string{setup.hostIP, strconv.Itoa(hs.http), strconv.Itoa(hs.udp), strconv.Itoa(hs.closed),
-			strconv.Itoa(hs.echo), strconv.FormatInt(bulk, 10), "1000"},
+			strconv.Itoa(hs.echo), strconv.FormatInt(bulk, 10), "1000", cmp.Or(setup.dnsName, "-")},
 		memory:  "512M",
 		cpus:    1,
 		timeout: 10 * time.Minute,
@@ -228,6 +235,13 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 	assert.Contains(t, o, `netpeer: host udp echo "host: guest datagram"`)
 	assert.Contains(t, o, "netpeer: refused ok")
 	assert.Contains(t, o, "netpeer: 1000 concurrent connections to the host ok")
+	assert.Contains(t, o, "netpeer: dial timeout ok")
+	t.Run("dns", func(t *testing.T) {
+		if setup.dnsName == "" {
+			t.Skip(setup.noDNS)
+		}
+		assert.Contains(t, o, fmt.Sprintf("netpeer: dns %s is %s ok", setup.dnsName, setup.hostIP))
+	})
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", fw[0])
 	client := &http.Client{Timeout: 5 * time.Minute}

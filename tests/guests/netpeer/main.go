@@ -6,12 +6,14 @@
 // "netpeer: ready" it runs the guest-as-client checks against the host
 // servers named by its arguments:
 //
-//	netpeer HOSTIP HTTPPORT UDPPORT CLOSEDPORT ECHOPORT UPLOADBYTES CONNS
+//	netpeer HOSTIP HTTPPORT UDPPORT CLOSEDPORT ECHOPORT UPLOADBYTES CONNS DNSNAME
 //
 // The client checks: GET from the host's HTTP server, an upload of
 // UPLOADBYTES with its SHA-256 checked by the host, a UDP echo, a refused
-// connection, and CONNS concurrent connections to the host's TCP echo
-// server.
+// connection, a connection timeout to an absent neighbour, CONNS
+// concurrent connections to the host's TCP echo server, and, unless DNSNAME
+// is "-", a lookup of DNSNAME (which must name the host) through the
+// resolver the network configuration gave, then a GET by that name.
 package main
 
 import (
@@ -25,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,9 +54,10 @@ func (r *patternReader) Read(b []byte) (int, error) {
 }
 
 func main() {
-	if len(os.Args) != 8 {
-		fail("usage: netpeer HOSTIP HTTPPORT UDPPORT CLOSEDPORT ECHOPORT UPLOADBYTES CONNS")
+	if len(os.Args) != 9 {
+		fail("usage: netpeer HOSTIP HTTPPORT UDPPORT CLOSEDPORT ECHOPORT UPLOADBYTES CONNS DNSNAME")
 	}
+	dnsName := os.Args[8]
 	host, httpPort, udpPort, closedPort, echoPort := os.Args[1], os.Args[2], os.Args[3], os.Args[4], os.Args[5]
 	upload, _ := strconv.ParseInt(os.Args[6], 10, 64)
 	conns, _ := strconv.Atoi(os.Args[7])
@@ -177,6 +181,28 @@ func main() {
 		fail("dial closed host port: got %v, want ECONNREFUSED", err)
 	}
 	fmt.Println("netpeer: refused ok")
+
+	// Nobody answers ARP for .99 on the guest's subnet: the dial times out.
+	absent := host[:strings.LastIndexByte(host, '.')] + ".99:80"
+	_, err = net.DialTimeout("tcp", absent, 300*time.Millisecond)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		fail("dial %s: got %v, want a timeout", absent, err)
+	}
+	fmt.Println("netpeer: dial timeout ok")
+
+	if dnsName != "-" {
+		addrs, err := net.LookupHost(dnsName)
+		if err != nil || len(addrs) == 0 || addrs[0] != host {
+			fail("lookup %s: %v %v, want %s", dnsName, addrs, err, host)
+		}
+		resp, err := http.Get("http://" + net.JoinHostPort(dnsName, httpPort) + "/")
+		if err != nil {
+			fail("GET by name: %v", err)
+		}
+		resp.Body.Close()
+		fmt.Printf("netpeer: dns %s is %s ok\n", dnsName, addrs[0])
+	}
 
 	// Many concurrent connections out through the device: all open at
 	// once, each echoing. They are dialed a few at a time, as a client
