@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -23,8 +24,9 @@ import (
 //     for it to be unmasked; an edge-triggered line is never masked (an
 //     edge arriving at a masked IOAPIC input is lost).
 //
-// State is guarded by schedLock (the interrupt handler runs under it);
-// vmLock is taken inside it for page-table changes.
+// State is guarded by schedLock (the interrupt handler runs under it),
+// except the DMA block table (dmaLock); vmLock is taken inside schedLock
+// for page-table changes.
 
 const (
 	maxVirtioMMIO = 32
@@ -60,6 +62,7 @@ var (
 	virtioParsed bool
 
 	irqLines  [maxIRQLines]irqLine
+	dmaLock   spinlock.Lock // guards dmaBlocks (a leaf lock)
 	dmaBlocks [maxDMABlocks]dmaBlock
 
 	ioapics     [maxIOAPICs]ioapic
@@ -207,7 +210,7 @@ func sysDMAAlloc(size uintptr) int64 {
 	for uintptr(kmem.PageSize)<<uint(order) < size {
 		order++
 	}
-	schedLock.Lock()
+	dmaLock.Lock()
 	slot := -1
 	for i := range dmaBlocks {
 		if dmaBlocks[i].addr == 0 {
@@ -216,24 +219,24 @@ func sysDMAAlloc(size uintptr) int64 {
 		}
 	}
 	if slot < 0 {
-		schedLock.Unlock()
+		dmaLock.Unlock()
 		return -ENOMEM
 	}
 	p := kmem.AllocPages(int(order))
 	if p == 0 {
-		schedLock.Unlock()
+		dmaLock.Unlock()
 		return -ENOMEM
 	}
 	dmaBlocks[slot] = dmaBlock{addr: p, order: order}
-	schedLock.Unlock()
+	dmaLock.Unlock()
 	return int64(p)
 }
 
 // sysDMAFree frees a block named exactly by its address and the size it
 // was asked for (rounded the same way); anything else is EINVAL.
 func sysDMAFree(addr, size uintptr) int64 {
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	dmaLock.Lock()
+	defer dmaLock.Unlock()
 	for i := range dmaBlocks {
 		b := &dmaBlocks[i]
 		if b.addr == addr && addr != 0 {
