@@ -190,6 +190,12 @@ var scenarios = []scenario{
 func init() {
 	scenarios = append(scenarios,
 		scenario{
+			name:    "devices",
+			pkg:     "./tests/guests/devices",
+			skip:    map[string]string{"native": "the device services are unigo system calls"},
+			wantOut: []string{"devices: dma ok\n", "devices: mmio ok\n", "devices: irq ok\n", "devices: ok\n"},
+		},
+		scenario{
 			name:     "virtiorng",
 			pkg:      "./tests/guests/virtiorng",
 			qemuArgs: qemuVirtio("-device", "virtio-rng-device"),
