@@ -149,9 +149,9 @@ func probeMicrovmVirtio() {
 		}
 	}
 	vmLock.Lock()
-	mapDevice(microvmVirtioBase)
+	ok := mapDeviceChecked(microvmVirtioBase)
 	vmLock.Unlock()
-	for i := 0; i < n && nVirtioDevs < maxVirtioMMIO; i++ {
+	for i := 0; ok && i < n && nVirtioDevs < maxVirtioMMIO; i++ {
 		base := uintptr(microvmVirtioBase + i*microvmVirtioSize)
 		if *at[uint32](base) != 0x74726976 || *at[uint32](base + 8) == 0 { // "virt", device ID
 			continue
@@ -164,6 +164,9 @@ func probeMicrovmVirtio() {
 func sysVirtioMMIODevices(buf uintptr, n int) int64 {
 	if n < 0 {
 		return -EINVAL
+	}
+	if n > maxVirtioMMIO {
+		n = maxVirtioMMIO
 	}
 	size := uintptr(n) * uintptrSize(abi.VirtioMMIODevice{})
 	if n > 0 && !userOK(buf, size, true) {
@@ -182,18 +185,41 @@ func sysVirtioMMIODevices(buf uintptr, n int) int64 {
 	return int64(total)
 }
 
+// maxMMIOWindow bounds one mapping request (device windows are small).
+const maxMMIOWindow = 1 << 30
+
+// mapDeviceChecked is mapDevice with the page directory it may need
+// allocated first, so that running out of memory fails cleanly. Caller
+// holds vmLock.
+func mapDeviceChecked(pa uintptr) bool {
+	pdpt := uintptr(*at[uint64](pml4) & pteAddr)
+	e := at[uint64](pdpt + (pa>>30)*8)
+	if *e&ptePresent == 0 {
+		pd := kmem.AllocPage()
+		if pd == 0 {
+			return false
+		}
+		*e = uint64(pd) | ptePresent | pteWrite | pteUser
+	}
+	mapDevice(pa)
+	return true
+}
+
 // sysMapMMIO maps [pa, pa+size) uncached, with 2 MiB pages. The window
 // must lie in the identity-mapped half of the address space (below
 // userBase), and the 2 MiB pages holding it must contain no RAM (which
 // also keeps it out of the first 2 MiB, mapped with 4 KiB pages).
 func sysMapMMIO(pa, size uintptr) int64 {
-	if size == 0 || pa+size < pa || pa+size > userBase ||
+	if size == 0 || size > maxMMIOWindow || pa+size < pa || pa+size > userBase ||
 		overlapsRAM(pa&^(hugeSize-1), (pa+size+hugeSize-1)&^(hugeSize-1)) {
 		return -EINVAL
 	}
 	vmLock.Lock()
 	for p := pa &^ (hugeSize - 1); p < pa+size; p += hugeSize {
-		mapDevice(p)
+		if !mapDeviceChecked(p) {
+			vmLock.Unlock()
+			return -ENOMEM
+		}
 	}
 	vmLock.Unlock()
 	// Another CPU may have walked the old (absent) entry: nothing cached;
@@ -267,9 +293,11 @@ func ioapicInit() {
 	for i := 0; i < nIOAPICs; i++ {
 		a := &ioapics[i]
 		vmLock.Lock()
-		mapDevice(a.base)
+		ok := mapDeviceChecked(a.base)
 		vmLock.Unlock()
-		a.pins = (ioapicRead(a.base, 1)>>16)&0xff + 1
+		if ok {
+			a.pins = (ioapicRead(a.base, 1)>>16)&0xff + 1
+		}
 	}
 }
 
@@ -385,10 +413,16 @@ func sysIRQAttach(gsi int, flags uint32) int64 {
 	}
 	schedLock.Lock()
 	ioapicInit()
-	if a, _ := ioapicFor(gsi); a == nil || irqLines[gsi].file != 0 {
+	r := int64(0)
+	if a, _ := ioapicFor(gsi); a == nil {
+		r = -EINVAL // no IOAPIC input with that number
+	} else if irqLines[gsi].file != 0 {
+		r = -EEXIST
+	}
+	if r != 0 {
 		schedLock.Unlock()
 		fput(f)
-		return -EEXIST
+		return r
 	}
 	of(f).refs++ // the line's reference
 	l := &irqLines[gsi]

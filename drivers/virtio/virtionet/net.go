@@ -171,6 +171,8 @@ type Device struct {
 }
 
 // Probe finds and opens every virtio-net device with default Options.
+// No device is not an error (an empty list); run as a Linux process it
+// fails with hw.ErrNotUnigo.
 func Probe() ([]*Device, error) { return ProbeWith(Options{}) }
 
 // ProbeWith finds and opens every virtio-net device.
