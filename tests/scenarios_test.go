@@ -222,7 +222,7 @@ func init() {
 			wantOut: []string{
 				"virtionet: mac=52:54:00:12:34:56 mtu=1400 link=true\n",
 				"virtionet: gateway 10.0.2.2 is at 52:55:0a:00:02:02\n",
-				"virtionet: echo reply from 10.0.2.2 with 1000 bytes\n",
+				"virtionet: echo reply from 10.0.2.2 with 1372 bytes\n",
 				"virtionet: ok\n",
 			},
 		},

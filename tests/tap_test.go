@@ -20,13 +20,15 @@ const tapSetup = `set -e
 ip link set lo up
 ip tuntap add dev tap0 mode tap multi_queue
 ip addr add 10.0.2.2/24 dev tap0
-ip link set tap0 up
+ip link set tap0 mtu 9000 up
 exec "$@"`
 
 // TestVirtionetTAP boots the virtionet guest under QEMU with a TAP
 // backend, which (unlike user networking) offers checksum offload, TSO,
 // and multiqueue: the driver must negotiate two queue pairs through the
-// control queue and have the device complete a partial UDP checksum.
+// control queue, have the device complete a partial UDP checksum, and
+// exchange 9000-byte frames (several transmit cells and mergeable receive
+// buffers per frame).
 // It needs root for the namespace and the TAP device, so it skips
 // elsewhere.
 func TestVirtionetTAP(t *testing.T) {
@@ -49,7 +51,7 @@ func TestVirtionetTAP(t *testing.T) {
 	}
 	s := runSpec{image: images["./tests/guests/virtionet"], args: []string{"level"}, memory: "128M", cpus: 2,
 		qemuArgs: qemuVirtio("-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,queues=2,vhost=off",
-			"-device", "virtio-net-device,netdev=n0,mac=52:54:00:12:34:56,mq=on")}
+			"-device", "virtio-net-device,netdev=n0,mac=52:54:00:12:34:56,mq=on,host_mtu=9000")}
 	args, err := qemuArgs(s, kvmBootsKernel())
 	require.NoError(t, err)
 	timeout := 30 * time.Second * tcgSlowdown
@@ -76,11 +78,11 @@ func TestVirtionetTAP(t *testing.T) {
 	require.False(t, poweredOff, "output:\n%s%s", res, diag.String())
 	require.Equal(t, 0, code, "output:\n%s%s", res, diag.String())
 	for _, w := range []string{
-		"virtionet: mac=52:54:00:12:34:56 mtu=1500 link=true\n",
+		"virtionet: mac=52:54:00:12:34:56 mtu=9000 link=true\n",
 		"TXChecksum:true TSO4:true TSO6:true RXChecksum:true",
 		"MergeableRX:true EventIdx:true QueuePairs:2}",
 		"virtionet: gateway 10.0.2.2 is at ",
-		"virtionet: echo reply from 10.0.2.2 with 1000 bytes\n",
+		"virtionet: echo reply from 10.0.2.2 with 8972 bytes\n",
 		"virtionet: checksum offload: port unreachable from 10.0.2.2\n",
 		"virtionet: ok\n",
 	} {

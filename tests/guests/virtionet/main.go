@@ -1,8 +1,8 @@
 // Command virtionet drives the first virtio-net device with no network
 // stack: it prints the MAC, MTU and negotiated offloads, asks the gateway
 // of QEMU's user networking (10.0.2.2, we being 10.0.2.15) for its MAC
-// with an ARP request and pings it with an ICMP echo, checking the reply's
-// payload. The argument "level" attaches the interrupt line as
+// with an ARP request and pings it with an MTU-sized ICMP echo, checking
+// the reply's payload. The argument "level" attaches the interrupt line as
 // level-triggered.
 package main
 
@@ -74,8 +74,9 @@ func main() {
 	})
 	fmt.Printf("virtionet: gateway %v is at %v\n", gatewayIP, gwMAC)
 
-	// ICMP echo with 1000 bytes of payload.
-	payload := make([]byte, 1000)
+	// ICMP echo filling the MTU: with a 9000-byte MTU the frame spans
+	// several transmit cells and several mergeable receive buffers.
+	payload := make([]byte, d.MTU()-20-8)
 	for i := range payload {
 		payload[i] = byte(i * 7)
 	}
