@@ -15,20 +15,33 @@ import (
 // tapSetup runs in a fresh network namespace: a multiqueue TAP device
 // whose host side is 10.0.2.2, the gateway the virtionet guest expects.
 // Linux's stack answers its ARP, ICMP echo and (for a UDP datagram whose
-// checksum the device completed) "port unreachable".
+// checksum the device completed) "port unreachable"; a listening socket
+// on port 7777 (no accept: the kernel acknowledges queued data) takes the
+// TSO check's connection.
 const tapSetup = `set -e
 ip link set lo up
 ip tuntap add dev tap0 mode tap multi_queue
 ip addr add 10.0.2.2/24 dev tap0
 ip link set tap0 mtu 9000 up
-exec "$@"`
+python3 -c '
+import socket, time
+s = socket.socket()
+s.bind(("10.0.2.2", 7777))
+s.listen(1)
+time.sleep(600)' &
+listener=$!
+status=0
+"$@" || status=$?
+kill $listener
+exit $status`
 
 // TestVirtionetTAP boots the virtionet guest under QEMU with a TAP
 // backend, which (unlike user networking) offers checksum offload, TSO,
 // and multiqueue: the driver must negotiate two queue pairs through the
-// control queue, have the device complete a partial UDP checksum, and
-// exchange 9000-byte frames (several transmit cells and mergeable receive
-// buffers per frame).
+// control queue, send a UDP datagram with a partial checksum, exchange
+// 9000-byte frames (several transmit cells and mergeable receive buffers
+// per frame), and send a 20,000-byte TCP frame for segmentation (TSO) —
+// the host kernel, behind the TAP device, checks the offload headers.
 // It needs root for the namespace and the TAP device, so it skips
 // elsewhere.
 func TestVirtionetTAP(t *testing.T) {
@@ -41,7 +54,7 @@ func TestVirtionetTAP(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: a network namespace with a TAP device")
 	}
-	for _, tool := range []string{"unshare", "ip"} {
+	for _, tool := range []string{"unshare", "ip", "python3"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skip(tool + " not on PATH")
 		}
@@ -49,7 +62,7 @@ func TestVirtionetTAP(t *testing.T) {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
 	}
-	s := runSpec{image: images["./tests/guests/virtionet"], args: []string{"level"}, memory: "128M", cpus: 2,
+	s := runSpec{image: images["./tests/guests/virtionet"], args: []string{"level", "tso"}, memory: "128M", cpus: 2,
 		qemuArgs: qemuVirtio("-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,queues=2,vhost=off",
 			"-device", "virtio-net-device,netdev=n0,mac=52:54:00:12:34:56,mq=on,host_mtu=9000")}
 	args, err := qemuArgs(s, kvmBootsKernel())
@@ -84,6 +97,7 @@ func TestVirtionetTAP(t *testing.T) {
 		"virtionet: gateway 10.0.2.2 is at ",
 		"virtionet: echo reply from 10.0.2.2 with 8972 bytes\n",
 		"virtionet: checksum offload: port unreachable from 10.0.2.2\n",
+		"virtionet: tso: peer acknowledged 20000 bytes sent as one frame\n",
 		"virtionet: ok\n",
 	} {
 		assert.Contains(t, res, w)
