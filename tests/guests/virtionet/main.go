@@ -12,9 +12,18 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/unigo-os/unigo/drivers/virtio/virtionet"
+)
+
+// maxFrame and gsoFrames record the largest frame received and how many
+// came with a GSO type (coalesced by the host: VIRTIO_NET_F_GUEST_TSO4).
+var (
+	maxFrame  atomic.Int64
+	gsoFrames atomic.Int64
+	chanDrops atomic.Int64 // frames the test's own channel had no room for
 )
 
 var (
@@ -45,11 +54,18 @@ func main() {
 	fmt.Printf("virtionet: mac=%v mtu=%d link=%v\n", net.HardwareAddr(mac[:]), d.MTU(), d.LinkUp())
 	fmt.Printf("virtionet: offloads %+v\n", d.Offloads())
 
-	frames := make(chan []byte, 64)
+	frames := make(chan []byte, 256)
 	if err := d.Start(func(h virtionet.Header, frame []byte) {
+		if len(frame) > int(maxFrame.Load()) {
+			maxFrame.Store(int64(len(frame)))
+		}
+		if h.GSOType != virtionet.GSONone {
+			gsoFrames.Add(1)
+		}
 		select {
 		case frames <- bytes.Clone(frame):
 		default:
+			chanDrops.Add(1)
 		}
 	}); err != nil {
 		fail("start: %v", err)
@@ -302,4 +318,67 @@ func tcpSegmentationOffload(d *virtionet.Device, frames chan []byte, mac [6]byte
 		return ok && flags&ackFlag != 0 && ack == isn+1+n+1
 	})
 	fmt.Printf("virtionet: tso: peer acknowledged %d bytes sent as one frame\n", n)
+
+	// The peer now sends 100,000 bytes (it accepted the connection and
+	// writes them): reassemble and acknowledge until all has arrived.
+	const want = 100000
+	rcvNext := peerISN + 1
+	var last string
+	early := map[uint32][]byte{} // segments received ahead of rcvNext
+	deadline := time.Now().Add(60 * time.Second)
+	for rcvNext != peerISN+1+want {
+		if time.Now().After(deadline) {
+			fail("tso: received %d of %d bytes; stats %+v; channel drops %d; last %s",
+				rcvNext-peerISN-1, want, d.Stats(), chanDrops.Load(), last)
+		}
+		select {
+		case f := <-frames:
+			flags, seq, _, ok := reply(f)
+			if !ok || flags&rstFlag != 0 {
+				continue
+			}
+			ihl := int(f[14]&15) * 4
+			tcp := f[14+ihl:]
+			thl := int(tcp[12]>>4) * 4
+			total := int(binary.BigEndian.Uint16(f[16:]))
+			if total < ihl+thl || 14+total > len(f) {
+				fail("tso: malformed segment: total length %d, frame %d", total, len(f))
+			}
+			payload := tcp[thl : total-ihl]
+			last = fmt.Sprintf("seq +%d len %d (want +%d)", seq-peerISN-1, len(payload), rcvNext-peerISN-1)
+			if len(payload) == 0 || int32(seq-rcvNext) >= 1<<20 {
+				continue
+			}
+			// Keep every segment until it can be taken in order: with
+			// two queue pairs a flow may be reordered between queues.
+			early[seq] = payload
+			for progress := true; progress; {
+				progress = false
+				for sq, p := range early {
+					skip := rcvNext - sq
+					if int32(skip) < 0 {
+						continue
+					}
+					delete(early, sq)
+					if int64(skip) >= int64(len(p)) {
+						continue
+					}
+					for i, c := range p[skip:] {
+						if c != byte((int(rcvNext-peerISN-1)+i)%251) {
+							fail("tso: byte %d is %d", int(rcvNext-peerISN-1)+i, c)
+						}
+					}
+					rcvNext += uint32(len(p)) - skip
+					progress = true
+				}
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+		a, h := segment(isn+1+n+1, rcvNext, ackFlag, nil)
+		if err := d.Send(h, a); err != nil {
+			fail("tso: send ack: %v", err)
+		}
+	}
+	fmt.Printf("virtionet: tso: received %d bytes, largest frame %d bytes, %d with a GSO type\n",
+		want, maxFrame.Load(), gsoFrames.Load())
 }
