@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -23,8 +24,9 @@ import (
 //     for it to be unmasked; an edge-triggered line is never masked (an
 //     edge arriving at a masked IOAPIC input is lost).
 //
-// State is guarded by schedLock (the interrupt handler runs under it);
-// vmLock is taken inside it for page-table changes.
+// State is guarded by schedLock (the interrupt handler runs under it),
+// except the DMA block table (dmaLock); vmLock is taken inside schedLock
+// for page-table changes.
 
 const (
 	maxVirtioMMIO = 32
@@ -60,6 +62,7 @@ var (
 	virtioParsed bool
 
 	irqLines  [maxIRQLines]irqLine
+	dmaLock   spinlock.Lock // guards dmaBlocks (a leaf lock)
 	dmaBlocks [maxDMABlocks]dmaBlock
 
 	ioapics     [maxIOAPICs]ioapic
@@ -146,9 +149,9 @@ func probeMicrovmVirtio() {
 		}
 	}
 	vmLock.Lock()
-	mapDevice(microvmVirtioBase)
+	ok := mapDeviceChecked(microvmVirtioBase)
 	vmLock.Unlock()
-	for i := 0; i < n && nVirtioDevs < maxVirtioMMIO; i++ {
+	for i := 0; ok && i < n && nVirtioDevs < maxVirtioMMIO; i++ {
 		base := uintptr(microvmVirtioBase + i*microvmVirtioSize)
 		if *at[uint32](base) != 0x74726976 || *at[uint32](base + 8) == 0 { // "virt", device ID
 			continue
@@ -161,6 +164,9 @@ func probeMicrovmVirtio() {
 func sysVirtioMMIODevices(buf uintptr, n int) int64 {
 	if n < 0 {
 		return -EINVAL
+	}
+	if n > maxVirtioMMIO {
+		n = maxVirtioMMIO
 	}
 	size := uintptr(n) * uintptrSize(abi.VirtioMMIODevice{})
 	if n > 0 && !userOK(buf, size, true) {
@@ -179,18 +185,41 @@ func sysVirtioMMIODevices(buf uintptr, n int) int64 {
 	return int64(total)
 }
 
+// maxMMIOWindow bounds one mapping request (device windows are small).
+const maxMMIOWindow = 1 << 30
+
+// mapDeviceChecked is mapDevice with the page directory it may need
+// allocated first, so that running out of memory fails cleanly. Caller
+// holds vmLock.
+func mapDeviceChecked(pa uintptr) bool {
+	pdpt := uintptr(*at[uint64](pml4) & pteAddr)
+	e := at[uint64](pdpt + (pa>>30)*8)
+	if *e&ptePresent == 0 {
+		pd := kmem.AllocPage()
+		if pd == 0 {
+			return false
+		}
+		*e = uint64(pd) | ptePresent | pteWrite | pteUser
+	}
+	mapDevice(pa)
+	return true
+}
+
 // sysMapMMIO maps [pa, pa+size) uncached, with 2 MiB pages. The window
 // must lie in the identity-mapped half of the address space (below
 // userBase), and the 2 MiB pages holding it must contain no RAM (which
 // also keeps it out of the first 2 MiB, mapped with 4 KiB pages).
 func sysMapMMIO(pa, size uintptr) int64 {
-	if size == 0 || pa+size < pa || pa+size > userBase ||
+	if size == 0 || size > maxMMIOWindow || pa+size < pa || pa+size > userBase ||
 		overlapsRAM(pa&^(hugeSize-1), (pa+size+hugeSize-1)&^(hugeSize-1)) {
 		return -EINVAL
 	}
 	vmLock.Lock()
 	for p := pa &^ (hugeSize - 1); p < pa+size; p += hugeSize {
-		mapDevice(p)
+		if !mapDeviceChecked(p) {
+			vmLock.Unlock()
+			return -ENOMEM
+		}
 	}
 	vmLock.Unlock()
 	// Another CPU may have walked the old (absent) entry: nothing cached;
@@ -207,7 +236,7 @@ func sysDMAAlloc(size uintptr) int64 {
 	for uintptr(kmem.PageSize)<<uint(order) < size {
 		order++
 	}
-	schedLock.Lock()
+	dmaLock.Lock()
 	slot := -1
 	for i := range dmaBlocks {
 		if dmaBlocks[i].addr == 0 {
@@ -216,24 +245,24 @@ func sysDMAAlloc(size uintptr) int64 {
 		}
 	}
 	if slot < 0 {
-		schedLock.Unlock()
+		dmaLock.Unlock()
 		return -ENOMEM
 	}
 	p := kmem.AllocPages(int(order))
 	if p == 0 {
-		schedLock.Unlock()
+		dmaLock.Unlock()
 		return -ENOMEM
 	}
 	dmaBlocks[slot] = dmaBlock{addr: p, order: order}
-	schedLock.Unlock()
+	dmaLock.Unlock()
 	return int64(p)
 }
 
 // sysDMAFree frees a block named exactly by its address and the size it
 // was asked for (rounded the same way); anything else is EINVAL.
 func sysDMAFree(addr, size uintptr) int64 {
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	dmaLock.Lock()
+	defer dmaLock.Unlock()
 	for i := range dmaBlocks {
 		b := &dmaBlocks[i]
 		if b.addr == addr && addr != 0 {
@@ -264,9 +293,11 @@ func ioapicInit() {
 	for i := 0; i < nIOAPICs; i++ {
 		a := &ioapics[i]
 		vmLock.Lock()
-		mapDevice(a.base)
+		ok := mapDeviceChecked(a.base)
 		vmLock.Unlock()
-		a.pins = (ioapicRead(a.base, 1)>>16)&0xff + 1
+		if ok {
+			a.pins = (ioapicRead(a.base, 1)>>16)&0xff + 1
+		}
 	}
 }
 
@@ -382,10 +413,16 @@ func sysIRQAttach(gsi int, flags uint32) int64 {
 	}
 	schedLock.Lock()
 	ioapicInit()
-	if a, _ := ioapicFor(gsi); a == nil || irqLines[gsi].file != 0 {
+	r := int64(0)
+	if a, _ := ioapicFor(gsi); a == nil {
+		r = -EINVAL // no IOAPIC input with that number
+	} else if irqLines[gsi].file != 0 {
+		r = -EEXIST
+	}
+	if r != 0 {
 		schedLock.Unlock()
 		fput(f)
-		return -EEXIST
+		return r
 	}
 	of(f).refs++ // the line's reference
 	l := &irqLines[gsi]

@@ -43,6 +43,15 @@
 // command line (-append), composed with abi.Compose, the same syntax the
 // kernel parses and `unigo run` writes.
 //
+// # Devices
+//
+// A scenario's qemuArgs add QEMU devices (the virtio scenarios add
+// virtio-rng and virtio-net with user networking); its skip map names
+// runners it cannot run under and why (natively there are no devices; the
+// launcher has no virtio-net device yet). TestVirtionetTAP, root only,
+// boots the virtio-net guest against a TAP device in a fresh network
+// namespace, where offloads and multiqueue are offered.
+//
 // TestBootRunnersRawGuests boots hand-assembled PVH guests (no kernel) to
 // check the monitor command lines and exit-status decoding on their own.
 //

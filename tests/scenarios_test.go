@@ -219,6 +219,12 @@ var scenarios = []scenario{
 func init() {
 	scenarios = append(scenarios,
 		scenario{
+			name:    "devices",
+			pkg:     "./tests/guests/devices",
+			skip:    map[string]string{"native": "the device services are unigo system calls"},
+			wantOut: []string{"devices: dma ok\n", "devices: mmio ok\n", "devices: irq ok\n", "devices: ok\n"},
+		},
+		scenario{
 			name:     "virtiorng",
 			pkg:      "./tests/guests/virtiorng",
 			qemuArgs: qemuVirtio("-device", "virtio-rng-device"),
@@ -245,7 +251,7 @@ func init() {
 			wantOut: []string{
 				"virtionet: mac=52:54:00:12:34:56 mtu=1400 link=true\n",
 				"virtionet: gateway 10.0.2.2 is at 52:55:0a:00:02:02\n",
-				"virtionet: echo reply from 10.0.2.2 with 1000 bytes\n",
+				"virtionet: echo reply from 10.0.2.2 with 1372 bytes\n",
 				"virtionet: ok\n",
 			},
 		},

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/unigo-os/unigo/drivers/hw"
 )
@@ -138,8 +140,8 @@ func Open(info hw.VirtioMMIO, level bool) (*Device, error) {
 	if d.id == 0 {
 		return nil, fmt.Errorf("virtio: %v: empty slot", info)
 	}
-	d.regs.Write32(regStatus, 0)
-	for d.regs.Read32(regStatus) != 0 {
+	if !d.reset() {
+		return nil, fmt.Errorf("virtio: %v: device does not reset", info)
 	}
 	d.regs.Write32(regStatus, StatusAcknowledge|StatusDriver)
 	return d, nil
@@ -306,14 +308,30 @@ func (d *Device) fail() {
 func (d *Device) Stop() error {
 	var err error
 	d.stopOnce.Do(func() {
-		d.regs.Write32(regStatus, 0)
-		for d.regs.Read32(regStatus) != 0 {
+		if !d.reset() {
+			err = fmt.Errorf("virtio: %v: device does not reset", d.Info)
 		}
 		if d.irq != nil {
-			err = d.irq.Close()
+			if cerr := d.irq.Close(); err == nil {
+				err = cerr
+			}
 		}
 	})
 	return err
+}
+
+// reset writes 0 to the status register and waits (up to a second) for
+// the device to read back 0, as virtio-mmio requires before reuse.
+func (d *Device) reset() bool {
+	d.regs.Write32(regStatus, 0)
+	deadline := time.Now().Add(time.Second)
+	for d.regs.Read32(regStatus) != 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		runtime.Gosched()
+	}
+	return true
 }
 
 // Close stops the device (see Stop) and frees the rings. Buffers the

@@ -7,6 +7,7 @@
 //	d.MAC(), d.MTU(), d.Offloads()           // from config space / negotiation
 //	d.Start(func(h virtionet.Header, frame []byte) { ... })
 //	err = d.Send(virtionet.Header{}, frame)  // an Ethernet frame, in pieces if convenient
+//	n, err := d.SendBatch(frames)            // several, one device notification
 //	d.Close()
 //
 // Frames are Ethernet frames without the virtio header; Header carries the
@@ -20,8 +21,8 @@
 // the device's maximum) and EVENT_IDX. Options turns receive offloads off
 // for a consumer that cannot take them.
 //
-// Concurrency: Send may be called from any number of goroutines (each
-// transmit queue has a lock; a sender takes a free one). Received frames
+// Concurrency: Send and SendBatch may be called from any number of
+// goroutines (each transmit queue has a lock; a sender takes a free one). Received frames
 // are delivered on one driver goroutine, started by Start, which also
 // waits for the device's interrupts in Go's netpoller; a frame passed to
 // the callback is valid only during the call (it may point straight into

@@ -171,6 +171,8 @@ type Device struct {
 }
 
 // Probe finds and opens every virtio-net device with default Options.
+// No device is not an error (an empty list); run as a Linux process it
+// fails with hw.ErrNotUnigo.
 func Probe() ([]*Device, error) { return ProbeWith(Options{}) }
 
 // ProbeWith finds and opens every virtio-net device.
@@ -409,33 +411,32 @@ func (d *Device) Stats() Stats {
 		TXBytes: s.txBytes.Load(), RXDropped: s.rxDropped.Load(), TXFull: s.txFull.Load()}
 }
 
+// Frame is one frame for SendBatch: the concatenation of Parts, with
+// its offload header.
+type Frame struct {
+	Header Header
+	Parts  [][]byte
+}
+
 // Send queues one frame, given as the concatenation of parts, with its
 // offload header. It copies the frame, so the parts may be reused when it
 // returns. If every transmit queue is full it waits up to a millisecond
 // for the device, then returns ErrQueueFull.
 func (d *Device) Send(h Header, parts ...[]byte) error {
+	_, err := d.SendBatch([]Frame{{Header: h, Parts: parts}})
+	return err
+}
+
+// SendBatch queues frames in order on one transmit queue and notifies the
+// device once for all of them. It returns how many were queued; on an
+// error the rest were not (ErrQueueFull as for Send, or a frame the
+// negotiated offloads do not allow).
+func (d *Device) SendBatch(frames []Frame) (int, error) {
 	if d.closed.Load() {
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	if d.dev.Broken() {
-		return virtio.ErrBroken
-	}
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	if n == 0 || n > MaxSendFrame {
-		return fmt.Errorf("virtionet: frame of %d bytes", n)
-	}
-	if h.Flags&FlagNeedsCsum != 0 && !d.offloads.TXChecksum {
-		return errors.New("virtionet: checksum offload not negotiated")
-	}
-	if g := h.GSOType &^ GSOECN; g != GSONone &&
-		!(g == GSOTCPv4 && d.offloads.TSO4 || g == GSOTCPv6 && d.offloads.TSO6) {
-		return fmt.Errorf("virtionet: GSO type %d not negotiated", h.GSOType)
-	}
-	if h.GSOType == GSONone && n > d.mtu+14+4 {
-		return fmt.Errorf("virtionet: frame of %d bytes exceeds the MTU %d", n, d.mtu)
+		return 0, virtio.ErrBroken
 	}
 	start := int(d.txNext.Add(1)) % len(d.tx)
 	var tq *txQueue
@@ -451,37 +452,88 @@ func (d *Device) Send(h Header, parts ...[]byte) error {
 		tq.mu.Lock()
 	}
 	defer tq.mu.Unlock()
-	var deadline time.Time
-	for {
-		err := tq.send(d.kick, h, n, parts)
-		if err != ErrQueueFull {
-			if err == nil {
-				d.stats.txFrames.Add(1)
-				d.stats.txBytes.Add(uint64(n))
+	sent := 0
+	defer func() {
+		if sent > 0 {
+			d.kick(tq.q)
+		}
+	}()
+	for _, f := range frames {
+		if d.closed.Load() { // Close freed the queue while we waited for it
+			return sent, ErrClosed
+		}
+		n, err := d.check(f)
+		if err != nil {
+			return sent, err
+		}
+		var deadline time.Time
+		for {
+			err = tq.add(f.Header, n, f.Parts)
+			if err != ErrQueueFull {
+				break
 			}
-			return err
+			if deadline.IsZero() {
+				deadline = time.Now().Add(time.Millisecond)
+			} else if time.Now().After(deadline) {
+				d.stats.txFull.Add(1)
+				break
+			}
+			if sent > 0 {
+				d.kick(tq.q) // let the device start on what is queued
+			}
+			tq.mu.Unlock()
+			runtime.Gosched()
+			tq.mu.Lock()
+			if d.closed.Load() {
+				return sent, ErrClosed
+			}
 		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(time.Millisecond)
-		} else if time.Now().After(deadline) {
-			d.stats.txFull.Add(1)
-			return ErrQueueFull
+		if err != nil {
+			return sent, err
 		}
-		tq.mu.Unlock()
-		runtime.Gosched()
-		tq.mu.Lock()
+		sent++
+		d.stats.txFrames.Add(1)
+		d.stats.txBytes.Add(uint64(n))
 	}
+	return sent, nil
+}
+
+// check validates a frame against the negotiated offloads and returns
+// its length.
+func (d *Device) check(f Frame) (int, error) {
+	n := 0
+	for _, p := range f.Parts {
+		n += len(p)
+	}
+	h := f.Header
+	if n == 0 || n > MaxSendFrame {
+		return 0, fmt.Errorf("virtionet: frame of %d bytes", n)
+	}
+	if h.Flags&FlagNeedsCsum != 0 && !d.offloads.TXChecksum {
+		return 0, errors.New("virtionet: checksum offload not negotiated")
+	}
+	if g := h.GSOType &^ GSOECN; g != GSONone &&
+		!(g == GSOTCPv4 && d.offloads.TSO4 || g == GSOTCPv6 && d.offloads.TSO6) {
+		return 0, fmt.Errorf("virtionet: GSO type %d not negotiated", h.GSOType)
+	}
+	if h.GSOType == GSONone && n > d.mtu+14+4 {
+		return 0, fmt.Errorf("virtionet: frame of %d bytes exceeds the MTU %d", n, d.mtu)
+	}
+	return n, nil
 }
 
 // Start begins delivering received frames to rx on a driver goroutine.
 // rx must not retain frame after it returns. Start may be called once.
 func (d *Device) Start(rx func(h Header, frame []byte)) error {
+	d.closeMu.Lock()
+	defer d.closeMu.Unlock()
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	if !d.started.CompareAndSwap(false, true) {
+	if d.started.Load() {
 		return errors.New("virtionet: already started")
 	}
+	d.started.Store(true)
 	go d.run(rx)
 	return nil
 }
@@ -537,6 +589,9 @@ func (d *Device) Close() error {
 	d.free()
 	if cerr := d.dev.Close(); err == nil {
 		err = cerr
+	}
+	for _, tq := range d.tx {
+		tq.mu.Unlock() // waiting senders see closed and fail
 	}
 	return err
 }

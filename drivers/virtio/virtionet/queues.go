@@ -192,8 +192,9 @@ func (t *txQueue) reclaim() {
 	}
 }
 
-// send copies the frame into cells and queues it. Caller holds mu.
-func (t *txQueue) send(kick func(*virtio.Queue), h Header, n int, parts [][]byte) error {
+// add copies the frame into cells and queues it; the caller kicks the
+// device. Caller holds mu.
+func (t *txQueue) add(h Header, n int, parts [][]byte) error {
 	t.reclaim()
 	if err := t.q.Broken(); err != nil {
 		return virtio.ErrBroken
@@ -227,7 +228,6 @@ func (t *txQueue) send(kick func(*virtio.Queue), h Header, n int, parts [][]byte
 	t.recs[rec] = append(t.recs[rec][:0], cells...)
 	t.spare = t.spare[:len(t.spare)-need]
 	t.idle = t.idle[:len(t.idle)-1]
-	kick(t.q)
 	return nil
 }
 
