@@ -220,8 +220,10 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 		image: images[netpeerPkg],
 		args: []string{setup.hostIP, strconv.Itoa(hs.http), strconv.Itoa(hs.udp), strconv.Itoa(hs.closed),
 			strconv.Itoa(hs.echo), strconv.FormatInt(bulk, 10), "1000", cmp.Or(setup.dnsName, "-")},
-		memory:  "512M",
-		cpus:    1,
+		memory: "512M",
+		// Two CPUs: the kernel can then let the netstack send the /quit
+		// reply after the program exits (see netFlushAtExit).
+		cpus:    2,
 		timeout: 10 * time.Minute,
 	}
 	setup.spec(&spec, map[int]int{fw[0]: 8080, fw[1]: 7777}, map[int]int{fw[1]: 7777})
