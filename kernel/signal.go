@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"sync/atomic"
+
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -86,15 +88,17 @@ const (
 )
 
 // sendSignal marks sig pending on thread t. Caller holds schedLock.
+// The pending set is updated atomically: the target thread may be taking
+// a signal out of it (deliverPending) on another CPU at the same time.
 func sendSignal(t uintptr, sig int) {
-	th(t).sigpending |= 1 << uint(sig-1)
+	atomic.OrUint64(&th(t).sigpending, 1<<uint(sig-1))
 }
 
 // deliverPending delivers one pending, unblocked signal of the current
 // thread into f (and so to user mode when f is resumed).
 func deliverPending(f *rt.Frame) {
 	t := current()
-	ready := t.sigpending &^ t.sigmask
+	ready := atomic.LoadUint64(&t.sigpending) &^ t.sigmask
 	if ready == 0 {
 		return
 	}
@@ -103,7 +107,7 @@ func deliverPending(f *rt.Frame) {
 		ready >>= 1
 		sig++
 	}
-	t.sigpending &^= 1 << uint(sig-1)
+	atomic.AndUint64(&t.sigpending, ^uint64(1<<uint(sig-1)))
 	code := siTkill
 	if sig == sigPROF && t.sigcode != 0 {
 		code = int(t.sigcode)

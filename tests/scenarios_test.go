@@ -138,6 +138,13 @@ var scenarios = []scenario{
 		wantOut: []string{"smp: parallel work ok", "smp: synchronisation ok\n", "smp: ok\n"},
 	},
 	{
+		name:    "wakeups",
+		pkg:     "./tests/guests/wakeups",
+		cpus:    2,
+		timeout: 3 * time.Minute,
+		wantOut: []string{"wakeups: ping-pong ok", "wakeups: mutex ok\n", "wakeups: sleepers ok\n", "wakeups: ok\n"},
+	},
+	{
 		name:     "oom",
 		pkg:      "./tests/guests/oom",
 		memory:   "64M",
