@@ -316,7 +316,13 @@ func signalSyscall(f *rt.Frame) (int64, bool) {
 			tid, sig = f.RSI, int(f.RDX)
 		}
 		return sendTo(tid, sig), true
-	case 38, 36, 222, 223, 224, 225, 226:
+	case 38, 36, 222, 223, 224, 225, 226, sysAlarmNum:
+		if r, ok := unsupportedSignalOp(f); ok {
+			return r, true
+		}
+		if f.RAX == sysAlarmNum {
+			return 0, false
+		}
 		return cpuTimerSyscall(f)
 	case 62: // kill(pid, sig): the one process is pid 1
 		if f.RDI != 1 && f.RDI != 0 && int64(f.RDI) != -1 {
@@ -339,6 +345,9 @@ func sendTo(tid uint64, sig int) int64 {
 	}
 	if sig == 0 {
 		return 0
+	}
+	if stops(sig) {
+		return refuseStop()
 	}
 	sendSignal(t, sig)
 	// A thread running on another CPU sees the signal when it next enters

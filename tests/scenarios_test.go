@@ -138,6 +138,12 @@ var scenarios = []scenario{
 		wantOut: []string{"smp: parallel work ok", "smp: synchronisation ok\n", "smp: ok\n"},
 	},
 	{
+		name:    "signals",
+		pkg:     "./tests/guests/signals",
+		wantOut: []string{"signals: self-sent signals delivered\n", "signals: bad signal numbers refused\n", "signals: ok\n"},
+		check:   checkSignalReports,
+	},
+	{
 		name:    "wakeups",
 		pkg:     "./tests/guests/wakeups",
 		cpus:    2,
