@@ -174,10 +174,15 @@ func makeRunnable(t uintptr) {
 // steal.
 func kickAfterPush(target int, wasEmpty bool) {
 	me := cpuIndex()
-	if target == me && cpu().Current == cpus[me].idle {
-		return // this CPU's idle loop runs it next
-	}
 	idle := idleMask.Load()
+	if target == me && cpu().Current == cpus[me].idle {
+		// This CPU's idle loop runs the thread next; only a second one
+		// queued here needs another CPU.
+		if m := idle &^ (1 << uint(me)); !wasEmpty && m != 0 {
+			sendIPI(cpus[lowestBit(m)].apicID, vecResched)
+		}
+		return
+	}
 	switch {
 	case idle&(1<<uint(target)) != 0:
 		sendIPI(cpus[target].apicID, vecResched)
