@@ -1,6 +1,10 @@
 package kernel
 
-import "github.com/unigo-os/unigo/rt"
+import (
+	"sync/atomic"
+
+	"github.com/unigo-os/unigo/rt"
+)
 
 // CPU-time timers: setitimer(ITIMER_PROF/ITIMER_VIRTUAL) and POSIX timers
 // (timer_create) on the CPU-time clocks. runtime/pprof samples with them:
@@ -51,7 +55,7 @@ func threadCPU(t uintptr) int64 {
 
 func processCPU() int64 {
 	c := cpu().Current
-	n := procCPU
+	n := atomic.LoadInt64(&procCPU)
 	if c != 0 {
 		n += nanotime() - th(c).onCPU
 	}

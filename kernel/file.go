@@ -21,7 +21,8 @@ import (
 // lock of its own). The state of pipes, eventfds, epoll instances and the
 // console input ring is guarded by schedLock, because waking a blocked
 // thread needs it anyway. Order: fsLock, then schedLock (then vmLock via
-// userOK). Nothing blocks while holding fsLock.
+// userOK, or one run-queue lock: kernel/runq.go). Nothing blocks while
+// holding fsLock.
 const maxFDs = 4096
 
 // ofile kinds.

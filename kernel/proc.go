@@ -52,9 +52,9 @@ func sysCloneImpl(f *rt.Frame) int64 {
 	*at[uint64](ksp) = 0
 	*at[uint64](ksp + 8) = uint64(rt.ThreadStartPC())
 	th(t).ksp = ksp
+	th(t).oncpu = int32(cpuIndex())
 	schedLock.Lock()
-	runqPush(t)
-	armTimer()
+	makeRunnable(t)
 	schedLock.Unlock()
 	return int64(tid)
 }

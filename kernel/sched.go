@@ -20,8 +20,10 @@ import (
 // kernel stacks (rt.SwitchStacks); it resumes by returning through its own
 // frame.
 //
-// The run queue is per CPU (one CPU for now); locks are taken with the
-// interrupt flag already clear, as all kernel code runs with IF=0.
+// Locks are taken with the interrupt flag already clear, as all kernel
+// code runs with IF=0 (or with the shim deferring interrupts, in CPL-3
+// SYSCALL mode). The scheduler's locking and invariants are described in
+// kernel/runq.go.
 const (
 	kstackOrder = 2
 	kstackSize  = kmem.PageSize << kstackOrder
@@ -67,11 +69,14 @@ type thread struct {
 }
 
 var (
+	// schedLock guards everything about threads that is not a run queue:
+	// the Blocked state and the wait queues (futexes, pipes, epoll, the
+	// console), the timer list, signals, CPU-time timers, zombies and
+	// allThreads. See kernel/runq.go for how it nests with the run queues.
 	schedLock  spinlock.Lock
-	runqHead   uintptr
-	runqTail   uintptr
-	timers     uintptr // sorted by wake
-	nextTID    uint64  = 1
+	timers     uintptr      // sorted by wake
+	timerNext  atomic.Int64 // wake of the first timer (0: none); armTimer reads it unlocked
+	nextTID    uint64       = 1
 	nthreads   int64
 	zombies    uintptr
 	allThreads uintptr // every thread not yet reaped, via thread.anext
@@ -140,38 +145,13 @@ func frameOf(t uintptr) uintptr { return th(t).kstack + kstackSize - rt.FrameSiz
 
 func ktlsOf(t uintptr) uintptr { return th(t).kstack + tlsOffset + 8 }
 
-// runqPush appends t to the run queue. Caller holds schedLock.
-func runqPush(t uintptr) {
-	th(t).state = threadRunnable
-	th(t).next = 0
-	if runqTail == 0 {
-		runqHead = t
-	} else {
-		th(runqTail).next = t
-	}
-	runqTail = t
-	kickIdleCPU()
-}
-
-func runqPop() uintptr {
-	t := runqHead
-	if t != 0 {
-		runqHead = th(t).next
-		if runqHead == 0 {
-			runqTail = 0
-		}
-		th(t).next = 0
-	}
-	return t
-}
-
 // wakeup makes a blocked thread runnable. Caller holds schedLock.
 func wakeup(t uintptr) {
 	if th(t).state != threadBlocked {
 		return
 	}
 	timerRemove(t)
-	runqPush(t)
+	makeRunnable(t)
 }
 
 // timerAdd inserts t into the timer list at deadline. Caller holds
@@ -184,6 +164,7 @@ func timerAdd(t uintptr, deadline int64) {
 	}
 	th(t).tnext = *p
 	*p = t
+	timerNext.Store(th(timers).wake)
 	armTimer()
 }
 
@@ -199,6 +180,16 @@ func timerRemove(t uintptr) {
 	}
 	th(t).wake = 0
 	th(t).tnext = 0
+	timerNextUpdate()
+}
+
+// timerNextUpdate republishes the first deadline. Caller holds schedLock.
+func timerNextUpdate() {
+	if timers == 0 {
+		timerNext.Store(0)
+	} else {
+		timerNext.Store(th(timers).wake)
+	}
 }
 
 // expireTimers wakes threads whose deadline passed. Caller holds
@@ -213,20 +204,22 @@ func expireTimers(now int64) {
 			futexDequeue(t)
 		}
 		if th(t).state == threadBlocked {
-			runqPush(t)
+			makeRunnable(t)
 		}
 	}
+	timerNextUpdate()
 }
 
-// armTimer programs the LAPIC for the next event: the earliest timer, or
-// the end of the timeslice if others wait for the CPU.
+// armTimer programs this CPU's LAPIC for its next event: the earliest
+// timer, the end of the running thread's timeslice if others wait in this
+// CPU's run queue, or the CPU-time timers' tick. It takes no lock: it
+// reads timerNext and the queue length atomically, and a stale value only
+// means one early or extra interrupt, which re-arms.
 func armTimer() {
-	var deadline int64
-	if timers != 0 {
-		deadline = th(timers).wake
-	}
-	if runqHead != 0 {
-		d := nanotime() + timeslice
+	deadline := timerNext.Load()
+	ci := thisCPU()
+	if ci.rq.n.Load() != 0 {
+		d := ci.rq.sliceEnd
 		if deadline == 0 || d < deadline {
 			deadline = d
 		}
@@ -241,8 +234,10 @@ func armTimer() {
 
 // block puts the current thread to sleep until wakeup (or its deadline,
 // if non-zero) and runs others meanwhile. Caller holds schedLock; it is
-// held again on return. It reports whether the thread was woken before
-// the deadline.
+// held again on return (so a waker, which holds schedLock, finishes its
+// wake-up before the woken thread continues: wait-queue entries on the
+// sleeper's stack, like pipe waiters, stay valid while the waker walks
+// them). It reports whether the thread was woken before the deadline.
 func block(deadline int64) bool {
 	t := cpu().Current
 	th(t).state = threadBlocked
@@ -250,81 +245,48 @@ func block(deadline int64) bool {
 	if deadline != 0 {
 		timerAdd(t, deadline)
 	}
-	schedule()
+	switchAway()
+	schedLock.Lock()
 	return th(t).woken || deadline == 0
 }
 
-// yield gives the CPU to the next runnable thread, if any. Caller holds
-// schedLock.
-func yield() {
-	if runqHead == 0 {
-		return
-	}
-	runqPush(cpu().Current)
-	schedule()
-}
-
-// schedule switches to the next runnable thread, idling while there is
-// none. If the current thread is still running and nothing else is
-// runnable, it returns at once. Caller holds schedLock.
-func schedule() {
-	cur := cpu().Current
-	next := runqPop()
-	if next == 0 {
-		if th(cur).state == threadRunning {
-			return
-		}
-		// Nothing else to run: wait in this CPU's idle thread, not on
-		// cur's stack, since another CPU may resume cur as soon as it is
-		// woken.
-		next = cpus[cpuIndex()].idle
-	}
-	if next != cur {
-		switchTo(cur, next)
-	} else {
-		th(cur).state = threadRunning
-	}
+// exitThread ends the current thread. Caller holds schedLock.
+func exitThread() {
+	t := cpu().Current
 	reapZombies()
-	armTimer()
+	th(t).state = threadDead
+	th(t).dnext = zombies
+	zombies = t
+	nthreads--
+	switchAway()
+	panicKernel("dead thread rescheduled")
 }
 
-// idleLoop is the body of every CPU's idle thread: run whatever becomes
-// runnable, halt otherwise. Entered with schedLock held; never returns.
-func idleLoop() {
-	for {
-		idle := cpu().Current
-		th(idle).state = threadIdle
-		if next := runqPop(); next != 0 {
-			switchTo(idle, next)
-			continue
-		}
-		reapZombies()
-		armTimer()
-		me := uint64(1) << uint(cpuIndex())
-		idleMask.Or(me)
-		schedLock.Unlock()
-		var pending uint64
-		if rt.CPL3Mode() {
-			// CPL-3 SYSCALL mode: wait at CPL 3 with interrupts on; the
-			// shim defers them into CPU.pending.
-			c := cpu()
-			for atomic.LoadUint64(&c.Pending) == 0 {
-				rt.Pause()
+// reapZombies frees the threads that exited. Caller holds schedLock. A
+// zombie's CPU held schedLock until it had switched off the zombie's
+// stack (switchAway), so every zombie seen here is off every CPU.
+func reapZombies() {
+	for zombies != 0 {
+		t := zombies
+		zombies = th(t).dnext
+		for a := &allThreads; *a != 0; a = &th(*a).anext {
+			if *a == t {
+				*a = th(t).anext
+				break
 			}
-			pending = atomic.SwapUint64(&c.Pending, 0)
-		} else {
-			pending = rt.Idle()
 		}
-		schedLock.Lock()
-		idleMask.And(^me)
-		handlePending(pending)
+		kmem.FreePages(th(t).kstack, kstackOrder)
+		kmem.FreePages(th(t).xsave, orderOf(xsaveSize))
+		kmem.Free(t, uintptrSize(thread{}))
 	}
 }
 
-// kernelIdle is rt's kernelIdle: where a never-run idle thread starts.
+// kernelIdle is rt's kernelIdle: where a never-run idle thread starts,
+// switched to by switchTo.
 //
 //go:linkname kernelIdle github.com/unigo-os/unigo/rt.kernelIdle
 func kernelIdle() {
+	finishSwitch()
 	idleLoop()
 }
 
@@ -343,63 +305,12 @@ func newIdleThread() uintptr {
 	return t
 }
 
-func switchTo(cur, next uintptr) {
-	now := nanotime()
-	th(cur).cpuNS += now - th(cur).onCPU
-	if th(cur).state != threadIdle {
-		procCPU += now - th(cur).onCPU
-	}
-	checkCPUTimers()
-	th(next).onCPU = now
-	th(next).state = threadRunning
-	th(next).oncpu = int32(cpuIndex())
-	c := cpu()
-	c.Current = next
-	c.KStack = th(next).kstack + kstackSize
-	c.KTLS = ktlsOf(next)
-	c.XSave = th(next).xsave
-	rt.SwitchStacks(&th(cur).ksp, th(next).ksp, ktlsOf(next))
-}
-
-// exitThread ends the current thread. Caller holds schedLock.
-func exitThread() {
-	t := cpu().Current
-	th(t).state = threadDead
-	th(t).dnext = zombies
-	zombies = t
-	nthreads--
-	schedule()
-	panicKernel("dead thread rescheduled")
-}
-
-func reapZombies() {
-	cur := cpu().Current
-	for p := &zombies; *p != 0; {
-		t := *p
-		if t == cur {
-			p = &th(t).dnext
-			continue
-		}
-		*p = th(t).dnext
-		for a := &allThreads; *a != 0; a = &th(*a).anext {
-			if *a == t {
-				*a = th(t).anext
-				break
-			}
-		}
-		kmem.FreePages(th(t).kstack, kstackOrder)
-		kmem.FreePages(th(t).xsave, orderOf(xsaveSize))
-		kmem.Free(t, uintptrSize(thread{}))
-	}
-}
-
-// threadFirstRun is rt's kernelThreadStart: a new thread was switched to
-// from schedule, which holds schedLock.
+// threadFirstRun is rt's kernelThreadStart: a new thread's first switch-in
+// (from switchTo) arrives here.
 //
 //go:linkname threadFirstRun github.com/unigo-os/unigo/rt.kernelThreadStart
 func threadFirstRun() {
-	reapZombies()
+	finishSwitch()
 	armTimer()
-	schedLock.Unlock()
 	prepareReturn(at[rt.Frame](frameOf(cpu().Current)))
 }

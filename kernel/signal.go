@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"sync/atomic"
+
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -86,15 +88,17 @@ const (
 )
 
 // sendSignal marks sig pending on thread t. Caller holds schedLock.
+// The pending set is updated atomically: the target thread may be taking
+// a signal out of it (deliverPending) on another CPU at the same time.
 func sendSignal(t uintptr, sig int) {
-	th(t).sigpending |= 1 << uint(sig-1)
+	atomic.OrUint64(&th(t).sigpending, 1<<uint(sig-1))
 }
 
 // deliverPending delivers one pending, unblocked signal of the current
 // thread into f (and so to user mode when f is resumed).
 func deliverPending(f *rt.Frame) {
 	t := current()
-	ready := t.sigpending &^ t.sigmask
+	ready := atomic.LoadUint64(&t.sigpending) &^ t.sigmask
 	if ready == 0 {
 		return
 	}
@@ -103,7 +107,7 @@ func deliverPending(f *rt.Frame) {
 		ready >>= 1
 		sig++
 	}
-	t.sigpending &^= 1 << uint(sig-1)
+	atomic.AndUint64(&t.sigpending, ^uint64(1<<uint(sig-1)))
 	code := siTkill
 	if sig == sigPROF && t.sigcode != 0 {
 		code = int(t.sigcode)
@@ -312,7 +316,13 @@ func signalSyscall(f *rt.Frame) (int64, bool) {
 			tid, sig = f.RSI, int(f.RDX)
 		}
 		return sendTo(tid, sig), true
-	case 38, 36, 222, 223, 224, 225, 226:
+	case 38, 36, 222, 223, 224, 225, 226, sysAlarmNum:
+		if r, ok := unsupportedSignalOp(f); ok {
+			return r, true
+		}
+		if f.RAX == sysAlarmNum {
+			return 0, false
+		}
 		return cpuTimerSyscall(f)
 	case 62: // kill(pid, sig): the one process is pid 1
 		if f.RDI != 1 && f.RDI != 0 && int64(f.RDI) != -1 {
@@ -335,6 +345,9 @@ func sendTo(tid uint64, sig int) int64 {
 	}
 	if sig == 0 {
 		return 0
+	}
+	if stops(sig) {
+		return refuseStop()
 	}
 	sendSignal(t, sig)
 	// A thread running on another CPU sees the signal when it next enters

@@ -12,9 +12,10 @@ import (
 // Symmetric multiprocessing. The boot CPU starts the others one at a time
 // with INIT-SIPI-SIPI through the real-mode trampoline (rt/trampoline.S).
 // Each CPU has its own rt.CPU block (GS), GDT copy with its own TSS and
-// IST stack, crash stack and LAPIC timer; they share the IDT, the page
-// table and one run queue under schedLock. A CPU with nothing to run
-// halts; making a thread runnable sends an idle CPU a reschedule IPI.
+// IST stack, crash stack, LAPIC timer and run queue; they share the IDT
+// and the page table. A CPU with nothing to run steals from the others'
+// queues, else halts; making a thread runnable sends an idle CPU a
+// reschedule IPI (kernel/runq.go).
 //
 // How many CPUs: the kernel parameter unigo.cpus=N (the unigo launcher
 // passes it), else the enabled local APICs in the ACPI MADT (QEMU), else 1.
@@ -35,13 +36,14 @@ type cpuInfo struct {
 	ist    uintptr
 	idle   uintptr // idle thread
 	online atomic.Bool
+	rq     runQueue // this CPU's run queue (kernel/runq.go)
 }
 
 var (
 	cpus     [maxCPUs]cpuInfo
 	ncpu     int = 1
 	online   atomic.Int32
-	idleMask atomic.Uint64 // CPUs halted in schedule, by index
+	idleMask atomic.Uint64 // CPUs idle (about to halt or halted), by index
 )
 
 // cpuIndex is the index of the running CPU.
@@ -258,25 +260,9 @@ func apMain(block uintptr) {
 	c.KTLS = ktlsOf(ci.idle)
 	c.XSave = th(ci.idle).xsave
 	th(ci.idle).onCPU = nanotime()
-	schedLock.Lock()
-	online.Add(1)
 	ci.online.Store(true)
+	online.Add(1)
 	idleLoop()
-}
-
-// kickIdleCPU sends a reschedule IPI to one halted CPU other than this
-// one. Caller holds schedLock.
-func kickIdleCPU() {
-	m := idleMask.Load() &^ (1 << uint(cpuIndex()))
-	if m == 0 {
-		return
-	}
-	i := 0
-	for m&1 == 0 {
-		m >>= 1
-		i++
-	}
-	sendIPI(cpus[i].apicID, vecResched)
 }
 
 // tlbShootdown makes every other online CPU flush its TLB and waits until

@@ -183,9 +183,7 @@ func doSyscall(f *rt.Frame) int64 {
 	case sysTgkill, sysTkill, sysKill:
 		return 0
 	case sysSchedYield:
-		schedLock.Lock()
 		yield()
-		schedLock.Unlock()
 		return 0
 	case sysSchedGetaffinity:
 		if a1 < 8 {

@@ -41,15 +41,11 @@ func kernelTrap(f *rt.Frame) {
 			faultSignal(f, sigSEGV, code, f.CR2)
 		}
 	case f.Vector == rt.VecPending:
-		schedLock.Lock()
 		handlePending(atomic.SwapUint64(&c.Pending, 0))
-		yield()
-		schedLock.Unlock()
+		preempt()
 	case f.Vector >= 32:
-		schedLock.Lock()
 		handleIRQ(int(f.Vector))
-		yield()
-		schedLock.Unlock()
+		preempt()
 	default:
 		sig, code := exceptionSignal(f.Vector)
 		faultSignal(f, sig, code, f.RIP)
@@ -85,7 +81,7 @@ func exceptionSignal(v uint64) (sig, code int) {
 }
 
 // handlePending dispatches the interrupts taken while idle (bit v-32).
-// Caller holds schedLock.
+// Caller holds no lock.
 func handlePending(mask uint64) {
 	for v := 0; mask != 0; v++ {
 		if mask&1 != 0 {
@@ -95,22 +91,32 @@ func handlePending(mask uint64) {
 	}
 }
 
-// handleIRQ handles one interrupt vector. Caller holds schedLock.
+// handleIRQ handles one interrupt vector. Caller holds no lock: the
+// handlers that need schedLock take it.
 func handleIRQ(v int) {
 	switch {
 	case v == vecTimer:
-		expireTimers(nanotime())
-		checkCPUTimers()
+		if now, next := nanotime(), timerNext.Load(); (next != 0 && next <= now) || cpuTimersArmed != 0 {
+			schedLock.Lock()
+			expireTimers(now)
+			checkCPUTimers()
+			schedLock.Unlock()
+		}
 		lapicEOI()
 		armTimer()
 	case v == vecTLB:
 		serviceTLB()
 		lapicEOI()
 	case v == vecResched:
+		// Work was queued here, or a signal is pending: re-arm for the
+		// end of the running slice; kernelTrap delivers signals.
 		lapicEOI()
+		armTimer()
 	case v == vecSpurious:
 	case v >= vecIRQBase && v < vecIRQBase+maxIRQLines:
+		schedLock.Lock()
 		irqDispatch(v - vecIRQBase)
+		schedLock.Unlock()
 		lapicEOI()
 	default:
 		lapicEOI()

@@ -194,10 +194,17 @@ rdcr4:
 svcIdle:
 	// Halt until an interrupt; return (and clear) the vectors taken
 	// meanwhile. STI's interrupt shadow covers HLT, so a wakeup between
-	// the two is not lost.
+	// the two is not lost. In CPL-3 SYSCALL mode the kernel runs with
+	// IF=1, so an interrupt (the reschedule IPI meant to wake this CPU)
+	// may already have been taken and deferred into CPU.pending before
+	// this service trapped here: then it would not wake the HLT, so do
+	// not halt. (IF is 0 here: SFMASK, or the #UD interrupt gate.)
+	CMPQ CPU_PENDING(GS), $0
+	JNE idleDone
 	STI
 	HLT
 	CLI
+idleDone:
 	MOVQ CPU_PENDING(GS), AX
 	MOVQ $0, CPU_PENDING(GS)
 	JMP svcDone

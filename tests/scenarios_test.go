@@ -179,6 +179,19 @@ var scenarios = []scenario{
 		wantOut: []string{"bench: workers 2", "bench: parallel_ns ", "bench: getpid_ns ", "bench: pingpong_ns "},
 	},
 	{
+		name:    "signals",
+		pkg:     "./tests/guests/signals",
+		wantOut: []string{"signals: self-sent signals delivered\n", "signals: bad signal numbers refused\n", "signals: ok\n"},
+		check:   checkSignalReports,
+	},
+	{
+		name:    "wakeups",
+		pkg:     "./tests/guests/wakeups",
+		cpus:    2,
+		timeout: 3 * time.Minute,
+		wantOut: []string{"wakeups: ping-pong ok", "wakeups: mutex ok\n", "wakeups: sleepers ok\n", "wakeups: ok\n"},
+	},
+	{
 		name:     "oom",
 		pkg:      "./tests/guests/oom",
 		memory:   "64M",
