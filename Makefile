@@ -1,7 +1,7 @@
 # unigo: a unikernel library OS for Go.
 #
 #   make build   build the unigo CLI into bin/unigo
-#   make run     build examples/hello into an image and boot it under the KVM launcher
+#   make run     build examples/httpd and boot it under the KVM launcher, port 8080 forwarded
 #   make test    vet, gofmt check, and every test (unit and end-to-end)
 #   make bench   the benchmark suite (unigo bench): boot phases, memory, SMP,
 #                syscall cost, image size, as Markdown tables
@@ -27,8 +27,18 @@ all: build
 build:
 	$(GO) build -o bin/unigo ./tools/unigo
 
+# make run boots examples/httpd with host port RUN_PORT forwarded to it
+# (EXAMPLE=hello boots examples/hello, which needs no network).
+EXAMPLE  ?= httpd
+RUN_PORT ?= 8080
+
 run:
-	$(GO) run ./tools/unigo run ./examples/hello
+ifeq ($(EXAMPLE),httpd)
+	@echo "unigo: booting examples/httpd; open http://127.0.0.1:$(RUN_PORT)/ (GET /quit or Ctrl-C stops it)"
+	$(GO) run ./tools/unigo run -p $(RUN_PORT):8080 ./examples/httpd
+else
+	$(GO) run ./tools/unigo run ./examples/$(EXAMPLE)
+endif
 
 test: vet fmt-check
 	$(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
