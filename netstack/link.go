@@ -11,11 +11,19 @@ import (
 	"github.com/unigo-os/unigo/drivers/virtio/virtionet"
 )
 
+// nicDevice is what a link needs of its device: *virtionet.Device (the
+// fuzz test supplies a stand-in).
+type nicDevice interface {
+	Send(h virtionet.Header, parts ...[]byte) error
+	Start(rx func(h virtionet.Header, frame []byte)) error
+	Close() error
+}
+
 // link is a gVisor link endpoint over a virtio-net device: Ethernet
 // frames out through Device.Send, in from the driver's receive goroutine.
 // Checksums the device validated are not checked again.
 type link struct {
-	dev  *virtionet.Device
+	dev  nicDevice
 	addr tcpip.LinkAddress
 	mtu  uint32
 
