@@ -5,10 +5,18 @@
 package main
 
 import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -66,6 +74,50 @@ func roundTrip(network, addr string, n int) error {
 		return fmt.Errorf("echo of %d bytes: got %d bytes, checksum mismatch", n, got)
 	}
 	return nil
+}
+
+// checkTLS makes a self-signed certificate, serves TLS with it on
+// loopback and completes a handshake and an exchange with a client that
+// trusts only that certificate.
+func checkTLS() {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	check("tls key", err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "unigo test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	check("tls certificate", err)
+	cert, err := x509.ParseCertificate(der)
+	check("tls parse", err)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+	})
+	check("tls listen", err)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		fmt.Fprintf(c, "tls echo: %s", line)
+	}()
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool})
+	check("tls dial", err)
+	defer c.Close()
+	fmt.Fprintf(c, "hello\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	check("tls read", err)
+	fmt.Printf("loopnet: %s, %q\n", tls.VersionName(c.ConnectionState().Version), line)
 }
 
 func main() {
@@ -152,5 +204,7 @@ func main() {
 		check("accept after close", fmt.Errorf("got %v", err))
 	}
 	fmt.Println("loopnet: close unblocks accept ok")
+
+	checkTLS()
 	fmt.Println("loopnet: done")
 }
