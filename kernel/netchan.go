@@ -355,10 +355,8 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 
 func sysNetReplyImpl(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 	var a sockaddr
-	if addr != 0 {
-		if e := copyInAddr(&a, addr, alen); e != 0 {
-			return e
-		}
+	if _, e := optAddr(&a, addr, alen); e != 0 {
+		return e
 	}
 	schedLock.Lock()
 	defer schedLock.Unlock()
@@ -427,15 +425,11 @@ func sysNetReplyImpl(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 
 func sysNetStateImpl(id uint64, kind int, errno int64, local, remote uintptr, alen uint32) int64 {
 	var l, r sockaddr
-	if local != 0 {
-		if e := copyInAddr(&l, local, alen); e != 0 {
-			return e
-		}
+	if _, e := optAddr(&l, local, alen); e != 0 {
+		return e
 	}
-	if remote != 0 {
-		if e := copyInAddr(&r, remote, alen); e != 0 {
-			return e
-		}
+	if _, e := optAddr(&r, remote, alen); e != 0 {
+		return e
 	}
 	schedLock.Lock()
 	defer schedLock.Unlock()
@@ -485,10 +479,8 @@ func sysNetRxImpl(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 		return -EFAULT
 	}
 	var a sockaddr
-	if from != 0 {
-		if e := copyInAddr(&a, from, flen); e != 0 {
-			return e
-		}
+	if _, e := optAddr(&a, from, flen); e != 0 {
+		return e
 	}
 	schedLock.Lock()
 	defer schedLock.Unlock()

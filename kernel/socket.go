@@ -538,6 +538,18 @@ func copyInAddr(a *sockaddr, addr uintptr, n uint32) int64 {
 	return 0
 }
 
+// optAddr copies in the address at addr, if there is one: it returns nil
+// for addr 0, else a filled from the program.
+func optAddr(a *sockaddr, addr uintptr, n uint32) (*sockaddr, int64) {
+	if addr == 0 {
+		return nil, 0
+	}
+	if e := copyInAddr(a, addr, n); e != 0 {
+		return nil, e
+	}
+	return a, 0
+}
+
 // copyOutAddr writes a to the program's (addr, *lenp) as getsockname
 // does: truncated to the buffer, the full length stored in *lenp.
 func copyOutAddr(a *sockaddr, addr, lenp uintptr) int64 {
@@ -1154,12 +1166,9 @@ func sysSendtoImpl(fd int, buf, n uintptr, flags int, addr uintptr, alen uint32)
 	}
 	defer fput(f)
 	var to sockaddr
-	top := (*sockaddr)(nil)
-	if addr != 0 {
-		if e := copyInAddr(&to, addr, alen); e != 0 {
-			return e
-		}
-		top = &to
+	top, e := optAddr(&to, addr, alen)
+	if e != 0 {
+		return e
 	}
 	return sockSend(f, p, 0, 0, buf, n, top, flags)
 }
@@ -1181,26 +1190,32 @@ func sysRecvfromImpl(fd int, buf, n uintptr, flags int, addr, lenp uintptr) int6
 	return r
 }
 
-func sysSendmsgImpl(fd int, mp uintptr, flags int) int64 {
-	if !userOK(mp, uintptrSize(msghdr{}), false) {
-		return -EFAULT
+// msgOf reads the msghdr at mp and looks up fd's socket (with the ofile
+// referenced, unless it returns an errno).
+func msgOf(fd int, mp uintptr, write bool) (m msghdr, f, p uintptr, errno int64) {
+	if !userOK(mp, uintptrSize(msghdr{}), write) {
+		return m, 0, 0, -EFAULT
 	}
-	m := *at[msghdr](mp)
-	f, p, e := sockOf(fd)
+	m = *at[msghdr](mp)
+	if m.iovlen > 1024 {
+		return m, 0, 0, -EMSGSIZE
+	}
+	f, p, errno = sockOf(fd)
+	return m, f, p, errno
+}
+
+func sysSendmsgImpl(fd int, mp uintptr, flags int) int64 {
+	m, f, p, e := msgOf(fd, mp, false)
 	if e != 0 {
 		return e
 	}
 	defer fput(f)
 	var to sockaddr
-	top := (*sockaddr)(nil)
-	if m.name != 0 && m.namelen != 0 {
-		if e := copyInAddr(&to, m.name, m.namelen); e != 0 {
+	var top *sockaddr
+	if m.namelen != 0 {
+		if top, e = optAddr(&to, m.name, m.namelen); e != 0 {
 			return e
 		}
-		top = &to
-	}
-	if m.iovlen > 1024 {
-		return -EMSGSIZE
 	}
 	if m.iovlen == 0 {
 		return sockSend(f, p, 0, 0, 0, 0, top, flags)
@@ -1209,18 +1224,11 @@ func sysSendmsgImpl(fd int, mp uintptr, flags int) int64 {
 }
 
 func sysRecvmsgImpl(fd int, mp uintptr, flags int) int64 {
-	if !userOK(mp, uintptrSize(msghdr{}), true) {
-		return -EFAULT
-	}
-	m := *at[msghdr](mp)
-	f, p, e := sockOf(fd)
+	m, f, p, e := msgOf(fd, mp, true)
 	if e != 0 {
 		return e
 	}
 	defer fput(f)
-	if m.iovlen > 1024 {
-		return -EMSGSIZE
-	}
 	var from sockaddr
 	var oflags int32
 	var r int64

@@ -186,6 +186,12 @@ func startHostServers(t *testing.T) hostServers {
 }
 
 func TestHostNetwork(t *testing.T) {
+	forNetRunners(t, testHostNetwork)
+}
+
+// forNetRunners runs test under every boot runner that can give a guest
+// the host's network, skipping (with the reason) those that cannot.
+func forNetRunners(t *testing.T, test func(t *testing.T, r runner, setup netSetup)) {
 	if ok, why := bootTestsEnabled(); !ok {
 		t.Skip(why)
 	}
@@ -201,7 +207,7 @@ func TestHostNetwork(t *testing.T) {
 			if why := r.unavailable(); why != "" {
 				t.Skip(why)
 			}
-			testHostNetwork(t, r, setup)
+			test(t, r, setup)
 		})
 	}
 }
@@ -420,45 +426,30 @@ func exitOK(r runner, err error) bool {
 // TestHTTPDExample boots examples/httpd with a port forward and fetches
 // its pages as a user would, then stops it through /quit.
 func TestHTTPDExample(t *testing.T) {
-	if ok, why := bootTestsEnabled(); !ok {
-		t.Skip(why)
-	}
-	for _, r := range runners {
-		if !r.boot {
-			continue
+	forNetRunners(t, func(t *testing.T, r runner, setup netSetup) {
+		port := freePorts(t, 1)[0]
+		// Two CPUs: the kernel can then let the netstack send the
+		// /quit reply after the program exits (see netFlushAtExit).
+		spec := runSpec{image: images[httpdPkg], memory: "256M", cpus: 2, timeout: 5 * time.Minute}
+		setup.spec(&spec, map[int]int{port: 8080}, nil)
+		vm := startVM(t, r, spec)
+		vm.waitFor(t, "httpd: serving on", "")
+		base := fmt.Sprintf("http://127.0.0.1:%d", port)
+		get := func(path string) string {
+			resp, err := (&http.Client{Timeout: time.Minute}).Get(base + path)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			require.Equal(t, 200, resp.StatusCode, path)
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			return string(b)
 		}
-		t.Run(r.name, func(t *testing.T) {
-			setup, ok := netSetups[r.name]
-			if !ok {
-				t.Skipf("no host networking for the %s runner yet", r.name)
-			}
-			if why := r.unavailable(); why != "" {
-				t.Skip(why)
-			}
-			port := freePorts(t, 1)[0]
-			// Two CPUs: the kernel can then let the netstack send the
-			// /quit reply after the program exits (see netFlushAtExit).
-			spec := runSpec{image: images[httpdPkg], memory: "256M", cpus: 2, timeout: 5 * time.Minute}
-			setup.spec(&spec, map[int]int{port: 8080}, nil)
-			vm := startVM(t, r, spec)
-			vm.waitFor(t, "httpd: serving on", "")
-			base := fmt.Sprintf("http://127.0.0.1:%d", port)
-			get := func(path string) string {
-				resp, err := (&http.Client{Timeout: time.Minute}).Get(base + path)
-				require.NoError(t, err)
-				defer resp.Body.Close()
-				require.Equal(t, 200, resp.StatusCode, path)
-				b, err := io.ReadAll(resp.Body)
-				require.NoError(t, err)
-				return string(b)
-			}
-			assert.Equal(t, "Hello from unigo!\n", get("/"))
-			assert.Contains(t, get("/json"), `"goos":"linux"`)
-			assert.Len(t, get("/bytes/300000"), 300000)
-			assert.Contains(t, get("/debug/pprof/"), "goroutine")
-			assert.Equal(t, "bye\n", get("/quit"))
-			vm.waitExit(t, r, time.Minute)
-			assert.Contains(t, vm.out.String(), "httpd: bye")
-		})
-	}
+		assert.Equal(t, "Hello from unigo!\n", get("/"))
+		assert.Contains(t, get("/json"), `"goos":"linux"`)
+		assert.Len(t, get("/bytes/300000"), 300000)
+		assert.Contains(t, get("/debug/pprof/"), "goroutine")
+		assert.Equal(t, "bye\n", get("/quit"))
+		vm.waitExit(t, r, time.Minute)
+		assert.Contains(t, vm.out.String(), "httpd: bye")
+	})
 }
