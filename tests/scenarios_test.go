@@ -131,6 +131,7 @@ var scenarios = []scenario{
 			"loopnet: tcp6 echo ok\n", `loopnet: http 200 "hello /unigo"` + "\n",
 			`loopnet: udp echo "datagram"` + "\n", "loopnet: connection refused ok\n",
 			"loopnet: close unblocks accept ok\n", `loopnet: TLS 1.3, "tls echo: hello\n"` + "\n",
+			"loopnet: net/rpc 6*7=42\n",
 			"loopnet: done\n",
 		},
 		timeout: 60 * time.Second,

@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/rpc"
 	"os"
 	"sync"
 	"syscall"
@@ -120,6 +121,30 @@ func checkTLS() {
 	fmt.Printf("loopnet: %s, %q\n", tls.VersionName(c.ConnectionState().Version), line)
 }
 
+// Arith is a net/rpc service.
+type Arith struct{}
+
+func (Arith) Mul(args [2]int, reply *int) error {
+	*reply = args[0] * args[1]
+	return nil
+}
+
+// checkRPC serves net/rpc on loopback and calls it.
+func checkRPC() {
+	srv := rpc.NewServer()
+	check("rpc register", srv.Register(Arith{}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check("rpc listen", err)
+	defer ln.Close()
+	go srv.Accept(ln)
+	c, err := rpc.Dial("tcp", ln.Addr().String())
+	check("rpc dial", err)
+	defer c.Close()
+	var product int
+	check("rpc call", c.Call("Arith.Mul", [2]int{6, 7}, &product))
+	fmt.Printf("loopnet: net/rpc 6*7=%d\n", product)
+}
+
 func main() {
 	ln := echoServer("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
@@ -206,5 +231,6 @@ func main() {
 	fmt.Println("loopnet: close unblocks accept ok")
 
 	checkTLS()
+	checkRPC()
 	fmt.Println("loopnet: done")
 }
