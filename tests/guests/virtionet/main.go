@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"os"
 	"sync/atomic"
 	"time"
@@ -27,8 +26,8 @@ var (
 )
 
 var (
-	guestIP   = net.IPv4(10, 0, 2, 15).To4()
-	gatewayIP = net.IPv4(10, 0, 2, 2).To4()
+	guestIP   = ipv4{10, 0, 2, 15}
+	gatewayIP = ipv4{10, 0, 2, 2}
 )
 
 func fail(format string, args ...any) {
@@ -51,7 +50,7 @@ func main() {
 	}
 	d := devs[0]
 	mac := d.MAC()
-	fmt.Printf("virtionet: mac=%v mtu=%d link=%v\n", net.HardwareAddr(mac[:]), d.MTU(), d.LinkUp())
+	fmt.Printf("virtionet: mac=%v mtu=%d link=%v\n", hwAddr(mac[:]), d.MTU(), d.LinkUp())
 	fmt.Printf("virtionet: offloads %+v\n", d.Offloads())
 
 	frames := make(chan []byte, 256)
@@ -83,11 +82,11 @@ func main() {
 	copy(arp[22:28], mac[:])
 	copy(arp[28:32], guestIP)
 	copy(arp[38:42], gatewayIP)
-	var gwMAC net.HardwareAddr
+	var gwMAC hwAddr
 	wait(d, frames, func() error { return d.Send(virtionet.Header{}, arp[:14], arp[14:]) }, func(f []byte) bool {
 		if len(f) >= 42 && binary.BigEndian.Uint16(f[12:]) == 0x0806 && binary.BigEndian.Uint16(f[20:]) == 2 &&
 			bytes.Equal(f[28:32], gatewayIP) {
-			gwMAC = net.HardwareAddr(bytes.Clone(f[22:28]))
+			gwMAC = hwAddr(bytes.Clone(f[22:28]))
 			return true
 		}
 		return false
@@ -185,7 +184,7 @@ func checksum(b []byte) uint16 {
 // unless the device honours the flag (completes the checksum, or hands the
 // frame on as checksum-partial), the gateway drops it instead of answering
 // "port unreachable".
-func udpChecksumOffload(d *virtionet.Device, frames chan []byte, mac [6]byte, gwMAC net.HardwareAddr) {
+func udpChecksumOffload(d *virtionet.Device, frames chan []byte, mac [6]byte, gwMAC hwAddr) {
 	payload := []byte("checksum offload")
 	f := make([]byte, 14+20+8+len(payload))
 	copy(f[0:6], gwMAC)
@@ -223,7 +222,7 @@ func udpChecksumOffload(d *virtionet.Device, frames chan []byte, mac [6]byte, gw
 // device took the offload header as meant (over QEMU's TAP backend the
 // host kernel receives the frame as one GSO packet and would drop one
 // whose header fields did not fit it).
-func tcpSegmentationOffload(d *virtionet.Device, frames chan []byte, mac [6]byte, gwMAC net.HardwareAddr) {
+func tcpSegmentationOffload(d *virtionet.Device, frames chan []byte, mac [6]byte, gwMAC hwAddr) {
 	const (
 		srcPort, dstPort = 40001, 7777
 		isn              = 1000
@@ -382,3 +381,24 @@ func tcpSegmentationOffload(d *virtionet.Device, frames chan []byte, mac [6]byte
 	fmt.Printf("virtionet: tso: received %d bytes, largest frame %d bytes, %d with a GSO type\n",
 		want, maxFrame.Load(), gsoFrames.Load())
 }
+
+// hwAddr prints a MAC address as net.HardwareAddr does. The program does
+// not import net: unigo build would link the netstack, which would take
+// the device this program drives itself.
+type hwAddr []byte
+
+func (a hwAddr) String() string {
+	s := ""
+	for i, b := range a {
+		if i > 0 {
+			s += ":"
+		}
+		s += fmt.Sprintf("%02x", b)
+	}
+	return s
+}
+
+// ipv4 prints as net.IP does.
+type ipv4 []byte
+
+func (a ipv4) String() string { return fmt.Sprintf("%d.%d.%d.%d", a[0], a[1], a[2], a[3]) }
