@@ -307,6 +307,23 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 		t.Logf("uploaded %d bytes at %.1f MB/s", bulk, float64(bulk)/time.Since(start).Seconds()/1e6)
 	})
 
+	t.Run("stalled-peer", func(t *testing.T) {
+		// A client that asks for a large download and never reads must
+		// not keep the guest from serving others.
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", fw[0]))
+		require.NoError(t, err)
+		defer c.Close()
+		fmt.Fprintf(c, "GET /bytes/%d HTTP/1.1\r\nHost: guest\r\n\r\n", 1<<30)
+		time.Sleep(500 * time.Millisecond)
+		for i := 0; i < 3; i++ {
+			resp, err := client.Get(base + "/")
+			require.NoError(t, err)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			assert.Contains(t, string(body), "hello from the guest")
+		}
+	})
+
 	echo := fmt.Sprintf("127.0.0.1:%d", fw[1])
 	t.Run("half-close", func(t *testing.T) {
 		c, err := net.Dial("tcp", echo)
