@@ -124,6 +124,14 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		// Socket options, FIONREAD and SO_ERROR through raw system
+		// calls, with Linux's values (the native run checks them).
+		name: "sockopts",
+		pkg:  "./tests/guests/sockopts",
+		wantOut: []string{"sockopts: options ok\n", "sockopts: FIONREAD ok\n",
+			"sockopts: refused connect ok\n", "sockopts: done\n"},
+	},
+	{
 		name: "loopnet",
 		pkg:  "./tests/guests/loopnet",
 		wantOut: []string{
