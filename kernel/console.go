@@ -5,9 +5,10 @@ import (
 	"github.com/unigo-os/unigo/rt"
 )
 
-// The console is COM1. Output is polled (the transmit holding register is
-// always ready under QEMU and the unigo launcher, and we check LSR anyway);
-// input is interrupt-driven (see consoleIRQ).
+// The console is COM1. Output is written without polling LSR (the
+// transmit holding register is always ready under QEMU and the unigo
+// launcher), a buffer at a time with REP OUTSB at CPL 3 (one VM exit per
+// buffer, not per byte); input is interrupt-driven (see consoleIRQ).
 
 func consoleInit() {
 	const p = abi.PortCOM1
@@ -20,24 +21,29 @@ func consoleInit() {
 	rt.Outb(p+4, 0x0b) // DTR, RTS, OUT2 (IRQ line enabled)
 }
 
-// consoleWrite writes b to the serial port.
+// consoleWrite writes b to the serial port, each "\n" as "\r\n", through a
+// buffer on the kernel stack flushed with one string write.
 func consoleWrite(b []byte) {
+	var buf [256]byte
+	n := 0
 	for _, c := range b {
-		if c == '\n' {
-			rt.Outb(abi.PortCOM1, '\r')
+		if n >= len(buf)-1 {
+			rt.OutsbDirect(abi.PortCOM1, &buf[0], n)
+			n = 0
 		}
-		rt.Outb(abi.PortCOM1, c)
+		if c == '\n' {
+			buf[n] = '\r'
+			n++
+		}
+		buf[n] = c
+		n++
+	}
+	if n > 0 {
+		rt.OutsbDirect(abi.PortCOM1, &buf[0], n)
 	}
 }
 
-func kprint(s string) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			rt.Outb(abi.PortCOM1, '\r')
-		}
-		rt.Outb(abi.PortCOM1, s[i])
-	}
-}
+func kprint(s string) { consoleWrite(stringBytes(s)) }
 
 func kprintHex(v uint64) {
 	var buf [18]byte

@@ -5,6 +5,16 @@ package rt
 // Linux process.
 
 func Outb(port uint16, v uint8)
+
+// OutsbDirect writes n bytes from p to port with one REP OUTSB, executed
+// where the caller runs (CPL 3), not as a service: the port must be one
+// the TSS I/O bitmap opens to CPL 3 (COM1, the exit and crash ports; see
+// boot_amd64.s). A monitor takes the whole string in one exit (KVM
+// collects string I/O a page at a time), where Outb costs a service call
+// and an exit per byte.
+//
+//go:noescape
+func OutsbDirect(port uint16, p *byte, n int)
 func Inb(port uint16) uint8
 func Outw(port uint16, v uint16)
 func Inw(port uint16) uint16

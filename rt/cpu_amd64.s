@@ -15,6 +15,17 @@ TEXT ·Outb(SB),NOSPLIT|NOFRAME,$0-3
 	SVC(SVC_OUTB)
 	RET
 
+// func OutsbDirect(port uint16, p *byte, n int)
+// In: port, p, n on the stack (ABI0). Executes REP OUTSB at the caller's
+// privilege (CPL 3: the port must be open in the TSS I/O bitmap, else #GP).
+// Clobbers CX, DX, SI; DF is clear (Go's ABI keeps it so).
+TEXT ·OutsbDirect(SB),NOSPLIT|NOFRAME,$0-24
+	MOVWQZX port+0(FP), DX
+	MOVQ p+8(FP), SI
+	MOVQ n+16(FP), CX
+	REP; OUTSB
+	RET
+
 // func Inb(port uint16) uint8
 TEXT ·Inb(SB),NOSPLIT|NOFRAME,$0-9
 	MOVWQZX port+0(FP), DI
