@@ -30,8 +30,6 @@ type netConfig struct {
 	hostname string       // the DHCP server's name for this host ("" keeps the default)
 }
 
-// dhcpValue is the unigo.ip value that asks for DHCP explicitly.
-const dhcpValue = "dhcp"
 
 // parseConfig reads the unigo.ip/gw/dns kernel parameters from the
 // command line (as /proc/cmdline shows it).
@@ -46,7 +44,7 @@ func parseConfig(cmdline string) (netConfig, error) {
 		var err error
 		switch key {
 		case abi.ParamIP:
-			if val == dhcpValue {
+			if val == abi.IPByDHCP {
 				c.addr, c.dhcp = netip.Prefix{}, true
 				continue
 			}
