@@ -30,7 +30,6 @@ type netConfig struct {
 	hostname string       // the DHCP server's name for this host ("" keeps the default)
 }
 
-
 // parseConfig reads the unigo.ip/gw/dns kernel parameters from the
 // command line (as /proc/cmdline shows it).
 func parseConfig(cmdline string) (netConfig, error) {
