@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -156,13 +157,16 @@ func writeResolvConf(cfg netConfig) {
 const defaultHostname = "unigo"
 
 // writeHostIdentity makes /etc/hosts map the interface's address to the
-// host name and, when a DHCP server named the host, writes that name to
-// /etc/hostname and /proc/sys/kernel/hostname (where os.Hostname reads
-// it; uname's nodename stays "unigo": the kernel has no sethostname).
+// host name and, when a DHCP server named the host, makes that the host
+// name: the kernel's (sethostname, for uname), /etc/hostname and
+// /proc/sys/kernel/hostname (where os.Hostname reads it).
 func writeHostIdentity(cfg netConfig) {
 	name := defaultHostname
 	if cfg.hostname != "" {
 		name = cfg.hostname
+		if err := syscall.Sethostname([]byte(name)); err != nil {
+			fmt.Fprintf(os.Stderr, "unigo: netstack: sethostname %q: %v\n", name, err)
+		}
 		writeEtc("/etc/hostname", name+"\n")
 		writeEtc("/proc/sys/kernel/hostname", name+"\n")
 	}

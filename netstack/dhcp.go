@@ -279,9 +279,10 @@ func leaseAddr(m *dhcpv4.DHCPv4) (netip.Prefix, error) {
 }
 
 // validHostname reports whether name can be a host name (RFC 1123
-// labels), so that a hostile server cannot put a line into /etc/hosts.
+// labels, at most the 64 bytes of Linux's), so that a hostile server
+// cannot put a line into /etc/hosts.
 func validHostname(name string) bool {
-	if name == "" || len(name) > 253 {
+	if name == "" || len(name) > 64 {
 		return false
 	}
 	for i := 0; i < len(name); i++ {

@@ -15,21 +15,23 @@ import (
 // server of its runner's user-mode network (the launcher's
 // gvisor-tap-vsock gateway with -cmdline unigo.ip=dhcp overriding the
 // launcher's static unigo.ip; QEMU's slirp with no unigo.ip at all), and
-// with it a default route to the host, a name server in /etc/resolv.conf
-// and its address in /etc/hosts.
+// with it a default route to the host, a name server in /etc/resolv.conf,
+// its address in /etc/hosts and, from slirp, a host name.
 
 const dhcpcheckPkg = "./tests/guests/dhcpcheck"
 
 // dhcpSetups are what each runner's DHCP server hands out.
 var dhcpSetups = map[string]struct {
 	hostIP, guestIP, dns string
+	hostname             string // the server's name for the guest, or the default
 	kparams              []string
 	qemuArgs             []string
 }{
 	"launcher": {hostIP: "192.168.127.254", guestIP: "192.168.127.2", dns: "192.168.127.1",
-		kparams: []string{"unigo.ip=dhcp"}},
+		hostname: "unigo", kparams: []string{"unigo.ip=dhcp"}},
 	"qemu": {hostIP: "10.0.2.2", guestIP: "10.0.2.15", dns: "10.0.2.3",
-		qemuArgs: qemuVirtio("-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0")},
+		hostname: "dhcpguest",
+		qemuArgs: qemuVirtio("-netdev", "user,id=n0,hostname=dhcpguest", "-device", "virtio-net-device,netdev=n0")},
 }
 
 func TestDHCP(t *testing.T) {
@@ -79,8 +81,9 @@ func TestDHCP(t *testing.T) {
 			assert.Contains(t, o, `dhcpcheck: echo "ping from `+setup.guestIP+`"`)
 			assert.Contains(t, o, "dhcpcheck: # written by unigo's netstack from DHCP\n")
 			assert.Contains(t, o, "dhcpcheck: nameserver "+setup.dns+"\n")
-			assert.Contains(t, o, "dhcpcheck: hosts "+setup.guestIP+" unigo\n")
-			assert.Contains(t, o, "dhcpcheck: hostname unigo\n")
+			assert.Contains(t, o, "dhcpcheck: hosts "+setup.guestIP+" "+setup.hostname+"\n")
+			assert.Contains(t, o, "dhcpcheck: hostname "+setup.hostname+"\n")
+			assert.Contains(t, o, "dhcpcheck: nodename "+setup.hostname+"\n")
 			assert.NotContains(t, o+vm.diag.String(), "DHCP on NIC")
 		})
 	}

@@ -3,7 +3,7 @@
 // in the background, so it dials the host's TCP echo server until that
 // works (or 20 s pass), then reports the address it connected from, the
 // name server /etc/resolv.conf names, /etc/hosts' line for its address
-// and its host name:
+// and its host name (os.Hostname and uname's nodename):
 //
 //	dhcpcheck HOSTIP ECHOPORT
 package main
@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -70,6 +71,18 @@ func main() {
 		fail("hostname: %v", err)
 	}
 	fmt.Printf("dhcpcheck: hostname %s\n", name)
+	var u syscall.Utsname
+	if err := syscall.Uname(&u); err != nil {
+		fail("uname: %v", err)
+	}
+	var node []byte
+	for _, c := range u.Nodename {
+		if c == 0 {
+			break
+		}
+		node = append(node, byte(c))
+	}
+	fmt.Printf("dhcpcheck: nodename %s\n", node)
 	fmt.Println("dhcpcheck: done")
 }
 
