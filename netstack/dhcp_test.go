@@ -3,6 +3,7 @@ package netstack
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -293,4 +294,40 @@ func TestParseConfigDHCP(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, c.dhcp)
 	assert.Equal(t, "10.0.0.2/24", c.addr.String())
+}
+
+// FuzzDHCPReply feeds arbitrary DHCP replies (what a hostile server on the
+// network sends) through the client's parsing and, when acceptable as a
+// lease, installs them on a NIC: nothing may crash, a host name must be
+// one /etc/hosts can hold, and the NIC must end up with exactly the
+// leased address.
+func FuzzDHCPReply(f *testing.F) {
+	s := newStack()
+	if err := s.CreateNIC(firstDeviceNIC, ethernet.New(channel.New(1, 1500, testClientMAC))); err != nil {
+		f.Fatal(err)
+	}
+	c, err := newDHCPClient(s, firstDeviceNIC, testClientMAC, netConfig{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	c.publish = func(netConfig) {}
+	c.report = io.Discard
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := dhcpv4.FromBytes(b)
+		if err != nil {
+			return
+		}
+		cfg := c.leaseConfig(m)
+		if cfg.hostname != "" && !validHostname(cfg.hostname) {
+			t.Fatalf("host name %q accepted", cfg.hostname)
+		}
+		if _, err := leaseAddr(m); err != nil {
+			return
+		}
+		c.install(m)
+		addrs := nicAddrs(s)
+		if len(addrs) != 1 || addrs[0].Address != tcpip.AddrFromSlice(cfg.addr.Addr().AsSlice()) {
+			t.Fatalf("NIC addresses %v after installing %v", addrs, cfg.addr)
+		}
+	})
 }
