@@ -186,12 +186,7 @@ func (c *dhcpClient) acquire(limit time.Duration) (*dhcpv4.DHCPv4, error) {
 func (c *dhcpClient) keep(ack *dhcpv4.DHCPv4) {
 	for {
 		start := time.Now()
-		lease := ack.IPAddressLeaseTime(dhcpDefaultLease)
-		t1 := ack.IPAddressRenewalTime(lease / 2)
-		t2 := ack.IPAddressRebindingTime(lease * 7 / 8)
-		if t2 > lease || t2 < t1 {
-			t1, t2 = lease/2, lease*7/8
-		}
+		lease, t1, t2 := leaseTimes(ack)
 		c.install(ack)
 
 		time.Sleep(time.Until(start.Add(t1)))
@@ -219,6 +214,22 @@ func (c *dhcpClient) keep(ack *dhcpv4.DHCPv4) {
 	}
 	removeConfig(c.s, c.nic, c.cfg)
 	c.cfg = netConfig{}
+}
+
+// dhcpMinLease bounds how often a server can make the client renew.
+const dhcpMinLease = 2 * time.Second
+
+// leaseTimes are an ACK's lease time, T1 and T2 (RFC 2131 4.4.5:
+// by default half and seven eighths of the lease), made consistent and
+// at least dhcpMinLease; an infinite lease (0xffffffff s) is 136 years.
+func leaseTimes(ack *dhcpv4.DHCPv4) (lease, t1, t2 time.Duration) {
+	lease = max(ack.IPAddressLeaseTime(dhcpDefaultLease), dhcpMinLease)
+	t1 = ack.IPAddressRenewalTime(lease / 2)
+	t2 = ack.IPAddressRebindingTime(lease / 8 * 7)
+	if t1 <= 0 || t2 > lease || t2 < t1 {
+		t1, t2 = lease/2, lease/8*7
+	}
+	return lease, t1, t2
 }
 
 // install applies a lease's configuration, unless it is the one in force.

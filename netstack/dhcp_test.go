@@ -39,7 +39,8 @@ var (
 type testServer struct {
 	lease    time.Duration
 	hostname string
-	nak      bool
+	nak      bool // NAK every REQUEST
+	nakRenew bool // NAK renewals (REQUESTs with ciaddr)
 
 	mu       sync.Mutex
 	requests []*dhcpv4.DHCPv4 // REQUESTs received
@@ -67,7 +68,7 @@ func (ts *testServer) handle(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv
 		ts.requests = append(ts.requests, m)
 		ts.mu.Unlock()
 		reply.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeAck))
-		if ts.nak {
+		if ts.nak || ts.nakRenew && !m.ClientIPAddr.IsUnspecified() {
 			reply.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeNak))
 		}
 	default:
@@ -215,6 +216,30 @@ func TestDHCPLeaseAndRenew(t *testing.T) {
 	assert.Empty(t, report.String())
 }
 
+// TestDHCPLeaseLost: a server that refuses the renewal takes the address
+// away; the client reports it and acquires a lease again.
+func TestDHCPLeaseLost(t *testing.T) {
+	ts := &testServer{lease: 2 * time.Second, nakRenew: true}
+	s := newDHCPPair(t, ts)
+	c, published, report := newTestClient(t, s, netConfig{})
+	go c.run()
+	for i := 0; i < 2; i++ {
+		select {
+		case cfg := <-published:
+			assert.Equal(t, netip.MustParsePrefix("192.168.127.2/24"), cfg.addr)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no lease %d; report %q", i+1, report.String())
+		}
+	}
+	assert.Equal(t, "unigo: netstack: DHCP on NIC 2: lease of 192.168.127.2/24 lost: server refused (NAK)\n", report.String())
+	var kinds []bool // renewal?
+	for _, r := range ts.requestsSeen()[:3] {
+		kinds = append(kinds, !r.ClientIPAddr.IsUnspecified())
+	}
+	assert.Equal(t, []bool{false, true, false}, kinds, "select, renew (NAKed), select again")
+	assert.Equal(t, []tcpip.AddressWithPrefix{{Address: tcpip.AddrFromSlice(testLeaseIP), PrefixLen: 24}}, nicAddrs(s))
+}
+
 // TestDHCPStaticOverrides: unigo.gw and unigo.dns on the command line win
 // over the lease's.
 func TestDHCPStaticOverrides(t *testing.T) {
@@ -272,6 +297,22 @@ func TestLeaseAddr(t *testing.T) {
 		_, err := leaseAddr(m)
 		assert.Error(t, err, "%v", bad)
 	}
+}
+
+func TestLeaseTimes(t *testing.T) {
+	m, err := dhcpv4.New()
+	require.NoError(t, err)
+	lease, t1, t2 := leaseTimes(m)
+	assert.Equal(t, []time.Duration{time.Hour, 30 * time.Minute, 52*time.Minute + 30*time.Second}, []time.Duration{lease, t1, t2},
+		"no options: an hour")
+	m.UpdateOption(dhcpv4.OptIPAddressLeaseTime(0xffffffff * time.Second))
+	lease, t1, t2 = leaseTimes(m)
+	assert.True(t, 0 < t1 && t1 < t2 && t2 < lease, "infinite: %v %v %v", lease, t1, t2)
+	m.UpdateOption(dhcpv4.OptIPAddressLeaseTime(0))
+	m.UpdateOption(dhcpv4.OptRenewTimeValue(time.Hour))
+	lease, t1, t2 = leaseTimes(m)
+	assert.Equal(t, []time.Duration{2 * time.Second, time.Second, 1750 * time.Millisecond}, []time.Duration{lease, t1, t2},
+		"zero, with a T1 past it")
 }
 
 func TestValidHostname(t *testing.T) {
