@@ -300,7 +300,7 @@ func sysUnameImpl(buf uintptr) int64 {
 	b := bytesAt(buf, 65*6)
 	clear(b)
 	copy(b[0:], "Linux")
-	copy(b[65:], "unigo")
+	copyHostname(b[65:130])
 	copy(b[130:], "6.1.0-unigo")
 	copy(b[195:], "#1 unigo")
 	copy(b[260:], "x86_64")

@@ -84,6 +84,7 @@ const (
 	sysPipe2            = 293
 	sysPrlimit64        = 302
 	sysGetrandom        = 318
+	sysSethostname      = 170
 	sysStatx            = 332
 	sysRseq             = 334
 	sysFaccessat2       = 439
@@ -229,6 +230,8 @@ func doSyscall(f *rt.Frame) int64 {
 		return sysGetrandomImpl(a0, a1)
 	case sysUname:
 		return sysUnameImpl(a0)
+	case sysSethostname:
+		return sysSethostnameImpl(a0, a1)
 	case sysGetrlimit:
 		return sysPrlimitImpl(0, int(a0), 0, a1)
 	case sysPrlimit64:

@@ -13,6 +13,15 @@
 // process) the attach fails and the package does nothing: the program
 // uses Linux's network.
 //
+// Configuration: the first device takes its address, default route and
+// name server from the command line (unigo.ip/gw/dns, config.go), else
+// from a DHCPv4 lease (dhcp.go: no unigo.ip, or unigo.ip=dhcp), which a
+// goroutine obtains, renews and, if lost, seeks again; init waits for it
+// at most dhcpInitialWait, so a network without a server delays the
+// program's start by that much and no more. /etc/resolv.conf, /etc/hosts
+// and the host name (sethostname, from a server that names the host)
+// follow the configuration in force.
+//
 // Ownership: one goroutine per socket performs all work on its endpoint
 // (requests, sends, receives, accepts, close), woken by the kernel's
 // events or by the endpoint's waiter queue; the dispatcher goroutine only

@@ -124,8 +124,15 @@ func setupNet(n *netOptions) (*guestNet, error) {
 }
 
 // addParams appends the network parameters to params, except those the
-// user already set with -cmdline.
+// user already set with -cmdline, and none when -cmdline sets unigo.ip
+// (an address of the user's, or unigo.ip=dhcp): the launcher's gateway
+// and name server belong to its address.
 func (g *guestNet) addParams(params []string) []string {
+	for _, q := range params {
+		if strings.HasPrefix(q, abi.ParamIP+"=") {
+			return params
+		}
+	}
 	for _, p := range g.params {
 		key, _, _ := strings.Cut(p, "=")
 		set := false

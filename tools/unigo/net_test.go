@@ -101,6 +101,8 @@ func TestNetParams(t *testing.T) {
 		"-cmdline settings win over the launcher's")
 	assert.Equal(t, []string{"unigo.ip=192.168.127.2/24", "unigo.gw=192.168.127.1", "unigo.dns=192.168.127.1"},
 		g.addParams(nil))
+	assert.Equal(t, []string{"unigo.ip=dhcp"}, g.addParams([]string{"unigo.ip=dhcp"}),
+		"with the user's unigo.ip, none of the launcher's")
 }
 
 func freePort(t *testing.T) int {
