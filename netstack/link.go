@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
+	"github.com/unigo-os/unigo/drivers/virtio"
 	"github.com/unigo-os/unigo/drivers/virtio/virtionet"
 )
 
@@ -19,13 +20,21 @@ type nicDevice interface {
 	Close() error
 }
 
+// batchDevice is a device that can queue several frames with one
+// notification (*virtionet.Device does).
+type batchDevice interface {
+	SendBatch(frames []virtionet.Frame) (int, error)
+}
+
 // link is a gVisor link endpoint over a virtio-net device: Ethernet
 // frames out through Device.Send, in from the driver's receive goroutine.
-// Checksums the device validated are not checked again.
+// Checksums the device validated are not checked again; transmit
+// offloads the device negotiated are used (offload.go).
 type link struct {
-	dev  nicDevice
-	addr tcpip.LinkAddress
-	mtu  uint32
+	dev      nicDevice
+	addr     tcpip.LinkAddress
+	mtu      uint32
+	offloads virtionet.Offloads
 
 	mu         sync.RWMutex
 	dispatcher stack.NetworkDispatcher
@@ -37,7 +46,7 @@ var _ stack.LinkEndpoint = (*link)(nil)
 
 func newLink(dev *virtionet.Device) *link {
 	mac := dev.MAC()
-	return &link{dev: dev, addr: tcpip.LinkAddress(mac[:]), mtu: uint32(dev.MTU())}
+	return &link{dev: dev, addr: tcpip.LinkAddress(mac[:]), mtu: uint32(dev.MTU()), offloads: dev.Offloads()}
 }
 
 func (l *link) MTU() uint32             { return l.mtu }
@@ -99,22 +108,57 @@ func (l *link) ParseHeader(pkt *stack.PacketBuffer) bool {
 	return ok
 }
 
-// WritePackets sends each packet as one frame.
+// WritePackets sends the packets, each as one frame (or, for a TCP
+// packet larger than its MSS the device cannot segment, as its segments),
+// all in one batch where the device takes batches so it is notified once.
+// It reports how many packets went out; a packet counts once its first
+// frame has (TCP retransmits what a full queue cut off).
 func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
-	n := 0
-	for _, pkt := range pkts.AsSlice() {
-		if err := l.dev.Send(virtionet.Header{}, pkt.AsSlices()...); err != nil {
-			if n == 0 {
-				if err == virtionet.ErrQueueFull {
-					return 0, &tcpip.ErrWouldBlock{}
-				}
-				return 0, &tcpip.ErrClosedForSend{}
-			}
-			break
-		}
-		n++
+	var b txBatch
+	for i, pkt := range pkts.AsSlice() {
+		l.appendPacket(&b, i, pkt)
 	}
-	return n, nil
+	sent, err := l.send(b.frames)
+	if sent == len(b.frames) {
+		return pkts.Len(), nil
+	}
+	n := 0
+	if sent > 0 {
+		n = b.owner[sent-1] + 1
+	}
+	if n > 0 {
+		return n, nil
+	}
+	if err == virtionet.ErrQueueFull {
+		return 0, &tcpip.ErrWouldBlock{}
+	}
+	return 0, &tcpip.ErrClosedForSend{}
+}
+
+// send queues frames in order and returns how many were queued. A frame
+// the device refuses as malformed is dropped and the rest still go; a
+// full, closed or broken device stops it.
+func (l *link) send(frames []virtionet.Frame) (int, error) {
+	bd, ok := l.dev.(batchDevice)
+	done := 0
+	for done < len(frames) {
+		var k int
+		var err error
+		if ok {
+			k, err = bd.SendBatch(frames[done:])
+		} else if err = l.dev.Send(frames[done].Header, frames[done].Parts...); err == nil {
+			k = 1
+		}
+		done += k
+		switch {
+		case err == nil:
+		case err == virtionet.ErrQueueFull || err == virtionet.ErrClosed || err == virtio.ErrBroken:
+			return done, err
+		default:
+			done++ // a frame the device would not take: skip it
+		}
+	}
+	return done, nil
 }
 
 // deliver hands a received frame to the stack. The driver reuses frame

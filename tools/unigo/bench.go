@@ -26,6 +26,8 @@ the results as Markdown tables on stdout (progress goes to stderr):
   guest     tests/guests/bench natively and under the launcher on 1 and 2
             CPUs: a CPU-bound workload serial and parallel, the getpid round
             trip, a wake-up ping-pong between two threads
+  network   examples/httpd natively and under the launcher (-p forward):
+            requests/s, p50/p99 latency of keep-alive GETs, bulk download
   image     hello's image size against a plain go build, the smallest -m
             at which hello boots under the launcher
 
@@ -37,6 +39,7 @@ flags:
   -guest-runs N   runs of the bench guest per configuration (default 3)
   -qemu           include QEMU runners when qemu-system-x86_64 is on PATH (default true)
   -min-mem        search the smallest -m for hello (default true)
+  -net            include the network benchmark (default true)
 `
 
 // benchCmd implements `unigo bench`.
@@ -48,6 +51,8 @@ func benchCmd(args []string) int {
 	fs.IntVar(&s.guestRuns, "guest-runs", 3, "")
 	fs.BoolVar(&s.qemu, "qemu", true, "")
 	fs.BoolVar(&s.minMem, "min-mem", true, "")
+	fs.BoolVar(&s.netOn, "net", true, "")
+	s.netLoad = defaultNetLoad
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Print(benchUsage)
@@ -81,6 +86,11 @@ type benchSuite struct {
 	imageSize struct{ unigo, plain int64 }
 	smallestM string
 	loadStart string // host load average when the suite started
+
+	netOn   bool // run the network benchmark (benchnet.go)
+	netLoad netLoad
+	httpd   string // examples/httpd image
+	net     []netResult
 }
 
 // bootResult is every boot run of hello under one runner.
@@ -153,6 +163,13 @@ func (s *benchSuite) run(out io.Writer) error {
 		return err
 	}
 	s.runGuest()
+	if s.netOn {
+		s.httpd = filepath.Join(tmp, "httpd.img")
+		if err := buildImage(filepath.Join(root, "examples", "httpd"), s.httpd); err != nil {
+			return err
+		}
+		s.runNet()
+	}
 	if s.minMem {
 		s.smallestM = s.searchMinMem()
 	}

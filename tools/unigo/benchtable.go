@@ -149,6 +149,7 @@ func writeBenchTables(w io.Writer, s *benchSuite) {
 	fmt.Fprintf(w, "| %d B | %d B | %+.1f%% | %s |\n", s.imageSize.plain, s.imageSize.unigo,
 		100*(float64(s.imageSize.unigo)/float64(s.imageSize.plain)-1), orDash(s.smallestM))
 
+	writeNetTable(w, s)
 	writeGoals(w, s)
 	fmt.Fprintf(w, "\n(%s, %d CPUs seen by Go, %s; host load average at start %s, at end %s)\n",
 		runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"),
