@@ -5,6 +5,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
@@ -162,7 +163,8 @@ func (l *link) send(frames []virtionet.Frame) (int, error) {
 }
 
 // deliver hands a received frame to the stack. The driver reuses frame
-// after the call, so the packet gets a copy.
+// after the call, so the packet gets a copy; until then the frame is ours,
+// and a partial checksum is completed in place.
 func (l *link) deliver(h virtionet.Header, frame []byte) {
 	if len(frame) < header.EthernetMinimumSize {
 		return
@@ -173,14 +175,33 @@ func (l *link) deliver(h virtionet.Header, frame []byte) {
 	if d == nil {
 		return
 	}
+	if h.Flags&virtionet.FlagNeedsCsum != 0 && !completeChecksum(frame, int(h.CsumStart), int(h.CsumOffset)) {
+		return // a partial checksum pointing outside the frame
+	}
 	proto := header.Ethernet(frame).Type()
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
 	defer pkt.DecRef()
 	if !l.ParseHeader(pkt) {
 		return
 	}
-	// The device either validated the checksums or, for a frame from
-	// the same host, left them to be filled (which makes them valid).
-	pkt.RXChecksumValidated = h.Flags&(virtionet.FlagDataValid|virtionet.FlagNeedsCsum) != 0
+	// gVisor sets pkt.RXChecksumValidated from the link's capabilities
+	// (not per packet), and the link does not claim receive checksum
+	// offload: a frame without DATA_VALID may carry a checksum nobody
+	// checked. So gVisor verifies every checksum, the completed ones too.
 	d.DeliverNetworkPacket(proto, pkt)
+}
+
+// completeChecksum finishes a checksum a device left partial (a frame
+// from a sender on the same host, VIRTIO_NET_HDR_F_NEEDS_CSUM): the
+// 16-bit field at start+offset holds the pseudo-header sum, and the
+// checksum covers everything from start to the end of the frame. It
+// reports false if the field lies outside the frame.
+func completeChecksum(frame []byte, start, offset int) bool {
+	if start >= len(frame) || start+offset+2 > len(frame) {
+		return false
+	}
+	field := frame[start+offset:]
+	sum := checksum.Checksum(frame[start:], 0)
+	field[0], field[1] = byte(^sum>>8), byte(^sum)
+	return true
 }

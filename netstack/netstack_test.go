@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 func TestSockaddrRoundTrip(t *testing.T) {
@@ -85,4 +86,27 @@ func TestParseConfig(t *testing.T) {
 	assert.ErrorContains(t, err, "unigo.ip=192.168.127.2", "an address without a prefix length is refused")
 	_, err = parseConfig("unigo.gw=nonsense")
 	assert.Error(t, err)
+}
+
+func TestCompleteChecksum(t *testing.T) {
+	// A TCP SYN in an Ethernet frame whose checksum field holds only the
+	// pseudo-header sum, as a device passes it with NEEDS_CSUM.
+	src, dst := tcpip.AddrFrom4([4]byte{10, 0, 2, 2}), tcpip.AddrFrom4([4]byte{10, 0, 2, 15})
+	frame := make([]byte, header.EthernetMinimumSize+header.IPv4MinimumSize+header.TCPMinimumSize)
+	ip := header.IPv4(frame[header.EthernetMinimumSize:])
+	ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(frame) - header.EthernetMinimumSize), TTL: 64,
+		Protocol: uint8(header.TCPProtocolNumber), SrcAddr: src, DstAddr: dst})
+	ip.SetChecksum(^ip.CalculateChecksum())
+	tcp := header.TCP(ip.Payload())
+	tcp.Encode(&header.TCPFields{SrcPort: 4242, DstPort: 8080, SeqNum: 1, DataOffset: header.TCPMinimumSize,
+		Flags: header.TCPFlagSyn, WindowSize: 65535})
+	tcp.SetChecksum(header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, header.TCPMinimumSize))
+	require.False(t, tcp.IsChecksumValid(src, dst, 0, 0), "partial checksum")
+
+	start := header.EthernetMinimumSize + header.IPv4MinimumSize
+	require.True(t, completeChecksum(frame, start, header.TCPChecksumOffset))
+	assert.True(t, tcp.IsChecksumValid(src, dst, 0, 0), "completed checksum")
+
+	assert.False(t, completeChecksum(frame, len(frame), 0), "start past the end")
+	assert.False(t, completeChecksum(frame, start, header.TCPMinimumSize), "field past the end")
 }
