@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"io"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -35,56 +33,31 @@ var dhcpSetups = map[string]struct {
 }
 
 func TestDHCP(t *testing.T) {
-	if ok, why := bootTestsEnabled(); !ok {
-		t.Skip(why)
-	}
-	for _, r := range runners {
-		if !r.boot {
-			continue
+	forNetRunners(t, func(t *testing.T, r runner, _ netSetup) {
+		setup, ok := dhcpSetups[r.name]
+		if !ok {
+			t.Skipf("no user-mode network with DHCP for the %s runner", r.name)
 		}
-		t.Run(r.name, func(t *testing.T) {
-			setup, ok := dhcpSetups[r.name]
-			if !ok {
-				t.Skipf("no user-mode network with DHCP for the %s runner", r.name)
-			}
-			if why := r.unavailable(); why != "" {
-				t.Skip(why)
-			}
-			el, err := net.Listen("tcp", "127.0.0.1:0")
-			require.NoError(t, err)
-			defer el.Close()
-			go func() {
-				for {
-					c, err := el.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						io.Copy(c, c)
-					}()
-				}
-			}()
-			vm := startVM(t, r, runSpec{
-				image:    images[dhcpcheckPkg],
-				args:     []string{setup.hostIP, strconv.Itoa(el.Addr().(*net.TCPAddr).Port)},
-				memory:   "128M",
-				cpus:     1,
-				timeout:  2 * time.Minute,
-				kparams:  setup.kparams,
-				qemuArgs: setup.qemuArgs,
-			})
-			vm.waitExit(t, r, 2*time.Minute)
-			o := vm.out.String()
-			require.Contains(t, o, "dhcpcheck: done")
-			assert.Contains(t, o, "dhcpcheck: address "+setup.guestIP+"\n")
-			assert.Contains(t, o, `dhcpcheck: echo "ping from `+setup.guestIP+`"`)
-			assert.Contains(t, o, "dhcpcheck: # written by unigo's netstack from DHCP\n")
-			assert.Contains(t, o, "dhcpcheck: nameserver "+setup.dns+"\n")
-			assert.Contains(t, o, "dhcpcheck: hosts "+setup.guestIP+" "+setup.hostname+"\n")
-			assert.Contains(t, o, "dhcpcheck: hostname "+setup.hostname+"\n")
-			assert.Contains(t, o, "dhcpcheck: nodename "+setup.hostname+"\n")
-			assert.NotContains(t, o+vm.diag.String(), "DHCP on NIC")
+		echoPort := startEchoServer(t)
+		vm := startVM(t, r, runSpec{
+			image:    images[dhcpcheckPkg],
+			args:     []string{setup.hostIP, strconv.Itoa(echoPort)},
+			memory:   "128M",
+			cpus:     1,
+			timeout:  2 * time.Minute,
+			kparams:  setup.kparams,
+			qemuArgs: setup.qemuArgs,
 		})
-	}
+		vm.waitExit(t, r, 2*time.Minute)
+		o := vm.out.String()
+		require.Contains(t, o, "dhcpcheck: done")
+		assert.Contains(t, o, "dhcpcheck: address "+setup.guestIP+"\n")
+		assert.Contains(t, o, `dhcpcheck: echo "ping from `+setup.guestIP+`"`)
+		assert.Contains(t, o, "dhcpcheck: # written by unigo's netstack from DHCP\n")
+		assert.Contains(t, o, "dhcpcheck: nameserver "+setup.dns+"\n")
+		assert.Contains(t, o, "dhcpcheck: hosts "+setup.guestIP+" "+setup.hostname+"\n")
+		assert.Contains(t, o, "dhcpcheck: hostname "+setup.hostname+"\n")
+		assert.Contains(t, o, "dhcpcheck: nodename "+setup.hostname+"\n")
+		assert.NotContains(t, o+vm.diag.String(), "DHCP on NIC")
+	})
 }

@@ -131,6 +131,27 @@ type hostServers struct {
 	http, udp, closed, echo int
 }
 
+// startEchoServer serves TCP echo on a free port of 127.0.0.1 until the
+// test ends and returns the port.
+func startEchoServer(t *testing.T) int {
+	el, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() {
+		for {
+			c, err := el.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { el.Close() })
+	return el.Addr().(*net.TCPAddr).Port
+}
+
 func startHostServers(t *testing.T) hostServers {
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -162,23 +183,8 @@ func startHostServers(t *testing.T) hostServers {
 		}
 	}()
 	t.Cleanup(func() { uc.Close() })
-	el, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() {
-		for {
-			c, err := el.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { el.Close() })
 	return hostServers{
-		echo:   el.Addr().(*net.TCPAddr).Port,
+		echo:   startEchoServer(t),
 		http:   hl.Addr().(*net.TCPAddr).Port,
 		udp:    uc.LocalAddr().(*net.UDPAddr).Port,
 		closed: freePorts(t, 1)[0],
