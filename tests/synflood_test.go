@@ -74,13 +74,11 @@ exit $status`
 
 // TestSYNFlood checks that a flood of SYNs from hosts that never complete
 // the handshake does not keep the guest from serving a real client (the
-// issue's "bad input"). It needs root for the namespace, the TAP device
+// issue's "bad input"), over a TAP device, under QEMU and under the
+// launcher (-net tap). It needs root for the namespace, the TAP device
 // and the raw socket, so it skips elsewhere.
 func TestSYNFlood(t *testing.T) {
 	if ok, why := bootTestsEnabled(); !ok {
-		t.Skip(why)
-	}
-	if why := qemuUnavailable(); why != "" {
 		t.Skip(why)
 	}
 	if os.Geteuid() != 0 {
@@ -94,18 +92,45 @@ func TestSYNFlood(t *testing.T) {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
 	}
-	s := runSpec{image: images[httpdPkg], memory: "256M", cpus: 2,
-		kparams:  []string{"unigo.ip=10.0.2.15/24", "unigo.gw=10.0.2.2"},
-		qemuArgs: qemuVirtio("-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off", "-device", "virtio-net-device,netdev=n0")}
-	args, err := qemuArgs(s, kvmBootsKernel())
-	require.NoError(t, err)
+	static := []string{"unigo.ip=10.0.2.15/24", "unigo.gw=10.0.2.2"}
+	for _, r := range runners {
+		if !r.boot {
+			continue
+		}
+		t.Run(r.name, func(t *testing.T) {
+			if why := r.unavailable(); why != "" {
+				t.Skip(why)
+			}
+			var monitor []string
+			switch r.name {
+			case "qemu":
+				s := runSpec{image: images[httpdPkg], memory: "256M", cpus: 2, kparams: static,
+					qemuArgs: qemuVirtio("-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off",
+						"-device", "virtio-net-device,netdev=n0")}
+				args, err := qemuArgs(s, kvmBootsKernel())
+				require.NoError(t, err)
+				monitor = append([]string{qemuBinary}, args...)
+			case "launcher":
+				monitor = []string{unigoBin, "run", "-m", "256M", "-smp", "2", "-net", "tap=tap0",
+					"-cmdline", strings.Join(static, " "), images[httpdPkg]}
+			default:
+				t.Skipf("no TAP setup for the %s runner", r.name)
+			}
+			synFlood(t, monitor)
+		})
+	}
+}
+
+// synFlood runs synFloodScript with the monitor command and checks what
+// it printed.
+func synFlood(t *testing.T, monitor []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "unshare", append([]string{"-n", "sh", "-c", synFloodScript, "sh", qemuBinary}, args...)...)
+	cmd := exec.CommandContext(ctx, "unshare", append([]string{"-n", "sh", "-c", synFloodScript, "sh"}, monitor...)...)
 	var out, diag strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &diag
 	t.Logf("%s", strings.Join(cmd.Args, " "))
-	err = cmd.Run()
+	err := cmd.Run()
 	if strings.Contains(diag.String(), "Operation not permitted") {
 		t.Skip("no permission for a TAP device here: " + strings.TrimSpace(diag.String()))
 	}

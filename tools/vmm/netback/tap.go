@@ -3,8 +3,8 @@ package netback
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -34,11 +34,17 @@ func OpenTAP(name string) (*TAP, error) {
 	if name == "" || len(name) >= unix.IFNAMSIZ || strings.ContainsAny(name, "/ \t\n") {
 		return nil, fmt.Errorf("-net tap=%q: want an interface name of 1 to %d bytes", name, unix.IFNAMSIZ-1)
 	}
-	if _, err := os.Stat("/sys/class/net/" + name); err != nil {
+	// Ask the kernel (netlink), not /sys: sysfs shows the namespace it
+	// was mounted in, which need not be the launcher's (unshare -n).
+	if _, err := net.InterfaceByName(name); err != nil {
 		return nil, fmt.Errorf("-net tap=%s: no such network interface (create it with: ip tuntap add %s mode tap user $USER)", name, name)
 	}
-	if _, err := os.Stat("/sys/class/net/" + name + "/tun_flags"); err != nil {
-		return nil, fmt.Errorf("-net tap=%s: not a TAP interface", name)
+	if _, err := os.Stat("/sys/class/net/" + name + "/ifindex"); err == nil {
+		// sysfs is this namespace's (or shows the same name): it can
+		// tell a TAP from other interfaces.
+		if _, err := os.Stat("/sys/class/net/" + name + "/tun_flags"); err != nil {
+			return nil, fmt.Errorf("-net tap=%s: not a TAP interface", name)
+		}
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -121,15 +127,11 @@ func (t *TAP) SetOffloads(csum, tso4, tso6, ecn bool) error {
 // MTU is the interface's MTU as the host configured it (1500 if unknown),
 // which the device announces to the guest.
 func (t *TAP) MTU() uint16 {
-	b, err := os.ReadFile("/sys/class/net/" + t.name + "/mtu")
-	if err != nil {
+	ifc, err := net.InterfaceByName(t.name)
+	if err != nil || ifc.MTU < 68 || ifc.MTU > 65535 {
 		return 1500
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || n < 68 || n > 65535 {
-		return 1500
-	}
-	return uint16(n)
+	return uint16(ifc.MTU)
 }
 
 // Name is the interface name.
