@@ -28,8 +28,9 @@ import (
 // is itself a client of servers on the host.
 
 const (
-	netpeerPkg = "./tests/guests/netpeer"
-	httpdPkg   = "./examples/httpd"
+	netpeerPkg   = "./tests/guests/netpeer"
+	httpdPkg     = "./examples/httpd"
+	lastwordsPkg = "./tests/guests/lastwords"
 )
 
 // netSetup is how a boot runner gives a guest the host's network.
@@ -229,9 +230,7 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 		image: images[netpeerPkg],
 		args: []string{setup.hostIP, strconv.Itoa(hs.http), strconv.Itoa(hs.udp), strconv.Itoa(hs.closed),
 			strconv.Itoa(hs.echo), strconv.FormatInt(bulk, 10), "1000", cmp.Or(setup.dnsName, "-")},
-		memory: "512M",
-		// Two CPUs: the kernel can then let the netstack send the /quit
-		// reply after the program exits (see netFlushAtExit).
+		memory:  "512M",
 		cpus:    2,
 		timeout: 40 * time.Minute,
 	}
@@ -371,6 +370,59 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 	assert.Contains(t, out.String(), "netpeer: bye")
 }
 
+// TestExitFlush boots a one-CPU guest that writes to a host server and
+// exits at once, without closing: every byte must arrive, in order, and
+// the connection end cleanly, as from a Linux process. On one CPU the
+// exiting thread keeps the program's P, so this proves the netstack
+// still runs (on its own P) while the kernel holds the exit, and that
+// the kernel waits for the peer's acknowledgement, not merely for the
+// netstack to take the bytes.
+func TestExitFlush(t *testing.T) {
+	forNetRunners(t, func(t *testing.T, r runner, setup netSetup) {
+		const n = 8 << 20 // beyond every buffer on the way
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		type result struct {
+			n   int64
+			sum []byte
+			err error
+		}
+		got := make(chan result, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				got <- result{err: err}
+				return
+			}
+			defer c.Close()
+			h := sha256.New()
+			m, err := io.Copy(h, c)
+			got <- result{m, h.Sum(nil), err}
+		}()
+		port := ln.Addr().(*net.TCPAddr).Port
+		spec := runSpec{image: images[lastwordsPkg], memory: "128M", cpus: 1, timeout: 5 * time.Minute,
+			args: []string{fmt.Sprintf("%s:%d", setup.hostIP, port), strconv.Itoa(n)}}
+		setup.spec(&spec, nil, nil)
+		vm := startVM(t, r, spec)
+		vm.waitExit(t, r, spec.timeout)
+		require.Contains(t, vm.out.String(), fmt.Sprintf("lastwords: wrote %d bytes, exiting", n))
+		var res result
+		select {
+		case res = <-got:
+		case <-time.After(time.Minute):
+			t.Fatal("the host's connection did not end after the guest exited")
+		}
+		require.NoError(t, res.err)
+		want := sha256.New()
+		b := make([]byte, n)
+		netcheck.Pattern(b, 0)
+		want.Write(b)
+		assert.Equal(t, int64(n), res.n, "bytes the host received")
+		assert.Equal(t, want.Sum(nil), res.sum, "checksum of what the host received")
+	})
+}
+
 // bgVM is a guest running in the background while a test talks to it.
 type bgVM struct {
 	out, diag *syncBuffer
@@ -448,8 +500,6 @@ func exitOK(r runner, err error) bool {
 func TestHTTPDExample(t *testing.T) {
 	forNetRunners(t, func(t *testing.T, r runner, setup netSetup) {
 		port := freePorts(t, 1)[0]
-		// Two CPUs: the kernel can then let the netstack send the
-		// /quit reply after the program exits (see netFlushAtExit).
 		spec := runSpec{image: images[httpdPkg], memory: "256M", cpus: 2, timeout: 5 * time.Minute}
 		setup.spec(&spec, map[int]int{port: 8080}, nil)
 		vm := startVM(t, r, spec)
@@ -468,6 +518,13 @@ func TestHTTPDExample(t *testing.T) {
 		assert.Contains(t, get("/json"), `"goos":"linux"`)
 		assert.Len(t, get("/bytes/300000"), 300000)
 		assert.Contains(t, get("/debug/pprof/"), "goroutine")
+		body := bytes.Repeat([]byte("upload "), 1<<18)
+		resp, err := (&http.Client{Timeout: time.Minute}).Post(base+"/upload", "application/octet-stream", bytes.NewReader(body))
+		require.NoError(t, err)
+		reply, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprintf("%d %x\n", len(body), sha256.Sum256(body)), string(reply), "POST /upload")
 		assert.Equal(t, "bye\n", get("/quit"))
 		vm.waitExit(t, r, time.Minute)
 		assert.Contains(t, vm.out.String(), "httpd: bye")

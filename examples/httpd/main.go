@@ -1,5 +1,6 @@
 // Command httpd is a small web service, written as for Linux: it serves a
-// hello page, a JSON endpoint, a streaming download of N bytes and
+// hello page, a JSON endpoint, a streaming download of N bytes, an upload
+// sink that answers with the body's length and SHA-256, and
 // net/http/pprof, and shuts down gracefully on SIGINT/SIGTERM or when a
 // client asks for /quit. Under unigo it runs unmodified; `make run` boots
 // it under the launcher with a port forward.
@@ -9,9 +10,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -34,6 +37,7 @@ func main() {
 	mux.HandleFunc("/", hello)
 	mux.HandleFunc("/json", status)
 	mux.HandleFunc("/bytes/", download)
+	mux.HandleFunc("POST /upload", upload)
 	quit := make(chan struct{})
 	mux.HandleFunc("/quit", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "bye")
@@ -116,4 +120,17 @@ func download(w http.ResponseWriter, r *http.Request) {
 		}
 		n -= k
 	}
+}
+
+// upload reads the request body and answers with its length and SHA-256
+// in hex: POST /upload.
+func upload(w http.ResponseWriter, r *http.Request) {
+	h := sha256.New()
+	n, err := io.Copy(h, r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "%d %x\n", n, h.Sum(nil))
 }

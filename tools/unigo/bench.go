@@ -14,7 +14,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 )
 
-const benchUsage = `usage: unigo bench [-runs N] [-guest-runs N] [-qemu=false] [-min-mem=false]
+const benchUsage = `usage: unigo bench [-runs N] [-guest-runs N] [-qemu=false] [-min-mem=false] [-net=false | -net-only]
 
 Measures unigo against the goals of its issues, all in one run, and prints
 the results as Markdown tables on stdout (progress goes to stderr):
@@ -26,8 +26,11 @@ the results as Markdown tables on stdout (progress goes to stderr):
   guest     tests/guests/bench natively and under the launcher on 1 and 2
             CPUs: a CPU-bound workload serial and parallel, the getpid round
             trip, a wake-up ping-pong between two threads
-  network   examples/httpd natively and under the launcher (-p forward):
-            requests/s, p50/p99 latency of keep-alive GETs, bulk download
+  network   examples/httpd natively and under the launcher (-p forward)
+            over loopback; then, as root, the native process behind a veth
+            pair against the launcher and QEMU microvm on TAP devices, each
+            in network namespaces: requests/s, p50/p99 latency of
+            keep-alive GETs (wrk when on PATH), bulk TCP both ways
   image     hello's image size against a plain go build, the smallest -m
             at which hello boots under the launcher
 
@@ -40,6 +43,7 @@ flags:
   -qemu           include QEMU runners when qemu-system-x86_64 is on PATH (default true)
   -min-mem        search the smallest -m for hello (default true)
   -net            include the network benchmark (default true)
+  -net-only       run the network benchmark alone
 `
 
 // benchCmd implements `unigo bench`.
@@ -52,6 +56,7 @@ func benchCmd(args []string) int {
 	fs.BoolVar(&s.qemu, "qemu", true, "")
 	fs.BoolVar(&s.minMem, "min-mem", true, "")
 	fs.BoolVar(&s.netOn, "net", true, "")
+	fs.BoolVar(&s.netOnly, "net-only", false, "")
 	s.netLoad = defaultNetLoad
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,10 +92,12 @@ type benchSuite struct {
 	smallestM string
 	loadStart string // host load average when the suite started
 
-	netOn   bool // run the network benchmark (benchnet.go)
-	netLoad netLoad
-	httpd   string // examples/httpd image
-	net     []netResult
+	netOn      bool // run the network benchmark (benchnet.go)
+	netOnly    bool // and nothing else
+	netLoad    netLoad
+	httpd      string // examples/httpd image
+	net        []netResult
+	tapSkipped string // why the TAP setup did not run (benchtap.go)
 }
 
 // bootResult is every boot run of hello under one runner.
@@ -130,6 +137,17 @@ func (s *benchSuite) run(out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+
+	if s.netOnly {
+		s.httpd = filepath.Join(tmp, "httpd.img")
+		if err := buildImage(filepath.Join(root, "examples", "httpd"), s.httpd); err != nil {
+			return err
+		}
+		s.runNet()
+		writeNetTable(out, s)
+		writeRunFooter(out, s)
+		return nil
+	}
 
 	s.logf("building images")
 	s.hello = filepath.Join(tmp, "hello.img")
@@ -209,15 +227,7 @@ func qemuRunner(name string, accel []string) benchRunner {
 	return benchRunner{
 		name: name,
 		command: func(image string, env []string, smp int) *exec.Cmd {
-			cmdline, _ := abi.Compose(env, []string{"unigo.argv0=" + filepath.Base(image)}, nil)
-			args := append([]string{"-M", "microvm,x-option-roms=off,rtc=on,isa-serial=on"}, accel...)
-			args = append(args,
-				"-m", "128M", "-smp", strconv.Itoa(max(smp, 1)),
-				"-nodefaults", "-no-user-config", "-nographic",
-				"-serial", "stdio", "-no-reboot",
-				"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
-				"-kernel", image, "-append", cmdline)
-			return exec.Command("qemu-system-x86_64", args...)
+			return qemuCommand(image, env, nil, smp, "128M", accel)
 		},
 		// isa-debug-exit: status (code<<1)|1; 0 means no exit code.
 		decode: func(st int) (int, error) {
@@ -229,15 +239,34 @@ func qemuRunner(name string, accel []string) benchRunner {
 	}
 }
 
+// qemuCommand boots image on QEMU microvm with environment env and kernel
+// parameters kparams (such as unigo.ip=...), extra appended to QEMU's
+// arguments (devices).
+func qemuCommand(image string, env, kparams []string, smp int, mem string, accel []string, extra ...string) *exec.Cmd {
+	cmdline, _ := abi.Compose(env, append([]string{"unigo.argv0=" + filepath.Base(image)}, kparams...), nil)
+	args := append([]string{"-M", "microvm,x-option-roms=off,rtc=on,isa-serial=on"}, accel...)
+	args = append(args,
+		"-m", mem, "-smp", strconv.Itoa(max(smp, 1)),
+		"-nodefaults", "-no-user-config", "-nographic",
+		"-serial", "stdio", "-no-reboot",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+		"-kernel", image, "-append", cmdline)
+	return exec.Command("qemu-system-x86_64", append(args, extra...)...)
+}
+
+// QEMU's accelerators as the benchmark runs them. QEMU 7.2 aborts on MSR
+// 0x10a with plain -cpu host.
+var (
+	qemuTCG = []string{"-accel", "tcg", "-cpu", "max"}
+	qemuKVM = []string{"-accel", "kvm", "-cpu", "host,-arch-capabilities"}
+)
+
 // runBoot boots hello s.runs times under each runner, the runners taking
 // turns so that the host's noise spreads evenly over them.
 func (s *benchSuite) runBoot() error {
 	runners := []benchRunner{s.nativeRunner(), s.launcherRunner("128M")}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err == nil && s.qemu {
-		runners = append(runners,
-			qemuRunner("QEMU TCG", []string{"-accel", "tcg", "-cpu", "max"}),
-			// QEMU 7.2 aborts on MSR 0x10a with plain -cpu host.
-			qemuRunner("QEMU KVM", []string{"-accel", "kvm", "-cpu", "host,-arch-capabilities"}))
+		runners = append(runners, qemuRunner("QEMU TCG", qemuTCG), qemuRunner("QEMU KVM", qemuKVM))
 	}
 	s.boot = make([]bootResult, len(runners))
 	for i, r := range runners {

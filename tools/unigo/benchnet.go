@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,65 +11,102 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
 // The network part of `unigo bench` (issue #5, "Measured"): the same
-// examples/httpd image served natively (a Linux process on the host's
-// loopback) and under the launcher (user-mode networking, a -p port
-// forward), each loaded in turn by an in-process Go client: keep-alive
-// connections hammering the hello page for requests/s and latency
-// percentiles, then one bulk download (guest to host). examples/httpd has
-// no upload endpoint, so host-to-guest bulk throughput is measured by
-// tests/net_test.go (TestHostNetwork logs it), not here.
+// examples/httpd image served natively (a Linux process) and by guests,
+// loaded in turn from the host: keep-alive connections hammering the
+// hello page for requests/s and latency percentiles (wrk when it is on
+// PATH, else an in-process Go client), then one bulk download (guest to
+// host) and one bulk upload (host to guest). Two setups, each with the
+// native process as the reference:
+//
+//   - loopback: the native process on the host's loopback against the
+//     launcher's default user-mode network (a -p port forward); no root.
+//   - TAP: the issue's setup (benchtap.go): the native process in a
+//     network namespace behind a veth pair against the launcher and QEMU
+//     microvm each on a TAP device, the client in a namespace of its own.
 
-// netLoad shapes the load: connections, and how long each phase runs.
+// netLoad shapes the load: connections, how long the request phase
+// runs, and how many bytes each bulk transfer moves.
 type netLoad struct {
 	conns    int
 	duration time.Duration
-	bulk     int64 // bytes downloaded in the bulk phase
+	bulk     int64
 }
 
 var defaultNetLoad = netLoad{conns: 16, duration: 5 * time.Second, bulk: 256 << 20}
 
-// netResult is one server's figures.
-type netResult struct {
-	name      string
-	reqPerSec float64
-	p50, p99  time.Duration
-	errors    int
-	bulkMBps  float64
-	failed    error
-	requests  int
+// netTarget is one server as the benchmark reaches it.
+type netTarget struct {
+	name  string // who serves: native, launcher, QEMU KVM
+	setup string // the comparison it belongs to: "loopback", "TAP"
+	cmd   *exec.Cmd
+	base  string // http://IP:PORT
+	// dial makes the client's connections (nil: net.Dialer), and
+	// inNS prefixes a command (wrk) to run where dial dials from.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	inNS []string
 }
 
-// runNet measures examples/httpd natively and under the launcher.
+// netResult is one server's figures.
+type netResult struct {
+	name, setup string
+	loadgen     string // "wrk" or "Go client"
+	reqPerSec   float64
+	p50, p99    time.Duration
+	errors      int
+	requests    int
+	downMBps    float64 // bulk guest (server) to host (client)
+	upMBps      float64 // bulk host to guest
+	failed      error
+}
+
+// runNet measures examples/httpd natively and under the launcher over
+// loopback, then the TAP setup when this machine allows it.
 func (s *benchSuite) runNet() {
-	servers := []struct {
-		name string
-		cmd  func(port int) *exec.Cmd
-	}{
-		{"native", func(port int) *exec.Cmd {
-			return exec.Command(s.httpd, "-addr", "127.0.0.1:"+strconv.Itoa(port))
-		}},
-		{"launcher", func(port int) *exec.Cmd {
-			return exec.Command(s.self, "run", "-m", "256M", "-smp", "2", "-p", strconv.Itoa(port)+":8080", s.httpd)
-		}},
-	}
-	for _, srv := range servers {
-		s.logf("network: examples/httpd %s", srv.name)
-		r := netResult{name: srv.name}
+	var targets []netTarget
+	for _, name := range []string{"native", "launcher"} {
 		port, err := benchPort()
-		if err == nil {
-			r, err = measureServer(srv.name, srv.cmd(port), port, s.netLoad)
-		}
-		r.failed = err
 		if err != nil {
-			s.logf("network: %s: %v", srv.name, err)
+			s.net = append(s.net, netResult{name: name, setup: "loopback", failed: err})
+			continue
 		}
-		s.net = append(s.net, r)
+		t := netTarget{name: name, setup: "loopback", base: "http://127.0.0.1:" + strconv.Itoa(port)}
+		if name == "native" {
+			t.cmd = exec.Command(s.httpd, "-addr", "127.0.0.1:"+strconv.Itoa(port))
+		} else {
+			t.cmd = exec.Command(s.self, "run", "-m", "256M", "-smp", "2", "-p", strconv.Itoa(port)+":8080", s.httpd)
+		}
+		targets = append(targets, t)
 	}
+	for _, t := range targets {
+		s.measure(t)
+	}
+
+	lab, err := newTapLab()
+	if err != nil {
+		s.tapSkipped = err.Error()
+		s.logf("network: TAP setup skipped: %v", err)
+		return
+	}
+	defer lab.close()
+	for _, t := range lab.targets(s) {
+		s.measure(t)
+	}
+}
+
+func (s *benchSuite) measure(t netTarget) {
+	s.logf("network: examples/httpd, %s, %s", t.setup, t.name)
+	r, err := measureServer(t, s.netLoad)
+	r.failed = err
+	if err != nil {
+		s.logf("network: %s, %s: %v", t.setup, t.name, err)
+	}
+	s.net = append(s.net, r)
 }
 
 func benchPort() (int, error) {
@@ -80,62 +118,119 @@ func benchPort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// measureServer starts cmd, waits for it to serve on port, loads it and
+// measureServer starts t's server, waits for it to serve, loads it and
 // stops it.
-func measureServer(name string, cmd *exec.Cmd, port int, load netLoad) (netResult, error) {
-	r := netResult{name: name}
-	if err := cmd.Start(); err != nil {
+func measureServer(t netTarget, load netLoad) (netResult, error) {
+	r := netResult{name: t.name, setup: t.setup}
+	var out bytes.Buffer
+	t.cmd.Stdout, t.cmd.Stderr = &out, &out
+	if err := t.cmd.Start(); err != nil {
 		return r, err
 	}
 	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		t.cmd.Process.Kill()
+		t.cmd.Wait()
 	}()
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	client := &http.Client{Timeout: 5 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
+	tr := &http.Transport{DialContext: t.dial, MaxIdleConnsPerHost: load.conns, MaxConnsPerHost: load.conns, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := client.Get(base + "/")
+		resp, err := client.Get(t.base + "/")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			return r, fmt.Errorf("not serving after 30s: %v", err)
+			return r, fmt.Errorf("not serving after 60s: %v; output: %s", err, firstLine(out.String(), ""))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	lat, errs := hammer(base+"/", load.conns, load.duration)
-	if len(lat) == 0 {
-		return r, errors.New("no request succeeded")
-	}
-	r.requests, r.errors = len(lat), errs
-	r.reqPerSec = float64(len(lat)) / load.duration.Seconds()
-	r.p50, r.p99 = percentile(lat, 50), percentile(lat, 99)
 
-	start := time.Now()
-	bulk := &http.Client{Timeout: 5 * time.Minute}
-	resp, err := bulk.Get(fmt.Sprintf("%s/bytes/%d", base, load.bulk))
-	if err != nil {
+	if wrk, err := exec.LookPath("wrk"); err == nil {
+		r.loadgen = "wrk"
+		args := append(slices.Clone(t.inNS), wrk, "-t2", "-c"+strconv.Itoa(load.conns),
+			"-d"+strconv.Itoa(int(load.duration.Seconds()))+"s", "--latency", t.base+"/")
+		wout, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			return r, fmt.Errorf("wrk: %v: %s", err, firstLine(string(wout), ""))
+		}
+		w, err := parseWrk(string(wout))
+		if err != nil {
+			return r, err
+		}
+		r.reqPerSec, r.p50, r.p99, r.requests, r.errors = w.reqPerSec, w.p50, w.p99, w.requests, w.errors
+	} else {
+		r.loadgen = "Go client"
+		lat, errs := hammer(client, t.base+"/", load.conns, load.duration)
+		if len(lat) == 0 {
+			return r, errors.New("no request succeeded")
+		}
+		r.requests, r.errors = len(lat), errs
+		r.reqPerSec = float64(len(lat)) / load.duration.Seconds()
+		r.p50, r.p99 = percentile(lat, 50), percentile(lat, 99)
+	}
+
+	bulk := &http.Client{Transport: tr, Timeout: 5 * time.Minute}
+	var err error
+	if r.downMBps, err = download(bulk, t.base, load.bulk); err != nil {
 		return r, err
 	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil || n != load.bulk {
-		return r, fmt.Errorf("bulk download: %d of %d bytes: %v", n, load.bulk, err)
+	if r.upMBps, err = upload(bulk, t.base, load.bulk); err != nil {
+		return r, err
 	}
-	r.bulkMBps = float64(n) / time.Since(start).Seconds() / 1e6
 	return r, nil
+}
+
+// download fetches n bytes from /bytes/n and returns the rate in MB/s.
+func download(c *http.Client, base string, n int64) (float64, error) {
+	start := time.Now()
+	resp, err := c.Get(fmt.Sprintf("%s/bytes/%d", base, n))
+	if err != nil {
+		return 0, fmt.Errorf("bulk download: %v", err)
+	}
+	got, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || got != n {
+		return 0, fmt.Errorf("bulk download: %d of %d bytes: %v", got, n, err)
+	}
+	return float64(n) / time.Since(start).Seconds() / 1e6, nil
+}
+
+// upload posts n bytes to /upload, checks the length the server counted
+// and returns the rate in MB/s.
+func upload(c *http.Client, base string, n int64) (float64, error) {
+	start := time.Now()
+	req, err := http.NewRequest("POST", base+"/upload", io.LimitReader(zeros{}, n))
+	if err != nil {
+		return 0, err
+	}
+	req.ContentLength = n
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("bulk upload: %v", err)
+	}
+	reply, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.HasPrefix(string(reply), strconv.FormatInt(n, 10)+" ") {
+		return 0, fmt.Errorf("bulk upload: server counted %q of %d bytes: %v", firstLine(string(reply), ""), n, err)
+	}
+	return float64(n) / time.Since(start).Seconds() / 1e6, nil
+}
+
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(b []byte) (int, error) {
+	clear(b)
+	return len(b), nil
 }
 
 // hammer runs conns keep-alive clients, each sending GETs back to back
 // for d, and returns every successful request's latency and the number
 // of failures.
-func hammer(url string, conns int, d time.Duration) ([]time.Duration, int) {
-	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+func hammer(client *http.Client, url string, conns int, d time.Duration) ([]time.Duration, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var mu sync.Mutex
@@ -182,24 +277,117 @@ func percentile(lat []time.Duration, p int) time.Duration {
 	return lat[max(i-1, 0)]
 }
 
-// writeNetTable prints the network figures side by side.
+// wrkResult is what parseWrk reads from wrk --latency's report.
+type wrkResult struct {
+	reqPerSec float64
+	p50, p99  time.Duration
+	requests  int
+	errors    int // socket errors plus non-2xx/3xx responses
+}
+
+// parseWrk reads wrk's report:
+//
+//	  Latency Distribution
+//	     50%  520.00us
+//	     99%    2.10ms
+//	  123456 requests in 5.00s, 15.19MB read
+//	  Socket errors: connect 0, read 1, write 0, timeout 2
+//	  Non-2xx or 3xx responses: 5
+//	Requests/sec:  24680.12
+func parseWrk(out string) (wrkResult, error) {
+	var r wrkResult
+	var have50, have99, haveRate bool
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && (f[0] == "50%" || f[0] == "99%"):
+			d, err := parseWrkDuration(f[1])
+			if err != nil {
+				return r, err
+			}
+			if f[0] == "50%" {
+				r.p50, have50 = d, true
+			} else {
+				r.p99, have99 = d, true
+			}
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return r, fmt.Errorf("wrk: requests/sec %q", f[1])
+			}
+			r.reqPerSec, haveRate = v, true
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			r.requests, _ = strconv.Atoi(f[0])
+		case len(f) >= 2 && f[0] == "Socket" && f[1] == "errors:":
+			for i := 2; i+1 < len(f); i += 2 {
+				n, _ := strconv.Atoi(strings.TrimSuffix(f[i+1], ","))
+				r.errors += n
+			}
+		case strings.HasPrefix(strings.TrimSpace(line), "Non-2xx or 3xx responses:"):
+			n, _ := strconv.Atoi(f[len(f)-1])
+			r.errors += n
+		}
+	}
+	if !have50 || !have99 || !haveRate {
+		return r, fmt.Errorf("wrk: no latency distribution or rate in its report: %q", firstLine(out, ""))
+	}
+	return r, nil
+}
+
+// parseWrkDuration reads wrk's latencies: 520.00us, 2.10ms, 1.02s, 1.50m.
+func parseWrkDuration(s string) (time.Duration, error) {
+	for _, u := range []struct {
+		suffix string
+		unit   float64
+	}{{"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 {
+				break
+			}
+			return time.Duration(f * u.unit), nil
+		}
+	}
+	return 0, fmt.Errorf("wrk: latency %q", s)
+}
+
+// writeNetTable prints the network figures side by side, each setup's
+// rows against its native row.
 func writeNetTable(w io.Writer, s *benchSuite) {
-	if len(s.net) == 0 {
+	if len(s.net) == 0 && s.tapSkipped == "" {
 		return
 	}
-	fmt.Fprintf(w, "\n### Network: examples/httpd, %d keep-alive connections for %v, then a %d MiB download\n\n",
+	fmt.Fprintf(w, "\n### Network: examples/httpd, %d keep-alive connections for %v, then %d MiB each way\n\n",
 		s.netLoad.conns, s.netLoad.duration, s.netLoad.bulk>>20)
-	fmt.Fprintln(w, "| server | requests/s | p50 | p99 | failed requests | bulk guest to host |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| setup | server | load | requests/s | vs native | p50 | p99 | failed requests | guest to host | host to guest |")
+	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	native := map[string]float64{}
+	for _, r := range s.net {
+		if r.name == "native" && r.failed == nil {
+			native[r.setup] = r.reqPerSec
+		}
+	}
 	for _, r := range s.net {
 		if r.failed != nil && r.requests == 0 {
-			fmt.Fprintf(w, "| %s | failed: %v | | | | |\n", r.name, r.failed)
+			fmt.Fprintf(w, "| %s | %s | | failed: %v | | | | | | |\n", r.setup, r.name, r.failed)
 			continue
 		}
-		bulk := "—"
-		if r.bulkMBps > 0 {
-			bulk = fmt.Sprintf("%.1f MB/s", r.bulkMBps)
+		ratio := "–"
+		if n := native[r.setup]; n > 0 {
+			ratio = fmt.Sprintf("%.2fx", r.reqPerSec/n)
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d | %s |\n", r.name, r.reqPerSec, ms(r.p50), ms(r.p99), r.errors, bulk)
+		fmt.Fprintf(w, "| %s | %s | %s | %.0f | %s | %s | %s | %d | %s | %s |\n", r.setup, r.name, r.loadgen,
+			r.reqPerSec, ratio, ms(r.p50), ms(r.p99), r.errors, rate(r.downMBps), rate(r.upMBps))
 	}
+	if s.tapSkipped != "" {
+		fmt.Fprintf(w, "\nTAP setup not run: %s.\n", s.tapSkipped)
+	}
+}
+
+// rate formats a throughput in MB/s with its Gbit/s.
+func rate(mbps float64) string {
+	if mbps <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f MB/s (%.2f Gbit/s)", mbps, mbps*8/1000)
 }

@@ -151,6 +151,11 @@ func writeBenchTables(w io.Writer, s *benchSuite) {
 
 	writeNetTable(w, s)
 	writeGoals(w, s)
+	writeRunFooter(w, s)
+}
+
+// writeRunFooter says when and where the figures were taken.
+func writeRunFooter(w io.Writer, s *benchSuite) {
 	fmt.Fprintf(w, "\n(%s, %d CPUs seen by Go, %s; host load average at start %s, at end %s)\n",
 		runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 		orDash(s.loadStart), orDash(loadAverage()))
