@@ -49,19 +49,19 @@ func netAttached() bool { return netFile != 0 }
 // netLive counts the sockets the netstack still holds.
 var netLive int
 
-// exitLinger bounds how long exit_group waits for the netstack to send
-// what the program wrote.
-const exitLinger = 2e9
+// exitFlushMax bounds how long exit_group waits for the netstack,
+// however steadily the peers keep taking data.
+const exitFlushMax = 30e9
 
 // netFlushAtExit closes the program's sockets and waits (up to
-// exitLinger) for the netstack to deliver their queued data and let go of
+// exitFlushMax) for the netstack to deliver their queued data and let go of
 // them, as Linux keeps sending a closed socket's data after its process
 // exits: otherwise a server's last response (a /quit reply, say) dies
-// with the VM. The netstack's goroutines need a P to do it and the exiting
-// thread keeps its own, so with one CPU (GOMAXPROCS=1) there is nobody to
-// wait for.
+// with the VM. It runs in SysExitFlush, with the exiting goroutine in a
+// system call as far as the scheduler knows (see exit.go), so the
+// netstack's goroutines can run, on the exiting goroutine's P too.
 func netFlushAtExit() {
-	if !netAttached() || ncpu < 2 {
+	if !netAttached() {
 		return
 	}
 	for fd := 0; fd < maxFDs; fd++ {
@@ -72,7 +72,7 @@ func netFlushAtExit() {
 			fdClose(fd)
 		}
 	}
-	deadline := nanotime() + exitLinger
+	deadline := nanotime() + exitFlushMax
 	for {
 		schedLock.Lock()
 		live := netLive

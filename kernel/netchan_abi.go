@@ -23,7 +23,12 @@ package kernel
 //     queued bytes);
 //   - NetEvOpts: apply Opts;
 //   - NetEvClose: the program closed the socket: flush queued bytes,
-//     close the endpoint, then SysNetRelease(id); the id is dead after.
+//     close the endpoint, wait until the peer has acknowledged everything
+//     including the FIN (giving up once the peer has taken nothing for
+//     ExitLinger), then SysNetRelease(id);
+//     the id is dead after. exit_group waits for every release (see
+//     netFlushAtExit), so what a program wrote before it exited reaches
+//     the peer, as it would from a Linux process.
 //
 // Events coalesce: a socket is reported once however often it was marked
 // dirty since the last read, with the union of its bits.
@@ -36,6 +41,13 @@ const (
 	SysNetAccept  = 0x1105 // (listener id, *local, *remote, addrlen) -> new id
 	SysNetRelease = 0x1106 // (id) -> 0
 )
+
+// ExitLinger is how long (ns) the netstack keeps a closed stream socket
+// whose peer acknowledges nothing before it releases it anyway: a peer
+// that stopped reading delays exit_group by that much, one that reads
+// slowly for as long as it keeps reading (up to the kernel's
+// exitFlushMax).
+const ExitLinger = 2e9
 
 // NetEvent bits.
 const (

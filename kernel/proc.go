@@ -31,6 +31,9 @@ func sysCloneImpl(f *rt.Frame) int64 {
 	cf.RAX = 0
 	if f.RSI != 0 {
 		cf.RSP = f.RSI
+		// The runtime starts an M on its g0 stack: clone's stack is
+		// g0.stack.hi of a g0StackSize stack.
+		th(t).sysStackLo, th(t).sysStackHi = f.RSI-g0StackSize, f.RSI
 	}
 	if flags&cloneSettls != 0 {
 		cf.FSBase = f.R8

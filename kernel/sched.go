@@ -44,28 +44,31 @@ const (
 )
 
 type thread struct {
-	tid        uint64
-	state      uint32
-	kstack     uintptr
-	ksp        uintptr // saved kernel SP while switched out
-	xsave      uintptr
-	next       uintptr // run queue or futex queue link
-	wake       int64   // timer deadline (ns), 0 if none
-	tnext      uintptr // timer list link
-	futex      uintptr // futex word waited on (0 if none)
-	woken      bool    // woken explicitly (vs timeout)
-	sigmask    uint64
-	altSP      uint64
-	altFlags   uint64
-	altSize    uint64
-	clearTID   uintptr
-	cpuNS      int64 // CPU time consumed
-	onCPU      int64 // when it last got the CPU (ns)
-	dnext      uintptr
-	anext      uintptr // allThreads link
-	sigpending uint64  // bit sig-1
-	sigcode    int32   // si_code for a pending SIGPROF (timer kind)
-	oncpu      int32   // CPU index it runs (or last ran) on
+	tid      uint64
+	state    uint32
+	kstack   uintptr
+	ksp      uintptr // saved kernel SP while switched out
+	xsave    uintptr
+	next     uintptr // run queue or futex queue link
+	wake     int64   // timer deadline (ns), 0 if none
+	tnext    uintptr // timer list link
+	futex    uintptr // futex word waited on (0 if none)
+	woken    bool    // woken explicitly (vs timeout)
+	sigmask  uint64
+	altSP    uint64
+	altFlags uint64
+	altSize  uint64
+	clearTID uintptr
+	// sysStack is the thread's system stack (the runtime's g0 stack):
+	// [sysStackLo, sysStackHi). See onSystemStack in exit.go.
+	sysStackLo, sysStackHi uint64
+	cpuNS                  int64 // CPU time consumed
+	onCPU                  int64 // when it last got the CPU (ns)
+	dnext                  uintptr
+	anext                  uintptr // allThreads link
+	sigpending             uint64  // bit sig-1
+	sigcode                int32   // si_code for a pending SIGPROF (timer kind)
+	oncpu                  int32   // CPU index it runs (or last ran) on
 }
 
 var (

@@ -37,6 +37,8 @@ func startInit() {
 	setRange(stackTop-stackSize, stackTop, protRead|protWrite)
 	vmLock.Unlock()
 	sp := buildStack()
+	// The runtime's m0 runs on the initial stack as its g0 stack.
+	th(t).sysStackLo, th(t).sysStackHi = stackTop-stackSize, stackTop
 
 	f := at[rt.Frame](frameOf(t))
 	*f = rt.Frame{}

@@ -168,9 +168,9 @@ func doSyscall(f *rt.Frame) int64 {
 		exitThread()
 		return 0
 	case sysExitGroup:
-		netFlushAtExit()
-		exitVM(int(a0) & 0xff)
-		return 0
+		return sysExitGroupImpl(f, int(a0)&0xff)
+	case rt.SysExitFlush:
+		return sysExitFlushImpl()
 	case sysFutex:
 		return sysFutexImpl(a0, int(a1), uint32(a2), a3)
 	case sysGettid:

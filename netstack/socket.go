@@ -179,7 +179,35 @@ func (s *socket) finish() {
 	socketsMu.Lock()
 	delete(sockets, s.id)
 	socketsMu.Unlock()
+	if s.typ == syscall.SOCK_STREAM && !s.listening {
+		awaitAcked(s.ep)
+	}
 	netRelease(s.id)
+}
+
+// awaitAcked waits until a closed stream endpoint's peer has
+// acknowledged everything it was given, FIN included (FIN-WAIT-2 and
+// later), or the connection is gone, or the peer has taken nothing for
+// kernel.ExitLinger. The kernel holds the socket until it is released
+// and exit_group waits for every release, so this is what keeps a
+// program's last words from dying with the VM. When it gives up, gVisor
+// goes on sending; only exit stops waiting.
+func awaitAcked(ep tcpip.Endpoint) {
+	deadline := time.Now().Add(kernel.ExitLinger)
+	queued := -1
+	for pause := time.Millisecond; ; pause = min(2*pause, 64*time.Millisecond) {
+		switch tcp.EndpointState(ep.State()) {
+		case tcp.StateFinWait2, tcp.StateTimeWait, tcp.StateClose, tcp.StateError, tcp.StateInitial, tcp.StateBound:
+			return
+		}
+		if n, err := ep.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil && n != queued {
+			queued, deadline = n, time.Now().Add(kernel.ExitLinger) // the peer is taking it
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(pause)
+	}
 }
 
 func (s *socket) releaseBuf() {

@@ -62,6 +62,7 @@ func buildAll(dir string) error {
 	}
 	pkgs[netpeerPkg] = true
 	pkgs[httpdPkg] = true
+	pkgs[lastwordsPkg] = true
 	pkgs[dhcpcheckPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")

@@ -372,55 +372,96 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 
 // TestExitFlush boots a one-CPU guest that writes to a host server and
 // exits at once, without closing: every byte must arrive, in order, and
-// the connection end cleanly, as from a Linux process. On one CPU the
-// exiting thread keeps the program's P, so this proves the netstack
-// still runs (on its own P) while the kernel holds the exit, and that
-// the kernel waits for the peer's acknowledgement, not merely for the
-// netstack to take the bytes.
+// the connection end cleanly, as from a Linux process, whether main
+// returns or the program calls os.Exit. runtime.exit keeps its P, so this
+// proves the kernel lets the netstack run while it holds the exit (see
+// kernel/exit.go) and waits for the peer's acknowledgement, not merely
+// for the netstack to take the bytes. A panic must still end the program
+// at once with status 2.
 func TestExitFlush(t *testing.T) {
 	forNetRunners(t, func(t *testing.T, r runner, setup netSetup) {
-		const n = 8 << 20 // beyond every buffer on the way
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer ln.Close()
-		type result struct {
-			n   int64
-			sum []byte
-			err error
+		for _, tc := range []struct {
+			how  string
+			code int
+		}{{"return", 0}, {"exit3", 3}, {"panic", 2}} {
+			t.Run(tc.how, func(t *testing.T) {
+				testExitFlush(t, r, setup, tc.how, tc.code)
+			})
 		}
-		got := make(chan result, 1)
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				got <- result{err: err}
-				return
-			}
-			defer c.Close()
-			h := sha256.New()
-			m, err := io.Copy(h, c)
-			got <- result{m, h.Sum(nil), err}
-		}()
-		port := ln.Addr().(*net.TCPAddr).Port
-		spec := runSpec{image: images[lastwordsPkg], memory: "128M", cpus: 1, timeout: 5 * time.Minute,
-			args: []string{fmt.Sprintf("%s:%d", setup.hostIP, port), strconv.Itoa(n)}}
-		setup.spec(&spec, nil, nil)
-		vm := startVM(t, r, spec)
-		vm.waitExit(t, r, spec.timeout)
-		require.Contains(t, vm.out.String(), fmt.Sprintf("lastwords: wrote %d bytes, exiting", n))
-		var res result
-		select {
-		case res = <-got:
-		case <-time.After(time.Minute):
-			t.Fatal("the host's connection did not end after the guest exited")
-		}
-		require.NoError(t, res.err)
-		want := sha256.New()
-		b := make([]byte, n)
-		netcheck.Pattern(b, 0)
-		want.Write(b)
-		assert.Equal(t, int64(n), res.n, "bytes the host received")
-		assert.Equal(t, want.Sum(nil), res.sum, "checksum of what the host received")
 	})
+}
+
+func testExitFlush(t *testing.T, r runner, setup netSetup, how string, code int) {
+	const n = 8 << 20 // beyond every buffer on the way
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	type result struct {
+		n   int64
+		sum []byte
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer c.Close()
+		h := sha256.New()
+		m, err := io.Copy(h, c)
+		got <- result{m, h.Sum(nil), err}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	spec := runSpec{image: images[lastwordsPkg], memory: "128M", cpus: 1, timeout: 5 * time.Minute,
+		args: []string{fmt.Sprintf("%s:%d", setup.hostIP, port), strconv.Itoa(n), how}}
+	setup.spec(&spec, nil, nil)
+	vm := startVM(t, r, spec)
+	var exitErr error
+	select {
+	case exitErr = <-vm.exited:
+		vm.exited <- exitErr
+	case <-time.After(spec.timeout):
+		t.Fatal("guest did not exit")
+	}
+	assert.Equal(t, code, guestExitCode(t, r, exitErr, vm.diag.String()), "guest exit status")
+	require.Contains(t, vm.out.String(), fmt.Sprintf("lastwords: wrote %d bytes, exiting", n))
+	if how == "panic" {
+		assert.Contains(t, vm.out.String(), "panic: lastwords: panic after writing")
+		return // what arrived before the panic ended the VM is not promised
+	}
+	var res result
+	select {
+	case res = <-got:
+	case <-time.After(time.Minute):
+		t.Fatal("the host's connection did not end after the guest exited")
+	}
+	require.NoError(t, res.err)
+	want := sha256.New()
+	b := make([]byte, n)
+	netcheck.Pattern(b, 0)
+	want.Write(b)
+	assert.Equal(t, int64(n), res.n, "bytes the host received")
+	assert.Equal(t, want.Sum(nil), res.sum, "checksum of what the host received")
+}
+
+// guestExitCode decodes the guest's exit status from the runner's
+// process status err.
+func guestExitCode(t *testing.T, r runner, err error, diag string) int {
+	status := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		require.True(t, ok, "runner: %v", err)
+		status = ee.ExitCode()
+	}
+	if r.name != "qemu" {
+		return status
+	}
+	code, poweredOff, derr := decodeQEMUStatus(status, diag)
+	require.NoError(t, derr)
+	require.False(t, poweredOff, "QEMU powered off without an exit code")
+	return code
 }
 
 // bgVM is a guest running in the background while a test talks to it.
