@@ -31,6 +31,7 @@ func kernelMain(si uintptr) {
 	if info.CmdlinePaddr != 0 {
 		cmdlineLen = copy(cmdline[:len(cmdline)-1], cstring(uintptr(info.CmdlinePaddr), len(cmdline)-1))
 	}
+	_, statsOn = kernelParam("unigo.stats", nil)
 	deviceBootInfo(info)
 	findImage()
 	memInit(info)

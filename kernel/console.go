@@ -77,6 +77,7 @@ func kprintDec(v uint64) {
 // (QEMU: status (code<<1)|1; unigo launcher: code), and if that device is
 // absent, by a triple fault, which QEMU -no-reboot turns into an exit.
 func exitVM(code int) {
+	printStats()
 	rt.Outl(abi.PortExit, uint32(code))
 	var zero [10]byte
 	rt.Lidt(uintptr(ptrOf(&zero[0])))

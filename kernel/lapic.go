@@ -76,6 +76,13 @@ func lapicInit() {
 
 // lapicDeadline arms the timer for monotonic time deadline (0: disarm).
 func lapicDeadline(deadline int64) {
+	ci := thisCPU()
+	if deadline == ci.armed {
+		ci.stats.timerSkips++
+		return
+	}
+	ci.armed = deadline
+	ci.stats.timerArms++
 	if deadline == 0 {
 		if tscDeadline {
 			rt.Wrmsr(rt.MSRTSCDeadline, 0)

@@ -262,6 +262,7 @@ func switchTo(cur, next uintptr) {
 		finishSwitch()
 		return
 	}
+	ci.stats.switches++
 	now := nanotime()
 	th(cur).cpuNS += now - th(cur).onCPU
 	if cur != ci.idle {
@@ -322,6 +323,7 @@ func idleLoop() {
 			continue
 		}
 		armTimer()
+		ci.stats.halts++
 		pending := waitForInterrupt()
 		idleMask.And(^me)
 		handlePending(pending)

@@ -37,6 +37,12 @@ type cpuInfo struct {
 	idle   uintptr // idle thread
 	online atomic.Bool
 	rq     runQueue // this CPU's run queue (kernel/runq.go)
+	stats  cpuStats // event counters (kernel/stats.go)
+	// armed is the deadline this CPU's LAPIC timer was last armed for
+	// (0: disarmed), so that re-arming for the same deadline — most
+	// context switches do — skips the MSR write, which a paravirtualised
+	// host traps. The timer handler clears it: the timer is one-shot.
+	armed int64
 }
 
 var (
@@ -95,27 +101,51 @@ func smpInit(info *abi.HVMStartInfo) {
 
 // cpuCountParam returns N from unigo.cpus=N on the command line, or 0.
 func cpuCountParam() int {
-	var tok [64]byte
+	var val [32]byte
+	n, ok := kernelParam("unigo.cpus", val[:])
+	if !ok {
+		return 0
+	}
+	v := 0
+	for _, c := range val[:n] {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v
+}
+
+// kernelParam finds the kernel parameter name (NAME or NAME=VALUE, before
+// any "--") on the command line and copies its value, truncated to
+// len(val), into val.
+func kernelParam(name string, val []byte) (n int, ok bool) {
+	var tok [128]byte
 	pos := 0
 	for {
-		n, ok, err := nextToken(cmdline[:cmdlineLen], &pos, tok[:])
-		if err != "" || !ok {
-			return 0
+		n, more, err := nextToken(cmdline[:cmdlineLen], &pos, tok[:])
+		if err != "" || !more {
+			return 0, false
 		}
 		s := tok[:n]
 		if n == 2 && s[0] == '-' && s[1] == '-' {
-			return 0
+			return 0, false
 		}
-		if hasPrefix(s, "unigo.cpus=") {
-			v := 0
-			for _, c := range s[len("unigo.cpus="):] {
-				if c < '0' || c > '9' {
-					return 0
-				}
-				v = v*10 + int(c-'0')
+		if !hasPrefix(s, name) || (len(s) > len(name) && s[len(name)] != '=') {
+			continue
+		}
+		if len(s) == len(name) {
+			return 0, true
+		}
+		m := 0
+		for _, c := range s[len(name)+1:] {
+			if m == len(val) {
+				break
 			}
-			return v
+			val[m] = c
+			m++
 		}
+		return m, true
 	}
 }
 
@@ -216,6 +246,7 @@ func spinFor(ns int64) {
 // sendIPI writes the interrupt command register: command (delivery mode,
 // level, vector) to the CPU with apicid.
 func sendIPI(apicid uint32, command uint32) {
+	thisCPU().stats.ipisSent++
 	if x2apic {
 		rt.Wrmsr(0x830, uint64(apicid)<<32|uint64(command))
 		return

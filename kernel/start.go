@@ -7,22 +7,23 @@ import (
 
 // Auxiliary vector keys.
 const (
-	atNull     = 0
-	atPhdr     = 3
-	atPhent    = 4
-	atPhnum    = 5
-	atPagesz   = 6
-	atEntry    = 9
-	atUID      = 11
-	atEUID     = 12
-	atGID      = 13
-	atEGID     = 14
-	atPlatform = 15
-	atHwcap    = 16
-	atClktck   = 17
-	atSecure   = 23
-	atRandom   = 25
-	atExecfn   = 31
+	atNull        = 0
+	atPhdr        = 3
+	atPhent       = 4
+	atPhnum       = 5
+	atPagesz      = 6
+	atEntry       = 9
+	atUID         = 11
+	atEUID        = 12
+	atGID         = 13
+	atEGID        = 14
+	atPlatform    = 15
+	atHwcap       = 16
+	atClktck      = 17
+	atSecure      = 23
+	atRandom      = 25
+	atExecfn      = 31
+	atSysinfoEhdr = 33 // the vDSO (kernel/vdso.go)
 )
 
 // startInit creates the first thread, whose user context is the Go
@@ -143,6 +144,7 @@ func buildStack() uintptr {
 		atUID, 0, atEUID, 0, atGID, 0, atEGID, 0,
 		atPlatform, platform, atHwcap, hwcap(), atClktck, 100,
 		atSecure, 0, atRandom, random, atExecfn, argv[0],
+		atSysinfoEhdr, vdsoInit(),
 		atNull, 0,
 	}
 	words := 1 + argc + 1 + envc + 1 + len(aux)

@@ -36,16 +36,17 @@ var (
 	wall0    int64 // wall-clock ns at tsc0
 	kvmclock [64]byte
 	kvmwall  [16]byte
-	timeSrc  string
 )
 
+// nanotime is CLOCK_MONOTONIC, computed as rt.ClockParams says (the
+// vDSO's clock_gettime computes the same in rt/vdso_amd64.s).
 func nanotime() int64 {
-	d := rt.Rdtsc() - tsc0
-	hi, lo := bits.Mul64(d, tscScale)
-	return mono0 + int64(hi<<32|lo>>32)
+	c := &rt.Clock
+	hi, lo := bits.Mul64(rt.Rdtsc()-c.TSC0, c.Scale)
+	return c.Mono0 + int64(hi<<32|lo>>32)
 }
 
-func walltime() int64 { return wall0 + nanotime() - mono0 }
+func walltime() int64 { return rt.Clock.WallOffset + nanotime() }
 
 func timeInit() {
 	a, b, c, d := rt.Cpuid(0x40000000, 0)
@@ -76,14 +77,11 @@ func timeInit() {
 		tsc0 = p.tsc
 		mono0 = int64(p.system)
 		wall0 = int64(w.sec)*1_000_000_000 + int64(w.nsec) + mono0
-		timeSrc = "kvmclock"
 	} else {
 		tscHz = tscFromCPUID()
 		if tscHz == 0 {
 			tscHz = calibrateTSC()
-			timeSrc = "tsc/pit"
 		} else {
-			timeSrc = "tsc/cpuid"
 		}
 		var tsc uint64
 		wall0, tsc = rtcNow()
@@ -91,6 +89,7 @@ func timeInit() {
 		mono0 = 0
 	}
 	tscScale = (uint64(1_000_000_000) << 32) / tscHz
+	rt.Clock = rt.ClockParams{TSC0: tsc0, Scale: tscScale, Mono0: mono0, WallOffset: wall0 - mono0}
 }
 
 // tscFromCPUID returns the TSC frequency the (virtual) CPU reports, or 0.

@@ -22,12 +22,15 @@ func kernelTrap(f *rt.Frame) {
 	}
 	switch {
 	case f.Vector == rt.VecSyscall:
+		thisCPU().stats.syscalls++
+		countSyscall(f.RAX)
 		if r, ok := signalSyscall(f); ok {
 			f.RAX = uint64(r)
 		} else {
 			f.RAX = uint64(doSyscall(f))
 		}
 	case f.Vector == 14: // #PF
+		thisCPU().stats.faults++
 		write := f.ErrorCode&2 != 0
 		vmLock.Lock()
 		ok := faultIn(uintptr(f.CR2), write)
@@ -94,8 +97,11 @@ func handlePending(mask uint64) {
 // handleIRQ handles one interrupt vector. Caller holds no lock: the
 // handlers that need schedLock take it.
 func handleIRQ(v int) {
+	st := &thisCPU().stats
 	switch {
 	case v == vecTimer:
+		st.irqTimer++
+		thisCPU().armed = 0 // one-shot: it fired
 		if now, next := nanotime(), timerNext.Load(); (next != 0 && next <= now) || cpuTimersArmed != 0 {
 			schedLock.Lock()
 			expireTimers(now)
@@ -105,15 +111,18 @@ func handleIRQ(v int) {
 		lapicEOI()
 		armTimer()
 	case v == vecTLB:
+		st.irqTLB++
 		serviceTLB()
 		lapicEOI()
 	case v == vecResched:
 		// Work was queued here, or a signal is pending: re-arm for the
 		// end of the running slice; kernelTrap delivers signals.
+		st.irqResched++
 		lapicEOI()
 		armTimer()
 	case v == vecSpurious:
 	case v >= vecIRQBase && v < vecIRQBase+maxIRQLines:
+		st.irqDevice++
 		schedLock.Lock()
 		irqDispatch(v - vecIRQBase)
 		schedLock.Unlock()

@@ -120,7 +120,7 @@ func AddStatic(path []byte, data []byte, perm uint32, now int64) Errno {
 	if len(data) > 0 {
 		n.data = uintptr(unsafe.Pointer(unsafe.SliceData(data)))
 	}
-	_, err := link(r.parent, r.name, 0, node, now)
+	_, err := link(r.parent, r.name(), 0, node, now)
 	return err
 }
 

@@ -65,7 +65,7 @@ func unlinkEntry(parent uintptr, e uintptr, now int64) {
 }
 
 // entryOf returns the entry for the last component of a successful walk.
-func entryOf(r *walkResult) uintptr { return dirLookup(ip(r.parent), r.name) }
+func entryOf(r *walkResult) uintptr { return dirLookup(ip(r.parent), r.name()) }
 
 // Lookup resolves path relative to directory dir (absolute paths start at
 // the root) and returns its inode without taking a reference. follow says
@@ -114,7 +114,7 @@ func Open(dir Inode, path []byte, flags int, perm uint32, now int64) (Inode, Err
 		if r.slash {
 			return 0, EISDIR
 		}
-		node, err := link(r.parent, r.name, ModeRegular|perm&ModePerm, 0, now)
+		node, err := link(r.parent, r.name(), ModeRegular|perm&ModePerm, 0, now)
 		if err != 0 {
 			return 0, err
 		}
@@ -159,7 +159,7 @@ func Mkdir(dir Inode, path []byte, perm uint32, now int64) Errno {
 	if r.node != 0 {
 		return EEXIST
 	}
-	_, err := link(r.parent, r.name, ModeDir|perm&ModePerm, 0, now)
+	_, err := link(r.parent, r.name(), ModeDir|perm&ModePerm, 0, now)
 	return err
 }
 
@@ -194,7 +194,7 @@ func Symlink(target []byte, dir Inode, path []byte, now int64) Errno {
 	// Make it a complete symlink before link, which frees it on failure.
 	ip(node).data = t
 	ip(node).size = int64(len(target))
-	_, err := link(r.parent, r.name, 0, node, now)
+	_, err := link(r.parent, r.name(), 0, node, now)
 	return err
 }
 
@@ -222,7 +222,7 @@ func Link(olddir Inode, oldpath []byte, newdir Inode, newpath []byte, follow boo
 	if ip(uintptr(old)).nlink == 0 {
 		return ENOENT // linking an unlinked file back in (Linux without O_TMPFILE)
 	}
-	_, err = link(r.parent, r.name, 0, uintptr(old), now)
+	_, err = link(r.parent, r.name(), 0, uintptr(old), now)
 	return err
 }
 
@@ -252,11 +252,11 @@ func Rmdir(dir Inode, path []byte, now int64) Errno {
 		return err
 	}
 	switch {
-	case r.name == nil:
+	case r.name() == nil:
 		return EBUSY
-	case isDot(r.name):
+	case isDot(r.name()):
 		return EINVAL
-	case isDotDot(r.name):
+	case isDotDot(r.name()):
 		return ENOTEMPTY
 	case r.node == 0:
 		return ENOENT
@@ -292,13 +292,13 @@ func Rename(olddir Inode, oldpath []byte, newdir Inode, newpath []byte, flags in
 	if ro.node == 0 {
 		return ENOENT
 	}
-	if ro.name == nil || isDot(ro.name) || isDotDot(ro.name) {
+	if ro.name() == nil || isDot(ro.name()) || isDotDot(ro.name()) {
 		return EBUSY
 	}
 	if err := walk(newdir, newpath, followEntry, &rn); err != 0 {
 		return err
 	}
-	if rn.name == nil || isDot(rn.name) || isDotDot(rn.name) {
+	if rn.name() == nil || isDot(rn.name()) || isDotDot(rn.name()) {
 		return EBUSY
 	}
 	src, dst := ro.node, rn.node
@@ -340,7 +340,7 @@ func Rename(olddir Inode, oldpath []byte, newdir Inode, newpath []byte, flags in
 	// Allocate the new entry first so that running out of memory changes
 	// nothing. A directory that already has a hash table never needs one
 	// to insert, so the insert below cannot fail when np is non-empty.
-	ne := newDirent(rn.name, src)
+	ne := newDirent(rn.name(), src)
 	if ne == 0 {
 		return ENOSPC
 	}

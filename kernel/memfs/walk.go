@@ -11,10 +11,23 @@ import "unsafe"
 type walkResult struct {
 	parent uintptr
 	node   uintptr
-	name   []byte
+	// The name, as an address and a length rather than a []byte: the
+	// caller's result lives behind a pointer, and storing a slice there
+	// would compile to a GC write barrier, which kernel context cannot
+	// run (it has no P). See name.
+	nameAddr uintptr
+	nameLen  int
 	// slash is set when the last component was followed by a slash, which
 	// demands a directory.
 	slash bool
+}
+
+// name returns the last component's name (nil for none).
+func (r *walkResult) name() []byte {
+	if r.nameAddr == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(r.nameAddr)), r.nameLen)
 }
 
 func isDot(name []byte) bool    { return len(name) == 1 && name[0] == '.' }
@@ -132,7 +145,8 @@ func walk(start Inode, path []byte, mode walkMode, r *walkResult) Errno {
 				}
 				continue
 			}
-			r.parent, r.node, r.name = cur, next, comp
+			r.parent, r.node = cur, next
+			r.nameAddr, r.nameLen = uintptr(unsafe.Pointer(unsafe.SliceData(comp))), len(comp)
 			return 0
 		}
 

@@ -11,17 +11,27 @@
 // Go runtime is initialised.
 package spinlock
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // waitHook, when set, runs on every iteration of a contended Lock. The
 // kernel uses it to answer TLB-shootdown requests while it spins: kernel
 // code runs with interrupts off, so a CPU spinning on a lock held by a CPU
 // that waits for its acknowledgement would otherwise deadlock. Set once at
 // boot, before other CPUs run.
-var waitHook func()
+//
+// It holds the func value as a uintptr (the address of its funcval):
+// kernel code must compile without GC write barriers (kernel context has
+// no P to run one; kernel/restricted_test.go checks), and storing a func
+// value would need one. The hook is a top-level function, whose funcval
+// is static, so the GC has nothing to track.
+var waitHook uintptr
 
-// SetWaitHook installs the function contended Locks call while they wait.
-func SetWaitHook(f func()) { waitHook = f }
+// SetWaitHook installs f, a top-level function (not a closure), as the
+// function contended Locks call while they wait.
+func SetWaitHook(f func()) { waitHook = *(*uintptr)(unsafe.Pointer(&f)) }
 
 // Lock is a spinlock. The zero value is unlocked.
 type Lock struct {
@@ -37,8 +47,8 @@ func (l *Lock) Lock() {
 			return
 		}
 		for l.v.Load() != 0 {
-			if waitHook != nil {
-				waitHook()
+			if h := waitHook; h != 0 {
+				(*(*func())(unsafe.Pointer(&h)))()
 			}
 			pause()
 		}
