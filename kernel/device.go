@@ -138,7 +138,7 @@ const (
 // tables (QEMU; the unigo launcher and Firecracker always use the command
 // line). Caller holds schedLock.
 func probeMicrovmVirtio() {
-	if nVirtioDevs != 0 || acpiTable(rsdpAddr, 0x43495041) == 0 {
+	if nVirtioDevs != 0 || acpiFindTable(acpiSigMADT) == 0 {
 		return
 	}
 	ioapicInit()
@@ -303,7 +303,7 @@ func ioapicInit() {
 
 // madtIOAPICs records the IOAPICs of the ACPI MADT, if there is one.
 func madtIOAPICs() {
-	t := acpiTable(uintptr(rsdpAddr), 0x43495041) // "APIC"
+	t := acpiFindTable(acpiSigMADT)
 	if t == 0 {
 		return
 	}
@@ -319,36 +319,6 @@ func madtIOAPICs() {
 		}
 		e += l
 	}
-}
-
-// acpiTable returns the address of the ACPI table with signature sig, or 0.
-func acpiTable(rsdp uintptr, sig uint32) uintptr {
-	if rsdp == 0 || rsdp >= ramTop || *at[uint64](rsdp) != 0x2052545020445352 { // "RSD PTR "
-		return 0
-	}
-	var root uintptr
-	entry := uintptr(4)
-	if *at[uint8](rsdp + 15) >= 2 && *at[uint64](rsdp + 24) != 0 {
-		root, entry = uintptr(*at[uint64](rsdp + 24)), 8
-	} else {
-		root = uintptr(*at[uint32](rsdp + 16))
-	}
-	if root == 0 || root >= ramTop {
-		return 0
-	}
-	length := uintptr(*at[uint32](root + 4))
-	for p := root + 36; p+entry <= root+length; p += entry {
-		var t uintptr
-		if entry == 8 {
-			t = uintptr(*at[uint64](p))
-		} else {
-			t = uintptr(*at[uint32](p))
-		}
-		if t != 0 && t < ramTop && *at[uint32](t) == sig {
-			return t
-		}
-	}
-	return 0
 }
 
 func ioapicRead(base uintptr, reg uint32) uint32 {

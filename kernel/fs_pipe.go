@@ -162,55 +162,43 @@ func pipeRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 	}
 }
 
+// pipeWrite writes to a pipe's write end: EPIPE once no read end is
+// left; writes of up to PIPE_BUF bytes go in whole or wait for room.
 func pipeWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
-	if n == 0 {
+	return ringWrite(pipeSink(p), buf, n, nonblock)
+}
+
+// pipeSink is a pipe as ringWrite's sink.
+type pipeSink uintptr
+
+func (w pipeSink) check() int64 {
+	if pp(uintptr(w)).readers == 0 {
+		return -EPIPE
+	}
+	return 0
+}
+
+func (w pipeSink) put(src []byte, whole uintptr) int {
+	q := pp(uintptr(w))
+	room := uintptr(pipeSize - q.count)
+	need := uintptr(1)
+	if whole <= pipeBuf {
+		need = whole // atomic: all or nothing
+	}
+	if room < need {
 		return 0
 	}
-	var done uintptr
-	for {
-		if !userOK(buf+done, n-done, false) {
-			if done > 0 {
-				return int64(done)
-			}
-			return -EFAULT
-		}
-		schedLock.Lock()
-		q := pp(p)
-		if q.readers == 0 {
-			schedLock.Unlock()
-			if done > 0 {
-				return int64(done)
-			}
-			return -EPIPE
-		}
-		room := uintptr(pipeSize - q.count)
-		need := uintptr(1)
-		if n <= pipeBuf {
-			need = n // atomic: all or nothing
-		}
-		if room >= need {
-			w := ringPut(bytesAt(q.buf, pipeSize), int(q.head), int(q.count), bytesAt(buf+done, int(n-done)))
-			q.count += uint32(w)
-			done += uintptr(w)
-			q.rq.wakeAll()
-			pollNotify(p)
-			if done == n || nonblock {
-				schedLock.Unlock()
-				return int64(done)
-			}
-			schedLock.Unlock()
-			continue
-		}
-		if nonblock {
-			schedLock.Unlock()
-			if done > 0 {
-				return int64(done)
-			}
-			return -EAGAIN
-		}
-		q.wq.wait(0)
-		schedLock.Unlock()
-	}
+	n := ringPut(bytesAt(q.buf, pipeSize), int(q.head), int(q.count), src)
+	q.count += uint32(n)
+	q.rq.wakeAll()
+	pollNotify(uintptr(w))
+	return n
+}
+
+// waitRoom has no deadline: pipes have no send timeout.
+func (w pipeSink) waitRoom() bool {
+	pp(uintptr(w)).wq.wait(0)
+	return true
 }
 
 // pipeRelease drops one end; the pipe is freed with its last end.

@@ -350,20 +350,34 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 	return int64(done)
 }
 
-// Calls from the netstack. Each looks the socket up by id under
-// schedLock; addresses and buffers are validated first.
+// Calls from the netstack. Each validates addresses and buffers first,
+// then looks the socket up by id with netSockLocked and works under
+// schedLock.
+
+// netSockLocked takes schedLock and returns the sock the netstack names
+// by id. Found: it returns the sock and errno 0 with schedLock held, for
+// the caller to release (a defer, open-coded, in the caller: the kernel
+// context has no runtime-managed defers). Not found (stale, forged or
+// released id): it returns 0 and -EBADF with schedLock already released.
+func netSockLocked(id uint64) (p uintptr, errno int64) {
+	schedLock.Lock()
+	if p = netLookup(id); p == 0 {
+		schedLock.Unlock()
+		return 0, -EBADF
+	}
+	return p, 0
+}
 
 func sysNetReplyImpl(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 	var a sockaddr
 	if _, e := optAddr(&a, addr, alen); e != 0 {
 		return e
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
-	p := netLookup(id)
-	if p == 0 {
-		return -EBADF
+	p, e := netSockLocked(id)
+	if e != 0 {
+		return e
 	}
+	defer schedLock.Unlock()
 	s := sk(p)
 	if s.req == 0 || s.reqDone {
 		return -EINVAL
@@ -431,12 +445,11 @@ func sysNetStateImpl(id uint64, kind int, errno int64, local, remote uintptr, al
 	if _, e := optAddr(&r, remote, alen); e != 0 {
 		return e
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
-	p := netLookup(id)
-	if p == 0 {
-		return -EBADF
+	p, e := netSockLocked(id)
+	if e != 0 {
+		return e
 	}
+	defer schedLock.Unlock()
 	s := sk(p)
 	if local != 0 {
 		s.local = l
@@ -482,12 +495,11 @@ func sysNetRxImpl(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 	if _, e := optAddr(&a, from, flen); e != 0 {
 		return e
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
-	p := netLookup(id)
-	if p == 0 {
-		return -EBADF
+	p, e := netSockLocked(id)
+	if e != 0 {
+		return e
 	}
+	defer schedLock.Unlock()
 	s := sk(p)
 	if s.state == ssClosed && s.typ == sockStream || s.flags&sfShutRd != 0 {
 		return int64(n) // nobody will read it: discard
@@ -526,12 +538,11 @@ func sysNetTxImpl(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
 	if to != 0 && (!userOK(to, maxSockaddr, true) || !userOK(tolen, 4, true)) {
 		return -EFAULT
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
-	p := netLookup(id)
-	if p == 0 {
-		return -EBADF
+	p, e := netSockLocked(id)
+	if e != 0 {
+		return e
 	}
+	defer schedLock.Unlock()
 	s := sk(p)
 	var r int
 	if s.typ == sockDgram {
@@ -573,13 +584,12 @@ func sysNetAcceptImpl(lid uint64, local, remote uintptr, alen uint32) int64 {
 	if c == 0 {
 		return -ENOMEM
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
-	lp := netLookup(lid)
-	if lp == 0 {
+	lp, e := netSockLocked(lid)
+	if e != 0 {
 		kmem.Free(c, uintptrSize(sock{}))
-		return -EBADF
+		return e
 	}
+	defer schedLock.Unlock()
 	ls := sk(lp)
 	if ls.state != ssListening {
 		kmem.Free(c, uintptrSize(sock{}))
@@ -615,12 +625,11 @@ func sysNetAcceptImpl(lid uint64, local, remote uintptr, alen uint32) int64 {
 }
 
 func sysNetReleaseImpl(id uint64) int64 {
-	schedLock.Lock()
-	defer schedLock.Unlock()
-	p := netLookup(id)
-	if p == 0 {
-		return -EBADF
+	p, e := netSockLocked(id)
+	if e != 0 {
+		return e
 	}
+	defer schedLock.Unlock()
 	j := id & 0xffffffff
 	netSocks[j] = 0
 	netGen[j]++

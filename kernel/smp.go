@@ -74,7 +74,7 @@ func smpInit(info *abi.HVMStartInfo) {
 			ids[i] = uint32(i)
 		}
 	} else {
-		n = madtAPICs(uintptr(info.RSDPPaddr), &ids)
+		n = madtAPICs(&ids)
 	}
 	if n <= 1 {
 		return
@@ -150,52 +150,29 @@ func kernelParam(name string, val []byte) (n int, ok bool) {
 }
 
 // madtAPICs lists the enabled local APIC ids of the ACPI MADT.
-func madtAPICs(rsdp uintptr, ids *[maxCPUs]uint32) int {
-	if rsdp == 0 || rsdp >= ramTop || *at[uint64](rsdp) != 0x2052545020445352 { // "RSD PTR "
+func madtAPICs(ids *[maxCPUs]uint32) int {
+	t := acpiFindTable(acpiSigMADT)
+	if t == 0 {
 		return 0
 	}
-	rev := *at[uint8](rsdp + 15)
-	var root uintptr
-	entry := uintptr(4)
-	if rev >= 2 && *at[uint64](rsdp + 24) != 0 {
-		root, entry = uintptr(*at[uint64](rsdp + 24)), 8
-	} else {
-		root = uintptr(*at[uint32](rsdp + 16))
-	}
-	if root == 0 || root >= ramTop {
-		return 0
-	}
-	length := uintptr(*at[uint32](root + 4))
-	for p := root + 36; p+entry <= root+length; p += entry {
-		var t uintptr
-		if entry == 8 {
-			t = uintptr(*at[uint64](p))
-		} else {
-			t = uintptr(*at[uint32](p))
+	n := 0
+	tlen := uintptr(*at[uint32](t + 4))
+	for e := t + 44; e+2 <= t+tlen && n < maxCPUs; {
+		typ, l := *at[uint8](e), uintptr(*at[uint8](e + 1))
+		if l < 2 {
+			break
 		}
-		if t == 0 || t >= ramTop || *at[uint32](t) != 0x43495041 { // "APIC"
-			continue
+		switch {
+		case typ == 0 && *at[uint32](e + 4)&1 != 0: // local APIC, enabled
+			ids[n] = uint32(*at[uint8](e + 3))
+			n++
+		case typ == 9 && *at[uint32](e + 8)&1 != 0: // local x2APIC, enabled
+			ids[n] = *at[uint32](e + 4)
+			n++
 		}
-		n := 0
-		tlen := uintptr(*at[uint32](t + 4))
-		for e := t + 44; e+2 <= t+tlen && n < maxCPUs; {
-			typ, l := *at[uint8](e), uintptr(*at[uint8](e + 1))
-			if l < 2 {
-				break
-			}
-			switch {
-			case typ == 0 && *at[uint32](e + 4)&1 != 0: // local APIC, enabled
-				ids[n] = uint32(*at[uint8](e + 3))
-				n++
-			case typ == 9 && *at[uint32](e + 8)&1 != 0: // local x2APIC, enabled
-				ids[n] = *at[uint32](e + 4)
-				n++
-			}
-			e += l
-		}
-		return n
+		e += l
 	}
-	return 0
+	return n
 }
 
 // startAP brings up CPU index idx with the given APIC id.

@@ -855,89 +855,58 @@ func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, 
 // peer's receive ring, for inet into the socket's send ring (then the
 // netstack is told).
 func streamWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
-	if n == 0 {
-		return 0
-	}
 	if n > maxRW {
 		n = maxRW
 	}
-	s := sk(p)
-	var done uintptr
-	for {
-		if !userOK(buf+done, n-done, false) {
-			if done > 0 {
-				return int64(done)
-			}
-			return -EFAULT
-		}
-		schedLock.Lock()
-		if e := s.err; e != 0 && s.state == ssClosed {
-			s.err = 0
-			schedLock.Unlock()
-			if done > 0 {
-				return int64(done)
-			}
-			return -int64(e)
-		}
-		if s.flags&sfShutWr != 0 || s.flags&sfHangup != 0 {
-			schedLock.Unlock()
-			if done > 0 {
-				return int64(done)
-			}
-			return -EPIPE
-		}
-		if s.state != ssConnected {
-			schedLock.Unlock()
-			if done > 0 {
-				return int64(done)
-			}
-			return -ENOTCONN
-		}
-		var ring *sring
-		var target uintptr
-		if s.domain == afUnix {
-			if s.peer == 0 {
-				schedLock.Unlock()
-				return -EPIPE
-			}
-			target = s.peer
-			ring = &sk(target).rx
-		} else {
-			target = p
-			ring = &s.tx
-		}
-		w := ring.put(bytesAt(buf+done, int(n-done)))
-		if w > 0 {
-			done += uintptr(w)
-			if s.domain == afUnix {
-				sk(target).rq.wakeAll()
-				pollNotify(target)
-			} else {
-				netPend(p, npTx)
-			}
-			if done == n || nonblock {
-				schedLock.Unlock()
-				return int64(done)
-			}
-			schedLock.Unlock()
-			continue
-		}
-		if nonblock {
-			schedLock.Unlock()
-			if done > 0 {
-				return int64(done)
-			}
-			return -EAGAIN
-		}
-		woke := s.wq.wait(sockDeadline(s.opts.SndTimeoNS))
-		schedLock.Unlock()
-		if !woke {
-			if done > 0 {
-				return int64(done)
-			}
-			return -EAGAIN
-		}
+	return ringWrite(streamSink(p), buf, n, nonblock)
+}
+
+// streamSink is a connected stream socket as ringWrite's sink.
+type streamSink uintptr
+
+// check ends the write on a pending error of a closed connection (which
+// it consumes), a shut-down or hung-up one, or one not connected.
+func (w streamSink) check() int64 {
+	s := sk(uintptr(w))
+	if e := s.err; e != 0 && s.state == ssClosed {
+		s.err = 0
+		return -int64(e)
 	}
+	if s.flags&sfShutWr != 0 || s.flags&sfHangup != 0 {
+		return -EPIPE
+	}
+	if s.state != ssConnected {
+		return -ENOTCONN
+	}
+	if s.domain == afUnix && s.peer == 0 {
+		return -EPIPE
+	}
+	return 0
+}
+
+func (w streamSink) put(src []byte, whole uintptr) int {
+	p := uintptr(w)
+	s := sk(p)
+	if s.domain == afUnix {
+		r := sk(s.peer).rx.put(src)
+		if r > 0 {
+			sk(s.peer).rq.wakeAll()
+			pollNotify(s.peer)
+		}
+		return r
+	}
+	r := s.tx.put(src)
+	if r > 0 {
+		netPend(p, npTx)
+	}
+	return r
+}
+
+// waitRoom waits for the readers (the peer, or the netstack) to drain
+// the ring, up to SO_SNDTIMEO.
+func (w streamSink) waitRoom() bool {
+	s := sk(uintptr(w))
+	return s.wq.wait(sockDeadline(s.opts.SndTimeoNS))
 }
 
 // sockRecv receives into the iovec list iov (or the single buffer buf,

@@ -1,0 +1,78 @@
+package kernel
+
+// write(2) into a ring buffer that readers drain: the loop pipes and
+// stream sockets share. What differs between them (when a write must
+// stop, which ring takes the bytes, whom to wake, how long to wait for
+// room) is the ringSink the loop is instantiated with; the loop owns what
+// is the same: user-buffer validation outside schedLock, partial writes,
+// EFAULT, EAGAIN and blocking.
+
+// ringSink is the receiving end of ringWrite. Every method runs with
+// schedLock held. Implementations are uintptr-sized values naming a
+// kernel object (a pipe, a sock), so the calls allocate nothing.
+type ringSink interface {
+	// check returns 0 if the write may go on, else the (negative) errno
+	// that ends it; the caller returns that errno only if nothing was
+	// written yet, else the count written.
+	check() int64
+	// put copies what fits of src (the part of the write not yet done;
+	// whole is the write's full length) into the ring, wakes the readers
+	// if it copied anything, and returns the count: 0 means no room now.
+	put(src []byte, whole uintptr) int
+	// waitRoom blocks until room may have been made (schedLock is
+	// released while the thread sleeps); false means a send timeout
+	// expired first.
+	waitRoom() bool
+}
+
+// ringWrite writes n bytes from the program's buf into sink. It returns
+// the count written once all of n is written, or once some is and the
+// write cannot go on (nonblock and no room, a fault further in, a check
+// that fails, a timeout); else the errno: EFAULT, EAGAIN or check's.
+// Blocking writes loop until done; after every wakeup the buffer is
+// validated again, since the program may have unmapped it meanwhile.
+//
+// Kernel context: userOK may fault pages in, so it runs without
+// schedLock; everything else runs under it.
+func ringWrite[S ringSink](sink S, buf, n uintptr, nonblock bool) int64 {
+	if n == 0 {
+		return 0
+	}
+	var done uintptr
+	for {
+		if !userOK(buf+done, n-done, false) {
+			return writeResult(done, -EFAULT)
+		}
+		schedLock.Lock()
+		if e := sink.check(); e != 0 {
+			schedLock.Unlock()
+			return writeResult(done, e)
+		}
+		if w := sink.put(bytesAt(buf+done, int(n-done)), n); w > 0 {
+			done += uintptr(w)
+			schedLock.Unlock()
+			if done == n || nonblock {
+				return int64(done)
+			}
+			continue
+		}
+		if nonblock {
+			schedLock.Unlock()
+			return writeResult(done, -EAGAIN)
+		}
+		woke := sink.waitRoom()
+		schedLock.Unlock()
+		if !woke {
+			return writeResult(done, -EAGAIN)
+		}
+	}
+}
+
+// writeResult is what a write that stops early returns: the count
+// written if any, else errno.
+func writeResult(done uintptr, errno int64) int64 {
+	if done > 0 {
+		return int64(done)
+	}
+	return errno
+}
