@@ -23,6 +23,7 @@ var (
 //
 //go:linkname kernelMain github.com/unigo-os/unigo/rt.kernelMain
 func kernelMain(si uintptr) {
+	rt.FillInterruptGates() // before anything enables interrupts
 	consoleInit()
 	info := at[abi.HVMStartInfo](si)
 	if info.Magic != abi.HVMStartMagic {

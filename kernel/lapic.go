@@ -74,6 +74,12 @@ func lapicInit() {
 	}
 }
 
+// lapicEOI signals the end of the interrupt being handled on this CPU.
+func lapicEOI() {
+	thisCPU().stats.eoiWrites++
+	apicWrite(apicEOI, 0)
+}
+
 // lapicDeadline arms the timer for monotonic time deadline (0: disarm).
 func lapicDeadline(deadline int64) {
 	ci := thisCPU()
@@ -111,8 +117,6 @@ func lapicDeadline(deadline int64) {
 	}
 	apicWrite(apicTICR, uint32(ticks))
 }
-
-func lapicEOI() { apicWrite(apicEOI, 0) }
 
 // ioapicRoute sends IOAPIC pin to vector vecIRQBase+pin on CPU 0.
 func ioapicRoute(pin uint32) {

@@ -27,6 +27,7 @@ type cpuStats struct {
 	ipisSent    uint64 // IPIs sent
 	timerArms   uint64 // LAPIC timer (re)programmings written
 	timerSkips  uint64 // re-arms skipped: the timer already held that deadline
+	eoiWrites   uint64 // EOI register writes
 	privateCall uint64 // unigo's own system calls (devices, netstack, exit)
 }
 
@@ -70,6 +71,7 @@ func printStats() {
 		total.ipisSent += s.ipisSent
 		total.timerArms += s.timerArms
 		total.timerSkips += s.timerSkips
+		total.eoiWrites += s.eoiWrites
 	}
 	kprint("unigo: stats: all")
 	printStatsRow(&total)
@@ -109,6 +111,7 @@ func printStatsRow(s *cpuStats) {
 		{" halts=", s.halts}, {" irq-timer=", s.irqTimer}, {" irq-resched=", s.irqResched},
 		{" irq-tlb=", s.irqTLB}, {" irq-device=", s.irqDevice}, {" ipis-sent=", s.ipisSent},
 		{" timer-arms=", s.timerArms}, {" timer-skips=", s.timerSkips},
+		{" eoi-writes=", s.eoiWrites},
 	} {
 		kprint(f.name)
 		kprintDec(f.v)

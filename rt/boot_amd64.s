@@ -199,13 +199,14 @@ TEXT ·entry64(SB),NOSPLIT|NOFRAME,$0
 	MOVW $104, 102(DI)
 	// I/O permission bitmap: ring 3 (where the kernel's Go code runs) may
 	// use COM1 and the exit/crash ports directly; every other port faults.
-	LEAQ 104(DI), BX
+	// (One REP STOSB: under PVM each instruction here is emulated, and a
+	// loop would cost 4 per byte.)
+	MOVQ DI, DX
+	LEAQ 104(DI), DI
 	MOVL $129, CX
-iomap:
-	MOVB $0xff, (BX)
-	INCQ BX
-	DECL CX
-	JNZ iomap
+	MOVL $0xff, AX
+	REP; STOSB
+	MOVQ DX, DI
 	MOVB $0x00, (104+0x3f8/8)(DI)      // ports 0x3f8-0x3ff
 	MOVW $0x0000, (104+0xf0/8)(DI)     // ports 0xf0-0xff (exit 0xf4, crash 0xf6)
 	LEAQ ·boot32+(B32_GDT+0x40)(SB), SI
@@ -227,6 +228,12 @@ iomap:
 	MOVQ AX, 8(SI)
 	MOVL $SEL_TSS, AX
 	LTR AX
+	// Only the 32 exception gates are written here, at emulated CPL 0
+	// (26 emulated instructions a gate under PVM); the kernel writes the
+	// 224 interrupt gates from CPL 3 with FillInterruptGates before it
+	// enables interrupts, natively. Exceptions (the #UD of a service
+	// trap first of all) need their gates from the first ring-3
+	// instruction on.
 	LEAQ ·idt0(SB), DI
 	LEAQ ·vectorAddrs(SB), SI
 	XORL CX, CX
@@ -256,7 +263,7 @@ gate:
 	SHRQ $32, AX
 	MOVQ AX, 8(DI)(DX*1)
 	INCQ CX
-	CMPQ CX, $256
+	CMPQ CX, $32
 	JNE idtloop
 	LEAQ ·idtr0(SB), SI
 	MOVW $4095, 0(SI)

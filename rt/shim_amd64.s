@@ -262,6 +262,26 @@ deferDone:
 	ADDQ $16, SP
 	IRETQ
 svcFromTrap:
+	// WRMSR, the service the kernel asks for most (x2APIC EOI, the
+	// TSC-deadline timer, IPIs), is done right here: on PVM every
+	// instruction from the #UD to the IRETQ is emulated, and this path is
+	// about 20 of them against about 50 through serviceEntry. In: RDI =
+	// MSR, RSI = value; the caller's RCX is in CPU.scratch1. Out: RAX, RDX
+	// clobbered (as serviceEntry's WRMSR leaves them). The frame stays in
+	// place: nothing here can be interrupted or nest.
+	MOVQ CPU_SCRATCH0(GS), AX
+	CMPQ AX, $(SVC_BASE+SVC_WRMSR)
+	JNE svcMoveFrame
+	MOVL DI, CX
+	MOVL SI, AX
+	MOVQ SI, DX
+	SHRQ $32, DX
+	WRMSR
+	MOVQ CPU_SCRATCH1(GS), CX
+	ADDQ $2, 16(SP)            // resume after the UD2
+	ADDQ $16, SP               // drop [vector][error]
+	IRETQ
+svcMoveFrame:
 	// Move the frame below where a nested IST1 entry (an interrupt during
 	// SVC_IDLE's halt) would write, then run the service at CPL 0.
 	MOVQ SP, AX
@@ -668,3 +688,10 @@ slowret:
 	MOVQ $(SVC_BASE+SVC_RETURN), AX
 	CALL ·svcTrap(SB)
 	BYTE $0x0f; BYTE $0x0b     // not reached: svcReturn resumes the context
+
+// func idtAddr() uintptr
+// Returns the address of the IDT (idt0). Clobbers: AX.
+TEXT ·idtAddr(SB),NOSPLIT|NOFRAME,$0-8
+	LEAQ ·idt0(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
