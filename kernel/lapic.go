@@ -76,7 +76,7 @@ func lapicInit() {
 
 // lapicEOI signals the end of the interrupt being handled on this CPU.
 func lapicEOI() {
-	thisCPU().stats.eoiWrites++
+	thisCPU().stats[statEOIWrites]++
 	apicWrite(apicEOI, 0)
 }
 
@@ -84,11 +84,11 @@ func lapicEOI() {
 func lapicDeadline(deadline int64) {
 	ci := thisCPU()
 	if deadline == ci.armed {
-		ci.stats.timerSkips++
+		ci.stats[statTimerSkips]++
 		return
 	}
 	ci.armed = deadline
-	ci.stats.timerArms++
+	ci.stats[statTimerArms]++
 	if deadline == 0 {
 		if tscDeadline {
 			rt.Wrmsr(rt.MSRTSCDeadline, 0)

@@ -262,7 +262,7 @@ func switchTo(cur, next uintptr) {
 		finishSwitch()
 		return
 	}
-	ci.stats.switches++
+	ci.stats[statSwitches]++
 	now := nanotime()
 	th(cur).cpuNS += now - th(cur).onCPU
 	if cur != ci.idle {
@@ -323,7 +323,7 @@ func idleLoop() {
 			continue
 		}
 		armTimer()
-		ci.stats.halts++
+		ci.stats[statHalts]++
 		pending := waitForInterrupt()
 		idleMask.And(^me)
 		handlePending(pending)

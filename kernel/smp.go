@@ -223,7 +223,7 @@ func spinFor(ns int64) {
 // sendIPI writes the interrupt command register: command (delivery mode,
 // level, vector) to the CPU with apicid.
 func sendIPI(apicid uint32, command uint32) {
-	thisCPU().stats.ipisSent++
+	thisCPU().stats[statIPIsSent]++
 	if x2apic {
 		rt.Wrmsr(0x830, uint64(apicid)<<32|uint64(command))
 		return

@@ -15,21 +15,29 @@ import "sync/atomic"
 // row a few events stale. The per-system-call counts are shared and
 // atomic.
 
-type cpuStats struct {
-	syscalls    uint64 // system calls served
-	faults      uint64 // page faults taken
-	switches    uint64 // context switches (switchTo)
-	halts       uint64 // idle waits for an interrupt
-	irqTimer    uint64 // LAPIC timer interrupts
-	irqResched  uint64 // reschedule IPIs received
-	irqTLB      uint64 // TLB shootdown IPIs received
-	irqDevice   uint64 // IOAPIC (device, console) interrupts
-	ipisSent    uint64 // IPIs sent
-	timerArms   uint64 // LAPIC timer (re)programmings written
-	timerSkips  uint64 // re-arms skipped: the timer already held that deadline
-	eoiWrites   uint64 // EOI register writes
-	privateCall uint64 // unigo's own system calls (devices, netstack, exit)
-}
+// The counters, indexes into cpuStats.
+const (
+	statSyscalls   = iota // system calls served
+	statFaults            // page faults taken
+	statSwitches          // context switches (switchTo)
+	statHalts             // idle waits for an interrupt
+	statIRQTimer          // LAPIC timer interrupts
+	statIRQResched        // reschedule IPIs received
+	statIRQTLB            // TLB shootdown IPIs received
+	statIRQDevice         // IOAPIC (device, console) interrupts
+	statIPIsSent          // IPIs sent
+	statTimerArms         // LAPIC timer (re)programmings written
+	statTimerSkips        // re-arms skipped: the timer already held that deadline
+	statEOIWrites         // EOI register writes
+	nStats
+)
+
+// statNames are the counters' names in the report.
+var statNames = [nStats]string{"syscalls", "faults", "switches", "halts", "irq-timer", "irq-resched",
+	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes"}
+
+// cpuStats is one CPU's row of counters.
+type cpuStats [nStats]uint64
 
 // sysCounts counts system calls by number; unigo's private calls (0x1000
 // and up) share the last slot.
@@ -60,18 +68,9 @@ func printStats() {
 		kprint("unigo: stats: cpu")
 		kprintDec(uint64(i))
 		printStatsRow(s)
-		total.syscalls += s.syscalls
-		total.faults += s.faults
-		total.switches += s.switches
-		total.halts += s.halts
-		total.irqTimer += s.irqTimer
-		total.irqResched += s.irqResched
-		total.irqTLB += s.irqTLB
-		total.irqDevice += s.irqDevice
-		total.ipisSent += s.ipisSent
-		total.timerArms += s.timerArms
-		total.timerSkips += s.timerSkips
-		total.eoiWrites += s.eoiWrites
+		for k := range total {
+			total[k] += s[k]
+		}
 	}
 	kprint("unigo: stats: all")
 	printStatsRow(&total)
@@ -103,18 +102,11 @@ func printStats() {
 }
 
 func printStatsRow(s *cpuStats) {
-	for _, f := range [...]struct {
-		name string
-		v    uint64
-	}{
-		{" syscalls=", s.syscalls}, {" faults=", s.faults}, {" switches=", s.switches},
-		{" halts=", s.halts}, {" irq-timer=", s.irqTimer}, {" irq-resched=", s.irqResched},
-		{" irq-tlb=", s.irqTLB}, {" irq-device=", s.irqDevice}, {" ipis-sent=", s.ipisSent},
-		{" timer-arms=", s.timerArms}, {" timer-skips=", s.timerSkips},
-		{" eoi-writes=", s.eoiWrites},
-	} {
-		kprint(f.name)
-		kprintDec(f.v)
+	for k, v := range s {
+		kprint(" ")
+		kprint(statNames[k])
+		kprint("=")
+		kprintDec(v)
 	}
 	kprint("\n")
 }

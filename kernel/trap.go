@@ -22,7 +22,7 @@ func kernelTrap(f *rt.Frame) {
 	}
 	switch {
 	case f.Vector == rt.VecSyscall:
-		thisCPU().stats.syscalls++
+		thisCPU().stats[statSyscalls]++
 		countSyscall(f.RAX)
 		if r, ok := signalSyscall(f); ok {
 			f.RAX = uint64(r)
@@ -30,7 +30,7 @@ func kernelTrap(f *rt.Frame) {
 			f.RAX = uint64(doSyscall(f))
 		}
 	case f.Vector == 14: // #PF
-		thisCPU().stats.faults++
+		thisCPU().stats[statFaults]++
 		write := f.ErrorCode&2 != 0
 		vmLock.Lock()
 		ok := faultIn(uintptr(f.CR2), write)
@@ -100,7 +100,7 @@ func handleIRQ(v int) {
 	st := &thisCPU().stats
 	switch {
 	case v == vecTimer:
-		st.irqTimer++
+		st[statIRQTimer]++
 		thisCPU().armed = 0 // one-shot: it fired
 		if now, next := nanotime(), timerNext.Load(); (next != 0 && next <= now) || cpuTimersArmed != 0 {
 			schedLock.Lock()
@@ -111,18 +111,18 @@ func handleIRQ(v int) {
 		lapicEOI()
 		armTimer()
 	case v == vecTLB:
-		st.irqTLB++
+		st[statIRQTLB]++
 		serviceTLB()
 		lapicEOI()
 	case v == vecResched:
 		// Work was queued here, or a signal is pending: re-arm for the
 		// end of the running slice; kernelTrap delivers signals.
-		st.irqResched++
+		st[statIRQResched]++
 		lapicEOI()
 		armTimer()
 	case v == vecSpurious:
 	case v >= vecIRQBase && v < vecIRQBase+maxIRQLines:
-		st.irqDevice++
+		st[statIRQDevice]++
 		schedLock.Lock()
 		irqDispatch(v - vecIRQBase)
 		schedLock.Unlock()

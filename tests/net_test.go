@@ -199,24 +199,13 @@ func TestHostNetwork(t *testing.T) {
 // forNetRunners runs test under every boot runner that can give a guest
 // the host's network, skipping (with the reason) those that cannot.
 func forNetRunners(t *testing.T, test func(t *testing.T, r runner, setup netSetup)) {
-	if ok, why := bootTestsEnabled(); !ok {
-		t.Skip(why)
-	}
-	for _, r := range runners {
-		if !r.boot {
-			continue
+	forBootRunners(t, func(t *testing.T, r runner) {
+		setup, ok := netSetups[r.name]
+		if !ok {
+			t.Skipf("no host networking for the %s runner yet", r.name)
 		}
-		t.Run(r.name, func(t *testing.T) {
-			setup, ok := netSetups[r.name]
-			if !ok {
-				t.Skipf("no host networking for the %s runner yet", r.name)
-			}
-			if why := r.unavailable(); why != "" {
-				t.Skip(why)
-			}
-			test(t, r, setup)
-		})
-	}
+		test(t, r, setup)
+	})
 }
 
 func testHostNetwork(t *testing.T, r runner, setup netSetup) {

@@ -134,6 +134,26 @@ var runners = []runner{
 	},
 }
 
+// forBootRunners runs test as a subtest under every runner that boots the
+// image, skipping (with the reason) those this machine cannot use, and
+// all of them when boot tests are off.
+func forBootRunners(t *testing.T, test func(t *testing.T, r runner)) {
+	if ok, why := bootTestsEnabled(); !ok {
+		t.Skip(why)
+	}
+	for _, r := range runners {
+		if !r.boot {
+			continue
+		}
+		t.Run(r.name, func(t *testing.T) {
+			if why := r.unavailable(); why != "" {
+				t.Skip(why)
+			}
+			test(t, r)
+		})
+	}
+}
+
 // run executes s with r and returns the guest's result. Exceeding
 // s.timeout is an error that carries the output so far.
 func (r runner) run(t testing.TB, s runSpec) (result, error) {

@@ -93,32 +93,24 @@ func TestSYNFlood(t *testing.T) {
 		t.Skip("no /dev/net/tun")
 	}
 	static := []string{"unigo.ip=10.0.2.15/24", "unigo.gw=10.0.2.2"}
-	for _, r := range runners {
-		if !r.boot {
-			continue
+	forBootRunners(t, func(t *testing.T, r runner) {
+		var monitor []string
+		switch r.name {
+		case "qemu":
+			s := runSpec{image: images[httpdPkg], memory: "256M", cpus: 2, kparams: static,
+				qemuArgs: qemuVirtio("-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off",
+					"-device", "virtio-net-device,netdev=n0")}
+			args, err := qemuArgs(s, kvmBootsKernel())
+			require.NoError(t, err)
+			monitor = append([]string{qemuBinary}, args...)
+		case "launcher":
+			monitor = []string{unigoBin, "run", "-m", "256M", "-smp", "2", "-net", "tap=tap0",
+				"-cmdline", strings.Join(static, " "), images[httpdPkg]}
+		default:
+			t.Skipf("no TAP setup for the %s runner", r.name)
 		}
-		t.Run(r.name, func(t *testing.T) {
-			if why := r.unavailable(); why != "" {
-				t.Skip(why)
-			}
-			var monitor []string
-			switch r.name {
-			case "qemu":
-				s := runSpec{image: images[httpdPkg], memory: "256M", cpus: 2, kparams: static,
-					qemuArgs: qemuVirtio("-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off",
-						"-device", "virtio-net-device,netdev=n0")}
-				args, err := qemuArgs(s, kvmBootsKernel())
-				require.NoError(t, err)
-				monitor = append([]string{qemuBinary}, args...)
-			case "launcher":
-				monitor = []string{unigoBin, "run", "-m", "256M", "-smp", "2", "-net", "tap=tap0",
-					"-cmdline", strings.Join(static, " "), images[httpdPkg]}
-			default:
-				t.Skipf("no TAP setup for the %s runner", r.name)
-			}
-			synFlood(t, monitor)
-		})
-	}
+		synFlood(t, monitor)
+	})
 }
 
 // synFlood runs synFloodScript with the monitor command and checks what

@@ -15,23 +15,12 @@ import (
 // hundreds of times before main). The time scenario checks the clock the
 // vDSO returns against the host's.
 func TestVDSO(t *testing.T) {
-	if ok, why := bootTestsEnabled(); !ok {
-		t.Skip(why)
-	}
-	for _, r := range runners {
-		if !r.boot {
-			continue
-		}
-		t.Run(r.name, func(t *testing.T) {
-			if why := r.unavailable(); why != "" {
-				t.Skip(why)
-			}
-			res, err := r.run(t, runSpec{image: images["./examples/hello"], memory: "128M", cpus: 1,
-				timeout: 30 * time.Second * tcgSlowdown, kparams: []string{"unigo.stats=1"}})
-			require.NoError(t, err)
-			require.Equal(t, 0, res.code, "output:\n%s", res.out)
-			assert.Contains(t, res.out, "unigo: stats: syscalls ")
-			assert.NotContains(t, res.out, "clock_gettime=", "the runtime made clock_gettime system calls")
-		})
-	}
+	forBootRunners(t, func(t *testing.T, r runner) {
+		res, err := r.run(t, runSpec{image: images["./examples/hello"], memory: "128M", cpus: 1,
+			timeout: 30 * time.Second * tcgSlowdown, kparams: []string{"unigo.stats=1"}})
+		require.NoError(t, err)
+		require.Equal(t, 0, res.code, "output:\n%s", res.out)
+		assert.Contains(t, res.out, "unigo: stats: syscalls ")
+		assert.NotContains(t, res.out, "clock_gettime=", "the runtime made clock_gettime system calls")
+	})
 }
