@@ -53,6 +53,14 @@ func newStack() *stack.Stack {
 	})
 	sack := tcpip.TCPSACKEnabled(true)
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	// Loss detection by duplicate ACKs and the retransmission timer, not
+	// RACK: RACK judges a segment lost by time, and a guest's timing
+	// jitters with its vCPUs' scheduling on the host, so it retransmitted
+	// what had arrived (a TAP peer counted 14-40 duplicate segments per
+	// 128 MiB sent, 1-3 without RACK) and stalled bulk sends: median
+	// 42 MB/s with RACK against 71 MB/s without, 8 alternating runs.
+	recovery := tcpip.TCPRecovery(0)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &recovery)
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
 	// Linux's default buffer sizes, growing to 4 MiB for bulk transfers.
