@@ -302,8 +302,13 @@ func (s *socket) txPump() {
 	if s.dead {
 		return
 	}
+	last := false
 	for {
 		if len(s.txPending) == 0 {
+			if last {
+				s.releaseBuf()
+				return
+			}
 			if s.txBuf == nil {
 				s.txBuf = bufPool.Get().(*[]byte)
 			}
@@ -317,6 +322,11 @@ func (s *socket) txPump() {
 				return
 			}
 			s.txPending = (*s.txBuf)[:n]
+			// A stream pull that did not fill the buffer took all the
+			// kernel held: once it is written, stop rather than pull
+			// again for nothing (a system call per send event). What the
+			// program writes meanwhile marks the socket dirty again.
+			last = s.typ == syscall.SOCK_STREAM && n < len(*s.txBuf)
 			s.txTo = nil
 			if to != nil && to.n > 2 {
 				addr, unspec, e := parseSockaddr(s.domain, to.b[:to.n])
