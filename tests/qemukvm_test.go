@@ -59,7 +59,8 @@ var requestsRE = regexp.MustCompile(`virtiorng: 202 requests in (\S+)\n`)
 
 // TestQEMUKVMInterrupts runs the virtio-rng guest with its interrupt line
 // edge- and level-triggered: both must finish, each request an interrupt
-// round trip, in well under a second in all (it was 47 s for level).
+// round trip, in under a second in all (0.12 s; level-triggered it took
+// 5-47 s before the fix).
 func TestQEMUKVMInterrupts(t *testing.T) {
 	if why := qemuKVM.unavailable(); why != "" {
 		t.Skip(why)
@@ -80,7 +81,7 @@ func TestQEMUKVMInterrupts(t *testing.T) {
 			d, err := time.ParseDuration(m[1])
 			require.NoError(t, err)
 			t.Logf("202 requests in %v", d)
-			assert.Less(t, d, 5*time.Second, "virtio-rng round trips")
+			assert.Less(t, d, time.Second, "virtio-rng round trips")
 		})
 	}
 }
