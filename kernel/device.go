@@ -22,7 +22,8 @@ import (
 //     Go's netpoller). A level-triggered line is masked when it fires and
 //     stays masked until the driver, having acknowledged its device, asks
 //     for it to be unmasked; an edge-triggered line is never masked (an
-//     edge arriving at a masked IOAPIC input is lost).
+//     edge arriving at a masked IOAPIC input is lost). On a host that
+//     ends interrupts on delivery every line is edge (irq_eoi.go).
 //
 // State is guarded by schedLock (the interrupt handler runs under it),
 // except the DMA block table (dmaLock); vmLock is taken inside schedLock
@@ -396,7 +397,7 @@ func sysIRQAttach(gsi int, flags uint32) int64 {
 	}
 	of(f).refs++ // the line's reference
 	l := &irqLines[gsi]
-	l.file, l.level, l.masked = f, flags&abi.IRQLevel != 0, false
+	l.file, l.level, l.masked = f, flags&abi.IRQLevel != 0 && levelLinesWork(), false
 	gsiProgram(gsi, l.level, false)
 	schedLock.Unlock()
 	return fdInstall(f, flags&abi.IRQCloexec != 0)
@@ -446,6 +447,9 @@ func deviceIRQ(gsi int) bool {
 		return false
 	}
 	l := &irqLines[gsi]
+	if l.level && noteEOIAtDelivery(vecIRQBase+gsi) {
+		levelToEdge() // the host ended this interrupt already (irq_eoi.go)
+	}
 	if l.level && !l.masked {
 		l.masked = true
 		gsiProgram(gsi, true, true)

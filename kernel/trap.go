@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"math/bits"
 	"sync/atomic"
 	_ "unsafe" // go:linkname
 
@@ -83,14 +84,14 @@ func exceptionSignal(v uint64) (sig, code int) {
 	return sigSEGV, siKernel // #GP and friends
 }
 
-// handlePending dispatches the interrupts taken while idle (bit v-32).
-// Caller holds no lock.
+// handlePending dispatches the interrupts taken while idle (bit v-32),
+// highest vector first: an EOI ends the highest vector in service, so in
+// this order each handler's EOI ends its own vector. Caller holds no lock.
 func handlePending(mask uint64) {
-	for v := 0; mask != 0; v++ {
-		if mask&1 != 0 {
-			handleIRQ(v + 32)
-		}
-		mask >>= 1
+	for mask != 0 {
+		b := 63 - bits.LeadingZeros64(mask)
+		mask &^= 1 << uint(b)
+		handleIRQ(b + 32)
 	}
 }
 
@@ -102,6 +103,11 @@ func handleIRQ(v int) {
 	case v == vecTimer:
 		st[statIRQTimer]++
 		thisCPU().armed = 0 // one-shot: it fired
+		if noteEOIAtDelivery(v) { // irq_eoi.go
+			schedLock.Lock()
+			levelToEdge()
+			schedLock.Unlock()
+		}
 		if now, next := nanotime(), timerNext.Load(); (next != 0 && next <= now) || cpuTimersArmed != 0 {
 			schedLock.Lock()
 			expireTimers(now)

@@ -73,7 +73,9 @@ func configureDevices(s *stack.Stack) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "unigo: netstack: %v\n", err)
 	}
-	devs, err := virtionet.ProbeWith(virtionet.Options{LevelIRQ: true})
+	// Edge-triggered lines (the driver's default): see
+	// virtionet.Options.LevelIRQ.
+	devs, err := virtionet.Probe()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "unigo: netstack: virtio-net: %v\n", err)
 	}

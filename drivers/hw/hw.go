@@ -154,7 +154,10 @@ type IRQ struct {
 // AttachIRQ routes IOAPIC input gsi to the driver. level selects
 // level-triggered, active-high delivery (else edge). On a level-triggered
 // line the kernel masks the input each time it fires: the driver
-// acknowledges its device, then calls Unmask.
+// acknowledges its device, then calls Unmask. On a host that ends
+// interrupts on delivery (PVM) the kernel serves level lines as edge and
+// Unmask does nothing, so a driver must acknowledge its device before it
+// looks for work after each wake-up (kernel/irq_eoi.go).
 func AttachIRQ(gsi int, level bool) (*IRQ, error) {
 	flags := uintptr(abi.IRQNonblock | abi.IRQCloexec)
 	if level {

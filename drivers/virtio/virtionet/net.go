@@ -118,7 +118,11 @@ type Options struct {
 	// LevelIRQ attaches the interrupt line as level-triggered (QEMU's
 	// virtio-mmio lines are level signals); default edge, as Linux does
 	// for command-line virtio-mmio devices and as the unigo launcher and
-	// Firecracker signal them.
+	// Firecracker signal them. Edge works on QEMU too (the driver
+	// acknowledges the device before it looks for work, so no interrupt
+	// is lost), costs no IOAPIC writes per interrupt, and is what the
+	// kernel serves anyway on hosts that end interrupts on delivery
+	// (PVM; kernel/irq_eoi.go).
 	LevelIRQ bool
 	// NoRXChecksum and NoRXTSO refuse the receive offloads, for a
 	// consumer that wants every frame complete and at most MTU-sized.
