@@ -38,10 +38,11 @@ import "sync/atomic"
 // still up is found by that look, and after the acknowledgment the next
 // one is a fresh edge. Their Unmask calls become no-ops.
 //
-// A false positive is harmless (edge lines work on every host); the
-// check could only see a clear bit on an honest host if another handler's
-// EOI had ended this vector first, which handlePending's highest-first
-// order prevents.
+// Such a host also makes the kernel's own EOI writes pointless: lapicEOI
+// skips them (each is a trapped, emulated service on PVM). The check could
+// only see a clear bit on an honest host if another handler's EOI had
+// ended this vector first, which handlePending's highest-first order
+// prevents; a false positive would leave vectors in service there.
 
 // eoiAtDelivery states.
 const (
