@@ -102,7 +102,7 @@ func handleIRQ(v int) {
 	switch {
 	case v == vecTimer:
 		st[statIRQTimer]++
-		thisCPU().armed = 0 // one-shot: it fired
+		thisCPU().armed = 0       // one-shot: it fired
 		if noteEOIAtDelivery(v) { // irq_eoi.go
 			schedLock.Lock()
 			levelToEdge()
