@@ -69,17 +69,20 @@ type netResult struct {
 // loopback, then the TAP setup when this machine allows it.
 func (s *benchSuite) runNet() {
 	var targets []netTarget
-	for _, name := range []string{"native", "launcher"} {
+	for _, srv := range []struct {
+		name string
+		smp  int // 0: native
+	}{{"native", 0}, {"launcher, 2 vCPUs", 2}, {"launcher, 1 vCPU", 1}} {
 		port, err := benchPort()
 		if err != nil {
-			s.net = append(s.net, netResult{name: name, setup: "loopback", failed: err})
+			s.net = append(s.net, netResult{name: srv.name, setup: "loopback", failed: err})
 			continue
 		}
-		t := netTarget{name: name, setup: "loopback", base: "http://127.0.0.1:" + strconv.Itoa(port)}
-		if name == "native" {
+		t := netTarget{name: srv.name, setup: "loopback", base: "http://127.0.0.1:" + strconv.Itoa(port)}
+		if srv.smp == 0 {
 			t.cmd = exec.Command(s.httpd, "-addr", "127.0.0.1:"+strconv.Itoa(port))
 		} else {
-			t.cmd = exec.Command(s.self, "run", "-m", "256M", "-smp", "2", "-p", strconv.Itoa(port)+":8080", s.httpd)
+			t.cmd = exec.Command(s.self, "run", "-m", "256M", "-smp", strconv.Itoa(srv.smp), "-p", strconv.Itoa(port)+":8080", s.httpd)
 		}
 		targets = append(targets, t)
 	}

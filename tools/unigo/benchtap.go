@@ -88,23 +88,28 @@ func (l *tapLab) in(ns string, args ...string) *exec.Cmd {
 }
 
 // targets are the servers measured on the lab: the native process behind
-// the veth pair, the launcher and QEMU on TAP devices (QEMU with KVM,
+// the veth pair, the launcher (2 vCPUs, then 1: on a PVM host a second
+// vCPU's wake-ups cost more than it gains) and QEMU on TAP devices (QEMU with KVM,
 // since it boots here; without vhost-net, which this host lacks, QEMU
 // moves packets in its own thread much as the launcher does).
 func (l *tapLab) targets(s *benchSuite) []netTarget {
 	inNS := []string{"ip", "netns", "exec", l.client}
 	url := func(ip string) string { return "http://" + ip + ":8080" }
+	launcher := func(smp string) *exec.Cmd {
+		return l.in(l.client, s.self, "run", "-m", "256M", "-smp", smp, "-net", "tap=tap0",
+			"-cmdline", "unigo.ip="+labLauncher+"/24 unigo.gw=10.203.1.1", s.httpd)
+	}
 	ts := []netTarget{
 		{name: "native", cmd: l.in(l.native, s.httpd, "-addr", labNative+":8080"), base: url(labNative)},
-		{name: "launcher", cmd: l.in(l.client, s.self, "run", "-m", "256M", "-smp", "2", "-net", "tap=tap0",
-			"-cmdline", "unigo.ip="+labLauncher+"/24 unigo.gw=10.203.1.1", s.httpd), base: url(labLauncher)},
+		{name: "launcher, 2 vCPUs", cmd: launcher("2"), base: url(labLauncher)},
+		{name: "launcher, 1 vCPU", cmd: launcher("1"), base: url(labLauncher)},
 	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err == nil && s.qemu {
 		q := qemuCommand(s.httpd, nil, []string{"unigo.ip=" + labQEMU + "/24", "unigo.gw=10.203.2.1"}, 2, "256M", qemuKVM,
 			"-global", "virtio-mmio.force-legacy=false",
 			"-netdev", "tap,id=n0,ifname=tap1,script=no,downscript=no,vhost=off",
 			"-device", "virtio-net-device,netdev=n0")
-		ts = append(ts, netTarget{name: "QEMU KVM", cmd: l.in(l.client, q.Args...), base: url(labQEMU)})
+		ts = append(ts, netTarget{name: "QEMU KVM, 2 vCPUs", cmd: l.in(l.client, q.Args...), base: url(labQEMU)})
 	}
 	for i := range ts {
 		ts[i].setup, ts[i].dial, ts[i].inNS = "TAP", l.dial, inNS
