@@ -524,22 +524,31 @@ func fdVec(fd int, iov uintptr, cnt int, write bool, pos int64) int64 {
 	if pos >= 0 && !seekable(of(f).kind) {
 		return -ESPIPE
 	}
+	return eachIovec(iov, cnt, func(base, n uintptr, done int64) int64 {
+		p := int64(-1)
+		if pos >= 0 {
+			p = pos + done
+		}
+		if write {
+			return fileWrite(f, base, n, p)
+		}
+		return fileRead(f, base, n, p)
+	})
+}
+
+// eachIovec transfers the buffers of the iovec array iov (cnt entries,
+// validated by the caller) one by one with op, which gets a buffer and
+// the bytes done before it, as readv/writev do: empty buffers are
+// skipped, a short transfer ends the call, and so does an error, which
+// is returned only if nothing was transferred (else the count is).
+func eachIovec(iov uintptr, cnt int, op func(base, n uintptr, done int64) int64) int64 {
 	var total int64
 	for i := 0; i < cnt; i++ {
 		v := *at[[2]uintptr](iov + uintptr(i)*16)
 		if v[1] == 0 {
 			continue
 		}
-		p := int64(-1)
-		if pos >= 0 {
-			p = pos + total
-		}
-		var r int64
-		if write {
-			r = fileWrite(f, v[0], v[1], p)
-		} else {
-			r = fileRead(f, v[0], v[1], p)
-		}
+		r := op(v[0], v[1], total)
 		if r < 0 {
 			if total > 0 {
 				return total

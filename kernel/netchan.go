@@ -612,15 +612,7 @@ func sysNetAcceptImpl(lid uint64, local, remote uintptr, alen uint32) int64 {
 	}
 	// The netstack already has the endpoint: no creation event.
 	cs.pend &^= npCreate
-	if ls.aqTail != 0 {
-		sk(ls.aqTail).next = c
-	} else {
-		ls.aqHead = c
-	}
-	ls.aqTail = c
-	ls.aqLen++
-	ls.rq.wakeAll()
-	pollNotify(lp)
+	acceptQueue(lp, c)
 	return int64(cs.id)
 }
 

@@ -639,6 +639,23 @@ func sysConnectImpl(fd int, addr uintptr, n uint32) int64 {
 	return netConnect(p, &a, nonblock)
 }
 
+// acceptQueue appends the connected sock c to listener l's accept queue
+// and wakes whoever waits to accept (threads in accept4, epoll). Both
+// kinds of listener use it: unix connect and the netstack's SysNetAccept.
+// Caller holds schedLock.
+func acceptQueue(l, c uintptr) {
+	ls := sk(l)
+	if ls.aqTail != 0 {
+		sk(ls.aqTail).next = c
+	} else {
+		ls.aqHead = c
+	}
+	ls.aqTail = c
+	ls.aqLen++
+	ls.rq.wakeAll()
+	pollNotify(l)
+}
+
 func sysAccept4Impl(fd int, addr, lenp uintptr, flags int) int64 {
 	if flags&^(sockNonblock|sockCloexec) != 0 {
 		return -EINVAL
@@ -830,25 +847,9 @@ func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, 
 	if iov == 0 {
 		return streamWrite(p, buf, n, nonblock)
 	}
-	var total int64
-	for i := 0; i < cnt; i++ {
-		v := *at[[2]uintptr](iov + uintptr(i)*16)
-		if v[1] == 0 {
-			continue
-		}
-		r := streamWrite(p, v[0], v[1], nonblock)
-		if r < 0 {
-			if total > 0 {
-				return total
-			}
-			return r
-		}
-		total += r
-		if uintptr(r) < v[1] {
-			break
-		}
-	}
-	return total
+	return eachIovec(iov, cnt, func(base, n uintptr, _ int64) int64 {
+		return streamWrite(p, base, n, nonblock)
+	})
 }
 
 // streamWrite writes to a connected stream socket: for unix into the

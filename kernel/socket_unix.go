@@ -186,15 +186,7 @@ func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 		cs.remote = s.local
 		s.remote = ls.local
 		unixPair(p, c)
-		if ls.aqTail != 0 {
-			sk(ls.aqTail).next = c
-		} else {
-			ls.aqHead = c
-		}
-		ls.aqTail = c
-		ls.aqLen++
-		ls.rq.wakeAll()
-		pollNotify(l)
+		acceptQueue(l, c)
 		sockWake(p)
 		schedLock.Unlock()
 		return 0
