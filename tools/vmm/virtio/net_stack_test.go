@@ -152,6 +152,33 @@ func sendPattern(w io.Writer, n int) ([32]byte, error) {
 	return sum, nil
 }
 
+// digestResult is what a connection accepted by acceptDigest carried.
+type digestResult struct {
+	sum [32]byte
+	n   int64
+	err error
+}
+
+// acceptDigest accepts one connection on ln, reads it to EOF, answers
+// ack (if not empty) and reports the SHA-256 and length of what it read.
+func acceptDigest(ln net.Listener, ack string) <-chan digestResult {
+	got := make(chan digestResult, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- digestResult{err: err}
+			return
+		}
+		defer c.Close()
+		sum, n, err := readDigest(c)
+		if ack != "" {
+			c.Write([]byte(ack))
+		}
+		got <- digestResult{sum, n, err}
+	}()
+	return got
+}
+
 func readDigest(r io.Reader) ([32]byte, int64, error) {
 	h := sha256.New()
 	n, err := io.Copy(h, r)
@@ -176,23 +203,7 @@ func TestUserNetStackHostToGuest(t *testing.T) {
 	ln, err := gonet.ListenTCP(g.st, tcpip.FullAddress{NIC: 1, Addr: guestIP, Port: 8080}, ipv4.ProtocolNumber)
 	require.NoError(t, err)
 	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer c.Close()
-		sum, n, err := readDigest(c)
-		c.Write([]byte("ok"))
-		got <- result{sum, n, err}
-	}()
+	got := acceptDigest(ln, "ok")
 
 	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
 	require.NoError(t, err)
@@ -201,7 +212,7 @@ func TestUserNetStackHostToGuest(t *testing.T) {
 	want, err := sendPattern(c, bulkBytes)
 	require.NoError(t, err)
 	require.NoError(t, c.(*net.TCPConn).CloseWrite())
-	var r result
+	var r digestResult
 	select {
 	case r = <-got:
 	case <-time.After(60 * time.Second):
@@ -227,22 +238,7 @@ func TestUserNetStackGuestToHost(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer c.Close()
-		sum, n, err := readDigest(c)
-		got <- result{sum, n, err}
-	}()
+	got := acceptDigest(ln, "")
 	g := newStackGuest(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -253,7 +249,7 @@ func TestUserNetStackGuestToHost(t *testing.T) {
 	want, err := sendPattern(c, bulkBytes)
 	require.NoError(t, err)
 	require.NoError(t, c.CloseWrite())
-	var r result
+	var r digestResult
 	select {
 	case r = <-got:
 	case <-time.After(60 * time.Second):

@@ -59,23 +59,7 @@ func TestTAPStackHostToGuest(t *testing.T) {
 	ln, err := gonet.ListenTCP(g.st, tcpip.FullAddress{NIC: 1, Port: 8080}, ipv4.ProtocolNumber)
 	require.NoError(t, err)
 	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer c.Close()
-		sum, n, err := readDigest(c)
-		c.Write([]byte("ok"))
-		got <- result{sum, n, err}
-	}()
+	got := acceptDigest(ln, "ok")
 	c, err := net.DialTimeout("tcp", guestAddr+":8080", 5*time.Second)
 	require.NoError(t, err)
 	defer c.Close()
@@ -83,7 +67,7 @@ func TestTAPStackHostToGuest(t *testing.T) {
 	want, err := sendPattern(c, bulkBytes)
 	require.NoError(t, err)
 	require.NoError(t, c.(*net.TCPConn).CloseWrite())
-	var r result
+	var r digestResult
 	select {
 	case r = <-got:
 	case <-time.After(60 * time.Second):
@@ -109,22 +93,7 @@ func TestTAPStackGuestToHost(t *testing.T) {
 	ln, err := net.Listen("tcp", hostAddr+":0")
 	require.NoError(t, err)
 	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer c.Close()
-		sum, n, err := readDigest(c)
-		got <- result{sum, n, err}
-	}()
+	got := acceptDigest(ln, "")
 	ctx, cancel := contextWithTimeout(10 * time.Second)
 	defer cancel()
 	c, err := gonet.DialContextTCP(ctx, g.st, tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFrom4Slice(net.ParseIP(hostAddr).To4()),
@@ -134,7 +103,7 @@ func TestTAPStackGuestToHost(t *testing.T) {
 	want, err := sendPattern(c, bulkBytes)
 	require.NoError(t, err)
 	require.NoError(t, c.CloseWrite())
-	var r result
+	var r digestResult
 	select {
 	case r = <-got:
 	case <-time.After(60 * time.Second):
