@@ -46,20 +46,28 @@ func TestOpenTAPErrors(t *testing.T) {
 	}
 }
 
-// TestTAPFrames moves a frame each way through a real TAP interface,
-// with a packet socket on the host side. It needs CAP_NET_ADMIN.
-func TestTAPFrames(t *testing.T) {
+// tempTAP creates a TAP interface named prefix plus the process id, opens
+// it and removes it when the test ends; it skips the test where TAP
+// interfaces cannot be made (no ip(8), no CAP_NET_ADMIN).
+func tempTAP(t *testing.T, prefix string) (*TAP, string) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("no ip(8)")
 	}
-	name := fmt.Sprintf("ugtap%d", os.Getpid()%100000)
+	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
 	if out, err := exec.Command("ip", "tuntap", "add", name, "mode", "tap").CombinedOutput(); err != nil {
 		t.Skipf("cannot create a TAP interface (needs CAP_NET_ADMIN): %s", out)
 	}
-	defer exec.Command("ip", "link", "del", name).Run()
+	t.Cleanup(func() { exec.Command("ip", "link", "del", name).Run() })
 	tap, err := OpenTAP(name)
 	require.NoError(t, err)
-	defer tap.Close()
+	t.Cleanup(func() { tap.Close() })
+	return tap, name
+}
+
+// TestTAPFrames moves a frame each way through a real TAP interface,
+// with a packet socket on the host side. It needs CAP_NET_ADMIN.
+func TestTAPFrames(t *testing.T) {
+	tap, name := tempTAP(t, "ugtap")
 	out, err := exec.Command("ip", "link", "set", name, "up", "mtu", "9000").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.EqualValues(t, 9000, tap.MTU())
@@ -115,17 +123,7 @@ func TestTAPFrames(t *testing.T) {
 // TestTAPRejectsBadHeader: the kernel refuses a vnet header that does not
 // fit its frame; the device drops such a frame.
 func TestTAPRejectsBadHeader(t *testing.T) {
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("no ip(8)")
-	}
-	name := fmt.Sprintf("ugtbh%d", os.Getpid()%100000)
-	if out, err := exec.Command("ip", "tuntap", "add", name, "mode", "tap").CombinedOutput(); err != nil {
-		t.Skipf("cannot create a TAP interface (needs CAP_NET_ADMIN): %s", out)
-	}
-	defer exec.Command("ip", "link", "del", name).Run()
-	tap, err := OpenTAP(name)
-	require.NoError(t, err)
-	defer tap.Close()
+	tap, _ := tempTAP(t, "ugtbh")
 	pkt := make([]byte, tapVnetHdrSize+60)
 	pkt[0] = 1                    // NEEDS_CSUM
 	pkt[6], pkt[8] = 200, 0       // csum_start past the frame
