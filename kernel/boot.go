@@ -23,6 +23,8 @@ var (
 //
 //go:linkname kernelMain github.com/unigo-os/unigo/rt.kernelMain
 func kernelMain(si uintptr) {
+	abiMark := [1]byte{abi.BootMarkABI | abi.Version}
+	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
 	consoleInit()
 	info := at[abi.HVMStartInfo](si)
