@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"sync"
 
 	"gvisor.dev/gvisor/pkg/buffer"
@@ -175,7 +176,7 @@ func (l *link) deliver(h virtionet.Header, frame []byte) {
 	if d == nil {
 		return
 	}
-	if h.Flags&virtionet.FlagNeedsCsum != 0 && !completeChecksum(frame, int(h.CsumStart), int(h.CsumOffset)) {
+	if h.Flags&abi.VirtioNetHdrFNeedsCsum != 0 && !completeChecksum(frame, int(h.CsumStart), int(h.CsumOffset)) {
 		return // a partial checksum pointing outside the frame
 	}
 	proto := header.Ethernet(frame).Type()

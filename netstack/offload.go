@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -69,7 +70,7 @@ func (l *link) appendPacket(b *txBatch, i int, pkt *stack.PacketBuffer) {
 	ethLen := len(pkt.LinkHeader().Slice())
 	l4 := ethLen + len(pkt.NetworkHeader().Slice())
 	h := virtionet.Header{
-		Flags:      virtionet.FlagNeedsCsum,
+		Flags:      abi.VirtioNetHdrFNeedsCsum,
 		CsumStart:  uint16(l4),
 		CsumOffset: gso.CsumOffset,
 	}
@@ -79,9 +80,9 @@ func (l *link) appendPacket(b *txBatch, i int, pkt *stack.PacketBuffer) {
 	}
 	switch {
 	case gso.Type == stack.GSOTCPv4 && l.offloads.TSO4:
-		h.GSOType = virtionet.GSOTCPv4
+		h.GSOType = abi.VirtioNetHdrGSOTCPv4
 	case gso.Type == stack.GSOTCPv6 && l.offloads.TSO6:
-		h.GSOType = virtionet.GSOTCPv6
+		h.GSOType = abi.VirtioNetHdrGSOTCPv6
 	default:
 		segment(b, i, pkt, h, ethLen, l4, int(gso.MSS))
 		return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"github.com/unigo-os/unigo/abi"
 	"io"
 	"sync"
 	"testing"
@@ -49,10 +50,10 @@ func (w *wireDevice) SendBatch(frames []virtionet.Frame) (int, error) {
 		w.headers = append(w.headers, h)
 		w.maxFrame = max(w.maxFrame, len(frame))
 		w.mu.Unlock()
-		if h.GSOType == virtionet.GSONone && len(frame) > w.peerMTU+14 {
+		if h.GSOType == abi.VirtioNetHdrGSONone && len(frame) > w.peerMTU+14 {
 			w.t.Errorf("frame of %d bytes without GSO over a %d-byte MTU", len(frame), w.peerMTU)
 		}
-		if h.Flags&virtionet.FlagNeedsCsum != 0 {
+		if h.Flags&abi.VirtioNetHdrFNeedsCsum != 0 {
 			start, at := int(h.CsumStart), int(h.CsumStart)+int(h.CsumOffset)
 			// The stored pseudo-header sum seeds the sum over the rest.
 			binary.BigEndian.PutUint16(frame[at:], ^checksum.Checksum(frame[start:], 0))
@@ -148,8 +149,8 @@ func TestOffloadChecksumSegmentsInLink(t *testing.T) {
 	defer wire.mu.Unlock()
 	partial := 0
 	for _, h := range wire.headers {
-		assert.Equal(t, uint8(virtionet.GSONone), h.GSOType)
-		if h.Flags&virtionet.FlagNeedsCsum != 0 {
+		assert.Equal(t, uint8(abi.VirtioNetHdrGSONone), h.GSOType)
+		if h.Flags&abi.VirtioNetHdrFNeedsCsum != 0 {
 			partial++
 			assert.Equal(t, uint16(14+20), h.CsumStart)
 			assert.Equal(t, uint16(16), h.CsumOffset)
@@ -169,12 +170,12 @@ func TestOffloadTSOSendsSuperFrames(t *testing.T) {
 	defer wire.mu.Unlock()
 	gso := 0
 	for _, h := range wire.headers {
-		if h.GSOType == virtionet.GSOTCPv4 {
+		if h.GSOType == abi.VirtioNetHdrGSOTCPv4 {
 			gso++
 			assert.LessOrEqual(t, h.GSOSize, uint16(1460-12)) // the receiver's MSS less the timestamp option
 			assert.Positive(t, h.GSOSize)
 			assert.Equal(t, uint16(14+20+32), h.HdrLen)
-			assert.NotZero(t, h.Flags&virtionet.FlagNeedsCsum)
+			assert.NotZero(t, h.Flags&abi.VirtioNetHdrFNeedsCsum)
 		}
 	}
 	assert.Positive(t, gso)

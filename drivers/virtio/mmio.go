@@ -3,6 +3,7 @@ package virtio
 import (
 	"errors"
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"os"
 	"runtime"
 	"sync"
@@ -10,65 +11,6 @@ import (
 	"time"
 
 	"github.com/unigo-os/unigo/drivers/hw"
-)
-
-// Device types (virtio 1.x, section 5).
-const (
-	DeviceNet = 1
-	DeviceRNG = 4
-)
-
-// Transport feature bits (virtio 1.x, section 6).
-const (
-	FeatureIndirectDesc = 1 << 28
-	FeatureEventIdx     = 1 << 29
-	FeatureVersion1     = 1 << 32
-)
-
-// Device status bits.
-const (
-	StatusAcknowledge = 1
-	StatusDriver      = 2
-	StatusDriverOK    = 4
-	StatusFeaturesOK  = 8
-	StatusNeedsReset  = 64
-	StatusFailed      = 128
-)
-
-// virtio-mmio registers, version 2 (virtio 1.x, section 4.2.2).
-const (
-	regMagic            = 0x000
-	regVersion          = 0x004
-	regDeviceID         = 0x008
-	regVendorID         = 0x00c
-	regDeviceFeatures   = 0x010
-	regDeviceFeatureSel = 0x014
-	regDriverFeatures   = 0x020
-	regDriverFeatureSel = 0x024
-	regQueueSel         = 0x030
-	regQueueNumMax      = 0x034
-	regQueueNum         = 0x038
-	regQueueReady       = 0x044
-	regQueueNotify      = 0x050
-	regInterruptStatus  = 0x060
-	regInterruptACK     = 0x064
-	regStatus           = 0x070
-	regQueueDescLow     = 0x080
-	regQueueDescHigh    = 0x084
-	regQueueDriverLow   = 0x090
-	regQueueDriverHigh  = 0x094
-	regQueueDeviceLow   = 0x0a0
-	regQueueDeviceHigh  = 0x0a4
-	regConfigGeneration = 0x0fc
-	regConfig           = 0x100
-
-	mmioMagic = 0x74726976 // "virt"
-)
-
-// Interrupt status bits.
-const (
-	InterruptUsedBuffer = 1
-	InterruptConfig     = 2
 )
 
 // Device is one virtio-mmio device, driven through the transport: it
@@ -100,17 +42,17 @@ func Devices(id uint32) ([]hw.VirtioMMIO, error) {
 	}
 	var out []hw.VirtioMMIO
 	for _, info := range all {
-		if info.Size < regConfig {
+		if info.Size < abi.VirtioMMIOConfig {
 			continue
 		}
 		regs, err := hw.MapMMIO(info.Base, info.Size)
 		if err != nil {
 			return nil, err
 		}
-		if regs.Read32(regMagic) != mmioMagic {
+		if regs.Read32(abi.VirtioMMIOMagicValue) != abi.VirtioMMIOMagic {
 			continue
 		}
-		if got := regs.Read32(regDeviceID); got != 0 && (id == 0 || got == id) {
+		if got := regs.Read32(abi.VirtioMMIODeviceID); got != 0 && (id == 0 || got == id) {
 			out = append(out, info)
 		}
 	}
@@ -123,27 +65,27 @@ func Devices(id uint32) ([]hw.VirtioMMIO, error) {
 // command-line virtio-mmio interrupts as edge-triggered, which works on
 // QEMU too).
 func Open(info hw.VirtioMMIO, level bool) (*Device, error) {
-	if info.Size < regConfig {
+	if info.Size < abi.VirtioMMIOConfig {
 		return nil, fmt.Errorf("virtio: %v: window smaller than the registers", info)
 	}
 	regs, err := hw.MapMMIO(info.Base, info.Size)
 	if err != nil {
 		return nil, err
 	}
-	if m := regs.Read32(regMagic); m != mmioMagic {
+	if m := regs.Read32(abi.VirtioMMIOMagicValue); m != abi.VirtioMMIOMagic {
 		return nil, fmt.Errorf("virtio: %v: no virtio-mmio device (magic %#x)", info, m)
 	}
-	if v := regs.Read32(regVersion); v != 2 {
+	if v := regs.Read32(abi.VirtioMMIOVersion); v != 2 {
 		return nil, fmt.Errorf("virtio: %v: transport version %d, want 2 (virtio 1.x; QEMU: -global virtio-mmio.force-legacy=false)", info, v)
 	}
-	d := &Device{Info: info, regs: regs, id: regs.Read32(regDeviceID), level: level}
+	d := &Device{Info: info, regs: regs, id: regs.Read32(abi.VirtioMMIODeviceID), level: level}
 	if d.id == 0 {
 		return nil, fmt.Errorf("virtio: %v: empty slot", info)
 	}
 	if !d.reset() {
 		return nil, fmt.Errorf("virtio: %v: device does not reset", info)
 	}
-	d.regs.Write32(regStatus, StatusAcknowledge|StatusDriver)
+	d.regs.Write32(abi.VirtioMMIOStatus, abi.VirtioStatusAcknowledge|abi.VirtioStatusDriver)
 	return d, nil
 }
 
@@ -155,27 +97,27 @@ func (d *Device) Features() uint64 { return d.features }
 
 // Offered returns the feature bits the device offers.
 func (d *Device) Offered() uint64 {
-	d.regs.Write32(regDeviceFeatureSel, 0)
-	offered := uint64(d.regs.Read32(regDeviceFeatures))
-	d.regs.Write32(regDeviceFeatureSel, 1)
-	return offered | uint64(d.regs.Read32(regDeviceFeatures))<<32
+	d.regs.Write32(abi.VirtioMMIODeviceFeaturesSel, 0)
+	offered := uint64(d.regs.Read32(abi.VirtioMMIODeviceFeatures))
+	d.regs.Write32(abi.VirtioMMIODeviceFeaturesSel, 1)
+	return offered | uint64(d.regs.Read32(abi.VirtioMMIODeviceFeatures))<<32
 }
 
 // Negotiate accepts the offered features that are also in want (plus
 // VERSION_1, which is required) and returns them. It may be called once.
 func (d *Device) Negotiate(want uint64) (uint64, error) {
 	offered := d.Offered()
-	if offered&FeatureVersion1 == 0 {
+	if offered&abi.VirtioFVersion1 == 0 {
 		d.fail()
 		return 0, fmt.Errorf("virtio: %v: device does not offer VERSION_1", d.Info)
 	}
-	f := offered & (want | FeatureVersion1)
-	d.regs.Write32(regDriverFeatureSel, 0)
-	d.regs.Write32(regDriverFeatures, uint32(f))
-	d.regs.Write32(regDriverFeatureSel, 1)
-	d.regs.Write32(regDriverFeatures, uint32(f>>32))
-	d.regs.Write32(regStatus, StatusAcknowledge|StatusDriver|StatusFeaturesOK)
-	if d.regs.Read32(regStatus)&StatusFeaturesOK == 0 {
+	f := offered & (want | abi.VirtioFVersion1)
+	d.regs.Write32(abi.VirtioMMIODriverFeaturesSel, 0)
+	d.regs.Write32(abi.VirtioMMIODriverFeatures, uint32(f))
+	d.regs.Write32(abi.VirtioMMIODriverFeaturesSel, 1)
+	d.regs.Write32(abi.VirtioMMIODriverFeatures, uint32(f>>32))
+	d.regs.Write32(abi.VirtioMMIOStatus, abi.VirtioStatusAcknowledge|abi.VirtioStatusDriver|abi.VirtioStatusFeaturesOK)
+	if d.regs.Read32(abi.VirtioMMIOStatus)&abi.VirtioStatusFeaturesOK == 0 {
 		d.fail()
 		return 0, fmt.Errorf("virtio: %v: device refused features %#x", d.Info, f)
 	}
@@ -186,11 +128,11 @@ func (d *Device) Negotiate(want uint64) (uint64, error) {
 // SetupQueue sets up queue index with at most maxSize entries (fewer if
 // the device allows fewer). Call it after Negotiate and before Start.
 func (d *Device) SetupQueue(index, maxSize int) (*Queue, error) {
-	d.regs.Write32(regQueueSel, uint32(index))
-	if d.regs.Read32(regQueueReady) != 0 {
+	d.regs.Write32(abi.VirtioMMIOQueueSel, uint32(index))
+	if d.regs.Read32(abi.VirtioMMIOQueueReady) != 0 {
 		return nil, fmt.Errorf("virtio: %v: queue %d already in use", d.Info, index)
 	}
-	max := int(d.regs.Read32(regQueueNumMax))
+	max := int(d.regs.Read32(abi.VirtioMMIOQueueNumMax))
 	if max == 0 {
 		return nil, fmt.Errorf("virtio: %v: no queue %d", d.Info, index)
 	}
@@ -203,20 +145,20 @@ func (d *Device) SetupQueue(index, maxSize int) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := NewQueue(index, size, ring.Bytes, ring.Phys, d.features&FeatureEventIdx != 0, d.fault)
+	q, err := NewQueue(index, size, ring.Bytes, ring.Phys, d.features&abi.VirtioFEventIdx != 0, d.fault)
 	if err != nil {
 		ring.Free()
 		return nil, err
 	}
 	dsc, avail, used := q.Addresses()
-	d.regs.Write32(regQueueNum, uint32(size))
-	d.regs.Write32(regQueueDescLow, uint32(dsc))
-	d.regs.Write32(regQueueDescHigh, uint32(dsc>>32))
-	d.regs.Write32(regQueueDriverLow, uint32(avail))
-	d.regs.Write32(regQueueDriverHigh, uint32(avail>>32))
-	d.regs.Write32(regQueueDeviceLow, uint32(used))
-	d.regs.Write32(regQueueDeviceHigh, uint32(used>>32))
-	d.regs.Write32(regQueueReady, 1)
+	d.regs.Write32(abi.VirtioMMIOQueueNum, uint32(size))
+	d.regs.Write32(abi.VirtioMMIOQueueDescLow, uint32(dsc))
+	d.regs.Write32(abi.VirtioMMIOQueueDescHigh, uint32(dsc>>32))
+	d.regs.Write32(abi.VirtioMMIOQueueDriverLow, uint32(avail))
+	d.regs.Write32(abi.VirtioMMIOQueueDriverHigh, uint32(avail>>32))
+	d.regs.Write32(abi.VirtioMMIOQueueDeviceLow, uint32(used))
+	d.regs.Write32(abi.VirtioMMIOQueueDeviceHigh, uint32(used>>32))
+	d.regs.Write32(abi.VirtioMMIOQueueReady, 1)
 	d.queues = append(d.queues, q)
 	d.rings = append(d.rings, ring)
 	return q, nil
@@ -231,14 +173,14 @@ func (d *Device) Start() error {
 		return err
 	}
 	d.irq = irq
-	d.regs.Write32(regStatus, StatusAcknowledge|StatusDriver|StatusFeaturesOK|StatusDriverOK)
+	d.regs.Write32(abi.VirtioMMIOStatus, abi.VirtioStatusAcknowledge|abi.VirtioStatusDriver|abi.VirtioStatusFeaturesOK|abi.VirtioStatusDriverOK)
 	return nil
 }
 
 // Kick publishes q's new chains and notifies the device if it asks.
 func (d *Device) Kick(q *Queue) {
 	if q.Kick() && !d.broken.Load() {
-		d.regs.Write32(regQueueNotify, uint32(q.index))
+		d.regs.Write32(abi.VirtioMMIOQueueNotify, uint32(q.index))
 	}
 }
 
@@ -255,9 +197,9 @@ func (d *Device) WaitInterrupt() (uint32, error) {
 	if d.broken.Load() {
 		return 0, ErrBroken
 	}
-	isr := d.regs.Read32(regInterruptStatus)
+	isr := d.regs.Read32(abi.VirtioMMIOInterruptStatus)
 	if isr != 0 {
-		d.regs.Write32(regInterruptACK, isr)
+		d.regs.Write32(abi.VirtioMMIOInterruptACK, isr)
 	}
 	if err := d.irq.Unmask(); err != nil {
 		return 0, err
@@ -269,9 +211,9 @@ func (d *Device) WaitInterrupt() (uint32, error) {
 // device configuration space (the generation counter did not move).
 func (d *Device) ReadConfig(read func()) {
 	for {
-		g := d.regs.Read32(regConfigGeneration)
+		g := d.regs.Read32(abi.VirtioMMIOConfigGeneration)
 		read()
-		if d.regs.Read32(regConfigGeneration) == g {
+		if d.regs.Read32(abi.VirtioMMIOConfigGeneration) == g {
 			return
 		}
 	}
@@ -279,9 +221,9 @@ func (d *Device) ReadConfig(read func()) {
 
 // Config8, Config16 and Config32 read the device configuration space at
 // offset off (little-endian, as virtio 1.x defines it).
-func (d *Device) Config8(off uintptr) uint8   { return d.regs.Read8(regConfig + off) }
-func (d *Device) Config16(off uintptr) uint16 { return d.regs.Read16(regConfig + off) }
-func (d *Device) Config32(off uintptr) uint32 { return d.regs.Read32(regConfig + off) }
+func (d *Device) Config8(off uintptr) uint8   { return d.regs.Read8(abi.VirtioMMIOConfig + off) }
+func (d *Device) Config16(off uintptr) uint16 { return d.regs.Read16(abi.VirtioMMIOConfig + off) }
+func (d *Device) Config32(off uintptr) uint32 { return d.regs.Read32(abi.VirtioMMIOConfig + off) }
 
 // Broken reports whether the device has been caught misbehaving.
 func (d *Device) Broken() bool { return d.broken.Load() }
@@ -298,7 +240,7 @@ func (d *Device) fault(err error) {
 }
 
 func (d *Device) fail() {
-	d.regs.Write32(regStatus, d.regs.Read32(regStatus)|StatusFailed)
+	d.regs.Write32(abi.VirtioMMIOStatus, d.regs.Read32(abi.VirtioMMIOStatus)|abi.VirtioStatusFailed)
 }
 
 // Stop resets the device (it stops using every queue and buffer) and
@@ -323,9 +265,9 @@ func (d *Device) Stop() error {
 // reset writes 0 to the status register and waits (up to a second) for
 // the device to read back 0, as virtio-mmio requires before reuse.
 func (d *Device) reset() bool {
-	d.regs.Write32(regStatus, 0)
+	d.regs.Write32(abi.VirtioMMIOStatus, 0)
 	deadline := time.Now().Add(time.Second)
-	for d.regs.Read32(regStatus) != 0 {
+	for d.regs.Read32(abi.VirtioMMIOStatus) != 0 {
 		if time.Now().After(deadline) {
 			return false
 		}

@@ -3,6 +3,7 @@ package virtio
 import (
 	"errors"
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"unsafe"
 )
 
@@ -22,18 +23,6 @@ import (
 // Nothing here touches device registers or the kernel, so the queue runs
 // on the host against a plain byte slice (queue_test.go, the fuzz target).
 // A Queue is not safe for concurrent use; its owner serialises calls.
-
-// Descriptor flags.
-const (
-	descNext  = 1
-	descWrite = 2
-)
-
-// Ring flags.
-const (
-	availNoInterrupt = 1
-	usedNoNotify     = 1
-)
 
 // MaxQueueSize is the largest queue this package sets up.
 const MaxQueueSize = 1024
@@ -218,12 +207,12 @@ func (q *Queue) Add(token uint64, bufs ...Buffer) error {
 	for i, b := range bufs {
 		flags := uint16(0)
 		if b.Write {
-			flags |= descWrite
+			flags |= abi.VirtqDescFWrite
 			writable += uint64(b.Len)
 		}
 		next := q.nextFree[id]
 		if i < n-1 {
-			flags |= descNext
+			flags |= abi.VirtqDescFNext
 			q.chainNext[id] = next
 		}
 		q.desc[id] = desc{addr: b.Addr, len: b.Len, flags: flags, next: next}
@@ -262,7 +251,7 @@ func (q *Queue) Kick() bool {
 		event := load16(q.availEvent)
 		return cur-event-1 < cur-old // vring_need_event
 	}
-	return load16(q.usedFlags)&usedNoNotify == 0
+	return load16(q.usedFlags)&abi.VirtqUsedFNoNotify == 0
 }
 
 // Pop returns the next chain the device has finished with: its token
@@ -331,6 +320,6 @@ func (q *Queue) EnableInterrupts() bool {
 // behind, which already stops further interrupts until EnableInterrupts.
 func (q *Queue) DisableInterrupts() {
 	if !q.eventIdx {
-		store16(q.availFlags, availNoInterrupt)
+		store16(q.availFlags, abi.VirtqAvailFNoInterrupt)
 	}
 }

@@ -2,6 +2,7 @@ package virtio
 
 import (
 	"encoding/binary"
+	"github.com/unigo-os/unigo/abi"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -45,8 +46,8 @@ func (d *fakeDevice) next() (head uint16, bufs []Buffer, ok bool) {
 		require.Less(d.t, int(id), d.size)
 		p := d.ring[16*int(id):]
 		flags := d.le.Uint16(p[12:])
-		bufs = append(bufs, Buffer{Addr: d.le.Uint64(p), Len: d.le.Uint32(p[8:]), Write: flags&descWrite != 0})
-		if flags&descNext == 0 {
+		bufs = append(bufs, Buffer{Addr: d.le.Uint64(p), Len: d.le.Uint32(p[8:]), Write: flags&abi.VirtqDescFWrite != 0})
+		if flags&abi.VirtqDescFNext == 0 {
 			break
 		}
 		id = d.le.Uint16(p[14:])
@@ -175,11 +176,11 @@ func TestEventIdxNotifications(t *testing.T) {
 
 func TestNoNotifyFlag(t *testing.T) {
 	q, dev, _ := newTestQueue(t, 8, false)
-	dev.le.PutUint16(dev.ring[dev.usedOff:], usedNoNotify)
+	dev.le.PutUint16(dev.ring[dev.usedOff:], abi.VirtqUsedFNoNotify)
 	require.NoError(t, q.Add(1, Buffer{Len: 1}))
 	assert.False(t, q.Kick())
 	q.DisableInterrupts()
-	assert.Equal(t, uint16(availNoInterrupt), dev.u16(dev.availOff))
+	assert.Equal(t, uint16(abi.VirtqAvailFNoInterrupt), dev.u16(dev.availOff))
 	q.EnableInterrupts()
 	assert.Zero(t, dev.u16(dev.availOff))
 }

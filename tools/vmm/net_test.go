@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"errors"
+	"github.com/unigo-os/unigo/abi"
 	"net"
 	"testing"
 
@@ -30,7 +31,7 @@ func TestBootVirtioNet(t *testing.T) {
 		addr uint32
 		want uint32
 	}{
-		{0xd0001008, virtio.DeviceIDNet},
+		{0xd0001008, abi.VirtioDeviceNet},
 		{0xd0001100, 0xe4ef945a}, // mac[0:4], little-endian
 	} {
 		dev, err := virtio.NewNet(be, mac, 1500)

@@ -3,6 +3,7 @@ package vmm
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"os"
 	"sync"
 
@@ -12,7 +13,7 @@ import (
 )
 
 // regQueueNotify is the virtio-mmio QueueNotify register.
-const regQueueNotify = virtio.RegQueueNotify
+const regQueueNotify = abi.VirtioMMIOQueueNotify
 
 // virtioSlot is one virtio-mmio device on the bus, with its interrupt
 // eventfd (KVM_IRQFD) and one notification eventfd per queue (KVM_IOEVENTFD

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -12,51 +13,6 @@ import (
 
 	"github.com/unigo-os/unigo/drivers/hw"
 	"github.com/unigo-os/unigo/drivers/virtio"
-)
-
-// Feature bits (virtio 1.x, section 5.1.3).
-const (
-	featCsum      = 1 << 0
-	featGuestCsum = 1 << 1
-	featMTU       = 1 << 3
-	featMAC       = 1 << 5
-	featGuestTSO4 = 1 << 7
-	featGuestTSO6 = 1 << 8
-	featHostTSO4  = 1 << 11
-	featHostTSO6  = 1 << 12
-	featMrgRxbuf  = 1 << 15
-	featStatus    = 1 << 16
-	featCtrlVQ    = 1 << 17
-	featMQ        = 1 << 22
-)
-
-// Configuration space offsets.
-const (
-	cfgMAC      = 0
-	cfgStatus   = 6
-	cfgMaxPairs = 8
-	cfgMTU      = 10
-
-	statusLinkUp = 1
-)
-
-// HeaderLen is the size of struct virtio_net_hdr in virtio 1.x (with
-// num_buffers, always present).
-const HeaderLen = 12
-
-// Header flags and GSO types (struct virtio_net_hdr).
-const (
-	// FlagNeedsCsum: the checksum from CsumStart, stored at
-	// CsumStart+CsumOffset, is still to be computed (partial checksum).
-	FlagNeedsCsum = 1
-	// FlagDataValid (receive only): the device validated the checksums.
-	FlagDataValid = 2
-
-	GSONone  = 0
-	GSOTCPv4 = 1
-	GSOUDP   = 3
-	GSOTCPv6 = 4
-	GSOECN   = 0x80
 )
 
 // Header is struct virtio_net_hdr without num_buffers: the offload
@@ -93,13 +49,13 @@ func parseHeader(b []byte) (Header, uint16) {
 
 // Offloads are the negotiated offloads.
 type Offloads struct {
-	// TXChecksum: Send may pass FlagNeedsCsum (VIRTIO_NET_F_CSUM).
+	// TXChecksum: Send may pass abi.VirtioNetHdrFNeedsCsum (VIRTIO_NET_F_CSUM).
 	TXChecksum bool
-	// TSO4, TSO6: Send may pass GSOTCPv4/GSOTCPv6 frames up to
+	// TSO4, TSO6: Send may pass abi.VirtioNetHdrGSOTCPv4/abi.VirtioNetHdrGSOTCPv6 frames up to
 	// MaxSendFrame (VIRTIO_NET_F_HOST_TSO4/6).
 	TSO4, TSO6 bool
-	// RXChecksum: received frames may carry FlagNeedsCsum or
-	// FlagDataValid (VIRTIO_NET_F_GUEST_CSUM).
+	// RXChecksum: received frames may carry abi.VirtioNetHdrFNeedsCsum or
+	// abi.VirtioNetHdrFDataValid (VIRTIO_NET_F_GUEST_CSUM).
 	RXChecksum bool
 	// RXTSO4, RXTSO6: received frames may be coalesced TCP segments
 	// larger than the MTU, with GSOType set (VIRTIO_NET_F_GUEST_TSO4/6).
@@ -181,7 +137,7 @@ func Probe() ([]*Device, error) { return ProbeWith(Options{}) }
 
 // ProbeWith finds and opens every virtio-net device.
 func ProbeWith(o Options) ([]*Device, error) {
-	infos, err := virtio.Devices(virtio.DeviceNet)
+	infos, err := virtio.Devices(abi.VirtioDeviceNet)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +162,7 @@ func Open(info hw.VirtioMMIO, o Options) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	if vd.ID() != virtio.DeviceNet {
+	if vd.ID() != abi.VirtioDeviceNet {
 		return nil, fmt.Errorf("virtionet: %v is device type %d, not a network device", info, vd.ID())
 	}
 	d := &Device{dev: vd, done: make(chan struct{})}
@@ -219,28 +175,28 @@ func Open(info hw.VirtioMMIO, o Options) (*Device, error) {
 }
 
 func (d *Device) setup(o Options) error {
-	want := uint64(featCsum | featGuestCsum | featMTU | featMAC | featStatus |
-		featHostTSO4 | featHostTSO6 | featGuestTSO4 | featGuestTSO6 |
-		featMrgRxbuf | featCtrlVQ | featMQ | virtio.FeatureEventIdx)
+	want := uint64(abi.VirtioNetFCsum | abi.VirtioNetFGuestCsum | abi.VirtioNetFMTU | abi.VirtioNetFMAC | abi.VirtioNetFStatus |
+		abi.VirtioNetFHostTSO4 | abi.VirtioNetFHostTSO6 | abi.VirtioNetFGuestTSO4 | abi.VirtioNetFGuestTSO6 |
+		abi.VirtioNetFMrgRxbuf | abi.VirtioNetFCtrlVQ | abi.VirtioNetFMQ | abi.VirtioFEventIdx)
 	if o.NoRXChecksum {
-		want &^= featGuestCsum | featGuestTSO4 | featGuestTSO6
+		want &^= abi.VirtioNetFGuestCsum | abi.VirtioNetFGuestTSO4 | abi.VirtioNetFGuestTSO6
 	}
 	if o.NoRXTSO {
-		want &^= featGuestTSO4 | featGuestTSO6
+		want &^= abi.VirtioNetFGuestTSO4 | abi.VirtioNetFGuestTSO6
 	}
 	// Feature dependencies (virtio 1.x, 5.1.3.1): drop what the device
 	// offers without its prerequisite, and receive TSO without mergeable
 	// buffers (it would need 64 KiB receive buffers).
 	f := d.dev.Offered() & want
 	drop := uint64(0)
-	if f&featCsum == 0 {
-		drop |= featHostTSO4 | featHostTSO6
+	if f&abi.VirtioNetFCsum == 0 {
+		drop |= abi.VirtioNetFHostTSO4 | abi.VirtioNetFHostTSO6
 	}
-	if f&featGuestCsum == 0 || f&featMrgRxbuf == 0 {
-		drop |= featGuestTSO4 | featGuestTSO6
+	if f&abi.VirtioNetFGuestCsum == 0 || f&abi.VirtioNetFMrgRxbuf == 0 {
+		drop |= abi.VirtioNetFGuestTSO4 | abi.VirtioNetFGuestTSO6
 	}
-	if f&featCtrlVQ == 0 {
-		drop |= featMQ
+	if f&abi.VirtioNetFCtrlVQ == 0 {
+		drop |= abi.VirtioNetFMQ
 	}
 	f, err := d.dev.Negotiate(f &^ drop)
 	if err != nil {
@@ -251,19 +207,19 @@ func (d *Device) setup(o Options) error {
 	d.mtu = 1500
 	var maxPairs uint16 = 1
 	d.dev.ReadConfig(func() {
-		if f&featMAC != 0 {
+		if f&abi.VirtioNetFMAC != 0 {
 			for i := range d.mac {
-				d.mac[i] = d.dev.Config8(cfgMAC + uintptr(i))
+				d.mac[i] = d.dev.Config8(abi.VirtioNetCfgMAC + uintptr(i))
 			}
 		}
-		if f&featMQ != 0 {
-			maxPairs = d.dev.Config16(cfgMaxPairs)
+		if f&abi.VirtioNetFMQ != 0 {
+			maxPairs = d.dev.Config16(abi.VirtioNetCfgMaxPairs)
 		}
-		if f&featMTU != 0 {
-			d.mtu = int(d.dev.Config16(cfgMTU))
+		if f&abi.VirtioNetFMTU != 0 {
+			d.mtu = int(d.dev.Config16(abi.VirtioNetCfgMTU))
 		}
 	})
-	if f&featMAC == 0 {
+	if f&abi.VirtioNetFMAC == 0 {
 		rand.Read(d.mac[:])
 		d.mac[0] = d.mac[0]&^1 | 2 // unicast, locally administered
 	}
@@ -271,7 +227,7 @@ func (d *Device) setup(o Options) error {
 		return fmt.Errorf("device reports MTU %d", d.mtu)
 	}
 	pairs := 1
-	if f&featMQ != 0 {
+	if f&abi.VirtioNetFMQ != 0 {
 		limit := o.MaxQueuePairs
 		if limit <= 0 {
 			limit = runtime.NumCPU()
@@ -279,21 +235,21 @@ func (d *Device) setup(o Options) error {
 		pairs = max(1, min(int(maxPairs), limit))
 	}
 	d.offloads = Offloads{
-		TXChecksum:  f&featCsum != 0,
-		TSO4:        f&featHostTSO4 != 0,
-		TSO6:        f&featHostTSO6 != 0,
-		RXChecksum:  f&featGuestCsum != 0,
-		RXTSO4:      f&featGuestTSO4 != 0,
-		RXTSO6:      f&featGuestTSO6 != 0,
-		MergeableRX: f&featMrgRxbuf != 0,
-		EventIdx:    f&virtio.FeatureEventIdx != 0,
+		TXChecksum:  f&abi.VirtioNetFCsum != 0,
+		TSO4:        f&abi.VirtioNetFHostTSO4 != 0,
+		TSO6:        f&abi.VirtioNetFHostTSO6 != 0,
+		RXChecksum:  f&abi.VirtioNetFGuestCsum != 0,
+		RXTSO4:      f&abi.VirtioNetFGuestTSO4 != 0,
+		RXTSO6:      f&abi.VirtioNetFGuestTSO6 != 0,
+		MergeableRX: f&abi.VirtioNetFMrgRxbuf != 0,
+		EventIdx:    f&abi.VirtioFEventIdx != 0,
 		QueuePairs:  pairs,
 	}
 
 	bufSize := 2048 // mergeable buffers: a small frame in one
 	if !d.offloads.MergeableRX {
 		bufSize = 2048
-		for bufSize < HeaderLen+14+4+d.mtu {
+		for bufSize < abi.VirtioNetHdrSize+14+4+d.mtu {
 			bufSize *= 2
 		}
 		if bufSize > hw.MaxDMA {
@@ -320,9 +276,9 @@ func (d *Device) setup(o Options) error {
 		}
 		d.tx = append(d.tx, tq)
 	}
-	if f&featCtrlVQ != 0 {
+	if f&abi.VirtioNetFCtrlVQ != 0 {
 		ctrlIndex := 2
-		if f&featMQ != 0 {
+		if f&abi.VirtioNetFMQ != 0 {
 			ctrlIndex = 2 * int(maxPairs)
 		}
 		if d.ctrl, err = d.dev.SetupQueue(ctrlIndex, 64); err != nil {
@@ -400,12 +356,12 @@ func (d *Device) Offloads() Offloads { return d.offloads }
 
 // LinkUp reports the link status (always up if the device has no status).
 func (d *Device) LinkUp() bool {
-	if d.features&featStatus == 0 {
+	if d.features&abi.VirtioNetFStatus == 0 {
 		return true
 	}
 	var s uint16
-	d.dev.ReadConfig(func() { s = d.dev.Config16(cfgStatus) })
-	return s&statusLinkUp != 0
+	d.dev.ReadConfig(func() { s = d.dev.Config16(abi.VirtioNetCfgStatus) })
+	return s&abi.VirtioNetSLinkUp != 0
 }
 
 // Stats returns the counters.
@@ -513,14 +469,14 @@ func (d *Device) check(f Frame) (int, error) {
 	if n == 0 || n > MaxSendFrame {
 		return 0, fmt.Errorf("virtionet: frame of %d bytes", n)
 	}
-	if h.Flags&FlagNeedsCsum != 0 && !d.offloads.TXChecksum {
+	if h.Flags&abi.VirtioNetHdrFNeedsCsum != 0 && !d.offloads.TXChecksum {
 		return 0, errors.New("virtionet: checksum offload not negotiated")
 	}
-	if g := h.GSOType &^ GSOECN; g != GSONone &&
-		!(g == GSOTCPv4 && d.offloads.TSO4 || g == GSOTCPv6 && d.offloads.TSO6) {
+	if g := h.GSOType &^ abi.VirtioNetHdrGSOECN; g != abi.VirtioNetHdrGSONone &&
+		!(g == abi.VirtioNetHdrGSOTCPv4 && d.offloads.TSO4 || g == abi.VirtioNetHdrGSOTCPv6 && d.offloads.TSO6) {
 		return 0, fmt.Errorf("virtionet: GSO type %d not negotiated", h.GSOType)
 	}
-	if h.GSOType == GSONone && n > d.mtu+14+4 {
+	if h.GSOType == abi.VirtioNetHdrGSONone && n > d.mtu+14+4 {
 		return 0, fmt.Errorf("virtionet: frame of %d bytes exceeds the MTU %d", n, d.mtu)
 	}
 	return n, nil

@@ -1,6 +1,7 @@
 package virtionet
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"sync"
 
 	"github.com/unigo-os/unigo/drivers/hw"
@@ -114,12 +115,12 @@ func (r *rxQueue) receive(d *Device, b []byte, rx func(Header, []byte)) {
 		}
 		return
 	}
-	if len(b) < HeaderLen {
+	if len(b) < abi.VirtioNetHdrSize {
 		d.stats.rxDropped.Add(1)
 		return
 	}
 	h, nbuf := parseHeader(b)
-	frame := b[HeaderLen:]
+	frame := b[abi.VirtioNetHdrSize:]
 	if !d.offloads.MergeableRX || nbuf <= 1 {
 		// Without MRG_RXBUF num_buffers is meaningless; with it, 0 is
 		// a device bug we tolerate as 1.
@@ -199,14 +200,14 @@ func (t *txQueue) add(h Header, n int, parts [][]byte) error {
 	if err := t.q.Broken(); err != nil {
 		return virtio.ErrBroken
 	}
-	need := (HeaderLen + n + txCellSize - 1) / txCellSize
+	need := (abi.VirtioNetHdrSize + n + txCellSize - 1) / txCellSize
 	if need > len(t.spare) || need > t.q.Free() || len(t.idle) == 0 {
 		return ErrQueueFull
 	}
 	rec := t.idle[len(t.idle)-1]
 	cells := t.spare[len(t.spare)-need:]
 	var bufs [64]virtio.Buffer // a 64 KiB frame needs 33 cells
-	ci, off := 0, HeaderLen
+	ci, off := 0, abi.VirtioNetHdrSize
 	h.put(t.cells.cells[cells[0]])
 	for _, p := range parts {
 		for len(p) > 0 {
@@ -217,7 +218,7 @@ func (t *txQueue) add(h Header, n int, parts [][]byte) error {
 			p, off = p[k:], off+k
 		}
 	}
-	total := HeaderLen + n
+	total := abi.VirtioNetHdrSize + n
 	for i, c := range cells {
 		l := min(txCellSize, total-i*txCellSize)
 		bufs[i] = virtio.Buffer{Addr: t.cells.phys[c], Len: uint32(l)}

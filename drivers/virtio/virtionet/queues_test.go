@@ -3,6 +3,7 @@ package virtionet
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/unigo-os/unigo/abi"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -85,7 +86,7 @@ func TestSendCopiesIntoCellChain(t *testing.T) {
 	for i := range frame {
 		frame[i] = byte(i * 13)
 	}
-	h := Header{Flags: FlagNeedsCsum, GSOType: GSOTCPv4, HdrLen: 54, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}
+	h := Header{Flags: abi.VirtioNetHdrFNeedsCsum, GSOType: abi.VirtioNetHdrGSOTCPv4, HdrLen: 54, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}
 	require.NoError(t, tq.add(h, len(frame), [][]byte{frame[:14], frame[14:3000], frame[3000:]}))
 	q.Kick()
 	assert.Len(t, tq.spare, 16-3, "12+5000 bytes take three 2 KiB cells")
@@ -97,11 +98,11 @@ func TestSendCopiesIntoCellChain(t *testing.T) {
 		assert.False(t, b.Write)
 		got = append(got, m.mem[b.Addr:b.Addr+uint64(b.Len)]...)
 	}
-	require.Len(t, got, HeaderLen+len(frame))
+	require.Len(t, got, abi.VirtioNetHdrSize+len(frame))
 	gh, nbuf := parseHeader(got)
 	assert.Equal(t, h, gh)
 	assert.Zero(t, nbuf)
-	assert.True(t, bytes.Equal(frame, got[HeaderLen:]))
+	assert.True(t, bytes.Equal(frame, got[abi.VirtioNetHdrSize:]))
 
 	// The device sends it; the next send reclaims the cells.
 	var usedIdx uint16
@@ -133,16 +134,16 @@ func newTestRX(t *testing.T, mergeable bool) (*Device, *rxQueue, *[]delivered, f
 }
 
 func rxBuf(h Header, nbuf uint16, payload []byte) []byte {
-	b := make([]byte, HeaderLen+len(payload))
+	b := make([]byte, abi.VirtioNetHdrSize+len(payload))
 	h.put(b)
 	binary.LittleEndian.PutUint16(b[10:], nbuf)
-	copy(b[HeaderLen:], payload)
+	copy(b[abi.VirtioNetHdrSize:], payload)
 	return b
 }
 
 func TestReceiveMergesBuffers(t *testing.T) {
 	d, r, got, rx := newTestRX(t, true)
-	h := Header{Flags: FlagDataValid, GSOType: GSOTCPv6, HdrLen: 74, GSOSize: 1440}
+	h := Header{Flags: abi.VirtioNetHdrFDataValid, GSOType: abi.VirtioNetHdrGSOTCPv6, HdrLen: 74, GSOSize: 1440}
 	r.receive(d, rxBuf(Header{}, 1, []byte("small")), rx)
 	r.receive(d, rxBuf(h, 3, []byte("aaa")), rx)
 	r.receive(d, []byte("bbbb"), rx)

@@ -4,6 +4,7 @@ package virtiorng
 
 import (
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"sync"
 
 	"github.com/unigo-os/unigo/drivers/hw"
@@ -24,7 +25,7 @@ type Device struct {
 
 // Probe opens every virtio-rng device (edge-triggered interrupts).
 func Probe() ([]*Device, error) {
-	infos, err := virtio.Devices(virtio.DeviceRNG)
+	infos, err := virtio.Devices(abi.VirtioDeviceRNG)
 	if err != nil {
 		return nil, err
 	}
@@ -46,14 +47,14 @@ func Open(info hw.VirtioMMIO, level bool) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dev.ID() != virtio.DeviceRNG {
+	if dev.ID() != abi.VirtioDeviceRNG {
 		return nil, fmt.Errorf("virtiorng: %v is device type %d, not an entropy source", info, dev.ID())
 	}
 	fail := func(err error) (*Device, error) {
 		dev.Close()
 		return nil, err
 	}
-	if _, err := dev.Negotiate(virtio.FeatureEventIdx); err != nil {
+	if _, err := dev.Negotiate(abi.VirtioFEventIdx); err != nil {
 		return fail(err)
 	}
 	q, err := dev.SetupQueue(0, 8)

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"os"
 	"sync/atomic"
 	"time"
@@ -58,7 +59,7 @@ func main() {
 		if len(frame) > int(maxFrame.Load()) {
 			maxFrame.Store(int64(len(frame)))
 		}
-		if h.GSOType != virtionet.GSONone {
+		if h.GSOType != abi.VirtioNetHdrGSONone {
 			gsoFrames.Add(1)
 		}
 		select {
@@ -208,7 +209,7 @@ func udpChecksumOffload(d *virtionet.Device, frames chan []byte, mac [6]byte, gw
 	pseudo[9] = 17
 	binary.BigEndian.PutUint16(pseudo[10:], uint16(len(udp)))
 	binary.BigEndian.PutUint16(udp[6:], ^checksum(pseudo)) // partial: not complemented
-	h := virtionet.Header{Flags: virtionet.FlagNeedsCsum, CsumStart: 34, CsumOffset: 6}
+	h := virtionet.Header{Flags: abi.VirtioNetHdrFNeedsCsum, CsumStart: 34, CsumOffset: 6}
 	wait(d, frames, func() error { return d.Send(h, f) }, func(r []byte) bool {
 		return len(r) >= 42 && binary.BigEndian.Uint16(r[12:]) == 0x0800 && r[23] == 1 &&
 			r[34] == 3 && r[35] == 3 // ICMP destination unreachable, port
@@ -259,9 +260,9 @@ func tcpSegmentationOffload(d *virtionet.Device, frames chan []byte, mac [6]byte
 		pseudo[9] = 6
 		binary.BigEndian.PutUint16(pseudo[10:], uint16(len(tcp)))
 		binary.BigEndian.PutUint16(tcp[16:], ^checksum(pseudo)) // partial
-		h := virtionet.Header{Flags: virtionet.FlagNeedsCsum, CsumStart: 34, CsumOffset: 16}
+		h := virtionet.Header{Flags: abi.VirtioNetHdrFNeedsCsum, CsumStart: 34, CsumOffset: 16}
 		if len(data) > 1448 {
-			h.GSOType, h.HdrLen, h.GSOSize = virtionet.GSOTCPv4, 54, 1448
+			h.GSOType, h.HdrLen, h.GSOSize = abi.VirtioNetHdrGSOTCPv4, 54, 1448
 		}
 		return f, h
 	}

@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"io"
 	"os"
 	"time"
@@ -18,7 +19,7 @@ import (
 
 func main() {
 	level := len(os.Args) > 1 && os.Args[1] == "level"
-	infos, err := virtio.Devices(virtio.DeviceRNG)
+	infos, err := virtio.Devices(abi.VirtioDeviceRNG)
 	if err != nil {
 		fmt.Println("virtiorng:", err)
 		os.Exit(1)

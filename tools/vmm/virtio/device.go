@@ -1,44 +1,18 @@
 package virtio
 
-// Device IDs (virtio spec 5).
-const (
-	DeviceIDNet     = 1
-	DeviceIDBlock   = 2
-	DeviceIDConsole = 3
-	DeviceIDRNG     = 4
-)
+import "github.com/unigo-os/unigo/abi"
 
 // Feature bits the transport and the queue code implement themselves
 // (virtio spec 6). Devices return only their device-specific bits (0-23)
 // from Features; the transport adds these.
 const (
-	FeatureIndirectDesc = 1 << 28 // VIRTIO_F_INDIRECT_DESC
-	FeatureEventIdx     = 1 << 29 // VIRTIO_F_EVENT_IDX
-	FeatureVersion1     = 1 << 32 // VIRTIO_F_VERSION_1
-
-	transportFeatures = FeatureIndirectDesc | FeatureEventIdx | FeatureVersion1
-)
-
-// Device status bits (virtio spec 2.1).
-const (
-	StatusAcknowledge      = 1
-	StatusDriver           = 2
-	StatusDriverOK         = 4
-	StatusFeaturesOK       = 8
-	StatusDeviceNeedsReset = 0x40
-	StatusFailed           = 0x80
-)
-
-// Interrupt status bits (virtio spec 4.2.2, InterruptStatus).
-const (
-	InterruptUsedBuffer   = 1
-	InterruptConfigChange = 2
+	transportFeatures = abi.VirtioFIndirectDesc | abi.VirtioFEventIdx | abi.VirtioFVersion1
 )
 
 // Device is a virtio device model behind a transport. The transport calls
 // all methods with its lock held, from the vCPU thread, never concurrently.
 type Device interface {
-	// ID is the virtio device ID (DeviceIDRNG, ...).
+	// ID is the virtio device ID (abi.VirtioDeviceRNG, ...).
 	ID() uint32
 	// Features are the device-specific feature bits offered to the driver.
 	Features() uint64

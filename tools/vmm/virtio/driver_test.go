@@ -2,6 +2,7 @@ package virtio
 
 import (
 	"encoding/binary"
+	"github.com/unigo-os/unigo/abi"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ const (
 func newTestDriver(t *testing.T, dev Device) *testDriver {
 	d := &testDriver{t: t, mem: guestMemory(t, 1<<16)}
 	d.m = NewMMIO(dev, d.mem, func() { d.irqs.Add(1) })
-	t.Cleanup(func() { d.w32(RegStatus, 0) }) // stops the workers
+	t.Cleanup(func() { d.w32(abi.VirtioMMIOStatus, 0) }) // stops the workers
 	return d
 }
 
@@ -54,36 +55,36 @@ func (d *testDriver) w32(off uint64, v uint32) {
 // negotiate runs the initialisation sequence of virtio spec 3.1.1 up to
 // FEATURES_OK, asking for want, and reports whether the device accepted.
 func (d *testDriver) negotiate(want uint64) bool {
-	d.w32(RegStatus, 0)
-	d.w32(RegStatus, StatusAcknowledge)
-	d.w32(RegStatus, StatusAcknowledge|StatusDriver)
-	d.w32(RegDriverFeaturesSel, 0)
-	d.w32(RegDriverFeatures, uint32(want))
-	d.w32(RegDriverFeaturesSel, 1)
-	d.w32(RegDriverFeatures, uint32(want>>32))
-	d.w32(RegStatus, StatusAcknowledge|StatusDriver|StatusFeaturesOK)
-	return d.r32(RegStatus)&StatusFeaturesOK != 0
+	d.w32(abi.VirtioMMIOStatus, 0)
+	d.w32(abi.VirtioMMIOStatus, abi.VirtioStatusAcknowledge)
+	d.w32(abi.VirtioMMIOStatus, abi.VirtioStatusAcknowledge|abi.VirtioStatusDriver)
+	d.w32(abi.VirtioMMIODriverFeaturesSel, 0)
+	d.w32(abi.VirtioMMIODriverFeatures, uint32(want))
+	d.w32(abi.VirtioMMIODriverFeaturesSel, 1)
+	d.w32(abi.VirtioMMIODriverFeatures, uint32(want>>32))
+	d.w32(abi.VirtioMMIOStatus, abi.VirtioStatusAcknowledge|abi.VirtioStatusDriver|abi.VirtioStatusFeaturesOK)
+	return d.r32(abi.VirtioMMIOStatus)&abi.VirtioStatusFeaturesOK != 0
 }
 
 func (d *testDriver) setupQueue(sel uint32, size uint16, desc, avail, used uint64) {
 	d.size, d.desc, d.avail, d.used = size, desc, avail, used
 	d.nextDesc, d.availIdx, d.usedSeen = 0, 0, 0
-	d.w32(RegQueueSel, sel)
-	d.w32(RegQueueNum, uint32(size))
-	d.w32(RegQueueDescLow, uint32(desc))
-	d.w32(RegQueueDescHigh, uint32(desc>>32))
-	d.w32(RegQueueDriverLow, uint32(avail))
-	d.w32(RegQueueDriverHigh, uint32(avail>>32))
-	d.w32(RegQueueDeviceLow, uint32(used))
-	d.w32(RegQueueDeviceHigh, uint32(used>>32))
-	d.w32(RegQueueReady, 1)
+	d.w32(abi.VirtioMMIOQueueSel, sel)
+	d.w32(abi.VirtioMMIOQueueNum, uint32(size))
+	d.w32(abi.VirtioMMIOQueueDescLow, uint32(desc))
+	d.w32(abi.VirtioMMIOQueueDescHigh, uint32(desc>>32))
+	d.w32(abi.VirtioMMIOQueueDriverLow, uint32(avail))
+	d.w32(abi.VirtioMMIOQueueDriverHigh, uint32(avail>>32))
+	d.w32(abi.VirtioMMIOQueueDeviceLow, uint32(used))
+	d.w32(abi.VirtioMMIOQueueDeviceHigh, uint32(used>>32))
+	d.w32(abi.VirtioMMIOQueueReady, 1)
 }
 
 func (d *testDriver) start(want uint64) {
 	require.True(d.t, d.negotiate(want))
 	d.setupQueue(0, 8, tdDesc, tdAvail, tdUsed)
-	d.w32(RegStatus, StatusAcknowledge|StatusDriver|StatusFeaturesOK|StatusDriverOK)
-	require.Zero(d.t, d.r32(RegStatus)&StatusDeviceNeedsReset, "device error: %v", d.m.Err())
+	d.w32(abi.VirtioMMIOStatus, abi.VirtioStatusAcknowledge|abi.VirtioStatusDriver|abi.VirtioStatusFeaturesOK|abi.VirtioStatusDriverOK)
+	require.Zero(d.t, d.r32(abi.VirtioMMIOStatus)&abi.VirtioStatusNeedsReset, "device error: %v", d.m.Err())
 }
 
 type tdesc struct {
@@ -109,7 +110,7 @@ func (d *testDriver) post(bufs ...tdesc) uint16 {
 		idx := (d.nextDesc) % d.size
 		d.nextDesc++
 		if i < len(bufs)-1 {
-			x.flags |= DescFlagNext
+			x.flags |= abi.VirtqDescFNext
 			x.next = d.nextDesc % d.size
 		}
 		putDesc(d.mem, d.desc, idx, x)
@@ -130,7 +131,7 @@ func (d *testDriver) usedIdx() uint16 { return binary.LittleEndian.Uint16(d.mem[
 func (d *testDriver) waitUsed() (id, n uint32) {
 	d.t.Helper()
 	require.Eventually(d.t, func() bool { return d.usedIdx() != d.usedSeen }, 5*time.Second, 100*time.Microsecond,
-		"device never used the buffer (status %#x, err %v)", d.r32(RegStatus), d.m.Err())
+		"device never used the buffer (status %#x, err %v)", d.r32(abi.VirtioMMIOStatus), d.m.Err())
 	e := d.mem[d.used+4+8*uint64(d.usedSeen%d.size):]
 	d.usedSeen++
 	return binary.LittleEndian.Uint32(e), binary.LittleEndian.Uint32(e[4:])

@@ -3,6 +3,7 @@ package virtio
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/unigo-os/unigo/abi"
 	"testing"
 )
 
@@ -10,10 +11,10 @@ import (
 func fuzzFeatures(b uint8) uint64 {
 	var f uint64
 	if b&1 != 0 {
-		f |= FeatureEventIdx
+		f |= abi.VirtioFEventIdx
 	}
 	if b&2 != 0 {
-		f |= FeatureIndirectDesc
+		f |= abi.VirtioFIndirectDesc
 	}
 	return f
 }
@@ -22,12 +23,12 @@ func fuzzFeatures(b uint8) uint64 {
 // avail 64, used 128 holding chains of every shape.
 func seedRing() []byte {
 	mem := make([]byte, 1024)
-	putDesc(mem, 0, 0, tdesc{addr: 512, len: 16, flags: DescFlagNext, next: 1})
-	putDesc(mem, 0, 1, tdesc{addr: 528, len: 16, flags: DescFlagWrite})
-	putDesc(mem, 0, 2, tdesc{addr: 768, len: 32, flags: DescFlagIndirect})
-	putDesc(mem, 768, 0, tdesc{addr: 600, len: 8, flags: DescFlagNext | DescFlagWrite, next: 1})
-	putDesc(mem, 768, 1, tdesc{addr: 608, len: 8, flags: DescFlagWrite})
-	putDesc(mem, 0, 3, tdesc{addr: 640, len: 4, flags: DescFlagWrite | DescFlagNext, next: 3})
+	putDesc(mem, 0, 0, tdesc{addr: 512, len: 16, flags: abi.VirtqDescFNext, next: 1})
+	putDesc(mem, 0, 1, tdesc{addr: 528, len: 16, flags: abi.VirtqDescFWrite})
+	putDesc(mem, 0, 2, tdesc{addr: 768, len: 32, flags: abi.VirtqDescFIndirect})
+	putDesc(mem, 768, 0, tdesc{addr: 600, len: 8, flags: abi.VirtqDescFNext | abi.VirtqDescFWrite, next: 1})
+	putDesc(mem, 768, 1, tdesc{addr: 608, len: 8, flags: abi.VirtqDescFWrite})
+	putDesc(mem, 0, 3, tdesc{addr: 640, len: 4, flags: abi.VirtqDescFWrite | abi.VirtqDescFNext, next: 3})
 	for i, h := range []uint16{0, 2, 3, 1} {
 		binary.LittleEndian.PutUint16(mem[64+4+2*i:], h)
 	}
@@ -109,26 +110,26 @@ func mmioOp(kind uint8, width int, off uint16, v uint32) []byte {
 func seedMMIO(feat uint64) []byte {
 	var ops []byte
 	w := func(off uint16, v uint32) { ops = append(ops, mmioOp(1, 4, off, v)...) }
-	w(RegStatus, 0)
-	w(RegStatus, 3)
-	w(RegDriverFeaturesSel, 0)
-	w(RegDriverFeatures, uint32(feat))
-	w(RegDriverFeaturesSel, 1)
-	w(RegDriverFeatures, uint32(feat>>32))
-	w(RegStatus, 11)
-	w(RegQueueSel, 0)
-	w(RegQueueNum, 4)
-	w(RegQueueDescLow, 0)
-	w(RegQueueDriverLow, 64)
-	w(RegQueueDeviceLow, 128)
-	w(RegQueueReady, 1)
-	w(RegStatus, 15)
+	w(abi.VirtioMMIOStatus, 0)
+	w(abi.VirtioMMIOStatus, 3)
+	w(abi.VirtioMMIODriverFeaturesSel, 0)
+	w(abi.VirtioMMIODriverFeatures, uint32(feat))
+	w(abi.VirtioMMIODriverFeaturesSel, 1)
+	w(abi.VirtioMMIODriverFeatures, uint32(feat>>32))
+	w(abi.VirtioMMIOStatus, 11)
+	w(abi.VirtioMMIOQueueSel, 0)
+	w(abi.VirtioMMIOQueueNum, 4)
+	w(abi.VirtioMMIOQueueDescLow, 0)
+	w(abi.VirtioMMIOQueueDriverLow, 64)
+	w(abi.VirtioMMIOQueueDeviceLow, 128)
+	w(abi.VirtioMMIOQueueReady, 1)
+	w(abi.VirtioMMIOStatus, 15)
 	ops = append(ops, mmioOp(2, 0, 0, 0)...)
-	ops = append(ops, mmioOp(0, 4, RegInterruptStatus, 0)...)
-	w(RegInterruptACK, 3)
+	ops = append(ops, mmioOp(0, 4, abi.VirtioMMIOInterruptStatus, 0)...)
+	w(abi.VirtioMMIOInterruptACK, 3)
 	// Re-publish: bump the avail index by a guest memory store.
 	ops = append(ops, mmioOp(3, 2, 64+2, 8)...)
-	w(RegQueueNotify, 0)
+	w(abi.VirtioMMIOQueueNotify, 0)
 	return ops
 }
 
@@ -170,10 +171,10 @@ func (d *syncRNG) run() {
 // never panic or hang, and a reset must always bring the device back. The
 // rng worker runs synchronously so that every input replays exactly.
 func FuzzMMIO(f *testing.F) {
-	f.Add(seedMMIO(FeatureVersion1), seedRing())
-	f.Add(seedMMIO(FeatureVersion1|FeatureEventIdx|FeatureIndirectDesc), seedRing())
-	f.Add(seedMMIO(FeatureVersion1|FeatureIndirectDesc), make([]byte, 1024))
-	f.Add(mmioOp(0, 4, RegMagicValue, 0), []byte{})
+	f.Add(seedMMIO(abi.VirtioFVersion1), seedRing())
+	f.Add(seedMMIO(abi.VirtioFVersion1|abi.VirtioFEventIdx|abi.VirtioFIndirectDesc), seedRing())
+	f.Add(seedMMIO(abi.VirtioFVersion1|abi.VirtioFIndirectDesc), make([]byte, 1024))
+	f.Add(mmioOp(0, 4, abi.VirtioMMIOMagicValue, 0), []byte{})
 	mem := make([]byte, 4096)
 	f.Fuzz(func(t *testing.T, ops []byte, init []byte) {
 		clear(mem)
@@ -204,9 +205,9 @@ func FuzzMMIO(f *testing.F) {
 			}
 		}
 		// After a reset the device is as new.
-		m.Write(RegStatus, make([]byte, 4))
+		m.Write(abi.VirtioMMIOStatus, make([]byte, 4))
 		var b [4]byte
-		m.Read(RegStatus, b[:])
+		m.Read(abi.VirtioMMIOStatus, b[:])
 		if binary.LittleEndian.Uint32(b[:]) != 0 {
 			t.Fatalf("status %x after reset", b)
 		}

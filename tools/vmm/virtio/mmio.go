@@ -3,50 +3,12 @@ package virtio
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"sync"
 	"sync/atomic"
 )
 
-// Register offsets of the virtio-mmio transport, version 2 (virtio spec
-// 4.2.2). All registers are 32 bits wide; the device configuration space
-// starts at RegConfig.
 const (
-	RegMagicValue        = 0x000
-	RegVersion           = 0x004
-	RegDeviceID          = 0x008
-	RegVendorID          = 0x00c
-	RegDeviceFeatures    = 0x010
-	RegDeviceFeaturesSel = 0x014
-	RegDriverFeatures    = 0x020
-	RegDriverFeaturesSel = 0x024
-	RegQueueSel          = 0x030
-	RegQueueNumMax       = 0x034
-	RegQueueNum          = 0x038
-	RegQueueReady        = 0x044
-	RegQueueNotify       = 0x050
-	RegInterruptStatus   = 0x060
-	RegInterruptACK      = 0x064
-	RegStatus            = 0x070
-	RegQueueDescLow      = 0x080
-	RegQueueDescHigh     = 0x084
-	RegQueueDriverLow    = 0x090
-	RegQueueDriverHigh   = 0x094
-	RegQueueDeviceLow    = 0x0a0
-	RegQueueDeviceHigh   = 0x0a4
-	RegSHMSel            = 0x0ac
-	RegSHMLenLow         = 0x0b0
-	RegSHMLenHigh        = 0x0b4
-	RegSHMBaseLow        = 0x0b8
-	RegSHMBaseHigh       = 0x0bc
-	RegConfigGeneration  = 0x0fc
-	RegConfig            = 0x100
-)
-
-const (
-	// MMIOMagic is "virt" little-endian.
-	MMIOMagic = 0x74726976
-	// MMIOVersion is the non-legacy register layout.
-	MMIOVersion = 2
 	// VendorID is "UGO\0" little-endian.
 	VendorID = 0x004f4755
 	// MMIOSize is the size of the MMIO window a device occupies: registers
@@ -113,7 +75,7 @@ func (m *MMIO) InterruptPending() bool { return m.intStatus.Load() != 0 }
 // interrupt. Devices call it after changing their configuration space.
 func (m *MMIO) ConfigChanged() {
 	m.configGen.Add(1)
-	m.raise(InterruptConfigChange)
+	m.raise(abi.VirtioIntConfigChange)
 }
 
 func (m *MMIO) raise(bit uint32) {
@@ -126,15 +88,15 @@ func (m *MMIO) raise(bit uint32) {
 // Used implements Interrupter.
 func (m *MMIO) Used(q *Queue) {
 	if q.NeedInterrupt() {
-		m.raise(InterruptUsedBuffer)
+		m.raise(abi.VirtioIntUsedBuffer)
 	}
 }
 
 // Fail implements Interrupter.
 func (m *MMIO) Fail(err error) {
 	m.lastErr.Store(&err)
-	m.status.Or(StatusDeviceNeedsReset)
-	m.raise(InterruptConfigChange)
+	m.status.Or(abi.VirtioStatusNeedsReset)
+	m.raise(abi.VirtioIntConfigChange)
 }
 
 // Notify delivers a driver notification for queue (the value written to
@@ -158,10 +120,10 @@ func (m *MMIO) offered() uint64 { return m.dev.Features() | transportFeatures }
 // Registers answer only 32-bit accesses; anything else reads as zero.
 func (m *MMIO) Read(off uint64, data []byte) {
 	clear(data)
-	if off >= RegConfig {
+	if off >= abi.VirtioMMIOConfig {
 		if off < MMIOSize {
 			m.mu.Lock()
-			m.dev.ReadConfig(off-RegConfig, data)
+			m.dev.ReadConfig(off-abi.VirtioMMIOConfig, data)
 			m.mu.Unlock()
 		}
 		return
@@ -184,34 +146,34 @@ func (m *MMIO) selected() *queueRegs {
 
 func (m *MMIO) readReg(off uint64) uint32 {
 	switch off {
-	case RegMagicValue:
-		return MMIOMagic
-	case RegVersion:
-		return MMIOVersion
-	case RegDeviceID:
+	case abi.VirtioMMIOMagicValue:
+		return abi.VirtioMMIOMagic
+	case abi.VirtioMMIOVersion:
+		return abi.VirtioMMIOVersion2
+	case abi.VirtioMMIODeviceID:
 		return m.dev.ID()
-	case RegVendorID:
+	case abi.VirtioMMIOVendorID:
 		return VendorID
-	case RegDeviceFeatures:
+	case abi.VirtioMMIODeviceFeatures:
 		if m.devFeatSel < 2 {
 			return uint32(m.offered() >> (32 * m.devFeatSel))
 		}
-	case RegQueueNumMax:
+	case abi.VirtioMMIOQueueNumMax:
 		if m.selected() != nil {
 			return uint32(m.dev.QueueMax())
 		}
-	case RegQueueReady:
+	case abi.VirtioMMIOQueueReady:
 		if q := m.selected(); q != nil && q.ready {
 			return 1
 		}
-	case RegInterruptStatus:
+	case abi.VirtioMMIOInterruptStatus:
 		return m.intStatus.Load()
-	case RegStatus:
+	case abi.VirtioMMIOStatus:
 		return m.status.Load()
-	case RegSHMLenLow, RegSHMLenHigh:
+	case abi.VirtioMMIOSHMLenLow, abi.VirtioMMIOSHMLenHigh:
 		// No shared memory regions: a length of -1 says so.
 		return 0xffffffff
-	case RegConfigGeneration:
+	case abi.VirtioMMIOConfigGeneration:
 		return m.configGen.Load()
 	}
 	return 0
@@ -220,10 +182,10 @@ func (m *MMIO) readReg(off uint64) uint32 {
 // Write handles a guest store of data at offset off in the window.
 // Registers accept only 32-bit accesses; other stores are ignored.
 func (m *MMIO) Write(off uint64, data []byte) {
-	if off >= RegConfig {
+	if off >= abi.VirtioMMIOConfig {
 		if off < MMIOSize {
 			m.mu.Lock()
-			m.dev.WriteConfig(off-RegConfig, data)
+			m.dev.WriteConfig(off-abi.VirtioMMIOConfig, data)
 			m.mu.Unlock()
 		}
 		return
@@ -248,32 +210,32 @@ func (m *MMIO) writeReg(off uint64, v uint32) {
 	hi := func(p *uint64) { *p = *p&0xffffffff | uint64(v)<<32 }
 
 	switch off {
-	case RegDeviceFeaturesSel:
+	case abi.VirtioMMIODeviceFeaturesSel:
 		m.devFeatSel = v
-	case RegDriverFeatures:
-		if m.status.Load()&StatusFeaturesOK == 0 && m.drvFeatSel < 2 {
+	case abi.VirtioMMIODriverFeatures:
+		if m.status.Load()&abi.VirtioStatusFeaturesOK == 0 && m.drvFeatSel < 2 {
 			shift := 32 * m.drvFeatSel
 			m.drvFeatures = m.drvFeatures&^(0xffffffff<<shift) | uint64(v)<<shift
 		}
-	case RegDriverFeaturesSel:
+	case abi.VirtioMMIODriverFeaturesSel:
 		m.drvFeatSel = v
-	case RegQueueSel:
+	case abi.VirtioMMIOQueueSel:
 		m.queueSel = v
-	case RegQueueNum:
+	case abi.VirtioMMIOQueueNum:
 		setQueue(func(q *queueRegs) { q.cfg.Size = uint16(min(v, 0xffff)) })
-	case RegQueueDescLow:
+	case abi.VirtioMMIOQueueDescLow:
 		setQueue(func(q *queueRegs) { lo(&q.cfg.Desc) })
-	case RegQueueDescHigh:
+	case abi.VirtioMMIOQueueDescHigh:
 		setQueue(func(q *queueRegs) { hi(&q.cfg.Desc) })
-	case RegQueueDriverLow:
+	case abi.VirtioMMIOQueueDriverLow:
 		setQueue(func(q *queueRegs) { lo(&q.cfg.Driver) })
-	case RegQueueDriverHigh:
+	case abi.VirtioMMIOQueueDriverHigh:
 		setQueue(func(q *queueRegs) { hi(&q.cfg.Driver) })
-	case RegQueueDeviceLow:
+	case abi.VirtioMMIOQueueDeviceLow:
 		setQueue(func(q *queueRegs) { lo(&q.cfg.Device) })
-	case RegQueueDeviceHigh:
+	case abi.VirtioMMIOQueueDeviceHigh:
 		setQueue(func(q *queueRegs) { hi(&q.cfg.Device) })
-	case RegQueueReady:
+	case abi.VirtioMMIOQueueReady:
 		q := m.selected()
 		if q == nil || m.active {
 			return
@@ -287,11 +249,11 @@ func (m *MMIO) writeReg(off uint64, v uint32) {
 			return
 		}
 		q.ready = true
-	case RegQueueNotify:
+	case abi.VirtioMMIOQueueNotify:
 		m.notifyLocked(v)
-	case RegInterruptACK:
+	case abi.VirtioMMIOInterruptACK:
 		m.intStatus.And(^v)
-	case RegStatus:
+	case abi.VirtioMMIOStatus:
 		m.setStatus(v)
 	}
 }
@@ -304,16 +266,16 @@ func (m *MMIO) setStatus(v uint32) {
 	}
 	old := m.status.Load()
 	// DEVICE_NEEDS_RESET is the device's to set and only a reset clears it.
-	v |= old & StatusDeviceNeedsReset
-	if v&StatusFeaturesOK != 0 && old&StatusFeaturesOK == 0 {
+	v |= old & abi.VirtioStatusNeedsReset
+	if v&abi.VirtioStatusFeaturesOK != 0 && old&abi.VirtioStatusFeaturesOK == 0 {
 		offered := m.offered()
-		if m.drvFeatures&^offered != 0 || m.drvFeatures&FeatureVersion1 == 0 {
+		if m.drvFeatures&^offered != 0 || m.drvFeatures&abi.VirtioFVersion1 == 0 {
 			// Refuse the feature set: the driver sees FEATURES_OK clear.
-			v &^= StatusFeaturesOK
+			v &^= abi.VirtioStatusFeaturesOK
 		}
 	}
-	if v&StatusDriverOK != 0 && old&StatusDriverOK == 0 && !m.active {
-		if v&StatusFeaturesOK == 0 {
+	if v&abi.VirtioStatusDriverOK != 0 && old&abi.VirtioStatusDriverOK == 0 && !m.active {
+		if v&abi.VirtioStatusFeaturesOK == 0 {
 			m.status.Store(v)
 			m.Fail(fmt.Errorf("virtio: DRIVER_OK without FEATURES_OK"))
 			return

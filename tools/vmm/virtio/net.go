@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -11,51 +12,14 @@ import (
 
 // virtio-net feature bits (virtio spec 5.1.3).
 const (
-	NetFeatureCSUM      = 1 << 0  // VIRTIO_NET_F_CSUM: driver may send partially checksummed packets
-	NetFeatureGuestCSUM = 1 << 1  // VIRTIO_NET_F_GUEST_CSUM: device may send packets flagged DATA_VALID
-	NetFeatureMTU       = 1 << 3  // VIRTIO_NET_F_MTU: config mtu is valid
-	NetFeatureMAC       = 1 << 5  // VIRTIO_NET_F_MAC: config mac is valid
-	NetFeatureMrgRxbuf  = 1 << 15 // VIRTIO_NET_F_MRG_RXBUF: a packet may span several receive chains
-	NetFeatureStatus    = 1 << 16 // VIRTIO_NET_F_STATUS: config status is valid
 
 	// Segmentation offloads, offered only with a NetOffloadBackend (the
 	// device never segments or coalesces itself).
-	NetFeatureGuestTSO4 = 1 << 7  // VIRTIO_NET_F_GUEST_TSO4: device may send TCPv4 super-frames
-	NetFeatureGuestTSO6 = 1 << 8  // VIRTIO_NET_F_GUEST_TSO6
-	NetFeatureGuestECN  = 1 << 9  // VIRTIO_NET_F_GUEST_ECN: ... with the ECN bit
-	NetFeatureHostTSO4  = 1 << 11 // VIRTIO_NET_F_HOST_TSO4: driver may send TCPv4 super-frames
-	NetFeatureHostTSO6  = 1 << 12 // VIRTIO_NET_F_HOST_TSO6
-	NetFeatureHostECN   = 1 << 13 // VIRTIO_NET_F_HOST_ECN
 
-	netFeatures = NetFeatureCSUM | NetFeatureGuestCSUM | NetFeatureMTU | NetFeatureMAC |
-		NetFeatureMrgRxbuf | NetFeatureStatus
-	netOffloadFeatures = NetFeatureGuestTSO4 | NetFeatureGuestTSO6 | NetFeatureGuestECN |
-		NetFeatureHostTSO4 | NetFeatureHostTSO6 | NetFeatureHostECN
-)
-
-// virtio_net_hdr flags and GSO types (virtio spec 5.1.6).
-const (
-	NetHdrFlagNeedsCSUM = 1 // csum_start/csum_offset say where to put the checksum
-	NetHdrFlagDataValid = 2 // the packet's checksums are known good
-	NetHdrGSONone       = 0
-	NetHdrGSOTCPv4      = 1
-	NetHdrGSOTCPv6      = 4
-	NetHdrGSOECN        = 0x80
-
-	// NetHdrSize is the size of struct virtio_net_hdr_v1, which every
-	// packet starts with once VIRTIO_F_VERSION_1 is negotiated.
-	NetHdrSize = 12
-)
-
-// Layout of the virtio-net configuration space (struct virtio_net_config).
-const (
-	netCfgMAC    = 0
-	netCfgStatus = 6
-	netCfgPairs  = 8
-	netCfgMTU    = 10
-	netCfgSize   = 12
-
-	netStatusLinkUp = 1
+	netFeatures = abi.VirtioNetFCsum | abi.VirtioNetFGuestCsum | abi.VirtioNetFMTU | abi.VirtioNetFMAC |
+		abi.VirtioNetFMrgRxbuf | abi.VirtioNetFStatus
+	netOffloadFeatures = abi.VirtioNetFGuestTSO4 | abi.VirtioNetFGuestTSO6 | abi.VirtioNetFGuestECN |
+		abi.VirtioNetFHostTSO4 | abi.VirtioNetFHostTSO6 | abi.VirtioNetFHostECN
 )
 
 const (
@@ -90,11 +54,11 @@ type NetBackend interface {
 }
 
 // NetOffloadBackend is a NetBackend whose frames carry a virtio_net_hdr_v1
-// (NetHdrSize bytes) in front, in both directions: a TAP device opened with
+// (abi.VirtioNetHdrSize bytes) in front, in both directions: a TAP device opened with
 // IFF_VNET_HDR. The device then passes checksum and segmentation requests
 // through instead of completing checksums itself, and offers TSO both ways:
 // the host kernel segments the guest's super-frames and hands it unsegmented
-// ones. ReadFrame's buf is NetHdrSize+MaxFrame bytes long.
+// ones. ReadFrame's buf is abi.VirtioNetHdrSize+MaxFrame bytes long.
 type NetOffloadBackend interface {
 	NetBackend
 	// SetOffloads says which offloads the driver accepts in received
@@ -189,21 +153,21 @@ func NewNet(backend NetBackend, mac net.HardwareAddr, mtu uint16) (*Net, error) 
 // readBackend moves frames from the backend into the backlog until the
 // backend is closed.
 func (n *Net) readBackend() {
-	buf := make([]byte, NetHdrSize+MaxFrame)
+	buf := make([]byte, abi.VirtioNetHdrSize+MaxFrame)
 	for {
 		var l int
 		var err error
 		if n.offload != nil {
 			l, err = n.offload.ReadFrame(buf)
 		} else {
-			clear(buf[:NetHdrSize])
-			l, err = n.backend.ReadFrame(buf[NetHdrSize:])
-			l += NetHdrSize
+			clear(buf[:abi.VirtioNetHdrSize])
+			l, err = n.backend.ReadFrame(buf[abi.VirtioNetHdrSize:])
+			l += abi.VirtioNetHdrSize
 		}
 		if err != nil {
 			return
 		}
-		if l < NetHdrSize+minFrame || l > len(buf) {
+		if l < abi.VirtioNetHdrSize+minFrame || l > len(buf) {
 			n.Stats.RXDropped.Add(1)
 			continue
 		}
@@ -215,7 +179,7 @@ func (n *Net) readBackend() {
 	}
 }
 
-func (n *Net) ID() uint32 { return DeviceIDNet }
+func (n *Net) ID() uint32 { return abi.VirtioDeviceNet }
 func (n *Net) Features() uint64 {
 	if n.offload != nil {
 		return netFeatures | netOffloadFeatures
@@ -228,13 +192,13 @@ func (n *Net) QueueMax() uint16 { return 256 }
 // ReadConfig serves struct virtio_net_config: mac, status (link always up),
 // max_virtqueue_pairs and mtu. Everything is read-only.
 func (n *Net) ReadConfig(off uint64, data []byte) {
-	var cfg [netCfgSize]byte
-	copy(cfg[netCfgMAC:], n.mac)
-	binary.LittleEndian.PutUint16(cfg[netCfgStatus:], netStatusLinkUp)
-	binary.LittleEndian.PutUint16(cfg[netCfgPairs:], 1)
-	binary.LittleEndian.PutUint16(cfg[netCfgMTU:], n.mtu)
+	var cfg [abi.VirtioNetCfgSize]byte
+	copy(cfg[abi.VirtioNetCfgMAC:], n.mac)
+	binary.LittleEndian.PutUint16(cfg[abi.VirtioNetCfgStatus:], abi.VirtioNetSLinkUp)
+	binary.LittleEndian.PutUint16(cfg[abi.VirtioNetCfgMaxPairs:], 1)
+	binary.LittleEndian.PutUint16(cfg[abi.VirtioNetCfgMTU:], n.mtu)
 	clear(data)
-	if off < netCfgSize {
+	if off < abi.VirtioNetCfgSize {
 		copy(data, cfg[off:])
 	}
 }
@@ -249,15 +213,15 @@ func (n *Net) Activate(features uint64, mem []byte, queues []*Queue, irq Interru
 		return errors.New("virtio-net: receive or transmit queue not set up")
 	}
 	if n.offload != nil {
-		if err := n.offload.SetOffloads(features&NetFeatureGuestCSUM != 0, features&NetFeatureGuestTSO4 != 0,
-			features&NetFeatureGuestTSO6 != 0, features&NetFeatureGuestECN != 0); err != nil {
+		if err := n.offload.SetOffloads(features&abi.VirtioNetFGuestCsum != 0, features&abi.VirtioNetFGuestTSO4 != 0,
+			features&abi.VirtioNetFGuestTSO6 != 0, features&abi.VirtioNetFGuestECN != 0); err != nil {
 			return fmt.Errorf("virtio-net: backend offloads: %w", err)
 		}
 	}
 	n.stop = make(chan struct{})
 	irq = recordingInterrupter{irq, n}
 	rx := &netRX{n: n, q: queues[NetQueueRX], irq: irq, features: features}
-	tx := &netTX{n: n, features: features, buf: make([]byte, NetHdrSize+MaxFrame)}
+	tx := &netTX{n: n, features: features, buf: make([]byte, abi.VirtioNetHdrSize+MaxFrame)}
 	n.wg.Add(2)
 	go func(stop <-chan struct{}) {
 		defer n.wg.Done()
@@ -293,7 +257,7 @@ type netTX struct {
 // a NIC drops a runt. It never writes into the chain.
 func (t *netTX) send(c *Chain) (uint32, error) {
 	total := c.ReadableLen()
-	if total < NetHdrSize+minFrame || total > uint64(len(t.buf)) {
+	if total < abi.VirtioNetHdrSize+minFrame || total > uint64(len(t.buf)) {
 		t.n.Stats.TXDropped.Add(1)
 		return 0, nil
 	}
@@ -303,18 +267,18 @@ func (t *netTX) send(c *Chain) (uint32, error) {
 			p = append(p, s.Data...)
 		}
 	}
-	hdr, frame := p[:NetHdrSize], p[NetHdrSize:]
+	hdr, frame := p[:abi.VirtioNetHdrSize], p[abi.VirtioNetHdrSize:]
 	out := frame
 	if t.n.offload != nil {
 		// The backend takes the header: it checksums and segments.
-		if !headerAllowed(hdr, t.features&NetFeatureCSUM != 0, t.features&NetFeatureHostTSO4 != 0,
-			t.features&NetFeatureHostTSO6 != 0, t.features&NetFeatureHostECN != 0) {
+		if !headerAllowed(hdr, t.features&abi.VirtioNetFCsum != 0, t.features&abi.VirtioNetFHostTSO4 != 0,
+			t.features&abi.VirtioNetFHostTSO6 != 0, t.features&abi.VirtioNetFHostECN != 0) {
 			t.n.Stats.TXDropped.Add(1)
 			return 0, nil
 		}
 		binary.LittleEndian.PutUint16(hdr[10:], 0) // num_buffers means nothing here
 		out = p
-	} else if !headerAllowed(hdr, t.features&NetFeatureCSUM != 0, false, false, false) || !completeChecksum(hdr, frame) {
+	} else if !headerAllowed(hdr, t.features&abi.VirtioNetFCsum != 0, false, false, false) || !completeChecksum(hdr, frame) {
 		t.n.Stats.TXDropped.Add(1)
 		return 0, nil
 	}
@@ -332,18 +296,18 @@ func (t *netTX) send(c *Chain) (uint32, error) {
 // negotiated: a partial checksum with csum, segmentation of the given kinds.
 func headerAllowed(hdr []byte, csum, tso4, tso6, ecn bool) bool {
 	flags, gso := hdr[0], hdr[1]
-	if flags&NetHdrFlagNeedsCSUM != 0 && !csum {
+	if flags&abi.VirtioNetHdrFNeedsCsum != 0 && !csum {
 		return false
 	}
-	if gso&NetHdrGSOECN != 0 && !ecn {
+	if gso&abi.VirtioNetHdrGSOECN != 0 && !ecn {
 		return false
 	}
-	switch gso &^ NetHdrGSOECN {
-	case NetHdrGSONone:
-		return gso == NetHdrGSONone
-	case NetHdrGSOTCPv4:
+	switch gso &^ abi.VirtioNetHdrGSOECN {
+	case abi.VirtioNetHdrGSONone:
+		return gso == abi.VirtioNetHdrGSONone
+	case abi.VirtioNetHdrGSOTCPv4:
 		return tso4
-	case NetHdrGSOTCPv6:
+	case abi.VirtioNetHdrGSOTCPv6:
 		return tso6
 	}
 	return false
@@ -353,7 +317,7 @@ func headerAllowed(hdr []byte, csum, tso4, tso6, ecn bool) bool {
 // NEEDS_CSUM, if any, and clears the flag. It reports false for a checksum
 // position outside the frame.
 func completeChecksum(hdr, frame []byte) bool {
-	if hdr[0]&NetHdrFlagNeedsCSUM == 0 {
+	if hdr[0]&abi.VirtioNetHdrFNeedsCsum == 0 {
 		return true
 	}
 	start := uint64(binary.LittleEndian.Uint16(hdr[6:]))
@@ -370,7 +334,7 @@ func completeChecksum(hdr, frame []byte) bool {
 		sum = 0xffff
 	}
 	binary.BigEndian.PutUint16(frame[at:], sum)
-	hdr[0] &^= NetHdrFlagNeedsCSUM
+	hdr[0] &^= abi.VirtioNetHdrFNeedsCsum
 	return true
 }
 
@@ -451,20 +415,20 @@ func (r *netRX) run(stop <-chan struct{}) {
 // the driver cannot take one. It reports false for a frame the driver cannot
 // be given (a super-frame it did not negotiate). It is idempotent.
 func (r *netRX) fixHeader(pkt []byte) bool {
-	hdr, frame := pkt[:NetHdrSize], pkt[NetHdrSize:]
-	guestCSUM := r.features&NetFeatureGuestCSUM != 0
+	hdr, frame := pkt[:abi.VirtioNetHdrSize], pkt[abi.VirtioNetHdrSize:]
+	guestCSUM := r.features&abi.VirtioNetFGuestCsum != 0
 	if r.n.offload == nil {
 		hdr[0] = 0
 		if guestCSUM && r.n.ChecksumsValid {
-			hdr[0] = NetHdrFlagDataValid
+			hdr[0] = abi.VirtioNetHdrFDataValid
 		}
 		return true
 	}
 	if !guestCSUM && !completeChecksum(hdr, frame) {
 		return false
 	}
-	if !headerAllowed(hdr, guestCSUM, r.features&NetFeatureGuestTSO4 != 0,
-		r.features&NetFeatureGuestTSO6 != 0, r.features&NetFeatureGuestECN != 0) {
+	if !headerAllowed(hdr, guestCSUM, r.features&abi.VirtioNetFGuestTSO4 != 0,
+		r.features&abi.VirtioNetFGuestTSO6 != 0, r.features&abi.VirtioNetFGuestECN != 0) {
 		return false
 	}
 	if !guestCSUM {
@@ -478,11 +442,11 @@ func (r *netRX) fixHeader(pkt []byte) bool {
 // ran out of buffers before the frame fit; true once the frame was
 // delivered or dropped.
 func (r *netRX) deliver(pkt []byte) (bool, error) {
-	if len(pkt) < NetHdrSize || !r.fixHeader(pkt) {
+	if len(pkt) < abi.VirtioNetHdrSize || !r.fixHeader(pkt) {
 		r.n.Stats.RXDropped.Add(1)
 		return true, nil
 	}
-	mrg := r.features&NetFeatureMrgRxbuf != 0
+	mrg := r.features&abi.VirtioNetFMrgRxbuf != 0
 	need := uint64(len(pkt))
 	for r.heldCap < need {
 		if !mrg && len(r.held) == 1 {
@@ -506,9 +470,9 @@ func (r *netRX) deliver(pkt []byte) (bool, error) {
 		if c.ReadableLen() != 0 {
 			return false, &ProtocolError{Queue: r.q.Index, Reason: "receive chain has device-readable buffers"}
 		}
-		if c.WritableLen() < NetHdrSize {
+		if c.WritableLen() < abi.VirtioNetHdrSize {
 			return false, &ProtocolError{Queue: r.q.Index,
-				Reason: fmt.Sprintf("receive chain of %d bytes cannot hold the %d-byte header", c.WritableLen(), NetHdrSize)}
+				Reason: fmt.Sprintf("receive chain of %d bytes cannot hold the %d-byte header", c.WritableLen(), abi.VirtioNetHdrSize)}
 		}
 		r.held = append(r.held, c)
 		r.heldCap += c.WritableLen()

@@ -3,6 +3,7 @@ package virtio
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/unigo-os/unigo/abi"
 	"testing"
 )
 
@@ -49,8 +50,8 @@ func (*offloadRecordBackend) SetOffloads(csum, tso4, tso6, ecn bool) error { ret
 // fuzzNetFeatures maps a fuzzer byte to negotiated features. Bit 6 picks
 // an offload backend, bit 7 ChecksumsValid.
 func fuzzNetFeatures(b uint8) uint64 {
-	f := uint64(FeatureVersion1)
-	for i, bit := range []uint64{NetFeatureCSUM, NetFeatureGuestCSUM, NetFeatureMrgRxbuf, FeatureEventIdx, FeatureIndirectDesc, netOffloadFeatures} {
+	f := uint64(abi.VirtioFVersion1)
+	for i, bit := range []uint64{abi.VirtioNetFCsum, abi.VirtioNetFGuestCsum, abi.VirtioNetFMrgRxbuf, abi.VirtioFEventIdx, abi.VirtioFIndirectDesc, netOffloadFeatures} {
 		if b&(1<<i) != 0 {
 			f |= bit
 		}
@@ -64,20 +65,20 @@ func fuzzNetFeatures(b uint8) uint64 {
 func seedNetMemory() []byte {
 	mem := make([]byte, fzMem)
 	f, start, off := udpPacket([]byte("seed payload"))
-	hdr := mem[0x1000 : 0x1000+NetHdrSize]
-	hdr[0] = NetHdrFlagNeedsCSUM
+	hdr := mem[0x1000 : 0x1000+abi.VirtioNetHdrSize]
+	hdr[0] = abi.VirtioNetHdrFNeedsCsum
 	binary.LittleEndian.PutUint16(hdr[6:], start)
 	binary.LittleEndian.PutUint16(hdr[8:], off)
 	copy(mem[0x1100:], f)
-	putDesc(mem, fzTXDesc, 0, tdesc{addr: 0x1000, len: NetHdrSize, flags: DescFlagNext, next: 1})
+	putDesc(mem, fzTXDesc, 0, tdesc{addr: 0x1000, len: abi.VirtioNetHdrSize, flags: abi.VirtqDescFNext, next: 1})
 	putDesc(mem, fzTXDesc, 1, tdesc{addr: 0x1100, len: uint32(len(f))})
-	copy(mem[0x1300+NetHdrSize:], testFrame(60))
-	putDesc(mem, fzTXDesc, 2, tdesc{addr: 0x1300, len: NetHdrSize + 60})
+	copy(mem[0x1300+abi.VirtioNetHdrSize:], testFrame(60))
+	putDesc(mem, fzTXDesc, 2, tdesc{addr: 0x1300, len: abi.VirtioNetHdrSize + 60})
 	binary.LittleEndian.PutUint16(mem[fzTXAvail+4:], 0)
 	binary.LittleEndian.PutUint16(mem[fzTXAvail+6:], 2)
 	binary.LittleEndian.PutUint16(mem[fzTXAvail+2:], 2)
 	for i := range uint16(4) {
-		putDesc(mem, fzRXDesc, i, tdesc{addr: 0x1800 + 64*uint64(i), len: 64, flags: DescFlagWrite})
+		putDesc(mem, fzRXDesc, i, tdesc{addr: 0x1800 + 64*uint64(i), len: 64, flags: abi.VirtqDescFWrite})
 		binary.LittleEndian.PutUint16(mem[fzRXAvail+4+2*uint64(i):], i)
 	}
 	binary.LittleEndian.PutUint16(mem[fzRXAvail+2:], 4)
@@ -91,7 +92,7 @@ func FuzzNetPath(f *testing.F) {
 	f.Add(seed, uint8(0x04), testFrame(300))
 	f.Add(seed, uint8(0x01), []byte{1, 2, 3})
 	f.Add(make([]byte, 16), uint8(0xff), []byte{})
-	gso := append([]byte{NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4, 54, 0, 0xa8, 5, 34, 0, 16, 0, 0, 0}, testFrame(100)...)
+	gso := append([]byte{abi.VirtioNetHdrFNeedsCsum, abi.VirtioNetHdrGSOTCPv4, 54, 0, 0xa8, 5, 34, 0, 16, 0, 0, 0}, testFrame(100)...)
 	f.Add(seed, uint8(0x63), gso)
 	f.Add(seed, uint8(0x7f), gso)
 	f.Fuzz(func(t *testing.T, data []byte, feat uint8, frame []byte) {
@@ -109,7 +110,7 @@ func FuzzNetPath(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tx := &netTX{n: dev, features: features, buf: make([]byte, NetHdrSize+MaxFrame)}
+		tx := &netTX{n: dev, features: features, buf: make([]byte, abi.VirtioNetHdrSize+MaxFrame)}
 		irq := &failInterrupter{}
 		for range 4 {
 			more, err := txq.Drain(irq, tx.send)
@@ -126,12 +127,12 @@ func FuzzNetPath(f *testing.F) {
 		}
 		for _, fr := range be.frames {
 			if dev.offload != nil {
-				if len(fr) < NetHdrSize+minFrame || len(fr) > NetHdrSize+MaxFrame {
+				if len(fr) < abi.VirtioNetHdrSize+minFrame || len(fr) > abi.VirtioNetHdrSize+MaxFrame {
 					t.Fatalf("offload backend got a %d-byte packet", len(fr))
 				}
-				if !headerAllowed(fr, features&NetFeatureCSUM != 0, features&NetFeatureHostTSO4 != 0,
-					features&NetFeatureHostTSO6 != 0, features&NetFeatureHostECN != 0) {
-					t.Fatalf("offload backend got a header asking for more than negotiated: % x", fr[:NetHdrSize])
+				if !headerAllowed(fr, features&abi.VirtioNetFCsum != 0, features&abi.VirtioNetFHostTSO4 != 0,
+					features&abi.VirtioNetFHostTSO6 != 0, features&abi.VirtioNetFHostECN != 0) {
+					t.Fatalf("offload backend got a header asking for more than negotiated: % x", fr[:abi.VirtioNetHdrSize])
 				}
 			} else if len(fr) < minFrame || len(fr) > MaxFrame {
 				t.Fatalf("backend got a %d-byte frame", len(fr))
@@ -143,9 +144,9 @@ func FuzzNetPath(f *testing.F) {
 		// zero header in front; an offload backend's header is the
 		// fuzzer's.
 		if dev.offload == nil {
-			frame = append(make([]byte, NetHdrSize), frame...)
+			frame = append(make([]byte, abi.VirtioNetHdrSize), frame...)
 		}
-		if len(frame) < NetHdrSize+minFrame || len(frame) > NetHdrSize+MaxFrame {
+		if len(frame) < abi.VirtioNetHdrSize+minFrame || len(frame) > abi.VirtioNetHdrSize+MaxFrame {
 			return
 		}
 		rxq, err := NewQueue(mem, NetQueueRX, QueueConfig{Size: fzQSize, Desc: fzRXDesc, Driver: fzRXAvail, Device: fzRXUsed}, features)
@@ -171,9 +172,9 @@ func FuzzNetPath(f *testing.F) {
 			if len(rx.held) > int(rxq.Size) {
 				t.Fatalf("holding %d chains of a %d-entry ring", len(rx.held), rxq.Size)
 			}
-			if !headerAllowed(pkt, features&NetFeatureGuestCSUM != 0, features&NetFeatureGuestTSO4 != 0,
-				features&NetFeatureGuestTSO6 != 0, features&NetFeatureGuestECN != 0) && delivered > 0 {
-				t.Fatalf("driver got a header asking for more than negotiated: % x", pkt[:NetHdrSize])
+			if !headerAllowed(pkt, features&abi.VirtioNetFGuestCsum != 0, features&abi.VirtioNetFGuestTSO4 != 0,
+				features&abi.VirtioNetFGuestTSO6 != 0, features&abi.VirtioNetFGuestECN != 0) && delivered > 0 {
+				t.Fatalf("driver got a header asking for more than negotiated: % x", pkt[:abi.VirtioNetHdrSize])
 			}
 		}
 	})

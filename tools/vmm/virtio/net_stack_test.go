@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"io"
 	"net"
 	"strconv"
@@ -60,12 +61,12 @@ type stackConfig struct {
 
 func newStackGuestOn(t *testing.T, cfg stackConfig) *stackGuest {
 	ep := channel.New(1024, uint32(cfg.mtu), tcpip.LinkAddress(cfg.mac))
-	features := uint64(NetFeatureMrgRxbuf | NetFeatureCSUM | NetFeatureGuestCSUM | FeatureEventIdx)
+	features := uint64(abi.VirtioNetFMrgRxbuf | abi.VirtioNetFCsum | abi.VirtioNetFGuestCsum | abi.VirtioFEventIdx)
 	if cfg.tso {
 		// Received frames may carry partial checksums and be super-frames.
 		ep.LinkEPCapabilities = stack.CapabilityRXChecksumOffload
 		ep.SupportedGSOKind = stack.HostGSOSupported
-		features |= NetFeatureHostTSO4 | NetFeatureGuestTSO4 | NetFeatureHostTSO6 | NetFeatureGuestTSO6
+		features |= abi.VirtioNetFHostTSO4 | abi.VirtioNetFGuestTSO4 | abi.VirtioNetFHostTSO6 | abi.VirtioNetFGuestTSO6
 	}
 	st := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
@@ -99,20 +100,20 @@ func newStackGuestOn(t *testing.T, cfg stackConfig) *stackGuest {
 			if pkt == nil {
 				return
 			}
-			var hdr [NetHdrSize]byte
+			var hdr [abi.VirtioNetHdrSize]byte
 			if gso := pkt.GSOOptions; gso.Type != stack.GSONone {
 				binary.LittleEndian.PutUint16(hdr[2:], uint16(pkt.HeaderSize()))
 				if gso.NeedsCsum {
-					hdr[0] = NetHdrFlagNeedsCSUM
+					hdr[0] = abi.VirtioNetHdrFNeedsCsum
 					binary.LittleEndian.PutUint16(hdr[6:], header.EthernetMinimumSize+gso.L3HdrLen)
 					binary.LittleEndian.PutUint16(hdr[8:], gso.CsumOffset)
 				}
 				if uint16(pkt.Data().Size()) > gso.MSS {
 					switch gso.Type {
 					case stack.GSOTCPv4:
-						hdr[1] = NetHdrGSOTCPv4
+						hdr[1] = abi.VirtioNetHdrGSOTCPv4
 					case stack.GSOTCPv6:
-						hdr[1] = NetHdrGSOTCPv6
+						hdr[1] = abi.VirtioNetHdrGSOTCPv6
 					}
 					binary.LittleEndian.PutUint16(hdr[4:], gso.MSS)
 				}

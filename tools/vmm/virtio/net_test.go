@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/unigo-os/unigo/abi"
 	"net"
 	"sync"
 	"testing"
@@ -89,15 +90,15 @@ func (g *netGuest) setup(sel uint32, base uint64, size uint16) *vq {
 
 // start negotiates want and brings both queues up.
 func (g *netGuest) start(want uint64) {
-	require.True(g.t, g.negotiate(want|FeatureVersion1))
+	require.True(g.t, g.negotiate(want|abi.VirtioFVersion1))
 	size := g.ringSize
 	if size == 0 {
 		size = 16
 	}
 	g.rx = g.setup(NetQueueRX, ngRXRing, size)
 	g.tx = g.setup(NetQueueTX, ngTXRing, size)
-	g.w32(RegStatus, StatusAcknowledge|StatusDriver|StatusFeaturesOK|StatusDriverOK)
-	require.Zero(g.t, g.r32(RegStatus)&StatusDeviceNeedsReset, "device error: %v", g.m.Err())
+	g.w32(abi.VirtioMMIOStatus, abi.VirtioStatusAcknowledge|abi.VirtioStatusDriver|abi.VirtioStatusFeaturesOK|abi.VirtioStatusDriverOK)
+	require.Zero(g.t, g.r32(abi.VirtioMMIOStatus)&abi.VirtioStatusNeedsReset, "device error: %v", g.m.Err())
 }
 
 // alloc returns n bytes of the data area.
@@ -114,7 +115,7 @@ func (q *vq) post(bufs ...tdesc) uint16 {
 		idx := q.nextDesc % q.size
 		q.nextDesc++
 		if i < len(bufs)-1 {
-			x.flags |= DescFlagNext
+			x.flags |= abi.VirtqDescFNext
 			x.next = q.nextDesc % q.size
 		}
 		putDesc(q.mem, q.desc, idx, x)
@@ -135,7 +136,7 @@ func (q *vq) setUsedEvent(v uint16) {
 func (g *netGuest) waitUsed(q *vq) (id, n uint32) {
 	g.t.Helper()
 	require.Eventually(g.t, func() bool { return q.usedIdx() != q.usedSeen }, timeout, tick,
-		"device never used the buffer (status %#x, err %v)", g.r32(RegStatus), g.m.Err())
+		"device never used the buffer (status %#x, err %v)", g.r32(abi.VirtioMMIOStatus), g.m.Err())
 	e := q.mem[q.used+4+8*uint64(q.usedSeen%q.size):]
 	q.usedSeen++
 	return binary.LittleEndian.Uint32(e), binary.LittleEndian.Uint32(e[4:])
@@ -144,11 +145,11 @@ func (g *netGuest) waitUsed(q *vq) (id, n uint32) {
 func (g *netGuest) kick(q *vq) { g.m.Notify(q.sel) }
 
 // send transmits hdr+frame as a chain of two descriptors.
-func (g *netGuest) send(hdr [NetHdrSize]byte, frame []byte) {
-	h, f := g.alloc(NetHdrSize), g.alloc(len(frame))
+func (g *netGuest) send(hdr [abi.VirtioNetHdrSize]byte, frame []byte) {
+	h, f := g.alloc(abi.VirtioNetHdrSize), g.alloc(len(frame))
 	copy(g.mem[h:], hdr[:])
 	copy(g.mem[f:], frame)
-	g.tx.post(tdesc{addr: h, len: NetHdrSize}, tdesc{addr: f, len: uint32(len(frame))})
+	g.tx.post(tdesc{addr: h, len: abi.VirtioNetHdrSize}, tdesc{addr: f, len: uint32(len(frame))})
 	g.kick(g.tx)
 }
 
@@ -159,14 +160,14 @@ func (g *netGuest) postRX(n, size int) []uint64 {
 	for range n {
 		a := g.alloc(size)
 		addrs = append(addrs, a)
-		g.rx.post(tdesc{addr: a, len: uint32(size), flags: DescFlagWrite})
+		g.rx.post(tdesc{addr: a, len: uint32(size), flags: abi.VirtqDescFWrite})
 	}
 	g.kick(g.rx)
 	return addrs
 }
 
 func (g *netGuest) needsReset() bool {
-	return g.r32(RegStatus)&StatusDeviceNeedsReset != 0
+	return g.r32(abi.VirtioMMIOStatus)&abi.VirtioStatusNeedsReset != 0
 }
 
 // testFrame is an Ethernet frame of n bytes with a recognisable payload.
@@ -183,26 +184,26 @@ func testFrame(n int) []byte {
 
 func TestNetIdentityAndConfig(t *testing.T) {
 	g := newNetGuest(t)
-	assert.EqualValues(t, DeviceIDNet, g.r32(RegDeviceID))
-	g.w32(RegDeviceFeaturesSel, 0)
-	lo := g.r32(RegDeviceFeatures)
-	g.w32(RegDeviceFeaturesSel, 1)
-	hi := g.r32(RegDeviceFeatures)
+	assert.EqualValues(t, abi.VirtioDeviceNet, g.r32(abi.VirtioMMIODeviceID))
+	g.w32(abi.VirtioMMIODeviceFeaturesSel, 0)
+	lo := g.r32(abi.VirtioMMIODeviceFeatures)
+	g.w32(abi.VirtioMMIODeviceFeaturesSel, 1)
+	hi := g.r32(abi.VirtioMMIODeviceFeatures)
 	offered := uint64(hi)<<32 | uint64(lo)
-	for _, f := range []uint64{NetFeatureCSUM, NetFeatureGuestCSUM, NetFeatureMTU, NetFeatureMAC,
-		NetFeatureMrgRxbuf, NetFeatureStatus, FeatureEventIdx, FeatureVersion1} {
+	for _, f := range []uint64{abi.VirtioNetFCsum, abi.VirtioNetFGuestCsum, abi.VirtioNetFMTU, abi.VirtioNetFMAC,
+		abi.VirtioNetFMrgRxbuf, abi.VirtioNetFStatus, abi.VirtioFEventIdx, abi.VirtioFVersion1} {
 		assert.NotZero(t, offered&f, "feature %#x offered", f)
 	}
 	assert.Zero(t, offered&(1<<11|1<<12|1<<7|1<<8|1<<17), "no TSO/GSO, no control queue")
 	for q := uint32(0); q < 2; q++ {
-		g.w32(RegQueueSel, q)
-		assert.EqualValues(t, 256, g.r32(RegQueueNumMax))
+		g.w32(abi.VirtioMMIOQueueSel, q)
+		assert.EqualValues(t, 256, g.r32(abi.VirtioMMIOQueueNumMax))
 	}
-	g.w32(RegQueueSel, 2)
-	assert.Zero(t, g.r32(RegQueueNumMax), "no control queue")
+	g.w32(abi.VirtioMMIOQueueSel, 2)
+	assert.Zero(t, g.r32(abi.VirtioMMIOQueueNumMax), "no control queue")
 
 	cfg := make([]byte, 16)
-	g.m.Read(RegConfig, cfg)
+	g.m.Read(abi.VirtioMMIOConfig, cfg)
 	assert.Equal(t, []byte(testMAC), cfg[:6])
 	assert.EqualValues(t, 1, binary.LittleEndian.Uint16(cfg[6:]), "link up")
 	assert.EqualValues(t, 1, binary.LittleEndian.Uint16(cfg[8:]), "one queue pair")
@@ -210,12 +211,12 @@ func TestNetIdentityAndConfig(t *testing.T) {
 	assert.Equal(t, make([]byte, 4), cfg[12:], "nothing past mtu")
 	// Byte-wise and unaligned reads see the same bytes; writes change nothing.
 	b := make([]byte, 1)
-	g.m.Read(RegConfig+3, b)
+	g.m.Read(abi.VirtioMMIOConfig+3, b)
 	assert.Equal(t, testMAC[3], b[0])
-	g.m.Write(RegConfig, []byte{1, 2, 3, 4})
-	g.m.Read(RegConfig, cfg[:6])
+	g.m.Write(abi.VirtioMMIOConfig, []byte{1, 2, 3, 4})
+	g.m.Read(abi.VirtioMMIOConfig, cfg[:6])
 	assert.Equal(t, []byte(testMAC), cfg[:6])
-	g.m.Read(RegConfig+0x800, cfg)
+	g.m.Read(abi.VirtioMMIOConfig+0x800, cfg)
 	assert.Equal(t, make([]byte, 16), cfg)
 
 	// A driver may decline every net feature and still run.
@@ -232,9 +233,9 @@ func TestNewNetRejects(t *testing.T) {
 
 func TestNetTX(t *testing.T) {
 	g := newNetGuest(t)
-	g.start(NetFeatureCSUM | FeatureEventIdx)
+	g.start(abi.VirtioNetFCsum | abi.VirtioFEventIdx)
 	f := testFrame(100)
-	g.send([NetHdrSize]byte{}, f)
+	g.send([abi.VirtioNetHdrSize]byte{}, f)
 	id, n := g.waitUsed(g.tx)
 	assert.EqualValues(t, 0, id)
 	assert.Zero(t, n, "transmit buffers are not written")
@@ -247,9 +248,9 @@ func TestNetTX(t *testing.T) {
 	assert.EqualValues(t, 1, g.dev.Stats.TXFrames.Load())
 
 	// One descriptor holding header and frame together works too.
-	a := g.alloc(NetHdrSize + len(f))
-	copy(g.mem[a+NetHdrSize:], f)
-	g.tx.post(tdesc{addr: a, len: uint32(NetHdrSize + len(f))})
+	a := g.alloc(abi.VirtioNetHdrSize + len(f))
+	copy(g.mem[a+abi.VirtioNetHdrSize:], f)
+	g.tx.post(tdesc{addr: a, len: uint32(abi.VirtioNetHdrSize + len(f))})
 	g.kick(g.tx)
 	g.waitUsed(g.tx)
 	assert.Equal(t, f, <-g.be.out)
@@ -288,11 +289,11 @@ func udpChecksumOK(frame []byte) bool {
 
 func TestNetTXChecksum(t *testing.T) {
 	g := newNetGuest(t)
-	g.start(NetFeatureCSUM)
+	g.start(abi.VirtioNetFCsum)
 	for _, n := range []int{0, 1, 7, 100, 1471} {
 		f, start, off := udpPacket(bytes.Repeat([]byte{byte(n)}, n))
-		var hdr [NetHdrSize]byte
-		hdr[0] = NetHdrFlagNeedsCSUM
+		var hdr [abi.VirtioNetHdrSize]byte
+		hdr[0] = abi.VirtioNetHdrFNeedsCsum
 		binary.LittleEndian.PutUint16(hdr[6:], start)
 		binary.LittleEndian.PutUint16(hdr[8:], off)
 		require.False(t, udpChecksumOK(f))
@@ -306,21 +307,21 @@ func TestNetTXChecksum(t *testing.T) {
 
 func TestNetTXDropsBadFrames(t *testing.T) {
 	g := newNetGuest(t)
-	g.start(NetFeatureCSUM)
+	g.start(abi.VirtioNetFCsum)
 	f, _, _ := udpPacket([]byte("x"))
-	csum := func(start, off uint16) (h [NetHdrSize]byte) {
-		h[0] = NetHdrFlagNeedsCSUM
+	csum := func(start, off uint16) (h [abi.VirtioNetHdrSize]byte) {
+		h[0] = abi.VirtioNetHdrFNeedsCsum
 		binary.LittleEndian.PutUint16(h[6:], start)
 		binary.LittleEndian.PutUint16(h[8:], off)
 		return h
 	}
-	gso := [NetHdrSize]byte{0, 1} // VIRTIO_NET_HDR_GSO_TCPV4, not offered
+	gso := [abi.VirtioNetHdrSize]byte{0, 1} // VIRTIO_NET_HDR_GSO_TCPV4, not offered
 	cases := []struct {
 		name  string
-		hdr   [NetHdrSize]byte
+		hdr   [abi.VirtioNetHdrSize]byte
 		frame []byte
 	}{
-		{"runt", [NetHdrSize]byte{}, f[:13]},
+		{"runt", [abi.VirtioNetHdrSize]byte{}, f[:13]},
 		{"gso", gso, f},
 		{"csum start past end", csum(uint16(len(f)), 0), f},
 		{"csum field past end", csum(uint16(len(f)-1), 0), f},
@@ -332,9 +333,9 @@ func TestNetTXDropsBadFrames(t *testing.T) {
 		g.waitUsed(g.tx)
 	}
 	// A header alone (no frame) and a chain with nothing readable.
-	h := g.alloc(NetHdrSize)
-	g.tx.post(tdesc{addr: h, len: NetHdrSize})
-	g.tx.post(tdesc{addr: h, len: NetHdrSize, flags: DescFlagWrite})
+	h := g.alloc(abi.VirtioNetHdrSize)
+	g.tx.post(tdesc{addr: h, len: abi.VirtioNetHdrSize})
+	g.tx.post(tdesc{addr: h, len: abi.VirtioNetHdrSize, flags: abi.VirtqDescFWrite})
 	g.kick(g.tx)
 	g.waitUsed(g.tx)
 	g.waitUsed(g.tx)
@@ -359,7 +360,7 @@ func (g *netGuest) rxHeader(a uint64) (flags uint8, numBuffers uint16) {
 
 func TestNetRXMergeable(t *testing.T) {
 	g := newNetGuest(t)
-	g.start(NetFeatureMrgRxbuf | FeatureEventIdx)
+	g.start(abi.VirtioNetFMrgRxbuf | abi.VirtioFEventIdx)
 	bufs := g.postRX(8, 64)
 	f := testFrame(200) // 212 bytes with header: four 64-byte buffers
 	g.be.in <- f
@@ -374,13 +375,13 @@ func TestNetRXMergeable(t *testing.T) {
 	}
 	_, nb := g.rxHeader(bufs[0])
 	assert.EqualValues(t, 4, nb, "num_buffers")
-	assert.Equal(t, f, got[NetHdrSize:])
+	assert.Equal(t, f, got[abi.VirtioNetHdrSize:])
 
 	// The next frame starts in the fifth buffer.
 	g.be.in <- testFrame(20)
 	id, n := g.waitUsed(g.rx)
 	assert.EqualValues(t, 4, id)
-	assert.EqualValues(t, NetHdrSize+20, n)
+	assert.EqualValues(t, abi.VirtioNetHdrSize+20, n)
 	_, nb = g.rxHeader(bufs[4])
 	assert.EqualValues(t, 1, nb)
 	assert.EqualValues(t, 2, g.dev.Stats.RXFrames.Load())
@@ -388,7 +389,7 @@ func TestNetRXMergeable(t *testing.T) {
 
 func TestNetRXWaitsForBuffers(t *testing.T) {
 	g := newNetGuest(t)
-	g.start(NetFeatureMrgRxbuf | FeatureEventIdx)
+	g.start(abi.VirtioNetFMrgRxbuf | abi.VirtioFEventIdx)
 	f := testFrame(100)
 	g.be.in <- f
 	g.be.in <- testFrame(60)
@@ -404,10 +405,10 @@ func TestNetRXWaitsForBuffers(t *testing.T) {
 	g.waitUsed(g.rx)
 	_, nb := g.rxHeader(b1[0])
 	assert.EqualValues(t, 2, nb)
-	assert.Equal(t, f[:64-NetHdrSize], g.mem[b1[0]+NetHdrSize:b1[0]+64])
-	assert.Equal(t, f[64-NetHdrSize:], g.mem[b2[0]:b2[0]+uint64(len(f)-(64-NetHdrSize))])
+	assert.Equal(t, f[:64-abi.VirtioNetHdrSize], g.mem[b1[0]+abi.VirtioNetHdrSize:b1[0]+64])
+	assert.Equal(t, f[64-abi.VirtioNetHdrSize:], g.mem[b2[0]:b2[0]+uint64(len(f)-(64-abi.VirtioNetHdrSize))])
 	_, n := g.waitUsed(g.rx)
-	assert.EqualValues(t, NetHdrSize+60, n)
+	assert.EqualValues(t, abi.VirtioNetHdrSize+60, n)
 }
 
 func TestNetRXNotMergeable(t *testing.T) {
@@ -418,31 +419,31 @@ func TestNetRXNotMergeable(t *testing.T) {
 	g.be.in <- testFrame(50)
 	id, n := g.waitUsed(g.rx)
 	assert.EqualValues(t, 0, id)
-	assert.EqualValues(t, NetHdrSize+50, n)
+	assert.EqualValues(t, abi.VirtioNetHdrSize+50, n)
 	_, nb := g.rxHeader(bufs[0])
 	assert.EqualValues(t, 1, nb)
-	assert.Equal(t, testFrame(50), g.mem[bufs[0]+NetHdrSize:bufs[0]+NetHdrSize+50])
+	assert.Equal(t, testFrame(50), g.mem[bufs[0]+abi.VirtioNetHdrSize:bufs[0]+abi.VirtioNetHdrSize+50])
 	assert.EqualValues(t, 1, g.dev.Stats.RXDropped.Load())
 
 	// A chain of several descriptors holds one frame, header split off.
-	h, d := g.alloc(NetHdrSize), g.alloc(1500)
-	g.rx.post(tdesc{addr: h, len: NetHdrSize, flags: DescFlagWrite}, tdesc{addr: d, len: 1500, flags: DescFlagWrite})
+	h, d := g.alloc(abi.VirtioNetHdrSize), g.alloc(1500)
+	g.rx.post(tdesc{addr: h, len: abi.VirtioNetHdrSize, flags: abi.VirtqDescFWrite}, tdesc{addr: d, len: 1500, flags: abi.VirtqDescFWrite})
 	g.kick(g.rx)
 	g.be.in <- testFrame(1000)
 	_, n = g.waitUsed(g.rx)
-	assert.EqualValues(t, NetHdrSize+1000, n)
+	assert.EqualValues(t, abi.VirtioNetHdrSize+1000, n)
 	assert.Equal(t, testFrame(1000), g.mem[d:d+1000])
 }
 
 func TestNetRXChecksumFlag(t *testing.T) {
 	g := newNetGuest(t)
 	g.dev.ChecksumsValid = true
-	g.start(NetFeatureGuestCSUM)
+	g.start(abi.VirtioNetFGuestCsum)
 	bufs := g.postRX(1, 128)
 	g.be.in <- testFrame(60)
 	g.waitUsed(g.rx)
 	flags, _ := g.rxHeader(bufs[0])
-	assert.EqualValues(t, NetHdrFlagDataValid, flags)
+	assert.EqualValues(t, abi.VirtioNetHdrFDataValid, flags)
 
 	g2 := newNetGuest(t)
 	g2.dev.ChecksumsValid = true
@@ -456,7 +457,7 @@ func TestNetRXChecksumFlag(t *testing.T) {
 
 func TestNetRXEventIdxSuppression(t *testing.T) {
 	g := newNetGuest(t)
-	g.start(NetFeatureMrgRxbuf | FeatureEventIdx)
+	g.start(abi.VirtioNetFMrgRxbuf | abi.VirtioFEventIdx)
 	g.rx.setUsedEvent(2) // interrupt when the third buffer is used
 	g.postRX(8, 128)
 	before := g.irqs.Load()
@@ -490,7 +491,7 @@ func TestNetRXBacklogDrops(t *testing.T) {
 
 func TestNetRXReadableBufferNeedsReset(t *testing.T) {
 	g := newNetGuest(t)
-	g.start(NetFeatureMrgRxbuf)
+	g.start(abi.VirtioNetFMrgRxbuf)
 	a := g.alloc(128)
 	g.rx.post(tdesc{addr: a, len: 128}) // device-readable receive buffer
 	g.kick(g.rx)
@@ -501,7 +502,7 @@ func TestNetRXReadableBufferNeedsReset(t *testing.T) {
 
 func TestNetRXTinyBufferNeedsReset(t *testing.T) {
 	g := newNetGuest(t)
-	g.start(NetFeatureMrgRxbuf)
+	g.start(abi.VirtioNetFMrgRxbuf)
 	g.postRX(1, 4)
 	g.be.in <- testFrame(60)
 	require.Eventually(t, g.needsReset, timeout, tick)
@@ -523,7 +524,7 @@ func TestNetBadAddressesNeedReset(t *testing.T) {
 			g.kick(g.tx)
 		}, "outside guest memory"},
 		{"rx buffer outside memory", func(g *netGuest) {
-			g.rx.post(tdesc{addr: 1 << 40, len: 1500, flags: DescFlagWrite})
+			g.rx.post(tdesc{addr: 1 << 40, len: 1500, flags: abi.VirtqDescFWrite})
 			g.kick(g.rx)
 			g.be.in <- testFrame(60)
 		}, "outside guest memory"},
@@ -538,22 +539,22 @@ func TestNetBadAddressesNeedReset(t *testing.T) {
 			g.be.in <- testFrame(60)
 		}, "out of range"},
 		{"tx descriptor loop", func(g *netGuest) {
-			putDesc(g.mem, g.tx.desc, 0, tdesc{addr: ngData, len: 64, flags: DescFlagNext, next: 0})
+			putDesc(g.mem, g.tx.desc, 0, tdesc{addr: ngData, len: 64, flags: abi.VirtqDescFNext, next: 0})
 			binary.LittleEndian.PutUint16(g.mem[g.tx.avail+2:], 1)
 			g.kick(g.tx)
 		}, "loop"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newNetGuest(t)
-			g.start(NetFeatureMrgRxbuf | NetFeatureCSUM)
+			g.start(abi.VirtioNetFMrgRxbuf | abi.VirtioNetFCsum)
 			tc.bad(g)
 			require.Eventually(t, g.needsReset, timeout, tick)
 			assert.ErrorContains(t, g.m.Err(), tc.msg)
 			assert.ErrorContains(t, g.dev.Err(), tc.msg, "the device keeps it for the launcher")
 			// A reset brings the device back.
-			g.w32(RegStatus, 0)
-			g.start(NetFeatureMrgRxbuf)
-			g.send([NetHdrSize]byte{}, testFrame(60))
+			g.w32(abi.VirtioMMIOStatus, 0)
+			g.start(abi.VirtioNetFMrgRxbuf)
+			g.send([abi.VirtioNetHdrSize]byte{}, testFrame(60))
 			g.waitUsed(g.tx)
 		})
 	}
@@ -569,13 +570,13 @@ func (discardBackend) WriteFrame([]byte) error       { return nil }
 func BenchmarkNetTXFrame(b *testing.B) {
 	mem := guestMemory(b, 1<<16)
 	f, start, off := udpPacket(make([]byte, 1472))
-	hdr := mem[0x1000 : 0x1000+NetHdrSize]
-	hdr[0] = NetHdrFlagNeedsCSUM
+	hdr := mem[0x1000 : 0x1000+abi.VirtioNetHdrSize]
+	hdr[0] = abi.VirtioNetHdrFNeedsCsum
 	binary.LittleEndian.PutUint16(hdr[6:], start)
 	binary.LittleEndian.PutUint16(hdr[8:], off)
 	copy(mem[0x2000:], f)
 	c := &Chain{Segs: []Segment{{Addr: 0x1000, Data: hdr}, {Addr: 0x2000, Data: mem[0x2000 : 0x2000+len(f)]}}}
-	tx := &netTX{n: &Net{backend: discardBackend{}}, features: NetFeatureCSUM, buf: make([]byte, NetHdrSize+MaxFrame)}
+	tx := &netTX{n: &Net{backend: discardBackend{}}, features: abi.VirtioNetFCsum, buf: make([]byte, abi.VirtioNetHdrSize+MaxFrame)}
 	b.SetBytes(int64(len(f)))
 	for b.Loop() {
 		tx.send(c)
@@ -587,14 +588,14 @@ func BenchmarkNetTXFrame(b *testing.B) {
 func BenchmarkNetRXFrame(b *testing.B) {
 	mem := guestMemory(b, 1<<20)
 	const size = 256
-	q, err := NewQueue(mem, 0, QueueConfig{Size: size, Desc: 0, Driver: 0x1000 * 4, Device: 0x1000 * 5}, NetFeatureMrgRxbuf|FeatureEventIdx)
+	q, err := NewQueue(mem, 0, QueueConfig{Size: size, Desc: 0, Driver: 0x1000 * 4, Device: 0x1000 * 5}, abi.VirtioNetFMrgRxbuf|abi.VirtioFEventIdx)
 	require.NoError(b, err)
 	for i := range uint16(size) {
-		putDesc(mem, 0, i, tdesc{addr: 0x10000 + 2048*uint64(i), len: 2048, flags: DescFlagWrite})
+		putDesc(mem, 0, i, tdesc{addr: 0x10000 + 2048*uint64(i), len: 2048, flags: abi.VirtqDescFWrite})
 		binary.LittleEndian.PutUint16(mem[q.avail+4+2*uint64(i):], i)
 	}
-	rx := &netRX{n: &Net{}, q: q, irq: &failInterrupter{}, features: NetFeatureMrgRxbuf | FeatureEventIdx}
-	frame := append(make([]byte, NetHdrSize), testFrame(1514)...)
+	rx := &netRX{n: &Net{}, q: q, irq: &failInterrupter{}, features: abi.VirtioNetFMrgRxbuf | abi.VirtioFEventIdx}
+	frame := append(make([]byte, abi.VirtioNetHdrSize), testFrame(1514)...)
 	b.SetBytes(int64(len(frame)))
 	var idx uint16
 	for b.Loop() {
@@ -626,7 +627,7 @@ func newOffloadGuest(t *testing.T) (*netGuest, *offloadBackend) {
 	return &netGuest{testDriver: newTestDriver(t, dev), dev: dev, be: be.chanBackend, data: ngData}, be
 }
 
-func gsoHeader(flags, gso uint8) (h [NetHdrSize]byte) {
+func gsoHeader(flags, gso uint8) (h [abi.VirtioNetHdrSize]byte) {
 	_, start, off := udpPacket(nil)
 	h[0], h[1] = flags, gso
 	binary.LittleEndian.PutUint16(h[2:], 54)   // hdr_len
@@ -638,38 +639,38 @@ func gsoHeader(flags, gso uint8) (h [NetHdrSize]byte) {
 
 func TestNetOffloadFeatures(t *testing.T) {
 	g, be := newOffloadGuest(t)
-	g.w32(RegDeviceFeaturesSel, 0)
-	offered := uint64(g.r32(RegDeviceFeatures))
-	for _, f := range []uint64{NetFeatureHostTSO4, NetFeatureHostTSO6, NetFeatureHostECN,
-		NetFeatureGuestTSO4, NetFeatureGuestTSO6, NetFeatureGuestECN, NetFeatureCSUM, NetFeatureGuestCSUM} {
+	g.w32(abi.VirtioMMIODeviceFeaturesSel, 0)
+	offered := uint64(g.r32(abi.VirtioMMIODeviceFeatures))
+	for _, f := range []uint64{abi.VirtioNetFHostTSO4, abi.VirtioNetFHostTSO6, abi.VirtioNetFHostECN,
+		abi.VirtioNetFGuestTSO4, abi.VirtioNetFGuestTSO6, abi.VirtioNetFGuestECN, abi.VirtioNetFCsum, abi.VirtioNetFGuestCsum} {
 		assert.NotZero(t, offered&f, "feature %#x offered with an offload backend", f)
 	}
-	g.start(NetFeatureGuestCSUM | NetFeatureGuestTSO4 | NetFeatureCSUM)
+	g.start(abi.VirtioNetFGuestCsum | abi.VirtioNetFGuestTSO4 | abi.VirtioNetFCsum)
 	assert.Equal(t, [4]bool{true, true, false, false}, <-be.offloads, "the backend learns what the driver accepts")
 
 	plain := newNetGuest(t)
-	plain.w32(RegDeviceFeaturesSel, 0)
-	assert.Zero(t, uint64(plain.r32(RegDeviceFeatures))&netOffloadFeatures, "no TSO without an offload backend")
+	plain.w32(abi.VirtioMMIODeviceFeaturesSel, 0)
+	assert.Zero(t, uint64(plain.r32(abi.VirtioMMIODeviceFeatures))&netOffloadFeatures, "no TSO without an offload backend")
 }
 
 func TestNetOffloadTX(t *testing.T) {
 	g, _ := newOffloadGuest(t)
-	g.start(NetFeatureCSUM | NetFeatureHostTSO4)
+	g.start(abi.VirtioNetFCsum | abi.VirtioNetFHostTSO4)
 	f, _, _ := udpPacket(make([]byte, 100))
-	hdr := gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4)
+	hdr := gsoHeader(abi.VirtioNetHdrFNeedsCsum, abi.VirtioNetHdrGSOTCPv4)
 	hdr[10] = 7 // num_buffers is cleared on the way out
 	g.send(hdr, f)
 	g.waitUsed(g.tx)
 	got := <-g.be.out
-	wantHdr := gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4)
+	wantHdr := gsoHeader(abi.VirtioNetHdrFNeedsCsum, abi.VirtioNetHdrGSOTCPv4)
 	want := append(wantHdr[:], f...)
 	assert.Equal(t, want, got, "header passed through, checksum left to the backend")
 
 	// Asking for what was not negotiated is dropped.
-	for _, h := range [][NetHdrSize]byte{
-		gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv6),
-		gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4|NetHdrGSOECN),
-		gsoHeader(NetHdrFlagNeedsCSUM, 3), // UDP fragmentation offload
+	for _, h := range [][abi.VirtioNetHdrSize]byte{
+		gsoHeader(abi.VirtioNetHdrFNeedsCsum, abi.VirtioNetHdrGSOTCPv6),
+		gsoHeader(abi.VirtioNetHdrFNeedsCsum, abi.VirtioNetHdrGSOTCPv4|abi.VirtioNetHdrGSOECN),
+		gsoHeader(abi.VirtioNetHdrFNeedsCsum, 3), // UDP fragmentation offload
 	} {
 		g.send(h, f)
 		g.waitUsed(g.tx)
@@ -684,28 +685,28 @@ func TestNetOffloadRX(t *testing.T) {
 	// A driver that takes partial checksums and super-frames gets the
 	// backend's header as is.
 	g, _ := newOffloadGuest(t)
-	g.start(NetFeatureMrgRxbuf | NetFeatureGuestCSUM | NetFeatureGuestTSO4)
+	g.start(abi.VirtioNetFMrgRxbuf | abi.VirtioNetFGuestCsum | abi.VirtioNetFGuestTSO4)
 	bufs := g.postRX(2, 256)
-	h := gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4)
+	h := gsoHeader(abi.VirtioNetHdrFNeedsCsum, abi.VirtioNetHdrGSOTCPv4)
 	g.be.in <- append(h[:], f...)
 	_, n := g.waitUsed(g.rx)
-	assert.EqualValues(t, NetHdrSize+len(f), n)
+	assert.EqualValues(t, abi.VirtioNetHdrSize+len(f), n)
 	h[10] = 1 // num_buffers
-	assert.Equal(t, h[:], g.mem[bufs[0]:bufs[0]+NetHdrSize])
-	assert.Equal(t, f, g.mem[bufs[0]+NetHdrSize:bufs[0]+uint64(n)])
+	assert.Equal(t, h[:], g.mem[bufs[0]:bufs[0]+abi.VirtioNetHdrSize])
+	assert.Equal(t, f, g.mem[bufs[0]+abi.VirtioNetHdrSize:bufs[0]+uint64(n)])
 
 	// A driver without GUEST_CSUM gets the checksum completed and no
 	// flags; without GUEST_TSO4 a super-frame is dropped.
 	g2, _ := newOffloadGuest(t)
-	g2.start(NetFeatureMrgRxbuf)
+	g2.start(abi.VirtioNetFMrgRxbuf)
 	bufs = g2.postRX(2, 256)
-	h = gsoHeader(NetHdrFlagNeedsCSUM, NetHdrGSOTCPv4)
+	h = gsoHeader(abi.VirtioNetHdrFNeedsCsum, abi.VirtioNetHdrGSOTCPv4)
 	g2.be.in <- append(h[:], f...)
-	h = gsoHeader(NetHdrFlagNeedsCSUM, 0)
+	h = gsoHeader(abi.VirtioNetHdrFNeedsCsum, 0)
 	g2.be.in <- append(h[:], f...)
 	_, n = g2.waitUsed(g2.rx)
 	assert.Zero(t, g2.mem[bufs[0]], "no NEEDS_CSUM, no DATA_VALID")
-	got := g2.mem[bufs[0]+NetHdrSize : bufs[0]+uint64(n)]
+	got := g2.mem[bufs[0]+abi.VirtioNetHdrSize : bufs[0]+uint64(n)]
 	assert.True(t, udpChecksumOK(got))
 	assert.Equal(t, f[:start+off], got[:start+off])
 	assert.EqualValues(t, 1, g2.dev.Stats.RXDropped.Load())

@@ -3,6 +3,7 @@ package virtio
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"net"
 	"strconv"
 	"sync"
@@ -61,7 +62,7 @@ func newUserGuestWith(t *testing.T, handle func([]byte), forwards ...netback.For
 	require.NoError(t, err)
 	t.Cleanup(func() { user.Close() })
 	g := newRingGuest(t, user, netback.UserGuestMAC, netback.UserMTU,
-		NetFeatureMrgRxbuf|NetFeatureCSUM|NetFeatureGuestCSUM|FeatureEventIdx, handle)
+		abi.VirtioNetFMrgRxbuf|abi.VirtioNetFCsum|abi.VirtioNetFGuestCsum|abi.VirtioFEventIdx, handle)
 	g.user = user
 	return g
 }
@@ -85,7 +86,7 @@ func newRingGuest(t *testing.T, be NetBackend, mac net.HardwareAddr, mtu uint16,
 		frames: make(chan []byte, 64), handle: handle, irq: irq}
 	g.start(features)
 	for i := range g.rx.size {
-		g.rx.post(tdesc{addr: ugRXArea + uint64(i)*ugRXBuf, len: ugRXBuf, flags: DescFlagWrite})
+		g.rx.post(tdesc{addr: ugRXArea + uint64(i)*ugRXBuf, len: ugRXBuf, flags: abi.VirtqDescFWrite})
 	}
 	g.kick(g.rx)
 	var stop atomic.Bool
@@ -94,7 +95,7 @@ func newRingGuest(t *testing.T, be NetBackend, mac net.HardwareAddr, mtu uint16,
 	t.Cleanup(func() {
 		stop.Store(true)
 		<-done
-		d.w32(RegStatus, 0)
+		d.w32(abi.VirtioMMIOStatus, 0)
 	})
 	return g
 }
@@ -139,15 +140,15 @@ func (g *userGuest) receive(stop *atomic.Bool, done chan<- struct{}) {
 			// The first buffer of a frame: header, then num_buffers-1
 			// more buffers follow (VIRTIO_NET_F_MRG_RXBUF).
 			nb := binary.LittleEndian.Uint16(data[10:])
-			if n < NetHdrSize || nb == 0 || nb > q.size {
+			if n < abi.VirtioNetHdrSize || nb == 0 || nb > q.size {
 				panic(fmt.Sprintf("bad receive: len %d num_buffers %d", n, nb))
 			}
-			frame, remaining = append([]byte(nil), data[NetHdrSize:]...), int(nb)
+			frame, remaining = append([]byte(nil), data[abi.VirtioNetHdrSize:]...), int(nb)
 		} else {
 			frame = append(frame, data...)
 		}
 		remaining--
-		q.post(tdesc{addr: a, len: ugRXBuf, flags: DescFlagWrite})
+		q.post(tdesc{addr: a, len: ugRXBuf, flags: abi.VirtqDescFWrite})
 		g.kick(q)
 		if remaining > 0 {
 			continue
@@ -170,9 +171,9 @@ func (g *userGuest) receive(stop *atomic.Bool, done chan<- struct{}) {
 // sendFrame transmits frame; with csum, asks the device to fill in the
 // TCP checksum of an IPv4 frame (NEEDS_CSUM).
 func (g *userGuest) sendFrame(frame []byte, csum bool) {
-	var hdr [NetHdrSize]byte
+	var hdr [abi.VirtioNetHdrSize]byte
 	if csum {
-		hdr[0] = NetHdrFlagNeedsCSUM
+		hdr[0] = abi.VirtioNetHdrFNeedsCsum
 		binary.LittleEndian.PutUint16(hdr[6:], header.EthernetMinimumSize+header.IPv4MinimumSize)
 		binary.LittleEndian.PutUint16(hdr[8:], header.TCPChecksumOffset)
 	}
@@ -180,7 +181,7 @@ func (g *userGuest) sendFrame(frame []byte, csum bool) {
 }
 
 // sendPacket transmits frame with the virtio-net header hdr.
-func (g *userGuest) sendPacket(hdr [NetHdrSize]byte, frame []byte) {
+func (g *userGuest) sendPacket(hdr [abi.VirtioNetHdrSize]byte, frame []byte) {
 	g.txMu.Lock()
 	defer g.txMu.Unlock()
 	// Reuse a slot only once the device has returned it.
@@ -190,8 +191,8 @@ func (g *userGuest) sendPacket(hdr [NetHdrSize]byte, frame []byte) {
 	a := ugTXArea + uint64(g.txSlot%g.tx.size)*ugTXSlot
 	g.txSlot++
 	copy(g.mem[a:], hdr[:])
-	copy(g.mem[a+NetHdrSize:], frame)
-	g.tx.post(tdesc{addr: a, len: uint32(NetHdrSize + len(frame))})
+	copy(g.mem[a+abi.VirtioNetHdrSize:], frame)
+	g.tx.post(tdesc{addr: a, len: uint32(abi.VirtioNetHdrSize + len(frame))})
 	g.kick(g.tx)
 }
 
@@ -207,7 +208,7 @@ func (g *userGuest) next(t *testing.T, what string, match func([]byte) bool) []b
 			}
 		case <-deadline:
 			t.Fatalf("no %s received (device status %#x, err %v, stats tx %d rx %d)", what,
-				g.r32(RegStatus), g.m.Err(), g.dev.Stats.TXFrames.Load(), g.dev.Stats.RXFrames.Load())
+				g.r32(abi.VirtioMMIOStatus), g.m.Err(), g.dev.Stats.TXFrames.Load(), g.dev.Stats.RXFrames.Load())
 			return nil
 		}
 	}

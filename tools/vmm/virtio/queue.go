@@ -3,30 +3,14 @@ package virtio
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"sync/atomic"
 )
-
-// Descriptor flags (virtio spec 2.7.5).
-const (
-	DescFlagNext     = 1
-	DescFlagWrite    = 2
-	DescFlagIndirect = 4
-)
-
-// Ring flags (virtio spec 2.7.6, 2.7.8).
-const (
-	availFlagNoInterrupt = 1
-)
-
-// MaxQueueSize is the largest split virtqueue the spec allows.
-const MaxQueueSize = 32768
 
 // MaxIndirect caps the number of descriptors in one indirect table. The spec
 // only bounds it by the table length; a cap keeps a single request from
 // making the host walk an arbitrarily large table.
 const MaxIndirect = 1024
-
-const descSize = 16
 
 // ProtocolError is a driver's violation of the virtio protocol: a malformed
 // ring or descriptor chain. Devices hand it to Interrupter.Fail.
@@ -121,7 +105,7 @@ func (c QueueConfig) Validate(mem []byte, max uint16) error {
 		return fmt.Errorf("queue size 0")
 	case c.Size&(c.Size-1) != 0:
 		return fmt.Errorf("queue size %d is not a power of two", c.Size)
-	case c.Size > max || c.Size > MaxQueueSize:
+	case c.Size > max || c.Size > abi.VirtqMaxSize:
 		return fmt.Errorf("queue size %d exceeds maximum %d", c.Size, max)
 	case c.Desc%16 != 0:
 		return fmt.Errorf("descriptor table %#x not 16-byte aligned", c.Desc)
@@ -129,8 +113,8 @@ func (c QueueConfig) Validate(mem []byte, max uint16) error {
 		return fmt.Errorf("driver ring %#x not 2-byte aligned", c.Driver)
 	case c.Device%4 != 0:
 		return fmt.Errorf("device ring %#x not 4-byte aligned", c.Device)
-	case !inRange(mem, c.Desc, descSize*n):
-		return fmt.Errorf("descriptor table %#x+%#x outside guest memory", c.Desc, descSize*n)
+	case !inRange(mem, c.Desc, abi.VirtqDescSize*n):
+		return fmt.Errorf("descriptor table %#x+%#x outside guest memory", c.Desc, abi.VirtqDescSize*n)
 	case !inRange(mem, c.Driver, 6+2*n):
 		return fmt.Errorf("driver ring %#x+%#x outside guest memory", c.Driver, 6+2*n)
 	case !inRange(mem, c.Device, 6+8*n):
@@ -140,10 +124,10 @@ func (c QueueConfig) Validate(mem []byte, max uint16) error {
 }
 
 // NewQueue validates cfg and returns queue number index over mem. features
-// are the negotiated feature bits; FeatureEventIdx and FeatureIndirectDesc
+// are the negotiated feature bits; abi.VirtioFEventIdx and abi.VirtioFIndirectDesc
 // change how the queue behaves.
 func NewQueue(mem []byte, index int, cfg QueueConfig, features uint64) (*Queue, error) {
-	if err := cfg.Validate(mem, MaxQueueSize); err != nil {
+	if err := cfg.Validate(mem, abi.VirtqMaxSize); err != nil {
 		return nil, &ProtocolError{Queue: index, Reason: err.Error()}
 	}
 	return &Queue{
@@ -153,8 +137,8 @@ func NewQueue(mem []byte, index int, cfg QueueConfig, features uint64) (*Queue, 
 		desc:     cfg.Desc,
 		avail:    cfg.Driver,
 		used:     cfg.Device,
-		eventIdx: features&FeatureEventIdx != 0,
-		indirect: features&FeatureIndirectDesc != 0,
+		eventIdx: features&abi.VirtioFEventIdx != 0,
+		indirect: features&abi.VirtioFIndirectDesc != 0,
 		kick:     make(chan struct{}, 1),
 	}, nil
 }
@@ -252,13 +236,13 @@ func (q *Queue) walk(head uint16) (*Chain, error) {
 		if count >= limit {
 			return nil, q.fail("chain from head %d longer than %d descriptors (loop?)", head, limit)
 		}
-		d := q.mem[table+descSize*idx : table+descSize*idx+descSize]
+		d := q.mem[table+abi.VirtqDescSize*idx : table+abi.VirtqDescSize*idx+abi.VirtqDescSize]
 		addr := binary.LittleEndian.Uint64(d[0:])
 		length := uint64(binary.LittleEndian.Uint32(d[8:]))
 		flags := binary.LittleEndian.Uint16(d[12:])
 		next := uint64(binary.LittleEndian.Uint16(d[14:]))
 
-		if flags&DescFlagIndirect != 0 {
+		if flags&abi.VirtqDescFIndirect != 0 {
 			switch {
 			case !q.indirect:
 				return nil, q.fail("indirect descriptor without VIRTIO_F_INDIRECT_DESC")
@@ -266,17 +250,17 @@ func (q *Queue) walk(head uint16) (*Chain, error) {
 				return nil, q.fail("nested indirect descriptor")
 			case count != 0:
 				return nil, q.fail("indirect descriptor inside a chain")
-			case flags&DescFlagNext != 0:
+			case flags&abi.VirtqDescFNext != 0:
 				return nil, q.fail("indirect descriptor with NEXT flag")
-			case length == 0 || length%descSize != 0:
+			case length == 0 || length%abi.VirtqDescSize != 0:
 				return nil, q.fail("indirect table length %d not a non-zero multiple of 16", length)
-			case length/descSize > MaxIndirect:
-				return nil, q.fail("indirect table of %d descriptors exceeds %d", length/descSize, MaxIndirect)
+			case length/abi.VirtqDescSize > MaxIndirect:
+				return nil, q.fail("indirect table of %d descriptors exceeds %d", length/abi.VirtqDescSize, MaxIndirect)
 			case !inRange(q.mem, addr, length):
 				return nil, q.fail("indirect table %#x+%#x outside guest memory", addr, length)
 			}
 			indirect = true
-			table, limit, idx = addr, length/descSize, 0
+			table, limit, idx = addr, length/abi.VirtqDescSize, 0
 			count = ^uint64(0) // the loop increment makes it 0 for the table's first entry
 			continue
 		}
@@ -284,13 +268,13 @@ func (q *Queue) walk(head uint16) (*Chain, error) {
 		if !inRange(q.mem, addr, length) {
 			return nil, q.fail("buffer %#x+%#x outside guest memory", addr, length)
 		}
-		w := flags&DescFlagWrite != 0
+		w := flags&abi.VirtqDescFWrite != 0
 		if writable && !w {
 			return nil, q.fail("device-readable buffer after a device-writable one")
 		}
 		writable = w
 		c.Segs = append(c.Segs, Segment{Addr: addr, Data: q.mem[addr : addr+length : addr+length], Writable: w})
-		if flags&DescFlagNext == 0 {
+		if flags&abi.VirtqDescFNext == 0 {
 			return c, nil
 		}
 		if next >= limit {
@@ -332,7 +316,7 @@ func (q *Queue) NeedInterrupt() bool {
 		event := q.load16(q.usedEventAddr())
 		return now-event-1 < now-old
 	}
-	return q.load16(q.avail)&availFlagNoInterrupt == 0
+	return q.load16(q.avail)&abi.VirtqAvailFNoInterrupt == 0
 }
 
 // Drain hands up to Size available chains to handle, puts each on the used

@@ -2,6 +2,7 @@ package virtio
 
 import (
 	"encoding/binary"
+	"github.com/unigo-os/unigo/abi"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -43,9 +44,9 @@ func (r *ring) availEvent() uint16 {
 
 func TestQueueChainLayout(t *testing.T) {
 	r := newRing(t, 0)
-	r.desc(5, tdesc{addr: 0x9000, len: 10, flags: DescFlagNext, next: 2})
-	r.desc(2, tdesc{addr: 0x9100, len: 0, flags: DescFlagNext, next: 7})
-	r.desc(7, tdesc{addr: 0x9200, len: 20, flags: DescFlagWrite})
+	r.desc(5, tdesc{addr: 0x9000, len: 10, flags: abi.VirtqDescFNext, next: 2})
+	r.desc(2, tdesc{addr: 0x9100, len: 0, flags: abi.VirtqDescFNext, next: 7})
+	r.desc(7, tdesc{addr: 0x9200, len: 20, flags: abi.VirtqDescFWrite})
 	r.publish(5)
 	c, err := r.q.Next()
 	require.NoError(t, err)
@@ -67,7 +68,7 @@ func TestQueueChainLayout(t *testing.T) {
 }
 
 func TestQueueMalformed(t *testing.T) {
-	w := uint16(DescFlagWrite)
+	w := uint16(abi.VirtqDescFWrite)
 	cases := []struct {
 		name     string
 		features uint64
@@ -75,18 +76,18 @@ func TestQueueMalformed(t *testing.T) {
 		want     string
 	}{
 		{"self loop", 0, func(r *ring) {
-			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 0})
+			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: abi.VirtqDescFNext, next: 0})
 			r.publish(0)
 		}, "loop"},
 		{"long loop", 0, func(r *ring) {
 			for i := uint16(0); i < 8; i++ {
-				r.desc(i, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: (i + 1) % 8})
+				r.desc(i, tdesc{addr: 0x9000, len: 1, flags: abi.VirtqDescFNext, next: (i + 1) % 8})
 			}
 			r.publish(3)
 		}, "loop"},
 		{"head out of range", 0, func(r *ring) { r.publish(8) }, "head"},
 		{"next out of range", 0, func(r *ring) {
-			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 0xffff})
+			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: abi.VirtqDescFNext, next: 0xffff})
 			r.publish(0)
 		}, "next descriptor"},
 		{"buffer past memory", 0, func(r *ring) {
@@ -102,7 +103,7 @@ func TestQueueMalformed(t *testing.T) {
 			r.publish(0)
 		}, "outside"},
 		{"readable after writable", 0, func(r *ring) {
-			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: w | DescFlagNext, next: 1})
+			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: w | abi.VirtqDescFNext, next: 1})
 			r.desc(1, tdesc{addr: 0x9000, len: 1})
 			r.publish(0)
 		}, "readable"},
@@ -113,48 +114,48 @@ func TestQueueMalformed(t *testing.T) {
 			binary.LittleEndian.PutUint16(r.mem[tdAvail+2:], 0xffff)
 		}, "jumped"},
 		{"indirect not negotiated", 0, func(r *ring) {
-			r.desc(0, tdesc{addr: 0x4000, len: 16, flags: DescFlagIndirect})
+			r.desc(0, tdesc{addr: 0x4000, len: 16, flags: abi.VirtqDescFIndirect})
 			r.publish(0)
 		}, "VIRTIO_F_INDIRECT_DESC"},
-		{"indirect with next", FeatureIndirectDesc, func(r *ring) {
-			r.desc(0, tdesc{addr: 0x4000, len: 16, flags: DescFlagIndirect | DescFlagNext, next: 1})
+		{"indirect with next", abi.VirtioFIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x4000, len: 16, flags: abi.VirtqDescFIndirect | abi.VirtqDescFNext, next: 1})
 			r.publish(0)
 		}, "NEXT"},
-		{"indirect mid chain", FeatureIndirectDesc, func(r *ring) {
-			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 1})
-			r.desc(1, tdesc{addr: 0x4000, len: 16, flags: DescFlagIndirect})
+		{"indirect mid chain", abi.VirtioFIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x9000, len: 1, flags: abi.VirtqDescFNext, next: 1})
+			r.desc(1, tdesc{addr: 0x4000, len: 16, flags: abi.VirtqDescFIndirect})
 			r.publish(0)
 		}, "inside a chain"},
-		{"indirect odd length", FeatureIndirectDesc, func(r *ring) {
-			r.desc(0, tdesc{addr: 0x4000, len: 17, flags: DescFlagIndirect})
+		{"indirect odd length", abi.VirtioFIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x4000, len: 17, flags: abi.VirtqDescFIndirect})
 			r.publish(0)
 		}, "multiple of 16"},
-		{"indirect empty", FeatureIndirectDesc, func(r *ring) {
-			r.desc(0, tdesc{addr: 0x4000, len: 0, flags: DescFlagIndirect})
+		{"indirect empty", abi.VirtioFIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x4000, len: 0, flags: abi.VirtqDescFIndirect})
 			r.publish(0)
 		}, "multiple of 16"},
-		{"indirect too big", FeatureIndirectDesc, func(r *ring) {
-			r.desc(0, tdesc{addr: 0x4000, len: 16 * (MaxIndirect + 1), flags: DescFlagIndirect})
+		{"indirect too big", abi.VirtioFIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 0x4000, len: 16 * (MaxIndirect + 1), flags: abi.VirtqDescFIndirect})
 			r.publish(0)
 		}, "exceeds"},
-		{"indirect table outside", FeatureIndirectDesc, func(r *ring) {
-			r.desc(0, tdesc{addr: 1<<64 - 16, len: 32, flags: DescFlagIndirect})
+		{"indirect table outside", abi.VirtioFIndirectDesc, func(r *ring) {
+			r.desc(0, tdesc{addr: 1<<64 - 16, len: 32, flags: abi.VirtqDescFIndirect})
 			r.publish(0)
 		}, "outside"},
-		{"indirect nested", FeatureIndirectDesc, func(r *ring) {
-			putDesc(r.mem, 0x4000, 0, tdesc{addr: 0x5000, len: 16, flags: DescFlagIndirect})
-			r.desc(0, tdesc{addr: 0x4000, len: 16, flags: DescFlagIndirect})
+		{"indirect nested", abi.VirtioFIndirectDesc, func(r *ring) {
+			putDesc(r.mem, 0x4000, 0, tdesc{addr: 0x5000, len: 16, flags: abi.VirtqDescFIndirect})
+			r.desc(0, tdesc{addr: 0x4000, len: 16, flags: abi.VirtqDescFIndirect})
 			r.publish(0)
 		}, "nested"},
-		{"indirect loop", FeatureIndirectDesc, func(r *ring) {
-			putDesc(r.mem, 0x4000, 0, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 1})
-			putDesc(r.mem, 0x4000, 1, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 0})
-			r.desc(0, tdesc{addr: 0x4000, len: 32, flags: DescFlagIndirect})
+		{"indirect loop", abi.VirtioFIndirectDesc, func(r *ring) {
+			putDesc(r.mem, 0x4000, 0, tdesc{addr: 0x9000, len: 1, flags: abi.VirtqDescFNext, next: 1})
+			putDesc(r.mem, 0x4000, 1, tdesc{addr: 0x9000, len: 1, flags: abi.VirtqDescFNext, next: 0})
+			r.desc(0, tdesc{addr: 0x4000, len: 32, flags: abi.VirtqDescFIndirect})
 			r.publish(0)
 		}, "loop"},
-		{"indirect next outside table", FeatureIndirectDesc, func(r *ring) {
-			putDesc(r.mem, 0x4000, 0, tdesc{addr: 0x9000, len: 1, flags: DescFlagNext, next: 2})
-			r.desc(0, tdesc{addr: 0x4000, len: 32, flags: DescFlagIndirect})
+		{"indirect next outside table", abi.VirtioFIndirectDesc, func(r *ring) {
+			putDesc(r.mem, 0x4000, 0, tdesc{addr: 0x9000, len: 1, flags: abi.VirtqDescFNext, next: 2})
+			r.desc(0, tdesc{addr: 0x4000, len: 32, flags: abi.VirtqDescFIndirect})
 			r.publish(0)
 		}, "out of range"},
 	}
@@ -179,17 +180,17 @@ func TestQueueMalformed(t *testing.T) {
 
 func TestQueueIndirectFullTable(t *testing.T) {
 	// An indirect table may hold more descriptors than the queue size.
-	r := newRing(t, FeatureIndirectDesc)
+	r := newRing(t, abi.VirtioFIndirectDesc)
 	const n = 20
 	for i := uint16(0); i < n; i++ {
-		x := tdesc{addr: 0x9000 + uint64(i), len: 1, flags: DescFlagWrite}
+		x := tdesc{addr: 0x9000 + uint64(i), len: 1, flags: abi.VirtqDescFWrite}
 		if i < n-1 {
-			x.flags |= DescFlagNext
+			x.flags |= abi.VirtqDescFNext
 			x.next = i + 1
 		}
 		putDesc(r.mem, 0x4000, i, x)
 	}
-	r.desc(1, tdesc{addr: 0x4000, len: 16 * n, flags: DescFlagIndirect | DescFlagWrite})
+	r.desc(1, tdesc{addr: 0x4000, len: 16 * n, flags: abi.VirtqDescFIndirect | abi.VirtqDescFWrite})
 	r.publish(1)
 	c, err := r.q.Next()
 	require.NoError(t, err)
@@ -198,10 +199,10 @@ func TestQueueIndirectFullTable(t *testing.T) {
 }
 
 func TestEventIdx(t *testing.T) {
-	r := newRing(t, FeatureEventIdx)
+	r := newRing(t, abi.VirtioFEventIdx)
 	chain := &Chain{Head: 0}
 	for i := uint16(0); i < 4; i++ {
-		r.desc(i, tdesc{addr: 0x9000, len: 1, flags: DescFlagWrite})
+		r.desc(i, tdesc{addr: 0x9000, len: 1, flags: abi.VirtqDescFWrite})
 	}
 	r.publish(0, 1, 2, 3)
 	for i := range 4 {
@@ -253,7 +254,7 @@ func TestNoInterruptFlag(t *testing.T) {
 	chain := &Chain{Head: 0}
 	r.q.Put(chain, 0)
 	assert.True(t, r.q.NeedInterrupt())
-	binary.LittleEndian.PutUint16(r.mem[tdAvail:], availFlagNoInterrupt)
+	binary.LittleEndian.PutUint16(r.mem[tdAvail:], abi.VirtqAvailFNoInterrupt)
 	r.q.Put(chain, 0)
 	assert.False(t, r.q.NeedInterrupt())
 	binary.LittleEndian.PutUint16(r.mem[tdAvail:], 0)
@@ -284,14 +285,14 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 	for _, feat := range []struct {
 		name string
 		bits uint64
-	}{{"plain", 0}, {"event_idx", FeatureEventIdx}} {
+	}{{"plain", 0}, {"event_idx", abi.VirtioFEventIdx}} {
 		b.Run(feat.name, func(b *testing.B) {
 			mem := make([]byte, 1<<16)
 			q, err := NewQueue(mem, 0, QueueConfig{Size: 256, Desc: tdDesc, Driver: 0x5000, Device: 0x6000}, feat.bits)
 			require.NoError(b, err)
 			for i := uint16(0); i < 256; i += 2 {
-				putDesc(mem, tdDesc, i, tdesc{addr: 0x9000, len: 64, flags: DescFlagNext, next: i + 1})
-				putDesc(mem, tdDesc, i+1, tdesc{addr: 0xa000, len: 1500, flags: DescFlagWrite})
+				putDesc(mem, tdDesc, i, tdesc{addr: 0x9000, len: 64, flags: abi.VirtqDescFNext, next: i + 1})
+				putDesc(mem, tdDesc, i+1, tdesc{addr: 0xa000, len: 1500, flags: abi.VirtqDescFWrite})
 			}
 			var avail uint16
 			for i := 0; b.Loop(); i++ {

@@ -2,6 +2,7 @@ package virtio
 
 import (
 	"errors"
+	"github.com/unigo-os/unigo/abi"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -25,7 +26,7 @@ type RNG struct {
 // NewRNG returns a virtio-rng device backed by getrandom(2).
 func NewRNG() *RNG { return &RNG{} }
 
-func (r *RNG) ID() uint32                          { return DeviceIDRNG }
+func (r *RNG) ID() uint32                          { return abi.VirtioDeviceRNG }
 func (r *RNG) Features() uint64                    { return 0 }
 func (r *RNG) NumQueues() int                      { return 1 }
 func (r *RNG) QueueMax() uint16                    { return 256 }
