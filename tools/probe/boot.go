@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -72,14 +73,17 @@ type Result struct {
 
 // Line is the one-line summary: "launcher: ok 153ms", "qemu-kvm: FAILED:
 // <reason>" or "qemu-tcg: skipped: <why>".
-func (r Result) Line() string {
+func (r Result) Line() string { return string(r.Runner) + ": " + r.Status() }
+
+// Status is Line without the runner's name.
+func (r Result) Status() string {
 	switch {
 	case r.Absent != "":
-		return fmt.Sprintf("%s: skipped: %s", r.Runner, r.Absent)
+		return "skipped: " + r.Absent
 	case r.OK:
-		return fmt.Sprintf("%s: ok %v", r.Runner, r.Elapsed.Round(time.Millisecond))
+		return fmt.Sprintf("ok %v", r.Elapsed.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("%s: FAILED: %s", r.Runner, r.Reason)
+	return "FAILED: " + r.Reason
 }
 
 // GuestLine is what the guest reported about its CPU, for doctor's
@@ -116,6 +120,13 @@ func Boot(ctx context.Context, r Runner, c Config) Result {
 	fail := func(format string, a ...any) Result {
 		res.Reason = fmt.Sprintf(format, a...)
 		return res
+	}
+	if _, err := os.Stat(c.Image); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fail("%s: %v", c.Image, err)
 	}
 	// The launcher enforces the timeout itself (exit 124); the context is
 	// a backstop for a launcher that does not exit.
@@ -242,14 +253,14 @@ func QEMUArgs(kvm bool, image, memory string, cpus int, cmdline string) []string
 // isa-debug-exit makes QEMU exit with (code<<1)|1, so an odd status carries a
 // code. Status 0 means the VM stopped without writing one. QEMU also exits 1
 // on its own errors, which look like guest code 0; those print a
-// "qemu-system-x86_64:" diagnostic, which tells them apart. The exit status
+// "qemu-system-x86_64:" (or "qemu:") diagnostic, which tells them apart. The exit status
 // has 8 bits, so codes above 127 arrive truncated (255 reads as 127); Go
 // programs exit 0, 1 or 2, or with what they pass to os.Exit.
 func DecodeQEMUStatus(status int, diag string) (code int, poweredOff bool, err error) {
 	switch {
 	case status == 0:
 		return 0, true, nil
-	case status == 1 && strings.Contains(diag, QEMUBinary+":"):
+	case status == 1 && (strings.Contains(diag, QEMUBinary+":") || strings.HasPrefix(diag, "qemu:") || strings.Contains(diag, "\nqemu:")):
 		return 0, false, fmt.Errorf("qemu failed: %s", strings.TrimSpace(diag))
 	case status%2 == 1:
 		return (status - 1) / 2, false, nil

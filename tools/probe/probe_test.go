@@ -205,6 +205,7 @@ func TestDecodeQEMUStatus(t *testing.T) {
 		{status: 15, code: 7},
 		{status: 0, poweredOff: true},
 		{status: 1, diag: "qemu-system-x86_64: -kernel x: No such file", err: "qemu failed"},
+		{status: 1, diag: "qemu: could not open kernel file 'x': No such file or directory", err: "qemu failed: qemu: could not open"},
 		{status: 2, diag: "oops", err: "status 2"},
 	} {
 		code, off, err := DecodeQEMUStatus(tc.status, tc.diag)
@@ -242,13 +243,15 @@ const cpuLine = "unigo: cpu vendor=GenuineIntel xcr0=0x600e7 cpuid-xsave-size=26
 // script in its place.
 func TestBootLauncher(t *testing.T) {
 	dir := t.TempDir()
+	img := filepath.Join(dir, "img")
+	require.NoError(t, os.WriteFile(img, nil, 0o644))
 	for _, tc := range []struct {
 		name, script string
 		ok           bool
 		reason       string
 	}{
 		{"ok", `echo "` + cpuLine + `"; echo "Hello from unigo!"`, true, ""},
-		{"args", `[ "$*" = "run -m 128M -timeout 5s -cmdline unigo.cpuinfo=1 /img" ] || { echo "args: $*" >&2; exit 125; }; echo "Hello from unigo!"`, true, ""},
+		{"args", `case "$*" in "run -m 128M -timeout 5s -cmdline unigo.cpuinfo=1 /"*/img) ;; *) echo "args: $*" >&2; exit 125;; esac; echo "Hello from unigo!"`, true, ""},
 		{"timeout", `echo "` + cpuLine + `"; echo "unigo run: guest timed out after 5s" >&2; exit 124`, false, `no exit after 5s; last output: "` + cpuLine + `"`},
 		{"crash", `echo "guest crashed: page fault at 0x10 in kernel.kernelTrap" >&2; echo "goroutine 1" >&2; exit 70`, false, "guest crashed: page fault at 0x10 in kernel.kernelTrap"},
 		{"vcpu failure", `echo "unigo: vCPU 0: KVM_EXIT_SHUTDOWN" >&2; exit 70`, false, "guest crashed: unigo: vCPU 0: KVM_EXIT_SHUTDOWN"},
@@ -260,7 +263,7 @@ func TestBootLauncher(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			unigo := fakeMonitor(t, dir, strings.ReplaceAll(tc.name, " ", "_"), tc.script)
 			start := time.Now()
-			res := Boot(context.Background(), Launcher, Config{Image: "/img", Unigo: unigo, Timeout: 5 * time.Second})
+			res := Boot(context.Background(), Launcher, Config{Image: img, Unigo: unigo, Timeout: 5 * time.Second})
 			assert.Equal(t, tc.ok, res.OK, res.Line())
 			assert.Equal(t, tc.reason, res.Reason)
 			assert.Less(t, time.Since(start), 15*time.Second)
@@ -272,11 +275,19 @@ func TestBootLauncher(t *testing.T) {
 	}
 }
 
+func TestBootMissingImage(t *testing.T) {
+	res := Boot(context.Background(), QEMUTCG, Config{Image: "/nonexistent/hello.img"})
+	assert.False(t, res.OK)
+	assert.Equal(t, "/nonexistent/hello.img: no such file or directory", res.Reason)
+}
+
 // TestBootQEMU checks how Boot reads QEMU's outcomes, with a script in
 // its place on PATH.
 func TestBootQEMU(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	img := filepath.Join(dir, "img")
+	require.NoError(t, os.WriteFile(img, nil, 0o644))
 	for _, tc := range []struct {
 		name, script string
 		runner       Runner
@@ -292,7 +303,7 @@ func TestBootQEMU(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fakeMonitor(t, dir, QEMUBinary, tc.script)
-			res := Boot(context.Background(), tc.runner, Config{Image: "/tmp/img", Timeout: 2 * time.Second})
+			res := Boot(context.Background(), tc.runner, Config{Image: img, Timeout: 2 * time.Second})
 			assert.Equal(t, tc.ok, res.OK, res.Line())
 			assert.Equal(t, tc.reason, res.Reason)
 		})
