@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/kvm"
 )
 
@@ -199,6 +200,35 @@ type Host struct {
 	// (arch_prctl ARCH_GET_XCOMP_SUPP): what it leaves in XCR0, which a
 	// PVM guest reads back from XGETBV. 0 when unknown.
 	XFeatures uint64
+	// LauncherXSave is CPUID leaf 0xD as the launcher gives it to a
+	// guest's vCPU 0 (KVM_GET_SUPPORTED_CPUID through the launcher's
+	// filter); LauncherXSaveOK is false when /dev/kvm is not usable.
+	LauncherXSave   XSaveLeaf
+	LauncherXSaveOK bool
+}
+
+// XSaveLeaf is CPUID(0xD, 0): the XSAVE components the CPU supports
+// (EDX:EAX) and the save area's size for the components enabled in XCR0
+// (EBX) and for all supported ones (ECX).
+type XSaveLeaf struct {
+	Components    uint64
+	EnabledSize   uint32
+	SupportedSize uint32
+}
+
+// String is the one-line description doctor prints.
+func (x XSaveLeaf) String() string {
+	return fmt.Sprintf("components %s, size %d for XCR0 (ebx), %d for all (ecx)", XFeatureNames(x.Components), x.EnabledSize, x.SupportedSize)
+}
+
+// FindXSaveLeaf finds CPUID(0xD, 0) in a CPUID table.
+func FindXSaveLeaf(entries []kvm.CPUIDEntry) (XSaveLeaf, bool) {
+	for _, e := range entries {
+		if e.Function == 0xd && e.Index == 0 {
+			return XSaveLeaf{Components: uint64(e.EDX)<<32 | uint64(e.EAX), EnabledSize: e.EBX, SupportedSize: e.ECX}, true
+		}
+	}
+	return XSaveLeaf{}, false
 }
 
 // Detect examines this host. It opens /dev/kvm, reads /proc/cpuinfo and
@@ -211,6 +241,9 @@ func Detect() *Host {
 	if s, err := kvm.Open(); err != nil {
 		openErr = err
 	} else {
+		if sup, err := s.SupportedCPUID(); err == nil {
+			h.LauncherXSave, h.LauncherXSaveOK = FindXSaveLeaf(arch.FilterCPUID(sup, arch.CPUIDParams{NumVCPUs: 1}))
+		}
 		s.Close()
 	}
 	h.KVM = ClassifyKVM(openErr, func(name string) bool {

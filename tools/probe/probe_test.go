@@ -329,7 +329,8 @@ func TestDetect(t *testing.T) {
 	if h.XFeatures != 0 {
 		assert.Equal(t, uint64(3), h.XFeatures&3, "x87 and SSE are always there: %#x", h.XFeatures)
 	}
-	t.Logf("cpu %s; /dev/kvm %s; qemu %s; xfeatures %#x", h.CPU, h.KVM, h.QEMU, h.XFeatures)
+	assert.Equal(t, h.KVM.Usable(), h.LauncherXSaveOK, "leaf 0xD from KVM_GET_SUPPORTED_CPUID")
+	t.Logf("cpu %s; /dev/kvm %s; qemu %s; xfeatures %#x; launcher cpuid 0xd: %s", h.CPU, h.KVM, h.QEMU, h.XFeatures, h.LauncherXSave)
 }
 
 func TestXFeatureNames(t *testing.T) {
@@ -337,4 +338,16 @@ func TestXFeatureNames(t *testing.T) {
 	assert.Equal(t, "0x600e7 (x87 SSE AVX AVX512-opmask AVX512-ZMM_Hi256 AVX512-Hi16_ZMM AMX-TILECFG AMX-TILEDATA)", XFeatureNames(0x600e7))
 	assert.Equal(t, "0x2e7 (x87 SSE AVX AVX512-opmask AVX512-ZMM_Hi256 AVX512-Hi16_ZMM PKRU)", XFeatureNames(0x2e7))
 	assert.Equal(t, "0x100 (bit8)", XFeatureNames(0x100))
+}
+
+func TestFindXSaveLeaf(t *testing.T) {
+	x, ok := FindXSaveLeaf([]kvm.CPUIDEntry{
+		{Function: 0xd, Index: 1, EAX: 0xf},
+		{Function: 0xd, Index: 0, EAX: 0x600e7, EBX: 2688, ECX: 11008, EDX: 0},
+	})
+	require.True(t, ok)
+	assert.Equal(t, XSaveLeaf{Components: 0x600e7, EnabledSize: 2688, SupportedSize: 11008}, x)
+	assert.Equal(t, "components 0x600e7 (x87 SSE AVX AVX512-opmask AVX512-ZMM_Hi256 AVX512-Hi16_ZMM AMX-TILECFG AMX-TILEDATA), size 2688 for XCR0 (ebx), 11008 for all (ecx)", x.String())
+	_, ok = FindXSaveLeaf([]kvm.CPUIDEntry{{Function: 0xd, Index: 1}})
+	assert.False(t, ok)
 }

@@ -79,6 +79,9 @@ func doctor(args []string, stdout, stderr io.Writer) int {
 	} else {
 		line("host xcr0", "unknown (arch_prctl ARCH_GET_XCOMP_SUPP failed)")
 	}
+	if h.LauncherXSaveOK {
+		line("cpuid 0xd", h.LauncherXSave.String()+", as the launcher gives it")
+	}
 
 	image := *img
 	if image == "" {
