@@ -36,6 +36,11 @@ const (
 	// BootMarkRuntime: the kernel is done booting and enters the Go
 	// runtime's own entry point (_rt0_amd64_linux) on the first thread.
 	BootMarkRuntime = 2
+	// BootMarkABI|Version is the first thing the kernel writes, before
+	// any other use of this ABI: the launcher stops a guest whose kernel
+	// speaks another version, or that reaches BootMarkRuntime without
+	// saying. Version stays below 0x80.
+	BootMarkABI = 0x80
 )
 
 // CrashMagic marks a valid CrashRecord.

@@ -1,5 +1,7 @@
 package abi
 
+import "strconv"
+
 // PVH boot protocol (Xen's "direct boot" for HVM guests, also implemented by
 // QEMU, Firecracker and Cloud Hypervisor). See xen/include/public/arch-x86/
 // hvm/start_info.h and xen/include/public/elfnote.h.
@@ -62,3 +64,74 @@ const (
 	MemNVS      = 4
 	MemUnusable = 5
 )
+
+// ELFNotes walks the notes of one PT_NOTE segment, calling fn with each
+// note's name (with its NUL), type, descriptor and the descriptor's offset
+// in seg, until fn returns false. Each note is a 12-byte header (namesz,
+// descsz, type), the name and the descriptor, each padded to the
+// segment's alignment: 4, or 8 when p_align says so (the gABI rule, as
+// Linux and glibc read GNU property notes: the descriptor starts at the
+// header plus name rounded up to the alignment). It returns an error for
+// a note that runs past the segment.
+func ELFNotes(seg []byte, align uint64, fn func(name []byte, typ uint32, desc []byte, descOff uint64) bool) error {
+	if align != 8 {
+		align = 4
+	}
+	up := func(n uint64) uint64 { return (n + align - 1) &^ (align - 1) }
+	le32 := func(b []byte) uint64 { return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 }
+	size := uint64(len(seg))
+	for off := uint64(0); off < size; {
+		if size-off < 12 {
+			return errTruncatedNote
+		}
+		namesz, descsz, typ := le32(seg[off:]), le32(seg[off+4:]), uint32(le32(seg[off+8:]))
+		nameOff := off + 12
+		if namesz > size-nameOff {
+			return errTruncatedNote
+		}
+		descOff := up(nameOff + namesz)
+		if descOff > size || descsz > size-descOff {
+			return errTruncatedNote
+		}
+		if !fn(seg[nameOff:nameOff+namesz], typ, seg[descOff:descOff+descsz], descOff) {
+			return nil
+		}
+		off = up(descOff + descsz)
+	}
+	return nil
+}
+
+type noteError string
+
+func (e noteError) Error() string { return string(e) }
+
+const errTruncatedNote = noteError("truncated ELF note")
+
+// PVHEntryNote finds the PVH entry note (XenNoteName, type
+// XenElfnotePhys32Entry, a 4- or 8-byte descriptor) in one PT_NOTE
+// segment and returns its entry address.
+func PVHEntryNote(seg []byte, align uint64) (entry uint64, found bool, err error) {
+	var bad error
+	err = ELFNotes(seg, align, func(name []byte, typ uint32, desc []byte, _ uint64) bool {
+		for len(name) > 0 && name[len(name)-1] == 0 {
+			name = name[:len(name)-1]
+		}
+		if string(name) != XenNoteName || typ != XenElfnotePhys32Entry {
+			return true
+		}
+		found = true
+		switch len(desc) {
+		case 4, 8:
+			for i := len(desc) - 1; i >= 0; i-- {
+				entry = entry<<8 | uint64(desc[i])
+			}
+		default:
+			bad = noteError("PVH entry note has a " + strconv.Itoa(len(desc)) + "-byte descriptor (want 4 or 8)")
+		}
+		return false
+	})
+	if bad != nil {
+		return 0, false, bad
+	}
+	return entry, found, err
+}

@@ -23,6 +23,8 @@ var (
 //
 //go:linkname kernelMain github.com/unigo-os/unigo/rt.kernelMain
 func kernelMain(si uintptr) {
+	abiMark := [1]byte{abi.BootMarkABI | abi.Version}
+	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
 	consoleInit()
 	info := at[abi.HVMStartInfo](si)
@@ -43,6 +45,9 @@ func kernelMain(si uintptr) {
 	spinlock.SetWaitHook(serviceTLB)
 	smpInit(info)
 	fdInit()
+	if _, on := kernelParam("unigo.cpuinfo", nil); on {
+		printCPUInfo()
+	}
 	startInit()
 }
 
@@ -126,16 +131,4 @@ func addRAM(start, end uintptr) {
 		return
 	}
 	kmem.AddRange(start, end-start)
-}
-
-// cpuInit sizes the extended state saved on asynchronous entries. (The
-// boot CPU's IDT and TSS were loaded by rt's entry64.)
-func cpuInit() {
-	_, _, c, _ := rt.CpuidNative(1, 0)
-	if c&(1<<27) != 0 { // OSXSAVE: XSAVE usable at CPL 3
-		mask := rt.Xgetbv()
-		_, size, _, _ := rt.CpuidNative(0xd, 0)
-		rt.SetXSaveMask(mask)
-		xsaveSize = uintptr(size)
-	}
 }

@@ -59,6 +59,23 @@ func kprintHex(v uint64) {
 	consoleWrite(buf[:])
 }
 
+// kprintHexShort prints v as 0x followed by its significant hex digits.
+func kprintHexShort(v uint64) {
+	var buf [18]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = "0123456789abcdef"[v&0xf]
+		v >>= 4
+		if v == 0 {
+			break
+		}
+	}
+	i -= 2
+	buf[i], buf[i+1] = '0', 'x'
+	consoleWrite(buf[i:])
+}
+
 func kprintDec(v uint64) {
 	var buf [20]byte
 	i := len(buf)

@@ -23,7 +23,7 @@ import (
 //     stays masked until the driver, having acknowledged its device, asks
 //     for it to be unmasked; an edge-triggered line is never masked (an
 //     edge arriving at a masked IOAPIC input is lost). On a host that
-//     ends interrupts on delivery every line is edge (irq_eoi.go).
+//     ends interrupts on delivery every line is edge (host.go).
 //
 // State is guarded by schedLock (the interrupt handler runs under it),
 // except the DMA block table (dmaLock); vmLock is taken inside schedLock
@@ -448,7 +448,7 @@ func deviceIRQ(gsi int) bool {
 	}
 	l := &irqLines[gsi]
 	if l.level && noteEOIAtDelivery(vecIRQBase+gsi) {
-		levelToEdge() // the host ended this interrupt already (irq_eoi.go)
+		levelToEdge() // the host ended this interrupt already (host.go)
 	}
 	if l.level && !l.masked {
 		l.masked = true

@@ -75,7 +75,7 @@ func lapicInit() {
 }
 
 // lapicEOI signals the end of the interrupt being handled on this CPU.
-// On a host that ends interrupts on delivery (PVM: irq_eoi.go) there is
+// On a host that ends interrupts on delivery (PVM: host.go) there is
 // nothing in service to end, and the write — a trapped, emulated service
 // there — is skipped.
 func lapicEOI() {

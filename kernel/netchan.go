@@ -1,32 +1,33 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"unsafe"
 
 	"github.com/unigo-os/unigo/kernel/kmem"
 )
 
-// The kernel's side of the netstack channel (protocol: netchan_abi.go).
+// The kernel's side of the netstack channel (protocol: abi/netchan.go).
 //
 // Inet sockets are registered in netSocks, a table indexed by the low half
 // of their id, whose high half is a generation count: an id the netstack
 // passes back is checked against the table, so a stale or forged one is
 // refused (EBADF) instead of naming freed memory. A registered sock holds
-// one reference for the netstack, dropped by SysNetRelease.
+// one reference for the netstack, dropped by abi.SysNetRelease.
 //
 // Dirty socks form a FIFO (netDirty, linked through sock.dirty); read(2)
 // on the channel descriptor drains it. All of it is guarded by schedLock.
 
 // Short names for the event bits used by the socket code.
 const (
-	npCreate   = NetEvCreate
-	npRequest  = NetEvRequest
-	npTx       = NetEvTx
-	npRxSpace  = NetEvRxSpace
-	npAccept   = NetEvAccept
-	npShutdown = NetEvShutdown
-	npClose    = NetEvClose
-	npOpts     = NetEvOpts
+	npCreate   = abi.NetEvCreate
+	npRequest  = abi.NetEvRequest
+	npTx       = abi.NetEvTx
+	npRxSpace  = abi.NetEvRxSpace
+	npAccept   = abi.NetEvAccept
+	npShutdown = abi.NetEvShutdown
+	npClose    = abi.NetEvClose
+	npOpts     = abi.NetEvOpts
 )
 
 const maxNetSocks = 16384
@@ -222,7 +223,7 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 		// the same way. (Waiting would cost a trip through Go's
 		// scheduler: the netstack's goroutine needs the P this thread
 		// holds in its system call.)
-		s.req = NetReqConnect
+		s.req = abi.NetReqConnect
 		s.reqAsync = true
 		s.reqDone = false
 		s.reqAddr = *a
@@ -234,7 +235,7 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 		return -EINPROGRESS
 	}
 	schedLock.Unlock()
-	r := netRequest(p, NetReqConnect, a, 0)
+	r := netRequest(p, abi.NetReqConnect, a, 0)
 	if s.typ == sockDgram || r != -EINPROGRESS {
 		return r
 	}
@@ -262,11 +263,11 @@ func netShutdown(p uintptr, how uint32) {
 	s := sk(p)
 	switch how {
 	case shutRd:
-		s.shutHow |= NetShutRd
+		s.shutHow |= abi.NetShutRd
 	case shutWr:
-		s.shutHow |= NetShutWr
+		s.shutHow |= abi.NetShutWr
 	default:
-		s.shutHow |= NetShutRd | NetShutWr
+		s.shutHow |= abi.NetShutRd | abi.NetShutWr
 	}
 	netPend(p, npShutdown)
 }
@@ -302,9 +303,9 @@ func netchanMask() uint32 {
 	return m
 }
 
-// netchanRead fills buf with NetEvent records.
+// netchanRead fills buf with abi.NetEvent records.
 func netchanRead(buf, n uintptr, nonblock bool) int64 {
-	const size = unsafe.Sizeof(NetEvent{})
+	const size = unsafe.Sizeof(abi.NetEvent{})
 	if n < size {
 		return -EINVAL
 	}
@@ -329,8 +330,8 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 		s := sk(p)
 		s.onDirty = false
 		s.dirty = 0
-		ev := at[NetEvent](buf + done)
-		*ev = NetEvent{}
+		ev := at[abi.NetEvent](buf + done)
+		*ev = abi.NetEvent{}
 		ev.ID = s.id
 		ev.Pend = s.pend
 		ev.Domain = s.domain
@@ -406,12 +407,12 @@ func sysNetReplyImpl(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 		return 0
 	}
 	switch {
-	case errno == 0 && s.req == NetReqBind:
+	case errno == 0 && s.req == abi.NetReqBind:
 		s.flags |= sfBound
-	case errno == 0 && s.req == NetReqListen:
+	case errno == 0 && s.req == abi.NetReqListen:
 		s.state = ssListening
 		s.backlog = int32(s.reqArg)
-	case s.req == NetReqConnect && (errno == 0 || errno == EINPROGRESS):
+	case s.req == abi.NetReqConnect && (errno == 0 || errno == EINPROGRESS):
 		s.flags |= sfWasConnect
 		if s.typ == sockDgram {
 			s.remote = s.reqAddr
@@ -459,13 +460,13 @@ func sysNetStateImpl(id uint64, kind int, errno int64, local, remote uintptr, al
 		s.remote = r
 	}
 	switch kind {
-	case NetStConnected:
+	case abi.NetStConnected:
 		if s.state == ssConnecting || s.state == ssNew {
 			s.state = ssConnected
 		}
-	case NetStEOF:
+	case abi.NetStEOF:
 		s.flags |= sfEOF
-	case NetStError:
+	case abi.NetStError:
 		if errno <= 0 || errno > 4095 {
 			errno = ECONNRESET
 		}
@@ -476,7 +477,7 @@ func sysNetStateImpl(id uint64, kind int, errno int64, local, remote uintptr, al
 		}
 		s.tx.release()
 		s.txq.drain()
-	case NetStAddrs:
+	case abi.NetStAddrs:
 	default:
 		return -EINVAL
 	}

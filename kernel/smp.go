@@ -106,14 +106,42 @@ func cpuCountParam() int {
 	if !ok {
 		return 0
 	}
-	v := 0
-	for _, c := range val[:n] {
-		if c < '0' || c > '9' {
-			return 0
-		}
-		v = v*10 + int(c-'0')
+	v, ok := parseUintBytes(val[:n])
+	if !ok || v > 1<<16 {
+		return 0
 	}
-	return v
+	return int(v)
+}
+
+// parseUintBytes parses a decimal or 0x-prefixed hexadecimal number that
+// fits in 64 bits.
+func parseUintBytes(s []byte) (uint64, bool) {
+	base := uint64(10)
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		base, s = 16, s[2:]
+	}
+	if len(s) == 0 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range s {
+		var d uint64
+		switch {
+		case c >= '0' && c <= '9':
+			d = uint64(c - '0')
+		case base == 16 && c >= 'a' && c <= 'f':
+			d = uint64(c-'a') + 10
+		case base == 16 && c >= 'A' && c <= 'F':
+			d = uint64(c-'A') + 10
+		default:
+			return 0, false
+		}
+		if v > (^uint64(0)-d)/base {
+			return 0, false
+		}
+		v = v*base + d
+	}
+	return v, true
 }
 
 // kernelParam finds the kernel parameter name (NAME or NAME=VALUE, before

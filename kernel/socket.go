@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"unsafe"
 
 	"github.com/unigo-os/unigo/kernel/kmem"
@@ -285,7 +286,7 @@ type sock struct {
 
 	local  sockaddr
 	remote sockaddr
-	opts   SockOpts
+	opts   abi.SockOpts
 
 	rq waitq // readers and accepters
 	wq waitq // writers and connecters
@@ -590,7 +591,7 @@ func sysBindImpl(fd int, addr uintptr, n uint32) int64 {
 	if sk(p).domain == afUnix {
 		return unixBind(p, &a)
 	}
-	return netRequest(p, NetReqBind, &a, 0)
+	return netRequest(p, abi.NetReqBind, &a, 0)
 }
 
 func sysListenImpl(fd, backlog int) int64 {
@@ -619,7 +620,7 @@ func sysListenImpl(fd, backlog int) int64 {
 		s.backlog = int32(backlog)
 		return 0
 	}
-	return netRequest(p, NetReqListen, nil, int64(backlog))
+	return netRequest(p, abi.NetReqListen, nil, int64(backlog))
 }
 
 func sysConnectImpl(fd int, addr uintptr, n uint32) int64 {
@@ -641,7 +642,7 @@ func sysConnectImpl(fd int, addr uintptr, n uint32) int64 {
 
 // acceptQueue appends the connected sock c to listener l's accept queue
 // and wakes whoever waits to accept (threads in accept4, epoll). Both
-// kinds of listener use it: unix connect and the netstack's SysNetAccept.
+// kinds of listener use it: unix connect and the netstack's abi.SysNetAccept.
 // Caller holds schedLock.
 func acceptQueue(l, c uintptr) {
 	ls := sk(l)

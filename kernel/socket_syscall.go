@@ -1,6 +1,10 @@
 package kernel
 
-import "github.com/unigo-os/unigo/rt"
+import (
+	"github.com/unigo-os/unigo/rt"
+
+	"github.com/unigo-os/unigo/abi"
+)
 
 // Socket system call numbers (Linux x86-64).
 const (
@@ -60,19 +64,19 @@ func socketSyscall(f *rt.Frame) (r int64, ok bool) {
 		return sysSetsockoptImpl(int(int32(a0)), int(int32(a1)), int(int32(a2)), a3, uint32(a4)), true
 	case sysGetsockopt:
 		return sysGetsockoptImpl(int(int32(a0)), int(int32(a1)), int(int32(a2)), a3, a4), true
-	case SysNetAttach:
+	case abi.SysNetAttach:
 		return sysNetAttachImpl(), true
-	case SysNetReply:
+	case abi.SysNetReply:
 		return sysNetReplyImpl(uint64(a0), int64(a1), a2, uint32(a3)), true
-	case SysNetState:
+	case abi.SysNetState:
 		return sysNetStateImpl(uint64(a0), int(a1), int64(a2), a3, a4, uint32(a5)), true
-	case SysNetRx:
+	case abi.SysNetRx:
 		return sysNetRxImpl(uint64(a0), a1, a2, a3, uint32(a4)), true
-	case SysNetTx:
+	case abi.SysNetTx:
 		return sysNetTxImpl(uint64(a0), a1, a2, a3, a4), true
-	case SysNetAccept:
+	case abi.SysNetAccept:
 		return sysNetAcceptImpl(uint64(a0), a1, a2, uint32(a3)), true
-	case SysNetRelease:
+	case abi.SysNetRelease:
 		return sysNetReleaseImpl(uint64(a0)), true
 	}
 	return 0, false

@@ -1,8 +1,8 @@
 package kernel
 
-// setsockopt and getsockopt. Options are kept in the sock (SockOpts); the
+// setsockopt and getsockopt. Options are kept in the sock (abi.SockOpts); the
 // kernel answers getsockopt from there, and for inet sockets the netstack
-// receives the whole set with NetEvOpts and applies it to its endpoint,
+// receives the whole set with abi.NetEvOpts and applies it to its endpoint,
 // so setting an option never waits for the netstack.
 
 const (

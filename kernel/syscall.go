@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -169,7 +170,7 @@ func doSyscall(f *rt.Frame) int64 {
 		return 0
 	case sysExitGroup:
 		return sysExitGroupImpl(f, int(a0)&0xff)
-	case rt.SysExitFlush:
+	case abi.SysExitFlush:
 		return sysExitFlushImpl()
 	case sysFutex:
 		return sysFutexImpl(a0, int(a1), uint32(a2), a3)

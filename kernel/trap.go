@@ -103,7 +103,7 @@ func handleIRQ(v int) {
 	case v == vecTimer:
 		st[statIRQTimer]++
 		thisCPU().armed = 0       // one-shot: it fired
-		if noteEOIAtDelivery(v) { // irq_eoi.go
+		if noteEOIAtDelivery(v) { // host.go
 			schedLock.Lock()
 			levelToEdge()
 			schedLock.Unlock()

@@ -1,17 +1,16 @@
 package netstack
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"syscall"
 	"unsafe"
-
-	"github.com/unigo-os/unigo/kernel"
 )
 
-// The netstack channel's private system calls (kernel/netchan_abi.go).
+// The netstack channel's private system calls (abi/netchan.go).
 // All are non-blocking in the kernel.
 
 func attach() (int, syscall.Errno) {
-	r, _, e := syscall.RawSyscall(kernel.SysNetAttach, 0, 0, 0)
+	r, _, e := syscall.RawSyscall(abi.SysNetAttach, 0, 0, 0)
 	if e != 0 {
 		return -1, e
 	}
@@ -39,7 +38,7 @@ func (a *sockaddrBuf) len() uintptr {
 }
 
 func netReply(id uint64, errno syscall.Errno, local *sockaddrBuf) {
-	syscall.RawSyscall6(kernel.SysNetReply, uintptr(id), uintptr(errno), local.ptr(), local.len(), 0, 0)
+	syscall.RawSyscall6(abi.SysNetReply, uintptr(id), uintptr(errno), local.ptr(), local.len(), 0, 0)
 }
 
 func netState(id uint64, kind int, errno syscall.Errno, local, remote *sockaddrBuf) {
@@ -50,7 +49,7 @@ func netState(id uint64, kind int, errno syscall.Errno, local, remote *sockaddrB
 	if local != nil && remote != nil && local.n > 0 && remote.n > 0 && remote.n > local.n {
 		n = remote.len()
 	}
-	syscall.RawSyscall6(kernel.SysNetState, uintptr(id), uintptr(kind), uintptr(errno), local.ptr(), remote.ptr(), n)
+	syscall.RawSyscall6(abi.SysNetState, uintptr(id), uintptr(kind), uintptr(errno), local.ptr(), remote.ptr(), n)
 }
 
 // netRx gives the kernel received bytes (or one datagram, from); it
@@ -60,7 +59,7 @@ func netRx(id uint64, p []byte, from *sockaddrBuf) (int, syscall.Errno) {
 	if len(p) > 0 {
 		bp = uintptr(unsafe.Pointer(&p[0]))
 	}
-	r, _, e := syscall.RawSyscall6(kernel.SysNetRx, uintptr(id), bp, uintptr(len(p)), from.ptr(), from.len(), 0)
+	r, _, e := syscall.RawSyscall6(abi.SysNetRx, uintptr(id), bp, uintptr(len(p)), from.ptr(), from.len(), 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -75,7 +74,7 @@ func netTx(id uint64, p []byte, to *sockaddrBuf) (int, syscall.Errno) {
 		tp = uintptr(unsafe.Pointer(&to.b[0]))
 		tl = uintptr(unsafe.Pointer(&to.n))
 	}
-	r, _, e := syscall.RawSyscall6(kernel.SysNetTx, uintptr(id), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), tp, tl, 0)
+	r, _, e := syscall.RawSyscall6(abi.SysNetTx, uintptr(id), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), tp, tl, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -87,7 +86,7 @@ func netAccept(lid uint64, local, remote *sockaddrBuf) (uint64, syscall.Errno) {
 	if remote.n > local.n {
 		n = remote.len()
 	}
-	r, _, e := syscall.RawSyscall6(kernel.SysNetAccept, uintptr(lid), local.ptr(), remote.ptr(), n, 0, 0)
+	r, _, e := syscall.RawSyscall6(abi.SysNetAccept, uintptr(lid), local.ptr(), remote.ptr(), n, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -95,5 +94,5 @@ func netAccept(lid uint64, local, remote *sockaddrBuf) (uint64, syscall.Errno) {
 }
 
 func netRelease(id uint64) {
-	syscall.RawSyscall(kernel.SysNetRelease, uintptr(id), 0, 0)
+	syscall.RawSyscall(abi.SysNetRelease, uintptr(id), 0, 0)
 }

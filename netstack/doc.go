@@ -6,7 +6,7 @@
 //
 // A program gets it by importing it (unigo build adds the import when the
 // program uses net). Its init attaches to the kernel's netstack channel
-// (kernel/netchan_abi.go): the kernel keeps each socket's buffers,
+// (abi/netchan.go): the kernel keeps each socket's buffers,
 // addresses and options and serves the program's system calls; this
 // package runs as ordinary goroutines beside the program and moves data
 // between those sockets and gVisor endpoints. Run natively (as a Linux

@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"fmt"
+	"github.com/unigo-os/unigo/abi"
 	"os"
 	"sync"
 	"syscall"
@@ -16,8 +17,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
-
-	"github.com/unigo-os/unigo/kernel"
 )
 
 // NIC ids.
@@ -98,7 +97,7 @@ func addLoopback(s *stack.Stack) error {
 // dispatch reads the kernel's events and routes each to its socket,
 // creating sockets as the program makes them.
 func dispatch(ch *os.File) {
-	const size = int(unsafe.Sizeof(kernel.NetEvent{}))
+	const size = int(unsafe.Sizeof(abi.NetEvent{}))
 	buf := make([]byte, 64*size)
 	for {
 		n, err := ch.Read(buf)
@@ -107,16 +106,16 @@ func dispatch(ch *os.File) {
 			return
 		}
 		for off := 0; off+size <= n; off += size {
-			ev := (*kernel.NetEvent)(unsafe.Pointer(&buf[off]))
+			ev := (*abi.NetEvent)(unsafe.Pointer(&buf[off]))
 			route(ev)
 		}
 	}
 }
 
-func route(ev *kernel.NetEvent) {
+func route(ev *abi.NetEvent) {
 	socketsMu.Lock()
 	s := sockets[ev.ID]
-	if s == nil && ev.Pend&kernel.NetEvCreate != 0 {
+	if s == nil && ev.Pend&abi.NetEvCreate != 0 {
 		ep, wq, errno := createEndpoint(ev.Domain, ev.Type)
 		if errno != 0 {
 			socketsMu.Unlock()
@@ -134,7 +133,7 @@ func route(ev *kernel.NetEvent) {
 		return
 	}
 	s.mu.Lock()
-	if ev.Pend&kernel.NetEvRequest != 0 {
+	if ev.Pend&abi.NetEvRequest != 0 {
 		s.ev.Req, s.ev.Arg, s.ev.AddrLen, s.ev.Addr = ev.Req, ev.Arg, ev.AddrLen, ev.Addr
 	}
 	s.ev.Opts = ev.Opts
@@ -145,10 +144,10 @@ func route(ev *kernel.NetEvent) {
 
 // failSocket answers for a socket whose endpoint could not be made: its
 // requests fail, and it is released at once.
-func failSocket(ev *kernel.NetEvent, errno syscall.Errno) {
-	if ev.Pend&kernel.NetEvRequest != 0 {
+func failSocket(ev *abi.NetEvent, errno syscall.Errno) {
+	if ev.Pend&abi.NetEvRequest != 0 {
 		netReply(ev.ID, errno, nil)
 	}
-	netState(ev.ID, kernel.NetStError, errno, nil, nil)
+	netState(ev.ID, abi.NetStError, errno, nil, nil)
 	netRelease(ev.ID)
 }

@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"bytes"
+	"github.com/unigo-os/unigo/abi"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -13,8 +14,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
-
-	"github.com/unigo-os/unigo/kernel"
 )
 
 // Local event bits, beside the kernel's NetEv* bits in socket.pend.
@@ -39,10 +38,10 @@ type socket struct {
 	entry  waiter.Entry
 
 	kick chan struct{} // capacity 1: work is pending
-	pend atomic.Uint32 // kernel.NetEv* | ev* bits not yet handled
+	pend atomic.Uint32 // abi.NetEv* | ev* bits not yet handled
 
 	mu sync.Mutex
-	ev kernel.NetEvent // the latest event (request, options, shutdown)
+	ev abi.NetEvent // the latest event (request, options, shutdown)
 
 	// Owned by the socket's goroutine.
 	listening  bool
@@ -56,7 +55,7 @@ type socket struct {
 	txPending  []byte             // taken from the kernel, not yet accepted by ep
 	txTo       *tcpip.FullAddress // datagram destination
 	accepted   *pendingConn       // accepted from gVisor, not yet queued in the kernel
-	optsSeen   kernel.SockOpts
+	optsSeen   abi.SockOpts
 	optsLoaded bool
 }
 
@@ -117,21 +116,21 @@ func (s *socket) run() {
 		s.mu.Lock()
 		ev := s.ev
 		s.mu.Unlock()
-		if bits&kernel.NetEvOpts != 0 {
+		if bits&abi.NetEvOpts != 0 {
 			s.applyOpts(&ev.Opts)
 		}
-		if bits&kernel.NetEvRequest != 0 {
+		if bits&abi.NetEvRequest != 0 {
 			s.request(&ev)
 		}
-		if bits&kernel.NetEvShutdown != 0 {
-			if ev.Shut&kernel.NetShutRd != 0 && s.typ == syscall.SOCK_STREAM {
+		if bits&abi.NetEvShutdown != 0 {
+			if ev.Shut&abi.NetShutRd != 0 && s.typ == syscall.SOCK_STREAM {
 				s.ep.Shutdown(tcpip.ShutdownRead)
 			}
-			if ev.Shut&kernel.NetShutWr != 0 {
+			if ev.Shut&abi.NetShutWr != 0 {
 				s.shutWr = true
 			}
 		}
-		if bits&kernel.NetEvClose != 0 {
+		if bits&abi.NetEvClose != 0 {
 			s.closing = true
 		}
 		if s.listening {
@@ -188,12 +187,12 @@ func (s *socket) finish() {
 // awaitAcked waits until a closed stream endpoint's peer has
 // acknowledged everything it was given, FIN included (FIN-WAIT-2 and
 // later), or the connection is gone, or the peer has taken nothing for
-// kernel.ExitLinger. The kernel holds the socket until it is released
+// abi.ExitLinger. The kernel holds the socket until it is released
 // and exit_group waits for every release, so this is what keeps a
 // program's last words from dying with the VM. When it gives up, gVisor
 // goes on sending; only exit stops waiting.
 func awaitAcked(ep tcpip.Endpoint) {
-	deadline := time.Now().Add(kernel.ExitLinger)
+	deadline := time.Now().Add(abi.ExitLinger)
 	queued := -1
 	for pause := time.Millisecond; ; pause = min(2*pause, 64*time.Millisecond) {
 		switch tcp.EndpointState(ep.State()) {
@@ -201,7 +200,7 @@ func awaitAcked(ep tcpip.Endpoint) {
 			return
 		}
 		if n, err := ep.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil && n != queued {
-			queued, deadline = n, time.Now().Add(kernel.ExitLinger) // the peer is taking it
+			queued, deadline = n, time.Now().Add(abi.ExitLinger) // the peer is taking it
 		}
 		if time.Now().After(deadline) {
 			return
@@ -218,22 +217,22 @@ func (s *socket) releaseBuf() {
 	s.txPending = nil
 }
 
-func (s *socket) request(ev *kernel.NetEvent) {
+func (s *socket) request(ev *abi.NetEvent) {
 	addrBytes := ev.Addr[:min(int(ev.AddrLen), len(ev.Addr))]
 	switch ev.Req {
-	case kernel.NetReqBind:
+	case abi.NetReqBind:
 		addr, _, errno := parseSockaddr(s.domain, addrBytes)
 		if errno == 0 {
 			errno = errnoOf(s.ep.Bind(addr))
 		}
 		s.reply(errno)
-	case kernel.NetReqListen:
+	case abi.NetReqListen:
 		errno := errnoOf(s.ep.Listen(int(ev.Arg)))
 		if errno == 0 {
 			s.listening = true
 		}
 		s.reply(errno)
-	case kernel.NetReqConnect:
+	case abi.NetReqConnect:
 		addr, unspec, errno := parseSockaddr(s.domain, addrBytes)
 		if errno == 0 {
 			if unspec {
@@ -274,14 +273,14 @@ func (s *socket) checkConnect() {
 		return
 	case nil, *tcpip.ErrAlreadyConnected:
 		s.connecting = false
-		s.sendAddrs(kernel.NetStConnected)
+		s.sendAddrs(abi.NetStConnected)
 	default:
 		if e := s.ep.SocketOptions().GetLastError(); e != nil {
 			err = e
 		}
 		s.connecting = false
 		s.dead = true
-		netState(s.id, kernel.NetStError, errnoOf(err), nil, nil)
+		netState(s.id, abi.NetStError, errnoOf(err), nil, nil)
 	}
 }
 
@@ -367,7 +366,7 @@ func (s *socket) fail(err tcpip.Error) {
 	}
 	s.dead = true
 	s.releaseBuf()
-	netState(s.id, kernel.NetStError, errnoOf(err), nil, nil)
+	netState(s.id, abi.NetStError, errnoOf(err), nil, nil)
 }
 
 // rxWriter writes into the kernel socket's receive buffer; a short write
@@ -407,7 +406,7 @@ func (s *socket) rxPump() {
 		case *tcpip.ErrClosedForReceive:
 			if !s.eofSent {
 				s.eofSent = true
-				netState(s.id, kernel.NetStEOF, 0, nil, nil)
+				netState(s.id, abi.NetStEOF, 0, nil, nil)
 			}
 			return
 		case *tcpip.ErrNotConnected, *tcpip.ErrInvalidEndpointState:
@@ -481,7 +480,7 @@ func (s *socket) acceptPump() {
 }
 
 // applyOpts gives the endpoint the options the program set.
-func (s *socket) applyOpts(o *kernel.SockOpts) {
+func (s *socket) applyOpts(o *abi.SockOpts) {
 	if s.optsLoaded && *o == s.optsSeen {
 		return
 	}

@@ -110,3 +110,6 @@
 	MOVQ $0, CPU_TRAPERR(GS); \
 	MOVQ $1, CPU_KACTIVE(GS); \
 	MOVQ CPU_KSTACK(GS), SP
+
+// abi.SysExitFlush, the private system call rt.exitFlush waits in.
+#define SYS_EXIT_FLUSH 0x1200

@@ -10,7 +10,7 @@ import _ "unsafe" // go:linkname
 // forever. So the kernel does not wait there: it returns from exit_group
 // into exitFlush, on the same goroutine stack (exactly as if the caller
 // of runtime.exit had called exitFlush), which tells the scheduler the
-// goroutine is in a system call and then waits in SysExitFlush, which
+// goroutine is in a system call and then waits in abi.SysExitFlush, which
 // never returns. The P is then the scheduler's to hand over (sysmon
 // retakes it), and GC stops the world around the waiting goroutine as
 // around any goroutine in a system call.
@@ -19,15 +19,10 @@ import _ "unsafe" // go:linkname
 // one made on a system stack (g0, gsignal: fatal panics, throw) exits at
 // once (see the kernel's exit.go).
 
-// SysExitFlush is the private system call exitFlush waits in: the kernel
-// lets the netstack deliver what it holds, then powers off with the
-// exit_group code.
-const SysExitFlush = 0x1200
-
 //go:linkname entersyscall runtime.entersyscall
 func entersyscall()
 
-// exitFlushCall makes SysExitFlush; it does not return.
+// exitFlushCall makes abi.SysExitFlush; it does not return.
 func exitFlushCall()
 
 // exitFlush runs where runtime.exit's exit_group returned (see above).

@@ -1,11 +1,12 @@
 #include "textflag.h"
+#include "abi_amd64.h"
 
 // func exitFlushCall()
-// Makes the private system call SysExitFlush (0x1200) with no arguments.
+// Makes the private system call abi.SysExitFlush (SYS_EXIT_FLUSH) with no arguments.
 // The kernel never returns from it; INT3 guards the impossible return.
 // Clobbers: AX, RCX, R11 (SYSCALL).
 TEXT ·exitFlushCall(SB),NOSPLIT|NOFRAME,$0-0
-	MOVQ	$0x1200, AX
+	MOVQ	$SYS_EXIT_FLUSH, AX
 	SYSCALL
 	INT	$3
 	RET

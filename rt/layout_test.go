@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/unigo-os/unigo/abi"
 	. "github.com/unigo-os/unigo/rt"
 
 	_ "github.com/unigo-os/unigo/kernel" // provides the hooks rt links against
@@ -76,4 +77,5 @@ func TestLayout(t *testing.T) {
 	require.EqualValues(t, SelUserData, d["SEL_UDATA"])
 	require.EqualValues(t, SelKernelCode, d["SEL_KCODE"])
 	require.EqualValues(t, SelTSS, d["SEL_TSS"])
+	require.EqualValues(t, abi.SysExitFlush, d["SYS_EXIT_FLUSH"])
 }

@@ -559,7 +559,7 @@ TEXT ·IdleStartPC(SB),NOSPLIT|NOFRAME,$0-8
 	MOVQ AX, ret+0(FP)
 	RET
 
-// ---- CPL-3 SYSCALL mode ----
+// ---- CPL-3 SYSCALL mode (the shim's host quirks; kernel/host.go has the rest) ----
 //
 // On hosts whose /dev/kvm is the PVM module found on this project's
 // machines, guest CPL 0 is emulated instruction by instruction, and

@@ -24,7 +24,7 @@ import (
 // still-asserted level-triggered virtio-mmio line at once, again and
 // again, until the guest masked it — 202 virtio-rng requests took 47 s
 // instead of 0.1 s, and examples/httpd served ~5 requests/s
-// (kernel/irq_eoi.go).
+// (kernel/host.go).
 
 // qemuKVM is QEMU with -accel kvm whatever the host (the bench's
 // command line; QEMU 7.2 aborts on MSR 0x10a with plain -cpu host).

@@ -157,7 +157,7 @@ type IRQ struct {
 // acknowledges its device, then calls Unmask. On a host that ends
 // interrupts on delivery (PVM) the kernel serves level lines as edge and
 // Unmask does nothing, so a driver must acknowledge its device before it
-// looks for work after each wake-up (kernel/irq_eoi.go).
+// looks for work after each wake-up (kernel/host.go).
 func AttachIRQ(gsi int, level bool) (*IRQ, error) {
 	flags := uintptr(abi.IRQNonblock | abi.IRQCloexec)
 	if level {

@@ -111,7 +111,7 @@ func (p *parsed) findXenNote() (descOff uint64, descSize uint32, ok bool) {
 			continue
 		}
 		seg := p.b[ph.off : ph.off+ph.filesz]
-		forEachNote(seg, ph.align, func(name []byte, typ uint32, desc []byte, off uint64) bool {
+		abi.ELFNotes(seg, ph.align, func(name []byte, typ uint32, desc []byte, off uint64) bool {
 			if string(name) == noteName && typ == abi.XenElfnotePhys32Entry {
 				descOff, descSize, ok = ph.off+off, uint32(len(desc)), true
 				return false
@@ -123,32 +123,6 @@ func (p *parsed) findXenNote() (descOff uint64, descSize uint32, ok bool) {
 		}
 	}
 	return 0, 0, false
-}
-
-// forEachNote walks the notes in a PT_NOTE segment, calling fn with each
-// note's name (including its NUL), type, descriptor and the descriptor's
-// offset in seg, until fn returns false or a malformed note is found.
-// Padding follows the segment's alignment the way QEMU's loader does:
-// name and descriptor are each padded to p_align (4 unless it is 8).
-func forEachNote(seg []byte, align uint64, fn func(name []byte, typ uint32, desc []byte, off uint64) bool) {
-	if align != 8 {
-		align = 4
-	}
-	up := func(n uint64) uint64 { return (n + align - 1) &^ (align - 1) }
-	for off := uint64(0); off+noteHdrSize <= uint64(len(seg)); {
-		namesz := uint64(le.Uint32(seg[off:]))
-		descsz := uint64(le.Uint32(seg[off+4:]))
-		typ := le.Uint32(seg[off+8:])
-		nameOff := off + noteHdrSize
-		descOff := nameOff + up(namesz)
-		if !inFile(seg, nameOff, namesz) || !inFile(seg, descOff, descsz) {
-			return
-		}
-		if !fn(seg[nameOff:nameOff+namesz], typ, seg[descOff:descOff+descsz], descOff) {
-			return
-		}
-		off = descOff + up(descsz)
-	}
 }
 
 // addNote lays out and writes the new program header and note into out, a
@@ -370,26 +344,9 @@ func PVHEntry(r io.ReaderAt) (uint32, error) {
 		if _, err := r.ReadAt(seg, int64(ph.off)); err != nil {
 			return 0, fmt.Errorf("reading note segment: %w", err)
 		}
-		var entry uint64
-		var found bool
-		var bad error
-		forEachNote(seg, ph.align, func(name []byte, typ uint32, desc []byte, _ uint64) bool {
-			if string(name) != noteName || typ != abi.XenElfnotePhys32Entry {
-				return true
-			}
-			found = true
-			switch len(desc) {
-			case 4:
-				entry = uint64(le.Uint32(desc))
-			case 8:
-				entry = le.Uint64(desc)
-			default:
-				bad = fmt.Errorf("Xen PVH note has a %d-byte descriptor", len(desc))
-			}
-			return false
-		})
-		if bad != nil {
-			return 0, bad
+		entry, found, err := abi.PVHEntryNote(seg, ph.align)
+		if err != nil {
+			return 0, err
 		}
 		if found {
 			if entry >= 1<<32 {

@@ -33,7 +33,8 @@ const (
 )
 
 // addedImports lists the unigo packages the program must link and does
-// not import itself: always the kernel; the netstack too when the program
+// not import itself: always the kernel (the netstack does not import it);
+// the netstack too when the program
 // uses the net package, so that its sockets work (without it socket(2)
 // fails with EAFNOSUPPORT in the guest).
 func addedImports(pkg *listedPackage) []string {
@@ -44,7 +45,7 @@ func addedImports(pkg *listedPackage) []string {
 	if contains(pkg.Deps, "net") && !contains(pkg.Deps, netstackPackage) {
 		add = append(add, netstackPackage)
 	}
-	if !contains(pkg.Deps, kernelPackage) && len(add) == 0 {
+	if !contains(pkg.Deps, kernelPackage) {
 		add = append(add, kernelPackage)
 	}
 	return add

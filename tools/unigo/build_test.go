@@ -342,7 +342,9 @@ func TestAddedImports(t *testing.T) {
 	withKernel := &listedPackage{ImportPath: "example.com/k", Deps: []string{"fmt", kernelPackage}}
 	assert.Empty(t, addedImports(withKernel))
 	web := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", "net/http"}}
-	assert.Equal(t, []string{netstackPackage}, addedImports(web), "net users get the netstack (which brings the kernel)")
+	assert.Equal(t, []string{netstackPackage, kernelPackage}, addedImports(web), "net users get the netstack and the kernel")
+	ownNetstack := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", netstackPackage}}
+	assert.Equal(t, []string{kernelPackage}, addedImports(ownNetstack), "the netstack does not bring the kernel")
 	webKernel := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", kernelPackage}}
 	assert.Equal(t, []string{netstackPackage}, addedImports(webKernel))
 	webDone := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", kernelPackage, netstackPackage}}

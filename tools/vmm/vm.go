@@ -98,6 +98,8 @@ type VM struct {
 
 	symsOnce sync.Once
 	syms     *crash.Symbols
+
+	guestABI uint8 // the ABI version the guest announced (checkABIMark)
 }
 
 type vcpu struct {

@@ -3,6 +3,7 @@ package vmm
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -291,4 +292,46 @@ func TestBootConsoleIRQ(t *testing.T) {
 	r, _ := boot(t, Config{Image: img, Stdin: bytes.NewReader([]byte("Q"))})
 	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
 	assert.EqualValues(t, 0x100+'Q', r.Code)
+}
+
+// TestBootABIVersion: a guest whose kernel announces another ABI version,
+// or enters the runtime without announcing one, is stopped with one line
+// before it can misread any device; the matching version boots.
+func TestBootABIVersion(t *testing.T) {
+	mark := func(marks ...uint8) []byte {
+		var code []byte
+		for _, m := range marks {
+			code = append(code, testguest.Mark(m)...)
+		}
+		return testguest.Image(append(code, testguest.Exit(5)...))
+	}
+	r, _ := boot(t, Config{Image: mark(abi.BootMarkABI|abi.Version, abi.BootMarkRuntime)})
+	assert.Equal(t, GuestExit, r.Reason, "%v", r.Err)
+	assert.EqualValues(t, 5, r.Code)
+
+	r, _ = boot(t, Config{Image: mark(abi.BootMarkABI|(abi.Version+1), abi.BootMarkRuntime)})
+	require.Equal(t, Failed, r.Reason)
+	assert.EqualError(t, r.Err, fmt.Sprintf("the image's kernel speaks unigo ABI version %d, this launcher version %d: rebuild the image with this unigo, or run it with the unigo that built it", abi.Version+1, abi.Version))
+
+	r, _ = boot(t, Config{Image: mark(abi.BootMarkEntry, abi.BootMarkRuntime)})
+	require.Equal(t, Failed, r.Reason)
+	assert.Contains(t, r.Err.Error(), "announced no unigo ABI version")
+}
+
+func TestCheckABIMark(t *testing.T) {
+	var seen uint8
+	require.NoError(t, checkABIMark(abi.BootMarkEntry, &seen))
+	require.NoError(t, checkABIMark(abi.BootMarkABI|abi.Version, &seen))
+	assert.EqualValues(t, abi.Version, seen)
+	require.NoError(t, checkABIMark(abi.BootMarkRuntime, &seen))
+	for m := 0; m < 256; m++ {
+		seen = 0
+		err := checkABIMark(uint8(m), &seen)
+		switch {
+		case m == abi.BootMarkABI|abi.Version, m < abi.BootMarkABI && m != abi.BootMarkRuntime:
+			assert.NoError(t, err, "mark %#x", m)
+		default:
+			assert.Error(t, err, "mark %#x", m)
+		}
+	}
 }

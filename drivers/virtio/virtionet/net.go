@@ -122,7 +122,7 @@ type Options struct {
 	// acknowledges the device before it looks for work, so no interrupt
 	// is lost), costs no IOAPIC writes per interrupt, and is what the
 	// kernel serves anyway on hosts that end interrupts on delivery
-	// (PVM; kernel/irq_eoi.go).
+	// (PVM; kernel/host.go).
 	LevelIRQ bool
 	// NoRXChecksum and NoRXTSO refuse the receive offloads, for a
 	// consumer that wants every frame complete and at most MTU-sized.

@@ -3,7 +3,6 @@ package arch
 import (
 	"bytes"
 	"debug/elf"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -89,7 +88,7 @@ func ParseImage(data []byte) (img *Image, err error) {
 			if p.Off > uint64(len(data)) || p.Filesz > uint64(len(data))-p.Off {
 				return nil, badImage("note segment %d: truncated", i)
 			}
-			e, ok, err := findPVHEntry(data[p.Off:p.Off+p.Filesz], p.Align)
+			e, ok, err := abi.PVHEntryNote(data[p.Off:p.Off+p.Filesz], p.Align)
 			if err != nil {
 				return nil, badImage("note segment %d: %v", i, err)
 			}
@@ -118,48 +117,4 @@ func ParseImage(data []byte) (img *Image, err error) {
 	}
 	img.Entry = uint32(entry)
 	return img, nil
-}
-
-// findPVHEntry walks the notes of one PT_NOTE segment. Note headers are
-// namesz, descsz, type (4 bytes each), then name and desc, each padded to
-// the segment alignment (4 in practice; 8 if the segment says so).
-func findPVHEntry(notes []byte, align uint64) (uint64, bool, error) {
-	pad := uint64(4)
-	if align == 8 {
-		pad = 8
-	}
-	up := func(n uint64) uint64 { return (n + pad - 1) &^ (pad - 1) }
-	le := binary.LittleEndian
-	for rest := notes; len(rest) > 0; {
-		if len(rest) < 12 {
-			return 0, false, errors.New("truncated note header")
-		}
-		namesz, descsz, typ := uint64(le.Uint32(rest)), uint64(le.Uint32(rest[4:])), le.Uint32(rest[8:])
-		rest = rest[12:]
-		if up(namesz) > uint64(len(rest)) {
-			return 0, false, errors.New("truncated note name")
-		}
-		name := rest[:namesz]
-		rest = rest[up(namesz):]
-		if descsz > uint64(len(rest)) {
-			return 0, false, errors.New("truncated note descriptor")
-		}
-		desc := rest[:descsz]
-		if up(descsz) >= uint64(len(rest)) {
-			rest = nil
-		} else {
-			rest = rest[up(descsz):]
-		}
-		if string(bytes.TrimRight(name, "\x00")) != abi.XenNoteName || typ != abi.XenElfnotePhys32Entry {
-			continue
-		}
-		switch len(desc) {
-		case 4:
-			return uint64(le.Uint32(desc)), true, nil
-		case 8:
-			return le.Uint64(desc), true, nil
-		}
-		return 0, false, fmt.Errorf("PVH entry note has a %d-byte descriptor (want 4 or 8)", len(desc))
-	}
-	return 0, false, nil
 }

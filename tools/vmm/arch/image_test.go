@@ -100,3 +100,14 @@ func FuzzLoad(f *testing.F) {
 		require.GreaterOrEqual(t, uint64(l.Entry), uint64(0))
 	})
 }
+
+// TestParseImageForeignExecutable: an ordinary Linux executable, whose GNU
+// property note is 8-byte aligned, is "not a unigo image", not a
+// malformed note.
+func TestParseImageForeignExecutable(t *testing.T) {
+	data, err := os.ReadFile("/bin/true")
+	require.NoError(t, err)
+	_, err = ParseImage(data)
+	require.ErrorIs(t, err, ErrBadImage)
+	assert.Contains(t, err.Error(), "no PVH entry note")
+}

@@ -32,6 +32,13 @@ func Print(s string) []byte {
 	return code
 }
 
+// Mark returns code writing the boot mark m to abi.PortBootMark.
+func Mark(m uint8) []byte {
+	code := movDX(abi.PortBootMark)
+	code = append(code, 0xB0, m) // mov al, imm8
+	return append(code, outDXAL...)
+}
+
 // Exit returns code writing code to the exit port (32-bit OUT) and then
 // halting forever in case the monitor lets it continue.
 func Exit(code uint32) []byte {

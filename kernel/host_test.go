@@ -1,0 +1,104 @@
+package kernel
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// recordedCPUID is CPUID leaf 0xD of a real host: sub-leaf 0's EAX
+// (supported components), EBX, ECX, and (size, offset) per component.
+type recordedCPUID struct {
+	supported, ebx, ecx uint32
+	comp                map[uint32][2]uint32
+}
+
+func (r recordedCPUID) cpuid(leaf, sub uint32) (a, b, c, d uint32) {
+	if leaf != 0xd {
+		return 0, 0, 0, 0
+	}
+	if sub == 0 {
+		return r.supported, r.ebx, r.ecx, 0
+	}
+	if sub == 1 {
+		return 0, 0, 0, 0
+	}
+	c0 := r.comp[sub]
+	return c0[0], c0[1], 0, 0
+}
+
+var (
+	// Intel Xeon (Sapphire Rapids class) under PVM: XGETBV answers the
+	// host's XCR0 with the AMX tiles (bits 17-18), CPUID(0xD,0).EBX the
+	// size for 0xe7.
+	intelSPR = recordedCPUID{
+		supported: 0x602e7, ebx: 2688, ecx: 11008,
+		comp: map[uint32][2]uint32{
+			2: {256, 576}, 5: {64, 1088}, 6: {512, 1152}, 7: {1024, 1664},
+			9: {8, 2688}, 17: {64, 2752}, 18: {8192, 2816},
+		},
+	}
+	// AMD EPYC (family 0x19) under PVM, this project's other host kind.
+	amdEPYC = recordedCPUID{
+		supported: 0x7, ebx: 832, ecx: 832,
+		comp: map[uint32][2]uint32{2: {256, 576}},
+	}
+)
+
+func TestXSaveLayout(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		xcr0     uint64
+		host     recordedCPUID
+		wantMask uint64
+		wantSize uintptr
+	}{
+		// The hang of the host-portability issue: the host's XCR0 names
+		// the AMX tiles, which must neither be saved nor sized for.
+		{"intel-pvm", 0x600e7, intelSPR, 0xe7, 2688},
+		{"intel-kvm", 0xe7, intelSPR, 0xe7, 2688},
+		{"intel-pkru", 0x2e7, intelSPR, 0xe7, 2688},
+		{"intel-avx-only", 0x7, intelSPR, 0x7, 832},
+		{"amd-pvm", 0x7, amdEPYC, 0x7, 832},
+		// XCR0 bits the CPU does not report as supported are ignored.
+		{"amd-bogus-xcr0", 0x600e7, amdEPYC, 0x7, 832},
+		{"sse-only", 0x3, amdEPYC, 0x3, 576},
+		// Without x87|SSE in the mask the kernel falls back to FXSAVE.
+		{"no-sse", 0x0, amdEPYC, 0, 512},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mask, size := xsaveLayout(tc.xcr0, tc.host.cpuid)
+			assert.Equal(t, tc.wantMask, mask, "mask")
+			assert.Equal(t, tc.wantSize, size, "size")
+		})
+	}
+}
+
+// TestXSaveLayoutNeverSizesByEBX: a CPUID source whose EBX disagrees with
+// the components (PVM's mix of host and guest views) does not change the
+// size, and the size always covers every component in the mask.
+func TestXSaveLayoutNeverSizesByEBX(t *testing.T) {
+	lying := intelSPR
+	lying.ebx = 512
+	_, size := xsaveLayout(0x600e7, lying.cpuid)
+	assert.Equal(t, uintptr(2688), size)
+	for sub, c := range intelSPR.comp {
+		mask, size := xsaveLayout(0xffffffff, intelSPR.cpuid)
+		if mask&(1<<sub) != 0 {
+			assert.GreaterOrEqual(t, size, uintptr(c[0]+c[1]), "component %d", sub)
+		}
+	}
+}
+
+func TestParseUintBytes(t *testing.T) {
+	for in, want := range map[string]uint64{"0": 0, "42": 42, "0x600e7": 0x600e7, "0XfF": 255,
+		"18446744073709551615": ^uint64(0)} {
+		v, ok := parseUintBytes([]byte(in))
+		assert.True(t, ok, in)
+		assert.Equal(t, want, v, in)
+	}
+	for _, in := range []string{"", "0x", "12a", "-1", "18446744073709551616", "0x10000000000000000"} {
+		_, ok := parseUintBytes([]byte(in))
+		assert.False(t, ok, in)
+	}
+}
