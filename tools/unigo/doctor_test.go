@@ -58,6 +58,13 @@ func TestDoctor(t *testing.T) {
 	for i, re := range want {
 		assert.Regexp(t, "^"+re+"$", lines[i])
 	}
+	// A runner that booted the guest shows the kernel's unigo.cpuinfo=1
+	// line, as probe.ParseGuestCPU read it.
+	for i, l := range lines[:len(lines)-1] {
+		if regexp.MustCompile(`^[a-z-]+: +ok `).MatchString(l) {
+			assert.Regexp(t, `^ +guest: vendor=\S+ xcr0=0x[0-9a-f]+ cpuid-xsave-size=\d+ xsave-mask=0x[0-9a-f]+ xsave-size=\d+ pvm=[01]( \(.*\))?$`, lines[i+1])
+		}
+	}
 	if h.KVM.Usable() {
 		// The launcher must work wherever /dev/kvm does: the end-to-end
 		// tests fail there otherwise too.
