@@ -7,11 +7,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/unigo-os/unigo/tools/probe"
+	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
 
 // TestDoctor runs `unigo doctor` end to end on this host (building
@@ -103,4 +105,27 @@ func TestDoctorNoImage(t *testing.T) {
 	assert.Regexp(t, `(?m)^launcher: +FAILED: .*missing.img: no such file or directory$`, out.String())
 	assert.Regexp(t, `(?m)^qemu-(kvm|tcg): +(FAILED: .*missing.img: no such file or directory|skipped: .*)$`, out.String())
 	assert.Regexp(t, `(?m)^verdict: +the launcher does not boot`, out.String())
+}
+
+// TestDoctorHangingGuest checks the case doctor exists for: a guest that
+// never finishes booting costs each runner its timeout, once, and ends in
+// a one-line reason.
+func TestDoctorHangingGuest(t *testing.T) {
+	h := probe.Detect()
+	if why := h.Absent(probe.Launcher); why != "" {
+		t.Skip(why)
+	}
+	bin := unigoBinary(t)
+	defer func(f func() (string, error)) { doctorUnigo = f }(doctorUnigo)
+	doctorUnigo = func() (string, error) { return bin, nil }
+	img := writeImage(t, testguest.Hang())
+	var out, errb bytes.Buffer
+	start := time.Now()
+	code := doctor([]string{"-image", img, "-timeout", "2s"}, &out, &errb)
+	t.Logf("%s%s", out.String(), errb.String())
+	assert.Equal(t, 1, code)
+	assert.Less(t, time.Since(start), 30*time.Second)
+	assert.Regexp(t, `(?m)^launcher: +FAILED: no exit after 2s; no output$`, out.String())
+	assert.Regexp(t, `(?m)^qemu-(kvm|tcg): +(FAILED: no exit after 2s; no output|skipped: .*)$`, out.String())
+	assert.Regexp(t, `(?m)^ +guest: \(not reported\)$`, out.String())
 }
