@@ -20,9 +20,7 @@ func BenchmarkBoot(b *testing.B) {
 					b.Skip(why)
 				}
 			}
-			if why := r.unavailable(); why != "" {
-				b.Skip(why)
-			}
+			r.check(b)
 			s := exit0.spec()
 			for i := 0; i < b.N; i++ {
 				res, err := r.run(b, s)

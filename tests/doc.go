@@ -37,6 +37,19 @@
 // that lacks what it needs: qemu-system-x86_64 on PATH for qemu, a usable
 // /dev/kvm for the launcher.
 //
+// # Probe: a runner that cannot boot fails fast
+//
+// A runner that is present but cannot boot the kernel at all on this host
+// (a guest that hangs at boot, say) does not sit out a timeout per test:
+// before its first test, runner.check boots examples/hello under it once,
+// with the probe `unigo doctor` uses (tools/probe), and if that fails,
+// every test of the runner fails at once with the probe's one line, e.g.
+//
+//	the launcher runner cannot boot on this host (unigo doctor's probe): launcher: FAILED: no exit after 30s; last output: "..."
+//
+// Host detection (what /dev/kvm is, QEMU's presence, the QEMU command
+// line) comes from tools/probe too, so the tests and `unigo doctor` agree.
+//
 // # Boot command line
 //
 // Under QEMU, arguments and environment reach the guest through the PVH

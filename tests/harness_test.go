@@ -11,35 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/probe"
 )
 
 // Unit tests of the harness itself: they need no guest to boot.
-
-func TestDecodeQEMUStatus(t *testing.T) {
-	for _, tc := range []struct {
-		status     int
-		diag       string
-		code       int
-		poweredOff bool
-		err        string
-	}{
-		{status: 1, code: 0},
-		{status: 15, code: 7},
-		{status: 5, code: 2},
-		{status: 0, poweredOff: true},
-		{status: 1, diag: "qemu-system-x86_64: -kernel x: No such file", err: "qemu failed"},
-		{status: 2, diag: "oops", err: "status 2"},
-	} {
-		code, off, err := decodeQEMUStatus(tc.status, tc.diag)
-		if tc.err != "" {
-			assert.ErrorContains(t, err, tc.err, "status %d", tc.status)
-			continue
-		}
-		require.NoError(t, err, "status %d", tc.status)
-		assert.Equal(t, tc.code, code, "status %d", tc.status)
-		assert.Equal(t, tc.poweredOff, off, "status %d", tc.status)
-	}
-}
 
 func TestBootCmdline(t *testing.T) {
 	// Whatever the harness composes, the kernel's parser must read back.
@@ -114,4 +89,41 @@ func TestRunStopsWedgedGuest(t *testing.T) {
 	assert.Less(t, time.Since(start), 10*time.Second)
 	assert.Equal(t, "booting\n", res.out)
 	assert.Contains(t, res.diag, "RAX=0")
+}
+
+// TestRunnerCheck checks runner.check's decisions: an absent runner skips
+// with its reason, a runner whose probe boot failed fails at once with the
+// probe's line, and the probe boots once per runner.
+func TestRunnerCheck(t *testing.T) {
+	const broken, working probe.Runner = "test-broken", "test-working"
+	probeMu.Lock()
+	probeResults[broken] = probe.Result{Runner: broken, Reason: "no exit after 30s; no output"}
+	probeResults[working] = probe.Result{Runner: working, OK: true}
+	probeMu.Unlock()
+	defer func() {
+		probeMu.Lock()
+		delete(probeResults, broken)
+		delete(probeResults, working)
+		probeMu.Unlock()
+	}()
+	present := func() string { return "" }
+
+	skip, fail := runner{name: "absent", unavailable: func() string { return "no such monitor" },
+		probe: func() probe.Runner { return broken }}.status()
+	assert.Equal(t, "no such monitor", skip)
+	assert.Empty(t, fail)
+
+	start := time.Now()
+	skip, fail = runner{name: "stuck", unavailable: present, probe: func() probe.Runner { return broken }}.status()
+	assert.Empty(t, skip)
+	assert.Equal(t, "the stuck runner cannot boot on this host (unigo doctor's probe): test-broken: FAILED: no exit after 30s; no output", fail)
+	assert.Less(t, time.Since(start), time.Second)
+
+	skip, fail = runner{name: "fine", unavailable: present, probe: func() probe.Runner { return working }}.status()
+	assert.Empty(t, skip)
+	assert.Empty(t, fail)
+
+	skip, fail = runner{name: "native", unavailable: present}.status()
+	assert.Empty(t, skip)
+	assert.Empty(t, fail)
 }

@@ -60,6 +60,7 @@ func buildAll(dir string) error {
 	for _, sc := range scenarios {
 		pkgs[sc.pkg] = true
 	}
+	pkgs[probePkg] = true
 	pkgs[netpeerPkg] = true
 	pkgs[httpdPkg] = true
 	pkgs[lastwordsPkg] = true

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/tools/probe"
 )
 
 // On PVM hosts the scenarios run QEMU with TCG (kvmBootsKernel), so
@@ -30,6 +32,7 @@ var qemuKVM = runner{
 	name:        "qemu-kvm",
 	boot:        true,
 	unavailable: qemuKVMUnavailable,
+	probe:       func() probe.Runner { return probe.QEMUKVM },
 	command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error) {
 		args, err := qemuArgs(s, true)
 		if err != nil {
@@ -62,9 +65,7 @@ var requestsRE = regexp.MustCompile(`virtiorng: 202 requests in (\S+)\n`)
 // round trip, in under a second in all (0.12 s; level-triggered it took
 // 5-47 s before the fix).
 func TestQEMUKVMInterrupts(t *testing.T) {
-	if why := qemuKVM.unavailable(); why != "" {
-		t.Skip(why)
-	}
+	qemuKVM.check(t)
 	for _, mode := range []string{"edge", "level"} {
 		t.Run(mode, func(t *testing.T) {
 			s := runSpec{image: images["./tests/guests/virtiorng"], memory: "128M", cpus: 1, timeout: time.Minute,
@@ -91,9 +92,7 @@ func TestQEMUKVMInterrupts(t *testing.T) {
 // requests/s with p99 over a second, as before the fix, 200 requests
 // would take a minute or more.
 func TestQEMUKVMHTTPD(t *testing.T) {
-	if why := qemuKVM.unavailable(); why != "" {
-		t.Skip(why)
-	}
+	qemuKVM.check(t)
 	port := freePorts(t, 1)[0]
 	spec := runSpec{image: images[httpdPkg], memory: "256M", cpus: 2, timeout: 3 * time.Minute}
 	netSetups["qemu"].spec(&spec, map[int]int{port: 8080}, nil)

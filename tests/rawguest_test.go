@@ -18,7 +18,9 @@ import (
 // kernel, so it runs even while bootTests is off — except for the launcher,
 // which waits for the switch like the scenarios do. (A power-off case is
 // missing: a triple fault under nested KVM ends in a KVM emulation failure,
-// not a QEMU exit; decodeQEMUStatus's unit test covers status 0.)
+// not a QEMU exit; probe.DecodeQEMUStatus's unit test covers status 0.)
+// It checks only that a runner is present (runner.unavailable), not
+// runner.check's probe boot: these guests do not need the kernel to work.
 func TestBootRunnersRawGuests(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, code []byte) string {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/probe"
 )
 
 // bootTests is THE switch for the runners that boot an image (qemu,
@@ -79,6 +80,9 @@ type runner struct {
 	boot bool
 	// unavailable returns why this machine cannot use the runner, or "".
 	unavailable func() string
+	// probe names the tools/probe runner (unigo doctor's) that boots the
+	// way this runner does; nil for runners that boot nothing.
+	probe func() probe.Runner
 	// command returns the command for a run and how to read its exit
 	// status. ctx bounds the run.
 	command func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error)
@@ -106,6 +110,12 @@ var runners = []runner{
 		name:        "qemu",
 		boot:        true,
 		unavailable: qemuUnavailable,
+		probe: func() probe.Runner {
+			if kvmBootsKernel() {
+				return probe.QEMUKVM
+			}
+			return probe.QEMUTCG
+		},
 		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error) {
 			args, err := qemuArgs(s, kvmBootsKernel())
 			if err != nil {
@@ -118,6 +128,7 @@ var runners = []runner{
 		name:        "launcher",
 		boot:        true,
 		unavailable: launcherUnavailable,
+		probe:       func() probe.Runner { return probe.Launcher },
 		command: func(ctx context.Context, s runSpec) (*exec.Cmd, decoder, error) {
 			args := []string{"run", "-m", s.memory, "-smp", strconv.Itoa(max(1, s.cpus)), "-timeout", s.timeout.String()}
 			args = append(args, s.launcherArgs...)
@@ -134,9 +145,75 @@ var runners = []runner{
 	},
 }
 
+// runnerNamed returns the runner called name.
+func runnerNamed(name string) runner {
+	for _, r := range runners {
+		if r.name == name {
+			return r
+		}
+	}
+	panic("no runner " + name)
+}
+
+// check skips t when this machine lacks what r needs (QEMU not installed,
+// no usable /dev/kvm: r.unavailable's reason), and fails it at once when r
+// is there but cannot boot at all: the first check of a boot runner boots
+// unigo doctor's probe guest (examples/hello) under it once, and if that
+// fails, every test of the runner fails with the probe's one line, instead
+// of each sitting out its own timeout.
+func (r runner) check(t testing.TB) {
+	t.Helper()
+	skip, fail := r.status()
+	if skip != "" {
+		t.Skip(skip)
+	}
+	if fail != "" {
+		t.Fatal(fail)
+	}
+}
+
+// status is check's decision: why to skip, or why to fail, or neither.
+func (r runner) status() (skip, fail string) {
+	if why := r.unavailable(); why != "" {
+		return why, ""
+	}
+	if r.probe == nil {
+		return "", ""
+	}
+	if res := probeBoot(r.probe()); !res.OK {
+		return "", fmt.Sprintf("the %s runner cannot boot on this host (unigo doctor's probe): %s", r.name, res.Line())
+	}
+	return "", ""
+}
+
+// probePkg is the guest the probe boots.
+const probePkg = "./examples/hello"
+
+var (
+	probeMu      sync.Mutex
+	probeResults = map[probe.Runner]probe.Result{}
+)
+
+// probeBoot boots the probe guest under pr, once per test binary; callers
+// that come while it runs wait for its result.
+func probeBoot(pr probe.Runner) probe.Result {
+	probeMu.Lock()
+	defer probeMu.Unlock()
+	if res, ok := probeResults[pr]; ok {
+		return res
+	}
+	res := probe.Boot(context.Background(), pr, probe.Config{Image: images[probePkg], Unigo: unigoBin})
+	if testing.Verbose() {
+		fmt.Printf("probe: %s; guest: %s\n", res.Line(), res.GuestLine())
+	}
+	probeResults[pr] = res
+	return res
+}
+
 // forBootRunners runs test as a subtest under every runner that boots the
 // image, skipping (with the reason) those this machine cannot use, and
-// all of them when boot tests are off.
+// all of them when boot tests are off; a runner that cannot boot at all
+// fails each subtest at once (runner.check).
 func forBootRunners(t *testing.T, test func(t *testing.T, r runner)) {
 	if ok, why := bootTestsEnabled(); !ok {
 		t.Skip(why)
@@ -146,9 +223,7 @@ func forBootRunners(t *testing.T, test func(t *testing.T, r runner)) {
 			continue
 		}
 		t.Run(r.name, func(t *testing.T) {
-			if why := r.unavailable(); why != "" {
-				t.Skip(why)
-			}
+			r.check(t)
 			test(t, r)
 		})
 	}
@@ -253,7 +328,7 @@ func (w *fatalWatcher) String() string {
 
 // --- QEMU ---
 
-const qemuBinary = "qemu-system-x86_64"
+const qemuBinary = probe.QEMUBinary
 
 // tcgSlowdown stretches timeouts when QEMU has to emulate the CPU. Kept
 // modest so that a hung scenario cannot eat the CI budget (90 minutes for
@@ -261,91 +336,38 @@ const qemuBinary = "qemu-system-x86_64"
 // under it.
 const tcgSlowdown = 4
 
-func qemuUnavailable() string {
-	if _, err := exec.LookPath(qemuBinary); err != nil {
-		return qemuBinary + " not on PATH (apt-get install qemu-system-x86)"
-	}
-	return ""
-}
+// host is what this machine offers (unigo doctor's host detection).
+var host = probe.DetectOnce
 
-var kvmOnce = sync.OnceValue(func() bool {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
-})
+func qemuUnavailable() string { return host().Absent(probe.QEMUTCG) }
 
 // kvmUsable reports whether /dev/kvm can be opened for KVM acceleration.
-func kvmUsable() bool { return kvmOnce() }
+func kvmUsable() bool { return host().KVM.Usable() }
 
 // pvmHost reports whether /dev/kvm is served by the PVM module (kvm_pvm)
 // found on this project's machines. The kernel runs there in its CPL-3
 // SYSCALL mode (docs/ARCHITECTURE.md); QEMU's runs keep to TCG on such
 // hosts, whose results are stable, and the launcher covers KVM.
-func pvmHost() bool {
-	_, err := os.Stat("/sys/module/kvm_pvm")
-	return err == nil
-}
+func pvmHost() bool { return host().KVM.Kind == probe.KVMPVM }
 
 // kvmBootsKernel reports whether QEMU runs the kernel with -accel kvm.
 func kvmBootsKernel() bool { return kvmUsable() && !pvmHost() }
 
-func launcherUnavailable() string {
-	if !kvmUsable() {
-		return "the launcher needs a usable /dev/kvm"
-	}
-	return ""
-}
+func launcherUnavailable() string { return host().Absent(probe.Launcher) }
 
-// qemuArgs is the QEMU command line for a run: a microvm with the ISA serial
-// port on stdio, isa-debug-exit for the exit code, and the image booted
-// through its PVH note.
+// qemuArgs is the QEMU command line for a run (probe.QEMUArgs, as unigo
+// doctor boots it) plus the run's extra QEMU arguments.
 func qemuArgs(s runSpec, kvm bool) ([]string, error) {
 	cmdline, err := bootCmdline(s)
 	if err != nil {
 		return nil, err
 	}
-	args := []string{
-		"-M", "microvm,x-option-roms=off,rtc=on,isa-serial=on",
-	}
-	if kvm {
-		// QEMU 7.2 aborts on MSR 0x10a with plain -cpu host.
-		args = append(args, "-accel", "kvm", "-cpu", "host,-arch-capabilities")
-	} else {
-		args = append(args, "-accel", "tcg", "-cpu", "max")
-	}
-	args = append(args,
-		"-m", s.memory, "-smp", strconv.Itoa(max(1, s.cpus)),
-		"-nodefaults", "-no-user-config", "-nographic",
-		"-serial", "stdio", "-no-reboot",
-		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
-		"-kernel", s.image,
-		"-append", cmdline,
-	)
-	return append(args, s.qemuArgs...), nil
+	return append(probe.QEMUArgs(kvm, s.image, s.memory, s.cpus, cmdline), s.qemuArgs...), nil
 }
 
-// decodeQEMUStatus maps QEMU's exit status to the guest's exit code.
-// isa-debug-exit makes QEMU exit with (code<<1)|1, so an odd status carries a
-// code. Status 0 means the VM stopped without writing one. QEMU also exits 1
-// on its own errors, which look like guest code 0; those print a
-// "qemu-system-x86_64:" diagnostic, which tells them apart. The exit status
-// has 8 bits, so codes above 127 arrive truncated (255 reads as 127); Go
-// programs exit 0, 1 or 2, or with what they pass to os.Exit.
-func decodeQEMUStatus(status int, diag string) (int, bool, error) {
-	switch {
-	case status == 0:
-		return 0, true, nil
-	case status == 1 && strings.Contains(diag, qemuBinary+":"):
-		return 0, false, fmt.Errorf("qemu failed: %s", strings.TrimSpace(diag))
-	case status%2 == 1:
-		return (status - 1) / 2, false, nil
-	default:
-		return 0, false, fmt.Errorf("qemu exited with status %d, which isa-debug-exit cannot produce: %s", status, strings.TrimSpace(diag))
-	}
-}
+// decodeQEMUStatus maps QEMU's exit status to the guest's exit code
+// (probe.DecodeQEMUStatus).
+var decodeQEMUStatus decoder = probe.DecodeQEMUStatus
 
 // bootCmdline is the PVH command line (QEMU -append) for a run: the
 // environment, unigo.argv0 naming the image (what os.Args[0] is natively),

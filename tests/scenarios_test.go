@@ -320,9 +320,7 @@ func TestScenarios(t *testing.T) {
 					t.Skip(why)
 				}
 			}
-			if why := r.unavailable(); why != "" {
-				t.Skip(why)
-			}
+			r.check(t)
 			if r.name == "qemu" && !kvmBootsKernel() {
 				t.Log("no /dev/kvm that boots the kernel (absent, or PVM): QEMU uses TCG emulation (-accel tcg -cpu max), timeouts x", tcgSlowdown)
 			}

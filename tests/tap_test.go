@@ -52,9 +52,7 @@ func TestVirtionetTAP(t *testing.T) {
 	if ok, why := bootTestsEnabled(); !ok {
 		t.Skip(why)
 	}
-	if why := qemuUnavailable(); why != "" {
-		t.Skip(why)
-	}
+	runnerNamed("qemu").check(t)
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: a network namespace with a TAP device")
 	}

@@ -5,6 +5,7 @@
 //	unigo run   [flags] IMAGE|PACKAGE|FILE.go [-- ARGS...]
 //	unigo test  [go test flags] [PACKAGES]
 //	unigo bench [flags]
+//	unigo doctor [flags]
 package main
 
 import (
@@ -18,6 +19,8 @@ commands:
   build   build a Go main package into a bootable image
   run     boot an image (building it first if given a package) under the KVM launcher
   bench   measure boot time, memory, SMP speedup and syscall cost; print tables
+  doctor  print what this host offers (CPU, /dev/kvm, QEMU) and boot a small
+          guest under each runner; exit 0 when the launcher works
 `
 
 func main() {
@@ -33,10 +36,12 @@ func main() {
 		os.Exit(runCmd(args))
 	case "bench":
 		os.Exit(benchCmd(args))
+	case "doctor":
+		os.Exit(doctorCmd(args))
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run or bench)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run, bench or doctor)\n", cmd)
 		os.Exit(2)
 	}
 }
