@@ -1,17 +1,15 @@
 package tests
 
 import (
-	"regexp"
-	"strconv"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// cpuInfoLine is the kernel's unigo.cpuinfo=1 line.
-var cpuInfoLine = regexp.MustCompile(`unigo: cpu vendor=(\S+) xcr0=(0x[0-9a-f]+) cpuid-xsave-size=(\d+) xsave-mask=(0x[0-9a-f]+) xsave-size=(\d+) pvm=([01])\n`)
+	"github.com/unigo-os/unigo/tools/probe"
+)
 
 // TestXSaveArea checks the extended-state sizing of the host-portability
 // issue on every runner: the save mask never holds a component outside
@@ -21,16 +19,14 @@ var cpuInfoLine = regexp.MustCompile(`unigo: cpu vendor=(\S+) xcr0=(0x[0-9a-f]+)
 func TestXSaveArea(t *testing.T) {
 	forBootRunners(t, func(t *testing.T, r runner) {
 		res, err := r.run(t, runSpec{image: images["./examples/hello"], memory: "128M", cpus: 1,
-			timeout: 30 * time.Second * tcgSlowdown, kparams: []string{"unigo.cpuinfo=1"}})
+			timeout: 30 * time.Second * tcgSlowdown, kparams: []string{probe.GuestCPUParam}})
 		require.NoError(t, err)
 		require.Equal(t, 0, res.code, "output:\n%s", res.out)
-		m := cpuInfoLine.FindStringSubmatch(res.out)
-		require.NotNil(t, m, "no cpuinfo line in:\n%s", res.out)
-		t.Logf("%s", m[0])
-		mask, err := strconv.ParseUint(m[4], 0, 64)
+		g, ok, err := probe.FindGuestCPU(res.out)
 		require.NoError(t, err)
-		size, err := strconv.Atoi(m[5])
-		require.NoError(t, err)
+		require.True(t, ok, "no cpu line in:\n%s", res.out)
+		t.Logf("%s", g)
+		mask, size := g.XSaveMask, g.XSaveSize
 		assert.Zero(t, mask&^0xe7, "save mask %#x holds components the kernel does not enable", mask)
 		assert.Equal(t, uint64(3), mask&3, "x87 and SSE are always saved")
 		assert.GreaterOrEqual(t, size, 576)
@@ -43,7 +39,7 @@ func TestXSaveArea(t *testing.T) {
 			timeout: 30 * time.Second * tcgSlowdown, kparams: []string{"unigo.xsave.sizefor=3"}})
 		require.NoError(t, err)
 		assert.Equal(t, 70, res.code, "output:\n%s", res.out)
-		assert.Contains(t, res.out, "unigo: kernel panic: XSAVE with mask "+m[4]+" writes past the 576-byte extended-state area\n")
+		assert.Contains(t, res.out, "unigo: kernel panic: XSAVE with mask "+fmt.Sprintf("%#x", mask)+" writes past the 576-byte extended-state area\n")
 		assert.NotContains(t, res.out, "Hello from unigo!")
 	})
 }
