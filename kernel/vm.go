@@ -400,9 +400,19 @@ func userOK(addr, n uintptr, write bool) bool {
 		return false
 	}
 	if addr < userBase {
-		// Below userBase only the image itself (the runtime's data and
-		// BSS) is program memory; it is always mapped.
-		return addr >= imageStart && addr+n <= imageEnd
+		// Below userBase only the image itself is program memory. It is
+		// always mapped, but its text and read-only data are not
+		// writable (protectImage): a system call told to write there
+		// gets EFAULT, as on Linux, instead of faulting in the kernel.
+		if addr < imageStart || addr+n > imageEnd {
+			return false
+		}
+		for va := addr &^ (pageSize - 1); write && va < addr+n; va += pageSize {
+			if pte := pteFor(va, false); pte == nil || *pte&pteWrite == 0 {
+				return false
+			}
+		}
+		return true
 	}
 	vmLock.Lock()
 	defer vmLock.Unlock()

@@ -149,7 +149,8 @@ var scenarios = []scenario{
 		pkg:  "./tests/guests/faults",
 		wantOut: []string{
 			"faults: nil ok", "faults: nil-write ok", "faults: divide ok (runtime error: integer divide by zero)",
-			"faults: unsafe-slice ok", "faults: panic-on-fault ok", "faults: read-only ok", "faults: all ok\n",
+			"faults: unsafe-slice ok", "faults: panic-on-fault ok", "faults: read-only ok", "faults: efault ok",
+			"faults: all ok\n",
 		},
 	},
 	{

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"unsafe"
 )
 
@@ -41,6 +42,30 @@ func recurse(n int) int {
 	var pad [64]byte
 	pad[n%64] = byte(n)
 	return recurse(n+1) + int(pad[0])
+}
+
+// efault checks that system calls told to write into the image's
+// read-only memory (text and rodata) fail with EFAULT, as on Linux,
+// rather than writing there or crashing the kernel.
+func efault() {
+	ro := uintptr(unsafe.Pointer(unsafe.StringData("read-only target of the EFAULT checks")))
+	for _, c := range []struct {
+		name string
+		nr   uintptr
+		a    [3]uintptr
+	}{
+		{"pipe2", syscall.SYS_PIPE2, [3]uintptr{ro, 0, 0}},
+		{"getcwd", syscall.SYS_GETCWD, [3]uintptr{ro, 64, 0}},
+		{"clock_getres", 229, [3]uintptr{0, ro, 0}}, // SYS_CLOCK_GETRES
+		{"uname", syscall.SYS_UNAME, [3]uintptr{ro, 0, 0}},
+	} {
+		_, _, e := syscall.RawSyscall(c.nr, c.a[0], c.a[1], c.a[2])
+		if e != syscall.EFAULT {
+			fmt.Printf("faults: %s into read-only memory: errno %d (%v), want EFAULT\n", c.name, int(e), e)
+			os.Exit(1)
+		}
+	}
+	fmt.Println("faults: efault ok")
 }
 
 func main() {
@@ -78,6 +103,7 @@ func main() {
 		b[0] = 'C'
 	})
 	debug.SetPanicOnFault(old)
+	efault()
 	runtime.GC()
 	fmt.Println("faults: all ok")
 }
