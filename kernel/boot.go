@@ -24,6 +24,7 @@ var (
 //go:linkname kernelMain github.com/unigo-os/unigo/rt.kernelMain
 func kernelMain(si uintptr) {
 	rt.FillInterruptGates() // before anything enables interrupts
+	traceInit()
 	consoleInit()
 	info := at[abi.HVMStartInfo](si)
 	if info.Magic != abi.HVMStartMagic {
