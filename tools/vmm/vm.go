@@ -98,6 +98,9 @@ type VM struct {
 
 	symsOnce sync.Once
 	syms     *crash.Symbols
+
+	dumpMu sync.Mutex // Dump against Close
+	tscKHz uint64     // the vCPUs' TSC frequency, for trace times
 }
 
 type vcpu struct {
@@ -105,6 +108,7 @@ type vcpu struct {
 	mu      sync.Mutex
 	tid     int
 	running bool
+	dump    atomic.Pointer[dumpRequest] // a Dump waiting for this vCPU
 }
 
 // MMIODeviceParam is the kernel parameter announcing a virtio-mmio device,
@@ -267,6 +271,7 @@ func (v *VM) createVCPUs() error {
 		if err != nil {
 			return err
 		}
+		v.tscKHz = uint64(khz)
 		ents := arch.FilterCPUID(supported, arch.CPUIDParams{VCPU: i, NumVCPUs: v.cfg.VCPUs, TSCKHz: khz})
 		if err := c.SetCPUID(ents); err != nil {
 			return err
@@ -324,8 +329,8 @@ func (v *VM) Stop(r Result) {
 func (v *VM) kickAll() {
 	pid := unix.Getpid()
 	for _, c := range v.vcpus {
-		c.SetImmediateExit(true)
 		c.mu.Lock()
+		c.SetImmediateExit(true)
 		if c.running {
 			unix.Tgkill(pid, c.tid, unix.SIGURG)
 		}
@@ -347,6 +352,10 @@ func (v *VM) runVCPU(c *vcpu) {
 		v.wg.Done()
 	}()
 	for !v.stopped.Load() {
+		if r := c.dump.Swap(nil); r != nil {
+			v.answerDump(c, r)
+			continue
+		}
 		if c.ID == 0 && v.cfg.Trace != nil {
 			v.firstRun.Do(func() { v.cfg.Trace("first vCPU run") })
 		}
@@ -433,6 +442,8 @@ func (v *VM) handleExit(c *vcpu) error {
 
 // Close releases the VM. It may be called after Run or instead of it.
 func (v *VM) Close() error {
+	v.dumpMu.Lock()
+	defer v.dumpMu.Unlock()
 	if v.closed {
 		return nil
 	}
