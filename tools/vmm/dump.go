@@ -118,7 +118,7 @@ wait:
 			v.dumpVCPU(ew, syms, st)
 		}
 	}
-	ew.printf("\nkernel events, the last %d of all CPUs, oldest first:\n", DumpEvents)
+	ew.printf("\nkernel events, the last %d of all CPUs, oldest first (time: before the newest event):\n", DumpEvents)
 	v.dumpTrace(ew, syms)
 	return ew.err
 }
