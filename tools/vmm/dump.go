@@ -36,9 +36,27 @@ type vcpuState struct {
 	err   error
 }
 
+// maxCompletions bounds the exits answerDump handles to complete a pending
+// one (a string I/O instruction may take several).
+const maxCompletions = 16
+
 // answerDump reports c's state for r and waits until the dump is written.
-// It runs on c's thread, in the run loop.
-func (v *VM) answerDump(c *vcpu, r *dumpRequest) {
+// It runs on c's thread, in the run loop. exitPending says the last exit
+// is not complete yet: KVM_RUN with immediate_exit completes it and
+// returns at once (EINTR), or with the next exit of an instruction that
+// needs several, which is handled as the run loop would. Then the
+// registers are the guest's, not those of a half-done instruction.
+func (v *VM) answerDump(c *vcpu, r *dumpRequest, exitPending bool) {
+	for i := 0; exitPending && i < maxCompletions && !v.stopped.Load(); i++ {
+		c.SetImmediateExit(true)
+		if c.Run() != nil {
+			break
+		}
+		if err := v.handleExit(c); err != nil {
+			v.Stop(Result{Reason: Failed, Err: fmt.Errorf("vCPU %d: %w", c.ID, err)})
+			break
+		}
+	}
 	// Take back the kick, unless a stop needs it: kickAll sets it under
 	// c.mu after marking the VM stopped.
 	c.mu.Lock()

@@ -1,6 +1,8 @@
 package vmm
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,4 +87,76 @@ func TestDumpStuckThread(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return")
 	}
+}
+
+// Dumps taken while the guest does port I/O (an exit to the launcher per
+// byte) lose and repeat nothing: the exit a dump interrupts is completed
+// first.
+func TestDumpDuringIO(t *testing.T) {
+	needKVM(t)
+	var want strings.Builder
+	for want.Len() < 5000 {
+		want.WriteString("0123456789abcdefghijklmnopqrstuvwxyz\n")
+	}
+	var out syncBuf
+	v, err := New(Config{Image: testguest.Image(append(testguest.Print(want.String()), testguest.Exit(7)...)),
+		MemSize: 16 << 20, Stdout: &out})
+	require.NoError(t, err)
+	defer v.Close()
+	done := make(chan Result)
+	go func() { done <- v.Run() }()
+	dumps := 0
+	for {
+		select {
+		case r := <-done:
+			require.Equal(t, GuestExit, r.Reason, "%v", r.Err)
+			assert.EqualValues(t, 7, r.Code)
+			assert.Equal(t, want.String(), out.String())
+			assert.Positive(t, dumps)
+			t.Logf("%d dumps during the output", dumps)
+			return
+		default:
+			if d := dumpOf(t, v); strings.Contains(d, "vCPU 0: 0x") {
+				dumps++
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+}
+
+// A dump that interrupts an IN exit shows the instruction completed: past
+// the IN means the data is in AL. (Hardware KVM moves RIP past an IN
+// before the exit and writes AL when the launcher re-enters; without the
+// completion the dump would show RIP past the IN with AL still 0.)
+func TestDumpCompletesIN(t *testing.T) {
+	needKVM(t)
+	// mov dx, COM1+LSR; loop: mov al, 0; in al, dx; jmp loop
+	code := []byte{0x66, 0xBA, 0xFD, 0x03, 0xB0, 0x00, 0xEC, 0xEB, 0xFB}
+	jmp := uint64(testguest.LoadAddr + 7)
+	v, err := New(Config{Image: testguest.Image(code), MemSize: 16 << 20})
+	require.NoError(t, err)
+	defer v.Close()
+	done := make(chan Result)
+	go func() { done <- v.Run() }()
+	defer func() {
+		v.Stop(Result{Reason: Stopped})
+		<-done
+	}()
+	time.Sleep(50 * time.Millisecond)
+	ripRe := regexp.MustCompile(`rip 0x([0-9a-f]+)`)
+	raxRe := regexp.MustCompile(`rax 0x([0-9a-f]+)`)
+	atJmp := 0
+	for i := 0; i < 200; i++ {
+		d := dumpOf(t, v)
+		rip, rax := ripRe.FindStringSubmatch(d), raxRe.FindStringSubmatch(d)
+		require.NotNil(t, rip, d)
+		require.NotNil(t, rax, d)
+		r, _ := strconv.ParseUint(rip[1], 16, 64)
+		a, _ := strconv.ParseUint(rax[1], 16, 64)
+		if r == jmp {
+			atJmp++
+			require.EqualValues(t, 0x60, a&0xff, "AL after IN from the LSR (THRE|TEMT):\n%s", d)
+		}
+	}
+	t.Logf("%d of 200 dumps right after the IN", atJmp)
 }

@@ -351,15 +351,21 @@ func (v *VM) runVCPU(c *vcpu) {
 		c.mu.Unlock()
 		v.wg.Done()
 	}()
+	// exitPending: the last KVM_RUN returned an exit handled here, which
+	// KVM completes (an IN's data into RAX, RIP past the instruction) only
+	// on the next KVM_RUN.
+	exitPending := false
 	for !v.stopped.Load() {
 		if r := c.dump.Swap(nil); r != nil {
-			v.answerDump(c, r)
+			v.answerDump(c, r, exitPending)
+			exitPending = false
 			continue
 		}
 		if c.ID == 0 && v.cfg.Trace != nil {
 			v.firstRun.Do(func() { v.cfg.Trace("first vCPU run") })
 		}
 		err := c.Run()
+		exitPending = false
 		if err == unix.EINTR {
 			// A stop kick, or the Go runtime preempting this thread.
 			continue
@@ -378,6 +384,7 @@ func (v *VM) runVCPU(c *vcpu) {
 			v.Stop(Result{Reason: Failed, Err: fmt.Errorf("vCPU %d: %w", c.ID, err)})
 			return
 		}
+		exitPending = true
 	}
 }
 
