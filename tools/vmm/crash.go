@@ -42,6 +42,7 @@ func (v *VM) guestCrash(c *vcpu, paddr uint64) {
 	syms := v.symbols()
 	var b strings.Builder
 	crash.Report(&b, syms, &rec, v.virtReader(c))
+	v.writeTrace(&b, syms)
 	v.Stop(Result{Reason: Crash, Err: fmt.Errorf("guest crashed: %s", crash.Reason(&rec, syms)), Report: b.String()})
 }
 
@@ -67,6 +68,7 @@ func (v *VM) vcpuCrash(c *vcpu, what, detail string) {
 		rec.MsgLen = uint64(copy(rec.Msg[:], what))
 		crash.Report(&b, v.symbols(), &rec, v.virtReader(c))
 	}
+	v.writeTrace(&b, v.symbols())
 	v.Stop(Result{Reason: Crash, Err: fmt.Errorf("vCPU %d: %s", c.ID, what), Report: b.String()})
 }
 

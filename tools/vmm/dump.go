@@ -136,9 +136,15 @@ wait:
 			v.dumpVCPU(ew, syms, st)
 		}
 	}
+	v.writeTrace(ew, syms)
+	return ew.err
+}
+
+// writeTrace writes the kernel events section of a dump or crash report.
+func (v *VM) writeTrace(w io.Writer, syms *crash.Symbols) {
+	ew := &errWriter{w: w}
 	ew.printf("\nkernel events, the last %d of all CPUs, oldest first (time: before the newest event):\n", DumpEvents)
 	v.dumpTrace(ew, syms)
-	return ew.err
 }
 
 // dumpVCPU writes one vCPU's state.
