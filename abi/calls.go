@@ -1,8 +1,8 @@
 package abi
 
 // Version is the version of this host/guest ABI: the ports, the boot
-// marks, the crash record, the private system calls and the netstack
-// channel. It changes whenever one of them changes incompatibly.
+// marks, the crash record, the trace ring, the private system calls and
+// the netstack channel. It changes whenever one of them changes incompatibly.
 const Version = 1
 
 // Private system calls. Linux never uses numbers this high, so a unigo

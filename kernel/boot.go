@@ -26,6 +26,7 @@ func kernelMain(si uintptr) {
 	abiMark := [1]byte{abi.BootMarkABI | abi.Version}
 	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
+	traceInit()
 	consoleInit()
 	info := at[abi.HVMStartInfo](si)
 	if info.Magic != abi.HVMStartMagic {

@@ -215,6 +215,7 @@ func startAP(idx int, apicid uint32) bool {
 		return false
 	}
 	rt.InitCPU(block, uint64(idx), crash+(kmem.PageSize<<crashOrder)-64)
+	traceCPU(at[rt.CPU](block), idx)
 	for i := uintptr(0); i < 80; i += 8 {
 		*at[uint64](gdt + i) = *at[uint64](rt.GDTAddr() + i)
 	}

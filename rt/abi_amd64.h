@@ -22,6 +22,18 @@
 #define CPU_CRASHSTACK  144
 #define CPU_KTLS        152
 #define CPU_XSAVE       160
+#define CPU_TRACE       192
+
+// abi.TraceRing and abi.TraceEvent (the trace ring trapEntry writes).
+#define TR_NEXT           0
+#define TR_EVENTS         64
+#define TRACE_EVENTS      64
+#define TRACE_EVENT_SHIFT 5
+#define EV_TSC            0
+#define EV_RIP            8
+#define EV_ARG            16
+#define EV_VEC            24
+#define EV_ERR            28
 
 // Frame: saved registers, lowest address first.
 #define F_R15     0

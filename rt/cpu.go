@@ -67,8 +67,8 @@ const (
 	SelTSS        = 0x40
 )
 
-// CPU is the per-CPU block GS.base points at. The fields up to XSave are
-// shared with assembly (abi_amd64.h, checked by layout_test.go).
+// CPU is the per-CPU block GS.base points at. The fields up to XSave, and
+// Trace, are shared with assembly (abi_amd64.h, checked by layout_test.go).
 type CPU struct {
 	Self       uintptr
 	KActive    uint64 // 1 while the kernel runs on this CPU
@@ -93,6 +93,7 @@ type CPU struct {
 	ID         uint64
 	Current    uintptr // current thread (kernel/sched)
 	Idle       uintptr // per-CPU scheduler state (kernel/sched)
+	Trace      uintptr // this CPU's abi.TraceRing, or 0 (read by trapEntry)
 }
 
 // cpu0 is the boot CPU's block (entry64 points GS at it).

@@ -52,7 +52,7 @@ func TestLayout(t *testing.T) {
 		"CPU_CTX_R11": unsafe.Offsetof(c.CtxR11), "CPU_SCRATCH0": unsafe.Offsetof(c.Scratch),
 		"CPU_SCRATCH1": unsafe.Offsetof(c.Scratch) + 8, "CPU_TRAPENTRY": unsafe.Offsetof(c.TrapEntry),
 		"CPU_CRASHSTACK": unsafe.Offsetof(c.CrashStack), "CPU_KTLS": unsafe.Offsetof(c.KTLS),
-		"CPU_XSAVE": unsafe.Offsetof(c.XSave),
+		"CPU_XSAVE": unsafe.Offsetof(c.XSave), "CPU_TRACE": unsafe.Offsetof(c.Trace),
 	}
 	for name, off := range cpu {
 		require.Contains(t, d, name)
@@ -71,6 +71,21 @@ func TestLayout(t *testing.T) {
 		require.EqualValues(t, off, d[name], name)
 	}
 	require.EqualValues(t, unsafe.Sizeof(f), d["F_SIZE"])
+	var r abi.TraceRing
+	var e abi.TraceEvent
+	trace := map[string]uintptr{
+		"TR_NEXT": unsafe.Offsetof(r.Next), "TR_EVENTS": unsafe.Offsetof(r.Events),
+		"EV_TSC": unsafe.Offsetof(e.TSC), "EV_RIP": unsafe.Offsetof(e.RIP), "EV_ARG": unsafe.Offsetof(e.Arg),
+		"EV_VEC": unsafe.Offsetof(e.Vector), "EV_ERR": unsafe.Offsetof(e.Error),
+		"TRACE_EVENTS": abi.TraceEvents, "TRACE_EVENT_SHIFT": 5,
+	}
+	for name, off := range trace {
+		require.Contains(t, d, name)
+		require.EqualValues(t, off, d[name], name)
+	}
+	require.EqualValues(t, 1<<d["TRACE_EVENT_SHIFT"], unsafe.Sizeof(e))
+	require.EqualValues(t, VecSyscall, abi.TraceVecSyscall)
+	require.EqualValues(t, VecPending, abi.TraceVecPending)
 	require.EqualValues(t, FrameSize, unsafe.Sizeof(f))
 	require.EqualValues(t, VecSyscall, d["VEC_SYSCALL"])
 	require.EqualValues(t, SelUserCode, d["SEL_UCODE"])

@@ -404,6 +404,35 @@ TEXT ·trapEntry(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ R15
 	MOVQ CPU_KTLS(GS), AX
 	WRFSBASE_AX
+	// Record the entry in this CPU's trace ring (abi.TraceRing), if the
+	// kernel gave it one: TSC, RIP, vector, error code, and the system
+	// call number or CR2. Plain stores: only this CPU writes its ring, and
+	// entries do not nest (interrupts that hit the kernel are deferred).
+	MOVQ CPU_TRACE(GS), DI
+	TESTQ DI, DI
+	JEQ traced
+	MOVQ TR_NEXT(DI), CX
+	MOVQ CX, BX
+	ANDQ $(TRACE_EVENTS-1), BX
+	SHLQ $TRACE_EVENT_SHIFT, BX
+	LEAQ TR_EVENTS(DI)(BX*1), BX
+	RDTSC
+	SHLQ $32, DX
+	ORQ DX, AX
+	MOVQ AX, EV_TSC(BX)
+	MOVQ F_RIP(SP), AX
+	MOVQ AX, EV_RIP(BX)
+	MOVQ F_VEC(SP), AX
+	MOVL AX, EV_VEC(BX)
+	MOVQ F_ERR(SP), AX
+	MOVL AX, EV_ERR(BX)
+	MOVQ F_CR2(SP), AX
+	CMPQ F_VEC(SP), $VEC_SYSCALL
+	CMOVQEQ F_RAX(SP), AX
+	MOVQ AX, EV_ARG(BX)
+	INCQ CX
+	MOVQ CX, TR_NEXT(DI)
+traced:
 	// Asynchronous events interrupt arbitrary code: save the extended
 	// state the kernel's Go code may clobber. System calls need not (the
 	// Linux ABI lets them clobber vector registers).

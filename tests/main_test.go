@@ -65,6 +65,7 @@ func buildAll(dir string) error {
 	pkgs[httpdPkg] = true
 	pkgs[lastwordsPkg] = true
 	pkgs[dhcpcheckPkg] = true
+	pkgs[spinPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
 		if err := goCommand(unigoBin, "build", "-o", img, pkg); err != nil {

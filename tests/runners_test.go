@@ -236,6 +236,11 @@ func (r runner) run(t testing.TB, s runSpec) (result, error) {
 	if r.name == "qemu" && !kvmBootsKernel() {
 		timeout *= tcgSlowdown
 	}
+	if r.name == "launcher" {
+		// The launcher stops the guest at s.timeout itself, after printing
+		// its state (vCPUs, kernel events): leave it the time to.
+		timeout += launcherDumpGrace
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	// A monitor that reports a wedged guest cancels the run at once
@@ -281,9 +286,16 @@ func (r runner) run(t testing.TB, s runSpec) (result, error) {
 	default:
 		return res, fmt.Errorf("%s run failed to start or was killed: %v\n%s%s", r.name, err, res.out, res.diag)
 	}
+	if r.name == "launcher" && status == 124 && strings.Contains(res.diag, "unigo run: guest timed out") {
+		return res, fmt.Errorf("%s run timed out after %v; output so far and the launcher's dump:\n%s%s", r.name, s.timeout, res.out, res.diag)
+	}
 	res.code, res.poweredOff, err = decode(status, res.diag)
 	return res, err
 }
+
+// launcherDumpGrace is how long a launcher run may outlast its -timeout,
+// for the dump of the stopped guest (vmm.DumpWait plus printing).
+const launcherDumpGrace = 5 * time.Second
 
 // errGuestWedged is the cause of a run stopped because the monitor said the
 // guest can no longer make progress.

@@ -28,6 +28,7 @@ const (
 	exitTimeout  = 124
 	exitLauncher = 125
 	exitSIGINT   = 130
+	exitSIGQUIT  = 131
 	exitSIGTERM  = 143
 )
 
@@ -41,7 +42,8 @@ flags:
   -m SIZE          guest memory, e.g. 512M or 2G (default 128M)
   -smp N           number of vCPUs (default 1)
   -e KEY=VAL       set a guest environment variable (repeatable)
-  -timeout DUR     stop the guest after DUR (e.g. 30s) and exit 124
+  -timeout DUR     stop the guest after DUR (e.g. 30s), print its state
+                   (as on SIGQUIT) and exit 124
   -cmdline STR     extra guest kernel command line
   -v               print the time of each boot phase to stderr
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
@@ -56,8 +58,13 @@ networking is on with -net or -p, or when the image links the unigo
 netstack; the user-mode guest is 192.168.127.2/24, gateway and DNS
 192.168.127.1, and 192.168.127.254 reaches the host's 127.0.0.1.
 
+SIGQUIT (Ctrl-\) or -timeout print the guest's state to stderr before
+stopping it: each vCPU's registers, the instruction at RIP, a symbolized
+backtrace, and the kernel's last 64 entries (system calls, faults,
+interrupts).
+
 exit status: the guest's exit code; 70 guest crash; 124 timeout;
-125 launcher error; 130/143 interrupted by SIGINT/SIGTERM.
+125 launcher error; 130/131/143 stopped by SIGINT/SIGQUIT/SIGTERM.
 `
 
 // runOptions is a parsed `unigo run` command line.
@@ -303,19 +310,24 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer v.Close()
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 	go func() {
 		for s := range sigs {
 			code := exitSIGINT
-			if s == syscall.SIGTERM {
+			switch s {
+			case syscall.SIGTERM:
 				code = exitSIGTERM
+			case syscall.SIGQUIT:
+				code = exitSIGQUIT
+				dumpGuest(stderr, v, "SIGQUIT")
 			}
 			v.Stop(vmm.Result{Reason: vmm.Stopped, Code: uint32(code), Err: fmt.Errorf("stopped by %v", s)})
 		}
 	}()
 	if o.timeout > 0 {
 		t := time.AfterFunc(o.timeout, func() {
+			dumpGuest(stderr, v, fmt.Sprintf("timeout after %v", o.timeout))
 			v.Stop(vmm.Result{Reason: vmm.Stopped, Code: exitTimeout, Err: fmt.Errorf("guest timed out after %v", o.timeout)})
 		})
 		defer t.Stop()
@@ -342,6 +354,15 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return int(r.Code)
 	}
 	return fail("%v", r.Err)
+}
+
+// dumpGuest writes the state of the guest (vmm.VM.Dump) to stderr as one
+// write, so that it does not interleave with other launcher output.
+func dumpGuest(stderr io.Writer, v *vmm.VM, why string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "unigo run: %s: dumping the guest\n", why)
+	v.Dump(&b)
+	io.WriteString(stderr, b.String())
 }
 
 // unwrapPathError drops the "open" prefix noise of *os.PathError.

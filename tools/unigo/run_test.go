@@ -130,7 +130,12 @@ func TestRunTimeout(t *testing.T) {
 	img := writeImage(t, testguest.Hang())
 	code, _, errs := runInProcess("-timeout", "100ms", img)
 	assert.Equal(t, exitTimeout, code)
-	assert.Equal(t, "unigo run: guest timed out after 100ms\n", errs)
+	// The guest's state first (Hang: cli; hlt; jmp), then the reason.
+	assert.True(t, strings.HasPrefix(errs, "unigo run: timeout after 100ms: dumping the guest\nunigo: guest state, 1 vCPU(s)\n"), errs)
+	assert.Contains(t, errs, "\nvCPU 0: ")
+	assert.Contains(t, errs, "rip 0x00000000001000")
+	assert.Contains(t, errs, "\nkernel events")
+	assert.True(t, strings.HasSuffix(errs, "\nunigo run: guest timed out after 100ms\n"), errs)
 }
 
 func TestRunCrash(t *testing.T) {
@@ -231,7 +236,7 @@ func TestRunSignals(t *testing.T) {
 	kvmOK(t)
 	bin := unigoBinary(t)
 	img := writeImage(t, testguest.Hang())
-	for sig, want := range map[syscall.Signal]int{syscall.SIGINT: exitSIGINT, syscall.SIGTERM: exitSIGTERM} {
+	for sig, want := range map[syscall.Signal]int{syscall.SIGINT: exitSIGINT, syscall.SIGTERM: exitSIGTERM, syscall.SIGQUIT: exitSIGQUIT} {
 		cmd := exec.Command(bin, "run", "-v", "-m", "16M", img)
 		var stderr syncWriter
 		cmd.Stderr = &stderr
@@ -243,6 +248,11 @@ func TestRunSignals(t *testing.T) {
 		var ee *exec.ExitError
 		require.ErrorAs(t, err, &ee)
 		assert.Equal(t, want, ee.ExitCode(), stderr.String())
+		if sig == syscall.SIGQUIT {
+			assert.Contains(t, stderr.String(), "unigo run: SIGQUIT: dumping the guest\nunigo: guest state, 1 vCPU(s)\n")
+		} else {
+			assert.NotContains(t, stderr.String(), "dumping")
+		}
 	}
 }
 

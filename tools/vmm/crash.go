@@ -42,6 +42,7 @@ func (v *VM) guestCrash(c *vcpu, paddr uint64) {
 	syms := v.symbols()
 	var b strings.Builder
 	crash.Report(&b, syms, &rec, v.virtReader(c))
+	v.writeTrace(&b, syms)
 	v.Stop(Result{Reason: Crash, Err: fmt.Errorf("guest crashed: %s", crash.Reason(&rec, syms)), Report: b.String()})
 }
 
@@ -57,23 +58,17 @@ func (v *VM) vcpuCrash(c *vcpu, what, detail string) {
 	r, rerr := c.Regs()
 	s, serr := c.Sregs()
 	if serr == nil {
-		fmt.Fprintf(&b, "  cr0 %#x  cr2 %#x  cr3 %#x  cr4 %#x  efer %#x\n", s.CR0, s.CR2, s.CR3, s.CR4, s.EFER)
-		fmt.Fprintf(&b, "  cs %#x (base %#x L%d D%d DPL%d)  ss %#x  gdt %#x/%#x  idt %#x/%#x\n",
-			s.CS.Selector, s.CS.Base, s.CS.L, s.CS.DB, s.CS.DPL, s.SS.Selector, s.GDT.Base, s.GDT.Limit, s.IDT.Base, s.IDT.Limit)
+		writeSregs(&errWriter{w: &b}, &s)
 	}
 	if rerr != nil {
 		fmt.Fprintf(&b, "  (registers unavailable: %v)\n", rerr)
 	} else {
 		// Reuse the symbolizing report for registers, code and backtrace.
-		rec := abi.CrashRecord{
-			Magic: abi.CrashMagic, Vector: crash.VectorSoftware,
-			RIP: r.RIP, RSP: r.RSP, RFLAGS: r.RFLAGS,
-			Regs: [16]uint64{r.RAX, r.RCX, r.RDX, r.RBX, r.RSP, r.RBP, r.RSI, r.RDI,
-				r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15},
-		}
+		rec := regsRecord(&r)
 		rec.MsgLen = uint64(copy(rec.Msg[:], what))
 		crash.Report(&b, v.symbols(), &rec, v.virtReader(c))
 	}
+	v.writeTrace(&b, v.symbols())
 	v.Stop(Result{Reason: Crash, Err: fmt.Errorf("vCPU %d: %s", c.ID, what), Report: b.String()})
 }
 
@@ -85,8 +80,14 @@ func (v *VM) virtReader(c *vcpu) crash.MemReader {
 	if err != nil {
 		return func(uint64, int) ([]byte, bool) { return nil, false }
 	}
+	return sregsReader(v.mem, s)
+}
+
+// sregsReader returns a crash.MemReader translating guest-virtual
+// addresses through the paging state s.
+func sregsReader(mem []byte, s kvm.Sregs) crash.MemReader {
 	return func(addr uint64, n int) ([]byte, bool) {
-		return readVirt(v.mem, s, addr, n)
+		return readVirt(mem, s, addr, n)
 	}
 }
 

@@ -99,7 +99,9 @@ type VM struct {
 	symsOnce sync.Once
 	syms     *crash.Symbols
 
-	guestABI uint8 // the ABI version the guest announced (checkABIMark)
+	guestABI uint8      // the ABI version the guest announced (checkABIMark)
+	dumpMu   sync.Mutex // Dump against Close
+	tscKHz   uint64     // the vCPUs' TSC frequency, for trace times
 }
 
 type vcpu struct {
@@ -107,6 +109,7 @@ type vcpu struct {
 	mu      sync.Mutex
 	tid     int
 	running bool
+	dump    atomic.Pointer[dumpRequest] // a Dump waiting for this vCPU
 }
 
 // MMIODeviceParam is the kernel parameter announcing a virtio-mmio device,
@@ -269,6 +272,7 @@ func (v *VM) createVCPUs() error {
 		if err != nil {
 			return err
 		}
+		v.tscKHz = uint64(khz)
 		ents := arch.FilterCPUID(supported, arch.CPUIDParams{VCPU: i, NumVCPUs: v.cfg.VCPUs, TSCKHz: khz})
 		if err := c.SetCPUID(ents); err != nil {
 			return err
@@ -326,8 +330,8 @@ func (v *VM) Stop(r Result) {
 func (v *VM) kickAll() {
 	pid := unix.Getpid()
 	for _, c := range v.vcpus {
-		c.SetImmediateExit(true)
 		c.mu.Lock()
+		c.SetImmediateExit(true)
 		if c.running {
 			unix.Tgkill(pid, c.tid, unix.SIGURG)
 		}
@@ -348,11 +352,21 @@ func (v *VM) runVCPU(c *vcpu) {
 		c.mu.Unlock()
 		v.wg.Done()
 	}()
+	// exitPending: the last KVM_RUN returned an exit handled here, which
+	// KVM completes (an IN's data into RAX, RIP past the instruction) only
+	// on the next KVM_RUN.
+	exitPending := false
 	for !v.stopped.Load() {
+		if r := c.dump.Swap(nil); r != nil {
+			v.answerDump(c, r, exitPending)
+			exitPending = false
+			continue
+		}
 		if c.ID == 0 && v.cfg.Trace != nil {
 			v.firstRun.Do(func() { v.cfg.Trace("first vCPU run") })
 		}
 		err := c.Run()
+		exitPending = false
 		if err == unix.EINTR {
 			// A stop kick, or the Go runtime preempting this thread.
 			continue
@@ -371,6 +385,7 @@ func (v *VM) runVCPU(c *vcpu) {
 			v.Stop(Result{Reason: Failed, Err: fmt.Errorf("vCPU %d: %w", c.ID, err)})
 			return
 		}
+		exitPending = true
 	}
 }
 
@@ -435,6 +450,8 @@ func (v *VM) handleExit(c *vcpu) error {
 
 // Close releases the VM. It may be called after Run or instead of it.
 func (v *VM) Close() error {
+	v.dumpMu.Lock()
+	defer v.dumpMu.Unlock()
 	if v.closed {
 		return nil
 	}

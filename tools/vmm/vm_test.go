@@ -121,6 +121,7 @@ func TestBootTripleFault(t *testing.T) {
 	assert.Contains(t, r.Report, "rip 0x0000000000100002")
 	assert.Contains(t, r.Report, "cr0 0x11")
 	assert.Contains(t, r.Report, "div %ecx", "disassembly of the faulting code")
+	assert.Contains(t, r.Report, "\nkernel events, the last 64 of all CPUs")
 }
 
 func TestBootCrashPort(t *testing.T) {
@@ -146,6 +147,8 @@ func TestBootCrashPort(t *testing.T) {
 	assert.Contains(t, r.Err.Error(), "accessing 0xdead")
 	assert.Contains(t, r.Err.Error(), ": page fault in kernel")
 	assert.Contains(t, r.Report, "rip 0x0000000000401234")
+	assert.Contains(t, r.Report, "\nkernel events, the last 64 of all CPUs")
+	assert.Contains(t, r.Report, "(none: the image has no github.com/unigo-os/unigo/kernel.traceBuf)")
 }
 
 func TestStop(t *testing.T) {

@@ -6,7 +6,9 @@
 // image's .gopclntab (debug/gosym) or, failing that, its ELF symbol table.
 //
 // The launcher calls it when the guest writes the address of an
-// abi.CrashRecord to abi.PortCrash. Everything it reads is untrusted: the
+// abi.CrashRecord to abi.PortCrash, and for the dump of a wedged guest
+// (Context for each vCPU, ParseTrace and WriteTrace for the kernel's
+// trace ring, abi.TraceBuffer). Everything it reads is untrusted: the
 // record, the guest memory behind the reader and even the image file. Bad
 // values shorten the report, they never panic or loop.
 package crash

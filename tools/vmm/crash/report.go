@@ -147,6 +147,23 @@ func flagsString(f uint64) string {
 // may fail for any address. It returns only the writer's error.
 func Report(w io.Writer, syms *Symbols, rec *abi.CrashRecord, read MemReader) error {
 	ew := &errWriter{w: w}
+	ew.printf("guest crashed: %s\n", Reason(rec, syms))
+	ew.printf("  vector %d  error %#x  cr2 %#016x\n", rec.Vector, rec.Error, rec.CR2)
+	writeContext(ew, syms, rec, read)
+	return ew.err
+}
+
+// Context writes the general registers, the code around RIP and the
+// backtrace of rec, without the crash's reason, vector, error code and CR2:
+// the state of a context that did not crash, such as a vCPU the launcher
+// stopped. syms and read are as for Report.
+func Context(w io.Writer, syms *Symbols, rec *abi.CrashRecord, read MemReader) error {
+	ew := &errWriter{w: w}
+	writeContext(ew, syms, rec, read)
+	return ew.err
+}
+
+func writeContext(ew *errWriter, syms *Symbols, rec *abi.CrashRecord, read MemReader) {
 	if read == nil {
 		read = func(uint64, int) ([]byte, bool) { return nil, false }
 	}
@@ -157,7 +174,6 @@ func Report(w io.Writer, syms *Symbols, rec *abi.CrashRecord, read MemReader) er
 		}
 		return b[:n], true
 	}
-	ew.printf("guest crashed: %s\n", Reason(rec, syms))
 	writeRegisters(ew, syms, rec)
 	ew.printf("\ncode:\n")
 	writeCode(ew, syms, rec.RIP, safeRead)
@@ -165,7 +181,6 @@ func Report(w io.Writer, syms *Symbols, rec *abi.CrashRecord, read MemReader) er
 	for i, f := range Backtrace(syms, rec, safeRead) {
 		ew.printf("  #%-2d %#x %s\n", i, f.PC, frameLine(f))
 	}
-	return ew.err
 }
 
 // ReportImage is Report with symbols loaded from the image at path. An
@@ -193,7 +208,6 @@ func frameLine(f Frame) string {
 }
 
 func writeRegisters(ew *errWriter, syms *Symbols, rec *abi.CrashRecord) {
-	ew.printf("  vector %d  error %#x  cr2 %#016x\n", rec.Vector, rec.Error, rec.CR2)
 	ew.printf("  rip %#016x  %s\n", rec.RIP, syms.Lookup(rec.RIP))
 	ew.printf("  rsp %#016x  rflags %#x [%s]\n", rec.RSP, rec.RFLAGS, flagsString(rec.RFLAGS))
 	for i := 0; i < 16; i += 4 {

@@ -13,8 +13,9 @@ import (
 // Symbols maps program counters of an image to functions and source lines.
 // It is immutable after loading and safe for concurrent use.
 type Symbols struct {
-	tab  *gosym.Table // nil when .gopclntab is missing or unparsable
-	funs []elf.Symbol // STT_FUNC symbols sorted by address, the fallback
+	tab  *gosym.Table          // nil when .gopclntab is missing or unparsable
+	funs []elf.Symbol          // STT_FUNC symbols sorted by address, the fallback
+	objs map[string]elf.Symbol // STT_OBJECT symbols (data) by name
 
 	textStart, textEnd uint64
 }
@@ -76,8 +77,14 @@ func NewSymbols(r io.ReaderAt) (s *Symbols, err error) {
 	}
 	if syms, err := f.Symbols(); err == nil {
 		for _, sym := range syms {
-			if elf.ST_TYPE(sym.Info) == elf.STT_FUNC && sym.Value != 0 {
+			switch typ := elf.ST_TYPE(sym.Info); {
+			case typ == elf.STT_FUNC && sym.Value != 0:
 				s.funs = append(s.funs, sym)
+			case typ == elf.STT_OBJECT && sym.Value != 0:
+				if s.objs == nil {
+					s.objs = map[string]elf.Symbol{}
+				}
+				s.objs[sym.Name] = sym
 			}
 		}
 		sort.SliceStable(s.funs, func(i, j int) bool { return s.funs[i].Value < s.funs[j].Value })
@@ -159,4 +166,14 @@ func (s *Symbols) lookupTable(pc uint64, fr *Frame) (ok bool) {
 	fr.Func, fr.Entry = fn.Name, fn.Entry
 	fr.File, fr.Line, _ = s.tab.PCToLine(pc)
 	return true
+}
+
+// Object returns the address and size of the data symbol name (an ELF
+// STT_OBJECT, e.g. a Go package variable). A nil *Symbols knows nothing.
+func (s *Symbols) Object(name string) (addr, size uint64, ok bool) {
+	if s == nil {
+		return 0, 0, false
+	}
+	sym, ok := s.objs[name]
+	return sym.Value, sym.Size, ok
 }

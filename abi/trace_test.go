@@ -1,0 +1,17 @@
+package abi
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestTraceLayout(t *testing.T) {
+	var b TraceBuffer
+	assert.EqualValues(t, TraceEventSize, unsafe.Sizeof(TraceEvent{}))
+	assert.EqualValues(t, TraceRingSize, unsafe.Sizeof(TraceRing{}))
+	assert.EqualValues(t, TraceHeadSize, unsafe.Offsetof(b.Rings))
+	assert.EqualValues(t, TraceSize, unsafe.Sizeof(b))
+	assert.Zero(t, TraceEvents&(TraceEvents-1), "a power of two")
+}
