@@ -1,7 +1,8 @@
 // Package tests holds unigo's end-to-end tests: small guest programs (under
 // guests/, plus the programs in examples/) built into images with
 // `unigo build` and run by every runner, each run checked for its exit code
-// and output.
+// and output. It is a module of its own, as it imports the tools module,
+// which the library module must not require.
 //
 // The test table is scenarios × runners:
 //
@@ -28,7 +29,7 @@
 // verbose run. Clear the field when the kernel closes the gap.
 // UNIGO_BOOT_GAPS=1 runs those scenarios anyway, to check progress:
 //
-//	UNIGO_BOOT_GAPS=1 go test ./tests -run 'TestScenarios/qemu/fileio' -v
+//	UNIGO_BOOT_GAPS=1 go -C tests test . -run 'TestScenarios/qemu/fileio' -v
 //
 // Under QEMU without a /dev/kvm that can run the kernel (none, or a PVM
 // host), the qemu runner uses TCG and multiplies timeouts by tcgSlowdown.
