@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/bench"
 	"github.com/unigo-os/unigo/tools/vmm"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
@@ -215,7 +216,7 @@ func runCmd(args []string) int {
 // runLauncher is runCmd with explicit stdio, for tests.
 func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	start := time.Now()
-	startMono := monotonicNow()
+	startMono := bench.Now()
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "unigo run: "+format+"\n", a...)
 		return exitLauncher
@@ -231,12 +232,12 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	last := start
 	var traceMu sync.Mutex // phases end on different threads
 	if o.bench {
-		benchMark(stderr, "launcher start", startMono)
-		stdout = &firstWriteMark{w: stdout, mark: func() { benchMark(stderr, "first output", monotonicNow()) }}
+		bench.Mark(stderr, "launcher start", startMono)
+		stdout = bench.FirstWrite(stdout, func() { bench.Mark(stderr, "first output", bench.Now()) })
 	}
 	trace := func(phase string) {
 		if o.bench {
-			benchMark(stderr, phase, monotonicNow())
+			bench.Mark(stderr, phase, bench.Now())
 		}
 		if o.verbose {
 			traceMu.Lock()
@@ -323,7 +324,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	r := v.Run()
 	if o.bench {
-		benchMemory(stderr, v.Memory())
+		bench.Memory(stderr, v.Memory())
 	}
 	switch r.Reason {
 	case vmm.GuestExit:
