@@ -15,11 +15,6 @@ func BenchmarkBoot(b *testing.B) {
 	}
 	for _, r := range runners {
 		b.Run(r.name, func(b *testing.B) {
-			if r.boot {
-				if ok, why := bootTestsEnabled(); !ok {
-					b.Skip(why)
-				}
-			}
 			if why := r.unavailable(); why != "" {
 				b.Skip(why)
 			}

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"os"
 	"regexp"
 	"strconv"
 	"testing"
@@ -32,10 +31,6 @@ type scenario struct {
 	wantOut []string
 	// check, if set, makes further checks; start and end bracket the run.
 	check func(t *testing.T, r result, start, end time.Time)
-	// bootGap, if set, names what the kernel still lacks for this
-	// scenario: boot runners report it as a skip with that reason, so the
-	// gap stays visible in every test run until the kernel closes it.
-	bootGap string
 	// qemuArgs are extra QEMU arguments (devices) for the qemu runner.
 	qemuArgs []string
 	// skip maps a runner name to why the scenario cannot run there.
@@ -315,11 +310,6 @@ func (sc scenario) spec() runSpec {
 func TestScenarios(t *testing.T) {
 	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
-			if r.boot {
-				if ok, why := bootTestsEnabled(); !ok {
-					t.Skip(why)
-				}
-			}
 			if why := r.unavailable(); why != "" {
 				t.Skip(why)
 			}
@@ -333,9 +323,6 @@ func TestScenarios(t *testing.T) {
 					}
 					if sc.wantPowerOff && !r.boot {
 						t.Skip("a native process cannot power off a VM")
-					}
-					if sc.bootGap != "" && r.boot && os.Getenv("UNIGO_BOOT_GAPS") != "1" {
-						t.Skip("kernel gap: " + sc.bootGap + " (UNIGO_BOOT_GAPS=1 runs it anyway)")
 					}
 					start := time.Now()
 					res, err := r.run(t, sc.spec())
