@@ -39,9 +39,10 @@
 // # Devices
 //
 // A scenario's qemuArgs add QEMU devices (the virtio scenarios add
-// virtio-rng and virtio-net with user networking); its skip map names
-// runners it cannot run under and why (natively there are no devices; the
-// its checks name QEMU's user-network gateway). TestVirtionetTAP, root only,
+// virtio-rng and virtio-net with user networking), its launcherArgs the
+// launcher's (-rng for virtio-rng); its skip map names runners it cannot
+// run under and why (natively there are no devices; the virtionet checks
+// name QEMU's user-network gateway). TestVirtionetTAP, root only,
 // boots the virtio-net guest against a TAP device in a fresh network
 // namespace, where offloads and multiqueue are offered.
 //

@@ -33,6 +33,8 @@ type scenario struct {
 	check func(t *testing.T, r result, start, end time.Time)
 	// qemuArgs are extra QEMU arguments (devices) for the qemu runner.
 	qemuArgs []string
+	// launcherArgs are extra `unigo run` flags (devices) for the launcher.
+	launcherArgs []string
 	// skip maps a runner name to why the scenario cannot run there.
 	skip map[string]string
 }
@@ -243,11 +245,12 @@ func init() {
 			wantOut: []string{"devices: dma ok\n", "devices: mmio ok\n", "devices: irq ok\n", "devices: ok\n"},
 		},
 		scenario{
-			name:     "virtiorng",
-			pkg:      "./tests/guests/virtiorng",
-			qemuArgs: qemuVirtio("-device", "virtio-rng-device"),
-			skip:     map[string]string{"native": noDevicesNatively},
-			wantOut:  []string{"virtiorng: found virtio-mmio", "virtiorng: ok\n"},
+			name:         "virtiorng",
+			pkg:          "./tests/guests/virtiorng",
+			qemuArgs:     qemuVirtio("-device", "virtio-rng-device"),
+			launcherArgs: []string{"-rng"},
+			skip:         map[string]string{"native": noDevicesNatively},
+			wantOut:      []string{"virtiorng: found virtio-mmio", "virtiorng: ok\n"},
 		},
 		scenario{
 			name:     "virtiorng-level",
@@ -293,7 +296,7 @@ func checkClock(t *testing.T, r result, start, end time.Time) {
 
 func (sc scenario) spec() runSpec {
 	s := runSpec{image: images[sc.pkg], args: sc.args, env: sc.env, memory: sc.memory, cpus: sc.cpus, timeout: sc.timeout}
-	s.qemuArgs = sc.qemuArgs
+	s.qemuArgs, s.launcherArgs = sc.qemuArgs, sc.launcherArgs
 	if s.cpus == 0 {
 		s.cpus = 1
 	}

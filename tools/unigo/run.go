@@ -44,6 +44,7 @@ flags:
   -e KEY=VAL       set a guest environment variable (repeatable)
   -timeout DUR     stop the guest after DUR (e.g. 30s) and exit 124
   -cmdline STR     extra guest kernel command line
+  -rng             attach a virtio-rng device (entropy from the host)
   -v               print the time of each boot phase to stderr
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
                    launcher's memory use to stderr (read by unigo bench)
@@ -70,6 +71,7 @@ type runOptions struct {
 	verbose   bool
 	bench     bool
 	cmdline   string
+	rng       bool
 	target    string
 	guestArgs []string
 	net       netOptions
@@ -107,6 +109,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.BoolVar(&o.bench, "bench", false, "")
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
+	fs.BoolVar(&o.rng, "rng", false, "")
 	fs.Func("net", "", o.net.parseNetMode)
 	fs.Func("p", "", func(s string) error {
 		f, err := netback.ParseForward(s)
@@ -271,7 +274,10 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	devs := []virtio.Device{virtio.NewRNG()}
+	var devs []virtio.Device
+	if o.rng {
+		devs = append(devs, virtio.NewRNG())
+	}
 	if o.net.enabled(image) {
 		gn, err := setupNet(&o.net)
 		if err != nil {
@@ -279,7 +285,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		defer gn.backend.Close()
 		defer gn.report(stderr, o.verbose)
-		devs = append(devs, gn.dev) // virtio-mmio device 1
+		devs = append(devs, gn.dev)
 		params = gn.addParams(params)
 		trace("network")
 	}
