@@ -19,32 +19,43 @@ TEST_TIMEOUT ?= 60m
 TEST_FLAGS   ?=
 BENCH_FLAGS  ?=
 FUZZTIME     ?= 10s
+# The Go modules: the library (kernel, rt, abi, drivers, netstack, examples),
+# the tools (CLI, launcher, image writer, benchmarks) and the end-to-end
+# tests. Keeping the tools apart keeps their dependencies out of the module
+# graph of every application that requires unigo.
+MODULES      := . tools tests
 
 .PHONY: all build run test vet fmt-check bench fuzz clean
 
 all: build
 
 build:
-	$(GO) build -o bin/unigo ./tools/unigo
+	$(GO) -C tools build -o $(CURDIR)/bin/unigo ./unigo
 
 # make run boots examples/httpd with host port RUN_PORT forwarded to it
 # (EXAMPLE=hello boots examples/hello, which needs no network).
 EXAMPLE  ?= httpd
 RUN_PORT ?= 8080
 
-run:
+run: build
 ifeq ($(EXAMPLE),httpd)
 	@echo "unigo: booting examples/httpd; open http://127.0.0.1:$(RUN_PORT)/ (GET /quit or Ctrl-C stops it)"
-	$(GO) run ./tools/unigo run -p $(RUN_PORT):8080 ./examples/httpd
+	bin/unigo run -p $(RUN_PORT):8080 ./examples/httpd
 else
-	$(GO) run ./tools/unigo run ./examples/$(EXAMPLE)
+	bin/unigo run ./examples/$(EXAMPLE)
 endif
 
 test: vet fmt-check
-	$(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+	@set -e; for m in $(MODULES); do \
+		echo "== go test ($$m)"; \
+		$(GO) -C $$m test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...; \
+	done
 
 vet:
-	$(GO) vet -unsafeptr=false ./...
+	@set -e; for m in $(MODULES); do \
+		echo "== go vet ($$m)"; \
+		$(GO) -C $$m vet -unsafeptr=false ./...; \
+	done
 
 # gofmt -l over every tracked or new Go file outside testdata; fails listing
 # the files that need formatting.
@@ -52,18 +63,19 @@ fmt-check:
 	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path './bin/*' | xargs gofmt -l); \
 	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
 
-bench:
-	$(GO) run ./tools/unigo bench $(BENCH_FLAGS)
+bench: build
+	bin/unigo bench $(BENCH_FLAGS)
 
 # go test -fuzz takes one target in one package at a time, so find every
-# "func FuzzXxx" in a _test.go file and run each for FUZZTIME.
+# "func FuzzXxx" in a _test.go file and run each for FUZZTIME, from the
+# package's directory (so that its own module is used).
 fuzz:
 	@set -e; n=0; \
 	for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '/testdata/' | sort); do \
 		dir=./$$(dirname $${f#./}); \
 		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
 			echo "== fuzz $$dir $$name ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$dir; \
+			$(GO) -C $$dir test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) .; \
 			n=$$((n+1)); \
 		done; \
 	done; \

@@ -13,6 +13,9 @@
 // address space, on goroutines, and may allocate. They never run in kernel
 // context; a driver goroutine waiting for its device's interrupt waits in
 // Go's netpoller on a descriptor the kernel makes readable when the
-// interrupt fires. Dependencies point one way: netstack -> drivers ->
-// kernel (through system calls only) -> rt.
+// interrupt fires. Dependencies point one way: netstack -> drivers -> abi.
+// Drivers reach the kernel only through its private system calls (hw); the
+// netstack reaches it through the system calls of the netstack channel, and
+// imports package kernel only for that channel's constants and types
+// (kernel/netchan_abi.go, kernel/errno.go).
 package drivers

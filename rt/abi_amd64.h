@@ -74,7 +74,8 @@
 #define VEC_SYSCALL 0x100
 #define VEC_PENDING 0x101
 
-// Ring-0 services: SYSCALL with RAX = SVC_BASE + op (see service.go).
+// Ring-0 services: SYSCALL with RAX = SVC_BASE + op (callers in cpu_amd64.s,
+// served by serviceEntry in shim_amd64.s).
 #define SVC_BASE    0x7fff0000
 #define SVC_RETURN  0
 #define SVC_OUTB    1

@@ -1,5 +1,8 @@
 package rt
 
+// The AP start-up code, assembled from trampoline.S (needs GNU binutils).
+//go:generate sh gen_trampoline.sh
+
 import "unsafe"
 
 // TrampolineAddr is the physical address the AP start-up code runs at

@@ -1,9 +1,12 @@
 // Package rt is the freestanding layer that lets the unmodified Go runtime
 // run without Linux underneath: the PVH boot entry (32-bit protected mode
-// to long mode), early CPU state, the entry and exit stubs through which the
-// runtime's Linux system calls, exceptions and interrupts reach the kernel
-// in ring 0, and the CPU primitives (port I/O, MSRs, control registers) the
-// kernel is built from.
+// to long mode), early CPU state, the small ring-0 shim, the entry and exit
+// stubs through which the runtime's Linux system calls, exceptions and
+// interrupts reach the kernel, and the CPU primitives (port I/O, MSRs,
+// control registers) the kernel is built from. The kernel's Go code runs at
+// CPL 3 like the program's; only the shim runs in ring 0, and the
+// privileged primitives are its services (SYSCALL with RAX = SVC_BASE+op,
+// cpu_amd64.s).
 //
 // # Execution contexts
 //
@@ -13,8 +16,9 @@
 //     Everything is allowed.
 //   - Kernel context: boot code before the runtime exists, system call
 //     handlers, exception and interrupt handlers. It runs on a kernel stack
-//     with a fake g (see KernelG) whose only valid fields are the stack
-//     bounds, so stack-growth checks pass, but nothing that needs the runtime
+//     with a fake g (laid out by boot_amd64.s for the boot stack and by
+//     kernel/sched.go for each thread's kernel stack) whose only valid
+//     fields are the stack bounds, so stack-growth checks pass, but nothing that needs the runtime
 //     works: no heap allocation, no write barriers (so no Go pointers stored
 //     in kernel memory: kernel objects link with uintptr), no panics, no
 //     blocking on Go primitives. Kernel code is written to those rules; a

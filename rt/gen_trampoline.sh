@@ -1,6 +1,7 @@
 #!/bin/sh
 # Assembles trampoline.S (16/32-bit code the Go assembler cannot emit) into
 # trampoline_bytes.go. Needs GNU binutils; the generated file is committed.
+# Run by go generate.
 set -e
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)

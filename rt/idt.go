@@ -1,5 +1,8 @@
 package rt
 
+// The interrupt and exception entry stubs and vectorAddrs.
+//go:generate python3 gen_vectors.py
+
 // FillInterruptGates writes the IDT gates of vectors 32-255 (interrupts),
 // which entry64 leaves to the kernel: the same gates it writes for the
 // exceptions (IST1, present, interrupt gate, DPL 0, handler from

@@ -15,11 +15,6 @@ func BenchmarkBoot(b *testing.B) {
 	}
 	for _, r := range runners {
 		b.Run(r.name, func(b *testing.B) {
-			if r.boot {
-				if ok, why := bootTestsEnabled(); !ok {
-					b.Skip(why)
-				}
-			}
 			r.check(b)
 			s := exit0.spec()
 			for i := 0; i < b.N; i++ {

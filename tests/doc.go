@@ -1,7 +1,8 @@
 // Package tests holds unigo's end-to-end tests: small guest programs (under
 // guests/, plus the programs in examples/) built into images with
 // `unigo build` and run by every runner, each run checked for its exit code
-// and output.
+// and output. It is a module of its own, as it imports the tools module,
+// which the library module must not require.
 //
 // The test table is scenarios × runners:
 //
@@ -16,26 +17,18 @@
 // TestMain builds the unigo CLI into a temporary directory once, then builds
 // each guest once with `unigo build`; a build failure fails the whole run.
 //
-// # Switches
+// # Runners and skips
 //
-// The qemu and launcher runners need a kernel that boots Go programs. The
-// one switch for them is the bootTests variable in runners_test.go (now on).
-// The environment overrides it either way: UNIGO_BOOT_TESTS=1 runs the boot
-// runners, UNIGO_BOOT_TESTS=0 skips them.
+// One runner's scenarios, or one scenario, run alone with -run:
 //
-// A scenario whose bootGap field is set names what the kernel still lacks
-// for it; boot runners skip it with that reason, so the gap shows in every
-// verbose run. Clear the field when the kernel closes the gap.
-// UNIGO_BOOT_GAPS=1 runs those scenarios anyway, to check progress:
-//
-//	UNIGO_BOOT_GAPS=1 go test ./tests -run 'TestScenarios/qemu/fileio' -v
+//	go -C tests test . -run 'TestScenarios/qemu/fileio' -v
 //
 // Under QEMU without a /dev/kvm that can run the kernel (none, or a PVM
 // host), the qemu runner uses TCG and multiplies timeouts by tcgSlowdown.
 //
-// Even when switched on, a boot runner skips (with the reason) on a machine
-// that lacks what it needs: qemu-system-x86_64 on PATH for qemu, a usable
-// /dev/kvm for the launcher.
+// A boot runner skips (with the reason) on a machine that lacks what it
+// needs: qemu-system-x86_64 on PATH for qemu, a usable /dev/kvm for the
+// launcher.
 //
 // # Probe: a runner that cannot boot fails fast
 //
@@ -59,9 +52,10 @@
 // # Devices
 //
 // A scenario's qemuArgs add QEMU devices (the virtio scenarios add
-// virtio-rng and virtio-net with user networking); its skip map names
-// runners it cannot run under and why (natively there are no devices; the
-// its checks name QEMU's user-network gateway). TestVirtionetTAP, root only,
+// virtio-rng and virtio-net with user networking), its launcherArgs the
+// launcher's (-rng for virtio-rng); its skip map names runners it cannot
+// run under and why (natively there are no devices; the virtionet checks
+// name QEMU's user-network gateway). TestVirtionetTAP, root only,
 // boots the virtio-net guest against a TAP device in a fresh network
 // namespace, where offloads and multiqueue are offered.
 //

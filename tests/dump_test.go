@@ -20,15 +20,11 @@ import (
 // spinPkg is the guest that wedges on purpose, in spinForever.
 const spinPkg = "./tests/guests/spin"
 
-// needLauncher skips unless boot tests are on and the launcher can run.
+// needLauncher skips when this machine has no launcher and fails at once
+// when the launcher cannot boot at all (runner.check).
 func needLauncher(t *testing.T) {
 	t.Helper()
-	if ok, why := bootTestsEnabled(); !ok {
-		t.Skip(why)
-	}
-	if why := launcherUnavailable(); why != "" {
-		t.Skip(why)
-	}
+	runnerNamed("launcher").check(t)
 }
 
 // spinCommand is `unigo run` of the spinning guest on two vCPUs: the

@@ -51,20 +51,6 @@ func TestQEMUArgs(t *testing.T) {
 	assert.Equal(t, []string{"-accel", "tcg", "-cpu", "max"}, tcg[2:6])
 }
 
-func TestBootTestsSwitch(t *testing.T) {
-	t.Setenv("UNIGO_BOOT_TESTS", "1")
-	ok, _ := bootTestsEnabled()
-	assert.True(t, ok)
-	t.Setenv("UNIGO_BOOT_TESTS", "0")
-	ok, why := bootTestsEnabled()
-	assert.False(t, ok)
-	assert.Contains(t, why, "UNIGO_BOOT_TESTS=0")
-	t.Setenv("UNIGO_BOOT_TESTS", "maybe")
-	ok, why = bootTestsEnabled()
-	assert.False(t, ok)
-	assert.Contains(t, why, "want 1 or 0")
-}
-
 // TestRunTimeout checks that a run that overstays its timeout fails clearly
 // instead of hanging the test binary.
 func TestRunTimeout(t *testing.T) {

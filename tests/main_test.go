@@ -9,10 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	// unigo build links the netstack into guests that use net; importing
+	// it here keeps its requirements in this module's go.mod and go.sum.
+	_ "github.com/unigo-os/unigo/netstack"
 )
 
 var (
-	// moduleRoot is the directory of unigo's go.mod.
+	// moduleRoot is the root of the unigo source tree (the library
+	// module); tests/ and tools/ are modules of their own beneath it.
 	moduleRoot string
 	// unigoBin is the unigo CLI built for this test run.
 	unigoBin string
@@ -48,12 +53,12 @@ func buildAll(dir string) error {
 	}
 	gomod := strings.TrimSpace(string(out))
 	if gomod == "" || gomod == os.DevNull {
-		return fmt.Errorf("not inside the unigo module")
+		return fmt.Errorf("not inside the unigo tests module")
 	}
-	moduleRoot = filepath.Dir(gomod)
+	moduleRoot = filepath.Dir(filepath.Dir(gomod))
 
 	unigoBin = filepath.Join(dir, "unigo")
-	if err := goCommand("go", "build", "-o", unigoBin, "./tools/unigo"); err != nil {
+	if err := goCommand("go", "-C", "tools", "build", "-o", unigoBin, "./unigo"); err != nil {
 		return err
 	}
 	pkgs := map[string]bool{}

@@ -43,9 +43,6 @@ var qemuKVM = runner{
 }
 
 func qemuKVMUnavailable() string {
-	if ok, why := bootTestsEnabled(); !ok {
-		return why
-	}
 	if why := qemuUnavailable(); why != "" {
 		return why
 	}

@@ -15,12 +15,11 @@ import (
 // TestBootRunnersRawGuests boots hand-assembled PVH guests (a few bytes of
 // 32-bit code, no kernel) under the boot runners. It checks the harness's
 // monitor command lines and exit-status decoding independently of the
-// kernel, so it runs even while bootTests is off — except for the launcher,
-// which waits for the switch like the scenarios do. (A power-off case is
-// missing: a triple fault under nested KVM ends in a KVM emulation failure,
-// not a QEMU exit; probe.DecodeQEMUStatus's unit test covers status 0.)
-// It checks only that a runner is present (runner.unavailable), not
-// runner.check's probe boot: these guests do not need the kernel to work.
+// kernel. (A power-off case is missing: a triple fault under nested KVM
+// ends in a KVM emulation failure, not a QEMU exit;
+// probe.DecodeQEMUStatus's unit test covers status 0.) It checks only that
+// a runner is present (runner.unavailable), not runner.check's probe boot:
+// these guests do not need the kernel to work.
 func TestBootRunnersRawGuests(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, code []byte) string {
@@ -45,11 +44,6 @@ func TestBootRunnersRawGuests(t *testing.T) {
 			continue
 		}
 		t.Run(r.name, func(t *testing.T) {
-			if r.name != "qemu" {
-				if ok, why := bootTestsEnabled(); !ok {
-					t.Skip(why)
-				}
-			}
 			if why := r.unavailable(); why != "" {
 				t.Skip(why)
 			}

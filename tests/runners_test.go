@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -17,28 +16,6 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/probe"
 )
-
-// bootTests is THE switch for the runners that boot an image (qemu,
-// launcher). Flip it to true once the kernel boots Go programs; until then
-// those runners skip. UNIGO_BOOT_TESTS=1 or =0 overrides it for one run.
-var bootTests = true
-
-// bootTestsEnabled reports whether boot runners run, and if not, why.
-func bootTestsEnabled() (bool, string) {
-	switch v := os.Getenv("UNIGO_BOOT_TESTS"); v {
-	case "1", "true", "yes":
-		return true, ""
-	case "0", "false", "no":
-		return false, "boot runners switched off by UNIGO_BOOT_TESTS=" + v
-	case "":
-		if bootTests {
-			return true, ""
-		}
-		return false, "boot runners are off until the kernel boots Go programs: set bootTests in tests/runners_test.go or UNIGO_BOOT_TESTS=1"
-	default:
-		return false, fmt.Sprintf("UNIGO_BOOT_TESTS=%q: want 1 or 0", v)
-	}
-}
 
 // result is what one run of an image produced.
 type result struct {
@@ -76,7 +53,7 @@ type runSpec struct {
 // runner runs an image one way.
 type runner struct {
 	name string
-	// boot marks runners that boot the image, gated by bootTests.
+	// boot marks runners that boot the image.
 	boot bool
 	// unavailable returns why this machine cannot use the runner, or "".
 	unavailable func() string
@@ -211,13 +188,10 @@ func probeBoot(pr probe.Runner) probe.Result {
 }
 
 // forBootRunners runs test as a subtest under every runner that boots the
-// image, skipping (with the reason) those this machine cannot use, and
-// all of them when boot tests are off; a runner that cannot boot at all
-// fails each subtest at once (runner.check).
+// image, skipping (with the reason) those this machine cannot use; a
+// runner that cannot boot at all fails each subtest at once
+// (runner.check).
 func forBootRunners(t *testing.T, test func(t *testing.T, r runner)) {
-	if ok, why := bootTestsEnabled(); !ok {
-		t.Skip(why)
-	}
 	for _, r := range runners {
 		if !r.boot {
 			continue

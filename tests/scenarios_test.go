@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"os"
 	"regexp"
 	"strconv"
 	"testing"
@@ -32,12 +31,10 @@ type scenario struct {
 	wantOut []string
 	// check, if set, makes further checks; start and end bracket the run.
 	check func(t *testing.T, r result, start, end time.Time)
-	// bootGap, if set, names what the kernel still lacks for this
-	// scenario: boot runners report it as a skip with that reason, so the
-	// gap stays visible in every test run until the kernel closes it.
-	bootGap string
 	// qemuArgs are extra QEMU arguments (devices) for the qemu runner.
 	qemuArgs []string
+	// launcherArgs are extra `unigo run` flags (devices) for the launcher.
+	launcherArgs []string
 	// skip maps a runner name to why the scenario cannot run there.
 	skip map[string]string
 }
@@ -249,11 +246,12 @@ func init() {
 			wantOut: []string{"devices: dma ok\n", "devices: mmio ok\n", "devices: irq ok\n", "devices: ok\n"},
 		},
 		scenario{
-			name:     "virtiorng",
-			pkg:      "./tests/guests/virtiorng",
-			qemuArgs: qemuVirtio("-device", "virtio-rng-device"),
-			skip:     map[string]string{"native": noDevicesNatively},
-			wantOut:  []string{"virtiorng: found virtio-mmio", "virtiorng: ok\n"},
+			name:         "virtiorng",
+			pkg:          "./tests/guests/virtiorng",
+			qemuArgs:     qemuVirtio("-device", "virtio-rng-device"),
+			launcherArgs: []string{"-rng"},
+			skip:         map[string]string{"native": noDevicesNatively},
+			wantOut:      []string{"virtiorng: found virtio-mmio", "virtiorng: ok\n"},
 		},
 		scenario{
 			name:     "virtiorng-level",
@@ -299,7 +297,7 @@ func checkClock(t *testing.T, r result, start, end time.Time) {
 
 func (sc scenario) spec() runSpec {
 	s := runSpec{image: images[sc.pkg], args: sc.args, env: sc.env, memory: sc.memory, cpus: sc.cpus, timeout: sc.timeout}
-	s.qemuArgs = sc.qemuArgs
+	s.qemuArgs, s.launcherArgs = sc.qemuArgs, sc.launcherArgs
 	if s.cpus == 0 {
 		s.cpus = 1
 	}
@@ -316,11 +314,6 @@ func (sc scenario) spec() runSpec {
 func TestScenarios(t *testing.T) {
 	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
-			if r.boot {
-				if ok, why := bootTestsEnabled(); !ok {
-					t.Skip(why)
-				}
-			}
 			r.check(t)
 			if r.name == "qemu" && !kvmBootsKernel() {
 				t.Log("no /dev/kvm that boots the kernel (absent, or PVM): QEMU uses TCG emulation (-accel tcg -cpu max), timeouts x", tcgSlowdown)
@@ -332,9 +325,6 @@ func TestScenarios(t *testing.T) {
 					}
 					if sc.wantPowerOff && !r.boot {
 						t.Skip("a native process cannot power off a VM")
-					}
-					if sc.bootGap != "" && r.boot && os.Getenv("UNIGO_BOOT_GAPS") != "1" {
-						t.Skip("kernel gap: " + sc.bootGap + " (UNIGO_BOOT_GAPS=1 runs it anyway)")
 					}
 					start := time.Now()
 					res, err := r.run(t, sc.spec())

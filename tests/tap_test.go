@@ -49,9 +49,6 @@ exit $status`
 // It needs root for the namespace and the TAP device, so it skips
 // elsewhere.
 func TestVirtionetTAP(t *testing.T) {
-	if ok, why := bootTestsEnabled(); !ok {
-		t.Skip(why)
-	}
 	runnerNamed("qemu").check(t)
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: a network namespace with a TAP device")

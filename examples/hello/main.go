@@ -1,6 +1,6 @@
 // Command hello is the smallest unigo application: it prints a greeting, its
-// arguments, the CPU count and the platform, and exits 0. It is what
-// `make run` boots.
+// arguments, the CPU count and the platform, and exits 0. `make run
+// EXAMPLE=hello` boots it (plain `make run` boots examples/httpd).
 package main
 
 import (

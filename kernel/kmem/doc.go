@@ -1,11 +1,12 @@
 // Package kmem owns physical memory: it hands out 4 KiB frames and small
 // power-of-two blocks to the rest of the kernel.
 //
-// Physical memory is identity-mapped (see kernel/vm), so a frame's physical
-// address is also a pointer the kernel can dereference. Addresses are carried
-// as uintptr, never as Go pointers: kernel memory is invisible to the Go
-// garbage collector, and storing Go pointers in it would trigger write
-// barriers, which cannot run in kernel context.
+// Physical memory is identity-mapped (the kernel's page tables,
+// kernel/vm.go), so a frame's physical address is also a pointer the kernel
+// can dereference. Addresses are carried as uintptr, never as Go pointers:
+// kernel memory is invisible to the Go garbage collector, and storing Go
+// pointers in it would trigger write barriers, which cannot run in kernel
+// context.
 //
 // Layout: memory is given as ranges (AddRange). Each range is consumed by a
 // bump pointer; freed blocks go to per-order free lists (orders 0..MaxOrder,

@@ -1,116 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
+
+	"github.com/unigo-os/unigo/tools/bench"
 )
-
-func TestParseBenchLines(t *testing.T) {
-	var buf bytes.Buffer
-	benchMark(&buf, "first vCPU run", 1_500_000)
-	benchMark(&buf, "guest exit", 4_000_000)
-	buf.WriteString("unigo run: some diagnostic\n")
-	buf.WriteString(benchPrefix + "memory rss=12000 hwm=12100 anon=7000 file=5000 shmem=0 guest=3000\n")
-	marks, mem := parseBenchLines(buf.String(), 1_000_000)
-	assert.Equal(t, map[string]time.Duration{"first vCPU run": 500 * time.Microsecond, "guest exit": 3 * time.Millisecond}, marks)
-	assert.Equal(t, int64(12000), mem["rss"])
-	assert.Equal(t, int64(3000), mem["guest"])
-}
-
-func TestBenchMemoryReportsItself(t *testing.T) {
-	// Page-aligned, like the launcher's guest mapping (mincore needs it).
-	guest, err := unix.Mmap(-1, 0, 64<<10, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	require.NoError(t, err)
-	defer unix.Munmap(guest)
-	for i := range guest {
-		guest[i] = 1
-	}
-	var buf bytes.Buffer
-	benchMemory(&buf, guest)
-	_, mem := parseBenchLines(buf.String(), 0)
-	assert.Positive(t, mem["rss"], buf.String())
-	// The touched pages are resident.
-	assert.GreaterOrEqual(t, mem["guest"], int64(64), buf.String())
-}
-
-func TestParseGuestFigures(t *testing.T) {
-	out := "bench: cpus 2.0\r\nnoise\nbench: getpid_ns 152.5\nbench: FAIL something\n"
-	assert.Equal(t, map[string]float64{"cpus": 2, "getpid_ns": 152.5}, parseGuestFigures(out))
-}
-
-func TestMedianOf(t *testing.T) {
-	_, ok := medianOf(nil)
-	assert.False(t, ok)
-	m, _ := medianOf([]float64{5, 1, 3})
-	assert.Equal(t, 3.0, m)
-	m, _ = medianOf([]float64{4, 1, 3, 2})
-	assert.Equal(t, 2.5, m)
-}
-
-func TestFirstWriteMark(t *testing.T) {
-	var out bytes.Buffer
-	n := 0
-	w := &firstWriteMark{w: &out, mark: func() { n++ }}
-	w.Write([]byte("a\n"))
-	w.Write([]byte("b\n"))
-	assert.Equal(t, 1, n)
-	assert.Equal(t, "a\nb\n", out.String())
-}
-
-// TestWriteBenchTables renders a suite with made-up figures: every section
-// and goal row is there, and the figures come out as medians.
-func TestWriteBenchTables(t *testing.T) {
-	s := &benchSuite{runs: 3, guestRuns: 1, smallestM: "7 MiB"}
-	s.imageSize.unigo, s.imageSize.plain = 110, 100
-	run := func(first, exit time.Duration) *runTimes {
-		return &runTimes{firstLine: first, exit: exit, maxRSS: 10 << 10,
-			marks:  map[string]time.Duration{"guest entry": first / 2},
-			memory: map[string]int64{"rss": 12 << 10, "guest": 4 << 10, "anon": 8 << 10, "file": 4 << 10}}
-	}
-	s.boot = []bootResult{
-		{runner: benchRunner{name: "native"}, runs: []*runTimes{{firstLine: time.Millisecond, exit: 2 * time.Millisecond}}},
-		{runner: benchRunner{name: "launcher"}, runs: []*runTimes{run(4*time.Millisecond, 5*time.Millisecond), run(6*time.Millisecond, 7*time.Millisecond), run(40*time.Millisecond, 50*time.Millisecond)}},
-	}
-	fig := func(par float64) map[string]float64 {
-		return map[string]float64{"serial_ns": 2e8, "parallel_ns": par, "getpid_ns": 100, "pingpong_ns": 2e4, "touch_ns_per_page": 1000, "faults_per_16mib": 4096}
-	}
-	s.guestRes = []guestResult{
-		{name: "native, GOMAXPROCS=1", figs: []map[string]float64{fig(2e8)}},
-		{name: "native, GOMAXPROCS=2", figs: []map[string]float64{fig(1e8)}},
-		{name: "launcher, 1 vCPU", figs: []map[string]float64{fig(2e8)}},
-		{name: "launcher, 2 vCPUs", figs: []map[string]float64{fig(1e8)}},
-	}
-	var out strings.Builder
-	writeBenchTables(&out, s)
-	text := out.String()
-	for _, want := range []string{
-		"| **exit** (process reaped) | **2.00** | **7.00** |",
-		"| guest's first instructions (PVH entry mark) | – | 3.00 |",
-		"launcher's own RSS is **8.0 MiB**",
-		"| same work split over GOMAXPROCS goroutines, ms | 200.0 | 100.0 | 200.0 | 100.0 |",
-		"| one page fault (16 MiB touched / faults taken), µs | 1.0 | 1.0 | 1.0 | 1.0 |",
-		"| 100 B | 110 B | +10.0% | 7 MiB |",
-		"| speedup 2 vCPUs vs 1 ≥ 1.9x (#4), across boots | 2.00x (native: 2.00x) | yes |",
-		"| launcher exec to exit ≤ 3 ms (#3) | 7.00 ms | no |",
-		"| hello boots with -m ≤ 8 MiB (#2) | 7 MiB | yes |",
-	} {
-		assert.Contains(t, text, want)
-	}
-	require.NotContains(t, text, "NaN")
-}
-
-func TestBenchBadArgs(t *testing.T) {
-	assert.Equal(t, 2, benchCmd([]string{"-runs", "0"}))
-	assert.Equal(t, 2, benchCmd([]string{"extra"}))
-	assert.Equal(t, 2, benchCmd([]string{"-nosuchflag"}))
-}
 
 // TestRunBenchMarks boots examples/hello with `unigo run -bench` and checks
 // that every phase `unigo bench` reports is marked, in boot order, including
@@ -123,7 +21,7 @@ func TestRunBenchMarks(t *testing.T) {
 	code, out, errs := runInProcess(img, "-bench", "-m", "64M")
 	require.Equal(t, 0, code, errs)
 	assert.Contains(t, out, "Hello from unigo!")
-	marks, mem := parseBenchLines(errs, 0)
+	marks, mem := bench.ParseLines(errs, 0)
 	order := []string{"launcher start", "open kvm", "create vm", "load image", "first vCPU run",
 		"guest entry", "runtime start", "first output", "guest exit"}
 	for i, phase := range order {

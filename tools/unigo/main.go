@@ -1,11 +1,12 @@
-// Command unigo builds Go programs into unigo images and runs, tests and
-// benchmarks them.
+// Command unigo builds Go programs into unigo images, runs and benchmarks
+// them.
 //
 //	unigo build [-o IMAGE] PACKAGE|FILE.go
 //	unigo run   [flags] IMAGE|PACKAGE|FILE.go [-- ARGS...]
-//	unigo test  [go test flags] [PACKAGES]
 //	unigo bench [flags]
 //	unigo doctor [flags]
+//
+// A `unigo test` command, running a package's tests in a guest, is planned.
 package main
 
 import (

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/bench"
 	"github.com/unigo-os/unigo/tools/vmm"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
@@ -45,6 +46,7 @@ flags:
   -timeout DUR     stop the guest after DUR (e.g. 30s), print its state
                    (as on SIGQUIT) and exit 124
   -cmdline STR     extra guest kernel command line
+  -rng             attach a virtio-rng device (entropy from the host)
   -v               print the time of each boot phase to stderr
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
                    launcher's memory use to stderr (read by unigo bench)
@@ -76,6 +78,7 @@ type runOptions struct {
 	verbose   bool
 	bench     bool
 	cmdline   string
+	rng       bool
 	target    string
 	guestArgs []string
 	net       netOptions
@@ -113,6 +116,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.BoolVar(&o.bench, "bench", false, "")
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
+	fs.BoolVar(&o.rng, "rng", false, "")
 	fs.Func("net", "", o.net.parseNetMode)
 	fs.Func("p", "", func(s string) error {
 		f, err := netback.ParseForward(s)
@@ -222,7 +226,7 @@ func runCmd(args []string) int {
 // runLauncher is runCmd with explicit stdio, for tests.
 func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	start := time.Now()
-	startMono := monotonicNow()
+	startMono := bench.Now()
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "unigo run: "+format+"\n", a...)
 		return exitLauncher
@@ -238,12 +242,12 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	last := start
 	var traceMu sync.Mutex // phases end on different threads
 	if o.bench {
-		benchMark(stderr, "launcher start", startMono)
-		stdout = &firstWriteMark{w: stdout, mark: func() { benchMark(stderr, "first output", monotonicNow()) }}
+		bench.Mark(stderr, "launcher start", startMono)
+		stdout = bench.FirstWrite(stdout, func() { bench.Mark(stderr, "first output", bench.Now()) })
 	}
 	trace := func(phase string) {
 		if o.bench {
-			benchMark(stderr, phase, monotonicNow())
+			bench.Mark(stderr, phase, bench.Now())
 		}
 		if o.verbose {
 			traceMu.Lock()
@@ -277,7 +281,10 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	devs := []virtio.Device{virtio.NewRNG()}
+	var devs []virtio.Device
+	if o.rng {
+		devs = append(devs, virtio.NewRNG())
+	}
 	if o.net.enabled(image) {
 		gn, err := setupNet(&o.net)
 		if err != nil {
@@ -285,7 +292,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		defer gn.backend.Close()
 		defer gn.report(stderr, o.verbose)
-		devs = append(devs, gn.dev) // virtio-mmio device 1
+		devs = append(devs, gn.dev)
 		params = gn.addParams(params)
 		trace("network")
 	}
@@ -335,7 +342,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	r := v.Run()
 	if o.bench {
-		benchMemory(stderr, v.Memory())
+		bench.Memory(stderr, v.Memory())
 	}
 	switch r.Reason {
 	case vmm.GuestExit:

@@ -190,9 +190,6 @@ func New(cfg Config) (_ *VM, err error) {
 // Cmdline is the command line the guest receives.
 func (v *VM) Cmdline() string { return v.cmdline }
 
-// Layout is the guest-physical layout of this boot.
-func (v *VM) Layout() *arch.Layout { return v.layout }
-
 // Memory is guest RAM; the guest-physical address is the offset.
 func (v *VM) Memory() []byte { return v.mem }
 

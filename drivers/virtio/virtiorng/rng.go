@@ -23,23 +23,6 @@ type Device struct {
 	buf *hw.DMA
 }
 
-// Probe opens every virtio-rng device (edge-triggered interrupts).
-func Probe() ([]*Device, error) {
-	infos, err := virtio.Devices(abi.VirtioDeviceRNG)
-	if err != nil {
-		return nil, err
-	}
-	var out []*Device
-	for _, info := range infos {
-		d, err := Open(info, false)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
 // Open sets up the virtio-rng device at info; level selects a
 // level-triggered interrupt line.
 func Open(info hw.VirtioMMIO, level bool) (*Device, error) {

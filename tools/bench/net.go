@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ import (
 //
 //   - loopback: the native process on the host's loopback against the
 //     launcher's default user-mode network (a -p port forward); no root.
-//   - TAP: the setup (benchtap.go): the native process in a
+//   - TAP: the setup (tap.go): the native process in a
 //     network namespace behind a veth pair against the launcher and QEMU
 //     microvm each on a TAP device, the client in a namespace of its own.
 

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -82,7 +82,7 @@ func writeBenchTables(w io.Writer, s *benchSuite) {
 	fmt.Fprintln(w, row)
 	for _, b := range s.boot {
 		if len(b.failed) > 0 {
-			fmt.Fprintf(w, "\n%s: %d of its runs failed, first: %s\n", b.runner.name, len(b.failed), firstLineOf(b.failed[0].Error()))
+			fmt.Fprintf(w, "\n%s: %d of its runs failed, first: %s\n", b.runner.name, len(b.failed), firstLine(b.failed[0].Error(), ""))
 		}
 	}
 
@@ -140,7 +140,7 @@ func writeBenchTables(w io.Writer, s *benchSuite) {
 	fmt.Fprintln(w, row)
 	for _, g := range s.guestRes {
 		if len(g.failed) > 0 {
-			fmt.Fprintf(w, "\n%s: %d of its runs failed, first: %s\n", g.name, len(g.failed), firstLineOf(g.failed[0].Error()))
+			fmt.Fprintf(w, "\n%s: %d of its runs failed, first: %s\n", g.name, len(g.failed), firstLine(g.failed[0].Error(), ""))
 		}
 	}
 

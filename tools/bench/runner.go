@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -59,7 +59,7 @@ func timedRun(r benchRunner, cmd *exec.Cmd, timeout time.Duration) (*runTimes, e
 		at  int64 // CLOCK_MONOTONIC of the first '\n', 0 if none
 	}
 	got := make(chan lineTime, 1)
-	start := monotonicNow()
+	start := Now()
 	err = cmd.Start()
 	w.Close()
 	if err != nil {
@@ -71,7 +71,7 @@ func timedRun(r benchRunner, cmd *exec.Cmd, timeout time.Duration) (*runTimes, e
 		for {
 			n, err := stdout.Read(buf)
 			if lt.at == 0 && bytes.IndexByte(buf[:n], '\n') >= 0 {
-				lt.at = monotonicNow()
+				lt.at = Now()
 			}
 			lt.out = append(lt.out, buf[:n]...)
 			if err != nil {
@@ -82,7 +82,7 @@ func timedRun(r benchRunner, cmd *exec.Cmd, timeout time.Duration) (*runTimes, e
 	}()
 	timer := time.AfterFunc(timeout, func() { cmd.Process.Kill() })
 	waitErr := cmd.Wait()
-	end := monotonicNow()
+	end := Now()
 	timer.Stop()
 	lt := <-got
 	rt := &runTimes{exit: time.Duration(end - start), output: string(lt.out)}
@@ -107,38 +107,8 @@ func timedRun(r benchRunner, cmd *exec.Cmd, timeout time.Duration) (*runTimes, e
 	if lt.at == 0 {
 		return nil, fmt.Errorf("%s: no output line", r.name)
 	}
-	rt.marks, rt.memory = parseBenchLines(stderr.String(), start)
+	rt.marks, rt.memory = ParseLines(stderr.String(), start)
 	return rt, nil
-}
-
-// parseBenchLines reads the "unigo-bench:" lines of `unigo run -bench`
-// (see runbench.go): marks relative to start, and the memory figures.
-func parseBenchLines(s string, start int64) (map[string]time.Duration, map[string]int64) {
-	marks := map[string]time.Duration{}
-	mem := map[string]int64{}
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), benchPrefix)
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		switch {
-		case len(f) >= 3 && f[0] == "mark":
-			ns, err := strconv.ParseInt(f[len(f)-1], 10, 64)
-			if err == nil {
-				marks[strings.Join(f[1:len(f)-1], " ")] = time.Duration(ns - start)
-			}
-		case len(f) >= 2 && f[0] == "memory":
-			for _, kv := range f[1:] {
-				k, v, _ := strings.Cut(kv, "=")
-				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-					mem[k] = n
-				}
-			}
-		}
-	}
-	return marks, mem
 }
 
 // parseGuestFigures reads the "bench: NAME VALUE" lines the bench guest
@@ -179,4 +149,14 @@ func lastLines(s string) string {
 		lines = lines[len(lines)-4:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// firstLine returns the first non-empty line of s, or def.
+func firstLine(s, def string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			return l
+		}
+	}
+	return def
 }

@@ -1,0 +1,26 @@
+module github.com/unigo-os/unigo/tests
+
+go 1.26.8
+
+require (
+	github.com/stretchr/testify v1.12.1
+	github.com/unigo-os/unigo v0.0.0-00010101000000-000000000000
+	github.com/unigo-os/unigo/tools v0.0.0-00010101000000-000000000000
+	golang.org/x/sys v0.50.0
+)
+
+require (
+	github.com/google/btree v1.1.2 // indirect
+	github.com/pierrec/lz4/v4 v4.1.22 // indirect
+	github.com/u-root/u-root v0.16.0 // indirect
+	github.com/u-root/uio v0.0.0-20240224005618-d2acac8f3701 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/exp v0.0.0-20250305212735-054e65f0b394 // indirect
+	golang.org/x/time v0.5.0 // indirect
+	gvisor.dev/gvisor v0.0.0-20240916094835-a174eb65023f // indirect
+)
+
+replace (
+	github.com/unigo-os/unigo => ../
+	github.com/unigo-os/unigo/tools => ../tools
+)

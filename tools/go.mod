@@ -1,0 +1,36 @@
+module github.com/unigo-os/unigo/tools
+
+go 1.26.8
+
+require (
+	github.com/containers/gvisor-tap-vsock v0.8.9
+	github.com/insomniacslk/dhcp v0.0.0-20240710054256-ddd8a41251c9
+	github.com/miekg/dns v1.1.72
+	github.com/sirupsen/logrus v1.9.4
+	github.com/stretchr/testify v1.12.1
+	github.com/u-root/u-root v0.16.0
+	github.com/unigo-os/unigo v0.0.0-00010101000000-000000000000
+	golang.org/x/arch v0.33.0
+	golang.org/x/sys v0.50.0
+	gvisor.dev/gvisor v0.0.0-20240916094835-a174eb65023f
+)
+
+require (
+	github.com/Microsoft/go-winio v0.6.2 // indirect
+	github.com/apparentlymart/go-cidr v1.1.1 // indirect
+	github.com/google/btree v1.1.2 // indirect
+	github.com/google/gopacket v1.1.19 // indirect
+	github.com/inetaf/tcpproxy v0.0.0-20250222171855-c4b9df066048 // indirect
+	github.com/pierrec/lz4/v4 v4.1.22 // indirect
+	github.com/u-root/uio v0.0.0-20240224005618-d2acac8f3701 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/crypto v0.50.0 // indirect
+	golang.org/x/exp v0.0.0-20250305212735-054e65f0b394 // indirect
+	golang.org/x/mod v0.35.0 // indirect
+	golang.org/x/net v0.53.0 // indirect
+	golang.org/x/sync v0.20.0 // indirect
+	golang.org/x/time v0.5.0 // indirect
+	golang.org/x/tools v0.43.0 // indirect
+)
+
+replace github.com/unigo-os/unigo => ../
