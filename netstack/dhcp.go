@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -21,7 +22,8 @@ import (
 )
 
 // DHCPv4 (RFC 2131) for the first device when the command line gives no
-// static address. Messages (dhcpmsg.go) travel over an ordinary gVisor UDP endpoint bound
+// static address. Messages are built and parsed by insomniacslk/dhcp's
+// dhcpv4 package; they travel over an ordinary gVisor UDP endpoint bound
 // to the NIC's port 68 with broadcast allowed. Before the NIC has an
 // address, gVisor can route nothing from it, so while acquiring the NIC
 // carries the unspecified address 0.0.0.0 (the source RFC 2131 asks for),
@@ -138,7 +140,7 @@ func (c *dhcpClient) run() {
 			continue
 		}
 		if failing {
-			fmt.Fprintf(c.report, "unigo: netstack: DHCP on NIC %d: leased %v\n", c.nic, ack.yiaddr)
+			fmt.Fprintf(c.report, "unigo: netstack: DHCP on NIC %d: leased %v\n", c.nic, ack.YourIPAddr)
 			failing = false
 		}
 		c.keep(ack)
@@ -147,23 +149,33 @@ func (c *dhcpClient) run() {
 
 // acquire runs DISCOVER, OFFER, REQUEST, ACK (RFC 2131 3.1), giving up
 // after limit.
-func (c *dhcpClient) acquire(limit time.Duration) (*dhcpMsg, error) {
+func (c *dhcpClient) acquire(limit time.Duration) (*dhcpv4.DHCPv4, error) {
 	c.setUnspecified(true)
 	deadline := time.Now().Add(limit)
 	bcast := &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpServerPort}
-	offer, err := c.exchange(newDHCPDiscover(c.mac), bcast, deadline, dhcpMaxRetransmit, dhcpOffer)
+	disc, err := dhcpv4.NewDiscovery(c.mac, dhcpv4.WithBroadcast(true),
+		dhcpv4.WithRequestedOptions(dhcpv4.OptionHostName, dhcpv4.OptionIPAddressLeaseTime))
+	if err != nil {
+		return nil, err
+	}
+	offer, err := c.exchange(disc, bcast, deadline, dhcpMaxRetransmit, dhcpv4.MessageTypeOffer)
 	if err != nil {
 		return nil, fmt.Errorf("DISCOVER: %w", err)
 	}
 	if _, err := leaseAddr(offer); err != nil {
-		return nil, fmt.Errorf("OFFER from %v: %w", offer.addr(dhcpOptServerID), err)
+		return nil, fmt.Errorf("OFFER from %v: %w", offer.ServerIdentifier(), err)
 	}
-	ack, err := c.exchange(newDHCPRequest(c.mac, offer), bcast, deadline, dhcpMaxRetransmit, dhcpAck)
+	req, err := dhcpv4.NewRequestFromOffer(offer, dhcpv4.WithBroadcast(true),
+		dhcpv4.WithRequestedOptions(dhcpv4.OptionHostName, dhcpv4.OptionIPAddressLeaseTime))
 	if err != nil {
-		return nil, fmt.Errorf("REQUEST %v: %w", offer.yiaddr, err)
+		return nil, err
+	}
+	ack, err := c.exchange(req, bcast, deadline, dhcpMaxRetransmit, dhcpv4.MessageTypeAck)
+	if err != nil {
+		return nil, fmt.Errorf("REQUEST %v: %w", offer.YourIPAddr, err)
 	}
 	if _, err := leaseAddr(ack); err != nil {
-		return nil, fmt.Errorf("ACK from %v: %w", ack.addr(dhcpOptServerID), err)
+		return nil, fmt.Errorf("ACK from %v: %w", ack.ServerIdentifier(), err)
 	}
 	return ack, nil
 }
@@ -171,22 +183,25 @@ func (c *dhcpClient) acquire(limit time.Duration) (*dhcpMsg, error) {
 // keep applies the lease and renews it at T1 (unicast to its server),
 // rebinds at T2 (broadcast, any server), and returns, with the
 // configuration removed, when the lease ends or a server refuses it.
-func (c *dhcpClient) keep(ack *dhcpMsg) {
+func (c *dhcpClient) keep(ack *dhcpv4.DHCPv4) {
 	for {
 		start := time.Now()
 		lease, t1, t2 := leaseTimes(ack)
 		c.install(ack)
 
 		time.Sleep(time.Until(start.Add(t1)))
-		renew := newDHCPRenew(c.mac, ack)
-		server := &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpServerPort}
-		if id := ack.addr(dhcpOptServerID); id.IsValid() {
-			server.IP = id.AsSlice()
+		renew, err := dhcpv4.NewRenewFromAck(ack, dhcpv4.WithRequestedOptions(dhcpv4.OptionHostName, dhcpv4.OptionIPAddressLeaseTime))
+		if err != nil {
+			break
 		}
-		next, err := c.exchange(renew, server, start.Add(t2), dhcpMaxRenewRetransmit, dhcpAck)
+		server := &net.UDPAddr{IP: ack.ServerIdentifier(), Port: dhcpServerPort}
+		if server.IP == nil {
+			server.IP = net.IPv4bcast
+		}
+		next, err := c.exchange(renew, server, start.Add(t2), dhcpMaxRenewRetransmit, dhcpv4.MessageTypeAck)
 		if errors.Is(err, errDHCPTimeout) {
 			next, err = c.exchange(renew, &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpServerPort},
-				start.Add(lease), dhcpMaxRenewRetransmit, dhcpAck)
+				start.Add(lease), dhcpMaxRenewRetransmit, dhcpv4.MessageTypeAck)
 		}
 		if err == nil {
 			if _, err = leaseAddr(next); err == nil {
@@ -207,10 +222,10 @@ const dhcpMinLease = 2 * time.Second
 // leaseTimes are an ACK's lease time, T1 and T2 (RFC 2131 4.4.5:
 // by default half and seven eighths of the lease), made consistent and
 // at least dhcpMinLease; an infinite lease (0xffffffff s) is 136 years.
-func leaseTimes(ack *dhcpMsg) (lease, t1, t2 time.Duration) {
-	lease = max(ack.duration(dhcpOptLeaseTime, dhcpDefaultLease), dhcpMinLease)
-	t1 = ack.duration(dhcpOptRenewalTime, lease/2)
-	t2 = ack.duration(dhcpOptRebindingTime, lease/8*7)
+func leaseTimes(ack *dhcpv4.DHCPv4) (lease, t1, t2 time.Duration) {
+	lease = max(ack.IPAddressLeaseTime(dhcpDefaultLease), dhcpMinLease)
+	t1 = ack.IPAddressRenewalTime(lease / 2)
+	t2 = ack.IPAddressRebindingTime(lease / 8 * 7)
 	if t1 <= 0 || t2 > lease || t2 < t1 {
 		t1, t2 = lease/2, lease/8*7
 	}
@@ -218,7 +233,7 @@ func leaseTimes(ack *dhcpMsg) (lease, t1, t2 time.Duration) {
 }
 
 // install applies a lease's configuration, unless it is the one in force.
-func (c *dhcpClient) install(ack *dhcpMsg) {
+func (c *dhcpClient) install(ack *dhcpv4.DHCPv4) {
 	cfg := c.leaseConfig(ack)
 	if cfg != c.cfg {
 		if cfg.addr != c.cfg.addr || cfg.gw != c.cfg.gw {
@@ -237,16 +252,22 @@ func (c *dhcpClient) install(ack *dhcpMsg) {
 
 // leaseConfig is the configuration an ACK gives, with the command line's
 // gateway and name server in preference to the lease's.
-func (c *dhcpClient) leaseConfig(ack *dhcpMsg) netConfig {
+func (c *dhcpClient) leaseConfig(ack *dhcpv4.DHCPv4) netConfig {
 	addr, _ := leaseAddr(ack)
-	cfg := netConfig{addr: addr, dhcp: true, gw: ack.addr(dhcpOptRouter), dns: ack.addr(dhcpOptDNS)}
+	cfg := netConfig{addr: addr, dhcp: true}
+	if r := ack.Router(); len(r) > 0 {
+		cfg.gw, _ = netip.AddrFromSlice(r[0].To4())
+	}
+	if d := ack.DNS(); len(d) > 0 {
+		cfg.dns, _ = netip.AddrFromSlice(d[0].To4())
+	}
 	if c.static.gw.IsValid() {
 		cfg.gw = c.static.gw
 	}
 	if c.static.dns.IsValid() {
 		cfg.dns = c.static.dns
 	}
-	if name := string(ack.opts[dhcpOptHostName]); validHostname(name) {
+	if name := ack.HostName(); validHostname(name) {
 		cfg.hostname = name
 	}
 	return cfg
@@ -254,14 +275,16 @@ func (c *dhcpClient) leaseConfig(ack *dhcpMsg) netConfig {
 
 // leaseAddr is the address and prefix a reply offers: yiaddr with the
 // subnet mask option (the address class's mask without one).
-func leaseAddr(m *dhcpMsg) (netip.Prefix, error) {
-	a := m.yiaddr
-	if !a.Is4() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return netip.Prefix{}, fmt.Errorf("unusable address %v", a)
+func leaseAddr(m *dhcpv4.DHCPv4) (netip.Prefix, error) {
+	ip4 := m.YourIPAddr.To4()
+	a, ok := netip.AddrFromSlice(ip4)
+	if !ok || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || ip4.Equal(net.IPv4bcast) {
+		return netip.Prefix{}, fmt.Errorf("unusable address %v", m.YourIPAddr)
 	}
-	ones, ok := m.prefixLen()
-	if !ok {
-		ones, _ = net.IP(a.AsSlice()).DefaultMask().Size()
+	mask := m.SubnetMask()
+	ones, bits := mask.Size()
+	if bits != 32 || ones == 0 {
+		ones, _ = ip4.DefaultMask().Size()
 	}
 	return netip.PrefixFrom(a, ones), nil
 }
@@ -285,10 +308,10 @@ func validHostname(name string) bool {
 // exchange sends msg to dst until a reply of type want to it arrives or
 // deadline passes, retransmitting after dhcpFirstRetransmit, doubling up
 // to maxWait. A NAK ends a wait for an ACK.
-func (c *dhcpClient) exchange(msg *dhcpMsg, dst *net.UDPAddr, deadline time.Time, maxWait time.Duration, want dhcpType) (*dhcpMsg, error) {
+func (c *dhcpClient) exchange(msg *dhcpv4.DHCPv4, dst *net.UDPAddr, deadline time.Time, maxWait time.Duration, want dhcpv4.MessageType) (*dhcpv4.DHCPv4, error) {
 	buf := make([]byte, 1<<16)
 	wait := dhcpFirstRetransmit
-	out := msg.marshal()
+	out := msg.ToBytes()
 	for time.Now().Before(deadline) {
 		if _, err := c.conn.WriteTo(out, dst); err != nil {
 			// No route yet (e.g. the lease's router went away): wait
@@ -309,14 +332,15 @@ func (c *dhcpClient) exchange(msg *dhcpMsg, dst *net.UDPAddr, deadline time.Time
 				}
 				return nil, err
 			}
-			m, err := parseDHCP(buf[:n])
-			if err != nil || m.op != dhcpBootReply || m.xid != msg.xid || !bytes.Equal(m.chaddr, c.mac) {
+			m, err := dhcpv4.FromBytes(buf[:n])
+			if err != nil || m.OpCode != dhcpv4.OpcodeBootReply || m.TransactionID != msg.TransactionID ||
+				!bytes.Equal(m.ClientHWAddr, c.mac) {
 				continue
 			}
-			switch t := m.msgType(); {
+			switch t := m.MessageType(); {
 			case t == want:
 				return m, nil
-			case t == dhcpNak && want == dhcpAck:
+			case t == dhcpv4.MessageTypeNak && want == dhcpv4.MessageTypeAck:
 				return nil, errDHCPNak
 			}
 		}

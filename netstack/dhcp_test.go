@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gvisor.dev/gvisor/pkg/buffer"
@@ -28,11 +30,12 @@ var (
 	testClientMAC = tcpip.LinkAddress("\x52\x54\x00\x12\x34\x56")
 	testServerMAC = tcpip.LinkAddress("\x5a\x94\xef\xe4\x0c\xdd")
 	testServerIP  = net.IPv4(192, 168, 127, 1).To4()
-	testLeaseIP   = netip.MustParseAddr("192.168.127.2")
+	testLeaseIP   = net.IPv4(192, 168, 127, 2).To4()
 )
 
-// testServer is a DHCP server on its own gVisor stack, wired to the
-// client's NIC by an Ethernet "cable" of two channel endpoints.
+// testServer is a DHCP server (insomniacslk's server4) on its own gVisor
+// stack, wired to the client's NIC by an Ethernet "cable" of two channel
+// endpoints.
 type testServer struct {
 	lease    time.Duration
 	hostname string
@@ -40,63 +43,44 @@ type testServer struct {
 	nakRenew bool // NAK renewals (REQUESTs with ciaddr)
 
 	mu       sync.Mutex
-	requests []*dhcpMsg // REQUESTs received
+	requests []*dhcpv4.DHCPv4 // REQUESTs received
 }
 
-// serve answers the requests arriving on conn until it is closed; replies
-// to a client without an address are broadcast.
-func (ts *testServer) serve(conn net.PacketConn) {
-	buf := make([]byte, 1500)
-	for {
-		n, peer, err := conn.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		m, err := parseDHCP(buf[:n])
-		if err != nil || m.op != dhcpBootRequest {
-			continue
-		}
-		if up, ok := peer.(*net.UDPAddr); ok && (up.IP == nil || up.IP.IsUnspecified()) {
-			peer = &net.UDPAddr{IP: net.IPv4bcast, Port: up.Port}
-		}
-		if reply := ts.reply(m); reply != nil {
-			conn.WriteTo(reply.marshal(), peer)
-		}
+func (ts *testServer) handle(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
+	reply, err := dhcpv4.NewReplyFromRequest(m,
+		dhcpv4.WithYourIP(testLeaseIP),
+		dhcpv4.WithNetmask(net.CIDRMask(24, 32)),
+		dhcpv4.WithRouter(testServerIP),
+		dhcpv4.WithDNS(testServerIP),
+		dhcpv4.WithLeaseTime(uint32(ts.lease/time.Second)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(testServerIP)))
+	if err != nil {
+		return
 	}
-}
-
-func (ts *testServer) reply(m *dhcpMsg) *dhcpMsg {
-	server := netip.AddrFrom4([4]byte(testServerIP))
-	r := &dhcpMsg{op: dhcpBootReply, xid: m.xid, flags: m.flags, yiaddr: testLeaseIP, chaddr: m.chaddr, opts: map[byte][]byte{}}
-	r.opts[dhcpOptSubnetMask] = []byte{255, 255, 255, 0}
-	r.setAddr(dhcpOptRouter, server)
-	r.setAddr(dhcpOptDNS, server)
-	r.setAddr(dhcpOptServerID, server)
-	r.setDuration(dhcpOptLeaseTime, ts.lease)
 	if ts.hostname != "" {
-		r.opts[dhcpOptHostName] = []byte(ts.hostname)
+		reply.UpdateOption(dhcpv4.OptHostName(ts.hostname))
 	}
-	switch m.msgType() {
-	case dhcpDiscover:
-		r.opts[dhcpOptMessageType] = []byte{byte(dhcpOffer)}
-	case dhcpRequest:
+	switch m.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		reply.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeOffer))
+	case dhcpv4.MessageTypeRequest:
 		ts.mu.Lock()
 		ts.requests = append(ts.requests, m)
 		ts.mu.Unlock()
-		r.opts[dhcpOptMessageType] = []byte{byte(dhcpAck)}
-		if ts.nak || ts.nakRenew && m.ciaddr.IsValid() && !m.ciaddr.IsUnspecified() {
-			r.opts[dhcpOptMessageType] = []byte{byte(dhcpNak)}
+		reply.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeAck))
+		if ts.nak || ts.nakRenew && !m.ClientIPAddr.IsUnspecified() {
+			reply.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeNak))
 		}
 	default:
-		return nil
+		return
 	}
-	return r
+	conn.WriteTo(reply.ToBytes(), peer)
 }
 
-func (ts *testServer) requestsSeen() []*dhcpMsg {
+func (ts *testServer) requestsSeen() []*dhcpv4.DHCPv4 {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	return append([]*dhcpMsg(nil), ts.requests...)
+	return append([]*dhcpv4.DHCPv4(nil), ts.requests...)
 }
 
 // cable forwards every frame written to from into to.
@@ -143,9 +127,10 @@ func newDHCPPair(t *testing.T, ts *testServer) *stack.Stack {
 	require.Nil(t, terr)
 	ep.SocketOptions().SetBroadcast(true)
 	require.Nil(t, ep.Bind(tcpip.FullAddress{NIC: 1, Port: dhcpServerPort}))
-	conn := gonet.NewUDPConn(&wq, ep)
-	go ts.serve(conn)
-	t.Cleanup(func() { conn.Close() })
+	srv, err := server4.NewServer("", nil, ts.handle, server4.WithConn(gonet.NewUDPConn(&wq, ep)))
+	require.NoError(t, err)
+	go srv.Serve()
+	t.Cleanup(func() { srv.Close() })
 	return cs
 }
 
@@ -211,8 +196,7 @@ func TestDHCPLeaseAndRenew(t *testing.T) {
 	assert.Equal(t, "guest-one", cfg.hostname)
 	assert.True(t, cfg.dhcp)
 	<-c.bound
-	leased := tcpip.AddrFromSlice(testLeaseIP.AsSlice())
-	assert.Equal(t, []tcpip.AddressWithPrefix{{Address: leased, PrefixLen: 24}}, nicAddrs(s))
+	assert.Equal(t, []tcpip.AddressWithPrefix{{Address: tcpip.AddrFromSlice(testLeaseIP), PrefixLen: 24}}, nicAddrs(s))
 	var gw tcpip.Address
 	for _, r := range s.GetRouteTable() {
 		if r.Destination == header.IPv4EmptySubnet {
@@ -224,10 +208,10 @@ func TestDHCPLeaseAndRenew(t *testing.T) {
 	// T1 is 1 s: a unicast renewal from the leased address.
 	require.Eventually(t, func() bool { return len(ts.requestsSeen()) >= 2 }, 5*time.Second, 20*time.Millisecond)
 	renew := ts.requestsSeen()[1]
-	assert.Equal(t, testLeaseIP, renew.ciaddr, "renewal's ciaddr")
-	assert.False(t, renew.broadcast(), "renewals are unicast")
+	assert.Equal(t, testLeaseIP, renew.ClientIPAddr.To4(), "renewal's ciaddr")
+	assert.False(t, renew.IsBroadcast(), "renewals are unicast")
 	time.Sleep(100 * time.Millisecond)
-	assert.Equal(t, []tcpip.AddressWithPrefix{{Address: leased, PrefixLen: 24}}, nicAddrs(s))
+	assert.Equal(t, []tcpip.AddressWithPrefix{{Address: tcpip.AddrFromSlice(testLeaseIP), PrefixLen: 24}}, nicAddrs(s))
 	assert.Len(t, published, 0, "an unchanged renewal rewrites nothing")
 	assert.Empty(t, report.String())
 }
@@ -250,10 +234,10 @@ func TestDHCPLeaseLost(t *testing.T) {
 	assert.Equal(t, "unigo: netstack: DHCP on NIC 2: lease of 192.168.127.2/24 lost: server refused (NAK)\n", report.String())
 	var kinds []bool // renewal?
 	for _, r := range ts.requestsSeen()[:3] {
-		kinds = append(kinds, !r.ciaddr.IsUnspecified())
+		kinds = append(kinds, !r.ClientIPAddr.IsUnspecified())
 	}
 	assert.Equal(t, []bool{false, true, false}, kinds, "select, renew (NAKed), select again")
-	assert.Equal(t, []tcpip.AddressWithPrefix{{Address: tcpip.AddrFromSlice(testLeaseIP.AsSlice()), PrefixLen: 24}}, nicAddrs(s))
+	assert.Equal(t, []tcpip.AddressWithPrefix{{Address: tcpip.AddrFromSlice(testLeaseIP), PrefixLen: 24}}, nicAddrs(s))
 }
 
 // TestDHCPStaticOverrides: unigo.gw and unigo.dns on the command line win
@@ -300,36 +284,32 @@ func TestDHCPNoServer(t *testing.T) {
 }
 
 func TestLeaseAddr(t *testing.T) {
-	m := &dhcpMsg{yiaddr: netip.MustParseAddr("10.0.2.15"), opts: map[byte][]byte{}}
+	m, err := dhcpv4.New(dhcpv4.WithYourIP(net.IPv4(10, 0, 2, 15)))
+	require.NoError(t, err)
 	p, err := leaseAddr(m)
 	require.NoError(t, err)
 	assert.Equal(t, "10.0.2.15/8", p.String(), "class A without a mask option")
-	m.opts[dhcpOptSubnetMask] = []byte{255, 255, 255, 0}
+	m.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(24, 32)))
 	p, _ = leaseAddr(m)
 	assert.Equal(t, "10.0.2.15/24", p.String())
-	m.opts[dhcpOptSubnetMask] = []byte{255, 0, 255, 0}
-	p, _ = leaseAddr(m)
-	assert.Equal(t, "10.0.2.15/8", p.String(), "a mask that is not a prefix is ignored")
-	for _, bad := range []string{"0.0.0.0", "255.255.255.255", "127.0.0.1", "224.0.0.1", "::1"} {
-		m.yiaddr = netip.MustParseAddr(bad)
+	for _, bad := range []net.IP{net.IPv4zero, net.IPv4bcast, net.IPv4(127, 0, 0, 1), net.IPv4(224, 0, 0, 1), nil} {
+		m.YourIPAddr = bad
 		_, err := leaseAddr(m)
 		assert.Error(t, err, "%v", bad)
 	}
-	m.yiaddr = netip.Addr{}
-	_, err = leaseAddr(m)
-	assert.Error(t, err, "no address")
 }
 
 func TestLeaseTimes(t *testing.T) {
-	m := &dhcpMsg{opts: map[byte][]byte{}}
+	m, err := dhcpv4.New()
+	require.NoError(t, err)
 	lease, t1, t2 := leaseTimes(m)
 	assert.Equal(t, []time.Duration{time.Hour, 30 * time.Minute, 52*time.Minute + 30*time.Second}, []time.Duration{lease, t1, t2},
 		"no options: an hour")
-	m.setDuration(dhcpOptLeaseTime, 0xffffffff*time.Second)
+	m.UpdateOption(dhcpv4.OptIPAddressLeaseTime(0xffffffff * time.Second))
 	lease, t1, t2 = leaseTimes(m)
 	assert.True(t, 0 < t1 && t1 < t2 && t2 < lease, "infinite: %v %v %v", lease, t1, t2)
-	m.setDuration(dhcpOptLeaseTime, 0)
-	m.setDuration(dhcpOptRenewalTime, time.Hour)
+	m.UpdateOption(dhcpv4.OptIPAddressLeaseTime(0))
+	m.UpdateOption(dhcpv4.OptRenewTimeValue(time.Hour))
 	lease, t1, t2 = leaseTimes(m)
 	assert.Equal(t, []time.Duration{2 * time.Second, time.Second, 1750 * time.Millisecond}, []time.Duration{lease, t1, t2},
 		"zero, with a T1 past it")
@@ -374,7 +354,7 @@ func FuzzDHCPReply(f *testing.F) {
 	c.publish = func(netConfig) {}
 	c.report = io.Discard
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := parseDHCP(b)
+		m, err := dhcpv4.FromBytes(b)
 		if err != nil {
 			return
 		}
