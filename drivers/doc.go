@@ -15,7 +15,7 @@
 // Go's netpoller on a descriptor the kernel makes readable when the
 // interrupt fires. Dependencies point one way: netstack -> drivers -> abi.
 // Drivers reach the kernel only through its private system calls (hw); the
-// netstack reaches it through the system calls of the netstack channel, and
-// imports package kernel only for that channel's constants and types
-// (kernel/netchan_abi.go, kernel/errno.go).
+// netstack reaches it through the system calls of the netstack channel,
+// whose constants and types are in abi (abi/netchan.go). Neither imports
+// package kernel.
 package drivers
