@@ -397,7 +397,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 	}
 	switch o.kind {
 	case fdConsole:
-		consoleWrite(bytesAt(buf, int(n)))
+		consoleWriteWhole(bytesAt(buf, int(n)))
 		return int64(n)
 	case fdFile:
 		fsLock.Lock()

@@ -8,6 +8,10 @@ import (
 // in RDI, RSI, RDX, R10, R8, R9) and leaves its result in f.RAX (a
 // negated errno on failure). The handlers are in the table (systable.go).
 func dispatchSyscall(f *rt.Frame) {
+	if straceOn {
+		straceSyscall(f)
+		return
+	}
 	f.RAX = uint64(callSyscall(f))
 }
 
