@@ -12,10 +12,12 @@ import (
 //
 // Arguments are decoded by the kinds the table states (sysEntry.args);
 // strings are read from user memory after userOK, at most straceStrMax
-// bytes. A call that does not return (exit, exit_group) is printed
-// before it runs, with "= ?". The line is formatted in a buffer on the
-// kernel stack and written under conLock, so neither lines from several CPUs
-// nor the program's own console output mix with them. Off, it costs one predictable branch per system call.
+// bytes. A call that does not return (exit, exit_group,
+// unigo_exit_flush) is printed before it runs, with "= ?". The line is
+// formatted in a buffer on the kernel stack and written under conLock,
+// so neither lines from several CPUs nor the program's own console
+// output mix with them. Off, it costs one predictable branch per system
+// call.
 
 // straceOn is set at boot from the kernel parameter unigo.strace.
 var straceOn bool
@@ -30,7 +32,7 @@ func straceSyscall(f *rt.Frame) {
 	nr := f.RAX
 	args := [6]uint64{f.RDI, f.RSI, f.RDX, f.R10, f.R8, f.R9}
 	tid := current().tid
-	if nr == nrExit || nr == nrExitGroup {
+	if nr == nrExit || nr == nrExitGroup || nr == rt.SysExitFlush {
 		straceLine(tid, nr, &args, 0, false)
 		f.RAX = uint64(callSyscall(f))
 		return
