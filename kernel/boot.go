@@ -36,6 +36,7 @@ func kernelMain(si uintptr) {
 		cmdlineLen = copy(cmdline[:len(cmdline)-1], cstring(uintptr(info.CmdlinePaddr), len(cmdline)-1))
 	}
 	_, statsOn = kernelParam("unigo.stats", nil)
+	straceOn = straceParam()
 	deviceBootInfo(info)
 	findImage()
 	memInit(info)

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -41,6 +42,19 @@ func consoleWrite(b []byte) {
 	if n > 0 {
 		rt.OutsbDirect(abi.PortCOM1, &buf[0], n)
 	}
+}
+
+// conLock keeps the program's console writes and the strace lines whole:
+// without it, under the unigo launcher, the bytes of two vCPUs' writes
+// interleave. A leaf lock. The kernel's own messages (kprint) do not take
+// it, so that they get out even from a CPU that faulted holding it.
+var conLock spinlock.Lock
+
+// consoleWriteWhole is consoleWrite under conLock.
+func consoleWriteWhole(b []byte) {
+	conLock.Lock()
+	consoleWrite(b)
+	conLock.Unlock()
 }
 
 func kprint(s string) { consoleWrite(stringBytes(s)) }

@@ -158,13 +158,13 @@ func cpuTimerSyscall(f *rt.Frame) (int64, bool) {
 func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 	a0, a1, a2, a3 := uintptr(f.RDI), uintptr(f.RSI), uintptr(f.RDX), uintptr(f.R10)
 	switch f.RAX {
-	case 38, 36: // setitimer(which, new, old), getitimer(which, cur)
+	case nrSetitimer, nrGetitimer: // (which, new, old), (which, cur)
 		which := int(a0)
 		if which != 1 && which != 2 { // ITIMER_VIRTUAL, ITIMER_PROF
 			return -EINVAL, true
 		}
 		oldp := a2
-		if f.RAX == 36 {
+		if f.RAX == nrGetitimer {
 			oldp = a1
 		}
 		ct := &cpuTimers[0]
@@ -178,7 +178,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			}
 			*at[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9 / 1000, left / 1e9, left % 1e9 / 1000}
 		}
-		if f.RAX == 38 && a1 != 0 {
+		if f.RAX == nrSetitimer && a1 != 0 {
 			if !userOK(a1, 32, false) {
 				return -EFAULT, true
 			}
@@ -193,7 +193,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			setCPUTimer(ct, value, interval)
 		}
 		return 0, true
-	case 222: // timer_create(clock, sevp, timerid)
+	case nrTimerCreate: // (clock, sevp, timerid)
 		clock := int(int32(a0))
 		if clock != clockThreadCputime && clock != clockProcessCputime {
 			return -EINVAL, true
@@ -230,7 +230,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			return 0, true
 		}
 		return -EAGAIN, true
-	case 223, 224, 225, 226: // timer_settime, timer_gettime, timer_getoverrun, timer_delete
+	case nrTimerSettime, nrTimerGettime, nrTimerGetoverrun, nrTimerDelete:
 		id := int(int32(a0))
 		if id < 1 || id >= len(cpuTimers) || !cpuTimers[id].used {
 			return -EINVAL, true
@@ -243,15 +243,15 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			}
 		}
 		switch f.RAX {
-		case 225:
+		case nrTimerGetoverrun:
 			return 0, true
-		case 226:
+		case nrTimerDelete:
 			setCPUTimer(ct, 0, 0)
 			ct.used = false
 			return 0, true
 		}
 		oldp := a3
-		if f.RAX == 224 {
+		if f.RAX == nrTimerGettime {
 			oldp = a1
 		}
 		if oldp != 0 {
@@ -264,7 +264,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			}
 			*at[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9, left / 1e9, left % 1e9}
 		}
-		if f.RAX == 223 {
+		if f.RAX == nrTimerSettime {
 			if !userOK(a2, 32, false) {
 				return -EFAULT, true
 			}

@@ -71,27 +71,17 @@ var (
 	ioapicReady bool
 )
 
-// deviceSyscall serves the private device system calls.
-func deviceSyscall(f *rt.Frame) (int64, bool) {
-	a0, a1 := uintptr(f.RDI), uintptr(f.RSI)
-	switch f.RAX {
-	case abi.SysVirtioMMIODevices:
-		return sysVirtioMMIODevices(a0, int(a1)), true
-	case abi.SysMapMMIO:
-		return sysMapMMIO(a0, a1), true
-	case abi.SysDMAAlloc:
-		return sysDMAAlloc(a0), true
-	case abi.SysDMAFree:
-		return sysDMAFree(a0, a1), true
-	case abi.SysIRQAttach:
-		return sysIRQAttach(int(a0), uint32(a1)), true
-	case abi.SysIRQUnmask:
-		return sysIRQUnmask(int(a0)), true
-	case abi.SysIRQDetach:
-		return sysIRQDetach(int(a0)), true
-	}
-	return 0, false
+// Handlers: the private device calls (abi/devices.go).
+
+func sysVirtioMMIODevices(f *rt.Frame) int64 {
+	return doVirtioMMIODevices(uintptr(f.RDI), int(f.RSI))
 }
+func sysMapMMIO(f *rt.Frame) int64   { return doMapMMIO(uintptr(f.RDI), uintptr(f.RSI)) }
+func sysDMAAlloc(f *rt.Frame) int64  { return doDMAAlloc(uintptr(f.RDI)) }
+func sysDMAFree(f *rt.Frame) int64   { return doDMAFree(uintptr(f.RDI), uintptr(f.RSI)) }
+func sysIRQAttach(f *rt.Frame) int64 { return doIRQAttach(int(f.RDI), uint32(f.RSI)) }
+func sysIRQUnmask(f *rt.Frame) int64 { return doIRQUnmask(int(f.RDI)) }
+func sysIRQDetach(f *rt.Frame) int64 { return doIRQDetach(int(f.RDI)) }
 
 // parseVirtioParams fills virtioDevs from the command line once. A
 // malformed entry is reported and skipped. Caller holds schedLock.
@@ -162,7 +152,7 @@ func probeMicrovmVirtio() {
 	}
 }
 
-func sysVirtioMMIODevices(buf uintptr, n int) int64 {
+func doVirtioMMIODevices(buf uintptr, n int) int64 {
 	if n < 0 {
 		return -EINVAL
 	}
@@ -206,11 +196,11 @@ func mapDeviceChecked(pa uintptr) bool {
 	return true
 }
 
-// sysMapMMIO maps [pa, pa+size) uncached, with 2 MiB pages. The window
+// doMapMMIO maps [pa, pa+size) uncached, with 2 MiB pages. The window
 // must lie in the identity-mapped half of the address space (below
 // userBase), and the 2 MiB pages holding it must contain no RAM (which
 // also keeps it out of the first 2 MiB, mapped with 4 KiB pages).
-func sysMapMMIO(pa, size uintptr) int64 {
+func doMapMMIO(pa, size uintptr) int64 {
 	if size == 0 || size > maxMMIOWindow || pa+size < pa || pa+size > userBase ||
 		overlapsRAM(pa&^(hugeSize-1), (pa+size+hugeSize-1)&^(hugeSize-1)) {
 		return -EINVAL
@@ -229,7 +219,7 @@ func sysMapMMIO(pa, size uintptr) int64 {
 	return int64(pa)
 }
 
-func sysDMAAlloc(size uintptr) int64 {
+func doDMAAlloc(size uintptr) int64 {
 	if size == 0 || size > abi.DMAMaxSize {
 		return -EINVAL
 	}
@@ -259,9 +249,9 @@ func sysDMAAlloc(size uintptr) int64 {
 	return int64(p)
 }
 
-// sysDMAFree frees a block named exactly by its address and the size it
+// doDMAFree frees a block named exactly by its address and the size it
 // was asked for (rounded the same way); anything else is EINVAL.
-func sysDMAFree(addr, size uintptr) int64 {
+func doDMAFree(addr, size uintptr) int64 {
 	dmaLock.Lock()
 	defer dmaLock.Unlock()
 	for i := range dmaBlocks {
@@ -367,7 +357,7 @@ func gsiProgram(gsi int, level, masked bool) {
 	ioapicWrite(a.base, 0x10+2*pin, lo)
 }
 
-func sysIRQAttach(gsi int, flags uint32) int64 {
+func doIRQAttach(gsi int, flags uint32) int64 {
 	if gsi < 0 || gsi >= maxIRQLines || gsi == abi.IRQCOM1 ||
 		vecIRQBase+gsi == vecResched || vecIRQBase+gsi == vecTLB ||
 		flags&^(abi.IRQLevel|abi.IRQNonblock|abi.IRQCloexec) != 0 {
@@ -403,7 +393,7 @@ func sysIRQAttach(gsi int, flags uint32) int64 {
 	return fdInstall(f, flags&abi.IRQCloexec != 0)
 }
 
-func sysIRQUnmask(gsi int) int64 {
+func doIRQUnmask(gsi int) int64 {
 	if gsi < 0 || gsi >= maxIRQLines {
 		return -EINVAL
 	}
@@ -420,7 +410,7 @@ func sysIRQUnmask(gsi int) int64 {
 	return 0
 }
 
-func sysIRQDetach(gsi int) int64 {
+func doIRQDetach(gsi int) int64 {
 	if gsi < 0 || gsi >= maxIRQLines {
 		return -EINVAL
 	}

@@ -33,7 +33,7 @@ var (
 	exitCode     int
 )
 
-func sysExitGroupImpl(f *rt.Frame, code int) int64 {
+func doExitGroup(f *rt.Frame, code int) int64 {
 	if !netAttached() || onSystemStack(current(), f.RSP) {
 		exitVM(code)
 	}
@@ -46,7 +46,7 @@ func sysExitGroupImpl(f *rt.Frame, code int) int64 {
 	return 0
 }
 
-func sysExitFlushImpl() int64 {
+func doExitFlush() int64 {
 	exitLock.Lock()
 	started, first, code := exitStarted, exitStarted && !exitFlushing, exitCode
 	if first {

@@ -271,7 +271,7 @@ const (
 	fdCloexecFlag = 1
 )
 
-func sysFcntlImpl(fd, cmd int, arg uintptr) int64 {
+func doFcntl(fd, cmd int, arg uintptr) int64 {
 	switch cmd {
 	case fDupfd:
 		return fdDupMin(fd, int(arg), false)
@@ -397,7 +397,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 	}
 	switch o.kind {
 	case fdConsole:
-		consoleWrite(bytesAt(buf, int(n)))
+		consoleWriteWhole(bytesAt(buf, int(n)))
 		return int64(n)
 	case fdFile:
 		fsLock.Lock()
@@ -495,7 +495,7 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 		clear(bytesAt(buf, int(n)))
 		return int64(n)
 	case fdDevRand:
-		return sysGetrandomImpl(buf, n)
+		return doGetrandom(buf, n)
 	}
 	return -EINVAL
 }
@@ -570,7 +570,7 @@ const (
 	seekEnd = 2
 )
 
-func sysLseekImpl(fd int, off int64, whence int) int64 {
+func doLseek(fd int, off int64, whence int) int64 {
 	f := fget(fd)
 	if f == 0 {
 		return -EBADF
@@ -619,7 +619,7 @@ func lseekLocked(o *ofile, off int64, whence int) int64 {
 	return n
 }
 
-func sysGetdents64Impl(fd int, buf, n uintptr) int64 {
+func doGetdents64(fd int, buf, n uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
 		return -EBADF
@@ -648,7 +648,7 @@ func sysGetdents64Impl(fd int, buf, n uintptr) int64 {
 	return int64(w)
 }
 
-func sysFtruncateImpl(fd int, size int64) int64 {
+func doFtruncate(fd int, size int64) int64 {
 	f := fget(fd)
 	if f == 0 {
 		return -EBADF

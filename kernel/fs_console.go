@@ -92,7 +92,7 @@ const (
 	termiosLen = 36 // kernel struct termios: 4 flag words, c_line, 19 c_cc (no speeds)
 )
 
-func sysIoctlImpl(fd int, req uint32, arg uintptr) int64 {
+func doIoctl(fd int, req uint32, arg uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
 		return -EBADF

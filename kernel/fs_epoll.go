@@ -128,7 +128,7 @@ func epUnlink(it uintptr) {
 	kmem.Free(it, uintptrSize(epitem{}))
 }
 
-func sysEpollCreate1Impl(flags int) int64 {
+func doEpollCreate1(flags int) int64 {
 	if flags&^oCloexec != 0 {
 		return -EINVAL
 	}
@@ -200,7 +200,7 @@ func pollNotify(obj uintptr) {
 	}
 }
 
-func sysEpollCtlImpl(epfd, op, fd int, evp uintptr) int64 {
+func doEpollCtl(epfd, op, fd int, evp uintptr) int64 {
 	var ev [12]byte
 	if op != epollCtlDel {
 		if !userOK(evp, epollEventSize, false) {
@@ -355,10 +355,10 @@ func epollScan(ep uintptr, evs uintptr, max int) int {
 	return n
 }
 
-// sysEpollPwaitImpl serves epoll_wait/epoll_pwait; timeout is in ms
+// doEpollPwait serves epoll_wait/epoll_pwait; timeout is in ms
 // (negative: forever). The signal mask is ignored (no signals arrive while
 // blocked in the kernel).
-func sysEpollPwaitImpl(epfd int, evs uintptr, max int, timeoutNS int64) int64 {
+func doEpollPwait(epfd int, evs uintptr, max int, timeoutNS int64) int64 {
 	if max <= 0 || max > epollMaxEvents {
 		return -EINVAL
 	}

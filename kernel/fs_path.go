@@ -138,7 +138,7 @@ func resolve(dirfd int, addr uintptr, flags int, follow bool) (memfs.Inode, uint
 	return ino, 0, 0
 }
 
-func sysOpenatImpl(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
+func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
@@ -239,7 +239,7 @@ func statAt(dirfd int, pathAddr uintptr, flags int, out []byte) int64 {
 	return 0
 }
 
-func sysNewfstatatImpl(dirfd int, pathAddr, buf uintptr, flags int) int64 {
+func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
 	if !userOK(buf, memfs.StatSize, true) {
 		return -EFAULT
 	}
@@ -248,7 +248,7 @@ func sysNewfstatatImpl(dirfd int, pathAddr, buf uintptr, flags int) int64 {
 	return statAt(dirfd, pathAddr, flags, bytesAt(buf, memfs.StatSize))
 }
 
-func sysFstatImpl(fd int, buf uintptr) int64 {
+func doFstat(fd int, buf uintptr) int64 {
 	if !userOK(buf, memfs.StatSize, true) {
 		return -EFAULT
 	}
@@ -269,7 +269,7 @@ func sysFstatImpl(fd int, buf uintptr) int64 {
 
 const statxSize = 256
 
-func sysStatxImpl(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) int64 {
+func doStatx(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) int64 {
 	if !userOK(buf, statxSize, true) {
 		return -EFAULT
 	}
@@ -311,7 +311,7 @@ func statxTime(dst, ts []byte) {
 
 // Directory and name operations.
 
-func sysMkdiratImpl(dirfd int, pathAddr uintptr, mode uint32) int64 {
+func doMkdirat(dirfd int, pathAddr uintptr, mode uint32) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
@@ -325,7 +325,7 @@ func sysMkdiratImpl(dirfd int, pathAddr uintptr, mode uint32) int64 {
 	return -int64(memfs.Mkdir(dir, path, mode&^umask&0o7777, walltime()))
 }
 
-func sysUnlinkatImpl(dirfd int, pathAddr uintptr, flags int) int64 {
+func doUnlinkat(dirfd int, pathAddr uintptr, flags int) int64 {
 	if flags&^atRemovedir != 0 {
 		return -EINVAL
 	}
@@ -366,7 +366,7 @@ func twoPaths(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr) (mem
 	return od, oldp, nd, newp, 0
 }
 
-func sysRenameat2Impl(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flags int) int64 {
+func doRenameat2(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flags int) int64 {
 	if flags&^memfs.RenameNoReplace != 0 {
 		return -EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
@@ -379,7 +379,7 @@ func sysRenameat2Impl(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintp
 	return -int64(memfs.Rename(od, oldp, nd, newp, flags, walltime()))
 }
 
-func sysLinkatImpl(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flags int) int64 {
+func doLinkat(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flags int) int64 {
 	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
 		return -EINVAL
 	}
@@ -392,7 +392,7 @@ func sysLinkatImpl(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr,
 	return -int64(memfs.Link(od, oldp, nd, newp, flags&atSymlinkFollow != 0, walltime()))
 }
 
-func sysSymlinkatImpl(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
+func doSymlinkat(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	target, err := userPath(targetAddr, 1, false)
@@ -410,7 +410,7 @@ func sysSymlinkatImpl(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 
 	return -int64(memfs.Symlink(target, dir, path, walltime()))
 }
 
-func sysReadlinkatImpl(dirfd int, pathAddr, buf uintptr, size int) int64 {
+func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
 	if size <= 0 {
 		return -EINVAL
 	}
@@ -435,7 +435,7 @@ func sysReadlinkatImpl(dirfd int, pathAddr, buf uintptr, size int) int64 {
 
 // Working directory.
 
-func sysGetcwdImpl(buf uintptr, size uintptr) int64 {
+func doGetcwd(buf uintptr, size uintptr) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	n, e := memfs.Path(cwd, pathBufs[0][:])
@@ -454,7 +454,7 @@ func sysGetcwdImpl(buf uintptr, size uintptr) int64 {
 	return int64(n + 1)
 }
 
-func sysChdirImpl(pathAddr uintptr) int64 {
+func doChdir(pathAddr uintptr) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
@@ -470,7 +470,7 @@ func sysChdirImpl(pathAddr uintptr) int64 {
 	return 0
 }
 
-func sysFchdirImpl(fd int) int64 {
+func doFchdir(fd int) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
@@ -489,7 +489,7 @@ func sysFchdirImpl(fd int) int64 {
 // Permissions and times. The program runs as root: access checks pass
 // except X_OK on a file with no execute bit.
 
-func sysFaccessatImpl(dirfd int, pathAddr uintptr, mode, flags int) int64 {
+func doFaccessat(dirfd int, pathAddr uintptr, mode, flags int) int64 {
 	if mode&^7 != 0 || flags&^(atSymlinkNofollow|atEaccess|atEmptyPath) != 0 {
 		return -EINVAL
 	}
@@ -506,7 +506,7 @@ func sysFaccessatImpl(dirfd int, pathAddr uintptr, mode, flags int) int64 {
 	return 0
 }
 
-func sysFchmodatImpl(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
+func doFchmodat(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return -EINVAL
 	}
@@ -523,7 +523,7 @@ func sysFchmodatImpl(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 
 	return 0
 }
 
-func sysFchmodImpl(fd int, mode uint32) int64 {
+func doFchmod(fd int, mode uint32) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
@@ -549,7 +549,7 @@ const (
 	utimeOmit = 1<<30 - 2
 )
 
-func sysUtimensatImpl(dirfd int, pathAddr, times uintptr, flags int) int64 {
+func doUtimensat(dirfd int, pathAddr, times uintptr, flags int) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return -EINVAL
 	}
@@ -594,7 +594,7 @@ func utimeValue(sec, nsec, now int64) int64 {
 	return sec*1e9 + nsec
 }
 
-func sysUmaskImpl(mask uint32) int64 {
+func doUmask(mask uint32) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	old := umask
@@ -602,7 +602,7 @@ func sysUmaskImpl(mask uint32) int64 {
 	return int64(old)
 }
 
-func sysTruncateImpl(pathAddr uintptr, size int64) int64 {
+func doTruncate(pathAddr uintptr, size int64) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	ino, _, err := resolve(atFDCWD, pathAddr, 0, true)
@@ -640,7 +640,7 @@ func writeStatfs(buf uintptr) int64 {
 	return 0
 }
 
-func sysStatfsImpl(pathAddr, buf uintptr) int64 {
+func doStatfs(pathAddr, buf uintptr) int64 {
 	fsLock.Lock()
 	_, _, err := resolve(atFDCWD, pathAddr, 0, true)
 	fsLock.Unlock()
@@ -650,7 +650,7 @@ func sysStatfsImpl(pathAddr, buf uintptr) int64 {
 	return writeStatfs(buf)
 }
 
-func sysFstatfsImpl(fd int, buf uintptr) int64 {
+func doFstatfs(fd int, buf uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
 		return -EBADF

@@ -242,7 +242,7 @@ func pipeMask(p uintptr, writer bool) uint32 {
 	return m
 }
 
-func sysPipe2Impl(fdsAddr uintptr, flags int) int64 {
+func doPipe2(fdsAddr uintptr, flags int) int64 {
 	if flags&^(oCloexec|oNonblock|oDirect) != 0 {
 		return -EINVAL
 	}
@@ -304,7 +304,7 @@ type eventfd struct {
 
 func ef(p uintptr) *eventfd { return at[eventfd](p) }
 
-func sysEventfd2Impl(initval uint32, flags int) int64 {
+func doEventfd2(initval uint32, flags int) int64 {
 	if flags&^(efdSemaphore|efdNonblock|efdCloexec) != 0 {
 		return -EINVAL
 	}

@@ -4,230 +4,212 @@ import (
 	"github.com/unigo-os/unigo/rt"
 )
 
-// System call numbers served here that syscall.go does not name (an nr
-// prefix keeps them apart from its sys* constants).
-const (
-	nrPoll           = 7
-	nrSendfile       = 40
-	nrFlock          = 73
-	nrTruncate       = 76
-	nrCreat          = 85
-	nrLink           = 86
-	nrSymlink        = 88
-	nrChmod          = 90
-	nrChown          = 92
-	nrLchown         = 94
-	nrSync           = 162
-	nrEpollCreate    = 213
-	nrFadvise64      = 221
-	nrEpollWait      = 232
-	nrSplice         = 275
-	nrEventfd        = 284
-	nrFallocate      = 285
-	nrPreadv         = 295
-	nrPwritev        = 296
-	nrSyncfs         = 306
-	nrCopyFileRange  = 326
-	nrEpollPwait2    = 441
-	nrCloseRange     = 436
-	closeRangeUnshar = 2
-)
+const closeRangeUnshar = 2
 
-// fileSyscall serves the file system calls; ok is false for calls it
-// does not know.
-func fileSyscall(f *rt.Frame) (int64, bool) {
-	a0, a1, a2, a3 := uintptr(f.RDI), uintptr(f.RSI), uintptr(f.RDX), uintptr(f.R10)
-	a4 := uintptr(f.R8)
-	fd := int(int32(a0))
-	switch f.RAX {
-	case sysOpenat:
-		return sysOpenatImpl(fd, a1, int(int32(a2)), uint32(a3)), true
-	case sysOpen:
-		return sysOpenatImpl(atFDCWD, a0, int(int32(a1)), uint32(a2)), true
-	case nrCreat:
-		return sysOpenatImpl(atFDCWD, a0, oCreat|oWronly|oTrunc, uint32(a1)), true
-	case sysClose:
-		return fdClose(fd), true
-	case nrCloseRange:
-		return sysCloseRangeImpl(uint32(a0), uint32(a1), int(a2)), true
-	case sysFcntl:
-		return sysFcntlImpl(fd, int(int32(a1)), a2), true
-	case sysIoctl:
-		return sysIoctlImpl(fd, uint32(a1), a2), true
-	case sysDup:
-		return fdDupMin(fd, 0, false), true
-	case sysDup2:
-		return fdDup2(fd, int(int32(a1)), false), true
-	case sysDup3:
-		if int32(a0) == int32(a1) || a2&^oCloexec != 0 {
-			return -EINVAL, true
-		}
-		return fdDup2(fd, int(int32(a1)), a2&oCloexec != 0), true
-	case sysLseek:
-		return sysLseekImpl(fd, int64(a1), int(a2)), true
-	case sysPread64:
-		return fdPread(fd, a1, a2, int64(a3)), true
-	case sysPwrite64:
-		return fdPwrite(fd, a1, a2, int64(a3)), true
-	case nrPreadv:
-		if int64(a3) < 0 {
-			return -EINVAL, true
-		}
-		return fdVec(fd, a1, int(a2), false, int64(a3)), true
-	case nrPwritev:
-		if int64(a3) < 0 {
-			return -EINVAL, true
-		}
-		return fdVec(fd, a1, int(a2), true, int64(a3)), true
-	case sysFstat:
-		return sysFstatImpl(fd, a1), true
-	case sysStat:
-		return sysNewfstatatImpl(atFDCWD, a0, a1, 0), true
-	case sysLstat:
-		return sysNewfstatatImpl(atFDCWD, a0, a1, atSymlinkNofollow), true
-	case sysNewfstatat:
-		return sysNewfstatatImpl(fd, a1, a2, int(a3)), true
-	case sysStatx:
-		return sysStatxImpl(fd, a1, int(a2), uint32(a3), a4), true
-	case sysGetdents64:
-		return sysGetdents64Impl(fd, a1, a2), true
-	case sysMkdir:
-		return sysMkdiratImpl(atFDCWD, a0, uint32(a1)), true
-	case sysMkdirat:
-		return sysMkdiratImpl(fd, a1, uint32(a2)), true
-	case sysUnlink:
-		return sysUnlinkatImpl(atFDCWD, a0, 0), true
-	case sysRmdir:
-		return sysUnlinkatImpl(atFDCWD, a0, atRemovedir), true
-	case sysUnlinkat:
-		return sysUnlinkatImpl(fd, a1, int(a2)), true
-	case sysRename:
-		return sysRenameat2Impl(atFDCWD, a0, atFDCWD, a1, 0), true
-	case sysRenameat:
-		return sysRenameat2Impl(fd, a1, int(int32(a2)), a3, 0), true
-	case sysRenameat2:
-		return sysRenameat2Impl(fd, a1, int(int32(a2)), a3, int(a4)), true
-	case nrLink:
-		return sysLinkatImpl(atFDCWD, a0, atFDCWD, a1, 0), true
-	case sysLinkat:
-		return sysLinkatImpl(fd, a1, int(int32(a2)), a3, int(a4)), true
-	case nrSymlink:
-		return sysSymlinkatImpl(a0, atFDCWD, a1), true
-	case sysSymlinkat:
-		return sysSymlinkatImpl(a0, int(int32(a1)), a2), true
-	case sysReadlink:
-		return sysReadlinkatImpl(atFDCWD, a0, a1, int(int32(a2))), true
-	case sysReadlinkat:
-		return sysReadlinkatImpl(fd, a1, a2, int(int32(a3))), true
-	case sysFtruncate:
-		return sysFtruncateImpl(fd, int64(a1)), true
-	case nrTruncate:
-		return sysTruncateImpl(a0, int64(a1)), true
-	case sysFsync, sysFdatasync, nrSyncfs:
-		if fr := fget(fd); fr != 0 {
-			fput(fr)
-			return 0, true
-		}
-		return -EBADF, true
-	case nrSync:
-		return 0, true
-	case nrFlock, nrFadvise64:
-		if fr := fget(fd); fr != 0 {
-			fput(fr)
-			return 0, true
-		}
-		return -EBADF, true
-	case sysGetcwd:
-		return sysGetcwdImpl(a0, a1), true
-	case sysChdir:
-		return sysChdirImpl(a0), true
-	case sysFchdir:
-		return sysFchdirImpl(fd), true
-	case sysAccess:
-		return sysFaccessatImpl(atFDCWD, a0, int(a1), 0), true
-	case sysFaccessat:
-		return sysFaccessatImpl(fd, a1, int(a2), 0), true
-	case sysFaccessat2:
-		return sysFaccessatImpl(fd, a1, int(a2), int(a3)), true
-	case sysFchmod:
-		return sysFchmodImpl(fd, uint32(a1)), true
-	case nrChmod:
-		return sysFchmodatImpl(atFDCWD, a0, uint32(a1), 0), true
-	case sysFchmodat:
-		return sysFchmodatImpl(fd, a1, uint32(a2), int(a3)), true
-	case sysFchown:
-		if fr := fget(fd); fr != 0 {
-			fput(fr)
-			return 0, true
-		}
-		return -EBADF, true
-	case nrChown:
-		return chownAt(atFDCWD, a0, 0), true
-	case nrLchown:
-		return chownAt(atFDCWD, a0, atSymlinkNofollow), true
-	case sysFchownat:
-		return chownAt(fd, a1, int(a4)), true
-	case sysUtimensat:
-		return sysUtimensatImpl(fd, a1, a2, int(a3)), true
-	case sysUmask:
-		return sysUmaskImpl(uint32(a0)), true
-	case sysStatfs:
-		return sysStatfsImpl(a0, a1), true
-	case sysFstatfs:
-		return sysFstatfsImpl(fd, a1), true
-	case sysPipe:
-		return sysPipe2Impl(a0, 0), true
-	case sysPipe2:
-		return sysPipe2Impl(a0, int(a1)), true
-	case nrEventfd:
-		return sysEventfd2Impl(uint32(a0), 0), true
-	case sysEventfd2:
-		return sysEventfd2Impl(uint32(a0), int(a1)), true
-	case nrEpollCreate:
-		if int32(a0) <= 0 {
-			return -EINVAL, true
-		}
-		return sysEpollCreate1Impl(0), true
-	case sysEpollCreate1:
-		return sysEpollCreate1Impl(int(a0)), true
-	case sysEpollCtl:
-		return sysEpollCtlImpl(fd, int(a1), int(int32(a2)), a3), true
-	case nrEpollWait, sysEpollPwait:
-		ms := int64(int32(a3))
-		ns := int64(-1)
-		if ms >= 0 {
-			ns = ms * 1e6
-		}
-		return sysEpollPwaitImpl(fd, a1, int(int32(a2)), ns), true
-	case nrEpollPwait2:
-		ns := int64(-1)
-		if a3 != 0 {
-			if !userOK(a3, 16, false) {
-				return -EFAULT, true
-			}
-			ts := *at[[2]int64](a3)
-			if ts[0] < 0 || ts[1] < 0 || ts[1] >= 1e9 {
-				return -EINVAL, true
-			}
-			ns = ts[0]*1e9 + ts[1]
-		}
-		return sysEpollPwaitImpl(fd, a1, int(int32(a2)), ns), true
-	case nrSendfile, nrCopyFileRange:
-		// Go falls back to read/write.
-		return -ENOSYS, true
-	case nrSplice:
-		// Go's io.Copy between sockets tries splice(2) through a pipe
-		// and falls back to read/write only on EINVAL (Linux's answer
-		// for descriptors that do not support splicing); ENOSYS would
-		// fail the copy.
-		return -EINVAL, true
-	case nrFallocate:
-		return -EOPNOTSUPP, true
-	}
-	return 0, false
+// Handlers: files, directories, pipes, eventfd, epoll. Descriptor
+// arguments are C ints: int(int32(reg)).
+
+func fdArg(r uint64) int { return int(int32(r)) }
+
+func sysRead(f *rt.Frame) int64 { return fdRead(int(f.RDI), uintptr(f.RSI), uintptr(f.RDX)) }
+func sysWrite(f *rt.Frame) int64 {
+	return fdWrite(int(f.RDI), uintptr(f.RSI), uintptr(f.RDX))
+}
+func sysReadv(f *rt.Frame) int64 { return fdReadv(int(f.RDI), uintptr(f.RSI), int(f.RDX)) }
+func sysWritev(f *rt.Frame) int64 {
+	return fdWritev(int(f.RDI), uintptr(f.RSI), int(f.RDX))
 }
 
-func sysCloseRangeImpl(first, last uint32, flags int) int64 {
+func sysOpenat(f *rt.Frame) int64 {
+	return doOpenat(fdArg(f.RDI), uintptr(f.RSI), int(int32(f.RDX)), uint32(f.R10))
+}
+func sysOpen(f *rt.Frame) int64 {
+	return doOpenat(atFDCWD, uintptr(f.RDI), int(int32(f.RSI)), uint32(f.RDX))
+}
+func sysCreat(f *rt.Frame) int64 {
+	return doOpenat(atFDCWD, uintptr(f.RDI), oCreat|oWronly|oTrunc, uint32(f.RSI))
+}
+func sysClose(f *rt.Frame) int64 { return fdClose(fdArg(f.RDI)) }
+func sysCloseRange(f *rt.Frame) int64 {
+	return doCloseRange(uint32(f.RDI), uint32(f.RSI), int(f.RDX))
+}
+func sysFcntl(f *rt.Frame) int64 { return doFcntl(fdArg(f.RDI), int(int32(f.RSI)), uintptr(f.RDX)) }
+func sysIoctl(f *rt.Frame) int64 { return doIoctl(fdArg(f.RDI), uint32(f.RSI), uintptr(f.RDX)) }
+func sysDup(f *rt.Frame) int64   { return fdDupMin(fdArg(f.RDI), 0, false) }
+func sysDup2(f *rt.Frame) int64  { return fdDup2(fdArg(f.RDI), fdArg(f.RSI), false) }
+
+func sysDup3(f *rt.Frame) int64 {
+	if int32(f.RDI) == int32(f.RSI) || f.RDX&^oCloexec != 0 {
+		return -EINVAL
+	}
+	return fdDup2(fdArg(f.RDI), fdArg(f.RSI), f.RDX&oCloexec != 0)
+}
+
+func sysLseek(f *rt.Frame) int64 { return doLseek(fdArg(f.RDI), int64(f.RSI), int(f.RDX)) }
+func sysPread64(f *rt.Frame) int64 {
+	return fdPread(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int64(f.R10))
+}
+func sysPwrite64(f *rt.Frame) int64 {
+	return fdPwrite(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int64(f.R10))
+}
+
+func sysPreadv(f *rt.Frame) int64 {
+	if int64(f.R10) < 0 {
+		return -EINVAL
+	}
+	return fdVec(fdArg(f.RDI), uintptr(f.RSI), int(f.RDX), false, int64(f.R10))
+}
+
+func sysPwritev(f *rt.Frame) int64 {
+	if int64(f.R10) < 0 {
+		return -EINVAL
+	}
+	return fdVec(fdArg(f.RDI), uintptr(f.RSI), int(f.RDX), true, int64(f.R10))
+}
+
+func sysFstat(f *rt.Frame) int64 { return doFstat(fdArg(f.RDI), uintptr(f.RSI)) }
+func sysStat(f *rt.Frame) int64  { return doNewfstatat(atFDCWD, uintptr(f.RDI), uintptr(f.RSI), 0) }
+func sysLstat(f *rt.Frame) int64 {
+	return doNewfstatat(atFDCWD, uintptr(f.RDI), uintptr(f.RSI), atSymlinkNofollow)
+}
+func sysNewfstatat(f *rt.Frame) int64 {
+	return doNewfstatat(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(f.R10))
+}
+func sysStatx(f *rt.Frame) int64 {
+	return doStatx(fdArg(f.RDI), uintptr(f.RSI), int(f.RDX), uint32(f.R10), uintptr(f.R8))
+}
+func sysGetdents64(f *rt.Frame) int64 {
+	return doGetdents64(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX))
+}
+func sysMkdir(f *rt.Frame) int64 { return doMkdirat(atFDCWD, uintptr(f.RDI), uint32(f.RSI)) }
+func sysMkdirat(f *rt.Frame) int64 {
+	return doMkdirat(fdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX))
+}
+func sysUnlink(f *rt.Frame) int64 { return doUnlinkat(atFDCWD, uintptr(f.RDI), 0) }
+func sysRmdir(f *rt.Frame) int64  { return doUnlinkat(atFDCWD, uintptr(f.RDI), atRemovedir) }
+func sysUnlinkat(f *rt.Frame) int64 {
+	return doUnlinkat(fdArg(f.RDI), uintptr(f.RSI), int(f.RDX))
+}
+func sysRename(f *rt.Frame) int64 {
+	return doRenameat2(atFDCWD, uintptr(f.RDI), atFDCWD, uintptr(f.RSI), 0)
+}
+func sysRenameat(f *rt.Frame) int64 {
+	return doRenameat2(fdArg(f.RDI), uintptr(f.RSI), fdArg(f.RDX), uintptr(f.R10), 0)
+}
+func sysRenameat2(f *rt.Frame) int64 {
+	return doRenameat2(fdArg(f.RDI), uintptr(f.RSI), fdArg(f.RDX), uintptr(f.R10), int(f.R8))
+}
+func sysLink(f *rt.Frame) int64 {
+	return doLinkat(atFDCWD, uintptr(f.RDI), atFDCWD, uintptr(f.RSI), 0)
+}
+func sysLinkat(f *rt.Frame) int64 {
+	return doLinkat(fdArg(f.RDI), uintptr(f.RSI), fdArg(f.RDX), uintptr(f.R10), int(f.R8))
+}
+func sysSymlink(f *rt.Frame) int64 { return doSymlinkat(uintptr(f.RDI), atFDCWD, uintptr(f.RSI)) }
+func sysSymlinkat(f *rt.Frame) int64 {
+	return doSymlinkat(uintptr(f.RDI), fdArg(f.RSI), uintptr(f.RDX))
+}
+func sysReadlink(f *rt.Frame) int64 {
+	return doReadlinkat(atFDCWD, uintptr(f.RDI), uintptr(f.RSI), int(int32(f.RDX)))
+}
+func sysReadlinkat(f *rt.Frame) int64 {
+	return doReadlinkat(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(int32(f.R10)))
+}
+func sysFtruncate(f *rt.Frame) int64 { return doFtruncate(fdArg(f.RDI), int64(f.RSI)) }
+func sysTruncate(f *rt.Frame) int64  { return doTruncate(uintptr(f.RDI), int64(f.RSI)) }
+
+// fdCheck returns 0 if fd is open, else -EBADF: the whole of the calls
+// that have nothing to do on this kernel (fsync, flock, fadvise64, ...).
+func fdCheck(fd int) int64 {
+	if fr := fget(fd); fr != 0 {
+		fput(fr)
+		return 0
+	}
+	return -EBADF
+}
+
+func sysFsync(f *rt.Frame) int64     { return fdCheck(fdArg(f.RDI)) }
+func sysFdatasync(f *rt.Frame) int64 { return fdCheck(fdArg(f.RDI)) }
+func sysSyncfs(f *rt.Frame) int64    { return fdCheck(fdArg(f.RDI)) }
+func sysSync(f *rt.Frame) int64      { return 0 }
+func sysFlock(f *rt.Frame) int64     { return fdCheck(fdArg(f.RDI)) }
+func sysFadvise64(f *rt.Frame) int64 { return fdCheck(fdArg(f.RDI)) }
+func sysGetcwd(f *rt.Frame) int64    { return doGetcwd(uintptr(f.RDI), uintptr(f.RSI)) }
+func sysChdir(f *rt.Frame) int64     { return doChdir(uintptr(f.RDI)) }
+func sysFchdir(f *rt.Frame) int64    { return doFchdir(fdArg(f.RDI)) }
+func sysAccess(f *rt.Frame) int64    { return doFaccessat(atFDCWD, uintptr(f.RDI), int(f.RSI), 0) }
+func sysFaccessat(f *rt.Frame) int64 {
+	return doFaccessat(fdArg(f.RDI), uintptr(f.RSI), int(f.RDX), 0)
+}
+func sysFaccessat2(f *rt.Frame) int64 {
+	return doFaccessat(fdArg(f.RDI), uintptr(f.RSI), int(f.RDX), int(f.R10))
+}
+func sysFchmod(f *rt.Frame) int64 { return doFchmod(fdArg(f.RDI), uint32(f.RSI)) }
+func sysChmod(f *rt.Frame) int64 {
+	return doFchmodat(atFDCWD, uintptr(f.RDI), uint32(f.RSI), 0)
+}
+func sysFchmodat(f *rt.Frame) int64 {
+	return doFchmodat(fdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX), int(f.R10))
+}
+func sysFchown(f *rt.Frame) int64 { return fdCheck(fdArg(f.RDI)) }
+func sysChown(f *rt.Frame) int64  { return chownAt(atFDCWD, uintptr(f.RDI), 0) }
+func sysLchown(f *rt.Frame) int64 { return chownAt(atFDCWD, uintptr(f.RDI), atSymlinkNofollow) }
+func sysFchownat(f *rt.Frame) int64 {
+	return chownAt(fdArg(f.RDI), uintptr(f.RSI), int(f.R8))
+}
+func sysUtimensat(f *rt.Frame) int64 {
+	return doUtimensat(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(f.R10))
+}
+func sysUmask(f *rt.Frame) int64   { return doUmask(uint32(f.RDI)) }
+func sysStatfs(f *rt.Frame) int64  { return doStatfs(uintptr(f.RDI), uintptr(f.RSI)) }
+func sysFstatfs(f *rt.Frame) int64 { return doFstatfs(fdArg(f.RDI), uintptr(f.RSI)) }
+func sysPipe(f *rt.Frame) int64    { return doPipe2(uintptr(f.RDI), 0) }
+func sysPipe2(f *rt.Frame) int64   { return doPipe2(uintptr(f.RDI), int(f.RSI)) }
+func sysEventfd(f *rt.Frame) int64 { return doEventfd2(uint32(f.RDI), 0) }
+func sysEventfd2(f *rt.Frame) int64 {
+	return doEventfd2(uint32(f.RDI), int(f.RSI))
+}
+
+func sysEpollCreate(f *rt.Frame) int64 {
+	if int32(f.RDI) <= 0 {
+		return -EINVAL
+	}
+	return doEpollCreate1(0)
+}
+
+func sysEpollCreate1(f *rt.Frame) int64 { return doEpollCreate1(int(f.RDI)) }
+func sysEpollCtl(f *rt.Frame) int64 {
+	return doEpollCtl(fdArg(f.RDI), int(f.RSI), fdArg(f.RDX), uintptr(f.R10))
+}
+
+// sysEpollWait also serves epoll_pwait (the signal mask is ignored).
+func sysEpollWait(f *rt.Frame) int64 {
+	ms := int64(int32(f.R10))
+	ns := int64(-1)
+	if ms >= 0 {
+		ns = ms * 1e6
+	}
+	return doEpollPwait(fdArg(f.RDI), uintptr(f.RSI), int(int32(f.RDX)), ns)
+}
+
+func sysEpollPwait(f *rt.Frame) int64 { return sysEpollWait(f) }
+
+func sysEpollPwait2(f *rt.Frame) int64 {
+	ns := int64(-1)
+	if p := uintptr(f.R10); p != 0 {
+		if !userOK(p, 16, false) {
+			return -EFAULT
+		}
+		ts := *at[[2]int64](p)
+		if ts[0] < 0 || ts[1] < 0 || ts[1] >= 1e9 {
+			return -EINVAL
+		}
+		ns = ts[0]*1e9 + ts[1]
+	}
+	return doEpollPwait(fdArg(f.RDI), uintptr(f.RSI), int(int32(f.RDX)), ns)
+}
+
+func doCloseRange(first, last uint32, flags int) int64 {
 	if flags&^(closeRangeUnshar|4) != 0 || first > last {
 		return -EINVAL
 	}

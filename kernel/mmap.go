@@ -18,7 +18,7 @@ const (
 
 func pageRound(n uintptr) uintptr { return (n + pageSize - 1) &^ (pageSize - 1) }
 
-func sysMmapImpl(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
+func doMmap(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
 	if length == 0 || addr&(pageSize-1) != 0 {
 		return -EINVAL
 	}
@@ -75,7 +75,7 @@ func checkRange(addr, length uintptr) (uintptr, uintptr, bool) {
 	return addr, end, true
 }
 
-func sysMunmapImpl(addr, length uintptr) int64 {
+func doMunmap(addr, length uintptr) int64 {
 	start, end, ok := checkRange(addr, length)
 	if !ok || length == 0 {
 		return -EINVAL
@@ -87,7 +87,7 @@ func sysMunmapImpl(addr, length uintptr) int64 {
 	return 0
 }
 
-func sysMprotectImpl(addr, length uintptr, prot int) int64 {
+func doMprotect(addr, length uintptr, prot int) int64 {
 	start, end, ok := checkRange(addr, length)
 	if !ok {
 		return -EINVAL
@@ -108,7 +108,7 @@ func sysMprotectImpl(addr, length uintptr, prot int) int64 {
 	return 0
 }
 
-func sysMadviseImpl(addr, length uintptr, advice int) int64 {
+func doMadvise(addr, length uintptr, advice int) int64 {
 	start, end, ok := checkRange(addr, length)
 	if !ok {
 		return -EINVAL

@@ -274,7 +274,7 @@ func netShutdown(p uintptr, how uint32) {
 
 // Channel descriptor.
 
-func sysNetAttachImpl() int64 {
+func doNetAttach() int64 {
 	schedLock.Lock()
 	if netFile != 0 {
 		schedLock.Unlock()
@@ -369,7 +369,7 @@ func netSockLocked(id uint64) (p uintptr, errno int64) {
 	return p, 0
 }
 
-func sysNetReplyImpl(id uint64, errno int64, addr uintptr, alen uint32) int64 {
+func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 	var a sockaddr
 	if _, e := optAddr(&a, addr, alen); e != 0 {
 		return e
@@ -438,7 +438,7 @@ func sysNetReplyImpl(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 	return 0
 }
 
-func sysNetStateImpl(id uint64, kind int, errno int64, local, remote uintptr, alen uint32) int64 {
+func doNetState(id uint64, kind int, errno int64, local, remote uintptr, alen uint32) int64 {
 	var l, r sockaddr
 	if _, e := optAddr(&l, local, alen); e != 0 {
 		return e
@@ -485,7 +485,7 @@ func sysNetStateImpl(id uint64, kind int, errno int64, local, remote uintptr, al
 	return 0
 }
 
-func sysNetRxImpl(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
+func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 	if n > maxDgram && n > sockBufSize {
 		n = sockBufSize
 	}
@@ -532,7 +532,7 @@ func sysNetRxImpl(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 	return int64(n)
 }
 
-func sysNetTxImpl(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
+func doNetTx(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
 	if !userOK(buf, n, true) {
 		return -EFAULT
 	}
@@ -573,7 +573,7 @@ func sysNetTxImpl(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
 	return int64(r)
 }
 
-func sysNetAcceptImpl(lid uint64, local, remote uintptr, alen uint32) int64 {
+func doNetAccept(lid uint64, local, remote uintptr, alen uint32) int64 {
 	var l, r sockaddr
 	if e := copyInAddr(&l, local, alen); e != 0 {
 		return e
@@ -617,7 +617,7 @@ func sysNetAcceptImpl(lid uint64, local, remote uintptr, alen uint32) int64 {
 	return int64(cs.id)
 }
 
-func sysNetReleaseImpl(id uint64) int64 {
+func doNetRelease(id uint64) int64 {
 	p, e := netSockLocked(id)
 	if e != 0 {
 		return e

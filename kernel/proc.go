@@ -14,10 +14,10 @@ const (
 	cloneChildSettid   = 0x1000000
 )
 
-// sysCloneImpl creates a thread sharing everything (the only kind of
+// sysClone creates a thread sharing everything (the only kind of
 // clone a unikernel has): it starts in user mode where the parent's
 // system call returns, with RAX = 0 and the given stack and TLS.
-func sysCloneImpl(f *rt.Frame) int64 {
+func sysClone(f *rt.Frame) int64 {
 	flags := f.RDI
 	if flags&cloneVM == 0 || flags&cloneThread == 0 {
 		return -ENOSYS // no processes: fork and exec are not supported
@@ -71,7 +71,7 @@ const (
 	futexClockRealtime = 256
 )
 
-func sysFutexImpl(addr uintptr, op int, val uint32, timeout uintptr) int64 {
+func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 	cmd := op &^ (futexPrivate | futexClockRealtime)
 	switch cmd {
 	case futexWaitOp, futexWaitBitset:
@@ -153,7 +153,7 @@ func clockNow(clock int) (int64, bool) {
 	return 0, false
 }
 
-func sysClockGettimeImpl(clock int, tp uintptr) int64 {
+func doClockGettime(clock int, tp uintptr) int64 {
 	ns, ok := clockNow(clock)
 	if !ok {
 		return -EINVAL
@@ -165,7 +165,7 @@ func sysClockGettimeImpl(clock int, tp uintptr) int64 {
 	return 0
 }
 
-func sysClockNanosleepImpl(clock, flags int, req uintptr) int64 {
+func doClockNanosleep(clock, flags int, req uintptr) int64 {
 	if !userOK(req, 16, false) {
 		return -EFAULT
 	}
@@ -188,7 +188,7 @@ func sysClockNanosleepImpl(clock, flags int, req uintptr) int64 {
 // the runtime's bookkeeping works; delivery comes with the signal work.
 var sigactions [65][4]uint64 // handler, flags, restorer, mask
 
-func sysRtSigactionImpl(sig int, act, oact uintptr, size uintptr) int64 {
+func doRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 	if sig < 1 || sig > 64 || size != 8 {
 		return -EINVAL
 	}
@@ -210,7 +210,7 @@ func sysRtSigactionImpl(sig int, act, oact uintptr, size uintptr) int64 {
 	return 0
 }
 
-func sysRtSigprocmaskImpl(how int, set, oset uintptr, size uintptr) int64 {
+func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 	if size != 8 {
 		return -EINVAL
 	}
@@ -240,7 +240,7 @@ func sysRtSigprocmaskImpl(how int, set, oset uintptr, size uintptr) int64 {
 	return 0
 }
 
-func sysSigaltstackImpl(ss, oss uintptr) int64 {
+func doSigaltstack(ss, oss uintptr) int64 {
 	t := current()
 	if oss != 0 {
 		if !userOK(oss, 24, true) {
@@ -285,7 +285,7 @@ func fillRandom(b []byte) bool {
 	return true
 }
 
-func sysGetrandomImpl(buf, n uintptr) int64 {
+func doGetrandom(buf, n uintptr) int64 {
 	if n > 1<<20 {
 		n = 1 << 20
 	}
@@ -296,7 +296,7 @@ func sysGetrandomImpl(buf, n uintptr) int64 {
 	return int64(n)
 }
 
-func sysUnameImpl(buf uintptr) int64 {
+func doUname(buf uintptr) int64 {
 	if !userOK(buf, 65*6, true) {
 		return -EFAULT
 	}
@@ -311,7 +311,7 @@ func sysUnameImpl(buf uintptr) int64 {
 	return 0
 }
 
-func sysPrlimitImpl(pid, res int, newp, oldp uintptr) int64 {
+func doPrlimit(pid, res int, newp, oldp uintptr) int64 {
 	const inf = ^uint64(0)
 	var cur, max uint64 = inf, inf
 	switch res {
@@ -329,9 +329,9 @@ func sysPrlimitImpl(pid, res int, newp, oldp uintptr) int64 {
 	return 0
 }
 
-// sysSysinfoImpl fills struct sysinfo (112 bytes on x86-64): uptime,
+// doSysinfo fills struct sysinfo (112 bytes on x86-64): uptime,
 // RAM from kmem, no swap, the thread count as procs, mem_unit 1.
-func sysSysinfoImpl(buf uintptr) int64 {
+func doSysinfo(buf uintptr) int64 {
 	if !userOK(buf, 112, true) {
 		return -EFAULT
 	}
@@ -345,12 +345,12 @@ func sysSysinfoImpl(buf uintptr) int64 {
 	return 0
 }
 
-// sysGetrusageImpl fills struct rusage (144 bytes). There is one process
+// doGetrusage fills struct rusage (144 bytes). There is one process
 // on one CPU: RUSAGE_SELF reports the time since boot as user time (the
 // kernel does not yet split idle, user and system time), RUSAGE_THREAD the
 // calling thread's CPU time; maxrss and minflt come from the page-fault
 // statistics, in KiB and faults.
-func sysGetrusageImpl(who int, buf uintptr) int64 {
+func doGetrusage(who int, buf uintptr) int64 {
 	const self, children, thread = 0, -1, 1
 	var ns int64
 	switch who {
@@ -376,9 +376,9 @@ func sysGetrusageImpl(who int, buf uintptr) int64 {
 	return 0
 }
 
-// sysTimesImpl fills struct tms and returns clock ticks (USER_HZ = 100)
+// doTimes fills struct tms and returns clock ticks (USER_HZ = 100)
 // since boot.
-func sysTimesImpl(buf uintptr) int64 {
+func doTimes(buf uintptr) int64 {
 	ticks := (nanotime() - mono0) / 10_000_000
 	if buf != 0 {
 		if !userOK(buf, 32, true) {

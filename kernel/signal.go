@@ -227,10 +227,10 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	f.Vector = rt.VecSyscall
 }
 
-// rtSigreturn restores the context saved by deliver from the frame the
+// sysRtSigreturn restores the context saved by deliver from the frame the
 // handler returned through (its RET popped pretcode, so RSP points at the
 // ucontext). It returns the restored RAX, which kernelTrap stores back.
-func rtSigreturn(f *rt.Frame) int64 {
+func sysRtSigreturn(f *rt.Frame) int64 {
 	t := current()
 	uc := uintptr(f.RSP)
 	if !userOK(uc, ucSize, false) {
@@ -305,32 +305,42 @@ func threadByTID(tid uint64) uintptr {
 	return 0
 }
 
-// signalSyscall serves the signal system calls that need the scheduler.
-func signalSyscall(f *rt.Frame) (int64, bool) {
-	switch f.RAX {
-	case 15: // rt_sigreturn
-		return rtSigreturn(f), true
-	case 200, 234: // tkill(tid, sig), tgkill(tgid, tid, sig)
-		tid, sig := f.RDI, int(f.RSI)
-		if f.RAX == 234 {
-			tid, sig = f.RSI, int(f.RDX)
-		}
-		return sendTo(tid, sig), true
-	case 38, 36, 222, 223, 224, 225, 226, sysAlarmNum:
-		if r, ok := unsupportedSignalOp(f); ok {
-			return r, true
-		}
-		if f.RAX == sysAlarmNum {
-			return 0, false
-		}
-		return cpuTimerSyscall(f)
-	case 62: // kill(pid, sig): the one process is pid 1
-		if f.RDI != 1 && f.RDI != 0 && int64(f.RDI) != -1 {
-			return -ESRCH, true
-		}
-		return sendTo(current().tid, int(f.RSI)), true
+// Handlers: signals sent by the program, and the timers that raise them
+// (cputimer.go, signal_unsupported.go).
+
+func sysTkill(f *rt.Frame) int64  { return sendTo(f.RDI, int(f.RSI)) }
+func sysTgkill(f *rt.Frame) int64 { return sendTo(f.RSI, int(f.RDX)) }
+
+// sysKill serves kill(pid, sig): the one process is pid 1.
+func sysKill(f *rt.Frame) int64 {
+	if f.RDI != 1 && f.RDI != 0 && int64(f.RDI) != -1 {
+		return -ESRCH
 	}
-	return 0, false
+	return sendTo(current().tid, int(f.RSI))
+}
+
+// sysTimer serves getitimer, setitimer and timer_*: the SIGALRM timers
+// are refused, the CPU-time ones served.
+func sysTimer(f *rt.Frame) int64 {
+	if r, ok := unsupportedSignalOp(f); ok {
+		return r
+	}
+	r, _ := cpuTimerSyscall(f)
+	return r
+}
+
+func sysGetitimer(f *rt.Frame) int64       { return sysTimer(f) }
+func sysSetitimer(f *rt.Frame) int64       { return sysTimer(f) }
+func sysTimerCreate(f *rt.Frame) int64     { return sysTimer(f) }
+func sysTimerSettime(f *rt.Frame) int64    { return sysTimer(f) }
+func sysTimerGettime(f *rt.Frame) int64    { return sysTimer(f) }
+func sysTimerGetoverrun(f *rt.Frame) int64 { return sysTimer(f) }
+func sysTimerDelete(f *rt.Frame) int64     { return sysTimer(f) }
+
+// sysAlarm serves alarm(seconds): only alarm(0), which disarms nothing.
+func sysAlarm(f *rt.Frame) int64 {
+	r, _ := unsupportedSignalOp(f)
+	return r
 }
 
 func sendTo(tid uint64, sig int) int64 {

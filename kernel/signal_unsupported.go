@@ -30,11 +30,10 @@ import "github.com/unigo-os/unigo/rt"
 // succeeds.
 
 const (
-	itimerReal  = 0
-	sigTSTP     = 20
-	sigTTIN     = 21
-	sigTTOU     = 22
-	sysAlarmNum = 37
+	itimerReal = 0
+	sigTSTP    = 20
+	sigTTIN    = 21
+	sigTTOU    = 22
 )
 
 // Kinds of unsupported operation, each reported once.
@@ -71,11 +70,11 @@ func unsupportedSignalOp(f *rt.Frame) (int64, bool) {
 
 func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 	switch f.RAX {
-	case 36, 38: // getitimer(which, cur), setitimer(which, new, old)
+	case nrGetitimer, nrSetitimer:
 		if f.RDI != itimerReal {
 			return 0, false
 		}
-		if f.RAX == 38 && f.RSI != 0 {
+		if f.RAX == nrSetitimer && f.RSI != 0 {
 			if !userOK(uintptr(f.RSI), 32, false) {
 				return -EFAULT, true
 			}
@@ -85,7 +84,7 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 		}
 		// Reading or disarming the (never armed) real timer: zeros.
 		oldp := uintptr(f.RDX)
-		if f.RAX == 36 {
+		if f.RAX == nrGetitimer {
 			oldp = uintptr(f.RSI)
 		}
 		if oldp != 0 {
@@ -95,12 +94,12 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 			*at[[4]int64](oldp) = [4]int64{}
 		}
 		return 0, true
-	case sysAlarmNum: // alarm(seconds)
+	case nrAlarm:
 		if uint32(f.RDI) != 0 {
 			return refuseUnsupported(unsupAlarm, "alarm: SIGALRM timers are not supported"), true
 		}
 		return 0, true
-	case 222: // timer_create(clock, sevp, timerid)
+	case nrTimerCreate: // (clock, sevp, timerid)
 		clock := int(int32(f.RDI))
 		if clock == clockThreadCputime || clock == clockProcessCputime || clock < 0 {
 			return 0, false

@@ -462,7 +462,7 @@ func sockDeadline(ns int64) int64 {
 	return nanotime() + ns
 }
 
-func sysSocketImpl(domain, typ, proto int) int64 {
+func doSocket(domain, typ, proto int) int64 {
 	flags := typ &^ sockTypeMask
 	typ &= sockTypeMask
 	if flags&^(sockNonblock|sockCloexec) != 0 {
@@ -578,7 +578,7 @@ func copyOutAddr(a *sockaddr, addr, lenp uintptr) int64 {
 	return 0
 }
 
-func sysBindImpl(fd int, addr uintptr, n uint32) int64 {
+func doBind(fd int, addr uintptr, n uint32) int64 {
 	f, p, e := sockOf(fd)
 	if e != 0 {
 		return e
@@ -594,7 +594,7 @@ func sysBindImpl(fd int, addr uintptr, n uint32) int64 {
 	return netRequest(p, abi.NetReqBind, &a, 0)
 }
 
-func sysListenImpl(fd, backlog int) int64 {
+func doListen(fd, backlog int) int64 {
 	f, p, e := sockOf(fd)
 	if e != 0 {
 		return e
@@ -623,7 +623,7 @@ func sysListenImpl(fd, backlog int) int64 {
 	return netRequest(p, abi.NetReqListen, nil, int64(backlog))
 }
 
-func sysConnectImpl(fd int, addr uintptr, n uint32) int64 {
+func doConnect(fd int, addr uintptr, n uint32) int64 {
 	f, p, e := sockOf(fd)
 	if e != 0 {
 		return e
@@ -657,7 +657,7 @@ func acceptQueue(l, c uintptr) {
 	pollNotify(l)
 }
 
-func sysAccept4Impl(fd int, addr, lenp uintptr, flags int) int64 {
+func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 	if flags&^(sockNonblock|sockCloexec) != 0 {
 		return -EINVAL
 	}
@@ -707,7 +707,7 @@ func sysAccept4Impl(fd int, addr, lenp uintptr, flags int) int64 {
 	}
 }
 
-func sysShutdownImpl(fd, how int) int64 {
+func doShutdown(fd, how int) int64 {
 	f, p, e := sockOf(fd)
 	if e != 0 {
 		return e
@@ -742,7 +742,7 @@ func sysShutdownImpl(fd, how int) int64 {
 	return 0
 }
 
-func sysGetsocknameImpl(fd int, addr, lenp uintptr, peer bool) int64 {
+func doGetsockname(fd int, addr, lenp uintptr, peer bool) int64 {
 	f, p, e := sockOf(fd)
 	if e != 0 {
 		return e
@@ -764,7 +764,7 @@ func sysGetsocknameImpl(fd int, addr, lenp uintptr, peer bool) int64 {
 	return copyOutAddr(&a, addr, lenp)
 }
 
-func sysSocketpairImpl(domain, typ, proto int, sv uintptr) int64 {
+func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 	flags := typ &^ sockTypeMask
 	typ &= sockTypeMask
 	if domain != afUnix {
@@ -1130,7 +1130,7 @@ func dgramSend(p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, no
 	}
 }
 
-func sysSendtoImpl(fd int, buf, n uintptr, flags int, addr uintptr, alen uint32) int64 {
+func doSendto(fd int, buf, n uintptr, flags int, addr uintptr, alen uint32) int64 {
 	f, p, e := sockOf(fd)
 	if e != 0 {
 		return e
@@ -1144,7 +1144,7 @@ func sysSendtoImpl(fd int, buf, n uintptr, flags int, addr uintptr, alen uint32)
 	return sockSend(f, p, 0, 0, buf, n, top, flags)
 }
 
-func sysRecvfromImpl(fd int, buf, n uintptr, flags int, addr, lenp uintptr) int64 {
+func doRecvfrom(fd int, buf, n uintptr, flags int, addr, lenp uintptr) int64 {
 	f, p, e := sockOf(fd)
 	if e != 0 {
 		return e
@@ -1175,7 +1175,7 @@ func msgOf(fd int, mp uintptr, write bool) (m msghdr, f, p uintptr, errno int64)
 	return m, f, p, errno
 }
 
-func sysSendmsgImpl(fd int, mp uintptr, flags int) int64 {
+func doSendmsg(fd int, mp uintptr, flags int) int64 {
 	m, f, p, e := msgOf(fd, mp, false)
 	if e != 0 {
 		return e
@@ -1194,7 +1194,7 @@ func sysSendmsgImpl(fd int, mp uintptr, flags int) int64 {
 	return sockSend(f, p, m.iov, int(m.iovlen), 0, 0, top, flags)
 }
 
-func sysRecvmsgImpl(fd int, mp uintptr, flags int) int64 {
+func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 	m, f, p, e := msgOf(fd, mp, true)
 	if e != 0 {
 		return e

@@ -2,82 +2,67 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/rt"
-
-	"github.com/unigo-os/unigo/abi"
 )
 
-// Socket system call numbers (Linux x86-64).
-const (
-	sysSocket      = 41
-	sysConnect     = 42
-	sysAccept      = 43
-	sysSendto      = 44
-	sysRecvfrom    = 45
-	sysSendmsg     = 46
-	sysRecvmsg     = 47
-	sysShutdown    = 48
-	sysBind        = 49
-	sysListen      = 50
-	sysGetsockname = 51
-	sysGetpeername = 52
-	sysSocketpair  = 53
-	sysSetsockopt  = 54
-	sysGetsockopt  = 55
-	sysAccept4     = 288
-)
+// Handlers: sockets, and the netstack channel's private calls.
 
-// socketSyscall serves the socket calls and the netstack channel's
-// private calls; ok is false for any other number.
-func socketSyscall(f *rt.Frame) (r int64, ok bool) {
-	a0, a1, a2 := uintptr(f.RDI), uintptr(f.RSI), uintptr(f.RDX)
-	a3, a4, a5 := uintptr(f.R10), uintptr(f.R8), uintptr(f.R9)
-	switch f.RAX {
-	case sysSocket:
-		return sysSocketImpl(int(int32(a0)), int(int32(a1)), int(int32(a2))), true
-	case sysSocketpair:
-		return sysSocketpairImpl(int(int32(a0)), int(int32(a1)), int(int32(a2)), a3), true
-	case sysBind:
-		return sysBindImpl(int(int32(a0)), a1, uint32(a2)), true
-	case sysListen:
-		return sysListenImpl(int(int32(a0)), int(int32(a1))), true
-	case sysConnect:
-		return sysConnectImpl(int(int32(a0)), a1, uint32(a2)), true
-	case sysAccept:
-		return sysAccept4Impl(int(int32(a0)), a1, a2, 0), true
-	case sysAccept4:
-		return sysAccept4Impl(int(int32(a0)), a1, a2, int(int32(a3))), true
-	case sysShutdown:
-		return sysShutdownImpl(int(int32(a0)), int(int32(a1))), true
-	case sysGetsockname:
-		return sysGetsocknameImpl(int(int32(a0)), a1, a2, false), true
-	case sysGetpeername:
-		return sysGetsocknameImpl(int(int32(a0)), a1, a2, true), true
-	case sysSendto:
-		return sysSendtoImpl(int(int32(a0)), a1, a2, int(int32(a3)), a4, uint32(a5)), true
-	case sysRecvfrom:
-		return sysRecvfromImpl(int(int32(a0)), a1, a2, int(int32(a3)), a4, a5), true
-	case sysSendmsg:
-		return sysSendmsgImpl(int(int32(a0)), a1, int(int32(a2))), true
-	case sysRecvmsg:
-		return sysRecvmsgImpl(int(int32(a0)), a1, int(int32(a2))), true
-	case sysSetsockopt:
-		return sysSetsockoptImpl(int(int32(a0)), int(int32(a1)), int(int32(a2)), a3, uint32(a4)), true
-	case sysGetsockopt:
-		return sysGetsockoptImpl(int(int32(a0)), int(int32(a1)), int(int32(a2)), a3, a4), true
-	case abi.SysNetAttach:
-		return sysNetAttachImpl(), true
-	case abi.SysNetReply:
-		return sysNetReplyImpl(uint64(a0), int64(a1), a2, uint32(a3)), true
-	case abi.SysNetState:
-		return sysNetStateImpl(uint64(a0), int(a1), int64(a2), a3, a4, uint32(a5)), true
-	case abi.SysNetRx:
-		return sysNetRxImpl(uint64(a0), a1, a2, a3, uint32(a4)), true
-	case abi.SysNetTx:
-		return sysNetTxImpl(uint64(a0), a1, a2, a3, a4), true
-	case abi.SysNetAccept:
-		return sysNetAcceptImpl(uint64(a0), a1, a2, uint32(a3)), true
-	case abi.SysNetRelease:
-		return sysNetReleaseImpl(uint64(a0)), true
-	}
-	return 0, false
+func sysSocket(f *rt.Frame) int64 {
+	return doSocket(int(int32(f.RDI)), int(int32(f.RSI)), int(int32(f.RDX)))
 }
+func sysSocketpair(f *rt.Frame) int64 {
+	return doSocketpair(int(int32(f.RDI)), int(int32(f.RSI)), int(int32(f.RDX)), uintptr(f.R10))
+}
+func sysBind(f *rt.Frame) int64   { return doBind(fdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX)) }
+func sysListen(f *rt.Frame) int64 { return doListen(fdArg(f.RDI), int(int32(f.RSI))) }
+func sysConnect(f *rt.Frame) int64 {
+	return doConnect(fdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX))
+}
+func sysAccept(f *rt.Frame) int64 {
+	return doAccept4(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), 0)
+}
+func sysAccept4(f *rt.Frame) int64 {
+	return doAccept4(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(int32(f.R10)))
+}
+func sysShutdown(f *rt.Frame) int64 { return doShutdown(fdArg(f.RDI), int(int32(f.RSI))) }
+func sysGetsockname(f *rt.Frame) int64 {
+	return doGetsockname(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), false)
+}
+func sysGetpeername(f *rt.Frame) int64 {
+	return doGetsockname(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), true)
+}
+func sysSendto(f *rt.Frame) int64 {
+	return doSendto(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(int32(f.R10)), uintptr(f.R8), uint32(f.R9))
+}
+func sysRecvfrom(f *rt.Frame) int64 {
+	return doRecvfrom(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(int32(f.R10)), uintptr(f.R8), uintptr(f.R9))
+}
+func sysSendmsg(f *rt.Frame) int64 {
+	return doSendmsg(fdArg(f.RDI), uintptr(f.RSI), int(int32(f.RDX)))
+}
+func sysRecvmsg(f *rt.Frame) int64 {
+	return doRecvmsg(fdArg(f.RDI), uintptr(f.RSI), int(int32(f.RDX)))
+}
+func sysSetsockopt(f *rt.Frame) int64 {
+	return doSetsockopt(fdArg(f.RDI), int(int32(f.RSI)), int(int32(f.RDX)), uintptr(f.R10), uint32(f.R8))
+}
+func sysGetsockopt(f *rt.Frame) int64 {
+	return doGetsockopt(fdArg(f.RDI), int(int32(f.RSI)), int(int32(f.RDX)), uintptr(f.R10), uintptr(f.R8))
+}
+
+func sysNetAttach(f *rt.Frame) int64 { return doNetAttach() }
+func sysNetReply(f *rt.Frame) int64 {
+	return doNetReply(f.RDI, int64(f.RSI), uintptr(f.RDX), uint32(f.R10))
+}
+func sysNetState(f *rt.Frame) int64 {
+	return doNetState(f.RDI, int(f.RSI), int64(f.RDX), uintptr(f.R10), uintptr(f.R8), uint32(f.R9))
+}
+func sysNetRx(f *rt.Frame) int64 {
+	return doNetRx(f.RDI, uintptr(f.RSI), uintptr(f.RDX), uintptr(f.R10), uint32(f.R8))
+}
+func sysNetTx(f *rt.Frame) int64 {
+	return doNetTx(f.RDI, uintptr(f.RSI), uintptr(f.RDX), uintptr(f.R10), uintptr(f.R8))
+}
+func sysNetAccept(f *rt.Frame) int64 {
+	return doNetAccept(f.RDI, uintptr(f.RSI), uintptr(f.RDX), uint32(f.R10))
+}
+func sysNetRelease(f *rt.Frame) int64 { return doNetRelease(f.RDI) }

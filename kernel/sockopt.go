@@ -43,7 +43,7 @@ const (
 	defaultSockBuf = sockBufSize
 )
 
-func sysSetsockoptImpl(fd, level, name int, val uintptr, vlen uint32) int64 {
+func doSetsockopt(fd, level, name int, val uintptr, vlen uint32) int64 {
 	f, p, e := sockOf(fd)
 	if e != 0 {
 		return e
@@ -227,7 +227,7 @@ func sockoptUnknown(level, name int) int64 {
 	return -ENOPROTOOPT
 }
 
-func sysGetsockoptImpl(fd, level, name int, val, lenp uintptr) int64 {
+func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 	f, p, e := sockOf(fd)
 	if e != 0 {
 		return e

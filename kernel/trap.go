@@ -25,11 +25,7 @@ func kernelTrap(f *rt.Frame) {
 	case f.Vector == rt.VecSyscall:
 		thisCPU().stats[statSyscalls]++
 		countSyscall(f.RAX)
-		if r, ok := signalSyscall(f); ok {
-			f.RAX = uint64(r)
-		} else {
-			f.RAX = uint64(doSyscall(f))
-		}
+		dispatchSyscall(f)
 	case f.Vector == 14: // #PF
 		thisCPU().stats[statFaults]++
 		write := f.ErrorCode&2 != 0
