@@ -87,6 +87,8 @@ func goCommand(name string, args ...string) error {
 	start := time.Now()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = moduleRoot
+	// The CLI is built as the Makefile builds it: static, no cgo.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
