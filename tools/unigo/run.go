@@ -43,6 +43,8 @@ flags:
   -m SIZE          guest memory, e.g. 512M or 2G (default 128M)
   -smp N           number of vCPUs (default 1)
   -e KEY=VAL       set a guest environment variable (repeatable)
+  -hostenv         pass the launcher's own environment to the guest (but
+                   PATH, HOME, HOSTNAME, TERM); -e comes after it
   -timeout DUR     stop the guest after DUR (e.g. 30s), print its state
                    (as on SIGQUIT) and exit 124
   -cmdline STR     extra guest kernel command line
@@ -74,6 +76,7 @@ type runOptions struct {
 	mem       uint64
 	smp       int
 	env       []string
+	hostEnv   bool
 	timeout   time.Duration
 	verbose   bool
 	bench     bool
@@ -112,6 +115,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 		o.env = append(o.env, s)
 		return nil
 	})
+	fs.BoolVar(&o.hostEnv, "hostenv", false, "")
 	fs.DurationVar(&o.timeout, "timeout", 0, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.BoolVar(&o.bench, "bench", false, "")
@@ -277,6 +281,9 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail("%v", unwrapPathError(err))
 	}
 
+	if o.hostEnv {
+		o.env = append(hostEnviron(), o.env...)
+	}
 	env, params, gargs, err := guestCmdline(o.cmdline, o.env, o.guestArgs)
 	if err != nil {
 		return fail("%v", err)
