@@ -46,6 +46,7 @@ func kernelMain(si uintptr) {
 	spinlock.SetWaitHook(serviceTLB)
 	smpInit(info)
 	fdInit()
+	hostSignalInit()
 	if _, on := kernelParam("unigo.cpuinfo", nil); on {
 		printCPUInfo()
 	}

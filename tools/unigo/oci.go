@@ -314,7 +314,7 @@ func checkStatic(path string) error {
 // ociEntrypoint is the container's command: unigo run with the image's
 // settings, the guest's arguments (the image's Cmd) following the "--".
 func ociEntrypoint(o *ociOptions) []string {
-	ep := []string{ociLauncherPath, "run", "-hostenv", "-m", strconv.FormatUint(o.mem>>20, 10) + "M", "-smp", strconv.Itoa(o.smp)}
+	ep := []string{ociLauncherPath, "run", "-hostenv", "-status", "-m", strconv.FormatUint(o.mem>>20, 10) + "M", "-smp", strconv.Itoa(o.smp)}
 	for _, p := range o.ports {
 		num, proto, _ := strings.Cut(p, "/")
 		f := "0.0.0.0:" + num + ":" + num

@@ -54,7 +54,7 @@ func TestParseOCIArgs(t *testing.T) {
 	assert.Equal(t, []string{"-v", "x"}, o.guestArgs)
 	assert.Equal(t, "unigo.local/my-app:latest", o.tag)
 	assert.Equal(t, time.Unix(0, 0).UTC(), o.created)
-	assert.Equal(t, []string{"/unigo", "run", "-hostenv", "-m", "512M", "-smp", "2",
+	assert.Equal(t, []string{"/unigo", "run", "-hostenv", "-status", "-m", "512M", "-smp", "2",
 		"-p", "0.0.0.0:8080:8080", "-p", "0.0.0.0:53:53/udp", "/app.img", "--"}, ociEntrypoint(o))
 
 	assert.Equal(t, "r.example/a:v1", mustOCIOptions(t, "-push", "r.example/a:v1", "x.img").tag)
@@ -209,7 +209,7 @@ func TestOCIConfig(t *testing.T) {
 	assert.Equal(t, "linux", cf.OS)
 	assert.True(t, cf.Created.Equal(time.Unix(0, 0)))
 	c := cf.Config
-	assert.Equal(t, []string{"/unigo", "run", "-hostenv", "-m", "256M", "-smp", "2", "-p", "0.0.0.0:8080:8080", "/app.img", "--"}, c.Entrypoint)
+	assert.Equal(t, []string{"/unigo", "run", "-hostenv", "-status", "-m", "256M", "-smp", "2", "-p", "0.0.0.0:8080:8080", "/app.img", "--"}, c.Entrypoint)
 	assert.Equal(t, []string{"-v"}, c.Cmd)
 	assert.Equal(t, []string{"GREETING=hi there"}, c.Env)
 	assert.Equal(t, map[string]struct{}{"8080/tcp": {}}, c.ExposedPorts)
