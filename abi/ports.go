@@ -74,7 +74,8 @@ const CrashRecordSize = 8*7 + 16*8 + 8 + 120
 // and a launcher whose guest never arms the port stops the VM as before.
 const (
 	// HostSignalParam (=1) on the guest command line says that the launcher
-	// delivers host signals through PortHostSignal and IRQHostSignal.
+	// delivers host signals through PortHostSignal and IRQHostSignal, and
+	// takes the guest's readiness report (HostReady).
 	HostSignalParam = "unigo.hostsig"
 
 	// PortHostSignal: a 32-bit read returns the next pending signal
@@ -85,6 +86,10 @@ const (
 
 	// HostSignalArmed is the value the kernel writes to PortHostSignal.
 	HostSignalArmed = 1
+
+	// HostReady, written to PortHostSignal once, reports that the guest
+	// program is ready: its first TCP (not AF_UNIX) socket listens.
+	HostReady = 2
 
 	// IRQHostSignal is the GSI (edge-triggered) the launcher raises when
 	// it queues a signal. It is COM2's line, which unigo does not use.

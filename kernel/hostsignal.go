@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"sync/atomic"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -77,5 +79,25 @@ func hostSignal(sig int) {
 		armTimer()
 	case any != 0:
 		sendSignal(any, sig) // taken when it next leaves the kernel
+	}
+}
+
+// hostReadySent is set once the launcher has been told the guest is ready.
+var hostReadySent atomic.Bool
+
+// hostListening reports readiness (abi.HostReady) when fd, which now
+// listens, is the program's first listening inet socket.
+func hostListening(fd int) {
+	if !hostSigOn || hostReadySent.Load() {
+		return
+	}
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return
+	}
+	inet := sk(p).domain != afUnix
+	fput(f)
+	if inet && hostReadySent.CompareAndSwap(false, true) {
+		rt.Outl(abi.PortHostSignal, abi.HostReady)
 	}
 }

@@ -39,7 +39,11 @@ func socketSyscall(f *rt.Frame) (r int64, ok bool) {
 	case sysBind:
 		return sysBindImpl(int(int32(a0)), a1, uint32(a2)), true
 	case sysListen:
-		return sysListenImpl(int(int32(a0)), int(int32(a1))), true
+		r := sysListenImpl(int(int32(a0)), int(int32(a1)))
+		if r == 0 {
+			hostListening(int(int32(a0))) // hostsignal.go
+		}
+		return r, true
 	case sysConnect:
 		return sysConnectImpl(int(int32(a0)), a1, uint32(a2)), true
 	case sysAccept:

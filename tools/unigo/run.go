@@ -50,6 +50,10 @@ flags:
                    DUR (default 8s; 0 stops at once, as does a second signal)
   -status          end with one line on stderr for supervisors:
                    unigo-status: code=N reason=exit|crash|signal|timeout|error
+                   and print unigo-status: ready when the guest first listens
+                   on a TCP port
+  -ready-file PATH create PATH when the guest first listens on a TCP port
+                   (for readiness probes)
   -timeout DUR     stop the guest after DUR (e.g. 30s), print its state
                    (as on SIGQUIT) and exit 124
   -cmdline STR     extra guest kernel command line
@@ -88,6 +92,7 @@ type runOptions struct {
 	hostEnv   bool
 	grace     time.Duration
 	status    bool
+	readyFile string
 	timeout   time.Duration
 	verbose   bool
 	bench     bool
@@ -129,6 +134,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.hostEnv, "hostenv", false, "")
 	fs.DurationVar(&o.grace, "grace", defaultGrace, "")
 	fs.BoolVar(&o.status, "status", false, "")
+	fs.StringVar(&o.readyFile, "ready-file", "", "")
 	fs.DurationVar(&o.timeout, "timeout", 0, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.BoolVar(&o.bench, "bench", false, "")
@@ -349,6 +355,9 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		return fail("%v", err)
 	}
 	defer v.Close()
+	if o.status || o.readyFile != "" {
+		v.OnReady(func() { ready(o, stderr) })
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
@@ -413,6 +422,18 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		return int(r.Code)
 	}
 	return fail("%v", r.Err)
+}
+
+// ready reports that the guest listens: -status's line, -ready-file.
+func ready(o *runOptions, stderr io.Writer) {
+	if o.status {
+		fmt.Fprintln(stderr, "unigo-status: ready")
+	}
+	if o.readyFile != "" {
+		if err := os.WriteFile(o.readyFile, nil, 0o644); err != nil {
+			fmt.Fprintf(stderr, "unigo run: -ready-file: %v\n", unwrapPathError(err))
+		}
+	}
 }
 
 // dumpGuest writes the state of the guest (vmm.VM.Dump) to stderr as one

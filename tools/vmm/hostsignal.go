@@ -14,6 +14,8 @@ type hostSignals struct {
 	armed   bool
 	pending []uint32
 	raise   func() // pulses abi.IRQHostSignal
+	ready   func() // OnReady's callback
+	isReady bool
 }
 
 // In hands the guest the next pending signal (0: none).
@@ -29,13 +31,35 @@ func (h *hostSignals) In(off uint16, data []byte) {
 	}
 }
 
-// Out records that the guest's kernel delivers host signals.
+// Out records that the guest's kernel delivers host signals, or that the
+// guest is ready.
 func (h *hostSignals) Out(off uint16, data []byte) {
-	if len(data) > 0 && data[0] == abi.HostSignalArmed {
-		h.mu.Lock()
-		h.armed = true
-		h.mu.Unlock()
+	if len(data) == 0 {
+		return
 	}
+	h.mu.Lock()
+	var ready func()
+	switch data[0] {
+	case abi.HostSignalArmed:
+		h.armed = true
+	case abi.HostReady:
+		if !h.isReady {
+			h.isReady, ready = true, h.ready
+		}
+	}
+	h.mu.Unlock()
+	if ready != nil {
+		ready()
+	}
+}
+
+// OnReady sets f to be called once, from a vCPU's goroutine, when the
+// guest reports that it is ready (abi.HostReady: its first TCP listener).
+// Call it before Run.
+func (v *VM) OnReady(f func()) {
+	v.hostSig.mu.Lock()
+	v.hostSig.ready = f
+	v.hostSig.mu.Unlock()
 }
 
 // Signal queues sig for the guest program, which sees it as a signal sent
