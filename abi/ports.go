@@ -66,3 +66,32 @@ type CrashRecord struct {
 
 // CrashRecordSize is the size of CrashRecord in bytes.
 const CrashRecordSize = 8*7 + 16*8 + 8 + 120
+
+// Host signals: the unigo launcher forwards a signal it receives (SIGTERM
+// from a container runtime or a supervisor) to the guest program. Added
+// compatibly to ABI version 1: a launcher offers it with HostSignalParam on
+// the command line, a kernel that does not know the parameter ignores it,
+// and a launcher whose guest never arms the port stops the VM as before.
+const (
+	// HostSignalParam (=1) on the guest command line says that the launcher
+	// delivers host signals through PortHostSignal and IRQHostSignal, and
+	// takes the guest's readiness report (HostReady).
+	HostSignalParam = "unigo.hostsig"
+
+	// PortHostSignal: a 32-bit read returns the next pending signal
+	// number and removes it (0: none pending); a 32-bit write of
+	// HostSignalArmed says the kernel routes IRQHostSignal and turns
+	// the signals into process-directed ones.
+	PortHostSignal = 0xfa
+
+	// HostSignalArmed is the value the kernel writes to PortHostSignal.
+	HostSignalArmed = 1
+
+	// HostReady, written to PortHostSignal once, reports that the guest
+	// program is ready: its first TCP (not AF_UNIX) socket listens.
+	HostReady = 2
+
+	// IRQHostSignal is the GSI (edge-triggered) the launcher raises when
+	// it queues a signal. It is COM2's line, which unigo does not use.
+	IRQHostSignal = 3
+)

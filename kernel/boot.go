@@ -47,6 +47,7 @@ func kernelMain(si uintptr) {
 	spinlock.SetWaitHook(serviceTLB)
 	smpInit(info)
 	fdInit()
+	hostSignalInit()
 	if _, on := kernelParam("unigo.cpuinfo", nil); on {
 		printCPUInfo()
 	}

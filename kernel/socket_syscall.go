@@ -12,8 +12,14 @@ func sysSocket(f *rt.Frame) int64 {
 func sysSocketpair(f *rt.Frame) int64 {
 	return doSocketpair(int(int32(f.RDI)), int(int32(f.RSI)), int(int32(f.RDX)), uintptr(f.R10))
 }
-func sysBind(f *rt.Frame) int64   { return doBind(fdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX)) }
-func sysListen(f *rt.Frame) int64 { return doListen(fdArg(f.RDI), int(int32(f.RSI))) }
+func sysBind(f *rt.Frame) int64 { return doBind(fdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX)) }
+func sysListen(f *rt.Frame) int64 {
+	r := doListen(fdArg(f.RDI), int(int32(f.RSI)))
+	if r == 0 {
+		hostListening(fdArg(f.RDI)) // hostsignal.go: readiness for the launcher
+	}
+	return r
+}
 func sysConnect(f *rt.Frame) int64 {
 	return doConnect(fdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX))
 }

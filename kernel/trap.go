@@ -140,6 +140,10 @@ func irqDispatch(irq int) {
 		consoleIRQ()
 		return
 	}
+	if irq == abi.IRQHostSignal && hostSigOn {
+		hostSignalIRQ() // hostsignal.go
+		return
+	}
 	deviceIRQ(irq)
 }
 

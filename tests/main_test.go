@@ -71,6 +71,7 @@ func buildAll(dir string) error {
 	pkgs[lastwordsPkg] = true
 	pkgs[dhcpcheckPkg] = true
 	pkgs[spinPkg] = true
+	pkgs[sigtermPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
 		if err := goCommand(unigoBin, "build", "-o", img, pkg); err != nil {

@@ -3,6 +3,7 @@
 //
 //	unigo build [-o IMAGE] PACKAGE|FILE.go
 //	unigo run   [flags] IMAGE|PACKAGE|FILE.go [-- ARGS...]
+//	unigo oci   [flags] PACKAGE|FILE.go|IMAGE [-- ARGS...]
 //	unigo bench [flags]
 //	unigo doctor [flags]
 //
@@ -19,6 +20,7 @@ const usage = `usage: unigo <command> [arguments]
 commands:
   build   build a Go main package into a bootable image
   run     boot an image (building it first if given a package) under the KVM launcher
+  oci     build an OCI image that boots the program (layout, tarball or -push)
   bench   measure boot time, memory, SMP speedup and syscall cost; print tables
   doctor  print what this host offers (CPU, /dev/kvm, QEMU) and boot a small
           guest under each runner; exit 0 when the launcher works
@@ -35,6 +37,8 @@ func main() {
 		os.Exit(buildCmd(args))
 	case "run":
 		os.Exit(runCmd(args))
+	case "oci":
+		os.Exit(ociCmd(args))
 	case "bench":
 		os.Exit(benchCmd(args))
 	case "doctor":
@@ -42,7 +46,7 @@ func main() {
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run, bench or doctor)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run, oci, bench or doctor)\n", cmd)
 		os.Exit(2)
 	}
 }

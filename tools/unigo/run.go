@@ -43,6 +43,17 @@ flags:
   -m SIZE          guest memory, e.g. 512M or 2G (default 128M)
   -smp N           number of vCPUs (default 1)
   -e KEY=VAL       set a guest environment variable (repeatable)
+  -hostenv         pass the launcher's own environment to the guest (but
+                   PATH, HOME, HOSTNAME, TERM); -e comes after it
+  -grace DUR       on SIGTERM or SIGINT, deliver the signal to the guest
+                   program and stop the VM only if it has not exited after
+                   DUR (default 8s; 0 stops at once, as does a second signal)
+  -status          end with one line on stderr for supervisors:
+                   unigo-status: code=N reason=exit|crash|signal|timeout|error
+                   and print unigo-status: ready when the guest first listens
+                   on a TCP port
+  -ready-file PATH create PATH when the guest first listens on a TCP port
+                   (for readiness probes)
   -timeout DUR     stop the guest after DUR (e.g. 30s), print its state
                    (as on SIGQUIT) and exit 124
   -cmdline STR     extra guest kernel command line
@@ -65,6 +76,10 @@ stopping it: each vCPU's registers, the instruction at RIP, a symbolized
 backtrace, and the kernel's last 64 entries (system calls, faults,
 interrupts).
 
+SIGTERM and SIGINT reach the guest program as signals to its process
+(os/signal sees them; without a handler Go exits 128+N); the VM is stopped
+after -grace if the program has not exited by then.
+
 exit status: the guest's exit code; 70 guest crash; 124 timeout;
 125 launcher error; 130/131/143 stopped by SIGINT/SIGQUIT/SIGTERM.
 `
@@ -74,6 +89,10 @@ type runOptions struct {
 	mem       uint64
 	smp       int
 	env       []string
+	hostEnv   bool
+	grace     time.Duration
+	status    bool
+	readyFile string
 	timeout   time.Duration
 	verbose   bool
 	bench     bool
@@ -90,7 +109,7 @@ var errHelp = errors.New("help requested")
 // parseRunArgs parses flags placed before or after the image argument;
 // everything after the first lone "--" is the guest's argv.
 func parseRunArgs(args []string) (*runOptions, error) {
-	o := &runOptions{mem: 128 << 20, smp: 1}
+	o := &runOptions{mem: 128 << 20, smp: 1, grace: defaultGrace}
 	for i, a := range args {
 		if a == "--" {
 			args, o.guestArgs = args[:i], args[i+1:]
@@ -112,6 +131,10 @@ func parseRunArgs(args []string) (*runOptions, error) {
 		o.env = append(o.env, s)
 		return nil
 	})
+	fs.BoolVar(&o.hostEnv, "hostenv", false, "")
+	fs.DurationVar(&o.grace, "grace", defaultGrace, "")
+	fs.BoolVar(&o.status, "status", false, "")
+	fs.StringVar(&o.readyFile, "ready-file", "", "")
 	fs.DurationVar(&o.timeout, "timeout", 0, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.BoolVar(&o.bench, "bench", false, "")
@@ -150,6 +173,8 @@ func parseRunArgs(args []string) (*runOptions, error) {
 		return nil, fmt.Errorf("-smp %d: want 1 to 255 vCPUs", o.smp)
 	case o.timeout < 0:
 		return nil, fmt.Errorf("-timeout %v: want a positive duration", o.timeout)
+	case o.grace < 0:
+		return nil, fmt.Errorf("-grace %v: want a duration of 0 or more", o.grace)
 	}
 	if err := arch.CheckMemSize(o.mem); err != nil {
 		return nil, fmt.Errorf("-m: %v", err)
@@ -223,9 +248,20 @@ func runCmd(args []string) int {
 	return runLauncher(args, os.Stdin, os.Stdout, os.Stderr)
 }
 
+// defaultGrace is below docker stop's 10 s, so that the launcher's own
+// stop and status line come before the runtime's SIGKILL.
+const defaultGrace = 8 * time.Second
+
 // runLauncher is runCmd with explicit stdio, for tests.
-func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	start := time.Now()
+	reason := "error"
+	var status bool
+	defer func() {
+		if status {
+			fmt.Fprintf(stderr, "unigo-status: code=%d reason=%s\n", code, reason)
+		}
+	}()
 	startMono := bench.Now()
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "unigo run: "+format+"\n", a...)
@@ -239,6 +275,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	status = o.status
 	last := start
 	var traceMu sync.Mutex // phases end on different threads
 	if o.bench {
@@ -277,6 +314,9 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail("%v", unwrapPathError(err))
 	}
 
+	if o.hostEnv {
+		o.env = append(hostEnviron(), o.env...)
+	}
 	env, params, gargs, err := guestCmdline(o.cmdline, o.env, o.guestArgs)
 	if err != nil {
 		return fail("%v", err)
@@ -315,11 +355,15 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	defer v.Close()
+	if o.status || o.readyFile != "" {
+		v.OnReady(func() { ready(o, stderr) })
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 	go func() {
+		forwarded := false
 		for s := range sigs {
 			code := exitSIGINT
 			switch s {
@@ -328,6 +372,17 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			case syscall.SIGQUIT:
 				code = exitSIGQUIT
 				dumpGuest(stderr, v, "SIGQUIT")
+			}
+			// The first SIGTERM or SIGINT goes to the guest program,
+			// which has -grace to exit on its own.
+			if s != syscall.SIGQUIT && o.grace > 0 && !forwarded && v.Signal(s.(syscall.Signal)) {
+				forwarded = true
+				fmt.Fprintf(stderr, "unigo run: %v: delivered to the guest; stopping it in %v\n", s, o.grace)
+				time.AfterFunc(o.grace, func() {
+					v.Stop(vmm.Result{Reason: vmm.Stopped, Code: uint32(code),
+						Err: fmt.Errorf("stopped: the guest did not exit within %v of %v", o.grace, s)})
+				})
+				continue
 			}
 			v.Stop(vmm.Result{Reason: vmm.Stopped, Code: uint32(code), Err: fmt.Errorf("stopped by %v", s)})
 		}
@@ -346,21 +401,39 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch r.Reason {
 	case vmm.GuestExit:
+		reason = "exit"
 		if r.Code > 255 {
 			fmt.Fprintf(stderr, "unigo run: guest exit code %d does not fit in an exit status; exiting 255\n", r.Code)
 			return 255
 		}
 		return int(r.Code)
 	case vmm.Crash:
+		reason = "crash"
 		fmt.Fprint(stderr, r.Report)
 		return vmm.ExitCrash
 	case vmm.Stopped:
+		reason = "signal"
+		if r.Code == exitTimeout {
+			reason = "timeout"
+		}
 		if r.Err != nil {
 			fmt.Fprintf(stderr, "unigo run: %v\n", r.Err)
 		}
 		return int(r.Code)
 	}
 	return fail("%v", r.Err)
+}
+
+// ready reports that the guest listens: -status's line, -ready-file.
+func ready(o *runOptions, stderr io.Writer) {
+	if o.status {
+		fmt.Fprintln(stderr, "unigo-status: ready")
+	}
+	if o.readyFile != "" {
+		if err := os.WriteFile(o.readyFile, nil, 0o644); err != nil {
+			fmt.Fprintf(stderr, "unigo run: -ready-file: %v\n", unwrapPathError(err))
+		}
+	}
 }
 
 // dumpGuest writes the state of the guest (vmm.VM.Dump) to stderr as one

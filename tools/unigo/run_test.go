@@ -51,6 +51,14 @@ func TestParseRunArgs(t *testing.T) {
 	assert.EqualValues(t, 128<<20, o.mem)
 	assert.Equal(t, 1, o.smp)
 	assert.Empty(t, o.guestArgs)
+	assert.Equal(t, defaultGrace, o.grace)
+	assert.False(t, o.status || o.hostEnv)
+
+	o, err = parseRunArgs([]string{"-grace", "0", "-status", "-hostenv", "-ready-file", "/tmp/r", "img"})
+	require.NoError(t, err)
+	assert.Zero(t, o.grace)
+	assert.True(t, o.status && o.hostEnv)
+	assert.Equal(t, "/tmp/r", o.readyFile)
 
 	for args, msg := range map[string]string{
 		"":                 "missing IMAGE",
@@ -64,6 +72,7 @@ func TestParseRunArgs(t *testing.T) {
 		"-bogus img":       "flag provided but not defined: -bogus",
 		"img other":        "guest arguments go after --",
 		"-timeout -1s img": "positive duration",
+		"-grace -1s img":   "-grace -1s",
 	} {
 		_, err := parseRunArgs(strings.Fields(args))
 		assert.ErrorContains(t, err, msg, args)

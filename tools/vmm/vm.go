@@ -88,6 +88,8 @@ type VM struct {
 
 	virtio []*virtioSlot
 
+	hostSig hostSignals // hostsignal.go
+
 	once     sync.Once
 	stopped  atomic.Bool
 	result   Result
@@ -151,6 +153,7 @@ func New(cfg Config) (_ *VM, err error) {
 	for i := range cfg.Virtio {
 		params = append(params, MMIODeviceParam(i))
 	}
+	params = append(params, abi.HostSignalParam+"=1")
 	cmdline, err := abi.Compose(cfg.Env, params, cfg.Args)
 	if err != nil {
 		return nil, fmt.Errorf("guest command line: %w", err)
@@ -241,6 +244,9 @@ func (v *VM) attachDevices() error {
 	}
 	marks := &devices.BootMarkPort{OnMark: v.bootMark}
 	if err := v.io.Register(abi.PortBootMark, 1, marks); err != nil {
+		return err
+	}
+	if err := v.attachHostSignals(); err != nil {
 		return err
 	}
 	for i, d := range v.cfg.Virtio {

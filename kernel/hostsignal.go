@@ -1,0 +1,103 @@
+package kernel
+
+import (
+	"sync/atomic"
+
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// Host signals (abi.PortHostSignal): a signal the launcher receives, such
+// as a container runtime's SIGTERM, becomes a process-directed signal in
+// the guest, so that os/signal sees it; a program that does not ask for it
+// dies of it as a Linux process would (Go's default: exit 128+sig).
+
+// hostSigOn is set when the launcher offers host signals.
+var hostSigOn bool
+
+// hostSignalInit routes the launcher's interrupt and tells the launcher
+// that signals will be delivered. kernelMain calls it once.
+func hostSignalInit() {
+	if _, on := kernelParam(abi.HostSignalParam, nil); !on {
+		return
+	}
+	schedLock.Lock()
+	hostSigOn = true
+	ioapicRoute(abi.IRQHostSignal)
+	schedLock.Unlock()
+	rt.Outl(abi.PortHostSignal, abi.HostSignalArmed)
+}
+
+// hostSignalIRQ takes the launcher's pending signals. Caller holds
+// schedLock.
+func hostSignalIRQ() {
+	for {
+		sig := int(rt.Inl(abi.PortHostSignal))
+		if sig <= 0 || sig > 64 {
+			return
+		}
+		if !stops(sig) {
+			hostSignal(sig)
+		}
+	}
+}
+
+// hostSignal directs sig at the process: like Linux, at one thread that
+// does not block it, preferring a running one; a thread asleep on a futex
+// is woken (a spurious wake-up, which futex users tolerate) so that it
+// takes the signal now. Caller holds schedLock.
+func hostSignal(sig int) {
+	bit := uint64(1) << uint(sig-1)
+	var target, sleeper, any uintptr
+	for t := allThreads; t != 0; t = th(t).anext {
+		if th(t).state == threadDead || th(t).sigmask&bit != 0 {
+			continue
+		}
+		switch {
+		case th(t).state == threadRunning:
+			target = t
+		case sleeper == 0 && th(t).state == threadBlocked && th(t).futex != 0:
+			sleeper = t
+		case any == 0:
+			any = t
+		}
+		if target != 0 {
+			break
+		}
+	}
+	switch {
+	case target != 0:
+		sendSignal(target, sig)
+		if int(th(target).oncpu) != cpuIndex() {
+			sendIPI(cpus[th(target).oncpu].apicID, vecResched)
+		}
+	case sleeper != 0:
+		sendSignal(sleeper, sig)
+		futexDequeue(sleeper)
+		th(sleeper).woken = true
+		wakeup(sleeper)
+		armTimer()
+	case any != 0:
+		sendSignal(any, sig) // taken when it next leaves the kernel
+	}
+}
+
+// hostReadySent is set once the launcher has been told the guest is ready.
+var hostReadySent atomic.Bool
+
+// hostListening reports readiness (abi.HostReady) when fd, which now
+// listens, is the program's first listening inet socket.
+func hostListening(fd int) {
+	if !hostSigOn || hostReadySent.Load() {
+		return
+	}
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return
+	}
+	inet := sk(p).domain != afUnix
+	fput(f)
+	if inet && hostReadySent.CompareAndSwap(false, true) {
+		rt.Outl(abi.PortHostSignal, abi.HostReady)
+	}
+}
