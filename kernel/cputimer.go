@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"sync/atomic"
 
 	"github.com/unigo-os/unigo/rt"
@@ -158,19 +159,19 @@ func cpuTimerSyscall(f *rt.Frame) (int64, bool) {
 func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 	a0, a1, a2, a3 := uintptr(f.RDI), uintptr(f.RSI), uintptr(f.RDX), uintptr(f.R10)
 	switch f.RAX {
-	case nrSetitimer, nrGetitimer: // (which, new, old), (which, cur)
+	case abi.NRSetitimer, abi.NRGetitimer: // (which, new, old), (which, cur)
 		which := int(a0)
 		if which != 1 && which != 2 { // ITIMER_VIRTUAL, ITIMER_PROF
-			return -EINVAL, true
+			return -abi.EINVAL, true
 		}
 		oldp := a2
-		if f.RAX == nrGetitimer {
+		if f.RAX == abi.NRGetitimer {
 			oldp = a1
 		}
 		ct := &cpuTimers[0]
 		if oldp != 0 {
 			if !userOK(oldp, 32, true) {
-				return -EFAULT, true
+				return -abi.EFAULT, true
 			}
 			left := int64(0)
 			if ct.value != 0 {
@@ -178,9 +179,9 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			}
 			*at[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9 / 1000, left / 1e9, left % 1e9 / 1000}
 		}
-		if f.RAX == nrSetitimer && a1 != 0 {
+		if f.RAX == abi.NRSetitimer && a1 != 0 {
 			if !userOK(a1, 32, false) {
-				return -EFAULT, true
+				return -abi.EFAULT, true
 			}
 			interval, value := timevalNS(a1), timevalNS(a1+16)
 			ct.used, ct.process, ct.target, ct.signo, ct.notify, ct.code = true, true, 0, sigPROF, sigevSignal, siKernel
@@ -193,28 +194,28 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			setCPUTimer(ct, value, interval)
 		}
 		return 0, true
-	case nrTimerCreate: // (clock, sevp, timerid)
+	case abi.NRTimerCreate: // (clock, sevp, timerid)
 		clock := int(int32(a0))
 		if clock != clockThreadCputime && clock != clockProcessCputime {
-			return -EINVAL, true
+			return -abi.EINVAL, true
 		}
 		signo, notify, tid := sigALRM, sigevSignal, uint64(0)
 		if a1 != 0 {
 			if !userOK(a1, 20, false) {
-				return -EFAULT, true
+				return -abi.EFAULT, true
 			}
 			signo = int(*at[int32](a1 + 8))
 			notify = int(*at[int32](a1 + 12))
 			tid = uint64(*at[int32](a1 + 16))
 		}
 		if signo < 1 || signo > 64 || (notify != sigevSignal && notify != sigevNone && notify != sigevThreadID) {
-			return -EINVAL, true
+			return -abi.EINVAL, true
 		}
 		if !userOK(a2, 4, true) {
-			return -EFAULT, true
+			return -abi.EFAULT, true
 		}
 		if notify == sigevThreadID && threadByTID(tid) == 0 {
-			return -EINVAL, true
+			return -abi.EINVAL, true
 		}
 		for i := 1; i < len(cpuTimers); i++ {
 			ct := &cpuTimers[i]
@@ -229,11 +230,11 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			*at[int32](a2) = int32(i)
 			return 0, true
 		}
-		return -EAGAIN, true
-	case nrTimerSettime, nrTimerGettime, nrTimerGetoverrun, nrTimerDelete:
+		return -abi.EAGAIN, true
+	case abi.NRTimerSettime, abi.NRTimerGettime, abi.NRTimerGetoverrun, abi.NRTimerDelete:
 		id := int(int32(a0))
 		if id < 1 || id >= len(cpuTimers) || !cpuTimers[id].used {
-			return -EINVAL, true
+			return -abi.EINVAL, true
 		}
 		ct := &cpuTimers[id]
 		now := processCPU()
@@ -243,20 +244,20 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			}
 		}
 		switch f.RAX {
-		case nrTimerGetoverrun:
+		case abi.NRTimerGetoverrun:
 			return 0, true
-		case nrTimerDelete:
+		case abi.NRTimerDelete:
 			setCPUTimer(ct, 0, 0)
 			ct.used = false
 			return 0, true
 		}
 		oldp := a3
-		if f.RAX == nrTimerGettime {
+		if f.RAX == abi.NRTimerGettime {
 			oldp = a1
 		}
 		if oldp != 0 {
 			if !userOK(oldp, 32, true) {
-				return -EFAULT, true
+				return -abi.EFAULT, true
 			}
 			left := int64(0)
 			if ct.value != 0 {
@@ -264,9 +265,9 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			}
 			*at[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9, left / 1e9, left % 1e9}
 		}
-		if f.RAX == nrTimerSettime {
+		if f.RAX == abi.NRTimerSettime {
 			if !userOK(a2, 32, false) {
-				return -EFAULT, true
+				return -abi.EFAULT, true
 			}
 			interval, value := timespecNS(a2), timespecNS(a2+16)
 			if value > 0 && int(a1)&timerAbstimeFlag == 0 {

@@ -154,14 +154,14 @@ func probeMicrovmVirtio() {
 
 func doVirtioMMIODevices(buf uintptr, n int) int64 {
 	if n < 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if n > maxVirtioMMIO {
 		n = maxVirtioMMIO
 	}
 	size := uintptr(n) * uintptrSize(abi.VirtioMMIODevice{})
 	if n > 0 && !userOK(buf, size, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	schedLock.Lock()
 	if !virtioParsed {
@@ -203,13 +203,13 @@ func mapDeviceChecked(pa uintptr) bool {
 func doMapMMIO(pa, size uintptr) int64 {
 	if size == 0 || size > maxMMIOWindow || pa+size < pa || pa+size > userBase ||
 		overlapsRAM(pa&^(hugeSize-1), (pa+size+hugeSize-1)&^(hugeSize-1)) {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	vmLock.Lock()
 	for p := pa &^ (hugeSize - 1); p < pa+size; p += hugeSize {
 		if !mapDeviceChecked(p) {
 			vmLock.Unlock()
-			return -ENOMEM
+			return -abi.ENOMEM
 		}
 	}
 	vmLock.Unlock()
@@ -221,7 +221,7 @@ func doMapMMIO(pa, size uintptr) int64 {
 
 func doDMAAlloc(size uintptr) int64 {
 	if size == 0 || size > abi.DMAMaxSize {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	order := int32(0)
 	for uintptr(kmem.PageSize)<<uint(order) < size {
@@ -237,12 +237,12 @@ func doDMAAlloc(size uintptr) int64 {
 	}
 	if slot < 0 {
 		dmaLock.Unlock()
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	p := kmem.AllocPages(int(order))
 	if p == 0 {
 		dmaLock.Unlock()
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	dmaBlocks[slot] = dmaBlock{addr: p, order: order}
 	dmaLock.Unlock()
@@ -258,14 +258,14 @@ func doDMAFree(addr, size uintptr) int64 {
 		b := &dmaBlocks[i]
 		if b.addr == addr && addr != 0 {
 			if size == 0 || size > uintptr(kmem.PageSize)<<uint(b.order) {
-				return -EINVAL
+				return -abi.EINVAL
 			}
 			kmem.FreePages(addr, int(b.order))
 			b.addr = 0
 			return 0
 		}
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 // ioapicInit finds the IOAPICs (ACPI MADT, else the standard one at
@@ -361,24 +361,24 @@ func doIRQAttach(gsi int, flags uint32) int64 {
 	if gsi < 0 || gsi >= maxIRQLines || gsi == abi.IRQCOM1 ||
 		vecIRQBase+gsi == vecResched || vecIRQBase+gsi == vecTLB ||
 		flags&^(abi.IRQLevel|abi.IRQNonblock|abi.IRQCloexec) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	p := kmem.Alloc(uintptrSize(eventfd{}))
 	if p == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	f := newOfile(fdEventfd, oRdwr|flags&oNonblock, p)
 	if f == 0 {
 		kmem.Free(p, uintptrSize(eventfd{}))
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	schedLock.Lock()
 	ioapicInit()
 	r := int64(0)
 	if a, _ := ioapicFor(gsi); a == nil {
-		r = -EINVAL // no IOAPIC input with that number
+		r = -abi.EINVAL // no IOAPIC input with that number
 	} else if irqLines[gsi].file != 0 {
-		r = -EEXIST
+		r = -abi.EEXIST
 	}
 	if r != 0 {
 		schedLock.Unlock()
@@ -395,13 +395,13 @@ func doIRQAttach(gsi int, flags uint32) int64 {
 
 func doIRQUnmask(gsi int) int64 {
 	if gsi < 0 || gsi >= maxIRQLines {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	schedLock.Lock()
 	defer schedLock.Unlock()
 	l := &irqLines[gsi]
 	if l.file == 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if l.masked {
 		l.masked = false
@@ -412,14 +412,14 @@ func doIRQUnmask(gsi int) int64 {
 
 func doIRQDetach(gsi int) int64 {
 	if gsi < 0 || gsi >= maxIRQLines {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	schedLock.Lock()
 	l := &irqLines[gsi]
 	f := l.file
 	if f == 0 {
 		schedLock.Unlock()
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	gsiProgram(gsi, l.level, true)
 	l.file = 0

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -54,7 +55,7 @@ func doExitFlush() int64 {
 	}
 	exitLock.Unlock()
 	if !started {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if first {
 		netFlushAtExit()

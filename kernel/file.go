@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
 	"github.com/unigo-os/unigo/kernel/spinlock"
@@ -138,7 +139,7 @@ func fdAllocLocked(file uintptr, min int, cloexec bool) int64 {
 			return int64(i)
 		}
 	}
-	return -EMFILE
+	return -abi.EMFILE
 }
 
 // fdInstall is fdAllocLocked taking fsLock; on failure it drops the
@@ -208,7 +209,7 @@ func fdClose(fd int) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	f := fds[fd].file
 	fds[fd] = fdSlot{}
@@ -221,7 +222,7 @@ func fdDup2(oldfd, newfd int, cloexec bool) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if oldfd < 0 || oldfd >= maxFDs || fds[oldfd].file == 0 || newfd < 0 || newfd >= maxFDs {
-		return -EBADF
+		return -abi.EBADF
 	}
 	f := fds[oldfd].file
 	if oldfd == newfd {
@@ -240,13 +241,13 @@ func fdDup2(oldfd, newfd int, cloexec bool) int64 {
 // F_DUPFD, F_DUPFD_CLOEXEC).
 func fdDupMin(fd, min int, cloexec bool) int64 {
 	if min < 0 || min >= maxFDs {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	f := fgetLocked(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	r := fdAllocLocked(f, min, cloexec)
 	if r < 0 {
@@ -281,7 +282,7 @@ func doFcntl(fd, cmd int, arg uintptr) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	s := &fds[fd]
 	o := of(s.file)
@@ -303,18 +304,18 @@ func doFcntl(fd, cmd int, arg uintptr) int64 {
 		// One process: advisory locks never conflict.
 		if cmd == fGetlk {
 			if !userOK(arg, 2, true) {
-				return -EFAULT
+				return -abi.EFAULT
 			}
 			*at[int16](arg) = 2 // F_UNLCK
 		}
 		return 0
 	case fGetpipeSz, fSetpipeSz:
 		if o.kind != fdPipeR && o.kind != fdPipeW {
-			return -EBADF
+			return -abi.EBADF
 		}
 		return pipeSize
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 // closeOnExec is not needed (no exec); the bit is kept for F_GETFD.
@@ -325,7 +326,7 @@ const maxRW = 0x7ffff000
 func fdWrite(fd int, buf, n uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	r := fileWrite(f, buf, n, -1)
 	fput(f)
@@ -335,7 +336,7 @@ func fdWrite(fd int, buf, n uintptr) int64 {
 func fdRead(fd int, buf, n uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	r := fileRead(f, buf, n, -1)
 	fput(f)
@@ -347,11 +348,11 @@ func fdRead(fd int, buf, n uintptr) int64 {
 func fdPread(fd int, buf, n uintptr, off int64) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
-	r := int64(-ESPIPE)
+	r := int64(-abi.ESPIPE)
 	if off < 0 {
-		r = -EINVAL
+		r = -abi.EINVAL
 	} else if seekable(of(f).kind) {
 		r = fileRead(f, buf, n, off)
 	}
@@ -362,11 +363,11 @@ func fdPread(fd int, buf, n uintptr, off int64) int64 {
 func fdPwrite(fd int, buf, n uintptr, off int64) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
-	r := int64(-ESPIPE)
+	r := int64(-abi.ESPIPE)
 	if off < 0 {
-		r = -EINVAL
+		r = -abi.EINVAL
 	} else if seekable(of(f).kind) {
 		r = fileWrite(f, buf, n, off)
 	}
@@ -387,13 +388,13 @@ func seekable(kind uint32) bool {
 func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 	o := of(f)
 	if o.flags&oPath != 0 || o.flags&oAccMode == oRdonly && o.kind != fdConsole {
-		return -EBADF
+		return -abi.EBADF
 	}
 	if n > maxRW {
 		n = maxRW
 	}
 	if !userOK(buf, n, false) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	switch o.kind {
 	case fdConsole:
@@ -418,7 +419,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 		}
 		return int64(w)
 	case fdDir:
-		return -EISDIR
+		return -abi.EISDIR
 	case fdPipeW:
 		return pipeWrite(o.obj, buf, n, o.flags&oNonblock != 0)
 	case fdEventfd:
@@ -428,7 +429,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 	case fdDevNull, fdDevZero, fdDevRand:
 		return int64(n)
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 // fileRead reads up to n bytes from f into buf, at the file offset
@@ -436,7 +437,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 	o := of(f)
 	if o.flags&oPath != 0 || o.flags&oAccMode == oWronly && o.kind != fdConsole {
-		return -EBADF
+		return -abi.EBADF
 	}
 	if n > maxRW {
 		n = maxRW
@@ -458,7 +459,7 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 		}
 	}
 	if !userOK(buf, n, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	switch o.kind {
 	case fdConsole:
@@ -479,7 +480,7 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 		}
 		return int64(r)
 	case fdDir:
-		return -EISDIR
+		return -abi.EISDIR
 	case fdPipeR:
 		return pipeRead(o.obj, buf, n, o.flags&oNonblock != 0)
 	case fdEventfd:
@@ -497,7 +498,7 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 	case fdDevRand:
 		return doGetrandom(buf, n)
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 func fdWritev(fd int, iov uintptr, cnt int) int64 {
@@ -511,18 +512,18 @@ func fdReadv(fd int, iov uintptr, cnt int) int64 {
 // fdVec serves readv/writev (pos < 0) and preadv/pwritev.
 func fdVec(fd int, iov uintptr, cnt int, write bool, pos int64) int64 {
 	if cnt < 0 || cnt > 1024 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if !userOK(iov, uintptr(cnt)*16, false) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	defer fput(f)
 	if pos >= 0 && !seekable(of(f).kind) {
-		return -ESPIPE
+		return -abi.ESPIPE
 	}
 	return eachIovec(iov, cnt, func(base, n uintptr, done int64) int64 {
 		p := int64(-1)
@@ -573,7 +574,7 @@ const (
 func doLseek(fd int, off int64, whence int) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	fsLock.Lock()
 	r := lseekLocked(of(f), off, whence)
@@ -592,14 +593,14 @@ func lseekLocked(o *ofile, off int64, whence int) int64 {
 			return o.off
 		}
 		if whence != seekSet || off < 0 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		o.off = off
 		return off
 	case fdDevNull, fdDevZero, fdDevRand:
 		return 0
 	default:
-		return -ESPIPE
+		return -abi.ESPIPE
 	}
 	var base int64
 	switch whence {
@@ -609,11 +610,11 @@ func lseekLocked(o *ofile, off int64, whence int) int64 {
 	case seekEnd:
 		base = memfs.Size(memfs.Inode(o.obj))
 	default:
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	n := base + off
 	if n < 0 || (off > 0 && n < base) {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	o.off = n
 	return n
@@ -622,18 +623,18 @@ func lseekLocked(o *ofile, off int64, whence int) int64 {
 func doGetdents64(fd int, buf, n uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	defer fput(f)
 	o := of(f)
 	if o.kind != fdDir {
-		return -ENOTDIR
+		return -abi.ENOTDIR
 	}
 	if n > maxRW {
 		n = maxRW
 	}
 	if !userOK(buf, n, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -651,12 +652,12 @@ func doGetdents64(fd int, buf, n uintptr) int64 {
 func doFtruncate(fd int, size int64) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	defer fput(f)
 	o := of(f)
 	if o.kind != fdFile || o.flags&oAccMode == oRdonly || o.flags&oPath != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()

@@ -62,7 +62,7 @@ func consoleRead(b []byte, nonblock bool) int64 {
 			break
 		}
 		if nonblock {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		conWaiters.wait(0)
 	}
@@ -95,7 +95,7 @@ const (
 func doIoctl(fd int, req uint32, arg uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	r := ioctlFile(f, fd, req, arg)
 	fput(f)
@@ -107,7 +107,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 	switch req {
 	case fionbio:
 		if !userOK(arg, 4, false) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		fsLock.Lock()
 		if *at[int32](arg) != 0 {
@@ -126,7 +126,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		return 0
 	case fionread:
 		if !userOK(arg, 4, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		var n int64
 		switch o.kind {
@@ -148,18 +148,18 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 				n = 0
 			}
 		default:
-			return -ENOTTY
+			return -abi.ENOTTY
 		}
 		*at[int32](arg) = int32(n)
 		return 0
 	}
 	if o.kind != fdConsole {
-		return -ENOTTY
+		return -abi.ENOTTY
 	}
 	switch req {
 	case tcgets:
 		if !userOK(arg, termiosLen, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		b := bytesAt(arg, termiosLen)
 		clear(b)
@@ -178,7 +178,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		return 0
 	case tiocgwinsz:
 		if !userOK(arg, 8, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		*at[[4]uint16](arg) = [4]uint16{24, 80, 0, 0}
 		return 0
@@ -186,14 +186,14 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		return 0
 	case tiocgpgrp:
 		if !userOK(arg, 4, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		*at[int32](arg) = 1
 		return 0
 	case tiocspgrp:
 		return 0
 	}
-	return -ENOTTY
+	return -abi.ENOTTY
 }
 
 func putLE32(b []byte, v uint32) {

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kmem"
 )
 
@@ -130,16 +131,16 @@ func epUnlink(it uintptr) {
 
 func doEpollCreate1(flags int) int64 {
 	if flags&^oCloexec != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	p := kmem.Alloc(uintptrSize(epollInst{}))
 	if p == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	f := newOfile(fdEpoll, oRdwr, p)
 	if f == 0 {
 		kmem.Free(p, uintptrSize(epollInst{}))
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	return fdInstall(f, flags&oCloexec != 0)
 }
@@ -204,18 +205,18 @@ func doEpollCtl(epfd, op, fd int, evp uintptr) int64 {
 	var ev [12]byte
 	if op != epollCtlDel {
 		if !userOK(evp, epollEventSize, false) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		copy(ev[:], bytesAt(evp, epollEventSize))
 	}
 	epf := fget(epfd)
 	if epf == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	tf := fget(fd)
 	if tf == 0 {
 		fput(epf)
-		return -EBADF
+		return -abi.EBADF
 	}
 	r := epollCtl(epf, tf, op, fd, &ev)
 	fput(tf)
@@ -225,14 +226,14 @@ func doEpollCtl(epfd, op, fd int, evp uintptr) int64 {
 
 func epollCtl(epf, tf uintptr, op, fd int, ev *[12]byte) int64 {
 	if of(epf).kind != fdEpoll || epf == tf {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	t := of(tf)
 	switch t.kind {
 	case fdPipeR, fdPipeW, fdEventfd, fdConsole, fdSocket, fdNetchan:
 	default:
 		// Regular files, directories and /dev/null cannot be polled.
-		return -EPERM
+		return -abi.EPERM
 	}
 	if t.kind == fdConsole {
 		consoleIRQEnable()
@@ -263,11 +264,11 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 	switch op {
 	case epollCtlAdd:
 		if found != 0 {
-			return -EEXIST
+			return -abi.EEXIST
 		}
 		it := kmem.Alloc(uintptrSize(epitem{}))
 		if it == 0 {
-			return -ENOMEM
+			return -abi.ENOMEM
 		}
 		e := ei(it)
 		e.ep, e.file, e.fd = ep, tf, int32(fd)
@@ -283,7 +284,7 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 		return 0
 	case epollCtlMod:
 		if found == 0 {
-			return -ENOENT
+			return -abi.ENOENT
 		}
 		e := ei(found)
 		e.events = events | epollErr | epollHup
@@ -292,12 +293,12 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 		return 0
 	case epollCtlDel:
 		if found == 0 {
-			return -ENOENT
+			return -abi.ENOENT
 		}
 		epUnlink(found)
 		return 0
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 // epollScan writes up to max ready events of instance ep to the user
@@ -360,15 +361,15 @@ func epollScan(ep uintptr, evs uintptr, max int) int {
 // blocked in the kernel).
 func doEpollPwait(epfd int, evs uintptr, max int, timeoutNS int64) int64 {
 	if max <= 0 || max > epollMaxEvents {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	f := fget(epfd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	defer fput(f)
 	if of(f).kind != fdEpoll {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	ep := of(f).obj
 	var deadline int64
@@ -377,7 +378,7 @@ func doEpollPwait(epfd int, evs uintptr, max int, timeoutNS int64) int64 {
 	}
 	for {
 		if !userOK(evs, uintptr(max)*epollEventSize, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		schedLock.Lock()
 		n := epollScan(ep, evs, max)

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bytes"
+	"github.com/unigo-os/unigo/abi"
 	"testing"
 	"unsafe"
 
@@ -116,7 +117,7 @@ func TestCopyCString(t *testing.T) {
 		u.mem[i] = 'x'
 	}
 	_, err = copyCString(dst, u.base, fakeOK, fakeView)
-	assert.Equal(t, int64(-ENAMETOOLONG), err)
+	assert.Equal(t, int64(-abi.ENAMETOOLONG), err)
 
 	// Exactly PATH_MAX-1 bytes plus NUL fits.
 	u.mem[4095] = 0
@@ -130,7 +131,7 @@ func TestCopyCString(t *testing.T) {
 	u.mem[pageSize+10] = 0
 	u.bad[u.base+pageSize] = true
 	_, err = copyCString(dst, u.base+100, fakeOK, fakeView)
-	assert.Equal(t, int64(-EFAULT), err)
+	assert.Equal(t, int64(-abi.EFAULT), err)
 
 	// But a string that ends before it is fine.
 	u.mem[200] = 0
@@ -140,7 +141,7 @@ func TestCopyCString(t *testing.T) {
 
 	// Address wrap-around.
 	_, err = copyCString(dst, ^uintptr(0)-2, fakeOK, fakeView)
-	assert.Equal(t, int64(-EFAULT), err)
+	assert.Equal(t, int64(-abi.EFAULT), err)
 }
 
 func TestCopyCStringAllocs(t *testing.T) {

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"unsafe"
 
 	"github.com/unigo-os/unigo/kernel/kmem"
@@ -11,14 +12,6 @@ import (
 // memory into two static buffers guarded by fsLock (a PATH_MAX buffer is
 // too big for a kernel stack frame), so every function here runs under
 // fsLock from the copy to the end of the memfs call.
-
-// Errno values not in errno.go.
-const (
-	EXDEV        = 18
-	EPIPE        = 32
-	ENAMETOOLONG = 36
-	ELOOP        = 40
-)
 
 // *at flags.
 const (
@@ -52,7 +45,7 @@ func copyCString(dst []byte, addr uintptr, ok func(uintptr, uintptr) bool, view 
 			chunk = len(dst) - n
 		}
 		if a < addr || a+uintptr(chunk) < a || !ok(a, uintptr(chunk)) {
-			return 0, -EFAULT
+			return 0, -abi.EFAULT
 		}
 		src := view(a, chunk)
 		for i, c := range src {
@@ -64,7 +57,7 @@ func copyCString(dst []byte, addr uintptr, ok func(uintptr, uintptr) bool, view 
 		copy(dst[n:], src)
 		n += chunk
 	}
-	return 0, -ENAMETOOLONG
+	return 0, -abi.ENAMETOOLONG
 }
 
 // userPath copies a path argument into pathBufs[which]. Empty paths fail
@@ -74,14 +67,14 @@ func userPath(addr uintptr, which int, emptyOK bool) ([]byte, int64) {
 		if emptyOK {
 			return pathBufs[which][:0], 0
 		}
-		return nil, -EFAULT
+		return nil, -abi.EFAULT
 	}
 	n, err := copyCString(pathBufs[which][:], addr, userReadable, bytesAt)
 	if err != 0 {
 		return nil, err
 	}
 	if n == 0 && !emptyOK {
-		return nil, -ENOENT
+		return nil, -abi.ENOENT
 	}
 	return pathBufs[which][:n], 0
 }
@@ -97,11 +90,11 @@ func startDir(dirfd int, path []byte) (memfs.Inode, int64) {
 		return cwd, 0
 	}
 	if dirfd < 0 || dirfd >= maxFDs || fds[dirfd].file == 0 {
-		return 0, -EBADF
+		return 0, -abi.EBADF
 	}
 	o := of(fds[dirfd].file)
 	if o.kind != fdDir {
-		return 0, -ENOTDIR
+		return 0, -abi.ENOTDIR
 	}
 	return memfs.Inode(o.obj), 0
 }
@@ -119,7 +112,7 @@ func resolve(dirfd int, addr uintptr, flags int, follow bool) (memfs.Inode, uint
 			return cwd, 0, 0
 		}
 		if dirfd < 0 || dirfd >= maxFDs || fds[dirfd].file == 0 {
-			return 0, 0, -EBADF
+			return 0, 0, -abi.EBADF
 		}
 		f := fds[dirfd].file
 		if k := of(f).kind; k == fdFile || k == fdDir || k >= fdDevNull {
@@ -164,7 +157,7 @@ func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 	f := newOfile(kind, st, uintptr(ino))
 	if f == 0 {
 		memfs.Unref(ino)
-		return -ENFILE
+		return -abi.ENFILE
 	}
 	r := fdAllocLocked(f, 0, flags&oCloexec != 0)
 	if r < 0 {
@@ -225,7 +218,7 @@ func le64(b []byte) uint64 { return uint64(le32(b)) | uint64(le32(b[4:]))<<32 }
 // fsLock.
 func statAt(dirfd int, pathAddr uintptr, flags int, out []byte) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount|atStatxSyncMask) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	ino, f, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
 	if err != 0 {
@@ -241,7 +234,7 @@ func statAt(dirfd int, pathAddr uintptr, flags int, out []byte) int64 {
 
 func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
 	if !userOK(buf, memfs.StatSize, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -250,12 +243,12 @@ func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
 
 func doFstat(fd int, buf uintptr) int64 {
 	if !userOK(buf, memfs.StatSize, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	f := fds[fd].file
 	out := bytesAt(buf, memfs.StatSize)
@@ -271,7 +264,7 @@ const statxSize = 256
 
 func doStatx(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) int64 {
 	if !userOK(buf, statxSize, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	var st [memfs.StatSize]byte
 	fsLock.Lock()
@@ -327,7 +320,7 @@ func doMkdirat(dirfd int, pathAddr uintptr, mode uint32) int64 {
 
 func doUnlinkat(dirfd int, pathAddr uintptr, flags int) int64 {
 	if flags&^atRemovedir != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -368,7 +361,7 @@ func twoPaths(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr) (mem
 
 func doRenameat2(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flags int) int64 {
 	if flags&^memfs.RenameNoReplace != 0 {
-		return -EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
+		return -abi.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -381,7 +374,7 @@ func doRenameat2(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, f
 
 func doLinkat(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flags int) int64 {
 	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -412,10 +405,10 @@ func doSymlinkat(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
 
 func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
 	if size <= 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if !userOK(buf, uintptr(size), true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -424,7 +417,7 @@ func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
 		return err
 	}
 	if f != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	n, e := memfs.ReadlinkInode(ino, bytesAt(buf, size))
 	if e != 0 {
@@ -443,10 +436,10 @@ func doGetcwd(buf uintptr, size uintptr) int64 {
 		return -int64(e)
 	}
 	if uintptr(n)+1 > size {
-		return -ERANGE
+		return -abi.ERANGE
 	}
 	if !userOK(buf, uintptr(n)+1, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	b := bytesAt(buf, n+1)
 	copy(b, pathBufs[0][:n])
@@ -474,11 +467,11 @@ func doFchdir(fd int) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	o := of(fds[fd].file)
 	if o.kind != fdDir {
-		return -ENOTDIR
+		return -abi.ENOTDIR
 	}
 	memfs.Ref(memfs.Inode(o.obj))
 	memfs.Unref(cwd)
@@ -491,7 +484,7 @@ func doFchdir(fd int) int64 {
 
 func doFaccessat(dirfd int, pathAddr uintptr, mode, flags int) int64 {
 	if mode&^7 != 0 || flags&^(atSymlinkNofollow|atEaccess|atEmptyPath) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -501,14 +494,14 @@ func doFaccessat(dirfd int, pathAddr uintptr, mode, flags int) int64 {
 	}
 	m := memfs.Mode(ino)
 	if mode&1 != 0 && !memfs.IsDir(ino) && m&0o111 == 0 {
-		return -EACCES
+		return -abi.EACCES
 	}
 	return 0
 }
 
 func doFchmodat(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -517,7 +510,7 @@ func doFchmodat(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
 		return err
 	}
 	if flags&atSymlinkNofollow != 0 && memfs.Mode(ino)&memfs.ModeType == memfs.ModeSymlink {
-		return -EOPNOTSUPP
+		return -abi.EOPNOTSUPP
 	}
 	memfs.Chmod(ino, mode, walltime())
 	return 0
@@ -527,7 +520,7 @@ func doFchmod(fd int, mode uint32) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	o := of(fds[fd].file)
 	if k := o.kind; k == fdFile || k == fdDir || k >= fdDevNull {
@@ -551,19 +544,19 @@ const (
 
 func doUtimensat(dirfd int, pathAddr, times uintptr, flags int) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	now := walltime()
 	at0, mt := now, now
 	if times != 0 {
 		if !userOK(times, 32, false) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		ts := *at[[4]int64](times)
 		at0 = utimeValue(ts[0], ts[1], now)
 		mt = utimeValue(ts[2], ts[3], now)
 		if at0 == -2 || mt == -2 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 	}
 	fsLock.Lock()
@@ -610,7 +603,7 @@ func doTruncate(pathAddr uintptr, size int64) int64 {
 		return err
 	}
 	if memfs.IsDir(ino) {
-		return -EISDIR
+		return -abi.EISDIR
 	}
 	return -int64(memfs.Truncate(ino, size, walltime()))
 }
@@ -620,7 +613,7 @@ const statfsSize = 120
 
 func writeStatfs(buf uintptr) int64 {
 	if !userOK(buf, statfsSize, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	b := bytesAt(buf, statfsSize)
 	clear(b)
@@ -653,7 +646,7 @@ func doStatfs(pathAddr, buf uintptr) int64 {
 func doFstatfs(fd int, buf uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	fput(f)
 	return writeStatfs(buf)

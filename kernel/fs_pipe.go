@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kmem"
 )
 
@@ -133,7 +134,7 @@ func pipeRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 	}
 	for {
 		if !userOK(buf, n, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		schedLock.Lock()
 		q := pp(p)
@@ -155,7 +156,7 @@ func pipeRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 		}
 		if nonblock {
 			schedLock.Unlock()
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		q.rq.wait(0)
 		schedLock.Unlock()
@@ -173,7 +174,7 @@ type pipeSink uintptr
 
 func (w pipeSink) check() int64 {
 	if pp(uintptr(w)).readers == 0 {
-		return -EPIPE
+		return -abi.EPIPE
 	}
 	return 0
 }
@@ -244,14 +245,14 @@ func pipeMask(p uintptr, writer bool) uint32 {
 
 func doPipe2(fdsAddr uintptr, flags int) int64 {
 	if flags&^(oCloexec|oNonblock|oDirect) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if !userOK(fdsAddr, 8, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	p := newPipe()
 	if p == 0 {
-		return -ENFILE
+		return -abi.ENFILE
 	}
 	st := uint32(flags) & oNonblock
 	r := newOfile(fdPipeR, oRdonly|st, p)
@@ -265,7 +266,7 @@ func doPipe2(fdsAddr uintptr, flags int) int64 {
 		}
 		kmem.FreePages(pp(p).buf, pipeOrder)
 		kmem.Free(p, uintptrSize(pipe{}))
-		return -ENFILE
+		return -abi.ENFILE
 	}
 	cloexec := flags&oCloexec != 0
 	fsLock.Lock()
@@ -306,29 +307,29 @@ func ef(p uintptr) *eventfd { return at[eventfd](p) }
 
 func doEventfd2(initval uint32, flags int) int64 {
 	if flags&^(efdSemaphore|efdNonblock|efdCloexec) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	p := kmem.Alloc(uintptrSize(eventfd{}))
 	if p == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	ef(p).count = uint64(initval)
 	ef(p).sem = flags&efdSemaphore != 0
 	f := newOfile(fdEventfd, oRdwr|uint32(flags)&oNonblock, p)
 	if f == 0 {
 		kmem.Free(p, uintptrSize(eventfd{}))
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	return fdInstall(f, flags&efdCloexec != 0)
 }
 
 func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 	if n < 8 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	for {
 		if !userOK(buf, 8, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		schedLock.Lock()
 		e := ef(p)
@@ -346,7 +347,7 @@ func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 		}
 		if nonblock {
 			schedLock.Unlock()
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		e.rq.wait(0)
 		schedLock.Unlock()
@@ -355,15 +356,15 @@ func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 
 func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 	if n < 8 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	for {
 		if !userOK(buf, 8, false) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		v := *at[uint64](buf)
 		if v == ^uint64(0) {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		schedLock.Lock()
 		e := ef(p)
@@ -378,7 +379,7 @@ func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 		}
 		if nonblock {
 			schedLock.Unlock()
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		e.wq.wait(0)
 		schedLock.Unlock()

@@ -1,5 +1,7 @@
 package kernel
 
+import "github.com/unigo-os/unigo/abi"
+
 // Futexes: wait queues keyed by the address of the futex word. There is
 // one address space, so the virtual address identifies the word (private
 // and shared futexes are the same thing here).
@@ -24,15 +26,15 @@ func futexDequeue(t uintptr) {
 // futexWait blocks while *addr == val, until woken or deadline (0: none).
 func futexWait(addr uintptr, val uint32, deadline int64) int64 {
 	if addr&3 != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if !userOK(addr, 4, false) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	schedLock.Lock()
 	defer schedLock.Unlock()
 	if *at[uint32](addr) != val {
-		return -EAGAIN
+		return -abi.EAGAIN
 	}
 	t := cpu().Current
 	th(t).futex = addr
@@ -40,7 +42,7 @@ func futexWait(addr uintptr, val uint32, deadline int64) int64 {
 	th(t).next = *b
 	*b = t
 	if !block(deadline) {
-		return -ETIMEDOUT
+		return -abi.ETIMEDOUT
 	}
 	return 0
 }

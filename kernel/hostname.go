@@ -1,6 +1,9 @@
 package kernel
 
-import "github.com/unigo-os/unigo/kernel/spinlock"
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/spinlock"
+)
 
 // The machine's host name, uname's nodename: "unigo" until the program
 // (or the netstack, from a DHCP lease) calls sethostname(2). Like Linux,
@@ -18,10 +21,10 @@ var (
 // the stack first, so that no user memory is touched under the lock.
 func doSethostname(name, n uintptr) int64 {
 	if n > hostnameMax {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if n > 0 && !userOK(name, n, false) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	var buf [hostnameMax]byte
 	if n > 0 {

@@ -1,6 +1,9 @@
 package kernel
 
-import "github.com/unigo-os/unigo/kernel/kmem"
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kmem"
+)
 
 // mmap family. Only anonymous private/shared memory (MAP_ANONYMOUS):
 // the Go runtime maps nothing else. Memory is reserved in the VMA table
@@ -20,14 +23,14 @@ func pageRound(n uintptr) uintptr { return (n + pageSize - 1) &^ (pageSize - 1) 
 
 func doMmap(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
 	if length == 0 || addr&(pageSize-1) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if flags&mapAnonymous == 0 {
-		return -ENODEV
+		return -abi.ENODEV
 	}
 	size := pageRound(length)
 	if size < length {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	vmLock.Lock()
 	defer vmLock.Unlock()
@@ -35,10 +38,10 @@ func doMmap(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
 	switch {
 	case flags&(mapFixed|mapNoreplace) != 0:
 		if addr < userBase || addr+size > userTop || addr+size < addr {
-			return -ENOMEM
+			return -abi.ENOMEM
 		}
 		if flags&mapNoreplace != 0 && !rangeFree(addr, addr+size) {
-			return -EEXIST
+			return -abi.EEXIST
 		}
 		// Overcommit heuristic: a writable mapping placed over a
 		// reservation (how the Go runtime commits heap memory, sysMap)
@@ -46,7 +49,7 @@ func doMmap(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
 		// ends in the runtime's own "out of memory" error rather than a
 		// fault on first touch.
 		if prot&protWrite != 0 && int64(size) > kmem.FreeBytes() {
-			return -ENOMEM
+			return -abi.ENOMEM
 		}
 		unmapPages(addr, addr+size)
 		va = addr
@@ -55,11 +58,11 @@ func doMmap(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
 	default:
 		va = findGap(size)
 		if va == 0 {
-			return -ENOMEM
+			return -abi.ENOMEM
 		}
 	}
 	if !setRange(va, va+size, prot&7) {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	return int64(va)
 }
@@ -78,7 +81,7 @@ func checkRange(addr, length uintptr) (uintptr, uintptr, bool) {
 func doMunmap(addr, length uintptr) int64 {
 	start, end, ok := checkRange(addr, length)
 	if !ok || length == 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	vmLock.Lock()
 	defer vmLock.Unlock()
@@ -90,19 +93,19 @@ func doMunmap(addr, length uintptr) int64 {
 func doMprotect(addr, length uintptr, prot int) int64 {
 	start, end, ok := checkRange(addr, length)
 	if !ok {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	vmLock.Lock()
 	defer vmLock.Unlock()
 	for va := start; va < end; {
 		i := findVMA(va)
 		if i < 0 {
-			return -ENOMEM
+			return -abi.ENOMEM
 		}
 		va = vmas[i].end
 	}
 	if !setRange(start, end, prot&7) {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	protectPages(start, end, uint32(prot&7))
 	return 0
@@ -111,7 +114,7 @@ func doMprotect(addr, length uintptr, prot int) int64 {
 func doMadvise(addr, length uintptr, advice int) int64 {
 	start, end, ok := checkRange(addr, length)
 	if !ok {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if advice == madvDontneed || advice == madvFree {
 		vmLock.Lock()

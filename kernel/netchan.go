@@ -172,7 +172,7 @@ func netRequest(p uintptr, req uint32, a *sockaddr, arg int64) int64 {
 	}
 	if s.id == 0 {
 		// The netstack has let go of the socket.
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	s.req = req
 	s.reqDone = false
@@ -200,13 +200,13 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 	switch {
 	case s.typ == sockStream && s.state == ssConnected:
 		schedLock.Unlock()
-		return -EISCONN
+		return -abi.EISCONN
 	case s.typ == sockStream && s.state == ssConnecting:
 		schedLock.Unlock()
-		return -EALREADY
+		return -abi.EALREADY
 	case s.state == ssListening:
 		schedLock.Unlock()
-		return -EISCONN
+		return -abi.EISCONN
 	case s.typ == sockStream && s.state == ssClosed:
 		e := s.err
 		s.err = 0
@@ -214,7 +214,7 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 		if e != 0 {
 			return -int64(e)
 		}
-		return -EISCONN
+		return -abi.EISCONN
 	}
 	if s.typ == sockStream && nonblock && s.id != 0 && s.req == 0 {
 		// Go's connect: don't wait for the netstack at all. The
@@ -232,11 +232,11 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 		s.flags |= sfWasConnect
 		netPend(p, npRequest)
 		schedLock.Unlock()
-		return -EINPROGRESS
+		return -abi.EINPROGRESS
 	}
 	schedLock.Unlock()
 	r := netRequest(p, abi.NetReqConnect, a, 0)
-	if s.typ == sockDgram || r != -EINPROGRESS {
+	if s.typ == sockDgram || r != -abi.EINPROGRESS {
 		return r
 	}
 	if nonblock {
@@ -253,7 +253,7 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 	e := s.err
 	s.err = 0
 	if e == 0 {
-		e = ECONNREFUSED
+		e = abi.ECONNREFUSED
 	}
 	return -int64(e)
 }
@@ -278,12 +278,12 @@ func doNetAttach() int64 {
 	schedLock.Lock()
 	if netFile != 0 {
 		schedLock.Unlock()
-		return -EBUSY
+		return -abi.EBUSY
 	}
 	schedLock.Unlock()
 	f := newOfile(fdNetchan, oRdwr|oNonblock, 0)
 	if f == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	schedLock.Lock()
 	netFile = f
@@ -307,16 +307,16 @@ func netchanMask() uint32 {
 func netchanRead(buf, n uintptr, nonblock bool) int64 {
 	const size = unsafe.Sizeof(abi.NetEvent{})
 	if n < size {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if !userOK(buf, n, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	schedLock.Lock()
 	defer schedLock.Unlock()
 	for netDirtyHd == 0 {
 		if nonblock {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		netReaders.wait(0)
 	}
@@ -364,7 +364,7 @@ func netSockLocked(id uint64) (p uintptr, errno int64) {
 	schedLock.Lock()
 	if p = netLookup(id); p == 0 {
 		schedLock.Unlock()
-		return 0, -EBADF
+		return 0, -abi.EBADF
 	}
 	return p, 0
 }
@@ -381,10 +381,10 @@ func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 	defer schedLock.Unlock()
 	s := sk(p)
 	if s.req == 0 || s.reqDone {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if errno < 0 || errno > 4095 {
-		errno = EINVAL
+		errno = abi.EINVAL
 	}
 	if s.reqAsync {
 		// Nobody waits: the outcome is the connection's state.
@@ -393,7 +393,7 @@ func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 		switch errno {
 		case 0:
 			s.state = ssConnected
-		case EINPROGRESS:
+		case abi.EINPROGRESS:
 		default:
 			s.state = ssClosed
 			s.err = int32(errno)
@@ -412,7 +412,7 @@ func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 	case errno == 0 && s.req == abi.NetReqListen:
 		s.state = ssListening
 		s.backlog = int32(s.reqArg)
-	case s.req == abi.NetReqConnect && (errno == 0 || errno == EINPROGRESS):
+	case s.req == abi.NetReqConnect && (errno == 0 || errno == abi.EINPROGRESS):
 		s.flags |= sfWasConnect
 		if s.typ == sockDgram {
 			s.remote = s.reqAddr
@@ -428,7 +428,7 @@ func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 			s.remote = s.reqAddr
 		}
 	}
-	if addr != 0 && errno == 0 || addr != 0 && errno == EINPROGRESS {
+	if addr != 0 && errno == 0 || addr != 0 && errno == abi.EINPROGRESS {
 		s.local = a
 	}
 	s.reqErr = int32(errno)
@@ -468,7 +468,7 @@ func doNetState(id uint64, kind int, errno int64, local, remote uintptr, alen ui
 		s.flags |= sfEOF
 	case abi.NetStError:
 		if errno <= 0 || errno > 4095 {
-			errno = ECONNRESET
+			errno = abi.ECONNRESET
 		}
 		s.err = int32(errno)
 		if s.state != ssListening {
@@ -479,7 +479,7 @@ func doNetState(id uint64, kind int, errno int64, local, remote uintptr, alen ui
 		s.txq.drain()
 	case abi.NetStAddrs:
 	default:
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	sockWake(p)
 	return 0
@@ -490,7 +490,7 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 		n = sockBufSize
 	}
 	if !userOK(buf, n, false) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	var a sockaddr
 	if _, e := optAddr(&a, from, flen); e != 0 {
@@ -507,14 +507,14 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 	}
 	if s.typ == sockDgram {
 		if n > maxDgram {
-			return -EMSGSIZE
+			return -abi.EMSGSIZE
 		}
 		if s.rxq.bytes+int(n) > dgramQueueBytes {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		m := dgramAlloc(int(n))
 		if m == 0 {
-			return -ENOBUFS
+			return -abi.ENOBUFS
 		}
 		at[dgram](m).n = uint32(n)
 		copy(dgramData(m), bytesAt(buf, int(n)))
@@ -523,7 +523,7 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 	} else {
 		w := s.rx.put(bytesAt(buf, int(n)))
 		if w == 0 && n > 0 {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		n = uintptr(w)
 	}
@@ -534,10 +534,10 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 
 func doNetTx(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
 	if !userOK(buf, n, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	if to != 0 && (!userOK(to, maxSockaddr, true) || !userOK(tolen, 4, true)) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	p, e := netSockLocked(id)
 	if e != 0 {
@@ -553,7 +553,7 @@ func doNetTx(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
 		}
 		d := dgramData(m)
 		if len(d) > int(n) {
-			return -EMSGSIZE
+			return -abi.EMSGSIZE
 		}
 		s.txq.pop()
 		r = copy(bytesAt(buf, int(n)), d)
@@ -583,7 +583,7 @@ func doNetAccept(lid uint64, local, remote uintptr, alen uint32) int64 {
 	}
 	c := kmem.Alloc(uintptrSize(sock{}))
 	if c == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	lp, e := netSockLocked(lid)
 	if e != 0 {
@@ -594,11 +594,11 @@ func doNetAccept(lid uint64, local, remote uintptr, alen uint32) int64 {
 	ls := sk(lp)
 	if ls.state != ssListening {
 		kmem.Free(c, uintptrSize(sock{}))
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if ls.aqLen >= ls.backlog {
 		kmem.Free(c, uintptrSize(sock{}))
-		return -EAGAIN
+		return -abi.EAGAIN
 	}
 	cs := sk(c)
 	cs.domain, cs.typ, cs.proto = ls.domain, ls.typ, ls.proto
@@ -609,7 +609,7 @@ func doNetAccept(lid uint64, local, remote uintptr, alen uint32) int64 {
 	cs.opts = ls.opts
 	if !netRegister(c) {
 		kmem.Free(c, uintptrSize(sock{}))
-		return -ENFILE
+		return -abi.ENFILE
 	}
 	// The netstack already has the endpoint: no creation event.
 	cs.pend &^= npCreate
@@ -632,11 +632,11 @@ func doNetRelease(id uint64) int64 {
 	s.id = 0
 	if s.req != 0 && s.reqAsync {
 		s.req, s.reqAsync = 0, false
-		s.err = ECONNABORTED
+		s.err = abi.ECONNABORTED
 		s.reqQueue.wakeAll()
 	}
 	if s.req != 0 && !s.reqDone {
-		s.reqErr = ECONNABORTED
+		s.reqErr = abi.ECONNABORTED
 		s.reqDone = true
 		s.reqQueue.wakeAll()
 	}

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -20,11 +21,11 @@ const (
 func sysClone(f *rt.Frame) int64 {
 	flags := f.RDI
 	if flags&cloneVM == 0 || flags&cloneThread == 0 {
-		return -ENOSYS // no processes: fork and exec are not supported
+		return -abi.ENOSYS // no processes: fork and exec are not supported
 	}
 	t := newThread()
 	if t == 0 {
-		return -EAGAIN
+		return -abi.EAGAIN
 	}
 	cf := at[rt.Frame](frameOf(t))
 	*cf = *f
@@ -78,7 +79,7 @@ func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 		var deadline int64
 		if timeout != 0 {
 			if !userOK(timeout, 16, false) {
-				return -EFAULT
+				return -abi.EFAULT
 			}
 			ts := at[[2]int64](timeout)
 			ns := ts[0]*1e9 + ts[1]
@@ -97,7 +98,7 @@ func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 	case futexWakeOp, futexWakeBitset:
 		return futexWake(addr, int(val))
 	}
-	return -ENOSYS
+	return -abi.ENOSYS
 }
 
 func sleepUntil(deadline int64) {
@@ -110,11 +111,11 @@ func sleepUntil(deadline int64) {
 
 func sleepRel(req uintptr) int64 {
 	if !userOK(req, 16, false) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	ts := at[[2]int64](req)
 	if ts[1] < 0 || ts[1] >= 1e9 || ts[0] < 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	sleepUntil(nanotime() + ts[0]*1e9 + ts[1])
 	return 0
@@ -156,10 +157,10 @@ func clockNow(clock int) (int64, bool) {
 func doClockGettime(clock int, tp uintptr) int64 {
 	ns, ok := clockNow(clock)
 	if !ok {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if !userOK(tp, 16, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	*at[[2]int64](tp) = [2]int64{ns / 1e9, ns % 1e9}
 	return 0
@@ -167,13 +168,13 @@ func doClockGettime(clock int, tp uintptr) int64 {
 
 func doClockNanosleep(clock, flags int, req uintptr) int64 {
 	if !userOK(req, 16, false) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	ts := at[[2]int64](req)
 	ns := ts[0]*1e9 + ts[1]
 	now, ok := clockNow(clock)
 	if !ok {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if flags&timerAbstime != 0 {
 		ns -= now
@@ -190,20 +191,20 @@ var sigactions [65][4]uint64 // handler, flags, restorer, mask
 
 func doRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 	if sig < 1 || sig > 64 || size != 8 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if oact != 0 {
 		if !userOK(oact, 32, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		*at[[4]uint64](oact) = sigactions[sig]
 	}
 	if act != 0 {
 		if sig == 9 || sig == 19 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		if !userOK(act, 32, false) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		sigactions[sig] = *at[[4]uint64](act)
 	}
@@ -212,18 +213,18 @@ func doRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 
 func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 	if size != 8 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	t := current()
 	if oset != 0 {
 		if !userOK(oset, 8, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		*at[uint64](oset) = t.sigmask
 	}
 	if set != 0 {
 		if !userOK(set, 8, false) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		s := *at[uint64](set)
 		switch how {
@@ -234,7 +235,7 @@ func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 		case 2:
 			t.sigmask = s
 		default:
-			return -EINVAL
+			return -abi.EINVAL
 		}
 	}
 	return 0
@@ -244,7 +245,7 @@ func doSigaltstack(ss, oss uintptr) int64 {
 	t := current()
 	if oss != 0 {
 		if !userOK(oss, 24, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		o := at[[3]uint64](oss)
 		o[0], o[1], o[2] = t.altSP, t.altFlags, t.altSize
@@ -254,7 +255,7 @@ func doSigaltstack(ss, oss uintptr) int64 {
 	}
 	if ss != 0 {
 		if !userOK(ss, 24, false) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		n := at[[3]uint64](ss)
 		t.altSP, t.altFlags, t.altSize = n[0], n[1], n[2]
@@ -290,7 +291,7 @@ func doGetrandom(buf, n uintptr) int64 {
 		n = 1 << 20
 	}
 	if !userOK(buf, n, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	fillRandom(bytesAt(buf, int(n)))
 	return int64(n)
@@ -298,7 +299,7 @@ func doGetrandom(buf, n uintptr) int64 {
 
 func doUname(buf uintptr) int64 {
 	if !userOK(buf, 65*6, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	b := bytesAt(buf, 65*6)
 	clear(b)
@@ -322,7 +323,7 @@ func doPrlimit(pid, res int, newp, oldp uintptr) int64 {
 	}
 	if oldp != 0 {
 		if !userOK(oldp, 16, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		*at[[2]uint64](oldp) = [2]uint64{cur, max}
 	}
@@ -333,7 +334,7 @@ func doPrlimit(pid, res int, newp, oldp uintptr) int64 {
 // RAM from kmem, no swap, the thread count as procs, mem_unit 1.
 func doSysinfo(buf uintptr) int64 {
 	if !userOK(buf, 112, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	b := bytesAt(buf, 112)
 	clear(b)
@@ -361,10 +362,10 @@ func doGetrusage(who int, buf uintptr) int64 {
 		t := current()
 		ns = t.cpuNS + nanotime() - t.onCPU
 	default:
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if !userOK(buf, 144, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	clear(bytesAt(buf, 144))
 	if who == children {
@@ -382,7 +383,7 @@ func doTimes(buf uintptr) int64 {
 	ticks := (nanotime() - mono0) / 10_000_000
 	if buf != 0 {
 		if !userOK(buf, 32, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		*at[[4]int64](buf) = [4]int64{ticks, 0, 0, 0}
 	}

@@ -1,5 +1,7 @@
 package kernel
 
+import "github.com/unigo-os/unigo/abi"
+
 // write(2) into a ring buffer that readers drain: the loop pipes and
 // stream sockets share. What differs between them (when a write must
 // stop, which ring takes the bytes, whom to wake, how long to wait for
@@ -41,7 +43,7 @@ func ringWrite[S ringSink](sink S, buf, n uintptr, nonblock bool) int64 {
 	var done uintptr
 	for {
 		if !userOK(buf+done, n-done, false) {
-			return writeResult(done, -EFAULT)
+			return writeResult(done, -abi.EFAULT)
 		}
 		schedLock.Lock()
 		if e := sink.check(); e != 0 {
@@ -58,12 +60,12 @@ func ringWrite[S ringSink](sink S, buf, n uintptr, nonblock bool) int64 {
 		}
 		if nonblock {
 			schedLock.Unlock()
-			return writeResult(done, -EAGAIN)
+			return writeResult(done, -abi.EAGAIN)
 		}
 		woke := sink.waitRoom()
 		schedLock.Unlock()
 		if !woke {
-			return writeResult(done, -EAGAIN)
+			return writeResult(done, -abi.EAGAIN)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"sync/atomic"
 
 	"github.com/unigo-os/unigo/rt"
@@ -314,7 +315,7 @@ func sysTgkill(f *rt.Frame) int64 { return sendTo(f.RSI, int(f.RDX)) }
 // sysKill serves kill(pid, sig): the one process is pid 1.
 func sysKill(f *rt.Frame) int64 {
 	if f.RDI != 1 && f.RDI != 0 && int64(f.RDI) != -1 {
-		return -ESRCH
+		return -abi.ESRCH
 	}
 	return sendTo(current().tid, int(f.RSI))
 }
@@ -345,13 +346,13 @@ func sysAlarm(f *rt.Frame) int64 {
 
 func sendTo(tid uint64, sig int) int64 {
 	if sig < 0 || sig > 64 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	schedLock.Lock()
 	defer schedLock.Unlock()
 	t := threadByTID(tid)
 	if t == 0 {
-		return -ESRCH
+		return -abi.ESRCH
 	}
 	if sig == 0 {
 		return 0

@@ -1,6 +1,9 @@
 package kernel
 
-import "github.com/unigo-os/unigo/rt"
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/rt"
+)
 
 // Which signals the kernel supports, and what it does with the rest.
 //
@@ -56,7 +59,7 @@ func refuseUnsupported(kind int, what string) int64 {
 		kprint(what)
 		kprint(": EINVAL\n")
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 // unsupportedSignalOp refuses the operations described above and reports
@@ -70,13 +73,13 @@ func unsupportedSignalOp(f *rt.Frame) (int64, bool) {
 
 func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 	switch f.RAX {
-	case nrGetitimer, nrSetitimer:
+	case abi.NRGetitimer, abi.NRSetitimer:
 		if f.RDI != itimerReal {
 			return 0, false
 		}
-		if f.RAX == nrSetitimer && f.RSI != 0 {
+		if f.RAX == abi.NRSetitimer && f.RSI != 0 {
 			if !userOK(uintptr(f.RSI), 32, false) {
-				return -EFAULT, true
+				return -abi.EFAULT, true
 			}
 			if timevalNS(uintptr(f.RSI)+16) != 0 {
 				return refuseUnsupported(unsupItimerReal, "setitimer(ITIMER_REAL): SIGALRM timers are not supported"), true
@@ -84,22 +87,22 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 		}
 		// Reading or disarming the (never armed) real timer: zeros.
 		oldp := uintptr(f.RDX)
-		if f.RAX == nrGetitimer {
+		if f.RAX == abi.NRGetitimer {
 			oldp = uintptr(f.RSI)
 		}
 		if oldp != 0 {
 			if !userOK(oldp, 32, true) {
-				return -EFAULT, true
+				return -abi.EFAULT, true
 			}
 			*at[[4]int64](oldp) = [4]int64{}
 		}
 		return 0, true
-	case nrAlarm:
+	case abi.NRAlarm:
 		if uint32(f.RDI) != 0 {
 			return refuseUnsupported(unsupAlarm, "alarm: SIGALRM timers are not supported"), true
 		}
 		return 0, true
-	case nrTimerCreate: // (clock, sevp, timerid)
+	case abi.NRTimerCreate: // (clock, sevp, timerid)
 		clock := int(int32(f.RDI))
 		if clock == clockThreadCputime || clock == clockProcessCputime || clock < 0 {
 			return 0, false

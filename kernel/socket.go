@@ -34,30 +34,6 @@ import (
 // needs it anyway); the name table of AF_UNIX sockets too. Nothing here
 // runs user-memory checks (userOK) with schedLock held.
 
-// Errno values for sockets.
-const (
-	ENOTSOCK        = 88
-	EDESTADDRREQ    = 89
-	EMSGSIZE        = 90
-	EPROTOTYPE      = 91
-	ENOPROTOOPT     = 92
-	EPROTONOSUPPORT = 93
-	ESOCKTNOSUPPORT = 94
-	EAFNOSUPPORT    = 97
-	EADDRINUSE      = 98
-	EADDRNOTAVAIL   = 99
-	ENETUNREACH     = 101
-	ECONNABORTED    = 103
-	ECONNRESET      = 104
-	ENOBUFS         = 105
-	EISCONN         = 106
-	ENOTCONN        = 107
-	ECONNREFUSED    = 111
-	EHOSTUNREACH    = 113
-	EALREADY        = 114
-	EINPROGRESS     = 115
-)
-
 // Address families, socket types and flags (Linux values).
 const (
 	afUnspec = 0
@@ -444,11 +420,11 @@ func sockWritable(p uintptr) bool {
 func sockOf(fd int) (f, p uintptr, errno int64) {
 	f = fget(fd)
 	if f == 0 {
-		return 0, 0, -EBADF
+		return 0, 0, -abi.EBADF
 	}
 	if of(f).kind != fdSocket {
 		fput(f)
-		return 0, 0, -ENOTSOCK
+		return 0, 0, -abi.ENOTSOCK
 	}
 	return f, of(f).obj, 0
 }
@@ -466,15 +442,15 @@ func doSocket(domain, typ, proto int) int64 {
 	flags := typ &^ sockTypeMask
 	typ &= sockTypeMask
 	if flags&^(sockNonblock|sockCloexec) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	switch domain {
 	case afUnix:
 		if typ != sockStream && typ != sockDgram {
-			return -ESOCKTNOSUPPORT
+			return -abi.ESOCKTNOSUPPORT
 		}
 		if proto != 0 {
-			return -EPROTONOSUPPORT
+			return -abi.EPROTONOSUPPORT
 		}
 	case afInet, afInet6:
 		switch {
@@ -483,19 +459,19 @@ func doSocket(domain, typ, proto int) int64 {
 		case typ == sockDgram && (proto == 0 || proto == 17):
 			proto = 17
 		case typ == sockStream || typ == sockDgram:
-			return -EPROTONOSUPPORT
+			return -abi.EPROTONOSUPPORT
 		default:
-			return -ESOCKTNOSUPPORT
+			return -abi.ESOCKTNOSUPPORT
 		}
 		if !netAttached() {
-			return -EAFNOSUPPORT
+			return -abi.EAFNOSUPPORT
 		}
 	default:
-		return -EAFNOSUPPORT
+		return -abi.EAFNOSUPPORT
 	}
 	p := newSock(domain, typ, proto)
 	if p == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	if domain != afUnix {
 		schedLock.Lock()
@@ -503,7 +479,7 @@ func doSocket(domain, typ, proto int) int64 {
 		schedLock.Unlock()
 		if !ok {
 			kmem.Free(p, uintptrSize(sock{}))
-			return -ENFILE
+			return -abi.ENFILE
 		}
 	}
 	return sockInstall(p, uint32(flags))
@@ -515,7 +491,7 @@ func sockInstall(p uintptr, flags uint32) int64 {
 	f := newOfile(fdSocket, oRdwr|flags&oNonblock, p)
 	if f == 0 {
 		sockRelease(p)
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	return fdInstall(f, flags&oCloexec != 0)
 }
@@ -524,15 +500,15 @@ func sockInstall(p uintptr, flags uint32) int64 {
 func copyInAddr(a *sockaddr, addr uintptr, n uint32) int64 {
 	if n > maxSockaddr {
 		if n > 128 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		n = maxSockaddr
 	}
 	if n < 2 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if !userOK(addr, uintptr(n), false) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	a.n = n
 	copy(a.b[:n], bytesAt(addr, int(n)))
@@ -558,11 +534,11 @@ func copyOutAddr(a *sockaddr, addr, lenp uintptr) int64 {
 		return 0
 	}
 	if !userOK(lenp, 4, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	l := *at[int32](lenp)
 	if l < 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	n := a.n
 	if uint32(l) < n {
@@ -570,7 +546,7 @@ func copyOutAddr(a *sockaddr, addr, lenp uintptr) int64 {
 	}
 	if n > 0 {
 		if !userOK(addr, uintptr(n), true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		copy(bytesAt(addr, int(n)), a.b[:n])
 	}
@@ -602,7 +578,7 @@ func doListen(fd, backlog int) int64 {
 	defer fput(f)
 	s := sk(p)
 	if s.typ != sockStream {
-		return -EOPNOTSUPP
+		return -abi.EOPNOTSUPP
 	}
 	if backlog <= 0 || backlog > 4096 {
 		backlog = 4096
@@ -611,10 +587,10 @@ func doListen(fd, backlog int) int64 {
 		schedLock.Lock()
 		defer schedLock.Unlock()
 		if s.flags&sfBound == 0 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		if s.state != ssNew && s.state != ssListening {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		s.state = ssListening
 		s.backlog = int32(backlog)
@@ -659,7 +635,7 @@ func acceptQueue(l, c uintptr) {
 
 func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 	if flags&^(sockNonblock|sockCloexec) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	f, p, e := sockOf(fd)
 	if e != 0 {
@@ -671,7 +647,7 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 		schedLock.Lock()
 		if s.state != ssListening {
 			schedLock.Unlock()
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		if c := s.aqHead; c != 0 {
 			s.aqHead = sk(c).next
@@ -697,12 +673,12 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 		}
 		if of(f).flags&oNonblock != 0 {
 			schedLock.Unlock()
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		woke := s.rq.wait(sockDeadline(s.opts.RcvTimeoNS))
 		schedLock.Unlock()
 		if !woke {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 	}
 }
@@ -714,13 +690,13 @@ func doShutdown(fd, how int) int64 {
 	}
 	defer fput(f)
 	if how < shutRd || how > shutRdwr {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	schedLock.Lock()
 	defer schedLock.Unlock()
 	s := sk(p)
 	if s.state != ssConnected && !(s.typ == sockDgram && s.domain != afUnix) {
-		return -ENOTCONN
+		return -abi.ENOTCONN
 	}
 	if how != shutWr {
 		s.flags |= sfShutRd
@@ -754,7 +730,7 @@ func doGetsockname(fd int, addr, lenp uintptr, peer bool) int64 {
 	if peer {
 		if s.state != ssConnected && !(s.typ == sockDgram && s.remote.n > 2) {
 			schedLock.Unlock()
-			return -ENOTCONN
+			return -abi.ENOTCONN
 		}
 		a = s.remote
 	} else {
@@ -768,19 +744,19 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 	flags := typ &^ sockTypeMask
 	typ &= sockTypeMask
 	if domain != afUnix {
-		return -EOPNOTSUPP
+		return -abi.EOPNOTSUPP
 	}
 	if flags&^(sockNonblock|sockCloexec) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if typ != sockStream && typ != sockDgram {
-		return -ESOCKTNOSUPPORT
+		return -abi.ESOCKTNOSUPPORT
 	}
 	if proto != 0 {
-		return -EPROTONOSUPPORT
+		return -abi.EPROTONOSUPPORT
 	}
 	if !userOK(sv, 8, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	a := newSock(domain, typ, proto)
 	b := newSock(domain, typ, proto)
@@ -791,7 +767,7 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 		if b != 0 {
 			kmem.Free(b, uintptrSize(sock{}))
 		}
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	unixPair(a, b)
 	fa := sockInstall(a, uint32(flags))
@@ -805,7 +781,7 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 		return fb
 	}
 	if !userOK(sv, 8, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	*at[[2]int32](sv) = [2]int32{int32(fa), int32(fb)}
 	return 0
@@ -832,10 +808,10 @@ func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, 
 	nonblock := of(f).flags&oNonblock != 0 || flags&msgDontwait != 0
 	if iov != 0 {
 		if cnt < 0 || cnt > 1024 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		if !userOK(iov, uintptr(cnt)*16, false) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 	}
 	if s.typ == sockDgram {
@@ -843,7 +819,7 @@ func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, 
 	}
 	if to != nil && s.state != ssConnected {
 		// sendto on an unconnected stream socket.
-		return -ENOTCONN
+		return -abi.ENOTCONN
 	}
 	if iov == 0 {
 		return streamWrite(p, buf, n, nonblock)
@@ -875,13 +851,13 @@ func (w streamSink) check() int64 {
 		return -int64(e)
 	}
 	if s.flags&sfShutWr != 0 || s.flags&sfHangup != 0 {
-		return -EPIPE
+		return -abi.EPIPE
 	}
 	if s.state != ssConnected {
-		return -ENOTCONN
+		return -abi.ENOTCONN
 	}
 	if s.domain == afUnix && s.peer == 0 {
-		return -EPIPE
+		return -abi.EPIPE
 	}
 	return 0
 }
@@ -918,14 +894,14 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 	s := sk(p)
 	nonblock := of(f).flags&oNonblock != 0 || flags&msgDontwait != 0
 	if flags&msgOOB != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if iov != 0 {
 		if cnt < 0 || cnt > 1024 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		if !userOK(iov, uintptr(cnt)*16, false) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 	} else {
 		cnt = 1
@@ -939,10 +915,10 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 			b, l = v[0], v[1]
 		}
 		if l > maxRW {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		if !userOK(b, l, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		total += l
 	}
@@ -1024,16 +1000,16 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 		}
 		if s.typ == sockStream && s.state != ssConnected && s.state != ssConnecting {
 			schedLock.Unlock()
-			return -ENOTCONN
+			return -abi.ENOTCONN
 		}
 		if nonblock {
 			schedLock.Unlock()
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		woke := s.rq.wait(sockDeadline(s.opts.RcvTimeoNS))
 		schedLock.Unlock()
 		if !woke {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 	}
 }
@@ -1065,11 +1041,11 @@ func dgramSend(p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, no
 		}
 	}
 	if size > maxDgram {
-		return -EMSGSIZE
+		return -abi.EMSGSIZE
 	}
 	m := dgramAlloc(int(size))
 	if m == 0 {
-		return -ENOBUFS
+		return -abi.ENOBUFS
 	}
 	at[dgram](m).n = uint32(size)
 	data := dgramData(m)
@@ -1082,7 +1058,7 @@ func dgramSend(p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, no
 		}
 		if !userOK(b, l, false) {
 			dgramFree(m)
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		off += copy(data[off:], bytesAt(b, int(l)))
 		if iov == 0 {
@@ -1100,12 +1076,12 @@ func dgramSend(p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, no
 		if s.flags&sfShutWr != 0 {
 			schedLock.Unlock()
 			dgramFree(m)
-			return -EPIPE
+			return -abi.EPIPE
 		}
 		if to == nil && s.remote.n <= 2 {
 			schedLock.Unlock()
 			dgramFree(m)
-			return -EDESTADDRREQ
+			return -abi.EDESTADDRREQ
 		}
 		if to == nil {
 			at[dgram](m).from = s.remote
@@ -1119,13 +1095,13 @@ func dgramSend(p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, no
 		if nonblock {
 			schedLock.Unlock()
 			dgramFree(m)
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		woke := s.wq.wait(sockDeadline(s.opts.SndTimeoNS))
 		schedLock.Unlock()
 		if !woke {
 			dgramFree(m)
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 	}
 }
@@ -1165,11 +1141,11 @@ func doRecvfrom(fd int, buf, n uintptr, flags int, addr, lenp uintptr) int64 {
 // referenced, unless it returns an errno).
 func msgOf(fd int, mp uintptr, write bool) (m msghdr, f, p uintptr, errno int64) {
 	if !userOK(mp, uintptrSize(msghdr{}), write) {
-		return m, 0, 0, -EFAULT
+		return m, 0, 0, -abi.EFAULT
 	}
 	m = *at[msghdr](mp)
 	if m.iovlen > 1024 {
-		return m, 0, 0, -EMSGSIZE
+		return m, 0, 0, -abi.EMSGSIZE
 	}
 	f, p, errno = sockOf(fd)
 	return m, f, p, errno
@@ -1212,7 +1188,7 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 		return r
 	}
 	if !userOK(mp, uintptrSize(msghdr{}), true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	hm := at[msghdr](mp)
 	if m.name != 0 {
@@ -1222,7 +1198,7 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 		}
 		if n > 0 {
 			if !userOK(m.name, uintptr(n), true) {
-				return -EFAULT
+				return -abi.EFAULT
 			}
 			copy(bytesAt(m.name, int(n)), from.b[:n])
 		}

@@ -1,5 +1,7 @@
 package kernel
 
+import "github.com/unigo-os/unigo/abi"
+
 // AF_UNIX sockets, entirely in the kernel.
 //
 // Names: a bound socket sits on one list (unixNames) keyed by its
@@ -72,24 +74,24 @@ func unixUnbindLocked(p uintptr) {
 
 func unixBind(p uintptr, a *sockaddr) int64 {
 	if a.family() != afUnix {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if a.n > 110 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if unixNameLen(a) <= 2 {
 		// Linux autobinds to an abstract name; an unnamed address will
 		// do for a program that only wants to be reachable by its peer.
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	schedLock.Lock()
 	defer schedLock.Unlock()
 	s := sk(p)
 	if s.flags&sfBound != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if unixLookupLocked(a) != 0 {
-		return -EADDRINUSE
+		return -abi.EADDRINUSE
 	}
 	s.local = *a
 	s.flags |= sfBound
@@ -110,9 +112,9 @@ func unixPair(a, b uintptr) {
 // path (no such socket file), ECONNREFUSED for an abstract name.
 func unixNoEntry(a *sockaddr) int64 {
 	if a.n > 2 && a.b[2] == 0 {
-		return -ECONNREFUSED
+		return -abi.ECONNREFUSED
 	}
-	return -ENOENT
+	return -abi.ENOENT
 }
 
 func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
@@ -125,7 +127,7 @@ func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 		return 0
 	}
 	if a.family() != afUnix {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if s.typ == sockDgram {
 		schedLock.Lock()
@@ -138,19 +140,19 @@ func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 	}
 	c := newSock(afUnix, sockStream, 0)
 	if c == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	for {
 		schedLock.Lock()
 		if s.state == ssConnected {
 			schedLock.Unlock()
 			sockPut(c)
-			return -EISCONN
+			return -abi.EISCONN
 		}
 		if s.state != ssNew {
 			schedLock.Unlock()
 			sockPut(c)
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		l := unixLookupLocked(a)
 		if l == 0 || sk(l).state != ssListening || sk(l).typ != sockStream {
@@ -159,14 +161,14 @@ func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 			if l == 0 {
 				return unixNoEntry(a)
 			}
-			return -ECONNREFUSED
+			return -abi.ECONNREFUSED
 		}
 		ls := sk(l)
 		if ls.aqLen >= ls.backlog {
 			if nonblock {
 				schedLock.Unlock()
 				sockPut(c)
-				return -EAGAIN
+				return -abi.EAGAIN
 			}
 			// Hold l while queued on it: a waiter unlinks itself
 			// after waking, when l may be closed.
@@ -176,7 +178,7 @@ func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 			schedLock.Unlock()
 			if !woke {
 				sockPut(c)
-				return -EAGAIN
+				return -abi.EAGAIN
 			}
 			continue
 		}
@@ -204,7 +206,7 @@ func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 		if s.flags&sfShutWr != 0 {
 			schedLock.Unlock()
 			dgramFree(m)
-			return -EPIPE
+			return -abi.EPIPE
 		}
 		var dst uintptr
 		switch {
@@ -212,7 +214,7 @@ func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 			if to.family() != afUnix {
 				schedLock.Unlock()
 				dgramFree(m)
-				return -EINVAL
+				return -abi.EINVAL
 			}
 			if dst = unixLookupLocked(to); dst == 0 {
 				schedLock.Unlock()
@@ -225,26 +227,26 @@ func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 			if dst = unixLookupLocked(&s.remote); dst == 0 {
 				schedLock.Unlock()
 				dgramFree(m)
-				return -ECONNREFUSED
+				return -abi.ECONNREFUSED
 			}
 		default:
 			schedLock.Unlock()
 			dgramFree(m)
 			if s.state == ssClosed {
-				return -ECONNREFUSED
+				return -abi.ECONNREFUSED
 			}
-			return -ENOTCONN
+			return -abi.ENOTCONN
 		}
 		d := sk(dst)
 		if d.typ != sockDgram {
 			schedLock.Unlock()
 			dgramFree(m)
-			return -EPROTOTYPE
+			return -abi.EPROTOTYPE
 		}
 		if d.flags&sfShutRd != 0 || d.state == ssClosed {
 			schedLock.Unlock()
 			dgramFree(m)
-			return -ECONNREFUSED
+			return -abi.ECONNREFUSED
 		}
 		if d.rxq.bytes+int(size) <= dgramQueueBytes || d.rxq.head == 0 {
 			at[dgram](m).from = s.local
@@ -257,7 +259,7 @@ func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 		if nonblock {
 			schedLock.Unlock()
 			dgramFree(m)
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		// Wait for the receiver to drain its queue (it wakes its wq).
 		d.refs++ // see unixConnect
@@ -266,7 +268,7 @@ func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 		schedLock.Unlock()
 		if !woke {
 			dgramFree(m)
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 	}
 }

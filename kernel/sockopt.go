@@ -1,5 +1,7 @@
 package kernel
 
+import "github.com/unigo-os/unigo/abi"
+
 // setsockopt and getsockopt. Options are kept in the sock (abi.SockOpts); the
 // kernel answers getsockopt from there, and for inet sockets the netstack
 // receives the whole set with abi.NetEvOpts and applies it to its endpoint,
@@ -61,35 +63,35 @@ func setsockopt(p uintptr, level, name int, val uintptr, vlen uint32) int64 {
 	switch {
 	case isTime:
 		if vlen < 16 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		if !userOK(val, 16, false) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		tv = *at[[2]int64](val)
 		if tv[1] < 0 || tv[1] >= 1000000 || tv[0] < 0 {
-			return -EDOM
+			return -abi.EDOM
 		}
 	case isLinger:
 		if vlen < 8 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		if !userOK(val, 8, false) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		tv[0], tv[1] = int64(*at[int32](val)), int64(*at[int32](val + 4))
 	default:
 		if vlen < 4 {
 			if vlen == 0 {
-				return -EINVAL
+				return -abi.EINVAL
 			}
 			if !userOK(val, 1, false) {
-				return -EFAULT
+				return -abi.EFAULT
 			}
 			v = int32(*at[uint8](val))
 		} else {
 			if !userOK(val, 4, false) {
-				return -EFAULT
+				return -abi.EFAULT
 			}
 			v = *at[int32](val)
 		}
@@ -136,14 +138,14 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 		}
 	case ipprotoTCP:
 		if !inet || s.typ != sockStream {
-			return -EOPNOTSUPP
+			return -abi.EOPNOTSUPP
 		}
 		switch name {
 		case tcpNodelay:
 			o.NoDelay = b
 		case tcpKeepidle, tcpKeepintvl:
 			if v < 1 || v > 32767 {
-				return -EINVAL
+				return -abi.EINVAL
 			}
 			if name == tcpKeepidle {
 				o.KeepIdle = v
@@ -152,12 +154,12 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 			}
 		case tcpKeepcnt:
 			if v < 1 || v > 127 {
-				return -EINVAL
+				return -abi.EINVAL
 			}
 			o.KeepCnt = v
 		case tcpUserTimeout:
 			if v < 0 {
-				return -EINVAL
+				return -abi.EINVAL
 			}
 			o.UserTimeo = v
 		case tcpMaxseg:
@@ -166,7 +168,7 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 		}
 	case ipprotoIP:
 		if !inet {
-			return -EOPNOTSUPP
+			return -abi.EOPNOTSUPP
 		}
 		switch name {
 		case ipTos:
@@ -178,7 +180,7 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 		}
 	case ipprotoIPv6:
 		if s.domain != afInet6 {
-			return -ENOPROTOOPT
+			return -abi.ENOPROTOOPT
 		}
 		switch name {
 		case ipv6V6only:
@@ -194,9 +196,6 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 	netPend(p, npOpts)
 	return 0
 }
-
-// EDOM is what Linux returns for an out-of-range timeval.
-const EDOM = 33
 
 // clampBuf applies Linux's SO_RCVBUF/SO_SNDBUF rule: the value is doubled
 // (for bookkeeping) within limits.
@@ -224,7 +223,7 @@ func sockoptUnknown(level, name int) int64 {
 		kprintDec(uint64(name))
 		kprint(" not supported (ENOPROTOOPT)\n")
 	}
-	return -ENOPROTOOPT
+	return -abi.ENOPROTOOPT
 }
 
 func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
@@ -234,11 +233,11 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 	}
 	defer fput(f)
 	if !userOK(lenp, 4, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	l := *at[int32](lenp)
 	if l < 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	schedLock.Lock()
 	s := sk(p)
@@ -352,7 +351,7 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 	}
 	if n > 0 {
 		if !userOK(val, uintptr(n), true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		copy(bytesAt(val, n), buf[:n])
 	}

@@ -1,6 +1,9 @@
 package kernel
 
-import "sync/atomic"
+import (
+	"github.com/unigo-os/unigo/abi"
+	"sync/atomic"
+)
 
 // Event counters, for finding where a guest's time goes: the kernel
 // parameter unigo.stats makes exit_group print them (one line per CPU
@@ -41,7 +44,7 @@ type cpuStats [nStats]uint64
 
 // sysCounts counts system calls by number; unigo's private calls (0x1000
 // and up) share the last slot.
-var sysCounts [nSyscalls + 1]atomic.Uint64
+var sysCounts [abi.NSyscalls + 1]atomic.Uint64
 
 // statsOn is set at boot from the kernel parameter unigo.stats.
 var statsOn bool
@@ -50,10 +53,10 @@ func countSyscall(nr uint64) {
 	if !statsOn {
 		return
 	}
-	if nr < nSyscalls {
+	if nr < abi.NSyscalls {
 		sysCounts[nr].Add(1)
 	} else {
-		sysCounts[nSyscalls].Add(1)
+		sysCounts[abi.NSyscalls].Add(1)
 	}
 }
 
@@ -90,7 +93,7 @@ func printStats() {
 		}
 		shown[best] = true
 		kprint(" ")
-		if best < nSyscalls {
+		if best < abi.NSyscalls {
 			kprint(statsNames.name(uint64(best)))
 		} else {
 			kprint("unigo-private")

@@ -32,7 +32,7 @@ func straceSyscall(f *rt.Frame) {
 	nr := f.RAX
 	args := [6]uint64{f.RDI, f.RSI, f.RDX, f.R10, f.R8, f.R9}
 	tid := current().tid
-	if nr == nrExit || nr == nrExitGroup || nr == abi.SysExitFlush {
+	if nr == abi.NRExit || nr == abi.NRExitGroup || nr == abi.SysExitFlush {
 		straceLine(tid, nr, &args, 0, false)
 		f.RAX = uint64(callSyscall(f))
 		return
@@ -268,10 +268,10 @@ func (l *straceBuf) result(e *sysEntry, r int64) {
 	case r < 0 && r > -4096:
 		l.str("-1 ")
 		errno := -r
-		if errno < int64(len(errnoNames)) && errnoNames[errno] != "" {
-			l.str(errnoNames[errno])
+		if errno < int64(len(abi.ErrnoNames)) && abi.ErrnoNames[errno] != "" {
+			l.str(abi.ErrnoNames[errno])
 			l.str(" (")
-			l.str(errnoText[errno])
+			l.str(abi.ErrnoText[errno])
 			l.byte(')')
 		} else {
 			l.str("E")

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -26,7 +27,7 @@ func callSyscall(f *rt.Frame) int64 {
 		return -int64(e.errno)
 	}
 	reportUnknown(nr)
-	return -ENOSYS
+	return -abi.ENOSYS
 }
 
 // sysName returns the name of system call nr.
@@ -37,7 +38,7 @@ func sysName(nr uint64) string {
 	return "unknown"
 }
 
-var unknownSeen [nSyscalls]bool
+var unknownSeen [abi.NSyscalls]bool
 
 // reportUnknown reports a system call the kernel does not implement, the
 // first time each number is seen.
@@ -74,12 +75,12 @@ func sysArchPrctl(f *rt.Frame) int64 {
 		return 0
 	case archGetFS:
 		if !userOK(uintptr(f.RSI), 8, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		*at[uint64](uintptr(f.RSI)) = f.FSBase
 		return 0
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 func sysExit(f *rt.Frame) int64 {
@@ -110,10 +111,10 @@ func sysSchedYield(f *rt.Frame) int64 {
 
 func sysSchedGetaffinity(f *rt.Frame) int64 {
 	if f.RSI < 8 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if !userOK(uintptr(f.RDX), 8, true) {
-		return -EFAULT
+		return -abi.EFAULT
 	}
 	*at[uint64](uintptr(f.RDX)) = uint64(1)<<uint(ncpu) - 1 // CPUs 0..ncpu-1
 	return 8
@@ -130,7 +131,7 @@ func sysClockGettime(f *rt.Frame) int64 { return doClockGettime(int(f.RDI), uint
 func sysClockGetres(f *rt.Frame) int64 {
 	if p := uintptr(f.RSI); p != 0 {
 		if !userOK(p, 16, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		*at[[2]int64](p) = [2]int64{0, 1}
 	}
@@ -140,7 +141,7 @@ func sysClockGetres(f *rt.Frame) int64 {
 func sysGettimeofday(f *rt.Frame) int64 {
 	if p := uintptr(f.RDI); p != 0 {
 		if !userOK(p, 16, true) {
-			return -EFAULT
+			return -abi.EFAULT
 		}
 		ns := walltime()
 		*at[[2]int64](p) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
