@@ -1,5 +1,7 @@
 package kernel
 
+import "github.com/unigo-os/unigo/kernel/kctx"
+
 // ACPI tables, as far as the kernel reads them: the RSDP that PVH
 // start_info points at (rsdpAddr, recorded by deviceBootInfo), the RSDT or
 // XSDT it names, and the tables those list. Only QEMU provides them; the
@@ -28,28 +30,28 @@ const acpiSigMADT = 0x43495041
 // that nothing writes after boot.
 func acpiFindTable(sig uint32) uintptr {
 	rsdp := rsdpAddr
-	if rsdp == 0 || rsdp >= ramTop || *at[uint64](rsdp) != 0x2052545020445352 { // "RSD PTR "
+	if rsdp == 0 || rsdp >= ramTop || *kctx.At[uint64](rsdp) != 0x2052545020445352 { // "RSD PTR "
 		return 0
 	}
 	var root uintptr
 	entry := uintptr(4) // RSDT: 32-bit table addresses
-	if *at[uint8](rsdp + 15) >= 2 && *at[uint64](rsdp + 24) != 0 {
-		root, entry = uintptr(*at[uint64](rsdp + 24)), 8 // XSDT: 64-bit
+	if *kctx.At[uint8](rsdp + 15) >= 2 && *kctx.At[uint64](rsdp + 24) != 0 {
+		root, entry = uintptr(*kctx.At[uint64](rsdp + 24)), 8 // XSDT: 64-bit
 	} else {
-		root = uintptr(*at[uint32](rsdp + 16))
+		root = uintptr(*kctx.At[uint32](rsdp + 16))
 	}
 	if root == 0 || root >= ramTop {
 		return 0
 	}
-	length := uintptr(*at[uint32](root + 4))
+	length := uintptr(*kctx.At[uint32](root + 4))
 	for p := root + 36; p+entry <= root+length; p += entry { // entries follow the 36-byte header
 		var t uintptr
 		if entry == 8 {
-			t = uintptr(*at[uint64](p))
+			t = uintptr(*kctx.At[uint64](p))
 		} else {
-			t = uintptr(*at[uint32](p))
+			t = uintptr(*kctx.At[uint32](p))
 		}
-		if t != 0 && t < ramTop && *at[uint32](t) == sig {
+		if t != 0 && t < ramTop && *kctx.At[uint32](t) == sig {
 			return t
 		}
 	}

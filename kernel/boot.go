@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/kernel/kctx"
 	_ "unsafe" // go:linkname
 
 	"github.com/unigo-os/unigo/abi"
@@ -14,8 +15,6 @@ var (
 	imageEntry           uintptr // ELF entry: the Go runtime's _rt0_amd64_linux
 	imagePhdr            uintptr
 	imagePhnum           uintptr
-	cmdline              [4096]byte
-	cmdlineLen           int
 )
 
 // kernelMain is rt's kernelMain: the boot continues here at CPL 3, IF=0,
@@ -28,14 +27,14 @@ func kernelMain(si uintptr) {
 	rt.FillInterruptGates() // before anything enables interrupts
 	traceInit()
 	consoleInit()
-	info := at[abi.HVMStartInfo](si)
+	info := kctx.At[abi.HVMStartInfo](si)
 	if info.Magic != abi.HVMStartMagic {
-		panicKernel("bad PVH start_info magic")
+		kctx.Panic("bad PVH start_info magic")
 	}
 	if info.CmdlinePaddr != 0 {
-		cmdlineLen = copy(cmdline[:len(cmdline)-1], cstring(uintptr(info.CmdlinePaddr), len(cmdline)-1))
+		kctx.CmdlineLen = copy(kctx.Cmdline[:len(kctx.Cmdline)-1], kctx.CString(uintptr(info.CmdlinePaddr), len(kctx.Cmdline)-1))
 	}
-	_, statsOn = kernelParam("unigo.stats", nil)
+	_, statsOn = kctx.KernelParam("unigo.stats", nil)
 	straceOn = straceParam()
 	deviceBootInfo(info)
 	findImage()
@@ -47,7 +46,7 @@ func kernelMain(si uintptr) {
 	spinlock.SetWaitHook(serviceTLB)
 	smpInit(info)
 	fdInit()
-	if _, on := kernelParam("unigo.cpuinfo", nil); on {
+	if _, on := kctx.KernelParam("unigo.cpuinfo", nil); on {
 		printCPUInfo()
 	}
 	startInit()
@@ -58,23 +57,23 @@ func kernelMain(si uintptr) {
 // extent of the loaded segments from it.
 func findImage() {
 	p := rt.ThreadStartPC() &^ (pageSize - 1)
-	for *at[uint32](p) != 0x464c457f { // "\x7fELF"
+	for *kctx.At[uint32](p) != 0x464c457f { // "\x7fELF"
 		p -= pageSize
 		if p == 0 {
-			panicKernel("ELF header of the image not found")
+			kctx.Panic("ELF header of the image not found")
 		}
 	}
 	imageStart = p
-	imageEntry = uintptr(*at[uint64](p + 24))
-	phoff := uintptr(*at[uint64](p + 32))
-	imagePhnum = uintptr(*at[uint16](p + 56))
+	imageEntry = uintptr(*kctx.At[uint64](p + 24))
+	phoff := uintptr(*kctx.At[uint64](p + 32))
+	imagePhnum = uintptr(*kctx.At[uint16](p + 56))
 	imagePhdr = p + phoff
 	for i := uintptr(0); i < imagePhnum; i++ {
 		ph := imagePhdr + i*56
-		if *at[uint32](ph) != 1 { // PT_LOAD
+		if *kctx.At[uint32](ph) != 1 { // PT_LOAD
 			continue
 		}
-		end := uintptr(*at[uint64](ph + 24) + *at[uint64](ph + 40)) // paddr + memsz
+		end := uintptr(*kctx.At[uint64](ph + 24) + *kctx.At[uint64](ph + 40)) // paddr + memsz
 		if end > imageEnd {
 			imageEnd = end
 		}
@@ -88,11 +87,11 @@ func memInit(info *abi.HVMStartInfo) {
 	n := uintptr(info.MemmapEntries)
 	mm := uintptr(info.MemmapPaddr)
 	if mm == 0 || n == 0 {
-		panicKernel("PVH start_info has no memory map")
+		kctx.Panic("PVH start_info has no memory map")
 	}
 	for pass := 0; pass < 2; pass++ {
 		for i := uintptr(0); i < n; i++ {
-			e := at[abi.HVMMemmapEntry](mm + i*abi.HVMMemmapEntrySize)
+			e := kctx.At[abi.HVMMemmapEntry](mm + i*abi.HVMMemmapEntrySize)
 			if e.Type != abi.MemRAM {
 				continue
 			}

@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
-	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -20,109 +19,4 @@ func consoleInit() {
 	rt.Outb(p+3, 0x03) // 8N1
 	rt.Outb(p+2, 0xc7) // FIFO on, cleared
 	rt.Outb(p+4, 0x0b) // DTR, RTS, OUT2 (IRQ line enabled)
-}
-
-// consoleWrite writes b to the serial port, each "\n" as "\r\n", through a
-// buffer on the kernel stack flushed with one string write.
-func consoleWrite(b []byte) {
-	var buf [256]byte
-	n := 0
-	for _, c := range b {
-		if n >= len(buf)-1 {
-			rt.OutsbDirect(abi.PortCOM1, &buf[0], n)
-			n = 0
-		}
-		if c == '\n' {
-			buf[n] = '\r'
-			n++
-		}
-		buf[n] = c
-		n++
-	}
-	if n > 0 {
-		rt.OutsbDirect(abi.PortCOM1, &buf[0], n)
-	}
-}
-
-// conLock keeps the program's console writes and the strace lines whole:
-// without it, under the unigo launcher, the bytes of two vCPUs' writes
-// interleave. A leaf lock. The kernel's own messages (kprint) do not take
-// it, so that they get out even from a CPU that faulted holding it.
-var conLock spinlock.Lock
-
-// consoleWriteWhole is consoleWrite under conLock.
-func consoleWriteWhole(b []byte) {
-	conLock.Lock()
-	consoleWrite(b)
-	conLock.Unlock()
-}
-
-func kprint(s string) { consoleWrite(stringBytes(s)) }
-
-func kprintHex(v uint64) {
-	var buf [18]byte
-	buf[0], buf[1] = '0', 'x'
-	for i := 0; i < 16; i++ {
-		d := byte(v>>(60-4*i)) & 0xf
-		if d < 10 {
-			buf[2+i] = '0' + d
-		} else {
-			buf[2+i] = 'a' + d - 10
-		}
-	}
-	consoleWrite(buf[:])
-}
-
-// kprintHexShort prints v as 0x followed by its significant hex digits.
-func kprintHexShort(v uint64) {
-	var buf [18]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = "0123456789abcdef"[v&0xf]
-		v >>= 4
-		if v == 0 {
-			break
-		}
-	}
-	i -= 2
-	buf[i], buf[i+1] = '0', 'x'
-	consoleWrite(buf[i:])
-}
-
-func kprintDec(v uint64) {
-	var buf [20]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = '0' + byte(v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	consoleWrite(buf[i:])
-}
-
-// exitVM ends the machine with code: through the isa-debug-exit port
-// (QEMU: status (code<<1)|1; unigo launcher: code), and if that device is
-// absent, by a triple fault, which QEMU -no-reboot turns into an exit.
-func exitVM(code int) {
-	printStats()
-	rt.Outl(abi.PortExit, uint32(code))
-	var zero [10]byte
-	rt.Lidt(uintptr(ptrOf(&zero[0])))
-	for {
-		rt.Outl(abi.PortExit, uint32(code))
-		// Any exception now triple-faults.
-		*(*int)(nil) = 0
-	}
-}
-
-// panicKernel reports a fatal kernel error and ends the VM.
-func panicKernel(msg string) {
-	kprint("\nunigo: kernel panic: ")
-	kprint(msg)
-	kprint("\n")
-	exitVM(70)
 }

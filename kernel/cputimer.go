@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 
 	"github.com/unigo-os/unigo/rt"
@@ -45,7 +46,7 @@ var (
 	cpuTimersArmed int
 )
 
-// threadCPU returns t's consumed CPU time. Caller holds schedLock.
+// threadCPU returns t's consumed CPU time. Caller holds SchedLock.
 func threadCPU(t uintptr) int64 {
 	n := th(t).cpuNS
 	if t == cpu().Current {
@@ -63,7 +64,7 @@ func processCPU() int64 {
 	return n
 }
 
-// checkCPUTimers fires expired CPU-time timers. Caller holds schedLock.
+// checkCPUTimers fires expired CPU-time timers. Caller holds SchedLock.
 func checkCPUTimers() {
 	if cpuTimersArmed == 0 {
 		return
@@ -143,16 +144,16 @@ func setCPUTimer(ct *cpuTimer, value, interval int64) {
 	armTimer()
 }
 
-func timevalNS(p uintptr) int64  { v := at[[2]int64](p); return v[0]*1e9 + v[1]*1000 }
-func timespecNS(p uintptr) int64 { v := at[[2]int64](p); return v[0]*1e9 + v[1] }
+func timevalNS(p uintptr) int64  { v := kctx.At[[2]int64](p); return v[0]*1e9 + v[1]*1000 }
+func timespecNS(p uintptr) int64 { v := kctx.At[[2]int64](p); return v[0]*1e9 + v[1] }
 
 // cpuTimerSyscall serves setitimer, getitimer and the timer_* calls.
 func cpuTimerSyscall(f *rt.Frame) (int64, bool) {
 	// One lock around the whole call: a defer per branch would not be
 	// open-coded, and non-open-coded defers need the runtime.
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	r, ok := cpuTimerSyscallLocked(f)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return r, ok
 }
 
@@ -177,7 +178,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			if ct.value != 0 {
 				left = ct.value - processCPU()
 			}
-			*at[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9 / 1000, left / 1e9, left % 1e9 / 1000}
+			*kctx.At[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9 / 1000, left / 1e9, left % 1e9 / 1000}
 		}
 		if f.RAX == abi.NRSetitimer && a1 != 0 {
 			if !userOK(a1, 32, false) {
@@ -204,9 +205,9 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			if !userOK(a1, 20, false) {
 				return -abi.EFAULT, true
 			}
-			signo = int(*at[int32](a1 + 8))
-			notify = int(*at[int32](a1 + 12))
-			tid = uint64(*at[int32](a1 + 16))
+			signo = int(*kctx.At[int32](a1 + 8))
+			notify = int(*kctx.At[int32](a1 + 12))
+			tid = uint64(*kctx.At[int32](a1 + 16))
 		}
 		if signo < 1 || signo > 64 || (notify != sigevSignal && notify != sigevNone && notify != sigevThreadID) {
 			return -abi.EINVAL, true
@@ -227,7 +228,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			if notify == sigevThreadID {
 				ct.target = tid
 			}
-			*at[int32](a2) = int32(i)
+			*kctx.At[int32](a2) = int32(i)
 			return 0, true
 		}
 		return -abi.EAGAIN, true
@@ -263,7 +264,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			if ct.value != 0 {
 				left = ct.value - now
 			}
-			*at[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9, left / 1e9, left % 1e9}
+			*kctx.At[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9, left / 1e9, left % 1e9}
 		}
 		if f.RAX == abi.NRTimerSettime {
 			if !userOK(a2, 32, false) {

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
@@ -25,8 +26,8 @@ import (
 //     edge arriving at a masked IOAPIC input is lost). On a host that
 //     ends interrupts on delivery every line is edge (host.go).
 //
-// State is guarded by schedLock (the interrupt handler runs under it),
-// except the DMA block table (dmaLock); vmLock is taken inside schedLock
+// State is guarded by SchedLock (the interrupt handler runs under it),
+// except the DMA block table (dmaLock); vmLock is taken inside SchedLock
 // for page-table changes.
 
 const (
@@ -84,13 +85,13 @@ func sysIRQUnmask(f *rt.Frame) int64 { return doIRQUnmask(int(f.RDI)) }
 func sysIRQDetach(f *rt.Frame) int64 { return doIRQDetach(int(f.RDI)) }
 
 // parseVirtioParams fills virtioDevs from the command line once. A
-// malformed entry is reported and skipped. Caller holds schedLock.
+// malformed entry is reported and skipped. Caller holds SchedLock.
 func parseVirtioParams() {
 	virtioParsed = true
 	var tok [256]byte
 	pos := 0
 	for {
-		n, ok, err := nextToken(cmdline[:cmdlineLen], &pos, tok[:])
+		n, ok, err := kctx.NextToken(kctx.Cmdline[:kctx.CmdlineLen], &pos, tok[:])
 		if err != "" || !ok {
 			return
 		}
@@ -98,14 +99,14 @@ func parseVirtioParams() {
 		if n == 2 && s[0] == '-' && s[1] == '-' {
 			return
 		}
-		if !hasPrefix(s, abi.VirtioMMIOParam) {
+		if !kctx.HasPrefix(s, abi.VirtioMMIOParam) {
 			continue
 		}
 		d, ok := abi.ParseVirtioMMIO(s[len(abi.VirtioMMIOParam):])
 		if !ok || d.GSI >= maxIRQLines {
-			kprint("unigo: ignoring bad kernel parameter ")
-			consoleWrite(s)
-			kprint("\n")
+			kctx.Print("unigo: ignoring bad kernel parameter ")
+			kctx.ConsoleWrite(s)
+			kctx.Print("\n")
 			continue
 		}
 		if nVirtioDevs < maxVirtioMMIO {
@@ -127,7 +128,7 @@ const (
 // probeMicrovmVirtio lists the populated QEMU microvm transports. It runs
 // only when the command line names no device and the machine has ACPI
 // tables (QEMU; the unigo launcher and Firecracker always use the command
-// line). Caller holds schedLock.
+// line). Caller holds SchedLock.
 func probeMicrovmVirtio() {
 	if nVirtioDevs != 0 || acpiFindTable(acpiSigMADT) == 0 {
 		return
@@ -144,7 +145,7 @@ func probeMicrovmVirtio() {
 	vmLock.Unlock()
 	for i := 0; ok && i < n && nVirtioDevs < maxVirtioMMIO; i++ {
 		base := uintptr(microvmVirtioBase + i*microvmVirtioSize)
-		if *at[uint32](base) != 0x74726976 || *at[uint32](base + 8) == 0 { // "virt", device ID
+		if *kctx.At[uint32](base) != 0x74726976 || *kctx.At[uint32](base + 8) == 0 { // "virt", device ID
 			continue
 		}
 		virtioDevs[nVirtioDevs] = abi.VirtioMMIODevice{Base: uint64(base), Size: microvmVirtioSize, GSI: gsiBase + uint32(i)}
@@ -163,16 +164,16 @@ func doVirtioMMIODevices(buf uintptr, n int) int64 {
 	if n > 0 && !userOK(buf, size, true) {
 		return -abi.EFAULT
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	if !virtioParsed {
 		parseVirtioParams()
 		probeMicrovmVirtio()
 	}
 	for i := 0; i < n && i < nVirtioDevs; i++ {
-		*at[abi.VirtioMMIODevice](buf + uintptr(i)*uintptrSize(abi.VirtioMMIODevice{})) = virtioDevs[i]
+		*kctx.At[abi.VirtioMMIODevice](buf + uintptr(i)*uintptrSize(abi.VirtioMMIODevice{})) = virtioDevs[i]
 	}
 	total := nVirtioDevs
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return int64(total)
 }
 
@@ -183,8 +184,8 @@ const maxMMIOWindow = 1 << 30
 // allocated first, so that running out of memory fails cleanly. Caller
 // holds vmLock.
 func mapDeviceChecked(pa uintptr) bool {
-	pdpt := uintptr(*at[uint64](pml4) & pteAddr)
-	e := at[uint64](pdpt + (pa>>30)*8)
+	pdpt := uintptr(*kctx.At[uint64](pml4) & pteAddr)
+	e := kctx.At[uint64](pdpt + (pa>>30)*8)
 	if *e&ptePresent == 0 {
 		pd := kmem.AllocPage()
 		if pd == 0 {
@@ -270,7 +271,7 @@ func doDMAFree(addr, size uintptr) int64 {
 
 // ioapicInit finds the IOAPICs (ACPI MADT, else the standard one at
 // 0xfec00000 with GSIs 0-23) and maps their registers. Caller holds
-// schedLock.
+// SchedLock.
 func ioapicInit() {
 	if ioapicReady {
 		return
@@ -298,14 +299,14 @@ func madtIOAPICs() {
 	if t == 0 {
 		return
 	}
-	tlen := uintptr(*at[uint32](t + 4))
+	tlen := uintptr(*kctx.At[uint32](t + 4))
 	for e := t + 44; e+2 <= t+tlen; {
-		typ, l := *at[uint8](e), uintptr(*at[uint8](e + 1))
+		typ, l := *kctx.At[uint8](e), uintptr(*kctx.At[uint8](e + 1))
 		if l < 2 {
 			break
 		}
 		if typ == 1 && l >= 12 && nIOAPICs < maxIOAPICs {
-			ioapics[nIOAPICs] = ioapic{base: uintptr(*at[uint32](e + 4)), gsiBase: *at[uint32](e + 8)}
+			ioapics[nIOAPICs] = ioapic{base: uintptr(*kctx.At[uint32](e + 4)), gsiBase: *kctx.At[uint32](e + 8)}
 			nIOAPICs++
 		}
 		e += l
@@ -313,13 +314,13 @@ func madtIOAPICs() {
 }
 
 func ioapicRead(base uintptr, reg uint32) uint32 {
-	*at[uint32](base) = reg
-	return *at[uint32](base + 0x10)
+	*kctx.At[uint32](base) = reg
+	return *kctx.At[uint32](base + 0x10)
 }
 
 func ioapicWrite(base uintptr, reg, v uint32) {
-	*at[uint32](base) = reg
-	*at[uint32](base + 0x10) = v
+	*kctx.At[uint32](base) = reg
+	*kctx.At[uint32](base + 0x10) = v
 }
 
 // ioapicFor returns the IOAPIC serving gsi and the pin on it, or nil.
@@ -340,7 +341,7 @@ const (
 )
 
 // gsiProgram writes gsi's redirection entry: vector vecIRQBase+gsi, fixed
-// delivery to CPU 0, active high. Caller holds schedLock.
+// delivery to CPU 0, active high. Caller holds SchedLock.
 func gsiProgram(gsi int, level, masked bool) {
 	a, pin := ioapicFor(gsi)
 	if a == nil {
@@ -372,7 +373,7 @@ func doIRQAttach(gsi int, flags uint32) int64 {
 		kmem.Free(p, uintptrSize(eventfd{}))
 		return -abi.ENOMEM
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	ioapicInit()
 	r := int64(0)
 	if a, _ := ioapicFor(gsi); a == nil {
@@ -381,7 +382,7 @@ func doIRQAttach(gsi int, flags uint32) int64 {
 		r = -abi.EEXIST
 	}
 	if r != 0 {
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		fput(f)
 		return r
 	}
@@ -389,7 +390,7 @@ func doIRQAttach(gsi int, flags uint32) int64 {
 	l := &irqLines[gsi]
 	l.file, l.level, l.masked = f, flags&abi.IRQLevel != 0 && levelLinesWork(), false
 	gsiProgram(gsi, l.level, false)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return fdInstall(f, flags&abi.IRQCloexec != 0)
 }
 
@@ -397,8 +398,8 @@ func doIRQUnmask(gsi int) int64 {
 	if gsi < 0 || gsi >= maxIRQLines {
 		return -abi.EINVAL
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	l := &irqLines[gsi]
 	if l.file == 0 {
 		return -abi.EINVAL
@@ -414,16 +415,16 @@ func doIRQDetach(gsi int) int64 {
 	if gsi < 0 || gsi >= maxIRQLines {
 		return -abi.EINVAL
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	l := &irqLines[gsi]
 	f := l.file
 	if f == 0 {
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		return -abi.EINVAL
 	}
 	gsiProgram(gsi, l.level, true)
 	l.file = 0
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	fput(f)
 	return 0
 }
@@ -431,7 +432,7 @@ func doIRQDetach(gsi int) int64 {
 // deviceIRQ handles an interrupt on gsi: a level-triggered line is masked
 // (the device keeps it asserted until the driver acknowledges it), and the
 // line's eventfd counts the interrupt and wakes its readers and pollers.
-// It reports whether a driver owns gsi. Caller holds schedLock.
+// It reports whether a driver owns gsi. Caller holds SchedLock.
 func deviceIRQ(gsi int) bool {
 	if gsi < 0 || gsi >= maxIRQLines || irqLines[gsi].file == 0 {
 		return false
@@ -469,7 +470,7 @@ func deviceBootInfo(info *abi.HVMStartInfo) {
 	rsdpAddr = uintptr(info.RSDPPaddr)
 	mm := uintptr(info.MemmapPaddr)
 	for i := uintptr(0); mm != 0 && i < uintptr(info.MemmapEntries) && nRAM < len(ramRanges); i++ {
-		e := at[abi.HVMMemmapEntry](mm + i*abi.HVMMemmapEntrySize)
+		e := kctx.At[abi.HVMMemmapEntry](mm + i*abi.HVMMemmapEntrySize)
 		if e.Type == abi.MemRAM {
 			ramRanges[nRAM] = [2]uintptr{uintptr(e.Addr), uintptr(e.Addr + e.Size)}
 			nRAM++

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -61,7 +62,7 @@ func doExitFlush() int64 {
 		netFlushAtExit()
 		exitVM(code)
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	for {
 		block(0) // the first exiting thread powers the VM off
 	}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
 	"github.com/unigo-os/unigo/kernel/spinlock"
@@ -20,8 +21,8 @@ import (
 // Locking: fsLock guards the descriptor table, ofile reference counts and
 // offsets, the working directory, umask and all of memfs (which has no
 // lock of its own). The state of pipes, eventfds, epoll instances and the
-// console input ring is guarded by schedLock, because waking a blocked
-// thread needs it anyway. Order: fsLock, then schedLock (then vmLock via
+// console input ring is guarded by SchedLock, because waking a blocked
+// thread needs it anyway. Order: fsLock, then SchedLock (then vmLock via
 // userOK, or one run-queue lock: kernel/runq.go). Nothing blocks while
 // holding fsLock.
 const maxFDs = 4096
@@ -92,7 +93,7 @@ var (
 	fsReady bool        // memfs initialised
 )
 
-func of(p uintptr) *ofile { return at[ofile](p) }
+func of(p uintptr) *ofile { return kctx.At[ofile](p) }
 
 // fdInit sets up the filesystem and descriptors 0, 1 and 2 (the console).
 // It runs once at boot, after time and memory are up.
@@ -106,7 +107,7 @@ func fdInit() {
 	fsSetup()
 	con := newOfile(fdConsole, oRdwr, conObj)
 	if con == 0 {
-		panicKernel("no memory for the console")
+		kctx.Panic("no memory for the console")
 	}
 	of(con).refs = 3
 	for i := 0; i < 3; i++ {
@@ -198,9 +199,9 @@ func filePutLocked(f uintptr) {
 	case fdSocket:
 		sockRelease(o.obj)
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	epollForget(f)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	kmem.Free(f, uintptrSize(ofile{}))
 }
 
@@ -306,7 +307,7 @@ func doFcntl(fd, cmd int, arg uintptr) int64 {
 			if !userOK(arg, 2, true) {
 				return -abi.EFAULT
 			}
-			*at[int16](arg) = 2 // F_UNLCK
+			*kctx.At[int16](arg) = 2 // F_UNLCK
 		}
 		return 0
 	case fGetpipeSz, fSetpipeSz:
@@ -398,7 +399,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 	}
 	switch o.kind {
 	case fdConsole:
-		consoleWriteWhole(bytesAt(buf, int(n)))
+		kctx.ConsoleWriteWhole(kctx.BytesAt(buf, int(n)))
 		return int64(n)
 	case fdFile:
 		fsLock.Lock()
@@ -410,7 +411,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 				off = memfs.Size(memfs.Inode(o.obj))
 			}
 		}
-		w, err := memfs.Write(memfs.Inode(o.obj), bytesAt(buf, int(n)), off, walltime())
+		w, err := memfs.Write(memfs.Inode(o.obj), kctx.BytesAt(buf, int(n)), off, walltime())
 		if err != 0 {
 			return -int64(err)
 		}
@@ -463,7 +464,7 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 	}
 	switch o.kind {
 	case fdConsole:
-		return consoleRead(bytesAt(buf, int(n)), o.flags&oNonblock != 0)
+		return consoleRead(kctx.BytesAt(buf, int(n)), o.flags&oNonblock != 0)
 	case fdFile:
 		fsLock.Lock()
 		defer fsLock.Unlock()
@@ -471,7 +472,7 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 		if pos < 0 {
 			off = o.off
 		}
-		r, err := memfs.Read(memfs.Inode(o.obj), bytesAt(buf, int(n)), off)
+		r, err := memfs.Read(memfs.Inode(o.obj), kctx.BytesAt(buf, int(n)), off)
 		if err != 0 {
 			return -int64(err)
 		}
@@ -493,7 +494,7 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 	case fdDevNull:
 		return 0
 	case fdDevZero:
-		clear(bytesAt(buf, int(n)))
+		clear(kctx.BytesAt(buf, int(n)))
 		return int64(n)
 	case fdDevRand:
 		return doGetrandom(buf, n)
@@ -545,7 +546,7 @@ func fdVec(fd int, iov uintptr, cnt int, write bool, pos int64) int64 {
 func eachIovec(iov uintptr, cnt int, op func(base, n uintptr, done int64) int64) int64 {
 	var total int64
 	for i := 0; i < cnt; i++ {
-		v := *at[[2]uintptr](iov + uintptr(i)*16)
+		v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 		if v[1] == 0 {
 			continue
 		}
@@ -638,7 +639,7 @@ func doGetdents64(fd int, buf, n uintptr) int64 {
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
-	w, next, err := memfs.ReadDir(memfs.Inode(o.obj), uint64(o.off), bytesAt(buf, int(n)))
+	w, next, err := memfs.ReadDir(memfs.Inode(o.obj), uint64(o.off), kctx.BytesAt(buf, int(n)))
 	if err == memfs.ENOENT {
 		return 0 // a removed directory reads as empty, as on Linux
 	}

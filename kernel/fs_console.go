@@ -2,11 +2,12 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/rt"
 )
 
 // Console input: bytes from the UART's receive interrupt, in a ring
-// guarded by schedLock. The interrupt is enabled on first use (a read or
+// guarded by SchedLock. The interrupt is enabled on first use (a read or
 // an epoll registration).
 var (
 	conIn       [4096]byte
@@ -16,7 +17,7 @@ var (
 	conIRQReady bool
 )
 
-// consoleIRQ drains the UART. Caller holds schedLock.
+// consoleIRQ drains the UART. Caller holds SchedLock.
 func consoleIRQ() {
 	got := false
 	for rt.Inb(abi.PortCOM1+5)&1 != 0 {
@@ -33,7 +34,7 @@ func consoleIRQ() {
 	}
 }
 
-// consoleIRQEnableLocked routes the UART interrupt. Caller holds schedLock.
+// consoleIRQEnableLocked routes the UART interrupt. Caller holds SchedLock.
 func consoleIRQEnableLocked() {
 	if !conIRQReady {
 		conIRQReady = true
@@ -43,18 +44,18 @@ func consoleIRQEnableLocked() {
 }
 
 func consoleIRQEnable() {
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	consoleIRQEnableLocked()
 	consoleIRQ() // input may predate the interrupt
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 }
 
 func consoleRead(b []byte, nonblock bool) int64 {
 	if len(b) == 0 {
 		return 0
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	consoleIRQEnableLocked()
 	for conHead == conTail {
 		consoleIRQ() // poll once: input may predate the interrupt
@@ -110,7 +111,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 			return -abi.EFAULT
 		}
 		fsLock.Lock()
-		if *at[int32](arg) != 0 {
+		if *kctx.At[int32](arg) != 0 {
 			o.flags |= oNonblock
 		} else {
 			o.flags &^= oNonblock
@@ -131,13 +132,13 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		var n int64
 		switch o.kind {
 		case fdConsole:
-			schedLock.Lock()
+			kctx.SchedLock.Lock()
 			n = int64((conTail - conHead + len(conIn)) % len(conIn))
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 		case fdPipeR:
-			schedLock.Lock()
+			kctx.SchedLock.Lock()
 			n = int64(pp(o.obj).count)
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 		case fdSocket:
 			n = sockFionread(o.obj)
 		case fdFile:
@@ -150,7 +151,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		default:
 			return -abi.ENOTTY
 		}
-		*at[int32](arg) = int32(n)
+		*kctx.At[int32](arg) = int32(n)
 		return 0
 	}
 	if o.kind != fdConsole {
@@ -161,7 +162,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		if !userOK(arg, termiosLen, true) {
 			return -abi.EFAULT
 		}
-		b := bytesAt(arg, termiosLen)
+		b := kctx.BytesAt(arg, termiosLen)
 		clear(b)
 		// A serial console in cooked mode: ICRNL|IXON, OPOST|ONLCR,
 		// B38400|CS8|CREAD|HUPCL, ISIG|ICANON|ECHO|ECHOE|ECHOK|ECHOCTL|ECHOKE|IEXTEN.
@@ -180,7 +181,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		if !userOK(arg, 8, true) {
 			return -abi.EFAULT
 		}
-		*at[[4]uint16](arg) = [4]uint16{24, 80, 0, 0}
+		*kctx.At[[4]uint16](arg) = [4]uint16{24, 80, 0, 0}
 		return 0
 	case tiocswinsz:
 		return 0
@@ -188,7 +189,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		if !userOK(arg, 4, true) {
 			return -abi.EFAULT
 		}
-		*at[int32](arg) = 1
+		*kctx.At[int32](arg) = 1
 		return 0
 	case tiocspgrp:
 		return 0

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 )
 
@@ -14,7 +15,7 @@ import (
 // not what is watched — a server watches thousands of sockets. A
 // level-triggered item stays on the ready list while its object is
 // ready; an edge-triggered one (EPOLLET, as Go's netpoller registers) is
-// reported once per pollNotify. All of it is guarded by schedLock.
+// reported once per pollNotify. All of it is guarded by SchedLock.
 
 const (
 	epollIn        = 0x1
@@ -67,14 +68,14 @@ const epBucketCount = 512
 
 var epBuckets [epBucketCount]uintptr
 
-func ei(p uintptr) *epitem { return at[epitem](p) }
+func ei(p uintptr) *epitem { return kctx.At[epitem](p) }
 
 func epBucket(obj uintptr) *uintptr {
 	return &epBuckets[(uint64(obj>>4)*0x9e3779b97f4a7c15)>>(64-9)]
 }
 
 // epReady puts item it on its instance's ready list and wakes the
-// instance's waiters. Caller holds schedLock.
+// instance's waiters. Caller holds SchedLock.
 func epReady(it uintptr) {
 	e := ei(it)
 	if e.ready {
@@ -82,7 +83,7 @@ func epReady(it uintptr) {
 	}
 	e.ready = true
 	e.rnext = 0
-	inst := at[epollInst](e.ep)
+	inst := kctx.At[epollInst](e.ep)
 	if inst.rtail != 0 {
 		ei(inst.rtail).rnext = it
 	} else {
@@ -93,7 +94,7 @@ func epReady(it uintptr) {
 }
 
 // epUnlink takes item it off its bucket, its instance's list and the
-// ready list, and frees it. Caller holds schedLock.
+// ready list, and frees it. Caller holds SchedLock.
 func epUnlink(it uintptr) {
 	e := ei(it)
 	for p := epBucket(of(e.file).obj); *p != 0; p = &ei(*p).onext {
@@ -102,7 +103,7 @@ func epUnlink(it uintptr) {
 			break
 		}
 	}
-	inst := at[epollInst](e.ep)
+	inst := kctx.At[epollInst](e.ep)
 	for p := &inst.items; *p != 0; p = &ei(*p).inext {
 		if *p == it {
 			*p = e.inext
@@ -147,16 +148,16 @@ func doEpollCreate1(flags int) int64 {
 
 // epollRelease drops every item of an instance and frees it.
 func epollRelease(ep uintptr) {
-	schedLock.Lock()
-	for at[epollInst](ep).items != 0 {
-		epUnlink(at[epollInst](ep).items)
+	kctx.SchedLock.Lock()
+	for kctx.At[epollInst](ep).items != 0 {
+		epUnlink(kctx.At[epollInst](ep).items)
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	kmem.Free(ep, uintptrSize(epollInst{}))
 }
 
 // epollForget drops the items watching ofile f, which is going away.
-// Caller holds schedLock.
+// Caller holds SchedLock.
 func epollForget(f uintptr) {
 	p := epBucket(of(f).obj)
 	for it := *p; it != 0; {
@@ -168,7 +169,7 @@ func epollForget(f uintptr) {
 	}
 }
 
-// pollMask is the current readiness of an object. Caller holds schedLock.
+// pollMask is the current readiness of an object. Caller holds SchedLock.
 func pollMask(kind uint32, obj uintptr) uint32 {
 	switch kind {
 	case fdPipeR:
@@ -192,7 +193,7 @@ func pollMask(kind uint32, obj uintptr) uint32 {
 }
 
 // pollNotify records that obj's readiness may have changed. Caller holds
-// schedLock.
+// SchedLock.
 func pollNotify(obj uintptr) {
 	for it := *epBucket(obj); it != 0; it = ei(it).onext {
 		if of(ei(it).file).obj == obj {
@@ -207,7 +208,7 @@ func doEpollCtl(epfd, op, fd int, evp uintptr) int64 {
 		if !userOK(evp, epollEventSize, false) {
 			return -abi.EFAULT
 		}
-		copy(ev[:], bytesAt(evp, epollEventSize))
+		copy(ev[:], kctx.BytesAt(evp, epollEventSize))
 	}
 	epf := fget(epfd)
 	if epf == 0 {
@@ -244,14 +245,14 @@ func epollCtl(epf, tf uintptr, op, fd int, ev *[12]byte) int64 {
 	for i := 0; i < 8; i++ {
 		data |= uint64(ev[4+i]) << (8 * i)
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	r := epollCtlLocked(ep, tf, op, fd, events, data)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return r
 }
 
 // epollCtlLocked adds, changes or removes the item for (ep, tf, fd).
-// Caller holds schedLock.
+// Caller holds SchedLock.
 func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int64 {
 	t := of(tf)
 	var found uintptr
@@ -277,7 +278,7 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 		b := epBucket(t.obj)
 		e.onext = *b
 		*b = it
-		inst := at[epollInst](ep)
+		inst := kctx.At[epollInst](ep)
 		e.inext = inst.items
 		inst.items = it
 		epReady(it) // report the current state once, as Linux does
@@ -305,9 +306,9 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 // array at evs (already validated). Each item on the ready list is taken
 // off it and reported if its object is ready; a level-triggered item that
 // is still ready goes back on the list (after this scan, so one busy
-// object cannot fill every call). Caller holds schedLock.
+// object cannot fill every call). Caller holds SchedLock.
 func epollScan(ep uintptr, evs uintptr, max int) int {
-	inst := at[epollInst](ep)
+	inst := kctx.At[epollInst](ep)
 	n := 0
 	var again, againTail uintptr // level-triggered items to requeue
 	for inst.rhead != 0 && n < max {
@@ -323,7 +324,7 @@ func epollScan(ep uintptr, evs uintptr, max int) int {
 		if m == 0 {
 			continue
 		}
-		b := bytesAt(evs+uintptr(n)*epollEventSize, epollEventSize)
+		b := kctx.BytesAt(evs+uintptr(n)*epollEventSize, epollEventSize)
 		for i := 0; i < 4; i++ {
 			b[i] = byte(m >> (8 * i))
 		}
@@ -380,13 +381,13 @@ func doEpollPwait(epfd int, evs uintptr, max int, timeoutNS int64) int64 {
 		if !userOK(evs, uintptr(max)*epollEventSize, true) {
 			return -abi.EFAULT
 		}
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		n := epollScan(ep, evs, max)
 		if n > 0 || timeoutNS == 0 || deadline != 0 && nanotime() >= deadline {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return int64(n)
 		}
-		at[epollInst](ep).wq.wait(deadline)
-		schedLock.Unlock()
+		kctx.At[epollInst](ep).wq.wait(deadline)
+		kctx.SchedLock.Unlock()
 	}
 }

@@ -100,9 +100,9 @@ func TestCopyCString(t *testing.T) {
 
 	// A string crossing a page boundary.
 	s := "/tmp/a/long/path"
-	at := u.base + pageSize - 5
-	copy(u.mem[at-u.base:], s+"\x00")
-	n, err := copyCString(dst, at, fakeOK, fakeView)
+	addr := u.base + pageSize - 5
+	copy(u.mem[addr-u.base:], s+"\x00")
+	n, err := copyCString(dst, addr, fakeOK, fakeView)
 	require.Zero(t, err)
 	assert.Equal(t, s, string(dst[:n]))
 

@@ -2,7 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
-	"unsafe"
+	"github.com/unigo-os/unigo/kernel/kctx"
 
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
@@ -26,8 +26,6 @@ const (
 )
 
 var pathBufs [2][memfs.PathMax]byte
-
-func ptrOfString(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
 
 // userReadable reports whether [addr, addr+n) may be read (faulting it in).
 func userReadable(addr, n uintptr) bool { return userOK(addr, n, false) }
@@ -69,7 +67,7 @@ func userPath(addr uintptr, which int, emptyOK bool) ([]byte, int64) {
 		}
 		return nil, -abi.EFAULT
 	}
-	n, err := copyCString(pathBufs[which][:], addr, userReadable, bytesAt)
+	n, err := copyCString(pathBufs[which][:], addr, userReadable, kctx.BytesAt)
 	if err != 0 {
 		return nil, err
 	}
@@ -238,7 +236,7 @@ func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
-	return statAt(dirfd, pathAddr, flags, bytesAt(buf, memfs.StatSize))
+	return statAt(dirfd, pathAddr, flags, kctx.BytesAt(buf, memfs.StatSize))
 }
 
 func doFstat(fd int, buf uintptr) int64 {
@@ -251,7 +249,7 @@ func doFstat(fd int, buf uintptr) int64 {
 		return -abi.EBADF
 	}
 	f := fds[fd].file
-	out := bytesAt(buf, memfs.StatSize)
+	out := kctx.BytesAt(buf, memfs.StatSize)
 	if k := of(f).kind; k == fdFile || k == fdDir || k >= fdDevNull {
 		statInode(memfs.Inode(of(f).obj), out)
 	} else {
@@ -273,7 +271,7 @@ func doStatx(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) i
 	if err != 0 {
 		return err
 	}
-	out := bytesAt(buf, statxSize)
+	out := kctx.BytesAt(buf, statxSize)
 	clear(out)
 	putLE32(out[0:], 0x7ff) // STATX_BASIC_STATS
 	putLE32(out[4:], uint32(le64(st[56:])))
@@ -419,7 +417,7 @@ func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
 	if f != 0 {
 		return -abi.EINVAL
 	}
-	n, e := memfs.ReadlinkInode(ino, bytesAt(buf, size))
+	n, e := memfs.ReadlinkInode(ino, kctx.BytesAt(buf, size))
 	if e != 0 {
 		return -int64(e)
 	}
@@ -441,7 +439,7 @@ func doGetcwd(buf uintptr, size uintptr) int64 {
 	if !userOK(buf, uintptr(n)+1, true) {
 		return -abi.EFAULT
 	}
-	b := bytesAt(buf, n+1)
+	b := kctx.BytesAt(buf, n+1)
 	copy(b, pathBufs[0][:n])
 	b[n] = 0
 	return int64(n + 1)
@@ -552,7 +550,7 @@ func doUtimensat(dirfd int, pathAddr, times uintptr, flags int) int64 {
 		if !userOK(times, 32, false) {
 			return -abi.EFAULT
 		}
-		ts := *at[[4]int64](times)
+		ts := *kctx.At[[4]int64](times)
 		at0 = utimeValue(ts[0], ts[1], now)
 		mt = utimeValue(ts[2], ts[3], now)
 		if at0 == -2 || mt == -2 {
@@ -615,7 +613,7 @@ func writeStatfs(buf uintptr) int64 {
 	if !userOK(buf, statfsSize, true) {
 		return -abi.EFAULT
 	}
-	b := bytesAt(buf, statfsSize)
+	b := kctx.BytesAt(buf, statfsSize)
 	clear(b)
 	total := uint64(kmem.TotalBytes()) / pageSize
 	free := uint64(kmem.FreeBytes()) / pageSize

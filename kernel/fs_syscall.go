@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -201,7 +202,7 @@ func sysEpollPwait2(f *rt.Frame) int64 {
 		if !userOK(p, 16, false) {
 			return -abi.EFAULT
 		}
-		ts := *at[[2]int64](p)
+		ts := *kctx.At[[2]int64](p)
 		if ts[0] < 0 || ts[1] < 0 || ts[1] >= 1e9 {
 			return -abi.EINVAL
 		}

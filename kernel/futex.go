@@ -1,6 +1,9 @@
 package kernel
 
-import "github.com/unigo-os/unigo/abi"
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+)
 
 // Futexes: wait queues keyed by the address of the futex word. There is
 // one address space, so the virtual address identifies the word (private
@@ -11,7 +14,7 @@ var futexQ [futexBuckets]uintptr // singly-linked via thread.next
 
 func futexBucket(addr uintptr) *uintptr { return &futexQ[(addr>>2)%futexBuckets] }
 
-// futexDequeue removes t from its futex queue. Caller holds schedLock.
+// futexDequeue removes t from its futex queue. Caller holds SchedLock.
 func futexDequeue(t uintptr) {
 	for p := futexBucket(th(t).futex); *p != 0; p = &th(*p).next {
 		if *p == t {
@@ -31,9 +34,9 @@ func futexWait(addr uintptr, val uint32, deadline int64) int64 {
 	if !userOK(addr, 4, false) {
 		return -abi.EFAULT
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
-	if *at[uint32](addr) != val {
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
+	if *kctx.At[uint32](addr) != val {
 		return -abi.EAGAIN
 	}
 	t := cpu().Current
@@ -49,8 +52,8 @@ func futexWait(addr uintptr, val uint32, deadline int64) int64 {
 
 // futexWake wakes up to n threads waiting on addr.
 func futexWake(addr uintptr, n int) int64 {
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	woken := 0
 	for p := futexBucket(addr); *p != 0 && woken < n; {
 		t := *p

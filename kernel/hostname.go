@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 )
 
@@ -28,7 +29,7 @@ func doSethostname(name, n uintptr) int64 {
 	}
 	var buf [hostnameMax]byte
 	if n > 0 {
-		copy(buf[:], bytesAt(name, int(n)))
+		copy(buf[:], kctx.BytesAt(name, int(n)))
 	}
 	hostnameLock.Lock()
 	hostname = buf

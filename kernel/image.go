@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -11,29 +12,29 @@ import (
 // executable. Writes to constant data then fault like they do on Linux.
 // The 2 MiB identity pages covering the image are split into 4 KiB pages.
 func protectImage() {
-	pdpt := uintptr(*at[uint64](pml4) & pteAddr)
+	pdpt := uintptr(*kctx.At[uint64](pml4) & pteAddr)
 	for base := imageStart &^ (hugeSize - 1); base < imageEnd; base += hugeSize {
-		pde := at[uint64](uintptr(*at[uint64](pdpt + (base>>30)*8)&pteAddr) + ((base>>21)&511)*8)
+		pde := kctx.At[uint64](uintptr(*kctx.At[uint64](pdpt + (base>>30)*8)&pteAddr) + ((base>>21)&511)*8)
 		if *pde&pteHuge == 0 {
 			continue // already split (the first 2 MiB)
 		}
 		pt := kmem.AllocPage()
 		if pt == 0 {
-			panicKernel("out of memory protecting the image")
+			kctx.Panic("out of memory protecting the image")
 		}
 		for i := uintptr(0); i < 512; i++ {
-			*at[uint64](pt + i*8) = uint64(base+i*pageSize) | ptePresent | pteWrite | pteUser
+			*kctx.At[uint64](pt + i*8) = uint64(base+i*pageSize) | ptePresent | pteWrite | pteUser
 		}
 		*pde = uint64(pt) | ptePresent | pteWrite | pteUser
 	}
 	for i := uintptr(0); i < imagePhnum; i++ {
 		ph := imagePhdr + i*56
-		if *at[uint32](ph) != 1 { // PT_LOAD
+		if *kctx.At[uint32](ph) != 1 { // PT_LOAD
 			continue
 		}
-		flags := *at[uint32](ph + 4)
-		start := uintptr(*at[uint64](ph + 24)) &^ (pageSize - 1) // p_paddr
-		end := pageRound(uintptr(*at[uint64](ph + 24) + *at[uint64](ph + 40)))
+		flags := *kctx.At[uint32](ph + 4)
+		start := uintptr(*kctx.At[uint64](ph + 24)) &^ (pageSize - 1) // p_paddr
+		end := pageRound(uintptr(*kctx.At[uint64](ph + 24) + *kctx.At[uint64](ph + 40)))
 		leaf := uint64(ptePresent | pteUser)
 		if flags&2 != 0 { // PF_W
 			leaf |= pteWrite
@@ -52,9 +53,9 @@ func protectImage() {
 
 // imagePTE returns the 4 KiB entry for va in the identity map, or nil.
 func imagePTE(pdpt, va uintptr) *uint64 {
-	pde := *at[uint64](uintptr(*at[uint64](pdpt + (va>>30)*8)&pteAddr) + ((va>>21)&511)*8)
+	pde := *kctx.At[uint64](uintptr(*kctx.At[uint64](pdpt + (va>>30)*8)&pteAddr) + ((va>>21)&511)*8)
 	if pde&ptePresent == 0 || pde&pteHuge != 0 {
 		return nil
 	}
-	return at[uint64](uintptr(pde&pteAddr) + ((va>>12)&511)*8)
+	return kctx.At[uint64](uintptr(pde&pteAddr) + ((va>>12)&511)*8)
 }

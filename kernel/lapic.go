@@ -1,6 +1,9 @@
 package kernel
 
-import "github.com/unigo-os/unigo/rt"
+import (
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/rt"
+)
 
 // Local APIC: x2APIC (MSR access) when the CPU has it, else xAPIC MMIO at
 // 0xfee00000. The timer runs in TSC-deadline mode (LVT timer mode 2) and
@@ -33,14 +36,14 @@ func apicWrite(reg uint32, v uint32) {
 		rt.Wrmsr(0x800+reg, uint64(v))
 		return
 	}
-	*at[uint32](uintptr(xapicBase + reg*16)) = v
+	*kctx.At[uint32](uintptr(xapicBase + reg*16)) = v
 }
 
 func apicRead(reg uint32) uint32 {
 	if x2apic {
 		return uint32(rt.Rdmsr(0x800 + reg))
 	}
-	return *at[uint32](uintptr(xapicBase + reg*16))
+	return *kctx.At[uint32](uintptr(xapicBase + reg*16))
 }
 
 func lapicInit() {
@@ -127,8 +130,8 @@ func lapicDeadline(deadline int64) {
 // ioapicRoute sends IOAPIC pin to vector vecIRQBase+pin on CPU 0.
 func ioapicRoute(pin uint32) {
 	ioapicInit() // maps the registers
-	reg := at[uint32](ioapicBase)
-	win := at[uint32](ioapicBase + 0x10)
+	reg := kctx.At[uint32](ioapicBase)
+	win := kctx.At[uint32](ioapicBase + 0x10)
 	*reg = 0x10 + 2*pin
 	*win = vecIRQBase + pin
 	*reg = 0x10 + 2*pin + 1

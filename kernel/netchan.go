@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"unsafe"
 
 	"github.com/unigo-os/unigo/kernel/kmem"
@@ -16,7 +17,7 @@ import (
 // one reference for the netstack, dropped by abi.SysNetRelease.
 //
 // Dirty socks form a FIFO (netDirty, linked through sock.dirty); read(2)
-// on the channel descriptor drains it. All of it is guarded by schedLock.
+// on the channel descriptor drains it. All of it is guarded by SchedLock.
 
 // Short names for the event bits used by the socket code.
 const (
@@ -75,9 +76,9 @@ func netFlushAtExit() {
 	}
 	deadline := nanotime() + exitFlushMax
 	for {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		live := netLive
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if live == 0 || nanotime() >= deadline {
 			return
 		}
@@ -86,7 +87,7 @@ func netFlushAtExit() {
 }
 
 // netRegister gives inet sock p an id and queues its creation for the
-// netstack. Caller holds schedLock.
+// netstack. Caller holds SchedLock.
 func netRegister(p uintptr) bool {
 	for i := 0; i < maxNetSocks; i++ {
 		j := (netFree + i) % maxNetSocks
@@ -104,7 +105,7 @@ func netRegister(p uintptr) bool {
 	return false
 }
 
-// netLookup returns the sock with id, or 0. Caller holds schedLock.
+// netLookup returns the sock with id, or 0. Caller holds SchedLock.
 func netLookup(id uint64) uintptr {
 	j := id & 0xffffffff
 	if j >= maxNetSocks || netGen[j] != uint32(id>>32) {
@@ -114,7 +115,7 @@ func netLookup(id uint64) uintptr {
 }
 
 // netPend marks bits pending on p and queues it for the netstack. Caller
-// holds schedLock.
+// holds SchedLock.
 func netPend(p uintptr, bits uint32) {
 	s := sk(p)
 	if s.id == 0 {
@@ -136,7 +137,7 @@ func netPend(p uintptr, bits uint32) {
 	pollNotify(netChanObj)
 }
 
-// netUndirty takes p off the dirty list. Caller holds schedLock.
+// netUndirty takes p off the dirty list. Caller holds SchedLock.
 func netUndirty(p uintptr) {
 	if !sk(p).onDirty {
 		return
@@ -164,8 +165,8 @@ func netUndirty(p uintptr) {
 // connect) and returns the netstack's answer as -errno. One request per
 // socket is outstanding; others queue behind it.
 func netRequest(p uintptr, req uint32, a *sockaddr, arg int64) int64 {
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	for s.req != 0 {
 		s.reqQueue.wait(0)
@@ -196,21 +197,21 @@ func netRequest(p uintptr, req uint32, a *sockaddr, arg int64) int64 {
 // netConnect serves connect(2) on an inet socket.
 func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 	s := sk(p)
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	switch {
 	case s.typ == sockStream && s.state == ssConnected:
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		return -abi.EISCONN
 	case s.typ == sockStream && s.state == ssConnecting:
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		return -abi.EALREADY
 	case s.state == ssListening:
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		return -abi.EISCONN
 	case s.typ == sockStream && s.state == ssClosed:
 		e := s.err
 		s.err = 0
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if e != 0 {
 			return -int64(e)
 		}
@@ -231,10 +232,10 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 		s.state = ssConnecting
 		s.flags |= sfWasConnect
 		netPend(p, npRequest)
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		return -abi.EINPROGRESS
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	r := netRequest(p, abi.NetReqConnect, a, 0)
 	if s.typ == sockDgram || r != -abi.EINPROGRESS {
 		return r
@@ -242,8 +243,8 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 	if nonblock {
 		return r
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	for s.state == ssConnecting {
 		s.wq.wait(0)
 	}
@@ -258,7 +259,7 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 	return -int64(e)
 }
 
-// netShutdown passes a shutdown on. Caller holds schedLock.
+// netShutdown passes a shutdown on. Caller holds SchedLock.
 func netShutdown(p uintptr, how uint32) {
 	s := sk(p)
 	switch how {
@@ -275,26 +276,26 @@ func netShutdown(p uintptr, how uint32) {
 // Channel descriptor.
 
 func doNetAttach() int64 {
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	if netFile != 0 {
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		return -abi.EBUSY
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	f := newOfile(fdNetchan, oRdwr|oNonblock, 0)
 	if f == 0 {
 		return -abi.ENOMEM
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	netFile = f
 	netChanObj = f
 	of(f).obj = f
 	of(f).refs++ // the kernel keeps the channel for good
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return fdInstall(f, true)
 }
 
-// netchanMask is the channel's epoll readiness. Caller holds schedLock.
+// netchanMask is the channel's epoll readiness. Caller holds SchedLock.
 func netchanMask() uint32 {
 	m := uint32(epollOut | epollWrnorm)
 	if netDirtyHd != 0 {
@@ -312,8 +313,8 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 	if !userOK(buf, n, true) {
 		return -abi.EFAULT
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	for netDirtyHd == 0 {
 		if nonblock {
 			return -abi.EAGAIN
@@ -330,7 +331,7 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 		s := sk(p)
 		s.onDirty = false
 		s.dirty = 0
-		ev := at[abi.NetEvent](buf + done)
+		ev := kctx.At[abi.NetEvent](buf + done)
 		*ev = abi.NetEvent{}
 		ev.ID = s.id
 		ev.Pend = s.pend
@@ -353,17 +354,17 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 
 // Calls from the netstack. Each validates addresses and buffers first,
 // then looks the socket up by id with netSockLocked and works under
-// schedLock.
+// SchedLock.
 
-// netSockLocked takes schedLock and returns the sock the netstack names
-// by id. Found: it returns the sock and errno 0 with schedLock held, for
+// netSockLocked takes SchedLock and returns the sock the netstack names
+// by id. Found: it returns the sock and errno 0 with SchedLock held, for
 // the caller to release (a defer, open-coded, in the caller: the kernel
 // context has no runtime-managed defers). Not found (stale, forged or
-// released id): it returns 0 and -EBADF with schedLock already released.
+// released id): it returns 0 and -EBADF with SchedLock already released.
 func netSockLocked(id uint64) (p uintptr, errno int64) {
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	if p = netLookup(id); p == 0 {
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		return 0, -abi.EBADF
 	}
 	return p, 0
@@ -378,7 +379,7 @@ func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 	if e != 0 {
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	if s.req == 0 || s.reqDone {
 		return -abi.EINVAL
@@ -450,7 +451,7 @@ func doNetState(id uint64, kind int, errno int64, local, remote uintptr, alen ui
 	if e != 0 {
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	if local != 0 {
 		s.local = l
@@ -500,7 +501,7 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 	if e != 0 {
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	if s.state == ssClosed && s.typ == sockStream || s.flags&sfShutRd != 0 {
 		return int64(n) // nobody will read it: discard
@@ -516,12 +517,12 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 		if m == 0 {
 			return -abi.ENOBUFS
 		}
-		at[dgram](m).n = uint32(n)
-		copy(dgramData(m), bytesAt(buf, int(n)))
-		at[dgram](m).from = a
+		kctx.At[dgram](m).n = uint32(n)
+		copy(dgramData(m), kctx.BytesAt(buf, int(n)))
+		kctx.At[dgram](m).from = a
 		s.rxq.push(m)
 	} else {
-		w := s.rx.put(bytesAt(buf, int(n)))
+		w := s.rx.put(kctx.BytesAt(buf, int(n)))
 		if w == 0 && n > 0 {
 			return -abi.EAGAIN
 		}
@@ -543,7 +544,7 @@ func doNetTx(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
 	if e != 0 {
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	var r int
 	if s.typ == sockDgram {
@@ -556,15 +557,15 @@ func doNetTx(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
 			return -abi.EMSGSIZE
 		}
 		s.txq.pop()
-		r = copy(bytesAt(buf, int(n)), d)
+		r = copy(kctx.BytesAt(buf, int(n)), d)
 		if to != 0 {
-			a := &at[dgram](m).from
+			a := &kctx.At[dgram](m).from
 			storeAddr(to, a)
-			*at[uint32](tolen) = a.n
+			*kctx.At[uint32](tolen) = a.n
 		}
 		dgramFree(m)
 	} else {
-		r = s.tx.get(bytesAt(buf, int(n)), false)
+		r = s.tx.get(kctx.BytesAt(buf, int(n)), false)
 	}
 	if r > 0 {
 		s.wq.wakeAll()
@@ -590,7 +591,7 @@ func doNetAccept(lid uint64, local, remote uintptr, alen uint32) int64 {
 		kmem.Free(c, uintptrSize(sock{}))
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	ls := sk(lp)
 	if ls.state != ssListening {
 		kmem.Free(c, uintptrSize(sock{}))
@@ -622,7 +623,7 @@ func doNetRelease(id uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	j := id & 0xffffffff
 	netSocks[j] = 0
 	netGen[j]++
@@ -656,7 +657,7 @@ func doNetRelease(id uint64) int64 {
 //
 //go:noinline
 func storeAddr(to uintptr, a *sockaddr) {
-	dst := bytesAt(to, maxSockaddr)
+	dst := kctx.BytesAt(to, maxSockaddr)
 	for i := range dst {
 		dst[i] = a.b[i]
 	}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -27,7 +28,7 @@ func sysClone(f *rt.Frame) int64 {
 	if t == 0 {
 		return -abi.EAGAIN
 	}
-	cf := at[rt.Frame](frameOf(t))
+	cf := kctx.At[rt.Frame](frameOf(t))
 	*cf = *f
 	cf.RAX = 0
 	if f.RSI != 0 {
@@ -41,10 +42,10 @@ func sysClone(f *rt.Frame) int64 {
 	}
 	tid := th(t).tid
 	if flags&cloneParentSettid != 0 && userOK(uintptr(f.RDX), 4, true) {
-		*at[uint32](uintptr(f.RDX)) = uint32(tid)
+		*kctx.At[uint32](uintptr(f.RDX)) = uint32(tid)
 	}
 	if flags&cloneChildSettid != 0 && userOK(uintptr(f.R10), 4, true) {
-		*at[uint32](uintptr(f.R10)) = uint32(tid)
+		*kctx.At[uint32](uintptr(f.R10)) = uint32(tid)
 	}
 	if flags&cloneChildCleartid != 0 {
 		th(t).clearTID = uintptr(f.R10)
@@ -53,13 +54,13 @@ func sysClone(f *rt.Frame) int64 {
 	// Stack for the first switch: [BP=0][return PC=threadStart], then the
 	// frame.
 	ksp := frameOf(t) - 16
-	*at[uint64](ksp) = 0
-	*at[uint64](ksp + 8) = uint64(rt.ThreadStartPC())
+	*kctx.At[uint64](ksp) = 0
+	*kctx.At[uint64](ksp + 8) = uint64(rt.ThreadStartPC())
 	th(t).ksp = ksp
 	th(t).oncpu = int32(cpuIndex())
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	makeRunnable(t)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return int64(tid)
 }
 
@@ -81,7 +82,7 @@ func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 			if !userOK(timeout, 16, false) {
 				return -abi.EFAULT
 			}
-			ts := at[[2]int64](timeout)
+			ts := kctx.At[[2]int64](timeout)
 			ns := ts[0]*1e9 + ts[1]
 			if cmd == futexWaitOp {
 				deadline = nanotime() + ns
@@ -102,18 +103,18 @@ func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 }
 
 func sleepUntil(deadline int64) {
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	for nanotime() < deadline {
 		block(deadline)
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 }
 
 func sleepRel(req uintptr) int64 {
 	if !userOK(req, 16, false) {
 		return -abi.EFAULT
 	}
-	ts := at[[2]int64](req)
+	ts := kctx.At[[2]int64](req)
 	if ts[1] < 0 || ts[1] >= 1e9 || ts[0] < 0 {
 		return -abi.EINVAL
 	}
@@ -162,7 +163,7 @@ func doClockGettime(clock int, tp uintptr) int64 {
 	if !userOK(tp, 16, true) {
 		return -abi.EFAULT
 	}
-	*at[[2]int64](tp) = [2]int64{ns / 1e9, ns % 1e9}
+	*kctx.At[[2]int64](tp) = [2]int64{ns / 1e9, ns % 1e9}
 	return 0
 }
 
@@ -170,7 +171,7 @@ func doClockNanosleep(clock, flags int, req uintptr) int64 {
 	if !userOK(req, 16, false) {
 		return -abi.EFAULT
 	}
-	ts := at[[2]int64](req)
+	ts := kctx.At[[2]int64](req)
 	ns := ts[0]*1e9 + ts[1]
 	now, ok := clockNow(clock)
 	if !ok {
@@ -197,7 +198,7 @@ func doRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 		if !userOK(oact, 32, true) {
 			return -abi.EFAULT
 		}
-		*at[[4]uint64](oact) = sigactions[sig]
+		*kctx.At[[4]uint64](oact) = sigactions[sig]
 	}
 	if act != 0 {
 		if sig == 9 || sig == 19 {
@@ -206,7 +207,7 @@ func doRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 		if !userOK(act, 32, false) {
 			return -abi.EFAULT
 		}
-		sigactions[sig] = *at[[4]uint64](act)
+		sigactions[sig] = *kctx.At[[4]uint64](act)
 	}
 	return 0
 }
@@ -220,13 +221,13 @@ func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 		if !userOK(oset, 8, true) {
 			return -abi.EFAULT
 		}
-		*at[uint64](oset) = t.sigmask
+		*kctx.At[uint64](oset) = t.sigmask
 	}
 	if set != 0 {
 		if !userOK(set, 8, false) {
 			return -abi.EFAULT
 		}
-		s := *at[uint64](set)
+		s := *kctx.At[uint64](set)
 		switch how {
 		case 0:
 			t.sigmask |= s
@@ -247,7 +248,7 @@ func doSigaltstack(ss, oss uintptr) int64 {
 		if !userOK(oss, 24, true) {
 			return -abi.EFAULT
 		}
-		o := at[[3]uint64](oss)
+		o := kctx.At[[3]uint64](oss)
 		o[0], o[1], o[2] = t.altSP, t.altFlags, t.altSize
 		if t.altSP == 0 {
 			o[1] = 2 // SS_DISABLE
@@ -257,7 +258,7 @@ func doSigaltstack(ss, oss uintptr) int64 {
 		if !userOK(ss, 24, false) {
 			return -abi.EFAULT
 		}
-		n := at[[3]uint64](ss)
+		n := kctx.At[[3]uint64](ss)
 		t.altSP, t.altFlags, t.altSize = n[0], n[1], n[2]
 	}
 	return 0
@@ -275,7 +276,7 @@ func fillRandom(b []byte) bool {
 		if !ok {
 			if !noEntropyReported {
 				noEntropyReported = true
-				kprint("unigo: no RDSEED/RDRAND: getrandom has no entropy source; using the TSC\n")
+				kctx.Print("unigo: no RDSEED/RDRAND: getrandom has no entropy source; using the TSC\n")
 			}
 			v = rt.Rdtsc() * 0x9e3779b97f4a7c15
 		}
@@ -293,7 +294,7 @@ func doGetrandom(buf, n uintptr) int64 {
 	if !userOK(buf, n, true) {
 		return -abi.EFAULT
 	}
-	fillRandom(bytesAt(buf, int(n)))
+	fillRandom(kctx.BytesAt(buf, int(n)))
 	return int64(n)
 }
 
@@ -301,7 +302,7 @@ func doUname(buf uintptr) int64 {
 	if !userOK(buf, 65*6, true) {
 		return -abi.EFAULT
 	}
-	b := bytesAt(buf, 65*6)
+	b := kctx.BytesAt(buf, 65*6)
 	clear(b)
 	copy(b[0:], "Linux")
 	copyHostname(b[65:130])
@@ -325,7 +326,7 @@ func doPrlimit(pid, res int, newp, oldp uintptr) int64 {
 		if !userOK(oldp, 16, true) {
 			return -abi.EFAULT
 		}
-		*at[[2]uint64](oldp) = [2]uint64{cur, max}
+		*kctx.At[[2]uint64](oldp) = [2]uint64{cur, max}
 	}
 	return 0
 }
@@ -336,13 +337,13 @@ func doSysinfo(buf uintptr) int64 {
 	if !userOK(buf, 112, true) {
 		return -abi.EFAULT
 	}
-	b := bytesAt(buf, 112)
+	b := kctx.BytesAt(buf, 112)
 	clear(b)
-	*at[int64](buf) = (nanotime() - mono0) / 1e9
-	*at[uint64](buf + 32) = uint64(kmem.TotalBytes())
-	*at[uint64](buf + 40) = uint64(kmem.FreeBytes())
-	*at[uint16](buf + 80) = uint16(nthreads)
-	*at[uint32](buf + 104) = 1
+	*kctx.At[int64](buf) = (nanotime() - mono0) / 1e9
+	*kctx.At[uint64](buf + 32) = uint64(kmem.TotalBytes())
+	*kctx.At[uint64](buf + 40) = uint64(kmem.FreeBytes())
+	*kctx.At[uint16](buf + 80) = uint16(nthreads)
+	*kctx.At[uint32](buf + 104) = 1
 	return 0
 }
 
@@ -367,13 +368,13 @@ func doGetrusage(who int, buf uintptr) int64 {
 	if !userOK(buf, 144, true) {
 		return -abi.EFAULT
 	}
-	clear(bytesAt(buf, 144))
+	clear(kctx.BytesAt(buf, 144))
 	if who == children {
 		return 0
 	}
-	*at[[2]int64](buf) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
-	*at[uint64](buf + 32) = vmStats.maxPages * (pageSize / 1024) // ru_maxrss
-	*at[uint64](buf + 64) = vmStats.faults                       // ru_minflt
+	*kctx.At[[2]int64](buf) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
+	*kctx.At[uint64](buf + 32) = vmStats.maxPages * (pageSize / 1024) // ru_maxrss
+	*kctx.At[uint64](buf + 64) = vmStats.faults                       // ru_minflt
 	return 0
 }
 
@@ -385,7 +386,7 @@ func doTimes(buf uintptr) int64 {
 		if !userOK(buf, 32, true) {
 			return -abi.EFAULT
 		}
-		*at[[4]int64](buf) = [4]int64{ticks, 0, 0, 0}
+		*kctx.At[[4]int64](buf) = [4]int64{ticks, 0, 0, 0}
 	}
 	return ticks
 }

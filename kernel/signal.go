@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 
 	"github.com/unigo-os/unigo/rt"
@@ -88,7 +89,7 @@ const (
 	redZone = 128
 )
 
-// sendSignal marks sig pending on thread t. Caller holds schedLock.
+// sendSignal marks sig pending on thread t. Caller holds SchedLock.
 // The pending set is updated atomically: the target thread may be taking
 // a signal out of it (deliverPending) on another CPU at the same time.
 func sendSignal(t uintptr, sig int) {
@@ -155,23 +156,23 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 		defaultAction(f, sigSEGV, true)
 		return
 	}
-	copy(bytesAt(fpstate, int(xsaveSize)), bytesAt(t.xsave, int(xsaveSize)))
-	clear(bytesAt(frame, int(sigframeSize)))
-	*at[uint64](frame + sfPretcode) = restorer
+	copy(kctx.BytesAt(fpstate, int(xsaveSize)), kctx.BytesAt(t.xsave, int(xsaveSize)))
+	clear(kctx.BytesAt(frame, int(sigframeSize)))
+	*kctx.At[uint64](frame + sfPretcode) = restorer
 
 	uc := frame + sfUcontext
-	*at[uint64](uc + ucFlags) = ucFPXstate
-	*at[uint64](uc + ucStack) = t.altSP
+	*kctx.At[uint64](uc + ucFlags) = ucFPXstate
+	*kctx.At[uint64](uc + ucStack) = t.altSP
 	ssFlags := uint64(0)
 	if t.altSP == 0 || t.altFlags&ssDisable != 0 {
 		ssFlags = ssDisable
 	} else if onAlt {
 		ssFlags = ssOnstack
 	}
-	*at[uint64](uc + ucStack + 8) = ssFlags
-	*at[uint64](uc + ucStack + 16) = t.altSize
+	*kctx.At[uint64](uc + ucStack + 8) = ssFlags
+	*kctx.At[uint64](uc + ucStack + 16) = t.altSize
 	mc := uc + ucMcontext
-	put := func(off uintptr, v uint64) { *at[uint64](mc + off) = v }
+	put := func(off uintptr, v uint64) { *kctx.At[uint64](mc + off) = v }
 	put(scR8, f.R8)
 	put(scR9, f.R9)
 	put(scR10, f.R10)
@@ -196,15 +197,15 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	put(scOldmask, t.sigmask)
 	put(scCR2, addr)
 	put(scFpstate, uint64(fpstate))
-	*at[uint64](uc + ucSigmask) = t.sigmask
+	*kctx.At[uint64](uc + ucSigmask) = t.sigmask
 
 	info := frame + sfInfo
-	*at[int32](info) = int32(sig)
-	*at[int32](info + 8) = int32(code)
+	*kctx.At[int32](info) = int32(sig)
+	*kctx.At[int32](info + 8) = int32(code)
 	if sync {
-		*at[uint64](info + 16) = addr
+		*kctx.At[uint64](info + 16) = addr
 	} else {
-		*at[int32](info + 16) = 1 // si_pid
+		*kctx.At[int32](info + 16) = 1 // si_pid
 	}
 
 	if flags&saNodefer == 0 {
@@ -239,7 +240,7 @@ func sysRtSigreturn(f *rt.Frame) int64 {
 		return int64(f.RAX)
 	}
 	mc := uc + ucMcontext
-	get := func(off uintptr) uint64 { return *at[uint64](mc + off) }
+	get := func(off uintptr) uint64 { return *kctx.At[uint64](mc + off) }
 	f.R8, f.R9, f.R10, f.R11 = get(scR8), get(scR9), get(scR10), get(scR11)
 	f.R12, f.R13, f.R14, f.R15 = get(scR12), get(scR13), get(scR14), get(scR15)
 	f.RDI, f.RSI, f.RBP, f.RBX = get(scRDI), get(scRSI), get(scRBP), get(scRBX)
@@ -248,9 +249,9 @@ func sysRtSigreturn(f *rt.Frame) int64 {
 	// Only the flags user mode may change: CF PF AF ZF SF TF DF OF AC.
 	const userFlags = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x40000
 	f.RFLAGS = f.RFLAGS&^userFlags | get(scEFLAGS)&userFlags | 0x202
-	t.sigmask = *at[uint64](uc + ucSigmask) &^ (1<<(sigKILL-1) | 1<<(sigSTOP-1))
+	t.sigmask = *kctx.At[uint64](uc + ucSigmask) &^ (1<<(sigKILL-1) | 1<<(sigSTOP-1))
 	if fp := uintptr(get(scFpstate)); fp != 0 && fp&63 == 0 && userOK(fp, xsaveSize, false) && validXSave(fp) {
-		copy(bytesAt(t.xsave, int(xsaveSize)), bytesAt(fp, int(xsaveSize)))
+		copy(kctx.BytesAt(t.xsave, int(xsaveSize)), kctx.BytesAt(fp, int(xsaveSize)))
 		f.Vector = rt.VecSignal
 	}
 	return int64(f.RAX)
@@ -260,13 +261,13 @@ func sysRtSigreturn(f *rt.Frame) int64 {
 // it: a bad header would fault inside the kernel.
 func validXSave(p uintptr) bool {
 	if xsaveSize <= 512 {
-		return *at[uint32](p + 24)&0xffff0000 == 0 // MXCSR reserved bits
+		return *kctx.At[uint32](p + 24)&0xffff0000 == 0 // MXCSR reserved bits
 	}
-	if *at[uint32](p + 24)&0xffff0000 != 0 {
+	if *kctx.At[uint32](p + 24)&0xffff0000 != 0 {
 		return false
 	}
-	bv := *at[uint64](p + 512)
-	comp := *at[uint64](p + 520)
+	bv := *kctx.At[uint64](p + 512)
+	comp := *kctx.At[uint64](p + 520)
 	return bv&^xsaveMask() == 0 && comp == 0
 }
 
@@ -280,23 +281,23 @@ func defaultAction(f *rt.Frame, sig int, sync bool) {
 			return
 		}
 	}
-	kprint("unigo: ")
+	kctx.Print("unigo: ")
 	if sync {
-		kprint("fatal ")
-		kprint(exceptionName(f.Vector))
-		kprint(" at rip=")
-		kprintHex(f.RIP)
-		kprint(" addr=")
-		kprintHex(f.CR2)
-		kprint(": ")
+		kctx.Print("fatal ")
+		kctx.Print(exceptionName(f.Vector))
+		kctx.Print(" at rip=")
+		kctx.PrintHex(f.RIP)
+		kctx.Print(" addr=")
+		kctx.PrintHex(f.CR2)
+		kctx.Print(": ")
 	}
-	kprint("killed by signal ")
-	kprintDec(uint64(sig))
-	kprint("\n")
+	kctx.Print("killed by signal ")
+	kctx.PrintDec(uint64(sig))
+	kctx.Print("\n")
 	exitVM(128 + sig)
 }
 
-// threadByTID finds a live thread. Caller holds schedLock.
+// threadByTID finds a live thread. Caller holds SchedLock.
 func threadByTID(tid uint64) uintptr {
 	for t := allThreads; t != 0; t = th(t).anext {
 		if th(t).tid == tid && th(t).state != threadDead {
@@ -348,8 +349,8 @@ func sendTo(tid uint64, sig int) int64 {
 	if sig < 0 || sig > 64 {
 		return -abi.EINVAL
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	t := threadByTID(tid)
 	if t == 0 {
 		return -abi.ESRCH

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -55,9 +56,9 @@ var unsupportedSeen [unsupKinds]bool
 func refuseUnsupported(kind int, what string) int64 {
 	if !unsupportedSeen[kind] {
 		unsupportedSeen[kind] = true
-		kprint("unigo: ")
-		kprint(what)
-		kprint(": EINVAL\n")
+		kctx.Print("unigo: ")
+		kctx.Print(what)
+		kctx.Print(": EINVAL\n")
 	}
 	return -abi.EINVAL
 }
@@ -65,9 +66,9 @@ func refuseUnsupported(kind int, what string) int64 {
 // unsupportedSignalOp refuses the operations described above and reports
 // whether it did (with the result for the frame's RAX).
 func unsupportedSignalOp(f *rt.Frame) (int64, bool) {
-	schedLock.Lock() // serialises the reports
+	kctx.SchedLock.Lock() // serialises the reports
 	r, ok := unsupportedSignalOpLocked(f)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return r, ok
 }
 
@@ -94,7 +95,7 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 			if !userOK(oldp, 32, true) {
 				return -abi.EFAULT, true
 			}
-			*at[[4]int64](oldp) = [4]int64{}
+			*kctx.At[[4]int64](oldp) = [4]int64{}
 		}
 		return 0, true
 	case abi.NRAlarm:
@@ -112,7 +113,7 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 		}
 		notify := sigevSignal
 		if f.RSI != 0 && userOK(uintptr(f.RSI), 16, false) {
-			notify = int(*at[int32](uintptr(f.RSI) + 12))
+			notify = int(*kctx.At[int32](uintptr(f.RSI) + 12))
 		}
 		if notify != sigevNone {
 			return refuseUnsupported(unsupTimerClock, "timer_create: signals from timers on clocks other than CPU time are not supported"), true
@@ -122,7 +123,7 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 }
 
 // refuseStop refuses a signal that would stop the process (sendTo, once
-// the target exists). Caller holds schedLock.
+// the target exists). Caller holds SchedLock.
 func refuseStop() int64 {
 	return refuseUnsupported(unsupStop, "kill/tgkill: stop signals are not supported (nothing could continue the process)")
 }

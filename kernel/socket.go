@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"unsafe"
 
 	"github.com/unigo-os/unigo/kernel/kmem"
@@ -30,9 +31,9 @@ import (
 // buffers. Only bind, listen and a first connect wait for the netstack;
 // Fuchsia's netstack is split from its sockets the same way.
 //
-// Locking: socket state, like pipes', is guarded by schedLock (a wakeup
+// Locking: socket state, like pipes', is guarded by SchedLock (a wakeup
 // needs it anyway); the name table of AF_UNIX sockets too. Nothing here
-// runs user-memory checks (userOK) with schedLock held.
+// runs user-memory checks (userOK) with SchedLock held.
 
 // Address families, socket types and flags (Linux values).
 const (
@@ -130,7 +131,7 @@ func (r *sring) put(src []byte) int {
 			return 0
 		}
 	}
-	n := ringPut(bytesAt(r.buf, sockBufSize), int(r.head), int(r.count), src)
+	n := ringPut(kctx.BytesAt(r.buf, sockBufSize), int(r.head), int(r.count), src)
 	r.count += uint32(n)
 	return n
 }
@@ -140,7 +141,7 @@ func (r *sring) get(dst []byte, peek bool) int {
 	if r.count == 0 || len(dst) == 0 {
 		return 0
 	}
-	n, head := ringGet(bytesAt(r.buf, sockBufSize), int(r.head), int(r.count), dst)
+	n, head := ringGet(kctx.BytesAt(r.buf, sockBufSize), int(r.head), int(r.count), dst)
 	if !peek {
 		r.head = uint32(head)
 		r.count -= uint32(n)
@@ -184,7 +185,7 @@ func dgramAlloc(n int) uintptr {
 }
 
 func dgramFree(m uintptr) {
-	size := uintptr(dgramHdr + int(at[dgram](m).n))
+	size := uintptr(dgramHdr + int(kctx.At[dgram](m).n))
 	if size <= 2048 {
 		kmem.Free(m, size)
 		return
@@ -201,18 +202,18 @@ func dgramOrder(size uintptr) int {
 }
 
 func dgramData(m uintptr) []byte {
-	return bytesAt(m+uintptr(dgramHdr), int(at[dgram](m).n))
+	return kctx.BytesAt(m+uintptr(dgramHdr), int(kctx.At[dgram](m).n))
 }
 
 func (q *msgq) push(m uintptr) {
-	at[dgram](m).next = 0
+	kctx.At[dgram](m).next = 0
 	if q.tail != 0 {
-		at[dgram](q.tail).next = m
+		kctx.At[dgram](q.tail).next = m
 	} else {
 		q.head = m
 	}
 	q.tail = m
-	q.bytes += int(at[dgram](m).n)
+	q.bytes += int(kctx.At[dgram](m).n)
 	q.count++
 }
 
@@ -221,11 +222,11 @@ func (q *msgq) pop() uintptr {
 	if m == 0 {
 		return 0
 	}
-	q.head = at[dgram](m).next
+	q.head = kctx.At[dgram](m).next
 	if q.head == 0 {
 		q.tail = 0
 	}
-	q.bytes -= int(at[dgram](m).n)
+	q.bytes -= int(kctx.At[dgram](m).n)
 	q.count--
 	return m
 }
@@ -282,7 +283,7 @@ type sock struct {
 	reqQueue waitq  // threads waiting to issue or finish a request
 }
 
-func sk(p uintptr) *sock { return at[sock](p) }
+func sk(p uintptr) *sock { return kctx.At[sock](p) }
 
 func newSock(domain, typ, proto int) uintptr {
 	p := kmem.Alloc(uintptrSize(sock{}))
@@ -300,7 +301,7 @@ func newSock(domain, typ, proto int) uintptr {
 }
 
 // sockPut drops a reference; the last frees the sock. Caller holds
-// schedLock.
+// SchedLock.
 func sockPut(p uintptr) {
 	s := sk(p)
 	s.refs--
@@ -315,9 +316,9 @@ func sockPut(p uintptr) {
 }
 
 // sockRelease runs when the ofile closes: the program lets go of the
-// socket. Takes schedLock.
+// socket. Takes SchedLock.
 func sockRelease(p uintptr) {
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	s := sk(p)
 	// Listener: unaccepted connections go too.
 	for c := s.aqHead; c != 0; {
@@ -330,11 +331,11 @@ func sockRelease(p uintptr) {
 	s.aqHead, s.aqTail, s.aqLen = 0, 0, 0
 	sockCloseLocked(p)
 	sockPut(p)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 }
 
 // sockCloseLocked ends the program's use of a socket: unix peers see
-// EOF, the netstack is told, names are dropped. Caller holds schedLock.
+// EOF, the netstack is told, names are dropped. Caller holds SchedLock.
 func sockCloseLocked(p uintptr) {
 	s := sk(p)
 	s.state = ssClosed
@@ -359,7 +360,7 @@ func sockCloseLocked(p uintptr) {
 }
 
 // sockWake wakes everything waiting on s and its pollers. Caller holds
-// schedLock.
+// SchedLock.
 func sockWake(p uintptr) {
 	s := sk(p)
 	s.rq.wakeAll()
@@ -367,7 +368,7 @@ func sockWake(p uintptr) {
 	pollNotify(p)
 }
 
-// sockMask is a socket's epoll readiness. Caller holds schedLock.
+// sockMask is a socket's epoll readiness. Caller holds SchedLock.
 func sockMask(p uintptr) uint32 {
 	s := sk(p)
 	var m uint32
@@ -396,7 +397,7 @@ func sockMask(p uintptr) uint32 {
 }
 
 // sockWritable reports whether a write would make progress now (or fail
-// at once). Caller holds schedLock.
+// at once). Caller holds SchedLock.
 func sockWritable(p uintptr) bool {
 	s := sk(p)
 	if s.flags&(sfShutWr|sfHangup) != 0 || s.err != 0 {
@@ -474,9 +475,9 @@ func doSocket(domain, typ, proto int) int64 {
 		return -abi.ENOMEM
 	}
 	if domain != afUnix {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		ok := netRegister(p)
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if !ok {
 			kmem.Free(p, uintptrSize(sock{}))
 			return -abi.ENFILE
@@ -511,7 +512,7 @@ func copyInAddr(a *sockaddr, addr uintptr, n uint32) int64 {
 		return -abi.EFAULT
 	}
 	a.n = n
-	copy(a.b[:n], bytesAt(addr, int(n)))
+	copy(a.b[:n], kctx.BytesAt(addr, int(n)))
 	return 0
 }
 
@@ -536,7 +537,7 @@ func copyOutAddr(a *sockaddr, addr, lenp uintptr) int64 {
 	if !userOK(lenp, 4, true) {
 		return -abi.EFAULT
 	}
-	l := *at[int32](lenp)
+	l := *kctx.At[int32](lenp)
 	if l < 0 {
 		return -abi.EINVAL
 	}
@@ -548,9 +549,9 @@ func copyOutAddr(a *sockaddr, addr, lenp uintptr) int64 {
 		if !userOK(addr, uintptr(n), true) {
 			return -abi.EFAULT
 		}
-		copy(bytesAt(addr, int(n)), a.b[:n])
+		copy(kctx.BytesAt(addr, int(n)), a.b[:n])
 	}
-	*at[int32](lenp) = int32(a.n)
+	*kctx.At[int32](lenp) = int32(a.n)
 	return 0
 }
 
@@ -584,8 +585,8 @@ func doListen(fd, backlog int) int64 {
 		backlog = 4096
 	}
 	if s.domain == afUnix {
-		schedLock.Lock()
-		defer schedLock.Unlock()
+		kctx.SchedLock.Lock()
+		defer kctx.SchedLock.Unlock()
 		if s.flags&sfBound == 0 {
 			return -abi.EINVAL
 		}
@@ -619,7 +620,7 @@ func doConnect(fd int, addr uintptr, n uint32) int64 {
 // acceptQueue appends the connected sock c to listener l's accept queue
 // and wakes whoever waits to accept (threads in accept4, epoll). Both
 // kinds of listener use it: unix connect and the netstack's abi.SysNetAccept.
-// Caller holds schedLock.
+// Caller holds SchedLock.
 func acceptQueue(l, c uintptr) {
 	ls := sk(l)
 	if ls.aqTail != 0 {
@@ -644,9 +645,9 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 	defer fput(f)
 	s := sk(p)
 	for {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		if s.state != ssListening {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return -abi.EINVAL
 		}
 		if c := s.aqHead; c != 0 {
@@ -662,7 +663,7 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 				s.wq.wakeAll() // connecters waiting for backlog room
 			}
 			remote := sk(c).remote
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			r := sockInstall(c, uint32(flags))
 			if r >= 0 && addr != 0 {
 				if e := copyOutAddr(&remote, addr, lenp); e != 0 {
@@ -672,11 +673,11 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 			return r
 		}
 		if of(f).flags&oNonblock != 0 {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return -abi.EAGAIN
 		}
 		woke := s.rq.wait(sockDeadline(s.opts.RcvTimeoNS))
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if !woke {
 			return -abi.EAGAIN
 		}
@@ -692,8 +693,8 @@ func doShutdown(fd, how int) int64 {
 	if how < shutRd || how > shutRdwr {
 		return -abi.EINVAL
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	if s.state != ssConnected && !(s.typ == sockDgram && s.domain != afUnix) {
 		return -abi.ENOTCONN
@@ -724,19 +725,19 @@ func doGetsockname(fd int, addr, lenp uintptr, peer bool) int64 {
 		return e
 	}
 	defer fput(f)
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	s := sk(p)
 	var a sockaddr
 	if peer {
 		if s.state != ssConnected && !(s.typ == sockDgram && s.remote.n > 2) {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return -abi.ENOTCONN
 		}
 		a = s.remote
 	} else {
 		a = s.local
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return copyOutAddr(&a, addr, lenp)
 }
 
@@ -783,7 +784,7 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 	if !userOK(sv, 8, true) {
 		return -abi.EFAULT
 	}
-	*at[[2]int32](sv) = [2]int32{int32(fa), int32(fb)}
+	*kctx.At[[2]int32](sv) = [2]int32{int32(fa), int32(fb)}
 	return 0
 }
 
@@ -911,7 +912,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 	for i := 0; i < cnt; i++ {
 		b, l := buf, n
 		if iov != 0 {
-			v := *at[[2]uintptr](iov + uintptr(i)*16)
+			v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 			b, l = v[0], v[1]
 		}
 		if l > maxRW {
@@ -924,7 +925,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 	}
 	peek := flags&msgPeek != 0
 	for {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		if s.typ == sockDgram {
 			if m := s.rxq.head; m != 0 {
 				data := dgramData(m)
@@ -933,7 +934,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 					*outFlags |= msgTrunc
 				}
 				if from != nil {
-					*from = at[dgram](m).from
+					*from = kctx.At[dgram](m).from
 				}
 				if flags&msgTrunc != 0 {
 					r = len(data)
@@ -947,21 +948,21 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 						s.wq.wakeAll() // senders waiting for room
 					}
 				}
-				schedLock.Unlock()
+				kctx.SchedLock.Unlock()
 				return int64(r)
 			}
 		} else if s.rx.count > 0 {
 			var r int
 			wasFull := s.rx.room() == 0
 			if iov == 0 {
-				r = s.rx.get(bytesAt(buf, int(n)), peek)
+				r = s.rx.get(kctx.BytesAt(buf, int(n)), peek)
 			} else {
 				for i := 0; i < cnt; i++ {
-					v := *at[[2]uintptr](iov + uintptr(i)*16)
+					v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 					if v[1] == 0 {
 						continue
 					}
-					g := s.rx.get(bytesAt(v[0], int(v[1])), peek)
+					g := s.rx.get(kctx.BytesAt(v[0], int(v[1])), peek)
 					r += g
 					if g < int(v[1]) || peek {
 						break
@@ -981,33 +982,33 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 					netPend(p, npRxSpace)
 				}
 			}
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return int64(r)
 		}
 		if total == 0 && s.typ == sockStream {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return 0
 		}
 		if s.err != 0 {
 			e := s.err
 			s.err = 0
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return -int64(e)
 		}
 		if s.flags&(sfEOF|sfShutRd) != 0 {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return 0
 		}
 		if s.typ == sockStream && s.state != ssConnected && s.state != ssConnecting {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return -abi.ENOTCONN
 		}
 		if nonblock {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return -abi.EAGAIN
 		}
 		woke := s.rq.wait(sockDeadline(s.opts.RcvTimeoNS))
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if !woke {
 			return -abi.EAGAIN
 		}
@@ -1018,12 +1019,12 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 // how much fit. The buffers were validated by the caller.
 func scatter(iov uintptr, cnt int, buf, n uintptr, data []byte) int {
 	if iov == 0 {
-		return copy(bytesAt(buf, int(n)), data)
+		return copy(kctx.BytesAt(buf, int(n)), data)
 	}
 	done := 0
 	for i := 0; i < cnt && done < len(data); i++ {
-		v := *at[[2]uintptr](iov + uintptr(i)*16)
-		done += copy(bytesAt(v[0], int(v[1])), data[done:])
+		v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
+		done += copy(kctx.BytesAt(v[0], int(v[1])), data[done:])
 	}
 	return done
 }
@@ -1036,7 +1037,7 @@ func dgramSend(p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, no
 	if iov != 0 {
 		size = 0
 		for i := 0; i < cnt; i++ {
-			v := *at[[2]uintptr](iov + uintptr(i)*16)
+			v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 			size += v[1]
 		}
 	}
@@ -1047,58 +1048,58 @@ func dgramSend(p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, no
 	if m == 0 {
 		return -abi.ENOBUFS
 	}
-	at[dgram](m).n = uint32(size)
+	kctx.At[dgram](m).n = uint32(size)
 	data := dgramData(m)
 	off := 0
 	for i := 0; i < cnt || iov == 0; i++ {
 		b, l := buf, n
 		if iov != 0 {
-			v := *at[[2]uintptr](iov + uintptr(i)*16)
+			v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 			b, l = v[0], v[1]
 		}
 		if !userOK(b, l, false) {
 			dgramFree(m)
 			return -abi.EFAULT
 		}
-		off += copy(data[off:], bytesAt(b, int(l)))
+		off += copy(data[off:], kctx.BytesAt(b, int(l)))
 		if iov == 0 {
 			break
 		}
 	}
 	if to != nil {
-		at[dgram](m).from = *to // for inet: the destination
+		kctx.At[dgram](m).from = *to // for inet: the destination
 	}
 	if s.domain == afUnix {
 		return unixDgramSend(p, m, to, nonblock)
 	}
 	for {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		if s.flags&sfShutWr != 0 {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			dgramFree(m)
 			return -abi.EPIPE
 		}
 		if to == nil && s.remote.n <= 2 {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			dgramFree(m)
 			return -abi.EDESTADDRREQ
 		}
 		if to == nil {
-			at[dgram](m).from = s.remote
+			kctx.At[dgram](m).from = s.remote
 		}
 		if s.txq.bytes < dgramQueueBytes {
 			s.txq.push(m)
 			netPend(p, npTx)
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return int64(size)
 		}
 		if nonblock {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			dgramFree(m)
 			return -abi.EAGAIN
 		}
 		woke := s.wq.wait(sockDeadline(s.opts.SndTimeoNS))
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if !woke {
 			dgramFree(m)
 			return -abi.EAGAIN
@@ -1143,7 +1144,7 @@ func msgOf(fd int, mp uintptr, write bool) (m msghdr, f, p uintptr, errno int64)
 	if !userOK(mp, uintptrSize(msghdr{}), write) {
 		return m, 0, 0, -abi.EFAULT
 	}
-	m = *at[msghdr](mp)
+	m = *kctx.At[msghdr](mp)
 	if m.iovlen > 1024 {
 		return m, 0, 0, -abi.EMSGSIZE
 	}
@@ -1190,7 +1191,7 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 	if !userOK(mp, uintptrSize(msghdr{}), true) {
 		return -abi.EFAULT
 	}
-	hm := at[msghdr](mp)
+	hm := kctx.At[msghdr](mp)
 	if m.name != 0 {
 		n := from.n
 		if n > m.namelen {
@@ -1200,7 +1201,7 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 			if !userOK(m.name, uintptr(n), true) {
 				return -abi.EFAULT
 			}
-			copy(bytesAt(m.name, int(n)), from.b[:n])
+			copy(kctx.BytesAt(m.name, int(n)), from.b[:n])
 		}
 		hm.namelen = from.n
 	}
@@ -1212,12 +1213,12 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 
 // sockFionread is FIONREAD: bytes (stream) or the next datagram's size.
 func sockFionread(p uintptr) int64 {
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	if s.typ == sockDgram {
 		if s.rxq.head != 0 {
-			return int64(at[dgram](s.rxq.head).n)
+			return int64(kctx.At[dgram](s.rxq.head).n)
 		}
 		return 0
 	}

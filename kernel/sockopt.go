@@ -1,6 +1,9 @@
 package kernel
 
-import "github.com/unigo-os/unigo/abi"
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+)
 
 // setsockopt and getsockopt. Options are kept in the sock (abi.SockOpts); the
 // kernel answers getsockopt from there, and for inet sockets the netstack
@@ -68,7 +71,7 @@ func setsockopt(p uintptr, level, name int, val uintptr, vlen uint32) int64 {
 		if !userOK(val, 16, false) {
 			return -abi.EFAULT
 		}
-		tv = *at[[2]int64](val)
+		tv = *kctx.At[[2]int64](val)
 		if tv[1] < 0 || tv[1] >= 1000000 || tv[0] < 0 {
 			return -abi.EDOM
 		}
@@ -79,7 +82,7 @@ func setsockopt(p uintptr, level, name int, val uintptr, vlen uint32) int64 {
 		if !userOK(val, 8, false) {
 			return -abi.EFAULT
 		}
-		tv[0], tv[1] = int64(*at[int32](val)), int64(*at[int32](val + 4))
+		tv[0], tv[1] = int64(*kctx.At[int32](val)), int64(*kctx.At[int32](val + 4))
 	default:
 		if vlen < 4 {
 			if vlen == 0 {
@@ -88,25 +91,25 @@ func setsockopt(p uintptr, level, name int, val uintptr, vlen uint32) int64 {
 			if !userOK(val, 1, false) {
 				return -abi.EFAULT
 			}
-			v = int32(*at[uint8](val))
+			v = int32(*kctx.At[uint8](val))
 		} else {
 			if !userOK(val, 4, false) {
 				return -abi.EFAULT
 			}
-			v = *at[int32](val)
+			v = *kctx.At[int32](val)
 		}
 	}
 	b := int32(0)
 	if v != 0 {
 		b = 1
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	r := setsockoptLocked(p, level, name, v, b, tv)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return r
 }
 
-// setsockoptLocked stores a decoded option value. Caller holds schedLock.
+// setsockoptLocked stores a decoded option value. Caller holds SchedLock.
 func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64 {
 	s := sk(p)
 	o := &s.opts
@@ -217,11 +220,11 @@ func sockoptUnknown(level, name int) int64 {
 	k := (level*31 + name) & 63
 	if !sockoptReported[k] {
 		sockoptReported[k] = true
-		kprint("unigo: socket option level ")
-		kprintDec(uint64(level))
-		kprint(" name ")
-		kprintDec(uint64(name))
-		kprint(" not supported (ENOPROTOOPT)\n")
+		kctx.Print("unigo: socket option level ")
+		kctx.PrintDec(uint64(level))
+		kctx.Print(" name ")
+		kctx.PrintDec(uint64(name))
+		kctx.Print(" not supported (ENOPROTOOPT)\n")
 	}
 	return -abi.ENOPROTOOPT
 }
@@ -235,11 +238,11 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 	if !userOK(lenp, 4, true) {
 		return -abi.EFAULT
 	}
-	l := *at[int32](lenp)
+	l := *kctx.At[int32](lenp)
 	if l < 0 {
 		return -abi.EINVAL
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	s := sk(p)
 	o := &s.opts
 	var v int32
@@ -290,7 +293,7 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 			pair = [2]int64{ns / 1e9, ns % 1e9 / 1e3}
 			size = 16
 		default:
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return sockoptUnknown(level, name)
 		}
 	case ipprotoTCP:
@@ -308,7 +311,7 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		case tcpMaxseg:
 			v = 1460
 		default:
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return sockoptUnknown(level, name)
 		}
 	case ipprotoIPv6:
@@ -316,7 +319,7 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		case ipv6V6only:
 			v = o.V6Only
 		default:
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return sockoptUnknown(level, name)
 		}
 	case ipprotoIP:
@@ -326,14 +329,14 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		case ipTos:
 			v = o.TOS
 		default:
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return sockoptUnknown(level, name)
 		}
 	default:
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		return sockoptUnknown(level, name)
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	var buf [16]byte
 	switch size {
 	case 4:
@@ -353,9 +356,9 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		if !userOK(val, uintptr(n), true) {
 			return -abi.EFAULT
 		}
-		copy(bytesAt(val, n), buf[:n])
+		copy(kctx.BytesAt(val, n), buf[:n])
 	}
-	*at[int32](lenp) = int32(size)
+	*kctx.At[int32](lenp) = int32(size)
 	return 0
 }
 

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 )
 
@@ -68,19 +69,19 @@ func printStats() {
 	var total cpuStats
 	for i := 0; i < ncpu; i++ {
 		s := &cpus[i].stats
-		kprint("unigo: stats: cpu")
-		kprintDec(uint64(i))
+		kctx.Print("unigo: stats: cpu")
+		kctx.PrintDec(uint64(i))
 		printStatsRow(s)
 		for k := range total {
 			total[k] += s[k]
 		}
 	}
-	kprint("unigo: stats: all")
+	kctx.Print("unigo: stats: all")
 	printStatsRow(&total)
 	// The busiest system calls, greatest first (selection by repeated
 	// maximum: no allocation, and there are few).
 	var shown [len(sysCounts)]bool
-	kprint("unigo: stats: syscalls")
+	kctx.Print("unigo: stats: syscalls")
 	for k := 0; k < 12; k++ {
 		best, bestN := -1, uint64(0)
 		for i := range sysCounts {
@@ -92,26 +93,26 @@ func printStats() {
 			break
 		}
 		shown[best] = true
-		kprint(" ")
+		kctx.Print(" ")
 		if best < abi.NSyscalls {
-			kprint(statsNames.name(uint64(best)))
+			kctx.Print(statsNames.name(uint64(best)))
 		} else {
-			kprint("unigo-private")
+			kctx.Print("unigo-private")
 		}
-		kprint("=")
-		kprintDec(bestN)
+		kctx.Print("=")
+		kctx.PrintDec(bestN)
 	}
-	kprint("\n")
+	kctx.Print("\n")
 }
 
 func printStatsRow(s *cpuStats) {
 	for k, v := range s {
-		kprint(" ")
-		kprint(statNames[k])
-		kprint("=")
-		kprintDec(v)
+		kctx.Print(" ")
+		kctx.Print(statNames[k])
+		kctx.Print("=")
+		kctx.PrintDec(v)
 	}
-	kprint("\n")
+	kctx.Print("\n")
 }
 
 // statsNames gives printStats the system call names of the table. It is
@@ -126,3 +127,9 @@ type sysNamer interface{ name(nr uint64) string }
 type tableNames struct{}
 
 func (tableNames) name(nr uint64) string { return sysName(nr) }
+
+// exitVM prints the statistics (unigo.stats) and ends the machine.
+func exitVM(code int) {
+	printStats()
+	kctx.ExitVM(code)
+}

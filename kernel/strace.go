@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -63,7 +64,7 @@ func straceLine(tid, nr uint64, args *[6]uint64, r int64, done bool) {
 // (present, and not "=0").
 func straceParam() bool {
 	var v [2]byte
-	n, ok := kernelParam("unigo.strace", v[:])
+	n, ok := kctx.KernelParam("unigo.strace", v[:])
 	return ok && !(n == 1 && v[0] == '0')
 }
 
@@ -221,7 +222,7 @@ func (l *straceBuf) userString(addr uintptr) {
 			}
 			break
 		}
-		for _, c := range bytesAt(addr+uintptr(n), int(chunk)) {
+		for _, c := range kctx.BytesAt(addr+uintptr(n), int(chunk)) {
 			if c == 0 {
 				done = true
 				break
@@ -299,7 +300,7 @@ func (l *straceBuf) flush() {
 	var out [straceLineMax + 1]byte
 	n := copy(out[:], l.b[:l.n-1])
 	out[n], out[n+1] = '\r', '\n'
-	conLock.Lock()
+	kctx.ConLock.Lock()
 	rt.OutsbDirect(abi.PortCOM1, &out[0], n+2)
-	conLock.Unlock()
+	kctx.ConLock.Unlock()
 }

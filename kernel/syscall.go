@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -49,11 +50,11 @@ func reportUnknown(nr uint64) {
 		}
 		unknownSeen[nr] = true
 	}
-	kprint("unigo: unsupported system call ")
-	kprint(sysName(nr))
-	kprint(" (")
-	kprintDec(nr)
-	kprint("): ENOSYS\n")
+	kctx.Print("unigo: unsupported system call ")
+	kctx.Print(sysName(nr))
+	kctx.Print(" (")
+	kctx.PrintDec(nr)
+	kctx.Print("): ENOSYS\n")
 }
 
 // Handlers: memory, threads, time, identity and limits. Each decodes its
@@ -77,14 +78,14 @@ func sysArchPrctl(f *rt.Frame) int64 {
 		if !userOK(uintptr(f.RSI), 8, true) {
 			return -abi.EFAULT
 		}
-		*at[uint64](uintptr(f.RSI)) = f.FSBase
+		*kctx.At[uint64](uintptr(f.RSI)) = f.FSBase
 		return 0
 	}
 	return -abi.EINVAL
 }
 
 func sysExit(f *rt.Frame) int64 {
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	exitThread()
 	return 0
 }
@@ -116,7 +117,7 @@ func sysSchedGetaffinity(f *rt.Frame) int64 {
 	if !userOK(uintptr(f.RDX), 8, true) {
 		return -abi.EFAULT
 	}
-	*at[uint64](uintptr(f.RDX)) = uint64(1)<<uint(ncpu) - 1 // CPUs 0..ncpu-1
+	*kctx.At[uint64](uintptr(f.RDX)) = uint64(1)<<uint(ncpu) - 1 // CPUs 0..ncpu-1
 	return 8
 }
 
@@ -133,7 +134,7 @@ func sysClockGetres(f *rt.Frame) int64 {
 		if !userOK(p, 16, true) {
 			return -abi.EFAULT
 		}
-		*at[[2]int64](p) = [2]int64{0, 1}
+		*kctx.At[[2]int64](p) = [2]int64{0, 1}
 	}
 	return 0
 }
@@ -144,7 +145,7 @@ func sysGettimeofday(f *rt.Frame) int64 {
 			return -abi.EFAULT
 		}
 		ns := walltime()
-		*at[[2]int64](p) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
+		*kctx.At[[2]int64](p) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
 	}
 	return 0
 }

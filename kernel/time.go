@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"math/bits"
 
 	"github.com/unigo-os/unigo/rt"
@@ -58,12 +59,12 @@ func timeInit() {
 	fa, _, _, _ := rt.Cpuid(0x40000001, 0)
 	if isKVM && fa&(1<<3) != 0 {
 		// kvmclock: per-CPU time info and the wall clock at system time 0.
-		pv := (ptrOf(&kvmclock[0]) + 31) &^ 31
+		pv := (kctx.PtrOf(&kvmclock[0]) + 31) &^ 31
 		rt.Wrmsr(rt.MSRKVMSysTime, uint64(pv)|1)
-		wp := (ptrOf(&kvmwall[0]) + 3) &^ 3
+		wp := (kctx.PtrOf(&kvmwall[0]) + 3) &^ 3
 		rt.Wrmsr(rt.MSRKVMWallClock, uint64(wp))
-		p := at[pvclock](pv)
-		w := at[pvwall](wp)
+		p := kctx.At[pvclock](pv)
+		w := kctx.At[pvwall](wp)
 		for p.version == 0 || p.version&1 != 0 {
 			rt.Pause()
 		}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"math/bits"
 	"sync/atomic"
 	_ "unsafe" // go:linkname
@@ -17,7 +18,7 @@ import (
 func kernelTrap(f *rt.Frame) {
 	c := cpu()
 	cur := c.Current
-	fa := ptrOf(f)
+	fa := kctx.PtrOf(f)
 	if cur == 0 || fa < th(cur).kstack || fa >= th(cur).kstack+kstackSize {
 		kernelFault(f)
 	}
@@ -92,7 +93,7 @@ func handlePending(mask uint64) {
 }
 
 // handleIRQ handles one interrupt vector. Caller holds no lock: the
-// handlers that need schedLock take it.
+// handlers that need SchedLock take it.
 func handleIRQ(v int) {
 	st := &thisCPU().stats
 	switch {
@@ -100,15 +101,15 @@ func handleIRQ(v int) {
 		st[statIRQTimer]++
 		thisCPU().armed = 0       // one-shot: it fired
 		if noteEOIAtDelivery(v) { // host.go
-			schedLock.Lock()
+			kctx.SchedLock.Lock()
 			levelToEdge()
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 		}
 		if now, next := nanotime(), timerNext.Load(); (next != 0 && next <= now) || cpuTimersArmed != 0 {
-			schedLock.Lock()
+			kctx.SchedLock.Lock()
 			expireTimers(now)
 			checkCPUTimers()
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 		}
 		lapicEOI()
 		armTimer()
@@ -125,9 +126,9 @@ func handleIRQ(v int) {
 	case v == vecSpurious:
 	case v >= vecIRQBase && v < vecIRQBase+maxIRQLines:
 		st[statIRQDevice]++
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		irqDispatch(v - vecIRQBase)
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		lapicEOI()
 	default:
 		lapicEOI()
@@ -184,33 +185,33 @@ func reportCrash(f *rt.Frame, msg string) {
 	r.Regs = [16]uint64{f.RAX, f.RCX, f.RDX, f.RBX, f.RSP, f.RBP, f.RSI, f.RDI,
 		f.R8, f.R9, f.R10, f.R11, f.R12, f.R13, f.R14, f.R15}
 	r.MsgLen = uint64(copy(r.Msg[:], msg))
-	rt.Outl(abi.PortCrash, uint32(ptrOf(r)))
+	rt.Outl(abi.PortCrash, uint32(kctx.PtrOf(r)))
 }
 
 // kernelFault reports a fault inside the kernel (the frame is on the
 // crash stack) and ends the VM.
 func kernelFault(f *rt.Frame) {
-	kprint("\nunigo: kernel fault: ")
-	kprint(exceptionName(f.Vector))
-	kprint(" vector=")
-	kprintDec(f.Vector)
-	kprint(" rip=")
-	kprintHex(f.RIP)
-	kprint(" rsp=")
-	kprintHex(f.RSP)
-	kprint(" cr2=")
-	kprintHex(f.CR2)
-	kprint(" err=")
-	kprintHex(f.ErrorCode)
-	kprint("\n")
+	kctx.Print("\nunigo: kernel fault: ")
+	kctx.Print(exceptionName(f.Vector))
+	kctx.Print(" vector=")
+	kctx.PrintDec(f.Vector)
+	kctx.Print(" rip=")
+	kctx.PrintHex(f.RIP)
+	kctx.Print(" rsp=")
+	kctx.PrintHex(f.RSP)
+	kctx.Print(" cr2=")
+	kctx.PrintHex(f.CR2)
+	kctx.Print(" err=")
+	kctx.PrintHex(f.ErrorCode)
+	kctx.Print("\n")
 	// Frame-pointer backtrace of the kernel stack.
 	bp := uintptr(f.RBP)
 	for i := 0; i < 16 && bp >= 0x1000 && bp+16 <= ramTop && bp&7 == 0; i++ {
-		ret := *at[uint64](bp + 8)
-		kprint("  at ")
-		kprintHex(ret)
-		kprint("\n")
-		bp = uintptr(*at[uint64](bp))
+		ret := *kctx.At[uint64](bp + 8)
+		kctx.Print("  at ")
+		kctx.PrintHex(ret)
+		kctx.Print("\n")
+		bp = uintptr(*kctx.At[uint64](bp))
 	}
 	reportCrash(f, "kernel fault")
 	exitVM(70)

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
@@ -79,7 +80,7 @@ func pteFor(va uintptr, create bool) *uint64 {
 	table := pml4
 	for level := 3; level >= 1; level-- {
 		idx := (va >> (12 + 9*uint(level))) & 511
-		e := at[uint64](table + idx*8)
+		e := kctx.At[uint64](table + idx*8)
 		if *e&ptePresent == 0 {
 			if !create {
 				return nil
@@ -94,7 +95,7 @@ func pteFor(va uintptr, create bool) *uint64 {
 		}
 		table = uintptr(*e & pteAddr)
 	}
-	return at[uint64](table + ((va >> 12) & 511 * 8))
+	return kctx.At[uint64](table + ((va >> 12) & 511 * 8))
 }
 
 func leafFlags(prot uint32) uint64 {
@@ -114,40 +115,40 @@ func vmInit() {
 	pml4 = uintptr(rt.ReadCR3() & pteAddr)
 	_, _, _, d := rt.Cpuid(0x80000001, 0)
 	nxOK = d&(1<<20) != 0
-	pdpt := uintptr(*at[uint64](pml4) & pteAddr)
+	pdpt := uintptr(*kctx.At[uint64](pml4) & pteAddr)
 	// The boot map covers 1 GiB; add 2 MiB mappings for the rest of RAM.
 	for gb := uintptr(1); gb < (ramTop+(1<<30)-1)>>30 && gb < 512; gb++ {
 		pd := kmem.AllocPage()
 		if pd == 0 {
-			panicKernel("out of memory building the identity map")
+			kctx.Panic("out of memory building the identity map")
 		}
 		for i := uintptr(0); i < 512; i++ {
-			*at[uint64](pd + i*8) = uint64(gb<<30+i<<21) | ptePresent | pteWrite | pteUser | pteHuge
+			*kctx.At[uint64](pd + i*8) = uint64(gb<<30+i<<21) | ptePresent | pteWrite | pteUser | pteHuge
 		}
-		*at[uint64](pdpt + gb*8) = uint64(pd) | ptePresent | pteWrite | pteUser
+		*kctx.At[uint64](pdpt + gb*8) = uint64(pd) | ptePresent | pteWrite | pteUser
 	}
 	// Split the first 2 MiB into 4 KiB pages and unmap page 0.
-	pd0 := uintptr(*at[uint64](pdpt) & pteAddr)
+	pd0 := uintptr(*kctx.At[uint64](pdpt) & pteAddr)
 	pt := kmem.AllocPage()
 	for i := uintptr(1); i < 512; i++ {
-		*at[uint64](pt + i*8) = uint64(i<<12) | ptePresent | pteWrite | pteUser
+		*kctx.At[uint64](pt + i*8) = uint64(i<<12) | ptePresent | pteWrite | pteUser
 	}
-	*at[uint64](pd0) = uint64(pt) | ptePresent | pteWrite | pteUser
+	*kctx.At[uint64](pd0) = uint64(pt) | ptePresent | pteWrite | pteUser
 	rt.WriteCR3(uint64(pml4))
 }
 
 // mapDevice identity-maps the 2 MiB region holding pa, uncached.
 func mapDevice(pa uintptr) {
 	pa &^= hugeSize - 1
-	pdpt := uintptr(*at[uint64](pml4) & pteAddr)
+	pdpt := uintptr(*kctx.At[uint64](pml4) & pteAddr)
 	gb := pa >> 30
-	e := at[uint64](pdpt + gb*8)
+	e := kctx.At[uint64](pdpt + gb*8)
 	if *e&ptePresent == 0 {
 		pd := kmem.AllocPage()
 		*e = uint64(pd) | ptePresent | pteWrite | pteUser
 	}
 	pd := uintptr(*e & pteAddr)
-	*at[uint64](pd + ((pa>>21)&511)*8) = uint64(pa) | ptePresent | pteWrite | pteUser | pteHuge | ptePCD | ptePWT
+	*kctx.At[uint64](pd + ((pa>>21)&511)*8) = uint64(pa) | ptePresent | pteWrite | pteUser | pteHuge | ptePCD | ptePWT
 	rt.Invlpg(pa)
 }
 
@@ -365,12 +366,12 @@ func faultIn(va uintptr, write bool) bool {
 		// The window lies in one page table (it is aligned and smaller
 		// than 2 MiB), so the neighbours' entries are next to pte; the
 		// page below must be in the same table and VMA too.
-		pa := ptrOf(pte)
-		if page&(hugeSize-1) == 0 || page <= vmas[i].start || *at[uint64](pa - 8)&ptePresent == 0 {
+		pa := kctx.PtrOf(pte)
+		if page&(hugeSize-1) == 0 || page <= vmas[i].start || *kctx.At[uint64](pa - 8)&ptePresent == 0 {
 			hi = lo
 		}
 		for a := lo; a < hi; a += pageSize {
-			e := at[uint64](pa + (a-page)/pageSize*8)
+			e := kctx.At[uint64](pa + (a-page)/pageSize*8)
 			if *e&ptePresent != 0 {
 				continue
 			}
