@@ -1,11 +1,12 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/kernel/kctx"
 	_ "unsafe" // go:linkname
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -26,7 +27,7 @@ func kernelMain(si uintptr) {
 	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
 	traceInit()
-	consoleInit()
+	platform.ConsoleInit()
 	info := kctx.At[abi.HVMStartInfo](si)
 	if info.Magic != abi.HVMStartMagic {
 		kctx.Panic("bad PVH start_info magic")
@@ -41,7 +42,7 @@ func kernelMain(si uintptr) {
 	memInit(info)
 	protectImage()
 	cpuInit()
-	timeInit()
+	platform.TimeInit()
 	lapicInit()
 	spinlock.SetWaitHook(serviceTLB)
 	smpInit(info)
@@ -96,8 +97,8 @@ func memInit(info *abi.HVMStartInfo) {
 				continue
 			}
 			start, end := uintptr(e.Addr), uintptr(e.Addr+e.Size)
-			if pass == 0 && end > ramTop {
-				ramTop = end
+			if pass == 0 && end > platform.RAMTop {
+				platform.RAMTop = end
 			}
 			// Pass 0: below 1 GiB (identity-mapped at boot); pass 1: the rest,
 			// once vmInit has mapped it.

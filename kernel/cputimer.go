@@ -1,10 +1,11 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
-	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -50,7 +51,7 @@ var (
 func threadCPU(t uintptr) int64 {
 	n := th(t).cpuNS
 	if t == cpu().Current {
-		n += nanotime() - th(t).onCPU
+		n += platform.Nanotime() - th(t).onCPU
 	}
 	return n
 }
@@ -59,7 +60,7 @@ func processCPU() int64 {
 	c := cpu().Current
 	n := atomic.LoadInt64(&procCPU)
 	if c != 0 {
-		n += nanotime() - th(c).onCPU
+		n += platform.Nanotime() - th(c).onCPU
 	}
 	return n
 }

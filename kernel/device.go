@@ -4,6 +4,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -130,7 +131,7 @@ const (
 // tables (QEMU; the unigo launcher and Firecracker always use the command
 // line). Caller holds SchedLock.
 func probeMicrovmVirtio() {
-	if nVirtioDevs != 0 || acpiFindTable(acpiSigMADT) == 0 {
+	if nVirtioDevs != 0 || platform.AcpiFindTable(platform.AcpiSigMADT) == 0 {
 		return
 	}
 	ioapicInit()
@@ -295,7 +296,7 @@ func ioapicInit() {
 
 // madtIOAPICs records the IOAPICs of the ACPI MADT, if there is one.
 func madtIOAPICs() {
-	t := acpiFindTable(acpiSigMADT)
+	t := platform.AcpiFindTable(platform.AcpiSigMADT)
 	if t == 0 {
 		return
 	}
@@ -455,19 +456,17 @@ func deviceIRQ(gsi int) bool {
 	return true
 }
 
-// Boot information the device services keep: the ACPI RSDP (0 if none)
-// and the RAM ranges of the PVH memory map, which device windows must not
-// overlap (the identity map covers RAM with cached 2 MiB pages, holes
-// included, up to the top of RAM).
+// Boot information the device services keep: the RAM ranges of the PVH
+// memory map, which device windows must not overlap (the identity map
+// covers RAM with cached 2 MiB pages, holes included, up to the top of RAM).
 var (
-	rsdpAddr  uintptr
 	ramRanges [64][2]uintptr
 	nRAM      int
 )
 
 // deviceBootInfo records them; kernelMain calls it with start_info.
 func deviceBootInfo(info *abi.HVMStartInfo) {
-	rsdpAddr = uintptr(info.RSDPPaddr)
+	platform.RSDPAddr = uintptr(info.RSDPPaddr)
 	mm := uintptr(info.MemmapPaddr)
 	for i := uintptr(0); mm != 0 && i < uintptr(info.MemmapEntries) && nRAM < len(ramRanges); i++ {
 		e := kctx.At[abi.HVMMemmapEntry](mm + i*abi.HVMMemmapEntrySize)

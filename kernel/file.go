@@ -5,6 +5,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 )
 
@@ -411,7 +412,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 				off = memfs.Size(memfs.Inode(o.obj))
 			}
 		}
-		w, err := memfs.Write(memfs.Inode(o.obj), kctx.BytesAt(buf, int(n)), off, walltime())
+		w, err := memfs.Write(memfs.Inode(o.obj), kctx.BytesAt(buf, int(n)), off, platform.Walltime())
 		if err != 0 {
 			return -int64(err)
 		}
@@ -662,5 +663,5 @@ func doFtruncate(fd int, size int64) int64 {
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
-	return -int64(memfs.Truncate(memfs.Inode(o.obj), size, walltime()))
+	return -int64(memfs.Truncate(memfs.Inode(o.obj), size, platform.Walltime()))
 }

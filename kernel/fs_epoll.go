@@ -4,6 +4,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/platform"
 )
 
 // epoll. An interest item (epitem, a kmem block) names its epoll
@@ -375,7 +376,7 @@ func doEpollPwait(epfd int, evs uintptr, max int, timeoutNS int64) int64 {
 	ep := of(f).obj
 	var deadline int64
 	if timeoutNS > 0 {
-		deadline = nanotime() + timeoutNS
+		deadline = platform.Nanotime() + timeoutNS
 	}
 	for {
 		if !userOK(evs, uintptr(max)*epollEventSize, true) {
@@ -383,7 +384,7 @@ func doEpollPwait(epfd int, evs uintptr, max int, timeoutNS int64) int64 {
 		}
 		kctx.SchedLock.Lock()
 		n := epollScan(ep, evs, max)
-		if n > 0 || timeoutNS == 0 || deadline != 0 && nanotime() >= deadline {
+		if n > 0 || timeoutNS == 0 || deadline != 0 && platform.Nanotime() >= deadline {
 			kctx.SchedLock.Unlock()
 			return int64(n)
 		}

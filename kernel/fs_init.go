@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/memfs"
+	"github.com/unigo-os/unigo/kernel/platform"
 )
 
 // The root filesystem at boot: memfs's standard tree plus the files the Go
@@ -34,7 +35,7 @@ var staticFiles = [...]struct{ path, data string }{
 
 // fsSetup builds the tree. Caller holds fsLock.
 func fsSetup() {
-	now := walltime()
+	now := platform.Walltime()
 	if err := memfs.Init(now); err != 0 {
 		kctx.Print("unigo: memfs: cannot initialise the root filesystem\n")
 		return

@@ -2,12 +2,13 @@ package kernel
 
 import (
 	"bytes"
-	"github.com/unigo-os/unigo/abi"
 	"testing"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/abi"
 )
 
 // TestRing checks the pipe ring against a plain FIFO model through many

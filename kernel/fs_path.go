@@ -3,9 +3,9 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
-
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
+	"github.com/unigo-os/unigo/kernel/platform"
 )
 
 // Path-based system calls over memfs. Path strings are copied from user
@@ -143,7 +143,7 @@ func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 	if flags&oPath != 0 {
 		flags &= oPath | oDirectory | oNofollow | oCloexec
 	}
-	ino, e := memfs.Open(dir, path, flags, mode&^umask, walltime())
+	ino, e := memfs.Open(dir, path, flags, mode&^umask, platform.Walltime())
 	if e != 0 {
 		return -int64(e)
 	}
@@ -313,7 +313,7 @@ func doMkdirat(dirfd int, pathAddr uintptr, mode uint32) int64 {
 	if err != 0 {
 		return err
 	}
-	return -int64(memfs.Mkdir(dir, path, mode&^umask&0o7777, walltime()))
+	return -int64(memfs.Mkdir(dir, path, mode&^umask&0o7777, platform.Walltime()))
 }
 
 func doUnlinkat(dirfd int, pathAddr uintptr, flags int) int64 {
@@ -331,9 +331,9 @@ func doUnlinkat(dirfd int, pathAddr uintptr, flags int) int64 {
 		return err
 	}
 	if flags&atRemovedir != 0 {
-		return -int64(memfs.Rmdir(dir, path, walltime()))
+		return -int64(memfs.Rmdir(dir, path, platform.Walltime()))
 	}
-	return -int64(memfs.Unlink(dir, path, walltime()))
+	return -int64(memfs.Unlink(dir, path, platform.Walltime()))
 }
 
 // twoPaths copies and resolves the start directories of a two-path call.
@@ -367,7 +367,7 @@ func doRenameat2(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, f
 	if err != 0 {
 		return err
 	}
-	return -int64(memfs.Rename(od, oldp, nd, newp, flags, walltime()))
+	return -int64(memfs.Rename(od, oldp, nd, newp, flags, platform.Walltime()))
 }
 
 func doLinkat(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flags int) int64 {
@@ -380,7 +380,7 @@ func doLinkat(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flag
 	if err != 0 {
 		return err
 	}
-	return -int64(memfs.Link(od, oldp, nd, newp, flags&atSymlinkFollow != 0, walltime()))
+	return -int64(memfs.Link(od, oldp, nd, newp, flags&atSymlinkFollow != 0, platform.Walltime()))
 }
 
 func doSymlinkat(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
@@ -398,7 +398,7 @@ func doSymlinkat(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
 	if err != 0 {
 		return err
 	}
-	return -int64(memfs.Symlink(target, dir, path, walltime()))
+	return -int64(memfs.Symlink(target, dir, path, platform.Walltime()))
 }
 
 func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
@@ -510,7 +510,7 @@ func doFchmodat(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
 	if flags&atSymlinkNofollow != 0 && memfs.Mode(ino)&memfs.ModeType == memfs.ModeSymlink {
 		return -abi.EOPNOTSUPP
 	}
-	memfs.Chmod(ino, mode, walltime())
+	memfs.Chmod(ino, mode, platform.Walltime())
 	return 0
 }
 
@@ -522,7 +522,7 @@ func doFchmod(fd int, mode uint32) int64 {
 	}
 	o := of(fds[fd].file)
 	if k := o.kind; k == fdFile || k == fdDir || k >= fdDevNull {
-		memfs.Chmod(memfs.Inode(o.obj), mode, walltime())
+		memfs.Chmod(memfs.Inode(o.obj), mode, platform.Walltime())
 	}
 	return 0
 }
@@ -544,7 +544,7 @@ func doUtimensat(dirfd int, pathAddr, times uintptr, flags int) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return -abi.EINVAL
 	}
-	now := walltime()
+	now := platform.Walltime()
 	at0, mt := now, now
 	if times != 0 {
 		if !userOK(times, 32, false) {
@@ -603,7 +603,7 @@ func doTruncate(pathAddr uintptr, size int64) int64 {
 	if memfs.IsDir(ino) {
 		return -abi.EISDIR
 	}
-	return -int64(memfs.Truncate(ino, size, walltime()))
+	return -int64(memfs.Truncate(ino, size, platform.Walltime()))
 }
 
 // statfs: a tmpfs whose size is all of kernel memory.

@@ -1,9 +1,9 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/rt"
 )

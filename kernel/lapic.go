@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -68,8 +69,8 @@ func lapicInit() {
 		apicWrite(apicTDCR, 0x3)            // divide by 16
 		apicWrite(apicLVTT, vecTimer|1<<16) // masked while calibrating
 		apicWrite(apicTICR, 0xffffffff)
-		t0 := nanotime()
-		for nanotime()-t0 < 10_000_000 {
+		t0 := platform.Nanotime()
+		for platform.Nanotime()-t0 < 10_000_000 {
 		}
 		apicHz = uint64(0xffffffff-apicRead(apicTCCR)) * 100
 		apicWrite(apicTICR, 0)
@@ -106,7 +107,7 @@ func lapicDeadline(deadline int64) {
 		}
 		return
 	}
-	delta := deadline - nanotime()
+	delta := deadline - platform.Nanotime()
 	if delta < 1000 {
 		delta = 1000
 	}
@@ -114,7 +115,7 @@ func lapicDeadline(deadline int64) {
 		delta = 1_000_000_000 // re-armed when it fires; keeps products in range
 	}
 	if tscDeadline {
-		rt.Wrmsr(rt.MSRTSCDeadline, rt.Rdtsc()+uint64(delta)*tscHz/1_000_000_000)
+		rt.Wrmsr(rt.MSRTSCDeadline, rt.Rdtsc()+uint64(delta)*platform.TSCHz/1_000_000_000)
 		return
 	}
 	ticks := uint64(delta) * apicHz / 1_000_000_000

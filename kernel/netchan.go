@@ -1,11 +1,12 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
-	"github.com/unigo-os/unigo/kernel/kctx"
 	"unsafe"
 
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/platform"
 )
 
 // The kernel's side of the netstack channel (protocol: abi/netchan.go).
@@ -74,15 +75,15 @@ func netFlushAtExit() {
 			fdClose(fd)
 		}
 	}
-	deadline := nanotime() + exitFlushMax
+	deadline := platform.Nanotime() + exitFlushMax
 	for {
 		kctx.SchedLock.Lock()
 		live := netLive
 		kctx.SchedLock.Unlock()
-		if live == 0 || nanotime() >= deadline {
+		if live == 0 || platform.Nanotime() >= deadline {
 			return
 		}
-		sleepUntil(nanotime() + 1e6)
+		sleepUntil(platform.Nanotime() + 1e6)
 	}
 }
 

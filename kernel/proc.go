@@ -4,6 +4,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -85,9 +86,9 @@ func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 			ts := kctx.At[[2]int64](timeout)
 			ns := ts[0]*1e9 + ts[1]
 			if cmd == futexWaitOp {
-				deadline = nanotime() + ns
+				deadline = platform.Nanotime() + ns
 			} else if op&futexClockRealtime != 0 {
-				deadline = ns - walltime() + nanotime()
+				deadline = ns - platform.Walltime() + platform.Nanotime()
 			} else {
 				deadline = ns
 			}
@@ -104,7 +105,7 @@ func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 
 func sleepUntil(deadline int64) {
 	kctx.SchedLock.Lock()
-	for nanotime() < deadline {
+	for platform.Nanotime() < deadline {
 		block(deadline)
 	}
 	kctx.SchedLock.Unlock()
@@ -118,7 +119,7 @@ func sleepRel(req uintptr) int64 {
 	if ts[1] < 0 || ts[1] >= 1e9 || ts[0] < 0 {
 		return -abi.EINVAL
 	}
-	sleepUntil(nanotime() + ts[0]*1e9 + ts[1])
+	sleepUntil(platform.Nanotime() + ts[0]*1e9 + ts[1])
 	return 0
 }
 
@@ -137,20 +138,20 @@ const (
 func clockNow(clock int) (int64, bool) {
 	switch clock {
 	case clockRealtime, clockRealtimeCoarse:
-		return walltime(), true
+		return platform.Walltime(), true
 	case clockMonotonic, clockMonotonicRaw, clockMonotonicCoarse, clockBoottime:
-		return nanotime(), true
+		return platform.Nanotime(), true
 	case clockThreadCputime:
 		t := current()
-		return t.cpuNS + nanotime() - t.onCPU, true
+		return t.cpuNS + platform.Nanotime() - t.onCPU, true
 	case clockProcessCputime:
-		return nanotime() - mono0, true // one CPU: process time ~ busy time; refined by SMP work
+		return platform.Nanotime() - platform.Mono0, true // one CPU: process time ~ busy time; refined by SMP work
 	}
 	if clock < 0 {
 		// Per-thread CPU clocks (runtime pprof uses them): report this
 		// thread's time.
 		t := current()
-		return t.cpuNS + nanotime() - t.onCPU, true
+		return t.cpuNS + platform.Nanotime() - t.onCPU, true
 	}
 	return 0, false
 }
@@ -181,7 +182,7 @@ func doClockNanosleep(clock, flags int, req uintptr) int64 {
 		ns -= now
 	}
 	if ns > 0 {
-		sleepUntil(nanotime() + ns)
+		sleepUntil(platform.Nanotime() + ns)
 	}
 	return 0
 }
@@ -339,7 +340,7 @@ func doSysinfo(buf uintptr) int64 {
 	}
 	b := kctx.BytesAt(buf, 112)
 	clear(b)
-	*kctx.At[int64](buf) = (nanotime() - mono0) / 1e9
+	*kctx.At[int64](buf) = (platform.Nanotime() - platform.Mono0) / 1e9
 	*kctx.At[uint64](buf + 32) = uint64(kmem.TotalBytes())
 	*kctx.At[uint64](buf + 40) = uint64(kmem.FreeBytes())
 	*kctx.At[uint16](buf + 80) = uint16(nthreads)
@@ -357,11 +358,11 @@ func doGetrusage(who int, buf uintptr) int64 {
 	var ns int64
 	switch who {
 	case self:
-		ns = nanotime() - mono0
+		ns = platform.Nanotime() - platform.Mono0
 	case children:
 	case thread:
 		t := current()
-		ns = t.cpuNS + nanotime() - t.onCPU
+		ns = t.cpuNS + platform.Nanotime() - t.onCPU
 	default:
 		return -abi.EINVAL
 	}
@@ -381,7 +382,7 @@ func doGetrusage(who int, buf uintptr) int64 {
 // doTimes fills struct tms and returns clock ticks (USER_HZ = 100)
 // since boot.
 func doTimes(buf uintptr) int64 {
-	ticks := (nanotime() - mono0) / 10_000_000
+	ticks := (platform.Nanotime() - platform.Mono0) / 10_000_000
 	if buf != 0 {
 		if !userOK(buf, 32, true) {
 			return -abi.EFAULT

@@ -1,9 +1,10 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -245,7 +246,7 @@ func yield() {
 // no lock.
 func preempt() {
 	ci := thisCPU()
-	if ci.rq.n.Load() != 0 && nanotime() >= ci.rq.sliceEnd {
+	if ci.rq.n.Load() != 0 && platform.Nanotime() >= ci.rq.sliceEnd {
 		yield()
 	}
 }
@@ -264,7 +265,7 @@ func switchTo(cur, next uintptr) {
 		return
 	}
 	ci.stats[statSwitches]++
-	now := nanotime()
+	now := platform.Nanotime()
 	th(cur).cpuNS += now - th(cur).onCPU
 	if cur != ci.idle {
 		atomic.AddInt64(&procCPU, now-th(cur).onCPU)

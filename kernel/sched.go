@@ -1,11 +1,12 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 	_ "unsafe" // go:linkname
 
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -223,7 +224,7 @@ func armTimer() {
 		}
 	}
 	if tick := cpuTimerTick(); tick != 0 {
-		if d := nanotime() + tick; deadline == 0 || d < deadline {
+		if d := platform.Nanotime() + tick; deadline == 0 || d < deadline {
 			deadline = d
 		}
 	}

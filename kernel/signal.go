@@ -1,10 +1,10 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
-	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/rt"
 )
 

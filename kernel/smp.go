@@ -1,12 +1,13 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -116,7 +117,7 @@ func cpuCountParam() int {
 
 // madtAPICs lists the enabled local APIC ids of the ACPI MADT.
 func madtAPICs(ids *[maxCPUs]uint32) int {
-	t := acpiFindTable(acpiSigMADT)
+	t := platform.AcpiFindTable(platform.AcpiSigMADT)
 	if t == 0 {
 		return 0
 	}
@@ -171,8 +172,8 @@ func startAP(idx int, apicid uint32) bool {
 	if !rt.APStarted() {
 		sendIPI(apicid, 0x4600|rt.TrampolineAddr>>12)
 	}
-	for t0 := nanotime(); !ci.online.Load(); {
-		if nanotime()-t0 > 500_000_000 {
+	for t0 := platform.Nanotime(); !ci.online.Load(); {
+		if platform.Nanotime()-t0 > 500_000_000 {
 			return false
 		}
 		rt.Pause()
@@ -181,7 +182,7 @@ func startAP(idx int, apicid uint32) bool {
 }
 
 func spinFor(ns int64) {
-	for t0 := nanotime(); nanotime()-t0 < ns; {
+	for t0 := platform.Nanotime(); platform.Nanotime()-t0 < ns; {
 		rt.Pause()
 	}
 }
@@ -233,7 +234,7 @@ func apMain(block uintptr) {
 	c.KStack = th(ci.idle).kstack + kstackSize
 	c.KTLS = ktlsOf(ci.idle)
 	c.XSave = th(ci.idle).xsave
-	th(ci.idle).onCPU = nanotime()
+	th(ci.idle).onCPU = platform.Nanotime()
 	ci.online.Store(true)
 	online.Add(1)
 	idleLoop()

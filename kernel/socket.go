@@ -1,11 +1,12 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
-	"github.com/unigo-os/unigo/kernel/kctx"
 	"unsafe"
 
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/platform"
 )
 
 // Sockets.
@@ -436,7 +437,7 @@ func sockDeadline(ns int64) int64 {
 	if ns <= 0 {
 		return 0
 	}
-	return nanotime() + ns
+	return platform.Nanotime() + ns
 }
 
 func doSocket(domain, typ, proto int) int64 {

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -56,7 +57,7 @@ func startInit() {
 	c.KTLS = ktlsOf(t)
 	c.XSave = th(t).xsave
 	th(t).state = threadRunning
-	th(t).onCPU = nanotime()
+	th(t).onCPU = platform.Nanotime()
 	// Boot mark for the launcher's timing: the kernel hands over to the
 	// runtime. Port output is allowed at CPL 3 (TSS I/O bitmap).
 	rt.Outb(abi.PortBootMark, abi.BootMarkRuntime)
@@ -133,7 +134,7 @@ func buildStack() uintptr {
 			envc++
 		}
 	}
-	platform := w.bytes([]byte("x86_64"))
+	plat := w.bytes([]byte("x86_64"))
 	w.sp -= 16
 	w.sp &^= 15
 	random := w.sp
@@ -143,9 +144,9 @@ func buildStack() uintptr {
 		atPhdr, imagePhdr, atPhent, 56, atPhnum, imagePhnum,
 		atPagesz, pageSize, atEntry, imageEntry,
 		atUID, 0, atEUID, 0, atGID, 0, atEGID, 0,
-		atPlatform, platform, atHwcap, hwcap(), atClktck, 100,
+		atPlatform, plat, atHwcap, hwcap(), atClktck, 100,
 		atSecure, 0, atRandom, random, atExecfn, argv[0],
-		atSysinfoEhdr, vdsoInit(),
+		atSysinfoEhdr, platform.VDSOInit(),
 		atNull, 0,
 	}
 	words := 1 + argc + 1 + envc + 1 + len(aux)

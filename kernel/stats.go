@@ -1,9 +1,10 @@
 package kernel
 
 import (
+	"sync/atomic"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
-	"sync/atomic"
 )
 
 // Event counters, for finding where a guest's time goes: the kernel

@@ -1,11 +1,11 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
-
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/unigo-os/unigo/abi"
 )
 
 func (l *straceBuf) String() string { return string(l.b[:l.n]) }

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -144,7 +145,7 @@ func sysGettimeofday(f *rt.Frame) int64 {
 		if !userOK(p, 16, true) {
 			return -abi.EFAULT
 		}
-		ns := walltime()
+		ns := platform.Walltime()
 		*kctx.At[[2]int64](p) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
 	}
 	return 0

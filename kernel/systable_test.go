@@ -1,8 +1,6 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
-
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/abi"
 )
 
 //go:generate env UNIGO_UPDATE_SYSCALLS_DOC=1 go test -run ^TestSyscallDoc$ .

@@ -1,12 +1,13 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
-	"github.com/unigo-os/unigo/kernel/kctx"
 	"math/bits"
 	"sync/atomic"
 	_ "unsafe" // go:linkname
 
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -105,7 +106,7 @@ func handleIRQ(v int) {
 			levelToEdge()
 			kctx.SchedLock.Unlock()
 		}
-		if now, next := nanotime(), timerNext.Load(); (next != 0 && next <= now) || cpuTimersArmed != 0 {
+		if now, next := platform.Nanotime(), timerNext.Load(); (next != 0 && next <= now) || cpuTimersArmed != 0 {
 			kctx.SchedLock.Lock()
 			expireTimers(now)
 			checkCPUTimers()
@@ -206,7 +207,7 @@ func kernelFault(f *rt.Frame) {
 	kctx.Print("\n")
 	// Frame-pointer backtrace of the kernel stack.
 	bp := uintptr(f.RBP)
-	for i := 0; i < 16 && bp >= 0x1000 && bp+16 <= ramTop && bp&7 == 0; i++ {
+	for i := 0; i < 16 && bp >= 0x1000 && bp+16 <= platform.RAMTop && bp&7 == 0; i++ {
 		ret := *kctx.At[uint64](bp + 8)
 		kctx.Print("  at ")
 		kctx.PrintHex(ret)

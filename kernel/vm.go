@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -68,7 +69,6 @@ var (
 	vmas    [maxVMAs]vma
 	nvmas   int
 	nxOK    bool
-	ramTop  uintptr // end of the highest RAM range
 	vmStats struct{ faults, pages, maxPages uint64 }
 )
 
@@ -117,7 +117,7 @@ func vmInit() {
 	nxOK = d&(1<<20) != 0
 	pdpt := uintptr(*kctx.At[uint64](pml4) & pteAddr)
 	// The boot map covers 1 GiB; add 2 MiB mappings for the rest of RAM.
-	for gb := uintptr(1); gb < (ramTop+(1<<30)-1)>>30 && gb < 512; gb++ {
+	for gb := uintptr(1); gb < (platform.RAMTop+(1<<30)-1)>>30 && gb < 512; gb++ {
 		pd := kmem.AllocPage()
 		if pd == 0 {
 			kctx.Panic("out of memory building the identity map")

@@ -1,4 +1,4 @@
-package kernel
+package platform
 
 import (
 	"github.com/unigo-os/unigo/kernel/kctx"
@@ -47,8 +47,8 @@ const (
 // the runtime's reads of the 8-byte fields.
 var vdsoImage [(vdsoSize + 7) / 8]uint64
 
-// vdsoInit builds the image for the running kernel. Kernel context.
-func vdsoInit() uintptr {
+// VDSOInit builds the image for the running kernel. Kernel context.
+func VDSOInit() uintptr {
 	img := kctx.BytesAt(kctx.PtrOf(&vdsoImage[0]), vdsoSize)
 	buildVDSO(img, kctx.PtrOf(&vdsoImage[0]), rt.VDSOClockGettimePC())
 	return kctx.PtrOf(&vdsoImage[0])

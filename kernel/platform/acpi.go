@@ -1,19 +1,19 @@
-package kernel
+package platform
 
 import "github.com/unigo-os/unigo/kernel/kctx"
 
 // ACPI tables, as far as the kernel reads them: the RSDP that PVH
-// start_info points at (rsdpAddr, recorded by deviceBootInfo), the RSDT or
+// start_info points at (RSDPAddr, recorded by deviceBootInfo), the RSDT or
 // XSDT it names, and the tables those list. Only QEMU provides them; the
 // unigo launcher and Firecracker-style monitors pass rsdpAddr = 0. Users:
 // the MADT, for the local APICs (smpInit) and the IOAPICs (ioapicInit),
 // and its mere presence, which tells probeMicrovmVirtio it runs on QEMU.
 
-// acpiSigMADT is the MADT's signature, "APIC" read as a little-endian
+// AcpiSigMADT is the MADT's signature, "APIC" read as a little-endian
 // uint32 (the first four bytes of every ACPI table header).
-const acpiSigMADT = 0x43495041
+const AcpiSigMADT = 0x43495041
 
-// acpiFindTable returns the address of the first table with signature
+// AcpiFindTable returns the address of the first table with signature
 // sig listed in the RSDP's root table (the XSDT when the RSDP has
 // revision 2 or more and a non-zero XSDT address, else the RSDT), or 0
 // when there is no RSDP, no such table, or the pointers look wrong.
@@ -28,9 +28,9 @@ const acpiSigMADT = 0x43495041
 //
 // Kernel context: no allocation, no locks; reads only boot-time memory
 // that nothing writes after boot.
-func acpiFindTable(sig uint32) uintptr {
-	rsdp := rsdpAddr
-	if rsdp == 0 || rsdp >= ramTop || *kctx.At[uint64](rsdp) != 0x2052545020445352 { // "RSD PTR "
+func AcpiFindTable(sig uint32) uintptr {
+	rsdp := RSDPAddr
+	if rsdp == 0 || rsdp >= RAMTop || *kctx.At[uint64](rsdp) != 0x2052545020445352 { // "RSD PTR "
 		return 0
 	}
 	var root uintptr
@@ -40,7 +40,7 @@ func acpiFindTable(sig uint32) uintptr {
 	} else {
 		root = uintptr(*kctx.At[uint32](rsdp + 16))
 	}
-	if root == 0 || root >= ramTop {
+	if root == 0 || root >= RAMTop {
 		return 0
 	}
 	length := uintptr(*kctx.At[uint32](root + 4))
@@ -51,7 +51,7 @@ func acpiFindTable(sig uint32) uintptr {
 		} else {
 			t = uintptr(*kctx.At[uint32](p))
 		}
-		if t != 0 && t < ramTop && *kctx.At[uint32](t) == sig {
+		if t != 0 && t < RAMTop && *kctx.At[uint32](t) == sig {
 			return t
 		}
 	}

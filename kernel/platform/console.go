@@ -1,4 +1,4 @@
-package kernel
+package platform
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -10,7 +10,7 @@ import (
 // launcher), a buffer at a time with REP OUTSB at CPL 3 (one VM exit per
 // buffer, not per byte); input is interrupt-driven (see consoleIRQ).
 
-func consoleInit() {
+func ConsoleInit() {
 	const p = abi.PortCOM1
 	rt.Outb(p+1, 0x00) // no interrupts yet
 	rt.Outb(p+3, 0x80) // DLAB
