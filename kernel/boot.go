@@ -6,16 +6,10 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
-)
-
-var (
-	imageStart, imageEnd uintptr // physical extent of the loaded image
-	imageEntry           uintptr // ELF entry: the Go runtime's _rt0_amd64_linux
-	imagePhdr            uintptr
-	imagePhnum           uintptr
 )
 
 // kernelMain is rt's kernelMain: the boot continues here at CPL 3, IF=0,
@@ -40,7 +34,7 @@ func kernelMain(si uintptr) {
 	deviceBootInfo(info)
 	findImage()
 	memInit(info)
-	protectImage()
+	mm.ProtectImage()
 	cpuInit()
 	platform.TimeInit()
 	lapicInit()
@@ -57,42 +51,42 @@ func kernelMain(si uintptr) {
 // PT_LOAD maps it just below .text) and reads the entry point and the
 // extent of the loaded segments from it.
 func findImage() {
-	p := rt.ThreadStartPC() &^ (pageSize - 1)
+	p := rt.ThreadStartPC() &^ (mm.PageSize - 1)
 	for *kctx.At[uint32](p) != 0x464c457f { // "\x7fELF"
-		p -= pageSize
+		p -= mm.PageSize
 		if p == 0 {
 			kctx.Panic("ELF header of the image not found")
 		}
 	}
-	imageStart = p
-	imageEntry = uintptr(*kctx.At[uint64](p + 24))
+	mm.ImageStart = p
+	mm.ImageEntry = uintptr(*kctx.At[uint64](p + 24))
 	phoff := uintptr(*kctx.At[uint64](p + 32))
-	imagePhnum = uintptr(*kctx.At[uint16](p + 56))
-	imagePhdr = p + phoff
-	for i := uintptr(0); i < imagePhnum; i++ {
-		ph := imagePhdr + i*56
+	mm.ImagePhnum = uintptr(*kctx.At[uint16](p + 56))
+	mm.ImagePhdr = p + phoff
+	for i := uintptr(0); i < mm.ImagePhnum; i++ {
+		ph := mm.ImagePhdr + i*56
 		if *kctx.At[uint32](ph) != 1 { // PT_LOAD
 			continue
 		}
 		end := uintptr(*kctx.At[uint64](ph + 24) + *kctx.At[uint64](ph + 40)) // paddr + memsz
-		if end > imageEnd {
-			imageEnd = end
+		if end > mm.ImageEnd {
+			mm.ImageEnd = end
 		}
 	}
-	imageEnd = pageRound(imageEnd)
+	mm.ImageEnd = mm.PageRound(mm.ImageEnd)
 }
 
 // memInit gives RAM to kmem (minus the first MiB and the image) and
 // completes the page tables.
 func memInit(info *abi.HVMStartInfo) {
 	n := uintptr(info.MemmapEntries)
-	mm := uintptr(info.MemmapPaddr)
-	if mm == 0 || n == 0 {
+	mmap := uintptr(info.MemmapPaddr)
+	if mmap == 0 || n == 0 {
 		kctx.Panic("PVH start_info has no memory map")
 	}
 	for pass := 0; pass < 2; pass++ {
 		for i := uintptr(0); i < n; i++ {
-			e := kctx.At[abi.HVMMemmapEntry](mm + i*abi.HVMMemmapEntrySize)
+			e := kctx.At[abi.HVMMemmapEntry](mmap + i*abi.HVMMemmapEntrySize)
 			if e.Type != abi.MemRAM {
 				continue
 			}
@@ -118,7 +112,7 @@ func memInit(info *abi.HVMStartInfo) {
 			addRAM(start, end)
 		}
 		if pass == 0 {
-			vmInit()
+			mm.Init()
 		}
 	}
 }
@@ -127,9 +121,9 @@ func addRAM(start, end uintptr) {
 	if end <= start {
 		return
 	}
-	if start < imageEnd && end > imageStart {
-		addRAM(start, imageStart)
-		addRAM(imageEnd, end)
+	if start < mm.ImageEnd && end > mm.ImageStart {
+		addRAM(start, mm.ImageStart)
+		addRAM(mm.ImageEnd, end)
 		return
 	}
 	kmem.AddRange(start, end-start)

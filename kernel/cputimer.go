@@ -5,6 +5,7 @@ import (
 
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -172,7 +173,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 		}
 		ct := &cpuTimers[0]
 		if oldp != 0 {
-			if !userOK(oldp, 32, true) {
+			if !mm.UserOK(oldp, 32, true) {
 				return -abi.EFAULT, true
 			}
 			left := int64(0)
@@ -182,7 +183,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			*kctx.At[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9 / 1000, left / 1e9, left % 1e9 / 1000}
 		}
 		if f.RAX == abi.NRSetitimer && a1 != 0 {
-			if !userOK(a1, 32, false) {
+			if !mm.UserOK(a1, 32, false) {
 				return -abi.EFAULT, true
 			}
 			interval, value := timevalNS(a1), timevalNS(a1+16)
@@ -203,7 +204,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 		}
 		signo, notify, tid := sigALRM, sigevSignal, uint64(0)
 		if a1 != 0 {
-			if !userOK(a1, 20, false) {
+			if !mm.UserOK(a1, 20, false) {
 				return -abi.EFAULT, true
 			}
 			signo = int(*kctx.At[int32](a1 + 8))
@@ -213,7 +214,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 		if signo < 1 || signo > 64 || (notify != sigevSignal && notify != sigevNone && notify != sigevThreadID) {
 			return -abi.EINVAL, true
 		}
-		if !userOK(a2, 4, true) {
+		if !mm.UserOK(a2, 4, true) {
 			return -abi.EFAULT, true
 		}
 		if notify == sigevThreadID && threadByTID(tid) == 0 {
@@ -258,7 +259,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			oldp = a1
 		}
 		if oldp != 0 {
-			if !userOK(oldp, 32, true) {
+			if !mm.UserOK(oldp, 32, true) {
 				return -abi.EFAULT, true
 			}
 			left := int64(0)
@@ -268,7 +269,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			*kctx.At[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9, left / 1e9, left % 1e9}
 		}
 		if f.RAX == abi.NRTimerSettime {
-			if !userOK(a2, 32, false) {
+			if !mm.UserOK(a2, 32, false) {
 				return -abi.EFAULT, true
 			}
 			interval, value := timespecNS(a2), timespecNS(a2+16)

@@ -4,6 +4,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
@@ -28,7 +29,7 @@ import (
 //     ends interrupts on delivery every line is edge (host.go).
 //
 // State is guarded by SchedLock (the interrupt handler runs under it),
-// except the DMA block table (dmaLock); vmLock is taken inside SchedLock
+// except the DMA block table (dmaLock); mm.VMLock is taken inside SchedLock
 // for page-table changes.
 
 const (
@@ -141,9 +142,9 @@ func probeMicrovmVirtio() {
 			gsiBase, n = 24, 24
 		}
 	}
-	vmLock.Lock()
+	mm.VMLock.Lock()
 	ok := mapDeviceChecked(microvmVirtioBase)
-	vmLock.Unlock()
+	mm.VMLock.Unlock()
 	for i := 0; ok && i < n && nVirtioDevs < maxVirtioMMIO; i++ {
 		base := uintptr(microvmVirtioBase + i*microvmVirtioSize)
 		if *kctx.At[uint32](base) != 0x74726976 || *kctx.At[uint32](base + 8) == 0 { // "virt", device ID
@@ -162,7 +163,7 @@ func doVirtioMMIODevices(buf uintptr, n int) int64 {
 		n = maxVirtioMMIO
 	}
 	size := uintptr(n) * uintptrSize(abi.VirtioMMIODevice{})
-	if n > 0 && !userOK(buf, size, true) {
+	if n > 0 && !mm.UserOK(buf, size, true) {
 		return -abi.EFAULT
 	}
 	kctx.SchedLock.Lock()
@@ -183,18 +184,18 @@ const maxMMIOWindow = 1 << 30
 
 // mapDeviceChecked is mapDevice with the page directory it may need
 // allocated first, so that running out of memory fails cleanly. Caller
-// holds vmLock.
+// holds mm.VMLock.
 func mapDeviceChecked(pa uintptr) bool {
-	pdpt := uintptr(*kctx.At[uint64](pml4) & pteAddr)
+	pdpt := uintptr(*kctx.At[uint64](mm.PML4) & mm.PteAddr)
 	e := kctx.At[uint64](pdpt + (pa>>30)*8)
-	if *e&ptePresent == 0 {
+	if *e&mm.PtePresent == 0 {
 		pd := kmem.AllocPage()
 		if pd == 0 {
 			return false
 		}
-		*e = uint64(pd) | ptePresent | pteWrite | pteUser
+		*e = uint64(pd) | mm.PtePresent | mm.PteWrite | mm.PteUser
 	}
-	mapDevice(pa)
+	mm.MapDevice(pa)
 	return true
 }
 
@@ -203,18 +204,18 @@ func mapDeviceChecked(pa uintptr) bool {
 // userBase), and the 2 MiB pages holding it must contain no RAM (which
 // also keeps it out of the first 2 MiB, mapped with 4 KiB pages).
 func doMapMMIO(pa, size uintptr) int64 {
-	if size == 0 || size > maxMMIOWindow || pa+size < pa || pa+size > userBase ||
-		overlapsRAM(pa&^(hugeSize-1), (pa+size+hugeSize-1)&^(hugeSize-1)) {
+	if size == 0 || size > maxMMIOWindow || pa+size < pa || pa+size > mm.UserBase ||
+		overlapsRAM(pa&^(mm.HugeSize-1), (pa+size+mm.HugeSize-1)&^(mm.HugeSize-1)) {
 		return -abi.EINVAL
 	}
-	vmLock.Lock()
-	for p := pa &^ (hugeSize - 1); p < pa+size; p += hugeSize {
+	mm.VMLock.Lock()
+	for p := pa &^ (mm.HugeSize - 1); p < pa+size; p += mm.HugeSize {
 		if !mapDeviceChecked(p) {
-			vmLock.Unlock()
+			mm.VMLock.Unlock()
 			return -abi.ENOMEM
 		}
 	}
-	vmLock.Unlock()
+	mm.VMLock.Unlock()
 	// Another CPU may have walked the old (absent) entry: nothing cached;
 	// but a present mapping changed to uncached must be flushed there.
 	tlbShootdown()
@@ -285,9 +286,9 @@ func ioapicInit() {
 	}
 	for i := 0; i < nIOAPICs; i++ {
 		a := &ioapics[i]
-		vmLock.Lock()
+		mm.VMLock.Lock()
 		ok := mapDeviceChecked(a.base)
-		vmLock.Unlock()
+		mm.VMLock.Unlock()
 		if ok {
 			a.pins = (ioapicRead(a.base, 1)>>16)&0xff + 1
 		}
@@ -467,9 +468,9 @@ var (
 // deviceBootInfo records them; kernelMain calls it with start_info.
 func deviceBootInfo(info *abi.HVMStartInfo) {
 	platform.RSDPAddr = uintptr(info.RSDPPaddr)
-	mm := uintptr(info.MemmapPaddr)
-	for i := uintptr(0); mm != 0 && i < uintptr(info.MemmapEntries) && nRAM < len(ramRanges); i++ {
-		e := kctx.At[abi.HVMMemmapEntry](mm + i*abi.HVMMemmapEntrySize)
+	mmap := uintptr(info.MemmapPaddr)
+	for i := uintptr(0); mmap != 0 && i < uintptr(info.MemmapEntries) && nRAM < len(ramRanges); i++ {
+		e := kctx.At[abi.HVMMemmapEntry](mmap + i*abi.HVMMemmapEntrySize)
 		if e.Type == abi.MemRAM {
 			ramRanges[nRAM] = [2]uintptr{uintptr(e.Addr), uintptr(e.Addr + e.Size)}
 			nRAM++

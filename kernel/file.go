@@ -5,6 +5,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 )
@@ -23,7 +24,7 @@ import (
 // offsets, the working directory, umask and all of memfs (which has no
 // lock of its own). The state of pipes, eventfds, epoll instances and the
 // console input ring is guarded by SchedLock, because waking a blocked
-// thread needs it anyway. Order: fsLock, then SchedLock (then vmLock via
+// thread needs it anyway. Order: fsLock, then SchedLock (then mm.VMLock via
 // userOK, or one run-queue lock: kernel/runq.go). Nothing blocks while
 // holding fsLock.
 const maxFDs = 4096
@@ -305,7 +306,7 @@ func doFcntl(fd, cmd int, arg uintptr) int64 {
 	case fGetlk, fSetlk, fSetlkw:
 		// One process: advisory locks never conflict.
 		if cmd == fGetlk {
-			if !userOK(arg, 2, true) {
+			if !mm.UserOK(arg, 2, true) {
 				return -abi.EFAULT
 			}
 			*kctx.At[int16](arg) = 2 // F_UNLCK
@@ -395,7 +396,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 	if n > maxRW {
 		n = maxRW
 	}
-	if !userOK(buf, n, false) {
+	if !mm.UserOK(buf, n, false) {
 		return -abi.EFAULT
 	}
 	switch o.kind {
@@ -460,7 +461,7 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 			n = uintptr(size - off)
 		}
 	}
-	if !userOK(buf, n, true) {
+	if !mm.UserOK(buf, n, true) {
 		return -abi.EFAULT
 	}
 	switch o.kind {
@@ -516,7 +517,7 @@ func fdVec(fd int, iov uintptr, cnt int, write bool, pos int64) int64 {
 	if cnt < 0 || cnt > 1024 {
 		return -abi.EINVAL
 	}
-	if !userOK(iov, uintptr(cnt)*16, false) {
+	if !mm.UserOK(iov, uintptr(cnt)*16, false) {
 		return -abi.EFAULT
 	}
 	f := fget(fd)
@@ -635,7 +636,7 @@ func doGetdents64(fd int, buf, n uintptr) int64 {
 	if n > maxRW {
 		n = maxRW
 	}
-	if !userOK(buf, n, true) {
+	if !mm.UserOK(buf, n, true) {
 		return -abi.EFAULT
 	}
 	fsLock.Lock()

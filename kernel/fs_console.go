@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -107,7 +108,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 	o := of(f)
 	switch req {
 	case fionbio:
-		if !userOK(arg, 4, false) {
+		if !mm.UserOK(arg, 4, false) {
 			return -abi.EFAULT
 		}
 		fsLock.Lock()
@@ -126,7 +127,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		fsLock.Unlock()
 		return 0
 	case fionread:
-		if !userOK(arg, 4, true) {
+		if !mm.UserOK(arg, 4, true) {
 			return -abi.EFAULT
 		}
 		var n int64
@@ -159,7 +160,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 	}
 	switch req {
 	case tcgets:
-		if !userOK(arg, termiosLen, true) {
+		if !mm.UserOK(arg, termiosLen, true) {
 			return -abi.EFAULT
 		}
 		b := kctx.BytesAt(arg, termiosLen)
@@ -178,7 +179,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 	case tcsets, tcsetsw, tcsetsf:
 		return 0
 	case tiocgwinsz:
-		if !userOK(arg, 8, true) {
+		if !mm.UserOK(arg, 8, true) {
 			return -abi.EFAULT
 		}
 		*kctx.At[[4]uint16](arg) = [4]uint16{24, 80, 0, 0}
@@ -186,7 +187,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 	case tiocswinsz:
 		return 0
 	case tiocgpgrp:
-		if !userOK(arg, 4, true) {
+		if !mm.UserOK(arg, 4, true) {
 			return -abi.EFAULT
 		}
 		*kctx.At[int32](arg) = 1

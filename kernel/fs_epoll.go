@@ -4,6 +4,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 )
 
@@ -206,7 +207,7 @@ func pollNotify(obj uintptr) {
 func doEpollCtl(epfd, op, fd int, evp uintptr) int64 {
 	var ev [12]byte
 	if op != epollCtlDel {
-		if !userOK(evp, epollEventSize, false) {
+		if !mm.UserOK(evp, epollEventSize, false) {
 			return -abi.EFAULT
 		}
 		copy(ev[:], kctx.BytesAt(evp, epollEventSize))
@@ -379,7 +380,7 @@ func doEpollPwait(epfd int, evs uintptr, max int, timeoutNS int64) int64 {
 		deadline = platform.Nanotime() + timeoutNS
 	}
 	for {
-		if !userOK(evs, uintptr(max)*epollEventSize, true) {
+		if !mm.UserOK(evs, uintptr(max)*epollEventSize, true) {
 			return -abi.EFAULT
 		}
 		kctx.SchedLock.Lock()

@@ -5,6 +5,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 )
 
@@ -28,7 +29,7 @@ const (
 var pathBufs [2][memfs.PathMax]byte
 
 // userReadable reports whether [addr, addr+n) may be read (faulting it in).
-func userReadable(addr, n uintptr) bool { return userOK(addr, n, false) }
+func userReadable(addr, n uintptr) bool { return mm.UserOK(addr, n, false) }
 
 // copyCString copies the NUL-terminated string at user address addr into
 // dst, checking each page with ok before viewing it with view, and returns
@@ -38,7 +39,7 @@ func copyCString(dst []byte, addr uintptr, ok func(uintptr, uintptr) bool, view 
 	n := 0
 	for n < len(dst) {
 		a := addr + uintptr(n)
-		chunk := int(pageSize - a&(pageSize-1))
+		chunk := int(mm.PageSize - a&(mm.PageSize-1))
 		if chunk > len(dst)-n {
 			chunk = len(dst) - n
 		}
@@ -187,7 +188,7 @@ func statOfile(f uintptr, out []byte) {
 	putLE64(out[16:], 1)
 	putLE32(out[24:], mode)
 	putLE64(out[40:], rdev)
-	putLE64(out[56:], pageSize)
+	putLE64(out[56:], mm.PageSize)
 }
 
 // statInode encodes a memfs inode, fixing up device stand-ins.
@@ -231,7 +232,7 @@ func statAt(dirfd int, pathAddr uintptr, flags int, out []byte) int64 {
 }
 
 func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
-	if !userOK(buf, memfs.StatSize, true) {
+	if !mm.UserOK(buf, memfs.StatSize, true) {
 		return -abi.EFAULT
 	}
 	fsLock.Lock()
@@ -240,7 +241,7 @@ func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
 }
 
 func doFstat(fd int, buf uintptr) int64 {
-	if !userOK(buf, memfs.StatSize, true) {
+	if !mm.UserOK(buf, memfs.StatSize, true) {
 		return -abi.EFAULT
 	}
 	fsLock.Lock()
@@ -261,7 +262,7 @@ func doFstat(fd int, buf uintptr) int64 {
 const statxSize = 256
 
 func doStatx(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) int64 {
-	if !userOK(buf, statxSize, true) {
+	if !mm.UserOK(buf, statxSize, true) {
 		return -abi.EFAULT
 	}
 	var st [memfs.StatSize]byte
@@ -405,7 +406,7 @@ func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
 	if size <= 0 {
 		return -abi.EINVAL
 	}
-	if !userOK(buf, uintptr(size), true) {
+	if !mm.UserOK(buf, uintptr(size), true) {
 		return -abi.EFAULT
 	}
 	fsLock.Lock()
@@ -436,7 +437,7 @@ func doGetcwd(buf uintptr, size uintptr) int64 {
 	if uintptr(n)+1 > size {
 		return -abi.ERANGE
 	}
-	if !userOK(buf, uintptr(n)+1, true) {
+	if !mm.UserOK(buf, uintptr(n)+1, true) {
 		return -abi.EFAULT
 	}
 	b := kctx.BytesAt(buf, n+1)
@@ -547,7 +548,7 @@ func doUtimensat(dirfd int, pathAddr, times uintptr, flags int) int64 {
 	now := platform.Walltime()
 	at0, mt := now, now
 	if times != 0 {
-		if !userOK(times, 32, false) {
+		if !mm.UserOK(times, 32, false) {
 			return -abi.EFAULT
 		}
 		ts := *kctx.At[[4]int64](times)
@@ -610,23 +611,23 @@ func doTruncate(pathAddr uintptr, size int64) int64 {
 const statfsSize = 120
 
 func writeStatfs(buf uintptr) int64 {
-	if !userOK(buf, statfsSize, true) {
+	if !mm.UserOK(buf, statfsSize, true) {
 		return -abi.EFAULT
 	}
 	b := kctx.BytesAt(buf, statfsSize)
 	clear(b)
-	total := uint64(kmem.TotalBytes()) / pageSize
-	free := uint64(kmem.FreeBytes()) / pageSize
+	total := uint64(kmem.TotalBytes()) / mm.PageSize
+	free := uint64(kmem.FreeBytes()) / mm.PageSize
 	u := memfs.Usage()
 	putLE64(b[0:], 0x01021994) // TMPFS_MAGIC
-	putLE64(b[8:], pageSize)
+	putLE64(b[8:], mm.PageSize)
 	putLE64(b[16:], total)
 	putLE64(b[24:], free)
 	putLE64(b[32:], free)
 	putLE64(b[40:], uint64(u.Inodes)+free)
 	putLE64(b[48:], free)
 	putLE64(b[64:], memfs.NameMax)
-	putLE64(b[72:], pageSize)
+	putLE64(b[72:], mm.PageSize)
 	putLE64(b[80:], 0x20) // ST_VALID: f_flags is meaningful (no mount flags)
 	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
 )
 
 // Pipes and eventfds: in-kernel objects whose state (and wait queues) are
@@ -134,7 +135,7 @@ func pipeRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 		return 0
 	}
 	for {
-		if !userOK(buf, n, true) {
+		if !mm.UserOK(buf, n, true) {
 			return -abi.EFAULT
 		}
 		kctx.SchedLock.Lock()
@@ -248,7 +249,7 @@ func doPipe2(fdsAddr uintptr, flags int) int64 {
 	if flags&^(oCloexec|oNonblock|oDirect) != 0 {
 		return -abi.EINVAL
 	}
-	if !userOK(fdsAddr, 8, true) {
+	if !mm.UserOK(fdsAddr, 8, true) {
 		return -abi.EFAULT
 	}
 	p := newPipe()
@@ -329,7 +330,7 @@ func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 		return -abi.EINVAL
 	}
 	for {
-		if !userOK(buf, 8, true) {
+		if !mm.UserOK(buf, 8, true) {
 			return -abi.EFAULT
 		}
 		kctx.SchedLock.Lock()
@@ -360,7 +361,7 @@ func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 		return -abi.EINVAL
 	}
 	for {
-		if !userOK(buf, 8, false) {
+		if !mm.UserOK(buf, 8, false) {
 			return -abi.EFAULT
 		}
 		v := *kctx.At[uint64](buf)

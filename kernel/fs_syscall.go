@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -199,7 +200,7 @@ func sysEpollPwait(f *rt.Frame) int64 { return sysEpollWait(f) }
 func sysEpollPwait2(f *rt.Frame) int64 {
 	ns := int64(-1)
 	if p := uintptr(f.R10); p != 0 {
-		if !userOK(p, 16, false) {
+		if !mm.UserOK(p, 16, false) {
 			return -abi.EFAULT
 		}
 		ts := *kctx.At[[2]int64](p)

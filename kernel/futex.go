@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 )
 
 // Futexes: wait queues keyed by the address of the futex word. There is
@@ -31,7 +32,7 @@ func futexWait(addr uintptr, val uint32, deadline int64) int64 {
 	if addr&3 != 0 {
 		return -abi.EINVAL
 	}
-	if !userOK(addr, 4, false) {
+	if !mm.UserOK(addr, 4, false) {
 		return -abi.EFAULT
 	}
 	kctx.SchedLock.Lock()

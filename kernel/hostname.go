@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 )
 
@@ -24,7 +25,7 @@ func doSethostname(name, n uintptr) int64 {
 	if n > hostnameMax {
 		return -abi.EINVAL
 	}
-	if n > 0 && !userOK(name, n, false) {
+	if n > 0 && !mm.UserOK(name, n, false) {
 		return -abi.EFAULT
 	}
 	var buf [hostnameMax]byte

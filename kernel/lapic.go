@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -56,7 +57,7 @@ func lapicInit() {
 		rt.Wrmsr(rt.MSRApicBase, base|1<<11|1<<10)
 	} else {
 		rt.Wrmsr(rt.MSRApicBase, base|1<<11)
-		mapDevice(xapicBase)
+		mm.MapDevice(xapicBase)
 	}
 	apicWrite(apicSVR, 0x100|vecSpurious)
 	// KVM resets the boot CPU's LINT0 to ExtINT: the 8259 PIC, which

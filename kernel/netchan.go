@@ -6,6 +6,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 )
 
@@ -311,7 +312,7 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 	if n < size {
 		return -abi.EINVAL
 	}
-	if !userOK(buf, n, true) {
+	if !mm.UserOK(buf, n, true) {
 		return -abi.EFAULT
 	}
 	kctx.SchedLock.Lock()
@@ -491,7 +492,7 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 	if n > maxDgram && n > sockBufSize {
 		n = sockBufSize
 	}
-	if !userOK(buf, n, false) {
+	if !mm.UserOK(buf, n, false) {
 		return -abi.EFAULT
 	}
 	var a sockaddr
@@ -535,10 +536,10 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 }
 
 func doNetTx(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
-	if !userOK(buf, n, true) {
+	if !mm.UserOK(buf, n, true) {
 		return -abi.EFAULT
 	}
-	if to != 0 && (!userOK(to, maxSockaddr, true) || !userOK(tolen, 4, true)) {
+	if to != 0 && (!mm.UserOK(to, maxSockaddr, true) || !mm.UserOK(tolen, 4, true)) {
 		return -abi.EFAULT
 	}
 	p, e := netSockLocked(id)

@@ -4,6 +4,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -42,10 +43,10 @@ func sysClone(f *rt.Frame) int64 {
 		cf.FSBase = f.R8
 	}
 	tid := th(t).tid
-	if flags&cloneParentSettid != 0 && userOK(uintptr(f.RDX), 4, true) {
+	if flags&cloneParentSettid != 0 && mm.UserOK(uintptr(f.RDX), 4, true) {
 		*kctx.At[uint32](uintptr(f.RDX)) = uint32(tid)
 	}
-	if flags&cloneChildSettid != 0 && userOK(uintptr(f.R10), 4, true) {
+	if flags&cloneChildSettid != 0 && mm.UserOK(uintptr(f.R10), 4, true) {
 		*kctx.At[uint32](uintptr(f.R10)) = uint32(tid)
 	}
 	if flags&cloneChildCleartid != 0 {
@@ -80,7 +81,7 @@ func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 	case futexWaitOp, futexWaitBitset:
 		var deadline int64
 		if timeout != 0 {
-			if !userOK(timeout, 16, false) {
+			if !mm.UserOK(timeout, 16, false) {
 				return -abi.EFAULT
 			}
 			ts := kctx.At[[2]int64](timeout)
@@ -112,7 +113,7 @@ func sleepUntil(deadline int64) {
 }
 
 func sleepRel(req uintptr) int64 {
-	if !userOK(req, 16, false) {
+	if !mm.UserOK(req, 16, false) {
 		return -abi.EFAULT
 	}
 	ts := kctx.At[[2]int64](req)
@@ -161,7 +162,7 @@ func doClockGettime(clock int, tp uintptr) int64 {
 	if !ok {
 		return -abi.EINVAL
 	}
-	if !userOK(tp, 16, true) {
+	if !mm.UserOK(tp, 16, true) {
 		return -abi.EFAULT
 	}
 	*kctx.At[[2]int64](tp) = [2]int64{ns / 1e9, ns % 1e9}
@@ -169,7 +170,7 @@ func doClockGettime(clock int, tp uintptr) int64 {
 }
 
 func doClockNanosleep(clock, flags int, req uintptr) int64 {
-	if !userOK(req, 16, false) {
+	if !mm.UserOK(req, 16, false) {
 		return -abi.EFAULT
 	}
 	ts := kctx.At[[2]int64](req)
@@ -196,7 +197,7 @@ func doRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 		return -abi.EINVAL
 	}
 	if oact != 0 {
-		if !userOK(oact, 32, true) {
+		if !mm.UserOK(oact, 32, true) {
 			return -abi.EFAULT
 		}
 		*kctx.At[[4]uint64](oact) = sigactions[sig]
@@ -205,7 +206,7 @@ func doRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 		if sig == 9 || sig == 19 {
 			return -abi.EINVAL
 		}
-		if !userOK(act, 32, false) {
+		if !mm.UserOK(act, 32, false) {
 			return -abi.EFAULT
 		}
 		sigactions[sig] = *kctx.At[[4]uint64](act)
@@ -219,13 +220,13 @@ func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 	}
 	t := current()
 	if oset != 0 {
-		if !userOK(oset, 8, true) {
+		if !mm.UserOK(oset, 8, true) {
 			return -abi.EFAULT
 		}
 		*kctx.At[uint64](oset) = t.sigmask
 	}
 	if set != 0 {
-		if !userOK(set, 8, false) {
+		if !mm.UserOK(set, 8, false) {
 			return -abi.EFAULT
 		}
 		s := *kctx.At[uint64](set)
@@ -246,7 +247,7 @@ func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 func doSigaltstack(ss, oss uintptr) int64 {
 	t := current()
 	if oss != 0 {
-		if !userOK(oss, 24, true) {
+		if !mm.UserOK(oss, 24, true) {
 			return -abi.EFAULT
 		}
 		o := kctx.At[[3]uint64](oss)
@@ -256,7 +257,7 @@ func doSigaltstack(ss, oss uintptr) int64 {
 		}
 	}
 	if ss != 0 {
-		if !userOK(ss, 24, false) {
+		if !mm.UserOK(ss, 24, false) {
 			return -abi.EFAULT
 		}
 		n := kctx.At[[3]uint64](ss)
@@ -292,7 +293,7 @@ func doGetrandom(buf, n uintptr) int64 {
 	if n > 1<<20 {
 		n = 1 << 20
 	}
-	if !userOK(buf, n, true) {
+	if !mm.UserOK(buf, n, true) {
 		return -abi.EFAULT
 	}
 	fillRandom(kctx.BytesAt(buf, int(n)))
@@ -300,7 +301,7 @@ func doGetrandom(buf, n uintptr) int64 {
 }
 
 func doUname(buf uintptr) int64 {
-	if !userOK(buf, 65*6, true) {
+	if !mm.UserOK(buf, 65*6, true) {
 		return -abi.EFAULT
 	}
 	b := kctx.BytesAt(buf, 65*6)
@@ -321,10 +322,10 @@ func doPrlimit(pid, res int, newp, oldp uintptr) int64 {
 	case 7: // RLIMIT_NOFILE
 		cur, max = maxFDs, maxFDs
 	case 3: // RLIMIT_STACK
-		cur = stackSize
+		cur = mm.StackSize
 	}
 	if oldp != 0 {
-		if !userOK(oldp, 16, true) {
+		if !mm.UserOK(oldp, 16, true) {
 			return -abi.EFAULT
 		}
 		*kctx.At[[2]uint64](oldp) = [2]uint64{cur, max}
@@ -335,7 +336,7 @@ func doPrlimit(pid, res int, newp, oldp uintptr) int64 {
 // doSysinfo fills struct sysinfo (112 bytes on x86-64): uptime,
 // RAM from kmem, no swap, the thread count as procs, mem_unit 1.
 func doSysinfo(buf uintptr) int64 {
-	if !userOK(buf, 112, true) {
+	if !mm.UserOK(buf, 112, true) {
 		return -abi.EFAULT
 	}
 	b := kctx.BytesAt(buf, 112)
@@ -366,7 +367,7 @@ func doGetrusage(who int, buf uintptr) int64 {
 	default:
 		return -abi.EINVAL
 	}
-	if !userOK(buf, 144, true) {
+	if !mm.UserOK(buf, 144, true) {
 		return -abi.EFAULT
 	}
 	clear(kctx.BytesAt(buf, 144))
@@ -374,8 +375,8 @@ func doGetrusage(who int, buf uintptr) int64 {
 		return 0
 	}
 	*kctx.At[[2]int64](buf) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
-	*kctx.At[uint64](buf + 32) = vmStats.maxPages * (pageSize / 1024) // ru_maxrss
-	*kctx.At[uint64](buf + 64) = vmStats.faults                       // ru_minflt
+	*kctx.At[uint64](buf + 32) = mm.Stats.MaxPages * (mm.PageSize / 1024) // ru_maxrss
+	*kctx.At[uint64](buf + 64) = mm.Stats.Faults                          // ru_minflt
 	return 0
 }
 
@@ -384,7 +385,7 @@ func doGetrusage(who int, buf uintptr) int64 {
 func doTimes(buf uintptr) int64 {
 	ticks := (platform.Nanotime() - platform.Mono0) / 10_000_000
 	if buf != 0 {
-		if !userOK(buf, 32, true) {
+		if !mm.UserOK(buf, 32, true) {
 			return -abi.EFAULT
 		}
 		*kctx.At[[4]int64](buf) = [4]int64{ticks, 0, 0, 0}

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 )
 
 // write(2) into a ring buffer that readers drain: the loop pipes and
@@ -45,7 +46,7 @@ func ringWrite[S ringSink](sink S, buf, n uintptr, nonblock bool) int64 {
 	}
 	var done uintptr
 	for {
-		if !userOK(buf+done, n-done, false) {
+		if !mm.UserOK(buf+done, n-done, false) {
 			return writeResult(done, -abi.EFAULT)
 		}
 		kctx.SchedLock.Lock()

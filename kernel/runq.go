@@ -19,7 +19,7 @@ import (
 // LAPIC timer fires at the end of the running thread's slice while others
 // wait in the same queue.
 //
-// Locks, outermost first: fsLock, SchedLock, one run-queue lock (vmLock,
+// Locks, outermost first: fsLock, SchedLock, one run-queue lock (mm.VMLock,
 // taken through userOK, is never taken under a run-queue lock). A CPU holds
 // at most one run-queue lock by Lock; a second one is only ever TryLocked
 // (stealing), so run-queue locks cannot deadlock among themselves. Nothing

@@ -5,6 +5,7 @@ import (
 
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -151,7 +152,7 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	}
 	fpstate := (sp - xsaveSize) &^ 63
 	frame := ((fpstate - sigframeSize) &^ 15) - 8
-	if !userOK(frame, fpstate+xsaveSize-frame, true) {
+	if !mm.UserOK(frame, fpstate+xsaveSize-frame, true) {
 		// No room for the frame: Linux kills the process with SIGSEGV.
 		defaultAction(f, sigSEGV, true)
 		return
@@ -235,7 +236,7 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 func sysRtSigreturn(f *rt.Frame) int64 {
 	t := current()
 	uc := uintptr(f.RSP)
-	if !userOK(uc, ucSize, false) {
+	if !mm.UserOK(uc, ucSize, false) {
 		defaultAction(f, sigSEGV, true)
 		return int64(f.RAX)
 	}
@@ -250,7 +251,7 @@ func sysRtSigreturn(f *rt.Frame) int64 {
 	const userFlags = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x40000
 	f.RFLAGS = f.RFLAGS&^userFlags | get(scEFLAGS)&userFlags | 0x202
 	t.sigmask = *kctx.At[uint64](uc + ucSigmask) &^ (1<<(sigKILL-1) | 1<<(sigSTOP-1))
-	if fp := uintptr(get(scFpstate)); fp != 0 && fp&63 == 0 && userOK(fp, xsaveSize, false) && validXSave(fp) {
+	if fp := uintptr(get(scFpstate)); fp != 0 && fp&63 == 0 && mm.UserOK(fp, xsaveSize, false) && validXSave(fp) {
 		copy(kctx.BytesAt(t.xsave, int(xsaveSize)), kctx.BytesAt(fp, int(xsaveSize)))
 		f.Vector = rt.VecSignal
 	}

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -79,7 +80,7 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 			return 0, false
 		}
 		if f.RAX == abi.NRSetitimer && f.RSI != 0 {
-			if !userOK(uintptr(f.RSI), 32, false) {
+			if !mm.UserOK(uintptr(f.RSI), 32, false) {
 				return -abi.EFAULT, true
 			}
 			if timevalNS(uintptr(f.RSI)+16) != 0 {
@@ -92,7 +93,7 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 			oldp = uintptr(f.RSI)
 		}
 		if oldp != 0 {
-			if !userOK(oldp, 32, true) {
+			if !mm.UserOK(oldp, 32, true) {
 				return -abi.EFAULT, true
 			}
 			*kctx.At[[4]int64](oldp) = [4]int64{}
@@ -112,7 +113,7 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 			return 0, false // invalid clock: EINVAL, as on Linux
 		}
 		notify := sigevSignal
-		if f.RSI != 0 && userOK(uintptr(f.RSI), 16, false) {
+		if f.RSI != 0 && mm.UserOK(uintptr(f.RSI), 16, false) {
 			notify = int(*kctx.At[int32](uintptr(f.RSI) + 12))
 		}
 		if notify != sigevNone {

@@ -7,6 +7,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -84,7 +85,7 @@ func smpInit(info *abi.HVMStartInfo) {
 	if n > maxCPUs {
 		n = maxCPUs
 	}
-	rt.InstallTrampoline(uint64(pml4), nxOK)
+	rt.InstallTrampoline(uint64(mm.PML4), mm.NXOK)
 	idx := 1
 	for i := 0; i < n; i++ {
 		if ids[i] == cpus[0].apicID {
@@ -275,7 +276,7 @@ func serviceTLB() {
 	if req == 0 {
 		return
 	}
-	rt.WriteCR3(uint64(pml4))
+	rt.WriteCR3(uint64(mm.PML4))
 	for j := 0; req != 0; j++ {
 		if req&1 != 0 {
 			cpus[j].tlbAck.Add(1)

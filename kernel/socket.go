@@ -6,6 +6,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 )
 
@@ -509,7 +510,7 @@ func copyInAddr(a *sockaddr, addr uintptr, n uint32) int64 {
 	if n < 2 {
 		return -abi.EINVAL
 	}
-	if !userOK(addr, uintptr(n), false) {
+	if !mm.UserOK(addr, uintptr(n), false) {
 		return -abi.EFAULT
 	}
 	a.n = n
@@ -535,7 +536,7 @@ func copyOutAddr(a *sockaddr, addr, lenp uintptr) int64 {
 	if lenp == 0 {
 		return 0
 	}
-	if !userOK(lenp, 4, true) {
+	if !mm.UserOK(lenp, 4, true) {
 		return -abi.EFAULT
 	}
 	l := *kctx.At[int32](lenp)
@@ -547,7 +548,7 @@ func copyOutAddr(a *sockaddr, addr, lenp uintptr) int64 {
 		n = uint32(l)
 	}
 	if n > 0 {
-		if !userOK(addr, uintptr(n), true) {
+		if !mm.UserOK(addr, uintptr(n), true) {
 			return -abi.EFAULT
 		}
 		copy(kctx.BytesAt(addr, int(n)), a.b[:n])
@@ -757,7 +758,7 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 	if proto != 0 {
 		return -abi.EPROTONOSUPPORT
 	}
-	if !userOK(sv, 8, true) {
+	if !mm.UserOK(sv, 8, true) {
 		return -abi.EFAULT
 	}
 	a := newSock(domain, typ, proto)
@@ -782,7 +783,7 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 		fdClose(int(fa))
 		return fb
 	}
-	if !userOK(sv, 8, true) {
+	if !mm.UserOK(sv, 8, true) {
 		return -abi.EFAULT
 	}
 	*kctx.At[[2]int32](sv) = [2]int32{int32(fa), int32(fb)}
@@ -812,7 +813,7 @@ func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, 
 		if cnt < 0 || cnt > 1024 {
 			return -abi.EINVAL
 		}
-		if !userOK(iov, uintptr(cnt)*16, false) {
+		if !mm.UserOK(iov, uintptr(cnt)*16, false) {
 			return -abi.EFAULT
 		}
 	}
@@ -902,7 +903,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 		if cnt < 0 || cnt > 1024 {
 			return -abi.EINVAL
 		}
-		if !userOK(iov, uintptr(cnt)*16, false) {
+		if !mm.UserOK(iov, uintptr(cnt)*16, false) {
 			return -abi.EFAULT
 		}
 	} else {
@@ -919,7 +920,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 		if l > maxRW {
 			return -abi.EINVAL
 		}
-		if !userOK(b, l, true) {
+		if !mm.UserOK(b, l, true) {
 			return -abi.EFAULT
 		}
 		total += l
@@ -1058,7 +1059,7 @@ func dgramSend(p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, no
 			v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 			b, l = v[0], v[1]
 		}
-		if !userOK(b, l, false) {
+		if !mm.UserOK(b, l, false) {
 			dgramFree(m)
 			return -abi.EFAULT
 		}
@@ -1142,7 +1143,7 @@ func doRecvfrom(fd int, buf, n uintptr, flags int, addr, lenp uintptr) int64 {
 // msgOf reads the msghdr at mp and looks up fd's socket (with the ofile
 // referenced, unless it returns an errno).
 func msgOf(fd int, mp uintptr, write bool) (m msghdr, f, p uintptr, errno int64) {
-	if !userOK(mp, uintptrSize(msghdr{}), write) {
+	if !mm.UserOK(mp, uintptrSize(msghdr{}), write) {
 		return m, 0, 0, -abi.EFAULT
 	}
 	m = *kctx.At[msghdr](mp)
@@ -1189,7 +1190,7 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 	if r < 0 {
 		return r
 	}
-	if !userOK(mp, uintptrSize(msghdr{}), true) {
+	if !mm.UserOK(mp, uintptrSize(msghdr{}), true) {
 		return -abi.EFAULT
 	}
 	hm := kctx.At[msghdr](mp)
@@ -1199,7 +1200,7 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 			n = m.namelen
 		}
 		if n > 0 {
-			if !userOK(m.name, uintptr(n), true) {
+			if !mm.UserOK(m.name, uintptr(n), true) {
 				return -abi.EFAULT
 			}
 			copy(kctx.BytesAt(m.name, int(n)), from.b[:n])

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 )
 
 // setsockopt and getsockopt. Options are kept in the sock (abi.SockOpts); the
@@ -68,7 +69,7 @@ func setsockopt(p uintptr, level, name int, val uintptr, vlen uint32) int64 {
 		if vlen < 16 {
 			return -abi.EINVAL
 		}
-		if !userOK(val, 16, false) {
+		if !mm.UserOK(val, 16, false) {
 			return -abi.EFAULT
 		}
 		tv = *kctx.At[[2]int64](val)
@@ -79,7 +80,7 @@ func setsockopt(p uintptr, level, name int, val uintptr, vlen uint32) int64 {
 		if vlen < 8 {
 			return -abi.EINVAL
 		}
-		if !userOK(val, 8, false) {
+		if !mm.UserOK(val, 8, false) {
 			return -abi.EFAULT
 		}
 		tv[0], tv[1] = int64(*kctx.At[int32](val)), int64(*kctx.At[int32](val + 4))
@@ -88,12 +89,12 @@ func setsockopt(p uintptr, level, name int, val uintptr, vlen uint32) int64 {
 			if vlen == 0 {
 				return -abi.EINVAL
 			}
-			if !userOK(val, 1, false) {
+			if !mm.UserOK(val, 1, false) {
 				return -abi.EFAULT
 			}
 			v = int32(*kctx.At[uint8](val))
 		} else {
-			if !userOK(val, 4, false) {
+			if !mm.UserOK(val, 4, false) {
 				return -abi.EFAULT
 			}
 			v = *kctx.At[int32](val)
@@ -235,7 +236,7 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		return e
 	}
 	defer fput(f)
-	if !userOK(lenp, 4, true) {
+	if !mm.UserOK(lenp, 4, true) {
 		return -abi.EFAULT
 	}
 	l := *kctx.At[int32](lenp)
@@ -353,7 +354,7 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		n = int(l)
 	}
 	if n > 0 {
-		if !userOK(val, uintptr(n), true) {
+		if !mm.UserOK(val, uintptr(n), true) {
 			return -abi.EFAULT
 		}
 		copy(kctx.BytesAt(val, n), buf[:n])

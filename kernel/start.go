@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -25,7 +26,7 @@ const (
 	atSecure      = 23
 	atRandom      = 25
 	atExecfn      = 31
-	atSysinfoEhdr = 33 // the vDSO (kernel/vdso.go)
+	atSysinfoEhdr = 33 // the vDSO (kernel/platform/vdso.go)
 )
 
 // startInit creates the first thread, whose user context is the Go
@@ -36,16 +37,16 @@ func startInit() {
 	if t == 0 {
 		kctx.Panic("out of memory creating the first thread")
 	}
-	vmLock.Lock()
-	setRange(stackTop-stackSize, stackTop, protRead|protWrite)
-	vmLock.Unlock()
+	mm.VMLock.Lock()
+	mm.SetRange(mm.StackTop-mm.StackSize, mm.StackTop, mm.ProtRead|mm.ProtWrite)
+	mm.VMLock.Unlock()
 	sp := buildStack()
 	// The runtime's m0 runs on the initial stack as its g0 stack.
-	th(t).sysStackLo, th(t).sysStackHi = stackTop-stackSize, stackTop
+	th(t).sysStackLo, th(t).sysStackHi = mm.StackTop-mm.StackSize, mm.StackTop
 
 	f := kctx.At[rt.Frame](frameOf(t))
 	*f = rt.Frame{}
-	f.RIP = uint64(imageEntry)
+	f.RIP = uint64(mm.ImageEntry)
 	f.RSP = uint64(sp)
 	f.CS = rt.SelUserCode
 	f.SS = rt.SelUserData
@@ -78,8 +79,8 @@ func (w *stackWriter) bytes(b []byte) uintptr {
 // buildStack lays out argc, argv, envp and auxv as Linux does, from the
 // command line (see parseCmdline), and returns the initial stack pointer.
 func buildStack() uintptr {
-	top := uintptr(stackTop)
-	if !userOK(top-64<<10, 64<<10, true) {
+	top := uintptr(mm.StackTop)
+	if !mm.UserOK(top-64<<10, 64<<10, true) {
 		kctx.Panic("cannot map the initial stack")
 	}
 	w := stackWriter{sp: top - 16}
@@ -141,8 +142,8 @@ func buildStack() uintptr {
 	fillRandom(kctx.BytesAt(random, 16))
 
 	aux := [...]uintptr{
-		atPhdr, imagePhdr, atPhent, 56, atPhnum, imagePhnum,
-		atPagesz, pageSize, atEntry, imageEntry,
+		atPhdr, mm.ImagePhdr, atPhent, 56, atPhnum, mm.ImagePhnum,
+		atPagesz, mm.PageSize, atEntry, mm.ImageEntry,
 		atUID, 0, atEUID, 0, atGID, 0, atEGID, 0,
 		atPlatform, plat, atHwcap, hwcap(), atClktck, 100,
 		atSecure, 0, atRandom, random, atExecfn, argv[0],

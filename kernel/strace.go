@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -211,11 +212,11 @@ func (l *straceBuf) userString(addr uintptr) {
 	var s [straceStrMax]byte
 	n, done := 0, false
 	for n < len(s) && !done {
-		chunk := pageSize - (addr+uintptr(n))&(pageSize-1)
+		chunk := mm.PageSize - (addr+uintptr(n))&(mm.PageSize-1)
 		if chunk > uintptr(len(s)-n) {
 			chunk = uintptr(len(s) - n)
 		}
-		if !userOK(addr+uintptr(n), chunk, false) {
+		if !mm.UserOK(addr+uintptr(n), chunk, false) {
 			if n == 0 {
 				l.hex(uint64(addr))
 				return

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -76,7 +77,7 @@ func sysArchPrctl(f *rt.Frame) int64 {
 		f.FSBase = f.RSI
 		return 0
 	case archGetFS:
-		if !userOK(uintptr(f.RSI), 8, true) {
+		if !mm.UserOK(uintptr(f.RSI), 8, true) {
 			return -abi.EFAULT
 		}
 		*kctx.At[uint64](uintptr(f.RSI)) = f.FSBase
@@ -115,7 +116,7 @@ func sysSchedGetaffinity(f *rt.Frame) int64 {
 	if f.RSI < 8 {
 		return -abi.EINVAL
 	}
-	if !userOK(uintptr(f.RDX), 8, true) {
+	if !mm.UserOK(uintptr(f.RDX), 8, true) {
 		return -abi.EFAULT
 	}
 	*kctx.At[uint64](uintptr(f.RDX)) = uint64(1)<<uint(ncpu) - 1 // CPUs 0..ncpu-1
@@ -132,7 +133,7 @@ func sysClockGettime(f *rt.Frame) int64 { return doClockGettime(int(f.RDI), uint
 
 func sysClockGetres(f *rt.Frame) int64 {
 	if p := uintptr(f.RSI); p != 0 {
-		if !userOK(p, 16, true) {
+		if !mm.UserOK(p, 16, true) {
 			return -abi.EFAULT
 		}
 		*kctx.At[[2]int64](p) = [2]int64{0, 1}
@@ -142,7 +143,7 @@ func sysClockGetres(f *rt.Frame) int64 {
 
 func sysGettimeofday(f *rt.Frame) int64 {
 	if p := uintptr(f.RDI); p != 0 {
-		if !userOK(p, 16, true) {
+		if !mm.UserOK(p, 16, true) {
 			return -abi.EFAULT
 		}
 		ns := platform.Walltime()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -31,10 +32,10 @@ func kernelTrap(f *rt.Frame) {
 	case f.Vector == 14: // #PF
 		thisCPU().stats[statFaults]++
 		write := f.ErrorCode&2 != 0
-		vmLock.Lock()
-		ok := faultIn(uintptr(f.CR2), write)
-		mapped := findVMA(uintptr(f.CR2)) >= 0
-		vmLock.Unlock()
+		mm.VMLock.Lock()
+		ok := mm.FaultIn(uintptr(f.CR2), write)
+		mapped := mm.FindVMA(uintptr(f.CR2)) >= 0
+		mm.VMLock.Unlock()
 		if !ok {
 			code := segvMaperr
 			if mapped {
@@ -61,7 +62,7 @@ func kernelTrap(f *rt.Frame) {
 // stack pointer: a fault there would hit the kernel.
 func prepareReturn(f *rt.Frame) {
 	if rt.CPL3Mode() {
-		userOK(uintptr(f.RSP)-16, 16, true)
+		mm.UserOK(uintptr(f.RSP)-16, 16, true)
 	}
 }
 

@@ -7,7 +7,7 @@ package rt
 // request in a network server. Without one, every time.Now is a system
 // call, which a paravirtualised host (PVM) makes cost microseconds.
 //
-// The kernel builds the vDSO's ELF metadata (kernel/vdso.go); its one
+// The kernel builds the vDSO's ELF metadata (kernel/platform/vdso.go); its one
 // function is vdsoClockGettime below, in this image's text, reading the
 // time base in Clock. Everything runs at CPL 3, where RDTSC is allowed.
 

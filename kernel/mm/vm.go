@@ -1,4 +1,4 @@
-package kernel
+package mm
 
 import (
 	"github.com/unigo-os/unigo/kernel/kctx"
@@ -21,36 +21,36 @@ import (
 // All pages are user-accessible: the Go runtime and the kernel's Go code
 // both run at CPL 3 (see rt/boot_amd64.s).
 const (
-	ptePresent = 1 << 0
-	pteWrite   = 1 << 1
-	pteUser    = 1 << 2
+	PtePresent = 1 << 0
+	PteWrite   = 1 << 1
+	PteUser    = 1 << 2
 	ptePWT     = 1 << 3
 	ptePCD     = 1 << 4
 	pteHuge    = 1 << 7
 	pteNX      = 1 << 63
-	pteAddr    = 0x000ffffffffff000
+	PteAddr    = 0x000ffffffffff000
 
-	pageSize  = 4096
-	hugeSize  = 2 << 20
-	userBase  = 512 << 30
-	userTop   = 0x7ffffffff000
+	PageSize  = 4096
+	HugeSize  = 2 << 20
+	UserBase  = 512 << 30
+	UserTop   = 0x7ffffffff000
 	mmapTop   = 0x7f0000000000
-	stackTop  = 0x7ffffff00000
-	stackSize = 8 << 20
+	StackTop  = 0x7ffffff00000
+	StackSize = 8 << 20
 )
 
 // Protection bits as in mmap(2).
 const (
-	protRead  = 1
-	protWrite = 2
+	ProtRead  = 1
+	ProtWrite = 2
 	protExec  = 4
 )
 
 // vma is a range [start, end) with one protection. The table is sorted
 // and non-overlapping; maxVMAs bounds it (Go makes few, large mappings).
 type vma struct {
-	start, end uintptr
-	prot       uint32
+	Start, End uintptr
+	Prot       uint32
 }
 
 const maxVMAs = 4096
@@ -64,24 +64,27 @@ const (
 )
 
 var (
-	vmLock  spinlock.Lock
-	pml4    uintptr
-	vmas    [maxVMAs]vma
-	nvmas   int
-	nxOK    bool
-	vmStats struct{ faults, pages, maxPages uint64 }
+	VMLock spinlock.Lock
+	PML4   uintptr
+	VMAs   [maxVMAs]vma
+	nvmas  int
+	NXOK   bool
+	Stats  struct{ Faults, Pages, MaxPages uint64 }
 )
+
+// PageRound rounds n up to a whole number of pages.
+func PageRound(n uintptr) uintptr { return (n + PageSize - 1) &^ (PageSize - 1) }
 
 // pteFor returns the page-table entry for va at level 1 (4 KiB pages),
 // creating intermediate tables when create is set. It returns nil if a
 // table is missing and create is false, or memory is exhausted, or a huge
 // page maps va.
 func pteFor(va uintptr, create bool) *uint64 {
-	table := pml4
+	table := PML4
 	for level := 3; level >= 1; level-- {
 		idx := (va >> (12 + 9*uint(level))) & 511
 		e := kctx.At[uint64](table + idx*8)
-		if *e&ptePresent == 0 {
+		if *e&PtePresent == 0 {
 			if !create {
 				return nil
 			}
@@ -89,33 +92,33 @@ func pteFor(va uintptr, create bool) *uint64 {
 			if p == 0 {
 				return nil
 			}
-			*e = uint64(p) | ptePresent | pteWrite | pteUser
+			*e = uint64(p) | PtePresent | PteWrite | PteUser
 		} else if *e&pteHuge != 0 {
 			return nil
 		}
-		table = uintptr(*e & pteAddr)
+		table = uintptr(*e & PteAddr)
 	}
 	return kctx.At[uint64](table + ((va >> 12) & 511 * 8))
 }
 
 func leafFlags(prot uint32) uint64 {
-	f := uint64(ptePresent | pteUser)
-	if prot&protWrite != 0 {
-		f |= pteWrite
+	f := uint64(PtePresent | PteUser)
+	if prot&ProtWrite != 0 {
+		f |= PteWrite
 	}
-	if prot&protExec == 0 && nxOK {
+	if prot&protExec == 0 && NXOK {
 		f |= pteNX
 	}
 	return f
 }
 
-// vmInit adopts the boot page tables and completes the identity map up to
+// Init adopts the boot page tables and completes the identity map up to
 // ramTop.
-func vmInit() {
-	pml4 = uintptr(rt.ReadCR3() & pteAddr)
+func Init() {
+	PML4 = uintptr(rt.ReadCR3() & PteAddr)
 	_, _, _, d := rt.Cpuid(0x80000001, 0)
-	nxOK = d&(1<<20) != 0
-	pdpt := uintptr(*kctx.At[uint64](pml4) & pteAddr)
+	NXOK = d&(1<<20) != 0
+	pdpt := uintptr(*kctx.At[uint64](PML4) & PteAddr)
 	// The boot map covers 1 GiB; add 2 MiB mappings for the rest of RAM.
 	for gb := uintptr(1); gb < (platform.RAMTop+(1<<30)-1)>>30 && gb < 512; gb++ {
 		pd := kmem.AllocPage()
@@ -123,47 +126,47 @@ func vmInit() {
 			kctx.Panic("out of memory building the identity map")
 		}
 		for i := uintptr(0); i < 512; i++ {
-			*kctx.At[uint64](pd + i*8) = uint64(gb<<30+i<<21) | ptePresent | pteWrite | pteUser | pteHuge
+			*kctx.At[uint64](pd + i*8) = uint64(gb<<30+i<<21) | PtePresent | PteWrite | PteUser | pteHuge
 		}
-		*kctx.At[uint64](pdpt + gb*8) = uint64(pd) | ptePresent | pteWrite | pteUser
+		*kctx.At[uint64](pdpt + gb*8) = uint64(pd) | PtePresent | PteWrite | PteUser
 	}
 	// Split the first 2 MiB into 4 KiB pages and unmap page 0.
-	pd0 := uintptr(*kctx.At[uint64](pdpt) & pteAddr)
+	pd0 := uintptr(*kctx.At[uint64](pdpt) & PteAddr)
 	pt := kmem.AllocPage()
 	for i := uintptr(1); i < 512; i++ {
-		*kctx.At[uint64](pt + i*8) = uint64(i<<12) | ptePresent | pteWrite | pteUser
+		*kctx.At[uint64](pt + i*8) = uint64(i<<12) | PtePresent | PteWrite | PteUser
 	}
-	*kctx.At[uint64](pd0) = uint64(pt) | ptePresent | pteWrite | pteUser
-	rt.WriteCR3(uint64(pml4))
+	*kctx.At[uint64](pd0) = uint64(pt) | PtePresent | PteWrite | PteUser
+	rt.WriteCR3(uint64(PML4))
 }
 
-// mapDevice identity-maps the 2 MiB region holding pa, uncached.
-func mapDevice(pa uintptr) {
-	pa &^= hugeSize - 1
-	pdpt := uintptr(*kctx.At[uint64](pml4) & pteAddr)
+// MapDevice identity-maps the 2 MiB region holding pa, uncached.
+func MapDevice(pa uintptr) {
+	pa &^= HugeSize - 1
+	pdpt := uintptr(*kctx.At[uint64](PML4) & PteAddr)
 	gb := pa >> 30
 	e := kctx.At[uint64](pdpt + gb*8)
-	if *e&ptePresent == 0 {
+	if *e&PtePresent == 0 {
 		pd := kmem.AllocPage()
-		*e = uint64(pd) | ptePresent | pteWrite | pteUser
+		*e = uint64(pd) | PtePresent | PteWrite | PteUser
 	}
-	pd := uintptr(*e & pteAddr)
-	*kctx.At[uint64](pd + ((pa>>21)&511)*8) = uint64(pa) | ptePresent | pteWrite | pteUser | pteHuge | ptePCD | ptePWT
+	pd := uintptr(*e & PteAddr)
+	*kctx.At[uint64](pd + ((pa>>21)&511)*8) = uint64(pa) | PtePresent | PteWrite | PteUser | pteHuge | ptePCD | ptePWT
 	rt.Invlpg(pa)
 }
 
-// findVMA returns the index of the VMA containing va, or -1.
-func findVMA(va uintptr) int {
+// FindVMA returns the index of the VMA containing va, or -1.
+func FindVMA(va uintptr) int {
 	lo, hi := 0, nvmas
 	for lo < hi {
 		m := (lo + hi) / 2
-		if vmas[m].end <= va {
+		if VMAs[m].End <= va {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	if lo < nvmas && vmas[lo].start <= va {
+	if lo < nvmas && VMAs[lo].Start <= va {
 		return lo
 	}
 	return -1
@@ -173,109 +176,110 @@ func insertVMA(i int, v vma) bool {
 	if nvmas == maxVMAs {
 		return false
 	}
-	copy(vmas[i+1:nvmas+1], vmas[i:nvmas])
-	vmas[i] = v
+	copy(VMAs[i+1:nvmas+1], VMAs[i:nvmas])
+	VMAs[i] = v
 	nvmas++
 	return true
 }
 
 func deleteVMA(i int) {
-	copy(vmas[i:nvmas-1], vmas[i+1:nvmas])
+	copy(VMAs[i:nvmas-1], VMAs[i+1:nvmas])
 	nvmas--
 }
 
-// setRange makes [start, end) have protection prot (prot < 0: unmapped),
+// SetRange makes [start, end) have protection prot (prot < 0: unmapped),
 // splitting and merging VMAs. It does not touch page tables. Caller holds
-// vmLock. It fails only when the table is full.
-func setRange(start, end uintptr, prot int) bool {
+// VMLock. It fails only when the table is full.
+func SetRange(start, end uintptr, prot int) bool {
 	// Carve [start, end) out of every overlapping VMA.
 	for i := 0; i < nvmas; i++ {
-		v := vmas[i]
-		if v.end <= start || v.start >= end {
+		v := VMAs[i]
+		if v.End <= start || v.Start >= end {
 			continue
 		}
 		switch {
-		case v.start >= start && v.end <= end:
+		case v.Start >= start && v.End <= end:
 			deleteVMA(i)
 			i--
-		case v.start < start && v.end > end:
-			vmas[i].end = start
-			if !insertVMA(i+1, vma{start: end, end: v.end, prot: v.prot}) {
+		case v.Start < start && v.End > end:
+			VMAs[i].End = start
+			if !insertVMA(i+1, vma{Start: end, End: v.End, Prot: v.Prot}) {
 				return false
 			}
 			i++
-		case v.start < start:
-			vmas[i].end = start
+		case v.Start < start:
+			VMAs[i].End = start
 		default:
-			vmas[i].start = end
+			VMAs[i].Start = end
 		}
 	}
 	if prot < 0 {
 		return true
 	}
 	i := 0
-	for i < nvmas && vmas[i].start < start {
+	for i < nvmas && VMAs[i].Start < start {
 		i++
 	}
-	if !insertVMA(i, vma{start: start, end: end, prot: uint32(prot)}) {
+	if !insertVMA(i, vma{Start: start, End: end, Prot: uint32(prot)}) {
 		return false
 	}
 	// Merge with neighbours of equal protection.
-	if i+1 < nvmas && vmas[i+1].start == end && vmas[i+1].prot == uint32(prot) {
-		vmas[i].end = vmas[i+1].end
+	if i+1 < nvmas && VMAs[i+1].Start == end && VMAs[i+1].Prot == uint32(prot) {
+		VMAs[i].End = VMAs[i+1].End
 		deleteVMA(i + 1)
 	}
-	if i > 0 && vmas[i-1].end == start && vmas[i-1].prot == uint32(prot) {
-		vmas[i-1].end = vmas[i].end
+	if i > 0 && VMAs[i-1].End == start && VMAs[i-1].Prot == uint32(prot) {
+		VMAs[i-1].End = VMAs[i].End
 		deleteVMA(i)
 	}
 	return true
 }
 
-// rangeFree reports whether no VMA overlaps [start, end).
-func rangeFree(start, end uintptr) bool {
+// RangeFree reports whether no VMA overlaps [start, end).
+func RangeFree(start, end uintptr) bool {
 	for i := 0; i < nvmas; i++ {
-		if vmas[i].start < end && vmas[i].end > start {
+		if VMAs[i].Start < end && VMAs[i].End > start {
 			return false
 		}
 	}
 	return true
 }
 
-// findGap returns the highest free range of size bytes below mmapTop.
-func findGap(size uintptr) uintptr {
+// FindGap returns the highest free range of size bytes below mmapTop.
+func FindGap(size uintptr) uintptr {
 	top := uintptr(mmapTop)
 	for i := nvmas - 1; i >= -1; i-- {
-		lo := uintptr(userBase)
+		lo := uintptr(UserBase)
 		if i >= 0 {
-			lo = vmas[i].end
-			if vmas[i].start >= top {
+			lo = VMAs[i].End
+			if VMAs[i].Start >= top {
 				continue
 			}
 		}
 		if top >= size && top-size >= lo {
 			return top - size
 		}
-		if i >= 0 && vmas[i].start < top {
-			top = vmas[i].start
+		if i >= 0 && VMAs[i].Start < top {
+			top = VMAs[i].Start
 		}
 	}
 	return 0
 }
 
-// unmapPages removes the mappings of [start, end) from the page table and
-// frees the frames. Caller holds vmLock. A frame is freed only once no CPU
+// UnmapPages removes the mappings of [start, end) from the page table and
+// frees the frames. Caller holds VMLock. A frame is freed only once no CPU
 // can still reach it through a stale TLB entry: the PTEs of a batch are
-// cleared, every CPU's TLB flushed (tlbShootdown), then the batch freed.
-func unmapPages(start, end uintptr) {
+// cleared, every CPU's TLB flushed (shootdown: the platform's TLB shootdown,
+// which makes every other CPU flush and waits), then the batch freed.
+func UnmapPages(start, end uintptr, shootdown func()) {
 	var batch [64]uintptr
 	n := 0
 	flush := func() {
 		if n == 0 {
 			return
 		}
-		rt.WriteCR3(uint64(pml4))
-		tlbShootdown()
+		rt.WriteCR3(uint64(PML4))
+		shootdown()
 		for _, pa := range batch[:n] {
 			kmem.FreePage(pa)
 		}
@@ -285,60 +289,61 @@ func unmapPages(start, end uintptr) {
 		// Skip whole missing tables quickly.
 		pte := pteFor(va, false)
 		if pte == nil {
-			va = (va + hugeSize) &^ (hugeSize - 1)
+			va = (va + HugeSize) &^ (HugeSize - 1)
 			continue
 		}
-		if *pte&ptePresent != 0 {
-			batch[n] = uintptr(*pte & pteAddr)
+		if *pte&PtePresent != 0 {
+			batch[n] = uintptr(*pte & PteAddr)
 			*pte = 0
-			vmStats.pages--
+			Stats.Pages--
 			n++
 			if n == len(batch) {
 				flush()
 			}
 		}
-		va += pageSize
+		va += PageSize
 	}
 	flush()
 }
 
-// protectPages applies prot to the present pages of [start, end).
-func protectPages(start, end uintptr, prot uint32) {
+// ProtectPages applies prot to the present pages of [start, end), then
+// flushes every CPU's TLB (shootdown).
+func ProtectPages(start, end uintptr, prot uint32, shootdown func()) {
 	n := 0
 	for va := start; va < end; {
 		pte := pteFor(va, false)
 		if pte == nil {
-			va = (va + hugeSize) &^ (hugeSize - 1)
+			va = (va + HugeSize) &^ (HugeSize - 1)
 			continue
 		}
-		if *pte&ptePresent != 0 {
-			*pte = *pte&pteAddr | leafFlags(prot)
+		if *pte&PtePresent != 0 {
+			*pte = *pte&PteAddr | leafFlags(prot)
 			n++
 		}
-		va += pageSize
+		va += PageSize
 	}
 	if n > 0 {
-		rt.WriteCR3(uint64(pml4))
-		tlbShootdown()
+		rt.WriteCR3(uint64(PML4))
+		shootdown()
 	}
 }
 
-// faultIn makes the page at va present if a VMA allows the access.
-// It reports false for an invalid access. Caller holds vmLock.
-func faultIn(va uintptr, write bool) bool {
-	i := findVMA(va)
+// FaultIn makes the page at va present if a VMA allows the access.
+// It reports false for an invalid access. Caller holds VMLock.
+func FaultIn(va uintptr, write bool) bool {
+	i := FindVMA(va)
 	if i < 0 {
 		return false
 	}
-	prot := vmas[i].prot
-	if prot&(protRead|protWrite|protExec) == 0 || (write && prot&protWrite == 0) {
+	prot := VMAs[i].Prot
+	if prot&(ProtRead|ProtWrite|protExec) == 0 || (write && prot&ProtWrite == 0) {
 		return false
 	}
 	pte := pteFor(va, true)
 	if pte == nil {
 		return false
 	}
-	if *pte&ptePresent != 0 {
+	if *pte&PtePresent != 0 {
 		return true // raced or spurious
 	}
 	p := kmem.AllocPage()
@@ -357,22 +362,22 @@ func faultIn(va uintptr, write bool) bool {
 	// stacks) still get one page per fault, so memory is not wasted on
 	// them.
 	if kmem.FreeBytes() > kmem.TotalBytes()/faultAroundReserve {
-		page := va &^ (pageSize - 1)
-		lo := page + pageSize
-		hi := page&^(faultAround*pageSize-1) + faultAround*pageSize
-		if hi > vmas[i].end {
-			hi = vmas[i].end
+		page := va &^ (PageSize - 1)
+		lo := page + PageSize
+		hi := page&^(faultAround*PageSize-1) + faultAround*PageSize
+		if hi > VMAs[i].End {
+			hi = VMAs[i].End
 		}
 		// The window lies in one page table (it is aligned and smaller
 		// than 2 MiB), so the neighbours' entries are next to pte; the
 		// page below must be in the same table and VMA too.
 		pa := kctx.PtrOf(pte)
-		if page&(hugeSize-1) == 0 || page <= vmas[i].start || *kctx.At[uint64](pa - 8)&ptePresent == 0 {
+		if page&(HugeSize-1) == 0 || page <= VMAs[i].Start || *kctx.At[uint64](pa - 8)&PtePresent == 0 {
 			hi = lo
 		}
-		for a := lo; a < hi; a += pageSize {
-			e := kctx.At[uint64](pa + (a-page)/pageSize*8)
-			if *e&ptePresent != 0 {
+		for a := lo; a < hi; a += PageSize {
+			e := kctx.At[uint64](pa + (a-page)/PageSize*8)
+			if *e&PtePresent != 0 {
 				continue
 			}
 			q := kmem.AllocPage()
@@ -383,46 +388,46 @@ func faultIn(va uintptr, write bool) bool {
 			n++
 		}
 	}
-	vmStats.pages += n
-	if vmStats.pages > vmStats.maxPages {
-		vmStats.maxPages = vmStats.pages
+	Stats.Pages += n
+	if Stats.Pages > Stats.MaxPages {
+		Stats.MaxPages = Stats.Pages
 	}
-	vmStats.faults++
+	Stats.Faults++
 	return true
 }
 
-// userOK makes [addr, addr+n) accessible to the kernel (faulting pages in)
+// UserOK makes [addr, addr+n) accessible to the kernel (faulting pages in)
 // and reports whether the whole range is valid user memory.
-func userOK(addr, n uintptr, write bool) bool {
+func UserOK(addr, n uintptr, write bool) bool {
 	if n == 0 {
 		return true
 	}
-	if addr+n < addr || addr+n > userTop {
+	if addr+n < addr || addr+n > UserTop {
 		return false
 	}
-	if addr < userBase {
+	if addr < UserBase {
 		// Below userBase only the image itself is program memory. It is
 		// always mapped, but its text and read-only data are not
 		// writable (protectImage): a system call told to write there
 		// gets EFAULT, as on Linux, instead of faulting in the kernel.
-		if addr < imageStart || addr+n > imageEnd {
+		if addr < ImageStart || addr+n > ImageEnd {
 			return false
 		}
-		for va := addr &^ (pageSize - 1); write && va < addr+n; va += pageSize {
-			if pte := pteFor(va, false); pte == nil || *pte&pteWrite == 0 {
+		for va := addr &^ (PageSize - 1); write && va < addr+n; va += PageSize {
+			if pte := pteFor(va, false); pte == nil || *pte&PteWrite == 0 {
 				return false
 			}
 		}
 		return true
 	}
-	vmLock.Lock()
-	defer vmLock.Unlock()
-	for va := addr &^ (pageSize - 1); va < addr+n; va += pageSize {
+	VMLock.Lock()
+	defer VMLock.Unlock()
+	for va := addr &^ (PageSize - 1); va < addr+n; va += PageSize {
 		pte := pteFor(va, false)
-		if pte != nil && *pte&ptePresent != 0 && (!write || *pte&pteWrite != 0) {
+		if pte != nil && *pte&PtePresent != 0 && (!write || *pte&PteWrite != 0) {
 			continue
 		}
-		if !faultIn(va, write) {
+		if !FaultIn(va, write) {
 			return false
 		}
 	}
