@@ -95,7 +95,7 @@ func memInit(info *abi.HVMStartInfo) {
 				platform.RAMTop = end
 			}
 			// Pass 0: below 1 GiB (identity-mapped at boot); pass 1: the rest,
-			// once vmInit has mapped it.
+			// once mm.Init has mapped it.
 			lo, hi := uintptr(0), uintptr(1<<30)
 			if pass == 1 {
 				lo, hi = 1<<30, ^uintptr(0)

@@ -182,7 +182,7 @@ func doVirtioMMIODevices(buf uintptr, n int) int64 {
 // maxMMIOWindow bounds one mapping request (device windows are small).
 const maxMMIOWindow = 1 << 30
 
-// mapDeviceChecked is mapDevice with the page directory it may need
+// mapDeviceChecked is mm.MapDevice with the page directory it may need
 // allocated first, so that running out of memory fails cleanly. Caller
 // holds mm.VMLock.
 func mapDeviceChecked(pa uintptr) bool {

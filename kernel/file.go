@@ -25,7 +25,7 @@ import (
 // lock of its own). The state of pipes, eventfds, epoll instances and the
 // console input ring is guarded by SchedLock, because waking a blocked
 // thread needs it anyway. Order: fsLock, then SchedLock (then mm.VMLock via
-// userOK, or one run-queue lock: kernel/runq.go). Nothing blocks while
+// mm.UserOK, or one run-queue lock: kernel/runq.go). Nothing blocks while
 // holding fsLock.
 const maxFDs = 4096
 

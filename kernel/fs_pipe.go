@@ -9,7 +9,7 @@ import (
 
 // Pipes and eventfds: in-kernel objects whose state (and wait queues) are
 // guarded by SchedLock. Blocking follows one pattern: validate the user
-// buffer (userOK may fault pages in, so it runs without SchedLock), take
+// buffer (mm.UserOK may fault pages in, so it runs without SchedLock), take
 // SchedLock, and either make progress or queue a waiter and block; after a
 // wakeup start over, since the buffer may have been unmapped meanwhile.
 

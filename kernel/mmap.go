@@ -8,7 +8,7 @@ import (
 
 // mmap family. Only anonymous private/shared memory (MAP_ANONYMOUS):
 // the Go runtime maps nothing else. Memory is reserved in the VMA table
-// and populated on first touch (faultIn).
+// and populated on first touch (mm.FaultIn).
 const (
 	mapShared    = 0x01
 	mapPrivate   = 0x02

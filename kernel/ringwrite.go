@@ -38,7 +38,7 @@ type ringSink interface {
 // Blocking writes loop until done; after every wakeup the buffer is
 // validated again, since the program may have unmapped it meanwhile.
 //
-// Kernel context: userOK may fault pages in, so it runs without
+// Kernel context: mm.UserOK may fault pages in, so it runs without
 // SchedLock; everything else runs under it.
 func ringWrite[S ringSink](sink S, buf, n uintptr, nonblock bool) int64 {
 	if n == 0 {

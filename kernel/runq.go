@@ -20,7 +20,7 @@ import (
 // wait in the same queue.
 //
 // Locks, outermost first: fsLock, SchedLock, one run-queue lock (mm.VMLock,
-// taken through userOK, is never taken under a run-queue lock). A CPU holds
+// taken through mm.UserOK, is never taken under a run-queue lock). A CPU holds
 // at most one run-queue lock by Lock; a second one is only ever TryLocked
 // (stealing), so run-queue locks cannot deadlock among themselves. Nothing
 // under a run-queue lock takes SchedLock.

@@ -35,7 +35,7 @@ import (
 //
 // Locking: socket state, like pipes', is guarded by SchedLock (a wakeup
 // needs it anyway); the name table of AF_UNIX sockets too. Nothing here
-// runs user-memory checks (userOK) with SchedLock held.
+// runs user-memory checks (mm.UserOK) with SchedLock held.
 
 // Address families, socket types and flags (Linux values).
 const (

@@ -13,10 +13,10 @@ import (
 //	[tid 3] openat(AT_FDCWD, "/etc/hosts", 0x80000, 0) = -1 ENOENT (No such file or directory)
 //
 // Arguments are decoded by the kinds the table states (sysEntry.args);
-// strings are read from user memory after userOK, at most straceStrMax
+// strings are read from user memory after mm.UserOK, at most straceStrMax
 // bytes. A call that does not return (exit, exit_group,
 // unigo_exit_flush) is printed before it runs, with "= ?". The line is
-// formatted in a buffer on the kernel stack and written under conLock,
+// formatted in a buffer on the kernel stack and written under kctx.ConLock,
 // so neither lines from several CPUs nor the program's own console
 // output mix with them. Off, it costs one predictable branch per system
 // call.
@@ -202,7 +202,7 @@ func (l *straceBuf) arg(k byte, v uint64) {
 }
 
 // userString formats the NUL-terminated string at addr, quoted and
-// escaped, reading at most straceStrMax bytes and only memory userOK
+// escaped, reading at most straceStrMax bytes and only memory mm.UserOK
 // accepts (page by page); otherwise the address.
 func (l *straceBuf) userString(addr uintptr) {
 	if addr == 0 {
@@ -295,7 +295,7 @@ func (l *straceBuf) finish() {
 }
 
 // flush writes the line to the console, with its "\n" as "\r\n", in one
-// string write under conLock.
+// string write under kctx.ConLock.
 func (l *straceBuf) flush() {
 	l.finish()
 	var out [straceLineMax + 1]byte

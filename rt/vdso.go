@@ -11,8 +11,8 @@ package rt
 // function is vdsoClockGettime below, in this image's text, reading the
 // time base in Clock. Everything runs at CPL 3, where RDTSC is allowed.
 
-// ClockParams is the time base: the kernel's nanotime and the vDSO's
-// clock_gettime both compute
+// ClockParams is the time base: the kernel's Nanotime (kernel/platform)
+// and the vDSO's clock_gettime both compute
 //
 //	CLOCK_MONOTONIC = Mono0 + ((TSC - TSC0) * Scale) >> 32   (128-bit product)
 //	CLOCK_REALTIME  = CLOCK_MONOTONIC + WallOffset

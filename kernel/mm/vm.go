@@ -113,7 +113,7 @@ func leafFlags(prot uint32) uint64 {
 }
 
 // Init adopts the boot page tables and completes the identity map up to
-// ramTop.
+// RAMTop.
 func Init() {
 	PML4 = uintptr(rt.ReadCR3() & PteAddr)
 	_, _, _, d := rt.Cpuid(0x80000001, 0)

@@ -5,7 +5,7 @@ import "github.com/unigo-os/unigo/kernel/kctx"
 // ACPI tables, as far as the kernel reads them: the RSDP that PVH
 // start_info points at (RSDPAddr, recorded by deviceBootInfo), the RSDT or
 // XSDT it names, and the tables those list. Only QEMU provides them; the
-// unigo launcher and Firecracker-style monitors pass rsdpAddr = 0. Users:
+// unigo launcher and Firecracker-style monitors pass RSDPAddr = 0. Users:
 // the MADT, for the local APICs (smpInit) and the IOAPICs (ioapicInit),
 // and its mere presence, which tells probeMicrovmVirtio it runs on QEMU.
 
@@ -22,7 +22,7 @@ const AcpiSigMADT = 0x43495041
 // memory they sit in, so they are read in place through the identity map
 // and no checksum is verified. What it checks is only what keeps the walk
 // on RAM: the RSDP's "RSD PTR " signature, and that the RSDP, the root
-// table and each listed table have a non-zero address below ramTop. Table
+// table and each listed table have a non-zero address below RAMTop. Table
 // lengths are taken as given; callers walking a table's entries bound
 // themselves by its header length.
 //
