@@ -4,18 +4,12 @@ import (
 	_ "unsafe" // go:linkname
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
-)
-
-var (
-	imageStart, imageEnd uintptr // physical extent of the loaded image
-	imageEntry           uintptr // ELF entry: the Go runtime's _rt0_amd64_linux
-	imagePhdr            uintptr
-	imagePhnum           uintptr
-	cmdline              [4096]byte
-	cmdlineLen           int
 )
 
 // kernelMain is rt's kernelMain: the boot continues here at CPL 3, IF=0,
@@ -27,28 +21,28 @@ func kernelMain(si uintptr) {
 	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
 	traceInit()
-	consoleInit()
-	info := at[abi.HVMStartInfo](si)
+	platform.ConsoleInit()
+	info := kctx.At[abi.HVMStartInfo](si)
 	if info.Magic != abi.HVMStartMagic {
-		panicKernel("bad PVH start_info magic")
+		kctx.Panic("bad PVH start_info magic")
 	}
 	if info.CmdlinePaddr != 0 {
-		cmdlineLen = copy(cmdline[:len(cmdline)-1], cstring(uintptr(info.CmdlinePaddr), len(cmdline)-1))
+		kctx.CmdlineLen = copy(kctx.Cmdline[:len(kctx.Cmdline)-1], kctx.CString(uintptr(info.CmdlinePaddr), len(kctx.Cmdline)-1))
 	}
-	_, statsOn = kernelParam("unigo.stats", nil)
+	_, statsOn = kctx.KernelParam("unigo.stats", nil)
 	straceOn = straceParam()
 	deviceBootInfo(info)
 	findImage()
 	memInit(info)
-	protectImage()
+	mm.ProtectImage()
 	cpuInit()
-	timeInit()
+	platform.TimeInit()
 	lapicInit()
 	spinlock.SetWaitHook(serviceTLB)
 	smpInit(info)
 	fdInit()
 	hostSignalInit()
-	if _, on := kernelParam("unigo.cpuinfo", nil); on {
+	if _, on := kctx.KernelParam("unigo.cpuinfo", nil); on {
 		printCPUInfo()
 	}
 	startInit()
@@ -58,51 +52,51 @@ func kernelMain(si uintptr) {
 // PT_LOAD maps it just below .text) and reads the entry point and the
 // extent of the loaded segments from it.
 func findImage() {
-	p := rt.ThreadStartPC() &^ (pageSize - 1)
-	for *at[uint32](p) != 0x464c457f { // "\x7fELF"
-		p -= pageSize
+	p := rt.ThreadStartPC() &^ (mm.PageSize - 1)
+	for *kctx.At[uint32](p) != 0x464c457f { // "\x7fELF"
+		p -= mm.PageSize
 		if p == 0 {
-			panicKernel("ELF header of the image not found")
+			kctx.Panic("ELF header of the image not found")
 		}
 	}
-	imageStart = p
-	imageEntry = uintptr(*at[uint64](p + 24))
-	phoff := uintptr(*at[uint64](p + 32))
-	imagePhnum = uintptr(*at[uint16](p + 56))
-	imagePhdr = p + phoff
-	for i := uintptr(0); i < imagePhnum; i++ {
-		ph := imagePhdr + i*56
-		if *at[uint32](ph) != 1 { // PT_LOAD
+	mm.ImageStart = p
+	mm.ImageEntry = uintptr(*kctx.At[uint64](p + 24))
+	phoff := uintptr(*kctx.At[uint64](p + 32))
+	mm.ImagePhnum = uintptr(*kctx.At[uint16](p + 56))
+	mm.ImagePhdr = p + phoff
+	for i := uintptr(0); i < mm.ImagePhnum; i++ {
+		ph := mm.ImagePhdr + i*56
+		if *kctx.At[uint32](ph) != 1 { // PT_LOAD
 			continue
 		}
-		end := uintptr(*at[uint64](ph + 24) + *at[uint64](ph + 40)) // paddr + memsz
-		if end > imageEnd {
-			imageEnd = end
+		end := uintptr(*kctx.At[uint64](ph + 24) + *kctx.At[uint64](ph + 40)) // paddr + memsz
+		if end > mm.ImageEnd {
+			mm.ImageEnd = end
 		}
 	}
-	imageEnd = pageRound(imageEnd)
+	mm.ImageEnd = mm.PageRound(mm.ImageEnd)
 }
 
 // memInit gives RAM to kmem (minus the first MiB and the image) and
 // completes the page tables.
 func memInit(info *abi.HVMStartInfo) {
 	n := uintptr(info.MemmapEntries)
-	mm := uintptr(info.MemmapPaddr)
-	if mm == 0 || n == 0 {
-		panicKernel("PVH start_info has no memory map")
+	mmap := uintptr(info.MemmapPaddr)
+	if mmap == 0 || n == 0 {
+		kctx.Panic("PVH start_info has no memory map")
 	}
 	for pass := 0; pass < 2; pass++ {
 		for i := uintptr(0); i < n; i++ {
-			e := at[abi.HVMMemmapEntry](mm + i*abi.HVMMemmapEntrySize)
+			e := kctx.At[abi.HVMMemmapEntry](mmap + i*abi.HVMMemmapEntrySize)
 			if e.Type != abi.MemRAM {
 				continue
 			}
 			start, end := uintptr(e.Addr), uintptr(e.Addr+e.Size)
-			if pass == 0 && end > ramTop {
-				ramTop = end
+			if pass == 0 && end > platform.RAMTop {
+				platform.RAMTop = end
 			}
 			// Pass 0: below 1 GiB (identity-mapped at boot); pass 1: the rest,
-			// once vmInit has mapped it.
+			// once mm.Init has mapped it.
 			lo, hi := uintptr(0), uintptr(1<<30)
 			if pass == 1 {
 				lo, hi = 1<<30, ^uintptr(0)
@@ -119,7 +113,7 @@ func memInit(info *abi.HVMStartInfo) {
 			addRAM(start, end)
 		}
 		if pass == 0 {
-			vmInit()
+			mm.Init()
 		}
 	}
 }
@@ -128,9 +122,9 @@ func addRAM(start, end uintptr) {
 	if end <= start {
 		return
 	}
-	if start < imageEnd && end > imageStart {
-		addRAM(start, imageStart)
-		addRAM(imageEnd, end)
+	if start < mm.ImageEnd && end > mm.ImageStart {
+		addRAM(start, mm.ImageStart)
+		addRAM(mm.ImageEnd, end)
 		return
 	}
 	kmem.AddRange(start, end-start)

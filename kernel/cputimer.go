@@ -3,6 +3,10 @@ package kernel
 import (
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -44,11 +48,11 @@ var (
 	cpuTimersArmed int
 )
 
-// threadCPU returns t's consumed CPU time. Caller holds schedLock.
+// threadCPU returns t's consumed CPU time. Caller holds SchedLock.
 func threadCPU(t uintptr) int64 {
 	n := th(t).cpuNS
 	if t == cpu().Current {
-		n += nanotime() - th(t).onCPU
+		n += platform.Nanotime() - th(t).onCPU
 	}
 	return n
 }
@@ -57,12 +61,12 @@ func processCPU() int64 {
 	c := cpu().Current
 	n := atomic.LoadInt64(&procCPU)
 	if c != 0 {
-		n += nanotime() - th(c).onCPU
+		n += platform.Nanotime() - th(c).onCPU
 	}
 	return n
 }
 
-// checkCPUTimers fires expired CPU-time timers. Caller holds schedLock.
+// checkCPUTimers fires expired CPU-time timers. Caller holds SchedLock.
 func checkCPUTimers() {
 	if cpuTimersArmed == 0 {
 		return
@@ -142,45 +146,45 @@ func setCPUTimer(ct *cpuTimer, value, interval int64) {
 	armTimer()
 }
 
-func timevalNS(p uintptr) int64  { v := at[[2]int64](p); return v[0]*1e9 + v[1]*1000 }
-func timespecNS(p uintptr) int64 { v := at[[2]int64](p); return v[0]*1e9 + v[1] }
+func timevalNS(p uintptr) int64  { v := kctx.At[[2]int64](p); return v[0]*1e9 + v[1]*1000 }
+func timespecNS(p uintptr) int64 { v := kctx.At[[2]int64](p); return v[0]*1e9 + v[1] }
 
 // cpuTimerSyscall serves setitimer, getitimer and the timer_* calls.
 func cpuTimerSyscall(f *rt.Frame) (int64, bool) {
 	// One lock around the whole call: a defer per branch would not be
 	// open-coded, and non-open-coded defers need the runtime.
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	r, ok := cpuTimerSyscallLocked(f)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return r, ok
 }
 
 func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 	a0, a1, a2, a3 := uintptr(f.RDI), uintptr(f.RSI), uintptr(f.RDX), uintptr(f.R10)
 	switch f.RAX {
-	case nrSetitimer, nrGetitimer: // (which, new, old), (which, cur)
+	case abi.NRSetitimer, abi.NRGetitimer: // (which, new, old), (which, cur)
 		which := int(a0)
 		if which != 1 && which != 2 { // ITIMER_VIRTUAL, ITIMER_PROF
-			return -EINVAL, true
+			return -abi.EINVAL, true
 		}
 		oldp := a2
-		if f.RAX == nrGetitimer {
+		if f.RAX == abi.NRGetitimer {
 			oldp = a1
 		}
 		ct := &cpuTimers[0]
 		if oldp != 0 {
-			if !userOK(oldp, 32, true) {
-				return -EFAULT, true
+			if !mm.UserOK(oldp, 32, true) {
+				return -abi.EFAULT, true
 			}
 			left := int64(0)
 			if ct.value != 0 {
 				left = ct.value - processCPU()
 			}
-			*at[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9 / 1000, left / 1e9, left % 1e9 / 1000}
+			*kctx.At[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9 / 1000, left / 1e9, left % 1e9 / 1000}
 		}
-		if f.RAX == nrSetitimer && a1 != 0 {
-			if !userOK(a1, 32, false) {
-				return -EFAULT, true
+		if f.RAX == abi.NRSetitimer && a1 != 0 {
+			if !mm.UserOK(a1, 32, false) {
+				return -abi.EFAULT, true
 			}
 			interval, value := timevalNS(a1), timevalNS(a1+16)
 			ct.used, ct.process, ct.target, ct.signo, ct.notify, ct.code = true, true, 0, sigPROF, sigevSignal, siKernel
@@ -193,28 +197,28 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			setCPUTimer(ct, value, interval)
 		}
 		return 0, true
-	case nrTimerCreate: // (clock, sevp, timerid)
+	case abi.NRTimerCreate: // (clock, sevp, timerid)
 		clock := int(int32(a0))
 		if clock != clockThreadCputime && clock != clockProcessCputime {
-			return -EINVAL, true
+			return -abi.EINVAL, true
 		}
 		signo, notify, tid := sigALRM, sigevSignal, uint64(0)
 		if a1 != 0 {
-			if !userOK(a1, 20, false) {
-				return -EFAULT, true
+			if !mm.UserOK(a1, 20, false) {
+				return -abi.EFAULT, true
 			}
-			signo = int(*at[int32](a1 + 8))
-			notify = int(*at[int32](a1 + 12))
-			tid = uint64(*at[int32](a1 + 16))
+			signo = int(*kctx.At[int32](a1 + 8))
+			notify = int(*kctx.At[int32](a1 + 12))
+			tid = uint64(*kctx.At[int32](a1 + 16))
 		}
 		if signo < 1 || signo > 64 || (notify != sigevSignal && notify != sigevNone && notify != sigevThreadID) {
-			return -EINVAL, true
+			return -abi.EINVAL, true
 		}
-		if !userOK(a2, 4, true) {
-			return -EFAULT, true
+		if !mm.UserOK(a2, 4, true) {
+			return -abi.EFAULT, true
 		}
 		if notify == sigevThreadID && threadByTID(tid) == 0 {
-			return -EINVAL, true
+			return -abi.EINVAL, true
 		}
 		for i := 1; i < len(cpuTimers); i++ {
 			ct := &cpuTimers[i]
@@ -226,14 +230,14 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			if notify == sigevThreadID {
 				ct.target = tid
 			}
-			*at[int32](a2) = int32(i)
+			*kctx.At[int32](a2) = int32(i)
 			return 0, true
 		}
-		return -EAGAIN, true
-	case nrTimerSettime, nrTimerGettime, nrTimerGetoverrun, nrTimerDelete:
+		return -abi.EAGAIN, true
+	case abi.NRTimerSettime, abi.NRTimerGettime, abi.NRTimerGetoverrun, abi.NRTimerDelete:
 		id := int(int32(a0))
 		if id < 1 || id >= len(cpuTimers) || !cpuTimers[id].used {
-			return -EINVAL, true
+			return -abi.EINVAL, true
 		}
 		ct := &cpuTimers[id]
 		now := processCPU()
@@ -243,30 +247,30 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			}
 		}
 		switch f.RAX {
-		case nrTimerGetoverrun:
+		case abi.NRTimerGetoverrun:
 			return 0, true
-		case nrTimerDelete:
+		case abi.NRTimerDelete:
 			setCPUTimer(ct, 0, 0)
 			ct.used = false
 			return 0, true
 		}
 		oldp := a3
-		if f.RAX == nrTimerGettime {
+		if f.RAX == abi.NRTimerGettime {
 			oldp = a1
 		}
 		if oldp != 0 {
-			if !userOK(oldp, 32, true) {
-				return -EFAULT, true
+			if !mm.UserOK(oldp, 32, true) {
+				return -abi.EFAULT, true
 			}
 			left := int64(0)
 			if ct.value != 0 {
 				left = ct.value - now
 			}
-			*at[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9, left / 1e9, left % 1e9}
+			*kctx.At[[4]int64](oldp) = [4]int64{ct.interval / 1e9, ct.interval % 1e9, left / 1e9, left % 1e9}
 		}
-		if f.RAX == nrTimerSettime {
-			if !userOK(a2, 32, false) {
-				return -EFAULT, true
+		if f.RAX == abi.NRTimerSettime {
+			if !mm.UserOK(a2, 32, false) {
+				return -abi.EFAULT, true
 			}
 			interval, value := timespecNS(a2), timespecNS(a2+16)
 			if value > 0 && int(a1)&timerAbstimeFlag == 0 {

@@ -2,7 +2,10 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -25,8 +28,8 @@ import (
 //     edge arriving at a masked IOAPIC input is lost). On a host that
 //     ends interrupts on delivery every line is edge (host.go).
 //
-// State is guarded by schedLock (the interrupt handler runs under it),
-// except the DMA block table (dmaLock); vmLock is taken inside schedLock
+// State is guarded by SchedLock (the interrupt handler runs under it),
+// except the DMA block table (dmaLock); mm.VMLock is taken inside SchedLock
 // for page-table changes.
 
 const (
@@ -84,13 +87,13 @@ func sysIRQUnmask(f *rt.Frame) int64 { return doIRQUnmask(int(f.RDI)) }
 func sysIRQDetach(f *rt.Frame) int64 { return doIRQDetach(int(f.RDI)) }
 
 // parseVirtioParams fills virtioDevs from the command line once. A
-// malformed entry is reported and skipped. Caller holds schedLock.
+// malformed entry is reported and skipped. Caller holds SchedLock.
 func parseVirtioParams() {
 	virtioParsed = true
 	var tok [256]byte
 	pos := 0
 	for {
-		n, ok, err := nextToken(cmdline[:cmdlineLen], &pos, tok[:])
+		n, ok, err := kctx.NextToken(kctx.Cmdline[:kctx.CmdlineLen], &pos, tok[:])
 		if err != "" || !ok {
 			return
 		}
@@ -98,14 +101,14 @@ func parseVirtioParams() {
 		if n == 2 && s[0] == '-' && s[1] == '-' {
 			return
 		}
-		if !hasPrefix(s, abi.VirtioMMIOParam) {
+		if !kctx.HasPrefix(s, abi.VirtioMMIOParam) {
 			continue
 		}
 		d, ok := abi.ParseVirtioMMIO(s[len(abi.VirtioMMIOParam):])
 		if !ok || d.GSI >= maxIRQLines {
-			kprint("unigo: ignoring bad kernel parameter ")
-			consoleWrite(s)
-			kprint("\n")
+			kctx.Print("unigo: ignoring bad kernel parameter ")
+			kctx.ConsoleWrite(s)
+			kctx.Print("\n")
 			continue
 		}
 		if nVirtioDevs < maxVirtioMMIO {
@@ -127,9 +130,9 @@ const (
 // probeMicrovmVirtio lists the populated QEMU microvm transports. It runs
 // only when the command line names no device and the machine has ACPI
 // tables (QEMU; the unigo launcher and Firecracker always use the command
-// line). Caller holds schedLock.
+// line). Caller holds SchedLock.
 func probeMicrovmVirtio() {
-	if nVirtioDevs != 0 || acpiFindTable(acpiSigMADT) == 0 {
+	if nVirtioDevs != 0 || platform.AcpiFindTable(platform.AcpiSigMADT) == 0 {
 		return
 	}
 	ioapicInit()
@@ -139,12 +142,12 @@ func probeMicrovmVirtio() {
 			gsiBase, n = 24, 24
 		}
 	}
-	vmLock.Lock()
+	mm.VMLock.Lock()
 	ok := mapDeviceChecked(microvmVirtioBase)
-	vmLock.Unlock()
+	mm.VMLock.Unlock()
 	for i := 0; ok && i < n && nVirtioDevs < maxVirtioMMIO; i++ {
 		base := uintptr(microvmVirtioBase + i*microvmVirtioSize)
-		if *at[uint32](base) != 0x74726976 || *at[uint32](base + 8) == 0 { // "virt", device ID
+		if *kctx.At[uint32](base) != 0x74726976 || *kctx.At[uint32](base + 8) == 0 { // "virt", device ID
 			continue
 		}
 		virtioDevs[nVirtioDevs] = abi.VirtioMMIODevice{Base: uint64(base), Size: microvmVirtioSize, GSI: gsiBase + uint32(i)}
@@ -154,45 +157,45 @@ func probeMicrovmVirtio() {
 
 func doVirtioMMIODevices(buf uintptr, n int) int64 {
 	if n < 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if n > maxVirtioMMIO {
 		n = maxVirtioMMIO
 	}
 	size := uintptr(n) * uintptrSize(abi.VirtioMMIODevice{})
-	if n > 0 && !userOK(buf, size, true) {
-		return -EFAULT
+	if n > 0 && !mm.UserOK(buf, size, true) {
+		return -abi.EFAULT
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	if !virtioParsed {
 		parseVirtioParams()
 		probeMicrovmVirtio()
 	}
 	for i := 0; i < n && i < nVirtioDevs; i++ {
-		*at[abi.VirtioMMIODevice](buf + uintptr(i)*uintptrSize(abi.VirtioMMIODevice{})) = virtioDevs[i]
+		*kctx.At[abi.VirtioMMIODevice](buf + uintptr(i)*uintptrSize(abi.VirtioMMIODevice{})) = virtioDevs[i]
 	}
 	total := nVirtioDevs
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return int64(total)
 }
 
 // maxMMIOWindow bounds one mapping request (device windows are small).
 const maxMMIOWindow = 1 << 30
 
-// mapDeviceChecked is mapDevice with the page directory it may need
+// mapDeviceChecked is mm.MapDevice with the page directory it may need
 // allocated first, so that running out of memory fails cleanly. Caller
-// holds vmLock.
+// holds mm.VMLock.
 func mapDeviceChecked(pa uintptr) bool {
-	pdpt := uintptr(*at[uint64](pml4) & pteAddr)
-	e := at[uint64](pdpt + (pa>>30)*8)
-	if *e&ptePresent == 0 {
+	pdpt := uintptr(*kctx.At[uint64](mm.PML4) & mm.PteAddr)
+	e := kctx.At[uint64](pdpt + (pa>>30)*8)
+	if *e&mm.PtePresent == 0 {
 		pd := kmem.AllocPage()
 		if pd == 0 {
 			return false
 		}
-		*e = uint64(pd) | ptePresent | pteWrite | pteUser
+		*e = uint64(pd) | mm.PtePresent | mm.PteWrite | mm.PteUser
 	}
-	mapDevice(pa)
+	mm.MapDevice(pa)
 	return true
 }
 
@@ -201,18 +204,18 @@ func mapDeviceChecked(pa uintptr) bool {
 // userBase), and the 2 MiB pages holding it must contain no RAM (which
 // also keeps it out of the first 2 MiB, mapped with 4 KiB pages).
 func doMapMMIO(pa, size uintptr) int64 {
-	if size == 0 || size > maxMMIOWindow || pa+size < pa || pa+size > userBase ||
-		overlapsRAM(pa&^(hugeSize-1), (pa+size+hugeSize-1)&^(hugeSize-1)) {
-		return -EINVAL
+	if size == 0 || size > maxMMIOWindow || pa+size < pa || pa+size > mm.UserBase ||
+		overlapsRAM(pa&^(mm.HugeSize-1), (pa+size+mm.HugeSize-1)&^(mm.HugeSize-1)) {
+		return -abi.EINVAL
 	}
-	vmLock.Lock()
-	for p := pa &^ (hugeSize - 1); p < pa+size; p += hugeSize {
+	mm.VMLock.Lock()
+	for p := pa &^ (mm.HugeSize - 1); p < pa+size; p += mm.HugeSize {
 		if !mapDeviceChecked(p) {
-			vmLock.Unlock()
-			return -ENOMEM
+			mm.VMLock.Unlock()
+			return -abi.ENOMEM
 		}
 	}
-	vmLock.Unlock()
+	mm.VMLock.Unlock()
 	// Another CPU may have walked the old (absent) entry: nothing cached;
 	// but a present mapping changed to uncached must be flushed there.
 	tlbShootdown()
@@ -221,7 +224,7 @@ func doMapMMIO(pa, size uintptr) int64 {
 
 func doDMAAlloc(size uintptr) int64 {
 	if size == 0 || size > abi.DMAMaxSize {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	order := int32(0)
 	for uintptr(kmem.PageSize)<<uint(order) < size {
@@ -237,12 +240,12 @@ func doDMAAlloc(size uintptr) int64 {
 	}
 	if slot < 0 {
 		dmaLock.Unlock()
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	p := kmem.AllocPages(int(order))
 	if p == 0 {
 		dmaLock.Unlock()
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	dmaBlocks[slot] = dmaBlock{addr: p, order: order}
 	dmaLock.Unlock()
@@ -258,19 +261,19 @@ func doDMAFree(addr, size uintptr) int64 {
 		b := &dmaBlocks[i]
 		if b.addr == addr && addr != 0 {
 			if size == 0 || size > uintptr(kmem.PageSize)<<uint(b.order) {
-				return -EINVAL
+				return -abi.EINVAL
 			}
 			kmem.FreePages(addr, int(b.order))
 			b.addr = 0
 			return 0
 		}
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 // ioapicInit finds the IOAPICs (ACPI MADT, else the standard one at
 // 0xfec00000 with GSIs 0-23) and maps their registers. Caller holds
-// schedLock.
+// SchedLock.
 func ioapicInit() {
 	if ioapicReady {
 		return
@@ -283,9 +286,9 @@ func ioapicInit() {
 	}
 	for i := 0; i < nIOAPICs; i++ {
 		a := &ioapics[i]
-		vmLock.Lock()
+		mm.VMLock.Lock()
 		ok := mapDeviceChecked(a.base)
-		vmLock.Unlock()
+		mm.VMLock.Unlock()
 		if ok {
 			a.pins = (ioapicRead(a.base, 1)>>16)&0xff + 1
 		}
@@ -294,18 +297,18 @@ func ioapicInit() {
 
 // madtIOAPICs records the IOAPICs of the ACPI MADT, if there is one.
 func madtIOAPICs() {
-	t := acpiFindTable(acpiSigMADT)
+	t := platform.AcpiFindTable(platform.AcpiSigMADT)
 	if t == 0 {
 		return
 	}
-	tlen := uintptr(*at[uint32](t + 4))
+	tlen := uintptr(*kctx.At[uint32](t + 4))
 	for e := t + 44; e+2 <= t+tlen; {
-		typ, l := *at[uint8](e), uintptr(*at[uint8](e + 1))
+		typ, l := *kctx.At[uint8](e), uintptr(*kctx.At[uint8](e + 1))
 		if l < 2 {
 			break
 		}
 		if typ == 1 && l >= 12 && nIOAPICs < maxIOAPICs {
-			ioapics[nIOAPICs] = ioapic{base: uintptr(*at[uint32](e + 4)), gsiBase: *at[uint32](e + 8)}
+			ioapics[nIOAPICs] = ioapic{base: uintptr(*kctx.At[uint32](e + 4)), gsiBase: *kctx.At[uint32](e + 8)}
 			nIOAPICs++
 		}
 		e += l
@@ -313,13 +316,13 @@ func madtIOAPICs() {
 }
 
 func ioapicRead(base uintptr, reg uint32) uint32 {
-	*at[uint32](base) = reg
-	return *at[uint32](base + 0x10)
+	*kctx.At[uint32](base) = reg
+	return *kctx.At[uint32](base + 0x10)
 }
 
 func ioapicWrite(base uintptr, reg, v uint32) {
-	*at[uint32](base) = reg
-	*at[uint32](base + 0x10) = v
+	*kctx.At[uint32](base) = reg
+	*kctx.At[uint32](base + 0x10) = v
 }
 
 // ioapicFor returns the IOAPIC serving gsi and the pin on it, or nil.
@@ -340,7 +343,7 @@ const (
 )
 
 // gsiProgram writes gsi's redirection entry: vector vecIRQBase+gsi, fixed
-// delivery to CPU 0, active high. Caller holds schedLock.
+// delivery to CPU 0, active high. Caller holds SchedLock.
 func gsiProgram(gsi int, level, masked bool) {
 	a, pin := ioapicFor(gsi)
 	if a == nil {
@@ -361,27 +364,27 @@ func doIRQAttach(gsi int, flags uint32) int64 {
 	if gsi < 0 || gsi >= maxIRQLines || gsi == abi.IRQCOM1 ||
 		vecIRQBase+gsi == vecResched || vecIRQBase+gsi == vecTLB ||
 		flags&^(abi.IRQLevel|abi.IRQNonblock|abi.IRQCloexec) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	p := kmem.Alloc(uintptrSize(eventfd{}))
 	if p == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	f := newOfile(fdEventfd, oRdwr|flags&oNonblock, p)
 	if f == 0 {
 		kmem.Free(p, uintptrSize(eventfd{}))
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	ioapicInit()
 	r := int64(0)
 	if a, _ := ioapicFor(gsi); a == nil {
-		r = -EINVAL // no IOAPIC input with that number
+		r = -abi.EINVAL // no IOAPIC input with that number
 	} else if irqLines[gsi].file != 0 {
-		r = -EEXIST
+		r = -abi.EEXIST
 	}
 	if r != 0 {
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		fput(f)
 		return r
 	}
@@ -389,19 +392,19 @@ func doIRQAttach(gsi int, flags uint32) int64 {
 	l := &irqLines[gsi]
 	l.file, l.level, l.masked = f, flags&abi.IRQLevel != 0 && levelLinesWork(), false
 	gsiProgram(gsi, l.level, false)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return fdInstall(f, flags&abi.IRQCloexec != 0)
 }
 
 func doIRQUnmask(gsi int) int64 {
 	if gsi < 0 || gsi >= maxIRQLines {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	l := &irqLines[gsi]
 	if l.file == 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if l.masked {
 		l.masked = false
@@ -412,18 +415,18 @@ func doIRQUnmask(gsi int) int64 {
 
 func doIRQDetach(gsi int) int64 {
 	if gsi < 0 || gsi >= maxIRQLines {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	l := &irqLines[gsi]
 	f := l.file
 	if f == 0 {
-		schedLock.Unlock()
-		return -EINVAL
+		kctx.SchedLock.Unlock()
+		return -abi.EINVAL
 	}
 	gsiProgram(gsi, l.level, true)
 	l.file = 0
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	fput(f)
 	return 0
 }
@@ -431,7 +434,7 @@ func doIRQDetach(gsi int) int64 {
 // deviceIRQ handles an interrupt on gsi: a level-triggered line is masked
 // (the device keeps it asserted until the driver acknowledges it), and the
 // line's eventfd counts the interrupt and wakes its readers and pollers.
-// It reports whether a driver owns gsi. Caller holds schedLock.
+// It reports whether a driver owns gsi. Caller holds SchedLock.
 func deviceIRQ(gsi int) bool {
 	if gsi < 0 || gsi >= maxIRQLines || irqLines[gsi].file == 0 {
 		return false
@@ -454,22 +457,20 @@ func deviceIRQ(gsi int) bool {
 	return true
 }
 
-// Boot information the device services keep: the ACPI RSDP (0 if none)
-// and the RAM ranges of the PVH memory map, which device windows must not
-// overlap (the identity map covers RAM with cached 2 MiB pages, holes
-// included, up to the top of RAM).
+// Boot information the device services keep: the RAM ranges of the PVH
+// memory map, which device windows must not overlap (the identity map
+// covers RAM with cached 2 MiB pages, holes included, up to the top of RAM).
 var (
-	rsdpAddr  uintptr
 	ramRanges [64][2]uintptr
 	nRAM      int
 )
 
 // deviceBootInfo records them; kernelMain calls it with start_info.
 func deviceBootInfo(info *abi.HVMStartInfo) {
-	rsdpAddr = uintptr(info.RSDPPaddr)
-	mm := uintptr(info.MemmapPaddr)
-	for i := uintptr(0); mm != 0 && i < uintptr(info.MemmapEntries) && nRAM < len(ramRanges); i++ {
-		e := at[abi.HVMMemmapEntry](mm + i*abi.HVMMemmapEntrySize)
+	platform.RSDPAddr = uintptr(info.RSDPPaddr)
+	mmap := uintptr(info.MemmapPaddr)
+	for i := uintptr(0); mmap != 0 && i < uintptr(info.MemmapEntries) && nRAM < len(ramRanges); i++ {
+		e := kctx.At[abi.HVMMemmapEntry](mmap + i*abi.HVMMemmapEntrySize)
 		if e.Type == abi.MemRAM {
 			ramRanges[nRAM] = [2]uintptr{uintptr(e.Addr), uintptr(e.Addr + e.Size)}
 			nRAM++

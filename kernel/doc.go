@@ -3,4 +3,11 @@
 // it owns the machine: memory, threads, traps, time and files, served to the
 // unmodified Go runtime through the Linux system call ABI. When the same
 // binary runs as a Linux process it does nothing.
+//
+// Inside, the kernel is a stack of packages (docs/ARCHITECTURE.md, "Kernel
+// layout"): kernel/kctx (the kernel-context base), kernel/platform (clocks,
+// vDSO, ACPI, UART), kernel/mm (address space), kernel/kmem and
+// kernel/memfs; this package holds boot, traps, threads, files, sockets and
+// the system-call table, kernel/systable.go, whose row for each Linux
+// number names the function that serves it.
 package kernel

@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -54,13 +56,13 @@ func doExitFlush() int64 {
 	}
 	exitLock.Unlock()
 	if !started {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if first {
 		netFlushAtExit()
 		exitVM(code)
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	for {
 		block(0) // the first exiting thread powers the VM off
 	}

@@ -1,8 +1,12 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 )
 
@@ -19,9 +23,9 @@ import (
 // Locking: fsLock guards the descriptor table, ofile reference counts and
 // offsets, the working directory, umask and all of memfs (which has no
 // lock of its own). The state of pipes, eventfds, epoll instances and the
-// console input ring is guarded by schedLock, because waking a blocked
-// thread needs it anyway. Order: fsLock, then schedLock (then vmLock via
-// userOK, or one run-queue lock: kernel/runq.go). Nothing blocks while
+// console input ring is guarded by SchedLock, because waking a blocked
+// thread needs it anyway. Order: fsLock, then SchedLock (then mm.VMLock via
+// mm.UserOK, or one run-queue lock: kernel/runq.go). Nothing blocks while
 // holding fsLock.
 const maxFDs = 4096
 
@@ -91,7 +95,7 @@ var (
 	fsReady bool        // memfs initialised
 )
 
-func of(p uintptr) *ofile { return at[ofile](p) }
+func of(p uintptr) *ofile { return kctx.At[ofile](p) }
 
 // fdInit sets up the filesystem and descriptors 0, 1 and 2 (the console).
 // It runs once at boot, after time and memory are up.
@@ -105,7 +109,7 @@ func fdInit() {
 	fsSetup()
 	con := newOfile(fdConsole, oRdwr, conObj)
 	if con == 0 {
-		panicKernel("no memory for the console")
+		kctx.Panic("no memory for the console")
 	}
 	of(con).refs = 3
 	for i := 0; i < 3; i++ {
@@ -138,7 +142,7 @@ func fdAllocLocked(file uintptr, min int, cloexec bool) int64 {
 			return int64(i)
 		}
 	}
-	return -EMFILE
+	return -abi.EMFILE
 }
 
 // fdInstall is fdAllocLocked taking fsLock; on failure it drops the
@@ -197,9 +201,9 @@ func filePutLocked(f uintptr) {
 	case fdSocket:
 		sockRelease(o.obj)
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	epollForget(f)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	kmem.Free(f, uintptrSize(ofile{}))
 }
 
@@ -208,7 +212,7 @@ func fdClose(fd int) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	f := fds[fd].file
 	fds[fd] = fdSlot{}
@@ -221,7 +225,7 @@ func fdDup2(oldfd, newfd int, cloexec bool) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if oldfd < 0 || oldfd >= maxFDs || fds[oldfd].file == 0 || newfd < 0 || newfd >= maxFDs {
-		return -EBADF
+		return -abi.EBADF
 	}
 	f := fds[oldfd].file
 	if oldfd == newfd {
@@ -240,13 +244,13 @@ func fdDup2(oldfd, newfd int, cloexec bool) int64 {
 // F_DUPFD, F_DUPFD_CLOEXEC).
 func fdDupMin(fd, min int, cloexec bool) int64 {
 	if min < 0 || min >= maxFDs {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	f := fgetLocked(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	r := fdAllocLocked(f, min, cloexec)
 	if r < 0 {
@@ -281,7 +285,7 @@ func doFcntl(fd, cmd int, arg uintptr) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	s := &fds[fd]
 	o := of(s.file)
@@ -302,19 +306,19 @@ func doFcntl(fd, cmd int, arg uintptr) int64 {
 	case fGetlk, fSetlk, fSetlkw:
 		// One process: advisory locks never conflict.
 		if cmd == fGetlk {
-			if !userOK(arg, 2, true) {
-				return -EFAULT
+			if !mm.UserOK(arg, 2, true) {
+				return -abi.EFAULT
 			}
-			*at[int16](arg) = 2 // F_UNLCK
+			*kctx.At[int16](arg) = 2 // F_UNLCK
 		}
 		return 0
 	case fGetpipeSz, fSetpipeSz:
 		if o.kind != fdPipeR && o.kind != fdPipeW {
-			return -EBADF
+			return -abi.EBADF
 		}
 		return pipeSize
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 // closeOnExec is not needed (no exec); the bit is kept for F_GETFD.
@@ -325,7 +329,7 @@ const maxRW = 0x7ffff000
 func fdWrite(fd int, buf, n uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	r := fileWrite(f, buf, n, -1)
 	fput(f)
@@ -335,7 +339,7 @@ func fdWrite(fd int, buf, n uintptr) int64 {
 func fdRead(fd int, buf, n uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	r := fileRead(f, buf, n, -1)
 	fput(f)
@@ -347,11 +351,11 @@ func fdRead(fd int, buf, n uintptr) int64 {
 func fdPread(fd int, buf, n uintptr, off int64) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
-	r := int64(-ESPIPE)
+	r := int64(-abi.ESPIPE)
 	if off < 0 {
-		r = -EINVAL
+		r = -abi.EINVAL
 	} else if seekable(of(f).kind) {
 		r = fileRead(f, buf, n, off)
 	}
@@ -362,11 +366,11 @@ func fdPread(fd int, buf, n uintptr, off int64) int64 {
 func fdPwrite(fd int, buf, n uintptr, off int64) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
-	r := int64(-ESPIPE)
+	r := int64(-abi.ESPIPE)
 	if off < 0 {
-		r = -EINVAL
+		r = -abi.EINVAL
 	} else if seekable(of(f).kind) {
 		r = fileWrite(f, buf, n, off)
 	}
@@ -387,17 +391,17 @@ func seekable(kind uint32) bool {
 func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 	o := of(f)
 	if o.flags&oPath != 0 || o.flags&oAccMode == oRdonly && o.kind != fdConsole {
-		return -EBADF
+		return -abi.EBADF
 	}
 	if n > maxRW {
 		n = maxRW
 	}
-	if !userOK(buf, n, false) {
-		return -EFAULT
+	if !mm.UserOK(buf, n, false) {
+		return -abi.EFAULT
 	}
 	switch o.kind {
 	case fdConsole:
-		consoleWriteWhole(bytesAt(buf, int(n)))
+		kctx.ConsoleWriteWhole(kctx.BytesAt(buf, int(n)))
 		return int64(n)
 	case fdFile:
 		fsLock.Lock()
@@ -409,7 +413,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 				off = memfs.Size(memfs.Inode(o.obj))
 			}
 		}
-		w, err := memfs.Write(memfs.Inode(o.obj), bytesAt(buf, int(n)), off, walltime())
+		w, err := memfs.Write(memfs.Inode(o.obj), kctx.BytesAt(buf, int(n)), off, platform.Walltime())
 		if err != 0 {
 			return -int64(err)
 		}
@@ -418,7 +422,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 		}
 		return int64(w)
 	case fdDir:
-		return -EISDIR
+		return -abi.EISDIR
 	case fdPipeW:
 		return pipeWrite(o.obj, buf, n, o.flags&oNonblock != 0)
 	case fdEventfd:
@@ -428,7 +432,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 	case fdDevNull, fdDevZero, fdDevRand:
 		return int64(n)
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 // fileRead reads up to n bytes from f into buf, at the file offset
@@ -436,7 +440,7 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 	o := of(f)
 	if o.flags&oPath != 0 || o.flags&oAccMode == oWronly && o.kind != fdConsole {
-		return -EBADF
+		return -abi.EBADF
 	}
 	if n > maxRW {
 		n = maxRW
@@ -457,12 +461,12 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 			n = uintptr(size - off)
 		}
 	}
-	if !userOK(buf, n, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, n, true) {
+		return -abi.EFAULT
 	}
 	switch o.kind {
 	case fdConsole:
-		return consoleRead(bytesAt(buf, int(n)), o.flags&oNonblock != 0)
+		return consoleRead(kctx.BytesAt(buf, int(n)), o.flags&oNonblock != 0)
 	case fdFile:
 		fsLock.Lock()
 		defer fsLock.Unlock()
@@ -470,7 +474,7 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 		if pos < 0 {
 			off = o.off
 		}
-		r, err := memfs.Read(memfs.Inode(o.obj), bytesAt(buf, int(n)), off)
+		r, err := memfs.Read(memfs.Inode(o.obj), kctx.BytesAt(buf, int(n)), off)
 		if err != 0 {
 			return -int64(err)
 		}
@@ -479,7 +483,7 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 		}
 		return int64(r)
 	case fdDir:
-		return -EISDIR
+		return -abi.EISDIR
 	case fdPipeR:
 		return pipeRead(o.obj, buf, n, o.flags&oNonblock != 0)
 	case fdEventfd:
@@ -492,12 +496,12 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 	case fdDevNull:
 		return 0
 	case fdDevZero:
-		clear(bytesAt(buf, int(n)))
+		clear(kctx.BytesAt(buf, int(n)))
 		return int64(n)
 	case fdDevRand:
 		return doGetrandom(buf, n)
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 func fdWritev(fd int, iov uintptr, cnt int) int64 {
@@ -511,18 +515,18 @@ func fdReadv(fd int, iov uintptr, cnt int) int64 {
 // fdVec serves readv/writev (pos < 0) and preadv/pwritev.
 func fdVec(fd int, iov uintptr, cnt int, write bool, pos int64) int64 {
 	if cnt < 0 || cnt > 1024 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	if !userOK(iov, uintptr(cnt)*16, false) {
-		return -EFAULT
+	if !mm.UserOK(iov, uintptr(cnt)*16, false) {
+		return -abi.EFAULT
 	}
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	defer fput(f)
 	if pos >= 0 && !seekable(of(f).kind) {
-		return -ESPIPE
+		return -abi.ESPIPE
 	}
 	return eachIovec(iov, cnt, func(base, n uintptr, done int64) int64 {
 		p := int64(-1)
@@ -544,7 +548,7 @@ func fdVec(fd int, iov uintptr, cnt int, write bool, pos int64) int64 {
 func eachIovec(iov uintptr, cnt int, op func(base, n uintptr, done int64) int64) int64 {
 	var total int64
 	for i := 0; i < cnt; i++ {
-		v := *at[[2]uintptr](iov + uintptr(i)*16)
+		v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 		if v[1] == 0 {
 			continue
 		}
@@ -573,7 +577,7 @@ const (
 func doLseek(fd int, off int64, whence int) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	fsLock.Lock()
 	r := lseekLocked(of(f), off, whence)
@@ -592,14 +596,14 @@ func lseekLocked(o *ofile, off int64, whence int) int64 {
 			return o.off
 		}
 		if whence != seekSet || off < 0 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		o.off = off
 		return off
 	case fdDevNull, fdDevZero, fdDevRand:
 		return 0
 	default:
-		return -ESPIPE
+		return -abi.ESPIPE
 	}
 	var base int64
 	switch whence {
@@ -609,11 +613,11 @@ func lseekLocked(o *ofile, off int64, whence int) int64 {
 	case seekEnd:
 		base = memfs.Size(memfs.Inode(o.obj))
 	default:
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	n := base + off
 	if n < 0 || (off > 0 && n < base) {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	o.off = n
 	return n
@@ -622,22 +626,22 @@ func lseekLocked(o *ofile, off int64, whence int) int64 {
 func doGetdents64(fd int, buf, n uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	defer fput(f)
 	o := of(f)
 	if o.kind != fdDir {
-		return -ENOTDIR
+		return -abi.ENOTDIR
 	}
 	if n > maxRW {
 		n = maxRW
 	}
-	if !userOK(buf, n, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, n, true) {
+		return -abi.EFAULT
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
-	w, next, err := memfs.ReadDir(memfs.Inode(o.obj), uint64(o.off), bytesAt(buf, int(n)))
+	w, next, err := memfs.ReadDir(memfs.Inode(o.obj), uint64(o.off), kctx.BytesAt(buf, int(n)))
 	if err == memfs.ENOENT {
 		return 0 // a removed directory reads as empty, as on Linux
 	}
@@ -651,14 +655,14 @@ func doGetdents64(fd int, buf, n uintptr) int64 {
 func doFtruncate(fd int, size int64) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	defer fput(f)
 	o := of(f)
 	if o.kind != fdFile || o.flags&oAccMode == oRdonly || o.flags&oPath != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
-	return -int64(memfs.Truncate(memfs.Inode(o.obj), size, walltime()))
+	return -int64(memfs.Truncate(memfs.Inode(o.obj), size, platform.Walltime()))
 }

@@ -2,11 +2,13 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/rt"
 )
 
 // Console input: bytes from the UART's receive interrupt, in a ring
-// guarded by schedLock. The interrupt is enabled on first use (a read or
+// guarded by SchedLock. The interrupt is enabled on first use (a read or
 // an epoll registration).
 var (
 	conIn       [4096]byte
@@ -16,7 +18,7 @@ var (
 	conIRQReady bool
 )
 
-// consoleIRQ drains the UART. Caller holds schedLock.
+// consoleIRQ drains the UART. Caller holds SchedLock.
 func consoleIRQ() {
 	got := false
 	for rt.Inb(abi.PortCOM1+5)&1 != 0 {
@@ -33,7 +35,7 @@ func consoleIRQ() {
 	}
 }
 
-// consoleIRQEnableLocked routes the UART interrupt. Caller holds schedLock.
+// consoleIRQEnableLocked routes the UART interrupt. Caller holds SchedLock.
 func consoleIRQEnableLocked() {
 	if !conIRQReady {
 		conIRQReady = true
@@ -43,18 +45,18 @@ func consoleIRQEnableLocked() {
 }
 
 func consoleIRQEnable() {
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	consoleIRQEnableLocked()
 	consoleIRQ() // input may predate the interrupt
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 }
 
 func consoleRead(b []byte, nonblock bool) int64 {
 	if len(b) == 0 {
 		return 0
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	consoleIRQEnableLocked()
 	for conHead == conTail {
 		consoleIRQ() // poll once: input may predate the interrupt
@@ -62,7 +64,7 @@ func consoleRead(b []byte, nonblock bool) int64 {
 			break
 		}
 		if nonblock {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		conWaiters.wait(0)
 	}
@@ -95,7 +97,7 @@ const (
 func doIoctl(fd int, req uint32, arg uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	r := ioctlFile(f, fd, req, arg)
 	fput(f)
@@ -106,11 +108,11 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 	o := of(f)
 	switch req {
 	case fionbio:
-		if !userOK(arg, 4, false) {
-			return -EFAULT
+		if !mm.UserOK(arg, 4, false) {
+			return -abi.EFAULT
 		}
 		fsLock.Lock()
-		if *at[int32](arg) != 0 {
+		if *kctx.At[int32](arg) != 0 {
 			o.flags |= oNonblock
 		} else {
 			o.flags &^= oNonblock
@@ -125,19 +127,19 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		fsLock.Unlock()
 		return 0
 	case fionread:
-		if !userOK(arg, 4, true) {
-			return -EFAULT
+		if !mm.UserOK(arg, 4, true) {
+			return -abi.EFAULT
 		}
 		var n int64
 		switch o.kind {
 		case fdConsole:
-			schedLock.Lock()
+			kctx.SchedLock.Lock()
 			n = int64((conTail - conHead + len(conIn)) % len(conIn))
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 		case fdPipeR:
-			schedLock.Lock()
+			kctx.SchedLock.Lock()
 			n = int64(pp(o.obj).count)
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 		case fdSocket:
 			n = sockFionread(o.obj)
 		case fdFile:
@@ -148,20 +150,20 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 				n = 0
 			}
 		default:
-			return -ENOTTY
+			return -abi.ENOTTY
 		}
-		*at[int32](arg) = int32(n)
+		*kctx.At[int32](arg) = int32(n)
 		return 0
 	}
 	if o.kind != fdConsole {
-		return -ENOTTY
+		return -abi.ENOTTY
 	}
 	switch req {
 	case tcgets:
-		if !userOK(arg, termiosLen, true) {
-			return -EFAULT
+		if !mm.UserOK(arg, termiosLen, true) {
+			return -abi.EFAULT
 		}
-		b := bytesAt(arg, termiosLen)
+		b := kctx.BytesAt(arg, termiosLen)
 		clear(b)
 		// A serial console in cooked mode: ICRNL|IXON, OPOST|ONLCR,
 		// B38400|CS8|CREAD|HUPCL, ISIG|ICANON|ECHO|ECHOE|ECHOK|ECHOCTL|ECHOKE|IEXTEN.
@@ -177,23 +179,23 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 	case tcsets, tcsetsw, tcsetsf:
 		return 0
 	case tiocgwinsz:
-		if !userOK(arg, 8, true) {
-			return -EFAULT
+		if !mm.UserOK(arg, 8, true) {
+			return -abi.EFAULT
 		}
-		*at[[4]uint16](arg) = [4]uint16{24, 80, 0, 0}
+		*kctx.At[[4]uint16](arg) = [4]uint16{24, 80, 0, 0}
 		return 0
 	case tiocswinsz:
 		return 0
 	case tiocgpgrp:
-		if !userOK(arg, 4, true) {
-			return -EFAULT
+		if !mm.UserOK(arg, 4, true) {
+			return -abi.EFAULT
 		}
-		*at[int32](arg) = 1
+		*kctx.At[int32](arg) = 1
 		return 0
 	case tiocspgrp:
 		return 0
 	}
-	return -ENOTTY
+	return -abi.ENOTTY
 }
 
 func putLE32(b []byte, v uint32) {

@@ -1,7 +1,11 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 )
 
 // epoll. An interest item (epitem, a kmem block) names its epoll
@@ -13,7 +17,7 @@ import (
 // not what is watched — a server watches thousands of sockets. A
 // level-triggered item stays on the ready list while its object is
 // ready; an edge-triggered one (EPOLLET, as Go's netpoller registers) is
-// reported once per pollNotify. All of it is guarded by schedLock.
+// reported once per pollNotify. All of it is guarded by SchedLock.
 
 const (
 	epollIn        = 0x1
@@ -66,14 +70,14 @@ const epBucketCount = 512
 
 var epBuckets [epBucketCount]uintptr
 
-func ei(p uintptr) *epitem { return at[epitem](p) }
+func ei(p uintptr) *epitem { return kctx.At[epitem](p) }
 
 func epBucket(obj uintptr) *uintptr {
 	return &epBuckets[(uint64(obj>>4)*0x9e3779b97f4a7c15)>>(64-9)]
 }
 
 // epReady puts item it on its instance's ready list and wakes the
-// instance's waiters. Caller holds schedLock.
+// instance's waiters. Caller holds SchedLock.
 func epReady(it uintptr) {
 	e := ei(it)
 	if e.ready {
@@ -81,7 +85,7 @@ func epReady(it uintptr) {
 	}
 	e.ready = true
 	e.rnext = 0
-	inst := at[epollInst](e.ep)
+	inst := kctx.At[epollInst](e.ep)
 	if inst.rtail != 0 {
 		ei(inst.rtail).rnext = it
 	} else {
@@ -92,7 +96,7 @@ func epReady(it uintptr) {
 }
 
 // epUnlink takes item it off its bucket, its instance's list and the
-// ready list, and frees it. Caller holds schedLock.
+// ready list, and frees it. Caller holds SchedLock.
 func epUnlink(it uintptr) {
 	e := ei(it)
 	for p := epBucket(of(e.file).obj); *p != 0; p = &ei(*p).onext {
@@ -101,7 +105,7 @@ func epUnlink(it uintptr) {
 			break
 		}
 	}
-	inst := at[epollInst](e.ep)
+	inst := kctx.At[epollInst](e.ep)
 	for p := &inst.items; *p != 0; p = &ei(*p).inext {
 		if *p == it {
 			*p = e.inext
@@ -130,32 +134,32 @@ func epUnlink(it uintptr) {
 
 func doEpollCreate1(flags int) int64 {
 	if flags&^oCloexec != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	p := kmem.Alloc(uintptrSize(epollInst{}))
 	if p == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	f := newOfile(fdEpoll, oRdwr, p)
 	if f == 0 {
 		kmem.Free(p, uintptrSize(epollInst{}))
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	return fdInstall(f, flags&oCloexec != 0)
 }
 
 // epollRelease drops every item of an instance and frees it.
 func epollRelease(ep uintptr) {
-	schedLock.Lock()
-	for at[epollInst](ep).items != 0 {
-		epUnlink(at[epollInst](ep).items)
+	kctx.SchedLock.Lock()
+	for kctx.At[epollInst](ep).items != 0 {
+		epUnlink(kctx.At[epollInst](ep).items)
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	kmem.Free(ep, uintptrSize(epollInst{}))
 }
 
 // epollForget drops the items watching ofile f, which is going away.
-// Caller holds schedLock.
+// Caller holds SchedLock.
 func epollForget(f uintptr) {
 	p := epBucket(of(f).obj)
 	for it := *p; it != 0; {
@@ -167,7 +171,7 @@ func epollForget(f uintptr) {
 	}
 }
 
-// pollMask is the current readiness of an object. Caller holds schedLock.
+// pollMask is the current readiness of an object. Caller holds SchedLock.
 func pollMask(kind uint32, obj uintptr) uint32 {
 	switch kind {
 	case fdPipeR:
@@ -191,7 +195,7 @@ func pollMask(kind uint32, obj uintptr) uint32 {
 }
 
 // pollNotify records that obj's readiness may have changed. Caller holds
-// schedLock.
+// SchedLock.
 func pollNotify(obj uintptr) {
 	for it := *epBucket(obj); it != 0; it = ei(it).onext {
 		if of(ei(it).file).obj == obj {
@@ -203,19 +207,19 @@ func pollNotify(obj uintptr) {
 func doEpollCtl(epfd, op, fd int, evp uintptr) int64 {
 	var ev [12]byte
 	if op != epollCtlDel {
-		if !userOK(evp, epollEventSize, false) {
-			return -EFAULT
+		if !mm.UserOK(evp, epollEventSize, false) {
+			return -abi.EFAULT
 		}
-		copy(ev[:], bytesAt(evp, epollEventSize))
+		copy(ev[:], kctx.BytesAt(evp, epollEventSize))
 	}
 	epf := fget(epfd)
 	if epf == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	tf := fget(fd)
 	if tf == 0 {
 		fput(epf)
-		return -EBADF
+		return -abi.EBADF
 	}
 	r := epollCtl(epf, tf, op, fd, &ev)
 	fput(tf)
@@ -225,14 +229,14 @@ func doEpollCtl(epfd, op, fd int, evp uintptr) int64 {
 
 func epollCtl(epf, tf uintptr, op, fd int, ev *[12]byte) int64 {
 	if of(epf).kind != fdEpoll || epf == tf {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	t := of(tf)
 	switch t.kind {
 	case fdPipeR, fdPipeW, fdEventfd, fdConsole, fdSocket, fdNetchan:
 	default:
 		// Regular files, directories and /dev/null cannot be polled.
-		return -EPERM
+		return -abi.EPERM
 	}
 	if t.kind == fdConsole {
 		consoleIRQEnable()
@@ -243,14 +247,14 @@ func epollCtl(epf, tf uintptr, op, fd int, ev *[12]byte) int64 {
 	for i := 0; i < 8; i++ {
 		data |= uint64(ev[4+i]) << (8 * i)
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	r := epollCtlLocked(ep, tf, op, fd, events, data)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return r
 }
 
 // epollCtlLocked adds, changes or removes the item for (ep, tf, fd).
-// Caller holds schedLock.
+// Caller holds SchedLock.
 func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int64 {
 	t := of(tf)
 	var found uintptr
@@ -263,11 +267,11 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 	switch op {
 	case epollCtlAdd:
 		if found != 0 {
-			return -EEXIST
+			return -abi.EEXIST
 		}
 		it := kmem.Alloc(uintptrSize(epitem{}))
 		if it == 0 {
-			return -ENOMEM
+			return -abi.ENOMEM
 		}
 		e := ei(it)
 		e.ep, e.file, e.fd = ep, tf, int32(fd)
@@ -276,14 +280,14 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 		b := epBucket(t.obj)
 		e.onext = *b
 		*b = it
-		inst := at[epollInst](ep)
+		inst := kctx.At[epollInst](ep)
 		e.inext = inst.items
 		inst.items = it
 		epReady(it) // report the current state once, as Linux does
 		return 0
 	case epollCtlMod:
 		if found == 0 {
-			return -ENOENT
+			return -abi.ENOENT
 		}
 		e := ei(found)
 		e.events = events | epollErr | epollHup
@@ -292,21 +296,21 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 		return 0
 	case epollCtlDel:
 		if found == 0 {
-			return -ENOENT
+			return -abi.ENOENT
 		}
 		epUnlink(found)
 		return 0
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 // epollScan writes up to max ready events of instance ep to the user
 // array at evs (already validated). Each item on the ready list is taken
 // off it and reported if its object is ready; a level-triggered item that
 // is still ready goes back on the list (after this scan, so one busy
-// object cannot fill every call). Caller holds schedLock.
+// object cannot fill every call). Caller holds SchedLock.
 func epollScan(ep uintptr, evs uintptr, max int) int {
-	inst := at[epollInst](ep)
+	inst := kctx.At[epollInst](ep)
 	n := 0
 	var again, againTail uintptr // level-triggered items to requeue
 	for inst.rhead != 0 && n < max {
@@ -322,7 +326,7 @@ func epollScan(ep uintptr, evs uintptr, max int) int {
 		if m == 0 {
 			continue
 		}
-		b := bytesAt(evs+uintptr(n)*epollEventSize, epollEventSize)
+		b := kctx.BytesAt(evs+uintptr(n)*epollEventSize, epollEventSize)
 		for i := 0; i < 4; i++ {
 			b[i] = byte(m >> (8 * i))
 		}
@@ -360,32 +364,32 @@ func epollScan(ep uintptr, evs uintptr, max int) int {
 // blocked in the kernel).
 func doEpollPwait(epfd int, evs uintptr, max int, timeoutNS int64) int64 {
 	if max <= 0 || max > epollMaxEvents {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	f := fget(epfd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	defer fput(f)
 	if of(f).kind != fdEpoll {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	ep := of(f).obj
 	var deadline int64
 	if timeoutNS > 0 {
-		deadline = nanotime() + timeoutNS
+		deadline = platform.Nanotime() + timeoutNS
 	}
 	for {
-		if !userOK(evs, uintptr(max)*epollEventSize, true) {
-			return -EFAULT
+		if !mm.UserOK(evs, uintptr(max)*epollEventSize, true) {
+			return -abi.EFAULT
 		}
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		n := epollScan(ep, evs, max)
-		if n > 0 || timeoutNS == 0 || deadline != 0 && nanotime() >= deadline {
-			schedLock.Unlock()
+		if n > 0 || timeoutNS == 0 || deadline != 0 && platform.Nanotime() >= deadline {
+			kctx.SchedLock.Unlock()
 			return int64(n)
 		}
-		at[epollInst](ep).wq.wait(deadline)
-		schedLock.Unlock()
+		kctx.At[epollInst](ep).wq.wait(deadline)
+		kctx.SchedLock.Unlock()
 	}
 }

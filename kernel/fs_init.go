@@ -1,7 +1,9 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/memfs"
+	"github.com/unigo-os/unigo/kernel/platform"
 )
 
 // The root filesystem at boot: memfs's standard tree plus the files the Go
@@ -33,9 +35,9 @@ var staticFiles = [...]struct{ path, data string }{
 
 // fsSetup builds the tree. Caller holds fsLock.
 func fsSetup() {
-	now := walltime()
+	now := platform.Walltime()
 	if err := memfs.Init(now); err != 0 {
-		kprint("unigo: memfs: cannot initialise the root filesystem\n")
+		kctx.Print("unigo: memfs: cannot initialise the root filesystem\n")
 		return
 	}
 	cwd = memfs.Root()
@@ -46,14 +48,14 @@ func fsSetup() {
 	// /proc/cmdline: the boot command line, as Linux shows it (the
 	// netstack reads its unigo.ip/gw/dns parameters there). The buffer
 	// is static and keeps a byte free for the newline.
-	cmdline[cmdlineLen] = '\n'
-	memfs.AddStatic(stringBytes("/proc/cmdline"), cmdline[:cmdlineLen+1], 0o444, now)
-	memfs.MkdirAll(stringBytes("/dev/shm"), 0o1777, now)
-	memfs.Symlink(stringBytes("/init"), memfs.Root(), stringBytes("/proc/self/exe"), now)
-	memfs.Symlink(stringBytes("/"), memfs.Root(), stringBytes("/proc/self/cwd"), now)
-	memfs.Symlink(stringBytes("/proc/self/fd/0"), memfs.Root(), stringBytes("/dev/stdin"), now)
-	memfs.Symlink(stringBytes("/proc/self/fd/1"), memfs.Root(), stringBytes("/dev/stdout"), now)
-	memfs.Symlink(stringBytes("/proc/self/fd/2"), memfs.Root(), stringBytes("/dev/stderr"), now)
+	kctx.Cmdline[kctx.CmdlineLen] = '\n'
+	memfs.AddStatic(kctx.StringBytes("/proc/cmdline"), kctx.Cmdline[:kctx.CmdlineLen+1], 0o444, now)
+	memfs.MkdirAll(kctx.StringBytes("/dev/shm"), 0o1777, now)
+	memfs.Symlink(kctx.StringBytes("/init"), memfs.Root(), kctx.StringBytes("/proc/self/exe"), now)
+	memfs.Symlink(kctx.StringBytes("/"), memfs.Root(), kctx.StringBytes("/proc/self/cwd"), now)
+	memfs.Symlink(kctx.StringBytes("/proc/self/fd/0"), memfs.Root(), kctx.StringBytes("/dev/stdin"), now)
+	memfs.Symlink(kctx.StringBytes("/proc/self/fd/1"), memfs.Root(), kctx.StringBytes("/dev/stdout"), now)
+	memfs.Symlink(kctx.StringBytes("/proc/self/fd/2"), memfs.Root(), kctx.StringBytes("/dev/stderr"), now)
 	devInodes.null = devNode("/dev/null", now)
 	devInodes.zero = devNode("/dev/zero", now)
 	devInodes.random = devNode("/dev/random", now)
@@ -63,7 +65,7 @@ func fsSetup() {
 // devNode creates an empty file standing for a device and returns its
 // inode (kept alive by its link).
 func devNode(path string, now int64) memfs.Inode {
-	ino, err := memfs.Open(memfs.Root(), stringBytes(path), oCreat|oRdwr, 0o666, now)
+	ino, err := memfs.Open(memfs.Root(), kctx.StringBytes(path), oCreat|oRdwr, 0o666, now)
 	if err != 0 {
 		return 0
 	}
@@ -106,8 +108,3 @@ func deviceMode(ino memfs.Inode) (uint32, uint64) {
 }
 
 func memfsSize(obj uintptr) int64 { return memfs.Size(memfs.Inode(obj)) }
-
-// stringBytes views a string constant's bytes (never written).
-func stringBytes(s string) []byte {
-	return bytesAt(ptrOfString(s), len(s))
-}

@@ -7,6 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/mm"
 )
 
 // TestRing checks the pipe ring against a plain FIFO model through many
@@ -71,7 +74,7 @@ func fakeOK(addr, n uintptr) bool {
 	if addr < cur.base || addr+n > cur.base+uintptr(len(cur.mem)) {
 		return false
 	}
-	for p := addr &^ (pageSize - 1); p < addr+n; p += pageSize {
+	for p := addr &^ (mm.PageSize - 1); p < addr+n; p += mm.PageSize {
 		if cur.bad[p] {
 			return false
 		}
@@ -94,14 +97,14 @@ func newFakeUser(t *testing.T, size int) *fakeUser {
 }
 
 func TestCopyCString(t *testing.T) {
-	u := newFakeUser(t, 4*pageSize)
+	u := newFakeUser(t, 4*mm.PageSize)
 	dst := make([]byte, 4096)
 
 	// A string crossing a page boundary.
 	s := "/tmp/a/long/path"
-	at := u.base + pageSize - 5
-	copy(u.mem[at-u.base:], s+"\x00")
-	n, err := copyCString(dst, at, fakeOK, fakeView)
+	addr := u.base + mm.PageSize - 5
+	copy(u.mem[addr-u.base:], s+"\x00")
+	n, err := copyCString(dst, addr, fakeOK, fakeView)
 	require.Zero(t, err)
 	assert.Equal(t, s, string(dst[:n]))
 
@@ -112,11 +115,11 @@ func TestCopyCString(t *testing.T) {
 	assert.Equal(t, 0, n)
 
 	// No NUL within PATH_MAX.
-	for i := range u.mem[:2*pageSize] {
+	for i := range u.mem[:2*mm.PageSize] {
 		u.mem[i] = 'x'
 	}
 	_, err = copyCString(dst, u.base, fakeOK, fakeView)
-	assert.Equal(t, int64(-ENAMETOOLONG), err)
+	assert.Equal(t, int64(-abi.ENAMETOOLONG), err)
 
 	// Exactly PATH_MAX-1 bytes plus NUL fits.
 	u.mem[4095] = 0
@@ -127,10 +130,10 @@ func TestCopyCString(t *testing.T) {
 	// The string runs into an unreadable page: EFAULT, and the page is
 	// never viewed.
 	u.mem[4095] = 'x'
-	u.mem[pageSize+10] = 0
-	u.bad[u.base+pageSize] = true
+	u.mem[mm.PageSize+10] = 0
+	u.bad[u.base+mm.PageSize] = true
 	_, err = copyCString(dst, u.base+100, fakeOK, fakeView)
-	assert.Equal(t, int64(-EFAULT), err)
+	assert.Equal(t, int64(-abi.EFAULT), err)
 
 	// But a string that ends before it is fine.
 	u.mem[200] = 0
@@ -140,11 +143,11 @@ func TestCopyCString(t *testing.T) {
 
 	// Address wrap-around.
 	_, err = copyCString(dst, ^uintptr(0)-2, fakeOK, fakeView)
-	assert.Equal(t, int64(-EFAULT), err)
+	assert.Equal(t, int64(-abi.EFAULT), err)
 }
 
 func TestCopyCStringAllocs(t *testing.T) {
-	u := newFakeUser(t, pageSize)
+	u := newFakeUser(t, mm.PageSize)
 	copy(u.mem, "/etc/hosts\x00")
 	dst := make([]byte, 4096)
 	allocs := testing.AllocsPerRun(100, func() {

@@ -1,24 +1,18 @@
 package kernel
 
 import (
-	"unsafe"
-
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 )
 
 // Path-based system calls over memfs. Path strings are copied from user
 // memory into two static buffers guarded by fsLock (a PATH_MAX buffer is
 // too big for a kernel stack frame), so every function here runs under
 // fsLock from the copy to the end of the memfs call.
-
-// Errno values not in errno.go.
-const (
-	EXDEV        = 18
-	EPIPE        = 32
-	ENAMETOOLONG = 36
-	ELOOP        = 40
-)
 
 // *at flags.
 const (
@@ -34,10 +28,8 @@ const (
 
 var pathBufs [2][memfs.PathMax]byte
 
-func ptrOfString(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
-
 // userReadable reports whether [addr, addr+n) may be read (faulting it in).
-func userReadable(addr, n uintptr) bool { return userOK(addr, n, false) }
+func userReadable(addr, n uintptr) bool { return mm.UserOK(addr, n, false) }
 
 // copyCString copies the NUL-terminated string at user address addr into
 // dst, checking each page with ok before viewing it with view, and returns
@@ -47,12 +39,12 @@ func copyCString(dst []byte, addr uintptr, ok func(uintptr, uintptr) bool, view 
 	n := 0
 	for n < len(dst) {
 		a := addr + uintptr(n)
-		chunk := int(pageSize - a&(pageSize-1))
+		chunk := int(mm.PageSize - a&(mm.PageSize-1))
 		if chunk > len(dst)-n {
 			chunk = len(dst) - n
 		}
 		if a < addr || a+uintptr(chunk) < a || !ok(a, uintptr(chunk)) {
-			return 0, -EFAULT
+			return 0, -abi.EFAULT
 		}
 		src := view(a, chunk)
 		for i, c := range src {
@@ -64,7 +56,7 @@ func copyCString(dst []byte, addr uintptr, ok func(uintptr, uintptr) bool, view 
 		copy(dst[n:], src)
 		n += chunk
 	}
-	return 0, -ENAMETOOLONG
+	return 0, -abi.ENAMETOOLONG
 }
 
 // userPath copies a path argument into pathBufs[which]. Empty paths fail
@@ -74,14 +66,14 @@ func userPath(addr uintptr, which int, emptyOK bool) ([]byte, int64) {
 		if emptyOK {
 			return pathBufs[which][:0], 0
 		}
-		return nil, -EFAULT
+		return nil, -abi.EFAULT
 	}
-	n, err := copyCString(pathBufs[which][:], addr, userReadable, bytesAt)
+	n, err := copyCString(pathBufs[which][:], addr, userReadable, kctx.BytesAt)
 	if err != 0 {
 		return nil, err
 	}
 	if n == 0 && !emptyOK {
-		return nil, -ENOENT
+		return nil, -abi.ENOENT
 	}
 	return pathBufs[which][:n], 0
 }
@@ -97,11 +89,11 @@ func startDir(dirfd int, path []byte) (memfs.Inode, int64) {
 		return cwd, 0
 	}
 	if dirfd < 0 || dirfd >= maxFDs || fds[dirfd].file == 0 {
-		return 0, -EBADF
+		return 0, -abi.EBADF
 	}
 	o := of(fds[dirfd].file)
 	if o.kind != fdDir {
-		return 0, -ENOTDIR
+		return 0, -abi.ENOTDIR
 	}
 	return memfs.Inode(o.obj), 0
 }
@@ -119,7 +111,7 @@ func resolve(dirfd int, addr uintptr, flags int, follow bool) (memfs.Inode, uint
 			return cwd, 0, 0
 		}
 		if dirfd < 0 || dirfd >= maxFDs || fds[dirfd].file == 0 {
-			return 0, 0, -EBADF
+			return 0, 0, -abi.EBADF
 		}
 		f := fds[dirfd].file
 		if k := of(f).kind; k == fdFile || k == fdDir || k >= fdDevNull {
@@ -152,7 +144,7 @@ func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 	if flags&oPath != 0 {
 		flags &= oPath | oDirectory | oNofollow | oCloexec
 	}
-	ino, e := memfs.Open(dir, path, flags, mode&^umask, walltime())
+	ino, e := memfs.Open(dir, path, flags, mode&^umask, platform.Walltime())
 	if e != 0 {
 		return -int64(e)
 	}
@@ -164,7 +156,7 @@ func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 	f := newOfile(kind, st, uintptr(ino))
 	if f == 0 {
 		memfs.Unref(ino)
-		return -ENFILE
+		return -abi.ENFILE
 	}
 	r := fdAllocLocked(f, 0, flags&oCloexec != 0)
 	if r < 0 {
@@ -196,7 +188,7 @@ func statOfile(f uintptr, out []byte) {
 	putLE64(out[16:], 1)
 	putLE32(out[24:], mode)
 	putLE64(out[40:], rdev)
-	putLE64(out[56:], pageSize)
+	putLE64(out[56:], mm.PageSize)
 }
 
 // statInode encodes a memfs inode, fixing up device stand-ins.
@@ -225,7 +217,7 @@ func le64(b []byte) uint64 { return uint64(le32(b)) | uint64(le32(b[4:]))<<32 }
 // fsLock.
 func statAt(dirfd int, pathAddr uintptr, flags int, out []byte) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount|atStatxSyncMask) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	ino, f, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
 	if err != 0 {
@@ -240,25 +232,25 @@ func statAt(dirfd int, pathAddr uintptr, flags int, out []byte) int64 {
 }
 
 func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
-	if !userOK(buf, memfs.StatSize, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, memfs.StatSize, true) {
+		return -abi.EFAULT
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
-	return statAt(dirfd, pathAddr, flags, bytesAt(buf, memfs.StatSize))
+	return statAt(dirfd, pathAddr, flags, kctx.BytesAt(buf, memfs.StatSize))
 }
 
 func doFstat(fd int, buf uintptr) int64 {
-	if !userOK(buf, memfs.StatSize, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, memfs.StatSize, true) {
+		return -abi.EFAULT
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	f := fds[fd].file
-	out := bytesAt(buf, memfs.StatSize)
+	out := kctx.BytesAt(buf, memfs.StatSize)
 	if k := of(f).kind; k == fdFile || k == fdDir || k >= fdDevNull {
 		statInode(memfs.Inode(of(f).obj), out)
 	} else {
@@ -270,8 +262,8 @@ func doFstat(fd int, buf uintptr) int64 {
 const statxSize = 256
 
 func doStatx(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) int64 {
-	if !userOK(buf, statxSize, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, statxSize, true) {
+		return -abi.EFAULT
 	}
 	var st [memfs.StatSize]byte
 	fsLock.Lock()
@@ -280,7 +272,7 @@ func doStatx(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) i
 	if err != 0 {
 		return err
 	}
-	out := bytesAt(buf, statxSize)
+	out := kctx.BytesAt(buf, statxSize)
 	clear(out)
 	putLE32(out[0:], 0x7ff) // STATX_BASIC_STATS
 	putLE32(out[4:], uint32(le64(st[56:])))
@@ -322,12 +314,12 @@ func doMkdirat(dirfd int, pathAddr uintptr, mode uint32) int64 {
 	if err != 0 {
 		return err
 	}
-	return -int64(memfs.Mkdir(dir, path, mode&^umask&0o7777, walltime()))
+	return -int64(memfs.Mkdir(dir, path, mode&^umask&0o7777, platform.Walltime()))
 }
 
 func doUnlinkat(dirfd int, pathAddr uintptr, flags int) int64 {
 	if flags&^atRemovedir != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -340,9 +332,9 @@ func doUnlinkat(dirfd int, pathAddr uintptr, flags int) int64 {
 		return err
 	}
 	if flags&atRemovedir != 0 {
-		return -int64(memfs.Rmdir(dir, path, walltime()))
+		return -int64(memfs.Rmdir(dir, path, platform.Walltime()))
 	}
-	return -int64(memfs.Unlink(dir, path, walltime()))
+	return -int64(memfs.Unlink(dir, path, platform.Walltime()))
 }
 
 // twoPaths copies and resolves the start directories of a two-path call.
@@ -368,7 +360,7 @@ func twoPaths(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr) (mem
 
 func doRenameat2(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flags int) int64 {
 	if flags&^memfs.RenameNoReplace != 0 {
-		return -EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
+		return -abi.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -376,12 +368,12 @@ func doRenameat2(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, f
 	if err != 0 {
 		return err
 	}
-	return -int64(memfs.Rename(od, oldp, nd, newp, flags, walltime()))
+	return -int64(memfs.Rename(od, oldp, nd, newp, flags, platform.Walltime()))
 }
 
 func doLinkat(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flags int) int64 {
 	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -389,7 +381,7 @@ func doLinkat(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flag
 	if err != 0 {
 		return err
 	}
-	return -int64(memfs.Link(od, oldp, nd, newp, flags&atSymlinkFollow != 0, walltime()))
+	return -int64(memfs.Link(od, oldp, nd, newp, flags&atSymlinkFollow != 0, platform.Walltime()))
 }
 
 func doSymlinkat(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
@@ -407,15 +399,15 @@ func doSymlinkat(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
 	if err != 0 {
 		return err
 	}
-	return -int64(memfs.Symlink(target, dir, path, walltime()))
+	return -int64(memfs.Symlink(target, dir, path, platform.Walltime()))
 }
 
 func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
 	if size <= 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	if !userOK(buf, uintptr(size), true) {
-		return -EFAULT
+	if !mm.UserOK(buf, uintptr(size), true) {
+		return -abi.EFAULT
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -424,9 +416,9 @@ func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
 		return err
 	}
 	if f != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	n, e := memfs.ReadlinkInode(ino, bytesAt(buf, size))
+	n, e := memfs.ReadlinkInode(ino, kctx.BytesAt(buf, size))
 	if e != 0 {
 		return -int64(e)
 	}
@@ -443,12 +435,12 @@ func doGetcwd(buf uintptr, size uintptr) int64 {
 		return -int64(e)
 	}
 	if uintptr(n)+1 > size {
-		return -ERANGE
+		return -abi.ERANGE
 	}
-	if !userOK(buf, uintptr(n)+1, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, uintptr(n)+1, true) {
+		return -abi.EFAULT
 	}
-	b := bytesAt(buf, n+1)
+	b := kctx.BytesAt(buf, n+1)
 	copy(b, pathBufs[0][:n])
 	b[n] = 0
 	return int64(n + 1)
@@ -474,11 +466,11 @@ func doFchdir(fd int) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	o := of(fds[fd].file)
 	if o.kind != fdDir {
-		return -ENOTDIR
+		return -abi.ENOTDIR
 	}
 	memfs.Ref(memfs.Inode(o.obj))
 	memfs.Unref(cwd)
@@ -491,7 +483,7 @@ func doFchdir(fd int) int64 {
 
 func doFaccessat(dirfd int, pathAddr uintptr, mode, flags int) int64 {
 	if mode&^7 != 0 || flags&^(atSymlinkNofollow|atEaccess|atEmptyPath) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -501,14 +493,14 @@ func doFaccessat(dirfd int, pathAddr uintptr, mode, flags int) int64 {
 	}
 	m := memfs.Mode(ino)
 	if mode&1 != 0 && !memfs.IsDir(ino) && m&0o111 == 0 {
-		return -EACCES
+		return -abi.EACCES
 	}
 	return 0
 }
 
 func doFchmodat(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -517,9 +509,9 @@ func doFchmodat(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
 		return err
 	}
 	if flags&atSymlinkNofollow != 0 && memfs.Mode(ino)&memfs.ModeType == memfs.ModeSymlink {
-		return -EOPNOTSUPP
+		return -abi.EOPNOTSUPP
 	}
-	memfs.Chmod(ino, mode, walltime())
+	memfs.Chmod(ino, mode, platform.Walltime())
 	return 0
 }
 
@@ -527,11 +519,11 @@ func doFchmod(fd int, mode uint32) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	o := of(fds[fd].file)
 	if k := o.kind; k == fdFile || k == fdDir || k >= fdDevNull {
-		memfs.Chmod(memfs.Inode(o.obj), mode, walltime())
+		memfs.Chmod(memfs.Inode(o.obj), mode, platform.Walltime())
 	}
 	return 0
 }
@@ -551,19 +543,19 @@ const (
 
 func doUtimensat(dirfd int, pathAddr, times uintptr, flags int) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	now := walltime()
+	now := platform.Walltime()
 	at0, mt := now, now
 	if times != 0 {
-		if !userOK(times, 32, false) {
-			return -EFAULT
+		if !mm.UserOK(times, 32, false) {
+			return -abi.EFAULT
 		}
-		ts := *at[[4]int64](times)
+		ts := *kctx.At[[4]int64](times)
 		at0 = utimeValue(ts[0], ts[1], now)
 		mt = utimeValue(ts[2], ts[3], now)
 		if at0 == -2 || mt == -2 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 	}
 	fsLock.Lock()
@@ -610,32 +602,32 @@ func doTruncate(pathAddr uintptr, size int64) int64 {
 		return err
 	}
 	if memfs.IsDir(ino) {
-		return -EISDIR
+		return -abi.EISDIR
 	}
-	return -int64(memfs.Truncate(ino, size, walltime()))
+	return -int64(memfs.Truncate(ino, size, platform.Walltime()))
 }
 
 // statfs: a tmpfs whose size is all of kernel memory.
 const statfsSize = 120
 
 func writeStatfs(buf uintptr) int64 {
-	if !userOK(buf, statfsSize, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, statfsSize, true) {
+		return -abi.EFAULT
 	}
-	b := bytesAt(buf, statfsSize)
+	b := kctx.BytesAt(buf, statfsSize)
 	clear(b)
-	total := uint64(kmem.TotalBytes()) / pageSize
-	free := uint64(kmem.FreeBytes()) / pageSize
+	total := uint64(kmem.TotalBytes()) / mm.PageSize
+	free := uint64(kmem.FreeBytes()) / mm.PageSize
 	u := memfs.Usage()
 	putLE64(b[0:], 0x01021994) // TMPFS_MAGIC
-	putLE64(b[8:], pageSize)
+	putLE64(b[8:], mm.PageSize)
 	putLE64(b[16:], total)
 	putLE64(b[24:], free)
 	putLE64(b[32:], free)
 	putLE64(b[40:], uint64(u.Inodes)+free)
 	putLE64(b[48:], free)
 	putLE64(b[64:], memfs.NameMax)
-	putLE64(b[72:], pageSize)
+	putLE64(b[72:], mm.PageSize)
 	putLE64(b[80:], 0x20) // ST_VALID: f_flags is meaningful (no mount flags)
 	return 0
 }
@@ -653,7 +645,7 @@ func doStatfs(pathAddr, buf uintptr) int64 {
 func doFstatfs(fd int, buf uintptr) int64 {
 	f := fget(fd)
 	if f == 0 {
-		return -EBADF
+		return -abi.EBADF
 	}
 	fput(f)
 	return writeStatfs(buf)

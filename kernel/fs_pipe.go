@@ -1,13 +1,16 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
 )
 
 // Pipes and eventfds: in-kernel objects whose state (and wait queues) are
-// guarded by schedLock. Blocking follows one pattern: validate the user
-// buffer (userOK may fault pages in, so it runs without schedLock), take
-// schedLock, and either make progress or queue a waiter and block; after a
+// guarded by SchedLock. Blocking follows one pattern: validate the user
+// buffer (mm.UserOK may fault pages in, so it runs without SchedLock), take
+// SchedLock, and either make progress or queue a waiter and block; after a
 // wakeup start over, since the buffer may have been unmapped meanwhile.
 
 // waiter is a thread queued on a waitq. It lives on the waiting thread's
@@ -22,12 +25,12 @@ type waitq uintptr
 
 // wait queues the current thread on q and blocks until wakeAll(q) or the
 // deadline (0: none). It reports whether it was woken. Caller holds
-// schedLock.
+// SchedLock.
 func (q *waitq) wait(deadline int64) bool {
 	var w waiter
 	w.t = cpu().Current
 	w.next = uintptr(*q)
-	wp := ptrOf(&w)
+	wp := kctx.PtrOf(&w)
 	*q = waitq(wp)
 	woke := block(deadline)
 	q.remove(wp)
@@ -35,20 +38,20 @@ func (q *waitq) wait(deadline int64) bool {
 }
 
 func (q *waitq) remove(wp uintptr) {
-	for p := (*uintptr)(q); *p != 0; p = &at[waiter](*p).next {
+	for p := (*uintptr)(q); *p != 0; p = &kctx.At[waiter](*p).next {
 		if *p == wp {
-			*p = at[waiter](wp).next
+			*p = kctx.At[waiter](wp).next
 			return
 		}
 	}
 }
 
-// wakeAll wakes every thread on q. Caller holds schedLock.
+// wakeAll wakes every thread on q. Caller holds SchedLock.
 func (q *waitq) wakeAll() {
 	p := uintptr(*q)
 	*q = 0
 	for p != 0 {
-		w := at[waiter](p)
+		w := kctx.At[waiter](p)
 		p = w.next
 		w.next = 0
 		th(w.t).woken = true
@@ -73,7 +76,7 @@ type pipe struct {
 	wq      waitq // writers waiting for room
 }
 
-func pp(p uintptr) *pipe { return at[pipe](p) }
+func pp(p uintptr) *pipe { return kctx.At[pipe](p) }
 
 // newPipe returns a pipe with one reader and one writer, or 0.
 func newPipe() uintptr {
@@ -132,13 +135,13 @@ func pipeRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 		return 0
 	}
 	for {
-		if !userOK(buf, n, true) {
-			return -EFAULT
+		if !mm.UserOK(buf, n, true) {
+			return -abi.EFAULT
 		}
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		q := pp(p)
 		if q.count > 0 {
-			r, head := ringGet(bytesAt(q.buf, pipeSize), int(q.head), int(q.count), bytesAt(buf, int(n)))
+			r, head := ringGet(kctx.BytesAt(q.buf, pipeSize), int(q.head), int(q.count), kctx.BytesAt(buf, int(n)))
 			q.head = uint32(head)
 			q.count -= uint32(r)
 			if q.count == 0 {
@@ -146,19 +149,19 @@ func pipeRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 			}
 			q.wq.wakeAll()
 			pollNotify(p)
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return int64(r)
 		}
 		if q.writers == 0 {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return 0
 		}
 		if nonblock {
-			schedLock.Unlock()
-			return -EAGAIN
+			kctx.SchedLock.Unlock()
+			return -abi.EAGAIN
 		}
 		q.rq.wait(0)
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 	}
 }
 
@@ -173,7 +176,7 @@ type pipeSink uintptr
 
 func (w pipeSink) check() int64 {
 	if pp(uintptr(w)).readers == 0 {
-		return -EPIPE
+		return -abi.EPIPE
 	}
 	return 0
 }
@@ -188,7 +191,7 @@ func (w pipeSink) put(src []byte, whole uintptr) int {
 	if room < need {
 		return 0
 	}
-	n := ringPut(bytesAt(q.buf, pipeSize), int(q.head), int(q.count), src)
+	n := ringPut(kctx.BytesAt(q.buf, pipeSize), int(q.head), int(q.count), src)
 	q.count += uint32(n)
 	q.rq.wakeAll()
 	pollNotify(uintptr(w))
@@ -203,8 +206,8 @@ func (w pipeSink) waitRoom() bool {
 
 // pipeRelease drops one end; the pipe is freed with its last end.
 func pipeRelease(p uintptr, writer bool) {
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	q := pp(p)
 	if writer {
 		q.writers--
@@ -220,7 +223,7 @@ func pipeRelease(p uintptr, writer bool) {
 	}
 }
 
-// pipeMask is the epoll readiness of a pipe end. Caller holds schedLock.
+// pipeMask is the epoll readiness of a pipe end. Caller holds SchedLock.
 func pipeMask(p uintptr, writer bool) uint32 {
 	q := pp(p)
 	var m uint32
@@ -244,14 +247,14 @@ func pipeMask(p uintptr, writer bool) uint32 {
 
 func doPipe2(fdsAddr uintptr, flags int) int64 {
 	if flags&^(oCloexec|oNonblock|oDirect) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	if !userOK(fdsAddr, 8, true) {
-		return -EFAULT
+	if !mm.UserOK(fdsAddr, 8, true) {
+		return -abi.EFAULT
 	}
 	p := newPipe()
 	if p == 0 {
-		return -ENFILE
+		return -abi.ENFILE
 	}
 	st := uint32(flags) & oNonblock
 	r := newOfile(fdPipeR, oRdonly|st, p)
@@ -265,7 +268,7 @@ func doPipe2(fdsAddr uintptr, flags int) int64 {
 		}
 		kmem.FreePages(pp(p).buf, pipeOrder)
 		kmem.Free(p, uintptrSize(pipe{}))
-		return -ENFILE
+		return -abi.ENFILE
 	}
 	cloexec := flags&oCloexec != 0
 	fsLock.Lock()
@@ -283,7 +286,7 @@ func doPipe2(fdsAddr uintptr, flags int) int64 {
 		filePutLocked(w)
 		return wfd
 	}
-	*at[[2]int32](fdsAddr) = [2]int32{int32(rfd), int32(wfd)}
+	*kctx.At[[2]int32](fdsAddr) = [2]int32{int32(rfd), int32(wfd)}
 	return 0
 }
 
@@ -302,35 +305,35 @@ type eventfd struct {
 	wq    waitq
 }
 
-func ef(p uintptr) *eventfd { return at[eventfd](p) }
+func ef(p uintptr) *eventfd { return kctx.At[eventfd](p) }
 
 func doEventfd2(initval uint32, flags int) int64 {
 	if flags&^(efdSemaphore|efdNonblock|efdCloexec) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	p := kmem.Alloc(uintptrSize(eventfd{}))
 	if p == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	ef(p).count = uint64(initval)
 	ef(p).sem = flags&efdSemaphore != 0
 	f := newOfile(fdEventfd, oRdwr|uint32(flags)&oNonblock, p)
 	if f == 0 {
 		kmem.Free(p, uintptrSize(eventfd{}))
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	return fdInstall(f, flags&efdCloexec != 0)
 }
 
 func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 	if n < 8 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	for {
-		if !userOK(buf, 8, true) {
-			return -EFAULT
+		if !mm.UserOK(buf, 8, true) {
+			return -abi.EFAULT
 		}
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		e := ef(p)
 		if e.count > 0 {
 			v := e.count
@@ -338,34 +341,34 @@ func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 				v = 1
 			}
 			e.count -= v
-			*at[uint64](buf) = v
+			*kctx.At[uint64](buf) = v
 			e.wq.wakeAll()
 			pollNotify(p)
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return 8
 		}
 		if nonblock {
-			schedLock.Unlock()
-			return -EAGAIN
+			kctx.SchedLock.Unlock()
+			return -abi.EAGAIN
 		}
 		e.rq.wait(0)
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 	}
 }
 
 func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 	if n < 8 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	for {
-		if !userOK(buf, 8, false) {
-			return -EFAULT
+		if !mm.UserOK(buf, 8, false) {
+			return -abi.EFAULT
 		}
-		v := *at[uint64](buf)
+		v := *kctx.At[uint64](buf)
 		if v == ^uint64(0) {
-			return -EINVAL
+			return -abi.EINVAL
 		}
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		e := ef(p)
 		if v <= efdMax-e.count {
 			e.count += v
@@ -373,15 +376,15 @@ func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 				e.rq.wakeAll()
 				pollNotify(p)
 			}
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return 8
 		}
 		if nonblock {
-			schedLock.Unlock()
-			return -EAGAIN
+			kctx.SchedLock.Unlock()
+			return -abi.EAGAIN
 		}
 		e.wq.wait(0)
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 	}
 }
 

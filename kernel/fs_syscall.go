@@ -1,6 +1,9 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -40,7 +43,7 @@ func sysDup2(f *rt.Frame) int64  { return fdDup2(fdArg(f.RDI), fdArg(f.RSI), fal
 
 func sysDup3(f *rt.Frame) int64 {
 	if int32(f.RDI) == int32(f.RSI) || f.RDX&^oCloexec != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	return fdDup2(fdArg(f.RDI), fdArg(f.RSI), f.RDX&oCloexec != 0)
 }
@@ -55,14 +58,14 @@ func sysPwrite64(f *rt.Frame) int64 {
 
 func sysPreadv(f *rt.Frame) int64 {
 	if int64(f.R10) < 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	return fdVec(fdArg(f.RDI), uintptr(f.RSI), int(f.RDX), false, int64(f.R10))
 }
 
 func sysPwritev(f *rt.Frame) int64 {
 	if int64(f.R10) < 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	return fdVec(fdArg(f.RDI), uintptr(f.RSI), int(f.RDX), true, int64(f.R10))
 }
@@ -125,7 +128,7 @@ func fdCheck(fd int) int64 {
 		fput(fr)
 		return 0
 	}
-	return -EBADF
+	return -abi.EBADF
 }
 
 func sysFsync(f *rt.Frame) int64     { return fdCheck(fdArg(f.RDI)) }
@@ -172,7 +175,7 @@ func sysEventfd2(f *rt.Frame) int64 {
 
 func sysEpollCreate(f *rt.Frame) int64 {
 	if int32(f.RDI) <= 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	return doEpollCreate1(0)
 }
@@ -197,12 +200,12 @@ func sysEpollPwait(f *rt.Frame) int64 { return sysEpollWait(f) }
 func sysEpollPwait2(f *rt.Frame) int64 {
 	ns := int64(-1)
 	if p := uintptr(f.R10); p != 0 {
-		if !userOK(p, 16, false) {
-			return -EFAULT
+		if !mm.UserOK(p, 16, false) {
+			return -abi.EFAULT
 		}
-		ts := *at[[2]int64](p)
+		ts := *kctx.At[[2]int64](p)
 		if ts[0] < 0 || ts[1] < 0 || ts[1] >= 1e9 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		ns = ts[0]*1e9 + ts[1]
 	}
@@ -211,7 +214,7 @@ func sysEpollPwait2(f *rt.Frame) int64 {
 
 func doCloseRange(first, last uint32, flags int) int64 {
 	if flags&^(closeRangeUnshar|4) != 0 || first > last {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	for fd := uint64(first); fd <= uint64(last) && fd < maxFDs; fd++ {
 		if flags&4 != 0 { // CLOSE_RANGE_CLOEXEC

@@ -1,5 +1,11 @@
 package kernel
 
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
+)
+
 // Futexes: wait queues keyed by the address of the futex word. There is
 // one address space, so the virtual address identifies the word (private
 // and shared futexes are the same thing here).
@@ -9,7 +15,7 @@ var futexQ [futexBuckets]uintptr // singly-linked via thread.next
 
 func futexBucket(addr uintptr) *uintptr { return &futexQ[(addr>>2)%futexBuckets] }
 
-// futexDequeue removes t from its futex queue. Caller holds schedLock.
+// futexDequeue removes t from its futex queue. Caller holds SchedLock.
 func futexDequeue(t uintptr) {
 	for p := futexBucket(th(t).futex); *p != 0; p = &th(*p).next {
 		if *p == t {
@@ -24,15 +30,15 @@ func futexDequeue(t uintptr) {
 // futexWait blocks while *addr == val, until woken or deadline (0: none).
 func futexWait(addr uintptr, val uint32, deadline int64) int64 {
 	if addr&3 != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	if !userOK(addr, 4, false) {
-		return -EFAULT
+	if !mm.UserOK(addr, 4, false) {
+		return -abi.EFAULT
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
-	if *at[uint32](addr) != val {
-		return -EAGAIN
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
+	if *kctx.At[uint32](addr) != val {
+		return -abi.EAGAIN
 	}
 	t := cpu().Current
 	th(t).futex = addr
@@ -40,15 +46,15 @@ func futexWait(addr uintptr, val uint32, deadline int64) int64 {
 	th(t).next = *b
 	*b = t
 	if !block(deadline) {
-		return -ETIMEDOUT
+		return -abi.ETIMEDOUT
 	}
 	return 0
 }
 
 // futexWake wakes up to n threads waiting on addr.
 func futexWake(addr uintptr, n int) int64 {
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	woken := 0
 	for p := futexBucket(addr); *p != 0 && woken < n; {
 		t := *p

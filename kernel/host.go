@@ -3,6 +3,7 @@ package kernel
 import (
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -86,15 +87,15 @@ func cpuInit() {
 	}
 	mask, size := xsaveLayout(rt.Xgetbv(), rt.CpuidNative)
 	var val [20]byte
-	if n, ok := kernelParam(xsaveSizeForParam, val[:]); ok {
-		sizeMask, okNum := parseUintBytes(val[:n])
+	if n, ok := kctx.KernelParam(xsaveSizeForParam, val[:]); ok {
+		sizeMask, okNum := kctx.ParseUint(val[:n])
 		if !okNum {
-			panicKernel("unigo.xsave.sizefor: want a number")
+			kctx.Panic("unigo.xsave.sizefor: want a number")
 		}
 		_, size = xsaveLayout(sizeMask, rt.CpuidNative)
 	}
 	if size > xsaveMaxSize {
-		panicKernel("CPUID leaf 0xD describes an extended-state area over 64 KiB")
+		kctx.Panic("CPUID leaf 0xD describes an extended-state area over 64 KiB")
 	}
 	rt.SetXSaveMask(mask)
 	xsaveSize = size
@@ -112,9 +113,9 @@ func xsaveCheck() {
 	order := orderOf(span)
 	buf := kmem.AllocPages(order)
 	if buf == 0 {
-		panicKernel("xsave: no memory for the boot check")
+		kctx.Panic("xsave: no memory for the boot check")
 	}
-	b := bytesAt(buf, int(kmem.PageSize)<<order)
+	b := kctx.BytesAt(buf, int(kmem.PageSize)<<order)
 	for i := range b {
 		b[i] = 0xa5
 	}
@@ -122,11 +123,11 @@ func xsaveCheck() {
 	rt.XSaveTo(buf)
 	for _, x := range b[xsaveSize:] {
 		if x != 0xa5 {
-			kprint("\nunigo: kernel panic: XSAVE with mask ")
-			kprintHexShort(rt.XSaveMask())
-			kprint(" writes past the ")
-			kprintDec(uint64(xsaveSize))
-			kprint("-byte extended-state area\n")
+			kctx.Print("\nunigo: kernel panic: XSAVE with mask ")
+			kctx.PrintHexShort(rt.XSaveMask())
+			kctx.Print(" writes past the ")
+			kctx.PrintDec(uint64(xsaveSize))
+			kctx.Print("-byte extended-state area\n")
 			exitVM(70)
 		}
 	}
@@ -147,21 +148,21 @@ func printCPUInfo() {
 		xcr0 = rt.Xgetbv()
 		_, cpuidSize, _, _ = rt.CpuidNative(0xd, 0)
 	}
-	kprint("unigo: cpu vendor=")
-	consoleWrite(vendor[:])
-	kprint(" xcr0=")
-	kprintHexShort(xcr0)
-	kprint(" cpuid-xsave-size=")
-	kprintDec(uint64(cpuidSize))
-	kprint(" xsave-mask=")
-	kprintHexShort(rt.XSaveMask())
-	kprint(" xsave-size=")
-	kprintDec(uint64(xsaveSize))
-	kprint(" pvm=")
+	kctx.Print("unigo: cpu vendor=")
+	kctx.ConsoleWrite(vendor[:])
+	kctx.Print(" xcr0=")
+	kctx.PrintHexShort(xcr0)
+	kctx.Print(" cpuid-xsave-size=")
+	kctx.PrintDec(uint64(cpuidSize))
+	kctx.Print(" xsave-mask=")
+	kctx.PrintHexShort(rt.XSaveMask())
+	kctx.Print(" xsave-size=")
+	kctx.PrintDec(uint64(xsaveSize))
+	kctx.Print(" pvm=")
 	if rt.CPL3Mode() {
-		kprint("1\n")
+		kctx.Print("1\n")
 	} else {
-		kprint("0\n")
+		kctx.Print("0\n")
 	}
 }
 
@@ -238,7 +239,7 @@ func noteEOIAtDelivery(vec int) bool {
 }
 
 // levelToEdge reprograms the lines attached as level-triggered as edge
-// and unmasked. Caller holds schedLock.
+// and unmasked. Caller holds SchedLock.
 func levelToEdge() {
 	for gsi := range irqLines {
 		l := &irqLines[gsi]
@@ -250,6 +251,6 @@ func levelToEdge() {
 }
 
 // levelLinesWork reports whether a line attached as level-triggered can
-// be served that way. Caller holds schedLock (so that a levelToEdge after
+// be served that way. Caller holds SchedLock (so that a levelToEdge after
 // the attachment sees the line).
 func levelLinesWork() bool { return eoiAtDelivery.Load() != eoiByHost }

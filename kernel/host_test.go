@@ -89,16 +89,3 @@ func TestXSaveLayoutNeverSizesByEBX(t *testing.T) {
 		}
 	}
 }
-
-func TestParseUintBytes(t *testing.T) {
-	for in, want := range map[string]uint64{"0": 0, "42": 42, "0x600e7": 0x600e7, "0XfF": 255,
-		"18446744073709551615": ^uint64(0)} {
-		v, ok := parseUintBytes([]byte(in))
-		assert.True(t, ok, in)
-		assert.Equal(t, want, v, in)
-	}
-	for _, in := range []string{"", "0x", "12a", "-1", "18446744073709551616", "0x10000000000000000"} {
-		_, ok := parseUintBytes([]byte(in))
-		assert.False(t, ok, in)
-	}
-}

@@ -1,6 +1,11 @@
 package kernel
 
-import "github.com/unigo-os/unigo/kernel/spinlock"
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/spinlock"
+)
 
 // The machine's host name, uname's nodename: "unigo" until the program
 // (or the netstack, from a DHCP lease) calls sethostname(2). Like Linux,
@@ -18,14 +23,14 @@ var (
 // the stack first, so that no user memory is touched under the lock.
 func doSethostname(name, n uintptr) int64 {
 	if n > hostnameMax {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	if n > 0 && !userOK(name, n, false) {
-		return -EFAULT
+	if n > 0 && !mm.UserOK(name, n, false) {
+		return -abi.EFAULT
 	}
 	var buf [hostnameMax]byte
 	if n > 0 {
-		copy(buf[:], bytesAt(name, int(n)))
+		copy(buf[:], kctx.BytesAt(name, int(n)))
 	}
 	hostnameLock.Lock()
 	hostname = buf

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 
 	"github.com/unigo-os/unigo/abi"
@@ -18,18 +19,18 @@ var hostSigOn bool
 // hostSignalInit routes the launcher's interrupt and tells the launcher
 // that signals will be delivered. kernelMain calls it once.
 func hostSignalInit() {
-	if _, on := kernelParam(abi.HostSignalParam, nil); !on {
+	if _, on := kctx.KernelParam(abi.HostSignalParam, nil); !on {
 		return
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	hostSigOn = true
 	ioapicRoute(abi.IRQHostSignal)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	rt.Outl(abi.PortHostSignal, abi.HostSignalArmed)
 }
 
 // hostSignalIRQ takes the launcher's pending signals. Caller holds
-// schedLock.
+// kctx.SchedLock.
 func hostSignalIRQ() {
 	for {
 		sig := int(rt.Inl(abi.PortHostSignal))
@@ -45,7 +46,7 @@ func hostSignalIRQ() {
 // hostSignal directs sig at the process: like Linux, at one thread that
 // does not block it, preferring a running one; a thread asleep on a futex
 // is woken (a spurious wake-up, which futex users tolerate) so that it
-// takes the signal now. Caller holds schedLock.
+// takes the signal now. Caller holds kctx.SchedLock.
 func hostSignal(sig int) {
 	bit := uint64(1) << uint(sig-1)
 	var target, sleeper, any uintptr

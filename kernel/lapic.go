@@ -1,6 +1,11 @@
 package kernel
 
-import "github.com/unigo-os/unigo/rt"
+import (
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/rt"
+)
 
 // Local APIC: x2APIC (MSR access) when the CPU has it, else xAPIC MMIO at
 // 0xfee00000. The timer runs in TSC-deadline mode (LVT timer mode 2) and
@@ -33,14 +38,14 @@ func apicWrite(reg uint32, v uint32) {
 		rt.Wrmsr(0x800+reg, uint64(v))
 		return
 	}
-	*at[uint32](uintptr(xapicBase + reg*16)) = v
+	*kctx.At[uint32](uintptr(xapicBase + reg*16)) = v
 }
 
 func apicRead(reg uint32) uint32 {
 	if x2apic {
 		return uint32(rt.Rdmsr(0x800 + reg))
 	}
-	return *at[uint32](uintptr(xapicBase + reg*16))
+	return *kctx.At[uint32](uintptr(xapicBase + reg*16))
 }
 
 func lapicInit() {
@@ -52,7 +57,7 @@ func lapicInit() {
 		rt.Wrmsr(rt.MSRApicBase, base|1<<11|1<<10)
 	} else {
 		rt.Wrmsr(rt.MSRApicBase, base|1<<11)
-		mapDevice(xapicBase)
+		mm.MapDevice(xapicBase)
 	}
 	apicWrite(apicSVR, 0x100|vecSpurious)
 	// KVM resets the boot CPU's LINT0 to ExtINT: the 8259 PIC, which
@@ -65,8 +70,8 @@ func lapicInit() {
 		apicWrite(apicTDCR, 0x3)            // divide by 16
 		apicWrite(apicLVTT, vecTimer|1<<16) // masked while calibrating
 		apicWrite(apicTICR, 0xffffffff)
-		t0 := nanotime()
-		for nanotime()-t0 < 10_000_000 {
+		t0 := platform.Nanotime()
+		for platform.Nanotime()-t0 < 10_000_000 {
 		}
 		apicHz = uint64(0xffffffff-apicRead(apicTCCR)) * 100
 		apicWrite(apicTICR, 0)
@@ -103,7 +108,7 @@ func lapicDeadline(deadline int64) {
 		}
 		return
 	}
-	delta := deadline - nanotime()
+	delta := deadline - platform.Nanotime()
 	if delta < 1000 {
 		delta = 1000
 	}
@@ -111,7 +116,7 @@ func lapicDeadline(deadline int64) {
 		delta = 1_000_000_000 // re-armed when it fires; keeps products in range
 	}
 	if tscDeadline {
-		rt.Wrmsr(rt.MSRTSCDeadline, rt.Rdtsc()+uint64(delta)*tscHz/1_000_000_000)
+		rt.Wrmsr(rt.MSRTSCDeadline, rt.Rdtsc()+uint64(delta)*platform.TSCHz/1_000_000_000)
 		return
 	}
 	ticks := uint64(delta) * apicHz / 1_000_000_000
@@ -127,8 +132,8 @@ func lapicDeadline(deadline int64) {
 // ioapicRoute sends IOAPIC pin to vector vecIRQBase+pin on CPU 0.
 func ioapicRoute(pin uint32) {
 	ioapicInit() // maps the registers
-	reg := at[uint32](ioapicBase)
-	win := at[uint32](ioapicBase + 0x10)
+	reg := kctx.At[uint32](ioapicBase)
+	win := kctx.At[uint32](ioapicBase + 0x10)
 	*reg = 0x10 + 2*pin
 	*win = vecIRQBase + pin
 	*reg = 0x10 + 2*pin + 1

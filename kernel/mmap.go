@@ -1,10 +1,14 @@
 package kernel
 
-import "github.com/unigo-os/unigo/kernel/kmem"
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
+)
 
 // mmap family. Only anonymous private/shared memory (MAP_ANONYMOUS):
 // the Go runtime maps nothing else. Memory is reserved in the VMA table
-// and populated on first touch (faultIn).
+// and populated on first touch (mm.FaultIn).
 const (
 	mapShared    = 0x01
 	mapPrivate   = 0x02
@@ -16,60 +20,58 @@ const (
 	madvFree     = 8
 )
 
-func pageRound(n uintptr) uintptr { return (n + pageSize - 1) &^ (pageSize - 1) }
-
 func doMmap(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
-	if length == 0 || addr&(pageSize-1) != 0 {
-		return -EINVAL
+	if length == 0 || addr&(mm.PageSize-1) != 0 {
+		return -abi.EINVAL
 	}
 	if flags&mapAnonymous == 0 {
-		return -ENODEV
+		return -abi.ENODEV
 	}
-	size := pageRound(length)
+	size := mm.PageRound(length)
 	if size < length {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
-	vmLock.Lock()
-	defer vmLock.Unlock()
+	mm.VMLock.Lock()
+	defer mm.VMLock.Unlock()
 	var va uintptr
 	switch {
 	case flags&(mapFixed|mapNoreplace) != 0:
-		if addr < userBase || addr+size > userTop || addr+size < addr {
-			return -ENOMEM
+		if addr < mm.UserBase || addr+size > mm.UserTop || addr+size < addr {
+			return -abi.ENOMEM
 		}
-		if flags&mapNoreplace != 0 && !rangeFree(addr, addr+size) {
-			return -EEXIST
+		if flags&mapNoreplace != 0 && !mm.RangeFree(addr, addr+size) {
+			return -abi.EEXIST
 		}
 		// Overcommit heuristic: a writable mapping placed over a
 		// reservation (how the Go runtime commits heap memory, sysMap)
 		// fails when it is larger than the memory left, so exhaustion
 		// ends in the runtime's own "out of memory" error rather than a
 		// fault on first touch.
-		if prot&protWrite != 0 && int64(size) > kmem.FreeBytes() {
-			return -ENOMEM
+		if prot&mm.ProtWrite != 0 && int64(size) > kmem.FreeBytes() {
+			return -abi.ENOMEM
 		}
-		unmapPages(addr, addr+size)
+		mm.UnmapPages(addr, addr+size, tlbShootdown)
 		va = addr
-	case addr >= userBase && addr+size <= userTop && addr+size > addr && rangeFree(addr, addr+size):
+	case addr >= mm.UserBase && addr+size <= mm.UserTop && addr+size > addr && mm.RangeFree(addr, addr+size):
 		va = addr
 	default:
-		va = findGap(size)
+		va = mm.FindGap(size)
 		if va == 0 {
-			return -ENOMEM
+			return -abi.ENOMEM
 		}
 	}
-	if !setRange(va, va+size, prot&7) {
-		return -ENOMEM
+	if !mm.SetRange(va, va+size, prot&7) {
+		return -abi.ENOMEM
 	}
 	return int64(va)
 }
 
 func checkRange(addr, length uintptr) (uintptr, uintptr, bool) {
-	if addr&(pageSize-1) != 0 {
+	if addr&(mm.PageSize-1) != 0 {
 		return 0, 0, false
 	}
-	end := addr + pageRound(length)
-	if end < addr || addr < userBase || end > userTop {
+	end := addr + mm.PageRound(length)
+	if end < addr || addr < mm.UserBase || end > mm.UserTop {
 		return 0, 0, false
 	}
 	return addr, end, true
@@ -78,45 +80,45 @@ func checkRange(addr, length uintptr) (uintptr, uintptr, bool) {
 func doMunmap(addr, length uintptr) int64 {
 	start, end, ok := checkRange(addr, length)
 	if !ok || length == 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	vmLock.Lock()
-	defer vmLock.Unlock()
-	unmapPages(start, end)
-	setRange(start, end, -1)
+	mm.VMLock.Lock()
+	defer mm.VMLock.Unlock()
+	mm.UnmapPages(start, end, tlbShootdown)
+	mm.SetRange(start, end, -1)
 	return 0
 }
 
 func doMprotect(addr, length uintptr, prot int) int64 {
 	start, end, ok := checkRange(addr, length)
 	if !ok {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	vmLock.Lock()
-	defer vmLock.Unlock()
+	mm.VMLock.Lock()
+	defer mm.VMLock.Unlock()
 	for va := start; va < end; {
-		i := findVMA(va)
+		i := mm.FindVMA(va)
 		if i < 0 {
-			return -ENOMEM
+			return -abi.ENOMEM
 		}
-		va = vmas[i].end
+		va = mm.VMAs[i].End
 	}
-	if !setRange(start, end, prot&7) {
-		return -ENOMEM
+	if !mm.SetRange(start, end, prot&7) {
+		return -abi.ENOMEM
 	}
-	protectPages(start, end, uint32(prot&7))
+	mm.ProtectPages(start, end, uint32(prot&7), tlbShootdown)
 	return 0
 }
 
 func doMadvise(addr, length uintptr, advice int) int64 {
 	start, end, ok := checkRange(addr, length)
 	if !ok {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if advice == madvDontneed || advice == madvFree {
-		vmLock.Lock()
-		unmapPages(start, end)
-		vmLock.Unlock()
+		mm.VMLock.Lock()
+		mm.UnmapPages(start, end, tlbShootdown)
+		mm.VMLock.Unlock()
 	}
 	return 0
 }

@@ -1,10 +1,13 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
 	"unsafe"
 
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 )
 
 // The kernel's side of the netstack channel (protocol: abi/netchan.go).
@@ -16,7 +19,7 @@ import (
 // one reference for the netstack, dropped by abi.SysNetRelease.
 //
 // Dirty socks form a FIFO (netDirty, linked through sock.dirty); read(2)
-// on the channel descriptor drains it. All of it is guarded by schedLock.
+// on the channel descriptor drains it. All of it is guarded by SchedLock.
 
 // Short names for the event bits used by the socket code.
 const (
@@ -73,20 +76,20 @@ func netFlushAtExit() {
 			fdClose(fd)
 		}
 	}
-	deadline := nanotime() + exitFlushMax
+	deadline := platform.Nanotime() + exitFlushMax
 	for {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		live := netLive
-		schedLock.Unlock()
-		if live == 0 || nanotime() >= deadline {
+		kctx.SchedLock.Unlock()
+		if live == 0 || platform.Nanotime() >= deadline {
 			return
 		}
-		sleepUntil(nanotime() + 1e6)
+		sleepUntil(platform.Nanotime() + 1e6)
 	}
 }
 
 // netRegister gives inet sock p an id and queues its creation for the
-// netstack. Caller holds schedLock.
+// netstack. Caller holds SchedLock.
 func netRegister(p uintptr) bool {
 	for i := 0; i < maxNetSocks; i++ {
 		j := (netFree + i) % maxNetSocks
@@ -104,7 +107,7 @@ func netRegister(p uintptr) bool {
 	return false
 }
 
-// netLookup returns the sock with id, or 0. Caller holds schedLock.
+// netLookup returns the sock with id, or 0. Caller holds SchedLock.
 func netLookup(id uint64) uintptr {
 	j := id & 0xffffffff
 	if j >= maxNetSocks || netGen[j] != uint32(id>>32) {
@@ -114,7 +117,7 @@ func netLookup(id uint64) uintptr {
 }
 
 // netPend marks bits pending on p and queues it for the netstack. Caller
-// holds schedLock.
+// holds SchedLock.
 func netPend(p uintptr, bits uint32) {
 	s := sk(p)
 	if s.id == 0 {
@@ -136,7 +139,7 @@ func netPend(p uintptr, bits uint32) {
 	pollNotify(netChanObj)
 }
 
-// netUndirty takes p off the dirty list. Caller holds schedLock.
+// netUndirty takes p off the dirty list. Caller holds SchedLock.
 func netUndirty(p uintptr) {
 	if !sk(p).onDirty {
 		return
@@ -164,15 +167,15 @@ func netUndirty(p uintptr) {
 // connect) and returns the netstack's answer as -errno. One request per
 // socket is outstanding; others queue behind it.
 func netRequest(p uintptr, req uint32, a *sockaddr, arg int64) int64 {
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	for s.req != 0 {
 		s.reqQueue.wait(0)
 	}
 	if s.id == 0 {
 		// The netstack has let go of the socket.
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	s.req = req
 	s.reqDone = false
@@ -196,25 +199,25 @@ func netRequest(p uintptr, req uint32, a *sockaddr, arg int64) int64 {
 // netConnect serves connect(2) on an inet socket.
 func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 	s := sk(p)
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	switch {
 	case s.typ == sockStream && s.state == ssConnected:
-		schedLock.Unlock()
-		return -EISCONN
+		kctx.SchedLock.Unlock()
+		return -abi.EISCONN
 	case s.typ == sockStream && s.state == ssConnecting:
-		schedLock.Unlock()
-		return -EALREADY
+		kctx.SchedLock.Unlock()
+		return -abi.EALREADY
 	case s.state == ssListening:
-		schedLock.Unlock()
-		return -EISCONN
+		kctx.SchedLock.Unlock()
+		return -abi.EISCONN
 	case s.typ == sockStream && s.state == ssClosed:
 		e := s.err
 		s.err = 0
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if e != 0 {
 			return -int64(e)
 		}
-		return -EISCONN
+		return -abi.EISCONN
 	}
 	if s.typ == sockStream && nonblock && s.id != 0 && s.req == 0 {
 		// Go's connect: don't wait for the netstack at all. The
@@ -231,19 +234,19 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 		s.state = ssConnecting
 		s.flags |= sfWasConnect
 		netPend(p, npRequest)
-		schedLock.Unlock()
-		return -EINPROGRESS
+		kctx.SchedLock.Unlock()
+		return -abi.EINPROGRESS
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	r := netRequest(p, abi.NetReqConnect, a, 0)
-	if s.typ == sockDgram || r != -EINPROGRESS {
+	if s.typ == sockDgram || r != -abi.EINPROGRESS {
 		return r
 	}
 	if nonblock {
 		return r
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	for s.state == ssConnecting {
 		s.wq.wait(0)
 	}
@@ -253,12 +256,12 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 	e := s.err
 	s.err = 0
 	if e == 0 {
-		e = ECONNREFUSED
+		e = abi.ECONNREFUSED
 	}
 	return -int64(e)
 }
 
-// netShutdown passes a shutdown on. Caller holds schedLock.
+// netShutdown passes a shutdown on. Caller holds SchedLock.
 func netShutdown(p uintptr, how uint32) {
 	s := sk(p)
 	switch how {
@@ -275,26 +278,26 @@ func netShutdown(p uintptr, how uint32) {
 // Channel descriptor.
 
 func doNetAttach() int64 {
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	if netFile != 0 {
-		schedLock.Unlock()
-		return -EBUSY
+		kctx.SchedLock.Unlock()
+		return -abi.EBUSY
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	f := newOfile(fdNetchan, oRdwr|oNonblock, 0)
 	if f == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	netFile = f
 	netChanObj = f
 	of(f).obj = f
 	of(f).refs++ // the kernel keeps the channel for good
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return fdInstall(f, true)
 }
 
-// netchanMask is the channel's epoll readiness. Caller holds schedLock.
+// netchanMask is the channel's epoll readiness. Caller holds SchedLock.
 func netchanMask() uint32 {
 	m := uint32(epollOut | epollWrnorm)
 	if netDirtyHd != 0 {
@@ -307,16 +310,16 @@ func netchanMask() uint32 {
 func netchanRead(buf, n uintptr, nonblock bool) int64 {
 	const size = unsafe.Sizeof(abi.NetEvent{})
 	if n < size {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	if !userOK(buf, n, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, n, true) {
+		return -abi.EFAULT
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	for netDirtyHd == 0 {
 		if nonblock {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		netReaders.wait(0)
 	}
@@ -330,7 +333,7 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 		s := sk(p)
 		s.onDirty = false
 		s.dirty = 0
-		ev := at[abi.NetEvent](buf + done)
+		ev := kctx.At[abi.NetEvent](buf + done)
 		*ev = abi.NetEvent{}
 		ev.ID = s.id
 		ev.Pend = s.pend
@@ -353,18 +356,18 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 
 // Calls from the netstack. Each validates addresses and buffers first,
 // then looks the socket up by id with netSockLocked and works under
-// schedLock.
+// SchedLock.
 
-// netSockLocked takes schedLock and returns the sock the netstack names
-// by id. Found: it returns the sock and errno 0 with schedLock held, for
+// netSockLocked takes SchedLock and returns the sock the netstack names
+// by id. Found: it returns the sock and errno 0 with SchedLock held, for
 // the caller to release (a defer, open-coded, in the caller: the kernel
 // context has no runtime-managed defers). Not found (stale, forged or
-// released id): it returns 0 and -EBADF with schedLock already released.
+// released id): it returns 0 and -EBADF with SchedLock already released.
 func netSockLocked(id uint64) (p uintptr, errno int64) {
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	if p = netLookup(id); p == 0 {
-		schedLock.Unlock()
-		return 0, -EBADF
+		kctx.SchedLock.Unlock()
+		return 0, -abi.EBADF
 	}
 	return p, 0
 }
@@ -378,13 +381,13 @@ func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 	if e != 0 {
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	if s.req == 0 || s.reqDone {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if errno < 0 || errno > 4095 {
-		errno = EINVAL
+		errno = abi.EINVAL
 	}
 	if s.reqAsync {
 		// Nobody waits: the outcome is the connection's state.
@@ -393,7 +396,7 @@ func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 		switch errno {
 		case 0:
 			s.state = ssConnected
-		case EINPROGRESS:
+		case abi.EINPROGRESS:
 		default:
 			s.state = ssClosed
 			s.err = int32(errno)
@@ -412,7 +415,7 @@ func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 	case errno == 0 && s.req == abi.NetReqListen:
 		s.state = ssListening
 		s.backlog = int32(s.reqArg)
-	case s.req == abi.NetReqConnect && (errno == 0 || errno == EINPROGRESS):
+	case s.req == abi.NetReqConnect && (errno == 0 || errno == abi.EINPROGRESS):
 		s.flags |= sfWasConnect
 		if s.typ == sockDgram {
 			s.remote = s.reqAddr
@@ -428,7 +431,7 @@ func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 			s.remote = s.reqAddr
 		}
 	}
-	if addr != 0 && errno == 0 || addr != 0 && errno == EINPROGRESS {
+	if addr != 0 && errno == 0 || addr != 0 && errno == abi.EINPROGRESS {
 		s.local = a
 	}
 	s.reqErr = int32(errno)
@@ -450,7 +453,7 @@ func doNetState(id uint64, kind int, errno int64, local, remote uintptr, alen ui
 	if e != 0 {
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	if local != 0 {
 		s.local = l
@@ -468,7 +471,7 @@ func doNetState(id uint64, kind int, errno int64, local, remote uintptr, alen ui
 		s.flags |= sfEOF
 	case abi.NetStError:
 		if errno <= 0 || errno > 4095 {
-			errno = ECONNRESET
+			errno = abi.ECONNRESET
 		}
 		s.err = int32(errno)
 		if s.state != ssListening {
@@ -479,7 +482,7 @@ func doNetState(id uint64, kind int, errno int64, local, remote uintptr, alen ui
 		s.txq.drain()
 	case abi.NetStAddrs:
 	default:
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	sockWake(p)
 	return 0
@@ -489,8 +492,8 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 	if n > maxDgram && n > sockBufSize {
 		n = sockBufSize
 	}
-	if !userOK(buf, n, false) {
-		return -EFAULT
+	if !mm.UserOK(buf, n, false) {
+		return -abi.EFAULT
 	}
 	var a sockaddr
 	if _, e := optAddr(&a, from, flen); e != 0 {
@@ -500,30 +503,30 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 	if e != 0 {
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	if s.state == ssClosed && s.typ == sockStream || s.flags&sfShutRd != 0 {
 		return int64(n) // nobody will read it: discard
 	}
 	if s.typ == sockDgram {
 		if n > maxDgram {
-			return -EMSGSIZE
+			return -abi.EMSGSIZE
 		}
 		if s.rxq.bytes+int(n) > dgramQueueBytes {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		m := dgramAlloc(int(n))
 		if m == 0 {
-			return -ENOBUFS
+			return -abi.ENOBUFS
 		}
-		at[dgram](m).n = uint32(n)
-		copy(dgramData(m), bytesAt(buf, int(n)))
-		at[dgram](m).from = a
+		kctx.At[dgram](m).n = uint32(n)
+		copy(dgramData(m), kctx.BytesAt(buf, int(n)))
+		kctx.At[dgram](m).from = a
 		s.rxq.push(m)
 	} else {
-		w := s.rx.put(bytesAt(buf, int(n)))
+		w := s.rx.put(kctx.BytesAt(buf, int(n)))
 		if w == 0 && n > 0 {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		n = uintptr(w)
 	}
@@ -533,17 +536,17 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 }
 
 func doNetTx(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
-	if !userOK(buf, n, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, n, true) {
+		return -abi.EFAULT
 	}
-	if to != 0 && (!userOK(to, maxSockaddr, true) || !userOK(tolen, 4, true)) {
-		return -EFAULT
+	if to != 0 && (!mm.UserOK(to, maxSockaddr, true) || !mm.UserOK(tolen, 4, true)) {
+		return -abi.EFAULT
 	}
 	p, e := netSockLocked(id)
 	if e != 0 {
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	var r int
 	if s.typ == sockDgram {
@@ -553,18 +556,18 @@ func doNetTx(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
 		}
 		d := dgramData(m)
 		if len(d) > int(n) {
-			return -EMSGSIZE
+			return -abi.EMSGSIZE
 		}
 		s.txq.pop()
-		r = copy(bytesAt(buf, int(n)), d)
+		r = copy(kctx.BytesAt(buf, int(n)), d)
 		if to != 0 {
-			a := &at[dgram](m).from
+			a := &kctx.At[dgram](m).from
 			storeAddr(to, a)
-			*at[uint32](tolen) = a.n
+			*kctx.At[uint32](tolen) = a.n
 		}
 		dgramFree(m)
 	} else {
-		r = s.tx.get(bytesAt(buf, int(n)), false)
+		r = s.tx.get(kctx.BytesAt(buf, int(n)), false)
 	}
 	if r > 0 {
 		s.wq.wakeAll()
@@ -583,22 +586,22 @@ func doNetAccept(lid uint64, local, remote uintptr, alen uint32) int64 {
 	}
 	c := kmem.Alloc(uintptrSize(sock{}))
 	if c == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	lp, e := netSockLocked(lid)
 	if e != 0 {
 		kmem.Free(c, uintptrSize(sock{}))
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	ls := sk(lp)
 	if ls.state != ssListening {
 		kmem.Free(c, uintptrSize(sock{}))
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if ls.aqLen >= ls.backlog {
 		kmem.Free(c, uintptrSize(sock{}))
-		return -EAGAIN
+		return -abi.EAGAIN
 	}
 	cs := sk(c)
 	cs.domain, cs.typ, cs.proto = ls.domain, ls.typ, ls.proto
@@ -609,7 +612,7 @@ func doNetAccept(lid uint64, local, remote uintptr, alen uint32) int64 {
 	cs.opts = ls.opts
 	if !netRegister(c) {
 		kmem.Free(c, uintptrSize(sock{}))
-		return -ENFILE
+		return -abi.ENFILE
 	}
 	// The netstack already has the endpoint: no creation event.
 	cs.pend &^= npCreate
@@ -622,7 +625,7 @@ func doNetRelease(id uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	defer schedLock.Unlock()
+	defer kctx.SchedLock.Unlock()
 	j := id & 0xffffffff
 	netSocks[j] = 0
 	netGen[j]++
@@ -632,11 +635,11 @@ func doNetRelease(id uint64) int64 {
 	s.id = 0
 	if s.req != 0 && s.reqAsync {
 		s.req, s.reqAsync = 0, false
-		s.err = ECONNABORTED
+		s.err = abi.ECONNABORTED
 		s.reqQueue.wakeAll()
 	}
 	if s.req != 0 && !s.reqDone {
-		s.reqErr = ECONNABORTED
+		s.reqErr = abi.ECONNABORTED
 		s.reqDone = true
 		s.reqQueue.wakeAll()
 	}
@@ -656,7 +659,7 @@ func doNetRelease(id uint64) int64 {
 //
 //go:noinline
 func storeAddr(to uintptr, a *sockaddr) {
-	dst := bytesAt(to, maxSockaddr)
+	dst := kctx.BytesAt(to, maxSockaddr)
 	for i := range dst {
 		dst[i] = a.b[i]
 	}

@@ -1,7 +1,11 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -20,13 +24,13 @@ const (
 func sysClone(f *rt.Frame) int64 {
 	flags := f.RDI
 	if flags&cloneVM == 0 || flags&cloneThread == 0 {
-		return -ENOSYS // no processes: fork and exec are not supported
+		return -abi.ENOSYS // no processes: fork and exec are not supported
 	}
 	t := newThread()
 	if t == 0 {
-		return -EAGAIN
+		return -abi.EAGAIN
 	}
-	cf := at[rt.Frame](frameOf(t))
+	cf := kctx.At[rt.Frame](frameOf(t))
 	*cf = *f
 	cf.RAX = 0
 	if f.RSI != 0 {
@@ -39,11 +43,11 @@ func sysClone(f *rt.Frame) int64 {
 		cf.FSBase = f.R8
 	}
 	tid := th(t).tid
-	if flags&cloneParentSettid != 0 && userOK(uintptr(f.RDX), 4, true) {
-		*at[uint32](uintptr(f.RDX)) = uint32(tid)
+	if flags&cloneParentSettid != 0 && mm.UserOK(uintptr(f.RDX), 4, true) {
+		*kctx.At[uint32](uintptr(f.RDX)) = uint32(tid)
 	}
-	if flags&cloneChildSettid != 0 && userOK(uintptr(f.R10), 4, true) {
-		*at[uint32](uintptr(f.R10)) = uint32(tid)
+	if flags&cloneChildSettid != 0 && mm.UserOK(uintptr(f.R10), 4, true) {
+		*kctx.At[uint32](uintptr(f.R10)) = uint32(tid)
 	}
 	if flags&cloneChildCleartid != 0 {
 		th(t).clearTID = uintptr(f.R10)
@@ -52,13 +56,13 @@ func sysClone(f *rt.Frame) int64 {
 	// Stack for the first switch: [BP=0][return PC=threadStart], then the
 	// frame.
 	ksp := frameOf(t) - 16
-	*at[uint64](ksp) = 0
-	*at[uint64](ksp + 8) = uint64(rt.ThreadStartPC())
+	*kctx.At[uint64](ksp) = 0
+	*kctx.At[uint64](ksp + 8) = uint64(rt.ThreadStartPC())
 	th(t).ksp = ksp
 	th(t).oncpu = int32(cpuIndex())
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	makeRunnable(t)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return int64(tid)
 }
 
@@ -77,15 +81,15 @@ func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 	case futexWaitOp, futexWaitBitset:
 		var deadline int64
 		if timeout != 0 {
-			if !userOK(timeout, 16, false) {
-				return -EFAULT
+			if !mm.UserOK(timeout, 16, false) {
+				return -abi.EFAULT
 			}
-			ts := at[[2]int64](timeout)
+			ts := kctx.At[[2]int64](timeout)
 			ns := ts[0]*1e9 + ts[1]
 			if cmd == futexWaitOp {
-				deadline = nanotime() + ns
+				deadline = platform.Nanotime() + ns
 			} else if op&futexClockRealtime != 0 {
-				deadline = ns - walltime() + nanotime()
+				deadline = ns - platform.Walltime() + platform.Nanotime()
 			} else {
 				deadline = ns
 			}
@@ -97,26 +101,26 @@ func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 	case futexWakeOp, futexWakeBitset:
 		return futexWake(addr, int(val))
 	}
-	return -ENOSYS
+	return -abi.ENOSYS
 }
 
 func sleepUntil(deadline int64) {
-	schedLock.Lock()
-	for nanotime() < deadline {
+	kctx.SchedLock.Lock()
+	for platform.Nanotime() < deadline {
 		block(deadline)
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 }
 
 func sleepRel(req uintptr) int64 {
-	if !userOK(req, 16, false) {
-		return -EFAULT
+	if !mm.UserOK(req, 16, false) {
+		return -abi.EFAULT
 	}
-	ts := at[[2]int64](req)
+	ts := kctx.At[[2]int64](req)
 	if ts[1] < 0 || ts[1] >= 1e9 || ts[0] < 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	sleepUntil(nanotime() + ts[0]*1e9 + ts[1])
+	sleepUntil(platform.Nanotime() + ts[0]*1e9 + ts[1])
 	return 0
 }
 
@@ -135,20 +139,20 @@ const (
 func clockNow(clock int) (int64, bool) {
 	switch clock {
 	case clockRealtime, clockRealtimeCoarse:
-		return walltime(), true
+		return platform.Walltime(), true
 	case clockMonotonic, clockMonotonicRaw, clockMonotonicCoarse, clockBoottime:
-		return nanotime(), true
+		return platform.Nanotime(), true
 	case clockThreadCputime:
 		t := current()
-		return t.cpuNS + nanotime() - t.onCPU, true
+		return t.cpuNS + platform.Nanotime() - t.onCPU, true
 	case clockProcessCputime:
-		return nanotime() - mono0, true // one CPU: process time ~ busy time; refined by SMP work
+		return platform.Nanotime() - platform.Mono0, true // one CPU: process time ~ busy time; refined by SMP work
 	}
 	if clock < 0 {
 		// Per-thread CPU clocks (runtime pprof uses them): report this
 		// thread's time.
 		t := current()
-		return t.cpuNS + nanotime() - t.onCPU, true
+		return t.cpuNS + platform.Nanotime() - t.onCPU, true
 	}
 	return 0, false
 }
@@ -156,30 +160,30 @@ func clockNow(clock int) (int64, bool) {
 func doClockGettime(clock int, tp uintptr) int64 {
 	ns, ok := clockNow(clock)
 	if !ok {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	if !userOK(tp, 16, true) {
-		return -EFAULT
+	if !mm.UserOK(tp, 16, true) {
+		return -abi.EFAULT
 	}
-	*at[[2]int64](tp) = [2]int64{ns / 1e9, ns % 1e9}
+	*kctx.At[[2]int64](tp) = [2]int64{ns / 1e9, ns % 1e9}
 	return 0
 }
 
 func doClockNanosleep(clock, flags int, req uintptr) int64 {
-	if !userOK(req, 16, false) {
-		return -EFAULT
+	if !mm.UserOK(req, 16, false) {
+		return -abi.EFAULT
 	}
-	ts := at[[2]int64](req)
+	ts := kctx.At[[2]int64](req)
 	ns := ts[0]*1e9 + ts[1]
 	now, ok := clockNow(clock)
 	if !ok {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if flags&timerAbstime != 0 {
 		ns -= now
 	}
 	if ns > 0 {
-		sleepUntil(nanotime() + ns)
+		sleepUntil(platform.Nanotime() + ns)
 	}
 	return 0
 }
@@ -190,42 +194,42 @@ var sigactions [65][4]uint64 // handler, flags, restorer, mask
 
 func doRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 	if sig < 1 || sig > 64 || size != 8 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if oact != 0 {
-		if !userOK(oact, 32, true) {
-			return -EFAULT
+		if !mm.UserOK(oact, 32, true) {
+			return -abi.EFAULT
 		}
-		*at[[4]uint64](oact) = sigactions[sig]
+		*kctx.At[[4]uint64](oact) = sigactions[sig]
 	}
 	if act != 0 {
 		if sig == 9 || sig == 19 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
-		if !userOK(act, 32, false) {
-			return -EFAULT
+		if !mm.UserOK(act, 32, false) {
+			return -abi.EFAULT
 		}
-		sigactions[sig] = *at[[4]uint64](act)
+		sigactions[sig] = *kctx.At[[4]uint64](act)
 	}
 	return 0
 }
 
 func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 	if size != 8 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	t := current()
 	if oset != 0 {
-		if !userOK(oset, 8, true) {
-			return -EFAULT
+		if !mm.UserOK(oset, 8, true) {
+			return -abi.EFAULT
 		}
-		*at[uint64](oset) = t.sigmask
+		*kctx.At[uint64](oset) = t.sigmask
 	}
 	if set != 0 {
-		if !userOK(set, 8, false) {
-			return -EFAULT
+		if !mm.UserOK(set, 8, false) {
+			return -abi.EFAULT
 		}
-		s := *at[uint64](set)
+		s := *kctx.At[uint64](set)
 		switch how {
 		case 0:
 			t.sigmask |= s
@@ -234,7 +238,7 @@ func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 		case 2:
 			t.sigmask = s
 		default:
-			return -EINVAL
+			return -abi.EINVAL
 		}
 	}
 	return 0
@@ -243,20 +247,20 @@ func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 func doSigaltstack(ss, oss uintptr) int64 {
 	t := current()
 	if oss != 0 {
-		if !userOK(oss, 24, true) {
-			return -EFAULT
+		if !mm.UserOK(oss, 24, true) {
+			return -abi.EFAULT
 		}
-		o := at[[3]uint64](oss)
+		o := kctx.At[[3]uint64](oss)
 		o[0], o[1], o[2] = t.altSP, t.altFlags, t.altSize
 		if t.altSP == 0 {
 			o[1] = 2 // SS_DISABLE
 		}
 	}
 	if ss != 0 {
-		if !userOK(ss, 24, false) {
-			return -EFAULT
+		if !mm.UserOK(ss, 24, false) {
+			return -abi.EFAULT
 		}
-		n := at[[3]uint64](ss)
+		n := kctx.At[[3]uint64](ss)
 		t.altSP, t.altFlags, t.altSize = n[0], n[1], n[2]
 	}
 	return 0
@@ -274,7 +278,7 @@ func fillRandom(b []byte) bool {
 		if !ok {
 			if !noEntropyReported {
 				noEntropyReported = true
-				kprint("unigo: no RDSEED/RDRAND: getrandom has no entropy source; using the TSC\n")
+				kctx.Print("unigo: no RDSEED/RDRAND: getrandom has no entropy source; using the TSC\n")
 			}
 			v = rt.Rdtsc() * 0x9e3779b97f4a7c15
 		}
@@ -289,18 +293,18 @@ func doGetrandom(buf, n uintptr) int64 {
 	if n > 1<<20 {
 		n = 1 << 20
 	}
-	if !userOK(buf, n, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, n, true) {
+		return -abi.EFAULT
 	}
-	fillRandom(bytesAt(buf, int(n)))
+	fillRandom(kctx.BytesAt(buf, int(n)))
 	return int64(n)
 }
 
 func doUname(buf uintptr) int64 {
-	if !userOK(buf, 65*6, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, 65*6, true) {
+		return -abi.EFAULT
 	}
-	b := bytesAt(buf, 65*6)
+	b := kctx.BytesAt(buf, 65*6)
 	clear(b)
 	copy(b[0:], "Linux")
 	copyHostname(b[65:130])
@@ -318,13 +322,13 @@ func doPrlimit(pid, res int, newp, oldp uintptr) int64 {
 	case 7: // RLIMIT_NOFILE
 		cur, max = maxFDs, maxFDs
 	case 3: // RLIMIT_STACK
-		cur = stackSize
+		cur = mm.StackSize
 	}
 	if oldp != 0 {
-		if !userOK(oldp, 16, true) {
-			return -EFAULT
+		if !mm.UserOK(oldp, 16, true) {
+			return -abi.EFAULT
 		}
-		*at[[2]uint64](oldp) = [2]uint64{cur, max}
+		*kctx.At[[2]uint64](oldp) = [2]uint64{cur, max}
 	}
 	return 0
 }
@@ -332,16 +336,16 @@ func doPrlimit(pid, res int, newp, oldp uintptr) int64 {
 // doSysinfo fills struct sysinfo (112 bytes on x86-64): uptime,
 // RAM from kmem, no swap, the thread count as procs, mem_unit 1.
 func doSysinfo(buf uintptr) int64 {
-	if !userOK(buf, 112, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, 112, true) {
+		return -abi.EFAULT
 	}
-	b := bytesAt(buf, 112)
+	b := kctx.BytesAt(buf, 112)
 	clear(b)
-	*at[int64](buf) = (nanotime() - mono0) / 1e9
-	*at[uint64](buf + 32) = uint64(kmem.TotalBytes())
-	*at[uint64](buf + 40) = uint64(kmem.FreeBytes())
-	*at[uint16](buf + 80) = uint16(nthreads)
-	*at[uint32](buf + 104) = 1
+	*kctx.At[int64](buf) = (platform.Nanotime() - platform.Mono0) / 1e9
+	*kctx.At[uint64](buf + 32) = uint64(kmem.TotalBytes())
+	*kctx.At[uint64](buf + 40) = uint64(kmem.FreeBytes())
+	*kctx.At[uint16](buf + 80) = uint16(nthreads)
+	*kctx.At[uint32](buf + 104) = 1
 	return 0
 }
 
@@ -355,36 +359,36 @@ func doGetrusage(who int, buf uintptr) int64 {
 	var ns int64
 	switch who {
 	case self:
-		ns = nanotime() - mono0
+		ns = platform.Nanotime() - platform.Mono0
 	case children:
 	case thread:
 		t := current()
-		ns = t.cpuNS + nanotime() - t.onCPU
+		ns = t.cpuNS + platform.Nanotime() - t.onCPU
 	default:
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	if !userOK(buf, 144, true) {
-		return -EFAULT
+	if !mm.UserOK(buf, 144, true) {
+		return -abi.EFAULT
 	}
-	clear(bytesAt(buf, 144))
+	clear(kctx.BytesAt(buf, 144))
 	if who == children {
 		return 0
 	}
-	*at[[2]int64](buf) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
-	*at[uint64](buf + 32) = vmStats.maxPages * (pageSize / 1024) // ru_maxrss
-	*at[uint64](buf + 64) = vmStats.faults                       // ru_minflt
+	*kctx.At[[2]int64](buf) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
+	*kctx.At[uint64](buf + 32) = mm.Stats.MaxPages * (mm.PageSize / 1024) // ru_maxrss
+	*kctx.At[uint64](buf + 64) = mm.Stats.Faults                          // ru_minflt
 	return 0
 }
 
 // doTimes fills struct tms and returns clock ticks (USER_HZ = 100)
 // since boot.
 func doTimes(buf uintptr) int64 {
-	ticks := (nanotime() - mono0) / 10_000_000
+	ticks := (platform.Nanotime() - platform.Mono0) / 10_000_000
 	if buf != 0 {
-		if !userOK(buf, 32, true) {
-			return -EFAULT
+		if !mm.UserOK(buf, 32, true) {
+			return -abi.EFAULT
 		}
-		*at[[4]int64](buf) = [4]int64{ticks, 0, 0, 0}
+		*kctx.At[[4]int64](buf) = [4]int64{ticks, 0, 0, 0}
 	}
 	return ticks
 }

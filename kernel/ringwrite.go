@@ -1,14 +1,20 @@
 package kernel
 
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
+)
+
 // write(2) into a ring buffer that readers drain: the loop pipes and
 // stream sockets share. What differs between them (when a write must
 // stop, which ring takes the bytes, whom to wake, how long to wait for
 // room) is the ringSink the loop is instantiated with; the loop owns what
-// is the same: user-buffer validation outside schedLock, partial writes,
+// is the same: user-buffer validation outside SchedLock, partial writes,
 // EFAULT, EAGAIN and blocking.
 
 // ringSink is the receiving end of ringWrite. Every method runs with
-// schedLock held. Implementations are uintptr-sized values naming a
+// SchedLock held. Implementations are uintptr-sized values naming a
 // kernel object (a pipe, a sock), so the calls allocate nothing.
 type ringSink interface {
 	// check returns 0 if the write may go on, else the (negative) errno
@@ -19,7 +25,7 @@ type ringSink interface {
 	// whole is the write's full length) into the ring, wakes the readers
 	// if it copied anything, and returns the count: 0 means no room now.
 	put(src []byte, whole uintptr) int
-	// waitRoom blocks until room may have been made (schedLock is
+	// waitRoom blocks until room may have been made (SchedLock is
 	// released while the thread sleeps); false means a send timeout
 	// expired first.
 	waitRoom() bool
@@ -32,38 +38,38 @@ type ringSink interface {
 // Blocking writes loop until done; after every wakeup the buffer is
 // validated again, since the program may have unmapped it meanwhile.
 //
-// Kernel context: userOK may fault pages in, so it runs without
-// schedLock; everything else runs under it.
+// Kernel context: mm.UserOK may fault pages in, so it runs without
+// SchedLock; everything else runs under it.
 func ringWrite[S ringSink](sink S, buf, n uintptr, nonblock bool) int64 {
 	if n == 0 {
 		return 0
 	}
 	var done uintptr
 	for {
-		if !userOK(buf+done, n-done, false) {
-			return writeResult(done, -EFAULT)
+		if !mm.UserOK(buf+done, n-done, false) {
+			return writeResult(done, -abi.EFAULT)
 		}
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		if e := sink.check(); e != 0 {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return writeResult(done, e)
 		}
-		if w := sink.put(bytesAt(buf+done, int(n-done)), n); w > 0 {
+		if w := sink.put(kctx.BytesAt(buf+done, int(n-done)), n); w > 0 {
 			done += uintptr(w)
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			if done == n || nonblock {
 				return int64(done)
 			}
 			continue
 		}
 		if nonblock {
-			schedLock.Unlock()
-			return writeResult(done, -EAGAIN)
+			kctx.SchedLock.Unlock()
+			return writeResult(done, -abi.EAGAIN)
 		}
 		woke := sink.waitRoom()
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if !woke {
-			return writeResult(done, -EAGAIN)
+			return writeResult(done, -abi.EAGAIN)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package kernel
 import (
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -17,16 +19,16 @@ import (
 // LAPIC timer fires at the end of the running thread's slice while others
 // wait in the same queue.
 //
-// Locks, outermost first: fsLock, schedLock, one run-queue lock (vmLock,
-// taken through userOK, is never taken under a run-queue lock). A CPU holds
+// Locks, outermost first: fsLock, SchedLock, one run-queue lock (mm.VMLock,
+// taken through mm.UserOK, is never taken under a run-queue lock). A CPU holds
 // at most one run-queue lock by Lock; a second one is only ever TryLocked
 // (stealing), so run-queue locks cannot deadlock among themselves. Nothing
-// under a run-queue lock takes schedLock.
+// under a run-queue lock takes SchedLock.
 //
 // Thread states and who may change them:
 //
-//	Running  -> Blocked/Dead   the thread itself, under schedLock
-//	Blocked  -> Runnable       a waker, under schedLock (and the target
+//	Running  -> Blocked/Dead   the thread itself, under SchedLock
+//	Blocked  -> Runnable       a waker, under SchedLock (and the target
 //	                           queue's lock while it pushes)
 //	Runnable -> Running        the CPU that pops it, under that queue's lock
 //	Running  -> Runnable       the thread itself (preemption), under its
@@ -38,18 +40,18 @@ import (
 //  1. A thread is in at most one run queue, and a queued thread is
 //     Runnable; rq.n is the queue's length.
 //  2. A CPU switches stacks only while it holds its own queue lock, and, if
-//     the thread it leaves is Blocked or Dead, schedLock as well
+//     the thread it leaves is Blocked or Dead, SchedLock as well
 //     (switchAway). The thread switched to releases them (finishSwitch),
 //     i.e. only after rt.SwitchStacks has saved the old thread's stack
 //     pointer. So: a preempted thread, pushed on its own CPU's queue, can be
 //     popped (locally or by a stealer) only once its CPU has left its
 //     stack; a blocking thread can be woken, hence queued, only once its
-//     CPU has left its stack, because waking needs schedLock. Either way a
+//     CPU has left its stack, because waking needs SchedLock. Either way a
 //     thread is resumed by at most one CPU, and only after it was saved.
-//  3. Blocking is decided under schedLock (state = Blocked, queued on a
-//     wait queue or timer), and every waker holds schedLock, so a wakeup
+//  3. Blocking is decided under SchedLock (state = Blocked, queued on a
+//     wait queue or timer), and every waker holds SchedLock, so a wakeup
 //     either sees Blocked or happens before the sleeper checked its
-//     condition. A woken thread re-takes schedLock before block returns,
+//     condition. A woken thread re-takes SchedLock before block returns,
 //     so it cannot run its caller's code until the waker has let go.
 //  4. No runnable thread waits while a CPU idles: a CPU going idle sets its
 //     bit in idleMask and then re-reads every rq.n; a CPU pushing work
@@ -70,7 +72,7 @@ type runQueue struct {
 	n        atomic.Int32 // length; read without the lock as a hint
 	sliceEnd int64        // end of the running thread's timeslice (owner only)
 	// releaseSched tells finishSwitch that the switch was made with
-	// schedLock held (the thread left was Blocked or Dead).
+	// SchedLock held (the thread left was Blocked or Dead).
 	releaseSched bool
 }
 
@@ -147,7 +149,7 @@ func lowestBit(m uint64) int {
 
 // makeRunnable queues a thread that is not running anywhere (new, or
 // Blocked and woken) on the CPU it last ran on, or on an idle CPU if that
-// one is busy. Caller holds schedLock.
+// one is busy. Caller holds SchedLock.
 func makeRunnable(t uintptr) {
 	target := int(th(t).oncpu)
 	if target < 0 || target >= int(online.Load()) {
@@ -199,7 +201,7 @@ func kickAfterPush(target int, wasEmpty bool) {
 
 // switchAway leaves the current thread, which is Blocked or Dead, for the
 // next runnable one (own queue, stolen, or the idle thread). Caller holds
-// schedLock; the thread switched to releases it (invariant 2). Returns
+// SchedLock; the thread switched to releases it (invariant 2). Returns
 // when the current thread is resumed, with no lock held.
 func switchAway() {
 	checkCPUTimers()
@@ -244,13 +246,13 @@ func yield() {
 // no lock.
 func preempt() {
 	ci := thisCPU()
-	if ci.rq.n.Load() != 0 && nanotime() >= ci.rq.sliceEnd {
+	if ci.rq.n.Load() != 0 && platform.Nanotime() >= ci.rq.sliceEnd {
 		yield()
 	}
 }
 
 // switchTo switches this CPU from cur to next. Caller holds this CPU's
-// queue lock (and schedLock if rq.releaseSched is set); next is no longer
+// queue lock (and SchedLock if rq.releaseSched is set); next is no longer
 // in any queue. Returns when cur is resumed (on whichever CPU), after
 // finishSwitch released the locks the switching CPU held then.
 func switchTo(cur, next uintptr) {
@@ -263,7 +265,7 @@ func switchTo(cur, next uintptr) {
 		return
 	}
 	ci.stats[statSwitches]++
-	now := nanotime()
+	now := platform.Nanotime()
 	th(cur).cpuNS += now - th(cur).onCPU
 	if cur != ci.idle {
 		atomic.AddInt64(&procCPU, now-th(cur).onCPU)
@@ -293,7 +295,7 @@ func finishSwitch() {
 	ci.rq.releaseSched = false
 	ci.rq.lock.Unlock()
 	if rel {
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 	}
 	armTimer()
 }

@@ -4,8 +4,9 @@ import (
 	"sync/atomic"
 	_ "unsafe" // go:linkname
 
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
-	"github.com/unigo-os/unigo/kernel/spinlock"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -72,11 +73,6 @@ type thread struct {
 }
 
 var (
-	// schedLock guards everything about threads that is not a run queue:
-	// the Blocked state and the wait queues (futexes, pipes, epoll, the
-	// console), the timer list, signals, CPU-time timers, zombies and
-	// allThreads. See kernel/runq.go for how it nests with the run queues.
-	schedLock  spinlock.Lock
 	timers     uintptr      // sorted by wake
 	timerNext  atomic.Int64 // wake of the first timer (0: none); armTimer reads it unlocked
 	nextTID    uint64       = 1
@@ -86,9 +82,9 @@ var (
 	xsaveSize  uintptr = 512
 )
 
-func th(p uintptr) *thread { return at[thread](p) }
+func th(p uintptr) *thread { return kctx.At[thread](p) }
 
-func cpu() *rt.CPU { return at[rt.CPU](rt.ThisCPU()) }
+func cpu() *rt.CPU { return kctx.At[rt.CPU](rt.ThisCPU()) }
 
 func current() *thread { return th(cpu().Current) }
 
@@ -111,25 +107,25 @@ func newThread() uintptr {
 		return 0
 	}
 	// Fake g: stack.lo, stack.hi, stackguard0, stackguard1.
-	g := at[[4]uintptr](ks)
+	g := kctx.At[[4]uintptr](ks)
 	g[0] = ks + stackLo
 	g[1] = ks + kstackSize
 	g[2] = ks + stackLo + stackGuard
 	g[3] = g[2]
-	*at[uintptr](ks + tlsOffset) = ks
+	*kctx.At[uintptr](ks + tlsOffset) = ks
 	tt := th(t)
 	tt.kstack = ks
 	tt.xsave = xs
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	tt.tid = nextTID
 	nextTID++
 	nthreads++
 	tt.anext = allThreads
 	allThreads = t
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	// A fresh FXSAVE/XSAVE image: default control words, MXCSR 0x1f80.
-	*at[uint16](xs) = 0x37f
-	*at[uint32](xs + 24) = 0x1f80
+	*kctx.At[uint16](xs) = 0x37f
+	*kctx.At[uint32](xs + 24) = 0x1f80
 	return t
 }
 
@@ -141,14 +137,14 @@ func orderOf(n uintptr) int {
 	return o
 }
 
-func uintptrSize[T any](v T) uintptr { return sizeOf(&v) }
+func uintptrSize[T any](v T) uintptr { return kctx.SizeOf(&v) }
 
 // frameOf returns the address of t's rt.Frame (top of its kernel stack).
 func frameOf(t uintptr) uintptr { return th(t).kstack + kstackSize - rt.FrameSize }
 
 func ktlsOf(t uintptr) uintptr { return th(t).kstack + tlsOffset + 8 }
 
-// wakeup makes a blocked thread runnable. Caller holds schedLock.
+// wakeup makes a blocked thread runnable. Caller holds SchedLock.
 func wakeup(t uintptr) {
 	if th(t).state != threadBlocked {
 		return
@@ -158,7 +154,7 @@ func wakeup(t uintptr) {
 }
 
 // timerAdd inserts t into the timer list at deadline. Caller holds
-// schedLock.
+// SchedLock.
 func timerAdd(t uintptr, deadline int64) {
 	th(t).wake = deadline
 	p := &timers
@@ -186,7 +182,7 @@ func timerRemove(t uintptr) {
 	timerNextUpdate()
 }
 
-// timerNextUpdate republishes the first deadline. Caller holds schedLock.
+// timerNextUpdate republishes the first deadline. Caller holds SchedLock.
 func timerNextUpdate() {
 	if timers == 0 {
 		timerNext.Store(0)
@@ -196,7 +192,7 @@ func timerNextUpdate() {
 }
 
 // expireTimers wakes threads whose deadline passed. Caller holds
-// schedLock.
+// SchedLock.
 func expireTimers(now int64) {
 	for timers != 0 && th(timers).wake <= now {
 		t := timers
@@ -228,7 +224,7 @@ func armTimer() {
 		}
 	}
 	if tick := cpuTimerTick(); tick != 0 {
-		if d := nanotime() + tick; deadline == 0 || d < deadline {
+		if d := platform.Nanotime() + tick; deadline == 0 || d < deadline {
 			deadline = d
 		}
 	}
@@ -236,8 +232,8 @@ func armTimer() {
 }
 
 // block puts the current thread to sleep until wakeup (or its deadline,
-// if non-zero) and runs others meanwhile. Caller holds schedLock; it is
-// held again on return (so a waker, which holds schedLock, finishes its
+// if non-zero) and runs others meanwhile. Caller holds SchedLock; it is
+// held again on return (so a waker, which holds SchedLock, finishes its
 // wake-up before the woken thread continues: wait-queue entries on the
 // sleeper's stack, like pipe waiters, stay valid while the waker walks
 // them). It reports whether the thread was woken before the deadline.
@@ -249,11 +245,11 @@ func block(deadline int64) bool {
 		timerAdd(t, deadline)
 	}
 	switchAway()
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	return th(t).woken || deadline == 0
 }
 
-// exitThread ends the current thread. Caller holds schedLock.
+// exitThread ends the current thread. Caller holds SchedLock.
 func exitThread() {
 	t := cpu().Current
 	reapZombies()
@@ -262,11 +258,11 @@ func exitThread() {
 	zombies = t
 	nthreads--
 	switchAway()
-	panicKernel("dead thread rescheduled")
+	kctx.Panic("dead thread rescheduled")
 }
 
-// reapZombies frees the threads that exited. Caller holds schedLock. A
-// zombie's CPU held schedLock until it had switched off the zombie's
+// reapZombies frees the threads that exited. Caller holds SchedLock. A
+// zombie's CPU held SchedLock until it had switched off the zombie's
 // stack (switchAway), so every zombie seen here is off every CPU.
 func reapZombies() {
 	for zombies != 0 {
@@ -301,8 +297,8 @@ func newIdleThread() uintptr {
 		return 0
 	}
 	ksp := th(t).kstack + kstackSize - 16
-	*at[uint64](ksp) = 0
-	*at[uint64](ksp + 8) = uint64(rt.IdleStartPC())
+	*kctx.At[uint64](ksp) = 0
+	*kctx.At[uint64](ksp + 8) = uint64(rt.IdleStartPC())
 	th(t).ksp = ksp
 	th(t).state = threadIdle
 	return t
@@ -315,5 +311,5 @@ func newIdleThread() uintptr {
 func threadFirstRun() {
 	finishSwitch()
 	armTimer()
-	prepareReturn(at[rt.Frame](frameOf(cpu().Current)))
+	prepareReturn(kctx.At[rt.Frame](frameOf(cpu().Current)))
 }

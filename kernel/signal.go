@@ -3,6 +3,9 @@ package kernel
 import (
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -87,7 +90,7 @@ const (
 	redZone = 128
 )
 
-// sendSignal marks sig pending on thread t. Caller holds schedLock.
+// sendSignal marks sig pending on thread t. Caller holds SchedLock.
 // The pending set is updated atomically: the target thread may be taking
 // a signal out of it (deliverPending) on another CPU at the same time.
 func sendSignal(t uintptr, sig int) {
@@ -149,28 +152,28 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	}
 	fpstate := (sp - xsaveSize) &^ 63
 	frame := ((fpstate - sigframeSize) &^ 15) - 8
-	if !userOK(frame, fpstate+xsaveSize-frame, true) {
+	if !mm.UserOK(frame, fpstate+xsaveSize-frame, true) {
 		// No room for the frame: Linux kills the process with SIGSEGV.
 		defaultAction(f, sigSEGV, true)
 		return
 	}
-	copy(bytesAt(fpstate, int(xsaveSize)), bytesAt(t.xsave, int(xsaveSize)))
-	clear(bytesAt(frame, int(sigframeSize)))
-	*at[uint64](frame + sfPretcode) = restorer
+	copy(kctx.BytesAt(fpstate, int(xsaveSize)), kctx.BytesAt(t.xsave, int(xsaveSize)))
+	clear(kctx.BytesAt(frame, int(sigframeSize)))
+	*kctx.At[uint64](frame + sfPretcode) = restorer
 
 	uc := frame + sfUcontext
-	*at[uint64](uc + ucFlags) = ucFPXstate
-	*at[uint64](uc + ucStack) = t.altSP
+	*kctx.At[uint64](uc + ucFlags) = ucFPXstate
+	*kctx.At[uint64](uc + ucStack) = t.altSP
 	ssFlags := uint64(0)
 	if t.altSP == 0 || t.altFlags&ssDisable != 0 {
 		ssFlags = ssDisable
 	} else if onAlt {
 		ssFlags = ssOnstack
 	}
-	*at[uint64](uc + ucStack + 8) = ssFlags
-	*at[uint64](uc + ucStack + 16) = t.altSize
+	*kctx.At[uint64](uc + ucStack + 8) = ssFlags
+	*kctx.At[uint64](uc + ucStack + 16) = t.altSize
 	mc := uc + ucMcontext
-	put := func(off uintptr, v uint64) { *at[uint64](mc + off) = v }
+	put := func(off uintptr, v uint64) { *kctx.At[uint64](mc + off) = v }
 	put(scR8, f.R8)
 	put(scR9, f.R9)
 	put(scR10, f.R10)
@@ -195,15 +198,15 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	put(scOldmask, t.sigmask)
 	put(scCR2, addr)
 	put(scFpstate, uint64(fpstate))
-	*at[uint64](uc + ucSigmask) = t.sigmask
+	*kctx.At[uint64](uc + ucSigmask) = t.sigmask
 
 	info := frame + sfInfo
-	*at[int32](info) = int32(sig)
-	*at[int32](info + 8) = int32(code)
+	*kctx.At[int32](info) = int32(sig)
+	*kctx.At[int32](info + 8) = int32(code)
 	if sync {
-		*at[uint64](info + 16) = addr
+		*kctx.At[uint64](info + 16) = addr
 	} else {
-		*at[int32](info + 16) = 1 // si_pid
+		*kctx.At[int32](info + 16) = 1 // si_pid
 	}
 
 	if flags&saNodefer == 0 {
@@ -233,12 +236,12 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 func sysRtSigreturn(f *rt.Frame) int64 {
 	t := current()
 	uc := uintptr(f.RSP)
-	if !userOK(uc, ucSize, false) {
+	if !mm.UserOK(uc, ucSize, false) {
 		defaultAction(f, sigSEGV, true)
 		return int64(f.RAX)
 	}
 	mc := uc + ucMcontext
-	get := func(off uintptr) uint64 { return *at[uint64](mc + off) }
+	get := func(off uintptr) uint64 { return *kctx.At[uint64](mc + off) }
 	f.R8, f.R9, f.R10, f.R11 = get(scR8), get(scR9), get(scR10), get(scR11)
 	f.R12, f.R13, f.R14, f.R15 = get(scR12), get(scR13), get(scR14), get(scR15)
 	f.RDI, f.RSI, f.RBP, f.RBX = get(scRDI), get(scRSI), get(scRBP), get(scRBX)
@@ -247,9 +250,9 @@ func sysRtSigreturn(f *rt.Frame) int64 {
 	// Only the flags user mode may change: CF PF AF ZF SF TF DF OF AC.
 	const userFlags = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x40000
 	f.RFLAGS = f.RFLAGS&^userFlags | get(scEFLAGS)&userFlags | 0x202
-	t.sigmask = *at[uint64](uc + ucSigmask) &^ (1<<(sigKILL-1) | 1<<(sigSTOP-1))
-	if fp := uintptr(get(scFpstate)); fp != 0 && fp&63 == 0 && userOK(fp, xsaveSize, false) && validXSave(fp) {
-		copy(bytesAt(t.xsave, int(xsaveSize)), bytesAt(fp, int(xsaveSize)))
+	t.sigmask = *kctx.At[uint64](uc + ucSigmask) &^ (1<<(sigKILL-1) | 1<<(sigSTOP-1))
+	if fp := uintptr(get(scFpstate)); fp != 0 && fp&63 == 0 && mm.UserOK(fp, xsaveSize, false) && validXSave(fp) {
+		copy(kctx.BytesAt(t.xsave, int(xsaveSize)), kctx.BytesAt(fp, int(xsaveSize)))
 		f.Vector = rt.VecSignal
 	}
 	return int64(f.RAX)
@@ -259,13 +262,13 @@ func sysRtSigreturn(f *rt.Frame) int64 {
 // it: a bad header would fault inside the kernel.
 func validXSave(p uintptr) bool {
 	if xsaveSize <= 512 {
-		return *at[uint32](p + 24)&0xffff0000 == 0 // MXCSR reserved bits
+		return *kctx.At[uint32](p + 24)&0xffff0000 == 0 // MXCSR reserved bits
 	}
-	if *at[uint32](p + 24)&0xffff0000 != 0 {
+	if *kctx.At[uint32](p + 24)&0xffff0000 != 0 {
 		return false
 	}
-	bv := *at[uint64](p + 512)
-	comp := *at[uint64](p + 520)
+	bv := *kctx.At[uint64](p + 512)
+	comp := *kctx.At[uint64](p + 520)
 	return bv&^xsaveMask() == 0 && comp == 0
 }
 
@@ -279,23 +282,23 @@ func defaultAction(f *rt.Frame, sig int, sync bool) {
 			return
 		}
 	}
-	kprint("unigo: ")
+	kctx.Print("unigo: ")
 	if sync {
-		kprint("fatal ")
-		kprint(exceptionName(f.Vector))
-		kprint(" at rip=")
-		kprintHex(f.RIP)
-		kprint(" addr=")
-		kprintHex(f.CR2)
-		kprint(": ")
+		kctx.Print("fatal ")
+		kctx.Print(exceptionName(f.Vector))
+		kctx.Print(" at rip=")
+		kctx.PrintHex(f.RIP)
+		kctx.Print(" addr=")
+		kctx.PrintHex(f.CR2)
+		kctx.Print(": ")
 	}
-	kprint("killed by signal ")
-	kprintDec(uint64(sig))
-	kprint("\n")
+	kctx.Print("killed by signal ")
+	kctx.PrintDec(uint64(sig))
+	kctx.Print("\n")
 	exitVM(128 + sig)
 }
 
-// threadByTID finds a live thread. Caller holds schedLock.
+// threadByTID finds a live thread. Caller holds SchedLock.
 func threadByTID(tid uint64) uintptr {
 	for t := allThreads; t != 0; t = th(t).anext {
 		if th(t).tid == tid && th(t).state != threadDead {
@@ -314,7 +317,7 @@ func sysTgkill(f *rt.Frame) int64 { return sendTo(f.RSI, int(f.RDX)) }
 // sysKill serves kill(pid, sig): the one process is pid 1.
 func sysKill(f *rt.Frame) int64 {
 	if f.RDI != 1 && f.RDI != 0 && int64(f.RDI) != -1 {
-		return -ESRCH
+		return -abi.ESRCH
 	}
 	return sendTo(current().tid, int(f.RSI))
 }
@@ -345,13 +348,13 @@ func sysAlarm(f *rt.Frame) int64 {
 
 func sendTo(tid uint64, sig int) int64 {
 	if sig < 0 || sig > 64 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	t := threadByTID(tid)
 	if t == 0 {
-		return -ESRCH
+		return -abi.ESRCH
 	}
 	if sig == 0 {
 		return 0

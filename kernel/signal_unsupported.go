@@ -1,6 +1,11 @@
 package kernel
 
-import "github.com/unigo-os/unigo/rt"
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/rt"
+)
 
 // Which signals the kernel supports, and what it does with the rest.
 //
@@ -52,31 +57,31 @@ var unsupportedSeen [unsupKinds]bool
 func refuseUnsupported(kind int, what string) int64 {
 	if !unsupportedSeen[kind] {
 		unsupportedSeen[kind] = true
-		kprint("unigo: ")
-		kprint(what)
-		kprint(": EINVAL\n")
+		kctx.Print("unigo: ")
+		kctx.Print(what)
+		kctx.Print(": EINVAL\n")
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 // unsupportedSignalOp refuses the operations described above and reports
 // whether it did (with the result for the frame's RAX).
 func unsupportedSignalOp(f *rt.Frame) (int64, bool) {
-	schedLock.Lock() // serialises the reports
+	kctx.SchedLock.Lock() // serialises the reports
 	r, ok := unsupportedSignalOpLocked(f)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return r, ok
 }
 
 func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 	switch f.RAX {
-	case nrGetitimer, nrSetitimer:
+	case abi.NRGetitimer, abi.NRSetitimer:
 		if f.RDI != itimerReal {
 			return 0, false
 		}
-		if f.RAX == nrSetitimer && f.RSI != 0 {
-			if !userOK(uintptr(f.RSI), 32, false) {
-				return -EFAULT, true
+		if f.RAX == abi.NRSetitimer && f.RSI != 0 {
+			if !mm.UserOK(uintptr(f.RSI), 32, false) {
+				return -abi.EFAULT, true
 			}
 			if timevalNS(uintptr(f.RSI)+16) != 0 {
 				return refuseUnsupported(unsupItimerReal, "setitimer(ITIMER_REAL): SIGALRM timers are not supported"), true
@@ -84,22 +89,22 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 		}
 		// Reading or disarming the (never armed) real timer: zeros.
 		oldp := uintptr(f.RDX)
-		if f.RAX == nrGetitimer {
+		if f.RAX == abi.NRGetitimer {
 			oldp = uintptr(f.RSI)
 		}
 		if oldp != 0 {
-			if !userOK(oldp, 32, true) {
-				return -EFAULT, true
+			if !mm.UserOK(oldp, 32, true) {
+				return -abi.EFAULT, true
 			}
-			*at[[4]int64](oldp) = [4]int64{}
+			*kctx.At[[4]int64](oldp) = [4]int64{}
 		}
 		return 0, true
-	case nrAlarm:
+	case abi.NRAlarm:
 		if uint32(f.RDI) != 0 {
 			return refuseUnsupported(unsupAlarm, "alarm: SIGALRM timers are not supported"), true
 		}
 		return 0, true
-	case nrTimerCreate: // (clock, sevp, timerid)
+	case abi.NRTimerCreate: // (clock, sevp, timerid)
 		clock := int(int32(f.RDI))
 		if clock == clockThreadCputime || clock == clockProcessCputime || clock < 0 {
 			return 0, false
@@ -108,8 +113,8 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 			return 0, false // invalid clock: EINVAL, as on Linux
 		}
 		notify := sigevSignal
-		if f.RSI != 0 && userOK(uintptr(f.RSI), 16, false) {
-			notify = int(*at[int32](uintptr(f.RSI) + 12))
+		if f.RSI != 0 && mm.UserOK(uintptr(f.RSI), 16, false) {
+			notify = int(*kctx.At[int32](uintptr(f.RSI) + 12))
 		}
 		if notify != sigevNone {
 			return refuseUnsupported(unsupTimerClock, "timer_create: signals from timers on clocks other than CPU time are not supported"), true
@@ -119,7 +124,7 @@ func unsupportedSignalOpLocked(f *rt.Frame) (int64, bool) {
 }
 
 // refuseStop refuses a signal that would stop the process (sendTo, once
-// the target exists). Caller holds schedLock.
+// the target exists). Caller holds SchedLock.
 func refuseStop() int64 {
 	return refuseUnsupported(unsupStop, "kill/tgkill: stop signals are not supported (nothing could continue the process)")
 }

@@ -5,7 +5,10 @@ import (
 	"unsafe"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -65,7 +68,7 @@ func smpInit(info *abi.HVMStartInfo) {
 	cpus[0].online.Store(true)
 	online.Store(1)
 	if cpus[0].idle = newIdleThread(); cpus[0].idle == 0 {
-		panicKernel("out of memory creating the idle thread")
+		kctx.Panic("out of memory creating the idle thread")
 	}
 	var ids [maxCPUs]uint32
 	n := cpuCountParam()
@@ -82,7 +85,7 @@ func smpInit(info *abi.HVMStartInfo) {
 	if n > maxCPUs {
 		n = maxCPUs
 	}
-	rt.InstallTrampoline(uint64(pml4), nxOK)
+	rt.InstallTrampoline(uint64(mm.PML4), mm.NXOK)
 	idx := 1
 	for i := 0; i < n; i++ {
 		if ids[i] == cpus[0].apicID {
@@ -91,9 +94,9 @@ func smpInit(info *abi.HVMStartInfo) {
 		if startAP(idx, ids[i]) {
 			idx++
 		} else {
-			kprint("unigo: CPU with APIC id ")
-			kprintDec(uint64(ids[i]))
-			kprint(" did not start\n")
+			kctx.Print("unigo: CPU with APIC id ")
+			kctx.PrintDec(uint64(ids[i]))
+			kctx.Print(" did not start\n")
 		}
 	}
 	ncpu = idx
@@ -102,100 +105,36 @@ func smpInit(info *abi.HVMStartInfo) {
 // cpuCountParam returns N from unigo.cpus=N on the command line, or 0.
 func cpuCountParam() int {
 	var val [32]byte
-	n, ok := kernelParam("unigo.cpus", val[:])
+	n, ok := kctx.KernelParam("unigo.cpus", val[:])
 	if !ok {
 		return 0
 	}
-	v, ok := parseUintBytes(val[:n])
+	v, ok := kctx.ParseUint(val[:n])
 	if !ok || v > 1<<16 {
 		return 0
 	}
 	return int(v)
 }
 
-// parseUintBytes parses a decimal or 0x-prefixed hexadecimal number that
-// fits in 64 bits.
-func parseUintBytes(s []byte) (uint64, bool) {
-	base := uint64(10)
-	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		base, s = 16, s[2:]
-	}
-	if len(s) == 0 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range s {
-		var d uint64
-		switch {
-		case c >= '0' && c <= '9':
-			d = uint64(c - '0')
-		case base == 16 && c >= 'a' && c <= 'f':
-			d = uint64(c-'a') + 10
-		case base == 16 && c >= 'A' && c <= 'F':
-			d = uint64(c-'A') + 10
-		default:
-			return 0, false
-		}
-		if v > (^uint64(0)-d)/base {
-			return 0, false
-		}
-		v = v*base + d
-	}
-	return v, true
-}
-
-// kernelParam finds the kernel parameter name (NAME or NAME=VALUE, before
-// any "--") on the command line and copies its value, truncated to
-// len(val), into val.
-func kernelParam(name string, val []byte) (n int, ok bool) {
-	var tok [128]byte
-	pos := 0
-	for {
-		n, more, err := nextToken(cmdline[:cmdlineLen], &pos, tok[:])
-		if err != "" || !more {
-			return 0, false
-		}
-		s := tok[:n]
-		if n == 2 && s[0] == '-' && s[1] == '-' {
-			return 0, false
-		}
-		if !hasPrefix(s, name) || (len(s) > len(name) && s[len(name)] != '=') {
-			continue
-		}
-		if len(s) == len(name) {
-			return 0, true
-		}
-		m := 0
-		for _, c := range s[len(name)+1:] {
-			if m == len(val) {
-				break
-			}
-			val[m] = c
-			m++
-		}
-		return m, true
-	}
-}
-
 // madtAPICs lists the enabled local APIC ids of the ACPI MADT.
 func madtAPICs(ids *[maxCPUs]uint32) int {
-	t := acpiFindTable(acpiSigMADT)
+	t := platform.AcpiFindTable(platform.AcpiSigMADT)
 	if t == 0 {
 		return 0
 	}
 	n := 0
-	tlen := uintptr(*at[uint32](t + 4))
+	tlen := uintptr(*kctx.At[uint32](t + 4))
 	for e := t + 44; e+2 <= t+tlen && n < maxCPUs; {
-		typ, l := *at[uint8](e), uintptr(*at[uint8](e + 1))
+		typ, l := *kctx.At[uint8](e), uintptr(*kctx.At[uint8](e + 1))
 		if l < 2 {
 			break
 		}
 		switch {
-		case typ == 0 && *at[uint32](e + 4)&1 != 0: // local APIC, enabled
-			ids[n] = uint32(*at[uint8](e + 3))
+		case typ == 0 && *kctx.At[uint32](e + 4)&1 != 0: // local APIC, enabled
+			ids[n] = uint32(*kctx.At[uint8](e + 3))
 			n++
-		case typ == 9 && *at[uint32](e + 8)&1 != 0: // local x2APIC, enabled
-			ids[n] = *at[uint32](e + 4)
+		case typ == 9 && *kctx.At[uint32](e + 8)&1 != 0: // local x2APIC, enabled
+			ids[n] = *kctx.At[uint32](e + 4)
 			n++
 		}
 		e += l
@@ -215,9 +154,9 @@ func startAP(idx int, apicid uint32) bool {
 		return false
 	}
 	rt.InitCPU(block, uint64(idx), crash+(kmem.PageSize<<crashOrder)-64)
-	traceCPU(at[rt.CPU](block), idx)
+	traceCPU(kctx.At[rt.CPU](block), idx)
 	for i := uintptr(0); i < 80; i += 8 {
-		*at[uint64](gdt + i) = *at[uint64](rt.GDTAddr() + i)
+		*kctx.At[uint64](gdt + i) = *kctx.At[uint64](rt.GDTAddr() + i)
 	}
 	ci.block = block
 	ci.apicID = apicid
@@ -234,8 +173,8 @@ func startAP(idx int, apicid uint32) bool {
 	if !rt.APStarted() {
 		sendIPI(apicid, 0x4600|rt.TrampolineAddr>>12)
 	}
-	for t0 := nanotime(); !ci.online.Load(); {
-		if nanotime()-t0 > 500_000_000 {
+	for t0 := platform.Nanotime(); !ci.online.Load(); {
+		if platform.Nanotime()-t0 > 500_000_000 {
 			return false
 		}
 		rt.Pause()
@@ -244,7 +183,7 @@ func startAP(idx int, apicid uint32) bool {
 }
 
 func spinFor(ns int64) {
-	for t0 := nanotime(); nanotime()-t0 < ns; {
+	for t0 := platform.Nanotime(); platform.Nanotime()-t0 < ns; {
 		rt.Pause()
 	}
 }
@@ -266,21 +205,21 @@ func sendIPI(apicid uint32, command uint32) {
 func prepareCPUTables(ci *cpuInfo) {
 	tss := ci.gdt + 128
 	ist := uint64(ci.ist+kmem.PageSize<<istOrder) &^ 15
-	*at[uint32](tss + 4), *at[uint32](tss + 8) = uint32(ist), uint32(ist>>32)   // RSP0
-	*at[uint32](tss + 36), *at[uint32](tss + 40) = uint32(ist), uint32(ist>>32) // IST1
-	*at[uint32](tss + 100) = 104 << 16
+	*kctx.At[uint32](tss + 4), *kctx.At[uint32](tss + 8) = uint32(ist), uint32(ist>>32)   // RSP0
+	*kctx.At[uint32](tss + 36), *kctx.At[uint32](tss + 40) = uint32(ist), uint32(ist>>32) // IST1
+	*kctx.At[uint32](tss + 100) = 104 << 16
 	// The boot CPU's I/O permission bitmap (ring 3 may use COM1 and the
 	// exit ports), copied.
 	for i := uintptr(0); i < 129; i++ {
-		*at[byte](tss + 104 + i) = *at[byte](rt.BootTSS() + 104 + i)
+		*kctx.At[byte](tss + 104 + i) = *kctx.At[byte](rt.BootTSS() + 104 + i)
 	}
-	d := at[[2]uint64](ci.gdt + rt.SelTSS)
+	d := kctx.At[[2]uint64](ci.gdt + rt.SelTSS)
 	base := uint64(tss)
 	d[0] = (104 + 128) | (base&0xffffff)<<16 | 0x89<<40 | (base>>24&0xff)<<56
 	d[1] = base >> 32
 	gdtr := ci.gdt + 256
-	*at[uint16](gdtr) = 79
-	*at[uint64](gdtr + 2) = uint64(ci.gdt)
+	*kctx.At[uint16](gdtr) = 79
+	*kctx.At[uint64](gdtr + 2) = uint64(ci.gdt)
 }
 
 // apMain is rt's kernelAPMain: an application processor arrives here at
@@ -288,7 +227,7 @@ func prepareCPUTables(ci *cpuInfo) {
 //
 //go:linkname apMain github.com/unigo-os/unigo/rt.kernelAPMain
 func apMain(block uintptr) {
-	c := at[rt.CPU](block)
+	c := kctx.At[rt.CPU](block)
 	ci := &cpus[c.ID]
 	lapicInit()
 	c.Current = ci.idle
@@ -296,7 +235,7 @@ func apMain(block uintptr) {
 	c.KStack = th(ci.idle).kstack + kstackSize
 	c.KTLS = ktlsOf(ci.idle)
 	c.XSave = th(ci.idle).xsave
-	th(ci.idle).onCPU = nanotime()
+	th(ci.idle).onCPU = platform.Nanotime()
 	ci.online.Store(true)
 	online.Add(1)
 	idleLoop()
@@ -337,7 +276,7 @@ func serviceTLB() {
 	if req == 0 {
 		return
 	}
-	rt.WriteCR3(uint64(pml4))
+	rt.WriteCR3(uint64(mm.PML4))
 	for j := 0; req != 0; j++ {
 		if req&1 != 0 {
 			cpus[j].tlbAck.Add(1)

@@ -1,10 +1,13 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
 	"unsafe"
 
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 )
 
 // Sockets.
@@ -30,33 +33,9 @@ import (
 // buffers. Only bind, listen and a first connect wait for the netstack;
 // Fuchsia's netstack is split from its sockets the same way.
 //
-// Locking: socket state, like pipes', is guarded by schedLock (a wakeup
+// Locking: socket state, like pipes', is guarded by SchedLock (a wakeup
 // needs it anyway); the name table of AF_UNIX sockets too. Nothing here
-// runs user-memory checks (userOK) with schedLock held.
-
-// Errno values for sockets.
-const (
-	ENOTSOCK        = 88
-	EDESTADDRREQ    = 89
-	EMSGSIZE        = 90
-	EPROTOTYPE      = 91
-	ENOPROTOOPT     = 92
-	EPROTONOSUPPORT = 93
-	ESOCKTNOSUPPORT = 94
-	EAFNOSUPPORT    = 97
-	EADDRINUSE      = 98
-	EADDRNOTAVAIL   = 99
-	ENETUNREACH     = 101
-	ECONNABORTED    = 103
-	ECONNRESET      = 104
-	ENOBUFS         = 105
-	EISCONN         = 106
-	ENOTCONN        = 107
-	ECONNREFUSED    = 111
-	EHOSTUNREACH    = 113
-	EALREADY        = 114
-	EINPROGRESS     = 115
-)
+// runs user-memory checks (mm.UserOK) with SchedLock held.
 
 // Address families, socket types and flags (Linux values).
 const (
@@ -154,7 +133,7 @@ func (r *sring) put(src []byte) int {
 			return 0
 		}
 	}
-	n := ringPut(bytesAt(r.buf, sockBufSize), int(r.head), int(r.count), src)
+	n := ringPut(kctx.BytesAt(r.buf, sockBufSize), int(r.head), int(r.count), src)
 	r.count += uint32(n)
 	return n
 }
@@ -164,7 +143,7 @@ func (r *sring) get(dst []byte, peek bool) int {
 	if r.count == 0 || len(dst) == 0 {
 		return 0
 	}
-	n, head := ringGet(bytesAt(r.buf, sockBufSize), int(r.head), int(r.count), dst)
+	n, head := ringGet(kctx.BytesAt(r.buf, sockBufSize), int(r.head), int(r.count), dst)
 	if !peek {
 		r.head = uint32(head)
 		r.count -= uint32(n)
@@ -208,7 +187,7 @@ func dgramAlloc(n int) uintptr {
 }
 
 func dgramFree(m uintptr) {
-	size := uintptr(dgramHdr + int(at[dgram](m).n))
+	size := uintptr(dgramHdr + int(kctx.At[dgram](m).n))
 	if size <= 2048 {
 		kmem.Free(m, size)
 		return
@@ -225,18 +204,18 @@ func dgramOrder(size uintptr) int {
 }
 
 func dgramData(m uintptr) []byte {
-	return bytesAt(m+uintptr(dgramHdr), int(at[dgram](m).n))
+	return kctx.BytesAt(m+uintptr(dgramHdr), int(kctx.At[dgram](m).n))
 }
 
 func (q *msgq) push(m uintptr) {
-	at[dgram](m).next = 0
+	kctx.At[dgram](m).next = 0
 	if q.tail != 0 {
-		at[dgram](q.tail).next = m
+		kctx.At[dgram](q.tail).next = m
 	} else {
 		q.head = m
 	}
 	q.tail = m
-	q.bytes += int(at[dgram](m).n)
+	q.bytes += int(kctx.At[dgram](m).n)
 	q.count++
 }
 
@@ -245,11 +224,11 @@ func (q *msgq) pop() uintptr {
 	if m == 0 {
 		return 0
 	}
-	q.head = at[dgram](m).next
+	q.head = kctx.At[dgram](m).next
 	if q.head == 0 {
 		q.tail = 0
 	}
-	q.bytes -= int(at[dgram](m).n)
+	q.bytes -= int(kctx.At[dgram](m).n)
 	q.count--
 	return m
 }
@@ -306,7 +285,7 @@ type sock struct {
 	reqQueue waitq  // threads waiting to issue or finish a request
 }
 
-func sk(p uintptr) *sock { return at[sock](p) }
+func sk(p uintptr) *sock { return kctx.At[sock](p) }
 
 func newSock(domain, typ, proto int) uintptr {
 	p := kmem.Alloc(uintptrSize(sock{}))
@@ -324,7 +303,7 @@ func newSock(domain, typ, proto int) uintptr {
 }
 
 // sockPut drops a reference; the last frees the sock. Caller holds
-// schedLock.
+// SchedLock.
 func sockPut(p uintptr) {
 	s := sk(p)
 	s.refs--
@@ -339,9 +318,9 @@ func sockPut(p uintptr) {
 }
 
 // sockRelease runs when the ofile closes: the program lets go of the
-// socket. Takes schedLock.
+// socket. Takes SchedLock.
 func sockRelease(p uintptr) {
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	s := sk(p)
 	// Listener: unaccepted connections go too.
 	for c := s.aqHead; c != 0; {
@@ -354,11 +333,11 @@ func sockRelease(p uintptr) {
 	s.aqHead, s.aqTail, s.aqLen = 0, 0, 0
 	sockCloseLocked(p)
 	sockPut(p)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 }
 
 // sockCloseLocked ends the program's use of a socket: unix peers see
-// EOF, the netstack is told, names are dropped. Caller holds schedLock.
+// EOF, the netstack is told, names are dropped. Caller holds SchedLock.
 func sockCloseLocked(p uintptr) {
 	s := sk(p)
 	s.state = ssClosed
@@ -383,7 +362,7 @@ func sockCloseLocked(p uintptr) {
 }
 
 // sockWake wakes everything waiting on s and its pollers. Caller holds
-// schedLock.
+// SchedLock.
 func sockWake(p uintptr) {
 	s := sk(p)
 	s.rq.wakeAll()
@@ -391,7 +370,7 @@ func sockWake(p uintptr) {
 	pollNotify(p)
 }
 
-// sockMask is a socket's epoll readiness. Caller holds schedLock.
+// sockMask is a socket's epoll readiness. Caller holds SchedLock.
 func sockMask(p uintptr) uint32 {
 	s := sk(p)
 	var m uint32
@@ -420,7 +399,7 @@ func sockMask(p uintptr) uint32 {
 }
 
 // sockWritable reports whether a write would make progress now (or fail
-// at once). Caller holds schedLock.
+// at once). Caller holds SchedLock.
 func sockWritable(p uintptr) bool {
 	s := sk(p)
 	if s.flags&(sfShutWr|sfHangup) != 0 || s.err != 0 {
@@ -444,11 +423,11 @@ func sockWritable(p uintptr) bool {
 func sockOf(fd int) (f, p uintptr, errno int64) {
 	f = fget(fd)
 	if f == 0 {
-		return 0, 0, -EBADF
+		return 0, 0, -abi.EBADF
 	}
 	if of(f).kind != fdSocket {
 		fput(f)
-		return 0, 0, -ENOTSOCK
+		return 0, 0, -abi.ENOTSOCK
 	}
 	return f, of(f).obj, 0
 }
@@ -459,22 +438,22 @@ func sockDeadline(ns int64) int64 {
 	if ns <= 0 {
 		return 0
 	}
-	return nanotime() + ns
+	return platform.Nanotime() + ns
 }
 
 func doSocket(domain, typ, proto int) int64 {
 	flags := typ &^ sockTypeMask
 	typ &= sockTypeMask
 	if flags&^(sockNonblock|sockCloexec) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	switch domain {
 	case afUnix:
 		if typ != sockStream && typ != sockDgram {
-			return -ESOCKTNOSUPPORT
+			return -abi.ESOCKTNOSUPPORT
 		}
 		if proto != 0 {
-			return -EPROTONOSUPPORT
+			return -abi.EPROTONOSUPPORT
 		}
 	case afInet, afInet6:
 		switch {
@@ -483,27 +462,27 @@ func doSocket(domain, typ, proto int) int64 {
 		case typ == sockDgram && (proto == 0 || proto == 17):
 			proto = 17
 		case typ == sockStream || typ == sockDgram:
-			return -EPROTONOSUPPORT
+			return -abi.EPROTONOSUPPORT
 		default:
-			return -ESOCKTNOSUPPORT
+			return -abi.ESOCKTNOSUPPORT
 		}
 		if !netAttached() {
-			return -EAFNOSUPPORT
+			return -abi.EAFNOSUPPORT
 		}
 	default:
-		return -EAFNOSUPPORT
+		return -abi.EAFNOSUPPORT
 	}
 	p := newSock(domain, typ, proto)
 	if p == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	if domain != afUnix {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		ok := netRegister(p)
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if !ok {
 			kmem.Free(p, uintptrSize(sock{}))
-			return -ENFILE
+			return -abi.ENFILE
 		}
 	}
 	return sockInstall(p, uint32(flags))
@@ -515,7 +494,7 @@ func sockInstall(p uintptr, flags uint32) int64 {
 	f := newOfile(fdSocket, oRdwr|flags&oNonblock, p)
 	if f == 0 {
 		sockRelease(p)
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	return fdInstall(f, flags&oCloexec != 0)
 }
@@ -524,18 +503,18 @@ func sockInstall(p uintptr, flags uint32) int64 {
 func copyInAddr(a *sockaddr, addr uintptr, n uint32) int64 {
 	if n > maxSockaddr {
 		if n > 128 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		n = maxSockaddr
 	}
 	if n < 2 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	if !userOK(addr, uintptr(n), false) {
-		return -EFAULT
+	if !mm.UserOK(addr, uintptr(n), false) {
+		return -abi.EFAULT
 	}
 	a.n = n
-	copy(a.b[:n], bytesAt(addr, int(n)))
+	copy(a.b[:n], kctx.BytesAt(addr, int(n)))
 	return 0
 }
 
@@ -557,24 +536,24 @@ func copyOutAddr(a *sockaddr, addr, lenp uintptr) int64 {
 	if lenp == 0 {
 		return 0
 	}
-	if !userOK(lenp, 4, true) {
-		return -EFAULT
+	if !mm.UserOK(lenp, 4, true) {
+		return -abi.EFAULT
 	}
-	l := *at[int32](lenp)
+	l := *kctx.At[int32](lenp)
 	if l < 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	n := a.n
 	if uint32(l) < n {
 		n = uint32(l)
 	}
 	if n > 0 {
-		if !userOK(addr, uintptr(n), true) {
-			return -EFAULT
+		if !mm.UserOK(addr, uintptr(n), true) {
+			return -abi.EFAULT
 		}
-		copy(bytesAt(addr, int(n)), a.b[:n])
+		copy(kctx.BytesAt(addr, int(n)), a.b[:n])
 	}
-	*at[int32](lenp) = int32(a.n)
+	*kctx.At[int32](lenp) = int32(a.n)
 	return 0
 }
 
@@ -602,19 +581,19 @@ func doListen(fd, backlog int) int64 {
 	defer fput(f)
 	s := sk(p)
 	if s.typ != sockStream {
-		return -EOPNOTSUPP
+		return -abi.EOPNOTSUPP
 	}
 	if backlog <= 0 || backlog > 4096 {
 		backlog = 4096
 	}
 	if s.domain == afUnix {
-		schedLock.Lock()
-		defer schedLock.Unlock()
+		kctx.SchedLock.Lock()
+		defer kctx.SchedLock.Unlock()
 		if s.flags&sfBound == 0 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		if s.state != ssNew && s.state != ssListening {
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		s.state = ssListening
 		s.backlog = int32(backlog)
@@ -643,7 +622,7 @@ func doConnect(fd int, addr uintptr, n uint32) int64 {
 // acceptQueue appends the connected sock c to listener l's accept queue
 // and wakes whoever waits to accept (threads in accept4, epoll). Both
 // kinds of listener use it: unix connect and the netstack's abi.SysNetAccept.
-// Caller holds schedLock.
+// Caller holds SchedLock.
 func acceptQueue(l, c uintptr) {
 	ls := sk(l)
 	if ls.aqTail != 0 {
@@ -659,7 +638,7 @@ func acceptQueue(l, c uintptr) {
 
 func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 	if flags&^(sockNonblock|sockCloexec) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	f, p, e := sockOf(fd)
 	if e != 0 {
@@ -668,10 +647,10 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 	defer fput(f)
 	s := sk(p)
 	for {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		if s.state != ssListening {
-			schedLock.Unlock()
-			return -EINVAL
+			kctx.SchedLock.Unlock()
+			return -abi.EINVAL
 		}
 		if c := s.aqHead; c != 0 {
 			s.aqHead = sk(c).next
@@ -686,7 +665,7 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 				s.wq.wakeAll() // connecters waiting for backlog room
 			}
 			remote := sk(c).remote
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			r := sockInstall(c, uint32(flags))
 			if r >= 0 && addr != 0 {
 				if e := copyOutAddr(&remote, addr, lenp); e != 0 {
@@ -696,13 +675,13 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 			return r
 		}
 		if of(f).flags&oNonblock != 0 {
-			schedLock.Unlock()
-			return -EAGAIN
+			kctx.SchedLock.Unlock()
+			return -abi.EAGAIN
 		}
 		woke := s.rq.wait(sockDeadline(s.opts.RcvTimeoNS))
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if !woke {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 	}
 }
@@ -714,13 +693,13 @@ func doShutdown(fd, how int) int64 {
 	}
 	defer fput(f)
 	if how < shutRd || how > shutRdwr {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	if s.state != ssConnected && !(s.typ == sockDgram && s.domain != afUnix) {
-		return -ENOTCONN
+		return -abi.ENOTCONN
 	}
 	if how != shutWr {
 		s.flags |= sfShutRd
@@ -748,19 +727,19 @@ func doGetsockname(fd int, addr, lenp uintptr, peer bool) int64 {
 		return e
 	}
 	defer fput(f)
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	s := sk(p)
 	var a sockaddr
 	if peer {
 		if s.state != ssConnected && !(s.typ == sockDgram && s.remote.n > 2) {
-			schedLock.Unlock()
-			return -ENOTCONN
+			kctx.SchedLock.Unlock()
+			return -abi.ENOTCONN
 		}
 		a = s.remote
 	} else {
 		a = s.local
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return copyOutAddr(&a, addr, lenp)
 }
 
@@ -768,19 +747,19 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 	flags := typ &^ sockTypeMask
 	typ &= sockTypeMask
 	if domain != afUnix {
-		return -EOPNOTSUPP
+		return -abi.EOPNOTSUPP
 	}
 	if flags&^(sockNonblock|sockCloexec) != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if typ != sockStream && typ != sockDgram {
-		return -ESOCKTNOSUPPORT
+		return -abi.ESOCKTNOSUPPORT
 	}
 	if proto != 0 {
-		return -EPROTONOSUPPORT
+		return -abi.EPROTONOSUPPORT
 	}
-	if !userOK(sv, 8, true) {
-		return -EFAULT
+	if !mm.UserOK(sv, 8, true) {
+		return -abi.EFAULT
 	}
 	a := newSock(domain, typ, proto)
 	b := newSock(domain, typ, proto)
@@ -791,7 +770,7 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 		if b != 0 {
 			kmem.Free(b, uintptrSize(sock{}))
 		}
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	unixPair(a, b)
 	fa := sockInstall(a, uint32(flags))
@@ -804,10 +783,10 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 		fdClose(int(fa))
 		return fb
 	}
-	if !userOK(sv, 8, true) {
-		return -EFAULT
+	if !mm.UserOK(sv, 8, true) {
+		return -abi.EFAULT
 	}
-	*at[[2]int32](sv) = [2]int32{int32(fa), int32(fb)}
+	*kctx.At[[2]int32](sv) = [2]int32{int32(fa), int32(fb)}
 	return 0
 }
 
@@ -832,10 +811,10 @@ func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, 
 	nonblock := of(f).flags&oNonblock != 0 || flags&msgDontwait != 0
 	if iov != 0 {
 		if cnt < 0 || cnt > 1024 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
-		if !userOK(iov, uintptr(cnt)*16, false) {
-			return -EFAULT
+		if !mm.UserOK(iov, uintptr(cnt)*16, false) {
+			return -abi.EFAULT
 		}
 	}
 	if s.typ == sockDgram {
@@ -843,7 +822,7 @@ func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, 
 	}
 	if to != nil && s.state != ssConnected {
 		// sendto on an unconnected stream socket.
-		return -ENOTCONN
+		return -abi.ENOTCONN
 	}
 	if iov == 0 {
 		return streamWrite(p, buf, n, nonblock)
@@ -875,13 +854,13 @@ func (w streamSink) check() int64 {
 		return -int64(e)
 	}
 	if s.flags&sfShutWr != 0 || s.flags&sfHangup != 0 {
-		return -EPIPE
+		return -abi.EPIPE
 	}
 	if s.state != ssConnected {
-		return -ENOTCONN
+		return -abi.ENOTCONN
 	}
 	if s.domain == afUnix && s.peer == 0 {
-		return -EPIPE
+		return -abi.EPIPE
 	}
 	return 0
 }
@@ -918,14 +897,14 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 	s := sk(p)
 	nonblock := of(f).flags&oNonblock != 0 || flags&msgDontwait != 0
 	if flags&msgOOB != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if iov != 0 {
 		if cnt < 0 || cnt > 1024 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
-		if !userOK(iov, uintptr(cnt)*16, false) {
-			return -EFAULT
+		if !mm.UserOK(iov, uintptr(cnt)*16, false) {
+			return -abi.EFAULT
 		}
 	} else {
 		cnt = 1
@@ -935,20 +914,20 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 	for i := 0; i < cnt; i++ {
 		b, l := buf, n
 		if iov != 0 {
-			v := *at[[2]uintptr](iov + uintptr(i)*16)
+			v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 			b, l = v[0], v[1]
 		}
 		if l > maxRW {
-			return -EINVAL
+			return -abi.EINVAL
 		}
-		if !userOK(b, l, true) {
-			return -EFAULT
+		if !mm.UserOK(b, l, true) {
+			return -abi.EFAULT
 		}
 		total += l
 	}
 	peek := flags&msgPeek != 0
 	for {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		if s.typ == sockDgram {
 			if m := s.rxq.head; m != 0 {
 				data := dgramData(m)
@@ -957,7 +936,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 					*outFlags |= msgTrunc
 				}
 				if from != nil {
-					*from = at[dgram](m).from
+					*from = kctx.At[dgram](m).from
 				}
 				if flags&msgTrunc != 0 {
 					r = len(data)
@@ -971,21 +950,21 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 						s.wq.wakeAll() // senders waiting for room
 					}
 				}
-				schedLock.Unlock()
+				kctx.SchedLock.Unlock()
 				return int64(r)
 			}
 		} else if s.rx.count > 0 {
 			var r int
 			wasFull := s.rx.room() == 0
 			if iov == 0 {
-				r = s.rx.get(bytesAt(buf, int(n)), peek)
+				r = s.rx.get(kctx.BytesAt(buf, int(n)), peek)
 			} else {
 				for i := 0; i < cnt; i++ {
-					v := *at[[2]uintptr](iov + uintptr(i)*16)
+					v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 					if v[1] == 0 {
 						continue
 					}
-					g := s.rx.get(bytesAt(v[0], int(v[1])), peek)
+					g := s.rx.get(kctx.BytesAt(v[0], int(v[1])), peek)
 					r += g
 					if g < int(v[1]) || peek {
 						break
@@ -1005,35 +984,35 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 					netPend(p, npRxSpace)
 				}
 			}
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return int64(r)
 		}
 		if total == 0 && s.typ == sockStream {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return 0
 		}
 		if s.err != 0 {
 			e := s.err
 			s.err = 0
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return -int64(e)
 		}
 		if s.flags&(sfEOF|sfShutRd) != 0 {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return 0
 		}
 		if s.typ == sockStream && s.state != ssConnected && s.state != ssConnecting {
-			schedLock.Unlock()
-			return -ENOTCONN
+			kctx.SchedLock.Unlock()
+			return -abi.ENOTCONN
 		}
 		if nonblock {
-			schedLock.Unlock()
-			return -EAGAIN
+			kctx.SchedLock.Unlock()
+			return -abi.EAGAIN
 		}
 		woke := s.rq.wait(sockDeadline(s.opts.RcvTimeoNS))
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if !woke {
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 	}
 }
@@ -1042,12 +1021,12 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 // how much fit. The buffers were validated by the caller.
 func scatter(iov uintptr, cnt int, buf, n uintptr, data []byte) int {
 	if iov == 0 {
-		return copy(bytesAt(buf, int(n)), data)
+		return copy(kctx.BytesAt(buf, int(n)), data)
 	}
 	done := 0
 	for i := 0; i < cnt && done < len(data); i++ {
-		v := *at[[2]uintptr](iov + uintptr(i)*16)
-		done += copy(bytesAt(v[0], int(v[1])), data[done:])
+		v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
+		done += copy(kctx.BytesAt(v[0], int(v[1])), data[done:])
 	}
 	return done
 }
@@ -1060,72 +1039,72 @@ func dgramSend(p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, no
 	if iov != 0 {
 		size = 0
 		for i := 0; i < cnt; i++ {
-			v := *at[[2]uintptr](iov + uintptr(i)*16)
+			v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 			size += v[1]
 		}
 	}
 	if size > maxDgram {
-		return -EMSGSIZE
+		return -abi.EMSGSIZE
 	}
 	m := dgramAlloc(int(size))
 	if m == 0 {
-		return -ENOBUFS
+		return -abi.ENOBUFS
 	}
-	at[dgram](m).n = uint32(size)
+	kctx.At[dgram](m).n = uint32(size)
 	data := dgramData(m)
 	off := 0
 	for i := 0; i < cnt || iov == 0; i++ {
 		b, l := buf, n
 		if iov != 0 {
-			v := *at[[2]uintptr](iov + uintptr(i)*16)
+			v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 			b, l = v[0], v[1]
 		}
-		if !userOK(b, l, false) {
+		if !mm.UserOK(b, l, false) {
 			dgramFree(m)
-			return -EFAULT
+			return -abi.EFAULT
 		}
-		off += copy(data[off:], bytesAt(b, int(l)))
+		off += copy(data[off:], kctx.BytesAt(b, int(l)))
 		if iov == 0 {
 			break
 		}
 	}
 	if to != nil {
-		at[dgram](m).from = *to // for inet: the destination
+		kctx.At[dgram](m).from = *to // for inet: the destination
 	}
 	if s.domain == afUnix {
 		return unixDgramSend(p, m, to, nonblock)
 	}
 	for {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		if s.flags&sfShutWr != 0 {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			dgramFree(m)
-			return -EPIPE
+			return -abi.EPIPE
 		}
 		if to == nil && s.remote.n <= 2 {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			dgramFree(m)
-			return -EDESTADDRREQ
+			return -abi.EDESTADDRREQ
 		}
 		if to == nil {
-			at[dgram](m).from = s.remote
+			kctx.At[dgram](m).from = s.remote
 		}
 		if s.txq.bytes < dgramQueueBytes {
 			s.txq.push(m)
 			netPend(p, npTx)
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return int64(size)
 		}
 		if nonblock {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			dgramFree(m)
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		woke := s.wq.wait(sockDeadline(s.opts.SndTimeoNS))
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if !woke {
 			dgramFree(m)
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 	}
 }
@@ -1164,12 +1143,12 @@ func doRecvfrom(fd int, buf, n uintptr, flags int, addr, lenp uintptr) int64 {
 // msgOf reads the msghdr at mp and looks up fd's socket (with the ofile
 // referenced, unless it returns an errno).
 func msgOf(fd int, mp uintptr, write bool) (m msghdr, f, p uintptr, errno int64) {
-	if !userOK(mp, uintptrSize(msghdr{}), write) {
-		return m, 0, 0, -EFAULT
+	if !mm.UserOK(mp, uintptrSize(msghdr{}), write) {
+		return m, 0, 0, -abi.EFAULT
 	}
-	m = *at[msghdr](mp)
+	m = *kctx.At[msghdr](mp)
 	if m.iovlen > 1024 {
-		return m, 0, 0, -EMSGSIZE
+		return m, 0, 0, -abi.EMSGSIZE
 	}
 	f, p, errno = sockOf(fd)
 	return m, f, p, errno
@@ -1211,20 +1190,20 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 	if r < 0 {
 		return r
 	}
-	if !userOK(mp, uintptrSize(msghdr{}), true) {
-		return -EFAULT
+	if !mm.UserOK(mp, uintptrSize(msghdr{}), true) {
+		return -abi.EFAULT
 	}
-	hm := at[msghdr](mp)
+	hm := kctx.At[msghdr](mp)
 	if m.name != 0 {
 		n := from.n
 		if n > m.namelen {
 			n = m.namelen
 		}
 		if n > 0 {
-			if !userOK(m.name, uintptr(n), true) {
-				return -EFAULT
+			if !mm.UserOK(m.name, uintptr(n), true) {
+				return -abi.EFAULT
 			}
-			copy(bytesAt(m.name, int(n)), from.b[:n])
+			copy(kctx.BytesAt(m.name, int(n)), from.b[:n])
 		}
 		hm.namelen = from.n
 	}
@@ -1236,12 +1215,12 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 
 // sockFionread is FIONREAD: bytes (stream) or the next datagram's size.
 func sockFionread(p uintptr) int64 {
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	if s.typ == sockDgram {
 		if s.rxq.head != 0 {
-			return int64(at[dgram](s.rxq.head).n)
+			return int64(kctx.At[dgram](s.rxq.head).n)
 		}
 		return 0
 	}

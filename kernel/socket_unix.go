@@ -1,12 +1,17 @@
 package kernel
 
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+)
+
 // AF_UNIX sockets, entirely in the kernel.
 //
 // Names: a bound socket sits on one list (unixNames) keyed by its
 // address bytes: a filesystem path (compared up to its NUL; no inode is
 // made, so unlink of the path is harmless and bind of a name still bound
 // fails with EADDRINUSE) or an abstract name (leading NUL, compared with
-// its length). The list is guarded by schedLock.
+// its length). The list is guarded by SchedLock.
 //
 // A stream connection is two socks linked as peers, each holding a
 // reference to the other until it closes; a write goes straight into the
@@ -49,7 +54,7 @@ func unixSameName(a, b *sockaddr) bool {
 }
 
 // unixLookupLocked finds the sock bound to a, or 0. Caller holds
-// schedLock.
+// SchedLock.
 func unixLookupLocked(a *sockaddr) uintptr {
 	for p := unixNames; p != 0; p = sk(p).nameNext {
 		if unixSameName(&sk(p).local, a) {
@@ -59,7 +64,7 @@ func unixLookupLocked(a *sockaddr) uintptr {
 	return 0
 }
 
-// unixUnbindLocked drops p's name, if any. Caller holds schedLock.
+// unixUnbindLocked drops p's name, if any. Caller holds SchedLock.
 func unixUnbindLocked(p uintptr) {
 	for q := &unixNames; *q != 0; q = &sk(*q).nameNext {
 		if *q == p {
@@ -72,24 +77,24 @@ func unixUnbindLocked(p uintptr) {
 
 func unixBind(p uintptr, a *sockaddr) int64 {
 	if a.family() != afUnix {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if a.n > 110 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if unixNameLen(a) <= 2 {
 		// Linux autobinds to an abstract name; an unnamed address will
 		// do for a program that only wants to be reachable by its peer.
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	schedLock.Lock()
-	defer schedLock.Unlock()
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	if s.flags&sfBound != 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if unixLookupLocked(a) != 0 {
-		return -EADDRINUSE
+		return -abi.EADDRINUSE
 	}
 	s.local = *a
 	s.flags |= sfBound
@@ -110,26 +115,26 @@ func unixPair(a, b uintptr) {
 // path (no such socket file), ECONNREFUSED for an abstract name.
 func unixNoEntry(a *sockaddr) int64 {
 	if a.n > 2 && a.b[2] == 0 {
-		return -ECONNREFUSED
+		return -abi.ECONNREFUSED
 	}
-	return -ENOENT
+	return -abi.ENOENT
 }
 
 func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 	s := sk(p)
 	if a.family() == afUnspec && s.typ == sockDgram {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		s.remote = sockaddr{n: 2}
 		s.remote.b[0] = afUnix
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		return 0
 	}
 	if a.family() != afUnix {
-		return -EINVAL
+		return -abi.EINVAL
 	}
 	if s.typ == sockDgram {
-		schedLock.Lock()
-		defer schedLock.Unlock()
+		kctx.SchedLock.Lock()
+		defer kctx.SchedLock.Unlock()
 		if unixLookupLocked(a) == 0 {
 			return unixNoEntry(a)
 		}
@@ -138,45 +143,45 @@ func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 	}
 	c := newSock(afUnix, sockStream, 0)
 	if c == 0 {
-		return -ENOMEM
+		return -abi.ENOMEM
 	}
 	for {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		if s.state == ssConnected {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			sockPut(c)
-			return -EISCONN
+			return -abi.EISCONN
 		}
 		if s.state != ssNew {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			sockPut(c)
-			return -EINVAL
+			return -abi.EINVAL
 		}
 		l := unixLookupLocked(a)
 		if l == 0 || sk(l).state != ssListening || sk(l).typ != sockStream {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			sockPut(c)
 			if l == 0 {
 				return unixNoEntry(a)
 			}
-			return -ECONNREFUSED
+			return -abi.ECONNREFUSED
 		}
 		ls := sk(l)
 		if ls.aqLen >= ls.backlog {
 			if nonblock {
-				schedLock.Unlock()
+				kctx.SchedLock.Unlock()
 				sockPut(c)
-				return -EAGAIN
+				return -abi.EAGAIN
 			}
 			// Hold l while queued on it: a waiter unlinks itself
 			// after waking, when l may be closed.
 			ls.refs++
 			woke := ls.wq.wait(sockDeadline(s.opts.SndTimeoNS))
 			sockPut(l)
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			if !woke {
 				sockPut(c)
-				return -EAGAIN
+				return -abi.EAGAIN
 			}
 			continue
 		}
@@ -188,7 +193,7 @@ func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 		unixPair(p, c)
 		acceptQueue(l, c)
 		sockWake(p)
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		return 0
 	}
 }
@@ -198,24 +203,24 @@ func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 // socketpair peer.
 func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 	s := sk(p)
-	size := int64(at[dgram](m).n)
+	size := int64(kctx.At[dgram](m).n)
 	for {
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		if s.flags&sfShutWr != 0 {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			dgramFree(m)
-			return -EPIPE
+			return -abi.EPIPE
 		}
 		var dst uintptr
 		switch {
 		case to != nil:
 			if to.family() != afUnix {
-				schedLock.Unlock()
+				kctx.SchedLock.Unlock()
 				dgramFree(m)
-				return -EINVAL
+				return -abi.EINVAL
 			}
 			if dst = unixLookupLocked(to); dst == 0 {
-				schedLock.Unlock()
+				kctx.SchedLock.Unlock()
 				dgramFree(m)
 				return unixNoEntry(to)
 			}
@@ -223,50 +228,50 @@ func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 			dst = s.peer
 		case s.remote.n > 2:
 			if dst = unixLookupLocked(&s.remote); dst == 0 {
-				schedLock.Unlock()
+				kctx.SchedLock.Unlock()
 				dgramFree(m)
-				return -ECONNREFUSED
+				return -abi.ECONNREFUSED
 			}
 		default:
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			dgramFree(m)
 			if s.state == ssClosed {
-				return -ECONNREFUSED
+				return -abi.ECONNREFUSED
 			}
-			return -ENOTCONN
+			return -abi.ENOTCONN
 		}
 		d := sk(dst)
 		if d.typ != sockDgram {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			dgramFree(m)
-			return -EPROTOTYPE
+			return -abi.EPROTOTYPE
 		}
 		if d.flags&sfShutRd != 0 || d.state == ssClosed {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			dgramFree(m)
-			return -ECONNREFUSED
+			return -abi.ECONNREFUSED
 		}
 		if d.rxq.bytes+int(size) <= dgramQueueBytes || d.rxq.head == 0 {
-			at[dgram](m).from = s.local
+			kctx.At[dgram](m).from = s.local
 			d.rxq.push(m)
 			d.rq.wakeAll()
 			pollNotify(dst)
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return size
 		}
 		if nonblock {
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			dgramFree(m)
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 		// Wait for the receiver to drain its queue (it wakes its wq).
 		d.refs++ // see unixConnect
 		woke := d.wq.wait(sockDeadline(s.opts.SndTimeoNS))
 		sockPut(dst)
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		if !woke {
 			dgramFree(m)
-			return -EAGAIN
+			return -abi.EAGAIN
 		}
 	}
 }

@@ -1,5 +1,11 @@
 package kernel
 
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
+)
+
 // setsockopt and getsockopt. Options are kept in the sock (abi.SockOpts); the
 // kernel answers getsockopt from there, and for inet sockets the netstack
 // receives the whole set with abi.NetEvOpts and applies it to its endpoint,
@@ -61,50 +67,50 @@ func setsockopt(p uintptr, level, name int, val uintptr, vlen uint32) int64 {
 	switch {
 	case isTime:
 		if vlen < 16 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
-		if !userOK(val, 16, false) {
-			return -EFAULT
+		if !mm.UserOK(val, 16, false) {
+			return -abi.EFAULT
 		}
-		tv = *at[[2]int64](val)
+		tv = *kctx.At[[2]int64](val)
 		if tv[1] < 0 || tv[1] >= 1000000 || tv[0] < 0 {
-			return -EDOM
+			return -abi.EDOM
 		}
 	case isLinger:
 		if vlen < 8 {
-			return -EINVAL
+			return -abi.EINVAL
 		}
-		if !userOK(val, 8, false) {
-			return -EFAULT
+		if !mm.UserOK(val, 8, false) {
+			return -abi.EFAULT
 		}
-		tv[0], tv[1] = int64(*at[int32](val)), int64(*at[int32](val + 4))
+		tv[0], tv[1] = int64(*kctx.At[int32](val)), int64(*kctx.At[int32](val + 4))
 	default:
 		if vlen < 4 {
 			if vlen == 0 {
-				return -EINVAL
+				return -abi.EINVAL
 			}
-			if !userOK(val, 1, false) {
-				return -EFAULT
+			if !mm.UserOK(val, 1, false) {
+				return -abi.EFAULT
 			}
-			v = int32(*at[uint8](val))
+			v = int32(*kctx.At[uint8](val))
 		} else {
-			if !userOK(val, 4, false) {
-				return -EFAULT
+			if !mm.UserOK(val, 4, false) {
+				return -abi.EFAULT
 			}
-			v = *at[int32](val)
+			v = *kctx.At[int32](val)
 		}
 	}
 	b := int32(0)
 	if v != 0 {
 		b = 1
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	r := setsockoptLocked(p, level, name, v, b, tv)
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	return r
 }
 
-// setsockoptLocked stores a decoded option value. Caller holds schedLock.
+// setsockoptLocked stores a decoded option value. Caller holds SchedLock.
 func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64 {
 	s := sk(p)
 	o := &s.opts
@@ -136,14 +142,14 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 		}
 	case ipprotoTCP:
 		if !inet || s.typ != sockStream {
-			return -EOPNOTSUPP
+			return -abi.EOPNOTSUPP
 		}
 		switch name {
 		case tcpNodelay:
 			o.NoDelay = b
 		case tcpKeepidle, tcpKeepintvl:
 			if v < 1 || v > 32767 {
-				return -EINVAL
+				return -abi.EINVAL
 			}
 			if name == tcpKeepidle {
 				o.KeepIdle = v
@@ -152,12 +158,12 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 			}
 		case tcpKeepcnt:
 			if v < 1 || v > 127 {
-				return -EINVAL
+				return -abi.EINVAL
 			}
 			o.KeepCnt = v
 		case tcpUserTimeout:
 			if v < 0 {
-				return -EINVAL
+				return -abi.EINVAL
 			}
 			o.UserTimeo = v
 		case tcpMaxseg:
@@ -166,7 +172,7 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 		}
 	case ipprotoIP:
 		if !inet {
-			return -EOPNOTSUPP
+			return -abi.EOPNOTSUPP
 		}
 		switch name {
 		case ipTos:
@@ -178,7 +184,7 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 		}
 	case ipprotoIPv6:
 		if s.domain != afInet6 {
-			return -ENOPROTOOPT
+			return -abi.ENOPROTOOPT
 		}
 		switch name {
 		case ipv6V6only:
@@ -194,9 +200,6 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 	netPend(p, npOpts)
 	return 0
 }
-
-// EDOM is what Linux returns for an out-of-range timeval.
-const EDOM = 33
 
 // clampBuf applies Linux's SO_RCVBUF/SO_SNDBUF rule: the value is doubled
 // (for bookkeeping) within limits.
@@ -218,13 +221,13 @@ func sockoptUnknown(level, name int) int64 {
 	k := (level*31 + name) & 63
 	if !sockoptReported[k] {
 		sockoptReported[k] = true
-		kprint("unigo: socket option level ")
-		kprintDec(uint64(level))
-		kprint(" name ")
-		kprintDec(uint64(name))
-		kprint(" not supported (ENOPROTOOPT)\n")
+		kctx.Print("unigo: socket option level ")
+		kctx.PrintDec(uint64(level))
+		kctx.Print(" name ")
+		kctx.PrintDec(uint64(name))
+		kctx.Print(" not supported (ENOPROTOOPT)\n")
 	}
-	return -ENOPROTOOPT
+	return -abi.ENOPROTOOPT
 }
 
 func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
@@ -233,14 +236,14 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		return e
 	}
 	defer fput(f)
-	if !userOK(lenp, 4, true) {
-		return -EFAULT
+	if !mm.UserOK(lenp, 4, true) {
+		return -abi.EFAULT
 	}
-	l := *at[int32](lenp)
+	l := *kctx.At[int32](lenp)
 	if l < 0 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	s := sk(p)
 	o := &s.opts
 	var v int32
@@ -291,7 +294,7 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 			pair = [2]int64{ns / 1e9, ns % 1e9 / 1e3}
 			size = 16
 		default:
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return sockoptUnknown(level, name)
 		}
 	case ipprotoTCP:
@@ -309,7 +312,7 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		case tcpMaxseg:
 			v = 1460
 		default:
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return sockoptUnknown(level, name)
 		}
 	case ipprotoIPv6:
@@ -317,7 +320,7 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		case ipv6V6only:
 			v = o.V6Only
 		default:
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return sockoptUnknown(level, name)
 		}
 	case ipprotoIP:
@@ -327,14 +330,14 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		case ipTos:
 			v = o.TOS
 		default:
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 			return sockoptUnknown(level, name)
 		}
 	default:
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		return sockoptUnknown(level, name)
 	}
-	schedLock.Unlock()
+	kctx.SchedLock.Unlock()
 	var buf [16]byte
 	switch size {
 	case 4:
@@ -351,12 +354,12 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		n = int(l)
 	}
 	if n > 0 {
-		if !userOK(val, uintptr(n), true) {
-			return -EFAULT
+		if !mm.UserOK(val, uintptr(n), true) {
+			return -abi.EFAULT
 		}
-		copy(bytesAt(val, n), buf[:n])
+		copy(kctx.BytesAt(val, n), buf[:n])
 	}
-	*at[int32](lenp) = int32(size)
+	*kctx.At[int32](lenp) = int32(size)
 	return 0
 }
 

@@ -2,6 +2,9 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -23,7 +26,7 @@ const (
 	atSecure      = 23
 	atRandom      = 25
 	atExecfn      = 31
-	atSysinfoEhdr = 33 // the vDSO (kernel/vdso.go)
+	atSysinfoEhdr = 33 // the vDSO (kernel/platform/vdso.go)
 )
 
 // startInit creates the first thread, whose user context is the Go
@@ -32,18 +35,18 @@ const (
 func startInit() {
 	t := newThread()
 	if t == 0 {
-		panicKernel("out of memory creating the first thread")
+		kctx.Panic("out of memory creating the first thread")
 	}
-	vmLock.Lock()
-	setRange(stackTop-stackSize, stackTop, protRead|protWrite)
-	vmLock.Unlock()
+	mm.VMLock.Lock()
+	mm.SetRange(mm.StackTop-mm.StackSize, mm.StackTop, mm.ProtRead|mm.ProtWrite)
+	mm.VMLock.Unlock()
 	sp := buildStack()
 	// The runtime's m0 runs on the initial stack as its g0 stack.
-	th(t).sysStackLo, th(t).sysStackHi = stackTop-stackSize, stackTop
+	th(t).sysStackLo, th(t).sysStackHi = mm.StackTop-mm.StackSize, mm.StackTop
 
-	f := at[rt.Frame](frameOf(t))
+	f := kctx.At[rt.Frame](frameOf(t))
 	*f = rt.Frame{}
-	f.RIP = uint64(imageEntry)
+	f.RIP = uint64(mm.ImageEntry)
 	f.RSP = uint64(sp)
 	f.CS = rt.SelUserCode
 	f.SS = rt.SelUserData
@@ -55,7 +58,7 @@ func startInit() {
 	c.KTLS = ktlsOf(t)
 	c.XSave = th(t).xsave
 	th(t).state = threadRunning
-	th(t).onCPU = nanotime()
+	th(t).onCPU = platform.Nanotime()
 	// Boot mark for the launcher's timing: the kernel hands over to the
 	// runtime. Port output is allowed at CPL 3 (TSS I/O bitmap).
 	rt.Outb(abi.PortBootMark, abi.BootMarkRuntime)
@@ -68,17 +71,17 @@ type stackWriter struct{ sp uintptr }
 
 func (w *stackWriter) bytes(b []byte) uintptr {
 	w.sp -= uintptr(len(b)) + 1
-	copy(bytesAt(w.sp, len(b)), b)
-	*at[byte](w.sp + uintptr(len(b))) = 0
+	copy(kctx.BytesAt(w.sp, len(b)), b)
+	*kctx.At[byte](w.sp + uintptr(len(b))) = 0
 	return w.sp
 }
 
 // buildStack lays out argc, argv, envp and auxv as Linux does, from the
 // command line (see parseCmdline), and returns the initial stack pointer.
 func buildStack() uintptr {
-	top := uintptr(stackTop)
-	if !userOK(top-64<<10, 64<<10, true) {
-		panicKernel("cannot map the initial stack")
+	top := uintptr(mm.StackTop)
+	if !mm.UserOK(top-64<<10, 64<<10, true) {
+		kctx.Panic("cannot map the initial stack")
 	}
 	w := stackWriter{sp: top - 16}
 	var argv [256]uintptr
@@ -92,11 +95,11 @@ func buildStack() uintptr {
 	pos := 0
 	afterDashes := false
 	for {
-		n, ok, err := nextToken(cmdline[:cmdlineLen], &pos, tok[:])
+		n, ok, err := kctx.NextToken(kctx.Cmdline[:kctx.CmdlineLen], &pos, tok[:])
 		if err != "" {
-			kprint("unigo: bad command line: ")
-			kprint(err)
-			kprint("\n")
+			kctx.Print("unigo: bad command line: ")
+			kctx.Print(err)
+			kctx.Print("\n")
 			exitVM(125)
 		}
 		if !ok {
@@ -114,15 +117,15 @@ func buildStack() uintptr {
 			afterDashes = true
 			continue
 		}
-		eq := indexByte(s, '=')
+		eq := kctx.IndexByte(s, '=')
 		if eq <= 0 {
-			kprint("unigo: bad command line: ")
-			consoleWrite(s)
-			kprint(": want KEY=VALUE, or -- before program arguments\n")
+			kctx.Print("unigo: bad command line: ")
+			kctx.ConsoleWrite(s)
+			kctx.Print(": want KEY=VALUE, or -- before program arguments\n")
 			exitVM(125)
 		}
-		if indexByte(s[:eq], '.') >= 0 {
-			if hasPrefix(s, "unigo.argv0=") {
+		if kctx.IndexByte(s[:eq], '.') >= 0 {
+			if kctx.HasPrefix(s, "unigo.argv0=") {
 				argv[0] = w.bytes(s[eq+1:])
 			}
 			continue // kernel parameter
@@ -132,19 +135,19 @@ func buildStack() uintptr {
 			envc++
 		}
 	}
-	platform := w.bytes([]byte("x86_64"))
+	plat := w.bytes([]byte("x86_64"))
 	w.sp -= 16
 	w.sp &^= 15
 	random := w.sp
-	fillRandom(bytesAt(random, 16))
+	fillRandom(kctx.BytesAt(random, 16))
 
 	aux := [...]uintptr{
-		atPhdr, imagePhdr, atPhent, 56, atPhnum, imagePhnum,
-		atPagesz, pageSize, atEntry, imageEntry,
+		atPhdr, mm.ImagePhdr, atPhent, 56, atPhnum, mm.ImagePhnum,
+		atPagesz, mm.PageSize, atEntry, mm.ImageEntry,
 		atUID, 0, atEUID, 0, atGID, 0, atEGID, 0,
-		atPlatform, platform, atHwcap, hwcap(), atClktck, 100,
+		atPlatform, plat, atHwcap, hwcap(), atClktck, 100,
 		atSecure, 0, atRandom, random, atExecfn, argv[0],
-		atSysinfoEhdr, vdsoInit(),
+		atSysinfoEhdr, platform.VDSOInit(),
 		atNull, 0,
 	}
 	words := 1 + argc + 1 + envc + 1 + len(aux)
@@ -153,7 +156,7 @@ func buildStack() uintptr {
 	sp := w.sp
 	p := sp
 	put := func(v uintptr) {
-		*at[uintptr](p) = v
+		*kctx.At[uintptr](p) = v
 		p += 8
 	}
 	put(uintptr(argc))
@@ -174,64 +177,4 @@ func buildStack() uintptr {
 func hwcap() uintptr {
 	_, _, _, d := rt.CpuidNative(1, 0)
 	return uintptr(d)
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func hasPrefix(b []byte, p string) bool {
-	if len(b) < len(p) {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		if b[i] != p[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// nextToken unquotes the next space-separated token of s (from *pos) into
-// dst. Double quotes group, backslash escapes inside quotes.
-func nextToken(s []byte, pos *int, dst []byte) (int, bool, string) {
-	i := *pos
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n') {
-		i++
-	}
-	if i == len(s) {
-		*pos = i
-		return 0, false, ""
-	}
-	n := 0
-	inQuote := false
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !inQuote && (c == ' ' || c == '\t' || c == '\n') {
-			break
-		}
-		if c == '"' {
-			inQuote = !inQuote
-			continue
-		}
-		if inQuote && c == '\\' && i+1 < len(s) {
-			i++
-			c = s[i]
-		}
-		if n == len(dst) {
-			return 0, false, "token too long"
-		}
-		dst[n] = c
-		n++
-	}
-	if inQuote {
-		return 0, false, "unterminated quote"
-	}
-	*pos = i
-	return n, true, ""
 }

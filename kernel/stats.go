@@ -1,6 +1,11 @@
 package kernel
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+)
 
 // Event counters, for finding where a guest's time goes: the kernel
 // parameter unigo.stats makes exit_group print them (one line per CPU
@@ -41,7 +46,7 @@ type cpuStats [nStats]uint64
 
 // sysCounts counts system calls by number; unigo's private calls (0x1000
 // and up) share the last slot.
-var sysCounts [nSyscalls + 1]atomic.Uint64
+var sysCounts [abi.NSyscalls + 1]atomic.Uint64
 
 // statsOn is set at boot from the kernel parameter unigo.stats.
 var statsOn bool
@@ -50,10 +55,10 @@ func countSyscall(nr uint64) {
 	if !statsOn {
 		return
 	}
-	if nr < nSyscalls {
+	if nr < abi.NSyscalls {
 		sysCounts[nr].Add(1)
 	} else {
-		sysCounts[nSyscalls].Add(1)
+		sysCounts[abi.NSyscalls].Add(1)
 	}
 }
 
@@ -65,19 +70,19 @@ func printStats() {
 	var total cpuStats
 	for i := 0; i < ncpu; i++ {
 		s := &cpus[i].stats
-		kprint("unigo: stats: cpu")
-		kprintDec(uint64(i))
+		kctx.Print("unigo: stats: cpu")
+		kctx.PrintDec(uint64(i))
 		printStatsRow(s)
 		for k := range total {
 			total[k] += s[k]
 		}
 	}
-	kprint("unigo: stats: all")
+	kctx.Print("unigo: stats: all")
 	printStatsRow(&total)
 	// The busiest system calls, greatest first (selection by repeated
 	// maximum: no allocation, and there are few).
 	var shown [len(sysCounts)]bool
-	kprint("unigo: stats: syscalls")
+	kctx.Print("unigo: stats: syscalls")
 	for k := 0; k < 12; k++ {
 		best, bestN := -1, uint64(0)
 		for i := range sysCounts {
@@ -89,26 +94,26 @@ func printStats() {
 			break
 		}
 		shown[best] = true
-		kprint(" ")
-		if best < nSyscalls {
-			kprint(statsNames.name(uint64(best)))
+		kctx.Print(" ")
+		if best < abi.NSyscalls {
+			kctx.Print(statsNames.name(uint64(best)))
 		} else {
-			kprint("unigo-private")
+			kctx.Print("unigo-private")
 		}
-		kprint("=")
-		kprintDec(bestN)
+		kctx.Print("=")
+		kctx.PrintDec(bestN)
 	}
-	kprint("\n")
+	kctx.Print("\n")
 }
 
 func printStatsRow(s *cpuStats) {
 	for k, v := range s {
-		kprint(" ")
-		kprint(statNames[k])
-		kprint("=")
-		kprintDec(v)
+		kctx.Print(" ")
+		kctx.Print(statNames[k])
+		kctx.Print("=")
+		kctx.PrintDec(v)
 	}
-	kprint("\n")
+	kctx.Print("\n")
 }
 
 // statsNames gives printStats the system call names of the table. It is
@@ -123,3 +128,9 @@ type sysNamer interface{ name(nr uint64) string }
 type tableNames struct{}
 
 func (tableNames) name(nr uint64) string { return sysName(nr) }
+
+// exitVM prints the statistics (unigo.stats) and ends the machine.
+func exitVM(code int) {
+	printStats()
+	kctx.ExitVM(code)
+}

@@ -2,6 +2,8 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -11,10 +13,10 @@ import (
 //	[tid 3] openat(AT_FDCWD, "/etc/hosts", 0x80000, 0) = -1 ENOENT (No such file or directory)
 //
 // Arguments are decoded by the kinds the table states (sysEntry.args);
-// strings are read from user memory after userOK, at most straceStrMax
+// strings are read from user memory after mm.UserOK, at most straceStrMax
 // bytes. A call that does not return (exit, exit_group,
 // unigo_exit_flush) is printed before it runs, with "= ?". The line is
-// formatted in a buffer on the kernel stack and written under conLock,
+// formatted in a buffer on the kernel stack and written under kctx.ConLock,
 // so neither lines from several CPUs nor the program's own console
 // output mix with them. Off, it costs one predictable branch per system
 // call.
@@ -32,7 +34,7 @@ func straceSyscall(f *rt.Frame) {
 	nr := f.RAX
 	args := [6]uint64{f.RDI, f.RSI, f.RDX, f.R10, f.R8, f.R9}
 	tid := current().tid
-	if nr == nrExit || nr == nrExitGroup || nr == abi.SysExitFlush {
+	if nr == abi.NRExit || nr == abi.NRExitGroup || nr == abi.SysExitFlush {
 		straceLine(tid, nr, &args, 0, false)
 		f.RAX = uint64(callSyscall(f))
 		return
@@ -63,7 +65,7 @@ func straceLine(tid, nr uint64, args *[6]uint64, r int64, done bool) {
 // (present, and not "=0").
 func straceParam() bool {
 	var v [2]byte
-	n, ok := kernelParam("unigo.strace", v[:])
+	n, ok := kctx.KernelParam("unigo.strace", v[:])
 	return ok && !(n == 1 && v[0] == '0')
 }
 
@@ -200,7 +202,7 @@ func (l *straceBuf) arg(k byte, v uint64) {
 }
 
 // userString formats the NUL-terminated string at addr, quoted and
-// escaped, reading at most straceStrMax bytes and only memory userOK
+// escaped, reading at most straceStrMax bytes and only memory mm.UserOK
 // accepts (page by page); otherwise the address.
 func (l *straceBuf) userString(addr uintptr) {
 	if addr == 0 {
@@ -210,18 +212,18 @@ func (l *straceBuf) userString(addr uintptr) {
 	var s [straceStrMax]byte
 	n, done := 0, false
 	for n < len(s) && !done {
-		chunk := pageSize - (addr+uintptr(n))&(pageSize-1)
+		chunk := mm.PageSize - (addr+uintptr(n))&(mm.PageSize-1)
 		if chunk > uintptr(len(s)-n) {
 			chunk = uintptr(len(s) - n)
 		}
-		if !userOK(addr+uintptr(n), chunk, false) {
+		if !mm.UserOK(addr+uintptr(n), chunk, false) {
 			if n == 0 {
 				l.hex(uint64(addr))
 				return
 			}
 			break
 		}
-		for _, c := range bytesAt(addr+uintptr(n), int(chunk)) {
+		for _, c := range kctx.BytesAt(addr+uintptr(n), int(chunk)) {
 			if c == 0 {
 				done = true
 				break
@@ -268,10 +270,10 @@ func (l *straceBuf) result(e *sysEntry, r int64) {
 	case r < 0 && r > -4096:
 		l.str("-1 ")
 		errno := -r
-		if errno < int64(len(errnoNames)) && errnoNames[errno] != "" {
-			l.str(errnoNames[errno])
+		if errno < int64(len(abi.ErrnoNames)) && abi.ErrnoNames[errno] != "" {
+			l.str(abi.ErrnoNames[errno])
 			l.str(" (")
-			l.str(errnoText[errno])
+			l.str(abi.ErrnoText[errno])
 			l.byte(')')
 		} else {
 			l.str("E")
@@ -293,13 +295,13 @@ func (l *straceBuf) finish() {
 }
 
 // flush writes the line to the console, with its "\n" as "\r\n", in one
-// string write under conLock.
+// string write under kctx.ConLock.
 func (l *straceBuf) flush() {
 	l.finish()
 	var out [straceLineMax + 1]byte
 	n := copy(out[:], l.b[:l.n-1])
 	out[n], out[n+1] = '\r', '\n'
-	conLock.Lock()
+	kctx.ConLock.Lock()
 	rt.OutsbDirect(abi.PortCOM1, &out[0], n+2)
-	conLock.Unlock()
+	kctx.ConLock.Unlock()
 }

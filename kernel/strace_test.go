@@ -1,11 +1,11 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
-
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/unigo-os/unigo/abi"
 )
 
 func (l *straceBuf) String() string { return string(l.b[:l.n]) }
@@ -19,10 +19,10 @@ func TestStraceFormat(t *testing.T) {
 		return l.String()
 	}
 	atfdcwd := uint64(0xffffffffffffff9c) // -100
-	assert.Equal(t, "[tid 7] close(3) = 0\n", line(nrClose, [6]uint64{3}, 0))
-	assert.Equal(t, "[tid 7] close(-1) = -1 EBADF (Bad file descriptor)\n", line(nrClose, [6]uint64{0xffffffff}, -EBADF))
+	assert.Equal(t, "[tid 7] close(3) = 0\n", line(abi.NRClose, [6]uint64{3}, 0))
+	assert.Equal(t, "[tid 7] close(-1) = -1 EBADF (Bad file descriptor)\n", line(abi.NRClose, [6]uint64{0xffffffff}, -abi.EBADF))
 	assert.Equal(t, "[tid 7] mmap(NULL, 4096, 0x3, 0x22, -1, 0x0) = 0x7f0000000000\n",
-		line(nrMmap, [6]uint64{0, 4096, 3, 0x22, 0xffffffff, 0}, 0x7f0000000000))
+		line(abi.NRMmap, [6]uint64{0, 4096, 3, 0x22, 0xffffffff, 0}, 0x7f0000000000))
 	var l straceBuf
 	l.arg('f', atfdcwd)
 	l.str(", ")
@@ -34,13 +34,13 @@ func TestStraceFormat(t *testing.T) {
 	l.str(", ")
 	l.arg('u', 0xffffffff)
 	assert.Equal(t, "AT_FDCWD, 0755, NULL, -1, 4294967295", l.String())
-	assert.Equal(t, "[tid 7] lseek(3, -5, 2) = 10\n", line(nrLseek, [6]uint64{3, uint64(0xfffffffffffffffb), 2}, 10))
-	assert.Equal(t, "[tid 7] umask(0) = 18\n", line(nrUmask, [6]uint64{0}, 0o22))
-	assert.Equal(t, "[tid 7] gettid() = 7\n", line(nrGettid, [6]uint64{}, 7))
-	assert.Equal(t, "[tid 7] poll() = -1 ENOSYS (Function not implemented)\n", line(nrPoll, [6]uint64{1, 2, 3}, -ENOSYS))
+	assert.Equal(t, "[tid 7] lseek(3, -5, 2) = 10\n", line(abi.NRLseek, [6]uint64{3, uint64(0xfffffffffffffffb), 2}, 10))
+	assert.Equal(t, "[tid 7] umask(0) = 18\n", line(abi.NRUmask, [6]uint64{0}, 0o22))
+	assert.Equal(t, "[tid 7] gettid() = 7\n", line(abi.NRGettid, [6]uint64{}, 7))
+	assert.Equal(t, "[tid 7] poll() = -1 ENOSYS (Function not implemented)\n", line(abi.NRPoll, [6]uint64{1, 2, 3}, -abi.ENOSYS))
 	assert.Equal(t, "[tid 7] unigo_net_release(0x2a) = 0\n", line(abi.SysNetRelease, [6]uint64{42}, 0))
-	assert.Equal(t, "[tid 7] syscall_0x5000() = -1 ENOSYS (Function not implemented)\n", line(0x5000, [6]uint64{}, -ENOSYS))
-	assert.Equal(t, "[tid 7] close(3) = -1 E200\n", line(nrClose, [6]uint64{3}, -200))
+	assert.Equal(t, "[tid 7] syscall_0x5000() = -1 ENOSYS (Function not implemented)\n", line(0x5000, [6]uint64{}, -abi.ENOSYS))
+	assert.Equal(t, "[tid 7] close(3) = -1 E200\n", line(abi.NRClose, [6]uint64{3}, -200))
 }
 
 func TestStraceQuote(t *testing.T) {

@@ -1,6 +1,10 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -26,7 +30,7 @@ func callSyscall(f *rt.Frame) int64 {
 		return -int64(e.errno)
 	}
 	reportUnknown(nr)
-	return -ENOSYS
+	return -abi.ENOSYS
 }
 
 // sysName returns the name of system call nr.
@@ -37,7 +41,7 @@ func sysName(nr uint64) string {
 	return "unknown"
 }
 
-var unknownSeen [nSyscalls]bool
+var unknownSeen [abi.NSyscalls]bool
 
 // reportUnknown reports a system call the kernel does not implement, the
 // first time each number is seen.
@@ -48,11 +52,11 @@ func reportUnknown(nr uint64) {
 		}
 		unknownSeen[nr] = true
 	}
-	kprint("unigo: unsupported system call ")
-	kprint(sysName(nr))
-	kprint(" (")
-	kprintDec(nr)
-	kprint("): ENOSYS\n")
+	kctx.Print("unigo: unsupported system call ")
+	kctx.Print(sysName(nr))
+	kctx.Print(" (")
+	kctx.PrintDec(nr)
+	kctx.Print("): ENOSYS\n")
 }
 
 // Handlers: memory, threads, time, identity and limits. Each decodes its
@@ -73,17 +77,17 @@ func sysArchPrctl(f *rt.Frame) int64 {
 		f.FSBase = f.RSI
 		return 0
 	case archGetFS:
-		if !userOK(uintptr(f.RSI), 8, true) {
-			return -EFAULT
+		if !mm.UserOK(uintptr(f.RSI), 8, true) {
+			return -abi.EFAULT
 		}
-		*at[uint64](uintptr(f.RSI)) = f.FSBase
+		*kctx.At[uint64](uintptr(f.RSI)) = f.FSBase
 		return 0
 	}
-	return -EINVAL
+	return -abi.EINVAL
 }
 
 func sysExit(f *rt.Frame) int64 {
-	schedLock.Lock()
+	kctx.SchedLock.Lock()
 	exitThread()
 	return 0
 }
@@ -110,12 +114,12 @@ func sysSchedYield(f *rt.Frame) int64 {
 
 func sysSchedGetaffinity(f *rt.Frame) int64 {
 	if f.RSI < 8 {
-		return -EINVAL
+		return -abi.EINVAL
 	}
-	if !userOK(uintptr(f.RDX), 8, true) {
-		return -EFAULT
+	if !mm.UserOK(uintptr(f.RDX), 8, true) {
+		return -abi.EFAULT
 	}
-	*at[uint64](uintptr(f.RDX)) = uint64(1)<<uint(ncpu) - 1 // CPUs 0..ncpu-1
+	*kctx.At[uint64](uintptr(f.RDX)) = uint64(1)<<uint(ncpu) - 1 // CPUs 0..ncpu-1
 	return 8
 }
 
@@ -129,21 +133,21 @@ func sysClockGettime(f *rt.Frame) int64 { return doClockGettime(int(f.RDI), uint
 
 func sysClockGetres(f *rt.Frame) int64 {
 	if p := uintptr(f.RSI); p != 0 {
-		if !userOK(p, 16, true) {
-			return -EFAULT
+		if !mm.UserOK(p, 16, true) {
+			return -abi.EFAULT
 		}
-		*at[[2]int64](p) = [2]int64{0, 1}
+		*kctx.At[[2]int64](p) = [2]int64{0, 1}
 	}
 	return 0
 }
 
 func sysGettimeofday(f *rt.Frame) int64 {
 	if p := uintptr(f.RDI); p != 0 {
-		if !userOK(p, 16, true) {
-			return -EFAULT
+		if !mm.UserOK(p, 16, true) {
+			return -abi.EFAULT
 		}
-		ns := walltime()
-		*at[[2]int64](p) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
+		ns := platform.Walltime()
+		*kctx.At[[2]int64](p) = [2]int64{ns / 1e9, ns % 1e9 / 1000}
 	}
 	return 0
 }

@@ -1,8 +1,6 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
-
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,9 +13,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/abi"
 )
 
-//go:generate go run gen_sysnums.go
 //go:generate env UNIGO_UPDATE_SYSCALLS_DOC=1 go test -run ^TestSyscallDoc$ .
 
 // zsysnum reads the SYS_NAME = N constants of a zsysnum_linux_amd64.go.
@@ -51,7 +50,7 @@ func TestSyscallNumbers(t *testing.T) {
 		filepath.Join(xsysDir(t), "unix", "zsysnum_linux_amd64.go"),
 	} {
 		for name, nr := range zsysnum(t, src) {
-			require.Less(t, nr, uint64(nSyscalls), "%s (%d) is beyond the table (%s)", name, nr, src)
+			require.Less(t, nr, uint64(abi.NSyscalls), "%s (%d) is beyond the table (%s)", name, nr, src)
 			assert.Equal(t, name, sysTable[nr].name, "system call %d (%s)", nr, src)
 		}
 	}
@@ -102,12 +101,12 @@ func TestSyscallTable(t *testing.T) {
 		require.NotNil(t, e, "%#x", nr)
 		assert.NotNil(t, e.fn, "%#x %s", nr, e.name)
 	}
-	for _, nr := range []uint64{nSyscalls, 0x1010, 0x1300, 0xfff, 1 << 40} {
+	for _, nr := range []uint64{abi.NSyscalls, 0x1010, 0x1300, 0xfff, 1 << 40} {
 		if e := sysLookup(nr); e != nil {
 			assert.Nil(t, e.fn, "%#x", nr)
 		}
 	}
-	assert.Equal(t, "openat", sysName(nrOpenat))
+	assert.Equal(t, "openat", sysName(abi.NROpenat))
 	assert.Equal(t, "unigo_net_rx", sysName(abi.SysNetRx))
 	assert.Equal(t, "unknown", sysName(1<<20))
 }
@@ -181,7 +180,7 @@ func syscallDoc() string {
 		case sysPartial:
 			fmt.Fprintf(&b, "| %d | %s | partial | %s |\n", nr, e.name, e.note)
 		case sysUnsupported:
-			fmt.Fprintf(&b, "| %d | %s | refused: %s | %s |\n", nr, e.name, errnoNames[e.errno], e.note)
+			fmt.Fprintf(&b, "| %d | %s | refused: %s | %s |\n", nr, e.name, abi.ErrnoNames[e.errno], e.note)
 		}
 	}
 	b.WriteString("\n## Not implemented (ENOSYS)\n\n")

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -29,5 +30,5 @@ func traceCPU(c *rt.CPU, idx int) {
 	if n := uint32(idx + 1); n > traceBuf.CPUs {
 		traceBuf.CPUs = n
 	}
-	c.Trace = ptrOf(&traceBuf.Rings[idx])
+	c.Trace = kctx.PtrOf(&traceBuf.Rings[idx])
 }

@@ -1,11 +1,14 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/abi"
 	"math/bits"
 	"sync/atomic"
 	_ "unsafe" // go:linkname
 
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -17,7 +20,7 @@ import (
 func kernelTrap(f *rt.Frame) {
 	c := cpu()
 	cur := c.Current
-	fa := ptrOf(f)
+	fa := kctx.PtrOf(f)
 	if cur == 0 || fa < th(cur).kstack || fa >= th(cur).kstack+kstackSize {
 		kernelFault(f)
 	}
@@ -29,10 +32,10 @@ func kernelTrap(f *rt.Frame) {
 	case f.Vector == 14: // #PF
 		thisCPU().stats[statFaults]++
 		write := f.ErrorCode&2 != 0
-		vmLock.Lock()
-		ok := faultIn(uintptr(f.CR2), write)
-		mapped := findVMA(uintptr(f.CR2)) >= 0
-		vmLock.Unlock()
+		mm.VMLock.Lock()
+		ok := mm.FaultIn(uintptr(f.CR2), write)
+		mapped := mm.FindVMA(uintptr(f.CR2)) >= 0
+		mm.VMLock.Unlock()
 		if !ok {
 			code := segvMaperr
 			if mapped {
@@ -59,7 +62,7 @@ func kernelTrap(f *rt.Frame) {
 // stack pointer: a fault there would hit the kernel.
 func prepareReturn(f *rt.Frame) {
 	if rt.CPL3Mode() {
-		userOK(uintptr(f.RSP)-16, 16, true)
+		mm.UserOK(uintptr(f.RSP)-16, 16, true)
 	}
 }
 
@@ -92,7 +95,7 @@ func handlePending(mask uint64) {
 }
 
 // handleIRQ handles one interrupt vector. Caller holds no lock: the
-// handlers that need schedLock take it.
+// handlers that need SchedLock take it.
 func handleIRQ(v int) {
 	st := &thisCPU().stats
 	switch {
@@ -100,15 +103,15 @@ func handleIRQ(v int) {
 		st[statIRQTimer]++
 		thisCPU().armed = 0       // one-shot: it fired
 		if noteEOIAtDelivery(v) { // host.go
-			schedLock.Lock()
+			kctx.SchedLock.Lock()
 			levelToEdge()
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 		}
-		if now, next := nanotime(), timerNext.Load(); (next != 0 && next <= now) || cpuTimersArmed != 0 {
-			schedLock.Lock()
+		if now, next := platform.Nanotime(), timerNext.Load(); (next != 0 && next <= now) || cpuTimersArmed != 0 {
+			kctx.SchedLock.Lock()
 			expireTimers(now)
 			checkCPUTimers()
-			schedLock.Unlock()
+			kctx.SchedLock.Unlock()
 		}
 		lapicEOI()
 		armTimer()
@@ -125,9 +128,9 @@ func handleIRQ(v int) {
 	case v == vecSpurious:
 	case v >= vecIRQBase && v < vecIRQBase+maxIRQLines:
 		st[statIRQDevice]++
-		schedLock.Lock()
+		kctx.SchedLock.Lock()
 		irqDispatch(v - vecIRQBase)
-		schedLock.Unlock()
+		kctx.SchedLock.Unlock()
 		lapicEOI()
 	default:
 		lapicEOI()
@@ -188,33 +191,33 @@ func reportCrash(f *rt.Frame, msg string) {
 	r.Regs = [16]uint64{f.RAX, f.RCX, f.RDX, f.RBX, f.RSP, f.RBP, f.RSI, f.RDI,
 		f.R8, f.R9, f.R10, f.R11, f.R12, f.R13, f.R14, f.R15}
 	r.MsgLen = uint64(copy(r.Msg[:], msg))
-	rt.Outl(abi.PortCrash, uint32(ptrOf(r)))
+	rt.Outl(abi.PortCrash, uint32(kctx.PtrOf(r)))
 }
 
 // kernelFault reports a fault inside the kernel (the frame is on the
 // crash stack) and ends the VM.
 func kernelFault(f *rt.Frame) {
-	kprint("\nunigo: kernel fault: ")
-	kprint(exceptionName(f.Vector))
-	kprint(" vector=")
-	kprintDec(f.Vector)
-	kprint(" rip=")
-	kprintHex(f.RIP)
-	kprint(" rsp=")
-	kprintHex(f.RSP)
-	kprint(" cr2=")
-	kprintHex(f.CR2)
-	kprint(" err=")
-	kprintHex(f.ErrorCode)
-	kprint("\n")
+	kctx.Print("\nunigo: kernel fault: ")
+	kctx.Print(exceptionName(f.Vector))
+	kctx.Print(" vector=")
+	kctx.PrintDec(f.Vector)
+	kctx.Print(" rip=")
+	kctx.PrintHex(f.RIP)
+	kctx.Print(" rsp=")
+	kctx.PrintHex(f.RSP)
+	kctx.Print(" cr2=")
+	kctx.PrintHex(f.CR2)
+	kctx.Print(" err=")
+	kctx.PrintHex(f.ErrorCode)
+	kctx.Print("\n")
 	// Frame-pointer backtrace of the kernel stack.
 	bp := uintptr(f.RBP)
-	for i := 0; i < 16 && bp >= 0x1000 && bp+16 <= ramTop && bp&7 == 0; i++ {
-		ret := *at[uint64](bp + 8)
-		kprint("  at ")
-		kprintHex(ret)
-		kprint("\n")
-		bp = uintptr(*at[uint64](bp))
+	for i := 0; i < 16 && bp >= 0x1000 && bp+16 <= platform.RAMTop && bp&7 == 0; i++ {
+		ret := *kctx.At[uint64](bp + 8)
+		kctx.Print("  at ")
+		kctx.PrintHex(ret)
+		kctx.Print("\n")
+		bp = uintptr(*kctx.At[uint64](bp))
 	}
 	reportCrash(f, "kernel fault")
 	exitVM(70)

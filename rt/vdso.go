@@ -7,12 +7,12 @@ package rt
 // request in a network server. Without one, every time.Now is a system
 // call, which a paravirtualised host (PVM) makes cost microseconds.
 //
-// The kernel builds the vDSO's ELF metadata (kernel/vdso.go); its one
+// The kernel builds the vDSO's ELF metadata (kernel/platform/vdso.go); its one
 // function is vdsoClockGettime below, in this image's text, reading the
 // time base in Clock. Everything runs at CPL 3, where RDTSC is allowed.
 
-// ClockParams is the time base: the kernel's nanotime and the vDSO's
-// clock_gettime both compute
+// ClockParams is the time base: the kernel's Nanotime (kernel/platform)
+// and the vDSO's clock_gettime both compute
 //
 //	CLOCK_MONOTONIC = Mono0 + ((TSC - TSC0) * Scale) >> 32   (128-bit product)
 //	CLOCK_REALTIME  = CLOCK_MONOTONIC + WallOffset

@@ -2,7 +2,7 @@
 // power-of-two blocks to the rest of the kernel.
 //
 // Physical memory is identity-mapped (the kernel's page tables,
-// kernel/vm.go), so a frame's physical address is also a pointer the kernel
+// kernel/mm/vm.go), so a frame's physical address is also a pointer the kernel
 // can dereference. Addresses are carried as uintptr, never as Go pointers:
 // kernel memory is invisible to the Go garbage collector, and storing Go
 // pointers in it would trigger write barriers, which cannot run in kernel

@@ -1,8 +1,9 @@
-package kernel
+package platform
 
 import (
 	"math/bits"
 
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -29,26 +30,26 @@ type pvwall struct {
 }
 
 var (
-	tscHz    uint64
+	TSCHz    uint64
 	tscScale uint64 // ns = (tsc-tsc0)*tscScale >> 32
 	tsc0     uint64
-	mono0    int64 // monotonic time at tsc0
+	Mono0    int64 // monotonic time at tsc0
 	wall0    int64 // wall-clock ns at tsc0
 	kvmclock [64]byte
 	kvmwall  [16]byte
 )
 
-// nanotime is CLOCK_MONOTONIC, computed as rt.ClockParams says (the
+// Nanotime is CLOCK_MONOTONIC, computed as rt.ClockParams says (the
 // vDSO's clock_gettime computes the same in rt/vdso_amd64.s).
-func nanotime() int64 {
+func Nanotime() int64 {
 	c := &rt.Clock
 	hi, lo := bits.Mul64(rt.Rdtsc()-c.TSC0, c.Scale)
 	return c.Mono0 + int64(hi<<32|lo>>32)
 }
 
-func walltime() int64 { return rt.Clock.WallOffset + nanotime() }
+func Walltime() int64 { return rt.Clock.WallOffset + Nanotime() }
 
-func timeInit() {
+func TimeInit() {
 	a, b, c, d := rt.Cpuid(0x40000000, 0)
 	isKVM := b == 0x4b4d564b && c == 0x564b4d56 && d == 0x4d
 	if isKVM {
@@ -58,38 +59,38 @@ func timeInit() {
 	fa, _, _, _ := rt.Cpuid(0x40000001, 0)
 	if isKVM && fa&(1<<3) != 0 {
 		// kvmclock: per-CPU time info and the wall clock at system time 0.
-		pv := (ptrOf(&kvmclock[0]) + 31) &^ 31
+		pv := (kctx.PtrOf(&kvmclock[0]) + 31) &^ 31
 		rt.Wrmsr(rt.MSRKVMSysTime, uint64(pv)|1)
-		wp := (ptrOf(&kvmwall[0]) + 3) &^ 3
+		wp := (kctx.PtrOf(&kvmwall[0]) + 3) &^ 3
 		rt.Wrmsr(rt.MSRKVMWallClock, uint64(wp))
-		p := at[pvclock](pv)
-		w := at[pvwall](wp)
+		p := kctx.At[pvclock](pv)
+		w := kctx.At[pvwall](wp)
 		for p.version == 0 || p.version&1 != 0 {
 			rt.Pause()
 		}
 		// ns per tick = mul * 2^shift / 2^32.
 		hz := (uint64(1_000_000_000) << 32) / uint64(p.mul)
 		if p.shift >= 0 {
-			tscHz = hz >> uint(p.shift)
+			TSCHz = hz >> uint(p.shift)
 		} else {
-			tscHz = hz << uint(-p.shift)
+			TSCHz = hz << uint(-p.shift)
 		}
 		tsc0 = p.tsc
-		mono0 = int64(p.system)
-		wall0 = int64(w.sec)*1_000_000_000 + int64(w.nsec) + mono0
+		Mono0 = int64(p.system)
+		wall0 = int64(w.sec)*1_000_000_000 + int64(w.nsec) + Mono0
 	} else {
-		tscHz = tscFromCPUID()
-		if tscHz == 0 {
-			tscHz = calibrateTSC()
+		TSCHz = tscFromCPUID()
+		if TSCHz == 0 {
+			TSCHz = calibrateTSC()
 		} else {
 		}
 		var tsc uint64
 		wall0, tsc = rtcNow()
 		tsc0 = tsc
-		mono0 = 0
+		Mono0 = 0
 	}
-	tscScale = (uint64(1_000_000_000) << 32) / tscHz
-	rt.Clock = rt.ClockParams{TSC0: tsc0, Scale: tscScale, Mono0: mono0, WallOffset: wall0 - mono0}
+	tscScale = (uint64(1_000_000_000) << 32) / TSCHz
+	rt.Clock = rt.ClockParams{TSC0: tsc0, Scale: tscScale, Mono0: Mono0, WallOffset: wall0 - Mono0}
 }
 
 // tscFromCPUID returns the TSC frequency the (virtual) CPU reports, or 0.

@@ -1,6 +1,9 @@
-package kernel
+package platform
 
-import "github.com/unigo-os/unigo/rt"
+import (
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/rt"
+)
 
 // The vDSO image: the ELF metadata of a shared object whose one symbol,
 // __vdso_clock_gettime (version LINUX_2.6), points at rt's
@@ -44,11 +47,11 @@ const (
 // the runtime's reads of the 8-byte fields.
 var vdsoImage [(vdsoSize + 7) / 8]uint64
 
-// vdsoInit builds the image for the running kernel. Kernel context.
-func vdsoInit() uintptr {
-	img := bytesAt(ptrOf(&vdsoImage[0]), vdsoSize)
-	buildVDSO(img, ptrOf(&vdsoImage[0]), rt.VDSOClockGettimePC())
-	return ptrOf(&vdsoImage[0])
+// VDSOInit builds the image for the running kernel. Kernel context.
+func VDSOInit() uintptr {
+	img := kctx.BytesAt(kctx.PtrOf(&vdsoImage[0]), vdsoSize)
+	buildVDSO(img, kctx.PtrOf(&vdsoImage[0]), rt.VDSOClockGettimePC())
+	return kctx.PtrOf(&vdsoImage[0])
 }
 
 // buildVDSO writes the image into img (at least vdsoSize bytes, zeroed),

@@ -1,4 +1,4 @@
-package kernel
+package platform_test
 
 import (
 	"encoding/binary"
@@ -6,6 +6,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	_ "github.com/unigo-os/unigo/kernel" // rt needs the kernel linked
+	"github.com/unigo-os/unigo/kernel/platform"
 )
 
 // TestVDSOImage reads the vDSO image the way Go's runtime does
@@ -14,8 +17,8 @@ import (
 // and checks that it finds __vdso_clock_gettime at the function's address.
 func TestVDSOImage(t *testing.T) {
 	const base, fn = 0x7f0000001000, 0x401234 // the function lies below the image
-	img := make([]byte, vdsoSize)
-	buildVDSO(img, base, fn)
+	img := make([]byte, platform.VDSOSize)
+	platform.BuildVDSO(img, base, fn)
 	le := binary.LittleEndian
 	u16 := func(off uint64) uint16 { return le.Uint16(img[off:]) }
 	u32 := func(off uint64) uint32 { return le.Uint32(img[off:]) }
@@ -39,7 +42,7 @@ func TestVDSOImage(t *testing.T) {
 			if !haveLoad {
 				haveLoad = true
 				loadOffset = base + u64(ph+8) - u64(ph+16)
-				assert.GreaterOrEqual(t, u64(ph+40), uint64(vdsoSize), "PT_LOAD covers the image")
+				assert.GreaterOrEqual(t, u64(ph+40), uint64(platform.VDSOSize), "PT_LOAD covers the image")
 			}
 		case 2:
 			haveDyn, dyn = true, u64(ph+8)

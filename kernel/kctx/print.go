@@ -1,0 +1,119 @@
+package kctx
+
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/spinlock"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// The console is COM1 (kernel/platform sets it up). Output is written
+// without polling LSR (the transmit holding register is always ready under
+// QEMU and the unigo launcher), a buffer at a time with REP OUTSB at CPL 3:
+// one VM exit per buffer, not per byte.
+
+// ConsoleWrite writes b to the serial port, each "\n" as "\r\n", through a
+// buffer on the kernel stack flushed with one string write.
+func ConsoleWrite(b []byte) {
+	var buf [256]byte
+	n := 0
+	for _, c := range b {
+		if n >= len(buf)-1 {
+			rt.OutsbDirect(abi.PortCOM1, &buf[0], n)
+			n = 0
+		}
+		if c == '\n' {
+			buf[n] = '\r'
+			n++
+		}
+		buf[n] = c
+		n++
+	}
+	if n > 0 {
+		rt.OutsbDirect(abi.PortCOM1, &buf[0], n)
+	}
+}
+
+// ConLock keeps the program's console writes and the strace lines whole:
+// without it, under the unigo launcher, the bytes of two vCPUs' writes
+// interleave. A leaf lock. The kernel's own messages (Print) do not take
+// it, so that they get out even from a CPU that faulted holding it.
+var ConLock spinlock.Lock
+
+// ConsoleWriteWhole is ConsoleWrite under ConLock.
+func ConsoleWriteWhole(b []byte) {
+	ConLock.Lock()
+	ConsoleWrite(b)
+	ConLock.Unlock()
+}
+
+// Print writes s to the console, without ConLock.
+func Print(s string) { ConsoleWrite(StringBytes(s)) }
+
+// PrintHex prints v as 0x and 16 hex digits.
+func PrintHex(v uint64) {
+	var buf [18]byte
+	buf[0], buf[1] = '0', 'x'
+	for i := 0; i < 16; i++ {
+		d := byte(v>>(60-4*i)) & 0xf
+		if d < 10 {
+			buf[2+i] = '0' + d
+		} else {
+			buf[2+i] = 'a' + d - 10
+		}
+	}
+	ConsoleWrite(buf[:])
+}
+
+// PrintHexShort prints v as 0x followed by its significant hex digits.
+func PrintHexShort(v uint64) {
+	var buf [18]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = "0123456789abcdef"[v&0xf]
+		v >>= 4
+		if v == 0 {
+			break
+		}
+	}
+	i -= 2
+	buf[i], buf[i+1] = '0', 'x'
+	ConsoleWrite(buf[i:])
+}
+
+// PrintDec prints v in decimal.
+func PrintDec(v uint64) {
+	var buf [20]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = '0' + byte(v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	ConsoleWrite(buf[i:])
+}
+
+// ExitVM ends the machine with code: through the isa-debug-exit port
+// (QEMU: status (code<<1)|1; unigo launcher: code), and if that device is
+// absent, by a triple fault, which QEMU -no-reboot turns into an exit.
+func ExitVM(code int) {
+	rt.Outl(abi.PortExit, uint32(code))
+	var zero [10]byte
+	rt.Lidt(uintptr(PtrOf(&zero[0])))
+	for {
+		rt.Outl(abi.PortExit, uint32(code))
+		// Any exception now triple-faults.
+		*(*int)(nil) = 0
+	}
+}
+
+// Panic reports a fatal kernel error and ends the VM.
+func Panic(msg string) {
+	Print("\nunigo: kernel panic: ")
+	Print(msg)
+	Print("\n")
+	ExitVM(70)
+}

@@ -1,0 +1,435 @@
+package mm
+
+import (
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/spinlock"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// Virtual memory. One address space (one page table) for everything:
+//
+//	[0, 512 GiB)            identity map of physical memory (kernel data,
+//	                        the image, kernel stacks, page tables); 2 MiB
+//	                        pages, except the first 2 MiB, mapped with 4 KiB
+//	                        pages so that page 0 stays unmapped (nil faults).
+//	[512 GiB, 128 TiB)      the program's mmap space: the Go heap arenas
+//	                        (hinted at 0xc000000000), and mappings placed
+//	                        top-down from mmapTop. Demand-paged.
+//
+// All pages are user-accessible: the Go runtime and the kernel's Go code
+// both run at CPL 3 (see rt/boot_amd64.s).
+const (
+	PtePresent = 1 << 0
+	PteWrite   = 1 << 1
+	PteUser    = 1 << 2
+	ptePWT     = 1 << 3
+	ptePCD     = 1 << 4
+	pteHuge    = 1 << 7
+	pteNX      = 1 << 63
+	PteAddr    = 0x000ffffffffff000
+
+	PageSize  = 4096
+	HugeSize  = 2 << 20
+	UserBase  = 512 << 30
+	UserTop   = 0x7ffffffff000
+	mmapTop   = 0x7f0000000000
+	StackTop  = 0x7ffffff00000
+	StackSize = 8 << 20
+)
+
+// Protection bits as in mmap(2).
+const (
+	ProtRead  = 1
+	ProtWrite = 2
+	protExec  = 4
+)
+
+// vma is a range [start, end) with one protection. The table is sorted
+// and non-overlapping; maxVMAs bounds it (Go makes few, large mappings).
+type vma struct {
+	Start, End uintptr
+	Prot       uint32
+}
+
+const maxVMAs = 4096
+
+// Fault-around window (pages, a power of two), and the fraction of RAM
+// (1/faultAroundReserve) below which faults map single pages only, so
+// that speculation never costs memory a tight workload needs.
+const (
+	faultAround        = 16
+	faultAroundReserve = 3
+)
+
+var (
+	VMLock spinlock.Lock
+	PML4   uintptr
+	VMAs   [maxVMAs]vma
+	nvmas  int
+	NXOK   bool
+	Stats  struct{ Faults, Pages, MaxPages uint64 }
+)
+
+// PageRound rounds n up to a whole number of pages.
+func PageRound(n uintptr) uintptr { return (n + PageSize - 1) &^ (PageSize - 1) }
+
+// pteFor returns the page-table entry for va at level 1 (4 KiB pages),
+// creating intermediate tables when create is set. It returns nil if a
+// table is missing and create is false, or memory is exhausted, or a huge
+// page maps va.
+func pteFor(va uintptr, create bool) *uint64 {
+	table := PML4
+	for level := 3; level >= 1; level-- {
+		idx := (va >> (12 + 9*uint(level))) & 511
+		e := kctx.At[uint64](table + idx*8)
+		if *e&PtePresent == 0 {
+			if !create {
+				return nil
+			}
+			p := kmem.AllocPage()
+			if p == 0 {
+				return nil
+			}
+			*e = uint64(p) | PtePresent | PteWrite | PteUser
+		} else if *e&pteHuge != 0 {
+			return nil
+		}
+		table = uintptr(*e & PteAddr)
+	}
+	return kctx.At[uint64](table + ((va >> 12) & 511 * 8))
+}
+
+func leafFlags(prot uint32) uint64 {
+	f := uint64(PtePresent | PteUser)
+	if prot&ProtWrite != 0 {
+		f |= PteWrite
+	}
+	if prot&protExec == 0 && NXOK {
+		f |= pteNX
+	}
+	return f
+}
+
+// Init adopts the boot page tables and completes the identity map up to
+// RAMTop.
+func Init() {
+	PML4 = uintptr(rt.ReadCR3() & PteAddr)
+	_, _, _, d := rt.Cpuid(0x80000001, 0)
+	NXOK = d&(1<<20) != 0
+	pdpt := uintptr(*kctx.At[uint64](PML4) & PteAddr)
+	// The boot map covers 1 GiB; add 2 MiB mappings for the rest of RAM.
+	for gb := uintptr(1); gb < (platform.RAMTop+(1<<30)-1)>>30 && gb < 512; gb++ {
+		pd := kmem.AllocPage()
+		if pd == 0 {
+			kctx.Panic("out of memory building the identity map")
+		}
+		for i := uintptr(0); i < 512; i++ {
+			*kctx.At[uint64](pd + i*8) = uint64(gb<<30+i<<21) | PtePresent | PteWrite | PteUser | pteHuge
+		}
+		*kctx.At[uint64](pdpt + gb*8) = uint64(pd) | PtePresent | PteWrite | PteUser
+	}
+	// Split the first 2 MiB into 4 KiB pages and unmap page 0.
+	pd0 := uintptr(*kctx.At[uint64](pdpt) & PteAddr)
+	pt := kmem.AllocPage()
+	for i := uintptr(1); i < 512; i++ {
+		*kctx.At[uint64](pt + i*8) = uint64(i<<12) | PtePresent | PteWrite | PteUser
+	}
+	*kctx.At[uint64](pd0) = uint64(pt) | PtePresent | PteWrite | PteUser
+	rt.WriteCR3(uint64(PML4))
+}
+
+// MapDevice identity-maps the 2 MiB region holding pa, uncached.
+func MapDevice(pa uintptr) {
+	pa &^= HugeSize - 1
+	pdpt := uintptr(*kctx.At[uint64](PML4) & PteAddr)
+	gb := pa >> 30
+	e := kctx.At[uint64](pdpt + gb*8)
+	if *e&PtePresent == 0 {
+		pd := kmem.AllocPage()
+		*e = uint64(pd) | PtePresent | PteWrite | PteUser
+	}
+	pd := uintptr(*e & PteAddr)
+	*kctx.At[uint64](pd + ((pa>>21)&511)*8) = uint64(pa) | PtePresent | PteWrite | PteUser | pteHuge | ptePCD | ptePWT
+	rt.Invlpg(pa)
+}
+
+// FindVMA returns the index of the VMA containing va, or -1.
+func FindVMA(va uintptr) int {
+	lo, hi := 0, nvmas
+	for lo < hi {
+		m := (lo + hi) / 2
+		if VMAs[m].End <= va {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < nvmas && VMAs[lo].Start <= va {
+		return lo
+	}
+	return -1
+}
+
+func insertVMA(i int, v vma) bool {
+	if nvmas == maxVMAs {
+		return false
+	}
+	copy(VMAs[i+1:nvmas+1], VMAs[i:nvmas])
+	VMAs[i] = v
+	nvmas++
+	return true
+}
+
+func deleteVMA(i int) {
+	copy(VMAs[i:nvmas-1], VMAs[i+1:nvmas])
+	nvmas--
+}
+
+// SetRange makes [start, end) have protection prot (prot < 0: unmapped),
+// splitting and merging VMAs. It does not touch page tables. Caller holds
+// VMLock. It fails only when the table is full.
+func SetRange(start, end uintptr, prot int) bool {
+	// Carve [start, end) out of every overlapping VMA.
+	for i := 0; i < nvmas; i++ {
+		v := VMAs[i]
+		if v.End <= start || v.Start >= end {
+			continue
+		}
+		switch {
+		case v.Start >= start && v.End <= end:
+			deleteVMA(i)
+			i--
+		case v.Start < start && v.End > end:
+			VMAs[i].End = start
+			if !insertVMA(i+1, vma{Start: end, End: v.End, Prot: v.Prot}) {
+				return false
+			}
+			i++
+		case v.Start < start:
+			VMAs[i].End = start
+		default:
+			VMAs[i].Start = end
+		}
+	}
+	if prot < 0 {
+		return true
+	}
+	i := 0
+	for i < nvmas && VMAs[i].Start < start {
+		i++
+	}
+	if !insertVMA(i, vma{Start: start, End: end, Prot: uint32(prot)}) {
+		return false
+	}
+	// Merge with neighbours of equal protection.
+	if i+1 < nvmas && VMAs[i+1].Start == end && VMAs[i+1].Prot == uint32(prot) {
+		VMAs[i].End = VMAs[i+1].End
+		deleteVMA(i + 1)
+	}
+	if i > 0 && VMAs[i-1].End == start && VMAs[i-1].Prot == uint32(prot) {
+		VMAs[i-1].End = VMAs[i].End
+		deleteVMA(i)
+	}
+	return true
+}
+
+// RangeFree reports whether no VMA overlaps [start, end).
+func RangeFree(start, end uintptr) bool {
+	for i := 0; i < nvmas; i++ {
+		if VMAs[i].Start < end && VMAs[i].End > start {
+			return false
+		}
+	}
+	return true
+}
+
+// FindGap returns the highest free range of size bytes below mmapTop.
+func FindGap(size uintptr) uintptr {
+	top := uintptr(mmapTop)
+	for i := nvmas - 1; i >= -1; i-- {
+		lo := uintptr(UserBase)
+		if i >= 0 {
+			lo = VMAs[i].End
+			if VMAs[i].Start >= top {
+				continue
+			}
+		}
+		if top >= size && top-size >= lo {
+			return top - size
+		}
+		if i >= 0 && VMAs[i].Start < top {
+			top = VMAs[i].Start
+		}
+	}
+	return 0
+}
+
+// UnmapPages removes the mappings of [start, end) from the page table and
+// frees the frames. Caller holds VMLock. A frame is freed only once no CPU
+// can still reach it through a stale TLB entry: the PTEs of a batch are
+// cleared, every CPU's TLB flushed (shootdown: the platform's TLB shootdown,
+// which makes every other CPU flush and waits), then the batch freed.
+func UnmapPages(start, end uintptr, shootdown func()) {
+	var batch [64]uintptr
+	n := 0
+	flush := func() {
+		if n == 0 {
+			return
+		}
+		rt.WriteCR3(uint64(PML4))
+		shootdown()
+		for _, pa := range batch[:n] {
+			kmem.FreePage(pa)
+		}
+		n = 0
+	}
+	for va := start; va < end; {
+		// Skip whole missing tables quickly.
+		pte := pteFor(va, false)
+		if pte == nil {
+			va = (va + HugeSize) &^ (HugeSize - 1)
+			continue
+		}
+		if *pte&PtePresent != 0 {
+			batch[n] = uintptr(*pte & PteAddr)
+			*pte = 0
+			Stats.Pages--
+			n++
+			if n == len(batch) {
+				flush()
+			}
+		}
+		va += PageSize
+	}
+	flush()
+}
+
+// ProtectPages applies prot to the present pages of [start, end), then
+// flushes every CPU's TLB (shootdown).
+func ProtectPages(start, end uintptr, prot uint32, shootdown func()) {
+	n := 0
+	for va := start; va < end; {
+		pte := pteFor(va, false)
+		if pte == nil {
+			va = (va + HugeSize) &^ (HugeSize - 1)
+			continue
+		}
+		if *pte&PtePresent != 0 {
+			*pte = *pte&PteAddr | leafFlags(prot)
+			n++
+		}
+		va += PageSize
+	}
+	if n > 0 {
+		rt.WriteCR3(uint64(PML4))
+		shootdown()
+	}
+}
+
+// FaultIn makes the page at va present if a VMA allows the access.
+// It reports false for an invalid access. Caller holds VMLock.
+func FaultIn(va uintptr, write bool) bool {
+	i := FindVMA(va)
+	if i < 0 {
+		return false
+	}
+	prot := VMAs[i].Prot
+	if prot&(ProtRead|ProtWrite|protExec) == 0 || (write && prot&ProtWrite == 0) {
+		return false
+	}
+	pte := pteFor(va, true)
+	if pte == nil {
+		return false
+	}
+	if *pte&PtePresent != 0 {
+		return true // raced or spurious
+	}
+	p := kmem.AllocPage()
+	if p == 0 {
+		return false
+	}
+	flags := leafFlags(prot)
+	*pte = uint64(p) | flags
+	n := uint64(1)
+	// Fault-around for ascending touches: when the page just below va is
+	// already present, map the rest of the aligned window too, within the
+	// same VMA (so with the same protection) and while memory is
+	// plentiful. The Go runtime fills its heap spans upwards, and one trap
+	// (expensive under emulation) then serves a whole window. Isolated
+	// touches and stacks (which grow down: the tops of thousands of thread
+	// stacks) still get one page per fault, so memory is not wasted on
+	// them.
+	if kmem.FreeBytes() > kmem.TotalBytes()/faultAroundReserve {
+		page := va &^ (PageSize - 1)
+		lo := page + PageSize
+		hi := page&^(faultAround*PageSize-1) + faultAround*PageSize
+		if hi > VMAs[i].End {
+			hi = VMAs[i].End
+		}
+		// The window lies in one page table (it is aligned and smaller
+		// than 2 MiB), so the neighbours' entries are next to pte; the
+		// page below must be in the same table and VMA too.
+		pa := kctx.PtrOf(pte)
+		if page&(HugeSize-1) == 0 || page <= VMAs[i].Start || *kctx.At[uint64](pa - 8)&PtePresent == 0 {
+			hi = lo
+		}
+		for a := lo; a < hi; a += PageSize {
+			e := kctx.At[uint64](pa + (a-page)/PageSize*8)
+			if *e&PtePresent != 0 {
+				continue
+			}
+			q := kmem.AllocPage()
+			if q == 0 {
+				break
+			}
+			*e = uint64(q) | flags
+			n++
+		}
+	}
+	Stats.Pages += n
+	if Stats.Pages > Stats.MaxPages {
+		Stats.MaxPages = Stats.Pages
+	}
+	Stats.Faults++
+	return true
+}
+
+// UserOK makes [addr, addr+n) accessible to the kernel (faulting pages in)
+// and reports whether the whole range is valid user memory.
+func UserOK(addr, n uintptr, write bool) bool {
+	if n == 0 {
+		return true
+	}
+	if addr+n < addr || addr+n > UserTop {
+		return false
+	}
+	if addr < UserBase {
+		// Below userBase only the image itself is program memory. It is
+		// always mapped, but its text and read-only data are not
+		// writable (protectImage): a system call told to write there
+		// gets EFAULT, as on Linux, instead of faulting in the kernel.
+		if addr < ImageStart || addr+n > ImageEnd {
+			return false
+		}
+		for va := addr &^ (PageSize - 1); write && va < addr+n; va += PageSize {
+			if pte := pteFor(va, false); pte == nil || *pte&PteWrite == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	VMLock.Lock()
+	defer VMLock.Unlock()
+	for va := addr &^ (PageSize - 1); va < addr+n; va += PageSize {
+		pte := pteFor(va, false)
+		if pte != nil && *pte&PtePresent != 0 && (!write || *pte&PteWrite != 0) {
+			continue
+		}
+		if !FaultIn(va, write) {
+			return false
+		}
+	}
+	return true
+}
