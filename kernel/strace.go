@@ -99,32 +99,14 @@ func (l *straceBuf) dec(v int64) {
 }
 
 func (l *straceBuf) udec(v uint64) {
-	var d [20]byte
-	i := len(d)
-	for {
-		i--
-		d[i] = '0' + byte(v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	for ; i < len(d); i++ {
-		l.byte(d[i])
-	}
+	var d kctx.Digits
+	l.bytes(kctx.FormatUint(&d, v, 10))
 }
 
 func (l *straceBuf) hex(v uint64) {
+	var d kctx.Digits
 	l.str("0x")
-	started := false
-	for i := 60; i >= 0; i -= 4 {
-		d := byte(v>>uint(i)) & 0xf
-		if d == 0 && !started && i > 0 {
-			continue
-		}
-		started = true
-		l.byte("0123456789abcdef"[d])
-	}
+	l.bytes(kctx.FormatUint(&d, v, 16))
 }
 
 func (l *straceBuf) oct(v uint64) {
@@ -132,19 +114,16 @@ func (l *straceBuf) oct(v uint64) {
 	if v == 0 {
 		return
 	}
-	var d [22]byte
-	i := len(d)
-	for v != 0 {
-		i--
-		d[i] = '0' + byte(v&7)
-		v >>= 3
-	}
-	for ; i < len(d); i++ {
-		l.byte(d[i])
+	var d kctx.Digits
+	l.bytes(kctx.FormatUint(&d, v, 8))
+}
+
+func (l *straceBuf) bytes(b []byte) {
+	for _, c := range b {
+		l.byte(c)
 	}
 }
 
-// call formats "[tid N] name(args)".
 func (l *straceBuf) call(tid, nr uint64, e *sysEntry, args *[6]uint64) {
 	l.str("[tid ")
 	l.udec(tid)

@@ -64,36 +64,34 @@ func PrintHex(v uint64) {
 	ConsoleWrite(buf[:])
 }
 
-// PrintHexShort prints v as 0x followed by its significant hex digits.
-func PrintHexShort(v uint64) {
-	var buf [18]byte
-	i := len(buf)
+// Digits is a buffer for FormatUint: room for 64 bits in any base from 2.
+type Digits [64]byte
+
+// FormatUint writes v in base (2 to 16) at the end of d, without prefix,
+// and returns the digits.
+func FormatUint(d *Digits, v uint64, base uint64) []byte {
+	i := len(d)
 	for {
 		i--
-		buf[i] = "0123456789abcdef"[v&0xf]
-		v >>= 4
+		d[i] = "0123456789abcdef"[v%base]
+		v /= base
 		if v == 0 {
-			break
+			return d[i:]
 		}
 	}
-	i -= 2
-	buf[i], buf[i+1] = '0', 'x'
-	ConsoleWrite(buf[i:])
+}
+
+// PrintHexShort prints v as 0x followed by its significant hex digits.
+func PrintHexShort(v uint64) {
+	var d Digits
+	Print("0x")
+	ConsoleWrite(FormatUint(&d, v, 16))
 }
 
 // PrintDec prints v in decimal.
 func PrintDec(v uint64) {
-	var buf [20]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = '0' + byte(v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	ConsoleWrite(buf[i:])
+	var d Digits
+	ConsoleWrite(FormatUint(&d, v, 10))
 }
 
 // ExitVM ends the machine with code: through the isa-debug-exit port
