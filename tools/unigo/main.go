@@ -3,10 +3,9 @@
 //
 //	unigo build [-o IMAGE] PACKAGE|FILE.go
 //	unigo run   [flags] IMAGE|PACKAGE|FILE.go [-- ARGS...]
+//	unigo test  [build and test flags] [PACKAGES]
 //	unigo bench [flags]
 //	unigo doctor [flags]
-//
-// A `unigo test` command, running a package's tests in a guest, is planned.
 package main
 
 import (
@@ -19,6 +18,7 @@ const usage = `usage: unigo <command> [arguments]
 commands:
   build   build a Go main package into a bootable image
   run     boot an image (building it first if given a package) under the KVM launcher
+  test    run packages' tests inside the unikernel, like go test
   bench   measure boot time, memory, SMP speedup and syscall cost; print tables
   doctor  print what this host offers (CPU, /dev/kvm, QEMU) and boot a small
           guest under each runner; exit 0 when the launcher works
@@ -35,6 +35,8 @@ func main() {
 		os.Exit(buildCmd(args))
 	case "run":
 		os.Exit(runCmd(args))
+	case "test":
+		os.Exit(testCmd(args))
 	case "bench":
 		os.Exit(benchCmd(args))
 	case "doctor":
@@ -42,7 +44,7 @@ func main() {
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run, bench or doctor)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run, test, bench or doctor)\n", cmd)
 		os.Exit(2)
 	}
 }
