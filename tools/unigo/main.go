@@ -1,7 +1,7 @@
 // Command unigo builds Go programs into unigo images, runs and benchmarks
 // them.
 //
-//	unigo build [-o IMAGE] PACKAGE|FILE.go
+//	unigo build [-o IMAGE] [build flags] PACKAGE|FILE.go
 //	unigo run   [flags] IMAGE|PACKAGE|FILE.go [-- ARGS...]
 //	unigo test  [build and test flags] [PACKAGES]
 //	unigo bench [flags]
