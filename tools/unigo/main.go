@@ -4,6 +4,7 @@
 //	unigo build [-o IMAGE] [build flags] PACKAGE|FILE.go
 //	unigo run   [flags] IMAGE|PACKAGE|FILE.go [-- ARGS...]
 //	unigo test  [build and test flags] [PACKAGES]
+//	unigo image IN OUT
 //	unigo bench [flags]
 //	unigo doctor [flags]
 package main
@@ -19,6 +20,7 @@ commands:
   build   build a Go main package into a bootable image
   run     boot an image (building it first if given a package) under the KVM launcher
   test    run packages' tests inside the unikernel, like go test
+  image   add the PVH entry note to an executable built by other tools
   bench   measure boot time, memory, SMP speedup and syscall cost; print tables
   doctor  print what this host offers (CPU, /dev/kvm, QEMU) and boot a small
           guest under each runner; exit 0 when the launcher works
@@ -37,6 +39,8 @@ func main() {
 		os.Exit(runCmd(args))
 	case "test":
 		os.Exit(testCmd(args))
+	case "image":
+		os.Exit(imageCmdMain(args))
 	case "bench":
 		os.Exit(benchCmd(args))
 	case "doctor":
@@ -44,7 +48,7 @@ func main() {
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run, test, bench or doctor)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run, test, image, bench or doctor)\n", cmd)
 		os.Exit(2)
 	}
 }
