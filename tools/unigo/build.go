@@ -173,11 +173,12 @@ type builder struct {
 // target is what go build is asked to compile, after resolving the
 // command-line argument.
 type target struct {
-	dir     string   // working directory for the go command
-	args    []string // package pattern or .go files, relative to dir
-	name    string   // base name for the default output file
-	overlay map[string]string
-	files   bool // args are files (a file-list package)
+	dir      string   // working directory for the go command
+	args     []string // package pattern or .go files, relative to dir
+	name     string   // base name for the default output file
+	overlay  map[string]string
+	files    bool // args are files (a file-list package)
+	vendored bool // dir is a module with the target's dependencies vendored
 }
 
 // listedPackage is the part of `go list -json` the builder reads.
@@ -186,7 +187,11 @@ type listedPackage struct {
 	Name       string
 	Dir        string
 	Deps       []string
-	Error      *struct{ Pos, Err string }
+	Module     *struct {
+		Main    bool
+		Version string
+	}
+	Error *struct{ Pos, Err string }
 }
 
 // build compiles arg and writes the image, returning its path.
@@ -288,6 +293,13 @@ func (b *builder) resolve(arg, tmp string) (*target, error) {
 		return nil, fmt.Errorf("%s is neither a package directory nor a .go file", arg)
 	case strings.HasPrefix(arg, ".") || filepath.IsAbs(arg):
 		return nil, fmt.Errorf("%s: no such directory", arg)
+	case strings.Contains(arg, "@"):
+		// path@version, as go install takes it.
+		path, version, _ := strings.Cut(arg, "@")
+		if path == "" || version == "" {
+			return nil, fmt.Errorf("%s: want PATH@VERSION", arg)
+		}
+		return b.remoteModule(t, tmp, path, version)
 	default:
 		// An import path, resolved by the go command from the current
 		// directory's module.
@@ -425,11 +437,14 @@ func isUnigoRoot(dir string) bool {
 
 // list runs go list on the target and returns its single package.
 func (b *builder) list(t *target, tmp, arg string) (*listedPackage, error) {
-	args := []string{"list", "-e", "-json=ImportPath,Name,Dir,Deps,Error"}
+	args := []string{"list", "-e", "-json=ImportPath,Name,Dir,Deps,Module,Error"}
 	for _, f := range b.goFlags {
 		if strings.HasPrefix(f, "-tags=") || strings.HasPrefix(f, "-mod=") {
 			args = append(args, f)
 		}
+	}
+	if t.vendored {
+		args = append(args, "-mod=vendor")
 	}
 	ov, err := writeOverlay(t.overlay, tmp)
 	if err != nil {
@@ -480,7 +495,58 @@ func (b *builder) list(t *target, tmp, arg string) (*listedPackage, error) {
 	if t.name == "" {
 		t.name = filepath.Base(p.Dir)
 	}
+	if p.Module != nil && !p.Module.Main && !t.vendored && inModCache(p.Dir) {
+		// A package of another module: go refuses to overlay files in
+		// the module cache, so build it from a vendor tree instead.
+		if _, err := b.remoteModule(t, tmp, p.ImportPath, p.Module.Version); err != nil {
+			return nil, err
+		}
+		return b.list(t, tmp, arg)
+	}
 	return p, nil
+}
+
+// remoteModule makes t build path@version the way go install would, from a
+// module of its own in tmp that requires it and unigo: its dependencies are
+// vendored, so that the kernel's import can be added to the package (go
+// refuses overlays of module cache files).
+func (b *builder) remoteModule(t *target, tmp, path, version string) (*target, error) {
+	root, err := b.unigoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(tmp, "mod")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	gomod := fmt.Sprintf("module unigo.local/build\n\ngo 1.26\n\nrequire %s v0.0.0\n\nreplace %s => %s\n", unigoModule, unigoModule, root)
+	tools := fmt.Sprintf("//go:build tools\n\npackage tools\n\nimport (\n\t_ %q\n\t_ %q\n\t_ %q\n)\n", path, kernelPackage, netstackPackage)
+	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	for name, data := range map[string][]byte{"go.mod": []byte(gomod), "tools.go": []byte(tools), "go.sum": sum} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	for _, args := range [][]string{{"get", path + "@" + version}, {"mod", "tidy"}, {"mod", "vendor"}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(goEnv(), "GOFLAGS=-mod=mod")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			b.diag().Write(stderr.Bytes())
+			return nil, fmt.Errorf("fetching %s@%s: go %s failed", path, version, strings.Join(args, " "))
+		}
+	}
+	t.dir = dir
+	t.args = []string{path}
+	t.name = ""
+	t.vendored = true
+	t.overlay = map[string]string{}
+	return t, nil
 }
 
 // goBuild runs the stock go build. On failure the compiler's own messages
@@ -500,6 +566,9 @@ func (b *builder) goBuild(t *target, tmp, exe, arg string) error {
 	}
 	if len(ldflags) > 0 {
 		args = append(args, "-ldflags="+strings.Join(ldflags, " "))
+	}
+	if t.vendored {
+		args = append(args, "-mod=vendor")
 	}
 	ov, err := writeOverlay(t.overlay, tmp)
 	if err != nil {
@@ -571,4 +640,17 @@ func firstLine(s, def string) string {
 		}
 	}
 	return def
+}
+
+// inModCache reports whether dir is in the module cache.
+func inModCache(dir string) bool {
+	cmd := exec.Command("go", "env", "GOMODCACHE")
+	cmd.Env = goEnv()
+	out, err := cmd.Output()
+	cache := strings.TrimSpace(string(out))
+	if err != nil || cache == "" {
+		return false
+	}
+	rel, err := filepath.Rel(cache, dir)
+	return err == nil && !strings.HasPrefix(rel, "..")
 }

@@ -334,6 +334,7 @@ func TestBuildCommand(t *testing.T) {
 		{nil, 2, "unigo build: want exactly one PACKAGE or FILE.go"},
 		{[]string{"a.go", "b.go"}, 2, "unigo build: want exactly one PACKAGE or FILE.go"},
 		{[]string{"-bogus", "a.go"}, 2, "unigo build: flag provided but not defined: -bogus"},
+		{[]string{"-unigo", root, "nosuch.example/x@v1.0.0"}, 1, "unigo build: fetching nosuch.example/x@v1.0.0: go get"},
 		{[]string{"-race", "a.go"}, 2, "unigo build: -race is not supported: the race detector needs cgo"},
 		{[]string{"-ldflags=-s -w", "a.go"}, 2, "unigo build: -ldflags -s: the image writer needs the symbol table"},
 		{[]string{"missing.go"}, 1, "unigo build: missing.go: no such file"},
@@ -385,4 +386,24 @@ func TestAddedImports(t *testing.T) {
 	assert.Equal(t, []string{netstackPackage}, addedImports(webKernel))
 	webDone := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", kernelPackage, netstackPackage}}
 	assert.Empty(t, addedImports(webDone))
+}
+
+// TestBuildPathAtVersion builds a main package of another module by
+// path@version, as go install does: the module cache cannot be overlaid,
+// so the kernel's import goes into a vendored copy.
+func TestBuildPathAtVersion(t *testing.T) {
+	const pkg = "golang.org/x/example/hello"
+	dl := exec.Command("go", "mod", "download", "-json", pkg+"@latest")
+	dl.Dir = t.TempDir()
+	if out, err := dl.CombinedOutput(); err != nil {
+		t.Skipf("cannot fetch %s@latest through the module proxy: %v: %s", pkg, err, firstLine(string(out), ""))
+	}
+	img := filepath.Join(t.TempDir(), "hello.img")
+	b := builder{out: img}
+	_, err := b.build(pkg + "@latest")
+	require.NoError(t, err)
+	checkImage(t, img, "Hello, world!\n")
+
+	_, err = b.build("@latest")
+	assert.ErrorContains(t, err, "want PATH@VERSION")
 }
