@@ -95,3 +95,42 @@ func TestUnigoTest(t *testing.T) {
 		assert.Contains(t, out, "FAIL\tgithub.com/unigo-os/unigo/tests/testdata/broken [build failed]")
 	})
 }
+
+// TestUnigoTestQEMU runs the sample package's tests under QEMU microvm.
+func TestUnigoTestQEMU(t *testing.T) {
+	runnerNamed("qemu").check(t)
+	out, _, code := unigoTest(t, "-runner", "qemu", "-v", "-run", "Testdata|Failing", samplePkg)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "--- PASS: TestTestdata")
+	assert.Contains(t, out, "--- FAIL: TestFailing")
+	assert.Contains(t, out, "FAIL\tgithub.com/unigo-os/unigo/tests/testdata/sample\t")
+}
+
+// TestRunQEMU boots images with unigo run -runner qemu: arguments,
+// environment and the guest's exit code come through as with the launcher.
+func TestRunQEMU(t *testing.T) {
+	runnerNamed("qemu").check(t)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{images["./tests/guests/exit7"]}, 7, "exit7: exiting with 7"},
+		{[]string{"-e", "GREETING=hi there", "-m", "256M", "-smp", "2", images["./examples/hello"], "--", "a b"}, 0, `"a b"`},
+		{[]string{"-timeout", "1s", images[spinPkg]}, 124, ""},
+	} {
+		cmd := exec.Command(unigoBin, append([]string{"run", "-runner", "qemu"}, c.args...)...)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		assert.Equal(t, c.code, code, "%v: %s%s", c.args, o.String(), e.String())
+		assert.Contains(t, o.String(), c.want, "%v", c.args)
+	}
+}

@@ -21,7 +21,8 @@ import (
 const testUsage = `usage: unigo test [flags] [PACKAGES] [-args ARGS...]
 
 Like go test, but each package's test binary is linked with the unigo
-kernel, made bootable and run inside the unikernel under the KVM launcher.
+kernel, made bootable and run inside the unikernel under the KVM launcher
+(or QEMU, -runner qemu).
 The package directory (testdata included) is copied into the guest's
 in-memory file system at the same path, and is the test's working directory.
 PACKAGES default to the current directory; ./... works.
@@ -37,6 +38,8 @@ build flags (passed to go test -c):
 unigo flags:
   -m SIZE          guest memory (default 256M)
   -smp N           number of vCPUs (default 1)
+  -runner NAME     launcher (default) or qemu (QEMU microvm; KVM when
+                   /dev/kvm can be used, else TCG)
   -e KEY=VAL       guest environment variable (repeatable)
   -c               only build: write PKG.test.img (bootable) in the current
                    directory and run nothing
@@ -59,6 +62,7 @@ type testOptions struct {
 	timeout   time.Duration
 	mem       string
 	smp       string
+	runner    string
 	env       []string
 	compile   bool
 }
@@ -85,6 +89,7 @@ var testFlags = map[string]testFlag{
 	"trimpath": {flagBuild, false}, "a": {flagBuild, false}, "x": {flagBuild, false},
 	"mod": {flagBuild, true},
 	"m":   {flagUnigo, true}, "smp": {flagUnigo, true}, "e": {flagUnigo, true}, "c": {flagUnigo, false},
+	"runner": {flagUnigo, true},
 }
 
 // unsupportedTestFlags are refused with the reason.
@@ -102,7 +107,7 @@ var unsupportedTestFlags = map[string]string{
 // parseTestArgs parses go test style arguments: flags and packages in any
 // order, -args ending the list.
 func parseTestArgs(args []string) (*testOptions, error) {
-	o := &testOptions{mem: "256M", smp: "1", timeout: 10 * time.Minute}
+	o := &testOptions{mem: "256M", smp: "1", runner: runnerLauncher, timeout: 10 * time.Minute}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "-args" || a == "--args" {
@@ -157,6 +162,11 @@ func parseTestArgs(args []string) (*testOptions, error) {
 				o.mem = val
 			case "smp":
 				o.smp = val
+			case "runner":
+				if val != runnerLauncher && val != runnerQEMU {
+					return nil, fmt.Errorf("-runner %s: want launcher or qemu", val)
+				}
+				o.runner = val
 			case "e":
 				o.env = append(o.env, val)
 			case "c":
@@ -334,7 +344,7 @@ func runPackageTest(o *testOptions, p, main *testPackage, stream bool, stdout, s
 		return true
 	}
 
-	runArgs := []string{"-m", o.mem, "-smp", o.smp}
+	runArgs := []string{"-runner", o.runner, "-m", o.mem, "-smp", o.smp}
 	for _, e := range o.env {
 		runArgs = append(runArgs, "-e", e)
 	}

@@ -27,6 +27,7 @@ func TestParseTestArgs(t *testing.T) {
 	assert.Equal(t, []string{"K=V"}, o.env)
 	assert.Equal(t, 30*time.Second, o.timeout)
 	assert.True(t, o.verbose)
+	assert.Equal(t, runnerLauncher, o.runner)
 
 	o, err = parseTestArgs([]string{"-json"})
 	require.NoError(t, err)
@@ -44,6 +45,7 @@ func TestParseTestArgs(t *testing.T) {
 		"-run":       "flag needs an argument: -run",
 		"-short=yes": `invalid boolean value "yes"`,
 		"-m":         "flag needs an argument",
+		"-runner=x":  "-runner x: want launcher or qemu",
 	} {
 		_, err := parseTestArgs([]string{args})
 		if assert.Error(t, err, args) {
