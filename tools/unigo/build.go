@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/unigo-os/unigo/tools/image"
@@ -51,26 +52,95 @@ func addedImports(pkg *listedPackage) []string {
 	return add
 }
 
-// buildCmd implements `unigo build [-o OUT] [-trimpath] [-unigo DIR] PACKAGE|FILE.go`.
+const buildUsage = `usage: unigo build [-o OUT] [build flags] PACKAGE|FILE.go
+
+Builds a Go main package (a directory, an import path of the current module
+or its requirements, or one .go file, even outside any module) into a
+bootable image: go build (static, linux/amd64) with the unigo kernel linked
+in, plus the PVH entry note. The image still runs natively.
+
+flags:
+  -o OUT         write the image to OUT (default: the package or file name
+                 + .img, in the current directory)
+  -unigo DIR     unigo source tree, for programs outside any module
+                 (default $UNIGO_ROOT, else found automatically)
+
+passed to go build:
+  -tags LIST     build tags
+  -ldflags FLAGS linker flags, e.g. '-X main.version=1.2' (not -s or -w:
+                 the image writer needs the symbol table)
+  -gcflags FLAGS compiler flags
+  -trimpath      remove file system paths from the executable
+  -v             print the names of packages as they are compiled
+  -a, -x, -mod MODE  as for go build
+
+not supported: -race, -msan, -asan, -cover (one line each).
+Supported Go releases: 1.26 and 1.27 (GOTOOLCHAIN selects one).
+`
+
+// unsupportedBuildFlags are refused with the reason.
+var unsupportedBuildFlags = map[string]string{
+	"race":  "the race detector needs cgo and a ThreadSanitizer runtime, which unigo images do not have",
+	"msan":  "the memory sanitizer needs cgo",
+	"asan":  "the address sanitizer needs cgo",
+	"cover": "coverage data cannot leave the guest yet",
+}
+
+// buildCmd implements `unigo build [-o OUT] [build flags] PACKAGE|FILE.go`.
 func buildCmd(args []string) int {
 	fs := flag.NewFlagSet("unigo build", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	out := fs.String("o", "", "write the image to `OUT` (default: package or file name + .img)")
-	trimpath := fs.Bool("trimpath", false, "pass -trimpath to go build")
-	root := fs.String("unigo", "", "unigo source tree, for programs outside any module (default $UNIGO_ROOT, else found automatically)")
+	out := fs.String("o", "", "")
+	root := fs.String("unigo", "", "")
+	var b builder
+	var flagErr error // a refusal, reported without the flag package's wrapping
+	refuse := func(err error) error { flagErr = err; return err }
+	for _, name := range []string{"tags", "ldflags", "gcflags", "mod"} {
+		fs.Func(name, "", func(v string) error {
+			if name == "ldflags" {
+				for _, f := range strings.Fields(v) {
+					if f == "-s" || f == "-w" {
+						return refuse(fmt.Errorf("-ldflags %s: the image writer needs the symbol table; do not strip", f))
+					}
+				}
+			}
+			b.goFlags = append(b.goFlags, "-"+name+"="+v)
+			return nil
+		})
+	}
+	for _, name := range []string{"trimpath", "v", "a", "x"} {
+		fs.BoolFunc(name, "", func(v string) error {
+			if on, err := strconv.ParseBool(v); err != nil {
+				return err
+			} else if on {
+				b.goFlags = append(b.goFlags, "-"+name)
+			}
+			return nil
+		})
+	}
+	for name, why := range unsupportedBuildFlags {
+		fs.BoolFunc(name, "", func(string) error { return refuse(fmt.Errorf("-%s is not supported: %s", name, why)) })
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "usage: unigo build [-o OUT] [-trimpath] [-unigo DIR] PACKAGE|FILE.go")
-			return 2
+			fmt.Print(buildUsage)
+			return 0
+		}
+		if flagErr != nil {
+			err = flagErr
 		}
 		fmt.Fprintf(os.Stderr, "unigo build: %v\n", err)
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "unigo build: want exactly one PACKAGE or FILE.go (usage: unigo build [-o OUT] PACKAGE|FILE.go)")
+		fmt.Fprintln(os.Stderr, "unigo build: want exactly one PACKAGE or FILE.go (usage: unigo build [-o OUT] [build flags] PACKAGE|FILE.go; -h for help)")
 		return 2
 	}
-	b := builder{out: *out, trimpath: *trimpath, root: *root}
+	if err := checkGoVersion(); err != nil {
+		fmt.Fprintf(os.Stderr, "unigo build: %v\n", err)
+		return 1
+	}
+	b.out, b.root = *out, *root
 	if _, err := b.build(fs.Arg(0)); err != nil {
 		fmt.Fprintf(os.Stderr, "unigo build: %v\n", err)
 		return 1
@@ -91,7 +161,8 @@ func buildImage(pkgOrFile, out string) error {
 type builder struct {
 	out      string // image path; empty means the default name in the current directory
 	trimpath bool
-	root     string // unigo source tree; empty means locate it when needed
+	root     string   // unigo source tree; empty means locate it when needed
+	goFlags  []string // passed to go list and go build (-tags=..., -trimpath, ...)
 
 	// entrySymbol overrides image.EntrySymbol (tests only).
 	entrySymbol string
@@ -102,11 +173,12 @@ type builder struct {
 // target is what go build is asked to compile, after resolving the
 // command-line argument.
 type target struct {
-	dir     string   // working directory for the go command
-	args    []string // package pattern or .go files, relative to dir
-	name    string   // base name for the default output file
-	overlay map[string]string
-	files   bool // args are files (a file-list package)
+	dir      string   // working directory for the go command
+	args     []string // package pattern or .go files, relative to dir
+	name     string   // base name for the default output file
+	overlay  map[string]string
+	files    bool // args are files (a file-list package)
+	vendored bool // dir is a module with the target's dependencies vendored
 }
 
 // listedPackage is the part of `go list -json` the builder reads.
@@ -115,7 +187,11 @@ type listedPackage struct {
 	Name       string
 	Dir        string
 	Deps       []string
-	Error      *struct{ Pos, Err string }
+	Module     *struct {
+		Main    bool
+		Version string
+	}
+	Error *struct{ Pos, Err string }
 }
 
 // build compiles arg and writes the image, returning its path.
@@ -217,6 +293,13 @@ func (b *builder) resolve(arg, tmp string) (*target, error) {
 		return nil, fmt.Errorf("%s is neither a package directory nor a .go file", arg)
 	case strings.HasPrefix(arg, ".") || filepath.IsAbs(arg):
 		return nil, fmt.Errorf("%s: no such directory", arg)
+	case strings.Contains(arg, "@"):
+		// path@version, as go install takes it.
+		path, version, _ := strings.Cut(arg, "@")
+		if path == "" || version == "" {
+			return nil, fmt.Errorf("%s: want PATH@VERSION", arg)
+		}
+		return b.remoteModule(t, tmp, path, version)
 	default:
 		// An import path, resolved by the go command from the current
 		// directory's module.
@@ -354,7 +437,15 @@ func isUnigoRoot(dir string) bool {
 
 // list runs go list on the target and returns its single package.
 func (b *builder) list(t *target, tmp, arg string) (*listedPackage, error) {
-	args := []string{"list", "-e", "-json=ImportPath,Name,Dir,Deps,Error"}
+	args := []string{"list", "-e", "-json=ImportPath,Name,Dir,Deps,Module,Error"}
+	for _, f := range b.goFlags {
+		if strings.HasPrefix(f, "-tags=") || strings.HasPrefix(f, "-mod=") {
+			args = append(args, f)
+		}
+	}
+	if t.vendored {
+		args = append(args, "-mod=vendor")
+	}
 	ov, err := writeOverlay(t.overlay, tmp)
 	if err != nil {
 		return nil, err
@@ -404,7 +495,58 @@ func (b *builder) list(t *target, tmp, arg string) (*listedPackage, error) {
 	if t.name == "" {
 		t.name = filepath.Base(p.Dir)
 	}
+	if p.Module != nil && !p.Module.Main && !t.vendored && inModCache(p.Dir) {
+		// A package of another module: go refuses to overlay files in
+		// the module cache, so build it from a vendor tree instead.
+		if _, err := b.remoteModule(t, tmp, p.ImportPath, p.Module.Version); err != nil {
+			return nil, err
+		}
+		return b.list(t, tmp, arg)
+	}
 	return p, nil
+}
+
+// remoteModule makes t build path@version the way go install would, from a
+// module of its own in tmp that requires it and unigo: its dependencies are
+// vendored, so that the kernel's import can be added to the package (go
+// refuses overlays of module cache files).
+func (b *builder) remoteModule(t *target, tmp, path, version string) (*target, error) {
+	root, err := b.unigoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(tmp, "mod")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	gomod := fmt.Sprintf("module unigo.local/build\n\ngo 1.26\n\nrequire %s v0.0.0\n\nreplace %s => %s\n", unigoModule, unigoModule, root)
+	tools := fmt.Sprintf("//go:build tools\n\npackage tools\n\nimport (\n\t_ %q\n\t_ %q\n\t_ %q\n)\n", path, kernelPackage, netstackPackage)
+	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	for name, data := range map[string][]byte{"go.mod": []byte(gomod), "tools.go": []byte(tools), "go.sum": sum} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	for _, args := range [][]string{{"get", path + "@" + version}, {"mod", "tidy"}, {"mod", "vendor"}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(goEnv(), "GOFLAGS=-mod=mod")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			b.diag().Write(stderr.Bytes())
+			return nil, fmt.Errorf("fetching %s@%s: go %s failed", path, version, strings.Join(args, " "))
+		}
+	}
+	t.dir = dir
+	t.args = []string{path}
+	t.name = ""
+	t.vendored = true
+	t.overlay = map[string]string{}
+	return t, nil
 }
 
 // goBuild runs the stock go build. On failure the compiler's own messages
@@ -414,8 +556,19 @@ func (b *builder) goBuild(t *target, tmp, exe, arg string) error {
 	if b.trimpath {
 		args = append(args, "-trimpath")
 	}
-	if len(linkFlags) > 0 {
-		args = append(args, "-ldflags="+strings.Join(linkFlags, " "))
+	ldflags := linkFlags
+	for _, f := range b.goFlags {
+		if v, ok := strings.CutPrefix(f, "-ldflags="); ok {
+			ldflags = append(append([]string(nil), ldflags...), v)
+			continue
+		}
+		args = append(args, f)
+	}
+	if len(ldflags) > 0 {
+		args = append(args, "-ldflags="+strings.Join(ldflags, " "))
+	}
+	if t.vendored {
+		args = append(args, "-mod=vendor")
 	}
 	ov, err := writeOverlay(t.overlay, tmp)
 	if err != nil {
@@ -487,4 +640,17 @@ func firstLine(s, def string) string {
 		}
 	}
 	return def
+}
+
+// inModCache reports whether dir is in the module cache.
+func inModCache(dir string) bool {
+	cmd := exec.Command("go", "env", "GOMODCACHE")
+	cmd.Env = goEnv()
+	out, err := cmd.Output()
+	cache := strings.TrimSpace(string(out))
+	if err != nil || cache == "" {
+		return false
+	}
+	rel, err := filepath.Rel(cache, dir)
+	return err == nil && !strings.HasPrefix(rel, "..")
 }

@@ -263,10 +263,22 @@ func buildUnigo(t *testing.T) string {
 
 func runBuildCmd(t *testing.T, bin, dir string, args ...string) (int, string) {
 	t.Helper()
+	code, _, stderr := runBuildCmdOut(t, bin, dir, args...)
+	return code, stderr
+}
+
+func runBuildCmdStdout(t *testing.T, bin, dir string, args ...string) (int, string) {
+	t.Helper()
+	code, stdout, _ := runBuildCmdOut(t, bin, dir, args...)
+	return code, stdout
+}
+
+func runBuildCmdOut(t *testing.T, bin, dir string, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"build"}, args...)...)
 	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -274,7 +286,7 @@ func runBuildCmd(t *testing.T, bin, dir string, args ...string) (int, string) {
 	} else {
 		require.NoError(t, err)
 	}
-	return code, stderr.String()
+	return code, stdout.String(), stderr.String()
 }
 
 func TestBuildCommand(t *testing.T) {
@@ -291,6 +303,29 @@ func TestBuildCommand(t *testing.T) {
 	assert.Empty(t, stderr)
 	checkImage(t, filepath.Join(dir, "custom.img"), "cli\n")
 
+	// Go build flags pass through: -ldflags -X, -tags, -trimpath.
+	tagged := filepath.Join(dir, "tagged")
+	for name, src := range map[string]string{
+		"main.go": "package main\n\nvar version = \"none\"\n\nfunc main() { println(version, flavour) }\n",
+		"on.go":   "//go:build special\n\npackage main\n\nconst flavour = \"special\"\n",
+		"off.go":  "//go:build !special\n\npackage main\n\nconst flavour = \"plain\"\n",
+	} {
+		require.NoError(t, os.MkdirAll(tagged, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(tagged, name), []byte(src), 0o644))
+	}
+	code, stderr = runBuildCmd(t, bin, dir, "-unigo", root, "-o", "ver.img", "-ldflags", "-X main.version=1.2.3", "-tags", "special", "-trimpath", "./tagged")
+	require.Equal(t, 0, code, stderr)
+	checkImage(t, filepath.Join(dir, "ver.img"), "1.2.3 special\n")
+	code, stderr = runBuildCmd(t, bin, dir, "-unigo", root, "-o", "ver.img", "./tagged")
+	require.Equal(t, 0, code, stderr)
+	checkImage(t, filepath.Join(dir, "ver.img"), "none plain\n")
+
+	code, stdout := runBuildCmdStdout(t, bin, dir, "-h")
+	assert.Equal(t, 0, code)
+	for _, f := range []string{"-tags", "-ldflags", "-gcflags", "-trimpath", "-v ", "-race"} {
+		assert.Contains(t, stdout, f)
+	}
+
 	for _, c := range []struct {
 		args []string
 		code int
@@ -299,7 +334,9 @@ func TestBuildCommand(t *testing.T) {
 		{nil, 2, "unigo build: want exactly one PACKAGE or FILE.go"},
 		{[]string{"a.go", "b.go"}, 2, "unigo build: want exactly one PACKAGE or FILE.go"},
 		{[]string{"-bogus", "a.go"}, 2, "unigo build: flag provided but not defined: -bogus"},
-		{[]string{"-h"}, 2, "usage: unigo build"},
+		{[]string{"-unigo", root, "nosuch.example/x@v1.0.0"}, 1, "unigo build: fetching nosuch.example/x@v1.0.0: go get"},
+		{[]string{"-race", "a.go"}, 2, "unigo build: -race is not supported: the race detector needs cgo"},
+		{[]string{"-ldflags=-s -w", "a.go"}, 2, "unigo build: -ldflags -s: the image writer needs the symbol table"},
 		{[]string{"missing.go"}, 1, "unigo build: missing.go: no such file"},
 		{[]string{"-unigo", root, "broken.go"}, 1, "unigo build: compiling broken.go failed"},
 	} {
@@ -349,4 +386,24 @@ func TestAddedImports(t *testing.T) {
 	assert.Equal(t, []string{netstackPackage}, addedImports(webKernel))
 	webDone := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", kernelPackage, netstackPackage}}
 	assert.Empty(t, addedImports(webDone))
+}
+
+// TestBuildPathAtVersion builds a main package of another module by
+// path@version, as go install does: the module cache cannot be overlaid,
+// so the kernel's import goes into a vendored copy.
+func TestBuildPathAtVersion(t *testing.T) {
+	const pkg = "golang.org/x/example/hello"
+	dl := exec.Command("go", "mod", "download", "-json", pkg+"@latest")
+	dl.Dir = t.TempDir()
+	if out, err := dl.CombinedOutput(); err != nil {
+		t.Skipf("cannot fetch %s@latest through the module proxy: %v: %s", pkg, err, firstLine(string(out), ""))
+	}
+	img := filepath.Join(t.TempDir(), "hello.img")
+	b := builder{out: img}
+	_, err := b.build(pkg + "@latest")
+	require.NoError(t, err)
+	checkImage(t, img, "Hello, world!\n")
+
+	_, err = b.build("@latest")
+	assert.ErrorContains(t, err, "want PATH@VERSION")
 }

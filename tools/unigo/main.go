@@ -1,13 +1,13 @@
 // Command unigo builds Go programs into unigo images, runs and benchmarks
 // them.
 //
-//	unigo build [-o IMAGE] PACKAGE|FILE.go
+//	unigo build [-o IMAGE] [build flags] PACKAGE|FILE.go
 //	unigo run   [flags] IMAGE|PACKAGE|FILE.go [-- ARGS...]
+//	unigo test  [build and test flags] [PACKAGES]
+//	unigo image IN OUT
 //	unigo oci   [flags] PACKAGE|FILE.go|IMAGE [-- ARGS...]
 //	unigo bench [flags]
 //	unigo doctor [flags]
-//
-// A `unigo test` command, running a package's tests in a guest, is planned.
 package main
 
 import (
@@ -20,6 +20,8 @@ const usage = `usage: unigo <command> [arguments]
 commands:
   build   build a Go main package into a bootable image
   run     boot an image (building it first if given a package) under the KVM launcher
+  test    run packages' tests inside the unikernel, like go test
+  image   add the PVH entry note to an executable built by other tools
   oci     build an OCI image that boots the program (layout, tarball or -push)
   bench   measure boot time, memory, SMP speedup and syscall cost; print tables
   doctor  print what this host offers (CPU, /dev/kvm, QEMU) and boot a small
@@ -37,6 +39,10 @@ func main() {
 		os.Exit(buildCmd(args))
 	case "run":
 		os.Exit(runCmd(args))
+	case "test":
+		os.Exit(testCmd(args))
+	case "image":
+		os.Exit(imageCmdMain(args))
 	case "oci":
 		os.Exit(ociCmd(args))
 	case "bench":
@@ -46,7 +52,7 @@ func main() {
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run, oci, bench or doctor)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run, test, image, oci, bench or doctor)\n", cmd)
 		os.Exit(2)
 	}
 }

@@ -58,6 +58,9 @@ flags:
                    (as on SIGQUIT) and exit 124
   -cmdline STR     extra guest kernel command line
   -rng             attach a virtio-rng device (entropy from the host)
+  -runner NAME     launcher (the default) or qemu: QEMU microvm, with KVM
+                   when /dev/kvm can be used, else TCG (-m, -smp, -e,
+                   -timeout, -cmdline, -rng, -p map onto it)
   -v               print the time of each boot phase to stderr
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
                    launcher's memory use to stderr (read by unigo bench)
@@ -101,6 +104,7 @@ type runOptions struct {
 	target    string
 	guestArgs []string
 	net       netOptions
+	runner    string
 }
 
 // errHelp asks for the usage text.
@@ -140,6 +144,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.bench, "bench", false, "")
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
 	fs.BoolVar(&o.rng, "rng", false, "")
+	fs.StringVar(&o.runner, "runner", runnerLauncher, "")
 	fs.Func("net", "", o.net.parseNetMode)
 	fs.Func("p", "", func(s string) error {
 		f, err := netback.ParseForward(s)
@@ -181,6 +186,9 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	}
 	if err := o.net.check(); err != nil {
 		return nil, err
+	}
+	if o.runner != runnerLauncher && o.runner != runnerQEMU {
+		return nil, fmt.Errorf("-runner %s: want launcher or qemu", o.runner)
 	}
 	o.target = positional[0]
 	return o, nil
@@ -320,6 +328,9 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 	env, params, gargs, err := guestCmdline(o.cmdline, o.env, o.guestArgs)
 	if err != nil {
 		return fail("%v", err)
+	}
+	if o.runner == runnerQEMU {
+		return runQEMU(o, imagePath, image, env, params, gargs, stdin, stdout, stderr)
 	}
 	var devs []virtio.Device
 	if o.rng {

@@ -66,6 +66,7 @@ func TestParseRunArgs(t *testing.T) {
 		"-m 1M img":        "too small",
 		"-m lots img":      "invalid size",
 		"-smp 0 img":       "-smp 0",
+		"-runner x img":    "-runner x: want launcher or qemu",
 		"-smp x img":       "invalid value",
 		"-e novalue img":   "want KEY=VAL",
 		"-e =v img":        "want KEY=VAL",

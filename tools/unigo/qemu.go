@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/probe"
+)
+
+// Runners `unigo run -runner` and `unigo test -runner` accept.
+const (
+	runnerLauncher = "launcher"
+	runnerQEMU     = "qemu"
+)
+
+// qemuUserParams is the static network configuration of QEMU's user-mode
+// network (slirp), given on the command line so the guest skips DHCP.
+var qemuUserParams = []string{"unigo.ip=10.0.2.15/24", "unigo.gw=10.0.2.2", "unigo.dns=10.0.2.3"}
+
+// runQEMU boots image under QEMU microvm with o's settings mapped onto
+// QEMU's: KVM when this host's /dev/kvm can be used, else TCG. It returns
+// the guest's exit code, or unigo run's own statuses (124 timeout, 125
+// QEMU failed).
+func runQEMU(o *runOptions, imagePath string, image []byte, env, params, gargs []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "unigo run: "+format+"\n", a...)
+		return exitLauncher
+	}
+	host := probe.Detect()
+	if why := host.Absent(probe.QEMUTCG); why != "" {
+		return fail("-runner qemu: %s", why)
+	}
+	kvm := host.Absent(probe.QEMUKVM) == ""
+	var extra []string
+	if o.rng {
+		extra = append(extra, "-device", "virtio-rng-device")
+	}
+	if o.net.enabled(image) {
+		switch o.net.mode {
+		case "", "user":
+		default:
+			return fail("-runner qemu: -net %s is not supported (user or none)", o.net.mode)
+		}
+		nd := "user,id=n0"
+		for _, f := range o.net.forwards {
+			h, p, err := net.SplitHostPort(f.Host)
+			if err != nil {
+				return fail("-p %s: %v", f.Host, err)
+			}
+			proto := "tcp"
+			if f.UDP {
+				proto = "udp"
+			}
+			nd += fmt.Sprintf(",hostfwd=%s:%s:%s-:%d", proto, h, p, f.GuestPort)
+		}
+		extra = append(extra, "-global", "virtio-mmio.force-legacy=false", "-netdev", nd, "-device", "virtio-net-device,netdev=n0")
+		if !hasParam(params, "unigo.ip") {
+			params = append(params, qemuUserParams...)
+		}
+	}
+	cmdline, err := abi.Compose(env, params, gargs)
+	if err != nil {
+		return fail("%v", err)
+	}
+	args := probe.QEMUArgs(kvm, imagePath, fmt.Sprintf("%dM", o.mem>>20), o.smp, cmdline)
+	args = append(args, extra...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, probe.QEMUBinary, args...)
+	cmd.Stdin, cmd.Stdout = stdin, stdout
+	var diag strings.Builder
+	cmd.Stderr = io.MultiWriter(stderr, &diag)
+	if o.verbose {
+		accel := "tcg"
+		if kvm {
+			accel = "kvm"
+		}
+		fmt.Fprintf(stderr, "unigo run: %s (-accel %s) %s\n", probe.QEMUBinary, accel, strings.Join(args, " "))
+	}
+	if err := cmd.Start(); err != nil {
+		return fail("%v", err)
+	}
+	timedOut := false
+	if o.timeout > 0 {
+		t := time.AfterFunc(o.timeout, func() {
+			timedOut = true
+			cmd.Process.Signal(syscall.SIGTERM)
+		})
+		defer t.Stop()
+	}
+	err = cmd.Wait()
+	if timedOut {
+		fmt.Fprintf(stderr, "unigo run: guest timed out after %v\n", o.timeout)
+		return exitTimeout
+	}
+	status := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		status = ee.ExitCode()
+	} else if err != nil {
+		return fail("%v", err)
+	}
+	code, poweredOff, err := probe.DecodeQEMUStatus(status, diag.String())
+	switch {
+	case err != nil:
+		return fail("%v", err)
+	case poweredOff:
+		return 0
+	}
+	return code
+}
+
+// hasParam reports whether params sets key.
+func hasParam(params []string, key string) bool {
+	for _, p := range params {
+		if k, _, _ := strings.Cut(p, "="); k == key {
+			return true
+		}
+	}
+	return false
+}
