@@ -51,14 +51,19 @@ flags:
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
                    launcher's memory use to stderr (read by unigo bench)
   -net MODE        guest network: user (user-mode NAT, the default when
-                   networking is on), tap=NAME (a TAP device) or none
+                   networking is on), tap=NAME (a TAP device) or none;
+                   user takes options: user,hostloopback (192.168.127.254
+                   reaches the host's 127.0.0.1), user,restrict (no
+                   outbound traffic), user,maxconns=N (concurrent outbound
+                   TCP connections, default 1024; beyond it, refused)
   -p [HOSTADDR:]HOSTPORT:GUESTPORT[/udp]
                    forward a host port to the guest (repeatable; user-mode
                    network only; HOSTADDR defaults to 127.0.0.1)
 
 networking is on with -net or -p, or when the image links the unigo
 netstack; the user-mode guest is 192.168.127.2/24, gateway and DNS
-192.168.127.1, and 192.168.127.254 reaches the host's 127.0.0.1.
+192.168.127.1. It reaches the outside world, never the host itself
+(loopback, the host's addresses, link-local) unless hostloopback.
 
 SIGQUIT (Ctrl-\) or -timeout print the guest's state to stderr before
 stopping it: each vCPU's registers, the instruction at RIP, a symbolized

@@ -24,7 +24,7 @@ func FuzzUserFrames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		once.Do(func() {
 			var err error
-			if u, err = NewUser(nil); err != nil {
+			if u, err = NewUser(nil, UserPolicy{}); err != nil {
 				t.Fatal(err)
 			}
 			go func() { // the guest's side: take whatever comes back
