@@ -229,3 +229,15 @@ func splitNonEmpty(s string) []string {
 	}
 	return out
 }
+
+func TestCmdlineLimits(t *testing.T) {
+	assert.NoError(t, CheckLimits(strings.Repeat("x", CmdlineMaxBytes), CmdlineMaxEnv, CmdlineMaxArgs))
+	for _, err := range []error{
+		CheckLimits(strings.Repeat("x", CmdlineMaxBytes+1), 0, 0),
+		CheckLimits("", 0, CmdlineMaxArgs+1),
+		CheckLimits("", CmdlineMaxEnv+1, 0),
+	} {
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the guest keeps at most")
+	}
+}

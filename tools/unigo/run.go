@@ -47,6 +47,8 @@ flags:
                    (as on SIGQUIT) and exit 124
   -cmdline STR     extra guest kernel command line
   -rng             attach a virtio-rng device (entropy from the host)
+  -status          end stderr with "unigo run: status: guest N" or
+                   "unigo run: status: launcher N": whose exit status it is
   -v               print the time of each boot phase to stderr
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
                    launcher's memory use to stderr (read by unigo bench)
@@ -71,7 +73,10 @@ backtrace, and the kernel's last 64 entries (system calls, faults,
 interrupts).
 
 exit status: the guest's exit code; 70 guest crash; 124 timeout;
-125 launcher error; 130/131/143 stopped by SIGINT/SIGQUIT/SIGTERM.
+125 launcher error; 130/131/143 stopped by SIGINT/SIGQUIT/SIGTERM. A
+guest may exit with these codes too: the launcher's own always come with
+a "unigo run:" line (or the crash report) on stderr, and -status ends
+stderr with a line naming the exit status's origin.
 `
 
 // runOptions is a parsed `unigo run` command line.
@@ -87,6 +92,7 @@ type runOptions struct {
 	target    string
 	guestArgs []string
 	net       netOptions
+	status    bool
 }
 
 // errHelp asks for the usage text.
@@ -122,6 +128,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.bench, "bench", false, "")
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
 	fs.BoolVar(&o.rng, "rng", false, "")
+	fs.BoolVar(&o.status, "status", false, "")
 	fs.Func("net", "", o.net.parseNetMode)
 	fs.Func("p", "", func(s string) error {
 		f, err := netback.ParseForward(s)
@@ -229,7 +236,20 @@ func runCmd(args []string) int {
 }
 
 // runLauncher is runCmd with explicit stdio, for tests.
-func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	// With -status the last stderr line says whose exit status it is.
+	var o *runOptions
+	guestExit := false
+	defer func() {
+		if o == nil || !o.status {
+			return
+		}
+		if guestExit {
+			fmt.Fprintf(stderr, "unigo run: status: guest %d\n", code)
+		} else {
+			fmt.Fprintf(stderr, "unigo run: status: launcher %d\n", code)
+		}
+	}()
 	start := time.Now()
 	startMono := bench.Now()
 	fail := func(format string, a ...any) int {
@@ -237,6 +257,9 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitLauncher
 	}
 	o, err := parseRunArgs(args)
+	if err != nil {
+		o = &runOptions{status: wantsStatus(args)}
+	}
 	if errors.Is(err, errHelp) {
 		fmt.Fprint(stdout, runUsage)
 		return 0
@@ -351,6 +374,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch r.Reason {
 	case vmm.GuestExit:
+		guestExit = true
 		if r.Code > 255 {
 			fmt.Fprintf(stderr, "unigo run: guest exit code %d does not fit in an exit status; exiting 255\n", r.Code)
 			return 255
@@ -366,6 +390,19 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return int(r.Code)
 	}
 	return fail("%v", r.Err)
+}
+
+// wantsStatus finds -status in a command line that did not parse.
+func wantsStatus(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-status", "--status", "-status=true", "--status=true":
+			return true
+		}
+	}
+	return false
 }
 
 // dumpGuest writes the state of the guest (vmm.VM.Dump) to stderr as one

@@ -155,6 +155,10 @@ func New(cfg Config) (_ *VM, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("guest command line: %w", err)
 	}
+	// Checked with the launcher's own parameters in: none is pushed out.
+	if err := abi.CheckLimits(cmdline, len(cfg.Env), len(cfg.Args)); err != nil {
+		return nil, err
+	}
 	layout, err := arch.Plan(img, cfg.MemSize, cmdline)
 	if err != nil {
 		return nil, err
