@@ -49,6 +49,8 @@ flags:
   -rng             attach a virtio-rng device (entropy from the host)
   -status          end stderr with "unigo run: status: guest N" or
                    "unigo run: status: launcher N": whose exit status it is
+  -raw             pass the guest's control characters (escape sequences)
+                   to a terminal; without it they are shown escaped (^[)
   -v               print the time of each boot phase to stderr
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
                    launcher's memory use to stderr (read by unigo bench)
@@ -93,6 +95,7 @@ type runOptions struct {
 	guestArgs []string
 	net       netOptions
 	status    bool
+	raw       bool
 }
 
 // errHelp asks for the usage text.
@@ -129,6 +132,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
 	fs.BoolVar(&o.rng, "rng", false, "")
 	fs.BoolVar(&o.status, "status", false, "")
+	fs.BoolVar(&o.raw, "raw", false, "")
 	fs.Func("net", "", o.net.parseNetMode)
 	fs.Func("p", "", func(s string) error {
 		f, err := netback.ParseForward(s)
@@ -266,6 +270,11 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 	}
 	if err != nil {
 		return fail("%v", err)
+	}
+	if isTerminal(stdout) && !o.raw {
+		ts := &termSafe{w: stdout}
+		defer ts.flush()
+		stdout = ts
 	}
 	last := start
 	var traceMu sync.Mutex // phases end on different threads
