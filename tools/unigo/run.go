@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -304,8 +306,9 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		}
 		defer os.RemoveAll(tmp)
 		imagePath = filepath.Join(tmp, "guest.img")
-		if err := buildImage(o.target, imagePath); err != nil {
-			return fail("build %s: %v", o.target, firstLineOf(err.Error()))
+		if code, err := buildForRun(o.target, imagePath); err != nil {
+			fmt.Fprintf(stderr, "unigo run: build %s: %v\n", o.target, firstLineOf(err.Error()))
+			return code
 		}
 		trace("build")
 	}
@@ -399,6 +402,32 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		return int(r.Code)
 	}
 	return fail("%v", r.Err)
+}
+
+// buildForRun builds the image; a SIGINT, SIGTERM or SIGQUIT meanwhile
+// kills the go commands and fails it with the signal's exit status, the
+// caller's deferred cleanups (temporary directories) still running.
+func buildForRun(target, out string) (int, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	var got atomic.Value
+	go func() {
+		select {
+		case s := <-sigs:
+			got.Store(s)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := buildImageContext(ctx, target, out)
+	if s, ok := got.Load().(os.Signal); ok {
+		code := map[os.Signal]int{syscall.SIGINT: exitSIGINT, syscall.SIGTERM: exitSIGTERM, syscall.SIGQUIT: exitSIGQUIT}[s]
+		return code, fmt.Errorf("stopped by %v", s)
+	}
+	return exitLauncher, err
 }
 
 // wantsStatus finds -status in a command line that did not parse.
