@@ -150,7 +150,9 @@ func parseRunArgs(args []string) (*runOptions, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, errHelp
 			}
-			return nil, err
+			// The flag package quotes nothing: keep a crafted
+			// argument's line breaks out of the one-line error.
+			return nil, errors.New(strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(err.Error()))
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -160,7 +162,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 		args = args[1:]
 	}
 	switch {
-	case len(positional) == 0:
+	case len(positional) == 0 || positional[0] == "":
 		return nil, errors.New("missing IMAGE (usage: unigo run [flags] IMAGE [-- ARGS...])")
 	case len(positional) > 1:
 		return nil, fmt.Errorf("unexpected argument %q after %q; guest arguments go after --", positional[1], positional[0])
