@@ -318,6 +318,10 @@ func Parse(s string) (env, kparams, args []string, err error) {
 	}
 }
 
+// MaxCPUs is the most CPUs the guest kernel starts (kernel/smp.go
+// maxCPUs); the launcher refuses more.
+const MaxCPUs = 64
+
 // What the guest kernel keeps of its command line (kernel/boot.go,
 // kernel/start.go); beyond these it would drop tokens silently, so the
 // launcher refuses such a line (CheckLimits).

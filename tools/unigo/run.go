@@ -43,7 +43,7 @@ Everything after -- becomes the guest program's arguments.
 
 flags:
   -m SIZE          guest memory, e.g. 512M or 2G (default 128M)
-  -smp N           number of vCPUs (default 1)
+  -smp N           number of vCPUs, 1 to 64 (default 1)
   -e KEY=VAL       set a guest environment variable (repeatable)
   -timeout DUR     stop the guest after DUR (e.g. 30s), print its state
                    (as on SIGQUIT) and exit 124
@@ -166,8 +166,8 @@ func parseRunArgs(args []string) (*runOptions, error) {
 		return nil, errors.New("missing IMAGE (usage: unigo run [flags] IMAGE [-- ARGS...])")
 	case len(positional) > 1:
 		return nil, fmt.Errorf("unexpected argument %q after %q; guest arguments go after --", positional[1], positional[0])
-	case o.smp < 1 || o.smp > 255:
-		return nil, fmt.Errorf("-smp %d: want 1 to 255 vCPUs", o.smp)
+	case o.smp < 1 || o.smp > abi.MaxCPUs:
+		return nil, fmt.Errorf("-smp %d: want 1 to %d vCPUs (the guest kernel starts at most %d)", o.smp, abi.MaxCPUs, abi.MaxCPUs)
 	case o.timeout < 0:
 		return nil, fmt.Errorf("-timeout %v: want a positive duration", o.timeout)
 	}

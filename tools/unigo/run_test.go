@@ -186,6 +186,7 @@ func TestRunBadInput(t *testing.T) {
 		{[]string{"-frob", good}, "not defined: -frob"},
 		{[]string{filepath.Join(dir, "missing.img")}, "missing.img"},
 		{nil, "missing IMAGE"},
+		{[]string{"-smp", "65", good}, "-smp 65: want 1 to 64 vCPUs"},
 		{[]string{"-e", "BIG=" + strings.Repeat("x", 4090), good}, "the guest keeps at most 4095"},
 		{append([]string{good, "--"}, make([]string, 255)...), "arguments 255, the guest keeps at most 254"},
 	} {

@@ -125,8 +125,8 @@ func New(cfg Config) (_ *VM, err error) {
 	if cfg.VCPUs == 0 {
 		cfg.VCPUs = 1
 	}
-	if cfg.VCPUs < 1 || cfg.VCPUs > 255 {
-		return nil, fmt.Errorf("-smp %d: want 1 to 255 vCPUs", cfg.VCPUs)
+	if cfg.VCPUs < 1 || cfg.VCPUs > abi.MaxCPUs {
+		return nil, fmt.Errorf("-smp %d: want 1 to %d vCPUs (the guest kernel starts at most %d)", cfg.VCPUs, abi.MaxCPUs, abi.MaxCPUs)
 	}
 	if len(cfg.Virtio) > arch.MMIOMaxDevices {
 		return nil, fmt.Errorf("too many virtio devices (%d, max %d)", len(cfg.Virtio), arch.MMIOMaxDevices)
