@@ -80,6 +80,11 @@ func smpInit(info *abi.HVMStartInfo) {
 		return
 	}
 	if n > maxCPUs {
+		kprint("unigo: ")
+		kprintDec(uint64(n))
+		kprint(" CPUs, starting the first ")
+		kprintDec(maxCPUs)
+		kprint("\n")
 		n = maxCPUs
 	}
 	rt.InstallTrampoline(uint64(pml4), nxOK)
