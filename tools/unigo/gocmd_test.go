@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
 
 // TestRunSignalDuringBuild: SIGTERM or SIGINT while `unigo run` builds
@@ -64,4 +67,37 @@ func TestRunSignalDuringBuild(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, left, "temporary files left behind")
 	}
+}
+
+// TestRunJail: with -jail the running launcher has a seccomp filter, no
+// new privileges and (started as root) no capabilities, and still serves
+// its guest: SMP, the SIGQUIT dump, the timeout.
+func TestRunJail(t *testing.T) {
+	kvmOK(t)
+	bin := unigoBinary(t)
+	// Out of process: in-process, -jail would confine the test binary.
+	cmd := exec.Command(bin, "run", "-jail", "-v", "-smp", "2", "-timeout", "3s", writeImage(t, testguest.Hang()))
+	var stderr syncWriter
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "first vCPU run") }, 10*time.Second, 5*time.Millisecond)
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	require.NoError(t, err)
+	assert.Contains(t, string(st), "Seccomp:\t2\n")
+	assert.Contains(t, string(st), "NoNewPrivs:\t1\n")
+	if os.Geteuid() == 0 {
+		assert.Contains(t, string(st), "CapEff:\t0000000000000000\n")
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGQUIT))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, exitSIGQUIT, ee.ExitCode(), stderr.String())
+	assert.Contains(t, stderr.String(), "unigo run: SIGQUIT: dumping the guest\nunigo: guest state, 2 vCPU(s)\n")
+
+	cmd = exec.Command(bin, "run", "-jail", "-timeout", "500ms", writeImage(t, testguest.Hang()))
+	out, err := cmd.CombinedOutput()
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, exitTimeout, ee.ExitCode(), "%s", out)
+	assert.Contains(t, string(out), "guest timed out")
 }

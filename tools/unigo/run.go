@@ -20,6 +20,7 @@ import (
 	"github.com/unigo-os/unigo/tools/bench"
 	"github.com/unigo-os/unigo/tools/vmm"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
+	"github.com/unigo-os/unigo/tools/vmm/jail"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
 	"github.com/unigo-os/unigo/tools/vmm/virtio"
 )
@@ -53,6 +54,9 @@ flags:
                    "unigo run: status: launcher N": whose exit status it is
   -raw             pass the guest's control characters (escape sequences)
                    to a terminal; without it they are shown escaped (^[)
+  -jail            once the VM is set up, confine the launcher: as root,
+                   drop to user nobody; no_new_privs and a seccomp
+                   allowlist on every thread (other system calls: EPERM)
   -v               print the time of each boot phase to stderr
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
                    launcher's memory use to stderr (read by unigo bench)
@@ -98,6 +102,7 @@ type runOptions struct {
 	net       netOptions
 	status    bool
 	raw       bool
+	jail      bool
 }
 
 // errHelp asks for the usage text.
@@ -135,6 +140,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.rng, "rng", false, "")
 	fs.BoolVar(&o.status, "status", false, "")
 	fs.BoolVar(&o.raw, "raw", false, "")
+	fs.BoolVar(&o.jail, "jail", false, "")
 	fs.Func("net", "", o.net.parseNetMode)
 	fs.Func("p", "", func(s string) error {
 		f, err := netback.ParseForward(s)
@@ -382,6 +388,12 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		defer t.Stop()
 	}
 
+	if o.jail {
+		if err := jail.Enter(); err != nil {
+			return fail("%v", err)
+		}
+		trace("jail")
+	}
 	r := v.Run()
 	if o.bench {
 		bench.Memory(stderr, v.Memory())
