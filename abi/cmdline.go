@@ -317,3 +317,37 @@ func Parse(s string) (env, kparams, args []string, err error) {
 		}
 	}
 }
+
+// MaxCPUs is the most CPUs the guest kernel starts (kernel/smp.go
+// maxCPUs); the launcher refuses more.
+const MaxCPUs = 64
+
+// What the guest kernel keeps of its command line (kernel/boot.go,
+// kernel/start.go); beyond these it would drop tokens silently, so the
+// launcher refuses such a line (CheckLimits).
+const (
+	CmdlineMaxBytes = 4095
+	CmdlineMaxArgs  = 254 // program arguments, after argv[0]
+	CmdlineMaxEnv   = 255
+)
+
+// CheckLimits reports a composed command line with nenv environment
+// variables and nargs program arguments that the guest cannot keep whole.
+func CheckLimits(cmdline string, nenv, nargs int) error {
+	over := func(what string, n, max int) error {
+		return limitError(what + " " + strconv.Itoa(n) + ", the guest keeps at most " + strconv.Itoa(max))
+	}
+	switch {
+	case len(cmdline) > CmdlineMaxBytes:
+		return over("guest command line: bytes", len(cmdline), CmdlineMaxBytes)
+	case nargs > CmdlineMaxArgs:
+		return over("guest command line: arguments", nargs, CmdlineMaxArgs)
+	case nenv > CmdlineMaxEnv:
+		return over("guest command line: environment variables", nenv, CmdlineMaxEnv)
+	}
+	return nil
+}
+
+type limitError string
+
+func (e limitError) Error() string { return string(e) }

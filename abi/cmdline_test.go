@@ -229,3 +229,42 @@ func splitNonEmpty(s string) []string {
 	}
 	return out
 }
+
+func TestCmdlineLimits(t *testing.T) {
+	assert.NoError(t, CheckLimits(strings.Repeat("x", CmdlineMaxBytes), CmdlineMaxEnv, CmdlineMaxArgs))
+	for _, err := range []error{
+		CheckLimits(strings.Repeat("x", CmdlineMaxBytes+1), 0, 0),
+		CheckLimits("", 0, CmdlineMaxArgs+1),
+		CheckLimits("", CmdlineMaxEnv+1, 0),
+	} {
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the guest keeps at most")
+	}
+}
+
+// FuzzCmdlineParse: any line the guest may be given parses without a
+// panic; a line that parses composes back to one that parses the same.
+func FuzzCmdlineParse(f *testing.F) {
+	for _, s := range []string{
+		`GOGC=50 unigo.argv0=hello "MSG=hi there" -- -v "two words" ""`,
+		`A=1 -- -- x`, `"A=\"q\"\\" B="x y"`, "unterminated=\"x", "=x", "noequals",
+		"K=V\x00hidden=1", "a.b=c\td=e\r\nf=g", `"k.e y"=v`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		env, kp, args, err := Parse(s)
+		if err != nil {
+			return
+		}
+		line, err := Compose(env, kp, args)
+		if err != nil {
+			t.Fatalf("Parse(%q) = %q %q %q, which Compose rejects: %v", s, env, kp, args, err)
+		}
+		env2, kp2, args2, err := Parse(line)
+		require.NoError(t, err)
+		assert.Equal(t, env, env2)
+		assert.Equal(t, kp, kp2)
+		assert.Equal(t, args, args2)
+	})
+}

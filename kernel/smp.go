@@ -83,6 +83,11 @@ func smpInit(info *abi.HVMStartInfo) {
 		return
 	}
 	if n > maxCPUs {
+		kctx.Print("unigo: ")
+		kctx.PrintDec(uint64(n))
+		kctx.Print(" CPUs, starting the first ")
+		kctx.PrintDec(maxCPUs)
+		kctx.Print("\n")
 		n = maxCPUs
 	}
 	rt.InstallTrampoline(uint64(mm.PML4), mm.NXOK)

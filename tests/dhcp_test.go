@@ -24,9 +24,11 @@ var dhcpSetups = map[string]struct {
 	hostname             string // the server's name for the guest, or the default
 	kparams              []string
 	qemuArgs             []string
+	launcherArgs         []string
 }{
 	"launcher": {hostIP: "192.168.127.254", guestIP: "192.168.127.2", dns: "192.168.127.1",
-		hostname: "unigo", kparams: []string{"unigo.ip=dhcp"}},
+		hostname: "unigo", kparams: []string{"unigo.ip=dhcp"},
+		launcherArgs: []string{"-net", "user,hostloopback"}},
 	"qemu": {hostIP: "10.0.2.2", guestIP: "10.0.2.15", dns: "10.0.2.3",
 		hostname: "dhcpguest",
 		qemuArgs: qemuVirtio("-netdev", "user,id=n0,hostname=dhcpguest", "-device", "virtio-net-device,netdev=n0")},
@@ -40,13 +42,14 @@ func TestDHCP(t *testing.T) {
 		}
 		echoPort := startEchoServer(t)
 		vm := startVM(t, r, runSpec{
-			image:    images[dhcpcheckPkg],
-			args:     []string{setup.hostIP, strconv.Itoa(echoPort)},
-			memory:   "128M",
-			cpus:     1,
-			timeout:  2 * time.Minute,
-			kparams:  setup.kparams,
-			qemuArgs: setup.qemuArgs,
+			image:        images[dhcpcheckPkg],
+			args:         []string{setup.hostIP, strconv.Itoa(echoPort)},
+			memory:       "128M",
+			cpus:         1,
+			timeout:      2 * time.Minute,
+			kparams:      setup.kparams,
+			qemuArgs:     setup.qemuArgs,
+			launcherArgs: setup.launcherArgs,
 		})
 		vm.waitExit(t, r, 2*time.Minute)
 		o := vm.out.String()

@@ -52,12 +52,14 @@ type netSetup struct {
 var netSetups = map[string]netSetup{
 	"launcher": {
 		// The launcher's user-mode network (gvisor-tap-vsock): the
-		// guest is 192.168.127.2, the host's loopback 192.168.127.254.
+		// guest is 192.168.127.2, the host's loopback 192.168.127.254
+		// (an opt-in: hostloopback).
 		hostIP:  "192.168.127.254",
 		dnsName: "host.unigo.internal",
 		dialers: 8,
 		inbound: 1000,
 		spec: func(s *runSpec, tcp, udp map[int]int) {
+			s.launcherArgs = append(s.launcherArgs, "-net", "user,hostloopback")
 			for h, g := range tcp {
 				s.launcherArgs = append(s.launcherArgs, "-p", fmt.Sprintf("%d:%d", h, g))
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -168,6 +169,8 @@ type builder struct {
 	entrySymbol string
 	// stderr receives the go command's diagnostics; nil means os.Stderr.
 	stderr io.Writer
+	// ctx, when canceled, kills the go commands (goCmd); nil: never.
+	ctx context.Context
 }
 
 // target is what go build is asked to compile, after resolving the
@@ -327,7 +330,7 @@ func (b *builder) resolve(arg, tmp string) (*target, error) {
 
 // inModule reports whether dir is inside a Go module.
 func (b *builder) inModule(dir string) (bool, error) {
-	cmd := exec.Command("go", "env", "GOMOD")
+	cmd := b.goCmd("env", "GOMOD")
 	cmd.Dir = dir
 	cmd.Env = goEnv()
 	out, err := cmd.Output()
@@ -404,7 +407,7 @@ func (b *builder) unigoRoot() (string, error) {
 		}
 		return filepath.Abs(c.dir)
 	}
-	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", unigoModule)
+	cmd := b.goCmd("list", "-m", "-f", "{{.Dir}}", unigoModule)
 	cmd.Env = goEnv()
 	if out, err := cmd.Output(); err == nil {
 		if d := strings.TrimSpace(string(out)); d != "" && isUnigoRoot(d) {
@@ -455,7 +458,7 @@ func (b *builder) list(t *target, tmp, arg string) (*listedPackage, error) {
 	}
 	args = append(args, "--")
 	args = append(args, t.args...)
-	cmd := exec.Command("go", args...)
+	cmd := b.goCmd(args...)
 	cmd.Dir = t.dir
 	cmd.Env = goEnv()
 	var stderr bytes.Buffer
@@ -579,7 +582,7 @@ func (b *builder) goBuild(t *target, tmp, exe, arg string) error {
 	}
 	args = append(args, "--")
 	args = append(args, t.args...)
-	cmd := exec.Command("go", args...)
+	cmd := b.goCmd(args...)
 	cmd.Dir = t.dir
 	cmd.Env = goEnv()
 	var diag bytes.Buffer

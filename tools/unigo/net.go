@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/unigo-os/unigo/abi"
@@ -23,12 +24,33 @@ type netOptions struct {
 	mode     string // "" (not given), "user", "none" or "tap"
 	tap      string // interface name for mode "tap"
 	forwards []netback.Forward
+	policy   netback.UserPolicy // mode "user"
 }
 
-// parseNetMode parses -net user|none|tap=NAME.
+// parseNetMode parses -net user[,OPTION...]|none|tap=NAME, OPTION one of
+// hostloopback, restrict, maxconns=N.
 func (n *netOptions) parseNetMode(s string) error {
 	switch {
-	case s == "user" || s == "none":
+	case s == "user" || strings.HasPrefix(s, "user,"):
+		n.mode, n.tap, n.policy = "user", "", netback.UserPolicy{}
+		opts := strings.Split(s, ",")[1:]
+		for _, o := range opts {
+			switch k, v, _ := strings.Cut(o, "="); {
+			case o == "hostloopback":
+				n.policy.HostLoopback = true
+			case o == "restrict":
+				n.policy.Restrict = true
+			case k == "maxconns":
+				m, err := strconv.Atoi(v)
+				if err != nil || m < 1 || m > 1<<20 {
+					return fmt.Errorf("-net user,maxconns=N: want N in 1..1048576, got %q", v)
+				}
+				n.policy.MaxConns = m
+			default:
+				return fmt.Errorf("-net user: unknown option %q (want hostloopback, restrict or maxconns=N)", o)
+			}
+		}
+	case s == "none":
 		n.mode, n.tap = s, ""
 	case strings.HasPrefix(s, "tap="):
 		n.mode, n.tap = "tap", strings.TrimPrefix(s, "tap=")
@@ -36,7 +58,7 @@ func (n *netOptions) parseNetMode(s string) error {
 			return fmt.Errorf("want -net tap=NAME, got %q", s)
 		}
 	default:
-		return fmt.Errorf("want user, none or tap=NAME, got %q", s)
+		return fmt.Errorf("want user[,hostloopback][,restrict][,maxconns=N], none or tap=NAME, got %q", s)
 	}
 	return nil
 }
@@ -105,7 +127,7 @@ func setupNet(n *netOptions) (*guestNet, error) {
 		}
 		return &guestNet{dev: dev, backend: tap}, nil
 	}
-	user, err := netback.NewUser(n.forwards)
+	user, err := netback.NewUser(n.forwards, n.policy)
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,14 @@ func TestParseNetFlags(t *testing.T) {
 	assert.Equal(t, "tap", o.net.mode)
 	assert.Equal(t, "tap0", o.net.tap)
 
+	o, err = parseRunArgs([]string{"-net", "user", "img"})
+	require.NoError(t, err)
+	assert.Equal(t, netback.UserPolicy{}, o.net.policy, "isolated by default")
+	o, err = parseRunArgs([]string{"-net", "user,hostloopback,restrict,maxconns=8", "img"})
+	require.NoError(t, err)
+	assert.Equal(t, "user", o.net.mode)
+	assert.Equal(t, netback.UserPolicy{HostLoopback: true, Restrict: true, MaxConns: 8}, o.net.policy)
+
 	for args, msg := range map[string]string{
 		"-p 80 img":                    "missing GUESTPORT",
 		"-p 0:80 img":                  "not a port number",
@@ -43,8 +51,11 @@ func TestParseNetFlags(t *testing.T) {
 		"-p 8080:80/sctp img":          "unknown protocol",
 		"-p host:8080:80 img":          "not an IP address",
 		"-p :80 img":                   "not a port number",
-		"-net bogus img":               "want user, none or tap=NAME",
+		"-net bogus img":               "want user[,hostloopback][,restrict][,maxconns=N], none or tap=NAME",
 		"-net tap= img":                "tap=NAME",
+		"-net user,open img":           `unknown option "open"`,
+		"-net user,maxconns=0 img":     "want N in 1..1048576",
+		"-net user,maxconns=x img":     "want N in 1..1048576",
 		"-net none -p 8080:80 img":     "cannot be combined with -net none",
 		"-net tap=tap0 -p 8080:80 img": "cannot be combined with -net tap",
 	} {
@@ -165,7 +176,7 @@ func TestRunNetBadInput(t *testing.T) {
 	}{
 		{[]string{"-p", "80", good}, "missing GUESTPORT"},
 		{[]string{"-p", "x:80", good}, "not a port number"},
-		{[]string{"-net", "slirp", good}, "want user, none or tap=NAME"},
+		{[]string{"-net", "slirp", good}, "want user[,hostloopback][,restrict][,maxconns=N], none or tap=NAME"},
 		{[]string{"-net", "tap=unigonotap0", good}, "no such network interface"},
 		{[]string{"-net", "tap=lo", good}, "not a TAP interface"},
 		{[]string{"-p", busy + ":80", good}, "address already in use"},

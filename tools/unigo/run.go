@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/unigo-os/unigo/tools/bench"
 	"github.com/unigo-os/unigo/tools/vmm"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
+	"github.com/unigo-os/unigo/tools/vmm/jail"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
 	"github.com/unigo-os/unigo/tools/vmm/virtio"
 )
@@ -41,7 +44,7 @@ Everything after -- becomes the guest program's arguments.
 
 flags:
   -m SIZE          guest memory, e.g. 512M or 2G (default 128M)
-  -smp N           number of vCPUs (default 1)
+  -smp N           number of vCPUs, 1 to 64 (default 1)
   -e KEY=VAL       set a guest environment variable (repeatable)
   -hostenv         pass the launcher's own environment to the guest (but
                    PATH, HOME, HOSTNAME, TERM); -e comes after it
@@ -61,18 +64,28 @@ flags:
   -runner NAME     launcher (the default) or qemu: QEMU microvm, with KVM
                    when /dev/kvm can be used, else TCG (-m, -smp, -e,
                    -timeout, -cmdline, -rng, -p map onto it)
+  -raw             pass the guest's control characters (escape sequences)
+                   to a terminal; without it they are shown escaped (^[)
+  -jail            once the VM is set up, confine the launcher: as root,
+                   drop to user nobody; no_new_privs and a seccomp
+                   allowlist on every thread (other system calls: EPERM)
   -v               print the time of each boot phase to stderr
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
                    launcher's memory use to stderr (read by unigo bench)
   -net MODE        guest network: user (user-mode NAT, the default when
-                   networking is on), tap=NAME (a TAP device) or none
+                   networking is on), tap=NAME (a TAP device) or none;
+                   user takes options: user,hostloopback (192.168.127.254
+                   reaches the host's 127.0.0.1), user,restrict (no
+                   outbound traffic), user,maxconns=N (concurrent outbound
+                   TCP connections, default 1024; beyond it, refused)
   -p [HOSTADDR:]HOSTPORT:GUESTPORT[/udp]
                    forward a host port to the guest (repeatable; user-mode
                    network only; HOSTADDR defaults to 127.0.0.1)
 
 networking is on with -net or -p, or when the image links the unigo
 netstack; the user-mode guest is 192.168.127.2/24, gateway and DNS
-192.168.127.1, and 192.168.127.254 reaches the host's 127.0.0.1.
+192.168.127.1. It reaches the outside world, never the host itself
+(loopback, the host's addresses, link-local) unless hostloopback.
 
 SIGQUIT (Ctrl-\) or -timeout print the guest's state to stderr before
 stopping it: each vCPU's registers, the instruction at RIP, a symbolized
@@ -84,7 +97,10 @@ SIGTERM and SIGINT reach the guest program as signals to its process
 after -grace if the program has not exited by then.
 
 exit status: the guest's exit code; 70 guest crash; 124 timeout;
-125 launcher error; 130/131/143 stopped by SIGINT/SIGQUIT/SIGTERM.
+125 launcher error; 130/131/143 stopped by SIGINT/SIGQUIT/SIGTERM. A
+guest may exit with these codes too: the launcher's own always come with
+a "unigo run:" line (or the crash report) on stderr, and -status ends
+stderr with a line naming the exit status's origin.
 `
 
 // runOptions is a parsed `unigo run` command line.
@@ -105,6 +121,8 @@ type runOptions struct {
 	guestArgs []string
 	net       netOptions
 	runner    string
+	raw       bool
+	jail      bool
 }
 
 // errHelp asks for the usage text.
@@ -145,6 +163,8 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
 	fs.BoolVar(&o.rng, "rng", false, "")
 	fs.StringVar(&o.runner, "runner", runnerLauncher, "")
+	fs.BoolVar(&o.raw, "raw", false, "")
+	fs.BoolVar(&o.jail, "jail", false, "")
 	fs.Func("net", "", o.net.parseNetMode)
 	fs.Func("p", "", func(s string) error {
 		f, err := netback.ParseForward(s)
@@ -160,7 +180,9 @@ func parseRunArgs(args []string) (*runOptions, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, errHelp
 			}
-			return nil, err
+			// The flag package quotes nothing: keep a crafted
+			// argument's line breaks out of the one-line error.
+			return nil, errors.New(strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(err.Error()))
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -170,12 +192,12 @@ func parseRunArgs(args []string) (*runOptions, error) {
 		args = args[1:]
 	}
 	switch {
-	case len(positional) == 0:
+	case len(positional) == 0 || positional[0] == "":
 		return nil, errors.New("missing IMAGE (usage: unigo run [flags] IMAGE [-- ARGS...])")
 	case len(positional) > 1:
 		return nil, fmt.Errorf("unexpected argument %q after %q; guest arguments go after --", positional[1], positional[0])
-	case o.smp < 1 || o.smp > 255:
-		return nil, fmt.Errorf("-smp %d: want 1 to 255 vCPUs", o.smp)
+	case o.smp < 1 || o.smp > abi.MaxCPUs:
+		return nil, fmt.Errorf("-smp %d: want 1 to %d vCPUs (the guest kernel starts at most %d)", o.smp, abi.MaxCPUs, abi.MaxCPUs)
 	case o.timeout < 0:
 		return nil, fmt.Errorf("-timeout %v: want a positive duration", o.timeout)
 	case o.grace < 0:
@@ -276,6 +298,9 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		return exitLauncher
 	}
 	o, err := parseRunArgs(args)
+	if err != nil {
+		status = wantsStatus(args) // a parse error still ends with the status line
+	}
 	if errors.Is(err, errHelp) {
 		fmt.Fprint(stdout, runUsage)
 		return 0
@@ -284,6 +309,11 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		return fail("%v", err)
 	}
 	status = o.status
+	if isTerminal(stdout) && !o.raw {
+		ts := &termSafe{w: stdout}
+		defer ts.flush()
+		stdout = ts
+	}
 	last := start
 	var traceMu sync.Mutex // phases end on different threads
 	if o.bench {
@@ -312,8 +342,9 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		}
 		defer os.RemoveAll(tmp)
 		imagePath = filepath.Join(tmp, "guest.img")
-		if err := buildImage(o.target, imagePath); err != nil {
-			return fail("build %s: %v", o.target, firstLineOf(err.Error()))
+		if code, err := buildForRun(o.target, imagePath); err != nil {
+			fmt.Fprintf(stderr, "unigo run: build %s: %v\n", o.target, firstLineOf(err.Error()))
+			return code
 		}
 		trace("build")
 	}
@@ -406,6 +437,12 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		defer t.Stop()
 	}
 
+	if o.jail {
+		if err := jail.Enter(); err != nil {
+			return fail("%v", err)
+		}
+		trace("jail")
+	}
 	r := v.Run()
 	if o.bench {
 		bench.Memory(stderr, v.Memory())
@@ -445,6 +482,45 @@ func ready(o *runOptions, stderr io.Writer) {
 			fmt.Fprintf(stderr, "unigo run: -ready-file: %v\n", unwrapPathError(err))
 		}
 	}
+}
+
+// buildForRun builds the image; a SIGINT, SIGTERM or SIGQUIT meanwhile
+// kills the go commands and fails it with the signal's exit status, the
+// caller's deferred cleanups (temporary directories) still running.
+func buildForRun(target, out string) (int, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	var got atomic.Value
+	go func() {
+		select {
+		case s := <-sigs:
+			got.Store(s)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := buildImageContext(ctx, target, out)
+	if s, ok := got.Load().(os.Signal); ok {
+		code := map[os.Signal]int{syscall.SIGINT: exitSIGINT, syscall.SIGTERM: exitSIGTERM, syscall.SIGQUIT: exitSIGQUIT}[s]
+		return code, fmt.Errorf("stopped by %v", s)
+	}
+	return exitLauncher, err
+}
+
+// wantsStatus finds -status in a command line that did not parse.
+func wantsStatus(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-status", "--status", "-status=true", "--status=true":
+			return true
+		}
+	}
+	return false
 }
 
 // dumpGuest writes the state of the guest (vmm.VM.Dump) to stderr as one

@@ -148,6 +148,24 @@ func TestRunTimeout(t *testing.T) {
 	assert.True(t, strings.HasSuffix(errs, "\nunigo run: guest timed out after 100ms\n"), errs)
 }
 
+// TestRunStatus: a guest exiting 124 looks like a timeout by its status
+// alone; -status names the origin.
+func TestRunStatus(t *testing.T) {
+	kvmOK(t)
+	img := writeImage(t, testguest.Exit(124))
+	code, _, errs := runInProcess("-status", img)
+	assert.Equal(t, exitTimeout, code)
+	assert.Equal(t, "unigo-status: code=124 reason=exit\n", errs)
+
+	code, _, errs = runInProcess("-status", "-timeout", "50ms", writeImage(t, testguest.Hang()))
+	assert.Equal(t, exitTimeout, code)
+	assert.True(t, strings.HasSuffix(errs, "\nunigo-status: code=124 reason=timeout\n"), errs)
+
+	code, _, errs = runInProcess("-status", "-m", "1K", img)
+	assert.Equal(t, exitLauncher, code)
+	assert.True(t, strings.HasSuffix(errs, "\nunigo-status: code=125 reason=error\n"), errs)
+}
+
 func TestRunCrash(t *testing.T) {
 	kvmOK(t)
 	img := writeImage(t, []byte{0x31, 0xC9, 0xF7, 0xF1}) // divide by zero without an IDT
@@ -178,6 +196,9 @@ func TestRunBadInput(t *testing.T) {
 		{[]string{"-frob", good}, "not defined: -frob"},
 		{[]string{filepath.Join(dir, "missing.img")}, "missing.img"},
 		{nil, "missing IMAGE"},
+		{[]string{"-smp", "65", good}, "-smp 65: want 1 to 64 vCPUs"},
+		{[]string{"-e", "BIG=" + strings.Repeat("x", 4090), good}, "the guest keeps at most 4095"},
+		{append([]string{good, "--"}, make([]string, 255)...), "arguments 255, the guest keeps at most 254"},
 	} {
 		code, out, errs := runInProcess(tc.args...)
 		assert.Equal(t, exitLauncher, code, tc.args)

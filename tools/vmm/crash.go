@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/crash"
 	"github.com/unigo-os/unigo/tools/vmm/kvm"
 )
@@ -30,7 +31,7 @@ func (v *VM) guestCrash(c *vcpu, paddr uint64) {
 	if v.stopped.Load() {
 		return // the guest already exited; a late report changes nothing
 	}
-	if paddr > uint64(len(v.mem)) || uint64(len(v.mem))-paddr < abi.CrashRecordSize {
+	if !arch.InRAM(uint64(len(v.mem)), paddr, abi.CrashRecordSize) {
 		v.Stop(Result{Reason: Crash, Err: fmt.Errorf("guest crashed; its crash record address %#x is outside guest memory", paddr)})
 		return
 	}
@@ -103,7 +104,7 @@ func readVirt(mem []byte, s kvm.Sregs, addr uint64, n int) ([]byte, bool) {
 			return out, false
 		}
 		chunk := min(uint64(n-len(out)), 4096-addr%4096)
-		if pa > uint64(len(mem)) || uint64(len(mem))-pa < chunk {
+		if !arch.InRAM(uint64(len(mem)), pa, chunk) {
 			return out, false
 		}
 		out = append(out, mem[pa:pa+chunk]...)
@@ -142,7 +143,7 @@ func translate(mem []byte, s kvm.Sregs, va uint64) (uint64, bool) {
 		shift := 12 + 9*uint(l-1)
 		idx := (va >> shift) & 0x1FF
 		ea := table + idx*8
-		if ea+8 > uint64(len(mem)) || ea+8 < ea {
+		if !arch.InRAM(uint64(len(mem)), ea, 8) {
 			return 0, false
 		}
 		pte := binary.LittleEndian.Uint64(mem[ea:])

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/crash"
 	"github.com/unigo-os/unigo/tools/vmm/kvm"
 )
@@ -176,7 +177,7 @@ func (v *VM) dumpTrace(ew *errWriter, syms *crash.Symbols) {
 	case size != abi.TraceSize:
 		ew.printf("  (none: the image's trace buffer is %d bytes, this launcher reads %d)\n", size, abi.TraceSize)
 		return
-	case addr > uint64(len(v.mem)) || uint64(len(v.mem))-addr < abi.TraceSize:
+	case !arch.InRAM(uint64(len(v.mem)), addr, abi.TraceSize):
 		ew.printf("  (none: the trace buffer at %#x is outside guest memory)\n", addr)
 		return
 	}

@@ -127,8 +127,8 @@ func New(cfg Config) (_ *VM, err error) {
 	if cfg.VCPUs == 0 {
 		cfg.VCPUs = 1
 	}
-	if cfg.VCPUs < 1 || cfg.VCPUs > 255 {
-		return nil, fmt.Errorf("-smp %d: want 1 to 255 vCPUs", cfg.VCPUs)
+	if cfg.VCPUs < 1 || cfg.VCPUs > abi.MaxCPUs {
+		return nil, fmt.Errorf("-smp %d: want 1 to %d vCPUs (the guest kernel starts at most %d)", cfg.VCPUs, abi.MaxCPUs, abi.MaxCPUs)
 	}
 	if len(cfg.Virtio) > arch.MMIOMaxDevices {
 		return nil, fmt.Errorf("too many virtio devices (%d, max %d)", len(cfg.Virtio), arch.MMIOMaxDevices)
@@ -157,6 +157,10 @@ func New(cfg Config) (_ *VM, err error) {
 	cmdline, err := abi.Compose(cfg.Env, params, cfg.Args)
 	if err != nil {
 		return nil, fmt.Errorf("guest command line: %w", err)
+	}
+	// Checked with the launcher's own parameters in: none is pushed out.
+	if err := abi.CheckLimits(cmdline, len(cfg.Env), len(cfg.Args)); err != nil {
+		return nil, err
 	}
 	layout, err := arch.Plan(img, cfg.MemSize, cmdline)
 	if err != nil {

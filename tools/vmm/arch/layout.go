@@ -65,6 +65,18 @@ func MappingSize(size uint64) uint64 {
 	return HighMemStart + size - LowMemEnd
 }
 
+// InRAM reports whether [addr, addr+n) lies within one RAM range of a
+// guest memory mapping of mapLen bytes (MappingSize): inside the mapping,
+// without overflow, and outside the [LowMemEnd, HighMemStart) hole, which
+// is mapped but is not guest RAM. Every guest address the device model
+// touches is checked with it.
+func InRAM(mapLen, addr, n uint64) bool {
+	if addr > mapLen || n > mapLen-addr {
+		return false
+	}
+	return mapLen <= LowMemEnd || addr+n <= LowMemEnd || addr >= HighMemStart
+}
+
 // CheckMemSize validates a -m value.
 func CheckMemSize(size uint64) error {
 	switch {

@@ -14,7 +14,8 @@ import (
 // FuzzUserFrames feeds arbitrary guest frames to the user-mode network: its
 // switch, gateway stack, DHCP and DNS servers parse them inside the
 // launcher process, so a frame that panics any of them would kill the
-// launcher. The device only passes frames of 14 bytes and more.
+// launcher. The device only passes frames of 14 bytes and more. The
+// network is restricted: fuzzed SYNs must not dial the Internet.
 func FuzzUserFrames(f *testing.F) {
 	for _, seed := range userSeeds(f) {
 		f.Add(seed)
@@ -24,7 +25,7 @@ func FuzzUserFrames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		once.Do(func() {
 			var err error
-			if u, err = NewUser(nil); err != nil {
+			if u, err = NewUser(nil, UserPolicy{Restrict: true}); err != nil {
 				t.Fatal(err)
 			}
 			go func() { // the guest's side: take whatever comes back
@@ -103,4 +104,22 @@ func userSeeds(tb testing.TB) [][]byte {
 	copy(p[header.IPv4MinimumSize:], tcp)
 	seeds = append(seeds, fzEth(fzGWMAC, header.IPv4ProtocolNumber, p))
 	return seeds
+}
+
+// FuzzParseForward: a parsed -p spec prints (Forward.String) as a spec
+// that parses to the same forward.
+func FuzzParseForward(f *testing.F) {
+	for _, s := range []string{"8080:80", "0.0.0.0:8080:80/udp", "[::1]:9000:90/tcp", "80", "a:b:c", ":1:2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fw, err := ParseForward(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseForward(fw.String())
+		if err != nil || again != fw {
+			t.Fatalf("%q -> %v -> %v, %v", s, fw, again, err)
+		}
+	})
 }

@@ -49,7 +49,7 @@ func TestOpenTAPErrors(t *testing.T) {
 // tempTAP creates a TAP interface named prefix plus the process id, opens
 // it and removes it when the test ends; it skips the test where TAP
 // interfaces cannot be made (no ip(8), no CAP_NET_ADMIN).
-func tempTAP(t *testing.T, prefix string) (*TAP, string) {
+func tempTAP(t testing.TB, prefix string) (*TAP, string) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("no ip(8)")
 	}

@@ -39,7 +39,8 @@ const (
 	UserGateway = "192.168.127.1"
 	// UserGuestIP is the guest's address (static, and its DHCP lease).
 	UserGuestIP = "192.168.127.2"
-	// UserHostIP reaches the host's own loopback (127.0.0.1) from the guest.
+	// UserHostIP reaches the host's own loopback (127.0.0.1) from the
+	// guest, with UserPolicy.HostLoopback only.
 	UserHostIP = "192.168.127.254"
 	// UserMTU is the link MTU of the user-mode network. Every frame
 	// crosses two TCP/IP stacks and a socketpair, so per-frame cost
@@ -149,6 +150,8 @@ type User struct {
 	dev      *os.File // our end of the socketpair
 	forwards []Forward
 	cancel   context.CancelFunc
+	gate     *natGate
+	restrict bool
 
 	closeOnce sync.Once
 }
@@ -157,9 +160,10 @@ type User struct {
 // connection is an "error" to it) away from the guest's console.
 var silenceLibraryLog sync.Once
 
-// NewUser starts a user-mode network and the given port forwards. A forward
-// that cannot listen (port in use, no permission) fails it.
-func NewUser(forwards []Forward) (*User, error) {
+// NewUser starts a user-mode network under policy p and the given port
+// forwards. A forward that cannot listen (port in use, no permission)
+// fails it.
+func NewUser(forwards []Forward, p UserPolicy) (*User, error) {
 	silenceLibraryLog.Do(func() { logrus.SetOutput(io.Discard) })
 	seen := map[string]bool{}
 	for _, f := range forwards {
@@ -175,7 +179,6 @@ func NewUser(forwards []Forward) (*User, error) {
 		GatewayIP:         UserGateway,
 		GatewayMacAddress: userGatewayMAC,
 		DHCPStaticLeases:  map[string]string{UserGuestIP: UserGuestMAC.String()},
-		NAT:               map[string]string{UserHostIP: "127.0.0.1"},
 		GatewayVirtualIPs: []string{UserHostIP},
 		DNS: []types.Zone{{
 			Name: "unigo.internal.",
@@ -186,6 +189,10 @@ func NewUser(forwards []Forward) (*User, error) {
 		}},
 	})
 	if err != nil {
+		return nil, fmt.Errorf("user-mode network: %w", err)
+	}
+	gate := newNATGate(p)
+	if err := installNAT(vn, gate); err != nil {
 		return nil, fmt.Errorf("user-mode network: %w", err)
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
@@ -205,7 +212,8 @@ func NewUser(forwards []Forward) (*User, error) {
 		return nil, fmt.Errorf("user-mode network: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	u := &User{vn: vn, services: vn.ServicesMux(), dev: os.NewFile(uintptr(fds[0]), "user-net-device"), cancel: cancel}
+	u := &User{vn: vn, services: vn.ServicesMux(), dev: os.NewFile(uintptr(fds[0]), "user-net-device"), cancel: cancel,
+		gate: gate, restrict: p.Restrict}
 	go vn.AcceptBess(ctx, swConn)
 	for _, f := range forwards {
 		if err := u.expose(f); err != nil {
@@ -252,9 +260,15 @@ func (u *User) ReadFrame(buf []byte) (int, error) { return u.dev.Read(buf) }
 
 // WriteFrame implements virtio.NetBackend.
 func (u *User) WriteFrame(frame []byte) error {
+	if u.restrict && restrictedFrame(frame) {
+		return nil
+	}
 	_, err := u.dev.Write(frame)
 	return err
 }
+
+// NATConns is the number of outbound TCP connections the NAT holds.
+func (u *User) NATConns() int { return u.gate.Conns() }
 
 // Close stops the port forwards (their host listeners close) and detaches
 // the device from the switch. The library offers no way to stop its

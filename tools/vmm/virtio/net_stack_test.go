@@ -40,7 +40,7 @@ type stackGuest struct {
 }
 
 func newStackGuest(t *testing.T, forwards ...netback.Forward) *stackGuest {
-	user, err := netback.NewUser(forwards)
+	user, err := netback.NewUser(forwards, netback.UserPolicy{HostLoopback: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { user.Close() })
 	return newStackGuestOn(t, stackConfig{backend: user, mac: netback.UserGuestMAC, mtu: netback.UserMTU,

@@ -57,8 +57,14 @@ func newUserGuest(t *testing.T, forwards ...netback.Forward) *userGuest {
 	return newUserGuestWith(t, nil, forwards...)
 }
 
+// newUserGuestWith starts a fake guest that may reach the host's loopback
+// (most tests talk to a host listener on 127.0.0.1).
 func newUserGuestWith(t *testing.T, handle func([]byte), forwards ...netback.Forward) *userGuest {
-	user, err := netback.NewUser(forwards)
+	return newUserGuestPolicy(t, netback.UserPolicy{HostLoopback: true}, handle, forwards...)
+}
+
+func newUserGuestPolicy(t *testing.T, p netback.UserPolicy, handle func([]byte), forwards ...netback.Forward) *userGuest {
+	user, err := netback.NewUser(forwards, p)
 	require.NoError(t, err)
 	t.Cleanup(func() { user.Close() })
 	g := newRingGuest(t, user, netback.UserGuestMAC, netback.UserMTU,
@@ -426,7 +432,7 @@ func TestUserNetPortInUse(t *testing.T) {
 	defer ln.Close()
 	fw, err := netback.ParseForward(strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + ":80")
 	require.NoError(t, err)
-	_, err = netback.NewUser([]netback.Forward{fw})
+	_, err = netback.NewUser([]netback.Forward{fw}, netback.UserPolicy{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "address already in use")
 	assert.NotContains(t, err.Error(), "\n")
@@ -505,4 +511,111 @@ func TestUserNetDNS(t *testing.T) {
 	a, ok := answer.Answer[0].(*dns.A)
 	require.True(t, ok, "%v", answer.Answer[0])
 	assert.Equal(t, netback.UserHostIP, a.A.String())
+}
+
+// gatewayMAC is the user-mode gateway's MAC, every packet's next hop.
+var gatewayMAC = net.HardwareAddr{0x5a, 0x94, 0xef, 0xe4, 0x0c, 0xdd}
+
+// synTo sends a SYN from sport to dst:port and returns the gateway's
+// answer to it.
+func (g *userGuest) synTo(t *testing.T, dst tcpip.Address, sport, port uint16) header.TCP {
+	t.Helper()
+	g.sendFrame(ipv4Frame(gatewayMAC, guestIP, dst, header.TCPProtocolNumber,
+		tcpSegment(guestIP, dst, sport, port, header.TCPFlagSyn, 1000, 0)), true)
+	f := g.next(t, "answer to the SYN", func(f []byte) bool {
+		_, tcp := parseTCP(f)
+		return tcp != nil && tcp.DestinationPort() == sport
+	})
+	_, tcp := parseTCP(f)
+	return tcp
+}
+
+// hostListener counts the connections a listener on the host's 127.0.0.1
+// accepts (and holds them open until the test ends).
+func hostListener(t *testing.T) (port uint16, accepted *atomic.Int32) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	accepted = new(atomic.Int32)
+	var conns []net.Conn
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	return uint16(ln.Addr().(*net.TCPAddr).Port), accepted
+}
+
+// TestUserNetIsolated: by default the guest cannot reach the host's
+// loopback, neither through 192.168.127.254 (its SYN is reset) nor as
+// 127.0.0.1 (the gateway drops it), and no connection reaches the host.
+func TestUserNetIsolated(t *testing.T) {
+	port, accepted := hostListener(t)
+	for _, tc := range []struct {
+		name string
+		p    netback.UserPolicy
+		dst  tcpip.Address
+	}{
+		{"default", netback.UserPolicy{}, hostIP},
+		{"restrict", netback.UserPolicy{Restrict: true}, hostIP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newUserGuestPolicy(t, tc.p, nil)
+			tcp := g.synTo(t, tc.dst, 40000, port)
+			assert.NotZero(t, tcp.Flags()&header.TCPFlagRst, "flags %v", tcp.Flags())
+		})
+	}
+	g := newUserGuestPolicy(t, netback.UserPolicy{HostLoopback: true}, nil)
+	lo := tcpip.AddrFrom4([4]byte{127, 0, 0, 1})
+	g.sendFrame(ipv4Frame(gatewayMAC, guestIP, lo, header.TCPProtocolNumber,
+		tcpSegment(guestIP, lo, 40000, port, header.TCPFlagSyn, 1000, 0)), true)
+	time.Sleep(500 * time.Millisecond)
+	assert.Zero(t, accepted.Load(), "a connection reached the host")
+}
+
+// TestUserNetRestrictHostLoopback: restrict with hostloopback still
+// reaches the host's loopback.
+func TestUserNetRestrictHostLoopback(t *testing.T) {
+	port, accepted := hostListener(t)
+	g := newUserGuestPolicy(t, netback.UserPolicy{Restrict: true, HostLoopback: true}, nil)
+	tcp := g.synTo(t, hostIP, 40000, port)
+	assert.Equal(t, header.TCPFlagSyn|header.TCPFlagAck, tcp.Flags())
+	require.Eventually(t, func() bool { return accepted.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
+}
+
+// TestUserNetConnCap: beyond maxconns concurrent NAT connections the
+// guest's SYN is reset; a closed connection frees its slot.
+func TestUserNetConnCap(t *testing.T) {
+	port, accepted := hostListener(t)
+	g := newUserGuestPolicy(t, netback.UserPolicy{HostLoopback: true, MaxConns: 2}, nil)
+	for i := range 2 {
+		tcp := g.synTo(t, hostIP, uint16(40000+i), port)
+		assert.Equal(t, header.TCPFlagSyn|header.TCPFlagAck, tcp.Flags(), "connection %d", i)
+	}
+	tcp := g.synTo(t, hostIP, 40002, port)
+	assert.NotZero(t, tcp.Flags()&header.TCPFlagRst, "third connection: flags %v", tcp.Flags())
+	assert.Equal(t, 2, g.user.NATConns())
+	require.Eventually(t, func() bool { return accepted.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
+
+	// The guest resets its first connection: the slot comes back.
+	g.sendFrame(ipv4Frame(gatewayMAC, guestIP, hostIP, header.TCPProtocolNumber,
+		tcpSegment(guestIP, hostIP, 40000, port, header.TCPFlagRst, 1001, 0)), true)
+	require.Eventually(t, func() bool { return g.user.NATConns() == 1 }, 10*time.Second, 10*time.Millisecond)
+	tcp = g.synTo(t, hostIP, 40003, port)
+	assert.Equal(t, header.TCPFlagSyn|header.TCPFlagAck, tcp.Flags())
 }

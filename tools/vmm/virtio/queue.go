@@ -3,8 +3,10 @@ package virtio
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/unigo-os/unigo/abi"
 	"sync/atomic"
+
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/vmm/arch"
 )
 
 // MaxIndirect caps the number of descriptors in one indirect table. The spec
@@ -89,10 +91,10 @@ type QueueConfig struct {
 	Desc, Driver, Device uint64
 }
 
-// inRange reports whether [addr, addr+n) lies within mem, without overflow.
+// inRange reports whether [addr, addr+n) lies within guest RAM in mem,
+// the guest memory mapping.
 func inRange(mem []byte, addr, n uint64) bool {
-	size := uint64(len(mem))
-	return addr <= size && n <= size-addr
+	return arch.InRAM(uint64(len(mem)), addr, n)
 }
 
 // Validate checks a queue configuration against the spec's rules and guest

@@ -2,8 +2,12 @@ package virtio
 
 import (
 	"encoding/binary"
-	"github.com/unigo-os/unigo/abi"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/vmm/arch"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -308,4 +312,31 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestQueueHole: with more than 3G of RAM the mapping spans the
+// [3G, 4G) hole, which is not guest RAM: rings and buffers there are
+// refused.
+func TestQueueHole(t *testing.T) {
+	size := arch.MappingSize(5 << 30)
+	mem, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	require.NoError(t, err)
+	defer unix.Munmap(mem)
+	cfg := func(base uint64) QueueConfig {
+		return QueueConfig{Size: 8, Desc: base, Driver: base + 0x1000, Device: base + 0x2000}
+	}
+	assert.NoError(t, cfg(0x1000).Validate(mem, abi.VirtqMaxSize))
+	assert.NoError(t, cfg(arch.HighMemStart).Validate(mem, abi.VirtqMaxSize))
+	assert.Error(t, cfg(arch.LowMemEnd).Validate(mem, abi.VirtqMaxSize))
+	assert.Error(t, cfg(arch.LowMemEnd-0x1000).Validate(mem, abi.VirtqMaxSize), "rings reach into the hole")
+
+	// A descriptor pointing into the hole is a protocol error.
+	q, err := NewQueue(mem, 0, cfg(0x1000), 0)
+	require.NoError(t, err)
+	putDesc(mem, 0x1000, 0, tdesc{addr: arch.LowMemEnd + 0x1000, len: 64, flags: abi.VirtqDescFWrite})
+	binary.LittleEndian.PutUint16(mem[0x2004:], 0)
+	binary.LittleEndian.PutUint16(mem[0x2002:], 1)
+	_, err = q.Next()
+	var pe *ProtocolError
+	assert.ErrorAs(t, err, &pe)
 }
