@@ -204,6 +204,47 @@ func (w pipeSink) waitRoom() bool {
 	return true
 }
 
+// pipeReaderOps and pipeWriterOps are the rows of a pipe's two ends.
+var pipeReaderOps = fileOps{
+	read:     pipeFileRead,
+	release:  pipeReaderRelease,
+	poll:     pipeReaderMask,
+	fionread: pipeFionread,
+	mode:     0o10600,
+	dev:      0xc,
+}
+
+var pipeWriterOps = fileOps{
+	write:   pipeFileWrite,
+	release: pipeWriterRelease,
+	poll:    pipeWriterMask,
+	mode:    0o10600,
+	dev:     0xc,
+}
+
+func pipeFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	return pipeRead(o.obj, buf, n, o.flags&oNonblock != 0)
+}
+
+func pipeFileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	return pipeWrite(o.obj, buf, n, o.flags&oNonblock != 0)
+}
+
+func pipeReaderRelease(o *ofile) { pipeRelease(o.obj, false) }
+
+func pipeWriterRelease(o *ofile) { pipeRelease(o.obj, true) }
+
+func pipeReaderMask(p uintptr) uint32 { return pipeMask(p, false) }
+
+func pipeWriterMask(p uintptr) uint32 { return pipeMask(p, true) }
+
+func pipeFionread(o *ofile) int64 {
+	kctx.SchedLock.Lock()
+	n := int64(pp(o.obj).count)
+	kctx.SchedLock.Unlock()
+	return n
+}
+
 // pipeRelease drops one end; the pipe is freed with its last end.
 func pipeRelease(p uintptr, writer bool) {
 	kctx.SchedLock.Lock()
@@ -387,6 +428,26 @@ func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 		kctx.SchedLock.Unlock()
 	}
 }
+
+// eventfdOps is the row of an eventfd.
+var eventfdOps = fileOps{
+	read:    eventfdFileRead,
+	write:   eventfdFileWrite,
+	release: eventfdFileRelease,
+	poll:    eventfdMask,
+	mode:    0o600,
+	dev:     0xe, // anonymous inode
+}
+
+func eventfdFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	return eventfdRead(o.obj, buf, n, o.flags&oNonblock != 0)
+}
+
+func eventfdFileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	return eventfdWrite(o.obj, buf, n, o.flags&oNonblock != 0)
+}
+
+func eventfdFileRelease(o *ofile) { eventfdRelease(o.obj) }
 
 func eventfdMask(p uintptr) uint32 {
 	e := ef(p)
