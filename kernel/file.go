@@ -44,7 +44,76 @@ const (
 	fdDevRand // /dev/random, /dev/urandom
 	fdSocket  // socket (sock)
 	fdNetchan // the netstack channel (netchan.go)
+	nKinds
 )
+
+// fileOps is what one kind of ofile does: kindOps[kind] is its row, and
+// the file holding the kind's implementation declares the row (consoleOps,
+// memfileOps, pipeReaderOps, socketOps, ...). The rows are static data:
+// top-level functions, nothing allocated, no init work. A nil operation
+// is one the kind lacks: read and write fail with EINVAL, seek with
+// ESPIPE (and pread/pwrite with it), fionread with ENOTTY, and a kind
+// without poll cannot be watched by epoll (EPERM).
+type fileOps struct {
+	// read and write move n bytes (n <= maxRW, user memory validated)
+	// at the file offset (pos < 0) or at pos.
+	read, write func(f uintptr, o *ofile, buf, n uintptr, pos int64) int64
+	// readLimit clips a read of n bytes at pos (< 0: the offset) to what
+	// the object holds, before the buffer is validated.
+	readLimit func(o *ofile, n uintptr, pos int64) uintptr
+	// release frees the object with the ofile's last reference. Caller
+	// holds fsLock.
+	release func(o *ofile)
+	// poll is the object's epoll readiness. Caller holds SchedLock.
+	poll func(obj uintptr) uint32
+	// watch runs when epoll starts watching an ofile of the kind.
+	watch func()
+	// fionread counts the bytes ready to read (FIONREAD).
+	fionread func(o *ofile) int64
+	// seek serves lseek. Caller holds fsLock.
+	seek func(o *ofile, off int64, whence int) int64
+	// inode: obj is a memfs.Inode, which fstat encodes and the last
+	// reference drops. Otherwise fstat reports mode, dev and rdev.
+	inode     bool
+	mode      uint32
+	dev, rdev uint64
+	// anyAccess: read and write whatever the access mode (the console).
+	anyAccess bool
+}
+
+// kindOps is the operations table. fdFree's row is empty.
+var kindOps = [nKinds]*fileOps{
+	fdFree:    &freeOps,
+	fdConsole: &consoleOps,
+	fdFile:    &memfileOps,
+	fdDir:     &dirOps,
+	fdPipeR:   &pipeReaderOps,
+	fdPipeW:   &pipeWriterOps,
+	fdEventfd: &eventfdOps,
+	fdEpoll:   &epollOps,
+	fdDevNull: &devNullOps,
+	fdDevZero: &devZeroOps,
+	fdDevRand: &devRandOps,
+	fdSocket:  &socketOps,
+	fdNetchan: &netchanOps,
+}
+
+var freeOps fileOps
+
+// opsOf returns kind's row. It reads kindOps through an interface so that
+// the table's initialiser does not depend on itself (the rows hold
+// functions that, through wake-ups and epoll, reach opsOf; Go rejects such
+// an initialisation cycle but does not follow calls through interfaces).
+// Static data either way.
+func opsOf(kind uint32) *fileOps { return kindTable.row(kind) }
+
+var kindTable opsTable = kindRows{}
+
+type opsTable interface{ row(kind uint32) *fileOps }
+
+type kindRows struct{}
+
+func (kindRows) row(kind uint32) *fileOps { return kindOps[kind] }
 
 // Linux open(2) flags used here.
 const (
@@ -189,17 +258,11 @@ func filePutLocked(f uintptr) {
 	if o.refs > 0 {
 		return
 	}
-	switch o.kind {
-	case fdFile, fdDir, fdDevNull, fdDevZero, fdDevRand:
+	ops := opsOf(o.kind)
+	if ops.inode {
 		memfs.Unref(memfs.Inode(o.obj))
-	case fdPipeR, fdPipeW:
-		pipeRelease(o.obj, o.kind == fdPipeW)
-	case fdEventfd:
-		eventfdRelease(o.obj)
-	case fdEpoll:
-		epollRelease(o.obj)
-	case fdSocket:
-		sockRelease(o.obj)
+	} else if ops.release != nil {
+		ops.release(o)
 	}
 	kctx.SchedLock.Lock()
 	epollForget(f)
@@ -378,19 +441,14 @@ func fdPwrite(fd int, buf, n uintptr, off int64) int64 {
 	return r
 }
 
-func seekable(kind uint32) bool {
-	switch kind {
-	case fdFile, fdDir, fdDevNull, fdDevZero, fdDevRand:
-		return true
-	}
-	return false
-}
+func seekable(kind uint32) bool { return opsOf(kind).seek != nil }
 
 // fileWrite writes n bytes at buf to f, at the file offset (pos < 0) or
 // at pos (pwrite64).
 func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 	o := of(f)
-	if o.flags&oPath != 0 || o.flags&oAccMode == oRdonly && o.kind != fdConsole {
+	ops := opsOf(o.kind)
+	if o.flags&oPath != 0 || o.flags&oAccMode == oRdonly && !ops.anyAccess {
 		return -abi.EBADF
 	}
 	if n > maxRW {
@@ -399,109 +457,33 @@ func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
 	if !mm.UserOK(buf, n, false) {
 		return -abi.EFAULT
 	}
-	switch o.kind {
-	case fdConsole:
-		kctx.ConsoleWriteWhole(kctx.BytesAt(buf, int(n)))
-		return int64(n)
-	case fdFile:
-		fsLock.Lock()
-		defer fsLock.Unlock()
-		off := pos
-		if pos < 0 {
-			off = o.off
-			if o.flags&oAppend != 0 {
-				off = memfs.Size(memfs.Inode(o.obj))
-			}
-		}
-		w, err := memfs.Write(memfs.Inode(o.obj), kctx.BytesAt(buf, int(n)), off, platform.Walltime())
-		if err != 0 {
-			return -int64(err)
-		}
-		if pos < 0 {
-			o.off = off + int64(w)
-		}
-		return int64(w)
-	case fdDir:
-		return -abi.EISDIR
-	case fdPipeW:
-		return pipeWrite(o.obj, buf, n, o.flags&oNonblock != 0)
-	case fdEventfd:
-		return eventfdWrite(o.obj, buf, n, o.flags&oNonblock != 0)
-	case fdSocket:
-		return sockSend(f, o.obj, 0, 0, buf, n, nil, 0)
-	case fdDevNull, fdDevZero, fdDevRand:
-		return int64(n)
+	if ops.write == nil {
+		return -abi.EINVAL
 	}
-	return -abi.EINVAL
+	return ops.write(f, o, buf, n, pos)
 }
 
 // fileRead reads up to n bytes from f into buf, at the file offset
 // (pos < 0) or at pos (pread64).
 func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 	o := of(f)
-	if o.flags&oPath != 0 || o.flags&oAccMode == oWronly && o.kind != fdConsole {
+	ops := opsOf(o.kind)
+	if o.flags&oPath != 0 || o.flags&oAccMode == oWronly && !ops.anyAccess {
 		return -abi.EBADF
 	}
 	if n > maxRW {
 		n = maxRW
 	}
-	if o.kind == fdFile && n > 0 {
-		// Validate only what the file can deliver: Go's ReadFile
-		// offers a buffer larger than the file.
-		fsLock.Lock()
-		off := pos
-		if off < 0 {
-			off = o.off
-		}
-		size := memfs.Size(memfs.Inode(o.obj))
-		fsLock.Unlock()
-		if off >= size {
-			n = 0
-		} else if uintptr(size-off) < n {
-			n = uintptr(size - off)
-		}
+	if ops.readLimit != nil && n > 0 {
+		n = ops.readLimit(o, n, pos)
 	}
 	if !mm.UserOK(buf, n, true) {
 		return -abi.EFAULT
 	}
-	switch o.kind {
-	case fdConsole:
-		return consoleRead(kctx.BytesAt(buf, int(n)), o.flags&oNonblock != 0)
-	case fdFile:
-		fsLock.Lock()
-		defer fsLock.Unlock()
-		off := pos
-		if pos < 0 {
-			off = o.off
-		}
-		r, err := memfs.Read(memfs.Inode(o.obj), kctx.BytesAt(buf, int(n)), off)
-		if err != 0 {
-			return -int64(err)
-		}
-		if pos < 0 {
-			o.off = off + int64(r)
-		}
-		return int64(r)
-	case fdDir:
-		return -abi.EISDIR
-	case fdPipeR:
-		return pipeRead(o.obj, buf, n, o.flags&oNonblock != 0)
-	case fdEventfd:
-		return eventfdRead(o.obj, buf, n, o.flags&oNonblock != 0)
-	case fdSocket:
-		var fl int32
-		return sockRecv(f, o.obj, 0, 0, buf, n, nil, 0, &fl)
-	case fdNetchan:
-		return netchanRead(buf, n, o.flags&oNonblock != 0)
-	case fdDevNull:
-		return 0
-	case fdDevZero:
-		clear(kctx.BytesAt(buf, int(n)))
-		return int64(n)
-	case fdDevRand:
-		return doGetrandom(buf, n)
+	if ops.read == nil {
+		return -abi.EINVAL
 	}
-	return -abi.EINVAL
+	return ops.read(f, o, buf, n, pos)
 }
 
 func fdWritev(fd int, iov uintptr, cnt int) int64 {
@@ -567,13 +549,6 @@ func eachIovec(iov uintptr, cnt int, op func(base, n uintptr, done int64) int64)
 	return total
 }
 
-// Whence values for lseek.
-const (
-	seekSet = 0
-	seekCur = 1
-	seekEnd = 2
-)
-
 func doLseek(fd int, off int64, whence int) int64 {
 	f := fget(fd)
 	if f == 0 {
@@ -587,40 +562,11 @@ func doLseek(fd int, off int64, whence int) int64 {
 }
 
 func lseekLocked(o *ofile, off int64, whence int) int64 {
-	switch o.kind {
-	case fdFile:
-	case fdDir:
-		// Directory offsets are ReadDir cookies: only rewinding and
-		// returning to a d_off value make sense.
-		if whence == seekCur && off == 0 {
-			return o.off
-		}
-		if whence != seekSet || off < 0 {
-			return -abi.EINVAL
-		}
-		o.off = off
-		return off
-	case fdDevNull, fdDevZero, fdDevRand:
-		return 0
-	default:
+	ops := opsOf(o.kind)
+	if ops.seek == nil {
 		return -abi.ESPIPE
 	}
-	var base int64
-	switch whence {
-	case seekSet:
-	case seekCur:
-		base = o.off
-	case seekEnd:
-		base = memfs.Size(memfs.Inode(o.obj))
-	default:
-		return -abi.EINVAL
-	}
-	n := base + off
-	if n < 0 || (off > 0 && n < base) {
-		return -abi.EINVAL
-	}
-	o.off = n
-	return n
+	return ops.seek(o, off, whence)
 }
 
 func doGetdents64(fd int, buf, n uintptr) int64 {

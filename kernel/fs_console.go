@@ -51,6 +51,46 @@ func consoleIRQEnable() {
 	kctx.SchedLock.Unlock()
 }
 
+// consoleOps is the row of the console (descriptors 0, 1 and 2, and
+// /dev/tty*): read and write whatever the access mode, as a tty opened
+// by a shell does.
+var consoleOps = fileOps{
+	read:      consoleFileRead,
+	write:     consoleFileWrite,
+	poll:      consoleMask,
+	watch:     consoleIRQEnable,
+	fionread:  consoleFionread,
+	mode:      0o20620, // /dev/ttyS0
+	dev:       0x6,
+	rdev:      4<<8 | 64,
+	anyAccess: true,
+}
+
+func consoleFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	return consoleRead(kctx.BytesAt(buf, int(n)), o.flags&oNonblock != 0)
+}
+
+func consoleFileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	kctx.ConsoleWriteWhole(kctx.BytesAt(buf, int(n)))
+	return int64(n)
+}
+
+func consoleFionread(o *ofile) int64 {
+	kctx.SchedLock.Lock()
+	n := int64((conTail - conHead + len(conIn)) % len(conIn))
+	kctx.SchedLock.Unlock()
+	return n
+}
+
+// consoleMask is the console's epoll readiness. Caller holds SchedLock.
+func consoleMask(uintptr) uint32 {
+	m := uint32(epollOut | epollWrnorm)
+	if conHead != conTail {
+		m |= epollIn | epollRdnorm
+	}
+	return m
+}
+
 func consoleRead(b []byte, nonblock bool) int64 {
 	if len(b) == 0 {
 		return 0
@@ -130,29 +170,11 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		if !mm.UserOK(arg, 4, true) {
 			return -abi.EFAULT
 		}
-		var n int64
-		switch o.kind {
-		case fdConsole:
-			kctx.SchedLock.Lock()
-			n = int64((conTail - conHead + len(conIn)) % len(conIn))
-			kctx.SchedLock.Unlock()
-		case fdPipeR:
-			kctx.SchedLock.Lock()
-			n = int64(pp(o.obj).count)
-			kctx.SchedLock.Unlock()
-		case fdSocket:
-			n = sockFionread(o.obj)
-		case fdFile:
-			fsLock.Lock()
-			n = memfsSize(o.obj) - o.off
-			fsLock.Unlock()
-			if n < 0 {
-				n = 0
-			}
-		default:
+		fionread := opsOf(o.kind).fionread
+		if fionread == nil {
 			return -abi.ENOTTY
 		}
-		*kctx.At[int32](arg) = int32(n)
+		*kctx.At[int32](arg) = int32(fionread(o))
 		return 0
 	}
 	if o.kind != fdConsole {

@@ -148,6 +148,16 @@ func doEpollCreate1(flags int) int64 {
 	return fdInstall(f, flags&oCloexec != 0)
 }
 
+// epollOps is the row of an epoll instance: it is only closed (epoll
+// instances cannot be watched by epoll here).
+var epollOps = fileOps{
+	release: epollFileRelease,
+	mode:    0o600,
+	dev:     0xe, // anonymous inode
+}
+
+func epollFileRelease(o *ofile) { epollRelease(o.obj) }
+
 // epollRelease drops every item of an instance and frees it.
 func epollRelease(ep uintptr) {
 	kctx.SchedLock.Lock()
@@ -173,23 +183,8 @@ func epollForget(f uintptr) {
 
 // pollMask is the current readiness of an object. Caller holds SchedLock.
 func pollMask(kind uint32, obj uintptr) uint32 {
-	switch kind {
-	case fdPipeR:
-		return pipeMask(obj, false)
-	case fdPipeW:
-		return pipeMask(obj, true)
-	case fdEventfd:
-		return eventfdMask(obj)
-	case fdSocket:
-		return sockMask(obj)
-	case fdNetchan:
-		return netchanMask()
-	case fdConsole:
-		m := uint32(epollOut | epollWrnorm)
-		if conHead != conTail {
-			m |= epollIn | epollRdnorm
-		}
-		return m
+	if poll := opsOf(kind).poll; poll != nil {
+		return poll(obj)
 	}
 	return 0
 }
@@ -231,15 +226,13 @@ func epollCtl(epf, tf uintptr, op, fd int, ev *[12]byte) int64 {
 	if of(epf).kind != fdEpoll || epf == tf {
 		return -abi.EINVAL
 	}
-	t := of(tf)
-	switch t.kind {
-	case fdPipeR, fdPipeW, fdEventfd, fdConsole, fdSocket, fdNetchan:
-	default:
+	ops := opsOf(of(tf).kind)
+	if ops.poll == nil {
 		// Regular files, directories and /dev/null cannot be polled.
 		return -abi.EPERM
 	}
-	if t.kind == fdConsole {
-		consoleIRQEnable()
+	if ops.watch != nil {
+		ops.watch()
 	}
 	ep := of(epf).obj
 	events := uint32(ev[0]) | uint32(ev[1])<<8 | uint32(ev[2])<<16 | uint32(ev[3])<<24

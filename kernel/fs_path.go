@@ -114,7 +114,7 @@ func resolve(dirfd int, addr uintptr, flags int, follow bool) (memfs.Inode, uint
 			return 0, 0, -abi.EBADF
 		}
 		f := fds[dirfd].file
-		if k := of(f).kind; k == fdFile || k == fdDir || k >= fdDevNull {
+		if opsOf(of(f).kind).inode {
 			return memfs.Inode(of(f).obj), 0, 0
 		}
 		return 0, f, 0
@@ -171,23 +171,12 @@ func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 func statOfile(f uintptr, out []byte) {
 	clear(out[:memfs.StatSize])
 	o := of(f)
-	var mode uint32
-	var dev, rdev uint64
-	switch o.kind {
-	case fdConsole:
-		mode, dev, rdev = 0o20620, 0x6, 4<<8|64 // /dev/ttyS0
-	case fdPipeR, fdPipeW:
-		mode, dev = 0o10600, 0xc
-	case fdSocket:
-		mode, dev = 0o140777, 0x8
-	default:
-		mode, dev = 0o600, 0xe // anonymous inode (eventfd, epoll)
-	}
-	putLE64(out[0:], dev)
+	ops := opsOf(o.kind)
+	putLE64(out[0:], ops.dev)
 	putLE64(out[8:], uint64(o.obj)>>4)
 	putLE64(out[16:], 1)
-	putLE32(out[24:], mode)
-	putLE64(out[40:], rdev)
+	putLE32(out[24:], ops.mode)
+	putLE64(out[40:], ops.rdev)
 	putLE64(out[56:], mm.PageSize)
 }
 
@@ -251,7 +240,7 @@ func doFstat(fd int, buf uintptr) int64 {
 	}
 	f := fds[fd].file
 	out := kctx.BytesAt(buf, memfs.StatSize)
-	if k := of(f).kind; k == fdFile || k == fdDir || k >= fdDevNull {
+	if opsOf(of(f).kind).inode {
 		statInode(memfs.Inode(of(f).obj), out)
 	} else {
 		statOfile(f, out)
@@ -522,7 +511,7 @@ func doFchmod(fd int, mode uint32) int64 {
 		return -abi.EBADF
 	}
 	o := of(fds[fd].file)
-	if k := o.kind; k == fdFile || k == fdDir || k >= fdDevNull {
+	if opsOf(o.kind).inode {
 		memfs.Chmod(memfs.Inode(o.obj), mode, platform.Walltime())
 	}
 	return 0

@@ -13,52 +13,6 @@ import (
 // SchedLock, and either make progress or queue a waiter and block; after a
 // wakeup start over, since the buffer may have been unmapped meanwhile.
 
-// waiter is a thread queued on a waitq. It lives on the waiting thread's
-// kernel stack, which stays put while the thread sleeps.
-type waiter struct {
-	t    uintptr
-	next uintptr
-}
-
-// waitq is the head of a list of waiters.
-type waitq uintptr
-
-// wait queues the current thread on q and blocks until wakeAll(q) or the
-// deadline (0: none). It reports whether it was woken. Caller holds
-// SchedLock.
-func (q *waitq) wait(deadline int64) bool {
-	var w waiter
-	w.t = cpu().Current
-	w.next = uintptr(*q)
-	wp := kctx.PtrOf(&w)
-	*q = waitq(wp)
-	woke := block(deadline)
-	q.remove(wp)
-	return woke
-}
-
-func (q *waitq) remove(wp uintptr) {
-	for p := (*uintptr)(q); *p != 0; p = &kctx.At[waiter](*p).next {
-		if *p == wp {
-			*p = kctx.At[waiter](wp).next
-			return
-		}
-	}
-}
-
-// wakeAll wakes every thread on q. Caller holds SchedLock.
-func (q *waitq) wakeAll() {
-	p := uintptr(*q)
-	*q = 0
-	for p != 0 {
-		w := kctx.At[waiter](p)
-		p = w.next
-		w.next = 0
-		th(w.t).woken = true
-		wakeup(w.t)
-	}
-}
-
 // Pipes.
 const (
 	pipeOrder = 4 // 64 KiB, Linux's default capacity
@@ -202,6 +156,47 @@ func (w pipeSink) put(src []byte, whole uintptr) int {
 func (w pipeSink) waitRoom() bool {
 	pp(uintptr(w)).wq.wait(0)
 	return true
+}
+
+// pipeReaderOps and pipeWriterOps are the rows of a pipe's two ends.
+var pipeReaderOps = fileOps{
+	read:     pipeFileRead,
+	release:  pipeReaderRelease,
+	poll:     pipeReaderMask,
+	fionread: pipeFionread,
+	mode:     0o10600,
+	dev:      0xc,
+}
+
+var pipeWriterOps = fileOps{
+	write:   pipeFileWrite,
+	release: pipeWriterRelease,
+	poll:    pipeWriterMask,
+	mode:    0o10600,
+	dev:     0xc,
+}
+
+func pipeFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	return pipeRead(o.obj, buf, n, o.flags&oNonblock != 0)
+}
+
+func pipeFileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	return pipeWrite(o.obj, buf, n, o.flags&oNonblock != 0)
+}
+
+func pipeReaderRelease(o *ofile) { pipeRelease(o.obj, false) }
+
+func pipeWriterRelease(o *ofile) { pipeRelease(o.obj, true) }
+
+func pipeReaderMask(p uintptr) uint32 { return pipeMask(p, false) }
+
+func pipeWriterMask(p uintptr) uint32 { return pipeMask(p, true) }
+
+func pipeFionread(o *ofile) int64 {
+	kctx.SchedLock.Lock()
+	n := int64(pp(o.obj).count)
+	kctx.SchedLock.Unlock()
+	return n
 }
 
 // pipeRelease drops one end; the pipe is freed with its last end.
@@ -387,6 +382,26 @@ func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 		kctx.SchedLock.Unlock()
 	}
 }
+
+// eventfdOps is the row of an eventfd.
+var eventfdOps = fileOps{
+	read:    eventfdFileRead,
+	write:   eventfdFileWrite,
+	release: eventfdFileRelease,
+	poll:    eventfdMask,
+	mode:    0o600,
+	dev:     0xe, // anonymous inode
+}
+
+func eventfdFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	return eventfdRead(o.obj, buf, n, o.flags&oNonblock != 0)
+}
+
+func eventfdFileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	return eventfdWrite(o.obj, buf, n, o.flags&oNonblock != 0)
+}
+
+func eventfdFileRelease(o *ofile) { eventfdRelease(o.obj) }
 
 func eventfdMask(p uintptr) uint32 {
 	e := ef(p)

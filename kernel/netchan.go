@@ -297,6 +297,20 @@ func doNetAttach() int64 {
 	return fdInstall(f, true)
 }
 
+// netchanOps is the row of the netstack channel's descriptor.
+var netchanOps = fileOps{
+	read: netchanFileRead,
+	poll: netchanPoll,
+	mode: 0o600,
+	dev:  0xe, // anonymous inode
+}
+
+func netchanFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	return netchanRead(buf, n, o.flags&oNonblock != 0)
+}
+
+func netchanPoll(uintptr) uint32 { return netchanMask() }
+
 // netchanMask is the channel's epoll readiness. Caller holds SchedLock.
 func netchanMask() uint32 {
 	m := uint32(epollOut | epollWrnorm)

@@ -144,6 +144,52 @@ func frameOf(t uintptr) uintptr { return th(t).kstack + kstackSize - rt.FrameSiz
 
 func ktlsOf(t uintptr) uintptr { return th(t).kstack + tlsOffset + 8 }
 
+// waiter is a thread queued on a waitq. It lives on the waiting thread's
+// kernel stack, which stays put while the thread sleeps.
+type waiter struct {
+	t    uintptr
+	next uintptr
+}
+
+// waitq is the head of a list of waiters.
+type waitq uintptr
+
+// wait queues the current thread on q and blocks until wakeAll(q) or the
+// deadline (0: none). It reports whether it was woken. Caller holds
+// SchedLock.
+func (q *waitq) wait(deadline int64) bool {
+	var w waiter
+	w.t = cpu().Current
+	w.next = uintptr(*q)
+	wp := kctx.PtrOf(&w)
+	*q = waitq(wp)
+	woke := block(deadline)
+	q.remove(wp)
+	return woke
+}
+
+func (q *waitq) remove(wp uintptr) {
+	for p := (*uintptr)(q); *p != 0; p = &kctx.At[waiter](*p).next {
+		if *p == wp {
+			*p = kctx.At[waiter](wp).next
+			return
+		}
+	}
+}
+
+// wakeAll wakes every thread on q. Caller holds SchedLock.
+func (q *waitq) wakeAll() {
+	p := uintptr(*q)
+	*q = 0
+	for p != 0 {
+		w := kctx.At[waiter](p)
+		p = w.next
+		w.next = 0
+		th(w.t).woken = true
+		wakeup(w.t)
+	}
+}
+
 // wakeup makes a blocked thread runnable. Caller holds SchedLock.
 func wakeup(t uintptr) {
 	if th(t).state != threadBlocked {

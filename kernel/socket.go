@@ -317,6 +317,31 @@ func sockPut(p uintptr) {
 	kmem.Free(p, uintptrSize(sock{}))
 }
 
+// socketOps is the row of a socket: read and write are recv and send
+// without flags or addresses.
+var socketOps = fileOps{
+	read:     sockFileRead,
+	write:    sockFileWrite,
+	release:  sockFileRelease,
+	poll:     sockMask,
+	fionread: sockFileFionread,
+	mode:     0o140777,
+	dev:      0x8,
+}
+
+func sockFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	var fl int32
+	return sockRecv(f, o.obj, 0, 0, buf, n, nil, 0, &fl)
+}
+
+func sockFileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+	return sockSend(f, o.obj, 0, 0, buf, n, nil, 0)
+}
+
+func sockFileRelease(o *ofile) { sockRelease(o.obj) }
+
+func sockFileFionread(o *ofile) int64 { return sockFionread(o.obj) }
+
 // sockRelease runs when the ofile closes: the program lets go of the
 // socket. Takes SchedLock.
 func sockRelease(p uintptr) {
