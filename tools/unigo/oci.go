@@ -99,12 +99,7 @@ type ociOptions struct {
 
 func parseOCIArgs(args []string) (*ociOptions, error) {
 	o := &ociOptions{mem: 128 << 20, smp: 1}
-	for i, a := range args {
-		if a == "--" {
-			args, o.guestArgs = args[:i], args[i+1:]
-			break
-		}
-	}
+	args, o.guestArgs = splitGuestArgs(args)
 	fs := flag.NewFlagSet("unigo oci", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.out, "o", "", "")

@@ -128,16 +128,22 @@ type runOptions struct {
 // errHelp asks for the usage text.
 var errHelp = errors.New("help requested")
 
+// splitGuestArgs splits a command line at its first lone "--": the CLI's
+// own flags and arguments before, the guest's argv after.
+func splitGuestArgs(args []string) (own, guest []string) {
+	for i, a := range args {
+		if a == "--" {
+			return args[:i], args[i+1:]
+		}
+	}
+	return args, nil
+}
+
 // parseRunArgs parses flags placed before or after the image argument;
 // everything after the first lone "--" is the guest's argv.
 func parseRunArgs(args []string) (*runOptions, error) {
 	o := &runOptions{mem: 128 << 20, smp: 1, grace: defaultGrace}
-	for i, a := range args {
-		if a == "--" {
-			args, o.guestArgs = args[:i], args[i+1:]
-			break
-		}
-	}
+	args, o.guestArgs = splitGuestArgs(args)
 	fs := flag.NewFlagSet("unigo run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Func("m", "", func(s string) error {
