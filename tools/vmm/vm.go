@@ -186,7 +186,7 @@ func New(cfg Config) (_ *VM, err error) {
 		return nil, err
 	}
 	trace("create vm")
-	if err := layout.Load(v.mem); err != nil {
+	if err := layout.LoadZeroed(v.mem); err != nil { // v.mem is freshly mapped
 		return nil, err
 	}
 	trace("load image")
