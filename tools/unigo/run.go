@@ -354,10 +354,11 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		}
 		trace("build")
 	}
-	image, err := os.ReadFile(imagePath)
+	image, evictImage, release, err := mapImage(imagePath)
 	if err != nil {
 		return fail("%v", unwrapPathError(err))
 	}
+	defer release() // after v.Close, deferred below
 
 	if o.hostEnv {
 		o.env = append(hostEnviron(), o.env...)
@@ -403,6 +404,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		return fail("%v", err)
 	}
 	defer v.Close()
+	evictImage() // loaded into guest RAM
 	if o.status || o.readyFile != "" {
 		v.OnReady(func() { ready(o, stderr) })
 	}

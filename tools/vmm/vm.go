@@ -21,7 +21,9 @@ import (
 
 // Config describes one VM.
 type Config struct {
-	// Image is the PVH ELF image (e.g. the output of `unigo build`).
+	// Image is the PVH ELF image (e.g. the output of `unigo build`). The VM
+	// only reads it, until Close (crash reports parse its symbols), so it
+	// may be a read-only mapping of the file (unigo run maps it).
 	Image []byte
 	// MemSize is the guest RAM in bytes (a multiple of 4K, >= 2M).
 	MemSize uint64
@@ -184,7 +186,7 @@ func New(cfg Config) (_ *VM, err error) {
 		return nil, err
 	}
 	trace("create vm")
-	if err := layout.Load(v.mem); err != nil {
+	if err := layout.LoadZeroed(v.mem); err != nil { // v.mem is freshly mapped
 		return nil, err
 	}
 	trace("load image")

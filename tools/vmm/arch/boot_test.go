@@ -68,6 +68,13 @@ func TestPlan(t *testing.T) {
 	}
 	require.NoError(t, l.Load(mem))
 	assert.Equal(t, code, mem[testguest.LoadAddr:testguest.LoadAddr+len(code)])
+	loaded, fresh := make([]byte, len(mem)), make([]byte, len(mem))
+	require.NoError(t, l.Load(loaded))
+	require.NoError(t, l.LoadZeroed(fresh))
+	assert.True(t, bytes.Equal(loaded, fresh), "LoadZeroed on zeroed memory = Load")
+	for _, s := range l.Memory.Segments { // Load cleared the 0xAA in segments
+		assert.True(t, bytes.Equal(loaded[s.Phys.Start:s.Phys.End()], mem[s.Phys.Start:s.Phys.End()]))
+	}
 
 	si := ReadStartInfo(mem[l.StartInfo:])
 	assert.EqualValues(t, abi.HVMStartMagic, si.Magic)

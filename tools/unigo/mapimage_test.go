@@ -1,0 +1,34 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMapImage(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "img")
+	want := []byte("\x7fELF and some bytes")
+	require.NoError(t, os.WriteFile(p, want, 0o644))
+	b, evict, release, err := mapImage(p)
+	require.NoError(t, err)
+	assert.Equal(t, want, b)
+	evict() // pages come back from the file on the next read
+	assert.Equal(t, want, b)
+	release()
+
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	b, evict, release, err = mapImage(empty)
+	require.NoError(t, err)
+	assert.Empty(t, b)
+	evict()
+	release()
+
+	_, _, _, err = mapImage(filepath.Join(dir, "missing"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
