@@ -10,8 +10,8 @@ import (
 	"unsafe"
 
 	"github.com/containers/gvisor-tap-vsock/pkg/services/forwarder"
+	"github.com/containers/gvisor-tap-vsock/pkg/virtualnetwork"
 	"github.com/inetaf/tcpproxy"
-	"github.com/unigo-os/unigo/tools/vmm/netback/internal/gvtap/virtualnetwork"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"

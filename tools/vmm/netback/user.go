@@ -15,8 +15,8 @@ import (
 	"sync"
 
 	"github.com/containers/gvisor-tap-vsock/pkg/types"
+	"github.com/containers/gvisor-tap-vsock/pkg/virtualnetwork"
 	"github.com/sirupsen/logrus"
-	"github.com/unigo-os/unigo/tools/vmm/netback/internal/gvtap/virtualnetwork"
 	"golang.org/x/sys/unix"
 )
 
