@@ -423,6 +423,10 @@ type fuzzer struct {
 	tid     int
 	calls   int
 	last    atomic.Pointer[string]
+	// Only calls numbered from..to are made (-exec); the others are
+	// generated all the same, so that a range of a seed's sequence can be
+	// bisected.
+	from, to int
 }
 
 // ptr picks a hostile or valid pointer for n bytes (n may be 0: unknown).
@@ -873,6 +877,10 @@ func (f *fuzzer) fuzzOne(set []sysc) {
 			fmt.Fprintf(&b, "%#x", a[i])
 		}
 	}
+	if f.calls < f.from || f.calls > f.to {
+		f.calls++ // generated, as with every seed, but not made
+		return
+	}
 	f.do(c, a, b.String())
 }
 
@@ -1034,6 +1042,7 @@ func Main() {
 	skip := flag.String("skip", "", "comma-separated call names to leave out")
 	verbose := flag.Bool("v", false, "print every call before making it")
 	call := flag.String("call", "", "make this one call (NAME ARG...) and exit")
+	exec := flag.String("exec", "", "FROM-TO: make only the calls so numbered (from 0), to bisect a seed")
 	hang := flag.Duration("hang", 10*time.Second, "report a call that takes longer than this as a hang")
 	flag.Parse()
 
@@ -1043,6 +1052,16 @@ func Main() {
 	setupFDs()
 	f := &fuzzer{r: rand.New(rand.NewPCG(*seed, 0x5eed)), verbose: *verbose, pid: os.Getpid(), tid: syscall.Gettid()}
 	f.fill()
+	f.to = int(^uint(0) >> 1)
+	if *exec != "" {
+		a, b, _ := strings.Cut(*exec, "-")
+		var err1, err2 error
+		f.from, err1 = strconv.Atoi(a)
+		f.to, err2 = strconv.Atoi(b)
+		if err1 != nil || err2 != nil {
+			die("-exec %q: want FROM-TO", *exec)
+		}
+	}
 
 	if *call != "" {
 		c, a, err := parseCall(*call)
@@ -1052,6 +1071,10 @@ func Main() {
 		fmt.Printf("sysfuzz: call: %s = %#x %#x %#x %#x %#x %#x\n", *call, a[0], a[1], a[2], a[3], a[4], a[5])
 		r, _, e := syscall.Syscall6(c.nr, a[0], a[1], a[2], a[3], a[4], a[5])
 		fmt.Printf("sysfuzz: result %#x errno %d (%v)\n", r, e, e)
+		// What a batch's end does: close what the call made, rebuild the
+		// descriptor pool (closing its sockets), then let the netstack run.
+		f.cleanup()
+		time.Sleep(100 * time.Millisecond)
 		checkMemory()
 		fmt.Println("sysfuzz: 1 calls ok")
 		return
