@@ -5,7 +5,8 @@
 #   make test    vet, gofmt check, and every test (unit and end-to-end)
 #   make bench   the benchmark suite (unigo bench): boot phases, memory, SMP,
 #                syscall cost, image size, as Markdown tables
-#   make fuzz    every fuzz target for FUZZTIME each
+#   make fuzz    every fuzz target for FUZZTIME each, then make sysfuzz
+#   make sysfuzz the system-call fuzzer guest, seed after seed, for FUZZTIME
 #   make clean   remove build outputs
 
 # Go lives at /usr/local/go on the project machines; keep it reachable even
@@ -25,7 +26,7 @@ FUZZTIME     ?= 10s
 # graph of every application that requires unigo.
 MODULES      := . tools tests
 
-.PHONY: all build run test vet fmt-check bench fuzz clean
+.PHONY: all build run test vet fmt-check bench fuzz sysfuzz clean
 
 all: build
 
@@ -80,6 +81,14 @@ fuzz:
 		done; \
 	done; \
 	echo "fuzz: $$n targets run"
+	$(MAKE) sysfuzz FUZZTIME=$(FUZZTIME)
+
+# make sysfuzz boots the system-call fuzzer guest (tests/guests/sysfuzz)
+# seed after seed for FUZZTIME; SYSFUZZ_NET=1 uses the guest with the
+# netstack linked, SYSFUZZ_ARGS passes guest flags (e.g. "-set all").
+sysfuzz:
+	cd tests && SYSFUZZ_TIME=$(FUZZTIME) SYSFUZZ_CALLS=$${SYSFUZZ_CALLS:-20000} \
+		$(GO) test . -run '^TestSyscallFuzz$$' -count=1 -timeout 0 -v
 
 clean:
 	rm -rf bin
