@@ -16,8 +16,9 @@ import (
 // sysfuzzPkg is the system-call fuzzer guest (tests/guests/sysfuzz).
 const sysfuzzPkg = "./tests/guests/sysfuzz"
 
-// sysfuzzNetPkg is the same fuzzer with the netstack linked
-// (SYSFUZZ_NET=1); see FINDINGS.md for why CI does not run it yet.
+// sysfuzzNetPkg is the same fuzzer with the netstack linked. By default
+// it runs seeds 7 and 8, which found F1 and F2 (FINDINGS.md); with
+// SYSFUZZ_NET=1 it runs the SYSFUZZ_SEEDS range instead of the plain guest.
 const sysfuzzNetPkg = "./tests/guests/sysfuzz/net"
 
 // sysfuzzEnv reads the knobs of TestSyscallFuzz:
@@ -69,34 +70,41 @@ var sysfuzzFinal = regexp.MustCompile(`(?m)^sysfuzz: (\d+) calls ok$`)
 // tests/guests/sysfuzz/FINDINGS.md; the CI range is one that passes.
 func TestSyscallFuzz(t *testing.T) {
 	first, last, calls, d, extra := sysfuzzEnv(t)
-	pkg := sysfuzzPkg
+	type run struct {
+		pkg         string
+		first, last uint64
+	}
+	runs := []run{{sysfuzzPkg, first, last}, {sysfuzzNetPkg, 7, 8}}
 	if os.Getenv("SYSFUZZ_NET") == "1" {
-		pkg = sysfuzzNetPkg
+		runs = []run{{sysfuzzNetPkg, first, last}}
 	}
 	forBootRunners(t, func(t *testing.T, r runner) {
 		start := time.Now()
-		for seed := first; seed <= last; seed++ {
-			if d > 0 && time.Since(start) > d {
-				break
-			}
-			args := append([]string{"-seed", strconv.FormatUint(seed, 10), "-count", strconv.Itoa(calls)}, extra...)
-			res, err := r.run(t, runSpec{image: images[pkg], args: args, memory: "256M", cpus: 1,
-				timeout: 60*time.Second + time.Duration(calls)*time.Millisecond})
-			repro := fmt.Sprintf("reproduce: bin/unigo run -timeout 120s %s -- %s", pkg, strings.Join(args, " "))
-			require.NoError(t, err, repro)
-			ok := assert.Equal(t, 0, res.code, "seed %d: exit code; %s; output:\n%s", seed, repro, res.out)
-			ok = assert.Regexp(t, sysfuzzFinal, res.out, "seed %d: final line; %s", seed, repro) && ok
-			for _, bad := range []string{"kernel panic", "kernel fault", "sysfuzz: FAIL"} {
-				ok = assert.NotContains(t, res.out, bad, "seed %d; %s", seed, repro) && ok
-			}
-			if !ok {
-				return
-			}
-			if testing.Verbose() {
-				t.Logf("seed %d: %s", seed, sysfuzzFinal.FindString(res.out))
-			}
-			if r.name == "qemu" && d == 0 {
-				break // QEMU boots more slowly: one seed is enough there
+		for _, rn := range runs {
+			pkg := rn.pkg
+			for seed := rn.first; seed <= rn.last; seed++ {
+				if d > 0 && time.Since(start) > d {
+					break
+				}
+				args := append([]string{"-seed", strconv.FormatUint(seed, 10), "-count", strconv.Itoa(calls)}, extra...)
+				res, err := r.run(t, runSpec{image: images[pkg], args: args, memory: "256M", cpus: 1,
+					timeout: 60*time.Second + time.Duration(calls)*time.Millisecond})
+				repro := fmt.Sprintf("reproduce: bin/unigo run -timeout 120s %s -- %s", pkg, strings.Join(args, " "))
+				require.NoError(t, err, repro)
+				ok := assert.Equal(t, 0, res.code, "seed %d: exit code; %s; output:\n%s", seed, repro, res.out)
+				ok = assert.Regexp(t, sysfuzzFinal, res.out, "seed %d: final line; %s", seed, repro) && ok
+				for _, bad := range []string{"kernel panic", "kernel fault", "sysfuzz: FAIL"} {
+					ok = assert.NotContains(t, res.out, bad, "seed %d; %s", seed, repro) && ok
+				}
+				if !ok {
+					return
+				}
+				if testing.Verbose() {
+					t.Logf("seed %d: %s", seed, sysfuzzFinal.FindString(res.out))
+				}
+				if r.name == "qemu" && d == 0 {
+					break // QEMU boots more slowly: one seed is enough there
+				}
 			}
 		}
 	})
