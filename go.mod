@@ -6,6 +6,7 @@ require (
 	github.com/insomniacslk/dhcp v0.0.0-20240710054256-ddd8a41251c9
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/arch v0.33.0
+	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
 	golang.org/x/sys v0.50.0
 	gvisor.dev/gvisor v0.0.0-20240916094835-a174eb65023f
 )

@@ -13,6 +13,8 @@ import (
 	// unigo build links the netstack into guests that use net; importing
 	// it here keeps its requirements in this module's go.mod and go.sum.
 	_ "github.com/unigo-os/unigo/netstack"
+	// unigo build links the CA roots into every guest: the same.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 var (
@@ -74,9 +76,11 @@ func buildAll(dir string) error {
 	pkgs[sigtermPkg] = true
 	pkgs[sysfuzzPkg] = true
 	pkgs[sysfuzzNetPkg] = true
+	pkgs[filesPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
-		if err := goCommand(unigoBin, "build", "-o", img, pkg); err != nil {
+		args := append(append([]string{"build", "-o", img}, buildFlags[pkg]...), pkg)
+		if err := goCommand(unigoBin, args...); err != nil {
 			return err
 		}
 		images[pkg] = img

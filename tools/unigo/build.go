@@ -65,6 +65,11 @@ flags:
                  + .img, in the current directory)
   -unigo DIR     unigo source tree, for programs outside any module
                  (default $UNIGO_ROOT, else found automatically)
+  -files HOSTDIR:GUESTDIR  pack the host directory into the image; the
+                 booted guest finds it, read-write in memory, at GUESTDIR
+                 (repeatable; not unpacked when the image runs natively)
+  -nocerts       no CA roots (golang.org/x/crypto/x509roots/fallback)
+  -notz          no time-zone database (time/tzdata)
 
 passed to go build:
   -tags LIST     build tags
@@ -96,6 +101,7 @@ func buildCmd(args []string) int {
 	var b builder
 	var flagErr error // a refusal, reported without the flag package's wrapping
 	refuse := func(err error) error { flagErr = err; return err }
+	b.addFileFlags(fs, refuse)
 	for _, name := range []string{"tags", "ldflags", "gcflags", "mod"} {
 		fs.Func(name, "", func(v string) error {
 			if name == "ldflags" {
@@ -171,6 +177,114 @@ type builder struct {
 	stderr io.Writer
 	// ctx, when canceled, kills the go commands (goCmd); nil: never.
 	ctx context.Context
+
+	files   []fileSpec // -files: host directories packed into the image
+	noCerts bool       // -nocerts: no fallback CA roots
+	noTZ    bool       // -notz: no embedded time-zone database
+}
+
+// addFileFlags defines -files, -nocerts and -notz on fs (unigo build, and
+// unigo run and oci when they build). refuse, if set, records a one-line
+// error; else the flag package reports it.
+func (b *builder) addFileFlags(fs *flag.FlagSet, refuse func(error) error) {
+	fs.Func("files", "", func(v string) error {
+		f, err := parseFilesFlag(v)
+		if err != nil && refuse != nil {
+			return refuse(fmt.Errorf("-files %s: %v", v, err))
+		}
+		if err != nil {
+			return err
+		}
+		b.files = append(b.files, f)
+		return nil
+	})
+	fs.BoolVar(&b.noCerts, "nocerts", false, "")
+	fs.BoolVar(&b.noTZ, "notz", false, "")
+}
+
+// extraImports are the packages linked for the guest's files: the
+// time-zone database unless -notz, and fallback CA roots for programs that
+// verify certificates (they link crypto/x509) unless -nocerts. A program
+// without crypto/x509 gets no roots: it could not use them, and they
+// would bring Go's crypto (1.9 MB and a 32 MiB BSS) into the image. The
+// roots need golang.org/x/crypto/x509roots/fallback in the program's
+// module; without it they are left out with a warning.
+func (b *builder) extraImports(t *target, tmp string, pkg *listedPackage) []string {
+	var add []string
+	if !b.noTZ && !contains(pkg.Deps, tzdataPackage) {
+		add = append(add, tzdataPackage)
+	}
+	if !b.noCerts && contains(pkg.Deps, "crypto/x509") && !contains(pkg.Deps, certsPackage) {
+		if err := b.canImport(t, tmp, certsPackage); err != nil {
+			msg := strings.TrimSuffix(strings.TrimSuffix(err.Error(), "; to add it:"), "; to add:")
+			fmt.Fprintf(b.diag(), "unigo build: warning: no CA roots in the image (go get %s@latest in the program's module, or -nocerts): %s\n", certsPackage, msg)
+		} else {
+			add = append(add, certsPackage)
+		}
+	}
+	return add
+}
+
+// canImport reports whether the target's module provides the package path.
+func (b *builder) canImport(t *target, tmp, path string) error {
+	args := []string{"list", "-e", "-find", "-f", "{{with .Error}}{{.Err}}{{end}}"}
+	for _, f := range b.goFlags {
+		if strings.HasPrefix(f, "-tags=") || strings.HasPrefix(f, "-mod=") {
+			args = append(args, f)
+		}
+	}
+	if t.vendored {
+		args = append(args, "-mod=vendor")
+	}
+	ov, err := writeOverlay(t.overlay, tmp)
+	if err != nil {
+		return err
+	}
+	if ov != "" {
+		args = append(args, "-overlay", ov)
+	}
+	args = append(args, "--", path)
+	cmd := b.goCmd(args...)
+	cmd.Dir = t.dir
+	cmd.Env = goEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return errors.New(firstLine(stderr.String(), err.Error()))
+	}
+	if msg := strings.TrimSpace(string(out)); msg != "" {
+		return errors.New(firstLine(msg, msg))
+	}
+	return nil
+}
+
+// addFiles packs the -files directories and adds the file that embeds and
+// unpacks them to the program, next to its sources.
+func (b *builder) addFiles(t *target, tmp string, pkg *listedPackage) error {
+	if len(b.files) == 0 {
+		return nil
+	}
+	var dirs []packedDir
+	for i, f := range b.files {
+		name := fmt.Sprintf("zz_unigo_files_%d.tar", i)
+		tarPath := filepath.Join(tmp, name)
+		if err := writeDirTar(f.host, tarPath, false); err != nil {
+			return fmt.Errorf("-files %s: %v", f.host, err)
+		}
+		t.overlay[filepath.Join(pkg.Dir, name)] = tarPath
+		dirs = append(dirs, packedDir{name, f.guest})
+	}
+	src := filepath.Join(tmp, filesInitFile)
+	if err := os.WriteFile(src, []byte(unpackSource("main", "unigo", nil, dirs, "")), 0o644); err != nil {
+		return err
+	}
+	gen := filepath.Join(pkg.Dir, filesInitFile)
+	t.overlay[gen] = src
+	if t.files {
+		t.args = append(t.args, gen)
+	}
+	return nil
 }
 
 // target is what go build is asked to compile, after resolving the
@@ -222,10 +336,14 @@ func (b *builder) build(arg string) (string, error) {
 	if pkg.Name != "main" {
 		return "", fmt.Errorf("%s is not a main package (package %s)", arg, pkg.Name)
 	}
-	if imports := addedImports(pkg); len(imports) > 0 {
+	imports := append(addedImports(pkg), b.extraImports(t, tmp, pkg)...)
+	if err := b.addFiles(t, tmp, pkg); err != nil {
+		return "", err
+	}
+	if len(imports) > 0 {
 		// The program does not link the kernel (or, using net, the
-		// netstack) itself; add blank imports in a generated file next
-		// to its sources.
+		// netstack, or the time zones and CA roots) itself; add blank
+		// imports in a generated file next to its sources.
 		gen := filepath.Join(pkg.Dir, kernelImportFile)
 		src := filepath.Join(tmp, kernelImportFile)
 		code := "package main\n\nimport (\n"
@@ -360,6 +478,10 @@ func (b *builder) tempModule(t *target, tmp string) error {
 	}
 	gomod := fmt.Sprintf("module unigo.local/%s\n\ngo %s\n\nrequire %s v0.0.0\n\nreplace %s => %s\n",
 		sanitizeModuleElem(t.name), goVersion, unigoModule, unigoModule, root)
+	if v := rootRequirement(root, certsModule); v != "" {
+		// The CA roots the build adds (unigo's own go.sum has its sums).
+		gomod += fmt.Sprintf("\nrequire %s %s\n", certsModule, v)
+	}
 	modPath := filepath.Join(tmp, "go.mod")
 	if err := os.WriteFile(modPath, []byte(gomod), 0o644); err != nil {
 		return err
@@ -523,7 +645,7 @@ func (b *builder) remoteModule(t *target, tmp, path, version string) (*target, e
 		return nil, err
 	}
 	gomod := fmt.Sprintf("module unigo.local/build\n\ngo 1.26\n\nrequire %s v0.0.0\n\nreplace %s => %s\n", unigoModule, unigoModule, root)
-	tools := fmt.Sprintf("//go:build tools\n\npackage tools\n\nimport (\n\t_ %q\n\t_ %q\n\t_ %q\n)\n", path, kernelPackage, netstackPackage)
+	tools := fmt.Sprintf("//go:build tools\n\npackage tools\n\nimport (\n\t_ %q\n\t_ %q\n\t_ %q\n\t_ %q\n)\n", path, kernelPackage, netstackPackage, certsPackage)
 	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
@@ -643,6 +765,22 @@ func firstLine(s, def string) string {
 		}
 	}
 	return def
+}
+
+// rootRequirement is the version of module mod that unigo's go.mod (in
+// root) requires, or "".
+func rootRequirement(root, mod string) string {
+	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(l), "require "))
+		if len(f) >= 2 && f[0] == mod {
+			return f[1]
+		}
+	}
+	return ""
 }
 
 // inModCache reports whether dir is in the module cache.

@@ -27,6 +27,11 @@ func fakeUnigo(t *testing.T) string {
 		"go.sum": "",
 		"rt/rt.go": `package rt
 
+import "os"
+
+// Booted is true when the test says so (FAKE_BOOTED=1).
+func Booted() bool { return os.Getenv("FAKE_BOOTED") == "1" }
+
 func pvhEntry()
 
 // Entry keeps pvhEntry linked.
@@ -298,7 +303,8 @@ func TestBuildCommand(t *testing.T) {
 	require.NoError(t, os.WriteFile(broken, []byte("package main\n\nfunc main() { x }\n"), 0o644))
 
 	bin := buildUnigo(t)
-	code, stderr := runBuildCmd(t, bin, dir, "-unigo", root, "-o", "custom.img", "cli.go")
+	// -nocerts: the fake unigo cannot provide CA roots (TestBuildNoCerts).
+	code, stderr := runBuildCmd(t, bin, dir, "-unigo", root, "-nocerts", "-o", "custom.img", "cli.go")
 	require.Equal(t, 0, code, stderr)
 	assert.Empty(t, stderr)
 	checkImage(t, filepath.Join(dir, "custom.img"), "cli\n")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os/exec"
 	"syscall"
 	"time"
@@ -23,11 +22,4 @@ func (b *builder) goCmd(args ...string) *exec.Cmd {
 	}
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
-}
-
-// buildImageContext is buildImage stopped by ctx.
-func buildImageContext(ctx context.Context, pkgOrFile, out string) error {
-	b := builder{out: out, ctx: ctx}
-	_, err := b.build(pkgOrFile)
-	return err
 }

@@ -52,6 +52,8 @@ flags:
   -unigo DIR       unigo source tree (default: found as for unigo build)
   -created RFC3339 the creation time recorded (default $SOURCE_DATE_EPOCH,
                    else 1970-01-01T00:00:00Z)
+  -files HOSTDIR:GUESTDIR, -nocerts, -notz
+                   as for unigo build, when PACKAGE is source
   -q               print only the digest
 
 One of -o and -push is required. The image's entrypoint reads the
@@ -84,6 +86,7 @@ const (
 
 // ociOptions is a parsed `unigo oci` command line.
 type ociOptions struct {
+	build          builder // -files, -nocerts, -notz when building from source
 	out, push, tag string
 	mem            uint64
 	smp            int
@@ -135,6 +138,7 @@ func parseOCIArgs(args []string) (*ociOptions, error) {
 		return err
 	})
 	fs.BoolVar(&o.quiet, "q", false, "")
+	o.build.addFileFlags(fs, nil)
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -227,7 +231,8 @@ func ociCmd(args []string) int {
 	appImage := o.target
 	if needsBuild(o.target) {
 		appImage = filepath.Join(tmp, "app.img")
-		b := builder{out: appImage, trimpath: true, root: o.root}
+		b := o.build
+		b.out, b.trimpath, b.root = appImage, true, o.root
 		if _, err := b.build(o.target); err != nil {
 			return fail("build %s: %v", o.target, err)
 		}

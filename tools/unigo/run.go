@@ -57,6 +57,8 @@ flags:
                    on a TCP port
   -ready-file PATH create PATH when the guest first listens on a TCP port
                    (for readiness probes)
+  -files HOSTDIR:GUESTDIR, -nocerts, -notz
+                   as for unigo build, when run builds from source
   -timeout DUR     stop the guest after DUR (e.g. 30s), print its state
                    (as on SIGQUIT) and exit 124
   -cmdline STR     extra guest kernel command line
@@ -123,6 +125,8 @@ type runOptions struct {
 	runner    string
 	raw       bool
 	jail      bool
+	build     builder // -files, -nocerts, -notz when run builds from source
+	buildSet  bool    // one of those was given
 }
 
 // errHelp asks for the usage text.
@@ -172,6 +176,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.raw, "raw", false, "")
 	fs.BoolVar(&o.jail, "jail", false, "")
 	fs.Func("net", "", o.net.parseNetMode)
+	o.build.addFileFlags(fs, nil)
 	fs.Func("p", "", func(s string) error {
 		f, err := netback.ParseForward(s)
 		if err != nil {
@@ -219,6 +224,12 @@ func parseRunArgs(args []string) (*runOptions, error) {
 		return nil, fmt.Errorf("-runner %s: want launcher or qemu", o.runner)
 	}
 	o.target = positional[0]
+	fs.Visit(func(f *flag.Flag) {
+		o.buildSet = o.buildSet || f.Name == "files" || f.Name == "nocerts" || f.Name == "notz"
+	})
+	if o.buildSet && !needsBuild(o.target) {
+		return nil, fmt.Errorf("-files, -nocerts and -notz apply when run builds from source; %s is an image (give them to unigo build)", o.target)
+	}
 	return o, nil
 }
 
@@ -348,7 +359,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		}
 		defer os.RemoveAll(tmp)
 		imagePath = filepath.Join(tmp, "guest.img")
-		if code, err := buildForRun(o.target, imagePath); err != nil {
+		if code, err := buildForRun(o.target, imagePath, o.build); err != nil {
 			fmt.Fprintf(stderr, "unigo run: build %s: %v\n", o.target, firstLineOf(err.Error()))
 			return code
 		}
@@ -495,7 +506,7 @@ func ready(o *runOptions, stderr io.Writer) {
 // buildForRun builds the image; a SIGINT, SIGTERM or SIGQUIT meanwhile
 // kills the go commands and fails it with the signal's exit status, the
 // caller's deferred cleanups (temporary directories) still running.
-func buildForRun(target, out string) (int, error) {
+func buildForRun(target, out string, b builder) (int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 1)
@@ -510,7 +521,8 @@ func buildForRun(target, out string) (int, error) {
 		case <-ctx.Done():
 		}
 	}()
-	err := buildImageContext(ctx, target, out)
+	b.out, b.ctx = out, ctx
+	_, err := b.build(target)
 	if s, ok := got.Load().(os.Signal); ok {
 		code := map[os.Signal]int{syscall.SIGINT: exitSIGINT, syscall.SIGTERM: exitSIGTERM, syscall.SIGQUIT: exitSIGQUIT}[s]
 		return code, fmt.Errorf("stopped by %v", s)

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -411,14 +409,18 @@ const testFilesName = "zz_unigo_files.tar"
 // adds the PVH note.
 func buildTestImage(o *testOptions, p, main *testPackage, tmp, img string, stderr io.Writer) error {
 	tarPath := filepath.Join(tmp, "files.tar")
-	if err := writeDirTar(p.Dir, tarPath); err != nil {
+	if err := writeDirTar(p.Dir, tarPath, true); err != nil {
 		return fmt.Errorf("packing %s: %v", p.Dir, err)
 	}
 	var deps []string
 	if main != nil {
 		deps = main.Deps
 	}
-	src := testInitSource(p.Name+"_test", p.Dir, contains(deps, "net") && !contains(deps, netstackPackage))
+	imports := []string{kernelPackage}
+	if contains(deps, "net") && !contains(deps, netstackPackage) {
+		imports = append(imports, netstackPackage)
+	}
+	src := unpackSource(p.Name+"_test", "unigo test", imports, []packedDir{{testFilesName, p.Dir}}, p.Dir)
 	srcPath := filepath.Join(tmp, "init_test.go")
 	if err := os.WriteFile(srcPath, []byte(src), 0o644); err != nil {
 		return err
@@ -460,140 +462,6 @@ func hasFlag(args []string, name string) bool {
 		}
 	}
 	return false
-}
-
-// testInitSource is the external test file added to every tested package:
-// it links the kernel and, when booted, unpacks the package directory into
-// the guest's file system at dir and makes it the working directory.
-func testInitSource(pkgName, dir string, netstack bool) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "package %s\n\nimport (\n", pkgName)
-	b.WriteString("\t\"archive/tar\"\n\t\"bytes\"\n\t_ \"embed\"\n\t\"fmt\"\n\t\"io\"\n\t\"os\"\n\t\"path/filepath\"\n\n")
-	fmt.Fprintf(&b, "\t_ %q\n", kernelPackage)
-	if netstack {
-		fmt.Fprintf(&b, "\t_ %q\n", netstackPackage)
-	}
-	fmt.Fprintf(&b, "\tzzunigort %q\n)\n\n", unigoModule+"/rt")
-	fmt.Fprintf(&b, "//go:embed %s\nvar zzUnigoFiles []byte\n\n", testFilesName)
-	b.WriteString("var _ = zzUnigoUnpack()\n\n")
-	fmt.Fprintf(&b, `func zzUnigoUnpack() bool {
-	if !zzunigort.Booted() {
-		return false
-	}
-	const dir = %q
-	if err := zzUnigoUnpackTar(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "unigo test: unpacking the package directory:", err)
-		os.Exit(1)
-	}
-	if err := os.Chdir(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "unigo test:", err)
-		os.Exit(1)
-	}
-	return true
-}
-
-func zzUnigoUnpackTar(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tr := tar.NewReader(bytes.NewReader(zzUnigoFiles))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		p := filepath.Join(dir, h.Name)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(p, os.FileMode(h.Mode)&os.ModePerm|0o700)
-		case tar.TypeSymlink:
-			err = os.Symlink(h.Linkname, p)
-		case tar.TypeReg:
-			var f *os.File
-			f, err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&os.ModePerm)
-			if err == nil {
-				_, err = io.Copy(f, tr)
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-`, dir)
-	return b.String()
-}
-
-// writeDirTar archives dir into out: its files and subdirectories, except
-// hidden ones and subdirectories that are other packages or modules
-// (testdata is always included).
-func writeDirTar(dir, out string) error {
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	tw := tar.NewWriter(f)
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil || rel == "." {
-			return err
-		}
-		if strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() && !inTestdata(rel) && isOtherPackage(path) {
-			return filepath.SkipDir
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(path); err != nil {
-				return err
-			}
-		} else if !info.Mode().IsRegular() && !info.IsDir() {
-			return nil // sockets, devices, pipes
-		}
-		h, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		h.Name = filepath.ToSlash(rel)
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			src, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, src)
-			src.Close()
-			return err
-		}
-		return nil
-	})
-	if cerr := tw.Close(); err == nil {
-		err = cerr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // inTestdata reports whether the relative path is in or is a testdata

@@ -93,7 +93,7 @@ func TestWriteDirTar(t *testing.T) {
 	}
 	require.NoError(t, os.Symlink("data.txt", filepath.Join(dir, "link")))
 	out := filepath.Join(t.TempDir(), "x.tar")
-	require.NoError(t, writeDirTar(dir, out))
+	require.NoError(t, writeDirTar(dir, out, true))
 	f, err := os.Open(out)
 	require.NoError(t, err)
 	defer f.Close()
