@@ -99,7 +99,8 @@ var scenarios = []scenario{
 		wantOut: []string{
 			"fsops: links ok\n", "fsops: chdir ok\n", "fsops: append and seek ok\n",
 			"fsops: metadata ok\n", "fsops: unlinked open file ok\n", "fsops: dev null ok\n",
-			"fsops: unigo files ok\n", "fsops: ok\n",
+			"fsops: unigo files ok\n", "fsops: ids and modes ok\n",
+			"fsops: fallocate ok\n", "fsops: ok\n",
 		},
 	},
 	{
