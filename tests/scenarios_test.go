@@ -80,13 +80,26 @@ var scenarios = []scenario{
 		name: "argsenv",
 		pkg:  "./tests/guests/argsenv",
 		args: []string{"alpha", "-n=3", "omega"},
-		env:  []string{"UNIGO_A=hello", "UNIGO_B=x=y"},
+		env:  []string{"UNIGO_A=hello", "UNIGO_B=x=y", "PATH=/opt/bin", "HOME=/home/u"},
 		wantOut: []string{
 			`args=["alpha" "-n=3" "omega"]` + "\n",
 			`env UNIGO_A="hello"` + "\n",
 			`env UNIGO_B="x=y"` + "\n",
 			"env UNIGO_UNSET unset\n",
+			`env PATH="/opt/bin"` + "\n",
+			`env HOME="/home/u"` + "\n",
 		},
+	},
+	{
+		// PATH and HOME when the command line sets none.
+		name: "envdefaults",
+		pkg:  "./tests/guests/argsenv",
+		wantOut: []string{
+			"args=[]\n",
+			`env PATH="/usr/local/bin:/usr/bin:/bin"` + "\n",
+			`env HOME="/"` + "\n",
+		},
+		skip: map[string]string{"native": "the defaults are the unigo kernel's"},
 	},
 	{
 		name:    "fileio",
