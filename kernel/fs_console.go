@@ -177,7 +177,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		*kctx.At[int32](arg) = int32(fionread(o))
 		return 0
 	}
-	if o.kind != fdConsole {
+	if o.kind != fdConsole || kctx.ConsoleNotTTY {
 		return -abi.ENOTTY
 	}
 	switch req {

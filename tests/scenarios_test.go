@@ -3,6 +3,7 @@ package tests
 import (
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +115,15 @@ var scenarios = []scenario{
 			"fsops: metadata ok\n", "fsops: unlinked open file ok\n", "fsops: dev null ok\n",
 			"fsops: unigo files ok\n", "fsops: ids and modes ok\n",
 			"fsops: fallocate ok\n", "fsops: ok\n",
+		},
+		check: func(t *testing.T, r result, _, _ time.Time) {
+			// Under the harness stdout is a pipe: the launcher says the
+			// console is no terminal (unigo.tty=0), so LF line ends and
+			// TCGETS fails; QEMU's console stays a terminal with CRLF.
+			tty := strings.Contains(r.out, "fsops: console tty=true\n")
+			if crlf := strings.Contains(r.raw, "\r\n"); crlf != tty {
+				t.Errorf("console tty=%v but CRLF line ends %v", tty, crlf)
+			}
 		},
 	},
 	{

@@ -290,9 +290,14 @@ func unigoFiles(string) error {
 	if err := unix.Statfs("/tmp", &st); err != nil || st.Type != unix.TMPFS_MAGIC || st.Bfree == 0 {
 		return fmt.Errorf("Statfs = %+v, %v", st, err)
 	}
-	if _, err := unix.IoctlGetTermios(1, unix.TCGETS); err != nil {
-		return fmt.Errorf("stdout is not a terminal: %v", err)
+	// The console is a terminal when the host's stdout is one (the
+	// launcher says so with unigo.tty); the harness checks that the
+	// output has CRLF line ends exactly then.
+	_, err := unix.IoctlGetTermios(1, unix.TCGETS)
+	if err != nil && err != unix.ENOTTY {
+		return fmt.Errorf("TCGETS on stdout: %v", err)
 	}
+	fmt.Printf("fsops: console tty=%v\n", err == nil)
 	if _, err := unix.IoctlGetTermios(int(mustOpen("/etc/hostname").Fd()), unix.TCGETS); err != unix.ENOTTY {
 		return fmt.Errorf("TCGETS on a file: %v, want ENOTTY", err)
 	}
