@@ -72,6 +72,7 @@ func buildAll(dir string) error {
 	pkgs[dhcpcheckPkg] = true
 	pkgs[spinPkg] = true
 	pkgs[sigtermPkg] = true
+	pkgs[catstdinPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
 		if err := goCommand(unigoBin, "build", "-o", img, pkg); err != nil {
