@@ -274,6 +274,13 @@ func unigoFiles(string) error {
 	if exe, err := os.Executable(); err != nil || exe != "/init" {
 		return fmt.Errorf("Executable = %q, %v", exe, err)
 	}
+	if b, err := os.ReadFile("/proc/self/status"); err != nil || !bytes.Contains(b, []byte("\nPid:\t1\n")) ||
+		!bytes.Contains(b, []byte("\nUid:\t0\t0\t0\t0\n")) || !bytes.HasPrefix(b, []byte("Name:\t")) {
+		return fmt.Errorf("/proc/self/status = %q, %v", b, err)
+	}
+	if b, err := os.ReadFile("/proc/sys/fs/pipe-max-size"); err != nil || string(b) != "1048576\n" {
+		return fmt.Errorf("pipe-max-size = %q, %v", b, err)
+	}
 	if h, err := os.Hostname(); err != nil || h != "unigo" {
 		return fmt.Errorf("Hostname = %q, %v", h, err)
 	}
