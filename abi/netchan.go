@@ -102,6 +102,8 @@ type SockOpts struct {
 	TOS        int32
 	RcvTimeoNS int64
 	SndTimeoNS int64
+	PMTUDisc   int32 // IP_MTU_DISCOVER + 1 (0: not set, Linux's default IP_PMTUDISC_WANT)
+	PMTUDisc6  int32 // IPV6_MTU_DISCOVER + 1 (0: not set)
 }
 
 // NetEvent is one record read from the channel.

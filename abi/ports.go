@@ -73,6 +73,10 @@ const CrashRecordSize = 8*7 + 16*8 + 8 + 120
 // the command line, a kernel that does not know the parameter ignores it,
 // and a launcher whose guest never arms the port stops the VM as before.
 const (
+	// TTYParam=0 on the guest command line says that the host's stdout is
+	// not a terminal: the console writes "\n" as is (no CRLF) and its tty
+	// ioctls (TCGETS: isatty) fail with ENOTTY. Absent or 1: a terminal.
+	TTYParam = "unigo.tty"
 	// HostSignalParam (=1) on the guest command line says that the launcher
 	// delivers host signals through PortHostSignal and IRQHostSignal, and
 	// takes the guest's readiness report (HostReady).

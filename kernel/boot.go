@@ -30,6 +30,10 @@ func kernelMain(si uintptr) {
 		kctx.CmdlineLen = copy(kctx.Cmdline[:len(kctx.Cmdline)-1], kctx.CString(uintptr(info.CmdlinePaddr), len(kctx.Cmdline)-1))
 	}
 	_, statsOn = kctx.KernelParam("unigo.stats", nil)
+	var tty [1]byte
+	if n, ok := kctx.KernelParam(abi.TTYParam, tty[:]); ok && n == 1 && tty[0] == '0' {
+		kctx.ConsoleNotTTY = true
+	}
 	straceOn = straceParam()
 	deviceBootInfo(info)
 	findImage()

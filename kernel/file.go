@@ -598,6 +598,57 @@ func doGetdents64(fd int, buf, n uintptr) int64 {
 	return int64(w)
 }
 
+const (
+	fallocKeepSize = 0x01 // FALLOC_FL_KEEP_SIZE
+)
+
+// doFallocate: the file system keeps holes as zero pages on demand, so
+// there is nothing to reserve. Mode 0 grows the file to off+length (the
+// new bytes read as zeros), FALLOC_FL_KEEP_SIZE alone does nothing; the
+// other modes (punching holes, collapsing, zeroing ranges) are refused with
+// EOPNOTSUPP, as a file system without them does on Linux.
+func doFallocate(fd int, mode int, off, length int64) int64 {
+	if off < 0 || length <= 0 {
+		return -abi.EINVAL
+	}
+	if mode&^fallocKeepSize != 0 {
+		return -abi.EOPNOTSUPP
+	}
+	f := fget(fd)
+	if f == 0 {
+		return -abi.EBADF
+	}
+	r := fallocateFile(of(f), mode, off, length)
+	fput(f)
+	return r
+}
+
+func fallocateFile(o *ofile, mode int, off, length int64) int64 {
+	if o.flags&oAccMode == oRdonly || o.flags&oPath != 0 {
+		return -abi.EBADF
+	}
+	switch o.kind {
+	case fdFile:
+	case fdPipeR, fdPipeW:
+		return -abi.ESPIPE
+	default:
+		return -abi.ENODEV
+	}
+	if off > memfs.MaxFileSize-length {
+		return -abi.EFBIG
+	}
+	fsLock.Lock()
+	defer fsLock.Unlock()
+	ino := memfs.Inode(o.obj)
+	if memfs.Mode(ino)&memfs.ModeType != memfs.ModeRegular {
+		return -abi.ENODEV
+	}
+	if mode&fallocKeepSize != 0 || off+length <= memfs.Size(ino) {
+		return 0
+	}
+	return -int64(memfs.Truncate(ino, off+length, platform.Walltime()))
+}
+
 func doFtruncate(fd int, size int64) int64 {
 	f := fget(fd)
 	if f == 0 {

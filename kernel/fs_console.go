@@ -16,18 +16,37 @@ var (
 	conTail     int
 	conWaiters  waitq
 	conIRQReady bool
+	// conEOF: the line hung up (MSR DCD clear: the unigo launcher's stdin
+	// reached its end) and all input was read: reads return 0.
+	conEOF bool
+	// conThrottled: the ring filled up and the receive interrupt is off.
+	conThrottled bool
 )
 
 // consoleIRQ drains the UART. Caller holds SchedLock.
 func consoleIRQ() {
 	got := false
-	for rt.Inb(abi.PortCOM1+5)&1 != 0 {
-		c := rt.Inb(abi.PortCOM1)
-		if (conTail+1)%len(conIn) != conHead {
-			conIn[conTail] = c
-			conTail = (conTail + 1) % len(conIn)
-			got = true
+	for {
+		if (conTail+1)%len(conIn) == conHead {
+			// Ring full: leave the rest in the UART (the launcher holds
+			// back its stdin) and mask the receive interrupt until a read
+			// makes room.
+			if !conThrottled {
+				conThrottled = true
+				rt.Outb(abi.PortCOM1+1, 0x08)
+			}
+			break
 		}
+		if rt.Inb(abi.PortCOM1+5)&1 == 0 {
+			break
+		}
+		conIn[conTail] = rt.Inb(abi.PortCOM1)
+		conTail = (conTail + 1) % len(conIn)
+		got = true
+	}
+	if !got && !conEOF && conHead == conTail && rt.Inb(abi.PortCOM1+6)&0x80 == 0 {
+		conEOF = true
+		got = true
 	}
 	if got {
 		conWaiters.wakeAll()
@@ -40,7 +59,7 @@ func consoleIRQEnableLocked() {
 	if !conIRQReady {
 		conIRQReady = true
 		ioapicRoute(abi.IRQCOM1)
-		rt.Outb(abi.PortCOM1+1, 0x01) // receive-data interrupt
+		rt.Outb(abi.PortCOM1+1, 0x09) // receive-data and modem-status interrupts
 	}
 }
 
@@ -85,7 +104,7 @@ func consoleFionread(o *ofile) int64 {
 // consoleMask is the console's epoll readiness. Caller holds SchedLock.
 func consoleMask(uintptr) uint32 {
 	m := uint32(epollOut | epollWrnorm)
-	if conHead != conTail {
+	if conHead != conTail || conEOF {
 		m |= epollIn | epollRdnorm
 	}
 	return m
@@ -103,6 +122,9 @@ func consoleRead(b []byte, nonblock bool) int64 {
 		if conHead != conTail {
 			break
 		}
+		if conEOF {
+			return 0
+		}
 		if nonblock {
 			return -abi.EAGAIN
 		}
@@ -113,6 +135,10 @@ func consoleRead(b []byte, nonblock bool) int64 {
 		b[n] = conIn[conHead]
 		conHead = (conHead + 1) % len(conIn)
 		n++
+	}
+	if conThrottled {
+		conThrottled = false
+		rt.Outb(abi.PortCOM1+1, 0x09)
 	}
 	return int64(n)
 }
@@ -177,7 +203,7 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		*kctx.At[int32](arg) = int32(fionread(o))
 		return 0
 	}
-	if o.kind != fdConsole {
+	if o.kind != fdConsole || kctx.ConsoleNotTTY {
 		return -abi.ENOTTY
 	}
 	switch req {

@@ -28,6 +28,9 @@ var staticFiles = [...]struct{ path, data string }{
 	{"/etc/nsswitch.conf", "hosts: files dns\n"},
 	{"/proc/sys/kernel/hostname", "unigo\n"},
 	{"/proc/sys/net/core/somaxconn", "4096\n"},
+	{"/proc/sys/fs/pipe-max-size", "1048576\n"},
+	{"/proc/self/status", "Name:\tinit\nUmask:\t0022\nState:\tR (running)\nTgid:\t1\nPid:\t1\nPPid:\t0\n" +
+		"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n"},
 	{"/proc/self/cmdline", "/init\x00"},
 	{"/proc/self/comm", "init\n"},
 	{"/proc/self/stat", "1 (init) R 0 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0\n"},

@@ -120,6 +120,9 @@ func sysReadlinkat(f *rt.Frame) int64 {
 }
 func sysFtruncate(f *rt.Frame) int64 { return doFtruncate(fdArg(f.RDI), int64(f.RSI)) }
 func sysTruncate(f *rt.Frame) int64  { return doTruncate(uintptr(f.RDI), int64(f.RSI)) }
+func sysFallocate(f *rt.Frame) int64 {
+	return doFallocate(fdArg(f.RDI), int(int32(f.RSI)), int64(f.RDX), int64(f.R10))
+}
 
 // fdCheck returns 0 if fd is open, else -EBADF: the whole of the calls
 // that have nothing to do on this kernel (fsync, flock, fadvise64, ...).
@@ -151,7 +154,13 @@ func sysFchmod(f *rt.Frame) int64 { return doFchmod(fdArg(f.RDI), uint32(f.RSI))
 func sysChmod(f *rt.Frame) int64 {
 	return doFchmodat(atFDCWD, uintptr(f.RDI), uint32(f.RSI), 0)
 }
+
+// sysFchmodat: Linux's fchmodat has three arguments (no flags: the C
+// library handles AT_SYMLINK_NOFOLLOW); fchmodat2 adds the flags.
 func sysFchmodat(f *rt.Frame) int64 {
+	return doFchmodat(fdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX), 0)
+}
+func sysFchmodat2(f *rt.Frame) int64 {
 	return doFchmodat(fdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX), int(f.R10))
 }
 func sysFchown(f *rt.Frame) int64 { return fdCheck(fdArg(f.RDI)) }

@@ -43,6 +43,10 @@ const (
 
 	ipTos       = 1
 	ipTTL       = 2
+	ipMTUDisc   = 10 // IP_MTU_DISCOVER
+	ipv6MTUDisc = 23 // IPV6_MTU_DISCOVER
+	pmtuDiscMax = 5  // IP_PMTUDISC_OMIT, the highest mode
+	pmtuWant    = 1  // IP_PMTUDISC_WANT, Linux's default
 	ipv6V6only  = 26
 	ipv6Unicast = 16
 
@@ -179,6 +183,13 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 			o.TOS = v
 		case ipTTL:
 			o.TTL = v
+		case ipMTUDisc:
+			// Stored for getsockopt (QUIC stacks set it); the netstack
+			// sends no ICMP-driven path MTU updates anyway.
+			if v < 0 || v > pmtuDiscMax {
+				return -abi.EINVAL
+			}
+			o.PMTUDisc = v + 1
 		default:
 			return sockoptUnknown(level, name)
 		}
@@ -191,6 +202,11 @@ func setsockoptLocked(p uintptr, level, name int, v, b int32, tv [2]int64) int64
 			o.V6Only = b
 		case ipv6Unicast:
 			o.TTL = v
+		case ipv6MTUDisc:
+			if v < 0 || v > pmtuDiscMax {
+				return -abi.EINVAL
+			}
+			o.PMTUDisc6 = v + 1
 		default:
 			return sockoptUnknown(level, name)
 		}
@@ -319,6 +335,8 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 		switch name {
 		case ipv6V6only:
 			v = o.V6Only
+		case ipv6MTUDisc:
+			v = orDefault(o.PMTUDisc6, pmtuWant+1) - 1
 		default:
 			kctx.SchedLock.Unlock()
 			return sockoptUnknown(level, name)
@@ -329,6 +347,8 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 			v = orDefault(o.TTL, 64)
 		case ipTos:
 			v = o.TOS
+		case ipMTUDisc:
+			v = orDefault(o.PMTUDisc, pmtuWant+1) - 1
 		default:
 			kctx.SchedLock.Unlock()
 			return sockoptUnknown(level, name)

@@ -76,6 +76,24 @@ func (w *stackWriter) bytes(b []byte) uintptr {
 	return w.sp
 }
 
+// str is bytes for a string. (Go 1.26's compiler fails with
+// "disjointTypes: one of arguments is not a pointer" when a copy of a constant this long is inlined.)
+//
+//go:noinline
+func (w *stackWriter) str(s string) uintptr {
+	w.sp -= uintptr(len(s)) + 1
+	copy(kctx.BytesAt(w.sp, len(s)), s)
+	*kctx.At[byte](w.sp + uintptr(len(s))) = 0
+	return w.sp
+}
+
+// The environment a program gets when the command line sets no PATH or
+// HOME.
+const (
+	defaultPath = "PATH=/usr/local/bin:/usr/bin:/bin"
+	defaultHome = "HOME=/"
+)
+
 // buildStack lays out argc, argv, envp and auxv as Linux does, from the
 // command line (see parseCmdline), and returns the initial stack pointer.
 func buildStack() uintptr {
@@ -85,8 +103,9 @@ func buildStack() uintptr {
 	}
 	w := stackWriter{sp: top - 16}
 	var argv [256]uintptr
-	var envp [256]uintptr
+	var envp [258]uintptr // 255 from the command line, PATH, HOME, nil
 	argc, envc := 0, 0
+	hasPath, hasHome := false, false
 	argv[argc] = w.bytes([]byte("/init"))
 	argc++
 	// Tokens: KEY=VAL (env), key.with.dot=VAL (kernel parameter), then
@@ -130,10 +149,23 @@ func buildStack() uintptr {
 			}
 			continue // kernel parameter
 		}
-		if envc < len(envp)-1 {
+		if envc < len(envp)-3 {
 			envp[envc] = w.bytes(s)
 			envc++
+			hasPath = hasPath || kctx.HasPrefix(s, "PATH=")
+			hasHome = hasHome || kctx.HasPrefix(s, "HOME=")
 		}
+	}
+	// Linux's init gets HOME=/ from the kernel and a PATH from whoever
+	// starts it; without them os.UserHomeDir and exec.LookPath fail. The
+	// command line (-e) overrides both.
+	if !hasPath {
+		envp[envc] = w.str(defaultPath)
+		envc++
+	}
+	if !hasHome {
+		envp[envc] = w.str(defaultHome)
+		envc++
 	}
 	plat := w.bytes([]byte("x86_64"))
 	w.sp -= 16

@@ -77,6 +77,7 @@ func buildAll(dir string) error {
 	pkgs[sysfuzzPkg] = true
 	pkgs[sysfuzzNetPkg] = true
 	pkgs[filesPkg] = true
+	pkgs[catstdinPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
 		args := append(append([]string{"build", "-o", img}, buildFlags[pkg]...), pkg)

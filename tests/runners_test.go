@@ -28,6 +28,8 @@ type result struct {
 	// out is everything the guest wrote to stdout and stderr (one serial
 	// port in a VM, so the two are interleaved), with CRLF folded to LF.
 	out string
+	// raw is the guest's output as written, line ends untouched.
+	raw string
 	// diag is what the monitor itself printed (QEMU's or the launcher's
 	// own complaints), kept apart so that it cannot satisfy an output check.
 	diag string
@@ -243,6 +245,7 @@ func (r runner) run(t testing.TB, s runSpec) (result, error) {
 	err = cmd.Run()
 	res := result{
 		out:  strings.ReplaceAll(stdout.String(), "\r\n", "\n"),
+		raw:  stdout.String(),
 		diag: stderr.String(),
 	}
 	if cause := context.Cause(ctx); errors.Is(cause, errGuestWedged) {

@@ -3,6 +3,7 @@ package tests
 import (
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,13 +81,26 @@ var scenarios = []scenario{
 		name: "argsenv",
 		pkg:  "./tests/guests/argsenv",
 		args: []string{"alpha", "-n=3", "omega"},
-		env:  []string{"UNIGO_A=hello", "UNIGO_B=x=y"},
+		env:  []string{"UNIGO_A=hello", "UNIGO_B=x=y", "PATH=/opt/bin", "HOME=/home/u"},
 		wantOut: []string{
 			`args=["alpha" "-n=3" "omega"]` + "\n",
 			`env UNIGO_A="hello"` + "\n",
 			`env UNIGO_B="x=y"` + "\n",
 			"env UNIGO_UNSET unset\n",
+			`env PATH="/opt/bin"` + "\n",
+			`env HOME="/home/u"` + "\n",
 		},
+	},
+	{
+		// PATH and HOME when the command line sets none.
+		name: "envdefaults",
+		pkg:  "./tests/guests/argsenv",
+		wantOut: []string{
+			"args=[]\n",
+			`env PATH="/usr/local/bin:/usr/bin:/bin"` + "\n",
+			`env HOME="/"` + "\n",
+		},
+		skip: map[string]string{"native": "the defaults are the unigo kernel's"},
 	},
 	{
 		name:    "fileio",
@@ -99,7 +113,17 @@ var scenarios = []scenario{
 		wantOut: []string{
 			"fsops: links ok\n", "fsops: chdir ok\n", "fsops: append and seek ok\n",
 			"fsops: metadata ok\n", "fsops: unlinked open file ok\n", "fsops: dev null ok\n",
-			"fsops: unigo files ok\n", "fsops: ok\n",
+			"fsops: unigo files ok\n", "fsops: ids and modes ok\n",
+			"fsops: fallocate ok\n", "fsops: ok\n",
+		},
+		check: func(t *testing.T, r result, _, _ time.Time) {
+			// Under the harness stdout is a pipe: the launcher says the
+			// console is no terminal (unigo.tty=0), so LF line ends and
+			// TCGETS fails; QEMU's console stays a terminal with CRLF.
+			tty := strings.Contains(r.out, "fsops: console tty=true\n")
+			if crlf := strings.Contains(r.raw, "\r\n"); crlf != tty {
+				t.Errorf("console tty=%v but CRLF line ends %v", tty, crlf)
+			}
 		},
 	},
 	{

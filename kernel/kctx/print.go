@@ -11,8 +11,13 @@ import (
 // QEMU and the unigo launcher), a buffer at a time with REP OUTSB at CPL 3:
 // one VM exit per buffer, not per byte.
 
-// ConsoleWrite writes b to the serial port, each "\n" as "\r\n", through a
-// buffer on the kernel stack flushed with one string write.
+// ConsoleNotTTY is set at boot from abi.TTYParam=0: the host's stdout is
+// not a terminal, so no CRLF and no tty ioctls.
+var ConsoleNotTTY bool
+
+// ConsoleWrite writes b to the serial port, each "\n" as "\r\n" unless
+// ConsoleNotTTY, through a buffer on the kernel stack flushed with one
+// string write.
 func ConsoleWrite(b []byte) {
 	var buf [256]byte
 	n := 0
@@ -21,7 +26,7 @@ func ConsoleWrite(b []byte) {
 			rt.OutsbDirect(abi.PortCOM1, &buf[0], n)
 			n = 0
 		}
-		if c == '\n' {
+		if c == '\n' && !ConsoleNotTTY {
 			buf[n] = '\r'
 			n++
 		}

@@ -17,6 +17,6 @@ func ConsoleInit() {
 	rt.Outb(p+0, 0x01) // 115200 baud
 	rt.Outb(p+1, 0x00)
 	rt.Outb(p+3, 0x03) // 8N1
-	rt.Outb(p+2, 0xc7) // FIFO on, cleared
+	rt.Outb(p+2, 0xc1) // FIFO on, not cleared: input sent before boot (a pipe) is kept
 	rt.Outb(p+4, 0x0b) // DTR, RTS, OUT2 (IRQ line enabled)
 }

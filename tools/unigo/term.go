@@ -29,6 +29,10 @@ type termSafe struct {
 	buf    []byte
 }
 
+// IsTerminal tells vmm.New that the guest's console is a terminal
+// (vmm.Terminal).
+func (t *termSafe) IsTerminal() bool { return true }
+
 func (t *termSafe) Write(p []byte) (int, error) {
 	b := t.buf[:0]
 	for i := 0; i < len(p); i++ {

@@ -156,6 +156,9 @@ func New(cfg Config) (_ *VM, err error) {
 		params = append(params, MMIODeviceParam(i))
 	}
 	params = append(params, abi.HostSignalParam+"=1")
+	if !isTerminal(cfg.Stdout) {
+		params = append(params, abi.TTYParam+"=0")
+	}
 	cmdline, err := abi.Compose(cfg.Env, params, cfg.Args)
 	if err != nil {
 		return nil, fmt.Errorf("guest command line: %w", err)

@@ -9,7 +9,7 @@ import (
 
 func main() {
 	fmt.Printf("args=%q\n", os.Args[1:])
-	for _, k := range []string{"UNIGO_A", "UNIGO_B", "UNIGO_UNSET"} {
+	for _, k := range []string{"UNIGO_A", "UNIGO_B", "UNIGO_UNSET", "PATH", "HOME"} {
 		v, ok := os.LookupEnv(k)
 		if ok {
 			fmt.Printf("env %s=%q\n", k, v)

@@ -34,6 +34,29 @@ func setget(fd, level, opt, val int) int {
 	return v
 }
 
+// mtuDiscover: what a QUIC listener sets on its UDP sockets (path MTU
+// probing); stored and read back, out-of-range modes refused.
+func mtuDiscover() {
+	const ipPMTUDiscProbe = 3
+	for _, c := range []struct {
+		domain, level, opt int
+		name               string
+	}{
+		{syscall.AF_INET, syscall.IPPROTO_IP, syscall.IP_MTU_DISCOVER, "IP_MTU_DISCOVER"},
+		{syscall.AF_INET6, syscall.IPPROTO_IP, syscall.IP_MTU_DISCOVER, "IP_MTU_DISCOVER (inet6)"},
+		{syscall.AF_INET6, syscall.IPPROTO_IPV6, syscall.IPV6_MTU_DISCOVER, "IPV6_MTU_DISCOVER"},
+	} {
+		fd, err := syscall.Socket(c.domain, syscall.SOCK_DGRAM, 0)
+		check("udp socket", err)
+		want(c.name, setget(fd, c.level, c.opt, ipPMTUDiscProbe), ipPMTUDiscProbe)
+		want(c.name+" DONT", setget(fd, c.level, c.opt, 0), 0)
+		if err := syscall.SetsockoptInt(fd, c.level, c.opt, 6); err != syscall.EINVAL {
+			check(c.name+" 6", fmt.Errorf("got %v, want EINVAL", err))
+		}
+		syscall.Close(fd)
+	}
+}
+
 func main() {
 	fd, err := syscall.Socket(syscall.AF_INET6, syscall.SOCK_STREAM, 0)
 	check("socket", err)
@@ -47,6 +70,7 @@ func main() {
 	want("TCP_KEEPINTVL", setget(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 5), 5)
 	want("TCP_KEEPCNT", setget(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 3), 3)
 	want("IPV6_V6ONLY", setget(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 1), 1)
+	mtuDiscover()
 	// Linux doubles the buffer sizes it is given.
 	want("SO_RCVBUF", setget(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 65536), 131072)
 	want("SO_SNDBUF", setget(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 65536), 131072)

@@ -92,6 +92,26 @@ func TestUARTInputAndIRQ(t *testing.T) {
 	assert.False(t, levels[len(levels)-1])
 }
 
+// TestUARTHangup: after the host's stdin ends, MSR keeps the carrier
+// (DCD) until the guest has read the last byte, then drops it with a
+// modem-status interrupt that reading MSR acknowledges.
+func TestUARTHangup(t *testing.T) {
+	var levels []bool
+	u := NewUART(&syncBuf{}, func(l bool) { levels = append(levels, l) })
+	out(u, uartIER, ierRDA|ierMSI)
+	_, err := u.ReadFrom(strings.NewReader("z"))
+	require.NoError(t, err)
+	assert.EqualValues(t, iirRDA, in(u, uartIIR), "data first")
+	assert.NotZero(t, in(u, uartMSR)&msrDCD, "carrier while input is left")
+	assert.EqualValues(t, 'z', in(u, 0))
+	assert.EqualValues(t, iirMSI, in(u, uartIIR), "then the modem-status change")
+	assert.True(t, levels[len(levels)-1])
+	assert.Zero(t, in(u, uartMSR)&msrDCD, "carrier lost")
+	assert.EqualValues(t, iirNone, in(u, uartIIR), "MSR read acknowledges")
+	assert.False(t, levels[len(levels)-1])
+	assert.Zero(t, in(u, uartMSR)&msrDCD, "stays lost")
+}
+
 func TestUARTReadFrom(t *testing.T) {
 	u := NewUART(&syncBuf{}, nil)
 	big := strings.Repeat("x", inBufMax+10)

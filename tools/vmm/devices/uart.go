@@ -22,7 +22,9 @@ const (
 
 	ierRDA  = 0x01 // received data available
 	ierTHRE = 0x02 // transmitter holding register empty
+	ierMSI  = 0x08 // modem status change
 
+	iirMSI   = 0x00
 	iirNone  = 0x01
 	iirTHRE  = 0x02
 	iirRDA   = 0x04
@@ -62,6 +64,18 @@ type UART struct {
 
 	ier, lcr, mcr, scr, fcr, dll, dlm uint8
 	threPending                       bool
+	// hangup: the host's stdin ended. Once the guest has read all input,
+	// MSR shows the carrier lost (DCD clear), with a modem-status
+	// interrupt, which the kernel takes as end of file.
+	hangup, msrDelta bool
+}
+
+// Hangup says that no more input will come (the host's stdin reached EOF).
+func (u *UART) Hangup() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.hangup, u.msrDelta = true, true
+	u.updateIRQ()
 }
 
 // NewUART returns a UART writing to out. irq sets the interrupt line level;
@@ -101,6 +115,7 @@ func (u *UART) ReadFrom(r io.Reader) (int64, error) {
 		}
 		if err != nil {
 			if err == io.EOF {
+				u.Hangup()
 				return total, nil
 			}
 			return total, err
@@ -143,6 +158,8 @@ func (u *UART) iir() uint8 {
 		id = iirRDA
 	case u.ier&ierTHRE != 0 && u.threPending:
 		id = iirTHRE
+	case u.ier&ierMSI != 0 && u.msrDelta && len(u.in) == 0:
+		id = iirMSI
 	}
 	if u.fcr&fcrEnable != 0 {
 		id |= iirFIFOs
@@ -198,6 +215,10 @@ func (u *UART) In(off uint16, data []byte) {
 		}
 	case uartMSR:
 		v = msrDCD | msrDSR | msrCTS
+		if u.hangup && len(u.in) == 0 {
+			v &^= msrDCD
+			u.msrDelta = false // reading MSR acknowledges the change
+		}
 	case uartSCR:
 		v = u.scr
 	}
