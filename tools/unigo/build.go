@@ -227,31 +227,9 @@ func (b *builder) extraImports(t *target, tmp string, pkg *listedPackage) []stri
 
 // canImport reports whether the target's module provides the package path.
 func (b *builder) canImport(t *target, tmp, path string) error {
-	args := []string{"list", "-e", "-find", "-f", "{{with .Error}}{{.Err}}{{end}}"}
-	for _, f := range b.goFlags {
-		if strings.HasPrefix(f, "-tags=") || strings.HasPrefix(f, "-mod=") {
-			args = append(args, f)
-		}
-	}
-	if t.vendored {
-		args = append(args, "-mod=vendor")
-	}
-	ov, err := writeOverlay(t.overlay, tmp)
+	out, stderr, err := b.goList(t, tmp, []string{"-find", "-f", "{{with .Error}}{{.Err}}{{end}}"}, path)
 	if err != nil {
-		return err
-	}
-	if ov != "" {
-		args = append(args, "-overlay", ov)
-	}
-	args = append(args, "--", path)
-	cmd := b.goCmd(args...)
-	cmd.Dir = t.dir
-	cmd.Env = goEnv()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return errors.New(firstLine(stderr.String(), err.Error()))
+		return errors.New(firstLine(stderr, err.Error()))
 	}
 	if msg := strings.TrimSpace(string(out)); msg != "" {
 		return errors.New(firstLine(msg, msg))
@@ -560,9 +538,11 @@ func isUnigoRoot(dir string) bool {
 	return false
 }
 
-// list runs go list on the target and returns its single package.
-func (b *builder) list(t *target, tmp, arg string) (*listedPackage, error) {
-	args := []string{"list", "-e", "-json=ImportPath,Name,Dir,Deps,Module,Error"}
+// goList runs go list -e with flags on pkgs in the target's module, with
+// the build's -tags/-mod, vendoring and overlay, and returns its stdout
+// and stderr.
+func (b *builder) goList(t *target, tmp string, flags []string, pkgs ...string) ([]byte, string, error) {
+	args := append([]string{"list", "-e"}, flags...)
 	for _, f := range b.goFlags {
 		if strings.HasPrefix(f, "-tags=") || strings.HasPrefix(f, "-mod=") {
 			args = append(args, f)
@@ -573,21 +553,26 @@ func (b *builder) list(t *target, tmp, arg string) (*listedPackage, error) {
 	}
 	ov, err := writeOverlay(t.overlay, tmp)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if ov != "" {
 		args = append(args, "-overlay", ov)
 	}
-	args = append(args, "--")
-	args = append(args, t.args...)
+	args = append(append(args, "--"), pkgs...)
 	cmd := b.goCmd(args...)
 	cmd.Dir = t.dir
 	cmd.Env = goEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	return out, stderr.String(), err
+}
+
+// list runs go list on the target and returns its single package.
+func (b *builder) list(t *target, tmp, arg string) (*listedPackage, error) {
+	out, stderr, err := b.goList(t, tmp, []string{"-json=ImportPath,Name,Dir,Deps,Module,Error"}, t.args...)
 	if err != nil {
-		return nil, errors.New(firstLine(stderr.String(), "go list failed: "+err.Error()))
+		return nil, errors.New(firstLine(stderr, "go list failed: "+err.Error()))
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	var pkgs []listedPackage
