@@ -40,6 +40,24 @@ func TestParseFilesFlag(t *testing.T) {
 	}
 }
 
+// tarHeaders reads the headers of the tar archive at path.
+func tarHeaders(t *testing.T, path string) []*tar.Header {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var hs []*tar.Header
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return hs
+		}
+		require.NoError(t, err)
+		hs = append(hs, h)
+	}
+}
+
 // TestWriteDirTarFiles checks -files packing: everything, hidden files and
 // subpackages too, relative links inside kept, others refused, no times
 // or owners recorded.
@@ -53,17 +71,8 @@ func TestWriteDirTarFiles(t *testing.T) {
 	require.NoError(t, os.Symlink("../a.txt", filepath.Join(dir, "sub", "up")))
 	out := filepath.Join(t.TempDir(), "x.tar")
 	require.NoError(t, writeDirTar(dir, out, false))
-	f, err := os.Open(out)
-	require.NoError(t, err)
-	defer f.Close()
 	var names []string
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
+	for _, h := range tarHeaders(t, out) {
 		names = append(names, h.Name)
 		assert.True(t, h.ModTime.IsZero() || h.ModTime.Unix() <= 0, "%s: mtime %v", h.Name, h.ModTime)
 		assert.Zero(t, h.Uid)

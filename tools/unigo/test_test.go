@@ -1,9 +1,7 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -94,17 +92,8 @@ func TestWriteDirTar(t *testing.T) {
 	require.NoError(t, os.Symlink("data.txt", filepath.Join(dir, "link")))
 	out := filepath.Join(t.TempDir(), "x.tar")
 	require.NoError(t, writeDirTar(dir, out, true))
-	f, err := os.Open(out)
-	require.NoError(t, err)
-	defer f.Close()
 	var names []string
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
+	for _, h := range tarHeaders(t, out) {
 		names = append(names, h.Name)
 		if h.Name == "link" {
 			assert.Equal(t, "data.txt", h.Linkname)
