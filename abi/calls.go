@@ -11,10 +11,23 @@ const Version = 1
 //
 //	0x1000-0x10ff  drivers (package drivers/hw): devices.go
 //	0x1100-0x11ff  the netstack channel (package netstack): netchan.go
-//	0x1200-0x12ff  the runtime glue (package rt): below
+//	0x1200-0x12ff  the runtime glue (package rt) and the program's own
+//	               calls (package notify): below
 const (
 	// SysExitFlush is the private system call rt's exit trampoline waits
 	// in after exit_group: the kernel lets the netstack deliver what it
 	// holds, then powers off with the exit_group code. It never returns.
 	SysExitFlush = 0x1200
+
+	// SysReady(mode) tells the kernel about the program's readiness:
+	// ReadyNow reports it to the launcher (HostReady, once), ReadyDefer
+	// says the program will report it itself, so its first listening
+	// socket no longer counts. Returns 0, or EINVAL for another mode.
+	SysReady = 0x1201
+)
+
+// SysReady modes.
+const (
+	ReadyDefer = 0
+	ReadyNow   = 1
 )

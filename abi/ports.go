@@ -92,7 +92,8 @@ const (
 	HostSignalArmed = 1
 
 	// HostReady, written to PortHostSignal once, reports that the guest
-	// program is ready: its first TCP (not AF_UNIX) socket listens.
+	// program is ready: it said so (SysReady), or, unless it deferred
+	// that, its first TCP (not AF_UNIX) socket listens.
 	HostReady = 2
 
 	// IRQHostSignal is the GSI (edge-triggered) the launcher raises when

@@ -83,13 +83,35 @@ func hostSignal(sig int) {
 	}
 }
 
-// hostReadySent is set once the launcher has been told the guest is ready.
-var hostReadySent atomic.Bool
+// hostReadySent is set once the launcher has been told the guest is ready;
+// readyDeferred once the program said it will tell it itself.
+var hostReadySent, readyDeferred atomic.Bool
+
+// hostReady tells the launcher, once, that the program is ready.
+func hostReady() {
+	if hostSigOn && hostReadySent.CompareAndSwap(false, true) {
+		rt.Outl(abi.PortHostSignal, abi.HostReady)
+	}
+}
+
+// sysReady serves abi.SysReady (package notify).
+func sysReady(f *rt.Frame) int64 {
+	switch f.RDI {
+	case abi.ReadyDefer:
+		readyDeferred.Store(true)
+	case abi.ReadyNow:
+		hostReady()
+	default:
+		return -abi.EINVAL
+	}
+	return 0
+}
 
 // hostListening reports readiness (abi.HostReady) when fd, which now
-// listens, is the program's first listening inet socket.
+// listens, is the program's first listening inet socket, unless the
+// program deferred readiness to its own call.
 func hostListening(fd int) {
-	if !hostSigOn || hostReadySent.Load() {
+	if !hostSigOn || hostReadySent.Load() || readyDeferred.Load() {
 		return
 	}
 	f, p, e := sockOf(fd)
@@ -98,7 +120,7 @@ func hostListening(fd int) {
 	}
 	inet := sk(p).domain != afUnix
 	fput(f)
-	if inet && hostReadySent.CompareAndSwap(false, true) {
-		rt.Outl(abi.PortHostSignal, abi.HostReady)
+	if inet {
+		hostReady()
 	}
 }

@@ -473,6 +473,7 @@ var privTable = [48]sysEntry{
 	privNet + abi.SysNetAccept - abi.SysNetAttach:           {name: "unigo_net_accept", fn: sysNetAccept, args: "xppu", status: sysFull},
 	privNet + abi.SysNetRelease - abi.SysNetAttach:          {name: "unigo_net_release", fn: sysNetRelease, args: "x", status: sysFull},
 	privExit + abi.SysExitFlush - abi.SysExitFlush:          {name: "unigo_exit_flush", fn: sysExitFlush, status: sysFull},
+	privExit + abi.SysReady - abi.SysExitFlush:              {name: "unigo_ready", fn: sysReady, args: "i", status: sysFull},
 }
 
 // sysLookup returns the table row for nr, or nil for a number outside

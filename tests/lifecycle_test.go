@@ -15,7 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const sigtermPkg = "./tests/guests/sigterm"
+const (
+	sigtermPkg = "./tests/guests/sigterm"
+	readyPkg   = "./tests/guests/ready"
+)
 
 // TestLifecycleSIGTERM sends the launcher SIGTERM as a container runtime
 // would: a guest that asks for it (signal.Notify) sees it and exits 0; one
@@ -91,4 +94,33 @@ func TestLifecycleReady(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), "stderr %q", &stderr)
 	assert.True(t, strings.HasSuffix(stderr.String(), "unigo-status: code=0 reason=exit\n"), "stderr %q", &stderr)
+}
+
+// TestLifecycleReadyCall: a program that defers readiness (package notify)
+// is not reported ready when it listens, only when it calls notify.Ready.
+func TestLifecycleReadyCall(t *testing.T) {
+	needLauncher(t)
+	for _, tc := range []struct {
+		arg       string
+		wantReady bool
+	}{{"listen-only", false}, {"call", true}} {
+		t.Run(tc.arg, func(t *testing.T) {
+			readyFile := filepath.Join(t.TempDir(), "ready")
+			cmd := exec.Command(unigoBin, "run", "-m", "128M", "-status", "-ready-file", readyFile, images[readyPkg], "--", tc.arg)
+			var stdout, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			require.NoError(t, cmd.Run(), "stdout %q stderr %q", &stdout, &stderr)
+			assert.Contains(t, stdout.String(), "ready: listening\n")
+			_, err := os.Stat(readyFile)
+			if tc.wantReady {
+				assert.Contains(t, stdout.String(), "ready: reported\n")
+				assert.Contains(t, stderr.String(), "unigo-status: ready\n")
+				assert.NoError(t, err)
+			} else {
+				assert.NotContains(t, stderr.String(), "unigo-status: ready")
+				assert.ErrorIs(t, err, os.ErrNotExist)
+			}
+			assert.True(t, strings.HasSuffix(stderr.String(), "unigo-status: code=0 reason=exit\n"), "stderr %q", &stderr)
+		})
+	}
 }

@@ -74,6 +74,7 @@ func buildAll(dir string) error {
 	pkgs[dhcpcheckPkg] = true
 	pkgs[spinPkg] = true
 	pkgs[sigtermPkg] = true
+	pkgs[readyPkg] = true
 	pkgs[sysfuzzPkg] = true
 	pkgs[sysfuzzNetPkg] = true
 	pkgs[filesPkg] = true
