@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"debug/elf"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -70,18 +72,19 @@ const (
 // Annotation and label keys. urunc reads com.urunc.unikernel.*; the others
 // are the OCI pre-defined ones and unigo's own.
 const (
-	annURuncType       = "com.urunc.unikernel.unikernelType"
-	annURuncHypervisor = "com.urunc.unikernel.hypervisor"
-	annURuncBinary     = "com.urunc.unikernel.binary"
-	annURuncCmdline    = "com.urunc.unikernel.cmdline"
-	annURuncMountRoot  = "com.urunc.unikernel.mountRootfs"
-	annUnigoABI        = "dev.unigo.abi"
-	annUnigoMem        = "dev.unigo.memory"
-	annUnigoSMP        = "dev.unigo.vcpus"
-	annUnigoKVM        = "dev.unigo.requires"
-	annOCICreated      = "org.opencontainers.image.created"
-	annOCITitle        = "org.opencontainers.image.title"
-	annOCIRefName      = "org.opencontainers.image.ref.name"
+	uruncAnnotationPrefix = "com.urunc.unikernel."
+	annURuncType          = "com.urunc.unikernel.unikernelType"
+	annURuncHypervisor    = "com.urunc.unikernel.hypervisor"
+	annURuncBinary        = "com.urunc.unikernel.binary"
+	annURuncCmdline       = "com.urunc.unikernel.cmdline"
+	annURuncMountRoot     = "com.urunc.unikernel.mountRootfs"
+	annUnigoABI           = "dev.unigo.abi"
+	annUnigoMem           = "dev.unigo.memory"
+	annUnigoSMP           = "dev.unigo.vcpus"
+	annUnigoKVM           = "dev.unigo.requires"
+	annOCICreated         = "org.opencontainers.image.created"
+	annOCITitle           = "org.opencontainers.image.title"
+	annOCIRefName         = "org.opencontainers.image.ref.name"
 )
 
 // ociOptions is a parsed `unigo oci` command line.
@@ -343,9 +346,14 @@ func ociImage(o *ociOptions, appImage, launcher string) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	urunc, err := uruncJSON(ociAnnotations(o))
+	if err != nil {
+		return nil, err
+	}
 	layerTar, err := ociLayerTar(map[string][]byte{
 		strings.TrimPrefix(ociLauncherPath, "/"): lb,
 		strings.TrimPrefix(ociImagePath, "/"):    app,
+		"urunc.json":                             urunc,
 	}, o.created)
 	if err != nil {
 		return nil, err
@@ -418,9 +426,22 @@ func ociAnnotations(o *ociOptions) map[string]string {
 	}
 }
 
-// ociLayerTar writes files (path -> contents, all mode 0755, root-owned)
-// as a tar with sorted names and fixed times, so that the same files give
-// the same bytes.
+// uruncJSON is /urunc.json, where urunc looks for its annotations when the
+// runtime above it (Docker) dropped the manifest's: the com.urunc.unikernel.*
+// keys, each value base64-encoded.
+func uruncJSON(anns map[string]string) ([]byte, error) {
+	m := map[string]string{}
+	for k, v := range anns {
+		if strings.HasPrefix(k, uruncAnnotationPrefix) {
+			m[k] = base64.StdEncoding.EncodeToString([]byte(v))
+		}
+	}
+	return json.Marshal(m) // map keys sorted: reproducible
+}
+
+// ociLayerTar writes files (path -> contents, root-owned; mode 0755 but
+// for .json files, 0644) as a tar with sorted names and fixed times, so
+// that the same files give the same bytes.
 func ociLayerTar(files map[string][]byte, mtime time.Time) ([]byte, error) {
 	names := make([]string, 0, len(files))
 	for n := range files {
@@ -430,10 +451,14 @@ func ociLayerTar(files map[string][]byte, mtime time.Time) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, n := range names {
+		mode := int64(0o755)
+		if strings.HasSuffix(n, ".json") {
+			mode = 0o644
+		}
 		hdr := &tar.Header{
 			Typeflag: tar.TypeReg,
 			Name:     n,
-			Mode:     0o755,
+			Mode:     mode,
 			Size:     int64(len(files[n])),
 			ModTime:  mtime,
 			Format:   tar.FormatPAX,

@@ -2,6 +2,8 @@ package main
 
 import (
 	"archive/tar"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -172,11 +174,12 @@ func TestOCILayout(t *testing.T) {
 	require.NoError(t, err)
 
 	hdrs, files := layerFiles(t, got)
-	require.Len(t, hdrs, 2)
+	require.Len(t, hdrs, 3)
 	assert.Equal(t, "app.img", hdrs[0].Name)
 	assert.Equal(t, "unigo", hdrs[1].Name)
+	assert.Equal(t, "urunc.json", hdrs[2].Name)
 	for _, h := range hdrs {
-		assert.Equal(t, int64(0o755), h.Mode)
+		assert.Equal(t, map[bool]int64{false: 0o755, true: 0o644}[h.Name == "urunc.json"], h.Mode, h.Name)
 		assert.Equal(t, 0, h.Uid)
 		assert.True(t, h.ModTime.Equal(time.Unix(0, 0)), h.ModTime)
 	}
@@ -237,6 +240,19 @@ func TestOCIConfig(t *testing.T) {
 	}
 	assert.NotEmpty(t, m.Annotations["dev.unigo.abi"])
 
+	// /urunc.json repeats urunc's keys, base64-encoded, for runtimes that
+	// drop annotations.
+	_, files := layerFiles(t, img)
+	var urunc map[string]string
+	require.NoError(t, json.Unmarshal(files["urunc.json"], &urunc))
+	assert.Len(t, urunc, 5)
+	for k, v := range urunc {
+		require.True(t, strings.HasPrefix(k, "com.urunc.unikernel."), k)
+		dec, err := base64.StdEncoding.DecodeString(v)
+		require.NoError(t, err)
+		assert.Equal(t, want[k], string(dec), k)
+	}
+
 	// A dynamically linked launcher cannot run in a one-layer image.
 	_, err = ociImage(o, app, "/bin/sh")
 	require.Error(t, err)
@@ -267,7 +283,7 @@ func TestOCIPush(t *testing.T) {
 	_, err = os.Stat(filepath.Join(out, "blobs", "sha256", d.Hex))
 	assert.NoError(t, err)
 	_, files := layerFiles(t, pulled)
-	assert.Len(t, files, 2)
+	assert.Len(t, files, 3)
 }
 
 func mustRef(t *testing.T, s string) name.Reference {
