@@ -14,7 +14,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 )
 
-const benchUsage = `usage: unigo bench [-runs N] [-guest-runs N] [-qemu=false] [-min-mem=false] [-net=false | -net-only]
+const benchUsage = `usage: unigo bench [-runs N] [-guest-runs N] [-qemu=false] [-min-mem=false] [-net=false | -net-only] [-density N | -density-only N]
 
 Measures unigo against the goals of its issues, all in one run, and prints
 the results as Markdown tables on stdout (progress goes to stderr):
@@ -33,6 +33,8 @@ the results as Markdown tables on stdout (progress goes to stderr):
             keep-alive GETs (wrk when on PATH), bulk TCP both ways
   image     hello's image size against a plain go build, the smallest -m
             at which hello boots under the launcher
+  density   (-density N) N idle examples/httpd guests (-m 64M) started at
+            once: boots per second, host memory per guest, all answering
 
 Every figure is the median over the runs. Needs the unigo source tree
 (found like unigo build does) and /dev/kvm; QEMU is optional.
@@ -44,6 +46,8 @@ flags:
   -min-mem        search the smallest -m for hello (default true)
   -net            include the network benchmark (default true)
   -net-only       run the network benchmark alone
+  -density N      start N idle httpd guests for the density benchmark (default 0: skip)
+  -density-only N run the density benchmark alone, with N guests
 `
 
 // Tools is what the suite needs from the unigo command.
@@ -69,6 +73,8 @@ func Main(args []string, tools Tools) int {
 	fs.BoolVar(&s.minMem, "min-mem", true, "")
 	fs.BoolVar(&s.netOn, "net", true, "")
 	fs.BoolVar(&s.netOnly, "net-only", false, "")
+	fs.IntVar(&s.density, "density", 0, "")
+	densityOnly := fs.Int("density-only", 0, "")
 	s.netLoad = defaultNetLoad
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -78,7 +84,10 @@ func Main(args []string, tools Tools) int {
 		fmt.Fprintf(os.Stderr, "unigo bench: %v\n", err)
 		return 2
 	}
-	if fs.NArg() != 0 || s.runs < 1 || s.guestRuns < 1 {
+	if *densityOnly > 0 {
+		s.density, s.densityOnly = *densityOnly, true
+	}
+	if fs.NArg() != 0 || s.runs < 1 || s.guestRuns < 1 || s.density < 0 || s.density > 1000 {
 		fmt.Fprintln(os.Stderr, "unigo bench: want no arguments and positive run counts (usage: unigo bench [-runs N] [-guest-runs N])")
 		return 2
 	}
@@ -111,6 +120,10 @@ type benchSuite struct {
 	httpd      string // examples/httpd image
 	net        []netResult
 	tapSkipped string // why the TAP setup did not run (tap.go)
+
+	density     int  // guests of the density benchmark; 0: skip (density.go)
+	densityOnly bool // and nothing else
+	densityRes  *densityResult
 }
 
 // bootResult is every boot run of hello under one runner.
@@ -151,6 +164,16 @@ func (s *benchSuite) run(out io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 
+	if s.densityOnly {
+		s.httpd = filepath.Join(tmp, "httpd.img")
+		if err := s.tools.Build(filepath.Join(root, "examples", "httpd"), s.httpd); err != nil {
+			return err
+		}
+		s.runDensity(tmp)
+		writeDensityTable(out, s)
+		writeRunFooter(out, s)
+		return nil
+	}
 	if s.netOnly {
 		s.httpd = filepath.Join(tmp, "httpd.img")
 		if err := s.tools.Build(filepath.Join(root, "examples", "httpd"), s.httpd); err != nil {
@@ -203,6 +226,15 @@ func (s *benchSuite) run(out io.Writer) error {
 	}
 	if s.minMem {
 		s.smallestM = s.searchMinMem()
+	}
+	if s.density > 0 {
+		if s.httpd == "" {
+			s.httpd = filepath.Join(tmp, "httpd.img")
+			if err := s.tools.Build(filepath.Join(root, "examples", "httpd"), s.httpd); err != nil {
+				return err
+			}
+		}
+		s.runDensity(tmp)
 	}
 	writeBenchTables(out, s)
 	return nil

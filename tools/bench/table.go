@@ -150,6 +150,7 @@ func writeBenchTables(w io.Writer, s *benchSuite) {
 		100*(float64(s.imageSize.unigo)/float64(s.imageSize.plain)-1), orDash(s.smallestM))
 
 	writeNetTable(w, s)
+	writeDensityTable(w, s)
 	writeGoals(w, s)
 	writeRunFooter(w, s)
 }

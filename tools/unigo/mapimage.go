@@ -16,21 +16,23 @@ import (
 // of the slice (after vmm.VM.Close, which may still symbolize a crash).
 // evict drops the mapping's pages from the process once the image is
 // loaded into guest RAM (they stay in the page cache; a crash report reads
-// them back), so they do not count in the launcher's RSS.
-func mapImage(path string) (image []byte, evict, release func(), err error) {
+// them back), so they do not count in the launcher's RSS. A mapped image
+// comes with its open file, for vmm.Config.ImageFile (closed by release);
+// a read one with a nil file.
+func mapImage(path string) (image []byte, file *os.File, evict, release func(), err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 && int64(int(fi.Size())) == fi.Size() {
 		if b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_PRIVATE); err == nil {
-			return b, func() { unix.Madvise(b, unix.MADV_DONTNEED) }, func() { unix.Munmap(b) }, nil
+			return b, f, func() { unix.Madvise(b, unix.MADV_DONTNEED) }, func() { unix.Munmap(b); f.Close() }, nil
 		}
 	}
+	f.Close()
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return b, func() {}, func() {}, nil
+	return b, nil, func() {}, func() {}, nil
 }

@@ -365,7 +365,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		}
 		trace("build")
 	}
-	image, evictImage, release, err := mapImage(imagePath)
+	image, imageFile, evictImage, release, err := mapImage(imagePath)
 	if err != nil {
 		return fail("%v", unwrapPathError(err))
 	}
@@ -397,16 +397,17 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		trace("network")
 	}
 	v, err := vmm.New(vmm.Config{
-		Image:   image,
-		MemSize: o.mem,
-		VCPUs:   o.smp,
-		Env:     env,
-		Params:  params,
-		Args:    gargs,
-		Virtio:  devs,
-		Stdout:  stdout,
-		Stdin:   stdin,
-		Trace:   trace,
+		Image:     image,
+		ImageFile: imageFile,
+		MemSize:   o.mem,
+		VCPUs:     o.smp,
+		Env:       env,
+		Params:    params,
+		Args:      gargs,
+		Virtio:    devs,
+		Stdout:    stdout,
+		Stdin:     stdin,
+		Trace:     trace,
 	})
 	if err != nil {
 		if vmm.IsBadImage(err) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,11 @@ type Config struct {
 	// only reads it, until Close (crash reports parse its symbols), so it
 	// may be a read-only mapping of the file (unigo run maps it).
 	Image []byte
+	// ImageFile, if set, is the file Image was read from: whole pages of
+	// the image are then mapped from it into guest RAM, copy-on-write,
+	// rather than copied (arch.Layout.LoadMapped). It must stay open and
+	// unmodified while the VM runs.
+	ImageFile *os.File
 	// MemSize is the guest RAM in bytes (a multiple of 4K, >= 2M).
 	MemSize uint64
 	// VCPUs is the number of vCPUs (default 1). vCPU 0 starts at the PVH
@@ -189,7 +195,12 @@ func New(cfg Config) (_ *VM, err error) {
 		return nil, err
 	}
 	trace("create vm")
-	if err := layout.LoadZeroed(v.mem); err != nil { // v.mem is freshly mapped
+	if cfg.ImageFile != nil {
+		err = layout.LoadMapped(v.mem, cfg.Image, cfg.ImageFile)
+	} else {
+		err = layout.LoadZeroed(v.mem) // v.mem is freshly mapped
+	}
+	if err != nil {
 		return nil, err
 	}
 	trace("load image")

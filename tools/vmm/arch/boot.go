@@ -3,7 +3,10 @@ package arch
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/u-root/u-root/pkg/boot/kexec"
 
@@ -171,6 +174,54 @@ func (l *Layout) Load(mem []byte) error { return l.load(mem, true) }
 // memory until the guest uses it (examples/httpd has 33 MiB of BSS, most
 // of it a crypto package's buffer it never touches).
 func (l *Layout) LoadZeroed(mem []byte) error { return l.load(mem, false) }
+
+// LoadMapped is LoadZeroed for mem that is an mmap'd region (a fresh
+// anonymous mapping) and an image read from file f, whose contents data
+// are (the segments alias data). The whole pages of each segment's file
+// bytes are mapped from f over mem, private and copy-on-write, instead of
+// copied: guests booted from one image share its text and read-only data
+// in the host's page cache until they write a page, and booting touches no
+// memory for them. The rest (partial pages, segments whose file offset and
+// address are not congruent modulo the page size, what is not in data) is
+// copied as LoadZeroed does. f must not be modified in place while a guest
+// runs from it (unigo build and go build replace the file instead).
+func (l *Layout) LoadMapped(mem, data []byte, f *os.File) error {
+	const page = 4096
+	for _, s := range l.Memory.Segments {
+		end := uint64(s.Phys.End())
+		if end > uint64(len(mem)) {
+			return fmt.Errorf("segment %v beyond guest memory (%#x bytes)", s.Phys, len(mem))
+		}
+		off, ok := offsetIn(data, s.Buf)
+		phys := uint64(s.Phys.Start)
+		first, last := roundUp(phys, page), (phys+uint64(len(s.Buf)))&^(page-1)
+		if !ok || (phys-off)%page != 0 || last <= first {
+			copy(mem[phys:end], s.Buf)
+			continue
+		}
+		_, err := unix.MmapPtr(int(f.Fd()), int64(off+first-phys), unsafe.Pointer(&mem[first]), uintptr(last-first),
+			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+		if err != nil {
+			return fmt.Errorf("mapping the image into guest memory: %w", err)
+		}
+		copy(mem[phys:first], s.Buf)
+		copy(mem[last:end], s.Buf[last-phys:])
+	}
+	return nil
+}
+
+// offsetIn returns the offset of sub within data, if sub is a non-empty
+// slice of data.
+func offsetIn(data, sub []byte) (uint64, bool) {
+	if len(sub) == 0 || len(data) == 0 {
+		return 0, false
+	}
+	base, p := uintptr(unsafe.Pointer(unsafe.SliceData(data))), uintptr(unsafe.Pointer(unsafe.SliceData(sub)))
+	if p < base || p-base+uintptr(len(sub)) > uintptr(len(data)) {
+		return 0, false
+	}
+	return uint64(p - base), true
+}
 
 func (l *Layout) load(mem []byte, zero bool) error {
 	for _, s := range l.Memory.Segments {

@@ -2,8 +2,13 @@ package arch
 
 import (
 	"bytes"
+	"debug/elf"
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -147,4 +152,49 @@ func TestPVHState(t *testing.T) {
 	assert.EqualValues(t, 0x100000, r.RIP)
 	assert.EqualValues(t, 0x1040, r.RBX)
 	assert.EqualValues(t, 2, r.RFLAGS)
+}
+
+// LoadMapped gives the guest the same bytes as Load, with the whole pages
+// of a segment mapped from the image file copy-on-write.
+func TestLoadMapped(t *testing.T) {
+	data := make([]byte, 3*4096+100)
+	for i := range data {
+		data[i] = byte(i*7 + 1)
+	}
+	spec := testguest.Spec{Segments: []testguest.Segment{{Paddr: 0x200000, Data: data, Memsz: uint64(len(data)) + 8192}}, Entry: 0x200000}
+	probe, err := elf.NewFile(bytes.NewReader(spec.ELF()))
+	require.NoError(t, err)
+	// Make the segment's address congruent with its file offset, so that
+	// its pages can be mapped.
+	spec.Segments[0].Paddr += probe.Progs[0].Off % 4096
+	spec.Entry = spec.Segments[0].Paddr
+	image := spec.ELF()
+	path := filepath.Join(t.TempDir(), "img")
+	require.NoError(t, os.WriteFile(path, image, 0o644))
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+
+	img, err := ParseImage(image)
+	require.NoError(t, err)
+	l, err := Plan(img, 4<<20, "")
+	require.NoError(t, err)
+	want := make([]byte, 4<<20)
+	require.NoError(t, l.Load(want))
+	mem, err := unix.Mmap(-1, 0, 4<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(t, err)
+	defer unix.Munmap(mem)
+	require.NoError(t, l.LoadMapped(mem, image, f))
+	require.True(t, bytes.Equal(want, mem), "LoadMapped on fresh memory = Load")
+
+	// The segment's whole pages come from the file...
+	maps, err := os.ReadFile("/proc/self/maps")
+	require.NoError(t, err)
+	assert.Contains(t, string(maps), path)
+	// ...copy-on-write: the guest's stores never reach it.
+	first := (spec.Segments[0].Paddr + 4095) &^ 4095
+	mem[first] ^= 0xff
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, image, got)
 }

@@ -1,0 +1,202 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The density benchmark (issue 13, part 7): start many idle
+// examples/httpd guests at once, each under its own launcher with its own
+// forwarded port, and measure what one idle guest costs the host and how
+// fast they boot.
+
+// densityResult is one density run.
+type densityResult struct {
+	guests, mem  int           // guests started, -m of each (MiB)
+	booted       int           // guests that reported ready
+	answered     int           // guests that served GET / once all were up
+	bootAll      time.Duration // start of the first to ready of the last
+	pssPerGuest  float64       // MiB: launcher process PSS (guest RAM touched included), mean
+	rssPerGuest  float64       // MiB: launcher process RSS, mean
+	hostPerGuest float64       // MiB: drop in MemAvailable per guest (KVM's own memory included)
+	failed       error
+}
+
+// densityMem is the guest memory of each density guest.
+const densityMem = 64
+
+// runDensity starts s.density httpd guests at once and measures them idle.
+func (s *benchSuite) runDensity(tmp string) {
+	n := s.density
+	r := densityResult{guests: n, mem: densityMem}
+	defer func() { s.densityRes = &r }()
+	s.logf("density: %d idle examples/httpd guests, -m %dM each", n, densityMem)
+	availBefore, err := memAvailable()
+	if err != nil {
+		r.failed = err
+		return
+	}
+	type guest struct {
+		cmd   *exec.Cmd
+		port  int
+		ready string
+		out   bytes.Buffer
+	}
+	guests := make([]*guest, n)
+	defer func() {
+		for _, g := range guests {
+			if g != nil && g.cmd.Process != nil {
+				g.cmd.Process.Kill()
+				g.cmd.Wait()
+			}
+		}
+	}()
+	start := time.Now()
+	for i := range guests {
+		port, err := benchPort()
+		if err != nil {
+			r.failed = err
+			return
+		}
+		g := &guest{port: port, ready: filepath.Join(tmp, "ready"+strconv.Itoa(i))}
+		g.cmd = exec.Command(s.self, "run", "-m", strconv.Itoa(densityMem)+"M", "-ready-file", g.ready,
+			"-p", fmt.Sprintf("127.0.0.1:%d:8080", port), s.httpd)
+		g.cmd.Stdout, g.cmd.Stderr = &g.out, &g.out
+		if err := g.cmd.Start(); err != nil {
+			r.failed = fmt.Errorf("guest %d: %v", i, err)
+			return
+		}
+		guests[i] = g
+	}
+	deadline := start.Add(time.Duration(n)*time.Second + 60*time.Second)
+	for r.booted < n && time.Now().Before(deadline) {
+		r.booted = 0
+		for _, g := range guests {
+			if _, err := os.Stat(g.ready); err == nil {
+				r.booted++
+			}
+		}
+		r.bootAll = time.Since(start)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r.booted < n {
+		for _, g := range guests {
+			if _, err := os.Stat(g.ready); err != nil {
+				r.failed = fmt.Errorf("%d of %d guests ready after %v; one said: %s", r.booted, n, r.bootAll.Round(time.Millisecond), firstLine(g.out.String(), "nothing"))
+				return
+			}
+		}
+	}
+	// Idle for a moment, then measure: what a guest costs when it serves
+	// nothing is what density is about.
+	time.Sleep(2 * time.Second)
+	var pss, rss float64
+	for _, g := range guests {
+		p, q, err := procMemory(g.cmd.Process.Pid)
+		if err != nil {
+			r.failed = err
+			return
+		}
+		pss, rss = pss+p, rss+q
+	}
+	availAfter, err := memAvailable()
+	if err != nil {
+		r.failed = err
+		return
+	}
+	r.pssPerGuest, r.rssPerGuest = pss/float64(n), rss/float64(n)
+	r.hostPerGuest = float64(availBefore-availAfter) / float64(n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	client := &http.Client{Timeout: 30 * time.Second}
+	for _, g := range guests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", g.port))
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				mu.Lock()
+				r.answered++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, g := range guests {
+		g.cmd.Process.Signal(syscall.SIGTERM)
+	}
+}
+
+// memAvailable returns the host's MemAvailable in MiB.
+func memAvailable() (int64, error) {
+	v, err := procField("/proc/meminfo", "MemAvailable:")
+	return v >> 10, err
+}
+
+// procMemory returns process pid's PSS and RSS in MiB.
+func procMemory(pid int) (pss, rss float64, err error) {
+	p, err := procField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
+	if err != nil {
+		return 0, 0, err
+	}
+	q, err := procField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(p) / 1024, float64(q) / 1024, nil
+}
+
+// procField returns the kB value of the line starting with key in a
+// /proc file.
+func procField(path, key string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), key); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s line", path, key)
+}
+
+// writeDensityTable prints the density results.
+func writeDensityTable(w io.Writer, s *benchSuite) {
+	r := s.densityRes
+	if r == nil {
+		return
+	}
+	fmt.Fprintf(w, "\n### Density: %d idle examples/httpd guests, -m %dM each\n\n", r.guests, r.mem)
+	if r.failed != nil {
+		fmt.Fprintf(w, "Failed: %v\n", r.failed)
+		return
+	}
+	fmt.Fprintln(w, "| figure | value |")
+	fmt.Fprintln(w, "|---|---|")
+	fmt.Fprintf(w, "| guests ready | %d of %d |\n", r.booted, r.guests)
+	fmt.Fprintf(w, "| all ready after | %s (%.1f boots/s) |\n", ms(r.bootAll), float64(r.booted)/r.bootAll.Seconds())
+	fmt.Fprintf(w, "| host memory per idle guest (MemAvailable drop) | %.1f MiB |\n", r.hostPerGuest)
+	fmt.Fprintf(w, "| launcher PSS per guest (guest RAM it touched included) | %.1f MiB |\n", r.pssPerGuest)
+	fmt.Fprintf(w, "| launcher RSS per guest | %.1f MiB |\n", r.rssPerGuest)
+	fmt.Fprintf(w, "| guests answering GET / afterwards | %d of %d |\n", r.answered, r.guests)
+	fmt.Fprintf(w, "\nGoal (#13.7): <= 20 MiB host memory per idle guest: %s.\n", map[bool]string{true: "met", false: "not met"}[r.hostPerGuest <= 20 && r.answered == r.guests])
+}
