@@ -63,6 +63,7 @@ func fsSetup() {
 	devInodes.zero = devNode("/dev/zero", now)
 	devInodes.random = devNode("/dev/random", now)
 	devInodes.urandom = devNode("/dev/urandom", now)
+	procFilesInit(now)
 }
 
 // devNode creates an empty file standing for a device and returns its

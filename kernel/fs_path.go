@@ -148,6 +148,7 @@ func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 	if e != 0 {
 		return -int64(e)
 	}
+	refreshProcFile(ino)
 	kind := deviceKind(ino)
 	if flags&oPath != 0 && kind != fdDir {
 		kind = fdFile

@@ -285,6 +285,7 @@ func (v *VM) createVCPUs() error {
 	if err != nil {
 		return err
 	}
+	brand := arch.HostBrand()
 	for i := 0; i < v.cfg.VCPUs; i++ {
 		c, err := v.vm.CreateVCPU(i)
 		if err != nil {
@@ -296,7 +297,7 @@ func (v *VM) createVCPUs() error {
 			return err
 		}
 		v.tscKHz = uint64(khz)
-		ents := arch.FilterCPUID(supported, arch.CPUIDParams{VCPU: i, NumVCPUs: v.cfg.VCPUs, TSCKHz: khz})
+		ents := arch.FilterCPUID(supported, arch.CPUIDParams{VCPU: i, NumVCPUs: v.cfg.VCPUs, TSCKHz: khz, Brand: brand})
 		if err := c.SetCPUID(ents); err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -281,6 +282,9 @@ func unigoFiles(string) error {
 	if b, err := os.ReadFile("/proc/sys/fs/pipe-max-size"); err != nil || string(b) != "1048576\n" {
 		return fmt.Errorf("pipe-max-size = %q, %v", b, err)
 	}
+	if err := procInfo(); err != nil {
+		return err
+	}
 	if h, err := os.Hostname(); err != nil || h != "unigo" {
 		return fmt.Errorf("Hostname = %q, %v", h, err)
 	}
@@ -472,3 +476,80 @@ func mustOpen(p string) *os.File {
 }
 
 var atFDCWD = unix.AT_FDCWD
+
+// meminfoKB returns a /proc/meminfo value in kB.
+func meminfoKB(name string) (uint64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			var n uint64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &n); err != nil {
+				return 0, fmt.Errorf("/proc/meminfo %s: %q: %v", name, line, err)
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("/proc/meminfo has no %s line: %q", name, b)
+}
+
+// procInfo checks /proc/meminfo, /proc/cpuinfo and the sysfs CPU list
+// against what the program sees (true natively and booted alike), and,
+// booted, that meminfo follows the memory in use.
+func procInfo() error {
+	total, err := meminfoKB("MemTotal")
+	if err != nil {
+		return err
+	}
+	avail, err := meminfoKB("MemAvailable")
+	if err != nil {
+		return err
+	}
+	if total == 0 || avail > total {
+		return fmt.Errorf("/proc/meminfo: MemTotal %d kB, MemAvailable %d kB", total, avail)
+	}
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return err
+	}
+	cpus := strings.Count(string(b), "\nprocessor\t: ") + strings.Count(string(b[:min(len(b), 12)]), "processor\t: ")
+	if cpus < runtime.NumCPU() || !strings.Contains(string(b), "\nvendor_id\t: ") || !strings.Contains(string(b), " sse2") {
+		return fmt.Errorf("/proc/cpuinfo: %d processors for %d CPUs: %.300q", cpus, runtime.NumCPU(), b)
+	}
+	online, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return err
+	}
+	var lo, hi int
+	if n, _ := fmt.Sscanf(string(online), "%d-%d", &lo, &hi); n == 1 {
+		hi = lo
+	}
+	if lo != 0 || hi+1 < runtime.NumCPU() {
+		return fmt.Errorf("/sys/devices/system/cpu/online = %q for %d CPUs", online, runtime.NumCPU())
+	}
+	if stat, _ := os.ReadFile("/proc/self/stat"); !bytes.HasPrefix(stat, []byte("1 (init) ")) {
+		return nil // a Linux process: the rest is the unikernel's
+	}
+	if cpus != runtime.NumCPU() {
+		return fmt.Errorf("/proc/cpuinfo: %d processors for %d CPUs", cpus, runtime.NumCPU())
+	}
+	free, err := meminfoKB("MemFree")
+	if err != nil {
+		return err
+	}
+	keep := make([]byte, 16<<20)
+	for i := range keep {
+		keep[i] = 1
+	}
+	after, err := meminfoKB("MemFree")
+	if err != nil {
+		return err
+	}
+	if after+8<<10 > free {
+		return fmt.Errorf("/proc/meminfo: MemFree %d kB before touching 16 MiB, %d kB after", free, after)
+	}
+	runtime.KeepAlive(keep)
+	return nil
+}

@@ -2,7 +2,9 @@ package arch
 
 import (
 	"math/bits"
+	"os"
 	"sort"
+	"strings"
 
 	"github.com/unigo-os/unigo/tools/vmm/kvm"
 )
@@ -55,6 +57,9 @@ type CPUIDParams struct {
 	VCPU     int    // this vCPU's index = its APIC ID
 	NumVCPUs int    // vCPUs in the VM
 	TSCKHz   uint32 // KVM_GET_TSC_KHZ
+	// Brand is the processor brand string (CPUID 0x80000002-4) to give
+	// the guest when KVM's leaves are empty, as on PVM hosts (HostBrand).
+	Brand string
 }
 
 // FilterCPUID turns KVM_GET_SUPPORTED_CPUID into the table one vCPU sees:
@@ -111,6 +116,13 @@ func FilterCPUID(supported []kvm.CPUIDEntry, p CPUIDParams) []kvm.CPUIDEntry {
 			continue // topology, rebuilt below
 		case 0x8000_0001:
 			e.ECX &^= cpuidExtECXSVM
+		case 0x8000_0002, 0x8000_0003, 0x8000_0004:
+			if e.EAX|e.EBX|e.ECX|e.EDX == 0 && p.Brand != "" {
+				var b [48]byte
+				copy(b[:47], p.Brand) // NUL-terminated
+				o := (e.Function - 0x8000_0002) * 16
+				e.EAX, e.EBX, e.ECX, e.EDX = le32(b[o:]), le32(b[o+4:]), le32(b[o+8:]), le32(b[o+12:])
+			}
 		}
 		out = append(out, e)
 	}
@@ -132,7 +144,6 @@ func FilterCPUID(supported []kvm.CPUIDEntry, p CPUIDParams) []kvm.CPUIDEntry {
 	}
 
 	sig := []byte(KVMSignature)
-	le32 := func(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
 	out = append(out,
 		kvm.CPUIDEntry{Function: CPUIDKVMSignature, EAX: CPUIDTimingInfo,
 			EBX: le32(sig[0:]), ECX: le32(sig[4:]), EDX: le32(sig[8:])},
@@ -147,4 +158,23 @@ func FilterCPUID(supported []kvm.CPUIDEntry, p CPUIDParams) []kvm.CPUIDEntry {
 		return out[i].Index < out[j].Index
 	})
 	return out
+}
+
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+// HostBrand returns the host processor's brand string ("model name" in
+// /proc/cpuinfo), or "".
+func HostBrand() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if name, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package arch
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -101,4 +102,25 @@ func TestFilterCPUIDSingle(t *testing.T) {
 	assert.Zero(t, l1.EDX&cpuid1EDXHTT)
 	assert.EqualValues(t, 0, find(t, out, 0xB, 1).EAX)
 	assert.EqualValues(t, 1, find(t, out, 0xB, 1).EBX)
+}
+
+// Empty brand leaves (PVM) get the host's brand; filled ones stay.
+func TestFilterCPUIDBrand(t *testing.T) {
+	in := append(append([]kvm.CPUIDEntry(nil), hostLike...),
+		kvm.CPUIDEntry{Function: 0x80000002}, kvm.CPUIDEntry{Function: 0x80000003}, kvm.CPUIDEntry{Function: 0x80000004})
+	brand := "AMD EPYC 7B13 64-Core Processor"
+	out := FilterCPUID(in, CPUIDParams{NumVCPUs: 1, Brand: brand})
+	var b []byte
+	for fn := uint32(0x80000002); fn <= 0x80000004; fn++ {
+		e := find(t, out, fn, 0)
+		for _, r := range []uint32{e.EAX, e.EBX, e.ECX, e.EDX} {
+			b = append(b, byte(r), byte(r>>8), byte(r>>16), byte(r>>24))
+		}
+	}
+	assert.Equal(t, brand, string(bytes.TrimRight(b, "\x00")))
+
+	in[len(in)-1].EAX = 0x20202020
+	out = FilterCPUID(in, CPUIDParams{NumVCPUs: 1, Brand: brand})
+	assert.EqualValues(t, 0x20202020, find(t, out, 0x80000004, 0).EAX, "KVM's own brand kept")
+	assert.Zero(t, find(t, out, 0x80000004, 0).EBX)
 }

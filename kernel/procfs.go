@@ -1,0 +1,260 @@
+package kernel
+
+import (
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/memfs"
+	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// Generated /proc and /sys files: /proc/cpuinfo and the CPU lists of
+// /sys/devices/system/cpu, written once at boot (the CPUs never change),
+// and /proc/meminfo, rewritten in place whenever it is opened. All are
+// memfs static files over the buffers below; meminfo's numbers have a fixed
+// width, so its length never changes under a reader.
+
+// procBuf is a kernel-context text builder over a static buffer; what
+// does not fit is dropped.
+type procBuf struct {
+	b []byte
+	n int
+}
+
+func (p *procBuf) str(s string) {
+	p.n += copy(p.b[p.n:], s)
+}
+
+func (p *procBuf) bytes(s []byte) {
+	p.n += copy(p.b[p.n:], s)
+}
+
+// num writes v in decimal, right-aligned in width columns (0: as is).
+func (p *procBuf) num(v uint64, width int) {
+	var d kctx.Digits
+	s := kctx.FormatUint(&d, v, 10)
+	for i := len(s); i < width; i++ {
+		p.str(" ")
+	}
+	p.bytes(s)
+}
+
+// field writes "name\t: " as /proc/cpuinfo aligns its names.
+func (p *procBuf) field(name string) {
+	p.str(name)
+	if len(name) < 8 {
+		p.str("\t")
+	}
+	p.str("\t: ")
+}
+
+var (
+	cpuinfoBuf [64 * 1024]byte
+	cpuListBuf [16]byte
+	meminfoBuf [meminfoLines * 28]byte
+	meminfoIno memfs.Inode
+)
+
+// meminfoLines are /proc/meminfo's lines, each "Name:" padded to 16
+// columns, the value in 8, then " kB\n" (28 bytes).
+const meminfoLines = 8
+
+// procFilesInit adds the generated files. Caller holds fsLock, after
+// smpInit (ncpu is final).
+func procFilesInit(now int64) {
+	p := procBuf{b: cpuinfoBuf[:]}
+	writeCPUInfo(&p)
+	memfs.AddStatic(kctx.StringBytes("/proc/cpuinfo"), cpuinfoBuf[:p.n], 0o444, now)
+
+	p = procBuf{b: cpuListBuf[:]}
+	p.str("0")
+	if ncpu > 1 {
+		p.str("-")
+		p.num(uint64(ncpu-1), 0)
+	}
+	p.str("\n")
+	for _, f := range [...]string{"/sys/devices/system/cpu/online", "/sys/devices/system/cpu/possible", "/sys/devices/system/cpu/present"} {
+		memfs.AddStatic(kctx.StringBytes(f), cpuListBuf[:p.n], 0o444, now)
+	}
+
+	refreshMeminfo()
+	path := kctx.StringBytes("/proc/meminfo")
+	if memfs.AddStatic(path, meminfoBuf[:], 0o444, now) == 0 {
+		if ino, err := memfs.Lookup(memfs.Root(), path, false); err == 0 {
+			meminfoIno = ino
+			memfs.Unref(ino)
+		}
+	}
+}
+
+// refreshProcFile brings a generated file up to date as it is opened.
+// Caller holds fsLock.
+func refreshProcFile(ino memfs.Inode) {
+	if ino != 0 && ino == meminfoIno {
+		refreshMeminfo()
+	}
+}
+
+// refreshMeminfo rewrites /proc/meminfo from kmem's counts: all RAM the
+// kernel manages is MemTotal, what kmem has not handed out is free and
+// available; there is no swap, page cache or buffer memory.
+func refreshMeminfo() {
+	total, free := uint64(kmem.TotalBytes())>>10, uint64(kmem.FreeBytes())>>10
+	p := procBuf{b: meminfoBuf[:]}
+	for i, name := range [meminfoLines]string{"MemTotal:", "MemFree:", "MemAvailable:", "Buffers:", "Cached:", "SwapCached:", "SwapTotal:", "SwapFree:"} {
+		p.str(name)
+		for j := len(name); j < 16; j++ {
+			p.str(" ")
+		}
+		v := uint64(0)
+		switch i {
+		case 0:
+			v = total
+		case 1, 2:
+			v = free
+		}
+		p.num(min(v, 99_999_999), 8)
+		p.str(" kB\n")
+	}
+}
+
+// cpuFlags are the /proc/cpuinfo flags unigo reports, with the CPUID bit
+// (leaf, register: 'c' ECX or 'd' EDX or 'b' EBX, bit) that says each.
+var cpuFlags = [...]struct {
+	name string
+	leaf uint32
+	reg  byte
+	bit  uint8
+}{
+	{"fpu", 1, 'd', 0}, {"tsc", 1, 'd', 4}, {"msr", 1, 'd', 5}, {"pae", 1, 'd', 6},
+	{"cx8", 1, 'd', 8}, {"apic", 1, 'd', 9}, {"sep", 1, 'd', 11}, {"cmov", 1, 'd', 15},
+	{"pat", 1, 'd', 16}, {"clflush", 1, 'd', 19}, {"mmx", 1, 'd', 23}, {"fxsr", 1, 'd', 24},
+	{"sse", 1, 'd', 25}, {"sse2", 1, 'd', 26}, {"syscall", 0x80000001, 'd', 11},
+	{"nx", 0x80000001, 'd', 20}, {"rdtscp", 0x80000001, 'd', 27}, {"lm", 0x80000001, 'd', 29},
+	{"pni", 1, 'c', 0}, {"pclmulqdq", 1, 'c', 1}, {"ssse3", 1, 'c', 9}, {"fma", 1, 'c', 12},
+	{"cx16", 1, 'c', 13}, {"sse4_1", 1, 'c', 19}, {"sse4_2", 1, 'c', 20}, {"movbe", 1, 'c', 22},
+	{"popcnt", 1, 'c', 23}, {"aes", 1, 'c', 25}, {"xsave", 1, 'c', 26}, {"avx", 1, 'c', 28},
+	{"f16c", 1, 'c', 29}, {"rdrand", 1, 'c', 30}, {"hypervisor", 1, 'c', 31},
+	{"bmi1", 7, 'b', 3}, {"avx2", 7, 'b', 5}, {"bmi2", 7, 'b', 8}, {"erms", 7, 'b', 9},
+	{"avx512f", 7, 'b', 16}, {"avx512dq", 7, 'b', 17}, {"rdseed", 7, 'b', 18}, {"adx", 7, 'b', 19},
+	{"avx512bw", 7, 'b', 30}, {"avx512vl", 7, 'b', 31}, {"sha_ni", 7, 'b', 29},
+}
+
+// writeCPUInfo writes /proc/cpuinfo in Linux's x86 format, one block per
+// CPU, from the CPUID the program itself sees (rt.CpuidNative).
+func writeCPUInfo(p *procBuf) {
+	var vendor [12]byte
+	maxLeaf, b, c, d := rt.CpuidNative(0, 0)
+	for i := 0; i < 4; i++ {
+		vendor[i], vendor[4+i], vendor[8+i] = byte(b>>(8*i)), byte(d>>(8*i)), byte(c>>(8*i))
+	}
+	sig, _, _, _ := rt.CpuidNative(1, 0)
+	family, model := sig>>8&0xf, sig>>4&0xf
+	if family == 0xf {
+		family += sig >> 20 & 0xff
+	}
+	if family >= 6 {
+		model |= sig >> 16 & 0xf << 4
+	}
+	var brand [48]byte
+	brandLen := cpuBrand(&brand, rt.CpuidNative)
+	if brandLen == 0 { // some hosts (PVM) leave the brand leaves empty at CPL 3
+		brandLen = cpuBrand(&brand, rt.Cpuid)
+	}
+	khz := platform.TSCHz / 1000
+	for cpu := 0; cpu < ncpu; cpu++ {
+		p.field("processor")
+		p.num(uint64(cpu), 0)
+		p.str("\n")
+		p.field("vendor_id")
+		p.bytes(vendor[:])
+		p.str("\n")
+		p.field("cpu family")
+		p.num(uint64(family), 0)
+		p.str("\n")
+		p.field("model")
+		p.num(uint64(model), 0)
+		p.str("\n")
+		p.field("model name")
+		p.bytes(brand[:brandLen])
+		p.str("\n")
+		p.field("stepping")
+		p.num(uint64(sig&0xf), 0)
+		p.str("\n")
+		p.field("cpu MHz")
+		p.num(khz/1000, 0)
+		p.str(".")
+		p.num(khz%1000/100, 0)
+		p.num(khz%100/10, 0)
+		p.num(khz%10, 0)
+		p.str("\n")
+		p.field("physical id")
+		p.str("0\n")
+		p.field("siblings")
+		p.num(uint64(ncpu), 0)
+		p.str("\n")
+		p.field("core id")
+		p.num(uint64(cpu), 0)
+		p.str("\n")
+		p.field("cpu cores")
+		p.num(uint64(ncpu), 0)
+		p.str("\n")
+		p.field("apicid")
+		p.num(uint64(cpus[cpu].apicID), 0)
+		p.str("\n")
+		p.field("fpu")
+		p.str("yes\n")
+		p.field("flags")
+		first := true
+		for _, f := range cpuFlags {
+			if f.leaf > maxLeaf && f.leaf < 0x80000000 {
+				continue
+			}
+			_, b, c, d := rt.CpuidNative(f.leaf, 0)
+			r := d
+			switch f.reg {
+			case 'b':
+				r = b
+			case 'c':
+				r = c
+			}
+			if r>>f.bit&1 == 0 {
+				continue
+			}
+			if !first {
+				p.str(" ")
+			}
+			first = false
+			p.str(f.name)
+		}
+		p.str("\n")
+		p.field("bogomips")
+		p.num(2*khz/1000, 0)
+		p.str(".00\n")
+		p.str("\n")
+	}
+}
+
+// cpuBrand reads the processor brand string (CPUID 0x80000002-4) through
+// cpuid into brand and returns its length.
+func cpuBrand(brand *[48]byte, cpuid func(leaf, sub uint32) (a, b, c, d uint32)) int {
+	if ext, _, _, _ := cpuid(0x80000000, 0); ext < 0x80000004 {
+		return 0
+	}
+	for l := uint32(0); l < 3; l++ {
+		a, b, c, d := cpuid(0x80000002+l, 0)
+		for i, r := range [4]uint32{a, b, c, d} {
+			for k := 0; k < 4; k++ {
+				brand[l*16+uint32(i)*4+uint32(k)] = byte(r >> (8 * k))
+			}
+		}
+	}
+	n := 0
+	for n < len(brand) && brand[n] != 0 {
+		n++
+	}
+	for n > 0 && brand[n-1] == ' ' {
+		n--
+	}
+	return n
+}
