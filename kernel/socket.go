@@ -435,6 +435,8 @@ func sockWritable(p uintptr) bool {
 		return s.txq.bytes < dgramQueueBytes
 	case s.typ == sockDgram:
 		return true // datagrams to a full unix receiver fail with EAGAIN
+	case s.typ == sockSeqpacket:
+		return s.state != ssConnected || s.peer == 0 || sk(s.peer).rxq.bytes < dgramQueueBytes
 	case s.state == ssConnected && s.domain == afUnix:
 		return s.peer != 0 && sk(s.peer).rx.room() > 0
 	case s.state == ssConnected:
@@ -474,7 +476,7 @@ func doSocket(domain, typ, proto int) int64 {
 	}
 	switch domain {
 	case afUnix:
-		if typ != sockStream && typ != sockDgram {
+		if typ != sockStream && typ != sockDgram && typ != sockSeqpacket {
 			return -abi.ESOCKTNOSUPPORT
 		}
 		if proto != 0 {
@@ -605,7 +607,7 @@ func doListen(fd, backlog int) int64 {
 	}
 	defer fput(f)
 	s := sk(p)
-	if s.typ != sockStream {
+	if s.typ != sockStream && s.typ != sockSeqpacket {
 		return -abi.EOPNOTSUPP
 	}
 	if backlog <= 0 || backlog > 4096 {
@@ -777,7 +779,7 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 	if flags&^(sockNonblock|sockCloexec) != 0 {
 		return -abi.EINVAL
 	}
-	if typ != sockStream && typ != sockDgram {
+	if typ != sockStream && typ != sockDgram && typ != sockSeqpacket {
 		return -abi.ESOCKTNOSUPPORT
 	}
 	if proto != 0 {
@@ -844,6 +846,10 @@ func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, 
 	}
 	if s.typ == sockDgram {
 		return dgramSend(p, iov, cnt, buf, n, to, nonblock)
+	}
+	if s.typ == sockSeqpacket {
+		// Records to the connected peer; an address is ignored.
+		return dgramSend(p, iov, cnt, buf, n, nil, nonblock)
 	}
 	if to != nil && s.state != ssConnected {
 		// sendto on an unconnected stream socket.
@@ -953,7 +959,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 	peek := flags&msgPeek != 0
 	for {
 		kctx.SchedLock.Lock()
-		if s.typ == sockDgram {
+		if s.typ != sockStream { // datagrams, or seqpacket records
 			if m := s.rxq.head; m != 0 {
 				data := dgramData(m)
 				r := scatter(iov, cnt, buf, n, data)
@@ -1026,7 +1032,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 			kctx.SchedLock.Unlock()
 			return 0
 		}
-		if s.typ == sockStream && s.state != ssConnected && s.state != ssConnecting {
+		if s.typ != sockDgram && s.state != ssConnected && s.state != ssConnecting {
 			kctx.SchedLock.Unlock()
 			return -abi.ENOTCONN
 		}
@@ -1238,12 +1244,13 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 	return r
 }
 
-// sockFionread is FIONREAD: bytes (stream) or the next datagram's size.
+// sockFionread is FIONREAD: bytes (stream) or the next datagram's
+// (record's) size.
 func sockFionread(p uintptr) int64 {
 	kctx.SchedLock.Lock()
 	defer kctx.SchedLock.Unlock()
 	s := sk(p)
-	if s.typ == sockDgram {
+	if s.typ != sockStream {
 		if s.rxq.head != 0 {
 			return int64(kctx.At[dgram](s.rxq.head).n)
 		}

@@ -18,7 +18,9 @@ import (
 // peer's receive ring. connect makes the server's sock at once and queues
 // it on the listener (as Linux does), so connect never waits for accept.
 // Datagrams are queued on the receiver, addressed by name or, for a
-// socketpair, by the peer link.
+// socketpair, by the peer link. SOCK_SEQPACKET is both: connected as a
+// stream (listen, connect, accept, socketpair), its records queued on the
+// peer as datagrams, boundaries kept.
 
 var unixNames uintptr // bound socks, linked through sock.nameNext
 
@@ -141,7 +143,7 @@ func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 		s.remote = *a
 		return 0
 	}
-	c := newSock(afUnix, sockStream, 0)
+	c := newSock(afUnix, int(s.typ), 0)
 	if c == 0 {
 		return -abi.ENOMEM
 	}
@@ -158,11 +160,14 @@ func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 			return -abi.EINVAL
 		}
 		l := unixLookupLocked(a)
-		if l == 0 || sk(l).state != ssListening || sk(l).typ != sockStream {
+		if l == 0 || sk(l).state != ssListening || sk(l).typ != s.typ {
 			kctx.SchedLock.Unlock()
 			sockPut(c)
-			if l == 0 {
+			switch {
+			case l == 0:
 				return unixNoEntry(a)
+			case sk(l).typ != s.typ:
+				return -abi.EPROTOTYPE
 			}
 			return -abi.ECONNREFUSED
 		}
@@ -235,13 +240,16 @@ func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 		default:
 			kctx.SchedLock.Unlock()
 			dgramFree(m)
-			if s.state == ssClosed {
+			switch {
+			case s.typ == sockSeqpacket && s.flags&sfHangup != 0:
+				return -abi.EPIPE // the peer closed
+			case s.state == ssClosed:
 				return -abi.ECONNREFUSED
 			}
 			return -abi.ENOTCONN
 		}
 		d := sk(dst)
-		if d.typ != sockDgram {
+		if d.typ != s.typ {
 			kctx.SchedLock.Unlock()
 			dgramFree(m)
 			return -abi.EPROTOTYPE
@@ -249,6 +257,9 @@ func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 		if d.flags&sfShutRd != 0 || d.state == ssClosed {
 			kctx.SchedLock.Unlock()
 			dgramFree(m)
+			if s.typ == sockSeqpacket {
+				return -abi.EPIPE
+			}
 			return -abi.ECONNREFUSED
 		}
 		if d.rxq.bytes+int(size) <= dgramQueueBytes || d.rxq.head == 0 {

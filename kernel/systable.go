@@ -92,7 +92,7 @@ var sysTable = [abi.NSyscalls]sysEntry{
 	abi.NRSetitimer:             {name: "setitimer", fn: sysSetitimer, args: "ipp", status: sysPartial, note: "ITIMER_PROF and ITIMER_VIRTUAL; arming ITIMER_REAL fails with EINVAL"},
 	abi.NRGetpid:                {name: "getpid", fn: sysGetpid, args: "", status: sysPartial, note: "one process: always 1"},
 	abi.NRSendfile:              {name: "sendfile", args: "ffpu", status: sysUnsupported, errno: abi.ENOSYS, note: "Go falls back to read and write"},
-	abi.NRSocket:                {name: "socket", fn: sysSocket, args: "ixi", status: sysPartial, note: "AF_UNIX, and AF_INET/AF_INET6 through the netstack"},
+	abi.NRSocket:                {name: "socket", fn: sysSocket, args: "ixi", status: sysPartial, note: "AF_UNIX (stream, datagram, seqpacket), and AF_INET/AF_INET6 (stream, datagram) through the netstack"},
 	abi.NRConnect:               {name: "connect", fn: sysConnect, args: "fpu", status: sysFull},
 	abi.NRAccept:                {name: "accept", fn: sysAccept, args: "fpp", status: sysFull},
 	abi.NRSendto:                {name: "sendto", fn: sysSendto, args: "fpuxpu", status: sysFull},

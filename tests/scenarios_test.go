@@ -141,7 +141,9 @@ var scenarios = []scenario{
 		wantOut: []string{
 			"unixsock: stream echo ok (20 clients)\n", "unixsock: read deadline ok\n",
 			"unixsock: close unblocks accept ok\n", `unixsock: datagram "ping-pong" from /dgc.sock` + "\n",
-			`unixsock: socketpair "over the pair\n"` + "\n", "unixsock: done\n",
+			`unixsock: socketpair "over the pair\n"` + "\n",
+			`unixsock: seqpacket records ["a" "bb" "ccc" "dddd" "e"]` + "\n", "unixsock: seqpacket ok\n",
+			"unixsock: done\n",
 		},
 	},
 	{

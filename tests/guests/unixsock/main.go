@@ -1,7 +1,7 @@
 // Command unixsock exercises AF_UNIX sockets through the unmodified net
 // package: a stream listener with concurrent echo clients, half-close,
-// a datagram exchange, socketpair, deadlines and accept unblocked by
-// Close.
+// a datagram exchange, socketpair, SOCK_SEQPACKET, deadlines and accept
+// unblocked by Close.
 package main
 
 import (
@@ -141,5 +141,65 @@ func main() {
 	fmt.Printf("unixsock: socketpair %q\n", line)
 	fa.Close()
 	fb.Close()
+
+	seqpacket(dir)
 	fmt.Println("unixsock: done")
+}
+
+// seqpacket checks SOCK_SEQPACKET ("unixpacket"): connected like a stream,
+// record boundaries kept like datagrams, a record longer than the read
+// buffer truncated, EOF once the peer closes, EPIPE writing to it after.
+func seqpacket(dir string) {
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: dir + "/seq.sock", Net: "unixpacket"})
+	check("seqpacket listen", err)
+	defer ln.Close()
+	cli, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: dir + "/seq.sock", Net: "unixpacket"})
+	check("seqpacket dial", err)
+	srv, err := ln.AcceptUnix()
+	check("seqpacket accept", err)
+	for _, rec := range []string{"a", "bb", "ccc", "dddddddd", "e"} {
+		_, err := cli.Write([]byte(rec))
+		check("seqpacket write", err)
+	}
+	var got []string
+	for i := 0; i < 5; i++ {
+		buf := make([]byte, 4)
+		n, err := srv.Read(buf)
+		check("seqpacket read", err)
+		got = append(got, string(buf[:n]))
+	}
+	fmt.Printf("unixsock: seqpacket records %q\n", got)
+	cli.Close()
+	if _, err := srv.Read(make([]byte, 4)); err != io.EOF {
+		fmt.Printf("unixsock: seqpacket read after close: %v, want EOF\n", err)
+		os.Exit(1)
+	}
+	if _, err := srv.Write([]byte("x")); !errors.Is(err, syscall.EPIPE) {
+		fmt.Printf("unixsock: seqpacket write after close: %v, want EPIPE\n", err)
+		os.Exit(1)
+	}
+	srv.Close()
+
+	// A socketpair of the type, and a stream client refused by the
+	// seqpacket listener.
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET, 0)
+	check("seqpacket socketpair", err)
+	_, err = syscall.Write(fds[0], []byte("one"))
+	check("seqpacket pair write", err)
+	_, err = syscall.Write(fds[0], []byte("two"))
+	check("seqpacket pair write", err)
+	buf := make([]byte, 16)
+	n, err := syscall.Read(fds[1], buf)
+	check("seqpacket pair read", err)
+	if string(buf[:n]) != "one" {
+		fmt.Printf("unixsock: seqpacket pair read %q, want \"one\"\n", buf[:n])
+		os.Exit(1)
+	}
+	syscall.Close(fds[0])
+	syscall.Close(fds[1])
+	if _, err := net.Dial("unix", dir+"/seq.sock"); !errors.Is(err, syscall.EPROTOTYPE) {
+		fmt.Printf("unixsock: stream dial of a seqpacket listener: %v, want EPROTOTYPE\n", err)
+		os.Exit(1)
+	}
+	fmt.Println("unixsock: seqpacket ok")
 }
