@@ -277,9 +277,60 @@ func Truncate(ino Inode, size int64, now int64) Errno {
 		return 0
 	}
 	if size < n.size {
+		callShrinkHook(ino, size)
 		truncatePages(n, size)
 	}
 	n.size = size
 	n.mtime, n.ctime = now, now
 	return 0
+}
+
+// Mappable reports whether ino can be memory-mapped: a regular file whose
+// data lives in the page tree (not a static file).
+func Mappable(ino Inode) bool {
+	n := ip(uintptr(ino))
+	return n.mode&ModeType == ModeRegular && n.flags&flagStatic == 0
+}
+
+// PageAt returns the data page holding page index pg of regular file ino,
+// allocating it (zeroed) if it is a hole: mmap maps the file's own pages,
+// so that reads, writes and mappings see the same bytes. The page stays
+// the file's until truncation frees it (see SetShrinkHook). The caller
+// checks pg against the size; ENOSPC when memory is exhausted.
+func PageAt(ino Inode, pg uint64) (uintptr, Errno) {
+	n := ip(uintptr(ino))
+	if !Mappable(ino) {
+		return 0, ENODEV
+	}
+	if pg >= uint64(MaxFileSize>>pageShift) {
+		return 0, EFBIG
+	}
+	if p := lookupPage(n, pg); p != 0 {
+		return p, 0
+	}
+	return allocPage(n, pg)
+}
+
+// shrinkHook holds the func value (its funcval address, a static function:
+// storing a func value would need a write barrier) that Truncate calls
+// before it frees pages.
+var shrinkHook uintptr
+
+// SetShrinkHook installs f, a top-level function, as what Truncate calls
+// before a file shrinks to size: its pages from PageRound(size) on are
+// about to be freed and the tail of the page holding size zeroed. The
+// kernel unmaps them from every mapping of the file there, so that no
+// freed page stays mapped. nil removes it.
+func SetShrinkHook(f func(ino Inode, size int64)) {
+	if f == nil {
+		shrinkHook = 0
+		return
+	}
+	shrinkHook = *(*uintptr)(unsafe.Pointer(&f))
+}
+
+func callShrinkHook(ino Inode, size int64) {
+	if h := shrinkHook; h != 0 {
+		(*(*func(Inode, int64))(unsafe.Pointer(&h)))(ino, size)
+	}
 }
