@@ -434,11 +434,6 @@ const (
 	FaultNeedFile // a file page must be looked up: retry with the file system's lock
 )
 
-// FaultIn makes the page at va present if a VMA allows the access.
-// It reports false for an invalid access. Caller holds VMLock; file
-// mappings need the file system's lock too (see Fault).
-func FaultIn(va uintptr, write bool) bool { return Fault(va, write, true) == FaultOK }
-
 // Fault makes the page at va present if a VMA allows the access, and
 // says why not otherwise. Caller holds VMLock; fileLocked says it holds
 // the file system's lock too, which a file page that is not mapped yet
