@@ -109,7 +109,7 @@ func pageFault(f *rt.Frame) {
 		r = mm.Fault(va, write, true)
 		fsLock.Unlock()
 	}
-	mapped := mm.FindVMA(va) >= 0
+	inVMA := mm.FindVMA(va) >= 0
 	mm.VMLock.Unlock()
 	switch r {
 	case mm.FaultOK:
@@ -117,7 +117,7 @@ func pageFault(f *rt.Frame) {
 		faultSignal(f, sigBUS, busAdrerr, f.CR2)
 	default:
 		code := segvMaperr
-		if mapped {
+		if inVMA {
 			code = segvAccerr
 		}
 		faultSignal(f, sigSEGV, code, f.CR2)
