@@ -11,8 +11,10 @@ import (
 // height 0 means inode.data is the single data page itself, so small files
 // cost no index page. The tree grows at the top when a write lands beyond its
 // reach and is trimmed by truncation. Missing entries are holes and read as
-// zeros. Invariant: bytes of allocated pages beyond the file size are zero,
-// so growing a file (write past EOF, truncate up) never exposes stale data.
+// zeros. Bytes of allocated pages beyond the file size read as zeros once
+// the file grows over them (write past EOF, truncate up): pages wholly
+// beyond it are freed by truncation, and the last page's tail, which a
+// shared mapping may store into, is cleared when the file grows (zeroTail).
 
 const (
 	pageShift  = 12
@@ -149,6 +151,17 @@ func truncatePages(n *inode, size int64) {
 	}
 }
 
+// zeroTail clears the bytes beyond the end of file in its last page
+// before the file grows over them: a shared mapping may have stored
+// there, and growing must show zeros.
+func zeroTail(n *inode) {
+	if off := n.size & (pageSize - 1); off != 0 {
+		if p := lookupPage(n, uint64(n.size)>>pageShift); p != 0 {
+			clear(pageBytes(p)[off:])
+		}
+	}
+}
+
 func pageBytes(p uintptr) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(p)), pageSize) }
 
 // Read copies up to len(buf) bytes of ino starting at off into buf and
@@ -226,6 +239,9 @@ func Write(ino Inode, buf []byte, off int64, now int64) (int, Errno) {
 	if count > MaxFileSize-off {
 		count = MaxFileSize - off
 	}
+	if off > n.size {
+		zeroTail(n)
+	}
 	done := int64(0)
 	var err Errno
 	for done < count {
@@ -279,6 +295,8 @@ func Truncate(ino Inode, size int64, now int64) Errno {
 	if size < n.size {
 		callShrinkHook(ino, size)
 		truncatePages(n, size)
+	} else {
+		zeroTail(n)
 	}
 	n.size = size
 	n.mtime, n.ctime = now, now

@@ -90,3 +90,21 @@ func TestShrinkHook(t *testing.T) {
 	require.Zero(t, Truncate(ino, pageSize+10, 4)) // same size: no call
 	assert.Len(t, shrinks, 1)
 }
+
+// TestGrowZeroesMappedTail: bytes a mapping stored beyond the end of file
+// in its last page read as zeros once the file grows over them, by
+// truncate or by a write further on.
+func TestGrowZeroesMappedTail(t *testing.T) {
+	fresh(t)
+	ino := mkfile(t, "/tmp/tail", "abc")
+	p, err := PageAt(ino, 0)
+	require.Zero(t, err)
+	copy(pageBytes(p)[3:], "beyond")
+	require.Zero(t, Truncate(ino, 10, 1))
+	assert.Equal(t, "abc\x00\x00\x00\x00\x00\x00\x00", readAll(t, ino))
+
+	copy(pageBytes(p)[10:], "again")
+	_, err = Write(ino, []byte("z"), 20, 2)
+	require.Zero(t, err)
+	assert.Equal(t, "abc"+string(make([]byte, 17))+"z", readAll(t, ino))
+}
