@@ -210,8 +210,10 @@ func mmapLocked(addr, size uintptr, prot, flags int, file, off uintptr) int64 {
 		}
 		return int64(va)
 	}
-	ino := of(file).obj
-	if !mm.MapFile(va, va+size, prot&7, ino, off, flags&mapShared != 0) {
+	o := of(file)
+	ino := o.obj
+	shared := flags&mapShared != 0
+	if !mm.MapFile(va, va+size, prot&7, ino, off, shared, shared && o.flags&oAccMode != oRdwr) {
 		return -abi.ENOMEM
 	}
 	if flags&mapPopulate != 0 {
@@ -279,6 +281,9 @@ func doMprotect(addr, length uintptr, prot int) int64 {
 	defer unlockVM(fs)
 	if !mapped(start, end) {
 		return -abi.ENOMEM
+	}
+	if !mm.MayProtect(start, end, uint32(prot)) {
+		return -abi.EACCES
 	}
 	if !mm.Protect(start, end, uint32(prot&7)) {
 		return -abi.ENOMEM

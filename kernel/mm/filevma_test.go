@@ -57,7 +57,7 @@ func TestFileVMAs(t *testing.T) {
 	mm.ResetVMAs()
 	base := uintptr(mm.UserBase)
 	require.True(t, mm.SetRange(base, base+2*pg, 3))
-	require.True(t, mm.MapFile(base+2*pg, base+10*pg, 1, f, 5*pg, true))
+	require.True(t, mm.MapFile(base+2*pg, base+10*pg, 1, f, 5*pg, true, false))
 	assert.Equal(t, 1, mm.FileVMAs())
 	// Not merged with the anonymous neighbour.
 	assert.Equal(t, []fileVMA{{base, base + 2*pg, 3, false, 0, 0}, {base + 2*pg, base + 10*pg, 1, true, f, 5 * pg}}, fileVMAs())
@@ -85,7 +85,7 @@ func TestFileVMAs(t *testing.T) {
 	}, fileVMAs())
 
 	// Mapping the hole again at another offset does not merge.
-	require.True(t, mm.MapFile(base+3*pg, base+4*pg, 1, f, 0, true))
+	require.True(t, mm.MapFile(base+3*pg, base+4*pg, 1, f, 0, true, false))
 	assert.Equal(t, 3, mm.FileVMAs())
 
 	// Unlink and close: the mappings keep the inode.
@@ -115,12 +115,32 @@ func TestPrivateAndSharedDoNotMerge(t *testing.T) {
 	defer memfs.Unref(ino)
 	mm.ResetVMAs()
 	base := uintptr(mm.UserBase)
-	require.True(t, mm.MapFile(base, base+pg, 1, uintptr(ino), 0, true))
-	require.True(t, mm.MapFile(base+pg, base+2*pg, 1, uintptr(ino), pg, false))
+	require.True(t, mm.MapFile(base, base+pg, 1, uintptr(ino), 0, true, false))
+	require.True(t, mm.MapFile(base+pg, base+2*pg, 1, uintptr(ino), pg, false, false))
 	assert.Equal(t, 2, mm.NumVMAs())
-	require.True(t, mm.MapFile(base+2*pg, base+3*pg, 1, uintptr(ino), 2*pg, false))
+	require.True(t, mm.MapFile(base+2*pg, base+3*pg, 1, uintptr(ino), 2*pg, false, false))
 	assert.Equal(t, 2, mm.NumVMAs())
 	require.True(t, mm.SetRange(base, base+3*pg, -1))
 	assert.Equal(t, 0, mm.FileVMAs())
+	mm.ResetVMAs()
+}
+
+// TestMayProtect: a shared mapping of a file opened read-only may not be
+// made writable; other mappings may.
+func TestMayProtect(t *testing.T) {
+	require.Zero(t, memfs.Init(1))
+	ino, err := memfs.Open(memfs.Root(), []byte("/tmp/ro"), unix.O_CREAT|unix.O_RDWR, 0o644, 1)
+	require.Zero(t, err)
+	defer memfs.Unref(ino)
+	mm.ResetVMAs()
+	base := uintptr(mm.UserBase)
+	require.True(t, mm.SetRange(base, base+pg, 1))
+	require.True(t, mm.MapFile(base+pg, base+2*pg, 1, uintptr(ino), 0, true, true))
+	require.True(t, mm.MapFile(base+2*pg, base+3*pg, 1, uintptr(ino), 0, false, false))
+	assert.True(t, mm.MayProtect(base, base+pg, 3))
+	assert.True(t, mm.MayProtect(base+2*pg, base+3*pg, 3))
+	assert.False(t, mm.MayProtect(base, base+3*pg, 3))
+	assert.True(t, mm.MayProtect(base, base+3*pg, 1))
+	require.True(t, mm.SetRange(base, base+3*pg, -1))
 	mm.ResetVMAs()
 }

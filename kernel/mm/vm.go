@@ -57,11 +57,14 @@ const (
 // vma is a range [start, end) with one protection. The table is sorted
 // and non-overlapping; maxVMAs bounds it (Go makes few, large mappings).
 // A file mapping has File (a memfs.Inode, on which it holds a reference)
-// and Off, the file offset of Start; Shared marks MAP_SHARED.
+// and Off, the file offset of Start; Shared marks MAP_SHARED; NoWrite a
+// shared mapping of a file opened without write access, which mprotect
+// may not make writable.
 type vma struct {
 	Start, End uintptr
 	Prot       uint32
 	Shared     bool
+	NoWrite    bool
 	File       uintptr
 	Off        uintptr
 }
@@ -239,7 +242,7 @@ func splitAt(va uintptr) bool {
 
 // mergeable reports whether b, which starts where a ends, can join a.
 func mergeable(a, b *vma) bool {
-	if a.End != b.Start || a.Prot != b.Prot || a.Shared != b.Shared || a.File != b.File {
+	if a.End != b.Start || a.Prot != b.Prot || a.Shared != b.Shared || a.NoWrite != b.NoWrite || a.File != b.File {
 		return false
 	}
 	return a.File == 0 || a.Off+(a.End-a.Start) == b.Off
@@ -275,9 +278,25 @@ func SetRange(start, end uintptr, prot int) bool {
 
 // MapFile makes [start, end) a mapping of file (a memfs.Inode) from
 // offset off with protection prot, replacing what was there, and takes
-// a reference on the file. Caller holds VMLock and the file system's lock.
-func MapFile(start, end uintptr, prot int, file, off uintptr, shared bool) bool {
-	return setRange(start, end, prot, vma{File: file, Off: off, Shared: shared})
+// a reference on the file; noWrite forbids making it writable later.
+// Caller holds VMLock and the file system's lock.
+func MapFile(start, end uintptr, prot int, file, off uintptr, shared, noWrite bool) bool {
+	return setRange(start, end, prot, vma{File: file, Off: off, Shared: shared, NoWrite: noWrite})
+}
+
+// MayProtect reports whether mprotect may give the VMAs of [start, end)
+// protection prot: not write access to a NoWrite mapping. Caller holds
+// VMLock.
+func MayProtect(start, end uintptr, prot uint32) bool {
+	if prot&ProtWrite == 0 {
+		return true
+	}
+	for i := 0; i < nvmas; i++ {
+		if VMAs[i].NoWrite && VMAs[i].Start < end && VMAs[i].End > start {
+			return false
+		}
+	}
+	return true
 }
 
 func setRange(start, end uintptr, prot int, tmpl vma) bool {

@@ -262,7 +262,16 @@ func checkErrors(dir string) error {
 	if err := want("O_RDONLY, PROT_WRITE, MAP_SHARED", err, syscall.EACCES); err != nil {
 		return err
 	}
-	m, err := syscall.Mmap(int(ro.Fd()), 0, pg, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE)
+	m, err := syscall.Mmap(int(ro.Fd()), 0, pg, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("O_RDONLY, PROT_READ, MAP_SHARED: %w", err)
+	}
+	err = syscall.Mprotect(m, syscall.PROT_READ|syscall.PROT_WRITE)
+	if err := want("mprotect PROT_WRITE of a read-only shared mapping", err, syscall.EACCES); err != nil {
+		return err
+	}
+	syscall.Munmap(m)
+	m, err = syscall.Mmap(int(ro.Fd()), 0, pg, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE)
 	if err != nil {
 		return fmt.Errorf("O_RDONLY, PROT_WRITE, MAP_PRIVATE: %w", err)
 	}
