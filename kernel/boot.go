@@ -43,6 +43,7 @@ func kernelMain(si uintptr) {
 	platform.TimeInit()
 	lapicInit()
 	spinlock.SetWaitHook(serviceTLB)
+	mapInit()
 	smpInit(info)
 	fdInit()
 	hostSignalInit()

@@ -260,6 +260,7 @@ func filePutLocked(f uintptr) {
 	}
 	ops := opsOf(o.kind)
 	if ops.inode {
+		flockRelease(f)
 		memfs.Unref(memfs.Inode(o.obj))
 	} else if ops.release != nil {
 		ops.release(o)

@@ -138,7 +138,7 @@ func sysFsync(f *rt.Frame) int64     { return fdCheck(fdArg(f.RDI)) }
 func sysFdatasync(f *rt.Frame) int64 { return fdCheck(fdArg(f.RDI)) }
 func sysSyncfs(f *rt.Frame) int64    { return fdCheck(fdArg(f.RDI)) }
 func sysSync(f *rt.Frame) int64      { return 0 }
-func sysFlock(f *rt.Frame) int64     { return fdCheck(fdArg(f.RDI)) }
+func sysFlock(f *rt.Frame) int64     { return sysFlockOp(fdArg(f.RDI), int(f.RSI)) }
 func sysFadvise64(f *rt.Frame) int64 { return fdCheck(fdArg(f.RDI)) }
 func sysGetcwd(f *rt.Frame) int64    { return doGetcwd(uintptr(f.RDI), uintptr(f.RSI)) }
 func sysChdir(f *rt.Frame) int64     { return doChdir(uintptr(f.RDI)) }

@@ -3,36 +3,180 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/memfs"
 	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/rt"
 )
 
-// mmap family. Only anonymous private/shared memory (MAP_ANONYMOUS):
-// the Go runtime maps nothing else. Memory is reserved in the VMA table
-// and populated on first touch (mm.FaultIn).
+// mmap family. Anonymous memory and regular memfs files. Memory is
+// reserved in the VMA table and populated on first touch (mm.Fault). A
+// file mapping maps the file's own pages (memfs.PageAt): MAP_SHARED with
+// the mapping's protection, MAP_PRIVATE read-only with copy on write. So
+// read, write and the mappings of a file all see the same bytes.
+//
+// Locking: a file VMA holds a reference on its inode and a fault on it
+// reads the file's page tree, so creating, changing or removing file VMAs
+// and faulting file pages in need fsLock, taken before mm.VMLock (lockVM).
+// A file that shrinks is unmapped beyond its new end (unmapShrunk, memfs's
+// shrink hook, under fsLock) before memfs frees the pages.
 const (
 	mapShared    = 0x01
 	mapPrivate   = 0x02
+	mapType      = 0x0f
 	mapFixed     = 0x10
 	mapAnonymous = 0x20
+	mapPopulate  = 0x8000
 	mapNoreplace = 0x100000
 
 	madvDontneed = 4
 	madvFree     = 8
+
+	msAsync      = 1
+	msInvalidate = 2
+	msSync       = 4
 )
+
+// mapInit installs the hooks mm and memfs call back into the kernel with.
+func mapInit() {
+	mm.SetHooks(tlbShootdown, lockFilesForVM, unlockFilesForVM)
+	memfs.SetShrinkHook(unmapShrunk)
+}
+
+// lockVM takes mm.VMLock, and fsLock before it when file mappings exist
+// or file is set; it reports whether it took fsLock. The count of file
+// VMAs changes only under both locks, so reading it again under VMLock
+// settles a race with a concurrent file mmap.
+func lockVM(file bool) bool {
+	if !file && mm.FileVMAs() == 0 {
+		mm.VMLock.Lock()
+		if mm.FileVMAs() == 0 {
+			return false
+		}
+		mm.VMLock.Unlock()
+	}
+	fsLock.Lock()
+	mm.VMLock.Lock()
+	return true
+}
+
+func unlockVM(fs bool) {
+	mm.VMLock.Unlock()
+	if fs {
+		fsLock.Unlock()
+	}
+}
+
+// lockFilesForVM is mm.UserOK's way to fsLock when a system call touches
+// a file page not yet mapped. A caller that already holds fsLock (a path
+// copied under it) cannot be told from another CPU holding it, so the
+// wait is bounded: after it the access fails with EFAULT.
+func lockFilesForVM() bool {
+	deadline := platform.Nanotime() + 20e6
+	for !fsLock.TryLock() {
+		if platform.Nanotime() > deadline {
+			return false
+		}
+		serviceTLB()
+		rt.Pause()
+	}
+	return true
+}
+
+func unlockFilesForVM() { fsLock.Unlock() }
+
+// unmapShrunk is memfs's shrink hook: ino is about to shrink to size.
+// Caller holds fsLock.
+func unmapShrunk(ino memfs.Inode, size int64) {
+	mm.VMLock.Lock()
+	if mm.FileVMAs() != 0 {
+		mm.UnmapFile(uintptr(ino), uintptr(size), tlbShootdown)
+	}
+	mm.VMLock.Unlock()
+}
+
+// pageFault serves a #PF from user mode: SIGSEGV for an invalid access,
+// SIGBUS for a file page beyond the end of the file.
+func pageFault(f *rt.Frame) {
+	va := uintptr(f.CR2)
+	write := f.ErrorCode&2 != 0
+	mm.VMLock.Lock()
+	r := mm.Fault(va, write, false)
+	if r == mm.FaultNeedFile {
+		mm.VMLock.Unlock()
+		fsLock.Lock()
+		mm.VMLock.Lock()
+		r = mm.Fault(va, write, true)
+		fsLock.Unlock()
+	}
+	inVMA := mm.FindVMA(va) >= 0
+	mm.VMLock.Unlock()
+	switch r {
+	case mm.FaultOK:
+	case mm.FaultBus:
+		faultSignal(f, sigBUS, busAdrerr, f.CR2)
+	default:
+		code := segvMaperr
+		if inVMA {
+			code = segvAccerr
+		}
+		faultSignal(f, sigSEGV, code, f.CR2)
+	}
+}
 
 func doMmap(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
 	if length == 0 || addr&(mm.PageSize-1) != 0 {
 		return -abi.EINVAL
 	}
-	if flags&mapAnonymous == 0 {
-		return -abi.ENODEV
+	switch flags & mapType {
+	case mapShared, mapPrivate, mapShared | mapPrivate: // 3: MAP_SHARED_VALIDATE
+	default:
+		return -abi.EINVAL
 	}
 	size := mm.PageRound(length)
 	if size < length {
 		return -abi.ENOMEM
 	}
-	mm.VMLock.Lock()
-	defer mm.VMLock.Unlock()
+	var file uintptr // the ofile of a file mapping
+	if flags&mapAnonymous == 0 {
+		if off&(mm.PageSize-1) != 0 || off+size < off || int64(off+size) < 0 {
+			return -abi.EINVAL
+		}
+		file = fget(fd)
+		if file == 0 {
+			return -abi.EBADF
+		}
+		defer fput(file) // runs after unlockVM: fput takes fsLock
+		o := of(file)
+		switch {
+		case o.flags&oPath != 0:
+			return -abi.EBADF
+		case o.kind == fdDevZero:
+			// /dev/zero maps anonymous memory, as on Linux.
+			return mmapAnon(addr, size, prot, flags)
+		case o.kind != fdFile || !memfs.Mappable(memfs.Inode(o.obj)):
+			return -abi.ENODEV
+		case o.flags&oAccMode == oWronly:
+			return -abi.EACCES
+		case flags&mapShared != 0 && prot&mm.ProtWrite != 0 && o.flags&oAccMode != oRdwr:
+			return -abi.EACCES
+		}
+	}
+	if file == 0 {
+		return mmapAnon(addr, size, prot, flags)
+	}
+	return mmapLocked(addr, size, prot, flags, file, off)
+}
+
+func mmapAnon(addr, size uintptr, prot, flags int) int64 {
+	return mmapLocked(addr, size, prot, flags, 0, 0)
+}
+
+// mmapLocked places the mapping (file: its ofile, 0 for anonymous memory)
+// under the VM locks.
+func mmapLocked(addr, size uintptr, prot, flags int, file, off uintptr) int64 {
+	fs := lockVM(file != 0)
+	defer unlockVM(fs)
 	var va uintptr
 	switch {
 	case flags&(mapFixed|mapNoreplace) != 0:
@@ -42,12 +186,12 @@ func doMmap(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
 		if flags&mapNoreplace != 0 && !mm.RangeFree(addr, addr+size) {
 			return -abi.EEXIST
 		}
-		// Overcommit heuristic: a writable mapping placed over a
-		// reservation (how the Go runtime commits heap memory, sysMap)
-		// fails when it is larger than the memory left, so exhaustion
-		// ends in the runtime's own "out of memory" error rather than a
-		// fault on first touch.
-		if prot&mm.ProtWrite != 0 && int64(size) > kmem.FreeBytes() {
+		// Overcommit heuristic: a writable anonymous mapping placed
+		// over a reservation (how the Go runtime commits heap memory,
+		// sysMap) fails when it is larger than the memory left, so
+		// exhaustion ends in the runtime's own "out of memory" error
+		// rather than a fault on first touch.
+		if file == 0 && prot&mm.ProtWrite != 0 && int64(size) > kmem.FreeBytes() {
 			return -abi.ENOMEM
 		}
 		mm.UnmapPages(addr, addr+size, tlbShootdown)
@@ -60,8 +204,32 @@ func doMmap(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
 			return -abi.ENOMEM
 		}
 	}
-	if !mm.SetRange(va, va+size, prot&7) {
+	if file == 0 {
+		if !mm.SetRange(va, va+size, prot&7) {
+			return -abi.ENOMEM
+		}
+		return int64(va)
+	}
+	o := of(file)
+	ino := o.obj
+	shared := flags&mapShared != 0
+	if !mm.MapFile(va, va+size, prot&7, ino, off, shared, shared && o.flags&oAccMode != oRdwr) {
 		return -abi.ENOMEM
+	}
+	if flags&mapPopulate != 0 {
+		// Map the pages the file holds now (best effort, as Linux).
+		end := va + size
+		if fsz := memfs.Size(memfs.Inode(ino)); int64(off+size) > fsz {
+			end = va + mm.PageRound(uintptr(fsz)-off)
+			if int64(off) >= fsz {
+				end = va
+			}
+		}
+		for p := va; p < end; p += mm.PageSize {
+			if mm.Fault(p, false, true) != mm.FaultOK {
+				break
+			}
+		}
 	}
 	return int64(va)
 }
@@ -82,11 +250,26 @@ func doMunmap(addr, length uintptr) int64 {
 	if !ok || length == 0 {
 		return -abi.EINVAL
 	}
-	mm.VMLock.Lock()
-	defer mm.VMLock.Unlock()
+	fs := lockVM(false)
+	defer unlockVM(fs)
 	mm.UnmapPages(start, end, tlbShootdown)
-	mm.SetRange(start, end, -1)
+	if !mm.SetRange(start, end, -1) {
+		return -abi.ENOMEM
+	}
 	return 0
+}
+
+// mapped reports whether every page of [start, end) is in a VMA. Caller
+// holds VMLock.
+func mapped(start, end uintptr) bool {
+	for va := start; va < end; {
+		i := mm.FindVMA(va)
+		if i < 0 {
+			return false
+		}
+		va = mm.VMAs[i].End
+	}
+	return true
 }
 
 func doMprotect(addr, length uintptr, prot int) int64 {
@@ -94,22 +277,25 @@ func doMprotect(addr, length uintptr, prot int) int64 {
 	if !ok {
 		return -abi.EINVAL
 	}
-	mm.VMLock.Lock()
-	defer mm.VMLock.Unlock()
-	for va := start; va < end; {
-		i := mm.FindVMA(va)
-		if i < 0 {
-			return -abi.ENOMEM
-		}
-		va = mm.VMAs[i].End
+	fs := lockVM(false)
+	defer unlockVM(fs)
+	if !mapped(start, end) {
+		return -abi.ENOMEM
 	}
-	if !mm.SetRange(start, end, prot&7) {
+	if !mm.MayProtect(start, end, uint32(prot)) {
+		return -abi.EACCES
+	}
+	if !mm.Protect(start, end, uint32(prot&7)) {
 		return -abi.ENOMEM
 	}
 	mm.ProtectPages(start, end, uint32(prot&7), tlbShootdown)
 	return 0
 }
 
+// doMadvise: MADV_DONTNEED and MADV_FREE drop the pages (anonymous memory
+// reads as zeros again, a private file mapping loses its copies and sees
+// the file, a shared one maps the file's pages again on the next touch);
+// other advice is a hint and ignored.
 func doMadvise(addr, length uintptr, advice int) int64 {
 	start, end, ok := checkRange(addr, length)
 	if !ok {
@@ -119,6 +305,27 @@ func doMadvise(addr, length uintptr, advice int) int64 {
 		mm.VMLock.Lock()
 		mm.UnmapPages(start, end, tlbShootdown)
 		mm.VMLock.Unlock()
+	}
+	return 0
+}
+
+// doMsync: shared mappings are the file's pages, so there is nothing to
+// write back; it checks its arguments and that the range is mapped.
+func doMsync(addr, length uintptr, flags int) int64 {
+	if flags&^(msAsync|msInvalidate|msSync) != 0 || flags&(msAsync|msSync) == msAsync|msSync {
+		return -abi.EINVAL
+	}
+	start, end, ok := checkRange(addr, length)
+	if !ok {
+		if addr&(mm.PageSize-1) != 0 {
+			return -abi.EINVAL
+		}
+		return -abi.ENOMEM
+	}
+	mm.VMLock.Lock()
+	defer mm.VMLock.Unlock()
+	if !mapped(start, end) {
+		return -abi.ENOMEM
 	}
 	return 0
 }

@@ -68,6 +68,7 @@ func sysMmap(f *rt.Frame) int64 {
 func sysMunmap(f *rt.Frame) int64   { return doMunmap(uintptr(f.RDI), uintptr(f.RSI)) }
 func sysMprotect(f *rt.Frame) int64 { return doMprotect(uintptr(f.RDI), uintptr(f.RSI), int(f.RDX)) }
 func sysMadvise(f *rt.Frame) int64  { return doMadvise(uintptr(f.RDI), uintptr(f.RSI), int(f.RDX)) }
+func sysMsync(f *rt.Frame) int64    { return doMsync(uintptr(f.RDI), uintptr(f.RSI), int(f.RDX)) }
 func sysBrk(f *rt.Frame) int64      { return 0 }
 
 func sysArchPrctl(f *rt.Frame) int64 {

@@ -31,18 +31,7 @@ func kernelTrap(f *rt.Frame) {
 		dispatchSyscall(f)
 	case f.Vector == 14: // #PF
 		thisCPU().stats[statFaults]++
-		write := f.ErrorCode&2 != 0
-		mm.VMLock.Lock()
-		ok := mm.FaultIn(uintptr(f.CR2), write)
-		mapped := mm.FindVMA(uintptr(f.CR2)) >= 0
-		mm.VMLock.Unlock()
-		if !ok {
-			code := segvMaperr
-			if mapped {
-				code = segvAccerr
-			}
-			faultSignal(f, sigSEGV, code, f.CR2)
-		}
+		pageFault(f)
 	case f.Vector == rt.VecPending:
 		handlePending(atomic.SwapUint64(&c.Pending, 0))
 		preempt()

@@ -127,6 +127,43 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		// File mappings against the file through syscall.Mmap: coherence
+		// with pread/pwrite, private copies, ftruncate, errno.
+		name:    "mmapcheck",
+		pkg:     "./tests/guests/mmapcheck",
+		cpus:    2,
+		timeout: time.Minute,
+		wantOut: []string{
+			"mmapcheck: shared coherence ok\n", "mmapcheck: private copy-on-write ok\n",
+			"mmapcheck: mprotect and msync ok\n", "mmapcheck: beyond EOF: ", "mmapcheck: ftruncate ok\n",
+			"mmapcheck: unlinked file ok\n", "mmapcheck: concurrent ok", "mmapcheck: errors ok\n", "mmapcheck: ok\n",
+		},
+	},
+	{
+		// go.etcd.io/bbolt: a shared read-only mmap of the database,
+		// pwrite, ftruncate to grow, flock.
+		name:    "bbolt",
+		pkg:     "./tests/guests/bbolt",
+		memory:  "256M",
+		timeout: 2 * time.Minute,
+		wantOut: []string{
+			"bbolt: wrote 20000 keys in 20 transactions", "bbolt: second open timed out ok\n",
+			"bbolt: verified 20000 keys after reopen\n", "bbolt: ok\n",
+		},
+	},
+	{
+		// modernc.org/sqlite in WAL mode: the -shm index is a shared
+		// mmap of a file.
+		name:    "sqlite",
+		pkg:     "./tests/guests/sqlite",
+		memory:  "256M",
+		timeout: 3 * time.Minute,
+		wantOut: []string{
+			"sqlite: journal_mode=wal\n", "sqlite: inserted 10000 rows",
+			"sqlite: count=10000 sum=149985000\n", "sqlite: reopen verified\n", "sqlite: ok\n",
+		},
+	},
+	{
 		name: "pipes",
 		pkg:  "./tests/guests/pipes",
 		wantOut: []string{

@@ -79,6 +79,14 @@ func TestZeroGoAllocations(t *testing.T) {
 			check(Truncate(file, 100, 7))
 			check(Truncate(file, 0, 7))
 		}},
+		{"PageAt/Truncate with shrink hook", func() {
+			SetShrinkHook(countShrink)
+			_, err := PageAt(file, 3)
+			check(err)
+			check(Truncate(file, 4*pageSize, 7))
+			check(Truncate(file, 0, 7))
+			SetShrinkHook(nil)
+		}},
 		{"Stat", func() { check(Stat(file, statBuf)) }},
 		{"ReadDir", func() {
 			c := uint64(0)

@@ -21,6 +21,12 @@
 // size the Go runtime reads from /sys), and
 // Usage reports memory and inode counts for statfs.
 //
+// Memory mappings: PageAt hands out a regular file's own data page
+// (allocating a hole), which the kernel maps into the program, so that
+// reads, writes and mappings share the bytes; Mappable says which inodes
+// allow it. Truncate calls the shrink hook (SetShrinkHook) before it frees
+// pages, so the kernel can unmap them first.
+//
 // Lifetime: an inode lives while it has a directory link or a reference.
 // Open returns an inode with a reference that the caller's file descriptor
 // owns; Ref/Unref manage others (a working directory, dup'd descriptors may

@@ -31,4 +31,5 @@ const (
 	ENOTEMPTY    = Errno(abi.ENOTEMPTY)
 	ELOOP        = Errno(abi.ELOOP)
 	EMLINK       = Errno(abi.EMLINK)
+	ENODEV       = Errno(abi.ENODEV)
 )

@@ -11,8 +11,10 @@ import (
 // height 0 means inode.data is the single data page itself, so small files
 // cost no index page. The tree grows at the top when a write lands beyond its
 // reach and is trimmed by truncation. Missing entries are holes and read as
-// zeros. Invariant: bytes of allocated pages beyond the file size are zero,
-// so growing a file (write past EOF, truncate up) never exposes stale data.
+// zeros. Bytes of allocated pages beyond the file size read as zeros once
+// the file grows over them (write past EOF, truncate up): pages wholly
+// beyond it are freed by truncation, and the last page's tail, which a
+// shared mapping may store into, is cleared when the file grows (zeroTail).
 
 const (
 	pageShift  = 12
@@ -149,6 +151,17 @@ func truncatePages(n *inode, size int64) {
 	}
 }
 
+// zeroTail clears the bytes beyond the end of file in its last page
+// before the file grows over them: a shared mapping may have stored
+// there, and growing must show zeros.
+func zeroTail(n *inode) {
+	if off := n.size & (pageSize - 1); off != 0 {
+		if p := lookupPage(n, uint64(n.size)>>pageShift); p != 0 {
+			clear(pageBytes(p)[off:])
+		}
+	}
+}
+
 func pageBytes(p uintptr) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(p)), pageSize) }
 
 // Read copies up to len(buf) bytes of ino starting at off into buf and
@@ -226,6 +239,9 @@ func Write(ino Inode, buf []byte, off int64, now int64) (int, Errno) {
 	if count > MaxFileSize-off {
 		count = MaxFileSize - off
 	}
+	if off > n.size {
+		zeroTail(n)
+	}
 	done := int64(0)
 	var err Errno
 	for done < count {
@@ -277,9 +293,62 @@ func Truncate(ino Inode, size int64, now int64) Errno {
 		return 0
 	}
 	if size < n.size {
+		callShrinkHook(ino, size)
 		truncatePages(n, size)
+	} else {
+		zeroTail(n)
 	}
 	n.size = size
 	n.mtime, n.ctime = now, now
 	return 0
+}
+
+// Mappable reports whether ino can be memory-mapped: a regular file whose
+// data lives in the page tree (not a static file).
+func Mappable(ino Inode) bool {
+	n := ip(uintptr(ino))
+	return n.mode&ModeType == ModeRegular && n.flags&flagStatic == 0
+}
+
+// PageAt returns the data page holding page index pg of regular file ino,
+// allocating it (zeroed) if it is a hole: mmap maps the file's own pages,
+// so that reads, writes and mappings see the same bytes. The page stays
+// the file's until truncation frees it (see SetShrinkHook). The caller
+// checks pg against the size; ENOSPC when memory is exhausted.
+func PageAt(ino Inode, pg uint64) (uintptr, Errno) {
+	n := ip(uintptr(ino))
+	if !Mappable(ino) {
+		return 0, ENODEV
+	}
+	if pg >= uint64(MaxFileSize>>pageShift) {
+		return 0, EFBIG
+	}
+	if p := lookupPage(n, pg); p != 0 {
+		return p, 0
+	}
+	return allocPage(n, pg)
+}
+
+// shrinkHook holds the func value (its funcval address, a static function:
+// storing a func value would need a write barrier) that Truncate calls
+// before it frees pages.
+var shrinkHook uintptr
+
+// SetShrinkHook installs f, a top-level function, as what Truncate calls
+// before a file shrinks to size: its pages from PageRound(size) on are
+// about to be freed and the tail of the page holding size zeroed. The
+// kernel unmaps them from every mapping of the file there, so that no
+// freed page stays mapped. nil removes it.
+func SetShrinkHook(f func(ino Inode, size int64)) {
+	if f == nil {
+		shrinkHook = 0
+		return
+	}
+	shrinkHook = *(*uintptr)(unsafe.Pointer(&f))
+}
+
+func callShrinkHook(ino Inode, size int64) {
+	if h := shrinkHook; h != 0 {
+		(*(*func(Inode, int64))(unsafe.Pointer(&h)))(ino, size)
+	}
 }

@@ -4,7 +4,7 @@ package mm
 // needs).
 
 // ResetVMAs empties the VMA table.
-func ResetVMAs() { nvmas = 0 }
+func ResetVMAs() { nvmas, nfile = 0, 0 }
 
 // NumVMAs is the number of VMAs.
 func NumVMAs() int { return nvmas }

@@ -1,8 +1,11 @@
 package mm
 
 import (
+	"unsafe"
+
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/memfs"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
@@ -29,6 +32,11 @@ const (
 	pteHuge    = 1 << 7
 	pteNX      = 1 << 63
 	PteAddr    = 0x000ffffffffff000
+	// Software bits (ignored by the MMU). PteFile: the frame is a file's
+	// page (memfs owns it; unmapping does not free it). PteCOW: a file
+	// page mapped read-only in a private mapping; a write copies it.
+	PteFile = 1 << 9
+	PteCOW  = 1 << 10
 
 	PageSize  = 4096
 	HugeSize  = 2 << 20
@@ -48,9 +56,17 @@ const (
 
 // vma is a range [start, end) with one protection. The table is sorted
 // and non-overlapping; maxVMAs bounds it (Go makes few, large mappings).
+// A file mapping has File (a memfs.Inode, on which it holds a reference)
+// and Off, the file offset of Start; Shared marks MAP_SHARED; NoWrite a
+// shared mapping of a file opened without write access, which mprotect
+// may not make writable.
 type vma struct {
 	Start, End uintptr
 	Prot       uint32
+	Shared     bool
+	NoWrite    bool
+	File       uintptr
+	Off        uintptr
 }
 
 const maxVMAs = 4096
@@ -68,6 +84,7 @@ var (
 	PML4   uintptr
 	VMAs   [maxVMAs]vma
 	nvmas  int
+	nfile  int // file VMAs among them
 	NXOK   bool
 	Stats  struct{ Faults, Pages, MaxPages uint64 }
 )
@@ -172,6 +189,8 @@ func FindVMA(va uintptr) int {
 	return -1
 }
 
+// insertVMA and deleteVMA keep the file references: every file VMA holds
+// one on its inode (so that an unlinked, closed file lives while mapped).
 func insertVMA(i int, v vma) bool {
 	if nvmas == maxVMAs {
 		return false
@@ -179,59 +198,148 @@ func insertVMA(i int, v vma) bool {
 	copy(VMAs[i+1:nvmas+1], VMAs[i:nvmas])
 	VMAs[i] = v
 	nvmas++
+	if v.File != 0 {
+		memfs.Ref(memfs.Inode(v.File))
+		nfile++
+	}
 	return true
 }
 
 func deleteVMA(i int) {
+	f := VMAs[i].File
 	copy(VMAs[i:nvmas-1], VMAs[i+1:nvmas])
 	nvmas--
+	if f != 0 {
+		nfile--
+		memfs.Unref(memfs.Inode(f))
+	}
+}
+
+// FileVMAs is the number of file mappings. Changing one (creating,
+// splitting, removing) needs the file system's lock as well as VMLock:
+// the kernel takes it first whenever FileVMAs is not zero.
+func FileVMAs() int { return nfile }
+
+// splitAt splits the VMA that contains va strictly inside into two, so
+// that a VMA boundary lies at va. It fails only when the table is full.
+func splitAt(va uintptr) bool {
+	i := FindVMA(va)
+	if i < 0 || VMAs[i].Start == va {
+		return true
+	}
+	v := VMAs[i]
+	tail := v
+	tail.Start = va
+	if v.File != 0 {
+		tail.Off += va - v.Start
+	}
+	if !insertVMA(i+1, tail) {
+		return false
+	}
+	VMAs[i].End = va
+	return true
+}
+
+// mergeable reports whether b, which starts where a ends, can join a.
+func mergeable(a, b *vma) bool {
+	if a.End != b.Start || a.Prot != b.Prot || a.Shared != b.Shared || a.NoWrite != b.NoWrite || a.File != b.File {
+		return false
+	}
+	return a.File == 0 || a.Off+(a.End-a.Start) == b.Off
+}
+
+// mergeAround merges the VMAs of [start, end) and their neighbours where
+// they are compatible.
+func mergeAround(start, end uintptr) {
+	i := FindVMA(start)
+	if i < 0 {
+		i = 0
+	}
+	if i > 0 {
+		i--
+	}
+	for i+1 < nvmas && VMAs[i].Start <= end {
+		if mergeable(&VMAs[i], &VMAs[i+1]) {
+			VMAs[i].End = VMAs[i+1].End
+			deleteVMA(i + 1)
+			continue
+		}
+		i++
+	}
 }
 
 // SetRange makes [start, end) have protection prot (prot < 0: unmapped),
-// splitting and merging VMAs. It does not touch page tables. Caller holds
-// VMLock. It fails only when the table is full.
+// anonymous memory, splitting and merging VMAs. It does not touch page
+// tables. Caller holds VMLock (and the file system's lock when file VMAs
+// exist, see FileVMAs). It fails only when the table is full.
 func SetRange(start, end uintptr, prot int) bool {
-	// Carve [start, end) out of every overlapping VMA.
+	return setRange(start, end, prot, vma{})
+}
+
+// MapFile makes [start, end) a mapping of file (a memfs.Inode) from
+// offset off with protection prot, replacing what was there, and takes
+// a reference on the file; noWrite forbids making it writable later.
+// Caller holds VMLock and the file system's lock.
+func MapFile(start, end uintptr, prot int, file, off uintptr, shared, noWrite bool) bool {
+	return setRange(start, end, prot, vma{File: file, Off: off, Shared: shared, NoWrite: noWrite})
+}
+
+// MayProtect reports whether mprotect may give the VMAs of [start, end)
+// protection prot: not write access to a NoWrite mapping. Caller holds
+// VMLock.
+func MayProtect(start, end uintptr, prot uint32) bool {
+	if prot&ProtWrite == 0 {
+		return true
+	}
 	for i := 0; i < nvmas; i++ {
-		v := VMAs[i]
-		if v.End <= start || v.Start >= end {
-			continue
+		if VMAs[i].NoWrite && VMAs[i].Start < end && VMAs[i].End > start {
+			return false
 		}
-		switch {
-		case v.Start >= start && v.End <= end:
-			deleteVMA(i)
-			i--
-		case v.Start < start && v.End > end:
-			VMAs[i].End = start
-			if !insertVMA(i+1, vma{Start: end, End: v.End, Prot: v.Prot}) {
-				return false
-			}
+	}
+	return true
+}
+
+func setRange(start, end uintptr, prot int, tmpl vma) bool {
+	if !splitAt(start) || !splitAt(end) {
+		return false
+	}
+	// Drop every VMA inside [start, end).
+	i := FindVMA(start)
+	if i < 0 {
+		i = 0
+		for i < nvmas && VMAs[i].End <= start {
 			i++
-		case v.Start < start:
-			VMAs[i].End = start
-		default:
-			VMAs[i].Start = end
 		}
+	}
+	for i < nvmas && VMAs[i].Start < end {
+		deleteVMA(i)
 	}
 	if prot < 0 {
 		return true
 	}
-	i := 0
-	for i < nvmas && VMAs[i].Start < start {
-		i++
-	}
-	if !insertVMA(i, vma{Start: start, End: end, Prot: uint32(prot)}) {
+	v := tmpl
+	v.Start, v.End, v.Prot = start, end, uint32(prot)
+	if !insertVMA(i, v) {
 		return false
 	}
-	// Merge with neighbours of equal protection.
-	if i+1 < nvmas && VMAs[i+1].Start == end && VMAs[i+1].Prot == uint32(prot) {
-		VMAs[i].End = VMAs[i+1].End
-		deleteVMA(i + 1)
+	mergeAround(start, end)
+	return true
+}
+
+// Protect sets the protection of the mapped parts of [start, end) to
+// prot, keeping what each maps (mprotect). Caller holds VMLock (and the
+// file system's lock when file VMAs exist). It fails only when the table
+// is full.
+func Protect(start, end uintptr, prot uint32) bool {
+	if !splitAt(start) || !splitAt(end) {
+		return false
 	}
-	if i > 0 && VMAs[i-1].End == start && VMAs[i-1].Prot == uint32(prot) {
-		VMAs[i-1].End = VMAs[i].End
-		deleteVMA(i)
+	for i := 0; i < nvmas; i++ {
+		if VMAs[i].Start >= start && VMAs[i].End <= end {
+			VMAs[i].Prot = prot
+		}
 	}
+	mergeAround(start, end)
 	return true
 }
 
@@ -267,15 +375,16 @@ func FindGap(size uintptr) uintptr {
 }
 
 // UnmapPages removes the mappings of [start, end) from the page table and
-// frees the frames. Caller holds VMLock. A frame is freed only once no CPU
+// frees the frames, except files' pages (PteFile), which memfs owns. Caller holds VMLock. A frame is freed only once no CPU
 // can still reach it through a stale TLB entry: the PTEs of a batch are
 // cleared, every CPU's TLB flushed (shootdown: the platform's TLB shootdown,
 // which makes every other CPU flush and waits), then the batch freed.
 func UnmapPages(start, end uintptr, shootdown func()) {
 	var batch [64]uintptr
 	n := 0
+	dirty := false // file pages unmapped: they need a flush but no free
 	flush := func() {
-		if n == 0 {
+		if n == 0 && !dirty {
 			return
 		}
 		rt.WriteCR3(uint64(PML4))
@@ -283,7 +392,7 @@ func UnmapPages(start, end uintptr, shootdown func()) {
 		for _, pa := range batch[:n] {
 			kmem.FreePage(pa)
 		}
-		n = 0
+		n, dirty = 0, false
 	}
 	for va := start; va < end; {
 		// Skip whole missing tables quickly.
@@ -292,11 +401,15 @@ func UnmapPages(start, end uintptr, shootdown func()) {
 			va = (va + HugeSize) &^ (HugeSize - 1)
 			continue
 		}
-		if *pte&PtePresent != 0 {
-			batch[n] = uintptr(*pte & PteAddr)
+		if e := *pte; e&PtePresent != 0 {
 			*pte = 0
 			Stats.Pages--
-			n++
+			if e&PteFile == 0 {
+				batch[n] = uintptr(e & PteAddr)
+				n++
+			} else {
+				dirty = true
+			}
 			if n == len(batch) {
 				flush()
 			}
@@ -316,8 +429,12 @@ func ProtectPages(start, end uintptr, prot uint32, shootdown func()) {
 			va = (va + HugeSize) &^ (HugeSize - 1)
 			continue
 		}
-		if *pte&PtePresent != 0 {
-			*pte = *pte&PteAddr | leafFlags(prot)
+		if e := *pte; e&PtePresent != 0 {
+			f := leafFlags(prot)
+			if e&PteCOW != 0 {
+				f &^= PteWrite // stays copy-on-write
+			}
+			*pte = e&(PteAddr|PteFile|PteCOW) | f
 			n++
 		}
 		va += PageSize
@@ -328,27 +445,42 @@ func ProtectPages(start, end uintptr, prot uint32, shootdown func()) {
 	}
 }
 
-// FaultIn makes the page at va present if a VMA allows the access.
-// It reports false for an invalid access. Caller holds VMLock.
-func FaultIn(va uintptr, write bool) bool {
+// Results of Fault.
+const (
+	FaultOK       = iota
+	FaultSEGV     // no VMA, or one that forbids the access (or no memory)
+	FaultBus      // a file mapping's page beyond the end of the file
+	FaultNeedFile // a file page must be looked up: retry with the file system's lock
+)
+
+// Fault makes the page at va present if a VMA allows the access, and
+// says why not otherwise. Caller holds VMLock; fileLocked says it holds
+// the file system's lock too, which a file page that is not mapped yet
+// needs (FaultNeedFile without it). A write to a copy-on-write page of a
+// private file mapping needs only VMLock: the file's page cannot be freed
+// while it is mapped.
+func Fault(va uintptr, write, fileLocked bool) int {
 	i := FindVMA(va)
 	if i < 0 {
-		return false
+		return FaultSEGV
 	}
 	prot := VMAs[i].Prot
 	if prot&(ProtRead|ProtWrite|protExec) == 0 || (write && prot&ProtWrite == 0) {
-		return false
+		return FaultSEGV
 	}
 	pte := pteFor(va, true)
 	if pte == nil {
-		return false
+		return FaultSEGV
+	}
+	if VMAs[i].File != 0 {
+		return faultFile(i, va, write, fileLocked, pte)
 	}
 	if *pte&PtePresent != 0 {
-		return true // raced or spurious
+		return FaultOK // raced or spurious
 	}
 	p := kmem.AllocPage()
 	if p == 0 {
-		return false
+		return FaultSEGV
 	}
 	flags := leafFlags(prot)
 	*pte = uint64(p) | flags
@@ -393,7 +525,85 @@ func FaultIn(va uintptr, write bool) bool {
 		Stats.MaxPages = Stats.Pages
 	}
 	Stats.Faults++
-	return true
+	return FaultOK
+}
+
+// faultFile serves a fault in file VMA i. Shared mappings map the file's
+// own page (PteFile) with the VMA's protection; private ones map it
+// read-only (PteCOW) and give a write its own copy. Pages at or beyond
+// the end of the file raise SIGBUS, as on Linux.
+func faultFile(i int, va uintptr, write, fileLocked bool, pte *uint64) int {
+	v := &VMAs[i]
+	page := va &^ (PageSize - 1)
+	flags := leafFlags(v.Prot)
+	if e := *pte; e&PtePresent != 0 {
+		if !write || e&PteWrite != 0 {
+			return FaultOK // raced or spurious
+		}
+		if e&PteCOW == 0 {
+			return FaultSEGV
+		}
+		q := kmem.AllocPage()
+		if q == 0 {
+			return FaultSEGV
+		}
+		copy(kctx.BytesAt(q, PageSize), kctx.BytesAt(uintptr(e&PteAddr), PageSize))
+		*pte = uint64(q) | flags
+		rt.Invlpg(page)
+		shootdownHook()
+		Stats.Faults++
+		return FaultOK
+	}
+	if !fileLocked {
+		return FaultNeedFile
+	}
+	off := v.Off + (page - v.Start)
+	ino := memfs.Inode(v.File)
+	if int64(off) >= memfs.Size(ino) {
+		return FaultBus
+	}
+	p, err := memfs.PageAt(ino, uint64(off/PageSize))
+	if err != 0 {
+		return FaultBus // no memory for the page: SIGBUS, as tmpfs
+	}
+	switch {
+	case v.Shared:
+		*pte = uint64(p) | flags | PteFile
+	case write:
+		q := kmem.AllocPage()
+		if q == 0 {
+			return FaultSEGV
+		}
+		copy(kctx.BytesAt(q, PageSize), kctx.BytesAt(p, PageSize))
+		*pte = uint64(q) | flags
+	default:
+		*pte = uint64(p) | flags&^PteWrite | PteFile | PteCOW
+	}
+	Stats.Pages++
+	if Stats.Pages > Stats.MaxPages {
+		Stats.MaxPages = Stats.Pages
+	}
+	Stats.Faults++
+	return FaultOK
+}
+
+// UnmapFile removes from every mapping of file the pages at file offsets
+// from off on, before the file shrinks and frees them (memfs's shrink
+// hook). Private copies of those pages go too: beyond the end of the
+// file they raise SIGBUS. Caller holds VMLock and the file system's lock.
+func UnmapFile(file, off uintptr, shootdown func()) {
+	off = PageRound(off)
+	for i := 0; i < nvmas; i++ {
+		v := VMAs[i]
+		if v.File != file || v.Off+(v.End-v.Start) <= off {
+			continue
+		}
+		start := v.Start
+		if v.Off < off {
+			start += off - v.Off
+		}
+		UnmapPages(start, v.End, shootdown)
+	}
 }
 
 // UserOK makes [addr, addr+n) accessible to the kernel (faulting pages in)
@@ -427,9 +637,61 @@ func UserOK(addr, n uintptr, write bool) bool {
 		if pte != nil && *pte&PtePresent != 0 && (!write || *pte&PteWrite != 0) {
 			continue
 		}
-		if !FaultIn(va, write) {
+		switch Fault(va, write, false) {
+		case FaultOK:
+		case FaultNeedFile:
+			// A file page: take the file system's lock first (lock
+			// order), then fault again.
+			VMLock.Unlock()
+			ok := lockFilesHook()
+			VMLock.Lock()
+			if !ok {
+				return false
+			}
+			r := Fault(va, write, true)
+			unlockFilesHook()
+			if r != FaultOK {
+				return false
+			}
+		default:
 			return false
 		}
 	}
 	return true
+}
+
+// Hooks the kernel installs at boot (SetHooks), held as the addresses of
+// static funcvals: storing func values would need write barriers.
+var (
+	shootdownFn, lockFilesFn, unlockFilesFn uintptr
+)
+
+// SetHooks installs the kernel's TLB shootdown (flush every other CPU's
+// TLB and wait) and the file system's lock for UserOK's faults on file
+// pages: lock takes it, or reports false when it cannot (the caller
+// already holds it: the access fails with EFAULT). All are top-level
+// functions.
+func SetHooks(shootdown func(), lockFiles func() bool, unlockFiles func()) {
+	shootdownFn = *(*uintptr)(unsafe.Pointer(&shootdown))
+	lockFilesFn = *(*uintptr)(unsafe.Pointer(&lockFiles))
+	unlockFilesFn = *(*uintptr)(unsafe.Pointer(&unlockFiles))
+}
+
+func shootdownHook() {
+	if h := shootdownFn; h != 0 {
+		(*(*func())(unsafe.Pointer(&h)))()
+	}
+}
+
+func lockFilesHook() bool {
+	if h := lockFilesFn; h != 0 {
+		return (*(*func() bool)(unsafe.Pointer(&h)))()
+	}
+	return false
+}
+
+func unlockFilesHook() {
+	if h := unlockFilesFn; h != 0 {
+		(*(*func())(unsafe.Pointer(&h)))()
+	}
 }
