@@ -8,7 +8,8 @@
 // goroutine collects the finished chains and queues their R-messages for
 // the client's reader in the order the device finishes them; the client
 // matches them to its requests by tag, so requests run concurrently, as
-// many as there are buffer slots. The device is not trusted: an R-message
+// many as there are buffer slots. Messages are adapted to the 9P2000.L
+// QEMU speaks (toWire). The device is not trusted: an R-message
 // whose size field does not match the bytes written breaks the stream
 // (every pending and later call fails) rather than being passed on.
 package virtio9p
@@ -18,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/unigo-os/unigo/abi"
@@ -48,9 +50,9 @@ type Device struct {
 	dev *virtio.Device
 	q   *virtio.Queue
 
-	mu   sync.Mutex // the queue
-	free chan int   // free slot indices
-	buf  *hw.DMA    // slots × (T area + R area), MessageSize each
+	mu   sync.Mutex     // the queue
+	free chan int       // free slot indices
+	t, r [slots]*hw.DMA // each slot's T-message and R-message buffers
 
 	wmu sync.Mutex
 	w   []byte // the T-message being written
@@ -95,11 +97,12 @@ func Open(info hw.VirtioMMIO, level bool) (*Device, error) {
 	if d.q, err = vd.SetupQueue(0, 2*slots); err != nil {
 		return fail(err)
 	}
-	if d.buf, err = hw.AllocDMA(slots * 2 * MessageSize); err != nil {
+	if err := d.alloc(); err != nil {
+		d.freeDMA()
 		return fail(err)
 	}
 	if err := vd.Start(); err != nil {
-		d.buf.Free()
+		d.freeDMA()
 		return fail(err)
 	}
 	for i := range slots {
@@ -107,6 +110,30 @@ func Open(info hw.VirtioMMIO, level bool) (*Device, error) {
 	}
 	go d.collect()
 	return d, nil
+}
+
+// alloc gives each slot its two buffers (DMA blocks are at most 64 KiB).
+func (d *Device) alloc() error {
+	for i := range slots {
+		var err error
+		if d.t[i], err = hw.AllocDMA(MessageSize); err != nil {
+			return err
+		}
+		if d.r[i], err = hw.AllocDMA(MessageSize); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Device) freeDMA() {
+	for i := range slots {
+		for _, b := range []*hw.DMA{d.t[i], d.r[i]} {
+			if b != nil {
+				b.Free()
+			}
+		}
+	}
 }
 
 // Write implements io.Writer: whole T-messages go to the device.
@@ -122,12 +149,53 @@ func (d *Device) Write(b []byte) (int, error) {
 		if len(d.w) < size {
 			break
 		}
-		if err := d.send(d.w[:size]); err != nil {
+		if err := d.send(toWire(d.w[:size])); err != nil {
 			return 0, err
 		}
 		d.w = append(d.w[:0], d.w[size:]...)
 	}
 	return len(b), nil
+}
+
+// Message types rewritten on the way out.
+const (
+	tversion = 100
+	tfsync   = 50
+)
+
+// toWire adapts a T-message from hugelgupf/p9's client to the 9P2000.L
+// other servers (QEMU's, Linux's peers) expect: plain version
+// negotiation, and Tfsync with its datasync field (fid[4] datasync[4];
+// that client sends the fid alone, which QEMU cannot decode and answers
+// with nothing). hugelgupf/p9's server takes both forms.
+func toWire(m []byte) []byte {
+	if len(m) == header+4 && m[4] == tfsync {
+		out := binary.LittleEndian.AppendUint32(append([]byte(nil), m...), 0)
+		binary.LittleEndian.PutUint32(out, uint32(len(out)))
+		return out
+	}
+	return plainVersion(m)
+}
+
+// plainVersion rewrites a Tversion asking for a 9P2000.L extension
+// ("9P2000.L.Google.N", which hugelgupf/p9's client always tries first)
+// into one for plain 9P2000.L, the dialect QEMU's server and unigo's
+// launcher both speak: QEMU answers "unknown" to the extension, which
+// that client takes as a failure instead of stepping down.
+func plainVersion(m []byte) []byte {
+	const at = header + 4 // msize[4], then version[s]
+	if len(m) < at+2 || m[4] != tversion {
+		return m
+	}
+	n := int(binary.LittleEndian.Uint16(m[at:]))
+	if len(m) != at+2+n || !strings.HasPrefix(string(m[at+2:]), "9P2000.L.") {
+		return m
+	}
+	out := append([]byte(nil), m[:at]...)
+	out = binary.LittleEndian.AppendUint16(out, uint16(len("9P2000.L")))
+	out = append(out, "9P2000.L"...)
+	binary.LittleEndian.PutUint32(out, uint32(len(out)))
+	return out
 }
 
 // send posts one T-message in a free slot.
@@ -138,12 +206,11 @@ func (d *Device) send(m []byte) error {
 	case <-d.dead:
 		return d.err
 	}
-	off := s * 2 * MessageSize
-	copy(d.buf.Bytes[off:], m)
+	copy(d.t[s].Bytes, m)
 	d.mu.Lock()
 	err := d.q.Add(uint64(s),
-		virtio.Buffer{Addr: d.buf.Phys + uint64(off), Len: uint32(len(m))},
-		virtio.Buffer{Addr: d.buf.Phys + uint64(off+MessageSize), Len: MessageSize, Write: true})
+		virtio.Buffer{Addr: d.t[s].Phys, Len: uint32(len(m))},
+		virtio.Buffer{Addr: d.r[s].Phys, Len: MessageSize, Write: true})
 	if err == nil {
 		d.dev.Kick(d.q)
 	}
@@ -173,9 +240,8 @@ func (d *Device) collect() {
 			continue
 		}
 		s := int(tok)
-		off := s*2*MessageSize + MessageSize
 		// Copy before checking: the device could change the buffer after.
-		m := append([]byte(nil), d.buf.Bytes[off:off+int(n)]...)
+		m := append([]byte(nil), d.r[s].Bytes[:n]...)
 		if n < header || binary.LittleEndian.Uint32(m) != n {
 			d.stop(fmt.Errorf("virtio9p: device returned a message of %d bytes that says otherwise", n))
 			return
