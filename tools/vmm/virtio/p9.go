@@ -105,29 +105,42 @@ func (d *P9) Reset() {
 // notifies and returns them as the server answers.
 func (d *P9) serve(q *Queue, c *p9Conn, stop <-chan struct{}, irq Interrupter) {
 	inflight := make(map[uint16]*Chain)
-	for {
+	// take moves up to a queue's worth of the driver's new chains to the
+	// server; more reports there may be others, ok false that the queue
+	// broke.
+	take := func() (more, ok bool) {
+		for range int(q.Size) {
+			ch, err := q.Next()
+			if err != nil {
+				irq.Fail(err)
+				return false, false
+			}
+			if ch == nil {
+				return false, true
+			}
+			if !d.request(ch, c, inflight) {
+				q.Put(ch, 0)
+				irq.Used(q)
+			}
+		}
+		return true, true
+	}
+	// Chains may have been made available before the worker started.
+	more, ok := take()
+	for ok {
+		kicks := q.Kicks()
+		if more {
+			kicks = ready // take more, between replies and a reset
+		}
 		select {
 		case <-stop:
 			return
-		case <-q.Kicks():
-			for {
-				ch, err := q.Next()
-				if err != nil {
-					irq.Fail(err)
-					return
-				}
-				if ch == nil {
-					break
-				}
-				if !d.request(ch, c, inflight) {
-					q.Put(ch, 0)
-					irq.Used(q)
-				}
-			}
+		case <-kicks:
+			more, ok = take()
 		case r := <-c.resps:
 			tag := binary.LittleEndian.Uint16(r[5:])
-			ch, ok := inflight[tag]
-			if !ok {
+			ch, found := inflight[tag]
+			if !found {
 				continue // an answer to an undecodable message
 			}
 			delete(inflight, tag)
@@ -136,6 +149,9 @@ func (d *P9) serve(q *Queue, c *p9Conn, stop <-chan struct{}, irq Interrupter) {
 		}
 	}
 }
+
+// ready is a channel that is always ready to receive from.
+var ready = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // request checks one chain's T-message and hands a copy of it to the
 // server. It reports false when the chain is to go back unanswered.
