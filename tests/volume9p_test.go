@@ -67,6 +67,11 @@ func TestVolume9P(t *testing.T) {
 			} {
 				assert.Contains(t, res.out, want)
 			}
+			for _, line := range strings.Split(res.out, "\n") {
+				if strings.Contains(line, "1 MiB written") {
+					t.Log(line)
+				}
+			}
 			b, err := os.ReadFile(filepath.Join(rw, "guest.txt"))
 			require.NoError(t, err)
 			assert.Equal(t, "written in the guest\n", string(b))

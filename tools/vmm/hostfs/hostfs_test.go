@@ -315,3 +315,31 @@ func TestNewErrors(t *testing.T) {
 }
 
 func mkfifo(path string) error { return unix.Mkfifo(path, 0o644) }
+
+// TestMaxFiles: a guest holding fids cannot take more than MaxFiles host
+// descriptors; closing them gives them back.
+func TestMaxFiles(t *testing.T) {
+	tree, err := New(t.TempDir(), false)
+	require.NoError(t, err)
+	defer tree.Close()
+	root, err := tree.Attach()
+	require.NoError(t, err)
+	var held []p9.File
+	for {
+		_, f, err := root.Walk(nil)
+		if err != nil {
+			assert.ErrorIs(t, err, linux.ENFILE)
+			break
+		}
+		held = append(held, f)
+	}
+	assert.Len(t, held, MaxFiles-1) // the root holds one
+	for _, f := range held {
+		f.Close()
+	}
+	_, f, err := root.Walk(nil)
+	require.NoError(t, err)
+	f.Close()
+	root.Close()
+	assert.Zero(t, tree.fds.Load())
+}
