@@ -17,6 +17,10 @@
 // are opened (a FIFO or device node in the tree is ENXIO), so no guest
 // request can block the server on a host pipe or reach a host device.
 //
+// The guest sets no set-user-ID or set-group-ID bit on a host file and
+// changes no host owner (EPERM): a launcher running as root must not let
+// it plant privileged programs on the host.
+//
 // A read-only tree refuses every change (create, write-open, truncate,
 // setattr, mkdir, symlink, link, rename, unlink, mknod) with EROFS. FSync
 // is fsync(2) on the host descriptor; host errors such as ENOSPC or EDQUOT

@@ -17,6 +17,11 @@ import (
 // MaxFiles is the most descriptors one tree holds open at once.
 const MaxFiles = 4096
 
+// permMask keeps the permission bits a guest may set on host files: no
+// set-user-ID or set-group-ID bit (a launcher running as root would
+// otherwise let the guest plant set-user-ID-root programs on the host).
+const permMask = 0o1777
+
 // resolve confines a one-component openat2: nothing followed, nothing
 // above the parent.
 const resolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
@@ -253,21 +258,13 @@ func (f *file) SetAttr(valid p9.SetAttrMask, a p9.SetAttr) error {
 		return linux.EPERM
 	}
 	if valid.Permissions {
-		if err := unix.Chmod(f.proc(), uint32(a.Permissions.Permissions())); err != nil {
+		if err := unix.Chmod(f.proc(), uint32(a.Permissions)&permMask); err != nil {
 			return errno(err)
 		}
 	}
 	if valid.UID || valid.GID {
-		uid, gid := -1, -1
-		if valid.UID {
-			uid = int(a.UID)
-		}
-		if valid.GID {
-			gid = int(a.GID)
-		}
-		if err := unix.Fchownat(f.fd, "", uid, gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return errno(err)
-		}
+		// Host ownership is the launcher's business, not the guest's.
+		return linux.EPERM
 	}
 	if valid.Size {
 		if f.mode != unix.S_IFREG {
@@ -413,7 +410,7 @@ func (f *file) Create(name string, mode p9.OpenFlags, perm p9.FileMode, _ p9.UID
 		return nil, p9.QID{}, 0, err
 	}
 	flags := int(mode)&(unix.O_ACCMODE|unix.O_APPEND) | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	ofd, err := openat2(f.fd, name, flags, uint32(perm.Permissions()))
+	ofd, err := openat2(f.fd, name, flags, uint32(perm)&permMask)
 	if err != nil {
 		f.t.fds.Add(-1)
 		return nil, p9.QID{}, 0, err
@@ -454,7 +451,7 @@ func (f *file) Mkdir(name string, perm p9.FileMode, _ p9.UID, _ p9.GID) (p9.QID,
 	if err := checkName(name); err != nil {
 		return p9.QID{}, err
 	}
-	if err := unix.Mkdirat(f.fd, name, uint32(perm.Permissions())); err != nil {
+	if err := unix.Mkdirat(f.fd, name, uint32(perm)&permMask); err != nil {
 		return p9.QID{}, errno(err)
 	}
 	return f.entryQID(name)

@@ -292,6 +292,27 @@ func TestReadOnly(t *testing.T) {
 	assert.FileExists(t, filepath.Join(dir, "top.txt"))
 }
 
+// TestNoPrivilegedFiles: no set-user-ID or set-group-ID bits, no owner
+// changes.
+func TestNoPrivilegedFiles(t *testing.T) {
+	dir := t.TempDir()
+	root := serve(t, dir, false)
+	_, dc, err := root.Walk(nil)
+	require.NoError(t, err)
+	f, _, _, err := dc.Create("suid", p9.ReadWrite, 0o6755, 0, 0)
+	require.NoError(t, err)
+	require.NoError(t, f.SetAttr(p9.SetAttrMask{Permissions: true}, p9.SetAttr{Permissions: 0o4755}))
+	assert.ErrorIs(t, f.SetAttr(p9.SetAttrMask{UID: true}, p9.SetAttr{UID: 0}), linux.EPERM)
+	f.Close()
+	_, err = root.Mkdir("sgid", 0o2755, 0, 0)
+	require.NoError(t, err)
+	for _, name := range []string{"suid", "sgid"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		require.NoError(t, err)
+		assert.Zero(t, st.Mode()&(os.ModeSetuid|os.ModeSetgid), name)
+	}
+}
+
 func TestSpecialFilesNotOpened(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, mkfifo(filepath.Join(dir, "fifo")))
