@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hugelgupf/p9/fsimpl/localfs"
+	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -100,4 +102,6 @@ func TestErrno(t *testing.T) {
 	assert.Nil(t, errno(nil))
 	assert.Equal(t, syscall.EIO, errno(io.ErrUnexpectedEOF))
 	assert.Equal(t, syscall.EROFS, errno(syscall.EROFS))
+	assert.Equal(t, syscall.ENOSPC, errno(linux.ENOSPC))
+	assert.Equal(t, syscall.ENOSPC, errno(fmt.Errorf("write: %w", linux.ENOSPC)))
 }

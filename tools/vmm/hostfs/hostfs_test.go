@@ -364,3 +364,12 @@ func TestMaxFiles(t *testing.T) {
 	root.Close()
 	assert.Zero(t, tree.fds.Load())
 }
+
+// TestErrno: host errors reach the guest as themselves (ENOSPC, EDQUOT),
+// the confinement's EXDEV as EACCES, anything else as EIO.
+func TestErrno(t *testing.T) {
+	assert.Equal(t, linux.ENOSPC, errno(unix.ENOSPC))
+	assert.Equal(t, linux.EDQUOT, errno(unix.EDQUOT))
+	assert.Equal(t, linux.EACCES, errno(unix.EXDEV))
+	assert.Equal(t, linux.EIO, errno(os.ErrClosed))
+}
