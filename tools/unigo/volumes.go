@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/unigo-os/unigo/abi"
@@ -94,21 +95,30 @@ func checkVolumes(vols []volume) error {
 // checkHostDir checks a volume's host side before the guest boots: the
 // directory exists, is one, and is writable unless :ro.
 func checkHostDir(v volume) error {
+	spec, host := show(v.host+":"+v.guest), show(v.host)
 	st, err := os.Stat(v.host)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("-v %s: HOSTDIR %s does not exist", v.host+":"+v.guest, v.host)
+		return fmt.Errorf("-v %s: HOSTDIR %s does not exist", spec, host)
 	case err != nil:
-		return fmt.Errorf("-v %s: %v", v.host+":"+v.guest, unwrapPathError(err))
+		return fmt.Errorf("-v %s: %s", spec, show(unwrapPathError(err).Error()))
 	case !st.IsDir():
-		return fmt.Errorf("-v %s: HOSTDIR %s is not a directory", v.host+":"+v.guest, v.host)
+		return fmt.Errorf("-v %s: HOSTDIR %s is not a directory", spec, host)
 	}
 	if !v.readOnly {
 		if err := writable(v.host); err != nil {
-			return fmt.Errorf("-v %s: HOSTDIR %s is read-only (%v); add :ro to share it read-only", v.host+":"+v.guest, v.host, err)
+			return fmt.Errorf("-v %s: HOSTDIR %s is read-only (%v); add :ro to share it read-only", spec, host, err)
 		}
 	}
 	return nil
+}
+
+// show quotes s if it holds line breaks, to keep an error on one line.
+func show(s string) string {
+	if strings.ContainsAny(s, "\n\r") {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // writable reports why dir cannot be written to (EROFS, EACCES), if so.
@@ -131,7 +141,7 @@ func volumeDevices(vols []volume) (devs []virtio.Device, close func(), err error
 		t, err := hostfs.New(v.host, v.readOnly)
 		if err != nil {
 			close()
-			return nil, nil, fmt.Errorf("-v %s:%s: %v", v.host, v.guest, err)
+			return nil, nil, fmt.Errorf("-v %s: %s", show(v.host+":"+v.guest), show(err.Error()))
 		}
 		trees = append(trees, t)
 		d, err := virtio.NewP9(v.guest, t)
@@ -152,10 +162,10 @@ func qemuVolumeArgs(vols []volume) ([]string, error) {
 			return nil, err
 		}
 		if len(v.guest) > qemuMaxTag {
-			return nil, fmt.Errorf("-v %s:%s: -runner qemu takes a GUESTDIR of at most %d bytes (QEMU's mount tag limit)", v.host, v.guest, qemuMaxTag)
+			return nil, fmt.Errorf("-v %s: -runner qemu takes a GUESTDIR of at most %d bytes (QEMU's mount tag limit)", show(v.host+":"+v.guest), qemuMaxTag)
 		}
 		if strings.Contains(v.guest, ",") {
-			return nil, fmt.Errorf("-v %s:%s: -runner qemu takes no ',' in GUESTDIR", v.host, v.guest)
+			return nil, fmt.Errorf("-v %s: -runner qemu takes no ',' in GUESTDIR", show(v.host+":"+v.guest))
 		}
 		fsdev := fmt.Sprintf("local,id=vol%d,path=%s,security_model=none", i, strings.ReplaceAll(v.host, ",", ",,"))
 		if v.readOnly {
