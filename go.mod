@@ -3,6 +3,7 @@ module github.com/unigo-os/unigo
 go 1.26.8
 
 require (
+	github.com/hugelgupf/p9 v0.3.0
 	github.com/insomniacslk/dhcp v0.0.0-20240710054256-ddd8a41251c9
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/arch v0.33.0

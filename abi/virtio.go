@@ -10,6 +10,17 @@ const (
 	VirtioDeviceBlock   = 2
 	VirtioDeviceConsole = 3
 	VirtioDeviceRNG     = 4
+	VirtioDevice9P      = 9
+)
+
+// virtio-9p (5.11): one request queue, each chain a 9P T-message followed
+// by the writable space for its R-message. With Virtio9PFMountTag the
+// configuration space holds a little-endian u16 tag length and the tag.
+const (
+	Virtio9PFMountTag    = 1 << 0 // VIRTIO_9P_MOUNT_TAG
+	Virtio9PConfigTagLen = 0      // u16
+	Virtio9PConfigTag    = 2      // tag bytes, not NUL-terminated
+	Virtio9PMaxTagLen    = 255    // the longest tag unigo offers or accepts
 )
 
 // Device status bits (2.1).

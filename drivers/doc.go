@@ -7,7 +7,15 @@
 //   - virtio: the virtio 1.x MMIO transport and split virtqueues, which do
 //     not trust the device;
 //   - virtio/virtionet: virtio-net, a frame-level API for the netstack;
-//   - virtio/virtiorng: virtio-rng, an entropy source.
+//   - virtio/virtiorng: virtio-rng, an entropy source;
+//   - virtio/virtio9p: virtio-9p, the byte stream of a 9P2000.L client
+//     (github.com/hugelgupf/p9), with the device's mount tag;
+//   - fsserve: the interface (FS, Node, Handle) of file systems served to
+//     the kernel's file channel;
+//   - volume: an fsserve.FS over a 9P client: a host directory shared
+//     with unigo run -v or QEMU's virtio-9p-device;
+//   - storage: finds the storage devices and mounts them (virtio-9p
+//     volumes at their mount tag's path).
 //
 // Drivers are ordinary Go code: they run at CPL 3 in the program's single
 // address space, on goroutines, and may allocate. They never run in kernel

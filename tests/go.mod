@@ -3,6 +3,7 @@ module github.com/unigo-os/unigo/tests
 go 1.26.8
 
 require (
+	github.com/hugelgupf/p9 v0.3.0
 	github.com/stretchr/testify v1.12.1
 	github.com/unigo-os/unigo v0.0.0-00010101000000-000000000000
 	github.com/unigo-os/unigo/tools v0.0.0-00010101000000-000000000000

@@ -79,6 +79,8 @@ func buildAll(dir string) error {
 	pkgs[sysfuzzNetPkg] = true
 	pkgs[filesPkg] = true
 	pkgs[catstdinPkg] = true
+	pkgs[volume9pPkg] = true
+	pkgs[volumePkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
 		args := append(append([]string{"build", "-o", img}, buildFlags[pkg]...), pkg)

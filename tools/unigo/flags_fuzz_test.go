@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path"
 	"strings"
 	"testing"
 )
@@ -16,6 +17,8 @@ func FuzzParseRunArgs(f *testing.F) {
 		"-e\x00K=V\x00-cmdline\x00unigo.ip=dhcp \"A=b c\"\x00img",
 		"-timeout\x001s\x00-status\x00-raw\x00img\x00--\x00--",
 		"-net\x00tap=tap0\x00-p\x00[::1]:1:2/udp\x00img",
+		"-v\x00/srv:/data\x00-v\x00img\x00-volume\x00a:b:/ro:ro",
+		"-v=/h:/d:rw\x00img\x00-v\x00/h:/d",
 	} {
 		f.Add(s)
 	}
@@ -41,6 +44,13 @@ func FuzzParseRunArgs(f *testing.F) {
 		}
 		if o.net.policy.MaxConns < 0 {
 			t.Fatalf("maxconns %d", o.net.policy.MaxConns)
+		}
+		seen := map[string]bool{}
+		for _, v := range o.volumes {
+			if v.host == "" || !path.IsAbs(v.guest) || path.Clean(v.guest) != v.guest || v.guest == "/" || seen[v.guest] {
+				t.Fatalf("volume %+v", v)
+			}
+			seen[v.guest] = true
 		}
 		guestCmdline(o.cmdline, o.env, o.guestArgs)
 	})

@@ -39,32 +39,9 @@ func runQEMU(o *runOptions, imagePath string, image []byte, env, params, gargs [
 		return fail("-runner qemu: %s", why)
 	}
 	kvm := host.Absent(probe.QEMUKVM) == ""
-	var extra []string
-	if o.rng {
-		extra = append(extra, "-device", "virtio-rng-device")
-	}
-	if o.net.enabled(image) {
-		switch o.net.mode {
-		case "", "user":
-		default:
-			return fail("-runner qemu: -net %s is not supported (user or none)", o.net.mode)
-		}
-		nd := "user,id=n0"
-		for _, f := range o.net.forwards {
-			h, p, err := net.SplitHostPort(f.Host)
-			if err != nil {
-				return fail("-p %s: %v", f.Host, err)
-			}
-			proto := "tcp"
-			if f.UDP {
-				proto = "udp"
-			}
-			nd += fmt.Sprintf(",hostfwd=%s:%s:%s-:%d", proto, h, p, f.GuestPort)
-		}
-		extra = append(extra, "-global", "virtio-mmio.force-legacy=false", "-netdev", nd, "-device", "virtio-net-device,netdev=n0")
-		if !hasParam(params, "unigo.ip") {
-			params = append(params, qemuUserParams...)
-		}
+	extra, params, err := qemuDeviceArgs(o, image, params)
+	if err != nil {
+		return fail("%v", err)
 	}
 	cmdline, err := abi.Compose(env, params, gargs)
 	if err != nil {
@@ -126,4 +103,50 @@ func hasParam(params []string, key string) bool {
 		}
 	}
 	return false
+}
+
+// qemuDeviceArgs maps o's devices (-rng, -v, the network with -p) onto
+// QEMU arguments, and adds the network's static configuration to params.
+func qemuDeviceArgs(o *runOptions, image []byte, params []string) ([]string, []string, error) {
+	var extra []string
+	if o.rng {
+		extra = append(extra, "-device", "virtio-rng-device")
+	}
+	modern := false // virtio-mmio devices in virtio 1.x mode, as the guest's drivers want
+	if len(o.volumes) > 0 {
+		vargs, err := qemuVolumeArgs(o.volumes)
+		if err != nil {
+			return nil, nil, err
+		}
+		extra = append(extra, vargs...)
+		modern = true
+	}
+	if o.net.enabled(image) {
+		switch o.net.mode {
+		case "", "user":
+		default:
+			return nil, nil, fmt.Errorf("-runner qemu: -net %s is not supported (user or none)", o.net.mode)
+		}
+		nd := "user,id=n0"
+		for _, f := range o.net.forwards {
+			h, p, err := net.SplitHostPort(f.Host)
+			if err != nil {
+				return nil, nil, fmt.Errorf("-p %s: %v", f.Host, err)
+			}
+			proto := "tcp"
+			if f.UDP {
+				proto = "udp"
+			}
+			nd += fmt.Sprintf(",hostfwd=%s:%s:%s-:%d", proto, h, p, f.GuestPort)
+		}
+		extra = append(extra, "-netdev", nd, "-device", "virtio-net-device,netdev=n0")
+		modern = true
+		if !hasParam(params, "unigo.ip") {
+			params = append(params, qemuUserParams...)
+		}
+	}
+	if modern {
+		extra = append(extra, "-global", "virtio-mmio.force-legacy=false")
+	}
+	return extra, params, nil
 }

@@ -63,15 +63,22 @@ flags:
                    (as on SIGQUIT) and exit 124
   -cmdline STR     extra guest kernel command line
   -rng             attach a virtio-rng device (entropy from the host)
+  -v HOSTDIR:GUESTDIR[:ro]
+                   share a host directory with the guest at GUESTDIR
+                   (absolute) over virtio-9p (repeatable; also -volume);
+                   the guest cannot reach outside HOSTDIR (.., symlinks),
+                   fsync in the guest is fsync on the host; :ro refuses
+                   every change with EROFS
   -runner NAME     launcher (the default) or qemu: QEMU microvm, with KVM
                    when /dev/kvm can be used, else TCG (-m, -smp, -e,
-                   -timeout, -cmdline, -rng, -p map onto it)
+                   -timeout, -cmdline, -rng, -p, -v map onto it)
   -raw             pass the guest's control characters (escape sequences)
                    to a terminal; without it they are shown escaped (^[)
   -jail            once the VM is set up, confine the launcher: as root,
                    drop to user nobody; no_new_privs and a seccomp
                    allowlist on every thread (other system calls: EPERM)
-  -v               print the time of each boot phase to stderr
+  -v               alone (not followed by HOSTDIR:GUESTDIR): print the
+                   time of each boot phase to stderr
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
                    launcher's memory use to stderr (read by unigo bench)
   -net MODE        guest network: user (user-mode NAT, the default when
@@ -125,6 +132,7 @@ type runOptions struct {
 	runner    string
 	raw       bool
 	jail      bool
+	volumes   []volume
 	build     builder // -files, -nocerts, -notz when run builds from source
 	buildSet  bool    // one of those was given
 }
@@ -148,6 +156,7 @@ func splitGuestArgs(args []string) (own, guest []string) {
 func parseRunArgs(args []string) (*runOptions, error) {
 	o := &runOptions{mem: 128 << 20, smp: 1, grace: defaultGrace}
 	args, o.guestArgs = splitGuestArgs(args)
+	args = volumeFlagArgs(args)
 	fs := flag.NewFlagSet("unigo run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Func("m", "", func(s string) error {
@@ -176,6 +185,14 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.raw, "raw", false, "")
 	fs.BoolVar(&o.jail, "jail", false, "")
 	fs.Func("net", "", o.net.parseNetMode)
+	fs.Func("volume", "", func(s string) error {
+		v, err := parseVolume(s)
+		if err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "-v "+s+": "))
+		}
+		o.volumes = append(o.volumes, v)
+		return nil
+	})
 	o.build.addFileFlags(fs, nil)
 	fs.Func("p", "", func(s string) error {
 		f, err := netback.ParseForward(s)
@@ -222,6 +239,12 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	}
 	if o.runner != runnerLauncher && o.runner != runnerQEMU {
 		return nil, fmt.Errorf("-runner %s: want launcher or qemu", o.runner)
+	}
+	if err := checkVolumes(o.volumes); err != nil {
+		return nil, err
+	}
+	if len(o.volumes) > 0 && o.jail {
+		return nil, errors.New("-v and -jail together are not supported: the jail's system call allowlist has no file system calls")
 	}
 	o.target = positional[0]
 	fs.Visit(func(f *flag.Flag) {
@@ -384,6 +407,14 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 	var devs []virtio.Device
 	if o.rng {
 		devs = append(devs, virtio.NewRNG())
+	}
+	if len(o.volumes) > 0 {
+		vdevs, closeVolumes, err := volumeDevices(o.volumes)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer closeVolumes() // after v.Close, deferred below
+		devs = append(devs, vdevs...)
 	}
 	if o.net.enabled(image) {
 		gn, err := setupNet(&o.net)

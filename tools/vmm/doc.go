@@ -1,7 +1,8 @@
 // Package vmm is the unigo KVM launcher: it assembles a VM from the pieces
 // in its subpackages (kvm: ioctls; arch: memory layout, PVH entry state and
 // CPUID; devices: UART, exit and crash ports, buses; virtio: virtio-mmio
-// devices; netback: the network backends behind virtio-net) and runs it,
+// devices; netback: the network backends behind virtio-net; hostfs: the
+// host directories behind virtio-9p volumes) and runs it,
 // one locked OS thread per vCPU, until the guest writes the exit port,
 // crashes, or is stopped. Dump prints a running guest's state (every
 // vCPU's registers, code and backtrace, the kernel's trace ring).

@@ -1,8 +1,9 @@
 // Package virtio holds the host-side virtio 1.x device models of the unigo
 // KVM launcher: split virtqueues over guest memory, the virtio-mmio transport
 // (register layout version 2, virtio spec 4.2.2) and the devices themselves
-// (virtio-rng, and virtio-net with its frames going to a NetBackend such
-// as those of tools/vmm/netback).
+// (virtio-rng; virtio-net with its frames going to a NetBackend such
+// as those of tools/vmm/netback; virtio-9p, serving a hugelgupf/p9 Attacher
+// such as tools/vmm/hostfs's host directory to unigo run -v).
 //
 // Guest memory is a []byte in which the guest-physical address is the offset.
 // Everything the guest writes there or into a transport register is hostile:
