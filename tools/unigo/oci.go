@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -49,6 +50,9 @@ flags:
   -e KEY=VAL       guest environment variable, in the image config (repeatable)
   -p PORT[/udp]    expose PORT: the container's PORT is forwarded to the
                    guest's PORT (repeatable)
+  -v DIR[:ro]      declare a volume: the container's directory DIR (what
+                   the runtime mounts there, docker run -v HOST:DIR) is
+                   shared with the guest at DIR (unigo run -v; repeatable)
   -launcher PATH   the launcher to put in the image (a statically linked
                    unigo; default: built from the unigo source tree)
   -unigo DIR       unigo source tree (default: found as for unigo build)
@@ -95,6 +99,7 @@ type ociOptions struct {
 	smp            int
 	env            []string
 	ports          []string // "8080" or "53/udp"
+	volumes        []string // "/data" or "/data:ro"
 	launcher       string
 	root           string
 	created        time.Time
@@ -131,6 +136,14 @@ func parseOCIArgs(args []string) (*ociOptions, error) {
 			return fmt.Errorf("want PORT or PORT/udp, got %q", s)
 		}
 		o.ports = append(o.ports, s)
+		return nil
+	})
+	fs.Func("v", "", func(s string) error {
+		dir, mode, _ := strings.Cut(s, ":")
+		if !path.IsAbs(dir) || path.Clean(dir) != dir || dir == "/" || (mode != "" && mode != "ro") {
+			return fmt.Errorf("want an absolute directory other than / and an optional :ro, got %q", s)
+		}
+		o.volumes = append(o.volumes, s)
 		return nil
 	})
 	fs.StringVar(&o.launcher, "launcher", "", "")
@@ -326,6 +339,13 @@ func ociEntrypoint(o *ociOptions) []string {
 		}
 		ep = append(ep, "-p", f)
 	}
+	for _, v := range o.volumes {
+		dir, mode, _ := strings.Cut(v, ":")
+		if mode != "" {
+			mode = ":" + mode
+		}
+		ep = append(ep, "-v", dir+":"+dir+mode)
+	}
 	return append(ep, ociImagePath, "--")
 }
 
@@ -399,6 +419,13 @@ func ociImage(o *ociOptions, appImage, launcher string) (v1.Image, error) {
 				p += "/tcp"
 			}
 			cfg.Config.ExposedPorts[p] = struct{}{}
+		}
+	}
+	if len(o.volumes) > 0 {
+		cfg.Config.Volumes = map[string]struct{}{}
+		for _, v := range o.volumes {
+			dir, _, _ := strings.Cut(v, ":")
+			cfg.Config.Volumes[dir] = struct{}{}
 		}
 	}
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {

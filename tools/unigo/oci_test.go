@@ -48,7 +48,8 @@ func mustOCIOptions(t *testing.T, args ...string) *ociOptions {
 
 func TestParseOCIArgs(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "")
-	o := mustOCIOptions(t, "-o", "out", "-m", "512M", "-smp", "2", "-e", "A=b c", "-p", "8080", "-p", "53/udp", "./cmd/my_app", "--", "-v", "x")
+	o := mustOCIOptions(t, "-o", "out", "-m", "512M", "-smp", "2", "-e", "A=b c", "-p", "8080", "-p", "53/udp",
+		"-v", "/data", "-v", "/etc/app:ro", "./cmd/my_app", "--", "-v", "x")
 	assert.Equal(t, uint64(512<<20), o.mem)
 	assert.Equal(t, 2, o.smp)
 	assert.Equal(t, []string{"A=b c"}, o.env)
@@ -57,7 +58,8 @@ func TestParseOCIArgs(t *testing.T) {
 	assert.Equal(t, "unigo.local/my-app:latest", o.tag)
 	assert.Equal(t, time.Unix(0, 0).UTC(), o.created)
 	assert.Equal(t, []string{"/unigo", "run", "-hostenv", "-status", "-m", "512M", "-smp", "2",
-		"-p", "0.0.0.0:8080:8080", "-p", "0.0.0.0:53:53/udp", "/app.img", "--"}, ociEntrypoint(o))
+		"-p", "0.0.0.0:8080:8080", "-p", "0.0.0.0:53:53/udp", "-v", "/data:/data", "-v", "/etc/app:/etc/app:ro",
+		"/app.img", "--"}, ociEntrypoint(o))
 
 	assert.Equal(t, "r.example/a:v1", mustOCIOptions(t, "-push", "r.example/a:v1", "x.img").tag)
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
@@ -72,6 +74,9 @@ func TestParseOCIArgs(t *testing.T) {
 		{[]string{"-o", "d", "-p", "http", "x.img"}, "want PORT"},
 		{[]string{"-o", "d", "-e", "unigo.x=1", "x.img"}, "want KEY=VAL"},
 		{[]string{"-o", "d", "-smp", "0", "x.img"}, "-smp 0"},
+		{[]string{"-o", "d", "-v", "data", "x.img"}, "want an absolute directory"},
+		{[]string{"-o", "d", "-v", "/", "x.img"}, "want an absolute directory"},
+		{[]string{"-o", "d", "-v", "/data:rw", "x.img"}, "want an absolute directory"},
 		{[]string{"-o", "d", "-t", "UPPER/Case", "x.img"}, "-t UPPER/Case"},
 	} {
 		_, err := parseOCIArgs(tc.args)
@@ -202,7 +207,7 @@ func TestOCILayout(t *testing.T) {
 
 func TestOCIConfig(t *testing.T) {
 	app, launcher := ociInputs(t)
-	o := mustOCIOptions(t, "-o", "x", "-m", "256M", "-smp", "2", "-e", "GREETING=hi there", "-p", "8080", "./examples/httpd", "--", "-v")
+	o := mustOCIOptions(t, "-o", "x", "-m", "256M", "-smp", "2", "-e", "GREETING=hi there", "-p", "8080", "-v", "/data", "./examples/httpd", "--", "-v")
 	img, err := ociImage(o, app, launcher)
 	require.NoError(t, err)
 
@@ -212,7 +217,9 @@ func TestOCIConfig(t *testing.T) {
 	assert.Equal(t, "linux", cf.OS)
 	assert.True(t, cf.Created.Equal(time.Unix(0, 0)))
 	c := cf.Config
-	assert.Equal(t, []string{"/unigo", "run", "-hostenv", "-status", "-m", "256M", "-smp", "2", "-p", "0.0.0.0:8080:8080", "/app.img", "--"}, c.Entrypoint)
+	assert.Equal(t, []string{"/unigo", "run", "-hostenv", "-status", "-m", "256M", "-smp", "2", "-p", "0.0.0.0:8080:8080",
+		"-v", "/data:/data", "/app.img", "--"}, c.Entrypoint)
+	assert.Equal(t, map[string]struct{}{"/data": {}}, c.Volumes)
 	assert.Equal(t, []string{"-v"}, c.Cmd)
 	assert.Equal(t, []string{"GREETING=hi there"}, c.Env)
 	assert.Equal(t, map[string]struct{}{"8080/tcp": {}}, c.ExposedPorts)
