@@ -44,6 +44,11 @@ flags:
   -min-mem        search the smallest -m for hello (default true)
   -net            include the network benchmark (default true)
   -net-only       run the network benchmark alone
+  -soak D         run only the soak, for D (e.g. 60s): examples/httpd under
+                  the launcher loaded by -soak-conns connections (default
+                  1000) through the user-mode network and, as root, a TAP
+                  device; requests, errors (exit 1 unless none), launcher RSS
+                  and guest memory before and after, and a request after
 `
 
 // Tools is what the suite needs from the unigo command.
@@ -69,6 +74,8 @@ func Main(args []string, tools Tools) int {
 	fs.BoolVar(&s.minMem, "min-mem", true, "")
 	fs.BoolVar(&s.netOn, "net", true, "")
 	fs.BoolVar(&s.netOnly, "net-only", false, "")
+	fs.DurationVar(&s.soakTime, "soak", 0, "")
+	fs.IntVar(&s.soakConns, "soak-conns", 1000, "")
 	s.netLoad = defaultNetLoad
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -78,7 +85,7 @@ func Main(args []string, tools Tools) int {
 		fmt.Fprintf(os.Stderr, "unigo bench: %v\n", err)
 		return 2
 	}
-	if fs.NArg() != 0 || s.runs < 1 || s.guestRuns < 1 {
+	if fs.NArg() != 0 || s.runs < 1 || s.guestRuns < 1 || s.soakTime < 0 || s.soakConns < 1 {
 		fmt.Fprintln(os.Stderr, "unigo bench: want no arguments and positive run counts (usage: unigo bench [-runs N] [-guest-runs N])")
 		return 2
 	}
@@ -111,6 +118,10 @@ type benchSuite struct {
 	httpd      string // examples/httpd image
 	net        []netResult
 	tapSkipped string // why the TAP setup did not run (tap.go)
+
+	soakTime  time.Duration // -soak: run the soak (soak.go) alone for this long
+	soakConns int
+	soak      []soakResult
 }
 
 // bootResult is every boot run of hello under one runner.
@@ -151,6 +162,19 @@ func (s *benchSuite) run(out io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 
+	if s.soakTime > 0 {
+		s.httpd = filepath.Join(tmp, "httpd.img")
+		if err := s.tools.Build(filepath.Join(root, "examples", "httpd"), s.httpd); err != nil {
+			return err
+		}
+		s.runSoak(out)
+		for _, r := range s.soak {
+			if r.failed != nil || r.errors != 0 || !r.answersAfter {
+				return fmt.Errorf("soak: %s: %d errors, answers after: %v, %v", r.setup, r.errors, r.answersAfter, r.failed)
+			}
+		}
+		return nil
+	}
 	if s.netOnly {
 		s.httpd = filepath.Join(tmp, "httpd.img")
 		if err := s.tools.Build(filepath.Join(root, "examples", "httpd"), s.httpd); err != nil {
