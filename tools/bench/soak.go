@@ -29,6 +29,7 @@ import (
 type soakResult struct {
 	setup            string
 	requests, errors int
+	errorKinds       map[string]int // failures by message
 	// at: idle before, a quarter into the load, at its end, after.
 	at           [4]memPoint
 	answersAfter bool
@@ -130,8 +131,8 @@ func soakServer(t netTarget, conns int, d time.Duration, r *soakResult) error {
 		p[1] = point()
 		during <- p
 	}()
-	lat, errs := hammer(client, t.base+"/", conns, d)
-	r.requests, r.errors = len(lat), errs
+	lat, errs, kinds := hammerErrs(client, t.base+"/", conns, d)
+	r.requests, r.errors, r.errorKinds = len(lat), errs, kinds
 	p := <-during
 	r.at[1], r.at[2] = p[0], p[1]
 	tr.CloseIdleConnections()
@@ -210,6 +211,11 @@ func writeSoakTable(w io.Writer, s *benchSuite) {
 		}
 		fmt.Fprintf(w, "| %s | %d | %.0f | %d | %s | %s | %s |\n", r.setup, r.requests,
 			float64(r.requests)/s.soakTime.Seconds(), r.errors, strings.Join(rss, " / "), strings.Join(heap, " / "), yes)
+	}
+	for _, r := range s.soak {
+		for msg, n := range r.errorKinds {
+			fmt.Fprintf(w, "\n%s: %d× %s", r.setup, n, msg)
+		}
 	}
 	if s.tapSkipped != "" {
 		fmt.Fprintf(w, "\nTAP: skipped (%s).\n", s.tapSkipped)

@@ -47,6 +47,9 @@ type Config struct {
 	// and "runtime start" (the guest's boot marks, abi.BootMark*), "guest
 	// exit".
 	Trace func(phase string)
+	// VCPUThread, if set, runs first on each vCPU's thread, to which its
+	// goroutine stays locked (e.g. jail.EnterVCPU); an error stops the VM.
+	VCPUThread func() error
 }
 
 // Reason says why a VM stopped.
@@ -367,6 +370,12 @@ func (v *VM) runVCPU(c *vcpu) {
 		c.mu.Unlock()
 		v.wg.Done()
 	}()
+	if v.cfg.VCPUThread != nil {
+		if err := v.cfg.VCPUThread(); err != nil {
+			v.Stop(Result{Reason: Failed, Err: fmt.Errorf("vCPU %d: %w", c.ID, err)})
+			return
+		}
+	}
 	// exitPending: the last KVM_RUN returned an exit handled here, which
 	// KVM completes (an IN's data into RAX, RIP past the instruction) only
 	// on the next KVM_RUN.
