@@ -39,7 +39,45 @@ type soakResult struct {
 // memPoint is the memory at one moment.
 type memPoint struct {
 	rss  int64 // launcher VmRSS, bytes; -1 unknown
+	ram  int64 // of which guest RAM (the mapping of soakMem), bytes; -1 unknown
 	heap int64 // guest live heap after a GC, bytes; -1 unknown
+}
+
+// soakMem is the guest's -m.
+const soakMem = 512 << 20
+
+// guestRAMResident is how much of pid's guest RAM mapping (a mapping of at
+// least ramSize bytes) is resident, from /proc/PID/smaps, or -1.
+func guestRAMResident(pid int, ramSize int64) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps")
+	if err != nil {
+		return -1
+	}
+	var total int64
+	inRAM, found := false, false
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		if lo, hi, ok := strings.Cut(f[0], "-"); ok && !strings.HasSuffix(f[0], ":") {
+			a, err1 := strconv.ParseUint(lo, 16, 64)
+			z, err2 := strconv.ParseUint(hi, 16, 64)
+			inRAM = err1 == nil && err2 == nil && int64(z-a) >= ramSize
+			continue
+		}
+		if inRAM && f[0] == "Rss:" && len(f) >= 2 {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err == nil {
+				total += kb << 10
+				found = true
+			}
+		}
+	}
+	if !found {
+		return -1
+	}
+	return total
 }
 
 // guestMem is what examples/httpd's /json says about its memory.
@@ -53,7 +91,7 @@ func (s *benchSuite) runSoak(out io.Writer) {
 		s.soak = append(s.soak, soakResult{setup: "user-mode network", failed: err})
 	} else {
 		t := netTarget{name: "launcher", setup: "user-mode network", base: "http://127.0.0.1:" + strconv.Itoa(port),
-			cmd: exec.Command(s.self, "run", "-m", "512M", "-smp", "2", "-p", strconv.Itoa(port)+":8080", s.httpd)}
+			cmd: exec.Command(s.self, "run", "-m", strconv.Itoa(soakMem>>20)+"M", "-smp", "2", "-p", strconv.Itoa(port)+":8080", s.httpd)}
 		s.soakOne(t)
 	}
 	lab, err := newTapLab()
@@ -64,7 +102,7 @@ func (s *benchSuite) runSoak(out io.Writer) {
 		defer lab.close()
 		for _, t := range lab.targets(s) {
 			if t.name == "launcher, 2 vCPUs" {
-				t.cmd.Args = append(t.cmd.Args[:len(t.cmd.Args)-1], "-m", "512M", t.cmd.Args[len(t.cmd.Args)-1])
+				t.cmd.Args = append(t.cmd.Args[:len(t.cmd.Args)-1], "-m", strconv.Itoa(soakMem>>20)+"M", t.cmd.Args[len(t.cmd.Args)-1])
 				s.soakOne(t)
 			}
 		}
@@ -115,7 +153,7 @@ func soakServer(t netTarget, conns int, d time.Duration, r *soakResult) error {
 	defer mtr.CloseIdleConnections()
 	measure := &http.Client{Transport: mtr, Timeout: 30 * time.Second}
 	point := func() memPoint {
-		p := memPoint{rss: vmRSS(pid), heap: -1}
+		p := memPoint{rss: vmRSS(pid), ram: guestRAMResident(pid, soakMem), heap: -1}
 		if m, err := readGuestMem(measure, t.base); err == nil {
 			p.heap = int64(m.HeapAlloc)
 		}
@@ -188,8 +226,8 @@ func vmRSS(pid int) int64 {
 func writeSoakTable(w io.Writer, s *benchSuite) {
 	fmt.Fprintf(w, "### Soak: examples/httpd under the launcher (2 vCPUs, 512M), %d connections for %v\n\n", s.soakConns, s.soakTime)
 	fmt.Fprintf(w, "Memory at: idle before / a quarter into the load / its end / 2 s after; guest heap is the live heap after a GC.\n\n")
-	fmt.Fprintf(w, "| network | requests | req/s | errors | launcher RSS (MiB) | guest heap (MiB) | answers after |\n")
-	fmt.Fprintf(w, "|---|---:|---:|---:|---|---|:---:|\n")
+	fmt.Fprintf(w, "| network | requests | req/s | errors | launcher RSS (MiB) | of which guest RAM (MiB) | guest heap (MiB) | answers after |\n")
+	fmt.Fprintf(w, "|---|---:|---:|---:|---|---|---|:---:|\n")
 	mib := func(v int64) string {
 		if v < 0 {
 			return "–"
@@ -198,19 +236,19 @@ func writeSoakTable(w io.Writer, s *benchSuite) {
 	}
 	for _, r := range s.soak {
 		if r.failed != nil && r.requests == 0 {
-			fmt.Fprintf(w, "| %s | failed: %v | | | | | |\n", r.setup, r.failed)
+			fmt.Fprintf(w, "| %s | failed: %v | | | | | | |\n", r.setup, r.failed)
 			continue
 		}
-		var rss, heap []string
+		var rss, ram, heap []string
 		for _, p := range r.at {
-			rss, heap = append(rss, mib(p.rss)), append(heap, mib(p.heap))
+			rss, ram, heap = append(rss, mib(p.rss)), append(ram, mib(p.ram)), append(heap, mib(p.heap))
 		}
 		yes := "no"
 		if r.answersAfter {
 			yes = "yes"
 		}
-		fmt.Fprintf(w, "| %s | %d | %.0f | %d | %s | %s | %s |\n", r.setup, r.requests,
-			float64(r.requests)/s.soakTime.Seconds(), r.errors, strings.Join(rss, " / "), strings.Join(heap, " / "), yes)
+		fmt.Fprintf(w, "| %s | %d | %.0f | %d | %s | %s | %s | %s |\n", r.setup, r.requests,
+			float64(r.requests)/s.soakTime.Seconds(), r.errors, strings.Join(rss, " / "), strings.Join(ram, " / "), strings.Join(heap, " / "), yes)
 	}
 	for _, r := range s.soak {
 		for msg, n := range r.errorKinds {
