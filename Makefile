@@ -5,6 +5,8 @@
 #   make test    vet, gofmt check, and every test (unit and end-to-end)
 #   make bench   the benchmark suite (unigo bench): boot phases, memory, SMP,
 #                syscall cost, image size, as Markdown tables
+#   make soak    examples/httpd under 1,000 connections for SOAK_TIME (unigo
+#                bench -soak): errors, launcher and guest memory, still answers
 #   make fuzz    every fuzz target for FUZZTIME each, then make sysfuzz
 #   make sysfuzz the system-call fuzzer guest, seed after seed, for FUZZTIME
 #   make clean   remove build outputs
@@ -20,13 +22,14 @@ TEST_TIMEOUT ?= 60m
 TEST_FLAGS   ?=
 BENCH_FLAGS  ?=
 FUZZTIME     ?= 10s
+SOAK_TIME    ?= 60s
 # The Go modules: the library (kernel, rt, abi, drivers, netstack, examples),
 # the tools (CLI, launcher, image writer, benchmarks) and the end-to-end
 # tests. Keeping the tools apart keeps their dependencies out of the module
 # graph of every application that requires unigo.
 MODULES      := . tools tests
 
-.PHONY: all build run test vet fmt-check bench fuzz sysfuzz clean
+.PHONY: all build run test vet fmt-check bench soak fuzz sysfuzz clean
 
 all: build
 
@@ -66,6 +69,9 @@ fmt-check:
 
 bench: build
 	bin/unigo bench $(BENCH_FLAGS)
+
+soak: build
+	bin/unigo bench -soak $(SOAK_TIME) $(BENCH_FLAGS)
 
 # go test -fuzz takes one target in one package at a time, so find every
 # "func FuzzXxx" in a _test.go file and run each for FUZZTIME, from the

@@ -26,7 +26,24 @@ const (
 	// boot time into phases. It costs one VM exit per mark; QEMU ignores
 	// the port.
 	PortBootMark = 0xf8
+
+	// PortConsoleString is COM1's transmitter for a whole string in one VM
+	// exit (on some hosts REP OUTSB exits once per byte): a 32-bit write
+	// of the guest-physical address of a ConsoleString sends its Len bytes
+	// as Len writes to THR would; Len counts against the transmit FIFO
+	// like those writes (UARTFIFOParam). A launcher offers the port with
+	// ConsoleStringParam=1; QEMU has none.
+	PortConsoleString = 0xfc
 )
+
+// ConsoleString describes a string for PortConsoleString: Len bytes at
+// guest-physical address Addr.
+type ConsoleString struct {
+	Addr, Len uint64
+}
+
+// ConsoleStringSize is the size of ConsoleString in bytes.
+const ConsoleStringSize = 16
 
 // Boot marks written to PortBootMark.
 const (
@@ -77,6 +94,13 @@ const (
 	// not a terminal: the console writes "\n" as is (no CRLF) and its tty
 	// ioctls (TCGETS: isatty) fail with ENOTTY. Absent or 1: a terminal.
 	TTYParam = "unigo.tty"
+	// UARTFIFOParam=N on the guest command line says that COM1's transmit
+	// FIFO holds N bytes: once LSR shows THRE, the guest may write N bytes
+	// before it looks again. Absent: 16, a 16550A's.
+	UARTFIFOParam = "unigo.uartfifo"
+	// ConsoleStringParam=1 on the guest command line offers
+	// PortConsoleString.
+	ConsoleStringParam = "unigo.constr"
 	// HostSignalParam (=1) on the guest command line says that the launcher
 	// delivers host signals through PortHostSignal and IRQHostSignal, and
 	// takes the guest's readiness report (HostReady).

@@ -34,6 +34,13 @@ func kernelMain(si uintptr) {
 	if n, ok := kctx.KernelParam(abi.TTYParam, tty[:]); ok && n == 1 && tty[0] == '0' {
 		kctx.ConsoleNotTTY = true
 	}
+	var fifo [8]byte
+	if n, ok := kctx.KernelParam(abi.UARTFIFOParam, fifo[:]); ok {
+		kctx.SetConsoleFIFO(fifo[:n])
+	}
+	if n, ok := kctx.KernelParam(abi.ConsoleStringParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
+		kctx.ConsoleString = true
+	}
 	straceOn = straceParam()
 	deviceBootInfo(info)
 	findImage()

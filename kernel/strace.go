@@ -281,6 +281,6 @@ func (l *straceBuf) flush() {
 	n := copy(out[:], l.b[:l.n-1])
 	out[n], out[n+1] = '\r', '\n'
 	kctx.ConLock.Lock()
-	rt.OutsbDirect(abi.PortCOM1, &out[0], n+2)
+	kctx.ConsoleOut(&out[0], n+2)
 	kctx.ConLock.Unlock()
 }

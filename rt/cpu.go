@@ -1,5 +1,7 @@
 package rt
 
+import "unsafe"
+
 // CPU primitives implemented in cpu_amd64.s. Privileged ones are services
 // of the ring-0 shim; they are only meaningful when booted and fault in a
 // Linux process.
@@ -16,6 +18,18 @@ func Outb(port uint16, v uint8)
 //go:noescape
 func OutsbDirect(port uint16, p *byte, n int)
 func Inb(port uint16) uint8
+
+// OutlAddr writes the low 32 bits of p to port with OUTL at the caller's
+// privilege (the port must be open in the TSS I/O bitmap): p is an
+// identity-mapped structure the monitor reads.
+//
+//go:noescape
+func OutlAddr(port uint16, p unsafe.Pointer)
+
+// InbDirect reads a byte from port with IN at the caller's privilege, like
+// OutsbDirect: for ports the TSS I/O bitmap opens to CPL 3, it saves the
+// service call Inb costs.
+func InbDirect(port uint16) uint8
 func Outw(port uint16, v uint16)
 func Inw(port uint16) uint16
 func Outl(port uint16, v uint32)

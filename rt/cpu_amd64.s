@@ -26,6 +26,23 @@ TEXT ·OutsbDirect(SB),NOSPLIT|NOFRAME,$0-24
 	REP; OUTSB
 	RET
 
+// func OutlAddr(port uint16, p unsafe.Pointer)
+// OUTL of p's low 32 bits to port, at the caller's privilege.
+TEXT ·OutlAddr(SB),NOSPLIT|NOFRAME,$0-16
+	MOVWQZX port+0(FP), DX
+	MOVQ p+8(FP), AX
+	OUTL
+	RET
+
+// func InbDirect(port uint16) uint8
+// Executes IN at the caller's privilege (the port must be open in the TSS
+// I/O bitmap).
+TEXT ·InbDirect(SB),NOSPLIT|NOFRAME,$0-9
+	MOVWQZX port+0(FP), DX
+	INB
+	MOVB AX, ret+8(FP)
+	RET
+
 // func Inb(port uint16) uint8
 TEXT ·Inb(SB),NOSPLIT|NOFRAME,$0-9
 	MOVWQZX port+0(FP), DI

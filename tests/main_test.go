@@ -81,6 +81,7 @@ func buildAll(dir string) error {
 	pkgs[catstdinPkg] = true
 	pkgs[volume9pPkg] = true
 	pkgs[volumePkg] = true
+	pkgs[confloodPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
 		args := append(append([]string{"build", "-o", img}, buildFlags[pkg]...), pkg)

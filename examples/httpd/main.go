@@ -86,8 +86,15 @@ func hello(w http.ResponseWriter, r *http.Request) {
 
 func status(w http.ResponseWriter, r *http.Request) {
 	host, _ := os.Hostname()
+	if r.URL.Query().Get("gc") == "1" {
+		runtime.GC() // the live heap rather than the garbage since the last cycle
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
+		"heap_alloc": ms.HeapAlloc, // live heap, bytes
+		"sys":        ms.Sys,       // memory the runtime holds, bytes
 		"host":       host,
 		"goos":       runtime.GOOS,
 		"cpus":       runtime.NumCPU(),

@@ -94,11 +94,14 @@ func HasPrefix(b []byte, p string) bool {
 	return true
 }
 
+// isSpace reports a separator, the set abi.Cmdline uses.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 // NextToken unquotes the next space-separated token of s (from *pos) into
 // dst. Double quotes group, backslash escapes inside quotes.
 func NextToken(s []byte, pos *int, dst []byte) (int, bool, string) {
 	i := *pos
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n') {
+	for i < len(s) && isSpace(s[i]) {
 		i++
 	}
 	if i == len(s) {
@@ -109,7 +112,7 @@ func NextToken(s []byte, pos *int, dst []byte) (int, bool, string) {
 	inQuote := false
 	for ; i < len(s); i++ {
 		c := s[i]
-		if !inQuote && (c == ' ' || c == '\t' || c == '\n') {
+		if !inQuote && isSpace(c) {
 			break
 		}
 		if c == '"' {

@@ -1,9 +1,13 @@
 package kctx_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/abi"
 
 	_ "github.com/unigo-os/unigo/kernel" // rt needs the kernel linked
 	"github.com/unigo-os/unigo/kernel/kctx"
@@ -38,6 +42,74 @@ func TestNextToken(t *testing.T) {
 	assert.Equal(t, []string{"unigo.cpus=2", "a b", `q"x`, "--", "tail"}, got)
 	_, _, err := kctx.NextToken([]byte(`"open`), new(int), tok[:])
 	assert.Equal(t, "unterminated quote", err)
+
+	// Tabs, carriage returns and newlines separate, as for the launcher.
+	assert.Equal(t, []string{"a=1", "b.c=2", "--", "x", "y"}, tokens(t, "a=1\tb.c=2\r\n--\rx\ty\r"))
+}
+
+// tokens splits s with NextToken.
+func tokens(t testing.TB, s string) []string {
+	var tok [64]byte
+	pos := 0
+	var got []string
+	for {
+		n, more, err := kctx.NextToken([]byte(s), &pos, tok[:])
+		require.Empty(t, err)
+		if !more {
+			return got
+		}
+		got = append(got, string(tok[:n]))
+	}
+}
+
+// FuzzNextToken: the kernel's tokenizer splits and unquotes any line as
+// the launcher's side (abi.Cmdline) does: the same tokens, or both fail.
+func FuzzNextToken(f *testing.F) {
+	for _, s := range []string{
+		"a=1 b.c=2 -- x", "a=1\tb=2\r\nc=3\r", `"q \"x\"" "a b"c`, `"open`, "\r\r\t\n", "x\x00y z",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if i := strings.IndexByte(s, 0); i >= 0 {
+			s = s[:i] // the kernel copies the line as a C string
+		}
+		line := []byte("-- " + s) // every token an argument for abi.Cmdline
+		want := []string{}
+		c := abi.NewCmdline(line)
+		var dst [64]byte
+		wantErr := false
+		for {
+			kind, _, val, _, err := c.Next(dst[:])
+			if err != abi.CmdlineOK {
+				wantErr = true
+				break
+			}
+			if kind == abi.TokenEnd {
+				break
+			}
+			want = append(want, string(val))
+		}
+		got := []string{}
+		gotErr := false
+		pos := 0
+		var tok [64]byte
+		for {
+			n, more, err := kctx.NextToken(line, &pos, tok[:])
+			if err != "" {
+				gotErr = true
+				break
+			}
+			if !more {
+				break
+			}
+			got = append(got, string(tok[:n]))
+		}
+		require.Equal(t, wantErr, gotErr, "%q", s)
+		if !wantErr {
+			require.Equal(t, want, got[1:], "%q", s)
+		}
+	})
 }
 
 func TestKernelParam(t *testing.T) {

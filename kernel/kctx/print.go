@@ -1,29 +1,89 @@
 package kctx
 
 import (
+	"sync/atomic"
+	"unsafe"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
 
-// The console is COM1 (kernel/platform sets it up). Output is written
-// without polling LSR (the transmit holding register is always ready under
-// QEMU and the unigo launcher), a buffer at a time with REP OUTSB at CPL 3:
-// one VM exit per buffer, not per byte.
+// The console is COM1 (kernel/platform sets it up). Output is written a
+// buffer at a time with REP OUTSB at CPL 3, and never faster than the port
+// takes it: LSR's THRE bit says the transmit FIFO is empty, and then
+// ConsoleFIFO bytes may follow before LSR is read again. The unigo launcher
+// announces a large FIFO, so the check costs one exit per ConsoleFIFO
+// bytes (QEMU's 16550A has 16), and offers abi.PortConsoleString, which
+// takes a buffer in one exit even on hosts where REP OUTSB exits on every
+// byte (PVM).
 
 // ConsoleNotTTY is set at boot from abi.TTYParam=0: the host's stdout is
 // not a terminal, so no CRLF and no tty ioctls.
 var ConsoleNotTTY bool
 
+// ConsoleFIFO is the size of COM1's transmit FIFO (abi.UARTFIFOParam).
+var ConsoleFIFO = 16
+
+// ConsoleString is set at boot from abi.ConsoleStringParam=1.
+var ConsoleString bool
+
+// conRoom is the room the transmit FIFO is known to have: ConsoleFIFO when
+// LSR last showed THRE, less what was written since. Atomic, as Print
+// writes without ConLock.
+var conRoom atomic.Int64
+
+const (
+	lsrTHRE = 0x20
+	maxFIFO = 1 << 20
+)
+
+// SetConsoleFIFO sets ConsoleFIFO from the value of abi.UARTFIFOParam,
+// keeping the default for nonsense.
+func SetConsoleFIFO(val []byte) {
+	if v, ok := ParseUint(val); ok && v >= 1 && v <= maxFIFO {
+		ConsoleFIFO = int(v)
+	}
+}
+
+// ConsoleOut writes p[:n] to COM1 as it is, waiting for THRE whenever the
+// FIFO may have no room for the next piece. p is identity-mapped kernel
+// memory (a kernel stack or a global), as is the descriptor handed to
+// PortConsoleString.
+func ConsoleOut(p *byte, n int) {
+	for n > 0 {
+		k := min(n, ConsoleFIFO)
+		if conRoom.Add(int64(-k)) < 0 {
+			for rt.InbDirect(abi.PortCOM1+5)&lsrTHRE == 0 {
+				rt.Pause()
+			}
+			conRoom.Store(int64(ConsoleFIFO - k))
+		}
+		d := abi.ConsoleString{Addr: uint64(uintptr(unsafe.Pointer(p))), Len: uint64(k)}
+		if ConsoleString && uintptr(unsafe.Pointer(&d)) < 1<<32 {
+			rt.OutlAddr(abi.PortConsoleString, unsafe.Pointer(&d))
+		} else {
+			rt.OutsbDirect(abi.PortCOM1, p, k)
+		}
+		p = (*byte)(unsafe.Add(unsafe.Pointer(p), k))
+		n -= k
+	}
+}
+
 // ConsoleWrite writes b to the serial port, each "\n" as "\r\n" unless
-// ConsoleNotTTY, through a buffer on the kernel stack flushed with one
-// string write.
+// ConsoleNotTTY, through a buffer on the kernel stack.
 func ConsoleWrite(b []byte) {
 	var buf [256]byte
+	consoleWriteVia(b, buf[:])
+}
+
+// consoleWriteVia writes b through buf, flushed with ConsoleOut whenever it
+// fills.
+func consoleWriteVia(b, buf []byte) {
 	n := 0
 	for _, c := range b {
 		if n >= len(buf)-1 {
-			rt.OutsbDirect(abi.PortCOM1, &buf[0], n)
+			ConsoleOut(&buf[0], n)
 			n = 0
 		}
 		if c == '\n' && !ConsoleNotTTY {
@@ -34,9 +94,13 @@ func ConsoleWrite(b []byte) {
 		n++
 	}
 	if n > 0 {
-		rt.OutsbDirect(abi.PortCOM1, &buf[0], n)
+		ConsoleOut(&buf[0], n)
 	}
 }
+
+// conBuf is ConsoleWriteWhole's buffer, under ConLock: larger than a
+// kernel stack could spare, so that a program's write costs few exits.
+var conBuf [4096]byte
 
 // ConLock keeps the program's console writes and the strace lines whole:
 // without it, under the unigo launcher, the bytes of two vCPUs' writes
@@ -47,7 +111,7 @@ var ConLock spinlock.Lock
 // ConsoleWriteWhole is ConsoleWrite under ConLock.
 func ConsoleWriteWhole(b []byte) {
 	ConLock.Lock()
-	ConsoleWrite(b)
+	consoleWriteVia(b, conBuf[:])
 	ConLock.Unlock()
 }
 

@@ -5,10 +5,9 @@ import (
 	"github.com/unigo-os/unigo/rt"
 )
 
-// The console is COM1. Output is written without polling LSR (the
-// transmit holding register is always ready under QEMU and the unigo
-// launcher), a buffer at a time with REP OUTSB at CPL 3 (one VM exit per
-// buffer, not per byte); input is interrupt-driven (see consoleIRQ).
+// The console is COM1. Output is written a buffer at a time with REP OUTSB
+// at CPL 3, paced by LSR's THRE bit (kctx.ConsoleOut); input is
+// interrupt-driven (see consoleIRQ).
 
 func ConsoleInit() {
 	const p = abi.PortCOM1

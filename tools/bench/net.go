@@ -234,39 +234,50 @@ func (zeros) Read(b []byte) (int, error) {
 // for d, and returns every successful request's latency and the number
 // of failures.
 func hammer(client *http.Client, url string, conns int, d time.Duration) ([]time.Duration, int) {
+	lat, errs, _ := hammerErrs(client, url, conns, d)
+	return lat, errs
+}
+
+// hammerErrs is hammer that also counts the failures by message.
+func hammerErrs(client *http.Client, url string, conns int, d time.Duration) ([]time.Duration, int, map[string]int) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var mu sync.Mutex
 	var all []time.Duration
 	errs := 0
+	kinds := map[string]int{}
 	var wg sync.WaitGroup
 	for range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var lat []time.Duration
-			bad := 0
 			for ctx.Err() == nil {
 				t0 := time.Now()
 				resp, err := client.Get(url)
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = errors.New(resp.Status)
+					}
 				}
 				if err != nil {
-					bad++
+					mu.Lock()
+					errs++
+					kinds[err.Error()]++
+					mu.Unlock()
 					continue
 				}
 				lat = append(lat, time.Since(t0))
 			}
 			mu.Lock()
 			all = append(all, lat...)
-			errs += bad
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	return all, errs
+	return all, errs, kinds
 }
 
 // percentile returns the p-th percentile (nearest rank) of lat, which it

@@ -48,6 +48,11 @@ flags:
   -net-only       run the network benchmark alone
   -density N      start N idle httpd guests for the density benchmark (default 0: skip)
   -density-only N run the density benchmark alone, with N guests
+  -soak D         run only the soak, for D (e.g. 60s): examples/httpd under
+                  the launcher loaded by -soak-conns connections (default
+                  1000) through the user-mode network and, as root, a TAP
+                  device; requests, errors (exit 1 unless none), launcher RSS
+                  and guest memory before and after, and a request after
 `
 
 // Tools is what the suite needs from the unigo command.
@@ -75,6 +80,8 @@ func Main(args []string, tools Tools) int {
 	fs.BoolVar(&s.netOnly, "net-only", false, "")
 	fs.IntVar(&s.density, "density", 0, "")
 	densityOnly := fs.Int("density-only", 0, "")
+	fs.DurationVar(&s.soakTime, "soak", 0, "")
+	fs.IntVar(&s.soakConns, "soak-conns", 1000, "")
 	s.netLoad = defaultNetLoad
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,7 +94,7 @@ func Main(args []string, tools Tools) int {
 	if *densityOnly > 0 {
 		s.density, s.densityOnly = *densityOnly, true
 	}
-	if fs.NArg() != 0 || s.runs < 1 || s.guestRuns < 1 || s.density < 0 || s.density > 1000 {
+	if fs.NArg() != 0 || s.runs < 1 || s.guestRuns < 1 || s.density < 0 || s.density > 1000 || s.soakTime < 0 || s.soakConns < 1 {
 		fmt.Fprintln(os.Stderr, "unigo bench: want no arguments and positive run counts (usage: unigo bench [-runs N] [-guest-runs N])")
 		return 2
 	}
@@ -124,6 +131,10 @@ type benchSuite struct {
 	density     int  // guests of the density benchmark; 0: skip (density.go)
 	densityOnly bool // and nothing else
 	densityRes  *densityResult
+
+	soakTime  time.Duration // -soak: run the soak (soak.go) alone for this long
+	soakConns int
+	soak      []soakResult
 }
 
 // bootResult is every boot run of hello under one runner.
@@ -164,14 +175,23 @@ func (s *benchSuite) run(out io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	if s.densityOnly {
+	if s.densityOnly || s.soakTime > 0 {
 		s.httpd = filepath.Join(tmp, "httpd.img")
 		if err := s.tools.Build(filepath.Join(root, "examples", "httpd"), s.httpd); err != nil {
 			return err
 		}
-		s.runDensity(tmp)
-		writeDensityTable(out, s)
-		writeRunFooter(out, s)
+		if s.densityOnly {
+			s.runDensity(tmp)
+			writeDensityTable(out, s)
+			writeRunFooter(out, s)
+			return nil
+		}
+		s.runSoak(out)
+		for _, r := range s.soak {
+			if r.failed != nil || r.errors != 0 || !r.answersAfter {
+				return fmt.Errorf("soak: %s: %d errors, answers after: %v, %v", r.setup, r.errors, r.answersAfter, r.failed)
+			}
+		}
 		return nil
 	}
 	if s.netOnly {

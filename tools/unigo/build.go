@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/mod/modfile"
+
 	"github.com/unigo-os/unigo/tools/image"
 )
 
@@ -456,9 +458,12 @@ func (b *builder) tempModule(t *target, tmp string) error {
 	}
 	gomod := fmt.Sprintf("module unigo.local/%s\n\ngo %s\n\nrequire %s v0.0.0\n\nreplace %s => %s\n",
 		sanitizeModuleElem(t.name), goVersion, unigoModule, unigoModule, root)
-	if v := rootRequirement(root, certsModule); v != "" {
-		// The CA roots the build adds (unigo's own go.sum has its sums).
-		gomod += fmt.Sprintf("\nrequire %s %s\n", certsModule, v)
+	// Every module unigo requires, as it pins them: a module at go 1.17 or
+	// later lists all the modules its build loads packages from (here the
+	// kernel's, the netstack's and the CA roots the build adds), and
+	// unigo's own go.sum has their sums.
+	for _, r := range rootRequirements(root) {
+		gomod += fmt.Sprintf("\nrequire %s %s // indirect\n", r[0], r[1])
 	}
 	modPath := filepath.Join(tmp, "go.mod")
 	if err := os.WriteFile(modPath, []byte(gomod), 0o644); err != nil {
@@ -752,20 +757,22 @@ func firstLine(s, def string) string {
 	return def
 }
 
-// rootRequirement is the version of module mod that unigo's go.mod (in
-// root) requires, or "".
-func rootRequirement(root, mod string) string {
+// rootRequirements are the module paths and versions unigo's go.mod (in
+// root) requires, directly or not.
+func rootRequirements(root string) [][2]string {
 	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
 	if err != nil {
-		return ""
+		return nil
 	}
-	for _, l := range strings.Split(string(data), "\n") {
-		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(l), "require "))
-		if len(f) >= 2 && f[0] == mod {
-			return f[1]
-		}
+	f, err := modfile.ParseLax("go.mod", data, nil)
+	if err != nil {
+		return nil
 	}
-	return ""
+	var reqs [][2]string
+	for _, r := range f.Require {
+		reqs = append(reqs, [2]string{r.Mod.Path, r.Mod.Version})
+	}
+	return reqs
 }
 
 // inModCache reports whether dir is in the module cache.

@@ -413,3 +413,29 @@ func TestBuildPathAtVersion(t *testing.T) {
 	_, err = b.build("@latest")
 	assert.ErrorContains(t, err, "want PATH@VERSION")
 }
+
+// TestBuildDirOutsideModuleRealTree: a directory outside any module builds
+// against this checkout, whose kernel needs modules of its own (the
+// generated go.mod must list them all), and the image runs natively.
+func TestBuildDirOutsideModuleRealTree(t *testing.T) {
+	root, err := (&builder{}).unigoRoot()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(`package main
+
+import "fmt"
+
+func main() { fmt.Println("hello outside a module") }
+`), 0o644))
+	img := filepath.Join(t.TempDir(), "out.img")
+	var diag bytes.Buffer
+	b := builder{root: root, out: img, stderr: &diag}
+	_, err = b.build(dir)
+	require.NoError(t, err, diag.String())
+	out, err := exec.Command(img).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Equal(t, "hello outside a module\n", string(out))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no go.mod left behind")
+}

@@ -427,7 +427,7 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		params = gn.addParams(params)
 		trace("network")
 	}
-	v, err := vmm.New(vmm.Config{
+	cfg := vmm.Config{
 		Image:     image,
 		ImageFile: imageFile,
 		MemSize:   o.mem,
@@ -439,7 +439,11 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		Stdout:    stdout,
 		Stdin:     stdin,
 		Trace:     trace,
-	})
+	}
+	if o.jail {
+		cfg.VCPUThread = jail.EnterVCPU
+	}
+	v, err := vmm.New(cfg)
 	if err != nil {
 		if vmm.IsBadImage(err) {
 			return fail("%s: %v", o.target, err)

@@ -63,22 +63,39 @@ func (w blockedWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// A vCPU whose thread is stuck outside KVM_RUN (here writing the console)
-// is reported after DumpWait instead of hanging the dump.
+// A vCPU whose thread is stuck outside KVM_RUN (here writing more than the
+// UART's FIFO takes while the host's stdout does not drain) is reported
+// after DumpWait instead of hanging the dump.
 func TestDumpStuckThread(t *testing.T) {
 	needKVM(t)
 	w := blockedWriter{release: make(chan struct{})}
-	v, err := New(Config{Image: testguest.Image(testguest.Hello()), MemSize: 16 << 20, Stdout: w})
+	code := []byte{
+		0xB9, 0x00, 0x00, 0x01, 0x00, // mov ecx, 0x10000
+		0x66, 0xBA, 0xF8, 0x03, // mov dx, 0x3f8
+		0xB0, 'x', // mov al, 'x'
+		0xEE,       // 1: out dx, al
+		0xE2, 0xFD, // loop 1b
+		0xB8, 0x07, 0x00, 0x00, 0x00, // mov eax, 7
+	}
+	code = append(code, testguest.ExitWithEAX()...)
+	v, err := New(Config{Image: testguest.Image(code), MemSize: 16 << 20, Stdout: w})
 	require.NoError(t, err)
 	defer v.Close()
 	done := make(chan Result)
 	go func() { done <- v.Run() }()
-	time.Sleep(100 * time.Millisecond)
-	start := time.Now()
-	d := dumpOf(t, v)
-	assert.Less(t, time.Since(start), DumpWait+2*time.Second)
-	assert.GreaterOrEqual(t, time.Since(start), DumpWait)
-	assert.Contains(t, d, "vCPU 0: did not stop within 1s")
+	// Dump until the FIFO has filled up and the vCPU waits for room.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		start := time.Now()
+		d := dumpOf(t, v)
+		if strings.Contains(d, "vCPU 0: did not stop within 1s") {
+			assert.Less(t, time.Since(start), DumpWait+2*time.Second)
+			assert.GreaterOrEqual(t, time.Since(start), DumpWait)
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the vCPU never got stuck; last dump:\n%s", d)
+		time.Sleep(50 * time.Millisecond)
+	}
 	close(w.release)
 	select {
 	case r := <-done:

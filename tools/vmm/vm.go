@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,9 @@ type Config struct {
 	// and "runtime start" (the guest's boot marks, abi.BootMark*), "guest
 	// exit".
 	Trace func(phase string)
+	// VCPUThread, if set, runs first on each vCPU's thread, to which its
+	// goroutine stays locked (e.g. jail.EnterVCPU); an error stops the VM.
+	VCPUThread func() error
 }
 
 // Reason says why a VM stopped.
@@ -161,7 +165,8 @@ func New(cfg Config) (_ *VM, err error) {
 	for i := range cfg.Virtio {
 		params = append(params, MMIODeviceParam(i))
 	}
-	params = append(params, abi.HostSignalParam+"=1")
+	params = append(params, abi.HostSignalParam+"=1",
+		fmt.Sprintf("%s=%d", abi.UARTFIFOParam, devices.UARTFIFO), abi.ConsoleStringParam+"=1")
 	if !isTerminal(cfg.Stdout) {
 		params = append(params, abi.TTYParam+"=0")
 	}
@@ -328,6 +333,7 @@ func (v *VM) Run() Result {
 		go v.runVCPU(c)
 	}
 	<-v.done
+	v.uart.Release()
 	v.kickAll()
 	v.wg.Wait()
 	v.uart.Flush()
@@ -376,6 +382,12 @@ func (v *VM) runVCPU(c *vcpu) {
 		c.mu.Unlock()
 		v.wg.Done()
 	}()
+	if v.cfg.VCPUThread != nil {
+		if err := v.cfg.VCPUThread(); err != nil {
+			v.Stop(Result{Reason: Failed, Err: fmt.Errorf("vCPU %d: %w", c.ID, err)})
+			return
+		}
+	}
 	// exitPending: the last KVM_RUN returned an exit handled here, which
 	// KVM completes (an IN's data into RAX, RIP past the instruction) only
 	// on the next KVM_RUN.
@@ -413,6 +425,23 @@ func (v *VM) runVCPU(c *vcpu) {
 	}
 }
 
+// consoleString transmits the string the abi.ConsoleString at paddr
+// describes (abi.PortConsoleString). A descriptor or string outside guest
+// RAM, or a string longer than the FIFO, is ignored, like a write to a
+// port with no device.
+func (v *VM) consoleString(paddr uint64) {
+	mapLen := uint64(len(v.mem))
+	if !arch.InRAM(mapLen, paddr, abi.ConsoleStringSize) {
+		return
+	}
+	d := v.mem[paddr : paddr+abi.ConsoleStringSize]
+	addr, n := binary.LittleEndian.Uint64(d), binary.LittleEndian.Uint64(d[8:])
+	if n > devices.UARTFIFO || !arch.InRAM(mapLen, addr, n) {
+		return
+	}
+	v.uart.Transmit(v.mem[addr : addr+n])
+}
+
 func (v *VM) handleExit(c *vcpu) error {
 	switch reason := c.ExitReason(); reason {
 	case kvm.ExitIO:
@@ -432,6 +461,10 @@ func (v *VM) handleExit(c *vcpu) error {
 				paddr = paddr<<8 | uint64(data[i])
 			}
 			v.guestCrash(c, paddr)
+			return nil
+		}
+		if io.Port == abi.PortConsoleString && io.Direction == kvm.IOOut && len(data) == 4 {
+			v.consoleString(uint64(binary.LittleEndian.Uint32(data)))
 			return nil
 		}
 		// String I/O (REP INS/OUTS) arrives as Count accesses in a row.

@@ -40,16 +40,12 @@ func TestUARTOutput(t *testing.T) {
 	var buf syncBuf
 	u := NewUART(&buf, nil)
 	assert.EqualValues(t, 0x60, in(u, uartLSR), "transmitter empty, no data")
-	for _, c := range []byte("hi\n") {
+	for _, c := range []byte("hi\n>") {
 		out(u, 0, c)
 	}
-	assert.Equal(t, "hi\n", buf.String(), "flushed at newline")
-	out(u, 0, '>')
-	assert.Equal(t, "hi\n", buf.String(), "partial line buffered")
-	assert.Eventually(t, func() bool { return buf.String() == "hi\n>" }, time.Second, time.Millisecond, "partial line flushed after a delay")
-	out(u, 0, '!')
 	u.Flush()
-	assert.Equal(t, "hi\n>!", buf.String())
+	assert.Equal(t, "hi\n>", buf.String(), "everything written by Flush")
+	assert.EqualValues(t, 0x60, in(u, uartLSR), "empty again")
 
 	// Divisor latch access does not transmit.
 	out(u, uartLCR, lcrDLAB)
@@ -57,9 +53,69 @@ func TestUARTOutput(t *testing.T) {
 	assert.EqualValues(t, 1, in(u, 0))
 	out(u, uartLCR, 0x03)
 	u.Flush()
-	assert.Equal(t, "hi\n>!", buf.String())
+	assert.Equal(t, "hi\n>", buf.String())
 	out(u, uartSCR, 0x5A)
 	assert.EqualValues(t, 0x5A, in(u, uartSCR))
+}
+
+// gate is a writer that blocks until opened, like a pipe nobody reads.
+type gate struct {
+	syncBuf
+	open chan struct{}
+}
+
+func (g *gate) Write(p []byte) (int, error) {
+	<-g.open
+	return g.syncBuf.Write(p)
+}
+
+// TestUARTBackPressure: while the host's writer is stuck, THRE stays clear
+// once the FIFO holds data, a write to a full FIFO waits, and nothing is
+// lost when the writer goes on; Release lets a stalled write through.
+func TestUARTBackPressure(t *testing.T) {
+	g := &gate{open: make(chan struct{})}
+	u := NewUART(g, nil)
+	out(u, 0, 'a') // taken by the writer at once, which then blocks
+	require.Eventually(t, func() bool { return in(u, uartLSR)&lsrTHRE != 0 }, time.Second, time.Millisecond)
+	assert.Zero(t, in(u, uartLSR)&lsrTEMT, "the writer still holds a byte")
+	want := []byte{'a'}
+	for i := 0; i < UARTFIFO; i++ {
+		c := byte('b' + i%26)
+		out(u, 0, c)
+		want = append(want, c)
+	}
+	start := time.Now()
+	assert.Zero(t, in(u, uartLSR)&(lsrTHRE|lsrTEMT), "FIFO full")
+	assert.GreaterOrEqual(t, time.Since(start), lsrWait, "an LSR read waits a little for room")
+
+	stalled := make(chan struct{})
+	go func() {
+		out(u, 0, '!')
+		close(stalled)
+	}()
+	select {
+	case <-stalled:
+		t.Fatal("a write to a full FIFO did not wait")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(g.open)
+	<-stalled
+	u.Flush()
+	assert.Equal(t, string(append(want, '!')), g.String(), "every byte, in order")
+	assert.EqualValues(t, lsrTHRE|lsrTEMT, in(u, uartLSR))
+
+	// Release: a full FIFO no longer stalls the guest.
+	g2 := &gate{open: make(chan struct{})}
+	u2 := NewUART(g2, nil)
+	for i := 0; i <= 2*UARTFIFO; i++ {
+		if i == UARTFIFO+1 {
+			u2.Release()
+		}
+		out(u2, 0, 'x')
+	}
+	close(g2.open)
+	u2.Flush()
+	assert.Len(t, g2.String(), 2*UARTFIFO+1)
 }
 
 func TestUARTInputAndIRQ(t *testing.T) {

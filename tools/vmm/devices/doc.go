@@ -4,5 +4,7 @@
 // virtio-mmio transports hang off.
 //
 // Devices are called from vCPU threads (several at once with -smp), so each
-// device serialises itself; none blocks on the guest.
+// device serialises itself; none blocks on the guest. The UART is the one
+// that may block on the host: a guest that writes to its full transmit
+// FIFO (ignoring THRE) waits for the host's stdout, until UART.Release.
 package devices

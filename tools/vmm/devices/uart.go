@@ -41,26 +41,40 @@ const (
 	msrDSR = 0x20
 	msrDCD = 0x80
 
-	// flushDelay bounds how long a partial line (a prompt) waits in the
-	// output buffer.
-	flushDelay = 10 * time.Millisecond
-	outBufMax  = 4096
-	inBufMax   = 64 << 10
+	inBufMax = 64 << 10
 )
 
-// UART is the COM1 subset of an 8250: transmitted bytes go to an
-// io.Writer, flushed at each newline (and shortly after any partial line);
-// the transmitter is always empty; received bytes come from Feed. It raises
-// its interrupt line, as a level, while a receive-data or
-// transmitter-empty interrupt enabled in IER is pending.
+// UARTFIFO is the size of the UART's transmit FIFO, which the launcher
+// announces to the guest with abi.UARTFIFOParam: a guest that sees THRE in
+// LSR may write this many bytes before it looks again.
+const UARTFIFO = 16 << 10
+
+// lsrWait bounds how long a read of LSR that finds the FIFO in use waits
+// for it to empty, so that a guest polling LSR for THRE does not spin.
+const lsrWait = 2 * time.Millisecond
+
+// UART is the COM1 subset of an 8250 with a transmit FIFO of UARTFIFO
+// bytes, which a goroutine hands to an io.Writer: LSR shows THRE while the
+// FIFO is empty and TEMT once the writer has also finished, so a guest
+// that waits for THRE loses nothing however slowly the writer's reader
+// reads. A guest that writes to a full FIFO stalls until there is room (a
+// real 8250 would drop the byte), until Release. Received bytes come from
+// Feed. It raises its interrupt line, as a level, while a receive-data,
+// transmitter-empty or modem-status interrupt enabled in IER is pending.
 type UART struct {
-	mu    sync.Mutex
-	out   io.Writer
-	obuf  []byte
-	timer *time.Timer
-	in    []byte
-	irq   func(level bool)
-	level bool
+	mu  sync.Mutex
+	out io.Writer
+	// fifo holds the bytes not yet taken by the writer goroutine, which
+	// runs while draining is set and swaps fifo with spare.
+	fifo, spare []byte
+	draining    bool
+	// changed is closed and replaced whenever the writer takes the FIFO
+	// or finishes, and on Release: waiters watch it.
+	changed  chan struct{}
+	released bool
+	in       []byte
+	irq      func(level bool)
+	level    bool
 
 	ier, lcr, mcr, scr, fcr, dll, dlm uint8
 	threPending                       bool
@@ -84,7 +98,7 @@ func NewUART(out io.Writer, irq func(level bool)) *UART {
 	if irq == nil {
 		irq = func(bool) {}
 	}
-	return &UART{out: out, irq: irq, dll: 12} // divisor 12 = 9600 baud
+	return &UART{out: out, irq: irq, dll: 12, changed: make(chan struct{})} // divisor 12 = 9600 baud
 }
 
 // Feed queues bytes for the guest to read. It returns how many it took
@@ -123,40 +137,107 @@ func (u *UART) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
-// Flush writes out any buffered output.
+// Flush waits until the writer has written out everything transmitted.
 func (u *UART) Flush() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.flushLocked()
+	for len(u.fifo) > 0 || u.draining {
+		u.waitLocked(0)
+	}
 }
 
-func (u *UART) flushLocked() {
-	if u.timer != nil {
-		u.timer.Stop()
-		u.timer = nil
+// Release stops making guest writes wait for room (the VM is stopping):
+// a vCPU stalled on a full FIFO goes on, its bytes queued.
+func (u *UART) Release() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.released = true
+	u.signalLocked()
+}
+
+// signalLocked wakes everyone waiting on changed.
+func (u *UART) signalLocked() {
+	close(u.changed)
+	u.changed = make(chan struct{})
+}
+
+// waitLocked releases u.mu until the next change or, if d > 0, for at most
+// d.
+func (u *UART) waitLocked(d time.Duration) {
+	ch := u.changed
+	u.mu.Unlock()
+	defer u.mu.Lock()
+	if d <= 0 {
+		<-ch
+		return
 	}
-	if len(u.obuf) > 0 {
-		u.out.Write(u.obuf) // a console write error is not the guest's problem
-		u.obuf = u.obuf[:0]
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
 	}
+}
+
+// drain is the writer goroutine: it takes the whole FIFO at a time and
+// writes it out until the FIFO stays empty.
+func (u *UART) drain() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for len(u.fifo) > 0 {
+		chunk := u.fifo
+		u.fifo, u.spare = u.spare[:0], nil
+		u.threPending = true
+		u.signalLocked()
+		u.updateIRQ()
+		u.mu.Unlock()
+		u.out.Write(chunk) // a console write error is not the guest's problem
+		u.mu.Lock()
+		u.spare = chunk[:0]
+	}
+	u.draining = false
+	u.signalLocked()
+	u.updateIRQ()
 }
 
 func (u *UART) transmit(b byte) {
-	u.obuf = append(u.obuf, b)
-	switch {
-	case b == '\n' || len(u.obuf) >= outBufMax:
-		u.flushLocked()
-	case u.timer == nil:
-		u.timer = time.AfterFunc(flushDelay, u.Flush)
+	for len(u.fifo) >= UARTFIFO && !u.released {
+		u.waitLocked(0)
+	}
+	u.fifo = append(u.fifo, b)
+	if !u.draining {
+		u.draining = true
+		go u.drain()
 	}
 }
+
+// Transmit sends b as len(b) writes to THR would (abi.PortConsoleString),
+// waiting, until Release, for the FIFO to have room for all of it; a b
+// longer than the FIFO waits for it to be empty.
+func (u *UART) Transmit(b []byte) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for len(u.fifo) > 0 && len(u.fifo)+len(b) > UARTFIFO && !u.released {
+		u.waitLocked(0)
+	}
+	u.threPending = false
+	u.fifo = append(u.fifo, b...)
+	if len(b) > 0 && !u.draining {
+		u.draining = true
+		go u.drain()
+	}
+	u.updateIRQ()
+}
+
+// thre reports the transmitter holding register (the FIFO) empty.
+func (u *UART) thre() bool { return len(u.fifo) == 0 }
 
 func (u *UART) iir() uint8 {
 	id := uint8(iirNone)
 	switch {
 	case u.ier&ierRDA != 0 && len(u.in) > 0:
 		id = iirRDA
-	case u.ier&ierTHRE != 0 && u.threPending:
+	case u.ier&ierTHRE != 0 && u.threPending && u.thre():
 		id = iirTHRE
 	case u.ier&ierMSI != 0 && u.msrDelta && len(u.in) == 0:
 		id = iirMSI
@@ -209,7 +290,15 @@ func (u *UART) In(off uint16, data []byte) {
 	case uartMCR:
 		v = u.mcr
 	case uartLSR:
-		v = lsrTHRE | lsrTEMT
+		if !u.thre() && !u.released {
+			u.waitLocked(lsrWait)
+		}
+		if u.thre() {
+			v |= lsrTHRE
+			if !u.draining {
+				v |= lsrTEMT
+			}
+		}
 		if len(u.in) > 0 {
 			v |= lsrDR
 		}
@@ -239,8 +328,8 @@ func (u *UART) Out(off uint16, data []byte) {
 		if u.lcr&lcrDLAB != 0 {
 			u.dll = v
 		} else {
+			u.threPending = false
 			u.transmit(v)
-			u.threPending = true // sent at once: holding register empty again
 		}
 	case uartIER:
 		if u.lcr&lcrDLAB != 0 {

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestJail re-runs the test binary, which enters the jail and reports
@@ -26,6 +28,32 @@ func TestJail(t *testing.T) {
 		fmt.Println("mount:", err)
 		err = syscall.Exec("/bin/true", []string{"true"}, nil)
 		fmt.Println("execve:", err)
+		// ioctl: a tty query passes the filter (ENOTTY from the kernel
+		// on a pipe), TIOCSTI (0x5412, inject terminal input) does not;
+		// a KVM request reaches the kernel (ENOTTY on a non-KVM fd).
+		_, err = unix.IoctlGetTermios(1, unix.TCGETS)
+		fmt.Println("ioctl TCGETS:", err)
+		fmt.Println("ioctl TIOCSTI:", unix.IoctlSetInt(1, 0x5412, 0))
+		fmt.Println("ioctl KVM_GET_API_VERSION:", unix.IoctlSetInt(1, 0xAE00, 0))
+		// A vCPU thread: its own narrower filter, not the other threads'.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread() // never unlocked: the thread retires with the goroutine
+			if err := EnterVCPU(); err != nil {
+				fmt.Println("enter vCPU:", err)
+				return
+			}
+			_, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+			fmt.Println("vCPU socket:", err)
+			_, err = unix.Open("/proc/self/status", unix.O_RDONLY, 0)
+			fmt.Println("vCPU open:", err)
+			fmt.Println("vCPU ioctl KVM_GET_API_VERSION:", unix.IoctlSetInt(1, 0xAE00, 0))
+		}()
+		<-done
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		fmt.Println("main socket:", err)
+		unix.Close(fd)
 		os.Exit(0)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestJail$")
@@ -37,6 +65,13 @@ func TestJail(t *testing.T) {
 	assert.Contains(t, s, "NoNewPrivs:\t1\n")
 	assert.Contains(t, s, "mount: operation not permitted")
 	assert.Contains(t, s, "execve: operation not permitted")
+	assert.Contains(t, s, "ioctl TCGETS: inappropriate ioctl for device")
+	assert.Contains(t, s, "ioctl TIOCSTI: operation not permitted")
+	assert.Contains(t, s, "ioctl KVM_GET_API_VERSION: inappropriate ioctl for device")
+	assert.Contains(t, s, "vCPU socket: operation not permitted")
+	assert.Contains(t, s, "vCPU open: operation not permitted")
+	assert.Contains(t, s, "vCPU ioctl KVM_GET_API_VERSION: inappropriate ioctl for device")
+	assert.Contains(t, s, "main socket: <nil>", "the vCPU filter stays on its thread")
 	if os.Geteuid() == 0 {
 		assert.Contains(t, s, "Uid:\t65534\t65534\t65534\t65534\n")
 		assert.Contains(t, s, "CapEff:\t0000000000000000\n")

@@ -13,9 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containers/gvisor-tap-vsock/pkg/types"
 	"github.com/containers/gvisor-tap-vsock/pkg/virtualnetwork"
+	"github.com/inetaf/tcpproxy"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
@@ -147,8 +149,9 @@ func (f Forward) protocol() types.TransportProtocol {
 type User struct {
 	vn       *virtualnetwork.VirtualNetwork
 	services http.Handler
-	dev      *os.File // our end of the socketpair
-	forwards []Forward
+	dev      *os.File          // our end of the socketpair
+	forwards []Forward         // UDP forwards, the library's
+	proxies  []*tcpproxy.Proxy // TCP forwards, the launcher's own
 	cancel   context.CancelFunc
 	gate     *natGate
 	restrict bool
@@ -241,7 +244,18 @@ func (u *User) serviceCall(path string, body any) error {
 	return nil
 }
 
+// forwardDialTimeout bounds how long a TCP forward waits for the guest to
+// accept a connection. The library's forwards give up after tcpproxy's
+// 10 s and close the host's connection, which a client sees as EOF: a
+// guest answering 1,000 connections at once on a busy host takes longer
+// (SYN retransmits: 1, 2, 4, 8 s...). 60 s is about what a Linux client's
+// own SYN retries allow.
+const forwardDialTimeout = 60 * time.Second
+
 func (u *User) expose(f Forward) error {
+	if !f.UDP {
+		return u.exposeTCP(f)
+	}
 	local := f.Host
 	err := u.serviceCall("/services/forwarder/expose", types.ExposeRequest{
 		Local:    local,
@@ -252,6 +266,29 @@ func (u *User) expose(f Forward) error {
 		return fmt.Errorf("-p %s: %v", f, err)
 	}
 	u.forwards = append(u.forwards, f)
+	return nil
+}
+
+// exposeTCP forwards f with a tcpproxy of the launcher's own, which dials
+// the guest through the gateway's stack, as the library's would, but
+// waits forwardDialTimeout.
+func (u *User) exposeTCP(f Forward) error {
+	p := &tcpproxy.Proxy{}
+	p.AddRoute(f.Host, &tcpproxy.DialProxy{
+		Addr: net.JoinHostPort(UserGuestIP, strconv.Itoa(int(f.GuestPort))),
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return u.vn.DialContextTCP(ctx, addr)
+		},
+		DialTimeout: forwardDialTimeout,
+		// The host's connection closes, as with the library's forwards,
+		// without a log line on the launcher's stderr.
+		OnDialError: func(src net.Conn, _ error) { src.Close() },
+	})
+	if err := p.Start(); err != nil {
+		return fmt.Errorf("-p %s: %v", f, err)
+	}
+	go p.Wait()
+	u.proxies = append(u.proxies, p)
 	return nil
 }
 
@@ -277,6 +314,9 @@ func (u *User) Close() error {
 	u.closeOnce.Do(func() {
 		for _, f := range u.forwards {
 			u.serviceCall("/services/forwarder/unexpose", types.UnexposeRequest{Local: f.Host, Protocol: f.protocol()})
+		}
+		for _, p := range u.proxies {
+			p.Close()
 		}
 		u.cancel()
 		u.dev.Close()
