@@ -317,8 +317,8 @@ func runPackageTest(o *testOptions, p, main *testPackage, stream bool, stdout, s
 		}
 		return true
 	}
-	if p.Standard || (p.Module != nil && !p.Module.Main) {
-		fmt.Fprintf(stderr, "unigo test: %s: only packages of the main module can be tested (the test image is built with an overlay, which go refuses outside it)\n", p.ImportPath)
+	if !p.Standard && p.Module != nil && !p.Module.Main {
+		fmt.Fprintf(stderr, "unigo test: %s: only packages of the main module and the standard library can be tested (the test image is built with an overlay, which go refuses in other modules)\n", p.ImportPath)
 		fmt.Fprintf(stdout, "FAIL\t%s [setup failed]\n", p.ImportPath)
 		return false
 	}
@@ -440,9 +440,14 @@ func buildTestImage(o *testOptions, p, main *testPackage, tmp, img string, stder
 		args = append(args, "-ldflags="+strings.Join(linkFlags, " "))
 	}
 	args = append(args, o.buildArgs...)
-	args = append(args, "--", p.ImportPath)
+	args = append(args, p.ImportPath) // go test takes what follows "--" as test flags
 	cmd := exec.Command("go", args...)
-	cmd.Dir = p.Dir
+	if !p.Standard {
+		// Inside the package's own module. A standard package is built
+		// from the current module, which resolves the kernel's import
+		// (GOROOT/src's module would not).
+		cmd.Dir = p.Dir
+	}
 	cmd.Env = goEnv()
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Run(); err != nil {
