@@ -55,7 +55,7 @@ var stdKnown = map[string]map[string]string{}
 // testCounts are the top-level test results of one package on one side.
 type testCounts struct {
 	pass, fail, skip map[string]bool
-	// why is, for a failed test, the first line of its failure output.
+	// why is, for a failed or skipped test, the first line of its output.
 	why map[string]string
 	// note is a package level problem (build failure, crash, timeout).
 	note string
@@ -144,7 +144,7 @@ func parseTestJSON(r io.Reader) map[string]*testCounts {
 	}
 	for _, c := range res {
 		for name := range c.why {
-			if !c.fail[name] {
+			if !c.fail[name] && !c.skip[name] {
 				delete(c.why, name)
 			}
 		}
@@ -224,7 +224,10 @@ func runStdtest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unigo stdtest: %v\n", err)
 		return 1
 	}
-	common := []string{"-json", "-timeout", o.timeout.String()}
+	// timetzdata: the time package's tests load America/Los_Angeles from
+	// GOROOT/lib/time, which the guest does not have, else from the
+	// embedded database this tag links into package time itself.
+	common := []string{"-json", "-timeout", o.timeout.String(), "-tags=timetzdata"}
 	if o.short {
 		common = append(common, "-short")
 	}
@@ -331,11 +334,15 @@ func writeStdtestReport(w io.Writer, pkgs []string, native, guest map[string]*te
 			case !g.fail[name]:
 				what = "did not run"
 			}
-			if cause == "" {
-				cause = "not a known difference"
-				if why := g.why[name]; why != "" {
-					cause += ": " + why
+			if why := g.why[name]; why != "" {
+				why = strings.ReplaceAll(why, "`", "'")
+				if cause == "" {
+					cause = "not a known difference: `" + why + "`"
+				} else {
+					cause += " (`" + why + "`)"
 				}
+			} else if cause == "" {
+				cause = "not a known difference"
 			}
 			lines = append(lines, fmt.Sprintf("- `%s.%s` %s in the guest: %s", pkg, name, what, cause))
 		}

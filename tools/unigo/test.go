@@ -417,8 +417,12 @@ func buildTestImage(o *testOptions, p, main *testPackage, tmp, img string, stder
 		deps = main.Deps
 	}
 	imports := []string{kernelPackage}
-	if contains(deps, "net") && !contains(deps, netstackPackage) {
+	if usesNet(p.ImportPath, deps) && !contains(deps, netstackPackage) {
 		imports = append(imports, netstackPackage)
+	}
+	if !contains(deps, tzdataPackage) && p.ImportPath != tzdataPackage {
+		// The guest has no zoneinfo files; as unigo build does.
+		imports = append(imports, tzdataPackage)
 	}
 	src := unpackSource(p.Name+"_test", "unigo test", imports, []packedDir{{testFilesName, p.Dir}}, p.Dir)
 	srcPath := filepath.Join(tmp, "init_test.go")
@@ -457,6 +461,21 @@ func buildTestImage(o *testOptions, p, main *testPackage, tmp, img string, stder
 		return fmt.Errorf("running go test -c: %v", err)
 	}
 	return image.WriteFile(exe, img, image.Options{})
+}
+
+// usesNet reports whether the test binary of package path, with the
+// given dependencies, uses package net: the net package's own tests depend
+// on its test variant, "net [net.test]".
+func usesNet(path string, deps []string) bool {
+	if path == "net" {
+		return true
+	}
+	for _, d := range deps {
+		if d == "net" || strings.HasPrefix(d, "net [") {
+			return true
+		}
+	}
+	return false
 }
 
 // hasFlag reports whether args set -name.
