@@ -88,6 +88,28 @@ func TestUnigoTest(t *testing.T) {
 		assert.Contains(t, out, "panic: test timed out after 3s")
 		assert.Contains(t, out, "FAIL\tgithub.com/unigo-os/unigo/tests/testdata/sample\t")
 	})
+	t.Run("bench", func(t *testing.T) {
+		out, _, code := unigoTest(t, "-run", "^$", "-bench", "Greeting", "-benchtime", "100x", samplePkg)
+		assert.Equal(t, 0, code)
+		assert.Regexp(t, `BenchmarkGreeting\s+100\s+[0-9.]+ ns/op`, out)
+		assert.Contains(t, out, "ok  \tgithub.com/unigo-os/unigo/tests/testdata/sample\t")
+	})
+	t.Run("pattern", func(t *testing.T) {
+		// ./... : every package below, one image each; the broken one
+		// fails to build, the others pass.
+		out, _, code := unigoTest(t, "-run", "Greeting|Double", "./testdata/...")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, out, "ok  \tgithub.com/unigo-os/unigo/tests/testdata/sample\t")
+		assert.Contains(t, out, "ok  \tgithub.com/unigo-os/unigo/tests/testdata/execsample\t")
+		assert.Contains(t, out, "FAIL\tgithub.com/unigo-os/unigo/tests/testdata/broken [build failed]")
+	})
+	t.Run("std", func(t *testing.T) {
+		// A standard library package, built from this module.
+		out, _, code := unigoTest(t, "-run", "TestUnwrap|TestIs$", "-v", "errors")
+		assert.Equal(t, 0, code)
+		assert.Contains(t, out, "--- PASS: TestUnwrap")
+		assert.Contains(t, out, "ok  \terrors\t")
+	})
 	t.Run("broken", func(t *testing.T) {
 		out, stderr, code := unigoTest(t, "./testdata/broken")
 		assert.Equal(t, 1, code)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,11 +132,11 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 func kernelEntry(bin string) (uint64, error) {
 	f, err := elf.Open(bin)
 	if err != nil {
-		var fe *elf.FormatError
-		if errors.As(err, &fe) {
-			return 0, fmt.Errorf("%s: not an ELF executable", bin)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return 0, err // missing, unreadable
 		}
-		return 0, err
+		return 0, fmt.Errorf("%s: not an ELF executable", bin)
 	}
 	defer f.Close()
 	pcln, text := f.Section(".gopclntab"), f.Section(".text")
