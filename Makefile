@@ -5,6 +5,8 @@
 #   make test    vet, gofmt check, and every test (unit and end-to-end)
 #   make bench   the benchmark suite (unigo bench): boot phases, memory, SMP,
 #                syscall cost, image size, as Markdown tables
+#   make stdtest standard library packages' tests natively and in the guest
+#                (unigo stdtest): a Markdown table and the tests that differ
 #   make fuzz    every fuzz target for FUZZTIME each, then make sysfuzz
 #   make sysfuzz the system-call fuzzer guest, seed after seed, for FUZZTIME
 #   make clean   remove build outputs
@@ -26,7 +28,7 @@ FUZZTIME     ?= 10s
 # graph of every application that requires unigo.
 MODULES      := . tools tests
 
-.PHONY: all build run test vet fmt-check bench fuzz sysfuzz clean
+.PHONY: all build run test vet fmt-check bench stdtest fuzz sysfuzz clean
 
 all: build
 
@@ -66,6 +68,13 @@ fmt-check:
 
 bench: build
 	bin/unigo bench $(BENCH_FLAGS)
+
+# make stdtest runs every package of docs/STDTESTS.md (STDTEST_FLAGS, e.g.
+# "-runner qemu" or "-check strings os"); CI runs a quick subset
+# (tests/stdtest_test.go).
+STDTEST_FLAGS ?=
+stdtest: build
+	bin/unigo stdtest $(STDTEST_FLAGS)
 
 # go test -fuzz takes one target in one package at a time, so find every
 # "func FuzzXxx" in a _test.go file and run each for FUZZTIME, from the
