@@ -151,8 +151,19 @@ func kernelEntry(bin string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: reading .gopclntab: %v", bin, err)
 	}
-	if fn := tab.LookupFunc(image.EntrySymbol); fn != nil {
-		return fn.Entry, nil
+	// The entry is an assembly function without a Go wrapper, so its
+	// name is unique in the table (which drops the .abi0 suffix).
+	var entries []uint64
+	for _, fn := range tab.Funcs {
+		if fn.Name == image.EntrySymbol {
+			entries = append(entries, fn.Entry)
+		}
+	}
+	switch {
+	case len(entries) == 1:
+		return entries[0], nil
+	case len(entries) > 1:
+		return 0, fmt.Errorf("%s: %d functions named %s; cannot tell the entry (link without -s)", bin, len(entries), image.EntrySymbol)
 	}
 	return 0, fmt.Errorf("%s does not link the unigo kernel: add a _test.go file with import _ %q to the package (see unigo exec -h), or use unigo test", filepath.Base(bin), kernelPackage)
 }
