@@ -23,7 +23,9 @@ kernel, made bootable and run inside the unikernel under the KVM launcher
 (or QEMU, -runner qemu).
 The package directory (testdata included) is copied into the guest's
 in-memory file system at the same path, and is the test's working directory.
-PACKAGES default to the current directory; ./... works.
+PACKAGES default to the current directory; ./... works, and so do
+standard library packages (unigo test strings), built from the current
+module, which must require unigo.
 
 test flags (passed to the test binary as -test.NAME):
   -run, -skip, -count, -short, -v, -bench, -benchtime, -benchmem,
