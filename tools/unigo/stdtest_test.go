@@ -106,3 +106,21 @@ func TestStdtestBadArgs(t *testing.T) {
 	assert.Equal(t, 0, runStdtest([]string{"-h"}, &o, &e))
 	assert.Contains(t, o.String(), "usage: unigo stdtest")
 }
+
+// FuzzParseTestJSON: the guest's test output (test2json events, or
+// anything a broken guest prints) never panics the parser, and every
+// failure reason belongs to a failed or skipped test.
+func FuzzParseTestJSON(f *testing.F) {
+	f.Add(stdtestJSON)
+	f.Add(`{"Action":"run","Package":"p","Test":"T/"}` + "\n" + `{"Action":"output","Package":"p","Test":"/x"}`)
+	f.Add("FAIL\t\n{\n{}\n" + `{"Action":"fail","Package":"","Test":"T"}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		for pkg, c := range parseTestJSON(strings.NewReader(s)) {
+			for name := range c.why {
+				if !c.fail[name] && !c.skip[name] {
+					t.Fatalf("%s: reason for %q, which neither failed nor skipped", pkg, name)
+				}
+			}
+		}
+	})
+}
