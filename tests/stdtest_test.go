@@ -76,7 +76,13 @@ func TestStdtestQEMU(t *testing.T) {
 // goTestExec runs go test -exec 'unigo exec' ARGS in the tests module.
 func goTestExec(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command("go", append([]string{"test", "-exec", unigoBin + " exec", "-count=1"}, args...)...)
+	return goTest(t, append([]string{"-exec", unigoBin + " exec"}, args...)...)
+}
+
+// goTest runs go test -count=1 ARGS in the tests module.
+func goTest(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"test", "-count=1"}, args...)...)
 	cmd.Dir = filepath.Join(moduleRoot, "tests")
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -89,7 +95,7 @@ func goTestExec(t *testing.T, args ...string) (stdout, stderr string, code int) 
 	default:
 		require.NoError(t, err)
 	}
-	t.Logf("go test -exec 'unigo exec' %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, o.String(), e.String())
+	t.Logf("go test %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, o.String(), e.String())
 	return o.String(), e.String(), code
 }
 
@@ -136,4 +142,22 @@ func TestGoTestExec(t *testing.T) {
 		assert.Contains(t, out, "unigo exec: sample.test does not link the unigo kernel: add a _test.go file with import _ \"github.com/unigo-os/unigo/kernel\"")
 		assert.Contains(t, out, "FAIL\tgithub.com/unigo-os/unigo/tests/testdata/sample\t")
 	})
+}
+
+// TestGoTestExecNative: the blank import of the kernel changes nothing for
+// a plain go test, natively.
+func TestGoTestExecNative(t *testing.T) {
+	out, _, code := goTest(t, "-v", "-run", "Double", "./testdata/execsample")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "booted=false")
+	assert.Contains(t, out, "--- PASS: TestDouble")
+}
+
+// TestGoTestExecQEMU runs go test -exec 'unigo exec -runner qemu'.
+func TestGoTestExecQEMU(t *testing.T) {
+	runnerNamed("qemu").check(t)
+	out, _, code := goTest(t, "-exec", unigoBin+" exec -runner qemu -m 256M", "-v", "-run", "Double", "./testdata/execsample")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "booted=true")
+	assert.Contains(t, out, "ok  \tgithub.com/unigo-os/unigo/tests/testdata/execsample\t")
 }

@@ -451,6 +451,18 @@ func writeStdtestReport(w io.Writer, pkgs []string, native, guest map[string]*te
 			}
 			lines = append(lines, fmt.Sprintf("- `%s.%s` %s in the guest: %s", pkg, name, what, cause))
 		}
+		if !nativeOnly && len(g.pass) > 0 {
+			var stale []string
+			for name := range known {
+				if g.pass[name] {
+					stale = append(stale, name)
+				}
+			}
+			sort.Strings(stale)
+			for _, name := range stale {
+				lines = append(lines, fmt.Sprintf("- `%s.%s` passes in the guest now: drop it from the known differences", pkg, name))
+			}
+		}
 		note := g.note
 		if n.note != "" {
 			note = strings.TrimSpace("native: " + n.note + "; " + note)
@@ -458,7 +470,7 @@ func writeStdtestReport(w io.Writer, pkgs []string, native, guest map[string]*te
 		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %s |\n", pkg, len(n.pass), len(g.pass), len(g.fail), len(g.skip), len(n.skip), nknown, strings.ReplaceAll(note, "|", `\|`))
 	}
 	if len(lines) > 0 {
-		fmt.Fprintln(w, "\nTests that pass natively but not in the guest:")
+		fmt.Fprintln(w, "\nTests that pass natively but not in the guest (and known differences that pass):")
 		fmt.Fprintln(w)
 		for _, l := range lines {
 			fmt.Fprintln(w, l)
