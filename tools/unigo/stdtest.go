@@ -268,7 +268,7 @@ type stdtestOptions struct {
 	nativeOnly bool
 }
 
-func parseStdtestArgs(args []string, stderr io.Writer) (*stdtestOptions, error) {
+func parseStdtestArgs(args []string) (*stdtestOptions, error) {
 	o := &stdtestOptions{}
 	fs := flag.NewFlagSet("unigo stdtest", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -311,7 +311,7 @@ func stdtestCmd(args []string) int {
 }
 
 func runStdtest(args []string, stdout, stderr io.Writer) int {
-	o, err := parseStdtestArgs(args, stderr)
+	o, err := parseStdtestArgs(args)
 	if errors.Is(err, errHelp) {
 		fmt.Fprint(stdout, stdtestUsage)
 		return 0
@@ -337,8 +337,8 @@ func runStdtest(args []string, stdout, stderr io.Writer) int {
 		common = append(common, "-short")
 	}
 
-	// The native side runs as one go test while the guest runs go one
-	// package at a time.
+	// The native side runs as one go test (its packages in parallel)
+	// while the guest side boots one package after another.
 	nativeDone := make(chan map[string]*testCounts, 1)
 	go func() {
 		cmd := exec.Command("go", append(append([]string{"test"}, common...), o.pkgs...)...)
@@ -365,7 +365,8 @@ func runStdtest(args []string, stdout, stderr io.Writer) int {
 				c = newTestCounts()
 			}
 			if c.note == "" && len(c.pass)+len(c.fail)+len(c.skip) == 0 {
-				c.note = firstLine(strings.TrimSpace(lastLines(errBuf.String(), 3)), "no test results")
+				// unigo test's last line says why (build failure, crash).
+				c.note = firstLine(strings.TrimSpace(lastLines(errBuf.String(), 1)), "no test results")
 			}
 			guest[pkg] = c
 			fmt.Fprintf(stderr, "unigo stdtest: %-14s guest: %d pass, %d fail, %d skip (%.1fs) %s\n",
