@@ -7,6 +7,8 @@
 #                syscall cost, image size, as Markdown tables
 #   make soak    examples/httpd under 1,000 connections for SOAK_TIME (unigo
 #                bench -soak): errors, launcher and guest memory, still answers
+#   make stdtest standard library packages' tests natively and in the guest
+#                (unigo stdtest): a Markdown table and the tests that differ
 #   make fuzz    every fuzz target for FUZZTIME each, then make sysfuzz
 #   make sysfuzz the system-call fuzzer guest, seed after seed, for FUZZTIME
 #   make clean   remove build outputs
@@ -29,7 +31,7 @@ SOAK_TIME    ?= 60s
 # graph of every application that requires unigo.
 MODULES      := . tools tests
 
-.PHONY: all build run test vet fmt-check bench soak fuzz sysfuzz clean
+.PHONY: all build run test vet fmt-check bench soak stdtest fuzz sysfuzz clean
 
 all: build
 
@@ -72,6 +74,13 @@ bench: build
 
 soak: build
 	bin/unigo bench -soak $(SOAK_TIME) $(BENCH_FLAGS)
+
+# make stdtest runs every package of docs/STDTESTS.md (STDTEST_FLAGS, e.g.
+# "-runner qemu" or "-check strings os"); CI runs a quick subset
+# (tests/stdtest_test.go).
+STDTEST_FLAGS ?=
+stdtest: build
+	bin/unigo stdtest $(STDTEST_FLAGS)
 
 # go test -fuzz takes one target in one package at a time, so find every
 # "func FuzzXxx" in a _test.go file and run each for FUZZTIME, from the

@@ -22,8 +22,14 @@ const samplePkg = "./testdata/sample"
 // stdout, stderr and exit status.
 func unigoTest(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return unigoTestIn(t, filepath.Join(moduleRoot, "tests"), args...)
+}
+
+// unigoTestIn is unigoTest in directory dir.
+func unigoTestIn(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(unigoBin, append([]string{"test"}, args...)...)
-	cmd.Dir = filepath.Join(moduleRoot, "tests")
+	cmd.Dir = dir
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -87,6 +93,29 @@ func TestUnigoTest(t *testing.T) {
 		assert.Equal(t, 1, code)
 		assert.Contains(t, out, "panic: test timed out after 3s")
 		assert.Contains(t, out, "FAIL\tgithub.com/unigo-os/unigo/tests/testdata/sample\t")
+	})
+	t.Run("bench", func(t *testing.T) {
+		out, _, code := unigoTest(t, "-run", "^$", "-bench", "Greeting", "-benchtime", "100x", samplePkg)
+		assert.Equal(t, 0, code)
+		assert.Regexp(t, `BenchmarkGreeting\s+100\s+[0-9.]+ ns/op`, out)
+		assert.Contains(t, out, "ok  \tgithub.com/unigo-os/unigo/tests/testdata/sample\t")
+	})
+	t.Run("pattern", func(t *testing.T) {
+		// ./... : every package below, one image each; the broken one
+		// fails to build, the others pass. (go ignores testdata
+		// directories below a pattern's root, so start inside.)
+		out, _, code := unigoTestIn(t, filepath.Join(moduleRoot, "tests", "testdata"), "-run", "Greeting|Double", "./...")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, out, "ok  \tgithub.com/unigo-os/unigo/tests/testdata/sample\t")
+		assert.Contains(t, out, "ok  \tgithub.com/unigo-os/unigo/tests/testdata/execsample\t")
+		assert.Contains(t, out, "FAIL\tgithub.com/unigo-os/unigo/tests/testdata/broken [build failed]")
+	})
+	t.Run("std", func(t *testing.T) {
+		// A standard library package, built from this module.
+		out, _, code := unigoTest(t, "-run", "TestUnwrap|TestIs$", "-v", "errors")
+		assert.Equal(t, 0, code)
+		assert.Contains(t, out, "--- PASS: TestUnwrap")
+		assert.Contains(t, out, "ok  \terrors\t")
 	})
 	t.Run("broken", func(t *testing.T) {
 		out, stderr, code := unigoTest(t, "./testdata/broken")

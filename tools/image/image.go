@@ -21,6 +21,11 @@ type Options struct {
 	// Empty means the package constant EntrySymbol. Tests use it to mark a
 	// symbol in a package main of their own.
 	EntrySymbol string
+	// EntryAddr, when not zero, is the entry symbol's virtual address as
+	// the caller found it, for an executable without a symbol table (go
+	// test strips the binaries it runs; the address is then read from
+	// the Go function table, .gopclntab).
+	EntryAddr uint64
 }
 
 // The note Write emits: a 12-byte header, the name "Xen\0" (4 bytes, so no
@@ -61,7 +66,7 @@ func Write(exe []byte, opt Options) ([]byte, error) {
 	if sym == "" {
 		sym = EntrySymbol
 	}
-	entry, err := p.pvhEntryFor(sym)
+	entry, err := p.pvhEntryFor(sym, opt.EntryAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -83,10 +88,14 @@ func Write(exe []byte, opt Options) ([]byte, error) {
 
 // pvhEntryFor resolves sym to a physical address a 32-bit monitor can jump
 // to: it must be inside an executable PT_LOAD and below 4 GiB.
-func (p *parsed) pvhEntryFor(sym string) (uint32, error) {
-	v, err := p.lookupFunc(sym)
-	if err != nil {
-		return 0, err
+// A non-zero addr is sym's virtual address, not looked up.
+func (p *parsed) pvhEntryFor(sym string, addr uint64) (uint32, error) {
+	v := addr
+	if v == 0 {
+		var err error
+		if v, err = p.lookupFunc(sym); err != nil {
+			return 0, err
+		}
 	}
 	for _, ph := range p.progs {
 		if ph.typ != ptLoad || v < ph.vaddr || v-ph.vaddr >= ph.filesz {

@@ -282,6 +282,27 @@ func TestWriteStrippedExecutable(t *testing.T) {
 	require.ErrorContains(t, err, "no symbol table")
 }
 
+// TestWriteEntryAddr writes a stripped executable with the entry address
+// given, as unigo exec does after reading it from .gopclntab.
+func TestWriteEntryAddr(t *testing.T) {
+	in, err := elf.Open(testProgram(t))
+	require.NoError(t, err)
+	body := symbolValue(t, in, testSym+".abi0")
+	in.Close()
+	p := filepath.Join(t.TempDir(), "stripped")
+	require.NoError(t, goBuild("testdata/prog", p, "-ldflags=-s"))
+	exe, err := os.ReadFile(p)
+	require.NoError(t, err)
+	img, err := Write(exe, Options{EntrySymbol: testSym, EntryAddr: body})
+	require.NoError(t, err)
+	entry, err := PVHEntry(bytes.NewReader(img))
+	require.NoError(t, err)
+	assert.Equal(t, body, uint64(entry))
+
+	_, err = Write(exe, Options{EntrySymbol: testSym, EntryAddr: 1})
+	require.ErrorContains(t, err, "is not inside any loaded segment")
+}
+
 func TestWriteMissingSymbol(t *testing.T) {
 	exe, err := os.ReadFile(testProgram(t))
 	require.NoError(t, err)

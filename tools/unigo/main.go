@@ -4,6 +4,8 @@
 //	unigo build [-o IMAGE] [build flags] PACKAGE|FILE.go
 //	unigo run   [flags] IMAGE|PACKAGE|FILE.go [-- ARGS...]
 //	unigo test  [build and test flags] [PACKAGES]
+//	unigo stdtest [flags] [STD PACKAGES]
+//	unigo exec  TEST-BINARY [ARGS...] (go test -exec)
 //	unigo image IN OUT
 //	unigo oci   [flags] PACKAGE|FILE.go|IMAGE [-- ARGS...]
 //	unigo bench [flags]
@@ -21,6 +23,9 @@ commands:
   build   build a Go main package into a bootable image
   run     boot an image (building it first if given a package) under the KVM launcher
   test    run packages' tests inside the unikernel, like go test
+  stdtest run standard library packages' tests natively and in the guest;
+          print a Markdown table of the differences
+  exec    boot a test binary that links the kernel (go test -exec 'unigo exec')
   image   add the PVH entry note to an executable built by other tools
   oci     build an OCI image that boots the program (layout, tarball or -push)
   bench   measure boot time, memory, SMP speedup and syscall cost; print tables
@@ -41,6 +46,10 @@ func main() {
 		os.Exit(runCmd(args))
 	case "test":
 		os.Exit(testCmd(args))
+	case "stdtest":
+		os.Exit(stdtestCmd(args))
+	case "exec":
+		os.Exit(execCmd(args))
 	case "image":
 		os.Exit(imageCmdMain(args))
 	case "oci":
@@ -52,7 +61,7 @@ func main() {
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run, test, image, oci, bench or doctor)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unigo: unknown command %q (want build, run, test, stdtest, exec, image, oci, bench or doctor)\n", cmd)
 		os.Exit(2)
 	}
 }

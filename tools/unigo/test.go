@@ -23,7 +23,9 @@ kernel, made bootable and run inside the unikernel under the KVM launcher
 (or QEMU, -runner qemu).
 The package directory (testdata included) is copied into the guest's
 in-memory file system at the same path, and is the test's working directory.
-PACKAGES default to the current directory; ./... works.
+PACKAGES default to the current directory; ./... works, and so do
+standard library packages (unigo test strings), built from the current
+module, which must require unigo.
 
 test flags (passed to the test binary as -test.NAME):
   -run, -skip, -count, -short, -v, -bench, -benchtime, -benchmem,
@@ -317,8 +319,8 @@ func runPackageTest(o *testOptions, p, main *testPackage, stream bool, stdout, s
 		}
 		return true
 	}
-	if p.Standard || (p.Module != nil && !p.Module.Main) {
-		fmt.Fprintf(stderr, "unigo test: %s: only packages of the main module can be tested (the test image is built with an overlay, which go refuses outside it)\n", p.ImportPath)
+	if !p.Standard && p.Module != nil && !p.Module.Main {
+		fmt.Fprintf(stderr, "unigo test: %s: only packages of the main module and the standard library can be tested (the test image is built with an overlay, which go refuses in other modules)\n", p.ImportPath)
 		fmt.Fprintf(stdout, "FAIL\t%s [setup failed]\n", p.ImportPath)
 		return false
 	}
@@ -417,8 +419,12 @@ func buildTestImage(o *testOptions, p, main *testPackage, tmp, img string, stder
 		deps = main.Deps
 	}
 	imports := []string{kernelPackage}
-	if contains(deps, "net") && !contains(deps, netstackPackage) {
+	if usesNet(p.ImportPath, deps) && !contains(deps, netstackPackage) {
 		imports = append(imports, netstackPackage)
+	}
+	if !contains(deps, tzdataPackage) && p.ImportPath != tzdataPackage {
+		// The guest has no zoneinfo files; as unigo build does.
+		imports = append(imports, tzdataPackage)
 	}
 	src := unpackSource(p.Name+"_test", "unigo test", imports, []packedDir{{testFilesName, p.Dir}}, p.Dir)
 	srcPath := filepath.Join(tmp, "init_test.go")
@@ -440,9 +446,14 @@ func buildTestImage(o *testOptions, p, main *testPackage, tmp, img string, stder
 		args = append(args, "-ldflags="+strings.Join(linkFlags, " "))
 	}
 	args = append(args, o.buildArgs...)
-	args = append(args, "--", p.ImportPath)
+	args = append(args, p.ImportPath) // go test takes what follows "--" as test flags
 	cmd := exec.Command("go", args...)
-	cmd.Dir = p.Dir
+	if !p.Standard {
+		// Inside the package's own module. A standard package is built
+		// from the current module, which resolves the kernel's import
+		// (GOROOT/src's module would not).
+		cmd.Dir = p.Dir
+	}
 	cmd.Env = goEnv()
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Run(); err != nil {
@@ -452,6 +463,21 @@ func buildTestImage(o *testOptions, p, main *testPackage, tmp, img string, stder
 		return fmt.Errorf("running go test -c: %v", err)
 	}
 	return image.WriteFile(exe, img, image.Options{})
+}
+
+// usesNet reports whether the test binary of package path, with the
+// given dependencies, uses package net: the net package's own tests depend
+// on its test variant, "net [net.test]".
+func usesNet(path string, deps []string) bool {
+	if path == "net" {
+		return true
+	}
+	for _, d := range deps {
+		if d == "net" || strings.HasPrefix(d, "net [") {
+			return true
+		}
+	}
+	return false
 }
 
 // hasFlag reports whether args set -name.
