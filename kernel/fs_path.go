@@ -131,6 +131,9 @@ func resolve(dirfd int, addr uintptr, flags int, follow bool) (memfs.Inode, uint
 }
 
 func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
+	if r, ok := fsOpenat(dirfd, pathAddr, flags, mode); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
@@ -224,6 +227,9 @@ func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
 	if !mm.UserOK(buf, memfs.StatSize, true) {
 		return -abi.EFAULT
 	}
+	if r, ok := fsStatAt(dirfd, pathAddr, flags, kctx.BytesAt(buf, memfs.StatSize)); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	return statAt(dirfd, pathAddr, flags, kctx.BytesAt(buf, memfs.StatSize))
@@ -232,6 +238,9 @@ func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
 func doFstat(fd int, buf uintptr) int64 {
 	if !mm.UserOK(buf, memfs.StatSize, true) {
 		return -abi.EFAULT
+	}
+	if r, ok := fsFstatFd(fd, kctx.BytesAt(buf, memfs.StatSize)); ok {
+		return r
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -255,9 +264,12 @@ func doStatx(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) i
 		return -abi.EFAULT
 	}
 	var st [memfs.StatSize]byte
-	fsLock.Lock()
-	err := statAt(dirfd, pathAddr, flags, st[:])
-	fsLock.Unlock()
+	err, ok := fsStatAt(dirfd, pathAddr, flags, st[:])
+	if !ok {
+		fsLock.Lock()
+		err = statAt(dirfd, pathAddr, flags, st[:])
+		fsLock.Unlock()
+	}
 	if err != 0 {
 		return err
 	}
@@ -293,6 +305,9 @@ func statxTime(dst, ts []byte) {
 // Directory and name operations.
 
 func doMkdirat(dirfd int, pathAddr uintptr, mode uint32) int64 {
+	if r, ok := fsMkdirat(dirfd, pathAddr, mode); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
@@ -309,6 +324,9 @@ func doMkdirat(dirfd int, pathAddr uintptr, mode uint32) int64 {
 func doUnlinkat(dirfd int, pathAddr uintptr, flags int) int64 {
 	if flags&^atRemovedir != 0 {
 		return -abi.EINVAL
+	}
+	if r, ok := fsUnlinkat(dirfd, pathAddr, flags); ok {
+		return r
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -351,6 +369,9 @@ func doRenameat2(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, f
 	if flags&^memfs.RenameNoReplace != 0 {
 		return -abi.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
+	if r, ok := fsRenameat2(olddirfd, oldAddr, newdirfd, newAddr, flags); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	od, oldp, nd, newp, err := twoPaths(olddirfd, oldAddr, newdirfd, newAddr)
@@ -364,6 +385,9 @@ func doLinkat(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flag
 	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
 		return -abi.EINVAL
 	}
+	if r, ok := fsLinkat(olddirfd, oldAddr, newdirfd, newAddr, flags); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	od, oldp, nd, newp, err := twoPaths(olddirfd, oldAddr, newdirfd, newAddr)
@@ -374,6 +398,9 @@ func doLinkat(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flag
 }
 
 func doSymlinkat(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
+	if r, ok := fsSymlinkat(targetAddr, newdirfd, linkAddr); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	target, err := userPath(targetAddr, 1, false)
@@ -398,6 +425,9 @@ func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
 	if !mm.UserOK(buf, uintptr(size), true) {
 		return -abi.EFAULT
 	}
+	if r, ok := fsReadlinkat(dirfd, pathAddr, buf, size); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	ino, f, err := resolve(dirfd, pathAddr, atEmptyPath, false)
@@ -420,6 +450,9 @@ func doGetcwd(buf uintptr, size uintptr) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	n, e := memfs.Path(cwd, pathBufs[0][:])
+	if c := fsGetcwdLocked(); c != nil {
+		n, e = copy(pathBufs[0][:], c), 0
+	}
 	if e != 0 {
 		return -int64(e)
 	}
@@ -436,6 +469,9 @@ func doGetcwd(buf uintptr, size uintptr) int64 {
 }
 
 func doChdir(pathAddr uintptr) int64 {
+	if r, ok := fsChdir(pathAddr); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
@@ -448,10 +484,14 @@ func doChdir(pathAddr uintptr) int64 {
 	}
 	memfs.Unref(cwd)
 	cwd = ino
+	fsCwdLen = 0
 	return 0
 }
 
 func doFchdir(fd int) int64 {
+	if r, ok := fsFchdir(fd); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
@@ -464,6 +504,7 @@ func doFchdir(fd int) int64 {
 	memfs.Ref(memfs.Inode(o.obj))
 	memfs.Unref(cwd)
 	cwd = memfs.Inode(o.obj)
+	fsCwdLen = 0
 	return 0
 }
 
@@ -473,6 +514,9 @@ func doFchdir(fd int) int64 {
 func doFaccessat(dirfd int, pathAddr uintptr, mode, flags int) int64 {
 	if mode&^7 != 0 || flags&^(atSymlinkNofollow|atEaccess|atEmptyPath) != 0 {
 		return -abi.EINVAL
+	}
+	if r, ok := fsAccess(dirfd, pathAddr, mode, flags); ok {
+		return r
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -491,6 +535,9 @@ func doFchmodat(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return -abi.EINVAL
 	}
+	if r, ok := fsSetattr(dirfd, pathAddr, flags, fsSetMode, mode&0o7777, 0, -1, -1); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	ino, f, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
@@ -505,6 +552,9 @@ func doFchmodat(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
 }
 
 func doFchmod(fd int, mode uint32) int64 {
+	if r, ok := fsFdOp(fd, abi.FsOpSetattr, fsSetMode, mode&0o7777, 0); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
@@ -519,6 +569,9 @@ func doFchmod(fd int, mode uint32) int64 {
 
 // chownAt checks the file exists; ownership is always root's.
 func chownAt(dirfd int, pathAddr uintptr, flags int) int64 {
+	if r, ok := fsAccess(dirfd, pathAddr, 0, flags); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	_, _, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
@@ -546,6 +599,9 @@ func doUtimensat(dirfd int, pathAddr, times uintptr, flags int) int64 {
 		if at0 == -2 || mt == -2 {
 			return -abi.EINVAL
 		}
+	}
+	if r, ok := fsSetattr(dirfd, pathAddr, flags, fsUtimeValid(at0, mt), 0, 0, at0, mt); ok {
+		return r
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -584,6 +640,12 @@ func doUmask(mask uint32) int64 {
 }
 
 func doTruncate(pathAddr uintptr, size int64) int64 {
+	if size < 0 {
+		return -abi.EINVAL
+	}
+	if r, ok := fsSetattr(atFDCWD, pathAddr, 0, fsSetSize, 0, size, -1, -1); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	ino, _, err := resolve(atFDCWD, pathAddr, 0, true)
@@ -622,6 +684,9 @@ func writeStatfs(buf uintptr) int64 {
 }
 
 func doStatfs(pathAddr, buf uintptr) int64 {
+	if r, ok := fsStatfs(pathAddr, 0, buf); ok {
+		return r
+	}
 	fsLock.Lock()
 	_, _, err := resolve(atFDCWD, pathAddr, 0, true)
 	fsLock.Unlock()
@@ -632,6 +697,9 @@ func doStatfs(pathAddr, buf uintptr) int64 {
 }
 
 func doFstatfs(fd int, buf uintptr) int64 {
+	if r, ok := fsStatfs(0, fd, buf); ok {
+		return r
+	}
 	f := fget(fd)
 	if f == 0 {
 		return -abi.EBADF

@@ -96,12 +96,12 @@ func TestSyscallTable(t *testing.T) {
 		}
 	}
 	// Served numbers and private calls map where they should.
-	for _, nr := range []uint64{0x1000, 0x1006, 0x1100, 0x1106, 0x1200} {
+	for _, nr := range []uint64{0x1000, 0x1006, 0x1100, 0x1106, 0x1200, 0x1300, 0x1303} {
 		e := sysLookup(nr)
 		require.NotNil(t, e, "%#x", nr)
 		assert.NotNil(t, e.fn, "%#x %s", nr, e.name)
 	}
-	for _, nr := range []uint64{abi.NSyscalls, 0x1010, 0x1300, 0xfff, 1 << 40} {
+	for _, nr := range []uint64{abi.NSyscalls, 0x1010, 0x1304, 0x1400, 0xfff, 1 << 40} {
 		if e := sysLookup(nr); e != nil {
 			assert.Nil(t, e.fn, "%#x", nr)
 		}
