@@ -78,6 +78,7 @@ func buildAll(dir string) error {
 	pkgs[sysfuzzNetPkg] = true
 	pkgs[filesPkg] = true
 	pkgs[catstdinPkg] = true
+	pkgs[blockdevPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
 		args := append(append([]string{"build", "-o", img}, buildFlags[pkg]...), pkg)

@@ -43,6 +43,15 @@ func runQEMU(o *runOptions, imagePath string, image []byte, env, params, gargs [
 	if o.rng {
 		extra = append(extra, "-device", "virtio-rng-device")
 	}
+	if len(o.drives) > 0 {
+		for _, d := range o.drives {
+			if err := d.check(); err != nil {
+				return fail("%v", err)
+			}
+		}
+		extra = append(extra, "-global", "virtio-mmio.force-legacy=false")
+		extra = append(extra, qemuDriveArgs(o.drives)...)
+	}
 	if o.net.enabled(image) {
 		switch o.net.mode {
 		case "", "user":

@@ -63,9 +63,12 @@ flags:
                    (as on SIGQUIT) and exit 124
   -cmdline STR     extra guest kernel command line
   -rng             attach a virtio-rng device (entropy from the host)
+  -drive FILE[:ro] attach FILE as a virtio-blk disk (repeatable): the
+                   guest sees /dev/vda, /dev/vdb, ... in order; :ro makes
+                   it read-only (writes fail with EROFS in the guest)
   -runner NAME     launcher (the default) or qemu: QEMU microvm, with KVM
                    when /dev/kvm can be used, else TCG (-m, -smp, -e,
-                   -timeout, -cmdline, -rng, -p map onto it)
+                   -timeout, -cmdline, -rng, -drive, -p map onto it)
   -raw             pass the guest's control characters (escape sequences)
                    to a terminal; without it they are shown escaped (^[)
   -jail            once the VM is set up, confine the launcher: as root,
@@ -119,6 +122,7 @@ type runOptions struct {
 	bench     bool
 	cmdline   string
 	rng       bool
+	drives    []drive
 	target    string
 	guestArgs []string
 	net       netOptions
@@ -172,6 +176,11 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.bench, "bench", false, "")
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
 	fs.BoolVar(&o.rng, "rng", false, "")
+	fs.Func("drive", "", func(s string) error {
+		d, err := parseDrive(s)
+		o.drives = append(o.drives, d)
+		return err
+	})
 	fs.StringVar(&o.runner, "runner", runnerLauncher, "")
 	fs.BoolVar(&o.raw, "raw", false, "")
 	fs.BoolVar(&o.jail, "jail", false, "")
@@ -384,6 +393,14 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 	var devs []virtio.Device
 	if o.rng {
 		devs = append(devs, virtio.NewRNG())
+	}
+	for _, d := range o.drives {
+		b, err := d.open()
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer b.Close()
+		devs = append(devs, b)
 	}
 	if o.net.enabled(image) {
 		gn, err := setupNet(&o.net)
