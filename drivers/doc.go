@@ -7,7 +7,12 @@
 //   - virtio: the virtio 1.x MMIO transport and split virtqueues, which do
 //     not trust the device;
 //   - virtio/virtionet: virtio-net, a frame-level API for the netstack;
-//   - virtio/virtiorng: virtio-rng, an entropy source.
+//   - virtio/virtiorng: virtio-rng, an entropy source;
+//   - virtio/virtioblk: virtio-blk, a disk in 512-byte sectors;
+//   - fsserve: serves file systems and block devices to the kernel over
+//     the file channel (abi/fschan.go): mounts and /dev/vdX;
+//   - storage: linked into programs that use os by unigo build, it serves
+//     the VM's virtio-blk disks at /dev/vda, /dev/vdb, ...
 //
 // Drivers are ordinary Go code: they run at CPL 3 in the program's single
 // address space, on goroutines, and may allocate. They never run in kernel

@@ -192,11 +192,12 @@ func syscallDoc() string {
 	}
 	b.WriteString(strings.Join(missing, ", ") + ".\n")
 	b.WriteString("\n## unigo's private system calls\n\n")
-	b.WriteString("Drivers and the netstack reach the kernel through these (a Linux kernel\n")
-	b.WriteString("answers them with ENOSYS): `abi/devices.go`, `kernel/netchan_abi.go`, `rt/exit.go`.\n\n")
+	b.WriteString("Drivers, the netstack and the file servers reach the kernel through these (a\n")
+	b.WriteString("Linux kernel answers them with ENOSYS): `abi/devices.go`, `abi/netchan.go`,\n")
+	b.WriteString("`abi/calls.go`, `abi/fschan.go`.\n\n")
 	b.WriteString("| Number | Name |\n|---:|---|\n")
 	var priv []string
-	for nr := uint64(privFirst); nr < privFirst+0x300; nr++ {
+	for nr := uint64(privFirst); nr < privFirst+0x400; nr++ {
 		if e := sysLookup(nr); e != nil && e.name != "" {
 			priv = append(priv, fmt.Sprintf("| %#x | %s |\n", nr, e.name))
 		}
