@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,4 +48,33 @@ func TestFsUnder(t *testing.T) {
 		assert.Equal(t, c.ok, ok, "%q under %q", c.abs, c.mp)
 		assert.Equal(t, c.rel, string(rel), "%q under %q", c.abs, c.mp)
 	}
+}
+
+// FuzzFsJoinClean: program-supplied paths must never make the cleaner
+// write out of bounds or return something unclean.
+func FuzzFsJoinClean(f *testing.F) {
+	for _, s := range []string{"/a/b", "../..", "a//b/./c/", "/..", "", "x/../../y", "....", "/a/b/../../../c"} {
+		f.Add("/base/dir", s)
+	}
+	f.Fuzz(func(t *testing.T, base, path string) {
+		var clean [64]byte
+		b := fsJoinClean(clean[:], nil, []byte(base))
+		if b < 0 {
+			return
+		}
+		var dst [128]byte
+		n := fsJoinClean(dst[:], clean[:b], []byte(path))
+		if n < 0 {
+			return
+		}
+		out := string(dst[:n])
+		if out[0] != '/' || (n > 1 && out[n-1] == '/') {
+			t.Fatalf("%q + %q = %q", base, path, out)
+		}
+		for _, c := range []string{"//", "/./", "/../"} {
+			if n > 1 && strings.Contains(out+"/", c) {
+				t.Fatalf("%q + %q = %q holds %q", base, path, out, c)
+			}
+		}
+	})
 }

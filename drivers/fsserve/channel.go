@@ -3,6 +3,7 @@ package fsserve
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"sync"
 	"syscall"
@@ -64,11 +65,20 @@ func start() error {
 }
 
 // readLoop reads request records and serves each on a goroutine of its
-// own, so slow requests do not hold up others.
+// own, so slow requests do not hold up others. The channel descriptor is
+// non-blocking and read through an os.File: the reader waits in Go's
+// netpoller, holding no P, so the request goroutines it starts run at
+// once instead of waiting for the runtime to take back a P parked in a
+// blocking read.
 func readLoop(fd int) {
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		fmt.Fprintf(os.Stderr, "fsserve: channel: %v\n", err)
+		return
+	}
+	f := os.NewFile(uintptr(fd), "fschan")
 	buf := make([]byte, 16*abi.FsMaxRecord)
 	for {
-		n, err := syscall.Read(fd, buf)
+		n, err := f.Read(buf)
 		if err != nil || n <= 0 {
 			continue // EINTR; the channel never closes
 		}
