@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"runtime"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -59,6 +60,13 @@ func start() error {
 			return
 		}
 		srv = newServer(channel{})
+		// A thread blocked in a file request keeps its P (Go's
+		// processor) until the runtime's sysmon takes it back, ticks
+		// later; with one P nothing else could run meanwhile, the
+		// server included. A second P lets the server answer at once.
+		if runtime.GOMAXPROCS(0) < 2 {
+			runtime.GOMAXPROCS(2)
+		}
 		go readLoop(int(fd))
 	})
 	return startErr
@@ -85,6 +93,10 @@ func readLoop(fd int) {
 		for _, r := range parse(buf[:n]) {
 			go srv.handle(&r)
 		}
+		// Let the new goroutines run here at once: parked in the
+		// netpoller, the reader would leave them for another thread to
+		// steal, which costs the runtime a sleep.
+		runtime.Gosched()
 	}
 }
 
