@@ -31,8 +31,11 @@ func parseDrive(s string) (drive, error) {
 // block device), and is writable unless the drive is read-only.
 func (d drive) check() error {
 	st, err := os.Stat(d.path)
+	if pe, ok := err.(*os.PathError); ok {
+		err = pe.Err
+	}
 	if err != nil {
-		return fmt.Errorf("-drive %s: %v", d.path, unwrapPathError(err))
+		return fmt.Errorf("-drive %s: %v", d.path, err)
 	}
 	if st.IsDir() {
 		return fmt.Errorf("-drive %s: is a directory, not a disk image", d.path)
