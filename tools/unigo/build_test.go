@@ -60,6 +60,8 @@ import "fmt"
 func main() { fmt.Println("hello from a package") }
 `,
 		"examples/lib/lib.go": "package lib\n",
+		// unigo build links it into programs that use os.
+		"drivers/storage/storage.go": "package storage\n",
 	}
 	for name, body := range files {
 		p := filepath.Join(root, name)
