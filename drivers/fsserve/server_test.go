@@ -1,6 +1,7 @@
 package fsserve
 
 import (
+	"bytes"
 	"encoding/binary"
 	"sync"
 	"syscall"
@@ -273,4 +274,53 @@ func TestServeDevice(t *testing.T) {
 
 	ro := newHarness(t, newDeviceFS(d, true), true)
 	assert.Equal(t, syscall.EROFS, ro.errno(request{FsRequest: abi.FsRequest{Op: abi.FsOpOpen, Flags: syscall.O_RDWR}}))
+}
+
+// TestServerConcurrent serves many requests at once, as the reader's
+// goroutines do: each goroutine creates, writes, reads back and closes
+// its own file while others do the same.
+func TestServerConcurrent(t *testing.T) {
+	k := &fakeKernel{writes: map[uint64][]byte{}, replies: map[uint64]reply{}}
+	s := newServer(k)
+	s.addMount(0, NewMemFS(), false)
+	var next uint64
+	var mu sync.Mutex
+	call := func(r request, write []byte) reply {
+		mu.Lock()
+		next++
+		r.ID = next
+		k.mu.Lock()
+		k.writes[r.ID] = write
+		k.mu.Unlock()
+		mu.Unlock()
+		s.handle(&r)
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.replies[r.ID]
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 32; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := string(rune('a'+g%26)) + string(rune('0'+g/26))
+			data := bytes.Repeat([]byte{byte(g)}, 1000+g)
+			for i := 0; i < 20; i++ {
+				o := call(request{FsRequest: abi.FsRequest{Op: abi.FsOpOpen, Flags: syscall.O_CREAT | syscall.O_RDWR | syscall.O_TRUNC, Mode: 0o644}, path: name}, nil)
+				if !assert.Greater(t, o.result, int64(0)) {
+					return
+				}
+				h := uint64(o.result)
+				w := call(request{FsRequest: abi.FsRequest{Op: abi.FsOpWrite, Handle: h, Len: uint64(len(data))}}, data)
+				assert.Equal(t, int64(len(data)), w.result)
+				r := call(request{FsRequest: abi.FsRequest{Op: abi.FsOpRead, Handle: h, Len: 4096}}, nil)
+				assert.Equal(t, data, r.data)
+				call(request{FsRequest: abi.FsRequest{Op: abi.FsOpClose, Handle: h}}, nil)
+			}
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	assert.Empty(t, s.handles, "every handle closed")
+	s.mu.Unlock()
 }
