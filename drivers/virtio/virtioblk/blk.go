@@ -240,7 +240,35 @@ func (d *Device) WriteAt(p []byte, off int64) (int, error) {
 	return d.transfer(p, off, true)
 }
 
+// transfer moves p in chunks of at most one slot's buffer, the chunks
+// in flight at once (each on a slot of its own).
 func (d *Device) transfer(p []byte, off int64, write bool) (int, error) {
+	if len(p) <= chunk {
+		return d.transferChunk(p, off, write)
+	}
+	n := (len(p) + chunk - 1) / chunk
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for c := 0; c < n; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lo := c * chunk
+			hi := min(lo+chunk, len(p))
+			_, errs[c] = d.transferChunk(p[lo:hi], off+int64(lo), write)
+		}()
+	}
+	wg.Wait()
+	for c, err := range errs {
+		if err != nil {
+			return c * chunk, err // what precedes the first failed chunk
+		}
+	}
+	return len(p), nil
+}
+
+// transferChunk moves p (at most chunk bytes) through one slot.
+func (d *Device) transferChunk(p []byte, off int64, write bool) (int, error) {
 	var i int
 	select {
 	case i = <-d.free:
@@ -248,23 +276,18 @@ func (d *Device) transfer(p []byte, off int64, write bool) (int, error) {
 		return 0, ErrBroken
 	}
 	defer func() { d.free <- i }()
-	done := 0
-	for done < len(p) {
-		n := min(len(p)-done, chunk)
-		typ := uint32(reqIn)
-		if write {
-			typ = reqOut
-			copy(d.data[i].Bytes, p[done:done+n])
-		}
-		if err := d.do(i, typ, uint64(off+int64(done))/SectorSize, n); err != nil {
-			return done, err
-		}
-		if !write {
-			copy(p[done:done+n], d.data[i].Bytes)
-		}
-		done += n
+	typ := uint32(reqIn)
+	if write {
+		typ = reqOut
+		copy(d.data[i].Bytes, p)
 	}
-	return done, nil
+	if err := d.do(i, typ, uint64(off)/SectorSize, len(p)); err != nil {
+		return 0, err
+	}
+	if !write {
+		copy(p, d.data[i].Bytes)
+	}
+	return len(p), nil
 }
 
 // Flush makes completed writes durable; without VIRTIO_BLK_F_FLUSH the
