@@ -64,6 +64,17 @@ func main() {
 	st, err = os.Stat("/mnt/a.txt")
 	check("stat", err)
 	want("chmod", st.Mode().Perm() == 0o600)
+	mt := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	check("chtimes", os.Chtimes("/mnt/a.txt", mt, mt))
+	check("truncate by path", os.Truncate("/mnt/a.txt", 3))
+	check("access", syscall.Access("/mnt/a.txt", 4))
+	st, err = os.Stat("/mnt/a.txt")
+	check("stat", err)
+	want(fmt.Sprintf("chtimes %v, truncate %d", st.ModTime(), st.Size()), st.Size() == 3)
+	check("chtimes again", os.Chtimes("/mnt/a.txt", mt, mt))
+	st, err = os.Stat("/mnt/a.txt")
+	check("stat", err)
+	want(fmt.Sprintf("mtime %v", st.ModTime()), st.ModTime().Equal(mt))
 	fmt.Println("fsmount: files ok")
 
 	// Directories: mkdir, readdir, rename (EXDEV out of the mount),
