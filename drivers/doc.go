@@ -8,14 +8,16 @@
 //     not trust the device;
 //   - virtio/virtionet: virtio-net, a frame-level API for the netstack;
 //   - virtio/virtiorng: virtio-rng, an entropy source;
+//   - virtio/virtioblk: virtio-blk, a disk in 512-byte sectors;
 //   - virtio/virtio9p: virtio-9p, the byte stream of a 9P2000.L client
 //     (github.com/hugelgupf/p9), with the device's mount tag;
-//   - fsserve: the interface (FS, Node, Handle) of file systems served to
-//     the kernel's file channel;
+//   - fsserve: serves file systems and block devices to the kernel over
+//     the file channel (abi/fschan.go): mounts and /dev/vdX;
 //   - volume: an fsserve.FS over a 9P client: a host directory shared
 //     with unigo run -v or QEMU's virtio-9p-device;
-//   - storage: finds the storage devices and mounts them (virtio-9p
-//     volumes at their mount tag's path).
+//   - storage: linked into programs that use os by unigo build, it serves
+//     the VM's virtio-blk disks at /dev/vda, /dev/vdb, ... and mounts its
+//     virtio-9p volumes at their mount tag's path.
 //
 // Drivers are ordinary Go code: they run at CPL 3 in the program's single
 // address space, on goroutines, and may allocate. They never run in kernel

@@ -44,6 +44,8 @@ const (
 	fdDevRand // /dev/random, /dev/urandom
 	fdSocket  // socket (sock)
 	fdNetchan // the netstack channel (netchan.go)
+	fdFs      // a file under a mount, served over the file channel (fschan.go)
+	fdFschan  // the file channel (fschan.go)
 	nKinds
 )
 
@@ -96,6 +98,8 @@ var kindOps = [nKinds]*fileOps{
 	fdDevRand: &devRandOps,
 	fdSocket:  &socketOps,
 	fdNetchan: &netchanOps,
+	fdFs:      &fsfileOps,
+	fdFschan:  &fschanOps,
 }
 
 var freeOps fileOps
@@ -555,6 +559,9 @@ func doLseek(fd int, off int64, whence int) int64 {
 	if f == 0 {
 		return -abi.EBADF
 	}
+	if of(f).kind == fdFs && whence == seekEnd {
+		fsLseekEnd(f)
+	}
 	fsLock.Lock()
 	r := lseekLocked(of(f), off, whence)
 	fsLock.Unlock()
@@ -577,6 +584,9 @@ func doGetdents64(fd int, buf, n uintptr) int64 {
 	}
 	defer fput(f)
 	o := of(f)
+	if o.kind == fdFs {
+		return fsGetdents(f, buf, n)
+	}
 	if o.kind != fdDir {
 		return -abi.ENOTDIR
 	}
@@ -651,6 +661,9 @@ func fallocateFile(o *ofile, mode int, off, length int64) int64 {
 }
 
 func doFtruncate(fd int, size int64) int64 {
+	if r, ok := fsFdOp(fd, abi.FsOpSetattr, fsSetSize, 0, size); ok {
+		return r
+	}
 	f := fget(fd)
 	if f == 0 {
 		return -abi.EBADF

@@ -13,12 +13,12 @@ func TestKindOps(t *testing.T) {
 	for k := uint32(0); k < nKinds; k++ {
 		require.NotNil(t, opsOf(k), "kind %d has no row", k)
 	}
-	seekable := map[uint32]bool{fdFile: true, fdDir: true, fdDevNull: true, fdDevZero: true, fdDevRand: true}
-	pollable := map[uint32]bool{fdConsole: true, fdPipeR: true, fdPipeW: true, fdEventfd: true, fdSocket: true, fdNetchan: true}
+	seekable := map[uint32]bool{fdFile: true, fdDir: true, fdDevNull: true, fdDevZero: true, fdDevRand: true, fdFs: true}
+	pollable := map[uint32]bool{fdConsole: true, fdPipeR: true, fdPipeW: true, fdEventfd: true, fdSocket: true, fdNetchan: true, fdFschan: true}
 	for k := uint32(fdConsole); k < nKinds; k++ {
 		ops := opsOf(k)
 		assert.Equal(t, seekable[k], ops.seek != nil, "kind %d: seek", k)
-		assert.Equal(t, seekable[k], ops.inode, "kind %d: memfs inode", k)
+		assert.Equal(t, seekable[k] && k != fdFs, ops.inode, "kind %d: memfs inode", k)
 		assert.Equal(t, pollable[k], ops.poll != nil, "kind %d: poll", k)
 		if !ops.inode {
 			assert.NotZero(t, ops.mode, "kind %d: fstat mode", k)

@@ -165,6 +165,10 @@ func doIoctl(fd int, req uint32, arg uintptr) int64 {
 	if f == 0 {
 		return -abi.EBADF
 	}
+	if r, ok := fsIoctl(f, req, arg); ok {
+		fput(f)
+		return r
+	}
 	r := ioctlFile(f, fd, req, arg)
 	fput(f)
 	return r

@@ -131,6 +131,9 @@ func resolve(dirfd int, addr uintptr, flags int, follow bool) (memfs.Inode, uint
 }
 
 func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
+	if r, ok := fsOpenat(dirfd, pathAddr, flags, mode); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
@@ -225,6 +228,9 @@ func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
 	if !mm.UserOK(buf, memfs.StatSize, true) {
 		return -abi.EFAULT
 	}
+	if r, ok := fsStatAt(dirfd, pathAddr, flags, kctx.BytesAt(buf, memfs.StatSize)); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	return statAt(dirfd, pathAddr, flags, kctx.BytesAt(buf, memfs.StatSize))
@@ -233,6 +239,9 @@ func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
 func doFstat(fd int, buf uintptr) int64 {
 	if !mm.UserOK(buf, memfs.StatSize, true) {
 		return -abi.EFAULT
+	}
+	if r, ok := fsFstatFd(fd, kctx.BytesAt(buf, memfs.StatSize)); ok {
+		return r
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -256,9 +265,12 @@ func doStatx(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) i
 		return -abi.EFAULT
 	}
 	var st [memfs.StatSize]byte
-	fsLock.Lock()
-	err := statAt(dirfd, pathAddr, flags, st[:])
-	fsLock.Unlock()
+	err, ok := fsStatAt(dirfd, pathAddr, flags, st[:])
+	if !ok {
+		fsLock.Lock()
+		err = statAt(dirfd, pathAddr, flags, st[:])
+		fsLock.Unlock()
+	}
 	if err != 0 {
 		return err
 	}
@@ -294,6 +306,9 @@ func statxTime(dst, ts []byte) {
 // Directory and name operations.
 
 func doMkdirat(dirfd int, pathAddr uintptr, mode uint32) int64 {
+	if r, ok := fsMkdirat(dirfd, pathAddr, mode); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
@@ -310,6 +325,9 @@ func doMkdirat(dirfd int, pathAddr uintptr, mode uint32) int64 {
 func doUnlinkat(dirfd int, pathAddr uintptr, flags int) int64 {
 	if flags&^atRemovedir != 0 {
 		return -abi.EINVAL
+	}
+	if r, ok := fsUnlinkat(dirfd, pathAddr, flags); ok {
+		return r
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -352,6 +370,9 @@ func doRenameat2(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, f
 	if flags&^memfs.RenameNoReplace != 0 {
 		return -abi.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
+	if r, ok := fsRenameat2(olddirfd, oldAddr, newdirfd, newAddr, flags); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	od, oldp, nd, newp, err := twoPaths(olddirfd, oldAddr, newdirfd, newAddr)
@@ -365,6 +386,9 @@ func doLinkat(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flag
 	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
 		return -abi.EINVAL
 	}
+	if r, ok := fsLinkat(olddirfd, oldAddr, newdirfd, newAddr, flags); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	od, oldp, nd, newp, err := twoPaths(olddirfd, oldAddr, newdirfd, newAddr)
@@ -375,6 +399,9 @@ func doLinkat(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flag
 }
 
 func doSymlinkat(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
+	if r, ok := fsSymlinkat(targetAddr, newdirfd, linkAddr); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	target, err := userPath(targetAddr, 1, false)
@@ -399,6 +426,9 @@ func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
 	if !mm.UserOK(buf, uintptr(size), true) {
 		return -abi.EFAULT
 	}
+	if r, ok := fsReadlinkat(dirfd, pathAddr, buf, size); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	ino, f, err := resolve(dirfd, pathAddr, atEmptyPath, false)
@@ -421,6 +451,9 @@ func doGetcwd(buf uintptr, size uintptr) int64 {
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	n, e := memfs.Path(cwd, pathBufs[0][:])
+	if c := fsGetcwdLocked(); c != nil {
+		n, e = copy(pathBufs[0][:], c), 0
+	}
 	if e != 0 {
 		return -int64(e)
 	}
@@ -437,6 +470,9 @@ func doGetcwd(buf uintptr, size uintptr) int64 {
 }
 
 func doChdir(pathAddr uintptr) int64 {
+	if r, ok := fsChdir(pathAddr); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
@@ -449,10 +485,14 @@ func doChdir(pathAddr uintptr) int64 {
 	}
 	memfs.Unref(cwd)
 	cwd = ino
+	fsCwdLen = 0
 	return 0
 }
 
 func doFchdir(fd int) int64 {
+	if r, ok := fsFchdir(fd); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
@@ -465,6 +505,7 @@ func doFchdir(fd int) int64 {
 	memfs.Ref(memfs.Inode(o.obj))
 	memfs.Unref(cwd)
 	cwd = memfs.Inode(o.obj)
+	fsCwdLen = 0
 	return 0
 }
 
@@ -474,6 +515,9 @@ func doFchdir(fd int) int64 {
 func doFaccessat(dirfd int, pathAddr uintptr, mode, flags int) int64 {
 	if mode&^7 != 0 || flags&^(atSymlinkNofollow|atEaccess|atEmptyPath) != 0 {
 		return -abi.EINVAL
+	}
+	if r, ok := fsAccess(dirfd, pathAddr, mode, flags); ok {
+		return r
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -492,6 +536,9 @@ func doFchmodat(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return -abi.EINVAL
 	}
+	if r, ok := fsSetattr(dirfd, pathAddr, flags, fsSetMode, mode&0o7777, 0, -1, -1); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	ino, f, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
@@ -506,6 +553,9 @@ func doFchmodat(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
 }
 
 func doFchmod(fd int, mode uint32) int64 {
+	if r, ok := fsFdOp(fd, abi.FsOpSetattr, fsSetMode, mode&0o7777, 0); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
@@ -520,6 +570,9 @@ func doFchmod(fd int, mode uint32) int64 {
 
 // chownAt checks the file exists; ownership is always root's.
 func chownAt(dirfd int, pathAddr uintptr, flags int) int64 {
+	if r, ok := fsAccess(dirfd, pathAddr, 0, flags); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	_, _, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
@@ -547,6 +600,9 @@ func doUtimensat(dirfd int, pathAddr, times uintptr, flags int) int64 {
 		if at0 == -2 || mt == -2 {
 			return -abi.EINVAL
 		}
+	}
+	if r, ok := fsSetattr(dirfd, pathAddr, flags, fsUtimeValid(at0, mt), 0, 0, at0, mt); ok {
+		return r
 	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
@@ -585,6 +641,12 @@ func doUmask(mask uint32) int64 {
 }
 
 func doTruncate(pathAddr uintptr, size int64) int64 {
+	if size < 0 {
+		return -abi.EINVAL
+	}
+	if r, ok := fsSetattr(atFDCWD, pathAddr, 0, fsSetSize, 0, size, -1, -1); ok {
+		return r
+	}
 	fsLock.Lock()
 	defer fsLock.Unlock()
 	ino, _, err := resolve(atFDCWD, pathAddr, 0, true)
@@ -623,6 +685,9 @@ func writeStatfs(buf uintptr) int64 {
 }
 
 func doStatfs(pathAddr, buf uintptr) int64 {
+	if r, ok := fsStatfs(pathAddr, 0, buf); ok {
+		return r
+	}
 	fsLock.Lock()
 	_, _, err := resolve(atFDCWD, pathAddr, 0, true)
 	fsLock.Unlock()
@@ -633,6 +698,9 @@ func doStatfs(pathAddr, buf uintptr) int64 {
 }
 
 func doFstatfs(fd int, buf uintptr) int64 {
+	if r, ok := fsStatfs(0, fd, buf); ok {
+		return r
+	}
 	f := fget(fd)
 	if f == 0 {
 		return -abi.EBADF

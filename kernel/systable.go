@@ -125,8 +125,8 @@ var sysTable = [abi.NSyscalls]sysEntry{
 	abi.NRMsgctl:                {name: "msgctl"},
 	abi.NRFcntl:                 {name: "fcntl", fn: sysFcntl, args: "fix", status: sysPartial, note: "F_DUPFD(_CLOEXEC), F_GETFD/F_SETFD, F_GETFL/F_SETFL, pipe sizes; locks always granted"},
 	abi.NRFlock:                 {name: "flock", fn: sysFlock, args: "fx", status: sysFull},
-	abi.NRFsync:                 {name: "fsync", fn: sysFsync, args: "f", status: sysPartial, note: "memory file system: nothing to flush"},
-	abi.NRFdatasync:             {name: "fdatasync", fn: sysFdatasync, args: "f", status: sysPartial, note: "memory file system: nothing to flush"},
+	abi.NRFsync:                 {name: "fsync", fn: sysFsync, args: "f", status: sysPartial, note: "memory file system: nothing to flush; under a mount, the server's sync (a disk's flush)"},
+	abi.NRFdatasync:             {name: "fdatasync", fn: sysFdatasync, args: "f", status: sysPartial, note: "as fsync"},
 	abi.NRTruncate:              {name: "truncate", fn: sysTruncate, args: "sl", status: sysFull},
 	abi.NRFtruncate:             {name: "ftruncate", fn: sysFtruncate, args: "fl", status: sysFull},
 	abi.NRGetdents:              {name: "getdents"},
@@ -438,26 +438,27 @@ var sysTable = [abi.NSyscalls]sysEntry{
 	abi.NRRseqSliceYield:        {name: "rseq_slice_yield"},
 }
 
-// unigo's private system calls (abi/devices.go, netchan_abi.go,
-// rt/exit.go) live in blocks of 16 at 0x1000, 0x1100 and 0x1200;
+// unigo's private system calls (abi/devices.go, netchan.go, calls.go,
+// fschan.go) live in blocks of 16 at 0x1000, 0x1100, 0x1200 and 0x1300;
 // privSlot maps them into privTable.
 const (
 	privFirst = 0x1000
 	privDev   = 0  // abi.SysDeviceFirst
 	privNet   = 16 // abi.SysNetAttach
 	privExit  = 32 // abi.SysExitFlush
+	privFs    = 48 // abi.SysFsAttach
 )
 
 // privSlot returns nr's index in privTable, or -1.
 func privSlot(nr uint64) int {
-	if nr < privFirst || nr >= privFirst+0x300 || nr&0xf0 != 0 {
+	if nr < privFirst || nr >= privFirst+0x400 || nr&0xf0 != 0 {
 		return -1
 	}
 	return int((nr-privFirst)>>8*16 + nr&0xf)
 }
 
 // privTable holds unigo's private system calls (see privSlot).
-var privTable = [48]sysEntry{
+var privTable = [64]sysEntry{
 	privDev + abi.SysVirtioMMIODevices - abi.SysDeviceFirst: {name: "unigo_virtio_mmio_devices", fn: sysVirtioMMIODevices, args: "pi", status: sysFull},
 	privDev + abi.SysMapMMIO - abi.SysDeviceFirst:           {name: "unigo_map_mmio", fn: sysMapMMIO, args: "pu>p", status: sysFull},
 	privDev + abi.SysDMAAlloc - abi.SysDeviceFirst:          {name: "unigo_dma_alloc", fn: sysDMAAlloc, args: "u>p", status: sysFull},
@@ -474,6 +475,10 @@ var privTable = [48]sysEntry{
 	privNet + abi.SysNetRelease - abi.SysNetAttach:          {name: "unigo_net_release", fn: sysNetRelease, args: "x", status: sysFull},
 	privExit + abi.SysExitFlush - abi.SysExitFlush:          {name: "unigo_exit_flush", fn: sysExitFlush, status: sysFull},
 	privExit + abi.SysReady - abi.SysExitFlush:              {name: "unigo_ready", fn: sysReady, args: "i", status: sysFull},
+	privFs + abi.SysFsAttach - abi.SysFsAttach:              {name: "unigo_fs_attach", fn: sysFsAttach, status: sysFull},
+	privFs + abi.SysFsMount - abi.SysFsAttach:               {name: "unigo_fs_mount", fn: sysFsMount, args: "pux", status: sysFull},
+	privFs + abi.SysFsReply - abi.SysFsAttach:               {name: "unigo_fs_reply", fn: sysFsReply, args: "xlpul", status: sysFull},
+	privFs + abi.SysFsPull - abi.SysFsAttach:                {name: "unigo_fs_pull", fn: sysFsPull, args: "xpuu", status: sysFull},
 }
 
 // sysLookup returns the table row for nr, or nil for a number outside

@@ -96,12 +96,12 @@ func TestSyscallTable(t *testing.T) {
 		}
 	}
 	// Served numbers and private calls map where they should.
-	for _, nr := range []uint64{0x1000, 0x1006, 0x1100, 0x1106, 0x1200} {
+	for _, nr := range []uint64{0x1000, 0x1006, 0x1100, 0x1106, 0x1200, 0x1300, 0x1303} {
 		e := sysLookup(nr)
 		require.NotNil(t, e, "%#x", nr)
 		assert.NotNil(t, e.fn, "%#x %s", nr, e.name)
 	}
-	for _, nr := range []uint64{abi.NSyscalls, 0x1010, 0x1300, 0xfff, 1 << 40} {
+	for _, nr := range []uint64{abi.NSyscalls, 0x1010, 0x1304, 0x1400, 0xfff, 1 << 40} {
 		if e := sysLookup(nr); e != nil {
 			assert.Nil(t, e.fn, "%#x", nr)
 		}
@@ -192,11 +192,12 @@ func syscallDoc() string {
 	}
 	b.WriteString(strings.Join(missing, ", ") + ".\n")
 	b.WriteString("\n## unigo's private system calls\n\n")
-	b.WriteString("Drivers and the netstack reach the kernel through these (a Linux kernel\n")
-	b.WriteString("answers them with ENOSYS): `abi/devices.go`, `kernel/netchan_abi.go`, `rt/exit.go`.\n\n")
+	b.WriteString("Drivers, the netstack and the file servers reach the kernel through these (a\n")
+	b.WriteString("Linux kernel answers them with ENOSYS): `abi/devices.go`, `abi/netchan.go`,\n")
+	b.WriteString("`abi/calls.go`, `abi/fschan.go`.\n\n")
 	b.WriteString("| Number | Name |\n|---:|---|\n")
 	var priv []string
-	for nr := uint64(privFirst); nr < privFirst+0x300; nr++ {
+	for nr := uint64(privFirst); nr < privFirst+0x400; nr++ {
 		if e := sysLookup(nr); e != nil && e.name != "" {
 			priv = append(priv, fmt.Sprintf("| %#x | %s |\n", nr, e.name))
 		}

@@ -75,6 +75,7 @@ func buildAll(dir string) error {
 	pkgs[spinPkg] = true
 	pkgs[sigtermPkg] = true
 	pkgs[readyPkg] = true
+	pkgs[durablePkg] = true
 	pkgs[sysfuzzPkg] = true
 	pkgs[sysfuzzNetPkg] = true
 	pkgs[filesPkg] = true
@@ -82,6 +83,7 @@ func buildAll(dir string) error {
 	pkgs[volume9pPkg] = true
 	pkgs[volumePkg] = true
 	pkgs[confloodPkg] = true
+	pkgs[blockdevPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
 		args := append(append([]string{"build", "-o", img}, buildFlags[pkg]...), pkg)

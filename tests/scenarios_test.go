@@ -314,6 +314,13 @@ func init() {
 			wantOut: []string{"devices: dma ok\n", "devices: mmio ok\n", "devices: irq ok\n", "devices: ok\n"},
 		},
 		scenario{
+			name: "fsmount",
+			pkg:  "./tests/guests/fsmount",
+			skip: map[string]string{"native": "the file channel is the unigo kernel's"},
+			wantOut: []string{"fsmount: files ok\n", "fsmount: directories ok\n", "fsmount: chdir ok\n",
+				"fsmount: symlinks ok\n", "fsmount: concurrent ok\n", "fsmount: read-only ok\n", "fsmount: ok\n"},
+		},
+		scenario{
 			name:         "virtiorng",
 			pkg:          "./tests/guests/virtiorng",
 			qemuArgs:     qemuVirtio("-device", "virtio-rng-device"),

@@ -17,7 +17,6 @@ const volumePkg = "./tests/guests/volume"
 // /data and /ro, mounted by drivers/storage through the kernel's file
 // channel.
 func TestVolumeMount(t *testing.T) {
-	t.Skip("needs fsserve.Mount: the kernel's file channel (branch blk) is not merged yet; drivers/storage's init then calls mountVolumes(fsserve.Mount)")
 	for _, name := range []string{"launcher", "qemu"} {
 		t.Run(name, func(t *testing.T) {
 			r := runnerNamed(name)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hugelgupf/p9/p9"
 	"github.com/unigo-os/unigo/drivers/fsserve"
+	"github.com/unigo-os/unigo/drivers/hw"
 	"github.com/unigo-os/unigo/drivers/virtio/virtio9p"
 	"github.com/unigo-os/unigo/drivers/volume"
 )
@@ -34,15 +35,24 @@ func volumePath(tag string) (string, error) {
 	return "/mnt/" + tag, nil
 }
 
-// mountVolumes finds the virtio-9p devices and mounts each at its tag's
-// path with mount; the package's init calls it with fsserve.Mount. Read-only volumes are mounted writable: the host
-// refuses their changes with EROFS, which reaches the program as is. A
-// device that fails is reported in the error and skipped.
-func mountVolumes(mount MountFunc) error {
+// attachVolumes mounts the VM's virtio-9p volumes through the file
+// channel; as a Linux process, where the device list fails, it does
+// nothing.
+func attachVolumes() {
 	infos, err := virtio9p.Probe()
 	if err != nil {
-		return fmt.Errorf("virtio-9p: %w", err)
+		return // not on unigo: see attachBlockDevices
 	}
+	if err := mountDevices(infos, fsserve.Mount); err != nil {
+		report("virtio-9p", err)
+	}
+}
+
+// mountDevices mounts each device in infos at its tag's path with mount.
+// Read-only volumes are mounted writable: the host refuses their changes
+// with EROFS, which reaches the program as is. A device that fails is
+// reported in the error and skipped.
+func mountDevices(infos []hw.VirtioMMIO, mount MountFunc) error {
 	var errs []error
 	for _, info := range infos {
 		if err := mountVolume(info.String(), func() (*virtio9p.Device, error) { return virtio9p.Open(info, false) }, mount); err != nil {

@@ -34,20 +34,25 @@ const (
 	// import it itself.
 	kernelImportFile = "zz_unigo_kernel.go"
 	netstackPackage  = unigoModule + "/netstack"
+	storagePackage   = unigoModule + "/drivers/storage"
 )
 
 // addedImports lists the unigo packages the program must link and does
 // not import itself: always the kernel (the netstack does not import it);
 // the netstack too when the program
 // uses the net package, so that its sockets work (without it socket(2)
-// fails with EAFNOSUPPORT in the guest).
+// fails with EAFNOSUPPORT in the guest); the storage drivers when it uses
+// package os, so that the VM's disks appear as /dev/vdX.
 func addedImports(pkg *listedPackage) []string {
 	var add []string
-	if pkg.ImportPath == kernelPackage || pkg.ImportPath == netstackPackage {
+	if pkg.ImportPath == kernelPackage || pkg.ImportPath == netstackPackage || pkg.ImportPath == storagePackage {
 		return nil
 	}
 	if contains(pkg.Deps, "net") && !contains(pkg.Deps, netstackPackage) {
 		add = append(add, netstackPackage)
+	}
+	if contains(pkg.Deps, "os") && !contains(pkg.Deps, storagePackage) {
+		add = append(add, storagePackage)
 	}
 	if !contains(pkg.Deps, kernelPackage) {
 		add = append(add, kernelPackage)
@@ -635,7 +640,7 @@ func (b *builder) remoteModule(t *target, tmp, path, version string) (*target, e
 		return nil, err
 	}
 	gomod := fmt.Sprintf("module unigo.local/build\n\ngo 1.26\n\nrequire %s v0.0.0\n\nreplace %s => %s\n", unigoModule, unigoModule, root)
-	tools := fmt.Sprintf("//go:build tools\n\npackage tools\n\nimport (\n\t_ %q\n\t_ %q\n\t_ %q\n\t_ %q\n)\n", path, kernelPackage, netstackPackage, certsPackage)
+	tools := fmt.Sprintf("//go:build tools\n\npackage tools\n\nimport (\n\t_ %q\n\t_ %q\n\t_ %q\n\t_ %q\n\t_ %q\n)\n", path, kernelPackage, netstackPackage, storagePackage, certsPackage)
 	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err

@@ -60,6 +60,8 @@ import "fmt"
 func main() { fmt.Println("hello from a package") }
 `,
 		"examples/lib/lib.go": "package lib\n",
+		// unigo build links it into programs that use os.
+		"drivers/storage/storage.go": "package storage\n",
 	}
 	for name, body := range files {
 		p := filepath.Join(root, name)
@@ -381,11 +383,17 @@ func TestBuildRealKernel(t *testing.T) {
 
 func TestAddedImports(t *testing.T) {
 	plain := &listedPackage{ImportPath: "example.com/hello", Deps: []string{"fmt", "os"}}
-	assert.Equal(t, []string{kernelPackage}, addedImports(plain))
+	assert.Equal(t, []string{storagePackage, kernelPackage}, addedImports(plain), "os users get the storage drivers")
+	noOS := &listedPackage{ImportPath: "example.com/tiny", Deps: []string{"errors"}}
+	assert.Equal(t, []string{kernelPackage}, addedImports(noOS))
+	ownStorage := &listedPackage{ImportPath: "example.com/disk", Deps: []string{"os", storagePackage, kernelPackage}}
+	assert.Empty(t, addedImports(ownStorage))
 	withKernel := &listedPackage{ImportPath: "example.com/k", Deps: []string{"fmt", kernelPackage}}
 	assert.Empty(t, addedImports(withKernel))
 	web := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", "net/http"}}
 	assert.Equal(t, []string{netstackPackage, kernelPackage}, addedImports(web), "net users get the netstack and the kernel")
+	webOS := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", "os"}}
+	assert.Equal(t, []string{netstackPackage, storagePackage, kernelPackage}, addedImports(webOS))
 	ownNetstack := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", netstackPackage}}
 	assert.Equal(t, []string{kernelPackage}, addedImports(ownNetstack), "the netstack does not bring the kernel")
 	webKernel := &listedPackage{ImportPath: "example.com/web", Deps: []string{"net", kernelPackage}}

@@ -113,6 +113,15 @@ func qemuDeviceArgs(o *runOptions, image []byte, params []string) ([]string, []s
 		extra = append(extra, "-device", "virtio-rng-device")
 	}
 	modern := false // virtio-mmio devices in virtio 1.x mode, as the guest's drivers want
+	if len(o.drives) > 0 {
+		for _, d := range o.drives {
+			if err := d.check(); err != nil {
+				return nil, nil, err
+			}
+		}
+		extra = append(extra, qemuDriveArgs(o.drives)...)
+		modern = true
+	}
 	if len(o.volumes) > 0 {
 		vargs, err := qemuVolumeArgs(o.volumes)
 		if err != nil {

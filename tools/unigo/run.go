@@ -69,9 +69,12 @@ flags:
                    the guest cannot reach outside HOSTDIR (.., symlinks),
                    fsync in the guest is fsync on the host; :ro refuses
                    every change with EROFS
+  -drive FILE[:ro] attach FILE as a virtio-blk disk (repeatable): the
+                   guest sees /dev/vda, /dev/vdb, ... in order; :ro makes
+                   it read-only (writes fail with EROFS in the guest)
   -runner NAME     launcher (the default) or qemu: QEMU microvm, with KVM
                    when /dev/kvm can be used, else TCG (-m, -smp, -e,
-                   -timeout, -cmdline, -rng, -p, -v map onto it)
+                   -timeout, -cmdline, -rng, -p, -v, -drive map onto it)
   -raw             pass the guest's control characters (escape sequences)
                    to a terminal; without it they are shown escaped (^[)
   -jail            once the VM is set up, confine the launcher: as root,
@@ -126,6 +129,7 @@ type runOptions struct {
 	bench     bool
 	cmdline   string
 	rng       bool
+	drives    []drive
 	target    string
 	guestArgs []string
 	net       netOptions
@@ -181,6 +185,11 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.bench, "bench", false, "")
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
 	fs.BoolVar(&o.rng, "rng", false, "")
+	fs.Func("drive", "", func(s string) error {
+		d, err := parseDrive(s)
+		o.drives = append(o.drives, d)
+		return err
+	})
 	fs.StringVar(&o.runner, "runner", runnerLauncher, "")
 	fs.BoolVar(&o.raw, "raw", false, "")
 	fs.BoolVar(&o.jail, "jail", false, "")
@@ -415,6 +424,14 @@ func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code
 		}
 		defer closeVolumes() // after v.Close, deferred below
 		devs = append(devs, vdevs...)
+	}
+	for _, d := range o.drives {
+		b, err := d.open()
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer b.Close()
+		devs = append(devs, b)
 	}
 	if o.net.enabled(image) {
 		gn, err := setupNet(&o.net)

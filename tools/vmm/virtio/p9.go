@@ -161,7 +161,7 @@ func (d *P9) request(ch *Chain, c *p9Conn, inflight map[uint16]*Chain) bool {
 		return false
 	}
 	var hdr [p9Header]byte
-	gather(ch, hdr[:])
+	p9Gather(ch, hdr[:])
 	size := uint64(binary.LittleEndian.Uint32(hdr[:]))
 	if size < p9Header || size > rl || size > p9MaxMessage {
 		return false
@@ -171,7 +171,7 @@ func (d *P9) request(ch *Chain, c *p9Conn, inflight map[uint16]*Chain) bool {
 		return false
 	}
 	m := make([]byte, size)
-	gather(ch, m)
+	p9Gather(ch, m)
 	clampRequest(m, min(wl, p9MaxMessage))
 	inflight[tag] = ch
 	c.reqs <- m
@@ -195,8 +195,8 @@ func clampRequest(m []byte, room uint64) {
 	}
 }
 
-// gather copies the start of a chain's readable part into b.
-func gather(ch *Chain, b []byte) {
+// p9Gather copies the start of a chain's readable part into b.
+func p9Gather(ch *Chain, b []byte) {
 	for _, s := range ch.Segs {
 		if s.Writable || len(b) == 0 {
 			break
