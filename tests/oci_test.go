@@ -38,7 +38,7 @@ func TestOCIRunc(t *testing.T) {
 	}
 	state := t.TempDir() // runc's state, apart from the host's /run/runc
 
-	bundle := func(t *testing.T, args ...string) string {
+	bundleWith := func(t *testing.T, binds []runcBind, args ...string) string {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "image")
 		cmd := exec.Command(unigoBin, append([]string{"oci", "-o", out}, args...)...)
@@ -47,9 +47,10 @@ func TestOCIRunc(t *testing.T) {
 		require.NoError(t, err, "%s", msg)
 		b := filepath.Join(dir, "bundle")
 		cfg := unpackOCI(t, out, filepath.Join(b, "rootfs"))
-		writeRuncConfig(t, runc, b, cfg, unix.Major(uint64(kvm.Rdev)), unix.Minor(uint64(kvm.Rdev)))
+		writeRuncConfig(t, runc, b, cfg, unix.Major(uint64(kvm.Rdev)), unix.Minor(uint64(kvm.Rdev)), binds...)
 		return b
 	}
+	bundle := func(t *testing.T, args ...string) string { return bundleWith(t, nil, args...) }
 	run := func(t *testing.T, b, id string) *exec.Cmd {
 		return exec.Command(runc, "--root", state, "run", "--bundle", b, id)
 	}
@@ -63,6 +64,23 @@ func TestOCIRunc(t *testing.T) {
 		assert.Contains(t, string(out), `args=["x" "y z"]`)
 		assert.Contains(t, string(out), `env UNIGO_A="from image"`)
 		assert.Contains(t, string(out), "env UNIGO_B unset")
+	})
+
+	// Volumes declared with unigo oci -v reach the guest: what the runtime
+	// mounts at the container's /data and /ro is the guest's /data and /ro.
+	t.Run("volumes", func(t *testing.T) {
+		rw, ro, outside := volumeTrees(t)
+		b := bundleWith(t, []runcBind{{rw, "/data", false}, {ro, "/ro", true}}, "-v", "/data", "-v", "/ro:ro", images[volumePkg])
+		out, err := run(t, b, "unigo-oci-volumes").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Contains(t, string(out), "volume: wrote /data/guest.txt, fsync ok\n")
+		assert.Contains(t, string(out), "volume: create /ro/nope.txt: read-only file system\n")
+		assert.Contains(t, string(out), "volume: ok\n")
+		got, err := os.ReadFile(filepath.Join(rw, "guest.txt"))
+		require.NoError(t, err)
+		assert.Equal(t, "written in the guest\n", string(got))
+		got, _ = os.ReadFile(outside)
+		assert.Equal(t, "outside the volume", string(got))
 	})
 
 	t.Run("exit code", func(t *testing.T) {
@@ -153,7 +171,13 @@ func unpackOCI(t *testing.T, layout, rootfs string) ociImageConfig {
 // writeRuncConfig writes the bundle's config.json: runc spec's default,
 // with the image's process, a read-only rootfs and the KVM device node
 // (created in the container and allowed by its device cgroup).
-func writeRuncConfig(t *testing.T, runc, bundle string, img ociImageConfig, major, minor uint32) {
+// runcBind is a bind mount of a host directory into the container.
+type runcBind struct {
+	source, dest string
+	ro           bool
+}
+
+func writeRuncConfig(t *testing.T, runc, bundle string, img ociImageConfig, major, minor uint32, binds ...runcBind) {
 	t.Helper()
 	cmd := exec.Command(runc, "spec")
 	cmd.Dir = bundle
@@ -184,6 +208,15 @@ func writeRuncConfig(t *testing.T, runc, bundle string, img ociImageConfig, majo
 	res["devices"] = append(devs, map[string]any{
 		"allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm",
 	})
+	mounts, _ := spec["mounts"].([]any)
+	for _, m := range binds {
+		opts := []string{"rbind", "rw"}
+		if m.ro {
+			opts = []string{"rbind", "ro"}
+		}
+		mounts = append(mounts, map[string]any{"destination": m.dest, "type": "bind", "source": m.source, "options": opts})
+	}
+	spec["mounts"] = mounts
 	b, err = json.MarshalIndent(spec, "", "\t")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(path, b, 0o644))
