@@ -708,11 +708,32 @@ func (b *builder) goBuild(t *target, tmp, exe, arg string) error {
 	if err := cmd.Run(); err != nil {
 		b.diag().Write(diag.Bytes())
 		if _, ok := err.(*exec.ExitError); ok {
+			if pkg := missingSumFor(diag.String()); pkg != "" {
+				return fmt.Errorf("compiling %s failed: its module lacks the requirements of %s, which unigo build links in: import it in one file (import _ %q) and run go mod tidy", arg, pkg, pkg)
+			}
 			return fmt.Errorf("compiling %s failed", arg)
 		}
 		return fmt.Errorf("running go build: %v", err)
 	}
 	return nil
+}
+
+// missingSumFor returns the unigo package that go build could not compile
+// for want of go.sum entries (a package unigo build added, such as the
+// netstack or the storage drivers, whose requirements the program's module
+// never recorded), or "".
+func missingSumFor(diag string) string {
+	for _, line := range strings.Split(diag, "\n") {
+		if !strings.Contains(line, "missing go.sum entry") {
+			continue
+		}
+		for _, pkg := range []string{netstackPackage, storagePackage} {
+			if strings.Contains(line, "(imported by "+pkg+")") || strings.Contains(line, "imported by "+pkg+")") {
+				return pkg
+			}
+		}
+	}
+	return ""
 }
 
 // diag is where the go command's diagnostics are shown.

@@ -22,7 +22,8 @@ var launcherModules = []string{
 }
 
 // TestAppModuleGraph makes a fresh application module that requires unigo
-// (replaced by this checkout) and uses the kernel and the netstack, tidies
+// (replaced by this checkout) and uses the kernel, the netstack and the
+// storage drivers (the README's recipe), tidies
 // it, checks that the launcher's dependencies stay out of its module graph
 // and out of what it links, then builds it with unigo build.
 func TestAppModuleGraph(t *testing.T) {
@@ -38,6 +39,7 @@ import (
 	"fmt"
 	"net"
 
+	_ "github.com/unigo-os/unigo/drivers/storage"
 	_ "github.com/unigo-os/unigo/kernel"
 	_ "github.com/unigo-os/unigo/netstack"
 )
@@ -82,9 +84,10 @@ func main() {
 		assert.NotContains(t, unigoReqs, m, "unigo's go.mod requires %s", m)
 		assert.NotContains(t, linked, m, "the application links %s", m)
 	}
-	// gVisor's go.mod requires logrus (for gVisor's own tools), so only
-	// the others must be absent from the whole graph.
-	for _, m := range launcherModules[:3] {
+	// gVisor's go.mod requires logrus (for gVisor's own tools) and
+	// hugelgupf/p9's requires u-root (for its own), so only the others
+	// must be absent from the whole graph.
+	for _, m := range []string{launcherModules[0], launcherModules[2]} {
 		assert.NotContains(t, all, m, "%s is in the application's module graph", m)
 	}
 	assert.NotContains(t, linked, "github.com/stretchr/testify", "testify is for tests only")
@@ -96,4 +99,12 @@ func main() {
 	require.NoError(t, err)
 	_, err = os.Stat(img)
 	require.NoError(t, err)
+}
+
+// A module that never recorded the storage drivers' requirements gets one
+// line saying what to import.
+func TestMissingSumFor(t *testing.T) {
+	diag := "/x/drivers/storage/volumes.go:9:2: missing go.sum entry for module providing package github.com/hugelgupf/p9/p9 (imported by github.com/unigo-os/unigo/drivers/storage); to add:\n\tgo get github.com/unigo-os/unigo/drivers/storage@v0.0.0\n"
+	assert.Equal(t, storagePackage, missingSumFor(diag))
+	assert.Empty(t, missingSumFor("main.go:3:2: undefined: x\n"))
 }
