@@ -38,6 +38,7 @@ func kernelMain(si uintptr) {
 	deviceBootInfo(info)
 	findImage()
 	memInit(info)
+	patchSyscalls()
 	mm.ProtectImage()
 	cpuInit()
 	platform.TimeInit()
