@@ -24,6 +24,7 @@ func kernelTrap(f *rt.Frame) {
 	if cur == 0 || fa < th(cur).kstack || fa >= th(cur).kstack+kstackSize {
 		kernelFault(f)
 	}
+	rewindSyscallEntry(f)
 	switch {
 	case f.Vector == rt.VecSyscall:
 		thisCPU().stats[statSyscalls]++

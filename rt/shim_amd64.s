@@ -27,11 +27,18 @@ GLOBL ·crashStack(SB), NOPTR, $CRASH_STACK_SIZE
 // Out: Linux call: SYSRETQ to trapEntry at CPL 3 with IF=0 on the thread's
 //      kernel stack; caller's RIP/RFLAGS/RSP/RAX/RCX/R11 in CPU.ctx*.
 //      Service: see below.
+//      In CPL-3 mode nothing here is saved before cpl3Syscall marks the
+//      CPU in-kernel, so the kernel rewinds an interrupt that lands in
+//      this function (rt.SyscallLanding): keep it this small.
 TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
 	CMPQ ·cpl3Mode(SB), $0
 	JEQ probe
 	JMP ·cpl3Syscall(SB)
 probe:
+	JMP ·syscallProbe(SB)
+
+// syscallProbe: the rest of syscallEntry, outside CPL-3 mode.
+TEXT ·syscallProbe(SB),NOSPLIT|NOFRAME,$0
 	// On some hosts (the PVM module behind /dev/kvm here) SYSCALL does not
 	// change privilege: it lands here still at CPL 3. Detect that once.
 	MOVQ CX, CPU_SCRATCH1(GS)
@@ -774,4 +781,12 @@ TEXT ·syscallStubArea(SB),NOSPLIT|NOFRAME,$0-16
 	MOVQ AX, stubs+0(FP)
 	LEAQ ·syscallCallEntry(SB), AX
 	MOVQ AX, entry+8(FP)
+	RET
+
+// func syscallLandingPCs() (entry, cpl3 uintptr)
+TEXT ·syscallLandingPCs(SB),NOSPLIT|NOFRAME,$0-16
+	LEAQ ·syscallEntry(SB), AX
+	MOVQ AX, entry+0(FP)
+	LEAQ ·cpl3Syscall(SB), AX
+	MOVQ AX, cpl3+8(FP)
 	RET
