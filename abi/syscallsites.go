@@ -36,16 +36,18 @@ const (
 //	REX.W 89/8B modrm   MOVQ reg, reg, neither RSP (internal/runtime/syscall.Syscall6)
 //
 // Immediates are taken only below 0x10000 (Linux and unigo's private call
-// numbers, never the shim's services).
+// numbers, never the shim's services), and never SYS_exit: the runtime's
+// exitThread makes it after handing its stack back, and the CALL would
+// write to that stack.
 func SyscallSite(code []byte) int {
 	isSyscall := func(b []byte) bool { return len(b) >= 2 && b[0] == 0x0f && b[1] == 0x05 }
 	switch {
 	case len(code) >= 7 && code[0] == 0xb8 && isSyscall(code[5:]):
-		if le32(code[1:]) < 0x10000 {
+		if n := le32(code[1:]); n < 0x10000 && n != NRExit {
 			return 5
 		}
 	case len(code) >= 9 && code[0] == 0x48 && code[1] == 0xc7 && code[2] == 0xc0 && isSyscall(code[7:]):
-		if le32(code[3:]) < 0x10000 {
+		if n := le32(code[3:]); n < 0x10000 && n != NRExit {
 			return 7
 		}
 	case len(code) >= 5 && code[0]&0xf8 == 0x48 && (code[1] == 0x89 || code[1] == 0x8b) && code[2] >= 0xc0 && isSyscall(code[3:]):

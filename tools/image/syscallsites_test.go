@@ -55,6 +55,7 @@ func TestSyscallSitesNote(t *testing.T) {
 	assert.True(t, names["runtime.getpid.abi0"], "%v", names)
 	assert.True(t, names["runtime.futex.abi0"], "%v", names)
 	assert.True(t, names["internal/runtime/syscall/linux.Syscall6"] || names["internal/runtime/syscall.Syscall6"], "%v", names)
+	assert.False(t, names["runtime.exitThread.abi0"], "exitThread's exit runs on a stack it gave away")
 	for n := range names {
 		assert.NotContains(t, n, "unigo-os/unigo/rt", "site in %s", n)
 	}
