@@ -42,6 +42,9 @@ func patchSyscalls() {
 	}
 	syscallSites = uint64(n)
 	textLo, textHi := imageText()
+	if textHi-textLo < abi.SyscallSiteMax {
+		return
+	}
 	stubs, entry := rt.SyscallStubArea()
 	slot, prevEnd := stubs, uintptr(0)
 	for i := 0; i < n; i++ {
