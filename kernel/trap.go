@@ -62,8 +62,8 @@ func kernelTrap(f *rt.Frame) {
 // words the CPL-3 return path (rt's cpl3Syscall) writes just below its
 // stack pointer: a fault there would hit the kernel.
 func prepareReturn(f *rt.Frame) {
-	if rt.CPL3Mode() {
-		mm.UserOK(uintptr(f.RSP)-16, 16, true)
+	if sp := uintptr(f.RSP) - 16; rt.CPL3Mode() && !mm.UserWritableNow(sp, 16) {
+		mm.UserOK(sp, 16, true)
 	}
 }
 
