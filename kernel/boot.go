@@ -45,6 +45,7 @@ func kernelMain(si uintptr) {
 	deviceBootInfo(info)
 	findImage()
 	memInit(info)
+	patchSyscalls()
 	mm.ProtectImage()
 	cpuInit()
 	platform.TimeInit()

@@ -18,6 +18,10 @@ import (
 //
 //   - CPL-3 SYSCALL mode (PVM): SYSCALL does not change privilege. The
 //     shim detects it on the first SYSCALL; the kernel asks rt.CPL3Mode.
+//     There a SYSCALL is a trap through the host and a CALL is not, so
+//     the kernel rewrites the program's system-call sites into calls
+//     (syscallpatch.go), and an interrupt that lands between a SYSCALL
+//     and the shim's first instruction is rewound (rewindSyscallEntry).
 //   - XGETBV answers the host's XCR0 (PVM), not the one entry64 wrote,
 //     and may name components (AMX tiles) CPUID(0xD,0).EBX does not count:
 //     xsaveLayout derives the save mask and area size from the components
@@ -254,3 +258,26 @@ func levelToEdge() {
 // be served that way. Caller holds SchedLock (so that a levelToEdge after
 // the attachment sees the line).
 func levelLinesWork() bool { return eoiAtDelivery.Load() != eoiByHost }
+
+// rewindSyscallEntry: in CPL-3 SYSCALL mode a SYSCALL lands on rt's
+// syscallEntry still at CPL 3 with interrupts on, and an interrupt may
+// arrive there or on cpl3Syscall's first instruction, before the shim
+// marks the CPU in-kernel (rt.SyscallLanding; later ones are deferred, and
+// the shim's own jumps to cpl3Syscall come with the CPU marked). Nothing is saved then: the context is the
+// caller's with RCX = return RIP and R11 = its RFLAGS, but its PC is the
+// shim's, from which Go's unwinder cannot find the caller (a SIGPROF
+// sample delivered now would be lost). Resume at the SYSCALL instead,
+// which runs again: the caller's PC, stack and flags, as if the
+// interrupt had come just before it.
+func rewindSyscallEntry(f *rt.Frame) {
+	if f.Vector < 32 || !rt.CPL3Mode() || !rt.SyscallLanding(uintptr(f.RIP)) {
+		return
+	}
+	lo, hi := imageText()
+	ret := uintptr(f.RCX)
+	if ret < lo+2 || ret > hi || *kctx.At[uint16](ret - 2) != 0x050f { // SYSCALL
+		return
+	}
+	f.RIP = f.RCX - 2
+	f.RFLAGS = f.R11
+}

@@ -79,6 +79,11 @@ func printStats() {
 	}
 	kctx.Print("unigo: stats: all")
 	printStatsRow(&total)
+	kctx.Print("unigo: stats: syscall sites=")
+	kctx.PrintDec(syscallSites)
+	kctx.Print(" rewritten=")
+	kctx.PrintDec(syscallPatched)
+	kctx.Print("\n")
 	// The busiest system calls, greatest first (selection by repeated
 	// maximum: no allocation, and there are few).
 	var shown [len(sysCounts)]bool

@@ -24,6 +24,7 @@ func kernelTrap(f *rt.Frame) {
 	if cur == 0 || fa < th(cur).kstack || fa >= th(cur).kstack+kstackSize {
 		kernelFault(f)
 	}
+	rewindSyscallEntry(f)
 	switch {
 	case f.Vector == rt.VecSyscall:
 		thisCPU().stats[statSyscalls]++
@@ -50,8 +51,8 @@ func kernelTrap(f *rt.Frame) {
 // words the CPL-3 return path (rt's cpl3Syscall) writes just below its
 // stack pointer: a fault there would hit the kernel.
 func prepareReturn(f *rt.Frame) {
-	if rt.CPL3Mode() {
-		mm.UserOK(uintptr(f.RSP)-16, 16, true)
+	if sp := uintptr(f.RSP) - 16; rt.CPL3Mode() && !mm.UserWritableNow(sp, 16) {
+		mm.UserOK(sp, 16, true)
 	}
 }
 

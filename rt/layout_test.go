@@ -3,11 +3,13 @@ package rt_test
 import (
 	"bufio"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/unigo-os/unigo/abi"
@@ -93,4 +95,21 @@ func TestLayout(t *testing.T) {
 	require.EqualValues(t, SelKernelCode, d["SEL_KCODE"])
 	require.EqualValues(t, SelTSS, d["SEL_TSS"])
 	require.EqualValues(t, abi.SysExitFlush, d["SYS_EXIT_FLUSH"])
+}
+
+// TestSyscallEntrySize checks what rt.SyscallLanding assumes: syscallEntry
+// (LSTAR) starts on a SyscallEntryMax boundary and every PC within
+// SyscallEntryMax of its start belongs to it.
+func TestSyscallEntrySize(t *testing.T) {
+	entry, cpl3 := SyscallLandingPCs()
+	require.Zero(t, entry%SyscallEntryMax, "syscallEntry is not %d-aligned", SyscallEntryMax)
+	for pc := entry; pc < entry+SyscallEntryMax; pc++ {
+		f := runtime.FuncForPC(pc)
+		require.NotNil(t, f)
+		require.Equal(t, "github.com/unigo-os/unigo/rt.syscallEntry", f.Name(), "pc %#x", pc)
+	}
+	assert.True(t, SyscallLanding(entry+SyscallEntryMax-1))
+	assert.True(t, SyscallLanding(cpl3))
+	assert.False(t, SyscallLanding(cpl3+1))
+	assert.False(t, SyscallLanding(entry-1))
 }

@@ -27,11 +27,18 @@ GLOBL ·crashStack(SB), NOPTR, $CRASH_STACK_SIZE
 // Out: Linux call: SYSRETQ to trapEntry at CPL 3 with IF=0 on the thread's
 //      kernel stack; caller's RIP/RFLAGS/RSP/RAX/RCX/R11 in CPU.ctx*.
 //      Service: see below.
+//      In CPL-3 mode nothing here is saved before cpl3Syscall marks the
+//      CPU in-kernel, so the kernel rewinds an interrupt that lands in
+//      this function (rt.SyscallLanding): keep it this small.
 TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
 	CMPQ ·cpl3Mode(SB), $0
 	JEQ probe
 	JMP ·cpl3Syscall(SB)
 probe:
+	JMP ·syscallProbe(SB)
+
+// syscallProbe: the rest of syscallEntry, outside CPL-3 mode.
+TEXT ·syscallProbe(SB),NOSPLIT|NOFRAME,$0
 	// On some hosts (the PVM module behind /dev/kvm here) SYSCALL does not
 	// change privilege: it lands here still at CPL 3. Detect that once.
 	MOVQ CX, CPU_SCRATCH1(GS)
@@ -495,8 +502,18 @@ restored:
 	ADDQ $8, SP                // RCX (via ctx)
 	POPQ BX
 	MOVQ $(SVC_BASE+SVC_RETURN), AX
+	CMPQ ·cpl3Mode(SB), $0
+	JNE cpl3
 	SYSCALL
 	// not reached
+cpl3:
+	// CPL-3 mode: a SYSCALL here would only trap through the host to
+	// reach cpl3Syscall; go there directly (RCX, R11 are unused by
+	// SVC_RETURN). Indirect, as the SYSCALL was: the linker's nosplit
+	// check would see a cycle through trapEntry otherwise, but a return
+	// to the program never comes back here on the same stack.
+	LEAQ ·cpl3Syscall(SB), CX
+	JMP CX
 
 // saveExtended / restoreExtended: XSAVE64/XRSTOR64 (or FXSAVE64/FXRSTOR64
 // when xsaveMask is 0) of the area at DI. Clobber AX, DX.
@@ -723,4 +740,53 @@ slowret:
 TEXT ·idtAddr(SB),NOSPLIT|NOFRAME,$0-8
 	LEAQ ·idt0(SB), AX
 	MOVQ AX, ret+0(FP)
+	RET
+
+// ---- System calls as calls (CPL-3 SYSCALL mode) ----
+//
+// In CPL-3 mode the kernel rewrites the program's system-call sites (the
+// instruction before SYSCALL, then SYSCALL) into NOPs and a CALL to a stub
+// in syscallStubs: the site's instruction, then JMP syscallCallEntry. The
+// entry does what SYSCALL did and continues as cpl3Syscall, with no trap
+// through the host. kernel/syscallpatch.go writes the stubs and sites.
+
+// syscallCallEntry: In: the stub was CALLed (the return address on the
+// stack is the SYSCALL's return RIP), RAX = number, arguments as for
+// SYSCALL. Out: as cpl3Syscall with RCX = return RIP, R11 = RFLAGS, DF
+// clear, SP = the caller's.
+TEXT ·syscallCallEntry(SB),NOSPLIT|NOFRAME,$0
+	// Defer interrupts first: until this store an interrupt may redirect
+	// the context (PC here or in a stub, the return address at SP, frame
+	// size 0, as Go's unwinder reads it) and restart the entry later;
+	// after it, nothing sees the stack word popped below.
+	MOVQ $1, CPU_KACTIVE(GS)
+	POPQ CX
+	PUSHFQ
+	POPQ R11
+	CLD
+	JMP ·cpl3Syscall(SB)
+
+#define STUB16 BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc; BYTE $0xcc
+#define STUB256 STUB16; STUB16; STUB16; STUB16; STUB16; STUB16; STUB16; STUB16; STUB16; STUB16; STUB16; STUB16; STUB16; STUB16; STUB16; STUB16
+
+// syscallStubs is the stub area: SYSCALL_STUBS_SIZE bytes of INT3 that the
+// kernel overwrites with one 16-byte stub per rewritten site.
+TEXT ·syscallStubs(SB),NOSPLIT|NOFRAME,$0
+	STUB256; STUB256; STUB256; STUB256; STUB256; STUB256; STUB256; STUB256
+	STUB256; STUB256; STUB256; STUB256; STUB256; STUB256; STUB256; STUB256
+
+// func syscallStubArea() (stubs, entry uintptr)
+TEXT ·syscallStubArea(SB),NOSPLIT|NOFRAME,$0-16
+	LEAQ ·syscallStubs(SB), AX
+	MOVQ AX, stubs+0(FP)
+	LEAQ ·syscallCallEntry(SB), AX
+	MOVQ AX, entry+8(FP)
+	RET
+
+// func syscallLandingPCs() (entry, cpl3 uintptr)
+TEXT ·syscallLandingPCs(SB),NOSPLIT|NOFRAME,$0-16
+	LEAQ ·syscallEntry(SB), AX
+	MOVQ AX, entry+0(FP)
+	LEAQ ·cpl3Syscall(SB), AX
+	MOVQ AX, cpl3+8(FP)
 	RET

@@ -233,6 +233,18 @@ var scenarios = []scenario{
 		wantOut: []string{"profile: busyWork sampled", "profile: ok\n"},
 	},
 	{
+		// System calls as calls: on PVM hosts the kernel rewrites the
+		// SYSCALL sites (TestSyscallCallsRewritten checks that it did).
+		name:    "syscallcalls",
+		pkg:     "./tests/guests/syscallcalls",
+		cpus:    2,
+		timeout: 2 * time.Minute,
+		wantOut: []string{
+			"syscallcalls: results ok\n", "syscallcalls: 64 goroutines ok\n", "syscallcalls: profile ok",
+			"syscallcalls: fault traceback ok\n", "syscallcalls: ok\n",
+		},
+	},
+	{
 		name:    "smp",
 		pkg:     "./tests/guests/smp",
 		cpus:    2,

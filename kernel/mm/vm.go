@@ -606,6 +606,23 @@ func UnmapFile(file, off uintptr, shootdown func()) {
 	}
 }
 
+// UserWritableNow reports, without VMLock, whether [addr, addr+n) lies in
+// present, writable 4 KiB user pages above UserBase: the common case of
+// a check that must otherwise take the lock. False is not final: callers
+// fall back to UserOK, which faults pages in.
+func UserWritableNow(addr, n uintptr) bool {
+	if n == 0 || addr < UserBase || addr+n < addr || addr+n > UserTop {
+		return false
+	}
+	for va := addr &^ (PageSize - 1); va < addr+n; va += PageSize {
+		pte := pteFor(va, false)
+		if pte == nil || *pte&(PtePresent|PteWrite) != PtePresent|PteWrite {
+			return false
+		}
+	}
+	return true
+}
+
 // UserOK makes [addr, addr+n) accessible to the kernel (faulting pages in)
 // and reports whether the whole range is valid user memory.
 func UserOK(addr, n uintptr, write bool) bool {

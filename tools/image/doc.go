@@ -9,6 +9,12 @@
 // so the executable keeps running unchanged as a Linux process (its ELF
 // entry point is untouched) and boots as a unikernel under a PVH monitor.
 //
+// Beside it Write records the program's system-call sites (SyscallSites:
+// the runtime's and syscall packages' SYSCALL instructions with the
+// instruction before them) in a note of type abi.NoteSyscallSites, which
+// the kernel uses on PVM hosts to rewrite them into calls at boot; the
+// file's loaded bytes stay unchanged.
+//
 // PVHEntry reads the note back; tests and diagnostics use it. The launcher
 // has its own loader and does not depend on this package.
 package image

@@ -83,7 +83,14 @@ func Write(exe []byte, opt Options) ([]byte, error) {
 		}
 		return out, nil
 	}
-	return p.addNote(out, entry)
+	// The system-call sites note goes into the same segment when there is
+	// room; without it the kernel simply rewrites no site.
+	if sites := SyscallSites(exe); len(sites) > 0 {
+		if img, err := p.addNote(bytes.Clone(out), entry, sitesNote(sites)); err == nil {
+			return img, nil
+		}
+	}
+	return p.addNote(out, entry, nil)
 }
 
 // pvhEntryFor resolves sym to a physical address a 32-bit monitor can jump
@@ -135,8 +142,9 @@ func (p *parsed) findXenNote() (descOff uint64, descSize uint32, ok bool) {
 }
 
 // addNote lays out and writes the new program header and note into out, a
-// copy of p.b.
-func (p *parsed) addNote(out []byte, entry uint32) ([]byte, error) {
+// copy of p.b, with the notes in extra (whole, 4-byte aligned notes)
+// after the PVH note in the same segment.
+func (p *parsed) addNote(out []byte, entry uint32, extra []byte) ([]byte, error) {
 	eh := p.eh
 	phEnd := eh.phoff + uint64(eh.phnum)*phdrSize
 	newPhEnd := phEnd + phdrSize
@@ -204,7 +212,8 @@ func (p *parsed) addNote(out []byte, entry uint32) ([]byte, error) {
 	}
 
 	noteOff := alignUp(newPhEnd, 8)
-	noteEnd := noteOff + noteSize
+	segSize := noteSize + uint64(len(extra))
+	noteEnd := noteOff + segSize
 	if noteEnd > limit {
 		return nil, fmt.Errorf("no room for the PVH note: %d bytes free after the program headers, need %d", sat(limit, phEnd), noteEnd-phEnd)
 	}
@@ -247,8 +256,8 @@ func (p *parsed) addNote(out []byte, entry uint32) ([]byte, error) {
 		off:    noteOff,
 		vaddr:  load.vaddr + (noteOff - load.off),
 		paddr:  load.paddr + (noteOff - load.off),
-		filesz: noteSize,
-		mem:    noteSize,
+		filesz: segSize,
+		mem:    segSize,
 		align:  noteAlign,
 	})
 	le.PutUint16(out[offPhnum:], eh.phnum+1)
@@ -266,6 +275,7 @@ func (p *parsed) addNote(out []byte, entry uint32) ([]byte, error) {
 	le.PutUint32(n[8:], abi.XenElfnotePhys32Entry)
 	copy(n[noteHdrSize:], noteName)
 	le.PutUint64(n[noteDescOff:], uint64(entry))
+	copy(n[noteSize:], extra)
 	return out, nil
 }
 

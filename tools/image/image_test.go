@@ -118,7 +118,7 @@ func TestWriteGoExecutable(t *testing.T) {
 	assert.Equal(t, elf.PT_NOTE, note.Type)
 	assert.Equal(t, elf.PF_R, note.Flags)
 	assert.Equal(t, uint64(4), note.Align)
-	assert.Equal(t, uint64(noteSize), note.Filesz)
+	assert.Equal(t, noteSize+uint64(len(sitesNote(SyscallSites(exe)))), note.Filesz)
 	load := in.Progs[0].ProgHeader
 	for _, p := range in.Progs {
 		if p.Type == elf.PT_LOAD {

@@ -1,0 +1,4 @@
+package rt
+
+// SyscallLandingPCs exposes syscallLandingPCs to the layout tests.
+var SyscallLandingPCs = syscallLandingPCs
