@@ -122,13 +122,19 @@ const (
 )
 
 func memfileSeek(o *ofile, off int64, whence int) int64 {
+	return seekOfile(o, off, whence, memfs.Size(memfs.Inode(o.obj)))
+}
+
+// seekOfile is lseek on a file of the given size: the new offset, set in
+// o, or -EINVAL.
+func seekOfile(o *ofile, off int64, whence int, size int64) int64 {
 	var base int64
 	switch whence {
 	case seekSet:
 	case seekCur:
 		base = o.off
 	case seekEnd:
-		base = memfs.Size(memfs.Inode(o.obj))
+		base = size
 	default:
 		return -abi.EINVAL
 	}

@@ -1160,22 +1160,7 @@ func fsfileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
 // fsfileSeek: SEEK_END needs the size, which doLseek asks the server for
 // first (fsLseekEnd); here it is the size at open.
 func fsfileSeek(o *ofile, off int64, whence int) int64 {
-	var base int64
-	switch whence {
-	case seekSet:
-	case seekCur:
-		base = o.off
-	case seekEnd:
-		base = ff(o.obj).size
-	default:
-		return -abi.EINVAL
-	}
-	n := base + off
-	if n < 0 || (off > 0 && n < base) {
-		return -abi.EINVAL
-	}
-	o.off = n
-	return n
+	return seekOfile(o, off, whence, ff(o.obj).size)
 }
 
 // fsLseekEnd refreshes a regular file's size before SEEK_END. f holds a

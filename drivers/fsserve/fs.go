@@ -3,6 +3,8 @@ package fsserve
 import (
 	"io"
 	"syscall"
+
+	"github.com/unigo-os/unigo/abi"
 )
 
 // FS is a file system served to the kernel: a tree reached from Root.
@@ -72,20 +74,11 @@ type Handle interface {
 	Readdir(cookie uint64, count int) ([]Dirent, error)
 }
 
-// Attr is a stat(2) view of a Node. Times are nanoseconds since the epoch.
-type Attr struct {
-	Mode   uint32 // type and permission bits, as st_mode
-	Ino    uint64
-	Nlink  uint64
-	UID    uint32
-	GID    uint32
-	Rdev   uint64
-	Size   uint64
-	Blocks uint64 // 512-byte blocks
-	Atime  int64
-	Mtime  int64
-	Ctime  int64
-}
+// Attr is a stat(2) view of a Node: Mode (type and permission bits, as
+// st_mode), Ino, Nlink, UID, GID, Rdev, Size, Blocks (512-byte blocks) and
+// Atime, Mtime, Ctime in nanoseconds since the epoch. It is the file
+// channel's record itself, so the server passes it to the kernel as is.
+type Attr = abi.FsAttr
 
 // SetAttr valid bits.
 const (
@@ -105,17 +98,8 @@ type Dirent struct {
 	Cookie uint64
 }
 
-// Statfs is a statfs(2) view of an FS.
-type Statfs struct {
-	Type    int64
-	Bsize   int64
-	Blocks  uint64
-	Bfree   uint64
-	Bavail  uint64
-	Files   uint64
-	Ffree   uint64
-	NameLen int64
-}
+// Statfs is a statfs(2) view of an FS, the file channel's record.
+type Statfs = abi.FsStatfs
 
 // The errors an FS most often returns.
 const (

@@ -189,7 +189,7 @@ func (s *server) do(r *request) (int64, []byte, int64) {
 			return fail(err)
 		}
 		b := make([]byte, unsafe.Sizeof(abi.FsStatfs{}))
-		*(*abi.FsStatfs)(unsafe.Pointer(&b[0])) = abi.FsStatfs(st)
+		*(*abi.FsStatfs)(unsafe.Pointer(&b[0])) = st
 		return 0, b, 0
 	case abi.FsOpReadlink:
 		n, err := walk(m.fs, r.path, false)
@@ -359,10 +359,7 @@ func (s *server) open(m *mount, r *request) (int64, []byte, int64) {
 
 func attrBytes(a Attr) []byte {
 	b := make([]byte, unsafe.Sizeof(abi.FsAttr{}))
-	*(*abi.FsAttr)(unsafe.Pointer(&b[0])) = abi.FsAttr{
-		Mode: a.Mode, Ino: a.Ino, Nlink: a.Nlink, UID: a.UID, GID: a.GID, Rdev: a.Rdev,
-		Size: a.Size, Blocks: a.Blocks, Atime: a.Atime, Mtime: a.Mtime, Ctime: a.Ctime,
-	}
+	*(*abi.FsAttr)(unsafe.Pointer(&b[0])) = a
 	return b
 }
 
