@@ -33,6 +33,20 @@ func volumeTrees(t *testing.T) (rw, ro, outside string) {
 	return filepath.Join(base, "data"), filepath.Join(base, "ro"), outside
 }
 
+// volumeSpec runs image with the host trees rw at /data and ro at /ro
+// (read-only): unigo run -v under the launcher, -fsdev and
+// virtio-9p-device under QEMU.
+func volumeSpec(image, rw, ro string) runSpec {
+	return runSpec{image: image, memory: "128M", cpus: 1, timeout: time.Minute,
+		launcherArgs: []string{"-v", rw + ":/data", "-v", ro + ":/ro:ro"},
+		qemuArgs: qemuVirtio(
+			"-fsdev", "local,id=f0,path="+rw+",security_model=none",
+			"-device", "virtio-9p-device,fsdev=f0,mount_tag=/data",
+			"-fsdev", "local,id=f1,path="+ro+",security_model=none,readonly=on",
+			"-device", "virtio-9p-device,fsdev=f1,mount_tag=/ro"),
+	}
+}
+
 // TestVolume9P shares two host directories with the volume9p guest, with
 // unigo run -v under the launcher and -fsdev/virtio-9p-device under QEMU:
 // what the guest writes (fsync'd, concurrently, large) is on the host, the
@@ -45,15 +59,8 @@ func TestVolume9P(t *testing.T) {
 			rw, ro, outside := volumeTrees(t)
 			// The guest drives the devices itself: drivers/storage, which
 			// unigo build links into it, must leave them alone.
-			s := runSpec{image: images[volume9pPkg], memory: "256M", cpus: 2, timeout: time.Minute,
-				kparams:      []string{"unigo.storage=0"},
-				launcherArgs: []string{"-v", rw + ":/data", "-v", ro + ":/ro:ro"},
-				qemuArgs: qemuVirtio(
-					"-fsdev", "local,id=f0,path="+rw+",security_model=none",
-					"-device", "virtio-9p-device,fsdev=f0,mount_tag=/data",
-					"-fsdev", "local,id=f1,path="+ro+",security_model=none,readonly=on",
-					"-device", "virtio-9p-device,fsdev=f1,mount_tag=/ro"),
-			}
+			s := volumeSpec(images[volume9pPkg], rw, ro)
+			s.memory, s.cpus, s.kparams = "256M", 2, []string{"unigo.storage=0"}
 			res, err := r.run(t, s)
 			require.NoError(t, err)
 			require.Equal(t, 0, res.code, "output:\n%s%s", res.out, res.diag)

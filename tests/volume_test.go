@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,15 +21,7 @@ func TestVolumeMount(t *testing.T) {
 			r := runnerNamed(name)
 			r.check(t)
 			rw, ro, outside := volumeTrees(t)
-			s := runSpec{image: images[volumePkg], memory: "128M", cpus: 1, timeout: time.Minute,
-				launcherArgs: []string{"-v", rw + ":/data", "-v", ro + ":/ro:ro"},
-				qemuArgs: qemuVirtio(
-					"-fsdev", "local,id=f0,path="+rw+",security_model=none",
-					"-device", "virtio-9p-device,fsdev=f0,mount_tag=/data",
-					"-fsdev", "local,id=f1,path="+ro+",security_model=none,readonly=on",
-					"-device", "virtio-9p-device,fsdev=f1,mount_tag=/ro"),
-			}
-			res, err := r.run(t, s)
+			res, err := r.run(t, volumeSpec(images[volumePkg], rw, ro))
 			require.NoError(t, err)
 			require.Equal(t, 0, res.code, "output:\n%s%s", res.out, res.diag)
 			for _, want := range []string{
