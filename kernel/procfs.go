@@ -4,15 +4,18 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
 // Generated /proc and /sys files: /proc/cpuinfo and the CPU lists of
 // /sys/devices/system/cpu, written once at boot (the CPUs never change),
-// and /proc/meminfo, rewritten in place whenever it is opened. All are
-// memfs static files over the buffers below; meminfo's numbers have a fixed
-// width, so its length never changes under a reader.
+// and /proc/meminfo and /proc/self/maps, rewritten in place whenever they
+// are opened. All are memfs static files over the buffers below;
+// meminfo's numbers have a fixed width, so its length never changes under
+// a reader; maps changes length (memfs.SetStaticSize), so a reader that
+// keeps it open across another open may see the newer content.
 
 // procBuf is a kernel-context text builder over a static buffer; what
 // does not fit is dropped.
@@ -53,6 +56,8 @@ var (
 	cpuListBuf [16]byte
 	meminfoBuf [meminfoLines * 28]byte
 	meminfoIno memfs.Inode
+	mapsBuf    [128 << 10]byte
+	mapsIno    memfs.Inode
 )
 
 // meminfoLines are /proc/meminfo's lines, each "Name:" padded to 16
@@ -78,20 +83,34 @@ func procFilesInit(now int64) {
 	}
 
 	refreshMeminfo()
-	path := kctx.StringBytes("/proc/meminfo")
-	if memfs.AddStatic(path, meminfoBuf[:], 0o444, now) == 0 {
-		if ino, err := memfs.Lookup(memfs.Root(), path, false); err == 0 {
-			meminfoIno = ino
-			memfs.Unref(ino)
-		}
+	meminfoIno = addGenerated("/proc/meminfo", meminfoBuf[:], now)
+	mapsIno = addGenerated("/proc/self/maps", mapsBuf[:], now)
+	refreshMaps()
+}
+
+// addGenerated adds a static file over buf and returns its inode, or 0.
+func addGenerated(path string, buf []byte, now int64) memfs.Inode {
+	p := kctx.StringBytes(path)
+	if memfs.AddStatic(p, buf, 0o444, now) != 0 {
+		return 0
 	}
+	ino, err := memfs.Lookup(memfs.Root(), p, false)
+	if err != 0 {
+		return 0
+	}
+	memfs.Unref(ino) // the link keeps it
+	return ino
 }
 
 // refreshProcFile brings a generated file up to date as it is opened.
 // Caller holds fsLock.
 func refreshProcFile(ino memfs.Inode) {
-	if ino != 0 && ino == meminfoIno {
+	switch {
+	case ino == 0:
+	case ino == meminfoIno:
 		refreshMeminfo()
+	case ino == mapsIno:
+		refreshMaps()
 	}
 }
 
@@ -257,4 +276,78 @@ func cpuBrand(brand *[48]byte, cpuid func(leaf, sub uint32) (a, b, c, d uint32))
 		n--
 	}
 	return n
+}
+
+// hex writes v in hexadecimal, at least width digits (zero-padded).
+func (p *procBuf) hex(v uint64, width int) {
+	var d kctx.Digits
+	s := kctx.FormatUint(&d, v, 16)
+	for i := len(s); i < width; i++ {
+		p.str("0")
+	}
+	p.bytes(s)
+}
+
+// mapsLine writes one /proc/self/maps line: range, permissions (r, w, x,
+// then p or s), file offset, device, inode, and the path if any, aligned
+// at column 73 as Linux does.
+func (p *procBuf) mapsLine(start, end uint64, prot uint32, shared bool, off, ino uint64, path string) {
+	begin := p.n
+	p.hex(start, 8)
+	p.str("-")
+	p.hex(end, 8)
+	p.str(" ")
+	for i, c := range [3]byte{'r', 'w', 'x'} {
+		if prot&(1<<i) != 0 {
+			p.bytes([]byte{c})
+		} else {
+			p.str("-")
+		}
+	}
+	if shared {
+		p.str("s ")
+	} else {
+		p.str("p ")
+	}
+	p.hex(off, 8)
+	p.str(" 00:00 ")
+	p.num(ino, 0)
+	if path != "" {
+		for p.n-begin < 73 {
+			p.str(" ")
+		}
+		p.str(path)
+	}
+	p.str("\n")
+}
+
+// refreshMaps rewrites /proc/self/maps: the image's segments (as /init),
+// then every VMA (anonymous, or a memfs file by inode number). Caller
+// holds fsLock (which comes before mm.VMLock).
+func refreshMaps() {
+	if mapsIno == 0 {
+		return
+	}
+	p := procBuf{b: mapsBuf[:]}
+	for i := uintptr(0); i < mm.ImagePhnum; i++ {
+		ph := mm.ImagePhdr + i*56
+		if *kctx.At[uint32](ph) != 1 { // PT_LOAD
+			continue
+		}
+		flags := *kctx.At[uint32](ph + 4) // PF_X 1, PF_W 2, PF_R 4
+		prot := flags>>2&1 | flags&2 | flags<<2&4
+		off, vaddr, memsz := *kctx.At[uint64](ph + 8), *kctx.At[uint64](ph + 16), *kctx.At[uint64](ph + 40)
+		p.mapsLine(vaddr&^(mm.PageSize-1), uint64(mm.PageRound(uintptr(vaddr+memsz))), prot, false, off&^(mm.PageSize-1), 1, "/init")
+	}
+	mm.VMLock.Lock()
+	for i := 0; i < mm.NumVMAs(); i++ {
+		v := &mm.VMAs[i]
+		var ino uint64
+		if v.File != 0 {
+			ino = memfs.Number(memfs.Inode(v.File))
+		}
+		p.mapsLine(uint64(v.Start), uint64(v.End), v.Prot, v.Shared, uint64(v.Off), ino, "")
+	}
+	mm.VMLock.Unlock()
+	memfs.SetStaticSize(mapsIno, p.n)
 }

@@ -124,6 +124,16 @@ func AddStatic(path []byte, data []byte, perm uint32, now int64) Errno {
 	return err
 }
 
+// SetStaticSize sets the length of static file ino's content: the first n
+// bytes of the byte range AddStatic gave it, which the caller guarantees
+// holds n bytes (content regenerated in place, such as /proc/self/maps).
+// Other inodes are left alone.
+func SetStaticSize(ino Inode, n int) {
+	if ino != 0 && ip(uintptr(ino)).flags&flagStatic != 0 {
+		ip(uintptr(ino)).size = int64(n)
+	}
+}
+
 // AddStaticString is AddStatic for content held in a string constant.
 func AddStaticString(path string, data string, perm uint32, now int64) Errno {
 	return AddStatic(stringBytes(path), stringBytes(data), perm, now)

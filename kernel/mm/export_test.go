@@ -6,7 +6,4 @@ package mm
 // ResetVMAs empties the VMA table.
 func ResetVMAs() { nvmas, nfile = 0, 0 }
 
-// NumVMAs is the number of VMAs.
-func NumVMAs() int { return nvmas }
-
 const MmapTop = mmapTop

@@ -215,6 +215,10 @@ func deleteVMA(i int) {
 	}
 }
 
+// NumVMAs is the number of VMAs in use (VMAs[:NumVMAs()]). Caller holds
+// VMLock.
+func NumVMAs() int { return nvmas }
+
 // FileVMAs is the number of file mappings. Changing one (creating,
 // splitting, removing) needs the file system's lock as well as VMLock:
 // the kernel takes it first whenever FileVMAs is not zero.

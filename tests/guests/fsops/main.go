@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"syscall"
@@ -529,6 +530,9 @@ func procInfo() error {
 	if lo != 0 || hi+1 < runtime.NumCPU() {
 		return fmt.Errorf("/sys/devices/system/cpu/online = %q for %d CPUs", online, runtime.NumCPU())
 	}
+	if err := procMaps(); err != nil {
+		return err
+	}
 	if stat, _ := os.ReadFile("/proc/self/stat"); !bytes.HasPrefix(stat, []byte("1 (init) ")) {
 		return nil // a Linux process: the rest is the unikernel's
 	}
@@ -551,5 +555,35 @@ func procInfo() error {
 		return fmt.Errorf("/proc/meminfo: MemFree %d kB before touching 16 MiB, %d kB after", free, after)
 	}
 	runtime.KeepAlive(keep)
+	return nil
+}
+
+// procMaps checks /proc/self/maps: the code of this function lies in an
+// r-x mapping and a fresh heap object in an rw- one.
+func procMaps() error {
+	heap := make([]byte, 1<<20) // before the read: its memory is mapped then
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return err
+	}
+	want := map[uintptr]string{
+		reflect.ValueOf(procMaps).Pointer():             "r-x",
+		uintptr(unsafe.Pointer(unsafe.SliceData(heap))): "rw-",
+	}
+	for addr, perm := range want {
+		found := false
+		for _, line := range strings.Split(string(b), "\n") {
+			var lo, hi uintptr
+			var perms string
+			if n, _ := fmt.Sscanf(line, "%x-%x %s", &lo, &hi, &perms); n == 3 && lo <= addr && addr < hi {
+				found = strings.HasPrefix(perms, perm)
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("/proc/self/maps: no %s mapping holds %#x:\n%s", perm, addr, b)
+		}
+	}
+	runtime.KeepAlive(heap)
 	return nil
 }
