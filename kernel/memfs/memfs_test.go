@@ -632,6 +632,21 @@ func TestStaticFiles(t *testing.T) {
 	require.Zero(t, err)
 	Unref(r)
 	require.Zero(t, Unlink(Root(), bs("/etc/hostname"), 0))
+
+	// Regenerated content: the length follows SetStaticSize; a regular
+	// file is left alone.
+	gen := []byte("abcdefgh")
+	require.Zero(t, AddStatic(bs("/proc/gen"), gen, 0o444, 0))
+	g := lookup(t, "/proc/gen")
+	SetStaticSize(g, 3)
+	assert.Equal(t, "abc", readAll(t, g))
+	copy(gen, "xyz")
+	SetStaticSize(g, 8)
+	assert.Equal(t, "xyzdefgh", readAll(t, g))
+	f := mkfile(t, "/plain", "data")
+	SetStaticSize(f, 1)
+	assert.Equal(t, "data", readAll(t, f))
+	SetStaticSize(0, 1)
 }
 
 func TestDefaultFiles(t *testing.T) {
