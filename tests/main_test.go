@@ -76,6 +76,7 @@ func buildAll(dir string) error {
 	pkgs[sigtermPkg] = true
 	pkgs[readyPkg] = true
 	pkgs[durablePkg] = true
+	pkgs[volfillPkg] = true
 	pkgs[sysfuzzPkg] = true
 	pkgs[sysfuzzNetPkg] = true
 	pkgs[filesPkg] = true
