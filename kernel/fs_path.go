@@ -75,6 +75,7 @@ func userPath(addr uintptr, which int, emptyOK bool) ([]byte, int64) {
 	if n == 0 && !emptyOK {
 		return nil, -abi.ENOENT
 	}
+	refreshFdDirFor(pathBufs[which][:n])
 	return pathBufs[which][:n], 0
 }
 

@@ -12,7 +12,8 @@ import (
 // Generated /proc and /sys files: /proc/cpuinfo and the CPU lists of
 // /sys/devices/system/cpu, written once at boot (the CPUs never change),
 // and /proc/meminfo and /proc/self/maps, rewritten in place whenever they
-// are opened. All are memfs static files over the buffers below;
+// are opened; /proc/self/fd, a directory of symlinks rebuilt whenever a
+// path under it is used (refreshFdDir). All are memfs static files over the buffers below;
 // meminfo's numbers have a fixed width, so its length never changes under
 // a reader; maps changes length (memfs.SetStaticSize), so a reader that
 // keeps it open across another open may see the newer content.
@@ -58,6 +59,8 @@ var (
 	meminfoIno memfs.Inode
 	mapsBuf    [128 << 10]byte
 	mapsIno    memfs.Inode
+	fdDirIno   memfs.Inode
+	fdLinked   [maxFDs / 64]uint64 // the names /proc/self/fd holds
 )
 
 // meminfoLines are /proc/meminfo's lines, each "Name:" padded to 16
@@ -86,6 +89,13 @@ func procFilesInit(now int64) {
 	meminfoIno = addGenerated("/proc/meminfo", meminfoBuf[:], now)
 	mapsIno = addGenerated("/proc/self/maps", mapsBuf[:], now)
 	refreshMaps()
+	fdDir := kctx.StringBytes("/proc/self/fd")
+	if memfs.MkdirAll(fdDir, 0o500, now) == 0 {
+		if ino, err := memfs.Lookup(memfs.Root(), fdDir, false); err == 0 {
+			fdDirIno = ino
+			memfs.Unref(ino)
+		}
+	}
 }
 
 // addGenerated adds a static file over buf and returns its inode, or 0.
@@ -350,4 +360,91 @@ func refreshMaps() {
 	}
 	mm.VMLock.Unlock()
 	memfs.SetStaticSize(mapsIno, p.n)
+}
+
+// procFdPrefix is the path whose use rebuilds /proc/self/fd.
+const procFdPrefix = "/proc/self/fd"
+
+// refreshFdDirFor rebuilds /proc/self/fd when path (absolute) names it or
+// something beneath it. Caller holds fsLock.
+func refreshFdDirFor(path []byte) {
+	if fdDirIno != 0 && kctx.HasPrefix(path, procFdPrefix) &&
+		(len(path) == len(procFdPrefix) || path[len(procFdPrefix)] == '/') {
+		refreshFdDir()
+	}
+}
+
+// refreshFdDir makes /proc/self/fd hold one symlink per open descriptor,
+// named by its number, whose target says what it is: a directory's path,
+// "memfs:[INO]" for a file (memfs keeps no path of a file), the device
+// path, or Linux's "pipe:[N]", "socket:[N]", "anon_inode:[...]" forms
+// (N the object's address, a stable identity while it is open). Caller
+// holds fsLock.
+func refreshFdDir() {
+	now := platform.Walltime()
+	var name [8]byte
+	for fd := 0; fd < maxFDs; fd++ {
+		w, bit := fd/64, uint64(1)<<(fd%64)
+		if fdLinked[w]&bit != 0 {
+			memfs.Unlink(fdDirIno, fdName(&name, fd), now)
+			fdLinked[w] &^= bit
+		}
+		f := fds[fd].file
+		if f == 0 {
+			continue
+		}
+		var target [256]byte // a longer directory path shows as memfs:[INO]
+		p := procBuf{b: target[:]}
+		fdTarget(&p, of(f))
+		if memfs.Symlink(target[:p.n], fdDirIno, fdName(&name, fd), now) == 0 {
+			fdLinked[w] |= bit
+		}
+	}
+}
+
+// fdName formats fd in decimal into name.
+func fdName(name *[8]byte, fd int) []byte {
+	p := procBuf{b: name[:]}
+	p.num(uint64(fd), 0)
+	return name[:p.n]
+}
+
+// fdTarget writes what /proc/self/fd/N points at for o.
+func fdTarget(p *procBuf, o *ofile) {
+	switch o.kind {
+	case fdConsole:
+		p.str("/dev/console")
+	case fdDevNull:
+		p.str("/dev/null")
+	case fdDevZero:
+		p.str("/dev/zero")
+	case fdDevRand:
+		p.str("/dev/urandom")
+	case fdDir:
+		if n, err := memfs.Path(memfs.Inode(o.obj), p.b[p.n:]); err == 0 {
+			p.n += n
+			return
+		}
+		p.str("memfs:[")
+		p.num(memfs.Number(memfs.Inode(o.obj)), 0)
+		p.str("]")
+	case fdFile:
+		p.str("memfs:[")
+		p.num(memfs.Number(memfs.Inode(o.obj)), 0)
+		p.str("]")
+	case fdPipeR, fdPipeW:
+		p.str("pipe:[")
+		p.num(uint64(o.obj), 0)
+		p.str("]")
+	case fdSocket:
+		p.str("socket:[")
+		p.num(uint64(o.obj), 0)
+		p.str("]")
+	case fdEventfd:
+		p.str("anon_inode:[eventfd]")
+	case fdEpoll:
+		p.str("anon_inode:[eventpoll]")
+	default:
+		p.str("anon_inode:[unigo]")
+	}
 }

@@ -533,6 +533,9 @@ func procInfo() error {
 	if err := procMaps(); err != nil {
 		return err
 	}
+	if err := procFds(); err != nil {
+		return err
+	}
 	if stat, _ := os.ReadFile("/proc/self/stat"); !bytes.HasPrefix(stat, []byte("1 (init) ")) {
 		return nil // a Linux process: the rest is the unikernel's
 	}
@@ -585,5 +588,35 @@ func procMaps() error {
 		}
 	}
 	runtime.KeepAlive(heap)
+	return nil
+}
+
+// procFds checks /proc/self/fd: an open descriptor is listed and links to
+// something, and is gone once closed; a directory links to its path.
+func procFds() error {
+	f, err := os.Open("/etc/hosts")
+	if err != nil {
+		return err
+	}
+	d, err := os.Open("/")
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	name := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	if l, err := os.Readlink(name); err != nil || l == "" {
+		return fmt.Errorf("readlink %s = %q, %v", name, l, err)
+	}
+	if l, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", d.Fd())); err != nil || l != "/" {
+		return fmt.Errorf("readlink of the root directory's descriptor = %q, %v", l, err)
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil || len(ents) < 5 {
+		return fmt.Errorf("/proc/self/fd: %d entries, %v", len(ents), err)
+	}
+	f.Close()
+	if _, err := os.Readlink(name); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("readlink %s after close: %v, want ENOENT", name, err)
+	}
 	return nil
 }
