@@ -57,7 +57,6 @@ const (
 	causeSubdir  = "unigo test copies the package directory without its subpackages (GOROOT/src/os/exec)"
 	causeSelf    = "the test binary (/init) is not a file in the guest's file system"
 	causeOneCPU  = "the guest has one vCPU (unigo test -smp 1)"
-	causeSeqpkt  = "AF_UNIX SOCK_SEQPACKET (unixpacket) sockets are not implemented"
 	causeUnix    = "AF_UNIX: an unbound peer's address reads as \"@\", autobind (bind to \"\") fails with EINVAL, no socket file appears on the file system"
 	causeSCM     = "AF_UNIX: SCM_RIGHTS with MSG_CMSG_CLOEXEC delivers no control message"
 	causeRaw     = "raw IP sockets (ip4:icmp) are not implemented"
@@ -81,7 +80,6 @@ var stdKnown = map[string]map[string]string{
 		"TestLongAdjustTimers":       causeOneCPU,
 	},
 	"path/filepath": {"TestBug3486": causeHostFS},
-	"bufio":         {"TestCopyUnixpacket": causeSeqpkt},
 	"os": {
 		"TestChdirAndGetwd":          causeHostFS,
 		"TestReaddirnamesOneAtATime": causeHostFS,
@@ -113,21 +111,8 @@ var stdKnown = map[string]map[string]string{
 		"TestSplice":                                  causeExec,
 		"TestReadLine":                                causeHostFS,
 		"TestSendfileOnWriteTimeoutExceeded":          causeHostFS,
-		"TestCloseRead":                               causeSeqpkt,
-		"TestCloseWrite":                              causeSeqpkt,
-		"TestConnAndListener":                         causeSeqpkt,
-		"TestConnClose":                               causeSeqpkt,
-		"TestDialContext":                             causeSeqpkt,
-		"TestDialerControl":                           causeSeqpkt,
-		"TestDialerControlContext":                    causeSeqpkt,
-		"TestFileConn":                                causeSeqpkt,
-		"TestFileListener":                            causeSeqpkt,
-		"TestListenConfigControl":                     causeSeqpkt,
-		"TestListenerClose":                           causeSeqpkt,
-		"TestZeroByteRead":                            causeSeqpkt,
 		"TestProtocolListenError":                     causeUnix,
 		"TestReadUnixgramWithUnnamedSocket":           causeUnix,
-		"TestUnixAndUnixpacketServer":                 causeUnix,
 		"TestUnixAutobindClose":                       causeUnix,
 		"TestUnixgramAutobind":                        causeUnix,
 		"TestUnixgramLinuxAbstractLongName":           causeUnix,
