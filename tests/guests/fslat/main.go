@@ -65,7 +65,9 @@ func main() {
 	}
 	pread := time.Since(start)
 	f.Close()
-	us := func(d time.Duration) string { return strconv.FormatFloat(float64(d.Nanoseconds())/float64(n)/1e3, 'f', 1, 64) }
+	us := func(d time.Duration) string {
+		return strconv.FormatFloat(float64(d.Nanoseconds())/float64(n)/1e3, 'f', 1, 64)
+	}
 	fmt.Printf("fslat: n=%d stat_us=%s pread4k_us=%s\n", n, us(stat), us(pread))
 	fmt.Println("fslat: ok")
 }
