@@ -91,10 +91,21 @@ func lapicEOI() {
 	apicWrite(apicEOI, 0)
 }
 
+// lapicEarlyEnough reports whether the timer, armed for armed and its
+// interrupt not yet handled, may be left alone when deadline (0: none) is
+// wanted. It may if it fires no later than needed, or has already fired
+// (its interrupt is pending, or deferred while the kernel runs): the
+// handler re-arms for what is wanted then. Rewriting it instead would
+// cost a trapped MSR write and, after a fire, an interrupt that comes
+// early for the new deadline and re-arms again.
+func lapicEarlyEnough(armed, deadline int64) bool {
+	return armed != 0 && (deadline == 0 || deadline > armed || armed <= platform.Nanotime())
+}
+
 // lapicDeadline arms the timer for monotonic time deadline (0: disarm).
 func lapicDeadline(deadline int64) {
 	ci := thisCPU()
-	if deadline == ci.armed {
+	if deadline == ci.armed || lapicEarlyEnough(ci.armed, deadline) {
 		ci.stats[statTimerSkips]++
 		return
 	}

@@ -42,9 +42,11 @@ type cpuInfo struct {
 	rq     runQueue // this CPU's run queue (kernel/runq.go)
 	stats  cpuStats // event counters (kernel/stats.go)
 	// armed is the deadline this CPU's LAPIC timer was last armed for
-	// (0: disarmed), so that re-arming for the same deadline — most
-	// context switches do — skips the MSR write, which a paravirtualised
-	// host traps. The timer handler clears it: the timer is one-shot.
+	// (0: disarmed, or fired and handled), so that re-arming for the same
+	// or a later deadline, or while a fire is pending — most context
+	// switches do one of these — skips the MSR write, which a
+	// paravirtualised host traps (lapicEarlyEnough). The timer handler
+	// clears it: the timer is one-shot.
 	armed int64
 }
 

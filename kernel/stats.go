@@ -34,12 +34,13 @@ const (
 	statTimerArms         // LAPIC timer (re)programmings written
 	statTimerSkips        // re-arms skipped: the timer already held that deadline
 	statEOIWrites         // EOI register writes
+	statTimerEarly        // LAPIC timer interrupts before the deadline armed
 	nStats
 )
 
 // statNames are the counters' names in the report.
 var statNames = [nStats]string{"syscalls", "faults", "switches", "halts", "irq-timer", "irq-resched",
-	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes"}
+	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes", "irq-timer-early"}
 
 // cpuStats is one CPU's row of counters.
 type cpuStats [nStats]uint64

@@ -91,13 +91,18 @@ func handleIRQ(v int) {
 	switch {
 	case v == vecTimer:
 		st[statIRQTimer]++
+		armed := thisCPU().armed
 		thisCPU().armed = 0       // one-shot: it fired
 		if noteEOIAtDelivery(v) { // host.go
 			kctx.SchedLock.Lock()
 			levelToEdge()
 			kctx.SchedLock.Unlock()
 		}
-		if now, next := platform.Nanotime(), timerNext.Load(); (next != 0 && next <= now) || cpuTimersArmed != 0 {
+		now, next := platform.Nanotime(), timerNext.Load()
+		if now < armed {
+			st[statTimerEarly]++ // a fire from before the last re-arm
+		}
+		if (next != 0 && next <= now) || cpuTimersArmed != 0 {
 			kctx.SchedLock.Lock()
 			expireTimers(now)
 			checkCPUTimers()
