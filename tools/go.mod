@@ -7,7 +7,6 @@ require (
 	github.com/elastic/go-seccomp-bpf v1.6.0
 	github.com/google/go-containerregistry v0.22.1
 	github.com/hugelgupf/p9 v0.3.0
-	github.com/inetaf/tcpproxy v0.0.0-20250222171855-c4b9df066048
 	github.com/insomniacslk/dhcp v0.0.0-20240710054256-ddd8a41251c9
 	github.com/miekg/dns v1.1.72
 	github.com/sirupsen/logrus v1.9.4
@@ -18,6 +17,8 @@ require (
 	golang.org/x/sys v0.50.0
 	gvisor.dev/gvisor v0.0.0-20240916094835-a174eb65023f
 )
+
+require github.com/inetaf/tcpproxy v0.0.0-20250222171855-c4b9df066048 // indirect
 
 require (
 	github.com/Microsoft/go-winio v0.6.2 // indirect

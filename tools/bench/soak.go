@@ -46,15 +46,21 @@ type memPoint struct {
 // soakMem is the guest's -m.
 const soakMem = 512 << 20
 
-// guestRAMResident is how much of pid's guest RAM mapping (a mapping of at
-// least ramSize bytes) is resident, from /proc/PID/smaps, or -1.
+// guestRAMResident is how much of pid's guest RAM is resident, from
+// /proc/PID/smaps, or -1. The guest RAM is ramSize bytes of contiguous
+// mappings: one anonymous mapping, split where the image's file is mapped
+// over it, so it is found as a run of adjacent mappings spanning exactly
+// ramSize, all of them readable and writable.
 func guestRAMResident(pid int, ramSize int64) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps")
 	if err != nil {
 		return -1
 	}
-	var total int64
-	inRAM, found := false, false
+	type vma struct {
+		start, end, rss uint64
+		rw              bool
+	}
+	var vmas []vma
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
 		if len(f) == 0 {
@@ -63,21 +69,32 @@ func guestRAMResident(pid int, ramSize int64) int64 {
 		if lo, hi, ok := strings.Cut(f[0], "-"); ok && !strings.HasSuffix(f[0], ":") {
 			a, err1 := strconv.ParseUint(lo, 16, 64)
 			z, err2 := strconv.ParseUint(hi, 16, 64)
-			inRAM = err1 == nil && err2 == nil && int64(z-a) >= ramSize
+			if err1 != nil || err2 != nil {
+				return -1
+			}
+			vmas = append(vmas, vma{start: a, end: z, rw: len(f) > 1 && strings.HasPrefix(f[1], "rw")})
 			continue
 		}
-		if inRAM && f[0] == "Rss:" && len(f) >= 2 {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err == nil {
-				total += kb << 10
-				found = true
+		if f[0] == "Rss:" && len(f) >= 2 && len(vmas) > 0 {
+			kb, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				return -1
+			}
+			vmas[len(vmas)-1].rss = kb << 10
+		}
+	}
+	for i := range vmas {
+		var rss uint64
+		for j := i; j < len(vmas) && vmas[j].rw && (j == i || vmas[j].start == vmas[j-1].end); j++ {
+			rss += vmas[j].rss
+			if span := vmas[j].end - vmas[i].start; span == uint64(ramSize) {
+				return int64(rss)
+			} else if span > uint64(ramSize) {
+				break
 			}
 		}
 	}
-	if !found {
-		return -1
-	}
-	return total
+	return -1
 }
 
 // guestMem is what examples/httpd's /json says about its memory.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 func TestVMRSS(t *testing.T) {
@@ -15,11 +17,29 @@ func TestVMRSS(t *testing.T) {
 	assert.EqualValues(t, -1, vmRSS(-5))
 }
 
-// TestGuestRAMResident: this process has no mapping of 1 TiB; a small
-// threshold finds some resident memory.
+// TestGuestRAMResident: a mapping of this process split in three (as the
+// image's file splits the guest RAM), with 1 MiB of it touched, is found
+// by its size; there is no mapping of 1 TiB.
 func TestGuestRAMResident(t *testing.T) {
+	const page = 4096
+	const size = 4<<20 + 3*page // a size none of the Go runtime's mappings has
+	// PROT_NONE guard pages on both sides keep the kernel from merging
+	// the mapping with a neighbour.
+	m, err := unix.Mmap(-1, 0, size+2*page, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(t, err)
+	defer unix.Munmap(m)
+	ram := m[page : page+size]
+	require.NoError(t, unix.Mprotect(ram, unix.PROT_READ|unix.PROT_WRITE))
+	// Another protection on one page in the middle splits the mapping,
+	// as the image's file splits the guest RAM.
+	require.NoError(t, unix.Mprotect(ram[2<<20:2<<20+page], unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC))
+	for i := 0; i < 1<<20; i += page {
+		ram[i] = 1
+	}
+	got := guestRAMResident(os.Getpid(), size)
+	assert.GreaterOrEqual(t, got, int64(1<<20))
+	assert.Less(t, got, int64(size)+1)
 	assert.EqualValues(t, -1, guestRAMResident(os.Getpid(), 1<<40))
-	assert.Positive(t, guestRAMResident(os.Getpid(), 1))
 }
 
 func TestWriteSoakTable(t *testing.T) {

@@ -43,6 +43,7 @@ func main() {
 	case "build":
 		os.Exit(buildCmd(args))
 	case "run":
+		serveProfiles()
 		os.Exit(runCmd(args))
 	case "test":
 		os.Exit(testCmd(args))

@@ -108,6 +108,9 @@ SIGTERM and SIGINT reach the guest program as signals to its process
 (os/signal sees them; without a handler Go exits 128+N); the VM is stopped
 after -grace if the program has not exited by then.
 
+UNIGO_PPROF=HOST:PORT serves the launcher's own Go profiles there
+(net/http/pprof, e.g. go tool pprof http://HOST:PORT/debug/pprof/heap).
+
 exit status: the guest's exit code; 70 guest crash; 124 timeout;
 125 launcher error; 130/131/143 stopped by SIGINT/SIGQUIT/SIGTERM. A
 guest may exit with these codes too: the launcher's own always come with

@@ -1,7 +1,6 @@
 package netback
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,9 +10,7 @@ import (
 
 	"github.com/containers/gvisor-tap-vsock/pkg/services/forwarder"
 	"github.com/containers/gvisor-tap-vsock/pkg/virtualnetwork"
-	"github.com/inetaf/tcpproxy"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
@@ -169,6 +166,12 @@ func installNAT(vn *virtualnetwork.VirtualNetwork, g *natGate) error {
 			return
 		}
 		outbound, err := net.Dial("tcp", netip.AddrPortFrom(dst, r.ID().LocalPort).String())
+		var host *hostConn
+		if err == nil {
+			if host, err = newHostConn(outbound.(*net.TCPConn)); err != nil {
+				outbound.Close()
+			}
+		}
 		if err != nil {
 			g.release()
 			r.Complete(true)
@@ -184,8 +187,7 @@ func installNAT(vn *virtualnetwork.VirtualNetwork, g *natGate) error {
 		}
 		go func() {
 			defer g.release()
-			p := tcpproxy.DialProxy{DialContext: func(context.Context, string, string) (net.Conn, error) { return outbound, nil }}
-			p.HandleConn(gonet.NewTCPConn(&wq, ep))
+			relay(newGuestConn(&wq, ep), host)
 		}()
 	})
 	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcpFwd.HandlePacket)

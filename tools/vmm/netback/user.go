@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -17,9 +18,10 @@ import (
 
 	"github.com/containers/gvisor-tap-vsock/pkg/types"
 	"github.com/containers/gvisor-tap-vsock/pkg/virtualnetwork"
-	"github.com/inetaf/tcpproxy"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
 // Why gvisor-tap-vsock: user-mode networking needs a whole TCP/IP stack on
@@ -149,9 +151,10 @@ func (f Forward) protocol() types.TransportProtocol {
 type User struct {
 	vn       *virtualnetwork.VirtualNetwork
 	services http.Handler
-	dev      *os.File          // our end of the socketpair
-	forwards []Forward         // UDP forwards, the library's
-	proxies  []*tcpproxy.Proxy // TCP forwards, the launcher's own
+	dev      *os.File      // our end of the socketpair
+	forwards []Forward     // UDP forwards, the library's
+	stack    *stack.Stack  // the gateway's
+	tcpFwds  []*tcpForward // TCP forwards, the launcher's own
 	cancel   context.CancelFunc
 	gate     *natGate
 	restrict bool
@@ -194,6 +197,10 @@ func NewUser(forwards []Forward, p UserPolicy) (*User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("user-mode network: %w", err)
 	}
+	s, err := vnStack(vn)
+	if err != nil {
+		return nil, fmt.Errorf("user-mode network: %w", err)
+	}
 	gate := newNATGate(p)
 	if err := installNAT(vn, gate); err != nil {
 		return nil, fmt.Errorf("user-mode network: %w", err)
@@ -216,7 +223,7 @@ func NewUser(forwards []Forward, p UserPolicy) (*User, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	u := &User{vn: vn, services: vn.ServicesMux(), dev: os.NewFile(uintptr(fds[0]), "user-net-device"), cancel: cancel,
-		gate: gate, restrict: p.Restrict}
+		stack: s, gate: gate, restrict: p.Restrict}
 	go vn.AcceptBess(ctx, swConn)
 	for _, f := range forwards {
 		if err := u.expose(f); err != nil {
@@ -269,26 +276,20 @@ func (u *User) expose(f Forward) error {
 	return nil
 }
 
-// exposeTCP forwards f with a tcpproxy of the launcher's own, which dials
-// the guest through the gateway's stack, as the library's would, but
-// waits forwardDialTimeout.
+// exposeTCP forwards f with a relay of the launcher's own (forward.go),
+// which dials the guest through the gateway's stack, as the library's
+// forwards would, but waits forwardDialTimeout and holds no copy buffers
+// for idle connections.
 func (u *User) exposeTCP(f Forward) error {
-	p := &tcpproxy.Proxy{}
-	p.AddRoute(f.Host, &tcpproxy.DialProxy{
-		Addr: net.JoinHostPort(UserGuestIP, strconv.Itoa(int(f.GuestPort))),
-		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			return u.vn.DialContextTCP(ctx, addr)
-		},
-		DialTimeout: forwardDialTimeout,
-		// The host's connection closes, as with the library's forwards,
-		// without a log line on the launcher's stderr.
-		OnDialError: func(src net.Conn, _ error) { src.Close() },
-	})
-	if err := p.Start(); err != nil {
+	ln, err := net.Listen("tcp", f.Host)
+	if err != nil {
 		return fmt.Errorf("-p %s: %v", f, err)
 	}
-	go p.Wait()
-	u.proxies = append(u.proxies, p)
+	guest := tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFrom4(netip.MustParseAddr(UserGuestIP).As4()), Port: f.GuestPort}
+	fw := &tcpForward{ln: ln, dial: func(ctx context.Context) (*guestConn, error) { return dialGuest(ctx, u.stack, guest) }}
+	fw.wg.Add(1)
+	go fw.serve()
+	u.tcpFwds = append(u.tcpFwds, fw)
 	return nil
 }
 
@@ -315,8 +316,8 @@ func (u *User) Close() error {
 		for _, f := range u.forwards {
 			u.serviceCall("/services/forwarder/unexpose", types.UnexposeRequest{Local: f.Host, Protocol: f.protocol()})
 		}
-		for _, p := range u.proxies {
-			p.Close()
+		for _, fw := range u.tcpFwds {
+			fw.close()
 		}
 		u.cancel()
 		u.dev.Close()
