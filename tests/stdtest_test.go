@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -82,21 +81,7 @@ func goTestExec(t *testing.T, args ...string) (stdout, stderr string, code int) 
 // goTest runs go test -count=1 ARGS in the tests module.
 func goTest(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command("go", append([]string{"test", "-count=1"}, args...)...)
-	cmd.Dir = filepath.Join(moduleRoot, "tests")
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		require.NoError(t, err)
-	}
-	t.Logf("go test %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, o.String(), e.String())
-	return o.String(), e.String(), code
+	return runLogged(t, filepath.Join(moduleRoot, "tests"), "go", append([]string{"test", "-count=1"}, args...)...)
 }
 
 // TestGoTestExec runs a package's tests with go test -exec 'unigo exec':

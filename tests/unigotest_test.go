@@ -28,7 +28,14 @@ func unigoTest(t *testing.T, args ...string) (stdout, stderr string, code int) {
 // unigoTestIn is unigoTest in directory dir.
 func unigoTestIn(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(unigoBin, append([]string{"test"}, args...)...)
+	return runLogged(t, dir, unigoBin, append([]string{"test"}, args...)...)
+}
+
+// runLogged runs name with args in dir and returns its output and exit
+// status, logging both; a command that cannot start fails the test.
+func runLogged(t *testing.T, dir, name string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -41,7 +48,7 @@ func unigoTestIn(t *testing.T, dir string, args ...string) (stdout, stderr strin
 	default:
 		require.NoError(t, err)
 	}
-	t.Logf("unigo test %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, o.String(), e.String())
+	t.Logf("%s %s: exit %d\nstdout:\n%s\nstderr:\n%s", filepath.Base(name), strings.Join(args, " "), code, o.String(), e.String())
 	return o.String(), e.String(), code
 }
 
