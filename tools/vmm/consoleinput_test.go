@@ -63,3 +63,48 @@ func TestConsoleInput(t *testing.T) {
 	assert.Zero(t, n)
 	assert.EqualValues(t, abi.ConsoleInputEOF, flags)
 }
+
+// FuzzConsoleInput writes a guest-chosen descriptor (at a guest-chosen
+// port value) to abi.PortConsoleInput: nothing panics, guest memory
+// changes only in the buffer the descriptor names (within RAM) and in its
+// Len and Flags, Len never exceeds the capacity or the input queued, and
+// the buffer receives the queued input's first Len bytes.
+func FuzzConsoleInput(f *testing.F) {
+	f.Add(uint32(0x1000), uint64(0x2000), uint64(5), []byte("hello"), false)
+	f.Add(uint32(0x1000), uint64(0x1008), uint64(100), []byte("overlapping the descriptor"), true)
+	f.Add(uint32(1<<16-8), uint64(0), uint64(1<<16), []byte("x"), true)
+	f.Add(uint32(0xFFFFFFFF), ^uint64(0), ^uint64(0), []byte{}, false)
+	f.Fuzz(func(t *testing.T, paddr uint32, addr, n uint64, input []byte, hangup bool) {
+		const memSize = 1 << 16
+		v := &VM{mem: make([]byte, memSize), uart: devices.NewUART(&lockedBuf{}, nil)}
+		if uint64(paddr)+16 <= memSize {
+			binary.LittleEndian.PutUint64(v.mem[paddr:], addr)
+			binary.LittleEndian.PutUint64(v.mem[paddr+8:], n)
+		}
+		fed := v.uart.Feed(input)
+		if hangup {
+			v.uart.Hangup()
+		}
+		before := append([]byte(nil), v.mem...)
+		v.consoleInput(uint64(paddr))
+		descOK := uint64(paddr)+abi.ConsoleInputSize <= memSize
+		bufOK := addr <= memSize && n <= memSize-addr
+		if !descOK || !bufOK {
+			require.Equal(t, before, v.mem)
+			return
+		}
+		got := binary.LittleEndian.Uint64(v.mem[paddr+16:])
+		require.LessOrEqual(t, got, n)
+		require.LessOrEqual(t, got, uint64(fed))
+		for i := range v.mem {
+			inDesc := uint64(i) >= uint64(paddr)+16 && uint64(i) < uint64(paddr)+abi.ConsoleInputSize
+			inBuf := uint64(i) >= addr && uint64(i) < addr+got
+			if !inDesc && !inBuf && v.mem[i] != before[i] {
+				t.Fatalf("byte %#x changed outside the buffer and the result", i)
+			}
+		}
+		if addr+got <= uint64(paddr) || addr >= uint64(paddr)+abi.ConsoleInputSize {
+			require.Equal(t, input[:got], v.mem[addr:addr+got])
+		}
+	})
+}
