@@ -34,7 +34,33 @@ const (
 	// like those writes (UARTFIFOParam). A launcher offers the port with
 	// ConsoleStringParam=1; QEMU has none.
 	PortConsoleString = 0xfc
+
+	// PortConsoleInput is COM1's receiver for a whole buffer in one VM
+	// exit (reading RBR costs two exits a byte: LSR, then RBR): a 32-bit
+	// write of the guest-physical address of a ConsoleInput takes up to
+	// Cap of the bytes received, as reads of RBR would, into the buffer
+	// at Addr and sets Len and Flags. A descriptor or buffer outside guest
+	// RAM is ignored (Len and Flags keep what the guest put there). A
+	// launcher offers the port with ConsoleInputParam=1; QEMU has none.
+	// Added compatibly to ABI version 1: a kernel that does not know the
+	// parameter reads the UART byte by byte as before.
+	PortConsoleInput = 0xf0
 )
+
+// ConsoleInput describes a receive buffer for PortConsoleInput: Cap bytes
+// at guest-physical address Addr. The launcher sets Len to the number of
+// bytes it stored and Flags to ConsoleInputEOF or 0.
+type ConsoleInput struct {
+	Addr, Cap, Len, Flags uint64
+}
+
+// ConsoleInputSize is the size of ConsoleInput in bytes.
+const ConsoleInputSize = 32
+
+// ConsoleInputEOF in ConsoleInput.Flags: the line hung up (the host's
+// stdin ended) and every byte received has been taken, as MSR would show
+// with DCD clear; reading MSR is not needed to acknowledge it.
+const ConsoleInputEOF = 1
 
 // ConsoleString describes a string for PortConsoleString: Len bytes at
 // guest-physical address Addr.
@@ -101,6 +127,9 @@ const (
 	// ConsoleStringParam=1 on the guest command line offers
 	// PortConsoleString.
 	ConsoleStringParam = "unigo.constr"
+	// ConsoleInputParam=1 on the guest command line offers
+	// PortConsoleInput.
+	ConsoleInputParam = "unigo.conin"
 	// HostSignalParam (=1) on the guest command line says that the launcher
 	// delivers host signals through PortHostSignal and IRQHostSignal, and
 	// takes the guest's readiness report (HostReady).

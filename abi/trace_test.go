@@ -15,3 +15,8 @@ func TestTraceLayout(t *testing.T) {
 	assert.EqualValues(t, TraceSize, unsafe.Sizeof(b))
 	assert.Zero(t, TraceEvents&(TraceEvents-1), "a power of two")
 }
+
+func TestConsoleDescriptorSizes(t *testing.T) {
+	assert.EqualValues(t, ConsoleStringSize, unsafe.Sizeof(ConsoleString{}))
+	assert.EqualValues(t, ConsoleInputSize, unsafe.Sizeof(ConsoleInput{}))
+}

@@ -41,6 +41,9 @@ func kernelMain(si uintptr) {
 	if n, ok := kctx.KernelParam(abi.ConsoleStringParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
 		kctx.ConsoleString = true
 	}
+	if n, ok := kctx.KernelParam(abi.ConsoleInputParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
+		conInPort = true
+	}
 	straceOn = straceParam()
 	deviceBootInfo(info)
 	findImage()

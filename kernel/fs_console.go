@@ -1,9 +1,12 @@
 package kernel
 
 import (
+	"unsafe"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -11,7 +14,7 @@ import (
 // guarded by SchedLock. The interrupt is enabled on first use (a read or
 // an epoll registration).
 var (
-	conIn       [4096]byte
+	conIn       [65536]byte
 	conHead     int
 	conTail     int
 	conWaiters  waitq
@@ -23,9 +26,20 @@ var (
 	conThrottled bool
 )
 
+// conInPort is set at boot from abi.ConsoleInputParam=1: the launcher
+// offers abi.PortConsoleInput, which moves a whole piece of the ring per
+// VM exit where RBR costs two exits (LSR, RBR) per byte.
+var conInPort bool
+
 // consoleIRQ drains the UART. Caller holds SchedLock.
 func consoleIRQ() {
 	got := false
+	if platform.HasEarlyInput && (conTail+1)%len(conIn) != conHead {
+		platform.HasEarlyInput = false
+		conIn[conTail] = platform.EarlyInput
+		conTail = (conTail + 1) % len(conIn)
+		got = true
+	}
 	for {
 		if (conTail+1)%len(conIn) == conHead {
 			// Ring full: leave the rest in the UART (the launcher holds
@@ -37,6 +51,14 @@ func consoleIRQ() {
 			}
 			break
 		}
+		if conInPort {
+			news, more := consoleReceive()
+			got = got || news
+			if !more {
+				break
+			}
+			continue
+		}
 		if rt.Inb(abi.PortCOM1+5)&1 == 0 {
 			break
 		}
@@ -44,7 +66,7 @@ func consoleIRQ() {
 		conTail = (conTail + 1) % len(conIn)
 		got = true
 	}
-	if !got && !conEOF && conHead == conTail && rt.Inb(abi.PortCOM1+6)&0x80 == 0 {
+	if !conInPort && !got && !conEOF && conHead == conTail && rt.Inb(abi.PortCOM1+6)&0x80 == 0 {
 		conEOF = true
 		got = true
 	}
@@ -52,6 +74,35 @@ func consoleIRQ() {
 		conWaiters.wakeAll()
 		pollNotify(conObj)
 	}
+}
+
+// consoleReceive fills the ring's free space from conTail up to its end
+// or to the slot before conHead through abi.PortConsoleInput. news: bytes
+// came or the input ended (conEOF set); more: the launcher filled the
+// space and may have more. Caller holds SchedLock and has checked that
+// the ring has room.
+func consoleReceive() (news, more bool) {
+	end := len(conIn)
+	if conHead > conTail {
+		end = conHead - 1
+	} else if conHead == 0 {
+		end = len(conIn) - 1
+	}
+	room := end - conTail
+	d := abi.ConsoleInput{Addr: uint64(uintptr(unsafe.Pointer(&conIn[conTail]))), Cap: uint64(room)}
+	if uintptr(unsafe.Pointer(&d)) >= 1<<32 {
+		conInPort = false // cannot name it in a 32-bit write: use RBR
+		return false, true
+	}
+	rt.OutlAddr(abi.PortConsoleInput, unsafe.Pointer(&d))
+	n := int(min(d.Len, uint64(room)))
+	conTail = (conTail + n) % len(conIn)
+	news = n > 0
+	if d.Flags&abi.ConsoleInputEOF != 0 && !conEOF {
+		conEOF = true
+		news = true
+	}
+	return news, n == room
 }
 
 // consoleIRQEnableLocked routes the UART interrupt. Caller holds SchedLock.

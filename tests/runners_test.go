@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -50,6 +51,9 @@ type runSpec struct {
 	// kparams are extra kernel parameters (KEY=VAL with a dotted key) for
 	// the boot runners' command line.
 	kparams []string
+	// stdin is the run's standard input (the guest's console input);
+	// nil: none.
+	stdin io.Reader
 }
 
 // runner runs an image one way.
@@ -235,6 +239,9 @@ func (r runner) run(t testing.TB, s runSpec) (result, error) {
 		cmd.Stdout, cmd.Stderr = &stdout, &stdout
 	} else {
 		cmd.Stdout, cmd.Stderr = &stdout, stderr
+	}
+	if s.stdin != nil {
+		cmd.Stdin = s.stdin
 	}
 	cmd.Dir = t.TempDir()
 	// Kill a monitor's stray children's hold on our pipes too.

@@ -9,6 +9,14 @@ import (
 // at CPL 3, paced by LSR's THRE bit (kctx.ConsoleOut); input is
 // interrupt-driven (see consoleIRQ).
 
+// EarlyInput is a byte that had arrived in RBR before ConsoleInit turned
+// the FIFO on, which on QEMU's 16550 discards it; HasEarlyInput says there
+// is one. The console's receive path takes it first.
+var (
+	EarlyInput    byte
+	HasEarlyInput bool
+)
+
 func ConsoleInit() {
 	const p = abi.PortCOM1
 	rt.Outb(p+1, 0x00) // no interrupts yet
@@ -16,6 +24,9 @@ func ConsoleInit() {
 	rt.Outb(p+0, 0x01) // 115200 baud
 	rt.Outb(p+1, 0x00)
 	rt.Outb(p+3, 0x03) // 8N1
+	if rt.Inb(p+5)&1 != 0 {
+		EarlyInput, HasEarlyInput = rt.Inb(p), true
+	}
 	rt.Outb(p+2, 0xc1) // FIFO on, not cleared: input sent before boot (a pipe) is kept
 	rt.Outb(p+4, 0x0b) // DTR, RTS, OUT2 (IRQ line enabled)
 }

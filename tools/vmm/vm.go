@@ -166,7 +166,7 @@ func New(cfg Config) (_ *VM, err error) {
 		params = append(params, MMIODeviceParam(i))
 	}
 	params = append(params, abi.HostSignalParam+"=1",
-		fmt.Sprintf("%s=%d", abi.UARTFIFOParam, devices.UARTFIFO), abi.ConsoleStringParam+"=1")
+		fmt.Sprintf("%s=%d", abi.UARTFIFOParam, devices.UARTFIFO), abi.ConsoleStringParam+"=1", abi.ConsoleInputParam+"=1")
 	if !isTerminal(cfg.Stdout) {
 		params = append(params, abi.TTYParam+"=0")
 	}
@@ -442,6 +442,30 @@ func (v *VM) consoleString(paddr uint64) {
 	v.uart.Transmit(v.mem[addr : addr+n])
 }
 
+// consoleInput fills the receive buffer the abi.ConsoleInput at paddr
+// describes with received bytes and reports their number and the end of
+// input in it (abi.PortConsoleInput). A descriptor or buffer outside guest
+// RAM is ignored, like a write to a port with no device: nothing is read
+// from the UART and nothing is written to guest memory.
+func (v *VM) consoleInput(paddr uint64) {
+	mapLen := uint64(len(v.mem))
+	if !arch.InRAM(mapLen, paddr, abi.ConsoleInputSize) {
+		return
+	}
+	d := v.mem[paddr : paddr+abi.ConsoleInputSize]
+	addr, n := binary.LittleEndian.Uint64(d), binary.LittleEndian.Uint64(d[8:])
+	if !arch.InRAM(mapLen, addr, n) {
+		return
+	}
+	got, eof := v.uart.Receive(v.mem[addr : addr+n])
+	var flags uint64
+	if eof {
+		flags = abi.ConsoleInputEOF
+	}
+	binary.LittleEndian.PutUint64(d[16:], uint64(got))
+	binary.LittleEndian.PutUint64(d[24:], flags)
+}
+
 func (v *VM) handleExit(c *vcpu) error {
 	switch reason := c.ExitReason(); reason {
 	case kvm.ExitIO:
@@ -465,6 +489,10 @@ func (v *VM) handleExit(c *vcpu) error {
 		}
 		if io.Port == abi.PortConsoleString && io.Direction == kvm.IOOut && len(data) == 4 {
 			v.consoleString(uint64(binary.LittleEndian.Uint32(data)))
+			return nil
+		}
+		if io.Port == abi.PortConsoleInput && io.Direction == kvm.IOOut && len(data) == 4 {
+			v.consoleInput(uint64(binary.LittleEndian.Uint32(data)))
 			return nil
 		}
 		// String I/O (REP INS/OUTS) arrives as Count accesses in a row.

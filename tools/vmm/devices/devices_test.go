@@ -245,3 +245,33 @@ func TestExitPort(t *testing.T) {
 	e.In(0, d)
 	assert.Equal(t, []byte{0xFF, 0xFF, 0xFF, 0xFF}, d)
 }
+
+// TestUARTReceive: Receive takes queued input as reads of RBR would,
+// dropping the receive interrupt once drained, and reports the hangup
+// once everything is taken, acknowledging the modem-status interrupt as a
+// read of MSR would.
+func TestUARTReceive(t *testing.T) {
+	var levels []bool
+	u := NewUART(&syncBuf{}, func(l bool) { levels = append(levels, l) })
+	out(u, uartIER, ierRDA|ierMSI)
+	u.Feed([]byte("abcde"))
+	assert.Equal(t, []bool{true}, levels)
+	b := make([]byte, 3)
+	n, eof := u.Receive(b)
+	assert.Equal(t, 3, n)
+	assert.False(t, eof)
+	assert.Equal(t, "abc", string(b))
+	assert.Equal(t, []bool{true}, levels, "input left: line stays up")
+
+	u.Hangup()
+	n, eof = u.Receive(b)
+	assert.Equal(t, 2, n)
+	assert.True(t, eof)
+	assert.Equal(t, "de", string(b[:n]))
+	assert.Equal(t, []bool{true, false}, levels, "drained and hangup acknowledged")
+	assert.EqualValues(t, iirNone, in(u, uartIIR))
+
+	n, eof = u.Receive(nil)
+	assert.Zero(t, n)
+	assert.True(t, eof)
+}

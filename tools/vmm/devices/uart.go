@@ -229,6 +229,25 @@ func (u *UART) Transmit(b []byte) {
 	u.updateIRQ()
 }
 
+// Receive moves up to len(b) received bytes into b, as that many reads of
+// RBR would (abi.PortConsoleInput), and returns their number. eof reports
+// the line hung up with nothing left to read, as MSR would show it, and
+// acknowledges that change like a read of MSR.
+func (u *UART) Receive(b []byte) (n int, eof bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.lcr&lcrDLAB == 0 {
+		n = copy(b, u.in)
+		u.in = u.in[n:]
+	}
+	if u.hangup && len(u.in) == 0 {
+		eof = true
+		u.msrDelta = false
+	}
+	u.updateIRQ()
+	return n, eof
+}
+
 // thre reports the transmitter holding register (the FIFO) empty.
 func (u *UART) thre() bool { return len(u.fifo) == 0 }
 
