@@ -43,6 +43,13 @@ func (p *procBuf) num(v uint64, width int) {
 	p.bytes(s)
 }
 
+// numField writes the /proc/cpuinfo line "name\t: v".
+func (p *procBuf) numField(name string, v uint64) {
+	p.field(name)
+	p.num(v, 0)
+	p.str("\n")
+}
+
 // field writes "name\t: " as /proc/cpuinfo aligns its names.
 func (p *procBuf) field(name string) {
 	p.str(name)
@@ -192,24 +199,16 @@ func writeCPUInfo(p *procBuf) {
 	}
 	khz := platform.TSCHz / 1000
 	for cpu := 0; cpu < ncpu; cpu++ {
-		p.field("processor")
-		p.num(uint64(cpu), 0)
-		p.str("\n")
+		p.numField("processor", uint64(cpu))
 		p.field("vendor_id")
 		p.bytes(vendor[:])
 		p.str("\n")
-		p.field("cpu family")
-		p.num(uint64(family), 0)
-		p.str("\n")
-		p.field("model")
-		p.num(uint64(model), 0)
-		p.str("\n")
+		p.numField("cpu family", uint64(family))
+		p.numField("model", uint64(model))
 		p.field("model name")
 		p.bytes(brand[:brandLen])
 		p.str("\n")
-		p.field("stepping")
-		p.num(uint64(sig&0xf), 0)
-		p.str("\n")
+		p.numField("stepping", uint64(sig&0xf))
 		p.field("cpu MHz")
 		p.num(khz/1000, 0)
 		p.str(".")
@@ -219,18 +218,10 @@ func writeCPUInfo(p *procBuf) {
 		p.str("\n")
 		p.field("physical id")
 		p.str("0\n")
-		p.field("siblings")
-		p.num(uint64(ncpu), 0)
-		p.str("\n")
-		p.field("core id")
-		p.num(uint64(cpu), 0)
-		p.str("\n")
-		p.field("cpu cores")
-		p.num(uint64(ncpu), 0)
-		p.str("\n")
-		p.field("apicid")
-		p.num(uint64(cpus[cpu].apicID), 0)
-		p.str("\n")
+		p.numField("siblings", uint64(ncpu))
+		p.numField("core id", uint64(cpu))
+		p.numField("cpu cores", uint64(ncpu))
+		p.numField("apicid", uint64(cpus[cpu].apicID))
 		p.field("fpu")
 		p.str("yes\n")
 		p.field("flags")
