@@ -10,9 +10,15 @@
 //
 // Layout: memory is given as ranges (AddRange). Each range is consumed by a
 // bump pointer; freed blocks go to per-order free lists (orders 0..MaxOrder,
-// 4 KiB..64 KiB) whose links live in the free blocks themselves. There is no
+// 4 KiB..2 MiB) whose links live in the free blocks themselves. There is no
 // coalescing: the kernel's large users (kernel stacks, page tables, user
 // pages) recycle blocks of the same order, so fragmentation stays bounded.
+// 2 MiB blocks (HugeOrder, kernel/mm's huge pages) come from the bump
+// space, aligned (the frames skipped go to the lists as the largest
+// aligned blocks they form), or from freed 2 MiB blocks; frames of a huge
+// page that mm splits are freed one by one and never form one again, so
+// when neither is left, AllocPages(HugeOrder) fails and mm falls back to
+// 4 KiB pages.
 // Small objects (16..2048 bytes) come from per-size-class free lists carved
 // out of order-0 frames.
 //

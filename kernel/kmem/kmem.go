@@ -10,8 +10,11 @@ import (
 const (
 	// PageSize is the size of a frame.
 	PageSize = 4096
-	// MaxOrder is the largest block order: 1<<MaxOrder frames (64 KiB).
-	MaxOrder = 4
+	// MaxOrder is the largest block order: 1<<MaxOrder frames (2 MiB).
+	MaxOrder = 9
+	// HugeOrder is the order of a 2 MiB block, which kernel/mm maps as one
+	// huge page.
+	HugeOrder = 9
 
 	maxRanges   = 64
 	minClass    = 4  // 16 bytes
@@ -104,10 +107,16 @@ func allocLocked(order int) uintptr {
 		if p < r.next || p+size > r.end || p+size < p {
 			continue
 		}
-		// Frames skipped for alignment go to the order-0 list.
-		for q := r.next; q < p; q += PageSize {
-			*(*uintptr)(unsafe.Pointer(q)) = freeLists[0]
-			freeLists[0] = q
+		// Frames skipped for alignment go to the free lists as the
+		// largest aligned blocks they form.
+		for q := r.next; q < p; {
+			o := 0
+			for o < order && q&(PageSize<<(o+1)-1) == 0 && q+PageSize<<(o+1) <= p {
+				o++
+			}
+			*(*uintptr)(unsafe.Pointer(q)) = freeLists[o]
+			freeLists[o] = q
+			q += PageSize << o
 		}
 		r.next = p + size
 		freeBytes.Add(-int64(size))

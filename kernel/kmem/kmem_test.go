@@ -25,9 +25,9 @@ func reset() {
 
 func TestPagesAndOrders(t *testing.T) {
 	reset()
-	base := arena(t, 1<<20)
-	require.True(t, AddRange(base+100, 1<<20-100)) // rounded inwards
-	require.EqualValues(t, (1<<20)-PageSize, TotalBytes())
+	base := arena(t, 4<<20)                        // holds an aligned 2 MiB block
+	require.True(t, AddRange(base+100, 4<<20-100)) // rounded inwards
+	require.EqualValues(t, (4<<20)-PageSize, TotalBytes())
 
 	seen := map[uintptr]bool{}
 	for o := 0; o <= MaxOrder; o++ {
@@ -99,4 +99,40 @@ func TestNoGoAllocations(t *testing.T) {
 		FreePage(q)
 	})
 	require.Zero(t, n)
+}
+
+// TestHugeBlocks: a 2 MiB block is aligned to 2 MiB; the frames skipped
+// to align it serve smaller orders afterwards, so no memory is lost; a
+// freed 2 MiB block is reused whole.
+func TestHugeBlocks(t *testing.T) {
+	reset()
+	const size = 8 << 20
+	base := arena(t, size)
+	AddRange(base, size)
+	first := AllocPage()
+	require.NotZero(t, first)
+	h := AllocPages(HugeOrder)
+	require.NotZero(t, h)
+	require.Zero(t, h&(PageSize<<HugeOrder-1), "2 MiB block aligned")
+	require.EqualValues(t, size-PageSize-PageSize<<HugeOrder, FreeBytes())
+
+	// The skipped frames (between first and h) come back as blocks of
+	// every order before the bump space is used again.
+	skipped := h - (first + PageSize)
+	var got uintptr
+	for o := MaxOrder - 1; o >= 0; o-- {
+		for {
+			if uintptr(PageSize)<<o > skipped-got {
+				break
+			}
+			p := AllocPages(o)
+			require.NotZero(t, p)
+			require.Less(t, p, h, "order %d block from the skipped frames", o)
+			got += PageSize << o
+		}
+	}
+	require.Equal(t, skipped, got)
+
+	FreePages(h, HugeOrder)
+	require.Equal(t, h, AllocPages(HugeOrder), "freed 2 MiB block reused")
 }
