@@ -194,6 +194,9 @@ func mmapLocked(addr, size uintptr, prot, flags int, file, off uintptr) int64 {
 		if file == 0 && prot&mm.ProtWrite != 0 && int64(size) > kmem.FreeBytes() {
 			return -abi.ENOMEM
 		}
+		if !mm.SplitHuge(addr, addr+size) {
+			return -abi.ENOMEM
+		}
 		mm.UnmapPages(addr, addr+size, tlbShootdown)
 		va = addr
 	case addr >= mm.UserBase && addr+size <= mm.UserTop && addr+size > addr && mm.RangeFree(addr, addr+size):
@@ -252,6 +255,9 @@ func doMunmap(addr, length uintptr) int64 {
 	}
 	fs := lockVM(false)
 	defer unlockVM(fs)
+	if !mm.SplitHuge(start, end) {
+		return -abi.ENOMEM
+	}
 	mm.UnmapPages(start, end, tlbShootdown)
 	if !mm.SetRange(start, end, -1) {
 		return -abi.ENOMEM
@@ -285,6 +291,9 @@ func doMprotect(addr, length uintptr, prot int) int64 {
 	if !mm.MayProtect(start, end, uint32(prot)) {
 		return -abi.EACCES
 	}
+	if !mm.SplitHuge(start, end) {
+		return -abi.ENOMEM
+	}
 	if !mm.Protect(start, end, uint32(prot&7)) {
 		return -abi.ENOMEM
 	}
@@ -303,8 +312,14 @@ func doMadvise(addr, length uintptr, advice int) int64 {
 	}
 	if advice == madvDontneed || advice == madvFree {
 		mm.VMLock.Lock()
-		mm.UnmapPages(start, end, tlbShootdown)
+		ok = mm.SplitHuge(start, end)
+		if ok {
+			mm.UnmapPages(start, end, tlbShootdown)
+		}
 		mm.VMLock.Unlock()
+		if !ok {
+			return -abi.ENOMEM
+		}
 	}
 	return 0
 }

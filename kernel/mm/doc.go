@@ -1,9 +1,11 @@
 // Package mm is the program's address space: the page tables (an identity
-// map of RAM with 2 MiB pages, 4 KiB pages for the image and the user
-// range), the table of VMAs that mmap, munmap and mprotect edit, demand
-// paging (Fault, with fault-around for anonymous memory), the checks that
-// system calls make on user pointers (UserOK), and the program image's
-// protections. Frames come from kernel/kmem.
+// map of RAM with 2 MiB pages, 4 KiB pages for the image, 4 KiB and
+// 2 MiB pages for the user range), the table of VMAs that mmap, munmap
+// and mprotect edit, demand paging (Fault, with a fault-around window
+// that grows with sequential faults for anonymous memory, and 2 MiB pages
+// once an anonymous mapping is filled sequentially: huge.go), the checks
+// that system calls make on user pointers (UserOK), and the program
+// image's protections. Frames come from kernel/kmem.
 //
 // File mappings: a VMA may map a kernel/memfs file (MapFile), holding a
 // reference on its inode. A fault maps the file's own page (memfs.PageAt),
@@ -19,7 +21,9 @@
 //
 // The system calls themselves (kernel/mmap.go) stay above it: they pass
 // the TLB shootdown, which needs the other CPUs, to UnmapPages and
-// ProtectPages. VMLock guards the VMAs and the page tables.
+// ProtectPages, after SplitHuge has split the 2 MiB pages their range
+// covers in part (ENOMEM when it cannot). VMLock guards the VMAs and the
+// page tables.
 //
 // All of it runs in kernel context (see package kctx).
 package mm

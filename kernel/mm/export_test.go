@@ -1,9 +1,30 @@
 package mm
 
+import "github.com/unigo-os/unigo/kernel/kmem"
+
 // For the external tests (package mm_test, which links the kernel that rt
 // needs).
+
+// The tests build page tables in ordinary memory: no CR3, no INVLPG.
+func init() { hostTest = true }
 
 // ResetVMAs empties the VMA table.
 func ResetVMAs() { nvmas, nfile = 0, 0 }
 
 const MmapTop = mmapTop
+
+// NewPageTable gives the tests an empty address space in kmem memory.
+func NewPageTable() { PML4 = kmem.AllocPage() }
+
+// Leaf returns the entry mapping va (0 if none) and whether it is a 2 MiB
+// page's.
+func Leaf(va uintptr) (uint64, bool) {
+	pde := pdeFor(va, false)
+	return leafFor(va), pde != nil && *pde&(PtePresent|pteHuge) == PtePresent|pteHuge
+}
+
+// HasPageTable reports whether a page table (not a 2 MiB page) serves va.
+func HasPageTable(va uintptr) bool {
+	pde := pdeFor(va, false)
+	return pde != nil && *pde&PtePresent != 0 && *pde&pteHuge == 0
+}

@@ -16,7 +16,7 @@ import (
 
 func TestMain(m *testing.M) {
 	// memfs (file VMAs hold references on inodes) needs kmem memory.
-	const arena = 16 << 20
+	const arena = 64 << 20 // room for 2 MiB pages (huge_test.go)
 	b, err := unix.Mmap(-1, 0, arena, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		os.Stderr.WriteString("mm test: mmap arena: " + err.Error() + "\n")

@@ -19,7 +19,9 @@ import (
 //	                        pages so that page 0 stays unmapped (nil faults).
 //	[512 GiB, 128 TiB)      the program's mmap space: the Go heap arenas
 //	                        (hinted at 0xc000000000), and mappings placed
-//	                        top-down from mmapTop. Demand-paged.
+//	                        top-down from mmapTop. Demand-paged, with
+//	                        4 KiB pages and 2 MiB ones for anonymous
+//	                        memory used sequentially (huge.go).
 //
 // All pages are user-accessible: the Go runtime and the kernel's Go code
 // both run at CPL 3 (see rt/boot_amd64.s).
@@ -71,9 +73,10 @@ type vma struct {
 
 const maxVMAs = 4096
 
-// Fault-around window (pages, a power of two), and the fraction of RAM
-// (1/faultAroundReserve) below which faults map single pages only, so
-// that speculation never costs memory a tight workload needs.
+// Smallest fault-around window (pages, a power of two; faultWindow grows
+// it), and the fraction of RAM (1/faultAroundReserve) below which faults
+// map single pages only, and no 2 MiB pages, so that speculation never
+// costs memory a tight workload needs.
 const (
 	faultAround        = 16
 	faultAroundReserve = 3
@@ -86,19 +89,21 @@ var (
 	nvmas  int
 	nfile  int // file VMAs among them
 	NXOK   bool
-	Stats  struct{ Faults, Pages, MaxPages uint64 }
+	// Stats: faults served, 4 KiB pages mapped (a 2 MiB page counts 512)
+	// and their peak, 2 MiB pages mapped by faults, and splits of them.
+	Stats struct{ Faults, Pages, MaxPages, Huge, Splits uint64 }
 )
 
 // PageRound rounds n up to a whole number of pages.
 func PageRound(n uintptr) uintptr { return (n + PageSize - 1) &^ (PageSize - 1) }
 
-// pteFor returns the page-table entry for va at level 1 (4 KiB pages),
-// creating intermediate tables when create is set. It returns nil if a
-// table is missing and create is false, or memory is exhausted, or a huge
-// page maps va.
-func pteFor(va uintptr, create bool) *uint64 {
+// pdeFor returns the page-directory entry for va (level 2: a 2 MiB page
+// or a page table), creating the upper tables when create is set. It
+// returns nil if a table is missing and create is false, or memory is
+// exhausted.
+func pdeFor(va uintptr, create bool) *uint64 {
 	table := PML4
-	for level := 3; level >= 1; level-- {
+	for level := 3; level >= 2; level-- {
 		idx := (va >> (12 + 9*uint(level))) & 511
 		e := kctx.At[uint64](table + idx*8)
 		if *e&PtePresent == 0 {
@@ -115,7 +120,44 @@ func pteFor(va uintptr, create bool) *uint64 {
 		}
 		table = uintptr(*e & PteAddr)
 	}
-	return kctx.At[uint64](table + ((va >> 12) & 511 * 8))
+	return kctx.At[uint64](table + ((va >> 21) & 511 * 8))
+}
+
+// pteFor returns the page-table entry for va at level 1 (4 KiB pages),
+// creating intermediate tables when create is set. It returns nil if a
+// table is missing and create is false, or memory is exhausted, or a huge
+// page maps va.
+func pteFor(va uintptr, create bool) *uint64 {
+	pde := pdeFor(va, create)
+	if pde == nil {
+		return nil
+	}
+	if *pde&PtePresent == 0 {
+		if !create {
+			return nil
+		}
+		p := kmem.AllocPage()
+		if p == 0 {
+			return nil
+		}
+		*pde = uint64(p) | PtePresent | PteWrite | PteUser
+	} else if *pde&pteHuge != 0 {
+		return nil
+	}
+	return kctx.At[uint64](uintptr(*pde&PteAddr) + ((va >> 12) & 511 * 8))
+}
+
+// leafFor returns the entry that maps va: its PTE, or the PDE of the
+// 2 MiB page holding it; 0 when va is not mapped.
+func leafFor(va uintptr) uint64 {
+	pde := pdeFor(va, false)
+	if pde == nil || *pde&PtePresent == 0 {
+		return 0
+	}
+	if *pde&pteHuge != 0 {
+		return *pde
+	}
+	return *kctx.At[uint64](uintptr(*pde&PteAddr) + ((va >> 12) & 511 * 8))
 }
 
 func leafFlags(prot uint32) uint64 {
@@ -357,8 +399,14 @@ func RangeFree(start, end uintptr) bool {
 	return true
 }
 
-// FindGap returns the highest free range of size bytes below mmapTop.
+// FindGap returns the highest free range of size bytes below mmapTop,
+// 2 MiB-aligned when size is at least 2 MiB (as Linux places anonymous
+// mappings), so that its whole 2 MiB ranges can be huge pages.
 func FindGap(size uintptr) uintptr {
+	align := uintptr(PageSize)
+	if size >= HugeSize {
+		align = HugeSize
+	}
 	top := uintptr(mmapTop)
 	for i := nvmas - 1; i >= -1; i-- {
 		lo := uintptr(UserBase)
@@ -368,8 +416,8 @@ func FindGap(size uintptr) uintptr {
 				continue
 			}
 		}
-		if top >= size && top-size >= lo {
-			return top - size
+		if top >= size && (top-size)&^(align-1) >= lo {
+			return (top - size) &^ (align - 1)
 		}
 		if i >= 0 && VMAs[i].Start < top {
 			top = VMAs[i].Start
@@ -379,72 +427,113 @@ func FindGap(size uintptr) uintptr {
 }
 
 // UnmapPages removes the mappings of [start, end) from the page table and
-// frees the frames, except files' pages (PteFile), which memfs owns. Caller holds VMLock. A frame is freed only once no CPU
-// can still reach it through a stale TLB entry: the PTEs of a batch are
-// cleared, every CPU's TLB flushed (shootdown: the platform's TLB shootdown,
-// which makes every other CPU flush and waits), then the batch freed.
+// frees the frames, except files' pages (PteFile), which memfs owns, and
+// the page tables whose whole 2 MiB range it covers. A 2 MiB page the
+// range covers in part is split first (SplitHuge; if that fails it stays
+// mapped, so callers split first and fail instead). Caller holds VMLock.
+// A frame is freed only once no CPU can still reach it through a stale
+// TLB entry: the entries of a batch are cleared, every CPU's TLB flushed
+// (shootdown: the platform's TLB shootdown, which makes every other CPU
+// flush and waits), then the batch freed.
 func UnmapPages(start, end uintptr, shootdown func()) {
-	var batch [64]uintptr
+	SplitHuge(start, end)
+	var batch [64]uintptr // blocks to free after the flush, and their orders
+	var orders [64]uint8
 	n := 0
 	dirty := false // file pages unmapped: they need a flush but no free
 	flush := func() {
 		if n == 0 && !dirty {
 			return
 		}
-		rt.WriteCR3(uint64(PML4))
+		flushTLB()
 		shootdown()
-		for _, pa := range batch[:n] {
-			kmem.FreePage(pa)
+		for k, pa := range batch[:n] {
+			kmem.FreePages(pa, int(orders[k]))
 		}
 		n, dirty = 0, false
 	}
+	free := func(pa uintptr, order int) {
+		batch[n], orders[n] = pa, uint8(order)
+		n++
+		if n == len(batch) {
+			flush()
+		}
+	}
 	for va := start; va < end; {
-		// Skip whole missing tables quickly.
-		pte := pteFor(va, false)
-		if pte == nil {
-			va = (va + HugeSize) &^ (HugeSize - 1)
+		next := (va + HugeSize) &^ (HugeSize - 1)
+		pde := pdeFor(va, false)
+		if pde == nil || *pde&PtePresent == 0 {
+			va = next // skip whole missing tables quickly
 			continue
 		}
-		if e := *pte; e&PtePresent != 0 {
-			*pte = 0
-			Stats.Pages--
-			if e&PteFile == 0 {
-				batch[n] = uintptr(e & PteAddr)
-				n++
-			} else {
-				dirty = true
+		whole := va&(HugeSize-1) == 0 && next <= end
+		if e := *pde; e&pteHuge != 0 {
+			if whole {
+				*pde = 0
+				Stats.Pages -= HugeSize / PageSize
+				free(uintptr(e&PteAddr), kmem.HugeOrder)
 			}
-			if n == len(batch) {
-				flush()
+			va = next
+			continue
+		}
+		pt := uintptr(*pde & PteAddr)
+		for ; va < next && va < end; va += PageSize {
+			pte := kctx.At[uint64](pt + ((va>>12)&511)*8)
+			if e := *pte; e&PtePresent != 0 {
+				*pte = 0
+				Stats.Pages--
+				if e&PteFile == 0 {
+					free(uintptr(e&PteAddr), 0)
+				} else {
+					dirty = true
+				}
 			}
 		}
-		va += PageSize
+		if whole {
+			*pde = 0
+			free(pt, 0)
+		}
 	}
 	flush()
 }
 
 // ProtectPages applies prot to the present pages of [start, end), then
-// flushes every CPU's TLB (shootdown).
+// flushes every CPU's TLB (shootdown). A 2 MiB page the range covers in
+// part is split first (as in UnmapPages), one it covers whole changes
+// whole.
 func ProtectPages(start, end uintptr, prot uint32, shootdown func()) {
+	SplitHuge(start, end)
 	n := 0
 	for va := start; va < end; {
-		pte := pteFor(va, false)
-		if pte == nil {
-			va = (va + HugeSize) &^ (HugeSize - 1)
+		next := (va + HugeSize) &^ (HugeSize - 1)
+		pde := pdeFor(va, false)
+		if pde == nil || *pde&PtePresent == 0 {
+			va = next
 			continue
 		}
-		if e := *pte; e&PtePresent != 0 {
-			f := leafFlags(prot)
-			if e&PteCOW != 0 {
-				f &^= PteWrite // stays copy-on-write
+		if e := *pde; e&pteHuge != 0 {
+			if va&(HugeSize-1) == 0 && next <= end {
+				*pde = e&PteAddr | leafFlags(prot) | pteHuge
+				n++
 			}
-			*pte = e&(PteAddr|PteFile|PteCOW) | f
-			n++
+			va = next
+			continue
 		}
-		va += PageSize
+		pt := uintptr(*pde & PteAddr)
+		for ; va < next && va < end; va += PageSize {
+			pte := kctx.At[uint64](pt + ((va>>12)&511)*8)
+			if e := *pte; e&PtePresent != 0 {
+				f := leafFlags(prot)
+				if e&PteCOW != 0 {
+					f &^= PteWrite // stays copy-on-write
+				}
+				*pte = e&(PteAddr|PteFile|PteCOW) | f
+				n++
+			}
+		}
 	}
 	if n > 0 {
-		rt.WriteCR3(uint64(PML4))
+		flushTLB()
 		shootdown()
 	}
 }
@@ -458,7 +547,8 @@ const (
 )
 
 // Fault makes the page at va present if a VMA allows the access, and
-// says why not otherwise. Caller holds VMLock; fileLocked says it holds
+// says why not otherwise. Anonymous memory gets a 2 MiB page when hugeOK
+// allows, else a 4 KiB page and the fault-around window after it. Caller holds VMLock; fileLocked says it holds
 // the file system's lock too, which a file page that is not mapped yet
 // needs (FaultNeedFile without it). A write to a copy-on-write page of a
 // private file mapping needs only VMLock: the file's page cannot be freed
@@ -472,57 +562,44 @@ func Fault(va uintptr, write, fileLocked bool) int {
 	if prot&(ProtRead|ProtWrite|protExec) == 0 || (write && prot&ProtWrite == 0) {
 		return FaultSEGV
 	}
-	pte := pteFor(va, true)
-	if pte == nil {
-		return FaultSEGV
-	}
 	if VMAs[i].File != 0 {
+		pte := pteFor(va, true)
+		if pte == nil {
+			return FaultSEGV
+		}
 		return faultFile(i, va, write, fileLocked, pte)
 	}
-	if *pte&PtePresent != 0 {
-		return FaultOK // raced or spurious
-	}
-	p := kmem.AllocPage()
-	if p == 0 {
+	pde := pdeFor(va, true)
+	if pde == nil {
 		return FaultSEGV
 	}
 	flags := leafFlags(prot)
-	*pte = uint64(p) | flags
 	n := uint64(1)
-	// Fault-around for ascending touches: when the page just below va is
-	// already present, map the rest of the aligned window too, within the
-	// same VMA (so with the same protection) and while memory is
-	// plentiful. The Go runtime fills its heap spans upwards, and one trap
-	// (expensive under emulation) then serves a whole window. Isolated
-	// touches and stacks (which grow down: the tops of thousands of thread
-	// stacks) still get one page per fault, so memory is not wasted on
-	// them.
-	if kmem.FreeBytes() > kmem.TotalBytes()/faultAroundReserve {
-		page := va &^ (PageSize - 1)
-		lo := page + PageSize
-		hi := page&^(faultAround*PageSize-1) + faultAround*PageSize
-		if hi > VMAs[i].End {
-			hi = VMAs[i].End
+	switch {
+	case *pde&(PtePresent|pteHuge) == PtePresent|pteHuge:
+		return FaultOK // raced or spurious
+	case *pde&PtePresent == 0 && hugeOK(i, va):
+		if p := kmem.AllocPages(kmem.HugeOrder); p != 0 {
+			*pde = uint64(p) | flags | pteHuge
+			Stats.Huge++
+			n = HugeSize / PageSize
+			break
 		}
-		// The window lies in one page table (it is aligned and smaller
-		// than 2 MiB), so the neighbours' entries are next to pte; the
-		// page below must be in the same table and VMA too.
-		pa := kctx.PtrOf(pte)
-		if page&(HugeSize-1) == 0 || page <= VMAs[i].Start || *kctx.At[uint64](pa - 8)&PtePresent == 0 {
-			hi = lo
+		fallthrough
+	default:
+		pte := pteFor(va, true)
+		if pte == nil {
+			return FaultSEGV
 		}
-		for a := lo; a < hi; a += PageSize {
-			e := kctx.At[uint64](pa + (a-page)/PageSize*8)
-			if *e&PtePresent != 0 {
-				continue
-			}
-			q := kmem.AllocPage()
-			if q == 0 {
-				break
-			}
-			*e = uint64(q) | flags
-			n++
+		if *pte&PtePresent != 0 {
+			return FaultOK // raced or spurious
 		}
+		p := kmem.AllocPage()
+		if p == 0 {
+			return FaultSEGV
+		}
+		*pte = uint64(p) | flags
+		n += faultAroundPages(i, va, pte, flags)
 	}
 	Stats.Pages += n
 	if Stats.Pages > Stats.MaxPages {
@@ -530,6 +607,46 @@ func Fault(va uintptr, write, fileLocked bool) int {
 	}
 	Stats.Faults++
 	return FaultOK
+}
+
+// faultAroundPages maps pages after va's, whose entry is pte, in
+// anonymous VMA i: the rest of the aligned window faultWindow chooses,
+// within the VMA and the page table, while memory is plentiful. The Go
+// runtime fills its heap spans upwards, and one trap (expensive under
+// emulation) then serves a whole window, which doubles with each
+// sequential fault. Isolated touches and stacks (which grow down: the
+// tops of thousands of thread stacks) still get one page per fault, so
+// memory is not wasted on them. It returns how many pages it mapped.
+func faultAroundPages(i int, va uintptr, pte *uint64, flags uint64) uint64 {
+	if kmem.FreeBytes() <= kmem.TotalBytes()/faultAroundReserve {
+		return 0
+	}
+	page := va &^ (PageSize - 1)
+	pa := kctx.PtrOf(pte)
+	w := faultWindow(page, pa, VMAs[i].Start)
+	if w == 0 {
+		return 0
+	}
+	// The window is aligned and at most a page table, so the entries of
+	// its pages are next to pte.
+	hi := page&^(w*PageSize-1) + w*PageSize
+	if hi > VMAs[i].End {
+		hi = VMAs[i].End
+	}
+	n := uint64(0)
+	for a := page + PageSize; a < hi; a += PageSize {
+		e := kctx.At[uint64](pa + (a-page)/PageSize*8)
+		if *e&PtePresent != 0 {
+			continue
+		}
+		q := kmem.AllocPage()
+		if q == 0 {
+			break
+		}
+		*e = uint64(q) | flags
+		n++
+	}
+	return n
 }
 
 // faultFile serves a fault in file VMA i. Shared mappings map the file's
@@ -611,7 +728,7 @@ func UnmapFile(file, off uintptr, shootdown func()) {
 }
 
 // UserWritableNow reports, without VMLock, whether [addr, addr+n) lies in
-// present, writable 4 KiB user pages above UserBase: the common case of
+// present, writable user pages above UserBase: the common case of
 // a check that must otherwise take the lock. False is not final: callers
 // fall back to UserOK, which faults pages in.
 func UserWritableNow(addr, n uintptr) bool {
@@ -619,8 +736,7 @@ func UserWritableNow(addr, n uintptr) bool {
 		return false
 	}
 	for va := addr &^ (PageSize - 1); va < addr+n; va += PageSize {
-		pte := pteFor(va, false)
-		if pte == nil || *pte&(PtePresent|PteWrite) != PtePresent|PteWrite {
+		if leafFor(va)&(PtePresent|PteWrite) != PtePresent|PteWrite {
 			return false
 		}
 	}
@@ -654,8 +770,7 @@ func UserOK(addr, n uintptr, write bool) bool {
 	VMLock.Lock()
 	defer VMLock.Unlock()
 	for va := addr &^ (PageSize - 1); va < addr+n; va += PageSize {
-		pte := pteFor(va, false)
-		if pte != nil && *pte&PtePresent != 0 && (!write || *pte&PteWrite != 0) {
+		if e := leafFor(va); e&PtePresent != 0 && (!write || e&PteWrite != 0) {
 			continue
 		}
 		switch Fault(va, write, false) {
