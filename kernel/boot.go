@@ -143,5 +143,7 @@ func addRAM(start, end uintptr) {
 		addRAM(mm.ImageEnd, end)
 		return
 	}
-	kmem.AddRange(start, end-start)
+	// RAM above 1 MiB outside the image is as the hypervisor gave it:
+	// zeros (the loaders put the boot information below 1 MiB).
+	kmem.AddZeroRange(start, end-start)
 }

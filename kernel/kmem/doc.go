@@ -24,5 +24,7 @@
 //
 // All entry points are safe in any kernel context, including before the Go
 // runtime is initialised: they allocate nothing from the Go heap, take one
-// spinlock, and never block. Every block handed out is zeroed.
+// spinlock, and never block. Every block handed out is zeroed: cleared,
+// unless it is carved for the first time from a range donated as zeros
+// (AddZeroRange: fresh guest RAM, which the host backs only once written).
 package kmem

@@ -27,6 +27,7 @@ const (
 
 type memRange struct {
 	next, end uintptr // bump pointer and end of the range
+	zero      bool    // [next, end) reads as zeros (AddZeroRange)
 }
 
 var (
@@ -43,7 +44,16 @@ var (
 // AddRange donates [base, base+size) to the allocator. base and size are
 // rounded inwards to page boundaries. Ranges beyond maxRanges are ignored and
 // reported by the return value.
-func AddRange(base, size uintptr) bool {
+func AddRange(base, size uintptr) bool { return addRange(base, size, false) }
+
+// AddZeroRange is AddRange for memory known to read as zeros (RAM as the
+// hypervisor hands it over): blocks carved from it the first time are not
+// cleared again, so a host that backs guest RAM on demand commits their
+// pages only when they are written (a huge page mostly unused, the pages
+// fault-around maps and nobody touches).
+func AddZeroRange(base, size uintptr) bool { return addRange(base, size, true) }
+
+func addRange(base, size uintptr, zero bool) bool {
 	end := (base + size) &^ pageMask
 	base = (base + pageMask) &^ pageMask
 	if end <= base {
@@ -54,7 +64,7 @@ func AddRange(base, size uintptr) bool {
 	if nranges == maxRanges {
 		return false
 	}
-	ranges[nranges] = memRange{next: base, end: end}
+	ranges[nranges] = memRange{next: base, end: end, zero: zero}
 	nranges++
 	freeBytes.Add(int64(end - base))
 	totalBytes.Add(int64(end - base))
@@ -68,9 +78,9 @@ func AllocPages(order int) uintptr {
 		return 0
 	}
 	lock.Lock()
-	p := allocLocked(order)
+	p, zero := allocLocked(order)
 	lock.Unlock()
-	if p != 0 {
+	if p != 0 && !zero {
 		memclr(p, PageSize<<order)
 	}
 	return p
@@ -94,11 +104,13 @@ func FreePages(p uintptr, order int) {
 // FreePage returns a frame obtained from AllocPage.
 func FreePage(p uintptr) { FreePages(p, 0) }
 
-func allocLocked(order int) uintptr {
+// allocLocked takes a block of 1<<order frames, and says whether it is
+// known to be zeroed (fresh memory of an AddZeroRange range).
+func allocLocked(order int) (uintptr, bool) {
 	if p := freeLists[order]; p != 0 {
 		freeLists[order] = *(*uintptr)(unsafe.Pointer(p))
 		freeBytes.Add(-int64(PageSize << order))
-		return p
+		return p, false
 	}
 	size := uintptr(PageSize) << order
 	for i := 0; i < nranges; i++ {
@@ -120,7 +132,7 @@ func allocLocked(order int) uintptr {
 		}
 		r.next = p + size
 		freeBytes.Add(-int64(size))
-		return p
+		return p, r.zero
 	}
 	// Split a larger free block.
 	for o := order + 1; o <= MaxOrder; o++ {
@@ -136,9 +148,9 @@ func allocLocked(order int) uintptr {
 			freeLists[o-1] = q
 		}
 		freeBytes.Add(-int64(size))
-		return p
+		return p, false
 	}
-	return 0
+	return 0, false
 }
 
 // classOf returns the size class index for size bytes.
@@ -166,7 +178,7 @@ func Alloc(size uintptr) uintptr {
 	lock.Lock()
 	p := classes[c]
 	if p == 0 {
-		page := allocLocked(0)
+		page, _ := allocLocked(0)
 		if page == 0 {
 			lock.Unlock()
 			return 0

@@ -136,3 +136,28 @@ func TestHugeBlocks(t *testing.T) {
 	FreePages(h, HugeOrder)
 	require.Equal(t, h, AllocPages(HugeOrder), "freed 2 MiB block reused")
 }
+
+// TestZeroRange: blocks carved for the first time from an AddZeroRange
+// range are not cleared again (the test fills the range with 0xff to see
+// it); reused blocks, and blocks of an AddRange range, are.
+func TestZeroRange(t *testing.T) {
+	reset()
+	base := arena(t, 8<<20)
+	b := unsafe.Slice((*byte)(unsafe.Pointer(base)), 8<<20)
+	for i := range b {
+		b[i] = 0xff
+	}
+	AddZeroRange(base, 4<<20)
+	p := AllocPage()
+	require.Equal(t, byte(0xff), *(*byte)(unsafe.Pointer(p)), "fresh: not cleared")
+	h := AllocPages(HugeOrder)
+	require.Equal(t, byte(0xff), *(*byte)(unsafe.Pointer(h + 12345)), "fresh 2 MiB block: not cleared")
+	FreePage(p)
+	require.Equal(t, p, AllocPage())
+	require.Zero(t, *(*byte)(unsafe.Pointer(p + 8)), "reused: cleared")
+
+	reset()
+	AddRange(base+4<<20, 4<<20)
+	q := AllocPage()
+	require.Zero(t, *(*byte)(unsafe.Pointer(q + 100)), "AddRange memory: cleared")
+}
