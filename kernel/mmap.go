@@ -29,8 +29,10 @@ const (
 	mapPopulate  = 0x8000
 	mapNoreplace = 0x100000
 
-	madvDontneed = 4
-	madvFree     = 8
+	madvDontneed   = 4
+	madvFree       = 8
+	madvHugepage   = 14
+	madvNohugepage = 15
 
 	msAsync      = 1
 	msInvalidate = 2
@@ -304,7 +306,8 @@ func doMprotect(addr, length uintptr, prot int) int64 {
 // doMadvise: MADV_DONTNEED and MADV_FREE drop the pages (anonymous memory
 // reads as zeros again, a private file mapping loses its copies and sees
 // the file, a shared one maps the file's pages again on the next touch);
-// other advice is a hint and ignored.
+// MADV_HUGEPAGE and MADV_NOHUGEPAGE steer 2 MiB pages (mm.Advise); other
+// advice is a hint and ignored.
 func doMadvise(addr, length uintptr, advice int) int64 {
 	start, end, ok := checkRange(addr, length)
 	if !ok {
@@ -317,6 +320,14 @@ func doMadvise(addr, length uintptr, advice int) int64 {
 			mm.UnmapPages(start, end, tlbShootdown)
 		}
 		mm.VMLock.Unlock()
+		if !ok {
+			return -abi.ENOMEM
+		}
+	}
+	if advice == madvHugepage || advice == madvNohugepage {
+		fs := lockVM(false)
+		ok = mm.Advise(start, end, int8(2*(madvNohugepage-advice)-1)) // 1 or -1
+		unlockVM(fs)
 		if !ok {
 			return -abi.ENOMEM
 		}

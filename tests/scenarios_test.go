@@ -136,7 +136,7 @@ var scenarios = []scenario{
 		wantOut: []string{
 			"mmapcheck: shared coherence ok\n", "mmapcheck: private copy-on-write ok\n",
 			"mmapcheck: mprotect and msync ok\n", "mmapcheck: beyond EOF: ", "mmapcheck: ftruncate ok\n",
-			"mmapcheck: unlinked file ok\n", "mmapcheck: concurrent ok", "mmapcheck: errors ok\n", "mmapcheck: ok\n",
+			"mmapcheck: unlinked file ok\n", "mmapcheck: concurrent ok", "mmapcheck: huge pages ok\n", "mmapcheck: errors ok\n", "mmapcheck: ok\n",
 		},
 	},
 	{

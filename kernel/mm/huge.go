@@ -16,6 +16,9 @@ import (
 // reservations) and stacks, which grow down, keep 4 KiB pages and cost
 // no memory they do not use. Within a page table, the fault-around window
 // grows with the run of present pages below the fault (faultWindow).
+// madvise(MADV_HUGEPAGE) waives the sequential-use condition for a range,
+// MADV_NOHUGEPAGE (which the Go runtime puts on its sparse metadata)
+// forbids 2 MiB pages there (Advise).
 //
 // munmap, mprotect and madvise(MADV_DONTNEED) act on 4 KiB pages: a
 // 2 MiB page that their range covers only in part is first split
@@ -42,13 +45,13 @@ func flushTLB() {
 func hugeOK(i int, va uintptr) bool {
 	v := &VMAs[i]
 	r := va &^ (HugeSize - 1)
-	if v.Prot&ProtWrite == 0 || r <= v.Start || r+HugeSize > v.End || r+HugeSize < r {
+	if v.Prot&ProtWrite == 0 || v.Huge < 0 || r < v.Start || r+HugeSize > v.End || r+HugeSize < r {
 		return false
 	}
 	if kmem.FreeBytes() <= kmem.TotalBytes()/faultAroundReserve+HugeSize {
 		return false
 	}
-	return leafFor(r-PageSize)&PtePresent != 0
+	return v.Huge > 0 || r > v.Start && leafFor(r-PageSize)&PtePresent != 0
 }
 
 // faultWindow returns how many pages (a power of two, at most a page

@@ -248,3 +248,23 @@ func TestFindGapAlignsLargeMappings(t *testing.T) {
 	assert.Equal(t, top-4*pg, mm.FindGap(pg), "small ones are packed")
 	mm.ResetVMAs()
 }
+
+// TestAdvise: MADV_HUGEPAGE maps a 2 MiB page on the first touch of its
+// range, MADV_NOHUGEPAGE never; the advice splits VMAs like mprotect and
+// the default merges them back.
+func TestAdvise(t *testing.T) {
+	base := space(t, 8<<20)
+	require.True(t, mm.Advise(base+2*huge, base+3*huge, 1))
+	assert.Len(t, vmas(), 3)
+	h0 := mm.Stats.Huge
+	require.Equal(t, 1, touch(t, base+2*huge, base+3*huge))
+	assert.Equal(t, h0+1, mm.Stats.Huge)
+	require.True(t, mm.Advise(base+2*huge, base+3*huge, 0))
+	assert.Equal(t, [][3]uintptr{{base, base + 8<<20, rw}}, vmas())
+
+	require.True(t, mm.Advise(base, base+8<<20, -1))
+	assert.Equal(t, 7+7+7, touch(t, base, base+8<<20), "4 KiB pages and fault-around only (one 2 MiB page was there)")
+	assert.Equal(t, h0+1, mm.Stats.Huge)
+	_, h := mm.Leaf(base + 2*huge)
+	assert.True(t, h, "the 2 MiB page mapped before stays")
+}

@@ -61,12 +61,14 @@ const (
 // A file mapping has File (a memfs.Inode, on which it holds a reference)
 // and Off, the file offset of Start; Shared marks MAP_SHARED; NoWrite a
 // shared mapping of a file opened without write access, which mprotect
-// may not make writable.
+// may not make writable. Huge is the madvise advice on 2 MiB pages
+// (Advise): 1 MADV_HUGEPAGE, -1 MADV_NOHUGEPAGE, 0 none.
 type vma struct {
 	Start, End uintptr
 	Prot       uint32
 	Shared     bool
 	NoWrite    bool
+	Huge       int8
 	File       uintptr
 	Off        uintptr
 }
@@ -288,7 +290,7 @@ func splitAt(va uintptr) bool {
 
 // mergeable reports whether b, which starts where a ends, can join a.
 func mergeable(a, b *vma) bool {
-	if a.End != b.Start || a.Prot != b.Prot || a.Shared != b.Shared || a.NoWrite != b.NoWrite || a.File != b.File {
+	if a.End != b.Start || a.Prot != b.Prot || a.Shared != b.Shared || a.NoWrite != b.NoWrite || a.File != b.File || a.Huge != b.Huge {
 		return false
 	}
 	return a.File == 0 || a.Off+(a.End-a.Start) == b.Off
@@ -383,6 +385,25 @@ func Protect(start, end uintptr, prot uint32) bool {
 	for i := 0; i < nvmas; i++ {
 		if VMAs[i].Start >= start && VMAs[i].End <= end {
 			VMAs[i].Prot = prot
+		}
+	}
+	mergeAround(start, end)
+	return true
+}
+
+// Advise records madvise advice on 2 MiB pages for the mapped parts of
+// [start, end): huge > 0 (MADV_HUGEPAGE) lets faults map 2 MiB pages
+// without waiting for sequential use, huge < 0 (MADV_NOHUGEPAGE) forbids
+// them (2 MiB pages already mapped stay, as on Linux), 0 restores the
+// default. Caller holds VMLock (and the file system's lock when file VMAs
+// exist). It fails only when the table is full.
+func Advise(start, end uintptr, huge int8) bool {
+	if !splitAt(start) || !splitAt(end) {
+		return false
+	}
+	for i := 0; i < nvmas; i++ {
+		if VMAs[i].Start >= start && VMAs[i].End <= end {
+			VMAs[i].Huge = huge
 		}
 	}
 	mergeAround(start, end)

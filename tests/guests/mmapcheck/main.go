@@ -157,7 +157,71 @@ func run() error {
 	if err := checkConcurrent(dir); err != nil {
 		return err
 	}
+	if err := checkHuge(); err != nil {
+		return err
+	}
 	return checkErrors(dir)
+}
+
+// checkHuge fills a 16 MiB anonymous mapping upwards (the unigo kernel
+// maps it with 2 MiB pages after its first 2 MiB, and the range advised
+// MADV_HUGEPAGE with one at once), then cuts into 2 MiB pages: munmap of
+// one page, mprotect of another, MADV_DONTNEED of 64 KiB. Every other
+// byte keeps its value, the released range reads as zeros, the unmapped
+// page and writes to the read-only one fault.
+func checkHuge() error {
+	const size = 16 << 20
+	m, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		return fmt.Errorf("mmap 16 MiB: %w", err)
+	}
+	if err := syscall.Madvise(m[10<<20:12<<20], 14 /* MADV_HUGEPAGE */); err != nil && err != syscall.EINVAL {
+		return fmt.Errorf("madvise MADV_HUGEPAGE: %w", err)
+	}
+	for i := 0; i < size; i += pg {
+		m[i], m[i+pg-1] = byte(i/pg), byte(i/pg)+1
+	}
+	hole, ro, dn := 4<<20+5*pg, 6<<20+7*pg, 8<<20+16*pg
+	if err := munmap(m[hole : hole+pg]); err != nil {
+		return fmt.Errorf("munmap inside a 2 MiB page: %w", err)
+	}
+	if err := syscall.Mprotect(m[ro:ro+pg], syscall.PROT_READ); err != nil {
+		return fmt.Errorf("mprotect inside a 2 MiB page: %w", err)
+	}
+	if err := syscall.Madvise(m[dn:dn+16*pg], 4 /* MADV_DONTNEED */); err != nil {
+		return fmt.Errorf("MADV_DONTNEED inside a 2 MiB page: %w", err)
+	}
+	if err := syscall.Madvise(m[10<<20+pg:10<<20+2*pg], 4 /* MADV_DONTNEED */); err != nil {
+		return fmt.Errorf("MADV_DONTNEED inside an advised 2 MiB page: %w", err)
+	}
+	for i := 0; i < size; i += pg {
+		var want0, want1 byte
+		switch {
+		case i == hole:
+			if err := faults(func() { sink = m[i] }); err == nil {
+				return fmt.Errorf("page %d: readable after munmap", i/pg)
+			}
+			continue
+		case i >= dn && i < dn+16*pg, i == 10<<20+pg:
+		default:
+			want0, want1 = byte(i/pg), byte(i/pg)+1
+		}
+		if m[i] != want0 || m[i+pg-1] != want1 {
+			return fmt.Errorf("page %d: %d, %d, want %d, %d", i/pg, m[i], m[i+pg-1], want0, want1)
+		}
+	}
+	if err := faults(func() { m[ro] = 1 }); err == nil {
+		return fmt.Errorf("write to a page made read-only inside a 2 MiB page")
+	}
+	m[ro-pg], m[ro+pg], m[dn] = 7, 7, 7
+	if err := munmap(m[:hole]); err != nil {
+		return err
+	}
+	if err := munmap(m[hole+pg:]); err != nil {
+		return err
+	}
+	fmt.Println("mmapcheck: huge pages ok")
+	return nil
 }
 
 // checkConcurrent has goroutines (on every CPU the VM has) store through a
@@ -314,3 +378,11 @@ func faults(fn func()) (err error) {
 }
 
 func sliceAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(&b[0])) }
+
+// munmap unmaps part of a mapping (syscall.Munmap takes whole ones only).
+func munmap(b []byte) error {
+	if _, _, e := syscall.Syscall(syscall.SYS_MUNMAP, sliceAddr(b), uintptr(len(b)), 0); e != 0 {
+		return e
+	}
+	return nil
+}
