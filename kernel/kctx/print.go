@@ -49,8 +49,13 @@ func SetConsoleFIFO(val []byte) {
 // ConsoleOut writes p[:n] to COM1 as it is, waiting for THRE whenever the
 // FIFO may have no room for the next piece. p is identity-mapped kernel
 // memory (a kernel stack or a global), as is the descriptor handed to
-// PortConsoleString.
+// PortConsoleString. Where the launcher offers the console ring, output
+// goes there instead (conring.go), unless a crash report is being written.
 func ConsoleOut(p *byte, n int) {
+	if conRingOn && !conBypass.Load() {
+		ringOut(p, n)
+		return
+	}
 	for n > 0 {
 		k := min(n, ConsoleFIFO)
 		if conRoom.Add(int64(-k)) < 0 {
@@ -179,6 +184,7 @@ func ExitVM(code int) {
 
 // Panic reports a fatal kernel error and ends the VM.
 func Panic(msg string) {
+	ConsoleCrash()
 	Print("\nunigo: kernel panic: ")
 	Print(msg)
 	Print("\n")
