@@ -16,7 +16,8 @@ import (
 // announces a large FIFO, so the check costs one exit per ConsoleFIFO
 // bytes (QEMU's 16550A has 16), and offers abi.PortConsoleString, which
 // takes a buffer in one exit even on hosts where REP OUTSB exits on every
-// byte (PVM).
+// byte (PVM), and the console ring (conring.go), which takes it with no
+// exit at all.
 
 // ConsoleNotTTY is set at boot from abi.TTYParam=0: the host's stdout is
 // not a terminal, so no CRLF and no tty ioctls.
