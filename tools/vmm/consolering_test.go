@@ -31,7 +31,7 @@ func TestBootConsoleRing(t *testing.T) {
 	copy(ring[abi.ConsoleRingHeaderSize:], words.String())
 
 	code := testguest.Print("com1 first\n")
-	code = append(code, 0xB8, 0x00, 0x00, 0x20, 0x00)                 // mov eax, ringAddr
+	code = append(code, 0xB8, 0x00, 0x00, 0x20, 0x00)                // mov eax, ringAddr
 	code = append(code, 0x66, 0xBA, abi.PortConsoleRing, 0x00, 0xEF) // mov dx, port; out dx, eax
 	code = append(code, testguest.Exit(3)...)
 	img := testguest.Spec{Entry: testguest.LoadAddr, Segments: []testguest.Segment{
