@@ -20,3 +20,11 @@ func TestConsoleDescriptorSizes(t *testing.T) {
 	assert.EqualValues(t, ConsoleStringSize, unsafe.Sizeof(ConsoleString{}))
 	assert.EqualValues(t, ConsoleInputSize, unsafe.Sizeof(ConsoleInput{}))
 }
+
+func TestConsoleRingLayout(t *testing.T) {
+	var r ConsoleRing
+	assert.EqualValues(t, ConsoleRingHeaderSize, unsafe.Sizeof(r))
+	assert.EqualValues(t, ConsoleRingHeadOff, unsafe.Offsetof(r.Head))
+	assert.EqualValues(t, ConsoleRingTailOff, unsafe.Offsetof(r.Tail))
+	assert.EqualValues(t, ConsoleRingSleepOff, unsafe.Offsetof(r.Sleeping))
+}

@@ -44,6 +44,9 @@ func kernelMain(si uintptr) {
 	if n, ok := kctx.KernelParam(abi.ConsoleInputParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
 		conInPort = true
 	}
+	if n, ok := kctx.KernelParam(abi.ConsoleRingParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
+		kctx.ConsoleRingInit()
+	}
 	straceOn = straceParam()
 	deviceBootInfo(info)
 	findImage()

@@ -192,6 +192,7 @@ func reportCrash(f *rt.Frame, msg string) {
 // kernelFault reports a fault inside the kernel (the frame is on the
 // crash stack) and ends the VM.
 func kernelFault(f *rt.Frame) {
+	kctx.ConsoleCrash()
 	kctx.Print("\nunigo: kernel fault: ")
 	kctx.Print(exceptionName(f.Vector))
 	kctx.Print(" vector=")

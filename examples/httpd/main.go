@@ -2,10 +2,11 @@
 // hello page, a JSON endpoint, a streaming download of N bytes, an upload
 // sink that answers with the body's length and SHA-256, and
 // net/http/pprof, and shuts down gracefully on SIGINT/SIGTERM or when a
-// client asks for /quit. Under unigo it runs unmodified; `make run` boots
-// it under the launcher with a port forward.
+// client asks for /quit. With -log it logs one line per request to
+// stderr, as a production server would. Under unigo it runs unmodified;
+// `make run` boots it under the launcher with a port forward.
 //
-//	httpd [-addr :8080]
+//	httpd [-addr :8080] [-log]
 package main
 
 import (
@@ -31,6 +32,7 @@ var started = time.Now()
 
 func main() {
 	addr := flag.String("addr", ":8080", "listen address")
+	logRequests := flag.Bool("log", false, "log one line per request to stderr")
 	flag.Parse()
 
 	mux := http.DefaultServeMux // net/http/pprof registers on it
@@ -52,7 +54,11 @@ func main() {
 	if err != nil {
 		log.Fatalf("httpd: %v", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	var handler http.Handler = mux
+	if *logRequests {
+		handler = logged(mux)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("httpd: serving on http://%s/\n", ln.Addr())
 
 	sig := make(chan os.Signal, 1)
@@ -73,6 +79,28 @@ func main() {
 		log.Fatalf("httpd: shutdown: %v", err)
 	}
 	fmt.Println("httpd: bye")
+}
+
+// logged logs each request h serves: client, method, path, status and
+// duration.
+func logged(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		log.Printf("%s %s %s %d %v", r.RemoteAddr, r.Method, r.URL.Path, sw.status, time.Since(start))
+	})
+}
+
+// statusWriter remembers the status a handler sent.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func hello(w http.ResponseWriter, r *http.Request) {

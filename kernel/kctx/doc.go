@@ -3,7 +3,8 @@
 //
 //   - addresses: At, BytesAt, CString, PtrOf, StringBytes — kernel objects
 //     live outside the Go heap (kernel/kmem) and are linked by uintptr;
-//   - output and death: Print*, ConsoleWrite (COM1), Panic, ExitVM;
+//   - output and death: Print*, ConsoleWrite (COM1, or the launcher's
+//     console ring), Panic, ExitVM;
 //   - the boot command line: Cmdline, KernelParam, NextToken, ParseUint;
 //   - SchedLock, the lock that guards threads, wait queues, timers and the
 //     state of blocking objects (pipes, sockets, epoll).

@@ -16,7 +16,8 @@ import (
 // announces a large FIFO, so the check costs one exit per ConsoleFIFO
 // bytes (QEMU's 16550A has 16), and offers abi.PortConsoleString, which
 // takes a buffer in one exit even on hosts where REP OUTSB exits on every
-// byte (PVM).
+// byte (PVM), and the console ring (conring.go), which takes it with no
+// exit at all.
 
 // ConsoleNotTTY is set at boot from abi.TTYParam=0: the host's stdout is
 // not a terminal, so no CRLF and no tty ioctls.
@@ -49,8 +50,13 @@ func SetConsoleFIFO(val []byte) {
 // ConsoleOut writes p[:n] to COM1 as it is, waiting for THRE whenever the
 // FIFO may have no room for the next piece. p is identity-mapped kernel
 // memory (a kernel stack or a global), as is the descriptor handed to
-// PortConsoleString.
+// PortConsoleString. Where the launcher offers the console ring, output
+// goes there instead (conring.go), unless a crash report is being written.
 func ConsoleOut(p *byte, n int) {
+	if conRingOn && !conBypass.Load() {
+		ringOut(p, n)
+		return
+	}
 	for n > 0 {
 		k := min(n, ConsoleFIFO)
 		if conRoom.Add(int64(-k)) < 0 {
@@ -179,6 +185,7 @@ func ExitVM(code int) {
 
 // Panic reports a fatal kernel error and ends the VM.
 func Panic(msg string) {
+	ConsoleCrash()
 	Print("\nunigo: kernel panic: ")
 	Print(msg)
 	Print("\n")

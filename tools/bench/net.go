@@ -69,10 +69,14 @@ type netResult struct {
 // loopback, then the TAP setup when this machine allows it.
 func (s *benchSuite) runNet() {
 	var targets []netTarget
+	// The -log runs log a line per request to the console (issue #13.5:
+	// at most 10% fewer requests/s than without).
 	for _, srv := range []struct {
 		name string
 		smp  int // 0: native
-	}{{"native", 0}, {"launcher, 2 vCPUs", 2}, {"launcher, 1 vCPU", 1}} {
+		args []string
+	}{{"native", 0, nil}, {"launcher, 2 vCPUs", 2, nil}, {"launcher, 1 vCPU", 1, nil},
+		{"native, -log", 0, []string{"-log"}}, {"launcher, 1 vCPU, -log", 1, []string{"-log"}}} {
 		port, err := benchPort()
 		if err != nil {
 			s.net = append(s.net, netResult{name: srv.name, setup: "loopback", failed: err})
@@ -80,9 +84,9 @@ func (s *benchSuite) runNet() {
 		}
 		t := netTarget{name: srv.name, setup: "loopback", base: "http://127.0.0.1:" + strconv.Itoa(port)}
 		if srv.smp == 0 {
-			t.cmd = exec.Command(s.httpd, "-addr", "127.0.0.1:"+strconv.Itoa(port))
+			t.cmd = exec.Command(s.httpd, append([]string{"-addr", "127.0.0.1:" + strconv.Itoa(port)}, srv.args...)...)
 		} else {
-			t.cmd = exec.Command(s.self, "run", "-m", "256M", "-smp", strconv.Itoa(srv.smp), "-p", strconv.Itoa(port)+":8080", s.httpd)
+			t.cmd = exec.Command(s.self, append([]string{"run", "-m", "256M", "-smp", strconv.Itoa(srv.smp), "-p", strconv.Itoa(port) + ":8080", s.httpd, "--"}, srv.args...)...)
 		}
 		targets = append(targets, t)
 	}

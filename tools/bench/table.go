@@ -123,6 +123,7 @@ func writeBenchTables(w io.Writer, s *benchSuite) {
 		{"touch_ns_per_page", "first touch of a page (16 MiB mapping), ns per 4 KiB page", 1, 0},
 		{"faults_per_16mib", "page faults taken touching 16 MiB", 1, 0},
 		{"pingpong_ns", "wake-up ping-pong between two locked threads, round trip µs", 1e-3, 1},
+		{"conline_ns", "100-byte line written to stdout (the console), µs", 1e-3, 2},
 	} {
 		row := "| " + f.label + " |"
 		for _, g := range s.guestRes {
@@ -216,6 +217,13 @@ func writeGoals(w io.Writer, s *benchSuite) {
 	pp, pok := fig("launcher, 2 vCPUs", "pingpong_ns")
 	npp, npok := fig("native, GOMAXPROCS=2", "pingpong_ns")
 	goal("cross-CPU wake-up round trip (#4, no target)", fmt.Sprintf("%.1f µs (native %.1f µs)", pp/1e3, npp/1e3), true, pok && npok)
+	cl, clok := fig("launcher, 1 vCPU", "conline_ns")
+	ncl, nclok := fig("native, GOMAXPROCS=1", "conline_ns")
+	goal("100-byte console line ≤ 10 µs in the guest (#13.5)", fmt.Sprintf("%.2f µs (native %.2f µs)", cl/1e3, ncl/1e3), cl <= 10e3, clok && nclok)
+	plain, pok2 := netReqPerSec(s, "loopback", "launcher, 1 vCPU")
+	logged, lok2 := netReqPerSec(s, "loopback", "launcher, 1 vCPU, -log")
+	goal("httpd logging a line per request loses ≤ 10% requests/s (#13.5)", fmt.Sprintf("%+.1f%% (%.0f vs %.0f req/s)", 100*(logged/plain-1), logged, plain),
+		logged >= 0.9*plain, pok2 && lok2)
 	grow := float64(s.imageSize.unigo)/float64(s.imageSize.plain) - 1
 	goal("image ≤ 10% larger than plain go build (#2)", fmt.Sprintf("%+.1f%%", 100*grow), grow <= 0.10, s.imageSize.plain > 0)
 	var mib int
@@ -228,6 +236,16 @@ func writeGoals(w io.Writer, s *benchSuite) {
 			goal(s.boot[i].runner.name+": start to first line / to exit (#2, no target)", ms(first)+" / "+ms(d), true, ok)
 		}
 	}
+}
+
+// netReqPerSec is the requests/s of a network run that succeeded.
+func netReqPerSec(s *benchSuite, setup, name string) (float64, bool) {
+	for _, r := range s.net {
+		if r.setup == setup && r.name == name && r.failed == nil && r.reqPerSec > 0 {
+			return r.reqPerSec, true
+		}
+	}
+	return 0, false
 }
 
 func guestFig(g guestResult, key string) (float64, bool) {

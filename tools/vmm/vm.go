@@ -97,6 +97,7 @@ type VM struct {
 	io   devices.IOBus
 	mmio devices.MMIOBus
 	uart *devices.UART
+	ring *devices.ConsoleRing
 
 	virtio []*virtioSlot
 
@@ -166,7 +167,8 @@ func New(cfg Config) (_ *VM, err error) {
 		params = append(params, MMIODeviceParam(i))
 	}
 	params = append(params, abi.HostSignalParam+"=1",
-		fmt.Sprintf("%s=%d", abi.UARTFIFOParam, devices.UARTFIFO), abi.ConsoleStringParam+"=1", abi.ConsoleInputParam+"=1")
+		fmt.Sprintf("%s=%d", abi.UARTFIFOParam, devices.UARTFIFO), abi.ConsoleStringParam+"=1", abi.ConsoleInputParam+"=1",
+		abi.ConsoleRingParam+"=1")
 	if !isTerminal(cfg.Stdout) {
 		params = append(params, abi.TTYParam+"=0")
 	}
@@ -260,6 +262,11 @@ func (v *VM) attachDevices() error {
 	if err := v.io.Register(abi.PortCOM1, 8, v.uart); err != nil {
 		return err
 	}
+	mapLen := uint64(len(v.mem))
+	v.ring = devices.NewConsoleRing(v.mem, func(addr, n uint64) bool { return arch.InRAM(mapLen, addr, n) }, v.uart.Transmit)
+	if err := v.io.Register(abi.PortConsoleRing, 1, v.ring); err != nil {
+		return err
+	}
 	exit := &devices.ExitPort{OnExit: func(code uint32) {
 		v.Stop(Result{Reason: GuestExit, Code: code})
 	}}
@@ -336,6 +343,7 @@ func (v *VM) Run() Result {
 	v.uart.Release()
 	v.kickAll()
 	v.wg.Wait()
+	v.ring.Close() // the guest's last words, after the UART's release
 	v.uart.Flush()
 	return v.result
 }

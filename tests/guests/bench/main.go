@@ -4,8 +4,9 @@
 // gives a speedup under about the same host load), the round trip of a
 // trapped system call (getpid through syscall.RawSyscall), demand paging
 // (first touch of a fresh mapping, and the faults it takes), and the round
-// trip of a wake-up between two goroutines locked to their own threads. It
-// also reports the page faults taken before main. It prints one line per
+// trip of a wake-up between two goroutines locked to their own threads, and
+// the cost of a 100-byte line written to stdout (the console). It also
+// reports the page faults taken before main. It prints one line per
 // figure,
 //
 //	bench: NAME VALUE
@@ -205,5 +206,19 @@ func main() {
 		close(ping)
 		<-done
 		return float64(elapsed.Nanoseconds()) / float64(trips)
+	}))
+
+	// Console output: BENCH_LINES lines of 100 bytes, one write each, to
+	// stdout (in a VM the console; natively whatever the runner reads).
+	lines := envInt("BENCH_LINES", 2000)
+	report("conline_ns", median(reps, func() float64 {
+		line := []byte(fmt.Sprintf("conline %091d\n", 0))
+		start := time.Now()
+		for i := 0; i < lines; i++ {
+			if _, err := os.Stdout.Write(line); err != nil {
+				fail("console write: %v", err)
+			}
+		}
+		return float64(time.Since(start).Nanoseconds()) / float64(lines)
 	}))
 }
