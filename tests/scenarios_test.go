@@ -205,6 +205,16 @@ var scenarios = []scenario{
 		timeout: 60 * time.Second,
 	},
 	{
+		name: "sendfile",
+		pkg:  "./tests/guests/sendfile",
+		wantOut: []string{
+			"sendfile: offsets ok\n", "sendfile: pipes ok\n", "sendfile: non-blocking ok\n",
+			"sendfile: refusals ok\n", "sendfile: copy_file_range ok\n", "sendfile: io.Copy to TCP ok\n",
+			"sendfile: http.ServeFile ok\n", "sendfile: ok\n",
+		},
+		timeout: 60 * time.Second,
+	},
+	{
 		name: "faults",
 		pkg:  "./tests/guests/faults",
 		wantOut: []string{
