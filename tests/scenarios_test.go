@@ -1,6 +1,9 @@
 package tests
 
 import (
+	"crypto/sha256"
+	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -47,6 +50,9 @@ func qemuVirtio(devices ...string) []string {
 }
 
 const noDevicesNatively = "a native process has no virtio devices"
+
+// exePkg reads its own executable (the exe scenario).
+const exePkg = "./tests/guests/exe"
 
 var scenarios = []scenario{
 	{
@@ -203,6 +209,21 @@ var scenarios = []scenario{
 			"loopnet: done\n",
 		},
 		timeout: 60 * time.Second,
+	},
+	{
+		// The guest reads its executable; its size and SHA-256 must be the
+		// image's on the host.
+		name:    "exe",
+		pkg:     exePkg,
+		wantOut: []string{"exe: buildinfo github.com/unigo-os/unigo/tests/guests/exe go1.", "exe: ok\n"},
+		check: func(t *testing.T, r result, start, end time.Time) {
+			b, err := os.ReadFile(images[exePkg])
+			require.NoError(t, err)
+			assert.Contains(t, r.out, fmt.Sprintf("exe: size %d sha256 %x\n", len(b), sha256.Sum256(b)))
+			if !strings.Contains(r.out, "exe: native\n") {
+				assert.Contains(t, r.out, "exe: read-only ok\n")
+			}
+		},
 	},
 	{
 		name: "sendfile",
