@@ -76,7 +76,7 @@ var sysTable = [abi.NSyscalls]sysEntry{
 	abi.NRPipe:                  {name: "pipe", fn: sysPipe, args: "p", status: sysFull},
 	abi.NRSelect:                {name: "select"},
 	abi.NRSchedYield:            {name: "sched_yield", fn: sysSchedYield, args: "", status: sysFull},
-	abi.NRMremap:                {name: "mremap"},
+	abi.NRMremap:                {name: "mremap", fn: sysMremap, args: "puuxp>p", status: sysPartial, note: "no MREMAP_DONTUNMAP, nor old_size 0 to duplicate a shared mapping (both EINVAL)"},
 	abi.NRMsync:                 {name: "msync", fn: sysMsync, args: "pux", status: sysFull},
 	abi.NRMincore:               {name: "mincore", args: "puu", status: sysUnsupported, errno: abi.ENOSYS},
 	abi.NRMadvise:               {name: "madvise", fn: sysMadvise, args: "pui", status: sysFull},

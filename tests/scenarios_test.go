@@ -226,6 +226,15 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		name: "mremap",
+		pkg:  "./tests/guests/mremap",
+		cpus: 2, // moved pages need the other CPU's TLB flushed
+		wantOut: []string{
+			"mremap: grow and shrink ok\n", "mremap: in place ok\n", "mremap: fixed ok\n",
+			"mremap: 32 MiB ok\n", "mremap: file ok\n", "mremap: refusals ok\n", "mremap: ok\n",
+		},
+	},
+	{
 		name: "sendfile",
 		pkg:  "./tests/guests/sendfile",
 		wantOut: []string{

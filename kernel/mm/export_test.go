@@ -7,3 +7,10 @@ package mm
 func ResetVMAs() { nvmas, nfile = 0, 0 }
 
 const MmapTop = mmapTop
+
+// ResizeVMAs and MapLike are mremap's VMA-table changes.
+func ResizeVMAs(i int, old, oldSize, newSize uintptr) bool {
+	return resizeVMAs(i, old, oldSize, newSize)
+}
+
+func MapLike(i int, src, dst, size uintptr) bool { return mapLike(i, src, dst, size) }
