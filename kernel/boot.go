@@ -50,6 +50,7 @@ func kernelMain(si uintptr) {
 	straceOn = straceParam()
 	deviceBootInfo(info)
 	findImage()
+	exeFind(info)
 	memInit(info)
 	patchSyscalls()
 	mm.ProtectImage()
@@ -96,7 +97,8 @@ func findImage() {
 	mm.ImageEnd = mm.PageRound(mm.ImageEnd)
 }
 
-// memInit gives RAM to kmem (minus the first MiB and the image) and
+// memInit gives RAM to kmem (minus the first MiB, the image and the boot
+// module, exe.go) and
 // completes the page tables.
 func memInit(info *abi.HVMStartInfo) {
 	n := uintptr(info.MemmapEntries)
@@ -144,6 +146,11 @@ func addRAM(start, end uintptr) {
 	if start < mm.ImageEnd && end > mm.ImageStart {
 		addRAM(start, mm.ImageStart)
 		addRAM(mm.ImageEnd, end)
+		return
+	}
+	if lo, hi, split := exeSplit(start, end); split {
+		addRAM(lo[0], lo[1])
+		addRAM(hi[0], hi[1])
 		return
 	}
 	// RAM above 1 MiB outside the image is as the hypervisor gave it:

@@ -54,6 +54,7 @@ func fsSetup() {
 	kctx.Cmdline[kctx.CmdlineLen] = '\n'
 	memfs.AddStatic(kctx.StringBytes("/proc/cmdline"), kctx.Cmdline[:kctx.CmdlineLen+1], 0o444, now)
 	memfs.MkdirAll(kctx.StringBytes("/dev/shm"), 0o1777, now)
+	exeAddFile(now)
 	memfs.Symlink(kctx.StringBytes("/init"), memfs.Root(), kctx.StringBytes("/proc/self/exe"), now)
 	memfs.Symlink(kctx.StringBytes("/"), memfs.Root(), kctx.StringBytes("/proc/self/cwd"), now)
 	memfs.Symlink(kctx.StringBytes("/proc/self/fd/0"), memfs.Root(), kctx.StringBytes("/dev/stdin"), now)

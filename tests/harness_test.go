@@ -40,7 +40,7 @@ func TestQEMUArgs(t *testing.T) {
 	kvm, err := qemuArgs(s, true)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"-accel", "kvm", "-cpu", "host,-arch-capabilities"}, kvm[2:6])
-	assert.Equal(t, []string{"-kernel", "/x.img", "-append", "K=V unigo.argv0=x.img -- a"}, kvm[len(kvm)-4:])
+	assert.Equal(t, []string{"-kernel", "/x.img", "-initrd", "/x.img", "-append", "K=V unigo.argv0=x.img -- a"}, kvm[len(kvm)-6:])
 	i := slices.Index(kvm, "-m")
 	require.GreaterOrEqual(t, i, 0)
 	assert.Equal(t, "256M", kvm[i+1])

@@ -1,6 +1,9 @@
 package tests
 
 import (
+	"crypto/sha256"
+	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -47,6 +50,9 @@ func qemuVirtio(devices ...string) []string {
 }
 
 const noDevicesNatively = "a native process has no virtio devices"
+
+// exePkg reads its own executable (the exe scenario).
+const exePkg = "./tests/guests/exe"
 
 var scenarios = []scenario{
 	{
@@ -201,6 +207,40 @@ var scenarios = []scenario{
 			"loopnet: close unblocks accept ok\n", `loopnet: TLS 1.3, "tls echo: hello\n"` + "\n",
 			"loopnet: net/rpc 6*7=42\n",
 			"loopnet: done\n",
+		},
+		timeout: 60 * time.Second,
+	},
+	{
+		// The guest reads its executable; its size and SHA-256 must be the
+		// image's on the host.
+		name:    "exe",
+		pkg:     exePkg,
+		wantOut: []string{"exe: buildinfo github.com/unigo-os/unigo/tests/guests/exe go1.", "exe: ok\n"},
+		check: func(t *testing.T, r result, start, end time.Time) {
+			b, err := os.ReadFile(images[exePkg])
+			require.NoError(t, err)
+			assert.Contains(t, r.out, fmt.Sprintf("exe: size %d sha256 %x\n", len(b), sha256.Sum256(b)))
+			if !strings.Contains(r.out, "exe: native\n") {
+				assert.Contains(t, r.out, "exe: read-only ok\n")
+			}
+		},
+	},
+	{
+		name: "mremap",
+		pkg:  "./tests/guests/mremap",
+		cpus: 2, // moved pages need the other CPU's TLB flushed
+		wantOut: []string{
+			"mremap: grow and shrink ok\n", "mremap: in place ok\n", "mremap: fixed ok\n",
+			"mremap: 32 MiB ok\n", "mremap: file ok\n", "mremap: refusals ok\n", "mremap: ok\n",
+		},
+	},
+	{
+		name: "sendfile",
+		pkg:  "./tests/guests/sendfile",
+		wantOut: []string{
+			"sendfile: offsets ok\n", "sendfile: pipes ok\n", "sendfile: non-blocking ok\n",
+			"sendfile: refusals ok\n", "sendfile: copy_file_range ok\n", "sendfile: io.Copy to TCP ok\n",
+			"sendfile: http.ServeFile ok\n", "sendfile: ok\n",
 		},
 		timeout: 60 * time.Second,
 	},

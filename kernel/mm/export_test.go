@@ -28,3 +28,10 @@ func HasPageTable(va uintptr) bool {
 	pde := pdeFor(va, false)
 	return pde != nil && *pde&PtePresent != 0 && *pde&pteHuge == 0
 }
+
+// ResizeVMAs and MapLike are mremap's VMA-table changes.
+func ResizeVMAs(i int, old, oldSize, newSize uintptr) bool {
+	return resizeVMAs(i, old, oldSize, newSize)
+}
+
+func MapLike(i int, src, dst, size uintptr) bool { return mapLike(i, src, dst, size) }

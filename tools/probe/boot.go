@@ -228,7 +228,8 @@ func lastOutput(out, diag string) string {
 
 // QEMUArgs is the QEMU command line for booting image: a microvm with the
 // ISA serial port on stdio, isa-debug-exit for the exit code, and the image
-// booted through its PVH note with cmdline (abi.Compose syntax).
+// booted through its PVH note with cmdline (abi.Compose syntax), the image
+// file passed again as its PVH module (-initrd: the guest's /init).
 func QEMUArgs(kvm bool, image, memory string, cpus int, cmdline string) []string {
 	args := []string{
 		"-M", "microvm,x-option-roms=off,rtc=on,isa-serial=on",
@@ -245,6 +246,9 @@ func QEMUArgs(kvm bool, image, memory string, cpus int, cmdline string) []string
 		"-serial", "stdio", "-no-reboot",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
 		"-kernel", image,
+		// The image again as PVH module 0: the guest's /init and
+		// /proc/self/exe.
+		"-initrd", image,
 		"-append", cmdline,
 	)
 }

@@ -222,7 +222,7 @@ func TestDecodeQEMUStatus(t *testing.T) {
 func TestQEMUArgs(t *testing.T) {
 	kvm := QEMUArgs(true, "/x.img", "256M", 2, "K=V -- a")
 	assert.Equal(t, []string{"-accel", "kvm", "-cpu", "host,-arch-capabilities"}, kvm[2:6])
-	assert.Equal(t, []string{"-kernel", "/x.img", "-append", "K=V -- a"}, kvm[len(kvm)-4:])
+	assert.Equal(t, []string{"-kernel", "/x.img", "-initrd", "/x.img", "-append", "K=V -- a"}, kvm[len(kvm)-6:])
 	assert.Contains(t, strings.Join(kvm, " "), "-m 256M -smp 2 ")
 	tcg := QEMUArgs(false, "/x.img", "256M", 0, "")
 	assert.Equal(t, []string{"-accel", "tcg", "-cpu", "max"}, tcg[2:6])

@@ -180,7 +180,7 @@ func New(cfg Config) (_ *VM, err error) {
 	if err := abi.CheckLimits(cmdline, len(cfg.Env), len(cfg.Args)); err != nil {
 		return nil, err
 	}
-	layout, err := arch.Plan(img, cfg.MemSize, cmdline)
+	layout, err := arch.PlanModule(img, cfg.MemSize, cmdline, cfg.Image)
 	if err != nil {
 		return nil, err
 	}

@@ -56,12 +56,45 @@ type Layout struct {
 	Cmdline   uint64
 	// Memmap is what the guest finds at StartInfo.MemmapPaddr.
 	Memmap []abi.HVMMemmapEntry
+	// Module: the image file is passed as PVH module 0 (PlanModule).
+	Module bool
+}
+
+// placeModule returns where a module of n bytes goes: page-aligned at the
+// top of the highest RAM range, above 1 MiB and every image segment; an
+// empty range if it does not fit.
+func placeModule(ram kexec.Ranges, img *Image, n uint64) kexec.Range {
+	const page = 4096
+	top := ram[len(ram)-1]
+	end := uint64(top.End())
+	if n > end {
+		return kexec.Range{}
+	}
+	start := (end - n) &^ (page - 1)
+	floor := uint64(1 << 20)
+	for _, s := range img.Segments {
+		floor = max(floor, uint64(s.Phys.End()))
+	}
+	if start < floor || start < uint64(top.Start) {
+		return kexec.Range{}
+	}
+	return kexec.Range{Start: uintptr(start), Size: uint(roundUp(n, page))}
 }
 
 // Plan places img and the boot block in memSize bytes of guest RAM and
 // builds hvm_start_info with cmdline. It fails (ErrBadImage) if a segment
 // lies outside RAM.
 func Plan(img *Image, memSize uint64, cmdline string) (*Layout, error) {
+	return PlanModule(img, memSize, cmdline, nil)
+}
+
+// PlanModule is Plan passing module (the image file itself, which the
+// guest serves as /init and /proc/self/exe) as PVH module 0, placed
+// page-aligned at the top of the highest RAM range, as QEMU places an
+// -initrd. The memory map still calls it RAM; the guest keeps the
+// module's pages for it. A module that does not fit above the image and
+// the first MiB is left out (Module reports whether it is in).
+func PlanModule(img *Image, memSize uint64, cmdline string, module []byte) (*Layout, error) {
 	if err := CheckMemSize(memSize); err != nil {
 		return nil, err
 	}
@@ -83,8 +116,19 @@ func Plan(img *Image, memSize uint64, cmdline string) (*Layout, error) {
 
 	// The reservation splits at most one RAM range in two, so the final
 	// map has at most len(Phys)+2 entries.
+	var mod kexec.Range
+	if len(module) > 0 {
+		mod = placeModule(ram, img, uint64(len(module)))
+		if mod.Size > 0 {
+			m.Segments.Insert(kexec.NewSegment(module, mod))
+		}
+	}
+
 	maxEntries := len(m.Phys) + 2
 	size := memmapOffset + maxEntries*abi.HVMMemmapEntrySize + len(cmdline) + 1
+	if mod.Size > 0 {
+		size = int(roundUp(uint64(size), 8)) + abi.HVMModlistSize
+	}
 	limit := kexec.RangeFromInterval(bootInfoMin, bootInfoLimit)
 	block, err := m.ReservePhys(uint(size), limit)
 	if err != nil {
@@ -117,6 +161,14 @@ func Plan(img *Image, memSize uint64, cmdline string) (*Layout, error) {
 		CmdlinePaddr:  l.Cmdline,
 		MemmapPaddr:   memmapAddr,
 		MemmapEntries: uint32(len(l.Memmap)),
+	}
+	if mod.Size > 0 {
+		ml := roundUp(l.Cmdline+uint64(len(cmdline))+1, 8)
+		o := ml - uint64(block.Start)
+		le.PutUint64(buf[o:], uint64(mod.Start))
+		le.PutUint64(buf[o+8:], uint64(len(module)))
+		si.NrModules, si.ModlistPaddr = 1, ml
+		l.Module = true
 	}
 	putStartInfo(buf[startInfoOffset:], &si)
 	for i, e := range l.Memmap {

@@ -198,3 +198,61 @@ func TestLoadMapped(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, image, got)
 }
+
+// TestPlanModule checks the image passed as PVH module 0: page-aligned at
+// the top of RAM, its entry in the boot block, its bytes loaded (mapped
+// from the file by LoadMapped), and no module when it does not fit.
+func TestPlanModule(t *testing.T) {
+	data := testguest.Image(testguest.Hello())
+	img, err := ParseImage(data)
+	require.NoError(t, err)
+	cmdline := "A=1 -- x"
+	l, err := PlanModule(img, 64<<20, cmdline, data)
+	require.NoError(t, err)
+	require.True(t, l.Module)
+	mem := make([]byte, 64<<20)
+	require.NoError(t, l.Load(mem))
+	si := ReadStartInfo(mem[l.StartInfo:])
+	require.EqualValues(t, 1, si.NrModules)
+	assert.Zero(t, si.ModlistPaddr%8)
+	assert.Less(t, si.ModlistPaddr, uint64(1<<20))
+	end := bytes.IndexByte(mem[si.CmdlinePaddr:], 0)
+	assert.Equal(t, cmdline, string(mem[si.CmdlinePaddr:si.CmdlinePaddr+uint64(end)]), "the entry leaves the command line alone")
+	paddr := binary.LittleEndian.Uint64(mem[si.ModlistPaddr:])
+	size := binary.LittleEndian.Uint64(mem[si.ModlistPaddr+8:])
+	assert.EqualValues(t, len(data), size)
+	assert.Zero(t, paddr%4096)
+	assert.Equal(t, uint64(64<<20)-(uint64(len(data))+4095)&^4095, paddr)
+	assert.Equal(t, data, mem[paddr:paddr+size])
+	// The memory map still calls it RAM (as QEMU's -initrd).
+	last := l.Memmap[len(l.Memmap)-1]
+	assert.EqualValues(t, abi.MemRAM, last.Type)
+	assert.Equal(t, uint64(64<<20), last.Addr+last.Size)
+
+	// Mapped from the file: the same bytes.
+	f := filepath.Join(t.TempDir(), "img")
+	require.NoError(t, os.WriteFile(f, data, 0o644))
+	file, err := os.Open(f)
+	require.NoError(t, err)
+	defer file.Close()
+	m, err := unix.Mmap(-1, 0, 64<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(t, err)
+	defer unix.Munmap(m)
+	require.NoError(t, l.LoadMapped(m, data, file))
+	assert.True(t, bytes.Equal(data, m[paddr:paddr+size]))
+
+	// High memory: at the top of the range above 4 GiB.
+	l, err = PlanModule(img, 4<<30, "", data)
+	require.NoError(t, err)
+	require.True(t, l.Module)
+
+	// Too big to fit above the image: left out, the boot goes on.
+	l, err = PlanModule(img, 2<<20, "", make([]byte, 2<<20))
+	require.NoError(t, err)
+	assert.False(t, l.Module)
+	mem = make([]byte, 2<<20)
+	require.NoError(t, l.Load(mem))
+	si = ReadStartInfo(mem[l.StartInfo:])
+	assert.Zero(t, si.NrModules)
+	assert.Zero(t, si.ModlistPaddr)
+}
