@@ -75,10 +75,10 @@ func faultWindow(page, pte, vmaStart uintptr) uintptr {
 	return w
 }
 
-// splitHuge replaces the 2 MiB page that pde maps (holding va) with a
-// page table of 512 entries mapping the same frames with the same flags.
-// It fails only when no frame is left for the table.
-func splitHuge(pde *uint64, va uintptr) bool {
+// splitHuge replaces the 2 MiB page that pde maps with a page table of
+// 512 entries mapping the same frames with the same flags. It fails only
+// when no frame is left for the table.
+func splitHuge(pde *uint64) bool {
 	pt := kmem.AllocPage()
 	if pt == 0 {
 		return false
@@ -89,13 +89,14 @@ func splitHuge(pde *uint64, va uintptr) bool {
 	for i := uint64(0); i < HugeSize/PageSize; i++ {
 		*kctx.At[uint64](pt + uintptr(i)*8) = base + i*PageSize | flags
 	}
+	// No TLB may hold the 2 MiB entry and 4 KiB ones for the same
+	// address: the PDE is cleared and every TLB flushed before the table
+	// goes in, as Linux does. A CPU touching the range meanwhile faults
+	// and waits for VMLock, then finds the page present.
+	*pde = 0
+	flushTLB()
+	shootdownHook()
 	*pde = uint64(pt) | PtePresent | PteWrite | PteUser
-	// The translations are unchanged, so other CPUs' TLBs may keep the
-	// 2 MiB entry until the caller's shootdown; this one must not hold
-	// both sizes for one address.
-	if !hostTest {
-		rt.Invlpg(va &^ (HugeSize - 1))
-	}
 	Stats.Splits++
 	return true
 }
@@ -112,7 +113,7 @@ func SplitHuge(start, end uintptr) bool {
 			continue
 		}
 		pde := pdeFor(va, false)
-		if pde != nil && *pde&(PtePresent|pteHuge) == PtePresent|pteHuge && !splitHuge(pde, va) {
+		if pde != nil && *pde&(PtePresent|pteHuge) == PtePresent|pteHuge && !splitHuge(pde) {
 			return false
 		}
 	}

@@ -18,6 +18,10 @@ const (
 
 func noShootdown() {}
 
+var shootdowns int
+
+func countShootdown() { shootdowns++ }
+
 // space gives the test a fresh address space with one anonymous mapping
 // of size bytes at a 2 MiB-aligned base, and returns the base.
 func space(t *testing.T, size uintptr) uintptr {
@@ -137,8 +141,12 @@ func TestSplitOnPartialUnmap(t *testing.T) {
 	old := frame(r)
 	splits, pages, free := mm.Stats.Splits, mm.Stats.Pages, kmem.FreeBytes()
 
+	mm.SetHooks(countShootdown, nil, nil)
+	shootdowns = 0
 	mm.UnmapPages(r+16*pg, r+32*pg, noShootdown) // MADV_DONTNEED
+	mm.SetHooks(nil, nil, nil)
 	assert.EqualValues(t, 1, mm.Stats.Splits-splits)
+	assert.Equal(t, 1, shootdowns, "the split flushed every TLB before installing the table")
 	assert.EqualValues(t, 16, pages-mm.Stats.Pages)
 	assert.EqualValues(t, 16*pg-pg, kmem.FreeBytes()-free, "16 frames freed, one page table taken")
 	assert.True(t, mm.HasPageTable(r))

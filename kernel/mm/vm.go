@@ -150,16 +150,19 @@ func pteFor(va uintptr, create bool) *uint64 {
 }
 
 // leafFor returns the entry that maps va: its PTE, or the PDE of the
-// 2 MiB page holding it; 0 when va is not mapped.
+// 2 MiB page holding it; 0 when va is not mapped. It reads the PDE once,
+// so a lockless caller (UserWritableNow) racing with a split sees either
+// the 2 MiB page or the table.
 func leafFor(va uintptr) uint64 {
 	pde := pdeFor(va, false)
-	if pde == nil || *pde&PtePresent == 0 {
+	if pde == nil {
 		return 0
 	}
-	if *pde&pteHuge != 0 {
-		return *pde
+	e := *pde
+	if e&PtePresent == 0 || e&pteHuge != 0 {
+		return e
 	}
-	return *kctx.At[uint64](uintptr(*pde&PteAddr) + ((va >> 12) & 511 * 8))
+	return *kctx.At[uint64](uintptr(e&PteAddr) + ((va >> 12) & 511 * 8))
 }
 
 func leafFlags(prot uint32) uint64 {
