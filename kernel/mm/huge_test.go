@@ -276,3 +276,30 @@ func TestAdvise(t *testing.T) {
 	_, h := mm.Leaf(base + 2*huge)
 	assert.True(t, h, "the 2 MiB page mapped before stays")
 }
+
+// TestProtNoneRevokesPresentPages: mprotect(PROT_NONE) over pages already
+// mapped (4 KiB and 2 MiB) leaves no user access to them, and restoring
+// the protection gives the same frames back.
+func TestProtNoneRevokesPresentPages(t *testing.T) {
+	base := space(t, 8<<20)
+	touch(t, base, base+8<<20)
+	small, r := base+pg, base+2*huge
+	oldSmall, oldHuge := frame(small), frame(r)
+	require.True(t, mm.SplitHuge(small, small+pg))
+	for _, span := range [][2]uintptr{{small, small + pg}, {r, r + huge}} {
+		require.True(t, mm.Protect(span[0], span[1], 0))
+		mm.ProtectPages(span[0], span[1], 0, noShootdown)
+		e, _ := mm.Leaf(span[0])
+		assert.Zero(t, e&mm.PteUser, "PROT_NONE page at %#x still user-accessible", span[0])
+		assert.Equal(t, mm.FaultSEGV, mm.Fault(span[0], false, false))
+		assert.False(t, mm.UserOK(span[0], 16, false))
+	}
+	for _, span := range [][2]uintptr{{small, small + pg}, {r, r + huge}} {
+		require.True(t, mm.Protect(span[0], span[1], rw))
+		mm.ProtectPages(span[0], span[1], rw, noShootdown)
+		e, _ := mm.Leaf(span[0])
+		assert.NotZero(t, e&mm.PteUser)
+	}
+	assert.Equal(t, oldSmall, frame(small))
+	assert.Equal(t, oldHuge, frame(r))
+}

@@ -165,8 +165,16 @@ func leafFor(va uintptr) uint64 {
 	return *kctx.At[uint64](uintptr(e&PteAddr) + ((va >> 12) & 511 * 8))
 }
 
+// leafFlags gives a leaf entry's flags for prot. PROT_NONE keeps the page
+// present (its frame stays the mapping's) but without PteUser: the
+// program runs at CPL 3, so any access it makes faults, and Fault answers
+// SEGV from the VMA; the kernel reaches user memory only after UserOK,
+// which refuses PROT_NONE too.
 func leafFlags(prot uint32) uint64 {
 	f := uint64(PtePresent | PteUser)
+	if prot&(ProtRead|ProtWrite|protExec) == 0 {
+		f &^= PteUser
+	}
 	if prot&ProtWrite != 0 {
 		f |= PteWrite
 	}
@@ -794,7 +802,7 @@ func UserOK(addr, n uintptr, write bool) bool {
 	VMLock.Lock()
 	defer VMLock.Unlock()
 	for va := addr &^ (PageSize - 1); va < addr+n; va += PageSize {
-		if e := leafFor(va); e&PtePresent != 0 && (!write || e&PteWrite != 0) {
+		if e := leafFor(va); e&(PtePresent|PteUser) == PtePresent|PteUser && (!write || e&PteWrite != 0) {
 			continue
 		}
 		switch Fault(va, write, false) {

@@ -213,6 +213,9 @@ func checkHuge() error {
 	if err := faults(func() { m[ro] = 1 }); err == nil {
 		return fmt.Errorf("write to a page made read-only inside a 2 MiB page")
 	}
+	if err := checkProtNone(m[ro+2*pg:ro+3*pg], m[12<<20:14<<20]); err != nil {
+		return err
+	}
 	m[ro-pg], m[ro+pg], m[dn] = 7, 7, 7
 	if err := munmap(m[:hole]); err != nil {
 		return err
@@ -221,6 +224,32 @@ func checkHuge() error {
 		return err
 	}
 	fmt.Println("mmapcheck: huge pages ok")
+	return nil
+}
+
+// checkProtNone makes pages the program has already touched PROT_NONE (a
+// 4 KiB page and a whole 2 MiB one): reading them faults, a system call
+// reading them gets EFAULT, and PROT_READ|PROT_WRITE gives the contents
+// back.
+func checkProtNone(spans ...[]byte) error {
+	for _, b := range spans {
+		was := b[0]
+		if err := syscall.Mprotect(b, syscall.PROT_NONE); err != nil {
+			return fmt.Errorf("mprotect PROT_NONE: %w", err)
+		}
+		if err := faults(func() { sink = b[0] }); err == nil {
+			return fmt.Errorf("PROT_NONE page of %d bytes still readable", len(b))
+		}
+		if _, err := syscall.Write(1, b[:1]); err != syscall.EFAULT {
+			return fmt.Errorf("write(2) from a PROT_NONE page: %v, want EFAULT", err)
+		}
+		if err := syscall.Mprotect(b, syscall.PROT_READ|syscall.PROT_WRITE); err != nil {
+			return fmt.Errorf("mprotect back: %w", err)
+		}
+		if b[0] != was {
+			return fmt.Errorf("PROT_NONE and back lost the page's contents: %d, want %d", b[0], was)
+		}
+	}
 	return nil
 }
 
