@@ -58,3 +58,37 @@ func TestExeSplit(t *testing.T) {
 	_, _, split = exeSplit(0x100000, 0x8000000)
 	assert.False(t, split)
 }
+
+// FuzzExeCheck: whatever start_info says, a module exeCheck accepts lies
+// page-aligned inside one RAM range above 1 MiB, clear of the image, and
+// its pages (exeSplit) never reach outside what it covers.
+func FuzzExeCheck(f *testing.F) {
+	f.Add(uint64(120<<20), uint64(5<<20+17))
+	f.Add(uint64(0), uint64(0))
+	f.Add(^uint64(0)-4095, uint64(8192))
+	f.Add(uint64(0x7ff000), uint64(4096))
+	f.Add(uint64(128<<20-4096), uint64(4096))
+	saveRAM, saveN, saveStart, saveEnd, saveExe := ramRanges, nRAM, mm.ImageStart, mm.ImageEnd, exe
+	defer func() { ramRanges, nRAM, mm.ImageStart, mm.ImageEnd, exe = saveRAM, saveN, saveStart, saveEnd, saveExe }()
+	ramRanges[0] = [2]uintptr{0, 0x9f000}
+	ramRanges[1] = [2]uintptr{0x100000, 3 << 30}
+	ramRanges[2] = [2]uintptr{4 << 30, 5 << 30}
+	nRAM = 3
+	mm.ImageStart, mm.ImageEnd = 0x200000, 0x800000
+	f.Fuzz(func(t *testing.T, base, size uint64) {
+		b, s := uintptr(base), uintptr(size)
+		if exeCheck(b, s) != "" {
+			return
+		}
+		end := mm.PageRound(b + s)
+		if s == 0 || end <= b || b%mm.PageSize != 0 || b < 1<<20 || !inOneRAMRange(b, end) ||
+			(b < mm.ImageEnd && end > mm.ImageStart) {
+			t.Fatalf("accepted module %#x+%#x", b, s)
+		}
+		exe.base, exe.size = b, s
+		lo, hi, split := exeSplit(0x100000, 3<<30)
+		if split && (lo[1] > b || hi[0] < end) {
+			t.Fatalf("split %v %v overlaps module %#x-%#x", lo, hi, b, end)
+		}
+	})
+}

@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"sync/atomic"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/memfs"
@@ -139,7 +141,7 @@ func sendfile(in, out, offp, count uintptr) int64 {
 		}
 	}
 	n := copyFds(in, out, pos, -1, count)
-	if offp != 0 && n > 0 {
+	if offp != 0 && n > 0 && mm.UserOK(offp, 8, true) { // unmapped meanwhile: the count still says
 		*kctx.At[int64](offp) = pos + n
 	}
 	return n
@@ -208,10 +210,11 @@ func copyFileRange(in, inOffp, out, outOffp, count uintptr) int64 {
 	}
 	n := copyFds(in, out, inPos, outPos, count)
 	if n > 0 {
-		if inOffp != 0 {
+		// Checked again: another thread may have unmapped them meanwhile.
+		if inOffp != 0 && mm.UserOK(inOffp, 8, true) {
 			*kctx.At[int64](inOffp) = inPos + n
 		}
-		if outOffp != 0 {
+		if outOffp != 0 && mm.UserOK(outOffp, 8, true) {
 			*kctx.At[int64](outOffp) = outPos + n
 		}
 	}
@@ -251,6 +254,9 @@ func copyFds(in, out uintptr, inPos, outPos int64, count uintptr) int64 {
 	var total int64
 	var res int64
 	for uintptr(total) < count {
+		if total > 0 && signalWaiting() {
+			break // a long copy stops short for a signal, as on Linux
+		}
 		c := count - uintptr(total)
 		if c > bounceSize {
 			c = bounceSize
@@ -283,4 +289,11 @@ func copyFds(in, out uintptr, inPos, outPos int64, count uintptr) int64 {
 		return res
 	}
 	return total
+}
+
+// signalWaiting reports whether the current thread has a signal pending
+// that it does not block.
+func signalWaiting() bool {
+	t := current()
+	return atomic.LoadUint64(&t.sigpending)&^t.sigmask != 0
 }

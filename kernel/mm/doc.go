@@ -1,11 +1,13 @@
 // Package mm is the program's address space: the page tables (an identity
 // map of RAM with 2 MiB pages, 4 KiB pages for the image, 4 KiB and
-// 2 MiB pages for the user range), the table of VMAs that mmap, munmap
-// and mprotect edit, demand paging (Fault, with a fault-around window
-// that grows with sequential faults for anonymous memory, and 2 MiB pages
-// once an anonymous mapping is filled sequentially: huge.go), the checks
-// that system calls make on user pointers (UserOK), and the program
-// image's protections. Frames come from kernel/kmem.
+// 2 MiB pages for the user range), the table of VMAs that mmap, munmap,
+// mprotect and mremap edit (mremap's Resize and Move: a moved mapping's
+// page-table entries move with it, remap.go), demand paging (Fault, with
+// a fault-around window that grows with sequential faults for anonymous
+// memory, and 2 MiB pages once an anonymous mapping is filled
+// sequentially: huge.go), the checks that system calls make on user
+// pointers (UserOK), and the program image's protections. Frames come
+// from kernel/kmem.
 //
 // File mappings: a VMA may map a kernel/memfs file (MapFile), holding a
 // reference on its inode. A fault maps the file's own page (memfs.PageAt),

@@ -119,3 +119,17 @@ func SplitHuge(start, end uintptr) bool {
 	}
 	return true
 }
+
+// SplitAllHuge splits every 2 MiB page that [start, end) touches, so that
+// the range's page-table entries can be moved one by one (mremap). It
+// fails, with the pages split so far left split (invisible to the
+// program), when a page table cannot be allocated. Caller holds VMLock.
+func SplitAllHuge(start, end uintptr) bool {
+	for va := start &^ (HugeSize - 1); va < end; va += HugeSize {
+		pde := pdeFor(va, false)
+		if pde != nil && *pde&(PtePresent|pteHuge) == PtePresent|pteHuge && !splitHuge(pde) {
+			return false
+		}
+	}
+	return true
+}

@@ -2,6 +2,7 @@ package mm_test
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -302,4 +303,34 @@ func TestProtNoneRevokesPresentPages(t *testing.T) {
 	}
 	assert.Equal(t, oldSmall, frame(small))
 	assert.Equal(t, oldHuge, frame(r))
+}
+
+// TestMremapOverHugePages: mremap moving or shrinking a mapping filled
+// with 2 MiB pages keeps every byte: the move splits them and carries the
+// 4 KiB entries, the shrink splits the page it cuts.
+func TestMremapOverHugePages(t *testing.T) {
+	base := space(t, 8<<20)
+	touch(t, base, base+8<<20)
+	_, h := mm.Leaf(base + 3*huge)
+	require.True(t, h, "filled upwards: 2 MiB pages")
+	for va := base; va < base+8<<20; va += pg {
+		*(*uintptr)(unsafe.Pointer(frame(va))) = va
+	}
+	dst := base + 64<<20
+	i := mm.OneVMA(base, base+8<<20)
+	require.GreaterOrEqual(t, i, 0)
+	require.True(t, mm.Move(i, base, 8<<20, dst, 8<<20, noShootdown))
+	t.Cleanup(func() { mm.UnmapPages(dst, dst+8<<20, noShootdown) })
+	for off := uintptr(0); off < 8<<20; off += pg {
+		f := frame(dst + off)
+		require.NotZero(t, f, "page at +%#x not moved", off)
+		require.Equal(t, base+off, *(*uintptr)(unsafe.Pointer(f)), "page at +%#x", off)
+		e, _ := mm.Leaf(base + off)
+		require.Zero(t, e&mm.PtePresent, "old page at +%#x still mapped", off)
+	}
+	j := mm.OneVMA(dst, dst+8<<20)
+	require.True(t, mm.Resize(j, dst, 8<<20, 3<<20+pg, noShootdown))
+	assert.Equal(t, base+3<<20, *(*uintptr)(unsafe.Pointer(frame(dst + 3<<20))))
+	e, _ := mm.Leaf(dst + 3<<20 + pg)
+	assert.Zero(t, e&mm.PtePresent, "shrunk past a 2 MiB page's middle")
 }

@@ -1,7 +1,5 @@
 package mm
 
-import "github.com/unigo-os/unigo/rt"
-
 // mremap: resizing a mapping in place, or moving it. A moved mapping
 // keeps its pages: their page-table entries move to the new addresses,
 // so nothing is copied and nothing faults again. The kernel checks the
@@ -31,9 +29,13 @@ func like(i int, va uintptr) vma {
 // Resize makes [old, old+oldSize), inside VMA i (OneVMA), newSize bytes
 // long at old: a shrink unmaps the tail and frees its pages; a growth
 // maps [old+oldSize, old+newSize) like the VMA, which the caller found
-// free (RangeFree). It fails only when the VMA table is full.
+// free (RangeFree). It fails when the VMA table is full or a 2 MiB page
+// the shrink cuts cannot be split.
 func Resize(i int, old, oldSize, newSize uintptr, shootdown func()) bool {
 	if newSize < oldSize {
+		if !SplitHuge(old+newSize, old+oldSize) {
+			return false
+		}
 		UnmapPages(old+newSize, old+oldSize, shootdown)
 	}
 	return resizeVMAs(i, old, oldSize, newSize)
@@ -60,8 +62,11 @@ func mapLike(i int, src, dst, size uintptr) bool {
 // program can see, when memory for page tables or VMA table room runs out.
 func Move(i int, old, oldSize, dst, newSize uintptr, shootdown func()) bool {
 	n := min(oldSize, newSize)
-	// Page tables for the destination first, so that the move cannot
-	// fail halfway.
+	// 4 KiB entries only, and page tables for the destination first, so
+	// that the move cannot fail halfway.
+	if !SplitAllHuge(old, old+oldSize) {
+		return false
+	}
 	for off := uintptr(0); off < n; off = nextPTE(old, off) {
 		if src := pteFor(old+off, false); src != nil && *src&PtePresent != 0 && pteFor(dst+off, true) == nil {
 			return false
@@ -76,7 +81,7 @@ func Move(i int, old, oldSize, dst, newSize uintptr, shootdown func()) bool {
 			*src = 0
 		}
 	}
-	rt.WriteCR3(uint64(PML4))
+	flushTLB()
 	shootdown()
 	UnmapPages(old, old+oldSize, shootdown)
 	return setRange(old, old+oldSize, -1, vma{})

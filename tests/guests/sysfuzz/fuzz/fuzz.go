@@ -266,6 +266,7 @@ var served = []sysc{
 	s("mmap", 9, kAddr, kLen, kFlags, kFlags, kFD, kInt),
 	s("mprotect", 10, kAddr, kVLen, kFlags),
 	s("munmap", 11, kAddr, kVLen),
+	s("mremap", 25, kAddr, kVLen, kVLen, kSmall, kAddr),
 	s("brk", 12, kZero),
 	s("rt_sigaction", 13, kSig, kTS, kPtr, kSmall),
 	s("rt_sigprocmask", 14, kSmall, kTS, kPtr, kSmall),
@@ -689,6 +690,24 @@ func fixup(c sysc, a *[6]uintptr) {
 		end := victim + uintptr((victimPgs+1)*page)
 		if a[0] >= victim && a[0] < end && a[0]+a[1] > end {
 			a[1] = end - a[0]
+		}
+	case "sendfile", "copy_file_range":
+		// A copy of gigabytes from /dev/urandom is slow, not wrong.
+		n := 3
+		if c.name == "copy_file_range" {
+			n = 4
+		}
+		a[n] = min(a[n], 1<<20)
+	case "mremap":
+		// The source, and a MREMAP_FIXED destination, within the victim
+		// region and its guard page only; growing in place takes only
+		// free pages, and a move goes to fresh ones.
+		end := victim + uintptr((victimPgs+1)*page)
+		if a[0] >= victim && a[0] < end && a[0]+a[1] > end {
+			a[1] = end - a[0]
+		}
+		if a[3]&2 != 0 && a[4] >= victim && a[4] < end && a[4]+a[2] > end {
+			a[2] = end - a[4]
 		}
 	case "mmap":
 		a[3] &^= syscall.MAP_FIXED // never over the runtime's memory
