@@ -3,6 +3,8 @@ package kernel
 import (
 	_ "unsafe" // go:linkname
 
+	"github.com/unigo-os/unigo/kernel/task"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
@@ -20,6 +22,7 @@ func kernelMain(si uintptr) {
 	abiMark := [1]byte{abi.BootMarkABI | abi.Version}
 	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
+	task.SetHooks(exitVM, handlePending, netAttached, netFlushAtExit)
 	traceInit()
 	platform.ConsoleInit()
 	info := kctx.At[abi.HVMStartInfo](si)
@@ -52,8 +55,8 @@ func kernelMain(si uintptr) {
 	mm.ProtectImage()
 	cpuInit()
 	platform.TimeInit()
-	lapicInit()
-	spinlock.SetWaitHook(serviceTLB)
+	task.LAPICInit()
+	spinlock.SetWaitHook(task.ServiceTLB)
 	mapInit()
 	smpInit(info)
 	fdInit()

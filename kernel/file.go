@@ -8,6 +8,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
+	"github.com/unigo-os/unigo/kernel/task"
 )
 
 // File descriptors.
@@ -25,9 +26,9 @@ import (
 // lock of its own). The state of pipes, eventfds, epoll instances and the
 // console input ring is guarded by SchedLock, because waking a blocked
 // thread needs it anyway. Order: fsLock, then SchedLock (then mm.VMLock via
-// mm.UserOK, or one run-queue lock: kernel/runq.go). Nothing blocks while
+// mm.UserOK, or one run-queue lock: kernel/task/runq.go). Nothing blocks while
 // holding fsLock.
-const maxFDs = 4096
+const maxFDs = task.MaxFDs
 
 // ofile kinds.
 const (
@@ -192,7 +193,7 @@ func fdInit() {
 
 // newOfile allocates an ofile with one reference, or returns 0.
 func newOfile(kind, flags uint32, obj uintptr) uintptr {
-	p := kmem.Alloc(uintptrSize(ofile{}))
+	p := kmem.Alloc(task.UintptrSize(ofile{}))
 	if p == 0 {
 		return 0
 	}
@@ -272,7 +273,7 @@ func filePutLocked(f uintptr) {
 	kctx.SchedLock.Lock()
 	epollForget(f)
 	kctx.SchedLock.Unlock()
-	kmem.Free(f, uintptrSize(ofile{}))
+	kmem.Free(f, task.UintptrSize(ofile{}))
 }
 
 // fdClose closes descriptor fd.

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/task"
 )
 
 // flock(2) locks, as Linux: a lock belongs to an open file description
@@ -46,7 +47,7 @@ func sysFlockOp(fd, op int) int64 {
 		if r != -abi.EWOULDBLOCK || op&lockNb != 0 {
 			return r
 		}
-		sleepUntil(platform.Nanotime() + 1e6)
+		task.SleepUntil(platform.Nanotime() + 1e6)
 	}
 }
 

@@ -3,6 +3,8 @@ package kernel
 import (
 	"unsafe"
 
+	"github.com/unigo-os/unigo/kernel/task"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/mm"
@@ -17,7 +19,7 @@ var (
 	conIn       [65536]byte
 	conHead     int
 	conTail     int
-	conWaiters  waitq
+	conWaiters  task.Waitq
 	conIRQReady bool
 	// conEOF: the line hung up (MSR DCD clear: the unigo launcher's stdin
 	// reached its end) and all input was read: reads return 0.
@@ -71,7 +73,7 @@ func consoleIRQ() {
 		got = true
 	}
 	if got {
-		conWaiters.wakeAll()
+		conWaiters.WakeAll()
 		pollNotify(conObj)
 	}
 }
@@ -179,7 +181,7 @@ func consoleRead(b []byte, nonblock bool) int64 {
 		if nonblock {
 			return -abi.EAGAIN
 		}
-		conWaiters.wait(0)
+		conWaiters.Wait(0)
 	}
 	n := 0
 	for n < len(b) && conHead != conTail {

@@ -6,6 +6,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/task"
 )
 
 // epoll. An interest item (epitem, a kmem block) names its epoll
@@ -60,9 +61,9 @@ type epitem struct {
 
 // epollInst is an epoll instance.
 type epollInst struct {
-	wq    waitq   // threads in epoll_pwait
-	items uintptr // its items, linked through inext
-	rhead uintptr // ready list, linked through rnext
+	wq    task.Waitq // threads in epoll_pwait
+	items uintptr    // its items, linked through inext
+	rhead uintptr    // ready list, linked through rnext
 	rtail uintptr
 }
 
@@ -92,7 +93,7 @@ func epReady(it uintptr) {
 		inst.rhead = it
 	}
 	inst.rtail = it
-	inst.wq.wakeAll()
+	inst.wq.WakeAll()
 }
 
 // epUnlink takes item it off its bucket, its instance's list and the
@@ -129,20 +130,20 @@ func epUnlink(it uintptr) {
 			break
 		}
 	}
-	kmem.Free(it, uintptrSize(epitem{}))
+	kmem.Free(it, task.UintptrSize(epitem{}))
 }
 
 func doEpollCreate1(flags int) int64 {
 	if flags&^oCloexec != 0 {
 		return -abi.EINVAL
 	}
-	p := kmem.Alloc(uintptrSize(epollInst{}))
+	p := kmem.Alloc(task.UintptrSize(epollInst{}))
 	if p == 0 {
 		return -abi.ENOMEM
 	}
 	f := newOfile(fdEpoll, oRdwr, p)
 	if f == 0 {
-		kmem.Free(p, uintptrSize(epollInst{}))
+		kmem.Free(p, task.UintptrSize(epollInst{}))
 		return -abi.ENOMEM
 	}
 	return fdInstall(f, flags&oCloexec != 0)
@@ -165,7 +166,7 @@ func epollRelease(ep uintptr) {
 		epUnlink(kctx.At[epollInst](ep).items)
 	}
 	kctx.SchedLock.Unlock()
-	kmem.Free(ep, uintptrSize(epollInst{}))
+	kmem.Free(ep, task.UintptrSize(epollInst{}))
 }
 
 // epollForget drops the items watching ofile f, which is going away.
@@ -262,7 +263,7 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 		if found != 0 {
 			return -abi.EEXIST
 		}
-		it := kmem.Alloc(uintptrSize(epitem{}))
+		it := kmem.Alloc(task.UintptrSize(epitem{}))
 		if it == 0 {
 			return -abi.ENOMEM
 		}
@@ -382,7 +383,7 @@ func doEpollPwait(epfd int, evs uintptr, max int, timeoutNS int64) int64 {
 			kctx.SchedLock.Unlock()
 			return int64(n)
 		}
-		kctx.At[epollInst](ep).wq.wait(deadline)
+		kctx.At[epollInst](ep).wq.Wait(deadline)
 		kctx.SchedLock.Unlock()
 	}
 }

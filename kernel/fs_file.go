@@ -5,6 +5,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/memfs"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/task"
 )
 
 // The ofile kinds backed by a memfs inode: regular files, directories and
@@ -173,5 +174,5 @@ func devZeroRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
 }
 
 func devRandRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
-	return doGetrandom(buf, n)
+	return task.DoGetrandom(buf, n)
 }

@@ -5,6 +5,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/task"
 )
 
 // Pipes and eventfds: in-kernel objects whose state (and wait queues) are
@@ -26,21 +27,21 @@ type pipe struct {
 	count   uint32 // bytes buffered
 	readers int32  // open read ends
 	writers int32
-	rq      waitq // readers waiting for data
-	wq      waitq // writers waiting for room
+	rq      task.Waitq // readers waiting for data
+	wq      task.Waitq // writers waiting for room
 }
 
 func pp(p uintptr) *pipe { return kctx.At[pipe](p) }
 
 // newPipe returns a pipe with one reader and one writer, or 0.
 func newPipe() uintptr {
-	p := kmem.Alloc(uintptrSize(pipe{}))
+	p := kmem.Alloc(task.UintptrSize(pipe{}))
 	if p == 0 {
 		return 0
 	}
 	b := kmem.AllocPages(pipeOrder)
 	if b == 0 {
-		kmem.Free(p, uintptrSize(pipe{}))
+		kmem.Free(p, task.UintptrSize(pipe{}))
 		return 0
 	}
 	pp(p).buf = b
@@ -101,7 +102,7 @@ func pipeRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 			if q.count == 0 {
 				q.head = 0
 			}
-			q.wq.wakeAll()
+			q.wq.WakeAll()
 			pollNotify(p)
 			kctx.SchedLock.Unlock()
 			return int64(r)
@@ -114,7 +115,7 @@ func pipeRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 			kctx.SchedLock.Unlock()
 			return -abi.EAGAIN
 		}
-		q.rq.wait(0)
+		q.rq.Wait(0)
 		kctx.SchedLock.Unlock()
 	}
 }
@@ -147,14 +148,14 @@ func (w pipeSink) put(src []byte, whole uintptr) int {
 	}
 	n := ringPut(kctx.BytesAt(q.buf, pipeSize), int(q.head), int(q.count), src)
 	q.count += uint32(n)
-	q.rq.wakeAll()
+	q.rq.WakeAll()
 	pollNotify(uintptr(w))
 	return n
 }
 
 // waitRoom has no deadline: pipes have no send timeout.
 func (w pipeSink) waitRoom() bool {
-	pp(uintptr(w)).wq.wait(0)
+	pp(uintptr(w)).wq.Wait(0)
 	return true
 }
 
@@ -209,12 +210,12 @@ func pipeRelease(p uintptr, writer bool) {
 	} else {
 		q.readers--
 	}
-	q.rq.wakeAll()
-	q.wq.wakeAll()
+	q.rq.WakeAll()
+	q.wq.WakeAll()
 	pollNotify(p)
 	if q.readers == 0 && q.writers == 0 {
 		kmem.FreePages(q.buf, pipeOrder)
-		kmem.Free(p, uintptrSize(pipe{}))
+		kmem.Free(p, task.UintptrSize(pipe{}))
 	}
 }
 
@@ -256,13 +257,13 @@ func doPipe2(fdsAddr uintptr, flags int) int64 {
 	w := newOfile(fdPipeW, oWronly|st, p)
 	if r == 0 || w == 0 {
 		if r != 0 {
-			kmem.Free(r, uintptrSize(ofile{}))
+			kmem.Free(r, task.UintptrSize(ofile{}))
 		}
 		if w != 0 {
-			kmem.Free(w, uintptrSize(ofile{}))
+			kmem.Free(w, task.UintptrSize(ofile{}))
 		}
 		kmem.FreePages(pp(p).buf, pipeOrder)
-		kmem.Free(p, uintptrSize(pipe{}))
+		kmem.Free(p, task.UintptrSize(pipe{}))
 		return -abi.ENFILE
 	}
 	cloexec := flags&oCloexec != 0
@@ -296,8 +297,8 @@ const (
 type eventfd struct {
 	count uint64
 	sem   bool
-	rq    waitq
-	wq    waitq
+	rq    task.Waitq
+	wq    task.Waitq
 }
 
 func ef(p uintptr) *eventfd { return kctx.At[eventfd](p) }
@@ -306,7 +307,7 @@ func doEventfd2(initval uint32, flags int) int64 {
 	if flags&^(efdSemaphore|efdNonblock|efdCloexec) != 0 {
 		return -abi.EINVAL
 	}
-	p := kmem.Alloc(uintptrSize(eventfd{}))
+	p := kmem.Alloc(task.UintptrSize(eventfd{}))
 	if p == 0 {
 		return -abi.ENOMEM
 	}
@@ -314,7 +315,7 @@ func doEventfd2(initval uint32, flags int) int64 {
 	ef(p).sem = flags&efdSemaphore != 0
 	f := newOfile(fdEventfd, oRdwr|uint32(flags)&oNonblock, p)
 	if f == 0 {
-		kmem.Free(p, uintptrSize(eventfd{}))
+		kmem.Free(p, task.UintptrSize(eventfd{}))
 		return -abi.ENOMEM
 	}
 	return fdInstall(f, flags&efdCloexec != 0)
@@ -337,7 +338,7 @@ func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 			}
 			e.count -= v
 			*kctx.At[uint64](buf) = v
-			e.wq.wakeAll()
+			e.wq.WakeAll()
 			pollNotify(p)
 			kctx.SchedLock.Unlock()
 			return 8
@@ -346,7 +347,7 @@ func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 			kctx.SchedLock.Unlock()
 			return -abi.EAGAIN
 		}
-		e.rq.wait(0)
+		e.rq.Wait(0)
 		kctx.SchedLock.Unlock()
 	}
 }
@@ -368,7 +369,7 @@ func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 		if v <= efdMax-e.count {
 			e.count += v
 			if v > 0 {
-				e.rq.wakeAll()
+				e.rq.WakeAll()
 				pollNotify(p)
 			}
 			kctx.SchedLock.Unlock()
@@ -378,7 +379,7 @@ func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 			kctx.SchedLock.Unlock()
 			return -abi.EAGAIN
 		}
-		e.wq.wait(0)
+		e.wq.Wait(0)
 		kctx.SchedLock.Unlock()
 	}
 }
@@ -416,5 +417,5 @@ func eventfdMask(p uintptr) uint32 {
 }
 
 func eventfdRelease(p uintptr) {
-	kmem.Free(p, uintptrSize(eventfd{}))
+	kmem.Free(p, task.UintptrSize(eventfd{}))
 }

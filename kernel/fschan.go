@@ -3,6 +3,8 @@ package kernel
 import (
 	"unsafe"
 
+	"github.com/unigo-os/unigo/kernel/task"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
@@ -55,7 +57,7 @@ type fsReq struct {
 	state  uint32
 	async  bool // nobody waits: freed when answered
 	next   uintptr
-	wq     waitq
+	wq     task.Waitq
 	result int64
 	aux    int64
 	buf    uintptr  // the caller's buffer (read, readdir, readlink, write)
@@ -78,10 +80,10 @@ var (
 	fsReqs     [fsMaxReqs]uintptr
 	fsReqGen   [fsMaxReqs]uint32
 	fsReqFree  int
-	fsSlotWait waitq
+	fsSlotWait task.Waitq
 	fsQHead    uintptr
 	fsQTail    uintptr
-	fsReaders  waitq
+	fsReaders  task.Waitq
 	fsChanFile uintptr
 
 	// fsAbs holds the absolute forms of the (up to two) paths of the
@@ -209,7 +211,7 @@ func fschanFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
 		if o.flags&oNonblock != 0 {
 			return -abi.EAGAIN
 		}
-		fsReaders.wait(0)
+		fsReaders.Wait(0)
 	}
 	var done uintptr
 	for fsQHead != 0 {
@@ -289,14 +291,14 @@ func fsQueueLocked(p uintptr, nowait bool) bool {
 				fsQHead = p
 			}
 			fsQTail = p
-			fsReaders.wakeAll()
+			fsReaders.WakeAll()
 			pollNotify(fsChanFile)
 			return true
 		}
 		if nowait {
 			return false
 		}
-		fsSlotWait.wait(0)
+		fsSlotWait.Wait(0)
 	}
 }
 
@@ -305,7 +307,7 @@ func fsUnregisterLocked(p uintptr) {
 	j := rq(p).hdr.ID & 0xffffffff
 	fsReqs[j] = 0
 	fsReqGen[j]++
-	fsSlotWait.wakeAll()
+	fsSlotWait.WakeAll()
 }
 
 // fsCall sends request p and waits for the answer, which it returns
@@ -315,7 +317,7 @@ func fsCall(p uintptr) int64 {
 	fsQueueLocked(p, false)
 	r := rq(p)
 	for r.state != fsDone {
-		r.wq.wait(0)
+		r.wq.Wait(0)
 	}
 	fsUnregisterLocked(p)
 	kctx.SchedLock.Unlock()
@@ -374,7 +376,7 @@ func doFsReply(id uint64, result int64, data, n uintptr, aux int64) int64 {
 		fsFreeReq(p)
 		return 0
 	}
-	r.wq.wakeAll()
+	r.wq.WakeAll()
 	kctx.SchedLock.Unlock()
 	return 0
 }

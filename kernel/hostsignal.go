@@ -1,10 +1,11 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -37,7 +38,7 @@ func hostSignalIRQ() {
 		if sig <= 0 || sig > 64 {
 			return
 		}
-		if !stops(sig) {
+		if !task.Stops(sig) {
 			hostSignal(sig)
 		}
 	}
@@ -50,14 +51,14 @@ func hostSignalIRQ() {
 func hostSignal(sig int) {
 	bit := uint64(1) << uint(sig-1)
 	var target, sleeper, any uintptr
-	for t := allThreads; t != 0; t = th(t).anext {
-		if th(t).state == threadDead || th(t).sigmask&bit != 0 {
+	for t := task.AllThreads; t != 0; t = task.Th(t).Anext {
+		if task.Th(t).State == task.ThreadDead || task.Th(t).Sigmask&bit != 0 {
 			continue
 		}
 		switch {
-		case th(t).state == threadRunning:
+		case task.Th(t).State == task.ThreadRunning:
 			target = t
-		case sleeper == 0 && th(t).state == threadBlocked && th(t).futex != 0:
+		case sleeper == 0 && task.Th(t).State == task.ThreadBlocked && task.Th(t).Futex != 0:
 			sleeper = t
 		case any == 0:
 			any = t
@@ -68,18 +69,18 @@ func hostSignal(sig int) {
 	}
 	switch {
 	case target != 0:
-		sendSignal(target, sig)
-		if int(th(target).oncpu) != cpuIndex() {
-			sendIPI(cpus[th(target).oncpu].apicID, vecResched)
+		task.SendSignal(target, sig)
+		if int(task.Th(target).LastCPU) != task.CPUIndex() {
+			task.SendIPI(task.Cpus[task.Th(target).LastCPU].APICID, task.VecResched)
 		}
 	case sleeper != 0:
-		sendSignal(sleeper, sig)
-		futexDequeue(sleeper)
-		th(sleeper).woken = true
-		wakeup(sleeper)
-		armTimer()
+		task.SendSignal(sleeper, sig)
+		task.FutexDequeue(sleeper)
+		task.Th(sleeper).Woken = true
+		task.Wakeup(sleeper)
+		task.ArmTimer()
 	case any != 0:
-		sendSignal(any, sig) // taken when it next leaves the kernel
+		task.SendSignal(any, sig) // taken when it next leaves the kernel
 	}
 }
 

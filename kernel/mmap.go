@@ -6,6 +6,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/memfs"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -39,7 +40,7 @@ const (
 
 // mapInit installs the hooks mm and memfs call back into the kernel with.
 func mapInit() {
-	mm.SetHooks(tlbShootdown, lockFilesForVM, unlockFilesForVM)
+	mm.SetHooks(task.TLBShootdown, lockFilesForVM, unlockFilesForVM)
 	memfs.SetShrinkHook(unmapShrunk)
 }
 
@@ -77,7 +78,7 @@ func lockFilesForVM() bool {
 		if platform.Nanotime() > deadline {
 			return false
 		}
-		serviceTLB()
+		task.ServiceTLB()
 		rt.Pause()
 	}
 	return true
@@ -90,7 +91,7 @@ func unlockFilesForVM() { fsLock.Unlock() }
 func unmapShrunk(ino memfs.Inode, size int64) {
 	mm.VMLock.Lock()
 	if mm.FileVMAs() != 0 {
-		mm.UnmapFile(uintptr(ino), uintptr(size), tlbShootdown)
+		mm.UnmapFile(uintptr(ino), uintptr(size), task.TLBShootdown)
 	}
 	mm.VMLock.Unlock()
 }
@@ -114,13 +115,13 @@ func pageFault(f *rt.Frame) {
 	switch r {
 	case mm.FaultOK:
 	case mm.FaultBus:
-		faultSignal(f, sigBUS, busAdrerr, f.CR2)
+		task.FaultSignal(f, task.SigBUS, task.BusAdrerr, f.CR2)
 	default:
-		code := segvMaperr
+		code := task.SegvMaperr
 		if inVMA {
-			code = segvAccerr
+			code = task.SegvAccerr
 		}
-		faultSignal(f, sigSEGV, code, f.CR2)
+		task.FaultSignal(f, task.SigSEGV, code, f.CR2)
 	}
 }
 
@@ -194,7 +195,7 @@ func mmapLocked(addr, size uintptr, prot, flags int, file, off uintptr) int64 {
 		if file == 0 && prot&mm.ProtWrite != 0 && int64(size) > kmem.FreeBytes() {
 			return -abi.ENOMEM
 		}
-		mm.UnmapPages(addr, addr+size, tlbShootdown)
+		mm.UnmapPages(addr, addr+size, task.TLBShootdown)
 		va = addr
 	case addr >= mm.UserBase && addr+size <= mm.UserTop && addr+size > addr && mm.RangeFree(addr, addr+size):
 		va = addr
@@ -252,7 +253,7 @@ func doMunmap(addr, length uintptr) int64 {
 	}
 	fs := lockVM(false)
 	defer unlockVM(fs)
-	mm.UnmapPages(start, end, tlbShootdown)
+	mm.UnmapPages(start, end, task.TLBShootdown)
 	if !mm.SetRange(start, end, -1) {
 		return -abi.ENOMEM
 	}
@@ -288,7 +289,7 @@ func doMprotect(addr, length uintptr, prot int) int64 {
 	if !mm.Protect(start, end, uint32(prot&7)) {
 		return -abi.ENOMEM
 	}
-	mm.ProtectPages(start, end, uint32(prot&7), tlbShootdown)
+	mm.ProtectPages(start, end, uint32(prot&7), task.TLBShootdown)
 	return 0
 }
 
@@ -303,7 +304,7 @@ func doMadvise(addr, length uintptr, advice int) int64 {
 	}
 	if advice == madvDontneed || advice == madvFree {
 		mm.VMLock.Lock()
-		mm.UnmapPages(start, end, tlbShootdown)
+		mm.UnmapPages(start, end, task.TLBShootdown)
 		mm.VMLock.Unlock()
 	}
 	return 0

@@ -3,6 +3,8 @@ package kernel
 import (
 	"unsafe"
 
+	"github.com/unigo-os/unigo/kernel/task"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
@@ -42,7 +44,7 @@ var (
 	netFile    uintptr
 	netDirtyHd uintptr
 	netDirtyTl uintptr
-	netReaders waitq // threads blocked reading the channel
+	netReaders task.Waitq // threads blocked reading the channel
 )
 
 // netChanObj is the object address epoll knows the channel by.
@@ -62,7 +64,7 @@ const exitFlushMax = 30e9
 // them, as Linux keeps sending a closed socket's data after its process
 // exits: otherwise a server's last response (a /quit reply, say) dies
 // with the VM. It runs in SysExitFlush, with the exiting goroutine in a
-// system call as far as the scheduler knows (see exit.go), so the
+// system call as far as the scheduler knows (see kernel/task/exit.go), so the
 // netstack's goroutines can run, on the exiting goroutine's P too.
 func netFlushAtExit() {
 	if !netAttached() {
@@ -84,7 +86,7 @@ func netFlushAtExit() {
 		if live == 0 || platform.Nanotime() >= deadline {
 			return
 		}
-		sleepUntil(platform.Nanotime() + 1e6)
+		task.SleepUntil(platform.Nanotime() + 1e6)
 	}
 }
 
@@ -135,7 +137,7 @@ func netPend(p uintptr, bits uint32) {
 		netDirtyHd = p
 	}
 	netDirtyTl = p
-	netReaders.wakeAll()
+	netReaders.WakeAll()
 	pollNotify(netChanObj)
 }
 
@@ -171,7 +173,7 @@ func netRequest(p uintptr, req uint32, a *sockaddr, arg int64) int64 {
 	defer kctx.SchedLock.Unlock()
 	s := sk(p)
 	for s.req != 0 {
-		s.reqQueue.wait(0)
+		s.reqQueue.Wait(0)
 	}
 	if s.id == 0 {
 		// The netstack has let go of the socket.
@@ -188,11 +190,11 @@ func netRequest(p uintptr, req uint32, a *sockaddr, arg int64) int64 {
 	}
 	netPend(p, npRequest)
 	for !s.reqDone {
-		s.reqQueue.wait(0)
+		s.reqQueue.Wait(0)
 	}
 	e := s.reqErr
 	s.req = 0
-	s.reqQueue.wakeAll()
+	s.reqQueue.WakeAll()
 	return -int64(e)
 }
 
@@ -248,7 +250,7 @@ func netConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 	kctx.SchedLock.Lock()
 	defer kctx.SchedLock.Unlock()
 	for s.state == ssConnecting {
-		s.wq.wait(0)
+		s.wq.Wait(0)
 	}
 	if s.state == ssConnected {
 		return 0
@@ -335,7 +337,7 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 		if nonblock {
 			return -abi.EAGAIN
 		}
-		netReaders.wait(0)
+		netReaders.Wait(0)
 	}
 	var done uintptr
 	for netDirtyHd != 0 && done+size <= n {
@@ -419,7 +421,7 @@ func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 		if addr != 0 {
 			s.local = a
 		}
-		s.reqQueue.wakeAll()
+		s.reqQueue.WakeAll()
 		sockWake(p)
 		return 0
 	}
@@ -450,7 +452,7 @@ func doNetReply(id uint64, errno int64, addr uintptr, alen uint32) int64 {
 	}
 	s.reqErr = int32(errno)
 	s.reqDone = true
-	s.reqQueue.wakeAll()
+	s.reqQueue.WakeAll()
 	sockWake(p)
 	return 0
 }
@@ -544,7 +546,7 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 		}
 		n = uintptr(w)
 	}
-	s.rq.wakeAll()
+	s.rq.WakeAll()
 	pollNotify(p)
 	return int64(n)
 }
@@ -584,7 +586,7 @@ func doNetTx(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
 		r = s.tx.get(kctx.BytesAt(buf, int(n)), false)
 	}
 	if r > 0 {
-		s.wq.wakeAll()
+		s.wq.WakeAll()
 		pollNotify(p)
 	}
 	return int64(r)
@@ -598,23 +600,23 @@ func doNetAccept(lid uint64, local, remote uintptr, alen uint32) int64 {
 	if e := copyInAddr(&r, remote, alen); e != 0 {
 		return e
 	}
-	c := kmem.Alloc(uintptrSize(sock{}))
+	c := kmem.Alloc(task.UintptrSize(sock{}))
 	if c == 0 {
 		return -abi.ENOMEM
 	}
 	lp, e := netSockLocked(lid)
 	if e != 0 {
-		kmem.Free(c, uintptrSize(sock{}))
+		kmem.Free(c, task.UintptrSize(sock{}))
 		return e
 	}
 	defer kctx.SchedLock.Unlock()
 	ls := sk(lp)
 	if ls.state != ssListening {
-		kmem.Free(c, uintptrSize(sock{}))
+		kmem.Free(c, task.UintptrSize(sock{}))
 		return -abi.EINVAL
 	}
 	if ls.aqLen >= ls.backlog {
-		kmem.Free(c, uintptrSize(sock{}))
+		kmem.Free(c, task.UintptrSize(sock{}))
 		return -abi.EAGAIN
 	}
 	cs := sk(c)
@@ -625,7 +627,7 @@ func doNetAccept(lid uint64, local, remote uintptr, alen uint32) int64 {
 	cs.local, cs.remote = l, r
 	cs.opts = ls.opts
 	if !netRegister(c) {
-		kmem.Free(c, uintptrSize(sock{}))
+		kmem.Free(c, task.UintptrSize(sock{}))
 		return -abi.ENFILE
 	}
 	// The netstack already has the endpoint: no creation event.
@@ -650,12 +652,12 @@ func doNetRelease(id uint64) int64 {
 	if s.req != 0 && s.reqAsync {
 		s.req, s.reqAsync = 0, false
 		s.err = abi.ECONNABORTED
-		s.reqQueue.wakeAll()
+		s.reqQueue.WakeAll()
 	}
 	if s.req != 0 && !s.reqDone {
 		s.reqErr = abi.ECONNABORTED
 		s.reqDone = true
-		s.reqQueue.wakeAll()
+		s.reqQueue.WakeAll()
 	}
 	s.flags |= sfNetClosed | sfEOF | sfHangup
 	if s.state != ssListening {

@@ -6,6 +6,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/memfs"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -83,9 +84,9 @@ func procFilesInit(now int64) {
 
 	p = procBuf{b: cpuListBuf[:]}
 	p.str("0")
-	if ncpu > 1 {
+	if task.NCPU > 1 {
 		p.str("-")
-		p.num(uint64(ncpu-1), 0)
+		p.num(uint64(task.NCPU-1), 0)
 	}
 	p.str("\n")
 	for _, f := range [...]string{"/sys/devices/system/cpu/online", "/sys/devices/system/cpu/possible", "/sys/devices/system/cpu/present"} {
@@ -198,7 +199,7 @@ func writeCPUInfo(p *procBuf) {
 		brandLen = cpuBrand(&brand, rt.Cpuid)
 	}
 	khz := platform.TSCHz / 1000
-	for cpu := 0; cpu < ncpu; cpu++ {
+	for cpu := 0; cpu < task.NCPU; cpu++ {
 		p.numField("processor", uint64(cpu))
 		p.field("vendor_id")
 		p.bytes(vendor[:])
@@ -218,10 +219,10 @@ func writeCPUInfo(p *procBuf) {
 		p.str("\n")
 		p.field("physical id")
 		p.str("0\n")
-		p.numField("siblings", uint64(ncpu))
+		p.numField("siblings", uint64(task.NCPU))
 		p.numField("core id", uint64(cpu))
-		p.numField("cpu cores", uint64(ncpu))
-		p.numField("apicid", uint64(cpus[cpu].apicID))
+		p.numField("cpu cores", uint64(task.NCPU))
+		p.numField("apicid", uint64(task.Cpus[cpu].APICID))
 		p.field("fpu")
 		p.str("yes\n")
 		p.field("flags")

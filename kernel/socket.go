@@ -3,6 +3,8 @@ package kernel
 import (
 	"unsafe"
 
+	"github.com/unigo-os/unigo/kernel/task"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
@@ -267,8 +269,8 @@ type sock struct {
 	remote sockaddr
 	opts   abi.SockOpts
 
-	rq waitq // readers and accepters
-	wq waitq // writers and connecters
+	rq task.Waitq // readers and accepters
+	wq task.Waitq // writers and connecters
 
 	// Netstack channel state (netchan.go).
 	id       uint64 // handle the netstack knows this socket by
@@ -281,14 +283,14 @@ type sock struct {
 	reqAsync bool // a connect nobody waits for (see netConnect)
 	reqArg   int64
 	reqAddr  sockaddr
-	shutHow  uint32 // shutdowns to pass on
-	reqQueue waitq  // threads waiting to issue or finish a request
+	shutHow  uint32     // shutdowns to pass on
+	reqQueue task.Waitq // threads waiting to issue or finish a request
 }
 
 func sk(p uintptr) *sock { return kctx.At[sock](p) }
 
 func newSock(domain, typ, proto int) uintptr {
-	p := kmem.Alloc(uintptrSize(sock{}))
+	p := kmem.Alloc(task.UintptrSize(sock{}))
 	if p == 0 {
 		return 0
 	}
@@ -314,7 +316,7 @@ func sockPut(p uintptr) {
 	s.tx.release()
 	s.rxq.drain()
 	s.txq.drain()
-	kmem.Free(p, uintptrSize(sock{}))
+	kmem.Free(p, task.UintptrSize(sock{}))
 }
 
 // socketOps is the row of a socket: read and write are recv and send
@@ -390,8 +392,8 @@ func sockCloseLocked(p uintptr) {
 // SchedLock.
 func sockWake(p uintptr) {
 	s := sk(p)
-	s.rq.wakeAll()
-	s.wq.wakeAll()
+	s.rq.WakeAll()
+	s.wq.WakeAll()
 	pollNotify(p)
 }
 
@@ -508,7 +510,7 @@ func doSocket(domain, typ, proto int) int64 {
 		ok := netRegister(p)
 		kctx.SchedLock.Unlock()
 		if !ok {
-			kmem.Free(p, uintptrSize(sock{}))
+			kmem.Free(p, task.UintptrSize(sock{}))
 			return -abi.ENFILE
 		}
 	}
@@ -659,7 +661,7 @@ func acceptQueue(l, c uintptr) {
 	}
 	ls.aqTail = c
 	ls.aqLen++
-	ls.rq.wakeAll()
+	ls.rq.WakeAll()
 	pollNotify(l)
 }
 
@@ -689,7 +691,7 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 			if s.domain != afUnix {
 				netPend(p, npAccept)
 			} else {
-				s.wq.wakeAll() // connecters waiting for backlog room
+				s.wq.WakeAll() // connecters waiting for backlog room
 			}
 			remote := sk(c).remote
 			kctx.SchedLock.Unlock()
@@ -705,7 +707,7 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 			kctx.SchedLock.Unlock()
 			return -abi.EAGAIN
 		}
-		woke := s.rq.wait(sockDeadline(s.opts.RcvTimeoNS))
+		woke := s.rq.Wait(sockDeadline(s.opts.RcvTimeoNS))
 		kctx.SchedLock.Unlock()
 		if !woke {
 			return -abi.EAGAIN
@@ -792,10 +794,10 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 	b := newSock(domain, typ, proto)
 	if a == 0 || b == 0 {
 		if a != 0 {
-			kmem.Free(a, uintptrSize(sock{}))
+			kmem.Free(a, task.UintptrSize(sock{}))
 		}
 		if b != 0 {
-			kmem.Free(b, uintptrSize(sock{}))
+			kmem.Free(b, task.UintptrSize(sock{}))
 		}
 		return -abi.ENOMEM
 	}
@@ -902,7 +904,7 @@ func (w streamSink) put(src []byte, whole uintptr) int {
 	if s.domain == afUnix {
 		r := sk(s.peer).rx.put(src)
 		if r > 0 {
-			sk(s.peer).rq.wakeAll()
+			sk(s.peer).rq.WakeAll()
 			pollNotify(s.peer)
 		}
 		return r
@@ -918,7 +920,7 @@ func (w streamSink) put(src []byte, whole uintptr) int {
 // the ring, up to SO_SNDTIMEO.
 func (w streamSink) waitRoom() bool {
 	s := sk(uintptr(w))
-	return s.wq.wait(sockDeadline(s.opts.SndTimeoNS))
+	return s.wq.Wait(sockDeadline(s.opts.SndTimeoNS))
 }
 
 // sockRecv receives into the iovec list iov (or the single buffer buf,
@@ -978,7 +980,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 					if s.domain != afUnix {
 						netPend(p, npRxSpace)
 					} else {
-						s.wq.wakeAll() // senders waiting for room
+						s.wq.WakeAll() // senders waiting for room
 					}
 				}
 				kctx.SchedLock.Unlock()
@@ -1008,7 +1010,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 			if !peek {
 				if s.domain == afUnix {
 					if q := s.peer; q != 0 {
-						sk(q).wq.wakeAll()
+						sk(q).wq.WakeAll()
 						pollNotify(q)
 					}
 				} else if wasFull || s.rx.count == 0 {
@@ -1040,7 +1042,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 			kctx.SchedLock.Unlock()
 			return -abi.EAGAIN
 		}
-		woke := s.rq.wait(sockDeadline(s.opts.RcvTimeoNS))
+		woke := s.rq.Wait(sockDeadline(s.opts.RcvTimeoNS))
 		kctx.SchedLock.Unlock()
 		if !woke {
 			return -abi.EAGAIN
@@ -1131,7 +1133,7 @@ func dgramSend(p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, no
 			dgramFree(m)
 			return -abi.EAGAIN
 		}
-		woke := s.wq.wait(sockDeadline(s.opts.SndTimeoNS))
+		woke := s.wq.Wait(sockDeadline(s.opts.SndTimeoNS))
 		kctx.SchedLock.Unlock()
 		if !woke {
 			dgramFree(m)
@@ -1174,7 +1176,7 @@ func doRecvfrom(fd int, buf, n uintptr, flags int, addr, lenp uintptr) int64 {
 // msgOf reads the msghdr at mp and looks up fd's socket (with the ofile
 // referenced, unless it returns an errno).
 func msgOf(fd int, mp uintptr, write bool) (m msghdr, f, p uintptr, errno int64) {
-	if !mm.UserOK(mp, uintptrSize(msghdr{}), write) {
+	if !mm.UserOK(mp, task.UintptrSize(msghdr{}), write) {
 		return m, 0, 0, -abi.EFAULT
 	}
 	m = *kctx.At[msghdr](mp)
@@ -1221,7 +1223,7 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 	if r < 0 {
 		return r
 	}
-	if !mm.UserOK(mp, uintptrSize(msghdr{}), true) {
+	if !mm.UserOK(mp, task.UintptrSize(msghdr{}), true) {
 		return -abi.EFAULT
 	}
 	hm := kctx.At[msghdr](mp)

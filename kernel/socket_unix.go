@@ -181,7 +181,7 @@ func unixConnect(p uintptr, a *sockaddr, nonblock bool) int64 {
 			// Hold l while queued on it: a waiter unlinks itself
 			// after waking, when l may be closed.
 			ls.refs++
-			woke := ls.wq.wait(sockDeadline(s.opts.SndTimeoNS))
+			woke := ls.wq.Wait(sockDeadline(s.opts.SndTimeoNS))
 			sockPut(l)
 			kctx.SchedLock.Unlock()
 			if !woke {
@@ -265,7 +265,7 @@ func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 		if d.rxq.bytes+int(size) <= dgramQueueBytes || d.rxq.head == 0 {
 			kctx.At[dgram](m).from = s.local
 			d.rxq.push(m)
-			d.rq.wakeAll()
+			d.rq.WakeAll()
 			pollNotify(dst)
 			kctx.SchedLock.Unlock()
 			return size
@@ -277,7 +277,7 @@ func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 		}
 		// Wait for the receiver to drain its queue (it wakes its wq).
 		d.refs++ // see unixConnect
-		woke := d.wq.wait(sockDeadline(s.opts.SndTimeoNS))
+		woke := d.wq.Wait(sockDeadline(s.opts.SndTimeoNS))
 		sockPut(dst)
 		kctx.SchedLock.Unlock()
 		if !woke {

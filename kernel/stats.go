@@ -3,6 +3,8 @@ package kernel
 import (
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/kernel/task"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 )
@@ -19,31 +21,6 @@ import (
 // context, no preemption while it runs); the exit-time reader may see a
 // row a few events stale. The per-system-call counts are shared and
 // atomic.
-
-// The counters, indexes into cpuStats.
-const (
-	statSyscalls   = iota // system calls served
-	statFaults            // page faults taken
-	statSwitches          // context switches (switchTo)
-	statHalts             // idle waits for an interrupt
-	statIRQTimer          // LAPIC timer interrupts
-	statIRQResched        // reschedule IPIs received
-	statIRQTLB            // TLB shootdown IPIs received
-	statIRQDevice         // IOAPIC (device, console) interrupts
-	statIPIsSent          // IPIs sent
-	statTimerArms         // LAPIC timer (re)programmings written
-	statTimerSkips        // re-arms skipped: the timer already held that deadline
-	statEOIWrites         // EOI register writes
-	statTimerEarly        // LAPIC timer interrupts before the deadline armed
-	nStats
-)
-
-// statNames are the counters' names in the report.
-var statNames = [nStats]string{"syscalls", "faults", "switches", "halts", "irq-timer", "irq-resched",
-	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes", "irq-timer-early"}
-
-// cpuStats is one CPU's row of counters.
-type cpuStats [nStats]uint64
 
 // sysCounts counts system calls by number; unigo's private calls (0x1000
 // and up) share the last slot.
@@ -68,9 +45,9 @@ func printStats() {
 	if !statsOn {
 		return
 	}
-	var total cpuStats
-	for i := 0; i < ncpu; i++ {
-		s := &cpus[i].stats
+	var total task.CPUStats
+	for i := 0; i < task.NCPU; i++ {
+		s := &task.Cpus[i].Stats
 		kctx.Print("unigo: stats: cpu")
 		kctx.PrintDec(uint64(i))
 		printStatsRow(s)
@@ -112,10 +89,10 @@ func printStats() {
 	kctx.Print("\n")
 }
 
-func printStatsRow(s *cpuStats) {
+func printStatsRow(s *task.CPUStats) {
 	for k, v := range s {
 		kctx.Print(" ")
-		kctx.Print(statNames[k])
+		kctx.Print(task.StatNames[k])
 		kctx.Print("=")
 		kctx.PrintDec(v)
 	}

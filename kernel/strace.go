@@ -4,6 +4,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -33,7 +34,7 @@ const (
 func straceSyscall(f *rt.Frame) {
 	nr := f.RAX
 	args := [6]uint64{f.RDI, f.RSI, f.RDX, f.R10, f.R8, f.R9}
-	tid := current().tid
+	tid := task.Current().Tid
 	if nr == abi.NRExit || nr == abi.NRExitGroup || nr == abi.SysExitFlush {
 		straceLine(tid, nr, &args, 0, false)
 		f.RAX = uint64(callSyscall(f))

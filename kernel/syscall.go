@@ -5,6 +5,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -89,18 +90,18 @@ func sysArchPrctl(f *rt.Frame) int64 {
 
 func sysExit(f *rt.Frame) int64 {
 	kctx.SchedLock.Lock()
-	exitThread()
+	task.ExitThread()
 	return 0
 }
 
-func sysExitGroup(f *rt.Frame) int64 { return doExitGroup(f, int(f.RDI)&0xff) }
-func sysExitFlush(f *rt.Frame) int64 { return doExitFlush() }
+func sysExitGroup(f *rt.Frame) int64 { return task.DoExitGroup(f, int(f.RDI)&0xff) }
+func sysExitFlush(f *rt.Frame) int64 { return task.DoExitFlush() }
 
 func sysFutex(f *rt.Frame) int64 {
-	return doFutex(uintptr(f.RDI), int(f.RSI), uint32(f.RDX), uintptr(f.R10))
+	return task.DoFutex(uintptr(f.RDI), int(f.RSI), uint32(f.RDX), uintptr(f.R10))
 }
 
-func sysGettid(f *rt.Frame) int64  { return int64(current().tid) }
+func sysGettid(f *rt.Frame) int64  { return int64(task.Current().Tid) }
 func sysGetpid(f *rt.Frame) int64  { return 1 }
 func sysGetppid(f *rt.Frame) int64 { return 0 }
 func sysGetuid(f *rt.Frame) int64  { return 0 }
@@ -118,7 +119,7 @@ func sysGetgroups(f *rt.Frame) int64 {
 }
 
 func sysSchedYield(f *rt.Frame) int64 {
-	yield()
+	task.Yield()
 	return 0
 }
 
@@ -129,17 +130,17 @@ func sysSchedGetaffinity(f *rt.Frame) int64 {
 	if !mm.UserOK(uintptr(f.RDX), 8, true) {
 		return -abi.EFAULT
 	}
-	*kctx.At[uint64](uintptr(f.RDX)) = uint64(1)<<uint(ncpu) - 1 // CPUs 0..ncpu-1
+	*kctx.At[uint64](uintptr(f.RDX)) = uint64(1)<<uint(task.NCPU) - 1 // CPUs 0..ncpu-1
 	return 8
 }
 
 func sysSchedSetaffinity(f *rt.Frame) int64 { return 0 }
 
-func sysNanosleep(f *rt.Frame) int64 { return sleepRel(uintptr(f.RDI)) }
+func sysNanosleep(f *rt.Frame) int64 { return task.SleepRel(uintptr(f.RDI)) }
 func sysClockNanosleep(f *rt.Frame) int64 {
-	return doClockNanosleep(int(f.RDI), int(f.RSI), uintptr(f.RDX))
+	return task.DoClockNanosleep(int(f.RDI), int(f.RSI), uintptr(f.RDX))
 }
-func sysClockGettime(f *rt.Frame) int64 { return doClockGettime(int(f.RDI), uintptr(f.RSI)) }
+func sysClockGettime(f *rt.Frame) int64 { return task.DoClockGettime(int(f.RDI), uintptr(f.RSI)) }
 
 func sysClockGetres(f *rt.Frame) int64 {
 	if p := uintptr(f.RSI); p != 0 {
@@ -163,25 +164,25 @@ func sysGettimeofday(f *rt.Frame) int64 {
 }
 
 func sysRtSigaction(f *rt.Frame) int64 {
-	return doRtSigaction(int(f.RDI), uintptr(f.RSI), uintptr(f.RDX), uintptr(f.R10))
+	return task.DoRtSigaction(int(f.RDI), uintptr(f.RSI), uintptr(f.RDX), uintptr(f.R10))
 }
 func sysRtSigprocmask(f *rt.Frame) int64 {
-	return doRtSigprocmask(int(f.RDI), uintptr(f.RSI), uintptr(f.RDX), uintptr(f.R10))
+	return task.DoRtSigprocmask(int(f.RDI), uintptr(f.RSI), uintptr(f.RDX), uintptr(f.R10))
 }
-func sysSigaltstack(f *rt.Frame) int64 { return doSigaltstack(uintptr(f.RDI), uintptr(f.RSI)) }
-func sysGetrandom(f *rt.Frame) int64   { return doGetrandom(uintptr(f.RDI), uintptr(f.RSI)) }
-func sysUname(f *rt.Frame) int64       { return doUname(uintptr(f.RDI)) }
-func sysSethostname(f *rt.Frame) int64 { return doSethostname(uintptr(f.RDI), uintptr(f.RSI)) }
-func sysGetrlimit(f *rt.Frame) int64   { return doPrlimit(0, int(f.RDI), 0, uintptr(f.RSI)) }
+func sysSigaltstack(f *rt.Frame) int64 { return task.DoSigaltstack(uintptr(f.RDI), uintptr(f.RSI)) }
+func sysGetrandom(f *rt.Frame) int64   { return task.DoGetrandom(uintptr(f.RDI), uintptr(f.RSI)) }
+func sysUname(f *rt.Frame) int64       { return task.DoUname(uintptr(f.RDI)) }
+func sysSethostname(f *rt.Frame) int64 { return task.DoSethostname(uintptr(f.RDI), uintptr(f.RSI)) }
+func sysGetrlimit(f *rt.Frame) int64   { return task.DoPrlimit(0, int(f.RDI), 0, uintptr(f.RSI)) }
 func sysPrlimit64(f *rt.Frame) int64 {
-	return doPrlimit(int(f.RDI), int(f.RSI), uintptr(f.RDX), uintptr(f.R10))
+	return task.DoPrlimit(int(f.RDI), int(f.RSI), uintptr(f.RDX), uintptr(f.R10))
 }
 
 func sysSetTidAddress(f *rt.Frame) int64 {
-	current().clearTID = uintptr(f.RDI)
-	return int64(current().tid)
+	task.Current().ClearTID = uintptr(f.RDI)
+	return int64(task.Current().Tid)
 }
 
-func sysSysinfo(f *rt.Frame) int64   { return doSysinfo(uintptr(f.RDI)) }
-func sysGetrusage(f *rt.Frame) int64 { return doGetrusage(int(int32(f.RDI)), uintptr(f.RSI)) }
-func sysTimes(f *rt.Frame) int64     { return doTimes(uintptr(f.RDI)) }
+func sysSysinfo(f *rt.Frame) int64   { return task.DoSysinfo(uintptr(f.RDI)) }
+func sysGetrusage(f *rt.Frame) int64 { return task.DoGetrusage(int(int32(f.RDI)), uintptr(f.RSI)) }
+func sysTimes(f *rt.Frame) int64     { return task.DoTimes(uintptr(f.RDI)) }

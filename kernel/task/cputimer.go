@@ -1,4 +1,4 @@
-package kernel
+package task
 
 import (
 	"sync/atomic"
@@ -45,30 +45,30 @@ type cpuTimer struct {
 var (
 	cpuTimers      [maxCPUTimers + 1]cpuTimer // index 0: setitimer's ITIMER_PROF
 	procCPU        int64                      // CPU time of threads that left the CPU
-	cpuTimersArmed int
+	CPUTimersArmed int
 )
 
 // threadCPU returns t's consumed CPU time. Caller holds SchedLock.
 func threadCPU(t uintptr) int64 {
-	n := th(t).cpuNS
-	if t == cpu().Current {
-		n += platform.Nanotime() - th(t).onCPU
+	n := Th(t).cpuNS
+	if t == CPU().Current {
+		n += platform.Nanotime() - Th(t).OnCPU
 	}
 	return n
 }
 
 func processCPU() int64 {
-	c := cpu().Current
+	c := CPU().Current
 	n := atomic.LoadInt64(&procCPU)
 	if c != 0 {
-		n += platform.Nanotime() - th(c).onCPU
+		n += platform.Nanotime() - Th(c).OnCPU
 	}
 	return n
 }
 
-// checkCPUTimers fires expired CPU-time timers. Caller holds SchedLock.
-func checkCPUTimers() {
-	if cpuTimersArmed == 0 {
+// CheckCPUTimers fires expired CPU-time timers. Caller holds SchedLock.
+func CheckCPUTimers() {
+	if CPUTimersArmed == 0 {
 		return
 	}
 	for i := range cpuTimers {
@@ -93,18 +93,18 @@ func checkCPUTimers() {
 			ct.value = now + ct.interval
 		} else {
 			ct.value = 0
-			cpuTimersArmed--
+			CPUTimersArmed--
 		}
 		if ct.notify == sigevNone {
 			continue
 		}
-		target := cpu().Current
+		target := CPU().Current
 		if ct.target != 0 {
 			target = threadByTID(ct.target)
 		}
 		if target != 0 {
-			th(target).sigcode = int32(ct.code)
-			sendSignal(target, ct.signo)
+			Th(target).sigcode = int32(ct.code)
+			SendSignal(target, ct.signo)
 		}
 	}
 }
@@ -112,7 +112,7 @@ func checkCPUTimers() {
 // cpuTimerTick is the shortest interval of an armed CPU-time timer (0 if
 // none), the rate armTimer keeps the LAPIC firing at.
 func cpuTimerTick() int64 {
-	if cpuTimersArmed == 0 {
+	if CPUTimersArmed == 0 {
 		return 0
 	}
 	tick := int64(0)
@@ -139,11 +139,11 @@ func setCPUTimer(ct *cpuTimer, value, interval int64) {
 	ct.value, ct.interval = value, interval
 	switch {
 	case was && value == 0:
-		cpuTimersArmed--
+		CPUTimersArmed--
 	case !was && value != 0:
-		cpuTimersArmed++
+		CPUTimersArmed++
 	}
-	armTimer()
+	ArmTimer()
 }
 
 func timevalNS(p uintptr) int64  { v := kctx.At[[2]int64](p); return v[0]*1e9 + v[1]*1000 }
@@ -187,7 +187,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 				return -abi.EFAULT, true
 			}
 			interval, value := timevalNS(a1), timevalNS(a1+16)
-			ct.used, ct.process, ct.target, ct.signo, ct.notify, ct.code = true, true, 0, sigPROF, sigevSignal, siKernel
+			ct.used, ct.process, ct.target, ct.signo, ct.notify, ct.code = true, true, 0, sigPROF, sigevSignal, SiKernel
 			if which == 1 {
 				ct.signo = 26 // SIGVTALRM
 			}
@@ -225,7 +225,7 @@ func cpuTimerSyscallLocked(f *rt.Frame) (int64, bool) {
 			if ct.used {
 				continue
 			}
-			*ct = cpuTimer{used: true, process: clock == clockProcessCputime, tid: current().tid,
+			*ct = cpuTimer{used: true, process: clock == clockProcessCputime, tid: Current().Tid,
 				signo: signo, notify: notify, code: siTimer}
 			if notify == sigevThreadID {
 				ct.target = tid

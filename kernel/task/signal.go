@@ -1,4 +1,4 @@
-package kernel
+package task
 
 import (
 	"sync/atomic"
@@ -21,13 +21,13 @@ import (
 
 const (
 	sigHUP   = 1
-	sigILL   = 4
-	sigTRAP  = 5
+	SigILL   = 4
+	SigTRAP  = 5
 	sigABRT  = 6
-	sigBUS   = 7
-	sigFPE   = 8
+	SigBUS   = 7
+	SigFPE   = 8
 	sigKILL  = 9
-	sigSEGV  = 11
+	SigSEGV  = 11
 	sigPIPE  = 13
 	sigALRM  = 14
 	sigTERM  = 15
@@ -53,14 +53,14 @@ const (
 
 	// si_code values.
 	siUser     = 0
-	siKernel   = 0x80
+	SiKernel   = 0x80
 	siTkill    = -6
-	segvMaperr = 1
-	segvAccerr = 2
-	fpeIntdiv  = 1
-	illIllopn  = 2
-	busAdrerr  = 2
-	trapBrkpt  = 1
+	SegvMaperr = 1
+	SegvAccerr = 2
+	FpeIntdiv  = 1
+	IllIllopn  = 2
+	BusAdrerr  = 2
+	TrapBrkpt  = 1
 
 	ucFPXstate = 1
 
@@ -90,18 +90,18 @@ const (
 	redZone = 128
 )
 
-// sendSignal marks sig pending on thread t. Caller holds SchedLock.
+// SendSignal marks sig pending on thread t. Caller holds SchedLock.
 // The pending set is updated atomically: the target thread may be taking
 // a signal out of it (deliverPending) on another CPU at the same time.
-func sendSignal(t uintptr, sig int) {
-	atomic.OrUint64(&th(t).sigpending, 1<<uint(sig-1))
+func SendSignal(t uintptr, sig int) {
+	atomic.OrUint64(&Th(t).sigpending, 1<<uint(sig-1))
 }
 
-// deliverPending delivers one pending, unblocked signal of the current
+// DeliverPending delivers one pending, unblocked signal of the current
 // thread into f (and so to user mode when f is resumed).
-func deliverPending(f *rt.Frame) {
-	t := current()
-	ready := atomic.LoadUint64(&t.sigpending) &^ t.sigmask
+func DeliverPending(f *rt.Frame) {
+	t := Current()
+	ready := atomic.LoadUint64(&t.sigpending) &^ t.Sigmask
 	if ready == 0 {
 		return
 	}
@@ -118,20 +118,20 @@ func deliverPending(f *rt.Frame) {
 	deliver(f, sig, code, 0, false)
 }
 
-// faultSignal delivers the signal for a fault in user mode: the program's
+// FaultSignal delivers the signal for a fault in user mode: the program's
 // handler runs now; a blocked or default-handled fault ends the VM as it
 // would end a Linux process.
-func faultSignal(f *rt.Frame, sig, code int, addr uint64) {
+func FaultSignal(f *rt.Frame, sig, code int, addr uint64) {
 	deliver(f, sig, code, addr, true)
 }
 
 // deliver builds an rt_sigframe for sig on the user stack and points f at
 // the handler. sync marks a fault: it cannot be ignored or blocked.
 func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
-	t := current()
+	t := Current()
 	act := &sigactions[sig]
 	handler, flags, restorer, mask := act[0], act[1], act[2], act[3]
-	blocked := t.sigmask&(1<<uint(sig-1)) != 0
+	blocked := t.Sigmask&(1<<uint(sig-1)) != 0
 	if handler == sigIGN && !sync {
 		return
 	}
@@ -142,7 +142,7 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	// Extended state at the interruption goes into the frame, so the
 	// handler's rt_sigreturn can restore it.
 	if f.Vector == rt.VecSyscall {
-		rt.XSaveTo(t.xsave)
+		rt.XSaveTo(t.Xsave)
 	}
 
 	sp := uintptr(f.RSP) - redZone
@@ -150,14 +150,14 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	if flags&saOnstack != 0 && t.altSP != 0 && t.altFlags&ssDisable == 0 && !onAlt {
 		sp = uintptr(t.altSP + t.altSize)
 	}
-	fpstate := (sp - xsaveSize) &^ 63
+	fpstate := (sp - XsaveSize) &^ 63
 	frame := ((fpstate - sigframeSize) &^ 15) - 8
-	if !mm.UserOK(frame, fpstate+xsaveSize-frame, true) {
+	if !mm.UserOK(frame, fpstate+XsaveSize-frame, true) {
 		// No room for the frame: Linux kills the process with SIGSEGV.
-		defaultAction(f, sigSEGV, true)
+		defaultAction(f, SigSEGV, true)
 		return
 	}
-	copy(kctx.BytesAt(fpstate, int(xsaveSize)), kctx.BytesAt(t.xsave, int(xsaveSize)))
+	copy(kctx.BytesAt(fpstate, int(XsaveSize)), kctx.BytesAt(t.Xsave, int(XsaveSize)))
 	clear(kctx.BytesAt(frame, int(sigframeSize)))
 	*kctx.At[uint64](frame + sfPretcode) = restorer
 
@@ -195,10 +195,10 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	put(scCSGSFS, uint64(rt.SelUserCode)|uint64(rt.SelUserData)<<48)
 	put(scErr, f.ErrorCode)
 	put(scTrapno, f.Vector&0xff)
-	put(scOldmask, t.sigmask)
+	put(scOldmask, t.Sigmask)
 	put(scCR2, addr)
 	put(scFpstate, uint64(fpstate))
-	*kctx.At[uint64](uc + ucSigmask) = t.sigmask
+	*kctx.At[uint64](uc + ucSigmask) = t.Sigmask
 
 	info := frame + sfInfo
 	*kctx.At[int32](info) = int32(sig)
@@ -210,10 +210,10 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	}
 
 	if flags&saNodefer == 0 {
-		t.sigmask |= 1 << uint(sig-1)
+		t.Sigmask |= 1 << uint(sig-1)
 	}
-	t.sigmask |= mask
-	t.sigmask &^= 1<<(sigKILL-1) | 1<<(sigSTOP-1)
+	t.Sigmask |= mask
+	t.Sigmask &^= 1<<(sigKILL-1) | 1<<(sigSTOP-1)
 	if flags&saResethand != 0 {
 		act[0] = sigDFL
 	}
@@ -230,14 +230,14 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	f.Vector = rt.VecSyscall
 }
 
-// sysRtSigreturn restores the context saved by deliver from the frame the
+// SysRtSigreturn restores the context saved by deliver from the frame the
 // handler returned through (its RET popped pretcode, so RSP points at the
 // ucontext). It returns the restored RAX, which kernelTrap stores back.
-func sysRtSigreturn(f *rt.Frame) int64 {
-	t := current()
+func SysRtSigreturn(f *rt.Frame) int64 {
+	t := Current()
 	uc := uintptr(f.RSP)
 	if !mm.UserOK(uc, ucSize, false) {
-		defaultAction(f, sigSEGV, true)
+		defaultAction(f, SigSEGV, true)
 		return int64(f.RAX)
 	}
 	mc := uc + ucMcontext
@@ -250,9 +250,9 @@ func sysRtSigreturn(f *rt.Frame) int64 {
 	// Only the flags user mode may change: CF PF AF ZF SF TF DF OF AC.
 	const userFlags = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x40000
 	f.RFLAGS = f.RFLAGS&^userFlags | get(scEFLAGS)&userFlags | 0x202
-	t.sigmask = *kctx.At[uint64](uc + ucSigmask) &^ (1<<(sigKILL-1) | 1<<(sigSTOP-1))
-	if fp := uintptr(get(scFpstate)); fp != 0 && fp&63 == 0 && mm.UserOK(fp, xsaveSize, false) && validXSave(fp) {
-		copy(kctx.BytesAt(t.xsave, int(xsaveSize)), kctx.BytesAt(fp, int(xsaveSize)))
+	t.Sigmask = *kctx.At[uint64](uc + ucSigmask) &^ (1<<(sigKILL-1) | 1<<(sigSTOP-1))
+	if fp := uintptr(get(scFpstate)); fp != 0 && fp&63 == 0 && mm.UserOK(fp, XsaveSize, false) && validXSave(fp) {
+		copy(kctx.BytesAt(t.Xsave, int(XsaveSize)), kctx.BytesAt(fp, int(XsaveSize)))
 		f.Vector = rt.VecSignal
 	}
 	return int64(f.RAX)
@@ -261,7 +261,7 @@ func sysRtSigreturn(f *rt.Frame) int64 {
 // validXSave checks an XSAVE image from user memory before XRSTOR loads
 // it: a bad header would fault inside the kernel.
 func validXSave(p uintptr) bool {
-	if xsaveSize <= 512 {
+	if XsaveSize <= 512 {
 		return *kctx.At[uint32](p + 24)&0xffff0000 == 0 // MXCSR reserved bits
 	}
 	if *kctx.At[uint32](p + 24)&0xffff0000 != 0 {
@@ -285,7 +285,7 @@ func defaultAction(f *rt.Frame, sig int, sync bool) {
 	kctx.Print("unigo: ")
 	if sync {
 		kctx.Print("fatal ")
-		kctx.Print(exceptionName(f.Vector))
+		kctx.Print(ExceptionName(f.Vector))
 		kctx.Print(" at rip=")
 		kctx.PrintHex(f.RIP)
 		kctx.Print(" addr=")
@@ -295,13 +295,13 @@ func defaultAction(f *rt.Frame, sig int, sync bool) {
 	kctx.Print("killed by signal ")
 	kctx.PrintDec(uint64(sig))
 	kctx.Print("\n")
-	exitVM(128 + sig)
+	exitVMHook(128 + sig)
 }
 
 // threadByTID finds a live thread. Caller holds SchedLock.
 func threadByTID(tid uint64) uintptr {
-	for t := allThreads; t != 0; t = th(t).anext {
-		if th(t).tid == tid && th(t).state != threadDead {
+	for t := AllThreads; t != 0; t = Th(t).Anext {
+		if Th(t).Tid == tid && Th(t).State != ThreadDead {
 			return t
 		}
 	}
@@ -311,15 +311,15 @@ func threadByTID(tid uint64) uintptr {
 // Handlers: signals sent by the program, and the timers that raise them
 // (cputimer.go, signal_unsupported.go).
 
-func sysTkill(f *rt.Frame) int64  { return sendTo(f.RDI, int(f.RSI)) }
-func sysTgkill(f *rt.Frame) int64 { return sendTo(f.RSI, int(f.RDX)) }
+func SysTkill(f *rt.Frame) int64  { return sendTo(f.RDI, int(f.RSI)) }
+func SysTgkill(f *rt.Frame) int64 { return sendTo(f.RSI, int(f.RDX)) }
 
-// sysKill serves kill(pid, sig): the one process is pid 1.
-func sysKill(f *rt.Frame) int64 {
+// SysKill serves kill(pid, sig): the one process is pid 1.
+func SysKill(f *rt.Frame) int64 {
 	if f.RDI != 1 && f.RDI != 0 && int64(f.RDI) != -1 {
 		return -abi.ESRCH
 	}
-	return sendTo(current().tid, int(f.RSI))
+	return sendTo(Current().Tid, int(f.RSI))
 }
 
 // sysTimer serves getitimer, setitimer and timer_*: the SIGALRM timers
@@ -332,16 +332,16 @@ func sysTimer(f *rt.Frame) int64 {
 	return r
 }
 
-func sysGetitimer(f *rt.Frame) int64       { return sysTimer(f) }
-func sysSetitimer(f *rt.Frame) int64       { return sysTimer(f) }
-func sysTimerCreate(f *rt.Frame) int64     { return sysTimer(f) }
-func sysTimerSettime(f *rt.Frame) int64    { return sysTimer(f) }
-func sysTimerGettime(f *rt.Frame) int64    { return sysTimer(f) }
-func sysTimerGetoverrun(f *rt.Frame) int64 { return sysTimer(f) }
-func sysTimerDelete(f *rt.Frame) int64     { return sysTimer(f) }
+func SysGetitimer(f *rt.Frame) int64       { return sysTimer(f) }
+func SysSetitimer(f *rt.Frame) int64       { return sysTimer(f) }
+func SysTimerCreate(f *rt.Frame) int64     { return sysTimer(f) }
+func SysTimerSettime(f *rt.Frame) int64    { return sysTimer(f) }
+func SysTimerGettime(f *rt.Frame) int64    { return sysTimer(f) }
+func SysTimerGetoverrun(f *rt.Frame) int64 { return sysTimer(f) }
+func SysTimerDelete(f *rt.Frame) int64     { return sysTimer(f) }
 
-// sysAlarm serves alarm(seconds): only alarm(0), which disarms nothing.
-func sysAlarm(f *rt.Frame) int64 {
+// SysAlarm serves alarm(seconds): only alarm(0), which disarms nothing.
+func SysAlarm(f *rt.Frame) int64 {
 	r, _ := unsupportedSignalOp(f)
 	return r
 }
@@ -359,15 +359,40 @@ func sendTo(tid uint64, sig int) int64 {
 	if sig == 0 {
 		return 0
 	}
-	if stops(sig) {
+	if Stops(sig) {
 		return refuseStop()
 	}
-	sendSignal(t, sig)
+	SendSignal(t, sig)
 	// A thread running on another CPU sees the signal when it next enters
 	// the kernel: make that happen now (async preemption relies on it).
-	if th(t).state == threadRunning && int(th(t).oncpu) != cpuIndex() {
-		sendIPI(cpus[th(t).oncpu].apicID, vecResched)
+	if Th(t).State == ThreadRunning && int(Th(t).LastCPU) != CPUIndex() {
+		SendIPI(Cpus[Th(t).LastCPU].APICID, VecResched)
 	}
 	return 0
 }
 func xsaveMask() uint64 { return rt.XSaveMask() }
+
+// ExceptionName is the name of CPU exception vector v, for reports.
+func ExceptionName(v uint64) string {
+	switch v {
+	case 0:
+		return "divide error"
+	case 1:
+		return "debug"
+	case 3:
+		return "breakpoint"
+	case 6:
+		return "invalid opcode"
+	case 13:
+		return "general protection fault"
+	case 14:
+		return "page fault"
+	case 16:
+		return "x87 floating-point error"
+	case 17:
+		return "alignment check"
+	case 19:
+		return "SIMD floating-point error"
+	}
+	return "exception"
+}

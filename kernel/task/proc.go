@@ -1,4 +1,4 @@
-package kernel
+package task
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -18,31 +18,31 @@ const (
 	cloneChildSettid   = 0x1000000
 )
 
-// sysClone creates a thread sharing everything (the only kind of
+// SysClone creates a thread sharing everything (the only kind of
 // clone a unikernel has): it starts in user mode where the parent's
 // system call returns, with RAX = 0 and the given stack and TLS.
-func sysClone(f *rt.Frame) int64 {
+func SysClone(f *rt.Frame) int64 {
 	flags := f.RDI
 	if flags&cloneVM == 0 || flags&cloneThread == 0 {
 		return -abi.ENOSYS // no processes: fork and exec are not supported
 	}
-	t := newThread()
+	t := NewThread()
 	if t == 0 {
 		return -abi.EAGAIN
 	}
-	cf := kctx.At[rt.Frame](frameOf(t))
+	cf := kctx.At[rt.Frame](FrameOf(t))
 	*cf = *f
 	cf.RAX = 0
 	if f.RSI != 0 {
 		cf.RSP = f.RSI
 		// The runtime starts an M on its g0 stack: clone's stack is
 		// g0.stack.hi of a g0StackSize stack.
-		th(t).sysStackLo, th(t).sysStackHi = f.RSI-g0StackSize, f.RSI
+		Th(t).SysStackLo, Th(t).SysStackHi = f.RSI-g0StackSize, f.RSI
 	}
 	if flags&cloneSettls != 0 {
 		cf.FSBase = f.R8
 	}
-	tid := th(t).tid
+	tid := Th(t).Tid
 	if flags&cloneParentSettid != 0 && mm.UserOK(uintptr(f.RDX), 4, true) {
 		*kctx.At[uint32](uintptr(f.RDX)) = uint32(tid)
 	}
@@ -50,16 +50,16 @@ func sysClone(f *rt.Frame) int64 {
 		*kctx.At[uint32](uintptr(f.R10)) = uint32(tid)
 	}
 	if flags&cloneChildCleartid != 0 {
-		th(t).clearTID = uintptr(f.R10)
+		Th(t).ClearTID = uintptr(f.R10)
 	}
-	th(t).sigmask = current().sigmask
+	Th(t).Sigmask = Current().Sigmask
 	// Stack for the first switch: [BP=0][return PC=threadStart], then the
 	// frame.
-	ksp := frameOf(t) - 16
+	ksp := FrameOf(t) - 16
 	*kctx.At[uint64](ksp) = 0
 	*kctx.At[uint64](ksp + 8) = uint64(rt.ThreadStartPC())
-	th(t).ksp = ksp
-	th(t).oncpu = int32(cpuIndex())
+	Th(t).ksp = ksp
+	Th(t).LastCPU = int32(CPUIndex())
 	kctx.SchedLock.Lock()
 	makeRunnable(t)
 	kctx.SchedLock.Unlock()
@@ -75,7 +75,7 @@ const (
 	futexClockRealtime = 256
 )
 
-func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
+func DoFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 	cmd := op &^ (futexPrivate | futexClockRealtime)
 	switch cmd {
 	case futexWaitOp, futexWaitBitset:
@@ -104,7 +104,7 @@ func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 	return -abi.ENOSYS
 }
 
-func sleepUntil(deadline int64) {
+func SleepUntil(deadline int64) {
 	kctx.SchedLock.Lock()
 	for platform.Nanotime() < deadline {
 		block(deadline)
@@ -112,7 +112,7 @@ func sleepUntil(deadline int64) {
 	kctx.SchedLock.Unlock()
 }
 
-func sleepRel(req uintptr) int64 {
+func SleepRel(req uintptr) int64 {
 	if !mm.UserOK(req, 16, false) {
 		return -abi.EFAULT
 	}
@@ -120,7 +120,7 @@ func sleepRel(req uintptr) int64 {
 	if ts[1] < 0 || ts[1] >= 1e9 || ts[0] < 0 {
 		return -abi.EINVAL
 	}
-	sleepUntil(platform.Nanotime() + ts[0]*1e9 + ts[1])
+	SleepUntil(platform.Nanotime() + ts[0]*1e9 + ts[1])
 	return 0
 }
 
@@ -143,21 +143,21 @@ func clockNow(clock int) (int64, bool) {
 	case clockMonotonic, clockMonotonicRaw, clockMonotonicCoarse, clockBoottime:
 		return platform.Nanotime(), true
 	case clockThreadCputime:
-		t := current()
-		return t.cpuNS + platform.Nanotime() - t.onCPU, true
+		t := Current()
+		return t.cpuNS + platform.Nanotime() - t.OnCPU, true
 	case clockProcessCputime:
 		return platform.Nanotime() - platform.Mono0, true // one CPU: process time ~ busy time; refined by SMP work
 	}
 	if clock < 0 {
 		// Per-thread CPU clocks (runtime pprof uses them): report this
 		// thread's time.
-		t := current()
-		return t.cpuNS + platform.Nanotime() - t.onCPU, true
+		t := Current()
+		return t.cpuNS + platform.Nanotime() - t.OnCPU, true
 	}
 	return 0, false
 }
 
-func doClockGettime(clock int, tp uintptr) int64 {
+func DoClockGettime(clock int, tp uintptr) int64 {
 	ns, ok := clockNow(clock)
 	if !ok {
 		return -abi.EINVAL
@@ -169,7 +169,7 @@ func doClockGettime(clock int, tp uintptr) int64 {
 	return 0
 }
 
-func doClockNanosleep(clock, flags int, req uintptr) int64 {
+func DoClockNanosleep(clock, flags int, req uintptr) int64 {
 	if !mm.UserOK(req, 16, false) {
 		return -abi.EFAULT
 	}
@@ -183,7 +183,7 @@ func doClockNanosleep(clock, flags int, req uintptr) int64 {
 		ns -= now
 	}
 	if ns > 0 {
-		sleepUntil(platform.Nanotime() + ns)
+		SleepUntil(platform.Nanotime() + ns)
 	}
 	return 0
 }
@@ -192,7 +192,7 @@ func doClockNanosleep(clock, flags int, req uintptr) int64 {
 // the runtime's bookkeeping works; delivery comes with the signal work.
 var sigactions [65][4]uint64 // handler, flags, restorer, mask
 
-func doRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
+func DoRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 	if sig < 1 || sig > 64 || size != 8 {
 		return -abi.EINVAL
 	}
@@ -214,16 +214,16 @@ func doRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 	return 0
 }
 
-func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
+func DoRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 	if size != 8 {
 		return -abi.EINVAL
 	}
-	t := current()
+	t := Current()
 	if oset != 0 {
 		if !mm.UserOK(oset, 8, true) {
 			return -abi.EFAULT
 		}
-		*kctx.At[uint64](oset) = t.sigmask
+		*kctx.At[uint64](oset) = t.Sigmask
 	}
 	if set != 0 {
 		if !mm.UserOK(set, 8, false) {
@@ -232,11 +232,11 @@ func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 		s := *kctx.At[uint64](set)
 		switch how {
 		case 0:
-			t.sigmask |= s
+			t.Sigmask |= s
 		case 1:
-			t.sigmask &^= s
+			t.Sigmask &^= s
 		case 2:
-			t.sigmask = s
+			t.Sigmask = s
 		default:
 			return -abi.EINVAL
 		}
@@ -244,8 +244,8 @@ func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 	return 0
 }
 
-func doSigaltstack(ss, oss uintptr) int64 {
-	t := current()
+func DoSigaltstack(ss, oss uintptr) int64 {
+	t := Current()
 	if oss != 0 {
 		if !mm.UserOK(oss, 24, true) {
 			return -abi.EFAULT
@@ -268,8 +268,8 @@ func doSigaltstack(ss, oss uintptr) int64 {
 
 var noEntropyReported bool
 
-// fillRandom fills b from RDSEED, falling back to RDRAND.
-func fillRandom(b []byte) bool {
+// FillRandom fills b from RDSEED, falling back to RDRAND.
+func FillRandom(b []byte) bool {
 	for i := 0; i < len(b); i += 8 {
 		v, ok := rt.Rdseed()
 		if !ok {
@@ -289,18 +289,18 @@ func fillRandom(b []byte) bool {
 	return true
 }
 
-func doGetrandom(buf, n uintptr) int64 {
+func DoGetrandom(buf, n uintptr) int64 {
 	if n > 1<<20 {
 		n = 1 << 20
 	}
 	if !mm.UserOK(buf, n, true) {
 		return -abi.EFAULT
 	}
-	fillRandom(kctx.BytesAt(buf, int(n)))
+	FillRandom(kctx.BytesAt(buf, int(n)))
 	return int64(n)
 }
 
-func doUname(buf uintptr) int64 {
+func DoUname(buf uintptr) int64 {
 	if !mm.UserOK(buf, 65*6, true) {
 		return -abi.EFAULT
 	}
@@ -315,12 +315,15 @@ func doUname(buf uintptr) int64 {
 	return 0
 }
 
-func doPrlimit(pid, res int, newp, oldp uintptr) int64 {
+// MaxFDs is the process's RLIMIT_NOFILE: the size of the fd table.
+const MaxFDs = 4096
+
+func DoPrlimit(pid, res int, newp, oldp uintptr) int64 {
 	const inf = ^uint64(0)
 	var cur, max uint64 = inf, inf
 	switch res {
 	case 7: // RLIMIT_NOFILE
-		cur, max = maxFDs, maxFDs
+		cur, max = MaxFDs, MaxFDs
 	case 3: // RLIMIT_STACK
 		cur = mm.StackSize
 	}
@@ -333,9 +336,9 @@ func doPrlimit(pid, res int, newp, oldp uintptr) int64 {
 	return 0
 }
 
-// doSysinfo fills struct sysinfo (112 bytes on x86-64): uptime,
+// DoSysinfo fills struct sysinfo (112 bytes on x86-64): uptime,
 // RAM from kmem, no swap, the thread count as procs, mem_unit 1.
-func doSysinfo(buf uintptr) int64 {
+func DoSysinfo(buf uintptr) int64 {
 	if !mm.UserOK(buf, 112, true) {
 		return -abi.EFAULT
 	}
@@ -349,12 +352,12 @@ func doSysinfo(buf uintptr) int64 {
 	return 0
 }
 
-// doGetrusage fills struct rusage (144 bytes). There is one process
+// DoGetrusage fills struct rusage (144 bytes). There is one process
 // on one CPU: RUSAGE_SELF reports the time since boot as user time (the
 // kernel does not yet split idle, user and system time), RUSAGE_THREAD the
 // calling thread's CPU time; maxrss and minflt come from the page-fault
 // statistics, in KiB and faults.
-func doGetrusage(who int, buf uintptr) int64 {
+func DoGetrusage(who int, buf uintptr) int64 {
 	const self, children, thread = 0, -1, 1
 	var ns int64
 	switch who {
@@ -362,8 +365,8 @@ func doGetrusage(who int, buf uintptr) int64 {
 		ns = platform.Nanotime() - platform.Mono0
 	case children:
 	case thread:
-		t := current()
-		ns = t.cpuNS + platform.Nanotime() - t.onCPU
+		t := Current()
+		ns = t.cpuNS + platform.Nanotime() - t.OnCPU
 	default:
 		return -abi.EINVAL
 	}
@@ -380,9 +383,9 @@ func doGetrusage(who int, buf uintptr) int64 {
 	return 0
 }
 
-// doTimes fills struct tms and returns clock ticks (USER_HZ = 100)
+// DoTimes fills struct tms and returns clock ticks (USER_HZ = 100)
 // since boot.
-func doTimes(buf uintptr) int64 {
+func DoTimes(buf uintptr) int64 {
 	ticks := (platform.Nanotime() - platform.Mono0) / 10_000_000
 	if buf != 0 {
 		if !mm.UserOK(buf, 32, true) {

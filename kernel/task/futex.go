@@ -1,4 +1,4 @@
-package kernel
+package task
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -15,16 +15,16 @@ var futexQ [futexBuckets]uintptr // singly-linked via thread.next
 
 func futexBucket(addr uintptr) *uintptr { return &futexQ[(addr>>2)%futexBuckets] }
 
-// futexDequeue removes t from its futex queue. Caller holds SchedLock.
-func futexDequeue(t uintptr) {
-	for p := futexBucket(th(t).futex); *p != 0; p = &th(*p).next {
+// FutexDequeue removes t from its futex queue. Caller holds SchedLock.
+func FutexDequeue(t uintptr) {
+	for p := futexBucket(Th(t).Futex); *p != 0; p = &Th(*p).next {
 		if *p == t {
-			*p = th(t).next
+			*p = Th(t).next
 			break
 		}
 	}
-	th(t).next = 0
-	th(t).futex = 0
+	Th(t).next = 0
+	Th(t).Futex = 0
 }
 
 // futexWait blocks while *addr == val, until woken or deadline (0: none).
@@ -40,10 +40,10 @@ func futexWait(addr uintptr, val uint32, deadline int64) int64 {
 	if *kctx.At[uint32](addr) != val {
 		return -abi.EAGAIN
 	}
-	t := cpu().Current
-	th(t).futex = addr
+	t := CPU().Current
+	Th(t).Futex = addr
 	b := futexBucket(addr)
-	th(t).next = *b
+	Th(t).next = *b
 	*b = t
 	if !block(deadline) {
 		return -abi.ETIMEDOUT
@@ -58,19 +58,19 @@ func futexWake(addr uintptr, n int) int64 {
 	woken := 0
 	for p := futexBucket(addr); *p != 0 && woken < n; {
 		t := *p
-		if th(t).futex != addr {
-			p = &th(t).next
+		if Th(t).Futex != addr {
+			p = &Th(t).next
 			continue
 		}
-		*p = th(t).next
-		th(t).next = 0
-		th(t).futex = 0
-		th(t).woken = true
-		wakeup(t)
+		*p = Th(t).next
+		Th(t).next = 0
+		Th(t).Futex = 0
+		Th(t).Woken = true
+		Wakeup(t)
 		woken++
 	}
 	if woken > 0 {
-		armTimer()
+		ArmTimer()
 	}
 	return int64(woken)
 }

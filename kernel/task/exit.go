@@ -1,4 +1,4 @@
-package kernel
+package task
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -9,8 +9,8 @@ import (
 
 // Ending the program. exit_group powers the VM off, but first the
 // netstack gets to deliver what the program's sockets hold, as Linux
-// goes on sending a process's data after it exits (netFlushAtExit). The
-// netstack is goroutines of the same runtime, and the exiting goroutine
+// goes on sending a process's data after it exits (the flush hook the
+// kernel installs with SetHooks). The netstack is goroutines of the same runtime, and the exiting goroutine
 // entered exit_group from runtime.exit holding its P, so the kernel must
 // not wait there: exit_group returns into rt's exit trampoline, which
 // puts the goroutine in a system call the scheduler knows about and
@@ -35,9 +35,9 @@ var (
 	exitCode     int
 )
 
-func doExitGroup(f *rt.Frame, code int) int64 {
-	if !netAttached() || onSystemStack(current(), f.RSP) {
-		exitVM(code)
+func DoExitGroup(f *rt.Frame, code int) int64 {
+	if !netAttachedHook() || onSystemStack(Current(), f.RSP) {
+		exitVMHook(code)
 	}
 	exitLock.Lock()
 	if !exitStarted {
@@ -48,7 +48,7 @@ func doExitGroup(f *rt.Frame, code int) int64 {
 	return 0
 }
 
-func doExitFlush() int64 {
+func DoExitFlush() int64 {
 	exitLock.Lock()
 	started, first, code := exitStarted, exitStarted && !exitFlushing, exitCode
 	if first {
@@ -59,8 +59,8 @@ func doExitFlush() int64 {
 		return -abi.EINVAL
 	}
 	if first {
-		netFlushAtExit()
-		exitVM(code)
+		flushAtExitHook()
+		exitVMHook(code)
 	}
 	kctx.SchedLock.Lock()
 	for {
@@ -71,7 +71,7 @@ func doExitFlush() int64 {
 // onSystemStack reports whether sp lies on one of t's system stacks: its
 // g0 stack or its signal stack.
 func onSystemStack(t *thread, sp uint64) bool {
-	if t.sysStackHi != 0 && sp >= t.sysStackLo && sp <= t.sysStackHi {
+	if t.SysStackHi != 0 && sp >= t.SysStackLo && sp <= t.SysStackHi {
 		return true
 	}
 	return t.altSP != 0 && sp >= t.altSP && sp <= t.altSP+t.altSize

@@ -1,4 +1,4 @@
-package kernel
+package task
 
 import (
 	"sync/atomic"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -24,10 +25,10 @@ import (
 // Locks are taken with the interrupt flag already clear, as all kernel
 // code runs with IF=0 (or with the shim deferring interrupts, in CPL-3
 // SYSCALL mode). The scheduler's locking and invariants are described in
-// kernel/runq.go.
+// runq.go.
 const (
 	kstackOrder = 2
-	kstackSize  = kmem.PageSize << kstackOrder
+	KStackSize  = kmem.PageSize << kstackOrder
 	gAreaSize   = 512  // fake g
 	tlsOffset   = 512  // TLS word (g pointer); FS.base = block+tlsOffset+8
 	stackLo     = 1024 // lowest usable stack byte
@@ -38,90 +39,90 @@ const (
 
 const (
 	threadRunnable = iota
-	threadRunning
-	threadBlocked
-	threadDead
+	ThreadRunning
+	ThreadBlocked
+	ThreadDead
 	threadIdle // a CPU's idle thread: never queued, never woken
 )
 
 type thread struct {
-	tid      uint64
-	state    uint32
-	kstack   uintptr
+	Tid      uint64
+	State    uint32
+	KStack   uintptr
 	ksp      uintptr // saved kernel SP while switched out
-	xsave    uintptr
+	Xsave    uintptr
 	next     uintptr // run queue or futex queue link
 	wake     int64   // timer deadline (ns), 0 if none
 	tnext    uintptr // timer list link
-	futex    uintptr // futex word waited on (0 if none)
-	woken    bool    // woken explicitly (vs timeout)
-	sigmask  uint64
+	Futex    uintptr // futex word waited on (0 if none)
+	Woken    bool    // woken explicitly (vs timeout)
+	Sigmask  uint64
 	altSP    uint64
 	altFlags uint64
 	altSize  uint64
-	clearTID uintptr
+	ClearTID uintptr
 	// sysStack is the thread's system stack (the runtime's g0 stack):
 	// [sysStackLo, sysStackHi). See onSystemStack in exit.go.
-	sysStackLo, sysStackHi uint64
+	SysStackLo, SysStackHi uint64
 	cpuNS                  int64 // CPU time consumed
-	onCPU                  int64 // when it last got the CPU (ns)
+	OnCPU                  int64 // when it last got the CPU (ns)
 	dnext                  uintptr
-	anext                  uintptr // allThreads link
+	Anext                  uintptr // allThreads link
 	sigpending             uint64  // bit sig-1
 	sigcode                int32   // si_code for a pending SIGPROF (timer kind)
-	oncpu                  int32   // CPU index it runs (or last ran) on
+	LastCPU                int32   // CPU index it runs (or last ran) on
 }
 
 var (
 	timers     uintptr      // sorted by wake
-	timerNext  atomic.Int64 // wake of the first timer (0: none); armTimer reads it unlocked
+	TimerNext  atomic.Int64 // wake of the first timer (0: none); armTimer reads it unlocked
 	nextTID    uint64       = 1
 	nthreads   int64
 	zombies    uintptr
-	allThreads uintptr // every thread not yet reaped, via thread.anext
-	xsaveSize  uintptr = 512
+	AllThreads uintptr // every thread not yet reaped, via thread.anext
+	XsaveSize  uintptr = 512
 )
 
-func th(p uintptr) *thread { return kctx.At[thread](p) }
+func Th(p uintptr) *thread { return kctx.At[thread](p) }
 
-func cpu() *rt.CPU { return kctx.At[rt.CPU](rt.ThisCPU()) }
+func CPU() *rt.CPU { return kctx.At[rt.CPU](rt.ThisCPU()) }
 
-func current() *thread { return th(cpu().Current) }
+func Current() *thread { return Th(CPU().Current) }
 
-// newThread allocates a thread with a kernel stack whose fake g and TLS
+// NewThread allocates a thread with a kernel stack whose fake g and TLS
 // are initialised. It returns 0 when memory is exhausted.
-func newThread() uintptr {
-	t := kmem.Alloc(uintptrSize(thread{}))
+func NewThread() uintptr {
+	t := kmem.Alloc(UintptrSize(thread{}))
 	if t == 0 {
 		return 0
 	}
 	ks := kmem.AllocPages(kstackOrder)
 	if ks == 0 {
-		kmem.Free(t, uintptrSize(thread{}))
+		kmem.Free(t, UintptrSize(thread{}))
 		return 0
 	}
-	xs := kmem.AllocPages(orderOf(xsaveSize))
+	xs := kmem.AllocPages(OrderOf(XsaveSize))
 	if xs == 0 {
 		kmem.FreePages(ks, kstackOrder)
-		kmem.Free(t, uintptrSize(thread{}))
+		kmem.Free(t, UintptrSize(thread{}))
 		return 0
 	}
 	// Fake g: stack.lo, stack.hi, stackguard0, stackguard1.
 	g := kctx.At[[4]uintptr](ks)
 	g[0] = ks + stackLo
-	g[1] = ks + kstackSize
+	g[1] = ks + KStackSize
 	g[2] = ks + stackLo + stackGuard
 	g[3] = g[2]
 	*kctx.At[uintptr](ks + tlsOffset) = ks
-	tt := th(t)
-	tt.kstack = ks
-	tt.xsave = xs
+	tt := Th(t)
+	tt.KStack = ks
+	tt.Xsave = xs
 	kctx.SchedLock.Lock()
-	tt.tid = nextTID
+	tt.Tid = nextTID
 	nextTID++
 	nthreads++
-	tt.anext = allThreads
-	allThreads = t
+	tt.Anext = AllThreads
+	AllThreads = t
 	kctx.SchedLock.Unlock()
 	// A fresh FXSAVE/XSAVE image: default control words, MXCSR 0x1f80.
 	*kctx.At[uint16](xs) = 0x37f
@@ -129,7 +130,7 @@ func newThread() uintptr {
 	return t
 }
 
-func orderOf(n uintptr) int {
+func OrderOf(n uintptr) int {
 	o := 0
 	for uintptr(kmem.PageSize)<<o < n {
 		o++
@@ -137,12 +138,12 @@ func orderOf(n uintptr) int {
 	return o
 }
 
-func uintptrSize[T any](v T) uintptr { return kctx.SizeOf(&v) }
+func UintptrSize[T any](v T) uintptr { return kctx.SizeOf(&v) }
 
-// frameOf returns the address of t's rt.Frame (top of its kernel stack).
-func frameOf(t uintptr) uintptr { return th(t).kstack + kstackSize - rt.FrameSize }
+// FrameOf returns the address of t's rt.Frame (top of its kernel stack).
+func FrameOf(t uintptr) uintptr { return Th(t).KStack + KStackSize - rt.FrameSize }
 
-func ktlsOf(t uintptr) uintptr { return th(t).kstack + tlsOffset + 8 }
+func KTLSOf(t uintptr) uintptr { return Th(t).KStack + tlsOffset + 8 }
 
 // waiter is a thread queued on a waitq. It lives on the waiting thread's
 // kernel stack, which stays put while the thread sleeps.
@@ -151,24 +152,24 @@ type waiter struct {
 	next uintptr
 }
 
-// waitq is the head of a list of waiters.
-type waitq uintptr
+// Waitq is the head of a list of waiters.
+type Waitq uintptr
 
-// wait queues the current thread on q and blocks until wakeAll(q) or the
+// Wait queues the current thread on q and blocks until wakeAll(q) or the
 // deadline (0: none). It reports whether it was woken. Caller holds
 // SchedLock.
-func (q *waitq) wait(deadline int64) bool {
+func (q *Waitq) Wait(deadline int64) bool {
 	var w waiter
-	w.t = cpu().Current
+	w.t = CPU().Current
 	w.next = uintptr(*q)
 	wp := kctx.PtrOf(&w)
-	*q = waitq(wp)
+	*q = Waitq(wp)
 	woke := block(deadline)
 	q.remove(wp)
 	return woke
 }
 
-func (q *waitq) remove(wp uintptr) {
+func (q *Waitq) remove(wp uintptr) {
 	for p := (*uintptr)(q); *p != 0; p = &kctx.At[waiter](*p).next {
 		if *p == wp {
 			*p = kctx.At[waiter](wp).next
@@ -177,22 +178,22 @@ func (q *waitq) remove(wp uintptr) {
 	}
 }
 
-// wakeAll wakes every thread on q. Caller holds SchedLock.
-func (q *waitq) wakeAll() {
+// WakeAll wakes every thread on q. Caller holds SchedLock.
+func (q *Waitq) WakeAll() {
 	p := uintptr(*q)
 	*q = 0
 	for p != 0 {
 		w := kctx.At[waiter](p)
 		p = w.next
 		w.next = 0
-		th(w.t).woken = true
-		wakeup(w.t)
+		Th(w.t).Woken = true
+		Wakeup(w.t)
 	}
 }
 
-// wakeup makes a blocked thread runnable. Caller holds SchedLock.
-func wakeup(t uintptr) {
-	if th(t).state != threadBlocked {
+// Wakeup makes a blocked thread runnable. Caller holds SchedLock.
+func Wakeup(t uintptr) {
+	if Th(t).State != ThreadBlocked {
 		return
 	}
 	timerRemove(t)
@@ -202,67 +203,67 @@ func wakeup(t uintptr) {
 // timerAdd inserts t into the timer list at deadline. Caller holds
 // SchedLock.
 func timerAdd(t uintptr, deadline int64) {
-	th(t).wake = deadline
+	Th(t).wake = deadline
 	p := &timers
-	for *p != 0 && th(*p).wake <= deadline {
-		p = &th(*p).tnext
+	for *p != 0 && Th(*p).wake <= deadline {
+		p = &Th(*p).tnext
 	}
-	th(t).tnext = *p
+	Th(t).tnext = *p
 	*p = t
-	timerNext.Store(th(timers).wake)
-	armTimer()
+	TimerNext.Store(Th(timers).wake)
+	ArmTimer()
 }
 
 func timerRemove(t uintptr) {
-	if th(t).wake == 0 {
+	if Th(t).wake == 0 {
 		return
 	}
-	for p := &timers; *p != 0; p = &th(*p).tnext {
+	for p := &timers; *p != 0; p = &Th(*p).tnext {
 		if *p == t {
-			*p = th(t).tnext
+			*p = Th(t).tnext
 			break
 		}
 	}
-	th(t).wake = 0
-	th(t).tnext = 0
+	Th(t).wake = 0
+	Th(t).tnext = 0
 	timerNextUpdate()
 }
 
 // timerNextUpdate republishes the first deadline. Caller holds SchedLock.
 func timerNextUpdate() {
 	if timers == 0 {
-		timerNext.Store(0)
+		TimerNext.Store(0)
 	} else {
-		timerNext.Store(th(timers).wake)
+		TimerNext.Store(Th(timers).wake)
 	}
 }
 
-// expireTimers wakes threads whose deadline passed. Caller holds
+// ExpireTimers wakes threads whose deadline passed. Caller holds
 // SchedLock.
-func expireTimers(now int64) {
-	for timers != 0 && th(timers).wake <= now {
+func ExpireTimers(now int64) {
+	for timers != 0 && Th(timers).wake <= now {
 		t := timers
-		timers = th(t).tnext
-		th(t).wake = 0
-		th(t).tnext = 0
-		if th(t).futex != 0 {
-			futexDequeue(t)
+		timers = Th(t).tnext
+		Th(t).wake = 0
+		Th(t).tnext = 0
+		if Th(t).Futex != 0 {
+			FutexDequeue(t)
 		}
-		if th(t).state == threadBlocked {
+		if Th(t).State == ThreadBlocked {
 			makeRunnable(t)
 		}
 	}
 	timerNextUpdate()
 }
 
-// armTimer programs this CPU's LAPIC for its next event: the earliest
+// ArmTimer programs this CPU's LAPIC for its next event: the earliest
 // timer, the end of the running thread's timeslice if others wait in this
 // CPU's run queue, or the CPU-time timers' tick. It takes no lock: it
 // reads timerNext and the queue length atomically, and a stale value only
 // means one early or extra interrupt, which re-arms.
-func armTimer() {
-	deadline := timerNext.Load()
-	ci := thisCPU()
+func ArmTimer() {
+	deadline := TimerNext.Load()
+	ci := ThisCPU()
 	if ci.rq.n.Load() != 0 {
 		d := ci.rq.sliceEnd
 		if deadline == 0 || d < deadline {
@@ -284,23 +285,23 @@ func armTimer() {
 // sleeper's stack, like pipe waiters, stay valid while the waker walks
 // them). It reports whether the thread was woken before the deadline.
 func block(deadline int64) bool {
-	t := cpu().Current
-	th(t).state = threadBlocked
-	th(t).woken = false
+	t := CPU().Current
+	Th(t).State = ThreadBlocked
+	Th(t).Woken = false
 	if deadline != 0 {
 		timerAdd(t, deadline)
 	}
 	switchAway()
 	kctx.SchedLock.Lock()
-	return th(t).woken || deadline == 0
+	return Th(t).Woken || deadline == 0
 }
 
-// exitThread ends the current thread. Caller holds SchedLock.
-func exitThread() {
-	t := cpu().Current
+// ExitThread ends the current thread. Caller holds SchedLock.
+func ExitThread() {
+	t := CPU().Current
 	reapZombies()
-	th(t).state = threadDead
-	th(t).dnext = zombies
+	Th(t).State = ThreadDead
+	Th(t).dnext = zombies
 	zombies = t
 	nthreads--
 	switchAway()
@@ -313,16 +314,16 @@ func exitThread() {
 func reapZombies() {
 	for zombies != 0 {
 		t := zombies
-		zombies = th(t).dnext
-		for a := &allThreads; *a != 0; a = &th(*a).anext {
+		zombies = Th(t).dnext
+		for a := &AllThreads; *a != 0; a = &Th(*a).Anext {
 			if *a == t {
-				*a = th(t).anext
+				*a = Th(t).Anext
 				break
 			}
 		}
-		kmem.FreePages(th(t).kstack, kstackOrder)
-		kmem.FreePages(th(t).xsave, orderOf(xsaveSize))
-		kmem.Free(t, uintptrSize(thread{}))
+		kmem.FreePages(Th(t).KStack, kstackOrder)
+		kmem.FreePages(Th(t).Xsave, OrderOf(XsaveSize))
+		kmem.Free(t, UintptrSize(thread{}))
 	}
 }
 
@@ -332,21 +333,21 @@ func reapZombies() {
 //go:linkname kernelIdle github.com/unigo-os/unigo/rt.kernelIdle
 func kernelIdle() {
 	finishSwitch()
-	idleLoop()
+	IdleLoop()
 }
 
-// newIdleThread makes the idle thread of a CPU: its first switch-in
+// NewIdleThread makes the idle thread of a CPU: its first switch-in
 // starts idleLoop (through rt's idle start stub).
-func newIdleThread() uintptr {
-	t := newThread()
+func NewIdleThread() uintptr {
+	t := NewThread()
 	if t == 0 {
 		return 0
 	}
-	ksp := th(t).kstack + kstackSize - 16
+	ksp := Th(t).KStack + KStackSize - 16
 	*kctx.At[uint64](ksp) = 0
 	*kctx.At[uint64](ksp + 8) = uint64(rt.IdleStartPC())
-	th(t).ksp = ksp
-	th(t).state = threadIdle
+	Th(t).ksp = ksp
+	Th(t).State = threadIdle
 	return t
 }
 
@@ -356,6 +357,15 @@ func newIdleThread() uintptr {
 //go:linkname threadFirstRun github.com/unigo-os/unigo/rt.kernelThreadStart
 func threadFirstRun() {
 	finishSwitch()
-	armTimer()
-	prepareReturn(kctx.At[rt.Frame](frameOf(cpu().Current)))
+	ArmTimer()
+	PrepareReturn(kctx.At[rt.Frame](FrameOf(CPU().Current)))
+}
+
+// PrepareReturn makes sure the resumed context's stack can take the two
+// words the CPL-3 return path (rt's cpl3Syscall) writes just below its
+// stack pointer: a fault there would hit the kernel.
+func PrepareReturn(f *rt.Frame) {
+	if sp := uintptr(f.RSP) - 16; rt.CPL3Mode() && !mm.UserWritableNow(sp, 16) {
+		mm.UserOK(sp, 16, true)
+	}
 }

@@ -1,4 +1,4 @@
-package kernel
+package task
 
 import (
 	"sync/atomic"
@@ -76,17 +76,17 @@ type runQueue struct {
 	releaseSched bool
 }
 
-// thisCPU is the running CPU's kernel data.
-func thisCPU() *cpuInfo { return &cpus[cpuIndex()] }
+// ThisCPU is the running CPU's kernel data.
+func ThisCPU() *CPUInfo { return &Cpus[CPUIndex()] }
 
 // rqAppend queues t at the tail of q. Caller holds q.lock.
 func rqAppend(q *runQueue, t uintptr) {
-	th(t).state = threadRunnable
-	th(t).next = 0
+	Th(t).State = threadRunnable
+	Th(t).next = 0
 	if q.tail == 0 {
 		q.head = t
 	} else {
-		th(q.tail).next = t
+		Th(q.tail).next = t
 	}
 	q.tail = t
 	q.n.Add(1)
@@ -96,11 +96,11 @@ func rqAppend(q *runQueue, t uintptr) {
 func rqPop(q *runQueue) uintptr {
 	t := q.head
 	if t != 0 {
-		q.head = th(t).next
+		q.head = Th(t).next
 		if q.head == 0 {
 			q.tail = 0
 		}
-		th(t).next = 0
+		Th(t).next = 0
 		q.n.Add(-1)
 	}
 	return t
@@ -110,10 +110,10 @@ func rqPop(q *runQueue) uintptr {
 // could lock). Caller holds its own queue's lock; the victim's is only
 // TryLocked (see the lock order above).
 func steal() uintptr {
-	me := cpuIndex()
-	n := int(online.Load())
+	me := CPUIndex()
+	n := int(Online.Load())
 	for k := 1; k < n; k++ {
-		v := &cpus[(me+k)%n].rq
+		v := &Cpus[(me+k)%n].rq
 		if v.n.Load() == 0 || !v.lock.TryLock() {
 			continue
 		}
@@ -128,9 +128,9 @@ func steal() uintptr {
 
 // anyQueued reports whether some CPU's queue holds a runnable thread.
 func anyQueued() bool {
-	n := int(online.Load())
+	n := int(Online.Load())
 	for i := 0; i < n; i++ {
-		if cpus[i].rq.n.Load() != 0 {
+		if Cpus[i].rq.n.Load() != 0 {
 			return true
 		}
 	}
@@ -151,17 +151,17 @@ func lowestBit(m uint64) int {
 // Blocked and woken) on the CPU it last ran on, or on an idle CPU if that
 // one is busy. Caller holds SchedLock.
 func makeRunnable(t uintptr) {
-	target := int(th(t).oncpu)
-	if target < 0 || target >= int(online.Load()) {
-		target = cpuIndex()
+	target := int(Th(t).LastCPU)
+	if target < 0 || target >= int(Online.Load()) {
+		target = CPUIndex()
 	}
 	// A busy target: prefer an idle CPU, unless the target is this CPU
 	// between halts (handling the interrupt that woke it).
-	here := target == cpuIndex() && cpu().Current == cpus[target].idle
+	here := target == CPUIndex() && CPU().Current == Cpus[target].Idle
 	if idle := idleMask.Load(); idle&(1<<uint(target)) == 0 && idle != 0 && !here {
 		target = lowestBit(idle)
 	}
-	q := &cpus[target].rq
+	q := &Cpus[target].rq
 	q.lock.Lock()
 	rqAppend(q, t)
 	wasEmpty := q.n.Load() == 1
@@ -175,27 +175,27 @@ func makeRunnable(t uintptr) {
 // slice; the local CPU re-arms its own; and any other idle CPU is woken to
 // steal.
 func kickAfterPush(target int, wasEmpty bool) {
-	me := cpuIndex()
+	me := CPUIndex()
 	idle := idleMask.Load()
-	if target == me && cpu().Current == cpus[me].idle {
+	if target == me && CPU().Current == Cpus[me].Idle {
 		// This CPU's idle loop runs the thread next; only a second one
 		// queued here needs another CPU.
 		if m := idle &^ (1 << uint(me)); !wasEmpty && m != 0 {
-			sendIPI(cpus[lowestBit(m)].apicID, vecResched)
+			SendIPI(Cpus[lowestBit(m)].APICID, VecResched)
 		}
 		return
 	}
 	switch {
 	case idle&(1<<uint(target)) != 0:
-		sendIPI(cpus[target].apicID, vecResched)
+		SendIPI(Cpus[target].APICID, VecResched)
 		return
 	case target == me:
-		armTimer()
+		ArmTimer()
 	case wasEmpty:
-		sendIPI(cpus[target].apicID, vecResched)
+		SendIPI(Cpus[target].APICID, VecResched)
 	}
 	if m := idle &^ (1<<uint(me) | 1<<uint(target)); m != 0 {
-		sendIPI(cpus[lowestBit(m)].apicID, vecResched)
+		SendIPI(Cpus[lowestBit(m)].APICID, VecResched)
 	}
 }
 
@@ -204,9 +204,9 @@ func kickAfterPush(target int, wasEmpty bool) {
 // SchedLock; the thread switched to releases it (invariant 2). Returns
 // when the current thread is resumed, with no lock held.
 func switchAway() {
-	checkCPUTimers()
-	cur := cpu().Current
-	ci := thisCPU()
+	CheckCPUTimers()
+	cur := CPU().Current
+	ci := ThisCPU()
 	ci.rq.lock.Lock()
 	ci.rq.releaseSched = true
 	next := rqPop(&ci.rq)
@@ -214,15 +214,15 @@ func switchAway() {
 		next = steal()
 	}
 	if next == 0 {
-		next = ci.idle
+		next = ci.Idle
 	}
 	switchTo(cur, next)
 }
 
-// yield gives the CPU to the next thread in this CPU's queue, if any; the
+// Yield gives the CPU to the next thread in this CPU's queue, if any; the
 // current thread goes to the queue's tail. Caller holds no lock.
-func yield() {
-	ci := thisCPU()
+func Yield() {
+	ci := ThisCPU()
 	if ci.rq.n.Load() == 0 {
 		return
 	}
@@ -232,22 +232,22 @@ func yield() {
 		ci.rq.lock.Unlock()
 		return
 	}
-	cur := cpu().Current
+	cur := CPU().Current
 	rqAppend(&ci.rq, cur)
 	ci.rq.releaseSched = false
 	// cur now waits in the queue: an idle CPU may take it (invariant 4).
-	if m := idleMask.Load() &^ (1 << uint(cpuIndex())); m != 0 {
-		sendIPI(cpus[lowestBit(m)].apicID, vecResched)
+	if m := idleMask.Load() &^ (1 << uint(CPUIndex())); m != 0 {
+		SendIPI(Cpus[lowestBit(m)].APICID, VecResched)
 	}
 	switchTo(cur, next)
 }
 
-// preempt yields if the running thread's timeslice is over. Caller holds
+// Preempt yields if the running thread's timeslice is over. Caller holds
 // no lock.
-func preempt() {
-	ci := thisCPU()
+func Preempt() {
+	ci := ThisCPU()
 	if ci.rq.n.Load() != 0 && platform.Nanotime() >= ci.rq.sliceEnd {
-		yield()
+		Yield()
 	}
 }
 
@@ -256,32 +256,32 @@ func preempt() {
 // in any queue. Returns when cur is resumed (on whichever CPU), after
 // finishSwitch released the locks the switching CPU held then.
 func switchTo(cur, next uintptr) {
-	ci := thisCPU()
+	ci := ThisCPU()
 	if next == cur {
 		// Only a Running thread can be popped for itself, which yield and
 		// switchAway rule out; keep the lock discipline anyway.
-		th(cur).state = threadRunning
+		Th(cur).State = ThreadRunning
 		finishSwitch()
 		return
 	}
-	ci.stats[statSwitches]++
+	ci.Stats[statSwitches]++
 	now := platform.Nanotime()
-	th(cur).cpuNS += now - th(cur).onCPU
-	if cur != ci.idle {
-		atomic.AddInt64(&procCPU, now-th(cur).onCPU)
+	Th(cur).cpuNS += now - Th(cur).OnCPU
+	if cur != ci.Idle {
+		atomic.AddInt64(&procCPU, now-Th(cur).OnCPU)
 	}
-	th(next).onCPU = now
-	if next != ci.idle {
-		th(next).state = threadRunning
+	Th(next).OnCPU = now
+	if next != ci.Idle {
+		Th(next).State = ThreadRunning
 	}
-	th(next).oncpu = int32(cpuIndex())
+	Th(next).LastCPU = int32(CPUIndex())
 	ci.rq.sliceEnd = now + timeslice
-	c := cpu()
+	c := CPU()
 	c.Current = next
-	c.KStack = th(next).kstack + kstackSize
-	c.KTLS = ktlsOf(next)
-	c.XSave = th(next).xsave
-	rt.SwitchStacks(&th(cur).ksp, th(next).ksp, ktlsOf(next))
+	c.KStack = Th(next).KStack + KStackSize
+	c.KTLS = KTLSOf(next)
+	c.XSave = Th(next).Xsave
+	rt.SwitchStacks(&Th(cur).ksp, Th(next).ksp, KTLSOf(next))
 	finishSwitch()
 }
 
@@ -290,23 +290,23 @@ func switchTo(cur, next uintptr) {
 // timer for the new thread's slice. The CPU is the one now running,
 // which need not be the one the thread last left.
 func finishSwitch() {
-	ci := thisCPU()
+	ci := ThisCPU()
 	rel := ci.rq.releaseSched
 	ci.rq.releaseSched = false
 	ci.rq.lock.Unlock()
 	if rel {
 		kctx.SchedLock.Unlock()
 	}
-	armTimer()
+	ArmTimer()
 }
 
-// idleLoop is the body of every CPU's idle thread: run what is queued
+// IdleLoop is the body of every CPU's idle thread: run what is queued
 // here, else steal, else halt until an interrupt. Entered with no lock
 // held; never returns.
-func idleLoop() {
+func IdleLoop() {
 	for {
-		ci := thisCPU()
-		idle := cpu().Current
+		ci := ThisCPU()
+		idle := CPU().Current
 		ci.rq.lock.Lock()
 		next := rqPop(&ci.rq)
 		if next == 0 {
@@ -317,18 +317,18 @@ func idleLoop() {
 			switchTo(idle, next)
 			continue
 		}
-		me := uint64(1) << uint(cpuIndex())
+		me := uint64(1) << uint(CPUIndex())
 		idleMask.Or(me)
 		ci.rq.lock.Unlock()
 		if anyQueued() { // invariant 4: work pushed before our bit was seen
 			idleMask.And(^me)
 			continue
 		}
-		armTimer()
-		ci.stats[statHalts]++
+		ArmTimer()
+		ci.Stats[statHalts]++
 		pending := waitForInterrupt()
 		idleMask.And(^me)
-		handlePending(pending)
+		handlePendingHook(pending)
 	}
 }
 

@@ -1,4 +1,4 @@
-package kernel
+package task
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -129,9 +129,9 @@ func refuseStop() int64 {
 	return refuseUnsupported(unsupStop, "kill/tgkill: stop signals are not supported (nothing could continue the process)")
 }
 
-// stops reports whether sig would stop the process: SIGSTOP always, the
+// Stops reports whether sig would stop the process: SIGSTOP always, the
 // terminal stop signals with their default action.
-func stops(sig int) bool {
+func Stops(sig int) bool {
 	switch sig {
 	case sigSTOP:
 		return true

@@ -1,4 +1,4 @@
-package kernel
+package task
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -19,9 +19,9 @@ var (
 	hostnameLen  = 5
 )
 
-// doSethostname serves sethostname(name, n). The name is copied to
+// DoSethostname serves sethostname(name, n). The name is copied to
 // the stack first, so that no user memory is touched under the lock.
-func doSethostname(name, n uintptr) int64 {
+func DoSethostname(name, n uintptr) int64 {
 	if n > hostnameMax {
 		return -abi.EINVAL
 	}
