@@ -3,6 +3,8 @@ package kernel
 import (
 	_ "unsafe" // go:linkname
 
+	"github.com/unigo-os/unigo/kernel/vfs"
+
 	"github.com/unigo-os/unigo/kernel/task"
 
 	"github.com/unigo-os/unigo/abi"
@@ -23,6 +25,7 @@ func kernelMain(si uintptr) {
 	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
 	task.SetHooks(exitVM, handlePending, netAttached, netFlushAtExit)
+	filesInit()
 	traceInit()
 	platform.ConsoleInit()
 	info := kctx.At[abi.HVMStartInfo](si)
@@ -45,7 +48,7 @@ func kernelMain(si uintptr) {
 		kctx.ConsoleString = true
 	}
 	if n, ok := kctx.KernelParam(abi.ConsoleInputParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
-		conInPort = true
+		vfs.ConInPort = true
 	}
 	straceOn = straceParam()
 	deviceBootInfo(info)
@@ -59,7 +62,7 @@ func kernelMain(si uintptr) {
 	spinlock.SetWaitHook(task.ServiceTLB)
 	mapInit()
 	smpInit(info)
-	fdInit()
+	vfs.FdInit()
 	hostSignalInit()
 	if _, on := kctx.KernelParam("unigo.cpuinfo", nil); on {
 		printCPUInfo()
@@ -147,4 +150,13 @@ func addRAM(start, end uintptr) {
 		return
 	}
 	kmem.AddRange(start, end-start)
+}
+
+// filesInit connects the file layer to what lies above it: the rows of
+// the kinds of open file implemented here (sockets, the netstack
+// channel) and the IOAPIC routing the console's input interrupt needs.
+func filesInit() {
+	vfs.RegisterOps(vfs.FdSocket, &socketOps)
+	vfs.RegisterOps(vfs.FdNetchan, &netchanOps)
+	vfs.SetHooks(ioapicRoute)
 }

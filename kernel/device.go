@@ -8,6 +8,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vfs"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -367,13 +368,13 @@ func doIRQAttach(gsi int, flags uint32) int64 {
 		flags&^(abi.IRQLevel|abi.IRQNonblock|abi.IRQCloexec) != 0 {
 		return -abi.EINVAL
 	}
-	p := kmem.Alloc(task.UintptrSize(eventfd{}))
+	p := kmem.Alloc(task.UintptrSize(vfs.Eventfd{}))
 	if p == 0 {
 		return -abi.ENOMEM
 	}
-	f := newOfile(fdEventfd, oRdwr|flags&oNonblock, p)
+	f := vfs.NewOFile(vfs.FdEventfd, vfs.ORdwr|flags&vfs.ONonblock, p)
 	if f == 0 {
-		kmem.Free(p, task.UintptrSize(eventfd{}))
+		kmem.Free(p, task.UintptrSize(vfs.Eventfd{}))
 		return -abi.ENOMEM
 	}
 	kctx.SchedLock.Lock()
@@ -386,15 +387,15 @@ func doIRQAttach(gsi int, flags uint32) int64 {
 	}
 	if r != 0 {
 		kctx.SchedLock.Unlock()
-		fput(f)
+		vfs.Fput(f)
 		return r
 	}
-	of(f).refs++ // the line's reference
+	vfs.Of(f).Refs++ // the line's reference
 	l := &irqLines[gsi]
 	l.file, l.level, l.masked = f, flags&abi.IRQLevel != 0 && levelLinesWork(), false
 	gsiProgram(gsi, l.level, false)
 	kctx.SchedLock.Unlock()
-	return fdInstall(f, flags&abi.IRQCloexec != 0)
+	return vfs.FdInstall(f, flags&abi.IRQCloexec != 0)
 }
 
 func doIRQUnmask(gsi int) int64 {
@@ -428,7 +429,7 @@ func doIRQDetach(gsi int) int64 {
 	gsiProgram(gsi, l.level, true)
 	l.file = 0
 	kctx.SchedLock.Unlock()
-	fput(f)
+	vfs.Fput(f)
 	return 0
 }
 
@@ -448,13 +449,13 @@ func deviceIRQ(gsi int) bool {
 		l.masked = true
 		gsiProgram(gsi, true, true)
 	}
-	p := of(l.file).obj
-	e := ef(p)
-	if e.count < efdMax {
-		e.count++
+	p := vfs.Of(l.file).Obj
+	e := vfs.Ef(p)
+	if e.Count < vfs.EfdMax {
+		e.Count++
 	}
-	e.rq.WakeAll()
-	pollNotify(p)
+	e.Rq.WakeAll()
+	vfs.PollNotify(p)
 	return true
 }
 

@@ -3,6 +3,8 @@ package kernel
 import (
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/kernel/vfs"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/task"
@@ -120,7 +122,7 @@ func hostListening(fd int) {
 		return
 	}
 	inet := sk(p).domain != afUnix
-	fput(f)
+	vfs.Fput(f)
 	if inet {
 		hostReady()
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vfs"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -56,7 +57,7 @@ func lockVM(file bool) bool {
 		}
 		mm.VMLock.Unlock()
 	}
-	fsLock.Lock()
+	vfs.FSLock.Lock()
 	mm.VMLock.Lock()
 	return true
 }
@@ -64,7 +65,7 @@ func lockVM(file bool) bool {
 func unlockVM(fs bool) {
 	mm.VMLock.Unlock()
 	if fs {
-		fsLock.Unlock()
+		vfs.FSLock.Unlock()
 	}
 }
 
@@ -74,7 +75,7 @@ func unlockVM(fs bool) {
 // wait is bounded: after it the access fails with EFAULT.
 func lockFilesForVM() bool {
 	deadline := platform.Nanotime() + 20e6
-	for !fsLock.TryLock() {
+	for !vfs.FSLock.TryLock() {
 		if platform.Nanotime() > deadline {
 			return false
 		}
@@ -84,7 +85,7 @@ func lockFilesForVM() bool {
 	return true
 }
 
-func unlockFilesForVM() { fsLock.Unlock() }
+func unlockFilesForVM() { vfs.FSLock.Unlock() }
 
 // unmapShrunk is memfs's shrink hook: ino is about to shrink to size.
 // Caller holds fsLock.
@@ -105,10 +106,10 @@ func pageFault(f *rt.Frame) {
 	r := mm.Fault(va, write, false)
 	if r == mm.FaultNeedFile {
 		mm.VMLock.Unlock()
-		fsLock.Lock()
+		vfs.FSLock.Lock()
 		mm.VMLock.Lock()
 		r = mm.Fault(va, write, true)
-		fsLock.Unlock()
+		vfs.FSLock.Unlock()
 	}
 	inVMA := mm.FindVMA(va) >= 0
 	mm.VMLock.Unlock()
@@ -143,23 +144,23 @@ func doMmap(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
 		if off&(mm.PageSize-1) != 0 || off+size < off || int64(off+size) < 0 {
 			return -abi.EINVAL
 		}
-		file = fget(fd)
+		file = vfs.Fget(fd)
 		if file == 0 {
 			return -abi.EBADF
 		}
-		defer fput(file) // runs after unlockVM: fput takes fsLock
-		o := of(file)
+		defer vfs.Fput(file) // runs after unlockVM: fput takes fsLock
+		o := vfs.Of(file)
 		switch {
-		case o.flags&oPath != 0:
+		case o.Flags&vfs.OPath != 0:
 			return -abi.EBADF
-		case o.kind == fdDevZero:
+		case o.Kind == vfs.FdDevZero:
 			// /dev/zero maps anonymous memory, as on Linux.
 			return mmapAnon(addr, size, prot, flags)
-		case o.kind != fdFile || !memfs.Mappable(memfs.Inode(o.obj)):
+		case o.Kind != vfs.FdFile || !memfs.Mappable(memfs.Inode(o.Obj)):
 			return -abi.ENODEV
-		case o.flags&oAccMode == oWronly:
+		case o.Flags&vfs.OAccMode == vfs.OWronly:
 			return -abi.EACCES
-		case flags&mapShared != 0 && prot&mm.ProtWrite != 0 && o.flags&oAccMode != oRdwr:
+		case flags&mapShared != 0 && prot&mm.ProtWrite != 0 && o.Flags&vfs.OAccMode != vfs.ORdwr:
 			return -abi.EACCES
 		}
 	}
@@ -211,10 +212,10 @@ func mmapLocked(addr, size uintptr, prot, flags int, file, off uintptr) int64 {
 		}
 		return int64(va)
 	}
-	o := of(file)
-	ino := o.obj
+	o := vfs.Of(file)
+	ino := o.Obj
 	shared := flags&mapShared != 0
-	if !mm.MapFile(va, va+size, prot&7, ino, off, shared, shared && o.flags&oAccMode != oRdwr) {
+	if !mm.MapFile(va, va+size, prot&7, ino, off, shared, shared && o.Flags&vfs.OAccMode != vfs.ORdwr) {
 		return -abi.ENOMEM
 	}
 	if flags&mapPopulate != 0 {

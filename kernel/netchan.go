@@ -3,6 +3,8 @@ package kernel
 import (
 	"unsafe"
 
+	"github.com/unigo-os/unigo/kernel/vfs"
+
 	"github.com/unigo-os/unigo/kernel/task"
 
 	"github.com/unigo-os/unigo/abi"
@@ -70,12 +72,12 @@ func netFlushAtExit() {
 	if !netAttached() {
 		return
 	}
-	for fd := 0; fd < maxFDs; fd++ {
-		fsLock.Lock()
-		isSock := fds[fd].file != 0 && of(fds[fd].file).kind == fdSocket
-		fsLock.Unlock()
+	for fd := 0; fd < vfs.MaxFDs; fd++ {
+		vfs.FSLock.Lock()
+		isSock := vfs.Fds[fd].File != 0 && vfs.Of(vfs.Fds[fd].File).Kind == vfs.FdSocket
+		vfs.FSLock.Unlock()
 		if isSock {
-			fdClose(fd)
+			vfs.FdClose(fd)
 		}
 	}
 	deadline := platform.Nanotime() + exitFlushMax
@@ -138,7 +140,7 @@ func netPend(p uintptr, bits uint32) {
 	}
 	netDirtyTl = p
 	netReaders.WakeAll()
-	pollNotify(netChanObj)
+	vfs.PollNotify(netChanObj)
 }
 
 // netUndirty takes p off the dirty list. Caller holds SchedLock.
@@ -286,38 +288,38 @@ func doNetAttach() int64 {
 		return -abi.EBUSY
 	}
 	kctx.SchedLock.Unlock()
-	f := newOfile(fdNetchan, oRdwr|oNonblock, 0)
+	f := vfs.NewOFile(vfs.FdNetchan, vfs.ORdwr|vfs.ONonblock, 0)
 	if f == 0 {
 		return -abi.ENOMEM
 	}
 	kctx.SchedLock.Lock()
 	netFile = f
 	netChanObj = f
-	of(f).obj = f
-	of(f).refs++ // the kernel keeps the channel for good
+	vfs.Of(f).Obj = f
+	vfs.Of(f).Refs++ // the kernel keeps the channel for good
 	kctx.SchedLock.Unlock()
-	return fdInstall(f, true)
+	return vfs.FdInstall(f, true)
 }
 
 // netchanOps is the row of the netstack channel's descriptor.
-var netchanOps = fileOps{
-	read: netchanFileRead,
-	poll: netchanPoll,
-	mode: 0o600,
-	dev:  0xe, // anonymous inode
+var netchanOps = vfs.FileOps{
+	Read: netchanFileRead,
+	Poll: netchanPoll,
+	Mode: 0o600,
+	Dev:  0xe, // anonymous inode
 }
 
-func netchanFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
-	return netchanRead(buf, n, o.flags&oNonblock != 0)
+func netchanFileRead(f uintptr, o *vfs.OFile, buf, n uintptr, pos int64) int64 {
+	return netchanRead(buf, n, o.Flags&vfs.ONonblock != 0)
 }
 
 func netchanPoll(uintptr) uint32 { return netchanMask() }
 
 // netchanMask is the channel's epoll readiness. Caller holds SchedLock.
 func netchanMask() uint32 {
-	m := uint32(epollOut | epollWrnorm)
+	m := uint32(vfs.EpollOut | vfs.EpollWrnorm)
 	if netDirtyHd != 0 {
-		m |= epollIn | epollRdnorm
+		m |= vfs.EpollIn | vfs.EpollRdnorm
 	}
 	return m
 }
@@ -547,7 +549,7 @@ func doNetRx(id uint64, buf, n uintptr, from uintptr, flen uint32) int64 {
 		n = uintptr(w)
 	}
 	s.rq.WakeAll()
-	pollNotify(p)
+	vfs.PollNotify(p)
 	return int64(n)
 }
 
@@ -587,7 +589,7 @@ func doNetTx(id uint64, buf, n uintptr, to, tolen uintptr) int64 {
 	}
 	if r > 0 {
 		s.wq.WakeAll()
-		pollNotify(p)
+		vfs.PollNotify(p)
 	}
 	return int64(r)
 }

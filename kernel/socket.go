@@ -3,6 +3,8 @@ package kernel
 import (
 	"unsafe"
 
+	"github.com/unigo-os/unigo/kernel/vfs"
+
 	"github.com/unigo-os/unigo/kernel/task"
 
 	"github.com/unigo-os/unigo/abi"
@@ -50,8 +52,8 @@ const (
 	sockDgram     = 2
 	sockSeqpacket = 5
 	sockTypeMask  = 0xf
-	sockNonblock  = oNonblock
-	sockCloexec   = oCloexec
+	sockNonblock  = vfs.ONonblock
+	sockCloexec   = vfs.OCloexec
 
 	msgOOB      = 0x1
 	msgPeek     = 0x2
@@ -135,7 +137,7 @@ func (r *sring) put(src []byte) int {
 			return 0
 		}
 	}
-	n := ringPut(kctx.BytesAt(r.buf, sockBufSize), int(r.head), int(r.count), src)
+	n := vfs.RingPut(kctx.BytesAt(r.buf, sockBufSize), int(r.head), int(r.count), src)
 	r.count += uint32(n)
 	return n
 }
@@ -145,7 +147,7 @@ func (r *sring) get(dst []byte, peek bool) int {
 	if r.count == 0 || len(dst) == 0 {
 		return 0
 	}
-	n, head := ringGet(kctx.BytesAt(r.buf, sockBufSize), int(r.head), int(r.count), dst)
+	n, head := vfs.RingGet(kctx.BytesAt(r.buf, sockBufSize), int(r.head), int(r.count), dst)
 	if !peek {
 		r.head = uint32(head)
 		r.count -= uint32(n)
@@ -321,28 +323,28 @@ func sockPut(p uintptr) {
 
 // socketOps is the row of a socket: read and write are recv and send
 // without flags or addresses.
-var socketOps = fileOps{
-	read:     sockFileRead,
-	write:    sockFileWrite,
-	release:  sockFileRelease,
-	poll:     sockMask,
-	fionread: sockFileFionread,
-	mode:     0o140777,
-	dev:      0x8,
+var socketOps = vfs.FileOps{
+	Read:     sockFileRead,
+	Write:    sockFileWrite,
+	Release:  sockFileRelease,
+	Poll:     sockMask,
+	Fionread: sockFileFionread,
+	Mode:     0o140777,
+	Dev:      0x8,
 }
 
-func sockFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+func sockFileRead(f uintptr, o *vfs.OFile, buf, n uintptr, pos int64) int64 {
 	var fl int32
-	return sockRecv(f, o.obj, 0, 0, buf, n, nil, 0, &fl)
+	return sockRecv(f, o.Obj, 0, 0, buf, n, nil, 0, &fl)
 }
 
-func sockFileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
-	return sockSend(f, o.obj, 0, 0, buf, n, nil, 0)
+func sockFileWrite(f uintptr, o *vfs.OFile, buf, n uintptr, pos int64) int64 {
+	return sockSend(f, o.Obj, 0, 0, buf, n, nil, 0)
 }
 
-func sockFileRelease(o *ofile) { sockRelease(o.obj) }
+func sockFileRelease(o *vfs.OFile) { sockRelease(o.Obj) }
 
-func sockFileFionread(o *ofile) int64 { return sockFionread(o.obj) }
+func sockFileFionread(o *vfs.OFile) int64 { return sockFionread(o.Obj) }
 
 // sockRelease runs when the ofile closes: the program lets go of the
 // socket. Takes SchedLock.
@@ -394,7 +396,7 @@ func sockWake(p uintptr) {
 	s := sk(p)
 	s.rq.WakeAll()
 	s.wq.WakeAll()
-	pollNotify(p)
+	vfs.PollNotify(p)
 }
 
 // sockMask is a socket's epoll readiness. Caller holds SchedLock.
@@ -403,24 +405,24 @@ func sockMask(p uintptr) uint32 {
 	var m uint32
 	if s.state == ssListening {
 		if s.aqHead != 0 {
-			m |= epollIn | epollRdnorm
+			m |= vfs.EpollIn | vfs.EpollRdnorm
 		}
 		return m
 	}
 	if s.rx.count > 0 || s.rxq.head != 0 {
-		m |= epollIn | epollRdnorm
+		m |= vfs.EpollIn | vfs.EpollRdnorm
 	}
 	if s.flags&(sfEOF|sfShutRd) != 0 {
-		m |= epollIn | epollRdnorm | epollRdhup
+		m |= vfs.EpollIn | vfs.EpollRdnorm | vfs.EpollRdhup
 	}
 	if s.err != 0 {
-		m |= epollErr
+		m |= vfs.EpollErr
 	}
 	if s.flags&sfHangup != 0 || s.flags&sfShutWr != 0 && s.flags&sfEOF != 0 {
-		m |= epollHup
+		m |= vfs.EpollHup
 	}
 	if sockWritable(p) {
-		m |= epollOut | epollWrnorm
+		m |= vfs.EpollOut | vfs.EpollWrnorm
 	}
 	return m
 }
@@ -450,15 +452,15 @@ func sockWritable(p uintptr) bool {
 // sockOf returns the sock behind fd with the ofile referenced, or an
 // errno.
 func sockOf(fd int) (f, p uintptr, errno int64) {
-	f = fget(fd)
+	f = vfs.Fget(fd)
 	if f == 0 {
 		return 0, 0, -abi.EBADF
 	}
-	if of(f).kind != fdSocket {
-		fput(f)
+	if vfs.Of(f).Kind != vfs.FdSocket {
+		vfs.Fput(f)
 		return 0, 0, -abi.ENOTSOCK
 	}
-	return f, of(f).obj, 0
+	return f, vfs.Of(f).Obj, 0
 }
 
 // sockDeadline is the deadline of a blocking operation with timeout ns
@@ -520,12 +522,12 @@ func doSocket(domain, typ, proto int) int64 {
 // sockInstall puts sock p (one reference, handed over) behind a new
 // descriptor.
 func sockInstall(p uintptr, flags uint32) int64 {
-	f := newOfile(fdSocket, oRdwr|flags&oNonblock, p)
+	f := vfs.NewOFile(vfs.FdSocket, vfs.ORdwr|flags&vfs.ONonblock, p)
 	if f == 0 {
 		sockRelease(p)
 		return -abi.ENOMEM
 	}
-	return fdInstall(f, flags&oCloexec != 0)
+	return vfs.FdInstall(f, flags&vfs.OCloexec != 0)
 }
 
 // copyInAddr copies a sockaddr from the program.
@@ -591,7 +593,7 @@ func doBind(fd int, addr uintptr, n uint32) int64 {
 	if e != 0 {
 		return e
 	}
-	defer fput(f)
+	defer vfs.Fput(f)
 	var a sockaddr
 	if e := copyInAddr(&a, addr, n); e != 0 {
 		return e
@@ -607,7 +609,7 @@ func doListen(fd, backlog int) int64 {
 	if e != 0 {
 		return e
 	}
-	defer fput(f)
+	defer vfs.Fput(f)
 	s := sk(p)
 	if s.typ != sockStream && s.typ != sockSeqpacket {
 		return -abi.EOPNOTSUPP
@@ -636,12 +638,12 @@ func doConnect(fd int, addr uintptr, n uint32) int64 {
 	if e != 0 {
 		return e
 	}
-	defer fput(f)
+	defer vfs.Fput(f)
 	var a sockaddr
 	if e := copyInAddr(&a, addr, n); e != 0 {
 		return e
 	}
-	nonblock := of(f).flags&oNonblock != 0
+	nonblock := vfs.Of(f).Flags&vfs.ONonblock != 0
 	if sk(p).domain == afUnix {
 		return unixConnect(p, &a, nonblock)
 	}
@@ -662,7 +664,7 @@ func acceptQueue(l, c uintptr) {
 	ls.aqTail = c
 	ls.aqLen++
 	ls.rq.WakeAll()
-	pollNotify(l)
+	vfs.PollNotify(l)
 }
 
 func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
@@ -673,7 +675,7 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 	if e != 0 {
 		return e
 	}
-	defer fput(f)
+	defer vfs.Fput(f)
 	s := sk(p)
 	for {
 		kctx.SchedLock.Lock()
@@ -703,7 +705,7 @@ func doAccept4(fd int, addr, lenp uintptr, flags int) int64 {
 			}
 			return r
 		}
-		if of(f).flags&oNonblock != 0 {
+		if vfs.Of(f).Flags&vfs.ONonblock != 0 {
 			kctx.SchedLock.Unlock()
 			return -abi.EAGAIN
 		}
@@ -720,7 +722,7 @@ func doShutdown(fd, how int) int64 {
 	if e != 0 {
 		return e
 	}
-	defer fput(f)
+	defer vfs.Fput(f)
 	if how < shutRd || how > shutRdwr {
 		return -abi.EINVAL
 	}
@@ -755,7 +757,7 @@ func doGetsockname(fd int, addr, lenp uintptr, peer bool) int64 {
 	if e != 0 {
 		return e
 	}
-	defer fput(f)
+	defer vfs.Fput(f)
 	kctx.SchedLock.Lock()
 	s := sk(p)
 	var a sockaddr
@@ -809,7 +811,7 @@ func doSocketpair(domain, typ, proto int, sv uintptr) int64 {
 	}
 	fb := sockInstall(b, uint32(flags))
 	if fb < 0 {
-		fdClose(int(fa))
+		vfs.FdClose(int(fa))
 		return fb
 	}
 	if !mm.UserOK(sv, 8, true) {
@@ -837,7 +839,7 @@ type msghdr struct {
 // connected peer).
 func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, flags int) int64 {
 	s := sk(p)
-	nonblock := of(f).flags&oNonblock != 0 || flags&msgDontwait != 0
+	nonblock := vfs.Of(f).Flags&vfs.ONonblock != 0 || flags&msgDontwait != 0
 	if iov != 0 {
 		if cnt < 0 || cnt > 1024 {
 			return -abi.EINVAL
@@ -860,7 +862,7 @@ func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, 
 	if iov == 0 {
 		return streamWrite(p, buf, n, nonblock)
 	}
-	return eachIovec(iov, cnt, func(base, n uintptr, _ int64) int64 {
+	return vfs.EachIovec(iov, cnt, func(base, n uintptr, _ int64) int64 {
 		return streamWrite(p, base, n, nonblock)
 	})
 }
@@ -869,18 +871,18 @@ func sockSend(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, to *sockaddr, 
 // peer's receive ring, for inet into the socket's send ring (then the
 // netstack is told).
 func streamWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
-	if n > maxRW {
-		n = maxRW
+	if n > vfs.MaxRW {
+		n = vfs.MaxRW
 	}
-	return ringWrite(streamSink(p), buf, n, nonblock)
+	return vfs.RingWrite(streamSink(p), buf, n, nonblock)
 }
 
 // streamSink is a connected stream socket as ringWrite's sink.
 type streamSink uintptr
 
-// check ends the write on a pending error of a closed connection (which
+// Check ends the write on a pending error of a closed connection (which
 // it consumes), a shut-down or hung-up one, or one not connected.
-func (w streamSink) check() int64 {
+func (w streamSink) Check() int64 {
 	s := sk(uintptr(w))
 	if e := s.err; e != 0 && s.state == ssClosed {
 		s.err = 0
@@ -898,14 +900,14 @@ func (w streamSink) check() int64 {
 	return 0
 }
 
-func (w streamSink) put(src []byte, whole uintptr) int {
+func (w streamSink) Put(src []byte, whole uintptr) int {
 	p := uintptr(w)
 	s := sk(p)
 	if s.domain == afUnix {
 		r := sk(s.peer).rx.put(src)
 		if r > 0 {
 			sk(s.peer).rq.WakeAll()
-			pollNotify(s.peer)
+			vfs.PollNotify(s.peer)
 		}
 		return r
 	}
@@ -916,9 +918,9 @@ func (w streamSink) put(src []byte, whole uintptr) int {
 	return r
 }
 
-// waitRoom waits for the readers (the peer, or the netstack) to drain
+// WaitRoom waits for the readers (the peer, or the netstack) to drain
 // the ring, up to SO_SNDTIMEO.
-func (w streamSink) waitRoom() bool {
+func (w streamSink) WaitRoom() bool {
 	s := sk(uintptr(w))
 	return s.wq.Wait(sockDeadline(s.opts.SndTimeoNS))
 }
@@ -928,7 +930,7 @@ func (w streamSink) waitRoom() bool {
 // for a cut datagram.
 func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr, flags int, outFlags *int32) int64 {
 	s := sk(p)
-	nonblock := of(f).flags&oNonblock != 0 || flags&msgDontwait != 0
+	nonblock := vfs.Of(f).Flags&vfs.ONonblock != 0 || flags&msgDontwait != 0
 	if flags&msgOOB != 0 {
 		return -abi.EINVAL
 	}
@@ -950,7 +952,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 			v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
 			b, l = v[0], v[1]
 		}
-		if l > maxRW {
+		if l > vfs.MaxRW {
 			return -abi.EINVAL
 		}
 		if !mm.UserOK(b, l, true) {
@@ -1011,7 +1013,7 @@ func sockRecv(f, p uintptr, iov uintptr, cnt int, buf, n uintptr, from *sockaddr
 				if s.domain == afUnix {
 					if q := s.peer; q != 0 {
 						sk(q).wq.WakeAll()
-						pollNotify(q)
+						vfs.PollNotify(q)
 					}
 				} else if wasFull || s.rx.count == 0 {
 					netPend(p, npRxSpace)
@@ -1147,7 +1149,7 @@ func doSendto(fd int, buf, n uintptr, flags int, addr uintptr, alen uint32) int6
 	if e != 0 {
 		return e
 	}
-	defer fput(f)
+	defer vfs.Fput(f)
 	var to sockaddr
 	top, e := optAddr(&to, addr, alen)
 	if e != 0 {
@@ -1161,7 +1163,7 @@ func doRecvfrom(fd int, buf, n uintptr, flags int, addr, lenp uintptr) int64 {
 	if e != 0 {
 		return e
 	}
-	defer fput(f)
+	defer vfs.Fput(f)
 	var from sockaddr
 	var oflags int32
 	r := sockRecv(f, p, 0, 0, buf, n, &from, flags, &oflags)
@@ -1192,7 +1194,7 @@ func doSendmsg(fd int, mp uintptr, flags int) int64 {
 	if e != 0 {
 		return e
 	}
-	defer fput(f)
+	defer vfs.Fput(f)
 	var to sockaddr
 	var top *sockaddr
 	if m.namelen != 0 {
@@ -1211,7 +1213,7 @@ func doRecvmsg(fd int, mp uintptr, flags int) int64 {
 	if e != 0 {
 		return e
 	}
-	defer fput(f)
+	defer vfs.Fput(f)
 	var from sockaddr
 	var oflags int32
 	var r int64

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/unigo-os/unigo/kernel/vfs"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -12,47 +13,47 @@ func sysSocket(f *rt.Frame) int64 {
 func sysSocketpair(f *rt.Frame) int64 {
 	return doSocketpair(int(int32(f.RDI)), int(int32(f.RSI)), int(int32(f.RDX)), uintptr(f.R10))
 }
-func sysBind(f *rt.Frame) int64 { return doBind(fdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX)) }
+func sysBind(f *rt.Frame) int64 { return doBind(vfs.FdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX)) }
 func sysListen(f *rt.Frame) int64 {
-	r := doListen(fdArg(f.RDI), int(int32(f.RSI)))
+	r := doListen(vfs.FdArg(f.RDI), int(int32(f.RSI)))
 	if r == 0 {
-		hostListening(fdArg(f.RDI)) // hostsignal.go: readiness for the launcher
+		hostListening(vfs.FdArg(f.RDI)) // hostsignal.go: readiness for the launcher
 	}
 	return r
 }
 func sysConnect(f *rt.Frame) int64 {
-	return doConnect(fdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX))
+	return doConnect(vfs.FdArg(f.RDI), uintptr(f.RSI), uint32(f.RDX))
 }
 func sysAccept(f *rt.Frame) int64 {
-	return doAccept4(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), 0)
+	return doAccept4(vfs.FdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), 0)
 }
 func sysAccept4(f *rt.Frame) int64 {
-	return doAccept4(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(int32(f.R10)))
+	return doAccept4(vfs.FdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(int32(f.R10)))
 }
-func sysShutdown(f *rt.Frame) int64 { return doShutdown(fdArg(f.RDI), int(int32(f.RSI))) }
+func sysShutdown(f *rt.Frame) int64 { return doShutdown(vfs.FdArg(f.RDI), int(int32(f.RSI))) }
 func sysGetsockname(f *rt.Frame) int64 {
-	return doGetsockname(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), false)
+	return doGetsockname(vfs.FdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), false)
 }
 func sysGetpeername(f *rt.Frame) int64 {
-	return doGetsockname(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), true)
+	return doGetsockname(vfs.FdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), true)
 }
 func sysSendto(f *rt.Frame) int64 {
-	return doSendto(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(int32(f.R10)), uintptr(f.R8), uint32(f.R9))
+	return doSendto(vfs.FdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(int32(f.R10)), uintptr(f.R8), uint32(f.R9))
 }
 func sysRecvfrom(f *rt.Frame) int64 {
-	return doRecvfrom(fdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(int32(f.R10)), uintptr(f.R8), uintptr(f.R9))
+	return doRecvfrom(vfs.FdArg(f.RDI), uintptr(f.RSI), uintptr(f.RDX), int(int32(f.R10)), uintptr(f.R8), uintptr(f.R9))
 }
 func sysSendmsg(f *rt.Frame) int64 {
-	return doSendmsg(fdArg(f.RDI), uintptr(f.RSI), int(int32(f.RDX)))
+	return doSendmsg(vfs.FdArg(f.RDI), uintptr(f.RSI), int(int32(f.RDX)))
 }
 func sysRecvmsg(f *rt.Frame) int64 {
-	return doRecvmsg(fdArg(f.RDI), uintptr(f.RSI), int(int32(f.RDX)))
+	return doRecvmsg(vfs.FdArg(f.RDI), uintptr(f.RSI), int(int32(f.RDX)))
 }
 func sysSetsockopt(f *rt.Frame) int64 {
-	return doSetsockopt(fdArg(f.RDI), int(int32(f.RSI)), int(int32(f.RDX)), uintptr(f.R10), uint32(f.R8))
+	return doSetsockopt(vfs.FdArg(f.RDI), int(int32(f.RSI)), int(int32(f.RDX)), uintptr(f.R10), uint32(f.R8))
 }
 func sysGetsockopt(f *rt.Frame) int64 {
-	return doGetsockopt(fdArg(f.RDI), int(int32(f.RSI)), int(int32(f.RDX)), uintptr(f.R10), uintptr(f.R8))
+	return doGetsockopt(vfs.FdArg(f.RDI), int(int32(f.RSI)), int(int32(f.RDX)), uintptr(f.R10), uintptr(f.R8))
 }
 
 func sysNetAttach(f *rt.Frame) int64 { return doNetAttach() }

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/vfs"
 )
 
 // AF_UNIX sockets, entirely in the kernel.
@@ -266,7 +267,7 @@ func unixDgramSend(p, m uintptr, to *sockaddr, nonblock bool) int64 {
 			kctx.At[dgram](m).from = s.local
 			d.rxq.push(m)
 			d.rq.WakeAll()
-			pollNotify(dst)
+			vfs.PollNotify(dst)
 			kctx.SchedLock.Unlock()
 			return size
 		}

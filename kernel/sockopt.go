@@ -4,6 +4,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/vfs"
 )
 
 // setsockopt and getsockopt. Options are kept in the sock (abi.SockOpts); the
@@ -59,7 +60,7 @@ func doSetsockopt(fd, level, name int, val uintptr, vlen uint32) int64 {
 		return e
 	}
 	r := setsockopt(p, level, name, val, vlen)
-	fput(f)
+	vfs.Fput(f)
 	return r
 }
 
@@ -251,7 +252,7 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 	if e != 0 {
 		return e
 	}
-	defer fput(f)
+	defer vfs.Fput(f)
 	if !mm.UserOK(lenp, 4, true) {
 		return -abi.EFAULT
 	}
@@ -361,13 +362,13 @@ func doGetsockopt(fd, level, name int, val, lenp uintptr) int64 {
 	var buf [16]byte
 	switch size {
 	case 4:
-		putLE32(buf[:], uint32(v))
+		vfs.PutLE32(buf[:], uint32(v))
 	case 8:
-		putLE32(buf[:], uint32(pair[0]))
-		putLE32(buf[4:], uint32(pair[1]))
+		vfs.PutLE32(buf[:], uint32(pair[0]))
+		vfs.PutLE32(buf[4:], uint32(pair[1]))
 	case 16:
-		putLE64(buf[:], uint64(pair[0]))
-		putLE64(buf[8:], uint64(pair[1]))
+		vfs.PutLE64(buf[:], uint64(pair[0]))
+		vfs.PutLE64(buf[8:], uint64(pair[1]))
 	}
 	n := size
 	if int(l) < n {

@@ -5,6 +5,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vfs"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -161,7 +162,7 @@ func (l *straceBuf) arg(k byte, v uint64) {
 	case 'u':
 		l.udec(v)
 	case 'f':
-		if int32(v) == atFDCWD {
+		if int32(v) == vfs.AtFDCWD {
 			l.str("AT_FDCWD")
 		} else {
 			l.dec(int64(int32(v)))

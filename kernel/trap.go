@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	_ "unsafe" // go:linkname
 
+	"github.com/unigo-os/unigo/kernel/vfs"
+
 	"github.com/unigo-os/unigo/kernel/task"
 
 	"github.com/unigo-os/unigo/abi"
@@ -139,7 +141,7 @@ func lapicEOI() {
 // irqDispatch handles IOAPIC pin irq.
 func irqDispatch(irq int) {
 	if irq == 4 {
-		consoleIRQ()
+		vfs.ConsoleIRQ()
 		return
 	}
 	if irq == abi.IRQHostSignal && hostSigOn {

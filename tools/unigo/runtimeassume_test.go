@@ -29,19 +29,19 @@ var runtimeAssumptions = []runtimeAssumption{
 	{"TLS g slot at FS:-8", "runtime/sys_linux_amd64.s", `ADDQ\s+\$8,\s+DI\s+// ELF wants to use -8\(FS\)`,
 		"entry64 and rt.SwitchStacks point FS at a TLS word whose -8 slot holds g (the fake g of kernel context)"},
 	{"exit_group from runtime.exit", "runtime/sys_linux_amd64.s", `TEXT runtime·exit\(SB\)[^\n]*\n\s+MOVL\s+code\+0\(FP\), DI\n\s+MOVL\s+\$SYS_exit_group, AX\n\s+SYSCALL`,
-		"kernel/exit.go returns from a goroutine's exit_group into rt.exitFlush (rt/exit.go), as if runtime.exit's caller had called it"},
+		"kernel/task/exit.go returns from a goroutine's exit_group into rt.exitFlush (rt/exit.go), as if runtime.exit's caller had called it"},
 	{"runtime.entersyscall linkname-able", "runtime/proc.go", `//go:linkname entersyscall\nfunc entersyscall\(\)`,
 		"rt/exit.go links runtime.entersyscall"},
 	{"g0 stack size", "runtime/proc.go", `16384 \* sys\.StackGuardMultiplier`,
-		"kernel/exit.go's g0StackSize tells exit_group on a system stack from one on a goroutine"},
+		"kernel/task/exit.go's g0StackSize tells exit_group on a system stack from one on a goroutine"},
 	{"rt_sigreturn restorer", "runtime/sys_linux_amd64.s", `(?s)#define SYS_rt_sigreturn\s+15\n.*TEXT runtime·sigreturn__sigaction\(SB\)`,
-		"kernel/signal.go builds Linux's rt_sigframe, returning to the SA_RESTORER trampoline, which makes rt_sigreturn (15; Go 1.27 encodes the MOV differently, which does not matter here)"},
+		"kernel/task/signal.go builds Linux's rt_sigframe, returning to the SA_RESTORER trampoline, which makes rt_sigreturn (15; Go 1.27 encodes the MOV differently, which does not matter here)"},
 	{"vDSO version LINUX_2.6", "runtime/vdso_linux_amd64.go", `vdsoVersionKey\{"LINUX_2\.6", 0x3ae75f6\}`,
 		"kernel/vdso.go's symbol version"},
 	{"vDSO __vdso_clock_gettime", "runtime/vdso_linux_amd64.go", `\{"__vdso_clock_gettime", 0xd35ec75, 0x6e43a318,`,
 		"kernel/vdso.go exports only __vdso_clock_gettime (ELF and GNU hashes as the runtime looks them up)"},
 	{"ucontext layout", "runtime/defs_linux_amd64.go", `type ucontext struct \{\n\s+uc_flags\s+uint64\n\s+uc_link\s+\*ucontext\n\s+uc_stack\s+stackt\n\s+uc_mcontext\s+mcontext\n\s+uc_sigmask\s+usigset`,
-		"kernel/signal.go writes Linux's ucontext; the runtime's sighandler reads it"},
+		"kernel/task/signal.go writes Linux's ucontext; the runtime's sighandler reads it"},
 }
 
 // checkRuntime checks every assumption, and the layout of g's first

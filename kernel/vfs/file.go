@@ -1,6 +1,8 @@
-package kernel
+package vfs
 
 import (
+	"unsafe"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
@@ -28,110 +30,140 @@ import (
 // thread needs it anyway. Order: fsLock, then SchedLock (then mm.VMLock via
 // mm.UserOK, or one run-queue lock: kernel/task/runq.go). Nothing blocks while
 // holding fsLock.
-const maxFDs = task.MaxFDs
+const MaxFDs = task.MaxFDs
 
-// ofile kinds.
+// OFile kinds.
 const (
 	fdFree = iota
 	fdConsole
-	fdFile    // memfs regular file, symlink (O_PATH) or device stand-in
+	FdFile    // memfs regular file, symlink (O_PATH) or device stand-in
 	fdDir     // memfs directory
 	fdPipeR   // read end of a pipe
 	fdPipeW   // write end of a pipe
-	fdEventfd // eventfd counter
+	FdEventfd // eventfd counter
 	fdEpoll   // epoll instance
 	fdDevNull // /dev/null
-	fdDevZero // /dev/zero
+	FdDevZero // /dev/zero
 	fdDevRand // /dev/random, /dev/urandom
-	fdSocket  // socket (sock)
-	fdNetchan // the netstack channel (netchan.go)
+	FdSocket  // socket (sock)
+	FdNetchan // the netstack channel (netchan.go)
 	fdFs      // a file under a mount, served over the file channel (fschan.go)
 	fdFschan  // the file channel (fschan.go)
 	nKinds
 )
 
-// fileOps is what one kind of ofile does: kindOps[kind] is its row, and
+// FileOps is what one kind of ofile does: kindOps[kind] is its row, and
 // the file holding the kind's implementation declares the row (consoleOps,
 // memfileOps, pipeReaderOps, socketOps, ...). The rows are static data:
 // top-level functions, nothing allocated, no init work. A nil operation
 // is one the kind lacks: read and write fail with EINVAL, seek with
 // ESPIPE (and pread/pwrite with it), fionread with ENOTTY, and a kind
 // without poll cannot be watched by epoll (EPERM).
-type fileOps struct {
-	// read and write move n bytes (n <= maxRW, user memory validated)
+type FileOps struct {
+	// Read and write move n bytes (n <= maxRW, user memory validated)
 	// at the file offset (pos < 0) or at pos.
-	read, write func(f uintptr, o *ofile, buf, n uintptr, pos int64) int64
+	Read, Write func(f uintptr, o *OFile, buf, n uintptr, pos int64) int64
 	// readLimit clips a read of n bytes at pos (< 0: the offset) to what
 	// the object holds, before the buffer is validated.
-	readLimit func(o *ofile, n uintptr, pos int64) uintptr
-	// release frees the object with the ofile's last reference. Caller
+	readLimit func(o *OFile, n uintptr, pos int64) uintptr
+	// Release frees the object with the ofile's last reference. Caller
 	// holds fsLock.
-	release func(o *ofile)
-	// poll is the object's epoll readiness. Caller holds SchedLock.
-	poll func(obj uintptr) uint32
+	Release func(o *OFile)
+	// Poll is the object's epoll readiness. Caller holds SchedLock.
+	Poll func(obj uintptr) uint32
 	// watch runs when epoll starts watching an ofile of the kind.
 	watch func()
-	// fionread counts the bytes ready to read (FIONREAD).
-	fionread func(o *ofile) int64
+	// Fionread counts the bytes ready to read (FIONREAD).
+	Fionread func(o *OFile) int64
 	// seek serves lseek. Caller holds fsLock.
-	seek func(o *ofile, off int64, whence int) int64
-	// inode: obj is a memfs.Inode, which fstat encodes and the last
+	seek func(o *OFile, off int64, whence int) int64
+	// Inode: obj is a memfs.Inode, which fstat encodes and the last
 	// reference drops. Otherwise fstat reports mode, dev and rdev.
-	inode     bool
-	mode      uint32
-	dev, rdev uint64
+	Inode     bool
+	Mode      uint32
+	Dev, rdev uint64
 	// anyAccess: read and write whatever the access mode (the console).
 	anyAccess bool
 }
 
-// kindOps is the operations table. fdFree's row is empty.
-var kindOps = [nKinds]*fileOps{
+// kindOps is the operations table of the kinds implemented in this
+// package; fdFree's row is empty. The kinds implemented above it
+// (fdSocket, fdNetchan) have their rows in upperOps.
+var kindOps = [nKinds]*FileOps{
 	fdFree:    &freeOps,
 	fdConsole: &consoleOps,
-	fdFile:    &memfileOps,
+	FdFile:    &memfileOps,
 	fdDir:     &dirOps,
 	fdPipeR:   &pipeReaderOps,
 	fdPipeW:   &pipeWriterOps,
-	fdEventfd: &eventfdOps,
+	FdEventfd: &eventfdOps,
 	fdEpoll:   &epollOps,
 	fdDevNull: &devNullOps,
-	fdDevZero: &devZeroOps,
+	FdDevZero: &devZeroOps,
 	fdDevRand: &devRandOps,
-	fdSocket:  &socketOps,
-	fdNetchan: &netchanOps,
 	fdFs:      &fsfileOps,
 	fdFschan:  &fschanOps,
 }
 
-var freeOps fileOps
+var freeOps FileOps
 
-// opsOf returns kind's row. It reads kindOps through an interface so that
+// OpsOf returns kind's row. It reads kindOps through an interface so that
 // the table's initialiser does not depend on itself (the rows hold
 // functions that, through wake-ups and epoll, reach opsOf; Go rejects such
 // an initialisation cycle but does not follow calls through interfaces).
 // Static data either way.
-func opsOf(kind uint32) *fileOps { return kindTable.row(kind) }
+func OpsOf(kind uint32) *FileOps {
+	if row := kindTable.row(kind); row != nil {
+		return row
+	}
+	return (*FileOps)(unsafe.Pointer(upperOps[kind]))
+}
+
+// upperOps holds the rows of the kinds implemented above this package,
+// installed at boot (RegisterOps) before any file of theirs exists. A row
+// is static data, held by address: the store is not a pointer store, so
+// it needs no write barrier, and static data never moves.
+var upperOps [nKinds]uintptr
+
+// MissingKinds reports the kinds without a row (bit kind), which is none
+// once the layers above have registered theirs.
+func MissingKinds() uint64 {
+	var m uint64
+	for k := uint32(fdConsole); k < nKinds; k++ {
+		if OpsOf(k) == nil {
+			m |= 1 << k
+		}
+	}
+	return m
+}
+
+// RegisterOps installs row as kind's operations. Call it at boot, before
+// the kind's first file opens, for each kind implemented above this
+// package; row must be a package-level variable.
+func RegisterOps(kind uint32, row *FileOps) {
+	upperOps[kind] = uintptr(unsafe.Pointer(row))
+}
 
 var kindTable opsTable = kindRows{}
 
-type opsTable interface{ row(kind uint32) *fileOps }
+type opsTable interface{ row(kind uint32) *FileOps }
 
 type kindRows struct{}
 
-func (kindRows) row(kind uint32) *fileOps { return kindOps[kind] }
+func (kindRows) row(kind uint32) *FileOps { return kindOps[kind] }
 
 // Linux open(2) flags used here.
 const (
-	oAccMode   = 0o3
+	OAccMode   = 0o3
 	oRdonly    = 0o0
-	oWronly    = 0o1
-	oRdwr      = 0o2
+	OWronly    = 0o1
+	ORdwr      = 0o2
 	oCreat     = 0o100
 	oExcl      = 0o200
 	oNoctty    = 0o400
 	oTrunc     = 0o1000
 	oAppend    = 0o2000
-	oNonblock  = 0o4000
+	ONonblock  = 0o4000
 	oDsync     = 0o10000
 	oAsync     = 0o20000
 	oDirect    = 0o40000
@@ -139,69 +171,69 @@ const (
 	oDirectory = 0o200000
 	oNofollow  = 0o400000
 	oNoatime   = 0o1000000
-	oCloexec   = 0o2000000
-	oPath      = 0o10000000
+	OCloexec   = 0o2000000
+	OPath      = 0o10000000
 
 	// oSetflMask is what F_SETFL may change.
-	oSetflMask = oAppend | oNonblock | oAsync | oDirect | oNoatime
+	oSetflMask = oAppend | ONonblock | oAsync | oDirect | oNoatime
 )
 
-// ofile is an open file description, in kmem memory.
-type ofile struct {
-	refs  int32
-	kind  uint32
-	flags uint32 // access mode and status flags (O_APPEND, O_NONBLOCK, ...)
+// OFile is an open file description, in kmem memory.
+type OFile struct {
+	Refs  int32
+	Kind  uint32
+	Flags uint32 // access mode and status flags (O_APPEND, O_NONBLOCK, ...)
 	_     uint32
 	off   int64   // file offset; for directories the ReadDir cookie
-	obj   uintptr // memfs.Inode, pipe, eventfd or epoll address
+	Obj   uintptr // memfs.Inode, pipe, eventfd or epoll address
 }
 
 type fdSlot struct {
-	file    uintptr // *ofile, 0 if free
+	File    uintptr // *ofile, 0 if free
 	cloexec bool
 }
 
 var (
-	fsLock  spinlock.Lock
-	fds     [maxFDs]fdSlot
+	FSLock  spinlock.Lock
+	Fds     [MaxFDs]fdSlot
 	cwd     memfs.Inode // holds a reference
 	umask   uint32      = 0o022
 	fsReady bool        // memfs initialised
 )
 
-func of(p uintptr) *ofile { return kctx.At[ofile](p) }
+func Of(p uintptr) *OFile { return kctx.At[OFile](p) }
 
-// fdInit sets up the filesystem and descriptors 0, 1 and 2 (the console).
+// FdInit sets up the filesystem and descriptors 0, 1 and 2 (the console).
 // It runs once at boot, after time and memory are up.
-func fdInit() {
-	fsLock.Lock()
-	defer fsLock.Unlock()
+func FdInit() {
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	if fsReady {
 		return
 	}
 	fsReady = true
 	fsSetup()
-	con := newOfile(fdConsole, oRdwr, conObj)
+	con := NewOFile(fdConsole, ORdwr, conObj)
 	if con == 0 {
 		kctx.Panic("no memory for the console")
 	}
-	of(con).refs = 3
+	Of(con).Refs = 3
 	for i := 0; i < 3; i++ {
-		fds[i].file = con
+		Fds[i].File = con
 	}
 }
 
-// newOfile allocates an ofile with one reference, or returns 0.
-func newOfile(kind, flags uint32, obj uintptr) uintptr {
-	p := kmem.Alloc(task.UintptrSize(ofile{}))
+// NewOFile allocates an ofile with one reference, or returns 0.
+func NewOFile(kind, flags uint32, obj uintptr) uintptr {
+	p := kmem.Alloc(task.UintptrSize(OFile{}))
 	if p == 0 {
 		return 0
 	}
-	f := of(p)
-	f.refs = 1
-	f.kind = kind
-	f.flags = flags
-	f.obj = obj
+	f := Of(p)
+	f.Refs = 1
+	f.Kind = kind
+	f.Flags = flags
+	f.Obj = obj
 	return p
 }
 
@@ -209,100 +241,100 @@ func newOfile(kind, flags uint32, obj uintptr) uintptr {
 // returns it, or -EMFILE. The caller's reference moves to the table on
 // success. Caller holds fsLock.
 func fdAllocLocked(file uintptr, min int, cloexec bool) int64 {
-	for i := min; i < maxFDs; i++ {
-		if fds[i].file == 0 {
-			fds[i].file = file
-			fds[i].cloexec = cloexec
+	for i := min; i < MaxFDs; i++ {
+		if Fds[i].File == 0 {
+			Fds[i].File = file
+			Fds[i].cloexec = cloexec
 			return int64(i)
 		}
 	}
 	return -abi.EMFILE
 }
 
-// fdInstall is fdAllocLocked taking fsLock; on failure it drops the
+// FdInstall is fdAllocLocked taking fsLock; on failure it drops the
 // caller's reference.
-func fdInstall(file uintptr, cloexec bool) int64 {
-	fsLock.Lock()
+func FdInstall(file uintptr, cloexec bool) int64 {
+	FSLock.Lock()
 	r := fdAllocLocked(file, 0, cloexec)
 	if r < 0 {
 		filePutLocked(file)
 	}
-	fsLock.Unlock()
+	FSLock.Unlock()
 	return r
 }
 
-// fget returns fd's ofile with a reference taken, or 0.
-func fget(fd int) uintptr {
-	fsLock.Lock()
+// Fget returns fd's ofile with a reference taken, or 0.
+func Fget(fd int) uintptr {
+	FSLock.Lock()
 	f := fgetLocked(fd)
-	fsLock.Unlock()
+	FSLock.Unlock()
 	return f
 }
 
 func fgetLocked(fd int) uintptr {
-	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
 		return 0
 	}
-	f := fds[fd].file
-	of(f).refs++
+	f := Fds[fd].File
+	Of(f).Refs++
 	return f
 }
 
-// fput drops a reference taken by fget.
-func fput(f uintptr) {
-	fsLock.Lock()
+// Fput drops a reference taken by fget.
+func Fput(f uintptr) {
+	FSLock.Lock()
 	filePutLocked(f)
-	fsLock.Unlock()
+	FSLock.Unlock()
 }
 
 // filePutLocked drops a reference and releases the object with the last
 // one. Caller holds fsLock.
 func filePutLocked(f uintptr) {
-	o := of(f)
-	o.refs--
-	if o.refs > 0 {
+	o := Of(f)
+	o.Refs--
+	if o.Refs > 0 {
 		return
 	}
-	ops := opsOf(o.kind)
-	if ops.inode {
+	ops := OpsOf(o.Kind)
+	if ops.Inode {
 		flockRelease(f)
-		memfs.Unref(memfs.Inode(o.obj))
-	} else if ops.release != nil {
-		ops.release(o)
+		memfs.Unref(memfs.Inode(o.Obj))
+	} else if ops.Release != nil {
+		ops.Release(o)
 	}
 	kctx.SchedLock.Lock()
 	epollForget(f)
 	kctx.SchedLock.Unlock()
-	kmem.Free(f, task.UintptrSize(ofile{}))
+	kmem.Free(f, task.UintptrSize(OFile{}))
 }
 
-// fdClose closes descriptor fd.
-func fdClose(fd int) int64 {
-	fsLock.Lock()
-	defer fsLock.Unlock()
-	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+// FdClose closes descriptor fd.
+func FdClose(fd int) int64 {
+	FSLock.Lock()
+	defer FSLock.Unlock()
+	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
 		return -abi.EBADF
 	}
-	f := fds[fd].file
-	fds[fd] = fdSlot{}
+	f := Fds[fd].File
+	Fds[fd] = fdSlot{}
 	filePutLocked(f)
 	return 0
 }
 
 // fdDup2 makes newfd name oldfd's file (dup2, dup3).
 func fdDup2(oldfd, newfd int, cloexec bool) int64 {
-	fsLock.Lock()
-	defer fsLock.Unlock()
-	if oldfd < 0 || oldfd >= maxFDs || fds[oldfd].file == 0 || newfd < 0 || newfd >= maxFDs {
+	FSLock.Lock()
+	defer FSLock.Unlock()
+	if oldfd < 0 || oldfd >= MaxFDs || Fds[oldfd].File == 0 || newfd < 0 || newfd >= MaxFDs {
 		return -abi.EBADF
 	}
-	f := fds[oldfd].file
+	f := Fds[oldfd].File
 	if oldfd == newfd {
 		return int64(newfd)
 	}
-	old := fds[newfd].file
-	of(f).refs++
-	fds[newfd] = fdSlot{file: f, cloexec: cloexec}
+	old := Fds[newfd].File
+	Of(f).Refs++
+	Fds[newfd] = fdSlot{File: f, cloexec: cloexec}
 	if old != 0 {
 		filePutLocked(old)
 	}
@@ -312,18 +344,18 @@ func fdDup2(oldfd, newfd int, cloexec bool) int64 {
 // fdDupMin duplicates fd onto the lowest free descriptor >= min (dup,
 // F_DUPFD, F_DUPFD_CLOEXEC).
 func fdDupMin(fd, min int, cloexec bool) int64 {
-	if min < 0 || min >= maxFDs {
+	if min < 0 || min >= MaxFDs {
 		return -abi.EINVAL
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	f := fgetLocked(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
 	r := fdAllocLocked(f, min, cloexec)
 	if r < 0 {
-		of(f).refs--
+		Of(f).Refs--
 	}
 	return r
 }
@@ -351,13 +383,13 @@ func doFcntl(fd, cmd int, arg uintptr) int64 {
 	case fDupfdCloexec:
 		return fdDupMin(fd, int(arg), true)
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
-	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+	FSLock.Lock()
+	defer FSLock.Unlock()
+	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
 		return -abi.EBADF
 	}
-	s := &fds[fd]
-	o := of(s.file)
+	s := &Fds[fd]
+	o := Of(s.File)
 	switch cmd {
 	case fGetfd:
 		if s.cloexec {
@@ -368,9 +400,9 @@ func doFcntl(fd, cmd int, arg uintptr) int64 {
 		s.cloexec = arg&fdCloexecFlag != 0
 		return 0
 	case fGetfl:
-		return int64(o.flags | oLargefile)
+		return int64(o.Flags | oLargefile)
 	case fSetfl:
-		o.flags = o.flags&^oSetflMask | uint32(arg)&oSetflMask
+		o.Flags = o.Flags&^oSetflMask | uint32(arg)&oSetflMask
 		return 0
 	case fGetlk, fSetlk, fSetlkw:
 		// One process: advisory locks never conflict.
@@ -382,7 +414,7 @@ func doFcntl(fd, cmd int, arg uintptr) int64 {
 		}
 		return 0
 	case fGetpipeSz, fSetpipeSz:
-		if o.kind != fdPipeR && o.kind != fdPipeW {
+		if o.Kind != fdPipeR && o.Kind != fdPipeW {
 			return -abi.EBADF
 		}
 		return pipeSize
@@ -392,93 +424,93 @@ func doFcntl(fd, cmd int, arg uintptr) int64 {
 
 // closeOnExec is not needed (no exec); the bit is kept for F_GETFD.
 
-// maxRW is Linux's MAX_RW_COUNT: larger reads and writes are cut short.
-const maxRW = 0x7ffff000
+// MaxRW is Linux's MAX_RW_COUNT: larger reads and writes are cut short.
+const MaxRW = 0x7ffff000
 
 func fdWrite(fd int, buf, n uintptr) int64 {
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
 	r := fileWrite(f, buf, n, -1)
-	fput(f)
+	Fput(f)
 	return r
 }
 
 func fdRead(fd int, buf, n uintptr) int64 {
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
 	r := fileRead(f, buf, n, -1)
-	fput(f)
+	Fput(f)
 	return r
 }
 
 // fdPread and fdPwrite serve pread64/pwrite64: off must be >= 0 and the
 // file seekable.
 func fdPread(fd int, buf, n uintptr, off int64) int64 {
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
 	r := int64(-abi.ESPIPE)
 	if off < 0 {
 		r = -abi.EINVAL
-	} else if seekable(of(f).kind) {
+	} else if seekable(Of(f).Kind) {
 		r = fileRead(f, buf, n, off)
 	}
-	fput(f)
+	Fput(f)
 	return r
 }
 
 func fdPwrite(fd int, buf, n uintptr, off int64) int64 {
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
 	r := int64(-abi.ESPIPE)
 	if off < 0 {
 		r = -abi.EINVAL
-	} else if seekable(of(f).kind) {
+	} else if seekable(Of(f).Kind) {
 		r = fileWrite(f, buf, n, off)
 	}
-	fput(f)
+	Fput(f)
 	return r
 }
 
-func seekable(kind uint32) bool { return opsOf(kind).seek != nil }
+func seekable(kind uint32) bool { return OpsOf(kind).seek != nil }
 
 // fileWrite writes n bytes at buf to f, at the file offset (pos < 0) or
 // at pos (pwrite64).
 func fileWrite(f uintptr, buf, n uintptr, pos int64) int64 {
-	o := of(f)
-	ops := opsOf(o.kind)
-	if o.flags&oPath != 0 || o.flags&oAccMode == oRdonly && !ops.anyAccess {
+	o := Of(f)
+	ops := OpsOf(o.Kind)
+	if o.Flags&OPath != 0 || o.Flags&OAccMode == oRdonly && !ops.anyAccess {
 		return -abi.EBADF
 	}
-	if n > maxRW {
-		n = maxRW
+	if n > MaxRW {
+		n = MaxRW
 	}
 	if !mm.UserOK(buf, n, false) {
 		return -abi.EFAULT
 	}
-	if ops.write == nil {
+	if ops.Write == nil {
 		return -abi.EINVAL
 	}
-	return ops.write(f, o, buf, n, pos)
+	return ops.Write(f, o, buf, n, pos)
 }
 
 // fileRead reads up to n bytes from f into buf, at the file offset
 // (pos < 0) or at pos (pread64).
 func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
-	o := of(f)
-	ops := opsOf(o.kind)
-	if o.flags&oPath != 0 || o.flags&oAccMode == oWronly && !ops.anyAccess {
+	o := Of(f)
+	ops := OpsOf(o.Kind)
+	if o.Flags&OPath != 0 || o.Flags&OAccMode == OWronly && !ops.anyAccess {
 		return -abi.EBADF
 	}
-	if n > maxRW {
-		n = maxRW
+	if n > MaxRW {
+		n = MaxRW
 	}
 	if ops.readLimit != nil && n > 0 {
 		n = ops.readLimit(o, n, pos)
@@ -486,10 +518,10 @@ func fileRead(f uintptr, buf, n uintptr, pos int64) int64 {
 	if !mm.UserOK(buf, n, true) {
 		return -abi.EFAULT
 	}
-	if ops.read == nil {
+	if ops.Read == nil {
 		return -abi.EINVAL
 	}
-	return ops.read(f, o, buf, n, pos)
+	return ops.Read(f, o, buf, n, pos)
 }
 
 func fdWritev(fd int, iov uintptr, cnt int) int64 {
@@ -508,15 +540,15 @@ func fdVec(fd int, iov uintptr, cnt int, write bool, pos int64) int64 {
 	if !mm.UserOK(iov, uintptr(cnt)*16, false) {
 		return -abi.EFAULT
 	}
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
-	defer fput(f)
-	if pos >= 0 && !seekable(of(f).kind) {
+	defer Fput(f)
+	if pos >= 0 && !seekable(Of(f).Kind) {
 		return -abi.ESPIPE
 	}
-	return eachIovec(iov, cnt, func(base, n uintptr, done int64) int64 {
+	return EachIovec(iov, cnt, func(base, n uintptr, done int64) int64 {
 		p := int64(-1)
 		if pos >= 0 {
 			p = pos + done
@@ -528,12 +560,12 @@ func fdVec(fd int, iov uintptr, cnt int, write bool, pos int64) int64 {
 	})
 }
 
-// eachIovec transfers the buffers of the iovec array iov (cnt entries,
+// EachIovec transfers the buffers of the iovec array iov (cnt entries,
 // validated by the caller) one by one with op, which gets a buffer and
 // the bytes done before it, as readv/writev do: empty buffers are
 // skipped, a short transfer ends the call, and so does an error, which
 // is returned only if nothing was transferred (else the count is).
-func eachIovec(iov uintptr, cnt int, op func(base, n uintptr, done int64) int64) int64 {
+func EachIovec(iov uintptr, cnt int, op func(base, n uintptr, done int64) int64) int64 {
 	var total int64
 	for i := 0; i < cnt; i++ {
 		v := *kctx.At[[2]uintptr](iov + uintptr(i)*16)
@@ -556,22 +588,22 @@ func eachIovec(iov uintptr, cnt int, op func(base, n uintptr, done int64) int64)
 }
 
 func doLseek(fd int, off int64, whence int) int64 {
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
-	if of(f).kind == fdFs && whence == seekEnd {
+	if Of(f).Kind == fdFs && whence == seekEnd {
 		fsLseekEnd(f)
 	}
-	fsLock.Lock()
-	r := lseekLocked(of(f), off, whence)
-	fsLock.Unlock()
-	fput(f)
+	FSLock.Lock()
+	r := lseekLocked(Of(f), off, whence)
+	FSLock.Unlock()
+	Fput(f)
 	return r
 }
 
-func lseekLocked(o *ofile, off int64, whence int) int64 {
-	ops := opsOf(o.kind)
+func lseekLocked(o *OFile, off int64, whence int) int64 {
+	ops := OpsOf(o.Kind)
 	if ops.seek == nil {
 		return -abi.ESPIPE
 	}
@@ -579,27 +611,27 @@ func lseekLocked(o *ofile, off int64, whence int) int64 {
 }
 
 func doGetdents64(fd int, buf, n uintptr) int64 {
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
-	defer fput(f)
-	o := of(f)
-	if o.kind == fdFs {
+	defer Fput(f)
+	o := Of(f)
+	if o.Kind == fdFs {
 		return fsGetdents(f, buf, n)
 	}
-	if o.kind != fdDir {
+	if o.Kind != fdDir {
 		return -abi.ENOTDIR
 	}
-	if n > maxRW {
-		n = maxRW
+	if n > MaxRW {
+		n = MaxRW
 	}
 	if !mm.UserOK(buf, n, true) {
 		return -abi.EFAULT
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
-	w, next, err := memfs.ReadDir(memfs.Inode(o.obj), uint64(o.off), kctx.BytesAt(buf, int(n)))
+	FSLock.Lock()
+	defer FSLock.Unlock()
+	w, next, err := memfs.ReadDir(memfs.Inode(o.Obj), uint64(o.off), kctx.BytesAt(buf, int(n)))
 	if err == memfs.ENOENT {
 		return 0 // a removed directory reads as empty, as on Linux
 	}
@@ -626,21 +658,21 @@ func doFallocate(fd int, mode int, off, length int64) int64 {
 	if mode&^fallocKeepSize != 0 {
 		return -abi.EOPNOTSUPP
 	}
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
-	r := fallocateFile(of(f), mode, off, length)
-	fput(f)
+	r := fallocateFile(Of(f), mode, off, length)
+	Fput(f)
 	return r
 }
 
-func fallocateFile(o *ofile, mode int, off, length int64) int64 {
-	if o.flags&oAccMode == oRdonly || o.flags&oPath != 0 {
+func fallocateFile(o *OFile, mode int, off, length int64) int64 {
+	if o.Flags&OAccMode == oRdonly || o.Flags&OPath != 0 {
 		return -abi.EBADF
 	}
-	switch o.kind {
-	case fdFile:
+	switch o.Kind {
+	case FdFile:
 	case fdPipeR, fdPipeW:
 		return -abi.ESPIPE
 	default:
@@ -649,9 +681,9 @@ func fallocateFile(o *ofile, mode int, off, length int64) int64 {
 	if off > memfs.MaxFileSize-length {
 		return -abi.EFBIG
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
-	ino := memfs.Inode(o.obj)
+	FSLock.Lock()
+	defer FSLock.Unlock()
+	ino := memfs.Inode(o.Obj)
 	if memfs.Mode(ino)&memfs.ModeType != memfs.ModeRegular {
 		return -abi.ENODEV
 	}
@@ -665,16 +697,16 @@ func doFtruncate(fd int, size int64) int64 {
 	if r, ok := fsFdOp(fd, abi.FsOpSetattr, fsSetSize, 0, size); ok {
 		return r
 	}
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
-	defer fput(f)
-	o := of(f)
-	if o.kind != fdFile || o.flags&oAccMode == oRdonly || o.flags&oPath != 0 {
+	defer Fput(f)
+	o := Of(f)
+	if o.Kind != FdFile || o.Flags&OAccMode == oRdonly || o.Flags&OPath != 0 {
 		return -abi.EINVAL
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
-	return -int64(memfs.Truncate(memfs.Inode(o.obj), size, platform.Walltime()))
+	FSLock.Lock()
+	defer FSLock.Unlock()
+	return -int64(memfs.Truncate(memfs.Inode(o.Obj), size, platform.Walltime()))
 }

@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"github.com/unigo-os/unigo/kernel/kctx"
@@ -68,7 +68,7 @@ var (
 	mapsBuf    [128 << 10]byte
 	mapsIno    memfs.Inode
 	fdDirIno   memfs.Inode
-	fdLinked   [maxFDs / 64]uint64 // the names /proc/self/fd holds
+	fdLinked   [MaxFDs / 64]uint64 // the names /proc/self/fd holds
 )
 
 // meminfoLines are /proc/meminfo's lines, each "Name:" padded to 16
@@ -375,19 +375,19 @@ func refreshFdDirFor(path []byte) {
 func refreshFdDir() {
 	now := platform.Walltime()
 	var name [8]byte
-	for fd := 0; fd < maxFDs; fd++ {
+	for fd := 0; fd < MaxFDs; fd++ {
 		w, bit := fd/64, uint64(1)<<(fd%64)
 		if fdLinked[w]&bit != 0 {
 			memfs.Unlink(fdDirIno, fdName(&name, fd), now)
 			fdLinked[w] &^= bit
 		}
-		f := fds[fd].file
+		f := Fds[fd].File
 		if f == 0 {
 			continue
 		}
 		var target [256]byte // a longer directory path shows as memfs:[INO]
 		p := procBuf{b: target[:]}
-		fdTarget(&p, of(f))
+		fdTarget(&p, Of(f))
 		if memfs.Symlink(target[:p.n], fdDirIno, fdName(&name, fd), now) == 0 {
 			fdLinked[w] |= bit
 		}
@@ -402,37 +402,37 @@ func fdName(name *[8]byte, fd int) []byte {
 }
 
 // fdTarget writes what /proc/self/fd/N points at for o.
-func fdTarget(p *procBuf, o *ofile) {
-	switch o.kind {
+func fdTarget(p *procBuf, o *OFile) {
+	switch o.Kind {
 	case fdConsole:
 		p.str("/dev/console")
 	case fdDevNull:
 		p.str("/dev/null")
-	case fdDevZero:
+	case FdDevZero:
 		p.str("/dev/zero")
 	case fdDevRand:
 		p.str("/dev/urandom")
 	case fdDir:
-		if n, err := memfs.Path(memfs.Inode(o.obj), p.b[p.n:]); err == 0 {
+		if n, err := memfs.Path(memfs.Inode(o.Obj), p.b[p.n:]); err == 0 {
 			p.n += n
 			return
 		}
 		p.str("memfs:[")
-		p.num(memfs.Number(memfs.Inode(o.obj)), 0)
+		p.num(memfs.Number(memfs.Inode(o.Obj)), 0)
 		p.str("]")
-	case fdFile:
+	case FdFile:
 		p.str("memfs:[")
-		p.num(memfs.Number(memfs.Inode(o.obj)), 0)
+		p.num(memfs.Number(memfs.Inode(o.Obj)), 0)
 		p.str("]")
 	case fdPipeR, fdPipeW:
 		p.str("pipe:[")
-		p.num(uint64(o.obj), 0)
+		p.num(uint64(o.Obj), 0)
 		p.str("]")
-	case fdSocket:
+	case FdSocket:
 		p.str("socket:[")
-		p.num(uint64(o.obj), 0)
+		p.num(uint64(o.Obj), 0)
 		p.str("]")
-	case fdEventfd:
+	case FdEventfd:
 		p.str("anon_inode:[eventfd]")
 	case fdEpoll:
 		p.str("anon_inode:[eventpoll]")

@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -32,18 +32,18 @@ func sysFlockOp(fd, op int) int64 {
 	if kind != lockSh && kind != lockEx && kind != lockUn {
 		return -abi.EINVAL
 	}
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
-	defer fput(f)
-	if !opsOf(of(f).kind).inode {
+	defer Fput(f)
+	if !OpsOf(Of(f).Kind).Inode {
 		return 0 // sockets, pipes: nothing to conflict with
 	}
 	for {
-		fsLock.Lock()
+		FSLock.Lock()
 		r := flockLocked(f, kind)
-		fsLock.Unlock()
+		FSLock.Unlock()
 		if r != -abi.EWOULDBLOCK || op&lockNb != 0 {
 			return r
 		}
@@ -54,7 +54,7 @@ func sysFlockOp(fd, op int) int64 {
 // flockLocked applies kind for ofile f: 0, or EWOULDBLOCK on a conflict.
 // Caller holds fsLock.
 func flockLocked(f uintptr, kind int) int64 {
-	ino := of(f).obj
+	ino := Of(f).Obj
 	mine, free := -1, -1
 	for i := range flocks {
 		e := &flocks[i]
@@ -89,7 +89,7 @@ func flockLocked(f uintptr, kind int) int64 {
 }
 
 // flockRelease drops ofile f's lock with its last reference. Caller holds
-// fsLock.
+// FSLock.
 func flockRelease(f uintptr) {
 	for i := range flocks {
 		if flocks[i].owner == f && flocks[i].ino != 0 {

@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 // Lexical path work for the file channel (fschan.go): joining a relative
 // path to its base and cleaning it, and finding the mount a clean absolute

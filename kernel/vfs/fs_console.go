@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"unsafe"
@@ -28,13 +28,13 @@ var (
 	conThrottled bool
 )
 
-// conInPort is set at boot from abi.ConsoleInputParam=1: the launcher
+// ConInPort is set at boot from abi.ConsoleInputParam=1: the launcher
 // offers abi.PortConsoleInput, which moves a whole piece of the ring per
 // VM exit where RBR costs two exits (LSR, RBR) per byte.
-var conInPort bool
+var ConInPort bool
 
-// consoleIRQ drains the UART. Caller holds SchedLock.
-func consoleIRQ() {
+// ConsoleIRQ drains the UART. Caller holds SchedLock.
+func ConsoleIRQ() {
 	got := false
 	if platform.HasEarlyInput && (conTail+1)%len(conIn) != conHead {
 		platform.HasEarlyInput = false
@@ -53,7 +53,7 @@ func consoleIRQ() {
 			}
 			break
 		}
-		if conInPort {
+		if ConInPort {
 			news, more := consoleReceive()
 			got = got || news
 			if !more {
@@ -68,13 +68,13 @@ func consoleIRQ() {
 		conTail = (conTail + 1) % len(conIn)
 		got = true
 	}
-	if !conInPort && !got && !conEOF && conHead == conTail && rt.Inb(abi.PortCOM1+6)&0x80 == 0 {
+	if !ConInPort && !got && !conEOF && conHead == conTail && rt.Inb(abi.PortCOM1+6)&0x80 == 0 {
 		conEOF = true
 		got = true
 	}
 	if got {
 		conWaiters.WakeAll()
-		pollNotify(conObj)
+		PollNotify(conObj)
 	}
 }
 
@@ -93,7 +93,7 @@ func consoleReceive() (news, more bool) {
 	room := end - conTail
 	d := abi.ConsoleInput{Addr: uint64(uintptr(unsafe.Pointer(&conIn[conTail]))), Cap: uint64(room)}
 	if uintptr(unsafe.Pointer(&d)) >= 1<<32 {
-		conInPort = false // cannot name it in a 32-bit write: use RBR
+		ConInPort = false // cannot name it in a 32-bit write: use RBR
 		return false, true
 	}
 	rt.OutlAddr(abi.PortConsoleInput, unsafe.Pointer(&d))
@@ -111,7 +111,7 @@ func consoleReceive() (news, more bool) {
 func consoleIRQEnableLocked() {
 	if !conIRQReady {
 		conIRQReady = true
-		ioapicRoute(abi.IRQCOM1)
+		routeIRQHook(abi.IRQCOM1)
 		rt.Outb(abi.PortCOM1+1, 0x09) // receive-data and modem-status interrupts
 	}
 }
@@ -119,35 +119,35 @@ func consoleIRQEnableLocked() {
 func consoleIRQEnable() {
 	kctx.SchedLock.Lock()
 	consoleIRQEnableLocked()
-	consoleIRQ() // input may predate the interrupt
+	ConsoleIRQ() // input may predate the interrupt
 	kctx.SchedLock.Unlock()
 }
 
 // consoleOps is the row of the console (descriptors 0, 1 and 2, and
 // /dev/tty*): read and write whatever the access mode, as a tty opened
 // by a shell does.
-var consoleOps = fileOps{
-	read:      consoleFileRead,
-	write:     consoleFileWrite,
-	poll:      consoleMask,
+var consoleOps = FileOps{
+	Read:      consoleFileRead,
+	Write:     consoleFileWrite,
+	Poll:      consoleMask,
 	watch:     consoleIRQEnable,
-	fionread:  consoleFionread,
-	mode:      0o20620, // /dev/ttyS0
-	dev:       0x6,
+	Fionread:  consoleFionread,
+	Mode:      0o20620, // /dev/ttyS0
+	Dev:       0x6,
 	rdev:      4<<8 | 64,
 	anyAccess: true,
 }
 
-func consoleFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
-	return consoleRead(kctx.BytesAt(buf, int(n)), o.flags&oNonblock != 0)
+func consoleFileRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
+	return consoleRead(kctx.BytesAt(buf, int(n)), o.Flags&ONonblock != 0)
 }
 
-func consoleFileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+func consoleFileWrite(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
 	kctx.ConsoleWriteWhole(kctx.BytesAt(buf, int(n)))
 	return int64(n)
 }
 
-func consoleFionread(o *ofile) int64 {
+func consoleFionread(o *OFile) int64 {
 	kctx.SchedLock.Lock()
 	n := int64((conTail - conHead + len(conIn)) % len(conIn))
 	kctx.SchedLock.Unlock()
@@ -156,9 +156,9 @@ func consoleFionread(o *ofile) int64 {
 
 // consoleMask is the console's epoll readiness. Caller holds SchedLock.
 func consoleMask(uintptr) uint32 {
-	m := uint32(epollOut | epollWrnorm)
+	m := uint32(EpollOut | EpollWrnorm)
 	if conHead != conTail || conEOF {
-		m |= epollIn | epollRdnorm
+		m |= EpollIn | EpollRdnorm
 	}
 	return m
 }
@@ -171,7 +171,7 @@ func consoleRead(b []byte, nonblock bool) int64 {
 	defer kctx.SchedLock.Unlock()
 	consoleIRQEnableLocked()
 	for conHead == conTail {
-		consoleIRQ() // poll once: input may predate the interrupt
+		ConsoleIRQ() // poll once: input may predate the interrupt
 		if conHead != conTail {
 			break
 		}
@@ -214,53 +214,53 @@ const (
 )
 
 func doIoctl(fd int, req uint32, arg uintptr) int64 {
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
 	if r, ok := fsIoctl(f, req, arg); ok {
-		fput(f)
+		Fput(f)
 		return r
 	}
 	r := ioctlFile(f, fd, req, arg)
-	fput(f)
+	Fput(f)
 	return r
 }
 
 func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
-	o := of(f)
+	o := Of(f)
 	switch req {
 	case fionbio:
 		if !mm.UserOK(arg, 4, false) {
 			return -abi.EFAULT
 		}
-		fsLock.Lock()
+		FSLock.Lock()
 		if *kctx.At[int32](arg) != 0 {
-			o.flags |= oNonblock
+			o.Flags |= ONonblock
 		} else {
-			o.flags &^= oNonblock
+			o.Flags &^= ONonblock
 		}
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return 0
 	case fioclex, fionclex:
-		fsLock.Lock()
-		if fds[fd].file == f {
-			fds[fd].cloexec = req == fioclex
+		FSLock.Lock()
+		if Fds[fd].File == f {
+			Fds[fd].cloexec = req == fioclex
 		}
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return 0
 	case fionread:
 		if !mm.UserOK(arg, 4, true) {
 			return -abi.EFAULT
 		}
-		fionread := opsOf(o.kind).fionread
+		fionread := OpsOf(o.Kind).Fionread
 		if fionread == nil {
 			return -abi.ENOTTY
 		}
 		*kctx.At[int32](arg) = int32(fionread(o))
 		return 0
 	}
-	if o.kind != fdConsole || kctx.ConsoleNotTTY {
+	if o.Kind != fdConsole || kctx.ConsoleNotTTY {
 		return -abi.ENOTTY
 	}
 	switch req {
@@ -272,10 +272,10 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		clear(b)
 		// A serial console in cooked mode: ICRNL|IXON, OPOST|ONLCR,
 		// B38400|CS8|CREAD|HUPCL, ISIG|ICANON|ECHO|ECHOE|ECHOK|ECHOCTL|ECHOKE|IEXTEN.
-		putLE32(b[0:], 0x500)
-		putLE32(b[4:], 0x5)
-		putLE32(b[8:], 0xbf)
-		putLE32(b[12:], 0x8a3b)
+		PutLE32(b[0:], 0x500)
+		PutLE32(b[4:], 0x5)
+		PutLE32(b[8:], 0xbf)
+		PutLE32(b[12:], 0x8a3b)
 		// c_line = 0; c_cc: VINTR ^C, VQUIT ^\, VERASE DEL, VKILL ^U,
 		// VEOF ^D, VTIME 0, VMIN 1.
 		cc := b[17:]
@@ -303,6 +303,6 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 	return -abi.ENOTTY
 }
 
-func putLE32(b []byte, v uint32) {
+func PutLE32(b []byte, v uint32) {
 	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 }

@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"github.com/unigo-os/unigo/kernel/kctx"
@@ -69,7 +69,7 @@ func fsSetup() {
 // devNode creates an empty file standing for a device and returns its
 // inode (kept alive by its link).
 func devNode(path string, now int64) memfs.Inode {
-	ino, err := memfs.Open(memfs.Root(), kctx.StringBytes(path), oCreat|oRdwr, 0o666, now)
+	ino, err := memfs.Open(memfs.Root(), kctx.StringBytes(path), oCreat|ORdwr, 0o666, now)
 	if err != 0 {
 		return 0
 	}
@@ -85,14 +85,14 @@ func deviceKind(ino memfs.Inode) uint32 {
 	case ino == devInodes.null:
 		return fdDevNull
 	case ino == devInodes.zero:
-		return fdDevZero
+		return FdDevZero
 	case ino == devInodes.random, ino == devInodes.urandom:
 		return fdDevRand
 	}
 	if memfs.IsDir(ino) {
 		return fdDir
 	}
-	return fdFile
+	return FdFile
 }
 
 // deviceMode returns st_mode and st_rdev for a device stand-in, or 0.

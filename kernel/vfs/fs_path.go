@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -12,11 +12,11 @@ import (
 // Path-based system calls over memfs. Path strings are copied from user
 // memory into two static buffers guarded by fsLock (a PATH_MAX buffer is
 // too big for a kernel stack frame), so every function here runs under
-// fsLock from the copy to the end of the memfs call.
+// FSLock from the copy to the end of the memfs call.
 
 // *at flags.
 const (
-	atFDCWD           = -100
+	AtFDCWD           = -100
 	atSymlinkNofollow = 0x100
 	atRemovedir       = 0x200
 	atSymlinkFollow   = 0x400
@@ -86,17 +86,17 @@ func startDir(dirfd int, path []byte) (memfs.Inode, int64) {
 	if len(path) > 0 && path[0] == '/' {
 		return memfs.Root(), 0
 	}
-	if dirfd == atFDCWD {
+	if dirfd == AtFDCWD {
 		return cwd, 0
 	}
-	if dirfd < 0 || dirfd >= maxFDs || fds[dirfd].file == 0 {
+	if dirfd < 0 || dirfd >= MaxFDs || Fds[dirfd].File == 0 {
 		return 0, -abi.EBADF
 	}
-	o := of(fds[dirfd].file)
-	if o.kind != fdDir {
+	o := Of(Fds[dirfd].File)
+	if o.Kind != fdDir {
 		return 0, -abi.ENOTDIR
 	}
-	return memfs.Inode(o.obj), 0
+	return memfs.Inode(o.Obj), 0
 }
 
 // resolve copies path argument addr and looks it up relative to dirfd.
@@ -108,15 +108,15 @@ func resolve(dirfd int, addr uintptr, flags int, follow bool) (memfs.Inode, uint
 		return 0, 0, err
 	}
 	if len(path) == 0 {
-		if dirfd == atFDCWD {
+		if dirfd == AtFDCWD {
 			return cwd, 0, 0
 		}
-		if dirfd < 0 || dirfd >= maxFDs || fds[dirfd].file == 0 {
+		if dirfd < 0 || dirfd >= MaxFDs || Fds[dirfd].File == 0 {
 			return 0, 0, -abi.EBADF
 		}
-		f := fds[dirfd].file
-		if opsOf(of(f).kind).inode {
-			return memfs.Inode(of(f).obj), 0, 0
+		f := Fds[dirfd].File
+		if OpsOf(Of(f).Kind).Inode {
+			return memfs.Inode(Of(f).Obj), 0, 0
 		}
 		return 0, f, 0
 	}
@@ -135,8 +135,8 @@ func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 	if r, ok := fsOpenat(dirfd, pathAddr, flags, mode); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
 	if err != 0 {
 		return err
@@ -145,8 +145,8 @@ func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 	if err != 0 {
 		return err
 	}
-	if flags&oPath != 0 {
-		flags &= oPath | oDirectory | oNofollow | oCloexec
+	if flags&OPath != 0 {
+		flags &= OPath | oDirectory | oNofollow | OCloexec
 	}
 	ino, e := memfs.Open(dir, path, flags, mode&^umask, platform.Walltime())
 	if e != 0 {
@@ -154,16 +154,16 @@ func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 	}
 	refreshProcFile(ino)
 	kind := deviceKind(ino)
-	if flags&oPath != 0 && kind != fdDir {
-		kind = fdFile
+	if flags&OPath != 0 && kind != fdDir {
+		kind = FdFile
 	}
-	st := uint32(flags) &^ (oCreat | oExcl | oNoctty | oTrunc | oCloexec | oLargefile)
-	f := newOfile(kind, st, uintptr(ino))
+	st := uint32(flags) &^ (oCreat | oExcl | oNoctty | oTrunc | OCloexec | oLargefile)
+	f := NewOFile(kind, st, uintptr(ino))
 	if f == 0 {
 		memfs.Unref(ino)
 		return -abi.ENFILE
 	}
-	r := fdAllocLocked(f, 0, flags&oCloexec != 0)
+	r := fdAllocLocked(f, 0, flags&OCloexec != 0)
 	if r < 0 {
 		filePutLocked(f)
 	}
@@ -175,30 +175,30 @@ func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 // statOfile encodes fstat(2) of an ofile that is not backed by memfs.
 func statOfile(f uintptr, out []byte) {
 	clear(out[:memfs.StatSize])
-	o := of(f)
-	ops := opsOf(o.kind)
-	putLE64(out[0:], ops.dev)
-	putLE64(out[8:], uint64(o.obj)>>4)
-	putLE64(out[16:], 1)
-	putLE32(out[24:], ops.mode)
-	putLE64(out[40:], ops.rdev)
-	putLE64(out[56:], mm.PageSize)
+	o := Of(f)
+	ops := OpsOf(o.Kind)
+	PutLE64(out[0:], ops.Dev)
+	PutLE64(out[8:], uint64(o.Obj)>>4)
+	PutLE64(out[16:], 1)
+	PutLE32(out[24:], ops.Mode)
+	PutLE64(out[40:], ops.rdev)
+	PutLE64(out[56:], mm.PageSize)
 }
 
 // statInode encodes a memfs inode, fixing up device stand-ins.
 func statInode(ino memfs.Inode, out []byte) {
 	memfs.Stat(ino, out)
 	if mode, rdev := deviceMode(ino); mode != 0 {
-		putLE32(out[24:], mode)
-		putLE64(out[40:], rdev)
-		putLE64(out[48:], 0)
-		putLE64(out[64:], 0)
+		PutLE32(out[24:], mode)
+		PutLE64(out[40:], rdev)
+		PutLE64(out[48:], 0)
+		PutLE64(out[64:], 0)
 	}
 }
 
-func putLE64(b []byte, v uint64) {
-	putLE32(b, uint32(v))
-	putLE32(b[4:], uint32(v>>32))
+func PutLE64(b []byte, v uint64) {
+	PutLE32(b, uint32(v))
+	PutLE32(b[4:], uint32(v>>32))
 }
 
 func le32(b []byte) uint32 {
@@ -208,7 +208,7 @@ func le32(b []byte) uint32 {
 func le64(b []byte) uint64 { return uint64(le32(b)) | uint64(le32(b[4:]))<<32 }
 
 // statAt fills out with the stat of (dirfd, path, flags). Caller holds
-// fsLock.
+// FSLock.
 func statAt(dirfd int, pathAddr uintptr, flags int, out []byte) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount|atStatxSyncMask) != 0 {
 		return -abi.EINVAL
@@ -232,8 +232,8 @@ func doNewfstatat(dirfd int, pathAddr, buf uintptr, flags int) int64 {
 	if r, ok := fsStatAt(dirfd, pathAddr, flags, kctx.BytesAt(buf, memfs.StatSize)); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	return statAt(dirfd, pathAddr, flags, kctx.BytesAt(buf, memfs.StatSize))
 }
 
@@ -244,15 +244,15 @@ func doFstat(fd int, buf uintptr) int64 {
 	if r, ok := fsFstatFd(fd, kctx.BytesAt(buf, memfs.StatSize)); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
-	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+	FSLock.Lock()
+	defer FSLock.Unlock()
+	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
 		return -abi.EBADF
 	}
-	f := fds[fd].file
+	f := Fds[fd].File
 	out := kctx.BytesAt(buf, memfs.StatSize)
-	if opsOf(of(f).kind).inode {
-		statInode(memfs.Inode(of(f).obj), out)
+	if OpsOf(Of(f).Kind).Inode {
+		statInode(memfs.Inode(Of(f).Obj), out)
 	} else {
 		statOfile(f, out)
 	}
@@ -268,20 +268,20 @@ func doStatx(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) i
 	var st [memfs.StatSize]byte
 	err, ok := fsStatAt(dirfd, pathAddr, flags, st[:])
 	if !ok {
-		fsLock.Lock()
+		FSLock.Lock()
 		err = statAt(dirfd, pathAddr, flags, st[:])
-		fsLock.Unlock()
+		FSLock.Unlock()
 	}
 	if err != 0 {
 		return err
 	}
 	out := kctx.BytesAt(buf, statxSize)
 	clear(out)
-	putLE32(out[0:], 0x7ff) // STATX_BASIC_STATS
-	putLE32(out[4:], uint32(le64(st[56:])))
-	putLE32(out[16:], uint32(le64(st[16:])))
-	putLE32(out[20:], le32(st[28:]))
-	putLE32(out[24:], le32(st[32:]))
+	PutLE32(out[0:], 0x7ff) // STATX_BASIC_STATS
+	PutLE32(out[4:], uint32(le64(st[56:])))
+	PutLE32(out[16:], uint32(le64(st[16:])))
+	PutLE32(out[20:], le32(st[28:]))
+	PutLE32(out[24:], le32(st[32:]))
 	mode := le32(st[24:])
 	out[28], out[29] = byte(mode), byte(mode>>8)
 	copy(out[32:40], st[8:16])  // ino
@@ -292,10 +292,10 @@ func doStatx(dirfd int, pathAddr uintptr, flags int, mask uint32, buf uintptr) i
 	statxTime(out[96:], st[104:])
 	statxTime(out[112:], st[88:])
 	rdev, dev := le64(st[40:]), le64(st[0:])
-	putLE32(out[128:], uint32(rdev>>8&0xfff))
-	putLE32(out[132:], uint32(rdev&0xff))
-	putLE32(out[136:], uint32(dev>>8&0xfff))
-	putLE32(out[140:], uint32(dev&0xff))
+	PutLE32(out[128:], uint32(rdev>>8&0xfff))
+	PutLE32(out[132:], uint32(rdev&0xff))
+	PutLE32(out[136:], uint32(dev>>8&0xfff))
+	PutLE32(out[140:], uint32(dev&0xff))
 	return 0
 }
 
@@ -310,8 +310,8 @@ func doMkdirat(dirfd int, pathAddr uintptr, mode uint32) int64 {
 	if r, ok := fsMkdirat(dirfd, pathAddr, mode); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
 	if err != 0 {
 		return err
@@ -330,8 +330,8 @@ func doUnlinkat(dirfd int, pathAddr uintptr, flags int) int64 {
 	if r, ok := fsUnlinkat(dirfd, pathAddr, flags); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
 	if err != 0 {
 		return err
@@ -374,8 +374,8 @@ func doRenameat2(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, f
 	if r, ok := fsRenameat2(olddirfd, oldAddr, newdirfd, newAddr, flags); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	od, oldp, nd, newp, err := twoPaths(olddirfd, oldAddr, newdirfd, newAddr)
 	if err != 0 {
 		return err
@@ -390,8 +390,8 @@ func doLinkat(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr, flag
 	if r, ok := fsLinkat(olddirfd, oldAddr, newdirfd, newAddr, flags); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	od, oldp, nd, newp, err := twoPaths(olddirfd, oldAddr, newdirfd, newAddr)
 	if err != 0 {
 		return err
@@ -403,8 +403,8 @@ func doSymlinkat(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
 	if r, ok := fsSymlinkat(targetAddr, newdirfd, linkAddr); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	target, err := userPath(targetAddr, 1, false)
 	if err != 0 {
 		return err
@@ -430,8 +430,8 @@ func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
 	if r, ok := fsReadlinkat(dirfd, pathAddr, buf, size); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	ino, f, err := resolve(dirfd, pathAddr, atEmptyPath, false)
 	if err != 0 {
 		return err
@@ -449,8 +449,8 @@ func doReadlinkat(dirfd int, pathAddr, buf uintptr, size int) int64 {
 // Working directory.
 
 func doGetcwd(buf uintptr, size uintptr) int64 {
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	n, e := memfs.Path(cwd, pathBufs[0][:])
 	if c := fsGetcwdLocked(); c != nil {
 		n, e = copy(pathBufs[0][:], c), 0
@@ -474,8 +474,8 @@ func doChdir(pathAddr uintptr) int64 {
 	if r, ok := fsChdir(pathAddr); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	path, err := userPath(pathAddr, 0, false)
 	if err != 0 {
 		return err
@@ -494,18 +494,18 @@ func doFchdir(fd int) int64 {
 	if r, ok := fsFchdir(fd); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
-	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+	FSLock.Lock()
+	defer FSLock.Unlock()
+	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
 		return -abi.EBADF
 	}
-	o := of(fds[fd].file)
-	if o.kind != fdDir {
+	o := Of(Fds[fd].File)
+	if o.Kind != fdDir {
 		return -abi.ENOTDIR
 	}
-	memfs.Ref(memfs.Inode(o.obj))
+	memfs.Ref(memfs.Inode(o.Obj))
 	memfs.Unref(cwd)
-	cwd = memfs.Inode(o.obj)
+	cwd = memfs.Inode(o.Obj)
 	fsCwdLen = 0
 	return 0
 }
@@ -520,8 +520,8 @@ func doFaccessat(dirfd int, pathAddr uintptr, mode, flags int) int64 {
 	if r, ok := fsAccess(dirfd, pathAddr, mode, flags); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	ino, f, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
 	if err != 0 || f != 0 {
 		return err
@@ -540,8 +540,8 @@ func doFchmodat(dirfd int, pathAddr uintptr, mode uint32, flags int) int64 {
 	if r, ok := fsSetattr(dirfd, pathAddr, flags, fsSetMode, mode&0o7777, 0, -1, -1); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	ino, f, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
 	if err != 0 || f != 0 {
 		return err
@@ -557,14 +557,14 @@ func doFchmod(fd int, mode uint32) int64 {
 	if r, ok := fsFdOp(fd, abi.FsOpSetattr, fsSetMode, mode&0o7777, 0); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
-	if fd < 0 || fd >= maxFDs || fds[fd].file == 0 {
+	FSLock.Lock()
+	defer FSLock.Unlock()
+	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
 		return -abi.EBADF
 	}
-	o := of(fds[fd].file)
-	if opsOf(o.kind).inode {
-		memfs.Chmod(memfs.Inode(o.obj), mode, platform.Walltime())
+	o := Of(Fds[fd].File)
+	if OpsOf(o.Kind).Inode {
+		memfs.Chmod(memfs.Inode(o.Obj), mode, platform.Walltime())
 	}
 	return 0
 }
@@ -574,8 +574,8 @@ func chownAt(dirfd int, pathAddr uintptr, flags int) int64 {
 	if r, ok := fsAccess(dirfd, pathAddr, 0, flags); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	_, _, err := resolve(dirfd, pathAddr, flags, flags&atSymlinkNofollow == 0)
 	return err
 }
@@ -605,8 +605,8 @@ func doUtimensat(dirfd int, pathAddr, times uintptr, flags int) int64 {
 	if r, ok := fsSetattr(dirfd, pathAddr, flags, fsUtimeValid(at0, mt), 0, 0, at0, mt); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	if pathAddr == 0 {
 		flags |= atEmptyPath // futimens
 	}
@@ -634,8 +634,8 @@ func utimeValue(sec, nsec, now int64) int64 {
 }
 
 func doUmask(mask uint32) int64 {
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	old := umask
 	umask = mask & 0o777
 	return int64(old)
@@ -645,12 +645,12 @@ func doTruncate(pathAddr uintptr, size int64) int64 {
 	if size < 0 {
 		return -abi.EINVAL
 	}
-	if r, ok := fsSetattr(atFDCWD, pathAddr, 0, fsSetSize, 0, size, -1, -1); ok {
+	if r, ok := fsSetattr(AtFDCWD, pathAddr, 0, fsSetSize, 0, size, -1, -1); ok {
 		return r
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
-	ino, _, err := resolve(atFDCWD, pathAddr, 0, true)
+	FSLock.Lock()
+	defer FSLock.Unlock()
+	ino, _, err := resolve(AtFDCWD, pathAddr, 0, true)
 	if err != 0 {
 		return err
 	}
@@ -672,16 +672,16 @@ func writeStatfs(buf uintptr) int64 {
 	total := uint64(kmem.TotalBytes()) / mm.PageSize
 	free := uint64(kmem.FreeBytes()) / mm.PageSize
 	u := memfs.Usage()
-	putLE64(b[0:], 0x01021994) // TMPFS_MAGIC
-	putLE64(b[8:], mm.PageSize)
-	putLE64(b[16:], total)
-	putLE64(b[24:], free)
-	putLE64(b[32:], free)
-	putLE64(b[40:], uint64(u.Inodes)+free)
-	putLE64(b[48:], free)
-	putLE64(b[64:], memfs.NameMax)
-	putLE64(b[72:], mm.PageSize)
-	putLE64(b[80:], 0x20) // ST_VALID: f_flags is meaningful (no mount flags)
+	PutLE64(b[0:], 0x01021994) // TMPFS_MAGIC
+	PutLE64(b[8:], mm.PageSize)
+	PutLE64(b[16:], total)
+	PutLE64(b[24:], free)
+	PutLE64(b[32:], free)
+	PutLE64(b[40:], uint64(u.Inodes)+free)
+	PutLE64(b[48:], free)
+	PutLE64(b[64:], memfs.NameMax)
+	PutLE64(b[72:], mm.PageSize)
+	PutLE64(b[80:], 0x20) // ST_VALID: f_flags is meaningful (no mount flags)
 	return 0
 }
 
@@ -689,9 +689,9 @@ func doStatfs(pathAddr, buf uintptr) int64 {
 	if r, ok := fsStatfs(pathAddr, 0, buf); ok {
 		return r
 	}
-	fsLock.Lock()
-	_, _, err := resolve(atFDCWD, pathAddr, 0, true)
-	fsLock.Unlock()
+	FSLock.Lock()
+	_, _, err := resolve(AtFDCWD, pathAddr, 0, true)
+	FSLock.Unlock()
 	if err != 0 {
 		return err
 	}
@@ -702,10 +702,10 @@ func doFstatfs(fd int, buf uintptr) int64 {
 	if r, ok := fsStatfs(0, fd, buf); ok {
 		return r
 	}
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
 	}
-	fput(f)
+	Fput(f)
 	return writeStatfs(buf)
 }

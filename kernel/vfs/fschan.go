@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"unsafe"
@@ -103,12 +103,12 @@ func fsReqPaths(p uintptr) uintptr { return p + unsafe.Sizeof(fsReq{}) }
 
 // Private system calls.
 
-func sysFsAttach(f *rt.Frame) int64 { return doFsAttach() }
-func sysFsMount(f *rt.Frame) int64  { return doFsMount(uintptr(f.RDI), uintptr(f.RSI), uint32(f.RDX)) }
-func sysFsReply(f *rt.Frame) int64 {
+func SysFsAttach(f *rt.Frame) int64 { return doFsAttach() }
+func SysFsMount(f *rt.Frame) int64  { return doFsMount(uintptr(f.RDI), uintptr(f.RSI), uint32(f.RDX)) }
+func SysFsReply(f *rt.Frame) int64 {
 	return doFsReply(f.RDI, int64(f.RSI), uintptr(f.RDX), uintptr(f.R10), int64(f.R8))
 }
-func sysFsPull(f *rt.Frame) int64 {
+func SysFsPull(f *rt.Frame) int64 {
 	return doFsPull(f.RDI, uintptr(f.RSI), uintptr(f.RDX), uint64(f.R10))
 }
 
@@ -119,21 +119,21 @@ func doFsAttach() int64 {
 		return -abi.EBUSY
 	}
 	kctx.SchedLock.Unlock()
-	f := newOfile(fdFschan, oRdwr, 0)
+	f := NewOFile(fdFschan, ORdwr, 0)
 	if f == 0 {
 		return -abi.ENOMEM
 	}
 	kctx.SchedLock.Lock()
 	if fsChanFile != 0 {
 		kctx.SchedLock.Unlock()
-		fput(f)
+		Fput(f)
 		return -abi.EBUSY
 	}
 	fsChanFile = f
-	of(f).obj = f
-	of(f).refs++ // the kernel keeps the channel for good
+	Of(f).Obj = f
+	Of(f).Refs++ // the kernel keeps the channel for good
 	kctx.SchedLock.Unlock()
-	return fdInstall(f, true)
+	return FdInstall(f, true)
 }
 
 func doFsMount(addr, n uintptr, flags uint32) int64 {
@@ -146,8 +146,8 @@ func doFsMount(addr, n uintptr, flags uint32) int64 {
 	if !mm.UserOK(addr, n, false) {
 		return -abi.EFAULT
 	}
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	if fsChanFile == 0 {
 		return -abi.ENOTCONN
 	}
@@ -167,7 +167,7 @@ func doFsMount(addr, n uintptr, flags uint32) int64 {
 	now := platform.Walltime()
 	p := m.path[:l]
 	if flags&abi.FsMountDevice != 0 {
-		ino, e := memfs.Open(memfs.Root(), p, oCreat|oRdwr, 0o660, now)
+		ino, e := memfs.Open(memfs.Root(), p, oCreat|ORdwr, 0o660, now)
 		if e != 0 {
 			return -int64(e)
 		}
@@ -183,22 +183,22 @@ func doFsMount(addr, n uintptr, flags uint32) int64 {
 
 // The channel descriptor.
 
-var fschanOps = fileOps{
-	read: fschanFileRead,
-	poll: fschanPoll,
-	mode: 0o600,
-	dev:  0xe,
+var fschanOps = FileOps{
+	Read: fschanFileRead,
+	Poll: fschanPoll,
+	Mode: 0o600,
+	Dev:  0xe,
 }
 
 func fschanPoll(uintptr) uint32 {
-	m := uint32(epollOut | epollWrnorm)
+	m := uint32(EpollOut | EpollWrnorm)
 	if fsQHead != 0 {
-		m |= epollIn | epollRdnorm
+		m |= EpollIn | EpollRdnorm
 	}
 	return m
 }
 
-func fschanFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+func fschanFileRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
 	if n < abi.FsMaxRecord {
 		return -abi.EINVAL
 	}
@@ -208,7 +208,7 @@ func fschanFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
 	kctx.SchedLock.Lock()
 	defer kctx.SchedLock.Unlock()
 	for fsQHead == 0 {
-		if o.flags&oNonblock != 0 {
+		if o.Flags&ONonblock != 0 {
 			return -abi.EAGAIN
 		}
 		fsReaders.Wait(0)
@@ -292,7 +292,7 @@ func fsQueueLocked(p uintptr, nowait bool) bool {
 			}
 			fsQTail = p
 			fsReaders.WakeAll()
-			pollNotify(fsChanFile)
+			PollNotify(fsChanFile)
 			return true
 		}
 		if nowait {
@@ -454,9 +454,9 @@ func fsResolveLocked(dirfd int, addr uintptr, which int, emptyOK bool) (m int, r
 		return -1, nil, 0, err
 	}
 	if len(path) == 0 {
-		if dirfd >= 0 && dirfd < maxFDs && fds[dirfd].file != 0 && of(fds[dirfd].file).kind == fdFs {
-			f = fds[dirfd].file
-			return int(ff(of(f).obj).mount), nil, f, 0
+		if dirfd >= 0 && dirfd < MaxFDs && Fds[dirfd].File != 0 && Of(Fds[dirfd].File).Kind == fdFs {
+			f = Fds[dirfd].File
+			return int(ff(Of(f).Obj).mount), nil, f, 0
 		}
 		return -1, nil, 0, 0
 	}
@@ -464,25 +464,25 @@ func fsResolveLocked(dirfd int, addr uintptr, which int, emptyOK bool) (m int, r
 	inMount := false
 	if path[0] != '/' {
 		switch {
-		case dirfd == atFDCWD && fsCwdLen > 0:
+		case dirfd == AtFDCWD && fsCwdLen > 0:
 			base, inMount = fsCwd[:fsCwdLen], true
-		case dirfd == atFDCWD:
+		case dirfd == AtFDCWD:
 			n, e := memfs.Path(cwd, fsBase[:])
 			if e != 0 {
 				return -1, nil, 0, -int64(e)
 			}
 			base = fsBase[:n]
-		case dirfd < 0 || dirfd >= maxFDs || fds[dirfd].file == 0:
+		case dirfd < 0 || dirfd >= MaxFDs || Fds[dirfd].File == 0:
 			return -1, nil, 0, -abi.EBADF
 		default:
-			o := of(fds[dirfd].file)
-			switch o.kind {
+			o := Of(Fds[dirfd].File)
+			switch o.Kind {
 			case fdFs:
-				x := ff(o.obj)
-				base = kctx.BytesAt(o.obj+unsafe.Sizeof(fsFile{}), int(x.pathLen))
+				x := ff(o.Obj)
+				base = kctx.BytesAt(o.Obj+unsafe.Sizeof(fsFile{}), int(x.pathLen))
 				inMount = true
 			case fdDir:
-				n, e := memfs.Path(memfs.Inode(o.obj), fsBase[:])
+				n, e := memfs.Path(memfs.Inode(o.Obj), fsBase[:])
 				if e != 0 {
 					return -1, nil, 0, -int64(e)
 				}
@@ -516,8 +516,8 @@ func fsResolveLocked(dirfd int, addr uintptr, which int, emptyOK bool) (m int, r
 // returns a request for op with its relative path. handled is false when
 // the path is memfs's; err is the call's error. It takes fsLock.
 func fsPathReq(op uint32, dirfd int, addr uintptr, emptyOK bool) (p uintptr, f uintptr, handled bool, err int64) {
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	m, rel, f, err := fsResolveLocked(dirfd, addr, 0, emptyOK)
 	if err != 0 {
 		return 0, 0, true, err
@@ -526,7 +526,7 @@ func fsPathReq(op uint32, dirfd int, addr uintptr, emptyOK bool) (p uintptr, f u
 		return 0, 0, false, 0
 	}
 	if f != 0 {
-		of(f).refs++
+		Of(f).Refs++
 		return 0, f, true, 0
 	}
 	p = fsNewReq(op, m, len(rel))
@@ -541,7 +541,7 @@ func fsReadOnly(m uint32) bool { return fsMounts[m].flags&abi.FsMountRO != 0 }
 
 // fsFileReq returns a request for op on the open file f.
 func fsFileReq(op uint32, f uintptr) uintptr {
-	x := ff(of(f).obj)
+	x := ff(Of(f).Obj)
 	p := fsNewReq(op, int(x.mount), 0)
 	if p != 0 {
 		rq(p).hdr.Handle = x.handle
@@ -570,17 +570,17 @@ func fsOpenat(dirfd int, addr uintptr, flags int, mode uint32) (int64, bool) {
 		return err, handled
 	}
 	r := rq(p)
-	if fsReadOnly(r.hdr.Mount) && (flags&oAccMode != oRdonly || flags&(oCreat|oTrunc) != 0) {
+	if fsReadOnly(r.hdr.Mount) && (flags&OAccMode != oRdonly || flags&(oCreat|oTrunc) != 0) {
 		fsFreeReq(p)
 		return -abi.EROFS, true
 	}
-	if flags&oPath != 0 {
-		flags &= oPath | oDirectory | oNofollow | oCloexec
+	if flags&OPath != 0 {
+		flags &= OPath | oDirectory | oNofollow | OCloexec
 	}
 	r.hdr.Flags = uint32(flags)
-	fsLock.Lock()
+	FSLock.Lock()
 	r.hdr.Mode = mode &^ umask
-	fsLock.Unlock()
+	FSLock.Unlock()
 	res := fsCall(p)
 	if res < 0 {
 		fsFreeReq(p)
@@ -589,8 +589,8 @@ func fsOpenat(dirfd int, addr uintptr, flags int, mode uint32) (int64, bool) {
 	a := kctx.At[abi.FsAttr](kctx.PtrOf(&r.data[0]))
 	mount := r.hdr.Mount
 	// The absolute path: the mount point and the relative path.
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	mp := fsMounts[mount].path[:fsMounts[mount].n]
 	rel := kctx.BytesAt(fsReqPaths(p), int(r.hdr.PathLen))
 	plen := len(mp)
@@ -612,13 +612,13 @@ func fsOpenat(dirfd int, addr uintptr, flags int, mode uint32) (int64, bool) {
 		copy(dst[len(mp)+1:], rel)
 	}
 	fsFreeReq(p)
-	st := uint32(flags) &^ (oCreat | oExcl | oNoctty | oTrunc | oCloexec | oLargefile)
-	f := newOfile(fdFs, st, obj)
+	st := uint32(flags) &^ (oCreat | oExcl | oNoctty | oTrunc | OCloexec | oLargefile)
+	f := NewOFile(fdFs, st, obj)
 	if f == 0 {
 		fsFileFree(obj)
 		return -abi.ENFILE, true
 	}
-	fd := fdAllocLocked(f, 0, flags&oCloexec != 0)
+	fd := fdAllocLocked(f, 0, flags&OCloexec != 0)
 	if fd < 0 {
 		filePutLocked(f)
 	}
@@ -655,7 +655,7 @@ func fsStatAt(dirfd int, addr uintptr, flags int, out []byte) (int64, bool) {
 	}
 	if f != 0 {
 		r := fsFstat(f, out)
-		fput(f)
+		Fput(f)
 		return r, true
 	}
 	if flags&atSymlinkNofollow != 0 {
@@ -689,24 +689,24 @@ func fsFstat(f uintptr, out []byte) int64 {
 func fsEncodeStat(r *fsReq, out []byte) {
 	a := kctx.At[abi.FsAttr](kctx.PtrOf(&r.data[0]))
 	clear(out[:memfs.StatSize])
-	putLE64(out[0:], fsStatDevBase+uint64(r.hdr.Mount))
-	putLE64(out[8:], a.Ino)
-	putLE64(out[16:], a.Nlink)
-	putLE32(out[24:], a.Mode)
-	putLE32(out[28:], a.UID)
-	putLE32(out[32:], a.GID)
-	putLE64(out[40:], a.Rdev)
-	putLE64(out[48:], a.Size)
-	putLE64(out[56:], 4096)
-	putLE64(out[64:], a.Blocks)
+	PutLE64(out[0:], fsStatDevBase+uint64(r.hdr.Mount))
+	PutLE64(out[8:], a.Ino)
+	PutLE64(out[16:], a.Nlink)
+	PutLE32(out[24:], a.Mode)
+	PutLE32(out[28:], a.UID)
+	PutLE32(out[32:], a.GID)
+	PutLE64(out[40:], a.Rdev)
+	PutLE64(out[48:], a.Size)
+	PutLE64(out[56:], 4096)
+	PutLE64(out[64:], a.Blocks)
 	fsPutTime(out[72:], a.Atime)
 	fsPutTime(out[88:], a.Mtime)
 	fsPutTime(out[104:], a.Ctime)
 }
 
 func fsPutTime(b []byte, ns int64) {
-	putLE64(b, uint64(ns/1e9))
-	putLE64(b[8:], uint64(ns%1e9))
+	PutLE64(b, uint64(ns/1e9))
+	PutLE64(b[8:], uint64(ns%1e9))
 }
 
 // fsDirOp serves mkdirat, unlinkat and readlinkat-free single-path calls
@@ -725,9 +725,9 @@ func fsDirOp(op uint32, dirfd int, addr uintptr, mode, flags uint32) (int64, boo
 		return -abi.EROFS, true
 	}
 	if op == abi.FsOpMkdir {
-		fsLock.Lock()
+		FSLock.Lock()
 		mode &^= umask
-		fsLock.Unlock()
+		FSLock.Unlock()
 	}
 	r.hdr.Mode, r.hdr.Flags = mode, flags
 	return fsSimple(p), true
@@ -751,27 +751,27 @@ func fsTwoPaths(op uint32, od int, oa uintptr, nd int, na uintptr, flags uint32)
 	if !fsMounted() {
 		return 0, false
 	}
-	fsLock.Lock()
+	FSLock.Lock()
 	m1, rel1, _, err := fsResolveLocked(od, oa, 0, false)
 	if err != 0 {
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return err, true
 	}
 	m2, rel2, _, err := fsResolveLocked(nd, na, 1, false)
 	if err != 0 {
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return err, true
 	}
 	if m1 < 0 && m2 < 0 {
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return 0, false
 	}
 	if m1 != m2 {
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return -abi.EXDEV, true
 	}
 	if fsReadOnly(uint32(m1)) {
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return -abi.EROFS, true
 	}
 	p := fsNewReq(op, m1, len(rel1)+len(rel2))
@@ -779,7 +779,7 @@ func fsTwoPaths(op uint32, od int, oa uintptr, nd int, na uintptr, flags uint32)
 		fsSetPaths(p, rel1, rel2)
 		rq(p).hdr.Flags = flags
 	}
-	fsLock.Unlock()
+	FSLock.Unlock()
 	return fsSimple(p), true
 }
 
@@ -803,26 +803,26 @@ func fsSymlinkat(targetAddr uintptr, dirfd int, linkAddr uintptr) (int64, bool) 
 	if !fsMounted() {
 		return 0, false
 	}
-	fsLock.Lock()
+	FSLock.Lock()
 	m, rel, _, err := fsResolveLocked(dirfd, linkAddr, 0, false)
 	if err != 0 || m < 0 {
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return err, err != 0
 	}
 	target, err := userPath(targetAddr, 1, false)
 	if err != 0 {
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return err, true
 	}
 	if fsReadOnly(uint32(m)) {
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return -abi.EROFS, true
 	}
 	p := fsNewReq(abi.FsOpSymlink, m, len(rel)+len(target))
 	if p != 0 {
 		fsSetPaths(p, rel, target)
 	}
-	fsLock.Unlock()
+	FSLock.Unlock()
 	return fsSimple(p), true
 }
 
@@ -835,7 +835,7 @@ func fsReadlinkat(dirfd int, addr, buf uintptr, size int) (int64, bool) {
 		return err, handled
 	}
 	if f != 0 {
-		fput(f)
+		Fput(f)
 		return -abi.EINVAL, true
 	}
 	rq(p).buf = buf
@@ -851,12 +851,12 @@ func fsSetattr(dirfd int, addr uintptr, flags int, valid uint32, mode uint32, si
 	}
 	var p, f uintptr
 	if addr == 0 {
-		f = fget(dirfd)
+		f = Fget(dirfd)
 		if f == 0 {
 			return 0, false
 		}
-		if of(f).kind != fdFs {
-			fput(f)
+		if Of(f).Kind != fdFs {
+			Fput(f)
 			return 0, false
 		}
 	} else {
@@ -869,7 +869,7 @@ func fsSetattr(dirfd int, addr uintptr, flags int, valid uint32, mode uint32, si
 	}
 	if f != 0 {
 		p = fsFileReq(abi.FsOpSetattr, f)
-		fput(f)
+		Fput(f)
 		if p == 0 {
 			return -abi.ENOMEM, true
 		}
@@ -901,7 +901,7 @@ func fsAccess(dirfd int, addr uintptr, mode, flags int) (int64, bool) {
 		return err, handled
 	}
 	if f != 0 {
-		fput(f)
+		Fput(f)
 		return 0, true
 	}
 	r := rq(p)
@@ -932,21 +932,21 @@ func fsStatfs(addr uintptr, fd int, buf uintptr) (int64, bool) {
 	if addr != 0 {
 		var handled bool
 		var err int64
-		p, _, handled, err = fsPathReq(abi.FsOpStatfs, atFDCWD, addr, false)
+		p, _, handled, err = fsPathReq(abi.FsOpStatfs, AtFDCWD, addr, false)
 		if !handled || err != 0 {
 			return err, handled
 		}
 	} else {
-		f := fget(fd)
+		f := Fget(fd)
 		if f == 0 {
 			return 0, false
 		}
-		if of(f).kind != fdFs {
-			fput(f)
+		if Of(f).Kind != fdFs {
+			Fput(f)
 			return 0, false
 		}
-		p = fsNewReq(abi.FsOpStatfs, int(ff(of(f).obj).mount), 0)
-		fput(f)
+		p = fsNewReq(abi.FsOpStatfs, int(ff(Of(f).Obj).mount), 0)
+		Fput(f)
 		if p == 0 {
 			return -abi.ENOMEM, true
 		}
@@ -962,21 +962,21 @@ func fsStatfs(addr uintptr, fd int, buf uintptr) (int64, bool) {
 		s := kctx.At[abi.FsStatfs](kctx.PtrOf(&r.data[0]))
 		b := kctx.BytesAt(buf, statfsSize)
 		clear(b)
-		putLE64(b[0:], uint64(s.Type))
-		putLE64(b[8:], uint64(s.Bsize))
-		putLE64(b[16:], s.Blocks)
-		putLE64(b[24:], s.Bfree)
-		putLE64(b[32:], s.Bavail)
-		putLE64(b[40:], s.Files)
-		putLE64(b[48:], s.Ffree)
-		putLE32(b[56:], fsStatDevBase+r.hdr.Mount)
-		putLE64(b[64:], uint64(s.NameLen))
-		putLE64(b[72:], uint64(s.Bsize))
+		PutLE64(b[0:], uint64(s.Type))
+		PutLE64(b[8:], uint64(s.Bsize))
+		PutLE64(b[16:], s.Blocks)
+		PutLE64(b[24:], s.Bfree)
+		PutLE64(b[32:], s.Bavail)
+		PutLE64(b[40:], s.Files)
+		PutLE64(b[48:], s.Ffree)
+		PutLE32(b[56:], fsStatDevBase+r.hdr.Mount)
+		PutLE64(b[64:], uint64(s.NameLen))
+		PutLE64(b[72:], uint64(s.Bsize))
 		fl := uint64(0x20) // ST_VALID
 		if fsReadOnly(r.hdr.Mount) {
 			fl |= 1 // ST_RDONLY
 		}
-		putLE64(b[80:], fl)
+		PutLE64(b[80:], fl)
 	}
 	fsFreeReq(p)
 	return res, true
@@ -987,19 +987,19 @@ func fsChdir(addr uintptr) (int64, bool) {
 	if !fsMounted() {
 		return 0, false
 	}
-	fsLock.Lock()
-	m, rel, _, err := fsResolveLocked(atFDCWD, addr, 0, false)
+	FSLock.Lock()
+	m, rel, _, err := fsResolveLocked(AtFDCWD, addr, 0, false)
 	if err != 0 || m < 0 {
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return err, err != 0
 	}
 	p := fsNewReq(abi.FsOpStat, m, len(rel))
 	if p == 0 {
-		fsLock.Unlock()
+		FSLock.Unlock()
 		return -abi.ENOMEM, true
 	}
 	fsSetPaths(p, rel, nil)
-	fsLock.Unlock()
+	FSLock.Unlock()
 	res := fsCall(p)
 	r := rq(p)
 	if res >= 0 {
@@ -1010,7 +1010,7 @@ func fsChdir(addr uintptr) (int64, bool) {
 		}
 	}
 	if res == 0 {
-		fsLock.Lock()
+		FSLock.Lock()
 		mp := fsMounts[m].path[:fsMounts[m].n]
 		n := fsJoinClean(fsCwd[:], nil, mp)
 		if len(rel) > 0 {
@@ -1021,7 +1021,7 @@ func fsChdir(addr uintptr) (int64, bool) {
 			cwd = ino
 		}
 		fsCwdLen = n
-		fsLock.Unlock()
+		FSLock.Unlock()
 	}
 	fsFreeReq(p)
 	return res, true
@@ -1029,21 +1029,21 @@ func fsChdir(addr uintptr) (int64, bool) {
 
 // fsFchdir serves fchdir on a directory opened under a mount.
 func fsFchdir(fd int) (int64, bool) {
-	f := fget(fd)
-	if f == 0 || of(f).kind != fdFs {
+	f := Fget(fd)
+	if f == 0 || Of(f).Kind != fdFs {
 		if f != 0 {
-			fput(f)
+			Fput(f)
 		}
 		return 0, false
 	}
-	defer fput(f)
-	x := ff(of(f).obj)
+	defer Fput(f)
+	x := ff(Of(f).Obj)
 	if x.mode&memfs.ModeType != memfs.ModeDir {
 		return -abi.ENOTDIR, true
 	}
-	fsLock.Lock()
-	fsCwdLen = copy(fsCwd[:], kctx.BytesAt(of(f).obj+unsafe.Sizeof(fsFile{}), int(x.pathLen)))
-	fsLock.Unlock()
+	FSLock.Lock()
+	fsCwdLen = copy(fsCwd[:], kctx.BytesAt(Of(f).Obj+unsafe.Sizeof(fsFile{}), int(x.pathLen)))
+	FSLock.Unlock()
 	return 0, true
 }
 
@@ -1058,27 +1058,27 @@ func fsGetcwdLocked() []byte {
 
 // Descriptor operations.
 
-var fsfileOps = fileOps{
-	read:    fsfileRead,
-	write:   fsfileWrite,
+var fsfileOps = FileOps{
+	Read:    fsfileRead,
+	Write:   fsfileWrite,
 	seek:    fsfileSeek,
-	release: fsfileRelease,
-	mode:    memfs.ModeRegular | 0o644,
+	Release: fsfileRelease,
+	Mode:    memfs.ModeRegular | 0o644,
 }
 
-func fsfileRelease(o *ofile) { fsFileFree(o.obj) }
+func fsfileRelease(o *OFile) { fsFileFree(o.Obj) }
 
-func fsIsDir(o *ofile) bool { return ff(o.obj).mode&memfs.ModeType == memfs.ModeDir }
+func fsIsDir(o *OFile) bool { return ff(o.Obj).mode&memfs.ModeType == memfs.ModeDir }
 
-func fsfileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+func fsfileRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
 	if fsIsDir(o) {
 		return -abi.EISDIR
 	}
 	off := pos
 	if pos < 0 {
-		fsLock.Lock()
+		FSLock.Lock()
 		off = o.off
-		fsLock.Unlock()
+		FSLock.Unlock()
 	}
 	if n > fsMaxIO {
 		n = fsMaxIO
@@ -1094,14 +1094,14 @@ func fsfileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
 	r.hdr.Off, r.hdr.Len, r.buf = off, uint64(n), buf
 	res := fsSimple(p)
 	if res > 0 && pos < 0 {
-		fsLock.Lock()
+		FSLock.Lock()
 		o.off = off + res
-		fsLock.Unlock()
+		FSLock.Unlock()
 	}
 	return res
 }
 
-func fsfileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+func fsfileWrite(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
 	if fsIsDir(o) {
 		return -abi.EISDIR
 	}
@@ -1110,10 +1110,10 @@ func fsfileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
 		off := pos
 		appendMode := false
 		if pos < 0 {
-			fsLock.Lock()
+			FSLock.Lock()
 			off = o.off
-			appendMode = o.flags&oAppend != 0
-			fsLock.Unlock()
+			appendMode = o.Flags&oAppend != 0
+			FSLock.Unlock()
 		} else {
 			off = pos + done
 		}
@@ -1143,13 +1143,13 @@ func fsfileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
 			res = int64(c)
 		}
 		if pos < 0 {
-			fsLock.Lock()
+			FSLock.Lock()
 			if appendMode {
 				o.off = end
 			} else {
 				o.off = off + res
 			}
-			fsLock.Unlock()
+			FSLock.Unlock()
 		}
 		done += res
 		if uintptr(res) < c || n == 0 {
@@ -1161,27 +1161,27 @@ func fsfileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
 
 // fsfileSeek: SEEK_END needs the size, which doLseek asks the server for
 // first (fsLseekEnd); here it is the size at open.
-func fsfileSeek(o *ofile, off int64, whence int) int64 {
-	return seekOfile(o, off, whence, ff(o.obj).size)
+func fsfileSeek(o *OFile, off int64, whence int) int64 {
+	return seekOfile(o, off, whence, ff(o.Obj).size)
 }
 
 // fsLseekEnd refreshes a regular file's size before SEEK_END. f holds a
 // reference; fsLock is not held.
 func fsLseekEnd(f uintptr) {
-	x := ff(of(f).obj)
+	x := ff(Of(f).Obj)
 	if x.mode&memfs.ModeType != memfs.ModeRegular {
 		return
 	}
 	var st [memfs.StatSize]byte
 	if fsFstat(f, st[:]) == 0 {
-		fsLock.Lock()
+		FSLock.Lock()
 		x.size = int64(le64(st[48:]))
-		fsLock.Unlock()
+		FSLock.Unlock()
 	}
 }
 
 func fsGetdents(f uintptr, buf, n uintptr) int64 {
-	o := of(f)
+	o := Of(f)
 	if !fsIsDir(o) {
 		return -abi.ENOTDIR
 	}
@@ -1196,15 +1196,15 @@ func fsGetdents(f uintptr, buf, n uintptr) int64 {
 		return -abi.ENOMEM
 	}
 	r := rq(p)
-	fsLock.Lock()
+	FSLock.Lock()
 	r.hdr.Off = o.off
-	fsLock.Unlock()
+	FSLock.Unlock()
 	r.hdr.Len, r.buf = uint64(n), buf
 	res := fsCall(p)
 	if res > 0 {
-		fsLock.Lock()
+		FSLock.Lock()
 		o.off = r.aux
-		fsLock.Unlock()
+		FSLock.Unlock()
 	}
 	fsFreeReq(p)
 	return res
@@ -1213,24 +1213,24 @@ func fsGetdents(f uintptr, buf, n uintptr) int64 {
 // fsFdOp serves fsync, fdatasync, ftruncate and fchmod on fdFs
 // descriptors; handled is false for other kinds.
 func fsFdOp(fd int, op uint32, valid uint32, mode uint32, size int64) (int64, bool) {
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF, false
 	}
-	defer fput(f)
-	o := of(f)
-	if o.kind != fdFs {
+	defer Fput(f)
+	o := Of(f)
+	if o.Kind != fdFs {
 		return 0, false
 	}
 	if op == abi.FsOpSetattr && valid&fsSetSize != 0 {
-		if o.flags&oAccMode == oRdonly || fsIsDir(o) {
+		if o.Flags&OAccMode == oRdonly || fsIsDir(o) {
 			return -abi.EINVAL, true
 		}
 		if size < 0 {
 			return -abi.EINVAL, true
 		}
 	}
-	if op == abi.FsOpSetattr && fsReadOnly(ff(o.obj).mount) {
+	if op == abi.FsOpSetattr && fsReadOnly(ff(o.Obj).mount) {
 		return -abi.EROFS, true
 	}
 	p := fsFileReq(op, f)
@@ -1247,11 +1247,11 @@ const blkGetSize64 = 0x80081272
 
 // fsIoctl serves BLKGETSIZE64 on a device file.
 func fsIoctl(f uintptr, req uint32, arg uintptr) (int64, bool) {
-	o := of(f)
-	if o.kind != fdFs || req != blkGetSize64 {
+	o := Of(f)
+	if o.Kind != fdFs || req != blkGetSize64 {
 		return 0, false
 	}
-	x := ff(o.obj)
+	x := ff(o.Obj)
 	if x.mode&memfs.ModeType != 0o060000 {
 		return -abi.ENOTTY, true
 	}
@@ -1267,12 +1267,12 @@ func fsFstatFd(fd int, out []byte) (int64, bool) {
 	if !fsMounted() {
 		return 0, false
 	}
-	f := fget(fd)
+	f := Fget(fd)
 	if f == 0 {
 		return 0, false
 	}
-	defer fput(f)
-	if of(f).kind != fdFs {
+	defer Fput(f)
+	if Of(f).Kind != fdFs {
 		return 0, false
 	}
 	return fsFstat(f, out), true

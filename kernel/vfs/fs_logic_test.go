@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ func TestRing(t *testing.T) {
 			in[j] = next
 			next++
 		}
-		n := ringPut(ring, head, count, in)
+		n := RingPut(ring, head, count, in)
 		want := len(ring) - count
 		if want > len(in) {
 			want = len(in)
@@ -36,7 +36,7 @@ func TestRing(t *testing.T) {
 		next -= byte(len(in) - n) // unwritten bytes are offered again
 
 		out := make([]byte, (i*13)%41)
-		got, h := ringGet(ring, head, count, out)
+		got, h := RingGet(ring, head, count, out)
 		wantGot := min(len(out), count)
 		require.Equal(t, wantGot, got, "get %d", i)
 		require.True(t, bytes.Equal(out[:got], model[:got]), "get %d content", i)
@@ -48,14 +48,14 @@ func TestRing(t *testing.T) {
 
 func TestRingFullAndEmpty(t *testing.T) {
 	ring := make([]byte, 8)
-	assert.Equal(t, 8, ringPut(ring, 5, 0, []byte("abcdefghij")))
-	assert.Equal(t, 0, ringPut(ring, 5, 8, []byte("x")))
+	assert.Equal(t, 8, RingPut(ring, 5, 0, []byte("abcdefghij")))
+	assert.Equal(t, 0, RingPut(ring, 5, 8, []byte("x")))
 	out := make([]byte, 16)
-	n, h := ringGet(ring, 5, 8, out)
+	n, h := RingGet(ring, 5, 8, out)
 	assert.Equal(t, 8, n)
 	assert.Equal(t, 5, h)
 	assert.Equal(t, "abcdefgh", string(out[:n]))
-	n, h = ringGet(ring, 5, 0, out)
+	n, h = RingGet(ring, 5, 0, out)
 	assert.Equal(t, 0, n)
 	assert.Equal(t, 5, h)
 }
@@ -166,7 +166,7 @@ func TestUtimeValue(t *testing.T) {
 // TestKernelStructSizes pins the layouts user space sees or that live in
 // fixed-size kmem blocks.
 func TestKernelStructSizes(t *testing.T) {
-	assert.Equal(t, uintptr(32), unsafe.Sizeof(ofile{}))
+	assert.Equal(t, uintptr(32), unsafe.Sizeof(OFile{}))
 	assert.LessOrEqual(t, unsafe.Sizeof(epitem{}), uintptr(64))
 	assert.Equal(t, 12, epollEventSize)
 }

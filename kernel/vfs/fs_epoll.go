@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -21,14 +21,14 @@ import (
 // reported once per pollNotify. All of it is guarded by SchedLock.
 
 const (
-	epollIn        = 0x1
+	EpollIn        = 0x1
 	epollPri       = 0x2
-	epollOut       = 0x4
-	epollErr       = 0x8
-	epollHup       = 0x10
-	epollRdnorm    = 0x40
-	epollWrnorm    = 0x100
-	epollRdhup     = 0x2000
+	EpollOut       = 0x4
+	EpollErr       = 0x8
+	EpollHup       = 0x10
+	EpollRdnorm    = 0x40
+	EpollWrnorm    = 0x100
+	EpollRdhup     = 0x2000
 	epollExclusive = 1 << 28
 	epollWakeup    = 1 << 29
 	epollOneshot   = 1 << 30
@@ -100,7 +100,7 @@ func epReady(it uintptr) {
 // ready list, and frees it. Caller holds SchedLock.
 func epUnlink(it uintptr) {
 	e := ei(it)
-	for p := epBucket(of(e.file).obj); *p != 0; p = &ei(*p).onext {
+	for p := epBucket(Of(e.file).Obj); *p != 0; p = &ei(*p).onext {
 		if *p == it {
 			*p = e.onext
 			break
@@ -134,30 +134,30 @@ func epUnlink(it uintptr) {
 }
 
 func doEpollCreate1(flags int) int64 {
-	if flags&^oCloexec != 0 {
+	if flags&^OCloexec != 0 {
 		return -abi.EINVAL
 	}
 	p := kmem.Alloc(task.UintptrSize(epollInst{}))
 	if p == 0 {
 		return -abi.ENOMEM
 	}
-	f := newOfile(fdEpoll, oRdwr, p)
+	f := NewOFile(fdEpoll, ORdwr, p)
 	if f == 0 {
 		kmem.Free(p, task.UintptrSize(epollInst{}))
 		return -abi.ENOMEM
 	}
-	return fdInstall(f, flags&oCloexec != 0)
+	return FdInstall(f, flags&OCloexec != 0)
 }
 
 // epollOps is the row of an epoll instance: it is only closed (epoll
 // instances cannot be watched by epoll here).
-var epollOps = fileOps{
-	release: epollFileRelease,
-	mode:    0o600,
-	dev:     0xe, // anonymous inode
+var epollOps = FileOps{
+	Release: epollFileRelease,
+	Mode:    0o600,
+	Dev:     0xe, // anonymous inode
 }
 
-func epollFileRelease(o *ofile) { epollRelease(o.obj) }
+func epollFileRelease(o *OFile) { epollRelease(o.Obj) }
 
 // epollRelease drops every item of an instance and frees it.
 func epollRelease(ep uintptr) {
@@ -172,7 +172,7 @@ func epollRelease(ep uintptr) {
 // epollForget drops the items watching ofile f, which is going away.
 // Caller holds SchedLock.
 func epollForget(f uintptr) {
-	p := epBucket(of(f).obj)
+	p := epBucket(Of(f).Obj)
 	for it := *p; it != 0; {
 		next := ei(it).onext
 		if ei(it).file == f {
@@ -184,17 +184,17 @@ func epollForget(f uintptr) {
 
 // pollMask is the current readiness of an object. Caller holds SchedLock.
 func pollMask(kind uint32, obj uintptr) uint32 {
-	if poll := opsOf(kind).poll; poll != nil {
+	if poll := OpsOf(kind).Poll; poll != nil {
 		return poll(obj)
 	}
 	return 0
 }
 
-// pollNotify records that obj's readiness may have changed. Caller holds
+// PollNotify records that obj's readiness may have changed. Caller holds
 // SchedLock.
-func pollNotify(obj uintptr) {
+func PollNotify(obj uintptr) {
 	for it := *epBucket(obj); it != 0; it = ei(it).onext {
-		if of(ei(it).file).obj == obj {
+		if Of(ei(it).file).Obj == obj {
 			epReady(it)
 		}
 	}
@@ -208,34 +208,34 @@ func doEpollCtl(epfd, op, fd int, evp uintptr) int64 {
 		}
 		copy(ev[:], kctx.BytesAt(evp, epollEventSize))
 	}
-	epf := fget(epfd)
+	epf := Fget(epfd)
 	if epf == 0 {
 		return -abi.EBADF
 	}
-	tf := fget(fd)
+	tf := Fget(fd)
 	if tf == 0 {
-		fput(epf)
+		Fput(epf)
 		return -abi.EBADF
 	}
 	r := epollCtl(epf, tf, op, fd, &ev)
-	fput(tf)
-	fput(epf)
+	Fput(tf)
+	Fput(epf)
 	return r
 }
 
 func epollCtl(epf, tf uintptr, op, fd int, ev *[12]byte) int64 {
-	if of(epf).kind != fdEpoll || epf == tf {
+	if Of(epf).Kind != fdEpoll || epf == tf {
 		return -abi.EINVAL
 	}
-	ops := opsOf(of(tf).kind)
-	if ops.poll == nil {
+	ops := OpsOf(Of(tf).Kind)
+	if ops.Poll == nil {
 		// Regular files, directories and /dev/null cannot be polled.
 		return -abi.EPERM
 	}
 	if ops.watch != nil {
 		ops.watch()
 	}
-	ep := of(epf).obj
+	ep := Of(epf).Obj
 	events := uint32(ev[0]) | uint32(ev[1])<<8 | uint32(ev[2])<<16 | uint32(ev[3])<<24
 	var data uint64
 	for i := 0; i < 8; i++ {
@@ -250,9 +250,9 @@ func epollCtl(epf, tf uintptr, op, fd int, ev *[12]byte) int64 {
 // epollCtlLocked adds, changes or removes the item for (ep, tf, fd).
 // Caller holds SchedLock.
 func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int64 {
-	t := of(tf)
+	t := Of(tf)
 	var found uintptr
-	for it := *epBucket(t.obj); it != 0; it = ei(it).onext {
+	for it := *epBucket(t.Obj); it != 0; it = ei(it).onext {
 		if ei(it).ep == ep && ei(it).file == tf && ei(it).fd == int32(fd) {
 			found = it
 			break
@@ -269,9 +269,9 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 		}
 		e := ei(it)
 		e.ep, e.file, e.fd = ep, tf, int32(fd)
-		e.events = events | epollErr | epollHup
+		e.events = events | EpollErr | EpollHup
 		e.data = data
-		b := epBucket(t.obj)
+		b := epBucket(t.Obj)
 		e.onext = *b
 		*b = it
 		inst := kctx.At[epollInst](ep)
@@ -284,7 +284,7 @@ func epollCtlLocked(ep, tf uintptr, op, fd int, events uint32, data uint64) int6
 			return -abi.ENOENT
 		}
 		e := ei(found)
-		e.events = events | epollErr | epollHup
+		e.events = events | EpollErr | EpollHup
 		e.data = data
 		epReady(found)
 		return 0
@@ -316,7 +316,7 @@ func epollScan(ep uintptr, evs uintptr, max int) int {
 		}
 		e.ready = false
 		e.rnext = 0
-		m := pollMask(of(e.file).kind, of(e.file).obj) & e.events &^ epollPrivate
+		m := pollMask(Of(e.file).Kind, Of(e.file).Obj) & e.events &^ epollPrivate
 		if m == 0 {
 			continue
 		}
@@ -360,15 +360,15 @@ func doEpollPwait(epfd int, evs uintptr, max int, timeoutNS int64) int64 {
 	if max <= 0 || max > epollMaxEvents {
 		return -abi.EINVAL
 	}
-	f := fget(epfd)
+	f := Fget(epfd)
 	if f == 0 {
 		return -abi.EBADF
 	}
-	defer fput(f)
-	if of(f).kind != fdEpoll {
+	defer Fput(f)
+	if Of(f).Kind != fdEpoll {
 		return -abi.EINVAL
 	}
-	ep := of(f).obj
+	ep := Of(f).Obj
 	var deadline int64
 	if timeoutNS > 0 {
 		deadline = platform.Nanotime() + timeoutNS

@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"testing"
@@ -15,8 +15,8 @@ import (
 func TestFlockSemantics(t *testing.T) {
 	flocks = [maxFlocks]flockEntry{}
 	defer func() { flocks = [maxFlocks]flockEntry{} }()
-	var a, b, c, other ofile
-	a.obj, b.obj, c.obj, other.obj = 0x1000, 0x1000, 0x1000, 0x2000
+	var a, b, c, other OFile
+	a.Obj, b.Obj, c.Obj, other.Obj = 0x1000, 0x1000, 0x1000, 0x2000
 	fa, fb, fc := uintptr(unsafe.Pointer(&a)), uintptr(unsafe.Pointer(&b)), uintptr(unsafe.Pointer(&c))
 	fo := uintptr(unsafe.Pointer(&other))
 

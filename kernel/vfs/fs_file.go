@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -12,53 +12,53 @@ import (
 // the device stand-ins (/dev/null, /dev/zero, /dev/random). Their data
 // and offsets are guarded by fsLock.
 
-var memfileOps = fileOps{
-	read:      memfileRead,
-	write:     memfileWrite,
+var memfileOps = FileOps{
+	Read:      memfileRead,
+	Write:     memfileWrite,
 	readLimit: memfileReadLimit,
-	fionread:  memfileFionread,
+	Fionread:  memfileFionread,
 	seek:      memfileSeek,
-	inode:     true,
+	Inode:     true,
 }
 
-var dirOps = fileOps{
-	read:  isDir,
-	write: isDir,
+var dirOps = FileOps{
+	Read:  isDir,
+	Write: isDir,
 	seek:  dirSeek,
-	inode: true,
+	Inode: true,
 }
 
-var devNullOps = fileOps{
-	read:  devNullRead,
-	write: devWrite,
+var devNullOps = FileOps{
+	Read:  devNullRead,
+	Write: devWrite,
 	seek:  devSeek,
-	inode: true,
+	Inode: true,
 }
 
-var devZeroOps = fileOps{
-	read:  devZeroRead,
-	write: devWrite,
+var devZeroOps = FileOps{
+	Read:  devZeroRead,
+	Write: devWrite,
 	seek:  devSeek,
-	inode: true,
+	Inode: true,
 }
 
-var devRandOps = fileOps{
-	read:  devRandRead,
-	write: devWrite,
+var devRandOps = FileOps{
+	Read:  devRandRead,
+	Write: devWrite,
 	seek:  devSeek,
-	inode: true,
+	Inode: true,
 }
 
 // memfileReadLimit validates only what the file can deliver: Go's
 // ReadFile offers a buffer larger than the file.
-func memfileReadLimit(o *ofile, n uintptr, pos int64) uintptr {
-	fsLock.Lock()
+func memfileReadLimit(o *OFile, n uintptr, pos int64) uintptr {
+	FSLock.Lock()
 	off := pos
 	if off < 0 {
 		off = o.off
 	}
-	size := memfs.Size(memfs.Inode(o.obj))
-	fsLock.Unlock()
+	size := memfs.Size(memfs.Inode(o.Obj))
+	FSLock.Unlock()
 	if off >= size {
 		return 0
 	}
@@ -68,14 +68,14 @@ func memfileReadLimit(o *ofile, n uintptr, pos int64) uintptr {
 	return n
 }
 
-func memfileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
-	fsLock.Lock()
-	defer fsLock.Unlock()
+func memfileRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	off := pos
 	if pos < 0 {
 		off = o.off
 	}
-	r, err := memfs.Read(memfs.Inode(o.obj), kctx.BytesAt(buf, int(n)), off)
+	r, err := memfs.Read(memfs.Inode(o.Obj), kctx.BytesAt(buf, int(n)), off)
 	if err != 0 {
 		return -int64(err)
 	}
@@ -85,17 +85,17 @@ func memfileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
 	return int64(r)
 }
 
-func memfileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
-	fsLock.Lock()
-	defer fsLock.Unlock()
+func memfileWrite(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	off := pos
 	if pos < 0 {
 		off = o.off
-		if o.flags&oAppend != 0 {
-			off = memfs.Size(memfs.Inode(o.obj))
+		if o.Flags&oAppend != 0 {
+			off = memfs.Size(memfs.Inode(o.Obj))
 		}
 	}
-	w, err := memfs.Write(memfs.Inode(o.obj), kctx.BytesAt(buf, int(n)), off, platform.Walltime())
+	w, err := memfs.Write(memfs.Inode(o.Obj), kctx.BytesAt(buf, int(n)), off, platform.Walltime())
 	if err != 0 {
 		return -int64(err)
 	}
@@ -105,10 +105,10 @@ func memfileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
 	return int64(w)
 }
 
-func memfileFionread(o *ofile) int64 {
-	fsLock.Lock()
-	n := memfsSize(o.obj) - o.off
-	fsLock.Unlock()
+func memfileFionread(o *OFile) int64 {
+	FSLock.Lock()
+	n := memfsSize(o.Obj) - o.off
+	FSLock.Unlock()
 	if n < 0 {
 		n = 0
 	}
@@ -122,13 +122,13 @@ const (
 	seekEnd = 2
 )
 
-func memfileSeek(o *ofile, off int64, whence int) int64 {
-	return seekOfile(o, off, whence, memfs.Size(memfs.Inode(o.obj)))
+func memfileSeek(o *OFile, off int64, whence int) int64 {
+	return seekOfile(o, off, whence, memfs.Size(memfs.Inode(o.Obj)))
 }
 
 // seekOfile is lseek on a file of the given size: the new offset, set in
 // o, or -EINVAL.
-func seekOfile(o *ofile, off int64, whence int, size int64) int64 {
+func seekOfile(o *OFile, off int64, whence int, size int64) int64 {
 	var base int64
 	switch whence {
 	case seekSet:
@@ -149,7 +149,7 @@ func seekOfile(o *ofile, off int64, whence int, size int64) int64 {
 
 // dirSeek: directory offsets are ReadDir cookies, so only rewinding and
 // returning to a d_off value make sense.
-func dirSeek(o *ofile, off int64, whence int) int64 {
+func dirSeek(o *OFile, off int64, whence int) int64 {
 	if whence == seekCur && off == 0 {
 		return o.off
 	}
@@ -160,19 +160,19 @@ func dirSeek(o *ofile, off int64, whence int) int64 {
 	return off
 }
 
-func isDir(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 { return -abi.EISDIR }
+func isDir(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 { return -abi.EISDIR }
 
-func devWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 { return int64(n) }
+func devWrite(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 { return int64(n) }
 
-func devSeek(o *ofile, off int64, whence int) int64 { return 0 }
+func devSeek(o *OFile, off int64, whence int) int64 { return 0 }
 
-func devNullRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 { return 0 }
+func devNullRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 { return 0 }
 
-func devZeroRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+func devZeroRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
 	clear(kctx.BytesAt(buf, int(n)))
 	return int64(n)
 }
 
-func devRandRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
+func devRandRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
 	return task.DoGetrandom(buf, n)
 }

@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -50,9 +50,9 @@ func newPipe() uintptr {
 	return p
 }
 
-// ringPut copies as much of src as fits into the ring (count bytes held
+// RingPut copies as much of src as fits into the ring (count bytes held
 // from head) and returns how many bytes it copied.
-func ringPut(ring []byte, head, count int, src []byte) int {
+func RingPut(ring []byte, head, count int, src []byte) int {
 	size := len(ring)
 	n := size - count
 	if n > len(src) {
@@ -68,9 +68,9 @@ func ringPut(ring []byte, head, count int, src []byte) int {
 	return n
 }
 
-// ringGet copies up to len(dst) bytes out of the ring and returns the
+// RingGet copies up to len(dst) bytes out of the ring and returns the
 // count and the new head.
-func ringGet(ring []byte, head, count int, dst []byte) (int, int) {
+func RingGet(ring []byte, head, count int, dst []byte) (int, int) {
 	size := len(ring)
 	n := count
 	if n > len(dst) {
@@ -96,14 +96,14 @@ func pipeRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 		kctx.SchedLock.Lock()
 		q := pp(p)
 		if q.count > 0 {
-			r, head := ringGet(kctx.BytesAt(q.buf, pipeSize), int(q.head), int(q.count), kctx.BytesAt(buf, int(n)))
+			r, head := RingGet(kctx.BytesAt(q.buf, pipeSize), int(q.head), int(q.count), kctx.BytesAt(buf, int(n)))
 			q.head = uint32(head)
 			q.count -= uint32(r)
 			if q.count == 0 {
 				q.head = 0
 			}
 			q.wq.WakeAll()
-			pollNotify(p)
+			PollNotify(p)
 			kctx.SchedLock.Unlock()
 			return int64(r)
 		}
@@ -123,20 +123,20 @@ func pipeRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 // pipeWrite writes to a pipe's write end: EPIPE once no read end is
 // left; writes of up to PIPE_BUF bytes go in whole or wait for room.
 func pipeWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
-	return ringWrite(pipeSink(p), buf, n, nonblock)
+	return RingWrite(pipeSink(p), buf, n, nonblock)
 }
 
 // pipeSink is a pipe as ringWrite's sink.
 type pipeSink uintptr
 
-func (w pipeSink) check() int64 {
+func (w pipeSink) Check() int64 {
 	if pp(uintptr(w)).readers == 0 {
 		return -abi.EPIPE
 	}
 	return 0
 }
 
-func (w pipeSink) put(src []byte, whole uintptr) int {
+func (w pipeSink) Put(src []byte, whole uintptr) int {
 	q := pp(uintptr(w))
 	room := uintptr(pipeSize - q.count)
 	need := uintptr(1)
@@ -146,56 +146,56 @@ func (w pipeSink) put(src []byte, whole uintptr) int {
 	if room < need {
 		return 0
 	}
-	n := ringPut(kctx.BytesAt(q.buf, pipeSize), int(q.head), int(q.count), src)
+	n := RingPut(kctx.BytesAt(q.buf, pipeSize), int(q.head), int(q.count), src)
 	q.count += uint32(n)
 	q.rq.WakeAll()
-	pollNotify(uintptr(w))
+	PollNotify(uintptr(w))
 	return n
 }
 
-// waitRoom has no deadline: pipes have no send timeout.
-func (w pipeSink) waitRoom() bool {
+// WaitRoom has no deadline: pipes have no send timeout.
+func (w pipeSink) WaitRoom() bool {
 	pp(uintptr(w)).wq.Wait(0)
 	return true
 }
 
 // pipeReaderOps and pipeWriterOps are the rows of a pipe's two ends.
-var pipeReaderOps = fileOps{
-	read:     pipeFileRead,
-	release:  pipeReaderRelease,
-	poll:     pipeReaderMask,
-	fionread: pipeFionread,
-	mode:     0o10600,
-	dev:      0xc,
+var pipeReaderOps = FileOps{
+	Read:     pipeFileRead,
+	Release:  pipeReaderRelease,
+	Poll:     pipeReaderMask,
+	Fionread: pipeFionread,
+	Mode:     0o10600,
+	Dev:      0xc,
 }
 
-var pipeWriterOps = fileOps{
-	write:   pipeFileWrite,
-	release: pipeWriterRelease,
-	poll:    pipeWriterMask,
-	mode:    0o10600,
-	dev:     0xc,
+var pipeWriterOps = FileOps{
+	Write:   pipeFileWrite,
+	Release: pipeWriterRelease,
+	Poll:    pipeWriterMask,
+	Mode:    0o10600,
+	Dev:     0xc,
 }
 
-func pipeFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
-	return pipeRead(o.obj, buf, n, o.flags&oNonblock != 0)
+func pipeFileRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
+	return pipeRead(o.Obj, buf, n, o.Flags&ONonblock != 0)
 }
 
-func pipeFileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
-	return pipeWrite(o.obj, buf, n, o.flags&oNonblock != 0)
+func pipeFileWrite(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
+	return pipeWrite(o.Obj, buf, n, o.Flags&ONonblock != 0)
 }
 
-func pipeReaderRelease(o *ofile) { pipeRelease(o.obj, false) }
+func pipeReaderRelease(o *OFile) { pipeRelease(o.Obj, false) }
 
-func pipeWriterRelease(o *ofile) { pipeRelease(o.obj, true) }
+func pipeWriterRelease(o *OFile) { pipeRelease(o.Obj, true) }
 
 func pipeReaderMask(p uintptr) uint32 { return pipeMask(p, false) }
 
 func pipeWriterMask(p uintptr) uint32 { return pipeMask(p, true) }
 
-func pipeFionread(o *ofile) int64 {
+func pipeFionread(o *OFile) int64 {
 	kctx.SchedLock.Lock()
-	n := int64(pp(o.obj).count)
+	n := int64(pp(o.Obj).count)
 	kctx.SchedLock.Unlock()
 	return n
 }
@@ -212,7 +212,7 @@ func pipeRelease(p uintptr, writer bool) {
 	}
 	q.rq.WakeAll()
 	q.wq.WakeAll()
-	pollNotify(p)
+	PollNotify(p)
 	if q.readers == 0 && q.writers == 0 {
 		kmem.FreePages(q.buf, pipeOrder)
 		kmem.Free(p, task.UintptrSize(pipe{}))
@@ -225,24 +225,24 @@ func pipeMask(p uintptr, writer bool) uint32 {
 	var m uint32
 	if writer {
 		if q.count < pipeSize {
-			m |= epollOut | epollWrnorm
+			m |= EpollOut | EpollWrnorm
 		}
 		if q.readers == 0 {
-			m |= epollErr
+			m |= EpollErr
 		}
 		return m
 	}
 	if q.count > 0 {
-		m |= epollIn | epollRdnorm
+		m |= EpollIn | EpollRdnorm
 	}
 	if q.writers == 0 {
-		m |= epollHup
+		m |= EpollHup
 	}
 	return m
 }
 
 func doPipe2(fdsAddr uintptr, flags int) int64 {
-	if flags&^(oCloexec|oNonblock|oDirect) != 0 {
+	if flags&^(OCloexec|ONonblock|oDirect) != 0 {
 		return -abi.EINVAL
 	}
 	if !mm.UserOK(fdsAddr, 8, true) {
@@ -252,23 +252,23 @@ func doPipe2(fdsAddr uintptr, flags int) int64 {
 	if p == 0 {
 		return -abi.ENFILE
 	}
-	st := uint32(flags) & oNonblock
-	r := newOfile(fdPipeR, oRdonly|st, p)
-	w := newOfile(fdPipeW, oWronly|st, p)
+	st := uint32(flags) & ONonblock
+	r := NewOFile(fdPipeR, oRdonly|st, p)
+	w := NewOFile(fdPipeW, OWronly|st, p)
 	if r == 0 || w == 0 {
 		if r != 0 {
-			kmem.Free(r, task.UintptrSize(ofile{}))
+			kmem.Free(r, task.UintptrSize(OFile{}))
 		}
 		if w != 0 {
-			kmem.Free(w, task.UintptrSize(ofile{}))
+			kmem.Free(w, task.UintptrSize(OFile{}))
 		}
 		kmem.FreePages(pp(p).buf, pipeOrder)
 		kmem.Free(p, task.UintptrSize(pipe{}))
 		return -abi.ENFILE
 	}
-	cloexec := flags&oCloexec != 0
-	fsLock.Lock()
-	defer fsLock.Unlock()
+	cloexec := flags&OCloexec != 0
+	FSLock.Lock()
+	defer FSLock.Unlock()
 	rfd := fdAllocLocked(r, 0, cloexec)
 	if rfd < 0 {
 		filePutLocked(r)
@@ -277,7 +277,7 @@ func doPipe2(fdsAddr uintptr, flags int) int64 {
 	}
 	wfd := fdAllocLocked(w, 0, cloexec)
 	if wfd < 0 {
-		fds[rfd] = fdSlot{}
+		Fds[rfd] = fdSlot{}
 		filePutLocked(r)
 		filePutLocked(w)
 		return wfd
@@ -289,36 +289,36 @@ func doPipe2(fdsAddr uintptr, flags int) int64 {
 // Eventfds.
 const (
 	efdSemaphore = 1
-	efdNonblock  = oNonblock
-	efdCloexec   = oCloexec
-	efdMax       = ^uint64(0) - 1
+	efdNonblock  = ONonblock
+	efdCloexec   = OCloexec
+	EfdMax       = ^uint64(0) - 1
 )
 
-type eventfd struct {
-	count uint64
+type Eventfd struct {
+	Count uint64
 	sem   bool
-	rq    task.Waitq
+	Rq    task.Waitq
 	wq    task.Waitq
 }
 
-func ef(p uintptr) *eventfd { return kctx.At[eventfd](p) }
+func Ef(p uintptr) *Eventfd { return kctx.At[Eventfd](p) }
 
 func doEventfd2(initval uint32, flags int) int64 {
 	if flags&^(efdSemaphore|efdNonblock|efdCloexec) != 0 {
 		return -abi.EINVAL
 	}
-	p := kmem.Alloc(task.UintptrSize(eventfd{}))
+	p := kmem.Alloc(task.UintptrSize(Eventfd{}))
 	if p == 0 {
 		return -abi.ENOMEM
 	}
-	ef(p).count = uint64(initval)
-	ef(p).sem = flags&efdSemaphore != 0
-	f := newOfile(fdEventfd, oRdwr|uint32(flags)&oNonblock, p)
+	Ef(p).Count = uint64(initval)
+	Ef(p).sem = flags&efdSemaphore != 0
+	f := NewOFile(FdEventfd, ORdwr|uint32(flags)&ONonblock, p)
 	if f == 0 {
-		kmem.Free(p, task.UintptrSize(eventfd{}))
+		kmem.Free(p, task.UintptrSize(Eventfd{}))
 		return -abi.ENOMEM
 	}
-	return fdInstall(f, flags&efdCloexec != 0)
+	return FdInstall(f, flags&efdCloexec != 0)
 }
 
 func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
@@ -330,16 +330,16 @@ func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 			return -abi.EFAULT
 		}
 		kctx.SchedLock.Lock()
-		e := ef(p)
-		if e.count > 0 {
-			v := e.count
+		e := Ef(p)
+		if e.Count > 0 {
+			v := e.Count
 			if e.sem {
 				v = 1
 			}
-			e.count -= v
+			e.Count -= v
 			*kctx.At[uint64](buf) = v
 			e.wq.WakeAll()
-			pollNotify(p)
+			PollNotify(p)
 			kctx.SchedLock.Unlock()
 			return 8
 		}
@@ -347,7 +347,7 @@ func eventfdRead(p uintptr, buf, n uintptr, nonblock bool) int64 {
 			kctx.SchedLock.Unlock()
 			return -abi.EAGAIN
 		}
-		e.rq.Wait(0)
+		e.Rq.Wait(0)
 		kctx.SchedLock.Unlock()
 	}
 }
@@ -365,12 +365,12 @@ func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 			return -abi.EINVAL
 		}
 		kctx.SchedLock.Lock()
-		e := ef(p)
-		if v <= efdMax-e.count {
-			e.count += v
+		e := Ef(p)
+		if v <= EfdMax-e.Count {
+			e.Count += v
 			if v > 0 {
-				e.rq.WakeAll()
-				pollNotify(p)
+				e.Rq.WakeAll()
+				PollNotify(p)
 			}
 			kctx.SchedLock.Unlock()
 			return 8
@@ -385,37 +385,37 @@ func eventfdWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 }
 
 // eventfdOps is the row of an eventfd.
-var eventfdOps = fileOps{
-	read:    eventfdFileRead,
-	write:   eventfdFileWrite,
-	release: eventfdFileRelease,
-	poll:    eventfdMask,
-	mode:    0o600,
-	dev:     0xe, // anonymous inode
+var eventfdOps = FileOps{
+	Read:    eventfdFileRead,
+	Write:   eventfdFileWrite,
+	Release: eventfdFileRelease,
+	Poll:    eventfdMask,
+	Mode:    0o600,
+	Dev:     0xe, // anonymous inode
 }
 
-func eventfdFileRead(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
-	return eventfdRead(o.obj, buf, n, o.flags&oNonblock != 0)
+func eventfdFileRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
+	return eventfdRead(o.Obj, buf, n, o.Flags&ONonblock != 0)
 }
 
-func eventfdFileWrite(f uintptr, o *ofile, buf, n uintptr, pos int64) int64 {
-	return eventfdWrite(o.obj, buf, n, o.flags&oNonblock != 0)
+func eventfdFileWrite(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
+	return eventfdWrite(o.Obj, buf, n, o.Flags&ONonblock != 0)
 }
 
-func eventfdFileRelease(o *ofile) { eventfdRelease(o.obj) }
+func eventfdFileRelease(o *OFile) { eventfdRelease(o.Obj) }
 
 func eventfdMask(p uintptr) uint32 {
-	e := ef(p)
+	e := Ef(p)
 	var m uint32
-	if e.count > 0 {
-		m |= epollIn | epollRdnorm
+	if e.Count > 0 {
+		m |= EpollIn | EpollRdnorm
 	}
-	if e.count < efdMax {
-		m |= epollOut | epollWrnorm
+	if e.Count < EfdMax {
+		m |= EpollOut | EpollWrnorm
 	}
 	return m
 }
 
 func eventfdRelease(p uintptr) {
-	kmem.Free(p, task.UintptrSize(eventfd{}))
+	kmem.Free(p, task.UintptrSize(Eventfd{}))
 }

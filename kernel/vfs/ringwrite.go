@@ -1,4 +1,4 @@
-package kernel
+package vfs
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -17,30 +17,30 @@ import (
 // SchedLock held. Implementations are uintptr-sized values naming a
 // kernel object (a pipe, a sock), so the calls allocate nothing.
 type ringSink interface {
-	// check returns 0 if the write may go on, else the (negative) errno
+	// Check returns 0 if the write may go on, else the (negative) errno
 	// that ends it; the caller returns that errno only if nothing was
 	// written yet, else the count written.
-	check() int64
-	// put copies what fits of src (the part of the write not yet done;
+	Check() int64
+	// Put copies what fits of src (the part of the write not yet done;
 	// whole is the write's full length) into the ring, wakes the readers
 	// if it copied anything, and returns the count: 0 means no room now.
-	put(src []byte, whole uintptr) int
-	// waitRoom blocks until room may have been made (SchedLock is
+	Put(src []byte, whole uintptr) int
+	// WaitRoom blocks until room may have been made (SchedLock is
 	// released while the thread sleeps); false means a send timeout
 	// expired first.
-	waitRoom() bool
+	WaitRoom() bool
 }
 
-// ringWrite writes n bytes from the program's buf into sink. It returns
+// RingWrite writes n bytes from the program's buf into sink. It returns
 // the count written once all of n is written, or once some is and the
 // write cannot go on (nonblock and no room, a fault further in, a check
-// that fails, a timeout); else the errno: EFAULT, EAGAIN or check's.
+// that fails, a timeout); else the errno: EFAULT, EAGAIN or Check's.
 // Blocking writes loop until done; after every wakeup the buffer is
 // validated again, since the program may have unmapped it meanwhile.
 //
 // Kernel context: mm.UserOK may fault pages in, so it runs without
 // SchedLock; everything else runs under it.
-func ringWrite[S ringSink](sink S, buf, n uintptr, nonblock bool) int64 {
+func RingWrite[S ringSink](sink S, buf, n uintptr, nonblock bool) int64 {
 	if n == 0 {
 		return 0
 	}
@@ -50,11 +50,11 @@ func ringWrite[S ringSink](sink S, buf, n uintptr, nonblock bool) int64 {
 			return writeResult(done, -abi.EFAULT)
 		}
 		kctx.SchedLock.Lock()
-		if e := sink.check(); e != 0 {
+		if e := sink.Check(); e != 0 {
 			kctx.SchedLock.Unlock()
 			return writeResult(done, e)
 		}
-		if w := sink.put(kctx.BytesAt(buf+done, int(n-done)), n); w > 0 {
+		if w := sink.Put(kctx.BytesAt(buf+done, int(n-done)), n); w > 0 {
 			done += uintptr(w)
 			kctx.SchedLock.Unlock()
 			if done == n || nonblock {
@@ -66,7 +66,7 @@ func ringWrite[S ringSink](sink S, buf, n uintptr, nonblock bool) int64 {
 			kctx.SchedLock.Unlock()
 			return writeResult(done, -abi.EAGAIN)
 		}
-		woke := sink.waitRoom()
+		woke := sink.WaitRoom()
 		kctx.SchedLock.Unlock()
 		if !woke {
 			return writeResult(done, -abi.EAGAIN)

@@ -1,0 +1,24 @@
+package kernel
+
+import (
+	"testing"
+
+	"github.com/unigo-os/unigo/kernel/vfs"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestFilesInit checks that boot registers a row for every kind of open
+// file implemented above the file layer, and that those rows are the
+// pollable, non-inode kinds they are.
+func TestFilesInit(t *testing.T) {
+	filesInit()
+	require.Zero(t, vfs.MissingKinds(), "kinds without a row")
+	for _, k := range []uint32{vfs.FdSocket, vfs.FdNetchan} {
+		ops := vfs.OpsOf(k)
+		assert.NotNil(t, ops.Poll, "kind %d: poll", k)
+		assert.False(t, ops.Inode, "kind %d: memfs inode", k)
+		assert.NotZero(t, ops.Mode, "kind %d: fstat mode", k)
+	}
+}
