@@ -3,6 +3,8 @@ package kernel
 import (
 	_ "unsafe" // go:linkname
 
+	"github.com/unigo-os/unigo/kernel/socket"
+
 	"github.com/unigo-os/unigo/kernel/vfs"
 
 	"github.com/unigo-os/unigo/kernel/task"
@@ -24,7 +26,7 @@ func kernelMain(si uintptr) {
 	abiMark := [1]byte{abi.BootMarkABI | abi.Version}
 	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
-	task.SetHooks(exitVM, handlePending, netAttached, netFlushAtExit)
+	task.SetHooks(exitVM, handlePending, socket.NetAttached, socket.NetFlushAtExit)
 	filesInit()
 	traceInit()
 	platform.ConsoleInit()
@@ -152,11 +154,13 @@ func addRAM(start, end uintptr) {
 	kmem.AddRange(start, end-start)
 }
 
-// filesInit connects the file layer to what lies above it: the rows of
-// the kinds of open file implemented here (sockets, the netstack
-// channel) and the IOAPIC routing the console's input interrupt needs.
+// filesInit connects the file and socket layers to what lies above them:
+// the rows of the kinds of open file implemented above kernel/vfs
+// (sockets, the netstack channel), the IOAPIC routing the console's input
+// interrupt needs, and the launcher's readiness when a socket listens.
 func filesInit() {
-	vfs.RegisterOps(vfs.FdSocket, &socketOps)
-	vfs.RegisterOps(vfs.FdNetchan, &netchanOps)
+	vfs.RegisterOps(vfs.FdSocket, &socket.SocketOps)
+	vfs.RegisterOps(vfs.FdNetchan, &socket.NetchanOps)
 	vfs.SetHooks(ioapicRoute)
+	socket.SetHooks(hostListening)
 }

@@ -7,8 +7,9 @@
 // Inside, the kernel is a stack of packages (docs/ARCHITECTURE.md, "Kernel
 // layout"): kernel/kctx (the kernel-context base), kernel/platform (clocks,
 // vDSO, ACPI, UART), kernel/mm (address space), kernel/kmem,
-// kernel/memfs, kernel/task (threads, scheduling, signals) and kernel/vfs
-// (descriptors and the kinds of file); this package holds boot, traps,
-// devices, sockets and the system-call table, kernel/systable.go, whose
-// row for each Linux number names the function that serves it.
+// kernel/memfs, kernel/task (threads, scheduling, signals), kernel/vfs
+// (descriptors and the kinds of file) and kernel/socket; this package
+// holds boot, traps, devices and the system-call table,
+// kernel/systable.go, whose row for each Linux number names the function
+// that serves it.
 package kernel

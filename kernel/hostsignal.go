@@ -3,7 +3,7 @@ package kernel
 import (
 	"sync/atomic"
 
-	"github.com/unigo-os/unigo/kernel/vfs"
+	"github.com/unigo-os/unigo/kernel/socket"
 
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
@@ -117,13 +117,7 @@ func hostListening(fd int) {
 	if !hostSigOn || hostReadySent.Load() || readyDeferred.Load() {
 		return
 	}
-	f, p, e := sockOf(fd)
-	if e != 0 {
-		return
-	}
-	inet := sk(p).domain != afUnix
-	vfs.Fput(f)
-	if inet {
+	if inet, ok := socket.IsInet(fd); ok && inet {
 		hostReady()
 	}
 }

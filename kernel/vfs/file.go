@@ -46,7 +46,7 @@ const (
 	FdDevZero // /dev/zero
 	fdDevRand // /dev/random, /dev/urandom
 	FdSocket  // socket (sock)
-	FdNetchan // the netstack channel (netchan.go)
+	FdNetchan // the netstack channel (kernel/socket/netchan.go)
 	fdFs      // a file under a mount, served over the file channel (fschan.go)
 	fdFschan  // the file channel (fschan.go)
 	nKinds

@@ -1,4 +1,4 @@
-package kernel
+package socket
 
 import (
 	"unsafe"
@@ -52,7 +52,7 @@ var (
 // netChanObj is the object address epoll knows the channel by.
 var netChanObj uintptr
 
-func netAttached() bool { return netFile != 0 }
+func NetAttached() bool { return netFile != 0 }
 
 // netLive counts the sockets the netstack still holds.
 var netLive int
@@ -61,15 +61,15 @@ var netLive int
 // however steadily the peers keep taking data.
 const exitFlushMax = 30e9
 
-// netFlushAtExit closes the program's sockets and waits (up to
+// NetFlushAtExit closes the program's sockets and waits (up to
 // exitFlushMax) for the netstack to deliver their queued data and let go of
 // them, as Linux keeps sending a closed socket's data after its process
 // exits: otherwise a server's last response (a /quit reply, say) dies
 // with the VM. It runs in SysExitFlush, with the exiting goroutine in a
 // system call as far as the scheduler knows (see kernel/task/exit.go), so the
 // netstack's goroutines can run, on the exiting goroutine's P too.
-func netFlushAtExit() {
-	if !netAttached() {
+func NetFlushAtExit() {
+	if !NetAttached() {
 		return
 	}
 	for fd := 0; fd < vfs.MaxFDs; fd++ {
@@ -301,8 +301,8 @@ func doNetAttach() int64 {
 	return vfs.FdInstall(f, true)
 }
 
-// netchanOps is the row of the netstack channel's descriptor.
-var netchanOps = vfs.FileOps{
+// NetchanOps is the row of the netstack channel's descriptor.
+var NetchanOps = vfs.FileOps{
 	Read: netchanFileRead,
 	Poll: netchanPoll,
 	Mode: 0o600,

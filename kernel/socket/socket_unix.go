@@ -1,4 +1,4 @@
-package kernel
+package socket
 
 import (
 	"github.com/unigo-os/unigo/abi"

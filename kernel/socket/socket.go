@@ -1,4 +1,4 @@
-package kernel
+package socket
 
 import (
 	"unsafe"
@@ -321,9 +321,9 @@ func sockPut(p uintptr) {
 	kmem.Free(p, task.UintptrSize(sock{}))
 }
 
-// socketOps is the row of a socket: read and write are recv and send
+// SocketOps is the row of a socket: read and write are recv and send
 // without flags or addresses.
-var socketOps = vfs.FileOps{
+var SocketOps = vfs.FileOps{
 	Read:     sockFileRead,
 	Write:    sockFileWrite,
 	Release:  sockFileRelease,
@@ -463,6 +463,18 @@ func sockOf(fd int) (f, p uintptr, errno int64) {
 	return f, vfs.Of(f).Obj, 0
 }
 
+// IsInet reports whether fd is an inet (netstack) socket; ok is
+// false when fd is not a socket.
+func IsInet(fd int) (inet, ok bool) {
+	f, p, e := sockOf(fd)
+	if e != 0 {
+		return false, false
+	}
+	inet = sk(p).domain != afUnix
+	vfs.Fput(f)
+	return inet, true
+}
+
 // sockDeadline is the deadline of a blocking operation with timeout ns
 // (0: none).
 func sockDeadline(ns int64) int64 {
@@ -497,7 +509,7 @@ func doSocket(domain, typ, proto int) int64 {
 		default:
 			return -abi.ESOCKTNOSUPPORT
 		}
-		if !netAttached() {
+		if !NetAttached() {
 			return -abi.EAFNOSUPPORT
 		}
 	default:
