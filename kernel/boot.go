@@ -3,18 +3,17 @@ package kernel
 import (
 	_ "unsafe" // go:linkname
 
-	"github.com/unigo-os/unigo/kernel/socket"
-
-	"github.com/unigo-os/unigo/kernel/vfs"
-
-	"github.com/unigo-os/unigo/kernel/task"
-
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/socket"
 	"github.com/unigo-os/unigo/kernel/spinlock"
+	"github.com/unigo-os/unigo/kernel/syscalls"
+	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vfs"
+	"github.com/unigo-os/unigo/kernel/vm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -26,8 +25,9 @@ func kernelMain(si uintptr) {
 	abiMark := [1]byte{abi.BootMarkABI | abi.Version}
 	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
-	task.SetHooks(exitVM, handlePending, socket.NetAttached, socket.NetFlushAtExit)
+	task.SetHooks(syscalls.ExitVM, handlePending, socket.NetAttached, socket.NetFlushAtExit)
 	filesInit()
+	syscallsInit()
 	traceInit()
 	platform.ConsoleInit()
 	info := kctx.At[abi.HVMStartInfo](si)
@@ -37,7 +37,7 @@ func kernelMain(si uintptr) {
 	if info.CmdlinePaddr != 0 {
 		kctx.CmdlineLen = copy(kctx.Cmdline[:len(kctx.Cmdline)-1], kctx.CString(uintptr(info.CmdlinePaddr), len(kctx.Cmdline)-1))
 	}
-	_, statsOn = kctx.KernelParam("unigo.stats", nil)
+	_, syscalls.StatsOn = kctx.KernelParam("unigo.stats", nil)
 	var tty [1]byte
 	if n, ok := kctx.KernelParam(abi.TTYParam, tty[:]); ok && n == 1 && tty[0] == '0' {
 		kctx.ConsoleNotTTY = true
@@ -52,17 +52,17 @@ func kernelMain(si uintptr) {
 	if n, ok := kctx.KernelParam(abi.ConsoleInputParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
 		vfs.ConInPort = true
 	}
-	straceOn = straceParam()
+	syscalls.StraceOn = syscalls.StraceParam()
 	deviceBootInfo(info)
 	findImage()
 	memInit(info)
-	patchSyscalls()
+	syscalls.PatchSyscalls()
 	mm.ProtectImage()
 	cpuInit()
 	platform.TimeInit()
 	task.LAPICInit()
 	spinlock.SetWaitHook(task.ServiceTLB)
-	mapInit()
+	vm.Init()
 	smpInit(info)
 	vfs.FdInit()
 	hostSignalInit()
@@ -163,4 +163,19 @@ func filesInit() {
 	vfs.RegisterOps(vfs.FdNetchan, &socket.NetchanOps)
 	vfs.SetHooks(ioapicRoute)
 	socket.SetHooks(hostListening)
+}
+
+// syscallsInit installs the handlers of the private calls this package
+// serves: the device services and readiness.
+func syscallsInit() {
+	syscalls.SetHooks(syscalls.UpperHandlers{
+		VirtioMMIODevices: sysVirtioMMIODevices,
+		MapMMIO:           sysMapMMIO,
+		DMAAlloc:          sysDMAAlloc,
+		DMAFree:           sysDMAFree,
+		IRQAttach:         sysIRQAttach,
+		IRQUnmask:         sysIRQUnmask,
+		IRQDetach:         sysIRQDetach,
+		Ready:             sysReady,
+	})
 }

@@ -3,10 +3,11 @@ package kernel
 import (
 	"testing"
 
-	"github.com/unigo-os/unigo/kernel/vfs"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/kernel/syscalls"
+	"github.com/unigo-os/unigo/kernel/vfs"
 )
 
 // TestFilesInit checks that boot registers a row for every kind of open
@@ -21,4 +22,11 @@ func TestFilesInit(t *testing.T) {
 		assert.False(t, ops.Inode, "kind %d: memfs inode", k)
 		assert.NotZero(t, ops.Mode, "kind %d: fstat mode", k)
 	}
+}
+
+// TestSyscallsInit checks that boot installs a handler for every private
+// call this package serves through the system-call table.
+func TestSyscallsInit(t *testing.T) {
+	syscallsInit()
+	require.Zero(t, syscalls.MissingHandlers())
 }

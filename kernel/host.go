@@ -3,10 +3,11 @@ package kernel
 import (
 	"sync/atomic"
 
-	"github.com/unigo-os/unigo/kernel/task"
-
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/syscalls"
+	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -134,7 +135,7 @@ func xsaveCheck() {
 			kctx.Print(" writes past the ")
 			kctx.PrintDec(uint64(task.XsaveSize))
 			kctx.Print("-byte extended-state area\n")
-			exitVM(70)
+			syscalls.ExitVM(70)
 		}
 	}
 	kmem.FreePages(buf, order)
@@ -275,7 +276,7 @@ func rewindSyscallEntry(f *rt.Frame) {
 	if f.Vector < 32 || !rt.CPL3Mode() || !rt.SyscallLanding(uintptr(f.RIP)) {
 		return
 	}
-	lo, hi := imageText()
+	lo, hi := mm.ImageText()
 	ret := uintptr(f.RCX)
 	if ret < lo+2 || ret > hi || *kctx.At[uint16](ret - 2) != 0x050f { // SYSCALL
 		return

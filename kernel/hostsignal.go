@@ -3,10 +3,9 @@ package kernel
 import (
 	"sync/atomic"
 
-	"github.com/unigo-os/unigo/kernel/socket"
-
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/socket"
 	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )

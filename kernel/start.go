@@ -5,6 +5,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/syscalls"
 	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -120,7 +121,7 @@ func buildStack() uintptr {
 			kctx.Print("unigo: bad command line: ")
 			kctx.Print(err)
 			kctx.Print("\n")
-			exitVM(125)
+			syscalls.ExitVM(125)
 		}
 		if !ok {
 			break
@@ -142,7 +143,7 @@ func buildStack() uintptr {
 			kctx.Print("unigo: bad command line: ")
 			kctx.ConsoleWrite(s)
 			kctx.Print(": want KEY=VALUE, or -- before program arguments\n")
-			exitVM(125)
+			syscalls.ExitVM(125)
 		}
 		if kctx.IndexByte(s[:eq], '.') >= 0 {
 			if kctx.HasPrefix(s, "unigo.argv0=") {

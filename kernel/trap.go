@@ -5,13 +5,13 @@ import (
 	"sync/atomic"
 	_ "unsafe" // go:linkname
 
-	"github.com/unigo-os/unigo/kernel/vfs"
-
-	"github.com/unigo-os/unigo/kernel/task"
-
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/syscalls"
+	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vfs"
+	"github.com/unigo-os/unigo/kernel/vm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -31,11 +31,11 @@ func kernelTrap(f *rt.Frame) {
 	switch {
 	case f.Vector == rt.VecSyscall:
 		task.ThisCPU().Stats[task.StatSyscalls]++
-		countSyscall(f.RAX)
-		dispatchSyscall(f)
+		syscalls.Count(f.RAX)
+		syscalls.Dispatch(f)
 	case f.Vector == 14: // #PF
 		task.ThisCPU().Stats[task.StatFaults]++
-		pageFault(f)
+		vm.PageFault(f)
 	case f.Vector == rt.VecPending:
 		handlePending(atomic.SwapUint64(&c.Pending, 0))
 		task.Preempt()
@@ -197,5 +197,5 @@ func kernelFault(f *rt.Frame) {
 		bp = uintptr(*kctx.At[uint64](bp))
 	}
 	reportCrash(f, "kernel fault")
-	exitVM(70)
+	syscalls.ExitVM(70)
 }

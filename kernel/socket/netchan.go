@@ -3,15 +3,13 @@ package socket
 import (
 	"unsafe"
 
-	"github.com/unigo-os/unigo/kernel/vfs"
-
-	"github.com/unigo-os/unigo/kernel/task"
-
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vfs"
 )
 
 // The kernel's side of the netstack channel (protocol: abi/netchan.go).

@@ -3,15 +3,13 @@ package socket
 import (
 	"unsafe"
 
-	"github.com/unigo-os/unigo/kernel/vfs"
-
-	"github.com/unigo-os/unigo/kernel/task"
-
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vfs"
 )
 
 // Sockets.
@@ -889,7 +887,7 @@ func streamWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 	return vfs.RingWrite(streamSink(p), buf, n, nonblock)
 }
 
-// streamSink is a connected stream socket as ringWrite's sink.
+// streamSink is a connected stream socket as RingWrite's sink.
 type streamSink uintptr
 
 // Check ends the write on a pending error of a closed connection (which

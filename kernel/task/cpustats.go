@@ -1,10 +1,9 @@
 package task
 
-// Per-CPU event counters (cpuStats, a row of the per-CPU table); the
-// report and the per-system-call counts are the top package's
-// (kernel/stats.go).
+// Per-CPU event counters (CPUStats, a row of the per-CPU table); the
+// report and the per-system-call counts are kernel/syscalls/stats.go's.
 
-// The counters, indexes into cpuStats.
+// The counters, indexes into CPUStats.
 const (
 	StatSyscalls   = iota // system calls served
 	StatFaults            // page faults taken

@@ -17,7 +17,7 @@ import (
 //
 // CPU time advances only while a thread is on a CPU, so expiry is checked
 // where the kernel sees CPU time pass: on every timer interrupt and context
-// switch. While a timer is armed, armTimer keeps the LAPIC ticking at the
+// switch. While a timer is armed, ArmTimer keeps the LAPIC ticking at the
 // timer's interval so a spinning thread is sampled.
 
 const (
@@ -110,7 +110,7 @@ func CheckCPUTimers() {
 }
 
 // cpuTimerTick is the shortest interval of an armed CPU-time timer (0 if
-// none), the rate armTimer keeps the LAPIC firing at.
+// none), the rate ArmTimer keeps the LAPIC firing at.
 func cpuTimerTick() int64 {
 	if CPUTimersArmed == 0 {
 		return 0

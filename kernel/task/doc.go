@@ -16,9 +16,10 @@
 //   - futexes (futex.go), signals (signal.go, signal_unsupported.go),
 //     CPU-time timers (cputimer.go), exit_group (exit.go).
 //
-// Naming: a system call's handler is SysX when it takes the trap frame (the
-// system-call table names it directly) and DoX when it takes decoded
-// arguments (the dispatcher decodes them).
+// Naming: a system call's handler is SysX, taking the trap frame (the
+// table in kernel/syscalls names it); the work is in SysX itself or in an
+// unexported doX taking decoded arguments (syscall.go holds the handlers
+// of the smaller calls).
 //
 // What the layers above provide (ending the machine with statistics,
 // dispatching the interrupts an idle CPU took, the netstack's flush at

@@ -35,7 +35,7 @@ var (
 	exitCode     int
 )
 
-func DoExitGroup(f *rt.Frame, code int) int64 {
+func doExitGroup(f *rt.Frame, code int) int64 {
 	if !netAttachedHook() || onSystemStack(Current(), f.RSP) {
 		exitVMHook(code)
 	}
@@ -48,7 +48,7 @@ func DoExitGroup(f *rt.Frame, code int) int64 {
 	return 0
 }
 
-func DoExitFlush() int64 {
+func doExitFlush() int64 {
 	exitLock.Lock()
 	started, first, code := exitStarted, exitStarted && !exitFlushing, exitCode
 	if first {

@@ -19,9 +19,9 @@ var (
 	hostnameLen  = 5
 )
 
-// DoSethostname serves sethostname(name, n). The name is copied to
+// doSethostname serves sethostname(name, n). The name is copied to
 // the stack first, so that no user memory is touched under the lock.
-func DoSethostname(name, n uintptr) int64 {
+func doSethostname(name, n uintptr) int64 {
 	if n > hostnameMax {
 		return -abi.EINVAL
 	}

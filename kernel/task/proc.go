@@ -75,7 +75,7 @@ const (
 	futexClockRealtime = 256
 )
 
-func DoFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
+func doFutex(addr uintptr, op int, val uint32, timeout uintptr) int64 {
 	cmd := op &^ (futexPrivate | futexClockRealtime)
 	switch cmd {
 	case futexWaitOp, futexWaitBitset:
@@ -157,7 +157,7 @@ func clockNow(clock int) (int64, bool) {
 	return 0, false
 }
 
-func DoClockGettime(clock int, tp uintptr) int64 {
+func doClockGettime(clock int, tp uintptr) int64 {
 	ns, ok := clockNow(clock)
 	if !ok {
 		return -abi.EINVAL
@@ -169,7 +169,7 @@ func DoClockGettime(clock int, tp uintptr) int64 {
 	return 0
 }
 
-func DoClockNanosleep(clock, flags int, req uintptr) int64 {
+func doClockNanosleep(clock, flags int, req uintptr) int64 {
 	if !mm.UserOK(req, 16, false) {
 		return -abi.EFAULT
 	}
@@ -192,7 +192,7 @@ func DoClockNanosleep(clock, flags int, req uintptr) int64 {
 // the runtime's bookkeeping works; delivery comes with the signal work.
 var sigactions [65][4]uint64 // handler, flags, restorer, mask
 
-func DoRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
+func doRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 	if sig < 1 || sig > 64 || size != 8 {
 		return -abi.EINVAL
 	}
@@ -214,7 +214,7 @@ func DoRtSigaction(sig int, act, oact uintptr, size uintptr) int64 {
 	return 0
 }
 
-func DoRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
+func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 	if size != 8 {
 		return -abi.EINVAL
 	}
@@ -244,7 +244,7 @@ func DoRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 	return 0
 }
 
-func DoSigaltstack(ss, oss uintptr) int64 {
+func doSigaltstack(ss, oss uintptr) int64 {
 	t := Current()
 	if oss != 0 {
 		if !mm.UserOK(oss, 24, true) {
@@ -300,7 +300,7 @@ func DoGetrandom(buf, n uintptr) int64 {
 	return int64(n)
 }
 
-func DoUname(buf uintptr) int64 {
+func doUname(buf uintptr) int64 {
 	if !mm.UserOK(buf, 65*6, true) {
 		return -abi.EFAULT
 	}
@@ -318,7 +318,7 @@ func DoUname(buf uintptr) int64 {
 // MaxFDs is the process's RLIMIT_NOFILE: the size of the fd table.
 const MaxFDs = 4096
 
-func DoPrlimit(pid, res int, newp, oldp uintptr) int64 {
+func doPrlimit(pid, res int, newp, oldp uintptr) int64 {
 	const inf = ^uint64(0)
 	var cur, max uint64 = inf, inf
 	switch res {
@@ -336,9 +336,9 @@ func DoPrlimit(pid, res int, newp, oldp uintptr) int64 {
 	return 0
 }
 
-// DoSysinfo fills struct sysinfo (112 bytes on x86-64): uptime,
+// doSysinfo fills struct sysinfo (112 bytes on x86-64): uptime,
 // RAM from kmem, no swap, the thread count as procs, mem_unit 1.
-func DoSysinfo(buf uintptr) int64 {
+func doSysinfo(buf uintptr) int64 {
 	if !mm.UserOK(buf, 112, true) {
 		return -abi.EFAULT
 	}
@@ -352,12 +352,12 @@ func DoSysinfo(buf uintptr) int64 {
 	return 0
 }
 
-// DoGetrusage fills struct rusage (144 bytes). There is one process
+// doGetrusage fills struct rusage (144 bytes). There is one process
 // on one CPU: RUSAGE_SELF reports the time since boot as user time (the
 // kernel does not yet split idle, user and system time), RUSAGE_THREAD the
 // calling thread's CPU time; maxrss and minflt come from the page-fault
 // statistics, in KiB and faults.
-func DoGetrusage(who int, buf uintptr) int64 {
+func doGetrusage(who int, buf uintptr) int64 {
 	const self, children, thread = 0, -1, 1
 	var ns int64
 	switch who {
@@ -383,9 +383,9 @@ func DoGetrusage(who int, buf uintptr) int64 {
 	return 0
 }
 
-// DoTimes fills struct tms and returns clock ticks (USER_HZ = 100)
+// doTimes fills struct tms and returns clock ticks (USER_HZ = 100)
 // since boot.
-func DoTimes(buf uintptr) int64 {
+func doTimes(buf uintptr) int64 {
 	ticks := (platform.Nanotime() - platform.Mono0) / 10_000_000
 	if buf != 0 {
 		if !mm.UserOK(buf, 32, true) {

@@ -19,7 +19,7 @@ import (
 // LAPIC timer fires at the end of the running thread's slice while others
 // wait in the same queue.
 //
-// Locks, outermost first: fsLock, SchedLock, one run-queue lock (mm.VMLock,
+// Locks, outermost first: FSLock, SchedLock, one run-queue lock (mm.VMLock,
 // taken through mm.UserOK, is never taken under a run-queue lock). A CPU holds
 // at most one run-queue lock by Lock; a second one is only ever TryLocked
 // (stealing), so run-queue locks cannot deadlock among themselves. Nothing
@@ -62,7 +62,7 @@ import (
 //     (pending in the LAPIC while IF=0 until STI;HLT, or recorded in
 //     CPU.Pending in CPL-3 SYSCALL mode).
 //  5. A CPU that gets work in its queue while it runs something else has
-//     its LAPIC timer armed for the end of the running slice (armTimer; a
+//     its LAPIC timer armed for the end of the running slice (ArmTimer; a
 //     remote push whose queue was empty sends the CPU a reschedule IPI,
 //     whose handler re-arms).
 type runQueue struct {

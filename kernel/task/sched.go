@@ -75,7 +75,7 @@ type thread struct {
 
 var (
 	timers     uintptr      // sorted by wake
-	TimerNext  atomic.Int64 // wake of the first timer (0: none); armTimer reads it unlocked
+	TimerNext  atomic.Int64 // wake of the first timer (0: none); ArmTimer reads it unlocked
 	nextTID    uint64       = 1
 	nthreads   int64
 	zombies    uintptr
@@ -155,7 +155,7 @@ type waiter struct {
 // Waitq is the head of a list of waiters.
 type Waitq uintptr
 
-// Wait queues the current thread on q and blocks until wakeAll(q) or the
+// Wait queues the current thread on q and blocks until WakeAll(q) or the
 // deadline (0: none). It reports whether it was woken. Caller holds
 // SchedLock.
 func (q *Waitq) Wait(deadline int64) bool {

@@ -16,7 +16,7 @@ import (
 // the context the handler left in its ucontext.
 //
 // A signal is delivered when its thread next leaves the kernel
-// (deliverPending, at the end of kernelTrap): a synchronous fault right
+// (DeliverPending, at the end of kernelTrap): a synchronous fault right
 // away, a signal sent to another thread when that thread next runs.
 
 const (
@@ -92,7 +92,7 @@ const (
 
 // SendSignal marks sig pending on thread t. Caller holds SchedLock.
 // The pending set is updated atomically: the target thread may be taking
-// a signal out of it (deliverPending) on another CPU at the same time.
+// a signal out of it (DeliverPending) on another CPU at the same time.
 func SendSignal(t uintptr, sig int) {
 	atomic.OrUint64(&Th(t).sigpending, 1<<uint(sig-1))
 }

@@ -23,13 +23,13 @@ import (
 // does every system call using it, so that a thread blocked in read(2) on a
 // pipe keeps the pipe alive when another thread closes the descriptor.
 //
-// Locking: fsLock guards the descriptor table, ofile reference counts and
+// Locking: FSLock guards the descriptor table, ofile reference counts and
 // offsets, the working directory, umask and all of memfs (which has no
 // lock of its own). The state of pipes, eventfds, epoll instances and the
 // console input ring is guarded by SchedLock, because waking a blocked
-// thread needs it anyway. Order: fsLock, then SchedLock (then mm.VMLock via
+// thread needs it anyway. Order: FSLock, then SchedLock (then mm.VMLock via
 // mm.UserOK, or one run-queue lock: kernel/task/runq.go). Nothing blocks while
-// holding fsLock.
+// holding FSLock.
 const MaxFDs = task.MaxFDs
 
 // OFile kinds.
@@ -54,7 +54,7 @@ const (
 
 // FileOps is what one kind of ofile does: kindOps[kind] is its row, and
 // the file holding the kind's implementation declares the row (consoleOps,
-// memfileOps, pipeReaderOps, socketOps, ...). The rows are static data:
+// memfileOps, pipeReaderOps, SocketOps, ...). The rows are static data:
 // top-level functions, nothing allocated, no init work. A nil operation
 // is one the kind lacks: read and write fail with EINVAL, seek with
 // ESPIPE (and pread/pwrite with it), fionread with ENOTTY, and a kind
@@ -67,7 +67,7 @@ type FileOps struct {
 	// the object holds, before the buffer is validated.
 	readLimit func(o *OFile, n uintptr, pos int64) uintptr
 	// Release frees the object with the ofile's last reference. Caller
-	// holds fsLock.
+	// holds FSLock.
 	Release func(o *OFile)
 	// Poll is the object's epoll readiness. Caller holds SchedLock.
 	Poll func(obj uintptr) uint32
@@ -75,7 +75,7 @@ type FileOps struct {
 	watch func()
 	// Fionread counts the bytes ready to read (FIONREAD).
 	Fionread func(o *OFile) int64
-	// seek serves lseek. Caller holds fsLock.
+	// seek serves lseek. Caller holds FSLock.
 	seek func(o *OFile, off int64, whence int) int64
 	// Inode: obj is a memfs.Inode, which fstat encodes and the last
 	// reference drops. Otherwise fstat reports mode, dev and rdev.
@@ -109,7 +109,7 @@ var freeOps FileOps
 
 // OpsOf returns kind's row. It reads kindOps through an interface so that
 // the table's initialiser does not depend on itself (the rows hold
-// functions that, through wake-ups and epoll, reach opsOf; Go rejects such
+// functions that, through wake-ups and epoll, reach OpsOf; Go rejects such
 // an initialisation cycle but does not follow calls through interfaces).
 // Static data either way.
 func OpsOf(kind uint32) *FileOps {
@@ -239,7 +239,7 @@ func NewOFile(kind, flags uint32, obj uintptr) uintptr {
 
 // fdAllocLocked installs file at the lowest free descriptor >= min and
 // returns it, or -EMFILE. The caller's reference moves to the table on
-// success. Caller holds fsLock.
+// success. Caller holds FSLock.
 func fdAllocLocked(file uintptr, min int, cloexec bool) int64 {
 	for i := min; i < MaxFDs; i++ {
 		if Fds[i].File == 0 {
@@ -251,7 +251,7 @@ func fdAllocLocked(file uintptr, min int, cloexec bool) int64 {
 	return -abi.EMFILE
 }
 
-// FdInstall is fdAllocLocked taking fsLock; on failure it drops the
+// FdInstall is fdAllocLocked taking FSLock; on failure it drops the
 // caller's reference.
 func FdInstall(file uintptr, cloexec bool) int64 {
 	FSLock.Lock()
@@ -280,7 +280,7 @@ func fgetLocked(fd int) uintptr {
 	return f
 }
 
-// Fput drops a reference taken by fget.
+// Fput drops a reference taken by Fget.
 func Fput(f uintptr) {
 	FSLock.Lock()
 	filePutLocked(f)
@@ -288,7 +288,7 @@ func Fput(f uintptr) {
 }
 
 // filePutLocked drops a reference and releases the object with the last
-// one. Caller holds fsLock.
+// one. Caller holds FSLock.
 func filePutLocked(f uintptr) {
 	o := Of(f)
 	o.Refs--

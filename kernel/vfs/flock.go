@@ -9,7 +9,7 @@ import (
 // flock(2) locks, as Linux: a lock belongs to an open file description
 // (ofile), so two opens of one file conflict while dup'd descriptors share
 // a lock; it goes with the ofile's last close (flockRelease). The table
-// is static and guarded by fsLock; a full table fails with ENOLCK.
+// is static and guarded by FSLock; a full table fails with ENOLCK.
 const (
 	lockSh = 1
 	lockEx = 2
@@ -52,7 +52,7 @@ func sysFlockOp(fd, op int) int64 {
 }
 
 // flockLocked applies kind for ofile f: 0, or EWOULDBLOCK on a conflict.
-// Caller holds fsLock.
+// Caller holds FSLock.
 func flockLocked(f uintptr, kind int) int64 {
 	ino := Of(f).Obj
 	mine, free := -1, -1

@@ -12,13 +12,13 @@ import (
 // epoll. An interest item (epitem, a kmem block) names its epoll
 // instance, the ofile it watches and that ofile's object. Items are found
 // by object through a hash table (epBuckets), so that an object whose
-// state changes (pollNotify) touches only its own watchers; each instance
+// state changes (PollNotify) touches only its own watchers; each instance
 // keeps the list of its items (for close) and a ready list of items
 // notified since its last scan, so that epoll_pwait costs what is ready,
 // not what is watched — a server watches thousands of sockets. A
 // level-triggered item stays on the ready list while its object is
 // ready; an edge-triggered one (EPOLLET, as Go's netpoller registers) is
-// reported once per pollNotify. All of it is guarded by SchedLock.
+// reported once per PollNotify. All of it is guarded by SchedLock.
 
 const (
 	EpollIn        = 0x1

@@ -10,7 +10,7 @@ import (
 
 // The ofile kinds backed by a memfs inode: regular files, directories and
 // the device stand-ins (/dev/null, /dev/zero, /dev/random). Their data
-// and offsets are guarded by fsLock.
+// and offsets are guarded by FSLock.
 
 var memfileOps = FileOps{
 	Read:      memfileRead,

@@ -36,7 +36,7 @@ var staticFiles = [...]struct{ path, data string }{
 	{"/proc/self/stat", "1 (init) R 0 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0\n"},
 }
 
-// fsSetup builds the tree. Caller holds fsLock.
+// fsSetup builds the tree. Caller holds FSLock.
 func fsSetup() {
 	now := platform.Walltime()
 	if err := memfs.Init(now); err != 0 {

@@ -10,7 +10,7 @@ import (
 )
 
 // Path-based system calls over memfs. Path strings are copied from user
-// memory into two static buffers guarded by fsLock (a PATH_MAX buffer is
+// memory into two static buffers guarded by FSLock (a PATH_MAX buffer is
 // too big for a kernel stack frame), so every function here runs under
 // FSLock from the copy to the end of the memfs call.
 
@@ -60,7 +60,7 @@ func copyCString(dst []byte, addr uintptr, ok func(uintptr, uintptr) bool, view 
 }
 
 // userPath copies a path argument into pathBufs[which]. Empty paths fail
-// with ENOENT unless emptyOK. Caller holds fsLock.
+// with ENOENT unless emptyOK. Caller holds FSLock.
 func userPath(addr uintptr, which int, emptyOK bool) ([]byte, int64) {
 	if addr == 0 {
 		if emptyOK {
@@ -81,7 +81,7 @@ func userPath(addr uintptr, which int, emptyOK bool) ([]byte, int64) {
 
 // startDir returns the directory a path is resolved from: the root for
 // absolute paths, the working directory for AT_FDCWD, else directory fd
-// dirfd. Caller holds fsLock.
+// dirfd. Caller holds FSLock.
 func startDir(dirfd int, path []byte) (memfs.Inode, int64) {
 	if len(path) > 0 && path[0] == '/' {
 		return memfs.Root(), 0
@@ -101,7 +101,7 @@ func startDir(dirfd int, path []byte) (memfs.Inode, int64) {
 
 // resolve copies path argument addr and looks it up relative to dirfd.
 // With AT_EMPTY_PATH an empty path names dirfd itself: then the returned
-// inode is 0 and the ofile is returned instead. Caller holds fsLock.
+// inode is 0 and the ofile is returned instead. Caller holds FSLock.
 func resolve(dirfd int, addr uintptr, flags int, follow bool) (memfs.Inode, uintptr, int64) {
 	path, err := userPath(addr, 0, flags&atEmptyPath != 0)
 	if err != 0 {

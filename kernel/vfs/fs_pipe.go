@@ -126,7 +126,7 @@ func pipeWrite(p uintptr, buf, n uintptr, nonblock bool) int64 {
 	return RingWrite(pipeSink(p), buf, n, nonblock)
 }
 
-// pipeSink is a pipe as ringWrite's sink.
+// pipeSink is a pipe as RingWrite's sink.
 type pipeSink uintptr
 
 func (w pipeSink) Check() int64 {

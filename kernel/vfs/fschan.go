@@ -3,23 +3,22 @@ package vfs
 import (
 	"unsafe"
 
-	"github.com/unigo-os/unigo/kernel/task"
-
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
 
 // The kernel's side of the file channel (protocol: abi/fschan.go).
 //
-// Mounts (fsMounts) are guarded by fsLock and only ever added. A path
+// Mounts (fsMounts) are guarded by FSLock and only ever added. A path
 // system call first asks fsResolve whether its path lies under a mount;
 // if so it builds a request (fsReq, a kmem block with the paths after
-// it), drops fsLock and waits in fsCall, as a netstack request does:
+// it), drops FSLock and waits in fsCall, as a netstack request does:
 // the request is queued (fsQHead), the server's reader woken, and the
 // caller blocks on the request's wait queue until SysFsReply. Requests
 // are registered in fsReqs, indexed by the low half of their id, whose
@@ -75,7 +74,7 @@ type fsFile struct {
 
 var (
 	fsMounts  [fsMaxMounts]fsMount
-	fsNMounts int // read without fsLock by the hooks' fast path
+	fsNMounts int // read without FSLock by the hooks' fast path
 
 	fsReqs     [fsMaxReqs]uintptr
 	fsReqGen   [fsMaxReqs]uint32
@@ -87,7 +86,7 @@ var (
 	fsChanFile uintptr
 
 	// fsAbs holds the absolute forms of the (up to two) paths of the
-	// call being resolved; fsBase a relative path's base. Under fsLock.
+	// call being resolved; fsBase a relative path's base. Under FSLock.
 	fsAbs  [2][memfs.PathMax]byte
 	fsBase [memfs.PathMax]byte
 	// fsCwd is the working directory's absolute path while it lies in
@@ -311,7 +310,7 @@ func fsUnregisterLocked(p uintptr) {
 }
 
 // fsCall sends request p and waits for the answer, which it returns
-// (p stays the caller's to read and free). fsLock must not be held.
+// (p stays the caller's to read and free). FSLock must not be held.
 func fsCall(p uintptr) int64 {
 	kctx.SchedLock.Lock()
 	fsQueueLocked(p, false)
@@ -325,7 +324,7 @@ func fsCall(p uintptr) int64 {
 }
 
 // fsSend sends request p that nobody waits for (close); with every slot
-// taken it is dropped (the server keeps a handle). Caller may hold fsLock.
+// taken it is dropped (the server keeps a handle). Caller may hold FSLock.
 func fsSend(p uintptr) {
 	kctx.SchedLock.Lock()
 	rq(p).async = true
@@ -447,7 +446,7 @@ func doFsPull(id uint64, buf, n uintptr, off uint64) int64 {
 // finds the mount it lies under. It returns the mount (-1: none) and the
 // path relative to it (in fsAbs[which]). With emptyOK an empty path names
 // dirfd: then f is dirfd's fdFs ofile (or the call is not the channel's:
-// m < 0). Caller holds fsLock.
+// m < 0). Caller holds FSLock.
 func fsResolveLocked(dirfd int, addr uintptr, which int, emptyOK bool) (m int, rel []byte, f uintptr, err int64) {
 	path, err := userPath(addr, which, emptyOK)
 	if err != 0 {
@@ -514,7 +513,7 @@ func fsResolveLocked(dirfd int, addr uintptr, which int, emptyOK bool) (m int, r
 
 // fsPathReq resolves (dirfd, addr) and, when it lies under a mount,
 // returns a request for op with its relative path. handled is false when
-// the path is memfs's; err is the call's error. It takes fsLock.
+// the path is memfs's; err is the call's error. It takes FSLock.
 func fsPathReq(op uint32, dirfd int, addr uintptr, emptyOK bool) (p uintptr, f uintptr, handled bool, err int64) {
 	FSLock.Lock()
 	defer FSLock.Unlock()
@@ -1048,7 +1047,7 @@ func fsFchdir(fd int) (int64, bool) {
 }
 
 // fsGetcwd serves getcwd while the working directory is in a mount.
-// Caller holds fsLock.
+// Caller holds FSLock.
 func fsGetcwdLocked() []byte {
 	if fsCwdLen == 0 {
 		return nil
@@ -1166,7 +1165,7 @@ func fsfileSeek(o *OFile, off int64, whence int) int64 {
 }
 
 // fsLseekEnd refreshes a regular file's size before SEEK_END. f holds a
-// reference; fsLock is not held.
+// reference; FSLock is not held.
 func fsLseekEnd(f uintptr) {
 	x := ff(Of(f).Obj)
 	if x.mode&memfs.ModeType != memfs.ModeRegular {

@@ -75,7 +75,7 @@ var (
 // columns, the value in 8, then " kB\n" (28 bytes).
 const meminfoLines = 8
 
-// procFilesInit adds the generated files. Caller holds fsLock, after
+// procFilesInit adds the generated files. Caller holds FSLock, after
 // smpInit (ncpu is final).
 func procFilesInit(now int64) {
 	p := procBuf{b: cpuinfoBuf[:]}
@@ -121,7 +121,7 @@ func addGenerated(path string, buf []byte, now int64) memfs.Inode {
 }
 
 // refreshProcFile brings a generated file up to date as it is opened.
-// Caller holds fsLock.
+// Caller holds FSLock.
 func refreshProcFile(ino memfs.Inode) {
 	switch {
 	case ino == 0:
@@ -325,7 +325,7 @@ func (p *procBuf) mapsLine(start, end uint64, prot uint32, shared bool, off, ino
 
 // refreshMaps rewrites /proc/self/maps: the image's segments (as /init),
 // then every VMA (anonymous, or a memfs file by inode number). Caller
-// holds fsLock (which comes before mm.VMLock).
+// holds FSLock (which comes before mm.VMLock).
 func refreshMaps() {
 	if mapsIno == 0 {
 		return
@@ -358,7 +358,7 @@ func refreshMaps() {
 const procFdPrefix = "/proc/self/fd"
 
 // refreshFdDirFor rebuilds /proc/self/fd when path (absolute) names it or
-// something beneath it. Caller holds fsLock.
+// something beneath it. Caller holds FSLock.
 func refreshFdDirFor(path []byte) {
 	if fdDirIno != 0 && kctx.HasPrefix(path, procFdPrefix) &&
 		(len(path) == len(procFdPrefix) || path[len(procFdPrefix)] == '/') {
@@ -371,7 +371,7 @@ func refreshFdDirFor(path []byte) {
 // "memfs:[INO]" for a file (memfs keeps no path of a file), the device
 // path, or Linux's "pipe:[N]", "socket:[N]", "anon_inode:[...]" forms
 // (N the object's address, a stable identity while it is open). Caller
-// holds fsLock.
+// holds FSLock.
 func refreshFdDir() {
 	now := platform.Walltime()
 	var name [8]byte

@@ -13,7 +13,7 @@ import (
 // is the same: user-buffer validation outside SchedLock, partial writes,
 // EFAULT, EAGAIN and blocking.
 
-// ringSink is the receiving end of ringWrite. Every method runs with
+// ringSink is the receiving end of RingWrite. Every method runs with
 // SchedLock held. Implementations are uintptr-sized values naming a
 // kernel object (a pipe, a sock), so the calls allocate nothing.
 type ringSink interface {

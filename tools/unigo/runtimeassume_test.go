@@ -37,9 +37,9 @@ var runtimeAssumptions = []runtimeAssumption{
 	{"rt_sigreturn restorer", "runtime/sys_linux_amd64.s", `(?s)#define SYS_rt_sigreturn\s+15\n.*TEXT runtime·sigreturn__sigaction\(SB\)`,
 		"kernel/task/signal.go builds Linux's rt_sigframe, returning to the SA_RESTORER trampoline, which makes rt_sigreturn (15; Go 1.27 encodes the MOV differently, which does not matter here)"},
 	{"vDSO version LINUX_2.6", "runtime/vdso_linux_amd64.go", `vdsoVersionKey\{"LINUX_2\.6", 0x3ae75f6\}`,
-		"kernel/vdso.go's symbol version"},
+		"kernel/platform/vdso.go's symbol version"},
 	{"vDSO __vdso_clock_gettime", "runtime/vdso_linux_amd64.go", `\{"__vdso_clock_gettime", 0xd35ec75, 0x6e43a318,`,
-		"kernel/vdso.go exports only __vdso_clock_gettime (ELF and GNU hashes as the runtime looks them up)"},
+		"kernel/platform/vdso.go exports only __vdso_clock_gettime (ELF and GNU hashes as the runtime looks them up)"},
 	{"ucontext layout", "runtime/defs_linux_amd64.go", `type ucontext struct \{\n\s+uc_flags\s+uint64\n\s+uc_link\s+\*ucontext\n\s+uc_stack\s+stackt\n\s+uc_mcontext\s+mcontext\n\s+uc_sigmask\s+usigset`,
 		"kernel/task/signal.go writes Linux's ucontext; the runtime's sighandler reads it"},
 }

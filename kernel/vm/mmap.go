@@ -1,4 +1,4 @@
-package kernel
+package vm
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -19,9 +19,9 @@ import (
 //
 // Locking: a file VMA holds a reference on its inode and a fault on it
 // reads the file's page tree, so creating, changing or removing file VMAs
-// and faulting file pages in need fsLock, taken before mm.VMLock (lockVM).
+// and faulting file pages in need FSLock, taken before mm.VMLock (lockVM).
 // A file that shrinks is unmapped beyond its new end (unmapShrunk, memfs's
-// shrink hook, under fsLock) before memfs frees the pages.
+// shrink hook, under FSLock) before memfs frees the pages.
 const (
 	mapShared    = 0x01
 	mapPrivate   = 0x02
@@ -39,14 +39,14 @@ const (
 	msSync       = 4
 )
 
-// mapInit installs the hooks mm and memfs call back into the kernel with.
-func mapInit() {
+// Init installs the hooks mm and memfs call back into the kernel with.
+func Init() {
 	mm.SetHooks(task.TLBShootdown, lockFilesForVM, unlockFilesForVM)
 	memfs.SetShrinkHook(unmapShrunk)
 }
 
-// lockVM takes mm.VMLock, and fsLock before it when file mappings exist
-// or file is set; it reports whether it took fsLock. The count of file
+// lockVM takes mm.VMLock, and FSLock before it when file mappings exist
+// or file is set; it reports whether it took FSLock. The count of file
 // VMAs changes only under both locks, so reading it again under VMLock
 // settles a race with a concurrent file mmap.
 func lockVM(file bool) bool {
@@ -69,8 +69,8 @@ func unlockVM(fs bool) {
 	}
 }
 
-// lockFilesForVM is mm.UserOK's way to fsLock when a system call touches
-// a file page not yet mapped. A caller that already holds fsLock (a path
+// lockFilesForVM is mm.UserOK's way to FSLock when a system call touches
+// a file page not yet mapped. A caller that already holds FSLock (a path
 // copied under it) cannot be told from another CPU holding it, so the
 // wait is bounded: after it the access fails with EFAULT.
 func lockFilesForVM() bool {
@@ -88,7 +88,7 @@ func lockFilesForVM() bool {
 func unlockFilesForVM() { vfs.FSLock.Unlock() }
 
 // unmapShrunk is memfs's shrink hook: ino is about to shrink to size.
-// Caller holds fsLock.
+// Caller holds FSLock.
 func unmapShrunk(ino memfs.Inode, size int64) {
 	mm.VMLock.Lock()
 	if mm.FileVMAs() != 0 {
@@ -97,9 +97,9 @@ func unmapShrunk(ino memfs.Inode, size int64) {
 	mm.VMLock.Unlock()
 }
 
-// pageFault serves a #PF from user mode: SIGSEGV for an invalid access,
+// PageFault serves a #PF from user mode: SIGSEGV for an invalid access,
 // SIGBUS for a file page beyond the end of the file.
-func pageFault(f *rt.Frame) {
+func PageFault(f *rt.Frame) {
 	va := uintptr(f.CR2)
 	write := f.ErrorCode&2 != 0
 	mm.VMLock.Lock()
@@ -148,7 +148,7 @@ func doMmap(addr, length uintptr, prot, flags, fd int, off uintptr) int64 {
 		if file == 0 {
 			return -abi.EBADF
 		}
-		defer vfs.Fput(file) // runs after unlockVM: fput takes fsLock
+		defer vfs.Fput(file) // runs after unlockVM: Fput takes FSLock
 		o := vfs.Of(file)
 		switch {
 		case o.Flags&vfs.OPath != 0:

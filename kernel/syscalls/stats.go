@@ -1,12 +1,11 @@
-package kernel
+package syscalls
 
 import (
 	"sync/atomic"
 
-	"github.com/unigo-os/unigo/kernel/task"
-
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/task"
 )
 
 // Event counters, for finding where a guest's time goes: the kernel
@@ -26,11 +25,11 @@ import (
 // and up) share the last slot.
 var sysCounts [abi.NSyscalls + 1]atomic.Uint64
 
-// statsOn is set at boot from the kernel parameter unigo.stats.
-var statsOn bool
+// StatsOn is set at boot from the kernel parameter unigo.stats.
+var StatsOn bool
 
-func countSyscall(nr uint64) {
-	if !statsOn {
+func Count(nr uint64) {
+	if !StatsOn {
 		return
 	}
 	if nr < abi.NSyscalls {
@@ -42,7 +41,7 @@ func countSyscall(nr uint64) {
 
 // printStats prints the counters (see above). Kernel context.
 func printStats() {
-	if !statsOn {
+	if !StatsOn {
 		return
 	}
 	var total task.CPUStats
@@ -112,8 +111,8 @@ type tableNames struct{}
 
 func (tableNames) name(nr uint64) string { return sysName(nr) }
 
-// exitVM prints the statistics (unigo.stats) and ends the machine.
-func exitVM(code int) {
+// ExitVM prints the statistics (unigo.stats) and ends the machine.
+func ExitVM(code int) {
 	printStats()
 	kctx.ExitVM(code)
 }

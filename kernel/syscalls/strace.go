@@ -1,4 +1,4 @@
-package kernel
+package syscalls
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -23,8 +23,8 @@ import (
 // output mix with them. Off, it costs one predictable branch per system
 // call.
 
-// straceOn is set at boot from the kernel parameter unigo.strace.
-var straceOn bool
+// StraceOn is set at boot from the kernel parameter unigo.strace.
+var StraceOn bool
 
 const (
 	straceLineMax = 320
@@ -63,9 +63,9 @@ func straceLine(tid, nr uint64, args *[6]uint64, r int64, done bool) {
 	line.flush()
 }
 
-// straceParam reports whether the kernel parameter unigo.strace is on
+// StraceParam reports whether the kernel parameter unigo.strace is on
 // (present, and not "=0").
-func straceParam() bool {
+func StraceParam() bool {
 	var v [2]byte
 	n, ok := kctx.KernelParam("unigo.strace", v[:])
 	return ok && !(n == 1 && v[0] == '0')

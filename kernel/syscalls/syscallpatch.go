@@ -1,4 +1,4 @@
-package kernel
+package syscalls
 
 import (
 	"github.com/unigo-os/unigo/abi"
@@ -23,11 +23,11 @@ var (
 	syscallPatched uint64 // sites rewritten
 )
 
-// patchSyscalls runs in kernelMain on the boot CPU alone, after the first
+// PatchSyscalls runs in kernelMain on the boot CPU alone, after the first
 // service decided the mode and before mm.ProtectImage makes the text
 // read-only (until then the identity map is writable). The kernel
 // parameter unigo.syscallpatch=0 turns it off.
-func patchSyscalls() {
+func PatchSyscalls() {
 	var v [1]byte
 	if n, ok := kctx.KernelParam("unigo.syscallpatch", v[:]); ok && n == 1 && v[0] == '0' {
 		return
@@ -41,7 +41,7 @@ func patchSyscalls() {
 		return
 	}
 	syscallSites = uint64(n)
-	textLo, textHi := imageText()
+	textLo, textHi := mm.ImageText()
 	if textHi-textLo < abi.SyscallSiteMax {
 		return
 	}
@@ -83,22 +83,6 @@ func patchSyscalls() {
 
 func putRel32(b []byte, v uintptr) {
 	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-}
-
-// imageText returns the bounds of the image's executable PT_LOAD.
-func imageText() (lo, hi uintptr) {
-	for i := uintptr(0); i < mm.ImagePhnum; i++ {
-		ph := mm.ImagePhdr + i*56
-		if *kctx.At[uint32](ph) != 1 || *kctx.At[uint32](ph + 4)&1 == 0 { // PT_LOAD, PF_X
-			continue
-		}
-		start := uintptr(*kctx.At[uint64](ph + 24))
-		end := start + uintptr(*kctx.At[uint64](ph + 32)) // p_filesz
-		if start >= mm.ImageStart && end <= mm.ImageEnd && end > start {
-			return start, end
-		}
-	}
-	return 0, 0
 }
 
 // syscallSitesNote returns the descriptor of the image's sites note, or
