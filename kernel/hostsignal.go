@@ -40,48 +40,8 @@ func hostSignalIRQ() {
 			return
 		}
 		if !task.Stops(sig) {
-			hostSignal(sig)
+			task.SignalProcess(sig)
 		}
-	}
-}
-
-// hostSignal directs sig at the process: like Linux, at one thread that
-// does not block it, preferring a running one; a thread asleep on a futex
-// is woken (a spurious wake-up, which futex users tolerate) so that it
-// takes the signal now. Caller holds kctx.SchedLock.
-func hostSignal(sig int) {
-	bit := uint64(1) << uint(sig-1)
-	var target, sleeper, any uintptr
-	for t := task.AllThreads; t != 0; t = task.Th(t).Anext {
-		if task.Th(t).State == task.ThreadDead || task.Th(t).Sigmask&bit != 0 {
-			continue
-		}
-		switch {
-		case task.Th(t).State == task.ThreadRunning:
-			target = t
-		case sleeper == 0 && task.Th(t).State == task.ThreadBlocked && task.Th(t).Futex != 0:
-			sleeper = t
-		case any == 0:
-			any = t
-		}
-		if target != 0 {
-			break
-		}
-	}
-	switch {
-	case target != 0:
-		task.SendSignal(target, sig)
-		if int(task.Th(target).LastCPU) != task.CPUIndex() {
-			task.SendIPI(task.Cpus[task.Th(target).LastCPU].APICID, task.VecResched)
-		}
-	case sleeper != 0:
-		task.SendSignal(sleeper, sig)
-		task.FutexDequeue(sleeper)
-		task.Th(sleeper).Woken = true
-		task.Wakeup(sleeper)
-		task.ArmTimer()
-	case any != 0:
-		task.SendSignal(any, sig) // taken when it next leaves the kernel
 	}
 }
 

@@ -104,7 +104,7 @@ func CheckCPUTimers() {
 		}
 		if target != 0 {
 			Th(target).sigcode = int32(ct.code)
-			SendSignal(target, ct.signo)
+			sendSignal(target, ct.signo)
 		}
 	}
 }

@@ -15,16 +15,16 @@ var futexQ [futexBuckets]uintptr // singly-linked via thread.next
 
 func futexBucket(addr uintptr) *uintptr { return &futexQ[(addr>>2)%futexBuckets] }
 
-// FutexDequeue removes t from its futex queue. Caller holds SchedLock.
-func FutexDequeue(t uintptr) {
-	for p := futexBucket(Th(t).Futex); *p != 0; p = &Th(*p).next {
+// futexDequeue removes t from its futex queue. Caller holds SchedLock.
+func futexDequeue(t uintptr) {
+	for p := futexBucket(Th(t).futex); *p != 0; p = &Th(*p).next {
 		if *p == t {
 			*p = Th(t).next
 			break
 		}
 	}
 	Th(t).next = 0
-	Th(t).Futex = 0
+	Th(t).futex = 0
 }
 
 // futexWait blocks while *addr == val, until woken or deadline (0: none).
@@ -41,7 +41,7 @@ func futexWait(addr uintptr, val uint32, deadline int64) int64 {
 		return -abi.EAGAIN
 	}
 	t := CPU().Current
-	Th(t).Futex = addr
+	Th(t).futex = addr
 	b := futexBucket(addr)
 	Th(t).next = *b
 	*b = t
@@ -58,15 +58,15 @@ func futexWake(addr uintptr, n int) int64 {
 	woken := 0
 	for p := futexBucket(addr); *p != 0 && woken < n; {
 		t := *p
-		if Th(t).Futex != addr {
+		if Th(t).futex != addr {
 			p = &Th(t).next
 			continue
 		}
 		*p = Th(t).next
 		Th(t).next = 0
-		Th(t).Futex = 0
-		Th(t).Woken = true
-		Wakeup(t)
+		Th(t).futex = 0
+		Th(t).woken = true
+		wakeup(t)
 		woken++
 	}
 	if woken > 0 {

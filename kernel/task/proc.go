@@ -52,7 +52,7 @@ func SysClone(f *rt.Frame) int64 {
 	if flags&cloneChildCleartid != 0 {
 		Th(t).ClearTID = uintptr(f.R10)
 	}
-	Th(t).Sigmask = Current().Sigmask
+	Th(t).sigmask = Current().sigmask
 	// Stack for the first switch: [BP=0][return PC=threadStart], then the
 	// frame.
 	ksp := FrameOf(t) - 16
@@ -223,7 +223,7 @@ func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 		if !mm.UserOK(oset, 8, true) {
 			return -abi.EFAULT
 		}
-		*kctx.At[uint64](oset) = t.Sigmask
+		*kctx.At[uint64](oset) = t.sigmask
 	}
 	if set != 0 {
 		if !mm.UserOK(set, 8, false) {
@@ -232,11 +232,11 @@ func doRtSigprocmask(how int, set, oset uintptr, size uintptr) int64 {
 		s := *kctx.At[uint64](set)
 		switch how {
 		case 0:
-			t.Sigmask |= s
+			t.sigmask |= s
 		case 1:
-			t.Sigmask &^= s
+			t.sigmask &^= s
 		case 2:
-			t.Sigmask = s
+			t.sigmask = s
 		default:
 			return -abi.EINVAL
 		}

@@ -40,8 +40,8 @@ const (
 const (
 	threadRunnable = iota
 	ThreadRunning
-	ThreadBlocked
-	ThreadDead
+	threadBlocked
+	threadDead
 	threadIdle // a CPU's idle thread: never queued, never woken
 )
 
@@ -54,9 +54,9 @@ type thread struct {
 	next     uintptr // run queue or futex queue link
 	wake     int64   // timer deadline (ns), 0 if none
 	tnext    uintptr // timer list link
-	Futex    uintptr // futex word waited on (0 if none)
-	Woken    bool    // woken explicitly (vs timeout)
-	Sigmask  uint64
+	futex    uintptr // futex word waited on (0 if none)
+	woken    bool    // woken explicitly (vs timeout)
+	sigmask  uint64
 	altSP    uint64
 	altFlags uint64
 	altSize  uint64
@@ -67,7 +67,7 @@ type thread struct {
 	cpuNS                  int64 // CPU time consumed
 	OnCPU                  int64 // when it last got the CPU (ns)
 	dnext                  uintptr
-	Anext                  uintptr // allThreads link
+	anext                  uintptr // allThreads link
 	sigpending             uint64  // bit sig-1
 	sigcode                int32   // si_code for a pending SIGPROF (timer kind)
 	LastCPU                int32   // CPU index it runs (or last ran) on
@@ -79,7 +79,7 @@ var (
 	nextTID    uint64       = 1
 	nthreads   int64
 	zombies    uintptr
-	AllThreads uintptr // every thread not yet reaped, via thread.anext
+	allThreads uintptr // every thread not yet reaped, via thread.anext
 	XsaveSize  uintptr = 512
 )
 
@@ -121,8 +121,8 @@ func NewThread() uintptr {
 	tt.Tid = nextTID
 	nextTID++
 	nthreads++
-	tt.Anext = AllThreads
-	AllThreads = t
+	tt.anext = allThreads
+	allThreads = t
 	kctx.SchedLock.Unlock()
 	// A fresh FXSAVE/XSAVE image: default control words, MXCSR 0x1f80.
 	*kctx.At[uint16](xs) = 0x37f
@@ -186,14 +186,14 @@ func (q *Waitq) WakeAll() {
 		w := kctx.At[waiter](p)
 		p = w.next
 		w.next = 0
-		Th(w.t).Woken = true
-		Wakeup(w.t)
+		Th(w.t).woken = true
+		wakeup(w.t)
 	}
 }
 
-// Wakeup makes a blocked thread runnable. Caller holds SchedLock.
-func Wakeup(t uintptr) {
-	if Th(t).State != ThreadBlocked {
+// wakeup makes a blocked thread runnable. Caller holds SchedLock.
+func wakeup(t uintptr) {
+	if Th(t).State != threadBlocked {
 		return
 	}
 	timerRemove(t)
@@ -246,10 +246,10 @@ func ExpireTimers(now int64) {
 		timers = Th(t).tnext
 		Th(t).wake = 0
 		Th(t).tnext = 0
-		if Th(t).Futex != 0 {
-			FutexDequeue(t)
+		if Th(t).futex != 0 {
+			futexDequeue(t)
 		}
-		if Th(t).State == ThreadBlocked {
+		if Th(t).State == threadBlocked {
 			makeRunnable(t)
 		}
 	}
@@ -286,21 +286,21 @@ func ArmTimer() {
 // them). It reports whether the thread was woken before the deadline.
 func block(deadline int64) bool {
 	t := CPU().Current
-	Th(t).State = ThreadBlocked
-	Th(t).Woken = false
+	Th(t).State = threadBlocked
+	Th(t).woken = false
 	if deadline != 0 {
 		timerAdd(t, deadline)
 	}
 	switchAway()
 	kctx.SchedLock.Lock()
-	return Th(t).Woken || deadline == 0
+	return Th(t).woken || deadline == 0
 }
 
 // ExitThread ends the current thread. Caller holds SchedLock.
 func ExitThread() {
 	t := CPU().Current
 	reapZombies()
-	Th(t).State = ThreadDead
+	Th(t).State = threadDead
 	Th(t).dnext = zombies
 	zombies = t
 	nthreads--
@@ -315,9 +315,9 @@ func reapZombies() {
 	for zombies != 0 {
 		t := zombies
 		zombies = Th(t).dnext
-		for a := &AllThreads; *a != 0; a = &Th(*a).Anext {
+		for a := &allThreads; *a != 0; a = &Th(*a).anext {
 			if *a == t {
-				*a = Th(t).Anext
+				*a = Th(t).anext
 				break
 			}
 		}

@@ -90,10 +90,10 @@ const (
 	redZone = 128
 )
 
-// SendSignal marks sig pending on thread t. Caller holds SchedLock.
+// sendSignal marks sig pending on thread t. Caller holds SchedLock.
 // The pending set is updated atomically: the target thread may be taking
 // a signal out of it (DeliverPending) on another CPU at the same time.
-func SendSignal(t uintptr, sig int) {
+func sendSignal(t uintptr, sig int) {
 	atomic.OrUint64(&Th(t).sigpending, 1<<uint(sig-1))
 }
 
@@ -101,7 +101,7 @@ func SendSignal(t uintptr, sig int) {
 // thread into f (and so to user mode when f is resumed).
 func DeliverPending(f *rt.Frame) {
 	t := Current()
-	ready := atomic.LoadUint64(&t.sigpending) &^ t.Sigmask
+	ready := atomic.LoadUint64(&t.sigpending) &^ t.sigmask
 	if ready == 0 {
 		return
 	}
@@ -131,7 +131,7 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	t := Current()
 	act := &sigactions[sig]
 	handler, flags, restorer, mask := act[0], act[1], act[2], act[3]
-	blocked := t.Sigmask&(1<<uint(sig-1)) != 0
+	blocked := t.sigmask&(1<<uint(sig-1)) != 0
 	if handler == sigIGN && !sync {
 		return
 	}
@@ -195,10 +195,10 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	put(scCSGSFS, uint64(rt.SelUserCode)|uint64(rt.SelUserData)<<48)
 	put(scErr, f.ErrorCode)
 	put(scTrapno, f.Vector&0xff)
-	put(scOldmask, t.Sigmask)
+	put(scOldmask, t.sigmask)
 	put(scCR2, addr)
 	put(scFpstate, uint64(fpstate))
-	*kctx.At[uint64](uc + ucSigmask) = t.Sigmask
+	*kctx.At[uint64](uc + ucSigmask) = t.sigmask
 
 	info := frame + sfInfo
 	*kctx.At[int32](info) = int32(sig)
@@ -210,10 +210,10 @@ func deliver(f *rt.Frame, sig, code int, addr uint64, sync bool) {
 	}
 
 	if flags&saNodefer == 0 {
-		t.Sigmask |= 1 << uint(sig-1)
+		t.sigmask |= 1 << uint(sig-1)
 	}
-	t.Sigmask |= mask
-	t.Sigmask &^= 1<<(sigKILL-1) | 1<<(sigSTOP-1)
+	t.sigmask |= mask
+	t.sigmask &^= 1<<(sigKILL-1) | 1<<(sigSTOP-1)
 	if flags&saResethand != 0 {
 		act[0] = sigDFL
 	}
@@ -250,7 +250,7 @@ func SysRtSigreturn(f *rt.Frame) int64 {
 	// Only the flags user mode may change: CF PF AF ZF SF TF DF OF AC.
 	const userFlags = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x40000
 	f.RFLAGS = f.RFLAGS&^userFlags | get(scEFLAGS)&userFlags | 0x202
-	t.Sigmask = *kctx.At[uint64](uc + ucSigmask) &^ (1<<(sigKILL-1) | 1<<(sigSTOP-1))
+	t.sigmask = *kctx.At[uint64](uc + ucSigmask) &^ (1<<(sigKILL-1) | 1<<(sigSTOP-1))
 	if fp := uintptr(get(scFpstate)); fp != 0 && fp&63 == 0 && mm.UserOK(fp, XsaveSize, false) && validXSave(fp) {
 		copy(kctx.BytesAt(t.Xsave, int(XsaveSize)), kctx.BytesAt(fp, int(XsaveSize)))
 		f.Vector = rt.VecSignal
@@ -300,8 +300,8 @@ func defaultAction(f *rt.Frame, sig int, sync bool) {
 
 // threadByTID finds a live thread. Caller holds SchedLock.
 func threadByTID(tid uint64) uintptr {
-	for t := AllThreads; t != 0; t = Th(t).Anext {
-		if Th(t).Tid == tid && Th(t).State != ThreadDead {
+	for t := allThreads; t != 0; t = Th(t).anext {
+		if Th(t).Tid == tid && Th(t).State != threadDead {
 			return t
 		}
 	}
@@ -313,6 +313,46 @@ func threadByTID(tid uint64) uintptr {
 
 func SysTkill(f *rt.Frame) int64  { return sendTo(f.RDI, int(f.RSI)) }
 func SysTgkill(f *rt.Frame) int64 { return sendTo(f.RSI, int(f.RDX)) }
+
+// SignalProcess directs sig at the process (a signal from the host): like
+// Linux, at one thread that does not block it, preferring a running one; a
+// thread asleep on a futex is woken (a spurious wake-up, which futex users
+// tolerate) so that it takes the signal now. Caller holds SchedLock.
+func SignalProcess(sig int) {
+	bit := uint64(1) << uint(sig-1)
+	var target, sleeper, any uintptr
+	for t := allThreads; t != 0; t = Th(t).anext {
+		if Th(t).State == threadDead || Th(t).sigmask&bit != 0 {
+			continue
+		}
+		switch {
+		case Th(t).State == ThreadRunning:
+			target = t
+		case sleeper == 0 && Th(t).State == threadBlocked && Th(t).futex != 0:
+			sleeper = t
+		case any == 0:
+			any = t
+		}
+		if target != 0 {
+			break
+		}
+	}
+	switch {
+	case target != 0:
+		sendSignal(target, sig)
+		if int(Th(target).LastCPU) != CPUIndex() {
+			SendIPI(Cpus[Th(target).LastCPU].APICID, VecResched)
+		}
+	case sleeper != 0:
+		sendSignal(sleeper, sig)
+		futexDequeue(sleeper)
+		Th(sleeper).woken = true
+		wakeup(sleeper)
+		ArmTimer()
+	case any != 0:
+		sendSignal(any, sig) // taken when it next leaves the kernel
+	}
+}
 
 // SysKill serves kill(pid, sig): the one process is pid 1.
 func SysKill(f *rt.Frame) int64 {
@@ -362,7 +402,7 @@ func sendTo(tid uint64, sig int) int64 {
 	if Stops(sig) {
 		return refuseStop()
 	}
-	SendSignal(t, sig)
+	sendSignal(t, sig)
 	// A thread running on another CPU sees the signal when it next enters
 	// the kernel: make that happen now (async preemption relies on it).
 	if Th(t).State == ThreadRunning && int(Th(t).LastCPU) != CPUIndex() {

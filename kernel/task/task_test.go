@@ -20,7 +20,7 @@ func TestRunQueueFIFO(t *testing.T) {
 	var q runQueue
 	assert.Zero(t, rqPop(&q))
 	for i := 0; i < 3; i++ {
-		testThreads[i].State = ThreadBlocked
+		testThreads[i].State = threadBlocked
 		rqAppend(&q, testThread(i))
 		assert.Equal(t, uint32(threadRunnable), testThreads[i].State)
 	}
@@ -42,18 +42,18 @@ func TestFutexDequeue(t *testing.T) {
 	b := futexBucket(addr)
 	*b = 0
 	for i := 2; i >= 0; i-- { // chain 0 -> 1 -> 2
-		testThreads[i].Futex = addr
+		testThreads[i].futex = addr
 		testThreads[i].next = *b
 		*b = testThread(i)
 	}
-	FutexDequeue(testThread(1))
-	assert.Zero(t, testThreads[1].Futex)
+	futexDequeue(testThread(1))
+	assert.Zero(t, testThreads[1].futex)
 	assert.Zero(t, testThreads[1].next)
 	require.Equal(t, testThread(0), *b)
 	require.Equal(t, testThread(2), testThreads[0].next)
-	FutexDequeue(testThread(0))
+	futexDequeue(testThread(0))
 	require.Equal(t, testThread(2), *b)
-	FutexDequeue(testThread(2))
+	futexDequeue(testThread(2))
 	assert.Zero(t, *b)
 	assert.Equal(t, futexBucket(addr), futexBucket(addr+futexBuckets*4), "buckets wrap")
 }
@@ -127,4 +127,24 @@ func TestHooks(t *testing.T) {
 	assert.True(t, netAttachedHook())
 	flushAtExitHook()
 	assert.True(t, flushed)
+}
+
+// TestSignalProcessSkips checks which thread a process-directed signal
+// reaches when none runs and none sleeps on a futex: not a dead one, not
+// one blocking the signal, but the first that can take it.
+func TestSignalProcessSkips(t *testing.T) {
+	const sig = 15
+	saved := allThreads
+	defer func() { allThreads = saved; testThreads = [4]thread{} }()
+	testThreads = [4]thread{}
+	testThreads[0] = thread{State: threadDead, anext: testThread(1)}
+	testThreads[1] = thread{State: threadRunnable, sigmask: 1 << (sig - 1), anext: testThread(2)}
+	testThreads[2] = thread{State: threadRunnable, anext: testThread(3)}
+	testThreads[3] = thread{State: threadRunnable}
+	allThreads = testThread(0)
+	SignalProcess(sig)
+	assert.Zero(t, testThreads[0].sigpending, "dead")
+	assert.Zero(t, testThreads[1].sigpending, "blocks it")
+	assert.Equal(t, uint64(1)<<(sig-1), testThreads[2].sigpending)
+	assert.Zero(t, testThreads[3].sigpending, "one thread only")
 }
