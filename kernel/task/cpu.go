@@ -43,8 +43,8 @@ var (
 	idleMask atomic.Uint64 // CPUs idle (about to halt or halted), by index
 )
 
-// CPUIndex is the index of the running CPU.
-func CPUIndex() int { return int(CPU().ID) }
+// cpuIndex is the index of the running CPU.
+func cpuIndex() int { return int(CPU().ID) }
 
 // SendIPI writes the interrupt command register: command (delivery mode,
 // level, vector) to the CPU with apicid.
@@ -66,7 +66,7 @@ func TLBShootdown() {
 	if Online.Load() <= 1 {
 		return
 	}
-	me := CPUIndex()
+	me := cpuIndex()
 	self := &Cpus[me]
 	self.tlbAck.Store(0)
 	want := int32(0)
@@ -88,7 +88,7 @@ func ServiceTLB() {
 	if Online.Load() <= 1 {
 		return
 	}
-	c := &Cpus[CPUIndex()]
+	c := &Cpus[cpuIndex()]
 	req := c.tlbReq.Swap(0)
 	if req == 0 {
 		return

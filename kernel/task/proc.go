@@ -50,7 +50,7 @@ func SysClone(f *rt.Frame) int64 {
 		*kctx.At[uint32](uintptr(f.R10)) = uint32(tid)
 	}
 	if flags&cloneChildCleartid != 0 {
-		Th(t).ClearTID = uintptr(f.R10)
+		Th(t).clearTID = uintptr(f.R10)
 	}
 	Th(t).sigmask = Current().sigmask
 	// Stack for the first switch: [BP=0][return PC=threadStart], then the
@@ -59,7 +59,7 @@ func SysClone(f *rt.Frame) int64 {
 	*kctx.At[uint64](ksp) = 0
 	*kctx.At[uint64](ksp + 8) = uint64(rt.ThreadStartPC())
 	Th(t).ksp = ksp
-	Th(t).LastCPU = int32(CPUIndex())
+	Th(t).LastCPU = int32(cpuIndex())
 	kctx.SchedLock.Lock()
 	makeRunnable(t)
 	kctx.SchedLock.Unlock()
@@ -112,7 +112,7 @@ func SleepUntil(deadline int64) {
 	kctx.SchedLock.Unlock()
 }
 
-func SleepRel(req uintptr) int64 {
+func sleepRel(req uintptr) int64 {
 	if !mm.UserOK(req, 16, false) {
 		return -abi.EFAULT
 	}

@@ -77,7 +77,7 @@ type runQueue struct {
 }
 
 // ThisCPU is the running CPU's kernel data.
-func ThisCPU() *CPUInfo { return &Cpus[CPUIndex()] }
+func ThisCPU() *CPUInfo { return &Cpus[cpuIndex()] }
 
 // rqAppend queues t at the tail of q. Caller holds q.lock.
 func rqAppend(q *runQueue, t uintptr) {
@@ -110,7 +110,7 @@ func rqPop(q *runQueue) uintptr {
 // could lock). Caller holds its own queue's lock; the victim's is only
 // TryLocked (see the lock order above).
 func steal() uintptr {
-	me := CPUIndex()
+	me := cpuIndex()
 	n := int(Online.Load())
 	for k := 1; k < n; k++ {
 		v := &Cpus[(me+k)%n].rq
@@ -153,11 +153,11 @@ func lowestBit(m uint64) int {
 func makeRunnable(t uintptr) {
 	target := int(Th(t).LastCPU)
 	if target < 0 || target >= int(Online.Load()) {
-		target = CPUIndex()
+		target = cpuIndex()
 	}
 	// A busy target: prefer an idle CPU, unless the target is this CPU
 	// between halts (handling the interrupt that woke it).
-	here := target == CPUIndex() && CPU().Current == Cpus[target].Idle
+	here := target == cpuIndex() && CPU().Current == Cpus[target].Idle
 	if idle := idleMask.Load(); idle&(1<<uint(target)) == 0 && idle != 0 && !here {
 		target = lowestBit(idle)
 	}
@@ -175,7 +175,7 @@ func makeRunnable(t uintptr) {
 // slice; the local CPU re-arms its own; and any other idle CPU is woken to
 // steal.
 func kickAfterPush(target int, wasEmpty bool) {
-	me := CPUIndex()
+	me := cpuIndex()
 	idle := idleMask.Load()
 	if target == me && CPU().Current == Cpus[me].Idle {
 		// This CPU's idle loop runs the thread next; only a second one
@@ -219,9 +219,9 @@ func switchAway() {
 	switchTo(cur, next)
 }
 
-// Yield gives the CPU to the next thread in this CPU's queue, if any; the
+// yield gives the CPU to the next thread in this CPU's queue, if any; the
 // current thread goes to the queue's tail. Caller holds no lock.
-func Yield() {
+func yield() {
 	ci := ThisCPU()
 	if ci.rq.n.Load() == 0 {
 		return
@@ -236,7 +236,7 @@ func Yield() {
 	rqAppend(&ci.rq, cur)
 	ci.rq.releaseSched = false
 	// cur now waits in the queue: an idle CPU may take it (invariant 4).
-	if m := idleMask.Load() &^ (1 << uint(CPUIndex())); m != 0 {
+	if m := idleMask.Load() &^ (1 << uint(cpuIndex())); m != 0 {
 		SendIPI(Cpus[lowestBit(m)].APICID, VecResched)
 	}
 	switchTo(cur, next)
@@ -247,7 +247,7 @@ func Yield() {
 func Preempt() {
 	ci := ThisCPU()
 	if ci.rq.n.Load() != 0 && platform.Nanotime() >= ci.rq.sliceEnd {
-		Yield()
+		yield()
 	}
 }
 
@@ -274,7 +274,7 @@ func switchTo(cur, next uintptr) {
 	if next != ci.Idle {
 		Th(next).State = ThreadRunning
 	}
-	Th(next).LastCPU = int32(CPUIndex())
+	Th(next).LastCPU = int32(cpuIndex())
 	ci.rq.sliceEnd = now + timeslice
 	c := CPU()
 	c.Current = next
@@ -317,7 +317,7 @@ func IdleLoop() {
 			switchTo(idle, next)
 			continue
 		}
-		me := uint64(1) << uint(CPUIndex())
+		me := uint64(1) << uint(cpuIndex())
 		idleMask.Or(me)
 		ci.rq.lock.Unlock()
 		if anyQueued() { // invariant 4: work pushed before our bit was seen

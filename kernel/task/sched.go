@@ -60,7 +60,7 @@ type thread struct {
 	altSP    uint64
 	altFlags uint64
 	altSize  uint64
-	ClearTID uintptr
+	clearTID uintptr
 	// sysStack is the thread's system stack (the runtime's g0 stack):
 	// [sysStackLo, sysStackHi). See onSystemStack in exit.go.
 	SysStackLo, SysStackHi uint64
@@ -296,8 +296,8 @@ func block(deadline int64) bool {
 	return Th(t).woken || deadline == 0
 }
 
-// ExitThread ends the current thread. Caller holds SchedLock.
-func ExitThread() {
+// exitThread ends the current thread. Caller holds SchedLock.
+func exitThread() {
 	t := CPU().Current
 	reapZombies()
 	Th(t).State = threadDead

@@ -340,7 +340,7 @@ func SignalProcess(sig int) {
 	switch {
 	case target != 0:
 		sendSignal(target, sig)
-		if int(Th(target).LastCPU) != CPUIndex() {
+		if int(Th(target).LastCPU) != cpuIndex() {
 			SendIPI(Cpus[Th(target).LastCPU].APICID, VecResched)
 		}
 	case sleeper != 0:
@@ -405,7 +405,7 @@ func sendTo(tid uint64, sig int) int64 {
 	sendSignal(t, sig)
 	// A thread running on another CPU sees the signal when it next enters
 	// the kernel: make that happen now (async preemption relies on it).
-	if Th(t).State == ThreadRunning && int(Th(t).LastCPU) != CPUIndex() {
+	if Th(t).State == ThreadRunning && int(Th(t).LastCPU) != cpuIndex() {
 		SendIPI(Cpus[Th(t).LastCPU].APICID, VecResched)
 	}
 	return 0

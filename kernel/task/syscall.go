@@ -31,7 +31,7 @@ func SysArchPrctl(f *rt.Frame) int64 {
 
 func SysExit(f *rt.Frame) int64 {
 	kctx.SchedLock.Lock()
-	ExitThread()
+	exitThread()
 	return 0
 }
 
@@ -65,7 +65,7 @@ func SysGetgroups(f *rt.Frame) int64 {
 }
 
 func SysSchedYield(f *rt.Frame) int64 {
-	Yield()
+	yield()
 	return 0
 }
 
@@ -82,7 +82,7 @@ func SysSchedGetaffinity(f *rt.Frame) int64 {
 
 func SysSchedSetaffinity(f *rt.Frame) int64 { return 0 }
 
-func SysNanosleep(f *rt.Frame) int64 { return SleepRel(uintptr(f.RDI)) }
+func SysNanosleep(f *rt.Frame) int64 { return sleepRel(uintptr(f.RDI)) }
 
 func SysClockNanosleep(f *rt.Frame) int64 {
 	return doClockNanosleep(int(f.RDI), int(f.RSI), uintptr(f.RDX))
@@ -134,7 +134,7 @@ func SysPrlimit64(f *rt.Frame) int64 {
 }
 
 func SysSetTidAddress(f *rt.Frame) int64 {
-	Current().ClearTID = uintptr(f.RDI)
+	Current().clearTID = uintptr(f.RDI)
 	return int64(Current().Tid)
 }
 
