@@ -3,7 +3,7 @@ package abi
 // The file channel ABI: how the kernel forwards file system calls on
 // mounted trees to a server written in ordinary Go (package
 // drivers/fsserve), which serves them from a storage driver (a 9P volume,
-// a virtio-blk disk). The kernel's side is kernel/fschan.go.
+// a virtio-blk disk). The kernel's side is kernel/vfs/fschan.go.
 //
 // Mounts. The server calls SysFsAttach once; it returns the channel
 // descriptor. SysFsMount(path, len, flags) makes an absolute guest path a

@@ -3,8 +3,9 @@ package abi
 // The netstack channel ABI: what package netstack (ordinary Go code, not
 // kernel context) and the kernel's socket layer exchange. The netstack
 // calls the private system calls below with syscall.Syscall6; the
-// kernel's side is kernel/netchan.go. Everything here is plain data, so the
-// netstack may share it without pulling kernel code into its own.
+// kernel's side is kernel/socket/netchan.go. Everything here is plain
+// data, so the netstack may share it without pulling kernel code into its
+// own.
 //
 // Protocol. The netstack calls SysNetAttach once; it returns a
 // descriptor that polls readable while some socket is dirty. read(2) on

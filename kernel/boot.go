@@ -8,7 +8,12 @@ import (
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/socket"
 	"github.com/unigo-os/unigo/kernel/spinlock"
+	"github.com/unigo-os/unigo/kernel/syscalls"
+	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vfs"
+	"github.com/unigo-os/unigo/kernel/vm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -20,6 +25,9 @@ func kernelMain(si uintptr) {
 	abiMark := [1]byte{abi.BootMarkABI | abi.Version}
 	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
+	task.SetHooks(syscalls.ExitVM, handlePending, socket.NetAttached, socket.NetFlushAtExit)
+	filesInit()
+	syscallsInit()
 	traceInit()
 	platform.ConsoleInit()
 	info := kctx.At[abi.HVMStartInfo](si)
@@ -29,7 +37,7 @@ func kernelMain(si uintptr) {
 	if info.CmdlinePaddr != 0 {
 		kctx.CmdlineLen = copy(kctx.Cmdline[:len(kctx.Cmdline)-1], kctx.CString(uintptr(info.CmdlinePaddr), len(kctx.Cmdline)-1))
 	}
-	_, statsOn = kctx.KernelParam("unigo.stats", nil)
+	_, syscalls.StatsOn = kctx.KernelParam("unigo.stats", nil)
 	var tty [1]byte
 	if n, ok := kctx.KernelParam(abi.TTYParam, tty[:]); ok && n == 1 && tty[0] == '0' {
 		kctx.ConsoleNotTTY = true
@@ -42,25 +50,25 @@ func kernelMain(si uintptr) {
 		kctx.ConsoleString = true
 	}
 	if n, ok := kctx.KernelParam(abi.ConsoleInputParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
-		conInPort = true
+		vfs.ConInPort = true
 	}
 	if n, ok := kctx.KernelParam(abi.ConsoleRingParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
 		kctx.ConsoleRingInit()
 	}
-	straceOn = straceParam()
+	syscalls.StraceOn = syscalls.StraceParam()
 	deviceBootInfo(info)
 	findImage()
 	exeFind(info)
 	memInit(info)
-	patchSyscalls()
+	syscalls.PatchSyscalls()
 	mm.ProtectImage()
 	cpuInit()
 	platform.TimeInit()
-	lapicInit()
-	spinlock.SetWaitHook(serviceTLB)
-	mapInit()
+	task.LAPICInit()
+	spinlock.SetWaitHook(task.ServiceTLB)
+	vm.Init()
 	smpInit(info)
-	fdInit()
+	vfs.FdInit()
 	hostSignalInit()
 	if _, on := kctx.KernelParam("unigo.cpuinfo", nil); on {
 		printCPUInfo()
@@ -156,4 +164,30 @@ func addRAM(start, end uintptr) {
 	// RAM above 1 MiB outside the image is as the hypervisor gave it:
 	// zeros (the loaders put the boot information below 1 MiB).
 	kmem.AddZeroRange(start, end-start)
+}
+
+// filesInit connects the file and socket layers to what lies above them:
+// the rows of the kinds of open file implemented above kernel/vfs
+// (sockets, the netstack channel), the IOAPIC routing the console's input
+// interrupt needs, and the launcher's readiness when a socket listens.
+func filesInit() {
+	vfs.RegisterOps(vfs.FdSocket, &socket.SocketOps)
+	vfs.RegisterOps(vfs.FdNetchan, &socket.NetchanOps)
+	vfs.SetHooks(ioapicRoute, vm.MapAnon, vm.Unmap, exeAddFile)
+	socket.SetHooks(hostListening)
+}
+
+// syscallsInit installs the handlers of the private calls this package
+// serves: the device services and readiness.
+func syscallsInit() {
+	syscalls.SetHooks(syscalls.UpperHandlers{
+		VirtioMMIODevices: sysVirtioMMIODevices,
+		MapMMIO:           sysMapMMIO,
+		DMAAlloc:          sysDMAAlloc,
+		DMAFree:           sysDMAFree,
+		IRQAttach:         sysIRQAttach,
+		IRQUnmask:         sysIRQUnmask,
+		IRQDetach:         sysIRQDetach,
+		Ready:             sysReady,
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
+	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vfs"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -162,7 +164,7 @@ func doVirtioMMIODevices(buf uintptr, n int) int64 {
 	if n > maxVirtioMMIO {
 		n = maxVirtioMMIO
 	}
-	size := uintptr(n) * uintptrSize(abi.VirtioMMIODevice{})
+	size := uintptr(n) * task.UintptrSize(abi.VirtioMMIODevice{})
 	if n > 0 && !mm.UserOK(buf, size, true) {
 		return -abi.EFAULT
 	}
@@ -172,7 +174,7 @@ func doVirtioMMIODevices(buf uintptr, n int) int64 {
 		probeMicrovmVirtio()
 	}
 	for i := 0; i < n && i < nVirtioDevs; i++ {
-		*kctx.At[abi.VirtioMMIODevice](buf + uintptr(i)*uintptrSize(abi.VirtioMMIODevice{})) = virtioDevs[i]
+		*kctx.At[abi.VirtioMMIODevice](buf + uintptr(i)*task.UintptrSize(abi.VirtioMMIODevice{})) = virtioDevs[i]
 	}
 	total := nVirtioDevs
 	kctx.SchedLock.Unlock()
@@ -218,7 +220,7 @@ func doMapMMIO(pa, size uintptr) int64 {
 	mm.VMLock.Unlock()
 	// Another CPU may have walked the old (absent) entry: nothing cached;
 	// but a present mapping changed to uncached must be flushed there.
-	tlbShootdown()
+	task.TLBShootdown()
 	return int64(pa)
 }
 
@@ -281,7 +283,7 @@ func ioapicInit() {
 	ioapicReady = true
 	madtIOAPICs()
 	if nIOAPICs == 0 {
-		ioapics[0] = ioapic{base: ioapicBase, gsiBase: 0}
+		ioapics[0] = ioapic{base: task.IOAPICBase, gsiBase: 0}
 		nIOAPICs = 1
 	}
 	for i := 0; i < nIOAPICs; i++ {
@@ -349,7 +351,7 @@ func gsiProgram(gsi int, level, masked bool) {
 	if a == nil {
 		return
 	}
-	lo := uint32(vecIRQBase + gsi)
+	lo := uint32(task.VecIRQBase + gsi)
 	if level {
 		lo |= redirLevel
 	}
@@ -362,17 +364,17 @@ func gsiProgram(gsi int, level, masked bool) {
 
 func doIRQAttach(gsi int, flags uint32) int64 {
 	if gsi < 0 || gsi >= maxIRQLines || gsi == abi.IRQCOM1 ||
-		vecIRQBase+gsi == vecResched || vecIRQBase+gsi == vecTLB ||
+		task.VecIRQBase+gsi == task.VecResched || task.VecIRQBase+gsi == task.VecTLB ||
 		flags&^(abi.IRQLevel|abi.IRQNonblock|abi.IRQCloexec) != 0 {
 		return -abi.EINVAL
 	}
-	p := kmem.Alloc(uintptrSize(eventfd{}))
+	p := kmem.Alloc(task.UintptrSize(vfs.Eventfd{}))
 	if p == 0 {
 		return -abi.ENOMEM
 	}
-	f := newOfile(fdEventfd, oRdwr|flags&oNonblock, p)
+	f := vfs.NewOFile(vfs.FdEventfd, vfs.ORdwr|flags&vfs.ONonblock, p)
 	if f == 0 {
-		kmem.Free(p, uintptrSize(eventfd{}))
+		kmem.Free(p, task.UintptrSize(vfs.Eventfd{}))
 		return -abi.ENOMEM
 	}
 	kctx.SchedLock.Lock()
@@ -385,15 +387,15 @@ func doIRQAttach(gsi int, flags uint32) int64 {
 	}
 	if r != 0 {
 		kctx.SchedLock.Unlock()
-		fput(f)
+		vfs.Fput(f)
 		return r
 	}
-	of(f).refs++ // the line's reference
+	vfs.Of(f).Refs++ // the line's reference
 	l := &irqLines[gsi]
 	l.file, l.level, l.masked = f, flags&abi.IRQLevel != 0 && levelLinesWork(), false
 	gsiProgram(gsi, l.level, false)
 	kctx.SchedLock.Unlock()
-	return fdInstall(f, flags&abi.IRQCloexec != 0)
+	return vfs.FdInstall(f, flags&abi.IRQCloexec != 0)
 }
 
 func doIRQUnmask(gsi int) int64 {
@@ -427,7 +429,7 @@ func doIRQDetach(gsi int) int64 {
 	gsiProgram(gsi, l.level, true)
 	l.file = 0
 	kctx.SchedLock.Unlock()
-	fput(f)
+	vfs.Fput(f)
 	return 0
 }
 
@@ -440,20 +442,20 @@ func deviceIRQ(gsi int) bool {
 		return false
 	}
 	l := &irqLines[gsi]
-	if l.level && noteEOIAtDelivery(vecIRQBase+gsi) {
+	if l.level && noteEOIAtDelivery(task.VecIRQBase+gsi) {
 		levelToEdge() // the host ended this interrupt already (host.go)
 	}
 	if l.level && !l.masked {
 		l.masked = true
 		gsiProgram(gsi, true, true)
 	}
-	p := of(l.file).obj
-	e := ef(p)
-	if e.count < efdMax {
-		e.count++
+	p := vfs.Of(l.file).Obj
+	e := vfs.Ef(p)
+	if e.Count < vfs.EfdMax {
+		e.Count++
 	}
-	e.rq.wakeAll()
-	pollNotify(p)
+	e.Rq.WakeAll()
+	vfs.PollNotify(p)
 	return true
 }
 
@@ -486,4 +488,15 @@ func overlapsRAM(start, end uintptr) bool {
 		}
 	}
 	return false
+}
+
+// ioapicRoute sends IOAPIC pin to vector vecIRQBase+pin on CPU 0.
+func ioapicRoute(pin uint32) {
+	ioapicInit() // maps the registers
+	reg := kctx.At[uint32](task.IOAPICBase)
+	win := kctx.At[uint32](task.IOAPICBase + 0x10)
+	*reg = 0x10 + 2*pin
+	*win = task.VecIRQBase + pin
+	*reg = 0x10 + 2*pin + 1
+	*win = 0
 }

@@ -5,9 +5,13 @@
 // binary runs as a Linux process it does nothing.
 //
 // Inside, the kernel is a stack of packages (docs/ARCHITECTURE.md, "Kernel
-// layout"): kernel/kctx (the kernel-context base), kernel/platform (clocks,
-// vDSO, ACPI, UART), kernel/mm (address space), kernel/kmem and
-// kernel/memfs; this package holds boot, traps, threads, files, sockets and
-// the system-call table, kernel/systable.go, whose row for each Linux
-// number names the function that serves it.
+// layout"), each using only those below it: kernel/syscalls (the
+// system-call table, kernel/syscalls/systable.go, whose row for each
+// Linux number names the handler: SysX in the package that owns the
+// call), kernel/vm (memory system calls, page faults), kernel/socket,
+// kernel/vfs (descriptors and the kinds of file), kernel/task (threads,
+// scheduling, signals), kernel/mm (address space), kernel/memfs,
+// kernel/platform (clocks, vDSO, ACPI, UART), kernel/kmem and kernel/kctx
+// (the kernel-context base). This package holds boot, traps, devices and
+// host quirks, and connects the layers at boot.
 package kernel

@@ -5,6 +5,9 @@ import (
 
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/syscalls"
+	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -102,7 +105,7 @@ func cpuInit() {
 		kctx.Panic("CPUID leaf 0xD describes an extended-state area over 64 KiB")
 	}
 	rt.SetXSaveMask(mask)
-	xsaveSize = size
+	task.XsaveSize = size
 	xsaveCheck()
 }
 
@@ -113,8 +116,8 @@ func cpuInit() {
 // silently corrupt the kernel memory next to it.
 func xsaveCheck() {
 	_, _, maxAll, _ := rt.CpuidNative(0xd, 0)
-	span := max(uintptr(maxAll), xsaveSize) + 4096
-	order := orderOf(span)
+	span := max(uintptr(maxAll), task.XsaveSize) + 4096
+	order := task.OrderOf(span)
 	buf := kmem.AllocPages(order)
 	if buf == 0 {
 		kctx.Panic("xsave: no memory for the boot check")
@@ -125,14 +128,14 @@ func xsaveCheck() {
 	}
 	// A valid legacy region (FCW, MXCSR) for the save to start from.
 	rt.XSaveTo(buf)
-	for _, x := range b[xsaveSize:] {
+	for _, x := range b[task.XsaveSize:] {
 		if x != 0xa5 {
 			kctx.Print("\nunigo: kernel panic: XSAVE with mask ")
 			kctx.PrintHexShort(rt.XSaveMask())
 			kctx.Print(" writes past the ")
-			kctx.PrintDec(uint64(xsaveSize))
+			kctx.PrintDec(uint64(task.XsaveSize))
 			kctx.Print("-byte extended-state area\n")
-			exitVM(70)
+			syscalls.ExitVM(70)
 		}
 	}
 	kmem.FreePages(buf, order)
@@ -161,7 +164,7 @@ func printCPUInfo() {
 	kctx.Print(" xsave-mask=")
 	kctx.PrintHexShort(rt.XSaveMask())
 	kctx.Print(" xsave-size=")
-	kctx.PrintDec(uint64(xsaveSize))
+	kctx.PrintDec(uint64(task.XsaveSize))
 	kctx.Print(" pvm=")
 	if rt.CPL3Mode() {
 		kctx.Print("1\n")
@@ -235,7 +238,7 @@ func noteEOIAtDelivery(vec int) bool {
 	if eoiAtDelivery.Load() != eoiUnknown {
 		return false
 	}
-	if apicRead(apicISR+uint32(vec/32))&(1<<uint(vec%32)) != 0 {
+	if task.APICRead(apicISR+uint32(vec/32))&(1<<uint(vec%32)) != 0 {
 		eoiAtDelivery.CompareAndSwap(eoiUnknown, eoiByGuest)
 		return false
 	}
@@ -273,7 +276,7 @@ func rewindSyscallEntry(f *rt.Frame) {
 	if f.Vector < 32 || !rt.CPL3Mode() || !rt.SyscallLanding(uintptr(f.RIP)) {
 		return
 	}
-	lo, hi := imageText()
+	lo, hi := mm.ImageText()
 	ret := uintptr(f.RCX)
 	if ret < lo+2 || ret > hi || *kctx.At[uint16](ret - 2) != 0x050f { // SYSCALL
 		return

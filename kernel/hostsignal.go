@@ -1,10 +1,12 @@
 package kernel
 
 import (
-	"github.com/unigo-os/unigo/kernel/kctx"
 	"sync/atomic"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/socket"
+	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -37,49 +39,9 @@ func hostSignalIRQ() {
 		if sig <= 0 || sig > 64 {
 			return
 		}
-		if !stops(sig) {
-			hostSignal(sig)
+		if !task.Stops(sig) {
+			task.SignalProcess(sig)
 		}
-	}
-}
-
-// hostSignal directs sig at the process: like Linux, at one thread that
-// does not block it, preferring a running one; a thread asleep on a futex
-// is woken (a spurious wake-up, which futex users tolerate) so that it
-// takes the signal now. Caller holds kctx.SchedLock.
-func hostSignal(sig int) {
-	bit := uint64(1) << uint(sig-1)
-	var target, sleeper, any uintptr
-	for t := allThreads; t != 0; t = th(t).anext {
-		if th(t).state == threadDead || th(t).sigmask&bit != 0 {
-			continue
-		}
-		switch {
-		case th(t).state == threadRunning:
-			target = t
-		case sleeper == 0 && th(t).state == threadBlocked && th(t).futex != 0:
-			sleeper = t
-		case any == 0:
-			any = t
-		}
-		if target != 0 {
-			break
-		}
-	}
-	switch {
-	case target != 0:
-		sendSignal(target, sig)
-		if int(th(target).oncpu) != cpuIndex() {
-			sendIPI(cpus[th(target).oncpu].apicID, vecResched)
-		}
-	case sleeper != 0:
-		sendSignal(sleeper, sig)
-		futexDequeue(sleeper)
-		th(sleeper).woken = true
-		wakeup(sleeper)
-		armTimer()
-	case any != 0:
-		sendSignal(any, sig) // taken when it next leaves the kernel
 	}
 }
 
@@ -114,13 +76,7 @@ func hostListening(fd int) {
 	if !hostSigOn || hostReadySent.Load() || readyDeferred.Load() {
 		return
 	}
-	f, p, e := sockOf(fd)
-	if e != 0 {
-		return
-	}
-	inet := sk(p).domain != afUnix
-	fput(f)
-	if inet {
+	if inet, ok := socket.IsInet(fd); ok && inet {
 		hostReady()
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/syscalls"
+	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -33,7 +35,7 @@ const (
 // runtime's entry point with a Linux initial stack built from the command
 // line, and switches to it. It does not return.
 func startInit() {
-	t := newThread()
+	t := task.NewThread()
 	if t == 0 {
 		kctx.Panic("out of memory creating the first thread")
 	}
@@ -42,9 +44,9 @@ func startInit() {
 	mm.VMLock.Unlock()
 	sp := buildStack()
 	// The runtime's m0 runs on the initial stack as its g0 stack.
-	th(t).sysStackLo, th(t).sysStackHi = mm.StackTop-mm.StackSize, mm.StackTop
+	task.Th(t).SysStackLo, task.Th(t).SysStackHi = mm.StackTop-mm.StackSize, mm.StackTop
 
-	f := kctx.At[rt.Frame](frameOf(t))
+	f := kctx.At[rt.Frame](task.FrameOf(t))
 	*f = rt.Frame{}
 	f.RIP = uint64(mm.ImageEntry)
 	f.RSP = uint64(sp)
@@ -52,18 +54,18 @@ func startInit() {
 	f.SS = rt.SelUserData
 	f.RFLAGS = 0x202
 	f.Vector = rt.VecSyscall // nothing extended to restore
-	c := cpu()
+	c := task.CPU()
 	c.Current = t
-	c.KStack = th(t).kstack + kstackSize
-	c.KTLS = ktlsOf(t)
-	c.XSave = th(t).xsave
-	th(t).state = threadRunning
-	th(t).onCPU = platform.Nanotime()
+	c.KStack = task.Th(t).KStack + task.KStackSize
+	c.KTLS = task.KTLSOf(t)
+	c.XSave = task.Th(t).Xsave
+	task.Th(t).State = task.ThreadRunning
+	task.Th(t).OnCPU = platform.Nanotime()
 	// Boot mark for the launcher's timing: the kernel hands over to the
 	// runtime. Port output is allowed at CPL 3 (TSS I/O bitmap).
 	rt.Outb(abi.PortBootMark, abi.BootMarkRuntime)
 	// Switch FS to the thread's kernel TLS before leaving the boot stack.
-	rt.EnterFrame(frameOf(t))
+	rt.EnterFrame(task.FrameOf(t))
 }
 
 // stackWriter fills the initial stack downwards.
@@ -119,7 +121,7 @@ func buildStack() uintptr {
 			kctx.Print("unigo: bad command line: ")
 			kctx.Print(err)
 			kctx.Print("\n")
-			exitVM(125)
+			syscalls.ExitVM(125)
 		}
 		if !ok {
 			break
@@ -141,7 +143,7 @@ func buildStack() uintptr {
 			kctx.Print("unigo: bad command line: ")
 			kctx.ConsoleWrite(s)
 			kctx.Print(": want KEY=VALUE, or -- before program arguments\n")
-			exitVM(125)
+			syscalls.ExitVM(125)
 		}
 		if kctx.IndexByte(s[:eq], '.') >= 0 {
 			if kctx.HasPrefix(s, "unigo.argv0=") {
@@ -171,7 +173,7 @@ func buildStack() uintptr {
 	w.sp -= 16
 	w.sp &^= 15
 	random := w.sp
-	fillRandom(kctx.BytesAt(random, 16))
+	task.FillRandom(kctx.BytesAt(random, 16))
 
 	aux := [...]uintptr{
 		atPhdr, mm.ImagePhdr, atPhent, 56, atPhnum, mm.ImagePhnum,

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/task"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -13,7 +14,7 @@ import (
 var traceBuf abi.TraceBuffer
 
 // Every CPU the kernel can start has a ring.
-var _ [abi.TraceMaxCPUs - maxCPUs]struct{}
+var _ [abi.TraceMaxCPUs - task.MaxCPUs]struct{}
 
 // traceInit marks the buffer valid and starts the boot CPU's ring.
 func traceInit() {

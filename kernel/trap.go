@@ -7,8 +7,11 @@ import (
 
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
-	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/syscalls"
+	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vfs"
+	"github.com/unigo-os/unigo/kernel/vm"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -18,59 +21,50 @@ import (
 //
 //go:linkname kernelTrap github.com/unigo-os/unigo/rt.kernelTrap
 func kernelTrap(f *rt.Frame) {
-	c := cpu()
+	c := task.CPU()
 	cur := c.Current
 	fa := kctx.PtrOf(f)
-	if cur == 0 || fa < th(cur).kstack || fa >= th(cur).kstack+kstackSize {
+	if cur == 0 || fa < task.Th(cur).KStack || fa >= task.Th(cur).KStack+task.KStackSize {
 		kernelFault(f)
 	}
 	rewindSyscallEntry(f)
 	switch {
 	case f.Vector == rt.VecSyscall:
-		thisCPU().stats[statSyscalls]++
-		countSyscall(f.RAX)
-		dispatchSyscall(f)
+		task.ThisCPU().Stats[task.StatSyscalls]++
+		syscalls.Count(f.RAX)
+		syscalls.Dispatch(f)
 	case f.Vector == 14: // #PF
-		thisCPU().stats[statFaults]++
-		pageFault(f)
+		task.ThisCPU().Stats[task.StatFaults]++
+		vm.PageFault(f)
 	case f.Vector == rt.VecPending:
 		handlePending(atomic.SwapUint64(&c.Pending, 0))
-		preempt()
+		task.Preempt()
 	case f.Vector >= 32:
 		handleIRQ(int(f.Vector))
-		preempt()
+		task.Preempt()
 	default:
 		sig, code := exceptionSignal(f.Vector)
-		faultSignal(f, sig, code, f.RIP)
+		task.FaultSignal(f, sig, code, f.RIP)
 	}
-	deliverPending(f)
-	prepareReturn(f)
-}
-
-// prepareReturn makes sure the resumed context's stack can take the two
-// words the CPL-3 return path (rt's cpl3Syscall) writes just below its
-// stack pointer: a fault there would hit the kernel.
-func prepareReturn(f *rt.Frame) {
-	if sp := uintptr(f.RSP) - 16; rt.CPL3Mode() && !mm.UserWritableNow(sp, 16) {
-		mm.UserOK(sp, 16, true)
-	}
+	task.DeliverPending(f)
+	task.PrepareReturn(f)
 }
 
 // exceptionSignal maps a CPU exception to the signal Linux raises for it.
 func exceptionSignal(v uint64) (sig, code int) {
 	switch v {
 	case 0:
-		return sigFPE, fpeIntdiv
+		return task.SigFPE, task.FpeIntdiv
 	case 1, 3:
-		return sigTRAP, trapBrkpt
+		return task.SigTRAP, task.TrapBrkpt
 	case 6:
-		return sigILL, illIllopn
+		return task.SigILL, task.IllIllopn
 	case 16, 19:
-		return sigFPE, 0
+		return task.SigFPE, 0
 	case 17:
-		return sigBUS, busAdrerr
+		return task.SigBUS, task.BusAdrerr
 	}
-	return sigSEGV, siKernel // #GP and friends
+	return task.SigSEGV, task.SiKernel // #GP and friends
 }
 
 // handlePending dispatches the interrupts taken while idle (bit v-32),
@@ -87,44 +81,44 @@ func handlePending(mask uint64) {
 // handleIRQ handles one interrupt vector. Caller holds no lock: the
 // handlers that need SchedLock take it.
 func handleIRQ(v int) {
-	st := &thisCPU().stats
+	st := &task.ThisCPU().Stats
 	switch {
-	case v == vecTimer:
-		st[statIRQTimer]++
-		armed := thisCPU().armed
-		thisCPU().armed = 0       // one-shot: it fired
+	case v == task.VecTimer:
+		st[task.StatIRQTimer]++
+		armed := task.ThisCPU().Armed
+		task.ThisCPU().Armed = 0  // one-shot: it fired
 		if noteEOIAtDelivery(v) { // host.go
 			kctx.SchedLock.Lock()
 			levelToEdge()
 			kctx.SchedLock.Unlock()
 		}
-		now, next := platform.Nanotime(), timerNext.Load()
+		now, next := platform.Nanotime(), task.TimerNext.Load()
 		if now < armed {
-			st[statTimerEarly]++ // a fire from before the last re-arm
+			st[task.StatTimerEarly]++ // a fire from before the last re-arm
 		}
-		if (next != 0 && next <= now) || cpuTimersArmed != 0 {
+		if (next != 0 && next <= now) || task.CPUTimersArmed != 0 {
 			kctx.SchedLock.Lock()
-			expireTimers(now)
-			checkCPUTimers()
+			task.ExpireTimers(now)
+			task.CheckCPUTimers()
 			kctx.SchedLock.Unlock()
 		}
 		lapicEOI()
-		armTimer()
-	case v == vecTLB:
-		st[statIRQTLB]++
-		serviceTLB()
+		task.ArmTimer()
+	case v == task.VecTLB:
+		st[task.StatIRQTLB]++
+		task.ServiceTLB()
 		lapicEOI()
-	case v == vecResched:
+	case v == task.VecResched:
 		// Work was queued here, or a signal is pending: re-arm for the
 		// end of the running slice; kernelTrap delivers signals.
-		st[statIRQResched]++
+		st[task.StatIRQResched]++
 		lapicEOI()
-		armTimer()
-	case v == vecSpurious:
-	case v >= vecIRQBase && v < vecIRQBase+maxIRQLines:
-		st[statIRQDevice]++
+		task.ArmTimer()
+	case v == task.VecSpurious:
+	case v >= task.VecIRQBase && v < task.VecIRQBase+maxIRQLines:
+		st[task.StatIRQDevice]++
 		kctx.SchedLock.Lock()
-		irqDispatch(v - vecIRQBase)
+		irqDispatch(v - task.VecIRQBase)
 		kctx.SchedLock.Unlock()
 		lapicEOI()
 	default:
@@ -132,10 +126,22 @@ func handleIRQ(v int) {
 	}
 }
 
+// lapicEOI signals the end of the interrupt being handled on this CPU.
+// On a host that ends interrupts on delivery (PVM: host.go) there is
+// nothing in service to end, and the write — a trapped, emulated service
+// there — is skipped.
+func lapicEOI() {
+	if eoiAtDelivery.Load() == eoiByHost {
+		return
+	}
+	task.ThisCPU().Stats[task.StatEOIWrites]++
+	task.APICWrite(task.APICEOI, 0)
+}
+
 // irqDispatch handles IOAPIC pin irq.
 func irqDispatch(irq int) {
 	if irq == 4 {
-		consoleIRQ()
+		vfs.ConsoleIRQ()
 		return
 	}
 	if irq == abi.IRQHostSignal && hostSigOn {
@@ -143,30 +149,6 @@ func irqDispatch(irq int) {
 		return
 	}
 	deviceIRQ(irq)
-}
-
-func exceptionName(v uint64) string {
-	switch v {
-	case 0:
-		return "divide error"
-	case 1:
-		return "debug"
-	case 3:
-		return "breakpoint"
-	case 6:
-		return "invalid opcode"
-	case 13:
-		return "general protection fault"
-	case 14:
-		return "page fault"
-	case 16:
-		return "x87 floating-point error"
-	case 17:
-		return "alignment check"
-	case 19:
-		return "SIMD floating-point error"
-	}
-	return "exception"
 }
 
 // crashRecord is handed to the monitor through abi.PortCrash.
@@ -194,7 +176,7 @@ func reportCrash(f *rt.Frame, msg string) {
 func kernelFault(f *rt.Frame) {
 	kctx.ConsoleCrash()
 	kctx.Print("\nunigo: kernel fault: ")
-	kctx.Print(exceptionName(f.Vector))
+	kctx.Print(task.ExceptionName(f.Vector))
 	kctx.Print(" vector=")
 	kctx.PrintDec(f.Vector)
 	kctx.Print(" rip=")
@@ -216,5 +198,5 @@ func kernelFault(f *rt.Frame) {
 		bp = uintptr(*kctx.At[uint64](bp))
 	}
 	reportCrash(f, "kernel fault")
-	exitVM(70)
+	syscalls.ExitVM(70)
 }

@@ -155,7 +155,7 @@ func writeResolvConf(cfg netConfig) {
 }
 
 // defaultHostname is the kernel's name for the machine (uname's nodename,
-// kernel/fs_init.go's /etc/hostname).
+// kernel/vfs/fs_init.go's /etc/hostname).
 const defaultHostname = "unigo"
 
 // writeHostIdentity makes /etc/hosts map the interface's address to the

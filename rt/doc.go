@@ -17,7 +17,7 @@
 //   - Kernel context: boot code before the runtime exists, system call
 //     handlers, exception and interrupt handlers. It runs on a kernel stack
 //     with a fake g (laid out by boot_amd64.s for the boot stack and by
-//     kernel/sched.go for each thread's kernel stack) whose only valid
+//     kernel/task/sched.go for each thread's kernel stack) whose only valid
 //     fields are the stack bounds, so stack-growth checks pass, but nothing that needs the runtime
 //     works: no heap allocation, no write barriers (so no Go pointers stored
 //     in kernel memory: kernel objects link with uintptr), no panics, no

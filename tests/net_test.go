@@ -366,7 +366,7 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 // the connection end cleanly, as from a Linux process, whether main
 // returns or the program calls os.Exit. runtime.exit keeps its P, so this
 // proves the kernel lets the netstack run while it holds the exit (see
-// kernel/exit.go) and waits for the peer's acknowledgement, not merely
+// kernel/task/exit.go) and waits for the peer's acknowledgement, not merely
 // for the netstack to take the bytes. A panic must still end the program
 // at once with status 2.
 func TestExitFlush(t *testing.T) {

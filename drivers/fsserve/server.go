@@ -11,7 +11,7 @@ import (
 )
 
 // maxIO bounds the buffer one read, write or readdir request gets; the
-// kernel asks for no more (kernel/fschan.go fsMaxIO).
+// kernel asks for no more (kernel/vfs/fschan.go fsMaxIO).
 const maxIO = 1 << 20
 
 // transport is how a server answers the kernel: the file channel's

@@ -21,7 +21,7 @@
 // VMLock; Fault says FaultNeedFile when called without it, and UserOK
 // takes it through the hooks the kernel installs (SetHooks).
 //
-// The system calls themselves (kernel/mmap.go) stay above it: they pass
+// The system calls themselves (kernel/vm/mmap.go) stay above it: they pass
 // the TLB shootdown, which needs the other CPUs, to UnmapPages and
 // ProtectPages, after SplitHuge has split the 2 MiB pages their range
 // covers in part (ENOMEM when it cannot). VMLock guards the VMAs and the

@@ -67,3 +67,19 @@ func imagePTE(pdpt, va uintptr) *uint64 {
 	}
 	return kctx.At[uint64](uintptr(pde&PteAddr) + ((va>>12)&511)*8)
 }
+
+// ImageText returns the bounds of the image's executable PT_LOAD.
+func ImageText() (lo, hi uintptr) {
+	for i := uintptr(0); i < ImagePhnum; i++ {
+		ph := ImagePhdr + i*56
+		if *kctx.At[uint32](ph) != 1 || *kctx.At[uint32](ph + 4)&1 == 0 { // PT_LOAD, PF_X
+			continue
+		}
+		start := uintptr(*kctx.At[uint64](ph + 24))
+		end := start + uintptr(*kctx.At[uint64](ph + 32)) // p_filesz
+		if start >= ImageStart && end <= ImageEnd && end > start {
+			return start, end
+		}
+	}
+	return 0, 0
+}

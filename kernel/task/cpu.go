@@ -1,0 +1,103 @@
+package task
+
+import (
+	"sync/atomic"
+
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// The per-CPU table: each CPU's run queue, statistics, LAPIC timer state
+// and TLB-shootdown requests, and the IPIs between CPUs. Starting the
+// application processors is the top kernel package's (kernel/smp.go).
+const (
+	MaxCPUs    = 64
+	VecResched = 64 // reschedule IPI (below 96: see intrCommon's pending mask)
+	VecTLB     = 65 // TLB shootdown IPI
+)
+
+type CPUInfo struct {
+	tlbReq atomic.Uint64 // CPUs (by index) waiting for this one to flush its TLB
+	tlbAck atomic.Int32  // flushes done for this CPU's current shootdown
+	Block  uintptr       // rt.CPU
+	APICID uint32
+	Gdt    uintptr // 80-byte GDT copy; TSS at gdt+128, GDTR at gdt+256
+	Ist    uintptr
+	Idle   uintptr // idle thread
+	Online atomic.Bool
+	rq     runQueue // this CPU's run queue (runq.go)
+	Stats  CPUStats // event counters (cpustats.go)
+	// Armed is the deadline this CPU's LAPIC timer was last armed for
+	// (0: disarmed, or fired and handled), so that re-arming for the same
+	// or a later deadline, or while a fire is pending — most context
+	// switches do one of these — skips the MSR write, which a
+	// paravirtualised host traps (lapicEarlyEnough). The timer handler
+	// clears it: the timer is one-shot.
+	Armed int64
+}
+
+var (
+	Cpus     [MaxCPUs]CPUInfo
+	NCPU     int = 1
+	Online   atomic.Int32
+	idleMask atomic.Uint64 // CPUs idle (about to halt or halted), by index
+)
+
+// cpuIndex is the index of the running CPU.
+func cpuIndex() int { return int(CPU().ID) }
+
+// SendIPI writes the interrupt command register: command (delivery mode,
+// level, vector) to the CPU with apicid.
+func SendIPI(apicid uint32, command uint32) {
+	ThisCPU().Stats[statIPIsSent]++
+	if X2APIC {
+		rt.Wrmsr(0x830, uint64(apicid)<<32|uint64(command))
+		return
+	}
+	APICWrite(0x31, apicid<<24)
+	APICWrite(0x30, command)
+}
+
+// TLBShootdown makes every other online CPU flush its TLB and waits until
+// all have. Requests are per CPU pair, so shootdowns from several CPUs
+// proceed at once; a CPU waiting (here or on a spinlock) answers the
+// requests addressed to it, so waits cannot deadlock.
+func TLBShootdown() {
+	if Online.Load() <= 1 {
+		return
+	}
+	me := cpuIndex()
+	self := &Cpus[me]
+	self.tlbAck.Store(0)
+	want := int32(0)
+	for i := 0; i < NCPU; i++ {
+		if i != me && Cpus[i].Online.Load() {
+			Cpus[i].tlbReq.Or(1 << uint(me))
+			SendIPI(Cpus[i].APICID, VecTLB)
+			want++
+		}
+	}
+	for self.tlbAck.Load() < want {
+		ServiceTLB()
+		rt.Pause()
+	}
+}
+
+// ServiceTLB flushes this CPU's TLB if another CPU asked, and acknowledges.
+func ServiceTLB() {
+	if Online.Load() <= 1 {
+		return
+	}
+	c := &Cpus[cpuIndex()]
+	req := c.tlbReq.Swap(0)
+	if req == 0 {
+		return
+	}
+	rt.WriteCR3(uint64(mm.PML4))
+	for j := 0; req != 0; j++ {
+		if req&1 != 0 {
+			Cpus[j].tlbAck.Add(1)
+		}
+		req >>= 1
+	}
+}

@@ -1,0 +1,29 @@
+package task
+
+// Per-CPU event counters (CPUStats, a row of the per-CPU table); the
+// report and the per-system-call counts are kernel/syscalls/stats.go's.
+
+// The counters, indexes into CPUStats.
+const (
+	StatSyscalls   = iota // system calls served
+	StatFaults            // page faults taken
+	statSwitches          // context switches (switchTo)
+	statHalts             // idle waits for an interrupt
+	StatIRQTimer          // LAPIC timer interrupts
+	StatIRQResched        // reschedule IPIs received
+	StatIRQTLB            // TLB shootdown IPIs received
+	StatIRQDevice         // IOAPIC (device, console) interrupts
+	statIPIsSent          // IPIs sent
+	statTimerArms         // LAPIC timer (re)programmings written
+	statTimerSkips        // re-arms skipped: the timer already held that deadline
+	StatEOIWrites         // EOI register writes
+	StatTimerEarly        // LAPIC timer interrupts before the deadline armed
+	nStats
+)
+
+// StatNames are the counters' names in the report.
+var StatNames = [nStats]string{"syscalls", "faults", "switches", "halts", "irq-timer", "irq-resched",
+	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes", "irq-timer-early"}
+
+// CPUStats is one CPU's row of counters.
+type CPUStats [nStats]uint64

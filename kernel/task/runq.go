@@ -1,0 +1,345 @@
+package task
+
+import (
+	"sync/atomic"
+
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/spinlock"
+	"github.com/unigo-os/unigo/rt"
+)
+
+// Per-CPU run queues.
+//
+// Every CPU owns a FIFO of runnable threads (cpuInfo.rq) under its own
+// lock. A thread made runnable goes to the queue of the CPU it last ran on,
+// unless that CPU is busy and another one idles, in which case it goes to
+// the idle one; a CPU that has nothing in its own queue steals from the
+// others' before it halts. Round-robin with 10 ms timeslices stays: the
+// LAPIC timer fires at the end of the running thread's slice while others
+// wait in the same queue.
+//
+// Locks, outermost first: FSLock, SchedLock, one run-queue lock (mm.VMLock,
+// taken through mm.UserOK, is never taken under a run-queue lock). A CPU holds
+// at most one run-queue lock by Lock; a second one is only ever TryLocked
+// (stealing), so run-queue locks cannot deadlock among themselves. Nothing
+// under a run-queue lock takes SchedLock.
+//
+// Thread states and who may change them:
+//
+//	Running  -> Blocked/Dead   the thread itself, under SchedLock
+//	Blocked  -> Runnable       a waker, under SchedLock (and the target
+//	                           queue's lock while it pushes)
+//	Runnable -> Running        the CPU that pops it, under that queue's lock
+//	Running  -> Runnable       the thread itself (preemption), under its
+//	                           CPU's queue lock
+//
+// Invariants (the argument that no two CPUs ever run on one kernel stack,
+// and that no wakeup is lost):
+//
+//  1. A thread is in at most one run queue, and a queued thread is
+//     Runnable; rq.n is the queue's length.
+//  2. A CPU switches stacks only while it holds its own queue lock, and, if
+//     the thread it leaves is Blocked or Dead, SchedLock as well
+//     (switchAway). The thread switched to releases them (finishSwitch),
+//     i.e. only after rt.SwitchStacks has saved the old thread's stack
+//     pointer. So: a preempted thread, pushed on its own CPU's queue, can be
+//     popped (locally or by a stealer) only once its CPU has left its
+//     stack; a blocking thread can be woken, hence queued, only once its
+//     CPU has left its stack, because waking needs SchedLock. Either way a
+//     thread is resumed by at most one CPU, and only after it was saved.
+//  3. Blocking is decided under SchedLock (state = Blocked, queued on a
+//     wait queue or timer), and every waker holds SchedLock, so a wakeup
+//     either sees Blocked or happens before the sleeper checked its
+//     condition. A woken thread re-takes SchedLock before block returns,
+//     so it cannot run its caller's code until the waker has let go.
+//  4. No runnable thread waits while a CPU idles: a CPU going idle sets its
+//     bit in idleMask and then re-reads every rq.n; a CPU pushing work
+//     increments rq.n and then reads idleMask and sends a reschedule IPI
+//     to an idle CPU. Both sides use sequentially consistent atomics
+//     (locked instructions on amd64), so at least one sees the other: the
+//     idle CPU steals, or is woken to. A halted CPU is woken by the IPI
+//     (pending in the LAPIC while IF=0 until STI;HLT, or recorded in
+//     CPU.Pending in CPL-3 SYSCALL mode).
+//  5. A CPU that gets work in its queue while it runs something else has
+//     its LAPIC timer armed for the end of the running slice (ArmTimer; a
+//     remote push whose queue was empty sends the CPU a reschedule IPI,
+//     whose handler re-arms).
+type runQueue struct {
+	lock     spinlock.Lock
+	head     uintptr
+	tail     uintptr
+	n        atomic.Int32 // length; read without the lock as a hint
+	sliceEnd int64        // end of the running thread's timeslice (owner only)
+	// releaseSched tells finishSwitch that the switch was made with
+	// SchedLock held (the thread left was Blocked or Dead).
+	releaseSched bool
+}
+
+// ThisCPU is the running CPU's kernel data.
+func ThisCPU() *CPUInfo { return &Cpus[cpuIndex()] }
+
+// rqAppend queues t at the tail of q. Caller holds q.lock.
+func rqAppend(q *runQueue, t uintptr) {
+	Th(t).State = threadRunnable
+	Th(t).next = 0
+	if q.tail == 0 {
+		q.head = t
+	} else {
+		Th(q.tail).next = t
+	}
+	q.tail = t
+	q.n.Add(1)
+}
+
+// rqPop takes the head of q (0 if empty). Caller holds q.lock.
+func rqPop(q *runQueue) uintptr {
+	t := q.head
+	if t != 0 {
+		q.head = Th(t).next
+		if q.head == 0 {
+			q.tail = 0
+		}
+		Th(t).next = 0
+		q.n.Add(-1)
+	}
+	return t
+}
+
+// steal takes a runnable thread from another CPU's queue (0 if none it
+// could lock). Caller holds its own queue's lock; the victim's is only
+// TryLocked (see the lock order above).
+func steal() uintptr {
+	me := cpuIndex()
+	n := int(Online.Load())
+	for k := 1; k < n; k++ {
+		v := &Cpus[(me+k)%n].rq
+		if v.n.Load() == 0 || !v.lock.TryLock() {
+			continue
+		}
+		t := rqPop(v)
+		v.lock.Unlock()
+		if t != 0 {
+			return t
+		}
+	}
+	return 0
+}
+
+// anyQueued reports whether some CPU's queue holds a runnable thread.
+func anyQueued() bool {
+	n := int(Online.Load())
+	for i := 0; i < n; i++ {
+		if Cpus[i].rq.n.Load() != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// lowestBit is the index of the lowest set bit of m (m != 0).
+func lowestBit(m uint64) int {
+	i := 0
+	for m&1 == 0 {
+		m >>= 1
+		i++
+	}
+	return i
+}
+
+// makeRunnable queues a thread that is not running anywhere (new, or
+// Blocked and woken) on the CPU it last ran on, or on an idle CPU if that
+// one is busy. Caller holds SchedLock.
+func makeRunnable(t uintptr) {
+	target := int(Th(t).LastCPU)
+	if target < 0 || target >= int(Online.Load()) {
+		target = cpuIndex()
+	}
+	// A busy target: prefer an idle CPU, unless the target is this CPU
+	// between halts (handling the interrupt that woke it).
+	here := target == cpuIndex() && CPU().Current == Cpus[target].Idle
+	if idle := idleMask.Load(); idle&(1<<uint(target)) == 0 && idle != 0 && !here {
+		target = lowestBit(idle)
+	}
+	q := &Cpus[target].rq
+	q.lock.Lock()
+	rqAppend(q, t)
+	wasEmpty := q.n.Load() == 1
+	q.lock.Unlock()
+	kickAfterPush(target, wasEmpty)
+}
+
+// kickAfterPush makes sure the work just pushed on target's queue gets a
+// CPU (invariants 4 and 5): an idle target is woken; a busy remote target
+// whose queue was empty re-arms its timer for the end of the running
+// slice; the local CPU re-arms its own; and any other idle CPU is woken to
+// steal.
+func kickAfterPush(target int, wasEmpty bool) {
+	me := cpuIndex()
+	idle := idleMask.Load()
+	if target == me && CPU().Current == Cpus[me].Idle {
+		// This CPU's idle loop runs the thread next; only a second one
+		// queued here needs another CPU.
+		if m := idle &^ (1 << uint(me)); !wasEmpty && m != 0 {
+			SendIPI(Cpus[lowestBit(m)].APICID, VecResched)
+		}
+		return
+	}
+	switch {
+	case idle&(1<<uint(target)) != 0:
+		SendIPI(Cpus[target].APICID, VecResched)
+		return
+	case target == me:
+		ArmTimer()
+	case wasEmpty:
+		SendIPI(Cpus[target].APICID, VecResched)
+	}
+	if m := idle &^ (1<<uint(me) | 1<<uint(target)); m != 0 {
+		SendIPI(Cpus[lowestBit(m)].APICID, VecResched)
+	}
+}
+
+// switchAway leaves the current thread, which is Blocked or Dead, for the
+// next runnable one (own queue, stolen, or the idle thread). Caller holds
+// SchedLock; the thread switched to releases it (invariant 2). Returns
+// when the current thread is resumed, with no lock held.
+func switchAway() {
+	CheckCPUTimers()
+	cur := CPU().Current
+	ci := ThisCPU()
+	ci.rq.lock.Lock()
+	ci.rq.releaseSched = true
+	next := rqPop(&ci.rq)
+	if next == 0 {
+		next = steal()
+	}
+	if next == 0 {
+		next = ci.Idle
+	}
+	switchTo(cur, next)
+}
+
+// yield gives the CPU to the next thread in this CPU's queue, if any; the
+// current thread goes to the queue's tail. Caller holds no lock.
+func yield() {
+	ci := ThisCPU()
+	if ci.rq.n.Load() == 0 {
+		return
+	}
+	ci.rq.lock.Lock()
+	next := rqPop(&ci.rq)
+	if next == 0 {
+		ci.rq.lock.Unlock()
+		return
+	}
+	cur := CPU().Current
+	rqAppend(&ci.rq, cur)
+	ci.rq.releaseSched = false
+	// cur now waits in the queue: an idle CPU may take it (invariant 4).
+	if m := idleMask.Load() &^ (1 << uint(cpuIndex())); m != 0 {
+		SendIPI(Cpus[lowestBit(m)].APICID, VecResched)
+	}
+	switchTo(cur, next)
+}
+
+// Preempt yields if the running thread's timeslice is over. Caller holds
+// no lock.
+func Preempt() {
+	ci := ThisCPU()
+	if ci.rq.n.Load() != 0 && platform.Nanotime() >= ci.rq.sliceEnd {
+		yield()
+	}
+}
+
+// switchTo switches this CPU from cur to next. Caller holds this CPU's
+// queue lock (and SchedLock if rq.releaseSched is set); next is no longer
+// in any queue. Returns when cur is resumed (on whichever CPU), after
+// finishSwitch released the locks the switching CPU held then.
+func switchTo(cur, next uintptr) {
+	ci := ThisCPU()
+	if next == cur {
+		// Only a Running thread can be popped for itself, which yield and
+		// switchAway rule out; keep the lock discipline anyway.
+		Th(cur).State = ThreadRunning
+		finishSwitch()
+		return
+	}
+	ci.Stats[statSwitches]++
+	now := platform.Nanotime()
+	Th(cur).cpuNS += now - Th(cur).OnCPU
+	if cur != ci.Idle {
+		atomic.AddInt64(&procCPU, now-Th(cur).OnCPU)
+	}
+	Th(next).OnCPU = now
+	if next != ci.Idle {
+		Th(next).State = ThreadRunning
+	}
+	Th(next).LastCPU = int32(cpuIndex())
+	ci.rq.sliceEnd = now + timeslice
+	c := CPU()
+	c.Current = next
+	c.KStack = Th(next).KStack + KStackSize
+	c.KTLS = KTLSOf(next)
+	c.XSave = Th(next).Xsave
+	rt.SwitchStacks(&Th(cur).ksp, Th(next).ksp, KTLSOf(next))
+	finishSwitch()
+}
+
+// finishSwitch runs first in a thread switched to: it releases what the
+// switching CPU held across the switch (invariant 2) and re-arms the
+// timer for the new thread's slice. The CPU is the one now running,
+// which need not be the one the thread last left.
+func finishSwitch() {
+	ci := ThisCPU()
+	rel := ci.rq.releaseSched
+	ci.rq.releaseSched = false
+	ci.rq.lock.Unlock()
+	if rel {
+		kctx.SchedLock.Unlock()
+	}
+	ArmTimer()
+}
+
+// IdleLoop is the body of every CPU's idle thread: run what is queued
+// here, else steal, else halt until an interrupt. Entered with no lock
+// held; never returns.
+func IdleLoop() {
+	for {
+		ci := ThisCPU()
+		idle := CPU().Current
+		ci.rq.lock.Lock()
+		next := rqPop(&ci.rq)
+		if next == 0 {
+			next = steal()
+		}
+		if next != 0 {
+			ci.rq.releaseSched = false
+			switchTo(idle, next)
+			continue
+		}
+		me := uint64(1) << uint(cpuIndex())
+		idleMask.Or(me)
+		ci.rq.lock.Unlock()
+		if anyQueued() { // invariant 4: work pushed before our bit was seen
+			idleMask.And(^me)
+			continue
+		}
+		ArmTimer()
+		ci.Stats[statHalts]++
+		pending := waitForInterrupt()
+		idleMask.And(^me)
+		handlePendingHook(pending)
+	}
+}
+
+// waitForInterrupt halts until an interrupt (service SVC_IDLE: STI; HLT at
+// CPL 0) and returns the vectors taken meanwhile (bit v-32). In CPL-3
+// SYSCALL mode an interrupt that arrived while the kernel ran is already
+// in CPU.Pending; the shim then returns without halting, since that
+// interrupt, typically the reschedule IPI meant to wake this CPU, will
+// not wake the HLT again. (Before the shim checked, idle CPUs on PVM hosts
+// spun at CPL 3 instead of halting: a halt there could miss that IPI and
+// sleep until the next timer interrupt, or for ever with none armed.)
+func waitForInterrupt() uint64 {
+	return rt.Idle()
+}

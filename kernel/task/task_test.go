@@ -1,0 +1,150 @@
+package task
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// testThreads are thread blocks in static memory, linked by address like
+// the kernel's (which live in kmem blocks).
+var testThreads [4]thread
+
+func testThread(i int) uintptr { return uintptr(unsafe.Pointer(&testThreads[i])) }
+
+// TestRunQueueFIFO checks that a run queue hands threads out in the order
+// they were queued, marks them runnable and keeps its length.
+func TestRunQueueFIFO(t *testing.T) {
+	var q runQueue
+	assert.Zero(t, rqPop(&q))
+	for i := 0; i < 3; i++ {
+		testThreads[i].State = threadBlocked
+		rqAppend(&q, testThread(i))
+		assert.Equal(t, uint32(threadRunnable), testThreads[i].State)
+	}
+	require.Equal(t, int32(3), q.n.Load())
+	for i := 0; i < 3; i++ {
+		require.Equal(t, testThread(i), rqPop(&q), "pop %d", i)
+		assert.Zero(t, testThreads[i].next, "popped thread keeps no link")
+	}
+	assert.Zero(t, rqPop(&q))
+	assert.Zero(t, q.n.Load())
+	assert.Zero(t, q.head)
+	assert.Zero(t, q.tail)
+}
+
+// TestFutexDequeue checks that a waiter leaves its futex bucket wherever
+// it sits in the chain, and the others stay.
+func TestFutexDequeue(t *testing.T) {
+	const addr = 0x1000
+	b := futexBucket(addr)
+	*b = 0
+	for i := 2; i >= 0; i-- { // chain 0 -> 1 -> 2
+		testThreads[i].futex = addr
+		testThreads[i].next = *b
+		*b = testThread(i)
+	}
+	futexDequeue(testThread(1))
+	assert.Zero(t, testThreads[1].futex)
+	assert.Zero(t, testThreads[1].next)
+	require.Equal(t, testThread(0), *b)
+	require.Equal(t, testThread(2), testThreads[0].next)
+	futexDequeue(testThread(0))
+	require.Equal(t, testThread(2), *b)
+	futexDequeue(testThread(2))
+	assert.Zero(t, *b)
+	assert.Equal(t, futexBucket(addr), futexBucket(addr+futexBuckets*4), "buckets wrap")
+}
+
+func TestLowestBit(t *testing.T) {
+	assert.Equal(t, 0, lowestBit(1))
+	assert.Equal(t, 3, lowestBit(0b11000))
+	assert.Equal(t, 63, lowestBit(1<<63))
+}
+
+// TestStops checks which signals would stop the process: SIGSTOP always,
+// the terminal stops only with their default action.
+func TestStops(t *testing.T) {
+	assert.True(t, Stops(sigSTOP))
+	assert.False(t, Stops(sigKILL))
+	assert.True(t, Stops(sigTSTP))
+	sigactions[sigTSTP][0] = 0x401000 // a handler
+	defer func() { sigactions[sigTSTP][0] = sigDFL }()
+	assert.False(t, Stops(sigTSTP))
+}
+
+// TestOnSystemStack checks exit_group's test for a runtime that is dying:
+// a stack pointer on the thread's g0 stack or signal stack.
+func TestOnSystemStack(t *testing.T) {
+	th := &testThreads[3]
+	*th = thread{SysStackLo: 0x10000, SysStackHi: 0x14000, altSP: 0x20000, altSize: 0x8000}
+	assert.True(t, onSystemStack(th, 0x12000))
+	assert.True(t, onSystemStack(th, 0x24000))
+	assert.False(t, onSystemStack(th, 0x30000))
+	*th = thread{}
+	assert.False(t, onSystemStack(th, 0x12000), "no system stacks recorded")
+}
+
+// TestLapicEarlyEnough checks when re-arming the timer may be skipped:
+// only while it is armed, for a deadline it does not miss.
+func TestLapicEarlyEnough(t *testing.T) {
+	assert.False(t, lapicEarlyEnough(0, 100), "disarmed")
+	assert.True(t, lapicEarlyEnough(100, 0), "armed, nothing wanted")
+	assert.True(t, lapicEarlyEnough(100, 200), "fires before the deadline")
+}
+
+func TestExceptionName(t *testing.T) {
+	assert.Equal(t, "page fault", ExceptionName(14))
+	assert.Equal(t, "general protection fault", ExceptionName(13))
+	assert.Equal(t, "exception", ExceptionName(99))
+}
+
+var (
+	gotPending uint64
+	flushed    bool
+)
+
+func testPending(mask uint64) { gotPending = mask }
+func testAttached() bool      { return true }
+func testFlush()              { flushed = true }
+
+// TestHooks checks that the hooks the kernel installs are called, and that
+// without them threads do without.
+func TestHooks(t *testing.T) {
+	SetHooks(nil, nil, nil, nil)
+	handlePendingHook(1)
+	assert.False(t, netAttachedHook())
+	flushAtExitHook()
+	assert.Zero(t, gotPending)
+	assert.False(t, flushed)
+
+	SetHooks(nil, testPending, testAttached, testFlush)
+	defer SetHooks(nil, nil, nil, nil)
+	handlePendingHook(0x5)
+	assert.Equal(t, uint64(0x5), gotPending)
+	assert.True(t, netAttachedHook())
+	flushAtExitHook()
+	assert.True(t, flushed)
+}
+
+// TestSignalProcessSkips checks which thread a process-directed signal
+// reaches when none runs and none sleeps on a futex: not a dead one, not
+// one blocking the signal, but the first that can take it.
+func TestSignalProcessSkips(t *testing.T) {
+	const sig = 15
+	saved := allThreads
+	defer func() { allThreads = saved; testThreads = [4]thread{} }()
+	testThreads = [4]thread{}
+	testThreads[0] = thread{State: threadDead, anext: testThread(1)}
+	testThreads[1] = thread{State: threadRunnable, sigmask: 1 << (sig - 1), anext: testThread(2)}
+	testThreads[2] = thread{State: threadRunnable, anext: testThread(3)}
+	testThreads[3] = thread{State: threadRunnable}
+	allThreads = testThread(0)
+	SignalProcess(sig)
+	assert.Zero(t, testThreads[0].sigpending, "dead")
+	assert.Zero(t, testThreads[1].sigpending, "blocks it")
+	assert.Equal(t, uint64(1)<<(sig-1), testThreads[2].sigpending)
+	assert.Zero(t, testThreads[3].sigpending, "one thread only")
+}
