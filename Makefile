@@ -36,7 +36,7 @@ MODULES      := . tools tests
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) -C tools build -o $(CURDIR)/bin/unigo ./unigo
+	CGO_ENABLED=0 $(GO) -C tools build -o $(CURDIR)/bin/ ./unigo ./unigo-vmm
 
 # make run boots examples/httpd with host port RUN_PORT forwarded to it
 # (EXAMPLE=hello boots examples/hello, which needs no network).

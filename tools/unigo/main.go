@@ -13,6 +13,8 @@
 package main
 
 import (
+	"github.com/unigo-os/unigo/tools/launch"
+
 	"fmt"
 	"os"
 )
@@ -43,7 +45,7 @@ func main() {
 	case "build":
 		os.Exit(buildCmd(args))
 	case "run":
-		serveProfiles()
+		launch.ServeProfiles()
 		os.Exit(runCmd(args))
 	case "test":
 		os.Exit(testCmd(args))

@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"fmt"
@@ -18,9 +18,9 @@ import (
 // Unset, nothing listens and nothing is recorded.
 const profileEnv = "UNIGO_PPROF"
 
-// serveProfiles starts the profile server when profileEnv is set; a bad
+// ServeProfiles starts the profile server when profileEnv is set; a bad
 // address is one line on stderr, and the launcher goes on without it.
-func serveProfiles() {
+func ServeProfiles() {
 	addr := os.Getenv(profileEnv)
 	if addr == "" {
 		return

@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"io"
@@ -19,7 +19,7 @@ func TestServeProfiles(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	t.Setenv(profileEnv, addr)
-	serveProfiles()
+	ServeProfiles()
 	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -28,5 +28,5 @@ func TestServeProfiles(t *testing.T) {
 	assert.True(t, strings.HasPrefix(string(b), "goroutine profile: total "), "%.80s", b)
 
 	t.Setenv(profileEnv, "not an address")
-	serveProfiles() // one line on stderr, no panic
+	ServeProfiles() // one line on stderr, no panic
 }

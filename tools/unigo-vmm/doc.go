@@ -1,0 +1,14 @@
+// Command unigo-vmm is the KVM launcher that `unigo run` execs: the run
+// command (tools/launch) and the VMM alone, without the CLI's build, OCI,
+// test and benchmark commands, so that the process beside each guest maps
+// a small binary and initialises nothing the guest does not use. The CLI
+// finds it next to its own executable and hands it the same command line;
+// it is not meant to be run by hand.
+//
+//	unigo-vmm [-built-image PATH] [-jail-root] RUN-FLAGS IMAGE [-- ARGS...]
+//
+// -built-image PATH: the CLI built the run target into PATH, in a
+// temporary directory of its own, which the launcher removes at exit.
+// -jail-root: the CLI started the launcher in fresh namespaces as the
+// jailer; -jail then also moves it into an empty root.
+package main
