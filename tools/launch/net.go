@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -110,8 +111,18 @@ type guestNet struct {
 	params []string
 }
 
-// setupNet opens the backend and creates the virtio-net device.
-func setupNet(n *netOptions) (*guestNet, error) {
+// UserNetwork is a running user-mode network (usernet.User).
+type UserNetwork interface {
+	virtio.NetBackend
+	io.Closer
+}
+
+// UserNetFunc starts a user-mode network (usernet.NewUser).
+type UserNetFunc func(forwards []netback.Forward, p netback.UserPolicy) (UserNetwork, error)
+
+// setupNet opens the backend and creates the virtio-net device; userNet
+// starts the user-mode network (nil: this binary has none).
+func setupNet(n *netOptions, userNet UserNetFunc) (*guestNet, error) {
 	if n.mode == "tap" {
 		tap, err := netback.OpenTAP(n.tap)
 		if err != nil {
@@ -125,7 +136,10 @@ func setupNet(n *netOptions) (*guestNet, error) {
 		}
 		return &guestNet{dev: dev, backend: tap}, nil
 	}
-	user, err := netback.NewUser(n.forwards, n.policy)
+	if userNet == nil {
+		return nil, errors.New("this launcher has no user-mode network (unigo run boots such guests itself)")
+	}
+	user, err := userNet(n.forwards, n.policy)
 	if err != nil {
 		return nil, err
 	}

@@ -77,9 +77,12 @@ flags:
                    -timeout, -cmdline, -rng, -p, -v, -drive map onto it)
   -raw             pass the guest's control characters (escape sequences)
                    to a terminal; without it they are shown escaped (^[)
-  -jail            once the VM is set up, confine the launcher: as root,
-                   drop to user nobody; no_new_privs and a seccomp
-                   allowlist on every thread (other system calls: EPERM)
+  -jail            once the VM is set up, confine the launcher: no_new_privs
+                   and a seccomp allowlist on every thread (other system
+                   calls: EPERM); as root, unigo run is the jailer: the
+                   launcher runs in fresh mount, PID, IPC, UTS (and, for a
+                   guest without a network, network) namespaces, in an
+                   empty root, as user nobody
   -v               alone (not followed by HOSTDIR:GUESTDIR): print the
                    time of each boot phase to stderr
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
@@ -167,9 +170,31 @@ type Hooks struct {
 	// the launcher binary) and returns its exit status and true, or
 	// false to boot it in this process.
 	Handoff func(o *Options, imagePath string) (int, bool)
+	// UserNet starts the user-mode network; nil in the launcher binary,
+	// which boots guests without it.
+	UserNet UserNetFunc
 	// JailRoot: the launcher was started in fresh namespaces (by the
 	// CLI as the jailer) and -jail also moves it into an empty root.
 	JailRoot bool
+}
+
+// Main runs the launcher binary's command line: the run flags, after the
+// CLI's own prefix of -built-image PATH and -jail-root (see
+// tools/unigo-vmm). h carries what the binary links (UserNet).
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) int {
+	for len(args) > 0 {
+		switch {
+		case args[0] == "-built-image" && len(args) > 1:
+			h.Built, args = args[1], args[2:]
+			continue
+		case args[0] == "-jail-root":
+			h.JailRoot, args = true, args[1:]
+			continue
+		}
+		break
+	}
+	ServeProfiles()
+	return Run(args, stdin, stdout, stderr, h)
 }
 
 // Options is a parsed `unigo run` command line.
@@ -190,9 +215,19 @@ func (o *runOptions) Runner() string { return o.runner }
 // NetMode is -net's mode ("" when not given, user, none, tap).
 func (o *runOptions) NetMode() string { return o.net.mode }
 
-// NetEnabled reports whether the guest gets a network device (-net, -p,
-// or an image that links the netstack).
-func (o *runOptions) NetEnabled(image []byte) bool { return o.net.enabled(image) }
+// NetFor reports whether the guest in the image at path gets a network
+// device (-net, -p, or an image that links the netstack), and whether
+// that is the user-mode network (else TAP). An image that cannot be read
+// is the launcher's to report: none.
+func (o *runOptions) NetFor(path string) (net, user bool) {
+	image, _, _, release, err := mapImage(path)
+	if err != nil {
+		return false, false
+	}
+	defer release()
+	net = o.net.enabled(image)
+	return net, net && o.net.mode != "tap"
+}
 
 // errHelp asks for the usage text.
 var errHelp = errors.New("help requested")
@@ -316,9 +351,6 @@ func ParseArgs(args []string, b Builder) (*runOptions, error) {
 	if err := checkVolumes(o.volumes); err != nil {
 		return nil, err
 	}
-	if len(o.volumes) > 0 && o.jail {
-		return nil, errors.New("-v and -jail together are not supported: the jail's system call allowlist has no file system calls")
-	}
 	o.target = positional[0]
 	fs.Visit(func(f *flag.Flag) {
 		o.buildSet = o.buildSet || f.Name == "files" || f.Name == "nocerts" || f.Name == "notz"
@@ -392,11 +424,6 @@ func NeedsBuild(target string) bool {
 // defaultGrace is below docker stop's 10 s, so that the launcher's own
 // stop and status line come before the runtime's SIGKILL.
 const defaultGrace = 8 * time.Second
-
-// runLauncher is Run without hooks, for tests.
-func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return Run(args, stdin, stdout, stderr, Hooks{})
-}
 
 // Run is `unigo run` with explicit stdio: it parses args, builds the
 // target when it is source (h.Build), boots it and returns the exit
@@ -484,6 +511,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 			status = false // the launcher that ran it printed its own
 			return code
 		}
+		if o.bench {
+			bench.Mark(stderr, "launcher start", startMono) // this process is the launcher
+		}
 	}
 	image, imageFile, evictImage, release, err := mapImage(imagePath)
 	if err != nil {
@@ -522,7 +552,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		devs = append(devs, b)
 	}
 	if o.net.enabled(image) {
-		gn, err := setupNet(&o.net)
+		gn, err := setupNet(&o.net, h.UserNet)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -598,8 +628,24 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 	}
 
 	if o.jail {
+		if h.JailRoot {
+			ro := jail.RootOptions{Proc: len(o.volumes) > 0}
+			if o.net.mode != "tap" && o.net.enabled(image) {
+				// The gateway's DNS asks the host's resolver.
+				ro.Files = []string{"/etc/resolv.conf", "/etc/hosts"}
+			}
+			if err := jail.EnterRoot(ro); err != nil {
+				return fail("%v", err)
+			}
+		}
 		if err := jail.Enter(); err != nil {
 			return fail("%v", err)
+		}
+		if err := jail.Check(); err != nil {
+			return fail("%v", err)
+		}
+		if o.verbose {
+			fmt.Fprintf(stderr, "unigo run: jail: uid %d, empty root %v, seccomp: a call outside the allowlist (getppid) fails with EPERM\n", os.Geteuid(), h.JailRoot)
 		}
 		trace("jail")
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/vmm/netback"
+	"github.com/unigo-os/unigo/tools/vmm/netback/usernet"
 	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
 
@@ -107,6 +109,20 @@ func writeImage(t *testing.T, code []byte) string {
 	p := filepath.Join(t.TempDir(), "guest.img")
 	require.NoError(t, os.WriteFile(p, testguest.Image(code), 0o644))
 	return p
+}
+
+// runLauncher runs the command in this process as the CLI does for
+// images, with the user-mode network and no builder.
+func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return Run(args, stdin, stdout, stderr, Hooks{UserNet: userNet})
+}
+
+func userNet(f []netback.Forward, p netback.UserPolicy) (UserNetwork, error) {
+	u, err := usernet.NewUser(f, p)
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 func runInProcess(args ...string) (int, string, string) {

@@ -70,23 +70,43 @@ func TestRunSignalDuringBuild(t *testing.T) {
 }
 
 // TestRunJail: with -jail the running launcher has a seccomp filter, no
-// new privileges and (started as root) no capabilities, and still serves
-// its guest: SMP, the SIGQUIT dump, the timeout.
+// new privileges and, started as root, no capabilities, user nobody, and
+// (started by the CLI as the jailer) mount, PID, IPC, UTS and, for this
+// guest without a network, network namespaces of its own and an empty
+// root; it still serves its guest: SMP, the SIGQUIT dump (passed on by
+// the jailer), the timeout.
 func TestRunJail(t *testing.T) {
 	kvmOK(t)
 	bin := unigoBinary(t)
 	// Out of process: in-process, -jail would confine the test binary.
-	cmd := exec.Command(bin, "run", "-jail", "-v", "-smp", "2", "-timeout", "3s", writeImage(t, testguest.Hang()))
+	cmd := exec.Command(bin, "run", "-jail", "-v", "-smp", "2", "-timeout", "20s", writeImage(t, testguest.Hang()))
 	var stderr syncWriter
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "first vCPU run") }, 10*time.Second, 5*time.Millisecond)
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	pid := launcherPID(t, cmd.Process.Pid)
+	st, err := os.ReadFile("/proc/" + pid + "/status")
 	require.NoError(t, err)
 	assert.Contains(t, string(st), "Seccomp:\t2\n")
 	assert.Contains(t, string(st), "NoNewPrivs:\t1\n")
+	assert.Contains(t, stderr.String(), "(getppid) fails with EPERM")
 	if os.Geteuid() == 0 {
 		assert.Contains(t, string(st), "CapEff:\t0000000000000000\n")
+		assert.Contains(t, string(st), "Uid:\t65534\t65534\t65534\t65534\n")
+		for _, ns := range []string{"mnt", "pid", "ipc", "uts", "net"} {
+			theirs, err := os.Readlink("/proc/" + pid + "/ns/" + ns)
+			require.NoError(t, err)
+			ours, err := os.Readlink("/proc/self/ns/" + ns)
+			require.NoError(t, err)
+			assert.NotEqual(t, ours, theirs, "%s namespace", ns)
+		}
+		var root, hostRoot syscall.Stat_t
+		require.NoError(t, syscall.Stat("/proc/"+pid+"/root", &root))
+		require.NoError(t, syscall.Stat("/", &hostRoot))
+		assert.False(t, root.Dev == hostRoot.Dev && root.Ino == hostRoot.Ino, "the launcher's root is the host's")
+		ents, err := os.ReadDir("/proc/" + pid + "/root")
+		require.NoError(t, err)
+		assert.Empty(t, ents, "the launcher's root holds nothing")
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGQUIT))
 	err = cmd.Wait()
@@ -100,4 +120,27 @@ func TestRunJail(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, exitTimeout, ee.ExitCode(), "%s", out)
 	assert.Contains(t, string(out), "guest timed out")
+}
+
+// launcherPID is the process that runs the VM for the unigo run process
+// pid: the jailer's child when there is one (-jail as root), else pid.
+func launcherPID(t *testing.T, pid int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return strconv.Itoa(pid)
+	}
+	var child string
+	require.Eventually(t, func() bool {
+		// Any of the jailer's threads may have forked it.
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+		for _, task := range tasks {
+			b, _ := os.ReadFile(task)
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				child = f[0]
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "the jailer started no launcher")
+	return child
 }

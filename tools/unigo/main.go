@@ -47,6 +47,8 @@ func main() {
 	case "run":
 		launch.ServeProfiles()
 		os.Exit(runCmd(args))
+	case "vmm": // the launcher, for the jailer (run.go); not for users
+		os.Exit(vmmCmd(args))
 	case "test":
 		os.Exit(testCmd(args))
 	case "stdtest":

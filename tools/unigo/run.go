@@ -7,10 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/unigo-os/unigo/tools/launch"
+	"github.com/unigo-os/unigo/tools/vmm/netback"
+	"github.com/unigo-os/unigo/tools/vmm/netback/usernet"
 )
 
 // Names shared with the launch package, which holds `unigo run`.
@@ -67,19 +73,109 @@ func vmmBinary() string {
 }
 
 // runCmd implements `unigo run`: it builds the target if it is source,
-// then execs the launcher binary with the same command line, or boots
-// the guest itself when there is no launcher binary or -runner is qemu.
+// then execs the launcher binary with the same command line. It boots
+// the guest itself when there is no launcher binary, with -runner qemu,
+// and for the user-mode network, which the launcher binary leaves out.
+// With -jail, started as root, it is the jailer instead (jailVMM).
 func runCmd(args []string) int {
-	h := launch.Hooks{Build: &runBuilder{}}
-	if vmm := vmmBinary(); vmm != "" {
-		h.Handoff = func(o *launch.Options, image string) (int, bool) {
-			if o.Runner() != runnerLauncher {
-				return 0, false
-			}
-			return execVMM(vmm, o, image, args)
+	vmm := vmmBinary()
+	h := launch.Hooks{Build: &runBuilder{}, UserNet: userNet}
+	h.Handoff = func(o *launch.Options, image string) (int, bool) {
+		if o.Runner() != runnerLauncher {
+			return 0, false
 		}
+		net, user := o.NetFor(image)
+		if o.Jail() && os.Geteuid() == 0 {
+			if user || vmm == "" {
+				// This binary links the user-mode network: it is the
+				// launcher, as `unigo vmm`.
+				self, err := os.Executable()
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "unigo run: -jail: %v\n", err)
+					return exitLauncher, true
+				}
+				return jailVMM(self, []string{"vmm"}, o, image, args, !net)
+			}
+			return jailVMM(vmm, nil, o, image, args, !net)
+		}
+		if user || vmm == "" {
+			return 0, false
+		}
+		return execVMM(vmm, o, image, args)
 	}
 	return launch.Run(args, os.Stdin, os.Stdout, os.Stderr, h)
+}
+
+// vmmCmd is the hidden `unigo vmm`: the launcher binary's command line
+// (launch.Main) with the user-mode network, which the jailer starts for
+// guests that have it.
+func vmmCmd(args []string) int {
+	return launch.Main(args, os.Stdin, os.Stdout, os.Stderr, launch.Hooks{UserNet: userNet})
+}
+
+// jailVMM is the jailer, after Firecracker's: it starts the launcher bin
+// (with the argument prefix pre) in fresh mount, PID, IPC and UTS
+// namespaces, and a fresh network namespace when the guest has no
+// network (the user-mode network and TAP need the host's), with
+// -jail-root: once its VM is set up the launcher pivots into an empty
+// root, drops to nobody and loads its seccomp filters (launch.Run). The
+// jailer waits for it, passes SIGTERM on (and SIGINT and SIGQUIT, unless
+// a terminal sent them to the launcher itself), and exits as it did.
+func jailVMM(bin string, pre []string, o *launch.Options, image string, args []string, newNet bool) (int, bool) {
+	argv := append(append([]string{}, pre...), "-jail-root")
+	if image != o.Target() {
+		argv = append(argv, "-built-image", image)
+	}
+	argv = append(argv, args...)
+	cmd := exec.Command(bin, argv...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	flags := syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+	if newNet {
+		flags |= syscall.CLONE_NEWNET
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: syscall.SIGKILL}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "unigo run: -jail: start the launcher: %v\n", err)
+		return exitLauncher, true
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGTERM || !terminalForeground() {
+					cmd.Process.Signal(s)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), true
+		}
+		return ee.ExitCode(), true
+	}
+	fmt.Fprintf(os.Stderr, "unigo run: -jail: %v\n", err)
+	return exitLauncher, true
+}
+
+// terminalForeground reports whether this process's group is the
+// foreground of the terminal on stdin: the terminal's SIGINT and SIGQUIT
+// then reach the launcher, of the same group, directly.
+func terminalForeground() bool {
+	pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pg == syscall.Getpgrp()
 }
 
 // execVMM replaces this process with the launcher binary, handing it the
@@ -99,5 +195,14 @@ func execVMM(vmm string, o *launch.Options, image string, args []string) (int, b
 // runLauncher runs `unigo run` in this process with explicit stdio (unigo
 // test and exec, tests).
 func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return launch.Run(args, stdin, stdout, stderr, launch.Hooks{Build: &runBuilder{}})
+	return launch.Run(args, stdin, stdout, stderr, launch.Hooks{Build: &runBuilder{}, UserNet: userNet})
+}
+
+// userNet starts the user-mode network (launch.Hooks.UserNet).
+func userNet(f []netback.Forward, p netback.UserPolicy) (launch.UserNetwork, error) {
+	u, err := usernet.NewUser(f, p)
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
 }
