@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/unigo-os/unigo/abi"
-	"github.com/unigo-os/unigo/tools/bench"
+	"github.com/unigo-os/unigo/tools/bench/mark"
 	"github.com/unigo-os/unigo/tools/vmm"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/jail"
@@ -193,7 +193,6 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) int
 		}
 		break
 	}
-	ServeProfiles()
 	return Run(args, stdin, stdout, stderr, h)
 }
 
@@ -437,7 +436,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 			fmt.Fprintf(stderr, "unigo-status: code=%d reason=%s\n", code, reason)
 		}
 	}()
-	startMono := bench.Now()
+	startMono := mark.Now()
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "unigo run: "+format+"\n", a...)
 		return exitLauncher
@@ -465,15 +464,15 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		// The CLI that hands the run to the launcher binary marks its
 		// own start apart: the launcher's comes after the exec.
 		if h.Handoff != nil {
-			bench.Mark(stderr, "cli start", startMono)
+			mark.Mark(stderr, "cli start", startMono)
 		} else {
-			bench.Mark(stderr, "launcher start", startMono)
+			mark.Mark(stderr, "launcher start", startMono)
 		}
-		stdout = bench.FirstWrite(stdout, func() { bench.Mark(stderr, "first output", bench.Now()) })
+		stdout = mark.FirstWrite(stdout, func() { mark.Mark(stderr, "first output", mark.Now()) })
 	}
 	trace := func(phase string) {
 		if o.bench {
-			bench.Mark(stderr, phase, bench.Now())
+			mark.Mark(stderr, phase, mark.Now())
 		}
 		if o.verbose {
 			traceMu.Lock()
@@ -512,7 +511,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 			return code
 		}
 		if o.bench {
-			bench.Mark(stderr, "launcher start", startMono) // this process is the launcher
+			mark.Mark(stderr, "launcher start", startMono) // this process is the launcher
 		}
 	}
 	image, imageFile, evictImage, release, err := mapImage(imagePath)
@@ -651,7 +650,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 	}
 	r := v.Run()
 	if o.bench {
-		bench.Memory(stderr, v.Memory())
+		mark.Memory(stderr, v.Memory())
 	}
 	switch r.Reason {
 	case vmm.GuestExit:

@@ -13,8 +13,6 @@
 package main
 
 import (
-	"github.com/unigo-os/unigo/tools/launch"
-
 	"fmt"
 	"os"
 )
@@ -45,9 +43,10 @@ func main() {
 	case "build":
 		os.Exit(buildCmd(args))
 	case "run":
-		launch.ServeProfiles()
+		serveProfiles()
 		os.Exit(runCmd(args))
 	case "vmm": // the launcher, for the jailer (run.go); not for users
+		serveProfiles()
 		os.Exit(vmmCmd(args))
 	case "test":
 		os.Exit(testCmd(args))

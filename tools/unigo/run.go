@@ -75,7 +75,8 @@ func vmmBinary() string {
 // runCmd implements `unigo run`: it builds the target if it is source,
 // then execs the launcher binary with the same command line. It boots
 // the guest itself when there is no launcher binary, with -runner qemu,
-// and for the user-mode network, which the launcher binary leaves out.
+// for the user-mode network and with UNIGO_PPROF, which the launcher
+// binary leaves out.
 // With -jail, started as root, it is the jailer instead (jailVMM).
 func runCmd(args []string) int {
 	vmm := vmmBinary()
@@ -98,7 +99,8 @@ func runCmd(args []string) int {
 			}
 			return jailVMM(vmm, nil, o, image, args, !net)
 		}
-		if user || vmm == "" {
+		if user || vmm == "" || os.Getenv(profileEnv) != "" {
+			// The launcher binary has no profile server either.
 			return 0, false
 		}
 		return execVMM(vmm, o, image, args)

@@ -1,4 +1,4 @@
-package launch
+package main
 
 import (
 	"fmt"
@@ -18,9 +18,9 @@ import (
 // Unset, nothing listens and nothing is recorded.
 const profileEnv = "UNIGO_PPROF"
 
-// ServeProfiles starts the profile server when profileEnv is set; a bad
+// serveProfiles starts the profile server when profileEnv is set; a bad
 // address is one line on stderr, and the launcher goes on without it.
-func ServeProfiles() {
+func serveProfiles() {
 	addr := os.Getenv(profileEnv)
 	if addr == "" {
 		return

@@ -1,4 +1,4 @@
-package launch
+package main
 
 import (
 	"io"
@@ -19,7 +19,7 @@ func TestServeProfiles(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	t.Setenv(profileEnv, addr)
-	ServeProfiles()
+	serveProfiles()
 	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -28,5 +28,5 @@ func TestServeProfiles(t *testing.T) {
 	assert.True(t, strings.HasPrefix(string(b), "goroutine profile: total "), "%.80s", b)
 
 	t.Setenv(profileEnv, "not an address")
-	ServeProfiles() // one line on stderr, no panic
+	serveProfiles() // one line on stderr, no panic
 }
