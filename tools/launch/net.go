@@ -26,6 +26,7 @@ type netOptions struct {
 	tap      string // interface name for mode "tap"
 	forwards []netback.Forward
 	policy   netback.UserPolicy // mode "user"
+	opened   *netback.TAP       // mode "tap": opened by the jailer
 }
 
 // parseNetMode parses -net user[,OPTION...]|none|tap=NAME, OPTION one of
@@ -124,9 +125,12 @@ type UserNetFunc func(forwards []netback.Forward, p netback.UserPolicy) (UserNet
 // starts the user-mode network (nil: this binary has none).
 func setupNet(n *netOptions, userNet UserNetFunc) (*guestNet, error) {
 	if n.mode == "tap" {
-		tap, err := netback.OpenTAP(n.tap)
-		if err != nil {
-			return nil, err
+		tap := n.opened
+		if tap == nil {
+			var err error
+			if tap, err = netback.OpenTAP(n.tap); err != nil {
+				return nil, err
+			}
 		}
 		// A random locally administered MAC, so guests on one bridge differ.
 		dev, err := virtio.NewNet(tap, randomMAC(), tap.MTU())

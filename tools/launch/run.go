@@ -81,8 +81,8 @@ flags:
                    and a seccomp allowlist on every thread (other system
                    calls: EPERM); as root, unigo run is the jailer: the
                    launcher runs in fresh mount, PID, IPC, UTS (and, for a
-                   guest without a network, network) namespaces, in an
-                   empty root, as user nobody
+                   guest without a network or with a TAP device, network)
+                   namespaces, in an empty root, as user nobody
   -v               alone (not followed by HOSTDIR:GUESTDIR): print the
                    time of each boot phase to stderr
   -bench           print each boot phase's CLOCK_MONOTONIC time and the
@@ -170,6 +170,11 @@ type Hooks struct {
 	// the launcher binary) and returns its exit status and true, or
 	// false to boot it in this process.
 	Handoff func(o *Options, imagePath string) (int, bool)
+	// TAP is the -net tap device, opened by the jailer before it gave
+	// the launcher a network namespace of its own, and its MTU; nil:
+	// open it by name.
+	TAP    *os.File
+	TAPMTU uint16
 	// UserNet starts the user-mode network; nil in the launcher binary,
 	// which boots guests without it.
 	UserNet UserNetFunc
@@ -179,7 +184,7 @@ type Hooks struct {
 }
 
 // Main runs the launcher binary's command line: the run flags, after the
-// CLI's own prefix of -built-image PATH and -jail-root (see
+// CLI's own prefix of -built-image PATH, -jail-root and -tap-fd FD:MTU (see
 // tools/unigo-vmm). h carries what the binary links (UserNet).
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) int {
 	for len(args) > 0 {
@@ -189,6 +194,16 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) int
 			continue
 		case args[0] == "-jail-root":
 			h.JailRoot, args = true, args[1:]
+			continue
+		case args[0] == "-tap-fd" && len(args) > 1:
+			fd, mtu, ok := strings.Cut(args[1], ":")
+			n, err1 := strconv.Atoi(fd)
+			m, err2 := strconv.ParseUint(mtu, 10, 16)
+			if !ok || err1 != nil || err2 != nil || n < 3 {
+				fmt.Fprintf(stderr, "unigo run: -tap-fd %q: want FD:MTU\n", args[1])
+				return exitLauncher
+			}
+			h.TAP, h.TAPMTU, args = os.NewFile(uintptr(n), "tap"), uint16(m), args[2:]
 			continue
 		}
 		break
@@ -210,6 +225,9 @@ func (o *runOptions) Verbose() bool { return o.verbose }
 
 // Runner is -runner: launcher or qemu.
 func (o *runOptions) Runner() string { return o.runner }
+
+// TAPName is -net tap=NAME's NAME.
+func (o *runOptions) TAPName() string { return o.net.tap }
 
 // NetMode is -net's mode ("" when not given, user, none, tap).
 func (o *runOptions) NetMode() string { return o.net.mode }
@@ -549,6 +567,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		}
 		defer b.Close()
 		devs = append(devs, b)
+	}
+	if h.TAP != nil && o.net.mode == "tap" {
+		o.net.opened = netback.TAPFromFile(h.TAP, o.net.tap, h.TAPMTU)
 	}
 	if o.net.enabled(image) {
 		gn, err := setupNet(&o.net, h.UserNet)

@@ -122,6 +122,51 @@ func TestRunJail(t *testing.T) {
 	assert.Contains(t, string(out), "guest timed out")
 }
 
+// TestRunJailTAP: as root, -jail with -net tap=NAME gives the launcher a
+// network namespace of its own, where the interface does not exist; the
+// jailer opened the TAP in the host's and passed the descriptor down.
+func TestRunJailTAP(t *testing.T) {
+	kvmOK(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the jailer, and a TAP device")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("ip not on PATH")
+	}
+	name := fmt.Sprintf("ujt%d", os.Getpid()%100000)
+	if out, err := exec.Command("ip", "tuntap", "add", name, "mode", "tap").CombinedOutput(); err != nil {
+		t.Skipf("cannot create a TAP device here: %v: %s", err, out)
+	}
+	defer exec.Command("ip", "link", "del", name).Run()
+	bin := unigoBinary(t)
+	cmd := exec.Command(bin, "run", "-jail", "-v", "-net", "tap="+name, "-timeout", "20s", writeImage(t, testguest.Hang()))
+	var stderr syncWriter
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "first vCPU run") }, 10*time.Second, 5*time.Millisecond, "%s", &stderr)
+	pid := launcherPID(t, cmd.Process.Pid)
+	theirs, err := os.Readlink("/proc/" + pid + "/ns/net")
+	require.NoError(t, err)
+	ours, err := os.Readlink("/proc/self/ns/net")
+	require.NoError(t, err)
+	assert.NotEqual(t, ours, theirs, "network namespace")
+	fds, err := filepath.Glob("/proc/" + pid + "/fd/*")
+	require.NoError(t, err)
+	tun := false
+	for _, fd := range fds {
+		if l, _ := os.Readlink(fd); l == "/dev/net/tun" {
+			tun = true
+		}
+	}
+	assert.True(t, tun, "the launcher holds no TAP descriptor")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, exitSIGTERM, ee.ExitCode(), stderr.String())
+}
+
 // launcherPID is the process that runs the VM for the unigo run process
 // pid: the jailer's child when there is one (-jail as root), else pid.
 func launcherPID(t *testing.T, pid int) string {

@@ -118,19 +118,37 @@ func vmmCmd(args []string) int {
 // jailVMM is the jailer, after Firecracker's: it starts the launcher bin
 // (with the argument prefix pre) in fresh mount, PID, IPC and UTS
 // namespaces, and a fresh network namespace when the guest has no
-// network (the user-mode network and TAP need the host's), with
-// -jail-root: once its VM is set up the launcher pivots into an empty
-// root, drops to nobody and loads its seccomp filters (launch.Run). The
-// jailer waits for it, passes SIGTERM on (and SIGINT and SIGQUIT, unless
-// a terminal sent them to the launcher itself), and exits as it did.
+// network or a TAP device (which the jailer opens and passes down; the
+// user-mode network needs the host's network), with -jail-root: once its
+// VM is set up the launcher pivots into an empty root, drops to nobody
+// and loads its seccomp filters (launch.Run). The jailer waits for it,
+// passes SIGTERM on (and SIGINT and SIGQUIT, unless a terminal sent them
+// to the launcher itself), and exits as it did.
 func jailVMM(bin string, pre []string, o *launch.Options, image string, args []string, newNet bool) (int, bool) {
-	argv := append(append([]string{}, pre...), "-jail-root")
+	argv := []string{"-jail-root"}
 	if image != o.Target() {
 		argv = append(argv, "-built-image", image)
 	}
 	argv = append(argv, args...)
+	var extra []*os.File
+	if o.NetMode() == "tap" {
+		// Opened here, in the host's network namespace, where the
+		// interface is; the launcher gets the descriptor and a
+		// namespace of its own.
+		tap, err := netback.OpenTAP(o.TAPName())
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "unigo run: %v\n", err)
+			return exitLauncher, true
+		}
+		defer tap.Close()
+		extra = append(extra, tap.File())
+		argv = append([]string{"-tap-fd", fmt.Sprintf("3:%d", tap.MTU())}, argv...)
+		newNet = true
+	}
+	argv = append(append([]string{}, pre...), argv...)
 	cmd := exec.Command(bin, argv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = extra
 	flags := syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
 	if newNet {
 		flags |= syscall.CLONE_NEWNET

@@ -65,7 +65,8 @@ var VCPUAllowed = append(append([]string{}, goRuntime...), "read", "write", "clo
 
 // ioctls are the ioctl requests allowed: KVM's (type 0xAE, any number and
 // direction: the vCPU run loop, registers for dumps and crash reports,
-// interrupt lines) and the tty queries the console makes.
+// interrupt lines), the tty queries the console makes, and TAP's
+// TUNSETOFFLOAD, set when the guest's driver negotiates offloads.
 func ioctls() []seccomp.NameWithConditions {
 	const arg = 1 // the request
 	kvm := seccomp.NameWithConditions{Name: "ioctl", Conditions: seccomp.ArgumentConditions{
@@ -75,7 +76,7 @@ func ioctls() []seccomp.NameWithConditions {
 		{Argument: arg, Operation: seccomp.BitsNotSet, Value: (^uint64(0xAE) & 0xff) << 8},
 	}}
 	ncs := []seccomp.NameWithConditions{kvm}
-	for _, req := range []uint64{unix.TCGETS, unix.TIOCGWINSZ, 0x5421 /* FIONBIO */} {
+	for _, req := range []uint64{unix.TCGETS, unix.TIOCGWINSZ, 0x5421 /* FIONBIO */, unix.TUNSETOFFLOAD} {
 		ncs = append(ncs, seccomp.NameWithConditions{Name: "ioctl", Conditions: seccomp.ArgumentConditions{
 			{Argument: arg, Operation: seccomp.Equal, Value: req}}})
 	}
