@@ -175,6 +175,9 @@ type Hooks struct {
 	// open it by name.
 	TAP    *os.File
 	TAPMTU uint16
+	// ReadyFD, if set, gets one byte when the guest is ready, in place
+	// of -ready-file, which the jailer creates.
+	ReadyFD *os.File
 	// UserNet starts the user-mode network; nil in the launcher binary,
 	// which boots guests without it.
 	UserNet UserNetFunc
@@ -184,7 +187,8 @@ type Hooks struct {
 }
 
 // Main runs the launcher binary's command line: the run flags, after the
-// CLI's own prefix of -built-image PATH, -jail-root and -tap-fd FD:MTU (see
+// CLI's own prefix of -built-image PATH, -jail-root, -tap-fd FD:MTU and
+// -ready-fd FD (see
 // tools/unigo-vmm). h carries what the binary links (UserNet).
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) int {
 	for len(args) > 0 {
@@ -194,6 +198,14 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) int
 			continue
 		case args[0] == "-jail-root":
 			h.JailRoot, args = true, args[1:]
+			continue
+		case args[0] == "-ready-fd" && len(args) > 1:
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n < 3 {
+				fmt.Fprintf(stderr, "unigo run: -ready-fd %q: want a descriptor\n", args[1])
+				return exitLauncher
+			}
+			h.ReadyFD, args = os.NewFile(uintptr(n), "ready"), args[2:]
 			continue
 		case args[0] == "-tap-fd" && len(args) > 1:
 			fd, mtu, ok := strings.Cut(args[1], ":")
@@ -225,6 +237,9 @@ func (o *runOptions) Verbose() bool { return o.verbose }
 
 // Runner is -runner: launcher or qemu.
 func (o *runOptions) Runner() string { return o.runner }
+
+// ReadyFile is -ready-file.
+func (o *runOptions) ReadyFile() string { return o.readyFile }
 
 // TAPName is -net tap=NAME's NAME.
 func (o *runOptions) TAPName() string { return o.net.tap }
@@ -571,7 +586,8 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 	if h.TAP != nil && o.net.mode == "tap" {
 		o.net.opened = netback.TAPFromFile(h.TAP, o.net.tap, h.TAPMTU)
 	}
-	if o.net.enabled(image) {
+	netOn := o.net.enabled(image) // before the image's pages are evicted
+	if netOn {
 		gn, err := setupNet(&o.net, h.UserNet)
 		if err != nil {
 			return fail("%v", err)
@@ -608,7 +624,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 	defer v.Close()
 	evictImage() // loaded into guest RAM
 	if o.status || o.readyFile != "" {
-		v.OnReady(func() { ready(o, stderr) })
+		v.OnReady(func() { ready(o, h.ReadyFD, stderr) })
 	}
 
 	sigs := make(chan os.Signal, 1)
@@ -649,8 +665,10 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 
 	if o.jail {
 		if h.JailRoot {
-			ro := jail.RootOptions{Proc: len(o.volumes) > 0}
-			if o.net.mode != "tap" && o.net.enabled(image) {
+			// /proc: the volumes' server reopens descriptors through it,
+			// and -bench reads the memory line from it.
+			ro := jail.RootOptions{Proc: len(o.volumes) > 0 || o.bench}
+			if o.net.mode != "tap" && netOn {
 				// The gateway's DNS asks the host's resolver.
 				ro.Files = []string{"/etc/resolv.conf", "/etc/hosts"}
 			}
@@ -699,9 +717,16 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 }
 
 // ready reports that the guest listens: -status's line, -ready-file.
-func ready(o *runOptions, stderr io.Writer) {
+func ready(o *runOptions, readyFD *os.File, stderr io.Writer) {
 	if o.status {
 		fmt.Fprintln(stderr, "unigo-status: ready")
+	}
+	if readyFD != nil {
+		// The jailer creates the file: the jailed launcher has no path
+		// to it.
+		readyFD.Write([]byte{1})
+		readyFD.Close()
+		return
 	}
 	if o.readyFile != "" {
 		if err := os.WriteFile(o.readyFile, nil, 0o644); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -145,6 +146,18 @@ func jailVMM(bin string, pre []string, o *launch.Options, image string, args []s
 		argv = append([]string{"-tap-fd", fmt.Sprintf("3:%d", tap.MTU())}, argv...)
 		newNet = true
 	}
+	var readyR *os.File
+	if o.ReadyFile() != "" {
+		r, w, err := os.Pipe()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "unigo run: -jail: %v\n", err)
+			return exitLauncher, true
+		}
+		defer w.Close()
+		readyR = r
+		argv = append([]string{"-ready-fd", strconv.Itoa(3 + len(extra))}, argv...)
+		extra = append(extra, w)
+	}
 	argv = append(append([]string{}, pre...), argv...)
 	cmd := exec.Command(bin, argv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -160,6 +173,21 @@ func jailVMM(bin string, pre []string, o *launch.Options, image string, args []s
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "unigo run: -jail: start the launcher: %v\n", err)
 		return exitLauncher, true
+	}
+	for _, f := range extra {
+		f.Close() // the launcher's now
+	}
+	if readyR != nil {
+		// The launcher writes a byte when the guest is ready; it cannot
+		// reach the file from its empty root.
+		go func() {
+			defer readyR.Close()
+			if n, _ := readyR.Read(make([]byte, 1)); n == 1 {
+				if err := os.WriteFile(o.ReadyFile(), nil, 0o644); err != nil {
+					fmt.Fprintf(os.Stderr, "unigo run: -ready-file: %v\n", unwrapPathError(err))
+				}
+			}
+		}()
 	}
 	done := make(chan struct{})
 	defer close(done)
