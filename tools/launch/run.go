@@ -16,11 +16,14 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/bench/mark"
 	"github.com/unigo-os/unigo/tools/vmm"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/jail"
+	"github.com/unigo-os/unigo/tools/vmm/kvm"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
 	"github.com/unigo-os/unigo/tools/vmm/virtio"
 )
@@ -175,6 +178,10 @@ type Hooks struct {
 	// open it by name.
 	TAP    *os.File
 	TAPMTU uint16
+	// Files are what the jailer opened for the launcher: "kvm"
+	// (/dev/kvm), "image", "driveN" and "volumeN" (the Nth -drive and -v,
+	// from 0); the launcher opens by path what is not there.
+	Files map[string]*os.File
 	// ReadyFD, if set, gets one byte when the guest is ready, in place
 	// of -ready-file, which the jailer creates.
 	ReadyFD *os.File
@@ -187,8 +194,8 @@ type Hooks struct {
 }
 
 // Main runs the launcher binary's command line: the run flags, after the
-// CLI's own prefix of -built-image PATH, -jail-root, -tap-fd FD:MTU and
-// -ready-fd FD (see
+// CLI's own prefix of -built-image PATH, -jail-root, -tap-fd FD:MTU,
+// -ready-fd FD and -fd NAME=FD (see
 // tools/unigo-vmm). h carries what the binary links (UserNet).
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) int {
 	for len(args) > 0 {
@@ -198,6 +205,18 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) int
 			continue
 		case args[0] == "-jail-root":
 			h.JailRoot, args = true, args[1:]
+			continue
+		case args[0] == "-fd" && len(args) > 1:
+			name, fd, _ := strings.Cut(args[1], "=")
+			n, err := strconv.Atoi(fd)
+			if name == "" || err != nil || n < 3 {
+				fmt.Fprintf(stderr, "unigo run: -fd %q: want NAME=FD\n", args[1])
+				return exitLauncher
+			}
+			if h.Files == nil {
+				h.Files = map[string]*os.File{}
+			}
+			h.Files[name], args = os.NewFile(uintptr(n), name), args[2:]
 			continue
 		case args[0] == "-ready-fd" && len(args) > 1:
 			n, err := strconv.Atoi(args[1])
@@ -237,6 +256,35 @@ func (o *runOptions) Verbose() bool { return o.verbose }
 
 // Runner is -runner: launcher or qemu.
 func (o *runOptions) Runner() string { return o.runner }
+
+// OpenForJail opens what the launcher needs from the host for the run
+// of the image at path, for the jailer to pass down (Hooks.Files): the
+// names and the open files, in order. What cannot be opened is left out:
+// the launcher then tries it by path and reports the error as usual.
+func (o *runOptions) OpenForJail(path string) (names []string, files []*os.File) {
+	add := func(name string, f *os.File, err error) {
+		if err == nil {
+			names, files = append(names, name), append(files, f)
+		}
+	}
+	f, err := os.OpenFile(kvm.DevicePath, os.O_RDWR, 0)
+	add("kvm", f, err)
+	f, err = os.Open(path)
+	add("image", f, err)
+	for i, d := range o.drives {
+		flags := os.O_RDWR
+		if d.ro {
+			flags = os.O_RDONLY
+		}
+		f, err := os.OpenFile(d.path, flags, 0)
+		add(fmt.Sprintf("drive%d", i), f, err)
+	}
+	for i, v := range o.volumes {
+		f, err := os.OpenFile(v.host, unix.O_PATH|unix.O_DIRECTORY, 0)
+		add(fmt.Sprintf("volume%d", i), f, err)
+	}
+	return names, files
+}
 
 // ReadyFile is -ready-file.
 func (o *runOptions) ReadyFile() string { return o.readyFile }
@@ -547,7 +595,14 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 			mark.Mark(stderr, "launcher start", startMono) // this process is the launcher
 		}
 	}
-	image, imageFile, evictImage, release, err := mapImage(imagePath)
+	var image []byte
+	var imageFile *os.File
+	var evictImage, release func()
+	if f := h.Files["image"]; f != nil {
+		image, imageFile, evictImage, release, err = mapImageFile(f, imagePath)
+	} else {
+		image, imageFile, evictImage, release, err = mapImage(imagePath)
+	}
 	if err != nil {
 		return fail("%v", unwrapPathError(err))
 	}
@@ -568,15 +623,15 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		devs = append(devs, virtio.NewRNG())
 	}
 	if len(o.volumes) > 0 {
-		vdevs, closeVolumes, err := volumeDevices(o.volumes)
+		vdevs, closeVolumes, err := volumeDevices(o.volumes, func(i int) *os.File { return h.Files[fmt.Sprintf("volume%d", i)] })
 		if err != nil {
 			return fail("%v", err)
 		}
 		defer closeVolumes() // after v.Close, deferred below
 		devs = append(devs, vdevs...)
 	}
-	for _, d := range o.drives {
-		b, err := d.open()
+	for i, d := range o.drives {
+		b, err := d.openFile(h.Files[fmt.Sprintf("drive%d", i)])
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -601,6 +656,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 	cfg := vmm.Config{
 		Image:     image,
 		ImageFile: imageFile,
+		KVMFile:   h.Files["kvm"],
 		MemSize:   o.mem,
 		VCPUs:     o.smp,
 		Env:       env,

@@ -5,7 +5,7 @@
 // finds it next to its own executable and hands it the same command line;
 // it is not meant to be run by hand.
 //
-//	unigo-vmm [-built-image PATH] [-jail-root] [-tap-fd FD:MTU] [-ready-fd FD] RUN-FLAGS IMAGE [-- ARGS...]
+//	unigo-vmm [-built-image PATH] [-jail-root] [-tap-fd FD:MTU] [-ready-fd FD] [-fd NAME=FD]... RUN-FLAGS IMAGE [-- ARGS...]
 //
 // -built-image PATH: the CLI built the run target into PATH, in a
 // temporary directory of its own, which the launcher removes at exit.
@@ -13,5 +13,7 @@
 // jailer; -jail then also moves it into an empty root. -tap-fd FD:MTU:
 // the jailer opened -net tap's device, which is descriptor FD, with the
 // interface's MTU. -ready-fd FD: write a byte to FD when the guest is
-// ready, in place of creating -ready-file (the jailer does).
+// ready, in place of creating -ready-file (the jailer does). -fd NAME=FD:
+// the jailer opened kvm (/dev/kvm), image, driveN or volumeN (the Nth
+// -drive or -v) as FD.
 package main

@@ -73,7 +73,8 @@ func TestRunSignalDuringBuild(t *testing.T) {
 // new privileges and, started as root, no capabilities, user nobody, and
 // (started by the CLI as the jailer) mount, PID, IPC, UTS and, for this
 // guest without a network, network namespaces of its own and an empty
-// root; it still serves its guest: SMP, the SIGQUIT dump (passed on by
+// root, holding /dev/kvm and the image as the jailer opened them; it
+// still serves its guest: SMP, the SIGQUIT dump (passed on by
 // the jailer), the timeout.
 func TestRunJail(t *testing.T) {
 	kvmOK(t)
@@ -107,6 +108,11 @@ func TestRunJail(t *testing.T) {
 		ents, err := os.ReadDir("/proc/" + pid + "/root")
 		require.NoError(t, err)
 		assert.Empty(t, ents, "the launcher's root holds nothing")
+		// The jailer opened /dev/kvm and the image and passed them down.
+		cmdline, err := os.ReadFile("/proc/" + pid + "/cmdline")
+		require.NoError(t, err)
+		assert.Contains(t, string(cmdline), "\x00-fd\x00kvm=")
+		assert.Contains(t, string(cmdline), "\x00-fd\x00image=")
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGQUIT))
 	err = cmd.Wait()

@@ -146,6 +146,13 @@ func jailVMM(bin string, pre []string, o *launch.Options, image string, args []s
 		argv = append([]string{"-tap-fd", fmt.Sprintf("3:%d", tap.MTU())}, argv...)
 		newNet = true
 	}
+	// /dev/kvm, the image, drives and volume directories: the launcher
+	// opens no host path itself.
+	names, files := o.OpenForJail(image)
+	for i, name := range names {
+		argv = append([]string{"-fd", fmt.Sprintf("%s=%d", name, 3+len(extra))}, argv...)
+		extra = append(extra, files[i])
+	}
 	var readyR *os.File
 	if o.ReadyFile() != "" {
 		r, w, err := os.Pipe()
