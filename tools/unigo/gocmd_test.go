@@ -73,14 +73,18 @@ func TestRunSignalDuringBuild(t *testing.T) {
 // new privileges and, started as root, no capabilities, user nobody, and
 // (started by the CLI as the jailer) mount, PID, IPC, UTS and, for this
 // guest without a network, network namespaces of its own and an empty
-// root, holding /dev/kvm and the image as the jailer opened them; it
+// root, holding /dev/kvm, the image, a drive and a volume as the jailer
+// opened them; it
 // still serves its guest: SMP, the SIGQUIT dump (passed on by
 // the jailer), the timeout.
 func TestRunJail(t *testing.T) {
 	kvmOK(t)
 	bin := unigoBinary(t)
 	// Out of process: in-process, -jail would confine the test binary.
-	cmd := exec.Command(bin, "run", "-jail", "-v", "-smp", "2", "-timeout", "20s", writeImage(t, testguest.Hang()))
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	require.NoError(t, os.WriteFile(disk, make([]byte, 1<<20), 0o644))
+	vol := t.TempDir()
+	cmd := exec.Command(bin, "run", "-jail", "-v", "-smp", "2", "-timeout", "20s", "-drive", disk, "-v", vol+":/data", writeImage(t, testguest.Hang()))
 	var stderr syncWriter
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
@@ -107,12 +111,15 @@ func TestRunJail(t *testing.T) {
 		assert.False(t, root.Dev == hostRoot.Dev && root.Ino == hostRoot.Ino, "the launcher's root is the host's")
 		ents, err := os.ReadDir("/proc/" + pid + "/root")
 		require.NoError(t, err)
-		assert.Empty(t, ents, "the launcher's root holds nothing")
+		require.Len(t, ents, 1, "the launcher's root holds /proc alone (for the volume)")
+		assert.Equal(t, "proc", ents[0].Name())
 		// The jailer opened /dev/kvm and the image and passed them down.
 		cmdline, err := os.ReadFile("/proc/" + pid + "/cmdline")
 		require.NoError(t, err)
 		assert.Contains(t, string(cmdline), "\x00-fd\x00kvm=")
 		assert.Contains(t, string(cmdline), "\x00-fd\x00image=")
+		assert.Contains(t, string(cmdline), "\x00-fd\x00drive0=")
+		assert.Contains(t, string(cmdline), "\x00-fd\x00volume0=")
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGQUIT))
 	err = cmd.Wait()
