@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,16 +19,20 @@ import (
 )
 
 // TestJailedLauncher: `unigo run -jail` serves examples/httpd through the
-// user-mode network with 2 vCPUs under its filters: the process shows
-// Seccomp 2 and NoNewPrivs 1 (and, started as root, no capabilities and
-// user nobody), each vCPU thread has its own extra filter (2 filters where
-// the other threads have 1), and the guest still serves and exits 0.
+// user-mode network with 2 vCPUs under its filters: the launcher shows
+// Seccomp 2 and NoNewPrivs 1, a call outside its allowlist fails with
+// EPERM, each vCPU thread has its own extra filter (2 filters where the
+// other threads have 1), and the guest still serves and exits 0. Started
+// as root, unigo run is the jailer: the launcher, its child, has no
+// capabilities, runs as nobody, in mount, PID, IPC and UTS namespaces of
+// its own (the host's network, which the user-mode network needs), with
+// an empty root of its own.
 func TestJailedLauncher(t *testing.T) {
 	needLauncher(t)
 	port := freePorts(t, 1)[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, unigoBin, "run", "-jail", "-m", "256M", "-smp", "2",
+	cmd := exec.CommandContext(ctx, unigoBin, "run", "-jail", "-v", "-m", "256M", "-smp", "2",
 		"-p", fmt.Sprintf("%d:8080", port), images[httpdPkg])
 	out, diag := &syncBuffer{}, &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, diag
@@ -62,15 +67,22 @@ func TestJailedLauncher(t *testing.T) {
 	}
 	assert.Equal(t, "Hello from unigo!\n", get("/"))
 
-	pid := strconv.Itoa(cmd.Process.Pid)
+	pid := launcherPID(t, cmd.Process.Pid)
 	st, err := os.ReadFile("/proc/" + pid + "/status")
 	require.NoError(t, err)
 	s := string(st)
 	assert.Contains(t, s, "Seccomp:\t2\n")
 	assert.Contains(t, s, "NoNewPrivs:\t1\n")
+	assert.Contains(t, diag.String(), "a call outside the allowlist (getppid) fails with EPERM")
 	if os.Geteuid() == 0 {
 		assert.Contains(t, s, "CapEff:\t0000000000000000\n")
 		assert.Contains(t, s, "Uid:\t65534\t65534\t65534\t65534\n")
+		assertJailed(t, pid, []string{"mnt", "pid", "ipc", "uts"})
+		net, err := os.Readlink("/proc/" + pid + "/ns/net")
+		require.NoError(t, err)
+		ours, err := os.Readlink("/proc/self/ns/net")
+		require.NoError(t, err)
+		assert.Equal(t, ours, net, "the user-mode network needs the host's network namespace")
 	}
 	tasks, err := filepath.Glob("/proc/" + pid + "/task/*")
 	require.NoError(t, err)
@@ -106,5 +118,81 @@ func TestJailedLauncher(t *testing.T) {
 		require.NoError(t, err)
 	case <-time.After(time.Minute):
 		t.Fatal("launcher did not exit")
+	}
+}
+
+// launcherPID is the process that runs the VM for the unigo run process
+// pid: the jailer's child when there is one (-jail as root), else pid.
+func launcherPID(t *testing.T, pid int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return strconv.Itoa(pid)
+	}
+	var child string
+	require.Eventually(t, func() bool {
+		// Any of the jailer's threads may have forked it.
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+		for _, task := range tasks {
+			b, _ := os.ReadFile(task)
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				child = f[0]
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "the jailer started no launcher")
+	return child
+}
+
+// assertJailed checks that process pid is in namespaces of its own (of
+// the kinds in nss) and that its root is not the host's.
+func assertJailed(t *testing.T, pid string, nss []string) {
+	t.Helper()
+	for _, ns := range nss {
+		theirs, err := os.Readlink("/proc/" + pid + "/ns/" + ns)
+		require.NoError(t, err)
+		ours, err := os.Readlink("/proc/self/ns/" + ns)
+		require.NoError(t, err)
+		assert.NotEqual(t, ours, theirs, "%s namespace", ns)
+	}
+	var root, hostRoot syscall.Stat_t
+	require.NoError(t, syscall.Stat("/proc/"+pid+"/root", &root))
+	require.NoError(t, syscall.Stat("/", &hostRoot))
+	assert.False(t, root.Dev == hostRoot.Dev && root.Ino == hostRoot.Ino, "the launcher's root is the host's")
+}
+
+// TestJailedLauncherVolume: under -jail, the volume9p guest (no network,
+// so the launcher also gets a network namespace of its own) reads and
+// writes a -v volume through the 9P server, whose file system calls the
+// jail's allowlist admits; the host sees what it wrote. The writable tree
+// is open to nobody, the user a root launcher drops to.
+func TestJailedLauncherVolume(t *testing.T) {
+	r := runnerNamed("launcher")
+	r.check(t)
+	rw, ro, _ := volumeTrees(t)
+	require.NoError(t, os.Chmod(rw, 0o777))
+	s := volumeSpec(images[volume9pPkg], rw, ro)
+	s.memory, s.cpus, s.kparams = "256M", 2, []string{"unigo.storage=0"}
+	s.launcherArgs = append(s.launcherArgs, "-jail", "-v")
+	res, err := r.run(t, s)
+	require.NoError(t, err)
+	require.Equal(t, 0, res.code, "output:\n%s%s", res.out, res.diag)
+	for _, want := range []string{
+		"volume9p: /data hello.txt: hello from the host\n",
+		"volume9p: /data wrote guest.txt, fsync ok\n",
+		"volume9p: /data 16 concurrent writers ok\n",
+		"volume9p: /ro create: read-only file system\n",
+		"volume9p: ok\n",
+	} {
+		assert.Contains(t, res.out, want)
+	}
+	assert.Contains(t, res.diag, "(getppid) fails with EPERM")
+	b, err := os.ReadFile(filepath.Join(rw, "guest.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "written in the guest\n", string(b))
+	if os.Geteuid() == 0 {
+		var st syscall.Stat_t
+		require.NoError(t, syscall.Stat(filepath.Join(rw, "guest.txt"), &st))
+		assert.EqualValues(t, 65534, st.Uid, "written by the launcher as nobody")
 	}
 }

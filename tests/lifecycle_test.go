@@ -72,28 +72,37 @@ func TestLifecycleSIGTERM(t *testing.T) {
 
 // TestLifecycleReady boots examples/httpd: the launcher creates -ready-file
 // and prints the ready line once the guest listens, the page is served at
-// once, and SIGTERM ends it with httpd's graceful shutdown (exit 0).
+// once, and SIGTERM ends it with httpd's graceful shutdown (exit 0). Under
+// -jail too, where (as root) the jailer creates the file when its jailed
+// launcher says the guest is ready, and passes SIGTERM on.
 func TestLifecycleReady(t *testing.T) {
 	needLauncher(t)
-	port := freePorts(t, 1)[0]
-	readyFile := filepath.Join(t.TempDir(), "ready")
-	cmd := exec.Command(unigoBin, "run", "-m", "128M", "-status", "-ready-file", readyFile,
-		"-p", fmt.Sprintf("%d:8080", port), images[httpdPkg])
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Start())
-	defer cmd.Process.Kill()
-	require.Eventually(t, func() bool { _, err := os.Stat(readyFile); return err == nil },
-		60*time.Second, 10*time.Millisecond, "stdout %q stderr %q", &stdout, &stderr)
-	assert.Contains(t, stderr.String(), "unigo-status: ready\n")
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, jail := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "jail"}[jail], func(t *testing.T) {
+			port := freePorts(t, 1)[0]
+			readyFile := filepath.Join(t.TempDir(), "ready")
+			args := []string{"run", "-m", "128M", "-status", "-ready-file", readyFile, "-p", fmt.Sprintf("%d:8080", port)}
+			if jail {
+				args = append(args, "-jail")
+			}
+			cmd := exec.Command(unigoBin, append(args, images[httpdPkg])...)
+			var stdout, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			require.NoError(t, cmd.Start())
+			defer cmd.Process.Kill()
+			require.Eventually(t, func() bool { _, err := os.Stat(readyFile); return err == nil },
+				60*time.Second, 10*time.Millisecond, "stdout %q stderr %q", &stdout, &stderr)
+			assert.Contains(t, stderr.String(), "unigo-status: ready\n")
+			resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
 
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, cmd.Wait(), "stderr %q", &stderr)
-	assert.True(t, strings.HasSuffix(stderr.String(), "unigo-status: code=0 reason=exit\n"), "stderr %q", &stderr)
+			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+			require.NoError(t, cmd.Wait(), "stderr %q", &stderr)
+			assert.True(t, strings.HasSuffix(stderr.String(), "unigo-status: code=0 reason=exit\n"), "stderr %q", &stderr)
+		})
+	}
 }
 
 // TestLifecycleReadyCall: a program that defers readiness (package notify)

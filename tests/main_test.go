@@ -60,7 +60,8 @@ func buildAll(dir string) error {
 	moduleRoot = filepath.Dir(filepath.Dir(gomod))
 
 	unigoBin = filepath.Join(dir, "unigo")
-	if err := goCommand("go", "-C", "tools", "build", "-o", unigoBin, "./unigo"); err != nil {
+	// The CLI and, next to it, the launcher binary `unigo run` execs.
+	if err := goCommand("go", "-C", "tools", "build", "-o", dir+"/", "./unigo", "./unigo-vmm"); err != nil {
 		return err
 	}
 	pkgs := map[string]bool{}

@@ -56,7 +56,7 @@ func TestMedianOf(t *testing.T) {
 func TestFirstWriteMark(t *testing.T) {
 	var out bytes.Buffer
 	n := 0
-	w := &firstWriteMark{w: &out, mark: func() { n++ }}
+	w := FirstWrite(&out, func() { n++ })
 	w.Write([]byte("a\n"))
 	w.Write([]byte("b\n"))
 	assert.Equal(t, 1, n)

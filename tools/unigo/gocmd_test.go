@@ -70,23 +70,56 @@ func TestRunSignalDuringBuild(t *testing.T) {
 }
 
 // TestRunJail: with -jail the running launcher has a seccomp filter, no
-// new privileges and (started as root) no capabilities, and still serves
-// its guest: SMP, the SIGQUIT dump, the timeout.
+// new privileges and, started as root, no capabilities, user nobody, and
+// (started by the CLI as the jailer) mount, PID, IPC, UTS and, for this
+// guest without a network, network namespaces of its own and an empty
+// root, holding /dev/kvm, the image, a drive and a volume as the jailer
+// opened them; it
+// still serves its guest: SMP, the SIGQUIT dump (passed on by
+// the jailer), the timeout.
 func TestRunJail(t *testing.T) {
 	kvmOK(t)
 	bin := unigoBinary(t)
 	// Out of process: in-process, -jail would confine the test binary.
-	cmd := exec.Command(bin, "run", "-jail", "-v", "-smp", "2", "-timeout", "3s", writeImage(t, testguest.Hang()))
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	require.NoError(t, os.WriteFile(disk, make([]byte, 1<<20), 0o644))
+	vol := t.TempDir()
+	cmd := exec.Command(bin, "run", "-jail", "-v", "-smp", "2", "-timeout", "20s", "-drive", disk, "-v", vol+":/data", writeImage(t, testguest.Hang()))
 	var stderr syncWriter
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "first vCPU run") }, 10*time.Second, 5*time.Millisecond)
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	pid := launcherPID(t, cmd.Process.Pid)
+	st, err := os.ReadFile("/proc/" + pid + "/status")
 	require.NoError(t, err)
 	assert.Contains(t, string(st), "Seccomp:\t2\n")
 	assert.Contains(t, string(st), "NoNewPrivs:\t1\n")
+	assert.Contains(t, stderr.String(), "(getppid) fails with EPERM")
 	if os.Geteuid() == 0 {
 		assert.Contains(t, string(st), "CapEff:\t0000000000000000\n")
+		assert.Contains(t, string(st), "Uid:\t65534\t65534\t65534\t65534\n")
+		for _, ns := range []string{"mnt", "pid", "ipc", "uts", "net"} {
+			theirs, err := os.Readlink("/proc/" + pid + "/ns/" + ns)
+			require.NoError(t, err)
+			ours, err := os.Readlink("/proc/self/ns/" + ns)
+			require.NoError(t, err)
+			assert.NotEqual(t, ours, theirs, "%s namespace", ns)
+		}
+		var root, hostRoot syscall.Stat_t
+		require.NoError(t, syscall.Stat("/proc/"+pid+"/root", &root))
+		require.NoError(t, syscall.Stat("/", &hostRoot))
+		assert.False(t, root.Dev == hostRoot.Dev && root.Ino == hostRoot.Ino, "the launcher's root is the host's")
+		ents, err := os.ReadDir("/proc/" + pid + "/root")
+		require.NoError(t, err)
+		require.Len(t, ents, 1, "the launcher's root holds /proc alone (for the volume)")
+		assert.Equal(t, "proc", ents[0].Name())
+		// The jailer opened /dev/kvm and the image and passed them down.
+		cmdline, err := os.ReadFile("/proc/" + pid + "/cmdline")
+		require.NoError(t, err)
+		assert.Contains(t, string(cmdline), "\x00-fd\x00kvm=")
+		assert.Contains(t, string(cmdline), "\x00-fd\x00image=")
+		assert.Contains(t, string(cmdline), "\x00-fd\x00drive0=")
+		assert.Contains(t, string(cmdline), "\x00-fd\x00volume0=")
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGQUIT))
 	err = cmd.Wait()
@@ -100,4 +133,72 @@ func TestRunJail(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, exitTimeout, ee.ExitCode(), "%s", out)
 	assert.Contains(t, string(out), "guest timed out")
+}
+
+// TestRunJailTAP: as root, -jail with -net tap=NAME gives the launcher a
+// network namespace of its own, where the interface does not exist; the
+// jailer opened the TAP in the host's and passed the descriptor down.
+func TestRunJailTAP(t *testing.T) {
+	kvmOK(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the jailer, and a TAP device")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("ip not on PATH")
+	}
+	name := fmt.Sprintf("ujt%d", os.Getpid()%100000)
+	if out, err := exec.Command("ip", "tuntap", "add", name, "mode", "tap").CombinedOutput(); err != nil {
+		t.Skipf("cannot create a TAP device here: %v: %s", err, out)
+	}
+	defer exec.Command("ip", "link", "del", name).Run()
+	bin := unigoBinary(t)
+	cmd := exec.Command(bin, "run", "-jail", "-v", "-net", "tap="+name, "-timeout", "20s", writeImage(t, testguest.Hang()))
+	var stderr syncWriter
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "first vCPU run") }, 10*time.Second, 5*time.Millisecond, "%s", &stderr)
+	pid := launcherPID(t, cmd.Process.Pid)
+	theirs, err := os.Readlink("/proc/" + pid + "/ns/net")
+	require.NoError(t, err)
+	ours, err := os.Readlink("/proc/self/ns/net")
+	require.NoError(t, err)
+	assert.NotEqual(t, ours, theirs, "network namespace")
+	fds, err := filepath.Glob("/proc/" + pid + "/fd/*")
+	require.NoError(t, err)
+	tun := false
+	for _, fd := range fds {
+		if l, _ := os.Readlink(fd); l == "/dev/net/tun" {
+			tun = true
+		}
+	}
+	assert.True(t, tun, "the launcher holds no TAP descriptor")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, exitSIGTERM, ee.ExitCode(), stderr.String())
+}
+
+// launcherPID is the process that runs the VM for the unigo run process
+// pid: the jailer's child when there is one (-jail as root), else pid.
+func launcherPID(t *testing.T, pid int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return strconv.Itoa(pid)
+	}
+	var child string
+	require.Eventually(t, func() bool {
+		// Any of the jailer's threads may have forked it.
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+		for _, task := range tasks {
+			b, _ := os.ReadFile(task)
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				child = f[0]
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "the jailer started no launcher")
+	return child
 }

@@ -45,6 +45,9 @@ func main() {
 	case "run":
 		serveProfiles()
 		os.Exit(runCmd(args))
+	case "vmm": // the launcher, for the jailer (run.go); not for users
+		serveProfiles()
+		os.Exit(vmmCmd(args))
 	case "test":
 		os.Exit(testCmd(args))
 	case "stdtest":

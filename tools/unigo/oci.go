@@ -522,22 +522,3 @@ func writeOCI(img v1.Image, out, tag string) error {
 	}
 	return p.AppendImage(img, layout.WithAnnotations(map[string]string{annOCIRefName: tag}))
 }
-
-// hostEnviron is the launcher's environment as the guest's (unigo run
-// -hostenv): what a container runtime sets from the image config and
-// docker run -e. Variables the runtime adds for a shell (PATH, HOME,
-// HOSTNAME, TERM) and names the guest command line cannot carry (kernel
-// parameters have dots) stay out.
-func hostEnviron() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, ok := strings.Cut(kv, "=")
-		switch {
-		case !ok || k == "" || strings.ContainsAny(k, " \t\n\"\\."):
-		case k == "PATH" || k == "HOME" || k == "HOSTNAME" || k == "TERM":
-		default:
-			env = append(env, kv)
-		}
-	}
-	return env
-}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/unigo-os/unigo/tools/launch"
+
 	"archive/tar"
 	"encoding/base64"
 	"encoding/json"
@@ -319,7 +321,7 @@ func TestHostEnviron(t *testing.T) {
 	t.Setenv("UNIGO_OCI_TEST", "a b")
 	t.Setenv("HOSTNAME", "box")
 	t.Setenv("bad.key", "1")
-	env := hostEnviron()
+	env := launch.HostEnviron()
 	assert.Contains(t, env, "UNIGO_OCI_TEST=a b")
 	for _, kv := range env {
 		assert.False(t, strings.HasPrefix(kv, "PATH=") || strings.HasPrefix(kv, "HOSTNAME=") || strings.HasPrefix(kv, "bad.key="), kv)

@@ -7,618 +7,257 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
-	"time"
 
-	"github.com/unigo-os/unigo/abi"
-	"github.com/unigo-os/unigo/tools/bench"
-	"github.com/unigo-os/unigo/tools/vmm"
-	"github.com/unigo-os/unigo/tools/vmm/arch"
-	"github.com/unigo-os/unigo/tools/vmm/jail"
+	"golang.org/x/sys/unix"
+
+	"github.com/unigo-os/unigo/tools/launch"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
-	"github.com/unigo-os/unigo/tools/vmm/virtio"
+	"github.com/unigo-os/unigo/tools/vmm/netback/usernet"
 )
 
-// Exit statuses of `unigo run` besides the guest's own exit code. They
-// follow timeout(1) and the shell: 124 timed out, 125 the launcher failed,
-// 128+N killed by signal N.
+// Names shared with the launch package, which holds `unigo run`.
 const (
-	exitTimeout  = 124
-	exitLauncher = 125
-	exitSIGINT   = 130
-	exitSIGQUIT  = 131
-	exitSIGTERM  = 143
+	runnerLauncher = launch.RunnerLauncher
+	runnerQEMU     = launch.RunnerQEMU
+	exitTimeout    = launch.ExitTimeout
+	exitLauncher   = launch.ExitLauncher
+	exitSIGINT     = launch.ExitSIGINT
+	exitSIGQUIT    = launch.ExitSIGQUIT
+	exitSIGTERM    = launch.ExitSIGTERM
 )
 
-const runUsage = `usage: unigo run [flags] IMAGE|PACKAGE|FILE.go [flags] [-- ARGS...]
+var (
+	parseMemSize    = launch.ParseMemSize
+	splitGuestArgs  = launch.SplitGuestArgs
+	firstLineOf     = launch.FirstLineOf
+	unwrapPathError = launch.UnwrapPathError
+	needsBuild      = launch.NeedsBuild
+)
 
-Boots IMAGE (or builds PACKAGE/FILE.go first) under the KVM launcher. The
-guest's console is stdin/stdout; unigo run exits with the guest's exit code.
-Everything after -- becomes the guest program's arguments.
-
-flags:
-  -m SIZE          guest memory, e.g. 512M or 2G (default 128M)
-  -smp N           number of vCPUs, 1 to 64 (default 1)
-  -e KEY=VAL       set a guest environment variable (repeatable)
-  -hostenv         pass the launcher's own environment to the guest (but
-                   PATH, HOME, HOSTNAME, TERM); -e comes after it
-  -grace DUR       on SIGTERM or SIGINT, deliver the signal to the guest
-                   program and stop the VM only if it has not exited after
-                   DUR (default 8s; 0 stops at once, as does a second signal)
-  -status          end with one line on stderr for supervisors:
-                   unigo-status: code=N reason=exit|crash|signal|timeout|error
-                   and print unigo-status: ready when the guest first listens
-                   on a TCP port
-  -ready-file PATH create PATH when the guest first listens on a TCP port
-                   (for readiness probes)
-  -files HOSTDIR:GUESTDIR, -nocerts, -notz
-                   as for unigo build, when run builds from source
-  -timeout DUR     stop the guest after DUR (e.g. 30s), print its state
-                   (as on SIGQUIT) and exit 124
-  -cmdline STR     extra guest kernel command line
-  -rng             attach a virtio-rng device (entropy from the host)
-  -v HOSTDIR:GUESTDIR[:ro]
-                   share a host directory with the guest at GUESTDIR
-                   (absolute) over virtio-9p (repeatable; also -volume);
-                   the guest cannot reach outside HOSTDIR (.., symlinks),
-                   fsync in the guest is fsync on the host; :ro refuses
-                   every change with EROFS
-  -drive FILE[:ro] attach FILE as a virtio-blk disk (repeatable): the
-                   guest sees /dev/vda, /dev/vdb, ... in order; :ro makes
-                   it read-only (writes fail with EROFS in the guest)
-  -runner NAME     launcher (the default) or qemu: QEMU microvm, with KVM
-                   when /dev/kvm can be used, else TCG (-m, -smp, -e,
-                   -timeout, -cmdline, -rng, -p, -v, -drive map onto it)
-  -raw             pass the guest's control characters (escape sequences)
-                   to a terminal; without it they are shown escaped (^[)
-  -jail            once the VM is set up, confine the launcher: as root,
-                   drop to user nobody; no_new_privs and a seccomp
-                   allowlist on every thread (other system calls: EPERM)
-  -v               alone (not followed by HOSTDIR:GUESTDIR): print the
-                   time of each boot phase to stderr
-  -bench           print each boot phase's CLOCK_MONOTONIC time and the
-                   launcher's memory use to stderr (read by unigo bench)
-  -net MODE        guest network: user (user-mode NAT, the default when
-                   networking is on), tap=NAME (a TAP device) or none;
-                   user takes options: user,hostloopback (192.168.127.254
-                   reaches the host's 127.0.0.1), user,restrict (no
-                   outbound traffic), user,maxconns=N (concurrent outbound
-                   TCP connections, default 1024; beyond it, refused)
-  -p [HOSTADDR:]HOSTPORT:GUESTPORT[/udp]
-                   forward a host port to the guest (repeatable; user-mode
-                   network only; HOSTADDR defaults to 127.0.0.1)
-
-networking is on with -net or -p, or when the image links the unigo
-netstack; the user-mode guest is 192.168.127.2/24, gateway and DNS
-192.168.127.1. It reaches the outside world, never the host itself
-(loopback, the host's addresses, link-local) unless hostloopback.
-
-SIGQUIT (Ctrl-\) or -timeout print the guest's state to stderr before
-stopping it: each vCPU's registers, the instruction at RIP, a symbolized
-backtrace, and the kernel's last 64 entries (system calls, faults,
-interrupts).
-
-SIGTERM and SIGINT reach the guest program as signals to its process
-(os/signal sees them; without a handler Go exits 128+N); the VM is stopped
-after -grace if the program has not exited by then.
-
-UNIGO_PPROF=HOST:PORT serves the launcher's own Go profiles there
-(net/http/pprof, e.g. go tool pprof http://HOST:PORT/debug/pprof/heap).
-
-exit status: the guest's exit code; 70 guest crash; 124 timeout;
-125 launcher error; 130/131/143 stopped by SIGINT/SIGQUIT/SIGTERM. A
-guest may exit with these codes too: the launcher's own always come with
-a "unigo run:" line (or the crash report) on stderr, and -status ends
-stderr with a line naming the exit status's origin.
-`
-
-// runOptions is a parsed `unigo run` command line.
-type runOptions struct {
-	mem       uint64
-	smp       int
-	env       []string
-	hostEnv   bool
-	grace     time.Duration
-	status    bool
-	readyFile string
-	timeout   time.Duration
-	verbose   bool
-	bench     bool
-	cmdline   string
-	rng       bool
-	drives    []drive
-	target    string
-	guestArgs []string
-	net       netOptions
-	runner    string
-	raw       bool
-	jail      bool
-	volumes   []volume
-	build     builder // -files, -nocerts, -notz when run builds from source
-	buildSet  bool    // one of those was given
-}
-
-// errHelp asks for the usage text.
+// errHelp asks for a command's usage text.
 var errHelp = errors.New("help requested")
 
-// splitGuestArgs splits a command line at its first lone "--": the CLI's
-// own flags and arguments before, the guest's argv after.
-func splitGuestArgs(args []string) (own, guest []string) {
-	for i, a := range args {
-		if a == "--" {
-			return args[:i], args[i+1:]
-		}
-	}
-	return args, nil
-}
+// runBuilder is the builder as `unigo run` uses it (launch.Builder).
+type runBuilder struct{ b builder }
 
-// parseRunArgs parses flags placed before or after the image argument;
-// everything after the first lone "--" is the guest's argv.
-func parseRunArgs(args []string) (*runOptions, error) {
-	o := &runOptions{mem: 128 << 20, smp: 1, grace: defaultGrace}
-	args, o.guestArgs = splitGuestArgs(args)
-	args = volumeFlagArgs(args)
-	fs := flag.NewFlagSet("unigo run", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Func("m", "", func(s string) error {
-		n, err := parseMemSize(s)
-		o.mem = n
-		return err
-	})
-	fs.IntVar(&o.smp, "smp", 1, "")
-	fs.Func("e", "", func(s string) error {
-		if k, _, ok := strings.Cut(s, "="); !ok || k == "" || strings.ContainsAny(k, " \t\n\"\\") {
-			return fmt.Errorf("want KEY=VAL, got %q", s)
-		}
-		o.env = append(o.env, s)
-		return nil
-	})
-	fs.BoolVar(&o.hostEnv, "hostenv", false, "")
-	fs.DurationVar(&o.grace, "grace", defaultGrace, "")
-	fs.BoolVar(&o.status, "status", false, "")
-	fs.StringVar(&o.readyFile, "ready-file", "", "")
-	fs.DurationVar(&o.timeout, "timeout", 0, "")
-	fs.BoolVar(&o.verbose, "v", false, "")
-	fs.BoolVar(&o.bench, "bench", false, "")
-	fs.StringVar(&o.cmdline, "cmdline", "", "")
-	fs.BoolVar(&o.rng, "rng", false, "")
-	fs.Func("drive", "", func(s string) error {
-		d, err := parseDrive(s)
-		o.drives = append(o.drives, d)
-		return err
-	})
-	fs.StringVar(&o.runner, "runner", runnerLauncher, "")
-	fs.BoolVar(&o.raw, "raw", false, "")
-	fs.BoolVar(&o.jail, "jail", false, "")
-	fs.Func("net", "", o.net.parseNetMode)
-	fs.Func("volume", "", func(s string) error {
-		v, err := parseVolume(s)
-		if err != nil {
-			return errors.New(strings.TrimPrefix(err.Error(), "-v "+s+": "))
-		}
-		o.volumes = append(o.volumes, v)
-		return nil
-	})
-	o.build.addFileFlags(fs, nil)
-	fs.Func("p", "", func(s string) error {
-		f, err := netback.ParseForward(s)
-		if err != nil {
-			return errors.New(strings.TrimPrefix(err.Error(), "-p "+s+": "))
-		}
-		o.net.forwards = append(o.net.forwards, f)
-		return nil
-	})
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, errHelp
-			}
-			// The flag package quotes nothing: keep a crafted
-			// argument's line breaks out of the one-line error.
-			return nil, errors.New(strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(err.Error()))
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
-	switch {
-	case len(positional) == 0 || positional[0] == "":
-		return nil, errors.New("missing IMAGE (usage: unigo run [flags] IMAGE [-- ARGS...])")
-	case len(positional) > 1:
-		return nil, fmt.Errorf("unexpected argument %q after %q; guest arguments go after --", positional[1], positional[0])
-	case o.smp < 1 || o.smp > abi.MaxCPUs:
-		return nil, fmt.Errorf("-smp %d: want 1 to %d vCPUs (the guest kernel starts at most %d)", o.smp, abi.MaxCPUs, abi.MaxCPUs)
-	case o.timeout < 0:
-		return nil, fmt.Errorf("-timeout %v: want a positive duration", o.timeout)
-	case o.grace < 0:
-		return nil, fmt.Errorf("-grace %v: want a duration of 0 or more", o.grace)
-	}
-	if err := arch.CheckMemSize(o.mem); err != nil {
-		return nil, fmt.Errorf("-m: %v", err)
-	}
-	if err := o.net.check(); err != nil {
-		return nil, err
-	}
-	if o.runner != runnerLauncher && o.runner != runnerQEMU {
-		return nil, fmt.Errorf("-runner %s: want launcher or qemu", o.runner)
-	}
-	if err := checkVolumes(o.volumes); err != nil {
-		return nil, err
-	}
-	if len(o.volumes) > 0 && o.jail {
-		return nil, errors.New("-v and -jail together are not supported: the jail's system call allowlist has no file system calls")
-	}
-	o.target = positional[0]
-	fs.Visit(func(f *flag.Flag) {
-		o.buildSet = o.buildSet || f.Name == "files" || f.Name == "nocerts" || f.Name == "notz"
-	})
-	if o.buildSet && !needsBuild(o.target) {
-		return nil, fmt.Errorf("-files, -nocerts and -notz apply when run builds from source; %s is an image (give them to unigo build)", o.target)
-	}
-	return o, nil
-}
+func (r *runBuilder) AddFlags(fs *flag.FlagSet) { r.b.addFileFlags(fs, nil) }
 
-// parseMemSize parses -m: a number with an optional K, M, G or T suffix
-// (binary units, optionally followed by B or iB). A bare number is MiB, as
-// in QEMU.
-func parseMemSize(s string) (uint64, error) {
-	bad := fmt.Errorf("invalid size %q: want e.g. 128M or 2G", s)
-	t := strings.ToUpper(strings.TrimSpace(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	shift := 20
-	if t != "" {
-		if sh, ok := map[byte]int{'K': 10, 'M': 20, 'G': 30, 'T': 40}[t[len(t)-1]]; ok {
-			shift, t = sh, t[:len(t)-1]
-		}
-	}
-	n, err := strconv.ParseUint(t, 10, 64)
-	if err != nil || n == 0 || n > (1<<62)>>shift {
-		return 0, bad
-	}
-	return n << shift, nil
-}
-
-// guestCmdline splits the guest command line into environment, kernel
-// parameters and arguments (abi.Compose puts them back together, adding the
-// launcher's own parameters before the "--"). extra is -cmdline in the
-// command line syntax; its arguments come before those after --.
-func guestCmdline(extra string, env, args []string) (genv, params, gargs []string, err error) {
-	genv, params, gargs, err = abi.Parse(extra)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("-cmdline: %v", err)
-	}
-	for _, kv := range env {
-		if k, _, _ := strings.Cut(kv, "="); strings.Contains(k, ".") {
-			return nil, nil, nil, fmt.Errorf("-e %s: a KEY with a dot is a kernel parameter; pass it with -cmdline", kv)
-		}
-	}
-	genv = append(genv, env...)
-	gargs = append(gargs, args...)
-	if _, err := abi.Compose(genv, params, gargs); err != nil {
-		return nil, nil, nil, err
-	}
-	return genv, params, gargs, nil
-}
-
-// needsBuild reports whether the run target is source to build first (a
-// directory, a .go file, or an import path) rather than an image file.
-func needsBuild(target string) bool {
-	if strings.HasSuffix(target, ".go") {
-		return true
-	}
-	st, err := os.Stat(target)
-	if err == nil {
-		return st.IsDir()
-	}
-	// Not a file: an import path like example.com/cmd/hello builds; a
-	// plain missing name is reported as a missing image.
-	return strings.Contains(target, "/") && !strings.HasSuffix(target, ".img")
-}
-
-// runCmd implements `unigo run`.
-func runCmd(args []string) int {
-	return runLauncher(args, os.Stdin, os.Stdout, os.Stderr)
-}
-
-// defaultGrace is below docker stop's 10 s, so that the launcher's own
-// stop and status line come before the runtime's SIGKILL.
-const defaultGrace = 8 * time.Second
-
-// runLauncher is runCmd with explicit stdio, for tests.
-func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
-	start := time.Now()
-	reason := "error"
-	var status bool
-	defer func() {
-		if status {
-			fmt.Fprintf(stderr, "unigo-status: code=%d reason=%s\n", code, reason)
-		}
-	}()
-	startMono := bench.Now()
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "unigo run: "+format+"\n", a...)
-		return exitLauncher
-	}
-	o, err := parseRunArgs(args)
-	if err != nil {
-		status = wantsStatus(args) // a parse error still ends with the status line
-	}
-	if errors.Is(err, errHelp) {
-		fmt.Fprint(stdout, runUsage)
-		return 0
-	}
-	if err != nil {
-		return fail("%v", err)
-	}
-	status = o.status
-	if isTerminal(stdout) && !o.raw {
-		ts := &termSafe{w: stdout}
-		defer ts.flush()
-		stdout = ts
-	}
-	last := start
-	var traceMu sync.Mutex // phases end on different threads
-	if o.bench {
-		bench.Mark(stderr, "launcher start", startMono)
-		stdout = bench.FirstWrite(stdout, func() { bench.Mark(stderr, "first output", bench.Now()) })
-	}
-	trace := func(phase string) {
-		if o.bench {
-			bench.Mark(stderr, phase, bench.Now())
-		}
-		if o.verbose {
-			traceMu.Lock()
-			defer traceMu.Unlock()
-			now := time.Now()
-			fmt.Fprintf(stderr, "unigo run: %-15s %9.3fms  (+%.3fms)\n", phase,
-				float64(now.Sub(start).Microseconds())/1000, float64(now.Sub(last).Microseconds())/1000)
-			last = now
-		}
-	}
-
-	imagePath := o.target
-	if needsBuild(o.target) {
-		tmp, err := os.MkdirTemp("", "unigo-run-")
-		if err != nil {
-			return fail("%v", err)
-		}
-		defer os.RemoveAll(tmp)
-		imagePath = filepath.Join(tmp, "guest.img")
-		if code, err := buildForRun(o.target, imagePath, o.build); err != nil {
-			fmt.Fprintf(stderr, "unigo run: build %s: %v\n", o.target, firstLineOf(err.Error()))
-			return code
-		}
-		trace("build")
-	}
-	image, imageFile, evictImage, release, err := mapImage(imagePath)
-	if err != nil {
-		return fail("%v", unwrapPathError(err))
-	}
-	defer release() // after v.Close, deferred below
-
-	if o.hostEnv {
-		o.env = append(hostEnviron(), o.env...)
-	}
-	env, params, gargs, err := guestCmdline(o.cmdline, o.env, o.guestArgs)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if o.runner == runnerQEMU {
-		return runQEMU(o, imagePath, image, env, params, gargs, stdin, stdout, stderr)
-	}
-	var devs []virtio.Device
-	if o.rng {
-		devs = append(devs, virtio.NewRNG())
-	}
-	if len(o.volumes) > 0 {
-		vdevs, closeVolumes, err := volumeDevices(o.volumes)
-		if err != nil {
-			return fail("%v", err)
-		}
-		defer closeVolumes() // after v.Close, deferred below
-		devs = append(devs, vdevs...)
-	}
-	for _, d := range o.drives {
-		b, err := d.open()
-		if err != nil {
-			return fail("%v", err)
-		}
-		defer b.Close()
-		devs = append(devs, b)
-	}
-	if o.net.enabled(image) {
-		gn, err := setupNet(&o.net)
-		if err != nil {
-			return fail("%v", err)
-		}
-		defer gn.backend.Close()
-		defer gn.report(stderr, o.verbose)
-		devs = append(devs, gn.dev)
-		params = gn.addParams(params)
-		trace("network")
-	}
-	cfg := vmm.Config{
-		Image:     image,
-		ImageFile: imageFile,
-		MemSize:   o.mem,
-		VCPUs:     o.smp,
-		Env:       env,
-		Params:    params,
-		Args:      gargs,
-		Virtio:    devs,
-		Stdout:    stdout,
-		Stdin:     stdin,
-		Trace:     trace,
-	}
-	if o.jail {
-		cfg.VCPUThread = jail.EnterVCPU
-	}
-	v, err := vmm.New(cfg)
-	if err != nil {
-		if vmm.IsBadImage(err) {
-			return fail("%s: %v", o.target, err)
-		}
-		return fail("%v", err)
-	}
-	defer v.Close()
-	evictImage() // loaded into guest RAM
-	if o.status || o.readyFile != "" {
-		v.OnReady(func() { ready(o, stderr) })
-	}
-
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
-	go func() {
-		forwarded := false
-		for s := range sigs {
-			code := exitSIGINT
-			switch s {
-			case syscall.SIGTERM:
-				code = exitSIGTERM
-			case syscall.SIGQUIT:
-				code = exitSIGQUIT
-				dumpGuest(stderr, v, "SIGQUIT")
-			}
-			// The first SIGTERM or SIGINT goes to the guest program,
-			// which has -grace to exit on its own.
-			if s != syscall.SIGQUIT && o.grace > 0 && !forwarded && v.Signal(s.(syscall.Signal)) {
-				forwarded = true
-				fmt.Fprintf(stderr, "unigo run: %v: delivered to the guest; stopping it in %v\n", s, o.grace)
-				time.AfterFunc(o.grace, func() {
-					v.Stop(vmm.Result{Reason: vmm.Stopped, Code: uint32(code),
-						Err: fmt.Errorf("stopped: the guest did not exit within %v of %v", o.grace, s)})
-				})
-				continue
-			}
-			v.Stop(vmm.Result{Reason: vmm.Stopped, Code: uint32(code), Err: fmt.Errorf("stopped by %v", s)})
-		}
-	}()
-	if o.timeout > 0 {
-		t := time.AfterFunc(o.timeout, func() {
-			dumpGuest(stderr, v, fmt.Sprintf("timeout after %v", o.timeout))
-			v.Stop(vmm.Result{Reason: vmm.Stopped, Code: exitTimeout, Err: fmt.Errorf("guest timed out after %v", o.timeout)})
-		})
-		defer t.Stop()
-	}
-
-	if o.jail {
-		if err := jail.Enter(); err != nil {
-			return fail("%v", err)
-		}
-		trace("jail")
-	}
-	r := v.Run()
-	if o.bench {
-		bench.Memory(stderr, v.Memory())
-	}
-	switch r.Reason {
-	case vmm.GuestExit:
-		reason = "exit"
-		if r.Code > 255 {
-			fmt.Fprintf(stderr, "unigo run: guest exit code %d does not fit in an exit status; exiting 255\n", r.Code)
-			return 255
-		}
-		return int(r.Code)
-	case vmm.Crash:
-		reason = "crash"
-		fmt.Fprint(stderr, r.Report)
-		return vmm.ExitCrash
-	case vmm.Stopped:
-		reason = "signal"
-		if r.Code == exitTimeout {
-			reason = "timeout"
-		}
-		if r.Err != nil {
-			fmt.Fprintf(stderr, "unigo run: %v\n", r.Err)
-		}
-		return int(r.Code)
-	}
-	return fail("%v", r.Err)
-}
-
-// ready reports that the guest listens: -status's line, -ready-file.
-func ready(o *runOptions, stderr io.Writer) {
-	if o.status {
-		fmt.Fprintln(stderr, "unigo-status: ready")
-	}
-	if o.readyFile != "" {
-		if err := os.WriteFile(o.readyFile, nil, 0o644); err != nil {
-			fmt.Fprintf(stderr, "unigo run: -ready-file: %v\n", unwrapPathError(err))
-		}
-	}
-}
-
-// buildForRun builds the image; a SIGINT, SIGTERM or SIGQUIT meanwhile
-// kills the go commands and fails it with the signal's exit status, the
-// caller's deferred cleanups (temporary directories) still running.
-func buildForRun(target, out string, b builder) (int, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
-	var got atomic.Value
-	go func() {
-		select {
-		case s := <-sigs:
-			got.Store(s)
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+func (r *runBuilder) Build(ctx context.Context, target, out string) error {
+	b := r.b
 	b.out, b.ctx = out, ctx
 	_, err := b.build(target)
-	if s, ok := got.Load().(os.Signal); ok {
-		code := map[os.Signal]int{syscall.SIGINT: exitSIGINT, syscall.SIGTERM: exitSIGTERM, syscall.SIGQUIT: exitSIGQUIT}[s]
-		return code, fmt.Errorf("stopped by %v", s)
-	}
-	return exitLauncher, err
-}
-
-// wantsStatus finds -status in a command line that did not parse.
-func wantsStatus(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "--":
-			return false
-		case "-status", "--status", "-status=true", "--status=true":
-			return true
-		}
-	}
-	return false
-}
-
-// dumpGuest writes the state of the guest (vmm.VM.Dump) to stderr as one
-// write, so that it does not interleave with other launcher output.
-func dumpGuest(stderr io.Writer, v *vmm.VM, why string) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "unigo run: %s: dumping the guest\n", why)
-	v.Dump(&b)
-	io.WriteString(stderr, b.String())
-}
-
-// unwrapPathError drops the "open" prefix noise of *os.PathError.
-func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
-	}
 	return err
 }
 
-// firstLineOf keeps error reports to one line.
-func firstLineOf(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
+// vmmName is the launcher binary `unigo run` execs, looked for next to
+// the unigo executable.
+const vmmName = "unigo-vmm"
+
+// vmmBinary returns the launcher binary's path, or "" when there is none
+// next to this executable (e.g. go run, or an OCI image's static CLI):
+// then run boots the guest in this process.
+func vmmBinary() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(self), vmmName)
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return ""
+	}
+	return p
+}
+
+// runCmd implements `unigo run`: it builds the target if it is source,
+// then execs the launcher binary with the same command line. It boots
+// the guest itself when there is no launcher binary, with -runner qemu,
+// for the user-mode network and with UNIGO_PPROF, which the launcher
+// binary leaves out.
+// With -jail, started as root, it is the jailer instead (jailVMM).
+func runCmd(args []string) int {
+	vmm := vmmBinary()
+	h := launch.Hooks{Build: &runBuilder{}, UserNet: userNet}
+	h.Handoff = func(o *launch.Options, image string) (int, bool) {
+		if o.Runner() != runnerLauncher {
+			return 0, false
+		}
+		net, user := o.NetFor(image)
+		if o.Jail() && os.Geteuid() == 0 {
+			if user || vmm == "" {
+				// This binary links the user-mode network: it is the
+				// launcher, as `unigo vmm`.
+				self, err := os.Executable()
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "unigo run: -jail: %v\n", err)
+					return exitLauncher, true
+				}
+				return jailVMM(self, []string{"vmm"}, o, image, args, !net)
+			}
+			return jailVMM(vmm, nil, o, image, args, !net)
+		}
+		if user || vmm == "" || os.Getenv(profileEnv) != "" {
+			// The launcher binary has no profile server either.
+			return 0, false
+		}
+		return execVMM(vmm, o, image, args)
+	}
+	return launch.Run(args, os.Stdin, os.Stdout, os.Stderr, h)
+}
+
+// vmmCmd is the hidden `unigo vmm`: the launcher binary's command line
+// (launch.Main) with the user-mode network, which the jailer starts for
+// guests that have it.
+func vmmCmd(args []string) int {
+	return launch.Main(args, os.Stdin, os.Stdout, os.Stderr, launch.Hooks{UserNet: userNet})
+}
+
+// jailVMM is the jailer, after Firecracker's: it starts the launcher bin
+// (with the argument prefix pre) in fresh mount, PID, IPC and UTS
+// namespaces, and a fresh network namespace when the guest has no
+// network or a TAP device (which the jailer opens and passes down; the
+// user-mode network needs the host's network), with -jail-root: once its
+// VM is set up the launcher pivots into an empty root, drops to nobody
+// and loads its seccomp filters (launch.Run). The jailer waits for it,
+// passes SIGTERM on (and SIGINT and SIGQUIT, unless a terminal sent them
+// to the launcher itself), and exits as it did.
+func jailVMM(bin string, pre []string, o *launch.Options, image string, args []string, newNet bool) (int, bool) {
+	argv := []string{"-jail-root"}
+	if image != o.Target() {
+		argv = append(argv, "-built-image", image)
+	}
+	argv = append(argv, args...)
+	var extra []*os.File
+	if o.NetMode() == "tap" {
+		// Opened here, in the host's network namespace, where the
+		// interface is; the launcher gets the descriptor and a
+		// namespace of its own.
+		tap, err := netback.OpenTAP(o.TAPName())
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "unigo run: %v\n", err)
+			return exitLauncher, true
+		}
+		defer tap.Close()
+		extra = append(extra, tap.File())
+		argv = append([]string{"-tap-fd", fmt.Sprintf("3:%d", tap.MTU())}, argv...)
+		newNet = true
+	}
+	// /dev/kvm, the image, drives and volume directories: the launcher
+	// opens no host path itself.
+	names, files := o.OpenForJail(image)
+	for i, name := range names {
+		argv = append([]string{"-fd", fmt.Sprintf("%s=%d", name, 3+len(extra))}, argv...)
+		extra = append(extra, files[i])
+	}
+	var readyR *os.File
+	if o.ReadyFile() != "" {
+		r, w, err := os.Pipe()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "unigo run: -jail: %v\n", err)
+			return exitLauncher, true
+		}
+		defer w.Close()
+		readyR = r
+		argv = append([]string{"-ready-fd", strconv.Itoa(3 + len(extra))}, argv...)
+		extra = append(extra, w)
+	}
+	argv = append(append([]string{}, pre...), argv...)
+	cmd := exec.Command(bin, argv...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = extra
+	flags := syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+	if newNet {
+		flags |= syscall.CLONE_NEWNET
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: syscall.SIGKILL}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "unigo run: -jail: start the launcher: %v\n", err)
+		return exitLauncher, true
+	}
+	for _, f := range extra {
+		f.Close() // the launcher's now
+	}
+	if readyR != nil {
+		// The launcher writes a byte when the guest is ready; it cannot
+		// reach the file from its empty root.
+		go func() {
+			defer readyR.Close()
+			if n, _ := readyR.Read(make([]byte, 1)); n == 1 {
+				if err := os.WriteFile(o.ReadyFile(), nil, 0o644); err != nil {
+					fmt.Fprintf(os.Stderr, "unigo run: -ready-file: %v\n", unwrapPathError(err))
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGTERM || !terminalForeground() {
+					cmd.Process.Signal(s)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), true
+		}
+		return ee.ExitCode(), true
+	}
+	fmt.Fprintf(os.Stderr, "unigo run: -jail: %v\n", err)
+	return exitLauncher, true
+}
+
+// terminalForeground reports whether this process's group is the
+// foreground of the terminal on stdin: the terminal's SIGINT and SIGQUIT
+// then reach the launcher, of the same group, directly.
+func terminalForeground() bool {
+	pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pg == syscall.Getpgrp()
+}
+
+// execVMM replaces this process with the launcher binary, handing it the
+// command line and, when run built the target, the image (which the
+// launcher removes at exit). It returns only on failure.
+func execVMM(vmm string, o *launch.Options, image string, args []string) (int, bool) {
+	argv := []string{vmm}
+	if image != o.Target() {
+		argv = append(argv, "-built-image", image)
+	}
+	argv = append(argv, args...)
+	err := syscall.Exec(vmm, argv, os.Environ())
+	fmt.Fprintf(os.Stderr, "unigo run: exec %s: %v\n", vmm, err)
+	return exitLauncher, true
+}
+
+// runLauncher runs `unigo run` in this process with explicit stdio (unigo
+// test and exec, tests).
+func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return launch.Run(args, stdin, stdout, stderr, launch.Hooks{Build: &runBuilder{}, UserNet: userNet})
+}
+
+// userNet starts the user-mode network (launch.Hooks.UserNet).
+func userNet(f []netback.Forward, p netback.UserPolicy) (launch.UserNetwork, error) {
+	u, err := usernet.NewUser(f, p)
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
 }

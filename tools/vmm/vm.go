@@ -32,6 +32,9 @@ type Config struct {
 	// rather than copied (arch.Layout.LoadMapped). It must stay open and
 	// unmodified while the VM runs.
 	ImageFile *os.File
+	// KVMFile, if set, is /dev/kvm opened by another process (the
+	// jailer); New takes it over. Nil: New opens /dev/kvm.
+	KVMFile *os.File
 	// MemSize is the guest RAM in bytes (a multiple of 4K, >= 2M).
 	MemSize uint64
 	// VCPUs is the number of vCPUs (default 1). vCPU 0 starts at the PVH
@@ -191,7 +194,12 @@ func New(cfg Config) (_ *VM, err error) {
 			v.Close()
 		}
 	}()
-	if v.sys, err = kvm.Open(); err != nil {
+	if cfg.KVMFile != nil {
+		v.sys, err = kvm.FromFile(cfg.KVMFile)
+	} else {
+		v.sys, err = kvm.Open()
+	}
+	if err != nil {
 		return nil, err
 	}
 	trace("open kvm")

@@ -47,6 +47,17 @@ func New(dir string, readOnly bool) (*Tree, error) {
 	return &Tree{root: fd, readOnly: readOnly}, nil
 }
 
+// FromFile is New for a directory already open (by the jailer, O_PATH);
+// f is closed, its descriptor duplicated.
+func FromFile(f *os.File, readOnly bool) (*Tree, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	return &Tree{root: fd, readOnly: readOnly}, nil
+}
+
 // Close releases the directory. Files attached before stay usable.
 func (t *Tree) Close() error { return unix.Close(t.root) }
 

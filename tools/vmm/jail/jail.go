@@ -6,7 +6,9 @@
 // EPERM. The vCPU threads, each locked to its goroutine, add a narrower
 // filter of their own (no sockets, no opening files). Goroutines that are
 // not locked move between threads, so the other roles (device workers,
-// the main goroutine) share the process-wide filter.
+// the main goroutine) share the process-wide filter. A launcher that the
+// jailer (unigo run as root) started in fresh namespaces first moves into
+// an empty root (EnterRoot); Check confirms the filter is in force.
 package jail
 
 import (
@@ -44,6 +46,12 @@ var Allowed = append(append([]string{}, goRuntime...),
 	"setsockopt", "getsockopt", "getsockname", "getpeername",
 	"sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
 	"openat", "getdents64",
+	// Volumes (-v): the 9P server's goroutines walk and change the shared
+	// trees from the directory descriptors they hold (openat2 confined
+	// beneath them), reopening through /proc/self/fd; drives sync.
+	"openat2", "mkdirat", "unlinkat", "renameat", "renameat2", "linkat", "symlinkat", "readlinkat",
+	"fchmodat", "truncate", "ftruncate", "utimensat", "faccessat", "faccessat2", "fstatfs", "statx",
+	"fsync", "fdatasync",
 	// EnterVCPU's filter, later: a filter can only narrow what is allowed.
 	"seccomp",
 )
@@ -57,7 +65,8 @@ var VCPUAllowed = append(append([]string{}, goRuntime...), "read", "write", "clo
 
 // ioctls are the ioctl requests allowed: KVM's (type 0xAE, any number and
 // direction: the vCPU run loop, registers for dumps and crash reports,
-// interrupt lines) and the tty queries the console makes.
+// interrupt lines), the tty queries the console makes, and TAP's
+// TUNSETOFFLOAD, set when the guest's driver negotiates offloads.
 func ioctls() []seccomp.NameWithConditions {
 	const arg = 1 // the request
 	kvm := seccomp.NameWithConditions{Name: "ioctl", Conditions: seccomp.ArgumentConditions{
@@ -67,7 +76,7 @@ func ioctls() []seccomp.NameWithConditions {
 		{Argument: arg, Operation: seccomp.BitsNotSet, Value: (^uint64(0xAE) & 0xff) << 8},
 	}}
 	ncs := []seccomp.NameWithConditions{kvm}
-	for _, req := range []uint64{unix.TCGETS, unix.TIOCGWINSZ, 0x5421 /* FIONBIO */} {
+	for _, req := range []uint64{unix.TCGETS, unix.TIOCGWINSZ, 0x5421 /* FIONBIO */, unix.TUNSETOFFLOAD} {
 		ncs = append(ncs, seccomp.NameWithConditions{Name: "ioctl", Conditions: seccomp.ArgumentConditions{
 			{Argument: arg, Operation: seccomp.Equal, Value: req}}})
 	}

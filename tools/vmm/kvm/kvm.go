@@ -34,6 +34,23 @@ func Open() (*System, error) {
 		}
 		return nil, fmt.Errorf("%w: open %s: %v", ErrNoKVM, DevicePath, err)
 	}
+	return check(fd)
+}
+
+// FromFile is Open for a /dev/kvm another process opened and passed down
+// (the jailer); f is closed, its descriptor duplicated.
+func FromFile(f *os.File) (*System, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s passed down: %v", ErrNoKVM, DevicePath, err)
+	}
+	return check(fd)
+}
+
+// check checks the API version of the open /dev/kvm fd, which the
+// returned System owns (closed on error).
+func check(fd int) (*System, error) {
 	s := &System{fd: fd}
 	v, err := ioctl(fd, kvmGetAPIVersion, 0)
 	if err != nil {

@@ -5,14 +5,17 @@
 // virtio-net header, so checksum and segmentation offloads reach the host
 // kernel).
 //
-//   - User is user-mode networking, the default: an in-process virtual
-//     switch and gateway (gvisor-tap-vsock on gVisor's tcpip stack) that
-//     gives the guest DHCP, DNS and NAT to the host's network, and forwards
-//     host ports to the guest, with no root and no TAP device.
+//   - usernet.User (subpackage usernet) is user-mode networking, the
+//     default: an in-process virtual switch and gateway (gvisor-tap-vsock
+//     on gVisor's tcpip stack) that gives the guest DHCP, DNS and NAT to
+//     the host's network, and forwards host ports to the guest, with no
+//     root and no TAP device.
 //   - TAP is a Linux TAP device opened through /dev/net/tun with a vnet
 //     header, for hosts that bridge or route the guest onto a real network.
 //
 // The package also owns the user-mode network's addressing plan
 // (UserSubnet and friends), which the launcher passes to the guest as its
-// static configuration.
+// static configuration, its policy (UserPolicy) and port forwards
+// (Forward, the -p flag): what the command line needs, without the
+// network itself, so that importing netback links no TCP/IP stack.
 package netback

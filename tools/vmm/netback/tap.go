@@ -23,6 +23,7 @@ import (
 type TAP struct {
 	f    *os.File
 	name string
+	mtu  uint16 // 0: ask the host by name
 }
 
 // OpenTAP attaches to the existing TAP interface name (typically made
@@ -124,9 +125,22 @@ func (t *TAP) SetOffloads(csum, tso4, tso6, ecn bool) error {
 	return nil
 }
 
+// TAPFromFile is a TAP that another process (the jailer) opened with
+// OpenTAP and passed down as f, with its interface's MTU: the interface
+// may not be visible from here (a fresh network namespace).
+func TAPFromFile(f *os.File, name string, mtu uint16) *TAP {
+	return &TAP{f: f, name: name, mtu: mtu}
+}
+
+// File is the TAP's open descriptor, to pass to another process.
+func (t *TAP) File() *os.File { return t.f }
+
 // MTU is the interface's MTU as the host configured it (1500 if unknown),
 // which the device announces to the guest.
 func (t *TAP) MTU() uint16 {
+	if t.mtu != 0 {
+		return t.mtu
+	}
 	ifc, err := net.InterfaceByName(t.name)
 	if err != nil || ifc.MTU < 68 || ifc.MTU > 65535 {
 		return 1500

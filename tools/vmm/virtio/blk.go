@@ -60,6 +60,12 @@ func OpenBlock(path string, ro bool) (*Block, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewBlockFile(f, path, ro)
+}
+
+// NewBlockFile is OpenBlock for a file already open (by the jailer), with
+// the access ro asks for; the Block owns f.
+func NewBlockFile(f *os.File, path string, ro bool) (*Block, error) {
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()

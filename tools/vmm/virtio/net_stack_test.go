@@ -26,6 +26,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
 	"github.com/unigo-os/unigo/tools/vmm/netback"
+	"github.com/unigo-os/unigo/tools/vmm/netback/usernet"
 )
 
 // A fake guest with a real TCP/IP stack: gVisor's tcpip (what the unigo
@@ -40,7 +41,7 @@ type stackGuest struct {
 }
 
 func newStackGuest(t *testing.T, forwards ...netback.Forward) *stackGuest {
-	user, err := netback.NewUser(forwards, netback.UserPolicy{HostLoopback: true})
+	user, err := usernet.NewUser(forwards, netback.UserPolicy{HostLoopback: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { user.Close() })
 	return newStackGuestOn(t, stackConfig{backend: user, mac: netback.UserGuestMAC, mtu: netback.UserMTU,

@@ -19,6 +19,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/unigo-os/unigo/tools/vmm/netback"
+	"github.com/unigo-os/unigo/tools/vmm/netback/usernet"
 )
 
 // Integration tests: a fake guest drives the virtio-net device, which is
@@ -43,7 +44,7 @@ const (
 // userGuest is a fake guest on the user-mode network.
 type userGuest struct {
 	*netGuest
-	user   *netback.User
+	user   *usernet.User
 	frames chan []byte // received frames other than ARP requests for us
 	// handle, if set, gets every received frame instead (the frame is
 	// the guest's to keep).
@@ -64,7 +65,7 @@ func newUserGuestWith(t *testing.T, handle func([]byte), forwards ...netback.For
 }
 
 func newUserGuestPolicy(t *testing.T, p netback.UserPolicy, handle func([]byte), forwards ...netback.Forward) *userGuest {
-	user, err := netback.NewUser(forwards, p)
+	user, err := usernet.NewUser(forwards, p)
 	require.NoError(t, err)
 	t.Cleanup(func() { user.Close() })
 	g := newRingGuest(t, user, netback.UserGuestMAC, netback.UserMTU,
@@ -432,7 +433,7 @@ func TestUserNetPortInUse(t *testing.T) {
 	defer ln.Close()
 	fw, err := netback.ParseForward(strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + ":80")
 	require.NoError(t, err)
-	_, err = netback.NewUser([]netback.Forward{fw}, netback.UserPolicy{})
+	_, err = usernet.NewUser([]netback.Forward{fw}, netback.UserPolicy{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "address already in use")
 	assert.NotContains(t, err.Error(), "\n")

@@ -1,7 +1,8 @@
-package netback
+package usernet
 
 import (
 	"fmt"
+	"github.com/unigo-os/unigo/tools/vmm/netback"
 	"net"
 	"net/netip"
 	"reflect"
@@ -18,49 +19,24 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
-// DefaultMaxConns caps the concurrent TCP connections one guest makes
-// through the user-mode NAT (each holds a host socket).
-const DefaultMaxConns = 1024
-
-// UserPolicy is what a guest on the user-mode network may reach. The zero
-// value is the default: the outside world, not the host itself.
-type UserPolicy struct {
-	// HostLoopback lets UserHostIP reach the host's 127.0.0.1.
-	HostLoopback bool
-	// Restrict forbids all outbound traffic (NAT and the gateway's DNS
-	// forwarding); only -p forwards, DHCP and, with HostLoopback, the
-	// host's loopback remain.
-	Restrict bool
-	// MaxConns caps concurrent outbound TCP connections (0: DefaultMaxConns);
-	// a SYN beyond it is answered with a reset.
-	MaxConns int
-}
-
-func (p UserPolicy) maxConns() int {
-	if p.MaxConns > 0 {
-		return p.MaxConns
-	}
-	return DefaultMaxConns
-}
-
 // deniedNets are never NAT destinations: the host's own loopback and
 // "this host" (a dial to 0.0.0.0 reaches the loopback), link-local
 // (cloud metadata services), multicast, reserved and broadcast, and the
-// user-mode subnet itself (only the gateway and UserHostIP live there).
+// user-mode subnet itself (only the gateway and netback.UserHostIP live there).
 var deniedNets = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("127.0.0.0/8"),
 	netip.MustParsePrefix("169.254.0.0/16"),
 	netip.MustParsePrefix("224.0.0.0/4"),
 	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix(UserSubnet),
+	netip.MustParsePrefix(netback.UserSubnet),
 }
 
-var userHostAddr = netip.MustParseAddr(UserHostIP)
+var userHostAddr = netip.MustParseAddr(netback.UserHostIP)
 
 // natGate decides the NAT's destinations and counts its connections.
 type natGate struct {
-	policy UserPolicy
+	policy netback.UserPolicy
 	// hostAddrs are the host's own interface addresses: a guest reaches
 	// them only when it may reach the host.
 	hostAddrs map[netip.Addr]bool
@@ -69,7 +45,7 @@ type natGate struct {
 	conns int
 }
 
-func newNATGate(p UserPolicy) *natGate {
+func newNATGate(p netback.UserPolicy) *natGate {
 	g := &natGate{policy: p, hostAddrs: map[netip.Addr]bool{}}
 	if addrs, err := net.InterfaceAddrs(); err == nil {
 		for _, a := range addrs {
@@ -114,7 +90,7 @@ func (g *natGate) dest(a netip.Addr) (netip.Addr, error) {
 func (g *natGate) acquire() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.conns >= g.policy.maxConns() {
+	if g.conns >= maxConns(g.policy) {
 		return false
 	}
 	g.conns++
@@ -192,7 +168,7 @@ func installNAT(vn *virtualnetwork.VirtualNetwork, g *natGate) error {
 	})
 	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcpFwd.HandlePacket)
 
-	// UDP: the library's forwarder (its NAT table holds UserHostIP only
+	// UDP: the library's forwarder (its NAT table holds netback.UserHostIP only
 	// with HostLoopback) behind the same destination check.
 	var natLock sync.Mutex
 	nat := map[tcpip.Address]tcpip.Address{}
@@ -227,4 +203,12 @@ func restrictedFrame(f []byte) bool {
 		return header.UDP(ip[hl:]).DestinationPort() == 53
 	}
 	return false
+}
+
+// maxConns is p's cap on concurrent outbound TCP connections.
+func maxConns(p netback.UserPolicy) int {
+	if p.MaxConns > 0 {
+		return p.MaxConns
+	}
+	return netback.DefaultMaxConns
 }

@@ -1,4 +1,4 @@
-package netback
+package usernet
 
 import (
 	"context"

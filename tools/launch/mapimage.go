@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"os"
@@ -24,6 +24,12 @@ func mapImage(path string) (image []byte, file *os.File, evict, release func(), 
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	return mapImageFile(f, path)
+}
+
+// mapImageFile is mapImage for the image already open as f (by the
+// jailer), which it takes over.
+func mapImageFile(f *os.File, path string) (image []byte, file *os.File, evict, release func(), err error) {
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 && int64(int(fi.Size())) == fi.Size() {
 		if b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_PRIVATE); err == nil {
 			return b, f, func() { unix.Madvise(b, unix.MADV_DONTNEED) }, func() { unix.Munmap(b); f.Close() }, nil

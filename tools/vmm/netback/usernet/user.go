@@ -1,4 +1,4 @@
-package netback
+package usernet
 
 import (
 	"bytes"
@@ -22,7 +22,12 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"github.com/unigo-os/unigo/tools/vmm/netback"
 )
+
+// userGatewayMAC is the gateway's MAC on the user-mode network.
+const userGatewayMAC = "5a:94:ef:e4:0c:dd"
 
 // Why gvisor-tap-vsock: user-mode networking needs a whole TCP/IP stack on
 // the host side (to terminate the guest's TCP connections and replay them
@@ -34,108 +39,7 @@ import (
 // on gVisor's tcpip, would re-implement its NAT forwarder, DNS and DHCP
 // servers for no gain.
 
-// The user-mode network's addressing plan: gvisor-tap-vsock's defaults, as
-// gvproxy (podman machine) uses them.
-const (
-	UserSubnet    = "192.168.127.0/24"
-	UserPrefixLen = 24
-	// UserGateway is the virtual gateway, DHCP and DNS server.
-	UserGateway = "192.168.127.1"
-	// UserGuestIP is the guest's address (static, and its DHCP lease).
-	UserGuestIP = "192.168.127.2"
-	// UserHostIP reaches the host's own loopback (127.0.0.1) from the
-	// guest, with UserPolicy.HostLoopback only.
-	UserHostIP = "192.168.127.254"
-	// UserMTU is the link MTU of the user-mode network. Every frame
-	// crosses two TCP/IP stacks and a socketpair, so per-frame cost
-	// dominates: like slirp4netns, use (nearly) 64 KiB frames. Measured
-	// with a gVisor stack as the guest (tools/vmm/virtio
-	// TestUserNetStack*), guest-to-host throughput is about 3x that at
-	// 1500.
-	UserMTU = 65520
-
-	userGatewayMAC = "5a:94:ef:e4:0c:dd"
-)
-
-// UserGuestMAC is the MAC the device gets on the user-mode network; the
-// DHCP server's static lease ties it to UserGuestIP.
-var UserGuestMAC = net.HardwareAddr{0x5a, 0x94, 0xef, 0xe4, 0x0c, 0xee}
-
-// Forward is one host-to-guest port forward (-p).
-type Forward struct {
-	// UDP selects UDP; otherwise TCP.
-	UDP bool
-	// Host is the host address to listen on, host:port.
-	Host string
-	// GuestPort is the port on UserGuestIP that connections go to.
-	GuestPort uint16
-}
-
-// DefaultForwardHost is the host address -p listens on when the flag names
-// none: loopback, so a guest service is not exposed to the network unless
-// asked (-p 0.0.0.0:8080:80).
-const DefaultForwardHost = "127.0.0.1"
-
-// ParseForward parses [HOSTADDR:]HOSTPORT:GUESTPORT[/tcp|/udp].
-func ParseForward(s string) (Forward, error) {
-	bad := func(why string) (Forward, error) {
-		return Forward{}, fmt.Errorf("-p %s: %s (want [HOSTADDR:]HOSTPORT:GUESTPORT[/udp])", s, why)
-	}
-	var f Forward
-	spec := s
-	if i := strings.LastIndexByte(spec, '/'); i >= 0 {
-		switch spec[i+1:] {
-		case "udp":
-			f.UDP = true
-		case "tcp":
-		default:
-			return bad(fmt.Sprintf("unknown protocol %q", spec[i+1:]))
-		}
-		spec = spec[:i]
-	}
-	i := strings.LastIndexByte(spec, ':')
-	if i < 0 {
-		return bad("missing GUESTPORT")
-	}
-	host, guest := spec[:i], spec[i+1:]
-	gp, err := parsePort(guest)
-	if err != nil {
-		return bad("guest port: " + err.Error())
-	}
-	f.GuestPort = gp
-	addr, port := DefaultForwardHost, host
-	if strings.ContainsRune(host, ':') {
-		if addr, port, err = net.SplitHostPort(host); err != nil {
-			return bad(err.Error())
-		}
-		if net.ParseIP(addr) == nil {
-			return bad(fmt.Sprintf("host address %q is not an IP address", addr))
-		}
-	}
-	if _, err := parsePort(port); err != nil {
-		return bad("host port: " + err.Error())
-	}
-	f.Host = net.JoinHostPort(addr, port)
-	return f, nil
-}
-
-func parsePort(s string) (uint16, error) {
-	n, err := strconv.ParseUint(s, 10, 16)
-	if err != nil || n == 0 {
-		return 0, fmt.Errorf("%q is not a port number (1-65535)", s)
-	}
-	return uint16(n), nil
-}
-
-func (f Forward) String() string {
-	p := "tcp"
-	if f.UDP {
-		p = "udp"
-	}
-	return fmt.Sprintf("%s:%d/%s", f.Host, f.GuestPort, p)
-}
-
-func (f Forward) protocol() types.TransportProtocol {
+func protocol(f netback.Forward) types.TransportProtocol {
 	if f.UDP {
 		return types.UDP
 	}
@@ -151,10 +55,10 @@ func (f Forward) protocol() types.TransportProtocol {
 type User struct {
 	vn       *virtualnetwork.VirtualNetwork
 	services http.Handler
-	dev      *os.File      // our end of the socketpair
-	forwards []Forward     // UDP forwards, the library's
-	stack    *stack.Stack  // the gateway's
-	tcpFwds  []*tcpForward // TCP forwards, the launcher's own
+	dev      *os.File          // our end of the socketpair
+	forwards []netback.Forward // UDP forwards, the library's
+	stack    *stack.Stack      // the gateway's
+	tcpFwds  []*tcpForward     // TCP forwards, the launcher's own
 	cancel   context.CancelFunc
 	gate     *natGate
 	restrict bool
@@ -169,28 +73,28 @@ var silenceLibraryLog sync.Once
 // NewUser starts a user-mode network under policy p and the given port
 // forwards. A forward that cannot listen (port in use, no permission)
 // fails it.
-func NewUser(forwards []Forward, p UserPolicy) (*User, error) {
+func NewUser(forwards []netback.Forward, p netback.UserPolicy) (*User, error) {
 	silenceLibraryLog.Do(func() { logrus.SetOutput(io.Discard) })
 	seen := map[string]bool{}
 	for _, f := range forwards {
-		k := f.Host + "/" + string(f.protocol())
+		k := f.Host + "/" + string(protocol(f))
 		if seen[k] {
 			return nil, fmt.Errorf("-p: host port %s forwarded twice", k)
 		}
 		seen[k] = true
 	}
 	vn, err := virtualnetwork.New(&types.Configuration{
-		MTU:               UserMTU,
-		Subnet:            UserSubnet,
-		GatewayIP:         UserGateway,
+		MTU:               netback.UserMTU,
+		Subnet:            netback.UserSubnet,
+		GatewayIP:         netback.UserGateway,
 		GatewayMacAddress: userGatewayMAC,
-		DHCPStaticLeases:  map[string]string{UserGuestIP: UserGuestMAC.String()},
-		GatewayVirtualIPs: []string{UserHostIP},
+		DHCPStaticLeases:  map[string]string{netback.UserGuestIP: netback.UserGuestMAC.String()},
+		GatewayVirtualIPs: []string{netback.UserHostIP},
 		DNS: []types.Zone{{
 			Name: "unigo.internal.",
 			Records: []types.Record{
-				{Name: "gateway", IP: net.ParseIP(UserGateway)},
-				{Name: "host", IP: net.ParseIP(UserHostIP)},
+				{Name: "gateway", IP: net.ParseIP(netback.UserGateway)},
+				{Name: "host", IP: net.ParseIP(netback.UserHostIP)},
 			},
 		}},
 	})
@@ -259,15 +163,15 @@ func (u *User) serviceCall(path string, body any) error {
 // own SYN retries allow.
 const forwardDialTimeout = 60 * time.Second
 
-func (u *User) expose(f Forward) error {
+func (u *User) expose(f netback.Forward) error {
 	if !f.UDP {
 		return u.exposeTCP(f)
 	}
 	local := f.Host
 	err := u.serviceCall("/services/forwarder/expose", types.ExposeRequest{
 		Local:    local,
-		Remote:   net.JoinHostPort(UserGuestIP, strconv.Itoa(int(f.GuestPort))),
-		Protocol: f.protocol(),
+		Remote:   net.JoinHostPort(netback.UserGuestIP, strconv.Itoa(int(f.GuestPort))),
+		Protocol: protocol(f),
 	})
 	if err != nil {
 		return fmt.Errorf("-p %s: %v", f, err)
@@ -280,12 +184,12 @@ func (u *User) expose(f Forward) error {
 // which dials the guest through the gateway's stack, as the library's
 // forwards would, but waits forwardDialTimeout and holds no copy buffers
 // for idle connections.
-func (u *User) exposeTCP(f Forward) error {
+func (u *User) exposeTCP(f netback.Forward) error {
 	ln, err := net.Listen("tcp", f.Host)
 	if err != nil {
 		return fmt.Errorf("-p %s: %v", f, err)
 	}
-	guest := tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFrom4(netip.MustParseAddr(UserGuestIP).As4()), Port: f.GuestPort}
+	guest := tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFrom4(netip.MustParseAddr(netback.UserGuestIP).As4()), Port: f.GuestPort}
 	fw := &tcpForward{ln: ln, dial: func(ctx context.Context) (*guestConn, error) { return dialGuest(ctx, u.stack, guest) }}
 	fw.wg.Add(1)
 	go fw.serve()
@@ -314,7 +218,7 @@ func (u *User) NATConns() int { return u.gate.Conns() }
 func (u *User) Close() error {
 	u.closeOnce.Do(func() {
 		for _, f := range u.forwards {
-			u.serviceCall("/services/forwarder/unexpose", types.UnexposeRequest{Local: f.Host, Protocol: f.protocol()})
+			u.serviceCall("/services/forwarder/unexpose", types.UnexposeRequest{Local: f.Host, Protocol: protocol(f)})
 		}
 		for _, fw := range u.tcpFwds {
 			fw.close()

@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"errors"
@@ -126,19 +126,24 @@ var writable = func(dir string) error { return unix.Access(dir, unix.W_OK) }
 
 // volumeDevices makes the launcher's virtio-9p devices; close releases
 // their directories once the VM is gone.
-func volumeDevices(vols []volume) (devs []virtio.Device, close func(), err error) {
+func volumeDevices(vols []volume, opened func(i int) *os.File) (devs []virtio.Device, close func(), err error) {
 	var trees []*hostfs.Tree
 	close = func() {
 		for _, t := range trees {
 			t.Close()
 		}
 	}
-	for _, v := range vols {
+	for i, v := range vols {
 		if err := checkHostDir(v); err != nil {
 			close()
 			return nil, nil, err
 		}
-		t, err := hostfs.New(v.host, v.readOnly)
+		var t *hostfs.Tree
+		if f := opened(i); f != nil {
+			t, err = hostfs.FromFile(f, v.readOnly)
+		} else {
+			t, err = hostfs.New(v.host, v.readOnly)
+		}
 		if err != nil {
 			close()
 			return nil, nil, fmt.Errorf("-v %s: %s", show(v.host+":"+v.guest), show(err.Error()))

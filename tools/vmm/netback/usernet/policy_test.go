@@ -1,6 +1,7 @@
-package netback
+package usernet
 
 import (
+	"github.com/unigo-os/unigo/tools/vmm/netback"
 	"net/netip"
 	"testing"
 
@@ -16,27 +17,27 @@ func TestUserPolicyDest(t *testing.T) {
 	lan := netip.MustParseAddr("10.1.2.3")
 	for _, tc := range []struct {
 		name    string
-		p       UserPolicy
+		p       netback.UserPolicy
 		dst     string
 		allowed bool
 		to      string
 	}{
-		{"outside", UserPolicy{}, outside.String(), true, outside.String()},
-		{"lan", UserPolicy{}, lan.String(), true, lan.String()},
-		{"host loopback, default", UserPolicy{}, UserHostIP, false, ""},
-		{"host loopback, opted in", UserPolicy{HostLoopback: true}, UserHostIP, true, "127.0.0.1"},
-		{"loopback directly", UserPolicy{HostLoopback: true}, "127.0.0.1", false, ""},
-		{"loopback net", UserPolicy{}, "127.1.2.3", false, ""},
-		{"this host", UserPolicy{}, "0.0.0.0", false, ""},
-		{"metadata", UserPolicy{}, "169.254.169.254", false, ""},
-		{"multicast", UserPolicy{}, "224.0.0.251", false, ""},
-		{"broadcast", UserPolicy{}, "255.255.255.255", false, ""},
-		{"gateway", UserPolicy{}, UserGateway, false, ""},
-		{"host address", UserPolicy{}, hostAddr.String(), false, ""},
-		{"host address, opted in", UserPolicy{HostLoopback: true}, hostAddr.String(), true, hostAddr.String()},
-		{"restrict", UserPolicy{Restrict: true}, outside.String(), false, ""},
-		{"restrict, host loopback", UserPolicy{Restrict: true, HostLoopback: true}, UserHostIP, true, "127.0.0.1"},
-		{"ipv6", UserPolicy{}, "2001:db8::1", false, ""},
+		{"outside", netback.UserPolicy{}, outside.String(), true, outside.String()},
+		{"lan", netback.UserPolicy{}, lan.String(), true, lan.String()},
+		{"host loopback, default", netback.UserPolicy{}, netback.UserHostIP, false, ""},
+		{"host loopback, opted in", netback.UserPolicy{HostLoopback: true}, netback.UserHostIP, true, "127.0.0.1"},
+		{"loopback directly", netback.UserPolicy{HostLoopback: true}, "127.0.0.1", false, ""},
+		{"loopback net", netback.UserPolicy{}, "127.1.2.3", false, ""},
+		{"this host", netback.UserPolicy{}, "0.0.0.0", false, ""},
+		{"metadata", netback.UserPolicy{}, "169.254.169.254", false, ""},
+		{"multicast", netback.UserPolicy{}, "224.0.0.251", false, ""},
+		{"broadcast", netback.UserPolicy{}, "255.255.255.255", false, ""},
+		{"gateway", netback.UserPolicy{}, netback.UserGateway, false, ""},
+		{"host address", netback.UserPolicy{}, hostAddr.String(), false, ""},
+		{"host address, opted in", netback.UserPolicy{HostLoopback: true}, hostAddr.String(), true, hostAddr.String()},
+		{"restrict", netback.UserPolicy{Restrict: true}, outside.String(), false, ""},
+		{"restrict, host loopback", netback.UserPolicy{Restrict: true, HostLoopback: true}, netback.UserHostIP, true, "127.0.0.1"},
+		{"ipv6", netback.UserPolicy{}, "2001:db8::1", false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newNATGate(tc.p)
@@ -53,20 +54,20 @@ func TestUserPolicyDest(t *testing.T) {
 }
 
 func TestUserPolicyCap(t *testing.T) {
-	g := newNATGate(UserPolicy{MaxConns: 2})
+	g := newNATGate(netback.UserPolicy{MaxConns: 2})
 	assert.True(t, g.acquire())
 	assert.True(t, g.acquire())
 	assert.False(t, g.acquire(), "beyond the cap")
 	g.release()
 	assert.True(t, g.acquire())
 	assert.Equal(t, 2, g.Conns())
-	assert.Equal(t, DefaultMaxConns, UserPolicy{}.maxConns())
+	assert.Equal(t, netback.DefaultMaxConns, maxConns(netback.UserPolicy{}))
 }
 
 // TestUserPolicyStack: the library still keeps its stack where the launcher
 // looks for it.
 func TestUserPolicyStack(t *testing.T) {
-	u, err := NewUser(nil, UserPolicy{})
+	u, err := NewUser(nil, netback.UserPolicy{})
 	require.NoError(t, err)
 	defer u.Close()
 	s, err := vnStack(u.vn)

@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"errors"
@@ -49,12 +49,19 @@ func (d drive) check() error {
 	return nil
 }
 
-// open checks and opens the backing file for the launcher.
-func (d drive) open() (*virtio.Block, error) {
+// openFile checks the backing file and opens it for the launcher, or
+// takes it over as f when the jailer opened it (nil: open it here).
+func (d drive) openFile(f *os.File) (*virtio.Block, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	b, err := virtio.OpenBlock(d.path, d.ro)
+	var b *virtio.Block
+	var err error
+	if f != nil {
+		b, err = virtio.NewBlockFile(f, d.path, d.ro)
+	} else {
+		b, err = virtio.OpenBlock(d.path, d.ro)
+	}
 	if errors.Is(err, os.ErrPermission) && !d.ro {
 		return nil, fmt.Errorf("-drive %s: not writable; add :ro to attach it read-only", d.path)
 	}

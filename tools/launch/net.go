@@ -1,9 +1,10 @@
-package main
+package launch
 
 import (
 	"bytes"
 	"crypto/rand"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +26,7 @@ type netOptions struct {
 	tap      string // interface name for mode "tap"
 	forwards []netback.Forward
 	policy   netback.UserPolicy // mode "user"
+	opened   *netback.TAP       // mode "tap": opened by the jailer
 }
 
 // parseNetMode parses -net user[,OPTION...]|none|tap=NAME, OPTION one of
@@ -110,12 +112,25 @@ type guestNet struct {
 	params []string
 }
 
-// setupNet opens the backend and creates the virtio-net device.
-func setupNet(n *netOptions) (*guestNet, error) {
+// UserNetwork is a running user-mode network (usernet.User).
+type UserNetwork interface {
+	virtio.NetBackend
+	io.Closer
+}
+
+// UserNetFunc starts a user-mode network (usernet.NewUser).
+type UserNetFunc func(forwards []netback.Forward, p netback.UserPolicy) (UserNetwork, error)
+
+// setupNet opens the backend and creates the virtio-net device; userNet
+// starts the user-mode network (nil: this binary has none).
+func setupNet(n *netOptions, userNet UserNetFunc) (*guestNet, error) {
 	if n.mode == "tap" {
-		tap, err := netback.OpenTAP(n.tap)
-		if err != nil {
-			return nil, err
+		tap := n.opened
+		if tap == nil {
+			var err error
+			if tap, err = netback.OpenTAP(n.tap); err != nil {
+				return nil, err
+			}
 		}
 		// A random locally administered MAC, so guests on one bridge differ.
 		dev, err := virtio.NewNet(tap, randomMAC(), tap.MTU())
@@ -125,7 +140,10 @@ func setupNet(n *netOptions) (*guestNet, error) {
 		}
 		return &guestNet{dev: dev, backend: tap}, nil
 	}
-	user, err := netback.NewUser(n.forwards, n.policy)
+	if userNet == nil {
+		return nil, errors.New("this launcher has no user-mode network (unigo run boots such guests itself)")
+	}
+	user, err := userNet(n.forwards, n.policy)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/tools/vmm/testguest"
+)
+
+func writeImage(t *testing.T, code []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "guest.img")
+	require.NoError(t, os.WriteFile(p, testguest.Image(code), 0o644))
+	return p
+}
+
+func kvmOK(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no usable /dev/kvm: %v", err)
+	}
+	f.Close()
+}
+
+func runInProcess(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := runLauncher(args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+var (
+	unigoBinOnce sync.Once
+	unigoBinPath string
+	unigoBinErr  error
+)
+
+// unigoBinary builds the CLI and, next to it, the launcher binary that
+// unigo run execs, once per test binary.
+func unigoBinary(t testing.TB) string {
+	t.Helper()
+	unigoBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "unigo-run-test-")
+		if err != nil {
+			unigoBinErr = err
+			return
+		}
+		unigoBinPath = filepath.Join(dir, "unigo")
+		for _, pkg := range []string{".", "../unigo-vmm"} {
+			out, err := exec.Command("go", "build", "-o", dir+"/", pkg).CombinedOutput()
+			if err != nil {
+				unigoBinErr = err
+				t.Logf("%s", out)
+				return
+			}
+		}
+	})
+	require.NoError(t, unigoBinErr)
+	return unigoBinPath
+}
+
+// syncWriter collects a subprocess's output while the test reads it.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
