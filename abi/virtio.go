@@ -40,6 +40,13 @@ const (
 	VirtioFVersion1     = 1 << 32 // VIRTIO_F_VERSION_1
 )
 
+// VirtioVendorUnigo is the unigo launcher's virtio-mmio VendorID ("UGO\0"
+// little-endian). Its devices raise a fresh edge (an irqfd write) for
+// every interrupt whether or not InterruptStatus was acknowledged, so an
+// edge-triggered driver need not read and acknowledge it (two exits to
+// the launcher per interrupt).
+const VirtioVendorUnigo = 0x004f4755
+
 // virtio-mmio registers, version 2 (4.2.2).
 const (
 	VirtioMMIOMagicValue        = 0x000

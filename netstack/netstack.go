@@ -62,10 +62,15 @@ func newStack() *stack.Stack {
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &recovery)
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
-	// Linux's default buffer sizes, growing to 4 MiB for bulk transfers.
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: 128 << 10, Max: 4 << 20}
+	// Buffers start at 2 MiB, not Linux's 128 KiB, and grow to 4 MiB:
+	// a guest drains and fills its sockets in bursts between host
+	// scheduling gaps, and with 128 KiB a host sender spent most of an
+	// upload waiting for window (gVisor's receive moderation did not grow
+	// it, and it has none for send buffers; docs/BENCHMARKS.md). A size
+	// is a limit, not an allocation.
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: 2 << 20, Max: 4 << 20}
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv)
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: 128 << 10, Max: 4 << 20}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: 2 << 20, Max: 4 << 20}
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd)
 	return s
 }

@@ -25,6 +25,7 @@ type Device struct {
 	id       uint32
 	features uint64
 	level    bool
+	noAck    bool // edge line of a device that re-raises without an ACK
 	irq      *hw.IRQ
 	queues   []*Queue
 	rings    []*hw.DMA
@@ -79,6 +80,7 @@ func Open(info hw.VirtioMMIO, level bool) (*Device, error) {
 		return nil, fmt.Errorf("virtio: %v: transport version %d, want 2 (virtio 1.x; QEMU: -global virtio-mmio.force-legacy=false)", info, v)
 	}
 	d := &Device{Info: info, regs: regs, id: regs.Read32(abi.VirtioMMIODeviceID), level: level}
+	d.noAck = !level && regs.Read32(abi.VirtioMMIOVendorID) == abi.VirtioVendorUnigo
 	if d.id == 0 {
 		return nil, fmt.Errorf("virtio: %v: empty slot", info)
 	}
@@ -186,7 +188,9 @@ func (d *Device) Kick(q *Queue) {
 
 // WaitInterrupt parks the calling goroutine until the device interrupts,
 // acknowledges the interrupt (and unmasks a level-triggered line) and
-// returns the interrupt status bits. Only one goroutine may wait.
+// returns the interrupt status bits (on the unigo launcher's edge lines,
+// which need no acknowledgement, always VIRTIO_MMIO_INT_VRING). Only one
+// goroutine may wait.
 func (d *Device) WaitInterrupt() (uint32, error) {
 	if d.irq == nil {
 		return 0, errors.New("virtio: device not started")
@@ -196,6 +200,13 @@ func (d *Device) WaitInterrupt() (uint32, error) {
 	}
 	if d.broken.Load() {
 		return 0, ErrBroken
+	}
+	if d.noAck {
+		// The unigo launcher sends an edge per interrupt whatever
+		// InterruptStatus holds (abi.VirtioVendorUnigo): reading and
+		// acknowledging it would cost two exits and tell us nothing the
+		// rings do not.
+		return abi.VirtioIntUsedBuffer, nil
 	}
 	isr := d.regs.Read32(abi.VirtioMMIOInterruptStatus)
 	if isr != 0 {

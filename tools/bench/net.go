@@ -50,6 +50,10 @@ type netTarget struct {
 	// inNS prefixes a command (wrk) to run where dial dials from.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	inNS []string
+	// quit: stop the server through /quit and log its output's tail
+	// (the kernel's unigo.stats counters) instead of killing it.
+	quit bool
+	log  func(format string, args ...any)
 }
 
 // netResult is one server's figures.
@@ -86,7 +90,12 @@ func (s *benchSuite) runNet() {
 		if srv.smp == 0 {
 			t.cmd = exec.Command(s.httpd, append([]string{"-addr", "127.0.0.1:" + strconv.Itoa(port)}, srv.args...)...)
 		} else {
-			t.cmd = exec.Command(s.self, append([]string{"run", "-m", "256M", "-smp", strconv.Itoa(srv.smp), "-p", strconv.Itoa(port) + ":8080", s.httpd, "--"}, srv.args...)...)
+			args := []string{"run", "-m", "256M", "-smp", strconv.Itoa(srv.smp), "-p", strconv.Itoa(port) + ":8080"}
+			if s.netCmdline != "" {
+				args = append(args, "-cmdline", s.netCmdline)
+				t.quit = true
+			}
+			t.cmd = exec.Command(s.self, append(append(args, s.httpd, "--"), srv.args...)...)
 		}
 		targets = append(targets, t)
 	}
@@ -107,6 +116,10 @@ func (s *benchSuite) runNet() {
 }
 
 func (s *benchSuite) measure(t netTarget) {
+	if s.netMatch != nil && !s.netMatch.MatchString(t.setup+", "+t.name) {
+		return
+	}
+	t.log = s.logf
 	s.logf("network: examples/httpd, %s, %s", t.setup, t.name)
 	r, err := measureServer(t, s.netLoad)
 	r.failed = err
@@ -135,6 +148,24 @@ func measureServer(t netTarget, load netLoad) (netResult, error) {
 		return r, err
 	}
 	defer func() {
+		if t.quit {
+			// The guest prints its counters as it exits.
+			qc := &http.Client{Transport: &http.Transport{DialContext: t.dial}, Timeout: 5 * time.Second}
+			if resp, err := qc.Get(t.base + "/quit"); err == nil {
+				resp.Body.Close()
+			}
+			done := make(chan struct{})
+			go func() { t.cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.cmd.Process.Kill()
+				<-done
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			t.log("network: %s, %s: output's last lines:\n%s", t.setup, t.name, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			return
+		}
 		t.cmd.Process.Kill()
 		t.cmd.Wait()
 	}()

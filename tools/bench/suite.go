@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -46,6 +47,11 @@ flags:
   -min-mem        search the smallest -m for hello (default true)
   -net            include the network benchmark (default true)
   -net-only       run the network benchmark alone
+  -net-match RE   measure only the network servers whose "setup, name"
+                  matches RE (e.g. 'TAP, (native|launcher, 1)')
+  -net-cmdline S  add S to the launcher guests' kernel command line (e.g.
+                  unigo.stats=1); each guest is then stopped through
+                  /quit and its output's last lines go to stderr
   -density N      start N idle httpd guests for the density benchmark (default 0: skip)
   -density-only N run the density benchmark alone, with N guests
   -soak D         run only the soak, for D (e.g. 60s): examples/httpd under
@@ -78,6 +84,8 @@ func Main(args []string, tools Tools) int {
 	fs.BoolVar(&s.minMem, "min-mem", true, "")
 	fs.BoolVar(&s.netOn, "net", true, "")
 	fs.BoolVar(&s.netOnly, "net-only", false, "")
+	netMatch := fs.String("net-match", "", "")
+	fs.StringVar(&s.netCmdline, "net-cmdline", "", "")
 	fs.IntVar(&s.density, "density", 0, "")
 	densityOnly := fs.Int("density-only", 0, "")
 	fs.DurationVar(&s.soakTime, "soak", 0, "")
@@ -90,6 +98,14 @@ func Main(args []string, tools Tools) int {
 		}
 		fmt.Fprintf(os.Stderr, "unigo bench: %v\n", err)
 		return 2
+	}
+	if *netMatch != "" {
+		re, err := regexp.Compile(*netMatch)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "unigo bench: -net-match: %v\n", err)
+			return 2
+		}
+		s.netMatch = re
 	}
 	if *densityOnly > 0 {
 		s.density, s.densityOnly = *densityOnly, true
@@ -124,7 +140,9 @@ type benchSuite struct {
 	netOn      bool // run the network benchmark (net.go)
 	netOnly    bool // and nothing else
 	netLoad    netLoad
-	httpd      string // examples/httpd image
+	netMatch   *regexp.Regexp // nil: every server
+	netCmdline string         // added to the launcher guests' command line
+	httpd      string         // examples/httpd image
 	net        []netResult
 	tapSkipped string // why the TAP setup did not run (tap.go)
 

@@ -97,7 +97,7 @@ func (l *tapLab) targets(s *benchSuite) []netTarget {
 	url := func(ip string) string { return "http://" + ip + ":8080" }
 	launcher := func(smp string) *exec.Cmd {
 		return l.in(l.client, s.self, "run", "-m", "256M", "-smp", smp, "-net", "tap=tap0",
-			"-cmdline", "unigo.ip="+labLauncher+"/24 unigo.gw=10.203.1.1", s.httpd)
+			"-cmdline", strings.TrimSpace("unigo.ip="+labLauncher+"/24 unigo.gw=10.203.1.1 "+s.netCmdline), s.httpd)
 	}
 	ts := []netTarget{
 		{name: "native", cmd: l.in(l.native, s.httpd, "-addr", labNative+":8080"), base: url(labNative)},
@@ -113,6 +113,7 @@ func (l *tapLab) targets(s *benchSuite) []netTarget {
 	}
 	for i := range ts {
 		ts[i].setup, ts[i].dial, ts[i].inNS = "TAP", l.dial, inNS
+		ts[i].quit = s.netCmdline != "" && strings.HasPrefix(ts[i].name, "launcher")
 	}
 	return ts
 }

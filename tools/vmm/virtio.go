@@ -87,6 +87,9 @@ func (s *virtioSlot) close() {
 	}
 	s.workers.Wait()
 	s.dev.Reset()
+	if s.mmio != nil && os.Getenv("UNIGO_VMM_STATS") != "" {
+		fmt.Fprintf(os.Stderr, "unigo: virtio device %d: %v; %v\n", s.dev.ID(), &s.mmio.Counts, s.dev)
+	}
 	if s.irqfd != nil {
 		s.irqfd.Close()
 	}

@@ -78,23 +78,25 @@ func (r *rxQueue) fill() {
 	}
 }
 
-// drain delivers the received frames and refills the queue.
-func (r *rxQueue) drain(d *Device, rx func(Header, []byte)) {
-	got := false
-	for {
+// drain delivers up to budget received buffers, refills the queue and
+// returns how many it took.
+func (r *rxQueue) drain(d *Device, rx func(Header, []byte), budget int) int {
+	got := 0
+	for got < budget {
 		tok, n, ok, err := r.q.Pop()
 		if err != nil || !ok {
 			break
 		}
-		got = true
+		got++
 		// Pop checked tok (a buffer index we queued) and n <= cellSize.
 		r.receive(d, r.bufs.cells[tok][:n], rx)
 		r.idle = append(r.idle, uint16(tok))
 	}
-	if got {
+	if got > 0 {
 		r.fill()
 		d.kick(r.q)
 	}
+	return got
 }
 
 // maxMerged bounds a merged frame: a 64 KiB IP packet plus Ethernet

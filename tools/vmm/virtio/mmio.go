@@ -9,8 +9,9 @@ import (
 )
 
 const (
-	// VendorID is "UGO\0" little-endian.
-	VendorID = 0x004f4755
+	// VendorID is "UGO\0" little-endian. The driver relies on what it
+	// promises (abi.VirtioVendorUnigo): every raise is a new edge.
+	VendorID = abi.VirtioVendorUnigo
 	// MMIOSize is the size of the MMIO window a device occupies: registers
 	// plus up to 3.75 KiB of configuration space.
 	MMIOSize = 0x1000
@@ -48,6 +49,21 @@ type MMIO struct {
 	intStatus atomic.Uint32
 	configGen atomic.Uint32
 	lastErr   atomic.Pointer[error]
+
+	// Counts are what the guest cost the launcher: register accesses
+	// (each a VM exit to user space), notifications, interrupts.
+	Counts MMIOCounts
+}
+
+// MMIOCounts counts a transport's traffic.
+type MMIOCounts struct {
+	Reads, Writes, Notifies, Interrupts atomic.Uint64
+}
+
+// String summarises the counts.
+func (c *MMIOCounts) String() string {
+	return fmt.Sprintf("register reads %d, writes %d, notifications %d, interrupts %d",
+		c.Reads.Load(), c.Writes.Load(), c.Notifies.Load(), c.Interrupts.Load())
 }
 
 // NewMMIO returns the transport for dev over guest memory mem. irq is called
@@ -80,6 +96,7 @@ func (m *MMIO) ConfigChanged() {
 
 func (m *MMIO) raise(bit uint32) {
 	m.intStatus.Or(bit)
+	m.Counts.Interrupts.Add(1)
 	if m.irq != nil {
 		m.irq()
 	}
@@ -108,6 +125,7 @@ func (m *MMIO) Notify(queue uint32) {
 }
 
 func (m *MMIO) notifyLocked(queue uint32) {
+	m.Counts.Notifies.Add(1)
 	if !m.active || uint64(queue) >= uint64(len(m.live)) || m.live[queue] == nil {
 		return
 	}
@@ -120,6 +138,7 @@ func (m *MMIO) offered() uint64 { return m.dev.Features() | transportFeatures }
 // Registers answer only 32-bit accesses; anything else reads as zero.
 func (m *MMIO) Read(off uint64, data []byte) {
 	clear(data)
+	m.Counts.Reads.Add(1)
 	if off >= abi.VirtioMMIOConfig {
 		if off < MMIOSize {
 			m.mu.Lock()
@@ -182,6 +201,7 @@ func (m *MMIO) readReg(off uint64) uint32 {
 // Write handles a guest store of data at offset off in the window.
 // Registers accept only 32-bit accesses; other stores are ignored.
 func (m *MMIO) Write(off uint64, data []byte) {
+	m.Counts.Writes.Add(1)
 	if off >= abi.VirtioMMIOConfig {
 		if off < MMIOSize {
 			m.mu.Lock()

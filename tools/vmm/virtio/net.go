@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // virtio-net feature bits (virtio spec 5.1.3).
@@ -38,6 +39,11 @@ const (
 	// netRXBacklog is how many received frames wait for guest buffers
 	// before further frames are dropped, like a NIC's receive FIFO.
 	netRXBacklog = 256
+
+	// DefaultTXPoll is Net.TXPoll's default: a guest answering a request
+	// usually sends its next frame within it, so a burst costs it one
+	// notification instead of one per frame.
+	DefaultTXPoll = 50 * time.Microsecond
 )
 
 // NetBackend carries Ethernet frames, without virtio-net header, between the
@@ -97,6 +103,13 @@ type Net struct {
 	// before the driver activates the device.
 	ChecksumsValid bool
 
+	// TXPoll is how long the transmit worker keeps polling the transmit
+	// queue after its last frame before it asks the driver for a
+	// notification again (Queue.ServePolling); 0 waits for every
+	// notification. NewNet sets DefaultTXPoll; change it before the
+	// driver activates the device.
+	TXPoll time.Duration
+
 	mac     net.HardwareAddr
 	mtu     uint16
 	backend NetBackend
@@ -144,7 +157,7 @@ func NewNet(backend NetBackend, mac net.HardwareAddr, mtu uint16) (*Net, error) 
 	if mtu < 68 || int(mtu)+18 > MaxFrame {
 		return nil, fmt.Errorf("virtio-net: MTU %d out of range", mtu)
 	}
-	n := &Net{mac: mac, mtu: mtu, backend: backend, rx: make(chan []byte, netRXBacklog)}
+	n := &Net{mac: mac, mtu: mtu, backend: backend, rx: make(chan []byte, netRXBacklog), TXPoll: DefaultTXPoll}
 	n.offload, _ = backend.(NetOffloadBackend)
 	go n.readBackend()
 	return n, nil
@@ -220,6 +233,9 @@ func (n *Net) Activate(features uint64, mem []byte, queues []*Queue, irq Interru
 	}
 	n.stop = make(chan struct{})
 	irq = recordingInterrupter{irq, n}
+	// The receive worker needs a notification only when it ran out of
+	// buffers, not for every buffer the driver hands back.
+	queues[NetQueueRX].NotifyOnEmpty()
 	rx := &netRX{n: n, q: queues[NetQueueRX], irq: irq, features: features}
 	tx := &netTX{n: n, features: features, buf: make([]byte, abi.VirtioNetHdrSize+MaxFrame)}
 	n.wg.Add(2)
@@ -229,7 +245,7 @@ func (n *Net) Activate(features uint64, mem []byte, queues []*Queue, irq Interru
 	}(n.stop)
 	go func(q *Queue, stop <-chan struct{}) {
 		defer n.wg.Done()
-		q.Serve(stop, irq, tx.send)
+		q.ServePolling(stop, irq, tx.send, n.TXPoll)
 	}(queues[NetQueueTX], n.stop)
 	return nil
 }

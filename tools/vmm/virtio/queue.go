@@ -3,7 +3,9 @@ package virtio
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
@@ -73,6 +75,8 @@ type Queue struct {
 	mem                []byte
 	desc, avail, used  uint64
 	eventIdx, indirect bool
+	notifyOnEmpty      bool // ask for notifications only when out of chains
+	manualArm          bool // ask for notifications only in arm (ServePolling)
 
 	lastAvail uint16 // next available-ring slot the device consumes
 	usedIdx   uint16 // device's copy of used->idx
@@ -201,8 +205,20 @@ func (q *Queue) Pending() (uint16, error) {
 // the queue is dead and every call returns the same error.
 func (q *Queue) Next() (*Chain, error) {
 	n, err := q.Pending()
-	if err != nil || n == 0 {
+	if err != nil {
 		return nil, err
+	}
+	if n == 0 {
+		if !q.eventIdx || !q.notifyOnEmpty || q.manualArm {
+			return nil, nil
+		}
+		// Out of chains: ask for a notification at the next one, then
+		// look again (Pending's barrier orders the store before the
+		// load), which closes the race with a driver adding one now.
+		q.store16(q.availEventAddr(), q.lastAvail)
+		if n, err = q.Pending(); err != nil || n == 0 {
+			return nil, err
+		}
 	}
 	// The ring entry and the descriptors must be read after the index that
 	// published them (Pending's barrier precedes the index load; this one
@@ -214,7 +230,7 @@ func (q *Queue) Next() (*Chain, error) {
 		return nil, err
 	}
 	q.lastAvail++
-	if q.eventIdx {
+	if q.eventIdx && !q.notifyOnEmpty && !q.manualArm {
 		// Ask to be notified as soon as the driver adds anything past what
 		// we have consumed. The barrier in the next Pending call orders this
 		// store before our next look at the available index, which closes
@@ -223,6 +239,14 @@ func (q *Queue) Next() (*Chain, error) {
 	}
 	return c, nil
 }
+
+// NotifyOnEmpty makes the device ask for driver notifications (with
+// VIRTIO_F_EVENT_IDX) only once Next has found the ring empty, instead of
+// after every chain it takes: a receive queue, whose driver hands buffers
+// back all the time but matters to the device only when it has none,
+// then costs the guest no notification while it has buffers. Call it
+// before the worker starts.
+func (q *Queue) NotifyOnEmpty() { q.notifyOnEmpty = true }
 
 // walk follows the chain starting at head, reading each descriptor once.
 func (q *Queue) walk(head uint16) (*Chain, error) {
@@ -353,17 +377,47 @@ func (q *Queue) Drain(irq Interrupter, handle func(*Chain) (uint32, error)) (mor
 // drains the queue each time the driver notifies. It returns when stop is
 // closed or after Drain failed.
 func (q *Queue) Serve(stop <-chan struct{}, irq Interrupter, handle func(*Chain) (uint32, error)) {
+	q.ServePolling(stop, irq, handle, 0)
+}
+
+// ServePolling is Serve that, with VIRTIO_F_EVENT_IDX, keeps looking at the
+// ring for window after the last chain it found, without asking the driver
+// for notifications (avail_event stays behind, so the driver's chains
+// cost it no exit), and asks for one only when it goes back to waiting.
+// It spends the launcher's CPU time to save the guest's notifications
+// while requests keep coming.
+func (q *Queue) ServePolling(stop <-chan struct{}, irq Interrupter, handle func(*Chain) (uint32, error), window time.Duration) {
+	poll := window > 0 && q.eventIdx
+	q.manualArm = poll
+	last := time.Now()
 	for {
+		before := q.lastAvail
 		more, err := q.Drain(irq, handle)
 		if err != nil {
 			return
 		}
-		if more {
+		if poll && q.lastAvail != before {
+			last = time.Now()
+		}
+		if more || poll && time.Since(last) < window {
 			// Give a reset the chance to stop us between batches.
 			select {
 			case <-stop:
 				return
 			default:
+			}
+			if !more {
+				runtime.Gosched()
+			}
+			continue
+		}
+		if poll {
+			pending, err := q.arm()
+			if err != nil {
+				irq.Fail(err)
+				return
+			}
+			if pending {
 				continue
 			}
 		}
@@ -372,5 +426,14 @@ func (q *Queue) Serve(stop <-chan struct{}, irq Interrupter, handle func(*Chain)
 			return
 		case <-q.kick:
 		}
+		last = time.Now()
 	}
+}
+
+// arm asks the driver to notify at its next chain and reports whether one
+// is already there (the store precedes Pending's barrier and load).
+func (q *Queue) arm() (bool, error) {
+	q.store16(q.availEventAddr(), q.lastAvail)
+	n, err := q.Pending()
+	return n > 0, err
 }

@@ -3,6 +3,7 @@ package virtio
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -251,6 +252,77 @@ func TestEventIdx(t *testing.T) {
 	assert.False(t, r.q.NeedInterrupt())
 	r.q.Put(chain, 0) // 0x0000 crosses 0xffff
 	assert.True(t, r.q.NeedInterrupt())
+}
+
+func TestNotifyOnEmpty(t *testing.T) {
+	r := newRing(t, abi.VirtioFEventIdx)
+	r.q.NotifyOnEmpty()
+	for i := uint16(0); i < 4; i++ {
+		r.desc(i, tdesc{addr: 0x9000 + 0x100*uint64(i), len: 16, flags: abi.VirtqDescFWrite})
+	}
+	r.publish(0, 1, 2)
+	binary.LittleEndian.PutUint16(r.mem[tdUsed+4+8*8:], 0xbeef)
+	for range 3 {
+		c, err := r.q.Next()
+		require.NoError(t, err)
+		require.NotNil(t, c)
+		// While chains are left, avail_event is not touched: the driver
+		// adds buffers without notifying.
+		assert.EqualValues(t, 0xbeef, r.availEvent())
+	}
+	c, err := r.q.Next()
+	require.NoError(t, err)
+	assert.Nil(t, c)
+	assert.EqualValues(t, 3, r.availEvent(), "empty: notify at the next chain")
+
+	// A chain published after the index was read is still found.
+	r.publish(3)
+	c, err = r.q.Next()
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	assert.EqualValues(t, 3, c.Head)
+	assert.EqualValues(t, 3, r.availEvent())
+
+	// Without EVENT_IDX it changes nothing.
+	r = newRing(t, 0)
+	r.q.NotifyOnEmpty()
+	c, err = r.q.Next()
+	require.NoError(t, err)
+	assert.Nil(t, c)
+	assert.Zero(t, r.availEvent())
+}
+
+func TestServePolling(t *testing.T) {
+	r := newRing(t, abi.VirtioFEventIdx)
+	for i := uint16(0); i < 4; i++ {
+		r.desc(i, tdesc{addr: 0x9000 + 0x100*uint64(i), len: 16})
+	}
+	binary.LittleEndian.PutUint16(r.mem[tdUsed+4+8*8:], 0xbeef)
+	r.publish(0, 1)
+	handled := make(chan uint16, 8)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.q.ServePolling(stop, &failInterrupter{}, func(c *Chain) (uint32, error) {
+			handled <- c.Head
+			return 0, nil
+		}, 500*time.Millisecond)
+	}()
+	assert.EqualValues(t, 0, <-handled)
+	assert.EqualValues(t, 1, <-handled)
+	// While polling the device asks for no notification...
+	assert.EqualValues(t, 0xbeef, r.availEvent())
+	// ...and finds a chain published without one.
+	r.publish(2)
+	assert.EqualValues(t, 2, <-handled)
+	// After the window it asks for one at the next chain and waits.
+	require.Eventually(t, func() bool { return r.availEvent() == 3 }, 5*time.Second, time.Millisecond)
+	r.publish(3)
+	r.q.Kick()
+	assert.EqualValues(t, 3, <-handled)
+	close(stop)
+	<-done
 }
 
 func TestNoInterruptFlag(t *testing.T) {
