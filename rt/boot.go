@@ -41,6 +41,7 @@ func kernelThreadStart()
 //
 //go:nosplit
 func bootMain(startInfo uint64) {
+	fillExceptionGates() // before anything can fault
 	booted = true
 	kernelMain(uintptr(startInfo))
 }
