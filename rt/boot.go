@@ -19,6 +19,14 @@ func init() {
 }
 
 func pvhEntryAddr() uintptr
+
+// TextStart is the address where the image's text begins (the linker's
+// runtime.text). The ELF header lies in the page or pages just below it,
+// and the kernel finds it from there without touching the pages of text in
+// between (each first touch a shadow-paging fault on PVM hosts).
+func TextStart() uintptr { return textStart() }
+
+func textStart() uintptr
 func pvhEntry()
 func entry64()
 

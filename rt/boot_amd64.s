@@ -378,3 +378,11 @@ TEXT ·bootTSS(SB),NOSPLIT|NOFRAME,$0-8
 	LEAQ ·tss0(SB), AX
 	MOVQ AX, ret+0(FP)
 	RET
+
+// func textStart() uintptr
+// Returns the start of the image's text (the linker's runtime.text), just
+// above the ELF header the first PT_LOAD maps. Clobbers AX.
+TEXT ·textStart(SB),NOSPLIT|NOFRAME,$0-8
+	LEAQ runtime·text(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
