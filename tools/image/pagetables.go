@@ -33,7 +33,17 @@ func (p *parsed) bootPageTables(out []byte) error {
 	if size < ptTableArea {
 		return fmt.Errorf("%s is %d bytes, want at least %#x", PageTableSymbol, size, ptTableArea)
 	}
+	p.writePageTables(out, v)
+	return nil
+}
+
+// writePageTables writes the tables at the first page boundary at or above
+// v, when the three pages lie in the file bytes of one PT_LOAD.
+func (p *parsed) writePageTables(out []byte, v uint64) {
 	base := alignUp(v, ptPage)
+	if base < v || base-v > ptTableArea-ptTables*ptPage {
+		return
+	}
 	for _, ph := range p.progs {
 		if ph.typ != ptLoad || base < ph.vaddr || base+ptTables*ptPage > ph.vaddr+ph.filesz {
 			continue
@@ -47,9 +57,8 @@ func (p *parsed) bootPageTables(out []byte) error {
 		for i := uint64(0); i < 512; i++ {            // PD0: 512 x 2 MiB
 			le.PutUint64(t[2*ptPage+i*8:], i<<21|pteHuge2M)
 		}
-		return nil
+		return
 	}
-	return nil
 }
 
 // lookupObject returns the value and size of the data symbol named name
