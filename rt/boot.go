@@ -19,6 +19,8 @@ func init() {
 }
 
 func pvhEntryAddr() uintptr
+func pvhEntry()
+func entry64()
 
 // TextStart is the address where the image's text begins (the linker's
 // runtime.text). The ELF header lies in the page or pages just below it,
@@ -27,8 +29,6 @@ func pvhEntryAddr() uintptr
 func TextStart() uintptr { return textStart() }
 
 func textStart() uintptr
-func pvhEntry()
-func entry64()
 
 // kernelMain is implemented by package kernel (pushed here with
 // go:linkname, since rt cannot import kernel). It takes over the boot with
