@@ -80,7 +80,7 @@ func kernelMain(si uintptr) {
 // PT_LOAD maps it just below .text) and reads the entry point and the
 // extent of the loaded segments from it.
 func findImage() {
-	p := rt.ThreadStartPC() &^ (mm.PageSize - 1)
+	p := (rt.TextStart() - 1) &^ (mm.PageSize - 1)
 	for *kctx.At[uint32](p) != 0x464c457f { // "\x7fELF"
 		p -= mm.PageSize
 		if p == 0 {

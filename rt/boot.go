@@ -22,6 +22,14 @@ func pvhEntryAddr() uintptr
 func pvhEntry()
 func entry64()
 
+// TextStart is the address where the image's text begins (the linker's
+// runtime.text). The ELF header lies in the page or pages just below it,
+// and the kernel finds it from there without touching the pages of text in
+// between (each first touch a shadow-paging fault on PVM hosts).
+func TextStart() uintptr { return textStart() }
+
+func textStart() uintptr
+
 // kernelMain is implemented by package kernel (pushed here with
 // go:linkname, since rt cannot import kernel). It takes over the boot with
 // the physical address of the PVH start_info and never returns.
@@ -41,6 +49,7 @@ func kernelThreadStart()
 //
 //go:nosplit
 func bootMain(startInfo uint64) {
+	fillExceptionGates() // before anything can fault
 	booted = true
 	kernelMain(uintptr(startInfo))
 }

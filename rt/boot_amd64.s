@@ -21,7 +21,8 @@
 // comes from a CALL/POP pair. rt/boot_test.go disassembles this code in
 // 32-bit mode and checks the byte offsets the comments rely on.
 
-// Layout of boot32 (BSS):
+// Layout of boot32 (data, zero in the program; the image writer fills the
+// page tables, see below):
 //   0x0000  page tables: 4 pages; the first 3 4KiB-aligned ones are PML4,
 //           PDPT, PD0 (identity map of 0..1 GiB, 2 MiB pages, user-accessible)
 //   0x4000  GDT (10 descriptors, Linux layout), 0x4050 GDTR
@@ -36,6 +37,13 @@
 #define B32_STACK   0x4400
 #define B32_SIZE    0x4400
 
+// boot32 has file bytes (one DATA word makes the whole symbol data, not
+// BSS) so that the image writer (tools/image, bootPageTables) can store
+// the page tables in the image: pvhEntry then skips building them, which
+// on PVM hosts, where every instruction at CPL 0 is emulated, is most of
+// the boot's emulated work. Without them (an image from another writer)
+// pvhEntry builds the same tables itself.
+DATA ·boot32+B32_GDT(SB)/8, $0
 GLOBL ·boot32(SB), NOPTR, $B32_SIZE
 
 // Boot stack for bootMain (ring 3), its TLS word and fake g, and a stack
@@ -88,10 +96,13 @@ TEXT ·pvhEntry(SB),NOSPLIT|NOFRAME,$0
 	MOVL CX, B32_ENTRY(SI)
 	LEAL B32_STACK(SI), SP
 
-	// EBP = first 4 KiB boundary inside the page-table area.
+	// EBP = first 4 KiB boundary inside the page-table area. A non-zero
+	// PML4[0] means the image writer stored the tables there already.
 	LEAL (B32_PT+4095)(SI), DI
 	ANDL $~4095, DI
 	MOVL DI, BP
+	CMPL (BP), $0
+	JNE ptready
 	XORL AX, AX
 	MOVL $(3*1024), CX
 	REP; STOSL
@@ -108,6 +119,7 @@ pdloop:
 	ADDL $8, DI
 	DECL CX
 	JNZ pdloop
+ptready:
 
 	// GDT in the Linux layout (the selectors PVM requires for user mode).
 	LEAL B32_GDT(SI), DI
@@ -228,43 +240,10 @@ TEXT ·entry64(SB),NOSPLIT|NOFRAME,$0
 	MOVQ AX, 8(SI)
 	MOVL $SEL_TSS, AX
 	LTR AX
-	// Only the 32 exception gates are written here, at emulated CPL 0
-	// (26 emulated instructions a gate under PVM); the kernel writes the
-	// 224 interrupt gates from CPL 3 with FillInterruptGates before it
-	// enables interrupts, natively. Exceptions (the #UD of a service
-	// trap first of all) need their gates from the first ring-3
-	// instruction on.
+	// The IDT's gates are all written at CPL 3 (bootMain, then the
+	// kernel), where stores run natively rather than emulated (PVM): no
+	// exception may happen between here and bootMain's fillExceptionGates.
 	LEAQ ·idt0(SB), DI
-	LEAQ ·vectorAddrs(SB), SI
-	XORL CX, CX
-idtloop:
-	MOVQ (SI)(CX*8), AX        // handler
-	MOVQ AX, BX
-	ANDQ $0xffff, BX
-	ORQ $(SEL_KCODE<<16), BX
-	MOVQ $0x8e01, R8           // IST1 (bits 32-34), present, DPL 0, interrupt gate
-	CMPQ CX, $3
-	JEQ dpl3
-	CMPQ CX, $4
-	JNE gate
-dpl3:
-	MOVQ $0xee01, R8           // DPL 3: INT3/INTO from ring 3
-gate:
-	SHLQ $32, R8
-	ORQ R8, BX
-	MOVQ AX, R8
-	SHRQ $16, R8
-	ANDQ $0xffff, R8
-	SHLQ $48, R8
-	ORQ R8, BX
-	MOVQ CX, DX
-	SHLQ $4, DX
-	MOVQ BX, 0(DI)(DX*1)
-	SHRQ $32, AX
-	MOVQ AX, 8(DI)(DX*1)
-	INCQ CX
-	CMPQ CX, $32
-	JNE idtloop
 	LEAQ ·idtr0(SB), SI
 	MOVW $4095, 0(SI)
 	MOVQ DI, 2(SI)
@@ -397,5 +376,13 @@ TEXT ·idtrAddr(SB),NOSPLIT|NOFRAME,$0-8
 // func bootTSS() uintptr
 TEXT ·bootTSS(SB),NOSPLIT|NOFRAME,$0-8
 	LEAQ ·tss0(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func textStart() uintptr
+// Returns the start of the image's text (the linker's runtime.text), just
+// above the ELF header the first PT_LOAD maps. Clobbers AX.
+TEXT ·textStart(SB),NOSPLIT|NOFRAME,$0-8
+	LEAQ runtime·text(SB), AX
 	MOVQ AX, ret+0(FP)
 	RET

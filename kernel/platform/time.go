@@ -50,12 +50,8 @@ func Nanotime() int64 {
 func Walltime() int64 { return rt.Clock.WallOffset + Nanotime() }
 
 func TimeInit() {
-	a, b, c, d := rt.Cpuid(0x40000000, 0)
+	_, b, c, d := rt.Cpuid(0x40000000, 0)
 	isKVM := b == 0x4b4d564b && c == 0x564b4d56 && d == 0x4d
-	if isKVM {
-		_ = a
-		_, _, _, _ = rt.Cpuid(0x40000001, 0)
-	}
 	fa, _, _, _ := rt.Cpuid(0x40000001, 0)
 	if isKVM && fa&(1<<3) != 0 {
 		// kvmclock: per-CPU time info and the wall clock at system time 0.

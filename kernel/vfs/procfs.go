@@ -227,11 +227,15 @@ func writeCPUInfo(p *procBuf) {
 		p.str("yes\n")
 		p.field("flags")
 		first := true
+		leaf, b, c, d := ^uint32(0), uint32(0), uint32(0), uint32(0)
 		for _, f := range cpuFlags {
 			if f.leaf > maxLeaf && f.leaf < 0x80000000 {
 				continue
 			}
-			_, b, c, d := rt.CpuidNative(f.leaf, 0)
+			if f.leaf != leaf { // one CPUID (a VM exit) per run of flags of a leaf
+				leaf = f.leaf
+				_, b, c, d = rt.CpuidNative(leaf, 0)
+			}
 			r := d
 			switch f.reg {
 			case 'b':

@@ -33,6 +33,7 @@ func writeBenchTables(w io.Writer, s *benchSuite) {
 		{"load image", "image loaded"},
 		{"first vCPU run", "first KVM_RUN (vCPUs set up)"},
 		{"guest entry", "guest's first instructions (PVH entry mark)"},
+		{"kernel entered", "PVH entry and entry64 done, kernel at CPL 3 (mark)"},
 		{"runtime start", "kernel booted, Go runtime entered (mark)"},
 		{"first output", "first console line leaves the launcher"},
 		{"guest exit", "guest writes its exit code"},

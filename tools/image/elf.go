@@ -39,7 +39,8 @@ const (
 	shtSymtab = 2
 	shtNobits = 8
 
-	sttFunc = 2
+	sttObject = 1
+	sttFunc   = 2
 
 	// pnXNum in e_phnum means the real count lives in section 0; Go never
 	// emits it and we refuse it rather than implement it.

@@ -55,8 +55,11 @@ const (
 // to the end of the file when the padding is too small. Anything else in
 // the way is an error, never silently overwritten.
 //
+// Write also stores the boot page tables in rt's boot data
+// (bootPageTables), so that the PVH entry need not build them.
+//
 // Write is idempotent: for an input that already has a PVH note, it only
-// rewrites that note's descriptor.
+// rewrites that note's descriptor and the page tables.
 func Write(exe []byte, opt Options) ([]byte, error) {
 	p, err := parse(exe)
 	if err != nil {
@@ -72,6 +75,9 @@ func Write(exe []byte, opt Options) ([]byte, error) {
 	}
 
 	out := bytes.Clone(exe)
+	if err := p.bootPageTables(out); err != nil {
+		return nil, err
+	}
 	if descOff, descSize, ok := p.findXenNote(); ok {
 		switch descSize {
 		case 8:

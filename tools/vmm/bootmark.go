@@ -23,6 +23,8 @@ func (v *VM) bootMark(mark uint8) {
 		v.cfg.Trace("guest entry")
 	case abi.BootMarkRuntime:
 		v.cfg.Trace("runtime start")
+	case abi.BootMarkABI | abi.Version:
+		v.cfg.Trace("kernel entered") // kernelMain's first statement, at CPL 3
 	}
 }
 

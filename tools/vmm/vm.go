@@ -52,9 +52,9 @@ type Config struct {
 	// Stdin feeds COM1 input; nil means none.
 	Stdin io.Reader
 	// Trace, if set, is called once at the end of each boot phase: "open
-	// kvm", "create vm", "load image", "first vCPU run", "guest entry"
-	// and "runtime start" (the guest's boot marks, abi.BootMark*), "guest
-	// exit".
+	// kvm", "create vm", "load image", "first vCPU run", "guest entry",
+	// "kernel entered" and "runtime start" (the guest's boot marks,
+	// abi.BootMark*), "guest exit".
 	Trace func(phase string)
 	// VCPUThread, if set, runs first on each vCPU's thread, to which its
 	// goroutine stays locked (e.g. jail.EnterVCPU); an error stops the VM.

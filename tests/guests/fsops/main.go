@@ -516,7 +516,8 @@ func procInfo() error {
 		return err
 	}
 	cpus := strings.Count(string(b), "\nprocessor\t: ") + strings.Count(string(b[:min(len(b), 12)]), "processor\t: ")
-	if cpus < runtime.NumCPU() || !strings.Contains(string(b), "\nvendor_id\t: ") || !strings.Contains(string(b), " sse2") {
+	if cpus < runtime.NumCPU() || !strings.Contains(string(b), "\nvendor_id\t: ") || !strings.Contains(string(b), " sse2") ||
+		!strings.Contains(string(b), " lm") || !strings.Contains(string(b), " pni") {
 		return fmt.Errorf("/proc/cpuinfo: %d processors for %d CPUs: %.300q", cpus, runtime.NumCPU(), b)
 	}
 	online, err := os.ReadFile("/sys/devices/system/cpu/online")
