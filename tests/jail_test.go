@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/unigo-os/unigo/tools/launch/launchtest"
 )
 
 // TestJailedLauncher: `unigo run -jail` serves examples/httpd through the
@@ -67,7 +67,7 @@ func TestJailedLauncher(t *testing.T) {
 	}
 	assert.Equal(t, "Hello from unigo!\n", get("/"))
 
-	pid := launcherPID(t, cmd.Process.Pid)
+	pid := launchtest.LauncherPID(t, cmd.Process.Pid)
 	st, err := os.ReadFile("/proc/" + pid + "/status")
 	require.NoError(t, err)
 	s := string(st)
@@ -119,29 +119,6 @@ func TestJailedLauncher(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("launcher did not exit")
 	}
-}
-
-// launcherPID is the process that runs the VM for the unigo run process
-// pid: the jailer's child when there is one (-jail as root), else pid.
-func launcherPID(t *testing.T, pid int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		return strconv.Itoa(pid)
-	}
-	var child string
-	require.Eventually(t, func() bool {
-		// Any of the jailer's threads may have forked it.
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-		for _, task := range tasks {
-			b, _ := os.ReadFile(task)
-			if f := strings.Fields(string(b)); len(f) > 0 {
-				child = f[0]
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 5*time.Millisecond, "the jailer started no launcher")
-	return child
 }
 
 // assertJailed checks that process pid is in namespaces of its own (of

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/launch/launchtest"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
 	"github.com/unigo-os/unigo/tools/vmm/netback/usernet"
 	"github.com/unigo-os/unigo/tools/vmm/testguest"
@@ -230,37 +231,8 @@ func TestRunBadInput(t *testing.T) {
 
 // Out-of-process runs: exit statuses, signals, no stack traces.
 
-var (
-	unigoBinOnce sync.Once
-	unigoBinPath string
-	unigoBinErr  error
-)
-
-func unigoBinary(t testing.TB) string {
-	t.Helper()
-	unigoBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "unigo-run-test-")
-		if err != nil {
-			unigoBinErr = err
-			return
-		}
-		// The CLI and, next to it, the launcher binary it execs.
-		unigoBinPath = filepath.Join(dir, "unigo")
-		for _, pkg := range []string{"../unigo", "../unigo-vmm"} {
-			out, err := exec.Command("go", "build", "-o", dir+"/", pkg).CombinedOutput()
-			if err != nil {
-				unigoBinErr = err
-				t.Logf("%s", out)
-				return
-			}
-		}
-	})
-	require.NoError(t, unigoBinErr)
-	return unigoBinPath
-}
-
 func TestRunBinary(t *testing.T) {
-	bin := unigoBinary(t)
+	bin := launchtest.Binaries(t)
 	dir := t.TempDir()
 	text := filepath.Join(dir, "x.img")
 	require.NoError(t, os.WriteFile(text, []byte("\x7fELF garbage"), 0o644))
@@ -285,7 +257,7 @@ func TestRunBinary(t *testing.T) {
 
 func TestRunSignals(t *testing.T) {
 	kvmOK(t)
-	bin := unigoBinary(t)
+	bin := launchtest.Binaries(t)
 	img := writeImage(t, testguest.Hang())
 	for sig, want := range map[syscall.Signal]int{syscall.SIGINT: exitSIGINT, syscall.SIGTERM: exitSIGTERM, syscall.SIGQUIT: exitSIGQUIT} {
 		cmd := exec.Command(bin, "run", "-v", "-m", "16M", img)
@@ -330,7 +302,7 @@ func (s *syncWriter) String() string {
 // its overhead over the same binary doing no VM work (`unigo run -h`).
 func BenchmarkRunExec(b *testing.B) {
 	kvmOK(b)
-	bin := unigoBinary(b)
+	bin := launchtest.Binaries(b)
 	dir := b.TempDir()
 	img := filepath.Join(dir, "hello.img")
 	require.NoError(b, os.WriteFile(img, testguest.Image(testguest.Hello()), 0o644))

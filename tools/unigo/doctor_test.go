@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/unigo-os/unigo/tools/launch/launchtest"
 	"github.com/unigo-os/unigo/tools/probe"
 	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
@@ -20,7 +21,7 @@ import (
 // examples/hello, booting it under every runner) and checks its lines
 // against what the host offers.
 func TestDoctor(t *testing.T) {
-	bin := unigoBinary(t)
+	bin := launchtest.Binaries(t)
 	cmd := exec.Command(bin, "doctor")
 	cmd.Dir = t.TempDir() // outside the tree: doctor finds it itself
 	var stdout, stderr bytes.Buffer
@@ -96,7 +97,7 @@ func TestDoctorNoImage(t *testing.T) {
 	if why := h.Absent(probe.Launcher); why != "" {
 		t.Skip(why)
 	}
-	bin := unigoBinary(t)
+	bin := launchtest.Binaries(t)
 	defer func(f func() (string, error)) { doctorUnigo = f }(doctorUnigo)
 	doctorUnigo = func() (string, error) { return bin, nil }
 	var out, errb bytes.Buffer
@@ -115,7 +116,7 @@ func TestDoctorHangingGuest(t *testing.T) {
 	if why := h.Absent(probe.Launcher); why != "" {
 		t.Skip(why)
 	}
-	bin := unigoBinary(t)
+	bin := launchtest.Binaries(t)
 	defer func(f func() (string, error)) { doctorUnigo = f }(doctorUnigo)
 	doctorUnigo = func() (string, error) { return bin, nil }
 	img := writeImage(t, testguest.Hang())

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/unigo-os/unigo/tools/launch/launchtest"
 	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
 
@@ -21,7 +22,7 @@ import (
 // kills the go command and its children and removes the temporary
 // directories. A fake go on PATH stands for a long build.
 func TestRunSignalDuringBuild(t *testing.T) {
-	bin := unigoBinary(t)
+	bin := launchtest.Binaries(t)
 	for sig, want := range map[syscall.Signal]int{syscall.SIGTERM: exitSIGTERM, syscall.SIGINT: exitSIGINT} {
 		dir := t.TempDir()
 		fakeBin, tmp := filepath.Join(dir, "bin"), filepath.Join(dir, "tmp")
@@ -79,7 +80,7 @@ func TestRunSignalDuringBuild(t *testing.T) {
 // the jailer), the timeout.
 func TestRunJail(t *testing.T) {
 	kvmOK(t)
-	bin := unigoBinary(t)
+	bin := launchtest.Binaries(t)
 	// Out of process: in-process, -jail would confine the test binary.
 	disk := filepath.Join(t.TempDir(), "disk.img")
 	require.NoError(t, os.WriteFile(disk, make([]byte, 1<<20), 0o644))
@@ -89,7 +90,7 @@ func TestRunJail(t *testing.T) {
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "first vCPU run") }, 10*time.Second, 5*time.Millisecond)
-	pid := launcherPID(t, cmd.Process.Pid)
+	pid := launchtest.LauncherPID(t, cmd.Process.Pid)
 	st, err := os.ReadFile("/proc/" + pid + "/status")
 	require.NoError(t, err)
 	assert.Contains(t, string(st), "Seccomp:\t2\n")
@@ -151,14 +152,14 @@ func TestRunJailTAP(t *testing.T) {
 		t.Skipf("cannot create a TAP device here: %v: %s", err, out)
 	}
 	defer exec.Command("ip", "link", "del", name).Run()
-	bin := unigoBinary(t)
+	bin := launchtest.Binaries(t)
 	cmd := exec.Command(bin, "run", "-jail", "-v", "-net", "tap="+name, "-timeout", "20s", writeImage(t, testguest.Hang()))
 	var stderr syncWriter
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "first vCPU run") }, 10*time.Second, 5*time.Millisecond, "%s", &stderr)
-	pid := launcherPID(t, cmd.Process.Pid)
+	pid := launchtest.LauncherPID(t, cmd.Process.Pid)
 	theirs, err := os.Readlink("/proc/" + pid + "/ns/net")
 	require.NoError(t, err)
 	ours, err := os.Readlink("/proc/self/ns/net")
@@ -178,27 +179,4 @@ func TestRunJailTAP(t *testing.T) {
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, exitSIGTERM, ee.ExitCode(), stderr.String())
-}
-
-// launcherPID is the process that runs the VM for the unigo run process
-// pid: the jailer's child when there is one (-jail as root), else pid.
-func launcherPID(t *testing.T, pid int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		return strconv.Itoa(pid)
-	}
-	var child string
-	require.Eventually(t, func() bool {
-		// Any of the jailer's threads may have forked it.
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-		for _, task := range tasks {
-			b, _ := os.ReadFile(task)
-			if f := strings.Fields(string(b)); len(f) > 0 {
-				child = f[0]
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 5*time.Millisecond, "the jailer started no launcher")
-	return child
 }

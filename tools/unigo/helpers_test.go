@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -34,36 +33,6 @@ func runInProcess(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	code := runLauncher(args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
-}
-
-var (
-	unigoBinOnce sync.Once
-	unigoBinPath string
-	unigoBinErr  error
-)
-
-// unigoBinary builds the CLI and, next to it, the launcher binary that
-// unigo run execs, once per test binary.
-func unigoBinary(t testing.TB) string {
-	t.Helper()
-	unigoBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "unigo-run-test-")
-		if err != nil {
-			unigoBinErr = err
-			return
-		}
-		unigoBinPath = filepath.Join(dir, "unigo")
-		for _, pkg := range []string{".", "../unigo-vmm"} {
-			out, err := exec.Command("go", "build", "-o", dir+"/", pkg).CombinedOutput()
-			if err != nil {
-				unigoBinErr = err
-				t.Logf("%s", out)
-				return
-			}
-		}
-	})
-	require.NoError(t, unigoBinErr)
-	return unigoBinPath
 }
 
 // syncWriter collects a subprocess's output while the test reads it.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unigo-os/unigo/tools/bench"
+	"github.com/unigo-os/unigo/tools/launch/launchtest"
 	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
 
@@ -19,7 +20,7 @@ import (
 // launcher is done; without the launcher binary it boots the guest itself.
 func TestRunExecsLauncher(t *testing.T) {
 	kvmOK(t)
-	bin := unigoBinary(t)
+	bin := launchtest.Binaries(t)
 	img := writeImage(t, testguest.Hello())
 
 	out, err := exec.Command(bin, "run", "-bench", "-m", "16M", img).CombinedOutput()
