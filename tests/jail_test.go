@@ -77,7 +77,7 @@ func TestJailedLauncher(t *testing.T) {
 	if os.Geteuid() == 0 {
 		assert.Contains(t, s, "CapEff:\t0000000000000000\n")
 		assert.Contains(t, s, "Uid:\t65534\t65534\t65534\t65534\n")
-		assertJailed(t, pid, []string{"mnt", "pid", "ipc", "uts"})
+		launchtest.AssertJailed(t, pid, []string{"mnt", "pid", "ipc", "uts"})
 		net, err := os.Readlink("/proc/" + pid + "/ns/net")
 		require.NoError(t, err)
 		ours, err := os.Readlink("/proc/self/ns/net")
@@ -119,23 +119,6 @@ func TestJailedLauncher(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("launcher did not exit")
 	}
-}
-
-// assertJailed checks that process pid is in namespaces of its own (of
-// the kinds in nss) and that its root is not the host's.
-func assertJailed(t *testing.T, pid string, nss []string) {
-	t.Helper()
-	for _, ns := range nss {
-		theirs, err := os.Readlink("/proc/" + pid + "/ns/" + ns)
-		require.NoError(t, err)
-		ours, err := os.Readlink("/proc/self/ns/" + ns)
-		require.NoError(t, err)
-		assert.NotEqual(t, ours, theirs, "%s namespace", ns)
-	}
-	var root, hostRoot syscall.Stat_t
-	require.NoError(t, syscall.Stat("/proc/"+pid+"/root", &root))
-	require.NoError(t, syscall.Stat("/", &hostRoot))
-	assert.False(t, root.Dev == hostRoot.Dev && root.Ino == hostRoot.Ino, "the launcher's root is the host's")
 }
 
 // TestJailedLauncherVolume: under -jail, the volume9p guest (no network,

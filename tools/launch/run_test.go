@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -261,7 +260,7 @@ func TestRunSignals(t *testing.T) {
 	img := writeImage(t, testguest.Hang())
 	for sig, want := range map[syscall.Signal]int{syscall.SIGINT: exitSIGINT, syscall.SIGTERM: exitSIGTERM, syscall.SIGQUIT: exitSIGQUIT} {
 		cmd := exec.Command(bin, "run", "-v", "-m", "16M", img)
-		var stderr syncWriter
+		var stderr launchtest.SyncWriter
 		cmd.Stderr = &stderr
 		require.NoError(t, cmd.Start())
 		// Signal once the guest runs, so the handler is installed.
@@ -277,23 +276,6 @@ func TestRunSignals(t *testing.T) {
 			assert.NotContains(t, stderr.String(), "dumping")
 		}
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // BenchmarkRunExec measures `unigo run` of the tiny guest as a user sees

@@ -35,7 +35,7 @@ func TestRunSignalDuringBuild(t *testing.T) {
 
 		cmd := exec.Command(bin, "run", src)
 		cmd.Env = append(os.Environ(), "PATH="+fakeBin+":/usr/bin:/bin", "TMPDIR="+tmp)
-		var stderr syncWriter
+		var stderr launchtest.SyncWriter
 		cmd.Stderr = &stderr
 		require.NoError(t, cmd.Start())
 		require.Eventually(t, func() bool { b, _ := os.ReadFile(pids); return len(b) > 0 }, 10*time.Second, 5*time.Millisecond)
@@ -86,7 +86,7 @@ func TestRunJail(t *testing.T) {
 	require.NoError(t, os.WriteFile(disk, make([]byte, 1<<20), 0o644))
 	vol := t.TempDir()
 	cmd := exec.Command(bin, "run", "-jail", "-v", "-smp", "2", "-timeout", "20s", "-drive", disk, "-v", vol+":/data", writeImage(t, testguest.Hang()))
-	var stderr syncWriter
+	var stderr launchtest.SyncWriter
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "first vCPU run") }, 10*time.Second, 5*time.Millisecond)
@@ -99,17 +99,7 @@ func TestRunJail(t *testing.T) {
 	if os.Geteuid() == 0 {
 		assert.Contains(t, string(st), "CapEff:\t0000000000000000\n")
 		assert.Contains(t, string(st), "Uid:\t65534\t65534\t65534\t65534\n")
-		for _, ns := range []string{"mnt", "pid", "ipc", "uts", "net"} {
-			theirs, err := os.Readlink("/proc/" + pid + "/ns/" + ns)
-			require.NoError(t, err)
-			ours, err := os.Readlink("/proc/self/ns/" + ns)
-			require.NoError(t, err)
-			assert.NotEqual(t, ours, theirs, "%s namespace", ns)
-		}
-		var root, hostRoot syscall.Stat_t
-		require.NoError(t, syscall.Stat("/proc/"+pid+"/root", &root))
-		require.NoError(t, syscall.Stat("/", &hostRoot))
-		assert.False(t, root.Dev == hostRoot.Dev && root.Ino == hostRoot.Ino, "the launcher's root is the host's")
+		launchtest.AssertJailed(t, pid, []string{"mnt", "pid", "ipc", "uts", "net"})
 		ents, err := os.ReadDir("/proc/" + pid + "/root")
 		require.NoError(t, err)
 		require.Len(t, ents, 1, "the launcher's root holds /proc alone (for the volume)")
@@ -154,7 +144,7 @@ func TestRunJailTAP(t *testing.T) {
 	defer exec.Command("ip", "link", "del", name).Run()
 	bin := launchtest.Binaries(t)
 	cmd := exec.Command(bin, "run", "-jail", "-v", "-net", "tap="+name, "-timeout", "20s", writeImage(t, testguest.Hang()))
-	var stderr syncWriter
+	var stderr launchtest.SyncWriter
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,22 +32,4 @@ func runInProcess(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	code := runLauncher(args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
-}
-
-// syncWriter collects a subprocess's output while the test reads it.
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

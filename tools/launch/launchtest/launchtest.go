@@ -13,9 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -67,4 +69,39 @@ func LauncherPID(t testing.TB, pid int) string {
 		return false
 	}, 10*time.Second, 5*time.Millisecond, "the jailer started no launcher")
 	return child
+}
+
+// AssertJailed checks that process pid is in namespaces of its own (of
+// the kinds in nss) and that its root is not the host's.
+func AssertJailed(t testing.TB, pid string, nss []string) {
+	t.Helper()
+	for _, ns := range nss {
+		theirs, err := os.Readlink("/proc/" + pid + "/ns/" + ns)
+		require.NoError(t, err)
+		ours, err := os.Readlink("/proc/self/ns/" + ns)
+		require.NoError(t, err)
+		assert.NotEqual(t, ours, theirs, "%s namespace", ns)
+	}
+	var root, hostRoot syscall.Stat_t
+	require.NoError(t, syscall.Stat("/proc/"+pid+"/root", &root))
+	require.NoError(t, syscall.Stat("/", &hostRoot))
+	assert.False(t, root.Dev == hostRoot.Dev && root.Ino == hostRoot.Ino, "the launcher's root is the host's")
+}
+
+// SyncWriter collects a subprocess's output while the test reads it.
+type SyncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *SyncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
