@@ -10,6 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/unigo-os/unigo/kernel/kmem"
+
+	_ "github.com/unigo-os/unigo/kernel/internal/linkstub" // rt's entry points
 )
 
 // TestMain gives kmem an arena outside the Go heap, as physical memory
