@@ -70,10 +70,7 @@ func NetFlushAtExit() {
 		return
 	}
 	for fd := 0; fd < vfs.MaxFDs; fd++ {
-		vfs.FSLock.Lock()
-		isSock := vfs.Fds[fd].File != 0 && vfs.Of(vfs.Fds[fd].File).Kind == vfs.FdSocket
-		vfs.FSLock.Unlock()
-		if isSock {
+		if vfs.FdKind(fd) == vfs.FdSocket {
 			vfs.FdClose(fd)
 		}
 	}

@@ -1,7 +1,7 @@
 // Package vfs is the kernel's files: the descriptor table and open file
 // descriptions, and the kinds of file beneath them.
 //
-//   - file.go: descriptors (Fds), open file descriptions (OFile, in kmem
+//   - file.go: descriptors (fds), open file descriptions (OFile, in kmem
 //     memory, reference-counted), FSLock, and the operations table: one
 //     static row (FileOps) per kind of open file, declared next to the
 //     kind's implementation, through which read, write, lseek, FIONREAD,

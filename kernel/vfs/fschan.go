@@ -439,8 +439,8 @@ func fsResolveLocked(dirfd int, addr uintptr, which int, emptyOK bool) (m int, r
 		return -1, nil, 0, err
 	}
 	if len(path) == 0 {
-		if dirfd >= 0 && dirfd < MaxFDs && Fds[dirfd].File != 0 && Of(Fds[dirfd].File).Kind == fdFs {
-			f = Fds[dirfd].File
+		if dirfd >= 0 && dirfd < MaxFDs && fds[dirfd].File != 0 && Of(fds[dirfd].File).Kind == fdFs {
+			f = fds[dirfd].File
 			return int(ff(Of(f).Obj).mount), nil, f, 0
 		}
 		return -1, nil, 0, 0
@@ -457,10 +457,10 @@ func fsResolveLocked(dirfd int, addr uintptr, which int, emptyOK bool) (m int, r
 				return -1, nil, 0, -int64(e)
 			}
 			base = fsBase[:n]
-		case dirfd < 0 || dirfd >= MaxFDs || Fds[dirfd].File == 0:
+		case dirfd < 0 || dirfd >= MaxFDs || fds[dirfd].File == 0:
 			return -1, nil, 0, -abi.EBADF
 		default:
-			o := Of(Fds[dirfd].File)
+			o := Of(fds[dirfd].File)
 			switch o.Kind {
 			case fdFs:
 				x := ff(o.Obj)

@@ -381,7 +381,7 @@ func refreshFdDir() {
 			memfs.Unlink(fdDirIno, fdName(&name, fd), now)
 			fdLinked[w] &^= bit
 		}
-		f := Fds[fd].File
+		f := fds[fd].File
 		if f == 0 {
 			continue
 		}
