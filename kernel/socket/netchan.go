@@ -309,21 +309,15 @@ func netchanMask() uint32 {
 
 // netchanRead fills buf with abi.NetEvent records.
 func netchanRead(buf, n uintptr, nonblock bool) int64 {
+	return vfs.ChanRead(buf, n, unsafe.Sizeof(abi.NetEvent{}), nonblock, &netReaders, netPending, netTake)
+}
+
+func netPending() bool { return netDirtyHd != 0 }
+
+// netTake moves dirty socks to buf (n bytes), one abi.NetEvent each with
+// their pending bits, and clears those. Caller holds SchedLock.
+func netTake(buf, n uintptr) uintptr {
 	const size = unsafe.Sizeof(abi.NetEvent{})
-	if n < size {
-		return -abi.EINVAL
-	}
-	if !mm.UserOK(buf, n, true) {
-		return -abi.EFAULT
-	}
-	kctx.SchedLock.Lock()
-	defer kctx.SchedLock.Unlock()
-	for netDirtyHd == 0 {
-		if nonblock {
-			return -abi.EAGAIN
-		}
-		netReaders.Wait(0)
-	}
 	var done uintptr
 	for netDirtyHd != 0 && done+size <= n {
 		p := netDirtyHd
@@ -352,7 +346,7 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 		s.pend = 0
 		done += size
 	}
-	return int64(done)
+	return done
 }
 
 // Calls from the netstack. Each validates addresses and buffers first,

@@ -197,20 +197,15 @@ func fschanPoll(uintptr) uint32 {
 }
 
 func fschanFileRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
-	if n < abi.FsMaxRecord {
-		return -abi.EINVAL
-	}
-	if !mm.UserOK(buf, n, true) {
-		return -abi.EFAULT
-	}
-	kctx.SchedLock.Lock()
-	defer kctx.SchedLock.Unlock()
-	for fsQHead == 0 {
-		if o.Flags&ONonblock != 0 {
-			return -abi.EAGAIN
-		}
-		fsReaders.Wait(0)
-	}
+	return ChanRead(buf, n, abi.FsMaxRecord, o.Flags&ONonblock != 0, &fsReaders, fsPending, fsTake)
+}
+
+func fsPending() bool { return fsQHead != 0 }
+
+// fsTake moves queued requests to buf (n bytes), each as an
+// abi.FsRequest and its paths, and marks them taken. Caller holds
+// SchedLock.
+func fsTake(buf, n uintptr) uintptr {
 	var done uintptr
 	for fsQHead != 0 {
 		p := fsQHead
@@ -233,7 +228,7 @@ func fschanFileRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
 		clear(dst[off+plen:])
 		done += size
 	}
-	return int64(done)
+	return done
 }
 
 // Requests.
