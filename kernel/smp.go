@@ -29,14 +29,15 @@ const (
 
 // smpInit counts the CPUs and starts the application processors.
 func smpInit(info *abi.HVMStartInfo) {
-	task.Cpus[0].Block = rt.BootCPU().Self
-	task.Cpus[0].APICID = task.APICRead(task.APICID)
+	bsp := task.CPUInfoAt(0)
+	bsp.Block = rt.BootCPU().Self
+	bsp.APICID = task.APICRead(task.APICID)
 	if task.X2APIC == false {
-		task.Cpus[0].APICID >>= 24
+		bsp.APICID >>= 24
 	}
-	task.Cpus[0].Online.Store(true)
+	bsp.Online.Store(true)
 	task.Online.Store(1)
-	if task.Cpus[0].Idle = task.NewIdleThread(); task.Cpus[0].Idle == 0 {
+	if bsp.Idle = task.NewIdleThread(); bsp.Idle == 0 {
 		kctx.Panic("out of memory creating the idle thread")
 	}
 	var ids [task.MaxCPUs]uint32
@@ -62,7 +63,7 @@ func smpInit(info *abi.HVMStartInfo) {
 	rt.InstallTrampoline(uint64(mm.PML4), mm.NXOK)
 	idx := 1
 	for i := 0; i < n; i++ {
-		if ids[i] == task.Cpus[0].APICID {
+		if ids[i] == bsp.APICID {
 			continue
 		}
 		if startAP(idx, ids[i]) {
@@ -118,7 +119,7 @@ func madtAPICs(ids *[task.MaxCPUs]uint32) int {
 
 // startAP brings up CPU index idx with the given APIC id.
 func startAP(idx int, apicid uint32) bool {
-	ci := &task.Cpus[idx]
+	ci := task.CPUInfoAt(idx)
 	block := kmem.Alloc(unsafe.Sizeof(rt.CPU{}))
 	gdt := kmem.AllocPage()
 	ist := kmem.AllocPages(istOrder)
@@ -190,7 +191,7 @@ func prepareCPUTables(ci *task.CPUInfo) {
 //go:linkname apMain github.com/unigo-os/unigo/rt.kernelAPMain
 func apMain(block uintptr) {
 	c := kctx.At[rt.CPU](block)
-	ci := &task.Cpus[c.ID]
+	ci := task.CPUInfoAt(int(c.ID))
 	task.LAPICInit()
 	c.Current = ci.Idle
 	task.Th(ci.Idle).LastCPU = int32(c.ID)

@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/idtable"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/mm"
@@ -14,10 +15,9 @@ import (
 
 // The kernel's side of the netstack channel (protocol: abi/netchan.go).
 //
-// Inet sockets are registered in netSocks, a table indexed by the low half
-// of their id, whose high half is a generation count: an id the netstack
-// passes back is checked against the table, so a stale or forged one is
-// refused (EBADF) instead of naming freed memory. A registered sock holds
+// Inet sockets are registered in netIDs (kernel/idtable): an id the
+// netstack passes back is checked against the table, so a stale or forged
+// one is refused (EBADF) instead of naming freed memory. A registered sock holds
 // one reference for the netstack, dropped by abi.SysNetRelease.
 //
 // Dirty socks form a FIFO (netDirty, linked through sock.dirty); read(2)
@@ -38,9 +38,8 @@ const (
 const maxNetSocks = 16384
 
 var (
-	netSocks   [maxNetSocks]uintptr
-	netGen     [maxNetSocks]uint32
-	netFree    int // next slot to try
+	netIDs     [maxNetSocks]idtable.Slot
+	netIDNext  int
 	netFile    uintptr
 	netDirtyHd uintptr
 	netDirtyTl uintptr
@@ -71,10 +70,7 @@ func NetFlushAtExit() {
 		return
 	}
 	for fd := 0; fd < vfs.MaxFDs; fd++ {
-		vfs.FSLock.Lock()
-		isSock := vfs.Fds[fd].File != 0 && vfs.Of(vfs.Fds[fd].File).Kind == vfs.FdSocket
-		vfs.FSLock.Unlock()
-		if isSock {
+		if vfs.FdKind(fd) == vfs.FdSocket {
 			vfs.FdClose(fd)
 		}
 	}
@@ -93,30 +89,19 @@ func NetFlushAtExit() {
 // netRegister gives inet sock p an id and queues its creation for the
 // netstack. Caller holds SchedLock.
 func netRegister(p uintptr) bool {
-	for i := 0; i < maxNetSocks; i++ {
-		j := (netFree + i) % maxNetSocks
-		if netSocks[j] == 0 {
-			netSocks[j] = p
-			netGen[j]++
-			netFree = j + 1
-			sk(p).id = uint64(netGen[j])<<32 | uint64(j)
-			sk(p).refs++ // the netstack's
-			netLive++
-			netPend(p, npCreate|npOpts)
-			return true
-		}
+	id := idtable.Alloc(netIDs[:], &netIDNext, p)
+	if id == 0 {
+		return false
 	}
-	return false
+	sk(p).id = id
+	sk(p).refs++ // the netstack's
+	netLive++
+	netPend(p, npCreate|npOpts)
+	return true
 }
 
 // netLookup returns the sock with id, or 0. Caller holds SchedLock.
-func netLookup(id uint64) uintptr {
-	j := id & 0xffffffff
-	if j >= maxNetSocks || netGen[j] != uint32(id>>32) {
-		return 0
-	}
-	return netSocks[j]
-}
+func netLookup(id uint64) uintptr { return idtable.Lookup(netIDs[:], id) }
 
 // netPend marks bits pending on p and queues it for the netstack. Caller
 // holds SchedLock.
@@ -324,21 +309,15 @@ func netchanMask() uint32 {
 
 // netchanRead fills buf with abi.NetEvent records.
 func netchanRead(buf, n uintptr, nonblock bool) int64 {
+	return vfs.ChanRead(buf, n, unsafe.Sizeof(abi.NetEvent{}), nonblock, &netReaders, netPending, netTake)
+}
+
+func netPending() bool { return netDirtyHd != 0 }
+
+// netTake moves dirty socks to buf (n bytes), one abi.NetEvent each with
+// their pending bits, and clears those. Caller holds SchedLock.
+func netTake(buf, n uintptr) uintptr {
 	const size = unsafe.Sizeof(abi.NetEvent{})
-	if n < size {
-		return -abi.EINVAL
-	}
-	if !mm.UserOK(buf, n, true) {
-		return -abi.EFAULT
-	}
-	kctx.SchedLock.Lock()
-	defer kctx.SchedLock.Unlock()
-	for netDirtyHd == 0 {
-		if nonblock {
-			return -abi.EAGAIN
-		}
-		netReaders.Wait(0)
-	}
 	var done uintptr
 	for netDirtyHd != 0 && done+size <= n {
 		p := netDirtyHd
@@ -367,7 +346,7 @@ func netchanRead(buf, n uintptr, nonblock bool) int64 {
 		s.pend = 0
 		done += size
 	}
-	return int64(done)
+	return done
 }
 
 // Calls from the netstack. Each validates addresses and buffers first,
@@ -642,9 +621,7 @@ func doNetRelease(id uint64) int64 {
 		return e
 	}
 	defer kctx.SchedLock.Unlock()
-	j := id & 0xffffffff
-	netSocks[j] = 0
-	netGen[j]++
+	idtable.Free(netIDs[:], id)
 	netLive--
 	netUndirty(p)
 	s := sk(p)

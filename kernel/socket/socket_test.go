@@ -9,7 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/unigo-os/unigo/kernel/idtable"
 	"github.com/unigo-os/unigo/kernel/kmem"
+
+	_ "github.com/unigo-os/unigo/kernel/internal/linkstub" // rt's entry points
 )
 
 // TestMain gives kmem an arena outside the Go heap, as physical memory
@@ -94,9 +97,7 @@ func TestNetIDs(t *testing.T) {
 	id := sk(p).id
 	require.NotZero(t, id)
 	assert.Equal(t, p, netLookup(id))
-	slot := id & 0xffffffff
-	netSocks[slot] = 0
-	netGen[slot]++ // the slot is reused
+	idtable.Free(netIDs[:], id) // the netstack releases it
 	assert.Zero(t, netLookup(id), "stale id")
 	assert.Zero(t, netLookup(maxNetSocks), "out of range")
 }

@@ -46,7 +46,7 @@ func printStats() {
 	}
 	var total task.CPUStats
 	for i := 0; i < task.NCPU; i++ {
-		s := &task.Cpus[i].Stats
+		s := &task.CPUInfoAt(i).Stats
 		kctx.Print("unigo: stats: cpu")
 		kctx.PrintDec(uint64(i))
 		printStatsRow(s)

@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unigo-os/unigo/abi"
+
+	_ "github.com/unigo-os/unigo/kernel/internal/linkstub" // rt's entry points
 )
 
 //go:generate env UNIGO_UPDATE_SYSCALLS_DOC=1 go test -run ^TestSyscallDoc$ .

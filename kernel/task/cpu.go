@@ -37,7 +37,7 @@ type CPUInfo struct {
 }
 
 var (
-	Cpus     [MaxCPUs]CPUInfo
+	cpus     [MaxCPUs]CPUInfo
 	NCPU     int = 1
 	Online   atomic.Int32
 	idleMask atomic.Uint64 // CPUs idle (about to halt or halted), by index
@@ -67,13 +67,13 @@ func TLBShootdown() {
 		return
 	}
 	me := cpuIndex()
-	self := &Cpus[me]
+	self := &cpus[me]
 	self.tlbAck.Store(0)
 	want := int32(0)
 	for i := 0; i < NCPU; i++ {
-		if i != me && Cpus[i].Online.Load() {
-			Cpus[i].tlbReq.Or(1 << uint(me))
-			SendIPI(Cpus[i].APICID, VecTLB)
+		if i != me && cpus[i].Online.Load() {
+			cpus[i].tlbReq.Or(1 << uint(me))
+			SendIPI(cpus[i].APICID, VecTLB)
 			want++
 		}
 	}
@@ -88,7 +88,7 @@ func ServiceTLB() {
 	if Online.Load() <= 1 {
 		return
 	}
-	c := &Cpus[cpuIndex()]
+	c := &cpus[cpuIndex()]
 	req := c.tlbReq.Swap(0)
 	if req == 0 {
 		return
@@ -96,7 +96,7 @@ func ServiceTLB() {
 	rt.WriteCR3(uint64(mm.PML4))
 	for j := 0; req != 0; j++ {
 		if req&1 != 0 {
-			Cpus[j].tlbAck.Add(1)
+			cpus[j].tlbAck.Add(1)
 		}
 		req >>= 1
 	}

@@ -77,7 +77,10 @@ type runQueue struct {
 }
 
 // ThisCPU is the running CPU's kernel data.
-func ThisCPU() *CPUInfo { return &Cpus[cpuIndex()] }
+func ThisCPU() *CPUInfo { return &cpus[cpuIndex()] }
+
+// CPUInfoAt is CPU i's kernel data (0 <= i < NCPU; boot fills in the others').
+func CPUInfoAt(i int) *CPUInfo { return &cpus[i] }
 
 // rqAppend queues t at the tail of q. Caller holds q.lock.
 func rqAppend(q *runQueue, t uintptr) {
@@ -113,7 +116,7 @@ func steal() uintptr {
 	me := cpuIndex()
 	n := int(Online.Load())
 	for k := 1; k < n; k++ {
-		v := &Cpus[(me+k)%n].rq
+		v := &cpus[(me+k)%n].rq
 		if v.n.Load() == 0 || !v.lock.TryLock() {
 			continue
 		}
@@ -130,7 +133,7 @@ func steal() uintptr {
 func anyQueued() bool {
 	n := int(Online.Load())
 	for i := 0; i < n; i++ {
-		if Cpus[i].rq.n.Load() != 0 {
+		if cpus[i].rq.n.Load() != 0 {
 			return true
 		}
 	}
@@ -157,11 +160,11 @@ func makeRunnable(t uintptr) {
 	}
 	// A busy target: prefer an idle CPU, unless the target is this CPU
 	// between halts (handling the interrupt that woke it).
-	here := target == cpuIndex() && CPU().Current == Cpus[target].Idle
+	here := target == cpuIndex() && CPU().Current == cpus[target].Idle
 	if idle := idleMask.Load(); idle&(1<<uint(target)) == 0 && idle != 0 && !here {
 		target = lowestBit(idle)
 	}
-	q := &Cpus[target].rq
+	q := &cpus[target].rq
 	q.lock.Lock()
 	rqAppend(q, t)
 	wasEmpty := q.n.Load() == 1
@@ -177,25 +180,25 @@ func makeRunnable(t uintptr) {
 func kickAfterPush(target int, wasEmpty bool) {
 	me := cpuIndex()
 	idle := idleMask.Load()
-	if target == me && CPU().Current == Cpus[me].Idle {
+	if target == me && CPU().Current == cpus[me].Idle {
 		// This CPU's idle loop runs the thread next; only a second one
 		// queued here needs another CPU.
 		if m := idle &^ (1 << uint(me)); !wasEmpty && m != 0 {
-			SendIPI(Cpus[lowestBit(m)].APICID, VecResched)
+			SendIPI(cpus[lowestBit(m)].APICID, VecResched)
 		}
 		return
 	}
 	switch {
 	case idle&(1<<uint(target)) != 0:
-		SendIPI(Cpus[target].APICID, VecResched)
+		SendIPI(cpus[target].APICID, VecResched)
 		return
 	case target == me:
 		ArmTimer()
 	case wasEmpty:
-		SendIPI(Cpus[target].APICID, VecResched)
+		SendIPI(cpus[target].APICID, VecResched)
 	}
 	if m := idle &^ (1<<uint(me) | 1<<uint(target)); m != 0 {
-		SendIPI(Cpus[lowestBit(m)].APICID, VecResched)
+		SendIPI(cpus[lowestBit(m)].APICID, VecResched)
 	}
 }
 
@@ -237,7 +240,7 @@ func yield() {
 	ci.rq.releaseSched = false
 	// cur now waits in the queue: an idle CPU may take it (invariant 4).
 	if m := idleMask.Load() &^ (1 << uint(cpuIndex())); m != 0 {
-		SendIPI(Cpus[lowestBit(m)].APICID, VecResched)
+		SendIPI(cpus[lowestBit(m)].APICID, VecResched)
 	}
 	switchTo(cur, next)
 }

@@ -1,7 +1,7 @@
 // Package vfs is the kernel's files: the descriptor table and open file
 // descriptions, and the kinds of file beneath them.
 //
-//   - file.go: descriptors (Fds), open file descriptions (OFile, in kmem
+//   - file.go: descriptors (fds), open file descriptions (OFile, in kmem
 //     memory, reference-counted), FSLock, and the operations table: one
 //     static row (FileOps) per kind of open file, declared next to the
 //     kind's implementation, through which read, write, lseek, FIONREAD,
@@ -10,7 +10,8 @@
 //     (fs_file.go), the console (fs_console.go), pipes and eventfd
 //     (fs_pipe.go, with ringwrite.go's write loop, which stream sockets
 //     share), epoll (fs_epoll.go), files under a mount served over the file
-//     channel (fschan.go, fschan_path.go);
+//     channel (fschan.go, fschan_path.go); ChanRead (chanread.go), the
+//     read(2) of a channel descriptor, shared with the netstack channel;
 //   - paths and the file system calls: fs_path.go walks paths into
 //     kernel/memfs, fs_syscall.go decodes the registers, flock.go, and the
 //     files the kernel provides at boot (fs_init.go: /etc, /proc via

@@ -195,13 +195,23 @@ type fdSlot struct {
 
 var (
 	FSLock  spinlock.Lock
-	Fds     [MaxFDs]fdSlot
+	fds     [MaxFDs]fdSlot
 	cwd     memfs.Inode // holds a reference
 	umask   uint32      = 0o022
 	fsReady bool        // memfs initialised
 )
 
 func Of(p uintptr) *OFile { return kctx.At[OFile](p) }
+
+// FdKind returns the kind of fd's open file, fdFree (0) if fd names none.
+func FdKind(fd int) uint32 {
+	FSLock.Lock()
+	defer FSLock.Unlock()
+	if fd < 0 || fd >= MaxFDs || fds[fd].File == 0 {
+		return fdFree
+	}
+	return Of(fds[fd].File).Kind
+}
 
 // FdInit sets up the filesystem and descriptors 0, 1 and 2 (the console).
 // It runs once at boot, after time and memory are up.
@@ -219,7 +229,7 @@ func FdInit() {
 	}
 	Of(con).Refs = 3
 	for i := 0; i < 3; i++ {
-		Fds[i].File = con
+		fds[i].File = con
 	}
 }
 
@@ -242,9 +252,9 @@ func NewOFile(kind, flags uint32, obj uintptr) uintptr {
 // success. Caller holds FSLock.
 func fdAllocLocked(file uintptr, min int, cloexec bool) int64 {
 	for i := min; i < MaxFDs; i++ {
-		if Fds[i].File == 0 {
-			Fds[i].File = file
-			Fds[i].cloexec = cloexec
+		if fds[i].File == 0 {
+			fds[i].File = file
+			fds[i].cloexec = cloexec
 			return int64(i)
 		}
 	}
@@ -272,10 +282,10 @@ func Fget(fd int) uintptr {
 }
 
 func fgetLocked(fd int) uintptr {
-	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
+	if fd < 0 || fd >= MaxFDs || fds[fd].File == 0 {
 		return 0
 	}
-	f := Fds[fd].File
+	f := fds[fd].File
 	Of(f).Refs++
 	return f
 }
@@ -312,11 +322,11 @@ func filePutLocked(f uintptr) {
 func FdClose(fd int) int64 {
 	FSLock.Lock()
 	defer FSLock.Unlock()
-	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
+	if fd < 0 || fd >= MaxFDs || fds[fd].File == 0 {
 		return -abi.EBADF
 	}
-	f := Fds[fd].File
-	Fds[fd] = fdSlot{}
+	f := fds[fd].File
+	fds[fd] = fdSlot{}
 	filePutLocked(f)
 	return 0
 }
@@ -325,16 +335,16 @@ func FdClose(fd int) int64 {
 func fdDup2(oldfd, newfd int, cloexec bool) int64 {
 	FSLock.Lock()
 	defer FSLock.Unlock()
-	if oldfd < 0 || oldfd >= MaxFDs || Fds[oldfd].File == 0 || newfd < 0 || newfd >= MaxFDs {
+	if oldfd < 0 || oldfd >= MaxFDs || fds[oldfd].File == 0 || newfd < 0 || newfd >= MaxFDs {
 		return -abi.EBADF
 	}
-	f := Fds[oldfd].File
+	f := fds[oldfd].File
 	if oldfd == newfd {
 		return int64(newfd)
 	}
-	old := Fds[newfd].File
+	old := fds[newfd].File
 	Of(f).Refs++
-	Fds[newfd] = fdSlot{File: f, cloexec: cloexec}
+	fds[newfd] = fdSlot{File: f, cloexec: cloexec}
 	if old != 0 {
 		filePutLocked(old)
 	}
@@ -385,10 +395,10 @@ func doFcntl(fd, cmd int, arg uintptr) int64 {
 	}
 	FSLock.Lock()
 	defer FSLock.Unlock()
-	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
+	if fd < 0 || fd >= MaxFDs || fds[fd].File == 0 {
 		return -abi.EBADF
 	}
-	s := &Fds[fd]
+	s := &fds[fd]
 	o := Of(s.File)
 	switch cmd {
 	case fGetfd:

@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	_ "github.com/unigo-os/unigo/kernel/internal/linkstub" // rt's entry points
 )
 
 // upperKinds are the kinds whose rows the layers above register.

@@ -243,8 +243,8 @@ func ioctlFile(f uintptr, fd int, req uint32, arg uintptr) int64 {
 		return 0
 	case fioclex, fionclex:
 		FSLock.Lock()
-		if Fds[fd].File == f {
-			Fds[fd].cloexec = req == fioclex
+		if fds[fd].File == f {
+			fds[fd].cloexec = req == fioclex
 		}
 		FSLock.Unlock()
 		return 0

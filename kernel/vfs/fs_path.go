@@ -89,10 +89,10 @@ func startDir(dirfd int, path []byte) (memfs.Inode, int64) {
 	if dirfd == AtFDCWD {
 		return cwd, 0
 	}
-	if dirfd < 0 || dirfd >= MaxFDs || Fds[dirfd].File == 0 {
+	if dirfd < 0 || dirfd >= MaxFDs || fds[dirfd].File == 0 {
 		return 0, -abi.EBADF
 	}
-	o := Of(Fds[dirfd].File)
+	o := Of(fds[dirfd].File)
 	if o.Kind != fdDir {
 		return 0, -abi.ENOTDIR
 	}
@@ -111,10 +111,10 @@ func resolve(dirfd int, addr uintptr, flags int, follow bool) (memfs.Inode, uint
 		if dirfd == AtFDCWD {
 			return cwd, 0, 0
 		}
-		if dirfd < 0 || dirfd >= MaxFDs || Fds[dirfd].File == 0 {
+		if dirfd < 0 || dirfd >= MaxFDs || fds[dirfd].File == 0 {
 			return 0, 0, -abi.EBADF
 		}
-		f := Fds[dirfd].File
+		f := fds[dirfd].File
 		if OpsOf(Of(f).Kind).Inode {
 			return memfs.Inode(Of(f).Obj), 0, 0
 		}
@@ -246,10 +246,10 @@ func doFstat(fd int, buf uintptr) int64 {
 	}
 	FSLock.Lock()
 	defer FSLock.Unlock()
-	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
+	if fd < 0 || fd >= MaxFDs || fds[fd].File == 0 {
 		return -abi.EBADF
 	}
-	f := Fds[fd].File
+	f := fds[fd].File
 	out := kctx.BytesAt(buf, memfs.StatSize)
 	if OpsOf(Of(f).Kind).Inode {
 		statInode(memfs.Inode(Of(f).Obj), out)
@@ -496,10 +496,10 @@ func doFchdir(fd int) int64 {
 	}
 	FSLock.Lock()
 	defer FSLock.Unlock()
-	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
+	if fd < 0 || fd >= MaxFDs || fds[fd].File == 0 {
 		return -abi.EBADF
 	}
-	o := Of(Fds[fd].File)
+	o := Of(fds[fd].File)
 	if o.Kind != fdDir {
 		return -abi.ENOTDIR
 	}
@@ -559,10 +559,10 @@ func doFchmod(fd int, mode uint32) int64 {
 	}
 	FSLock.Lock()
 	defer FSLock.Unlock()
-	if fd < 0 || fd >= MaxFDs || Fds[fd].File == 0 {
+	if fd < 0 || fd >= MaxFDs || fds[fd].File == 0 {
 		return -abi.EBADF
 	}
-	o := Of(Fds[fd].File)
+	o := Of(fds[fd].File)
 	if OpsOf(o.Kind).Inode {
 		memfs.Chmod(memfs.Inode(o.Obj), mode, platform.Walltime())
 	}

@@ -277,7 +277,7 @@ func doPipe2(fdsAddr uintptr, flags int) int64 {
 	}
 	wfd := fdAllocLocked(w, 0, cloexec)
 	if wfd < 0 {
-		Fds[rfd] = fdSlot{}
+		fds[rfd] = fdSlot{}
 		filePutLocked(r)
 		filePutLocked(w)
 		return wfd

@@ -237,8 +237,8 @@ func doCloseRange(first, last uint32, flags int) int64 {
 	for fd := uint64(first); fd <= uint64(last) && fd < MaxFDs; fd++ {
 		if flags&4 != 0 { // CLOSE_RANGE_CLOEXEC
 			FSLock.Lock()
-			if Fds[fd].File != 0 {
-				Fds[fd].cloexec = true
+			if fds[fd].File != 0 {
+				fds[fd].cloexec = true
 			}
 			FSLock.Unlock()
 			continue

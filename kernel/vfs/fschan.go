@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/idtable"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
@@ -21,9 +22,8 @@ import (
 // it), drops FSLock and waits in fsCall, as a netstack request does:
 // the request is queued (fsQHead), the server's reader woken, and the
 // caller blocks on the request's wait queue until SysFsReply. Requests
-// are registered in fsReqs, indexed by the low half of their id, whose
-// high half is a generation, so a stale or forged id from the server
-// names nothing. Queue, table and request states are guarded by
+// are registered in fsReqIDs (kernel/idtable), so a stale or forged id
+// from the server names nothing. Queue, table and request states are guarded by
 // SchedLock. Descriptors opened under a mount are ofiles of kind fdFs
 // whose obj is an fsFile (mount, server handle, absolute path).
 
@@ -76,14 +76,13 @@ var (
 	fsMounts  [fsMaxMounts]fsMount
 	fsNMounts int // read without FSLock by the hooks' fast path
 
-	fsReqs     [fsMaxReqs]uintptr
-	fsReqGen   [fsMaxReqs]uint32
-	fsReqFree  int
-	fsSlotWait task.Waitq
-	fsQHead    uintptr
-	fsQTail    uintptr
-	fsReaders  task.Waitq
-	fsChanFile uintptr
+	fsReqIDs    [fsMaxReqs]idtable.Slot
+	fsReqIDNext int
+	fsSlotWait  task.Waitq
+	fsQHead     uintptr
+	fsQTail     uintptr
+	fsReaders   task.Waitq
+	fsChanFile  uintptr
 
 	// fsAbs holds the absolute forms of the (up to two) paths of the
 	// call being resolved; fsBase a relative path's base. Under FSLock.
@@ -198,20 +197,15 @@ func fschanPoll(uintptr) uint32 {
 }
 
 func fschanFileRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
-	if n < abi.FsMaxRecord {
-		return -abi.EINVAL
-	}
-	if !mm.UserOK(buf, n, true) {
-		return -abi.EFAULT
-	}
-	kctx.SchedLock.Lock()
-	defer kctx.SchedLock.Unlock()
-	for fsQHead == 0 {
-		if o.Flags&ONonblock != 0 {
-			return -abi.EAGAIN
-		}
-		fsReaders.Wait(0)
-	}
+	return ChanRead(buf, n, abi.FsMaxRecord, o.Flags&ONonblock != 0, &fsReaders, fsPending, fsTake)
+}
+
+func fsPending() bool { return fsQHead != 0 }
+
+// fsTake moves queued requests to buf (n bytes), each as an
+// abi.FsRequest and its paths, and marks them taken. Caller holds
+// SchedLock.
+func fsTake(buf, n uintptr) uintptr {
 	var done uintptr
 	for fsQHead != 0 {
 		p := fsQHead
@@ -234,7 +228,7 @@ func fschanFileRead(f uintptr, o *OFile, buf, n uintptr, pos int64) int64 {
 		clear(dst[off+plen:])
 		done += size
 	}
-	return int64(done)
+	return done
 }
 
 // Requests.
@@ -273,16 +267,9 @@ func fsFreeReq(p uintptr) { kmem.Free(p, rq(p).size) }
 // SchedLock.
 func fsQueueLocked(p uintptr, nowait bool) bool {
 	for {
-		for i := 0; i < fsMaxReqs; i++ {
-			j := (fsReqFree + i) % fsMaxReqs
-			if fsReqs[j] != 0 {
-				continue
-			}
-			fsReqs[j] = p
-			fsReqGen[j]++
-			fsReqFree = j + 1
+		if id := idtable.Alloc(fsReqIDs[:], &fsReqIDNext, p); id != 0 {
 			r := rq(p)
-			r.hdr.ID = uint64(fsReqGen[j])<<32 | uint64(j)
+			r.hdr.ID = id
 			r.state = fsQueued
 			if fsQTail != 0 {
 				rq(fsQTail).next = p
@@ -303,9 +290,7 @@ func fsQueueLocked(p uintptr, nowait bool) bool {
 
 // fsUnregisterLocked frees p's slot. Caller holds SchedLock.
 func fsUnregisterLocked(p uintptr) {
-	j := rq(p).hdr.ID & 0xffffffff
-	fsReqs[j] = 0
-	fsReqGen[j]++
+	idtable.Free(fsReqIDs[:], rq(p).hdr.ID)
 	fsSlotWait.WakeAll()
 }
 
@@ -338,12 +323,8 @@ func fsSend(p uintptr) {
 // fsLookupLocked returns the request with id in state fsTaken, or 0.
 // Caller holds SchedLock.
 func fsLookupLocked(id uint64) uintptr {
-	j := id & 0xffffffff
-	if j >= fsMaxReqs || fsReqGen[j] != uint32(id>>32) || fsReqs[j] == 0 {
-		return 0
-	}
-	p := fsReqs[j]
-	if rq(p).state != fsTaken {
+	p := idtable.Lookup(fsReqIDs[:], id)
+	if p == 0 || rq(p).state != fsTaken {
 		return 0
 	}
 	return p
@@ -453,8 +434,8 @@ func fsResolveLocked(dirfd int, addr uintptr, which int, emptyOK bool) (m int, r
 		return -1, nil, 0, err
 	}
 	if len(path) == 0 {
-		if dirfd >= 0 && dirfd < MaxFDs && Fds[dirfd].File != 0 && Of(Fds[dirfd].File).Kind == fdFs {
-			f = Fds[dirfd].File
+		if dirfd >= 0 && dirfd < MaxFDs && fds[dirfd].File != 0 && Of(fds[dirfd].File).Kind == fdFs {
+			f = fds[dirfd].File
 			return int(ff(Of(f).Obj).mount), nil, f, 0
 		}
 		return -1, nil, 0, 0
@@ -471,10 +452,10 @@ func fsResolveLocked(dirfd int, addr uintptr, which int, emptyOK bool) (m int, r
 				return -1, nil, 0, -int64(e)
 			}
 			base = fsBase[:n]
-		case dirfd < 0 || dirfd >= MaxFDs || Fds[dirfd].File == 0:
+		case dirfd < 0 || dirfd >= MaxFDs || fds[dirfd].File == 0:
 			return -1, nil, 0, -abi.EBADF
 		default:
-			o := Of(Fds[dirfd].File)
+			o := Of(fds[dirfd].File)
 			switch o.Kind {
 			case fdFs:
 				x := ff(o.Obj)

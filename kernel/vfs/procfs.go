@@ -222,7 +222,7 @@ func writeCPUInfo(p *procBuf) {
 		p.numField("siblings", uint64(task.NCPU))
 		p.numField("core id", uint64(cpu))
 		p.numField("cpu cores", uint64(task.NCPU))
-		p.numField("apicid", uint64(task.Cpus[cpu].APICID))
+		p.numField("apicid", uint64(task.CPUInfoAt(cpu).APICID))
 		p.field("fpu")
 		p.str("yes\n")
 		p.field("flags")
@@ -385,7 +385,7 @@ func refreshFdDir() {
 			memfs.Unlink(fdDirIno, fdName(&name, fd), now)
 			fdLinked[w] &^= bit
 		}
-		f := Fds[fd].File
+		f := fds[fd].File
 		if f == 0 {
 			continue
 		}

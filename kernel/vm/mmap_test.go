@@ -6,6 +6,8 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/unigo-os/unigo/kernel/mm"
+
+	_ "github.com/unigo-os/unigo/kernel/internal/linkstub" // rt's entry points
 )
 
 // TestCheckRange checks the ranges munmap, mprotect, madvise and msync
