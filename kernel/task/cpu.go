@@ -41,6 +41,7 @@ var (
 	NCPU     int = 1
 	Online   atomic.Int32
 	idleMask atomic.Uint64 // CPUs idle (about to halt or halted), by index
+	pollMask atomic.Uint64 // CPUs polling for work before they halt (pollIdle)
 )
 
 // cpuIndex is the index of the running CPU.

@@ -201,7 +201,9 @@ func wakeup(t uintptr) {
 }
 
 // timerAdd inserts t into the timer list at deadline. Caller holds
-// SchedLock.
+// SchedLock. It arms no timer: t is the current thread, about to block,
+// and the switch away arms for the next thread, or the idle loop before
+// it halts.
 func timerAdd(t uintptr, deadline int64) {
 	Th(t).wake = deadline
 	p := &timers
@@ -211,7 +213,6 @@ func timerAdd(t uintptr, deadline int64) {
 	Th(t).tnext = *p
 	*p = t
 	TimerNext.Store(Th(timers).wake)
-	ArmTimer()
 }
 
 func timerRemove(t uintptr) {
