@@ -34,6 +34,9 @@ type CPUInfo struct {
 	// paravirtualised host traps (lapicEarlyEnough). The timer handler
 	// clears it: the timer is one-shot.
 	Armed int64
+	// timerNext is the first deadline of the timers this CPU owns (0:
+	// none), what its LAPIC timer is armed for (timerNextUpdate).
+	timerNext atomic.Int64
 }
 
 var (
