@@ -25,6 +25,10 @@ import (
 //     the kernel rewrites the program's system-call sites into calls
 //     (syscallpatch.go), and an interrupt that lands between a SYSCALL
 //     and the shim's first instruction is rewound (rewindSyscallEntry).
+//     Halts, timer programmings and wake-up IPIs are traps there too, so
+//     an idle CPU of an SMP guest polls briefly before it halts
+//     (task.pollIdle asks rt.CPL3Mode; the mode is known only once the
+//     shim has seen a SYSCALL, so it is asked, not stored at boot).
 //   - XGETBV answers the host's XCR0 (PVM), not the one entry64 wrote,
 //     and may name components (AMX tiles) CPUID(0xD,0).EBX does not count:
 //     xsaveLayout derives the save mask and area size from the components

@@ -34,6 +34,9 @@ type CPUInfo struct {
 	// paravirtualised host traps (lapicEarlyEnough). The timer handler
 	// clears it: the timer is one-shot.
 	Armed int64
+	// timerNext is the first deadline of the timers this CPU owns (0:
+	// none), what its LAPIC timer is armed for (timerNextUpdate).
+	timerNext atomic.Int64
 }
 
 var (
@@ -41,6 +44,7 @@ var (
 	NCPU     int = 1
 	Online   atomic.Int32
 	idleMask atomic.Uint64 // CPUs idle (about to halt or halted), by index
+	pollMask atomic.Uint64 // CPUs polling for work before they halt (pollIdle)
 )
 
 // cpuIndex is the index of the running CPU.

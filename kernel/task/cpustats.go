@@ -18,12 +18,13 @@ const (
 	statTimerSkips        // re-arms skipped: the timer already held that deadline
 	StatEOIWrites         // EOI register writes
 	StatTimerEarly        // LAPIC timer interrupts before the deadline armed
+	statPollHits          // idle polls that found work without halting
 	nStats
 )
 
 // StatNames are the counters' names in the report.
 var StatNames = [nStats]string{"syscalls", "faults", "switches", "halts", "irq-timer", "irq-resched",
-	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes", "irq-timer-early"}
+	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes", "irq-timer-early", "poll-hits"}
 
 // CPUStats is one CPU's row of counters.
 type CPUStats [nStats]uint64

@@ -161,7 +161,7 @@ func makeRunnable(t uintptr) {
 	// A busy target: prefer an idle CPU, unless the target is this CPU
 	// between halts (handling the interrupt that woke it).
 	here := target == cpuIndex() && CPU().Current == cpus[target].Idle
-	if idle := idleMask.Load(); idle&(1<<uint(target)) == 0 && idle != 0 && !here {
+	if idle := idleMask.Load() | pollMask.Load(); idle&(1<<uint(target)) == 0 && idle != 0 && !here {
 		target = lowestBit(idle)
 	}
 	q := &cpus[target].rq
@@ -177,18 +177,25 @@ func makeRunnable(t uintptr) {
 // whose queue was empty re-arms its timer for the end of the running
 // slice; the local CPU re-arms its own; and any other idle CPU is woken to
 // steal.
+//
+// A CPU polling in its idle loop (pollMask) needs no IPI: it sees the
+// queue lengths itself, and re-reads them after it stops polling
+// (invariant 4).
 func kickAfterPush(target int, wasEmpty bool) {
 	me := cpuIndex()
 	idle := idleMask.Load()
+	poll := pollMask.Load()
 	if target == me && CPU().Current == cpus[me].Idle {
 		// This CPU's idle loop runs the thread next; only a second one
 		// queued here needs another CPU.
-		if m := idle &^ (1 << uint(me)); !wasEmpty && m != 0 {
+		if m := idle &^ (1 << uint(me)); !wasEmpty && m != 0 && poll&^(1<<uint(me)) == 0 {
 			SendIPI(cpus[lowestBit(m)].APICID, VecResched)
 		}
 		return
 	}
 	switch {
+	case poll&(1<<uint(target)) != 0:
+		return
 	case idle&(1<<uint(target)) != 0:
 		SendIPI(cpus[target].APICID, VecResched)
 		return
@@ -197,7 +204,7 @@ func kickAfterPush(target int, wasEmpty bool) {
 	case wasEmpty:
 		SendIPI(cpus[target].APICID, VecResched)
 	}
-	if m := idle &^ (1<<uint(me) | 1<<uint(target)); m != 0 {
+	if m := idle &^ (1<<uint(me) | 1<<uint(target)); m != 0 && poll&^(1<<uint(me)|1<<uint(target)) == 0 {
 		SendIPI(cpus[lowestBit(m)].APICID, VecResched)
 	}
 }
@@ -289,8 +296,8 @@ func switchTo(cur, next uintptr) {
 }
 
 // finishSwitch runs first in a thread switched to: it releases what the
-// switching CPU held across the switch (invariant 2) and re-arms the
-// timer for the new thread's slice. The CPU is the one now running,
+// switching CPU held across the switch (invariant 2) and, unless the
+// thread is the idle one, re-arms the timer for the new thread's slice. The CPU is the one now running,
 // which need not be the one the thread last left.
 func finishSwitch() {
 	ci := ThisCPU()
@@ -300,7 +307,9 @@ func finishSwitch() {
 	if rel {
 		kctx.SchedLock.Unlock()
 	}
-	ArmTimer()
+	if CPU().Current != ci.Idle {
+		ArmTimer() // the idle loop arms before it halts, not while it polls
+	}
 }
 
 // IdleLoop is the body of every CPU's idle thread: run what is queued
@@ -320,6 +329,11 @@ func IdleLoop() {
 			switchTo(idle, next)
 			continue
 		}
+		ci.rq.lock.Unlock()
+		if pollIdle(ci) {
+			continue
+		}
+		ci.rq.lock.Lock()
 		me := uint64(1) << uint(cpuIndex())
 		idleMask.Or(me)
 		ci.rq.lock.Unlock()
@@ -333,6 +347,56 @@ func IdleLoop() {
 		idleMask.And(^me)
 		handlePendingHook(pending)
 	}
+}
+
+// idlePoll is how long an idle CPU polls for work, a due timer or an
+// interrupt before it halts (Linux's guest halt-polling default).
+const idlePoll = 200_000 // ns
+
+// pollIdle polls, before this CPU halts, for up to idlePoll: queued work
+// (reported: the caller runs it), a timer due (expired here), or an
+// interrupt taken meanwhile (handled here). Where each halt, timer
+// programming, timer interrupt and wake-up IPI is a trap through the
+// host (CPL-3 SYSCALL mode: PVM), a short wait is cheaper spent here;
+// only there does the kernel run with interrupts enabled, so that those
+// it took show in CPU.Pending. Caller holds no lock.
+func pollIdle(ci *CPUInfo) bool {
+	if !rt.CPL3Mode() || Online.Load() <= 1 {
+		return false
+	}
+	me := uint64(1) << uint(cpuIndex())
+	c := CPU()
+	pollMask.Or(me)
+	end := platform.Nanotime() + idlePoll
+	found := false
+	for {
+		if anyQueued() {
+			found = true
+			break
+		}
+		if atomic.LoadUint64(&c.Pending) != 0 {
+			pollMask.And(^me)
+			handlePendingHook(atomic.SwapUint64(&c.Pending, 0))
+			pollMask.Or(me)
+			continue
+		}
+		now := platform.Nanotime()
+		if next := TimerNext.Load(); next != 0 && next <= now {
+			kctx.SchedLock.Lock()
+			ExpireTimers(now)
+			kctx.SchedLock.Unlock()
+			continue
+		}
+		if now >= end {
+			break
+		}
+		rt.Pause()
+	}
+	pollMask.And(^me)
+	if found {
+		ci.Stats[statPollHits]++
+	}
+	return found
 }
 
 // waitForInterrupt halts until an interrupt (service SVC_IDLE: STI; HLT at

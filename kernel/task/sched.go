@@ -75,7 +75,7 @@ type thread struct {
 
 var (
 	timers     uintptr      // sorted by wake
-	TimerNext  atomic.Int64 // wake of the first timer (0: none); ArmTimer reads it unlocked
+	TimerNext  atomic.Int64 // wake of the first timer (0: none); read unlocked (timer interrupt, idle poll)
 	nextTID    uint64       = 1
 	nthreads   int64
 	zombies    uintptr
@@ -201,7 +201,9 @@ func wakeup(t uintptr) {
 }
 
 // timerAdd inserts t into the timer list at deadline. Caller holds
-// SchedLock.
+// SchedLock. It arms no timer: t is the current thread, about to block,
+// and the switch away arms for the next thread, or the idle loop before
+// it halts.
 func timerAdd(t uintptr, deadline int64) {
 	Th(t).wake = deadline
 	p := &timers
@@ -210,8 +212,7 @@ func timerAdd(t uintptr, deadline int64) {
 	}
 	Th(t).tnext = *p
 	*p = t
-	TimerNext.Store(Th(timers).wake)
-	ArmTimer()
+	timerNextUpdate()
 }
 
 func timerRemove(t uintptr) {
@@ -229,12 +230,41 @@ func timerRemove(t uintptr) {
 	timerNextUpdate()
 }
 
-// timerNextUpdate republishes the first deadline. Caller holds SchedLock.
+// timerNextUpdate republishes the first deadline, and each CPU's first
+// deadline among the timers it owns. Caller holds SchedLock.
+//
+// A timer belongs to the CPU its thread blocked on (LastCPU does not
+// change while the thread sleeps), and only that CPU arms its LAPIC for it,
+// so that no two CPUs take an interrupt for the same deadline. Only the
+// owner adds a timer, hence makes its first deadline earlier (timerAdd, on
+// the way to the switch that re-arms); others only remove, which leaves at
+// worst one early interrupt that re-arms.
 func timerNextUpdate() {
 	if timers == 0 {
 		TimerNext.Store(0)
 	} else {
 		TimerNext.Store(Th(timers).wake)
+	}
+	n := int(Online.Load())
+	all := ^uint64(0)
+	if n < 64 {
+		all = uint64(1)<<uint(n) - 1
+	}
+	seen := uint64(0)
+	for t := timers; t != 0 && seen != all; t = Th(t).tnext {
+		c := int(Th(t).LastCPU)
+		if c < 0 || c >= n {
+			c = 0
+		}
+		if seen&(1<<uint(c)) == 0 {
+			seen |= 1 << uint(c)
+			cpus[c].timerNext.Store(Th(t).wake)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if seen&(1<<uint(i)) == 0 {
+			cpus[i].timerNext.Store(0)
+		}
 	}
 }
 
@@ -257,13 +287,13 @@ func ExpireTimers(now int64) {
 }
 
 // ArmTimer programs this CPU's LAPIC for its next event: the earliest
-// timer, the end of the running thread's timeslice if others wait in this
+// timer it owns (timerNextUpdate), the end of the running thread's timeslice if others wait in this
 // CPU's run queue, or the CPU-time timers' tick. It takes no lock: it
-// reads timerNext and the queue length atomically, and a stale value only
+// reads the CPU's timerNext and the queue length atomically, and a stale value only
 // means one early or extra interrupt, which re-arms.
 func ArmTimer() {
-	deadline := TimerNext.Load()
 	ci := ThisCPU()
+	deadline := ci.timerNext.Load()
 	if ci.rq.n.Load() != 0 {
 		d := ci.rq.sliceEnd
 		if deadline == 0 || d < deadline {
