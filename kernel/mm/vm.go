@@ -99,6 +99,26 @@ var (
 // PageRound rounds n up to a whole number of pages.
 func PageRound(n uintptr) uintptr { return (n + PageSize - 1) &^ (PageSize - 1) }
 
+// tableUnder returns the page table that entry e (of a table above
+// level 1) points to, allocating an empty one when e is not present and
+// create is set. It returns 0 if there is none and create is false, if e
+// maps a huge page, or if memory is exhausted.
+func tableUnder(e *uint64, create bool) uintptr {
+	if *e&PtePresent == 0 {
+		if !create {
+			return 0
+		}
+		p := kmem.AllocPage()
+		if p == 0 {
+			return 0
+		}
+		*e = uint64(p) | PtePresent | PteWrite | PteUser
+	} else if *e&pteHuge != 0 {
+		return 0
+	}
+	return uintptr(*e & PteAddr)
+}
+
 // pdeFor returns the page-directory entry for va (level 2: a 2 MiB page
 // or a page table), creating the upper tables when create is set. It
 // returns nil if a table is missing and create is false, or memory is
@@ -107,20 +127,9 @@ func pdeFor(va uintptr, create bool) *uint64 {
 	table := PML4
 	for level := 3; level >= 2; level-- {
 		idx := (va >> (12 + 9*uint(level))) & 511
-		e := kctx.At[uint64](table + idx*8)
-		if *e&PtePresent == 0 {
-			if !create {
-				return nil
-			}
-			p := kmem.AllocPage()
-			if p == 0 {
-				return nil
-			}
-			*e = uint64(p) | PtePresent | PteWrite | PteUser
-		} else if *e&pteHuge != 0 {
+		if table = tableUnder(kctx.At[uint64](table+idx*8), create); table == 0 {
 			return nil
 		}
-		table = uintptr(*e & PteAddr)
 	}
 	return kctx.At[uint64](table + ((va >> 21) & 511 * 8))
 }
@@ -134,19 +143,11 @@ func pteFor(va uintptr, create bool) *uint64 {
 	if pde == nil {
 		return nil
 	}
-	if *pde&PtePresent == 0 {
-		if !create {
-			return nil
-		}
-		p := kmem.AllocPage()
-		if p == 0 {
-			return nil
-		}
-		*pde = uint64(p) | PtePresent | PteWrite | PteUser
-	} else if *pde&pteHuge != 0 {
+	pt := tableUnder(pde, create)
+	if pt == 0 {
 		return nil
 	}
-	return kctx.At[uint64](uintptr(*pde&PteAddr) + ((va >> 12) & 511 * 8))
+	return kctx.At[uint64](pt + ((va >> 12) & 511 * 8))
 }
 
 // leafFor returns the entry that maps va: its PTE, or the PDE of the
