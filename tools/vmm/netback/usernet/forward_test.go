@@ -56,6 +56,19 @@ func header4Subnet(t *testing.T) tcpip.Subnet {
 	return sn
 }
 
+// startForward serves a port forward on a loopback port to guest through
+// s, closed when the test ends, and returns it with its address.
+func startForward(t *testing.T, s *stack.Stack, guest tcpip.FullAddress) (*tcpForward, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	fw := &tcpForward{ln: ln, dial: func(ctx context.Context) (*guestConn, error) { return dialGuest(ctx, s, guest) }}
+	fw.wg.Add(1)
+	go fw.serve()
+	t.Cleanup(fw.close)
+	return fw, ln.Addr().String()
+}
+
 // TestForwardReleasesConnections opens many connections through a port
 // forward at once, each echoing a message, then closes them: while they
 // are open and idle the relays hold no copy buffers, and once they are
@@ -63,12 +76,7 @@ func header4Subnet(t *testing.T) tcpip.Subnet {
 // started.
 func TestForwardReleasesConnections(t *testing.T) {
 	s, guest := echoStack(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	fw := &tcpForward{ln: ln, dial: func(ctx context.Context) (*guestConn, error) { return dialGuest(ctx, s, guest) }}
-	fw.wg.Add(1)
-	go fw.serve()
-	defer fw.close()
+	fw, addr := startForward(t, s, guest)
 
 	baseline := runtime.NumGoroutine()
 	const n = 300
@@ -78,7 +86,7 @@ func TestForwardReleasesConnections(t *testing.T) {
 	for range 3 { // reuse the connections, as keep-alive clients do
 		for i := range n {
 			if len(conns) <= i {
-				c, err := net.Dial("tcp", ln.Addr().String())
+				c, err := net.Dial("tcp", addr)
 				require.NoError(t, err)
 				conns = append(conns, c)
 			}
@@ -117,14 +125,9 @@ func TestForwardReleasesConnections(t *testing.T) {
 // guest as EOF, and the guest's reply still comes back.
 func TestForwardHalfClose(t *testing.T) {
 	s, guest := echoStack(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	fw := &tcpForward{ln: ln, dial: func(ctx context.Context) (*guestConn, error) { return dialGuest(ctx, s, guest) }}
-	fw.wg.Add(1)
-	go fw.serve()
-	defer fw.close()
+	_, addr := startForward(t, s, guest)
 
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
@@ -145,13 +148,8 @@ func TestForwardHalfClose(t *testing.T) {
 func TestForwardDialFails(t *testing.T) {
 	s, guest := echoStack(t)
 	guest.Port = 9 // nothing listens
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	fw := &tcpForward{ln: ln, dial: func(ctx context.Context) (*guestConn, error) { return dialGuest(ctx, s, guest) }}
-	fw.wg.Add(1)
-	go fw.serve()
-	defer fw.close()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	fw, addr := startForward(t, s, guest)
+	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
