@@ -142,7 +142,7 @@ func memInit(info *abi.HVMStartInfo) {
 			addRAM(start, end)
 		}
 		if pass == 0 {
-			mm.Init()
+			mm.Init(max(platform.RAMTop, exeMapEnd()))
 		}
 	}
 }

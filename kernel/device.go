@@ -461,10 +461,13 @@ func deviceIRQ(gsi int) bool {
 
 // Boot information the device services keep: the RAM ranges of the PVH
 // memory map, which device windows must not overlap (the identity map
-// covers RAM with cached 2 MiB pages, holes included, up to the top of RAM).
+// covers RAM with cached 2 MiB pages, holes included, up to the top of RAM),
+// and the reserved ranges, where a boot module may lie (exe.go).
 var (
-	ramRanges [64][2]uintptr
-	nRAM      int
+	ramRanges      [64][2]uintptr
+	nRAM           int
+	reservedRanges [8][2]uintptr
+	nReserved      int
 )
 
 // deviceBootInfo records them; kernelMain calls it with start_info.
@@ -473,9 +476,15 @@ func deviceBootInfo(info *abi.HVMStartInfo) {
 	mmap := uintptr(info.MemmapPaddr)
 	for i := uintptr(0); mmap != 0 && i < uintptr(info.MemmapEntries) && nRAM < len(ramRanges); i++ {
 		e := kctx.At[abi.HVMMemmapEntry](mmap + i*abi.HVMMemmapEntrySize)
-		if e.Type == abi.MemRAM {
-			ramRanges[nRAM] = [2]uintptr{uintptr(e.Addr), uintptr(e.Addr + e.Size)}
+		r := [2]uintptr{uintptr(e.Addr), uintptr(e.Addr + e.Size)}
+		switch {
+		case r[1] < r[0]:
+		case e.Type == abi.MemRAM:
+			ramRanges[nRAM] = r
 			nRAM++
+		case e.Type == abi.MemReserved && nReserved < len(reservedRanges):
+			reservedRanges[nReserved] = r
+			nReserved++
 		}
 	}
 }

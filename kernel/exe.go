@@ -11,16 +11,19 @@ import (
 //
 // The running image is only its loaded segments; programs that re-read
 // their own binary (debug/buildinfo, self-checksums) need the file. The
-// monitor passes it whole as PVH module 0 (the launcher maps it from the
-// file, QEMU loads it with -initrd): its pages are kept out of the page
-// allocator and /init is a read-only static memfs file over them.
+// monitor passes it whole as PVH module 0 and /init is a read-only static
+// memfs file over its pages. The launcher maps it from the file above
+// RAM, in a range the memory map calls reserved, so it costs the guest
+// none of its RAM; QEMU loads it with -initrd into RAM, whose pages are
+// then kept out of the page allocator. Either way the identity map covers
+// it (mm.Init up to exeMapEnd).
 //
 // start_info comes from the monitor, so the module is checked before it
-// is trusted: inside one RAM range of the memory map, above the first
-// MiB, clear of the image's own memory, page-aligned, and (once all of
-// RAM is mapped) starting with the same ELF header as the running image.
-// A module that fails is ignored with one line on the console, and /init
-// stays absent.
+// is trusted: inside one RAM or reserved range of the memory map, above
+// the first MiB and below mm.MapLimit, clear of the image's own memory,
+// page-aligned, and (once it is mapped) starting with the same ELF header
+// as the running image. A module that fails is ignored with one line on
+// the console, and /init stays absent.
 
 var exe struct {
 	base, size uintptr // the module, 0 if none
@@ -58,8 +61,8 @@ func exeCheck(base, size uintptr) string {
 		return "bad size"
 	case base&(mm.PageSize-1) != 0:
 		return "not page-aligned"
-	case base < 1<<20 || !inOneRAMRange(base, mm.PageRound(end)):
-		return "not inside RAM above 1 MiB"
+	case base < 1<<20 || end > mm.MapLimit || !inOneRange(base, mm.PageRound(end)):
+		return "not inside RAM or a reserved range above 1 MiB"
 	case base < mm.ImageEnd && mm.PageRound(end) > mm.ImageStart:
 		return "overlaps the image"
 	}
@@ -72,15 +75,28 @@ func exeReject(why string) {
 	kctx.Print("): /init and /proc/self/exe are absent\n")
 }
 
-// inOneRAMRange reports whether [start, end) lies inside one RAM range of
-// the memory map.
-func inOneRAMRange(start, end uintptr) bool {
+// inOneRange reports whether [start, end) lies inside one RAM range or
+// one reserved range of the memory map.
+func inOneRange(start, end uintptr) bool {
 	for i := 0; i < nRAM; i++ {
 		if start >= ramRanges[i][0] && end <= ramRanges[i][1] {
 			return true
 		}
 	}
+	for i := 0; i < nReserved; i++ {
+		if start >= reservedRanges[i][0] && end <= reservedRanges[i][1] {
+			return true
+		}
+	}
 	return false
+}
+
+// exeMapEnd is the end of the module's pages, 0 if there is none.
+func exeMapEnd() uintptr {
+	if exe.size == 0 {
+		return 0
+	}
+	return mm.PageRound(exe.base + exe.size)
 }
 
 // exeSplit reports whether [start, end) meets the module's pages and, if
@@ -93,7 +109,7 @@ func exeSplit(start, end uintptr) (lo, hi [2]uintptr, split bool) {
 	return [2]uintptr{start, exe.base}, [2]uintptr{mEnd, end}, true
 }
 
-// exeAddFile creates /init over the module once all of RAM is mapped,
+// exeAddFile creates /init over the module once it is mapped,
 // after checking that it starts with the running image's ELF header.
 // Caller holds fsLock.
 func exeAddFile(now int64) {

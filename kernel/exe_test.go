@@ -9,14 +9,23 @@ import (
 )
 
 // TestExeCheck checks the bounds a boot module must keep before the
-// kernel trusts it: inside one RAM range above 1 MiB, page-aligned, clear
-// of the image, of a sane size.
+// kernel trusts it: inside one RAM range (QEMU's -initrd) or one reserved
+// range (the launcher's, above RAM) above 1 MiB, page-aligned, clear of
+// the image, of a sane size.
 func TestExeCheck(t *testing.T) {
 	saveRAM, saveN, saveStart, saveEnd := ramRanges, nRAM, mm.ImageStart, mm.ImageEnd
-	defer func() { ramRanges, nRAM, mm.ImageStart, mm.ImageEnd = saveRAM, saveN, saveStart, saveEnd }()
+	saveRes, saveNRes := reservedRanges, nReserved
+	defer func() {
+		ramRanges, nRAM, mm.ImageStart, mm.ImageEnd = saveRAM, saveN, saveStart, saveEnd
+		reservedRanges, nReserved = saveRes, saveNRes
+	}()
 	ramRanges[0] = [2]uintptr{0, 0x9f000}
 	ramRanges[1] = [2]uintptr{0x100000, 128 << 20}
 	nRAM = 2
+	reservedRanges[0] = [2]uintptr{0x9f000, 0xa0000}
+	reservedRanges[1] = [2]uintptr{130 << 20, 140 << 20}
+	reservedRanges[2] = [2]uintptr{mm.MapLimit - 4096, mm.MapLimit + 4096}
+	nReserved = 3
 	mm.ImageStart, mm.ImageEnd = 0x200000, 0x800000
 	for _, c := range []struct {
 		base, size uintptr
@@ -28,13 +37,18 @@ func TestExeCheck(t *testing.T) {
 		{120 << 20, 2 << 30, "bad size"},
 		{^uintptr(0) - 4095, 8192, "bad size"},
 		{120<<20 + 8, 100, "not page-aligned"},
-		{0x1000, 4096, "not inside RAM above 1 MiB"},
-		{124 << 20, 5 << 20, "not inside RAM above 1 MiB"},
-		{128 << 20, 4096, "not inside RAM above 1 MiB"},
-		{0x9e000, 0x70000, "not inside RAM above 1 MiB"},
+		{0x1000, 4096, "not inside RAM or a reserved range above 1 MiB"},
+		{124 << 20, 5 << 20, "not inside RAM or a reserved range above 1 MiB"},
+		{128 << 20, 4096, "not inside RAM or a reserved range above 1 MiB"},
+		{0x9e000, 0x70000, "not inside RAM or a reserved range above 1 MiB"},
 		{0x7ff000, 4096, "overlaps the image"},
 		{0x100000, 0x100001, "overlaps the image"},
 		{0x800000, 4096, ""},
+		{130 << 20, 10 << 20, ""},
+		{130 << 20, 10<<20 + 1, "not inside RAM or a reserved range above 1 MiB"},
+		{0x9f000, 4096, "not inside RAM or a reserved range above 1 MiB"},
+		{mm.MapLimit - 4096, 4096, ""},
+		{mm.MapLimit - 4096, 4097, "not inside RAM or a reserved range above 1 MiB"},
 	} {
 		assert.Equal(t, c.want, exeCheck(c.base, c.size), "module %#x+%#x", c.base, c.size)
 	}
@@ -60,7 +74,7 @@ func TestExeSplit(t *testing.T) {
 }
 
 // FuzzExeCheck: whatever start_info says, a module exeCheck accepts lies
-// page-aligned inside one RAM range above 1 MiB, clear of the image, and
+// page-aligned inside one RAM or reserved range above 1 MiB, clear of the image, and
 // its pages (exeSplit) never reach outside what it covers.
 func FuzzExeCheck(f *testing.F) {
 	f.Add(uint64(120<<20), uint64(5<<20+17))
@@ -69,7 +83,13 @@ func FuzzExeCheck(f *testing.F) {
 	f.Add(uint64(0x7ff000), uint64(4096))
 	f.Add(uint64(128<<20-4096), uint64(4096))
 	saveRAM, saveN, saveStart, saveEnd, saveExe := ramRanges, nRAM, mm.ImageStart, mm.ImageEnd, exe
-	defer func() { ramRanges, nRAM, mm.ImageStart, mm.ImageEnd, exe = saveRAM, saveN, saveStart, saveEnd, saveExe }()
+	saveRes, saveNRes := reservedRanges, nReserved
+	defer func() {
+		ramRanges, nRAM, mm.ImageStart, mm.ImageEnd, exe = saveRAM, saveN, saveStart, saveEnd, saveExe
+		reservedRanges, nReserved = saveRes, saveNRes
+	}()
+	reservedRanges[0] = [2]uintptr{5 << 30, 6 << 30}
+	nReserved = 1
 	ramRanges[0] = [2]uintptr{0, 0x9f000}
 	ramRanges[1] = [2]uintptr{0x100000, 3 << 30}
 	ramRanges[2] = [2]uintptr{4 << 30, 5 << 30}
@@ -81,7 +101,7 @@ func FuzzExeCheck(f *testing.F) {
 			return
 		}
 		end := mm.PageRound(b + s)
-		if s == 0 || end <= b || b%mm.PageSize != 0 || b < 1<<20 || !inOneRAMRange(b, end) ||
+		if s == 0 || end <= b || b%mm.PageSize != 0 || b < 1<<20 || end > mm.MapLimit || !inOneRange(b, end) ||
 			(b < mm.ImageEnd && end > mm.ImageStart) {
 			t.Fatalf("accepted module %#x+%#x", b, s)
 		}

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,4 +27,20 @@ func TestExeForeignModule(t *testing.T) {
 	assert.Equal(t, 1, res.code, "output:\n%s%s", res.out, res.diag)
 	assert.Contains(t, res.out, "unigo: boot module ignored (not this image): /init and /proc/self/exe are absent\n")
 	assert.Contains(t, res.out, "exe: open: open /init: no such file or directory\n")
+}
+
+// TestExeModuleAboveRAM boots the exe guest under the launcher with RAM
+// ending at the device hole (-m 3G), so the launcher places the module
+// above 4 GiB, outside RAM: the kernel maps it there and the guest reads
+// its executable whole.
+func TestExeModuleAboveRAM(t *testing.T) {
+	r := runnerNamed("launcher")
+	r.check(t)
+	res, err := r.run(t, runSpec{image: images[exePkg], memory: "3G", cpus: 1, timeout: 60 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.code, "output:\n%s%s", res.out, res.diag)
+	b, err := os.ReadFile(images[exePkg])
+	require.NoError(t, err)
+	assert.Contains(t, res.out, fmt.Sprintf("exe: size %d sha256 %x\n", len(b), sha256.Sum256(b)))
+	assert.Contains(t, res.out, "exe: ok\n")
 }

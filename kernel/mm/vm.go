@@ -6,7 +6,6 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/memfs"
-	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -185,15 +184,18 @@ func leafFlags(prot uint32) uint64 {
 	return f
 }
 
+// MapLimit is the end of what Init can identity-map (one PDPT).
+const MapLimit = 512 << 30
+
 // Init adopts the boot page tables and completes the identity map up to
-// RAMTop.
-func Init() {
+// top (RAMTop, or the end of a boot module placed above RAM).
+func Init(top uintptr) {
 	PML4 = uintptr(rt.ReadCR3() & PteAddr)
 	_, _, _, d := rt.Cpuid(0x80000001, 0)
 	NXOK = d&(1<<20) != 0
 	pdpt := uintptr(*kctx.At[uint64](PML4) & PteAddr)
-	// The boot map covers 1 GiB; add 2 MiB mappings for the rest of RAM.
-	for gb := uintptr(1); gb < (platform.RAMTop+(1<<30)-1)>>30 && gb < 512; gb++ {
+	// The boot map covers 1 GiB; add 2 MiB mappings for the rest.
+	for gb := uintptr(1); gb < (top+(1<<30)-1)>>30 && gb < MapLimit>>30; gb++ {
 		pd := kmem.AllocPage()
 		if pd == 0 {
 			kctx.Panic("out of memory building the identity map")

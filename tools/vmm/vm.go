@@ -93,6 +93,7 @@ type VM struct {
 	sys     *kvm.System
 	vm      *kvm.VM
 	mem     []byte
+	module  []byte // the boot module's mapping (mapModule)
 	layout  *arch.Layout
 	cmdline string
 	vcpus   []*vcpu
@@ -218,6 +219,9 @@ func New(cfg Config) (_ *VM, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := v.mapModule(); err != nil {
+		return nil, err
+	}
 	trace("load image")
 	if err := v.createVCPUs(); err != nil {
 		return nil, err
@@ -261,6 +265,34 @@ func (v *VM) createVM() error {
 		}
 	}
 	return nil
+}
+
+// mapModule maps the image file as the boot module, at the layout's range
+// above RAM, in a read-only memory slot: a guest write there exits as an
+// MMIO write to nothing. Without read-only slots on the host, the guest
+// gets a private copy-on-write mapping instead.
+func (v *VM) mapModule() error {
+	l := v.layout
+	if !l.Module() {
+		return nil
+	}
+	prot, flags := unix.PROT_READ, uint32(kvm.MemReadonly)
+	if v.sys.CheckExtension(kvm.CapReadonlyMem) <= 0 {
+		prot, flags = unix.PROT_READ|unix.PROT_WRITE, 0
+	}
+	var err error
+	if f := v.cfg.ImageFile; f != nil {
+		v.module, err = unix.Mmap(int(f.Fd()), 0, int(l.ModuleSize), prot, unix.MAP_PRIVATE)
+	} else if v.module, err = unix.Mmap(-1, 0, int(l.ModuleSize), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err == nil {
+		copy(v.module, v.cfg.Image)
+		err = unix.Mprotect(v.module, prot)
+	}
+	if err != nil {
+		return fmt.Errorf("mapping the image as the boot module: %w", err)
+	}
+	slot := uint32(len(arch.RAM(v.cfg.MemSize)))
+	return v.vm.SetUserMemoryRegionFlags(slot, l.ModuleAddr, v.module, flags)
 }
 
 func (v *VM) attachDevices() error {
@@ -568,6 +600,10 @@ func (v *VM) Close() error {
 	}
 	if v.sys != nil {
 		v.sys.Close()
+	}
+	if v.module != nil {
+		unix.Munmap(v.module)
+		v.module = nil
 	}
 	if v.mem != nil {
 		unix.Munmap(v.mem)

@@ -56,29 +56,34 @@ type Layout struct {
 	Cmdline   uint64
 	// Memmap is what the guest finds at StartInfo.MemmapPaddr.
 	Memmap []abi.HVMMemmapEntry
-	// Module: the image file is passed as PVH module 0 (PlanModule).
-	Module bool
+	// The image file passed as PVH module 0 (PlanModule), when ModuleSize
+	// is not 0: guest-physical [ModuleAddr, ModuleAddr+ModuleSize), page
+	// rounded, outside RAM; the memory map calls it reserved, and the
+	// monitor maps the file there read-only (ModuleSlot).
+	ModuleAddr, ModuleSize uint64
 }
 
-// placeModule returns where a module of n bytes goes: page-aligned at the
-// top of the highest RAM range, above 1 MiB and every image segment; an
-// empty range if it does not fit.
-func placeModule(ram kexec.Ranges, img *Image, n uint64) kexec.Range {
-	const page = 4096
-	top := ram[len(ram)-1]
-	end := uint64(top.End())
-	if n > end {
-		return kexec.Range{}
+// Module reports whether the image file is passed as PVH module 0.
+func (l *Layout) Module() bool { return l.ModuleSize != 0 }
+
+// ModuleAlign aligns the module's guest-physical address: 2 MiB, so the
+// memory map's RAM and the module never share a guest 2 MiB page.
+const ModuleAlign = 2 << 20
+
+// MaxModule bounds the module; a larger image is not passed (the guest
+// refuses modules above 1 GiB too).
+const MaxModule = 1 << 30
+
+// placeModule returns where a module of n bytes goes: outside RAM, so it
+// costs the guest none of its -m, at the first ModuleAlign boundary above
+// the highest RAM range, or at HighMemStart when it would reach into the
+// hole below 4 GiB that holds the devices.
+func placeModule(ram kexec.Ranges, n uint64) uint64 {
+	addr := roundUp(uint64(ram[len(ram)-1].End()), ModuleAlign)
+	if addr <= LowMemEnd && addr+roundUp(n, 4096) > LowMemEnd {
+		addr = HighMemStart
 	}
-	start := (end - n) &^ (page - 1)
-	floor := uint64(1 << 20)
-	for _, s := range img.Segments {
-		floor = max(floor, uint64(s.Phys.End()))
-	}
-	if start < floor || start < uint64(top.Start) {
-		return kexec.Range{}
-	}
-	return kexec.Range{Start: uintptr(start), Size: uint(roundUp(n, page))}
+	return addr
 }
 
 // Plan places img and the boot block in memSize bytes of guest RAM and
@@ -89,11 +94,10 @@ func Plan(img *Image, memSize uint64, cmdline string) (*Layout, error) {
 }
 
 // PlanModule is Plan passing module (the image file itself, which the
-// guest serves as /init and /proc/self/exe) as PVH module 0, placed
-// page-aligned at the top of the highest RAM range, as QEMU places an
-// -initrd. The memory map still calls it RAM; the guest keeps the
-// module's pages for it. A module that does not fit above the image and
-// the first MiB is left out (Module reports whether it is in).
+// guest serves as /init and /proc/self/exe) as PVH module 0, placed above
+// RAM (placeModule) in a range the memory map calls reserved. The bytes
+// are not part of Memory: the monitor maps them (ModuleSlot). A module
+// larger than MaxModule is left out (Module reports whether it is in).
 func PlanModule(img *Image, memSize uint64, cmdline string, module []byte) (*Layout, error) {
 	if err := CheckMemSize(memSize); err != nil {
 		return nil, err
@@ -117,11 +121,9 @@ func PlanModule(img *Image, memSize uint64, cmdline string, module []byte) (*Lay
 	// The reservation splits at most one RAM range in two, so the final
 	// map has at most len(Phys)+2 entries.
 	var mod kexec.Range
-	if len(module) > 0 {
-		mod = placeModule(ram, img, uint64(len(module)))
-		if mod.Size > 0 {
-			m.Segments.Insert(kexec.NewSegment(module, mod))
-		}
+	if n := uint64(len(module)); n > 0 && n <= MaxModule {
+		mod = kexec.Range{Start: uintptr(placeModule(ram, n)), Size: uint(roundUp(n, 4096))}
+		m.Phys = append(m.Phys, kexec.TypedRange{Range: mod, Type: kexec.RangeReserved})
 	}
 
 	maxEntries := len(m.Phys) + 2
@@ -168,7 +170,7 @@ func PlanModule(img *Image, memSize uint64, cmdline string, module []byte) (*Lay
 		le.PutUint64(buf[o:], uint64(mod.Start))
 		le.PutUint64(buf[o+8:], uint64(len(module)))
 		si.NrModules, si.ModlistPaddr = 1, ml
-		l.Module = true
+		l.ModuleAddr, l.ModuleSize = uint64(mod.Start), uint64(mod.Size)
 	}
 	putStartInfo(buf[startInfoOffset:], &si)
 	for i, e := range l.Memmap {

@@ -199,9 +199,10 @@ func TestLoadMapped(t *testing.T) {
 	assert.Equal(t, image, got)
 }
 
-// TestPlanModule checks the image passed as PVH module 0: page-aligned at
-// the top of RAM, its entry in the boot block, its bytes loaded (mapped
-// from the file by LoadMapped), and no module when it does not fit.
+// TestPlanModule checks the image passed as PVH module 0: above RAM in a
+// reserved range of the memory map (2 MiB-aligned; above 4 GiB when it
+// would reach the device hole), its entry in the boot block, and no
+// module when it is larger than MaxModule.
 func TestPlanModule(t *testing.T) {
 	data := testguest.Image(testguest.Hello())
 	img, err := ParseImage(data)
@@ -209,7 +210,7 @@ func TestPlanModule(t *testing.T) {
 	cmdline := "A=1 -- x"
 	l, err := PlanModule(img, 64<<20, cmdline, data)
 	require.NoError(t, err)
-	require.True(t, l.Module)
+	require.True(t, l.Module())
 	mem := make([]byte, 64<<20)
 	require.NoError(t, l.Load(mem))
 	si := ReadStartInfo(mem[l.StartInfo:])
@@ -221,35 +222,38 @@ func TestPlanModule(t *testing.T) {
 	paddr := binary.LittleEndian.Uint64(mem[si.ModlistPaddr:])
 	size := binary.LittleEndian.Uint64(mem[si.ModlistPaddr+8:])
 	assert.EqualValues(t, len(data), size)
-	assert.Zero(t, paddr%4096)
-	assert.Equal(t, uint64(64<<20)-(uint64(len(data))+4095)&^4095, paddr)
-	assert.Equal(t, data, mem[paddr:paddr+size])
-	// The memory map still calls it RAM (as QEMU's -initrd).
+	assert.Equal(t, uint64(64<<20), paddr, "first 2 MiB boundary above RAM")
+	assert.Equal(t, paddr, l.ModuleAddr)
+	assert.Equal(t, (size+4095)&^4095, l.ModuleSize)
+	// RAM keeps all of -m; the module is a reserved range of its own.
 	last := l.Memmap[len(l.Memmap)-1]
-	assert.EqualValues(t, abi.MemRAM, last.Type)
-	assert.Equal(t, uint64(64<<20), last.Addr+last.Size)
+	assert.EqualValues(t, abi.MemReserved, last.Type)
+	assert.Equal(t, paddr, last.Addr)
+	assert.Equal(t, l.ModuleSize, last.Size)
+	ramTop := uint64(0)
+	for _, e := range l.Memmap {
+		if e.Type == abi.MemRAM {
+			ramTop = max(ramTop, e.Addr+e.Size)
+		}
+	}
+	assert.Equal(t, uint64(64<<20), ramTop)
 
-	// Mapped from the file: the same bytes.
-	f := filepath.Join(t.TempDir(), "img")
-	require.NoError(t, os.WriteFile(f, data, 0o644))
-	file, err := os.Open(f)
+	// RAM ending just below the hole: the module goes above 4 GiB.
+	l, err = PlanModule(img, LowMemEnd-1<<20, "", data)
 	require.NoError(t, err)
-	defer file.Close()
-	m, err := unix.Mmap(-1, 0, 64<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	assert.Equal(t, uint64(HighMemStart), l.ModuleAddr)
+	// RAM above 4 GiB: above its end.
+	l, err = PlanModule(img, 5<<30+3<<20, "", data)
 	require.NoError(t, err)
-	defer unix.Munmap(m)
-	require.NoError(t, l.LoadMapped(m, data, file))
-	assert.True(t, bytes.Equal(data, m[paddr:paddr+size]))
+	assert.Equal(t, uint64(HighMemStart+(5<<30+3<<20-LowMemEnd)+1<<20), l.ModuleAddr)
 
-	// High memory: at the top of the range above 4 GiB.
-	l, err = PlanModule(img, 4<<30, "", data)
+	// Larger than MaxModule: left out, the boot goes on.
+	big, err := unix.Mmap(-1, 0, MaxModule+1, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	require.NoError(t, err)
-	require.True(t, l.Module)
-
-	// Too big to fit above the image: left out, the boot goes on.
-	l, err = PlanModule(img, 2<<20, "", make([]byte, 2<<20))
+	defer unix.Munmap(big)
+	l, err = PlanModule(img, 2<<20, "", big)
 	require.NoError(t, err)
-	assert.False(t, l.Module)
+	assert.False(t, l.Module())
 	mem = make([]byte, 2<<20)
 	require.NoError(t, l.Load(mem))
 	si = ReadStartInfo(mem[l.StartInfo:])
