@@ -306,8 +306,9 @@ var scenarios = []scenario{
 		// shrunk to a smoke test.
 		name:    "trapcost",
 		pkg:     "./tests/guests/trapcost",
-		env:     []string{"TRAPCOST_PAGES=64", "TRAPCOST_SPIN_MS=20"},
-		wantOut: []string{"trapcost: faults ", "trapcost: fault_ns ", "trapcost: detours ", "trapcost: ok\n"},
+		cpus:    2,
+		env:     []string{"TRAPCOST_PAGES=64", "TRAPCOST_SPIN_MS=20", "TRAPCOST_TRIPS=50"},
+		wantOut: []string{"trapcost: faults ", "trapcost: fault_ns ", "trapcost: detours ", "trapcost: trip_ns ", "trapcost: ok\n"},
 	},
 	{
 		name:    "signals",

@@ -2,18 +2,21 @@
 // docs/BENCHMARKS.md ("PVM: where traps cost"): a user page fault taken
 // alone (no fault-around), and the detours a spinning thread sees (each
 // an interrupt, usually the timer, and whatever the kernel did before it
-// resumed the thread). It prints
+// resumed the thread), and a wake-up round trip between two threads (with
+// two CPUs: a halt, an IPI and a wake on each side). It prints
 //
 //	trapcost: NAME VALUE
 //
 // and exits 0. TRAPCOST_PAGES (default 2048) sets how many pages the
 // fault figure touches (0 skips it: a run to diff host counters
-// against), TRAPCOST_SPIN_MS (default 500) how long the spin lasts.
+// against), TRAPCOST_SPIN_MS (default 500) how long the spin lasts,
+// TRAPCOST_TRIPS (default 1000) how many wake-up round trips are made.
 package main
 
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"syscall"
@@ -76,6 +79,30 @@ func main() {
 		slices.Sort(gaps)
 		report("detour_median_ns", gaps[len(gaps)/2])
 		report("detour_p90_ns", gaps[len(gaps)*9/10])
+	}
+	// Wake-up round trips: two goroutines locked to their own threads
+	// pass a token over unbuffered channels, so every hand-off wakes the
+	// other thread.
+	if trips := envInt("TRAPCOST_TRIPS", 1000); trips > 0 {
+		ping, pong := make(chan int), make(chan int)
+		go func() {
+			runtime.LockOSThread()
+			for v := range ping {
+				pong <- v + 1
+			}
+		}()
+		runtime.LockOSThread()
+		start := time.Now()
+		for i := 0; i < trips; i++ {
+			ping <- i
+			if <-pong != i+1 {
+				fmt.Println("trapcost: FAIL ping-pong lost a message")
+				os.Exit(1)
+			}
+		}
+		report("trip_ns", float64(time.Since(start).Nanoseconds())/float64(trips))
+		close(ping)
+		runtime.UnlockOSThread()
 	}
 	fmt.Println("trapcost: ok")
 }
