@@ -4,7 +4,9 @@ package abi
 // (arch/x86/include/uapi/asm/pvm_para.h, arch/x86/include/asm/pvm_para.h
 // and Documentation/virt/kvm/x86/pvm-spec.rst; docs/ARCHITECTURE.md, "PVM
 // paravirtual interface"). Only what a guest needs to detect the interface
-// and, once it uses it, to register with it.
+// and, once it uses it, to register with it. Older hosts (and Nanos' port)
+// share the detection signature but have two more MSRs and another PVCS
+// layout: the signature alone does not say which revision a host speaks.
 
 // PVMSyntheticCPUID is "INVLPG [PVMSyntheticCPUIDAddress]; CPUID". At a
 // real CPL 0 it is an ordinary CPUID; in PVM supervisor mode (hardware
