@@ -3,6 +3,7 @@ package kernel
 import (
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/mm"
@@ -39,6 +40,10 @@ import (
 //     clocks and paging; rt.CpuidNative (what the Go runtime and the XSAVE
 //     hardware see) decides the extended-state layout and AT_HWCAP.
 //   - Interrupts ended on delivery (PVM): eoiAtDelivery below.
+//   - PVM's own paravirtual interface (pvmParavirt below) is detected and
+//     reported (unigo.cpuinfo=1), not used: the PVM module on this
+//     project's hosts does not implement it (docs/ARCHITECTURE.md, "PVM
+//     paravirtual interface").
 
 // xsaveKernelComponents are the XSAVE state components the kernel enables
 // (entry64 writes XCR0 from them) and saves for a thread: x87, SSE, AVX and
@@ -171,10 +176,33 @@ func printCPUInfo() {
 	kctx.PrintDec(uint64(task.XsaveSize))
 	kctx.Print(" pvm=")
 	if rt.CPL3Mode() {
+		kctx.Print("1")
+	} else {
+		kctx.Print("0")
+	}
+	kctx.Print(" pvm-abi=")
+	if pvmParavirt(rt.CpuidPVM) {
 		kctx.Print("1\n")
 	} else {
 		kctx.Print("0\n")
 	}
+}
+
+// pvmParavirt reports whether the host offers PVM's paravirtual interface
+// (abi/pvm.go): KVM's signature leaf reaching the vendor-features leaf,
+// whose EBX is "PVM". cpuid is rt.CpuidPVM, PVM's synthetic CPUID at CPL 0,
+// which a PVM hypervisor answers from the guest's CPUID table and which is
+// the ordinary CPUID on other hosts. (The spec's other two checks, hardware
+// CPL 3 and IF=1 in supervisor mode, concern a kernel entered in PVM
+// supervisor mode; unigo's CPL 0 is whatever the host makes of it.)
+func pvmParavirt(cpuid cpuidFunc) bool {
+	a, b, c, d := cpuid(abi.KVMCPUIDSignature, 0)
+	if b != abi.KVMSignatureEBX || c != abi.KVMSignatureECX || d != abi.KVMSignatureEDX ||
+		a < abi.KVMCPUIDVendorFeatures {
+		return false
+	}
+	_, b, _, _ = cpuid(abi.KVMCPUIDVendorFeatures, 0)
+	return b == abi.PVMSignature
 }
 
 // Hosts that end interrupts on delivery.

@@ -89,3 +89,33 @@ func TestXSaveLayoutNeverSizesByEBX(t *testing.T) {
 		}
 	}
 }
+
+// hypervisorLeaves answers the leaves in it and zeros elsewhere.
+type hypervisorLeaves map[uint32][4]uint32
+
+func (h hypervisorLeaves) cpuid(leaf, sub uint32) (a, b, c, d uint32) {
+	r := h[leaf]
+	return r[0], r[1], r[2], r[3]
+}
+
+func TestPVMParavirt(t *testing.T) {
+	kvmSig := func(max uint32) [4]uint32 { return [4]uint32{max, 0x4b4d564b, 0x564b4d56, 0x4d} }
+	for _, tc := range []struct {
+		name   string
+		leaves hypervisorLeaves
+		want   bool
+	}{
+		// The unigo launcher's table on any host: KVM's leaves and the
+		// timing leaf, no vendor-features leaf.
+		{"launcher", hypervisorLeaves{0x40000000: kvmSig(0x40000010), 0x40000001: {0x1007efb}}, false},
+		// A virt-pvm host: the vendor-features leaf says "PVM".
+		{"virt-pvm", hypervisorLeaves{0x40000000: kvmSig(0x40000002), 0x40000002: {0, 0x4d5650}}, true},
+		// "PVM" beyond the last leaf the signature leaf announces.
+		{"beyond-max", hypervisorLeaves{0x40000000: kvmSig(0x40000001), 0x40000002: {0, 0x4d5650}}, false},
+		// Another hypervisor's signature.
+		{"other", hypervisorLeaves{0x40000000: {0x40000002, 1, 2, 3}, 0x40000002: {0, 0x4d5650}}, false},
+		{"none", hypervisorLeaves{}, false},
+	} {
+		assert.Equal(t, tc.want, pvmParavirt(tc.leaves.cpuid), tc.name)
+	}
+}

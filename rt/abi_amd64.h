@@ -94,6 +94,7 @@
 #define SVC_LGDT    14
 #define SVC_OUTW    15
 #define SVC_INW     16
+#define SVC_CPUID_PVM 17
 
 // Instructions the Go assembler does not know.
 #define SYSRETQ     BYTE $0x48; BYTE $0x0f; BYTE $0x07

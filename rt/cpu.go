@@ -44,6 +44,7 @@ func Lgdt(gdtr uintptr)
 func Ltr(sel uint16)
 func Cpuid(leaf, sub uint32) (a, b, c, d uint32)
 func CpuidNative(leaf, sub uint32) (a, b, c, d uint32)
+func CpuidPVM(leaf, sub uint32) (a, b, c, d uint32)
 func Idle() uint64
 func Rdtsc() uint64
 func Rdrand() (uint64, bool)

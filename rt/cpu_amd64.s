@@ -142,6 +142,20 @@ TEXT ·Cpuid(SB),NOSPLIT|NOFRAME,$0-24
 	MOVL DX, d+20(FP)
 	RET
 
+// func CpuidPVM(leaf, sub uint32) (a, b, c, d uint32)
+// CPUID at CPL 0 through PVM's synthetic sequence (abi.PVMSyntheticCPUID):
+// on a PVM host that implements its paravirtual ABI the hypervisor answers
+// it, elsewhere it is Cpuid.
+TEXT ·CpuidPVM(SB),NOSPLIT|NOFRAME,$0-24
+	MOVLQZX leaf+0(FP), DI
+	MOVLQZX sub+4(FP), SI
+	SVC(SVC_CPUID_PVM)
+	MOVL AX, a+8(FP)
+	MOVL BX, b+12(FP)
+	MOVL R9, c+16(FP)
+	MOVL DX, d+20(FP)
+	RET
+
 // func Idle() uint64
 // Halts until an interrupt; returns the bit mask (bit v-32) of vectors
 // taken while halted.

@@ -113,3 +113,22 @@ func TestSyscallEntrySize(t *testing.T) {
 	assert.False(t, SyscallLanding(cpl3+1))
 	assert.False(t, SyscallLanding(entry-1))
 }
+
+// The shim's svcCpuidPVM spells out PVM's synthetic CPUID in BYTE
+// directives; they must be abi.PVMSyntheticCPUID.
+func TestShimSyntheticCPUID(t *testing.T) {
+	src, err := os.ReadFile("shim_amd64.s")
+	require.NoError(t, err)
+	_, body, ok := strings.Cut(string(src), "\nsvcCpuidPVM:\n")
+	require.True(t, ok, "no svcCpuidPVM in shim_amd64.s")
+	body, _, _ = strings.Cut(body, "JMP svcDone")
+	var got []byte
+	for _, f := range strings.Fields(strings.ReplaceAll(body, ";", " ")) {
+		if v, ok := strings.CutPrefix(f, "$0x"); ok {
+			b, err := strconv.ParseUint(v, 16, 8)
+			require.NoError(t, err)
+			got = append(got, byte(b))
+		}
+	}
+	assert.Equal(t, abi.PVMSyntheticCPUID[:], got)
+}

@@ -97,6 +97,8 @@ TEXT ·serviceEntry(SB),NOSPLIT|NOFRAME,$0
 	JEQ svcOutw
 	CMPQ AX, $SVC_INW
 	JEQ svcInw
+	CMPQ AX, $SVC_CPUID_PVM
+	JEQ svcCpuidPVM
 	MOVQ $-1, AX
 	JMP svcDone
 svcDone:
@@ -166,6 +168,19 @@ svcCpuid:
 	MOVL DI, AX
 	MOVL SI, CX
 	CPUID
+	MOVL CX, R9
+	MOVQ R8, CX
+	JMP svcDone
+svcCpuidPVM:
+	// PVM's synthetic CPUID (INVLPG of PVM_SYNTHETIC_CPUID_ADDRESS, then
+	// CPUID): a PVM hypervisor answers the pair itself in supervisor mode;
+	// at a real CPL 0 the INVLPG drops a translation nothing uses and the
+	// CPUID is the ordinary one.
+	MOVQ CX, R8
+	MOVL DI, AX
+	MOVL SI, CX
+	BYTE $0x0f; BYTE $0x01; BYTE $0x3c; BYTE $0x25; BYTE $0x50
+	BYTE $0x56; BYTE $0x4d; BYTE $0xff; BYTE $0x0f; BYTE $0xa2
 	MOVL CX, R9
 	MOVQ R8, CX
 	JMP svcDone

@@ -302,6 +302,15 @@ var scenarios = []scenario{
 		wantOut: []string{"bench: workers 2", "bench: parallel_ns ", "bench: getpid_ns ", "bench: pingpong_ns "},
 	},
 	{
+		// The guest behind docs/BENCHMARKS.md "PVM: where traps cost",
+		// shrunk to a smoke test.
+		name:    "trapcost",
+		pkg:     "./tests/guests/trapcost",
+		cpus:    2,
+		env:     []string{"TRAPCOST_PAGES=64", "TRAPCOST_SPIN_MS=20", "TRAPCOST_TRIPS=50"},
+		wantOut: []string{"trapcost: faults ", "trapcost: fault_ns ", "trapcost: detours ", "trapcost: trip_ns ", "trapcost: ok\n"},
+	},
+	{
 		name:    "signals",
 		pkg:     "./tests/guests/signals",
 		wantOut: []string{"signals: self-sent signals delivered\n", "signals: bad signal numbers refused\n", "signals: ok\n"},

@@ -12,7 +12,7 @@ const GuestCPUParam = "unigo.cpuinfo=1"
 
 // GuestCPULinePrefix starts the line the kernel prints with GuestCPUParam:
 //
-//	unigo: cpu vendor=AuthenticAMD xcr0=0x2e7 cpuid-xsave-size=2440 xsave-mask=0xe7 xsave-size=2440 pvm=1
+//	unigo: cpu vendor=AuthenticAMD xcr0=0x2e7 cpuid-xsave-size=2440 xsave-mask=0xe7 xsave-size=2440 pvm=1 pvm-abi=0
 const GuestCPULinePrefix = "unigo: cpu "
 
 // GuestCPU is the CPU as the kernel saw it inside the VM.
@@ -29,6 +29,10 @@ type GuestCPU struct {
 	// PVM is 1 when the kernel runs in PVM's CPL-3 SYSCALL mode, 0 when
 	// not, -1 when not reported.
 	PVM int
+	// PVMABI is 1 when the kernel found PVM's paravirtual interface
+	// (pvm-abi=, kernel/host.go pvmParavirt), 0 when not, -1 when not
+	// reported.
+	PVMABI int
 	// Fields are the line's key=value fields in order, unknown keys
 	// included; String prints them.
 	Fields []string
@@ -42,7 +46,7 @@ func ParseGuestCPU(line string) (GuestCPU, error) {
 	if i := strings.Index(line, GuestCPULinePrefix); i >= 0 {
 		line = line[i+len(GuestCPULinePrefix):]
 	}
-	g := GuestCPU{PVM: -1}
+	g := GuestCPU{PVM: -1, PVMABI: -1}
 	for _, f := range strings.Fields(line) {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok {
@@ -62,10 +66,9 @@ func ParseGuestCPU(line string) (GuestCPU, error) {
 		case "xsave-size":
 			g.XSaveSize, err = strconv.Atoi(v)
 		case "pvm":
-			g.PVM, err = strconv.Atoi(v)
-			if err == nil && g.PVM != 0 && g.PVM != 1 {
-				err = fmt.Errorf("want 0 or 1")
-			}
+			g.PVM, err = zeroOrOne(v)
+		case "pvm-abi":
+			g.PVMABI, err = zeroOrOne(v)
 		}
 		if err != nil {
 			return GuestCPU{}, fmt.Errorf("guest cpu line: %s: %v", f, err)
@@ -75,6 +78,14 @@ func ParseGuestCPU(line string) (GuestCPU, error) {
 		return GuestCPU{}, fmt.Errorf("guest cpu line %q has no key=value fields", line)
 	}
 	return g, nil
+}
+
+func zeroOrOne(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err == nil && n != 0 && n != 1 {
+		err = fmt.Errorf("want 0 or 1")
+	}
+	return n, err
 }
 
 // FindGuestCPU finds the kernel's CPU line in a guest's console output.

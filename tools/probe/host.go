@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/kvm"
 )
@@ -53,6 +54,10 @@ type KVM struct {
 	Why string
 	// API is KVM_GET_API_VERSION when /dev/kvm opened.
 	API int
+	// PVMABI: the module implements PVM's paravirtual interface (a vCPU
+	// has abi.MSRPVMVCPUStruct). Not the case of the PVM module on this
+	// project's hosts (docs/ARCHITECTURE.md, "PVM paravirtual interface").
+	PVMABI bool
 }
 
 // Usable reports whether /dev/kvm can run VMs.
@@ -66,7 +71,10 @@ func (k KVM) String() string {
 	case KVMUnusable:
 		return "unusable: " + k.Why
 	case KVMPVM:
-		return "PVM (kvm_pvm module, software virtualization; the kernel runs in CPL-3 SYSCALL mode)"
+		if k.PVMABI {
+			return "PVM (kvm_pvm module, software virtualization, with PVM's paravirtual interface; the kernel runs in CPL-3 SYSCALL mode)"
+		}
+		return "PVM (kvm_pvm module, software virtualization, without PVM's paravirtual interface; the kernel runs in CPL-3 SYSCALL mode)"
 	case KVMVMX:
 		return "hardware VMX (kvm_intel)"
 	case KVMSVM:
@@ -235,6 +243,7 @@ func FindXSaveLeaf(entries []kvm.CPUIDEntry) (XSaveLeaf, bool) {
 // /sys/module and runs `qemu-system-x86_64 --version`; it boots nothing.
 func Detect() *Host {
 	h := &Host{}
+	var pvmABI bool
 	info, _ := os.ReadFile("/proc/cpuinfo")
 	h.CPU = ParseCPUInfo(string(info))
 	var openErr error
@@ -244,15 +253,35 @@ func Detect() *Host {
 		if sup, err := s.SupportedCPUID(); err == nil {
 			h.LauncherXSave, h.LauncherXSaveOK = FindXSaveLeaf(arch.FilterCPUID(sup, arch.CPUIDParams{NumVCPUs: 1}))
 		}
+		pvmABI = hasPVMABI(s)
 		s.Close()
 	}
 	h.KVM = ClassifyKVM(openErr, func(name string) bool {
 		_, err := os.Stat("/sys/module/" + name)
 		return err == nil
 	}, h.CPU.Flags)
+	h.KVM.PVMABI = h.KVM.Kind == KVMPVM && pvmABI
 	h.QEMU = detectQEMU()
 	h.XFeatures = xfeatures()
 	return h
+}
+
+// hasPVMABI reports whether a fresh vCPU has PVM's MSR_PVM_VCPU_STRUCT,
+// which every implementation of PVM's paravirtual interface serves to the
+// VMM (for migration) and nothing else has.
+func hasPVMABI(s *kvm.System) bool {
+	vm, err := s.CreateVM()
+	if err != nil {
+		return false
+	}
+	defer vm.Close()
+	c, err := vm.CreateVCPU(0)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_, ok, err := c.MSR(abi.MSRPVMVCPUStruct)
+	return err == nil && ok
 }
 
 // DetectOnce is Detect, run once per process.

@@ -119,6 +119,26 @@ func TestClassifyKVM(t *testing.T) {
 		assert.Equal(t, 12, k.API)
 		assert.Contains(t, k.String(), tc.text)
 	}
+
+	assert.Contains(t, KVM{Kind: KVMPVM}.String(), "without PVM's paravirtual interface")
+	assert.Contains(t, KVM{Kind: KVMPVM, PVMABI: true}.String(), "with PVM's paravirtual interface")
+}
+
+// Detect asks a vCPU for PVM's MSR: the module on this project's hosts
+// has none; hardware KVM never has.
+func TestDetectPVMABI(t *testing.T) {
+	h := Detect()
+	if !h.KVM.Usable() {
+		t.Skipf("/dev/kvm: %s", h.KVM)
+	}
+	s, err := kvm.Open()
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, h.KVM.Kind == KVMPVM && hasPVMABI(s), h.KVM.PVMABI)
+	if h.KVM.Kind != KVMPVM {
+		assert.False(t, h.KVM.PVMABI)
+	}
+	t.Logf("%s", h.KVM)
 }
 
 func TestHostAbsent(t *testing.T) {
@@ -137,13 +157,13 @@ func TestHostAbsent(t *testing.T) {
 }
 
 func TestParseGuestCPU(t *testing.T) {
-	g, err := ParseGuestCPU("unigo: cpu vendor=AuthenticAMD xcr0=0x2e7 cpuid-xsave-size=2440 xsave-mask=0xe7 xsave-size=2440 pvm=1")
+	g, err := ParseGuestCPU("unigo: cpu vendor=AuthenticAMD xcr0=0x2e7 cpuid-xsave-size=2440 xsave-mask=0xe7 xsave-size=2440 pvm=1 pvm-abi=0")
 	require.NoError(t, err)
 	assert.Equal(t, GuestCPU{
-		Vendor: "AuthenticAMD", XCR0: 0x2e7, CPUIDXSaveSize: 2440, XSaveMask: 0xe7, XSaveSize: 2440, PVM: 1,
-		Fields: []string{"vendor=AuthenticAMD", "xcr0=0x2e7", "cpuid-xsave-size=2440", "xsave-mask=0xe7", "xsave-size=2440", "pvm=1"},
+		Vendor: "AuthenticAMD", XCR0: 0x2e7, CPUIDXSaveSize: 2440, XSaveMask: 0xe7, XSaveSize: 2440, PVM: 1, PVMABI: 0,
+		Fields: []string{"vendor=AuthenticAMD", "xcr0=0x2e7", "cpuid-xsave-size=2440", "xsave-mask=0xe7", "xsave-size=2440", "pvm=1", "pvm-abi=0"},
 	}, g)
-	assert.Equal(t, "vendor=AuthenticAMD xcr0=0x2e7 cpuid-xsave-size=2440 xsave-mask=0xe7 xsave-size=2440 pvm=1 (xcr0 components 0x200 not saved)", g.String())
+	assert.Equal(t, "vendor=AuthenticAMD xcr0=0x2e7 cpuid-xsave-size=2440 xsave-mask=0xe7 xsave-size=2440 pvm=1 pvm-abi=0 (xcr0 components 0x200 not saved)", g.String())
 
 	// The Intel PVM host of issue 9: the host's AMX bits in XCR0; pvm
 	// absent (printed before the first SYSCALL), an unknown key, a CR.
@@ -154,6 +174,7 @@ func TestParseGuestCPU(t *testing.T) {
 	assert.Equal(t, uint64(0xe7), g.XSaveMask)
 	assert.Equal(t, 2696, g.XSaveSize)
 	assert.Equal(t, -1, g.PVM)
+	assert.Equal(t, -1, g.PVMABI)
 	assert.Equal(t, "vendor=GenuineIntel xcr0=0x600e7 cpuid-xsave-size=2688 xsave-mask=0xe7 xsave-size=2696 future=yes (xcr0 components 0x60000 not saved)", g.String())
 
 	// TCG: XCR0 is what the kernel saves, no note.
@@ -162,7 +183,7 @@ func TestParseGuestCPU(t *testing.T) {
 	assert.Equal(t, 0, g.PVM)
 	assert.Equal(t, "vendor=AuthenticAMD xcr0=0x7 cpuid-xsave-size=832 xsave-mask=0x7 xsave-size=832 pvm=0", g.String())
 
-	for _, bad := range []string{"unigo: cpu xcr0=zz", "unigo: cpu xsave-size=-", "unigo: cpu pvm=2", "unigo: cpu ", "unigo: cpu nothing here"} {
+	for _, bad := range []string{"unigo: cpu xcr0=zz", "unigo: cpu xsave-size=-", "unigo: cpu pvm=2", "unigo: cpu pvm-abi=x", "unigo: cpu ", "unigo: cpu nothing here"} {
 		_, err := ParseGuestCPU(bad)
 		assert.Error(t, err, bad)
 	}

@@ -65,7 +65,7 @@ func TestDoctor(t *testing.T) {
 	// line, as probe.ParseGuestCPU read it.
 	for i, l := range lines[:len(lines)-1] {
 		if regexp.MustCompile(`^[a-z-]+: +ok `).MatchString(l) {
-			assert.Regexp(t, `^ +guest: vendor=\S+ xcr0=0x[0-9a-f]+ cpuid-xsave-size=\d+ xsave-mask=0x[0-9a-f]+ xsave-size=\d+ pvm=[01]( \(.*\))?$`, lines[i+1])
+			assert.Regexp(t, `^ +guest: vendor=\S+ xcr0=0x[0-9a-f]+ cpuid-xsave-size=\d+ xsave-mask=0x[0-9a-f]+ xsave-size=\d+ pvm=[01] pvm-abi=[01]( \(.*\))?$`, lines[i+1])
 		}
 	}
 	if h.KVM.Usable() {

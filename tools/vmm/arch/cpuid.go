@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/vmm/kvm"
 )
 
@@ -64,7 +65,7 @@ type CPUIDParams struct {
 
 // FilterCPUID turns KVM_GET_SUPPORTED_CPUID into the table one vCPU sees:
 // the hypervisor bit and KVM paravirt leaves on (with the timing leaf so the
-// guest needs no calibration), host-only features (VMX/SVM, SMX, thermal and
+// guest needs no calibration, and PVM's vendor leaf when the host has it), host-only features (VMX/SVM, SMX, thermal and
 // power management, debug stores, PMU) off, x2APIC and TSC-deadline on, and
 // APIC IDs and topology leaves describing NumVCPUs single-thread cores in
 // one package. It does not modify supported.
@@ -80,6 +81,12 @@ func FilterCPUID(supported []kvm.CPUIDEntry, p CPUIDParams) []kvm.CPUIDEntry {
 			maxBasic = e.EAX
 		case e.Function == CPUIDKVMFeatures:
 			kvmFeatures = e.EAX
+		}
+		if e.Function == abi.KVMCPUIDVendorFeatures && e.EBX == abi.PVMSignature {
+			// A PVM host's vendor leaf: how the guest detects PVM's
+			// paravirtual interface (kernel/host.go pvmParavirt).
+			out = append(out, e)
+			continue
 		}
 		if e.Function >= 0x4000_0000 && e.Function <= 0x4000_00FF {
 			continue // rebuilt below

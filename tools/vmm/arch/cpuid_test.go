@@ -124,3 +124,22 @@ func TestFilterCPUIDBrand(t *testing.T) {
 	assert.EqualValues(t, 0x20202020, find(t, out, 0x80000004, 0).EAX, "KVM's own brand kept")
 	assert.Zero(t, find(t, out, 0x80000004, 0).EBX)
 }
+
+// PVM's vendor leaf (0x40000002, EBX "PVM") reaches the guest, within the
+// range the rebuilt signature leaf announces; nothing else of the host's
+// hypervisor range does.
+func TestFilterCPUIDPVMLeaf(t *testing.T) {
+	out := FilterCPUID(hostLike, CPUIDParams{NumVCPUs: 1})
+	for _, e := range out {
+		assert.NotEqual(t, uint32(0x40000002), e.Function)
+	}
+	in := append(append([]kvm.CPUIDEntry(nil), hostLike...),
+		kvm.CPUIDEntry{Function: 0x40000002, EAX: 0, EBX: 0x4d5650},
+		kvm.CPUIDEntry{Function: 0x40000003, EBX: 0x4d5650})
+	out = FilterCPUID(in, CPUIDParams{NumVCPUs: 1})
+	assert.EqualValues(t, 0x4d5650, find(t, out, 0x40000002, 0).EBX)
+	assert.GreaterOrEqual(t, find(t, out, 0x40000000, 0).EAX, uint32(0x40000002))
+	for _, e := range out {
+		assert.NotEqual(t, uint32(0x40000003), e.Function)
+	}
+}

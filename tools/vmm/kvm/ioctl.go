@@ -38,6 +38,7 @@ var (
 	kvmSetRegs             = ioc(iocWrite, 0x82, unsafe.Sizeof(Regs{}))
 	kvmGetSregs            = ioc(iocRead, 0x83, unsafe.Sizeof(Sregs{}))
 	kvmSetSregs            = ioc(iocWrite, 0x84, unsafe.Sizeof(Sregs{}))
+	kvmGetMSRs             = ioc(iocRead|iocWrite, 0x88, 8)
 	kvmSetCPUID2           = ioc(iocWrite, 0x90, 8)
 	kvmGetMPState          = ioc(iocRead, 0x98, 4)
 	kvmGetTSCKHz           = ioc(iocNone, 0xa3, 0)

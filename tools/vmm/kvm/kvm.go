@@ -317,6 +317,21 @@ func (c *VCPU) SetCPUID(ents []CPUIDEntry) error {
 	return wrap("KVM_SET_CPUID2", err)
 }
 
+// MSR reads one of the vCPU's MSRs (KVM_GET_MSRS); ok is false when KVM
+// does not implement that MSR.
+func (c *VCPU) MSR(index uint32) (v uint64, ok bool, err error) {
+	// struct kvm_msrs with one struct kvm_msr_entry: nmsrs, pad; index,
+	// reserved, data.
+	var buf [3]uint64
+	buf[0] = 1
+	buf[1] = uint64(index)
+	n, err := ioctl(c.fd, kvmGetMSRs, uintptr(unsafe.Pointer(&buf[0])))
+	if err != nil {
+		return 0, false, wrap("KVM_GET_MSRS", err)
+	}
+	return buf[2], n == 1, nil
+}
+
 // TSCKHz returns the guest TSC frequency in kHz.
 func (c *VCPU) TSCKHz() (uint32, error) {
 	r, err := ioctl(c.fd, kvmGetTSCKHz, 0)
