@@ -172,9 +172,12 @@ func microvmWindows() (gsiBase uint32, n int, ok bool) {
 
 // consoleDeviceInit sets up QEMU microvm's virtio console, if it has
 // one, as the console's input (kernel/vcon): on QEMU's 16550 the end of
-// the host's stdin never shows. Its interrupt line is the kernel's,
-// level-triggered (the handler acknowledges the device before the EOI),
-// and the device is left out of the drivers' list.
+// the host's stdin never shows. Its interrupt line is the kernel's and
+// edge-triggered: the handler acknowledges the device (which lowers the
+// line) before it takes what the queues hold, so input that comes later
+// raises a new edge; a level line on a host that ends interrupts on
+// delivery (host.go) would be delivered again and again while it is
+// raised. The device is left out of the drivers' list.
 func consoleDeviceInit() {
 	if platform.AcpiFindTable(platform.AcpiSigMADT) == 0 {
 		return
@@ -199,7 +202,7 @@ func consoleDeviceInit() {
 			kctx.Print("\n")
 			break
 		}
-		gsiProgram(int(gsi), true, false)
+		gsiProgram(int(gsi), false, false)
 		break
 	}
 	kctx.SchedLock.Unlock()

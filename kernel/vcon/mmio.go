@@ -94,8 +94,9 @@ func (c *Console) Kick() {
 	}
 }
 
-// Interrupt acknowledges the device's interrupt (the line is level:
-// it drops once acknowledged).
+// Interrupt acknowledges the device's interrupt, which lowers its line;
+// the caller then takes what the queues hold (Read), so nothing that
+// arrives after the acknowledgement goes without an interrupt.
 func (c *Console) Interrupt() {
 	if c.regs == 0 {
 		return
