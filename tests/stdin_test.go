@@ -96,3 +96,27 @@ func (d *delayedReader) Read(p []byte) (int, error) {
 	d.once.Do(func() { time.Sleep(d.delay) })
 	return d.r.Read(p)
 }
+
+// TestStdinPortQEMU: with stdin on the virtio-serial port, the serial
+// port still carries everything the guest writes, a crash's last words
+// included, once; and the drivers still find the other virtio devices
+// (the kernel keeps the console device to itself).
+func TestStdinPortQEMU(t *testing.T) {
+	r := runnerNamed("qemu")
+	r.check(t)
+	t.Run("panic", func(t *testing.T) {
+		res, err := r.run(t, runSpec{image: images["./tests/guests/panic"], memory: "128M", cpus: 1, timeout: 30 * time.Second, stdin: strings.NewReader("unread")})
+		require.NoError(t, err)
+		assert.Equal(t, 2, res.code, "%s", res.diag)
+		assert.Equal(t, 1, strings.Count(res.out, "panic guest: about to fail\n"), res.out)
+		assert.Contains(t, res.out, "panic: assignment to entry in nil map")
+		assert.Contains(t, res.out, "main.main()")
+	})
+	t.Run("virtiorng", func(t *testing.T) {
+		res, err := r.run(t, runSpec{image: images["./tests/guests/virtiorng"], memory: "128M", cpus: 1, timeout: 30 * time.Second,
+			stdin: strings.NewReader(""), qemuArgs: qemuVirtio("-device", "virtio-rng-device")})
+		require.NoError(t, err)
+		assert.Equal(t, 0, res.code, "%s", res.diag)
+		assert.Contains(t, res.out, "virtiorng: ok\n")
+	})
+}
