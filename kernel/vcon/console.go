@@ -160,9 +160,10 @@ func (c *Console) control(m []byte) {
 			c.port = int32(id)
 			c.send(id, EvPortReady, 1)
 			c.send(id, EvPortOpen, 1) // the guest side is open: QEMU may read the chardev
-			return
 		}
-		c.send(id, EvPortReady, 0) // a port this driver does not serve
+		// Other ports get no answer: the device keeps them unready. So
+		// the driver sends three messages in all, never more than the
+		// control transmit queue holds.
 	case EvPortRemove:
 		if ours {
 			c.closed = true

@@ -79,10 +79,20 @@ func TestConsolePortZero(t *testing.T) {
 	got, eof := readAll(c, 64)
 	assert.Equal(t, "zero", got, "only the adopted port's input")
 	assert.False(t, eof)
-	assert.Equal(t, []ctlMsg{{0, EvPortReady, 1}, {0, EvPortOpen, 1}, {2, EvPortReady, 0}}, s.sent())
+	assert.Equal(t, []ctlMsg{{0, EvPortReady, 1}, {0, EvPortOpen, 1}}, s.sent(), "port 2 gets no answer")
 	s.ctl(0, EvPortRemove, 0)
 	_, eof = readAll(c, 64)
 	assert.True(t, eof, "port removed: end of input")
+}
+
+func TestManyPortsFewMessages(t *testing.T) {
+	c, s := newSim()
+	for id := uint32(0); id < 31; id++ {
+		s.ctl(id, EvPortAdd, 1)
+		readAll(c, 8)
+	}
+	assert.False(t, c.broken, "the control transmit queue never fills")
+	assert.Equal(t, []ctlMsg{{0, EvDeviceReady, 1}, {0, EvPortReady, 1}, {0, EvPortOpen, 1}}, s.sent())
 }
 
 func TestCloseOfOtherPortIgnored(t *testing.T) {
@@ -104,8 +114,8 @@ func TestHostileUsedEntries(t *testing.T) {
 	}{
 		{"id out of range", func(s *sim) { s.put(iRx1, QueueSize, 1) }, "not in flight"},
 		{"id not in flight", func(s *sim) {
-			s.put(iCtlTx, 5, 0)    // never posted: slots 0-2 are in flight
-			s.ctl(2, EvPortAdd, 1) // the answer finds it
+			s.put(iCtlTx, 5, 0) // never posted: slots 0-2 are in flight
+			s.c.send(1, EvPortOpen, 1)
 		}, "not in flight"},
 		{"longer than buffer", func(s *sim) {
 			id, _, _ := s.take(iRx1)
