@@ -70,6 +70,7 @@ func kernelMain(si uintptr) {
 	smpInit(info)
 	vfs.FdInit()
 	hostSignalInit()
+	consoleDeviceInit()
 	if _, on := kctx.KernelParam("unigo.cpuinfo", nil); on {
 		printCPUInfo()
 	}

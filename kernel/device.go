@@ -8,6 +8,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vcon"
 	"github.com/unigo-os/unigo/kernel/vfs"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -66,6 +67,7 @@ var (
 	virtioDevs   [maxVirtioMMIO]abi.VirtioMMIODevice
 	nVirtioDevs  int
 	virtioParsed bool
+	virtioProbed bool
 
 	irqLines  [maxIRQLines]irqLine
 	dmaLock   spinlock.Lock // guards dmaBlocks (a leaf lock)
@@ -137,24 +139,73 @@ func probeMicrovmVirtio() {
 	if nVirtioDevs != 0 || platform.AcpiFindTable(platform.AcpiSigMADT) == 0 {
 		return
 	}
+	gsiBase, n, ok := microvmWindows()
+	for i := 0; ok && i < n && nVirtioDevs < maxVirtioMMIO; i++ {
+		base := uintptr(microvmVirtioBase + i*microvmVirtioSize)
+		if *kctx.At[uint32](base) != 0x74726976 || *kctx.At[uint32](base + 8) == 0 { // "virt", device ID
+			continue
+		}
+		if vcon.Dev.Active && gsiBase+uint32(i) == vcon.Dev.GSI {
+			continue // the kernel's console input
+		}
+		virtioDevs[nVirtioDevs] = abi.VirtioMMIODevice{Base: uint64(base), Size: microvmVirtioSize, GSI: gsiBase + uint32(i)}
+		nVirtioDevs++
+	}
+}
+
+// microvmWindows maps QEMU microvm's virtio-mmio windows and returns the
+// GSI of the first and their number; ok is false when they cannot be
+// mapped. Caller holds SchedLock.
+func microvmWindows() (gsiBase uint32, n int, ok bool) {
 	ioapicInit()
-	gsiBase, n := uint32(5), 8
+	gsiBase, n = 5, 8
 	for i := 0; i < nIOAPICs; i++ {
 		if ioapics[i].gsiBase == 24 {
 			gsiBase, n = 24, 24
 		}
 	}
 	mm.VMLock.Lock()
-	ok := mapDeviceChecked(microvmVirtioBase)
+	ok = mapDeviceChecked(microvmVirtioBase)
 	mm.VMLock.Unlock()
-	for i := 0; ok && i < n && nVirtioDevs < maxVirtioMMIO; i++ {
+	return gsiBase, n, ok
+}
+
+// consoleDeviceInit sets up QEMU microvm's virtio console, if it has
+// one, as the console's input (kernel/vcon): on QEMU's 16550 the end of
+// the host's stdin never shows. Its interrupt line is the kernel's and
+// edge-triggered: the handler acknowledges the device (which lowers the
+// line) before it takes what the queues hold, so input that comes later
+// raises a new edge; a level line on a host that ends interrupts on
+// delivery (host.go) would be delivered again and again while it is
+// raised. The device is left out of the drivers' list.
+func consoleDeviceInit() {
+	if platform.AcpiFindTable(platform.AcpiSigMADT) == 0 {
+		return
+	}
+	kctx.SchedLock.Lock()
+	if !virtioParsed {
+		parseVirtioParams()
+	}
+	gsiBase, n, ok := microvmWindows()
+	for i := 0; ok && nVirtioDevs == 0 && i < n; i++ {
 		base := uintptr(microvmVirtioBase + i*microvmVirtioSize)
-		if *kctx.At[uint32](base) != 0x74726976 || *kctx.At[uint32](base + 8) == 0 { // "virt", device ID
+		gsi := gsiBase + uint32(i)
+		if *kctx.At[uint32](base) != abi.VirtioMMIOMagic || *kctx.At[uint32](base + abi.VirtioMMIODeviceID) != abi.VirtioDeviceConsole {
 			continue
 		}
-		virtioDevs[nVirtioDevs] = abi.VirtioMMIODevice{Base: uint64(base), Size: microvmVirtioSize, GSI: gsiBase + uint32(i)}
-		nVirtioDevs++
+		if a, _ := ioapicFor(int(gsi)); a == nil || gsi >= maxIRQLines || irqLines[gsi].file != 0 {
+			break
+		}
+		if why := vcon.Dev.Setup(base, gsi); why != "" {
+			kctx.Print("unigo: virtio console not used: ")
+			kctx.Print(why)
+			kctx.Print("\n")
+			break
+		}
+		gsiProgram(int(gsi), false, false)
+		break
 	}
+	kctx.SchedLock.Unlock()
 }
 
 func doVirtioMMIODevices(buf uintptr, n int) int64 {
@@ -171,6 +222,9 @@ func doVirtioMMIODevices(buf uintptr, n int) int64 {
 	kctx.SchedLock.Lock()
 	if !virtioParsed {
 		parseVirtioParams()
+	}
+	if !virtioProbed {
+		virtioProbed = true
 		probeMicrovmVirtio()
 	}
 	for i := 0; i < n && i < nVirtioDevs; i++ {
@@ -363,7 +417,7 @@ func gsiProgram(gsi int, level, masked bool) {
 }
 
 func doIRQAttach(gsi int, flags uint32) int64 {
-	if gsi < 0 || gsi >= maxIRQLines || gsi == abi.IRQCOM1 ||
+	if gsi < 0 || gsi >= maxIRQLines || gsi == abi.IRQCOM1 || vcon.Dev.Active && uint32(gsi) == vcon.Dev.GSI ||
 		task.VecIRQBase+gsi == task.VecResched || task.VecIRQBase+gsi == task.VecTLB ||
 		flags&^(abi.IRQLevel|abi.IRQNonblock|abi.IRQCloexec) != 0 {
 		return -abi.EINVAL

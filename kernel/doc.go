@@ -11,7 +11,8 @@
 // call), kernel/vm (memory system calls, page faults), kernel/socket,
 // kernel/vfs (descriptors and the kinds of file), kernel/task (threads,
 // scheduling, signals), kernel/mm (address space), kernel/memfs,
-// kernel/platform (clocks, vDSO, ACPI, UART), kernel/kmem and kernel/kctx
+// kernel/platform (clocks, vDSO, ACPI, UART), kernel/vcon (QEMU's
+// virtio console, console input), kernel/kmem and kernel/kctx
 // (the kernel-context base). This package holds boot, traps, devices and
 // host quirks, and connects the layers at boot.
 package kernel

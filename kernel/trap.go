@@ -10,6 +10,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/syscalls"
 	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vcon"
 	"github.com/unigo-os/unigo/kernel/vfs"
 	"github.com/unigo-os/unigo/kernel/vm"
 	"github.com/unigo-os/unigo/rt"
@@ -141,6 +142,11 @@ func lapicEOI() {
 // irqDispatch handles IOAPIC pin irq.
 func irqDispatch(irq int) {
 	if irq == 4 {
+		vfs.ConsoleIRQ()
+		return
+	}
+	if vcon.Dev.Active && uint32(irq) == vcon.Dev.GSI {
+		vcon.Dev.Interrupt()
 		vfs.ConsoleIRQ()
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,13 @@ func TestQEMUArgs(t *testing.T) {
 	tcg, err := qemuArgs(s, false)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"-accel", "tcg", "-cpu", "max"}, tcg[2:6])
+	assert.Contains(t, strings.Join(tcg, " "), "-serial stdio")
+
+	s.stdin = strings.NewReader("x")
+	port, err := qemuArgs(s, false)
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(port, " "), "-device virtserialport,chardev=stdin0,nr=1", "stdin on a virtio-serial port")
+	assert.NotContains(t, strings.Join(port, " "), "-serial stdio")
 }
 
 // TestRunTimeout checks that a run that overstays its timeout fails clearly

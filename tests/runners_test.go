@@ -358,7 +358,11 @@ func qemuArgs(s runSpec, kvm bool) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(probe.QEMUArgs(kvm, s.image, s.memory, s.cpus, cmdline), s.qemuArgs...), nil
+	qemuArgs := probe.QEMUArgs
+	if s.stdin != nil {
+		qemuArgs = probe.QEMUArgsStdinPort // as unigo run does when stdin is no terminal
+	}
+	return append(qemuArgs(kvm, s.image, s.memory, s.cpus, cmdline), s.qemuArgs...), nil
 }
 
 // decodeQEMUStatus maps QEMU's exit status to the guest's exit code

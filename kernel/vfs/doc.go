@@ -7,7 +7,8 @@
 //     kind's implementation, through which read, write, lseek, FIONREAD,
 //     fstat, epoll readiness and the last close dispatch (OpsOf);
 //   - the kinds: memfs files, directories and the /dev stand-ins
-//     (fs_file.go), the console (fs_console.go), pipes and eventfd
+//     (fs_file.go), the console (fs_console.go: input from the UART, the
+//     launcher's input port or kernel/vcon), pipes and eventfd
 //     (fs_pipe.go, with ringwrite.go's write loop, which stream sockets
 //     share), epoll (fs_epoll.go), files under a mount served over the file
 //     channel (fschan.go, fschan_path.go); ChanRead (chanread.go), the

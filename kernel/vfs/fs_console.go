@@ -8,12 +8,15 @@ import (
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/kernel/vcon"
 	"github.com/unigo-os/unigo/rt"
 )
 
-// Console input: bytes from the UART's receive interrupt, in a ring
-// guarded by SchedLock. The interrupt is enabled on first use (a read or
-// an epoll registration).
+// Console input: bytes from the UART's receive interrupt, from the
+// launcher's abi.PortConsoleInput, or from QEMU's virtio console
+// (kernel/vcon, when the kernel set one up at boot), in a ring guarded by
+// SchedLock. The UART's interrupt is enabled on first use (a read or an
+// epoll registration); the virtio console's is routed at boot.
 var (
 	conIn       [65536]byte
 	conHead     int
@@ -32,7 +35,8 @@ var (
 // VM exit where RBR costs two exits (LSR, RBR) per byte.
 var ConInPort bool
 
-// ConsoleIRQ drains the UART. Caller holds SchedLock.
+// ConsoleIRQ drains the UART (or the launcher's input port, or the
+// virtio console) into the ring. Caller holds SchedLock.
 func ConsoleIRQ() {
 	got := false
 	if platform.HasEarlyInput && (conTail+1)%len(conIn) != conHead {
@@ -48,9 +52,19 @@ func ConsoleIRQ() {
 			// makes room.
 			if !conThrottled {
 				conThrottled = true
-				rt.Outb(abi.PortCOM1+1, 0x08)
+				if !vcon.Dev.Active {
+					rt.Outb(abi.PortCOM1+1, 0x08)
+				}
 			}
 			break
+		}
+		if vcon.Dev.Active {
+			news, more := vconReceive()
+			got = got || news
+			if !more {
+				break
+			}
+			continue
 		}
 		if ConInPort {
 			news, more := consoleReceive()
@@ -67,7 +81,7 @@ func ConsoleIRQ() {
 		conTail = (conTail + 1) % len(conIn)
 		got = true
 	}
-	if !ConInPort && !got && !conEOF && conHead == conTail && rt.Inb(abi.PortCOM1+6)&0x80 == 0 {
+	if !ConInPort && !vcon.Dev.Active && !got && !conEOF && conHead == conTail && rt.Inb(abi.PortCOM1+6)&0x80 == 0 {
 		conEOF = true
 		got = true
 	}
@@ -100,6 +114,39 @@ func consoleReceive() (news, more bool) {
 	conTail = (conTail + n) % len(conIn)
 	news = n > 0
 	if d.Flags&abi.ConsoleInputEOF != 0 && !conEOF {
+		conEOF = true
+		news = true
+	}
+	return news, n == room
+}
+
+// vconReceive is consoleReceive for the virtio console: it fills the
+// ring's free space from conTail up to its end or to the slot before
+// conHead with what the port received. Caller holds SchedLock and has
+// checked that the ring has room.
+func vconReceive() (news, more bool) {
+	end := len(conIn)
+	if conHead > conTail {
+		end = conHead - 1
+	} else if conHead == 0 {
+		end = len(conIn) - 1
+	}
+	room := end - conTail
+	d := &vcon.Dev
+	n, eof := d.Read(conIn[conTail:end])
+	d.Kick()
+	if d.FaultNew {
+		d.FaultNew = false
+		where, why := d.FaultText()
+		kctx.Print("unigo: virtio console: ")
+		kctx.Print(where)
+		kctx.Print(": ")
+		kctx.Print(why)
+		kctx.Print("; console input ends\n")
+	}
+	conTail = (conTail + n) % len(conIn)
+	news = n > 0
+	if eof && !conEOF {
 		conEOF = true
 		news = true
 	}
@@ -190,7 +237,11 @@ func consoleRead(b []byte, nonblock bool) int64 {
 	}
 	if conThrottled {
 		conThrottled = false
-		rt.Outb(abi.PortCOM1+1, 0x09)
+		if vcon.Dev.Active {
+			ConsoleIRQ() // what the device holds arrives with no interrupt
+		} else {
+			rt.Outb(abi.PortCOM1+1, 0x09)
+		}
 	}
 	return int64(n)
 }

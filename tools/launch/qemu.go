@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -43,16 +44,33 @@ func runQEMU(o *runOptions, imagePath string, image []byte, env, params, gargs [
 	if err != nil {
 		return fail("%v", err)
 	}
+	if _, safe := stdout.(*termSafe); !safe && !isTerminal(stdout) {
+		// As under the launcher: output to a pipe or a file has LF line
+		// ends and the guest's console is no terminal.
+		params = append(params, abi.TTYParam+"=0")
+	}
 	cmdline, err := abi.Compose(env, params, gargs)
 	if err != nil {
 		return fail("%v", err)
 	}
-	args := probe.QEMUArgs(kvm, imagePath, fmt.Sprintf("%dM", o.mem>>20), o.smp, cmdline)
+	qemuArgs := probe.QEMUArgs
+	if !readerIsTerminal(stdin) {
+		// A pipe, a file or nothing: its end must reach the guest, which
+		// only a virtio-serial port carries.
+		qemuArgs = probe.QEMUArgsStdinPort
+	}
+	args := qemuArgs(kvm, imagePath, fmt.Sprintf("%dM", o.mem>>20), o.smp, cmdline)
 	args = append(args, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, probe.QEMUBinary, args...)
 	cmd.Stdin, cmd.Stdout = stdin, stdout
+	if f, ok := stdout.(*os.File); ok && !readerIsTerminal(stdin) {
+		// The serial port then reopens /dev/stdout: make that a pipe, so
+		// that QEMU's writes share no file offset-less description with
+		// a regular file the caller keeps writing to.
+		cmd.Stdout = struct{ io.Writer }{f}
+	}
 	var diag strings.Builder
 	cmd.Stderr = io.MultiWriter(stderr, &diag)
 	if o.verbose {

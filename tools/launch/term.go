@@ -17,6 +17,16 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
+// readerIsTerminal reports whether r is a terminal.
+func readerIsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
 // termSafe writes a guest's console to a terminal with its control
 // characters neutralised: every C0 control but newline, tab and carriage
 // return, DEL, and the C1 controls (U+0080-U+009F, which a terminal may

@@ -73,6 +73,19 @@ func TestIsTerminal(t *testing.T) {
 	assert.False(t, isTerminal(f))
 }
 
+// TestReaderIsTerminal: only a terminal stdin keeps QEMU's stdin on the
+// serial port; a pipe, a file or a reader goes to the virtio port.
+func TestReaderIsTerminal(t *testing.T) {
+	_, s := openPTY(t)
+	assert.True(t, readerIsTerminal(s))
+	assert.False(t, readerIsTerminal(strings.NewReader("x")))
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	assert.False(t, readerIsTerminal(r))
+}
+
 // TestRunTerminal: on a terminal the guest's escape sequences arrive
 // neutralised, with -raw as they are.
 func TestRunTerminal(t *testing.T) {

@@ -231,6 +231,23 @@ func lastOutput(out, diag string) string {
 // booted through its PVH note with cmdline (abi.Compose syntax), the image
 // file passed again as its PVH module (-initrd: the guest's /init).
 func QEMUArgs(kvm bool, image, memory string, cpus int, cmdline string) []string {
+	return qemuArgs(kvm, image, memory, cpus, cmdline, false)
+}
+
+// QEMUArgsStdinPort is QEMUArgs with QEMU's stdin on a virtio-serial port
+// instead of the serial port, whose end of input the guest never sees:
+// QEMU closes the port when its stdio chardev reads end of file, and the
+// kernel's virtio console (kernel/vcon) makes that the console's end of
+// input. It must be a virtserialport (a virtconsole is never closed);
+// nr=1 because port 0 is reserved for consoles. The serial port, which
+// keeps all output (from the first boot message to a crash report),
+// writes to stdout through a file chardev (one chardev only may own
+// stdio). Use it when stdin is not a terminal.
+func QEMUArgsStdinPort(kvm bool, image, memory string, cpus int, cmdline string) []string {
+	return qemuArgs(kvm, image, memory, cpus, cmdline, true)
+}
+
+func qemuArgs(kvm bool, image, memory string, cpus int, cmdline string, stdinPort bool) []string {
 	args := []string{
 		"-M", "microvm,x-option-roms=off,rtc=on,isa-serial=on",
 	}
@@ -240,10 +257,23 @@ func QEMUArgs(kvm bool, image, memory string, cpus int, cmdline string) []string
 	} else {
 		args = append(args, "-accel", "tcg", "-cpu", "max")
 	}
-	return append(args,
+	args = append(args,
 		"-m", memory, "-smp", strconv.Itoa(max(1, cpus)),
 		"-nodefaults", "-no-user-config", "-nographic",
-		"-serial", "stdio", "-no-reboot",
+	)
+	if stdinPort {
+		args = append(args,
+			"-chardev", "file,id=serial0,path=/dev/stdout,append=on", "-serial", "chardev:serial0",
+			"-chardev", "stdio,id=stdin0",
+			"-device", "virtio-serial-device,max_ports=2",
+			"-device", "virtserialport,chardev=stdin0,nr=1",
+			"-global", "virtio-mmio.force-legacy=false",
+		)
+	} else {
+		args = append(args, "-serial", "stdio")
+	}
+	return append(args,
+		"-no-reboot",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
 		"-kernel", image,
 		// The image again as PVH module 0: the guest's /init and

@@ -248,6 +248,16 @@ func TestQEMUArgs(t *testing.T) {
 	tcg := QEMUArgs(false, "/x.img", "256M", 0, "")
 	assert.Equal(t, []string{"-accel", "tcg", "-cpu", "max"}, tcg[2:6])
 	assert.Contains(t, strings.Join(tcg, " "), "-smp 1 ")
+	assert.Contains(t, tcg, "stdio")
+
+	port := strings.Join(QEMUArgsStdinPort(false, "/x.img", "256M", 1, ""), " ")
+	// The serial port writes to stdout; stdin is a virtserialport (which
+	// QEMU closes at the chardev's end of file, unlike a virtconsole).
+	assert.Contains(t, port, "-chardev file,id=serial0,path=/dev/stdout,append=on -serial chardev:serial0 ")
+	assert.Contains(t, port, "-chardev stdio,id=stdin0 ")
+	assert.Contains(t, port, "-device virtserialport,chardev=stdin0,nr=1 ")
+	assert.Contains(t, port, "-global virtio-mmio.force-legacy=false ")
+	assert.NotContains(t, port, "-serial stdio")
 }
 
 // fakeMonitor writes an executable shell script standing in for the unigo
