@@ -26,11 +26,13 @@ func lossCounters(s *stack.Stack, devs []*virtionet.Device) string {
 	}
 	out := fmt.Sprintf("tcp segments sent %d, received %d, retransmits %d (fast %d), timeouts %d, send errors %d, "+
 		"passive opens %d, listen overflow: SYN drops %d, ACK drops %d, SYN cookies %d; "+
-		"resets sent %d, received %d; packets dropped %d, link no-buffer drops %d",
+		"resets sent %d, received %d; packets dropped %d, link no-buffer drops %d; "+
+		"frames held for a full transmit queue %d, dropped with the hold full %d",
 		t.SegmentsSent.Value(), t.ValidSegmentsReceived.Value(), t.Retransmits.Value(), t.FastRetransmit.Value(),
 		t.Timeouts.Value(), t.SegmentSendErrors.Value(), t.PassiveConnectionOpenings.Value(),
 		t.ListenOverflowSynDrop.Value(), t.ListenOverflowAckDrop.Value(), t.ListenOverflowSynCookieSent.Value(),
-		t.ResetsSent.Value(), t.ResetsReceived.Value(), st.DroppedPackets.Value(), nicDrops)
+		t.ResetsSent.Value(), t.ResetsReceived.Value(), st.DroppedPackets.Value(), nicDrops,
+		txHeld.Load(), txHoldDropped.Load())
 	for i, d := range devs {
 		ds := d.Stats()
 		out += fmt.Sprintf("; eth%d: rx %d frames (%d dropped), tx %d frames (%d times the queues stayed full)",
