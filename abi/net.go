@@ -18,4 +18,8 @@ const (
 	ParamGateway = "unigo.gw"
 	// ParamDNS is the DNS server (one address): unigo.dns=192.168.127.1.
 	ParamDNS = "unigo.dns"
+	// ParamNetStats makes the netstack print its loss counters (TCP
+	// retransmissions, drops, full queues) to stderr at this interval, a
+	// Go duration: unigo.netstats=5s. A diagnostic; absent, nothing.
+	ParamNetStats = "unigo.netstats"
 )

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -24,11 +25,12 @@ const firstDeviceNIC tcpip.NICID = 2
 // from a DHCP lease (with any unigo.gw/unigo.dns on the command line
 // taking precedence over the lease's).
 type netConfig struct {
-	addr     netip.Prefix // unigo.ip
-	gw       netip.Addr   // unigo.gw
-	dns      netip.Addr   // unigo.dns
-	dhcp     bool         // unigo.ip=dhcp: configure by DHCP even if the launcher passed an address
-	hostname string       // the DHCP server's name for this host ("" keeps the default)
+	addr       netip.Prefix  // unigo.ip
+	gw         netip.Addr    // unigo.gw
+	dns        netip.Addr    // unigo.dns
+	dhcp       bool          // unigo.ip=dhcp: configure by DHCP even if the launcher passed an address
+	hostname   string        // the DHCP server's name for this host ("" keeps the default)
+	statsEvery time.Duration // unigo.netstats: print loss counters this often (0: never)
 }
 
 // parseConfig reads the unigo.ip/gw/dns kernel parameters from the
@@ -54,6 +56,10 @@ func parseConfig(cmdline string) (netConfig, error) {
 			c.gw, err = netip.ParseAddr(val)
 		case abi.ParamDNS:
 			c.dns, err = netip.ParseAddr(val)
+		case abi.ParamNetStats:
+			if c.statsEvery, err = time.ParseDuration(val); err == nil && c.statsEvery <= 0 {
+				err = fmt.Errorf("not a positive duration")
+			}
 		}
 		if err != nil {
 			return c, fmt.Errorf("%s: %v", kv, err)
@@ -100,6 +106,9 @@ func configureDevices(s *stack.Stack) {
 	}
 	if cfg.addr.IsValid() || len(devs) == 0 {
 		writeResolvConf(cfg)
+	}
+	if cfg.statsEvery > 0 {
+		go printLossCounters(s, devs, cfg.statsEvery)
 	}
 }
 

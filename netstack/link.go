@@ -3,6 +3,8 @@ package netstack
 import (
 	"github.com/unigo-os/unigo/abi"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -42,7 +44,36 @@ type link struct {
 	dispatcher stack.NetworkDispatcher
 	started    bool
 	onClose    func()
+
+	// Frames held while the device's transmit queues are full (hold).
+	txMu         sync.Mutex
+	pending      []virtionet.Frame // in order; each a copy, one part
+	pendingBytes int
+	flushing     bool // a flush goroutine runs
 }
+
+// Frames a link holds while the device's transmit queues are full, at
+// most: a full queue on a busy host (the launcher's transmit worker not
+// scheduled for a while) is a pause, not a loss, and a segment dropped
+// there costs its connection a retransmission timeout, doubled each time
+// it is dropped again (a 1,000-connection soak saw thousands, and
+// requests 30 s late). The bound keeps a device that stopped taking
+// frames from growing the queue without end: beyond it frames are dropped,
+// and TCP retransmits them, as before.
+const (
+	txHoldMaxFrames = 4096
+	txHoldMaxBytes  = 4 << 20
+	// txHoldRetry is how long the flush goroutine sleeps when the queues
+	// are still full (after SendBatch's own wait of up to a millisecond).
+	txHoldRetry = 200 * time.Microsecond
+	// txFlushBatch is how many held frames the flush goroutine sends at
+	// once.
+	txFlushBatch = 64
+)
+
+// txHeld and txHoldDropped count frames held for a full transmit queue,
+// and frames dropped because the hold was full too (every link).
+var txHeld, txHoldDropped atomic.Uint64
 
 var _ stack.LinkEndpoint = (*link)(nil)
 
@@ -113,14 +144,29 @@ func (l *link) ParseHeader(pkt *stack.PacketBuffer) bool {
 // WritePackets sends the packets, each as one frame (or, for a TCP
 // packet larger than its MSS the device cannot segment, as its segments),
 // all in one batch where the device takes batches so it is notified once.
-// It reports how many packets went out; a packet counts once its first
-// frame has (TCP retransmits what a full queue cut off).
+// What the device's full transmit queues do not take is held (copied) and
+// sent in order by a flush goroutine as room appears; while frames are
+// held, later ones queue behind them. It never blocks beyond SendBatch's
+// brief wait, so the driver's receive goroutine (which may send ACKs and
+// ARP replies) keeps draining the receive queue. It reports how many
+// packets went out or were held; a packet counts once its first frame
+// has (TCP retransmits what a full hold cut off).
 func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	var b txBatch
 	for i, pkt := range pkts.AsSlice() {
 		l.appendPacket(&b, i, pkt)
 	}
-	sent, err := l.send(b.frames)
+	l.txMu.Lock()
+	queued := len(l.pending) > 0
+	l.txMu.Unlock()
+	sent := 0
+	var err error = virtionet.ErrQueueFull
+	if !queued {
+		sent, err = l.send(b.frames)
+	}
+	if sent < len(b.frames) && err == virtionet.ErrQueueFull {
+		sent += l.hold(b.frames[sent:])
+	}
 	if sent == len(b.frames) {
 		return pkts.Len(), nil
 	}
@@ -135,6 +181,70 @@ func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		return 0, &tcpip.ErrWouldBlock{}
 	}
 	return 0, &tcpip.ErrClosedForSend{}
+}
+
+// hold appends copies of frames to the held frames, as many as the bound
+// allows, starts the flush goroutine if none runs, and returns how many
+// it held.
+func (l *link) hold(frames []virtionet.Frame) int {
+	l.txMu.Lock()
+	defer l.txMu.Unlock()
+	n := 0
+	for _, f := range frames {
+		size := 0
+		for _, p := range f.Parts {
+			size += len(p)
+		}
+		if len(l.pending) >= txHoldMaxFrames || l.pendingBytes+size > txHoldMaxBytes {
+			break
+		}
+		c := make([]byte, 0, size)
+		for _, p := range f.Parts {
+			c = append(c, p...)
+		}
+		l.pending = append(l.pending, virtionet.Frame{Header: f.Header, Parts: [][]byte{c}})
+		l.pendingBytes += size
+		n++
+	}
+	txHeld.Add(uint64(n))
+	txHoldDropped.Add(uint64(len(frames) - n))
+	if n > 0 && !l.flushing {
+		l.flushing = true
+		go l.flush()
+	}
+	return n
+}
+
+// flush sends the held frames in order until none is left; if the device
+// closes or breaks, it drops them.
+func (l *link) flush() {
+	for {
+		l.txMu.Lock()
+		if len(l.pending) == 0 {
+			l.flushing = false
+			l.pending = nil
+			l.txMu.Unlock()
+			return
+		}
+		// Only this goroutine removes frames, and appends leave the
+		// first ones as they are: the batch can be sent unlocked.
+		batch := l.pending[:min(len(l.pending), txFlushBatch)]
+		l.txMu.Unlock()
+		sent, err := l.send(batch)
+		l.txMu.Lock()
+		if err != nil && err != virtionet.ErrQueueFull {
+			sent = len(l.pending) // closed or broken: nothing will go
+		}
+		for _, f := range l.pending[:sent] {
+			l.pendingBytes -= len(f.Parts[0])
+		}
+		clear(l.pending[:sent])
+		l.pending = l.pending[sent:]
+		l.txMu.Unlock()
+		if err == virtionet.ErrQueueFull {
+			time.Sleep(txHoldRetry)
+		}
+	}
 }
 
 // send queues frames in order and returns how many were queued. A frame

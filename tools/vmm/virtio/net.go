@@ -78,6 +78,12 @@ type NetOffloadBackend interface {
 type NetStats struct {
 	TXFrames, TXDropped atomic.Uint64 // guest to backend
 	RXFrames, RXDropped atomic.Uint64 // backend to guest
+	// RXBacklogFull counts the frames of RXDropped that found the backlog
+	// full with no receive worker to make room (Net.queueRX).
+	RXBacklogFull atomic.Uint64
+	// RXWaits counts the frames that found the backlog full while a
+	// receive worker ran, and waited for room instead of being dropped.
+	RXWaits atomic.Uint64
 }
 
 // Net is the virtio network device (device ID 1) with one receive and one
@@ -90,9 +96,10 @@ type NetStats struct {
 //
 // Queue work runs on two worker goroutines started in Activate, never on a
 // vCPU thread. A reader goroutine, running for the device's whole life,
-// drains the backend into a bounded backlog so a guest without receive
-// buffers (not booted yet, or slow) makes the device drop frames rather
-// than stall the backend.
+// drains the backend into a bounded backlog. A full backlog makes the
+// reader wait while the guest is receiving (it is slow: the backend holds
+// the frames, nothing is lost) and drop frames while it is not (not booted
+// yet, reset), so a guest that never takes frames cannot stall the backend.
 type Net struct {
 	Stats NetStats
 
@@ -116,8 +123,11 @@ type Net struct {
 	offload NetOffloadBackend // backend, if its frames carry headers
 	rx      chan []byte       // header (zero for a plain backend) and frame
 
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	stop chan struct{}
+	wg   sync.WaitGroup
+	// rxDone is closed when the current activation's receive worker
+	// returns; nil while the device is not active.
+	rxDone  atomic.Pointer[chan struct{}]
 	lastErr atomic.Pointer[error]
 }
 
@@ -130,10 +140,19 @@ func (n *Net) Err() error {
 	return nil
 }
 
-// String summarises the frame counters.
+// String summarises the frame counters, and the backend's if it has a
+// String method.
 func (n *Net) String() string {
-	return fmt.Sprintf("tx %d frames (%d dropped), rx %d frames (%d dropped)",
-		n.Stats.TXFrames.Load(), n.Stats.TXDropped.Load(), n.Stats.RXFrames.Load(), n.Stats.RXDropped.Load())
+	if s, ok := n.backend.(fmt.Stringer); ok {
+		return n.counters() + "; " + s.String()
+	}
+	return n.counters()
+}
+
+func (n *Net) counters() string {
+	return fmt.Sprintf("tx %d frames (%d dropped), rx %d frames (%d dropped, %d of them at a full backlog; %d waited for room)",
+		n.Stats.TXFrames.Load(), n.Stats.TXDropped.Load(), n.Stats.RXFrames.Load(), n.Stats.RXDropped.Load(),
+		n.Stats.RXBacklogFull.Load(), n.Stats.RXWaits.Load())
 }
 
 // recordingInterrupter keeps the error a worker reports before passing it
@@ -184,12 +203,34 @@ func (n *Net) readBackend() {
 			n.Stats.RXDropped.Add(1)
 			continue
 		}
+		n.queueRX(append([]byte(nil), buf[:l]...))
+	}
+}
+
+// queueRX puts a frame from the backend in the backlog. When the backlog
+// is full and a receive worker runs, it waits for room: the backend's
+// reader stops, so its own queue and then its sender hold the frames
+// (backpressure, as on a flow-controlled link), rather than the device
+// dropping them for TCP to retransmit after a timeout. With no worker
+// running (not activated yet, reset, or broken by the driver), nothing
+// would make room, so a full backlog drops the frame, as a NIC without
+// buffers does.
+func (n *Net) queueRX(frame []byte) {
+	select {
+	case n.rx <- frame:
+		return
+	default:
+	}
+	if done := n.rxDone.Load(); done != nil {
+		n.Stats.RXWaits.Add(1)
 		select {
-		case n.rx <- append([]byte(nil), buf[:l]...):
-		default:
-			n.Stats.RXDropped.Add(1)
+		case n.rx <- frame:
+			return
+		case <-*done:
 		}
 	}
+	n.Stats.RXDropped.Add(1)
+	n.Stats.RXBacklogFull.Add(1)
 }
 
 func (n *Net) ID() uint32 { return abi.VirtioDeviceNet }
@@ -238,9 +279,12 @@ func (n *Net) Activate(features uint64, mem []byte, queues []*Queue, irq Interru
 	queues[NetQueueRX].NotifyOnEmpty()
 	rx := &netRX{n: n, q: queues[NetQueueRX], irq: irq, features: features}
 	tx := &netTX{n: n, features: features, buf: make([]byte, abi.VirtioNetHdrSize+MaxFrame)}
+	rxDone := make(chan struct{})
+	n.rxDone.Store(&rxDone)
 	n.wg.Add(2)
 	go func(stop <-chan struct{}) {
 		defer n.wg.Done()
+		defer close(rxDone)
 		rx.run(stop)
 	}(n.stop)
 	go func(q *Queue, stop <-chan struct{}) {
@@ -257,6 +301,7 @@ func (n *Net) Reset() {
 		close(n.stop)
 		n.wg.Wait()
 		n.stop = nil
+		n.rxDone.Store(nil)
 	}
 }
 

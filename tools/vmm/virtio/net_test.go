@@ -482,8 +482,81 @@ func TestNetRXBacklogDrops(t *testing.T) {
 		be.in <- testFrame(60)
 	}
 	require.Eventually(t, func() bool { return dev.Stats.RXDropped.Load() == 10 }, timeout, tick)
+	assert.EqualValues(t, 10, dev.Stats.RXBacklogFull.Load())
+	assert.Zero(t, dev.Stats.RXWaits.Load(), "no receive worker: nothing to wait for")
 	be.in <- testFrame(60)[:5] // a runt from the backend is dropped too
 	require.Eventually(t, func() bool { return dev.Stats.RXDropped.Load() == 11 }, timeout, tick)
+}
+
+// numberedFrame is testFrame(60) with i in its first payload bytes.
+func numberedFrame(i int) []byte {
+	f := testFrame(60)
+	binary.BigEndian.PutUint16(f[14:], uint16(i))
+	return f
+}
+
+// TestNetRXBacklogBackpressure: while the driver is receiving, a full
+// backlog makes the device stop reading the backend instead of dropping:
+// every frame arrives, in order, once the guest gives it buffers.
+func TestNetRXBacklogBackpressure(t *testing.T) {
+	g := newNetGuest(t)
+	g.start(abi.VirtioNetFMrgRxbuf)
+	const frames = netRXBacklog + 40
+	go func() {
+		for i := range frames {
+			select {
+			case g.be.in <- numberedFrame(i):
+			case <-g.be.done:
+				return
+			}
+		}
+	}()
+	// No receive buffers yet: the backlog fills and the reader waits.
+	require.Eventually(t, func() bool { return g.dev.Stats.RXWaits.Load() > 0 }, timeout, tick)
+	const round = 16 // the ring's size
+	var bufs []uint64
+	for range round {
+		bufs = append(bufs, g.alloc(128))
+	}
+	for next := 0; next < frames; {
+		for _, a := range bufs {
+			g.rx.post(tdesc{addr: a, len: 128, flags: abi.VirtqDescFWrite})
+		}
+		g.kick(g.rx)
+		for _, a := range bufs[:min(round, frames-next)] {
+			_, n := g.waitUsed(g.rx)
+			require.EqualValues(t, abi.VirtioNetHdrSize+60, n)
+			require.Equal(t, numberedFrame(next), g.mem[a+abi.VirtioNetHdrSize:a+abi.VirtioNetHdrSize+60], "frame %d", next)
+			next++
+		}
+	}
+	assert.Zero(t, g.dev.Stats.RXDropped.Load())
+	assert.EqualValues(t, frames, g.dev.Stats.RXFrames.Load())
+}
+
+// TestNetRXBacklogResetStopsWaiting: a reader waiting for room gives up
+// when the driver resets the device (nobody would make room): it drops
+// and goes on reading the backend.
+func TestNetRXBacklogResetStopsWaiting(t *testing.T) {
+	g := newNetGuest(t)
+	g.start(abi.VirtioNetFMrgRxbuf)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case g.be.in <- numberedFrame(i):
+			case <-stop:
+				return
+			}
+		}
+	}()
+	require.Eventually(t, func() bool { return g.dev.Stats.RXWaits.Load() > 0 }, timeout, tick)
+	assert.Zero(t, g.dev.Stats.RXDropped.Load())
+	g.w32(abi.VirtioMMIOStatus, 0)
+	// The backend keeps being drained, into drops.
+	require.Eventually(t, func() bool { return g.dev.Stats.RXBacklogFull.Load() > 100 }, timeout, tick)
+	assert.Equal(t, g.dev.Stats.RXDropped.Load(), g.dev.Stats.RXBacklogFull.Load())
 }
 
 // Misbehaving drivers: the device marks itself DEVICE_NEEDS_RESET and keeps
