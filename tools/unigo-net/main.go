@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/unigo-os/unigo/tools/vmm/jail"
+	"github.com/unigo-os/unigo/tools/vmm/netback/netproc"
+	"github.com/unigo-os/unigo/tools/vmm/netback/usernet"
+)
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	// The launcher's group gets the terminal's ^C and a stop's SIGTERM:
+	// the launcher hands them to the guest, and this process must
+	// outlive the guest's grace. It ends on EOF of the socket.
+	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
+	if err := unix.SetNonblock(netproc.SocketFD, true); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: descriptor %d: %v (it is started by the launcher)\n", netproc.Binary, netproc.SocketFD, err)
+		return 2
+	}
+	sock := os.NewFile(netproc.SocketFD, "launcher")
+	fail := func(err error) int {
+		sock.Write(netproc.Hello(err))
+		return 1
+	}
+	c, err := netproc.ParseArgs(args)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %v", netproc.Binary, err))
+	}
+	u, err := usernet.NewUser(c.Forwards, c.Policy)
+	if err != nil {
+		return fail(err)
+	}
+	if c.Jail {
+		if err := jail.Enter(); err != nil {
+			u.Close()
+			return fail(err)
+		}
+	}
+	netproc.Serve(sock, u)
+	return 0
+}
