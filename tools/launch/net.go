@@ -115,6 +115,7 @@ type guestNet struct {
 	// this process, ready); gone is closed if that process dies first.
 	ready func() error
 	gone  <-chan struct{}
+	pid   int // the network process's, when this launcher started it
 }
 
 // UserNetwork is a running user-mode network: the launcher's end of the
@@ -132,6 +133,7 @@ type UserNetFunc func(forwards []netback.Forward, p netback.UserPolicy) (UserNet
 type remoteNet interface {
 	Ready() error
 	Done() <-chan struct{}
+	Pid() int
 }
 
 // Config is the network process's configuration for this run's
@@ -188,7 +190,7 @@ func setupNet(n *netOptions, userNet UserNetFunc, sock *os.File, jail bool) (*gu
 		abi.ParamDNS + "=" + netback.UserGateway,
 	}}
 	if r, ok := user.(remoteNet); ok {
-		g.ready, g.gone = r.Ready, r.Done()
+		g.ready, g.gone, g.pid = r.Ready, r.Done(), r.Pid()
 	}
 	return g, nil
 }

@@ -778,6 +778,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 	r := v.Run()
 	if o.bench {
 		mark.Memory(stderr, v.Memory())
+		if gn != nil && gn.pid > 0 {
+			mark.ProcessMemory(stderr, "net", gn.pid)
+		}
 	}
 	switch r.Reason {
 	case vmm.GuestExit:

@@ -252,6 +252,14 @@ func (r *Remote) Ready() error {
 	}
 }
 
+// Pid is the network process's, when this process started it; else 0.
+func (r *Remote) Pid() int {
+	if r.proc == nil {
+		return 0
+	}
+	return r.proc.Pid
+}
+
 // Done is closed when the network process is gone (EOF on the socket)
 // before Close.
 func (r *Remote) Done() <-chan struct{} { return r.done }
