@@ -767,6 +767,15 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		if err := jail.Enter(); err != nil {
 			return fail("%v", err)
 		}
+		if h.JailRoot {
+			// The drop to nobody cleared the SIGKILL on the jailer's
+			// death that it asked for (PR_SET_PDEATHSIG does not
+			// survive a change of credentials): ask again, so that a
+			// killed jailer leaves no launcher behind.
+			if err := jail.DieWithParent(); err != nil {
+				return fail("%v", err)
+			}
+		}
 		if err := jail.Check(); err != nil {
 			return fail("%v", err)
 		}

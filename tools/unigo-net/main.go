@@ -42,6 +42,14 @@ func run(args []string) int {
 			u.Close()
 			return fail(err)
 		}
+		// The drop to nobody cleared the SIGKILL on the parent's death
+		// (Spawn's PR_SET_PDEATHSIG); ask again. A parent that died
+		// meanwhile took the launcher with it: the socket's EOF ends
+		// this process then (the filter refuses getppid).
+		if err := jail.DieWithParent(); err != nil {
+			u.Close()
+			return fail(err)
+		}
 	}
 	netproc.Serve(sock, u)
 	return 0

@@ -117,6 +117,18 @@ func Enter() error {
 	return nil
 }
 
+// DieWithParent asks for SIGKILL when the parent dies
+// (PR_SET_PDEATHSIG), again: a change of credentials (Enter's drop to
+// nobody) clears it. The kernel checks every thread of a child whose
+// parent died, so setting it on the calling thread, which Go keeps,
+// suffices.
+func DieWithParent() error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("jail: PR_SET_PDEATHSIG: %w", err)
+	}
+	return nil
+}
+
 // EnterVCPU adds the vCPU filter (VCPUAllowed) to the calling thread only,
 // on top of Enter's: the caller's goroutine must be locked to its thread
 // (runtime.LockOSThread) and stay locked until it exits, so that no other
