@@ -192,6 +192,9 @@ func jailVMM(bin string, pre []string, o *launch.Options, image string, args []s
 	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "unigo run: -jail: start the launcher: %v\n", err)
+		for _, f := range extra {
+			f.Close() // unigo-net's socket among them: it ends on EOF
+		}
 		return exitLauncher, true
 	}
 	for _, f := range extra {

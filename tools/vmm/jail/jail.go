@@ -40,8 +40,9 @@ var Allowed = append(append([]string{}, goRuntime...),
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "close", "fcntl",
 	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd2", "pipe2",
 	"poll", "ppoll", "fstat", "newfstatat", "lseek",
-	// The user-mode network: NAT sockets, forwards' listeners, DNS
-	// (the gateway reads the host's resolver configuration).
+	// The user-mode network's process (unigo-net -jail loads this
+	// filter too): NAT sockets, forwards' listeners, DNS (the gateway
+	// reads the host's resolver configuration).
 	"socket", "connect", "bind", "listen", "accept", "accept4", "shutdown",
 	"setsockopt", "getsockopt", "getsockname", "getpeername",
 	"sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
