@@ -235,6 +235,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) int
 				fmt.Fprintf(stderr, "unigo run: -net-fd %q: want a descriptor\n", args[1])
 				return exitLauncher
 			}
+			if typ, err := unix.GetsockoptInt(n, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || typ != unix.SOCK_SEQPACKET {
+				fmt.Fprintf(stderr, "unigo run: -net-fd %d: not a SOCK_SEQPACKET socket\n", n)
+				return exitLauncher
+			}
 			// exec left it blocking (os.File.Fd); the poller wants it not.
 			if err := unix.SetNonblock(n, true); err != nil {
 				fmt.Fprintf(stderr, "unigo run: -net-fd %d: %v\n", n, err)

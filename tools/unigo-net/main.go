@@ -20,8 +20,14 @@ func run(args []string) int {
 	// the launcher hands them to the guest, and this process must
 	// outlive the guest's grace. It ends on EOF of the socket.
 	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
+	// Descriptor 3 must be the launcher's SOCK_SEQPACKET socket; run by
+	// hand it is absent, or the runtime's own (its poller's).
+	if typ, err := unix.GetsockoptInt(netproc.SocketFD, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || typ != unix.SOCK_SEQPACKET {
+		fmt.Fprintf(os.Stderr, "%s: descriptor %d is not the launcher's socket (unigo-vmm starts this process)\n", netproc.Binary, netproc.SocketFD)
+		return 2
+	}
 	if err := unix.SetNonblock(netproc.SocketFD, true); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: descriptor %d: %v (it is started by the launcher)\n", netproc.Binary, netproc.SocketFD, err)
+		fmt.Fprintf(os.Stderr, "%s: descriptor %d: %v\n", netproc.Binary, netproc.SocketFD, err)
 		return 2
 	}
 	sock := os.NewFile(netproc.SocketFD, "launcher")
