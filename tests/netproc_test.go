@@ -26,7 +26,7 @@ import (
 func startNetHTTPD(t *testing.T) (cmd *exec.Cmd, launcher, netProc string, port int, stderr *syncBuffer) {
 	t.Helper()
 	port = freePorts(t, 1)[0]
-	cmd = exec.Command(unigoBin, "run", "-m", "128M", "-timeout", "2m", "-p", fmt.Sprintf("%d:8080", port), images[httpdPkg])
+	cmd = exec.Command(unigoBin, "run", "-m", "128M", "-status", "-timeout", "2m", "-p", fmt.Sprintf("%d:8080", port), images[httpdPkg])
 	stdout := &syncBuffer{}
 	stderr = &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -77,8 +77,8 @@ func TestNetProcess(t *testing.T) {
 }
 
 // TestNetProcessKilled: SIGKILL of the network process stops the guest:
-// the launcher says why on one line and exits 125, the network's child
-// reaped.
+// the launcher says why on one line, ends with -status's line and exits
+// 125, the network's child reaped.
 func TestNetProcessKilled(t *testing.T) {
 	needLauncher(t)
 	cmd, _, np, _, stderr := startNetHTTPD(t)
@@ -95,6 +95,6 @@ func TestNetProcessKilled(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the launcher outlived its network process; stderr %q", stderr)
 	}
-	assert.Contains(t, stderr.String(), "unigo run: the user-mode network's process exited; stopping the guest\n")
+	assert.Contains(t, stderr.String(), "unigo run: the user-mode network's process exited; stopping the guest\nunigo-status: code=125 reason=error\n")
 	assert.True(t, launchtest.Gone(np))
 }

@@ -809,8 +809,11 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		return vmm.ExitCrash
 	case vmm.Stopped:
 		reason = "signal"
-		if r.Code == exitTimeout {
+		switch r.Code {
+		case exitTimeout:
 			reason = "timeout"
+		case exitLauncher: // the user-mode network's process died
+			reason = "error"
 		}
 		if r.Err != nil {
 			fmt.Fprintf(stderr, "unigo run: %v\n", r.Err)
