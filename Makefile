@@ -1,6 +1,6 @@
 # unigo: a unikernel library OS for Go.
 #
-#   make build   build the unigo CLI and its launcher into bin/unigo, bin/unigo-vmm
+#   make build   build the unigo CLI, its launcher and network process into bin/
 #   make run     build examples/httpd and boot it under the KVM launcher, port 8080 forwarded
 #   make test    vet, gofmt check, and every test (unit and end-to-end)
 #   make bench   the benchmark suite (unigo bench): boot phases, memory, SMP,
@@ -36,7 +36,7 @@ MODULES      := . tools tests
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) -C tools build -o $(CURDIR)/bin/ ./unigo ./unigo-vmm
+	CGO_ENABLED=0 $(GO) -C tools build -o $(CURDIR)/bin/ ./unigo ./unigo-vmm ./unigo-net
 
 # make run boots examples/httpd with host port RUN_PORT forwarded to it
 # (EXAMPLE=hello boots examples/hello, which needs no network).

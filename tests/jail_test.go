@@ -24,9 +24,10 @@ import (
 // EPERM, each vCPU thread has its own extra filter (2 filters where the
 // other threads have 1), and the guest still serves and exits 0. Started
 // as root, unigo run is the jailer: the launcher, its child, has no
-// capabilities, runs as nobody, in mount, PID, IPC and UTS namespaces of
-// its own (the host's network, which the user-mode network needs), with
-// an empty root of its own.
+// capabilities, runs as nobody, in mount, PID, IPC, UTS and network
+// namespaces of its own, with an empty root of its own; the user-mode
+// network runs in the jailer's other child, unigo-net, in the host's
+// network namespace, as nobody under the same filter.
 func TestJailedLauncher(t *testing.T) {
 	needLauncher(t)
 	port := freePorts(t, 1)[0]
@@ -77,12 +78,21 @@ func TestJailedLauncher(t *testing.T) {
 	if os.Geteuid() == 0 {
 		assert.Contains(t, s, "CapEff:\t0000000000000000\n")
 		assert.Contains(t, s, "Uid:\t65534\t65534\t65534\t65534\n")
-		launchtest.AssertJailed(t, pid, []string{"mnt", "pid", "ipc", "uts"})
-		net, err := os.Readlink("/proc/" + pid + "/ns/net")
+		// The launcher has only the user-mode network's socket: a
+		// network namespace of its own too. The network process, the
+		// jailer's other child, is in the host's, confined by itself.
+		launchtest.AssertJailed(t, pid, []string{"mnt", "pid", "ipc", "uts", "net"})
+		np := launchtest.NetPID(t, cmd.Process.Pid)
+		net, err := os.Readlink("/proc/" + np + "/ns/net")
 		require.NoError(t, err)
 		ours, err := os.Readlink("/proc/self/ns/net")
 		require.NoError(t, err)
-		assert.Equal(t, ours, net, "the user-mode network needs the host's network namespace")
+		assert.Equal(t, ours, net, "the user-mode network's process needs the host's network namespace")
+		nst, err := os.ReadFile("/proc/" + np + "/status")
+		require.NoError(t, err)
+		assert.Contains(t, string(nst), "Seccomp:\t2\n")
+		assert.Contains(t, string(nst), "NoNewPrivs:\t1\n")
+		assert.Contains(t, string(nst), "Uid:\t65534\t65534\t65534\t65534\n")
 	}
 	tasks, err := filepath.Glob("/proc/" + pid + "/task/*")
 	require.NoError(t, err)

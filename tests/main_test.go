@@ -60,8 +60,9 @@ func buildAll(dir string) error {
 	moduleRoot = filepath.Dir(filepath.Dir(gomod))
 
 	unigoBin = filepath.Join(dir, "unigo")
-	// The CLI and, next to it, the launcher binary `unigo run` execs.
-	if err := goCommand("go", "-C", "tools", "build", "-o", dir+"/", "./unigo", "./unigo-vmm"); err != nil {
+	// The CLI and, next to it, the launcher binary `unigo run` execs and
+	// the user-mode network's process.
+	if err := goCommand("go", "-C", "tools", "build", "-o", dir+"/", "./unigo", "./unigo-vmm", "./unigo-net"); err != nil {
 		return err
 	}
 	pkgs := map[string]bool{}

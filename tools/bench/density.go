@@ -149,17 +149,37 @@ func memAvailable() (int64, error) {
 	return v >> 10, err
 }
 
-// procMemory returns process pid's PSS and RSS in MiB.
+// procMemory returns the PSS and RSS in MiB of process pid and its
+// children: the launcher and its user-mode network's process (unigo-net).
 func procMemory(pid int) (pss, rss float64, err error) {
-	p, err := procField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
-	if err != nil {
-		return 0, 0, err
+	for _, q := range append([]int{pid}, childPIDs(pid)...) {
+		p, err := procField(fmt.Sprintf("/proc/%d/smaps_rollup", q), "Pss:")
+		if err != nil {
+			return 0, 0, err
+		}
+		r, err := procField(fmt.Sprintf("/proc/%d/status", q), "VmRSS:")
+		if err != nil {
+			return 0, 0, err
+		}
+		pss, rss = pss+float64(p)/1024, rss+float64(r)/1024
 	}
-	q, err := procField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
-	if err != nil {
-		return 0, 0, err
+	return pss, rss, nil
+}
+
+// childPIDs are pid's child processes, which any of its threads may
+// have started.
+func childPIDs(pid int) []int {
+	var kids []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(task)
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				kids = append(kids, n)
+			}
+		}
 	}
-	return float64(p) / 1024, float64(q) / 1024, nil
+	return kids
 }
 
 // procField returns the kB value of the line starting with key in a

@@ -39,6 +39,7 @@ type soakResult struct {
 // memPoint is the memory at one moment.
 type memPoint struct {
 	rss  int64 // launcher VmRSS, bytes; -1 unknown
+	net  int64 // the user-mode network's process's (unigo-net) VmRSS, bytes; -1 none
 	ram  int64 // of which guest RAM (the mapping of soakMem), bytes; -1 unknown
 	heap int64 // guest live heap after a GC, bytes; -1 unknown
 }
@@ -170,7 +171,10 @@ func soakServer(t netTarget, conns int, d time.Duration, r *soakResult) error {
 	defer mtr.CloseIdleConnections()
 	measure := &http.Client{Transport: mtr, Timeout: 30 * time.Second}
 	point := func() memPoint {
-		p := memPoint{rss: vmRSS(pid), ram: guestRAMResident(pid, soakMem), heap: -1}
+		p := memPoint{rss: vmRSS(pid), net: -1, ram: guestRAMResident(pid, soakMem), heap: -1}
+		for _, c := range childPIDs(pid) {
+			p.net = vmRSS(c)
+		}
 		if m, err := readGuestMem(measure, t.base); err == nil {
 			p.heap = int64(m.HeapAlloc)
 		}
@@ -243,8 +247,8 @@ func vmRSS(pid int) int64 {
 func writeSoakTable(w io.Writer, s *benchSuite) {
 	fmt.Fprintf(w, "### Soak: examples/httpd under the launcher (2 vCPUs, 512M), %d connections for %v\n\n", s.soakConns, s.soakTime)
 	fmt.Fprintf(w, "Memory at: idle before / a quarter into the load / its end / 2 s after; guest heap is the live heap after a GC.\n\n")
-	fmt.Fprintf(w, "| network | requests | req/s | errors | launcher RSS (MiB) | of which guest RAM (MiB) | guest heap (MiB) | answers after |\n")
-	fmt.Fprintf(w, "|---|---:|---:|---:|---|---|---|:---:|\n")
+	fmt.Fprintf(w, "| network | requests | req/s | errors | launcher RSS (MiB) | of which guest RAM (MiB) | unigo-net RSS (MiB) | guest heap (MiB) | answers after |\n")
+	fmt.Fprintf(w, "|---|---:|---:|---:|---|---|---|---|:---:|\n")
 	mib := func(v int64) string {
 		if v < 0 {
 			return "–"
@@ -253,19 +257,21 @@ func writeSoakTable(w io.Writer, s *benchSuite) {
 	}
 	for _, r := range s.soak {
 		if r.failed != nil && r.requests == 0 {
-			fmt.Fprintf(w, "| %s | failed: %v | | | | | | |\n", r.setup, r.failed)
+			fmt.Fprintf(w, "| %s | failed: %v | | | | | | | |\n", r.setup, r.failed)
 			continue
 		}
-		var rss, ram, heap []string
+		var rss, ram, netRSS, heap []string
 		for _, p := range r.at {
 			rss, ram, heap = append(rss, mib(p.rss)), append(ram, mib(p.ram)), append(heap, mib(p.heap))
+			netRSS = append(netRSS, mib(p.net))
 		}
 		yes := "no"
 		if r.answersAfter {
 			yes = "yes"
 		}
-		fmt.Fprintf(w, "| %s | %d | %.0f | %d | %s | %s | %s | %s |\n", r.setup, r.requests,
-			float64(r.requests)/s.soakTime.Seconds(), r.errors, strings.Join(rss, " / "), strings.Join(ram, " / "), strings.Join(heap, " / "), yes)
+		fmt.Fprintf(w, "| %s | %d | %.0f | %d | %s | %s | %s | %s | %s |\n", r.setup, r.requests,
+			float64(r.requests)/s.soakTime.Seconds(), r.errors, strings.Join(rss, " / "), strings.Join(ram, " / "),
+			strings.Join(netRSS, " / "), strings.Join(heap, " / "), yes)
 	}
 	for _, r := range s.soak {
 		for msg, n := range r.errorKinds {

@@ -2,9 +2,12 @@ package bench
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,16 +19,20 @@ func TestParseBenchLines(t *testing.T) {
 	Mark(&buf, "first vCPU run", 1_500_000)
 	Mark(&buf, "guest exit", 4_000_000)
 	buf.WriteString("unigo run: some diagnostic\n")
-	buf.WriteString(prefix + "memory rss=12000 hwm=12100 anon=7000 file=5000 shmem=0 guest=3000\n")
+	buf.WriteString(prefix + "memory rss=12000 hwm=12100 anon=7000 file=5000 shmem=0 guest=3000 guestanon=2000\n")
+	buf.WriteString(prefix + "memory net.rss=9000 net.hwm=9100 net.anon=4000 net.file=5000\n")
 	marks, mem := ParseLines(buf.String(), 1_000_000)
 	assert.Equal(t, map[string]time.Duration{"first vCPU run": 500 * time.Microsecond, "guest exit": 3 * time.Millisecond}, marks)
 	assert.Equal(t, int64(12000), mem["rss"])
 	assert.Equal(t, int64(3000), mem["guest"])
+	assert.Equal(t, int64(2000), mem["guestanon"])
+	assert.Equal(t, int64(9000), mem["net.rss"])
 }
 
 func TestBenchMemoryReportsItself(t *testing.T) {
-	// Page-aligned, like the launcher's guest mapping (mincore needs it).
-	guest, err := unix.Mmap(-1, 0, 64<<10, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	// A mapping of its own, MAP_NORESERVE like the launcher's guest RAM
+	// (which keeps the kernel from merging it with the Go heap's).
+	guest, err := unix.Mmap(-1, 0, 64<<10, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	require.NoError(t, err)
 	defer unix.Munmap(guest)
 	for i := range guest {
@@ -35,8 +42,38 @@ func TestBenchMemoryReportsItself(t *testing.T) {
 	Memory(&buf, guest)
 	_, mem := ParseLines(buf.String(), 0)
 	assert.Positive(t, mem["rss"], buf.String())
-	// The touched pages are resident.
+	// The touched pages are resident, and anonymous.
 	assert.GreaterOrEqual(t, mem["guest"], int64(64), buf.String())
+	assert.GreaterOrEqual(t, mem["guestanon"], int64(64), buf.String())
+	assert.Less(t, mem["guest"], mem["rss"], buf.String())
+}
+
+// TestBenchMemoryFilePages: guest RAM with a file mapped over part of it
+// (as the image is): the mapping's Rss counts the file pages the process
+// maps, not more than VmRSS, which mincore did (it reports page-cache
+// residency).
+func TestBenchMemoryFilePages(t *testing.T) {
+	ram, err := unix.Mmap(-1, 0, 256<<10, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	require.NoError(t, err)
+	defer unix.Munmap(ram)
+	p := filepath.Join(t.TempDir(), "image")
+	require.NoError(t, os.WriteFile(p, bytes.Repeat([]byte{7}, 128<<10), 0o644))
+	f, err := os.Open(p)
+	require.NoError(t, err)
+	defer f.Close()
+	// The file over the first half, MAP_FIXED, untouched: in the page
+	// cache, not in this process's RSS.
+	_, _, errno := unix.Syscall6(unix.SYS_MMAP, uintptr(unsafe.Pointer(&ram[0])), 128<<10, unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_FIXED, f.Fd(), 0)
+	require.Zero(t, errno)
+	for i := 128 << 10; i < len(ram); i++ {
+		ram[i] = 1
+	}
+	var buf bytes.Buffer
+	Memory(&buf, ram)
+	_, mem := ParseLines(buf.String(), 0)
+	assert.GreaterOrEqual(t, mem["guest"], int64(128), buf.String())
+	assert.Less(t, mem["guest"], int64(256), "the untouched file pages are not the process's: %s", buf.String())
 }
 
 func TestParseGuestFigures(t *testing.T) {

@@ -4,15 +4,16 @@ import (
 	"bytes"
 	"crypto/rand"
 	"debug/elf"
-	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
+	"github.com/unigo-os/unigo/tools/vmm/netback/netproc"
 	"github.com/unigo-os/unigo/tools/vmm/virtio"
 )
 
@@ -110,20 +111,43 @@ type guestNet struct {
 	// the user-mode network; none for TAP, whose addressing the launcher
 	// does not know (the guest uses DHCP unless -cmdline sets them).
 	params []string
+	// ready waits for the user-mode network's process to serve (nil: in
+	// this process, ready); gone is closed if that process dies first.
+	ready func() error
+	gone  <-chan struct{}
+	pid   int // the network process's, when this launcher started it
 }
 
-// UserNetwork is a running user-mode network (usernet.User).
+// UserNetwork is a running user-mode network: the launcher's end of the
+// network process (netproc.Remote), or usernet.User in this process
+// (tests).
 type UserNetwork interface {
 	virtio.NetBackend
 	io.Closer
 }
 
-// UserNetFunc starts a user-mode network (usernet.NewUser).
+// UserNetFunc starts a user-mode network in this process (usernet.NewUser).
 type UserNetFunc func(forwards []netback.Forward, p netback.UserPolicy) (UserNetwork, error)
 
-// setupNet opens the backend and creates the virtio-net device; userNet
-// starts the user-mode network (nil: this binary has none).
-func setupNet(n *netOptions, userNet UserNetFunc) (*guestNet, error) {
+// remoteNet is the part of netproc.Remote beyond UserNetwork.
+type remoteNet interface {
+	Ready() error
+	Done() <-chan struct{}
+	Pid() int
+}
+
+// Config is the network process's configuration for this run's
+// user-mode network: its forwards and policy; jail: it confines itself.
+func (o *runOptions) UserNetConfig(jail bool) netproc.Config {
+	return netproc.Config{Forwards: o.net.forwards, Policy: o.net.policy, Jail: jail}
+}
+
+// setupNet opens the backend and creates the virtio-net device. The
+// user-mode network is the network process whose socket the jailer passed
+// (sock), else one in this process when userNet is set (tests), else a
+// network process this launcher starts (netproc.Start; jail: it confines
+// itself).
+func setupNet(n *netOptions, userNet UserNetFunc, sock *os.File, jail bool) (*guestNet, error) {
 	if n.mode == "tap" {
 		tap := n.opened
 		if tap == nil {
@@ -140,10 +164,16 @@ func setupNet(n *netOptions, userNet UserNetFunc) (*guestNet, error) {
 		}
 		return &guestNet{dev: dev, backend: tap}, nil
 	}
-	if userNet == nil {
-		return nil, errors.New("this launcher has no user-mode network (unigo run boots such guests itself)")
+	var user UserNetwork
+	var err error
+	switch {
+	case sock != nil:
+		user = netproc.NewRemote(sock, nil)
+	case userNet != nil:
+		user, err = userNet(n.forwards, n.policy)
+	default:
+		user, err = netproc.Start(netproc.Config{Forwards: n.forwards, Policy: n.policy, Jail: jail})
 	}
-	user, err := userNet(n.forwards, n.policy)
 	if err != nil {
 		return nil, err
 	}
@@ -154,11 +184,15 @@ func setupNet(n *netOptions, userNet UserNetFunc) (*guestNet, error) {
 	}
 	// The gateway computes every checksum it sends.
 	dev.ChecksumsValid = true
-	return &guestNet{dev: dev, backend: user, params: []string{
+	g := &guestNet{dev: dev, backend: user, params: []string{
 		fmt.Sprintf("%s=%s/%d", abi.ParamIP, netback.UserGuestIP, netback.UserPrefixLen),
 		abi.ParamGateway + "=" + netback.UserGateway,
 		abi.ParamDNS + "=" + netback.UserGateway,
-	}}, nil
+	}}
+	if r, ok := user.(remoteNet); ok {
+		g.ready, g.gone, g.pid = r.Ready, r.Done(), r.Pid()
+	}
+	return g, nil
 }
 
 // addParams appends the network parameters to params, except those the

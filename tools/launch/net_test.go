@@ -103,7 +103,7 @@ func TestLinksNetstack(t *testing.T) {
 }
 
 func TestNetParams(t *testing.T) {
-	g, err := setupNet(&netOptions{mode: "user"}, userNet)
+	g, err := setupNet(&netOptions{mode: "user"}, userNet, nil, false)
 	require.NoError(t, err)
 	defer g.backend.Close()
 	params := g.addParams([]string{"unigo.gw=10.0.0.1", "unigo.debug=1"})

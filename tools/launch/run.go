@@ -185,9 +185,13 @@ type Hooks struct {
 	// ReadyFD, if set, gets one byte when the guest is ready, in place
 	// of -ready-file, which the jailer creates.
 	ReadyFD *os.File
-	// UserNet starts the user-mode network; nil in the launcher binary,
-	// which boots guests without it.
+	// UserNet starts the user-mode network in this process (tests); nil:
+	// in a network process of its own (package netproc).
 	UserNet UserNetFunc
+	// NetSocket is the launcher's end of the network process the jailer
+	// started, outside the launcher's network namespace; nil: the
+	// launcher starts one when the guest has the user-mode network.
+	NetSocket *os.File
 	// JailRoot: the launcher was started in fresh namespaces (by the
 	// CLI as the jailer) and -jail also moves it into an empty root.
 	JailRoot bool
@@ -195,8 +199,7 @@ type Hooks struct {
 
 // Main runs the launcher binary's command line: the run flags, after the
 // CLI's own prefix of -built-image PATH, -jail-root, -tap-fd FD:MTU,
-// -ready-fd FD and -fd NAME=FD (see
-// tools/unigo-vmm). h carries what the binary links (UserNet).
+// -net-fd FD, -ready-fd FD and -fd NAME=FD (see tools/unigo-vmm).
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) int {
 	for len(args) > 0 {
 		switch {
@@ -225,6 +228,23 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) int
 				return exitLauncher
 			}
 			h.ReadyFD, args = os.NewFile(uintptr(n), "ready"), args[2:]
+			continue
+		case args[0] == "-net-fd" && len(args) > 1:
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n < 3 {
+				fmt.Fprintf(stderr, "unigo run: -net-fd %q: want a descriptor\n", args[1])
+				return exitLauncher
+			}
+			if typ, err := unix.GetsockoptInt(n, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || typ != unix.SOCK_SEQPACKET {
+				fmt.Fprintf(stderr, "unigo run: -net-fd %d: not a SOCK_SEQPACKET socket\n", n)
+				return exitLauncher
+			}
+			// exec left it blocking (os.File.Fd); the poller wants it not.
+			if err := unix.SetNonblock(n, true); err != nil {
+				fmt.Fprintf(stderr, "unigo run: -net-fd %d: %v\n", n, err)
+				return exitLauncher
+			}
+			h.NetSocket, args = os.NewFile(uintptr(n), "user-net"), args[2:]
 			continue
 		case args[0] == "-tap-fd" && len(args) > 1:
 			fd, mtu, ok := strings.Cut(args[1], ":")
@@ -642,8 +662,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		o.net.opened = netback.TAPFromFile(h.TAP, o.net.tap, h.TAPMTU)
 	}
 	netOn := o.net.enabled(image) // before the image's pages are evicted
+	var gn *guestNet
 	if netOn {
-		gn, err := setupNet(&o.net, h.UserNet)
+		gn, err = setupNet(&o.net, h.UserNet, h.NetSocket, o.jail)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -679,6 +700,23 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 	}
 	defer v.Close()
 	evictImage() // loaded into guest RAM
+	if gn != nil && gn.ready != nil {
+		// The network process started meanwhile; a -p port in use fails
+		// the run here.
+		if err := gn.ready(); err != nil {
+			return fail("%v", err)
+		}
+		trace("network ready")
+		stopWatch := make(chan struct{})
+		defer close(stopWatch)
+		go func() {
+			select {
+			case <-gn.gone:
+				v.Stop(vmm.Result{Reason: vmm.Stopped, Code: exitLauncher, Err: errors.New("the user-mode network's process exited; stopping the guest")})
+			case <-stopWatch:
+			}
+		}()
+	}
 	if o.status || o.readyFile != "" {
 		v.OnReady(func() { ready(o, h.ReadyFD, stderr) })
 	}
@@ -723,17 +761,24 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		if h.JailRoot {
 			// /proc: the volumes' server reopens descriptors through it,
 			// and -bench reads the memory line from it.
+			// The user-mode network runs outside, in the jailer's
+			// namespaces (netproc): the launcher needs no host file.
 			ro := jail.RootOptions{Proc: len(o.volumes) > 0 || o.bench}
-			if o.net.mode != "tap" && netOn {
-				// The gateway's DNS asks the host's resolver.
-				ro.Files = []string{"/etc/resolv.conf", "/etc/hosts"}
-			}
 			if err := jail.EnterRoot(ro); err != nil {
 				return fail("%v", err)
 			}
 		}
 		if err := jail.Enter(); err != nil {
 			return fail("%v", err)
+		}
+		if h.JailRoot {
+			// The drop to nobody cleared the SIGKILL on the jailer's
+			// death that it asked for (PR_SET_PDEATHSIG does not
+			// survive a change of credentials): ask again, so that a
+			// killed jailer leaves no launcher behind.
+			if err := jail.DieWithParent(); err != nil {
+				return fail("%v", err)
+			}
 		}
 		if err := jail.Check(); err != nil {
 			return fail("%v", err)
@@ -746,6 +791,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 	r := v.Run()
 	if o.bench {
 		mark.Memory(stderr, v.Memory())
+		if gn != nil && gn.pid > 0 {
+			mark.ProcessMemory(stderr, "net", gn.pid)
+		}
 	}
 	switch r.Reason {
 	case vmm.GuestExit:
@@ -761,8 +809,11 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		return vmm.ExitCrash
 	case vmm.Stopped:
 		reason = "signal"
-		if r.Code == exitTimeout {
+		switch r.Code {
+		case exitTimeout:
 			reason = "timeout"
+		case exitLauncher: // the user-mode network's process died
+			reason = "error"
 		}
 		if r.Err != nil {
 			fmt.Fprintf(stderr, "unigo run: %v\n", r.Err)

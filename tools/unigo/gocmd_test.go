@@ -170,3 +170,46 @@ func TestRunJailTAP(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, exitSIGTERM, ee.ExitCode(), stderr.String())
 }
+
+// TestRunJailUserNet: as root, -jail with the user-mode network: the
+// jailer starts unigo-net in the host's network namespace, where it
+// confines itself (nobody, no_new_privs, the filter), and the launcher in
+// a network namespace of its own with only the socket (-net-fd). SIGKILL
+// of the jailer leaves no orphan: both children die with it.
+func TestRunJailUserNet(t *testing.T) {
+	kvmOK(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the jailer")
+	}
+	bin := launchtest.Binaries(t)
+	cmd := exec.Command(bin, "run", "-jail", "-v", "-net", "user", "-timeout", "20s", writeImage(t, testguest.Hang()))
+	var stderr launchtest.SyncWriter
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "first vCPU run") }, 10*time.Second, 5*time.Millisecond, "%s", &stderr)
+	pid := launchtest.LauncherPID(t, cmd.Process.Pid)
+	np := launchtest.NetPID(t, cmd.Process.Pid)
+	ours, err := os.Readlink("/proc/self/ns/net")
+	require.NoError(t, err)
+	theirs, err := os.Readlink("/proc/" + pid + "/ns/net")
+	require.NoError(t, err)
+	assert.NotEqual(t, ours, theirs, "the launcher's network namespace")
+	cmdline, err := os.ReadFile("/proc/" + pid + "/cmdline")
+	require.NoError(t, err)
+	assert.Contains(t, string(cmdline), "\x00-net-fd\x00")
+	netns, err := os.Readlink("/proc/" + np + "/ns/net")
+	require.NoError(t, err)
+	assert.Equal(t, ours, netns, "unigo-net's network namespace")
+	st, err := os.ReadFile("/proc/" + np + "/status")
+	require.NoError(t, err)
+	assert.Contains(t, string(st), "Seccomp:\t2\n")
+	assert.Contains(t, string(st), "NoNewPrivs:\t1\n")
+	assert.Contains(t, string(st), "Uid:\t65534\t65534\t65534\t65534\n")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	cmd.Wait()
+	for _, p := range []string{pid, np} {
+		assert.Eventually(t, func() bool { return launchtest.Gone(p) }, 5*time.Second, 10*time.Millisecond, "process %s outlived the jailer", p)
+	}
+}

@@ -30,13 +30,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/vmm/netback/netproc"
 )
 
 const ociUsage = `usage: unigo oci [flags] PACKAGE|FILE.go|IMAGE [-- ARGS...]
 
 Builds PACKAGE (or takes a built IMAGE) and writes an OCI image whose one
-layer holds the unigo image (/app.img) and the launcher (/unigo, a static
-build of this command). Its entrypoint boots the guest with unigo run and
+layer holds the unigo image (/app.img), the launcher (/unigo, a static
+build of this command) and the user-mode network's process (/unigo-net). Its entrypoint boots the guest with unigo run and
 the settings below; ARGS become the image's Cmd, the guest's arguments.
 The same input gives the same digest.
 
@@ -54,7 +55,9 @@ flags:
                    the runtime mounts there, docker run -v HOST:DIR) is
                    shared with the guest at DIR (unigo run -v; repeatable)
   -launcher PATH   the launcher to put in the image (a statically linked
-                   unigo; default: built from the unigo source tree)
+                   unigo, with unigo-net next to it if the guest has the
+                   user-mode network; default: built from the unigo
+                   source tree)
   -unigo DIR       unigo source tree (default: found as for unigo build)
   -created RFC3339 the creation time recorded (default $SOURCE_DATE_EPOCH,
                    else 1970-01-01T00:00:00Z)
@@ -302,7 +305,8 @@ func buildLauncher(root, out string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", out, "./unigo")
+	// unigo-net next to it: the user-mode network's process (netproc).
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", filepath.Dir(out)+"/", "./unigo", "./unigo-net")
 	cmd.Dir = filepath.Join(dir, "tools")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if msg, err := cmd.CombinedOutput(); err != nil {
@@ -366,15 +370,26 @@ func ociImage(o *ociOptions, appImage, launcher string) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	files := map[string][]byte{strings.TrimPrefix(ociLauncherPath, "/"): lb}
+	// The user-mode network's process, when there is one next to the
+	// launcher: the launcher looks for it next to itself.
+	if np := filepath.Join(filepath.Dir(launcher), netproc.Binary); fileExists(np) {
+		if err := checkStatic(np); err != nil {
+			return nil, err
+		}
+		nb, err := os.ReadFile(np)
+		if err != nil {
+			return nil, err
+		}
+		files[netproc.Binary] = nb
+	}
 	urunc, err := uruncJSON(ociAnnotations(o))
 	if err != nil {
 		return nil, err
 	}
-	layerTar, err := ociLayerTar(map[string][]byte{
-		strings.TrimPrefix(ociLauncherPath, "/"): lb,
-		strings.TrimPrefix(ociImagePath, "/"):    app,
-		"urunc.json":                             urunc,
-	}, o.created)
+	files[strings.TrimPrefix(ociImagePath, "/")] = app
+	files["urunc.json"] = urunc
+	layerTar, err := ociLayerTar(files, o.created)
 	if err != nil {
 		return nil, err
 	}
@@ -521,4 +536,10 @@ func writeOCI(img v1.Image, out, tag string) error {
 		return err
 	}
 	return p.AppendImage(img, layout.WithAnnotations(map[string]string{annOCIRefName: tag}))
+}
+
+// fileExists reports whether path is a regular file.
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }

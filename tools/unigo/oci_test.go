@@ -327,3 +327,23 @@ func TestHostEnviron(t *testing.T) {
 		assert.False(t, strings.HasPrefix(kv, "PATH=") || strings.HasPrefix(kv, "HOSTNAME=") || strings.HasPrefix(kv, "bad.key="), kv)
 	}
 }
+
+// TestOCINetProcess: a unigo-net next to the launcher goes into the layer
+// beside it, where the launcher looks for it.
+func TestOCINetProcess(t *testing.T) {
+	app, launcher := ociInputs(t)
+	np := filepath.Join(filepath.Dir(launcher), "unigo-net")
+	require.NoError(t, os.WriteFile(np, testguest.Image(testguest.Hello()), 0o755))
+	o := mustOCIOptions(t, "-o", "x", "-p", "8080", app)
+	img, err := ociImage(o, app, launcher)
+	require.NoError(t, err)
+	hdrs, files := layerFiles(t, img)
+	var names []string
+	for _, h := range hdrs {
+		names = append(names, h.Name)
+	}
+	assert.Equal(t, []string{"app.img", "unigo", "unigo-net", "urunc.json"}, names)
+	want, _ := os.ReadFile(np)
+	assert.Equal(t, want, files["unigo-net"])
+	assert.Equal(t, int64(0o755), hdrs[2].Mode)
+}

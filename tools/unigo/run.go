@@ -17,7 +17,7 @@ import (
 
 	"github.com/unigo-os/unigo/tools/launch"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
-	"github.com/unigo-os/unigo/tools/vmm/netback/usernet"
+	"github.com/unigo-os/unigo/tools/vmm/netback/netproc"
 )
 
 // Names shared with the launch package, which holds `unigo run`.
@@ -60,7 +60,9 @@ const vmmName = "unigo-vmm"
 
 // vmmBinary returns the launcher binary's path, or "" when there is none
 // next to this executable (e.g. go run, or an OCI image's static CLI):
-// then run boots the guest in this process.
+// then run boots the guest in this process. Either way the user-mode
+// network runs in a process of its own, unigo-net (package netproc),
+// which this binary does not link.
 func vmmBinary() string {
 	self, err := os.Executable()
 	if err != nil {
@@ -75,32 +77,31 @@ func vmmBinary() string {
 
 // runCmd implements `unigo run`: it builds the target if it is source,
 // then execs the launcher binary with the same command line. It boots
-// the guest itself when there is no launcher binary, with -runner qemu,
-// for the user-mode network and with UNIGO_PPROF, which the launcher
-// binary leaves out.
+// the guest itself when there is no launcher binary, with -runner qemu
+// and with UNIGO_PPROF, which the launcher binary leaves out.
 // With -jail, started as root, it is the jailer instead (jailVMM).
 func runCmd(args []string) int {
 	vmm := vmmBinary()
-	h := launch.Hooks{Build: &runBuilder{}, UserNet: userNet}
+	h := launch.Hooks{Build: &runBuilder{}}
 	h.Handoff = func(o *launch.Options, image string) (int, bool) {
 		if o.Runner() != runnerLauncher {
 			return 0, false
 		}
-		net, user := o.NetFor(image)
 		if o.Jail() && os.Geteuid() == 0 {
-			if user || vmm == "" {
-				// This binary links the user-mode network: it is the
-				// launcher, as `unigo vmm`.
+			_, user := o.NetFor(image)
+			if vmm == "" {
+				// No launcher binary: this one is the launcher, as
+				// `unigo vmm`.
 				self, err := os.Executable()
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "unigo run: -jail: %v\n", err)
 					return exitLauncher, true
 				}
-				return jailVMM(self, []string{"vmm"}, o, image, args, !net)
+				return jailVMM(self, []string{"vmm"}, o, image, args, user)
 			}
-			return jailVMM(vmm, nil, o, image, args, !net)
+			return jailVMM(vmm, nil, o, image, args, user)
 		}
-		if user || vmm == "" || os.Getenv(profileEnv) != "" {
+		if vmm == "" || os.Getenv(profileEnv) != "" {
 			// The launcher binary has no profile server either.
 			return 0, false
 		}
@@ -110,22 +111,22 @@ func runCmd(args []string) int {
 }
 
 // vmmCmd is the hidden `unigo vmm`: the launcher binary's command line
-// (launch.Main) with the user-mode network, which the jailer starts for
-// guests that have it.
+// (launch.Main), which the jailer starts when there is no launcher binary.
 func vmmCmd(args []string) int {
-	return launch.Main(args, os.Stdin, os.Stdout, os.Stderr, launch.Hooks{UserNet: userNet})
+	return launch.Main(args, os.Stdin, os.Stdout, os.Stderr, launch.Hooks{})
 }
 
 // jailVMM is the jailer, after Firecracker's: it starts the launcher bin
-// (with the argument prefix pre) in fresh mount, PID, IPC and UTS
-// namespaces, and a fresh network namespace when the guest has no
-// network or a TAP device (which the jailer opens and passes down; the
-// user-mode network needs the host's network), with -jail-root: once its
+// (with the argument prefix pre) in fresh mount, PID, IPC, UTS and
+// network namespaces, having opened for it what it needs of the host: a
+// TAP device, or, for the user-mode network (user), the network process
+// (unigo-net, confining itself) in the host's namespaces, whose socket
+// it passes down. With -jail-root: once its
 // VM is set up the launcher pivots into an empty root, drops to nobody
 // and loads its seccomp filters (launch.Run). The jailer waits for it,
 // passes SIGTERM on (and SIGINT and SIGQUIT, unless a terminal sent them
 // to the launcher itself), and exits as it did.
-func jailVMM(bin string, pre []string, o *launch.Options, image string, args []string, newNet bool) (int, bool) {
+func jailVMM(bin string, pre []string, o *launch.Options, image string, args []string, user bool) (int, bool) {
 	argv := []string{"-jail-root"}
 	if image != o.Target() {
 		argv = append(argv, "-built-image", image)
@@ -144,7 +145,22 @@ func jailVMM(bin string, pre []string, o *launch.Options, image string, args []s
 		defer tap.Close()
 		extra = append(extra, tap.File())
 		argv = append([]string{"-tap-fd", fmt.Sprintf("3:%d", tap.MTU())}, argv...)
-		newNet = true
+	}
+	if user {
+		np, err := netproc.Path()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "unigo run: %v\n", err)
+			return exitLauncher, true
+		}
+		sock, proc, err := netproc.Spawn(np, o.UserNetConfig(true))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "unigo run: %v\n", err)
+			return exitLauncher, true
+		}
+		// Reaped once the launcher, its socket's other user, is gone.
+		defer netproc.Reap(proc)
+		argv = append([]string{"-net-fd", strconv.Itoa(3 + len(extra))}, argv...)
+		extra = append(extra, sock)
 	}
 	// /dev/kvm, the image, drives and volume directories: the launcher
 	// opens no host path itself.
@@ -169,16 +185,16 @@ func jailVMM(bin string, pre []string, o *launch.Options, image string, args []s
 	cmd := exec.Command(bin, argv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = extra
-	flags := syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
-	if newNet {
-		flags |= syscall.CLONE_NEWNET
-	}
+	flags := syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWNET
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: syscall.SIGKILL}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "unigo run: -jail: start the launcher: %v\n", err)
+		for _, f := range extra {
+			f.Close() // unigo-net's socket among them: it ends on EOF
+		}
 		return exitLauncher, true
 	}
 	for _, f := range extra {
@@ -250,14 +266,5 @@ func execVMM(vmm string, o *launch.Options, image string, args []string) (int, b
 // runLauncher runs `unigo run` in this process with explicit stdio (unigo
 // test and exec, tests).
 func runLauncher(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return launch.Run(args, stdin, stdout, stderr, launch.Hooks{Build: &runBuilder{}, UserNet: userNet})
-}
-
-// userNet starts the user-mode network (launch.Hooks.UserNet).
-func userNet(f []netback.Forward, p netback.UserPolicy) (launch.UserNetwork, error) {
-	u, err := usernet.NewUser(f, p)
-	if err != nil {
-		return nil, err
-	}
-	return u, nil
+	return launch.Run(args, stdin, stdout, stderr, launch.Hooks{Build: &runBuilder{}})
 }

@@ -29,14 +29,17 @@ func TestRunExecsLauncher(t *testing.T) {
 	assert.Equal(t, 7, ee.ExitCode(), "%s", out)
 	assert.Regexp(t, `(?s)unigo-bench: mark cli start \d+\n.*unigo-bench: mark launcher start \d+\n`, string(out))
 
-	// The user-mode network is not in the launcher binary: the CLI boots
-	// such a guest itself, so the launcher starts when the CLI does.
+	// The user-mode network runs in unigo-net, a child of the launcher
+	// binary, which the CLI execs all the same; -bench reports that
+	// process's memory too.
 	out, err = exec.Command(bin, "run", "-bench", "-net", "user", "-m", "16M", img).CombinedOutput()
 	require.ErrorAs(t, err, &ee, "%s", out)
 	assert.Equal(t, 7, ee.ExitCode(), "%s", out)
-	marks, _ := bench.ParseLines(string(out), 0)
+	marks, mem := bench.ParseLines(string(out), 0)
 	require.Contains(t, marks, "cli start", "%s", out)
-	assert.Equal(t, marks["cli start"], marks["launcher start"], "%s", out)
+	assert.Greater(t, marks["launcher start"], marks["cli start"], "%s", out)
+	assert.Positive(t, mem["net.rss"], "%s", out)
+	assert.Positive(t, mem["guest"], "%s", out)
 
 	tmp := t.TempDir()
 	cmd := exec.Command(bin, "run", "-m", "128M", "-timeout", "2m", "../../examples/hello")
@@ -58,4 +61,32 @@ func TestRunExecsLauncher(t *testing.T) {
 	marks, _ = bench.ParseLines(string(out), 0)
 	require.Contains(t, marks, "launcher start", "%s", out)
 	assert.Equal(t, marks["cli start"], marks["launcher start"], "in-process: %s", out)
+
+	// Alone, it has no network process to start: one line, exit 125.
+	out, err = exec.Command(alone, "run", "-net", "user", "-m", "16M", img).CombinedOutput()
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Equal(t, exitLauncher, ee.ExitCode(), "%s", out)
+	assert.Regexp(t, `^unigo run: user-mode network: no unigo-net next to \S+ \(make build builds it\)\n$`, string(out))
+}
+
+// TestBinariesLinks: the user-mode network's stack and its dependencies
+// (gVisor, gvisor-tap-vsock, gopacket, whose package init costs every
+// start) are in unigo-net only, not in the CLI nor in the launcher.
+func TestBinariesLinks(t *testing.T) {
+	bin := launchtest.Binaries(t)
+	dir := filepath.Dir(bin)
+	links := func(name string) string {
+		out, err := exec.Command("go", "version", "-m", filepath.Join(dir, name)).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return string(out)
+	}
+	for _, name := range []string{"unigo", "unigo-vmm"} {
+		m := links(name)
+		for _, dep := range []string{"gvisor.dev/gvisor", "github.com/containers/gvisor-tap-vsock", "github.com/google/gopacket"} {
+			assert.NotContains(t, m, dep, name)
+		}
+	}
+	m := links("unigo-net")
+	assert.Contains(t, m, "github.com/containers/gvisor-tap-vsock")
+	assert.NotContains(t, m, "github.com/google/go-containerregistry", "unigo-net links the CLI's commands")
 }

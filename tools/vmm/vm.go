@@ -259,6 +259,11 @@ func (v *VM) createVM() error {
 	if err != nil {
 		return fmt.Errorf("cannot map %s of guest memory: %w", arch.FormatSize(v.cfg.MemSize), err)
 	}
+	// Not copied into a child (as QEMU does), and so a mapping of its own
+	// that the kernel never merges with a neighbour (glibc's arenas are
+	// MAP_NORESERVE too, in a cgo build): the bench reads guest RAM's Rss
+	// from smaps by its range (mark.Memory). Advice only.
+	unix.Madvise(v.mem, unix.MADV_DONTFORK)
 	for i, r := range arch.RAM(v.cfg.MemSize) {
 		if err := v.vm.SetUserMemoryRegion(uint32(i), uint64(r.Start), v.mem[r.Start:r.End()]); err != nil {
 			return err

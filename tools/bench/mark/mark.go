@@ -64,46 +64,102 @@ func (f *firstWriteMark) Write(p []byte) (int, error) {
 }
 
 // Memory reports the launcher's memory use beside guest RAM: the
-// process's VmRSS, VmHWM, RssAnon and RssFile from /proc/self/status, and
-// guestKiB, the guest RAM pages resident in this process (mincore over the
-// guest mapping). RSS minus guestKiB is the launcher's own overhead.
+// process's VmRSS, VmHWM, RssAnon, RssFile and RssShmem from
+// /proc/self/status, and, from /proc/self/smaps, guest, the Rss of the
+// guest RAM mapping, and guestanon, its Anonymous part. RSS minus guest
+// is the launcher's own overhead, RssAnon minus guestanon its heap,
+// stacks and data. The mapping's Rss is what VmRSS counts of it: guest
+// RAM maps the image's file pages copy-on-write, which mincore(2), used
+// before, counted as resident though they were the page cache's.
 func Memory(w io.Writer, guest []byte) {
-	fields := map[string]int64{}
-	if f, err := os.Open("/proc/self/status"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			k, v, ok := strings.Cut(sc.Text(), ":")
-			if !ok {
-				continue
-			}
-			switch k {
-			case "VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem":
-				n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				fields[k] = n
-			}
-		}
-		f.Close()
-	}
-	var guestKiB int64
+	fields := statusFields("/proc/self/status")
+	var rss, anon int64 = -1, -1
 	if len(guest) > 0 {
-		page := os.Getpagesize()
-		vec := make([]byte, (len(guest)+page-1)/page)
-		// x/sys/unix has no wrapper for mincore(2).
-		_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&guest[0])), uintptr(len(guest)), uintptr(unsafe.Pointer(&vec[0])))
-		if errno == 0 {
-			for _, b := range vec {
-				if b&1 != 0 {
-					guestKiB += int64(page / 1024)
-				}
-			}
-		} else {
-			guestKiB = -1
-		}
+		lo := uint64(uintptr(unsafe.Pointer(&guest[0])))
+		rss, anon = MappingRss("/proc/self/smaps", lo, lo+uint64(len(guest)))
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	fmt.Fprintf(w, "%smemory rss=%d hwm=%d anon=%d file=%d shmem=%d guest=%d\n", Prefix,
-		fields["VmRSS"], fields["VmHWM"], fields["RssAnon"], fields["RssFile"], fields["RssShmem"], guestKiB)
+	fmt.Fprintf(w, "%smemory rss=%d hwm=%d anon=%d file=%d shmem=%d guest=%d guestanon=%d\n", Prefix,
+		fields["VmRSS"], fields["VmHWM"], fields["RssAnon"], fields["RssFile"], fields["RssShmem"], rss, anon)
+}
+
+// ProcessMemory reports another process's memory (the user-mode
+// network's, unigo-net) as a memory line whose keys start with name and
+// a dot: its VmRSS, VmHWM, RssAnon and RssFile.
+func ProcessMemory(w io.Writer, name string, pid int) {
+	fields := statusFields("/proc/" + strconv.Itoa(pid) + "/status")
+	if len(fields) == 0 {
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	fmt.Fprintf(w, "%smemory %s.rss=%d %s.hwm=%d %s.anon=%d %s.file=%d\n", Prefix,
+		name, fields["VmRSS"], name, fields["VmHWM"], name, fields["RssAnon"], name, fields["RssFile"])
+}
+
+// statusFields reads the memory fields of a /proc/PID/status file, KiB.
+func statusFields(path string) map[string]int64 {
+	fields := map[string]int64{}
+	f, err := os.Open(path)
+	if err != nil {
+		return fields
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem":
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			fields[k] = n
+		}
+	}
+	return fields
+}
+
+// MappingRss sums the Rss and Anonymous (KiB) of the mappings in the
+// smaps file path that lie within [lo, hi): guest RAM is one anonymous
+// mapping, split where the image's file is mapped over it, and
+// MAP_NORESERVE, which keeps the kernel from merging it with the Go
+// heap's mappings around it. -1, -1 when the file cannot be read.
+func MappingRss(path string, lo, hi uint64) (rss, anon int64) {
+	f, err := os.Open(path)
+	if err != nil {
+		return -1, -1
+	}
+	defer f.Close()
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fl := strings.Fields(sc.Text())
+		if len(fl) == 0 {
+			continue
+		}
+		if a, z, ok := strings.Cut(fl[0], "-"); ok && !strings.HasSuffix(fl[0], ":") {
+			start, err1 := strconv.ParseUint(a, 16, 64)
+			end, err2 := strconv.ParseUint(z, 16, 64)
+			in = err1 == nil && err2 == nil && start >= lo && end <= hi
+			continue
+		}
+		if !in || len(fl) < 2 {
+			continue
+		}
+		n, err := strconv.ParseInt(fl[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch fl[0] {
+		case "Rss:":
+			rss += n
+		case "Anonymous:":
+			anon += n
+		}
+	}
+	return rss, anon
 }
 
 // ParseLines reads the lines Mark and Memory wrote: marks relative to start, and the memory figures.

@@ -27,8 +27,9 @@ var (
 	binErr  error
 )
 
-// Binaries builds tools/unigo and tools/unigo-vmm into one temporary
-// directory, once per test binary, and returns the CLI's path.
+// Binaries builds tools/unigo, tools/unigo-vmm and tools/unigo-net into
+// one temporary directory, once per test binary, and returns the CLI's
+// path.
 func Binaries(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -39,9 +40,10 @@ func Binaries(t testing.TB) string {
 		}
 		binPath = filepath.Join(dir, "unigo")
 		cmd := exec.Command("go", "build", "-o", dir+"/",
-			"github.com/unigo-os/unigo/tools/unigo", "github.com/unigo-os/unigo/tools/unigo-vmm")
+			"github.com/unigo-os/unigo/tools/unigo", "github.com/unigo-os/unigo/tools/unigo-vmm",
+			"github.com/unigo-os/unigo/tools/unigo-net")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("building unigo and unigo-vmm: %v\n%s", err, out)
+			binErr = fmt.Errorf("building unigo, unigo-vmm and unigo-net: %v\n%s", err, out)
 		}
 	})
 	require.NoError(t, binErr)
@@ -57,18 +59,58 @@ func LauncherPID(t testing.TB, pid int) string {
 	}
 	var child string
 	require.Eventually(t, func() bool {
-		// Any of the jailer's threads may have forked it.
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-		for _, task := range tasks {
-			b, _ := os.ReadFile(task)
-			if f := strings.Fields(string(b)); len(f) > 0 {
-				child = f[0]
+		for _, c := range Children(pid) {
+			if comm, _ := os.ReadFile("/proc/" + c + "/comm"); strings.TrimSpace(string(comm)) != NetProcess {
+				child = c
 				return true
 			}
 		}
 		return false
 	}, 10*time.Second, 5*time.Millisecond, "the jailer started no launcher")
 	return child
+}
+
+// NetProcess is the user-mode network's process's command name
+// (netproc.Binary; this package links none of the tools).
+const NetProcess = "unigo-net"
+
+// Children are the child processes of pid, which any of its threads
+// may have forked.
+func Children(pid int) []string {
+	var kids []string
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(task)
+		kids = append(kids, strings.Fields(string(b))...)
+	}
+	return kids
+}
+
+// NetPID is the user-mode network's process among pid's children.
+func NetPID(t testing.TB, pid int) string {
+	t.Helper()
+	var net string
+	require.Eventually(t, func() bool {
+		for _, c := range Children(pid) {
+			if comm, _ := os.ReadFile("/proc/" + c + "/comm"); strings.TrimSpace(string(comm)) == NetProcess {
+				net = c
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "no %s child of %d", NetProcess, pid)
+	return net
+}
+
+// Gone reports whether process pid has exited (gone, or a zombie not
+// yet reaped).
+func Gone(pid string) bool {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return true
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return strings.HasPrefix(rest, "Z") || strings.HasPrefix(rest, "X")
 }
 
 // AssertJailed checks that process pid is in namespaces of its own (of

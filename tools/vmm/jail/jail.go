@@ -40,8 +40,9 @@ var Allowed = append(append([]string{}, goRuntime...),
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "close", "fcntl",
 	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd2", "pipe2",
 	"poll", "ppoll", "fstat", "newfstatat", "lseek",
-	// The user-mode network: NAT sockets, forwards' listeners, DNS
-	// (the gateway reads the host's resolver configuration).
+	// The user-mode network's process (unigo-net -jail loads this
+	// filter too): NAT sockets, forwards' listeners, DNS (the gateway
+	// reads the host's resolver configuration).
 	"socket", "connect", "bind", "listen", "accept", "accept4", "shutdown",
 	"setsockopt", "getsockopt", "getsockname", "getpeername",
 	"sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
@@ -113,6 +114,18 @@ func Enter() error {
 	})
 	if err != nil {
 		return fmt.Errorf("jail: seccomp: %w", err)
+	}
+	return nil
+}
+
+// DieWithParent asks for SIGKILL when the parent dies
+// (PR_SET_PDEATHSIG), again: a change of credentials (Enter's drop to
+// nobody) clears it. The kernel checks every thread of a child whose
+// parent died, so setting it on the calling thread, which Go keeps,
+// suffices.
+func DieWithParent() error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("jail: PR_SET_PDEATHSIG: %w", err)
 	}
 	return nil
 }

@@ -6,10 +6,11 @@
 // kernel).
 //
 //   - usernet.User (subpackage usernet) is user-mode networking, the
-//     default: an in-process virtual switch and gateway (gvisor-tap-vsock
-//     on gVisor's tcpip stack) that gives the guest DHCP, DNS and NAT to
-//     the host's network, and forwards host ports to the guest, with no
-//     root and no TAP device.
+//     default: a virtual switch and gateway (gvisor-tap-vsock on gVisor's
+//     tcpip stack) that gives the guest DHCP, DNS and NAT to the host's
+//     network, and forwards host ports to the guest, with no root and no
+//     TAP device. It runs in a process of its own, unigo-net; the
+//     launcher's backend is that process's socket (subpackage netproc).
 //   - TAP is a Linux TAP device opened through /dev/net/tun with a vnet
 //     header, for hosts that bridge or route the guest onto a real network.
 //

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/unigo-os/unigo/tools/vmm/jail"
+	"github.com/unigo-os/unigo/tools/vmm/netback/netproc"
+	"github.com/unigo-os/unigo/tools/vmm/netback/usernet"
+)
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	// The launcher's group gets the terminal's ^C and a stop's SIGTERM:
+	// the launcher hands them to the guest, and this process must
+	// outlive the guest's grace. It ends on EOF of the socket.
+	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
+	// Descriptor 3 must be the launcher's SOCK_SEQPACKET socket; run by
+	// hand it is absent, or the runtime's own (its poller's).
+	if typ, err := unix.GetsockoptInt(netproc.SocketFD, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || typ != unix.SOCK_SEQPACKET {
+		fmt.Fprintf(os.Stderr, "%s: descriptor %d is not the launcher's socket (unigo-vmm starts this process)\n", netproc.Binary, netproc.SocketFD)
+		return 2
+	}
+	if err := unix.SetNonblock(netproc.SocketFD, true); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: descriptor %d: %v\n", netproc.Binary, netproc.SocketFD, err)
+		return 2
+	}
+	sock := os.NewFile(netproc.SocketFD, "launcher")
+	fail := func(err error) int {
+		sock.Write(netproc.Hello(err))
+		return 1
+	}
+	c, err := netproc.ParseArgs(args)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %v", netproc.Binary, err))
+	}
+	u, err := usernet.NewUser(c.Forwards, c.Policy)
+	if err != nil {
+		return fail(err)
+	}
+	if c.Jail {
+		if err := jail.Enter(); err != nil {
+			u.Close()
+			return fail(err)
+		}
+		// The drop to nobody cleared the SIGKILL on the parent's death
+		// (Spawn's PR_SET_PDEATHSIG); ask again. A parent that died
+		// meanwhile took the launcher with it: the socket's EOF ends
+		// this process then (the filter refuses getppid).
+		if err := jail.DieWithParent(); err != nil {
+			u.Close()
+			return fail(err)
+		}
+	}
+	netproc.Serve(sock, u)
+	return 0
+}

@@ -1,0 +1,21 @@
+// Package netproc runs the user-mode network (package usernet) in a
+// process of its own, the command unigo-net, so that the launcher links
+// none of its TCP/IP stack, NAT and their dependencies (gopacket's
+// package initialisers and tables), and a guest's frames reach that stack
+// outside the process that holds the VM.
+//
+// The two processes share a SOCK_SEQPACKET socketpair: one bare Ethernet
+// frame per message in each direction, after one hello message from the
+// network process (Hello, ParseHello): ready, or the one-line reason it
+// could not start (a -p port in use). Start spawns the network process
+// for the launcher and returns its end as a virtio.NetBackend (Remote);
+// the jailer spawns it itself (Spawn) and hands the launcher only the
+// socket, so that the jailed launcher can live in an empty network
+// namespace. Serve is the network process's side: it moves frames
+// between the socket and the network it started.
+//
+// Each process dies with the other: the network process gets SIGKILL
+// when its parent dies (PR_SET_PDEATHSIG) and exits on EOF of the
+// socket; the launcher sees EOF when the network process is gone
+// (Remote.Done) and stops its guest.
+package netproc
