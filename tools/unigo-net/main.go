@@ -58,5 +58,10 @@ func run(args []string) int {
 		}
 	}
 	netproc.Serve(sock, u)
+	// The gateway's loss counters, beside the launcher's device counters
+	// (which it prints before it closes the socket and reaps this process).
+	if os.Getenv("UNIGO_VMM_STATS") != "" {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", netproc.Binary, u)
+	}
 	return 0
 }

@@ -8,8 +8,8 @@ import (
 // user-mode network: TCP retransmissions and retransmission timeouts
 // (each one a segment the path lost, or delayed past the timer), SYNs a
 // full accept queue dropped, segments the stack failed to send or
-// dropped, and frames the link could not queue. The launcher prints it
-// with the device's counters (UNIGO_VMM_STATS).
+// dropped, and frames the link could not queue. unigo-net prints it at
+// exit, after the launcher's device counters (UNIGO_VMM_STATS).
 func (u *User) String() string {
 	st := u.stack.Stats()
 	t := st.TCP
