@@ -128,7 +128,7 @@ func startAP(idx int, apicid uint32) bool {
 	if block == 0 || gdt == 0 || ist == 0 || crash == 0 || idle == 0 {
 		return false
 	}
-	rt.InitCPU(block, uint64(idx), crash+(kmem.PageSize<<crashOrder)-64)
+	rt.InitCPU(block, uint64(idx), crash+(kmem.PageSize<<crashOrder)-64, gdt+128)
 	traceCPU(kctx.At[rt.CPU](block), idx)
 	for i := uintptr(0); i < 80; i += 8 {
 		*kctx.At[uint64](gdt + i) = *kctx.At[uint64](rt.GDTAddr() + i)
@@ -166,7 +166,7 @@ func spinFor(ns int64) {
 // prepareCPUTables fills CPU ci's GDT copy with its own TSS (and a GDTR
 // for it at gdt+256); apEntry64 loads them with the shared IDT.
 func prepareCPUTables(ci *task.CPUInfo) {
-	tss := ci.Gdt + 128
+	tss := ci.Gdt + 128 // rt.InitCPU points the CPU's IST1P at it
 	ist := uint64(ci.Ist+kmem.PageSize<<istOrder) &^ 15
 	*kctx.At[uint32](tss + 4), *kctx.At[uint32](tss + 8) = uint32(ist), uint32(ist>>32)   // RSP0
 	*kctx.At[uint32](tss + 36), *kctx.At[uint32](tss + 40) = uint32(ist), uint32(ist>>32) // IST1

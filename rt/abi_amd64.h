@@ -4,25 +4,50 @@
 #define CPU_SELF        0
 #define CPU_KACTIVE     8
 #define CPU_PENDING     16
-#define CPU_KSTACK      24
-#define CPU_TRAPVEC     32
-#define CPU_TRAPERR     40
-#define CPU_TRAPCR2     48
-#define CPU_CTX_RIP     56
-#define CPU_CTX_CS      64
-#define CPU_CTX_RFLAGS  72
-#define CPU_CTX_RSP     80
-#define CPU_CTX_SS      88
-#define CPU_CTX_RAX     96
-#define CPU_CTX_RCX     104
-#define CPU_CTX_R11     112
-#define CPU_SCRATCH0    120
-#define CPU_SCRATCH1    128
-#define CPU_TRAPENTRY   136
-#define CPU_CRASHSTACK  144
-#define CPU_KTLS        152
-#define CPU_XSAVE       160
-#define CPU_TRACE       192
+#define CPU_ENTRYRIP    24
+#define CPU_ENTRYCS     32
+#define CPU_ENTRYRFLAGS 40
+#define CPU_KSTACK      48
+#define CPU_ENTRYSS     56
+#define CPU_CRASHRIP    64
+#define CPU_CRASHCS     72
+#define CPU_CRASHRFLAGS 80
+#define CPU_CRASHSTACK  88
+#define CPU_CRASHSS     96
+#define CPU_TRAPVEC     104
+#define CPU_TRAPERR     112
+#define CPU_TRAPCR2     120
+#define CPU_CTX_RIP     128
+#define CPU_CTX_CS      136
+#define CPU_CTX_RFLAGS  144
+#define CPU_CTX_RSP     152
+#define CPU_CTX_SS      160
+#define CPU_CTX_RAX     168
+#define CPU_CTX_RCX     176
+#define CPU_CTX_R11     184
+#define CPU_SCRATCH0    192
+#define CPU_SCRATCH1    200
+#define CPU_TRAPENTRY   208
+#define CPU_KTLS        216
+#define CPU_XSAVE       224
+#define CPU_TRACE       256
+#define CPU_IST1P       264
+#define CPU_ENTRYFRAME  272
+#define CPU_CRASHFRAME  280
+
+// The entry record a vector stub leaves on IST1 for istEntry, lowest
+// address first: its pushes, then the CPU's frame (the error code is the
+// CPU's or a pushed 0).
+#define R_VEC     0
+#define R_CR2     8
+#define R_RAX     16
+#define R_ERR     24
+#define R_RIP     32
+#define R_CS      40
+#define R_RFLAGS  48
+#define R_RSP     56
+#define R_SS      64
+#define R_SIZE    72
 
 // abi.TraceRing and abi.TraceEvent (the trace ring trapEntry writes).
 #define TR_NEXT           0

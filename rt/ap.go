@@ -14,6 +14,7 @@ func apEntry64Addr() uintptr
 func apBootAddr() uintptr
 func crashStackTop() uintptr
 func trapEntryAddr() uintptr
+func istEntryAddr() uintptr
 
 // kernelAPMain is implemented by package kernel: an application processor
 // continues there, at CPL 3 in kernel context on its idle thread's stack.
@@ -50,12 +51,23 @@ func APStarted() bool {
 }
 
 // InitCPU prepares a new CPU block: self pointer, kernel-active (until
-// its first thread runs), trap entry and crash stack.
-func InitCPU(block uintptr, id uint64, crashStack uintptr) {
+// its first thread runs), trap entry, the stubs' IRETQ frames into
+// istEntry (KStack is filled in when a thread runs), crash stack, and the
+// address of IST1 in the CPU's TSS at tss.
+func InitCPU(block uintptr, id uint64, crashStack, tss uintptr) {
 	c := (*CPU)(Ptr(block))
 	c.Self = block
 	c.KActive = 1
 	c.TrapEntry = trapEntryAddr()
+	rflags := uint64(2)
+	if cpl3Mode != 0 {
+		rflags = 0x202 // the kernel runs with IF=1 in CPL-3 SYSCALL mode
+	}
+	c.EntryRIP, c.EntryCS, c.EntryRFLAGS, c.EntrySS = uint64(istEntryAddr()), SelUserCode, rflags, SelUserData
+	c.CrashRIP, c.CrashCS, c.CrashRFLAGS, c.CrashSS = uint64(istEntryAddr()), SelUserCode, rflags, SelUserData
 	c.CrashStack = crashStack
+	c.IST1P = tss + 36
+	c.EntryFrame = block + unsafe.Offsetof(c.EntryRIP)
+	c.CrashFrame = block + unsafe.Offsetof(c.CrashRIP)
 	c.ID = id
 }

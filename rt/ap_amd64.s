@@ -86,3 +86,9 @@ TEXT ·trapEntryAddr(SB),NOSPLIT|NOFRAME,$0-8
 	LEAQ ·trapEntry(SB), AX
 	MOVQ AX, ret+0(FP)
 	RET
+
+// func istEntryAddr() uintptr
+TEXT ·istEntryAddr(SB),NOSPLIT|NOFRAME,$0-8
+	LEAQ ·istEntry(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET

@@ -83,32 +83,44 @@ const (
 )
 
 // CPU is the per-CPU block GS.base points at. The fields up to XSave, and
-// Trace, are shared with assembly (abi_amd64.h, checked by layout_test.go).
+// from Trace on, are shared with assembly (abi_amd64.h, checked by layout_test.go).
 type CPU struct {
-	Self       uintptr
-	KActive    uint64 // 1 while the kernel runs on this CPU
-	Pending    uint64 // vectors (bit v-32) taken while idle at CPL 0
-	KStack     uintptr
-	TrapVec    uint64
-	TrapErr    uint64
-	TrapCR2    uint64
-	CtxRIP     uint64
-	CtxCS      uint64
-	CtxRFLAGS  uint64
-	CtxRSP     uint64
-	CtxSS      uint64
-	CtxRAX     uint64
-	CtxRCX     uint64
-	CtxR11     uint64
-	Scratch    [2]uint64
-	TrapEntry  uintptr
-	CrashStack uintptr
-	KTLS       uintptr // FS.base for kernel code on the current kernel stack
-	XSave      uintptr // current thread's extended-state area
-	ID         uint64
-	Current    uintptr // current thread (kernel/sched)
-	Idle       uintptr // per-CPU scheduler state (kernel/sched)
-	Trace      uintptr // this CPU's abi.TraceRing, or 0 (read by trapEntry)
+	Self    uintptr
+	KActive uint64 // 1 while the kernel runs on this CPU
+	Pending uint64 // vectors (bit v-32) taken while the kernel ran or idled
+	// The IRETQ frame (RIP, CS, RFLAGS, RSP, SS) a vector stub enters
+	// istEntry through, kept ready so the stub does not build one at CPL 0:
+	// istEntry at CPL 3 with IF=0 (IF=1 in CPL-3 SYSCALL mode) on KStack,
+	// the kernel stack top of the current thread.
+	EntryRIP, EntryCS, EntryRFLAGS uint64
+	KStack                         uintptr
+	EntrySS                        uint64
+	// The same for a fault while the kernel runs: istEntry on CrashStack.
+	CrashRIP, CrashCS, CrashRFLAGS uint64
+	CrashStack                     uintptr
+	CrashSS                        uint64
+	TrapVec                        uint64
+	TrapErr                        uint64
+	TrapCR2                        uint64
+	CtxRIP                         uint64
+	CtxCS                          uint64
+	CtxRFLAGS                      uint64
+	CtxRSP                         uint64
+	CtxSS                          uint64
+	CtxRAX                         uint64
+	CtxRCX                         uint64
+	CtxR11                         uint64
+	Scratch                        [2]uint64
+	TrapEntry                      uintptr
+	KTLS                           uintptr // FS.base for kernel code on the current kernel stack
+	XSave                          uintptr // current thread's extended-state area
+	ID                             uint64
+	Current                        uintptr // current thread (kernel/sched)
+	Idle                           uintptr // per-CPU scheduler state (kernel/sched)
+	Trace                          uintptr // this CPU's abi.TraceRing, or 0 (read by trapEntry)
+	IST1P                          uintptr // address of this CPU's TSS.IST1 (the stubs move it)
+	EntryFrame                     uintptr // &EntryRIP
+	CrashFrame                     uintptr // &CrashRIP
 }
 
 // cpu0 is the boot CPU's block (entry64 points GS at it).

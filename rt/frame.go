@@ -35,7 +35,7 @@ func vectorTable() uintptr
 func gdtAddr() uintptr
 func trapEntry()
 func syscallEntry()
-func intrCommon()
+func istEntry()
 func returnToUser()
 func threadStart()
 func saveExtended()

@@ -55,6 +55,21 @@ func TestLayout(t *testing.T) {
 		"CPU_SCRATCH1": unsafe.Offsetof(c.Scratch) + 8, "CPU_TRAPENTRY": unsafe.Offsetof(c.TrapEntry),
 		"CPU_CRASHSTACK": unsafe.Offsetof(c.CrashStack), "CPU_KTLS": unsafe.Offsetof(c.KTLS),
 		"CPU_XSAVE": unsafe.Offsetof(c.XSave), "CPU_TRACE": unsafe.Offsetof(c.Trace),
+		"CPU_ENTRYRIP": unsafe.Offsetof(c.EntryRIP), "CPU_ENTRYCS": unsafe.Offsetof(c.EntryCS),
+		"CPU_ENTRYRFLAGS": unsafe.Offsetof(c.EntryRFLAGS), "CPU_ENTRYSS": unsafe.Offsetof(c.EntrySS),
+		"CPU_CRASHRIP": unsafe.Offsetof(c.CrashRIP), "CPU_CRASHCS": unsafe.Offsetof(c.CrashCS),
+		"CPU_CRASHRFLAGS": unsafe.Offsetof(c.CrashRFLAGS), "CPU_CRASHSS": unsafe.Offsetof(c.CrashSS),
+		"CPU_IST1P": unsafe.Offsetof(c.IST1P), "CPU_ENTRYFRAME": unsafe.Offsetof(c.EntryFrame),
+		"CPU_CRASHFRAME": unsafe.Offsetof(c.CrashFrame),
+	}
+	// The stubs IRETQ through these as frames: RIP, CS, RFLAGS, RSP, SS.
+	require.Equal(t, unsafe.Offsetof(c.EntryRIP)+24, unsafe.Offsetof(c.KStack))
+	require.Equal(t, unsafe.Offsetof(c.KStack)+8, unsafe.Offsetof(c.EntrySS))
+	require.Equal(t, unsafe.Offsetof(c.CrashRIP)+24, unsafe.Offsetof(c.CrashStack))
+	require.Equal(t, unsafe.Offsetof(c.CrashStack)+8, unsafe.Offsetof(c.CrashSS))
+	// istEntry's record: the stubs' three pushes, then the CPU's frame.
+	for i, name := range []string{"R_VEC", "R_CR2", "R_RAX", "R_ERR", "R_RIP", "R_CS", "R_RFLAGS", "R_RSP", "R_SS", "R_SIZE"} {
+		require.EqualValues(t, 8*i, d[name], name)
 	}
 	for name, off := range cpu {
 		require.Contains(t, d, name)

@@ -14,10 +14,20 @@
 //     GS; there is no SWAPGS).
 //   - The ring-3 kernel runs with IF=0, so an interrupt can only arrive
 //     while user code runs (redirected to trapEntry) or while the CPU idles
-//     in SVC_IDLE at CPL 0 (recorded in CPU.pending).
+//     in SVC_IDLE at CPL 0 (recorded in CPU.pending). In CPL-3 SYSCALL
+//     mode it runs with IF=1 and interrupts that hit it are deferred into
+//     CPU.pending the same way.
 //   - CPU.kactive is 1 from kernel entry until SVC_RETURN; an exception
 //     from CPL 3 while it is set is a kernel fault and is redirected to
 //     the crash stack instead.
+//   - Exceptions and interrupts from CPL 3 copy nothing at CPL 0: the
+//     vector stub (vectors_amd64.s) leaves an entry record on IST1, stores
+//     its address into TSS.IST1 (so a nested entry, possible from
+//     istEntry's first instruction on in CPL-3 mode, is pushed below it)
+//     and IRETQs through the CPU's ready frame (CPU.entry*/crash*) into
+//     istEntry, which copies the record into an rt.Frame at CPL 3 and only
+//     then moves IST1 back up. Whatever reads IST1 (svcFromTrap) relies on
+//     it being back up before the kernel asks for a service.
 
 GLOBL ·crashStack(SB), NOPTR, $CRASH_STACK_SIZE
 
@@ -249,149 +259,116 @@ svcReturn:
 	MOVQ CPU_CTX_R11(GS), R11
 	IRETQ
 
-// intrCommon is reached from the vector stubs on the IST1 stack:
-// [vector][error][RIP][CS][RFLAGS][RSP][SS].
-// From CPL 3: record the context in CPU.trap*/ctx* and IRETQ into
-// trapEntry at CPL 3 with IF=0 (thread kernel stack, or the crash stack if
-// the kernel itself faulted). From CPL 0: only legitimate as an interrupt
-// during SVC_IDLE; record it in CPU.pending and resume.
-TEXT ·intrCommon(SB),NOSPLIT|NOFRAME,$0
-	MOVQ AX, CPU_SCRATCH0(GS)
-	CMPQ 0(SP), $6             // #UD: maybe a service trap (svcTrap)
-	JNE notTrap
-	LEAQ ·svcTrap(SB), AX
-	CMPQ AX, 16(SP)
-	JEQ svcFromTrap
-notTrap:
-	MOVQ 24(SP), AX
-	TESTQ $3, AX
-	JZ fromRing0
-	CMPQ CPU_KACTIVE(GS), $0
-	JEQ toKernel
-	CMPQ 0(SP), $32            // an interrupt while the kernel runs with IF=1
-	JB kernelFault             // (CPL-3 SYSCALL mode): defer it
-	CMPQ 0(SP), $96
-	JAE deferDone
-	MOVQ CX, CPU_SCRATCH1(GS)
-	MOVQ 0(SP), CX
-	SUBQ $32, CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	ORQ AX, CPU_PENDING(GS)
-	MOVQ CPU_SCRATCH1(GS), CX
-deferDone:
-	MOVQ CPU_SCRATCH0(GS), AX
-	ADDQ $16, SP
-	IRETQ
-svcFromTrap:
-	// WRMSR, the service the kernel asks for most (x2APIC EOI, the
-	// TSC-deadline timer, IPIs), is done right here: on PVM every
-	// instruction from the #UD to the IRETQ is emulated, and this path is
-	// about 20 of them against about 50 through serviceEntry. In: RDI =
-	// MSR, RSI = value; the caller's RCX is in CPU.scratch1. Out: RAX, RDX
-	// clobbered (as serviceEntry's WRMSR leaves them). The frame stays in
-	// place: nothing here can be interrupted or nest.
-	MOVQ CPU_SCRATCH0(GS), AX
-	CMPQ AX, $(SVC_BASE+SVC_WRMSR)
-	JNE svcMoveFrame
-	MOVL DI, CX
-	MOVL SI, AX
-	MOVQ SI, DX
-	SHRQ $32, DX
-	WRMSR
-	MOVQ CPU_SCRATCH1(GS), CX
-	ADDQ $2, 16(SP)            // resume after the UD2
-	ADDQ $16, SP               // drop [vector][error]
-	IRETQ
-svcMoveFrame:
-	// Move the frame below where a nested IST1 entry (an interrupt during
-	// SVC_IDLE's halt) would write, then run the service at CPL 0.
+// Vector stubs (vectors_amd64.s), at CPL 0 on IST1 with IF=0:
+//   From CPL 3, kernel not active: push the entry record [vector][CR2 or
+//   0][RAX] onto the CPU's frame ([error][RIP][CS][RFLAGS][RSP][SS], a 0
+//   error pushed where the CPU pushes none), set CPU.kactive, store the
+//   record's address (SP) into TSS.IST1 (via CPU.ist1p) and IRETQ through
+//   CPU.entryFrame into istEntry on the thread's kernel stack. Clobbers
+//   nothing of the context (RAX is in the record).
+//   From CPL 3, kernel active: an interrupt (vector 32-95) sets its bit in
+//   CPU.pending and resumes (the kernel runs with IF=1 in CPL-3 mode); an
+//   exception is a kernel fault: as above through CPU.crashFrame onto the
+//   crash stack, kactive left set.
+//   From CPL 0: an interrupt is only legitimate during SVC_IDLE and is
+//   deferred the same way; an exception jumps to ring0Fault.
+//   vec6 first serves the service traps (wrmsrTrap in place, svcTrap
+//   through svcFromTrap).
+
+// ring0Fault: a fault in the shim itself: nothing sane is left. Exit 70.
+TEXT ·ring0Fault(SB),NOSPLIT|NOFRAME,$0
+	MOVL $0xf4, DX
+	MOVL $70, AX
+	OUTL
+halt:
+	CLI
+	HLT
+	JMP halt
+
+// svcFromTrap runs a service that trapped through svcTrap's UD2 (CPL-3
+// SYSCALL mode). In: SP = the #UD frame [RIP][CS][RFLAGS][RSP][SS] on
+// IST1, the caller's RAX in CPU.scratch0 and RCX in CPU.scratch1.
+// Out: serviceEntry's, which resumes after the UD2 (trapDone).
+// The frame is moved below where a nested IST1 entry (an interrupt during
+// SVC_IDLE's halt) would write: IST1 is at its top then (istEntry moved it
+// back before the kernel could ask for a service).
+TEXT ·svcFromTrap(SB),NOSPLIT|NOFRAME,$0
 	MOVQ SP, AX
 	SUBQ $256, SP
-	MOVQ 16(AX), CX            // careful: RCX is the caller's return RIP;
+	MOVQ 0(AX), CX             // careful: RCX is the caller's return RIP;
 	MOVQ CX, 0(SP)             // it is restored from SCRATCH1 below
-	MOVQ 24(AX), CX
+	MOVQ 8(AX), CX
 	MOVQ CX, 8(SP)
-	MOVQ 32(AX), CX
+	MOVQ 16(AX), CX
 	MOVQ CX, 16(SP)
-	MOVQ 40(AX), CX
+	MOVQ 24(AX), CX
 	MOVQ CX, 24(SP)
-	MOVQ 48(AX), CX
+	MOVQ 32(AX), CX
 	MOVQ CX, 32(SP)
 	MOVQ CPU_SCRATCH1(GS), CX  // cpl3Syscall parked the caller's RCX here
 	MOVQ CPU_SCRATCH0(GS), AX
 	JMP ·serviceEntry(SB)
-toKernel:
-	MOVQ $1, CPU_KACTIVE(GS)
-	MOVQ CPU_KSTACK(GS), AX
-	MOVQ AX, CPU_SCRATCH1(GS)
-	JMP redirect
-kernelFault:
-	MOVQ CPU_CRASHSTACK(GS), AX
-	MOVQ AX, CPU_SCRATCH1(GS)
-redirect:
-	MOVQ 0(SP), AX
-	MOVQ AX, CPU_TRAPVEC(GS)
-	MOVQ 8(SP), AX
-	MOVQ AX, CPU_TRAPERR(GS)
-	MOVQ CR2, AX
-	MOVQ AX, CPU_TRAPCR2(GS)
-	MOVQ 16(SP), AX
-	MOVQ AX, CPU_CTX_RIP(GS)
-	MOVQ 24(SP), AX
-	MOVQ AX, CPU_CTX_CS(GS)
-	MOVQ 32(SP), AX
-	MOVQ AX, CPU_CTX_RFLAGS(GS)
-	MOVQ 40(SP), AX
-	MOVQ AX, CPU_CTX_RSP(GS)
-	MOVQ 48(SP), AX
-	MOVQ AX, CPU_CTX_SS(GS)
-	MOVQ CPU_SCRATCH0(GS), AX
-	MOVQ AX, CPU_CTX_RAX(GS)
-	MOVQ CX, CPU_CTX_RCX(GS)
-	MOVQ R11, CPU_CTX_R11(GS)
-	MOVQ CPU_TRAPENTRY(GS), AX
-	MOVQ AX, 16(SP)
-	MOVQ $SEL_UCODE, 24(SP)
-	MOVQ $2, 32(SP)
-	CMPQ ·cpl3Mode(SB), $0
-	JEQ rflagsSet
-	MOVQ $0x202, 32(SP)        // CPL-3 mode: the kernel runs with IF=1
-rflagsSet:
-	MOVQ CPU_SCRATCH1(GS), AX
-	MOVQ AX, 40(SP)
-	MOVQ $SEL_UDATA, 48(SP)
-	MOVQ CPU_SCRATCH0(GS), AX
-	ADDQ $16, SP
-	IRETQ
-fromRing0:
-	MOVQ 0(SP), AX
-	CMPQ AX, $32
-	JB ring0Fault
-	CMPQ AX, $96
-	JAE ring0Spurious
-	MOVQ CX, CPU_SCRATCH1(GS)
-	MOVQ AX, CX
-	SUBQ $32, CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	ORQ AX, CPU_PENDING(GS)
-	MOVQ CPU_SCRATCH1(GS), CX
-ring0Spurious:
-	MOVQ CPU_SCRATCH0(GS), AX
-	ADDQ $16, SP
-	IRETQ
-ring0Fault:
-	// A fault in the shim itself: nothing sane is left. Exit with 70.
-	MOVL $0xf4, DX
-	MOVL $70, AX
-	OUTL
-	CLI
-	HLT
-	JMP ring0Fault
 
-// trapEntry is where every kernel entry lands at CPL 3 (IF=0).
+// istEntry is where a vector stub's IRETQ lands at CPL 3: IF=0 (IF=1 in
+// CPL-3 mode, so a nested interrupt may arrive from the first instruction
+// on: it is deferred, and pushed below the record, as TSS.IST1 points at
+// the record until the copy is done).
 // In:  RSP = kernel stack top of the current thread (or the crash stack);
+//      TSS.IST1 (at CPU.ist1p) = the stub's entry record (R_*); all
+//      general registers are the interrupted context's except RAX, which
+//      is in the record.
+// Out: as trapEntry, with the record's vector, error code and CR2; IST1
+//      back where it was before the entry.
+TEXT ·istEntry(SB),NOSPLIT|NOFRAME,$0
+	SUBQ $F_SIZE, SP
+	MOVQ BX, F_RBX(SP)
+	MOVQ CPU_IST1P(GS), BX
+	MOVQ 0(BX), BX
+	MOVQ R_VEC(BX), AX
+	MOVQ AX, F_VEC(SP)
+	MOVQ R_CR2(BX), AX
+	MOVQ AX, F_CR2(SP)
+	MOVQ R_RAX(BX), AX
+	MOVQ AX, F_RAX(SP)
+	MOVQ R_ERR(BX), AX
+	MOVQ AX, F_ERR(SP)
+	MOVQ R_RIP(BX), AX
+	MOVQ AX, F_RIP(SP)
+	MOVQ R_CS(BX), AX
+	MOVQ AX, F_CS(SP)
+	MOVQ R_RFLAGS(BX), AX
+	MOVQ AX, F_RFLAGS(SP)
+	MOVQ R_RSP(BX), AX
+	MOVQ AX, F_RSP(SP)
+	MOVQ R_SS(BX), AX
+	MOVQ AX, F_SS(SP)
+	// Copied: release the record. (The CPU aligned a nested record's stack
+	// down to 16 bytes; leaving IST1 8 bytes lower than it was then is
+	// harmless, the outer entry's release restores it.)
+	LEAQ R_SIZE(BX), AX
+	MOVQ CPU_IST1P(GS), BX
+	MOVQ AX, 0(BX)
+	MOVQ CX, F_RCX(SP)
+	MOVQ DX, F_RDX(SP)
+	MOVQ SI, F_RSI(SP)
+	MOVQ DI, F_RDI(SP)
+	MOVQ BP, F_RBP(SP)
+	MOVQ R8, F_R8(SP)
+	MOVQ R9, F_R9(SP)
+	MOVQ R10, F_R10(SP)
+	MOVQ R11, F_R11(SP)
+	MOVQ R12, F_R12(SP)
+	MOVQ R13, F_R13(SP)
+	MOVQ R14, F_R14(SP)
+	MOVQ R15, F_R15(SP)
+	RDFSBASE_AX
+	MOVQ AX, F_FSBASE(SP)
+	MOVQ $0, BP
+	JMP ·trapBody(SB)
+
+// trapEntry is where system calls (and the deferred-interrupt entry,
+// VEC_PENDING) land at CPL 3 (IF=0; IF=1 in CPL-3 mode, kactive set).
+// In:  RSP = kernel stack top of the current thread;
 //      all general registers are the interrupted context's except RAX,
 //      RCX, R11, which are in CPU.ctx*; CPU.trap* describe the event.
 // Out: builds an rt.Frame on the stack, switches FS to the kernel TLS,
@@ -424,6 +401,13 @@ TEXT ·trapEntry(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ R13
 	PUSHQ R14
 	PUSHQ R15
+	MOVQ $0, BP
+	JMP ·trapBody(SB)
+
+// trapBody: the rest of trapEntry and istEntry.
+// In: SP = the rt.Frame just built, FS = the interrupted context's,
+// BP = 0 (the end of the kernel's frame-pointer chain).
+TEXT ·trapBody(SB),NOSPLIT|NOFRAME,$0
 	MOVQ CPU_KTLS(GS), AX
 	WRFSBASE_AX
 	// Record the entry in this CPU's trace ring (abi.TraceRing), if the
@@ -465,7 +449,6 @@ traced:
 	JEQ saved
 	CALL ·saveExtended(SB)
 saved:
-	MOVQ $0, BP
 	MOVQ SP, AX
 	SUBQ $16, SP
 	MOVQ AX, 0(SP)
@@ -630,7 +613,7 @@ TEXT ·IdleStartPC(SB),NOSPLIT|NOFRAME,$0-8
 // that hits the kernel to CPU.pending), Linux system calls enter
 // trapEntry without a ring transition, OUT is done in place, and only the
 // other privileged services reach CPL 0, through a UD2 in svcTrap that
-// intrCommon recognises. Exceptions and interrupts still arrive through
+// vec6 recognises. Exceptions and interrupts still arrive through
 // the IDT at CPL 0 and are redirected as usual.
 
 GLOBL ·cpl3Scratch(SB), NOPTR, $64
@@ -640,7 +623,14 @@ GLOBL ·cpl3Scratch(SB), NOPTR, $64
 // of the SYSCALL being served (kept in CPU.scratch1 across the trap).
 // Out: as the service; returns to its caller.
 TEXT ·svcTrap(SB),NOSPLIT|NOFRAME,$0
-	BYTE $0x0f; BYTE $0x0b     // UD2: intrCommon runs the service at CPL 0
+	BYTE $0x0f; BYTE $0x0b     // UD2: vec6 runs the service at CPL 0
+	RET
+
+// wrmsrTrap is where WRMSR traps to CPL 0 in CPL-3 mode: vec6 executes
+// WRMSR and resumes after the UD2.
+// In: ECX = MSR, EDX:EAX = value. Out: nothing clobbered.
+TEXT ·wrmsrTrap(SB),NOSPLIT|NOFRAME,$0
+	BYTE $0x0f; BYTE $0x0b     // UD2
 	RET
 
 // cpl3First handles the first SYSCALL that arrived at CPL 3: switch to
@@ -648,6 +638,8 @@ TEXT ·svcTrap(SB),NOSPLIT|NOFRAME,$0
 TEXT ·cpl3First(SB),NOSPLIT|NOFRAME,$0
 	MOVQ $1, ·cpl3Mode(SB)
 	MOVQ $0x47500, ·sfmask(SB)
+	MOVQ $0x202, CPU_ENTRYRFLAGS(GS) // the kernel runs with IF=1 from now
+	MOVQ $0x202, CPU_CRASHRFLAGS(GS) // (other CPUs: rt.InitCPU)
 	MOVQ AX, ·cpl3Scratch+0(SB)
 	MOVQ DI, ·cpl3Scratch+8(SB)
 	MOVQ SI, ·cpl3Scratch+16(SB)
@@ -691,8 +683,22 @@ svc:
 	JEQ outl
 	CMPQ AX, $(SVC_BASE+SVC_RETURN)
 	JEQ ret
+	CMPQ AX, $(SVC_BASE+SVC_WRMSR)
+	JEQ wrmsr
 	MOVQ CX, CPU_SCRATCH1(GS)
 	CALL ·svcTrap(SB)
+	JMP done
+wrmsr:
+	// WRMSR, the service the kernel asks for most (x2APIC EOI, the
+	// TSC-deadline timer, IPIs): split the operands here, natively, so
+	// that vec6 runs nothing at CPL 0 but the check and the WRMSR.
+	MOVQ CX, R8
+	MOVL DI, CX
+	MOVL SI, AX
+	MOVQ SI, DX
+	SHRQ $32, DX
+	CALL ·wrmsrTrap(SB)
+	MOVQ R8, CX
 	JMP done
 outb:
 	MOVQ DI, DX

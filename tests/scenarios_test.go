@@ -311,6 +311,17 @@ var scenarios = []scenario{
 		wantOut: []string{"trapcost: faults ", "trapcost: fault_ns ", "trapcost: detours ", "trapcost: trip_ns ", "trapcost: ok\n"},
 	},
 	{
+		// Kernel entries (faults, timer interrupts, IPIs, preemption
+		// signals) must leave every register of the interrupted context
+		// intact, also when one nests into istEntry (rt/shim_amd64.s).
+		name:    "regstorm",
+		pkg:     "./tests/guests/regstorm",
+		cpus:    2,
+		env:     []string{"REGSTORM_MS=1500"},
+		timeout: 2 * time.Minute,
+		wantOut: []string{"regstorm: ok\n"},
+	},
+	{
 		name:    "signals",
 		pkg:     "./tests/guests/signals",
 		wantOut: []string{"signals: self-sent signals delivered\n", "signals: bad signal numbers refused\n", "signals: ok\n"},
