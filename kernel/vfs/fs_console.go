@@ -91,18 +91,26 @@ func ConsoleIRQ() {
 	}
 }
 
+// conFreeEnd is where the ring's free space that starts at conTail ends:
+// its end, or the slot before conHead (one slot stays empty so that a
+// full ring differs from an empty one).
+func conFreeEnd() int {
+	switch {
+	case conHead > conTail:
+		return conHead - 1
+	case conHead == 0:
+		return len(conIn) - 1
+	}
+	return len(conIn)
+}
+
 // consoleReceive fills the ring's free space from conTail up to its end
 // or to the slot before conHead through abi.PortConsoleInput. news: bytes
 // came or the input ended (conEOF set); more: the launcher filled the
 // space and may have more. Caller holds SchedLock and has checked that
 // the ring has room.
 func consoleReceive() (news, more bool) {
-	end := len(conIn)
-	if conHead > conTail {
-		end = conHead - 1
-	} else if conHead == 0 {
-		end = len(conIn) - 1
-	}
+	end := conFreeEnd()
 	room := end - conTail
 	d := abi.ConsoleInput{Addr: uint64(uintptr(unsafe.Pointer(&conIn[conTail]))), Cap: uint64(room)}
 	if uintptr(unsafe.Pointer(&d)) >= 1<<32 {
@@ -125,12 +133,7 @@ func consoleReceive() (news, more bool) {
 // conHead with what the port received. Caller holds SchedLock and has
 // checked that the ring has room.
 func vconReceive() (news, more bool) {
-	end := len(conIn)
-	if conHead > conTail {
-		end = conHead - 1
-	} else if conHead == 0 {
-		end = len(conIn) - 1
-	}
+	end := conFreeEnd()
 	room := end - conTail
 	d := &vcon.Dev
 	n, eof := d.Read(conIn[conTail:end])
