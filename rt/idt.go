@@ -1,7 +1,7 @@
 package rt
 
 // The interrupt and exception entry stubs and vectorAddrs.
-//go:generate python3 gen_vectors.py
+//go:generate go run gen_vectors.go
 
 // FillInterruptGates writes the IDT gates of vectors 32-255 (interrupts),
 // which bootMain leaves to the kernel (IST1, present, interrupt gate, DPL

@@ -12,7 +12,7 @@ import (
 // application processors is the top kernel package's (kernel/smp.go).
 const (
 	MaxCPUs    = 64
-	VecResched = 64 // reschedule IPI (below 96: see the vector stubs' pending mask, rt/gen_vectors.py)
+	VecResched = 64 // reschedule IPI (below 96: see the vector stubs' pending mask, rt/gen_vectors.go)
 	VecTLB     = 65 // TLB shootdown IPI
 )
 
