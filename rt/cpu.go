@@ -26,6 +26,12 @@ func Inb(port uint16) uint8
 //go:noescape
 func OutlAddr(port uint16, p unsafe.Pointer)
 
+// OutbDirect writes v to port with OUTB at the caller's privilege, like
+// OutsbDirect: for ports the TSS I/O bitmap opens to CPL 3 it costs the
+// port exit alone, where Outb adds a service call (a SYSCALL, which in
+// CPL-3 SYSCALL mode traps through the host).
+func OutbDirect(port uint16, v uint8)
+
 // InbDirect reads a byte from port with IN at the caller's privilege, like
 // OutsbDirect: for ports the TSS I/O bitmap opens to CPL 3, it saves the
 // service call Inb costs.

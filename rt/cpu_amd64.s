@@ -15,6 +15,16 @@ TEXT ·Outb(SB),NOSPLIT|NOFRAME,$0-3
 	SVC(SVC_OUTB)
 	RET
 
+// func OutbDirect(port uint16, v uint8)
+// In: port, v on the stack (ABI0). Executes OUTB at the caller's privilege
+// (CPL 3: the port must be open in the TSS I/O bitmap, else #GP).
+// Clobbers AX, DX.
+TEXT ·OutbDirect(SB),NOSPLIT|NOFRAME,$0-3
+	MOVWQZX port+0(FP), DX
+	MOVBQZX v+2(FP), AX
+	OUTB
+	RET
+
 // func OutsbDirect(port uint16, p *byte, n int)
 // In: port, p, n on the stack (ABI0). Executes REP OUTSB at the caller's
 // privilege (CPL 3: the port must be open in the TSS I/O bitmap, else #GP).
