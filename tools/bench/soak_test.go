@@ -43,12 +43,79 @@ func TestGuestRAMResident(t *testing.T) {
 }
 
 func TestWriteSoakTable(t *testing.T) {
+	const M = 1 << 20
 	s := &benchSuite{soakConns: 1000, soakTime: 20 * time.Second, soak: []soakResult{
-		{setup: "user-mode network", requests: 9686, at: [4]memPoint{{38 << 20, 17 << 20, 2 << 20, 1 << 20}, {125 << 20, 20 << 20, 80 << 20, 35 << 20}, {255 << 20, 30 << 20, 200 << 20, -1}, {264 << 20, -1, -1, 22 << 20}}, answersAfter: true},
+		{setup: "user-mode network", requests: 9686, at: [5]memPoint{
+			{rss: 38 * M, net: 17 * M, netPSS: 16 * M, ram: 2 * M, heap: 1 * M, sys: 8 * M},
+			{rss: 125 * M, net: 20 * M, netPSS: 19 * M, ram: 80 * M, heap: 35 * M, sys: 60 * M},
+			{rss: 200 * M, net: 25 * M, netPSS: 24 * M, ram: 150 * M, heap: 30 * M, sys: 70 * M},
+			{rss: 255 * M, net: 30 * M, netPSS: 29 * M, ram: 200 * M, heap: -1, sys: -1},
+			{rss: 264 * M, net: -1, netPSS: -1, ram: -1, heap: 22 * M, sys: 70 * M}}, answersAfter: true},
 		{setup: "TAP", failed: errors.New("not serving after 60s")},
 	}}
 	var b bytes.Buffer
 	writeSoakTable(&b, s)
-	assert.Contains(t, b.String(), "| user-mode network | 9686 | 484 | 0 | 38.0 / 125.0 / 255.0 / 264.0 | 2.0 / 80.0 / 200.0 / – | 17.0 / 20.0 / 30.0 / – | 1.0 / 35.0 / – / 22.0 | yes |\n")
+	assert.Contains(t, b.String(), "| user-mode network | 9686 | 484 | 0 | 38.0 / 125.0 / 200.0 / 255.0 / 264.0 | 2.0 / 80.0 / 150.0 / 200.0 / – | 17.0 / 20.0 / 25.0 / 30.0 / – | 16.0 / 19.0 / 24.0 / 29.0 / – | 1.0 / 35.0 / 30.0 / – / 22.0 | 8.0 / 60.0 / 70.0 / – / 70.0 | yes |\n")
 	assert.Contains(t, b.String(), "| TAP | failed: not serving after 60s |")
+	assert.Contains(t, b.String(), "user-mode network: memory NOT flat: launcher own (RSS less guest RAM) 45.0 -> 55.0 GROWS (+10.0 MiB, +22%); guest RAM resident 80.0 -> 200.0 GROWS (+120.0 MiB, +150%); unigo-net RSS 20.0 -> 30.0 GROWS (+10.0 MiB, +50%); unigo-net PSS 19.0 -> 29.0 GROWS (+10.0 MiB, +53%); guest live heap unknown.\n")
+	assert.NotContains(t, b.String(), "TAP: memory")
+}
+
+// TestJudgeFlat: growth up to 5% of the quarter figure, or 4 MiB for
+// small figures, is flat; more is not; a fall is flat; an unknown
+// figure is judged neither way.
+func TestJudgeFlat(t *testing.T) {
+	const M = 1 << 20
+	for _, c := range []struct {
+		quarter, end int64
+		flat         bool
+	}{
+		{200 * M, 210 * M, true},       // +5%
+		{200 * M, 210*M + 1, false},    // just over 5%
+		{200 * M, 150 * M, true},       // a fall
+		{20 * M, 24 * M, true},         // +4 MiB, 20%: within the slack
+		{20 * M, 24*M + 4096, false},   // past the slack
+		{0, 4 * M, true},               // from nothing, within the slack
+		{85 * M, 88*M + 300<<10, true}, // unigo-net's 85.0 -> 88.3 MiB
+		{181 * M, 216 * M, false},      // guest RAM's 181 -> 216 MiB
+	} {
+		f := judgeFlat("x", c.quarter, c.end)
+		assert.True(t, f.known)
+		assert.Equal(t, c.flat, f.flat, "%d -> %d", c.quarter, c.end)
+		assert.Equal(t, c.end-c.quarter, f.growth)
+	}
+	for _, c := range [][2]int64{{-1, 5 * M}, {5 * M, -1}} {
+		f := judgeFlat("x", c[0], c[1])
+		assert.False(t, f.known)
+		assert.False(t, f.flat)
+	}
+}
+
+// TestSoakFlatness: every process is judged; unigo-net only when it ran
+// (TAP has none); the launcher's own share is its RSS less guest RAM.
+func TestSoakFlatness(t *testing.T) {
+	const M = 1 << 20
+	tap := soakResult{setup: "TAP", at: [5]memPoint{
+		atQuarter: {rss: 216 * M, ram: 204 * M, net: -1, netPSS: -1, heap: 52 * M},
+		atEnd:     {rss: 235 * M, ram: 223 * M, net: -1, netPSS: -1, heap: 50 * M},
+	}}
+	fs := soakFlatness(tap)
+	require.Len(t, fs, 3)
+	assert.Equal(t, "launcher own (RSS less guest RAM)", fs[0].name)
+	assert.EqualValues(t, 12*M, fs[0].quarter)
+	assert.True(t, fs[0].flat)
+	assert.Equal(t, "guest RAM resident", fs[1].name)
+	assert.False(t, fs[1].flat) // +19 MiB, 9%
+	assert.Equal(t, "guest live heap", fs[2].name)
+	assert.True(t, fs[2].flat)
+
+	user := tap
+	user.at[atQuarter].net, user.at[atQuarter].netPSS = 85*M, 80*M
+	user.at[atEnd].net, user.at[atEnd].netPSS = 88*M, 83*M
+	fs = soakFlatness(user)
+	require.Len(t, fs, 5)
+	assert.Equal(t, "unigo-net RSS", fs[2].name)
+	assert.True(t, fs[2].flat)
+	assert.Equal(t, "unigo-net PSS", fs[3].name)
+	assert.True(t, fs[3].flat)
 }
