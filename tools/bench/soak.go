@@ -25,7 +25,8 @@ import (
 // whether the guest still answers once the load stops. Flat memory means
 // the quarter and end figures agree: the load's working set (guest RAM
 // the launcher maps in, socket buffers) is in both. judgeFlat says so
-// per figure, within flatTolerance.
+// per figure, within flatTolerance, and tells a plateau reached after
+// the quarter from growth that goes on to the end.
 
 // soakResult is one setup's figures.
 type soakResult struct {
@@ -268,7 +269,10 @@ func vmRSS(pid int) int64 {
 // to its end by at most flatTolerance percent of its quarter value or
 // flatSlack bytes, whichever is more (a fall is flat: a heap after a GC
 // or a Go runtime handing memory back). The slack covers the noise of a
-// few MiB that a GC cycle or a burst of connections moves.
+// few MiB that a GC cycle or a burst of connections moves. A figure that
+// is not flat but is flat by the same rule from half-way to the end rose
+// to a plateau (a high-water mark reached after the quarter: the Go
+// runtime's heap goal under the load); one that is neither still grows.
 const (
 	flatTolerance = 5       // percent
 	flatSlack     = 4 << 20 // bytes
@@ -276,17 +280,24 @@ const (
 
 // flatness is one figure's judgement.
 type flatness struct {
-	name          string
-	quarter, end  int64 // bytes
-	known, flat   bool  // known: both figures measured
-	growth        int64 // end - quarter, bytes
-	growthPercent float64
+	name               string
+	quarter, half, end int64 // bytes
+	known              bool  // quarter and end measured
+	flat               bool  // quarter -> end within the tolerance
+	plateau            bool  // not flat, but half -> end within it
+	growth             int64 // end - quarter, bytes
+	growthPercent      float64
 }
 
-// judgeFlat judges one figure from its quarter and end values (-1:
-// unknown).
-func judgeFlat(name string, quarter, end int64) flatness {
-	f := flatness{name: name, quarter: quarter, end: end}
+// within says whether to grew from from by at most the tolerance.
+func within(from, to int64) bool {
+	return to-from <= max(from*flatTolerance/100, flatSlack)
+}
+
+// judgeFlat judges one figure from its values a quarter into the load,
+// half-way and at its end (-1: unknown).
+func judgeFlat(name string, quarter, half, end int64) flatness {
+	f := flatness{name: name, quarter: quarter, half: half, end: end}
 	if quarter < 0 || end < 0 {
 		return f
 	}
@@ -295,7 +306,8 @@ func judgeFlat(name string, quarter, end int64) flatness {
 	if quarter > 0 {
 		f.growthPercent = 100 * float64(f.growth) / float64(quarter)
 	}
-	f.flat = f.growth <= max(quarter*flatTolerance/100, flatSlack)
+	f.flat = within(quarter, end)
+	f.plateau = !f.flat && half >= 0 && within(half, end)
 	return f
 }
 
@@ -309,39 +321,43 @@ func (p memPoint) own() int64 {
 
 // soakFlatness judges each process's memory in r: the launcher's own
 // share, the guest RAM it holds, unigo-net's RSS and PSS (when it ran),
-// and the guest's live heap.
+// the guest's Go runtime's Sys and its live heap.
 func soakFlatness(r soakResult) []flatness {
-	q, e := r.at[atQuarter], r.at[atEnd]
+	q, h, e := r.at[atQuarter], r.at[atHalf], r.at[atEnd]
 	fs := []flatness{
-		judgeFlat("launcher own (RSS less guest RAM)", q.own(), e.own()),
-		judgeFlat("guest RAM resident", q.ram, e.ram),
+		judgeFlat("launcher own (RSS less guest RAM)", q.own(), h.own(), e.own()),
+		judgeFlat("guest RAM resident", q.ram, h.ram, e.ram),
 	}
 	if q.net >= 0 || e.net >= 0 {
-		fs = append(fs, judgeFlat("unigo-net RSS", q.net, e.net), judgeFlat("unigo-net PSS", q.netPSS, e.netPSS))
+		fs = append(fs, judgeFlat("unigo-net RSS", q.net, h.net, e.net), judgeFlat("unigo-net PSS", q.netPSS, h.netPSS, e.netPSS))
 	}
-	return append(fs, judgeFlat("guest live heap", q.heap, e.heap))
+	return append(fs, judgeFlat("guest Go Sys", q.sys, h.sys, e.sys), judgeFlat("guest live heap", q.heap, h.heap, e.heap))
 }
 
-// writeFlatness writes r's judgement as one line.
+// writeFlatness writes r's judgement as one line: "flat" when every
+// figure is, "flat from half-way" when the rest rose to a plateau, "NOT
+// flat" when one still grows or is unknown.
 func writeFlatness(w io.Writer, r soakResult) {
 	var parts []string
-	all := true
+	verdict := "flat"
 	for _, f := range soakFlatness(r) {
 		switch {
 		case !f.known:
 			parts = append(parts, f.name+" unknown")
-			all = false
+			verdict = "NOT flat"
 		case f.flat:
 			parts = append(parts, fmt.Sprintf("%s %s -> %s flat", f.name, mibOf(f.quarter), mibOf(f.end)))
+		case f.plateau:
+			parts = append(parts, fmt.Sprintf("%s %s -> %s -> %s plateau (%+.1f MiB by half-way, then flat)", f.name,
+				mibOf(f.quarter), mibOf(f.half), mibOf(f.end), float64(f.half-f.quarter)/(1<<20)))
+			if verdict == "flat" {
+				verdict = "flat from half-way"
+			}
 		default:
-			parts = append(parts, fmt.Sprintf("%s %s -> %s GROWS (%+.1f MiB, %+.0f%%)", f.name, mibOf(f.quarter), mibOf(f.end),
+			parts = append(parts, fmt.Sprintf("%s %s -> %s -> %s GROWS (%+.1f MiB, %+.0f%%)", f.name, mibOf(f.quarter), mibOf(f.half), mibOf(f.end),
 				float64(f.growth)/(1<<20), f.growthPercent))
-			all = false
+			verdict = "NOT flat"
 		}
-	}
-	verdict := "flat"
-	if !all {
-		verdict = "NOT flat"
 	}
 	fmt.Fprintf(w, "%s: memory %s: %s.\n", r.setup, verdict, strings.Join(parts, "; "))
 }
@@ -377,7 +393,7 @@ func writeSoakTable(w io.Writer, s *benchSuite) {
 			float64(r.requests)/s.soakTime.Seconds(), r.errors, strings.Join(rss, " / "), strings.Join(ram, " / "),
 			strings.Join(netRSS, " / "), strings.Join(netPSS, " / "), strings.Join(heap, " / "), strings.Join(sys, " / "), yes)
 	}
-	fmt.Fprintf(w, "\nFlat: a quarter into the load -> its end, growing at most %d%% or %d MiB.\n\n", flatTolerance, flatSlack>>20)
+	fmt.Fprintf(w, "\nFlat: a quarter into the load -> its end, growing at most %d%% or %d MiB; a plateau: not flat, but flat from half-way to the end.\n\n", flatTolerance, flatSlack>>20)
 	for _, r := range s.soak {
 		if r.failed == nil || r.requests > 0 {
 			writeFlatness(w, r)
