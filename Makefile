@@ -6,7 +6,8 @@
 #   make bench   the benchmark suite (unigo bench): boot phases, memory, SMP,
 #                syscall cost, image size, as Markdown tables
 #   make soak    examples/httpd under 1,000 connections for SOAK_TIME (unigo
-#                bench -soak): errors, launcher and guest memory, still answers
+#                bench -soak): errors, launcher, unigo-net and guest memory
+#                (judged flat or not), still answers
 #   make stdtest standard library packages' tests natively and in the guest
 #                (unigo stdtest): a Markdown table and the tests that differ
 #   make fuzz    every fuzz target for FUZZTIME each, then make sysfuzz

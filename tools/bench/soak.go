@@ -18,31 +18,46 @@ import (
 // launcher, loaded by soakConns keep-alive connections for D through the
 // user-mode network (a -p forward) and, as root, through a TAP device
 // (tap.go's lab). Each setup reports requests, errors (the goal is none),
-// the launcher's RSS and the guest's own memory (its Go runtime's
-// MemStats through /json?gc=1) idle before the load, a quarter into it,
-// at its end and after it, and whether the guest still answers once the
-// load stops. Flat memory means the quarter and end figures agree: the
-// load's working set (guest RAM the launcher maps in, socket buffers) is
-// in both.
+// the launcher's RSS (and the part of it that is guest RAM), the
+// user-mode network's process's (unigo-net) RSS and PSS, and the guest's
+// own memory (its Go runtime's MemStats through /json?gc=1) idle before
+// the load, a quarter into it, half-way, at its end and after it, and
+// whether the guest still answers once the load stops. Flat memory means
+// the quarter and end figures agree: the load's working set (guest RAM
+// the launcher maps in, socket buffers) is in both. judgeFlat says so
+// per figure, within flatTolerance, and tells a plateau reached after
+// the quarter from growth that goes on to the end.
 
 // soakResult is one setup's figures.
 type soakResult struct {
 	setup            string
 	requests, errors int
 	errorKinds       map[string]int // failures by message
-	// at: idle before, a quarter into the load, at its end, after.
-	at           [4]memPoint
+	// at: idle before, a quarter into the load, half-way, at its end,
+	// after.
+	at           [5]memPoint
 	answersAfter bool
 	failed       error
 }
 
 // memPoint is the memory at one moment.
 type memPoint struct {
-	rss  int64 // launcher VmRSS, bytes; -1 unknown
-	net  int64 // the user-mode network's process's (unigo-net) VmRSS, bytes; -1 none
-	ram  int64 // of which guest RAM (the mapping of soakMem), bytes; -1 unknown
-	heap int64 // guest live heap after a GC, bytes; -1 unknown
+	rss    int64 // launcher VmRSS, bytes; -1 unknown
+	net    int64 // the user-mode network's process's (unigo-net) VmRSS, bytes; -1 none
+	netPSS int64 // its PSS (smaps_rollup), bytes; -1 none
+	ram    int64 // of which guest RAM (the mapping of soakMem), bytes; -1 unknown
+	heap   int64 // guest live heap after a GC, bytes; -1 unknown
+	sys    int64 // guest Go runtime's Sys (all it has mapped), bytes; -1 unknown
 }
+
+// The moments of soakResult.at.
+const (
+	atIdle = iota
+	atQuarter
+	atHalf
+	atEnd
+	atAfter
+)
 
 // soakMem is the guest's -m.
 const soakMem = 512 << 20
@@ -101,6 +116,7 @@ func guestRAMResident(pid int, ramSize int64) int64 {
 // guestMem is what examples/httpd's /json says about its memory.
 type guestMem struct {
 	HeapAlloc uint64 `json:"heap_alloc"`
+	Sys       uint64 `json:"sys"`
 }
 
 func (s *benchSuite) runSoak(out io.Writer) {
@@ -171,34 +187,39 @@ func soakServer(t netTarget, conns int, d time.Duration, r *soakResult) error {
 	defer mtr.CloseIdleConnections()
 	measure := &http.Client{Transport: mtr, Timeout: 30 * time.Second}
 	point := func() memPoint {
-		p := memPoint{rss: vmRSS(pid), net: -1, ram: guestRAMResident(pid, soakMem), heap: -1}
+		p := memPoint{rss: vmRSS(pid), net: -1, netPSS: -1, ram: guestRAMResident(pid, soakMem), heap: -1, sys: -1}
 		for _, c := range childPIDs(pid) {
-			p.net = vmRSS(c)
+			p.net, p.netPSS = vmRSS(c), -1
+			if kb, err := procField("/proc/"+strconv.Itoa(c)+"/smaps_rollup", "Pss:"); err == nil {
+				p.netPSS = kb << 10
+			}
 		}
 		if m, err := readGuestMem(measure, t.base); err == nil {
-			p.heap = int64(m.HeapAlloc)
+			p.heap, p.sys = int64(m.HeapAlloc), int64(m.Sys)
 		}
 		return p
 	}
-	r.at[0] = point()
-	during := make(chan [2]memPoint, 1)
+	r.at[atIdle] = point()
+	during := make(chan [3]memPoint, 1)
 	go func() {
-		var p [2]memPoint
+		var p [3]memPoint
 		time.Sleep(d / 4)
 		p[0] = point()
-		time.Sleep(d*3/4 - 2*time.Second)
+		time.Sleep(d / 4)
 		p[1] = point()
+		time.Sleep(d/2 - 2*time.Second)
+		p[2] = point()
 		during <- p
 	}()
 	lat, errs, kinds := hammerErrs(client, t.base+"/", conns, d)
 	r.requests, r.errors, r.errorKinds = len(lat), errs, kinds
 	p := <-during
-	r.at[1], r.at[2] = p[0], p[1]
+	r.at[atQuarter], r.at[atHalf], r.at[atEnd] = p[0], p[1], p[2]
 	tr.CloseIdleConnections()
 	// Let the guest and the NAT close the load's connections.
 	time.Sleep(2 * time.Second)
-	r.at[3] = point()
-	if r.at[3].heap < 0 {
+	r.at[atAfter] = point()
+	if r.at[atAfter].heap < 0 {
 		return fmt.Errorf("the guest no longer answers after the load; output: %s", lastLines(out.String()))
 	}
 	resp, err := client.Get(t.base + "/")
@@ -244,34 +265,139 @@ func vmRSS(pid int) int64 {
 	return -1
 }
 
+// Flatness: a figure is flat when it grows from a quarter into the load
+// to its end by at most flatTolerance percent of its quarter value or
+// flatSlack bytes, whichever is more (a fall is flat: a heap after a GC
+// or a Go runtime handing memory back). The slack covers the noise of a
+// few MiB that a GC cycle or a burst of connections moves. A figure that
+// is not flat but is flat by the same rule from half-way to the end rose
+// to a plateau (a high-water mark reached after the quarter: the Go
+// runtime's heap goal under the load); one that is neither still grows.
+const (
+	flatTolerance = 5       // percent
+	flatSlack     = 4 << 20 // bytes
+)
+
+// flatness is one figure's judgement.
+type flatness struct {
+	name               string
+	quarter, half, end int64 // bytes
+	known              bool  // quarter and end measured
+	flat               bool  // quarter -> end within the tolerance
+	plateau            bool  // not flat, but half -> end within it
+	growth             int64 // end - quarter, bytes
+	growthPercent      float64
+}
+
+// within says whether to grew from from by at most the tolerance.
+func within(from, to int64) bool {
+	return to-from <= max(from*flatTolerance/100, flatSlack)
+}
+
+// judgeFlat judges one figure from its values a quarter into the load,
+// half-way and at its end (-1: unknown).
+func judgeFlat(name string, quarter, half, end int64) flatness {
+	f := flatness{name: name, quarter: quarter, half: half, end: end}
+	if quarter < 0 || end < 0 {
+		return f
+	}
+	f.known = true
+	f.growth = end - quarter
+	if quarter > 0 {
+		f.growthPercent = 100 * float64(f.growth) / float64(quarter)
+	}
+	f.flat = within(quarter, end)
+	f.plateau = !f.flat && half >= 0 && within(half, end)
+	return f
+}
+
+// own is the launcher's own share of its RSS (less guest RAM), or -1.
+func (p memPoint) own() int64 {
+	if p.rss < 0 || p.ram < 0 {
+		return -1
+	}
+	return p.rss - p.ram
+}
+
+// soakFlatness judges each process's memory in r: the launcher's own
+// share, the guest RAM it holds, unigo-net's RSS and PSS (when it ran),
+// the guest's Go runtime's Sys and its live heap.
+func soakFlatness(r soakResult) []flatness {
+	q, h, e := r.at[atQuarter], r.at[atHalf], r.at[atEnd]
+	fs := []flatness{
+		judgeFlat("launcher own (RSS less guest RAM)", q.own(), h.own(), e.own()),
+		judgeFlat("guest RAM resident", q.ram, h.ram, e.ram),
+	}
+	if q.net >= 0 || e.net >= 0 {
+		fs = append(fs, judgeFlat("unigo-net RSS", q.net, h.net, e.net), judgeFlat("unigo-net PSS", q.netPSS, h.netPSS, e.netPSS))
+	}
+	return append(fs, judgeFlat("guest Go Sys", q.sys, h.sys, e.sys), judgeFlat("guest live heap", q.heap, h.heap, e.heap))
+}
+
+// writeFlatness writes r's judgement as one line: "flat" when every
+// figure is, "flat from half-way" when the rest rose to a plateau, "NOT
+// flat" when one still grows or is unknown.
+func writeFlatness(w io.Writer, r soakResult) {
+	var parts []string
+	verdict := "flat"
+	for _, f := range soakFlatness(r) {
+		switch {
+		case !f.known:
+			parts = append(parts, f.name+" unknown")
+			verdict = "NOT flat"
+		case f.flat:
+			parts = append(parts, fmt.Sprintf("%s %s -> %s flat", f.name, mibOf(f.quarter), mibOf(f.end)))
+		case f.plateau:
+			parts = append(parts, fmt.Sprintf("%s %s -> %s -> %s plateau (%+.1f MiB by half-way, then flat)", f.name,
+				mibOf(f.quarter), mibOf(f.half), mibOf(f.end), float64(f.half-f.quarter)/(1<<20)))
+			if verdict == "flat" {
+				verdict = "flat from half-way"
+			}
+		default:
+			parts = append(parts, fmt.Sprintf("%s %s -> %s -> %s GROWS (%+.1f MiB, %+.0f%%)", f.name, mibOf(f.quarter), mibOf(f.half), mibOf(f.end),
+				float64(f.growth)/(1<<20), f.growthPercent))
+			verdict = "NOT flat"
+		}
+	}
+	fmt.Fprintf(w, "%s: memory %s: %s.\n", r.setup, verdict, strings.Join(parts, "; "))
+}
+
+// mibOf formats bytes as MiB, "–" for unknown.
+func mibOf(v int64) string {
+	if v < 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", float64(v)/(1<<20))
+}
+
 func writeSoakTable(w io.Writer, s *benchSuite) {
 	fmt.Fprintf(w, "### Soak: examples/httpd under the launcher (2 vCPUs, 512M), %d connections for %v\n\n", s.soakConns, s.soakTime)
-	fmt.Fprintf(w, "Memory at: idle before / a quarter into the load / its end / 2 s after; guest heap is the live heap after a GC.\n\n")
-	fmt.Fprintf(w, "| network | requests | req/s | errors | launcher RSS (MiB) | of which guest RAM (MiB) | unigo-net RSS (MiB) | guest heap (MiB) | answers after |\n")
-	fmt.Fprintf(w, "|---|---:|---:|---:|---|---|---|---|:---:|\n")
-	mib := func(v int64) string {
-		if v < 0 {
-			return "–"
-		}
-		return fmt.Sprintf("%.1f", float64(v)/(1<<20))
-	}
+	fmt.Fprintf(w, "Memory at: idle before / a quarter into the load / half-way / its end / 2 s after; guest heap is the live heap after a GC, guest Sys all its Go runtime has mapped.\n\n")
+	fmt.Fprintf(w, "| network | requests | req/s | errors | launcher RSS (MiB) | of which guest RAM (MiB) | unigo-net RSS (MiB) | unigo-net PSS (MiB) | guest heap (MiB) | guest Sys (MiB) | answers after |\n")
+	fmt.Fprintf(w, "|---|---:|---:|---:|---|---|---|---|---|---|:---:|\n")
 	for _, r := range s.soak {
 		if r.failed != nil && r.requests == 0 {
-			fmt.Fprintf(w, "| %s | failed: %v | | | | | | | |\n", r.setup, r.failed)
+			fmt.Fprintf(w, "| %s | failed: %v | | | | | | | | | |\n", r.setup, r.failed)
 			continue
 		}
-		var rss, ram, netRSS, heap []string
+		var rss, ram, netRSS, netPSS, heap, sys []string
 		for _, p := range r.at {
-			rss, ram, heap = append(rss, mib(p.rss)), append(ram, mib(p.ram)), append(heap, mib(p.heap))
-			netRSS = append(netRSS, mib(p.net))
+			rss, ram, heap, sys = append(rss, mibOf(p.rss)), append(ram, mibOf(p.ram)), append(heap, mibOf(p.heap)), append(sys, mibOf(p.sys))
+			netRSS, netPSS = append(netRSS, mibOf(p.net)), append(netPSS, mibOf(p.netPSS))
 		}
 		yes := "no"
 		if r.answersAfter {
 			yes = "yes"
 		}
-		fmt.Fprintf(w, "| %s | %d | %.0f | %d | %s | %s | %s | %s | %s |\n", r.setup, r.requests,
+		fmt.Fprintf(w, "| %s | %d | %.0f | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.setup, r.requests,
 			float64(r.requests)/s.soakTime.Seconds(), r.errors, strings.Join(rss, " / "), strings.Join(ram, " / "),
-			strings.Join(netRSS, " / "), strings.Join(heap, " / "), yes)
+			strings.Join(netRSS, " / "), strings.Join(netPSS, " / "), strings.Join(heap, " / "), strings.Join(sys, " / "), yes)
+	}
+	fmt.Fprintf(w, "\nFlat: a quarter into the load -> its end, growing at most %d%% or %d MiB; a plateau: not flat, but flat from half-way to the end.\n\n", flatTolerance, flatSlack>>20)
+	for _, r := range s.soak {
+		if r.failed == nil || r.requests > 0 {
+			writeFlatness(w, r)
+		}
 	}
 	for _, r := range s.soak {
 		for msg, n := range r.errorKinds {

@@ -57,8 +57,10 @@ flags:
   -soak D         run only the soak, for D (e.g. 60s): examples/httpd under
                   the launcher loaded by -soak-conns connections (default
                   1000) through the user-mode network and, as root, a TAP
-                  device; requests, errors (exit 1 unless none), launcher RSS
-                  and guest memory before and after, and a request after
+                  device; requests, errors (exit 1 unless none), the memory
+                  of the launcher, unigo-net and the guest through the load
+                  (judged flat or not, a quarter in against the end; not an
+                  exit status), and a request after
 `
 
 // Tools is what the suite needs from the unigo command.
