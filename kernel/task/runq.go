@@ -213,7 +213,7 @@ func kickAfterPush(target int, wasEmpty bool) {
 		// This CPU's idle loop runs the thread next; only a second one
 		// queued here needs another CPU.
 		if m := idle &^ (1 << uint(me)); !wasEmpty && m != 0 && poll&^(1<<uint(me)) == 0 {
-			SendIPI(cpus[lowestBit(m)].APICID, VecResched)
+			SendResched(lowestBit(m))
 		}
 		return
 	}
@@ -221,15 +221,15 @@ func kickAfterPush(target int, wasEmpty bool) {
 	case poll&(1<<uint(target)) != 0:
 		return
 	case idle&(1<<uint(target)) != 0:
-		SendIPI(cpus[target].APICID, VecResched)
+		SendResched(target)
 		return
 	case target == me:
 		ArmTimer()
 	case wasEmpty:
-		SendIPI(cpus[target].APICID, VecResched)
+		SendResched(target)
 	}
 	if m := idle &^ (1<<uint(me) | 1<<uint(target)); m != 0 && poll&^(1<<uint(me)|1<<uint(target)) == 0 {
-		SendIPI(cpus[lowestBit(m)].APICID, VecResched)
+		SendResched(lowestBit(m))
 	}
 }
 
@@ -272,7 +272,7 @@ func yield() {
 	// cur now waits in the queue: an idle CPU may take it (invariant 4);
 	// a polling one sees the queue itself.
 	if m := idleMask.Load() &^ (1 << uint(cpuIndex())); m != 0 && pollMask.Load()&^(1<<uint(cpuIndex())) == 0 {
-		SendIPI(cpus[lowestBit(m)].APICID, VecResched)
+		SendResched(lowestBit(m))
 	}
 	switchTo(cur, next)
 }
