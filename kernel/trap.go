@@ -113,6 +113,7 @@ func handleIRQ(v int) {
 		// Work was queued here, or a signal is pending: re-arm for the
 		// end of the running slice; kernelTrap delivers signals.
 		st[task.StatIRQResched]++
+		task.ReschedReceived() // before anything looks at the queues
 		lapicEOI()
 		task.ArmTimer()
 	case v == task.VecSpurious:

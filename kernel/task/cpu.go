@@ -37,6 +37,10 @@ type CPUInfo struct {
 	// timerNext is the first deadline of the timers this CPU owns (0:
 	// none), what its LAPIC timer is armed for (timerNextUpdate).
 	timerNext atomic.Int64
+	// reschedSent is set by the first CPU that sends this one a
+	// reschedule IPI and cleared by this one when it handles it
+	// (ReschedReceived), so that further senders meanwhile send none.
+	reschedSent atomic.Bool
 }
 
 var (
@@ -61,6 +65,26 @@ func SendIPI(apicid uint32, command uint32) {
 	APICWrite(0x31, apicid<<24)
 	APICWrite(0x30, command)
 }
+
+// SendResched sends CPU i a reschedule IPI unless one sent earlier has not
+// been handled yet. That one still comes, and its handler looks at the
+// queues and the pending signals only after ReschedReceived: a sender that
+// found the flag set made its change (pushed, marked a signal) before its
+// Swap, and the receiver's clearing store comes after that Swap in the
+// flag's order, so the receiver's later loads see the change. Each IPI
+// skipped is a trapped ICR write on a paravirtualised host, and the LAPIC
+// would have merged it with the pending one anyway.
+func SendResched(i int) {
+	if cpus[i].reschedSent.Swap(true) {
+		ThisCPU().Stats[statIPIsMerged]++
+		return
+	}
+	SendIPI(cpus[i].APICID, VecResched)
+}
+
+// ReschedReceived is the reschedule IPI handler's first step (see
+// SendResched).
+func ReschedReceived() { ThisCPU().reschedSent.Store(false) }
 
 // TLBShootdown makes every other online CPU flush its TLB and waits until
 // all have. Requests are per CPU pair, so shootdowns from several CPUs

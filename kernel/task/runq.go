@@ -12,9 +12,10 @@ import (
 // Per-CPU run queues.
 //
 // Every CPU owns a FIFO of runnable threads (cpuInfo.rq) under its own
-// lock. A thread made runnable goes to the queue of the CPU it last ran on,
-// unless that CPU is busy and another one idles, in which case it goes to
-// the idle one; a CPU that has nothing in its own queue steals from the
+// lock. A thread made runnable goes to the queue of the waking CPU if that
+// one is idle but awake, else of the CPU it last ran on, unless another
+// CPU is polling (and that one is not) or that CPU is busy and another
+// one idles (wakeCPU); a CPU that has nothing in its own queue steals from the
 // others' before it halts. Round-robin with 10 ms timeslices stays: the
 // LAPIC timer fires at the end of the running thread's slice while others
 // wait in the same queue.
@@ -151,25 +152,48 @@ func lowestBit(m uint64) int {
 }
 
 // makeRunnable queues a thread that is not running anywhere (new, or
-// Blocked and woken) on the CPU it last ran on, or on an idle CPU if that
-// one is busy. Caller holds SchedLock.
+// Blocked and woken) where wakeCPU says. Caller holds SchedLock.
 func makeRunnable(t uintptr) {
-	target := int(Th(t).LastCPU)
-	if target < 0 || target >= int(Online.Load()) {
-		target = cpuIndex()
-	}
-	// A busy target: prefer an idle CPU, unless the target is this CPU
-	// between halts (handling the interrupt that woke it).
-	here := target == cpuIndex() && CPU().Current == cpus[target].Idle
-	if idle := idleMask.Load() | pollMask.Load(); idle&(1<<uint(target)) == 0 && idle != 0 && !here {
-		target = lowestBit(idle)
-	}
+	me := cpuIndex()
+	target := wakeCPU(int(Th(t).LastCPU), me, int(Online.Load()),
+		CPU().Current == cpus[me].Idle, idleMask.Load(), pollMask.Load())
 	q := &cpus[target].rq
 	q.lock.Lock()
 	rqAppend(q, t)
 	wasEmpty := q.n.Load() == 1
 	q.lock.Unlock()
 	kickAfterPush(target, wasEmpty)
+}
+
+// wakeCPU chooses the CPU whose queue a woken thread goes to: last is the
+// CPU it last ran on, me the waker's, n the CPUs online, meIdle whether
+// the waker is this CPU's idle loop (handling the interrupt that woke it,
+// or expiring timers while it polls), idle and poll the CPUs halted or
+// about to (idleMask) and polling (pollMask).
+//
+// Every wake-up that has to rouse a halted CPU costs a reschedule IPI and
+// the halt's exit, each a trap on a paravirtualised host, so the order is:
+// this CPU if it is idle but awake (it runs the thread next, no IPI); the
+// last CPU if it is polling or busy-free; a polling CPU before a halted
+// one; the last CPU if it is busy and nobody idles (it gets its timer
+// armed for the slice's end, or an IPI if its queue was empty).
+func wakeCPU(last, me, n int, meIdle bool, idle, poll uint64) int {
+	if last < 0 || last >= n {
+		last = me
+	}
+	if meIdle {
+		return me
+	}
+	bit := uint64(1) << uint(last)
+	switch {
+	case poll&bit != 0:
+		return last
+	case poll != 0:
+		return lowestBit(poll)
+	case idle != 0 && idle&bit == 0:
+		return lowestBit(idle)
+	}
+	return last
 }
 
 // kickAfterPush makes sure the work just pushed on target's queue gets a
@@ -189,7 +213,7 @@ func kickAfterPush(target int, wasEmpty bool) {
 		// This CPU's idle loop runs the thread next; only a second one
 		// queued here needs another CPU.
 		if m := idle &^ (1 << uint(me)); !wasEmpty && m != 0 && poll&^(1<<uint(me)) == 0 {
-			SendIPI(cpus[lowestBit(m)].APICID, VecResched)
+			SendResched(lowestBit(m))
 		}
 		return
 	}
@@ -197,15 +221,15 @@ func kickAfterPush(target int, wasEmpty bool) {
 	case poll&(1<<uint(target)) != 0:
 		return
 	case idle&(1<<uint(target)) != 0:
-		SendIPI(cpus[target].APICID, VecResched)
+		SendResched(target)
 		return
 	case target == me:
 		ArmTimer()
 	case wasEmpty:
-		SendIPI(cpus[target].APICID, VecResched)
+		SendResched(target)
 	}
 	if m := idle &^ (1<<uint(me) | 1<<uint(target)); m != 0 && poll&^(1<<uint(me)|1<<uint(target)) == 0 {
-		SendIPI(cpus[lowestBit(m)].APICID, VecResched)
+		SendResched(lowestBit(m))
 	}
 }
 
@@ -245,9 +269,10 @@ func yield() {
 	cur := CPU().Current
 	rqAppend(&ci.rq, cur)
 	ci.rq.releaseSched = false
-	// cur now waits in the queue: an idle CPU may take it (invariant 4).
-	if m := idleMask.Load() &^ (1 << uint(cpuIndex())); m != 0 {
-		SendIPI(cpus[lowestBit(m)].APICID, VecResched)
+	// cur now waits in the queue: an idle CPU may take it (invariant 4);
+	// a polling one sees the queue itself.
+	if m := idleMask.Load() &^ (1 << uint(cpuIndex())); m != 0 && pollMask.Load()&^(1<<uint(cpuIndex())) == 0 {
+		SendResched(lowestBit(m))
 	}
 	switchTo(cur, next)
 }

@@ -341,7 +341,7 @@ func SignalProcess(sig int) {
 	case target != 0:
 		sendSignal(target, sig)
 		if int(Th(target).LastCPU) != cpuIndex() {
-			SendIPI(cpus[Th(target).LastCPU].APICID, VecResched)
+			SendResched(int(Th(target).LastCPU))
 		}
 	case sleeper != 0:
 		sendSignal(sleeper, sig)
@@ -406,7 +406,7 @@ func sendTo(tid uint64, sig int) int64 {
 	// A thread running on another CPU sees the signal when it next enters
 	// the kernel: make that happen now (async preemption relies on it).
 	if Th(t).State == ThreadRunning && int(Th(t).LastCPU) != cpuIndex() {
-		SendIPI(cpus[Th(t).LastCPU].APICID, VecResched)
+		SendResched(int(Th(t).LastCPU))
 	}
 	return 0
 }

@@ -150,3 +150,28 @@ func TestSignalProcessSkips(t *testing.T) {
 	assert.Equal(t, uint64(1)<<(sig-1), testThreads[2].sigpending)
 	assert.Zero(t, testThreads[3].sigpending, "one thread only")
 }
+
+// TestWakeCPU checks where a woken thread is queued: on the waker's CPU
+// when that one idles awake, on a polling CPU before a halted one, and
+// on the CPU it last ran on otherwise.
+func TestWakeCPU(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		last, me, n int
+		meIdle      bool
+		idle, poll  uint64
+		want        int
+	}{
+		{"waker idle and awake takes it", 1, 0, 2, true, 1 << 1, 0, 0},
+		{"waker idle takes it over a poller", 1, 0, 2, true, 0, 1 << 1, 0},
+		{"last polling", 1, 0, 2, false, 0, 1 << 1, 1},
+		{"a poller before the halted last", 1, 0, 3, false, 1 << 1, 1 << 2, 2},
+		{"last halted, nobody polls", 1, 0, 2, false, 1 << 1, 0, 1},
+		{"last busy, another halted", 0, 0, 2, false, 1 << 1, 0, 1},
+		{"last busy, nobody idle", 1, 0, 2, false, 0, 0, 1},
+		{"never ran: the waker's CPU", -1, 1, 2, false, 0, 0, 1},
+		{"last beyond the CPUs online", 5, 0, 2, false, 0, 0, 0},
+	} {
+		assert.Equal(t, c.want, wakeCPU(c.last, c.me, c.n, c.meIdle, c.idle, c.poll), c.name)
+	}
+}
