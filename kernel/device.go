@@ -141,8 +141,8 @@ func probeMicrovmVirtio() {
 	}
 	gsiBase, n, ok := microvmWindows()
 	for i := 0; ok && i < n && nVirtioDevs < maxVirtioMMIO; i++ {
-		base := uintptr(microvmVirtioBase + i*microvmVirtioSize)
-		if *kctx.At[uint32](base) != 0x74726976 || *kctx.At[uint32](base + 8) == 0 { // "virt", device ID
+		base, id := microvmDevice(i)
+		if id == 0 {
 			continue
 		}
 		if vcon.Dev.Active && gsiBase+uint32(i) == vcon.Dev.GSI {
@@ -170,6 +170,17 @@ func microvmWindows() (gsiBase uint32, n int, ok bool) {
 	return gsiBase, n, ok
 }
 
+// microvmDevice returns the address of QEMU microvm's transport window i
+// (mapped by microvmWindows) and the virtio device ID there, 0 if the
+// window holds none.
+func microvmDevice(i int) (base uintptr, id uint32) {
+	base = uintptr(microvmVirtioBase + i*microvmVirtioSize)
+	if *kctx.At[uint32](base) != abi.VirtioMMIOMagic {
+		return base, 0
+	}
+	return base, *kctx.At[uint32](base + abi.VirtioMMIODeviceID)
+}
+
 // consoleDeviceInit sets up QEMU microvm's virtio console, if it has
 // one, as the console's input (kernel/vcon): on QEMU's 16550 the end of
 // the host's stdin never shows. Its interrupt line is the kernel's and
@@ -188,11 +199,11 @@ func consoleDeviceInit() {
 	}
 	gsiBase, n, ok := microvmWindows()
 	for i := 0; ok && nVirtioDevs == 0 && i < n; i++ {
-		base := uintptr(microvmVirtioBase + i*microvmVirtioSize)
-		gsi := gsiBase + uint32(i)
-		if *kctx.At[uint32](base) != abi.VirtioMMIOMagic || *kctx.At[uint32](base + abi.VirtioMMIODeviceID) != abi.VirtioDeviceConsole {
+		base, id := microvmDevice(i)
+		if id != abi.VirtioDeviceConsole {
 			continue
 		}
+		gsi := gsiBase + uint32(i)
 		if a, _ := ioapicFor(int(gsi)); a == nil || gsi >= maxIRQLines || irqLines[gsi].file != 0 {
 			break
 		}
