@@ -9,12 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/unigo-os/unigo/tools/internal/sibling"
 	"github.com/unigo-os/unigo/tools/launch"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
 	"github.com/unigo-os/unigo/tools/vmm/netback/netproc"
@@ -64,12 +64,8 @@ const vmmName = "unigo-vmm"
 // network runs in a process of its own, unigo-net (package netproc),
 // which this binary does not link.
 func vmmBinary() string {
-	self, err := os.Executable()
+	p, err := sibling.Path(vmmName)
 	if err != nil {
-		return ""
-	}
-	p := filepath.Join(filepath.Dir(self), vmmName)
-	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
 		return ""
 	}
 	return p

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/unigo-os/unigo/tools/internal/sibling"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
 )
 
@@ -139,13 +139,9 @@ func ParseArgs(args []string) (Config, error) {
 
 // Path is the network process's binary next to the running executable.
 func Path() (string, error) {
-	self, err := os.Executable()
+	p, err := sibling.Path(Binary)
 	if err != nil {
-		return "", fmt.Errorf("user-mode network: %v", err)
-	}
-	p := filepath.Join(filepath.Dir(self), Binary)
-	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("user-mode network: no %s next to %s (make build builds it)", Binary, self)
+		return "", fmt.Errorf("user-mode network: %v (make build builds it)", err)
 	}
 	return p, nil
 }
