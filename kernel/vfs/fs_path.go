@@ -99,6 +99,21 @@ func startDir(dirfd int, path []byte) (memfs.Inode, int64) {
 	return memfs.Inode(o.Obj), 0
 }
 
+// pathAt copies the non-empty path argument addr into path buffer which
+// and returns the directory it starts from (the root, the working
+// directory, or dirfd's) with the path. Caller holds FSLock.
+func pathAt(dirfd int, addr uintptr, which int) (memfs.Inode, []byte, int64) {
+	path, err := userPath(addr, which, false)
+	if err != 0 {
+		return 0, nil, err
+	}
+	dir, err := startDir(dirfd, path)
+	if err != 0 {
+		return 0, nil, err
+	}
+	return dir, path, 0
+}
+
 // resolve copies path argument addr and looks it up relative to dirfd.
 // With AT_EMPTY_PATH an empty path names dirfd itself: then the returned
 // inode is 0 and the ofile is returned instead. Caller holds FSLock.
@@ -137,11 +152,7 @@ func doOpenat(dirfd int, pathAddr uintptr, flags int, mode uint32) int64 {
 	}
 	FSLock.Lock()
 	defer FSLock.Unlock()
-	path, err := userPath(pathAddr, 0, false)
-	if err != 0 {
-		return err
-	}
-	dir, err := startDir(dirfd, path)
+	dir, path, err := pathAt(dirfd, pathAddr, 0)
 	if err != 0 {
 		return err
 	}
@@ -312,11 +323,7 @@ func doMkdirat(dirfd int, pathAddr uintptr, mode uint32) int64 {
 	}
 	FSLock.Lock()
 	defer FSLock.Unlock()
-	path, err := userPath(pathAddr, 0, false)
-	if err != 0 {
-		return err
-	}
-	dir, err := startDir(dirfd, path)
+	dir, path, err := pathAt(dirfd, pathAddr, 0)
 	if err != 0 {
 		return err
 	}
@@ -332,11 +339,7 @@ func doUnlinkat(dirfd int, pathAddr uintptr, flags int) int64 {
 	}
 	FSLock.Lock()
 	defer FSLock.Unlock()
-	path, err := userPath(pathAddr, 0, false)
-	if err != 0 {
-		return err
-	}
-	dir, err := startDir(dirfd, path)
+	dir, path, err := pathAt(dirfd, pathAddr, 0)
 	if err != 0 {
 		return err
 	}
@@ -356,6 +359,8 @@ func twoPaths(olddirfd int, oldAddr uintptr, newdirfd int, newAddr uintptr) (mem
 	if err != 0 {
 		return 0, nil, 0, nil, err
 	}
+	// Both paths are copied before either is resolved: a bad pointer is
+	// EFAULT even with a bad dirfd, as on Linux.
 	od, err := startDir(olddirfd, oldp)
 	if err != 0 {
 		return 0, nil, 0, nil, err
@@ -409,11 +414,7 @@ func doSymlinkat(targetAddr uintptr, newdirfd int, linkAddr uintptr) int64 {
 	if err != 0 {
 		return err
 	}
-	path, err := userPath(linkAddr, 0, false)
-	if err != 0 {
-		return err
-	}
-	dir, err := startDir(newdirfd, path)
+	dir, path, err := pathAt(newdirfd, linkAddr, 0)
 	if err != 0 {
 		return err
 	}
