@@ -459,22 +459,11 @@ func fdRead(fd int, buf, n uintptr) int64 {
 
 // fdPread and fdPwrite serve pread64/pwrite64: off must be >= 0 and the
 // file seekable.
-func fdPread(fd int, buf, n uintptr, off int64) int64 {
-	f := Fget(fd)
-	if f == 0 {
-		return -abi.EBADF
-	}
-	r := int64(-abi.ESPIPE)
-	if off < 0 {
-		r = -abi.EINVAL
-	} else if seekable(Of(f).Kind) {
-		r = fileRead(f, buf, n, off)
-	}
-	Fput(f)
-	return r
-}
+func fdPread(fd int, buf, n uintptr, off int64) int64 { return fdPio(fd, buf, n, off, fileRead) }
 
-func fdPwrite(fd int, buf, n uintptr, off int64) int64 {
+func fdPwrite(fd int, buf, n uintptr, off int64) int64 { return fdPio(fd, buf, n, off, fileWrite) }
+
+func fdPio(fd int, buf, n uintptr, off int64, io func(f, buf, n uintptr, off int64) int64) int64 {
 	f := Fget(fd)
 	if f == 0 {
 		return -abi.EBADF
@@ -483,7 +472,7 @@ func fdPwrite(fd int, buf, n uintptr, off int64) int64 {
 	if off < 0 {
 		r = -abi.EINVAL
 	} else if seekable(Of(f).Kind) {
-		r = fileWrite(f, buf, n, off)
+		r = io(f, buf, n, off)
 	}
 	Fput(f)
 	return r
