@@ -110,10 +110,14 @@ func PlanModule(img *Image, memSize uint64, cmdline string, module []byte) (*Lay
 	for _, r := range ram {
 		m.Phys = append(m.Phys, kexec.TypedRange{Range: r, Type: kexec.RangeRAM})
 	}
+	var top uint64 // the highest segment end: the -m that loads them all
+	for _, s := range img.Segments {
+		top = max(top, uint64(s.Phys.End()))
+	}
 	for _, s := range img.Segments {
 		if !inside(ram, s.Phys) {
 			return nil, fmt.Errorf("%w: segment %v lies outside guest RAM %v (needs -m %s or more, or a different link address)",
-				ErrBadImage, s.Phys, ram, FormatSize(roundUp(uint64(s.Phys.End()), 1<<20)))
+				ErrBadImage, s.Phys, ram, FormatSize(roundUp(top, 1<<20)))
 		}
 		m.Segments.Insert(s)
 	}

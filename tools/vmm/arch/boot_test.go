@@ -119,6 +119,18 @@ func TestPlanErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), "outside guest RAM")
 	assert.Contains(t, err.Error(), "-m 20M")
 
+	// The size asked for loads every segment, not only the first that
+	// does not fit.
+	two := testguest.Spec{Segments: []testguest.Segment{
+		{Paddr: 0x400000, Data: []byte{0xF4}, Memsz: 8 << 20},
+		{Paddr: 0xc00000, Data: []byte{0xF4}, Memsz: 9 << 20},
+	}, Entry: 0x400000}
+	img, err = ParseImage(two.ELF())
+	require.NoError(t, err)
+	_, err = Plan(img, 8<<20, "")
+	require.ErrorIs(t, err, ErrBadImage)
+	assert.Contains(t, err.Error(), "-m 21M or more")
+
 	// An image filling all of low memory leaves no room for the boot block.
 	low := testguest.Spec{Segments: []testguest.Segment{{Paddr: 0, Data: []byte{0xF4}, Memsz: 1 << 20}}, Entry: 0}
 	img, err = ParseImage(low.ELF())
