@@ -22,9 +22,10 @@ import (
 // out at once. As in Linux (RFC 1122 allows it), only an ACK for less
 // than two full-sized segments since the connection's previous one is
 // held, so a bulk sender, or one in slow start, is acknowledged at once.
-// ACKs that carry SACK blocks, duplicate ACKs (the same acknowledgment
-// number as the held one), the first ACK the link sees of a connection
-// and anything with SYN, FIN, RST, URG or data are never held.
+// ACKs that carry SACK blocks, window updates and duplicate ACKs (no new
+// acknowledgment: a receiver-limited sender waits for the window), the
+// first ACK the link sees of a connection and anything with SYN, FIN,
+// RST, URG or data are never held.
 // A held ACK that is due goes out with the link's next transmission; a
 // timer every ackFlushEvery sends those still due when the link is quiet.
 // A timer per hold would cost more than the ACKs it saves: on a PVM host
@@ -169,7 +170,7 @@ func (h *ackHold) filter(b *txBatch, info []tcpAck) (out []virtionet.Frame, owne
 		}
 		old, has := h.held[a.key]
 		last, known := h.last[a.key]
-		if a.pure && !has && known && ackAfterEq(a.ack, last) && a.ack-last < ackHoldMaxAdvance {
+		if a.pure && !has && known && a.ack != last && ackAfterEq(a.ack, last) && a.ack-last < ackHoldMaxAdvance {
 			now := time.Now()
 			if len(h.held) == 0 {
 				h.oldest = now

@@ -90,6 +90,7 @@ func TestAckHold(t *testing.T) {
 	assert.Equal(t, "", hold(h, bare(k1, 500)))
 	assert.Equal(t, "aab", hold(h, data(k1, 450), tcpAck{}), "a segment acknowledging less: the held ACK first")
 	assert.Equal(t, "a", hold(h, bare(k1, 450+ackHoldMaxAdvance)), "two full segments: at once")
+	assert.Equal(t, "a", hold(h, bare(k1, 450+ackHoldMaxAdvance)), "a window update: at once")
 
 	assert.Empty(t, h.take(time.Now()), "not due yet")
 	assert.True(t, h.armed, "re-armed for the one still held")
