@@ -27,7 +27,9 @@ import (
 // first ACK the link sees of a connection and anything with SYN, FIN,
 // RST, URG or data are never held.
 // A held ACK that is due goes out with the link's next transmission; a
-// timer every ackFlushEvery sends those still due when the link is quiet.
+// timer every ackFlushEvery sends those still due when the link is quiet,
+// so there one may wait up to ackFlushEvery+ackDelay (Linux's minimum
+// delayed-ACK time is 40 ms).
 // A timer per hold would cost more than the ACKs it saves: on a PVM host
 // every timer the guest programs is a trapped MSR write and an interrupt.
 const (
