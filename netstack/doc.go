@@ -22,6 +22,11 @@
 // and the host name (sethostname, from a server that names the host)
 // follow the configuration in force.
 //
+// The link (link.go) is gVisor's link endpoint over a virtio-net device:
+// transmit offloads (offload.go), frames held while the device's queues
+// are full, and bare ACKs held briefly so the response carries them
+// (ackhold.go: gVisor has no delayed ACK).
+//
 // Ownership: one goroutine per socket performs all work on its endpoint
 // (requests, sends, receives, accepts, close), woken by the kernel's
 // events or by the endpoint's waiter queue; the dispatcher goroutine only

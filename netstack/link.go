@@ -50,6 +50,8 @@ type link struct {
 	pending      []virtionet.Frame // in order; each a copy, one part
 	pendingBytes int
 	flushing     bool // a flush goroutine runs
+
+	acks ackHold // bare ACKs held for a moment (ackhold.go)
 }
 
 // Frames a link holds while the device's transmit queues are full, at
@@ -79,7 +81,32 @@ var _ stack.LinkEndpoint = (*link)(nil)
 
 func newLink(dev *virtionet.Device) *link {
 	mac := dev.MAC()
-	return &link{dev: dev, addr: tcpip.LinkAddress(mac[:]), mtu: uint32(dev.MTU()), offloads: dev.Offloads()}
+	return initLink(&link{dev: dev, addr: tcpip.LinkAddress(mac[:]), mtu: uint32(dev.MTU()), offloads: dev.Offloads()})
+}
+
+// initLink sets up what a link needs beyond its fields.
+func initLink(l *link) *link {
+	l.acks.fire = l.flushAcks
+	return l
+}
+
+// flushAcks sends the ACKs held for ackDelay.
+func (l *link) flushAcks() {
+	frames := l.acks.take(time.Now())
+	if len(frames) == 0 {
+		return
+	}
+	l.txMu.Lock()
+	queued := len(l.pending) > 0
+	l.txMu.Unlock()
+	sent := 0
+	err := virtionet.ErrQueueFull
+	if !queued {
+		sent, err = l.send(frames)
+	}
+	if sent < len(frames) && err == virtionet.ErrQueueFull {
+		l.hold(frames[sent:])
+	}
 }
 
 func (l *link) MTU() uint32             { return l.mtu }
@@ -153,8 +180,21 @@ func (l *link) ParseHeader(pkt *stack.PacketBuffer) bool {
 // has (TCP retransmits what a full hold cut off).
 func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	var b txBatch
+	var info []tcpAck
 	for i, pkt := range pkts.AsSlice() {
 		l.appendPacket(&b, i, pkt)
+		if a := classify(pkt); a.ok || info != nil {
+			if info == nil {
+				info = make([]tcpAck, i, pkts.Len())
+			}
+			info = append(info, a)
+		}
+	}
+	if info != nil && l.acks.fire != nil {
+		b.frames, b.owner = l.acks.filter(&b, info)
+		if len(b.frames) == 0 {
+			return pkts.Len(), nil
+		}
 	}
 	l.txMu.Lock()
 	queued := len(l.pending) > 0

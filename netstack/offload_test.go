@@ -86,8 +86,8 @@ func wiredStacks(t *testing.T, off virtionet.Offloads) (snd, rcv *stack.Stack, t
 	done := make(chan struct{})
 	toRcv = &wireDevice{t: t, peerMTU: 1500, frames: make(chan []byte, 4096), done: done}
 	toSnd := &wireDevice{t: t, peerMTU: 65520, frames: make(chan []byte, 4096), done: done}
-	ls := &link{dev: toRcv, addr: tcpip.LinkAddress([]byte{2, 0, 0, 0, 0, 1}), mtu: 65520, offloads: off}
-	lr := &link{dev: toSnd, addr: tcpip.LinkAddress([]byte{2, 0, 0, 0, 0, 2}), mtu: 1500}
+	ls := initLink(&link{dev: toRcv, addr: tcpip.LinkAddress([]byte{2, 0, 0, 0, 0, 1}), mtu: 65520, offloads: off})
+	lr := initLink(&link{dev: toSnd, addr: tcpip.LinkAddress([]byte{2, 0, 0, 0, 0, 2}), mtu: 1500})
 	toRcv.peer, toSnd.peer = lr, ls
 	go toRcv.run()
 	go toSnd.run()

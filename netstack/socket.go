@@ -28,6 +28,9 @@ const bufSize = 64 << 10
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
+// pullTx is SysNetTx as txPump calls it; tests replace it.
+var pullTx = netTx
+
 // socket is the netstack's side of one kernel socket.
 type socket struct {
 	id     uint64
@@ -52,6 +55,7 @@ type socket struct {
 	eofSent    bool
 	dead       bool // the endpoint failed: drop data, wait for close
 	txBuf      *[]byte
+	txMore     bool               // the kernel may hold bytes to send (see txPump)
 	txPending  []byte             // taken from the kernel, not yet accepted by ep
 	txTo       *tcpip.FullAddress // datagram destination
 	accepted   *pendingConn       // accepted from gVisor, not yet queued in the kernel
@@ -73,7 +77,7 @@ var (
 )
 
 func newSocket(id uint64, domain, typ uint16, ep tcpip.Endpoint, wq *waiter.Queue) *socket {
-	s := &socket{id: id, domain: domain, typ: typ, ep: ep, wq: wq, kick: make(chan struct{}, 1)}
+	s := &socket{id: id, domain: domain, typ: typ, ep: ep, wq: wq, kick: make(chan struct{}, 1), txMore: true}
 	s.entry = waiter.NewFunctionEntry(waiter.EventIn|waiter.EventOut|waiter.EventErr|waiter.EventHUp, func(waiter.EventMask) {
 		s.post(evEndpoint)
 	})
@@ -113,6 +117,9 @@ func createEndpoint(domain, typ uint16) (tcpip.Endpoint, *waiter.Queue, syscall.
 func (s *socket) run() {
 	for range s.kick {
 		bits := s.pend.Swap(0)
+		if bits&abi.NetEvTx != 0 {
+			s.txMore = true
+		}
 		s.mu.Lock()
 		ev := s.ev
 		s.mu.Unlock()
@@ -162,6 +169,7 @@ func (s *socket) txDrained() bool {
 		return false
 	}
 	// Peek at the kernel: one more pull settles it.
+	s.txMore = true
 	s.txPump()
 	return len(s.txPending) == 0
 }
@@ -296,15 +304,18 @@ func (s *socket) sendAddrs(kind int) {
 }
 
 // txPump moves what the program sent from the kernel into the endpoint
-// until either runs dry or the endpoint is full.
+// until either runs dry or the endpoint is full. It pulls from the kernel
+// only while txMore says there may be something: the kernel posts
+// NetEvTx whenever the program adds bytes, so an event that is only the
+// endpoint's (a received segment, an ACK that made room) costs no empty
+// SysNetTx.
 func (s *socket) txPump() {
 	if s.dead {
 		return
 	}
-	last := false
 	for {
 		if len(s.txPending) == 0 {
-			if last {
+			if !s.txMore {
 				s.releaseBuf()
 				return
 			}
@@ -315,8 +326,9 @@ func (s *socket) txPump() {
 			if s.typ == syscall.SOCK_DGRAM {
 				to = new(sockaddrBuf)
 			}
-			n, errno := netTx(s.id, *s.txBuf, to)
+			n, errno := pullTx(s.id, *s.txBuf, to)
 			if errno != 0 || n == 0 {
+				s.txMore = false
 				s.releaseBuf()
 				return
 			}
@@ -324,8 +336,10 @@ func (s *socket) txPump() {
 			// A stream pull that did not fill the buffer took all the
 			// kernel held: once it is written, stop rather than pull
 			// again for nothing (a system call per send event). What the
-			// program writes meanwhile marks the socket dirty again.
-			last = s.typ == syscall.SOCK_STREAM && n < len(*s.txBuf)
+			// program writes meanwhile posts NetEvTx again.
+			if s.typ == syscall.SOCK_STREAM && n < len(*s.txBuf) {
+				s.txMore = false
+			}
 			s.txTo = nil
 			if to != nil && to.n > 2 {
 				addr, unspec, e := parseSockaddr(s.domain, to.b[:to.n])

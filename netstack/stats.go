@@ -27,12 +27,13 @@ func lossCounters(s *stack.Stack, devs []*virtionet.Device) string {
 	out := fmt.Sprintf("tcp segments sent %d, received %d, retransmits %d (fast %d), timeouts %d, send errors %d, "+
 		"passive opens %d, listen overflow: SYN drops %d, ACK drops %d, SYN cookies %d; "+
 		"resets sent %d, received %d; packets dropped %d, link no-buffer drops %d; "+
-		"frames held for a full transmit queue %d, dropped with the hold full %d",
+		"frames held for a full transmit queue %d, dropped with the hold full %d; "+
+		"bare ACKs delayed %d, of them replaced by a later segment %d",
 		t.SegmentsSent.Value(), t.ValidSegmentsReceived.Value(), t.Retransmits.Value(), t.FastRetransmit.Value(),
 		t.Timeouts.Value(), t.SegmentSendErrors.Value(), t.PassiveConnectionOpenings.Value(),
 		t.ListenOverflowSynDrop.Value(), t.ListenOverflowAckDrop.Value(), t.ListenOverflowSynCookieSent.Value(),
 		t.ResetsSent.Value(), t.ResetsReceived.Value(), st.DroppedPackets.Value(), nicDrops,
-		txHeld.Load(), txHoldDropped.Load())
+		txHeld.Load(), txHoldDropped.Load(), ackDelayed.Load(), ackMerged.Load())
 	for i, d := range devs {
 		ds := d.Stats()
 		out += fmt.Sprintf("; eth%d: rx %d frames (%d dropped), tx %d frames (%d times the queues stayed full)",

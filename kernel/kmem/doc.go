@@ -26,5 +26,7 @@
 // runtime is initialised: they allocate nothing from the Go heap, take one
 // spinlock, and never block. Every block handed out is zeroed: cleared,
 // unless it is carved for the first time from a range donated as zeros
-// (AddZeroRange: fresh guest RAM, which the host backs only once written).
+// (AddZeroRange: fresh guest RAM, which the host backs only once written);
+// AllocPagesDirty alone skips the clearing, for buffers read only where
+// written.
 package kmem

@@ -161,3 +161,25 @@ func TestZeroRange(t *testing.T) {
 	q := AllocPage()
 	require.Zero(t, *(*byte)(unsafe.Pointer(q + 100)), "AddRange memory: cleared")
 }
+
+// TestDirtyPages: AllocPagesDirty hands out the same blocks as AllocPages,
+// accounted the same, but leaves a recycled block's contents alone.
+func TestDirtyPages(t *testing.T) {
+	reset()
+	base := arena(t, 64*PageSize)
+	require.True(t, AddRange(base, 64*PageSize))
+	p := AllocPagesDirty(2)
+	require.NotZero(t, p)
+	require.Zero(t, p&(4*PageSize-1), "aligned to its size")
+	require.EqualValues(t, 60*PageSize, FreeBytes())
+	*(*uint64)(unsafe.Pointer(p + PageSize)) = 0xdead
+	FreePages(p, 2)
+	q := AllocPagesDirty(2)
+	require.Equal(t, p, q, "freed block is reused")
+	require.EqualValues(t, 0xdead, *(*uint64)(unsafe.Pointer(q + PageSize)), "not cleared")
+	FreePages(q, 2)
+	require.Equal(t, p, AllocPages(2))
+	require.Zero(t, *(*uint64)(unsafe.Pointer(p + PageSize)), "AllocPages still clears")
+	require.Zero(t, AllocPagesDirty(-1))
+	require.Zero(t, AllocPagesDirty(MaxOrder+1))
+}

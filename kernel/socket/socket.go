@@ -131,7 +131,8 @@ func (r *sring) put(src []byte) int {
 		return 0
 	}
 	if r.buf == 0 {
-		if r.buf = kmem.AllocPages(sockBufOrder); r.buf == 0 {
+		// Not cleared: only bytes put here are ever read back.
+		if r.buf = kmem.AllocPagesDirty(sockBufOrder); r.buf == 0 {
 			return 0
 		}
 	}

@@ -1,0 +1,105 @@
+package netstack
+
+import (
+	"io"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
+
+// writeEP is an endpoint whose Write takes up to room bytes; every other
+// method is the nil embedded interface's (a test calling one panics).
+type writeEP struct {
+	tcpip.Endpoint
+	room int
+	got  []byte
+}
+
+func (e *writeEP) Write(r tcpip.Payloader, _ tcpip.WriteOptions) (int64, tcpip.Error) {
+	if e.room == 0 {
+		return 0, &tcpip.ErrWouldBlock{}
+	}
+	b := make([]byte, min(e.room, r.Len()))
+	n, _ := io.ReadFull(r, b)
+	e.room -= n
+	e.got = append(e.got, b[:n]...)
+	return int64(n), nil
+}
+
+// fakeKernel stands in for SysNetTx: a queue of bytes the program sent.
+type fakeKernel struct {
+	queued []byte
+	pulls  int
+}
+
+func (k *fakeKernel) pull(_ uint64, p []byte, _ *sockaddrBuf) (int, syscall.Errno) {
+	k.pulls++
+	n := copy(p, k.queued)
+	k.queued = k.queued[n:]
+	return n, 0
+}
+
+func withKernel(t *testing.T, k *fakeKernel) {
+	old := pullTx
+	pullTx = k.pull
+	t.Cleanup(func() { pullTx = old })
+}
+
+// TestTxPumpPullsOnlyWhenTold: a stream socket pulls from the kernel when
+// NetEvTx said the program sent something (or a pull filled the buffer),
+// not on every endpoint event: a short pull took all there was.
+func TestTxPumpPullsOnlyWhenTold(t *testing.T) {
+	k := &fakeKernel{queued: []byte("HTTP/1.1 200 OK\r\n\r\nhello")}
+	withKernel(t, k)
+	ep := &writeEP{room: 1 << 20}
+	s := &socket{typ: syscall.SOCK_STREAM, ep: ep, txMore: true}
+
+	s.txPump()
+	require.Equal(t, "HTTP/1.1 200 OK\r\n\r\nhello", string(ep.got))
+	require.Equal(t, 1, k.pulls, "a short pull is the last")
+	require.False(t, s.txMore)
+	require.Nil(t, s.txBuf, "buffer returned to the pool")
+
+	s.txPump() // an endpoint event (an ACK): nothing to pull
+	require.Equal(t, 1, k.pulls)
+
+	k.queued = []byte("more")
+	s.txMore = true // run() on NetEvTx
+	s.txPump()
+	require.Equal(t, 2, k.pulls)
+	require.Equal(t, "HTTP/1.1 200 OK\r\n\r\nhellomore", string(ep.got))
+
+	// Empty despite NetEvTx (the bytes went with an earlier pull): one
+	// pull finds nothing and clears txMore.
+	s.txMore = true
+	s.txPump()
+	require.Equal(t, 3, k.pulls)
+	require.False(t, s.txMore)
+}
+
+// TestTxPumpFullBufferAndFullEndpoint: a pull that fills the buffer may
+// have left bytes in the kernel, so txPump pulls again, and after the
+// endpoint was full it resumes with what it holds, then pulls the rest.
+func TestTxPumpFullBufferAndFullEndpoint(t *testing.T) {
+	data := make([]byte, bufSize+1000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	k := &fakeKernel{queued: data}
+	withKernel(t, k)
+	ep := &writeEP{room: 3000}
+	s := &socket{typ: syscall.SOCK_STREAM, ep: ep, txMore: true}
+
+	s.txPump()
+	require.Equal(t, 1, k.pulls)
+	require.Len(t, s.txPending, bufSize-3000, "held until the endpoint has room")
+	require.True(t, s.txMore, "a full pull may have left more")
+
+	ep.room = 1 << 20 // EventOut
+	s.txPump()
+	require.Equal(t, data, ep.got)
+	require.Equal(t, 2, k.pulls, "the rest came in a short pull")
+	require.False(t, s.txMore)
+}
