@@ -1,0 +1,137 @@
+package balloon
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/kernel/kmem"
+)
+
+const sec = 1_000_000_000
+
+func TestReportRound(t *testing.T) {
+	b, s := newSim(t, MaxRanges)
+	churn(t, 4096) // 16 MiB
+	rep := kmem.ReportedBytes()
+	b.Idle(5*sec, nil)
+	require.Empty(t, s.bad)
+	assert.EqualValues(t, 16<<20, kmem.ReportedBytes()-rep, "everything beyond the reserve reported")
+	assert.EqualValues(t, b.Reserve, kmem.DirtyBytes(), "the reserve stays")
+	assert.NotZero(t, b.Reports.Load())
+	assert.EqualValues(t, 16<<20, b.ReportedBytes.Load())
+	var sum uintptr
+	for _, r := range s.ranges {
+		sum += r.Len
+	}
+	assert.EqualValues(t, 16<<20, sum)
+	assert.Less(t, len(s.ranges), 64, "adjacent frames merged into few ranges")
+
+	// Reported frames come back cleared.
+	for i := 0; i < 64; i++ {
+		p := kmem.AllocPage()
+		require.NotZero(t, p)
+		assert.Zero(t, *u64(p), "reused frame cleared")
+		defer kmem.FreePage(p)
+	}
+}
+
+func TestRoundsAreSpaced(t *testing.T) {
+	b, s := newSim(t, MaxRanges)
+	churn(t, 1024)
+	b.Idle(10*sec, nil)
+	n := s.posted()
+	require.NotZero(t, n)
+	churn(t, 1024)
+	b.Idle(10*sec+Interval/2, nil)
+	assert.Equal(t, n, s.posted(), "no round before Interval has passed")
+	b.Idle(10*sec+Interval, nil)
+	assert.Greater(t, s.posted(), n)
+}
+
+func TestSmallSurplusNotReported(t *testing.T) {
+	b, s := newSim(t, MaxRanges)
+	churn(t, MinReport/kmem.PageSize-1)
+	b.Idle(sec, nil)
+	assert.Zero(t, s.posted(), "less than MinReport beyond the reserve")
+}
+
+func TestCompletionLater(t *testing.T) {
+	b, s := newSim(t, 4)
+	s.auto = false
+	pages := make([]uintptr, 0, 1024)
+	for i := 0; i < 1024; i++ {
+		pages = append(pages, kmem.AllocPage())
+	}
+	for i := 0; i < len(pages); i += 2 { // every other frame: 512 ranges
+		kmem.FreePage(pages[i])
+	}
+	for i := 1; i < len(pages); i += 2 {
+		defer kmem.FreePage(pages[i])
+	}
+	b.Reserve = 0
+	dirty := kmem.DirtyBytes()
+	b.Idle(sec, nil)
+	assert.Equal(t, 1, s.posted(), "one chain in flight at a time")
+	assert.Equal(t, dirty-4*kmem.PageSize, kmem.DirtyBytes(), "4 ranges of one frame lent")
+	b.Idle(sec, nil)
+	assert.Equal(t, 1, s.posted(), "waits for the device")
+	s.answer()
+	rep := kmem.ReportedBytes()
+	b.Idle(sec, func() bool { return true })
+	assert.Equal(t, rep+4*kmem.PageSize, kmem.ReportedBytes(), "the used chain collected")
+	assert.Equal(t, 2, s.posted(), "the round goes on")
+	assert.Empty(t, s.bad)
+}
+
+func TestBusyEndsTheCallNotTheRound(t *testing.T) {
+	b, s := newSim(t, 4)
+	pages := make([]uintptr, 0, 256)
+	for i := 0; i < 256; i++ {
+		pages = append(pages, kmem.AllocPage())
+	}
+	for i := 0; i < len(pages); i += 2 {
+		kmem.FreePage(pages[i])
+	}
+	for i := 1; i < len(pages); i += 2 {
+		defer kmem.FreePage(pages[i])
+	}
+	b.Reserve = 0
+	b.Idle(sec, func() bool { return true })
+	assert.Equal(t, 1, s.posted())
+	b.Idle(sec+1, func() bool { return true })
+	assert.Equal(t, 2, s.posted(), "a round under way does not wait for Interval")
+	b.Idle(sec+2, nil)
+	assert.Zero(t, kmem.DirtyBytes())
+}
+
+func TestHostileDevice(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bad  func(s *sim)
+		want string
+	}{
+		{"wrong id", func(s *sim) { s.take(); s.put(3, 0) }, "not in flight"},
+		{"id out of range", func(s *sim) { s.take(); s.put(1000, 0) }, "not in flight"},
+		{"length beyond the report", func(s *sim) { s.take(); s.put(0, 1<<31) }, "longer than the report"},
+		{"index ahead", func(s *sim) { s.take(); s.put(0, 0); s.put(0, 0) }, "runs ahead"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, s := newSim(t, 8)
+			s.auto = false
+			churn(t, 1024)
+			b.Idle(sec, nil)
+			require.Equal(t, 1, s.posted())
+			tc.bad(s)
+			b.Idle(sec+1, nil)
+			assert.True(t, b.Broken())
+			assert.True(t, b.FaultNew)
+			assert.Contains(t, b.FaultText(), tc.want)
+			dirty := kmem.DirtyBytes()
+			b.Idle(10*sec, nil)
+			assert.Equal(t, 1, s.posted(), "a broken device gets nothing more")
+			assert.Equal(t, dirty, kmem.DirtyBytes())
+		})
+	}
+}
