@@ -14,6 +14,23 @@ const (
 	VirtioDevice9P      = 9
 )
 
+// virtio-balloon (5.5), used for free page reporting: the driver posts
+// chains of device-writable buffers, each naming a free guest-physical
+// range (4 KiB-aligned, a multiple of 4 KiB) on the reporting queue; once
+// the chain is used the ranges' contents are undefined. Queues are
+// inflateq (0), deflateq (1), then statsq, free_page_vq and reporting_vq,
+// each present only if its feature is negotiated.
+const (
+	VirtioBalloonFStatsVQ       = 1 << 1 // VIRTIO_BALLOON_F_STATS_VQ
+	VirtioBalloonFFreePageHint  = 1 << 3 // VIRTIO_BALLOON_F_FREE_PAGE_HINT
+	VirtioBalloonFPagePoison    = 1 << 4 // VIRTIO_BALLOON_F_PAGE_POISON
+	VirtioBalloonFPageReporting = 1 << 5 // VIRTIO_BALLOON_F_PAGE_REPORTING
+
+	VirtioBalloonCfgNumPages = 0 // le32, pages the device asks the driver to give up
+	VirtioBalloonCfgActual   = 4 // le32, pages the driver has given up
+	VirtioBalloonPageSize    = 4096
+)
+
 // virtio-9p (5.11): one request queue, each chain a 9P T-message followed
 // by the writable space for its R-message. With Virtio9PFMountTag the
 // configuration space holds a little-endian u16 tag length and the tag.
@@ -22,23 +39,6 @@ const (
 	Virtio9PConfigTagLen = 0      // u16
 	Virtio9PConfigTag    = 2      // tag bytes, not NUL-terminated
 	Virtio9PMaxTagLen    = 255    // the longest tag unigo offers or accepts
-)
-
-// virtio-balloon (5.5). Queues: inflateq (0), deflateq (1), then statsq
-// if VirtioBalloonFStatsVQ, free_page_vq if VirtioBalloonFFreePageHint,
-// then reporting_vq if VirtioBalloonFPageReporting is negotiated. A free
-// page report is one chain of device-writable descriptors, each naming a
-// free guest-physical range; the device returns it with length 0.
-const (
-	VirtioBalloonFStatsVQ       = 1 << 1 // VIRTIO_BALLOON_F_STATS_VQ
-	VirtioBalloonFFreePageHint  = 1 << 3 // VIRTIO_BALLOON_F_FREE_PAGE_HINT
-	VirtioBalloonFPagePoison    = 1 << 4 // VIRTIO_BALLOON_F_PAGE_POISON
-	VirtioBalloonFPageReporting = 1 << 5 // VIRTIO_BALLOON_F_PAGE_REPORTING
-	VirtioBalloonCfgNumPages    = 0      // le32: pages the device asks the guest to give
-	VirtioBalloonCfgActual      = 4      // le32: pages the guest gave
-	VirtioBalloonQInflate       = 0
-	VirtioBalloonQDeflate       = 1
-	VirtioBalloonReportPageSize = 4096 // report ranges are aligned to and multiples of it
 )
 
 // Device status bits (2.1).
