@@ -31,6 +31,8 @@ func TestFreePageReporting(t *testing.T) {
 	}{
 		{"qemu", false},
 		{"qemu", true},
+		{"launcher", false},
+		{"launcher", true},
 	} {
 		name := tc.runner
 		if tc.off {
