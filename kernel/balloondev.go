@@ -89,7 +89,7 @@ func balloonIdle() {
 	if !balloon.Dev.Active || !balloonLock.TryLock() {
 		return
 	}
-	balloon.Dev.Idle(platform.Nanotime(), task.AnyQueued)
+	balloon.Dev.Idle(platform.Nanotime, task.AnyQueued)
 	if balloon.Dev.FaultNew {
 		balloon.Dev.FaultNew = false
 		kctx.Print("unigo: virtio balloon given up: ")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/rt"
 )
 
 const (
@@ -19,6 +20,9 @@ const (
 	MinReserve = 4 << 20
 	// maxChains bounds the chains one call posts.
 	maxChains = 1024
+	// maxWait is how long a call waits for the device to use a chain
+	// (the unigo launcher serves a notification on another thread).
+	maxWait = 500_000 // ns
 )
 
 // Split-ring layout for a queue of up to MaxRanges descriptors: the
@@ -180,10 +184,11 @@ func (b *Balloon) collect() bool {
 	return true
 }
 
-// Idle runs the reporting policy (doc.go) at time now; busy reports
-// whether work is waiting for this CPU, which ends the call early.
+// Idle runs the reporting policy (doc.go); clock is the time, busy
+// reports whether work is waiting for a CPU, which ends the call early.
 // Callers serialise calls.
-func (b *Balloon) Idle(now int64, busy func() bool) {
+func (b *Balloon) Idle(clock func() int64, busy func() bool) {
+	now := clock()
 	if !b.Active || b.broken {
 		return
 	}
@@ -206,8 +211,21 @@ func (b *Balloon) Idle(now int64, busy func() bool) {
 			return
 		}
 		b.kick()
-		if !b.collect() || busy != nil && busy() {
+		if !b.await(clock, busy) {
 			return
+		}
+	}
+}
+
+// await waits up to maxWait for the chain in flight to be used, and
+// reports whether it was and no work waits.
+func (b *Balloon) await(clock func() int64, busy func() bool) bool {
+	for end := clock() + maxWait; ; rt.Pause() {
+		if b.collect() {
+			return !busy()
+		}
+		if b.broken || busy() || clock() >= end {
+			return false
 		}
 	}
 }

@@ -15,7 +15,7 @@ func TestReportRound(t *testing.T) {
 	b, s := newSim(t, MaxRanges)
 	churn(t, 4096) // 16 MiB
 	rep := kmem.ReportedBytes()
-	b.Idle(5*sec, nil)
+	b.Idle(at(5*sec), idleCPU)
 	require.Empty(t, s.bad)
 	assert.EqualValues(t, 16<<20, kmem.ReportedBytes()-rep, "everything beyond the reserve reported")
 	assert.EqualValues(t, b.Reserve, kmem.DirtyBytes(), "the reserve stays")
@@ -40,20 +40,20 @@ func TestReportRound(t *testing.T) {
 func TestRoundsAreSpaced(t *testing.T) {
 	b, s := newSim(t, MaxRanges)
 	churn(t, 1024)
-	b.Idle(10*sec, nil)
+	b.Idle(at(10*sec), idleCPU)
 	n := s.posted()
 	require.NotZero(t, n)
 	churn(t, 1024)
-	b.Idle(10*sec+Interval/2, nil)
+	b.Idle(at(10*sec+Interval/2), idleCPU)
 	assert.Equal(t, n, s.posted(), "no round before Interval has passed")
-	b.Idle(10*sec+Interval, nil)
+	b.Idle(at(10*sec+Interval), idleCPU)
 	assert.Greater(t, s.posted(), n)
 }
 
 func TestSmallSurplusNotReported(t *testing.T) {
 	b, s := newSim(t, MaxRanges)
 	churn(t, MinReport/kmem.PageSize-1)
-	b.Idle(sec, nil)
+	b.Idle(at(sec), idleCPU)
 	assert.Zero(t, s.posted(), "less than MinReport beyond the reserve")
 }
 
@@ -72,16 +72,50 @@ func TestCompletionLater(t *testing.T) {
 	}
 	b.Reserve = 0
 	dirty := kmem.DirtyBytes()
-	b.Idle(sec, nil)
+	b.Idle(at(sec), idleCPU)
 	assert.Equal(t, 1, s.posted(), "one chain in flight at a time")
 	assert.Equal(t, dirty-4*kmem.PageSize, kmem.DirtyBytes(), "4 ranges of one frame lent")
-	b.Idle(sec, nil)
+	b.Idle(at(sec), idleCPU)
 	assert.Equal(t, 1, s.posted(), "waits for the device")
 	s.answer()
 	rep := kmem.ReportedBytes()
-	b.Idle(sec, func() bool { return true })
+	b.Idle(at(sec), busyCPU)
 	assert.Equal(t, rep+4*kmem.PageSize, kmem.ReportedBytes(), "the used chain collected")
 	assert.Equal(t, 2, s.posted(), "the round goes on")
+	assert.Empty(t, s.bad)
+}
+
+func TestWaitsForSlowDevice(t *testing.T) {
+	b, s := newSim(t, 4)
+	s.auto = false
+	b.Reserve = 0
+	pages := make([]uintptr, 0, 2048)
+	for i := 0; i < 2048; i++ {
+		pages = append(pages, kmem.AllocPage())
+	}
+	for i := 0; i < len(pages); i += 2 { // every other frame: 1024 ranges
+		kmem.FreePage(pages[i])
+	}
+	for i := 1; i < len(pages); i += 2 {
+		defer kmem.FreePage(pages[i])
+	}
+	calls := 0
+	clock := func() int64 {
+		calls++
+		if calls == 3 {
+			s.answer() // the device thread gets to it while the CPU waits
+		}
+		return sec + int64(calls)*10_000
+	}
+	b.Idle(clock, idleCPU)
+	assert.EqualValues(t, 1, b.Reports.Load(), "the chain used during the wait is collected")
+	assert.Equal(t, 2, s.posted(), "the round goes on, then the wait gives up")
+	b.Idle(at(sec+1), idleCPU)
+	assert.Equal(t, 2, s.posted(), "nothing more while a chain is in flight")
+	s.answer()
+	b.Idle(at(sec+2), idleCPU)
+	assert.EqualValues(t, 2, b.Reports.Load())
+	assert.Equal(t, 3, s.posted(), "collected on a later call, and the round goes on")
 	assert.Empty(t, s.bad)
 }
 
@@ -98,11 +132,11 @@ func TestBusyEndsTheCallNotTheRound(t *testing.T) {
 		defer kmem.FreePage(pages[i])
 	}
 	b.Reserve = 0
-	b.Idle(sec, func() bool { return true })
+	b.Idle(at(sec), busyCPU)
 	assert.Equal(t, 1, s.posted())
-	b.Idle(sec+1, func() bool { return true })
+	b.Idle(at(sec+1), busyCPU)
 	assert.Equal(t, 2, s.posted(), "a round under way does not wait for Interval")
-	b.Idle(sec+2, nil)
+	b.Idle(at(sec+2), idleCPU)
 	assert.Zero(t, kmem.DirtyBytes())
 }
 
@@ -121,15 +155,15 @@ func TestHostileDevice(t *testing.T) {
 			b, s := newSim(t, 8)
 			s.auto = false
 			churn(t, 1024)
-			b.Idle(sec, nil)
+			b.Idle(at(sec), idleCPU)
 			require.Equal(t, 1, s.posted())
 			tc.bad(s)
-			b.Idle(sec+1, nil)
+			b.Idle(at(sec+1), idleCPU)
 			assert.True(t, b.Broken())
 			assert.True(t, b.FaultNew)
 			assert.Contains(t, b.FaultText(), tc.want)
 			dirty := kmem.DirtyBytes()
-			b.Idle(10*sec, nil)
+			b.Idle(at(10*sec), idleCPU)
 			assert.Equal(t, 1, s.posted(), "a broken device gets nothing more")
 			assert.Equal(t, dirty, kmem.DirtyBytes())
 		})

@@ -16,11 +16,13 @@
 // MaxRanges device-writable descriptors, each a free range kmem.TakeDirty
 // lent (largest blocks first, adjacent ones merged), kicks, and waits for
 // the chain on the used ring; kmem.MarkReported then makes the ranges
-// "reported" (served after the free lists, cleared). Devices answer a
-// notification synchronously on QEMU and the unigo launcher, so a round
-// posts chain after chain until the free lists are down to the reserve,
-// stopping early when a thread becomes runnable; a chain not yet used is
-// collected on a later call. The reserve keeps the allocator's hot reuse
+// "reported" (served after the free lists, cleared). QEMU serves the
+// notification before the vCPU goes on, the unigo launcher on another
+// thread soon after; so the CPU polls the used ring for a short while
+// (maxWait), and a round posts chain after chain until the free lists
+// are down to the reserve, stopping early when a thread becomes runnable
+// or the device is slow. A chain not yet used is collected on a later
+// call, which goes on with the round. The reserve keeps the allocator's hot reuse
 // off reported frames, whose first touch is a host page fault.
 //
 // Memory is static: the queue is an array in Balloon, read by the device

@@ -69,7 +69,7 @@ func FuzzDevice(f *testing.F) {
 			case 3: // the CPU idles
 				now += int64(next()) * 10_000_000
 				busy := next()%2 == 1
-				b.Idle(now, func() bool { return busy })
+				b.Idle(at(now), func() bool { return busy })
 			case 4: // the device answers properly
 				s.answer()
 			case 5: // the device takes a chain and says nothing

@@ -119,9 +119,18 @@ func (s *sim) answer() {
 	}
 }
 
+// at is a clock starting at t and advancing 100 µs a reading.
+func at(t int64) func() int64 {
+	return func() int64 { t += 100_000; return t - 100_000 }
+}
+
+func idleCPU() bool { return false }
+func busyCPU() bool { return true }
+
 // churn allocates n frames and frees them again, leaving n frames more
 // on the free lists than before.
 func churn(t testing.TB, n int) {
+	n += int(kmem.DirtyBytes() / kmem.PageSize) // the free lists serve first
 	pages := make([]uintptr, 0, n)
 	for i := 0; i < n; i++ {
 		p := kmem.AllocPage()
