@@ -41,6 +41,7 @@ func TestFreePageReporting(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := runnerNamed(tc.runner)
 			r.check(t)
+			t.Setenv("UNIGO_VMM_STATS", "1") // the launcher's device counters
 			s := runSpec{image: images[balloonPkg], memory: "256M", cpus: 1, timeout: 3 * time.Minute, kparams: []string{"unigo.stats=1"}}
 			if tc.off {
 				s.kparams = append(s.kparams, "unigo.balloon=0")
@@ -75,6 +76,12 @@ func TestFreePageReporting(t *testing.T) {
 				assert.Nil(t, stats, "no reporting with unigo.balloon=0")
 				assert.Less(t, filled-idled, int64(32<<20), "without reporting the VM keeps what the guest freed")
 				return
+			}
+			if tc.runner == "launcher" {
+				m := balloonStats.FindStringSubmatch(stderr.String())
+				require.NotNil(t, m, "the launcher's balloon counters in %q", &stderr)
+				assert.NotEqual(t, "0", m[1], "the device received reports")
+				assert.Equal(t, "0", m[4], "no range refused")
 			}
 			require.NotNil(t, stats, "stdout %q", &stdout)
 			reported, _ := strconv.ParseInt(stats[2], 10, 64)
