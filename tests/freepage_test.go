@@ -22,7 +22,8 @@ const balloonPkg = "./tests/guests/balloon"
 // host after each step: with free page reporting (kernel/balloon) the
 // guest tells the device what it freed, which discards it, so the VM's
 // resident memory falls back by most of the 96 MiB; with unigo.balloon=0
-// it stays up. The guest's own counters (unigo.stats) show the reports.
+// it stays up. The guest's own counters (unigo.stats) show the reports,
+// and the memory allocated again reads zero.
 // Native runs have no VM to measure.
 func TestFreePageReporting(t *testing.T) {
 	for _, tc := range []struct {
@@ -83,8 +84,11 @@ func TestFreePageReporting(t *testing.T) {
 				assert.NotEqual(t, "0", m[1], "the device received reports")
 				assert.Equal(t, "0", m[4], "no range refused")
 			}
+			assert.Contains(t, stdout.String(), "balloon: refilled 96 MiB, read zero\n")
 			require.NotNil(t, stats, "stdout %q", &stdout)
 			reported, _ := strconv.ParseInt(stats[2], 10, 64)
+			reused, _ := strconv.ParseInt(stats[3], 10, 64)
+			assert.GreaterOrEqual(t, reused, int64(64<<20), "the refill reused reported memory")
 			assert.GreaterOrEqual(t, reported, int64(80<<20), "the guest reported most of what it freed")
 			assert.GreaterOrEqual(t, filled-idled, int64(64<<20), "the VM's resident memory fell by most of the 96 MiB")
 		})
