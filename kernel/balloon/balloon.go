@@ -18,8 +18,10 @@ const (
 	// MinReserve is the least memory left unreported on the free lists;
 	// the reserve is the larger of it and 1/32 of RAM.
 	MinReserve = 4 << 20
-	// maxChains bounds the chains one call posts.
+	// maxChains and maxCall bound the chains one call posts and the time
+	// it takes (the CPU may run with interrupts disabled).
 	maxChains = 1024
+	maxCall   = 5_000_000 // ns
 	// maxWait is how long a call waits for the device to use a chain
 	// (the unigo launcher serves a notification on another thread).
 	maxWait = 500_000 // ns
@@ -211,7 +213,7 @@ func (b *Balloon) Idle(clock func() int64, busy func() bool) {
 			return
 		}
 		b.kick()
-		if !b.await(clock, busy) {
+		if !b.await(clock, busy) || clock()-now >= maxCall {
 			return
 		}
 	}

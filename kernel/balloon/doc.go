@@ -20,8 +20,8 @@
 // notification before the vCPU goes on, the unigo launcher on another
 // thread soon after; so the CPU polls the used ring for a short while
 // (maxWait), and a round posts chain after chain until the free lists
-// are down to the reserve, stopping early when a thread becomes runnable
-// or the device is slow. A chain not yet used is collected on a later
+// are down to the reserve, stopping early when a thread becomes runnable,
+// the device is slow or the call has taken maxCall. A chain not yet used is collected on a later
 // call, which goes on with the round. The reserve keeps the allocator's hot reuse
 // off reported frames, whose first touch is a host page fault.
 //
