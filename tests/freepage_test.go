@@ -29,21 +29,26 @@ func TestFreePageReporting(t *testing.T) {
 	for _, tc := range []struct {
 		runner string
 		off    bool
+		cpus   int
 	}{
-		{"qemu", false},
-		{"qemu", true},
-		{"launcher", false},
-		{"launcher", true},
+		{"qemu", false, 1},
+		{"qemu", true, 1},
+		{"launcher", false, 1},
+		{"launcher", true, 1},
+		{"launcher", false, 2},
 	} {
 		name := tc.runner
 		if tc.off {
 			name += "/off"
 		}
+		if tc.cpus > 1 {
+			name += fmt.Sprintf("/%dcpus", tc.cpus)
+		}
 		t.Run(name, func(t *testing.T) {
 			r := runnerNamed(tc.runner)
 			r.check(t)
 			t.Setenv("UNIGO_VMM_STATS", "1") // the launcher's device counters
-			s := runSpec{image: images[balloonPkg], memory: "256M", cpus: 1, timeout: 3 * time.Minute, kparams: []string{"unigo.stats=1"}}
+			s := runSpec{image: images[balloonPkg], memory: "256M", cpus: tc.cpus, timeout: 3 * time.Minute, kparams: []string{"unigo.stats=1"}}
 			if tc.off {
 				s.kparams = append(s.kparams, "unigo.balloon=0")
 			}
