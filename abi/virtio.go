@@ -10,7 +10,25 @@ const (
 	VirtioDeviceBlock   = 2
 	VirtioDeviceConsole = 3
 	VirtioDeviceRNG     = 4
+	VirtioDeviceBalloon = 5
 	VirtioDevice9P      = 9
+)
+
+// virtio-balloon (5.5), used for free page reporting: the driver posts
+// chains of device-writable buffers, each naming a free guest-physical
+// range (4 KiB-aligned, a multiple of 4 KiB) on the reporting queue; once
+// the chain is used the ranges' contents are undefined. Queues are
+// inflateq (0), deflateq (1), then statsq, free_page_vq and reporting_vq,
+// each present only if its feature is negotiated.
+const (
+	VirtioBalloonFStatsVQ       = 1 << 1 // VIRTIO_BALLOON_F_STATS_VQ
+	VirtioBalloonFFreePageHint  = 1 << 3 // VIRTIO_BALLOON_F_FREE_PAGE_HINT
+	VirtioBalloonFPagePoison    = 1 << 4 // VIRTIO_BALLOON_F_PAGE_POISON
+	VirtioBalloonFPageReporting = 1 << 5 // VIRTIO_BALLOON_F_PAGE_REPORTING
+
+	VirtioBalloonCfgNumPages = 0 // le32, pages the device asks the driver to give up
+	VirtioBalloonCfgActual   = 4 // le32, pages the driver has given up
+	VirtioBalloonPageSize    = 4096
 )
 
 // virtio-9p (5.11): one request queue, each chain a 9P T-message followed

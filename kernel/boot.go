@@ -26,6 +26,7 @@ func kernelMain(si uintptr) {
 	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
 	task.SetHooks(syscalls.ExitVM, handlePending, socket.NetAttached, socket.NetFlushAtExit)
+	task.SetIdleHook(balloonIdle)
 	filesInit()
 	syscallsInit()
 	traceInit()
@@ -71,6 +72,7 @@ func kernelMain(si uintptr) {
 	vfs.FdInit()
 	hostSignalInit()
 	consoleDeviceInit()
+	balloonDeviceInit()
 	if _, on := kctx.KernelParam("unigo.cpuinfo", nil); on {
 		printCPUInfo()
 	}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/balloon"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/mm"
@@ -147,6 +148,9 @@ func probeMicrovmVirtio() {
 		}
 		if vcon.Dev.Active && gsiBase+uint32(i) == vcon.Dev.GSI {
 			continue // the kernel's console input
+		}
+		if balloon.Dev.Active && gsiBase+uint32(i) == balloon.Dev.GSI {
+			continue // the kernel's free page reporting
 		}
 		virtioDevs[nVirtioDevs] = abi.VirtioMMIODevice{Base: uint64(base), Size: microvmVirtioSize, GSI: gsiBase + uint32(i)}
 		nVirtioDevs++
@@ -429,6 +433,7 @@ func gsiProgram(gsi int, level, masked bool) {
 
 func doIRQAttach(gsi int, flags uint32) int64 {
 	if gsi < 0 || gsi >= maxIRQLines || gsi == abi.IRQCOM1 || vcon.Dev.Active && uint32(gsi) == vcon.Dev.GSI ||
+		balloon.Dev.Active && uint32(gsi) == balloon.Dev.GSI ||
 		task.VecIRQBase+gsi == task.VecResched || task.VecIRQBase+gsi == task.VecTLB ||
 		flags&^(abi.IRQLevel|abi.IRQNonblock|abi.IRQCloexec) != 0 {
 		return -abi.EINVAL

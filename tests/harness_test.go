@@ -51,6 +51,7 @@ func TestQEMUArgs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"-accel", "tcg", "-cpu", "max"}, tcg[2:6])
 	assert.Contains(t, strings.Join(tcg, " "), "-serial stdio")
+	assert.Contains(t, strings.Join(tcg, " "), "-device virtio-balloon-device,free-page-reporting=on", "free page reporting")
 
 	s.stdin = strings.NewReader("x")
 	port, err := qemuArgs(s, false)

@@ -88,6 +88,7 @@ func buildAll(dir string) error {
 	pkgs[confloodPkg] = true
 	pkgs[blockdevPkg] = true
 	pkgs[fslatPkg] = true
+	pkgs[balloonPkg] = true
 	for pkg := range pkgs {
 		img := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "_")+".img")
 		args := append(append([]string{"build", "-o", img}, buildFlags[pkg]...), pkg)

@@ -16,9 +16,18 @@
 // 2 MiB blocks (HugeOrder, kernel/mm's huge pages) come from the bump
 // space, aligned (the frames skipped go to the lists as the largest
 // aligned blocks they form), or from freed 2 MiB blocks; frames of a huge
-// page that mm splits are freed one by one and never form one again, so
-// when neither is left, AllocPages(HugeOrder) fails and mm falls back to
-// 4 KiB pages.
+// page that mm splits are freed one by one and form one again only once
+// all are reported (below), so when none is left, AllocPages(HugeOrder)
+// fails and mm falls back to 4 KiB pages.
+//
+// Free page reporting (report.go, for kernel/balloon): once
+// EnableReporting gives each range a bitmap (one bit per frame, taken
+// from the allocator), TakeDirty lends free-list blocks beyond a reserve
+// to the reporter as merged ranges, and MarkReported records them as
+// "reported": free, given back to the host, contents undefined. Blocks
+// come from the free lists first, then from reported frames (cleared;
+// any aligned run of them, so 512 reported frames of a split huge page
+// form a 2 MiB block again), then from the bump space.
 // Small objects (16..2048 bytes) come from per-size-class free lists carved
 // out of order-0 frames.
 //

@@ -26,8 +26,18 @@ const (
 )
 
 type memRange struct {
+	start     uintptr // where the range begins
 	next, end uintptr // bump pointer and end of the range
 	zero      bool    // [next, end) reads as zeros (AddZeroRange)
+
+	// The reported-frame bitmap (EnableReporting): bit i is frame
+	// bmBase+i*PageSize, set while that frame is free and given back to
+	// the host. bmBase is the range's start rounded down to 2 MiB, so a
+	// huge block is 8 whole words at a multiple of 8.
+	bm, bmBase uintptr
+	bmWords    uintptr
+	hint       uintptr // no reported frame in words below hint
+	nrep       uintptr // reported frames in the range
 }
 
 var (
@@ -37,8 +47,13 @@ var (
 	freeLists [MaxOrder + 1]uintptr // heads of per-order free lists
 	classes   [numClasses]uintptr   // heads of per-size-class free lists
 
-	freeBytes  atomic.Int64 // bytes available: bump space + free lists
+	freeBytes  atomic.Int64 // bytes available: bump space + free lists + reported
 	totalBytes atomic.Int64
+
+	reporting     bool         // EnableReporting succeeded
+	listBytes     atomic.Int64 // bytes on the page free lists (written under lock)
+	reportedBytes atomic.Int64 // bytes free and given back to the host
+	reusedBytes   atomic.Int64 // reported bytes handed out again, ever
 )
 
 // AddRange donates [base, base+size) to the allocator. base and size are
@@ -64,10 +79,13 @@ func addRange(base, size uintptr, zero bool) bool {
 	if nranges == maxRanges {
 		return false
 	}
-	ranges[nranges] = memRange{next: base, end: end, zero: zero}
+	ranges[nranges] = memRange{start: base, next: base, end: end, zero: zero}
 	nranges++
 	freeBytes.Add(int64(end - base))
 	totalBytes.Add(int64(end - base))
+	if reporting {
+		bitmapLocked(&ranges[nranges-1])
+	}
 	return true
 }
 
@@ -109,10 +127,26 @@ func FreePages(p uintptr, order int) {
 		return
 	}
 	lock.Lock()
-	*(*uintptr)(unsafe.Pointer(p)) = freeLists[order]
-	freeLists[order] = p
+	pushLocked(p, order)
 	lock.Unlock()
 	freeBytes.Add(int64(PageSize << order))
+}
+
+// pushLocked puts the block p of 1<<order frames on its free list.
+func pushLocked(p uintptr, order int) {
+	*(*uintptr)(unsafe.Pointer(p)) = freeLists[order]
+	freeLists[order] = p
+	listBytes.Add(int64(PageSize << order))
+}
+
+// popLocked takes the head of the free list of order, or returns 0.
+func popLocked(order int) uintptr {
+	p := freeLists[order]
+	if p != 0 {
+		freeLists[order] = *(*uintptr)(unsafe.Pointer(p))
+		listBytes.Add(-int64(PageSize << order))
+	}
+	return p
 }
 
 // FreePage returns a frame obtained from AllocPage.
@@ -121,10 +155,14 @@ func FreePage(p uintptr) { FreePages(p, 0) }
 // allocLocked takes a block of 1<<order frames, and says whether it is
 // known to be zeroed (fresh memory of an AddZeroRange range).
 func allocLocked(order int) (uintptr, bool) {
-	if p := freeLists[order]; p != 0 {
-		freeLists[order] = *(*uintptr)(unsafe.Pointer(p))
+	if p := popLocked(order); p != 0 {
 		freeBytes.Add(-int64(PageSize << order))
 		return p, false
+	}
+	if reporting {
+		if p := takeReportedLocked(order); p != 0 {
+			return p, false // contents undefined: cleared by the caller
+		}
 	}
 	size := uintptr(PageSize) << order
 	for i := 0; i < nranges; i++ {
@@ -140,8 +178,7 @@ func allocLocked(order int) (uintptr, bool) {
 			for o < order && q&(PageSize<<(o+1)-1) == 0 && q+PageSize<<(o+1) <= p {
 				o++
 			}
-			*(*uintptr)(unsafe.Pointer(q)) = freeLists[o]
-			freeLists[o] = q
+			pushLocked(q, o)
 			q += PageSize << o
 		}
 		r.next = p + size
@@ -150,16 +187,12 @@ func allocLocked(order int) (uintptr, bool) {
 	}
 	// Split a larger free block.
 	for o := order + 1; o <= MaxOrder; o++ {
-		p := freeLists[o]
+		p := popLocked(o)
 		if p == 0 {
 			continue
 		}
-		freeLists[o] = *(*uintptr)(unsafe.Pointer(p))
 		for ; o > order; o-- {
-			half := uintptr(PageSize) << (o - 1)
-			q := p + half
-			*(*uintptr)(unsafe.Pointer(q)) = freeLists[o-1]
-			freeLists[o-1] = q
+			pushLocked(p+uintptr(PageSize)<<(o-1), o-1)
 		}
 		freeBytes.Add(-int64(size))
 		return p, false
@@ -239,8 +272,8 @@ func orderFor(size uintptr) int {
 	return o
 }
 
-// FreeBytes reports how many bytes are available (bump space plus free
-// page lists; free small-object blocks are not counted).
+// FreeBytes reports how many bytes are available (bump space, free page
+// lists and reported frames; free small-object blocks are not counted).
 func FreeBytes() int64 { return freeBytes.Load() }
 
 // TotalBytes reports how many bytes were donated with AddRange.

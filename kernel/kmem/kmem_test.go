@@ -21,6 +21,10 @@ func reset() {
 	classes = [numClasses]uintptr{}
 	freeBytes.Store(0)
 	totalBytes.Store(0)
+	reporting = false
+	listBytes.Store(0)
+	reportedBytes.Store(0)
+	reusedBytes.Store(0)
 }
 
 func TestPagesAndOrders(t *testing.T) {

@@ -4,7 +4,9 @@ import (
 	"sync/atomic"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/balloon"
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/task"
 )
 
@@ -56,6 +58,17 @@ func printStats() {
 	}
 	kctx.Print("unigo: stats: all")
 	printStatsRow(&total)
+	if balloon.Dev.Active {
+		kctx.Print("unigo: stats: balloon reports=")
+		kctx.PrintDec(balloon.Dev.Reports.Load())
+		kctx.Print(" reported_bytes=")
+		kctx.PrintDec(balloon.Dev.ReportedBytes.Load())
+		kctx.Print(" reused_bytes=")
+		kctx.PrintDec(uint64(kmem.ReusedBytes()))
+		kctx.Print(" held_bytes=")
+		kctx.PrintDec(uint64(kmem.ReportedBytes()))
+		kctx.Print("\n")
+	}
 	kctx.Print("unigo: stats: syscall sites=")
 	kctx.PrintDec(syscallSites)
 	kctx.Print(" rewritten=")

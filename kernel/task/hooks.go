@@ -15,7 +15,20 @@ var (
 	handlePendingFn uintptr // func(mask uint64): interrupts taken while idle
 	netAttachedFn   uintptr // func() bool: a netstack serves sockets
 	flushAtExitFn   uintptr // func(): let the netstack send what sockets hold
+	idleFn          uintptr // func(): housekeeping of a CPU about to halt
 )
+
+// SetIdleHook installs f, which a CPU about to halt with nothing to run
+// calls first (with no lock held): housekeeping that may take a while and
+// should not delay work (free page reporting). Call it once at boot,
+// before any other CPU starts.
+func SetIdleHook(f func()) { idleFn = *(*uintptr)(unsafe.Pointer(&f)) }
+
+func idleHook() {
+	if h := idleFn; h != 0 {
+		(*(*func())(unsafe.Pointer(&h)))()
+	}
+}
 
 // SetHooks installs what threads need from the layers above: ending the
 // machine, dispatching the interrupts an idle CPU took (device handlers),

@@ -130,6 +130,9 @@ func steal() uintptr {
 	return 0
 }
 
+// AnyQueued reports whether some CPU's queue holds a runnable thread.
+func AnyQueued() bool { return anyQueued() }
+
 // anyQueued reports whether some CPU's queue holds a runnable thread.
 func anyQueued() bool {
 	n := int(Online.Load())
@@ -358,6 +361,7 @@ func IdleLoop() {
 		if pollIdle(ci) {
 			continue
 		}
+		idleHook()
 		ci.rq.lock.Lock()
 		me := uint64(1) << uint(cpuIndex())
 		idleMask.Or(me)

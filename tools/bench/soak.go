@@ -21,8 +21,10 @@ import (
 // the launcher's RSS (and the part of it that is guest RAM), the
 // user-mode network's process's (unigo-net) RSS and PSS, and the guest's
 // own memory (its Go runtime's MemStats through /json?gc=1) idle before
-// the load, a quarter into it, half-way, at its end and after it, and
-// whether the guest still answers once the load stops. Flat memory means
+// the load, a quarter into it, half-way, at its end, 2 s after it and
+// soakSettle after it (guest RAM resident once the guest has reported
+// the memory it freed, which the launcher's balloon gives back to the
+// host), and whether the guest still answers once the load stops. Flat memory means
 // the quarter and end figures agree: the load's working set (guest RAM
 // the launcher maps in, socket buffers) is in both. judgeFlat says so
 // per figure, within flatTolerance, and tells a plateau reached after
@@ -34,8 +36,8 @@ type soakResult struct {
 	requests, errors int
 	errorKinds       map[string]int // failures by message
 	// at: idle before, a quarter into the load, half-way, at its end,
-	// after.
-	at           [5]memPoint
+	// 2 s after, soakSettle after.
+	at           [6]memPoint
 	answersAfter bool
 	failed       error
 }
@@ -57,7 +59,13 @@ const (
 	atHalf
 	atEnd
 	atAfter
+	atSettled
 )
+
+// soakSettle is how long after the load the last sample is taken: time
+// for the guest to report the pages it freed and for the launcher to
+// discard them.
+const soakSettle = 10 * time.Second
 
 // soakMem is the guest's -m.
 const soakMem = 512 << 20
@@ -228,6 +236,8 @@ func soakServer(t netTarget, conns int, d time.Duration, r *soakResult) error {
 		resp.Body.Close()
 	}
 	r.answersAfter = err == nil && resp.StatusCode == http.StatusOK
+	time.Sleep(soakSettle - 2*time.Second)
+	r.at[atSettled] = point()
 	if r.requests == 0 {
 		return errors.New("no request succeeded")
 	}
@@ -362,6 +372,19 @@ func writeFlatness(w io.Writer, r soakResult) {
 	fmt.Fprintf(w, "%s: memory %s: %s.\n", r.setup, verdict, strings.Join(parts, "; "))
 }
 
+// writeGivenBack writes how much guest RAM the launcher held at the end
+// of the load and soakSettle after it, once the guest reported what it
+// freed.
+func writeGivenBack(w io.Writer, r soakResult) {
+	e, s := r.at[atEnd].ram, r.at[atSettled].ram
+	if e < 0 || s < 0 {
+		fmt.Fprintf(w, "%s: guest RAM resident %s MiB at the load's end, %s MiB %v after it.\n", r.setup, mibOf(e), mibOf(s), soakSettle)
+		return
+	}
+	fmt.Fprintf(w, "%s: guest RAM resident %s MiB at the load's end, %s MiB %v after it (%+.1f MiB).\n", r.setup, mibOf(e), mibOf(s), soakSettle,
+		float64(s-e)/(1<<20))
+}
+
 // mibOf formats bytes as MiB, "–" for unknown.
 func mibOf(v int64) string {
 	if v < 0 {
@@ -372,7 +395,7 @@ func mibOf(v int64) string {
 
 func writeSoakTable(w io.Writer, s *benchSuite) {
 	fmt.Fprintf(w, "### Soak: examples/httpd under the launcher (2 vCPUs, 512M), %d connections for %v\n\n", s.soakConns, s.soakTime)
-	fmt.Fprintf(w, "Memory at: idle before / a quarter into the load / half-way / its end / 2 s after; guest heap is the live heap after a GC, guest Sys all its Go runtime has mapped.\n\n")
+	fmt.Fprintf(w, "Memory at: idle before / a quarter into the load / half-way / its end / 2 s after / %v after; guest heap is the live heap after a GC, guest Sys all its Go runtime has mapped.\n\n", soakSettle)
 	fmt.Fprintf(w, "| network | requests | req/s | errors | launcher RSS (MiB) | of which guest RAM (MiB) | unigo-net RSS (MiB) | unigo-net PSS (MiB) | guest heap (MiB) | guest Sys (MiB) | answers after |\n")
 	fmt.Fprintf(w, "|---|---:|---:|---:|---|---|---|---|---|---|:---:|\n")
 	for _, r := range s.soak {
@@ -397,6 +420,7 @@ func writeSoakTable(w io.Writer, s *benchSuite) {
 	for _, r := range s.soak {
 		if r.failed == nil || r.requests > 0 {
 			writeFlatness(w, r)
+			writeGivenBack(w, r)
 		}
 	}
 	for _, r := range s.soak {

@@ -45,19 +45,22 @@ func TestGuestRAMResident(t *testing.T) {
 func TestWriteSoakTable(t *testing.T) {
 	const M = 1 << 20
 	s := &benchSuite{soakConns: 1000, soakTime: 20 * time.Second, soak: []soakResult{
-		{setup: "user-mode network", requests: 9686, at: [5]memPoint{
+		{setup: "user-mode network", requests: 9686, at: [6]memPoint{
 			{rss: 38 * M, net: 17 * M, netPSS: 16 * M, ram: 2 * M, heap: 1 * M, sys: 8 * M},
 			{rss: 125 * M, net: 20 * M, netPSS: 19 * M, ram: 80 * M, heap: 35 * M, sys: 60 * M},
 			{rss: 200 * M, net: 25 * M, netPSS: 24 * M, ram: 150 * M, heap: 30 * M, sys: 70 * M},
 			{rss: 255 * M, net: 30 * M, netPSS: 29 * M, ram: 200 * M, heap: -1, sys: -1},
-			{rss: 264 * M, net: -1, netPSS: -1, ram: -1, heap: 22 * M, sys: 70 * M}}, answersAfter: true},
+			{rss: 264 * M, net: -1, netPSS: -1, ram: -1, heap: 22 * M, sys: 70 * M},
+			{rss: 120 * M, net: 18 * M, netPSS: 17 * M, ram: 60 * M, heap: 20 * M, sys: 70 * M}}, answersAfter: true},
 		{setup: "TAP", failed: errors.New("not serving after 60s")},
 	}}
 	var b bytes.Buffer
 	writeSoakTable(&b, s)
-	assert.Contains(t, b.String(), "| user-mode network | 9686 | 484 | 0 | 38.0 / 125.0 / 200.0 / 255.0 / 264.0 | 2.0 / 80.0 / 150.0 / 200.0 / – | 17.0 / 20.0 / 25.0 / 30.0 / – | 16.0 / 19.0 / 24.0 / 29.0 / – | 1.0 / 35.0 / 30.0 / – / 22.0 | 8.0 / 60.0 / 70.0 / – / 70.0 | yes |\n")
+	assert.Contains(t, b.String(), "| user-mode network | 9686 | 484 | 0 | 38.0 / 125.0 / 200.0 / 255.0 / 264.0 / 120.0 | 2.0 / 80.0 / 150.0 / 200.0 / – / 60.0 | 17.0 / 20.0 / 25.0 / 30.0 / – / 18.0 | 16.0 / 19.0 / 24.0 / 29.0 / – / 17.0 | 1.0 / 35.0 / 30.0 / – / 22.0 / 20.0 | 8.0 / 60.0 / 70.0 / – / 70.0 / 70.0 | yes |\n")
 	assert.Contains(t, b.String(), "| TAP | failed: not serving after 60s |")
 	assert.Contains(t, b.String(), "user-mode network: memory NOT flat: launcher own (RSS less guest RAM) 45.0 -> 50.0 -> 55.0 GROWS (+10.0 MiB, +22%); guest RAM resident 80.0 -> 150.0 -> 200.0 GROWS (+120.0 MiB, +150%); unigo-net RSS 20.0 -> 25.0 -> 30.0 GROWS (+10.0 MiB, +50%); unigo-net PSS 19.0 -> 24.0 -> 29.0 GROWS (+10.0 MiB, +53%); guest Go Sys unknown; guest live heap unknown.\n")
+	assert.Contains(t, b.String(), "user-mode network: guest RAM resident 200.0 MiB at the load's end, 60.0 MiB 10s after it (-140.0 MiB).\n")
+	assert.Contains(t, b.String(), "its end / 2 s after / 10s after;")
 	assert.NotContains(t, b.String(), "TAP: memory")
 }
 
@@ -102,7 +105,7 @@ func TestJudgeFlat(t *testing.T) {
 // (a plateau, nothing growing) or NOT flat.
 func TestWriteFlatness(t *testing.T) {
 	const M = 1 << 20
-	r := soakResult{setup: "TAP", at: [5]memPoint{
+	r := soakResult{setup: "TAP", at: [6]memPoint{
 		atQuarter: {rss: 212 * M, ram: 200 * M, net: -1, netPSS: -1, heap: 40 * M, sys: 150 * M},
 		atHalf:    {rss: 262 * M, ram: 250 * M, net: -1, netPSS: -1, heap: 40 * M, sys: 200 * M},
 		atEnd:     {rss: 264 * M, ram: 252 * M, net: -1, netPSS: -1, heap: 39 * M, sys: 200 * M},
@@ -129,7 +132,7 @@ func TestWriteFlatness(t *testing.T) {
 // (TAP has none); the launcher's own share is its RSS less guest RAM.
 func TestSoakFlatness(t *testing.T) {
 	const M = 1 << 20
-	tap := soakResult{setup: "TAP", at: [5]memPoint{
+	tap := soakResult{setup: "TAP", at: [6]memPoint{
 		atQuarter: {rss: 216 * M, ram: 204 * M, net: -1, netPSS: -1, heap: 52 * M, sys: -1},
 		atEnd:     {rss: 235 * M, ram: 223 * M, net: -1, netPSS: -1, heap: 50 * M, sys: -1},
 	}}

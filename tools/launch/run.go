@@ -66,6 +66,9 @@ flags:
                    (as on SIGQUIT) and exit 124
   -cmdline STR     extra guest kernel command line
   -rng             attach a virtio-rng device (entropy from the host)
+  -balloon=false   leave out the virtio-balloon through which the guest
+                   reports the memory it frees, which the launcher then
+                   gives back to the host (launcher runner only)
   -v HOSTDIR:GUESTDIR[:ro]
                    share a host directory with the guest at GUESTDIR
                    (absolute) over virtio-9p (repeatable; also -volume);
@@ -138,6 +141,7 @@ type runOptions struct {
 	bench     bool
 	cmdline   string
 	rng       bool
+	balloon   bool
 	drives    []drive
 	target    string
 	guestArgs []string
@@ -378,6 +382,7 @@ func ParseArgs(args []string, b Builder) (*runOptions, error) {
 	fs.BoolVar(&o.bench, "bench", false, "")
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
 	fs.BoolVar(&o.rng, "rng", false, "")
+	fs.BoolVar(&o.balloon, "balloon", true, "")
 	fs.Func("drive", "", func(s string) error {
 		d, err := parseDrive(s)
 		o.drives = append(o.drives, d)
@@ -684,6 +689,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		Params:    params,
 		Args:      gargs,
 		Virtio:    devs,
+		NoBalloon: !o.balloon,
 		Stdout:    stdout,
 		Stdin:     stdin,
 		Trace:     trace,

@@ -227,7 +227,8 @@ func lastOutput(out, diag string) string {
 }
 
 // QEMUArgs is the QEMU command line for booting image: a microvm with the
-// ISA serial port on stdio, isa-debug-exit for the exit code, and the image
+// ISA serial port on stdio, isa-debug-exit for the exit code, a virtio
+// balloon for free page reporting (modern virtio-mmio), and the image
 // booted through its PVH note with cmdline (abi.Compose syntax), the image
 // file passed again as its PVH module (-initrd: the guest's /init).
 func QEMUArgs(kvm bool, image, memory string, cpus int, cmdline string) []string {
@@ -267,12 +268,15 @@ func qemuArgs(kvm bool, image, memory string, cpus int, cmdline string, stdinPor
 			"-chardev", "stdio,id=stdin0",
 			"-device", "virtio-serial-device,max_ports=2",
 			"-device", "virtserialport,chardev=stdin0,nr=1",
-			"-global", "virtio-mmio.force-legacy=false",
 		)
 	} else {
 		args = append(args, "-serial", "stdio")
 	}
 	return append(args,
+		// Free page reporting (kernel/balloon): what the guest frees
+		// leaves QEMU's resident memory.
+		"-device", "virtio-balloon-device,free-page-reporting=on",
+		"-global", "virtio-mmio.force-legacy=false",
 		"-no-reboot",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
 		"-kernel", image,

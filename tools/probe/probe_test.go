@@ -249,6 +249,7 @@ func TestQEMUArgs(t *testing.T) {
 	assert.Equal(t, []string{"-accel", "tcg", "-cpu", "max"}, tcg[2:6])
 	assert.Contains(t, strings.Join(tcg, " "), "-smp 1 ")
 	assert.Contains(t, tcg, "stdio")
+	assert.Contains(t, strings.Join(tcg, " "), "-device virtio-balloon-device,free-page-reporting=on -global virtio-mmio.force-legacy=false ")
 
 	port := strings.Join(QEMUArgsStdinPort(false, "/x.img", "256M", 1, ""), " ")
 	// The serial port writes to stdout; stdin is a virtserialport (which

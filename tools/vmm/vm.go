@@ -47,6 +47,10 @@ type Config struct {
 	Env, Params, Args []string
 	// Virtio devices, placed at arch.MMIOBase + i*arch.MMIOSize, IRQ 5+i.
 	Virtio []virtio.Device
+	// NoBalloon leaves out the free-page-reporting virtio-balloon that New
+	// otherwise places after the Virtio devices, through which the guest
+	// hands the memory it frees back to the host.
+	NoBalloon bool
 	// Stdout receives the guest console (COM1); nil discards it.
 	Stdout io.Writer
 	// Stdin feeds COM1 input; nil means none.
@@ -146,6 +150,12 @@ func New(cfg Config) (_ *VM, err error) {
 	}
 	if cfg.VCPUs < 1 || cfg.VCPUs > abi.MaxCPUs {
 		return nil, fmt.Errorf("-smp %d: want 1 to %d vCPUs (the guest kernel starts at most %d)", cfg.VCPUs, abi.MaxCPUs, abi.MaxCPUs)
+	}
+	if !cfg.NoBalloon {
+		if len(cfg.Virtio) >= arch.MMIOMaxDevices {
+			return nil, fmt.Errorf("too many virtio devices (%d and the balloon, max %d in all)", len(cfg.Virtio), arch.MMIOMaxDevices)
+		}
+		cfg.Virtio = append(cfg.Virtio[:len(cfg.Virtio):len(cfg.Virtio)], virtio.NewBalloon())
 	}
 	if len(cfg.Virtio) > arch.MMIOMaxDevices {
 		return nil, fmt.Errorf("too many virtio devices (%d, max %d)", len(cfg.Virtio), arch.MMIOMaxDevices)

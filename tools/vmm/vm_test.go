@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,10 +176,31 @@ func TestBootVirtio(t *testing.T) {
 		Params: []string{"unigo.debug=1"}, Args: []string{"a b"}, Virtio: []virtio.Device{virtio.NewRNG()}})
 	require.NoError(t, err)
 	defer v.Close()
-	assert.Equal(t, `X=1 unigo.debug=1 unigo.cpus=1 virtio_mmio.device=4K@0xd0000000:5 unigo.hostsig=1 unigo.uartfifo=16384 unigo.constr=1 unigo.conin=1 unigo.conring=1 unigo.tty=0 -- "a b"`, v.Cmdline())
+	assert.Equal(t, `X=1 unigo.debug=1 unigo.cpus=1 virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 unigo.hostsig=1 unigo.uartfifo=16384 unigo.constr=1 unigo.conin=1 unigo.conring=1 unigo.tty=0 -- "a b"`, v.Cmdline())
 	r := v.Run()
 	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
 	assert.EqualValues(t, 0x74726976, r.Code)
+}
+
+// Every guest gets the free-page-reporting balloon after its other
+// devices, announced on its command line, unless NoBalloon.
+func TestBootBalloon(t *testing.T) {
+	needKVM(t)
+	code := []byte{0xA1, 0x08, 0x10, 0x00, 0xD0} // mov eax, [0xd0001008]: device 1's ID
+	code = append(code, testguest.ExitWithEAX()...)
+	for _, tc := range []struct {
+		noBalloon bool
+		want      uint32
+		param     bool
+	}{{false, abi.VirtioDeviceBalloon, true}, {true, 0, false}} {
+		v, err := New(Config{Image: testguest.Image(code), MemSize: 16 << 20, Virtio: []virtio.Device{virtio.NewRNG()}, NoBalloon: tc.noBalloon})
+		require.NoError(t, err)
+		assert.Equal(t, tc.param, strings.Contains(v.Cmdline(), MMIODeviceParam(1)), "NoBalloon %v: %s", tc.noBalloon, v.Cmdline())
+		r := v.Run()
+		v.Close()
+		require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
+		assert.Equal(t, tc.want, r.Code, "NoBalloon %v", tc.noBalloon)
+	}
 }
 
 func TestUnclaimedMMIOAndPorts(t *testing.T) {
@@ -203,7 +225,14 @@ func TestNewBadInput(t *testing.T) {
 	assert.ErrorContains(t, err, "outside guest RAM")
 	_, err = New(Config{Image: testguest.Image(testguest.Hello()), MemSize: 16 << 20, Env: []string{"a.b=1"}})
 	assert.ErrorContains(t, err, "guest command line")
-	_ = arch.MMIOBase
+	devs := make([]virtio.Device, arch.MMIOMaxDevices)
+	for i := range devs {
+		devs[i] = virtio.NewRNG()
+	}
+	_, err = New(Config{Image: testguest.Image(testguest.Hello()), MemSize: 16 << 20, Virtio: devs})
+	assert.ErrorContains(t, err, "too many virtio devices (19 and the balloon, max 19 in all)")
+	_, err = New(Config{Image: testguest.Image(testguest.Hello()), MemSize: 16 << 20, Virtio: devs, NoBalloon: true, KVMFile: nil, VCPUs: 1000})
+	assert.ErrorContains(t, err, "-smp 1000", "19 devices and no balloon fit")
 }
 
 // Guest RAM above 4 GiB is mapped lazily: -m 8G boots instantly.

@@ -3,7 +3,9 @@
 // (register layout version 2, virtio spec 4.2.2) and the devices themselves
 // (virtio-rng; virtio-net with its frames going to a NetBackend such
 // as those of tools/vmm/netback; virtio-9p, serving a hugelgupf/p9 Attacher
-// such as tools/vmm/hostfs's host directory to unigo run -v).
+// such as tools/vmm/hostfs's host directory to unigo run -v; virtio-blk;
+// virtio-balloon, reduced to free page reporting, through which the guest
+// hands back the memory it frees).
 //
 // Guest memory is a []byte in which the guest-physical address is the offset.
 // Everything the guest writes there or into a transport register is hostile:

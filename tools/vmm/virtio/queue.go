@@ -29,8 +29,11 @@ func (e *ProtocolError) Error() string {
 
 // Segment is one buffer of a descriptor chain. Data aliases guest memory; its
 // capacity equals its length so a device cannot write past the buffer.
+// Len is the descriptor's length: len(Data), except on a queue set to
+// AddressesOnly, where a buffer not wholly within guest RAM has nil Data.
 type Segment struct {
 	Addr     uint64
+	Len      uint64
 	Data     []byte
 	Writable bool
 }
@@ -77,6 +80,7 @@ type Queue struct {
 	eventIdx, indirect bool
 	notifyOnEmpty      bool // ask for notifications only when out of chains
 	manualArm          bool // ask for notifications only in arm (ServePolling)
+	addressesOnly      bool // buffers outside guest RAM are nil-Data segments (AddressesOnly)
 
 	lastAvail uint16 // next available-ring slot the device consumes
 	usedIdx   uint16 // device's copy of used->idx
@@ -248,6 +252,13 @@ func (q *Queue) Next() (*Chain, error) {
 // before the worker starts.
 func (q *Queue) NotifyOnEmpty() { q.notifyOnEmpty = true }
 
+// AddressesOnly makes the queue hand a buffer that does not lie wholly
+// within guest RAM to the device as a segment with nil Data, instead of
+// failing the queue: for a device whose buffers only name guest-physical
+// ranges (the balloon's free page reports) and which checks and refuses
+// each one itself. Call it before the worker starts.
+func (q *Queue) AddressesOnly() { q.addressesOnly = true }
+
 // walk follows the chain starting at head, reading each descriptor once.
 func (q *Queue) walk(head uint16) (*Chain, error) {
 	if head >= q.Size {
@@ -291,7 +302,8 @@ func (q *Queue) walk(head uint16) (*Chain, error) {
 			continue
 		}
 
-		if !inRange(q.mem, addr, length) {
+		in := inRange(q.mem, addr, length)
+		if !in && !q.addressesOnly {
 			return nil, q.fail("buffer %#x+%#x outside guest memory", addr, length)
 		}
 		w := flags&abi.VirtqDescFWrite != 0
@@ -299,7 +311,11 @@ func (q *Queue) walk(head uint16) (*Chain, error) {
 			return nil, q.fail("device-readable buffer after a device-writable one")
 		}
 		writable = w
-		c.Segs = append(c.Segs, Segment{Addr: addr, Data: q.mem[addr : addr+length : addr+length], Writable: w})
+		s := Segment{Addr: addr, Len: length, Writable: w}
+		if in {
+			s.Data = q.mem[addr : addr+length : addr+length]
+		}
+		c.Segs = append(c.Segs, s)
 		if flags&abi.VirtqDescFNext == 0 {
 			return c, nil
 		}

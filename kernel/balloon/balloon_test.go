@@ -1,0 +1,194 @@
+package balloon
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-os/unigo/kernel/kmem"
+)
+
+const sec = 1_000_000_000
+
+func TestReportRound(t *testing.T) {
+	b, s := newSim(t, MaxRanges)
+	churn(t, 4096) // 16 MiB
+	rep := kmem.ReportedBytes()
+	b.Idle(at(5*sec), idleCPU)
+	require.Empty(t, s.bad)
+	assert.EqualValues(t, 16<<20, kmem.ReportedBytes()-rep, "everything beyond the reserve reported")
+	assert.EqualValues(t, b.Reserve, kmem.DirtyBytes(), "the reserve stays")
+	assert.NotZero(t, b.Reports.Load())
+	assert.EqualValues(t, 16<<20, b.ReportedBytes.Load())
+	var sum uintptr
+	for _, r := range s.ranges {
+		sum += r.Len
+	}
+	assert.EqualValues(t, 16<<20, sum)
+	assert.Less(t, len(s.ranges), 64, "adjacent frames merged into few ranges")
+
+	// Reported frames come back cleared.
+	for i := 0; i < 64; i++ {
+		p := kmem.AllocPage()
+		require.NotZero(t, p)
+		assert.Zero(t, *u64(p), "reused frame cleared")
+		defer kmem.FreePage(p)
+	}
+}
+
+func TestRoundsAreSpaced(t *testing.T) {
+	b, s := newSim(t, MaxRanges)
+	churn(t, 1024)
+	b.Idle(at(10*sec), idleCPU)
+	n := s.posted()
+	require.NotZero(t, n)
+	churn(t, 1024)
+	b.Idle(at(10*sec+Interval/2), idleCPU)
+	assert.Equal(t, n, s.posted(), "no round before Interval has passed")
+	b.Idle(at(10*sec+Interval), idleCPU)
+	assert.Greater(t, s.posted(), n)
+}
+
+func TestSmallSurplusNotReported(t *testing.T) {
+	b, s := newSim(t, MaxRanges)
+	churn(t, MinReport/kmem.PageSize-1)
+	b.Idle(at(sec), idleCPU)
+	assert.Zero(t, s.posted(), "less than MinReport beyond the reserve")
+}
+
+func TestCompletionLater(t *testing.T) {
+	b, s := newSim(t, 4)
+	s.auto = false
+	pages := make([]uintptr, 0, 1024)
+	for i := 0; i < 1024; i++ {
+		pages = append(pages, kmem.AllocPage())
+	}
+	for i := 0; i < len(pages); i += 2 { // every other frame: 512 ranges
+		kmem.FreePage(pages[i])
+	}
+	for i := 1; i < len(pages); i += 2 {
+		defer kmem.FreePage(pages[i])
+	}
+	b.Reserve = 0
+	dirty := kmem.DirtyBytes()
+	b.Idle(at(sec), idleCPU)
+	assert.Equal(t, 1, s.posted(), "one chain in flight at a time")
+	assert.Equal(t, dirty-4*kmem.PageSize, kmem.DirtyBytes(), "4 ranges of one frame lent")
+	b.Idle(at(sec), idleCPU)
+	assert.Equal(t, 1, s.posted(), "waits for the device")
+	s.answer()
+	rep := kmem.ReportedBytes()
+	b.Idle(at(sec), busyCPU)
+	assert.Equal(t, rep+4*kmem.PageSize, kmem.ReportedBytes(), "the used chain collected")
+	assert.Equal(t, 2, s.posted(), "the round goes on")
+	assert.Empty(t, s.bad)
+}
+
+func TestWaitsForSlowDevice(t *testing.T) {
+	b, s := newSim(t, 4)
+	s.auto = false
+	b.Reserve = 0
+	pages := make([]uintptr, 0, 2048)
+	for i := 0; i < 2048; i++ {
+		pages = append(pages, kmem.AllocPage())
+	}
+	for i := 0; i < len(pages); i += 2 { // every other frame: 1024 ranges
+		kmem.FreePage(pages[i])
+	}
+	for i := 1; i < len(pages); i += 2 {
+		defer kmem.FreePage(pages[i])
+	}
+	calls := 0
+	clock := func() int64 {
+		calls++
+		if calls == 3 {
+			s.answer() // the device thread gets to it while the CPU waits
+		}
+		return sec + int64(calls)*10_000
+	}
+	b.Idle(clock, idleCPU)
+	assert.EqualValues(t, 1, b.Reports.Load(), "the chain used during the wait is collected")
+	assert.Equal(t, 2, s.posted(), "the round goes on, then the wait gives up")
+	b.Idle(at(sec+1), idleCPU)
+	assert.Equal(t, 2, s.posted(), "nothing more while a chain is in flight")
+	s.answer()
+	b.Idle(at(sec+2), idleCPU)
+	assert.EqualValues(t, 2, b.Reports.Load())
+	assert.Equal(t, 3, s.posted(), "collected on a later call, and the round goes on")
+	assert.Empty(t, s.bad)
+}
+
+func TestCallTimeBounded(t *testing.T) {
+	b, s := newSim(t, 4)
+	b.Reserve = 0
+	pages := make([]uintptr, 0, 2048)
+	for i := 0; i < 2048; i++ {
+		pages = append(pages, kmem.AllocPage())
+	}
+	for i := 0; i < len(pages); i += 2 { // 1024 ranges: 256 chains of 4
+		kmem.FreePage(pages[i])
+	}
+	for i := 1; i < len(pages); i += 2 {
+		defer kmem.FreePage(pages[i])
+	}
+	b.Idle(at(sec), idleCPU) // the clock advances 100 us a reading
+	n := s.posted()
+	assert.Less(t, n, 256, "the call stops after maxCall")
+	assert.Greater(t, n, 1)
+	b.Idle(at(sec+1), idleCPU)
+	assert.Greater(t, s.posted(), n, "the next call goes on with the round")
+}
+
+func TestBusyEndsTheCallNotTheRound(t *testing.T) {
+	b, s := newSim(t, 4)
+	pages := make([]uintptr, 0, 256)
+	for i := 0; i < 256; i++ {
+		pages = append(pages, kmem.AllocPage())
+	}
+	for i := 0; i < len(pages); i += 2 {
+		kmem.FreePage(pages[i])
+	}
+	for i := 1; i < len(pages); i += 2 {
+		defer kmem.FreePage(pages[i])
+	}
+	b.Reserve = 0
+	b.Idle(at(sec), busyCPU)
+	assert.Equal(t, 1, s.posted())
+	b.Idle(at(sec+1), busyCPU)
+	assert.Equal(t, 2, s.posted(), "a round under way does not wait for Interval")
+	for i := int64(2); i < 1000 && kmem.DirtyBytes() != 0; i++ {
+		b.Idle(at(sec+i), idleCPU)
+	}
+	assert.Zero(t, kmem.DirtyBytes(), "later calls finish the round")
+}
+
+func TestHostileDevice(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bad  func(s *sim)
+		want string
+	}{
+		{"wrong id", func(s *sim) { s.take(); s.put(3, 0) }, "not in flight"},
+		{"id out of range", func(s *sim) { s.take(); s.put(1000, 0) }, "not in flight"},
+		{"length beyond the report", func(s *sim) { s.take(); s.put(0, 1<<31) }, "longer than the report"},
+		{"index ahead", func(s *sim) { s.take(); s.put(0, 0); s.put(0, 0) }, "runs ahead"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, s := newSim(t, 8)
+			s.auto = false
+			churn(t, 1024)
+			b.Idle(at(sec), idleCPU)
+			require.Equal(t, 1, s.posted())
+			tc.bad(s)
+			b.Idle(at(sec+1), idleCPU)
+			assert.True(t, b.Broken())
+			assert.True(t, b.FaultNew)
+			assert.Contains(t, b.FaultText(), tc.want)
+			dirty := kmem.DirtyBytes()
+			b.Idle(at(10*sec), idleCPU)
+			assert.Equal(t, 1, s.posted(), "a broken device gets nothing more")
+			assert.Equal(t, dirty, kmem.DirtyBytes())
+		})
+	}
+}

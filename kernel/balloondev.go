@@ -1,0 +1,100 @@
+package kernel
+
+import (
+	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/balloon"
+	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/mm"
+	"github.com/unigo-os/unigo/kernel/platform"
+	"github.com/unigo-os/unigo/kernel/spinlock"
+	"github.com/unigo-os/unigo/kernel/task"
+)
+
+// Free page reporting (kernel/balloon, docs/ARCHITECTURE.md): the virtio
+// balloon, when the machine has one that offers PAGE_REPORTING, is the
+// kernel's, left out of the drivers' list; CPUs about to halt run its
+// policy (balloonIdle). The kernel parameter unigo.balloon=0 leaves the
+// device alone.
+
+// balloonLock lets one idle CPU at a time run the policy; the others
+// skip it.
+var balloonLock spinlock.Lock
+
+// balloonDeviceInit finds the balloon: among the devices the command
+// line names (the unigo launcher), else in QEMU microvm's transport
+// windows, and sets it up.
+func balloonDeviceInit() {
+	var v [2]byte
+	if n, ok := kctx.KernelParam("unigo.balloon", v[:]); ok && n == 1 && v[0] == '0' {
+		return
+	}
+	kctx.SchedLock.Lock()
+	defer kctx.SchedLock.Unlock()
+	if !virtioParsed {
+		parseVirtioParams()
+	}
+	for i := 0; i < nVirtioDevs; i++ {
+		d := virtioDevs[i]
+		base := uintptr(d.Base)
+		if d.Size < abi.VirtioMMIOConfig+8 || base&(mm.HugeSize-1)+uintptr(d.Size) > mm.HugeSize ||
+			base >= mm.UserBase || overlapsRAM(base&^(mm.HugeSize-1), base&^(mm.HugeSize-1)+mm.HugeSize) {
+			continue
+		}
+		mm.VMLock.Lock()
+		ok := mapDeviceChecked(base)
+		mm.VMLock.Unlock()
+		if !ok || *kctx.At[uint32](base) != abi.VirtioMMIOMagic ||
+			*kctx.At[uint32](base + abi.VirtioMMIODeviceID) != abi.VirtioDeviceBalloon {
+			continue
+		}
+		if balloonSetup(base, d.GSI) {
+			copy(virtioDevs[i:nVirtioDevs], virtioDevs[i+1:nVirtioDevs])
+			nVirtioDevs--
+		}
+		return
+	}
+	if nVirtioDevs != 0 || platform.AcpiFindTable(platform.AcpiSigMADT) == 0 {
+		return
+	}
+	gsiBase, n, ok := microvmWindows()
+	for i := 0; ok && i < n; i++ {
+		if base, id := microvmDevice(i); id == abi.VirtioDeviceBalloon {
+			balloonSetup(base, gsiBase+uint32(i))
+			return
+		}
+	}
+}
+
+// balloonSetup sets the balloon at base up and turns reporting on in
+// kmem. It reports whether the kernel keeps the device. Its interrupt
+// line stays unrouted: the driver polls.
+func balloonSetup(base uintptr, gsi uint32) bool {
+	if why := balloon.Dev.Setup(base, gsi, uintptr(kmem.TotalBytes())); why != "" {
+		kctx.Print("unigo: virtio balloon not used: ")
+		kctx.Print(why)
+		kctx.Print("\n")
+		return false
+	}
+	if !kmem.EnableReporting() {
+		balloon.Dev.Fail()
+		kctx.Print("unigo: free page reporting off: no memory for its bitmap\n")
+	}
+	return true
+}
+
+// balloonIdle is the CPUs' idle hook: the reporting policy, and the
+// report of a device given up.
+func balloonIdle() {
+	if !balloon.Dev.Active || !balloonLock.TryLock() {
+		return
+	}
+	balloon.Dev.Idle(platform.Nanotime, task.AnyQueued)
+	if balloon.Dev.FaultNew {
+		balloon.Dev.FaultNew = false
+		kctx.Print("unigo: virtio balloon given up: ")
+		kctx.Print(balloon.Dev.FaultText())
+		kctx.Print("\n")
+	}
+	balloonLock.Unlock()
+}
