@@ -17,7 +17,8 @@ import (
 // The soak (`unigo bench -soak D`, `make soak`): examples/httpd under the
 // launcher, loaded by soakConns keep-alive connections for D through the
 // user-mode network (a -p forward) and, as root, through a TAP device
-// (tap.go's lab). Each setup reports requests, errors (the goal is none),
+// (tap.go's lab), where the same program also runs natively, for what its
+// Go runtime keeps without a VM. Each setup reports requests, errors (the goal is none),
 // the launcher's RSS (and the part of it that is guest RAM), the
 // user-mode network's process's (unigo-net) RSS and PSS, and the guest's
 // own memory (its Go runtime's MemStats through /json?gc=1) idle before
@@ -40,6 +41,7 @@ type soakResult struct {
 	at           [6]memPoint
 	answersAfter bool
 	failed       error
+	native       bool // httpd as a Linux process: rss is its RSS, no guest RAM
 }
 
 // memPoint is the memory at one moment.
@@ -143,8 +145,13 @@ func (s *benchSuite) runSoak(out io.Writer) {
 	} else {
 		defer lab.close()
 		for _, t := range lab.targets(s) {
-			if t.name == "launcher, 2 vCPUs" {
+			switch t.name {
+			case "launcher, 2 vCPUs":
 				t.cmd.Args = append(t.cmd.Args[:len(t.cmd.Args)-1], "-m", strconv.Itoa(soakMem>>20)+"M", t.cmd.Args[len(t.cmd.Args)-1])
+				s.soakOne(t)
+			case "native":
+				// The same program as a Linux process under the same
+				// load: what its Go runtime keeps, without a VM.
 				s.soakOne(t)
 			}
 		}
@@ -155,7 +162,10 @@ func (s *benchSuite) runSoak(out io.Writer) {
 
 func (s *benchSuite) soakOne(t netTarget) {
 	s.logf("soak: %s, %d connections for %v", t.setup, s.soakConns, s.soakTime)
-	r := soakResult{setup: t.setup}
+	r := soakResult{setup: t.setup, native: t.name == "native"}
+	if r.native {
+		r.setup += ", native"
+	}
 	r.failed = soakServer(t, s.soakConns, s.soakTime, &r)
 	if r.failed != nil {
 		s.logf("soak: %s: %v", t.setup, r.failed)
@@ -334,6 +344,10 @@ func (p memPoint) own() int64 {
 // the guest's Go runtime's Sys and its live heap.
 func soakFlatness(r soakResult) []flatness {
 	q, h, e := r.at[atQuarter], r.at[atHalf], r.at[atEnd]
+	if r.native {
+		return []flatness{judgeFlat("process RSS", q.rss, h.rss, e.rss),
+			judgeFlat("Go Sys", q.sys, h.sys, e.sys), judgeFlat("live heap", q.heap, h.heap, e.heap)}
+	}
 	fs := []flatness{
 		judgeFlat("launcher own (RSS less guest RAM)", q.own(), h.own(), e.own()),
 		judgeFlat("guest RAM resident", q.ram, h.ram, e.ram),
@@ -420,7 +434,9 @@ func writeSoakTable(w io.Writer, s *benchSuite) {
 	for _, r := range s.soak {
 		if r.failed == nil || r.requests > 0 {
 			writeFlatness(w, r)
-			writeGivenBack(w, r)
+			if !r.native {
+				writeGivenBack(w, r)
+			}
 		}
 	}
 	for _, r := range s.soak {

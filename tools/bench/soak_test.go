@@ -157,4 +157,23 @@ func TestSoakFlatness(t *testing.T) {
 	assert.True(t, fs[2].flat)
 	assert.Equal(t, "unigo-net PSS", fs[3].name)
 	assert.True(t, fs[3].flat)
+
+	// The same program natively: its RSS, Go Sys and heap, no guest RAM.
+	native := soakResult{setup: "TAP, native", native: true, at: [6]memPoint{
+		atQuarter: {rss: 150 * M, ram: -1, net: -1, netPSS: -1, heap: 40 * M, sys: 160 * M},
+		atHalf:    {rss: 190 * M, ram: -1, net: -1, netPSS: -1, heap: 41 * M, sys: 200 * M},
+		atEnd:     {rss: 191 * M, ram: -1, net: -1, netPSS: -1, heap: 42 * M, sys: 201 * M},
+	}}
+	fs = soakFlatness(native)
+	require.Len(t, fs, 3)
+	assert.Equal(t, "process RSS", fs[0].name)
+	assert.True(t, fs[0].plateau)
+	assert.Equal(t, "Go Sys", fs[1].name)
+	assert.True(t, fs[1].plateau)
+	assert.Equal(t, "live heap", fs[2].name)
+	assert.True(t, fs[2].flat)
+	var b bytes.Buffer
+	writeFlatness(&b, native)
+	assert.Equal(t, "TAP, native: memory flat from half-way: process RSS 150.0 -> 190.0 -> 191.0 plateau (+40.0 MiB by half-way, then flat); "+
+		"Go Sys 160.0 -> 200.0 -> 201.0 plateau (+40.0 MiB by half-way, then flat); live heap 40.0 -> 42.0 flat.\n", b.String())
 }
