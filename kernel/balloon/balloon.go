@@ -5,6 +5,7 @@ import (
 
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/vmmio"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -63,10 +64,10 @@ var faultText = [...]string{
 // Balloon is the driver's state and memory. The kernel has one (Dev);
 // tests make their own.
 type Balloon struct {
-	regs   uintptr // the MMIO window (0: no transport, as in host tests)
-	Active bool    // set up: Idle reports
-	GSI    uint32  // its interrupt line
-	qnum   uint32  // the reporting queue's number
+	regs   vmmio.Regs // the MMIO window (0: no transport, as in host tests)
+	Active bool       // set up: Idle reports
+	GSI    uint32     // its interrupt line
+	qnum   uint32     // the reporting queue's number
 
 	num               uint16 // descriptors in the queue (a power of two)
 	desc, avail, used uintptr

@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/unigo-os/unigo/kernel/kctx"
+	"github.com/unigo-os/unigo/kernel/vmmio"
 )
 
 // Control events (virtio 1.x, "Console Device", multiport).
@@ -39,9 +40,9 @@ const (
 // Console is the driver's state and memory. The kernel has one (Dev);
 // tests make their own.
 type Console struct {
-	regs   uintptr // the MMIO window (0: no transport, as in host tests)
-	Active bool    // set up: the console's input comes from here
-	GSI    uint32  // its interrupt line
+	regs   vmmio.Regs // the MMIO window (0: no transport, as in host tests)
+	Active bool       // set up: the console's input comes from here
+	GSI    uint32     // its interrupt line
 
 	qs [nQueues]queue // QRx0, QCtlRx, QCtlTx, port 1's receive queue
 	// kicks: bit i set when queue qs[i] has new entries to notify.
