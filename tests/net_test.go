@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unigo-os/unigo/tests/netcheck"
+	"github.com/unigo-os/unigo/tools/probe"
 )
 
 // Host-network tests: a guest (tests/guests/netpeer) booted with a
@@ -407,7 +408,12 @@ func testExitFlush(t *testing.T, r runner, setup netSetup, how string, code int)
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
 	spec := runSpec{image: images[lastwordsPkg], memory: "128M", cpus: 1, timeout: 5 * time.Minute,
-		args: []string{fmt.Sprintf("%s:%d", setup.hostIP, port), strconv.Itoa(n), how}}
+		args: []string{fmt.Sprintf("%s:%d", setup.hostIP, port), strconv.Itoa(n), how},
+		// Diagnostics for a run that hangs: a first line from the
+		// kernel (it booted), then the netstack's counters every 10 s
+		// (is TCP moving, retransmitting, or idle?). A run that passes
+		// is over before the first.
+		kparams: []string{probe.GuestCPUParam, "unigo.netstats=10s"}}
 	setup.spec(&spec, nil, nil)
 	vm := startVM(t, r, spec)
 	var exitErr error
