@@ -369,21 +369,41 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 // proves the kernel lets the netstack run while it holds the exit (see
 // kernel/task/exit.go) and waits for the peer's acknowledgement, not merely
 // for the netstack to take the bytes. A panic must still end the program
-// at once with status 2.
+// at once with status 2. In "slow-reader" the host reads at some 1 MB/s
+// through a small receive buffer, so that most of the bytes are still in
+// the guest when it exits and take seconds to drain: the exit must wait
+// for as long as the peer keeps taking them (a loaded CI host is such a
+// peer).
 func TestExitFlush(t *testing.T) {
 	forNetRunners(t, func(t *testing.T, r runner, setup netSetup) {
 		for _, tc := range []struct {
-			how  string
-			code int
-		}{{"return", 0}, {"exit3", 3}, {"panic", 2}} {
-			t.Run(tc.how, func(t *testing.T) {
-				testExitFlush(t, r, setup, tc.how, tc.code)
+			name, how string
+			code      int
+			slow      bool
+		}{{"return", "return", 0, false}, {"exit3", "exit3", 3, false}, {"panic", "panic", 2, false},
+			{"slow-reader", "exit3", 3, true}} {
+			t.Run(tc.name, func(t *testing.T) {
+				testExitFlush(t, r, setup, tc.how, tc.code, tc.slow)
 			})
 		}
 	})
 }
 
-func testExitFlush(t *testing.T, r runner, setup netSetup, how string, code int) {
+// throttledReader reads at most chunk bytes at a time from r and pauses after
+// each read.
+type throttledReader struct {
+	r     io.Reader
+	chunk int
+	pause time.Duration
+}
+
+func (s *throttledReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p[:min(len(p), s.chunk)])
+	time.Sleep(s.pause)
+	return n, err
+}
+
+func testExitFlush(t *testing.T, r runner, setup netSetup, how string, code int, slow bool) {
 	const n = 8 << 20 // beyond every buffer on the way
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -402,8 +422,16 @@ func testExitFlush(t *testing.T, r runner, setup netSetup, how string, code int)
 			return
 		}
 		defer c.Close()
+		var src io.Reader = c
+		if slow {
+			if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+				got <- result{err: err}
+				return
+			}
+			src = &throttledReader{r: c, chunk: 32 << 10, pause: 30 * time.Millisecond}
+		}
 		h := sha256.New()
-		m, err := io.Copy(h, c)
+		m, err := io.Copy(h, src)
 		got <- result{m, h.Sum(nil), err, time.Now()}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
