@@ -371,9 +371,10 @@ func testHostNetwork(t *testing.T, r runner, setup netSetup) {
 // for the netstack to take the bytes. A panic must still end the program
 // at once with status 2. In "slow-reader" the host reads at some 1 MB/s
 // through a small receive buffer, so that most of the bytes are still in
-// the guest when it exits and take seconds to drain: the exit must wait
-// for as long as the peer keeps taking them (a loaded CI host is such a
-// peer).
+// the guest (and the user-mode network) when it exits and take seconds to
+// drain: the exit must wait for as long as the peer keeps taking them (a
+// loaded CI host is such a peer), and so must the launcher's network
+// process (unigo-net) after the guest has gone.
 func TestExitFlush(t *testing.T) {
 	forNetRunners(t, func(t *testing.T, r runner, setup netSetup) {
 		for _, tc := range []struct {
@@ -383,6 +384,11 @@ func TestExitFlush(t *testing.T) {
 		}{{"return", "return", 0, false}, {"exit3", "exit3", 3, false}, {"panic", "panic", 2, false},
 			{"slow-reader", "exit3", 3, true}} {
 			t.Run(tc.name, func(t *testing.T) {
+				if tc.slow && r.name == "qemu" {
+					t.Skip("QEMU exits the moment the guest writes its exit port, and its slirp has " +
+						"already acknowledged (FIN included) up to a socket buffer of bytes it still " +
+						"holds for a slow host: those die with QEMU, and no guest can wait for them")
+				}
 				testExitFlush(t, r, setup, tc.how, tc.code, tc.slow)
 			})
 		}
