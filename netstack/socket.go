@@ -192,29 +192,46 @@ func (s *socket) finish() {
 	netRelease(s.id)
 }
 
+// exitLinger is abi.ExitLinger; tests shorten it.
+var exitLinger = time.Duration(abi.ExitLinger)
+
 // awaitAcked waits until a closed stream endpoint's peer has
 // acknowledged everything it was given, FIN included (FIN-WAIT-2 and
-// later), or the connection is gone, or the peer has taken nothing for
-// abi.ExitLinger. The kernel holds the socket until it is released
+// later), or the connection is gone, or the peer has sent nothing for
+// exitLinger. The kernel holds the socket until it is released
 // and exit_group waits for every release, so this is what keeps a
 // program's last words from dying with the VM. When it gives up, gVisor
-// goes on sending; only exit stops waiting.
-func awaitAcked(ep tcpip.Endpoint) {
-	deadline := time.Now().Add(abi.ExitLinger)
-	queued := -1
+// goes on sending; only exit stops waiting. It returns false when it
+// gave up on a silent peer.
+func awaitAcked(ep tcpip.Endpoint) bool {
+	deadline := time.Now().Add(exitLinger)
+	heard := segmentsFromPeer(ep)
 	for pause := time.Millisecond; ; pause = min(2*pause, 64*time.Millisecond) {
 		switch tcp.EndpointState(ep.State()) {
 		case tcp.StateFinWait2, tcp.StateTimeWait, tcp.StateClose, tcp.StateError, tcp.StateInitial, tcp.StateBound:
-			return
+			return true
 		}
-		if n, err := ep.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil && n != queued {
-			queued, deadline = n, time.Now().Add(abi.ExitLinger) // the peer is taking it
+		if n := segmentsFromPeer(ep); n != heard {
+			heard, deadline = n, time.Now().Add(exitLinger) // the peer is taking it
 		}
 		if time.Now().After(deadline) {
-			return
+			return false
 		}
 		time.Sleep(pause)
 	}
+}
+
+// segmentsFromPeer counts the segments ep has received. While the peer
+// takes data it acknowledges it, so the count grows; a peer whose window
+// stays shut answers only the sender's zero-window probes, which back off
+// until they are further apart than exitLinger. (gVisor's TCP endpoint
+// does not answer SendQueueSizeOption, so the unacknowledged byte count
+// is not to be had.)
+func segmentsFromPeer(ep tcpip.Endpoint) uint64 {
+	if st, ok := ep.Stats().(*tcp.Stats); ok {
+		return st.SegmentsReceived.Value()
+	}
+	return 0
 }
 
 func (s *socket) releaseBuf() {

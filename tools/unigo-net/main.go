@@ -58,6 +58,10 @@ func run(args []string) int {
 		}
 	}
 	netproc.Serve(sock, u)
+	// The guest is gone; what it sent may not all be with the host yet.
+	if n := u.Drain(); n > 0 {
+		fmt.Fprintf(os.Stderr, "%s: gave up handing the host the guest's last data on %d connections (the host stopped reading, or %v passed)\n", netproc.Binary, n, usernet.DrainMax)
+	}
 	// The gateway's loss counters, beside the launcher's device counters
 	// (which it prints before it closes the socket and reaps this process).
 	if os.Getenv("UNIGO_VMM_STATS") != "" {

@@ -16,6 +16,7 @@
 //
 // Each process dies with the other: the network process gets SIGKILL
 // when its parent dies (PR_SET_PDEATHSIG) and exits on EOF of the
-// socket; the launcher sees EOF when the network process is gone
+// socket, once its relays have handed the host what the guest sent last
+// (usernet.User.Drain, bounded); the launcher sees EOF when the network process is gone
 // (Remote.Done) and stops its guest.
 package netproc

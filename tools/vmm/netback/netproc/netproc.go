@@ -292,8 +292,9 @@ func (r *Remote) WriteFrame(frame []byte) error {
 }
 
 // reapGrace is how long Close waits for the network process to exit on
-// EOF before it kills it.
-const reapGrace = 2 * time.Second
+// EOF before it kills it: beyond the time it may take to hand the host
+// what the guest sent last (usernet.DrainMax).
+const reapGrace = 35 * time.Second
 
 // Close closes the socket, which ends the network process, and reaps
 // the process when this one started it.

@@ -142,6 +142,10 @@ func relay(a, b relayConn) {
 func relayCopy(dst, src relayConn) {
 	defer src.CloseRead()
 	defer dst.CloseWrite()
+	if g, ok := src.(*guestConn); ok {
+		fromGuest.add(g)
+		defer fromGuest.remove(g)
+	}
 	for {
 		if err := src.waitReadable(); err != nil {
 			return
@@ -153,6 +157,7 @@ func relayCopy(dst, src relayConn) {
 			if _, werr := dst.Write((*bp)[:n]); werr != nil {
 				err = werr
 			}
+			relayed.Add(int64(n))
 		}
 		buffersOut.Add(-1)
 		copyBufs.Put(bp)
@@ -211,4 +216,72 @@ func (f *tcpForward) handle(c *net.TCPConn) {
 func (f *tcpForward) close() {
 	f.ln.Close()
 	f.wg.Wait()
+}
+
+// Draining at exit. The gateway acknowledges what the guest sends as soon
+// as its stack holds it, and the guest's exit waits for no more than
+// that (the acknowledgement of its FIN), so when the guest powers off the
+// gateway may still hold bytes the host has not taken: a slow reader's.
+// Drain lets the relays deliver them before the process exits.
+
+// relayed counts the bytes all relays have written.
+var relayed atomic.Int64
+
+// fromGuest is the set of guest-to-host directions still copying.
+var fromGuest = guestCopies{m: map[*guestConn]bool{}}
+
+type guestCopies struct {
+	mu sync.Mutex
+	m  map[*guestConn]bool
+}
+
+func (c *guestCopies) add(g *guestConn) {
+	c.mu.Lock()
+	c.m[g] = true
+	c.mu.Unlock()
+}
+
+func (c *guestCopies) remove(g *guestConn) {
+	c.mu.Lock()
+	delete(c.m, g)
+	c.mu.Unlock()
+}
+
+// owed counts the directions that still have something of the guest's to
+// deliver: received bytes, or its FIN (the copy ends with it). A
+// connection the guest left open and idle owes nothing.
+func (c *guestCopies) owed() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for g := range c.m {
+		st := tcp.EndpointState(g.ep.State())
+		if g.ep.Readiness(waiter.ReadableEvents) != 0 || st == tcp.StateCloseWait || st == tcp.StateLastAck {
+			n++
+		}
+	}
+	return n
+}
+
+// drain waits until no relay owes the host anything of the guest's, or
+// none has written a byte for linger, or max has passed. It returns how
+// many directions were still owed.
+func drain(linger, max time.Duration) int {
+	end := time.Now().Add(max)
+	quiet := time.Now().Add(linger)
+	last := relayed.Load()
+	for {
+		n := fromGuest.owed()
+		if n == 0 {
+			return 0
+		}
+		now := time.Now()
+		if r := relayed.Load(); r != last {
+			last, quiet = r, now.Add(linger)
+		}
+		if now.After(quiet) || now.After(end) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -157,3 +157,77 @@ func TestForwardDialFails(t *testing.T) {
 	assert.Error(t, err) // EOF or reset, not a hang
 	require.Eventually(t, func() bool { return fw.active.Load() == 0 }, 10*time.Second, 10*time.Millisecond)
 }
+
+// drainPair opens a connection through a port forward to a guest that
+// sends big and closes: until the host reads, the gateway holds what the
+// host kernel's socket buffers have no room for.
+func drainPair(t *testing.T, big []byte) net.Conn {
+	s, guest := echoStack(t)
+	guest.Port = 8
+	ln, err := gonet.ListenTCP(s, guest, ipv4.ProtocolNumber)
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Write(big)
+		c.Close()
+	}()
+	_, addr := startForward(t, s, guest)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.(*net.TCPConn).SetReadBuffer(64<<10))
+	require.Eventually(t, func() bool { return fromGuest.owed() > 0 }, 10*time.Second, time.Millisecond,
+		"the gateway never held the guest's data")
+	return c
+}
+
+// TestDrainWaitsForSlowHost: drain keeps the process until a host that
+// reads slowly has been handed everything the guest sent, FIN included,
+// for as long as the relays keep writing.
+func TestDrainWaitsForSlowHost(t *testing.T) {
+	big := make([]byte, 16<<20) // beyond the host socket's buffers
+	for i := range big {
+		big[i] = byte(i * 13)
+	}
+	c := drainPair(t, big)
+	const linger = 300 * time.Millisecond
+	type result struct {
+		owed int
+		took time.Duration
+	}
+	drained := make(chan result, 1)
+	go func() {
+		start := time.Now()
+		n := drain(linger, 20*time.Second)
+		drained <- result{n, time.Since(start)}
+	}()
+	require.NoError(t, c.SetDeadline(time.Now().Add(20*time.Second)))
+	var got []byte
+	buf := make([]byte, 64<<10)
+	for { // some 12 MB/s: the 16 MiB take longer than linger
+		k, err := c.Read(buf)
+		got = append(got, buf[:k]...)
+		if err != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r := <-drained
+	assert.Zero(t, r.owed, "drain gave up with the host still reading")
+	assert.Greater(t, r.took, 2*linger)
+	assert.Equal(t, len(big), len(got))
+	assert.Equal(t, big, got)
+}
+
+// TestDrainGivesUpOnStalledHost: a host that reads nothing is given up
+// on once the relays have written nothing for linger.
+func TestDrainGivesUpOnStalledHost(t *testing.T) {
+	drainPair(t, make([]byte, 16<<20))
+	start := time.Now()
+	assert.Positive(t, drain(200*time.Millisecond, 20*time.Second))
+	assert.Less(t, time.Since(start), 5*time.Second)
+}

@@ -212,6 +212,20 @@ func (u *User) WriteFrame(frame []byte) error {
 // NATConns is the number of outbound TCP connections the NAT holds.
 func (u *User) NATConns() int { return u.gate.Conns() }
 
+// DrainLinger and DrainMax bound Drain: it gives up once the relays have
+// written nothing for DrainLinger (a host that stopped reading), and
+// after DrainMax in any case (the guest's own exit waits as long).
+const (
+	DrainLinger = 2 * time.Second
+	DrainMax    = 30 * time.Second
+)
+
+// Drain waits, after the guest has gone (Close), until the relays have
+// delivered to the host what the gateway took from the guest, within
+// DrainLinger and DrainMax, and returns how many connections it gave up
+// on.
+func (u *User) Drain() int { return drain(DrainLinger, DrainMax) }
+
 // Close stops the port forwards (their host listeners close) and detaches
 // the device from the switch. The library offers no way to stop its
 // gateway stack itself; it idles until the process exits.
