@@ -208,7 +208,7 @@ func TestDrainWaitsForSlowHost(t *testing.T) {
 	require.NoError(t, c.SetDeadline(time.Now().Add(20*time.Second)))
 	var got []byte
 	buf := make([]byte, 64<<10)
-	for { // some 12 MB/s: the 16 MiB take longer than linger
+	for { // some 12 MB/s
 		k, err := c.Read(buf)
 		got = append(got, buf[:k]...)
 		if err != nil {
@@ -217,8 +217,9 @@ func TestDrainWaitsForSlowHost(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	r := <-drained
-	assert.Zero(t, r.owed, "drain gave up with the host still reading")
-	assert.Greater(t, r.took, 2*linger)
+	// The relays owed the host bytes when drain started (drainPair), so
+	// drain returning nothing owed means it waited for the host's reads.
+	assert.Zero(t, r.owed, "drain gave up with the host still reading (after %v)", r.took)
 	assert.Equal(t, len(big), len(got))
 	assert.Equal(t, big, got)
 }
