@@ -358,6 +358,14 @@ var scenarios = []scenario{
 		wantOut: []string{"threads: 10000 goroutines locked to threads\n", "threads: ok\n"},
 	},
 	{
+		// A thread sleeping in nanosleep while another spins, on the one
+		// vCPU: the kernel arms the sleeper's timer for the spinner's
+		// slice end (task.armDeadline), never before its deadline.
+		name:    "sleepbusy",
+		pkg:     "./tests/guests/sleepbusy",
+		wantOut: []string{"none early", "sleepbusy: ok\n"},
+	},
+	{
 		name:    "time",
 		pkg:     "./tests/guests/timenow",
 		wantOut: []string{"now="},

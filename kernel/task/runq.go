@@ -243,6 +243,14 @@ func kickAfterPush(target int, wasEmpty bool) {
 func switchAway() {
 	CheckCPUTimers()
 	cur := CPU().Current
+	// A sleeper whose deadline passed while this thread ran (armDeadline
+	// may leave it to the slice's end) queues now, ahead of what comes
+	// later; not when this thread's own deadline is due, which would queue
+	// it while it still runs here.
+	if next, now := TimerNext.Load(), platform.Nanotime(); next != 0 && next <= now &&
+		(Th(cur).wake == 0 || Th(cur).wake > now) {
+		ExpireTimers(now)
+	}
 	ci := ThisCPU()
 	ci.rq.lock.Lock()
 	ci.rq.releaseSched = true

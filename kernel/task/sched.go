@@ -287,25 +287,45 @@ func ExpireTimers(now int64) {
 }
 
 // ArmTimer programs this CPU's LAPIC for its next event: the earliest
-// timer it owns (timerNextUpdate), the end of the running thread's timeslice if others wait in this
-// CPU's run queue, or the CPU-time timers' tick. It takes no lock: it
-// reads the CPU's timerNext and the queue length atomically, and a stale value only
-// means one early or extra interrupt, which re-arms.
+// timer it owns (timerNextUpdate), the end of the running thread's
+// timeslice if others wait in this CPU's run queue, or the CPU-time
+// timers' tick (armDeadline). It takes no lock: it reads the CPU's
+// timerNext and the queue length atomically, and a stale value only means
+// one early or extra interrupt, which re-arms.
 func ArmTimer() {
 	ci := ThisCPU()
-	deadline := ci.timerNext.Load()
-	if ci.rq.n.Load() != 0 {
-		d := ci.rq.sliceEnd
-		if deadline == 0 || d < deadline {
-			deadline = d
-		}
-	}
+	busyAlone := Online.Load() <= 1 && CPU().Current != ci.Idle
+	deadline := armDeadline(ci.timerNext.Load(), ci.rq.n.Load() != 0, ci.rq.sliceEnd, busyAlone)
 	if tick := cpuTimerTick(); tick != 0 {
 		if d := platform.Nanotime() + tick; deadline == 0 || d < deadline {
 			deadline = d
 		}
 	}
 	lapicDeadline(deadline)
+}
+
+// armDeadline is when the timer of a CPU must next fire (0: never) for its
+// first timer (0: none), whether others wait in its run queue, and the end
+// of the running thread's slice.
+//
+// busyAlone says a thread other than the idle one runs on the only CPU.
+// Then a sleeper whose deadline comes before the slice ends could not run
+// before it anyway: woken, it would wait in the queue until the running
+// thread blocks (switchAway expires due timers first) or its slice ends
+// (Preempt). So its timer is left to the slice's end, and one interrupt
+// serves both: the Go runtime's sysmon, sleeping 20 µs at a time while
+// the program runs, cost a timer programming and an interrupt per sleep,
+// each a trap on a paravirtualised host. With more CPUs a woken thread
+// may go to another, idle one at once, so every deadline is kept.
+func armDeadline(timer int64, queued bool, sliceEnd int64, busyAlone bool) int64 {
+	d := timer
+	if busyAlone && d != 0 && d < sliceEnd {
+		d = sliceEnd
+	}
+	if queued && (d == 0 || sliceEnd < d) {
+		d = sliceEnd
+	}
+	return d
 }
 
 // block puts the current thread to sleep until wakeup (or its deadline,

@@ -175,3 +175,20 @@ func TestWakeCPU(t *testing.T) {
 		assert.Equal(t, c.want, wakeCPU(c.last, c.me, c.n, c.meIdle, c.idle, c.poll), c.name)
 	}
 }
+
+// TestArmDeadline checks when a CPU's timer must fire: a sleeper's
+// deadline before the running thread's slice ends waits for the slice's
+// end only on a lone busy CPU, and nothing ever fires earlier than the
+// first timer or, with others queued, the slice's end.
+func TestArmDeadline(t *testing.T) {
+	assert.Equal(t, int64(0), armDeadline(0, false, 500, false), "nothing to do")
+	assert.Equal(t, int64(0), armDeadline(0, false, 500, true), "nothing to do, busy")
+	assert.Equal(t, int64(100), armDeadline(100, false, 500, false), "idle or SMP: the timer")
+	assert.Equal(t, int64(500), armDeadline(100, false, 500, true), "busy alone: the slice's end")
+	assert.Equal(t, int64(900), armDeadline(900, false, 500, true), "timer after the slice")
+	assert.Equal(t, int64(100), armDeadline(100, false, 50, true), "slice already over")
+	assert.Equal(t, int64(500), armDeadline(0, true, 500, false), "queued: the slice's end")
+	assert.Equal(t, int64(500), armDeadline(900, true, 500, false), "queued, timer after the slice")
+	assert.Equal(t, int64(100), armDeadline(100, true, 500, false), "queued, SMP: the timer")
+	assert.Equal(t, int64(500), armDeadline(100, true, 500, true), "queued, busy alone")
+}
