@@ -144,20 +144,25 @@ func mergeRanges(rs []Range) int {
 func MarkReported(rs []Range) {
 	lock.Lock()
 	for _, x := range rs {
-		r := rangeOf(x.Addr, x.Len)
-		if r == nil {
-			continue // not from TakeDirty
-		}
-		first := (x.Addr - r.bmBase) / PageSize
-		for f := first; f < first+x.Len/PageSize; f++ {
-			w := r.word(f / 64)
-			if *w&(1<<(f%64)) == 0 {
-				*w |= 1 << (f % 64)
-				r.nrep++
-				reportedBytes.Add(PageSize)
+		// A range may span memory ranges that touch (TakeDirty merges
+		// adjacent blocks): each part goes to its own bitmap.
+		for i := 0; i < nranges; i++ {
+			r := &ranges[i]
+			lo, hi := max(x.Addr, r.start), min(x.Addr+x.Len, r.end)
+			if r.bm == 0 || lo >= hi {
+				continue
 			}
+			first := (lo - r.bmBase) / PageSize
+			for f := first; f < first+(hi-lo)/PageSize; f++ {
+				w := r.word(f / 64)
+				if *w&(1<<(f%64)) == 0 {
+					*w |= 1 << (f % 64)
+					r.nrep++
+					reportedBytes.Add(PageSize)
+				}
+			}
+			r.hint = min(r.hint, first/64)
 		}
-		r.hint = min(r.hint, first/64)
 	}
 	lock.Unlock()
 }
