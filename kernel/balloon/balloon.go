@@ -26,6 +26,9 @@ const (
 	// maxWait is how long a call waits for the device to use a chain
 	// (the unigo launcher serves a notification on another thread).
 	maxWait = 500_000 // ns
+	// maxReclaim is how long an allocation that found no memory waits
+	// for the report in flight (Reclaim).
+	maxReclaim = 100_000_000 // ns
 )
 
 // Split-ring layout for a queue of up to MaxRanges descriptors: the
@@ -108,10 +111,14 @@ func (b *Balloon) reset(num uint16) {
 	clear(b.mem[:])
 }
 
-// fail gives the device up.
+// fail gives the device up. The ranges of the report in flight are
+// never handed out again (the device may still discard them): kmem
+// forgets them.
 func (b *Balloon) fail(fault uint8) {
 	if !b.broken {
 		b.broken, b.fault, b.FaultNew = true, fault, true
+		kmem.Forget(b.ranges[:b.inflight])
+		b.inflight = 0
 	}
 }
 
@@ -228,6 +235,24 @@ func (b *Balloon) await(clock func() int64, busy func() bool) bool {
 			return !busy()
 		}
 		if b.broken || busy() || clock() >= end {
+			return false
+		}
+	}
+}
+
+// Reclaim is for an allocation that found no memory while a report is
+// in flight: it waits up to maxReclaim for the device to use the report,
+// which makes its ranges allocatable again, and reports whether it did.
+// Callers serialise it with Idle.
+func (b *Balloon) Reclaim(clock func() int64) bool {
+	if !b.Active || b.inflight == 0 {
+		return false
+	}
+	for end := clock() + maxReclaim; ; rt.Pause() {
+		if b.collect() {
+			return true
+		}
+		if b.broken || clock() >= end {
 			return false
 		}
 	}
