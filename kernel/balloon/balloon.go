@@ -81,6 +81,7 @@ type Balloon struct {
 	ranges   [MaxRanges]kmem.Range
 	inflight int
 	bytes    uint64
+	stuck    bool // a Reclaim waited for it in vain
 
 	Reserve uintptr // bytes left unreported on the free lists
 	round   bool    // a round is under way (no wait for Interval)
@@ -106,7 +107,7 @@ var Dev Balloon
 func (b *Balloon) reset(num uint16) {
 	base := (kctx.PtrOf(&b.mem[0]) + 15) &^ 15
 	b.num, b.desc, b.avail, b.used = num, base+descOff, base+availOff, base+usedOff
-	b.availIdx, b.lastUsed, b.inflight, b.bytes = 0, 0, 0, 0
+	b.availIdx, b.lastUsed, b.inflight, b.bytes, b.stuck = 0, 0, 0, 0, false
 	b.round, b.next, b.broken, b.fault, b.FaultNew = false, 0, false, faultNone, false
 	clear(b.mem[:])
 }
@@ -153,7 +154,7 @@ func (b *Balloon) post() bool {
 		*kctx.At[uint16](d + 14) = next
 		b.bytes += uint64(b.ranges[i].Len)
 	}
-	b.inflight = n
+	b.inflight, b.stuck = n, false
 	*kctx.At[uint16](b.avail + 4 + 2*uintptr(b.availIdx%b.num)) = 0
 	b.availIdx++
 	// The entry before the index: an atomic store is a release.
@@ -248,11 +249,16 @@ func (b *Balloon) Reclaim(clock func() int64) bool {
 	if !b.Active || b.inflight == 0 {
 		return false
 	}
-	for end := clock() + maxReclaim; ; rt.Pause() {
+	wait := int64(maxReclaim)
+	if b.stuck {
+		wait = 0 // waited once for this report: failing allocations do not wait again
+	}
+	for end := clock() + wait; ; rt.Pause() {
 		if b.collect() {
 			return true
 		}
 		if b.broken || clock() >= end {
+			b.stuck = true
 			return false
 		}
 	}

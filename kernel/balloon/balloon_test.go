@@ -205,7 +205,6 @@ func TestReclaimReportInFlight(t *testing.T) {
 	b.Idle(at(sec), busyCPU) // posts, and leaves the report in flight
 	require.Equal(t, 1, s.posted())
 	require.GreaterOrEqual(t, kmem.LentBytes()-lent0, int64(4<<20))
-	assert.False(t, b.Reclaim(at(2*sec)), "the device has not used it")
 	done := make(chan struct{})
 	go func() { // the launcher's device thread, a moment later
 		defer close(done)
@@ -229,4 +228,23 @@ func TestReclaimReportInFlight(t *testing.T) {
 	assert.Equal(t, lent0, kmem.LentBytes())
 	assert.Equal(t, free-lent, kmem.FreeBytes(), "the broken device's ranges are no longer free")
 	assert.False(t, b.Reclaim(at(7*sec)))
+}
+
+// A device that never uses the report costs one bounded wait, not one per
+// failing allocation (huge page attempts fail routinely).
+func TestReclaimWaitsOncePerReport(t *testing.T) {
+	b, s := newSim(t, MaxRanges)
+	s.auto = false
+	churn(t, 1024)
+	b.Idle(at(sec), busyCPU)
+	require.Equal(t, 1, s.posted())
+	reads := 0
+	clock := func(c func() int64) func() int64 { return func() int64 { reads++; return c() } }
+	assert.False(t, b.Reclaim(clock(at(2*sec))))
+	assert.Greater(t, reads, 100, "the first waits")
+	reads = 0
+	assert.False(t, b.Reclaim(clock(at(3*sec))))
+	assert.LessOrEqual(t, reads, 2, "later ones for the same report do not")
+	s.answer()
+	assert.True(t, b.Reclaim(clock(at(4*sec))))
 }
