@@ -9,6 +9,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/kernel/task"
+	"github.com/unigo-os/unigo/rt"
 )
 
 // Free page reporting (kernel/balloon, docs/ARCHITECTURE.md): the virtio
@@ -98,3 +99,30 @@ func balloonIdle() {
 	}
 	balloonLock.Unlock()
 }
+
+// balloonReclaim is kmem's reclaim hook: an allocation found no memory
+// while a report is in flight. It waits for the report to come back,
+// collecting it itself unless an idle CPU is at it.
+func balloonReclaim() bool {
+	if !balloon.Dev.Active {
+		return false
+	}
+	lent := kmem.LentBytes()
+	for end := platform.Nanotime() + balloonReclaimMax; ; rt.Pause() {
+		if balloonLock.TryLock() {
+			ok := balloon.Dev.Reclaim(platform.Nanotime)
+			balloonLock.Unlock()
+			return ok
+		}
+		if kmem.LentBytes() < lent {
+			return true
+		}
+		if platform.Nanotime() >= end {
+			return false
+		}
+	}
+}
+
+// balloonReclaimMax bounds how long balloonReclaim waits for an idle
+// CPU's call to end.
+const balloonReclaimMax = 100_000_000 // ns

@@ -27,6 +27,7 @@ func kernelMain(si uintptr) {
 	rt.FillInterruptGates() // before anything enables interrupts
 	task.SetHooks(syscalls.ExitVM, handlePending, socket.NetAttached, socket.NetFlushAtExit)
 	task.SetIdleHook(balloonIdle)
+	kmem.SetReclaim(balloonReclaim)
 	filesInit()
 	syscallsInit()
 	traceInit()

@@ -93,9 +93,11 @@ func shortLinger(t *testing.T, d time.Duration) {
 // flushing: the exit waits until it has acknowledged everything, FIN
 // included, even when that takes many times exitLinger.
 func TestAwaitAckedSlowReader(t *testing.T) {
-	shortLinger(t, 100*time.Millisecond)
+	// Well above the most a held ACK may wait (ackFlushEvery+ackDelay),
+	// which timers running late under -race and load stretch further.
+	shortLinger(t, 300*time.Millisecond)
 	ep, wq, c := lingerPair(t)
-	const n = 512 << 10
+	const n = 1 << 20
 	want := bytes.Repeat([]byte("last words "), n/11+1)[:n]
 	got := make(chan []byte, 1)
 	go func() {

@@ -26,6 +26,9 @@ const (
 	// maxWait is how long a call waits for the device to use a chain
 	// (the unigo launcher serves a notification on another thread).
 	maxWait = 500_000 // ns
+	// maxReclaim is how long an allocation that found no memory waits
+	// for the report in flight (Reclaim).
+	maxReclaim = 100_000_000 // ns
 )
 
 // Split-ring layout for a queue of up to MaxRanges descriptors: the
@@ -78,6 +81,7 @@ type Balloon struct {
 	ranges   [MaxRanges]kmem.Range
 	inflight int
 	bytes    uint64
+	stuck    bool // a Reclaim waited for it in vain
 
 	Reserve uintptr // bytes left unreported on the free lists
 	round   bool    // a round is under way (no wait for Interval)
@@ -103,15 +107,19 @@ var Dev Balloon
 func (b *Balloon) reset(num uint16) {
 	base := (kctx.PtrOf(&b.mem[0]) + 15) &^ 15
 	b.num, b.desc, b.avail, b.used = num, base+descOff, base+availOff, base+usedOff
-	b.availIdx, b.lastUsed, b.inflight, b.bytes = 0, 0, 0, 0
+	b.availIdx, b.lastUsed, b.inflight, b.bytes, b.stuck = 0, 0, 0, 0, false
 	b.round, b.next, b.broken, b.fault, b.FaultNew = false, 0, false, faultNone, false
 	clear(b.mem[:])
 }
 
-// fail gives the device up.
+// fail gives the device up. The ranges of the report in flight are
+// never handed out again (the device may still discard them): kmem
+// forgets them.
 func (b *Balloon) fail(fault uint8) {
 	if !b.broken {
 		b.broken, b.fault, b.FaultNew = true, fault, true
+		kmem.Forget(b.ranges[:b.inflight])
+		b.inflight = 0
 	}
 }
 
@@ -146,7 +154,7 @@ func (b *Balloon) post() bool {
 		*kctx.At[uint16](d + 14) = next
 		b.bytes += uint64(b.ranges[i].Len)
 	}
-	b.inflight = n
+	b.inflight, b.stuck = n, false
 	*kctx.At[uint16](b.avail + 4 + 2*uintptr(b.availIdx%b.num)) = 0
 	b.availIdx++
 	// The entry before the index: an atomic store is a release.
@@ -228,6 +236,29 @@ func (b *Balloon) await(clock func() int64, busy func() bool) bool {
 			return !busy()
 		}
 		if b.broken || busy() || clock() >= end {
+			return false
+		}
+	}
+}
+
+// Reclaim is for an allocation that found no memory while a report is
+// in flight: it waits up to maxReclaim for the device to use the report,
+// which makes its ranges allocatable again, and reports whether it did.
+// Callers serialise it with Idle.
+func (b *Balloon) Reclaim(clock func() int64) bool {
+	if !b.Active || b.inflight == 0 {
+		return false
+	}
+	wait := int64(maxReclaim)
+	if b.stuck {
+		wait = 0 // waited once for this report: failing allocations do not wait again
+	}
+	for end := clock() + wait; ; rt.Pause() {
+		if b.collect() {
+			return true
+		}
+		if b.broken || clock() >= end {
+			b.stuck = true
 			return false
 		}
 	}

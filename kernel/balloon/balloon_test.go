@@ -2,6 +2,7 @@ package balloon
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -191,4 +192,59 @@ func TestHostileDevice(t *testing.T) {
 			assert.Equal(t, dirty, kmem.DirtyBytes())
 		})
 	}
+}
+
+// An allocation that runs out of memory while a report is in flight
+// waits for the device to use it (Reclaim); a device that breaks with a
+// report in flight leaves its ranges forgotten, not counted free.
+func TestReclaimReportInFlight(t *testing.T) {
+	b, s := newSim(t, MaxRanges)
+	s.auto = false
+	lent0 := kmem.LentBytes() // reports earlier tests left in flight
+	churn(t, 1024)
+	b.Idle(at(sec), busyCPU) // posts, and leaves the report in flight
+	require.Equal(t, 1, s.posted())
+	require.GreaterOrEqual(t, kmem.LentBytes()-lent0, int64(4<<20))
+	done := make(chan struct{})
+	go func() { // the launcher's device thread, a moment later
+		defer close(done)
+		time.Sleep(2 * time.Millisecond)
+		s.answer()
+	}()
+	assert.True(t, b.Reclaim(func() int64 { return time.Now().UnixNano() }))
+	<-done
+	assert.Equal(t, lent0, kmem.LentBytes())
+	assert.False(t, b.Reclaim(at(3*sec)), "nothing in flight")
+
+	churn(t, 1024)
+	b.Idle(at(5*sec), busyCPU)
+	require.Equal(t, 2, s.posted())
+	free, lent := kmem.FreeBytes(), kmem.LentBytes()-lent0
+	require.NotZero(t, lent)
+	s.take()
+	s.put(7, 0) // names another descriptor
+	b.Idle(at(6*sec), idleCPU)
+	require.True(t, b.Broken())
+	assert.Equal(t, lent0, kmem.LentBytes())
+	assert.Equal(t, free-lent, kmem.FreeBytes(), "the broken device's ranges are no longer free")
+	assert.False(t, b.Reclaim(at(7*sec)))
+}
+
+// A device that never uses the report costs one bounded wait, not one per
+// failing allocation (huge page attempts fail routinely).
+func TestReclaimWaitsOncePerReport(t *testing.T) {
+	b, s := newSim(t, MaxRanges)
+	s.auto = false
+	churn(t, 1024)
+	b.Idle(at(sec), busyCPU)
+	require.Equal(t, 1, s.posted())
+	reads := 0
+	clock := func(c func() int64) func() int64 { return func() int64 { reads++; return c() } }
+	assert.False(t, b.Reclaim(clock(at(2*sec))))
+	assert.Greater(t, reads, 100, "the first waits")
+	reads = 0
+	assert.False(t, b.Reclaim(clock(at(3*sec))))
+	assert.LessOrEqual(t, reads, 2, "later ones for the same report do not")
+	s.answer()
+	assert.True(t, b.Reclaim(clock(at(4*sec))))
 }

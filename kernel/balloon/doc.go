@@ -31,6 +31,8 @@
 // another descriptor, or a length beyond the chain marks it broken
 // (FaultText says why, reported once), and reporting stops; the ranges
 // of the chain then in flight are never handed out again, since the
-// device may still discard them. The ring logic is independent of the
+// device may still discard them (kmem.Forget: they stop counting free).
+// An allocation that runs out of memory while a chain is in flight waits
+// for it (Reclaim, kmem.SetReclaim) rather than fail. The ring logic is independent of the
 // transport (mmio.go) and is tested and fuzzed against a simulated device.
 package balloon

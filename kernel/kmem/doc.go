@@ -27,15 +27,18 @@
 // "reported": free, given back to the host, contents undefined. Blocks
 // come from the free lists first, then from reported frames (cleared;
 // any aligned run of them, so 512 reported frames of a split huge page
-// form a 2 MiB block again), then from the bump space.
+// form a 2 MiB block again), then from the bump space. Blocks lent are
+// in no list: an allocation that finds no memory while some are lent
+// waits, for a bounded time, for the reporter to give them back
+// (SetReclaim) before it fails.
 // Small objects (16..2048 bytes) come from per-size-class free lists carved
 // out of order-0 frames.
 //
 // All entry points are safe in any kernel context, including before the Go
 // runtime is initialised: they allocate nothing from the Go heap, take one
-// spinlock, and never block. Every block handed out is zeroed: cleared,
-// unless it is carved for the first time from a range donated as zeros
-// (AddZeroRange: fresh guest RAM, which the host backs only once written);
-// AllocPagesDirty alone skips the clearing, for buffers read only where
-// written.
+// spinlock, and never block (but for the bounded wait above). Every
+// block handed out is zeroed: cleared, unless it is carved for the first
+// time from a range donated as zeros (AddZeroRange: fresh guest RAM,
+// which the host backs only once written); AllocPagesDirty alone skips
+// the clearing, for buffers read only where written.
 package kmem

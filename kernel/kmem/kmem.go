@@ -95,13 +95,26 @@ func AllocPages(order int) uintptr {
 	if order < 0 || order > MaxOrder {
 		return 0
 	}
-	lock.Lock()
-	p, zero := allocLocked(order)
-	lock.Unlock()
+	p, zero := allocPages(order)
 	if p != 0 && !zero {
 		memclr(p, PageSize<<order)
 	}
 	return p
+}
+
+// allocPages is allocLocked under the lock; when memory runs out while
+// blocks are lent to the reporter, it waits for them (reclaim) and tries
+// again.
+func allocPages(order int) (uintptr, bool) {
+	for {
+		lent := lentBytes.Load()
+		lock.Lock()
+		p, zero := allocLocked(order)
+		lock.Unlock()
+		if p != 0 || lent == 0 || !reclaim() && lentBytes.Load() >= lent {
+			return p, zero
+		}
+	}
 }
 
 // AllocPagesDirty is AllocPages without the clearing: a recycled block
@@ -112,9 +125,7 @@ func AllocPagesDirty(order int) uintptr {
 	if order < 0 || order > MaxOrder {
 		return 0
 	}
-	lock.Lock()
-	p, _ := allocLocked(order)
-	lock.Unlock()
+	p, _ := allocPages(order)
 	return p
 }
 
@@ -228,6 +239,9 @@ func Alloc(size uintptr) uintptr {
 		page, _ := allocLocked(0)
 		if page == 0 {
 			lock.Unlock()
+			if lent := lentBytes.Load(); lent != 0 && (reclaim() || lentBytes.Load() < lent) {
+				return Alloc(size)
+			}
 			return 0
 		}
 		// Thread the page into blocks; the first one is returned.

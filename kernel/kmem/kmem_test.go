@@ -24,6 +24,7 @@ func reset() {
 	reporting = false
 	listBytes.Store(0)
 	reportedBytes.Store(0)
+	lentBytes.Store(0)
 	reusedBytes.Store(0)
 }
 

@@ -2,6 +2,7 @@ package kmem
 
 import (
 	"math/bits"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -77,6 +78,39 @@ func (r *memRange) word(i uintptr) *uint64 {
 	return (*uint64)(unsafe.Pointer(r.bm + i*8))
 }
 
+// lentBytes counts the bytes TakeDirty lent and neither MarkReported nor
+// ReturnDirty took back yet: free, but in no list (written under lock).
+var lentBytes atomic.Int64
+
+// reclaimFn is func() bool (SetReclaim).
+var reclaimFn uintptr
+
+// SetReclaim installs f, which an allocation that finds no memory while
+// blocks are lent calls before it fails: it waits, for a bounded time,
+// until the reporter has given lent blocks back (the device used the
+// report) and reports whether it gave some back. Call it once at boot.
+func SetReclaim(f func() bool) { reclaimFn = *(*uintptr)(unsafe.Pointer(&f)) }
+
+func reclaim() bool {
+	h := reclaimFn
+	return h != 0 && (*(*func() bool)(unsafe.Pointer(&h)))()
+}
+
+// LentBytes reports the bytes lent by TakeDirty and not yet taken back.
+func LentBytes() int64 { return lentBytes.Load() }
+
+// Forget drops ranges taken with TakeDirty that will never come back
+// (the device that had them broke and may still discard them): they
+// stop counting as free.
+func Forget(rs []Range) {
+	lock.Lock()
+	for _, x := range rs {
+		lentBytes.Add(-int64(x.Len))
+		freeBytes.Add(-int64(x.Len))
+	}
+	lock.Unlock()
+}
+
 // TakeDirty takes free blocks off the free lists for reporting, largest
 // first, while more than reserve bytes stay on them and at most max bytes
 // are taken, into out as ranges sorted by address, adjacent blocks
@@ -115,6 +149,7 @@ func TakeDirty(out []Range, reserve, maxBytes uintptr) int {
 			}
 		}
 	}
+	lentBytes.Add(int64(taken))
 	lock.Unlock()
 	return mergeRanges(out[:n])
 }
@@ -144,20 +179,26 @@ func mergeRanges(rs []Range) int {
 func MarkReported(rs []Range) {
 	lock.Lock()
 	for _, x := range rs {
-		r := rangeOf(x.Addr, x.Len)
-		if r == nil {
-			continue // not from TakeDirty
-		}
-		first := (x.Addr - r.bmBase) / PageSize
-		for f := first; f < first+x.Len/PageSize; f++ {
-			w := r.word(f / 64)
-			if *w&(1<<(f%64)) == 0 {
-				*w |= 1 << (f % 64)
-				r.nrep++
-				reportedBytes.Add(PageSize)
+		lentBytes.Add(-int64(x.Len))
+		// A range may span memory ranges that touch (TakeDirty merges
+		// adjacent blocks): each part goes to its own bitmap.
+		for i := 0; i < nranges; i++ {
+			r := &ranges[i]
+			lo, hi := max(x.Addr, r.start), min(x.Addr+x.Len, r.end)
+			if r.bm == 0 || lo >= hi {
+				continue
 			}
+			first := (lo - r.bmBase) / PageSize
+			for f := first; f < first+(hi-lo)/PageSize; f++ {
+				w := r.word(f / 64)
+				if *w&(1<<(f%64)) == 0 {
+					*w |= 1 << (f % 64)
+					r.nrep++
+					reportedBytes.Add(PageSize)
+				}
+			}
+			r.hint = min(r.hint, first/64)
 		}
-		r.hint = min(r.hint, first/64)
 	}
 	lock.Unlock()
 }
@@ -167,6 +208,7 @@ func MarkReported(rs []Range) {
 func ReturnDirty(rs []Range) {
 	lock.Lock()
 	for _, x := range rs {
+		lentBytes.Add(-int64(x.Len))
 		for q, end := x.Addr, x.Addr+x.Len; q < end; {
 			o := 0
 			for o < MaxOrder && q&(PageSize<<(o+1)-1) == 0 && q+PageSize<<(o+1) <= end {

@@ -174,3 +174,82 @@ func TestReportingOffTakesNothing(t *testing.T) {
 	var out [4]Range
 	assert.Zero(t, TakeDirty(out[:], 0, 1<<30))
 }
+
+// Two ranges that touch: blocks from both may merge into one reported
+// Range, which must still be marked reported (and allocatable again).
+func TestReportAcrossAdjacentRanges(t *testing.T) {
+	reset()
+	base := arena(t, 6<<20)
+	base = (base + (2<<20 - 1)) &^ (2<<20 - 1)
+	require.True(t, AddRange(base, 2<<20))
+	require.True(t, AddRange(base+2<<20, 2<<20))
+	require.True(t, EnableReporting())
+	var pages []uintptr
+	for p := AllocPage(); p != 0; p = AllocPage() {
+		pages = append(pages, p)
+	}
+	for i := len(pages) - 1; i >= 0; i-- { // LIFO lists: lowest first
+		FreePage(pages[i])
+	}
+	free := FreeBytes()
+	var out [8]Range
+	n := TakeDirty(out[:], 0, 1<<30)
+	require.NotZero(t, n)
+	taken := uintptr(0)
+	for _, r := range out[:n] {
+		taken += r.Len
+	}
+	MarkReported(out[:n])
+	assert.EqualValues(t, taken, ReportedBytes(), "every taken frame is marked reported")
+	assert.Equal(t, free, FreeBytes())
+	got := int64(0)
+	for AllocPage() != 0 {
+		got += PageSize
+	}
+	assert.Equal(t, free, got, "all free memory can be allocated again")
+	assert.Zero(t, FreeBytes())
+}
+
+// An allocation that finds no memory while blocks are lent to the
+// reporter waits for them (the reclaim hook) instead of failing.
+func TestAllocWaitsForLentBlocks(t *testing.T) {
+	reportArena(t)
+	var pages []uintptr
+	for p := AllocPage(); p != 0; p = AllocPage() {
+		pages = append(pages, p)
+	}
+	for _, p := range pages {
+		FreePage(p)
+	}
+	free := FreeBytes()
+	var out [8]Range
+	n := TakeDirty(out[:], 64*PageSize, 1<<30)
+	require.NotZero(t, n)
+	require.EqualValues(t, free-64*PageSize, LentBytes())
+	calls := 0
+	SetReclaim(func() bool { // the device uses the report
+		calls++
+		MarkReported(out[:n])
+		return true
+	})
+	defer SetReclaim(nil)
+	got := int64(0)
+	for AllocPage() != 0 {
+		got += PageSize
+	}
+	assert.Equal(t, free, got, "lent blocks are allocated once the device is done with them")
+	assert.Equal(t, 1, calls)
+	assert.Zero(t, LentBytes())
+}
+
+// Blocks lent to a device that broke are forgotten: no longer free.
+func TestForgetLentBlocks(t *testing.T) {
+	reportArena(t)
+	FreePages(AllocPages(4), 4)
+	free := FreeBytes()
+	var out [1]Range
+	require.Equal(t, 1, TakeDirty(out[:], 0, 1<<30))
+	Forget(out[:1])
+	assert.Zero(t, LentBytes())
+	assert.Equal(t, free-int64(out[0].Len), FreeBytes())
+}
