@@ -26,7 +26,17 @@ const (
 // any datagram.
 const bufSize = 64 << 10
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+// smallBufSize is the size of the scratch buffer a stream socket pulls
+// into first: a request or response of a few KiB, which is what most
+// of a busy server's connections send, then holds 4 KiB, not 64, while
+// the endpoint takes it. A pull that fills it moves the socket to
+// bufSize buffers (txBig) until a pull finds less than smallBufSize.
+const smallBufSize = 4 << 10
+
+var (
+	bufPool      = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+	smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
+)
 
 // pullTx is SysNetTx as txPump calls it; tests replace it.
 var pullTx = netTx
@@ -56,6 +66,7 @@ type socket struct {
 	dead       bool // the endpoint failed: drop data, wait for close
 	txBuf      *[]byte
 	txMore     bool               // the kernel may hold bytes to send (see txPump)
+	txBig      bool               // a stream pull filled a small buffer: pull into bufSize
 	txPending  []byte             // taken from the kernel, not yet accepted by ep
 	txTo       *tcpip.FullAddress // datagram destination
 	accepted   *pendingConn       // accepted from gVisor, not yet queued in the kernel
@@ -236,10 +247,30 @@ func segmentsFromPeer(ep tcpip.Endpoint) uint64 {
 
 func (s *socket) releaseBuf() {
 	if s.txBuf != nil {
-		bufPool.Put(s.txBuf)
+		if len(*s.txBuf) == bufSize {
+			bufPool.Put(s.txBuf)
+		} else {
+			smallBufPool.Put(s.txBuf)
+		}
 		s.txBuf = nil
 	}
 	s.txPending = nil
+}
+
+// takeTxBuf makes txBuf the buffer the next pull wants: bufSize for a
+// datagram (room for any) or a stream that is sending in bulk,
+// smallBufSize otherwise. txPending is empty when it is called.
+func (s *socket) takeTxBuf() {
+	big := s.typ == syscall.SOCK_DGRAM || s.txBig
+	if s.txBuf != nil && (len(*s.txBuf) == bufSize) == big {
+		return
+	}
+	s.releaseBuf()
+	if big {
+		s.txBuf = bufPool.Get().(*[]byte)
+	} else {
+		s.txBuf = smallBufPool.Get().(*[]byte)
+	}
 }
 
 func (s *socket) request(ev *abi.NetEvent) {
@@ -336,9 +367,7 @@ func (s *socket) txPump() {
 				s.releaseBuf()
 				return
 			}
-			if s.txBuf == nil {
-				s.txBuf = bufPool.Get().(*[]byte)
-			}
+			s.takeTxBuf()
 			var to *sockaddrBuf
 			if s.typ == syscall.SOCK_DGRAM {
 				to = new(sockaddrBuf)
@@ -354,8 +383,11 @@ func (s *socket) txPump() {
 			// kernel held: once it is written, stop rather than pull
 			// again for nothing (a system call per send event). What the
 			// program writes meanwhile posts NetEvTx again.
-			if s.typ == syscall.SOCK_STREAM && n < len(*s.txBuf) {
-				s.txMore = false
+			if s.typ == syscall.SOCK_STREAM {
+				if n < len(*s.txBuf) {
+					s.txMore = false
+				}
+				s.txBig = n >= smallBufSize
 			}
 			s.txTo = nil
 			if to != nil && to.n > 2 {

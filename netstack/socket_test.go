@@ -83,7 +83,7 @@ func TestTxPumpPullsOnlyWhenTold(t *testing.T) {
 // have left bytes in the kernel, so txPump pulls again, and after the
 // endpoint was full it resumes with what it holds, then pulls the rest.
 func TestTxPumpFullBufferAndFullEndpoint(t *testing.T) {
-	data := make([]byte, bufSize+1000)
+	data := make([]byte, 2*bufSize+1000)
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
@@ -94,12 +94,72 @@ func TestTxPumpFullBufferAndFullEndpoint(t *testing.T) {
 
 	s.txPump()
 	require.Equal(t, 1, k.pulls)
-	require.Len(t, s.txPending, bufSize-3000, "held until the endpoint has room")
+	require.Len(t, s.txPending, smallBufSize-3000, "held until the endpoint has room")
 	require.True(t, s.txMore, "a full pull may have left more")
 
 	ep.room = 1 << 20 // EventOut
 	s.txPump()
 	require.Equal(t, data, ep.got)
-	require.Equal(t, 2, k.pulls, "the rest came in a short pull")
+	require.Equal(t, 3, k.pulls, "a small pull, a full large one, then the rest in a short one")
 	require.False(t, s.txMore)
+}
+
+// TestTxPumpBufferSizeFollowsTheSender: a stream socket holds a small
+// scratch buffer while it sends a little at a time, a large one once a
+// pull fills the small one, and a small one again when the kernel holds
+// less than that; whichever it took goes back to the pool after the pump.
+func TestTxPumpBufferSizeFollowsTheSender(t *testing.T) {
+	k := &fakeKernel{}
+	withKernel(t, k)
+	var sizes []int
+	pullTx = func(id uint64, p []byte, to *sockaddrBuf) (int, syscall.Errno) {
+		sizes = append(sizes, len(p))
+		return k.pull(id, p, to)
+	}
+	ep := &writeEP{room: 1 << 30}
+	s := &socket{typ: syscall.SOCK_STREAM, ep: ep}
+	send := func(n int) {
+		k.queued = make([]byte, n)
+		s.txMore = true
+		s.txPump()
+		require.Nil(t, s.txBuf, "buffer returned to the pool")
+	}
+
+	send(200)
+	require.Equal(t, []int{smallBufSize}, sizes)
+	require.False(t, s.txBig)
+
+	sizes = nil
+	send(3 * bufSize)
+	require.Equal(t, []int{smallBufSize, bufSize, bufSize, bufSize}, sizes, "one small pull, then large ones")
+	require.True(t, s.txBig)
+
+	sizes = nil
+	send(bufSize / 2) // still sending in bulk: starts large
+	require.Equal(t, []int{bufSize}, sizes)
+	require.True(t, s.txBig)
+
+	sizes = nil
+	send(100) // small again
+	require.Equal(t, []int{bufSize}, sizes)
+	require.False(t, s.txBig)
+	sizes = nil
+	send(100)
+	require.Equal(t, []int{smallBufSize}, sizes)
+	require.Equal(t, 200+3*bufSize+bufSize/2+100+100, len(ep.got))
+}
+
+// TestTxPumpDatagramGetsLargeBuffer: a datagram is pulled whole, so a
+// datagram socket always pulls into bufSize.
+func TestTxPumpDatagramGetsLargeBuffer(t *testing.T) {
+	var sizes []int
+	pullTx = func(_ uint64, p []byte, _ *sockaddrBuf) (int, syscall.Errno) {
+		sizes = append(sizes, len(p))
+		return 0, 0
+	}
+	t.Cleanup(func() { pullTx = netTx })
+	s := &socket{typ: syscall.SOCK_DGRAM, txMore: true}
+	s.txPump()
+	require.Equal(t, []int{bufSize}, sizes)
+	require.Nil(t, s.txBuf)
 }
