@@ -72,6 +72,11 @@ type socket struct {
 	accepted   *pendingConn       // accepted from gVisor, not yet queued in the kernel
 	optsSeen   abi.SockOpts
 	optsLoaded bool
+	// cur and txReader live here, not on run's and txPump's stacks,
+	// because they escape (through the endpoint's interfaces), and as
+	// locals they cost an allocation per event and per write.
+	cur      abi.NetEvent // s.ev as run took it
+	txReader bytes.Reader // txPending as the endpoint reads it
 }
 
 type pendingConn struct {
@@ -132,13 +137,14 @@ func (s *socket) run() {
 			s.txMore = true
 		}
 		s.mu.Lock()
-		ev := s.ev
+		s.cur = s.ev
 		s.mu.Unlock()
+		ev := &s.cur
 		if bits&abi.NetEvOpts != 0 {
 			s.applyOpts(&ev.Opts)
 		}
 		if bits&abi.NetEvRequest != 0 {
-			s.request(&ev)
+			s.request(ev)
 		}
 		if bits&abi.NetEvShutdown != 0 {
 			if ev.Shut&abi.NetShutRd != 0 && s.typ == syscall.SOCK_STREAM {
@@ -399,9 +405,8 @@ func (s *socket) txPump() {
 				s.txTo = &addr
 			}
 		}
-		var r bytes.Reader
-		r.Reset(s.txPending)
-		n, err := s.ep.Write(&r, tcpip.WriteOptions{To: s.txTo})
+		s.txReader.Reset(s.txPending)
+		n, err := s.ep.Write(&s.txReader, tcpip.WriteOptions{To: s.txTo})
 		if s.typ == syscall.SOCK_DGRAM {
 			// A datagram goes whole or not at all; UDP drops what
 			// cannot be sent (no route, full queue) as Linux may.
