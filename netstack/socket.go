@@ -29,8 +29,9 @@ const bufSize = 64 << 10
 // smallBufSize is the size of the scratch buffer a stream socket pulls
 // into first: a request or response of a few KiB, which is what most
 // of a busy server's connections send, then holds 4 KiB, not 64, while
-// the endpoint takes it. A pull that fills it moves the socket to
-// bufSize buffers (txBig) until a pull finds less than smallBufSize.
+// the endpoint takes it. A pull that fills it goes on into a bufSize
+// buffer (growTxBuf), and the socket pulls into bufSize buffers (txBig)
+// until a pull finds less than smallBufSize.
 const smallBufSize = 4 << 10
 
 var (
@@ -263,6 +264,22 @@ func (s *socket) releaseBuf() {
 	s.txPending = nil
 }
 
+// growTxBuf moves the n bytes a full small buffer holds into a bufSize
+// one and pulls more after them, so that a sender that outgrew the small
+// buffer still gives the endpoint one write of up to bufSize (as many
+// segments of a full MSS), not a 4 KiB one first. It returns the bytes
+// the large buffer holds.
+func (s *socket) growTxBuf(n int) int {
+	big := bufPool.Get().(*[]byte)
+	copy(*big, (*s.txBuf)[:n])
+	s.releaseBuf()
+	s.txBuf = big
+	if m, errno := pullTx(s.id, (*big)[n:], nil); errno == 0 {
+		n += m
+	}
+	return n
+}
+
 // takeTxBuf makes txBuf the buffer the next pull wants: bufSize for a
 // datagram (room for any) or a stream that is sending in bulk,
 // smallBufSize otherwise. txPending is empty when it is called.
@@ -383,6 +400,9 @@ func (s *socket) txPump() {
 				s.txMore = false
 				s.releaseBuf()
 				return
+			}
+			if s.typ == syscall.SOCK_STREAM && n == smallBufSize {
+				n = s.growTxBuf(n)
 			}
 			s.txPending = (*s.txBuf)[:n]
 			// A stream pull that did not fill the buffer took all the

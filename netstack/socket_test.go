@@ -13,14 +13,16 @@ import (
 // method is the nil embedded interface's (a test calling one panics).
 type writeEP struct {
 	tcpip.Endpoint
-	room int
-	got  []byte
+	room   int
+	got    []byte
+	writes []int // the size of each write the endpoint was offered
 }
 
 func (e *writeEP) Write(r tcpip.Payloader, _ tcpip.WriteOptions) (int64, tcpip.Error) {
 	if e.room == 0 {
 		return 0, &tcpip.ErrWouldBlock{}
 	}
+	e.writes = append(e.writes, r.Len())
 	b := make([]byte, min(e.room, r.Len()))
 	n, _ := io.ReadFull(r, b)
 	e.room -= n
@@ -93,14 +95,14 @@ func TestTxPumpFullBufferAndFullEndpoint(t *testing.T) {
 	s := &socket{typ: syscall.SOCK_STREAM, ep: ep, txMore: true}
 
 	s.txPump()
-	require.Equal(t, 1, k.pulls)
-	require.Len(t, s.txPending, smallBufSize-3000, "held until the endpoint has room")
+	require.Equal(t, 2, k.pulls, "a full small pull goes on into a large buffer")
+	require.Len(t, s.txPending, bufSize-3000, "held until the endpoint has room")
 	require.True(t, s.txMore, "a full pull may have left more")
 
 	ep.room = 1 << 20 // EventOut
 	s.txPump()
 	require.Equal(t, data, ep.got)
-	require.Equal(t, 3, k.pulls, "a small pull, a full large one, then the rest in a short one")
+	require.Equal(t, 4, k.pulls, "then a full large pull and the rest in a short one")
 	require.False(t, s.txMore)
 }
 
@@ -130,9 +132,11 @@ func TestTxPumpBufferSizeFollowsTheSender(t *testing.T) {
 	require.False(t, s.txBig)
 
 	sizes = nil
-	send(3 * bufSize)
-	require.Equal(t, []int{smallBufSize, bufSize, bufSize, bufSize}, sizes, "one small pull, then large ones")
+	send(3*bufSize - 100)
+	require.Equal(t, []int{smallBufSize, bufSize - smallBufSize, bufSize, bufSize}, sizes,
+		"a small pull, the rest of a large buffer after it, then large ones")
 	require.True(t, s.txBig)
+	require.Equal(t, []int{bufSize, bufSize, bufSize - 100}, ep.writes[1:], "the endpoint took large writes")
 
 	sizes = nil
 	send(bufSize / 2) // still sending in bulk: starts large
@@ -146,7 +150,7 @@ func TestTxPumpBufferSizeFollowsTheSender(t *testing.T) {
 	sizes = nil
 	send(100)
 	require.Equal(t, []int{smallBufSize}, sizes)
-	require.Equal(t, 200+3*bufSize+bufSize/2+100+100, len(ep.got))
+	require.Equal(t, 200+3*bufSize-100+bufSize/2+100+100, len(ep.got))
 }
 
 // TestTxPumpDatagramGetsLargeBuffer: a datagram is pulled whole, so a
