@@ -26,7 +26,18 @@ const (
 // any datagram.
 const bufSize = 64 << 10
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+// smallBufSize is the size of the scratch buffer a stream socket pulls
+// into first: a request or response of a few KiB, which is what most
+// of a busy server's connections send, then holds 4 KiB, not 64, while
+// the endpoint takes it. A pull that fills it goes on into a bufSize
+// buffer (growTxBuf), and the socket pulls into bufSize buffers (txBig)
+// until a pull finds less than smallBufSize.
+const smallBufSize = 4 << 10
+
+var (
+	bufPool      = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+	smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
+)
 
 // pullTx is SysNetTx as txPump calls it; tests replace it.
 var pullTx = netTx
@@ -56,11 +67,17 @@ type socket struct {
 	dead       bool // the endpoint failed: drop data, wait for close
 	txBuf      *[]byte
 	txMore     bool               // the kernel may hold bytes to send (see txPump)
+	txBig      bool               // a stream pull filled a small buffer: pull into bufSize
 	txPending  []byte             // taken from the kernel, not yet accepted by ep
 	txTo       *tcpip.FullAddress // datagram destination
 	accepted   *pendingConn       // accepted from gVisor, not yet queued in the kernel
 	optsSeen   abi.SockOpts
 	optsLoaded bool
+	// cur and txReader live here, not on run's and txPump's stacks,
+	// because they escape (through the endpoint's interfaces), and as
+	// locals they cost an allocation per event and per write.
+	cur      abi.NetEvent // s.ev as run took it
+	txReader bytes.Reader // txPending as the endpoint reads it
 }
 
 type pendingConn struct {
@@ -121,13 +138,14 @@ func (s *socket) run() {
 			s.txMore = true
 		}
 		s.mu.Lock()
-		ev := s.ev
+		s.cur = s.ev
 		s.mu.Unlock()
+		ev := &s.cur
 		if bits&abi.NetEvOpts != 0 {
 			s.applyOpts(&ev.Opts)
 		}
 		if bits&abi.NetEvRequest != 0 {
-			s.request(&ev)
+			s.request(ev)
 		}
 		if bits&abi.NetEvShutdown != 0 {
 			if ev.Shut&abi.NetShutRd != 0 && s.typ == syscall.SOCK_STREAM {
@@ -236,10 +254,46 @@ func segmentsFromPeer(ep tcpip.Endpoint) uint64 {
 
 func (s *socket) releaseBuf() {
 	if s.txBuf != nil {
-		bufPool.Put(s.txBuf)
+		if len(*s.txBuf) == bufSize {
+			bufPool.Put(s.txBuf)
+		} else {
+			smallBufPool.Put(s.txBuf)
+		}
 		s.txBuf = nil
 	}
 	s.txPending = nil
+}
+
+// growTxBuf moves the n bytes a full small buffer holds into a bufSize
+// one and pulls more after them, so that a sender that outgrew the small
+// buffer still gives the endpoint one write of up to bufSize (as many
+// segments of a full MSS), not a 4 KiB one first. It returns the bytes
+// the large buffer holds.
+func (s *socket) growTxBuf(n int) int {
+	big := bufPool.Get().(*[]byte)
+	copy(*big, (*s.txBuf)[:n])
+	s.releaseBuf()
+	s.txBuf = big
+	if m, errno := pullTx(s.id, (*big)[n:], nil); errno == 0 {
+		n += m
+	}
+	return n
+}
+
+// takeTxBuf makes txBuf the buffer the next pull wants: bufSize for a
+// datagram (room for any) or a stream that is sending in bulk,
+// smallBufSize otherwise. txPending is empty when it is called.
+func (s *socket) takeTxBuf() {
+	big := s.typ == syscall.SOCK_DGRAM || s.txBig
+	if s.txBuf != nil && (len(*s.txBuf) == bufSize) == big {
+		return
+	}
+	s.releaseBuf()
+	if big {
+		s.txBuf = bufPool.Get().(*[]byte)
+	} else {
+		s.txBuf = smallBufPool.Get().(*[]byte)
+	}
 }
 
 func (s *socket) request(ev *abi.NetEvent) {
@@ -336,9 +390,7 @@ func (s *socket) txPump() {
 				s.releaseBuf()
 				return
 			}
-			if s.txBuf == nil {
-				s.txBuf = bufPool.Get().(*[]byte)
-			}
+			s.takeTxBuf()
 			var to *sockaddrBuf
 			if s.typ == syscall.SOCK_DGRAM {
 				to = new(sockaddrBuf)
@@ -349,13 +401,19 @@ func (s *socket) txPump() {
 				s.releaseBuf()
 				return
 			}
+			if s.typ == syscall.SOCK_STREAM && n == smallBufSize {
+				n = s.growTxBuf(n)
+			}
 			s.txPending = (*s.txBuf)[:n]
 			// A stream pull that did not fill the buffer took all the
 			// kernel held: once it is written, stop rather than pull
 			// again for nothing (a system call per send event). What the
 			// program writes meanwhile posts NetEvTx again.
-			if s.typ == syscall.SOCK_STREAM && n < len(*s.txBuf) {
-				s.txMore = false
+			if s.typ == syscall.SOCK_STREAM {
+				if n < len(*s.txBuf) {
+					s.txMore = false
+				}
+				s.txBig = n >= smallBufSize
 			}
 			s.txTo = nil
 			if to != nil && to.n > 2 {
@@ -367,9 +425,8 @@ func (s *socket) txPump() {
 				s.txTo = &addr
 			}
 		}
-		var r bytes.Reader
-		r.Reset(s.txPending)
-		n, err := s.ep.Write(&r, tcpip.WriteOptions{To: s.txTo})
+		s.txReader.Reset(s.txPending)
+		n, err := s.ep.Write(&s.txReader, tcpip.WriteOptions{To: s.txTo})
 		if s.typ == syscall.SOCK_DGRAM {
 			// A datagram goes whole or not at all; UDP drops what
 			// cannot be sent (no route, full queue) as Linux may.
