@@ -1,6 +1,8 @@
 package syscalls
 
 import (
+	"strings"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/mm"
@@ -243,11 +245,14 @@ func (l *straceBuf) quote(s []byte, truncated bool) {
 	}
 }
 
-// result formats " = r" (an address for kind ">p") or the errno, then
-// the newline.
+// result formats " = r" (an address for kind ">p", the raw value for
+// ">x": a call that returns a restored register, not an errno) or the
+// errno, then the newline.
 func (l *straceBuf) result(e *sysEntry, r int64) {
 	l.str(" = ")
 	switch {
+	case e != nil && strings.HasSuffix(e.args, ">x"):
+		l.hex(uint64(r))
 	case r < 0 && r > -4096:
 		l.str("-1 ")
 		errno := -r
@@ -259,8 +264,11 @@ func (l *straceBuf) result(e *sysEntry, r int64) {
 		} else {
 			l.str("E")
 			l.udec(uint64(errno))
+			l.str(" (Unknown error ")
+			l.udec(uint64(errno))
+			l.byte(')')
 		}
-	case e != nil && len(e.args) >= 2 && e.args[len(e.args)-2] == '>' && e.args[len(e.args)-1] == 'p':
+	case e != nil && strings.HasSuffix(e.args, ">p"):
 		l.hex(uint64(r))
 	default:
 		l.dec(r)

@@ -40,7 +40,9 @@ func TestStraceFormat(t *testing.T) {
 	assert.Equal(t, "[tid 7] poll() = -1 ENOSYS (Function not implemented)\n", line(abi.NRPoll, [6]uint64{1, 2, 3}, -abi.ENOSYS))
 	assert.Equal(t, "[tid 7] unigo_net_release(0x2a) = 0\n", line(abi.SysNetRelease, [6]uint64{42}, 0))
 	assert.Equal(t, "[tid 7] syscall_0x5000() = -1 ENOSYS (Function not implemented)\n", line(0x5000, [6]uint64{}, -abi.ENOSYS))
-	assert.Equal(t, "[tid 7] close(3) = -1 E200\n", line(abi.NRClose, [6]uint64{3}, -200))
+	assert.Equal(t, "[tid 7] close(3) = -1 E200 (Unknown error 200)\n", line(abi.NRClose, [6]uint64{3}, -200))
+	// rt_sigreturn returns the interrupted code's RAX, whatever it held.
+	assert.Equal(t, "[tid 7] rt_sigreturn() = 0xffffffffffffff00\n", line(abi.NRRtSigreturn, [6]uint64{}, -256))
 }
 
 func TestStraceQuote(t *testing.T) {

@@ -46,7 +46,8 @@ type sysEntry struct {
 	// calls.
 	fn func(f *rt.Frame) int64
 	// args gives strace the kind of each argument, one letter each
-	// (straceArg); ">p" at the end prints the result as an address.
+	// (straceArg); ">p" at the end prints the result as an address,
+	// ">x" as a raw value (never an errno).
 	args   string
 	status sysStatus
 	errno  uint16 // sysUnsupported: the error returned
@@ -70,7 +71,7 @@ var sysTable = [abi.NSyscalls]sysEntry{
 	abi.NRBrk:                   {name: "brk", fn: vm.SysBrk, args: "p>p", status: sysPartial, note: "no program break: always 0 (the Go runtime uses mmap)"},
 	abi.NRRtSigaction:           {name: "rt_sigaction", fn: task.SysRtSigaction, args: "ippu", status: sysFull},
 	abi.NRRtSigprocmask:         {name: "rt_sigprocmask", fn: task.SysRtSigprocmask, args: "ippu", status: sysFull},
-	abi.NRRtSigreturn:           {name: "rt_sigreturn", fn: task.SysRtSigreturn, args: "", status: sysFull},
+	abi.NRRtSigreturn:           {name: "rt_sigreturn", fn: task.SysRtSigreturn, args: ">x", status: sysFull},
 	abi.NRIoctl:                 {name: "ioctl", fn: vfs.SysIoctl, args: "fxx", status: sysPartial, note: "terminal, FIONREAD, FIONBIO, FIOCLEX/FIONCLEX requests"},
 	abi.NRPread64:               {name: "pread64", fn: vfs.SysPread64, args: "fpul", status: sysFull},
 	abi.NRPwrite64:              {name: "pwrite64", fn: vfs.SysPwrite64, args: "fpul", status: sysFull},
