@@ -121,6 +121,32 @@ func ConsoleWriteWhole(b []byte) {
 	ConLock.Unlock()
 }
 
+// quiesced is set once ConsoleQuiesce has returned: ConLock is then held
+// for good, or was given up on.
+var quiesced atomic.Bool
+
+// quiesceSpins bounds ConsoleQuiesce's wait for ConLock: far longer than
+// a whole conBuf takes through a 16-byte FIFO, so it only expires when
+// the holder will never let go (this CPU faulted holding it, or the
+// holder's CPU is stuck).
+const quiesceSpins = 1 << 22
+
+// ConsoleQuiesce takes ConLock for good before the machine ends, so that
+// no CPU is left in the middle of a program write or a trace line when
+// the VM powers off, and none starts another. It waits a bounded time:
+// the exit must not depend on a CPU that will never release the lock.
+// Later calls return at once. The kernel's own Prints, which do not take
+// ConLock, still get out.
+func ConsoleQuiesce() {
+	if quiesced.Load() {
+		return
+	}
+	for i := 0; i < quiesceSpins && !ConLock.TryLock(); i++ {
+		rt.Pause()
+	}
+	quiesced.Store(true)
+}
+
 // Print writes s to the console, without ConLock.
 func Print(s string) { ConsoleWrite(StringBytes(s)) }
 
@@ -172,7 +198,10 @@ func PrintDec(v uint64) {
 // ExitVM ends the machine with code: through the isa-debug-exit port
 // (QEMU: status (code<<1)|1; unigo launcher: code), and if that device is
 // absent, by a triple fault, which QEMU -no-reboot turns into an exit.
+// The line another CPU is writing under ConLock is finished first
+// (ConsoleQuiesce).
 func ExitVM(code int) {
+	ConsoleQuiesce()
 	rt.Outl(abi.PortExit, uint32(code))
 	var zero [10]byte
 	rt.Lidt(uintptr(PtrOf(&zero[0])))

@@ -124,8 +124,10 @@ type tableNames struct{}
 
 func (tableNames) name(nr uint64) string { return sysName(nr) }
 
-// ExitVM prints the statistics (unigo.stats) and ends the machine.
+// ExitVM prints the statistics (unigo.stats) and ends the machine, the
+// console's lines whole (kctx.ConsoleQuiesce).
 func ExitVM(code int) {
+	kctx.ConsoleQuiesce() // no trace line cut by the statistics
 	printStats()
 	kctx.ExitVM(code)
 }
