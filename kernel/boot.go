@@ -68,6 +68,7 @@ func kernelMain(si uintptr) {
 	platform.TimeInit()
 	task.LAPICInit()
 	spinlock.SetWaitHook(task.ServiceTLB)
+	kctx.SetSchedUnlockHook(task.FlushDeferred)
 	vm.Init()
 	smpInit(info)
 	vfs.FdInit()

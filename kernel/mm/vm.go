@@ -770,8 +770,22 @@ func UserWritableNow(addr, n uintptr) bool {
 	if n == 0 || addr < UserBase || addr+n < addr || addr+n > UserTop {
 		return false
 	}
+	return userMappedNow(addr, n, true)
+}
+
+// userMappedNow reports, without VMLock, whether every page of [addr,
+// addr+n) (above UserBase, not wrapping) is present and user-accessible,
+// and writable if write. A page-table walk racing with an unmap may read
+// a table being freed; a wrong true is then no worse than the unmap
+// landing just after a locked check: the check's answer is only as good
+// as the moment it was made, under the lock or not.
+func userMappedNow(addr, n uintptr, write bool) bool {
+	want := uint64(PtePresent | PteUser)
+	if write {
+		want |= PteWrite
+	}
 	for va := addr &^ (PageSize - 1); va < addr+n; va += PageSize {
-		if leafFor(va)&(PtePresent|PteWrite) != PtePresent|PteWrite {
+		if leafFor(va)&want != want {
 			return false
 		}
 	}
@@ -800,6 +814,11 @@ func UserOK(addr, n uintptr, write bool) bool {
 				return false
 			}
 		}
+		return true
+	}
+	// Most checks find every page mapped: they need not contend for
+	// VMLock, which every CPU's system calls would otherwise take.
+	if userMappedNow(addr, n, write) {
 		return true
 	}
 	VMLock.Lock()

@@ -3,6 +3,7 @@ package task
 import (
 	"sync/atomic"
 
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -41,6 +42,12 @@ type CPUInfo struct {
 	// reschedule IPI and cleared by this one when it handles it
 	// (ReschedReceived), so that further senders meanwhile send none.
 	reschedSent atomic.Bool
+	// deferredIPIs are the CPUs (by index) owed a reschedule IPI that
+	// this CPU decided while holding SchedLock, and rearm a timer
+	// programming deferred the same way; sent when it releases the lock
+	// (FlushDeferred). Only this CPU touches them.
+	deferredIPIs uint64
+	rearm        bool
 }
 
 var (
@@ -74,12 +81,52 @@ func SendIPI(apicid uint32, command uint32) {
 // flag's order, so the receiver's later loads see the change. Each IPI
 // skipped is a trapped ICR write on a paravirtualised host, and the LAPIC
 // would have merged it with the pending one anyway.
+//
+// Under SchedLock the IPI is only recorded, and sent when this CPU
+// releases the lock (FlushDeferred): the target could do nothing before
+// that but spin on the lock, and the trapped write would lengthen the
+// hold that every other CPU's wake-ups wait for.
 func SendResched(i int) {
 	if cpus[i].reschedSent.Swap(true) {
 		ThisCPU().Stats[statIPIsMerged]++
 		return
 	}
+	if kctx.SchedLock.HeldHere() {
+		ThisCPU().deferredIPIs |= 1 << uint(i)
+		return
+	}
 	SendIPI(cpus[i].APICID, VecResched)
+}
+
+// armTimerSoon is ArmTimer, deferred to the release of SchedLock when this
+// CPU holds it (see SendResched).
+func armTimerSoon() {
+	if kctx.SchedLock.HeldHere() {
+		ThisCPU().rearm = true
+		return
+	}
+	ArmTimer()
+}
+
+// FlushDeferred sends the reschedule IPIs and makes the timer programming
+// this CPU deferred while it held SchedLock. kctx runs it after every
+// release of SchedLock (kctx.SetSchedUnlockHook).
+func FlushDeferred() {
+	ci := ThisCPU()
+	m, rearm := ci.deferredIPIs, ci.rearm
+	if m == 0 && !rearm {
+		return
+	}
+	ci.deferredIPIs, ci.rearm = 0, false
+	for i := 0; m != 0; i++ {
+		if m&(1<<uint(i)) != 0 {
+			m &^= 1 << uint(i)
+			SendIPI(cpus[i].APICID, VecResched)
+		}
+	}
+	if rearm {
+		ArmTimer()
+	}
 }
 
 // ReschedReceived is the reschedule IPI handler's first step (see
@@ -117,6 +164,7 @@ func ServiceTLB() {
 		return
 	}
 	c := &cpus[cpuIndex()]
+	c.Stats[statLockSpins]++
 	req := c.tlbReq.Swap(0)
 	if req == 0 {
 		return

@@ -20,12 +20,13 @@ const (
 	StatTimerEarly        // LAPIC timer interrupts before the deadline armed
 	statPollHits          // idle polls that found work without halting
 	statIPIsMerged        // reschedule IPIs not sent: one to that CPU was still unhandled
+	statLockSpins         // iterations of contended spinlock and TLB-acknowledgement waits
 	nStats
 )
 
 // StatNames are the counters' names in the report.
 var StatNames = [nStats]string{"syscalls", "faults", "switches", "halts", "irq-timer", "irq-resched",
-	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes", "irq-timer-early", "poll-hits", "ipis-merged"}
+	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes", "irq-timer-early", "poll-hits", "ipis-merged", "lock-spins"}
 
 // CPUStats is one CPU's row of counters.
 type CPUStats [nStats]uint64

@@ -227,7 +227,7 @@ func kickAfterPush(target int, wasEmpty bool) {
 		SendResched(target)
 		return
 	case target == me:
-		ArmTimer()
+		armTimerSoon()
 	case wasEmpty:
 		SendResched(target)
 	}
