@@ -38,3 +38,9 @@ func FuzzParseVirtioMMIO(f *testing.F) {
 		}
 	})
 }
+
+func TestVirtioDoorbellValue(t *testing.T) {
+	assert.EqualValues(t, 0x0000, VirtioDoorbellValue(0, 0))
+	assert.EqualValues(t, 0x0102, VirtioDoorbellValue(1, 2))
+	assert.EqualValues(t, 0x1fff, VirtioDoorbellValue(31, 255), "fits the 16-bit OUT")
+}

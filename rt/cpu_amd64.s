@@ -25,6 +25,15 @@ TEXT ·OutbDirect(SB),NOSPLIT|NOFRAME,$0-3
 	OUTB
 	RET
 
+// func OutwDirect(port uint16, v uint16)
+// Executes OUTW at the caller's privilege (CPL 3: the port must be open in
+// the TSS I/O bitmap, else #GP). Clobbers AX, DX.
+TEXT ·OutwDirect(SB),NOSPLIT|NOFRAME,$0-4
+	MOVWQZX port+0(FP), DX
+	MOVWQZX v+2(FP), AX
+	OUTW
+	RET
+
 // func OutsbDirect(port uint16, p *byte, n int)
 // In: port, p, n on the stack (ABI0). Executes REP OUTSB at the caller's
 // privilege (CPL 3: the port must be open in the TSS I/O bitmap, else #GP).

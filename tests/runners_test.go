@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -48,6 +49,9 @@ type runSpec struct {
 	qemuArgs []string
 	// launcherArgs are extra `unigo run` flags; other runners ignore them.
 	launcherArgs []string
+	// launcherEnv (K=V) is added to the launcher's own environment (its
+	// measurement switches); other runners ignore it.
+	launcherEnv []string
 	// kparams are extra kernel parameters (KEY=VAL with a dotted key) for
 	// the boot runners' command line.
 	kparams []string
@@ -123,7 +127,11 @@ var runners = []runner{
 			}
 			args = append(args, s.image, "--")
 			args = append(args, s.args...)
-			return exec.CommandContext(ctx, unigoBin, args...), guestStatus, nil
+			cmd := exec.CommandContext(ctx, unigoBin, args...)
+			if len(s.launcherEnv) > 0 {
+				cmd.Env = append(os.Environ(), s.launcherEnv...)
+			}
+			return cmd, guestStatus, nil
 		},
 	},
 }

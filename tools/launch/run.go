@@ -690,9 +690,11 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		Args:      gargs,
 		Virtio:    devs,
 		NoBalloon: !o.balloon,
-		Stdout:    stdout,
-		Stdin:     stdin,
-		Trace:     trace,
+		// A measurement aid (tests/guests/trapcost), not a user option.
+		PIODoorbell: os.Getenv("UNIGO_VMM_PIO_DOORBELL") != "",
+		Stdout:      stdout,
+		Stdin:       stdin,
+		Trace:       trace,
 	}
 	if o.jail {
 		cfg.VCPUThread = jail.EnterVCPU

@@ -60,6 +60,11 @@ func (v *VM) attachVirtio(i int, dev virtio.Device) error {
 		if err := v.vm.IOEventFDMMIO(int(efd.Fd()), base+regQueueNotify, 4, uint64(q)); err != nil {
 			return err
 		}
+		if v.cfg.PIODoorbell {
+			if err := v.vm.IOEventFDPIO(int(efd.Fd()), abi.PortVirtioDoorbell, 2, abi.VirtioDoorbellValue(i, q)); err != nil {
+				return err
+			}
+		}
 		s.workers.Add(1)
 		go s.forward(efd, uint32(q))
 	}

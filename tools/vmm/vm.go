@@ -51,6 +51,13 @@ type Config struct {
 	// otherwise places after the Virtio devices, through which the guest
 	// hands the memory it frees back to the host.
 	NoBalloon bool
+	// PIODoorbell also takes each virtio queue's notification as a 16-bit
+	// OUT of abi.VirtioDoorbellValue to abi.PortVirtioDoorbell, through a
+	// KVM ioeventfd like QueueNotify's. It is a measurement aid: no driver
+	// uses the port (on the PVM host it cost what the MMIO write costs;
+	// docs/BENCHMARKS.md), tests/guests/trapcost times both. unigo run
+	// sets it from UNIGO_VMM_PIO_DOORBELL.
+	PIODoorbell bool
 	// Stdout receives the guest console (COM1); nil discards it.
 	Stdout io.Writer
 	// Stdin feeds COM1 input; nil means none.

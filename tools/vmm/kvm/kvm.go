@@ -201,6 +201,20 @@ func (vm *VM) IOEventFDMMIO(efd int, addr uint64, size uint32, datamatch uint64)
 	return wrap("KVM_IOEVENTFD", err)
 }
 
+// IOEventFDPIO makes a guest OUT of length size and value datamatch to
+// port signal eventfd efd instead of exiting to userspace.
+func (vm *VM) IOEventFDPIO(efd int, port uint16, size uint32, datamatch uint64) error {
+	r := ioeventfd{
+		Datamatch: datamatch,
+		Addr:      uint64(port),
+		Len:       size,
+		FD:        int32(efd),
+		Flags:     ioeventfdFlagDatamatch | ioeventfdFlagPIO,
+	}
+	_, err := ioctl(vm.fd, kvmIOEventFD, uintptr(unsafe.Pointer(&r)))
+	return wrap("KVM_IOEVENTFD", err)
+}
+
 // CreateVCPU creates vCPU id and maps its kvm_run page.
 func (vm *VM) CreateVCPU(id int) (*VCPU, error) {
 	fd, err := ioctl(vm.fd, kvmCreateVCPU, uintptr(id))
