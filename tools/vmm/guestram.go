@@ -8,15 +8,18 @@ import (
 
 // hugeAlign is the host's transparent huge page size on x86-64, and the
 // guest's large page: guest RAM starts on such a boundary, so that each
-// 2 MiB guest-physical page can be one host huge page.
+// 2 MiB guest-physical page can be one host huge page (KVM maps a huge
+// page only where guest-physical and host addresses are congruent modulo
+// its size).
 const hugeAlign = 2 << 20
 
 // mapGuestRAM maps size bytes of anonymous guest RAM at a 2 MiB-aligned
 // address. MAP_NORESERVE: a large -m costs nothing until the guest
 // touches it. With huge, the range is advised MADV_HUGEPAGE (the hosts'
 // usual THP setting is madvise): a first touch then faults in a whole
-// 2 MiB page, and KVM maps a guest 2 MiB page that a host huge page backs
-// with one entry, in its shadow page tables (PVM) or its EPT/NPT. The cost
+// 2 MiB page, and KVM maps 2 MiB that a host huge page backs with one
+// entry: always in EPT/NPT, in shadow page tables (PVM) where the guest
+// maps them with one 2 MiB page too. The cost
 // is host memory: every 2 MiB region the guest touches becomes resident
 // whole. Free page reporting still works (MADV_DONTNEED of 4 KiB ranges
 // splits the huge page). Unmap with unmapGuestRAM.
