@@ -57,6 +57,9 @@ func kernelMain(si uintptr) {
 	if n, ok := kctx.KernelParam(abi.ConsoleRingParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
 		kctx.ConsoleRingInit()
 	}
+	if n, ok := kctx.KernelParam(abi.HugeImageParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
+		mm.ImageHuge = true
+	}
 	syscalls.StraceOn = syscalls.StraceParam()
 	deviceBootInfo(info)
 	findImage()

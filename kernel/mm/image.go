@@ -5,6 +5,10 @@ import (
 	"github.com/unigo-os/unigo/kernel/kmem"
 )
 
+// ImageHuge is set at boot from abi.HugeImageParam: the host backs the
+// image with huge pages, so ProtectImage keeps 2 MiB pages where it can.
+var ImageHuge bool
+
 // The program image, as kernelMain found it.
 var (
 	ImageStart, ImageEnd uintptr // physical extent of the loaded image
@@ -17,9 +21,9 @@ var (
 // program headers ask for, as a Linux loader would: text read-only and
 // executable, read-only data not writable, everything but text not
 // executable. Writes to constant data then fault like they do on Linux.
-// A 2 MiB identity page that lies wholly within the image's memory stays
-// one 2 MiB page when its segments agree on writability (imageHugeLeaf);
-// the others are split into 4 KiB pages. Fewer, larger pages matter on a
+// With ImageHuge, a 2 MiB identity page that lies wholly within the
+// image's memory stays one 2 MiB page when its segments agree on
+// writability (imageHugeLeaf); the others are split into 4 KiB pages. Fewer, larger pages matter on a
 // host with shadow paging, where each guest page the program first
 // touches costs a hypervisor fault and a 2 MiB page lets the host fill in
 // its neighbours (docs/BENCHMARKS.md, "Host huge pages behind guest RAM").
@@ -30,7 +34,7 @@ func ProtectImage() {
 		if *pde&pteHuge == 0 {
 			continue // already split (the first 2 MiB)
 		}
-		if leaf, ok := imageHugeLeaf(base); ok {
+		if leaf, ok := imageHugeLeaf(base); ok && ImageHuge {
 			*pde = uint64(base) | leaf | pteHuge
 			continue
 		}
@@ -112,12 +116,15 @@ func imageHugeLeaf(base uintptr) (uint64, bool) {
 }
 
 // ImageHugeEnd is where the image's memory may end so that its last
-// 2 MiB page can be a 2 MiB page (ProtectImage): ImageEnd rounded up to
+// 2 MiB page can be a 2 MiB page (ProtectImage, with ImageHuge): ImageEnd rounded up to
 // 2 MiB when the segment that ends last is writable (the rest of its page
 // is then mapped as that segment, like its BSS), else ImageEnd. The boot
 // moves ImageEnd there when the range is RAM that nothing else uses; the
 // few pages in between are then the image's, not kmem's.
 func ImageHugeEnd() uintptr {
+	if !ImageHuge {
+		return ImageEnd
+	}
 	var last uint32
 	var lastEnd uintptr
 	for i := uintptr(0); i < ImagePhnum; i++ {

@@ -35,11 +35,12 @@ func fakeImage(t *testing.T, segs []loadSeg) []byte {
 		end = max(end, s.paddr+s.memsz)
 	}
 	old := [...]uintptr{mm.ImageStart, mm.ImageEnd, mm.ImagePhdr, mm.ImagePhnum}
-	oldNX := mm.NXOK
+	oldNX, oldHuge := mm.NXOK, mm.ImageHuge
 	t.Cleanup(func() {
 		mm.ImageStart, mm.ImageEnd, mm.ImagePhdr, mm.ImagePhnum = old[0], old[1], old[2], old[3]
-		mm.NXOK = oldNX
+		mm.NXOK, mm.ImageHuge = oldNX, oldHuge
 	})
+	mm.ImageHuge = true // as with abi.HugeImageParam; tests say otherwise
 	mm.ImageStart = uintptr(segs[0].paddr) &^ (mm.PageSize - 1)
 	mm.ImageEnd = mm.PageRound(uintptr(end))
 	mm.ImagePhdr = uintptr(unsafe.Pointer(&phdrs[0]))
@@ -139,5 +140,24 @@ func TestProtectImageSegmentsOn2MiB(t *testing.T) {
 	}{{0x400000, false, true}, {0x600000, false, false}, {0x800000, true, false}} {
 		w, x, h := leafAt(t, c.va)
 		assert.Equal(t, [3]bool{c.write, c.exec, true}, [3]bool{w, x, h}, "%#x: write, exec, huge", c.va)
+	}
+}
+
+// TestProtectImageExactWithoutHugeImage: unless the host announced huge
+// pages behind the image (abi.HugeImageParam), every page of it gets
+// exactly its segment's protections, in 4 KiB pages, and its end stays.
+func TestProtectImageExactWithoutHugeImage(t *testing.T) {
+	fakeImage(t, goImage)
+	mm.ImageHuge = false
+	assert.Equal(t, mm.ImageEnd, mm.ImageHugeEnd())
+	mm.NewPageTable()
+	mm.MapIdentityHuge(0, 16<<20)
+	mm.ProtectImage()
+	for _, c := range []struct {
+		va          uintptr
+		write, exec bool
+	}{{0x400000, false, true}, {0x600000, false, false}, {0x73e000, true, false}} {
+		w, x, h := leafAt(t, c.va)
+		assert.Equal(t, [3]bool{c.write, c.exec, false}, [3]bool{w, x, h}, "%#x: write, exec, huge", c.va)
 	}
 }

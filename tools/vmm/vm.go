@@ -194,6 +194,9 @@ func New(cfg Config) (_ *VM, err error) {
 	if !isTerminal(cfg.Stdout) {
 		params = append(params, abi.TTYParam+"=0")
 	}
+	if cfg.HugePages {
+		params = append(params, abi.HugeImageParam+"=1")
+	}
 	cmdline, err := abi.Compose(cfg.Env, params, cfg.Args)
 	if err != nil {
 		return nil, fmt.Errorf("guest command line: %w", err)
