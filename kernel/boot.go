@@ -57,6 +57,9 @@ func kernelMain(si uintptr) {
 	if n, ok := kctx.KernelParam(abi.ConsoleRingParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
 		kctx.ConsoleRingInit()
 	}
+	if n, ok := kctx.KernelParam(abi.HugeImageParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
+		mm.ImageHuge = true
+	}
 	syscalls.StraceOn = syscalls.StraceParam()
 	deviceBootInfo(info)
 	findImage()
@@ -118,6 +121,18 @@ func memInit(info *abi.HVMStartInfo) {
 	mmap := uintptr(info.MemmapPaddr)
 	if mmap == 0 || n == 0 {
 		kctx.Panic("PVH start_info has no memory map")
+	}
+	// The image keeps the rest of its last 2 MiB page when that is RAM
+	// the module does not use, so the page can stay whole (mm.ProtectImage).
+	if end := mm.ImageHugeEnd(); end > mm.ImageEnd {
+		for i := uintptr(0); i < n; i++ {
+			e := kctx.At[abi.HVMMemmapEntry](mmap + i*abi.HVMMemmapEntrySize)
+			if _, _, split := exeSplit(mm.ImageEnd, end); e.Type == abi.MemRAM && !split &&
+				uintptr(e.Addr) <= mm.ImageEnd && uintptr(e.Addr+e.Size) >= end {
+				mm.ImageEnd = end
+				break
+			}
+		}
 	}
 	for pass := 0; pass < 2; pass++ {
 		for i := uintptr(0); i < n; i++ {

@@ -1,5 +1,7 @@
 // Package mm is the program's address space: the page tables (an identity
-// map of RAM with 2 MiB pages, 4 KiB pages for the image, 4 KiB and
+// map of RAM with 2 MiB pages, 4 KiB pages for the image (2 MiB where
+// its segments allow when the host backs it with huge pages: image.go),
+// 4 KiB and
 // 2 MiB pages for the user range), the table of VMAs that mmap, munmap,
 // mprotect and mremap edit (mremap's Resize and Move: a moved mapping's
 // page-table entries move with it, remap.go), demand paging (Fault, with

@@ -35,3 +35,13 @@ func ResizeVMAs(i int, old, oldSize, newSize uintptr) bool {
 }
 
 func MapLike(i int, src, dst, size uintptr) bool { return mapLike(i, src, dst, size) }
+
+// MapIdentityHuge maps [start, end) with 2 MiB identity pages, writable
+// and user-accessible, as the boot's identity map does.
+func MapIdentityHuge(start, end uintptr) {
+	for va := start; va < end; va += HugeSize {
+		*pdeFor(va, true) = uint64(va) | PtePresent | PteWrite | PteUser | pteHuge
+	}
+}
+
+const PteNX = pteNX

@@ -804,13 +804,13 @@ func UserOK(addr, n uintptr, write bool) bool {
 	if addr < UserBase {
 		// Below userBase only the image itself is program memory. It is
 		// always mapped, but its text and read-only data are not
-		// writable (protectImage): a system call told to write there
+		// writable (ProtectImage): a system call told to write there
 		// gets EFAULT, as on Linux, instead of faulting in the kernel.
 		if addr < ImageStart || addr+n > ImageEnd {
 			return false
 		}
 		for va := addr &^ (PageSize - 1); write && va < addr+n; va += PageSize {
-			if pte := pteFor(va, false); pte == nil || *pte&PteWrite == 0 {
+			if leafFor(va)&PteWrite == 0 {
 				return false
 			}
 		}

@@ -69,6 +69,11 @@ flags:
   -balloon=false   leave out the virtio-balloon through which the guest
                    reports the memory it frees, which the launcher then
                    gives back to the host (launcher runner only)
+  -hugepages       back guest RAM with host transparent huge pages and copy
+                   the image into it: a faster boot where first touches of
+                   guest pages are costly (shadow paging, e.g. PVM), for
+                   more host memory per guest and no image pages shared
+                   between guests (launcher runner only)
   -v HOSTDIR:GUESTDIR[:ro]
                    share a host directory with the guest at GUESTDIR
                    (absolute) over virtio-9p (repeatable; also -volume);
@@ -142,6 +147,7 @@ type runOptions struct {
 	cmdline   string
 	rng       bool
 	balloon   bool
+	hugePages bool
 	drives    []drive
 	target    string
 	guestArgs []string
@@ -383,6 +389,7 @@ func ParseArgs(args []string, b Builder) (*runOptions, error) {
 	fs.StringVar(&o.cmdline, "cmdline", "", "")
 	fs.BoolVar(&o.rng, "rng", false, "")
 	fs.BoolVar(&o.balloon, "balloon", true, "")
+	fs.BoolVar(&o.hugePages, "hugepages", false, "")
 	fs.Func("drive", "", func(s string) error {
 		d, err := parseDrive(s)
 		o.drives = append(o.drives, d)
@@ -690,6 +697,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 		Args:      gargs,
 		Virtio:    devs,
 		NoBalloon: !o.balloon,
+		HugePages: o.hugePages,
 		// A measurement aid (tests/guests/trapcost), not a user option.
 		PIODoorbell: os.Getenv("UNIGO_VMM_PIO_DOORBELL") != "",
 		Stdout:      stdout,

@@ -29,7 +29,7 @@ type Config struct {
 	Image []byte
 	// ImageFile, if set, is the file Image was read from: whole pages of
 	// the image are then mapped from it into guest RAM, copy-on-write,
-	// rather than copied (arch.Layout.LoadMapped). It must stay open and
+	// rather than copied (arch.Layout.LoadMapped), unless HugePages. It must stay open and
 	// unmodified while the VM runs.
 	ImageFile *os.File
 	// KVMFile, if set, is /dev/kvm opened by another process (the
@@ -58,6 +58,14 @@ type Config struct {
 	// docs/BENCHMARKS.md), tests/guests/trapcost times both. unigo run
 	// sets it from UNIGO_VMM_PIO_DOORBELL.
 	PIODoorbell bool
+	// HugePages backs guest RAM with host transparent huge pages and
+	// copies the image into it instead of mapping it from ImageFile: fewer
+	// first-touch faults in the hypervisor (one per 2 MiB where the guest
+	// maps 2 MiB pages; most on a shadow-paging host such as PVM), for
+	// more host memory per guest and no sharing of the image's pages
+	// between guests (mapGuestRAM; docs/BENCHMARKS.md, "Host huge pages
+	// behind guest RAM").
+	HugePages bool
 	// Stdout receives the guest console (COM1); nil discards it.
 	Stdout io.Writer
 	// Stdin feeds COM1 input; nil means none.
@@ -193,6 +201,9 @@ func New(cfg Config) (_ *VM, err error) {
 	if !isTerminal(cfg.Stdout) {
 		params = append(params, abi.TTYParam+"=0")
 	}
+	if cfg.HugePages {
+		params = append(params, abi.HugeImageParam+"=1")
+	}
 	cmdline, err := abi.Compose(cfg.Env, params, cfg.Args)
 	if err != nil {
 		return nil, fmt.Errorf("guest command line: %w", err)
@@ -228,7 +239,7 @@ func New(cfg Config) (_ *VM, err error) {
 		return nil, err
 	}
 	trace("create vm")
-	if cfg.ImageFile != nil {
+	if cfg.ImageFile != nil && !cfg.HugePages {
 		err = layout.LoadMapped(v.mem, cfg.Image, cfg.ImageFile)
 	} else {
 		err = layout.LoadZeroed(v.mem) // v.mem is freshly mapped
@@ -269,10 +280,8 @@ func (v *VM) createVM() error {
 	if err := v.vm.CreateIRQChip(); err != nil {
 		return err
 	}
-	// MAP_NORESERVE: a large -m costs nothing until the guest touches it.
 	size := arch.MappingSize(v.cfg.MemSize)
-	v.mem, err = unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	v.mem, err = mapGuestRAM(size, v.cfg.HugePages)
 	if err != nil {
 		return fmt.Errorf("cannot map %s of guest memory: %w", arch.FormatSize(v.cfg.MemSize), err)
 	}
@@ -628,7 +637,7 @@ func (v *VM) Close() error {
 		v.module = nil
 	}
 	if v.mem != nil {
-		unix.Munmap(v.mem)
+		unmapGuestRAM(v.mem)
 		v.mem = nil
 	}
 	return nil

@@ -1,0 +1,106 @@
+package vmm
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/unigo-os/unigo/tools/vmm/testguest"
+)
+
+// smapsOf returns the /proc/self/smaps fields (name: value) of the mapping
+// holding addr.
+func smapsOf(t *testing.T, addr uintptr) map[string]string {
+	t.Helper()
+	f, err := os.Open("/proc/self/smaps")
+	require.NoError(t, err)
+	defer f.Close()
+	var fields map[string]string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line := s.Text()
+		var lo, hi uintptr
+		if n, _ := fmt.Sscanf(line, "%x-%x ", &lo, &hi); n == 2 && !strings.Contains(line, ": ") {
+			if fields != nil {
+				break
+			}
+			if lo <= addr && addr < hi {
+				fields = map[string]string{"range": fmt.Sprintf("%#x-%#x", lo, hi)}
+			}
+			continue
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && fields != nil {
+			fields[k] = strings.TrimSpace(v)
+		}
+	}
+	require.NotNil(t, fields, "no mapping holds %#x", addr)
+	return fields
+}
+
+func thpNever() bool {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	return err != nil || strings.Contains(string(b), "[never]")
+}
+
+// TestMapGuestRAM: guest RAM starts on a 2 MiB boundary, is exactly size
+// bytes, is advised MADV_HUGEPAGE only when asked (the kernel then calls
+// it eligible for huge pages), and is gone after unmapGuestRAM.
+func TestMapGuestRAM(t *testing.T) {
+	for _, size := range []uint64{2 << 20, 16 << 20, 64<<20 + 4096} {
+		for _, huge := range []bool{false, true} {
+			mem, err := mapGuestRAM(size, huge)
+			require.NoError(t, err)
+			base := uintptr(unsafe.Pointer(&mem[0]))
+			assert.Zero(t, base%(2<<20), "size %#x huge %v: base %#x", size, huge, base)
+			require.Len(t, mem, int(size))
+			mem[0], mem[size-1] = 1, 2
+			sm := smapsOf(t, base)
+			assert.Equal(t, huge, strings.Contains(" "+sm["VmFlags"]+" ", " hg "), "VmFlags %q", sm["VmFlags"])
+			if huge && !thpNever() {
+				assert.Equal(t, "1", sm["THPeligible"])
+			}
+			assert.Equal(t, fmt.Sprintf("%#x-%#x", base, base+uintptr(size)), sm["range"], "one mapping of exactly the guest's RAM")
+			unmapGuestRAM(mem)
+			assert.ErrorIs(t, unix.Msync(unsafe.Slice((*byte)(unsafe.Pointer(base)), 4096), unix.MS_ASYNC), unix.ENOMEM, "unmapped")
+		}
+	}
+	_, err := mapGuestRAM(0, true)
+	assert.Error(t, err)
+}
+
+// TestBootHugePages: with HugePages the image is copied into huge-page
+// RAM rather than mapped from its file, and the guest runs the same.
+func TestBootHugePages(t *testing.T) {
+	img := testguest.Image(testguest.Hello())
+	path := filepath.Join(t.TempDir(), "img")
+	require.NoError(t, os.WriteFile(path, img, 0o644))
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	for _, huge := range []bool{false, true} {
+		needKVM(t)
+		var out syncBuf
+		v, err := New(Config{Image: img, ImageFile: f, HugePages: huge, MemSize: 16 << 20, Stdout: &out})
+		require.NoError(t, err)
+		base := uintptr(unsafe.Pointer(&v.Memory()[0]))
+		assert.Zero(t, base%(2<<20))
+		sm := smapsOf(t, base+testguest.LoadAddr)
+		if huge {
+			assert.Equal(t, fmt.Sprintf("%#x-%#x", base, base+uintptr(len(v.Memory()))), sm["range"], "nothing mapped over guest RAM")
+			assert.Contains(t, " "+sm["VmFlags"]+" ", " hg ")
+		}
+		r := v.Run()
+		require.NoError(t, v.Close())
+		require.Equal(t, GuestExit, r.Reason, "huge %v: %v\n%s", huge, r.Err, r.Report)
+		assert.EqualValues(t, 7, r.Code)
+		assert.Equal(t, "hi\n", out.String())
+	}
+}
