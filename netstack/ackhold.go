@@ -29,7 +29,9 @@ import (
 // A held ACK that is due goes out with the link's next transmission; a
 // timer every ackFlushEvery sends those still due when the link is quiet,
 // so there one may wait up to ackFlushEvery+ackDelay (Linux's minimum
-// delayed-ACK time is 40 ms).
+// delayed-ACK time is 40 ms). A write that releases held ACKs excludes
+// the link's other writes until they are on the device's queues, so a
+// later segment of their connection (its FIN) never overtakes them.
 // A timer per hold would cost more than the ACKs it saves: on a PVM host
 // every timer the guest programs is a trapped MSR write and an interrupt.
 const (
@@ -152,9 +154,10 @@ func ackAfterEq(a, b uint32) bool { return int32(a-b) >= 0 }
 // send now, in order: bare ACKs it holds are left out, held ACKs that
 // must go before a packet of their connection are put in front of it,
 // and held ACKs a packet supersedes are dropped. pkts[i]'s frames are
-// b.frames where b.owner is i. Held ACKs that are due go at the end.
+// b.frames where b.owner is i. If release, held ACKs that are due go at
+// the end (the caller then excludes other writes until they are sent).
 // The flush timer is armed when an ACK is held and it is not.
-func (h *ackHold) filter(b *txBatch, info []tcpAck) (out []virtionet.Frame, owner []int) {
+func (h *ackHold) filter(b *txBatch, info []tcpAck, release bool) (out []virtionet.Frame, owner []int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.held == nil {
@@ -202,7 +205,7 @@ func (h *ackHold) filter(b *txBatch, info []tcpAck) (out []virtionet.Frame, owne
 			h.last[a.key] = a.ack
 		}
 	}
-	if len(h.held) > 0 && len(owner) > 0 {
+	if release && len(h.held) > 0 && len(owner) > 0 {
 		if now := time.Now(); !now.Before(h.oldest.Add(ackDelay)) {
 			last := owner[len(owner)-1]
 			for _, f := range h.takeLocked(now) {
@@ -219,6 +222,13 @@ func (h *ackHold) filter(b *txBatch, info []tcpAck) (out []virtionet.Frame, owne
 		}
 	}
 	return out, owner
+}
+
+// due reports whether a held ACK has been held for ackDelay by now.
+func (h *ackHold) due(now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.held) > 0 && !now.Before(h.oldest.Add(ackDelay))
 }
 
 // take removes and returns the ACKs held for ackDelay by now, for the

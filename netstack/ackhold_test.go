@@ -63,7 +63,7 @@ func hold(h *ackHold, segs ...tcpAck) string {
 	for i := range segs {
 		b.add(i, virtionet.Header{}, [][]byte{{byte('a' + i)}})
 	}
-	out, _ := h.filter(&b, segs)
+	out, _ := h.filter(&b, segs, true)
 	var names []byte
 	for _, f := range out {
 		names = append(names, f.Parts[0][0])
@@ -120,7 +120,7 @@ func TestAckHoldFlushes(t *testing.T) {
 	var b txBatch
 	b.add(0, virtionet.Header{}, [][]byte{[]byte("syn-ack")})
 	b.add(1, virtionet.Header{}, [][]byte{[]byte("ack")})
-	out, _ := l.acks.filter(&b, []tcpAck{{ok: true}, {ok: true, pure: true, ack: 1}})
+	out, _ := l.acks.filter(&b, []tcpAck{{ok: true}, {ok: true, pure: true, ack: 1}}, true)
 	require.Len(t, out, 1)
 	require.Eventually(t, func() bool { return len(dev.sent()) == 1 }, time.Second, ackDelay/4)
 	assert.Equal(t, []byte("ack"), dev.sent()[0])
