@@ -196,15 +196,22 @@ func drainPair(t *testing.T, big []byte, closeAfter bool) net.Conn {
 	require.NoError(t, c.(*net.TCPConn).SetReadBuffer(64<<10))
 	require.Eventually(t, func() bool { return fromGuest.owed() > 0 }, 10*time.Second, time.Millisecond,
 		"the gateway never held the guest's data")
-	// Until the host's socket buffers are full the relay keeps writing,
-	// and between two writes it may hold nothing: wait for the stall.
-	last := relayedFromGuest.Load()
+	// Until the host's socket buffers are full the relay keeps up with
+	// the guest and may hold nothing between two writes: wait until it
+	// is stuck in a write.
+	stuck := 0
 	require.Eventually(t, func() bool {
-		r := relayedFromGuest.Load()
-		stalled := r == last
-		last = r
-		return stalled
-	}, 10*time.Second, 100*time.Millisecond, "the host's buffers never filled")
+		fromGuest.mu.Lock()
+		defer fromGuest.mu.Unlock()
+		for g := range fromGuest.m {
+			if g.inHand.Load() {
+				stuck++
+				return stuck >= 3
+			}
+		}
+		stuck = 0
+		return false
+	}, 20*time.Second, 50*time.Millisecond, "the host's buffers never filled")
 	require.Positive(t, fromGuest.owed())
 	return c
 }
