@@ -5,7 +5,6 @@ import (
 	"github.com/unigo-os/unigo/kernel/balloon"
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
-	"github.com/unigo-os/unigo/kernel/mm"
 	"github.com/unigo-os/unigo/kernel/platform"
 	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/kernel/task"
@@ -38,14 +37,12 @@ func balloonDeviceInit() {
 	for i := 0; i < nVirtioDevs; i++ {
 		d := virtioDevs[i]
 		base := uintptr(d.Base)
-		if d.Size < abi.VirtioMMIOConfig+8 || base&(mm.HugeSize-1)+uintptr(d.Size) > mm.HugeSize ||
-			base >= mm.UserBase || overlapsRAM(base&^(mm.HugeSize-1), base&^(mm.HugeSize-1)+mm.HugeSize) {
-			continue
-		}
-		mm.VMLock.Lock()
-		ok := mapDeviceChecked(base)
-		mm.VMLock.Unlock()
-		if !ok || *kctx.At[uint32](base) != abi.VirtioMMIOMagic ||
+		// doMapMMIO under SchedLock, with the other CPUs up: it takes
+		// VMLock inside SchedLock, as everywhere, and its TLB shootdown
+		// is answered by CPUs spinning on a lock (spinlock's wait hook)
+		// or by the IPI (idle ones halt with interrupts on).
+		if d.Size < abi.VirtioMMIOConfig+8 || doMapMMIO(base, uintptr(d.Size)) < 0 ||
+			*kctx.At[uint32](base) != abi.VirtioMMIOMagic ||
 			*kctx.At[uint32](base + abi.VirtioMMIODeviceID) != abi.VirtioDeviceBalloon {
 			continue
 		}

@@ -25,11 +25,17 @@ import (
 // ACKs that carry SACK blocks, window updates and duplicate ACKs (no new
 // acknowledgment: a receiver-limited sender waits for the window), the
 // first ACK the link sees of a connection and anything with SYN, FIN,
-// RST, URG or data are never held.
+// RST, URG or data are never held. A window update is, as in Linux's
+// tcp_cleanup_rbuf, a window at least double the one last advertised
+// (opening a zero window included); comparing the raw 16-bit fields is
+// enough, as a connection's window scale does not change. Any segment of
+// a connection (a RST without ACK too) goes after the ACK held for it.
 // A held ACK that is due goes out with the link's next transmission; a
 // timer every ackFlushEvery sends those still due when the link is quiet,
 // so there one may wait up to ackFlushEvery+ackDelay (Linux's minimum
-// delayed-ACK time is 40 ms).
+// delayed-ACK time is 40 ms). A write that releases held ACKs excludes
+// the link's other writes until they are on the device's queues, so a
+// later segment of their connection (its FIN) never overtakes them.
 // A timer per hold would cost more than the ACKs it saves: on a PVM host
 // every timer the guest programs is a trapped MSR write and an interrupt.
 const (
@@ -51,8 +57,14 @@ type ackKey struct {
 // heldAck is a bare ACK the link holds: a copy of its frame.
 type heldAck struct {
 	frame virtionet.Frame
-	ack   uint32
+	sent  ackSent
 	at    time.Time // when it was held
+}
+
+// ackSent is what a connection's ACK told the peer.
+type ackSent struct {
+	ack uint32
+	wnd uint16 // the window field as sent (scaled)
 }
 
 // ackHold is a link's held ACKs.
@@ -60,9 +72,9 @@ type ackHold struct {
 	fire   func() // sends what take returns; runs every ackFlushEvery while ACKs are held
 	mu     sync.Mutex
 	held   map[ackKey]heldAck
-	last   map[ackKey]uint32 // the acknowledgment number last sent, by connection
-	oldest time.Time         // when the oldest held ACK was held
-	timer  *time.Timer       // runs fire while armed
+	last   map[ackKey]ackSent // what the ACK last sent said, by connection
+	oldest time.Time          // when the oldest held ACK was held
+	timer  *time.Timer        // runs fire while armed
 	armed  bool
 }
 
@@ -70,13 +82,15 @@ type ackHold struct {
 // segment made unnecessary (every link).
 var ackDelayed, ackMerged atomic.Uint64
 
-// tcpAck describes an outgoing packet for the hold: ok if it is TCP with
-// the ACK flag; pure if it is a bare ACK that may be held.
+// tcpAck describes an outgoing packet for the hold: ok if it is TCP;
+// noAck if without the ACK flag (ack and wnd then mean nothing); pure if
+// it is a bare ACK that may be held.
 type tcpAck struct {
-	key      ackKey
-	ack      uint32
-	ok, pure bool
-	end      bool // FIN or RST: the connection's last ACK state can go
+	key             ackKey
+	ack             uint32
+	wnd             uint16
+	ok, pure, noAck bool
+	end             bool // FIN or RST: the connection's last ACK state can go
 }
 
 // classify reads pkt's headers (pushed by the network and TCP layers).
@@ -113,14 +127,16 @@ func classifyTCP(v6 bool, nh, th []byte, payload int) tcpAck {
 		return tcpAck{}
 	}
 	flags := t.Flags()
-	if flags&header.TCPFlagAck == 0 {
-		return tcpAck{}
-	}
 	a.key.sport, a.key.dport = t.SourcePort(), t.DestinationPort()
-	a.ack = t.AckNumber()
 	a.ok = true
-	a.pure = flags == header.TCPFlagAck && payload == 0 && len(th) == off && !hasSACK(th[header.TCPMinimumSize:off])
 	a.end = flags&(header.TCPFlagFin|header.TCPFlagRst) != 0
+	if flags&header.TCPFlagAck == 0 {
+		a.noAck = true
+		return a
+	}
+	a.ack = t.AckNumber()
+	a.wnd = t.WindowSize()
+	a.pure = flags == header.TCPFlagAck && payload == 0 && len(th) == off && !hasSACK(th[header.TCPMinimumSize:off])
 	return a
 }
 
@@ -144,6 +160,12 @@ func hasSACK(opts []byte) bool {
 	return false
 }
 
+// windowUpdate reports whether an ACK advertising wnd updates the window
+// last advertised: at least doubles it (from zero: opens it).
+func windowUpdate(last, wnd uint16) bool {
+	return wnd > last && uint32(wnd) >= 2*uint32(last)
+}
+
 // ackAfterEq reports whether a acknowledges at least as much as b
 // (sequence-number arithmetic).
 func ackAfterEq(a, b uint32) bool { return int32(a-b) >= 0 }
@@ -152,14 +174,15 @@ func ackAfterEq(a, b uint32) bool { return int32(a-b) >= 0 }
 // send now, in order: bare ACKs it holds are left out, held ACKs that
 // must go before a packet of their connection are put in front of it,
 // and held ACKs a packet supersedes are dropped. pkts[i]'s frames are
-// b.frames where b.owner is i. Held ACKs that are due go at the end.
+// b.frames where b.owner is i. If release, held ACKs that are due go at
+// the end (the caller then excludes other writes until they are sent).
 // The flush timer is armed when an ACK is held and it is not.
-func (h *ackHold) filter(b *txBatch, info []tcpAck) (out []virtionet.Frame, owner []int) {
+func (h *ackHold) filter(b *txBatch, info []tcpAck, release bool) (out []virtionet.Frame, owner []int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.held == nil {
 		h.held = make(map[ackKey]heldAck)
-		h.last = make(map[ackKey]uint32)
+		h.last = make(map[ackKey]ackSent)
 	}
 	out = b.frames[:0:0]
 	owner = b.owner[:0:0]
@@ -172,20 +195,30 @@ func (h *ackHold) filter(b *txBatch, info []tcpAck) (out []virtionet.Frame, owne
 		}
 		old, has := h.held[a.key]
 		last, known := h.last[a.key]
-		if a.pure && !has && known && a.ack != last && ackAfterEq(a.ack, last) && a.ack-last < ackHoldMaxAdvance {
+		if a.noAck { // a RST (or a SYN): after the held ACK; the connection's state is over
+			if has {
+				delete(h.held, a.key)
+				out, owner = append(out, old.frame), append(owner, i)
+			}
+			out, owner = append(out, f), append(owner, i)
+			delete(h.last, a.key)
+			continue
+		}
+		if a.pure && !has && known && a.ack != last.ack && ackAfterEq(a.ack, last.ack) &&
+			a.ack-last.ack < ackHoldMaxAdvance && !windowUpdate(last.wnd, a.wnd) {
 			now := time.Now()
 			if len(h.held) == 0 {
 				h.oldest = now
 			}
-			h.held[a.key] = heldAck{frame: copyFrame(f), ack: a.ack, at: now}
+			h.held[a.key] = heldAck{frame: copyFrame(f), sent: ackSent{a.ack, a.wnd}, at: now}
 			ackDelayed.Add(1)
 			continue
 		}
 		if has {
 			delete(h.held, a.key)
-			if a.ack != old.ack && ackAfterEq(a.ack, old.ack) {
+			if a.ack != old.sent.ack && ackAfterEq(a.ack, old.sent.ack) {
 				ackMerged.Add(1) // this packet acknowledges more
-			} else if !a.pure && a.ack == old.ack {
+			} else if !a.pure && a.ack == old.sent.ack {
 				ackMerged.Add(1) // the response: the same acknowledgment, with data
 			} else {
 				out, owner = append(out, old.frame), append(owner, i) // a duplicate ACK or older: both go
@@ -199,10 +232,10 @@ func (h *ackHold) filter(b *txBatch, info []tcpAck) (out []virtionet.Frame, owne
 			clear(h.last)
 			fallthrough
 		default:
-			h.last[a.key] = a.ack
+			h.last[a.key] = ackSent{a.ack, a.wnd}
 		}
 	}
-	if len(h.held) > 0 && len(owner) > 0 {
+	if release && len(h.held) > 0 && len(owner) > 0 {
 		if now := time.Now(); !now.Before(h.oldest.Add(ackDelay)) {
 			last := owner[len(owner)-1]
 			for _, f := range h.takeLocked(now) {
@@ -219,6 +252,13 @@ func (h *ackHold) filter(b *txBatch, info []tcpAck) (out []virtionet.Frame, owne
 		}
 	}
 	return out, owner
+}
+
+// due reports whether a held ACK has been held for ackDelay by now.
+func (h *ackHold) due(now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.held) > 0 && !now.Before(h.oldest.Add(ackDelay))
 }
 
 // take removes and returns the ACKs held for ackDelay by now, for the
@@ -242,7 +282,7 @@ func (h *ackHold) takeLocked(now time.Time) []virtionet.Frame {
 		if !a.at.Add(ackDelay).After(now) {
 			out = append(out, a.frame)
 			delete(h.held, k)
-			h.last[k] = a.ack
+			h.last[k] = a.sent
 		} else if oldest.IsZero() || a.at.Before(oldest) {
 			oldest = a.at
 		}

@@ -48,8 +48,11 @@ func TestClassifyTCP(t *testing.T) {
 	assert.False(t, classifyTCP(false, nh, th, 0).pure, "a SACK block")
 	nh, th = seg(1000, header.TCPFlagAck, 7, []byte{1, 1, 8, 0})
 	assert.False(t, classifyTCP(false, nh, th, 0).pure, "a malformed option")
+	assert.EqualValues(t, 1000, classifyTCP(false, nh, th, 0).wnd, "the window field")
 	nh, th = seg(1000, header.TCPFlagRst, 0, nil)
-	assert.False(t, classifyTCP(false, nh, th, 0).ok, "no ACK flag")
+	a = classifyTCP(false, nh, th, 0)
+	assert.True(t, a.ok && a.noAck && a.end && !a.pure, "a RST without ACK")
+	assert.EqualValues(t, 1000, a.key.sport)
 	assert.False(t, classifyTCP(false, nh[:10], th, 0).ok, "short IP header")
 	assert.False(t, classifyTCP(false, nh, th[:10], 0).ok, "short TCP header")
 	assert.False(t, classifyTCP(true, nh, th, 0).ok, "not an IPv6 header")
@@ -63,7 +66,7 @@ func hold(h *ackHold, segs ...tcpAck) string {
 	for i := range segs {
 		b.add(i, virtionet.Header{}, [][]byte{{byte('a' + i)}})
 	}
-	out, _ := h.filter(&b, segs)
+	out, _ := h.filter(&b, segs, true)
 	var names []byte
 	for _, f := range out {
 		names = append(names, f.Parts[0][0])
@@ -97,7 +100,7 @@ func TestAckHold(t *testing.T) {
 	frames := h.take(time.Now().Add(ackDelay))
 	require.Len(t, frames, 1, "k2's")
 	assert.Equal(t, byte('b'), frames[0].Parts[0][0])
-	assert.EqualValues(t, 5, h.last[k2], "a flushed ACK counts as sent")
+	assert.EqualValues(t, 5, h.last[k2].ack, "a flushed ACK counts as sent")
 	assert.Empty(t, h.take(time.Now().Add(ackDelay)))
 	assert.False(t, h.armed)
 
@@ -120,7 +123,7 @@ func TestAckHoldFlushes(t *testing.T) {
 	var b txBatch
 	b.add(0, virtionet.Header{}, [][]byte{[]byte("syn-ack")})
 	b.add(1, virtionet.Header{}, [][]byte{[]byte("ack")})
-	out, _ := l.acks.filter(&b, []tcpAck{{ok: true}, {ok: true, pure: true, ack: 1}})
+	out, _ := l.acks.filter(&b, []tcpAck{{ok: true}, {ok: true, pure: true, ack: 1}}, true)
 	require.Len(t, out, 1)
 	require.Eventually(t, func() bool { return len(dev.sent()) == 1 }, time.Second, ackDelay/4)
 	assert.Equal(t, []byte("ack"), dev.sent()[0])
@@ -178,5 +181,34 @@ func TestAckHoldDueGoesWithNextSend(t *testing.T) {
 	time.Sleep(ackDelay)
 	assert.Equal(t, "aba", hold(h, tcpAck{}, tcpAck{key: k2, ack: 1, ok: true}), "due: sent after the batch")
 	assert.Empty(t, h.held)
-	assert.EqualValues(t, 2, h.last[k1])
+	assert.EqualValues(t, 2, h.last[k1].ack)
+}
+
+// TestAckHoldWindowUpdates: an ACK that opens a zero window or at least
+// doubles the window last advertised is a window update and goes at
+// once, even when it acknowledges little.
+func TestAckHoldWindowUpdates(t *testing.T) {
+	h := &ackHold{fire: func() {}}
+	k := ackKey{sport: 4}
+	bare := func(ack uint32, wnd uint16) tcpAck { return tcpAck{key: k, ack: ack, wnd: wnd, ok: true, pure: true} }
+	assert.Equal(t, "a", hold(h, tcpAck{key: k, ack: 1, ok: true}), "zero window")
+	assert.Equal(t, "a", hold(h, bare(100, 1000)), "the window opens: at once")
+	assert.Equal(t, "", hold(h, bare(200, 1500)), "grown by half: held")
+	assert.Len(t, h.take(time.Now().Add(ackDelay)), 1)
+	assert.Equal(t, "a", hold(h, bare(300, 3000)), "doubled: at once")
+	assert.Equal(t, "", hold(h, bare(400, 2000)), "shrunk: held")
+	assert.Equal(t, "a", hold(h, tcpAck{key: k, ack: 400, ok: true}), "the response")
+}
+
+// TestAckHoldRSTWithoutACK: a RST without the ACK flag does not pass a
+// held ACK of its connection, and ends the connection's ACK state.
+func TestAckHoldRSTWithoutACK(t *testing.T) {
+	h := &ackHold{fire: func() {}}
+	k := ackKey{sport: 5}
+	assert.Equal(t, "a", hold(h, tcpAck{key: k, ack: 1, ok: true}))
+	assert.Equal(t, "", hold(h, tcpAck{key: k, ack: 100, ok: true, pure: true}))
+	assert.Equal(t, "aa", hold(h, tcpAck{key: k, ok: true, noAck: true, end: true}), "the held ACK, then the RST")
+	assert.Empty(t, h.held)
+	_, known := h.last[k]
+	assert.False(t, known, "forgotten")
 }

@@ -52,6 +52,9 @@ type link struct {
 	flushing     bool // a flush goroutine runs
 
 	acks ackHold // bare ACKs held for a moment (ackhold.go)
+	// order is held exclusively by writes that release held ACKs, shared
+	// by the other writes that pass the hold.
+	order sync.RWMutex
 }
 
 // Frames a link holds while the device's transmit queues are full, at
@@ -90,8 +93,12 @@ func initLink(l *link) *link {
 	return l
 }
 
-// flushAcks sends the ACKs held for ackDelay.
+// flushAcks sends the ACKs held for ackDelay, excluding other writes
+// until they are on the device's queues (or held behind what is), so that
+// no later segment of their connections overtakes them.
 func (l *link) flushAcks() {
+	l.order.Lock()
+	defer l.order.Unlock()
 	frames := l.acks.take(time.Now())
 	if len(frames) == 0 {
 		return
@@ -190,10 +197,28 @@ func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 			info = append(info, a)
 		}
 	}
+	return l.write(&b, info, pkts.Len())
+}
+
+// write sends b, the frames of n packets, whose TCP segments info
+// describes (nil if none is TCP), through the ACK hold.
+func (l *link) write(b *txBatch, info []tcpAck, n int) (int, tcpip.Error) {
 	if info != nil && l.acks.fire != nil {
-		b.frames, b.owner = l.acks.filter(&b, info)
+		// A held ACK released with this batch must reach the device
+		// before any later segment of its connection: such a write
+		// excludes all others. Other writes share, as a connection's own
+		// writes are serialised by gVisor.
+		release := l.acks.due(time.Now())
+		if release {
+			l.order.Lock()
+			defer l.order.Unlock()
+		} else {
+			l.order.RLock()
+			defer l.order.RUnlock()
+		}
+		b.frames, b.owner = l.acks.filter(b, info, release)
 		if len(b.frames) == 0 {
-			return pkts.Len(), nil
+			return n, nil
 		}
 	}
 	l.txMu.Lock()
@@ -208,14 +233,10 @@ func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		sent += l.hold(b.frames[sent:])
 	}
 	if sent == len(b.frames) {
-		return pkts.Len(), nil
-	}
-	n := 0
-	if sent > 0 {
-		n = b.owner[sent-1] + 1
-	}
-	if n > 0 {
 		return n, nil
+	}
+	if sent > 0 {
+		return b.owner[sent-1] + 1, nil
 	}
 	if err == virtionet.ErrQueueFull {
 		return 0, &tcpip.ErrWouldBlock{}

@@ -122,3 +122,77 @@ func TestLinkHoldIsBounded(t *testing.T) {
 	dev.open.Store(true)
 	require.Eventually(t, func() bool { return len(dev.sent()) == txHoldMaxFrames }, 5*time.Second, time.Millisecond)
 }
+
+// stallDevice takes every frame, but a batch with a frame named "ack"
+// stops in SendBatch (after saying so on entered) until release closes.
+type stallDevice struct {
+	gateDevice
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stallDevice) SendBatch(frames []virtionet.Frame) (int, error) {
+	for _, f := range frames {
+		if string(bytes.Join(f.Parts, nil)) == "ack" {
+			s.entered <- struct{}{}
+			<-s.release
+		}
+	}
+	return s.gateDevice.SendBatch(frames)
+}
+
+// writeNamed sends frames named names, one packet each, described by
+// info, through l.write.
+func writeNamed(l *link, info []tcpAck, names ...string) {
+	var b txBatch
+	for i, n := range names {
+		b.add(i, virtionet.Header{}, [][]byte{[]byte(n)})
+	}
+	l.write(&b, info, len(names))
+}
+
+// TestLinkHeldAckKeepsOrder: a held ACK on its way out (by the flush
+// timer, or due and riding on another connection's batch) is never
+// overtaken by a later segment of its connection, here the FIN.
+func TestLinkHeldAckKeepsOrder(t *testing.T) {
+	k1, k2 := ackKey{sport: 1}, ackKey{sport: 2}
+	for _, by := range []string{"timer", "batch"} {
+		t.Run(by, func(t *testing.T) {
+			dev := &stallDevice{entered: make(chan struct{}), release: make(chan struct{})}
+			dev.open.Store(true)
+			l := initLink(&link{dev: dev, mtu: 1500})
+			writeNamed(l, []tcpAck{{key: k1, ack: 1, ok: true}}, "syn-ack")
+			writeNamed(l, []tcpAck{{key: k1, ack: 2, ok: true, pure: true}}, "ack")
+			require.Len(t, l.acks.held, 1, "the ACK is held")
+			time.Sleep(ackDelay)
+			if by == "timer" {
+				go l.flushAcks()
+			} else {
+				go writeNamed(l, []tcpAck{{key: k2, ack: 1, ok: true}}, "other")
+			}
+			select {
+			case <-dev.entered:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the held ACK never went out")
+			}
+			fin := make(chan struct{})
+			go func() {
+				writeNamed(l, []tcpAck{{key: k1, ack: 3, ok: true, end: true}}, "fin")
+				close(fin)
+			}()
+			time.Sleep(20 * time.Millisecond) // the FIN would overtake now
+			close(dev.release)
+			<-fin
+			want := []string{"syn-ack", "ack", "fin"}
+			if by == "batch" {
+				want = []string{"syn-ack", "other", "ack", "fin"}
+			}
+			require.Eventually(t, func() bool { return len(dev.sent()) == len(want) }, 5*time.Second, time.Millisecond)
+			var got []string
+			for _, f := range dev.sent() {
+				got = append(got, string(f))
+			}
+			assert.Equal(t, want, got)
+		})
+	}
+}

@@ -205,6 +205,10 @@ func (s *socket) finish() {
 	delete(sockets, s.id)
 	socketsMu.Unlock()
 	if s.typ == syscall.SOCK_STREAM && !s.listening {
+		// The program's close returned long ago, as on Linux. Waiting
+		// holds only the kernel's sock block and this goroutine: the
+		// kernel freed its send ring when drained into ep (gVisor keeps
+		// the unacknowledged bytes) and its receive ring at close.
 		awaitAcked(s.ep)
 	}
 	netRelease(s.id)

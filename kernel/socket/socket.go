@@ -385,6 +385,11 @@ func sockCloseLocked(p uintptr) {
 		sockWake(p)
 		return
 	}
+	// Bytes the program never read are freed now: the netstack may hold
+	// the socket a while yet (until the peer acknowledges the FIN), and
+	// doNetRx discards what arrives meanwhile.
+	s.rx.release()
+	s.rxq.drain()
 	netPend(p, npClose)
 	sockWake(p)
 }

@@ -115,3 +115,28 @@ func TestListeningHook(t *testing.T) {
 	listeningHook(4)
 	assert.Equal(t, 4, listened)
 }
+
+// TestInetCloseFreesRxRing: once the program closes an inet stream
+// socket, bytes it never read are freed at once, not kept while the
+// netstack still holds the socket (until the peer has acknowledged the
+// FIN, for up to abi.ExitLinger or longer).
+func TestInetCloseFreesRxRing(t *testing.T) {
+	p := newSock(afInet, sockStream, 0)
+	require.NotZero(t, p)
+	require.True(t, netRegister(p))
+	s := sk(p)
+	s.state = ssConnected
+	require.Equal(t, 100, s.rx.put(make([]byte, 100)))
+	require.NotZero(t, s.rx.buf)
+	sockCloseLocked(p)
+	assert.Zero(t, s.rx.buf, "unread bytes freed at close")
+	assert.Zero(t, s.rx.count)
+	assert.NotZero(t, s.pend&npClose, "the netstack is told")
+	for netDirtyHd != 0 { // leave the channel's queue as it was
+		netDirtyHd = sk(netDirtyHd).dirty
+	}
+	netDirtyTl = 0
+	idtable.Free(netIDs[:], s.id)
+	netLive--
+	sockPut(p)
+}

@@ -77,6 +77,9 @@ type guestConn struct {
 	*gonet.TCPConn
 	ep tcpip.Endpoint
 	wq *waiter.Queue
+	// inHand: the relay has read bytes of the guest's it has not yet
+	// written to the host (they are in neither endpoint).
+	inHand atomic.Bool
 }
 
 func newGuestConn(wq *waiter.Queue, ep tcpip.Endpoint) *guestConn {
@@ -142,7 +145,8 @@ func relay(a, b relayConn) {
 func relayCopy(dst, src relayConn) {
 	defer src.CloseRead()
 	defer dst.CloseWrite()
-	if g, ok := src.(*guestConn); ok {
+	g, guestToHost := src.(*guestConn)
+	if guestToHost {
 		fromGuest.add(g)
 		defer fromGuest.remove(g)
 	}
@@ -154,10 +158,16 @@ func relayCopy(dst, src relayConn) {
 		buffersOut.Add(1)
 		n, err := src.Read(*bp)
 		if n > 0 {
+			if guestToHost {
+				g.inHand.Store(true)
+			}
 			if _, werr := dst.Write((*bp)[:n]); werr != nil {
 				err = werr
 			}
-			relayed.Add(int64(n))
+			if guestToHost {
+				g.inHand.Store(false)
+				relayedFromGuest.Add(int64(n))
+			}
 		}
 		buffersOut.Add(-1)
 		copyBufs.Put(bp)
@@ -224,8 +234,9 @@ func (f *tcpForward) close() {
 // gateway may still hold bytes the host has not taken: a slow reader's.
 // Drain lets the relays deliver them before the process exits.
 
-// relayed counts the bytes all relays have written.
-var relayed atomic.Int64
+// relayedFromGuest counts the bytes relays have written to the host from
+// the guest: the drain's progress (the host's bytes to the guest are not).
+var relayedFromGuest atomic.Int64
 
 // fromGuest is the set of guest-to-host directions still copying.
 var fromGuest = guestCopies{m: map[*guestConn]bool{}}
@@ -248,7 +259,8 @@ func (c *guestCopies) remove(g *guestConn) {
 }
 
 // owed counts the directions that still have something of the guest's to
-// deliver: received bytes, or its FIN (the copy ends with it). A
+// deliver: received bytes (in the endpoint or in the relay's hands), or
+// its FIN (the copy ends with it). A
 // connection the guest left open and idle owes nothing.
 func (c *guestCopies) owed() int {
 	c.mu.Lock()
@@ -256,7 +268,7 @@ func (c *guestCopies) owed() int {
 	n := 0
 	for g := range c.m {
 		st := tcp.EndpointState(g.ep.State())
-		if g.ep.Readiness(waiter.ReadableEvents) != 0 || st == tcp.StateCloseWait || st == tcp.StateLastAck {
+		if g.inHand.Load() || g.ep.Readiness(waiter.ReadableEvents) != 0 || st == tcp.StateCloseWait || st == tcp.StateLastAck {
 			n++
 		}
 	}
@@ -264,19 +276,19 @@ func (c *guestCopies) owed() int {
 }
 
 // drain waits until no relay owes the host anything of the guest's, or
-// none has written a byte for linger, or max has passed. It returns how
-// many directions were still owed.
+// none has written the host a byte of the guest's for linger, or max has
+// passed. It returns how many directions were still owed.
 func drain(linger, max time.Duration) int {
 	end := time.Now().Add(max)
 	quiet := time.Now().Add(linger)
-	last := relayed.Load()
+	last := relayedFromGuest.Load()
 	for {
 		n := fromGuest.owed()
 		if n == 0 {
 			return 0
 		}
 		now := time.Now()
-		if r := relayed.Load(); r != last {
+		if r := relayedFromGuest.Load(); r != last {
 			last, quiet = r, now.Add(linger)
 		}
 		if now.After(quiet) || now.After(end) {

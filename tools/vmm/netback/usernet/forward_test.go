@@ -158,10 +158,22 @@ func TestForwardDialFails(t *testing.T) {
 	require.Eventually(t, func() bool { return fw.active.Load() == 0 }, 10*time.Second, 10*time.Millisecond)
 }
 
+// waitNoRelays waits until the guest-to-host copies of earlier tests have
+// ended, so that owed and relayedFromGuest count this test's alone.
+func waitNoRelays(t *testing.T) {
+	require.Eventually(t, func() bool {
+		fromGuest.mu.Lock()
+		defer fromGuest.mu.Unlock()
+		return len(fromGuest.m) == 0
+	}, 10*time.Second, time.Millisecond, "relays of earlier tests did not end")
+}
+
 // drainPair opens a connection through a port forward to a guest that
-// sends big and closes: until the host reads, the gateway holds what the
+// sends big and closes (or, unless closeAfter, keeps the connection open
+// until the test ends): until the host reads, the gateway holds what the
 // host kernel's socket buffers have no room for.
-func drainPair(t *testing.T, big []byte) net.Conn {
+func drainPair(t *testing.T, big []byte, closeAfter bool) net.Conn {
+	waitNoRelays(t)
 	s, guest := echoStack(t)
 	guest.Port = 8
 	ln, err := gonet.ListenTCP(s, guest, ipv4.ProtocolNumber)
@@ -173,7 +185,9 @@ func drainPair(t *testing.T, big []byte) net.Conn {
 			return
 		}
 		c.Write(big)
-		c.Close()
+		if closeAfter {
+			c.Close()
+		}
 	}()
 	_, addr := startForward(t, s, guest)
 	c, err := net.Dial("tcp", addr)
@@ -182,6 +196,23 @@ func drainPair(t *testing.T, big []byte) net.Conn {
 	require.NoError(t, c.(*net.TCPConn).SetReadBuffer(64<<10))
 	require.Eventually(t, func() bool { return fromGuest.owed() > 0 }, 10*time.Second, time.Millisecond,
 		"the gateway never held the guest's data")
+	// Until the host's socket buffers are full the relay keeps up with
+	// the guest and may hold nothing between two writes: wait until it
+	// is stuck in a write.
+	stuck := 0
+	require.Eventually(t, func() bool {
+		fromGuest.mu.Lock()
+		defer fromGuest.mu.Unlock()
+		for g := range fromGuest.m {
+			if g.inHand.Load() {
+				stuck++
+				return stuck >= 3
+			}
+		}
+		stuck = 0
+		return false
+	}, 20*time.Second, 50*time.Millisecond, "the host's buffers never filled")
+	require.Positive(t, fromGuest.owed())
 	return c
 }
 
@@ -193,7 +224,7 @@ func TestDrainWaitsForSlowHost(t *testing.T) {
 	for i := range big {
 		big[i] = byte(i * 13)
 	}
-	c := drainPair(t, big)
+	c := drainPair(t, big, true)
 	const linger = 300 * time.Millisecond
 	type result struct {
 		owed int
@@ -227,8 +258,60 @@ func TestDrainWaitsForSlowHost(t *testing.T) {
 // TestDrainGivesUpOnStalledHost: a host that reads nothing is given up
 // on once the relays have written nothing for linger.
 func TestDrainGivesUpOnStalledHost(t *testing.T) {
-	drainPair(t, make([]byte, 16<<20))
+	drainPair(t, make([]byte, 16<<20), true)
 	start := time.Now()
 	assert.Positive(t, drain(200*time.Millisecond, 20*time.Second))
 	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+// TestDrainProgressIsGuestToHost: the drain's progress counts what the
+// relays wrote to the host of the guest's, not what the host sent the
+// guest, so a host that keeps sending cannot keep the drain waiting on a
+// stalled one.
+func TestDrainProgressIsGuestToHost(t *testing.T) {
+	waitNoRelays(t)
+	s, guest := echoStack(t)
+	sink := guest
+	sink.Port = 9
+	ln, err := gonet.ListenTCP(s, sink, ipv4.ProtocolNumber)
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		c.Close()
+		got <- n
+	}()
+	_, sinkAddr := startForward(t, s, sink)
+	c, err := net.Dial("tcp", sinkAddr)
+	require.NoError(t, err)
+	before := relayedFromGuest.Load()
+	msg := make([]byte, 1<<20)
+	_, err = c.Write(msg)
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	select {
+	case n := <-got:
+		require.EqualValues(t, len(msg), n)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the guest never got the host's bytes")
+	}
+	assert.Equal(t, before, relayedFromGuest.Load(), "host-to-guest bytes counted")
+
+	_, echoAddr := startForward(t, s, guest)
+	e, err := net.Dial("tcp", echoAddr)
+	require.NoError(t, err)
+	defer e.Close()
+	require.NoError(t, e.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = e.Write(msg[:1000])
+	require.NoError(t, err)
+	_, err = io.ReadFull(e, msg[:1000])
+	require.NoError(t, err)
+	// The relay counts once its write has returned, maybe after our read.
+	assert.Eventually(t, func() bool { return relayedFromGuest.Load()-before == 1000 }, 10*time.Second,
+		time.Millisecond, "the guest's echo")
 }

@@ -213,7 +213,8 @@ func (u *User) WriteFrame(frame []byte) error {
 func (u *User) NATConns() int { return u.gate.Conns() }
 
 // DrainLinger and DrainMax bound Drain: it gives up once the relays have
-// written nothing for DrainLinger (a host that stopped reading), and
+// written the host nothing of the guest's for DrainLinger (a host that
+// stopped reading), and
 // after DrainMax in any case (the guest's own exit waits as long).
 const (
 	DrainLinger = 2 * time.Second
