@@ -48,6 +48,10 @@ type CPUInfo struct {
 	// (FlushDeferred). Only this CPU touches them.
 	deferredIPIs uint64
 	rearm        bool
+	// tlbOwed says a shootdown skipped this CPU while it was idle
+	// (TLBShootdown): it flushes before it leaves the idle loop
+	// (leaveIdle).
+	tlbOwed atomic.Bool
 }
 
 var (
@@ -146,15 +150,50 @@ func TLBShootdown() {
 	self.tlbAck.Store(0)
 	want := int32(0)
 	for i := 0; i < NCPU; i++ {
-		if i != me && cpus[i].Online.Load() {
-			cpus[i].tlbReq.Or(1 << uint(me))
-			SendIPI(cpus[i].APICID, VecTLB)
-			want++
+		if i == me || !cpus[i].Online.Load() {
+			continue
 		}
+		if idleSkipsShootdown(i) {
+			self.Stats[statTLBLazy]++
+			continue
+		}
+		cpus[i].tlbReq.Or(1 << uint(me))
+		SendIPI(cpus[i].APICID, VecTLB)
+		want++
 	}
 	for self.tlbAck.Load() < want {
 		ServiceTLB()
 		rt.Pause()
+	}
+}
+
+// idleSkipsShootdown owes idle CPU i a TLB flush instead of interrupting
+// it, and reports whether that suffices. An idle CPU (halted, or on its
+// way to halt or back) touches no user memory until it leaves the idle
+// loop, and leaveIdle flushes first if a flush is owed. Waking a halted
+// vCPU to flush is what makes a shootdown wait for the host to schedule
+// it, which on a loaded host takes milliseconds.
+//
+// The order makes it safe: here tlbOwed is set, then idleMask read;
+// leaveIdle clears its idleMask bit, then reads tlbOwed. If i's bit is
+// still seen set, i's clearing comes later, so its read sees the flag
+// (sync/atomic is sequentially consistent); otherwise i is interrupted
+// as any busy CPU, and the flag at worst costs it one extra flush.
+func idleSkipsShootdown(i int) bool {
+	bit := uint64(1) << uint(i)
+	if idleMask.Load()&bit == 0 {
+		return false
+	}
+	cpus[i].tlbOwed.Store(true)
+	return idleMask.Load()&bit != 0
+}
+
+// leaveIdle takes this CPU out of idleMask and makes any TLB flush owed to
+// it (idleSkipsShootdown) before it runs anything else.
+func leaveIdle(me uint64) {
+	idleMask.And(^me)
+	if c := ThisCPU(); c.tlbOwed.Load() && c.tlbOwed.Swap(false) {
+		rt.WriteCR3(uint64(mm.PML4))
 	}
 }
 

@@ -21,12 +21,13 @@ const (
 	statPollHits          // idle polls that found work without halting
 	statIPIsMerged        // reschedule IPIs not sent: one to that CPU was still unhandled
 	statLockSpins         // iterations of contended spinlock and TLB-acknowledgement waits
+	statTLBLazy           // shootdowns that owed an idle CPU its flush instead of an IPI
 	nStats
 )
 
 // StatNames are the counters' names in the report.
 var StatNames = [nStats]string{"syscalls", "faults", "switches", "halts", "irq-timer", "irq-resched",
-	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes", "irq-timer-early", "poll-hits", "ipis-merged", "lock-spins"}
+	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes", "irq-timer-early", "poll-hits", "ipis-merged", "lock-spins", "tlb-lazy"}
 
 // CPUStats is one CPU's row of counters.
 type CPUStats [nStats]uint64

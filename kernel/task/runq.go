@@ -375,13 +375,13 @@ func IdleLoop() {
 		idleMask.Or(me)
 		ci.rq.lock.Unlock()
 		if anyQueued() { // invariant 4: work pushed before our bit was seen
-			idleMask.And(^me)
+			leaveIdle(me)
 			continue
 		}
 		ArmTimer()
 		ci.Stats[statHalts]++
 		pending := waitForInterrupt()
-		idleMask.And(^me)
+		leaveIdle(me)
 		handlePendingHook(pending)
 	}
 }
