@@ -134,12 +134,22 @@ func TestProtectImageSegmentsOn2MiB(t *testing.T) {
 	mm.NewPageTable()
 	mm.MapIdentityHuge(0, 16<<20)
 	mm.ProtectImage()
-	for _, c := range []struct {
-		va          uintptr
-		write, exec bool
-	}{{0x400000, false, true}, {0x600000, false, false}, {0x800000, true, false}} {
+	assertImagePages(t, true, []imagePage{{0x400000, false, true}, {0x600000, false, false}, {0x800000, true, false}})
+}
+
+// imagePage is what a page of the image is expected to allow.
+type imagePage struct {
+	va          uintptr
+	write, exec bool
+}
+
+// assertImagePages checks each page's protections and whether a 2 MiB
+// page maps it.
+func assertImagePages(t *testing.T, huge bool, pages []imagePage) {
+	t.Helper()
+	for _, c := range pages {
 		w, x, h := leafAt(t, c.va)
-		assert.Equal(t, [3]bool{c.write, c.exec, true}, [3]bool{w, x, h}, "%#x: write, exec, huge", c.va)
+		assert.Equal(t, [3]bool{c.write, c.exec, huge}, [3]bool{w, x, h}, "%#x: write, exec, huge", c.va)
 	}
 }
 
@@ -153,11 +163,5 @@ func TestProtectImageExactWithoutHugeImage(t *testing.T) {
 	mm.NewPageTable()
 	mm.MapIdentityHuge(0, 16<<20)
 	mm.ProtectImage()
-	for _, c := range []struct {
-		va          uintptr
-		write, exec bool
-	}{{0x400000, false, true}, {0x600000, false, false}, {0x73e000, true, false}} {
-		w, x, h := leafAt(t, c.va)
-		assert.Equal(t, [3]bool{c.write, c.exec, false}, [3]bool{w, x, h}, "%#x: write, exec, huge", c.va)
-	}
+	assertImagePages(t, false, []imagePage{{0x400000, false, true}, {0x600000, false, false}, {0x73e000, true, false}})
 }
