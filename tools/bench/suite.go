@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/unigo-os/unigo/abi"
@@ -22,8 +23,9 @@ the results as Markdown tables on stdout (progress goes to stderr):
 
   boot      examples/hello, exec to first output line and to exit, natively,
             under the launcher (with its boot phases: first instruction,
-            runtime start) and under QEMU microvm (TCG, and KVM if it boots);
-            peak RSS of each, and the launcher's RSS beside guest RAM
+            runtime start), under QEMU microvm (TCG, and KVM if it boots)
+            and under the launcher with -hugepages; peak RSS of each, and
+            the launcher's RSS beside guest RAM
   guest     tests/guests/bench natively and under the launcher on 1 and 2
             CPUs: a CPU-bound workload serial and parallel, the getpid round
             trip, a wake-up ping-pong between two threads
@@ -294,11 +296,18 @@ func (s *benchSuite) nativeRunner() benchRunner {
 	}
 }
 
-func (s *benchSuite) launcherRunner(mem string) benchRunner {
+// launcherRunner boots under unigo run with -m mem and the run flags
+// extra, which also name the runner ("launcher, -hugepages").
+func (s *benchSuite) launcherRunner(mem string, extra ...string) benchRunner {
+	name := "launcher"
+	if len(extra) > 0 {
+		name += ", " + strings.Join(extra, " ")
+	}
 	return benchRunner{
-		name: "launcher",
+		name: name,
 		command: func(image string, env []string, smp int) *exec.Cmd {
 			args := []string{"run", "-bench", "-m", mem, "-smp", strconv.Itoa(max(smp, 1)), "-timeout", "5m"}
+			args = append(args, extra...)
 			for _, kv := range env {
 				args = append(args, "-e", kv)
 			}
@@ -353,6 +362,9 @@ func (s *benchSuite) runBoot() error {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err == nil && s.qemu {
 		runners = append(runners, qemuRunner("QEMU TCG", qemuTCG), qemuRunner("QEMU KVM", qemuKVM))
 	}
+	// Host huge pages behind guest RAM: fewer first-touch faults where
+	// the host shadows the guest's page tables (PVM).
+	runners = append(runners, s.launcherRunner("128M", "-hugepages"))
 	s.boot = make([]bootResult, len(runners))
 	for i, r := range runners {
 		s.boot[i].runner = r
