@@ -39,8 +39,12 @@ func TestBalloonReclaim(t *testing.T) {
 	assert.False(t, balloonReclaim(), "nothing came back")
 	took := time.Since(start)
 	assert.GreaterOrEqual(t, took, time.Duration(balloonReclaimMax)*9/10)
-	assert.Less(t, took, time.Second)
+	assert.Less(t, took, 10*time.Second, "bounded")
 
+	// From here the kernel's clock stands still, so that only what the
+	// other side does can end a wait: a loaded host delaying the
+	// goroutines cannot expire it first.
+	rt.Clock.Scale = 0
 	page := uintptr(kmem.PageSize)
 	go func() {
 		time.Sleep(10 * time.Millisecond)
@@ -48,9 +52,7 @@ func TestBalloonReclaim(t *testing.T) {
 		// stands in for MarkReported, which needs a real report).
 		kmem.Forget([]kmem.Range{{Len: page}})
 	}()
-	start = time.Now()
 	assert.True(t, balloonReclaim(), "memory came back")
-	assert.Less(t, time.Since(start), time.Duration(balloonReclaimMax))
 	kmem.Forget([]kmem.Range{{Len: -page}}) // the counts as they were
 	assert.Zero(t, kmem.LentBytes())
 
@@ -58,9 +60,7 @@ func TestBalloonReclaim(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		balloonLock.Unlock() // the idle CPU is done: this one collects
 	}()
-	start = time.Now()
 	assert.False(t, balloonReclaim(), "no report out: nothing to collect")
-	assert.Less(t, time.Since(start), time.Duration(balloonReclaimMax))
 	assert.True(t, balloonLock.TryLock(), "let go again")
 	balloonLock.Unlock()
 }

@@ -1,6 +1,7 @@
 package balloon
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,12 +207,21 @@ func TestReclaimReportInFlight(t *testing.T) {
 	require.Equal(t, 1, s.posted())
 	require.GreaterOrEqual(t, kmem.LentBytes()-lent0, int64(4<<20))
 	done := make(chan struct{})
+	var answered atomic.Bool
 	go func() { // the launcher's device thread, a moment later
 		defer close(done)
 		time.Sleep(2 * time.Millisecond)
 		s.answer()
+		answered.Store(true)
 	}()
-	assert.True(t, b.Reclaim(func() int64 { return time.Now().UnixNano() }))
+	// The clock stands still until the device has answered, so that a
+	// loaded host delaying the goroutine cannot expire the wait first.
+	assert.True(t, b.Reclaim(func() int64 {
+		if answered.Load() {
+			return sec + 1
+		}
+		return sec
+	}))
 	<-done
 	assert.Equal(t, lent0, kmem.LentBytes())
 	assert.False(t, b.Reclaim(at(3*sec)), "nothing in flight")
