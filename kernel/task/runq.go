@@ -59,10 +59,9 @@ import (
 //     sets its bit in idleMask and then re-reads every rq.n; a CPU pushing
 //     work increments rq.n and then reads idleMask and sends a reschedule
 //     IPI to an idle CPU. The one exception is a wake-affine push on the
-//     busy waker's own queue: it waits for the waker to block, or at most
-//     AffineWait past the waker's next system call or interrupt
-//     (HandOff), or its slice's end (the timer is armed for it, and yield
-//     wakes an idle CPU). Both sides use sequentially consistent atomics
+//     busy waker's own queue: it waits for the waker to block, or
+//     AffineWait (HandOff, after the waker's next system call or
+//     interrupt; the timer is armed for AffineWait after the push). Both sides use sequentially consistent atomics
 //     (locked instructions on amd64), so at least one sees the other: the
 //     idle CPU steals, or is woken to. A halted CPU is woken by the IPI
 //     (pending in the LAPIC while IF=0 until STI;HLT, or recorded in
@@ -229,9 +228,8 @@ func wakeCPU(last, me, n int, meIdle bool, idle, poll uint64) int {
 // HandOff wakes a halted CPU to steal what this busy CPU queued
 // wake-affine (wakeCPU) once it has waited AffineWait, so that a waker
 // that keeps running does not hold a woken thread back for long. It runs
-// after every system call and interrupt; a thread that makes neither is
-// preempted at its slice's end, and yield then wakes an idle CPU. Caller
-// holds no lock.
+// after every system call and interrupt, and ArmTimer arms an interrupt
+// for the moment the wait ends. Caller holds no lock.
 func HandOff() {
 	ci := ThisCPU()
 	s := ci.affineSince
