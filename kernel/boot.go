@@ -57,6 +57,16 @@ func kernelMain(si uintptr) {
 	if n, ok := kctx.KernelParam(abi.ConsoleRingParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
 		kctx.ConsoleRingInit()
 	}
+	if n, ok := kctx.KernelParam("unigo.idlepoll", fifo[:]); ok {
+		if us, ok := kctx.ParseUint(fifo[:n]); ok && us <= 1_000_000 {
+			task.IdlePoll = int64(us) * 1000
+		}
+	}
+	if n, ok := kctx.KernelParam("unigo.affine", fifo[:]); ok {
+		if us, ok := kctx.ParseUint(fifo[:n]); ok && us <= 1_000_000 {
+			task.AffineWait = int64(us) * 1000
+		}
+	}
 	if n, ok := kctx.KernelParam(abi.HugeImageParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
 		mm.ImageHuge = true
 	}

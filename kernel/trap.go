@@ -34,15 +34,18 @@ func kernelTrap(f *rt.Frame) {
 		task.ThisCPU().Stats[task.StatSyscalls]++
 		syscalls.Count(f.RAX)
 		syscalls.Dispatch(f)
+		task.HandOff()
 	case f.Vector == 14: // #PF
 		task.ThisCPU().Stats[task.StatFaults]++
 		vm.PageFault(f)
 	case f.Vector == rt.VecPending:
 		handlePending(atomic.SwapUint64(&c.Pending, 0))
 		task.Preempt()
+		task.HandOff()
 	case f.Vector >= 32:
 		handleIRQ(int(f.Vector))
 		task.Preempt()
+		task.HandOff()
 	default:
 		sig, code := exceptionSignal(f.Vector)
 		task.FaultSignal(f, sig, code, f.RIP)

@@ -52,6 +52,9 @@ type CPUInfo struct {
 	// (TLBShootdown): it flushes before it leaves the idle loop
 	// (leaveIdle).
 	tlbOwed atomic.Bool
+	// affineSince is when the oldest thread still queued here wake-affine
+	// was queued (0: none); only this CPU touches it (HandOff).
+	affineSince int64
 }
 
 var (

@@ -22,12 +22,14 @@ const (
 	statIPIsMerged        // reschedule IPIs not sent: one to that CPU was still unhandled
 	statLockSpins         // iterations of contended spinlock and TLB-acknowledgement waits
 	statTLBLazy           // shootdowns that owed an idle CPU its flush instead of an IPI
+	statWakeAffine        // wake-ups queued on the busy waker's CPU instead of a halted one
+	statHandOffs          // halted CPUs woken to steal a wake-affine thread that waited too long
 	nStats
 )
 
 // StatNames are the counters' names in the report.
 var StatNames = [nStats]string{"syscalls", "faults", "switches", "halts", "irq-timer", "irq-resched",
-	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes", "irq-timer-early", "poll-hits", "ipis-merged", "lock-spins", "tlb-lazy"}
+	"irq-tlb", "irq-device", "ipis-sent", "timer-arms", "timer-skips", "eoi-writes", "irq-timer-early", "poll-hits", "ipis-merged", "lock-spins", "tlb-lazy", "wake-affine", "hand-offs"}
 
 // CPUStats is one CPU's row of counters.
 type CPUStats [nStats]uint64

@@ -70,7 +70,7 @@ func futexWake(addr uintptr, n int) int64 {
 		woken++
 	}
 	if woken > 0 {
-		ArmTimer()
+		armTimerSoon() // after the release: a trap must not lengthen the hold
 	}
 	return int64(woken)
 }

@@ -14,8 +14,9 @@ import (
 // Every CPU owns a FIFO of runnable threads (cpuInfo.rq) under its own
 // lock. A thread made runnable goes to the queue of the waking CPU if that
 // one is idle but awake, else of the CPU it last ran on, unless another
-// CPU is polling (and that one is not) or that CPU is busy and another
-// one idles (wakeCPU); a CPU that has nothing in its own queue steals from the
+// CPU is polling (and that one is not); where that would be a halted CPU,
+// it goes to the busy waker's queue instead (wake-affine, see wakeCPU and
+// HandOff); a CPU that has nothing in its own queue steals from the
 // others' before it halts. Round-robin with 10 ms timeslices stays: the
 // LAPIC timer fires at the end of the running thread's slice while others
 // wait in the same queue.
@@ -54,10 +55,13 @@ import (
 //     either sees Blocked or happens before the sleeper checked its
 //     condition. A woken thread re-takes SchedLock before block returns,
 //     so it cannot run its caller's code until the waker has let go.
-//  4. No runnable thread waits while a CPU idles: a CPU going idle sets its
-//     bit in idleMask and then re-reads every rq.n; a CPU pushing work
-//     increments rq.n and then reads idleMask and sends a reschedule IPI
-//     to an idle CPU. Both sides use sequentially consistent atomics
+//  4. No runnable thread waits long while a CPU idles: a CPU going idle
+//     sets its bit in idleMask and then re-reads every rq.n; a CPU pushing
+//     work increments rq.n and then reads idleMask and sends a reschedule
+//     IPI to an idle CPU. The one exception is a wake-affine push on the
+//     busy waker's own queue: it waits for the waker to block, or
+//     AffineWait (HandOff, after the waker's next system call or
+//     interrupt; the timer is armed for AffineWait after the push). Both sides use sequentially consistent atomics
 //     (locked instructions on amd64), so at least one sees the other: the
 //     idle CPU steals, or is woken to. A halted CPU is woken by the IPI
 //     (pending in the LAPIC while IF=0 until STI;HLT, or recorded in
@@ -158,15 +162,30 @@ func lowestBit(m uint64) int {
 // Blocked and woken) where wakeCPU says. Caller holds SchedLock.
 func makeRunnable(t uintptr) {
 	me := cpuIndex()
-	target := wakeCPU(int(Th(t).LastCPU), me, int(Online.Load()),
-		CPU().Current == cpus[me].Idle, idleMask.Load(), pollMask.Load())
+	meIdle := CPU().Current == cpus[me].Idle
+	idle, poll := idleMask.Load(), pollMask.Load()
+	target := wakeCPU(int(Th(t).LastCPU), me, int(Online.Load()), meIdle, idle, poll)
+	affine := target == me && !meIdle && idle&^poll != 0
 	q := &cpus[target].rq
 	q.lock.Lock()
 	rqAppend(q, t)
 	wasEmpty := q.n.Load() == 1
 	q.lock.Unlock()
-	kickAfterPush(target, wasEmpty)
+	if affine {
+		ci := &cpus[me]
+		ci.Stats[statWakeAffine]++
+		if ci.affineSince == 0 {
+			ci.affineSince = platform.Nanotime()
+		}
+	}
+	kickAfterPush(target, wasEmpty, affine)
 }
+
+// AffineWait is how long (ns) a thread woken by a busy CPU waits in that
+// CPU's queue while another CPU is halted, before that CPU is woken to
+// steal it (HandOff); 0 wakes the halted CPU at once. Set at boot
+// (unigo.affine, in µs).
+var AffineWait int64 = 1_000_000
 
 // wakeCPU chooses the CPU whose queue a woken thread goes to: last is the
 // CPU it last ran on, me the waker's, n the CPUs online, meIdle whether
@@ -175,11 +194,14 @@ func makeRunnable(t uintptr) {
 // about to (idleMask) and polling (pollMask).
 //
 // Every wake-up that has to rouse a halted CPU costs a reschedule IPI and
-// the halt's exit, each a trap on a paravirtualised host, so the order is:
-// this CPU if it is idle but awake (it runs the thread next, no IPI); the
-// last CPU if it is polling or busy-free; a polling CPU before a halted
-// one; the last CPU if it is busy and nobody idles (it gets its timer
-// armed for the slice's end, or an IPI if its queue was empty).
+// the halt's exit, each a trap on a paravirtualised host, and then the
+// host has to schedule that vCPU's thread, so the order is: this CPU if
+// it is idle but awake (it runs the thread next, no IPI); the last CPU if
+// it is polling; another polling CPU; the last CPU if it is busy; and
+// rather than a halted CPU, this busy one (wake-affine, with AffineWait
+// set): the waker usually blocks soon (the Go runtime's hand-offs between
+// its threads: wake one, then sleep), and the thread runs here then with
+// no trap. HandOff bounds the wait.
 func wakeCPU(last, me, n int, meIdle bool, idle, poll uint64) int {
 	if last < 0 || last >= n {
 		last = me
@@ -188,15 +210,45 @@ func wakeCPU(last, me, n int, meIdle bool, idle, poll uint64) int {
 		return me
 	}
 	bit := uint64(1) << uint(last)
+	target := last
 	switch {
 	case poll&bit != 0:
 		return last
 	case poll != 0:
 		return lowestBit(poll)
 	case idle != 0 && idle&bit == 0:
-		return lowestBit(idle)
+		target = lowestBit(idle)
 	}
-	return last
+	if AffineWait > 0 && idle&(1<<uint(target)) != 0 {
+		return me
+	}
+	return target
+}
+
+// HandOff wakes a halted CPU to steal what this busy CPU queued
+// wake-affine (wakeCPU) once it has waited AffineWait, so that a waker
+// that keeps running does not hold a woken thread back for long. It runs
+// after every system call and interrupt, and ArmTimer arms an interrupt
+// for the moment the wait ends. Caller holds no lock.
+func HandOff() {
+	ci := ThisCPU()
+	s := ci.affineSince
+	if s == 0 {
+		return
+	}
+	if ci.rq.n.Load() == 0 {
+		ci.affineSince = 0
+		return
+	}
+	if platform.Nanotime()-s < AffineWait {
+		return
+	}
+	ci.affineSince = 0
+	me := uint64(1) << uint(cpuIndex())
+	if m := idleMask.Load() &^ me; m != 0 && pollMask.Load()&^me == 0 {
+		ci.Stats[statHandOffs]++
+		SendResched(lowestBit(m))
+	}
 }
 
 // kickAfterPush makes sure the work just pushed on target's queue gets a
@@ -208,7 +260,10 @@ func wakeCPU(last, me, n int, meIdle bool, idle, poll uint64) int {
 // A CPU polling in its idle loop (pollMask) needs no IPI: it sees the
 // queue lengths itself, and re-reads them after it stops polling
 // (invariant 4).
-func kickAfterPush(target int, wasEmpty bool) {
+//
+// A wake-affine push (affine: queued on this busy CPU although another is
+// halted) wakes no other CPU; HandOff does, if the thread waits too long.
+func kickAfterPush(target int, wasEmpty, affine bool) {
 	me := cpuIndex()
 	idle := idleMask.Load()
 	poll := pollMask.Load()
@@ -228,6 +283,9 @@ func kickAfterPush(target int, wasEmpty bool) {
 		return
 	case target == me:
 		armTimerSoon()
+		if affine {
+			return
+		}
 	case wasEmpty:
 		SendResched(target)
 	}
@@ -386,11 +444,12 @@ func IdleLoop() {
 	}
 }
 
-// idlePoll is how long an idle CPU polls for work, a due timer or an
-// interrupt before it halts (Linux's guest halt-polling default).
-const idlePoll = 200_000 // ns
+// IdlePoll is how long (ns) an idle CPU polls for work, a due timer or an
+// interrupt before it halts (Linux's guest halt-polling default); 0 halts
+// at once. Set at boot (unigo.idlepoll, in µs).
+var IdlePoll int64 = 200_000 // ns
 
-// pollIdle polls, before this CPU halts, for up to idlePoll: queued work
+// pollIdle polls, before this CPU halts, for up to IdlePoll: queued work
 // (reported: the caller runs it), a timer due (expired here), or an
 // interrupt taken meanwhile (handled here). Where each halt, timer
 // programming, timer interrupt and wake-up IPI is a trap through the
@@ -398,13 +457,13 @@ const idlePoll = 200_000 // ns
 // only there does the kernel run with interrupts enabled, so that those
 // it took show in CPU.Pending. Caller holds no lock.
 func pollIdle(ci *CPUInfo) bool {
-	if !rt.CPL3Mode() || Online.Load() <= 1 {
+	if !rt.CPL3Mode() || Online.Load() <= 1 || IdlePoll == 0 {
 		return false
 	}
 	me := uint64(1) << uint(cpuIndex())
 	c := CPU()
 	pollMask.Or(me)
-	end := platform.Nanotime() + idlePoll
+	end := platform.Nanotime() + IdlePoll
 	found := false
 	for {
 		if anyQueued() {

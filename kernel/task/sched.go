@@ -301,6 +301,16 @@ func ArmTimer() {
 			deadline = d
 		}
 	}
+	if s := ci.affineSince; s != 0 && ci.rq.n.Load() != 0 {
+		// A thread queued here wake-affine is handed off (HandOff, after
+		// the interrupt) once it has waited AffineWait, even if the
+		// running thread makes no system call before its slice ends. A
+		// wait already over needs no interrupt: every system call and
+		// interrupt, this one included, ends in HandOff.
+		if d := s + AffineWait; d > platform.Nanotime() && (deadline == 0 || d < deadline) {
+			deadline = d
+		}
+	}
 	lapicDeadline(deadline)
 }
 

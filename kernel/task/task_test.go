@@ -152,8 +152,9 @@ func TestSignalProcessSkips(t *testing.T) {
 }
 
 // TestWakeCPU checks where a woken thread is queued: on the waker's CPU
-// when that one idles awake, on a polling CPU before a halted one, and
-// on the CPU it last ran on otherwise.
+// when that one idles awake, on a polling CPU before a halted one, on the
+// CPU it last ran on if that one is busy, and on the busy waker's CPU
+// rather than a halted one (wake-affine), unless AffineWait is 0.
 func TestWakeCPU(t *testing.T) {
 	for _, c := range []struct {
 		name        string
@@ -161,18 +162,24 @@ func TestWakeCPU(t *testing.T) {
 		meIdle      bool
 		idle, poll  uint64
 		want        int
+		wantNoAff   int // with AffineWait = 0
 	}{
-		{"waker idle and awake takes it", 1, 0, 2, true, 1 << 1, 0, 0},
-		{"waker idle takes it over a poller", 1, 0, 2, true, 0, 1 << 1, 0},
-		{"last polling", 1, 0, 2, false, 0, 1 << 1, 1},
-		{"a poller before the halted last", 1, 0, 3, false, 1 << 1, 1 << 2, 2},
-		{"last halted, nobody polls", 1, 0, 2, false, 1 << 1, 0, 1},
-		{"last busy, another halted", 0, 0, 2, false, 1 << 1, 0, 1},
-		{"last busy, nobody idle", 1, 0, 2, false, 0, 0, 1},
-		{"never ran: the waker's CPU", -1, 1, 2, false, 0, 0, 1},
-		{"last beyond the CPUs online", 5, 0, 2, false, 0, 0, 0},
+		{"waker idle and awake takes it", 1, 0, 2, true, 1 << 1, 0, 0, 0},
+		{"waker idle takes it over a poller", 1, 0, 2, true, 0, 1 << 1, 0, 0},
+		{"last polling", 1, 0, 2, false, 0, 1 << 1, 1, 1},
+		{"a poller before the halted last", 1, 0, 3, false, 1 << 1, 1 << 2, 2, 2},
+		{"last halted, nobody polls: the busy waker", 1, 0, 2, false, 1 << 1, 0, 0, 1},
+		{"last busy, another halted: the busy waker", 0, 0, 2, false, 1 << 1, 0, 0, 1},
+		{"last busy elsewhere, a third halted", 1, 0, 3, false, 1 << 2, 0, 0, 2},
+		{"last busy, nobody idle", 1, 0, 2, false, 0, 0, 1, 1},
+		{"never ran: the waker's CPU", -1, 1, 2, false, 0, 0, 1, 1},
+		{"last beyond the CPUs online", 5, 0, 2, false, 0, 0, 0, 0},
 	} {
 		assert.Equal(t, c.want, wakeCPU(c.last, c.me, c.n, c.meIdle, c.idle, c.poll), c.name)
+		saved := AffineWait
+		AffineWait = 0
+		assert.Equal(t, c.wantNoAff, wakeCPU(c.last, c.me, c.n, c.meIdle, c.idle, c.poll), c.name+", AffineWait 0")
+		AffineWait = saved
 	}
 }
 
