@@ -190,26 +190,24 @@ func (vm *VM) IRQFD(efd int, gsi uint32) error {
 // IOEventFDMMIO makes a guest write of length size and value datamatch to
 // guest-physical addr signal eventfd efd instead of exiting to userspace.
 func (vm *VM) IOEventFDMMIO(efd int, addr uint64, size uint32, datamatch uint64) error {
-	r := ioeventfd{
-		Datamatch: datamatch,
-		Addr:      addr,
-		Len:       size,
-		FD:        int32(efd),
-		Flags:     ioeventfdFlagDatamatch,
-	}
-	_, err := ioctl(vm.fd, kvmIOEventFD, uintptr(unsafe.Pointer(&r)))
-	return wrap("KVM_IOEVENTFD", err)
+	return vm.ioEventFD(efd, addr, size, datamatch, 0)
 }
 
 // IOEventFDPIO makes a guest OUT of length size and value datamatch to
 // port signal eventfd efd instead of exiting to userspace.
 func (vm *VM) IOEventFDPIO(efd int, port uint16, size uint32, datamatch uint64) error {
+	return vm.ioEventFD(efd, uint64(port), size, datamatch, ioeventfdFlagPIO)
+}
+
+// ioEventFD registers a datamatch ioeventfd at addr (a port with
+// ioeventfdFlagPIO in flags, else guest-physical memory).
+func (vm *VM) ioEventFD(efd int, addr uint64, size uint32, datamatch uint64, flags uint32) error {
 	r := ioeventfd{
 		Datamatch: datamatch,
-		Addr:      uint64(port),
+		Addr:      addr,
 		Len:       size,
 		FD:        int32(efd),
-		Flags:     ioeventfdFlagDatamatch | ioeventfdFlagPIO,
+		Flags:     ioeventfdFlagDatamatch | flags,
 	}
 	_, err := ioctl(vm.fd, kvmIOEventFD, uintptr(unsafe.Pointer(&r)))
 	return wrap("KVM_IOEVENTFD", err)
