@@ -125,11 +125,8 @@ func FlushDeferred() {
 		return
 	}
 	ci.deferredIPIs, ci.rearm = 0, false
-	for i := 0; m != 0; i++ {
-		if m&(1<<uint(i)) != 0 {
-			m &^= 1 << uint(i)
-			SendIPI(cpus[i].APICID, VecResched)
-		}
+	for ; m != 0; m &= m - 1 {
+		SendIPI(cpus[lowestBit(m)].APICID, VecResched)
 	}
 	if rearm {
 		ArmTimer()
