@@ -111,10 +111,18 @@ func allocPages(order int) (uintptr, bool) {
 		lock.Lock()
 		p, zero := allocLocked(order)
 		lock.Unlock()
-		if p != 0 || lent == 0 || !reclaim() && lentBytes.Load() >= lent {
+		if p != 0 || !reclaimed(lent) {
 			return p, zero
 		}
 	}
+}
+
+// reclaimed is for an allocation that found no memory: with lent bytes
+// lent to the reporter when it looked, it waits for the reporter (reclaim)
+// and reports whether memory may have come back, so that it is worth
+// trying again.
+func reclaimed(lent int64) bool {
+	return lent != 0 && (reclaim() || lentBytes.Load() < lent)
 }
 
 // AllocPagesDirty is AllocPages without the clearing: a recycled block
@@ -239,7 +247,7 @@ func Alloc(size uintptr) uintptr {
 		page, _ := allocLocked(0)
 		if page == 0 {
 			lock.Unlock()
-			if lent := lentBytes.Load(); lent != 0 && (reclaim() || lentBytes.Load() < lent) {
+			if reclaimed(lentBytes.Load()) {
 				return Alloc(size)
 			}
 			return 0
