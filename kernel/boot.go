@@ -57,16 +57,8 @@ func kernelMain(si uintptr) {
 	if n, ok := kctx.KernelParam(abi.ConsoleRingParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
 		kctx.ConsoleRingInit()
 	}
-	if n, ok := kctx.KernelParam("unigo.idlepoll", fifo[:]); ok {
-		if us, ok := kctx.ParseUint(fifo[:n]); ok && us <= 1_000_000 {
-			task.IdlePoll = int64(us) * 1000
-		}
-	}
-	if n, ok := kctx.KernelParam("unigo.affine", fifo[:]); ok {
-		if us, ok := kctx.ParseUint(fifo[:n]); ok && us <= 1_000_000 {
-			task.AffineWait = int64(us) * 1000
-		}
-	}
+	paramMicros("unigo.idlepoll", &task.IdlePoll)
+	paramMicros("unigo.affine", &task.AffineWait)
 	if n, ok := kctx.KernelParam(abi.HugeImageParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
 		mm.ImageHuge = true
 	}
@@ -135,10 +127,10 @@ func memInit(info *abi.HVMStartInfo) {
 	// The image keeps the rest of its last 2 MiB page when that is RAM
 	// the module does not use, so the page can stay whole (mm.ProtectImage).
 	if end := mm.ImageHugeEnd(); end > mm.ImageEnd {
-		for i := uintptr(0); i < n; i++ {
+		_, _, module := exeSplit(mm.ImageEnd, end)
+		for i := uintptr(0); i < n && !module; i++ {
 			e := kctx.At[abi.HVMMemmapEntry](mmap + i*abi.HVMMemmapEntrySize)
-			if _, _, split := exeSplit(mm.ImageEnd, end); e.Type == abi.MemRAM && !split &&
-				uintptr(e.Addr) <= mm.ImageEnd && uintptr(e.Addr+e.Size) >= end {
+			if e.Type == abi.MemRAM && uintptr(e.Addr) <= mm.ImageEnd && uintptr(e.Addr+e.Size) >= end {
 				mm.ImageEnd = end
 				break
 			}
@@ -220,4 +212,16 @@ func syscallsInit() {
 		IRQDetach:         sysIRQDetach,
 		Ready:             sysReady,
 	})
+}
+
+// paramMicros sets *ns from kernel parameter name, a duration in
+// microseconds (at most one second), and leaves it for a value absent or
+// out of range.
+func paramMicros(name string, ns *int64) {
+	var v [8]byte
+	if n, ok := kctx.KernelParam(name, v[:]); ok {
+		if us, ok := kctx.ParseUint(v[:n]); ok && us <= 1_000_000 {
+			*ns = int64(us) * 1000
+		}
+	}
 }
