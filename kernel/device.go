@@ -264,7 +264,7 @@ func mapDeviceChecked(pa uintptr) bool {
 		if pd == 0 {
 			return false
 		}
-		*e = uint64(pd) | mm.PtePresent | mm.PteWrite | mm.PteUser
+		*e = uint64(pd) | mm.PteTable
 	}
 	mm.MapDevice(pa)
 	return true

@@ -106,12 +106,12 @@ TEXT ·pvhEntry(SB),NOSPLIT|NOFRAME,$0
 	XORL AX, AX
 	MOVL $(3*1024), CX
 	REP; STOSL
-	LEAL 0x1007(BP), AX        // PML4[0] -> PDPT, present|writable|user
+	LEAL 0x1027(BP), AX        // PML4[0] -> PDPT, present|writable|user|accessed
 	MOVL AX, (BP)
-	LEAL 0x2007(BP), AX        // PDPT[0] -> PD0
+	LEAL 0x2027(BP), AX        // PDPT[0] -> PD0
 	MOVL AX, 0x1000(BP)
-	LEAL 0x2000(BP), DI        // PD0: 512 x 2 MiB, present|writable|user|huge
-	MOVL $0x87, AX
+	LEAL 0x2000(BP), DI        // PD0: 512 x 2 MiB, present|writable|user|accessed|dirty|huge
+	MOVL $0xe7, AX
 	MOVL $512, CX
 pdloop:
 	MOVL AX, (DI)

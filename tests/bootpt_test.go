@@ -25,10 +25,10 @@ func TestBootPageTables(t *testing.T) {
 	le := binary.LittleEndian
 	pml4, pdpt, pd := le.Uint64(b[off:]), le.Uint64(b[off+4096:]), b[off+2*4096:]
 	require.NotZero(t, pml4, "unigo build stored no boot page tables")
-	assert.Equal(t, uint64(7), pml4&0xfff, "PML4[0] flags")
-	assert.Equal(t, uint64(7), pdpt&0xfff, "PDPT[0] flags")
+	assert.Equal(t, uint64(0x27), pml4&0xfff, "PML4[0] flags: present, writable, user, accessed")
+	assert.Equal(t, uint64(0x27), pdpt&0xfff, "PDPT[0] flags")
 	for i := uint64(0); i < 512; i++ {
-		require.Equal(t, i<<21|0x87, le.Uint64(pd[i*8:]), "PD0[%d]", i)
+		require.Equal(t, i<<21|0xe7, le.Uint64(pd[i*8:]), "PD0[%d]: 2 MiB, accessed and dirty", i)
 	}
 
 	clear(b[off : off+3*4096])

@@ -1,6 +1,10 @@
 package mm
 
-import "github.com/unigo-os/unigo/kernel/kmem"
+import (
+	"unsafe"
+
+	"github.com/unigo-os/unigo/kernel/kmem"
+)
 
 // For the external tests (package mm_test, which links the kernel that rt
 // needs).
@@ -12,6 +16,24 @@ func init() { hostTest = true }
 func ResetVMAs() { nvmas, nfile = 0, 0 }
 
 const MmapTop = mmapTop
+
+const PteAccessed, PteDirty = pteAccessed, pteDirty
+
+// TableEntries returns the entries on the walk to va above its leaf,
+// PML4 first (fewer when a 2 MiB page or nothing lies under them).
+func TableEntries(va uintptr) []uint64 {
+	var es []uint64
+	t := PML4
+	for shift := uint(39); shift > 12; shift -= 9 {
+		e := *(*uint64)(unsafe.Pointer(t + (va>>shift)&511*8))
+		if e&PtePresent == 0 || e&pteHuge != 0 {
+			break
+		}
+		es = append(es, e)
+		t = uintptr(e & PteAddr)
+	}
+	return es
+}
 
 // NewPageTable gives the tests an empty address space in kmem memory.
 func NewPageTable() { PML4 = kmem.AllocPage() }
@@ -40,7 +62,7 @@ func MapLike(i int, src, dst, size uintptr) bool { return mapLike(i, src, dst, s
 // and user-accessible, as the boot's identity map does.
 func MapIdentityHuge(start, end uintptr) {
 	for va := start; va < end; va += HugeSize {
-		*pdeFor(va, true) = uint64(va) | PtePresent | PteWrite | PteUser | pteHuge
+		*pdeFor(va, true) = uint64(va) | pteRAM | pteHuge
 	}
 }
 

@@ -96,7 +96,7 @@ func splitHuge(pde *uint64) bool {
 	*pde = 0
 	flushTLB()
 	shootdownHook()
-	*pde = uint64(pt) | PtePresent | PteWrite | PteUser
+	*pde = uint64(pt) | PteTable
 	Stats.Splits++
 	return true
 }

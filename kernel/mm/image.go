@@ -43,9 +43,9 @@ func ProtectImage() {
 			kctx.Panic("out of memory protecting the image")
 		}
 		for i := uintptr(0); i < 512; i++ {
-			*kctx.At[uint64](pt + i*8) = uint64(base+i*PageSize) | PtePresent | PteWrite | PteUser
+			*kctx.At[uint64](pt + i*8) = uint64(base+i*PageSize) | pteRAM
 		}
-		*pde = uint64(pt) | PtePresent | PteWrite | PteUser
+		*pde = uint64(pt) | PteTable
 	}
 	for i := uintptr(0); i < ImagePhnum; i++ {
 		ph := ImagePhdr + i*56
@@ -71,9 +71,9 @@ func segmentPages(ph uintptr) (start, end uintptr) {
 
 // segmentLeaf gives the leaf flags for a segment's p_flags.
 func segmentLeaf(flags uint32) uint64 {
-	leaf := uint64(PtePresent | PteUser)
+	leaf := uint64(PtePresent | PteUser | pteAccessed)
 	if flags&2 != 0 { // PF_W
-		leaf |= PteWrite
+		leaf |= PteWrite | pteDirty
 	}
 	if flags&1 == 0 && NXOK { // not PF_X
 		leaf |= pteNX

@@ -32,7 +32,18 @@ const (
 	ptePCD     = 1 << 4
 	pteHuge    = 1 << 7
 	pteNX      = 1 << 63
-	PteAddr    = 0x000ffffffffff000
+	// Accessed and dirty, set by the kernel in every entry it makes (the
+	// kernel reads neither): the CPU then never writes them back on the
+	// first access or write, and under shadow paging the host neither has
+	// to set them in the guest's tables nor, since it prefetches only
+	// accessed entries, skip the neighbours of a faulting page.
+	pteAccessed = 1 << 5
+	pteDirty    = 1 << 6
+	// PteTable is the entry for a page table under a higher-level one;
+	// pteRAM the leaf flags of the identity map of RAM.
+	PteTable = PtePresent | PteWrite | PteUser | pteAccessed
+	pteRAM   = PtePresent | PteWrite | PteUser | pteAccessed | pteDirty
+	PteAddr  = 0x000ffffffffff000
 	// Software bits (ignored by the MMU). PteFile: the frame is a file's
 	// page (memfs owns it; unmapping does not free it). PteCOW: a file
 	// page mapped read-only in a private mapping; a write copies it.
@@ -111,7 +122,7 @@ func tableUnder(e *uint64, create bool) uintptr {
 		if p == 0 {
 			return 0
 		}
-		*e = uint64(p) | PtePresent | PteWrite | PteUser
+		*e = uint64(p) | PteTable
 	} else if *e&pteHuge != 0 {
 		return 0
 	}
@@ -171,12 +182,12 @@ func leafFor(va uintptr) uint64 {
 // SEGV from the VMA; the kernel reaches user memory only after UserOK,
 // which refuses PROT_NONE too.
 func leafFlags(prot uint32) uint64 {
-	f := uint64(PtePresent | PteUser)
+	f := uint64(PtePresent | PteUser | pteAccessed)
 	if prot&(ProtRead|ProtWrite|protExec) == 0 {
 		f &^= PteUser
 	}
 	if prot&ProtWrite != 0 {
-		f |= PteWrite
+		f |= PteWrite | pteDirty
 	}
 	if prot&protExec == 0 && NXOK {
 		f |= pteNX
@@ -201,17 +212,17 @@ func Init(top uintptr) {
 			kctx.Panic("out of memory building the identity map")
 		}
 		for i := uintptr(0); i < 512; i++ {
-			*kctx.At[uint64](pd + i*8) = uint64(gb<<30+i<<21) | PtePresent | PteWrite | PteUser | pteHuge
+			*kctx.At[uint64](pd + i*8) = uint64(gb<<30+i<<21) | pteRAM | pteHuge
 		}
-		*kctx.At[uint64](pdpt + gb*8) = uint64(pd) | PtePresent | PteWrite | PteUser
+		*kctx.At[uint64](pdpt + gb*8) = uint64(pd) | PteTable
 	}
 	// Split the first 2 MiB into 4 KiB pages and unmap page 0.
 	pd0 := uintptr(*kctx.At[uint64](pdpt) & PteAddr)
 	pt := kmem.AllocPage()
 	for i := uintptr(1); i < 512; i++ {
-		*kctx.At[uint64](pt + i*8) = uint64(i<<12) | PtePresent | PteWrite | PteUser
+		*kctx.At[uint64](pt + i*8) = uint64(i<<12) | pteRAM
 	}
-	*kctx.At[uint64](pd0) = uint64(pt) | PtePresent | PteWrite | PteUser
+	*kctx.At[uint64](pd0) = uint64(pt) | PteTable
 	rt.WriteCR3(uint64(PML4))
 }
 
@@ -223,10 +234,10 @@ func MapDevice(pa uintptr) {
 	e := kctx.At[uint64](pdpt + gb*8)
 	if *e&PtePresent == 0 {
 		pd := kmem.AllocPage()
-		*e = uint64(pd) | PtePresent | PteWrite | PteUser
+		*e = uint64(pd) | PteTable
 	}
 	pd := uintptr(*e & PteAddr)
-	*kctx.At[uint64](pd + ((pa>>21)&511)*8) = uint64(pa) | PtePresent | PteWrite | PteUser | pteHuge | ptePCD | ptePWT
+	*kctx.At[uint64](pd + ((pa>>21)&511)*8) = uint64(pa) | pteRAM | pteHuge | ptePCD | ptePWT
 	rt.Invlpg(pa)
 }
 

@@ -14,8 +14,8 @@ const (
 	ptPage      = 4096
 	ptTables    = 3
 	ptTableArea = 0x4000 // B32_PT's extent in boot32
-	pteLink     = 0x007  // present|writable|user
-	pteHuge2M   = 0x087  // present|writable|user|2 MiB page
+	pteLink     = 0x027  // present|writable|user|accessed
+	pteHuge2M   = 0x0e7  // present|writable|user|accessed|dirty|2 MiB page
 )
 
 // bootPageTables stores the boot identity map in the image's copy of

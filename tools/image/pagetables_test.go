@@ -15,10 +15,10 @@ func TestWritePageTables(t *testing.T) {
 	out := make([]byte, off+0x10000)
 	p.writePageTables(out, vaddr+0x20) // boot32 32-byte aligned, 0xfe0 below a page
 	b := out[off+0x1000:]
-	assert.Equal(t, uint64(vaddr+0x2000|7), le.Uint64(b[0:]), "PML4[0]")
-	assert.Equal(t, uint64(vaddr+0x3000|7), le.Uint64(b[0x1000:]), "PDPT[0]")
+	assert.Equal(t, uint64(vaddr+0x2000|0x27), le.Uint64(b[0:]), "PML4[0]")
+	assert.Equal(t, uint64(vaddr+0x3000|0x27), le.Uint64(b[0x1000:]), "PDPT[0]")
 	for i := uint64(0); i < 512; i++ {
-		assert.Equal(t, i<<21|0x87, le.Uint64(b[0x2000+i*8:]), "PD0[%d]", i)
+		assert.Equal(t, i<<21|0xe7, le.Uint64(b[0x2000+i*8:]), "PD0[%d]", i)
 	}
 	assert.Zero(t, le.Uint64(b[8:]), "PML4[1]")
 	assert.Zero(t, le.Uint64(b[0x1008:]), "PDPT[1]")
