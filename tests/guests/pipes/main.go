@@ -215,6 +215,22 @@ func eventfd() error {
 	return nil
 }
 
+// epollWait is unix.EpollWait retried, with what is left of the timeout,
+// when a signal interrupts it: natively the Go runtime's preemption
+// signals reach this thread, as any Linux program must expect.
+func epollWait(ep int, events []unix.EpollEvent, msec int) (int, error) {
+	deadline := time.Now().Add(time.Duration(msec) * time.Millisecond)
+	for {
+		n, err := unix.EpollWait(ep, events, msec)
+		if err != unix.EINTR {
+			return n, err
+		}
+		if msec > 0 {
+			msec = max(0, int(time.Until(deadline).Milliseconds()))
+		}
+	}
+}
+
 func epoll() error {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -236,7 +252,7 @@ func epoll() error {
 	}
 	events := make([]unix.EpollEvent, 4)
 	start := time.Now()
-	n, err := unix.EpollWait(ep, events, 30)
+	n, err := epollWait(ep, events, 30)
 	if err != nil || n != 0 {
 		return fmt.Errorf("wait on an empty pipe = %d, %v", n, err)
 	}
@@ -248,12 +264,12 @@ func epoll() error {
 		time.Sleep(20 * time.Millisecond)
 		unix.Write(p[1], []byte("x"))
 	}()
-	n, err = unix.EpollWait(ep, events, 10000)
+	n, err = epollWait(ep, events, 10000)
 	if err != nil || n != 1 || events[0].Fd != int32(p[0]) || events[0].Events&unix.EPOLLIN == 0 {
 		return fmt.Errorf("wait after write = %d, %v, %+v", n, err, events[0])
 	}
 	// Level-triggered: still readable.
-	if n, _ := unix.EpollWait(ep, events, 0); n != 1 {
+	if n, _ := epollWait(ep, events, 0); n != 1 {
 		return fmt.Errorf("level-triggered rewait = %d, want 1", n)
 	}
 	// Edge-triggered: reported once.
@@ -261,10 +277,10 @@ func epoll() error {
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_MOD, p[0], &ev); err != nil {
 		return err
 	}
-	if n, _ := unix.EpollWait(ep, events, 0); n != 1 {
+	if n, _ := epollWait(ep, events, 0); n != 1 {
 		return fmt.Errorf("edge-triggered first wait = %d, want 1", n)
 	}
-	if n, _ := unix.EpollWait(ep, events, 0); n != 0 {
+	if n, _ := epollWait(ep, events, 0); n != 0 {
 		return fmt.Errorf("edge-triggered second wait = %d, want 0", n)
 	}
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_DEL, p[0], nil); err != nil {
