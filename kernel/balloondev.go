@@ -19,8 +19,7 @@ import (
 // line names (the unigo launcher), else in QEMU microvm's transport
 // windows, and sets it up.
 func balloonDeviceInit() {
-	var v [2]byte
-	if n, ok := kctx.KernelParam("unigo.balloon", v[:]); ok && n == 1 && v[0] == '0' {
+	if kctx.ParamIs("unigo.balloon", "0") {
 		return
 	}
 	kctx.SchedLock.Lock()
