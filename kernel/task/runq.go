@@ -148,6 +148,17 @@ func anyQueued() bool {
 	return false
 }
 
+// stealer is the CPU to wake with a reschedule IPI so that it steals work
+// queued where the CPUs in except will not run it soon: the lowest halted
+// CPU outside except, or -1 when none is halted, or when a CPU outside
+// except polls, since that one sees the queues itself (invariant 4).
+func stealer(idle, poll, except uint64) int {
+	if m := idle &^ except; m != 0 && poll&^except == 0 {
+		return lowestBit(m)
+	}
+	return -1
+}
+
 // lowestBit is the index of the lowest set bit of m (m != 0).
 func lowestBit(m uint64) int {
 	i := 0
@@ -251,10 +262,9 @@ func HandOff() {
 		return
 	}
 	ci.affineSince = 0
-	me := uint64(1) << uint(cpuIndex())
-	if m := idleMask.Load() &^ me; m != 0 && pollMask.Load()&^me == 0 {
+	if c := stealer(idleMask.Load(), pollMask.Load(), 1<<uint(cpuIndex())); c >= 0 {
 		ci.Stats[statHandOffs]++
-		SendResched(lowestBit(m))
+		SendResched(c)
 	}
 }
 
@@ -291,8 +301,8 @@ func kickAfterPush(target int, wasEmpty, affine bool) {
 	if target == me && CPU().Current == cpus[me].Idle {
 		// This CPU's idle loop runs the thread next; only a second one
 		// queued here needs another CPU.
-		if m := idle &^ (1 << uint(me)); !wasEmpty && m != 0 && poll&^(1<<uint(me)) == 0 {
-			SendResched(lowestBit(m))
+		if c := stealer(idle, poll, 1<<uint(me)); !wasEmpty && c >= 0 {
+			SendResched(c)
 		}
 		return
 	}
@@ -310,8 +320,8 @@ func kickAfterPush(target int, wasEmpty, affine bool) {
 	case wasEmpty:
 		SendResched(target)
 	}
-	if m := idle &^ (1<<uint(me) | 1<<uint(target)); m != 0 && poll&^(1<<uint(me)|1<<uint(target)) == 0 {
-		SendResched(lowestBit(m))
+	if c := stealer(idle, poll, 1<<uint(me)|1<<uint(target)); c >= 0 {
+		SendResched(c)
 	}
 }
 
@@ -361,8 +371,8 @@ func yield() {
 	ci.rq.releaseSched = false
 	// cur now waits in the queue: an idle CPU may take it (invariant 4);
 	// a polling one sees the queue itself.
-	if m := idleMask.Load() &^ (1 << uint(cpuIndex())); m != 0 && pollMask.Load()&^(1<<uint(cpuIndex())) == 0 {
-		SendResched(lowestBit(m))
+	if c := stealer(idleMask.Load(), pollMask.Load(), 1<<uint(cpuIndex())); c >= 0 {
+		SendResched(c)
 	}
 	switchTo(cur, next)
 }

@@ -239,6 +239,20 @@ func TestWakeAffineArmsHandOff(t *testing.T) {
 	assert.Equal(t, int64(0), waker.handOffDeadline(0, now))
 }
 
+// TestStealer checks which halted CPU is woken to steal queued work: the
+// lowest one outside the CPUs excepted, none while a CPU outside them
+// polls (it finds the work itself), and a poller among the excepted ones
+// does not count.
+func TestStealer(t *testing.T) {
+	assert.Equal(t, -1, stealer(0, 0, 1), "nobody halted")
+	assert.Equal(t, -1, stealer(1, 0, 1), "only the excepted CPU halted")
+	assert.Equal(t, 1, stealer(1<<1|1<<3, 0, 1), "the lowest halted")
+	assert.Equal(t, 3, stealer(1<<1|1<<3, 0, 1|1<<1), "the lowest halted outside except")
+	assert.Equal(t, -1, stealer(1<<1, 1<<2, 1), "a poller finds the work itself")
+	assert.Equal(t, 1, stealer(1<<1, 1, 1), "an excepted poller does not count")
+	assert.Equal(t, -1, stealer(1<<1|1<<2, 1<<2, 1), "a CPU about to halt still polls")
+}
+
 // TestArmDeadline checks when a CPU's timer must fire: a sleeper's
 // deadline before the running thread's slice ends waits for the slice's
 // end only on a lone busy CPU, and nothing ever fires earlier than the
