@@ -185,3 +185,25 @@ func TestLargeFile(t *testing.T) {
 	assert.Zero(t, Usage().DataPages)
 	assert.Zero(t, Usage().IndexPages)
 }
+
+// TestRegularOnly checks that reading, writing and truncating take regular
+// files only: a directory gives EISDIR, a symbolic link EINVAL.
+func TestRegularOnly(t *testing.T) {
+	fresh(t)
+	require.Zero(t, Mkdir(Root(), bs("/tmp/d"), 0o755, 0))
+	require.Zero(t, Symlink(bs("d"), Root(), bs("/tmp/link"), 0))
+	link, err := Lookup(Root(), bs("/tmp/link"), false)
+	require.Zero(t, err)
+	f := mkfile(t, "/tmp/f", "abc")
+	buf := make([]byte, 4)
+	for _, c := range []struct {
+		ino  Inode
+		want Errno
+	}{{lookup(t, "/tmp/d"), EISDIR}, {link, EINVAL}, {f, 0}} {
+		_, e := Read(c.ino, buf, 0)
+		assert.Equal(t, c.want, e, "read")
+		_, e = Write(c.ino, buf, 0, 1)
+		assert.Equal(t, c.want, e, "write")
+		assert.Equal(t, c.want, Truncate(c.ino, 2, 1), "truncate")
+	}
+}
