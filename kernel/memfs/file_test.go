@@ -207,3 +207,18 @@ func TestRegularOnly(t *testing.T) {
 		assert.Equal(t, c.want, Truncate(c.ino, 2, 1), "truncate")
 	}
 }
+
+// TestNewNameRules: a symbolic link or hard link cannot take a name that
+// exists (EEXIST), nor one ending in a slash (ENOENT).
+func TestNewNameRules(t *testing.T) {
+	fresh(t)
+	mkfile(t, "/tmp/f", "")
+	assert.Equal(t, EEXIST, Symlink(bs("x"), Root(), bs("/tmp/f"), 1))
+	assert.Equal(t, ENOENT, Symlink(bs("x"), Root(), bs("/tmp/new/"), 1))
+	assert.Equal(t, EEXIST, Link(Root(), bs("/tmp/f"), Root(), bs("/tmp/f"), false, 1))
+	assert.Equal(t, ENOENT, Link(Root(), bs("/tmp/f"), Root(), bs("/tmp/new/"), false, 1))
+	require.Zero(t, Symlink(bs("f"), Root(), bs("/tmp/s"), 1))
+	require.Zero(t, Link(Root(), bs("/tmp/f"), Root(), bs("/tmp/h"), false, 1))
+	assert.Equal(t, lookup(t, "/tmp/f"), lookup(t, "/tmp/h"))
+	assert.Equal(t, lookup(t, "/tmp/f"), lookup(t, "/tmp/s"))
+}
