@@ -6,9 +6,7 @@ import (
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
 	"github.com/unigo-os/unigo/kernel/platform"
-	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/kernel/task"
-	"github.com/unigo-os/unigo/rt"
 )
 
 // Free page reporting (kernel/balloon, docs/ARCHITECTURE.md): the virtio
@@ -17,16 +15,11 @@ import (
 // policy (balloonIdle). The kernel parameter unigo.balloon=0 leaves the
 // device alone.
 
-// balloonLock lets one idle CPU at a time run the policy; the others
-// skip it.
-var balloonLock spinlock.Lock
-
 // balloonDeviceInit finds the balloon: among the devices the command
 // line names (the unigo launcher), else in QEMU microvm's transport
 // windows, and sets it up.
 func balloonDeviceInit() {
-	var v [2]byte
-	if n, ok := kctx.KernelParam("unigo.balloon", v[:]); ok && n == 1 && v[0] == '0' {
+	if kctx.ParamIs("unigo.balloon", "0") {
 		return
 	}
 	kctx.SchedLock.Lock()
@@ -84,42 +77,13 @@ func balloonSetup(base uintptr, gsi uint32) bool {
 // balloonIdle is the CPUs' idle hook: the reporting policy, and the
 // report of a device given up.
 func balloonIdle() {
-	if !balloon.Dev.Active || !balloonLock.TryLock() {
-		return
-	}
-	balloon.Dev.Idle(platform.Nanotime, task.AnyQueued)
-	if balloon.Dev.FaultNew {
-		balloon.Dev.FaultNew = false
+	if why := balloon.Dev.TryIdle(platform.Nanotime, task.AnyQueued); why != "" {
 		kctx.Print("unigo: virtio balloon given up: ")
-		kctx.Print(balloon.Dev.FaultText())
+		kctx.Print(why)
 		kctx.Print("\n")
 	}
-	balloonLock.Unlock()
 }
 
 // balloonReclaim is kmem's reclaim hook: an allocation found no memory
-// while a report is in flight. It waits for the report to come back,
-// collecting it itself unless an idle CPU is at it.
-func balloonReclaim() bool {
-	if !balloon.Dev.Active {
-		return false
-	}
-	lent := kmem.LentBytes()
-	for end := platform.Nanotime() + balloonReclaimMax; ; rt.Pause() {
-		if balloonLock.TryLock() {
-			ok := balloon.Dev.Reclaim(platform.Nanotime)
-			balloonLock.Unlock()
-			return ok
-		}
-		if kmem.LentBytes() < lent {
-			return true
-		}
-		if platform.Nanotime() >= end {
-			return false
-		}
-	}
-}
-
-// balloonReclaimMax bounds how long balloonReclaim waits for an idle
-// CPU's call to end.
-const balloonReclaimMax = 100_000_000 // ns
+// while a report may be in flight (balloon.Balloon.Reclaim).
+func balloonReclaim() bool { return balloon.Dev.Reclaim(platform.Nanotime) }

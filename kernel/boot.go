@@ -39,29 +39,20 @@ func kernelMain(si uintptr) {
 	if info.CmdlinePaddr != 0 {
 		kctx.CmdlineLen = copy(kctx.Cmdline[:len(kctx.Cmdline)-1], kctx.CString(uintptr(info.CmdlinePaddr), len(kctx.Cmdline)-1))
 	}
-	_, syscalls.StatsOn = kctx.KernelParam("unigo.stats", nil)
-	var tty [1]byte
-	if n, ok := kctx.KernelParam(abi.TTYParam, tty[:]); ok && n == 1 && tty[0] == '0' {
-		kctx.ConsoleNotTTY = true
-	}
+	syscalls.StatsOn = kctx.FlagParam("unigo.stats")
+	kctx.ConsoleNotTTY = kctx.ParamIs(abi.TTYParam, "0")
 	var fifo [8]byte
 	if n, ok := kctx.KernelParam(abi.UARTFIFOParam, fifo[:]); ok {
 		kctx.SetConsoleFIFO(fifo[:n])
 	}
-	if n, ok := kctx.KernelParam(abi.ConsoleStringParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
-		kctx.ConsoleString = true
-	}
-	if n, ok := kctx.KernelParam(abi.ConsoleInputParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
-		vfs.ConInPort = true
-	}
-	if n, ok := kctx.KernelParam(abi.ConsoleRingParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
+	kctx.ConsoleString = kctx.FlagParam(abi.ConsoleStringParam)
+	vfs.ConInPort = kctx.FlagParam(abi.ConsoleInputParam)
+	if kctx.FlagParam(abi.ConsoleRingParam) {
 		kctx.ConsoleRingInit()
 	}
 	paramMicros("unigo.idlepoll", &task.IdlePoll)
 	paramMicros("unigo.affine", &task.AffineWait)
-	if n, ok := kctx.KernelParam(abi.HugeImageParam, fifo[:]); ok && n == 1 && fifo[0] == '1' {
-		mm.ImageHuge = true
-	}
+	mm.ImageHuge = kctx.FlagParam(abi.HugeImageParam)
 	syscalls.StraceOn = syscalls.StraceParam()
 	deviceBootInfo(info)
 	findImage()
@@ -80,7 +71,7 @@ func kernelMain(si uintptr) {
 	hostSignalInit()
 	consoleDeviceInit()
 	balloonDeviceInit()
-	if _, on := kctx.KernelParam("unigo.cpuinfo", nil); on {
+	if kctx.FlagParam("unigo.cpuinfo") {
 		printCPUInfo()
 	}
 	startInit()

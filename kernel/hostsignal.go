@@ -21,7 +21,7 @@ var hostSigOn bool
 // hostSignalInit routes the launcher's interrupt and tells the launcher
 // that signals will be delivered. kernelMain calls it once.
 func hostSignalInit() {
-	if _, on := kctx.KernelParam(abi.HostSignalParam, nil); !on {
+	if !kctx.FlagParam(abi.HostSignalParam) {
 		return
 	}
 	kctx.SchedLock.Lock()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/kernel/kmem"
+	"github.com/unigo-os/unigo/kernel/spinlock"
 	"github.com/unigo-os/unigo/kernel/vmmio"
 	"github.com/unigo-os/unigo/rt"
 )
@@ -26,8 +27,8 @@ const (
 	// maxWait is how long a call waits for the device to use a chain
 	// (the unigo launcher serves a notification on another thread).
 	maxWait = 500_000 // ns
-	// maxReclaim is how long an allocation that found no memory waits
-	// for the report in flight (Reclaim).
+	// maxReclaim is how long, all told, an allocation that found no
+	// memory waits for the report in flight (Reclaim).
 	maxReclaim = 100_000_000 // ns
 )
 
@@ -67,6 +68,10 @@ var faultText = [...]string{
 // Balloon is the driver's state and memory. The kernel has one (Dev);
 // tests make their own.
 type Balloon struct {
+	// lock lets one CPU at a time run the policy (TryIdle) or wait for
+	// the report in flight (Reclaim).
+	lock spinlock.Lock
+
 	regs   vmmio.Regs // the MMIO window (0: no transport, as in host tests)
 	Active bool       // set up: Idle reports
 	GSI    uint32     // its interrupt line
@@ -89,7 +94,7 @@ type Balloon struct {
 
 	broken   bool
 	fault    uint8
-	FaultNew bool // set until the kernel reported the fault (FaultText)
+	FaultNew bool // set until the fault was reported (TryIdle, FaultText)
 
 	// Counters for unigo.stats.
 	Reports       atomic.Uint64 // chains the device used
@@ -241,19 +246,44 @@ func (b *Balloon) await(clock func() int64, busy func() bool) bool {
 	}
 }
 
-// Reclaim is for an allocation that found no memory while a report is
-// in flight: it waits up to maxReclaim for the device to use the report,
-// which makes its ranges allocatable again, and reports whether it did.
-// Callers serialise it with Idle.
+// Reclaim is kmem's reclaim hook (kmem.SetReclaim), for an allocation
+// that found no memory while a report may be in flight. It waits for the
+// report to come back, which makes its ranges allocatable again,
+// collecting it itself unless another CPU runs the policy meanwhile
+// (TryIdle), and reports whether lent memory came back. All its waiting,
+// for the lock and for the device, ends maxReclaim after the call.
 func (b *Balloon) Reclaim(clock func() int64) bool {
-	if !b.Active || b.inflight == 0 {
+	if !b.Active {
 		return false
 	}
-	wait := int64(maxReclaim)
-	if b.stuck {
-		wait = 0 // waited once for this report: failing allocations do not wait again
+	lent := kmem.LentBytes()
+	for end := clock() + maxReclaim; ; rt.Pause() {
+		if b.lock.TryLock() {
+			ok := b.awaitReport(clock, end)
+			b.lock.Unlock()
+			return ok
+		}
+		if kmem.LentBytes() < lent {
+			return true
+		}
+		if clock() >= end {
+			return false
+		}
 	}
-	for end := clock() + wait; ; rt.Pause() {
+}
+
+// awaitReport waits until end for the device to use the report in flight
+// and reports whether it did. A report once waited for in vain is not
+// waited for again: failing allocations (huge page attempts fail
+// routinely) would each wait. Caller holds b.lock.
+func (b *Balloon) awaitReport(clock func() int64, end int64) bool {
+	if b.inflight == 0 {
+		return false
+	}
+	if b.stuck {
+		return b.collect()
+	}
+	for ; ; rt.Pause() {
 		if b.collect() {
 			return true
 		}
@@ -262,6 +292,23 @@ func (b *Balloon) Reclaim(clock func() int64) bool {
 			return false
 		}
 	}
+}
+
+// TryIdle runs the policy (Idle) unless another CPU is at it or waits for
+// the report (Reclaim), and returns the reason the device was given up
+// if that is news ("" otherwise), once.
+func (b *Balloon) TryIdle(clock func() int64, busy func() bool) string {
+	if !b.Active || !b.lock.TryLock() {
+		return ""
+	}
+	b.Idle(clock, busy)
+	why := ""
+	if b.FaultNew {
+		b.FaultNew = false
+		why = b.FaultText()
+	}
+	b.lock.Unlock()
+	return why
 }
 
 // SetReserve sets the reserve for total bytes of RAM.

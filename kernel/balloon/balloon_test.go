@@ -1,6 +1,7 @@
 package balloon
 
 import (
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -257,4 +258,118 @@ func TestReclaimWaitsOncePerReport(t *testing.T) {
 	assert.LessOrEqual(t, reads, 2, "later ones for the same report do not")
 	s.answer()
 	assert.True(t, b.Reclaim(clock(at(4*sec))))
+}
+
+// frozenClock is a kernel clock that stands still until the test moves
+// it, so that only what the test does can end a wait: a loaded host
+// delaying goroutines cannot. started is closed at its first read.
+type frozenClock struct {
+	now     atomic.Int64
+	once    sync.Once
+	started chan struct{}
+}
+
+func newFrozenClock(t int64) *frozenClock {
+	c := &frozenClock{started: make(chan struct{})}
+	c.now.Store(t)
+	return c
+}
+
+func (c *frozenClock) read() int64 {
+	c.once.Do(func() { close(c.started) })
+	return c.now.Load()
+}
+
+// An allocation that found no memory while another CPU runs the policy
+// (holds the lock) waits until that CPU has given lent memory back, or
+// lets go (then it looks at the report itself), or the bound has passed.
+func TestReclaimWaitsForIdleCPU(t *testing.T) {
+	var off Balloon
+	assert.False(t, off.Reclaim(newFrozenClock(sec).read), "no balloon")
+
+	b, _ := newSim(t, MaxRanges)
+	require.True(t, b.lock.TryLock(), "the idle CPU")
+	c := newFrozenClock(sec)
+	go func() {
+		<-c.started
+		c.now.Store(sec + maxReclaim)
+	}()
+	assert.False(t, b.Reclaim(c.read), "nothing came back within the bound")
+
+	page := uintptr(kmem.PageSize)
+	c = newFrozenClock(sec)
+	go func() {
+		<-c.started // Reclaim has noted the lent bytes
+		time.Sleep(10 * time.Millisecond)
+		// The idle CPU's report came back: lent bytes go down (Forget
+		// stands in for MarkReported, which needs a real report).
+		kmem.Forget([]kmem.Range{{Len: page}})
+	}()
+	assert.True(t, b.Reclaim(c.read), "memory came back")
+	kmem.Forget([]kmem.Range{{Len: -page}}) // the counts as they were
+
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		b.lock.Unlock() // the idle CPU is done: this one looks itself
+	}()
+	assert.False(t, b.Reclaim(newFrozenClock(sec).read), "no report out: nothing to collect")
+	assert.True(t, b.lock.TryLock(), "let go again")
+	b.lock.Unlock()
+}
+
+// An allocation that cannot be satisfied while a report is in flight
+// returns once one bound (maxReclaim) has passed since it began, though
+// it first waited for the idle CPU to let go of the lock and then for a
+// device that never answers: the two waits share the one deadline.
+func TestReclaimOneBound(t *testing.T) {
+	b, s := newSim(t, MaxRanges)
+	s.auto = false
+	churn(t, 1024)
+	b.Idle(at(sec), busyCPU)
+	require.Equal(t, 1, s.posted(), "a report in flight")
+
+	var pages []uintptr // every frame left, so that the next allocation fails
+	for p := kmem.AllocPage(); p != 0; p = kmem.AllocPage() {
+		pages = append(pages, p)
+	}
+	c := newFrozenClock(2 * sec)
+	kmem.SetReclaim(func() bool { return b.Reclaim(c.read) })
+	defer func() {
+		kmem.SetReclaim(nil)
+		for _, p := range pages {
+			kmem.FreePage(p)
+		}
+		// Report what the frames freed just now made dirty, down to
+		// the reserve, so that the tests after find memory as before
+		// (churn allocates beyond the dirty frames).
+		s.auto = true
+		s.answer()
+		for i := int64(0); i < 1000 && kmem.DirtyBytes() > int64(b.Reserve)+MinReport; i++ {
+			b.Idle(at((10+2*i)*sec), idleCPU)
+		}
+		require.Empty(t, s.bad)
+	}()
+	require.True(t, b.lock.TryLock(), "the idle CPU")
+
+	got := make(chan uintptr, 1)
+	go func() { got <- kmem.AllocPage() }()
+	<-c.started
+	time.Sleep(10 * time.Millisecond)
+	c.now.Store(2*sec + maxReclaim - 1) // the idle CPU holds on almost to the end
+	b.lock.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case p := <-got:
+		t.Fatalf("allocation returned %#x before the bound", p)
+	default:
+	}
+	c.now.Store(2*sec + maxReclaim)
+	select {
+	case p := <-got:
+		assert.Zero(t, p, "no memory")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the allocation waited past its bound: the lock's wait and the report's are not one")
+	}
+	assert.True(t, b.lock.TryLock(), "Reclaim let go of the lock")
+	b.lock.Unlock()
 }

@@ -33,6 +33,9 @@
 // of the chain then in flight are never handed out again, since the
 // device may still discard them (kmem.Forget: they stop counting free).
 // An allocation that runs out of memory while a chain is in flight waits
-// for it (Reclaim, kmem.SetReclaim) rather than fail. The ring logic is independent of the
-// transport (mmio.go) and is tested and fuzzed against a simulated device.
+// for it (Reclaim, kmem.SetReclaim) rather than fail, for a bounded time
+// that covers both its waits: for the CPU running the policy (the
+// Balloon's lock; TryIdle) and for the device. The ring logic is
+// independent of the transport (mmio.go) and is tested and fuzzed
+// against a simulated device.
 package balloon

@@ -5,7 +5,8 @@
 //     live outside the Go heap (kernel/kmem) and are linked by uintptr;
 //   - output and death: Print*, ConsoleWrite (COM1, or the launcher's
 //     console ring), Panic, ExitVM;
-//   - the boot command line: Cmdline, KernelParam, NextToken, ParseUint;
+//   - the boot command line: Cmdline, KernelParam, FlagParam (a boolean
+//     parameter: NAME=1 or NAME), ParamIs, NextToken, ParseUint;
 //   - SchedLock, the lock that guards threads, wait queues, timers and the
 //     state of blocking objects (pipes, sockets, epoll).
 //

@@ -38,37 +38,55 @@ func ParseUint(s []byte) (uint64, bool) {
 	return v, true
 }
 
-// KernelParam finds the kernel parameter name (NAME or NAME=VALUE, before
-// any "--") on the command line and copies its value, truncated to
-// len(val), into val.
-func KernelParam(name string, val []byte) (n int, ok bool) {
-	var tok [128]byte
+// paramTokenMax is the longest command-line token the lookups read.
+const paramTokenMax = 128
+
+// findParam finds the kernel parameter name (NAME or NAME=VALUE, before
+// any "--") on the command line and returns its token, unquoted into tok.
+func findParam(name string, tok *[paramTokenMax]byte) ([]byte, bool) {
 	pos := 0
 	for {
 		n, more, err := NextToken(Cmdline[:CmdlineLen], &pos, tok[:])
 		if err != "" || !more {
-			return 0, false
+			return nil, false
 		}
 		s := tok[:n]
 		if n == 2 && s[0] == '-' && s[1] == '-' {
-			return 0, false
+			return nil, false
 		}
-		if !HasPrefix(s, name) || (len(s) > len(name) && s[len(name)] != '=') {
-			continue
+		if HasPrefix(s, name) && (len(s) == len(name) || s[len(name)] == '=') {
+			return s, true
 		}
-		if len(s) == len(name) {
-			return 0, true
-		}
-		m := 0
-		for _, c := range s[len(name)+1:] {
-			if m == len(val) {
-				break
-			}
-			val[m] = c
-			m++
-		}
-		return m, true
 	}
+}
+
+// KernelParam finds the kernel parameter name (NAME or NAME=VALUE, before
+// any "--") on the command line and copies its value, truncated to
+// len(val), into val.
+func KernelParam(name string, val []byte) (n int, ok bool) {
+	var tok [paramTokenMax]byte
+	s, ok := findParam(name, &tok)
+	if !ok || len(s) == len(name) {
+		return 0, ok
+	}
+	return copy(val, s[len(name)+1:]), true
+}
+
+// ParamIs reports whether the kernel parameter name is on the command
+// line as NAME=val, with exactly that value.
+func ParamIs(name, val string) bool {
+	var tok [paramTokenMax]byte
+	s, ok := findParam(name, &tok)
+	return ok && len(s) == len(name)+1+len(val) && HasPrefix(s[len(name)+1:], val)
+}
+
+// FlagParam reports whether the boolean kernel parameter name is on: given
+// as NAME=1 or as NAME alone. Absent, or with any other value (=0, =10,
+// =yes), it is off.
+func FlagParam(name string) bool {
+	var tok [paramTokenMax]byte
+	s, ok := findParam(name, &tok)
+	return ok && (len(s) == len(name) || len(s) == len(name)+2 && s[len(name)+1] == '1')
 }
 
 // IndexByte is bytes.IndexByte.

@@ -125,3 +125,58 @@ func TestKernelParam(t *testing.T) {
 	_, ok = kctx.KernelParam("unigo.cpu", val[:])
 	assert.False(t, ok, "a prefix is not a match")
 }
+
+// TestFlagParam checks the boolean parameters' one rule: on for NAME=1 or
+// NAME alone, off for anything else, whatever its length, and a name is
+// never found as the prefix of a longer one.
+func TestFlagParam(t *testing.T) {
+	long := "1" + strings.Repeat("0", 200) // longer than any token the lookups read
+	for _, c := range []struct {
+		cmdline string
+		want    bool
+	}{
+		{"", false},
+		{"unigo.cpus=2", false},
+		{"unigo.stats=1", true},
+		{"unigo.stats", true},
+		{"unigo.stats=0", false},
+		{"unigo.stats=10", false},
+		{"unigo.stats=11111111111", false},
+		{"unigo.stats=", false},
+		{"unigo.stats=yes", false},
+		{"unigo.stats=" + long, false},
+		{"unigo.statsx=1", false},
+		{"unigo.statsx=1 unigo.stats=1", true},
+		{"unigo.stat=1", false},
+		{`"unigo.stats=1"`, true},
+		{"-- unigo.stats=1", false},
+		{"unigo.cpus=2	unigo.stats=1", true},
+	} {
+		kctx.CmdlineLen = copy(kctx.Cmdline[:], c.cmdline)
+		assert.Equal(t, c.want, kctx.FlagParam("unigo.stats"), "%q", c.cmdline)
+	}
+}
+
+// TestParamIs checks that a parameter matches one value exactly: not a
+// longer value that starts with it (the old one-byte buffers read
+// unigo.balloon=0x as 0), nor the bare name, nor a longer name.
+func TestParamIs(t *testing.T) {
+	for _, c := range []struct {
+		cmdline string
+		want    bool
+	}{
+		{"", false},
+		{"unigo.balloon=0", true},
+		{"unigo.balloon=0x", false},
+		{"unigo.balloon=00", false},
+		{"unigo.balloon=1", false},
+		{"unigo.balloon", false},
+		{"unigo.balloon=", false},
+		{"unigo.balloons=0", false},
+		{"unigo.balloon=" + strings.Repeat("0", 200), false},
+		{"x=1 unigo.balloon=0 -- unigo.balloon=1", true},
+	} {
+		kctx.CmdlineLen = copy(kctx.Cmdline[:], c.cmdline)
+		assert.Equal(t, c.want, kctx.ParamIs("unigo.balloon", "0"), "%q", c.cmdline)
+	}
+}

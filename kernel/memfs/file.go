@@ -164,17 +164,25 @@ func zeroTail(n *inode) {
 
 func pageBytes(p uintptr) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(p)), pageSize) }
 
+// regularOnly is the error for reading, writing or truncating n unless it
+// is a regular file: EISDIR for a directory, EINVAL for anything else.
+func regularOnly(n *inode) Errno {
+	switch n.mode & ModeType {
+	case ModeRegular:
+		return 0
+	case ModeDir:
+		return EISDIR
+	}
+	return EINVAL
+}
+
 // Read copies up to len(buf) bytes of ino starting at off into buf and
 // returns how many it copied: 0 at or beyond end of file. Holes read as
 // zeros. Access times are not updated (the filesystem behaves as noatime).
 func Read(ino Inode, buf []byte, off int64) (int, Errno) {
 	n := ip(uintptr(ino))
-	switch n.mode & ModeType {
-	case ModeDir:
-		return 0, EISDIR
-	case ModeRegular:
-	default:
-		return 0, EINVAL
+	if e := regularOnly(n); e != 0 {
+		return 0, e
 	}
 	if off < 0 {
 		return 0, EINVAL
@@ -216,12 +224,8 @@ func Read(ino Inode, buf []byte, off int64) (int, Errno) {
 // it). O_APPEND is the caller's business: pass off = Size(ino).
 func Write(ino Inode, buf []byte, off int64, now int64) (int, Errno) {
 	n := ip(uintptr(ino))
-	switch n.mode & ModeType {
-	case ModeDir:
-		return 0, EISDIR
-	case ModeRegular:
-	default:
-		return 0, EINVAL
+	if e := regularOnly(n); e != 0 {
+		return 0, e
 	}
 	if n.flags&flagStatic != 0 {
 		return 0, EACCES
@@ -273,12 +277,8 @@ func Write(ino Inode, buf []byte, off int64, now int64) (int, Errno) {
 // Shrinking frees the pages beyond the new size; growing leaves a hole.
 func Truncate(ino Inode, size int64, now int64) Errno {
 	n := ip(uintptr(ino))
-	switch n.mode & ModeType {
-	case ModeDir:
-		return EISDIR
-	case ModeRegular:
-	default:
-		return EINVAL
+	if e := regularOnly(n); e != 0 {
+		return e
 	}
 	if n.flags&flagStatic != 0 {
 		return EACCES

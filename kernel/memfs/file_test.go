@@ -185,3 +185,40 @@ func TestLargeFile(t *testing.T) {
 	assert.Zero(t, Usage().DataPages)
 	assert.Zero(t, Usage().IndexPages)
 }
+
+// TestRegularOnly checks that reading, writing and truncating take regular
+// files only: a directory gives EISDIR, a symbolic link EINVAL.
+func TestRegularOnly(t *testing.T) {
+	fresh(t)
+	require.Zero(t, Mkdir(Root(), bs("/tmp/d"), 0o755, 0))
+	require.Zero(t, Symlink(bs("d"), Root(), bs("/tmp/link"), 0))
+	link, err := Lookup(Root(), bs("/tmp/link"), false)
+	require.Zero(t, err)
+	f := mkfile(t, "/tmp/f", "abc")
+	buf := make([]byte, 4)
+	for _, c := range []struct {
+		ino  Inode
+		want Errno
+	}{{lookup(t, "/tmp/d"), EISDIR}, {link, EINVAL}, {f, 0}} {
+		_, e := Read(c.ino, buf, 0)
+		assert.Equal(t, c.want, e, "read")
+		_, e = Write(c.ino, buf, 0, 1)
+		assert.Equal(t, c.want, e, "write")
+		assert.Equal(t, c.want, Truncate(c.ino, 2, 1), "truncate")
+	}
+}
+
+// TestNewNameRules: a symbolic link or hard link cannot take a name that
+// exists (EEXIST), nor one ending in a slash (ENOENT).
+func TestNewNameRules(t *testing.T) {
+	fresh(t)
+	mkfile(t, "/tmp/f", "")
+	assert.Equal(t, EEXIST, Symlink(bs("x"), Root(), bs("/tmp/f"), 1))
+	assert.Equal(t, ENOENT, Symlink(bs("x"), Root(), bs("/tmp/new/"), 1))
+	assert.Equal(t, EEXIST, Link(Root(), bs("/tmp/f"), Root(), bs("/tmp/f"), false, 1))
+	assert.Equal(t, ENOENT, Link(Root(), bs("/tmp/f"), Root(), bs("/tmp/new/"), false, 1))
+	require.Zero(t, Symlink(bs("f"), Root(), bs("/tmp/s"), 1))
+	require.Zero(t, Link(Root(), bs("/tmp/f"), Root(), bs("/tmp/h"), false, 1))
+	assert.Equal(t, lookup(t, "/tmp/f"), lookup(t, "/tmp/h"))
+	assert.Equal(t, lookup(t, "/tmp/f"), lookup(t, "/tmp/s"))
+}

@@ -163,6 +163,22 @@ func Mkdir(dir Inode, path []byte, perm uint32, now int64) Errno {
 	return err
 }
 
+// walkNewName walks to path, the name a new non-directory (symlink, hard
+// link) is to take, into r: EEXIST if the name is taken, ENOENT if the
+// path ends in a slash (only a directory may be named so).
+func walkNewName(dir Inode, path []byte, r *walkResult) Errno {
+	if err := walk(dir, path, followEntry, r); err != 0 {
+		return err
+	}
+	if r.node != 0 {
+		return EEXIST
+	}
+	if r.slash {
+		return ENOENT
+	}
+	return 0
+}
+
 // Symlink creates symlink path (symlinkat) pointing at target.
 func Symlink(target []byte, dir Inode, path []byte, now int64) Errno {
 	if len(target) == 0 {
@@ -172,14 +188,8 @@ func Symlink(target []byte, dir Inode, path []byte, now int64) Errno {
 		return ENAMETOOLONG
 	}
 	var r walkResult
-	if err := walk(dir, path, followEntry, &r); err != 0 {
+	if err := walkNewName(dir, path, &r); err != 0 {
 		return err
-	}
-	if r.node != 0 {
-		return EEXIST
-	}
-	if r.slash {
-		return ENOENT
 	}
 	t := metaAlloc(uintptr(len(target)))
 	if t == 0 {
@@ -210,14 +220,8 @@ func Link(olddir Inode, oldpath []byte, newdir Inode, newpath []byte, follow boo
 		return EPERM
 	}
 	var r walkResult
-	if err := walk(newdir, newpath, followEntry, &r); err != 0 {
+	if err := walkNewName(newdir, newpath, &r); err != 0 {
 		return err
-	}
-	if r.node != 0 {
-		return EEXIST
-	}
-	if r.slash {
-		return ENOENT
 	}
 	if ip(uintptr(old)).nlink == 0 {
 		return ENOENT // linking an unlinked file back in (Linux without O_TMPFILE)

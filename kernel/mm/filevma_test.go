@@ -144,3 +144,30 @@ func TestMayProtect(t *testing.T) {
 	require.True(t, mm.SetRange(base, base+3*pg, -1))
 	mm.ResetVMAs()
 }
+
+// TestAdviseMappedPartsOnly: advice, as protection (update), is set on the
+// mapped parts of the range only, split at its ends, keeping the
+// protection; advising the default again merges the pieces back.
+func TestAdviseMappedPartsOnly(t *testing.T) {
+	mm.ResetVMAs()
+	base := uintptr(mm.UserBase)
+	require.True(t, mm.SetRange(base, base+8*pg, 3))
+	require.True(t, mm.Advise(base+2*pg, base+4*pg, 1))
+	type piece struct {
+		start, end uintptr
+		prot       uint32
+		huge       int8
+	}
+	pieces := func() []piece {
+		var r []piece
+		for _, v := range mm.VMAs[:mm.NumVMAs()] {
+			r = append(r, piece{v.Start, v.End, v.Prot, v.Huge})
+		}
+		return r
+	}
+	assert.Equal(t, []piece{{base, base + 2*pg, 3, 0}, {base + 2*pg, base + 4*pg, 3, 1}, {base + 4*pg, base + 8*pg, 3, 0}}, pieces())
+	require.True(t, mm.Advise(base+3*pg, base+10*pg, -1), "past the mapping's end: the mapped part only")
+	assert.Equal(t, []piece{{base, base + 2*pg, 3, 0}, {base + 2*pg, base + 3*pg, 3, 1}, {base + 3*pg, base + 8*pg, 3, -1}}, pieces())
+	require.True(t, mm.Advise(base, base+8*pg, 0))
+	assert.Equal(t, []piece{{base, base + 8*pg, 3, 0}}, pieces())
+}

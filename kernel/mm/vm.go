@@ -404,16 +404,7 @@ func setRange(start, end uintptr, prot int, tmpl vma) bool {
 // file system's lock when file VMAs exist). It fails only when the table
 // is full.
 func Protect(start, end uintptr, prot uint32) bool {
-	if !splitAt(start) || !splitAt(end) {
-		return false
-	}
-	for i := 0; i < nvmas; i++ {
-		if VMAs[i].Start >= start && VMAs[i].End <= end {
-			VMAs[i].Prot = prot
-		}
-	}
-	mergeAround(start, end)
-	return true
+	return update(start, end, func(v *vma) { v.Prot = prot })
 }
 
 // Advise records madvise advice on 2 MiB pages for the mapped parts of
@@ -423,12 +414,20 @@ func Protect(start, end uintptr, prot uint32) bool {
 // default. Caller holds VMLock (and the file system's lock when file VMAs
 // exist). It fails only when the table is full.
 func Advise(start, end uintptr, huge int8) bool {
+	return update(start, end, func(v *vma) { v.Huge = huge })
+}
+
+// update changes, with set, an attribute of the mapped parts of [start,
+// end), keeping what each maps: the VMAs across its ends are split there
+// first, and neighbours that end up alike merge. It fails only when the
+// table is full.
+func update(start, end uintptr, set func(*vma)) bool {
 	if !splitAt(start) || !splitAt(end) {
 		return false
 	}
 	for i := 0; i < nvmas; i++ {
 		if VMAs[i].Start >= start && VMAs[i].End <= end {
-			VMAs[i].Huge = huge
+			set(&VMAs[i])
 		}
 	}
 	mergeAround(start, end)

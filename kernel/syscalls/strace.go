@@ -68,9 +68,8 @@ func straceLine(tid, nr uint64, args *[6]uint64, r int64, done bool) {
 // StraceParam reports whether the kernel parameter unigo.strace is on
 // (present, and not "=0").
 func StraceParam() bool {
-	var v [2]byte
-	n, ok := kctx.KernelParam("unigo.strace", v[:])
-	return ok && !(n == 1 && v[0] == '0')
+	_, ok := kctx.KernelParam("unigo.strace", nil)
+	return ok && !kctx.ParamIs("unigo.strace", "0")
 }
 
 // straceBuf is one line being formatted. Writes past the end are dropped

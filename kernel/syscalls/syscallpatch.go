@@ -28,8 +28,7 @@ var (
 // read-only (until then the identity map is writable). The kernel
 // parameter unigo.syscallpatch=0 turns it off.
 func PatchSyscalls() {
-	var v [1]byte
-	if n, ok := kctx.KernelParam("unigo.syscallpatch", v[:]); ok && n == 1 && v[0] == '0' {
+	if kctx.ParamIs("unigo.syscallpatch", "0") {
 		return
 	}
 	if !rt.CPL3Mode() {

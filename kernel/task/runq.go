@@ -148,6 +148,17 @@ func anyQueued() bool {
 	return false
 }
 
+// stealer is the CPU to wake with a reschedule IPI so that it steals work
+// queued where the CPUs in except will not run it soon: the lowest halted
+// CPU outside except, or -1 when none is halted, or when a CPU outside
+// except polls, since that one sees the queues itself (invariant 4).
+func stealer(idle, poll, except uint64) int {
+	if m := idle &^ except; m != 0 && poll&^except == 0 {
+		return lowestBit(m)
+	}
+	return -1
+}
+
 // lowestBit is the index of the lowest set bit of m (m != 0).
 func lowestBit(m uint64) int {
 	i := 0
@@ -163,22 +174,27 @@ func lowestBit(m uint64) int {
 func makeRunnable(t uintptr) {
 	me := cpuIndex()
 	meIdle := CPU().Current == cpus[me].Idle
-	idle, poll := idleMask.Load(), pollMask.Load()
-	target := wakeCPU(int(Th(t).LastCPU), me, int(Online.Load()), meIdle, idle, poll)
-	affine := target == me && !meIdle && idle&^poll != 0
-	q := &cpus[target].rq
+	target, affine := wakeCPU(int(Th(t).LastCPU), me, int(Online.Load()), meIdle, idleMask.Load(), pollMask.Load())
+	wasEmpty := pushWoken(&cpus[me], &cpus[target].rq, t, affine, platform.Nanotime())
+	kickAfterPush(target, wasEmpty, affine)
+}
+
+// pushWoken queues t on q, the queue wakeCPU chose, and reports whether q
+// was empty. A wake-affine push (q is the waker's own) is counted on the
+// waker and, if it is the oldest still queued there, timed from now, so
+// that ArmTimer and HandOff end its wait AffineWait later.
+func pushWoken(waker *CPUInfo, q *runQueue, t uintptr, affine bool, now int64) bool {
 	q.lock.Lock()
 	rqAppend(q, t)
 	wasEmpty := q.n.Load() == 1
 	q.lock.Unlock()
 	if affine {
-		ci := &cpus[me]
-		ci.Stats[statWakeAffine]++
-		if ci.affineSince == 0 {
-			ci.affineSince = platform.Nanotime()
+		waker.Stats[statWakeAffine]++
+		if waker.affineSince == 0 {
+			waker.affineSince = now
 		}
 	}
-	kickAfterPush(target, wasEmpty, affine)
+	return wasEmpty
 }
 
 // AffineWait is how long (ns) a thread woken by a busy CPU waits in that
@@ -201,28 +217,30 @@ var AffineWait int64 = 1_000_000
 // rather than a halted CPU, this busy one (wake-affine, with AffineWait
 // set): the waker usually blocks soon (the Go runtime's hand-offs between
 // its threads: wake one, then sleep), and the thread runs here then with
-// no trap. HandOff bounds the wait.
-func wakeCPU(last, me, n int, meIdle bool, idle, poll uint64) int {
+// no trap. HandOff bounds the wait. affine says wakeCPU made that last
+// choice: the thread waits on the busy waker's queue while a CPU is
+// halted, which no IPI announces (kickAfterPush) and HandOff ends.
+func wakeCPU(last, me, n int, meIdle bool, idle, poll uint64) (target int, affine bool) {
 	if last < 0 || last >= n {
 		last = me
 	}
 	if meIdle {
-		return me
+		return me, false
 	}
 	bit := uint64(1) << uint(last)
-	target := last
+	target = last
 	switch {
 	case poll&bit != 0:
-		return last
+		return last, false
 	case poll != 0:
-		return lowestBit(poll)
+		return lowestBit(poll), false
 	case idle != 0 && idle&bit == 0:
 		target = lowestBit(idle)
 	}
 	if AffineWait > 0 && idle&(1<<uint(target)) != 0 {
-		return me
+		return me, true
 	}
-	return target
+	return target, false
 }
 
 // HandOff wakes a halted CPU to steal what this busy CPU queued
@@ -244,11 +262,24 @@ func HandOff() {
 		return
 	}
 	ci.affineSince = 0
-	me := uint64(1) << uint(cpuIndex())
-	if m := idleMask.Load() &^ me; m != 0 && pollMask.Load()&^me == 0 {
+	if c := stealer(idleMask.Load(), pollMask.Load(), 1<<uint(cpuIndex())); c >= 0 {
 		ci.Stats[statHandOffs]++
-		SendResched(lowestBit(m))
+		SendResched(c)
 	}
+}
+
+// handOffDeadline is deadline (0: none), the next event of ci's timer,
+// brought forward to when the oldest thread queued on ci wake-affine has
+// waited AffineWait, so that HandOff runs then even if the running thread
+// makes no system call before its slice ends. A wait already over at now
+// needs no interrupt: every system call and interrupt ends in HandOff.
+func (ci *CPUInfo) handOffDeadline(deadline, now int64) int64 {
+	if s := ci.affineSince; s != 0 && ci.rq.n.Load() != 0 {
+		if d := s + AffineWait; d > now && (deadline == 0 || d < deadline) {
+			return d
+		}
+	}
+	return deadline
 }
 
 // kickAfterPush makes sure the work just pushed on target's queue gets a
@@ -270,8 +301,8 @@ func kickAfterPush(target int, wasEmpty, affine bool) {
 	if target == me && CPU().Current == cpus[me].Idle {
 		// This CPU's idle loop runs the thread next; only a second one
 		// queued here needs another CPU.
-		if m := idle &^ (1 << uint(me)); !wasEmpty && m != 0 && poll&^(1<<uint(me)) == 0 {
-			SendResched(lowestBit(m))
+		if c := stealer(idle, poll, 1<<uint(me)); !wasEmpty && c >= 0 {
+			SendResched(c)
 		}
 		return
 	}
@@ -289,8 +320,8 @@ func kickAfterPush(target int, wasEmpty, affine bool) {
 	case wasEmpty:
 		SendResched(target)
 	}
-	if m := idle &^ (1<<uint(me) | 1<<uint(target)); m != 0 && poll&^(1<<uint(me)|1<<uint(target)) == 0 {
-		SendResched(lowestBit(m))
+	if c := stealer(idle, poll, 1<<uint(me)|1<<uint(target)); c >= 0 {
+		SendResched(c)
 	}
 }
 
@@ -340,8 +371,8 @@ func yield() {
 	ci.rq.releaseSched = false
 	// cur now waits in the queue: an idle CPU may take it (invariant 4);
 	// a polling one sees the queue itself.
-	if m := idleMask.Load() &^ (1 << uint(cpuIndex())); m != 0 && pollMask.Load()&^(1<<uint(cpuIndex())) == 0 {
-		SendResched(lowestBit(m))
+	if c := stealer(idleMask.Load(), pollMask.Load(), 1<<uint(cpuIndex())); c >= 0 {
+		SendResched(c)
 	}
 	switchTo(cur, next)
 }

@@ -289,7 +289,8 @@ func ExpireTimers(now int64) {
 // ArmTimer programs this CPU's LAPIC for its next event: the earliest
 // timer it owns (timerNextUpdate), the end of the running thread's
 // timeslice if others wait in this CPU's run queue, or the CPU-time
-// timers' tick (armDeadline). It takes no lock: it reads the CPU's
+// timers' tick (armDeadline), or the end of a wake-affine wait
+// (handOffDeadline). It takes no lock: it reads the CPU's
 // timerNext and the queue length atomically, and a stale value only means
 // one early or extra interrupt, which re-arms.
 func ArmTimer() {
@@ -301,17 +302,7 @@ func ArmTimer() {
 			deadline = d
 		}
 	}
-	if s := ci.affineSince; s != 0 && ci.rq.n.Load() != 0 {
-		// A thread queued here wake-affine is handed off (HandOff, after
-		// the interrupt) once it has waited AffineWait, even if the
-		// running thread makes no system call before its slice ends. A
-		// wait already over needs no interrupt: every system call and
-		// interrupt, this one included, ends in HandOff.
-		if d := s + AffineWait; d > platform.Nanotime() && (deadline == 0 || d < deadline) {
-			deadline = d
-		}
-	}
-	lapicDeadline(deadline)
+	lapicDeadline(ci.handOffDeadline(deadline, platform.Nanotime()))
 }
 
 // armDeadline is when the timer of a CPU must next fire (0: never) for its

@@ -163,24 +163,94 @@ func TestWakeCPU(t *testing.T) {
 		idle, poll  uint64
 		want        int
 		wantNoAff   int // with AffineWait = 0
+		affine      bool
 	}{
-		{"waker idle and awake takes it", 1, 0, 2, true, 1 << 1, 0, 0, 0},
-		{"waker idle takes it over a poller", 1, 0, 2, true, 0, 1 << 1, 0, 0},
-		{"last polling", 1, 0, 2, false, 0, 1 << 1, 1, 1},
-		{"a poller before the halted last", 1, 0, 3, false, 1 << 1, 1 << 2, 2, 2},
-		{"last halted, nobody polls: the busy waker", 1, 0, 2, false, 1 << 1, 0, 0, 1},
-		{"last busy, another halted: the busy waker", 0, 0, 2, false, 1 << 1, 0, 0, 1},
-		{"last busy elsewhere, a third halted", 1, 0, 3, false, 1 << 2, 0, 0, 2},
-		{"last busy, nobody idle", 1, 0, 2, false, 0, 0, 1, 1},
-		{"never ran: the waker's CPU", -1, 1, 2, false, 0, 0, 1, 1},
-		{"last beyond the CPUs online", 5, 0, 2, false, 0, 0, 0, 0},
+		{"waker idle and awake takes it", 1, 0, 2, true, 1 << 1, 0, 0, 0, false},
+		{"waker idle takes it over a poller", 1, 0, 2, true, 0, 1 << 1, 0, 0, false},
+		{"last polling", 1, 0, 2, false, 0, 1 << 1, 1, 1, false},
+		{"a poller before the halted last", 1, 0, 3, false, 1 << 1, 1 << 2, 2, 2, false},
+		{"last halted, nobody polls: the busy waker", 1, 0, 2, false, 1 << 1, 0, 0, 1, true},
+		{"last busy, another halted: the busy waker", 0, 0, 2, false, 1 << 1, 0, 0, 1, true},
+		{"last busy elsewhere, a third halted", 1, 0, 3, false, 1 << 2, 0, 0, 2, true},
+		{"last busy, nobody idle", 1, 0, 2, false, 0, 0, 1, 1, false},
+		{"last is the busy waker, nobody idle", 0, 0, 2, false, 0, 0, 0, 0, false},
+		{"never ran: the waker's CPU", -1, 1, 2, false, 0, 0, 1, 1, false},
+		{"last beyond the CPUs online", 5, 0, 2, false, 0, 0, 0, 0, false},
 	} {
-		assert.Equal(t, c.want, wakeCPU(c.last, c.me, c.n, c.meIdle, c.idle, c.poll), c.name)
+		target, affine := wakeCPU(c.last, c.me, c.n, c.meIdle, c.idle, c.poll)
+		assert.Equal(t, c.want, target, c.name)
+		assert.Equal(t, c.affine, affine, c.name)
 		saved := AffineWait
 		AffineWait = 0
-		assert.Equal(t, c.wantNoAff, wakeCPU(c.last, c.me, c.n, c.meIdle, c.idle, c.poll), c.name+", AffineWait 0")
+		target, affine = wakeCPU(c.last, c.me, c.n, c.meIdle, c.idle, c.poll)
+		assert.Equal(t, c.wantNoAff, target, c.name+", AffineWait 0")
+		assert.False(t, affine, c.name+", AffineWait 0")
 		AffineWait = saved
 	}
+}
+
+// TestWakeAffineArmsHandOff follows wakeCPU's decision through
+// makeRunnable's push (pushWoken) to the waker's timer (handOffDeadline):
+// a wake-affine push arms it for AffineWait after the oldest such push,
+// a later one leaves that time, and any other push arms nothing.
+func TestWakeAffineArmsHandOff(t *testing.T) {
+	defer func() { testThreads = [4]thread{} }()
+	testThreads = [4]thread{}
+	const now, wait = int64(5_000_000), int64(1_000_000)
+	saved := AffineWait
+	defer func() { AffineWait = saved }()
+	AffineWait = wait
+
+	// CPU 0 is busy and wakes a thread that last ran on CPU 1, halted.
+	var waker CPUInfo
+	target, affine := wakeCPU(1, 0, 2, false, 1<<1, 0)
+	require.Equal(t, 0, target)
+	require.True(t, affine)
+	assert.True(t, pushWoken(&waker, &waker.rq, testThread(0), affine, now))
+	assert.Equal(t, now+wait, waker.handOffDeadline(0, now), "armed AffineWait after the push")
+	assert.Equal(t, now+wait, waker.handOffDeadline(now+2*wait, now+wait/2), "before a later event")
+	assert.Equal(t, now+wait/2, waker.handOffDeadline(now+wait/2, now), "after an earlier one")
+	assert.Equal(t, int64(0), waker.handOffDeadline(0, now+wait), "a wait already over needs no interrupt")
+	assert.Equal(t, uint64(1), waker.Stats[statWakeAffine])
+
+	// A second wake-affine push keeps the oldest one's time.
+	_, affine = wakeCPU(1, 0, 2, false, 1<<1, 0)
+	require.True(t, affine)
+	assert.False(t, pushWoken(&waker, &waker.rq, testThread(1), affine, now+wait/2))
+	assert.Equal(t, now+wait, waker.handOffDeadline(0, now))
+	assert.Equal(t, uint64(2), waker.Stats[statWakeAffine])
+
+	// With no CPU halted the thread goes to the busy CPU it last ran on:
+	// the waker (with a thread of its own queued) arms nothing.
+	var waker2, last CPUInfo
+	rqAppend(&waker2.rq, testThread(3))
+	target, affine = wakeCPU(1, 0, 2, false, 0, 0)
+	require.Equal(t, 1, target)
+	require.False(t, affine)
+	assert.True(t, pushWoken(&waker2, &last.rq, testThread(2), affine, now))
+	assert.Zero(t, waker2.affineSince)
+	assert.Equal(t, int64(0), waker2.handOffDeadline(0, now))
+	assert.Equal(t, int64(7), waker2.handOffDeadline(7, now), "the other events stand")
+	assert.Zero(t, waker2.Stats[statWakeAffine])
+
+	// Nothing queued: the wait is over (HandOff clears it), nothing armed.
+	rqPop(&waker.rq)
+	rqPop(&waker.rq)
+	assert.Equal(t, int64(0), waker.handOffDeadline(0, now))
+}
+
+// TestStealer checks which halted CPU is woken to steal queued work: the
+// lowest one outside the CPUs excepted, none while a CPU outside them
+// polls (it finds the work itself), and a poller among the excepted ones
+// does not count.
+func TestStealer(t *testing.T) {
+	assert.Equal(t, -1, stealer(0, 0, 1), "nobody halted")
+	assert.Equal(t, -1, stealer(1, 0, 1), "only the excepted CPU halted")
+	assert.Equal(t, 1, stealer(1<<1|1<<3, 0, 1), "the lowest halted")
+	assert.Equal(t, 3, stealer(1<<1|1<<3, 0, 1|1<<1), "the lowest halted outside except")
+	assert.Equal(t, -1, stealer(1<<1, 1<<2, 1), "a poller finds the work itself")
+	assert.Equal(t, 1, stealer(1<<1, 1, 1), "an excepted poller does not count")
+	assert.Equal(t, -1, stealer(1<<1|1<<2, 1<<2, 1), "a CPU about to halt still polls")
 }
 
 // TestArmDeadline checks when a CPU's timer must fire: a sleeper's
