@@ -39,7 +39,7 @@ func run(args []string) int {
 	if err != nil {
 		return fail(fmt.Errorf("%s: %v", netproc.Binary, err))
 	}
-	u, err := usernet.NewUser(c.Forwards, c.Policy)
+	u, err := usernet.New(c.Forwards, c.Policy)
 	if err != nil {
 		return fail(err)
 	}
@@ -57,7 +57,9 @@ func run(args []string) int {
 			return fail(err)
 		}
 	}
-	netproc.Serve(sock, u)
+	if err := netproc.Serve(sock, u); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", netproc.Binary, err)
+	}
 	// The guest is gone; what it sent may not all be with the host yet.
 	if n := u.Drain(); n > 0 {
 		fmt.Fprintf(os.Stderr, "%s: gave up handing the host the guest's last data on %d connections (the host stopped reading, or %v passed)\n", netproc.Binary, n, usernet.DrainMax)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/unigo-os/unigo/tools/internal/sibling"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
+	"github.com/unigo-os/unigo/tools/vmm/netback/seqpacket"
 )
 
 // Binary is the network process's command, looked for next to the
@@ -196,6 +197,14 @@ func Start(c Config) (*Remote, error) {
 	return NewRemote(f, p), nil
 }
 
+// The launcher's end reads a burst of up to remoteBatch frames per system
+// call, each up to remoteSlot bytes: more than a frame of the user-mode
+// network's MTU.
+const (
+	remoteBatch = 16
+	remoteSlot  = 64 << 10
+)
+
 // helloTimeout bounds the wait for the network process's hello (its
 // start: exec, package initialisers, listening on the forwards).
 const helloTimeout = 30 * time.Second
@@ -204,7 +213,8 @@ const helloTimeout = 30 * time.Second
 // virtio.NetBackend whose frames are the socket's messages.
 type Remote struct {
 	f    *os.File
-	proc *os.Process // nil: started by the jailer, who reaps it
+	c    *seqpacket.Conn // f, read a burst at a time
+	proc *os.Process     // nil: started by the jailer, who reaps it
 
 	helloDone chan struct{}
 	helloErr  error
@@ -219,10 +229,18 @@ type Remote struct {
 // and proc, that process when this one started it (Close reaps it).
 func NewRemote(f *os.File, proc *os.Process) *Remote {
 	r := &Remote{f: f, proc: proc, helloDone: make(chan struct{}), done: make(chan struct{}), closed: make(chan struct{})}
+	c, err := seqpacket.New(f, remoteBatch, remoteSlot)
+	if err != nil {
+		r.helloErr = fmt.Errorf("user-mode network: %v", err)
+		close(r.helloDone)
+		r.gone()
+		return r
+	}
+	r.c = c
 	go func() {
 		defer close(r.helloDone)
 		buf := make([]byte, maxHello+1)
-		n, err := f.Read(buf)
+		n, err := c.Read(buf)
 		if err != nil && !errors.Is(err, io.EOF) {
 			r.helloErr = fmt.Errorf("user-mode network: %v", err)
 		} else {
@@ -274,10 +292,7 @@ func (r *Remote) ReadFrame(buf []byte) (int, error) {
 	if r.helloErr != nil {
 		return 0, r.helloErr
 	}
-	n, err := r.f.Read(buf)
-	if err == nil && n == 0 {
-		err = io.EOF // a message is never empty: the peer closed
-	}
+	n, err := r.c.Read(buf)
 	if err != nil {
 		r.gone()
 		return 0, err
@@ -329,41 +344,22 @@ func Reap(p *os.Process) {
 
 // Network is the network process's network: usernet.User.
 type Network interface {
-	ReadFrame(buf []byte) (int, error)
-	WriteFrame(frame []byte) error
+	// Serve makes sock the device's port and moves frames between it
+	// and the network until the launcher closes its end (EOF).
+	Serve(sock *os.File) error
 	io.Closer
 }
 
-// maxMessage bounds one frame on the socket: more than any frame of the
-// user-mode network's MTU.
-const maxMessage = 64 << 10
-
-// Serve is the network process's side: it sends the hello for n (ready)
-// and moves frames between sock and n until the launcher closes its end,
-// then closes n.
+// Serve is the network process's side: it sends the hello for n (ready),
+// hands n the socket until the launcher closes its end, then closes n.
+// The network reads and writes the socket itself, so a frame crosses no
+// further hop in this process.
 func Serve(sock *os.File, n Network) error {
 	if _, err := sock.Write(Hello(nil)); err != nil {
 		n.Close()
 		return err
 	}
-	go func() {
-		buf := make([]byte, maxMessage)
-		for {
-			k, err := n.ReadFrame(buf)
-			if err != nil {
-				return
-			}
-			if _, err := sock.Write(buf[:k]); err != nil {
-				return
-			}
-		}
-	}()
-	buf := make([]byte, maxMessage)
-	for {
-		k, err := sock.Read(buf)
-		if err != nil || k == 0 {
-			return n.Close()
-		}
-		n.WriteFrame(buf[:k])
-	}
+	err := n.Serve(sock)
+	n.Close()
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/unigo-os/unigo/tools/vmm/netback"
+	"github.com/unigo-os/unigo/tools/vmm/netback/seqpacket"
 )
 
 func TestHello(t *testing.T) {
@@ -64,29 +66,32 @@ func pair(t *testing.T) (launcher, proc *os.File) {
 
 // loopNet is a Network that answers each frame with the frame reversed.
 type loopNet struct {
-	in     chan []byte
 	once   sync.Once
 	closed chan struct{}
 }
 
-func newLoopNet() *loopNet { return &loopNet{in: make(chan []byte, 8), closed: make(chan struct{})} }
+func newLoopNet() *loopNet { return &loopNet{closed: make(chan struct{})} }
 
-func (l *loopNet) ReadFrame(buf []byte) (int, error) {
-	select {
-	case f := <-l.in:
-		return copy(buf, f), nil
-	case <-l.closed:
-		return 0, io.EOF
+func (l *loopNet) Serve(sock *os.File) error {
+	c, err := seqpacket.New(sock, 4, 64<<10)
+	if err != nil {
+		return err
 	}
-}
-
-func (l *loopNet) WriteFrame(f []byte) error {
-	r := make([]byte, len(f))
-	for i := range f {
-		r[len(f)-1-i] = f[i]
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		k, err := c.Read(buf)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		slices.Reverse(buf[:k])
+		if _, err := c.Write(buf[:k]); err != nil {
+			return err
+		}
 	}
-	l.in <- r
-	return nil
 }
 
 func (l *loopNet) Close() error { l.once.Do(func() { close(l.closed) }); return nil }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -47,21 +48,27 @@ func protocol(f netback.Forward) types.TransportProtocol {
 }
 
 // User is the user-mode network: a gvisor-tap-vsock virtual network whose
-// one port is the device, joined to it over a SOCK_SEQPACKET socketpair
-// (its "bess" protocol: one bare L2 frame per message). The socketpair is
-// the cleanest in-process hook the library offers: it keeps frame
-// boundaries, buffers a burst in the kernel, and closing our end makes the
-// switch drop the port.
+// one port is the device. The port is a SOCK_SEQPACKET socket (the
+// library's "bess" protocol: one bare L2 frame per message), which the
+// switch reads and writes itself: the launcher's socket in the network
+// process (Serve), so a frame crosses no further hop there, or one end of
+// a socketpair whose other end is ReadFrame/WriteFrame (NewUser). A
+// socket keeps frame boundaries, buffers a burst in the kernel, blocks a
+// writer when full, and its EOF makes the switch drop the port.
 type User struct {
 	vn       *virtualnetwork.VirtualNetwork
 	services http.Handler
-	dev      *os.File          // our end of the socketpair
+	dev      *os.File          // NewUser: our end of the socketpair
 	forwards []netback.Forward // UDP forwards, the library's
 	stack    *stack.Stack      // the gateway's
 	tcpFwds  []*tcpForward     // TCP forwards, the launcher's own
+	ctx      context.Context
 	cancel   context.CancelFunc
 	gate     *natGate
 	restrict bool
+
+	portMu sync.Mutex
+	port   *port // the switch's port while Serve runs
 
 	closeOnce sync.Once
 }
@@ -71,9 +78,39 @@ type User struct {
 var silenceLibraryLog sync.Once
 
 // NewUser starts a user-mode network under policy p and the given port
-// forwards. A forward that cannot listen (port in use, no permission)
-// fails it.
+// forwards, with its device in this process: ReadFrame and WriteFrame.
+// A forward that cannot listen (port in use, no permission) fails it.
 func NewUser(forwards []netback.Forward, p netback.UserPolicy) (*User, error) {
+	u, err := New(forwards, p)
+	if err != nil {
+		return nil, err
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		u.Close()
+		return nil, fmt.Errorf("user-mode network: socketpair: %w", err)
+	}
+	// Room for a burst in each direction before a writer blocks.
+	for _, fd := range fds {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
+	u.dev = os.NewFile(uintptr(fds[0]), "user-net-device")
+	sw := os.NewFile(uintptr(fds[1]), "user-net-switch")
+	pt, err := u.attach(sw)
+	if err != nil {
+		sw.Close()
+		u.Close()
+		return nil, err
+	}
+	go u.serve(pt)
+	return u, nil
+}
+
+// New starts a user-mode network under policy p and the given port
+// forwards, with no device yet: Serve attaches one. A forward that cannot
+// listen (port in use, no permission) fails it.
+func New(forwards []netback.Forward, p netback.UserPolicy) (*User, error) {
 	silenceLibraryLog.Do(func() { logrus.SetOutput(io.Discard) })
 	seen := map[string]bool{}
 	for _, f := range forwards {
@@ -109,26 +146,9 @@ func NewUser(forwards []netback.Forward, p netback.UserPolicy) (*User, error) {
 	if err := installNAT(vn, gate); err != nil {
 		return nil, fmt.Errorf("user-mode network: %w", err)
 	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("user-mode network: socketpair: %w", err)
-	}
-	// Room for a burst in each direction before a writer blocks.
-	for _, fd := range fds {
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
-	}
-	swFile := os.NewFile(uintptr(fds[1]), "user-net-switch")
-	swConn, err := net.FileConn(swFile)
-	swFile.Close() // FileConn dup'ed it
-	if err != nil {
-		unix.Close(fds[0])
-		return nil, fmt.Errorf("user-mode network: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	u := &User{vn: vn, services: vn.ServicesMux(), dev: os.NewFile(uintptr(fds[0]), "user-net-device"), cancel: cancel,
+	u := &User{vn: vn, services: vn.ServicesMux(), ctx: ctx, cancel: cancel,
 		stack: s, gate: gate, restrict: p.Restrict}
-	go vn.AcceptBess(ctx, swConn)
 	for _, f := range forwards {
 		if err := u.expose(f); err != nil {
 			u.Close()
@@ -136,6 +156,42 @@ func NewUser(forwards []netback.Forward, p netback.UserPolicy) (*User, error) {
 		}
 	}
 	return u, nil
+}
+
+// Serve makes dev, a non-blocking SOCK_SEQPACKET socket with one frame
+// per message, the device's port on the switch, and returns once the
+// device's end is closed (EOF), after which the switch has closed dev.
+// One device at a time: a second Serve fails.
+func (u *User) Serve(dev *os.File) error {
+	pt, err := u.attach(dev)
+	if err != nil {
+		return err
+	}
+	return u.serve(pt)
+}
+
+// attach wraps dev as the switch's port.
+func (u *User) attach(dev *os.File) (*port, error) {
+	pt, err := newPort(dev, u.restrict)
+	if err != nil {
+		return nil, fmt.Errorf("user-mode network: %w", err)
+	}
+	u.portMu.Lock()
+	defer u.portMu.Unlock()
+	if u.port != nil {
+		return nil, errors.New("user-mode network: a device is already attached")
+	}
+	u.port = pt
+	return pt, nil
+}
+
+// serve runs the switch on pt until the device's end is gone.
+func (u *User) serve(pt *port) error {
+	err := u.vn.AcceptBess(u.ctx, pt)
+	if pt.eof() {
+		return nil
+	}
+	return err
 }
 
 // serviceCall makes a request to the library's control API in-process (it
@@ -197,13 +253,22 @@ func (u *User) exposeTCP(f netback.Forward) error {
 	return nil
 }
 
-// ReadFrame implements virtio.NetBackend.
-func (u *User) ReadFrame(buf []byte) (int, error) { return u.dev.Read(buf) }
+// errNoDevice is ReadFrame's and WriteFrame's error on a User whose
+// device is a socket of Serve's.
+var errNoDevice = errors.New("user-mode network: no in-process device (New, not NewUser)")
 
-// WriteFrame implements virtio.NetBackend.
+// ReadFrame implements virtio.NetBackend (NewUser).
+func (u *User) ReadFrame(buf []byte) (int, error) {
+	if u.dev == nil {
+		return 0, errNoDevice
+	}
+	return u.dev.Read(buf)
+}
+
+// WriteFrame implements virtio.NetBackend (NewUser).
 func (u *User) WriteFrame(frame []byte) error {
-	if u.restrict && restrictedFrame(frame) {
-		return nil
+	if u.dev == nil {
+		return errNoDevice
 	}
 	_, err := u.dev.Write(frame)
 	return err
@@ -228,7 +293,7 @@ const (
 func (u *User) Drain() int { return drain(DrainLinger, DrainMax) }
 
 // Close stops the port forwards (their host listeners close) and detaches
-// the device from the switch. The library offers no way to stop its
+// the device from the switch (Serve returns). The library offers no way to stop its
 // gateway stack itself; it idles until the process exits.
 func (u *User) Close() error {
 	u.closeOnce.Do(func() {
@@ -239,7 +304,14 @@ func (u *User) Close() error {
 			fw.close()
 		}
 		u.cancel()
-		u.dev.Close()
+		if u.dev != nil {
+			u.dev.Close()
+		}
+		u.portMu.Lock()
+		if u.port != nil {
+			u.port.Close()
+		}
+		u.portMu.Unlock()
 	})
 	return nil
 }

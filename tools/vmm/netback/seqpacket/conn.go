@@ -1,0 +1,122 @@
+package seqpacket
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a SOCK_SEQPACKET socket read a batch of messages at a time.
+type Conn struct {
+	f  *os.File
+	rc syscall.RawConn
+
+	slot int            // bytes per message buffer
+	buf  []byte         // len(hdrs) slots of slot bytes
+	iovs []unix.Iovec   // one per slot
+	hdrs []unix.Mmsghdr // one per slot; Len is the message's length
+	next int            // the first message of hdrs[:n] not yet returned
+	n    int            // messages the last recvmmsg took
+	err  error          // sticky: EOF or the socket's error
+}
+
+// New takes over f, a non-blocking SOCK_SEQPACKET socket, and reads up
+// to batch messages of up to slot bytes each per system call (a longer
+// message is cut to slot bytes, as read(2) cuts it to its buffer). The
+// buffers are batch*slot bytes, touched only as far as messages fill
+// them.
+func New(f *os.File, batch, slot int) (*Conn, error) {
+	if batch < 1 || slot < 1 {
+		return nil, fmt.Errorf("seqpacket: batch %d, slot %d: want both positive", batch, slot)
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("seqpacket: %w", err)
+	}
+	c := &Conn{f: f, rc: rc, slot: slot, buf: make([]byte, batch*slot),
+		iovs: make([]unix.Iovec, batch), hdrs: make([]unix.Mmsghdr, batch)}
+	for i := range c.hdrs {
+		c.iovs[i].Base = &c.buf[i*slot]
+		c.iovs[i].SetLen(slot)
+		c.hdrs[i].Hdr.Iov = &c.iovs[i]
+		c.hdrs[i].Hdr.SetIovlen(1)
+	}
+	return c, nil
+}
+
+// File is the socket.
+func (c *Conn) File() *os.File { return c.f }
+
+// Buffered is how many messages the last batch holds that Read has not
+// returned yet.
+func (c *Conn) Buffered() int { return c.n - c.next }
+
+// Read copies the next message into b (cut to len(b)) and returns its
+// length; it blocks until one arrives. It returns io.EOF once the peer
+// has closed its end, and the socket's error if it fails (a "use of
+// closed file" error after Close).
+func (c *Conn) Read(b []byte) (int, error) {
+	if c.next == c.n {
+		if c.err != nil {
+			return 0, c.err
+		}
+		if err := c.fill(); err != nil {
+			c.err = err
+			return 0, err
+		}
+	}
+	m := c.buf[c.next*c.slot:][:c.hdrs[c.next].Len]
+	c.next++
+	if len(m) == 0 {
+		// The peer closed: what follows is more of the same.
+		c.next, c.n, c.err = 0, 0, io.EOF
+		return 0, io.EOF
+	}
+	return copy(b, m), nil
+}
+
+// fill takes the waiting messages, at least one, into the buffers.
+func (c *Conn) fill() error {
+	var n int
+	var errno syscall.Errno
+	err := c.rc.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.hdrs[0])), uintptr(len(c.hdrs)),
+				unix.MSG_DONTWAIT, 0, 0)
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // wait until readable
+			}
+			n, errno = int(r), e
+			return true
+		}
+	})
+	switch {
+	case err != nil:
+		return err
+	case errno != 0:
+		return os.NewSyscallError("recvmmsg", errno)
+	case n == 0:
+		return io.EOF
+	}
+	c.next, c.n = 0, n
+	return nil
+}
+
+// Write sends b as one message.
+func (c *Conn) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, errors.New("seqpacket: an empty message would read as the end")
+	}
+	return c.f.Write(b)
+}
+
+// Close closes the socket; a blocked Read returns an error.
+func (c *Conn) Close() error { return c.f.Close() }
