@@ -8,7 +8,9 @@
 //	unigo-net [-p HOSTADDR:HOSTPORT:GUESTPORT/PROTO]... [-hostloopback] [-restrict] [-maxconns N] [-jail]
 //
 // It writes a hello on the socket (ready, or why it could not start),
-// then moves frames until the launcher closes its end, and exits. It
+// then hands the socket to the gateway's switch, which reads and writes
+// it itself, until the launcher closes its end, and exits. It runs its
+// goroutines on one P (GOMAXPROCS=1) unless GOMAXPROCS is set. It
 // ignores the terminal's and the service manager's signals, which are
 // the launcher's to handle; it dies with it. -jail: once its forwards
 // listen it drops root to nobody and loads the launcher's seccomp

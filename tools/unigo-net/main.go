@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -16,6 +17,14 @@ import (
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
+	// One P unless GOMAXPROCS says otherwise: a frame's work here is a
+	// chain of short steps on several goroutines (the switch's reader,
+	// gVisor's TCP processors, a connection's relays), and on one P
+	// each hand-off is a run-queue push, not a wake-up of another
+	// thread; it leaves the other CPUs to the guest and the launcher.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	// The launcher's group gets the terminal's ^C and a stop's SIGTERM:
 	// the launcher hands them to the guest, and this process must
 	// outlive the guest's grace. It ends on EOF of the socket.
