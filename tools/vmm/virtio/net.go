@@ -59,6 +59,18 @@ type NetBackend interface {
 	WriteFrame(frame []byte) error
 }
 
+// NetBatchBackend is a NetBackend that takes a burst of transmitted
+// frames in one go: the device queues each frame of a pass over the
+// transmit ring (QueueFrame copies it; the backend sends early when its
+// batch is full) and calls Flush when the pass ends, before it polls or
+// waits for the driver again.
+type NetBatchBackend interface {
+	NetBackend
+	QueueFrame(frame []byte) error
+	// Flush sends the queued frames; an error means they were lost.
+	Flush() error
+}
+
 // NetOffloadBackend is a NetBackend whose frames carry a virtio_net_hdr_v1
 // (abi.VirtioNetHdrSize bytes) in front, in both directions: a TAP device opened with
 // IFF_VNET_HDR. The device then passes checksum and segmentation requests
@@ -121,6 +133,7 @@ type Net struct {
 	mtu     uint16
 	backend NetBackend
 	offload NetOffloadBackend // backend, if its frames carry headers
+	batch   NetBatchBackend   // backend, if it takes bursts
 	rx      chan []byte       // header (zero for a plain backend) and frame
 
 	stop chan struct{}
@@ -178,6 +191,7 @@ func NewNet(backend NetBackend, mac net.HardwareAddr, mtu uint16) (*Net, error) 
 	}
 	n := &Net{mac: mac, mtu: mtu, backend: backend, rx: make(chan []byte, netRXBacklog), TXPoll: DefaultTXPoll}
 	n.offload, _ = backend.(NetOffloadBackend)
+	n.batch, _ = backend.(NetBatchBackend)
 	go n.readBackend()
 	return n, nil
 }
@@ -289,7 +303,7 @@ func (n *Net) Activate(features uint64, mem []byte, queues []*Queue, irq Interru
 	}(n.stop)
 	go func(q *Queue, stop <-chan struct{}) {
 		defer n.wg.Done()
-		q.ServePolling(stop, irq, tx.send, n.TXPoll)
+		q.ServePolling(stop, irq, tx.send, tx.flush, n.TXPoll)
 	}(queues[NetQueueTX], n.stop)
 	return nil
 }
@@ -310,6 +324,20 @@ type netTX struct {
 	n        *Net
 	features uint64
 	buf      []byte // gathers one request: header and frame
+	queued   uint64 // frames queued with a NetBatchBackend since the last flush
+}
+
+// flush sends the frames queued in this pass over the ring.
+func (t *netTX) flush() {
+	if t.queued == 0 {
+		return
+	}
+	if err := t.n.batch.Flush(); err != nil {
+		t.n.Stats.TXDropped.Add(t.queued)
+	} else {
+		t.n.Stats.TXFrames.Add(t.queued)
+	}
+	t.queued = 0
 }
 
 // send handles one transmit chain: virtio-net header plus frame in the
@@ -341,6 +369,14 @@ func (t *netTX) send(c *Chain) (uint32, error) {
 		out = p
 	} else if !headerAllowed(hdr, t.features&abi.VirtioNetFCsum != 0, false, false, false) || !completeChecksum(hdr, frame) {
 		t.n.Stats.TXDropped.Add(1)
+		return 0, nil
+	}
+	if t.n.batch != nil {
+		if err := t.n.batch.QueueFrame(out); err != nil {
+			t.n.Stats.TXDropped.Add(1)
+			return 0, nil
+		}
+		t.queued++
 		return 0, nil
 	}
 	if err := t.n.backend.WriteFrame(out); err != nil {

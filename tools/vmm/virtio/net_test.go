@@ -7,6 +7,7 @@ import (
 	"github.com/unigo-os/unigo/abi"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -783,4 +784,70 @@ func TestNetOffloadRX(t *testing.T) {
 	assert.True(t, udpChecksumOK(got))
 	assert.Equal(t, f[:start+off], got[:start+off])
 	assert.EqualValues(t, 1, g2.dev.Stats.RXDropped.Load())
+}
+
+// batchBackend is a chanBackend that takes bursts (NetBatchBackend):
+// Flush passes the queued frames on and reports how many it had.
+type batchBackend struct {
+	*chanBackend
+	pending [][]byte
+	flushed chan int
+	fail    atomic.Bool
+}
+
+func (b *batchBackend) QueueFrame(f []byte) error {
+	b.pending = append(b.pending, append([]byte(nil), f...))
+	return nil
+}
+
+func (b *batchBackend) Flush() error {
+	p := b.pending
+	b.pending = nil
+	b.flushed <- len(p)
+	if b.fail.Load() {
+		return errors.New("gone")
+	}
+	for _, f := range p {
+		b.out <- f
+	}
+	return nil
+}
+
+// TestNetTXBatch: with a NetBatchBackend, the frames of one pass over the
+// transmit ring go out in one Flush, in order, counted when it succeeds
+// and dropped when it fails.
+func TestNetTXBatch(t *testing.T) {
+	bb := &batchBackend{chanBackend: newChanBackend(), flushed: make(chan int, 16)}
+	dev, err := NewNet(bb, testMAC, 1500)
+	require.NoError(t, err)
+	t.Cleanup(bb.Close)
+	dev.TXPoll = 0 // a pass per notification
+	g := &netGuest{testDriver: newTestDriver(t, dev), dev: dev, be: bb.chanBackend, data: ngData}
+	g.start(abi.VirtioNetFCsum | abi.VirtioFEventIdx)
+	var frames [][]byte
+	for i := range 5 {
+		f := testFrame(60 + i)
+		frames = append(frames, f)
+		h, a := g.alloc(abi.VirtioNetHdrSize), g.alloc(len(f))
+		copy(g.mem[a:], f)
+		g.tx.post(tdesc{addr: h, len: abi.VirtioNetHdrSize}, tdesc{addr: a, len: uint32(len(f))})
+	}
+	g.kick(g.tx)
+	select {
+	case n := <-bb.flushed:
+		assert.Equal(t, 5, n, "one flush for the burst")
+	case <-time.After(timeout):
+		t.Fatal("no flush")
+	}
+	for i, f := range frames {
+		assert.Equal(t, f, <-g.be.out, "frame %d", i)
+	}
+	require.Eventually(t, func() bool { return dev.Stats.TXFrames.Load() == 5 }, timeout, tick)
+
+	bb.fail.Store(true)
+	g.send([abi.VirtioNetHdrSize]byte{}, testFrame(70))
+	g.waitUsed(g.tx)
+	assert.Equal(t, 1, <-bb.flushed)
+	require.Eventually(t, func() bool { return dev.Stats.TXDropped.Load() == 1 }, timeout, tick)
+	assert.EqualValues(t, 5, dev.Stats.TXFrames.Load())
 }

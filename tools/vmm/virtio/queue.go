@@ -393,7 +393,7 @@ func (q *Queue) Drain(irq Interrupter, handle func(*Chain) (uint32, error)) (mor
 // drains the queue each time the driver notifies. It returns when stop is
 // closed or after Drain failed.
 func (q *Queue) Serve(stop <-chan struct{}, irq Interrupter, handle func(*Chain) (uint32, error)) {
-	q.ServePolling(stop, irq, handle, 0)
+	q.ServePolling(stop, irq, handle, nil, 0)
 }
 
 // ServePolling is Serve that, with VIRTIO_F_EVENT_IDX, keeps looking at the
@@ -401,14 +401,18 @@ func (q *Queue) Serve(stop <-chan struct{}, irq Interrupter, handle func(*Chain)
 // for notifications (avail_event stays behind, so the driver's chains
 // cost it no exit), and asks for one only when it goes back to waiting.
 // It spends the launcher's CPU time to save the guest's notifications
-// while requests keep coming.
-func (q *Queue) ServePolling(stop <-chan struct{}, irq Interrupter, handle func(*Chain) (uint32, error), window time.Duration) {
+// while requests keep coming. pass, if not nil, runs after each pass over
+// the ring (a backend's flush of what handle queued).
+func (q *Queue) ServePolling(stop <-chan struct{}, irq Interrupter, handle func(*Chain) (uint32, error), pass func(), window time.Duration) {
 	poll := window > 0 && q.eventIdx
 	q.manualArm = poll
 	last := time.Now()
 	for {
 		before := q.lastAvail
 		more, err := q.Drain(irq, handle)
+		if pass != nil {
+			pass()
+		}
 		if err != nil {
 			return
 		}

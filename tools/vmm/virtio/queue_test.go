@@ -2,6 +2,7 @@ package virtio
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -302,15 +303,24 @@ func TestServePolling(t *testing.T) {
 	handled := make(chan uint16, 8)
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	var passes atomic.Int32 // passes over the ring that handled chains
+	var inPass atomic.Int32
 	go func() {
 		defer close(done)
 		r.q.ServePolling(stop, &failInterrupter{}, func(c *Chain) (uint32, error) {
+			inPass.Add(1)
 			handled <- c.Head
 			return 0, nil
+		}, func() {
+			if inPass.Swap(0) > 0 {
+				passes.Add(1)
+			}
 		}, 500*time.Millisecond)
 	}()
 	assert.EqualValues(t, 0, <-handled)
 	assert.EqualValues(t, 1, <-handled)
+	// The pass hook runs once the pass that took both chains ends.
+	require.Eventually(t, func() bool { return passes.Load() == 1 }, 5*time.Second, time.Millisecond)
 	// While polling the device asks for no notification...
 	assert.EqualValues(t, 0xbeef, r.availEvent())
 	// ...and finds a chain published without one.

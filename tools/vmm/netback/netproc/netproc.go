@@ -197,9 +197,9 @@ func Start(c Config) (*Remote, error) {
 	return NewRemote(f, p), nil
 }
 
-// The launcher's end reads a burst of up to remoteBatch frames per system
-// call, each up to remoteSlot bytes: more than a frame of the user-mode
-// network's MTU.
+// The launcher's end reads, and sends, a burst of up to remoteBatch
+// frames per system call, each up to remoteSlot bytes: more than a frame
+// of the user-mode network's MTU.
 const (
 	remoteBatch = 16
 	remoteSlot  = 64 << 10
@@ -300,10 +300,31 @@ func (r *Remote) ReadFrame(buf []byte) (int, error) {
 	return n, nil
 }
 
-// WriteFrame implements virtio.NetBackend: one message.
+// WriteFrame implements virtio.NetBackend: one message, after those
+// queued.
 func (r *Remote) WriteFrame(frame []byte) error {
-	_, err := r.f.Write(frame)
+	if r.c == nil {
+		return r.helloErr
+	}
+	_, err := r.c.Write(frame)
 	return err
+}
+
+// QueueFrame implements virtio.NetBatchBackend: frame joins the burst
+// that Flush sends with one system call.
+func (r *Remote) QueueFrame(frame []byte) error {
+	if r.c == nil {
+		return r.helloErr
+	}
+	return r.c.Queue(frame)
+}
+
+// Flush implements virtio.NetBatchBackend.
+func (r *Remote) Flush() error {
+	if r.c == nil {
+		return r.helloErr
+	}
+	return r.c.Flush()
 }
 
 // reapGrace is how long Close waits for the network process to exit on

@@ -106,13 +106,26 @@ func TestServeRemote(t *testing.T) {
 	go func() { served <- Serve(p, n) }()
 	r := NewRemote(l, nil)
 	require.NoError(t, r.Ready())
-	buf := make([]byte, 2048)
+	buf := make([]byte, 16<<10)
 	for _, f := range []string{"abc", strings.Repeat("z", 1514)} {
 		require.NoError(t, r.WriteFrame([]byte(f)))
 		k, err := r.ReadFrame(buf)
 		require.NoError(t, err)
 		assert.Equal(t, len(f), k)
 		assert.Equal(t, f[len(f)-1], buf[0])
+	}
+	// A burst queued and flushed at once comes back in order.
+	burst := []string{"one", "two", strings.Repeat("3", 9000), "four"}
+	for _, f := range burst {
+		require.NoError(t, r.QueueFrame([]byte(f)))
+	}
+	require.NoError(t, r.Flush())
+	for _, f := range burst {
+		k, err := r.ReadFrame(buf[:cap(buf)])
+		require.NoError(t, err)
+		want := []byte(f)
+		slices.Reverse(want)
+		assert.Equal(t, want, buf[:k])
 	}
 	r.Close()
 	select {

@@ -23,6 +23,10 @@ type Conn struct {
 	next int            // the first message of hdrs[:n] not yet returned
 	n    int            // messages the last recvmmsg took
 	err  error          // sticky: EOF or the socket's error
+
+	out     []byte         // queued messages, back to back
+	outIovs []unix.Iovec   // one per queued message
+	outHdrs []unix.Mmsghdr // one per queued message
 }
 
 // New takes over f, a non-blocking SOCK_SEQPACKET socket, and reads up
@@ -110,12 +114,98 @@ func (c *Conn) fill() error {
 	return nil
 }
 
-// Write sends b as one message.
+// errEmpty refuses an empty message, which the peer would read as EOF.
+var errEmpty = errors.New("seqpacket: an empty message would read as the end")
+
+// Write sends b as one message, after those queued (Queue).
 func (c *Conn) Write(b []byte) (int, error) {
 	if len(b) == 0 {
-		return 0, errors.New("seqpacket: an empty message would read as the end")
+		return 0, errEmpty
+	}
+	if len(c.outHdrs) > 0 {
+		if err := c.Flush(); err != nil {
+			return 0, err
+		}
 	}
 	return c.f.Write(b)
+}
+
+// maxQueued bounds the send batch's bytes, beyond one slot.
+const maxQueued = 256 << 10
+
+// Queue copies b into the send batch, which Flush sends with one
+// sendmmsg; it flushes first when b does not fit. The batch holds up to
+// batch messages (New's) and maxQueued bytes or one slot, whichever is
+// more; b is at most slot bytes.
+// Queue, Flush and Write are for one goroutine.
+func (c *Conn) Queue(b []byte) error {
+	switch {
+	case len(b) == 0:
+		return errEmpty
+	case len(b) > c.slot:
+		return fmt.Errorf("seqpacket: a %d-byte message exceeds the %d-byte slot", len(b), c.slot)
+	}
+	if c.out == nil {
+		n := len(c.hdrs)
+		c.out = make([]byte, 0, max(c.slot, min(n*c.slot, maxQueued)))
+		c.outIovs = make([]unix.Iovec, 0, n)
+		c.outHdrs = make([]unix.Mmsghdr, 0, n)
+	}
+	if len(c.outHdrs) == cap(c.outHdrs) || len(c.out)+len(b) > cap(c.out) {
+		if err := c.Flush(); err != nil {
+			return err
+		}
+	}
+	at := len(c.out)
+	c.out = append(c.out, b...)
+	c.outIovs = append(c.outIovs, unix.Iovec{Base: &c.out[at]})
+	c.outIovs[len(c.outIovs)-1].SetLen(len(b))
+	c.outHdrs = append(c.outHdrs, unix.Mmsghdr{})
+	return nil
+}
+
+// Queued is how many messages wait in the send batch.
+func (c *Conn) Queued() int { return len(c.outHdrs) }
+
+// Flush sends the queued messages, as many per sendmmsg as the socket
+// takes, waiting while it is full; the batch is empty afterwards, sent
+// or, on an error, dropped.
+func (c *Conn) Flush() error {
+	defer func() {
+		c.out, c.outIovs, c.outHdrs = c.out[:0], c.outIovs[:0], c.outHdrs[:0]
+	}()
+	for i := range c.outHdrs {
+		c.outHdrs[i].Hdr.Iov = &c.outIovs[i]
+		c.outHdrs[i].Hdr.SetIovlen(1)
+	}
+	for sent := 0; sent < len(c.outHdrs); {
+		var n int
+		var errno syscall.Errno
+		err := c.rc.Write(func(fd uintptr) bool {
+			for {
+				r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.outHdrs[sent])),
+					uintptr(len(c.outHdrs)-sent), unix.MSG_DONTWAIT, 0, 0)
+				switch e {
+				case unix.EINTR:
+					continue
+				case unix.EAGAIN:
+					return false // wait until writable
+				}
+				n, errno = int(r), e
+				return true
+			}
+		})
+		switch {
+		case err != nil:
+			return err
+		case errno != 0:
+			return os.NewSyscallError("sendmmsg", errno)
+		case n == 0:
+			return errors.New("seqpacket: sendmmsg sent nothing")
+		}
+		sent += n
+	}
+	return nil
 }
 
 // Close closes the socket; a blocked Read returns an error.

@@ -23,6 +23,16 @@ func pair(t *testing.T) (a, b *os.File) {
 	return a, b
 }
 
+// setBuf sets f's socket buffer opt (SO_SNDBUF, SO_RCVBUF) to n bytes,
+// leaving f non-blocking (Fd would not).
+func setBuf(t *testing.T, f *os.File, opt, n int) {
+	rc, err := f.SyscallConn()
+	require.NoError(t, err)
+	var serr error
+	require.NoError(t, rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, n) }))
+	require.NoError(t, serr)
+}
+
 func msg(i, size int) []byte { return bytes.Repeat([]byte{byte(i)}, size) }
 
 // TestOrderAndBoundaries: messages of every size up to the slot come out
@@ -150,4 +160,84 @@ func TestBackPressure(t *testing.T) {
 	assert.Error(t, err, "an empty message")
 	_, err = New(a, 0, 1)
 	assert.Error(t, err)
+}
+
+// TestQueueFlush: queued messages arrive in order with their boundaries
+// after Flush, a full batch flushes itself, Write sends after the queue,
+// and a message beyond the slot is refused.
+func TestQueueFlush(t *testing.T) {
+	a, b := pair(t)
+	for _, f := range []*os.File{a, b} { // room for all of it, as Spawn makes
+		setBuf(t, f, unix.SO_SNDBUF, 4<<20)
+		setBuf(t, f, unix.SO_RCVBUF, 4<<20)
+	}
+	w, err := New(a, 4, 64<<10)
+	require.NoError(t, err)
+	r, err := New(b, 16, 64<<10)
+	require.NoError(t, err)
+	sizes := []int{60, 1514, 64 << 10, 14, 7, 65000, 65000, 65000, 65000, 1}
+	for i, s := range sizes {
+		require.NoError(t, w.Queue(msg(i, s)))
+	}
+	assert.Less(t, w.Queued(), len(sizes), "full batches went out")
+	_, err = w.Write(msg(len(sizes), 99))
+	require.NoError(t, err)
+	assert.Equal(t, 0, w.Queued())
+	sizes = append(sizes, 99)
+	buf := make([]byte, 64<<10)
+	for i, s := range sizes {
+		n, err := r.Read(buf)
+		require.NoError(t, err)
+		require.Equal(t, msg(i, s), buf[:n], "message %d", i)
+	}
+	require.Error(t, w.Queue(msg(0, 64<<10+1)))
+	require.Error(t, w.Queue(nil))
+	require.NoError(t, w.Flush(), "an empty batch")
+}
+
+// TestFlushBackPressure: Flush waits while the peer's buffer is full and
+// sends everything once the peer reads; nothing is lost.
+func TestFlushBackPressure(t *testing.T) {
+	a, b := pair(t)
+	setBuf(t, a, unix.SO_SNDBUF, 4096)
+	w, err := New(a, 8, 2048)
+	require.NoError(t, err)
+	r, err := New(b, 8, 2048)
+	require.NoError(t, err)
+	const total = 2000
+	done := make(chan error, 1)
+	go func() {
+		for i := range total {
+			if err := w.Queue(msg(i, 1000)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- w.Flush()
+	}()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the writer finished (%v) though nothing was read", err)
+	default:
+	}
+	buf := make([]byte, 2048)
+	for i := range total {
+		n, err := r.Read(buf)
+		require.NoError(t, err)
+		require.Equal(t, msg(i, 1000), buf[:n], "message %d", i)
+	}
+	require.NoError(t, <-done)
+}
+
+// TestFlushClosedPeer: a peer gone fails Flush, and the batch is
+// dropped, not kept to grow.
+func TestFlushClosedPeer(t *testing.T) {
+	a, b := pair(t)
+	w, err := New(a, 8, 2048)
+	require.NoError(t, err)
+	require.NoError(t, w.Queue([]byte("x")))
+	b.Close()
+	assert.Error(t, w.Flush())
+	assert.Equal(t, 0, w.Queued())
 }
