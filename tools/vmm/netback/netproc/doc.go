@@ -11,8 +11,12 @@
 // for the launcher and returns its end as a virtio.NetBackend (Remote);
 // the jailer spawns it itself (Spawn) and hands the launcher only the
 // socket, so that the jailed launcher can live in an empty network
-// namespace. Serve is the network process's side: it moves frames
-// between the socket and the network it started.
+// namespace. Serve is the network process's side: after the hello it
+// hands the socket to the network (usernet.User.Serve), whose switch
+// reads and writes it directly, and returns on the socket's EOF. Both
+// ends read a burst of messages per system call, and the launcher sends
+// a burst of the guest's frames in one (package seqpacket; Remote is a
+// virtio.NetBatchBackend); the messages on the wire are the same.
 //
 // Each process dies with the other: the network process gets SIGKILL
 // when its parent dies (PR_SET_PDEATHSIG) and exits on EOF of the
