@@ -99,9 +99,13 @@ func TestRuntimeAssumptions(t *testing.T) {
 			if tc != "local" {
 				cmd.Env = append(os.Environ(), "GOTOOLCHAIN="+tc)
 			}
-			out, err := cmd.CombinedOutput()
+			// Stdout only: on a machine that has not fetched the toolchain
+			// yet, stderr says "go: downloading ...".
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
 			if err != nil {
-				t.Skipf("cannot get the %s toolchain: %v: %s", tc, err, firstLine(string(out), ""))
+				t.Skipf("cannot get the %s toolchain: %v: %s", tc, err, firstLine(stderr.String(), ""))
 			}
 			lines := strings.Fields(string(out))
 			require.Len(t, lines, 2, "%s", out)
