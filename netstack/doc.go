@@ -27,9 +27,13 @@
 // are full, and bare ACKs held briefly so the response carries them
 // (ackhold.go: gVisor has no delayed ACK).
 //
-// Ownership: one goroutine per socket performs all work on its endpoint
-// (requests, sends, receives, accepts, close), woken by the kernel's
-// events or by the endpoint's waiter queue; the dispatcher goroutine only
-// routes events. So an endpoint is never used from two goroutines at
-// once, and gVisor's callbacks, which run under its locks, only kick.
+// Ownership: all work on a socket's endpoint (requests, sends, receives,
+// accepts, close) is done by its step, which a pool of GOMAXPROCS worker
+// goroutines runs when the kernel's events or the endpoint's waiter queue
+// post to it (workers.go); a socket is queued at most once and stepped by
+// one worker at a time, and the dispatcher goroutine only routes events.
+// So an endpoint is never used from two goroutines at once, gVisor's
+// callbacks, which run under its locks, only post, and an idle connection
+// costs no goroutine. A step never blocks: the wait for a closed stream's
+// last acknowledgement runs in a goroutine of its own.
 package netstack

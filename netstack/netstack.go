@@ -130,7 +130,6 @@ func route(ev *abi.NetEvent) {
 		}
 		s = newSocket(ev.ID, ev.Domain, ev.Type, ep, wq)
 		sockets[ev.ID] = s
-		go s.run()
 	}
 	socketsMu.Unlock()
 	if s == nil {

@@ -51,13 +51,13 @@ type socket struct {
 	wq     *waiter.Queue
 	entry  waiter.Entry
 
-	kick chan struct{} // capacity 1: work is pending
-	pend atomic.Uint32 // abi.NetEv* | ev* bits not yet handled
+	sched atomic.Int32  // posts not yet seen by a step (workers.go)
+	pend  atomic.Uint32 // abi.NetEv* | ev* bits not yet handled
 
 	mu sync.Mutex
 	ev abi.NetEvent // the latest event (request, options, shutdown)
 
-	// Owned by the socket's goroutine.
+	// Owned by the worker running the socket's step.
 	listening  bool
 	connecting bool
 	closing    bool
@@ -94,7 +94,7 @@ var (
 )
 
 func newSocket(id uint64, domain, typ uint16, ep tcpip.Endpoint, wq *waiter.Queue) *socket {
-	s := &socket{id: id, domain: domain, typ: typ, ep: ep, wq: wq, kick: make(chan struct{}, 1), txMore: true}
+	s := &socket{id: id, domain: domain, typ: typ, ep: ep, wq: wq, txMore: true}
 	s.entry = waiter.NewFunctionEntry(waiter.EventIn|waiter.EventOut|waiter.EventErr|waiter.EventHUp, func(waiter.EventMask) {
 		s.post(evEndpoint)
 	})
@@ -102,14 +102,13 @@ func newSocket(id uint64, domain, typ uint16, ep tcpip.Endpoint, wq *waiter.Queu
 	return s
 }
 
-// post records bits and wakes the socket's goroutine.
+// post records bits and queues the socket for a worker.
 func (s *socket) post(bits uint32) {
 	s.pend.Or(bits)
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	ready.post(s)
 }
+
+func (s *socket) schedCount() *atomic.Int32 { return &s.sched }
 
 // createEndpoint makes the gVisor endpoint for a new kernel socket.
 func createEndpoint(domain, typ uint16) (tcpip.Endpoint, *waiter.Queue, syscall.Errno) {
@@ -129,55 +128,54 @@ func createEndpoint(domain, typ uint16) (tcpip.Endpoint, *waiter.Queue, syscall.
 	return ep, wq, 0
 }
 
-// run is the socket's goroutine: it handles whatever is pending each
-// time it is kicked, until the socket is closed and released.
-func (s *socket) run() {
-	for range s.kick {
-		bits := s.pend.Swap(0)
-		if bits&abi.NetEvTx != 0 {
-			s.txMore = true
+// step handles whatever is pending, and reports whether the socket is
+// finished (closed, its endpoint released).
+func (s *socket) step() bool {
+	bits := s.pend.Swap(0)
+	if bits&abi.NetEvTx != 0 {
+		s.txMore = true
+	}
+	s.mu.Lock()
+	s.cur = s.ev
+	s.mu.Unlock()
+	ev := &s.cur
+	if bits&abi.NetEvOpts != 0 {
+		s.applyOpts(&ev.Opts)
+	}
+	if bits&abi.NetEvRequest != 0 {
+		s.request(ev)
+	}
+	if bits&abi.NetEvShutdown != 0 {
+		if ev.Shut&abi.NetShutRd != 0 && s.typ == syscall.SOCK_STREAM {
+			s.ep.Shutdown(tcpip.ShutdownRead)
 		}
-		s.mu.Lock()
-		s.cur = s.ev
-		s.mu.Unlock()
-		ev := &s.cur
-		if bits&abi.NetEvOpts != 0 {
-			s.applyOpts(&ev.Opts)
-		}
-		if bits&abi.NetEvRequest != 0 {
-			s.request(ev)
-		}
-		if bits&abi.NetEvShutdown != 0 {
-			if ev.Shut&abi.NetShutRd != 0 && s.typ == syscall.SOCK_STREAM {
-				s.ep.Shutdown(tcpip.ShutdownRead)
-			}
-			if ev.Shut&abi.NetShutWr != 0 {
-				s.shutWr = true
-			}
-		}
-		if bits&abi.NetEvClose != 0 {
-			s.closing = true
-		}
-		if s.listening {
-			s.acceptPump()
-		} else {
-			if s.connecting {
-				s.checkConnect()
-			}
-			if !s.connecting {
-				s.txPump()
-				s.rxPump()
-			}
-		}
-		if s.shutWr && !s.finSent && s.txDrained() && s.typ == syscall.SOCK_STREAM && !s.connecting {
-			s.ep.Shutdown(tcpip.ShutdownWrite)
-			s.finSent = true
-		}
-		if s.closing && (s.txDrained() || s.dead || s.listening) {
-			s.finish()
-			return
+		if ev.Shut&abi.NetShutWr != 0 {
+			s.shutWr = true
 		}
 	}
+	if bits&abi.NetEvClose != 0 {
+		s.closing = true
+	}
+	if s.listening {
+		s.acceptPump()
+	} else {
+		if s.connecting {
+			s.checkConnect()
+		}
+		if !s.connecting {
+			s.txPump()
+			s.rxPump()
+		}
+	}
+	if s.shutWr && !s.finSent && s.txDrained() && s.typ == syscall.SOCK_STREAM && !s.connecting {
+		s.ep.Shutdown(tcpip.ShutdownWrite)
+		s.finSent = true
+	}
+	if s.closing && (s.txDrained() || s.dead || s.listening) {
+		s.finish()
+		return true
+	}
+	return false
 }
 
 // txDrained reports whether everything the program sent has been given
@@ -206,10 +204,15 @@ func (s *socket) finish() {
 	socketsMu.Unlock()
 	if s.typ == syscall.SOCK_STREAM && !s.listening {
 		// The program's close returned long ago, as on Linux. Waiting
-		// holds only the kernel's sock block and this goroutine: the
-		// kernel freed its send ring when drained into ep (gVisor keeps
-		// the unacknowledged bytes) and its receive ring at close.
-		awaitAcked(s.ep)
+		// holds only the kernel's sock block and a goroutine of its
+		// own: the kernel freed its send ring when drained into ep
+		// (gVisor keeps the unacknowledged bytes) and its receive ring
+		// at close.
+		go func(ep tcpip.Endpoint, id uint64) {
+			awaitAcked(ep)
+			netRelease(id)
+		}(s.ep, s.id)
+		return
 	}
 	netRelease(s.id)
 }
@@ -566,7 +569,6 @@ func (s *socket) acceptPump() {
 		sockets[id] = ns
 		socketsMu.Unlock()
 		s.accepted = nil
-		go ns.run()
 		ns.post(evEndpoint) // data may already be waiting
 	}
 }

@@ -121,8 +121,9 @@ func status(w http.ResponseWriter, r *http.Request) {
 	runtime.ReadMemStats(&ms)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
-		"heap_alloc": ms.HeapAlloc, // live heap, bytes
-		"sys":        ms.Sys,       // memory the runtime holds, bytes
+		"heap_alloc": ms.HeapAlloc,  // live heap, bytes
+		"sys":        ms.Sys,        // memory the runtime holds, bytes
+		"stack":      ms.StackInuse, // goroutine stacks, bytes
 		"host":       host,
 		"goos":       runtime.GOOS,
 		"cpus":       runtime.NumCPU(),
