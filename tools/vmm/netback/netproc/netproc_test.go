@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/unigo-os/unigo/tools/vmm/netback"
 	"github.com/unigo-os/unigo/tools/vmm/netback/seqpacket"
@@ -59,9 +58,9 @@ func TestArgs(t *testing.T) {
 // pair is a SOCK_SEQPACKET socketpair as Spawn makes it: the launcher's
 // end and the network process's, both non-blocking.
 func pair(t *testing.T) (launcher, proc *os.File) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	launcher, proc, err := seqpacket.Pair("l", "p")
 	require.NoError(t, err)
-	return os.NewFile(uintptr(fds[0]), "l"), os.NewFile(uintptr(fds[1]), "p")
+	return launcher, proc
 }
 
 // loopNet is a Network that answers each frame with the frame reversed.

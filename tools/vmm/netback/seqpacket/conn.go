@@ -86,17 +86,33 @@ func (c *Conn) Read(b []byte) (int, error) {
 
 // fill takes the waiting messages, at least one, into the buffers.
 func (c *Conn) fill() error {
+	n, err := mmsg(c.rc.Read, unix.SYS_RECVMMSG, "recvmmsg", c.hdrs)
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		return io.EOF
+	}
+	c.next, c.n = 0, n
+	return nil
+}
+
+// mmsg makes one recvmmsg or sendmmsg (trap, named name) over hdrs
+// without blocking a thread: wait is c.rc.Read or c.rc.Write, which parks
+// the goroutine in Go's poller while the call would block. It returns how
+// many messages moved.
+func mmsg(wait func(func(uintptr) bool) error, trap uintptr, name string, hdrs []unix.Mmsghdr) (int, error) {
 	var n int
 	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
+	err := wait(func(fd uintptr) bool {
 		for {
-			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.hdrs[0])), uintptr(len(c.hdrs)),
+			r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)),
 				unix.MSG_DONTWAIT, 0, 0)
 			switch e {
 			case unix.EINTR:
 				continue
 			case unix.EAGAIN:
-				return false // wait until readable
+				return false // wait until ready
 			}
 			n, errno = int(r), e
 			return true
@@ -104,14 +120,11 @@ func (c *Conn) fill() error {
 	})
 	switch {
 	case err != nil:
-		return err
+		return 0, err
 	case errno != 0:
-		return os.NewSyscallError("recvmmsg", errno)
-	case n == 0:
-		return io.EOF
+		return 0, os.NewSyscallError(name, errno)
 	}
-	c.next, c.n = 0, n
-	return nil
+	return n, nil
 }
 
 // errEmpty refuses an empty message, which the peer would read as EOF.
@@ -179,27 +192,10 @@ func (c *Conn) Flush() error {
 		c.outHdrs[i].Hdr.SetIovlen(1)
 	}
 	for sent := 0; sent < len(c.outHdrs); {
-		var n int
-		var errno syscall.Errno
-		err := c.rc.Write(func(fd uintptr) bool {
-			for {
-				r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.outHdrs[sent])),
-					uintptr(len(c.outHdrs)-sent), unix.MSG_DONTWAIT, 0, 0)
-				switch e {
-				case unix.EINTR:
-					continue
-				case unix.EAGAIN:
-					return false // wait until writable
-				}
-				n, errno = int(r), e
-				return true
-			}
-		})
+		n, err := mmsg(c.rc.Write, unix.SYS_SENDMMSG, "sendmmsg", c.outHdrs[sent:])
 		switch {
 		case err != nil:
 			return err
-		case errno != 0:
-			return os.NewSyscallError("sendmmsg", errno)
 		case n == 0:
 			return errors.New("seqpacket: sendmmsg sent nothing")
 		}
@@ -210,3 +206,13 @@ func (c *Conn) Flush() error {
 
 // Close closes the socket; a blocked Read returns an error.
 func (c *Conn) Close() error { return c.f.Close() }
+
+// Pair makes a connected pair of non-blocking, close-on-exec
+// SOCK_SEQPACKET sockets, named nameA and nameB.
+func Pair(nameA, nameB string) (a, b *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	return os.NewFile(uintptr(fds[0]), nameA), os.NewFile(uintptr(fds[1]), nameB), nil
+}

@@ -16,9 +16,8 @@ import (
 // pair is a non-blocking SOCK_SEQPACKET socketpair, as the launcher and
 // its network process share.
 func pair(t *testing.T) (a, b *os.File) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	a, b, err := Pair("a", "b")
 	require.NoError(t, err)
-	a, b = os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
 }

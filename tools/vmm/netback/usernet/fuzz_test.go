@@ -74,13 +74,7 @@ func fzUDP(dst net.HardwareAddr, src, to tcpip.Address, sport, dport uint16, pay
 
 func userSeeds(tb testing.TB) [][]byte {
 	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	a := header.ARP(make([]byte, header.ARPSize))
-	a.SetIPv4OverEthernet()
-	a.SetOp(header.ARPRequest)
-	copy(a.HardwareAddressSender(), netback.UserGuestMAC)
-	copy(a.ProtocolAddressSender(), fzGuest.AsSlice())
-	copy(a.ProtocolAddressTarget(), fzGateway.AsSlice())
-	seeds := [][]byte{fzEth(bcast, header.ARPProtocolNumber, a)}
+	seeds := [][]byte{arpForGateway()}
 
 	disc, err := dhcpv4.NewDiscovery(netback.UserGuestMAC)
 	if err != nil {

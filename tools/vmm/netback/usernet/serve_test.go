@@ -9,19 +9,18 @@ import (
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/unigo-os/unigo/tools/vmm/netback"
+	"github.com/unigo-os/unigo/tools/vmm/netback/seqpacket"
 )
 
 // devicePair is a non-blocking SOCK_SEQPACKET socketpair: the device's
 // end and the end Serve gets, as the launcher and unigo-net share.
 func devicePair(t *testing.T) (dev, sw *os.File) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	dev, sw, err := seqpacket.Pair("dev", "sw")
 	require.NoError(t, err)
-	dev, sw = os.NewFile(uintptr(fds[0]), "dev"), os.NewFile(uintptr(fds[1]), "sw")
 	t.Cleanup(func() { dev.Close(); sw.Close() })
 	return dev, sw
 }

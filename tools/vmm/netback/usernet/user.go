@@ -25,6 +25,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/unigo-os/unigo/tools/vmm/netback"
+	"github.com/unigo-os/unigo/tools/vmm/netback/seqpacket"
 )
 
 // userGatewayMAC is the gateway's MAC on the user-mode network.
@@ -85,18 +86,15 @@ func NewUser(forwards []netback.Forward, p netback.UserPolicy) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	dev, sw, err := seqpacket.Pair("user-net-device", "user-net-switch")
 	if err != nil {
 		u.Close()
-		return nil, fmt.Errorf("user-mode network: socketpair: %w", err)
+		return nil, fmt.Errorf("user-mode network: %w", err)
 	}
 	// Room for a burst in each direction before a writer blocks.
-	for _, fd := range fds {
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
-	}
-	u.dev = os.NewFile(uintptr(fds[0]), "user-net-device")
-	sw := os.NewFile(uintptr(fds[1]), "user-net-switch")
+	setBufs(dev, 4<<20)
+	setBufs(sw, 4<<20)
+	u.dev = dev
 	pt, err := u.attach(sw)
 	if err != nil {
 		sw.Close()
@@ -105,6 +103,17 @@ func NewUser(forwards []netback.Forward, p netback.UserPolicy) (*User, error) {
 	}
 	go u.serve(pt)
 	return u, nil
+}
+
+// setBufs sets socket f's send and receive buffers to n bytes, best
+// effort (Control, not Fd, which would make f blocking).
+func setBufs(f *os.File, n int) {
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, n)
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+		})
+	}
 }
 
 // New starts a user-mode network under policy p and the given port
