@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
 
@@ -103,4 +104,25 @@ func TestBootHugePages(t *testing.T) {
 		assert.EqualValues(t, 7, r.Code)
 		assert.Equal(t, "hi\n", out.String())
 	}
+}
+
+// TestModuleJoinsRAM: the boot module shares RAM's last memory slot when
+// it follows that range (RAM below the device hole, or RAM above 4 GiB),
+// and has a slot of its own only when it was pushed above the hole.
+func TestModuleJoinsRAM(t *testing.T) {
+	const mib, gib = 1 << 20, 1 << 30
+	for _, tc := range []struct {
+		mem, moduleAt uint64
+		joins         bool
+	}{
+		{128 * mib, 128 * mib, true},
+		{127 * mib, 128 * mib, true}, // the padding to 2 MiB
+		{3 * gib, 4 * gib, false},    // RAM ends at the hole; the module lies above 4 GiB
+		{5 * gib, 6 * gib, true},     // RAM continues above 4 GiB
+	} {
+		v := &VM{cfg: Config{MemSize: tc.mem}, layout: &arch.Layout{ModuleAddr: tc.moduleAt, ModuleSize: 5 * mib}}
+		assert.Equal(t, tc.joins, v.moduleJoinsRAM(), "-m %#x, module at %#x", tc.mem, tc.moduleAt)
+	}
+	v := &VM{cfg: Config{MemSize: 128 * mib}, layout: &arch.Layout{}}
+	assert.False(t, v.moduleJoinsRAM(), "no module")
 }

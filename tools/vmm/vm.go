@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -111,8 +112,8 @@ type VM struct {
 	cfg     Config
 	sys     *kvm.System
 	vm      *kvm.VM
-	mem     []byte
-	module  []byte // the boot module's mapping (mapModule)
+	mem     []byte // guest RAM: guest-physical address == offset
+	mapping []byte // mem and, past its end, the boot module (createVM)
 	layout  *arch.Layout
 	cmdline string
 	vcpus   []*vcpu
@@ -281,21 +282,50 @@ func (v *VM) createVM() error {
 		return err
 	}
 	size := arch.MappingSize(v.cfg.MemSize)
-	v.mem, err = mapGuestRAM(size, v.cfg.HugePages)
+	l := v.layout
+	if l.Module() {
+		// The module's bytes live in the same mapping, at their
+		// guest-physical address (mapModule).
+		size = max(size, l.ModuleAddr+l.ModuleSize)
+	}
+	v.mapping, err = mapGuestRAM(size, v.cfg.HugePages)
 	if err != nil {
 		return fmt.Errorf("cannot map %s of guest memory: %w", arch.FormatSize(v.cfg.MemSize), err)
 	}
+	ramLen := arch.MappingSize(v.cfg.MemSize)
+	v.mem = v.mapping[:ramLen:ramLen]
 	// Not copied into a child (as QEMU does), and so a mapping of its own
 	// that the kernel never merges with a neighbour (glibc's arenas are
 	// MAP_NORESERVE too, in a cgo build): the bench reads guest RAM's Rss
 	// from smaps by its range (mark.Memory). Advice only.
 	unix.Madvise(v.mem, unix.MADV_DONTFORK)
-	for i, r := range arch.RAM(v.cfg.MemSize) {
-		if err := v.vm.SetUserMemoryRegion(uint32(i), uint64(r.Start), v.mem[r.Start:r.End()]); err != nil {
+	ram := arch.RAM(v.cfg.MemSize)
+	for i, r := range ram {
+		end := uint64(r.End())
+		if i == len(ram)-1 && v.moduleJoinsRAM() {
+			end = l.ModuleAddr + l.ModuleSize
+		}
+		if err := v.vm.SetUserMemoryRegion(uint32(i), uint64(r.Start), v.mapping[r.Start:end]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// moduleJoinsRAM reports whether the boot module lies just above the last
+// RAM range (within the ModuleAlign padding), so that RAM's last memory
+// slot is stretched over it rather than the module getting a slot of its
+// own: every slot set costs the host an SRCU grace period, milliseconds on
+// PVM hosts (docs/BENCHMARKS.md). The padding, at most 2 MiB, is then
+// guest-writable memory the memory map does not offer the guest.
+func (v *VM) moduleJoinsRAM() bool {
+	l := v.layout
+	if !l.Module() {
+		return false
+	}
+	ram := arch.RAM(v.cfg.MemSize)
+	end := uint64(ram[len(ram)-1].End())
+	return l.ModuleAddr >= end && l.ModuleAddr-end < arch.ModuleAlign
 }
 
 // mapModule maps the image file as the boot module, at the layout's range
@@ -307,23 +337,22 @@ func (v *VM) mapModule() error {
 	if !l.Module() {
 		return nil
 	}
-	prot, flags := unix.PROT_READ, uint32(kvm.MemReadonly)
-	if v.sys.CheckExtension(kvm.CapReadonlyMem) <= 0 {
-		prot, flags = unix.PROT_READ|unix.PROT_WRITE, 0
-	}
-	var err error
+	mod := v.mapping[l.ModuleAddr : l.ModuleAddr+l.ModuleSize]
 	if f := v.cfg.ImageFile; f != nil {
-		v.module, err = unix.Mmap(int(f.Fd()), 0, int(l.ModuleSize), prot, unix.MAP_PRIVATE)
-	} else if v.module, err = unix.Mmap(-1, 0, int(l.ModuleSize), unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err == nil {
-		copy(v.module, v.cfg.Image)
-		err = unix.Mprotect(v.module, prot)
+		// Private and writable like RAM: a guest write (the kernel makes
+		// none) changes its own copy, never the file.
+		_, err := unix.MmapPtr(int(f.Fd()), 0, unsafe.Pointer(&mod[0]), uintptr(len(mod)),
+			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+		if err != nil {
+			return fmt.Errorf("mapping the image as the boot module: %w", err)
+		}
+	} else {
+		copy(mod, v.cfg.Image)
 	}
-	if err != nil {
-		return fmt.Errorf("mapping the image as the boot module: %w", err)
+	if v.moduleJoinsRAM() {
+		return nil // in RAM's last memory slot (createVM)
 	}
-	slot := uint32(len(arch.RAM(v.cfg.MemSize)))
-	return v.vm.SetUserMemoryRegionFlags(slot, l.ModuleAddr, v.module, flags)
+	return v.vm.SetUserMemoryRegion(uint32(len(arch.RAM(v.cfg.MemSize))), l.ModuleAddr, mod)
 }
 
 func (v *VM) attachDevices() error {
@@ -632,13 +661,9 @@ func (v *VM) Close() error {
 	if v.sys != nil {
 		v.sys.Close()
 	}
-	if v.module != nil {
-		unix.Munmap(v.module)
-		v.module = nil
-	}
-	if v.mem != nil {
-		unmapGuestRAM(v.mem)
-		v.mem = nil
+	if v.mapping != nil {
+		unmapGuestRAM(v.mapping)
+		v.mapping, v.mem = nil, nil
 	}
 	return nil
 }

@@ -59,7 +59,7 @@ type Layout struct {
 	// The image file passed as PVH module 0 (PlanModule), when ModuleSize
 	// is not 0: guest-physical [ModuleAddr, ModuleAddr+ModuleSize), page
 	// rounded, outside RAM; the memory map calls it reserved, and the
-	// monitor maps the file there read-only (ModuleSlot).
+	// monitor maps the file there (vmm's mapModule).
 	ModuleAddr, ModuleSize uint64
 }
 
@@ -96,7 +96,7 @@ func Plan(img *Image, memSize uint64, cmdline string) (*Layout, error) {
 // PlanModule is Plan passing module (the image file itself, which the
 // guest serves as /init and /proc/self/exe) as PVH module 0, placed above
 // RAM (placeModule) in a range the memory map calls reserved. The bytes
-// are not part of Memory: the monitor maps them (ModuleSlot). A module
+// are not part of Memory: the monitor maps them (vmm's mapModule). A module
 // larger than MaxModule is left out (Module reports whether it is in).
 func PlanModule(img *Image, memSize uint64, cmdline string, module []byte) (*Layout, error) {
 	if err := CheckMemSize(memSize); err != nil {
