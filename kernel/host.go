@@ -27,9 +27,11 @@ import (
 //     (syscallpatch.go), and an interrupt that lands between a SYSCALL
 //     and the shim's first instruction is rewound (rewindSyscallEntry).
 //     Halts, timer programmings and wake-up IPIs are traps there too, so
-//     an idle CPU of an SMP guest polls briefly before it halts
-//     (task.pollIdle asks rt.CPL3Mode; the mode is known only once the
-//     shim has seen a SYSCALL, so it is asked, not stored at boot).
+//     an idle CPU of an SMP guest polls briefly before it halts, and a
+//     thread woken by a busy CPU waits longer there before a halted CPU
+//     is woken to steal it (task.pollIdle and task.affineWait ask
+//     rt.CPL3Mode; the mode is known only once the shim has seen a
+//     SYSCALL, so it is asked, not stored at boot).
 //   - XGETBV answers the host's XCR0 (PVM), not the one entry64 wrote,
 //     and may name components (AMX tiles) CPUID(0xD,0).EBX does not count:
 //     xsaveLayout derives the save mask and area size from the components

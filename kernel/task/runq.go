@@ -199,9 +199,32 @@ func pushWoken(waker *CPUInfo, q *runQueue, t uintptr, affine bool, now int64) b
 
 // AffineWait is how long (ns) a thread woken by a busy CPU waits in that
 // CPU's queue while another CPU is halted, before that CPU is woken to
-// steal it (HandOff); 0 wakes the halted CPU at once. Set at boot
+// steal it (HandOff); 0 wakes the halted CPU at once, and a negative
+// value (the default) leaves it to the host (affineWait). Set at boot
 // (unigo.affine, in µs).
-var AffineWait int64 = 1_000_000
+var AffineWait int64 = -1
+
+// The hosts' wake-affine waits (kernel/host.go). Where a halt, the IPI
+// that ends it and the host's scheduling of that vCPU are each a trap
+// (CPL-3 SYSCALL mode: PVM), the waker is given longer to block: the
+// woken thread then runs where it was queued, which on 2 vCPUs serves
+// ~1.35x the requests/s of a 1 ms wait on the Intel PVM host
+// (docs/BENCHMARKS.md). Elsewhere 1 ms.
+const (
+	affineWaitTrapped = 5_000_000
+	affineWaitDefault = 1_000_000
+)
+
+// affineWait is AffineWait, or the host's wait when it is negative.
+func affineWait() int64 {
+	switch {
+	case AffineWait >= 0:
+		return AffineWait
+	case rt.CPL3Mode():
+		return affineWaitTrapped
+	}
+	return affineWaitDefault
+}
 
 // wakeCPU chooses the CPU whose queue a woken thread goes to: last is the
 // CPU it last ran on, me the waker's, n the CPUs online, meIdle whether
@@ -237,7 +260,7 @@ func wakeCPU(last, me, n int, meIdle bool, idle, poll uint64) (target int, affin
 	case idle != 0 && idle&bit == 0:
 		target = lowestBit(idle)
 	}
-	if AffineWait > 0 && idle&(1<<uint(target)) != 0 {
+	if affineWait() > 0 && idle&(1<<uint(target)) != 0 {
 		return me, true
 	}
 	return target, false
@@ -258,7 +281,7 @@ func HandOff() {
 		ci.affineSince = 0
 		return
 	}
-	if platform.Nanotime()-s < AffineWait {
+	if platform.Nanotime()-s < affineWait() {
 		return
 	}
 	ci.affineSince = 0
@@ -275,7 +298,7 @@ func HandOff() {
 // needs no interrupt: every system call and interrupt ends in HandOff.
 func (ci *CPUInfo) handOffDeadline(deadline, now int64) int64 {
 	if s := ci.affineSince; s != 0 && ci.rq.n.Load() != 0 {
-		if d := s + AffineWait; d > now && (deadline == 0 || d < deadline) {
+		if d := s + affineWait(); d > now && (deadline == 0 || d < deadline) {
 			return d
 		}
 	}

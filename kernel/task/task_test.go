@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	_ "github.com/unigo-os/unigo/kernel/internal/linkstub" // rt's entry points
+	"github.com/unigo-os/unigo/rt"
 )
 
 // testThreads are thread blocks in static memory, linked by address like
@@ -268,4 +269,20 @@ func TestArmDeadline(t *testing.T) {
 	assert.Equal(t, int64(500), armDeadline(900, true, 500, false), "queued, timer after the slice")
 	assert.Equal(t, int64(100), armDeadline(100, true, 500, false), "queued, SMP: the timer")
 	assert.Equal(t, int64(500), armDeadline(100, true, 500, true), "queued, busy alone")
+}
+
+// TestAffineWaitDefault: a negative AffineWait (no unigo.affine) leaves
+// the wait to the host: 1 ms off PVM (the host tests run there), and an
+// explicit value, 0 included, wins.
+func TestAffineWaitDefault(t *testing.T) {
+	saved := AffineWait
+	defer func() { AffineWait = saved }()
+	require.False(t, rt.CPL3Mode(), "host tests do not run in CPL-3 SYSCALL mode")
+	AffineWait = -1
+	assert.Equal(t, int64(affineWaitDefault), affineWait())
+	AffineWait = 0
+	assert.Equal(t, int64(0), affineWait())
+	AffineWait = 3_000_000
+	assert.Equal(t, int64(3_000_000), affineWait())
+	assert.Greater(t, int64(affineWaitTrapped), int64(affineWaitDefault), "trapped hosts wait longer")
 }
