@@ -328,10 +328,10 @@ func (v *VM) moduleJoinsRAM() bool {
 	return l.ModuleAddr >= end && l.ModuleAddr-end < arch.ModuleAlign
 }
 
-// mapModule maps the image file as the boot module, at the layout's range
-// above RAM, in a read-only memory slot: a guest write there exits as an
-// MMIO write to nothing. Without read-only slots on the host, the guest
-// gets a private copy-on-write mapping instead.
+// mapModule maps the image file as the boot module at the layout's range
+// above RAM, copy-on-write into the guest mapping (createVM), and gives it
+// a memory slot of its own only when it does not join RAM's last one
+// (moduleJoinsRAM).
 func (v *VM) mapModule() error {
 	l := v.layout
 	if !l.Module() {

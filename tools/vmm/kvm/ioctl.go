@@ -44,9 +44,6 @@ var (
 	kvmGetTSCKHz           = ioc(iocNone, 0xa3, 0)
 )
 
-// MemReadonly is KVM_MEM_READONLY, a flag of SetUserMemoryRegionFlags.
-const MemReadonly = 1 << 1
-
 // Extensions queried with CheckExtension.
 const (
 	CapIRQChip     = 0
@@ -55,7 +52,6 @@ const (
 	CapIOEventFD   = 36
 	CapIRQFD       = 32
 	CapImmediateEx = 136
-	CapReadonlyMem = 31
 )
 
 // ioctl issues one ioctl. It goes through the scheduler-aware Syscall (not

@@ -136,15 +136,8 @@ func (vm *VM) Close() error { return unix.Close(vm.fd) }
 
 // SetUserMemoryRegion maps host memory mem at guest-physical gpa in slot.
 func (vm *VM) SetUserMemoryRegion(slot uint32, gpa uint64, mem []byte) error {
-	return vm.SetUserMemoryRegionFlags(slot, gpa, mem, 0)
-}
-
-// SetUserMemoryRegionFlags is SetUserMemoryRegion with KVM_MEM_* flags
-// (MemReadonly: guest writes exit as MMIO writes).
-func (vm *VM) SetUserMemoryRegionFlags(slot uint32, gpa uint64, mem []byte, flags uint32) error {
 	r := UserspaceMemoryRegion{
 		Slot:          slot,
-		Flags:         flags,
 		GuestPhysAddr: gpa,
 		MemorySize:    uint64(len(mem)),
 		UserspaceAddr: uint64(uintptr(unsafe.Pointer(&mem[0]))),
