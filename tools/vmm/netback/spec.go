@@ -26,6 +26,12 @@ const (
 	// TestUserNetStack*), guest-to-host throughput is about 3x that at
 	// 1500.
 	UserMTU = 65520
+	// UserBurst and UserFrameMax size the buffers at both ends of the
+	// socket between the launcher and unigo-net (netback/seqpacket): up
+	// to UserBurst frames move per system call, each up to UserFrameMax
+	// bytes, more than a frame of UserMTU.
+	UserBurst    = 16
+	UserFrameMax = 64 << 10
 )
 
 // UserGuestMAC is the MAC the device gets on the user-mode network; the

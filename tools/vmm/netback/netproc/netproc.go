@@ -197,14 +197,6 @@ func Start(c Config) (*Remote, error) {
 	return NewRemote(f, p), nil
 }
 
-// The launcher's end reads, and sends, a burst of up to remoteBatch
-// frames per system call, each up to remoteSlot bytes: more than a frame
-// of the user-mode network's MTU.
-const (
-	remoteBatch = 16
-	remoteSlot  = 64 << 10
-)
-
 // helloTimeout bounds the wait for the network process's hello (its
 // start: exec, package initialisers, listening on the forwards).
 const helloTimeout = 30 * time.Second
@@ -229,7 +221,7 @@ type Remote struct {
 // and proc, that process when this one started it (Close reaps it).
 func NewRemote(f *os.File, proc *os.Process) *Remote {
 	r := &Remote{f: f, proc: proc, helloDone: make(chan struct{}), done: make(chan struct{}), closed: make(chan struct{})}
-	c, err := seqpacket.New(f, remoteBatch, remoteSlot)
+	c, err := seqpacket.New(f, netback.UserBurst, netback.UserFrameMax)
 	if err != nil {
 		r.helloErr = fmt.Errorf("user-mode network: %v", err)
 		close(r.helloDone)

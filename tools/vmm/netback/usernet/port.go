@@ -8,15 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/unigo-os/unigo/tools/vmm/netback"
 	"github.com/unigo-os/unigo/tools/vmm/netback/seqpacket"
-)
-
-// Port buffers: a burst of up to portBatch frames per system call, each
-// up to portSlot bytes (a frame of the user-mode network's MTU, with room
-// to spare).
-const (
-	portBatch = 16
-	portSlot  = 64 << 10
 )
 
 // port is the switch's connection to the device: a SOCK_SEQPACKET socket
@@ -30,7 +23,7 @@ type port struct {
 }
 
 func newPort(f *os.File, restrict bool) (*port, error) {
-	c, err := seqpacket.New(f, portBatch, portSlot)
+	c, err := seqpacket.New(f, netback.UserBurst, netback.UserFrameMax)
 	if err != nil {
 		return nil, err
 	}
