@@ -99,9 +99,9 @@ func writeBenchTables(w io.Writer, s *benchSuite) {
 	anonOver := mem(func(m map[string]int64) float64 { return float64(m["anon"]-m["guestanon"]) / 1024 })
 	file := mem(func(m map[string]int64) float64 { return float64(m["file"]) / 1024 })
 	fmt.Fprintf(w, "\nLauncher memory at guest exit (hello, -m 128M; medians): VmRSS %.1f MiB, of which "+
-		"guest RAM resident (the guest mapping's Rss in smaps) %.1f MiB, so the launcher's own RSS is "+
+		"guest memory resident (the Rss in smaps of the guest's mapping: RAM and the boot module) %.1f MiB, so the launcher's own RSS is "+
 		"**%.1f MiB**: %.1f MiB anonymous outside guest RAM (Go heap, stacks and data) and "+
-		"%.1f MiB file-backed (the launcher binary's pages and the image's in guest RAM).\n", rss, guest, overhead, anonOver, file)
+		"%.1f MiB file-backed (the launcher binary's pages, and the image's in guest memory).\n", rss, guest, overhead, anonOver, file)
 
 	fmt.Fprintf(w, "\n### Guest workload: tests/guests/bench, median of %d runs (each a median of its own repetitions)\n\n", s.guestRuns)
 	header, sep = "| |", "|---|"

@@ -806,7 +806,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, h Hooks) (cod
 	}
 	r := v.Run()
 	if o.bench {
-		mark.Memory(stderr, v.Memory())
+		mark.Memory(stderr, v.GuestMemory())
 		if gn != nil && gn.pid > 0 {
 			mark.ProcessMemory(stderr, "net", gn.pid)
 		}

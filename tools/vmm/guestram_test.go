@@ -94,6 +94,10 @@ func TestBootHugePages(t *testing.T) {
 		base := uintptr(unsafe.Pointer(&v.Memory()[0]))
 		assert.Zero(t, base%(2<<20))
 		sm := smapsOf(t, base+testguest.LoadAddr)
+		gm := v.GuestMemory()
+		require.True(t, v.layout.Module())
+		assert.Equal(t, base, uintptr(unsafe.Pointer(&gm[0])), "guest memory starts with RAM")
+		assert.EqualValues(t, v.layout.ModuleAddr+v.layout.ModuleSize, len(gm), "guest memory ends with the boot module")
 		if huge {
 			assert.Equal(t, fmt.Sprintf("%#x-%#x", base, base+uintptr(len(v.Memory()))), sm["range"], "nothing mapped over guest RAM")
 			assert.Contains(t, " "+sm["VmFlags"]+" ", " hg ")

@@ -264,6 +264,11 @@ func (v *VM) Cmdline() string { return v.cmdline }
 // Memory is guest RAM; the guest-physical address is the offset.
 func (v *VM) Memory() []byte { return v.mem }
 
+// GuestMemory is all the host memory the guest addresses as memory: guest
+// RAM and, past its end, the boot module (the image file mapped
+// copy-on-write), which RAM's last memory slot or one of its own covers.
+func (v *VM) GuestMemory() []byte { return v.mapping }
+
 func (v *VM) createVM() error {
 	var err error
 	if v.vm, err = v.sys.CreateVM(); err != nil {

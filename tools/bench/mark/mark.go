@@ -63,10 +63,11 @@ func (f *firstWriteMark) Write(p []byte) (int, error) {
 	return f.w.Write(p)
 }
 
-// Memory reports the launcher's memory use beside guest RAM: the
+// Memory reports the launcher's memory use beside guest memory: the
 // process's VmRSS, VmHWM, RssAnon, RssFile and RssShmem from
 // /proc/self/status, and, from /proc/self/smaps, guest, the Rss of the
-// guest RAM mapping, and guestanon, its Anonymous part. RSS minus guest
+// guest's mapping (RAM and the boot module past it, vmm.VM.GuestMemory),
+// and guestanon, its Anonymous part. RSS minus guest
 // is the launcher's own overhead, RssAnon minus guestanon its heap,
 // stacks and data. The mapping's Rss is what VmRSS counts of it: guest
 // RAM maps the image's file pages copy-on-write, which mincore(2), used
