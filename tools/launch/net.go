@@ -2,7 +2,6 @@ package launch
 
 import (
 	"bytes"
-	"crypto/rand"
 	"debug/elf"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/vmm/netback"
@@ -220,9 +221,13 @@ func (g *guestNet) addParams(params []string) []string {
 	return params
 }
 
+// randomMAC is a random locally administered unicast address. getrandom
+// rather than crypto/rand: the address needs no more, and crypto/rand
+// links the FIPS module's DRBG (AES, SHA-2/3) into the launcher binary,
+// whose every page counts in its RSS.
 func randomMAC() net.HardwareAddr {
 	mac := make(net.HardwareAddr, 6)
-	rand.Read(mac)
+	unix.Getrandom(mac, 0)
 	mac[0] = mac[0]&^1 | 2 // unicast, locally administered
 	return mac
 }

@@ -190,3 +190,15 @@ func TestRunNetBadInput(t *testing.T) {
 		assert.Equal(t, 1, strings.Count(errs, "\n"), "one line: %q", errs)
 	}
 }
+
+// TestRandomMAC: a locally administered unicast address, different each
+// time (two equal draws of 46 random bits would be a broken source).
+func TestRandomMAC(t *testing.T) {
+	a, b := randomMAC(), randomMAC()
+	for _, m := range []net.HardwareAddr{a, b} {
+		require.Len(t, m, 6)
+		assert.Zero(t, m[0]&1, "%v: unicast", m)
+		assert.NotZero(t, m[0]&2, "%v: locally administered", m)
+	}
+	assert.NotEqual(t, a, b)
+}
