@@ -18,12 +18,24 @@ func (r Regs) Read32(off uintptr) uint32 {
 	return atomic.LoadUint32(kctx.At[uint32](uintptr(r) + off))
 }
 
-// Write32 writes the register at off.
+// Write32 writes the register at off with one plain store (MOVL).
+// Not atomic.StoreUint32: on amd64 that is XCHG, a read and a write,
+// which a hypervisor emulates as two accesses and, for a register the
+// host serves in user space (all of virtio-mmio), two exits. x86 keeps
+// stores in order, so ring writes before a notification still reach
+// memory first.
 func (r Regs) Write32(off uintptr, v uint32) {
 	if r != 0 {
-		atomic.StoreUint32(kctx.At[uint32](uintptr(r)+off), v)
+		store32(uintptr(r)+off, v)
 	}
 }
+
+// store32 is not inlined, so each call is exactly one store that the
+// compiler can neither merge with a neighbour nor drop as dead (a
+// selector written twice in a row must be).
+//
+//go:noinline
+func store32(a uintptr, v uint32) { *kctx.At[uint32](a) = v }
 
 // Begin checks that the window holds device id behind a version 2
 // transport, resets the device and sets ACKNOWLEDGE and DRIVER. notIt is
