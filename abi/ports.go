@@ -124,6 +124,13 @@ const (
 	// FIFO holds N bytes: once LSR shows THRE, the guest may write N bytes
 	// before it looks again. Absent: 16, a 16550A's.
 	UARTFIFOParam = "unigo.uartfifo"
+	// UARTReadyParam=1 on the guest command line says that COM1 needs no
+	// programming: it ignores the baud rate, line settings, modem control
+	// and FIFO control (its transmit FIFO holds UARTFIFOParam bytes
+	// whatever FCR says), and input waits in the host until the guest
+	// reads it. The kernel then sets none of them up (each access is an
+	// exit). Absent: a 16550A, programmed at boot.
+	UARTReadyParam = "unigo.uartready"
 	// ConsoleStringParam=1 on the guest command line offers
 	// PortConsoleString.
 	ConsoleStringParam = "unigo.constr"

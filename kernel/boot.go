@@ -31,7 +31,6 @@ func kernelMain(si uintptr) {
 	filesInit()
 	syscallsInit()
 	traceInit()
-	platform.ConsoleInit()
 	info := kctx.At[abi.HVMStartInfo](si)
 	if info.Magic != abi.HVMStartMagic {
 		kctx.Panic("bad PVH start_info magic")
@@ -39,6 +38,7 @@ func kernelMain(si uintptr) {
 	if info.CmdlinePaddr != 0 {
 		kctx.CmdlineLen = copy(kctx.Cmdline[:len(kctx.Cmdline)-1], kctx.CString(uintptr(info.CmdlinePaddr), len(kctx.Cmdline)-1))
 	}
+	platform.ConsoleInit() // after the command line: abi.UARTReadyParam
 	syscalls.StatsOn = kctx.FlagParam("unigo.stats")
 	kctx.ConsoleNotTTY = kctx.ParamIs(abi.TTYParam, "0")
 	var fifo [8]byte

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/kernel/kctx"
 	"github.com/unigo-os/unigo/rt"
 )
 
@@ -17,13 +18,17 @@ var (
 	HasEarlyInput bool
 )
 
-// ConsoleInit programs COM1. The kernel runs at CPL 3 with the boot TSS's
+// ConsoleInit programs COM1, unless the host says it needs none
+// (abi.UARTReadyParam, the unigo launcher's). The kernel runs at CPL 3 with the boot TSS's
 // I/O bitmap open to COM1 (rt's entry64), so it uses IN and OUT directly:
 // each access is one port exit, where rt.Outb and rt.Inb are service
 // calls, a SYSCALL that on PVM traps through the host (about 22 more
 // emulated instructions apiece, measured).
 func ConsoleInit() {
 	const p = abi.PortCOM1
+	if kctx.FlagParam(abi.UARTReadyParam) {
+		return
+	}
 	rt.OutbDirect(p+1, 0x00) // no interrupts yet
 	rt.OutbDirect(p+3, 0x80) // DLAB
 	rt.OutbDirect(p+0, 0x01) // 115200 baud

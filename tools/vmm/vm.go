@@ -197,7 +197,7 @@ func New(cfg Config) (_ *VM, err error) {
 		params = append(params, MMIODeviceParam(i))
 	}
 	params = append(params, abi.HostSignalParam+"=1",
-		fmt.Sprintf("%s=%d", abi.UARTFIFOParam, devices.UARTFIFO), abi.ConsoleStringParam+"=1", abi.ConsoleInputParam+"=1",
+		fmt.Sprintf("%s=%d", abi.UARTFIFOParam, devices.UARTFIFO), abi.UARTReadyParam+"=1", abi.ConsoleStringParam+"=1", abi.ConsoleInputParam+"=1",
 		abi.ConsoleRingParam+"=1")
 	if !isTerminal(cfg.Stdout) {
 		params = append(params, abi.TTYParam+"=0")
