@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"sync/atomic"
+
 	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/kernel/balloon"
 	"github.com/unigo-os/unigo/kernel/kctx"
@@ -17,7 +19,12 @@ import (
 
 // balloonDeviceInit finds the balloon: among the devices the command
 // line names (the unigo launcher), else in QEMU microvm's transport
-// windows, and sets it up.
+// windows. The launcher's is set up on the first idle (balloonIdle), not
+// here: its set-up is ~30 register accesses, each an exit to the
+// launcher (~2 ms of boot on a PVM host), and reporting has nothing to do
+// before the program has run and gone idle, which is also when the policy
+// runs. QEMU's is set up at once: its windows are probed for the drivers'
+// list, which must leave it out (probeMicrovmVirtio).
 func balloonDeviceInit() {
 	if kctx.ParamIs("unigo.balloon", "0") {
 		return
@@ -39,10 +46,12 @@ func balloonDeviceInit() {
 			*kctx.At[uint32](base + abi.VirtioMMIODeviceID) != abi.VirtioDeviceBalloon {
 			continue
 		}
-		if balloonSetup(base, d.GSI) {
-			copy(virtioDevs[i:nVirtioDevs], virtioDevs[i+1:nVirtioDevs])
-			nVirtioDevs--
-		}
+		// The kernel's from here on, set up or not: no driver of
+		// drivers/ takes a balloon.
+		copy(virtioDevs[i:nVirtioDevs], virtioDevs[i+1:nVirtioDevs])
+		nVirtioDevs--
+		balloonBase, balloonGSI = base, d.GSI
+		balloonDeferred.Store(true)
 		return
 	}
 	if nVirtioDevs != 0 || platform.AcpiFindTable(platform.AcpiSigMADT) == 0 {
@@ -56,6 +65,14 @@ func balloonDeviceInit() {
 		}
 	}
 }
+
+// The launcher's balloon, found at boot and not yet set up: the first CPU
+// to go idle takes balloonDeferred and sets it up (balloonIdle).
+var (
+	balloonDeferred atomic.Bool
+	balloonBase     uintptr
+	balloonGSI      uint32
+)
 
 // balloonSetup sets the balloon at base up and turns reporting on in
 // kmem. It reports whether the kernel keeps the device. Its interrupt
@@ -77,6 +94,9 @@ func balloonSetup(base uintptr, gsi uint32) bool {
 // balloonIdle is the CPUs' idle hook: the reporting policy, and the
 // report of a device given up.
 func balloonIdle() {
+	if balloonDeferred.Load() && balloonDeferred.CompareAndSwap(true, false) {
+		balloonSetup(balloonBase, balloonGSI)
+	}
 	if why := balloon.Dev.TryIdle(platform.Nanotime, task.AnyQueued); why != "" {
 		kctx.Print("unigo: virtio balloon given up: ")
 		kctx.Print(why)

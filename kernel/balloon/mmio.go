@@ -35,7 +35,12 @@ func (b *Balloon) Setup(regs uintptr, gsi uint32, ram uintptr) string {
 	b.regs.QueueReady(num, b.desc, b.avail, b.used)
 	b.regs.DriverOK()
 	b.SetReserve(ram)
+	// Published under the lock: a CPU that sees Active takes the lock
+	// next (TryIdle, Reclaim) and so sees the set-up whole, though it ran
+	// on another CPU (the kernel sets the device up on its first idle).
+	b.lock.Lock()
 	b.Active = true
+	b.lock.Unlock()
 	return ""
 }
 
