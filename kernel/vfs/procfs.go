@@ -10,10 +10,13 @@ import (
 	"github.com/unigo-os/unigo/rt"
 )
 
-// Generated /proc and /sys files: /proc/cpuinfo and the CPU lists of
-// /sys/devices/system/cpu, written once at boot (the CPUs never change),
-// and /proc/meminfo and /proc/self/maps, rewritten in place whenever they
-// are opened; /proc/self/fd, a directory of symlinks rebuilt whenever a
+// Generated /proc and /sys files: the CPU lists of
+// /sys/devices/system/cpu, written once at boot (the CPUs never change);
+// /proc/cpuinfo, written once, when first opened (a dozen CPUID
+// instructions, each an exit under a hypervisor, that most programs never
+// need; its size reads 0 until then, as all of Linux's /proc does); and
+// /proc/meminfo and /proc/self/maps, rewritten in place whenever they are
+// opened; /proc/self/fd, a directory of symlinks rebuilt whenever a
 // path under it is used (refreshFdDir). All are memfs static files over the buffers below;
 // meminfo's numbers have a fixed width, so its length never changes under
 // a reader; maps changes length (memfs.SetStaticSize), so a reader that
@@ -62,6 +65,8 @@ func (p *procBuf) field(name string) {
 
 var (
 	cpuinfoBuf [64 * 1024]byte
+	cpuinfoIno memfs.Inode
+	cpuinfoLen int // 0: not written yet
 	cpuListBuf [16]byte
 	meminfoBuf [meminfoLines * 28]byte
 	meminfoIno memfs.Inode
@@ -78,11 +83,10 @@ const meminfoLines = 8
 // procFilesInit adds the generated files. Caller holds FSLock, after
 // smpInit (ncpu is final).
 func procFilesInit(now int64) {
-	p := procBuf{b: cpuinfoBuf[:]}
-	writeCPUInfo(&p)
-	memfs.AddStatic(kctx.StringBytes("/proc/cpuinfo"), cpuinfoBuf[:p.n], 0o444, now)
+	cpuinfoIno = addGenerated("/proc/cpuinfo", cpuinfoBuf[:], now)
+	memfs.SetStaticSize(cpuinfoIno, 0)
 
-	p = procBuf{b: cpuListBuf[:]}
+	p := procBuf{b: cpuListBuf[:]}
 	p.str("0")
 	if task.NCPU > 1 {
 		p.str("-")
@@ -125,6 +129,13 @@ func addGenerated(path string, buf []byte, now int64) memfs.Inode {
 func refreshProcFile(ino memfs.Inode) {
 	switch {
 	case ino == 0:
+	case ino == cpuinfoIno:
+		if cpuinfoLen == 0 {
+			p := procBuf{b: cpuinfoBuf[:]}
+			writeCPUInfo(&p)
+			cpuinfoLen = p.n
+			memfs.SetStaticSize(cpuinfoIno, cpuinfoLen)
+		}
 	case ino == meminfoIno:
 		refreshMeminfo()
 	case ino == mapsIno:
