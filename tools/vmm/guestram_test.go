@@ -130,3 +130,37 @@ func TestModuleJoinsRAM(t *testing.T) {
 	v := &VM{cfg: Config{MemSize: 128 * mib}, layout: &arch.Layout{}}
 	assert.False(t, v.moduleJoinsRAM(), "no module")
 }
+
+// TestPrefault: New backs the first MiB above the boot area with host
+// pages before the guest runs (arch.Prefault), and nothing of the RAM
+// beyond it; the guest then runs as before.
+func TestPrefault(t *testing.T) {
+	const mib = 1 << 20
+	needKVM(t)
+	img := testguest.Spec{Segments: []testguest.Segment{{Paddr: 4 * mib, Data: testguest.Hello()}}, Entry: 4 * mib}.ELF()
+	var out syncBuf
+	v, err := New(Config{Image: img, MemSize: 16 * mib, Stdout: &out})
+	require.NoError(t, err)
+	// Pages present in the launcher's page tables: bit 63 of each
+	// 8-byte /proc/self/pagemap entry.
+	resident := func(lo, hi uint64) (n int) {
+		f, err := os.Open("/proc/self/pagemap")
+		require.NoError(t, err)
+		defer f.Close()
+		buf := make([]byte, (hi-lo)/4096*8)
+		base := uint64(uintptr(unsafe.Pointer(&v.Memory()[0])))
+		_, err = f.ReadAt(buf, int64((base+lo)/4096*8))
+		require.NoError(t, err)
+		for i := 0; i < len(buf); i += 8 {
+			n += int(buf[i+7] >> 7)
+		}
+		return n
+	}
+	assert.Equal(t, 256, resident(mib, 2*mib), "the first MiB above the boot area is backed")
+	assert.Zero(t, resident(2*mib, 4*mib), "nothing beyond it")
+	r := v.Run()
+	require.NoError(t, v.Close())
+	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
+	assert.EqualValues(t, 7, r.Code)
+	assert.Equal(t, "hi\n", out.String())
+}

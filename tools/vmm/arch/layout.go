@@ -43,6 +43,31 @@ const (
 	bootInfoLimit = 0xA0000
 )
 
+// Prefault is the guest RAM the launcher backs with host pages before the
+// guest runs: the first MiB above the boot area, where the kernel's
+// allocator (kernel/kmem) hands out its first frames, most of which every
+// boot touches (page tables, stacks, the runtime's first heap). Under
+// shadow paging (PVM) a first touch of a page the host has not yet backed
+// costs a host fault and a shadow fault for that page alone; once backed
+// and writable, each shadow fault also maps up to seven present
+// neighbours (KVM's PTE prefetch). docs/BENCHMARKS.md ("Prefaulted boot
+// RAM") has the figures.
+var Prefault = kexec.Range{Start: 1 << 20, Size: 1 << 20}
+
+// PrefaultRange returns Prefault clipped to guest RAM of memSize bytes and
+// to below the first segment that lies in it: segments are the image's,
+// whose pages are mapped from its file, and populating them for writing
+// would copy them. Empty when nothing is left.
+func (l *Layout) PrefaultRange(memSize uint64) (start, end uint64) {
+	start, end = uint64(Prefault.Start), min(uint64(Prefault.End()), memSize)
+	for _, s := range l.Memory.Segments {
+		if uint64(s.Phys.Start) < end && uint64(s.Phys.End()) > start {
+			end = max(start, uint64(s.Phys.Start)&^0xfff)
+		}
+	}
+	return start, max(start, end)
+}
+
 // RAM returns the guest-physical RAM ranges for size bytes of guest memory.
 func RAM(size uint64) kexec.Ranges {
 	if size <= LowMemEnd {
