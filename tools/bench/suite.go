@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/unigo-os/unigo/abi"
+	"github.com/unigo-os/unigo/tools/internal/sibling"
 )
 
 const benchUsage = `usage: unigo bench [-runs N] [-guest-runs N] [-qemu=false] [-min-mem=false] [-net=false | -net-only] [-density N | -density-only N]
@@ -23,9 +24,10 @@ the results as Markdown tables on stdout (progress goes to stderr):
 
   boot      examples/hello, exec to first output line and to exit, natively,
             under the launcher (with its boot phases: first instruction,
-            runtime start), under QEMU microvm (TCG, and KVM if it boots)
-            and under the launcher with -hugepages; peak RSS of each, and
-            the launcher's RSS beside guest RAM
+            runtime start), under QEMU microvm (TCG, and KVM if it boots),
+            under the launcher with -hugepages and under the launcher
+            binary (unigo-vmm) run directly; peak RSS of each, and the
+            launcher's RSS beside guest RAM
   guest     tests/guests/bench natively and under the launcher on 1 and 2
             CPUs: a CPU-bound workload serial and parallel, the getpid round
             trip, a wake-up ping-pong between two threads
@@ -317,6 +319,25 @@ func (s *benchSuite) launcherRunner(mem string, extra ...string) benchRunner {
 	}
 }
 
+// vmmBinaryName is the launcher binary unigo run execs (tools/unigo-vmm),
+// found next to this one.
+const vmmBinaryName = "unigo-vmm"
+
+// vmmRunner boots under the launcher binary at path directly.
+func vmmRunner(path, mem string) benchRunner {
+	return benchRunner{
+		name: vmmBinaryName,
+		command: func(image string, env []string, smp int) *exec.Cmd {
+			args := []string{"-bench", "-m", mem, "-smp", strconv.Itoa(max(smp, 1)), "-timeout", "5m"}
+			for _, kv := range env {
+				args = append(args, "-e", kv)
+			}
+			return exec.Command(path, append(args, image)...)
+		},
+		decode: func(st int) (int, error) { return st, nil },
+	}
+}
+
 func qemuRunner(name string, accel []string) benchRunner {
 	return benchRunner{
 		name: name,
@@ -365,6 +386,11 @@ func (s *benchSuite) runBoot() error {
 	// Host huge pages behind guest RAM: fewer first-touch faults where
 	// the host shadows the guest's page tables (PVM).
 	runners = append(runners, s.launcherRunner("128M", "-hugepages"))
+	// The launcher binary itself, as a supervisor (urunc, systemd) runs
+	// it: without unigo run's start-up before its exec.
+	if vmm, err := sibling.Path(vmmBinaryName); err == nil {
+		runners = append(runners, vmmRunner(vmm, "128M"))
+	}
 	s.boot = make([]bootResult, len(runners))
 	for i, r := range runners {
 		s.boot[i].runner = r
