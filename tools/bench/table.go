@@ -29,9 +29,10 @@ func writeBenchTables(w io.Writer, s *benchSuite) {
 	phases := []struct{ mark, label string }{
 		{"launcher start", "launcher's Go main"},
 		{"open kvm", "/dev/kvm opened"},
-		{"create vm", "VM created (RAM mapped, irqchip, devices)"},
+		{"create vm", "VM created (irqchip, RAM mapped; its memory slots set meanwhile)"},
 		{"load image", "image loaded"},
-		{"first vCPU run", "first KVM_RUN (vCPUs set up)"},
+		{"memory slots", "vCPUs and devices set up, memory slots set"},
+		{"first vCPU run", "first KVM_RUN"},
 		{"guest entry", "guest's first instructions (PVH entry mark)"},
 		{"kernel entered", "PVH entry and entry64 done, kernel at CPL 3 (mark)"},
 		{"runtime start", "kernel booted, Go runtime entered (mark)"},
