@@ -168,6 +168,19 @@ const (
 	IRQHostSignal = 3
 )
 
+// PrefaultParam=N on the guest command line says that the host backed
+// guest RAM [1 MiB, N) with host memory before the guest ran (under shadow
+// paging that makes the first touches there cheaper), and offers
+// PortPrefaultDone: a 32-bit write of a page frame number F tells the host
+// that the guest has not used RAM from F up to N, which the host then gives
+// back (it reads as zeros again). The kernel writes it once, on its first
+// idle, with F where its allocator's fresh memory in that range begins,
+// holding the allocator's lock so that none of it is handed out meanwhile.
+const (
+	PrefaultParam    = "unigo.prefault"
+	PortPrefaultDone = 0xf1
+)
+
 // PortVirtioDoorbell is a notification port for the launcher's virtio-mmio
 // devices: a 16-bit write of VirtioDoorbellValue(device, queue) notifies
 // as a write of queue to that device's QueueNotify register would. The

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"sync/atomic"
 	_ "unsafe" // go:linkname
 
 	"github.com/unigo-os/unigo/abi"
@@ -26,7 +27,7 @@ func kernelMain(si uintptr) {
 	rt.OutsbDirect(abi.PortBootMark, &abiMark[0], 1)
 	rt.FillInterruptGates() // before anything enables interrupts
 	task.SetHooks(syscalls.ExitVM, handlePending, socket.NetAttached, socket.NetFlushAtExit)
-	task.SetIdleHook(balloonIdle)
+	task.SetIdleHook(idle)
 	kmem.SetReclaim(balloonReclaim)
 	filesInit()
 	syscallsInit()
@@ -50,6 +51,7 @@ func kernelMain(si uintptr) {
 	if kctx.FlagParam(abi.ConsoleRingParam) {
 		kctx.ConsoleRingInit()
 	}
+	prefaultInit()
 	paramMicros("unigo.idlepoll", &task.IdlePoll)
 	paramMicros("unigo.affine", &task.AffineWait)
 	mm.ImageHuge = kctx.FlagParam(abi.HugeImageParam)
@@ -208,6 +210,47 @@ func syscallsInit() {
 // paramMicros sets *ns from kernel parameter name, a duration in
 // microseconds (at most one second), and leaves it for a value absent or
 // out of range.
+// idle is the CPUs' idle hook: the prefaulted RAM's release, then the
+// balloon's policy.
+func idle() {
+	prefaultRelease()
+	balloonIdle()
+}
+
+// The RAM the launcher backed before the boot, [1 MiB, prefaultEnd)
+// (abi.PrefaultParam): what of it the allocator has not handed out by the
+// first idle goes back to the host (prefaultRelease).
+var (
+	prefaultEnd     uintptr
+	prefaultPending atomic.Bool
+)
+
+func prefaultInit() {
+	var v [24]byte
+	if n, ok := kctx.KernelParam(abi.PrefaultParam, v[:]); ok {
+		if end, ok := kctx.ParseUint(v[:n]); ok && end > 1<<20 {
+			prefaultEnd = uintptr(end)
+			prefaultPending.Store(true)
+		}
+	}
+}
+
+// prefaultRelease, on the first idle of any CPU, tells the launcher where
+// the allocator's fresh memory in the prefaulted RAM begins
+// (abi.PortPrefaultDone), holding the allocator's lock (kmem.Fresh) so
+// that none of it is handed out before the launcher has given it back.
+func prefaultRelease() {
+	if prefaultPending.Load() && prefaultPending.CompareAndSwap(true, false) {
+		kmem.Fresh(1<<20, prefaultDone)
+	}
+}
+
+func prefaultDone(next uintptr) {
+	if next < prefaultEnd {
+		rt.OutlDirect(abi.PortPrefaultDone, uint32(next>>12))
+	}
+}
+
 func paramMicros(name string, ns *int64) {
 	var v [8]byte
 	if n, ok := kctx.KernelParam(name, v[:]); ok {

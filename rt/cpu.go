@@ -30,6 +30,10 @@ func OutlAddr(port uint16, p unsafe.Pointer)
 // port must be open in the TSS I/O bitmap): one port exit, no service.
 func OutwDirect(port uint16, v uint16)
 
+// OutlDirect writes v to port with OUTL at the caller's privilege (the
+// port must be open in the TSS I/O bitmap): one port exit, no service.
+func OutlDirect(port uint16, v uint32)
+
 // OutbDirect writes v to port with OUTB at the caller's privilege, like
 // OutsbDirect: for ports the TSS I/O bitmap opens to CPL 3 it costs the
 // port exit alone, where Outb adds a service call (a SYSCALL, which in

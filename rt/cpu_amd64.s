@@ -34,6 +34,15 @@ TEXT ·OutwDirect(SB),NOSPLIT|NOFRAME,$0-4
 	OUTW
 	RET
 
+// func OutlDirect(port uint16, v uint32)
+// Executes OUTL at the caller's privilege (CPL 3: the port must be open in
+// the TSS I/O bitmap, else #GP). Clobbers AX, DX.
+TEXT ·OutlDirect(SB),NOSPLIT|NOFRAME,$0-8
+	MOVWQZX port+0(FP), DX
+	MOVL v+4(FP), AX
+	OUTL
+	RET
+
 // func OutsbDirect(port uint16, p *byte, n int)
 // In: port, p, n on the stack (ABI0). Executes REP OUTSB at the caller's
 // privilege (CPL 3: the port must be open in the TSS I/O bitmap, else #GP).

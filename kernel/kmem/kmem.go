@@ -306,3 +306,19 @@ func memclr(p, n uintptr) {
 	b := unsafe.Slice((*byte)(unsafe.Pointer(p)), n)
 	clear(b)
 }
+
+// Fresh calls f with the bump pointer of the range known to be zero
+// (AddZeroRange) that contains addr: where the memory it never handed out
+// begins. It holds the allocator's lock while f runs, so nothing is
+// carved from that memory meanwhile; f must not allocate. f is not called
+// when no such range contains addr.
+func Fresh(addr uintptr, f func(next uintptr)) {
+	lock.Lock()
+	defer lock.Unlock()
+	for i := 0; i < nranges; i++ {
+		if r := &ranges[i]; r.zero && r.start <= addr && addr < r.end {
+			f(r.next)
+			return
+		}
+	}
+}

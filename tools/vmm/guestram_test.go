@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/unigo-os/unigo/abi"
 	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
@@ -131,36 +132,45 @@ func TestModuleJoinsRAM(t *testing.T) {
 	assert.False(t, v.moduleJoinsRAM(), "no module")
 }
 
-// TestPrefault: New backs the first MiB above the boot area with host
-// pages before the guest runs (arch.Prefault), and nothing of the RAM
-// beyond it; the guest then runs as before.
+// TestPrefault: New backs the RAM between the boot area and the image
+// with host pages before the guest runs (arch.Prefault), and offers its
+// release (abi.PrefaultParam); the part from the frame the guest writes to
+// abi.PortPrefaultDone on is given back, the rest kept; nothing outside
+// the range is touched.
 func TestPrefault(t *testing.T) {
 	const mib = 1 << 20
 	needKVM(t)
-	img := testguest.Spec{Segments: []testguest.Segment{{Paddr: 4 * mib, Data: testguest.Hello()}}, Entry: 4 * mib}.ELF()
+	code := testguest.Out32(abi.PortPrefaultDone, (2*mib+mib/2)>>12)
+	code = append(code, testguest.Out32(abi.PortPrefaultDone, 8*mib>>12)...) // beyond the range: nothing
+	code = append(code, testguest.Hello()...)
+	img := testguest.Spec{Segments: []testguest.Segment{{Paddr: 4 * mib, Data: code}}, Entry: 4 * mib}.ELF()
 	var out syncBuf
 	v, err := New(Config{Image: img, MemSize: 16 * mib, Stdout: &out})
 	require.NoError(t, err)
-	// Pages present in the launcher's page tables: bit 63 of each
-	// 8-byte /proc/self/pagemap entry.
-	resident := func(lo, hi uint64) (n int) {
-		f, err := os.Open("/proc/self/pagemap")
-		require.NoError(t, err)
-		defer f.Close()
-		buf := make([]byte, (hi-lo)/4096*8)
-		base := uint64(uintptr(unsafe.Pointer(&v.Memory()[0])))
-		_, err = f.ReadAt(buf, int64((base+lo)/4096*8))
-		require.NoError(t, err)
-		for i := 0; i < len(buf); i += 8 {
-			n += int(buf[i+7] >> 7)
-		}
-		return n
-	}
-	assert.Equal(t, 256, resident(mib, 2*mib), "the first MiB above the boot area is backed")
-	assert.Zero(t, resident(2*mib, 4*mib), "nothing beyond it")
+	defer v.Close()
+	assert.Contains(t, v.Cmdline(), abi.PrefaultParam+"=4194304")
+	assert.Equal(t, 768, residentPages(t, v, mib, 4*mib), "the RAM below the image is backed")
+	assert.Zero(t, residentPages(t, v, 5*mib, 8*mib), "nothing beyond it")
 	r := v.Run()
-	require.NoError(t, v.Close())
 	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
 	assert.EqualValues(t, 7, r.Code)
 	assert.Equal(t, "hi\n", out.String())
+	assert.Equal(t, 384, residentPages(t, v, mib, 2*mib+mib/2), "what the guest used is kept")
+	assert.Zero(t, residentPages(t, v, 2*mib+mib/2, 4*mib), "the rest is given back")
+}
+
+// residentPages counts the pages of guest RAM [lo, hi) present in the
+// launcher's page tables: bit 63 of each /proc/self/pagemap entry.
+func residentPages(t *testing.T, v *VM, lo, hi uint64) (n int) {
+	f, err := os.Open("/proc/self/pagemap")
+	require.NoError(t, err)
+	defer f.Close()
+	buf := make([]byte, (hi-lo)/4096*8)
+	base := uint64(uintptr(unsafe.Pointer(&v.Memory()[0])))
+	_, err = f.ReadAt(buf, int64((base+lo)/4096*8))
+	require.NoError(t, err)
+	for i := 0; i < len(buf); i += 8 {
+		n += int(buf[i+7] >> 7)
+	}
+	return n
 }

@@ -41,7 +41,7 @@ func TestBootVirtioNet(t *testing.T) {
 		v, err := New(Config{Image: testguest.Image(code), MemSize: 16 << 20,
 			Params: []string{"unigo.ip=192.168.127.2/24"}, Virtio: []virtio.Device{virtio.NewRNG(), dev}})
 		require.NoError(t, err)
-		assert.Equal(t, "unigo.ip=192.168.127.2/24 unigo.cpus=1 virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 virtio_mmio.device=4K@0xd0002000:7 unigo.hostsig=1 unigo.uartfifo=16384 unigo.uartready=1 unigo.constr=1 unigo.conin=1 unigo.conring=1 unigo.tty=0", v.Cmdline())
+		assert.Equal(t, "unigo.ip=192.168.127.2/24 unigo.cpus=1 virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 virtio_mmio.device=4K@0xd0002000:7 unigo.hostsig=1 unigo.uartfifo=16384 unigo.uartready=1 unigo.constr=1 unigo.conin=1 unigo.conring=1 unigo.tty=0 unigo.prefault=4194304", v.Cmdline())
 		r := v.Run()
 		v.Close()
 		require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)

@@ -208,6 +208,8 @@ func New(cfg Config) (_ *VM, err error) {
 	}
 	if cfg.HugePages {
 		params = append(params, abi.HugeImageParam+"=1")
+	} else {
+		params = append(params, fmt.Sprintf("%s=%d", abi.PrefaultParam, arch.Prefault.End()))
 	}
 	cmdline, err := abi.Compose(cfg.Env, params, cfg.Args)
 	if err != nil {
@@ -375,6 +377,20 @@ func (v *VM) prefault() {
 	}
 	if start, end := v.layout.PrefaultRange(v.cfg.MemSize); end > start {
 		unix.Madvise(v.mem[start:end], unix.MADV_POPULATE_WRITE)
+	}
+}
+
+// prefaultDone gives back the prefaulted RAM from addr on, which the guest
+// says it has not used (abi.PortPrefaultDone): it reads as zeros again. It
+// runs on the writing vCPU's thread while the guest's allocator waits.
+// Only the prefaulted range is touched, whatever addr says.
+func (v *VM) prefaultDone(addr uint64) {
+	if v.cfg.HugePages {
+		return
+	}
+	start, end := v.layout.PrefaultRange(v.cfg.MemSize)
+	if a := max(start, (addr+4095)&^4095); a < end {
+		unix.Madvise(v.mem[a:end], unix.MADV_DONTNEED)
 	}
 }
 
@@ -651,6 +667,10 @@ func (v *VM) handleExit(c *vcpu) error {
 		}
 		if io.Port == abi.PortConsoleInput && io.Direction == kvm.IOOut && len(data) == 4 {
 			v.consoleInput(uint64(binary.LittleEndian.Uint32(data)))
+			return nil
+		}
+		if io.Port == abi.PortPrefaultDone && io.Direction == kvm.IOOut && len(data) == 4 {
+			v.prefaultDone(uint64(binary.LittleEndian.Uint32(data)) << 12)
 			return nil
 		}
 		// String I/O (REP INS/OUTS) arrives as Count accesses in a row.

@@ -176,7 +176,7 @@ func TestBootVirtio(t *testing.T) {
 		Params: []string{"unigo.debug=1"}, Args: []string{"a b"}, Virtio: []virtio.Device{virtio.NewRNG()}})
 	require.NoError(t, err)
 	defer v.Close()
-	assert.Equal(t, `X=1 unigo.debug=1 unigo.cpus=1 virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 unigo.hostsig=1 unigo.uartfifo=16384 unigo.uartready=1 unigo.constr=1 unigo.conin=1 unigo.conring=1 unigo.tty=0 -- "a b"`, v.Cmdline())
+	assert.Equal(t, `X=1 unigo.debug=1 unigo.cpus=1 virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 unigo.hostsig=1 unigo.uartfifo=16384 unigo.uartready=1 unigo.constr=1 unigo.conin=1 unigo.conring=1 unigo.tty=0 unigo.prefault=4194304 -- "a b"`, v.Cmdline())
 	r := v.Run()
 	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
 	assert.EqualValues(t, 0x74726976, r.Code)

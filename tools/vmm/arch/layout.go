@@ -44,15 +44,16 @@ const (
 )
 
 // Prefault is the guest RAM the launcher backs with host pages before the
-// guest runs: the first MiB above the boot area, where the kernel's
-// allocator (kernel/kmem) hands out its first frames, most of which every
-// boot touches (page tables, stacks, the runtime's first heap). Under
-// shadow paging (PVM) a first touch of a page the host has not yet backed
-// costs a host fault and a shadow fault for that page alone; once backed
-// and writable, each shadow fault also maps up to seven present
-// neighbours (KVM's PTE prefetch). docs/BENCHMARKS.md ("Prefaulted boot
+// guest runs: the RAM between the boot area and a Go image's load address
+// (4 MiB), where the kernel's allocator (kernel/kmem) hands out its first
+// frames (page tables, stacks, the runtime's first heap). Under shadow
+// paging (PVM) a first touch of a page the host has not yet backed costs
+// a host fault and a shadow fault for that page alone; once backed and
+// writable, each shadow fault also maps up to seven present neighbours
+// (KVM's PTE prefetch). What the guest has not used by its first idle it
+// gives back (abi.PortPrefaultDone). docs/BENCHMARKS.md ("Prefaulted boot
 // RAM") has the figures.
-var Prefault = kexec.Range{Start: 1 << 20, Size: 1 << 20}
+var Prefault = kexec.Range{Start: 1 << 20, Size: 3 << 20}
 
 // PrefaultRange returns Prefault clipped to guest RAM of memSize bytes and
 // to below the first segment that lies in it: segments are the image's,

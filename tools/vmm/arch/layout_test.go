@@ -38,12 +38,13 @@ func TestPrefaultRange(t *testing.T) {
 		mem        uint64
 		start, end uint64
 	}{
-		{[]kexec.Range{{Start: 4 * mib, Size: mib}}, 64 * mib, mib, 2 * mib},   // a Go image at 4 MiB
-		{[]kexec.Range{{Start: 0x1000, Size: 0x1000}}, 64 * mib, mib, 2 * mib}, // the boot block
+		{[]kexec.Range{{Start: 4 * mib, Size: mib}}, 64 * mib, mib, 4 * mib}, // a Go image at 4 MiB
+		{[]kexec.Range{{Start: 3 * mib, Size: mib}}, 64 * mib, mib, 3 * mib},
+		{[]kexec.Range{{Start: 0x1000, Size: 0x1000}}, 64 * mib, mib, 4 * mib}, // the boot block
 		{[]kexec.Range{{Start: mib, Size: 0x2000}}, 64 * mib, mib, mib},        // an image at 1 MiB
 		{[]kexec.Range{{Start: mib + 0x1800, Size: 0x100}}, 64 * mib, mib, mib + 0x1000},
 		{[]kexec.Range{{Start: mib / 2, Size: mib}}, 64 * mib, mib, mib}, // covers its start
-		{nil, mib + mib/2, mib, mib + mib/2},                             // RAM ends inside
+		{nil, 2*mib + mib/2, mib, 2*mib + mib/2},                         // RAM ends inside
 	} {
 		var l Layout
 		for _, r := range tc.segs {

@@ -53,6 +53,11 @@ func ExitWithEAX() []byte {
 	return append(b, hang...)
 }
 
+// Out32 returns code writing v to port with a 32-bit OUT.
+func Out32(port uint16, v uint32) []byte {
+	return append(append(movEAX(v), movDX(port)...), outDXEAX...)
+}
+
 // Hello prints "hi\n" and exits with code 7: the canonical test guest.
 func Hello() []byte { return append(Print("hi\n"), Exit(7)...) }
 
