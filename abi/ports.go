@@ -173,7 +173,7 @@ const (
 // paging that makes the first touches there cheaper), and offers
 // PortPrefaultDone: a 32-bit write of a page frame number F tells the host
 // that the guest has not used RAM from F up to N, which the host then gives
-// back (it reads as zeros again). The kernel writes it once, on its first
+// back (it reads as zeros again). The kernel writes it once, on its boot CPU's first
 // idle, with F where its allocator's fresh memory in that range begins,
 // holding the allocator's lock so that none of it is handed out meanwhile.
 const (

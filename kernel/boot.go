@@ -219,7 +219,7 @@ func idle() {
 
 // The RAM the launcher backed before the boot, [1 MiB, prefaultEnd)
 // (abi.PrefaultParam): what of it the allocator has not handed out by the
-// first idle goes back to the host (prefaultRelease).
+// boot CPU's first idle goes back to the host (prefaultRelease).
 var (
 	prefaultEnd     uintptr
 	prefaultPending atomic.Bool
@@ -235,12 +235,14 @@ func prefaultInit() {
 	}
 }
 
-// prefaultRelease, on the first idle of any CPU, tells the launcher where
+// prefaultRelease, on the boot CPU's first idle, tells the launcher where
 // the allocator's fresh memory in the prefaulted RAM begins
 // (abi.PortPrefaultDone), holding the allocator's lock (kmem.Fresh) so
 // that none of it is handed out before the launcher has given it back.
+// The boot CPU's: it runs the program's first thread, so it idles once the
+// program has started and waits; the other CPUs idle as soon as they are up.
 func prefaultRelease() {
-	if prefaultPending.Load() && prefaultPending.CompareAndSwap(true, false) {
+	if prefaultPending.Load() && task.CPU().ID == 0 && prefaultPending.CompareAndSwap(true, false) {
 		kmem.Fresh(1<<20, prefaultDone)
 	}
 }
