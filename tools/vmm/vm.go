@@ -366,30 +366,34 @@ func (v *VM) moduleJoinsRAM() bool {
 	return l.ModuleAddr >= end && l.ModuleAddr-end < arch.ModuleAlign
 }
 
-// prefault backs the layout's PrefaultRange with host pages
-// (MADV_POPULATE_WRITE), so that the guest's first touches there find them
-// present (arch.Prefault says why). Not with HugePages: a first touch
-// fills a whole 2 MiB page then anyway. Advice only: a host kernel
-// without MADV_POPULATE_WRITE (before 5.14) boots as before.
-func (v *VM) prefault() {
+// prefaultRange is the guest RAM the launcher backs before the guest runs
+// (the layout's PrefaultRange), empty with HugePages: a first touch fills
+// a whole 2 MiB page then anyway.
+func (v *VM) prefaultRange() (start, end uint64) {
 	if v.cfg.HugePages {
-		return
+		return 0, 0
 	}
-	if start, end := v.layout.PrefaultRange(v.cfg.MemSize); end > start {
+	return v.layout.PrefaultRange(v.cfg.MemSize)
+}
+
+// prefault backs prefaultRange with host pages (MADV_POPULATE_WRITE), so
+// that the guest's first touches there find them present (arch.Prefault
+// says why). Advice only: a host kernel without MADV_POPULATE_WRITE
+// (before 5.14) boots as before.
+func (v *VM) prefault() {
+	if start, end := v.prefaultRange(); end > start {
 		unix.Madvise(v.mem[start:end], unix.MADV_POPULATE_WRITE)
 	}
 }
 
-// prefaultDone gives back the prefaulted RAM from addr on, which the guest
-// says it has not used (abi.PortPrefaultDone): it reads as zeros again. It
-// runs on the writing vCPU's thread while the guest's allocator waits.
-// Only the prefaulted range is touched, whatever addr says.
+// prefaultDone gives back the prefaulted RAM from addr (a page boundary)
+// on, which the guest says it has not used (abi.PortPrefaultDone): it
+// reads as zeros again. It runs on the writing vCPU's thread while the
+// guest's allocator waits. Only prefaultRange is touched, whatever addr
+// says.
 func (v *VM) prefaultDone(addr uint64) {
-	if v.cfg.HugePages {
-		return
-	}
-	start, end := v.layout.PrefaultRange(v.cfg.MemSize)
-	if a := max(start, (addr+4095)&^4095); a < end {
+	start, end := v.prefaultRange()
+	if a := max(start, addr); a < end {
 		unix.Madvise(v.mem[a:end], unix.MADV_DONTNEED)
 	}
 }
