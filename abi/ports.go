@@ -173,9 +173,13 @@ const (
 // paging that makes the first touches there cheaper), and offers
 // PortPrefaultDone: a 32-bit write of a page frame number F tells the host
 // that the guest has not used RAM from F up to N, which the host then gives
-// back (it reads as zeros again). The kernel writes it once, on its boot CPU's first
-// idle, with F where its allocator's fresh memory in that range begins,
-// holding the allocator's lock so that none of it is handed out meanwhile.
+// back (it reads as zeros again); F >= N gives back nothing. The write
+// also ends the boot: the host may then give back other memory it backed
+// for the boot alone (the launcher's copies of the image's read-only
+// pages, whose contents stay). The kernel writes it once, on its boot
+// CPU's first idle, with F where its allocator's fresh memory in that
+// range begins (at most N), holding the allocator's lock so that none of
+// it is handed out meanwhile.
 const (
 	PrefaultParam    = "unigo.prefault"
 	PortPrefaultDone = 0xf1

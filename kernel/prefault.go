@@ -14,7 +14,8 @@ import (
 // launcher"): the launcher backs the RAM below the image before the guest
 // runs, so that the boot's first touches there are cheap under shadow
 // paging; what the allocator has not handed out of it by the boot CPU's
-// first idle goes back.
+// first idle goes back. The same write tells the launcher the boot is
+// over: it gives back its copies of the image's read-only pages too.
 
 // idle is the CPUs' idle hook: the prefaulted RAM's release, then the
 // balloon's policy.
@@ -55,7 +56,5 @@ func prefaultRelease() {
 }
 
 func prefaultDone(next uintptr) {
-	if next < prefaultEnd {
-		rt.OutlDirect(abi.PortPrefaultDone, uint32(next>>12))
-	}
+	rt.OutlDirect(abi.PortPrefaultDone, uint32(min(next, prefaultEnd)>>12))
 }

@@ -118,9 +118,12 @@ type VM struct {
 	// createVM starts on another thread (waitSlots).
 	slots    chan error
 	slotsErr error
-	layout   *arch.Layout
-	cmdline  string
-	vcpus    []*vcpu
+	// textCopied: the image's read-only pages were copied (prefault.go)
+	// and not yet given back (once, by the first abi.PortPrefaultDone).
+	textCopied atomic.Bool
+	layout     *arch.Layout
+	cmdline    string
+	vcpus      []*vcpu
 
 	io   devices.IOBus
 	mmio devices.MMIOBus
@@ -364,38 +367,6 @@ func (v *VM) moduleJoinsRAM() bool {
 	ram := arch.RAM(v.cfg.MemSize)
 	end := uint64(ram[len(ram)-1].End())
 	return l.ModuleAddr >= end && l.ModuleAddr-end < arch.ModuleAlign
-}
-
-// prefaultRange is the guest RAM the launcher backs before the guest runs
-// (the layout's PrefaultRange), empty with HugePages: a first touch fills
-// a whole 2 MiB page then anyway.
-func (v *VM) prefaultRange() (start, end uint64) {
-	if v.cfg.HugePages {
-		return 0, 0
-	}
-	return v.layout.PrefaultRange(v.cfg.MemSize)
-}
-
-// prefault backs prefaultRange with host pages (MADV_POPULATE_WRITE), so
-// that the guest's first touches there find them present (arch.Prefault
-// says why). Advice only: a host kernel without MADV_POPULATE_WRITE
-// (before 5.14) boots as before.
-func (v *VM) prefault() {
-	if start, end := v.prefaultRange(); end > start {
-		unix.Madvise(v.mem[start:end], unix.MADV_POPULATE_WRITE)
-	}
-}
-
-// prefaultDone gives back the prefaulted RAM from addr (a page boundary)
-// on, which the guest says it has not used (abi.PortPrefaultDone): it
-// reads as zeros again. It runs on the writing vCPU's thread while the
-// guest's allocator waits. Only prefaultRange is touched, whatever addr
-// says.
-func (v *VM) prefaultDone(addr uint64) {
-	start, end := v.prefaultRange()
-	if a := max(start, addr); a < end {
-		unix.Madvise(v.mem[a:end], unix.MADV_DONTNEED)
-	}
 }
 
 // mapModule maps the image file as the boot module at the layout's range

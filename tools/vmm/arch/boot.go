@@ -56,11 +56,23 @@ type Layout struct {
 	Cmdline   uint64
 	// Memmap is what the guest finds at StartInfo.MemmapPaddr.
 	Memmap []abi.HVMMemmapEntry
+	// FileText are the runs of whole pages of the image's read-only
+	// segments (text, read-only data) that LoadMapped mapped from the
+	// image file, in address order; empty until then.
+	FileText []FilePages
+	readOnly kexec.Ranges // the image's read-only segments (Image.ReadOnly)
 	// The image file passed as PVH module 0 (PlanModule), when ModuleSize
 	// is not 0: guest-physical [ModuleAddr, ModuleAddr+ModuleSize), page
 	// rounded, outside RAM; the memory map calls it reserved, and the
 	// monitor maps the file there (vmm's mapModule).
 	ModuleAddr, ModuleSize uint64
+}
+
+// FilePages is a run of whole guest pages mapped from the image file:
+// guest-physical Phys, from file offset Off.
+type FilePages struct {
+	Phys kexec.Range
+	Off  uint64
 }
 
 // Module reports whether the image file is passed as PVH module 0.
@@ -142,6 +154,7 @@ func PlanModule(img *Image, memSize uint64, cmdline string, module []byte) (*Lay
 	}
 
 	l := &Layout{
+		readOnly:  img.ReadOnly,
 		Entry:     img.Entry,
 		GDT:       uint64(block.Start) + gdtOffset,
 		StartInfo: uint64(block.Start) + startInfoOffset,
@@ -242,9 +255,11 @@ func (l *Layout) LoadZeroed(mem []byte) error { return l.load(mem, false) }
 // memory for them. The rest (partial pages, segments whose file offset and
 // address are not congruent modulo the page size, what is not in data) is
 // copied as LoadZeroed does. f must not be modified in place while a guest
-// runs from it (unigo build and go build replace the file instead).
+// runs from it (unigo build and go build replace the file instead). The
+// mapped pages of read-only segments are recorded in FileText.
 func (l *Layout) LoadMapped(mem, data []byte, f *os.File) error {
 	const page = 4096
+	l.FileText = nil
 	for _, s := range l.Memory.Segments {
 		end := uint64(s.Phys.End())
 		if end > uint64(len(mem)) {
@@ -264,6 +279,12 @@ func (l *Layout) LoadMapped(mem, data []byte, f *os.File) error {
 		}
 		copy(mem[phys:first], s.Buf)
 		copy(mem[last:end], s.Buf[last-phys:])
+		if inside(l.readOnly, s.Phys) {
+			l.FileText = append(l.FileText, FilePages{
+				Phys: kexec.RangeFromInterval(uintptr(first), uintptr(last)),
+				Off:  off + first - phys,
+			})
+		}
 	}
 	return nil
 }

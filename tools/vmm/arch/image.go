@@ -23,6 +23,9 @@ type Image struct {
 	// (p_filesz, aliasing the image data), Phys spans p_memsz at p_paddr.
 	// The rest of Phys beyond Buf is zero-filled when loaded.
 	Segments kexec.Segments
+	// ReadOnly are the Phys ranges of the segments the program may not
+	// write (no PF_W: text, read-only data).
+	ReadOnly kexec.Ranges
 }
 
 // maxLoadSegments bounds the work a hostile image can ask for.
@@ -78,9 +81,11 @@ func ParseImage(data []byte) (img *Image, err error) {
 			if p.Paddr+p.Memsz < p.Paddr {
 				return nil, badImage("segment %d: physical range %#x+%#x wraps around", i, p.Paddr, p.Memsz)
 			}
-			img.Segments = append(img.Segments, kexec.NewSegment(
-				data[p.Off:p.Off+p.Filesz],
-				kexec.Range{Start: uintptr(p.Paddr), Size: uint(p.Memsz)}))
+			phys := kexec.Range{Start: uintptr(p.Paddr), Size: uint(p.Memsz)}
+			img.Segments = append(img.Segments, kexec.NewSegment(data[p.Off:p.Off+p.Filesz], phys))
+			if p.Flags&elf.PF_W == 0 {
+				img.ReadOnly = append(img.ReadOnly, phys)
+			}
 		case elf.PT_NOTE:
 			if haveEntry {
 				continue

@@ -66,9 +66,10 @@ func Hang() []byte { return append([]byte{}, hang...) }
 
 // Segment is one PT_LOAD segment of a Spec.
 type Segment struct {
-	Paddr uint64
-	Data  []byte
-	Memsz uint64 // 0 means len(Data)
+	Paddr    uint64
+	Data     []byte
+	Memsz    uint64 // 0 means len(Data)
+	Writable bool   // PF_W, not PF_X (a data segment)
 }
 
 // Spec describes an image; the zero NoteDesc means "8-byte note".
@@ -78,6 +79,10 @@ type Spec struct {
 	// NoteDesc is the PVH note descriptor size: 8 (default), 4, or -1 for
 	// no PVH note at all.
 	NoteDesc int
+	// PageAligned puts each segment at a file offset congruent to its
+	// Paddr modulo 4096, as a linker does, so that a launcher can map its
+	// whole pages from the file.
+	PageAligned bool
 }
 
 // Image returns a bootable image running code at LoadAddr.
@@ -128,6 +133,9 @@ func (s Spec) ELF() []byte {
 	// written into the final buffer.
 	offs := make([]int, len(s.Segments))
 	for i, seg := range s.Segments {
+		for s.PageAligned && uint64(len(out))%4096 != seg.Paddr%4096 {
+			out = append(out, 0)
+		}
 		offs[i] = len(out)
 		out = append(out, seg.Data...)
 		for len(out)%16 != 0 {
@@ -140,8 +148,12 @@ func (s Spec) ELF() []byte {
 		if memsz == 0 {
 			memsz = uint64(len(seg.Data))
 		}
-		le.PutUint32(out[ph:], 1)   // PT_LOAD
-		le.PutUint32(out[ph+4:], 5) // R+X
+		flags := uint32(5) // R+X
+		if seg.Writable {
+			flags = 6 // R+W
+		}
+		le.PutUint32(out[ph:], 1) // PT_LOAD
+		le.PutUint32(out[ph+4:], flags)
 		le.PutUint64(out[ph+8:], uint64(offs[i]))
 		le.PutUint64(out[ph+16:], seg.Paddr) // vaddr
 		le.PutUint64(out[ph+24:], seg.Paddr) // paddr

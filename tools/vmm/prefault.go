@@ -1,0 +1,128 @@
+package vmm
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Backing guest memory ahead of the guest's first touches. Under shadow
+// paging (PVM) each guest page's first touch is a trap into the host (~40
+// µs on the Intel host), and the host maps up to seven neighbours with it
+// only where their host pages are already present and writable (KVM's
+// PTE prefetch). Two ranges are made so before or while the guest boots,
+// and given back on the boot CPU's first idle, when the guest writes
+// abi.PortPrefaultDone (docs/BENCHMARKS.md, "Prefaulted boot RAM" and
+// "The image's text copied while the guest boots"):
+//
+//   - guest RAM below the image (arch.Prefault), where the kernel's
+//     allocator hands out its first frames: populated before the first
+//     KVM_RUN; what the guest says it has not used is dropped again.
+//   - the image's read-only segments (text, read-only data), which
+//     arch.Layout.LoadMapped maps from the image file copy-on-write and
+//     so are present but not writable: copied (MADV_POPULATE_WRITE)
+//     before the first KVM_RUN, on shadow-paging hosts only
+//     (shadowPaging). At the first idle every copy still
+//     equal to the file is dropped, which maps the page cache's page
+//     again: guests booted from one image share its pages as before, and
+//     the pages where the kernel rewrote system-call sites (written before
+//     the kernel makes the text read-only, which is before its first
+//     idle) stay the guest's own.
+
+// prefaultRange is the guest RAM the launcher backs before the guest runs
+// (the layout's PrefaultRange), empty with HugePages: a first touch fills
+// a whole 2 MiB page then anyway.
+func (v *VM) prefaultRange() (start, end uint64) {
+	if v.cfg.HugePages {
+		return 0, 0
+	}
+	return v.layout.PrefaultRange(v.cfg.MemSize)
+}
+
+// prefault backs prefaultRange with host pages (MADV_POPULATE_WRITE), so
+// that the guest's first touches there find them present, and on
+// shadow-paging hosts copies the image's read-only pages mapped from its
+// file (layout.FileText), whose first touches then map their neighbours
+// too. Advice only: a host kernel without MADV_POPULATE_WRITE (before
+// 5.14) boots as before. It runs while the memory slots are being set
+// (createVM), which takes longer than the copy of a Go image's text.
+func (v *VM) prefault() {
+	if start, end := v.prefaultRange(); end > start {
+		unix.Madvise(v.mem[start:end], unix.MADV_POPULATE_WRITE)
+	}
+	if len(v.layout.FileText) == 0 || !shadowPaging() {
+		return
+	}
+	for _, r := range v.layout.FileText {
+		unix.Madvise(v.mem[r.Phys.Start:r.Phys.End()], unix.MADV_POPULATE_WRITE)
+	}
+	v.textCopied.Store(true)
+}
+
+// prefaultDone gives back the prefaulted RAM from addr (a page boundary)
+// on, which the guest says it has not used (abi.PortPrefaultDone): it
+// reads as zeros again; and, the first time, the copies of the image's
+// pages that still equal the file (releaseText). It runs on the writing
+// vCPU's thread while the guest's allocator waits. Only prefaultRange is
+// touched, whatever addr says.
+func (v *VM) prefaultDone(addr uint64) {
+	start, end := v.prefaultRange()
+	if a := max(start, addr); a < end {
+		unix.Madvise(v.mem[a:end], unix.MADV_DONTNEED)
+	}
+	if v.textCopied.CompareAndSwap(true, false) {
+		v.releaseText()
+	}
+}
+
+// releaseText drops the guest's copy of each page of layout.FileText that
+// equals the image file's page, in runs: the mapping then reads the page
+// cache's page, with the same bytes. A page the guest writes while this
+// runs (the kernel does not write read-only segments after its boot)
+// could lose that write: only the guest's own text, never the launcher's
+// memory.
+func (v *VM) releaseText() {
+	const page = 4096
+	img := v.cfg.Image
+	for _, r := range v.layout.FileText {
+		run := r.Phys.Start
+		flush := func(to uintptr) {
+			if to > run {
+				unix.Madvise(v.mem[run:to], unix.MADV_DONTNEED)
+			}
+		}
+		for a := r.Phys.Start; a < r.Phys.End(); a += page {
+			off := r.Off + uint64(a-r.Phys.Start)
+			if off+page <= uint64(len(img)) && bytes.Equal(v.mem[a:a+page], img[off:off+page]) {
+				continue
+			}
+			flush(a)
+			run = a + page
+		}
+		flush(r.Phys.End())
+	}
+}
+
+// shadowPaging reports whether this host's KVM maps guest memory through
+// shadow page tables, where the image's text is worth copying (prefault);
+// tests replace it.
+var shadowPaging = func() bool { return hostShadowPaging("/sys/module") }
+
+// hostShadowPaging reports whether the KVM modules loaded under sysModule
+// (/sys/module) map guest memory through shadow page tables: the PVM
+// module always, VMX without EPT, SVM without NPT. There a guest page's
+// first touch is a trap into the host; with EPT or NPT it is cheap and
+// copying the image's pages would only cost memory. Unknown counts as not.
+func hostShadowPaging(sysModule string) bool {
+	if _, err := os.Stat(filepath.Join(sysModule, "kvm_pvm")); err == nil {
+		return true
+	}
+	for _, p := range []string{"kvm_intel/parameters/ept", "kvm_amd/parameters/npt"} {
+		if b, err := os.ReadFile(filepath.Join(sysModule, p)); err == nil {
+			return len(b) > 0 && (b[0] == 'N' || b[0] == '0')
+		}
+	}
+	return false
+}
