@@ -23,3 +23,30 @@ func TestProcMemoryChildren(t *testing.T) {
 	assert.Positive(t, pss)
 	assert.Greater(t, both, alone)
 }
+
+// TestPerCPUFreePages sums the per-CPU page sets' counts, nothing else.
+func TestPerCPUFreePages(t *testing.T) {
+	zi := []byte(`Node 0, zone   Normal
+  pages free     5722312
+        nr_free_pages 5722312
+  pagesets
+    cpu: 0
+              count:    1304
+              high:     4242
+              batch:    63
+  vm stats threshold: 40
+    cpu: 1
+              count: 17
+              high:     4242
+Node 0, zone  Movable
+    cpu: 0
+              count:    bogus
+`)
+	assert.EqualValues(t, 1321, perCPUFreePages(zi))
+	assert.Zero(t, perCPUFreePages(nil))
+	if _, err := os.Stat("/proc/zoneinfo"); err == nil {
+		v, err := memAvailable()
+		require.NoError(t, err)
+		assert.Positive(t, v)
+	}
+}
