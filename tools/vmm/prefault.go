@@ -69,9 +69,7 @@ func (v *VM) prefault() {
 // touched, whatever addr says.
 func (v *VM) prefaultDone(addr uint64) {
 	start, end := v.prefaultRange()
-	if a := max(start, addr); a < end {
-		unix.Madvise(v.mem[a:end], unix.MADV_DONTNEED)
-	}
+	dropPages(v.mem[min(max(start, addr), end):end])
 	if v.textCopied.CompareAndSwap(true, false) {
 		v.releaseText()
 	}
@@ -79,29 +77,38 @@ func (v *VM) prefaultDone(addr uint64) {
 
 // releaseText drops the guest's copy of each page of layout.FileText that
 // equals the image file's page, in runs: the mapping then reads the page
-// cache's page, with the same bytes. A page the guest writes while this
-// runs (the kernel does not write read-only segments after its boot)
-// could lose that write: only the guest's own text, never the launcher's
-// memory.
+// cache's page, with the same bytes. The file is read with pread, not
+// through the launcher's mapping of the image, whose pages were dropped
+// after loading (they would count in its RSS again). A page the guest
+// writes while this runs (the kernel does not write read-only segments
+// after its boot) could lose that write: only the guest's own text, never
+// the launcher's memory.
 func (v *VM) releaseText() {
 	const page = 4096
-	img := v.cfg.Image
+	buf := make([]byte, 64<<10)
 	for _, r := range v.layout.FileText {
-		run := r.Phys.Start
-		flush := func(to uintptr) {
-			if to > run {
-				unix.Madvise(v.mem[run:to], unix.MADV_DONTNEED)
+		// [run, a) are pages found equal and not yet dropped.
+		run, a := r.Phys.Start, r.Phys.Start
+		for a < r.Phys.End() {
+			n, _ := v.cfg.ImageFile.ReadAt(buf[:min(uintptr(len(buf)), r.Phys.End()-a)], int64(r.Off+uint64(a-r.Phys.Start)))
+			if n &^= page - 1; n == 0 {
+				break // the file shrank: keep the rest
+			}
+			for i := 0; i < n; i, a = i+page, a+page {
+				if !bytes.Equal(v.mem[a:a+page], buf[i:i+page]) {
+					dropPages(v.mem[run:a])
+					run = a + page
+				}
 			}
 		}
-		for a := r.Phys.Start; a < r.Phys.End(); a += page {
-			off := r.Off + uint64(a-r.Phys.Start)
-			if off+page <= uint64(len(img)) && bytes.Equal(v.mem[a:a+page], img[off:off+page]) {
-				continue
-			}
-			flush(a)
-			run = a + page
-		}
-		flush(r.Phys.End())
+		dropPages(v.mem[run:max(run, a)])
+	}
+}
+
+// dropPages gives back the pages of b, a page-aligned part of guest memory.
+func dropPages(b []byte) {
+	if len(b) > 0 {
+		unix.Madvise(b, unix.MADV_DONTNEED)
 	}
 }
 
