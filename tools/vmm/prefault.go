@@ -9,13 +9,13 @@ import (
 )
 
 // Backing guest memory ahead of the guest's first touches. Under shadow
-// paging (PVM) each guest page's first touch is a trap into the host (~40
-// µs on the Intel host), and the host maps up to seven neighbours with it
+// paging (PVM) each guest page's first touch is a round trip into the
+// host, the costliest event of a boot there, and the host maps up to seven neighbours with it
 // only where their host pages are already present and writable (KVM's
 // PTE prefetch). Two ranges are made so before or while the guest boots,
 // and given back on the boot CPU's first idle, when the guest writes
 // abi.PortPrefaultDone (docs/BENCHMARKS.md, "Prefaulted boot RAM" and
-// "The image's text copied while the guest boots"):
+// "The image's read-only pages copied for the boot"):
 //
 //   - guest RAM below the image (arch.Prefault), where the kernel's
 //     allocator hands out its first frames: populated before the first
@@ -24,12 +24,12 @@ import (
 //     arch.Layout.LoadMapped maps from the image file copy-on-write and
 //     so are present but not writable: copied (MADV_POPULATE_WRITE)
 //     before the first KVM_RUN, on shadow-paging hosts only
-//     (shadowPaging). At the first idle every copy still
-//     equal to the file is dropped, which maps the page cache's page
-//     again: guests booted from one image share its pages as before, and
-//     the pages where the kernel rewrote system-call sites (written before
-//     the kernel makes the text read-only, which is before its first
-//     idle) stay the guest's own.
+//     (shadowPaging). At the first idle every copy still equal to the
+//     file is dropped, which maps the page cache's page again: guests
+//     booted from one image share its pages as before, and the pages
+//     where the kernel rewrote system-call sites (written before the
+//     kernel makes the text read-only, which is before its first idle)
+//     stay the guest's own.
 
 // prefaultRange is the guest RAM the launcher backs before the guest runs
 // (the layout's PrefaultRange), empty with HugePages: a first touch fills
