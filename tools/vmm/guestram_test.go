@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -162,6 +163,15 @@ func TestPrefault(t *testing.T) {
 // residentPages counts the pages of guest RAM [lo, hi) present in the
 // launcher's page tables: bit 63 of each /proc/self/pagemap entry.
 func residentPages(t *testing.T, v *VM, lo, hi uint64) (n int) {
+	for _, e := range pagemap(t, v, lo, hi) {
+		n += int(e >> 63)
+	}
+	return n
+}
+
+// pagemap returns the /proc/self/pagemap entries of the pages of guest
+// memory [lo, hi).
+func pagemap(t *testing.T, v *VM, lo, hi uint64) []uint64 {
 	f, err := os.Open("/proc/self/pagemap")
 	require.NoError(t, err)
 	defer f.Close()
@@ -169,8 +179,9 @@ func residentPages(t *testing.T, v *VM, lo, hi uint64) (n int) {
 	base := uint64(uintptr(unsafe.Pointer(&v.Memory()[0])))
 	_, err = f.ReadAt(buf, int64((base+lo)/4096*8))
 	require.NoError(t, err)
-	for i := 0; i < len(buf); i += 8 {
-		n += int(buf[i+7] >> 7)
+	e := make([]uint64, len(buf)/8)
+	for i := range e {
+		e[i] = binary.LittleEndian.Uint64(buf[8*i:])
 	}
-	return n
+	return e
 }

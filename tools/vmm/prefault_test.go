@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -96,15 +95,8 @@ func TestHostShadowPaging(t *testing.T) {
 // and the launcher's own (not the page cache's): /proc/self/pagemap bit
 // 63 set, bit 61 (file page or shared) clear.
 func anonPages(t *testing.T, v *VM, lo, hi uint64) (n int) {
-	f, err := os.Open("/proc/self/pagemap")
-	require.NoError(t, err)
-	defer f.Close()
-	buf := make([]byte, (hi-lo)/4096*8)
-	base := uint64(uintptr(unsafe.Pointer(&v.Memory()[0])))
-	_, err = f.ReadAt(buf, int64((base+lo)/4096*8))
-	require.NoError(t, err)
-	for i := 0; i < len(buf); i += 8 {
-		if b := buf[i+7]; b&0x80 != 0 && b&0x20 == 0 {
+	for _, e := range pagemap(t, v, lo, hi) {
+		if e>>63 == 1 && e>>61&1 == 0 {
 			n++
 		}
 	}
