@@ -142,11 +142,12 @@ const (
 	// takes the guest's readiness report (HostReady).
 	HostSignalParam = "unigo.hostsig"
 	// HugeImageParam=1 on the guest command line says that the host backs
-	// guest RAM, the image included, with huge pages: the kernel then maps
-	// each 2 MiB of its image whose segments agree on writability as one
-	// 2 MiB page (read-only data beside text becoming executable), which
-	// a host with shadow paging fills in one fault. Absent: the image's
-	// pages carry exactly its segments' protections.
+	// the image with huge pages (all of guest RAM, or the 2 MiB blocks of
+	// its read-only segments): the kernel then maps each 2 MiB of its
+	// image whose segments agree on writability as one 2 MiB page
+	// (read-only data beside text becoming executable), which a host with
+	// shadow paging fills in one fault. Absent: the image's pages carry
+	// exactly its segments' protections.
 	HugeImageParam = "unigo.hugeimage"
 
 	// PortHostSignal: a 32-bit read returns the next pending signal

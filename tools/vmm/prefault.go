@@ -4,32 +4,40 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"time"
+	"unsafe"
 
+	"github.com/u-root/u-root/pkg/boot/kexec"
 	"golang.org/x/sys/unix"
 )
 
 // Backing guest memory ahead of the guest's first touches. Under shadow
 // paging (PVM) each guest page's first touch is a round trip into the
-// host, the costliest event of a boot there, and the host maps up to seven neighbours with it
-// only where their host pages are already present and writable (KVM's
-// PTE prefetch). Two ranges are made so before or while the guest boots,
-// and given back on the boot CPU's first idle, when the guest writes
-// abi.PortPrefaultDone (docs/BENCHMARKS.md, "Prefaulted boot RAM" and
-// "The image's read-only pages copied for the boot"):
+// host, the costliest event of a boot there; the host maps up to seven
+// neighbours with it only where their host pages are already present and
+// writable (KVM's PTE prefetch), and a whole 2 MiB page in one go where
+// the guest maps one and a host huge page backs it. Two ranges are backed
+// before the guest runs and given back on the boot CPU's first idle, when
+// the guest writes abi.PortPrefaultDone (docs/BENCHMARKS.md, "Prefaulted
+// boot RAM" and "The image's read-only pages copied for the boot"):
 //
 //   - guest RAM below the image (arch.Prefault), where the kernel's
-//     allocator hands out its first frames: populated before the first
-//     KVM_RUN; what the guest says it has not used is dropped again.
-//   - the image's read-only segments (text, read-only data), which
-//     arch.Layout.LoadMapped maps from the image file copy-on-write and
-//     so are present but not writable: copied (MADV_POPULATE_WRITE)
-//     before the first KVM_RUN, on shadow-paging hosts only
-//     (shadowPaging). At the first idle every copy still equal to the
-//     file is dropped, which maps the page cache's page again: guests
-//     booted from one image share its pages as before, and the pages
-//     where the kernel rewrote system-call sites (written before the
-//     kernel makes the text read-only, which is before its first idle)
-//     stay the guest's own.
+//     allocator hands out its first frames: populated; what the guest
+//     says it has not used is dropped again.
+//   - on shadow-paging hosts only (shadowPaging, VM.copyText), the image's
+//     read-only segments (text, read-only data), which
+//     arch.Layout.LoadMapped would map from the image file copy-on-write,
+//     present but not writable: the 2 MiB blocks of them that the kernel
+//     maps with one page (Layout.TextBlocks; the guest is told with
+//     abi.HugeImageParam) are copied into anonymous memory advised
+//     MADV_HUGEPAGE, the rest copied with MADV_POPULATE_WRITE. A second
+//     after the first idle (textReleaseDelay) every copied page still
+//     equal to the file is dropped, or in a block mapped from the file
+//     again: guests booted from one image
+//     share the page cache's pages as before, and the pages where the
+//     kernel rewrote system-call sites (written before the kernel makes
+//     the text read-only, which is before its first idle) stay the
+//     guest's own.
 
 // prefaultRange is the guest RAM the launcher backs before the guest runs
 // (the layout's PrefaultRange), empty with HugePages: a first touch fills
@@ -41,53 +49,100 @@ func (v *VM) prefaultRange() (start, end uint64) {
 	return v.layout.PrefaultRange(v.cfg.MemSize)
 }
 
+// textBlocks returns the image's text blocks (Layout.TextBlocks) when its
+// text is copied for the boot, each advised MADV_HUGEPAGE before
+// LoadMapped copies into it (advice: a host without transparent huge
+// pages copies into small ones).
+func (v *VM) textBlocks() kexec.Ranges {
+	if !v.copyText {
+		return nil
+	}
+	blocks := v.layout.TextBlocks()
+	for _, b := range blocks {
+		unix.Madvise(v.mem[b.Start:b.End()], unix.MADV_HUGEPAGE)
+	}
+	return blocks
+}
+
 // prefault backs prefaultRange with host pages (MADV_POPULATE_WRITE), so
-// that the guest's first touches there find them present, and on
-// shadow-paging hosts copies the image's read-only pages mapped from its
-// file (layout.FileText), whose first touches then map their neighbours
-// too. Advice only: a host kernel without MADV_POPULATE_WRITE (before
-// 5.14) boots as before. It runs while the memory slots are being set
-// (createVM), which takes longer than the copy of a Go image's text.
+// that the guest's first touches there find them present, and copies the
+// image's read-only pages that LoadMapped mapped from its file when
+// copyText, so that theirs map their neighbours too. Advice only: a host
+// kernel without MADV_POPULATE_WRITE (before 5.14) boots as before. It
+// runs while the memory slots are being set (createVM), which takes longer
+// than the copy of a Go image's text.
 func (v *VM) prefault() {
 	if start, end := v.prefaultRange(); end > start {
 		unix.Madvise(v.mem[start:end], unix.MADV_POPULATE_WRITE)
 	}
-	if len(v.layout.FileText) == 0 || !shadowPaging() {
+	if !v.copyText || len(v.layout.FileText) == 0 {
 		return
 	}
 	for _, r := range v.layout.FileText {
-		unix.Madvise(v.mem[r.Phys.Start:r.Phys.End()], unix.MADV_POPULATE_WRITE)
+		if !r.Copied {
+			unix.Madvise(v.mem[r.Phys.Start:r.Phys.End()], unix.MADV_POPULATE_WRITE)
+		}
 	}
 	v.textCopied.Store(true)
 }
 
+// textReleaseDelay is how long after the guest's first idle the copies
+// of its image's pages are given back: a server's first idle often comes
+// before it is up (examples/httpd idles while its network comes up), and
+// what is given back faults in again page by page. Tests shorten it; 0
+// gives them back on the vCPU's thread at once.
+var textReleaseDelay = time.Second
+
 // prefaultDone gives back the prefaulted RAM from addr (a page boundary)
 // on, which the guest says it has not used (abi.PortPrefaultDone): it
-// reads as zeros again; and, the first time, the copies of the image's
-// pages that still equal the file (releaseText). It runs on the writing
-// vCPU's thread while the guest's allocator waits. Only prefaultRange is
-// touched, whatever addr says.
+// reads as zeros again. It runs on the writing vCPU's thread while the
+// guest's allocator waits. Only prefaultRange is touched, whatever addr
+// says. The first time, it also schedules releaseText.
 func (v *VM) prefaultDone(addr uint64) {
 	start, end := v.prefaultRange()
 	dropPages(v.mem[min(max(start, addr), end):end])
-	if v.textCopied.CompareAndSwap(true, false) {
-		v.releaseText()
+	if !v.textCopied.CompareAndSwap(true, false) {
+		return
 	}
+	if textReleaseDelay == 0 {
+		v.releaseText()
+		return
+	}
+	time.AfterFunc(textReleaseDelay, func() {
+		v.dumpMu.Lock() // against Close unmapping guest memory
+		defer v.dumpMu.Unlock()
+		if !v.closed {
+			v.releaseText()
+		}
+	})
 }
 
-// releaseText drops the guest's copy of each page of layout.FileText that
-// equals the image file's page, in runs: the mapping then reads the page
-// cache's page, with the same bytes. The file is read with pread, not
-// through the launcher's mapping of the image, whose pages were dropped
-// after loading (they would count in its RSS again). A page the guest
-// writes while this runs (the kernel does not write read-only segments
-// after its boot) could lose that write: only the guest's own text, never
-// the launcher's memory.
+// releaseText gives back the guest's copy of each page of
+// layout.FileText that equals the image file's page, in runs: dropped
+// where the page is mapped from the file (its page cache page shows
+// again), mapped from the file again where LoadMapped copied it. The file
+// is read with pread, not through the launcher's mapping of the image,
+// whose pages were dropped after loading (they would count in its RSS
+// again). A page the guest writes while this runs (the kernel does not
+// write read-only segments after its boot) could lose that write: only
+// the guest's own text, never the launcher's memory.
 func (v *VM) releaseText() {
 	const page = 4096
 	buf := make([]byte, 64<<10)
 	for _, r := range v.layout.FileText {
-		// [run, a) are pages found equal and not yet dropped.
+		give := func(lo, hi uintptr) {
+			if hi <= lo {
+				return
+			}
+			if !r.Copied {
+				dropPages(v.mem[lo:hi])
+				return
+			}
+			// The same bytes, now the page cache's: a failure leaves the copy.
+			unix.MmapPtr(int(v.cfg.ImageFile.Fd()), int64(r.Off+uint64(lo-r.Phys.Start)), unsafe.Pointer(&v.mem[lo]), hi-lo,
+				unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+		}
+		// [run, a) are pages found equal and not yet given back.
 		run, a := r.Phys.Start, r.Phys.Start
 		for a < r.Phys.End() {
 			n, _ := v.cfg.ImageFile.ReadAt(buf[:min(uintptr(len(buf)), r.Phys.End()-a)], int64(r.Off+uint64(a-r.Phys.Start)))
@@ -96,12 +151,12 @@ func (v *VM) releaseText() {
 			}
 			for i := 0; i < n; i, a = i+page, a+page {
 				if !bytes.Equal(v.mem[a:a+page], buf[i:i+page]) {
-					dropPages(v.mem[run:a])
+					give(run, a)
 					run = a + page
 				}
 			}
 		}
-		dropPages(v.mem[run:max(run, a)])
+		give(run, a)
 	}
 }
 
@@ -113,8 +168,8 @@ func dropPages(b []byte) {
 }
 
 // shadowPaging reports whether this host's KVM maps guest memory through
-// shadow page tables, where the image's text is worth copying (prefault);
-// tests replace it.
+// shadow page tables, where the image's text is worth copying for the
+// boot; tests replace it.
 var shadowPaging = func() bool { return hostShadowPaging("/sys/module") }
 
 // hostShadowPaging reports whether the KVM modules loaded under sysModule

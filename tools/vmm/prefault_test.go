@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,58 +15,95 @@ import (
 	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
 
-// TestPrefaultText: on a shadow-paging host the launcher copies the pages
-// of the image's read-only segments mapped from its file before the guest
-// runs, leaves its writable segments mapped, and at abi.PortPrefaultDone
-// gives back every copy still equal to the file, keeping the page the
-// guest wrote (as the kernel rewrites system-call sites).
-func TestPrefaultText(t *testing.T) {
+// textImage is a guest whose read-only segment at 4 MiB is 2 MiB and 8
+// pages, followed by an 2-page writable one: it writes one byte into page
+// 2 of the segment's 2 MiB block and one into page 2 after the block (as
+// the kernel rewrites system-call sites), ends the boot at
+// abi.PortPrefaultDone and then runs tail. It returns the image written
+// to a file, and the bytes the segment should then hold.
+func textImage(t *testing.T, tail []byte) (img []byte, f *os.File, text []byte) {
 	const mib, page = 1 << 20, 4096
-	needKVM(t)
-	defer func(f func() bool) { shadowPaging = f }(shadowPaging)
-	shadowPaging = func() bool { return true }
-
-	const text, data = 4 * mib, 4*mib + 8*page
-	const written = text + 2*page + 100
-	// mov byte [written], 0xab (32-bit code, flat).
-	code := binary.LittleEndian.AppendUint32([]byte{0xc6, 0x05}, written)
-	code = append(code, 0xab)
+	const base, w1, w2 = 4 * mib, 4*mib + 2*page + 100, 6*mib + 2*page + 200
+	var code []byte
+	for _, a := range []uint32{w1, w2} { // mov byte [a], 0xab (32-bit code, flat)
+		code = binary.LittleEndian.AppendUint32(append(code, 0xc6, 0x05), a)
+		code = append(code, 0xab)
+	}
 	code = append(code, testguest.Out32(abi.PortPrefaultDone, 8*mib>>12)...) // no RAM to give back
-	code = append(code, testguest.Hello()...)
-	textBuf := bytes.Repeat([]byte{0x5a}, 8*page)
-	copy(textBuf, code)
-	img := testguest.Spec{
+	code = append(code, tail...)
+	text = bytes.Repeat([]byte{0x5a}, 2*mib+8*page)
+	copy(text, code)
+	img = testguest.Spec{
 		Segments: []testguest.Segment{
-			{Paddr: text, Data: textBuf},
-			{Paddr: data, Data: bytes.Repeat([]byte{0x33}, 2*page), Writable: true},
+			{Paddr: base, Data: text},
+			{Paddr: base + uint64(len(text)), Data: bytes.Repeat([]byte{0x33}, 2*page), Writable: true},
 		},
-		Entry:       text,
+		Entry:       base,
 		PageAligned: true,
 	}.ELF()
 	path := filepath.Join(t.TempDir(), "img")
 	require.NoError(t, os.WriteFile(path, img, 0o644))
 	f, err := os.Open(path)
 	require.NoError(t, err)
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	text = append([]byte{}, text...)
+	text[w1-base], text[w2-base] = 0xab, 0xab
+	return img, f, text
+}
+
+// TestPrefaultText: on a shadow-paging host the launcher copies the image's
+// read-only pages before the guest runs, its 2 MiB text block into
+// anonymous memory and the rest over the file mapping, leaves its writable
+// segments mapped, tells the guest its text blocks are huge, and at
+// abi.PortPrefaultDone gives back every copy still equal to the file,
+// keeping the pages the guest wrote.
+func TestPrefaultText(t *testing.T) {
+	const mib, page = 1 << 20, 4096
+	needKVM(t)
+	defer func(f func() bool, d time.Duration) { shadowPaging, textReleaseDelay = f, d }(shadowPaging, textReleaseDelay)
+	shadowPaging, textReleaseDelay = func() bool { return true }, 0
+	img, f, want := textImage(t, testguest.Hello())
+	const text, data = 4 * mib, 6*mib + 8*page
 
 	var out syncBuf
 	v, err := New(Config{Image: img, ImageFile: f, MemSize: 16 * mib, Stdout: &out})
 	require.NoError(t, err)
 	defer v.Close()
-	require.Len(t, v.layout.FileText, 1, "the text segment's pages are mapped from the file")
-	assert.Equal(t, 8, anonPages(t, v, text, data), "the text is copied")
+	assert.Contains(t, v.Cmdline(), abi.HugeImageParam+"=1")
+	require.Len(t, v.layout.FileText, 2, "the block, and the pages after it")
+	assert.True(t, v.layout.FileText[0].Copied)
+	assert.False(t, v.layout.FileText[1].Copied)
+	assert.Equal(t, 512+8, anonPages(t, v, text, data), "the text is copied")
 	assert.Zero(t, anonPages(t, v, data, data+2*page), "the data segment is not")
 
 	r := v.Run()
 	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
 	assert.EqualValues(t, 7, r.Code)
 	assert.Equal(t, "hi\n", out.String())
-	mem := v.Memory()
-	assert.Equal(t, byte(0xab), mem[written], "the guest's write is kept")
-	want := append([]byte{}, textBuf...)
-	want[written-text] = 0xab
-	assert.True(t, bytes.Equal(want, mem[text:data]), "the text reads as before")
-	assert.Equal(t, 1, anonPages(t, v, text, data), "only the written page stays a copy")
+	assert.True(t, bytes.Equal(want, v.Memory()[text:data]), "the text reads as the guest left it")
+	assert.Equal(t, 2, anonPages(t, v, text, data), "only the written pages stay copies")
+}
+
+// TestPrefaultTextLater: the copies go back textReleaseDelay after the
+// first idle, on another thread, while the guest runs.
+func TestPrefaultTextLater(t *testing.T) {
+	const mib, page = 1 << 20, 4096
+	needKVM(t)
+	defer func(f func() bool, d time.Duration) { shadowPaging, textReleaseDelay = f, d }(shadowPaging, textReleaseDelay)
+	shadowPaging, textReleaseDelay = func() bool { return true }, 50*time.Millisecond
+	img, f, want := textImage(t, testguest.Hang())
+	const text, data = 4 * mib, 6*mib + 8*page
+
+	v, err := New(Config{Image: img, ImageFile: f, MemSize: 16 * mib})
+	require.NoError(t, err)
+	defer v.Close()
+	done := make(chan Result, 1)
+	go func() { done <- v.Run() }()
+	assert.Eventually(t, func() bool { return anonPages(t, v, text, data) == 2 }, 10*time.Second, 10*time.Millisecond,
+		"the copies are given back while the guest runs")
+	assert.True(t, bytes.Equal(want, v.Memory()[text:data]))
+	v.Stop(Result{Reason: Stopped})
+	assert.Equal(t, Stopped, (<-done).Reason)
 }
 
 // TestHostShadowPaging decides from the loaded KVM modules' parameters.

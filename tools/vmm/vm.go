@@ -118,8 +118,10 @@ type VM struct {
 	// createVM starts on another thread (waitSlots).
 	slots    chan error
 	slotsErr error
-	// textCopied: the image's read-only pages were copied (prefault.go)
-	// and not yet given back (once, by the first abi.PortPrefaultDone).
+	// copyText: the image's read-only pages are copied for the boot;
+	// textCopied: they were and are not yet given back (once, by the
+	// first abi.PortPrefaultDone). prefault.go.
+	copyText   bool
 	textCopied atomic.Bool
 	layout     *arch.Layout
 	cmdline    string
@@ -146,7 +148,7 @@ type VM struct {
 	syms     *crash.Symbols
 
 	guestABI uint8      // the ABI version the guest announced (checkABIMark)
-	dumpMu   sync.Mutex // Dump against Close
+	dumpMu   sync.Mutex // Dump and the text release (prefault.go) against Close
 	tscKHz   uint64     // the vCPUs' TSC frequency, for trace times
 }
 
@@ -209,9 +211,13 @@ func New(cfg Config) (_ *VM, err error) {
 	if !isTerminal(cfg.Stdout) {
 		params = append(params, abi.TTYParam+"=0")
 	}
-	if cfg.HugePages {
+	// On a shadow-paging host the image's read-only pages are copied for
+	// the boot, its 2 MiB text blocks into host huge pages (prefault.go).
+	copyText := cfg.ImageFile != nil && !cfg.HugePages && shadowPaging()
+	if cfg.HugePages || copyText {
 		params = append(params, abi.HugeImageParam+"=1")
-	} else {
+	}
+	if !cfg.HugePages {
 		params = append(params, fmt.Sprintf("%s=%d", abi.PrefaultParam, arch.Prefault.End()))
 	}
 	cmdline, err := abi.Compose(cfg.Env, params, cfg.Args)
@@ -227,7 +233,7 @@ func New(cfg Config) (_ *VM, err error) {
 		return nil, err
 	}
 
-	v := &VM{cfg: cfg, layout: layout, cmdline: cmdline, done: make(chan struct{})}
+	v := &VM{cfg: cfg, layout: layout, cmdline: cmdline, copyText: copyText, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			v.Close()
@@ -247,7 +253,7 @@ func New(cfg Config) (_ *VM, err error) {
 	}
 	trace("create vm")
 	if cfg.ImageFile != nil && !cfg.HugePages {
-		err = layout.LoadMapped(v.mem, cfg.Image, cfg.ImageFile)
+		err = layout.LoadMapped(v.mem, cfg.Image, cfg.ImageFile, v.textBlocks())
 	} else {
 		err = layout.LoadZeroed(v.mem) // v.mem is freshly mapped
 	}

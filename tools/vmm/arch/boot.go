@@ -58,9 +58,11 @@ type Layout struct {
 	Memmap []abi.HVMMemmapEntry
 	// FileText are the runs of whole pages of the image's read-only
 	// segments (text, read-only data) that LoadMapped mapped from the
-	// image file, in address order; empty until then.
-	FileText []FilePages
-	readOnly kexec.Ranges // the image's read-only segments (Image.ReadOnly)
+	// image file or copied into a text block, in address order; empty
+	// until then.
+	FileText  []FilePages
+	readOnly  kexec.Ranges // the image's read-only segments (Image.ReadOnly)
+	imageSegs kexec.Ranges // all its segments
 	// The image file passed as PVH module 0 (PlanModule), when ModuleSize
 	// is not 0: guest-physical [ModuleAddr, ModuleAddr+ModuleSize), page
 	// rounded, outside RAM; the memory map calls it reserved, and the
@@ -68,11 +70,45 @@ type Layout struct {
 	ModuleAddr, ModuleSize uint64
 }
 
-// FilePages is a run of whole guest pages mapped from the image file:
-// guest-physical Phys, from file offset Off.
+// FilePages is a run of whole guest pages holding the image file's bytes
+// from file offset Off: guest-physical Phys, mapped from the file, or
+// copied into anonymous memory when Copied (LoadMapped's text blocks).
 type FilePages struct {
-	Phys kexec.Range
-	Off  uint64
+	Phys   kexec.Range
+	Off    uint64
+	Copied bool
+}
+
+// TextBlocks returns the 2 MiB-aligned ranges of guest memory that the
+// kernel maps with one 2 MiB page when told the host backs its image with
+// huge pages (abi.HugeImageParam; kernel/mm's imageHugeLeaf) and that
+// hold read-only segments only: each lies within the image's extent, and
+// every segment meeting it is read-only (gaps between them are zeros).
+func (l *Layout) TextBlocks() kexec.Ranges {
+	const huge = 2 << 20
+	if len(l.imageSegs) == 0 {
+		return nil
+	}
+	lo, hi := uint64(l.imageSegs[0].Start), uint64(l.imageSegs[0].End())
+	for _, r := range l.imageSegs {
+		lo, hi = min(lo, uint64(r.Start)), max(hi, uint64(r.End()))
+	}
+	var blocks kexec.Ranges
+	for b := roundUp(lo, huge); b+huge <= hi && b+huge > b; b += huge {
+		blk := kexec.Range{Start: uintptr(b), Size: huge}
+		ok := false
+		for _, r := range l.Memory.Segments {
+			if r.Phys.Overlaps(blk) {
+				if ok = inside(l.readOnly, r.Phys); !ok {
+					break
+				}
+			}
+		}
+		if ok {
+			blocks = append(blocks, blk)
+		}
+	}
+	return blocks
 }
 
 // Module reports whether the image file is passed as PVH module 0.
@@ -155,6 +191,7 @@ func PlanModule(img *Image, memSize uint64, cmdline string, module []byte) (*Lay
 
 	l := &Layout{
 		readOnly:  img.ReadOnly,
+		imageSegs: img.Segments.Phys(),
 		Entry:     img.Entry,
 		GDT:       uint64(block.Start) + gdtOffset,
 		StartInfo: uint64(block.Start) + startInfoOffset,
@@ -254,10 +291,12 @@ func (l *Layout) LoadZeroed(mem []byte) error { return l.load(mem, false) }
 // in the host's page cache until they write a page, and booting touches no
 // memory for them. The rest (partial pages, segments whose file offset and
 // address are not congruent modulo the page size, what is not in data) is
-// copied as LoadZeroed does. f must not be modified in place while a guest
-// runs from it (unigo build and go build replace the file instead). The
-// mapped pages of read-only segments are recorded in FileText.
-func (l *Layout) LoadMapped(mem, data []byte, f *os.File) error {
+// copied as LoadZeroed does, and so are the pages inside blocks (some of
+// TextBlocks, which the caller backs with huge pages). f must not be
+// modified in place while a guest runs from it (unigo build and go build
+// replace the file instead). The whole pages of read-only segments, mapped
+// or copied into blocks, are recorded in FileText.
+func (l *Layout) LoadMapped(mem, data []byte, f *os.File, blocks kexec.Ranges) error {
 	const page = 4096
 	l.FileText = nil
 	for _, s := range l.Memory.Segments {
@@ -272,19 +311,36 @@ func (l *Layout) LoadMapped(mem, data []byte, f *os.File) error {
 			copy(mem[phys:end], s.Buf)
 			continue
 		}
-		_, err := unix.MmapPtr(int(f.Fd()), int64(off+first-phys), unsafe.Pointer(&mem[first]), uintptr(last-first),
-			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
-		if err != nil {
-			return fmt.Errorf("mapping the image into guest memory: %w", err)
+		readOnly := inside(l.readOnly, s.Phys)
+		// [first, last) in pieces, each wholly inside a block or outside all.
+		for a := first; a < last; {
+			b, copied := last, false
+			for _, blk := range blocks {
+				bs, be := uint64(blk.Start), uint64(blk.End())
+				switch {
+				case a >= bs && a < be:
+					b, copied = min(last, be), true
+				case bs > a:
+					b = min(b, bs)
+				}
+			}
+			if copied {
+				copy(mem[a:b], s.Buf[a-phys:b-phys])
+			} else if _, err := unix.MmapPtr(int(f.Fd()), int64(off+a-phys), unsafe.Pointer(&mem[a]), uintptr(b-a),
+				unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
+				return fmt.Errorf("mapping the image into guest memory: %w", err)
+			}
+			if readOnly {
+				l.FileText = append(l.FileText, FilePages{
+					Phys:   kexec.RangeFromInterval(uintptr(a), uintptr(b)),
+					Off:    off + a - phys,
+					Copied: copied,
+				})
+			}
+			a = b
 		}
 		copy(mem[phys:first], s.Buf)
 		copy(mem[last:end], s.Buf[last-phys:])
-		if inside(l.readOnly, s.Phys) {
-			l.FileText = append(l.FileText, FilePages{
-				Phys: kexec.RangeFromInterval(uintptr(first), uintptr(last)),
-				Off:  off + first - phys,
-			})
-		}
 	}
 	return nil
 }

@@ -196,7 +196,7 @@ func TestLoadMapped(t *testing.T) {
 	mem, err := unix.Mmap(-1, 0, 4<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	require.NoError(t, err)
 	defer unix.Munmap(mem)
-	require.NoError(t, l.LoadMapped(mem, image, f))
+	require.NoError(t, l.LoadMapped(mem, image, f, nil))
 	require.True(t, bytes.Equal(want, mem), "LoadMapped on fresh memory = Load")
 
 	// The segment's whole pages come from the file...
