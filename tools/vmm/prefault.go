@@ -57,11 +57,11 @@ func (v *VM) textBlocks() kexec.Ranges {
 	if !v.copyText {
 		return nil
 	}
-	blocks := v.layout.TextBlocks()
-	for _, b := range blocks {
+	v.blocks = v.layout.TextBlocks()
+	for _, b := range v.blocks {
 		unix.Madvise(v.mem[b.Start:b.End()], unix.MADV_HUGEPAGE)
 	}
-	return blocks
+	return v.blocks
 }
 
 // prefault backs prefaultRange with host pages (MADV_POPULATE_WRITE), so
@@ -120,15 +120,21 @@ func (v *VM) prefaultDone(addr uint64) {
 // releaseText gives back the guest's copy of each page of
 // layout.FileText that equals the image file's page, in runs: dropped
 // where the page is mapped from the file (its page cache page shows
-// again), mapped from the file again where LoadMapped copied it. The file
-// is read with pread, not through the launcher's mapping of the image,
-// whose pages were dropped after loading (they would count in its RSS
-// again). A page the guest writes while this runs (the kernel does not
-// write read-only segments after its boot) could lose that write: only
-// the guest's own text, never the launcher's memory.
+// again), mapped from the file again where LoadMapped copied it into a
+// text block. The other pages of a block (those the kernel rewrote, and
+// partial pages at a segment's ends) move to small pages of their own
+// (movePage), so that no page of the block's huge page stays mapped and
+// the host frees it at once rather than keep it whole until memory runs
+// short (a huge page mapped in part is only split then). The file is
+// read with pread, not through the launcher's mapping of the image, whose
+// pages were dropped after loading (they would count in its RSS again). A
+// page the guest writes while this runs (the kernel does not write
+// read-only segments after its boot) could lose that write: only the
+// guest's own text, never the launcher's memory.
 func (v *VM) releaseText() {
 	const page = 4096
 	buf := make([]byte, 64<<10)
+	kept := map[uintptr]bool{} // copied pages not given back
 	for _, r := range v.layout.FileText {
 		give := func(lo, hi uintptr) {
 			if hi <= lo {
@@ -153,10 +159,48 @@ func (v *VM) releaseText() {
 				if !bytes.Equal(v.mem[a:a+page], buf[i:i+page]) {
 					give(run, a)
 					run = a + page
+					kept[a] = true
 				}
 			}
 		}
 		give(run, a)
+		for ; a < r.Phys.End(); a += page {
+			kept[a] = true
+		}
+	}
+	for _, b := range v.blocks {
+		for a := b.Start; a < b.End(); a += page {
+			if kept[a] || !v.inFileText(a) {
+				v.movePage(a)
+			}
+		}
+	}
+}
+
+// inFileText reports whether guest page a is in a run of layout.FileText.
+func (v *VM) inFileText(a uintptr) bool {
+	for _, r := range v.layout.FileText {
+		if r.Phys.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// movePage moves guest page a, with its contents, to a small anonymous
+// page of its own: a copy made aside, then moved over it in one step
+// (mremap), so that the guest never sees it change. A failure leaves the
+// page where it was.
+func (v *VM) movePage(a uintptr) {
+	const page = 4096
+	tmp, err := unix.Mmap(-1, 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return
+	}
+	copy(tmp, v.mem[a:a+page])
+	if _, err := unix.MremapPtr(unsafe.Pointer(&tmp[0]), page, unsafe.Pointer(&v.mem[a]), page,
+		unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED); err != nil {
+		unix.Munmap(tmp)
 	}
 }
 

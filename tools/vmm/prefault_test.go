@@ -3,10 +3,13 @@ package vmm
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -82,6 +85,28 @@ func TestPrefaultText(t *testing.T) {
 	assert.Equal(t, "hi\n", out.String())
 	assert.True(t, bytes.Equal(want, v.Memory()[text:data]), "the text reads as the guest left it")
 	assert.Equal(t, 2, anonPages(t, v, text, data), "only the written pages stay copies")
+	assert.Zero(t, hugeKiB(t, v, text, data), "no huge page stays mapped in part")
+}
+
+// hugeKiB sums AnonHugePages over the launcher's mappings that meet guest
+// memory [lo, hi) (/proc/self/smaps).
+func hugeKiB(t *testing.T, v *VM, lo, hi uint64) (kib int) {
+	b, err := os.ReadFile("/proc/self/smaps")
+	require.NoError(t, err)
+	base := uint64(uintptr(unsafe.Pointer(&v.Memory()[0])))
+	meets := false
+	for _, line := range strings.Split(string(b), "\n") {
+		var start, end uint64
+		if n, _ := fmt.Sscanf(line, "%x-%x ", &start, &end); n == 2 {
+			meets = start < base+hi && end > base+lo
+			continue
+		}
+		var k int
+		if n, _ := fmt.Sscanf(line, "AnonHugePages: %d kB", &k); n == 1 && meets {
+			kib += k
+		}
+	}
+	return kib
 }
 
 // TestPrefaultTextLater: the copies go back textReleaseDelay after the

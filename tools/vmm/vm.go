@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/u-root/u-root/pkg/boot/kexec"
 	"golang.org/x/sys/unix"
 
 	"github.com/unigo-os/unigo/abi"
@@ -123,6 +124,7 @@ type VM struct {
 	// first abi.PortPrefaultDone). prefault.go.
 	copyText   bool
 	textCopied atomic.Bool
+	blocks     kexec.Ranges // the image's text blocks, copied (textBlocks)
 	layout     *arch.Layout
 	cmdline    string
 	vcpus      []*vcpu
