@@ -17,13 +17,14 @@ import (
 // neighbours with it only where their host pages are already present and
 // writable (KVM's PTE prefetch), and a whole 2 MiB page in one go where
 // the guest maps one and a host huge page backs it. Two ranges are backed
-// before the guest runs and given back on the boot CPU's first idle, when
-// the guest writes abi.PortPrefaultDone (docs/BENCHMARKS.md, "Prefaulted
-// boot RAM" and "The image's read-only pages copied for the boot"):
+// before the guest runs and given back once the boot CPU first idles and
+// writes abi.PortPrefaultDone (docs/BENCHMARKS.md: "Prefaulted boot RAM",
+// "The image's read-only pages copied for the boot", "The image's 2 MiB
+// text blocks in host huge pages"):
 //
 //   - guest RAM below the image (arch.Prefault), where the kernel's
 //     allocator hands out its first frames: populated; what the guest
-//     says it has not used is dropped again.
+//     says it has not used is dropped at once.
 //   - on shadow-paging hosts only (shadowPaging, VM.copyText), the image's
 //     read-only segments (text, read-only data), which
 //     arch.Layout.LoadMapped would map from the image file copy-on-write,
@@ -31,13 +32,11 @@ import (
 //     maps with one page (Layout.TextBlocks; the guest is told with
 //     abi.HugeImageParam) are copied into anonymous memory advised
 //     MADV_HUGEPAGE, the rest copied with MADV_POPULATE_WRITE. A second
-//     after the first idle (textReleaseDelay) every copied page still
-//     equal to the file is dropped, or in a block mapped from the file
-//     again: guests booted from one image
-//     share the page cache's pages as before, and the pages where the
-//     kernel rewrote system-call sites (written before the kernel makes
-//     the text read-only, which is before its first idle) stay the
-//     guest's own.
+//     later (textReleaseDelay) every copied page still equal to the file
+//     is given back (releaseText): guests booted from one image share the
+//     page cache's pages as before, and the pages where the kernel
+//     rewrote system-call sites (before it makes the text read-only,
+//     which is before its first idle) stay the guest's own.
 
 // prefaultRange is the guest RAM the launcher backs before the guest runs
 // (the layout's PrefaultRange), empty with HugePages: a first touch fills
