@@ -48,47 +48,62 @@ func (s *benchSuite) runDensity(tmp string) {
 		return
 	}
 	type guest struct {
-		cmd   *exec.Cmd
-		port  int
-		ready string
-		out   bytes.Buffer
+		cmd    *exec.Cmd
+		port   int
+		ready  string
+		out    bytes.Buffer
+		exited chan struct{} // closed once cmd has been waited for
 	}
 	guests := make([]*guest, n)
 	defer func() {
 		for _, g := range guests {
-			if g != nil && g.cmd.Process != nil {
+			if g != nil {
 				g.cmd.Process.Kill()
-				g.cmd.Wait()
+				<-g.exited
 			}
 		}
 	}()
+	ports, err := unusedPorts(n)
+	if err != nil {
+		r.failed = err
+		return
+	}
 	start := time.Now()
 	for i := range guests {
-		port, err := benchPort()
-		if err != nil {
-			r.failed = err
-			return
-		}
-		g := &guest{port: port, ready: filepath.Join(tmp, "ready"+strconv.Itoa(i))}
+		g := &guest{port: ports[i], ready: filepath.Join(tmp, "ready"+strconv.Itoa(i)), exited: make(chan struct{})}
 		g.cmd = exec.Command(s.self, "run", "-m", strconv.Itoa(densityMem)+"M", "-ready-file", g.ready,
-			"-p", fmt.Sprintf("127.0.0.1:%d:8080", port), s.httpd)
+			"-p", fmt.Sprintf("127.0.0.1:%d:8080", g.port), s.httpd)
 		g.cmd.Stdout, g.cmd.Stderr = &g.out, &g.out
 		if err := g.cmd.Start(); err != nil {
 			r.failed = fmt.Errorf("guest %d: %v", i, err)
 			return
 		}
+		go func() { g.cmd.Wait(); close(g.exited) }()
 		guests[i] = g
 	}
+	// Until all are ready, one has exited (fail at once: it will never be
+	// ready), or the deadline.
 	deadline := start.Add(time.Duration(n)*time.Second + 60*time.Second)
-	for r.booted < n && time.Now().Before(deadline) {
+	var gone *guest
+	for r.booted < n && gone == nil && time.Now().Before(deadline) {
 		r.booted = 0
 		for _, g := range guests {
 			if _, err := os.Stat(g.ready); err == nil {
 				r.booted++
+				continue
+			}
+			select {
+			case <-g.exited:
+				gone = g
+			default:
 			}
 		}
 		r.bootAll = time.Since(start)
 		time.Sleep(5 * time.Millisecond)
+	}
+	if gone != nil {
+		r.failed = fmt.Errorf("a guest exited before it was ready (%d of %d ready after %v); it said: %s", r.booted, n, r.bootAll.Round(time.Millisecond), firstLine(gone.out.String(), "nothing"))
+		return
 	}
 	if r.booted < n {
 		for _, g := range guests {

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -48,5 +50,26 @@ Node 0, zone  Movable
 		v, err := memAvailable()
 		require.NoError(t, err)
 		assert.Positive(t, v)
+	}
+}
+
+// TestUnusedPorts: distinct, free, below the ephemeral range.
+func TestUnusedPorts(t *testing.T) {
+	ports, err := unusedPorts(50)
+	require.NoError(t, err)
+	require.Len(t, ports, 50)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		assert.False(t, seen[p], "port %d twice", p)
+		seen[p] = true
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if assert.NoError(t, err, "port %d free", p) {
+			l.Close()
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var low int
+		fmt.Sscan(string(b), &low)
+		assert.Less(t, ports[len(ports)-1], low)
 	}
 }

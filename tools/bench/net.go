@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -127,6 +128,33 @@ func (s *benchSuite) measure(t netTarget) {
 		s.logf("network: %s, %s: %v", t.setup, t.name, err)
 	}
 	s.net = append(s.net, r)
+}
+
+// unusedPorts returns n distinct loopback TCP ports that are free now,
+// taken below the host's ephemeral range (ip_local_port_range), so that no
+// connection's source port takes one before the guest forwarding it
+// listens there: free ports from benchPort are ephemeral ones, and with
+// 100 guests starting at once one was taken so.
+func unusedPorts(n int) ([]int, error) {
+	low := 32768 // Linux's default ephemeral range starts here
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	var ports []int
+	for p := max(1024, low-20000); p < low && len(ports) < n; p++ {
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			l.Close()
+			ports = append(ports, p)
+		}
+	}
+	if len(ports) < n {
+		return nil, fmt.Errorf("only %d free loopback ports below the ephemeral range (from %d), %d wanted", len(ports), low, n)
+	}
+	return ports, nil
 }
 
 func benchPort() (int, error) {
