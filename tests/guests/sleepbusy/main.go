@@ -40,9 +40,18 @@ func main() {
 	for i := 0; i < sleeps; i++ {
 		ts := syscall.NsecToTimespec(int64(nap))
 		start := time.Now()
-		if err := syscall.Nanosleep(&ts, nil); err != nil {
-			fmt.Println("sleepbusy: nanosleep:", err)
-			os.Exit(1)
+		for {
+			var rem syscall.Timespec
+			err := syscall.Nanosleep(&ts, &rem)
+			if err == syscall.EINTR {
+				ts = rem // a signal (natively, the runtime's preemption): sleep the rest
+				continue
+			}
+			if err != nil {
+				fmt.Println("sleepbusy: nanosleep:", err)
+				os.Exit(1)
+			}
+			break
 		}
 		d := time.Since(start)
 		if d < nap {
