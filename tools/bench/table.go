@@ -29,9 +29,9 @@ func writeBenchTables(w io.Writer, s *benchSuite) {
 	phases := []struct{ mark, label string }{
 		{"launcher start", "launcher's Go main"},
 		{"open kvm", "/dev/kvm opened"},
-		{"create vm", "VM created (irqchip, RAM mapped; its memory slots set meanwhile)"},
+		{"create vm", "VM created (RAM mapped, memory slots set, irqchip)"},
 		{"load image", "image loaded"},
-		{"memory slots", "vCPUs and devices set up, memory slots set"},
+		{"devices", "vCPUs and devices set up"},
 		{"first vCPU run", "first KVM_RUN"},
 		{"guest entry", "guest's first instructions (PVH entry mark)"},
 		{"kernel entered", "PVH entry and entry64 done, kernel at CPL 3 (mark)"},

@@ -22,7 +22,7 @@ func TestRunBenchMarks(t *testing.T) {
 	require.Equal(t, 0, code, errs)
 	assert.Contains(t, out, "Hello from unigo!")
 	marks, mem := bench.ParseLines(errs, 0)
-	order := []string{"launcher start", "open kvm", "create vm", "load image", "memory slots", "first vCPU run",
+	order := []string{"launcher start", "open kvm", "create vm", "load image", "devices", "first vCPU run",
 		"guest entry", "runtime start", "guest exit"}
 	for i, phase := range order {
 		require.Contains(t, marks, phase, errs)

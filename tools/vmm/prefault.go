@@ -68,8 +68,7 @@ func (v *VM) textBlocks() kexec.Ranges {
 // image's read-only pages that LoadMapped mapped from its file when
 // copyText, so that theirs map their neighbours too. Advice only: a host
 // kernel without MADV_POPULATE_WRITE (before 5.14) boots as before. It
-// runs while the memory slots are being set (createVM), which takes longer
-// than the copy of a Go image's text.
+// runs on another thread while New creates the vCPUs (VM.load).
 func (v *VM) prefault() {
 	if start, end := v.prefaultRange(); end > start {
 		unix.Madvise(v.mem[start:end], unix.MADV_POPULATE_WRITE)

@@ -115,10 +115,6 @@ type VM struct {
 	vm      *kvm.VM
 	mem     []byte // guest RAM: guest-physical address == offset
 	mapping []byte // mem and, past its end, the boot module (createVM)
-	// slots delivers the result of setting RAM's memory slots, which
-	// createVM starts on another thread (waitSlots).
-	slots    chan error
-	slotsErr error
 	// copyText: the image's read-only pages are copied for the boot;
 	// textCopied: they were and are not yet given back (once, by the
 	// first abi.PortPrefaultDone). prefault.go.
@@ -254,32 +250,44 @@ func New(cfg Config) (_ *VM, err error) {
 		return nil, err
 	}
 	trace("create vm")
-	if cfg.ImageFile != nil && !cfg.HugePages {
-		err = layout.LoadMapped(v.mem, cfg.Image, cfg.ImageFile, v.textBlocks())
-	} else {
-		err = layout.LoadZeroed(v.mem) // v.mem is freshly mapped
+	// The image is loaded on another thread while this one creates the
+	// vCPUs: neither needs the other, and both take a millisecond or more
+	// (copies and populated pages; KVM's CPUID query).
+	loaded := make(chan error, 1)
+	go func() { loaded <- v.load() }()
+	err = v.createVCPUs()
+	if lerr := <-loaded; err == nil {
+		err = lerr
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := v.mapModule(); err != nil {
-		return nil, err
-	}
-	v.prefault()
 	trace("load image")
-	if err := v.createVCPUs(); err != nil {
-		return nil, err
-	}
-	// Devices last: registering an ioeventfd or irqfd takes the lock
-	// that setting a memory slot holds through its wait.
 	if err := v.attachDevices(); err != nil {
 		return nil, err
 	}
-	if err := v.waitSlots(); err != nil {
-		return nil, err
-	}
-	trace("memory slots")
+	trace("devices")
 	return v, nil
+}
+
+// load writes the image and its boot data into guest memory (mapping the
+// image's pages from its file when it has one), maps the boot module and
+// prefaults what the boot touches first.
+func (v *VM) load() error {
+	var err error
+	if f := v.cfg.ImageFile; f != nil && !v.cfg.HugePages {
+		err = v.layout.LoadMapped(v.mem, v.cfg.Image, f, v.textBlocks())
+	} else {
+		err = v.layout.LoadZeroed(v.mem) // v.mem is freshly mapped
+	}
+	if err != nil {
+		return err
+	}
+	if err := v.mapModule(); err != nil {
+		return err
+	}
+	v.prefault()
+	return nil
 }
 
 // Cmdline is the command line the guest receives.
@@ -301,15 +309,6 @@ func (v *VM) createVM() error {
 	if max := v.sys.CheckExtension(kvm.CapMaxVCPUs); max > 0 && v.cfg.VCPUs > max {
 		return fmt.Errorf("-smp %d: this host's KVM supports at most %d vCPUs", v.cfg.VCPUs, max)
 	}
-	if err := v.vm.SetTSSAddr(arch.TSSAddr); err != nil {
-		return err
-	}
-	if err := v.vm.SetIdentityMapAddr(arch.IdentityMapAddr); err != nil {
-		return err
-	}
-	if err := v.vm.CreateIRQChip(); err != nil {
-		return err
-	}
 	size := arch.MappingSize(v.cfg.MemSize)
 	l := v.layout
 	if l.Module() {
@@ -328,37 +327,45 @@ func (v *VM) createVM() error {
 	// MAP_NORESERVE too, in a cgo build): the bench reads guest RAM's Rss
 	// from smaps by its range (mark.Memory). Advice only.
 	unix.Madvise(v.mem, unix.MADV_DONTFORK)
-	// Setting a memory slot waits for the host's SRCU grace period (5-12
-	// ms on PVM hosts, docs/BENCHMARKS.md): the slots are set on another
-	// thread while this one loads the image and sets the vCPUs up, none
-	// of which needs them; New waits for them (waitSlots) before it
-	// returns, and Close before it unmaps guest memory.
-	v.slots = make(chan error, 1)
-	go func() {
-		ram := arch.RAM(v.cfg.MemSize)
-		for i, r := range ram {
-			end := uint64(r.End())
-			if i == len(ram)-1 && v.moduleJoinsRAM() {
-				end = l.ModuleAddr + l.ModuleSize
-			}
-			if err := v.vm.SetUserMemoryRegion(uint32(i), uint64(r.Start), v.mapping[r.Start:end]); err != nil {
-				v.slots <- err
-				return
-			}
-		}
-		v.slots <- nil
-	}()
-	return nil
+	// The memory slots come first, before anything registers a device on
+	// one of the VM's I/O buses: each slot set waits for an SRCU grace
+	// period of the VM's, which takes tens of microseconds in a VM with no
+	// device yet and milliseconds once the irqchip exists (docs/BENCHMARKS.md,
+	// "The memory slots before the irqchip"). KVM resolves a slot's host
+	// addresses at fault time, so the image mapped over the module's range
+	// later (mapModule) needs no slot update.
+	if err := v.setSlots(); err != nil {
+		return err
+	}
+	if err := v.vm.SetTSSAddr(arch.TSSAddr); err != nil {
+		return err
+	}
+	if err := v.vm.SetIdentityMapAddr(arch.IdentityMapAddr); err != nil {
+		return err
+	}
+	return v.vm.CreateIRQChip()
 }
 
-// waitSlots waits until RAM's memory slots are set (createVM) and
-// returns the error setting them, if any. It may be called again.
-func (v *VM) waitSlots() error {
-	if v.slots != nil {
-		v.slotsErr = <-v.slots
-		v.slots = nil
+// setSlots gives KVM the guest's memory slots: one per RAM range, the
+// last stretched over the boot module when it lies just above
+// (moduleJoinsRAM), else one more for the module.
+func (v *VM) setSlots() error {
+	l := v.layout
+	ram := arch.RAM(v.cfg.MemSize)
+	for i, r := range ram {
+		end := uint64(r.End())
+		if i == len(ram)-1 && v.moduleJoinsRAM() {
+			end = l.ModuleAddr + l.ModuleSize
+		}
+		if err := v.vm.SetUserMemoryRegion(uint32(i), uint64(r.Start), v.mapping[r.Start:end]); err != nil {
+			return err
+		}
 	}
-	return v.slotsErr
+	if l.Module() && !v.moduleJoinsRAM() {
+		mod := v.mapping[l.ModuleAddr : l.ModuleAddr+l.ModuleSize]
+		return v.vm.SetUserMemoryRegion(uint32(len(ram)), l.ModuleAddr, mod)
+	}
+	return nil
 }
 
 // moduleJoinsRAM reports whether the boot module lies just above the last
@@ -378,9 +385,8 @@ func (v *VM) moduleJoinsRAM() bool {
 }
 
 // mapModule maps the image file as the boot module at the layout's range
-// above RAM, copy-on-write into the guest mapping (createVM), and gives it
-// a memory slot of its own only when it does not join RAM's last one
-// (moduleJoinsRAM).
+// above RAM, copy-on-write into the guest mapping, within the memory slot
+// setSlots gave it.
 func (v *VM) mapModule() error {
 	l := v.layout
 	if !l.Module() {
@@ -398,10 +404,7 @@ func (v *VM) mapModule() error {
 	} else {
 		copy(mod, v.cfg.Image)
 	}
-	if v.moduleJoinsRAM() {
-		return nil // in RAM's last memory slot (createVM)
-	}
-	return v.vm.SetUserMemoryRegion(uint32(len(arch.RAM(v.cfg.MemSize))), l.ModuleAddr, mod)
+	return nil
 }
 
 func (v *VM) attachDevices() error {
@@ -714,7 +717,6 @@ func (v *VM) Close() error {
 	if v.sys != nil {
 		v.sys.Close()
 	}
-	v.waitSlots() // no slot is being set over the mapping
 	if v.mapping != nil {
 		unmapGuestRAM(v.mapping)
 		v.mapping, v.mem = nil, nil
