@@ -16,11 +16,12 @@ import (
 // host, the costliest event of a boot there; the host maps up to seven
 // neighbours with it only where their host pages are already present and
 // writable (KVM's PTE prefetch), and a whole 2 MiB page in one go where
-// the guest maps one and a host huge page backs it. Two ranges are backed
-// before the guest runs and given back once the boot CPU first idles and
-// writes abi.PortPrefaultDone (docs/BENCHMARKS.md: "Prefaulted boot RAM",
-// "The image's read-only pages copied for the boot", "The image's 2 MiB
-// text blocks in host huge pages"):
+// the guest maps one and a host huge page backs it. Three ranges are
+// backed before the guest runs, the first two given back once the boot CPU
+// first idles and writes abi.PortPrefaultDone (docs/BENCHMARKS.md:
+// "Prefaulted boot RAM", "The image's read-only pages copied for the
+// boot", "The image's 2 MiB text blocks in host huge pages", "The head of
+// the image's data populated"):
 //
 //   - guest RAM below the image (arch.Prefault), where the kernel's
 //     allocator hands out its first frames: populated; what the guest
@@ -37,6 +38,12 @@ import (
 //     page cache's pages as before, and the pages where the kernel
 //     rewrote system-call sites (before it makes the text read-only,
 //     which is before its first idle) stay the guest's own.
+//   - on shadow-paging hosts too, the head of the image's writable segment
+//     (Layout.DataHead): its initialised data, mapped from the file
+//     copy-on-write, and the first dataHeadZeroed bytes of its BSS, where
+//     the runtime's and the kernel's small variables lie: populated for
+//     writing, and never given back (the guest writes most of those pages;
+//     the rest cost ~0.1-0.4 MiB per guest).
 
 // prefaultRange is the guest RAM the launcher backs before the guest runs
 // (the layout's PrefaultRange), empty with HugePages: a first touch fills
@@ -64,17 +71,23 @@ func (v *VM) textBlocks() kexec.Ranges {
 }
 
 // prefault backs prefaultRange with host pages (MADV_POPULATE_WRITE), so
-// that the guest's first touches there find them present, and copies the
-// image's read-only pages that LoadMapped mapped from its file when
-// copyText, so that theirs map their neighbours too. Advice only: a host
+// that the guest's first touches there find them present, and, when
+// copyText, the head of the image's data (Layout.DataHead) and copies of
+// its read-only pages that LoadMapped mapped from its file, so that
+// theirs map their neighbours too. Advice only: a host
 // kernel without MADV_POPULATE_WRITE (before 5.14) boots as before. It
 // runs on another thread while New creates the vCPUs (VM.load).
 func (v *VM) prefault() {
 	if start, end := v.prefaultRange(); end > start {
 		unix.Madvise(v.mem[start:end], unix.MADV_POPULATE_WRITE)
 	}
-	if !v.copyText || len(v.layout.FileText) == 0 {
+	if !v.copyText {
 		return
+	}
+	for _, r := range v.layout.DataHead(dataHeadZeroed) {
+		if r.End() <= uintptr(len(v.mem)) {
+			unix.Madvise(v.mem[r.Start:r.End()], unix.MADV_POPULATE_WRITE)
+		}
 	}
 	for _, r := range v.layout.FileText {
 		if !r.Copied {
@@ -83,6 +96,10 @@ func (v *VM) prefault() {
 	}
 	v.textCopied.Store(true)
 }
+
+// dataHeadZeroed is how much of the image's BSS is populated for the boot
+// on shadow-paging hosts (Layout.DataHead), with all its initialised data.
+const dataHeadZeroed = 256 << 10
 
 // textReleaseDelay is how long after the guest's first idle the copies
 // of its image's pages are given back: a server's first idle often comes

@@ -19,7 +19,8 @@ import (
 )
 
 // textImage is a guest whose read-only segment at 4 MiB is 2 MiB and 8
-// pages, followed by an 2-page writable one: it writes one byte into page
+// pages, followed by a writable one of 2 pages of data and then
+// dataHeadZeroed and 16 pages of BSS: it writes one byte into page
 // 2 of the segment's 2 MiB block and one into page 2 after the block (as
 // the kernel rewrites system-call sites), ends the boot at
 // abi.PortPrefaultDone and then runs tail. It returns the image written
@@ -39,7 +40,7 @@ func textImage(t *testing.T, tail []byte) (img []byte, f *os.File, text []byte) 
 	img = testguest.Spec{
 		Segments: []testguest.Segment{
 			{Paddr: base, Data: text},
-			{Paddr: base + uint64(len(text)), Data: bytes.Repeat([]byte{0x33}, 2*page), Writable: true},
+			{Paddr: base + uint64(len(text)), Data: bytes.Repeat([]byte{0x33}, 2*page), Memsz: 2*page + dataHeadZeroed + 16*page, Writable: true},
 		},
 		Entry:       base,
 		PageAligned: true,
@@ -56,10 +57,10 @@ func textImage(t *testing.T, tail []byte) (img []byte, f *os.File, text []byte) 
 
 // TestPrefaultText: on a shadow-paging host the launcher copies the image's
 // read-only pages before the guest runs, its 2 MiB text block into
-// anonymous memory and the rest over the file mapping, leaves its writable
-// segments mapped, tells the guest its text blocks are huge, and at
-// abi.PortPrefaultDone gives back every copy still equal to the file,
-// keeping the pages the guest wrote.
+// anonymous memory and the rest over the file mapping, populates its data
+// and the head of its BSS, tells the guest its text blocks are huge, and
+// at abi.PortPrefaultDone gives back every copy of the text still equal
+// to the file, keeping the pages the guest wrote, and keeps the data.
 func TestPrefaultText(t *testing.T) {
 	const mib, page = 1 << 20, 4096
 	needKVM(t)
@@ -77,7 +78,10 @@ func TestPrefaultText(t *testing.T) {
 	assert.True(t, v.layout.FileText[0].Copied)
 	assert.False(t, v.layout.FileText[1].Copied)
 	assert.Equal(t, 512+8, anonPages(t, v, text, data), "the text is copied")
-	assert.Zero(t, anonPages(t, v, data, data+2*page), "the data segment is not")
+	const bss, bssEnd = data + 2*page, data + 2*page + dataHeadZeroed + 16*page
+	assert.Equal(t, 2, anonPages(t, v, data, bss), "the data is populated")
+	assert.Equal(t, dataHeadZeroed/page, anonPages(t, v, bss, bssEnd), "and the head of the BSS")
+	assert.True(t, bytes.Equal(bytes.Repeat([]byte{0x33}, 2*page), v.Memory()[data:bss]), "the data reads as the file's")
 
 	r := v.Run()
 	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
@@ -85,6 +89,7 @@ func TestPrefaultText(t *testing.T) {
 	assert.Equal(t, "hi\n", out.String())
 	assert.True(t, bytes.Equal(want, v.Memory()[text:data]), "the text reads as the guest left it")
 	assert.Equal(t, 2, anonPages(t, v, text, data), "only the written pages stay copies")
+	assert.Equal(t, 2+dataHeadZeroed/page, anonPages(t, v, data, bssEnd), "the data stays populated")
 	assert.Zero(t, hugeKiB(t, v, text, data), "no huge page stays mapped in part")
 }
 

@@ -61,8 +61,9 @@ type Layout struct {
 	// image file or copied into a text block, in address order; empty
 	// until then.
 	FileText  []FilePages
-	readOnly  kexec.Ranges // the image's read-only segments (Image.ReadOnly)
-	imageSegs kexec.Ranges // all its segments
+	readOnly  kexec.Ranges   // the image's read-only segments (Image.ReadOnly)
+	imageSegs kexec.Ranges   // all its segments
+	writable  kexec.Segments // its writable ones (data, BSS)
 	// The image file passed as PVH module 0 (PlanModule), when ModuleSize
 	// is not 0: guest-physical [ModuleAddr, ModuleAddr+ModuleSize), page
 	// rounded, outside RAM; the memory map calls it reserved, and the
@@ -109,6 +110,25 @@ func (l *Layout) TextBlocks() kexec.Ranges {
 		}
 	}
 	return blocks
+}
+
+// DataHead returns the page-rounded guest memory each writable segment of
+// the image begins with: its bytes from the file (initialised data) and
+// the first zeroed bytes of the zero-filled rest (BSS). A Go program's
+// BSS is .bss then .noptrbss, each sorted by size by the linker: its head
+// holds the runtime's and the kernel's small variables, its tail large
+// buffers, mostly untouched.
+func (l *Layout) DataHead(zeroed uint64) kexec.Ranges {
+	const page = 4096
+	var rs kexec.Ranges
+	for _, sg := range l.writable {
+		start := uint64(sg.Phys.Start) &^ (page - 1)
+		end := min(uint64(sg.Phys.End()), uint64(sg.Phys.Start)+uint64(len(sg.Buf))+zeroed)
+		if end > start {
+			rs = append(rs, kexec.RangeFromInterval(uintptr(start), uintptr(roundUp(end, page))))
+		}
+	}
+	return rs
 }
 
 // Module reports whether the image file is passed as PVH module 0.
@@ -195,6 +215,11 @@ func PlanModule(img *Image, memSize uint64, cmdline string, module []byte) (*Lay
 		Entry:     img.Entry,
 		GDT:       uint64(block.Start) + gdtOffset,
 		StartInfo: uint64(block.Start) + startInfoOffset,
+	}
+	for _, sg := range img.Segments {
+		if !inside(img.ReadOnly, sg.Phys) {
+			l.writable = append(l.writable, sg)
+		}
 	}
 	for _, tr := range m.Phys {
 		typ := uint32(abi.MemReserved)

@@ -272,3 +272,30 @@ func TestPlanModule(t *testing.T) {
 	assert.Zero(t, si.NrModules)
 	assert.Zero(t, si.ModlistPaddr)
 }
+
+// TestDataHead: each writable segment's data and the first bytes of its
+// BSS, page-rounded and within the segment's last page; read-only
+// segments are left out.
+func TestDataHead(t *testing.T) {
+	const page = 4096
+	data := testguest.Spec{
+		Segments: []testguest.Segment{
+			{Paddr: 0x400000, Data: make([]byte, 3*page)},
+			{Paddr: 0x500100, Data: make([]byte, page), Memsz: page + 10*page, Writable: true},
+			{Paddr: 0x600000, Data: make([]byte, 100), Memsz: 200, Writable: true},
+		},
+		Entry: 0x400000,
+	}.ELF()
+	img, err := ParseImage(data)
+	require.NoError(t, err)
+	l, err := Plan(img, 16<<20, "")
+	require.NoError(t, err)
+	assert.Equal(t, kexec.Ranges{
+		kexec.RangeFromInterval(0x500000, 0x504000), // data to 0x501100, BSS to 0x503100, to its page's end
+		kexec.RangeFromInterval(0x600000, 0x601000), // all of a small one
+	}, l.DataHead(2*page))
+	assert.Equal(t, kexec.Ranges{
+		kexec.RangeFromInterval(0x500000, 0x502000),
+		kexec.RangeFromInterval(0x600000, 0x601000),
+	}, l.DataHead(0), "the data alone")
+}
