@@ -120,6 +120,7 @@
 #define SVC_OUTW    15
 #define SVC_INW     16
 #define SVC_CPUID_PVM 17
+#define SVC_COUNT   18 // one past the last op
 
 // Instructions the Go assembler does not know.
 #define SYSRETQ     BYTE $0x48; BYTE $0x0f; BYTE $0x07

@@ -134,9 +134,9 @@ func TestSyscallEntrySize(t *testing.T) {
 func TestShimSyntheticCPUID(t *testing.T) {
 	src, err := os.ReadFile("shim_amd64.s")
 	require.NoError(t, err)
-	_, body, ok := strings.Cut(string(src), "\nsvcCpuidPVM:\n")
+	_, body, ok := strings.Cut(string(src), "\nTEXT ·svcCpuidPVM(SB),NOSPLIT|NOFRAME,$0\n")
 	require.True(t, ok, "no svcCpuidPVM in shim_amd64.s")
-	body, _, _ = strings.Cut(body, "JMP svcDone")
+	body, _, _ = strings.Cut(body, "JMP ·svcDone(SB)")
 	var got []byte
 	for _, f := range strings.Fields(strings.ReplaceAll(body, ";", " ")) {
 		if v, ok := strings.CutPrefix(f, "$0x"); ok {

@@ -70,87 +70,96 @@ linux:
 // serviceEntry: services. In: RAX = SVC_BASE+op, arguments in RDI, RSI,
 // RDX. Out: result in RAX (CPUID: RAX, RBX, R9, RDX). Clobbers RDX, R8,
 // R9. Returns with SYSRETQ to the caller (RCX/R11 as SYSCALL left them),
-// or, reached through svcTrap, with IRETQ past the UD2.
+// or, reached through svcTrap, with IRETQ past the UD2 (svcDone). Each
+// service is a function of its own reached through svcTable: on PVM hosts
+// every instruction here is emulated, and a table costs the same few for
+// every op where a chain of comparisons cost two per op before it.
 TEXT ·serviceEntry(SB),NOSPLIT|NOFRAME,$0
+	// SVC_RETURN first: it needs every register but RAX as it is (the
+	// context it resumes), and at a real CPL 0 it ends every system call.
+	CMPQ AX, $(SVC_BASE+SVC_RETURN)
+	JEQ ret
 	SUBQ $SVC_BASE, AX
-	CMPQ AX, $SVC_RETURN
-	JEQ svcReturn
-	CMPQ AX, $SVC_OUTB
-	JEQ svcOutb
-	CMPQ AX, $SVC_INB
-	JEQ svcInb
-	CMPQ AX, $SVC_OUTL
-	JEQ svcOutl
-	CMPQ AX, $SVC_INL
-	JEQ svcInl
-	CMPQ AX, $SVC_WRMSR
-	JEQ svcWrmsr
-	CMPQ AX, $SVC_RDMSR
-	JEQ svcRdmsr
-	CMPQ AX, $SVC_IDLE
-	JEQ svcIdle
-	CMPQ AX, $SVC_WRCR3
-	JEQ svcWrcr3
-	CMPQ AX, $SVC_INVLPG
-	JEQ svcInvlpg
-	CMPQ AX, $SVC_CPUID
-	JEQ svcCpuid
-	CMPQ AX, $SVC_LIDT
-	JEQ svcLidt
-	CMPQ AX, $SVC_LTR
-	JEQ svcLtr
-	CMPQ AX, $SVC_RDCR
-	JEQ svcRdcr
-	CMPQ AX, $SVC_LGDT
-	JEQ svcLgdt
-	CMPQ AX, $SVC_OUTW
-	JEQ svcOutw
-	CMPQ AX, $SVC_INW
-	JEQ svcInw
-	CMPQ AX, $SVC_CPUID_PVM
-	JEQ svcCpuidPVM
+	CMPQ AX, $SVC_COUNT
+	JAE unknown
+	LEAQ svcTable<>(SB), R8
+	MOVQ (R8)(AX*8), R8
+	JMP R8
+ret:
+	JMP ·svcReturn(SB)
+unknown:
 	MOVQ $-1, AX
-	JMP svcDone
-svcDone:
+	JMP ·svcDone(SB)
+
+// svcTable holds each service's code, by op.
+DATA svcTable<>+(SVC_RETURN*8)(SB)/8, $·svcReturn(SB)
+DATA svcTable<>+(SVC_OUTB*8)(SB)/8, $·svcOutb(SB)
+DATA svcTable<>+(SVC_INB*8)(SB)/8, $·svcInb(SB)
+DATA svcTable<>+(SVC_OUTL*8)(SB)/8, $·svcOutl(SB)
+DATA svcTable<>+(SVC_INL*8)(SB)/8, $·svcInl(SB)
+DATA svcTable<>+(SVC_WRMSR*8)(SB)/8, $·svcWrmsr(SB)
+DATA svcTable<>+(SVC_RDMSR*8)(SB)/8, $·svcRdmsr(SB)
+DATA svcTable<>+(SVC_WRCR3*8)(SB)/8, $·svcWrcr3(SB)
+DATA svcTable<>+(SVC_INVLPG*8)(SB)/8, $·svcInvlpg(SB)
+DATA svcTable<>+(SVC_LIDT*8)(SB)/8, $·svcLidt(SB)
+DATA svcTable<>+(SVC_LTR*8)(SB)/8, $·svcLtr(SB)
+DATA svcTable<>+(SVC_CPUID*8)(SB)/8, $·svcCpuid(SB)
+DATA svcTable<>+(SVC_IDLE*8)(SB)/8, $·svcIdle(SB)
+DATA svcTable<>+(SVC_RDCR*8)(SB)/8, $·svcRdcr(SB)
+DATA svcTable<>+(SVC_LGDT*8)(SB)/8, $·svcLgdt(SB)
+DATA svcTable<>+(SVC_OUTW*8)(SB)/8, $·svcOutw(SB)
+DATA svcTable<>+(SVC_INW*8)(SB)/8, $·svcInw(SB)
+DATA svcTable<>+(SVC_CPUID_PVM*8)(SB)/8, $·svcCpuidPVM(SB)
+GLOBL svcTable<>(SB), RODATA, $(SVC_COUNT*8)
+
+// svcDone returns from a service with its result in RAX.
+TEXT ·svcDone(SB),NOSPLIT|NOFRAME,$0
 	CMPQ ·cpl3Mode(SB), $0
 	JNE trapDone
 	SYSRETQ
 trapDone:
 	// A service reached through svcTrap's UD2 (CPL-3 SYSCALL mode): resume
-	// after the UD2 from the frame svcFromTrap moved.
+	// after the UD2 from the #UD frame (svcFromTrap).
 	ADDQ $2, 0(SP)
 	IRETQ
-svcOutb:
+
+TEXT ·svcOutb(SB),NOSPLIT|NOFRAME,$0
 	MOVQ DI, DX
 	MOVQ SI, AX
 	OUTB
-	JMP svcDone
-svcInb:
+	JMP ·svcDone(SB)
+
+TEXT ·svcInb(SB),NOSPLIT|NOFRAME,$0
 	MOVQ DI, DX
 	XORL AX, AX
 	INB
-	JMP svcDone
-svcOutw:
+	JMP ·svcDone(SB)
+
+TEXT ·svcOutw(SB),NOSPLIT|NOFRAME,$0
 	MOVQ DI, DX
 	MOVQ SI, AX
 	OUTW
-	JMP svcDone
-svcInw:
+	JMP ·svcDone(SB)
+
+TEXT ·svcInw(SB),NOSPLIT|NOFRAME,$0
 	MOVQ DI, DX
 	XORL AX, AX
 	INW
-	JMP svcDone
-svcOutl:
+	JMP ·svcDone(SB)
+
+TEXT ·svcOutl(SB),NOSPLIT|NOFRAME,$0
 	MOVQ DI, DX
 	MOVQ SI, AX
 	OUTL
-	JMP svcDone
-svcInl:
+	JMP ·svcDone(SB)
+
+TEXT ·svcInl(SB),NOSPLIT|NOFRAME,$0
 	MOVQ DI, DX
 	XORL AX, AX
 	INL
-	JMP svcDone
-svcWrmsr:
+	JMP ·svcDone(SB)
+
+TEXT ·svcWrmsr(SB),NOSPLIT|NOFRAME,$0
 	MOVQ CX, R8
 	MOVL DI, CX
 	MOVL SI, AX
@@ -158,30 +167,35 @@ svcWrmsr:
 	SHRQ $32, DX
 	WRMSR
 	MOVQ R8, CX
-	JMP svcDone
-svcRdmsr:
+	JMP ·svcDone(SB)
+
+TEXT ·svcRdmsr(SB),NOSPLIT|NOFRAME,$0
 	MOVQ CX, R8
 	MOVL DI, CX
 	RDMSR
 	SHLQ $32, DX
 	ORQ DX, AX
 	MOVQ R8, CX
-	JMP svcDone
-svcWrcr3:
+	JMP ·svcDone(SB)
+
+TEXT ·svcWrcr3(SB),NOSPLIT|NOFRAME,$0
 	MOVQ DI, CR3
-	JMP svcDone
-svcInvlpg:
+	JMP ·svcDone(SB)
+
+TEXT ·svcInvlpg(SB),NOSPLIT|NOFRAME,$0
 	INVLPG (DI)
-	JMP svcDone
-svcCpuid:
+	JMP ·svcDone(SB)
+
+TEXT ·svcCpuid(SB),NOSPLIT|NOFRAME,$0
 	MOVQ CX, R8
 	MOVL DI, AX
 	MOVL SI, CX
 	CPUID
 	MOVL CX, R9
 	MOVQ R8, CX
-	JMP svcDone
-svcCpuidPVM:
+	JMP ·svcDone(SB)
+
+TEXT ·svcCpuidPVM(SB),NOSPLIT|NOFRAME,$0
 	// PVM's synthetic CPUID (INVLPG of PVM_SYNTHETIC_CPUID_ADDRESS, then
 	// CPUID): a PVM hypervisor answers the pair itself in supervisor mode;
 	// at a real CPL 0 the INVLPG drops a translation nothing uses and the
@@ -193,37 +207,42 @@ svcCpuidPVM:
 	BYTE $0x56; BYTE $0x4d; BYTE $0xff; BYTE $0x0f; BYTE $0xa2
 	MOVL CX, R9
 	MOVQ R8, CX
-	JMP svcDone
-svcLidt:
+	JMP ·svcDone(SB)
+
+TEXT ·svcLidt(SB),NOSPLIT|NOFRAME,$0
 	LIDT (DI)
-	JMP svcDone
-svcLgdt:
+	JMP ·svcDone(SB)
+
+TEXT ·svcLgdt(SB),NOSPLIT|NOFRAME,$0
 	LGDT (DI)
-	JMP svcDone
-svcLtr:
+	JMP ·svcDone(SB)
+
+TEXT ·svcLtr(SB),NOSPLIT|NOFRAME,$0
 	MOVQ DI, AX
 	LTR AX
-	JMP svcDone
-svcRdcr:
+	JMP ·svcDone(SB)
+
+TEXT ·svcRdcr(SB),NOSPLIT|NOFRAME,$0
 	// RDI selects: 0 CR0, 2 CR2, 3 CR3, 4 CR4.
 	CMPQ DI, $0
 	JNE rdcr2
 	MOVQ CR0, AX
-	JMP svcDone
+	JMP ·svcDone(SB)
 rdcr2:
 	CMPQ DI, $2
 	JNE rdcr3
 	MOVQ CR2, AX
-	JMP svcDone
+	JMP ·svcDone(SB)
 rdcr3:
 	CMPQ DI, $3
 	JNE rdcr4
 	MOVQ CR3, AX
-	JMP svcDone
+	JMP ·svcDone(SB)
 rdcr4:
 	MOVQ CR4, AX
-	JMP svcDone
-svcIdle:
+	JMP ·svcDone(SB)
+
+TEXT ·svcIdle(SB),NOSPLIT|NOFRAME,$0
 	// Halt until an interrupt; return (and clear) the vectors taken
 	// meanwhile. STI's interrupt shadow covers HLT, so a wakeup between
 	// the two is not lost. In CPL-3 SYSCALL mode the kernel runs with
@@ -239,8 +258,9 @@ svcIdle:
 idleDone:
 	MOVQ CPU_PENDING(GS), AX
 	MOVQ $0, CPU_PENDING(GS)
-	JMP svcDone
-svcReturn:
+	JMP ·svcDone(SB)
+
+TEXT ·svcReturn(SB),NOSPLIT|NOFRAME,$0
 	// Leave the kernel: resume the context in CPU.ctx* with IF=1. Runs
 	// with IF=0 so nothing can interleave between clearing kactive and
 	// IRETQ; interrupts that arrived while the kernel ran are delivered
@@ -288,11 +308,14 @@ halt:
 // svcFromTrap runs a service that trapped through svcTrap's UD2 (CPL-3
 // SYSCALL mode). In: SP = the #UD frame [RIP][CS][RFLAGS][RSP][SS] on
 // IST1, the caller's RAX in CPU.scratch0 and RCX in CPU.scratch1.
-// Out: serviceEntry's, which resumes after the UD2 (trapDone).
-// The frame is moved below where a nested IST1 entry (an interrupt during
-// SVC_IDLE's halt) would write: IST1 is at its top then (istEntry moved it
-// back before the kernel could ask for a service).
+// Out: serviceEntry's, which resumes after the UD2 (svcDone).
+// SVC_IDLE's frame is moved below where a nested IST1 entry (an interrupt
+// during its halt) would write: IST1 is at its top then (istEntry moved
+// it back before the kernel could ask for a service). The other services
+// run with IF=0 and use the frame where it is.
 TEXT ·svcFromTrap(SB),NOSPLIT|NOFRAME,$0
+	CMPQ CPU_SCRATCH0(GS), $(SVC_BASE+SVC_IDLE)
+	JNE serve
 	MOVQ SP, AX
 	SUBQ $256, SP
 	MOVQ 0(AX), CX             // careful: RCX is the caller's return RIP;
@@ -305,6 +328,7 @@ TEXT ·svcFromTrap(SB),NOSPLIT|NOFRAME,$0
 	MOVQ CX, 24(SP)
 	MOVQ 32(AX), CX
 	MOVQ CX, 32(SP)
+serve:
 	MOVQ CPU_SCRATCH1(GS), CX  // cpl3Syscall parked the caller's RCX here
 	MOVQ CPU_SCRATCH0(GS), AX
 	JMP ·serviceEntry(SB)
