@@ -170,20 +170,17 @@ const (
 )
 
 // PrefaultParam=N on the guest command line says that the host backed
-// runs of guest RAM in [1 MiB, N) with host memory before the guest ran
-// (under shadow paging that makes the first touches there cheaper): the
-// RAM from 1 MiB to the image, and some from where the kernel's RAM above
-// the image begins (N is then above the image), and offers
+// guest RAM [1 MiB, N) with host memory before the guest ran (under shadow
+// paging that makes the first touches there cheaper), and offers
 // PortPrefaultDone: a 32-bit write of a page frame number F tells the host
-// that the guest has not used RAM from F up to the end of the run that
-// holds F, which the host then gives back (it reads as zeros again); an F
-// in no run gives back nothing. The first write also ends the boot: the
-// host may then give back other memory it backed for the boot alone (the
-// launcher's copies of the image's read-only pages, whose contents stay).
-// The kernel writes it on its boot CPU's first idle, once for each of its
-// allocator's ranges that meets [1 MiB, N), in address order, with F where
-// that range's fresh memory begins (at most N), holding the allocator's
-// lock so that none of it is handed out meanwhile.
+// that the guest has not used RAM from F up to N, which the host then gives
+// back (it reads as zeros again); F >= N gives back nothing. The write
+// also ends the boot: the host may then give back other memory it backed
+// for the boot alone (the launcher's copies of the image's read-only
+// pages, whose contents stay). The kernel writes it once, on its boot
+// CPU's first idle, with F where its allocator's fresh memory in that
+// range begins (at most N), holding the allocator's lock so that none of
+// it is handed out meanwhile.
 const (
 	PrefaultParam    = "unigo.prefault"
 	PortPrefaultDone = 0xf1

@@ -307,17 +307,18 @@ func memclr(p, n uintptr) {
 	clear(b)
 }
 
-// Fresh calls f with the bump pointer of each range known to be zero
-// (AddZeroRange) that meets [lo, hi), in the order they were added: where
-// the memory it never handed out begins. It holds the allocator's lock
-// while f runs, so nothing is carved from that memory meanwhile; f must
-// not allocate.
-func Fresh(lo, hi uintptr, f func(next uintptr)) {
+// Fresh calls f with the bump pointer of the range known to be zero
+// (AddZeroRange) that contains addr: where the memory it never handed out
+// begins. It holds the allocator's lock while f runs, so nothing is
+// carved from that memory meanwhile; f must not allocate. f is not called
+// when no such range contains addr.
+func Fresh(addr uintptr, f func(next uintptr)) {
 	lock.Lock()
 	defer lock.Unlock()
 	for i := 0; i < nranges; i++ {
-		if r := &ranges[i]; r.zero && r.start < hi && lo < r.end {
+		if r := &ranges[i]; r.zero && r.start <= addr && addr < r.end {
 			f(r.next)
+			return
 		}
 	}
 }

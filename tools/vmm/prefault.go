@@ -24,10 +24,8 @@ import (
 // the image's data populated"):
 //
 //   - guest RAM below the image (arch.Prefault), where the kernel's
-//     allocator hands out its first frames, and on shadow-paging hosts the
-//     first arch.PrefaultAbove bytes of RAM above it, where the allocator
-//     goes next (Image.RAMAbove): populated; what the guest says it has
-//     not used is dropped at once.
+//     allocator hands out its first frames: populated; what the guest
+//     says it has not used is dropped at once.
 //   - on shadow-paging hosts only (shadowPaging, VM.copyText), the image's
 //     read-only segments (text, read-only data), which
 //     arch.Layout.LoadMapped would map from the image file copy-on-write,
@@ -47,15 +45,14 @@ import (
 //     writing, and never given back (the guest writes most of those pages;
 //     the rest cost ~0.1-0.4 MiB per guest).
 
-// prefaultRuns is the guest RAM the launcher backs before the guest runs
-// (the layout's PrefaultRuns: above the image too on shadow-paging hosts),
-// empty with HugePages: a first touch fills a whole 2 MiB page then
-// anyway.
-func (v *VM) prefaultRuns() kexec.Ranges {
+// prefaultRange is the guest RAM the launcher backs before the guest runs
+// (the layout's PrefaultRange), empty with HugePages: a first touch fills
+// a whole 2 MiB page then anyway.
+func (v *VM) prefaultRange() (start, end uint64) {
 	if v.cfg.HugePages {
-		return nil
+		return 0, 0
 	}
-	return v.layout.PrefaultRuns(v.cfg.MemSize, v.copyText)
+	return v.layout.PrefaultRange(v.cfg.MemSize)
 }
 
 // textBlocks returns the image's text blocks (Layout.TextBlocks) when its
@@ -73,7 +70,7 @@ func (v *VM) textBlocks() kexec.Ranges {
 	return v.blocks
 }
 
-// prefault backs prefaultRuns with host pages (MADV_POPULATE_WRITE), so
+// prefault backs prefaultRange with host pages (MADV_POPULATE_WRITE), so
 // that the guest's first touches there find them present, and, when
 // copyText, the head of the image's data (Layout.DataHead) and copies of
 // its read-only pages that LoadMapped mapped from its file, so that
@@ -81,12 +78,8 @@ func (v *VM) textBlocks() kexec.Ranges {
 // kernel without MADV_POPULATE_WRITE (before 5.14) boots as before. It
 // runs on another thread while New creates the vCPUs (VM.load).
 func (v *VM) prefault() {
-	// The first run (below the image) is touched first; the others (above
-	// it) only once that is used up, milliseconds into the boot: another
-	// thread backs them meanwhile (populateLater).
-	if runs := v.prefaultRuns(); len(runs) > 0 {
-		unix.Madvise(v.mem[runs[0].Start:runs[0].End()], unix.MADV_POPULATE_WRITE)
-		v.later = runs[1:]
+	if start, end := v.prefaultRange(); end > start {
+		unix.Madvise(v.mem[start:end], unix.MADV_POPULATE_WRITE)
 	}
 	if !v.copyText {
 		return
@@ -108,19 +101,6 @@ func (v *VM) prefault() {
 // on shadow-paging hosts (Layout.DataHead), with all its initialised data.
 const dataHeadZeroed = 256 << 10
 
-// populateLater backs v.later, a MiB at a time: each call holds the
-// launcher's mmap lock for reading, which a thread that maps memory
-// (the Go runtime growing its heap) waits for.
-func (v *VM) populateLater() {
-	defer close(v.populated)
-	const chunk = 1 << 20
-	for _, r := range v.later {
-		for a := uint64(r.Start); a < uint64(r.End()); a += chunk {
-			unix.Madvise(v.mem[a:min(a+chunk, uint64(r.End()))], unix.MADV_POPULATE_WRITE)
-		}
-	}
-}
-
 // textReleaseDelay is how long after the guest's first idle the copies
 // of its image's pages are given back: a server's first idle often comes
 // before it is up (examples/httpd idles while its network comes up), and
@@ -129,18 +109,13 @@ func (v *VM) populateLater() {
 var textReleaseDelay = time.Second
 
 // prefaultDone gives back the prefaulted RAM from addr (a page boundary)
-// to the end of the run of prefaultRuns that holds it, which the guest
-// says it has not used (abi.PortPrefaultDone): it reads as zeros again.
-// It runs on the writing vCPU's thread while the guest's allocator waits.
-// Only prefaultRuns are touched, whatever addr says; an addr in none gives
-// back nothing. The first time, it also schedules releaseText.
+// on, which the guest says it has not used (abi.PortPrefaultDone): it
+// reads as zeros again. It runs on the writing vCPU's thread while the
+// guest's allocator waits. Only prefaultRange is touched, whatever addr
+// says. The first time, it also schedules releaseText.
 func (v *VM) prefaultDone(addr uint64) {
-	<-v.populated // or what it backs after this would stay
-	for _, r := range v.prefaultRuns() {
-		if uint64(r.Start) <= addr && addr < uint64(r.End()) {
-			dropPages(v.mem[addr:r.End()])
-		}
-	}
+	start, end := v.prefaultRange()
+	dropPages(v.mem[min(max(start, addr), end):end])
 	if !v.textCopied.CompareAndSwap(true, false) {
 		return
 	}

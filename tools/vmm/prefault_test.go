@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/unigo-os/unigo/abi"
-	"github.com/unigo-os/unigo/tools/vmm/arch"
 	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
 
@@ -34,7 +33,7 @@ func textImage(t *testing.T, tail []byte) (img []byte, f *os.File, text []byte) 
 		code = binary.LittleEndian.AppendUint32(append(code, 0xc6, 0x05), a)
 		code = append(code, 0xab)
 	}
-	code = append(code, testguest.Out32(abi.PortPrefaultDone, 4*mib>>12)...) // the RAM below used up: nothing to give back
+	code = append(code, testguest.Out32(abi.PortPrefaultDone, 8*mib>>12)...) // no RAM to give back
 	code = append(code, tail...)
 	text = bytes.Repeat([]byte{0x5a}, 2*mib+8*page)
 	copy(text, code)
@@ -91,39 +90,7 @@ func TestPrefaultText(t *testing.T) {
 	assert.True(t, bytes.Equal(want, v.Memory()[text:data]), "the text reads as the guest left it")
 	assert.Equal(t, 2, anonPages(t, v, text, data), "only the written pages stay copies")
 	assert.Equal(t, 2+dataHeadZeroed/page, anonPages(t, v, data, bssEnd), "the data stays populated")
-	assert.Equal(t, 768, anonPages(t, v, mib, 4*mib), "the RAM below the image was used up")
-	assert.Equal(t, arch.PrefaultAbove/page, anonPages(t, v, 8*mib, 8*mib+arch.PrefaultAbove), "the guest gave back none of the RAM above")
 	assert.Zero(t, hugeKiB(t, v, text, data), "no huge page stays mapped in part")
-}
-
-// TestPrefaultAbove: on a shadow-paging host the launcher also backs
-// arch.PrefaultAbove bytes of RAM above the image, from the 2 MiB boundary
-// after its writable end, once the guest runs, and offers them in
-// abi.PrefaultParam; a write of a frame there to abi.PortPrefaultDone
-// gives back the rest of that run.
-func TestPrefaultAbove(t *testing.T) {
-	const mib, page = 1 << 20, 4096
-	const above, aboveEnd = 8 * mib, 8*mib + arch.PrefaultAbove
-	needKVM(t)
-	defer func(f func() bool, d time.Duration) { shadowPaging, textReleaseDelay = f, d }(shadowPaging, textReleaseDelay)
-	shadowPaging, textReleaseDelay = func() bool { return true }, 0
-	tail := append(testguest.Out32(abi.PortPrefaultDone, (above+mib)>>12), testguest.Hello()...)
-	img, f, _ := textImage(t, tail)
-	var out syncBuf
-	v, err := New(Config{Image: img, ImageFile: f, MemSize: aboveEnd + 4*mib, Stdout: &out})
-	require.NoError(t, err)
-	defer v.Close()
-	assert.Contains(t, v.Cmdline(), fmt.Sprintf("%s=%d", abi.PrefaultParam, aboveEnd))
-	assert.Zero(t, anonPages(t, v, above, aboveEnd), "backed once the guest runs")
-	r := v.Run()
-	require.Equal(t, GuestExit, r.Reason, "%v\n%s", r.Err, r.Report)
-	assert.Equal(t, "hi\n", out.String())
-	// The guest touched none of it: what is there, the launcher backed
-	// (from the image's end rounded up to 2 MiB) before the guest's write.
-	assert.Equal(t, mib/page, anonPages(t, v, above, above+mib), "what the guest used is kept")
-	assert.Zero(t, anonPages(t, v, above+mib, aboveEnd), "the rest is given back")
-	assert.Equal(t, 768, anonPages(t, v, mib, 4*mib), "the RAM below stays")
-	assert.Zero(t, anonPages(t, v, aboveEnd, aboveEnd+4*mib), "nothing beyond")
 }
 
 // hugeKiB sums AnonHugePages over the launcher's mappings that meet guest

@@ -121,16 +121,9 @@ type VM struct {
 	copyText   bool
 	textCopied atomic.Bool
 	blocks     kexec.Ranges // the image's text blocks, copied (textBlocks)
-	// later are the prefaulted runs after the first, which another
-	// thread backs from the boot CPU's first run on (populateLater);
-	// populated is closed once that is done, or once Close made sure it
-	// never starts.
-	later         kexec.Ranges
-	populated     chan struct{}
-	populateStart sync.Once
-	layout        *arch.Layout
-	cmdline       string
-	vcpus         []*vcpu
+	layout     *arch.Layout
+	cmdline    string
+	vcpus      []*vcpu
 
 	io   devices.IOBus
 	mmio devices.MMIOBus
@@ -223,13 +216,7 @@ func New(cfg Config) (_ *VM, err error) {
 		params = append(params, abi.HugeImageParam+"=1")
 	}
 	if !cfg.HugePages {
-		// The end of the prefaulted runs (VM.prefaultRuns): above the
-		// image too when it is copied.
-		end := uint64(arch.Prefault.End())
-		if copyText {
-			end = max(end, uint64(img.RAMAbove(cfg.MemSize).End()))
-		}
-		params = append(params, fmt.Sprintf("%s=%d", abi.PrefaultParam, end))
+		params = append(params, fmt.Sprintf("%s=%d", abi.PrefaultParam, arch.Prefault.End()))
 	}
 	cmdline, err := abi.Compose(cfg.Env, params, cfg.Args)
 	if err != nil {
@@ -244,7 +231,7 @@ func New(cfg Config) (_ *VM, err error) {
 		return nil, err
 	}
 
-	v := &VM{cfg: cfg, layout: layout, cmdline: cmdline, copyText: copyText, done: make(chan struct{}), populated: make(chan struct{})}
+	v := &VM{cfg: cfg, layout: layout, cmdline: cmdline, copyText: copyText, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			v.Close()
@@ -571,14 +558,8 @@ func (v *VM) runVCPU(c *vcpu) {
 			exitPending = false
 			continue
 		}
-		if c.ID == 0 {
-			// The boot CPU's thread exists and is about to enter the
-			// guest: what populateLater's mmap lock would hold up
-			// (thread stacks mapped) is done.
-			v.populateStart.Do(func() { go v.populateLater() })
-			if v.cfg.Trace != nil {
-				v.firstRun.Do(func() { v.cfg.Trace("first vCPU run") })
-			}
+		if c.ID == 0 && v.cfg.Trace != nil {
+			v.firstRun.Do(func() { v.cfg.Trace("first vCPU run") })
 		}
 		err := c.Run()
 		exitPending = false
@@ -724,8 +705,6 @@ func (v *VM) Close() error {
 		return nil
 	}
 	v.closed = true
-	v.populateStart.Do(func() { close(v.populated) })
-	<-v.populated // nothing populates the mapping once it is unmapped
 	for _, s := range v.virtio {
 		s.close()
 	}

@@ -64,7 +64,6 @@ type Layout struct {
 	readOnly  kexec.Ranges   // the image's read-only segments (Image.ReadOnly)
 	imageSegs kexec.Ranges   // all its segments
 	writable  kexec.Segments // its writable ones (data, BSS)
-	above     kexec.Range    // Image.RAMAbove
 	// The image file passed as PVH module 0 (PlanModule), when ModuleSize
 	// is not 0: guest-physical [ModuleAddr, ModuleAddr+ModuleSize), page
 	// rounded, outside RAM; the memory map calls it reserved, and the
@@ -213,7 +212,6 @@ func PlanModule(img *Image, memSize uint64, cmdline string, module []byte) (*Lay
 	l := &Layout{
 		readOnly:  img.ReadOnly,
 		imageSegs: img.Segments.Phys(),
-		above:     img.RAMAbove(memSize),
 		Entry:     img.Entry,
 		GDT:       uint64(block.Start) + gdtOffset,
 		StartInfo: uint64(block.Start) + startInfoOffset,

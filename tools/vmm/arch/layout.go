@@ -69,52 +69,6 @@ func (l *Layout) PrefaultRange(memSize uint64) (start, end uint64) {
 	return start, max(start, end)
 }
 
-// PrefaultAbove is how much guest RAM above the image the launcher backs
-// too on shadow-paging hosts (PrefaultRuns): the kernel's allocator goes
-// there once the RAM below the image is used up, which a Go server's boot
-// does (examples/httpd's, before its first idle).
-const PrefaultAbove = 4 << 20
-
-// PrefaultRuns returns the guest RAM the launcher backs before the guest
-// runs: PrefaultRange and, with above, the image's RAMAbove; empty runs
-// are left out.
-func (l *Layout) PrefaultRuns(memSize uint64, above bool) kexec.Ranges {
-	var runs kexec.Ranges
-	if start, end := l.PrefaultRange(memSize); end > start {
-		runs = append(runs, kexec.RangeFromInterval(uintptr(start), uintptr(end)))
-	}
-	if above && l.above.Size > 0 {
-		runs = append(runs, l.above)
-	}
-	return runs
-}
-
-// RAMAbove returns the first PrefaultAbove bytes of the kernel's RAM above
-// the image, clipped to RAM of memSize bytes below the device hole (empty
-// when none is left), for a guest told that its image is backed by huge
-// pages (abi.HugeImageParam): its kernel keeps the rest of the image's
-// last 2 MiB when the segment ending last is writable (kernel/mm's
-// ImageHugeEnd), and its allocator's memory begins at the next 2 MiB
-// boundary, else at the next page.
-func (img *Image) RAMAbove(memSize uint64) kexec.Range {
-	var top uint64
-	lastWritable := false
-	for _, sg := range img.Segments {
-		if end := uint64(sg.Phys.End()); end >= top {
-			top, lastWritable = end, !inside(img.ReadOnly, sg.Phys)
-		}
-	}
-	start := roundUp(top, 4096)
-	if lastWritable {
-		start = roundUp(top, 2<<20)
-	}
-	end := min(start+PrefaultAbove, memSize, LowMemEnd)
-	if len(img.Segments) == 0 || end <= start {
-		return kexec.Range{}
-	}
-	return kexec.RangeFromInterval(uintptr(start), uintptr(end))
-}
-
 // RAM returns the guest-physical RAM ranges for size bytes of guest memory.
 func RAM(size uint64) kexec.Ranges {
 	if size <= LowMemEnd {

@@ -4,10 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	"github.com/u-root/u-root/pkg/boot/kexec"
-
-	"github.com/unigo-os/unigo/tools/vmm/testguest"
 )
 
 func TestInRAM(t *testing.T) {
@@ -56,32 +53,4 @@ func TestPrefaultRange(t *testing.T) {
 		start, end := l.PrefaultRange(tc.mem)
 		assert.Equal(t, [2]uint64{tc.start, tc.end}, [2]uint64{start, end}, "%v, -m %#x", tc.segs, tc.mem)
 	}
-}
-
-// TestRAMAbove: arch.PrefaultAbove bytes from the 2 MiB boundary above
-// the image when its last segment is writable (the kernel keeps the rest
-// of that 2 MiB page), from the next page when it is read-only, clipped to
-// RAM; and the runs PrefaultRuns adds it to.
-func TestRAMAbove(t *testing.T) {
-	const mib = 1 << 20
-	image := func(writable bool) *Image {
-		img, err := ParseImage(testguest.Spec{
-			Segments: []testguest.Segment{
-				{Paddr: 4 * mib, Data: make([]byte, 4096)},
-				{Paddr: 5 * mib, Data: make([]byte, 100), Memsz: 0x3100, Writable: writable},
-			},
-			Entry: 4 * mib,
-		}.ELF())
-		require.NoError(t, err)
-		return img
-	}
-	assert.Equal(t, kexec.RangeFromInterval(6*mib, 6*mib+PrefaultAbove), image(true).RAMAbove(64*mib))
-	assert.Equal(t, kexec.RangeFromInterval(5*mib+0x4000, 5*mib+0x4000+PrefaultAbove), image(false).RAMAbove(64*mib))
-	assert.Equal(t, kexec.RangeFromInterval(6*mib, 7*mib), image(true).RAMAbove(7*mib), "clipped to RAM")
-	assert.Zero(t, image(true).RAMAbove(6*mib).Size, "no RAM above")
-
-	l, err := Plan(image(true), 64*mib, "")
-	require.NoError(t, err)
-	assert.Equal(t, kexec.Ranges{kexec.RangeFromInterval(mib, 4*mib)}, l.PrefaultRuns(64*mib, false))
-	assert.Equal(t, kexec.Ranges{kexec.RangeFromInterval(mib, 4*mib), kexec.RangeFromInterval(6*mib, 6*mib+PrefaultAbove)}, l.PrefaultRuns(64*mib, true))
 }
