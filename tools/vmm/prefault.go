@@ -70,17 +70,22 @@ func (v *VM) textBlocks() kexec.Ranges {
 	return v.blocks
 }
 
-// prefault backs prefaultRange with host pages (MADV_POPULATE_WRITE), so
-// that the guest's first touches there find them present, and, when
-// copyText, the head of the image's data (Layout.DataHead) and copies of
-// its read-only pages that LoadMapped mapped from its file, so that
-// theirs map their neighbours too. Advice only: a host
-// kernel without MADV_POPULATE_WRITE (before 5.14) boots as before. It
-// runs on another thread while New creates the vCPUs (VM.load).
-func (v *VM) prefault() {
+// prefaultLow backs prefaultRange with host pages (MADV_POPULATE_WRITE),
+// so that the guest's first touches there find them present. Advice only,
+// as prefault's: a host kernel without MADV_POPULATE_WRITE (before 5.14)
+// boots as before. VM.load runs it beside the image's loading.
+func (v *VM) prefaultLow() {
 	if start, end := v.prefaultRange(); end > start {
 		unix.Madvise(v.mem[start:end], unix.MADV_POPULATE_WRITE)
 	}
+}
+
+// prefault backs, when copyText, the head of the image's data
+// (Layout.DataHead) and copies of its read-only pages that LoadMapped
+// mapped from its file, so that the guest's first touches find them
+// present and theirs map their neighbours too. Advice only. It runs on
+// another thread while New creates the vCPUs (VM.load).
+func (v *VM) prefault() {
 	if !v.copyText {
 		return
 	}

@@ -274,6 +274,15 @@ func New(cfg Config) (_ *VM, err error) {
 // image's pages from its file when it has one), maps the boot module and
 // prefaults what the boot touches first.
 func (v *VM) load() error {
+	// The RAM below the image is populated on a thread of its own
+	// meanwhile: it is the largest part of the work, and none of the rest
+	// touches it.
+	low := make(chan struct{})
+	go func() {
+		defer close(low)
+		v.prefaultLow()
+	}()
+	defer func() { <-low }()
 	var err error
 	if f := v.cfg.ImageFile; f != nil && !v.cfg.HugePages {
 		err = v.layout.LoadMapped(v.mem, v.cfg.Image, f, v.textBlocks())
