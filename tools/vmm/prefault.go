@@ -154,7 +154,7 @@ func (v *VM) prefaultDone(addr uint64) {
 func (v *VM) releaseText() {
 	const page = 4096
 	buf := make([]byte, 64<<10)
-	kept := map[uintptr]bool{} // copied pages not given back
+	given := map[uintptr]bool{} // pages of the text blocks given back
 	for _, r := range v.layout.FileText {
 		give := func(lo, hi uintptr) {
 			if hi <= lo {
@@ -167,6 +167,9 @@ func (v *VM) releaseText() {
 			// The same bytes, now the page cache's: a failure leaves the copy.
 			unix.MmapPtr(int(v.cfg.ImageFile.Fd()), int64(r.Off+uint64(lo-r.Phys.Start)), unsafe.Pointer(&v.mem[lo]), hi-lo,
 				unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+			for a := lo; a < hi; a += page {
+				given[a] = true
+			}
 		}
 		// [run, a) are pages found equal and not yet given back.
 		run, a := r.Phys.Start, r.Phys.Start
@@ -179,32 +182,20 @@ func (v *VM) releaseText() {
 				if !bytes.Equal(v.mem[a:a+page], buf[i:i+page]) {
 					give(run, a)
 					run = a + page
-					kept[a] = true
 				}
 			}
 		}
 		give(run, a)
-		for ; a < r.Phys.End(); a += page {
-			kept[a] = true
-		}
 	}
+	// The rest of each block: pages that differ from the file, pages past
+	// where it ended, and partial pages at a segment's ends.
 	for _, b := range v.blocks {
 		for a := b.Start; a < b.End(); a += page {
-			if kept[a] || !v.inFileText(a) {
+			if !given[a] {
 				v.movePage(a)
 			}
 		}
 	}
-}
-
-// inFileText reports whether guest page a is in a run of layout.FileText.
-func (v *VM) inFileText(a uintptr) bool {
-	for _, r := range v.layout.FileText {
-		if r.Phys.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // movePage moves guest page a, with its contents, to a small anonymous
