@@ -62,8 +62,7 @@ type Layout struct {
 	// until then.
 	FileText  []FilePages
 	readOnly  kexec.Ranges   // the image's read-only segments (Image.ReadOnly)
-	imageSegs kexec.Ranges   // all its segments
-	writable  kexec.Segments // its writable ones (data, BSS)
+	imageSegs kexec.Segments // all its segments (Image.Segments)
 	// The image file passed as PVH module 0 (PlanModule), when ModuleSize
 	// is not 0: guest-physical [ModuleAddr, ModuleAddr+ModuleSize), page
 	// rounded, outside RAM; the memory map calls it reserved, and the
@@ -90,9 +89,9 @@ func (l *Layout) TextBlocks() kexec.Ranges {
 	if len(l.imageSegs) == 0 {
 		return nil
 	}
-	lo, hi := uint64(l.imageSegs[0].Start), uint64(l.imageSegs[0].End())
-	for _, r := range l.imageSegs {
-		lo, hi = min(lo, uint64(r.Start)), max(hi, uint64(r.End()))
+	lo, hi := uint64(l.imageSegs[0].Phys.Start), uint64(l.imageSegs[0].Phys.End())
+	for _, sg := range l.imageSegs {
+		lo, hi = min(lo, uint64(sg.Phys.Start)), max(hi, uint64(sg.Phys.End()))
 	}
 	var blocks kexec.Ranges
 	for b := roundUp(lo, huge); b+huge <= hi && b+huge > b; b += huge {
@@ -121,7 +120,10 @@ func (l *Layout) TextBlocks() kexec.Ranges {
 func (l *Layout) DataHead(zeroed uint64) kexec.Ranges {
 	const page = 4096
 	var rs kexec.Ranges
-	for _, sg := range l.writable {
+	for _, sg := range l.imageSegs {
+		if inside(l.readOnly, sg.Phys) {
+			continue
+		}
 		start := uint64(sg.Phys.Start) &^ (page - 1)
 		end := min(uint64(sg.Phys.End()), uint64(sg.Phys.Start)+uint64(len(sg.Buf))+zeroed)
 		if end > start {
@@ -211,15 +213,10 @@ func PlanModule(img *Image, memSize uint64, cmdline string, module []byte) (*Lay
 
 	l := &Layout{
 		readOnly:  img.ReadOnly,
-		imageSegs: img.Segments.Phys(),
+		imageSegs: img.Segments,
 		Entry:     img.Entry,
 		GDT:       uint64(block.Start) + gdtOffset,
 		StartInfo: uint64(block.Start) + startInfoOffset,
-	}
-	for _, sg := range img.Segments {
-		if !inside(img.ReadOnly, sg.Phys) {
-			l.writable = append(l.writable, sg)
-		}
 	}
 	for _, tr := range m.Phys {
 		typ := uint32(abi.MemReserved)
